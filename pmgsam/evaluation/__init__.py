@@ -1,0 +1,1 @@
+"""Metrics (DIS, COS instances) and benchmark tables."""

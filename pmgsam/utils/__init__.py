@@ -1,0 +1,1 @@
+"""Shared helpers: configs, checkpoint I/O."""

@@ -1,0 +1,183 @@
+"""Dataclass-backed YAML configs with ``key=value`` overrides.
+
+Every config in the package is a (nested) dataclass. YAML files and command-line overrides are
+validated against it: unknown keys and values of the wrong type raise :class:`ConfigError`
+naming the dotted key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence, Type, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or carries a value of the wrong type."""
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is typing.Union:
+        non_none = [a for a in args if a is not type(None)]
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"config key '{key}' must not be null")
+        errors = []
+        for arg in non_none:
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"config key '{key}': {errors}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"config key '{key}' must be one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return from_dict(tp, value, prefix=key)
+    if origin in (list, List, Sequence, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"config key '{key}' needs {len(args)} items, got {len(value)}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item_tp = args[0] if args else Any
+        items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (dict, Dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config section '{prefix or '<root>'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f" in section '{prefix}'" if prefix else ""
+        names = ", ".join(f"'{_join(prefix, k)}'" for k in unknown)
+        raise ConfigError(f"unknown config key(s) {names}{where}; known: {sorted(fields)}")
+    kwargs = {k: _coerce(v, hints[k], _join(prefix, k)) for k, v in data.items()}
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def to_dict(obj: Any) -> Dict[str, Any]:
+    """Plain nested dict (tuples as lists) suitable for YAML/JSON."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(obj)
+
+
+def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars."""
+    data = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override '{item}' has an empty key")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
+    """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides."""
+    data: Dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file '{path}' does not exist")
+        with open(path) as f:
+            try:
+                data = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file '{path}' must contain a mapping at the top level")
+    data = apply_overrides(data, overrides)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as err:
+        where = f" ({path})" if path is not None else ""
+        raise ConfigError(f"{err}{where}") from None
+
+
+def diff(a: Any, b: Any, prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two configs (dataclasses or dicts)."""
+    da = to_dict(a) if dataclasses.is_dataclass(a) else a
+    db = to_dict(b) if dataclasses.is_dataclass(b) else b
+    out: List[str] = []
+    if isinstance(da, dict) and isinstance(db, dict):
+        for k in sorted(set(da) | set(db)):
+            key = _join(prefix, k)
+            if k not in da or k not in db:
+                out.append(key)
+            else:
+                out.extend(diff(da[k], db[k], key))
+    elif da != db:
+        out.append(f"{prefix}: {da!r} != {db!r}")
+    return out
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
