@@ -1,0 +1,322 @@
+"""U²-Net and U²-NetP (Qin et al., 2020) as the pre-mask branch of PMG-SAM.
+
+The modules reproduce the official ``model/u2net.py`` of ``xuebinqin/U-2-Net`` exactly where
+it matters for reuse: submodule names, channel widths, dilations, ``ceil_mode`` pooling and
+bilinear "upsample to the skip tensor's size" semantics, so the published ``u2net.pth`` and
+``u2netp.pth`` load with ``strict=True`` and give the same outputs. The code itself is
+restructured: one parametrised :class:`RSU` block covers RSU-7/6/5/4 and the dilated RSU-4F,
+and both networks share one encoder/decoder pass that :meth:`forward` (the seven official
+sigmoid maps) and :meth:`features` (the six level features used by the fusion) build on.
+
+Inputs are expected to be normalised already; the module never normalises.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import ClassVar, Dict, List, Mapping, Tuple, Type, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "REBNCONV",
+    "RSU",
+    "U2NET",
+    "U2NETP",
+    "U2NET_VARIANTS",
+    "build_u2net",
+    "load_u2net_checkpoint",
+]
+
+
+def _upsample_like(src: Tensor, target: Tensor) -> Tensor:
+    """Bilinearly resize ``src`` to ``target``'s spatial size (official U²-Net semantics).
+
+    Resizing to the skip tensor's size rather than by a fixed factor of two is what keeps
+    odd input sizes working together with ``ceil_mode`` pooling.
+    """
+    return F.interpolate(src, size=target.shape[2:], mode="bilinear", align_corners=False)
+
+
+class REBNCONV(nn.Module):
+    """3×3 convolution → BatchNorm → ReLU, the basic unit of every RSU block.
+
+    Arguments:
+        in_ch: input channels.
+        out_ch: output channels.
+        dirate: dilation rate; padding equals the dilation so the spatial size is kept.
+    """
+
+    def __init__(self, in_ch: int = 3, out_ch: int = 3, dirate: int = 1) -> None:
+        super().__init__()
+        # Attribute names follow the official checkpoint keys (``conv_s1``/``bn_s1``).
+        self.conv_s1 = nn.Conv2d(in_ch, out_ch, 3, padding=dirate, dilation=dirate)
+        self.bn_s1 = nn.BatchNorm2d(out_ch)
+        self.relu_s1 = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu_s1(self.bn_s1(self.conv_s1(x)))
+
+
+class RSU(nn.Module):
+    """Residual U-block of a given height (RSU-7/6/5/4, or RSU-4F when ``dilated``).
+
+    The block is ``rebnconvin`` followed by a small U-Net whose output is added back to the
+    ``rebnconvin`` output. Encoder levels are ``rebnconv1..rebnconv{height}``, decoder levels
+    ``rebnconv{height-1}d..rebnconv1d``; these names match the official checkpoints.
+
+    * Plain variant: levels 1..height-1 are separated by 2×2 max pooling (``ceil_mode``), the
+      bottom level uses dilation 2, and the decoder upsamples to each skip tensor's size.
+    * Dilated variant (RSU-4F): no resampling at all; encoder level ``i`` uses dilation
+      ``2**(i-1)`` and the decoder mirrors those dilations. It is used at the coarsest
+      stages, where further pooling would destroy too much spatial context.
+
+    Arguments:
+        height: number of encoder levels (the "L" in RSU-L), at least 2.
+        in_ch: input channels.
+        mid_ch: channels inside the U-structure.
+        out_ch: output channels (also the channels of ``rebnconvin``).
+        dilated: build the RSU-4F style dilated variant instead of the pooled one.
+    """
+
+    def __init__(
+        self, height: int, in_ch: int, mid_ch: int, out_ch: int, dilated: bool = False
+    ) -> None:
+        super().__init__()
+        if height < 2:
+            raise ValueError(f"RSU height must be >= 2, got {height}")
+        self.height = height
+        self.dilated = dilated
+
+        def dilation(level: int) -> int:
+            if dilated:
+                return 2 ** (level - 1)
+            return 2 if level == height else 1
+
+        # Registration order mirrors the official class so state_dict key order matches too.
+        self.rebnconvin = REBNCONV(in_ch, out_ch, dirate=1)
+        for level in range(1, height + 1):
+            src = out_ch if level == 1 else mid_ch
+            self.add_module(f"rebnconv{level}", REBNCONV(src, mid_ch, dirate=dilation(level)))
+        for level in range(height - 1, 0, -1):
+            dst = out_ch if level == 1 else mid_ch
+            self.add_module(f"rebnconv{level}d", REBNCONV(2 * mid_ch, dst, dirate=dilation(level)))
+        # Parameter-free, so a single shared pooling module does not change the state_dict.
+        self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+
+    def _level(self, name: str) -> REBNCONV:
+        return getattr(self, f"rebnconv{name}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        hxin = self.rebnconvin(x)
+
+        skips: List[Tensor] = []
+        hx = hxin
+        for level in range(1, self.height):
+            # The official block pools after every level except the last two.
+            if level > 1 and not self.dilated:
+                hx = self.pool(hx)
+            hx = self._level(str(level))(hx)
+            skips.append(hx)
+        # Bottom level: same resolution as the level above, larger receptive field.
+        hx = self._level(str(self.height))(hx)
+
+        for level in range(self.height - 1, 0, -1):
+            skip = skips[level - 1]
+            # Only pooled levels need resizing; skipping the no-op resize is exact because
+            # bilinear interpolation to the same size is the identity.
+            if hx.shape[2:] != skip.shape[2:]:
+                hx = _upsample_like(hx, skip)
+            hx = self._level(f"{level}d")(torch.cat((hx, skip), dim=1))
+        return hx + hxin
+
+
+# One block spec: (height, in_ch, mid_ch, out_ch, dilated).
+_BlockSpec = Tuple[int, int, int, int, bool]
+
+
+class _U2NetBase(nn.Module):
+    """Shared six-stage encoder / five-stage decoder of U²-Net and U²-NetP.
+
+    Arguments:
+        encoder: specs of ``stage1..stage6``.
+        decoder: specs of ``stage5d..stage1d`` (in that order).
+        out_ch: channels of every side output and of the fused map.
+    """
+
+    feature_channels: ClassVar[Tuple[int, ...]] = ()
+    feature_strides: ClassVar[Tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
+
+    def __init__(
+        self, encoder: List[_BlockSpec], decoder: List[_BlockSpec], out_ch: int = 1
+    ) -> None:
+        super().__init__()
+        if len(encoder) != 6 or len(decoder) != 5:
+            raise ValueError("U²-Net needs 6 encoder and 5 decoder stage specs")
+        for index, (height, cin, mid, cout, dilated) in enumerate(encoder, start=1):
+            self.add_module(f"stage{index}", RSU(height, cin, mid, cout, dilated))
+        for index, (height, cin, mid, cout, dilated) in zip(range(5, 0, -1), decoder):
+            self.add_module(f"stage{index}d", RSU(height, cin, mid, cout, dilated))
+        for index, channels in enumerate(self.feature_channels, start=1):
+            self.add_module(f"side{index}", nn.Conv2d(channels, out_ch, 3, padding=1))
+        self.outconv = nn.Conv2d(6 * out_ch, out_ch, 1)
+        self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+
+    def _decoder_features(self, x: Tensor) -> List[Tensor]:
+        """Run encoder and decoder; return ``[hx1d, hx2d, hx3d, hx4d, hx5d, hx6]``."""
+        encoded: List[Tensor] = []
+        hx = x
+        for index in range(1, 7):
+            if index > 1:
+                hx = self.pool(hx)
+            hx = getattr(self, f"stage{index}")(hx)
+            encoded.append(hx)
+
+        # The deepest encoder output (hx6) doubles as the coarsest decoder feature.
+        decoded = [encoded[5]]
+        hx = encoded[5]
+        for index in range(5, 0, -1):
+            skip = encoded[index - 1]
+            hx = getattr(self, f"stage{index}d")(torch.cat((_upsample_like(hx, skip), skip), 1))
+            decoded.append(hx)
+        decoded.reverse()
+        return decoded
+
+    def features(self, x: Tensor) -> List[Tensor]:
+        """Six level features ``[hx1d, hx2d, hx3d, hx4d, hx5d, hx6]``.
+
+        Channels are :attr:`feature_channels` and strides :attr:`feature_strides` (strides
+        are exact for sizes divisible by 32; otherwise sizes are ``ceil``-divided).
+        """
+        return self._decoder_features(x)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Official outputs ``(d0, d1, ..., d6)``: fused map then side maps, all sigmoided.
+
+        Every map has ``x``'s spatial size; side maps 2..6 are upsampled before the sigmoid.
+        """
+        feats = self._decoder_features(x)
+        logits = [self.side1(feats[0])]
+        for index in range(2, 7):
+            side = getattr(self, f"side{index}")(feats[index - 1])
+            logits.append(_upsample_like(side, logits[0]))
+        fused = self.outconv(torch.cat(logits, dim=1))
+        return tuple(torch.sigmoid(t) for t in (fused, *logits))
+
+
+class U2NET(_U2NetBase):
+    """Full U²-Net (44,009,869 parameters).
+
+    Arguments:
+        in_ch: input image channels.
+        out_ch: channels of each output map.
+    """
+
+    feature_channels: ClassVar[Tuple[int, ...]] = (64, 64, 128, 256, 512, 512)
+
+    def __init__(self, in_ch: int = 3, out_ch: int = 1) -> None:
+        encoder = [
+            (7, in_ch, 32, 64, False),
+            (6, 64, 32, 128, False),
+            (5, 128, 64, 256, False),
+            (4, 256, 128, 512, False),
+            (4, 512, 256, 512, True),
+            (4, 512, 256, 512, True),
+        ]
+        decoder = [
+            (4, 1024, 256, 512, True),
+            (4, 1024, 128, 256, False),
+            (5, 512, 64, 128, False),
+            (6, 256, 32, 64, False),
+            (7, 128, 16, 64, False),
+        ]
+        super().__init__(encoder, decoder, out_ch)
+
+
+class U2NETP(_U2NetBase):
+    """Small U²-NetP (1,131,181 parameters); every stage outputs 64 channels.
+
+    Arguments:
+        in_ch: input image channels.
+        out_ch: channels of each output map.
+    """
+
+    feature_channels: ClassVar[Tuple[int, ...]] = (64, 64, 64, 64, 64, 64)
+
+    def __init__(self, in_ch: int = 3, out_ch: int = 1) -> None:
+        encoder = [(7, in_ch, 16, 64, False)]
+        encoder += [(h, 64, 16, 64, False) for h in (6, 5, 4)]
+        encoder += [(4, 64, 16, 64, True)] * 2
+        decoder = [(4, 128, 16, 64, True)]
+        decoder += [(h, 128, 16, 64, False) for h in (4, 5, 6, 7)]
+        super().__init__(encoder, decoder, out_ch)
+
+
+U2NET_VARIANTS: Dict[str, Type[_U2NetBase]] = {"u2net": U2NET, "u2netp": U2NETP}
+
+
+def build_u2net(variant: str) -> _U2NetBase:
+    """Build an (untrained) ``U2NET`` or ``U2NETP`` with 3 input and 1 output channel."""
+    try:
+        cls = U2NET_VARIANTS[variant]
+    except KeyError:
+        valid = ", ".join(repr(name) for name in U2NET_VARIANTS)
+        raise ValueError(f"unknown U²-Net variant {variant!r}; valid names: {valid}") from None
+    return cls(in_ch=3, out_ch=1)
+
+
+def _summarise(kind: str, items: List[str], limit: int = 10) -> str:
+    shown = "\n    ".join(items[:limit])
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"  {kind} ({len(items)}):\n    {shown}{more}"
+
+
+def _shape_of(value: object) -> str:
+    return str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
+
+
+def load_u2net_checkpoint(model: nn.Module, path: Union[str, Path]) -> nn.Module:
+    """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
+
+    A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
+    shapes are compared before loading, and any missing key, unexpected key or shape
+    mismatch raises a ``ValueError`` naming the file, so no weight is ever silently dropped.
+    The only tolerated gap is a missing BatchNorm ``num_batches_tracked`` counter (absent in
+    checkpoints saved before PyTorch 0.4.1); it is filled with 0, exactly as PyTorch does for
+    such legacy checkpoints, and it has no effect on eval-mode outputs.
+    """
+    path = Path(path)
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"{path}: expected a state_dict mapping, got {type(loaded).__name__}")
+    state = OrderedDict(
+        (key[len("module.") :] if key.startswith("module.") else key, value)
+        for key, value in loaded.items()
+    )
+
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key.endswith(".num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {_shape_of(state[k])} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and (not isinstance(state[k], Tensor) or state[k].shape != v.shape)
+    ]
+    if missing or unexpected or mismatched:
+        parts = [f"checkpoint {path} does not match {type(model).__name__}:"]
+        for kind, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        ):
+            if items:
+                parts.append(_summarise(kind, items))
+        raise ValueError("\n".join(parts))
+    model.load_state_dict(state, strict=True)
+    return model

@@ -1,0 +1,290 @@
+"""Tests for the U²-Net branch: official layout, exact forward semantics, checkpoint loading."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pmgsam.modeling.u2net import U2NET, U2NETP, build_u2net, load_u2net_checkpoint
+
+FIXTURE = Path(__file__).parent / "fixtures" / "u2net_state_dict_layout.json"
+VARIANTS = {"u2net": U2NET, "u2netp": U2NETP}
+
+
+@pytest.fixture(scope="module")
+def layout() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def _randomised(cls, seed: int, dtype=torch.float64):
+    """Eval-mode model with seeded random weights and non-trivial BatchNorm statistics."""
+    torch.manual_seed(seed)
+    model = cls()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name.endswith("bn_s1.weight"):
+                tensor.uniform_(0.5, 1.5)
+            elif name.endswith(("bn_s1.bias", "running_mean")):
+                tensor.normal_(0.0, 0.1)
+            elif name.endswith("running_var"):
+                tensor.uniform_(0.5, 2.0)
+    return model.to(dtype).eval()
+
+
+@pytest.fixture(scope="module")
+def models() -> dict:
+    return {name: _randomised(cls, seed=i) for i, (name, cls) in enumerate(VARIANTS.items())}
+
+
+# ---------------------------------------------------------------- functional reference
+# Written independently of the module: structure from the U²-Net paper / official code,
+# weights looked up by key, recursion instead of loops.
+
+_STAGE_HEIGHT = {"stage1": 7, "stage2": 6, "stage3": 5, "stage4": 4, "stage5": 0, "stage6": 0}
+_STAGE_HEIGHT.update({"stage5d": 0, "stage4d": 4, "stage3d": 5, "stage2d": 6, "stage1d": 7})
+
+
+def _cbr(sd, prefix, x, dilation):
+    x = F.conv2d(
+        x, sd[prefix + ".conv_s1.weight"], sd[prefix + ".conv_s1.bias"], 1, dilation, dilation
+    )
+    bn = prefix + ".bn_s1."
+    x = F.batch_norm(
+        x, sd[bn + "running_mean"], sd[bn + "running_var"], sd[bn + "weight"], sd[bn + "bias"],
+        training=False, eps=1e-5,
+    )  # fmt: skip
+    return F.relu(x)
+
+
+def _up(src, tar):
+    return F.interpolate(src, size=tar.shape[2:], mode="bilinear", align_corners=False)
+
+
+def _pool(x):
+    return F.max_pool2d(x, 2, 2, ceil_mode=True)
+
+
+def _ref_rsu(sd, p, x, height):
+    hxin = _cbr(sd, p + ".rebnconvin", x, 1)
+    if height == 0:  # RSU-4F: dilations 1, 2, 4, 8 down and 4, 2, 1 up, no resampling
+        h1 = _cbr(sd, p + ".rebnconv1", hxin, 1)
+        h2 = _cbr(sd, p + ".rebnconv2", h1, 2)
+        h3 = _cbr(sd, p + ".rebnconv3", h2, 4)
+        h4 = _cbr(sd, p + ".rebnconv4", h3, 8)
+        d3 = _cbr(sd, p + ".rebnconv3d", torch.cat((h4, h3), 1), 4)
+        d2 = _cbr(sd, p + ".rebnconv2d", torch.cat((d3, h2), 1), 2)
+        return _cbr(sd, p + ".rebnconv1d", torch.cat((d2, h1), 1), 1) + hxin
+
+    def level(i, inp):
+        hi = _cbr(sd, f"{p}.rebnconv{i}", inp, 1)
+        if i == height - 1:
+            bottom = _cbr(sd, f"{p}.rebnconv{height}", hi, 2)
+            return _cbr(sd, f"{p}.rebnconv{i}d", torch.cat((bottom, hi), 1), 1)
+        deeper = level(i + 1, _pool(hi))
+        return _cbr(sd, f"{p}.rebnconv{i}d", torch.cat((_up(deeper, hi), hi), 1), 1)
+
+    return level(1, hxin) + hxin
+
+
+def _reference(sd, x):
+    """Return (official 7 outputs, [hx1d, hx2d, hx3d, hx4d, hx5d, hx6])."""
+
+    def stage(name, inp):
+        return _ref_rsu(sd, name, inp, _STAGE_HEIGHT[name])
+
+    hx1 = stage("stage1", x)
+    hx2 = stage("stage2", _pool(hx1))
+    hx3 = stage("stage3", _pool(hx2))
+    hx4 = stage("stage4", _pool(hx3))
+    hx5 = stage("stage5", _pool(hx4))
+    hx6 = stage("stage6", _pool(hx5))
+    hx5d = stage("stage5d", torch.cat((_up(hx6, hx5), hx5), 1))
+    hx4d = stage("stage4d", torch.cat((_up(hx5d, hx4), hx4), 1))
+    hx3d = stage("stage3d", torch.cat((_up(hx4d, hx3), hx3), 1))
+    hx2d = stage("stage2d", torch.cat((_up(hx3d, hx2), hx2), 1))
+    hx1d = stage("stage1d", torch.cat((_up(hx2d, hx1), hx1), 1))
+    feats = [hx1d, hx2d, hx3d, hx4d, hx5d, hx6]
+
+    def side(i):
+        return F.conv2d(feats[i - 1], sd[f"side{i}.weight"], sd[f"side{i}.bias"], padding=1)
+
+    d1 = side(1)
+    sides = [d1] + [_up(side(i), d1) for i in range(2, 7)]
+    d0 = F.conv2d(torch.cat(sides, 1), sd["outconv.weight"], sd["outconv.bias"])
+    return tuple(torch.sigmoid(t) for t in [d0, *sides]), feats
+
+
+# ---------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_state_dict_layout_matches_official(layout, name):
+    expected = layout[name]["state_dict"]
+    state = VARIANTS[name]().state_dict()
+    assert list(state) == list(expected)  # same keys in the same order
+    shapes = {k: list(v.shape) for k, v in state.items()}
+    assert shapes == expected
+    n_params = sum(p.numel() for p in VARIANTS[name]().parameters())
+    assert n_params == layout[name]["num_parameters"]
+
+
+def test_build_u2net_registry():
+    assert type(build_u2net("u2net")) is U2NET
+    assert type(build_u2net("u2netp")) is U2NETP
+    with pytest.raises(ValueError, match=r"'u2net', 'u2netp'"):
+        build_u2net("u2net_lite")
+
+
+# ---------------------------------------------------------------- forward semantics
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("size", [(67, 53), (64, 64)])
+def test_forward_matches_functional_reference(models, name, size):
+    model = models[name]
+    x = torch.randn(2, 3, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        outputs = model(x)
+        feats = model.features(x)
+        ref_outputs, ref_feats = _reference(model.state_dict(), x)
+    assert len(outputs) == 7
+    for got, want in zip(outputs, ref_outputs):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    assert len(feats) == len(ref_feats) == 6
+    for got, want in zip(feats, ref_feats):
+        scale = want.abs().max().item()
+        assert scale > 0
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * scale)
+    # The maps must be informative, not saturated constants, for the comparison to bite.
+    assert all(0.0 < o.std().item() for o in outputs[1:])
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_official_outputs_shape_range_and_order(models, name):
+    model = models[name]
+    x = torch.randn(1, 3, 67, 53, dtype=torch.float64)
+    captured = {}
+    hooks = [
+        getattr(model, m).register_forward_hook(
+            lambda _m, _i, out, m=m: captured.__setitem__(m, out)
+        )
+        for m in ["outconv", *(f"side{i}" for i in range(1, 7))]
+    ]
+    try:
+        with torch.no_grad():
+            outputs = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert isinstance(outputs, tuple) and len(outputs) == 7
+    for out in outputs:
+        assert out.shape == (1, 1, 67, 53)
+        assert out.min() >= 0 and out.max() <= 1
+    # d0 is the fused map, d1 the full-resolution side, d2..d6 upsampled coarser sides.
+    torch.testing.assert_close(outputs[0], torch.sigmoid(captured["outconv"]))
+    torch.testing.assert_close(outputs[1], torch.sigmoid(captured["side1"]))
+    for i in range(2, 7):
+        side = captured[f"side{i}"]
+        assert side.shape[-1] < 53
+        torch.testing.assert_close(outputs[i], torch.sigmoid(_up(side, x)))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_features_shapes_and_equality_with_forward(models, name):
+    model = models[name]
+    assert model.feature_strides == (1, 2, 4, 8, 16, 32)
+    assert model.feature_channels == (
+        (64, 64, 128, 256, 512, 512) if name == "u2net" else (64,) * 6
+    )
+    stages = ["stage1d", "stage2d", "stage3d", "stage4d", "stage5d", "stage6"]
+    captured = {}
+    hooks = [
+        getattr(model, s).register_forward_hook(
+            lambda _m, _i, out, s=s: captured.__setitem__(s, out)
+        )
+        for s in stages
+    ]
+    for h, w in [(64, 64), (67, 53)]:
+        x = torch.randn(1, 3, h, w, dtype=torch.float64)
+        captured.clear()
+        with torch.no_grad():
+            model(x)
+            from_forward = [captured[s] for s in stages]
+            feats = model.features(x)
+        assert isinstance(feats, list) and len(feats) == 6
+        for feat, channels, stride, ref in zip(
+            feats, model.feature_channels, model.feature_strides, from_forward
+        ):
+            # ceil_mode pooling: every level has ceil(size / stride) pixels.
+            assert feat.shape == (1, channels, math.ceil(h / stride), math.ceil(w / stride))
+            assert torch.equal(feat, ref)
+    for hook in hooks:
+        hook.remove()
+
+
+def test_module_does_not_normalise_input():
+    model = _randomised(U2NETP, seed=3)
+    x = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        plain = model.features(x)[0]
+        shifted = model.features((x - 0.5) / 0.25)[0]
+    assert not torch.allclose(plain, shifted)
+
+
+# ---------------------------------------------------------------- checkpoint loading
+
+
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_checkpoint_round_trip(tmp_path, prefix):
+    source = _randomised(U2NETP, seed=11, dtype=torch.float32)
+    path = tmp_path / "u2netp.pth"
+    torch.save({prefix + k: v for k, v in source.state_dict().items()}, path)
+    target = U2NETP()
+    assert target is load_u2net_checkpoint(target, path)
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
+
+
+def test_checkpoint_without_num_batches_tracked_loads(tmp_path):
+    source = _randomised(U2NETP, seed=12, dtype=torch.float32)
+    state = {k: v for k, v in source.state_dict().items() if "num_batches_tracked" not in k}
+    path = tmp_path / "legacy.pth"
+    torch.save(state, path)
+    target = load_u2net_checkpoint(U2NETP(), path)
+    assert torch.equal(target.side1.weight, source.side1.weight)
+    assert target.stage1.rebnconvin.bn_s1.num_batches_tracked.item() == 0
+
+
+def test_bad_checkpoint_raises_with_named_keys(tmp_path):
+    state = U2NETP().state_dict()
+    del state["stage3.rebnconv2.conv_s1.weight"]
+    state["stage9.extra.weight"] = torch.zeros(3)
+    state["outconv.weight"] = torch.zeros(2, 6, 1, 1)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    target = U2NETP()
+    before = target.outconv.weight.clone()
+    with pytest.raises(ValueError) as info:
+        load_u2net_checkpoint(target, path)
+    message = str(info.value)
+    assert "bad.pth" in message
+    assert "missing keys (1)" in message and "stage3.rebnconv2.conv_s1.weight" in message
+    assert "unexpected keys (1)" in message and "stage9.extra.weight" in message
+    assert "shape mismatches (1)" in message and "outconv.weight" in message
+    assert "(2, 6, 1, 1)" in message
+    assert torch.equal(target.outconv.weight, before)  # nothing was loaded
+
+
+def test_bad_checkpoint_truncates_long_key_lists(tmp_path):
+    path = tmp_path / "u2net_as_u2netp.pth"
+    torch.save(U2NETP().state_dict(), path)
+    with pytest.raises(ValueError) as info:
+        load_u2net_checkpoint(U2NET(), path)
+    message = str(info.value)
+    assert "shape mismatches (" in message and "more" in message
+    assert message.count("vs model") == 10
