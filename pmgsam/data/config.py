@@ -1,0 +1,165 @@
+"""Dataclass configs for datasets, splits and training augmentation.
+
+Split naming (see :mod:`pmgsam.data.splits` for details):
+
+* DIS5K: ``DIS-TR``, ``DIS-VD``, ``DIS-TE1`` … ``DIS-TE4`` (official folders);
+* COD10K: ``Train``, ``Test`` (official folders);
+* NC4K and ``folder``: ``all`` (every image), ``train`` / ``test`` (a seeded split of ``all``
+  with ``test_fraction`` held out); a ``folder`` dataset also exposes every sub-folder
+  ``<root>/<name>/<image_dir>`` as split ``<name>``;
+* any split ``X`` can be carved into ``X:train`` / ``X:val`` with ``val_fraction`` held out
+  (this is what ``val_split: null`` selects for training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..utils.config import ConfigError
+
+DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
+
+#: Official (folder) splits; ``None`` means the split names come from the folder tree.
+BASE_SPLITS = {
+    "dis5k": ["DIS-TR", "DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"],
+    "cod10k": ["Train", "Test"],
+    "nc4k": ["all", "train", "test"],
+    "folder": None,
+}
+
+
+def _check_prob(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"config key '{name}' must be a probability in [0, 1], got {value}")
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (albumentations), applied before resize + pad.
+
+    Arguments:
+        enabled: master switch; ``False`` makes the training transform equal the eval one.
+        crop_prob: probability of a random crop.
+        crop_min_scale: each side of the crop keeps at least this fraction of the image side.
+        hflip_prob: probability of a horizontal flip.
+        rotate_limit: rotation angle drawn uniformly from [-limit, limit] degrees (the paper's
+            value was lost in extraction; 15 is chosen). Corners are filled with 0.
+        rotate_prob: probability of a rotation.
+        brightness: brightness factor drawn from [1 - b, 1 + b].
+        contrast: contrast factor drawn from [1 - c, 1 + c].
+        saturation: saturation factor drawn from [1 - s, 1 + s].
+        hue: hue shift drawn from [-h, h] as a fraction of the hue circle (at most 0.5).
+        color_jitter_prob: probability of colour jitter (image only).
+    """
+
+    enabled: bool = True
+    crop_prob: float = 0.5
+    crop_min_scale: float = 0.75
+    hflip_prob: float = 0.5
+    rotate_limit: float = 15.0
+    rotate_prob: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.05
+    color_jitter_prob: float = 0.5
+
+    def validate(self) -> None:
+        for name in ("crop_prob", "hflip_prob", "rotate_prob", "color_jitter_prob"):
+            _check_prob(f"augment.{name}", getattr(self, name))
+        if not 0.0 < self.crop_min_scale <= 1.0:
+            raise ConfigError(
+                f"config key 'augment.crop_min_scale' must be in (0, 1], got {self.crop_min_scale}"
+            )
+        if not 0.0 <= self.rotate_limit <= 180.0:
+            raise ConfigError(
+                f"config key 'augment.rotate_limit' must be in [0, 180], got {self.rotate_limit}"
+            )
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"config key 'augment.{name}' must be in [0, 1)")
+        if not 0.0 <= self.hue <= 0.5:
+            raise ConfigError(f"config key 'augment.hue' must be in [0, 0.5], got {self.hue}")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset to read, its splits, and the loader settings.
+
+    Arguments:
+        dataset: ``dis5k`` | ``cod10k`` | ``nc4k`` | ``folder``.
+        root: the dataset folder itself (e.g. ``.../DIS5K``, ``.../COD10K-v3``, ``.../NC4K``).
+        train_split: split used for training (see the module doc for names).
+        val_split: validation split; ``None`` carves ``<train_split>:val`` out of the training
+            split (and trains on ``<train_split>:train``), ``val_fraction`` held out.
+        test_splits: splits evaluated after training.
+        val_fraction: fraction of the training split held out for validation (paper: 80/20).
+        test_fraction: fraction of the whole pool held out as ``test`` for NC4K / ``folder``
+            (the paper's value was lost in extraction; 0.2 is chosen).
+        split_seed: seed of every carved split.
+        split_dir: where split JSON files are saved and looked up; ``None`` means
+            ``<root>/pmgsam_splits`` (next to the data, so training and evaluation runs share
+            them). Set it when the dataset folder is read-only.
+        num_workers: DataLoader worker processes.
+        cam_only: COD10K only: keep the camouflaged ``COD10K-CAM-*`` images (3040 train / 2026
+            test, as in the paper) and skip the NonCAM ones, which have no GT.
+        image_dir: ``folder`` only: image sub-folder of ``root`` (or of ``root/<split>``).
+        mask_dir: ``folder`` only: mask sub-folder, masks paired with images by file stem.
+        instance_dir: ``folder`` only: optional instance-map sub-folder for ``coco_gt()``.
+        augment: training augmentation.
+    """
+
+    dataset: str = "dis5k"
+    root: str = "data/DIS5K"
+    train_split: str = "DIS-TR"
+    val_split: Optional[str] = "DIS-VD"  # noqa: UP045 (from_dict needs typing.Optional)
+    test_splits: List[str] = field(
+        default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
+    )
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    split_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
+    num_workers: int = 4
+    cam_only: bool = True
+    image_dir: str = "images"
+    mask_dir: str = "masks"
+    instance_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def validate(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"config key 'dataset' must be one of {list(DATASETS)}, got {self.dataset!r}"
+            )
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"config key '{name}' must be in (0, 1), got {value}")
+        if self.num_workers < 0:
+            raise ConfigError(f"config key 'num_workers' must be >= 0, got {self.num_workers}")
+        if not self.root:
+            raise ConfigError("config key 'root' must name the dataset folder")
+        self.augment.validate()
+        base = BASE_SPLITS[self.dataset]
+        if base is None:
+            return
+        keys = [("train_split", self.train_split), ("val_split", self.val_split)]
+        keys += [(f"test_splits[{i}]", s) for i, s in enumerate(self.test_splits)]
+        for key, split in keys:
+            if split is not None and split.split(":", 1)[0] not in base:
+                raise ConfigError(
+                    f"config key '{key}': {split!r} is not a {self.dataset} split; valid: "
+                    f"{base} (each also as '<split>:train' / '<split>:val')"
+                )
+            if (
+                split is not None
+                and ":" in split
+                and split.split(":", 1)[1]
+                not in (
+                    "train",
+                    "val",
+                )
+            ):
+                raise ConfigError(f"config key '{key}': {split!r} must end in ':train' or ':val'")

@@ -1,0 +1,285 @@
+"""Reading images, masks and instance maps, and encoding instances as COCO RLE.
+
+Every reader raises :class:`DataError` naming the file when it cannot be decoded, so a corrupt
+file in a 3000-image dataset is found by name instead of surfacing as a PIL traceback inside a
+DataLoader worker. Files are only ever read, never rewritten.
+
+Conversion rules (any PIL mode, 8 or 16 bit):
+
+* images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), alpha is dropped;
+* masks become 8-bit single-channel; 16-bit masks are scaled like images, colour or palette masks
+  use their brightest channel (coloured labels on black count as foreground) and an RGBA/LA mask
+  whose colour is uniform uses its alpha channel; the binary GT is ``mask > 127``;
+* instance maps keep their raw values (palette indices, gray levels or packed RGB) so that each
+  distinct non-zero value is one instance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pycocotools import mask as mask_utils
+
+PathLike = Union[str, Path]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class DataError(ValueError):
+    """A dataset file or folder is missing, unreadable or inconsistent (the message names it)."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A dataset file or folder does not exist."""
+
+
+def natural_key(name: str) -> List[Union[int, str]]:
+    """Sort key that orders ``2`` before ``10`` (NC4K and many folders use numeric stems)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def list_files(folder: Path, extensions: Sequence[str], what: str) -> Dict[str, Path]:
+    """Map stem -> path for the files in ``folder`` with one of ``extensions``.
+
+    Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped. Two files with
+    the same stem are an error because pairing by stem would be ambiguous.
+    """
+    if not folder.is_dir():
+        raise DataNotFoundError(f"{what} folder '{folder}' does not exist")
+    found: Dict[str, Path] = {}
+    for path in folder.iterdir():
+        if path.name.startswith(".") or path.suffix.lower() not in extensions or not path.is_file():
+            continue
+        if path.stem in found:
+            raise DataError(
+                f"{what} folder '{folder}' has two files with stem '{path.stem}': "
+                f"'{found[path.stem].name}' and '{path.name}'"
+            )
+        found[path.stem] = path
+    return found
+
+
+def _open(path: PathLike, what: str) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} file '{path}' does not exist")
+    try:
+        img = Image.open(path)
+        # Decode now: PIL is lazy and would otherwise fail later, far from the file name.
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        msg = f"cannot read {what} file '{path}': corrupt or unsupported ({err})"
+        raise DataError(msg) from err
+    return img
+
+
+def read_size(path: PathLike, what: str = "image") -> Tuple[int, int]:
+    """(H, W) of an image file, read from its header only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} file '{path}' does not exist")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        msg = f"cannot read {what} file '{path}': corrupt or unsupported ({err})"
+        raise DataError(msg) from err
+    return h, w
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        # Float maps in [0, 1] are probabilities; anything larger is taken as 0-255 already.
+        scale = 255.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(arr) * scale + 0.5, 0, 255).astype(np.uint8)
+    # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
+    arr = np.clip(arr.astype(np.int64), 0, 65535)
+    return ((arr * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _pixels(img: Image.Image) -> np.ndarray:
+    if img.mode in _SIXTEEN_BIT_MODES:
+        return _to_uint8(np.asarray(img))
+    if img.mode == "F":
+        return _to_uint8(np.asarray(img, dtype=np.float32))
+    return np.asarray(img)
+
+
+def load_image(path: PathLike) -> np.ndarray:
+    """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
+    img = _open(path, "image")
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
+        gray = _pixels(img)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def load_mask(path: PathLike) -> np.ndarray:
+    """Read a mask as an (H, W) uint8 array on the 0-255 scale (see module doc for the rules)."""
+    img = _open(path, "mask")
+    if img.mode == "1":
+        return np.asarray(img.convert("L"))
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+    if img.mode in ("L", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return np.ascontiguousarray(_pixels(img))
+    if img.mode not in ("RGB", "RGBA", "LA"):
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    colour = arr[:, :, :-1] if img.mode in ("RGBA", "LA") else arr
+    if img.mode in ("RGBA", "LA") and colour.min() == colour.max():
+        # Masks exported as transparency carry the shape only in alpha.
+        return np.ascontiguousarray(arr[:, :, -1])
+    return np.ascontiguousarray(colour.max(axis=2))
+
+
+def binarize(mask: np.ndarray) -> np.ndarray:
+    """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 127``."""
+    return (mask > 127).astype(np.uint8)
+
+
+def load_instance_map(path: PathLike) -> np.ndarray:
+    """Read an instance PNG as an (H, W) int64 label map; 0 is background."""
+    img = _open(path, "instance map")
+    if img.mode in ("P", "PA", "L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img.getchannel(0) if img.mode == "PA" else img)
+        return arr.astype(np.int64)
+    if img.mode in ("LA",):
+        return np.asarray(img.getchannel(0)).astype(np.int64)
+    rgb = np.asarray(img.convert("RGB")).astype(np.int64)
+    return (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
+
+
+def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
+    """One boolean mask per distinct non-zero value, in increasing value order."""
+    return [label_map == v for v in np.unique(label_map) if v != 0]
+
+
+def encode_rle(mask: np.ndarray) -> Dict[str, Any]:
+    """COCO RLE of a binary (H, W) mask with ``counts`` as str (JSON-serialisable)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str, Any]:
+    """Class-agnostic COCO annotation (category 1, iscrowd 0) for an RLE with str counts."""
+    as_bytes = dict(rle, counts=rle["counts"].encode("ascii"))
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": 1,
+        "segmentation": rle,
+        "area": float(mask_utils.area(as_bytes)),
+        "bbox": [float(v) for v in mask_utils.toBbox(as_bytes)],
+        "iscrowd": 0,
+    }
+
+
+def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> Dict[str, Any]:
+    """Polygon list / uncompressed / compressed RLE -> one compressed RLE with str counts."""
+    try:
+        if isinstance(seg, list):
+            polys = [p for p in seg if len(p) >= 6]
+            if not polys:
+                return encode_rle(np.zeros((height, width), np.uint8))
+            rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+            rle = mask_utils.frPyObjects(seg, height, width)
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes)):
+            counts = seg["counts"]
+            rle = {"size": list(seg["size"]), "counts": counts}
+            if isinstance(counts, str):
+                rle["counts"] = counts.encode("ascii")
+            if tuple(rle["size"]) != (height, width):
+                raise DataError(f"{where}: RLE size {rle['size']} != image size {[height, width]}")
+        else:
+            raise DataError(f"{where}: unsupported segmentation {type(seg).__name__}")
+    except (TypeError, ValueError, KeyError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"{where}: malformed segmentation ({err})") from err
+    counts = rle["counts"]
+    return {
+        "size": [int(height), int(width)],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
+
+
+def annotations_from_pngs(
+    folder: Path, names: Sequence[str], images: List[Dict[str, Any]]
+) -> List[Dict[str, Any]]:
+    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value)."""
+    found = list_files(folder, MASK_EXTENSIONS, "instance map")
+    annotations: List[Dict[str, Any]] = []
+    for name, img in zip(names, images):
+        if name not in found:
+            raise DataNotFoundError(f"no instance map for image '{img['file_name']}' in '{folder}'")
+        label = load_instance_map(found[name])
+        if label.shape != (img["height"], img["width"]):
+            raise DataError(
+                f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) but "
+                f"its image '{img['file_name']}' is {img['width']}x{img['height']}"
+            )
+        for m in instance_masks(label):
+            ann = coco_annotation(encode_rle(m), len(annotations) + 1, img["id"])
+            annotations.append(ann)
+    return annotations
+
+
+def annotations_from_json(
+    path: Path, names: Sequence[str], images: List[Dict[str, Any]], what: str
+) -> List[Dict[str, Any]]:
+    """COCO annotations for ``images`` (matched by file stem) from a COCO JSON file.
+
+    Images the file omits (e.g. COD10K NonCAM ones) get no annotations; polygons and RLE are
+    converted to compressed RLE and every instance becomes category 1.
+    """
+    try:
+        coco = json.loads(Path(path).read_text())
+        by_stem = {Path(im["file_name"]).stem: im for im in coco["images"]}
+        anns_by_image: Dict[Any, List[Dict[str, Any]]] = {}
+        for ann in coco.get("annotations", []):
+            anns_by_image.setdefault(ann["image_id"], []).append(ann)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
+    if images and not any(n in by_stem for n in names):
+        raise DataError(
+            f"COCO instance file '{path}' lists none of the {len(images)} images of "
+            f"{what} (wrong file?)"
+        )
+    annotations: List[Dict[str, Any]] = []
+    # Images the JSON omits (e.g. NonCAM with cam_only=false) have no instances.
+    for name, img in zip(names, images):
+        entry = by_stem.get(name)
+        if entry is None:
+            continue
+        size = (entry.get("height", img["height"]), entry.get("width", img["width"]))
+        if size != (img["height"], img["width"]):
+            raise DataError(
+                f"COCO instance file '{path}' gives {entry['file_name']} size {size} (HxW) "
+                f"but the image is {(img['height'], img['width'])}"
+            )
+        for ann in anns_by_image.get(entry["id"], []):
+            where = f"'{path}' annotation {ann.get('id')} of {entry['file_name']}"
+            if "segmentation" not in ann:
+                raise DataError(f"{where} has no 'segmentation'")
+            rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
+            out = coco_annotation(rle, len(annotations) + 1, img["id"])
+            # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
+            if out["area"] > 0:
+                annotations.append(out)
+    return annotations

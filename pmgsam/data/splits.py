@@ -1,0 +1,154 @@
+"""Seeded, saved and re-validated splits.
+
+A split carved from a pool of stems (NC4K ``train``/``test``, any ``X:train``/``X:val``) is drawn
+once with a seeded permutation, written to a JSON file in the split directory and reused from
+that file afterwards, so that training and later evaluation runs see exactly the same images even
+if the file listing order or numpy's RNG changed in between. The file name carries the source,
+fraction and seed (``nc4k__all__test0.2__seed0.json``), so changing any of them draws a new split
+instead of silently reusing a stale one. A reused file is validated: every stem it lists must
+still exist in the source pool, and its two parts must be disjoint.
+
+File format::
+
+    {"dataset": "nc4k", "source": "all", "fraction": 0.2, "seed": 0,
+     "parts": {"train": [...stems...], "test": [...stems...]}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .config import DataConfig
+from .io import DataError, natural_key
+
+SPLIT_DIR_NAME = "pmgsam_splits"
+CARVE_PARTS = ("train", "val")
+
+
+def parse_split(name: str) -> Tuple[str, str | None]:
+    """``"DIS-TR:val"`` -> ``("DIS-TR", "val")``; ``"DIS-TR"`` -> ``("DIS-TR", None)``."""
+    base, sep, part = name.partition(":")
+    if not sep:
+        return name, None
+    if part not in CARVE_PARTS or not base:
+        raise DataError(f"split {name!r} must be '<split>', '<split>:train' or '<split>:val'")
+    return base, part
+
+
+def train_val_split_names(cfg: DataConfig) -> Tuple[str, str]:
+    """(train, val) split names to use: the configured pair, or the carved ``X:train``/``X:val``."""
+    if cfg.val_split is not None:
+        return cfg.train_split, cfg.val_split
+    base, part = parse_split(cfg.train_split)
+    if part is not None:
+        raise DataError(
+            f"train_split {cfg.train_split!r} is already carved; set val_split explicitly"
+        )
+    return f"{base}:train", f"{base}:val"
+
+
+def split_dir(cfg: DataConfig) -> Path:
+    """Folder holding the split files: ``cfg.split_dir`` or ``<root>/pmgsam_splits``."""
+    return Path(cfg.split_dir) if cfg.split_dir else Path(cfg.root) / SPLIT_DIR_NAME
+
+
+def carve(stems: Sequence[str], fraction: float, seed: int) -> Tuple[List[str], List[str]]:
+    """Seeded split of ``stems`` into (kept, held_out) with ``round(fraction * n)`` held out.
+
+    Both parts are non-empty whenever there are at least two stems. Independent of input order.
+    """
+    pool = sorted(set(stems), key=natural_key)
+    n = len(pool)
+    if n < 2:
+        raise DataError(f"cannot split {n} image(s) into two non-empty parts")
+    n_held = min(n - 1, max(1, int(round(fraction * n))))
+    order = np.random.default_rng(seed).permutation(n)
+    held_idx = set(order[:n_held].tolist())
+    kept = [s for i, s in enumerate(pool) if i not in held_idx]
+    held = [s for i, s in enumerate(pool) if i in held_idx]
+    return kept, held
+
+
+def split_file(
+    folder: Path, dataset: str, source: str, held_name: str, fraction: float, seed: int
+) -> Path:
+    """Path of the split file for one carving (source may contain characters unsafe in paths)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
+    return folder / f"{dataset}__{safe}__{held_name}{fraction:g}__seed{seed}.json"
+
+
+def load_or_create(
+    path: Path,
+    stems: Sequence[str],
+    parts: Tuple[str, str],
+    fraction: float,
+    seed: int,
+    dataset: str,
+    source: str,
+) -> Dict[str, List[str]]:
+    """Read the split in ``path`` (validated against ``stems``) or draw it and save it there.
+
+    ``parts`` names the (kept, held-out) parts, e.g. ``("train", "val")``.
+    """
+    available = set(stems)
+    if path.is_file():
+        return _read_split(path, available, parts)
+    kept, held = carve(stems, fraction, seed)
+    payload = {
+        "dataset": dataset,
+        "source": source,
+        "fraction": fraction,
+        "seed": seed,
+        "parts": {parts[0]: kept, parts[1]: held},
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write-then-rename so a concurrent reader (another DataLoader/run) never sees half a file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(
+            f"cannot save split file '{path}' ({err}); set data.split_dir to a writable folder"
+        ) from err
+    return {parts[0]: kept, parts[1]: held}
+
+
+def _read_split(path: Path, available: set, parts: Tuple[str, str]) -> Dict[str, List[str]]:
+    try:
+        payload = json.loads(path.read_text())
+        lists = payload["parts"]
+        out = {p: [str(s) for s in lists[p]] for p in parts}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(
+            f"split file '{path}' is unreadable or lacks parts {list(parts)} ({err!r}); "
+            "delete it to draw the split again"
+        ) from err
+    for part, names in out.items():
+        missing = [s for s in names if s not in available]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise DataError(
+                f"split file '{path}' lists {len(missing)} '{part}' image(s) that no longer exist "
+                f"in the dataset: {shown}; restore them or delete the split file"
+            )
+    overlap = set(out[parts[0]]) & set(out[parts[1]])
+    if overlap:
+        raise DataError(
+            f"split file '{path}': {len(overlap)} image(s) are in both '{parts[0]}' and "
+            f"'{parts[1]}' (e.g. {sorted(overlap)[0]!r})"
+        )
+    unlisted = sorted(available - set(out[parts[0]]) - set(out[parts[1]]), key=natural_key)
+    if unlisted:
+        warnings.warn(
+            f"split file '{path}' does not list {len(unlisted)} image(s) present in the dataset "
+            f"(e.g. {unlisted[0]!r}); they are left out of both parts",
+            stacklevel=3,
+        )
+    return out

@@ -1,0 +1,184 @@
+"""Resize + pad (eval), albumentations training augmentation, and the inverse mapping.
+
+Geometry rule, shared by both directions so that :func:`unpad_and_resize` needs only the original
+size and S: an (H, W) image is resized so that its long side is exactly S and its short side is
+``round_half_up(short * S / long)`` (at least 1), computed in integers by :func:`resized_hw`; it
+is placed at the top-left of an S×S canvas and zero-padded on the bottom/right.
+
+Interpolation: ``INTER_AREA`` when shrinking, ``INTER_LINEAR`` when enlarging, for the image and
+for the {0, 1} mask alike (the mask is re-binarised at 0.5 afterwards, which is a local majority
+vote and keeps image and mask aligned to sub-pixel accuracy).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple, Union
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+
+SizeLike = Union[torch.Tensor, np.ndarray, Sequence[int]]
+
+
+def resized_hw(height: int, width: int, image_size: int) -> Tuple[int, int]:
+    """Size (h, w) of the valid region after resizing (H, W) so the long side equals S."""
+    if height <= 0 or width <= 0 or image_size <= 0:
+        raise ValueError(f"sizes must be positive, got {(height, width)} and S={image_size}")
+    long_side = max(height, width)
+    # Integer round-half-up of side * S / long: identical on every platform and in both directions.
+    h = max(1, (2 * height * image_size + long_side) // (2 * long_side))
+    w = max(1, (2 * width * image_size + long_side) // (2 * long_side))
+    return int(h), int(w)
+
+
+def _resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+    if arr.shape[0] == h and arr.shape[1] == w:
+        return arr
+    shrink = h * w < arr.shape[0] * arr.shape[1]
+    return cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_and_pad(
+    image: np.ndarray, mask: np.ndarray | None, image_size: int
+) -> Tuple[torch.Tensor, torch.Tensor | None]:
+    """(H,W,3) uint8 image and optional (H,W) {0,1} mask -> (3,S,S) in [0,1], (1,S,S) in {0,1}."""
+    height, width = image.shape[:2]
+    h, w = resized_hw(height, width, image_size)
+    img = torch.zeros(3, image_size, image_size, dtype=torch.float32)
+    resized = _resize(np.ascontiguousarray(image), h, w)
+    img[:, :h, :w] = torch.from_numpy(resized).permute(2, 0, 1).float().div_(255.0)
+    if mask is None:
+        return img, None
+    if mask.shape[:2] != (height, width):
+        raise ValueError(f"mask shape {mask.shape[:2]} != image shape {(height, width)}")
+    out = torch.zeros(1, image_size, image_size, dtype=torch.float32)
+    small = _resize(mask.astype(np.float32), h, w)
+    out[0, :h, :w] = torch.from_numpy((small > 0.5).astype(np.float32))
+    return img, out
+
+
+class EvalTransform:
+    """Resize (long side to S) + zero-pad bottom/right; no randomness.
+
+    Arguments:
+        image_size: S, the side of the square output.
+    """
+
+    def __init__(self, image_size: int) -> None:
+        self.image_size = int(image_size)
+
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray | None = None
+    ) -> Dict[str, torch.Tensor]:
+        """Returns ``image`` (3,S,S), ``orig_size`` int64 [H, W] and, if given, ``mask`` (1,S,S)."""
+        img, msk = resize_and_pad(image, mask, self.image_size)
+        out = {"image": img, "orig_size": torch.tensor(image.shape[:2], dtype=torch.int64)}
+        if msk is not None:
+            out["mask"] = msk
+        return out
+
+
+def build_augmentation(cfg: AugmentConfig) -> A.Compose:
+    """albumentations pipeline: crop, flip, rotate (image/mask aligned), then colour jitter."""
+    border = (1.0 - cfg.crop_min_scale) / 2.0
+    steps = [
+        # Cropping up to `border` from each side keeps at least `crop_min_scale` of each side and
+        # lets the crop's aspect ratio vary, unlike a fixed-size RandomCrop.
+        A.RandomCropFromBorders(
+            crop_left=border,
+            crop_right=border,
+            crop_top=border,
+            crop_bottom=border,
+            p=cfg.crop_prob,
+        ),
+        A.HorizontalFlip(p=cfg.hflip_prob),
+        A.Rotate(
+            limit=(-cfg.rotate_limit, cfg.rotate_limit),
+            interpolation=cv2.INTER_LINEAR,
+            mask_interpolation=cv2.INTER_NEAREST,
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=0,
+            fill_mask=0,
+            p=cfg.rotate_prob,
+        ),
+        A.ColorJitter(
+            brightness=(max(0.0, 1 - cfg.brightness), 1 + cfg.brightness),
+            contrast=(max(0.0, 1 - cfg.contrast), 1 + cfg.contrast),
+            saturation=(max(0.0, 1 - cfg.saturation), 1 + cfg.saturation),
+            hue=(-cfg.hue, cfg.hue),
+            p=cfg.color_jitter_prob,
+        ),
+    ]
+    return A.Compose(steps)
+
+
+class TrainTransform:
+    """Random augmentation (albumentations) followed by the eval resize + pad.
+
+    Each call reseeds the albumentations pipeline from ``torch``'s RNG: albumentations 2.0.x keeps
+    its own generator, which DataLoader workers would otherwise all inherit identically (the same
+    augmentation at the same batch position every epoch). Seeding from torch makes augmentation
+    follow ``torch.manual_seed`` in the main process and DataLoader's per-worker seeds in workers.
+    ``orig_size`` is the size of the augmented image before resizing (equal to the original size
+    unless a crop happened), so that :func:`unpad_and_resize` still locates the valid region.
+
+    Arguments:
+        image_size: S, the side of the square output.
+        cfg: augmentation settings; ``cfg.enabled = False`` gives the eval transform.
+    """
+
+    def __init__(self, image_size: int, cfg: AugmentConfig | None = None) -> None:
+        self.image_size = int(image_size)
+        self.cfg = cfg if cfg is not None else AugmentConfig()
+        self.pipeline = build_augmentation(self.cfg) if self.cfg.enabled else None
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> Dict[str, torch.Tensor]:
+        if self.pipeline is not None:
+            self.pipeline.set_random_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+            out = self.pipeline(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return EvalTransform(self.image_size)(image, mask)
+
+
+def _size_pair(orig_size: SizeLike) -> Tuple[int, int]:
+    vals = orig_size.tolist() if isinstance(orig_size, (torch.Tensor, np.ndarray)) else orig_size
+    vals = list(vals)
+    if len(vals) != 2:
+        raise ValueError(f"orig_size must be [H, W], got {orig_size!r}")
+    return int(vals[0]), int(vals[1])
+
+
+def unpad_and_resize(
+    x: torch.Tensor, orig_size: SizeLike, image_size: int
+) -> Union[torch.Tensor, List[torch.Tensor]]:
+    """Map a (..., S, S) map (probabilities or logits) back to the original (..., H, W).
+
+    The valid region ``[:h, :w]`` (from :func:`resized_hw`) is cropped and resized bilinearly
+    (``align_corners=False``, antialiased when shrinking) to (H, W). Leading dimensions are kept.
+    ``orig_size`` is [H, W]; a (B, 2) ``orig_size`` with a (B, ...) ``x`` returns a list of B
+    tensors since the sizes may differ. Non-float inputs are converted to float32.
+    """
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        raise ValueError(f"expected a (..., {image_size}, {image_size}) map, got {tuple(x.shape)}")
+    size_t = torch.as_tensor(orig_size) if not isinstance(orig_size, torch.Tensor) else orig_size
+    if size_t.dim() == 2:
+        if size_t.shape[0] != x.shape[0]:
+            raise ValueError(f"{size_t.shape[0]} sizes for a batch of {x.shape[0]} maps")
+        return [unpad_and_resize(x[i], size_t[i], image_size) for i in range(x.shape[0])]
+    height, width = _size_pair(size_t)
+    h, w = resized_hw(height, width, image_size)
+    lead = x.shape[:-2]
+    crop = x[..., :h, :w]
+    if not crop.is_floating_point():
+        crop = crop.float()
+    flat = crop.reshape(-1, 1, h, w)
+    shrink = height * width < h * w
+    out = F.interpolate(
+        flat, size=(height, width), mode="bilinear", align_corners=False, antialias=shrink
+    )
+    return out.reshape(*lead, height, width)

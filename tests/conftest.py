@@ -1,0 +1,67 @@
+"""Shared fixtures: small generated datasets in the official layouts.
+
+The trees are generated once per test session (a fraction of a second) in a temporary folder:
+
+* ``dis5k_root``  -> ``.../DIS5K``     DIS-TR 8 images, DIS-VD and DIS-TE1..4 2 each;
+* ``cod10k_root`` -> ``.../COD10K-v3`` Train 6 CAM (+1 NonCAM), Test 3 CAM (+1 NonCAM), COCO JSON;
+* ``nc4k_root``   -> ``.../NC4K``      10 images with instance PNGs.
+
+Images are about 96x72 with varied aspect ratios. Treat the trees as read-only; ``data_config``
+builds a :class:`~pmgsam.data.config.DataConfig` whose split files go to a per-test folder, so
+tests never write into the shared trees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from pmgsam.data.config import DataConfig
+from pmgsam.data.synthetic import generate
+from pmgsam.utils.config import from_dict
+
+SYNTHETIC_SIZE = (96, 72)
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("synthetic_data")
+
+
+@pytest.fixture(scope="session")
+def dis5k_root(synthetic_data_dir: Path) -> Path:
+    return generate("dis5k", synthetic_data_dir, num=8, seed=0, size=SYNTHETIC_SIZE)
+
+
+@pytest.fixture(scope="session")
+def cod10k_root(synthetic_data_dir: Path) -> Path:
+    return generate("cod10k", synthetic_data_dir, num=6, seed=1, size=SYNTHETIC_SIZE)
+
+
+@pytest.fixture(scope="session")
+def nc4k_root(synthetic_data_dir: Path) -> Path:
+    return generate("nc4k", synthetic_data_dir, num=10, seed=2, size=SYNTHETIC_SIZE)
+
+
+_DEFAULT_SPLITS = {
+    "dis5k": {"train_split": "DIS-TR", "val_split": "DIS-VD", "test_splits": ["DIS-TE1"]},
+    "cod10k": {"train_split": "Train", "val_split": None, "test_splits": ["Test"]},
+    "nc4k": {"train_split": "train", "val_split": None, "test_splits": ["test"]},
+    "folder": {"train_split": "train", "val_split": None, "test_splits": ["test"]},
+}
+
+
+@pytest.fixture
+def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
+    """Factory ``data_config(dataset, root, **overrides) -> DataConfig`` (split files in tmp)."""
+
+    def make(dataset: str, root: Path, **overrides: Any) -> DataConfig:
+        values = {"dataset": dataset, "root": str(root), "num_workers": 0}
+        values.update(_DEFAULT_SPLITS[dataset])
+        values["split_dir"] = str(tmp_path / "splits")
+        values.update(overrides)
+        return from_dict(DataConfig, values)
+
+    return make

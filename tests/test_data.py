@@ -1,0 +1,495 @@
+"""Tests for pmgsam.data: loaders, splits, COCO ground truth, transforms and bad inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from torch.utils.data import DataLoader
+
+from pmgsam.data import (
+    AugmentConfig,
+    DataConfig,
+    DataError,
+    EvalTransform,
+    TrainTransform,
+    available_splits,
+    build_dataset,
+    generate,
+    load_image,
+    load_instance_map,
+    load_mask,
+    resized_hw,
+    train_val_split_names,
+    unpad_and_resize,
+)
+from pmgsam.data.synthetic import load_manifest, main
+from pmgsam.utils.config import ConfigError, from_dict
+
+S = 64
+
+
+def _natural(names):
+    return sorted(names, key=lambda s: [int(t) if t.isdigit() else t for t in _split_digits(s)])
+
+
+def _split_digits(s):
+    import re
+
+    return re.split(r"(\d+)", s)
+
+
+def _check_sample(sample, image_path):
+    h, w = Image.open(image_path).size[::-1]
+    assert sample["image"].shape == (3, S, S) and sample["image"].dtype == torch.float32
+    assert sample["mask"].shape == (1, S, S) and sample["mask"].dtype == torch.float32
+    assert 0.0 <= sample["image"].min() and sample["image"].max() <= 1.0
+    assert set(torch.unique(sample["mask"]).tolist()) <= {0.0, 1.0}
+    assert sample["orig_size"].dtype == torch.int64 and sample["orig_size"].tolist() == [h, w]
+    rh, rw = resized_hw(h, w, S)
+    assert max(rh, rw) == S
+    # Padding is bottom/right and zero.
+    assert (
+        sample["image"][:, rh:, :].abs().sum() == 0 and sample["image"][:, :, rw:].abs().sum() == 0
+    )
+    assert sample["mask"][:, rh:, :].sum() == 0 and sample["mask"][:, :, rw:].sum() == 0
+    assert sample["image"][:, :rh, :rw].mean() > 0.05
+
+
+# ---------------------------------------------------------------------------------------- loaders
+
+
+def test_dis5k_loader(dis5k_root, data_config):
+    cfg = data_config("dis5k", dis5k_root)
+    manifest = load_manifest(dis5k_root)["splits"]
+    assert available_splits(cfg) == list(manifest)
+    for split, stems in manifest.items():
+        ds = build_dataset(cfg, split, S, train=False)
+        assert len(ds) == len(stems) and ds.names == _natural(stems)
+        for name, img, msk in zip(ds.names, ds.image_paths, ds.mask_paths):
+            assert img.stem == msk.stem == name and img.parent.name == "im"
+    ds = build_dataset(cfg, "DIS-TR", S, train=False)
+    for i in (0, len(ds) - 1):
+        sample = ds[i]
+        assert sample["name"] == ds.names[i]
+        _check_sample(sample, ds.image_paths[i])
+        gt = cv2.imread(str(ds.mask_paths[i]), cv2.IMREAD_GRAYSCALE) > 127
+        back = unpad_and_resize(sample["mask"], sample["orig_size"], S)[0] > 0.5
+        assert back.shape == gt.shape and (back.numpy() == gt).mean() > 0.9
+    batch = next(iter(DataLoader(ds, batch_size=3, shuffle=False)))
+    assert batch["image"].shape == (3, 3, S, S) and batch["orig_size"].shape == (3, 2)
+    assert batch["name"] == ds.names[:3]
+
+
+def test_cod10k_loader_cam_only(cod10k_root, data_config):
+    manifest = load_manifest(cod10k_root)["splits"]
+    cfg = data_config("cod10k", cod10k_root)
+    for split in ("Train", "Test"):
+        ds = build_dataset(cfg, split, S, train=False)
+        assert ds.names == _natural(manifest[split])
+        assert all("-CAM-" in n for n in ds.names)
+        _check_sample(ds[0], ds.image_paths[0])
+    # NonCAM images have no GT in the official release: without the filter they are an error.
+    with pytest.raises(DataError, match=r"COD10K-NonCAM-.*\.jpg.*cam_only"):
+        build_dataset(data_config("cod10k", cod10k_root, cam_only=False), "Train", S, False)
+
+
+def test_nc4k_and_train_transform_sample(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    full = build_dataset(cfg, "all", S, train=False)
+    assert full.names == [str(i) for i in range(1, 11)]
+    train = build_dataset(cfg, "train", S, train=True)
+    torch.manual_seed(0)
+    sample = train[0]
+    assert sample["image"].shape == (3, S, S) and set(sample["mask"].unique().tolist()) <= {0, 1}
+    assert sample["name"] == train.names[0]
+
+
+def test_folder_dataset_and_subfolder_splits(tmp_path, data_config):
+    rng = np.random.default_rng(0)
+    for sub in ("", "extra/"):
+        for i in range(5):
+            (tmp_path / f"{sub}images").mkdir(parents=True, exist_ok=True)
+            (tmp_path / f"{sub}masks").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / f"{sub}images/im{i}.png"), rng.integers(0, 255, (20, 30, 3)))
+            cv2.imwrite(str(tmp_path / f"{sub}masks/im{i}.png"), np.full((20, 30), 255, np.uint8))
+    cfg = data_config("folder", tmp_path, split_dir=str(tmp_path / "sp"))
+    assert available_splits(cfg) == ["all", "extra", "train", "test"]
+    assert len(build_dataset(cfg, "all", S, False)) == 5
+    extra = build_dataset(cfg, "extra", S, False)
+    assert extra.image_paths[0].parent == tmp_path / "extra" / "images"
+    test = build_dataset(cfg, "test", S, False)
+    train = build_dataset(cfg, "train", S, False)
+    assert len(test) == 1 and len(train) == 4 and not set(test.names) & set(train.names)
+    assert train[0]["mask"].sum() > 0
+
+
+# ----------------------------------------------------------------------------------------- splits
+
+
+def _split_files(cfg):
+    return sorted(Path(cfg.split_dir).glob("*.json"))
+
+
+def test_splits_deterministic_saved_and_reused(nc4k_root, data_config, tmp_path):
+    cfg = data_config("nc4k", nc4k_root)
+    train = build_dataset(cfg, "train", S, False).names
+    test = build_dataset(cfg, "test", S, False).names
+    assert len(test) == 2 and len(train) == 8 and not set(train) & set(test)
+    files = _split_files(cfg)
+    assert len(files) == 1 and json.loads(files[0].read_text())["parts"]["test"] == test
+    # Same seed, other folder: same split; other seed: a new file.
+    other = data_config("nc4k", nc4k_root, split_dir=str(tmp_path / "other"))
+    assert build_dataset(other, "test", S, False).names == test
+    reseeded = data_config("nc4k", nc4k_root, split_seed=7)
+    build_dataset(reseeded, "test", S, False)
+    assert len(_split_files(cfg)) == 2
+    # A saved file wins over redrawing: edit it and the dataset follows.
+    payload = json.loads(files[0].read_text())
+    moved = payload["parts"]["train"].pop(0)
+    payload["parts"]["test"].append(moved)
+    files[0].write_text(json.dumps(payload))
+    assert moved in build_dataset(cfg, "test", S, False).names
+    # Carving train into train/val: disjoint, covers train, 20 % held out.
+    t_name, v_name = train_val_split_names(cfg)
+    assert (t_name, v_name) == ("train:train", "train:val")
+    tr = build_dataset(cfg, t_name, S, True).names
+    va = build_dataset(cfg, v_name, S, False).names
+    assert sorted(tr + va) == sorted(payload["parts"]["train"]) and len(va) == 1
+
+
+def test_split_file_with_missing_stem_is_an_error(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    build_dataset(cfg, "train", S, False)
+    path = _split_files(cfg)[0]
+    payload = json.loads(path.read_text())
+    payload["parts"]["train"].append("ghost_image")
+    path.write_text(json.dumps(payload))
+    with pytest.raises(DataError, match=r"ghost_image") as info:
+        build_dataset(cfg, "train", S, False)
+    assert str(path) in str(info.value)
+    path.write_text("{not json")
+    with pytest.raises(DataError, match=r"unreadable"):
+        build_dataset(cfg, "test", S, False)
+
+
+def test_dis5k_val_carved_from_train(dis5k_root, data_config):
+    cfg = data_config("dis5k", dis5k_root, val_split=None)
+    t_name, v_name = train_val_split_names(cfg)
+    assert (t_name, v_name) == ("DIS-TR:train", "DIS-TR:val")
+    tr, va = build_dataset(cfg, t_name, S, True), build_dataset(cfg, v_name, S, False)
+    assert len(va) == 2 and len(tr) == 6 and not set(tr.names) & set(va.names)
+    assert build_dataset(cfg, v_name, S, False).names == va.names
+
+
+# -------------------------------------------------------------------------------------------- COCO
+
+
+def _decode(ann):
+    rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _check_coco(gt, ds, counts):
+    assert [im["id"] for im in gt["images"]] == list(range(1, len(ds) + 1))
+    assert [im["file_name"] for im in gt["images"]] == [p.name for p in ds.image_paths]
+    per_image = {im["id"]: 0 for im in gt["images"]}
+    for ann in gt["annotations"]:
+        per_image[ann["image_id"]] += 1
+        assert ann["category_id"] == 1 and ann["iscrowd"] == 0
+        assert isinstance(ann["segmentation"]["counts"], str) and ann["area"] > 0
+    assert [per_image[i + 1] for i in range(len(ds))] == [counts[n] for n in ds.names]
+    coco = COCO()
+    coco.dataset = json.loads(json.dumps(gt))
+    coco.createIndex()
+    assert len(coco.getAnnIds()) == sum(counts[n] for n in ds.names)
+
+
+def _iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_coco_gt_cod10k_json(cod10k_root, data_config):
+    ds = build_dataset(data_config("cod10k", cod10k_root), "Test", S, False)
+    assert ds.instances.kind == "json"
+    gt = ds.coco_gt()
+    _check_coco(gt, ds, load_manifest(cod10k_root)["splits"]["Test"])
+    by_image = {}
+    for ann in gt["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(_decode(ann))
+    for i, name in enumerate(ds.names):
+        label = load_instance_map(cod10k_root / "Test" / "GT_Instance" / f"{name}.png")
+        for v, decoded in zip(range(1, label.max() + 1), by_image[i + 1]):
+            assert _iou(decoded, label == v) > 0.8  # polygons rasterise slightly differently
+
+
+def test_coco_gt_cod10k_fallbacks(cod10k_root, data_config, tmp_path):
+    root = tmp_path / "COD10K-v3"
+    shutil.copytree(cod10k_root, root)
+    (root / "annotations").mkdir()
+    shutil.move(root / "Test" / "CAM_Instance_Test.json", root / "annotations")
+    ds = build_dataset(data_config("cod10k", root), "Test", S, False)
+    assert ds.instances.path == root / "annotations" / "CAM_Instance_Test.json"
+    (root / "annotations" / "CAM_Instance_Test.json").unlink()
+    ds = build_dataset(data_config("cod10k", root), "Test", S, False)
+    assert ds.instances.kind == "png"
+    _check_coco(ds.coco_gt(), ds, load_manifest(root)["splits"]["Test"])
+    shutil.rmtree(root / "Test" / "GT_Instance")
+    with pytest.raises(DataError, match=r"CAM_Instance_Test\.json"):
+        build_dataset(data_config("cod10k", root), "Test", S, False).coco_gt()
+
+
+def test_coco_gt_nc4k_exact(nc4k_root, data_config):
+    ds = build_dataset(data_config("nc4k", nc4k_root), "all", S, False)
+    gt = ds.coco_gt()
+    _check_coco(gt, ds, load_manifest(nc4k_root)["splits"]["all"])
+    masks = {}
+    for ann in gt["annotations"]:
+        masks.setdefault(ann["image_id"], []).append(_decode(ann))
+    for i, name in enumerate(ds.names):
+        rgb = cv2.imread(str(nc4k_root / "Instance" / f"{name}.png"))
+        colours = [c for c in np.unique(rgb.reshape(-1, 3), axis=0) if c.any()]
+        expected = sorted(((rgb == c).all(-1) for c in colours), key=lambda m: m.sum())
+        got = sorted(masks.get(i + 1, []), key=lambda m: m.sum())
+        assert len(got) == len(expected) and all((g == e).all() for g, e in zip(got, expected))
+
+
+def test_coco_gt_dis5k_raises(dis5k_root, data_config):
+    ds = build_dataset(data_config("dis5k", dis5k_root), "DIS-VD", S, False)
+    with pytest.raises(DataError, match="DIS5K has no instance labels"):
+        ds.coco_gt()
+
+
+# -------------------------------------------------------------------------------------- transforms
+
+
+def _asymmetric_mask(h, w):
+    m = np.zeros((h, w), np.uint8)
+    m[h // 8 : h // 2, w // 10 : w // 3] = 1  # block in the top-left
+    m[h // 2 : h - 4, w // 10 : w // 10 + 6] = 1  # leg going down
+    cv2.line(m, (w // 2, h // 5), (w - 8, h - 10), 1, 2)  # thin diagonal wire
+    return m
+
+
+def test_augmentation_keeps_image_and_mask_aligned():
+    h, w = 90, 150
+    mask = _asymmetric_mask(h, w)
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = mask * 255  # the image encodes its own mask
+    image[..., 1] = 200  # constant inside the frame: marks the rotated/cropped valid area
+    cfg = AugmentConfig(
+        crop_prob=1, hflip_prob=1, rotate_prob=1, rotate_limit=30, crop_min_scale=0.6
+    )
+    cfg.color_jitter_prob = 0.0
+    aug, plain = TrainTransform(S, cfg), EvalTransform(S)(image, mask)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out = aug(image, mask)
+        from_image = out["image"][0] > 0.5
+        target = out["mask"][0] > 0.5
+        assert target.sum() > 20
+        mismatch = (from_image ^ target).sum().item()
+        assert mismatch <= 0.1 * target.sum().item()
+        # The geometry really changed (a flip alone moves the top-left block to the right).
+        assert _iou(target.numpy(), plain["mask"][0].numpy() > 0.5) < 0.7
+        rh, rw = resized_hw(*out["orig_size"].tolist(), S)
+        assert out["image"][1, :rh, :rw].mean() > 0.5 and out["image"][1, rh:, :].sum() == 0
+
+
+def test_train_transform_follows_torch_seed():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    mask = _asymmetric_mask(50, 70)
+    aug = TrainTransform(S, AugmentConfig(crop_prob=1, rotate_prob=1, color_jitter_prob=1))
+    torch.manual_seed(3)
+    a = aug(image, mask)
+    torch.manual_seed(3)
+    b = aug(image, mask)
+    c = aug(image, mask)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    assert not torch.equal(b["image"], c["image"])
+
+
+def test_dataloader_workers_draw_fresh_augmentations(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    cfg.augment = AugmentConfig(crop_prob=1, hflip_prob=0.5, rotate_prob=1, color_jitter_prob=0)
+    ds = build_dataset(cfg, "all", S, train=True)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
+    epochs = [torch.cat([b["mask"] for b in loader]) for _ in range(2)]
+    # Same images in the same order: only the augmentation can make the epochs differ, and
+    # albumentations 2.0.x alone would repeat it per worker (hence the reseeding from torch).
+    assert epochs[0].shape == (10, 1, S, S) and not torch.equal(epochs[0], epochs[1])
+
+
+@pytest.mark.parametrize("hw", [(48, 80), (80, 48), (64, 64), (300, 200), (7, 129)])
+def test_unpad_and_resize_round_trip(hw):
+    h, w = hw
+    rh, rw = resized_hw(h, w, S)
+    assert max(rh, rw) == S and abs(rh / rw - h / w) < 2.0 / min(rh, rw) + 1e-6
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (max(w // 3, 1), max(h // 3, 1)), 20, 0, 360, 1, -1)
+    padded = EvalTransform(S)(np.zeros((h, w, 3), np.uint8), mask)["mask"]
+    padded[:, rh:, :] = 1e6  # padding must be ignored
+    padded[:, :, rw:] = 1e6
+    back = unpad_and_resize(padded, torch.tensor([h, w]), S)
+    assert back.shape == (1, h, w) and back.max() <= 1.0
+    if min(h, w) > 8:
+        assert _iou(back[0].numpy() > 0.5, mask.astype(bool)) > 0.9
+    batch = unpad_and_resize(padded[None].repeat(2, 1, 1, 1), (h, w), S)
+    assert batch.shape == (2, 1, h, w)
+    per_sample = unpad_and_resize(padded[None].repeat(2, 1, 1, 1), torch.tensor([[h, w]] * 2), S)
+    assert isinstance(per_sample, list) and per_sample[1].shape == (1, h, w)
+
+
+def test_unpad_is_identity_at_native_size():
+    x = torch.rand(1, S, S)
+    assert torch.allclose(unpad_and_resize(x, [S, S], S), x)
+    img = (np.random.default_rng(1).random((S, S, 3)) * 255).astype(np.uint8)
+    out = EvalTransform(S)(img)["image"]
+    assert torch.allclose(out, torch.from_numpy(img).permute(2, 0, 1) / 255.0)
+
+
+# ------------------------------------------------------------------------------ file formats
+
+
+def test_image_and_mask_modes(tmp_path):
+    gray = (np.arange(40 * 30).reshape(30, 40) % 256).astype(np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "l.png")
+    assert (load_image(tmp_path / "l.png") == gray[..., None]).all()
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 7)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    assert load_image(tmp_path / "rgba.png").shape == (30, 40, 3)
+    pal = Image.fromarray((gray > 100).astype(np.uint8), "P")
+    pal.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    pal.save(tmp_path / "p.png")
+    assert set(np.unique(load_mask(tmp_path / "p.png"))) == {0, 255}
+    assert load_image(tmp_path / "p.png").shape == (30, 40, 3)
+    # 16-bit: 30000/65535 is 117/255 -> background; clipping to 255 would make it foreground.
+    sixteen = np.full((30, 40), 30000, np.uint16)
+    sixteen[:, 20:] = 65535
+    cv2.imwrite(str(tmp_path / "m16.png"), sixteen)
+    m = load_mask(tmp_path / "m16.png")
+    assert m.dtype == np.uint8 and m[0, 0] == 117 and m[0, 39] == 255
+    assert load_image(tmp_path / "m16.png")[0, 0].tolist() == [117, 117, 117]
+    Image.fromarray(gray > 100).save(tmp_path / "one.png")  # mode "1"
+    assert set(np.unique(load_mask(tmp_path / "one.png"))) == {0, 255}
+
+
+def _folder_dataset(root, n=3, size=(24, 32)):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        cv2.imwrite(str(root / "images" / f"s{i}.jpg"), np.full((*size, 3), 90, np.uint8))
+        cv2.imwrite(str(root / "masks" / f"s{i}.png"), np.zeros(size, np.uint8))
+    return root
+
+
+def test_empty_mask_is_valid(tmp_path, data_config):
+    ds = build_dataset(data_config("folder", _folder_dataset(tmp_path / "d")), "all", S, False)
+    sample = ds[0]
+    assert sample["mask"].sum() == 0 and sample["image"].max() > 0
+
+
+# ---------------------------------------------------------------------------------- bad inputs
+
+
+def test_missing_gt_and_orphan_gt(tmp_path, data_config):
+    root = _folder_dataset(tmp_path / "d")
+    (root / "masks" / "s1.png").unlink()
+    with pytest.raises(DataError, match=r"have no mask.*s1\.jpg"):
+        build_dataset(data_config("folder", root), "all", S, False)
+    cv2.imwrite(str(root / "masks" / "s1.png"), np.zeros((24, 32), np.uint8))
+    cv2.imwrite(str(root / "masks" / "lonely.png"), np.zeros((24, 32), np.uint8))
+    with pytest.raises(DataError, match=r"have no image.*lonely\.png"):
+        build_dataset(data_config("folder", root), "all", S, False)
+
+
+def test_corrupt_image_and_size_mismatch(tmp_path, data_config):
+    root = _folder_dataset(tmp_path / "d")
+    (root / "images" / "s0.jpg").write_bytes(b"definitely not a jpeg")
+    data = (root / "images" / "s1.jpg").read_bytes()
+    (root / "images" / "s1.jpg").write_bytes(data[: len(data) // 2])  # truncated
+    cv2.imwrite(str(root / "masks" / "s2.png"), np.zeros((10, 10), np.uint8))
+    ds = build_dataset(data_config("folder", root), "all", S, False)
+    with pytest.raises(DataError, match=r"s0\.jpg"):
+        ds[0]
+    with pytest.raises(DataError, match=r"s1\.jpg"):
+        ds[1]
+    with pytest.raises(DataError, match=r"s2\.png.*10x10"):
+        ds[2]
+    with pytest.raises(DataError, match=r"s0\.jpg"):
+        ds.verify()
+
+
+def test_missing_and_empty_folders(tmp_path, data_config):
+    with pytest.raises(DataError, match=r"nowhere"):
+        build_dataset(data_config("nc4k", tmp_path / "nowhere"), "all", S, False)
+    (tmp_path / "NC4K" / "Imgs").mkdir(parents=True)
+    (tmp_path / "NC4K" / "GT").mkdir()
+    with pytest.raises(DataError, match=r"Imgs.*contains no images"):
+        build_dataset(data_config("nc4k", tmp_path / "NC4K"), "all", S, False)
+    with pytest.raises(DataError, match=r"DIS-TR.im.*does not exist"):
+        build_dataset(data_config("dis5k", tmp_path), "DIS-TR", S, False)
+
+
+def test_duplicate_stems_rejected(tmp_path, data_config):
+    root = _folder_dataset(tmp_path / "d")
+    cv2.imwrite(str(root / "images" / "s0.png"), np.zeros((24, 32, 3), np.uint8))
+    with pytest.raises(DataError, match=r"s0\.(jpg|png).*s0\.(jpg|png)"):
+        build_dataset(data_config("folder", root), "all", S, False)
+
+
+def test_unknown_split_lists_valid_ones(dis5k_root, data_config):
+    cfg = data_config("dis5k", dis5k_root)
+    with pytest.raises(DataError, match=r"'DIS-TE9'.*DIS-TE4"):
+        build_dataset(cfg, "DIS-TE9", S, False)
+    with pytest.raises(DataError, match=r"':train' or ':val'|<split>:val"):
+        build_dataset(cfg, "DIS-TR:foo", S, False)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match=r"augment\.flip"):
+        from_dict(DataConfig, {"augment": {"flip": 0.5}})
+    with pytest.raises(ConfigError, match=r"train_split.*DIS-TR.*nc4k"):
+        from_dict(DataConfig, {"dataset": "nc4k", "test_splits": ["test"], "val_split": None})
+    with pytest.raises(ConfigError, match=r"crop_prob"):
+        from_dict(DataConfig, {"augment": {"crop_prob": 1.5}})
+    with pytest.raises(ConfigError, match=r"dataset"):
+        from_dict(DataConfig, {"dataset": "coco"})
+    cfg = from_dict(DataConfig, {"val_split": None, "augment": {"hue": 0.1}})
+    assert cfg.val_split is None and cfg.augment.hue == 0.1
+
+
+# ---------------------------------------------------------------------------------- generation
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_synthetic_is_deterministic_and_guarded(tmp_path, capsys):
+    a = generate("cod10k", tmp_path / "a", num=3, seed=5, size=(64, 48))
+    b = generate("cod10k", tmp_path / "b", num=3, seed=5, size=(64, 48))
+    c = generate("cod10k", tmp_path / "c", num=3, seed=6, size=(64, 48))
+    assert _digest(a) == _digest(b) != _digest(c)
+    counts = load_manifest(a)["splits"]["Train"]
+    assert len(counts) == 3 and all(1 <= n <= 3 for n in counts.values())
+    assert generate("cod10k", tmp_path / "a", num=3, seed=5, size=(64, 48)) == a  # reused
+    with pytest.raises(DataError, match="overwrite"):
+        generate("cod10k", tmp_path / "a", num=4, seed=5, size=(64, 48))
+    main(["--layout", "dis5k", "--out", str(tmp_path / "cli"), "--num", "4", "--no-progress"])
+    assert "DIS-TR: 4" in capsys.readouterr().out
+    assert len(list((tmp_path / "cli" / "DIS5K" / "DIS-TE3" / "gt").glob("*.png"))) == 2
