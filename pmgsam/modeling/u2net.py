@@ -13,13 +13,14 @@ Inputs are expected to be normalised already; the module never normalises.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
-from typing import ClassVar, Dict, List, Mapping, Tuple, Type, Union
+from typing import ClassVar, Dict, List, Tuple, Type, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 
 __all__ = [
     "REBNCONV",
@@ -268,55 +269,22 @@ def build_u2net(variant: str) -> _U2NetBase:
     return cls(in_ch=3, out_ch=1)
 
 
-def _summarise(kind: str, items: List[str], limit: int = 10) -> str:
-    shown = "\n    ".join(items[:limit])
-    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
-    return f"  {kind} ({len(items)}):\n    {shown}{more}"
-
-
-def _shape_of(value: object) -> str:
-    return str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
-
-
 def load_u2net_checkpoint(model: nn.Module, path: Union[str, Path]) -> nn.Module:
     """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
 
     A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
     shapes are compared before loading, and any missing key, unexpected key or shape
-    mismatch raises a ``ValueError`` naming the file, so no weight is ever silently dropped.
-    The only tolerated gap is a missing BatchNorm ``num_batches_tracked`` counter (absent in
-    checkpoints saved before PyTorch 0.4.1); it is filled with 0, exactly as PyTorch does for
-    such legacy checkpoints, and it has no effect on eval-mode outputs.
+    mismatch raises :class:`CheckpointError` (a ``ValueError``) naming the file, so no weight
+    is ever silently dropped. The only tolerated gap is a missing BatchNorm
+    ``num_batches_tracked`` counter (absent in checkpoints saved before PyTorch 0.4.1); it is
+    filled with 0, exactly as PyTorch does for such legacy checkpoints, and it has no effect on
+    eval-mode outputs.
     """
-    path = Path(path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path}: expected a state_dict mapping, got {type(loaded).__name__}")
-    state = OrderedDict(
-        (key[len("module.") :] if key.startswith("module.") else key, value)
-        for key, value in loaded.items()
-    )
-
+    state = read_torch_checkpoint(path)
     expected = model.state_dict()
     for key, value in expected.items():
         if key.endswith(".num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k}: checkpoint {_shape_of(state[k])} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and (not isinstance(state[k], Tensor) or state[k].shape != v.shape)
-    ]
-    if missing or unexpected or mismatched:
-        parts = [f"checkpoint {path} does not match {type(model).__name__}:"]
-        for kind, items in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape mismatches", mismatched),
-        ):
-            if items:
-                parts.append(_summarise(kind, items))
-        raise ValueError("\n".join(parts))
+    check_state_dict(expected, state, source=str(path))
     model.load_state_dict(state, strict=True)
     return model

@@ -8,6 +8,7 @@ naming the dotted key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Type, TypeVar
@@ -26,7 +27,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
-    if origin is typing.Union:
+    if origin is typing.Union or origin is getattr(types, "UnionType", None):
         non_none = [a for a in args if a is not type(None)]
         if value is None:
             if type(None) in args:

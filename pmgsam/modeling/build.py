@@ -1,0 +1,123 @@
+"""Registry of named PMG-SAM variants and the builders (``create_model``-style)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Union
+
+from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
+from pmgsam.modeling.config import ModelConfig
+from pmgsam.modeling.pmgsam import PMGSAM
+from pmgsam.modeling.u2net import load_u2net_checkpoint
+from pmgsam.modeling.weights import load_sam_into_decoder
+from pmgsam.utils.config import ConfigError, from_dict, to_dict
+
+logger = logging.getLogger(__name__)
+
+
+def _paper_default() -> ModelConfig:
+    """Paper default: Hiera-B+ (MAE IN-1K) + U2NET, S=1024, DRFM K=3 M=4, N=2 BAIM."""
+    return ModelConfig()
+
+
+def _hiera_tiny() -> ModelConfig:
+    """A lighter full-resolution variant: Hiera-T with the full U2NET."""
+    return ModelConfig(hiera="tiny")
+
+
+def _tiny_cpu() -> ModelConfig:
+    """CPU demo/test variant: Hiera-T + U²-Net†, S=256, narrow fusion and decoder."""
+    return ModelConfig(
+        image_size=256,
+        hiera="tiny",
+        u2net="u2netp",
+        fpn_dim=64,
+        fusion_channels=[8, 8, 16, 16, 32, 32],
+        fusion_growth=[4, 8, 8, 16, 16, 16],
+        drfm_blocks=1,
+        srb_iterations=2,
+        refiner_dim=8,
+        decoder_depth=1,
+        decoder_heads=4,
+        decoder_mlp_dim=256,
+    )
+
+
+MODEL_REGISTRY: Dict[str, Callable[[], ModelConfig]] = {
+    "pmgsam_hiera_b+": _paper_default,
+    "pmgsam_hiera_t": _hiera_tiny,
+    "pmgsam_tiny": _tiny_cpu,
+}
+
+
+def list_models() -> List[str]:
+    """Names accepted by :func:`build_model`."""
+    return sorted(MODEL_REGISTRY)
+
+
+def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> ModelConfig:
+    """Resolve a registry name, a config or a plain dict, then apply ``overrides``."""
+    if isinstance(name_or_config, str):
+        if name_or_config not in MODEL_REGISTRY:
+            raise ValueError(f"unknown model {name_or_config!r}; available: {list_models()}")
+        base = to_dict(MODEL_REGISTRY[name_or_config]())
+    elif isinstance(name_or_config, ModelConfig):
+        base = to_dict(name_or_config)
+    elif isinstance(name_or_config, dict):
+        base = dict(name_or_config)
+    else:
+        raise TypeError(f"expected a model name, ModelConfig or dict, got {type(name_or_config)}")
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown model config key(s) {unknown}; known: {sorted(known)}")
+    base.update(overrides)
+    return from_dict(ModelConfig, base, prefix="model")
+
+
+def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> PMGSAM:
+    """Build a PMG-SAM model and load the pretrained files its config names.
+
+    ``overrides`` are :class:`ModelConfig` fields, e.g. ``build_model("pmgsam_tiny",
+    image_size=128)``.
+    """
+    config = model_config(name_or_config, **overrides)
+    model = PMGSAM(config)
+    if config.hiera_checkpoint:
+        report = model.hiera.load_checkpoint(config.hiera_checkpoint)
+        logger.info(
+            "Hiera weights from %s (%d MAE/classifier keys not used)",
+            config.hiera_checkpoint,
+            len(report["ignored"]),
+        )
+    if config.u2net_checkpoint:
+        load_u2net_checkpoint(model.u2net, config.u2net_checkpoint)
+        logger.info("U²-Net weights from %s", config.u2net_checkpoint)
+    if config.sam_checkpoint:
+        report = load_sam_into_decoder(model.decoder, config.sam_checkpoint)
+        model.sam_init_report = report
+        logger.info(
+            "decoder initialised from SAM %s: %d tensors taken (%s); %d shape mismatches (%s); "
+            "%d without a SAM counterpart",
+            config.sam_checkpoint,
+            len(report["loaded"]),
+            ", ".join(report["loaded"]),
+            len(report["shape_mismatch"]),
+            ", ".join(report["shape_mismatch"]) or "none",
+            len(report["not_in_sam"]),
+        )
+    return model
+
+
+def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
+    """Build the model described by a PMG-SAM checkpoint and load its trainable weights.
+
+    ``overrides`` may only change where frozen weights come from (``hiera_checkpoint``,
+    ``u2net_checkpoint``); architecture changes are refused by :func:`load_model_weights`.
+    """
+    _, config = read_model_file(path)
+    model = build_model(config, **{"sam_checkpoint": None, **overrides})
+    load_model_weights(model, path)
+    return model

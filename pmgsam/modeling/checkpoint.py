@@ -1,0 +1,73 @@
+"""PMG-SAM's own checkpoints: trainable weights + the config that built them, as safetensors.
+
+Frozen branches are not stored: they come from their own official files named in the config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Tuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from pmgsam.modeling.config import WEIGHT_SOURCE_FIELDS, ModelConfig
+from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.config import ConfigError, diff, from_dict, to_dict
+from pmgsam.utils.io import atomic_path
+
+FORMAT = "pmgsam"
+FORMAT_VERSION = "1"
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> Path:
+    """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(to_dict(model.config)),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+    return path
+
+
+def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
+    """Return the state dict and the :class:`ModelConfig` stored in a PMG-SAM checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file '{path}' does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")
+    try:
+        config = from_dict(ModelConfig, json.loads(metadata["config"]))
+    except ConfigError as err:
+        raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
+    return state, config
+
+
+def architecture_diff(a: ModelConfig, b: ModelConfig) -> list:
+    """Config differences that change the architecture (weight file locations excluded)."""
+    return [d for d in diff(a, b) if d.split(":")[0] not in WEIGHT_SOURCE_FIELDS]
+
+
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a PMG-SAM checkpoint into ``model``; refuse one built from another config."""
+    state, config = read_model_file(path)
+    differences = architecture_diff(config, model.config)
+    if differences:
+        raise CheckpointError(
+            f"checkpoint '{path}' was built with another model config; differences "
+            f"(checkpoint vs model): {'; '.join(differences)}"
+        )
+    model.load_trainable_state_dict(state, source=str(path))

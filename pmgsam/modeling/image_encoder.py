@@ -1,0 +1,134 @@
+"""The frozen Hiera branch (hiera-transformer) and the trainable FPN neck on top of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pmgsam.modeling.weights import (
+    check_state_dict,
+    interpolate_pos_embed,
+    read_torch_checkpoint,
+)
+
+# (embed_dim, num_heads, stages) of hiera-transformer's image models.
+HIERA_SPECS = {
+    "tiny": (96, 1, (1, 2, 7, 2)),
+    "small": (96, 1, (1, 2, 11, 2)),
+    "base": (96, 1, (2, 3, 16, 3)),
+    "base_plus": (112, 2, (2, 3, 16, 3)),
+    "large": (144, 2, (2, 6, 36, 4)),
+}
+
+# Keys of hiera-transformer checkpoints that this encoder-only branch does not use: the MAE
+# decoder and fusion heads of ``mae_in1k`` checkpoints, and the classification norm/head of
+# ``mae_in1k_ft_in1k`` ones. Anything else missing or unexpected is an error.
+HIERA_IGNORED_PREFIXES = (
+    "norm.",
+    "head.",
+    "encoder_norm.",
+    "mask_token",
+    "decoder_",
+    "multi_scale_fusion_heads.",
+)
+
+
+class HieraBranch(nn.Module):
+    """Frozen Hiera returning its four stage maps as NCHW tensors (strides 4, 8, 16, 32).
+
+    The classification norm and head are removed; parameters never require grad and the
+    module stays in eval mode whatever ``train()`` is called with.
+
+    Arguments:
+      variant (str): one of ``HIERA_SPECS`` (tiny, small, base, base_plus, large).
+      image_size (int): input side S; must be a multiple of 32.
+    """
+
+    def __init__(self, variant: str = "base_plus", image_size: int = 1024) -> None:
+        super().__init__()
+        from hiera import Hiera
+
+        if variant not in HIERA_SPECS:
+            raise ValueError(f"unknown Hiera variant {variant!r}; valid: {sorted(HIERA_SPECS)}")
+        if image_size % 32:
+            raise ValueError(
+                f"Hiera needs an input size that is a multiple of 32, got {image_size}"
+            )
+        embed_dim, heads, stages = HIERA_SPECS[variant]
+        self.trunk = Hiera(
+            input_size=(image_size, image_size),
+            embed_dim=embed_dim,
+            num_heads=heads,
+            stages=stages,
+            num_classes=1,
+        )
+        del self.trunk.norm, self.trunk.head
+        self.channels = tuple(embed_dim * 2**i for i in range(4))
+        self.image_size = image_size
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> HieraBranch:
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        t = self.trunk
+        x = t.patch_embed(x) + t.get_pos_embed()
+        x = t.unroll(x)
+        maps = []
+        for i, block in enumerate(t.blocks):
+            x = block(x)
+            if i in t.stage_ends:
+                # Reroll gives channels-last (B, H, W, C) in spatial order.
+                maps.append(t.reroll(x, i).permute(0, 3, 1, 2).contiguous())
+        return maps
+
+    def load_checkpoint(self, path: str | Path) -> Dict[str, List[str]]:
+        """Load a hiera-transformer checkpoint; returns the ignored keys by reason."""
+        state = read_torch_checkpoint(path, key="model_state")
+        state = hiera_checkpoint_filter(state, self.trunk)
+        ignored = [k for k in state if k.startswith(HIERA_IGNORED_PREFIXES)]
+        state = {k: v for k, v in state.items() if k not in ignored}
+        check_state_dict(self.trunk.state_dict(), state, source=str(path))
+        self.trunk.load_state_dict(state, strict=True)
+        return {"ignored": ignored}
+
+
+def hiera_checkpoint_filter(state: Dict[str, torch.Tensor], trunk: nn.Module) -> Dict:
+    """Adapt a 224-pixel hiera-transformer state dict to ``trunk``'s input size."""
+    state = dict(state)
+    if "pos_embed" in state and hasattr(trunk, "pos_embed"):
+        grid = tuple(trunk.tokens_spatial_shape)
+        state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], grid)
+    return state
+
+
+class FpnNeck(nn.Module):
+    """Lateral 1×1 convolutions plus a top-down pathway on chosen levels (SAM2's FpnNeck).
+
+    Arguments:
+      in_channels (sequence of int): channels of the backbone maps, finest first.
+      dim (int): output channels of every level.
+      top_down_levels (sequence of int): levels (0 = finest) that add the upsampled coarser
+        output; the others keep only their lateral projection.
+    """
+
+    def __init__(self, in_channels: Sequence[int], dim: int, top_down_levels: Sequence[int]):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, dim, kernel_size=1) for c in in_channels)
+        self.top_down_levels = set(top_down_levels)
+
+    def forward(self, feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        outs: List[torch.Tensor] = [None] * len(feats)  # type: ignore[list-item]
+        prev = None
+        for i in range(len(feats) - 1, -1, -1):
+            lateral = self.lateral[i](feats[i])
+            if prev is not None and i in self.top_down_levels:
+                top_down = F.interpolate(prev, size=lateral.shape[-2:], mode="nearest")
+                lateral = lateral + top_down
+            outs[i] = prev = lateral
+        return outs

@@ -1,0 +1,125 @@
+"""The PMG-SAM model: frozen branches → FPN → fusion → Pre-Mask → guided decoder."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List
+
+import torch
+from torch import nn
+
+from pmgsam.modeling.common import PixelNormalizer
+from pmgsam.modeling.config import ModelConfig
+from pmgsam.modeling.fusion import FeatRefiner, FusionStack
+from pmgsam.modeling.image_encoder import FpnNeck, HieraBranch
+from pmgsam.modeling.mask_decoder import GuidedMaskDecoder
+from pmgsam.modeling.u2net import build_u2net
+from pmgsam.modeling.weights import check_state_dict
+
+FROZEN_BRANCHES = ("hiera", "u2net")
+
+
+class PMGSAM(nn.Module):
+    """Pre-Mask Guided SAM.
+
+    Input: RGB images in [0, 1], shape (B, 3, S, S) (resize + pad is the data pipeline's job;
+    each branch's normalisation happens here). Output: ``{"pre_mask", "mask"}`` logits, both
+    (B, 1, S, S).
+
+    Arguments:
+      config (ModelConfig): the full description of the architecture.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.hiera = HieraBranch(config.hiera, config.image_size)
+        self.u2net = build_u2net(config.u2net)
+        for branch in (self.hiera, self.u2net):
+            branch.requires_grad_(False)
+            branch.eval()
+        self.hiera_norm = PixelNormalizer()
+        # The official U²-Net pipeline divides by the image maximum before ImageNet scaling.
+        self.u2net_norm = PixelNormalizer(per_image_max=True)
+
+        self.neck = FpnNeck(self.hiera.channels, config.fpn_dim, config.fpn_top_down_levels)
+        u2_channels = self.u2net.feature_channels
+        self.fusion = FusionStack(
+            config.fusion,
+            u2_channels,
+            config.fpn_dim,
+            config.fusion_channels,
+            config.fusion_growth,
+            config.drfm_blocks,
+            config.srb_iterations,
+            config.residual_scale,
+        )
+        self.refiner = FeatRefiner(config.fusion_channels, config.refiner_dim)
+        self.decoder = GuidedMaskDecoder(
+            dim=config.fpn_dim,
+            patch_size=config.patch_size,
+            depth=config.decoder_depth,
+            num_heads=config.decoder_heads,
+            mlp_dim=config.decoder_mlp_dim,
+            attention_downsample=config.attention_downsample,
+            bidirectional=config.bidirectional,
+            high_res=config.high_res,
+            u2net_high_res_channels=(u2_channels[2], u2_channels[3]),
+        )
+
+    def train(self, mode: bool = True) -> PMGSAM:
+        super().train(mode)
+        # Frozen branches keep eval-mode BatchNorm/dropout whatever the trainer does.
+        self.hiera.eval()
+        self.u2net.eval()
+        return self
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        s = self.config.image_size
+        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (s, s):
+            raise ValueError(
+                f"PMG-SAM expects RGB images of shape (B, 3, {s}, {s}) in [0, 1] "
+                f"(model.image_size={s}); got {tuple(images.shape)}"
+            )
+        if not images.is_floating_point():
+            raise ValueError(
+                f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
+            )
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> Dict[str, List[torch.Tensor]]:
+        """Raw features of the frozen branches.
+
+        Returns ``{"hiera": 4 maps (strides 4…32), "u2net": 6 maps (strides 1…32)}``.
+        """
+        self._check_images(images)
+        return {
+            "hiera": self.hiera(self.hiera_norm(images)),
+            "u2net": self.u2net.features(self.u2net_norm(images)),
+        }
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        feats = self.encode(images)
+        fpn = self.neck(feats["hiera"])
+        pre_mask = self.refiner(self.fusion(feats["u2net"], fpn))
+        high_res = {"hiera": (fpn[0], fpn[1]), "u2net": (feats["u2net"][2], feats["u2net"][3])}
+        mask = self.decoder(pre_mask, fpn[2], high_res)
+        return {"pre_mask": pre_mask, "mask": mask}
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters the optimiser should update (everything outside the frozen branches)."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def trainable_state_dict(self) -> Dict[str, torch.Tensor]:
+        """State of the trainable parts (frozen branches come from their own checkpoints)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(_frozen_prefixes())}
+
+    def load_trainable_state_dict(self, state: Dict[str, torch.Tensor], source: str) -> None:
+        """Load trainable weights strictly; errors name the missing/unexpected keys and ``source``."""
+        own = self.trainable_state_dict()
+        check_state_dict(own, state, source=source)
+        self.load_state_dict(state, strict=False)
+
+
+def _frozen_prefixes() -> tuple:
+    return tuple(f"{name}." for name in FROZEN_BRANCHES)

@@ -1,0 +1,139 @@
+"""Reading foreign checkpoints and remapping them onto PMG-SAM modules, in one place.
+
+Nothing here drops a tensor silently: every key that is not loaded is either on an explicit
+ignore list or reported back to the caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or does not fit the module it is loaded into."""
+
+
+def read_torch_checkpoint(path: str | Path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """``torch.load`` with ``weights_only=True``; unwraps ``key`` (e.g. ``model_state``) if given.
+
+    A leading ``module.`` (DataParallel) prefix is stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file '{path}' does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt zip, pickle with non-tensor objects, ...
+        raise CheckpointError(f"cannot read checkpoint '{path}': {err}") from err
+    if key is not None and isinstance(obj, Mapping) and key in obj:
+        obj = obj[key]
+    elif key is not None and isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
+        # Some re-exports store the bare state dict; accept it when it looks like one.
+        if not any(torch.is_tensor(v) for v in obj.values()):
+            raise CheckpointError(
+                f"checkpoint '{path}' has no '{key}' entry; top-level keys: {sorted(obj)[:10]}"
+            )
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint '{path}' does not hold a state dict")
+    return {_strip_module(k): v for k, v in obj.items()}
+
+
+def _strip_module(key: str) -> str:
+    return key[len("module.") :] if key.startswith("module.") else key
+
+
+def check_state_dict(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Raise :class:`CheckpointError` listing missing, unexpected and mis-shaped keys."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    shapes = [
+        f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(given))
+        if tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    for title, items in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches", shapes),
+    ):
+        if items:
+            shown = ", ".join(items[:10])
+            if len(items) > 10:
+                shown += f" ... and {len(items) - 10} more"
+            problems.append(f"{title} ({len(items)}): {shown}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint '{source}' does not fit the model; " + "; ".join(problems)
+        )
+
+
+def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+    """Resize a (1, h·w, C) raster-order position embedding to ``grid`` bicubically.
+
+    The stored grid is assumed square (hiera-transformer's image models are trained at 224).
+    """
+    n, c = pos_embed.shape[1], pos_embed.shape[2]
+    side = int(round(n**0.5))
+    if side * side != n:
+        raise CheckpointError(f"pos_embed with {n} tokens is not a square grid")
+    if (side, side) == tuple(grid):
+        return pos_embed
+    pe = pos_embed.reshape(1, side, side, c).permute(0, 3, 1, 2).float()
+    pe = F.interpolate(pe, size=tuple(grid), mode="bicubic", align_corners=False)
+    return pe.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], c).to(pos_embed.dtype)
+
+
+def sam_decoder_filter(sam_state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename a segment-anything checkpoint's mask decoder keys to PMG-SAM decoder keys.
+
+    The decoder transformer keeps segment-anything's names, so most keys only lose their
+    ``mask_decoder.`` prefix. The first SAM mask token becomes our output token and the first
+    hypernetwork MLP our single one. IoU head, IoU token and the image/prompt encoders have no
+    counterpart and are not returned.
+    """
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in sam_state.items():
+        if key.startswith("mask_decoder.transformer."):
+            out[key[len("mask_decoder.") :]] = value
+        elif key.startswith("mask_decoder.output_upscaling."):
+            out[key[len("mask_decoder.") :]] = value
+        elif key.startswith("mask_decoder.output_hypernetworks_mlps.0."):
+            rest = key[len("mask_decoder.output_hypernetworks_mlps.0.") :]
+            out[f"output_hypernetwork_mlp.{rest}"] = value
+        elif key == "mask_decoder.mask_tokens.weight":
+            out["output_token.weight"] = value[:1]
+        elif key == "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix":
+            out["pe_layer.positional_encoding_gaussian_matrix"] = value
+    return out
+
+
+def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[str, List[str]]:
+    """Initialise ``decoder`` from a SAM checkpoint where names and shapes agree.
+
+    Returns ``{"loaded": [...], "shape_mismatch": [...], "not_in_sam": [...]}`` (decoder keys)
+    so the caller can report exactly which tensors were taken.
+    """
+    sam_state = read_torch_checkpoint(path)
+    if not any(k.startswith("mask_decoder.") for k in sam_state):
+        raise CheckpointError(f"'{path}' is not a segment-anything checkpoint (no mask_decoder.*)")
+    candidates = sam_decoder_filter(sam_state)
+    own = decoder.state_dict()
+    loaded, mismatch = [], []
+    for key, value in candidates.items():
+        if key not in own:
+            continue
+        if tuple(own[key].shape) == tuple(value.shape):
+            own[key] = value.to(own[key].dtype)
+            loaded.append(key)
+        else:
+            mismatch.append(f"{key} (sam {tuple(value.shape)} vs ours {tuple(own[key].shape)})")
+    decoder.load_state_dict(own, strict=True)
+    not_in_sam = sorted(set(own) - set(loaded) - {m.split(" ")[0] for m in mismatch})
+    return {"loaded": sorted(loaded), "shape_mismatch": mismatch, "not_in_sam": not_in_sam}
