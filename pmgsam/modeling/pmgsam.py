@@ -115,7 +115,7 @@ class PMGSAM(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_frozen_prefixes())}
 
     def load_trainable_state_dict(self, state: Dict[str, torch.Tensor], source: str) -> None:
-        """Load trainable weights strictly; errors name the missing/unexpected keys and ``source``."""
+        """Load trainable weights strictly; errors name missing/unexpected keys and ``source``."""
         own = self.trainable_state_dict()
         check_state_dict(own, state, source=source)
         self.load_state_dict(state, strict=False)
