@@ -1,0 +1,244 @@
+"""Evaluate PMG-SAM predictions: DIS metrics, COS instance AP, or a full benchmark run.
+
+Score existing DIS predictions (six metrics, per-image values in ``<out>.per_image.csv``)::
+
+    python evaluate.py --pred-dir P --gt-dir G [--ske-dir K] [--workers N] [--resize-pred] \\
+        --out metrics.json
+
+Score existing COS probability maps against COCO instance labels (AP, AP50, AP75)::
+
+    python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
+        [--threshold 0.5] [--min-area 0] --out ap.json
+
+Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, score it into
+``<output-dir>/metrics/<split>.json``, update ``<output-dir>/run.json`` and print the tables::
+
+    python evaluate.py --config CFG --checkpoint CKPT --dataset dis5k \\
+        --splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 [--data-root R] \\
+        [--output-dir results/<run>] [--device cuda] [--batch-size 4] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from pmgsam.evaluation.scoring import EvaluationInputError
+
+COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", choices=["dis", "cos"], default="dis", help="scoring mode")
+    p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
+    p.add_argument("--gt-dir", help="DIS: folder of GT masks")
+    p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
+    p.add_argument("--gt-json", help="COS: COCO instance annotation file")
+    p.add_argument("--out", help="output JSON (scoring modes)")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
+    p.add_argument("--resize-pred", action="store_true", help="resize predictions to the GT size")
+    p.add_argument("--no-hce", action="store_true", help="DIS: skip HCE")
+    p.add_argument(
+        "--protocol",
+        choices=["all", "matched"],
+        default="all",
+        help="COS: 'all' predicted instances (standard COCO, default) or 'matched': only the "
+        "predictions paired with a GT instance by the Hungarian assignment (paper)",
+    )
+    p.add_argument("--matched-only", action="store_true", help="COS: same as --protocol matched")
+    p.add_argument("--threshold", type=float, default=0.5, help="COS: foreground = prob > t")
+    p.add_argument("--min-area", type=int, default=0, help="COS: smallest instance (pixels)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    b = p.add_argument_group("benchmark mode")
+    b.add_argument("--config", help="experiment config YAML")
+    b.add_argument("--checkpoint", help="model checkpoint")
+    b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
+    b.add_argument("--splits", help="comma-separated splits, e.g. DIS-VD,DIS-TE1")
+    b.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
+    b.add_argument("--method", help="row name in the tables (default: run folder name)")
+    b.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    b.add_argument("--batch-size", type=int, default=1)
+    b.add_argument("overrides", nargs="*", help="config overrides key=value")
+    return p
+
+
+def _require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]):
+    missing = ["--" + n.replace("_", "-") for n in names if getattr(args, n) in (None, "")]
+    if missing:
+        parser.error(f"{' '.join(missing)} required in this mode")
+
+
+def _print_dis(summary: Dict[str, object]) -> None:
+    keys = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
+    cells = [f"{k}={summary[k]:.4f}" if summary.get(k) is not None else f"{k}=-" for k in keys]
+    print(f"[{summary['num_images']} images] " + "  ".join(cells))
+
+
+def score_dis(args: argparse.Namespace) -> Dict[str, object]:
+    from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
+
+    summary, per_image = evaluate_dis_folder(
+        args.pred_dir,
+        args.gt_dir,
+        args.ske_dir,
+        args.workers,
+        args.resize_pred,
+        with_hce=not args.no_hce,
+        progress=not args.quiet,
+    )
+    out, side = write_dis_results(args.out, summary, per_image)
+    _print_dis(summary)
+    print(f"wrote {out} and {side}")
+    return summary
+
+
+def score_cos(args: argparse.Namespace) -> Dict[str, object]:
+    from pmgsam.evaluation.instances import evaluate_cos_folder
+
+    out = Path(args.out)
+    results_file = out.with_name(out.stem + ".results.json")
+    scores = evaluate_cos_folder(
+        args.pred_dir,
+        args.gt_json,
+        threshold=args.threshold,
+        min_area=args.min_area,
+        protocol=args.protocol,
+        resize_pred=args.resize_pred,
+        results_out=results_file,
+        progress=not args.quiet,
+    )
+    scores["results_file"] = results_file.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(scores, indent=2) + "\n")
+    print(
+        f"AP={scores['AP']:.4f} AP50={scores['AP50']:.4f} AP75={scores['AP75']:.4f} "
+        f"(protocol: {scores['protocol_description']})"
+    )
+    print(f"wrote {out} and {results_file}")
+    return scores
+
+
+def _data_config(config: str, dataset: str, data_root: str | None, overrides: List[str]):
+    """DataConfig of the experiment YAML's ``data`` section, with the CLI choices applied."""
+    import yaml
+
+    from pmgsam.data.config import DataConfig
+    from pmgsam.utils.config import apply_overrides, from_dict
+
+    raw = yaml.safe_load(Path(config).read_text()) or {}
+    raw = apply_overrides(raw, [o for o in overrides if o.startswith("data.")])
+    data = dict(raw.get("data") or {})
+    data["dataset"] = dataset
+    if data_root:
+        data["root"] = data_root
+    model = raw.get("model") or {}
+    image_size = int(model.get("image_size", raw.get("image_size", 1024)))
+    return from_dict(DataConfig, data, prefix="data"), image_size
+
+
+def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
+    try:
+        from pmgsam.engine.inference import predict_split
+
+        from pmgsam.data import build_dataset
+    except ImportError as err:
+        raise SystemExit(
+            "benchmark mode needs pmgsam.engine.inference.predict_split and "
+            f"pmgsam.data.build_dataset, which could not be imported: {err}. Score existing "
+            "predictions with --pred-dir/--gt-dir (DIS) or --task cos --gt-json instead."
+        ) from err
+    from pmgsam.evaluation.instances import evaluate_cos_folder
+    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
+    from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
+
+    run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
+    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    data_cfg, image_size = _data_config(args.config, args.dataset, args.data_root, overrides)
+    dis, cos = {}, {}
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        pred_dir = Path(
+            predict_split(
+                args.config,
+                args.checkpoint,
+                split,
+                run_dir / "pred" / split,
+                args.device,
+                args.batch_size,
+                overrides,
+            )
+        )
+        ds = build_dataset(data_cfg, split, image_size, train=False)
+        out_json = run_dir / "metrics" / f"{split}.json"
+        if args.dataset == "dis5k":
+            skes = ds.skeleton_paths or [None] * len(ds.names)
+            pairs = [
+                (n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)
+            ]
+            missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
+            if missing:
+                raise EvaluationInputError(f"predict_split wrote no map for: {missing[:20]}")
+            summary, per_image = evaluate_dis_pairs(
+                pairs, args.workers, args.resize_pred, not args.no_hce, not args.quiet
+            )
+            write_dis_results(out_json, summary, per_image, extra={"split": split})
+            dis[split] = json.loads(out_json.read_text())
+            _print_dis(summary)
+        else:
+            name = COS_NAMES[args.dataset] + ("" if split == "test" else f" {split}")
+            scores = evaluate_cos_folder(
+                pred_dir,
+                ds.coco_gt(),
+                threshold=args.threshold,
+                min_area=args.min_area,
+                protocol=args.protocol,
+                resize_pred=args.resize_pred,
+                results_out=out_json.with_name(f"{split}.results.json"),
+                progress=not args.quiet,
+            )
+            out_json.parent.mkdir(parents=True, exist_ok=True)
+            out_json.write_text(json.dumps(scores, indent=2) + "\n")
+            cos[name] = scores
+    meta = {"config": str(args.config), "checkpoint": str(args.checkpoint), "overrides": overrides}
+    path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
+    run = json.loads(path.read_text())
+    for table in build_tables([run]).values():
+        print(to_markdown(table))
+    print(f"wrote {path}")
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.matched_only:
+        args.protocol = "matched"
+    try:
+        if args.config:
+            _require(parser, args, ["checkpoint", "dataset", "splits"])
+            run_benchmark(args)
+        elif args.overrides:
+            parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
+        elif args.task == "cos":
+            _require(parser, args, ["pred_dir", "gt_json", "out"])
+            score_cos(args)
+        else:
+            _require(parser, args, ["pred_dir", "gt_dir", "out"])
+            score_dis(args)
+    except EvaluationInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""COS instances: CCA splitting, Hungarian matching, COCO results and AP against pycocotools."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from pmgsam.evaluation.instances import (
+    coco_map,
+    encode_rle,
+    evaluate_cos_folder,
+    hungarian_match,
+    load_coco,
+    split_instances,
+)
+from pmgsam.evaluation.scoring import EvaluationInputError
+
+ROOT = Path(__file__).resolve().parents[1]
+H, W = 80, 100
+
+
+def _rect(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _coco_gt(images: dict) -> dict:
+    """COCO GT dict from {file_name: [bool masks]}."""
+    out = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "object"}]}
+    for img_id, (fname, masks) in enumerate(images.items(), start=1):
+        out["images"].append({"id": img_id, "file_name": fname, "height": H, "width": W})
+        for m in masks:
+            rle = encode_rle(m)
+            out["annotations"].append(
+                {
+                    "id": len(out["annotations"]) + 1,
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "segmentation": rle,
+                    "area": float(m.sum()),
+                    "bbox": mask_utils.toBbox(
+                        mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+                    ).tolist(),
+                    "iscrowd": 0,
+                }
+            )
+    return out
+
+
+def _write(tmp_path: Path, gt: dict, maps: dict) -> tuple:
+    pdir = tmp_path / "pred"
+    pdir.mkdir()
+    for stem, prob in maps.items():
+        cv2.imwrite(str(pdir / f"{stem}.png"), prob)
+    gt_json = tmp_path / "gt.json"
+    gt_json.write_text(json.dumps(gt))
+    return pdir, gt_json
+
+
+def _map(*parts: tuple) -> np.ndarray:
+    out = np.zeros((H, W), np.uint8)
+    for mask, value in parts:
+        out[mask] = value
+    return out
+
+
+def test_split_instances_8_connectivity_min_area_and_score():
+    prob = np.zeros((H, W), np.uint8)
+    prob[10:20, 10:20] = 200
+    prob[20:30, 20:30] = 100  # touches the first square only at a corner -> same instance
+    prob[50:52, 50:52] = 255  # 4 pixels
+    prob[60:70, 60:70] = 127  # 127/255 < 0.5 -> background
+    insts = split_instances(prob)
+    assert len(insts) == 2
+    assert insts[0].mask.sum() == 100 and insts[0].score == pytest.approx(200 / 255)
+    assert insts[1].mask.sum() == 4
+    assert len(split_instances(prob, min_area=5)) == 1
+    assert [i.mask.sum() for i in split_instances(prob, connectivity=4)] == [100, 4]
+
+
+def test_hungarian_is_one_to_one_and_drops_zero_iou():
+    a, b, c = _rect(0, 10, 0, 10), _rect(0, 10, 5, 15), _rect(50, 60, 50, 60)
+    pairs = hungarian_match([encode_rle(a), encode_rle(c)], [encode_rle(b), encode_rle(a)])
+    assert pairs == [(0, 1, 1.0)]  # a<->a; c overlaps nothing and stays unmatched
+
+
+def test_perfect_predictions_give_ap_one(tmp_path: Path):
+    gt_masks = {
+        "a.jpg": [_rect(5, 30, 5, 40), _rect(40, 70, 50, 90)],
+        "b.jpg": [_rect(10, 60, 20, 60)],
+    }
+    maps = {
+        "a": _map((gt_masks["a.jpg"][0], 255), (gt_masks["a.jpg"][1], 230)),
+        "b": _map((gt_masks["b.jpg"][0], 250)),
+    }
+    pdir, gt_json = _write(tmp_path, _coco_gt(gt_masks), maps)
+    for protocol in ("all", "matched"):
+        res = evaluate_cos_folder(pdir, gt_json, protocol=protocol, progress=False)
+        assert [res["AP"], res["AP50"], res["AP75"]] == pytest.approx([1.0] * 3, abs=1e-12)
+        assert res["protocol"] == protocol and res["num_results"] == 3
+
+
+def test_touching_instances_merged_by_cca_lower_ap(tmp_path: Path):
+    left, right = _rect(20, 40, 10, 30), _rect(20, 40, 30, 50)  # equal squares sharing an edge
+    pdir, gt_json = _write(
+        tmp_path, _coco_gt({"t.png": [left, right]}), {"t": _map((left | right, 255))}
+    )
+    res = evaluate_cos_folder(pdir, gt_json, progress=False)
+    # One merged instance, IoU 0.5 with each GT: matched only at IoU threshold 0.5, recall 0.5
+    # at precision 1 -> 51 of COCO's 101 recall points.
+    assert res["num_pred_instances"] == 1
+    assert res["AP50"] == pytest.approx(51 / 101, abs=1e-12)
+    assert res["AP75"] == 0.0
+    assert res["AP"] == pytest.approx(51 / 101 / 10, abs=1e-12)
+
+
+def test_false_positive_matches_pycocotools_and_protocols(tmp_path: Path):
+    tp1, tp2, fp = _rect(5, 25, 5, 25), _rect(50, 75, 60, 95), _rect(5, 15, 70, 80)
+    prob = _map((tp1, 230), (fp, 204), (tp2, 153))  # FP scored between the two TPs
+    gt = _coco_gt({"f.png": [tp1, tp2]})
+    pdir, gt_json = _write(tmp_path, gt, {"f": prob})
+    out = tmp_path / "res.json"
+    res = evaluate_cos_folder(pdir, gt_json, results_out=out, progress=False)
+    direct = [
+        {"image_id": 1, "category_id": 1, "segmentation": encode_rle(m), "score": v / 255}
+        for m, v in ((tp1, 230), (fp, 204), (tp2, 153))
+    ]
+    expected = coco_map(load_coco(gt_json), direct)
+    assert res["AP"] == expected["AP"] and res["AP50"] == expected["AP50"]
+    # By hand: ranks TP, FP, TP -> precision 1 up to recall 0.5, then 2/3.
+    assert res["AP"] == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-12)
+    written = json.loads(out.read_text())
+    assert len(written) == 3 and all("bbox" not in r for r in written)
+    assert all(isinstance(r["segmentation"]["counts"], str) for r in written)
+    matched = evaluate_cos_folder(pdir, gt_json, protocol="matched", progress=False)
+    assert matched["AP"] == pytest.approx(1.0, abs=1e-12) and matched["num_results"] == 2
+    assert "Hungarian" in matched["protocol_description"]
+
+
+def test_missing_prediction_is_listed(tmp_path: Path):
+    gt = _coco_gt({"x.jpg": [_rect(0, 9, 0, 9)], "y.jpg": [_rect(0, 9, 0, 9)]})
+    pdir, gt_json = _write(tmp_path, gt, {"x": _map((_rect(0, 9, 0, 9), 255))})
+    with pytest.raises(EvaluationInputError, match=r"1 GT image\(s\).*y\.jpg"):
+        evaluate_cos_folder(pdir, gt_json, progress=False)
+
+
+def test_cli_cos_mode(tmp_path: Path):
+    m = _rect(10, 30, 10, 30)
+    pdir, gt_json = _write(tmp_path, _coco_gt({"c.jpg": [m]}), {"c": _map((m, 255))})
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / "ap.json"
+    args = ["--task", "cos", "--pred-dir", str(pdir), "--gt-json", str(gt_json), "--out", str(out)]
+    assert cli.main(args + ["--matched-only", "--quiet"]) == 0
+    data = json.loads(out.read_text())
+    assert data["AP"] == pytest.approx(1.0, abs=1e-12) and data["protocol"] == "matched"
+    assert (tmp_path / data["results_file"]).exists()
