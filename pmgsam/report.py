@@ -1,0 +1,36 @@
+"""Merge benchmark runs into the paper's tables: ``python -m pmgsam.report RUN_DIR... --out DIR``.
+
+Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.tables`; ``evaluate.py``'s
+benchmark mode and :func:`pmgsam.evaluation.tables.write_run_json` write it). One row per run;
+writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.tex`` into DIR
+(tables without any value are skipped) and prints the Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from pmgsam.evaluation.tables import build_tables, load_runs, to_markdown, write_tables
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pmgsam.report", description=__doc__)
+    parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
+    parser.add_argument("--out", required=True, help="output directory for the tables")
+    args = parser.parse_args(argv)
+    try:
+        runs = load_runs(args.runs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for table in build_tables(runs).values():
+        print(to_markdown(table))
+    for path in write_tables(runs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Benchmark tables: snapshots of Markdown/CSV/LaTeX, best-value bolding, run.json handling."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pmgsam.evaluation.tables import (
+    build_tables,
+    efficiency_from_report,
+    load_runs,
+    pool_te,
+    to_csv,
+    to_markdown,
+    write_run_json,
+)
+from pmgsam.report import main as report_main
+
+SNAPSHOTS = Path(__file__).parent / "fixtures" / "tables"
+UPDATE = os.environ.get("PMGSAM_UPDATE_SNAPSHOTS") == "1"
+
+
+def _subset(f, w, mae, s, e, hce, n, curve):
+    return {"maxFm": f, "wFmeasure": w, "MAE": mae, "Smeasure": s, "meanEm": e, "HCE": hce,
+            "num_images": n, "curves": {"fm": curve, "em": [e] * 3}}  # fmt: skip
+
+
+def _runs() -> list:
+    pmg = {
+        "DIS-VD": _subset(0.861, 0.811, 0.041, 0.882, 0.901, 1180.4, 470, [0.5, 0.861, 0.7]),
+        "DIS-TE1": _subset(0.812, 0.760, 0.040, 0.861, 0.880, 210.0, 500, [0.5, 0.812, 0.6]),
+        "DIS-TE2": _subset(0.861, 0.810, 0.042, 0.890, 0.905, 560.0, 500, [0.5, 0.861, 0.6]),
+        "DIS-TE3": _subset(0.890, 0.840, 0.038, 0.903, 0.921, 1050.0, 500, [0.9, 0.85, 0.6]),
+        "DIS-TE4": _subset(0.870, 0.820, 0.050, 0.890, 0.910, 2800.0, 500, [0.5, 0.87, 0.6]),
+    }
+    sam_dis = {
+        "DIS-VD": {"maxFm": 0.700, "wFmeasure": 0.812, "MAE": 0.0405, "Smeasure": 0.800,
+                   "meanEm": 0.850, "HCE": 1500.0, "num_images": 470},
+        "DIS-TE1-4": {"maxFm": 0.72, "wFmeasure": 0.65, "MAE": 0.09, "Smeasure": 0.78,
+                      "meanEm": 0.80, "HCE": 1400.0, "num_images": 2000},
+    }  # fmt: skip
+    return [
+        {
+            "method": "PMG-SAM",
+            "dis": pmg,
+            "cos": {"COD10K": {"AP": 0.4123, "AP50": 0.7011, "AP75": 0.4012, "protocol": "all"}},
+            "efficiency": {"params_total_M": 150.31, "params_trainable_M": 22.9,
+                           "flops_G": 812.4, "fps": 12.345, "peak_memory_MB": 3420.2},
+        },
+        {
+            "method": "SAM-H (auto)",
+            "dis": sam_dis,
+            "cos": {
+                "COD10K": {"AP": 0.3501, "AP50": 0.7049, "AP75": 0.3333, "protocol": "matched"},
+                "NC4K": {"AP": 0.40, "AP50": 0.66, "AP75": 0.41, "protocol": "all"},
+            },
+            "efficiency": {"params_total_M": 641.1, "params_trainable_M": 0.0, "fps": 0.5,
+                           "peak_memory_MB": 5731},
+        },
+    ]  # fmt: skip
+
+
+@pytest.fixture()
+def run_dirs(tmp_path: Path) -> list:
+    dirs = []
+    for i, run in enumerate(_runs()):
+        d = tmp_path / f"run{i}"
+        write_run_json(d, run["method"], dis=run["dis"], cos=run["cos"],
+                       efficiency=run["efficiency"])  # fmt: skip
+        dirs.append(d)
+    return dirs
+
+
+def test_report_cli_matches_snapshots(run_dirs: list, tmp_path: Path, capsys):
+    out = tmp_path / "tables"
+    assert report_main([str(d) for d in run_dirs] + ["--out", str(out)]) == 0
+    assert "## DIS5K" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{t}.{e}" for t in ("dis", "cos", "efficiency")
+                           for e in ("md", "csv", "tex"))  # fmt: skip
+    for name in names:
+        got = (out / name).read_text(encoding="utf-8")
+        if UPDATE:
+            (SNAPSHOTS / name).write_text(got, encoding="utf-8")
+        assert got == (SNAPSHOTS / name).read_text(encoding="utf-8"), name
+
+
+def _md_row(md: str, section: str, method: str) -> list:
+    block = md.split(f"### {section}\n", 1)[1]
+    line = next(ln for ln in block.splitlines() if ln.startswith(f"| {method} |"))
+    return [c.strip() for c in line.strip("|").split("|")][1:]
+
+
+def test_bold_honours_arrows():
+    md = to_markdown(build_tables(_runs())["dis"])
+    pmg, sam = _md_row(md, "DIS-VD", "PMG-SAM"), _md_row(md, "DIS-VD", "SAM-H (auto)")
+    # maxF↑: higher bold; wF↑: SAM-H 0.812 > 0.811; MAE↓ tie when shown (0.041) -> both bold;
+    # HCE↓: lower (1180) bold.
+    assert pmg[0] == "**0.861**" and sam[0] == "0.700"
+    assert pmg[1] == "0.811" and sam[1] == "**0.812**"
+    assert pmg[2] == "**0.041**" and sam[2] == "**0.041**"
+    assert pmg[5] == "**1180**" and sam[5] == "1500"
+    over = _md_row(md, "Overall (TE1-4)", "SAM-H (auto)")
+    assert over[2] == "0.090" and over[5] == "1400"  # higher MAE / HCE not bold
+    csv_text = to_csv(build_tables(_runs())["dis"])
+    assert "**" not in csv_text and csv_text.splitlines()[0].startswith("method,DIS-VD maxFβ↑")
+
+
+def test_pool_te_uses_pooled_curve_and_weights():
+    dis = _runs()[0]["dis"]
+    pooled = pool_te(dis)
+    # Mean F curve over the 2000 images: [0.6, 0.84825, 0.6] -> max 0.84825 (not the mean of
+    # the per-subset maxima, 0.85825).
+    assert pooled["maxFm"] == pytest.approx(0.84825)
+    assert pooled["MAE"] == pytest.approx((0.040 + 0.042 + 0.038 + 0.050) / 4)
+    assert pooled["num_images"] == 2000
+    del dis["DIS-TE4"]
+    assert pool_te(dis) is None
+
+
+def test_write_run_json_merges_sections(tmp_path: Path):
+    write_run_json(tmp_path, "M", dis={"DIS-VD": {"maxFm": 0.5}})
+    write_run_json(tmp_path, "M", dis={"DIS-TE1": {"maxFm": 0.6}}, cos={"NC4K": {"AP": 0.1}})
+    path = write_run_json(tmp_path, "M", dis={"DIS-VD": {"maxFm": 0.7}})
+    data = json.loads(path.read_text())
+    assert data["dis"] == {"DIS-VD": {"maxFm": 0.7}, "DIS-TE1": {"maxFm": 0.6}}
+    assert data["cos"] == {"NC4K": {"AP": 0.1}}
+    assert load_runs([tmp_path])[0]["method"] == "M"
+    with pytest.raises(FileNotFoundError):
+        load_runs([tmp_path / "nope"])
+
+
+def test_efficiency_from_report():
+    report = {"params": {"total": 150_310_000, "trainable": 22_900_000},
+              "flops_per_image": {"total": 812.4e9},
+              "speed": {"images_per_s": 12.5, "peak_memory_mb": None}}  # fmt: skip
+    eff = efficiency_from_report(report)
+    assert eff["params_total_M"] == pytest.approx(150.31)
+    assert eff["flops_G"] == pytest.approx(812.4) and eff["peak_memory_MB"] is None
