@@ -1,0 +1,215 @@
+"""PMG-SAM model: registry sweep, frozen branches, ablation switches, bad input, own checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import pmgsam
+from pmgsam.efficiency import count_flops, count_parameters
+from pmgsam.modeling.build import model_config
+from pmgsam.modeling.checkpoint import load_model_weights, save_model
+from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.config import ConfigError
+
+SMALL = 64
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return pmgsam.build_model("pmgsam_tiny", image_size=SMALL).eval()
+
+
+@pytest.mark.parametrize("name", pmgsam.list_models())
+def test_every_variant_builds_and_runs(name):
+    torch.manual_seed(0)
+    model = pmgsam.build_model(name, image_size=SMALL).eval()
+    x = torch.rand(2, 3, SMALL, SMALL)
+    with torch.no_grad():
+        out = model(x)
+        single = model(x[1:])
+    assert set(out) == {"pre_mask", "mask"}
+    for value in out.values():
+        assert value.shape == (2, 1, SMALL, SMALL)
+        assert torch.isfinite(value).all()
+    # Batch items are independent: item 1 alone gives the same logits as inside the batch.
+    torch.testing.assert_close(single["mask"], out["mask"][1:], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(single["pre_mask"], out["pre_mask"][1:], atol=1e-4, rtol=1e-4)
+
+
+def test_paper_default_budget():
+    """Trainable parameters of the paper default stay in the design's 15–30 M window."""
+    model = pmgsam.build_model("pmgsam_hiera_b+", image_size=SMALL)
+    params = count_parameters(model)
+    hiera_pos = model.hiera.trunk.pos_embed.numel()
+    assert 15e6 <= params["trainable"] <= 30e6
+    assert params["frozen"] == sum(p.numel() for p in model.hiera.parameters()) + sum(
+        p.numel() for p in model.u2net.parameters()
+    )
+    assert sum(p.numel() for p in model.u2net.parameters()) == 44_009_869
+    assert hiera_pos == (SMALL // 4) ** 2 * 112
+
+
+def test_encode_returns_raw_branch_features(tiny):
+    x = torch.rand(1, 3, SMALL, SMALL)
+    feats = tiny.encode(x)
+    assert [f.shape[-1] for f in feats["hiera"]] == [SMALL // s for s in (4, 8, 16, 32)]
+    assert [f.shape[1] for f in feats["hiera"]] == [96, 192, 384, 768]
+    assert [f.shape[-1] for f in feats["u2net"]] == [SMALL // s for s in (1, 2, 4, 8, 16, 32)]
+    assert [f.shape[1] for f in feats["u2net"]] == list(tiny.u2net.feature_channels)
+    assert not any(f.requires_grad for f in feats["hiera"] + feats["u2net"])
+
+
+def test_frozen_branches_stay_frozen_after_a_step():
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
+    model.train()
+    assert not model.hiera.training and not model.u2net.training
+    assert model.decoder.training and model.fusion.training
+    frozen = {
+        k: v.clone() for k, v in model.state_dict().items() if k.startswith(("hiera.", "u2net."))
+    }
+    trainable_before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-3)
+    x, y = torch.rand(2, 3, SMALL, SMALL), (torch.rand(2, 1, SMALL, SMALL) > 0.5).float()
+    out = model(x)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(out["mask"], y)
+    loss.backward()
+    for name, p in model.named_parameters():
+        if name.startswith(("hiera.", "u2net.")):
+            assert p.grad is None, name
+    grads = [p.grad for p in model.trainable_parameters()]
+    assert all(g is not None for g in grads)
+    opt.step()
+    for k, v in model.state_dict().items():
+        if k in frozen:
+            assert torch.equal(v, frozen[k]), f"frozen tensor {k} changed"
+    changed = [
+        k
+        for k, v in model.trainable_state_dict().items()
+        if not torch.equal(v, trainable_before[k])
+    ]
+    assert len(changed) > 0.5 * len(trainable_before)
+    # BatchNorm running statistics of the frozen U²-Net did not move either.
+    assert torch.equal(
+        model.u2net.stage1.rebnconvin.bn_s1.running_mean,
+        frozen["u2net.stage1.rebnconvin.bn_s1.running_mean"],
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"fusion": "none"},
+        {"fusion": "residual"},
+        {"high_res": "none"},
+        {"high_res": "u2net"},
+        {"high_res": "both"},
+        {"bidirectional": False},
+        {"drfm_blocks": 2, "srb_iterations": 3, "decoder_depth": 2},
+    ],
+)
+def test_ablation_switches(overrides):
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, **overrides).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, SMALL, SMALL))
+    assert out["mask"].shape == (1, 1, SMALL, SMALL) and torch.isfinite(out["mask"]).all()
+    keys = set(model.trainable_state_dict())
+    has_i2m = any("cross_attn_image_to_token" in k for k in keys)
+    assert has_i2m == overrides.get("bidirectional", True)
+    high_res = overrides.get("high_res", "hiera")
+    assert ("decoder.conv_s0.weight" in keys) == (high_res in ("hiera", "both"))
+    assert ("decoder.conv_s0_u2net.weight" in keys) == (high_res in ("u2net", "both"))
+    fusion = overrides.get("fusion", "drfm")
+    assert any(".blocks.0.steps." in k for k in keys) == (fusion == "drfm")
+    assert any(".hiera_proj." in k for k in keys) == (fusion != "none")
+    if "drfm_blocks" in overrides:
+        assert len(model.fusion.levels[0].blocks) == 2
+        assert len(model.fusion.levels[0].blocks[0].steps) == 2  # M - 1 growth steps
+        assert len(model.decoder.transformer.layers) == 2
+
+
+def test_bad_inputs_give_clear_errors(tiny):
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\).*got \(1, 4, 64, 64\)"):
+        tiny(torch.rand(1, 4, SMALL, SMALL))
+    with pytest.raises(ValueError, match="got \\(1, 3, 96, 96\\)"):
+        tiny(torch.rand(1, 3, 96, 96))
+    with pytest.raises(ValueError, match="floating-point"):
+        tiny(torch.zeros(1, 3, SMALL, SMALL, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        pmgsam.build_model("pmgsam_tiny", image_size=100)
+    with pytest.raises(ConfigError, match="unknown model config key"):
+        pmgsam.build_model("pmgsam_tiny", fusoin="drfm")
+    with pytest.raises(ConfigError, match="model.fusion must be one of"):
+        pmgsam.build_model("pmgsam_tiny", fusion="concat")
+    with pytest.raises(ValueError, match="unknown model 'pmgsam_huge'"):
+        pmgsam.build_model("pmgsam_huge")
+
+
+def test_own_checkpoint_round_trip(tmp_path, tiny):
+    # Frozen branches come from their own files, as the official weights would.
+    hiera_file, u2net_file = tmp_path / "hiera.pth", tmp_path / "u2netp.pth"
+    torch.save({"model_state": tiny.hiera.trunk.state_dict()}, hiera_file)
+    torch.save(tiny.u2net.state_dict(), u2net_file)
+    model = pmgsam.build_model(
+        tiny.config, hiera_checkpoint=str(hiera_file), u2net_checkpoint=str(u2net_file)
+    )
+    model.load_trainable_state_dict(tiny.trainable_state_dict(), source="fixture")
+    path = save_model(model, tmp_path / "w.safetensors")
+    assert not list(tmp_path.glob("*.tmp"))
+    loaded = pmgsam.load_pretrained(path).eval()
+    assert loaded.config == model.config
+    x = torch.rand(1, 3, SMALL, SMALL)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["mask"], tiny(x)["mask"], atol=0, rtol=0)
+
+
+def test_checkpoint_with_other_config_is_refused(tmp_path, tiny):
+    path = save_model(tiny, tmp_path / "w.safetensors")
+    other = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, decoder_depth=2)
+    with pytest.raises(CheckpointError, match=r"decoder_depth: 1 != 2"):
+        load_model_weights(other, path)
+
+
+def test_checkpoint_with_wrong_keys_names_them(tmp_path, tiny):
+    from safetensors.torch import save_file
+
+    path = save_model(tiny, tmp_path / "w.safetensors")
+    from pmgsam.modeling.checkpoint import read_model_file
+
+    state, config = read_model_file(path)
+    state.pop("decoder.output_token.weight")
+    state["decoder.extra.weight"] = torch.zeros(1)
+    import json
+
+    from pmgsam.utils.config import to_dict
+
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata={"format": "pmgsam", "config": json.dumps(to_dict(config))})
+    with pytest.raises(CheckpointError) as info:
+        load_model_weights(tiny, bad)
+    message = str(info.value)
+    assert "decoder.output_token.weight" in message and "decoder.extra.weight" in message
+    assert "bad.safetensors" in message
+    with pytest.raises(CheckpointError, match="not a PMG-SAM checkpoint"):
+        save_file(state, str(tmp_path / "plain.safetensors"))
+        load_model_weights(tiny, tmp_path / "plain.safetensors")
+
+
+def test_config_round_trip_and_overrides():
+    cfg = model_config("pmgsam_hiera_b+", image_size=512)
+    assert cfg.image_size == 512 and cfg.hiera == "base_plus"
+    assert dataclasses.replace(cfg, image_size=1024) == model_config("pmgsam_hiera_b+")
+
+
+def test_flop_split_adds_up(tiny):
+    flops = count_flops(tiny, torch.rand(1, 3, SMALL, SMALL))
+    comps = flops["components"]
+    assert set(comps) == {"hiera", "u2net", "neck", "fusion", "refiner", "decoder"}
+    assert abs(sum(comps.values()) - flops["total"]) < 1e-6 * flops["total"]
+    assert flops["frozen"] == comps["hiera"] + comps["u2net"]
+    assert all(v > 0 for v in comps.values())

@@ -1,0 +1,166 @@
+"""Foreign checkpoints: hiera-transformer (MAE and fine-tuned) and segment-anything."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import pmgsam
+from pmgsam.modeling.image_encoder import HieraBranch
+from pmgsam.modeling.weights import CheckpointError, interpolate_pos_embed
+
+
+@pytest.fixture(scope="module")
+def hiera_tiny_file(tmp_path_factory):
+    """A checkpoint as hiera-transformer publishes it: ``{"model_state": state_dict}``."""
+    import hiera
+
+    torch.manual_seed(1)
+    reference = hiera.hiera_tiny_224(pretrained=False).eval()
+    path = tmp_path_factory.mktemp("hiera") / "hiera_tiny_224.pth"
+    torch.save({"model_state": reference.state_dict()}, path)
+    return path, reference
+
+
+def test_hiera_features_equal_reference_at_224(hiera_tiny_file):
+    path, reference = hiera_tiny_file
+    branch = HieraBranch("tiny", 224)
+    report = branch.load_checkpoint(path)
+    assert sorted(report["ignored"]) == [
+        "head.projection.bias",
+        "head.projection.weight",
+        "norm.bias",
+        "norm.weight",
+    ]
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        _, expected = reference(x, return_intermediates=True)
+        ours = branch(x)
+    assert len(ours) == 4
+    for got, want in zip(ours, expected):
+        assert got.shape == want.permute(0, 3, 1, 2).shape
+        torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=0, rtol=0)
+
+
+def test_hiera_pos_embed_interpolated_for_other_sizes(hiera_tiny_file):
+    path, reference = hiera_tiny_file
+    branch = HieraBranch("tiny", 256)
+    branch.load_checkpoint(path)
+    assert branch.trunk.pos_embed.shape == (1, 64 * 64, 96)
+    # The interpolated embedding is a resampling of the stored one, not a fresh init.
+    expected = interpolate_pos_embed(reference.pos_embed.detach(), (64, 64))
+    torch.testing.assert_close(branch.trunk.pos_embed.detach(), expected)
+    with torch.no_grad():
+        maps = branch(torch.randn(1, 3, 256, 256))
+    assert [tuple(m.shape) for m in maps] == [
+        (1, 96, 64, 64),
+        (1, 192, 32, 32),
+        (1, 384, 16, 16),
+        (1, 768, 8, 8),
+    ]
+    assert all(torch.isfinite(m).all() for m in maps)
+    # Same size in, same embedding out.
+    same = interpolate_pos_embed(reference.pos_embed.detach(), (56, 56))
+    assert torch.equal(same, reference.pos_embed.detach())
+
+
+def test_hiera_mae_checkpoint_loads_with_decoder_keys_ignored(tmp_path):
+    from hiera import hiera_mae
+
+    torch.manual_seed(2)
+    mae = hiera_mae.mae_hiera_tiny_224(pretrained=False)
+    path = tmp_path / "mae_hiera_tiny_224.pth"
+    torch.save({"model_state": mae.state_dict()}, path)
+    branch = HieraBranch("tiny", 224)
+    report = branch.load_checkpoint(path)
+    assert any(k.startswith("decoder_") for k in report["ignored"])
+    assert "mask_token" in report["ignored"]
+    torch.testing.assert_close(
+        branch.trunk.blocks[0].attn.qkv.weight, mae.blocks[0].attn.qkv.weight
+    )
+
+
+def test_hiera_checkpoint_of_another_variant_is_refused(hiera_tiny_file):
+    path, _ = hiera_tiny_file
+    branch = HieraBranch("small", 224)  # 11 blocks in stage 3 instead of 7
+    with pytest.raises(CheckpointError) as info:
+        branch.load_checkpoint(path)
+    message = str(info.value)
+    assert "missing keys (" in message and "shape mismatches (" in message
+    assert str(path) in message
+
+
+def test_hiera_checkpoint_without_model_state_is_explained(tmp_path):
+    path = tmp_path / "weird.pth"
+    torch.save({"optimizer": {"lr": 1.0}}, path)
+    with pytest.raises(CheckpointError, match="no 'model_state' entry"):
+        HieraBranch("tiny", 224).load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        HieraBranch("tiny", 224).load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_hiera_size_must_be_multiple_of_32():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        HieraBranch("tiny", 200)
+
+
+def test_sam_checkpoint_initialises_decoder(tmp_path):
+    from segment_anything import build_sam_vit_b
+
+    torch.manual_seed(3)
+    sam = build_sam_vit_b()
+    sam_state = sam.state_dict()
+    path = tmp_path / "sam_vit_b.pth"
+    torch.save(sam_state, path)
+    del sam
+
+    model = pmgsam.build_model(
+        "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
+    )
+    report = model.sam_init_report
+    assert report["shape_mismatch"] == []
+    dec = model.decoder.state_dict()
+    # Every BAIM tensor, the upscaling layers, the hypernetwork and the PE come from SAM.
+    for key in dec:
+        if key.startswith(("transformer.", "output_upscaling.", "output_hypernetwork_mlp.")):
+            assert key in report["loaded"], key
+            sam_key = "mask_decoder." + key.replace(
+                "output_hypernetwork_mlp.", "output_hypernetworks_mlps.0."
+            )
+            assert torch.equal(dec[key], sam_state[sam_key]), key
+    assert torch.equal(dec["output_token.weight"], sam_state["mask_decoder.mask_tokens.weight"][:1])
+    assert torch.equal(
+        dec["pe_layer.positional_encoding_gaussian_matrix"],
+        sam_state["prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"],
+    )
+    # Our own additions have no SAM counterpart and are reported as such.
+    assert {"mask_embed.weight", "conv_s0.weight", "conv_s1.weight"} <= set(report["not_in_sam"])
+    n_transformer = sum(1 for k in dec if k.startswith("transformer."))
+    # transformer + output_upscaling (3 layers × weight/bias) + hypernetwork MLP (3 × 2)
+    # + output token + positional encoding
+    assert len(report["loaded"]) == n_transformer + 6 + 6 + 1 + 1
+
+
+def test_sam_init_reports_shape_mismatches(tmp_path):
+    from segment_anything import build_sam_vit_b
+
+    torch.manual_seed(3)
+    path = tmp_path / "sam_vit_b.pth"
+    torch.save(build_sam_vit_b().state_dict(), path)
+    model = pmgsam.build_model(
+        "pmgsam_tiny", image_size=64, decoder_mlp_dim=2048, sam_checkpoint=str(path)
+    )
+    report = model.sam_init_report
+    # fpn_dim 64 ≠ SAM's 256: only the MLP bias (2048 wide in both) fits; every refusal is named.
+    assert report["loaded"] == ["transformer.layers.0.mlp.lin1.bias"]
+    assert any(
+        m.startswith("transformer.layers.0.self_attn.q_proj.weight")
+        for m in report["shape_mismatch"]
+    )
+
+
+def test_non_sam_file_is_refused(tmp_path):
+    path = tmp_path / "not_sam.pth"
+    torch.save({"foo.weight": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a segment-anything checkpoint"):
+        pmgsam.build_model("pmgsam_tiny", image_size=64, sam_checkpoint=str(path))
