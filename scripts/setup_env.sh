@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment and install pmgsam into it.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run repeatedly.
+#   PMGSAM_VENV         where the venv lives            (default: .venv in the repo)
+#   PMGSAM_TORCH_SPEC   how torch is installed first    (default: the versions this
+#                       project is tested with; set e.g. "torch torchvision" to let pip choose)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${PMGSAM_VENV:-$repo/.venv}"
+torch_spec="${PMGSAM_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
+python_bin="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[setup] creating virtual environment in $venv"
+  "$python_bin" -m venv "$venv"
+fi
+py="$venv/bin/python"
+# Re-install only when the dependency declaration changed since the last install.
+stamp="$venv/.pmgsam-installed"
+want="$(cat "$repo/setup.cfg" "$repo/pyproject.toml" | sha256sum | cut -d' ' -f1) $torch_spec"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "[setup] installing $torch_spec (first run can take several minutes)"
+  "$py" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  # shellcheck disable=SC2086
+  "$py" -m pip install --quiet --disable-pip-version-check $torch_spec
+  echo "[setup] installing pmgsam and its dependencies"
+  "$py" -m pip install --quiet --disable-pip-version-check -e "$repo[dev]"
+  echo "$want" > "$stamp"
+fi
+export PATH="$venv/bin:$PATH"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up the environment if needed, then run the test suite (CPU, a few minutes).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup_env.sh
+python -m pytest -q "$@"
