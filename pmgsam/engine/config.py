@@ -1,0 +1,262 @@
+"""The experiment config: model + data + loss + optimiser + schedule + training loop settings.
+
+Load one with ``load_config(ExperimentConfig, "configs/pmgsam_dis5k.yaml", ["optim.lr=5e-5"])``
+(see :mod:`pmgsam.utils.config`); unknown keys and wrong types are errors naming the dotted key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from pmgsam.data.config import DataConfig
+from pmgsam.modeling.config import ModelConfig
+from pmgsam.utils.config import ConfigError
+
+SCHEDULE_KINDS = ("step", "plateau")
+AMP_MODES = ("none", "bf16", "fp16")
+
+# Keys that may differ between a run and its resumption: they change where things go or how
+# often the loop reports, never the numbers it computes.
+RESUMABLE_CHANGES = (
+    "output_dir",
+    "data.num_workers",
+    "train.log_every",
+    "train.preview_every",
+    "train.preview_images",
+)
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"config key '{key}' must be {bound}, got {value}")
+
+
+@dataclass
+class LossConfig:
+    """Weights of the segmentation loss (see :mod:`pmgsam.engine.losses`).
+
+    Arguments:
+      bce_weight (float): weight of binary cross-entropy on the final mask (paper: 1).
+      dice_weight (float): weight of the Dice loss (paper: 1).
+      iou_weight (float): weight of the soft IoU loss (paper: 10).
+      aux_premask_weight (float): weight of the same loss applied to the Pre-Mask; 0 turns the
+        auxiliary loss off (the paper supervises only the final mask).
+      smooth (float): additive smoothing of the Dice and IoU ratios (keeps empty masks finite).
+    """
+
+    bce_weight: float = 1.0
+    dice_weight: float = 1.0
+    iou_weight: float = 10.0
+    aux_premask_weight: float = 0.0
+    smooth: float = 1.0
+
+    def validate(self) -> None:
+        for name in ("bce_weight", "dice_weight", "iou_weight", "aux_premask_weight"):
+            _positive(f"loss.{name}", getattr(self, name), allow_zero=True)
+        if self.bce_weight + self.dice_weight + self.iou_weight <= 0:
+            raise ConfigError("config keys 'loss.*_weight': at least one weight must be > 0")
+        _positive("loss.smooth", self.smooth, allow_zero=True)
+
+
+@dataclass
+class ParamGroupConfig:
+    """Optimiser settings of one part of the model, relative to the ``optim`` section.
+
+    Arguments:
+      lr_mult (float): this part's learning rate is ``optim.lr * lr_mult``.
+      weight_decay (float, optional): weight decay of this part's weights; ``None`` uses
+        ``optim.weight_decay``. Norm weights, biases and embeddings never decay.
+    """
+
+    lr_mult: float = 1.0
+    weight_decay: Optional[float] = None
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and its parameter groups.
+
+    The trainable model splits into the guided mask ``decoder`` and the Pre-Mask generator
+    ``premask`` (FPN neck, fusion, refiner: everything trainable outside the decoder).
+
+    Arguments:
+      lr (float): base learning rate (the paper's value was lost; 1e-4 is the DIS default).
+      weight_decay (float): AdamW weight decay of weight matrices / kernels.
+      betas (list of float): AdamW (beta1, beta2).
+      eps (float): AdamW epsilon.
+      decoder (ParamGroupConfig): settings of the guided mask decoder.
+      premask (ParamGroupConfig): settings of the Pre-Mask generator.
+    """
+
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    decoder: ParamGroupConfig = field(default_factory=ParamGroupConfig)
+    premask: ParamGroupConfig = field(default_factory=ParamGroupConfig)
+
+    def validate(self) -> None:
+        _positive("optim.lr", self.lr)
+        _positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("optim.eps", self.eps)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"config key 'optim.betas' needs two values in [0, 1): {self.betas}")
+        # Checked here rather than in ParamGroupConfig so that errors carry the full key.
+        for name in ("decoder", "premask"):
+            group = getattr(self, name)
+            _positive(f"optim.{name}.lr_mult", group.lr_mult, allow_zero=True)
+            if group.weight_decay is not None:
+                _positive(f"optim.{name}.weight_decay", group.weight_decay, allow_zero=True)
+
+
+@dataclass
+class ScheduleConfig:
+    """Epochs, learning-rate schedule and early stopping.
+
+    The learning rate rises linearly over the first ``warmup_epochs`` (per iteration, from
+    ``lr / warmup_iterations`` to ``lr``), then follows ``kind``:
+
+    * ``step``: multiplied by ``step_gamma`` every ``step_every`` epochs counted from the end of
+      the warm-up (DIS5K schedule);
+    * ``plateau``: multiplied by ``plateau_factor`` when the validation loss has not improved
+      (relative ``plateau_threshold``) for ``plateau_patience`` validations after the warm-up
+      (fine-tuning schedule).
+
+    In both cases the base learning rate never goes below ``min_lr`` after the warm-up (each
+    parameter group keeps its ``lr_mult`` on top).
+
+    Arguments:
+      epochs (int): maximum number of epochs.
+      warmup_epochs (int): linear warm-up length (0 = none).
+      kind (str): ``step`` or ``plateau``.
+      step_every (int): epochs between two step decays.
+      step_gamma (float): step-decay factor (the paper's value was lost; 0.5 is chosen).
+      plateau_factor (float): ReduceLROnPlateau factor.
+      plateau_patience (int): validations without improvement before a reduction.
+      plateau_threshold (float): relative improvement that counts for the plateau test.
+      min_lr (float): lower bound of the base learning rate after the warm-up.
+      early_stop_patience (int, optional): stop when the validation loss has not improved for
+        this many validations; ``None`` or 0 disables early stopping.
+      early_stop_min_delta (float): an improvement must lower the best loss by more than this.
+    """
+
+    epochs: int = 300
+    warmup_epochs: int = 10
+    kind: str = "step"
+    step_every: int = 40
+    step_gamma: float = 0.5
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    plateau_threshold: float = 1e-4
+    min_lr: float = 0.0
+    early_stop_patience: Optional[int] = 40
+    early_stop_min_delta: float = 0.0
+
+    def validate(self) -> None:
+        if self.kind not in SCHEDULE_KINDS:
+            raise ConfigError(
+                f"config key 'schedule.kind' must be one of {list(SCHEDULE_KINDS)}, "
+                f"got {self.kind!r}"
+            )
+        _positive("schedule.epochs", self.epochs)
+        _positive("schedule.warmup_epochs", self.warmup_epochs, allow_zero=True)
+        _positive("schedule.step_every", self.step_every)
+        for name in ("step_gamma", "plateau_factor"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"config key 'schedule.{name}' must be in (0, 1], got {value}")
+        _positive("schedule.plateau_patience", self.plateau_patience, allow_zero=True)
+        _positive("schedule.plateau_threshold", self.plateau_threshold, allow_zero=True)
+        _positive("schedule.min_lr", self.min_lr, allow_zero=True)
+        if self.early_stop_patience is not None:
+            _positive("schedule.early_stop_patience", self.early_stop_patience, allow_zero=True)
+        _positive("schedule.early_stop_min_delta", self.early_stop_min_delta, allow_zero=True)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop.
+
+    Arguments:
+      batch_size (int): images per process and iteration (the effective batch is
+        ``batch_size * world_size`` under DDP; paper: 4 on one GPU).
+      val_batch_size (int, optional): validation batch size; ``None`` uses ``batch_size``.
+      grad_clip (float, optional): clip the global gradient norm to this; ``None``/0 disables.
+      amp (str): ``none``, ``bf16`` or ``fp16`` (GradScaler); CUDA only, CPU falls back to fp32
+        with a warning.
+      device (str): ``auto`` (CUDA when available, ``cuda:LOCAL_RANK`` under DDP), ``cpu``,
+        ``cuda`` or ``cuda:N``.
+      seed (int): seed of python, numpy and torch (model init, shuffling, augmentation).
+      deterministic (bool): ask torch for deterministic algorithms (slower on CUDA).
+      log_every (int): iterations between two log lines / TensorBoard loss points.
+      preview_every (int): epochs between two TensorBoard image previews (0 = never).
+      preview_images (int): validation images shown in a preview.
+      init_from (str, optional): PMG-SAM weights to start from (fine-tuning): a ``.safetensors``
+        file, a checkpoint folder, or a training run folder (its best weights).
+      val_every (int): epochs between two validations (the schedule and early stopping count
+        validations).
+    """
+
+    batch_size: int = 4
+    val_batch_size: Optional[int] = None
+    grad_clip: Optional[float] = 1.0
+    amp: str = "none"
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    log_every: int = 50
+    preview_every: int = 1
+    preview_images: int = 4
+    init_from: Optional[str] = None
+    val_every: int = 1
+
+    def validate(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ConfigError(
+                f"config key 'train.amp' must be one of {list(AMP_MODES)}, got {self.amp!r}"
+            )
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ConfigError(
+                f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {self.device!r}"
+            )
+        _positive("train.batch_size", self.batch_size)
+        if self.val_batch_size is not None:
+            _positive("train.val_batch_size", self.val_batch_size)
+        if self.grad_clip is not None:
+            _positive("train.grad_clip", self.grad_clip, allow_zero=True)
+        _positive("train.log_every", self.log_every)
+        _positive("train.preview_every", self.preview_every, allow_zero=True)
+        _positive("train.preview_images", self.preview_images, allow_zero=True)
+        _positive("train.val_every", self.val_every)
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole training or fine-tuning experiment.
+
+    Arguments:
+      model (ModelConfig): the architecture (and where its frozen weights come from).
+      data (DataConfig): dataset, splits, loader and augmentation.
+      loss (LossConfig): loss weights.
+      optim (OptimConfig): AdamW and its parameter groups.
+      schedule (ScheduleConfig): epochs, warm-up, decay, early stopping.
+      train (TrainConfig): batch size, AMP, device, seed, logging, initial weights.
+      output_dir (str): run folder (config.yaml, checkpoints/, metrics.jsonl, train.log, tb/).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "runs/pmgsam"
+
+    def validate(self) -> None:
+        # from_dict validates sections as it builds them; this covers configs made in code.
+        for section in (self.model, self.data, self.loss, self.optim, self.schedule, self.train):
+            section.validate()
+        if not self.output_dir:
+            raise ConfigError("config key 'output_dir' must name the run folder")

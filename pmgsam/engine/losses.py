@@ -1,0 +1,124 @@
+"""The PMG-SAM training loss (BCE + Dice + soft IoU, weights 1 : 1 : 10) and the quick
+validation metrics the trainer logs.
+
+Every loss term is computed per image and averaged over the batch, so an image with a small object
+counts as much as one with a large object. An optional auxiliary copy of the same loss
+supervises the Pre-Mask.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pmgsam.data import resized_hw
+from pmgsam.engine.config import LossConfig
+
+F_BETA2 = 0.3
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.float().flatten(1)
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image mean binary cross-entropy with logits, shape (B,)."""
+    return F.binary_cross_entropy_with_logits(_flat(logits), _flat(target), reduction="none").mean(
+        1
+    )
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Per-image ``1 - (2·Σpg + s) / (Σp + Σg + s)`` on sigmoid probabilities, shape (B,)."""
+    p, g = torch.sigmoid(_flat(logits)), _flat(target)
+    inter = (p * g).sum(1)
+    return 1.0 - (2.0 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth)
+
+
+def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Per-image soft IoU loss ``1 - (Σpg + s) / (Σp + Σg - Σpg + s)``, shape (B,)."""
+    p, g = torch.sigmoid(_flat(logits)), _flat(target)
+    inter = (p * g).sum(1)
+    return 1.0 - (inter + smooth) / (p.sum(1) + g.sum(1) - inter + smooth)
+
+
+class SegmentationLoss(nn.Module):
+    """Weighted BCE + Dice + IoU on ``outputs["mask"]`` (+ optionally on ``outputs["pre_mask"]``).
+
+    ``forward(outputs, target)`` returns ``(total, components)``; ``components`` holds the
+    batch-mean terms as detached scalars: ``bce``, ``dice``, ``iou`` for the final mask, and
+    ``aux_bce``, ``aux_dice``, ``aux_iou``, ``aux`` (weighted sum) for the Pre-Mask when the
+    auxiliary loss is on. Computed in float32 whatever the autocast dtype.
+
+    Arguments:
+      config (LossConfig): the term weights and smoothing.
+    """
+
+    def __init__(self, config: LossConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def _terms(
+        self, logits: torch.Tensor, target: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        c = self.config
+        if logits.shape != target.shape:
+            raise ValueError(
+                f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape"
+            )
+        terms = {
+            "bce": bce_loss(logits, target).mean(),
+            "dice": dice_loss(logits, target, c.smooth).mean(),
+            "iou": iou_loss(logits, target, c.smooth).mean(),
+        }
+        total = c.bce_weight * terms["bce"] + c.dice_weight * terms["dice"]
+        return total + c.iou_weight * terms["iou"], terms
+
+    def forward(
+        self, outputs: Dict[str, torch.Tensor], target: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        with torch.autocast(device_type=target.device.type, enabled=False):
+            total, terms = self._terms(outputs["mask"], target)
+            components = {k: v.detach() for k, v in terms.items()}
+            if self.config.aux_premask_weight > 0:
+                aux, aux_terms = self._terms(outputs["pre_mask"], target)
+                total = total + self.config.aux_premask_weight * aux
+                components.update({f"aux_{k}": v.detach() for k, v in aux_terms.items()})
+                components["aux"] = aux.detach()
+        return total, components
+
+
+def monitor_metrics(
+    mask_logits: torch.Tensor, target: torch.Tensor, orig_sizes: Union[torch.Tensor, list]
+) -> Dict[str, float]:
+    """Sums over the batch of per-image MAE, IoU and Fβ (β²=0.3) at threshold 0.5.
+
+    Measured on the valid (un-padded) region at network resolution: a cheap progress signal
+    for training, not the benchmark protocol of :mod:`pmgsam.evaluation`. An image whose
+    prediction and GT are both empty scores IoU = F = 1.
+    """
+    size = mask_logits.shape[-1]
+    probs = torch.sigmoid(mask_logits.detach().float())
+    sums = {"mae": 0.0, "iou": 0.0, "f": 0.0}
+    sizes = torch.as_tensor(orig_sizes).tolist()
+    for prob, gt, (height, width) in zip(probs, target.float(), sizes):
+        h, w = resized_hw(int(height), int(width), size)
+        p, g = prob[..., :h, :w], gt[..., :h, :w]
+        sums["mae"] += float((p - g).abs().mean())
+        pred = p > 0.5
+        truth = g > 0.5
+        tp = float((pred & truth).sum())
+        n_pred, n_true = float(pred.sum()), float(truth.sum())
+        union = n_pred + n_true - tp
+        sums["iou"] += tp / union if union > 0 else 1.0
+        if n_pred == 0 and n_true == 0:
+            sums["f"] += 1.0
+            continue
+        precision = tp / n_pred if n_pred > 0 else 0.0
+        recall = tp / n_true if n_true > 0 else 0.0
+        denom = F_BETA2 * precision + recall
+        sums["f"] += (1 + F_BETA2) * precision * recall / denom if denom > 0 else 0.0
+    return sums

@@ -1,0 +1,240 @@
+"""Training checkpoints and the run-folder layout.
+
+A run folder ``<output_dir>`` holds::
+
+    config.yaml                      the resolved ExperimentConfig
+    checkpoints/last/model.safetensors   weights after the latest completed epoch
+    checkpoints/last/state.pt            everything needed to resume from there
+    checkpoints/best/...                 the same for the lowest validation loss
+    metrics.jsonl, train.log, tb/        history, log, TensorBoard events
+
+``model.safetensors`` is the package's weights format (:func:`pmgsam.modeling.checkpoint.
+save_model`), usable for inference and ``train.init_from``. ``state.pt`` also carries the
+trainable weights, so that resuming never depends on two files written one after the other
+being in step; it holds only tensors and primitive containers and is read with
+``torch.load(weights_only=True)``. Every file is written atomically (temporary file + rename), so
+an interrupted run always leaves the previous complete checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import yaml
+
+from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
+from pmgsam.modeling.checkpoint import save_model
+from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
+from pmgsam.utils.io import atomic_path
+
+PathLike = Union[str, Path]
+CHECKPOINTS = "checkpoints"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "train.log"
+PACKAGE_LOGGER = "pmgsam"
+STATE_FORMAT = "pmgsam-train-state"
+STATE_VERSION = 1
+
+
+def checkpoint_dir(run_dir: PathLike, which: str) -> Path:
+    """``<run_dir>/checkpoints/<which>`` (``which`` is ``last`` or ``best``)."""
+    return Path(run_dir) / CHECKPOINTS / which
+
+
+def resolve_weights(path: PathLike) -> Path:
+    """A PMG-SAM weights file from a file, a checkpoint folder or a run folder (its best)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    candidates = [path / MODEL_FILE, checkpoint_dir(path, "best") / MODEL_FILE]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(f"'{c}'" for c in candidates)
+    raise CheckpointError(
+        f"no PMG-SAM weights at '{path}' (looked for the file itself, {looked}); "
+        "give a .safetensors file, a checkpoint folder or a training run folder"
+    )
+
+
+def rng_state() -> Dict[str, Any]:
+    """RNG states of python, numpy, torch and CUDA as tensors / primitive containers."""
+    np_state = np.random.get_state()
+    state: Dict[str, Any] = {
+        "python": random.getstate(),
+        # numpy's key array becomes a tensor so that weights_only loading accepts it.
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        if len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(directory: PathLike, model: torch.nn.Module, state: Dict[str, Any]) -> Path:
+    """Write ``state.pt`` (``state`` + the trainable weights) then ``model.safetensors``."""
+    directory = Path(directory)
+    payload = dict(state)
+    payload["format"] = STATE_FORMAT
+    payload["version"] = STATE_VERSION
+    payload["model"] = {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()}
+    with atomic_path(directory / STATE_FILE) as tmp:
+        torch.save(payload, tmp)
+    save_model(model, directory / MODEL_FILE)
+    return directory
+
+
+def load_training_state(directory: PathLike) -> Dict[str, Any]:
+    """Read ``<directory>/state.pt`` (a checkpoint folder or a run folder's ``last``)."""
+    directory = Path(directory)
+    path = directory / STATE_FILE
+    if not path.is_file():
+        path = checkpoint_dir(directory, "last") / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"no training state at '{directory / STATE_FILE}' or '{path}': "
+            "--resume needs a run folder (or one of its checkpoint folders)"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt / foreign files
+        raise CheckpointError(f"cannot read training state '{path}': {err}") from err
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"'{path}' is not a PMG-SAM training state")
+    if state.get("version") != STATE_VERSION:
+        raise CheckpointError(
+            f"'{path}' has training-state version {state.get('version')}, "
+            f"this pmgsam reads version {STATE_VERSION}"
+        )
+    state["path"] = str(path)
+    return state
+
+
+def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
+    """Write the resolved config to ``<run_dir>/config.yaml`` (atomically)."""
+    path = Path(run_dir) / CONFIG_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    return path
+
+
+def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:
+    """Config differences (saved vs current) that make an exact resumption impossible."""
+    allowed = set(RESUMABLE_CHANGES)
+    return [d for d in diff(saved, to_dict(config)) if d.split(":")[0] not in allowed]
+
+
+def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source: str) -> None:
+    """Raise :class:`ConfigError` listing every difference that forbids resuming."""
+    differences = resume_differences(saved, config)
+    if differences:
+        raise ConfigError(
+            f"cannot resume from '{source}': the config differs from the one the run was "
+            f"started with (saved vs now): {'; '.join(differences)}. Resume without --config "
+            f"and overrides to reuse the saved config, or start a new run "
+            f"(only {list(RESUMABLE_CHANGES)} may change on resume)"
+        )
+
+
+def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
+    """Append one epoch's record to ``<run_dir>/metrics.jsonl``."""
+    with open(Path(run_dir) / METRICS_FILE, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
+    """Drop ``metrics.jsonl`` lines of epochs after ``epoch`` (left by an interrupted attempt)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= epoch]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{ln}\n" for ln in keep))
+
+
+def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
+    """Send the package's log records to ``<run_dir>/train.log`` and stdout; returns the undo.
+
+    The package logger stops propagating meanwhile, so that a root handler does not print
+    every line twice.
+    """
+    pkg = logging.getLogger(PACKAGE_LOGGER)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    handlers: List[logging.Handler] = [
+        logging.FileHandler(Path(run_dir) / LOG_FILE),
+        logging.StreamHandler(sys.stdout),
+    ]
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        pkg.addHandler(handler)
+    old_level, old_propagate = pkg.level, pkg.propagate
+    pkg.setLevel(logging.INFO)
+    pkg.propagate = False
+
+    def detach() -> None:
+        for handler in handlers:
+            pkg.removeHandler(handler)
+            handler.close()
+        pkg.setLevel(old_level)
+        pkg.propagate = old_propagate
+
+    return detach
+
+
+def run_dir_of(path: PathLike) -> Path:
+    """The run folder of a run folder or of one of its checkpoint folders."""
+    path = Path(path)
+    if (path / STATE_FILE).is_file() and path.parent.name == CHECKPOINTS:
+        return path.parent.parent
+    return path
+
+
+def experiment_config(
+    config_path: Optional[PathLike],
+    overrides: Sequence[str] = (),
+    output_dir: Optional[PathLike] = None,
+    resume: Optional[PathLike] = None,
+) -> ExperimentConfig:
+    """The config of a new run (``config_path`` + overrides) or of a resumed one.
+
+    Resuming without ``config_path`` reuses the run's saved ``config.yaml`` (overrides still
+    apply); the output folder of a resumed run is always the run folder itself.
+    """
+    run_dir = run_dir_of(resume) if resume is not None else None
+    if config_path is None and run_dir is None:
+        raise ConfigError("give a config file (--config), or a run folder to --resume")
+    if config_path is None:
+        config_path = Path(run_dir) / CONFIG_FILE
+    overrides = list(overrides)
+    if run_dir is not None:
+        if output_dir is not None and Path(output_dir).resolve() != run_dir.resolve():
+            raise ConfigError(
+                f"--output-dir '{output_dir}' differs from the resumed run folder '{run_dir}'"
+            )
+        output_dir = run_dir
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    return load_config(ExperimentConfig, config_path, overrides)

@@ -1,0 +1,419 @@
+"""The training loop: AdamW + warm-up/decay schedule, AMP, DDP, checkpoints, logs, early stop.
+
+``Trainer(config).fit()`` trains from scratch (or from ``train.init_from``);
+``Trainer(config, resume=run_dir).fit()`` continues a run exactly where its ``last`` checkpoint
+left it. Under ``torchrun`` every process runs the same code; rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Union
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+from pmgsam.data import build_dataset, train_val_split_names
+from pmgsam.engine import distributed as D
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
+from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
+from pmgsam.engine.state import (
+    append_metrics,
+    attach_run_log,
+    check_resume_config,
+    checkpoint_dir,
+    load_training_state,
+    resolve_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    truncate_metrics,
+    write_config,
+)
+from pmgsam.modeling.build import build_model
+from pmgsam.modeling.checkpoint import load_model_weights
+from pmgsam.utils.config import ConfigError, to_dict
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains a PMG-SAM model as described by an :class:`ExperimentConfig`.
+
+    Arguments:
+      config (ExperimentConfig): the experiment; ``config.output_dir`` is the run folder.
+      resume (str or Path, optional): a run folder (or checkpoint folder) whose ``last`` state
+        is continued; the config must equal the saved one up to
+        :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`.
+    """
+
+    def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:
+        config.validate()
+        self.config = config
+        self.dist, self.device = D.init_distributed(config.train.device)
+        self.is_main = self.dist.is_main
+        self.out = Path(config.output_dir)
+        self._detach_log: Optional[Callable[[], None]] = None
+        self._writer: Any = None
+        resumed = load_training_state(resume) if resume is not None else None
+        if resumed is not None:
+            check_resume_config(resumed["config"], config, resumed["path"])
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._detach_log = attach_run_log(self.out)
+            write_config(self.out, config)
+        self.amp_dtype = self._resolve_amp()
+        if config.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        seed_everything(config.train.seed)
+
+        self.model = build_model(config.model).to(self.device)
+        if config.train.init_from and resumed is None:
+            weights = resolve_weights(config.train.init_from)
+            load_model_weights(self.model, weights)
+            logger.info("initial weights from %s", weights)
+        self._build_data()
+        self.loss_fn = SegmentationLoss(config.loss)
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.schedule = WarmupSchedule(
+            self.optimizer, config.optim.lr, config.schedule, len(self.train_loader)
+        )
+        self.early_stop = EarlyStopping(
+            config.schedule.early_stop_patience, config.schedule.early_stop_min_delta
+        )
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.epoch = 0  # completed epochs
+        self.lr = 0.0
+        self.global_step = 0
+        if resumed is not None:
+            self._load_state(resumed)
+        self.net: torch.nn.Module = self.model
+        if self.dist.distributed:
+            # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
+            # trainable parts only; every trainable parameter is used in each forward.
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if self.is_main:
+            self._open_tensorboard()
+            if resumed is None:
+                # An interruption during the first epoch must still leave a loadable `last`.
+                self._save("last")
+            n_train = sum(p.numel() for p in self.model.trainable_parameters())
+            amp = config.train.amp if self.amp_dtype is not None else "none"
+            logger.info(
+                f"run folder {self.out.resolve()} | device {self.device} x"
+                f"{self.dist.world_size} | {len(self.train_set)} train / {len(self.val_set)} val "
+                f"images | {n_train:,} trainable parameters | amp {amp}"
+            )
+
+    # ----------------------------------------------------------------- set-up helpers
+    def _open_tensorboard(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops events a crashed run logged after the checkpoint we resume from.
+        purge = self.global_step if self.global_step > 0 else None
+        self._writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
+
+    def _resolve_amp(self) -> Optional[torch.dtype]:
+        amp = self.config.train.amp
+        if amp == "none":
+            return None
+        if self.device.type != "cuda":
+            msg = f"train.amp={amp} needs CUDA; training on {self.device} in float32 instead"
+            warnings.warn(msg, stacklevel=2)
+            logger.warning(msg)
+            return None
+        if amp == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+
+    def _autocast(self) -> ContextManager:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _build_data(self) -> None:
+        cfg, size = self.config.data, self.config.model.image_size
+        train_name, val_name = train_val_split_names(cfg)
+        # Rank 0 first: carved splits are drawn once and saved, the other ranks then read them.
+        for turn in ("main", "others"):
+            if (turn == "main") == self.is_main:
+                self.train_set = build_dataset(cfg, train_name, size, train=True)
+                self.val_set = build_dataset(cfg, val_name, size, train=False)
+            D.barrier()
+        world, rank = self.dist.world_size, self.dist.rank
+        self.sampler = DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.config.train.seed
+        )
+        pin = self.device.type == "cuda"
+        tc = self.config.train
+        self.train_loader = DataLoader(
+            self.train_set,
+            batch_size=tc.batch_size,
+            sampler=self.sampler,
+            num_workers=cfg.num_workers,
+            pin_memory=pin,
+        )
+        # Disjoint shards (no padding duplicates), so the all-reduced sums are exact.
+        shard = Subset(self.val_set, list(range(rank, len(self.val_set), world)))
+        self.val_loader = DataLoader(
+            shard,
+            batch_size=tc.val_batch_size or tc.batch_size,
+            shuffle=False,
+            num_workers=cfg.num_workers,
+            pin_memory=pin,
+        )
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> Dict[str, Any]:
+        """Training state (without the weights, which :func:`save_checkpoint` adds)."""
+        return {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "early_stop": self.early_stop.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "config": to_dict(self.config),
+        }
+
+    def _load_state(self, state: Dict[str, Any]) -> None:
+        self.model.load_trainable_state_dict(state["model"], source=state["path"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.early_stop.load_state_dict(state["early_stop"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        set_rng_state(state["rng"])
+        if self.is_main:
+            truncate_metrics(self.out, self.epoch)
+            logger.info(
+                "resumed from %s at epoch %d (step %d)", state["path"], self.epoch, self.global_step
+            )
+
+    def _save(self, which: str) -> None:
+        save_checkpoint(checkpoint_dir(self.out, which), self.model, self.state_dict())
+
+    # ----------------------------------------------------------------- loop
+    def fit(self) -> Dict[str, Any]:
+        """Train until ``schedule.epochs`` or early stopping; returns a summary dict."""
+        cfg = self.config
+        stopped_early = False
+        try:
+            while self.epoch < cfg.schedule.epochs and not stopped_early:
+                epoch = self.epoch
+                # Seeding per epoch (and rank) makes a resumed run draw the same augmentations
+                # and shuffles as an uninterrupted one, on every rank.
+                seed_everything(cfg.train.seed + 1009 * epoch + 7919 * self.dist.rank)
+                train_stats = self.train_one_epoch(epoch)
+                val_stats: Dict[str, float] = {}
+                last = epoch + 1 == cfg.schedule.epochs
+                if (epoch + 1) % cfg.train.val_every == 0 or last:
+                    val_stats = self.validate(epoch)
+                self._end_epoch(epoch, train_stats, val_stats)
+                stopped_early = D.broadcast_flag(self.early_stop.should_stop, self.device)
+        except BaseException as err:
+            if self.is_main:
+                last = checkpoint_dir(self.out, "last")
+                logger.error(
+                    f"training interrupted during epoch {self.epoch + 1} "
+                    f"({type(err).__name__}: {err}); '{last}' holds epoch {self.epoch}, "
+                    f"continue with: python train.py --resume {self.out}"
+                )
+            self.close()
+            raise
+        if stopped_early and self.is_main:
+            es = self.early_stop
+            logger.info(
+                f"early stop: no validation improvement for {es.bad} validations "
+                f"(best {es.best:.5f} after epoch {es.best_epoch + 1})"
+            )
+        summary = {
+            "output_dir": str(self.out),
+            "epochs_completed": self.epoch,
+            "global_step": self.global_step,
+            "best_val_loss": self.early_stop.best,
+            "best_epoch": self.early_stop.best_epoch + 1,
+            "stopped_early": stopped_early,
+        }
+        self.close()
+        return summary
+
+    def _train_step(self, batch: Dict[str, Any], epoch: int, iteration: int) -> Dict[str, Any]:
+        """One optimiser step; returns the loss components (tensors) and the batch size."""
+        images = batch["image"].to(self.device, non_blocking=True)
+        masks = batch["mask"].to(self.device, non_blocking=True)
+        self.lr = self.schedule.step(epoch, iteration)
+        with self._autocast():
+            outputs = self.net(images)
+        loss, parts = self.loss_fn(outputs, masks)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite loss {loss.item()} at epoch {epoch + 1}, iteration {iteration}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        clip = self.config.train.grad_clip
+        if clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(list(self.model.trainable_parameters()), clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.global_step += 1
+        return {"loss": loss.detach(), **parts, "n": images.shape[0]}
+
+    def train_one_epoch(self, epoch: int) -> Dict[str, float]:
+        """One pass over the training split; returns image-weighted mean losses (all ranks)."""
+        self.net.train()
+        self.sampler.set_epoch(epoch)
+        sums: Dict[str, torch.Tensor] = {}
+        count, images_seen, start = 0, 0, time.perf_counter()
+        bar = tqdm(
+            total=len(self.train_loader),
+            desc=f"epoch {epoch + 1}/{self.config.schedule.epochs}",
+            disable=None if self.is_main else True,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for it, batch in enumerate(self.train_loader):
+            out = self._train_step(batch, epoch, it)
+            n = out.pop("n")
+            count += n
+            images_seen += n * self.dist.world_size
+            for key, value in out.items():
+                sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value.float() * n
+            speed = images_seen / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
+            bar.update()
+            if self.is_main and self.global_step % self.config.train.log_every == 0:
+                for key, value in [*out.items(), ("lr", self.lr)]:
+                    self._writer.add_scalar(f"train/{key}", float(value), self.global_step)
+                logger.info(
+                    f"epoch {epoch + 1} iter {it + 1}/{len(self.train_loader)} step "
+                    f"{self.global_step} | loss {out['loss'].item():.4f} | lr {self.lr:.3g} | "
+                    f"{speed:.1f} img/s"
+                )
+        bar.close()
+        keys = sorted(sums)
+        totals = torch.stack(
+            [sums[k] for k in keys] + [torch.tensor(float(count), device=self.device)]
+        )
+        D.all_reduce_sum(totals)
+        elapsed = time.perf_counter() - start
+        stats = {k: float(v / totals[-1]) for k, v in zip(keys, totals[:-1])}
+        stats["images_per_s"] = float(totals[-1]) / max(elapsed, 1e-9)
+        stats["time_s"] = elapsed
+        return stats
+
+    @torch.no_grad()
+    def validate(self, epoch: int) -> Dict[str, float]:
+        """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
+        # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
+        self.model.eval()
+        sums = torch.zeros(5, dtype=torch.float64)  # loss, mae, iou, f, images
+        previews: List[torch.Tensor] = []
+        want = self.config.train.preview_images if self._preview_due(epoch) else 0
+        for batch in self.val_loader:
+            images = batch["image"].to(self.device)
+            masks = batch["mask"].to(self.device)
+            with self._autocast():
+                outputs = self.model(images)
+            loss, _ = self.loss_fn(outputs, masks)
+            n = images.shape[0]
+            m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
+            sums += torch.tensor(
+                [loss.item() * n, m["mae"], m["iou"], m["f"], n], dtype=torch.float64
+            )
+            for i in range(min(n, want - len(previews))):
+                pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
+                row = [images[i].float(), masks[i], pre, mask]
+                previews.append(torch.stack([r.expand(3, -1, -1).cpu() for r in row]))
+        self.model.train()
+        totals = D.all_reduce_sum(sums.to(self.device)).cpu()
+        n = max(float(totals[4]), 1.0)
+        stats = {k: float(totals[i] / n) for i, k in enumerate(("loss", "mae", "iou", "f"))}
+        stats["images"] = float(totals[4])
+        if previews and self.is_main:
+            from torchvision.utils import make_grid
+
+            grid = make_grid(torch.cat(previews), nrow=4, padding=2, pad_value=1.0)
+            self._writer.add_image("val/preview (image | GT | pre-mask | mask)", grid, epoch + 1)
+        return stats
+
+    def _preview_due(self, epoch: int) -> bool:
+        every = self.config.train.preview_every
+        return self.is_main and every > 0 and (epoch + 1) % every == 0
+
+    def _end_epoch(self, epoch: int, train: Dict[str, float], val: Dict[str, float]) -> None:
+        improved = False
+        if val:
+            reduced = self.schedule.on_validation(epoch, val["loss"])
+            improved = self.early_stop.update(epoch, val["loss"])
+            if reduced and self.is_main:
+                lr = self.schedule.base_lr(epoch + 1)
+                logger.info(f"validation loss on a plateau: base lr now {lr:.3g}")
+        self.epoch = epoch + 1
+        if not self.is_main:
+            return
+        lr = self.schedule.base_lr(epoch, len(self.train_loader) - 1)
+        if improved:
+            self._save("best")
+        self._save("last")
+        record = {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "lr": lr,
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"val_{k}": v for k, v in val.items()},
+            "best": improved,
+            "early_stop_bad": self.early_stop.bad,
+        }
+        append_metrics(self.out, record)
+        for key, value in val.items():
+            if key != "images":
+                self._writer.add_scalar(f"val/{key}", value, self.epoch)
+        self._writer.add_scalar("epoch/train_loss", train["loss"], self.epoch)
+        self._writer.add_scalar("epoch/lr", lr, self.epoch)
+        self._writer.flush()
+        val_text = "no validation"
+        if val:
+            val_text = (
+                f"val loss {val['loss']:.4f} MAE {val['mae']:.4f} IoU {val['iou']:.4f} "
+                f"F {val['f']:.4f}{' (best)' if improved else ''}"
+            )
+        logger.info(
+            f"epoch {self.epoch}/{self.config.schedule.epochs} | train loss "
+            f"{train['loss']:.4f} | {val_text} | lr {lr:.3g} | "
+            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s"
+        )
+
+    def close(self) -> None:
+        """Flush TensorBoard, detach the log handlers and leave the process group."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._detach_log is not None:
+            self._detach_log()
+            self._detach_log = None
+        D.cleanup_distributed(self.dist)

@@ -1,0 +1,153 @@
+"""The shipped experiment configs and the error messages of bad ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import experiment_config
+from pmgsam.modeling.build import model_config
+from pmgsam.modeling.checkpoint import architecture_diff
+from pmgsam.modeling.config import ModelConfig
+from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
+OWN = ["pmgsam_dis5k.yaml", "pmgsam_cod10k_ft.yaml", "pmgsam_nc4k_ft.yaml", "demo.yaml"]
+
+
+def _raw(name: str) -> dict:
+    return yaml.safe_load((CONFIGS / name).read_text())
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_loads(path: Path) -> None:
+    cfg = load_config(ExperimentConfig, path)
+    cfg.validate()
+
+
+@pytest.mark.parametrize("name", OWN)
+def test_model_written_out_in_full(name: str) -> None:
+    # Every field is explicit, so a changed ModelConfig default cannot alter these experiments.
+    assert set(_raw(name)["model"]) == MODEL_FIELDS
+
+
+def test_expected_configs_exist() -> None:
+    names = {p.name for p in CONFIGS.glob("*.yaml")}
+    assert {
+        "pmgsam_dis5k.yaml",
+        "pmgsam_cod10k_ft.yaml",
+        "pmgsam_nc4k_ft.yaml",
+        "demo.yaml",
+    } <= names
+
+
+def test_dis_config_is_the_paper_model_and_schedule() -> None:
+    cfg = load_config(ExperimentConfig, CONFIGS / "pmgsam_dis5k.yaml")
+    paper = model_config("pmgsam_hiera_b+")
+    assert architecture_diff(cfg.model, paper) == []
+    # The only differences are where the frozen weights come from.
+    assert {d.split(":")[0] for d in diff(cfg.model, paper)} == {
+        "hiera_checkpoint",
+        "u2net_checkpoint",
+    }
+    s, t = cfg.schedule, cfg.train
+    assert (s.epochs, s.warmup_epochs, s.kind, s.step_every, s.early_stop_patience) == (
+        300,
+        10,
+        "step",
+        40,
+        40,
+    )
+    assert t.batch_size == 4 and t.init_from is None
+    assert (cfg.data.dataset, cfg.data.train_split, cfg.data.val_split) == (
+        "dis5k",
+        "DIS-TR",
+        "DIS-VD",
+    )
+    assert (cfg.loss.bce_weight, cfg.loss.dice_weight, cfg.loss.iou_weight) == (1.0, 1.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    "name,dataset", [("pmgsam_cod10k_ft.yaml", "cod10k"), ("pmgsam_nc4k_ft.yaml", "nc4k")]
+)
+def test_finetune_configs(name: str, dataset: str) -> None:
+    dis = load_config(ExperimentConfig, CONFIGS / "pmgsam_dis5k.yaml")
+    cfg = load_config(ExperimentConfig, CONFIGS / name)
+    assert to_dict(cfg.model) == to_dict(dis.model)
+    assert cfg.train.init_from == dis.output_dir
+    assert cfg.optim.lr < dis.optim.lr
+    s = cfg.schedule
+    assert (s.kind, s.plateau_factor, s.plateau_patience, s.epochs, s.warmup_epochs) == (
+        "plateau",
+        0.5,
+        5,
+        90,
+        10,
+    )
+    assert s.early_stop_patience == 20 and 0 < s.min_lr < cfg.optim.lr
+    # Validation is carved out of the training split, 80/20.
+    assert (
+        cfg.data.dataset == dataset and cfg.data.val_split is None and cfg.data.val_fraction == 0.2
+    )
+
+
+def test_demo_config_is_tiny_on_cpu() -> None:
+    cfg = load_config(ExperimentConfig, CONFIGS / "demo.yaml")
+    tiny = model_config("pmgsam_tiny")
+    assert {d.split(":")[0] for d in diff(cfg.model, tiny)} <= {"image_size"}
+    assert cfg.train.device == "cpu" and cfg.data.root == "demo_data/DIS5K"
+
+
+def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    bad = _raw("demo.yaml")
+    bad["schedule"]["warmup_epoch"] = 3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=r"schedule\.warmup_epoch'"):
+        load_config(ExperimentConfig, path)
+    with pytest.raises(ConfigError, match=r"model\.fusion_chanels"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", ["model.fusion_chanels=[1]"])
+    with pytest.raises(ConfigError, match=r"optim\.decoder\.lr_multiplier"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", ["optim.decoder.lr_multiplier=2"])
+    with pytest.raises(ConfigError, match="'trian'"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", ["trian.seed=1"])
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("schedule.kind=cosine", "schedule.kind"),
+        ("train.amp=fp8", "train.amp"),
+        ("train.batch_size=four", "train.batch_size"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("optim.lr=-1", "optim.lr"),
+        ("optim.betas=[0.9]", "optim.betas"),
+        ("optim.premask.lr_mult=-0.5", "optim.premask.lr_mult"),
+        ("schedule.step_gamma=1.5", "schedule.step_gamma"),
+        ("train.device=tpu", "train.device"),
+        ("loss.iou_weight=-1", "loss.iou_weight"),
+    ],
+)
+def test_bad_values_are_named(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", [override])
+
+
+def test_experiment_config_for_cli(tmp_path: Path) -> None:
+    cfg = experiment_config(CONFIGS / "demo.yaml", ["optim.lr=0.01"], output_dir=tmp_path / "x")
+    assert cfg.optim.lr == 0.01 and cfg.output_dir == str(tmp_path / "x")
+    with pytest.raises(ConfigError, match="--config"):
+        experiment_config(None)
+    # Resuming reuses the run's own config.yaml and pins the output folder to the run.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    again = experiment_config(None, resume=run)
+    assert again.optim.lr == 0.01 and again.output_dir == str(run)
+    with pytest.raises(ConfigError, match="differs from the resumed run folder"):
+        experiment_config(None, output_dir=tmp_path / "elsewhere", resume=run)

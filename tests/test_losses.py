@@ -1,0 +1,109 @@
+"""Loss terms and monitoring metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pmgsam.engine.config import LossConfig
+from pmgsam.engine.losses import (
+    SegmentationLoss,
+    bce_loss,
+    dice_loss,
+    iou_loss,
+    monitor_metrics,
+)
+
+LN3 = math.log(3.0)
+
+
+def _pair() -> tuple:
+    """Two 1×1×2 images. Image 0: p = (0.5, 0.75), g = (1, 0). Image 1: p = (0.75, 0.75), g = 1."""
+    logits = torch.tensor([[[[0.0, LN3]]], [[[LN3, LN3]]]])
+    target = torch.tensor([[[[1.0, 0.0]]], [[[1.0, 1.0]]]])
+    return logits, target
+
+
+def test_terms_per_image() -> None:
+    logits, target = _pair()
+    # Image 0: BCE = (ln 2 + ln 4) / 2; inter 0.5, Σp 1.25, Σg 1.
+    # Image 1: BCE = ln(4/3); inter 1.5, Σp 1.5, Σg 2.
+    bce = torch.tensor([(math.log(2) + math.log(4)) / 2, math.log(4 / 3)])
+    dice = torch.tensor([1 - 2.0 / 3.25, 1 - 4.0 / 4.5])
+    iou = torch.tensor([1 - 1.5 / 2.75, 1 - 2.5 / 3.0])
+    torch.testing.assert_close(bce_loss(logits, target), bce)
+    torch.testing.assert_close(dice_loss(logits, target, smooth=1.0), dice)
+    torch.testing.assert_close(iou_loss(logits, target, smooth=1.0), iou)
+    # Without smoothing: image 0 Dice = 1 - 1 / 2.25, IoU = 1 - 0.5 / 1.75.
+    torch.testing.assert_close(dice_loss(logits, target, smooth=0.0)[0], torch.tensor(1 - 1 / 2.25))
+    torch.testing.assert_close(
+        iou_loss(logits, target, smooth=0.0)[0], torch.tensor(1 - 0.5 / 1.75)
+    )
+
+
+def test_weighted_total_is_mean_over_images() -> None:
+    logits, target = _pair()
+    loss = SegmentationLoss(LossConfig())
+    total, parts = loss({"mask": logits, "pre_mask": logits}, target)
+    bce = ((math.log(2) + math.log(4)) / 2 + math.log(4 / 3)) / 2
+    dice = ((1 - 2.0 / 3.25) + (1 - 4.0 / 4.5)) / 2
+    iou = ((1 - 1.5 / 2.75) + (1 - 2.5 / 3.0)) / 2
+    assert total.item() == pytest.approx(bce + dice + 10 * iou, rel=1e-6)
+    assert parts["bce"].item() == pytest.approx(bce, rel=1e-6)
+    assert parts["iou"].item() == pytest.approx(iou, rel=1e-6)
+    assert set(parts) == {"bce", "dice", "iou"}
+    # Pooling the pixels of the batch would weigh image 1 (larger object) more: not equal.
+    pooled = 1 - (0.5 + 1.5 + 1) / (1.25 + 1.5 + 3 - 2.0 + 1)
+    assert parts["iou"].item() != pytest.approx(pooled, rel=1e-3)
+
+    weighted = SegmentationLoss(LossConfig(bce_weight=2.0, dice_weight=0.0, iou_weight=1.0))
+    total2, _ = weighted({"mask": logits, "pre_mask": logits}, target)
+    assert total2.item() == pytest.approx(2 * bce + iou, rel=1e-6)
+
+
+def test_auxiliary_premask_loss() -> None:
+    logits, target = _pair()
+    pre = torch.zeros_like(logits)  # p = 0.5 everywhere
+    plain, _ = SegmentationLoss(LossConfig())({"mask": logits, "pre_mask": pre}, target)
+    total, parts = SegmentationLoss(LossConfig(aux_premask_weight=0.5))(
+        {"mask": logits, "pre_mask": pre}, target
+    )
+    # Pre-Mask p = 0.5: BCE ln 2; image 0 Dice 1 - 2/3, IoU 1 - 1.5/2.5; image 1 Dice
+    # 1 - 3/4, IoU 1 - 2/3.
+    aux = math.log(2) + ((1 - 2 / 3) + (1 - 3 / 4)) / 2 + 10 * ((1 - 1.5 / 2.5) + (1 - 2 / 3)) / 2
+    assert parts["aux"].item() == pytest.approx(aux, rel=1e-6)
+    assert total.item() == pytest.approx(plain.item() + 0.5 * aux, rel=1e-6)
+    assert {"aux_bce", "aux_dice", "aux_iou"} <= set(parts)
+
+
+def test_loss_gradient_and_dtype() -> None:
+    logits = torch.randn(2, 1, 8, 8, requires_grad=True)
+    target = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, parts = SegmentationLoss(LossConfig())(
+            {"mask": logits.bfloat16(), "pre_mask": logits}, target
+        )
+    assert total.dtype == torch.float32
+    total.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert not parts["bce"].requires_grad
+    with pytest.raises(ValueError, match="differ in shape"):
+        SegmentationLoss(LossConfig())({"mask": logits[:, :, :4], "pre_mask": logits}, target)
+
+
+def test_monitor_metrics_ignore_padding() -> None:
+    # S = 4, original 2×4 -> valid region is the top 2 rows; rows 2-3 are padding.
+    gt = torch.zeros(1, 1, 4, 4)
+    gt[..., 0, :] = 1.0
+    logits = torch.full((1, 1, 4, 4), -20.0)
+    logits[..., 0, :2] = 20.0  # half of the object found
+    logits[..., 2:, :] = 20.0  # confident nonsense in the padding must not count
+    sums = monitor_metrics(logits, gt, torch.tensor([[2, 4]]))
+    assert sums["mae"] == pytest.approx(2 / 8, abs=1e-6)
+    assert sums["iou"] == pytest.approx(0.5)
+    # precision 1, recall 0.5 -> F = 1.3 * 0.5 / (0.3 + 0.5)
+    assert sums["f"] == pytest.approx(1.3 * 0.5 / 0.8)
+    empty = monitor_metrics(torch.full((1, 1, 4, 4), -20.0), torch.zeros(1, 1, 4, 4), [[4, 4]])
+    assert empty["iou"] == 1.0 and empty["f"] == 1.0

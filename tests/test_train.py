@@ -1,0 +1,335 @@
+"""Trainer, schedules, checkpoints, resume and DDP on CPU (tiny model at S=64, 8+2 images)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import socket
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+import yaml
+
+from pmgsam.engine import trainer as trainer_mod
+from pmgsam.engine.config import ExperimentConfig, OptimConfig, ScheduleConfig
+from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
+from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
+from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.checkpoint import load_model_weights
+from pmgsam.utils.config import ConfigError, from_dict, to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    # Building Hiera + U²-Net† takes seconds; every trainer in this file copies one instance.
+    torch.manual_seed(0)
+    return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture
+def cached_build(monkeypatch: pytest.MonkeyPatch, tiny_model: torch.nn.Module) -> None:
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+
+
+@pytest.fixture
+def make_config(
+    tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
+) -> Callable[..., ExperimentConfig]:
+    def make(name: str = "run", **sections: Dict[str, Any]) -> ExperimentConfig:
+        data = to_dict(data_config("dis5k", dis5k_root, num_workers=0))
+        values: Dict[str, Any] = {
+            "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+            "data": data,
+            "optim": {"lr": 1e-3},
+            "schedule": {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5},
+            "train": {"batch_size": 4, "device": "cpu", "log_every": 1, "preview_images": 2},
+            "output_dir": str(tmp_path / name),
+        }
+        for key, value in sections.items():
+            values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+        return from_dict(ExperimentConfig, values)
+
+    return make
+
+
+def _trainable(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.trainable_state_dict().items()}
+
+
+def _assert_same_weights(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+# --------------------------------------------------------------------------- optimisation
+def test_steps_lower_loss_and_keep_frozen_branches(make_config, cached_build) -> None:
+    trainer = Trainer(make_config(schedule={"warmup_epochs": 0, "step_every": 100}))
+    model = trainer.model
+    frozen = {
+        k: v.clone() for k, v in model.state_dict().items() if k.startswith(("hiera.", "u2net."))
+    }
+    batch = next(iter(trainer.train_loader))
+    trainer.net.train()
+    assert not model.hiera.training and not model.u2net.training and model.decoder.training
+    losses = []
+    for it in range(8):
+        losses.append(trainer._train_step(batch, epoch=0, iteration=it)["loss"].item())
+        if it == 0:
+            for name, p in model.named_parameters():
+                if p.requires_grad:
+                    assert p.grad is not None, f"{name} got no gradient (DDP would hang)"
+                else:
+                    assert p.grad is None, f"frozen {name} got a gradient"
+    trainer.close()
+    assert losses[-1] < losses[0] - 0.05, losses
+    # Frozen weights and BatchNorm statistics are bit-identical after training steps.
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in frozen.items())
+
+
+def test_param_groups(tiny_model) -> None:
+    cfg = from_dict(
+        OptimConfig,
+        {"lr": 1e-3, "weight_decay": 0.05, "decoder": {"lr_mult": 0.5, "weight_decay": 0.1}},
+    )
+    opt = build_optimizer(tiny_model, cfg)
+    groups = {g["name"]: g for g in opt.param_groups}
+    assert set(groups) == {"decoder", "decoder_no_decay", "premask", "premask_no_decay"}
+    assert (
+        groups["decoder"]["lr"] == pytest.approx(5e-4) and groups["decoder"]["weight_decay"] == 0.1
+    )
+    assert (
+        groups["premask"]["lr"] == pytest.approx(1e-3) and groups["premask"]["weight_decay"] == 0.05
+    )
+    assert groups["premask_no_decay"]["weight_decay"] == 0.0
+    names = {id(p): n for n, p in tiny_model.named_parameters()}
+    seen = [names[id(p)] for g in opt.param_groups for p in g["params"]]
+    trainable = [n for n, p in tiny_model.named_parameters() if p.requires_grad]
+    assert sorted(seen) == sorted(trainable)  # each trainable parameter once, no frozen one
+    no_decay = {
+        names[id(p)] for g in opt.param_groups if "no_decay" in g["name"] for p in g["params"]
+    }
+    assert "decoder.output_token.weight" in no_decay  # an nn.Embedding
+    assert all(tiny_model.get_parameter(n).ndim <= 1 or "output_token" in n for n in no_decay)
+    for name, group in groups.items():
+        in_decoder = {names[id(p)].startswith("decoder.") for p in group["params"]}
+        assert in_decoder == {name.startswith("decoder")}, name
+
+
+# --------------------------------------------------------------------------- schedules
+def _schedule(**kw: Any) -> tuple:
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW(
+        [
+            {"params": [param], "lr_mult": 1.0},
+            {"params": [torch.nn.Parameter(torch.zeros(1))], "lr_mult": 0.5},
+        ],
+        lr=1e-3,
+    )
+    cfg = from_dict(ScheduleConfig, {"epochs": 30, **kw})
+    return WarmupSchedule(opt, 1e-3, cfg, iters_per_epoch=5), opt
+
+
+def test_warmup_then_step_decay() -> None:
+    sched, opt = _schedule(warmup_epochs=2, kind="step", step_every=3, step_gamma=0.5)
+    expected = {
+        (0, 0): 1e-4,  # (0 + 1) / 10 of the 10 warm-up iterations
+        (0, 4): 5e-4,
+        (1, 4): 1e-3,
+        (2, 0): 1e-3,
+        (4, 4): 1e-3,
+        (5, 0): 5e-4,  # 3 epochs after the warm-up
+        (8, 2): 2.5e-4,
+        (11, 0): 1.25e-4,
+    }
+    for (epoch, it), lr in expected.items():
+        assert sched.step(epoch, it) == pytest.approx(lr), (epoch, it)
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr)
+        assert opt.param_groups[1]["lr"] == pytest.approx(lr / 2)
+    floored, _ = _schedule(warmup_epochs=2, step_every=3, step_gamma=0.5, min_lr=2e-4)
+    assert floored.base_lr(11) == pytest.approx(2e-4)
+    assert floored.base_lr(0, 0) == pytest.approx(1e-4)  # warm-up ignores the floor
+
+
+def test_plateau_schedule() -> None:
+    sched, _ = _schedule(
+        warmup_epochs=1,
+        kind="plateau",
+        plateau_factor=0.5,
+        plateau_patience=2,
+        min_lr=3e-4,
+        plateau_threshold=0.0,
+    )
+    losses = [5.0, 1.0, 1.0, 1.1, 1.0, 0.9, 0.95, 0.92, 0.91, 1.0, 1.0, 1.0]
+    reduced = [sched.on_validation(epoch, loss) for epoch, loss in enumerate(losses)]
+    # epoch 0 is warm-up (ignored); epoch 1 sets best 1.0; epochs 2-4 fail -> reduce at 4;
+    # epoch 5 improves; 6-8 fail -> reduce at 8 (floored at min_lr); 9-11 fail, already at floor.
+    assert reduced == [False] * 4 + [True] + [False] * 3 + [True] + [False] * 3
+    assert sched.base_lr(12) == pytest.approx(3e-4)
+    fresh, _ = _schedule(warmup_epochs=1, kind="plateau")
+    fresh.load_state_dict(sched.state_dict())
+    assert fresh.base_lr(12) == pytest.approx(3e-4) and fresh.plateau_best == 0.9
+
+
+def test_early_stopping_counts_patience() -> None:
+    stop = EarlyStopping(patience=3)
+    flags = []
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.91, 0.9, 0.92]):
+        stop.update(epoch, loss)
+        flags.append(stop.should_stop)
+    assert flags == [False, False, False, False, True, True]  # 0.9 again is no improvement
+    assert stop.best == 0.9 and stop.best_epoch == 1
+    assert not EarlyStopping(patience=None).should_stop
+
+
+def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> None:
+    # lr_mult 0 freezes the weights, so the validation loss never improves after epoch 1.
+    cfg = make_config(
+        optim={"decoder": {"lr_mult": 0.0}, "premask": {"lr_mult": 0.0}},
+        schedule={"epochs": 5, "early_stop_patience": 1},
+        train={"amp": "bf16"},
+    )
+    with pytest.warns(UserWarning, match="needs CUDA"):
+        trainer = Trainer(cfg)
+    assert trainer.amp_dtype is None
+    summary = trainer.fit()
+    assert summary["stopped_early"] and summary["epochs_completed"] == 2
+    out = Path(cfg.output_dir)
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2] and lines[0]["best"] and not lines[1]["best"]
+    assert lines[0]["val_loss"] == pytest.approx(lines[1]["val_loss"])
+    assert lines[0]["val_images"] == 2 and 0.0 <= lines[0]["val_mae"] <= 1.0
+    assert "epoch 2/5" in (out / "train.log").read_text()
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert from_dict(ExperimentConfig, yaml.safe_load((out / "config.yaml").read_text())) == cfg
+    # A run folder given as init_from means its best weights.
+    best = resolve_weights(out)
+    assert best == checkpoint_dir(out, "best") / "model.safetensors"
+    init = Trainer(make_config("init", train={"init_from": str(out)}))
+    init.close()
+    _assert_same_weights(_trainable(init.model), _trainable(trainer.model))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def test_resume_after_interruption_equals_straight_run(
+    make_config, cached_build, monkeypatch
+) -> None:
+    straight = Trainer(make_config("straight"))
+    straight.fit()
+
+    cfg = make_config("interrupted")
+    calls = {"n": 0}
+    original = Trainer._train_step
+
+    def failing_step(self: Trainer, batch: Any, epoch: int, iteration: int) -> Any:
+        calls["n"] += 1
+        if epoch == 1:  # in the middle of the second epoch
+            raise RuntimeError("simulated crash")
+        return original(self, batch, epoch, iteration)
+
+    monkeypatch.setattr(Trainer, "_train_step", failing_step)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(cfg).fit()
+    monkeypatch.setattr(Trainer, "_train_step", original)
+
+    run = Path(cfg.output_dir)
+    state = load_training_state(run)
+    assert state["epoch"] == 1 and state["global_step"] == 2
+    assert not list(run.rglob("*.tmp"))  # no half-written file left behind
+    load_model_weights(
+        copy.deepcopy(straight.model), checkpoint_dir(run, "last") / "model.safetensors"
+    )
+    assert "--resume" in (run / "train.log").read_text()
+
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
+        Trainer(make_config("interrupted", optim={"lr": 5e-4}), resume=run)
+
+    resumed = Trainer(cfg, resume=run)
+    assert resumed.epoch == 1
+    summary = resumed.fit()
+    assert summary["epochs_completed"] == 2
+    _assert_same_weights(_trainable(resumed.model), _trainable(straight.model))
+    a = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    b = [
+        json.loads(x)
+        for x in (Path(straight.config.output_dir) / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [x["epoch"] for x in a] == [1, 2]
+    assert a[1]["val_loss"] == pytest.approx(b[1]["val_loss"], rel=1e-5)
+
+
+def test_interrupt_in_first_epoch_leaves_loadable_last(
+    make_config, cached_build, monkeypatch
+) -> None:
+    def interrupt(self: Trainer, *args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt)
+    cfg = make_config("first")
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg).fit()
+    state = load_training_state(cfg.output_dir)
+    assert state["epoch"] == 0 and state["global_step"] == 0 and state["config"] == to_dict(cfg)
+    assert state["optimizer"]["state"] == {}  # saved before any step
+    fresh = trainer_mod.build_model(cfg.model)
+    load_model_weights(fresh, checkpoint_dir(cfg.output_dir, "last") / "model.safetensors")
+
+
+def test_cli_reports_bad_keys(capsys: pytest.CaptureFixture) -> None:
+    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main(["--config", str(REPO / "configs/demo.yaml"), "optim.lrr=1"]) == 2
+    assert "optim.lrr" in capsys.readouterr().err
+    assert cli.main(["--config", str(REPO / "configs/demo.yaml"), "train.amp=fp8"]) == 2
+    assert "train.amp" in capsys.readouterr().err
+    assert cli.main([]) == 2
+    assert "--config" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- DDP
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str) -> None:
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    trainer = Trainer(from_dict(ExperimentConfig, cfg_dict))
+    trainer.fit()
+    torch.save(_trainable(trainer.model), Path(out) / f"rank{rank}.pt")
+
+
+def test_ddp_two_processes_agree(make_config, tmp_path) -> None:
+    cfg = make_config("ddp", schedule={"epochs": 1, "warmup_epochs": 0}, train={"batch_size": 2})
+    mp.spawn(_ddp_worker, args=(2, _free_port(), to_dict(cfg), str(tmp_path)), nprocs=2, join=True)
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for key in w0:
+        assert torch.equal(w0[key], w1[key]), key
+    state = load_training_state(cfg.output_dir)
+    _assert_same_weights(state["model"], w0)
+    # 8 images, 2 per rank and step -> 2 steps; validation all-reduced over both shards.
+    assert state["global_step"] == 2
+    record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["val_images"] == 2

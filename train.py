@@ -1,0 +1,56 @@
+"""Train or fine-tune PMG-SAM.
+
+    python train.py --config configs/pmgsam_dis5k.yaml [--output-dir DIR] [key=value ...]
+    python train.py --resume runs/pmgsam_dis5k            # continue an interrupted run
+    torchrun --nproc_per_node 4 train.py --config ...     # DDP (batch_size is per process)
+
+Overrides use dotted keys of :class:`pmgsam.engine.config.ExperimentConfig`, e.g.
+``optim.lr=5e-5 train.batch_size=8 data.root=/data/DIS5K``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Train or fine-tune PMG-SAM.", formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--config", help="experiment YAML (optional with --resume)")
+    parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
+    parser.add_argument("--resume", help="run folder to continue from its last checkpoint")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+    args = parser.parse_args(argv)
+
+    from pmgsam.data import DataError
+    from pmgsam.engine.state import experiment_config
+    from pmgsam.engine.trainer import Trainer
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.config import ConfigError
+
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    try:
+        config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
+        if main_rank:
+            print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
+        summary = Trainer(config, resume=args.resume).fit()
+    except (ConfigError, CheckpointError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if main_rank:
+        print(
+            f"pmgsam train: {summary['epochs_completed']} epochs, best validation loss "
+            f"{summary['best_val_loss']:.5f} after epoch {summary['best_epoch']}; "
+            f"weights in {os.path.join(config.output_dir, 'checkpoints', 'best')}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
