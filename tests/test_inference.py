@@ -11,6 +11,7 @@ import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor, main, resolve_weights
 from pmgsam.modeling.checkpoint import save_model
+from pmgsam.modeling.weights import CheckpointError
 
 S = 64
 
@@ -27,7 +28,7 @@ def weights(tmp_path_factory):
         hiera_checkpoint=str(root / "hiera.pth"),
         u2net_checkpoint=str(root / "u2netp.pth"),
     )
-    path = save_model(model, root / "run" / "best" / "model.safetensors")
+    path = save_model(model, root / "run" / "checkpoints" / "best" / "model.safetensors")
     return path, model.eval()
 
 
@@ -62,7 +63,7 @@ def test_predictions_match_model_at_original_size(weights, image_dir, tmp_path):
 
 def test_cli_accepts_run_directory(weights, image_dir, tmp_path, capsys):
     path, _ = weights
-    run_dir = path.parent.parent
+    run_dir = path.parent.parent.parent
     assert resolve_weights(run_dir) == path
     main(["--checkpoint", str(run_dir), "--input", str(image_dir), "--out", str(tmp_path / "o")])
     assert "wrote 4 probability maps" in capsys.readouterr().out
@@ -72,9 +73,9 @@ def test_cli_accepts_run_directory(weights, image_dir, tmp_path, capsys):
 
 
 def test_bad_inputs(tmp_path, weights):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="nope.safetensors"):
         resolve_weights(tmp_path / "nope.safetensors")
-    with pytest.raises(FileNotFoundError, match="no weights in run directory"):
+    with pytest.raises(CheckpointError, match="no PMG-SAM weights"):
         resolve_weights(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()

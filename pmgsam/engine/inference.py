@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
 from pmgsam.data.io import list_files, natural_key
+from pmgsam.engine.state import resolve_weights
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
@@ -38,25 +39,6 @@ def resolve_device(device: Optional[str]) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device '{device}' requested but CUDA is not available")
     return torch.device(device)
-
-
-def resolve_weights(path: Union[str, Path]) -> Path:
-    """A weights file, or a training run directory (→ its best, else last, weights)."""
-    path = Path(path)
-    if path.is_dir():
-        for candidate in ("best/model.safetensors", "last/model.safetensors"):
-            if (path / candidate).is_file():
-                return path / candidate
-        found = sorted(path.glob("*.safetensors"))
-        if len(found) == 1:
-            return found[0]
-        raise FileNotFoundError(
-            f"no weights in run directory '{path}' (looked for best/model.safetensors, "
-            f"last/model.safetensors or a single *.safetensors file)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
-    return path
 
 
 class ImageFolder(Dataset):
