@@ -126,33 +126,24 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     return scores
 
 
-def _data_config(config: str, dataset: str, data_root: str | None, overrides: List[str]):
-    """DataConfig of the experiment YAML's ``data`` section, with the CLI choices applied."""
-    import yaml
+def _data_config(config: str, overrides: List[str]):
+    """(DataConfig, image size) of the experiment config, with the same overrides as prediction."""
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.utils.config import load_config
 
-    from pmgsam.data.config import DataConfig
-    from pmgsam.utils.config import apply_overrides, from_dict
-
-    raw = yaml.safe_load(Path(config).read_text()) or {}
-    raw = apply_overrides(raw, [o for o in overrides if o.startswith("data.")])
-    data = dict(raw.get("data") or {})
-    data["dataset"] = dataset
-    if data_root:
-        data["root"] = data_root
-    model = raw.get("model") or {}
-    image_size = int(model.get("image_size", raw.get("image_size", 1024)))
-    return from_dict(DataConfig, data, prefix="data"), image_size
+    cfg = load_config(ExperimentConfig, config, overrides)
+    return cfg.data, cfg.model.image_size
 
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     try:
-        from pmgsam.engine.inference import predict_split
-
         from pmgsam.data import build_dataset
+        from pmgsam.engine.config import ExperimentConfig  # noqa: F401 (checked here, used below)
+        from pmgsam.engine.inference import predict_split
     except ImportError as err:
         raise SystemExit(
-            "benchmark mode needs pmgsam.engine.inference.predict_split and "
-            f"pmgsam.data.build_dataset, which could not be imported: {err}. Score existing "
+            "benchmark mode needs pmgsam.engine.inference.predict_split, pmgsam.data.build_dataset "
+            f"and pmgsam.engine.config, which could not be imported: {err}. Score existing "
             "predictions with --pred-dir/--gt-dir (DIS) or --task cos --gt-json instead."
         ) from err
     from pmgsam.evaluation.instances import evaluate_cos_folder
@@ -163,7 +154,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
-    data_cfg, image_size = _data_config(args.config, args.dataset, args.data_root, overrides)
+    data_cfg, image_size = _data_config(args.config, overrides)
     dis, cos = {}, {}
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
         pred_dir = Path(
@@ -194,7 +185,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             dis[split] = json.loads(out_json.read_text())
             _print_dis(summary)
         else:
-            name = COS_NAMES[args.dataset] + ("" if split == "test" else f" {split}")
+            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
             scores = evaluate_cos_folder(
                 pred_dir,
                 ds.coco_gt(),
@@ -225,7 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.config:
             _require(parser, args, ["checkpoint", "dataset", "splits"])
-            run_benchmark(args)
+            try:
+                run_benchmark(args)
+            except (ValueError, FileNotFoundError) as err:  # config / data / checkpoint problems
+                print(f"error: {err}", file=sys.stderr)
+                return 2
         elif args.overrides:
             parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
         elif args.task == "cos":

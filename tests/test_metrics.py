@@ -350,3 +350,73 @@ def test_size_mismatch_error_and_resize(tmp_path: Path, capsys):
     resized = cv2.resize(small, (130, 100), interpolation=cv2.INTER_LINEAR)
     expect = image_metrics(resized, g0, name="img0")
     assert per[0].wfm == expect.wfm and per[0].hce.total == expect.hce.total
+
+
+# --- benchmark mode orchestration (prediction and dataset stubbed) ---
+def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypatch, capsys):
+    import sys
+    import types
+
+    pdir, gdir, _ = _write_folder(tmp_path, n=2)
+    calls = []
+
+    def predict_split(config, checkpoint, split, out_dir, device, batch_size, overrides):
+        calls.append((split, device, batch_size, list(overrides)))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for p in sorted(pdir.iterdir()):
+            (out / p.name).write_bytes(p.read_bytes())
+        return out
+
+    ds = types.SimpleNamespace(
+        names=["img0", "img1"],
+        mask_paths=[gdir / "img0.png", gdir / "img1.png"],
+        skeleton_paths=None,
+    )
+    monkeypatch.setitem(
+        sys.modules, "pmgsam.engine.inference", types.SimpleNamespace(predict_split=predict_split)
+    )
+    import pmgsam.data
+
+    monkeypatch.setattr(pmgsam.data, "build_dataset", lambda *a, **k: ds, raising=False)
+    cli = _load_cli()
+    monkeypatch.setattr(cli, "_data_config", lambda *a: (None, 64))
+    run_dir = tmp_path / "results" / "r1"
+    args = [
+        "--config",
+        "c.yaml",
+        "--checkpoint",
+        "w.pth",
+        "--dataset",
+        "dis5k",
+        "--splits",
+        "DIS-VD,DIS-TE1",
+        "--output-dir",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+        "--workers",
+        "1",
+        "--quiet",
+        "model.image_size=64",
+    ]
+    assert cli.main(args) == 0
+    assert [c[0] for c in calls] == ["DIS-VD", "DIS-TE1"]
+    assert calls[0][1:3] == ("cpu", 2) and "model.image_size=64" in calls[0][3]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["method"] == "r1" and set(run["dis"]) == {"DIS-VD", "DIS-TE1"}
+    assert run["dis"]["DIS-VD"]["num_images"] == 2
+    assert (run_dir / "metrics" / "DIS-TE1.per_image.csv").exists()
+    assert "### DIS-VD" in capsys.readouterr().out
+
+
+def test_benchmark_mode_says_what_is_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pmgsam.engine.inference", None)
+    cli = _load_cli()
+    args = ["--config", "c.yaml", "--checkpoint", "w.pth", "--dataset", "dis5k", "--splits", "x"]
+    with pytest.raises(SystemExit, match="pmgsam.engine.inference.predict_split"):
+        cli.main(args)

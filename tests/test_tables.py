@@ -103,6 +103,7 @@ def test_bold_honours_arrows():
     assert pmg[1] == "0.811" and sam[1] == "**0.812**"
     assert pmg[2] == "**0.041**" and sam[2] == "**0.041**"
     assert pmg[5] == "**1180**" and sam[5] == "1500"
+    assert _md_row(md, "DIS-TE1", "PMG-SAM")[0] == "0.812"  # a lone value is not "best"
     over = _md_row(md, "Overall (TE1-4)", "SAM-H (auto)")
     assert over[2] == "0.090" and over[5] == "1400"  # higher MAE / HCE not bold
     csv_text = to_csv(build_tables(_runs())["dis"])

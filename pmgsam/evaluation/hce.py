@@ -58,16 +58,19 @@ def skeletonize_zhang(mask: np.ndarray) -> np.ndarray:
     stride = w + 2
     img = np.zeros((h + 2, w + 2), dtype=np.uint8)
     img[1:-1, 1:-1] = mask.astype(bool)
-    # A pixel whose 8 neighbours are all set has code 255 (never removable): start from the border.
-    interior = cv2.erode(
-        img, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
-    )
     flat = img.reshape(-1)
-    start = np.flatnonzero((img & ~interior.astype(bool)).reshape(-1)).astype(np.int64)
+    # Neighbour bit j is set in code[q] when pixel q + offsets[j] is foreground.
     offsets = np.array(
         [-stride - 1, -stride, -stride + 1, 1, stride + 1, stride, stride - 1, -1], dtype=np.int64
     )
     weights = (1 << np.arange(8)).astype(np.uint8)
+    code2d = np.zeros_like(img)
+    for off, wt in zip(offsets, weights):
+        dy, dx = (off + stride + 1) // stride - 1, (off + stride + 1) % stride - 1
+        code2d[1:-1, 1:-1] |= img[1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx] * wt
+    code = code2d.reshape(-1)
+    # Code 255 (all 8 neighbours set) is never removable: start from the border pixels.
+    start = np.flatnonzero(flat & (code != 255)).astype(np.int64)
     stamp = np.zeros(flat.size, dtype=np.int64)
 
     def dedupe(a: np.ndarray) -> np.ndarray:
@@ -83,16 +86,16 @@ def skeletonize_zhang(mask: np.ndarray) -> np.ndarray:
             idx = dirty[sub]
             if idx.size == 0:
                 continue
-            code = np.zeros(idx.size, dtype=np.uint8)
-            for off, wt in zip(offsets, weights):
-                code |= flat[idx + off] * wt
-            rule = _ZS_LUT[code]
+            rule = _ZS_LUT[code[idx]]
             gone = idx[(rule == sub + 1) | (rule == 3)]
             if gone.size == 0:
                 dirty[sub] = idx[:0]
                 continue
             removed_any = True
+            # Decisions above used the state at the start of the sub-pass; apply them now.
             flat[gone] = 0
+            for off, wt in zip(offsets, weights):
+                code[gone - off] -= wt  # gone is unique, so each target appears once
             touched = (gone[:, None] + offsets[None, :]).reshape(-1)
             touched = dedupe(touched[flat[touched] != 0])
             dirty[sub] = touched

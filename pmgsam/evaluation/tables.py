@@ -135,9 +135,9 @@ class Table:
                     ok = v is not None and not (isinstance(v, float) and math.isnan(v))
                     shown.append(col.fmt(v) if ok else None)
                 nums = [float(s) for s in shown if s is not None]
-                best = (max(nums) if col.higher_better else min(nums)) if nums else None
-                if not col.bold_best:
-                    best = None
+                best = None
+                if col.bold_best and len(nums) >= 2:  # a lone value has nothing to beat
+                    best = max(nums) if col.higher_better else min(nums)
                 for i, s in enumerate(shown):
                     out[i].append(("–" if s is None else s, s is not None and float(s) == best))
         return out
@@ -232,7 +232,7 @@ def dis_table(runs: Sequence[Mapping]) -> Table:
     groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in DIS_SUBSETS]
     notes = [
         "F, wF, MAE, S, E as PySODMetrics (F/E curves averaged over images); HCE as the official "
-        "DIS tool (raw > 128, relax 5, epsilon 2). Overall (TE1-4) pools the 2000 test images.",
+        "DIS tool (raw > 128, relax 5, epsilon 2). Overall (TE1-4) pools all TE1-4 images.",
     ]
     return Table("DIS5K", groups, rows, notes)
 
