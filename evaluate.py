@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
-    b.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     b.add_argument("--batch-size", type=int, default=1)
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     return p
