@@ -38,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if main_rank:
             print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
         summary = Trainer(config, resume=args.resume).fit()
-    except (ConfigError, CheckpointError, DataError) as err:
+    except (ConfigError, CheckpointError, DataError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ import json
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 import torch
@@ -25,6 +25,15 @@ from pmgsam.modeling.checkpoint import load_model_weights
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # OpenMP thread teams spin badly when other processes share the cores (20x slower here).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +261,8 @@ def test_resume_after_interruption_equals_straight_run(
 
     with pytest.raises(ConfigError, match=r"optim\.lr"):
         Trainer(make_config("interrupted", optim={"lr": 5e-4}), resume=run)
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(cfg)  # a fresh start must not overwrite the interrupted run
 
     resumed = Trainer(cfg, resume=run)
     assert resumed.epoch == 1

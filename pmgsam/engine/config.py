@@ -21,6 +21,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 RESUMABLE_CHANGES = (
     "output_dir",
     "data.num_workers",
+    "train.num_threads",
     "train.log_every",
     "train.preview_every",
     "train.preview_images",
@@ -188,6 +189,8 @@ class TrainConfig:
         with a warning.
       device (str): ``auto`` (CUDA when available, ``cuda:LOCAL_RANK`` under DDP), ``cpu``,
         ``cuda`` or ``cuda:N``.
+      num_threads (int, optional): CPU threads of torch's intra-op pool; ``None`` keeps torch's
+        default. 1 is much faster on CPUs shared with other busy processes.
       seed (int): seed of python, numpy and torch (model init, shuffling, augmentation).
       deterministic (bool): ask torch for deterministic algorithms (slower on CUDA).
       log_every (int): iterations between two log lines / TensorBoard loss points.
@@ -204,6 +207,7 @@ class TrainConfig:
     grad_clip: Optional[float] = 1.0
     amp: str = "none"
     device: str = "auto"
+    num_threads: Optional[int] = None
     seed: int = 0
     deterministic: bool = False
     log_every: int = 50
@@ -222,6 +226,8 @@ class TrainConfig:
                 f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {self.device!r}"
             )
         _positive("train.batch_size", self.batch_size)
+        if self.num_threads is not None:
+            _positive("train.num_threads", self.num_threads)
         if self.val_batch_size is not None:
             _positive("train.val_batch_size", self.val_batch_size)
         if self.grad_clip is not None:

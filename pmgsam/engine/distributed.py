@@ -6,12 +6,18 @@ process group; every helper here then degrades to a no-op.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.distributed as dist
+
+from pmgsam.utils.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,24 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda":
         return torch.device(f"cuda:{local_rank}")
     return torch.device(name)
+
+
+def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
+    """Autocast dtype for ``train.amp`` on ``device``; ``None`` means float32.
+
+    AMP is CUDA-only here: on CPU it warns and falls back to float32 rather than failing, so
+    one config serves both a GPU run and a CPU smoke test.
+    """
+    if amp == "none":
+        return None
+    if device.type != "cuda":
+        msg = f"train.amp={amp} needs CUDA; training on {device} in float32 instead"
+        warnings.warn(msg, stacklevel=2)
+        logger.warning(msg)
+        return None
+    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
+    return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:

@@ -68,6 +68,13 @@ def resolve_weights(path: PathLike) -> Path:
     )
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> Dict[str, Any]:
     """RNG states of python, numpy, torch and CUDA as tensors / primitive containers."""
     np_state = np.random.get_state()

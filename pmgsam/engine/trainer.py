@@ -8,14 +8,11 @@ left it. Under ``torchrun`` every process runs the same code; rank 0 alone write
 from __future__ import annotations
 
 import logging
-import random
 import time
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Union
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -27,6 +24,7 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
+    STATE_FILE,
     append_metrics,
     attach_run_log,
     check_resume_config,
@@ -34,23 +32,18 @@ from pmgsam.engine.state import (
     load_training_state,
     resolve_weights,
     rng_state,
+    run_dir_of,
     save_checkpoint,
+    seed_everything,
     set_rng_state,
     truncate_metrics,
     write_config,
 )
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights
-from pmgsam.utils.config import ConfigError, to_dict
+from pmgsam.utils.config import to_dict
 
 logger = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 class Trainer:
@@ -71,14 +64,32 @@ class Trainer:
         self.out = Path(config.output_dir)
         self._detach_log: Optional[Callable[[], None]] = None
         self._writer: Any = None
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, resume: Optional[Union[str, Path]]) -> None:
+        config = self.config
         resumed = load_training_state(resume) if resume is not None else None
         if resumed is not None:
             check_resume_config(resumed["config"], config, resumed["path"])
+        continuing = resumed is not None and run_dir_of(resume).resolve() == self.out.resolve()
+        # Every rank checks before the barrier in _build_data, i.e. before rank 0 writes the
+        # initial `last` below, so all ranks agree.
+        if (checkpoint_dir(self.out, "last") / STATE_FILE).is_file() and not continuing:
+            raise FileExistsError(
+                f"run folder '{self.out}' already holds a training run: continue it with "
+                f"--resume {self.out}, or choose another output_dir / --output-dir"
+            )
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self._detach_log = attach_run_log(self.out)
             write_config(self.out, config)
-        self.amp_dtype = self._resolve_amp()
+        self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
+        if config.train.num_threads:
+            torch.set_num_threads(config.train.num_threads)
         if config.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
@@ -114,6 +125,7 @@ class Trainer:
         if self.is_main:
             self._open_tensorboard()
             if resumed is None:
+                truncate_metrics(self.out, 0)
                 # An interruption during the first epoch must still leave a loadable `last`.
                 self._save("last")
             n_train = sum(p.numel() for p in self.model.trainable_parameters())
@@ -131,19 +143,6 @@ class Trainer:
         # purge_step drops events a crashed run logged after the checkpoint we resume from.
         purge = self.global_step if self.global_step > 0 else None
         self._writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
-
-    def _resolve_amp(self) -> Optional[torch.dtype]:
-        amp = self.config.train.amp
-        if amp == "none":
-            return None
-        if self.device.type != "cuda":
-            msg = f"train.amp={amp} needs CUDA; training on {self.device} in float32 instead"
-            warnings.warn(msg, stacklevel=2)
-            logger.warning(msg)
-            return None
-        if amp == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
-        return torch.bfloat16 if amp == "bf16" else torch.float16
 
     def _autocast(self) -> ContextManager:
         if self.amp_dtype is None:
