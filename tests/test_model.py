@@ -168,6 +168,28 @@ def test_own_checkpoint_round_trip(tmp_path, tiny):
         torch.testing.assert_close(loaded(x)["mask"], tiny(x)["mask"], atol=0, rtol=0)
 
 
+def test_frozen_init_is_reproducible_and_leaves_global_rng_alone(tmp_path):
+    """Without pretrained files, a reload must still see the frozen weights it was trained with."""
+    torch.manual_seed(123)
+    a = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
+    after_a = torch.rand(1)
+    torch.manual_seed(123)
+    torch.rand(5)  # a different global RNG position must not matter
+    b = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        if k.startswith(("hiera.", "u2net.")):
+            assert torch.equal(va, vb), k
+    torch.manual_seed(123)
+    pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
+    assert torch.equal(torch.rand(1), after_a)  # trainable init still follows the caller's seed
+    path = save_model(a, tmp_path / "a.safetensors")
+    x = torch.rand(1, 3, SMALL, SMALL)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            pmgsam.load_pretrained(path).eval()(x)["mask"], a.eval()(x)["mask"], atol=0, rtol=0
+        )
+
+
 def test_checkpoint_with_other_config_is_refused(tmp_path, tiny):
     path = save_model(tiny, tmp_path / "w.safetensors")
     other = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, decoder_depth=2)

@@ -95,6 +95,17 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
     if config.u2net_checkpoint:
         load_u2net_checkpoint(model.u2net, config.u2net_checkpoint)
         logger.info("U²-Net weights from %s", config.u2net_checkpoint)
+    random_branches = [
+        name
+        for name, path in (("Hiera", config.hiera_checkpoint), ("U²-Net", config.u2net_checkpoint))
+        if not path
+    ]
+    if random_branches:
+        logger.warning(
+            "%s branch(es) have no pretrained checkpoint and keep a fixed-seed random init: "
+            "fine for tests and the demo, meaningless for real results (see weights/README.md)",
+            " and ".join(random_branches),
+        )
     if config.sam_checkpoint:
         report = load_sam_into_decoder(model.decoder, config.sam_checkpoint)
         model.sam_init_report = report

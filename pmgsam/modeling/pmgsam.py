@@ -16,6 +16,7 @@ from pmgsam.modeling.u2net import build_u2net
 from pmgsam.modeling.weights import check_state_dict
 
 FROZEN_BRANCHES = ("hiera", "u2net")
+FROZEN_INIT_SEED = 0
 
 
 class PMGSAM(nn.Module):
@@ -33,8 +34,13 @@ class PMGSAM(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        self.hiera = HieraBranch(config.hiera, config.image_size)
-        self.u2net = build_u2net(config.u2net)
+        # Frozen branches are initialised from a fixed seed (and the caller's RNG stream is left
+        # untouched): without pretrained files they are random, and since checkpoints store only
+        # the trainable parts, every build of a config must give the same frozen weights.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(FROZEN_INIT_SEED)
+            self.hiera = HieraBranch(config.hiera, config.image_size)
+            self.u2net = build_u2net(config.u2net)
         for branch in (self.hiera, self.u2net):
             branch.requires_grad_(False)
             branch.eval()
