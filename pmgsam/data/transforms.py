@@ -51,7 +51,8 @@ def resize_and_pad(
     h, w = resized_hw(height, width, image_size)
     img = torch.zeros(3, image_size, image_size, dtype=torch.float32)
     resized = _resize(np.ascontiguousarray(image), h, w)
-    img[:, :h, :w] = torch.from_numpy(resized).permute(2, 0, 1).float().div_(255.0)
+    # astype copies: the input may be a read-only view (PIL's buffer) when no resize happened.
+    img[:, :h, :w] = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1).div_(255.0)
     if mask is None:
         return img, None
     if mask.shape[:2] != (height, width):
