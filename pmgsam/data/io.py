@@ -25,6 +25,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from pmgsam.utils.rle import encode_rle
+
 PathLike = Union[str, Path]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -166,13 +168,6 @@ def load_instance_map(path: PathLike) -> np.ndarray:
 def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
     """One boolean mask per distinct non-zero value, in increasing value order."""
     return [label_map == v for v in np.unique(label_map) if v != 0]
-
-
-def encode_rle(mask: np.ndarray) -> Dict[str, Any]:
-    """COCO RLE of a binary (H, W) mask with ``counts`` as str (JSON-serialisable)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str, Any]:

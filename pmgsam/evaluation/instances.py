@@ -32,6 +32,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
+from pmgsam.utils.rle import encode_rle
+
 from .scoring import EvaluationInputError, _listing, list_images, read_gray_u8
 
 PathLike = Union[str, os.PathLike]
@@ -85,13 +87,6 @@ def split_instances(
         out.append(Instance(mask=m, score=float(p[m].mean())))
     out.sort(key=lambda inst: -int(inst.mask.sum()))
     return out
-
-
-def encode_rle(mask: np.ndarray) -> Dict[str, object]:
-    """COCO RLE of a boolean mask with ``counts`` as str (JSON-serialisable)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 def _rle_for_iou(rle: Dict[str, object]) -> Dict[str, object]:
