@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -50,7 +51,10 @@ class HieraBranch(nn.Module):
 
     def __init__(self, variant: str = "base_plus", image_size: int = 1024) -> None:
         super().__init__()
-        from hiera import Hiera
+        with warnings.catch_warnings():
+            # hiera-transformer imports timm.models.layers, which timm deprecates.
+            warnings.filterwarnings("ignore", category=FutureWarning, module="timm")
+            from hiera import Hiera
 
         if variant not in HIERA_SPECS:
             raise ValueError(f"unknown Hiera variant {variant!r}; valid: {sorted(HIERA_SPECS)}")
