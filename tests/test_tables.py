@@ -141,3 +141,11 @@ def test_efficiency_from_report():
     eff = efficiency_from_report(report)
     assert eff["params_total_M"] == pytest.approx(150.31)
     assert eff["flops_G"] == pytest.approx(812.4) and eff["peak_memory_MB"] is None
+
+
+def test_unscored_subsets_are_left_out():
+    vd = _runs()[0]["dis"]["DIS-VD"]
+    table = build_tables([{"method": "only-vd", "dis": {"DIS-VD": vd}}])["dis"]
+    md = to_markdown(table)
+    assert "### DIS-VD" in md
+    assert "DIS-TE2" not in md and "Overall" not in md.split("_F, wF")[0]

@@ -229,7 +229,17 @@ def dis_table(runs: Sequence[Mapping]) -> Table:
             for c in DIS_COLUMNS
         }
         rows.append((run["method"], vals))
-    groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in DIS_SUBSETS]
+    # Subsets no run was scored on (e.g. a demo scoring DIS-VD and DIS-TE1) are left out.
+    scored = [
+        s
+        for s in DIS_SUBSETS
+        if any(
+            v.get((SUBSET_TITLES.get(s, s), c.key)) is not None
+            for _, v in rows
+            for c in DIS_COLUMNS
+        )
+    ]
+    groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in scored or DIS_SUBSETS]
     notes = [
         "F, wF, MAE, S, E as PySODMetrics (F/E curves averaged over images); HCE as the official "
         "DIS tool (raw > 128, relax 5, epsilon 2). Overall (TE1-4) pools all TE1-4 images.",
