@@ -2,6 +2,7 @@
 
     python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
         [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--json out.json]
+        [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (one multiply-add = 2 FLOPs; ops
 it does not count, such as normalisation and pointwise activations, are excluded) and are split
@@ -14,13 +15,16 @@ import argparse
 import json
 import time
 from contextlib import nullcontext
-from typing import Any, Dict, Optional
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from pmgsam.modeling.build import build_model, list_models
+from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+from pmgsam.utils.io import atomic_path
 
 
 def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
@@ -99,7 +103,7 @@ def measure_speed(
 
 
 def efficiency_report(
-    model_name: str,
+    model_name: Union[str, ModelConfig],
     size: Optional[int] = None,
     batch: int = 1,
     device: str = "cpu",
@@ -113,7 +117,7 @@ def efficiency_report(
     s = model.config.image_size
     images = torch.rand(batch, 3, s, s, device=dev)
     report: Dict[str, Any] = {
-        "model": model_name,
+        "model": model_name if isinstance(model_name, str) else "config",
         "image_size": s,
         "batch": batch,
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
@@ -149,6 +153,7 @@ def format_report(r: Dict[str, Any]) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="pmgsam_hiera_b+", choices=list_models())
+    parser.add_argument("--config", help="measure the model of this experiment YAML instead")
     parser.add_argument("--size", type=int, default=None, help="input side S (default: model's)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -156,16 +161,34 @@ def main(argv=None) -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the report as JSON here")
+    parser.add_argument(
+        "--run-dir", help="add the figures to <run-dir>/run.json for python -m pmgsam.report"
+    )
+    parser.add_argument("--method", help="method name in run.json (default: the run dir name)")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
+    model: Union[str, ModelConfig] = args.model
+    if args.config:
+        from pmgsam.engine.config import ExperimentConfig
+        from pmgsam.utils.config import load_config
+
+        model = load_config(ExperimentConfig, args.config).model
     report = efficiency_report(
-        args.model, args.size, args.batch, args.device, args.dtype, args.iters, args.warmup
+        model, args.size, args.batch, args.device, args.dtype, args.iters, args.warmup
     )
+    if args.config:
+        report["model"] = args.config
     print(format_report(report))
     if args.json:
-        with open(args.json, "w") as f:
+        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
             json.dump(report, f, indent=2)
+    if args.run_dir:
+        from pmgsam.evaluation.tables import efficiency_from_report, write_run_json
+
+        method = args.method or Path(args.run_dir).resolve().name
+        path = write_run_json(args.run_dir, method, efficiency=efficiency_from_report(report))
+        print(f"efficiency added to {path}")
 
 
 if __name__ == "__main__":

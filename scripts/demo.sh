@@ -10,15 +10,21 @@ run_dir="${1:-runs/demo}"
 results_dir="results/demo"
 start=$(date +%s)
 
-echo "== 1/3 generating demo data in demo_data/"
+echo "== 1/4 generating demo data in demo_data/"
 python -m pmgsam.data.synthetic --layout dis5k --out demo_data --num 48 --seed 0 --overwrite
 
-echo "== 2/3 training configs/demo.yaml into $run_dir"
+echo "== 2/4 training configs/demo.yaml into $run_dir"
 rm -rf "$run_dir"
 python train.py --config configs/demo.yaml --output-dir "$run_dir"
 
-echo "== 3/3 evaluating the best checkpoint into $results_dir"
+echo "== 3/4 evaluating the best checkpoint into $results_dir"
+rm -rf "$results_dir"
 python evaluate.py --config configs/demo.yaml --checkpoint "$run_dir" --dataset dis5k \
   --splits DIS-VD,DIS-TE1 --output-dir "$results_dir" --device cpu --workers 2
+
+echo "== 4/4 efficiency of the demo model, then the merged tables"
+python -m pmgsam.efficiency --config configs/demo.yaml --device cpu --iters 5 --warmup 1 \
+  --run-dir "$results_dir"
+python -m pmgsam.report "$results_dir" --out "$results_dir/tables"
 
 echo "demo finished in $(( $(date +%s) - start )) s; run: $run_dir, tables: $results_dir"

@@ -34,6 +34,8 @@ from typing import Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 
+from pmgsam.utils.io import atomic_path
+
 PathLike = Union[str, os.PathLike]
 DIS_SUBSETS = ("DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4", "DIS-TE1-4")
 TE_PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
@@ -162,8 +164,8 @@ def write_run_json(
             data[name] = merged
     if efficiency:
         data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
 
