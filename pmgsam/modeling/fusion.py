@@ -7,7 +7,7 @@ Each of the six U²-Net levels (strides 1…32) is the trunk; the FPN map of the
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +64,24 @@ class StabilizedResidualBlock(nn.Module):
         return x + self.residual_scale * self.out(torch.cat(feats, dim=1))
 
 
-class DenseResidualFusion(nn.Module):
+class _PairedInputs(nn.Module):
+    """Projects a level's U²-Net trunk and its Hiera feature to the level width.
+
+    The Hiera feature is projected before it is resized: the finest levels are full
+    resolution, and upsampling the narrow projection is far cheaper than the 256-channel map.
+    """
+
+    def __init__(self, u2net_channels: int, hiera_channels: int, channels: int) -> None:
+        super().__init__()
+        self.trunk_proj = nn.Conv2d(u2net_channels, channels, 1)
+        self.hiera_proj = nn.Conv2d(hiera_channels, channels, 1)
+
+    def project(self, u2net: torch.Tensor, hiera: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        trunk = self.trunk_proj(u2net)
+        return trunk, _resize_to(self.hiera_proj(hiera), trunk)
+
+
+class DenseResidualFusion(_PairedInputs):
     """DRFM for one level: U²-Net trunk, K SRBs with the Hiera feature, scaled long skip.
 
     Arguments:
@@ -87,9 +104,7 @@ class DenseResidualFusion(nn.Module):
         iterations: int,
         residual_scale: float,
     ) -> None:
-        super().__init__()
-        self.trunk_proj = nn.Conv2d(u2net_channels, channels, 1)
-        self.hiera_proj = nn.Conv2d(hiera_channels, channels, 1)
+        super().__init__(u2net_channels, hiera_channels, channels)
         self.blocks = nn.ModuleList(
             StabilizedResidualBlock(channels, growth, iterations, residual_scale)
             for _ in range(blocks)
@@ -97,16 +112,14 @@ class DenseResidualFusion(nn.Module):
         self.residual_scale = residual_scale
 
     def forward(self, u2net: torch.Tensor, hiera: torch.Tensor) -> torch.Tensor:
-        trunk = self.trunk_proj(u2net)
-        # Project before upsampling: the finest levels are full resolution.
-        h = _resize_to(self.hiera_proj(hiera), trunk)
+        trunk, h = self.project(u2net, hiera)
         y = trunk
         for block in self.blocks:
             y = block(y, h)
         return trunk + self.residual_scale * y
 
 
-class ResidualFusion(nn.Module):
+class ResidualFusion(_PairedInputs):
     """Ablation baseline: element-wise addition followed by Conv-BN-ReLU.
 
     Arguments:
@@ -116,9 +129,7 @@ class ResidualFusion(nn.Module):
     """
 
     def __init__(self, u2net_channels: int, hiera_channels: int, channels: int) -> None:
-        super().__init__()
-        self.trunk_proj = nn.Conv2d(u2net_channels, channels, 1)
-        self.hiera_proj = nn.Conv2d(hiera_channels, channels, 1)
+        super().__init__(u2net_channels, hiera_channels, channels)
         self.fuse = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels),
@@ -126,8 +137,8 @@ class ResidualFusion(nn.Module):
         )
 
     def forward(self, u2net: torch.Tensor, hiera: torch.Tensor) -> torch.Tensor:
-        trunk = self.trunk_proj(u2net)
-        return self.fuse(trunk + _resize_to(self.hiera_proj(hiera), trunk))
+        trunk, h = self.project(u2net, hiera)
+        return self.fuse(trunk + h)
 
 
 class NoFusion(nn.Module):
