@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
 from pmgsam.data.io import list_files, natural_key
+from pmgsam.engine.distributed import resolve_device
 from pmgsam.engine.state import resolve_weights
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
@@ -31,14 +32,6 @@ from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def resolve_device(device: Optional[str]) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' requested but CUDA is not available")
-    return torch.device(device)
 
 
 class ImageFolder(Dataset):
@@ -76,7 +69,9 @@ class Predictor:
     """
 
     def __init__(self, model: torch.nn.Module, device: Any = "auto", amp: str = "auto") -> None:
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        if not isinstance(device, torch.device):
+            device = resolve_device(device or "auto")
+        self.device = device
         self.model = model.to(self.device).eval()
         if amp == "auto":
             amp = "bf16" if self.device.type == "cuda" else "none"
