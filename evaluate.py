@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from pmgsam.evaluation.scoring import EvaluationInputError
-
-COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}
+from pmgsam.evaluation.tables import COS_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:

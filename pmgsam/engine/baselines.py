@@ -48,13 +48,13 @@ from tqdm import tqdm
 
 from pmgsam.engine.distributed import resolve_device
 from pmgsam.engine.inference import write_probability_png
+from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 from pmgsam.utils.rle import encode_rle
 
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 REDUCTIONS = ("union", "largest", "oracle")
 MODES = ("auto", "box")
-COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}  # run.json keys, as evaluate.py names them
 ORACLE_NOTE = "oracle upper bound: the mask chosen by IoU with the GT (not a fair baseline)"
 
 

@@ -41,6 +41,8 @@ DIS_SUBSETS = ("DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4", "DIS-TE1-4"
 TE_PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 SUBSET_TITLES = {"DIS-TE1-4": "Overall (TE1-4)"}
 COS_DATASETS = ("COD10K", "NC4K")
+# Config dataset name -> its column in run.json / the COS table.
+COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}
 PROTOCOL_NOTES = {
     "all": "all predicted instances (standard COCO)",
     "matched": "Hungarian-matched predictions only (paper protocol)",
