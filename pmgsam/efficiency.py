@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pmgsam.engine.distributed import synchronize
 from pmgsam.modeling.build import build_model, list_models
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
@@ -67,11 +68,6 @@ def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32
     }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure_speed(
     model: torch.nn.Module, images: torch.Tensor, dtype: str, iters: int, warmup: int
 ) -> Dict[str, Any]:
@@ -80,14 +76,14 @@ def measure_speed(
     with torch.inference_mode(), _autocast(device, dtype):
         for _ in range(warmup):
             model(images)
-        _sync(device)
+        synchronize(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         times = []
         for _ in range(iters):
             start = time.perf_counter()
             model(images)
-            _sync(device)
+            synchronize(device)
             times.append(time.perf_counter() - start)
     times.sort()
     median = times[len(times) // 2]

@@ -25,6 +25,8 @@ from typing import Any, Callable, Dict, List, Sequence
 
 from torch.utils.data import Dataset
 
+from pmgsam.utils.messages import preview
+
 from .config import BASE_SPLITS, AugmentConfig, DataConfig
 from .io import (
     IMAGE_EXTENSIONS,
@@ -80,10 +82,6 @@ class _Listing:
         )
 
 
-def _preview(items: Sequence[str], limit: int = 5) -> str:
-    return ", ".join(items[:limit]) + (f" ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def _pair(
     image_dir: Path, mask_dir: Path, hint: str, keep: Callable[[str], bool] | None = None
 ) -> _Listing:
@@ -103,13 +101,13 @@ def _pair(
     if no_mask:
         raise DataError(
             f"{len(no_mask)} image(s) in '{image_dir}' have no mask in '{mask_dir}': "
-            + _preview([images[s].name for s in no_mask])
+            + preview([images[s].name for s in no_mask], limit=5)
         )
     no_image = sorted(set(masks) - set(images), key=natural_key)
     if no_image:
         raise DataError(
             f"{len(no_image)} mask(s) in '{mask_dir}' have no image in '{image_dir}': "
-            + _preview([masks[s].name for s in no_image])
+            + preview([masks[s].name for s in no_image], limit=5)
         )
     names = sorted(images, key=natural_key)
     return _Listing(

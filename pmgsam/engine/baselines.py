@@ -46,7 +46,7 @@ from segment_anything import SamAutomaticMaskGenerator, SamPredictor, sam_model_
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from pmgsam.engine.distributed import resolve_device
+from pmgsam.engine.distributed import resolve_device, synchronize
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
@@ -153,11 +153,6 @@ def coco_instances(image_id: int, records: Sequence[Dict[str, Any]]) -> List[Dic
     ]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_baseline(
     sam: Sam,
     dataset: Any,
@@ -216,10 +211,10 @@ def run_baseline(
         if mode == "box" and box is None:
             write_probability_png(prob, pred_dir / f"{dataset.names[i]}.png")
             continue
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         out = predict_box(predictor, image, box) if mode == "box" else generator.generate(image)
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
         if mode == "box":
             prob = out

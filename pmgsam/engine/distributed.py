@@ -56,6 +56,12 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for queued CUDA work so wall-clock timings measure it (no-op elsewhere)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
     """Autocast dtype for ``train.amp`` on ``device``; ``None`` means float32.
 

@@ -32,9 +32,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
+from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
-from .scoring import EvaluationInputError, _listing, list_images, read_gray_u8
+from .scoring import LIST_LIMIT, EvaluationInputError, list_images, read_gray_u8
 
 PathLike = Union[str, os.PathLike]
 PROTOCOLS = {
@@ -196,7 +197,8 @@ def evaluate_cos_folder(
     missing = [im["file_name"] for im in images if Path(im["file_name"]).stem not in preds]
     if missing:
         raise EvaluationInputError(
-            f"{len(missing)} GT image(s) have no prediction in {pred_dir}: " + _listing(missing)
+            f"{len(missing)} GT image(s) have no prediction in {pred_dir}: "
+            + preview(missing, LIST_LIMIT)
         )
     cat_ids = sorted(coco_gt.getCatIds()) or [1]
     results: List[Dict[str, object]] = []
@@ -219,7 +221,7 @@ def evaluate_cos_folder(
     if bad_size:
         raise EvaluationInputError(
             f"{len(bad_size)} prediction(s) differ in size from their GT image (pass "
-            "--resize-pred to resize them): " + _listing(bad_size)
+            "--resize-pred to resize them): " + preview(bad_size, LIST_LIMIT)
         )
     if results_out is not None:
         Path(results_out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,21 +18,17 @@ from typing import Dict, List, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from pmgsam.utils.messages import preview
+
 from .dis_metrics import ImageMetrics, aggregate, image_metrics
 
 PathLike = Union[str, os.PathLike]
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-_LIST_LIMIT = 20
+LIST_LIMIT = 20
 
 
 class EvaluationInputError(ValueError):
     """Predictions and ground truth do not line up (missing files, other sizes, unreadable)."""
-
-
-def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:_LIST_LIMIT])
-    more = len(items) - _LIST_LIMIT
-    return shown + (f", ... (+{more} more)" if more > 0 else "")
 
 
 def list_images(folder: PathLike) -> Dict[str, Path]:
@@ -49,7 +45,9 @@ def list_images(folder: PathLike) -> Dict[str, Path]:
             else:
                 found[p.stem] = p
     if dupes:
-        raise EvaluationInputError(f"{folder}: several images share a stem: {_listing(dupes)}")
+        raise EvaluationInputError(
+            f"{folder}: several images share a stem: {preview(dupes, LIST_LIMIT)}"
+        )
     return found
 
 
@@ -100,12 +98,12 @@ def pair_folders(
     if missing:
         problems.append(
             f"{len(missing)} GT image(s) in {gt_dir} have no prediction in {pred_dir}: "
-            + _listing([gts[s].name for s in missing])
+            + preview([gts[s].name for s in missing], LIST_LIMIT)
         )
     if extra:
         problems.append(
             f"{len(extra)} prediction(s) in {pred_dir} have no GT in {gt_dir}: "
-            + _listing([preds[s].name for s in extra])
+            + preview([preds[s].name for s in extra], LIST_LIMIT)
         )
     if problems:
         raise EvaluationInputError("\n".join(problems))
@@ -122,7 +120,7 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]]) -> None:
     if bad:
         raise EvaluationInputError(
             f"{len(bad)} prediction(s) differ in size from their GT (pass --resize-pred to resize "
-            "them to the GT size): " + _listing(bad)
+            "them to the GT size): " + preview(bad, LIST_LIMIT)
         )
 
 

@@ -12,6 +12,8 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from pmgsam.utils.messages import preview
+
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or does not fit the module it is loaded into."""
@@ -64,10 +66,7 @@ def check_state_dict(
         ("shape mismatches", shapes),
     ):
         if items:
-            shown = ", ".join(items[:10])
-            if len(items) > 10:
-                shown += f" ... and {len(items) - 10} more"
-            problems.append(f"{title} ({len(items)}): {shown}")
+            problems.append(f"{title} ({len(items)}): {preview(items)}")
     if problems:
         raise CheckpointError(
             f"checkpoint '{source}' does not fit the model; " + "; ".join(problems)
