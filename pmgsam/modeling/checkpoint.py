@@ -49,8 +49,11 @@ def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelCon
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")
+    stored = json.loads(metadata["config"])
+    # Checkpoints written before the field existed were trained with a GELU BAIM MLP.
+    stored.setdefault("decoder_activation", "gelu")
     try:
-        config = from_dict(ModelConfig, json.loads(metadata["config"]))
+        config = from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
     return state, config

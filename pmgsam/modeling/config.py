@@ -11,6 +11,7 @@ HIERA_VARIANTS = ("tiny", "small", "base", "base_plus", "large")
 U2NET_VARIANTS = ("u2net", "u2netp")
 FUSION_MODES = ("none", "residual", "drfm")
 HIGH_RES_SOURCES = ("none", "u2net", "both", "hiera")
+DECODER_ACTIVATIONS = ("relu", "gelu")
 NUM_LEVELS = 6
 
 # Fields that say where pretrained weights come from rather than what the model is; two
@@ -44,6 +45,9 @@ class ModelConfig:
       decoder_depth (int): N, number of BAIM blocks.
       decoder_heads (int): attention heads in BAIM.
       decoder_mlp_dim (int): hidden width of the BAIM MLP.
+      decoder_activation (str): activation of the BAIM MLP. ``relu`` is segment-anything's, so a
+        ``sam_checkpoint`` initialises a block that computes what SAM's does; ``gelu`` breaks
+        that equivalence (SAM initialisation then starts from a different function).
       attention_downsample (int): channel downsampling of the cross-attentions.
       bidirectional (bool): BAIM also updates the image embedding (image-to-mask attention).
       high_res (str): source of the high-resolution features injected while upscaling.
@@ -68,6 +72,7 @@ class ModelConfig:
     decoder_depth: int = 2
     decoder_heads: int = 8
     decoder_mlp_dim: int = 2048
+    decoder_activation: str = "relu"
     attention_downsample: int = 2
     bidirectional: bool = True
     high_res: str = "hiera"
@@ -79,6 +84,7 @@ class ModelConfig:
             "u2net": U2NET_VARIANTS,
             "fusion": FUSION_MODES,
             "high_res": HIGH_RES_SOURCES,
+            "decoder_activation": DECODER_ACTIVATIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -33,6 +33,7 @@ class GuidedMaskDecoder(nn.Module):
       attention_downsample (int): channel downsampling of cross-attentions.
       bidirectional (bool): BAIM updates the image embedding too.
       high_res (str): ``none``, ``hiera``, ``u2net`` or ``both``.
+      activation (str): BAIM MLP activation, ``relu`` (segment-anything's) or ``gelu``.
       u2net_high_res_channels (sequence of int): channels of the U²-Net features at strides 4
         and 8 (used when ``high_res`` involves U²-Net).
     """
@@ -47,6 +48,7 @@ class GuidedMaskDecoder(nn.Module):
         attention_downsample: int = 2,
         bidirectional: bool = True,
         high_res: str = "hiera",
+        activation: str = "relu",
         u2net_high_res_channels: Sequence[int] = (128, 256),
     ) -> None:
         super().__init__()
@@ -61,7 +63,7 @@ class GuidedMaskDecoder(nn.Module):
         self.pe_layer = PositionEmbeddingRandom(dim // 2)
         self.output_token = nn.Embedding(1, dim)
         self.transformer = TwoWayTransformer(
-            depth, dim, num_heads, mlp_dim, attention_downsample, bidirectional
+            depth, dim, num_heads, mlp_dim, attention_downsample, bidirectional, activation
         )
         self.output_upscaling = nn.Sequential(
             nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),

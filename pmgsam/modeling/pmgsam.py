@@ -70,6 +70,7 @@ class PMGSAM(nn.Module):
             attention_downsample=config.attention_downsample,
             bidirectional=config.bidirectional,
             high_res=config.high_res,
+            activation=config.decoder_activation,
             u2net_high_res_channels=(u2_channels[2], u2_channels[3]),
         )
 

@@ -7,7 +7,7 @@ decoder checkpoint maps onto these blocks key for key. Attention runs through
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple, Type
 
 import torch
 import torch.nn.functional as F
@@ -49,19 +49,25 @@ class Attention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
 
 
+# segment-anything's TwoWayTransformer uses ReLU in its token MLP; any other activation
+# makes a SAM-initialised decoder compute something SAM never did.
+ACTIVATIONS: Dict[str, Type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
 class MLPBlock(nn.Module):
-    """Two-layer MLP with GELU (segment-anything's ``lin1``/``lin2`` names).
+    """Two-layer MLP (segment-anything's ``lin1``/``lin2`` names).
 
     Arguments:
       embedding_dim (int): input and output channels.
       mlp_dim (int): hidden channels.
+      activation (str): ``relu`` (segment-anything's) or ``gelu``.
     """
 
-    def __init__(self, embedding_dim: int, mlp_dim: int) -> None:
+    def __init__(self, embedding_dim: int, mlp_dim: int, activation: str = "relu") -> None:
         super().__init__()
         self.lin1 = nn.Linear(embedding_dim, mlp_dim)
         self.lin2 = nn.Linear(mlp_dim, embedding_dim)
-        self.act = nn.GELU()
+        self.act = ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin2(self.act(self.lin1(x)))
@@ -78,6 +84,7 @@ class BAIMBlock(nn.Module):
       skip_first_layer_pe (bool): the first block's self-attention sees no positional encoding
         added again (the tokens already carry it), as in segment-anything.
       bidirectional (bool): with False the image embedding is not updated (no I2M attention).
+      activation (str): MLP activation, ``relu`` as in segment-anything.
     """
 
     def __init__(
@@ -88,6 +95,7 @@ class BAIMBlock(nn.Module):
         attention_downsample_rate: int = 2,
         skip_first_layer_pe: bool = False,
         bidirectional: bool = True,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.self_attn = Attention(embedding_dim, num_heads)
@@ -96,7 +104,7 @@ class BAIMBlock(nn.Module):
             embedding_dim, num_heads, attention_downsample_rate
         )
         self.norm2 = nn.LayerNorm(embedding_dim)
-        self.mlp = MLPBlock(embedding_dim, mlp_dim)
+        self.mlp = MLPBlock(embedding_dim, mlp_dim, activation)
         self.norm3 = nn.LayerNorm(embedding_dim)
         self.bidirectional = bidirectional
         if bidirectional:
@@ -140,6 +148,8 @@ class TwoWayTransformer(nn.Module):
       mlp_dim (int): MLP hidden width.
       attention_downsample_rate (int): channel downsampling of cross-attentions.
       bidirectional (bool): whether BAIM updates the image embedding.
+      activation (str): MLP activation; ``relu`` (default) is segment-anything's, ``gelu``
+        breaks equivalence with a SAM-initialised decoder.
     """
 
     def __init__(
@@ -150,6 +160,7 @@ class TwoWayTransformer(nn.Module):
         mlp_dim: int,
         attention_downsample_rate: int = 2,
         bidirectional: bool = True,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
@@ -160,6 +171,7 @@ class TwoWayTransformer(nn.Module):
                 attention_downsample_rate,
                 skip_first_layer_pe=(i == 0),
                 bidirectional=bidirectional,
+                activation=activation,
             )
             for i in range(depth)
         )
