@@ -163,3 +163,55 @@ def test_cli_cos_mode(tmp_path: Path):
     data = json.loads(out.read_text())
     assert data["AP"] == pytest.approx(1.0, abs=1e-12) and data["protocol"] == "matched"
     assert (tmp_path / data["results_file"]).exists()
+
+
+def test_hungarian_beats_greedy_where_they_differ():
+    # Columns of a 10-row strip: G0 = [0, 10), G1 = [10, 20); P0 = [3, 15), P1 = [0, 2).
+    # IoU by hand: P0-G0 = 70/150, P0-G1 = 50/170, P1-G0 = 20/100, P1-G1 = 0.
+    # Greedy (best pair first, or predictions in order) takes P0-G0 and leaves P1 with
+    # nothing: total 0.467. The optimal assignment P0-G1 + P1-G0 totals 0.494.
+    g0, g1 = _rect(0, 10, 0, 10), _rect(0, 10, 10, 20)
+    p0, p1 = _rect(0, 10, 3, 15), _rect(0, 10, 0, 2)
+    pairs = hungarian_match([encode_rle(p0), encode_rle(p1)], [encode_rle(g0), encode_rle(g1)])
+    assert sorted((p, g) for p, g, _ in pairs) == [(0, 1), (1, 0)]
+    ious = {(p, g): iou for p, g, iou in pairs}
+    assert ious[(0, 1)] == pytest.approx(50 / 170, abs=1e-12)
+    assert ious[(1, 0)] == pytest.approx(20 / 100, abs=1e-12)
+
+
+def test_matched_protocol_keeps_both_optimally_matched_instances(tmp_path: Path):
+    # Same geometry as above through the folder path: a greedy matcher would keep only P0.
+    g0, g1 = _rect(0, 10, 0, 10), _rect(0, 10, 10, 20)
+    p0, p1 = _rect(0, 10, 3, 15), _rect(0, 10, 0, 2)
+    pdir, gt_json = _write(
+        tmp_path, _coco_gt({"g.png": [g0, g1]}), {"g": _map((p0, 255), (p1, 200))}
+    )
+    res = evaluate_cos_folder(pdir, gt_json, protocol="matched", progress=False)
+    assert res["num_pred_instances"] == 2 and res["num_results"] == 2
+
+
+def test_ap_equals_pycocotools_cocoeval_called_directly(tmp_path: Path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    # Two images; predictions at several IoUs (about 0.55 to 1), a false positive and a
+    # missed GT, with scores that interleave TPs and FPs.
+    a0, a1, a2 = _rect(5, 25, 5, 25), _rect(40, 70, 10, 40), _rect(10, 30, 60, 90)
+    b0, b1 = _rect(10, 50, 10, 50), _rect(55, 75, 60, 95)
+    gt = _coco_gt({"a.png": [a0, a1, a2], "b.png": [b0, b1]})
+    maps = {
+        "a": _map((_rect(5, 25, 5, 23), 240), (_rect(40, 62, 10, 40), 180), (a2, 120)),
+        "b": _map((_rect(10, 50, 10, 32), 220), (_rect(2, 8, 80, 98), 200)),
+    }
+    pdir, gt_json = _write(tmp_path, gt, maps)
+    out = tmp_path / "res.json"
+    res = evaluate_cos_folder(pdir, gt_json, results_out=out, progress=False)
+
+    coco_gt = COCO(str(gt_json))
+    ev = COCOeval(coco_gt, coco_gt.loadRes(str(out)), iouType="segm")
+    ev.params.useCats = 0
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert res["stats"] == pytest.approx([float(s) for s in ev.stats], abs=1e-12)
+    assert 0.0 < res["AP"] < res["AP50"] < 1.0  # a case that exercises partial credit
