@@ -91,3 +91,81 @@ def test_eval_transform_is_what_the_model_sees(weights):
     sample = EvalTransform(S)(image)
     assert torch.all(sample["image"][:, : S // 2] == 1.0)
     assert torch.all(sample["image"][:, S // 2 :] == 0.0)
+
+
+def _half_pixel_source(n_out: int, n_in: int) -> np.ndarray:
+    """Source coordinate of each output pixel centre for a half-pixel (align_corners=False)
+    resize of n_in pixels to n_out, clamped to the first/last source pixel."""
+    return np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+
+
+@pytest.mark.parametrize("orig", [(50, 90), (120, 50), (64, 64)])
+def test_inverse_transform_on_coordinate_ramp(orig):
+    # The S×S map holds, at each valid pixel, the original-image row (or column) its centre
+    # came from; padding holds a sentinel that must never reach the output. Enlarging back to
+    # the original size must then return each output pixel's own index (bilinear interpolation
+    # of a linear function is exact), except at the clamped borders, which are derived here
+    # by hand. align_corners=True, or resizing before cropping, moves values by up to ~0.5.
+    height, width = orig
+    long_side = max(orig)
+    h, w = round(height * S / long_side), round(width * S / long_side)  # no .5 ties here
+    rows = (np.arange(h) + 0.5) * height / h - 0.5
+    cols = (np.arange(w) + 0.5) * width / w - 0.5
+    ramp = torch.full((2, S, S), 1e6, dtype=torch.float64)
+    ramp[0, :h, :w] = torch.from_numpy(np.repeat(rows[:, None], w, 1))
+    ramp[1, :h, :w] = torch.from_numpy(np.repeat(cols[None, :], h, 0))
+    out = unpad_and_resize(ramp.float(), [height, width], S).double().numpy()
+    assert out.shape == (2, height, width)
+    exp_rows = (_half_pixel_source(height, h) + 0.5) * height / h - 0.5
+    exp_cols = (_half_pixel_source(width, w) + 0.5) * width / w - 0.5
+    assert np.abs(out[0] - exp_rows[:, None]).max() < 1e-4
+    assert np.abs(out[1] - exp_cols[None, :]).max() < 1e-4
+
+
+def test_inverse_transform_shrinking_matches_pil():
+    # 30×20 is enlarged to 64×43 and shrunk back with an antialiasing filter: PIL's BILINEAR
+    # reduction of the cropped valid region is the independent reference (align_corners=True
+    # differs from it by ~0.5, a crop taken after resizing by far more: the sentinel).
+    from PIL import Image
+
+    height, width = 30, 20
+    h, w = 64, 43  # round(20 * 64 / 30) = round(42.67)
+    rows = (np.arange(h) + 0.5) * height / h - 0.5
+    valid = np.repeat(rows[:, None], w, 1).astype(np.float32)
+    ramp = torch.full((S, S), 1e6)
+    ramp[:h, :w] = torch.from_numpy(valid)
+    out = unpad_and_resize(ramp, [height, width], S).numpy()
+    pil = np.asarray(Image.fromarray(valid, mode="F").resize((width, height), Image.BILINEAR))
+    assert np.abs(out - pil).max() < 1e-4
+    # Away from the borders the ramp comes back as each row's own index.
+    assert np.abs(out[3:-3] - np.arange(3, height - 3)[:, None]).max() < 0.05
+
+
+def test_forward_transform_geometry_on_ramp_images():
+    # Enlarging (8×4 → 64×32): cv2's INTER_LINEAR samples the ramp at half-pixel source
+    # coordinates; the expectation is the ramp evaluated there (uint8 rounding: 1 level).
+    height, width = 8, 4
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = (30 * np.arange(height))[:, None]
+    image[..., 1] = (60 * np.arange(width))[None, :]
+    sample = EvalTransform(S)(image)
+    img = sample["image"].double().numpy() * 255
+    h, w = 64, 32
+    exp_rows = 30 * _half_pixel_source(h, height)
+    exp_cols = 60 * _half_pixel_source(w, width)
+    assert np.abs(img[0, :h, :w] - exp_rows[:, None]).max() <= 1.0
+    assert np.abs(img[1, :h, :w] - exp_cols[None, :]).max() <= 1.0
+    assert np.all(img[:, h:, :] == 0) and np.all(img[:, :, w:] == 0)
+
+    # Shrinking by exactly 2 (128×64 → 64×32): INTER_AREA is the mean of each 2×2 block.
+    big = np.zeros((128, 64, 3), np.uint8)
+    big[..., 0] = (2 * np.arange(128))[:, None]
+    big[..., 2] = (4 * np.arange(64))[None, :]
+    img = EvalTransform(S)(big)["image"].double().numpy() * 255
+    blocks = big.astype(np.float64).reshape(64, 2, 32, 2, 3).mean(axis=(1, 3))
+    assert np.abs(img[:, :, :32] - blocks.transpose(2, 0, 1)).max() < 1e-3
+    assert np.all(img[:, :, 32:] == 0)
+
+    # Short side rounds half up: 4×1 at S=10 gives 10×3 (2.5 → 3), not 10×2.
+    valid = EvalTransform(10)(np.full((4, 1, 3), 255, np.uint8))["image"][0]
+    assert torch.all(valid[:, :3] == 1.0) and torch.all(valid[:, 3:] == 0.0)
