@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pmgsam.modeling.u2net import U2NET, U2NETP, build_u2net, load_u2net_checkpoint
+from pmgsam.modeling.u2net import U2NET, U2NETP, build_u2net
+from pmgsam.modeling.weights import load_u2net_checkpoint
 
 FIXTURE = Path(__file__).parent / "fixtures" / "u2net_state_dict_layout.json"
 VARIANTS = {"u2net": U2NET, "u2netp": U2NETP}

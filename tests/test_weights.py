@@ -42,26 +42,53 @@ def test_hiera_features_equal_reference_at_224(hiera_tiny_file):
         torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=0, rtol=0)
 
 
-def test_hiera_pos_embed_interpolated_for_other_sizes(hiera_tiny_file):
+@pytest.mark.parametrize("size", [256, 128])  # 56 → 64 tokens (enlarge), 56 → 32 (shrink)
+def test_pos_embed_resampling_equals_timm(hiera_tiny_file, size):
+    from timm.layers import resample_abs_pos_embed
+
     path, reference = hiera_tiny_file
+    stored = reference.pos_embed.detach()
+    grid = (size // 4, size // 4)
+    # Plain bicubic (a = -0.75, no antialias) as MAE's and SAM2's position-embedding
+    # resampling; timm's default antialias=True switches to PIL's a = -0.5 kernel.
+    expected = resample_abs_pos_embed(stored, list(grid), num_prefix_tokens=0, antialias=False)
+    torch.testing.assert_close(interpolate_pos_embed(stored, grid), expected, atol=1e-6, rtol=0)
+    branch = HieraBranch("tiny", size)
+    branch.load_checkpoint(path)
+    torch.testing.assert_close(branch.trunk.pos_embed.detach(), expected, atol=1e-6, rtol=0)
+    # Same size in, same embedding out.
+    assert torch.equal(interpolate_pos_embed(stored, (56, 56)), stored)
+
+
+def test_hiera_branch_at_256_equals_hiera_built_for_256(hiera_tiny_file):
+    # hiera-transformer's own model built for 256 inputs, given the 224 checkpoint with a
+    # timm-resampled position embedding, is the reference for the whole branch.
+    import hiera
+    from timm.layers import resample_abs_pos_embed
+
+    path, reference_224 = hiera_tiny_file
+    direct = hiera.Hiera(
+        input_size=(256, 256), embed_dim=96, num_heads=1, stages=(1, 2, 7, 2)
+    ).eval()
+    state = dict(reference_224.state_dict())
+    state["pos_embed"] = resample_abs_pos_embed(
+        state["pos_embed"], [64, 64], num_prefix_tokens=0, antialias=False
+    )
+    direct.load_state_dict(state, strict=True)
     branch = HieraBranch("tiny", 256)
     branch.load_checkpoint(path)
-    assert branch.trunk.pos_embed.shape == (1, 64 * 64, 96)
-    # The interpolated embedding is a resampling of the stored one, not a fresh init.
-    expected = interpolate_pos_embed(reference.pos_embed.detach(), (64, 64))
-    torch.testing.assert_close(branch.trunk.pos_embed.detach(), expected)
+    x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
-        maps = branch(torch.randn(1, 3, 256, 256))
-    assert [tuple(m.shape) for m in maps] == [
+        _, expected = direct(x, return_intermediates=True)
+        ours = branch(x)
+    assert [tuple(m.shape) for m in ours] == [
         (1, 96, 64, 64),
         (1, 192, 32, 32),
         (1, 384, 16, 16),
         (1, 768, 8, 8),
     ]
-    assert all(torch.isfinite(m).all() for m in maps)
-    # Same size in, same embedding out.
-    same = interpolate_pos_embed(reference.pos_embed.detach(), (56, 56))
-    assert torch.equal(same, reference.pos_embed.detach())
+    for got, want in zip(ours, expected):
+        torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=1e-5, rtol=0)
 
 
 def test_hiera_mae_checkpoint_loads_with_decoder_keys_ignored(tmp_path):

@@ -10,8 +10,7 @@ from typing import Any, Callable, Dict, List, Union
 from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
-from pmgsam.modeling.u2net import load_u2net_checkpoint
-from pmgsam.modeling.weights import load_sam_into_decoder
+from pmgsam.modeling.weights import load_sam_into_decoder, load_u2net_checkpoint
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 logger = logging.getLogger(__name__)

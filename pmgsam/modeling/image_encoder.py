@@ -10,11 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmgsam.modeling.weights import (
-    check_state_dict,
-    interpolate_pos_embed,
-    read_torch_checkpoint,
-)
+from pmgsam.modeling.weights import load_hiera_checkpoint
 
 # (embed_dim, num_heads, stages) of hiera-transformer's image models.
 HIERA_SPECS = {
@@ -24,18 +20,6 @@ HIERA_SPECS = {
     "base_plus": (112, 2, (2, 3, 16, 3)),
     "large": (144, 2, (2, 6, 36, 4)),
 }
-
-# Keys of hiera-transformer checkpoints that this encoder-only branch does not use: the MAE
-# decoder and fusion heads of ``mae_in1k`` checkpoints, and the classification norm/head of
-# ``mae_in1k_ft_in1k`` ones. Anything else missing or unexpected is an error.
-HIERA_IGNORED_PREFIXES = (
-    "norm.",
-    "head.",
-    "encoder_norm.",
-    "mask_token",
-    "decoder_",
-    "multi_scale_fusion_heads.",
-)
 
 
 class HieraBranch(nn.Module):
@@ -93,22 +77,7 @@ class HieraBranch(nn.Module):
 
     def load_checkpoint(self, path: str | Path) -> Dict[str, List[str]]:
         """Load a hiera-transformer checkpoint; returns the ignored keys by reason."""
-        state = read_torch_checkpoint(path, key="model_state")
-        state = hiera_checkpoint_filter(state, self.trunk)
-        ignored = [k for k in state if k.startswith(HIERA_IGNORED_PREFIXES)]
-        state = {k: v for k, v in state.items() if k not in ignored}
-        check_state_dict(self.trunk.state_dict(), state, source=str(path))
-        self.trunk.load_state_dict(state, strict=True)
-        return {"ignored": ignored}
-
-
-def hiera_checkpoint_filter(state: Dict[str, torch.Tensor], trunk: nn.Module) -> Dict:
-    """Adapt a 224-pixel hiera-transformer state dict to ``trunk``'s input size."""
-    state = dict(state)
-    if "pos_embed" in state and hasattr(trunk, "pos_embed"):
-        grid = tuple(trunk.tokens_spatial_shape)
-        state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], grid)
-    return state
+        return load_hiera_checkpoint(self.trunk, path)
 
 
 class FpnNeck(nn.Module):

@@ -13,14 +13,11 @@ Inputs are expected to be normalised already; the module never normalises.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import ClassVar, Dict, List, Tuple, Type, Union
+from typing import ClassVar, Dict, List, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 
 __all__ = [
     "REBNCONV",
@@ -29,7 +26,6 @@ __all__ = [
     "U2NETP",
     "U2NET_VARIANTS",
     "build_u2net",
-    "load_u2net_checkpoint",
 ]
 
 
@@ -267,24 +263,3 @@ def build_u2net(variant: str) -> _U2NetBase:
         valid = ", ".join(repr(name) for name in U2NET_VARIANTS)
         raise ValueError(f"unknown U²-Net variant {variant!r}; valid names: {valid}") from None
     return cls(in_ch=3, out_ch=1)
-
-
-def load_u2net_checkpoint(model: nn.Module, path: Union[str, Path]) -> nn.Module:
-    """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
-
-    A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
-    shapes are compared before loading, and any missing key, unexpected key or shape
-    mismatch raises :class:`CheckpointError` (a ``ValueError``) naming the file, so no weight
-    is ever silently dropped. The only tolerated gap is a missing BatchNorm
-    ``num_batches_tracked`` counter (absent in checkpoints saved before PyTorch 0.4.1); it is
-    filled with 0, exactly as PyTorch does for such legacy checkpoints, and it has no effect on
-    eval-mode outputs.
-    """
-    state = read_torch_checkpoint(path)
-    expected = model.state_dict()
-    for key, value in expected.items():
-        if key.endswith(".num_batches_tracked") and key not in state:
-            state[key] = torch.zeros_like(value)
-    check_state_dict(expected, state, source=str(path))
-    model.load_state_dict(state, strict=True)
-    return model

@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pmgsam.utils.messages import preview
 
@@ -76,7 +77,9 @@ def check_state_dict(
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
     """Resize a (1, h·w, C) raster-order position embedding to ``grid`` bicubically.
 
-    The stored grid is assumed square (hiera-transformer's image models are trained at 224).
+    Plain bicubic without antialiasing, as MAE's and SAM2's resampling (timm's
+    ``resample_abs_pos_embed`` with ``antialias=False``). The stored grid is assumed square
+    (hiera-transformer's image models are trained at 224).
     """
     n, c = pos_embed.shape[1], pos_embed.shape[2]
     side = int(round(n**0.5))
@@ -87,6 +90,65 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int]) -> tor
     pe = pos_embed.reshape(1, side, side, c).permute(0, 3, 1, 2).float()
     pe = F.interpolate(pe, size=tuple(grid), mode="bicubic", align_corners=False)
     return pe.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], c).to(pos_embed.dtype)
+
+
+# Keys of hiera-transformer checkpoints that the encoder-only Hiera branch does not use: the MAE
+# decoder and fusion heads of ``mae_in1k`` checkpoints, and the classification norm/head of
+# ``mae_in1k_ft_in1k`` ones. Anything else missing or unexpected is an error.
+HIERA_IGNORED_PREFIXES = (
+    "norm.",
+    "head.",
+    "encoder_norm.",
+    "mask_token",
+    "decoder_",
+    "multi_scale_fusion_heads.",
+)
+
+
+def hiera_checkpoint_filter(state: Mapping[str, torch.Tensor], trunk: nn.Module) -> Dict:
+    """Adapt a 224-pixel hiera-transformer state dict to ``trunk``'s input size."""
+    state = dict(state)
+    if "pos_embed" in state and hasattr(trunk, "pos_embed"):
+        grid = tuple(trunk.tokens_spatial_shape)
+        state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], grid)
+    return state
+
+
+def load_hiera_checkpoint(trunk: nn.Module, path: str | Path) -> Dict[str, List[str]]:
+    """Load a hiera-transformer checkpoint (``model_state``) into a ``hiera.Hiera`` trunk.
+
+    The position embedding is resampled to the trunk's token grid; keys under
+    :data:`HIERA_IGNORED_PREFIXES` are skipped and returned as ``{"ignored": [...]}``; any
+    other missing, unexpected or mis-shaped key raises :class:`CheckpointError`.
+    """
+    state = read_torch_checkpoint(path, key="model_state")
+    state = hiera_checkpoint_filter(state, trunk)
+    ignored = [k for k in state if k.startswith(HIERA_IGNORED_PREFIXES)]
+    state = {k: v for k, v in state.items() if k not in ignored}
+    check_state_dict(trunk.state_dict(), state, source=str(path))
+    trunk.load_state_dict(state, strict=True)
+    return {"ignored": ignored}
+
+
+def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
+
+    A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
+    shapes are compared before loading, and any missing key, unexpected key or shape
+    mismatch raises :class:`CheckpointError` (a ``ValueError``) naming the file, so no weight
+    is ever silently dropped. The only tolerated gap is a missing BatchNorm
+    ``num_batches_tracked`` counter (absent in checkpoints saved before PyTorch 0.4.1); it is
+    filled with 0, exactly as PyTorch does for such legacy checkpoints, and it has no effect on
+    eval-mode outputs.
+    """
+    state = read_torch_checkpoint(path)
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key.endswith(".num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    check_state_dict(expected, state, source=str(path))
+    model.load_state_dict(state, strict=True)
+    return model
 
 
 def sam_decoder_filter(sam_state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
