@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -40,24 +40,60 @@ def _autocast(device: torch.device, dtype: str):
     return nullcontext()
 
 
+@contextmanager
+def _count_method(
+    module: Optional[torch.nn.Module], method: str, counts: Dict[str, float], name: str
+) -> Iterator[None]:
+    """Count the FLOPs of every ``module.<method>`` call into ``counts[name]``.
+
+    FlopCounterMode attributes FLOPs through forward hooks, so a branch entered through another
+    method has no entry of its own; a nested counter around that method measures it (the
+    outer counter still sees the same operations).
+    """
+    if module is None:
+        yield
+        return
+    original = getattr(module, method)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with FlopCounterMode(display=False) as inner:
+            out = original(*args, **kwargs)
+        counts[name] = counts.get(name, 0) + inner.get_total_flops()
+        return out
+
+    setattr(module, method, counted)
+    try:
+        yield
+    finally:
+        delattr(module, method)
+
+
 def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32") -> Dict:
-    """FLOPs of one forward pass per image, split into components and frozen/trainable."""
+    """FLOPs of one forward pass per image, split into components and frozen/trainable.
+
+    Every component is counted on its own; ``other`` holds what no component accounts for
+    (operations of the top-level forward itself) and is absent when that is zero.
+    """
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), _autocast(images.device, dtype), counter:
+    u2net_counts: Dict[str, float] = {}
+    u2net = getattr(model, "u2net", None)
+    counted_u2net = _count_method(u2net, "features", u2net_counts, "u2net")
+    with torch.no_grad(), _autocast(images.device, dtype), counter, counted_u2net:
         model(images)
     per_module = counter.get_flop_counts()
     root = type(model).__name__
+    n = images.shape[0]
     components: Dict[str, float] = {}
     for name, ops in per_module.items():
         parts = name.split(".")
         if len(parts) == 2 and parts[0] == root:
-            components[parts[1]] = sum(ops.values()) / images.shape[0]
-    total = counter.get_total_flops() / images.shape[0]
-    # A branch entered through a method other than forward (U²-Net's ``features``) has no
-    # entry of its own; it gets whatever the other components leave of the total.
-    unattributed = [b for b in FROZEN_BRANCHES if b not in components]
-    if len(unattributed) == 1:
-        components[unattributed[0]] = total - sum(components.values())
+            components[parts[1]] = sum(ops.values()) / n
+    for name, flops in u2net_counts.items():
+        components[name] = flops / n
+    total = counter.get_total_flops() / n
+    other = total - sum(components.values())
+    if other:
+        components["other"] = other
     frozen = sum(v for k, v in components.items() if k in FROZEN_BRANCHES)
     return {
         "total": total,

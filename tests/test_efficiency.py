@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
-from pmgsam.efficiency import main
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pmgsam.efficiency import count_flops, count_parameters, main
+from pmgsam.modeling.build import build_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_cli_writes_report_and_run_json(tmp_path, capsys):
@@ -25,3 +39,61 @@ def test_cli_writes_report_and_run_json(tmp_path, capsys):
     assert eff["method"] == "tiny-run"
     assert abs(eff["efficiency"]["params_total_M"] - p["total"] / 1e6) < 1e-9
     assert abs(eff["efficiency"]["flops_G"] - report["flops_per_image"]["total"] / 1e9) < 1e-9
+
+
+class _Branch(torch.nn.Module):
+    """Entered through ``features`` like U²-Net, never through ``forward``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class _Toy(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.u2net = _Branch().requires_grad_(False)
+        self.head = torch.nn.Conv2d(8, 4, 1)
+        self.root_weight = torch.nn.Parameter(torch.randn(2, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.head(self.u2net.features(x))  # (B, 4, 16, 16)
+        return y.flatten(2).transpose(1, 2) @ self.root_weight.T  # counted at the root only
+
+
+def test_flops_per_component_counted_not_inferred():
+    # By hand, one multiply-add = 2 FLOPs (bias adds are not counted):
+    # 3×3 conv 3→8 on 16×16: 2·8·16·16·3·9; 1×1 conv 8→4: 2·4·16·16·8;
+    # (256×4) @ (4×2) per image: 2·256·4·2.
+    flops = count_flops(_Toy(), torch.rand(2, 3, 16, 16))
+    assert flops["components"]["u2net"] == 2 * 8 * 16 * 16 * 3 * 9
+    assert flops["components"]["head"] == 2 * 4 * 16 * 16 * 8
+    assert flops["components"]["other"] == 2 * 256 * 4 * 2
+    assert flops["total"] == 2 * 8 * 16 * 16 * 27 + 2 * 4 * 256 * 8 + 2 * 256 * 8
+    assert flops["frozen"] == flops["components"]["u2net"]
+    # The wrapper is gone afterwards: the class method is back.
+    toy = _Toy()
+    count_flops(toy, torch.rand(1, 3, 16, 16))
+    assert "features" not in vars(toy.u2net)
+
+
+def test_parameter_counts_by_hand():
+    toy = _Toy()
+    # conv 3→8 3×3: 8·3·9 + 8 = 224 (frozen); conv 8→4 1×1: 4·8 + 4 = 36; root 2·4 = 8.
+    assert count_parameters(toy) == {"total": 268, "trainable": 44, "frozen": 224}
+
+
+def test_tiny_model_u2net_flops_equal_a_direct_count():
+    model = build_model("pmgsam_tiny", image_size=64).eval()
+    images = torch.rand(1, 3, 64, 64)
+    flops = count_flops(model, images)
+    with torch.no_grad(), FlopCounterMode(display=False) as direct:
+        model.u2net.features(model.u2net_norm(images))
+    assert flops["components"]["u2net"] == direct.get_total_flops() > 0
+    # U²-Net†'s first convolution alone (3→64, 3×3 at 64×64) is a lower bound.
+    assert flops["components"]["u2net"] > 2 * 64 * 64 * 64 * 3 * 9
+    assert "other" not in flops["components"]  # every FLOP of the tiny model is attributed
+    assert sum(flops["components"].values()) == flops["total"]
