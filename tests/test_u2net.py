@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from pmgsam.modeling.u2net import U2NET, U2NETP, build_u2net
+from pmgsam.modeling.u2net import REBNCONV, U2NET, U2NETP, _upsample_like, build_u2net
 from pmgsam.modeling.weights import load_u2net_checkpoint
 
+# Provenance: tests/fixtures/README.md (a copy of the project's shared reference layout of the
+# official model/u2net.py, not generated from this package).
 FIXTURE = Path(__file__).parent / "fixtures" / "u2net_state_dict_layout.json"
+FIXTURE_SHA256 = "fe988bc8ad28610bbd41ff9942fe3395e9af24d1da5545c6a33367852f1fe306"
 VARIANTS = {"u2net": U2NET, "u2netp": U2NETP}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +147,68 @@ def test_state_dict_layout_matches_official(layout, name):
     assert n_params == layout[name]["num_parameters"]
 
 
+def test_layout_fixture_is_the_recorded_reference(layout):
+    assert hashlib.sha256(FIXTURE.read_bytes()).hexdigest() == FIXTURE_SHA256
+    # The published parameter counts, written out here rather than read from the fixture.
+    assert layout["u2net"]["num_parameters"] == 44_009_869
+    assert layout["u2netp"]["num_parameters"] == 1_131_181
+
+
+# Dilations of the official RSU blocks (model/u2net.py): plain RSU-L dilates only its bottom
+# layer by 2; RSU-4F uses 1, 2, 4, 8 going down and 4, 2, 1 coming up. Shapes (and so the
+# layout fixture) cannot tell a wrong dilation apart.
+_RSU4F_DILATIONS = {"rebnconvin": 1, "rebnconv1": 1, "rebnconv2": 2, "rebnconv3": 4,
+                    "rebnconv4": 8, "rebnconv3d": 4, "rebnconv2d": 2, "rebnconv1d": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_dilations_match_official(name):
+    model = VARIANTS[name]()
+    for stage, height in _STAGE_HEIGHT.items():
+        block = getattr(model, stage)
+        for sub, module in block.named_children():
+            if not isinstance(module, REBNCONV):
+                continue
+            if height == 0:
+                want = _RSU4F_DILATIONS[sub]
+            else:
+                want = 2 if sub == f"rebnconv{height}" else 1
+            conv = module.conv_s1
+            assert conv.dilation == (want, want) and conv.padding == (want, want), (stage, sub)
+
+
+def test_primitives_on_hand_computed_cases():
+    # REBNCONV with dilation 2: only the top-left tap is 1, so the output is the input shifted
+    # by (+2, +2) and scaled by BatchNorm's 1/sqrt(1 + eps); padding keeps the 5×5 size.
+    unit = REBNCONV(1, 1, dirate=2).eval()
+    with torch.no_grad():
+        unit.conv_s1.weight.zero_()
+        unit.conv_s1.weight[0, 0, 0, 0] = 1.0
+        unit.conv_s1.bias.zero_()
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 3.0
+    expected = torch.zeros(1, 1, 5, 5)
+    expected[0, 0, 4, 4] = 3.0 / math.sqrt(1 + 1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(unit(x), expected)
+        sd = {f"u.{k}": v for k, v in unit.state_dict().items()}
+        torch.testing.assert_close(_cbr(sd, "u", x, 2), expected)
+
+    # Upsampling to the skip tensor's size, half-pixel bilinear: 2×2 → 3×3 samples the source
+    # at -1/6 (clamped to 0), 1/2 and 7/6 (clamped to 1) along each axis.
+    src = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
+    want = torch.tensor([[[[0.0, 0.5, 1.0], [1.0, 1.5, 2.0], [2.0, 2.5, 3.0]]]])
+    target = torch.zeros(1, 1, 3, 3)
+    torch.testing.assert_close(_upsample_like(src, target), want)
+    torch.testing.assert_close(_up(src, target), want)
+
+    # 2×2 max pooling with ceil_mode: a 3×3 map gives 2×2, the last row/column pooled alone.
+    grid = torch.arange(9.0).reshape(1, 1, 3, 3)
+    pooled = torch.tensor([[[[4.0, 5.0], [7.0, 8.0]]]])
+    assert torch.equal(U2NETP().pool(grid), pooled)
+    assert torch.equal(_pool(grid), pooled)
+
+
 def test_build_u2net_registry():
     assert type(build_u2net("u2net")) is U2NET
     assert type(build_u2net("u2netp")) is U2NETP
@@ -145,7 +220,7 @@ def test_build_u2net_registry():
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
-@pytest.mark.parametrize("size", [(67, 53), (64, 64)])
+@pytest.mark.parametrize("size", [(35, 29), (32, 32)])  # odd sizes exercise ceil-mode pooling
 def test_forward_matches_functional_reference(models, name, size):
     model = models[name]
     x = torch.randn(2, 3, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
@@ -210,7 +285,7 @@ def test_features_shapes_and_equality_with_forward(models, name):
         )
         for s in stages
     ]
-    for h, w in [(64, 64), (67, 53)]:
+    for h, w in [(32, 32), (35, 29)]:
         x = torch.randn(1, 3, h, w, dtype=torch.float64)
         captured.clear()
         with torch.no_grad():
