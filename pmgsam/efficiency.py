@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pmgsam.engine.distributed import synchronize
+from pmgsam.engine.distributed import autocast, synchronize
 from pmgsam.modeling.build import build_model, list_models
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
@@ -34,16 +33,14 @@ def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
 
-def _autocast(device: torch.device, dtype: str):
-    if dtype == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return nullcontext()
+def _amp_dtype(dtype: str) -> Optional[torch.dtype]:
+    return torch.bfloat16 if dtype == "bf16" else None
 
 
 def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32") -> Dict:
     """FLOPs of one forward pass per image, split into components and frozen/trainable."""
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), _autocast(images.device, dtype), counter:
+    with torch.no_grad(), autocast(images.device, _amp_dtype(dtype)), counter:
         model(images)
     per_module = counter.get_flop_counts()
     root = type(model).__name__
@@ -73,7 +70,7 @@ def measure_speed(
 ) -> Dict[str, Any]:
     """Synchronised latency per batch and images/s after ``warmup`` passes."""
     device = images.device
-    with torch.inference_mode(), _autocast(device, dtype):
+    with torch.inference_mode(), autocast(device, _amp_dtype(dtype)):
         for _ in range(warmup):
             model(images)
         synchronize(device)

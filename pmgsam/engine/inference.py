@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
 from pmgsam.data.io import list_files, natural_key
-from pmgsam.engine.distributed import resolve_device
+from pmgsam.engine.distributed import autocast, resolve_device
 from pmgsam.engine.state import resolve_weights
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
@@ -80,15 +79,10 @@ class Predictor:
         self.amp = amp
         self.image_size = model.config.image_size
 
-    def _autocast(self):
-        if self.amp == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
-        with self._autocast():
+        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
             logits = self.model(images.to(self.device, non_blocking=True))["mask"]
         return torch.sigmoid(logits.float())
 

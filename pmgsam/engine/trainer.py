@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -144,11 +143,6 @@ class Trainer:
         purge = self.global_step if self.global_step > 0 else None
         self._writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
 
-    def _autocast(self) -> ContextManager:
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
     def _build_data(self) -> None:
         cfg, size = self.config.data, self.config.model.image_size
         train_name, val_name = train_val_split_names(cfg)
@@ -264,7 +258,7 @@ class Trainer:
         images = batch["image"].to(self.device, non_blocking=True)
         masks = batch["mask"].to(self.device, non_blocking=True)
         self.lr = self.schedule.step(epoch, iteration)
-        with self._autocast():
+        with D.autocast(self.device, self.amp_dtype):
             outputs = self.net(images)
         loss, parts = self.loss_fn(outputs, masks)
         if not torch.isfinite(loss):
@@ -336,7 +330,7 @@ class Trainer:
         for batch in self.val_loader:
             images = batch["image"].to(self.device)
             masks = batch["mask"].to(self.device)
-            with self._autocast():
+            with D.autocast(self.device, self.amp_dtype):
                 outputs = self.model(images)
             loss, _ = self.loss_fn(outputs, masks)
             n = images.shape[0]
