@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any, Iterator, List
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from pmgsam.engine import trainer as trainer_mod
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling.build import build_model, model_config
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
+from pmgsam.utils.config import from_dict, to_dict
 
 
 def _package_hiera(size: int):
@@ -62,3 +70,107 @@ def test_window_batched_hiera_equals_package_forward(size, tmp_path):
         plain = branch(x)
     for got, want in zip(plain, expected):
         torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=0, rtol=0)
+
+
+# --------------------------------------------------------------------------- training loop
+# Tensor methods that copy a value to the host, i.e. wait for the GPU on CUDA.
+HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.fixture(scope="module")
+def tiny64():
+    torch.manual_seed(0)
+    return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture
+def tiny_trainer(tmp_path, dis5k_root, data_config, tiny64, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny64))
+    made = []
+
+    def make(log_every: int, device: str = "cpu", **perf: Any) -> Trainer:
+        values = {
+            "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+            "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
+            "schedule": {"epochs": 1, "warmup_epochs": 0},
+            "train": {"batch_size": 2, "device": device, "log_every": log_every},
+            "performance": perf,
+            "output_dir": str(tmp_path / f"run{len(made)}"),
+        }
+        made.append(Trainer(from_dict(ExperimentConfig, values)))
+        return made[-1]
+
+    yield make
+    for trainer in made:
+        trainer.close()
+
+
+def _steps_only(trainer: Trainer, inside: List[bool]) -> None:
+    """Flag ``inside`` while the loop body runs (not while the loader prepares a batch)."""
+    loader = trainer.train_loader
+
+    def body_flagged() -> Iterator[Any]:
+        for batch in loader:
+            inside[0] = True
+            yield batch
+            inside[0] = False
+
+    trainer.train_loader = type(
+        "Flagged", (), {"__iter__": lambda s: body_flagged(), "__len__": lambda s: len(loader)}
+    )()
+
+
+def test_training_steps_read_nothing_back_outside_logging_steps(tiny_trainer, monkeypatch):
+    trainer = tiny_trainer(log_every=3)
+    inside, reads = [False], []
+    # AdamW (capturable=False) keeps its step counters on the host even when training on CUDA,
+    # so its reads of them never wait for the GPU; every other read would.
+    state = trainer.optimizer.state
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            if inside[0] and not any(self is st.get("step") for st in state.values()):
+                reads.append((trainer.global_step, _name))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    _steps_only(trainer, inside)
+    trainer.train_one_epoch(0)
+    steps = trainer.global_step
+    assert steps >= 3
+    # The loss is read (and finiteness checked) at logging steps, and only there.
+    assert {s for s, _ in reads} == {s for s in range(1, steps + 1) if s % 3 == 0}, reads
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
+def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
+    trainer = tiny_trainer(log_every=1000, device="cuda")
+    loader = trainer.train_loader
+
+    def strict_steps() -> Iterator[Any]:
+        for batch in loader:
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                yield batch
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+
+    trainer.train_loader = type(
+        "Strict", (), {"__iter__": lambda s: strict_steps(), "__len__": lambda s: len(loader)}
+    )()
+    trainer.train_one_epoch(0)
+    assert trainer.global_step >= 2
+
+
+def test_non_finite_loss_is_reported_at_the_next_check(tiny_trainer, monkeypatch):
+    trainer = tiny_trainer(log_every=1000)
+    loss_fn = trainer.loss_fn
+
+    def nan_loss(outputs, masks):
+        loss, parts = loss_fn(outputs, masks)
+        return loss * float("nan"), parts
+
+    monkeypatch.setattr(trainer, "loss_fn", nan_loss)
+    with pytest.raises(FloatingPointError, match="non-finite loss at global step 1 "):
+        trainer.train_one_epoch(0)
