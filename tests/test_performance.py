@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Iterator, List
 
 import pytest
@@ -174,3 +175,26 @@ def test_non_finite_loss_is_reported_at_the_next_check(tiny_trainer, monkeypatch
     monkeypatch.setattr(trainer, "loss_fn", nan_loss)
     with pytest.raises(FloatingPointError, match="non-finite loss at global step 1 "):
         trainer.train_one_epoch(0)
+
+
+# --------------------------------------------------------------------------- efficiency report
+def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
+    from pmgsam.efficiency import RECORD_KEYS, main
+
+    out = tmp_path / "results" / "train.json"
+    main(
+        ["--model", "pmgsam_tiny", "--size", "64", "--batch", "2", "--iters", "2",
+         "--warmup", "1", "--device", "cpu", "--train", "--json", str(out)]
+    )  # fmt: skip
+    [record] = json.loads(out.read_text())
+    assert set(RECORD_KEYS) <= set(record)
+    assert record["mode"] == "train" and record["device"] == "cpu"
+    assert record["model"] == "pmgsam_tiny" and record["dtype"] == "fp32"
+    assert (record["batch"], record["image_size"], record["compile"]) == (2, 64, False)
+    assert record["torch"] == torch.__version__
+    assert record["commit"] == "unknown" or len(record["commit"]) == 40
+    assert record["peak_memory_mb"] is None  # no CUDA allocator on CPU
+    # Two images per step: throughput and latency describe the same timing.
+    assert record["images_per_s"] > 0
+    assert record["images_per_s"] == pytest.approx(2000.0 / record["latency_ms"])
+    assert "train" in capsys.readouterr().out
