@@ -11,9 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from pmgsam.engine import trainer as trainer_mod
-from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.config import ExperimentConfig, PerformanceConfig
+from pmgsam.engine.performance import maybe_compile, prepare_model, to_memory_format
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.common import group_norm_gelu
+from pmgsam.modeling.fusion import StabilizedResidualBlock
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
 from pmgsam.utils.config import from_dict, to_dict
 
@@ -198,3 +201,66 @@ def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
     assert record["images_per_s"] > 0
     assert record["images_per_s"] == pytest.approx(2000.0 / record["latency_ms"])
     assert "train" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- fusion / layout
+def test_group_norm_gelu_equals_norm_then_gelu_and_keeps_bf16():
+    torch.manual_seed(5)
+    fused = group_norm_gelu(12)
+    torch.nn.init.normal_(fused.weight)
+    torch.nn.init.normal_(fused.bias)
+    plain = torch.nn.Sequential(torch.nn.GroupNorm(fused.num_groups, 12), torch.nn.GELU())
+    plain[0].load_state_dict(fused.state_dict())
+    assert fused.num_groups == 6
+    x = torch.randn(2, 12, 5, 7)
+    torch.testing.assert_close(fused(x), plain(x), atol=0, rtol=0)
+    # A bf16 input comes back bf16 (CUDA autocast would otherwise hand back float32).
+    out = fused(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), plain(x.bfloat16().float()), atol=2e-2, rtol=2e-2)
+
+
+def test_channels_last_model_gives_the_same_outputs(tiny64):
+    model = copy.deepcopy(tiny64).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        plain = model(x)
+        perf = PerformanceConfig(channels_last=True)
+        prepare_model(model, perf)
+        fast = model(to_memory_format(x, perf))
+    conv = model.refiner.fuse[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for key in ("pre_mask", "mask"):
+        torch.testing.assert_close(fast[key], plain[key], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast float32 ops)")
+def test_srb_concatenates_bf16_under_cuda_autocast():
+    srb = StabilizedResidualBlock(8, 4, 3, 0.2).cuda()
+    dtypes = []
+    cat = torch.cat
+
+    def recording_cat(tensors, *args, **kwargs):
+        dtypes.extend(t.dtype for t in tensors)
+        return cat(tensors, *args, **kwargs)
+
+    x, h = torch.randn(1, 8, 32, 32, device="cuda"), torch.randn(1, 8, 32, 32, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch, "cat", recording_cat)
+        srb(x.bfloat16(), h.bfloat16())
+    assert set(dtypes) == {torch.bfloat16}
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="torch.compile of the tiny model takes minutes of inductor C++ builds on the shared "
+    "2-core CPU; checked where CUDA exists",
+)
+def test_compiled_model_gives_the_same_outputs(tiny64):
+    model = copy.deepcopy(tiny64).cuda().eval()
+    x = torch.rand(2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        plain = model(x)
+        compiled = maybe_compile(model, PerformanceConfig(compile=True))(x)
+    for key in ("pre_mask", "mask"):
+        torch.testing.assert_close(compiled[key], plain[key], atol=1e-3, rtol=1e-3)

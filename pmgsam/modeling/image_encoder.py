@@ -99,12 +99,15 @@ class HieraBranch(nn.Module):
         t = self.trunk
         x = t.patch_embed(x) + t.get_pos_embed()
         x = t.unroll(x)
+        # A model converted to channels-last takes the rerolled (B, H, W, C) maps as they are.
+        channels_last = t.patch_embed.proj.weight.is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         maps = []
         for i, block in enumerate(t.blocks):
             x = block(x)
             if i in t.stage_ends:
                 # Reroll gives channels-last (B, H, W, C) in spatial order.
-                maps.append(t.reroll(x, i).permute(0, 3, 1, 2).contiguous())
+                maps.append(t.reroll(x, i).permute(0, 3, 1, 2).contiguous(memory_format=layout))
         return maps
 
     def load_checkpoint(self, path: str | Path) -> Dict[str, List[str]]:
