@@ -60,7 +60,6 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sets = []
         for w, h in SIZES:
-            # DIS-TR holds 2/3 of the generated images in this layout.
             root = generate("dis5k", Path(tmp) / f"{w}x{h}", num=args.num, seed=0, size=(w, h))
             data = DataConfig(root=str(root), split_dir=str(Path(tmp) / f"splits{w}"))
             data.augment = cfg
@@ -79,9 +78,10 @@ def main(argv=None) -> None:
                 start = time.perf_counter()
                 n = sum(batch["image"].shape[0] for batch in loader)
                 rates[name].append(n / (time.perf_counter() - start))
+    sizes = ", ".join(f"{w}x{h}" for w, h in SIZES)
     print(
-        f"{len(dataset)} training images ({', '.join(f'{w}x{h}' for w, h in SIZES)}), S={args.size},"
-        f" workers={args.workers}, every augmentation applied, JPEG/PNG decoding included"
+        f"{len(dataset)} training images ({sizes}), S={args.size}, workers={args.workers}, "
+        "every augmentation applied, JPEG/PNG decoding included"
     )
     for name, values in rates.items():
         runs = ", ".join(f"{v:.2f}" for v in values)
