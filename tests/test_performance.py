@@ -264,3 +264,32 @@ def test_compiled_model_gives_the_same_outputs(tiny64):
         compiled = maybe_compile(model, PerformanceConfig(compile=True))(x)
     for key in ("pre_mask", "mask"):
         torch.testing.assert_close(compiled[key], plain[key], atol=1e-3, rtol=1e-3)
+
+
+def test_benchmark_table_is_rendered_from_the_records(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "render_table.py"
+    spec = importlib.util.spec_from_file_location("render_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rec = {"device": "cpu", "mode": "train", "model": "m", "dtype": "fp32", "batch": 2,
+           "image_size": 64, "compile": False, "images_per_s": 1.25, "latency_ms": 1600.0,
+           "peak_memory_mb": None, "torch": "2.x", "commit": "0123456789abcdef"}  # fmt: skip
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a.json").write_text(json.dumps([rec, {**rec, "mode": "sam_amg"}]))
+    doc = tmp_path / "B.md"
+    doc.write_text(f"intro\n{module.START}\nold table\n{module.END}\noutro\n")
+    module.main(["--results", str(results), "--doc", str(doc)])
+    lines = doc.read_text().splitlines()
+    assert lines[0] == "intro" and lines[-1] == "outro" and "old table" not in lines
+    rows = [ln for ln in lines if ln.startswith("| cpu")]
+    assert rows[0] == (
+        "| cpu | train | m | fp32 | 2 | 64 | False | 1.25 | 1600.0 | – | 2.x | 01234567 | a.json |"
+    )
+    assert "| sam_amg |" in rows[1]
+    (results / "b.json").write_text(json.dumps({"device": "cpu"}))
+    with pytest.raises(ValueError, match="b.json: record without key"):
+        module.load_records(results)
