@@ -30,15 +30,17 @@ def test_cli_writes_report_and_run_json(tmp_path, capsys):
     )  # fmt: skip
     text = capsys.readouterr().out
     assert "trainable" in text and "efficiency added to" in text
-    report = json.loads(out.read_text())
-    p = report["params"]
-    assert p["total"] == p["trainable"] + p["frozen"] and p["trainable"] > 0
-    assert report["image_size"] == 64 and report["speed"]["images_per_s"] > 0
-    assert report["speed"]["peak_memory_mb"] is None  # CPU: no CUDA allocator to ask
+    [record] = json.loads(out.read_text())
+    assert record["mode"] == "inference" and record["image_size"] == 64
+    assert record["images_per_s"] > 0
+    assert record["peak_memory_mb"] is None  # CPU: no CUDA allocator to ask
+    p = count_parameters(build_model("pmgsam_tiny", image_size=64))
     eff = json.loads((run / "run.json").read_text())
     assert eff["method"] == "tiny-run"
     assert abs(eff["efficiency"]["params_total_M"] - p["total"] / 1e6) < 1e-9
-    assert abs(eff["efficiency"]["flops_G"] - report["flops_per_image"]["total"] / 1e9) < 1e-9
+    assert eff["efficiency"]["fps"] == record["images_per_s"]
+    flops = count_flops(build_model("pmgsam_tiny", image_size=64).eval(), torch.rand(1, 3, 64, 64))
+    assert abs(eff["efficiency"]["flops_G"] - flops["total"] / 1e9) < 1e-9
 
 
 class _Branch(torch.nn.Module):

@@ -6,7 +6,7 @@ Load one with ``load_config(ExperimentConfig, "configs/pmgsam_dis5k.yaml", ["opt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import List, Optional
 
 from pmgsam.data.config import DataConfig
@@ -15,6 +15,7 @@ from pmgsam.utils.config import ConfigError
 
 SCHEDULE_KINDS = ("step", "plateau")
 AMP_MODES = ("none", "bf16", "fp16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 # Keys that may differ between a run and its resumption: they change where things go or how
 # often the loop reports, never the numbers it computes.
@@ -239,6 +240,49 @@ class TrainConfig:
 
 
 @dataclass
+class PerformanceConfig:
+    """How fast the same numbers are computed (see BENCHMARKS.md for what each option buys).
+
+    None of these changes the model or the data; results agree with the options off up to
+    floating-point rounding (TF32 rounds matmul inputs to 10 mantissa bits on CUDA).
+
+    Arguments:
+      hiera_window_attention (bool): run Hiera's mask-unit attention with the windows folded
+        into the batch (4-D inputs that PyTorch's fused attention kernels accept).
+      channels_last (bool): keep the model's convolutions and inputs in channels-last memory
+        format (faster cuDNN convolutions with bf16 on recent GPUs; no gain on CPU).
+      compile (bool): ``torch.compile`` the model (first call takes minutes at S=1024).
+      compile_mode (str): ``torch.compile`` mode.
+      tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
+      fused_optimizer (bool): AdamW's fused CUDA kernel (no effect on CPU).
+      persistent_workers (bool): keep DataLoader workers alive between epochs. Off by default:
+        workers then carry their random state across epochs, so a resumed run draws other
+        augmentations than an uninterrupted one.
+    """
+
+    hiera_window_attention: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    compile_mode: str = "default"
+    tf32: bool = True
+    fused_optimizer: bool = True
+    persistent_workers: bool = False
+
+    def validate(self) -> None:
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"config key 'performance.compile_mode' must be one of {list(COMPILE_MODES)}, "
+                f"got {self.compile_mode!r}"
+            )
+
+
+# Speed options never change what is computed, so a run may resume with other ones.
+RESUMABLE_CHANGES += ("performance",) + tuple(
+    f"performance.{f.name}" for f in fields(PerformanceConfig)
+)
+
+
+@dataclass
 class ExperimentConfig:
     """A whole training or fine-tuning experiment.
 
@@ -249,6 +293,8 @@ class ExperimentConfig:
       optim (OptimConfig): AdamW and its parameter groups.
       schedule (ScheduleConfig): epochs, warm-up, decay, early stopping.
       train (TrainConfig): batch size, AMP, device, seed, logging, initial weights.
+      performance (PerformanceConfig): speed options (attention kernel, memory format,
+        compilation, TF32, fused optimiser, persistent workers).
       output_dir (str): run folder (config.yaml, checkpoints/, metrics.jsonl, train.log, tb/).
     """
 
@@ -258,11 +304,20 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     output_dir: str = "runs/pmgsam"
 
     def validate(self) -> None:
         # from_dict validates sections as it builds them; this covers configs made in code.
-        for section in (self.model, self.data, self.loss, self.optim, self.schedule, self.train):
+        for section in (
+            self.model,
+            self.data,
+            self.loss,
+            self.optim,
+            self.schedule,
+            self.train,
+            self.performance,
+        ):
             section.validate()
         if not self.output_dir:
             raise ConfigError("config key 'output_dir' must name the run folder")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import ContextManager, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -78,6 +79,13 @@ def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
     return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def autocast(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
+    """Autocast to ``dtype`` on ``device``; ``None`` means plain float32 (no autocast)."""
+    if dtype is None or dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -23,7 +22,9 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
 from pmgsam.data.io import list_files, natural_key
-from pmgsam.engine.distributed import resolve_device
+from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.distributed import autocast, resolve_device
+from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
 from pmgsam.engine.state import resolve_weights
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
@@ -66,13 +67,24 @@ class Predictor:
       model (nn.Module): a PMG-SAM model (moved to ``device`` and put in eval mode here).
       device (str or torch.device): where to run; ``auto`` picks CUDA when available.
       amp (str): ``bf16`` autocast on CUDA (default there), ``none`` for full precision.
+      performance (PerformanceConfig, optional): speed options (Hiera attention form,
+        channels-last, torch.compile, TF32); the defaults when omitted.
     """
 
-    def __init__(self, model: torch.nn.Module, device: Any = "auto", amp: str = "auto") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: Any = "auto",
+        amp: str = "auto",
+        performance: Optional[PerformanceConfig] = None,
+    ) -> None:
         if not isinstance(device, torch.device):
             device = resolve_device(device or "auto")
         self.device = device
-        self.model = model.to(self.device).eval()
+        self.perf = performance or PerformanceConfig()
+        enable_tf32(self.perf, device)
+        self.model = prepare_model(model.to(self.device).eval(), self.perf)
+        self.net = maybe_compile(self.model, self.perf)
         if amp == "auto":
             amp = "bf16" if self.device.type == "cuda" else "none"
         if amp not in ("bf16", "none"):
@@ -80,16 +92,12 @@ class Predictor:
         self.amp = amp
         self.image_size = model.config.image_size
 
-    def _autocast(self):
-        if self.amp == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
-        with self._autocast():
-            logits = self.model(images.to(self.device, non_blocking=True))["mask"]
+        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
+            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
+            logits = self.net(images)["mask"]
         return torch.sigmoid(logits.float())
 
     def predict_dataset(
@@ -178,7 +186,7 @@ def predict_split(
     }
     model = load_model_for_inference(checkpoint, weights)
     dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
-    predictor = Predictor(model, device)
+    predictor = Predictor(model, device, performance=cfg.performance)
     logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
     return predictor.predict_dataset(
         dataset, out_dir, batch_size=batch_size, num_workers=cfg.data.num_workers

@@ -30,8 +30,12 @@ def _no_decay_ids(model: nn.Module) -> set:
     return ids
 
 
-def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module, config: OptimConfig, fused: Optional[bool] = None
+) -> torch.optim.AdamW:
     """AdamW over the trainable parameters, in up to four groups.
+
+    ``fused=True`` selects AdamW's single-kernel CUDA implementation (same update rule).
 
     Groups are ``decoder`` / ``premask`` crossed with decay / ``_no_decay``; each carries
     ``name``, ``lr_mult`` (read by :class:`WarmupSchedule`) and its weight decay. Frozen
@@ -59,7 +63,9 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.AdamW:
     if not groups:
         raise ValueError("the model has no trainable parameters")
     betas = (float(config.betas[0]), float(config.betas[1]))
-    return torch.optim.AdamW(list(groups.values()), lr=config.lr, betas=betas, eps=config.eps)
+    return torch.optim.AdamW(
+        list(groups.values()), lr=config.lr, betas=betas, eps=config.eps, fused=fused
+    )
 
 
 class WarmupSchedule:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -22,6 +21,13 @@ from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
+from pmgsam.engine.performance import (
+    adamw_fused,
+    enable_tf32,
+    maybe_compile,
+    prepare_model,
+    to_memory_format,
+)
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
     STATE_FILE,
@@ -94,15 +100,19 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)
+        self.perf = config.performance
+        enable_tf32(self.perf, self.device)
 
-        self.model = build_model(config.model).to(self.device)
+        self.model = prepare_model(build_model(config.model).to(self.device), self.perf)
         if config.train.init_from and resumed is None:
             weights = resolve_weights(config.train.init_from)
             load_model_weights(self.model, weights)
             logger.info("initial weights from %s", weights)
         self._build_data()
         self.loss_fn = SegmentationLoss(config.loss)
-        self.optimizer = build_optimizer(self.model, config.optim)
+        self.optimizer = build_optimizer(
+            self.model, config.optim, fused=adamw_fused(self.perf, self.device)
+        )
         self.schedule = WarmupSchedule(
             self.optimizer, config.optim.lr, config.schedule, len(self.train_loader)
         )
@@ -116,12 +126,18 @@ class Trainer:
         self.global_step = 0
         if resumed is not None:
             self._load_state(resumed)
-        self.net: torch.nn.Module = self.model
+        # Set on the device when a step's loss is not finite; read only at logging steps and
+        # at the end of the epoch, so the loop never waits for the GPU in between.
+        self._nonfinite_step = torch.full((), -1, dtype=torch.int64, device=self.device)
+        net: torch.nn.Module = self.model
         if self.dist.distributed:
             # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
-            # trainable parts only; every trainable parameter is used in each forward.
+            # trainable parts only; every trainable parameter is used in each forward. Their
+            # BatchNorm buffers never change (eval mode), so re-broadcasting them each
+            # forward would be wasted traffic.
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids)
+            net = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+        self.net = maybe_compile(net, self.perf)
         if self.is_main:
             self._open_tensorboard()
             if resumed is None:
@@ -144,11 +160,6 @@ class Trainer:
         purge = self.global_step if self.global_step > 0 else None
         self._writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
 
-    def _autocast(self) -> ContextManager:
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
     def _build_data(self) -> None:
         cfg, size = self.config.data, self.config.model.image_size
         train_name, val_name = train_val_split_names(cfg)
@@ -164,12 +175,14 @@ class Trainer:
         )
         pin = self.device.type == "cuda"
         tc = self.config.train
+        persistent = self.config.performance.persistent_workers and cfg.num_workers > 0
         self.train_loader = DataLoader(
             self.train_set,
             batch_size=tc.batch_size,
             sampler=self.sampler,
             num_workers=cfg.num_workers,
             pin_memory=pin,
+            persistent_workers=persistent,
         )
         # Disjoint shards (no padding duplicates), so the all-reduced sums are exact.
         shard = Subset(self.val_set, list(range(rank, len(self.val_set), world)))
@@ -179,6 +192,7 @@ class Trainer:
             shuffle=False,
             num_workers=cfg.num_workers,
             pin_memory=pin,
+            persistent_workers=persistent,
         )
 
     # ----------------------------------------------------------------- state
@@ -263,14 +277,14 @@ class Trainer:
         """One optimiser step; returns the loss components (tensors) and the batch size."""
         images = batch["image"].to(self.device, non_blocking=True)
         masks = batch["mask"].to(self.device, non_blocking=True)
+        images = to_memory_format(images, self.perf)
         self.lr = self.schedule.step(epoch, iteration)
-        with self._autocast():
+        with D.autocast(self.device, self.amp_dtype):
             outputs = self.net(images)
         loss, parts = self.loss_fn(outputs, masks)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite loss {loss.item()} at epoch {epoch + 1}, iteration {iteration}"
-            )
+        # Device-side record of the first non-finite step (no host synchronisation here).
+        bad = ~torch.isfinite(loss.detach()) & (self._nonfinite_step < 0)
+        self._nonfinite_step = torch.where(bad, self.global_step + 1, self._nonfinite_step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         clip = self.config.train.grad_clip
@@ -302,9 +316,12 @@ class Trainer:
             images_seen += n * self.dist.world_size
             for key, value in out.items():
                 sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value.float() * n
-            speed = images_seen / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
             bar.update()
+            # Reading a loss value waits for the GPU, so it happens at logging steps only.
+            if self.global_step % self.config.train.log_every == 0:
+                self._check_finite(epoch)
+                speed = images_seen / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
             if self.is_main and self.global_step % self.config.train.log_every == 0:
                 for key, value in [*out.items(), ("lr", self.lr)]:
                     self._writer.add_scalar(f"train/{key}", float(value), self.global_step)
@@ -314,6 +331,7 @@ class Trainer:
                     f"{speed:.1f} img/s"
                 )
         bar.close()
+        self._check_finite(epoch)
         keys = sorted(sums)
         totals = torch.stack(
             [sums[k] for k in keys] + [torch.tensor(float(count), device=self.device)]
@@ -325,6 +343,15 @@ class Trainer:
         stats["time_s"] = elapsed
         return stats
 
+    def _check_finite(self, epoch: int) -> None:
+        """Raise if a step since the start of the run produced a non-finite loss."""
+        step = int(self._nonfinite_step.item())
+        if step >= 0:
+            raise FloatingPointError(
+                f"non-finite loss at global step {step} (epoch {epoch + 1}); the weights of "
+                f"later steps are not trustworthy, the last checkpoint precedes them"
+            )
+
     @torch.no_grad()
     def validate(self, epoch: int) -> Dict[str, float]:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
@@ -334,9 +361,9 @@ class Trainer:
         previews: List[torch.Tensor] = []
         want = self.config.train.preview_images if self._preview_due(epoch) else 0
         for batch in self.val_loader:
-            images = batch["image"].to(self.device)
-            masks = batch["mask"].to(self.device)
-            with self._autocast():
+            images = to_memory_format(batch["image"].to(self.device, non_blocking=True), self.perf)
+            masks = batch["mask"].to(self.device, non_blocking=True)
+            with D.autocast(self.device, self.amp_dtype):
                 outputs = self.model(images)
             loss, _ = self.loss_fn(outputs, masks)
             n = images.shape[0]

@@ -114,7 +114,28 @@ class PositionEmbeddingRandom(nn.Module):
         return torch.cat([torch.sin(coords), torch.cos(coords)], dim=-1).permute(2, 0, 1)
 
 
+def _groups(channels: int, max_groups: int) -> int:
+    return max(g for g in range(1, max_groups + 1) if channels % g == 0)
+
+
 def group_norm(channels: int, max_groups: int = 8) -> nn.GroupNorm:
     """GroupNorm with the largest group count ≤ ``max_groups`` that divides ``channels``."""
-    groups = max(g for g in range(1, max_groups + 1) if channels % g == 0)
-    return nn.GroupNorm(groups, channels)
+    return nn.GroupNorm(_groups(channels, max_groups), channels)
+
+
+class GroupNormGELU(nn.GroupNorm):
+    """GroupNorm followed by GELU, returned in the dtype of the input.
+
+    CUDA autocast runs ``group_norm`` in float32 and returns float32; without the cast back,
+    the dense ``torch.cat`` that follows in an SRB (and the FeatRefiner's head) would promote
+    every concatenated bf16 feature to float32 at full resolution. In float32 the cast is a
+    no-op, and the parameters are those of the GroupNorm (same state-dict keys).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(super().forward(x)).to(x.dtype)
+
+
+def group_norm_gelu(channels: int, max_groups: int = 8) -> GroupNormGELU:
+    """:class:`GroupNormGELU` with the group count of :func:`group_norm`."""
+    return GroupNormGELU(_groups(channels, max_groups), channels)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmgsam.modeling.common import group_norm
+from pmgsam.modeling.common import group_norm_gelu
 
 LEVEL_STRIDES = (1, 2, 4, 8, 16, 32)
 
@@ -50,8 +50,7 @@ class StabilizedResidualBlock(nn.Module):
             self.steps.append(
                 nn.Sequential(
                     nn.Conv2d(2 * channels + i * growth, growth, 3, padding=1),
-                    group_norm(growth),
-                    nn.GELU(),
+                    group_norm_gelu(growth),
                 )
             )
         last_in = 2 * channels + (iterations - 1) * growth
@@ -224,8 +223,7 @@ class FeatRefiner(nn.Module):
         self.reduce = nn.ModuleList(nn.Conv2d(c, dim, 1) for c in in_channels)
         self.fuse = nn.Sequential(
             nn.Conv2d(dim * len(in_channels), dim, 3, padding=1),
-            group_norm(dim),
-            nn.GELU(),
+            group_norm_gelu(dim),
         )
         self.head = nn.Conv2d(dim, 1, 1)
 

@@ -31,9 +31,17 @@ class HieraBranch(nn.Module):
     Arguments:
       variant (str): one of ``HIERA_SPECS`` (tiny, small, base, base_plus, large).
       image_size (int): input side S; must be a multiple of 32.
+      window_batched_attention (bool): run the attention with the mask-unit windows folded
+        into the batch (4-D inputs that PyTorch's fused kernels accept); equal to
+        hiera-transformer's own forward up to rounding. ``False`` keeps the package's forward.
     """
 
-    def __init__(self, variant: str = "base_plus", image_size: int = 1024) -> None:
+    def __init__(
+        self,
+        variant: str = "base_plus",
+        image_size: int = 1024,
+        window_batched_attention: bool = True,
+    ) -> None:
         super().__init__()
         with warnings.catch_warnings():
             # hiera-transformer imports timm.models.layers, which timm deprecates.
@@ -59,6 +67,14 @@ class HieraBranch(nn.Module):
         self.image_size = image_size
         self.requires_grad_(False)
         self.eval()
+        self.set_window_batched_attention(window_batched_attention)
+
+    def set_window_batched_attention(self, enabled: bool) -> None:
+        """Use the 4-D (windows folded into the batch) attention, or the package's 5-D one."""
+        from pmgsam.modeling.hiera_attention import set_window_batched_attention
+
+        set_window_batched_attention(self.trunk, enabled)
+        self.window_batched_attention = enabled
 
     def train(self, mode: bool = True) -> HieraBranch:
         return super().train(False)
@@ -67,12 +83,15 @@ class HieraBranch(nn.Module):
         t = self.trunk
         x = t.patch_embed(x) + t.get_pos_embed()
         x = t.unroll(x)
+        # A model converted to channels-last takes the rerolled (B, H, W, C) maps as they are.
+        channels_last = t.patch_embed.proj.weight.is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         maps = []
         for i, block in enumerate(t.blocks):
             x = block(x)
             if i in t.stage_ends:
                 # Reroll gives channels-last (B, H, W, C) in spatial order.
-                maps.append(t.reroll(x, i).permute(0, 3, 1, 2).contiguous())
+                maps.append(t.reroll(x, i).permute(0, 3, 1, 2).contiguous(memory_format=layout))
         return maps
 
     def load_checkpoint(self, path: str | Path) -> Dict[str, List[str]]:

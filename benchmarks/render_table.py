@@ -1,0 +1,77 @@
+"""Render benchmarks/results/*.json (efficiency-report records) as the table in BENCHMARKS.md.
+
+    python benchmarks/render_table.py [--results benchmarks/results] [--doc BENCHMARKS.md]
+
+The table replaces whatever stands between the ``<!-- results-table:start -->`` and
+``<!-- results-table:end -->`` markers of the document; records are never edited by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+COLUMNS = (
+    ("device", "device"), ("mode", "mode"), ("model", "model"), ("dtype", "dtype"),
+    ("batch", "batch"), ("image_size", "S"), ("compile", "compile"),
+    ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("peak_memory_mb", "peak MB"),
+    ("torch", "torch"), ("commit", "commit"),
+)  # fmt: skip
+
+
+def load_records(folder: Path) -> List[Dict[str, Any]]:
+    """Every record of every ``*.json`` file (an object or a list of objects), by file name."""
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        for rec in data if isinstance(data, list) else [data]:
+            missing = [k for k, _ in COLUMNS if k not in rec]
+            if missing:
+                raise ValueError(f"{path}: record without key(s) {missing}")
+            records.append({**rec, "file": path.name})
+    return records
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key == "commit":
+        return str(value)[:8]
+    if isinstance(value, float):
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def render(records: List[Dict[str, Any]]) -> str:
+    head = [title for _, title in COLUMNS] + ["file"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rec in records:
+        cells = [_cell(k, rec[k]) for k, _ in COLUMNS] + [rec["file"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def update_document(doc: Path, table: str) -> None:
+    text = doc.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{doc}: no {START} … {END} block to fill")
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    doc.write_text(f"{before}{START}\n{table}\n{END}{after}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="benchmarks/results")
+    parser.add_argument("--doc", default="BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    records = load_records(Path(args.results))
+    update_document(Path(args.doc), render(records))
+    print(f"{len(records)} records from {args.results} rendered into {args.doc}")
+
+
+if __name__ == "__main__":
+    main()
