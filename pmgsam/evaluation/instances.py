@@ -32,10 +32,11 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
+from pmgsam.data.io import load_mask
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
-from .scoring import LIST_LIMIT, EvaluationInputError, list_images, read_gray_u8
+from .scoring import LIST_LIMIT, EvaluationInputError, list_images
 
 PathLike = Union[str, os.PathLike]
 PROTOCOLS = {
@@ -206,7 +207,7 @@ def evaluate_cos_folder(
     n_inst = 0
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
-        prob = read_gray_u8(path)
+        prob = load_mask(path, "prediction", labels_01=False)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
             if not resize_pred:
