@@ -15,13 +15,14 @@ predicted probability maps: training, inference and evaluation all read masks th
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
     palette) count as foreground; an RGBA/LA file whose colour is uniform uses its alpha
     channel (masks exported as transparency);
-  - GT masks stored as 0/1 labels (an integer mask whose largest value is 1) are rescaled to
-    0/255 with a :class:`MaskValueWarning` naming the file, instead of reading as empty;
+  - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
+    ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
+    :class:`MaskValueWarning` naming the file, instead of reading as empty;
   - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
     black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
     and should be saved as 8-bit;
 
-  the binary GT is ``mask > 127``;
+  the binary GT is ``mask > 128`` in training and evaluation alike (PySODMetrics' rule);
 * instance maps keep their raw values (palette indices, gray levels or packed RGB) so that each
   distinct non-zero value is one instance.
 """
@@ -155,8 +156,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     """Read a mask or probability map as an (H, W) uint8 array on the 0-255 scale.
 
     The rules are in the module doc. ``what`` names the file in messages (``"mask"``,
-    ``"prediction"``...). ``labels_01`` rescales a 0/1 label mask to 0/255 (with a warning); it
-    is for GT masks, not for predictions, where a largest value of 1/255 is a valid map.
+    ``"prediction"``...). ``labels_01`` reads a label mask (0/1, 0/v with v <= 128) as 0/255
+    (with a warning); it is for GT masks, not for predictions, where low values are valid.
     """
     img = _open(path, what)
     if img.mode == "1":
@@ -177,9 +178,10 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = colour.max(axis=2)
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
-        if labels_01 and top == 1:
+        if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):
             warnings.warn(
-                f"{what} file '{path}' holds 0/1 labels (largest value 1); read as 0/255",
+                f"{what} file '{path}' holds 0/{top} labels; read as 0/255 (save masks as "
+                "0/255 to silence this)",
                 MaskValueWarning,
                 stacklevel=2,
             )
@@ -196,8 +198,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
 
 
 def binarize(mask: np.ndarray) -> np.ndarray:
-    """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 127``."""
-    return (mask > 127).astype(np.uint8)
+    """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 128``, as in the DIS metrics."""
+    return (mask > 128).astype(np.uint8)
 
 
 def load_instance_map(path: PathLike) -> np.ndarray:

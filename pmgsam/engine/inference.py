@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
-from pmgsam.data.io import list_files, natural_key
+from pmgsam.data.io import IMAGE_EXTENSIONS, list_files, natural_key
 from pmgsam.engine.distributed import resolve_device
 from pmgsam.engine.state import resolve_weights
 from pmgsam.modeling.build import build_model
@@ -30,8 +30,6 @@ from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class ImageFolder(Dataset):
