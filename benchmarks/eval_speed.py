@@ -1,7 +1,8 @@
 """Scoring speed: ``python evaluate.py`` vs the six metrics computed serially with PySODMetrics.
 
-Generates ``--num`` DIS-like soft prediction / GT pairs of mixed sizes (0.3 to 8 MP, cycling
-through ``SIZES``; ``--large`` uses the 3-8 MP sizes only) as PNGs in a temporary folder
+Generates ``--num`` soft prediction / GT pairs (``--scene dis``: DIS-like thin structures and
+holes with a noisy map; ``--scene simple``: two ellipses and a clean map) of mixed sizes (0.3 to
+8 MP, cycling through ``SIZES``; ``--large``: 3-8 MP only) as PNGs in a temporary folder
 (deleted afterwards unless ``--keep``), then times two whole commands, each in a fresh process
 (interpreter start, imports, PNG reading and pool start-up included):
 
@@ -73,6 +74,19 @@ def make_pair(h: int, w: int, seed: int) -> tuple:
     return np.clip(f, 0, 255).astype(np.uint8), gt
 
 
+def make_simple_pair(h: int, w: int, seed: int) -> tuple:
+    """A plain scene: two filled ellipses and a lightly blurred, slightly shifted prediction."""
+    rng = np.random.default_rng(seed)
+    gt = np.zeros((h, w), np.uint8)
+    for _ in range(2):
+        c = (int(rng.integers(w // 4, 3 * w // 4)), int(rng.integers(h // 4, 3 * h // 4)))
+        axes = (int(rng.integers(w // 10, w // 4)), int(rng.integers(h // 10, h // 4)))
+        cv2.ellipse(gt, c, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    shift = np.float32([[1, 0, rng.uniform(-2, 2)], [0, 1, rng.uniform(-2, 2)]])
+    f = cv2.GaussianBlur(cv2.warpAffine(gt.astype(np.float32), shift, (w, h)), (0, 0), 2)
+    return np.clip(f, 0, 255).astype(np.uint8), gt
+
+
 def baseline(pred_dir: Path, gt_dir: Path) -> dict:
     import py_sod_metrics as psm
 
@@ -102,10 +116,11 @@ def baseline(pred_dir: Path, gt_dir: Path) -> dict:
     }
 
 
-def _timed(cmd: list) -> float:
+def _timed(cmd: list) -> tuple:
+    """(wall seconds, stdout) of a command run to completion from the repository root."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    res = subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    return time.perf_counter() - t0, res.stdout
 
 
 def main() -> None:
@@ -115,6 +130,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="alternating runs of both commands")
     ap.add_argument("--large", action="store_true", help="3-8 MP images only")
+    ap.add_argument(
+        "--scene",
+        choices=["dis", "simple"],
+        default="dis",
+        help="dis: thin structures, holes, noisy map (default); simple: two ellipses, clean map",
+    )
     ap.add_argument("--keep", help="write the generated data here and keep it")
     ap.add_argument("--json", help="also write the timings to this JSON file")
     ap.add_argument("--baseline", nargs=2, metavar=("PRED", "GT"), help=argparse.SUPPRESS)
@@ -132,7 +153,8 @@ def main() -> None:
         pixels = []
         for i in range(args.num):
             h, w = sizes[i % len(sizes)]
-            pred, gt = make_pair(h, w, args.seed + i)
+            make = make_pair if args.scene == "dis" else make_simple_pair
+            pred, gt = make(h, w, args.seed + i)
             cv2.imwrite(str(pred_dir / f"{i:03d}.png"), pred)
             cv2.imwrite(str(gt_dir / f"{i:03d}.png"), gt)
             pixels.append(h * w / 1e6)
@@ -147,18 +169,20 @@ def main() -> None:
         ref_cmd += [str(pred_dir), str(gt_dir)]
         t_ours, t_ref = [], []
         for _ in range(args.repeat):
-            t_ref.append(_timed(ref_cmd))
-            print(f"PySODMetrics serial: {t_ref[-1]:.2f} s")
-            t_ours.append(_timed(ours_cmd))
+            t, ref_out = _timed(ref_cmd)
+            t_ref.append(t)
+            print(f"PySODMetrics serial: {t:.2f} s")
+            t_ours.append(_timed(ours_cmd)[0])
             print(f"pmgsam evaluate.py --workers {args.workers}: {t_ours[-1]:.2f} s")
 
         ours = json.loads(out.read_text())
-        ref = json.loads(subprocess.run(ref_cmd, check=True, capture_output=True).stdout)
+        ref = json.loads(ref_out)
         diffs = {
             k: abs(ours[k] - ref[k]) for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm")
         }
         assert max(diffs.values()) <= 1e-9, diffs
         result = {
+            "scene": args.scene,
             "num_images": args.num,
             "megapixels_min_mean_max": [min(pixels), float(np.mean(pixels)), max(pixels)],
             "workers": args.workers,

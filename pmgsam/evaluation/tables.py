@@ -34,6 +34,7 @@ from typing import Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 
+from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.io import atomic_path
 
@@ -194,15 +195,16 @@ RESULT_SECTIONS = ("dis", "cos", "efficiency")
 def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
     """Read run.json files (a path may be the run directory or the file itself).
 
-    Raises :class:`EvaluationInputError` naming the file when it is missing, not JSON, not an
-    object, or holds no results (no non-empty ``dis``, ``cos`` or ``efficiency`` section).
+    Raises naming the file: :class:`DataNotFoundError` when it is missing,
+    :class:`EvaluationInputError` when it is not JSON, not an object, or holds no results (no
+    non-empty ``dis``, ``cos`` or ``efficiency`` section).
     """
     runs = []
     for p in paths:
         p = Path(p)
         f = p / "run.json" if p.is_dir() else p
         if not f.is_file():
-            raise EvaluationInputError(f"no run.json in '{p}'")
+            raise DataNotFoundError(f"no run.json in '{p}'")
         try:
             data = json.loads(f.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as err:
