@@ -71,7 +71,7 @@ def pair_folders(
             + preview([preds[s].name for s in extra], LIST_LIMIT)
         )
     if problems:
-        raise EvaluationInputError("\n".join(problems))
+        raise EvaluationInputError("; ".join(problems))
     return [(s, preds[s], gts[s]) for s in sorted(gts)]
 
 
@@ -160,7 +160,7 @@ def _mp_context() -> mp.context.BaseContext:
 DisPair = Tuple[str, PathLike, PathLike, Union[PathLike, None]]
 
 
-def _start_pool(workers: int, jobs_hint: int | None = None):
+def _start_pool(workers: int, jobs_hint: int | None = None) -> mp.pool.Pool | None:
     """A worker pool, or None to score in this process."""
     n = workers if jobs_hint is None else min(workers, jobs_hint)
     if n <= 1:
@@ -170,7 +170,7 @@ def _start_pool(workers: int, jobs_hint: int | None = None):
 
 def _score_pairs(
     pairs: Sequence[DisPair],
-    pool,
+    pool: mp.pool.Pool | None,
     resize_pred: bool,
     with_hce: bool,
     progress: bool,
