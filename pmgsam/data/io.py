@@ -57,8 +57,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 
 class MaskValueWarning(UserWarning):
-    """A mask was read under a rule that may not be what its author meant (0/1 labels rescaled,
-    a 16-bit map that never exceeds 255); the message names the file."""
+    """A mask was read under a rule that may not be what its author meant (a 0/1 or 0/v label
+    mask read as 0/255, a 16-bit map that never exceeds 255); the message names the file."""
 
 
 def natural_key(name: str) -> List[Union[int, str]]:
