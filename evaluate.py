@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from pmgsam.data.io import DataError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _require(parser, args, ["pred_dir", "gt_dir", "out"])
             score_dis(args)
-    except EvaluationInputError as err:
+    except DataError as err:  # EvaluationInputError and unreadable files
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

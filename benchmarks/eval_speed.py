@@ -1,17 +1,20 @@
-"""Evaluation speed: pmgsam's DIS scoring vs serial PySODMetrics on 2K-4K masks.
+"""Scoring speed: ``python evaluate.py`` vs the six metrics computed serially with PySODMetrics.
 
-Generates ``--num`` DIS-like soft prediction / GT pairs (2048x1536 ... 3840x2160) as PNGs in a
-temporary folder (deleted afterwards unless ``--keep``), then times, in one run:
+Generates ``--num`` soft prediction / GT pairs (``--scene dis``: DIS-like thin structures and
+holes with a noisy map; ``--scene simple``: two ellipses and a clean map) of mixed sizes (0.3 to
+8 MP, cycling through ``SIZES``; ``--large``: 3-8 MP only) as PNGs in a temporary folder
+(deleted afterwards unless ``--keep``), then times two whole commands, each in a fresh process
+(interpreter start, imports, PNG reading and pool start-up included):
 
-* baseline: PySODMetrics, one image after another: Fmeasure, WeightedFmeasure, MAE, Smeasure,
-  Emeasure and its HumanCorrectionEffortMeasure (PNG reading included);
-* pmgsam: ``evaluate_dis_folder`` with ``--workers`` processes (reading, pool start included),
-  official DIS HCE.
+* baseline: ``python benchmarks/eval_speed.py --baseline P G``, PySODMetrics 1.6.2 in one
+  process, one image after another: Fmeasure, WeightedFmeasure, MAE, Smeasure, Emeasure and its
+  HumanCorrectionEffortMeasure;
+* pmgsam: ``python evaluate.py --pred-dir P --gt-dir G --workers N --out M.json``.
 
-It checks F, wF, MAE, S, E agree to 1e-9 and prints both HCE means (their definitions differ on
-soft maps, see pmgsam.evaluation.hce). Usage::
+The commands alternate ``--repeat`` times. It checks F, wF, MAE, S, E agree to 1e-9 and prints
+both HCE means (their definitions differ on soft maps, see pmgsam.evaluation.hce). Usage::
 
-    python benchmarks/eval_speed.py --num 16 --workers 2
+    python benchmarks/eval_speed.py --num 12 --workers 2 --repeat 2
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -27,7 +32,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SIZES = [(1536, 2048), (1728, 2304), (2048, 2732), (2160, 3840), (1920, 2560), (2048, 3072)]
+ROOT = Path(__file__).resolve().parents[1]
+# (H, W) in MP: 0.3, 0.5, 0.8, 1.2, 0.3, 0.5, 2.1, 3.1, 0.3, 0.8, 5.0, 8.0 -- more small images
+# than large ones, the harder case for a pool (start-up and imports weigh more).
+SIZES = [
+    (480, 640),
+    (600, 800),
+    (768, 1024),
+    (960, 1280),
+    (480, 640),
+    (600, 800),
+    (1080, 1920),
+    (1536, 2048),
+    (480, 640),
+    (768, 1024),
+    (1944, 2592),
+    (2448, 3264),
+]
+LARGE_SIZES = [(1536, 2048), (1728, 2304), (2048, 2732), (2160, 3840), (1920, 2560), (2048, 3072)]
 
 
 def make_pair(h: int, w: int, seed: int) -> tuple:
@@ -49,6 +71,19 @@ def make_pair(h: int, w: int, seed: int) -> tuple:
     for _ in range(10):
         c = rng.integers(0, [w, h]).tolist()
         cv2.circle(f, tuple(c), int(rng.integers(3, 40)), float(rng.uniform(100, 255)), -1)
+    return np.clip(f, 0, 255).astype(np.uint8), gt
+
+
+def make_simple_pair(h: int, w: int, seed: int) -> tuple:
+    """A plain scene: two filled ellipses and a lightly blurred, slightly shifted prediction."""
+    rng = np.random.default_rng(seed)
+    gt = np.zeros((h, w), np.uint8)
+    for _ in range(2):
+        c = (int(rng.integers(w // 4, 3 * w // 4)), int(rng.integers(h // 4, 3 * h // 4)))
+        axes = (int(rng.integers(w // 10, w // 4)), int(rng.integers(h // 10, h // 4)))
+        cv2.ellipse(gt, c, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    shift = np.float32([[1, 0, rng.uniform(-2, 2)], [0, 1, rng.uniform(-2, 2)]])
+    f = cv2.GaussianBlur(cv2.warpAffine(gt.astype(np.float32), shift, (w, h)), (0, 0), 2)
     return np.clip(f, 0, 255).astype(np.uint8), gt
 
 
@@ -81,50 +116,79 @@ def baseline(pred_dir: Path, gt_dir: Path) -> dict:
     }
 
 
+def _timed(cmd: list) -> tuple:
+    """(wall seconds, stdout) of a command run to completion from the repository root."""
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    return time.perf_counter() - t0, res.stdout
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--num", type=int, default=16)
+    ap.add_argument("--num", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="alternating runs of both commands")
+    ap.add_argument("--large", action="store_true", help="3-8 MP images only")
+    ap.add_argument(
+        "--scene",
+        choices=["dis", "simple"],
+        default="dis",
+        help="dis: thin structures, holes, noisy map (default); simple: two ellipses, clean map",
+    )
     ap.add_argument("--keep", help="write the generated data here and keep it")
     ap.add_argument("--json", help="also write the timings to this JSON file")
+    ap.add_argument("--baseline", nargs=2, metavar=("PRED", "GT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-
-    from pmgsam.evaluation.scoring import evaluate_dis_folder
+    if args.baseline:  # the timed baseline command: print PySODMetrics' numbers as JSON
+        print(json.dumps(baseline(Path(args.baseline[0]), Path(args.baseline[1]))))
+        return
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pmgsam_evalspeed_"))
     pred_dir, gt_dir = root / "pred", root / "gt"
     pred_dir.mkdir(parents=True, exist_ok=True)
     gt_dir.mkdir(parents=True, exist_ok=True)
+    sizes = LARGE_SIZES if args.large else SIZES
     try:
-        pixels = 0
+        pixels = []
         for i in range(args.num):
-            h, w = SIZES[i % len(SIZES)]
-            pred, gt = make_pair(h, w, args.seed + i)
+            h, w = sizes[i % len(sizes)]
+            make = make_pair if args.scene == "dis" else make_simple_pair
+            pred, gt = make(h, w, args.seed + i)
             cv2.imwrite(str(pred_dir / f"{i:03d}.png"), pred)
             cv2.imwrite(str(gt_dir / f"{i:03d}.png"), gt)
-            pixels += h * w
-        print(f"{args.num} pairs, {pixels / args.num / 1e6:.1f} MP on average, in {root}")
+            pixels.append(h * w / 1e6)
+        print(
+            f"{args.num} pairs, {min(pixels):.1f}-{max(pixels):.1f} MP "
+            f"({np.mean(pixels):.1f} MP on average), in {root}"
+        )
+        out = root / "metrics.json"
+        ours_cmd = [sys.executable, "evaluate.py", "--pred-dir", str(pred_dir)]
+        ours_cmd += ["--gt-dir", str(gt_dir), "--workers", str(args.workers), "--out", str(out)]
+        ref_cmd = [sys.executable, str(Path(__file__).resolve()), "--baseline"]
+        ref_cmd += [str(pred_dir), str(gt_dir)]
+        t_ours, t_ref = [], []
+        for _ in range(args.repeat):
+            t, ref_out = _timed(ref_cmd)
+            t_ref.append(t)
+            print(f"PySODMetrics serial: {t:.2f} s")
+            t_ours.append(_timed(ours_cmd)[0])
+            print(f"pmgsam evaluate.py --workers {args.workers}: {t_ours[-1]:.2f} s")
 
-        t0 = time.perf_counter()
-        ours, _ = evaluate_dis_folder(pred_dir, gt_dir, workers=args.workers, progress=False)
-        t_ours = time.perf_counter() - t0
-        print(f"pmgsam ({args.workers} workers): {t_ours:.1f} s")
-        t0 = time.perf_counter()
-        ref = baseline(pred_dir, gt_dir)
-        t_ref = time.perf_counter() - t0
-        print(f"PySODMetrics serial: {t_ref:.1f} s")
-
+        ours = json.loads(out.read_text())
+        ref = json.loads(ref_out)
         diffs = {
             k: abs(ours[k] - ref[k]) for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm")
         }
         assert max(diffs.values()) <= 1e-9, diffs
         result = {
+            "scene": args.scene,
             "num_images": args.num,
+            "megapixels_min_mean_max": [min(pixels), float(np.mean(pixels)), max(pixels)],
             "workers": args.workers,
-            "pysodmetrics_serial_s": round(t_ref, 2),
-            "pmgsam_s": round(t_ours, 2),
-            "speedup": round(t_ref / t_ours, 2),
+            "pysodmetrics_serial_s": [round(t, 2) for t in t_ref],
+            "pmgsam_evaluate_s": [round(t, 2) for t in t_ours],
+            "speedup_per_run": [round(r / o, 2) for r, o in zip(t_ref, t_ours)],
             "max_abs_diff_F_wF_MAE_S_E": max(diffs.values()),
             "HCE_official_pmgsam": ours["HCE"],
             "HCE_pysodmetrics_variant": ref["HCE"],

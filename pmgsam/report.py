@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from pmgsam.evaluation.tables import build_tables, load_runs, to_markdown, write_tables
@@ -20,12 +21,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
     parser.add_argument("--out", required=True, help="output directory for the tables")
     args = parser.parse_args(argv)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"error: --out '{args.out}' is an existing file, not a folder", file=sys.stderr)
+        return 2
     try:
         runs = load_runs(args.runs)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for table in build_tables(runs).values():
+    tables = build_tables(runs)
+    if not tables:
+        names = ", ".join(str(r) for r in args.runs)
+        print(f"error: no table has a value from {names} (unknown metric names?)", file=sys.stderr)
+        return 2
+    for table in tables.values():
         print(to_markdown(table))
     for path in write_tables(runs, args.out):
         print(f"wrote {path}")

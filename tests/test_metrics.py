@@ -14,9 +14,10 @@ import pytest
 from skimage.measure import label
 from skimage.morphology import disk, skeletonize
 
+from pmgsam.data.io import load_mask
 from pmgsam.evaluation.dis_metrics import aggregate, image_metrics
 from pmgsam.evaluation.hce import hce_counts, skeletonize_zhang
-from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder, read_gray_u8
+from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -244,12 +245,12 @@ def test_hce_equals_faithful_port():
         assert _hce(pred, gt) == ref_relax_hce(gt, pred, skeletonize(gt > 128))
 
 
-def test_read_gray_handles_16bit_and_rgb(tmp_path: Path):
+def test_mask_reader_handles_16bit_and_rgb(tmp_path: Path):
     g = np.array([[0, 128, 255]], np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), g.astype(np.uint16) * 257)
     cv2.imwrite(str(tmp_path / "b.png"), np.dstack([g, g, g]))
-    assert np.array_equal(read_gray_u8(tmp_path / "a.png"), g)
-    assert np.array_equal(read_gray_u8(tmp_path / "b.png"), g)
+    assert np.array_equal(load_mask(tmp_path / "a.png"), g)
+    assert np.array_equal(load_mask(tmp_path / "b.png"), g)
 
 
 # --- folder scoring and CLI ---

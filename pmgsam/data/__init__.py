@@ -1,56 +1,50 @@
-"""Datasets (DIS5K, COD10K, NC4K, folder pairs), transforms and generated demo data."""
+"""Datasets (DIS5K, COD10K, NC4K, folder pairs), transforms and generated demo data.
 
+Every name is imported on first use (PEP 562), so that the torch-free readers of
+:mod:`pmgsam.data.io` (used by the scoring worker processes) do not pull in torch, and
+``python -m pmgsam.data.synthetic`` does not find its module pre-imported.
+"""
+
+from __future__ import annotations
+
+import importlib
 from typing import Any
 
-from .config import AugmentConfig, DataConfig
-from .datasets import InstanceSource, SegmentationDataset, available_splits, build_dataset
-from .io import (
-    DataError,
-    DataNotFoundError,
-    encode_rle,
-    load_image,
-    load_instance_map,
-    load_mask,
-)
-from .splits import parse_split, train_val_split_names
-from .transforms import (
-    EvalTransform,
-    TrainTransform,
-    build_augmentation,
-    resize_and_pad,
-    resized_hw,
-    unpad_and_resize,
-)
+_WHERE = {
+    "AugmentConfig": "config",
+    "DataConfig": "config",
+    "InstanceSource": "datasets",
+    "SegmentationDataset": "datasets",
+    "available_splits": "datasets",
+    "build_dataset": "datasets",
+    "DataError": "io",
+    "DataNotFoundError": "io",
+    "MaskValueWarning": "io",
+    "encode_rle": "io",
+    "load_image": "io",
+    "load_instance_map": "io",
+    "load_mask": "io",
+    "parse_split": "splits",
+    "train_val_split_names": "splits",
+    "EvalTransform": "transforms",
+    "TrainTransform": "transforms",
+    "build_augmentation": "transforms",
+    "resize_and_pad": "transforms",
+    "resized_hw": "transforms",
+    "unpad_and_resize": "transforms",
+    "generate": "synthetic",
+}
 
-__all__ = [
-    "AugmentConfig",
-    "DataConfig",
-    "DataError",
-    "DataNotFoundError",
-    "EvalTransform",
-    "InstanceSource",
-    "SegmentationDataset",
-    "TrainTransform",
-    "available_splits",
-    "build_augmentation",
-    "build_dataset",
-    "encode_rle",
-    "generate",
-    "load_image",
-    "load_instance_map",
-    "load_mask",
-    "parse_split",
-    "resize_and_pad",
-    "resized_hw",
-    "train_val_split_names",
-    "unpad_and_resize",
-]
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `python -m pmgsam.data.synthetic` does not find the module pre-imported.
-    if name == "generate":
-        from .synthetic import generate
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
 
-        return generate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_WHERE))

@@ -241,7 +241,7 @@ class SegmentationDataset(Dataset):
     """Image/mask pairs -> samples ``{image, mask, orig_size, name}`` at S×S.
 
     ``image`` is float32 (3,S,S) RGB in [0,1] (not normalised), ``mask`` float32 (1,S,S) in {0,1}
-    (GT > 127), both zero-padded bottom/right; ``orig_size`` int64 [H, W]; ``name`` the file stem.
+    (GT > 128), both zero-padded bottom/right; ``orig_size`` int64 [H, W]; ``name`` the file stem.
 
     Arguments:
         image_paths: image files.

@@ -4,12 +4,25 @@ Every reader raises :class:`DataError` naming the file when it cannot be decoded
 file in a 3000-image dataset is found by name instead of surfacing as a PIL traceback inside a
 DataLoader worker. Files are only ever read, never rewritten.
 
-Conversion rules (any PIL mode, 8 or 16 bit):
+Conversion rules (any PIL mode, 8 or 16 bit). :func:`load_mask` is THE reader of GT masks and of
+predicted probability maps: training, inference and evaluation all read masks through it.
 
 * images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), alpha is dropped;
-* masks become 8-bit single-channel; 16-bit masks are scaled like images, colour or palette masks
-  use their brightest channel (coloured labels on black count as foreground) and an RGBA/LA mask
-  whose colour is uniform uses its alpha channel; the binary GT is ``mask > 127``;
+* masks and maps become 8-bit single-channel 0-255:
+
+  - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535, float values
+    in [0, 1] by 255 (larger floats are taken as 0-255 already);
+  - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
+    palette) count as foreground; an RGBA/LA file whose colour is uniform uses its alpha
+    channel (masks exported as transparency);
+  - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
+    ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
+    :class:`MaskValueWarning` naming the file, instead of reading as empty;
+  - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
+    black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
+    and should be saved as 8-bit;
+
+  the binary GT is ``mask > 128`` in training and evaluation alike (PySODMetrics' rule);
 * instance maps keep their raw values (palette indices, gray levels or packed RGB) so that each
   distinct non-zero value is one instance.
 """
@@ -18,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
@@ -42,18 +56,26 @@ class DataNotFoundError(DataError, FileNotFoundError):
     """A dataset file or folder does not exist."""
 
 
+class MaskValueWarning(UserWarning):
+    """A mask was read under a rule that may not be what its author meant (a 0/1 or 0/v label
+    mask read as 0/255, a 16-bit map that never exceeds 255); the message names the file."""
+
+
 def natural_key(name: str) -> List[Union[int, str]]:
     """Sort key that orders ``2`` before ``10`` (NC4K and many folders use numeric stems)."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def list_files(folder: Path, extensions: Sequence[str], what: str) -> Dict[str, Path]:
+def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[str, Path]:
     """Map stem -> path for the files in ``folder`` with one of ``extensions``.
 
     Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped. Two files with
     the same stem are an error because pairing by stem would be ambiguous.
     """
+    folder = Path(folder)
     if not folder.is_dir():
+        if folder.exists():
+            raise DataError(f"{what} folder '{folder}' is not a folder")
         raise DataNotFoundError(f"{what} folder '{folder}' does not exist")
     found: Dict[str, Path] = {}
     for path in folder.iterdir():
@@ -96,7 +118,8 @@ def read_size(path: PathLike, what: str = "image") -> Tuple[int, int]:
     return h, w
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """0-255 uint8 from bool, float ([0, 1] probabilities or 0-255) or 16-bit data (x 255/65535)."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -112,9 +135,9 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 
 def _pixels(img: Image.Image) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT_MODES:
-        return _to_uint8(np.asarray(img))
+        return to_uint8(np.asarray(img))
     if img.mode == "F":
-        return _to_uint8(np.asarray(img, dtype=np.float32))
+        return to_uint8(np.asarray(img, dtype=np.float32))
     return np.asarray(img)
 
 
@@ -129,28 +152,54 @@ def load_image(path: PathLike) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
-def load_mask(path: PathLike) -> np.ndarray:
-    """Read a mask as an (H, W) uint8 array on the 0-255 scale (see module doc for the rules)."""
-    img = _open(path, "mask")
+def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.ndarray:
+    """Read a mask or probability map as an (H, W) uint8 array on the 0-255 scale.
+
+    The rules are in the module doc. ``what`` names the file in messages (``"mask"``,
+    ``"prediction"``...). ``labels_01`` reads a label mask (0/1, 0/v with v <= 128) as 0/255
+    (with a warning); it is for GT masks, not for predictions, where low values are valid.
+    """
+    img = _open(path, what)
     if img.mode == "1":
         return np.asarray(img.convert("L"))
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
-    if img.mode in ("L", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return np.ascontiguousarray(_pixels(img))
-    if img.mode not in ("RGB", "RGBA", "LA"):
-        img = img.convert("RGB")
-    arr = np.asarray(img)
-    colour = arr[:, :, :-1] if img.mode in ("RGBA", "LA") else arr
-    if img.mode in ("RGBA", "LA") and colour.min() == colour.max():
-        # Masks exported as transparency carry the shape only in alpha.
-        return np.ascontiguousarray(arr[:, :, -1])
-    return np.ascontiguousarray(colour.max(axis=2))
+    if img.mode in ("L", "F") + _SIXTEEN_BIT_MODES:
+        raw = np.asarray(img)
+    else:
+        if img.mode not in ("RGB", "RGBA", "LA"):
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+        colour = arr[:, :, :-1] if img.mode in ("RGBA", "LA") else arr
+        if img.mode in ("RGBA", "LA") and colour.min() == colour.max():
+            # Masks exported as transparency carry the shape only in alpha.
+            raw = arr[:, :, -1]
+        else:
+            raw = colour.max(axis=2)
+    if np.issubdtype(raw.dtype, np.integer):
+        top = int(raw.max(initial=0))
+        if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):
+            warnings.warn(
+                f"{what} file '{path}' holds 0/{top} labels; read as 0/255 (save masks as "
+                "0/255 to silence this)",
+                MaskValueWarning,
+                stacklevel=2,
+            )
+            return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
+        if raw.dtype != np.uint8 and 0 < top <= 255:
+            warnings.warn(
+                f"{what} file '{path}' is 16-bit but never exceeds {top}, so it is scaled to "
+                f"at most {round(top * 255 / 65535)}/255; if it holds 0-255 values, save it "
+                "as 8-bit",
+                MaskValueWarning,
+                stacklevel=2,
+            )
+    return np.ascontiguousarray(to_uint8(raw))
 
 
 def binarize(mask: np.ndarray) -> np.ndarray:
-    """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 127``."""
-    return (mask > 127).astype(np.uint8)
+    """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 128``, as in the DIS metrics."""
+    return (mask > 128).astype(np.uint8)
 
 
 def load_instance_map(path: PathLike) -> np.ndarray:

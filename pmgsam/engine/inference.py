@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
-from pmgsam.data.io import list_files, natural_key
+from pmgsam.data.io import IMAGE_EXTENSIONS, list_files, natural_key
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, resolve_device
 from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
@@ -31,8 +31,6 @@ from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class ImageFolder(Dataset):

@@ -16,8 +16,7 @@ from torch import nn
 
 from pmgsam.data import resized_hw
 from pmgsam.engine.config import LossConfig
-
-F_BETA2 = 0.3
+from pmgsam.evaluation.dis_metrics import F_BETA2
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

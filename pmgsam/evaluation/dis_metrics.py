@@ -1,9 +1,10 @@
 """DIS metrics for one image and their aggregation over a split.
 
-maxF (beta^2 = 0.3), weighted F (beta^2 = 1), MAE, S-measure (alpha = 0.5) and mean E-measure equal
-PySODMetrics' ``Fmeasure``, ``WeightedFmeasure``, ``MAE``, ``Smeasure`` and ``Emeasure`` (per-image
-min-max normalised prediction, GT ``> 128``; the F and E curves are averaged over the images
-before taking max / mean). HCE is the official DIS one (:mod:`pmgsam.evaluation.hce`).
+maxF (beta^2 = 0.3), weighted F (beta^2 = 1), MAE, S-measure (alpha = 0.5, :mod:`.smeasure`) and
+mean E-measure equal PySODMetrics' ``Fmeasure``, ``WeightedFmeasure``, ``MAE``, ``Smeasure`` and
+``Emeasure`` (per-image min-max normalised prediction, GT ``> 128``; the F and E curves are
+averaged over the images before taking max / mean). HCE is the official DIS one
+(:mod:`pmgsam.evaluation.hce`).
 
 Speed without changing a number: the normalisation and |pred - gt| are 256-entry lookups (the
 same float operations PySODMetrics applies per pixel, so bit-identical), F and E share one joint
@@ -16,16 +17,14 @@ feature transform, so ties between equidistant foreground pixels resolve as in S
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import cv2
 import numpy as np
-from py_sod_metrics import Smeasure
-from scipy.ndimage import distance_transform_edt
 
 from .hce import HCEResult, hce_counts
+from .smeasure import EPS, joint_code, s_measure
 
-EPS = np.spacing(1)  # PySODMetrics' (MATLAB's) eps
 F_BETA2 = 0.3
 WF_BETA2 = 1.0
 S_ALPHA = 0.5
@@ -110,17 +109,17 @@ def level_histograms(pred: np.ndarray, gt: np.ndarray, lut: np.ndarray) -> tuple
     """(GT-foreground, GT-background) histograms of PySODMetrics' 0-255 prediction levels.
 
     Arguments ``pred`` (uint8) and ``gt`` (bool) are the raw map and binary GT; ``lut`` is
-    :func:`normalisation_lut` of ``pred``. Also returns the joint code ``pred + 256 * gt``.
+    :func:`normalisation_lut` of ``pred``. Also returns the joint code ``pred + 256 * gt`` and
+    its 512-bin histogram.
     """
-    joint = np.left_shift(gt.view(np.uint8), 8, dtype=np.uint16)
-    joint |= pred
+    joint = joint_code(pred, gt)
     raw = np.bincount(joint.ravel(), minlength=512)
     levels = (lut * 255).astype(np.uint8)  # PySODMetrics: (pred * 255).astype(np.uint8)
     fg_hist = np.zeros(256, dtype=np.int64)
     bg_hist = np.zeros(256, dtype=np.int64)
     np.add.at(fg_hist, levels, raw[256:])
     np.add.at(bg_hist, levels, raw[:256])
-    return fg_hist, bg_hist, joint
+    return fg_hist, bg_hist, joint, raw
 
 
 def fm_em_curves(fg_hist: np.ndarray, bg_hist: np.ndarray, size: int) -> tuple:
@@ -170,9 +169,18 @@ def weighted_fmeasure(pred: np.ndarray, gt: np.ndarray) -> float:
     return _wfm_from_error(np.abs(pred - gt), gt)
 
 
+def load_scipy() -> Callable:
+    """SciPy's ``distance_transform_edt``, imported on first use (``scipy.ndimage`` takes
+    ~0.3-0.7 s to import, more than scoring a small image)."""
+    from scipy.ndimage import distance_transform_edt
+
+    return distance_transform_edt
+
+
 def _wfm_from_error(err: np.ndarray, gt: np.ndarray) -> float:
     if not gt.any():
         return 0.0
+    distance_transform_edt = load_scipy()
     h, w = gt.shape
     ft = distance_transform_edt(~gt, return_distances=False, return_indices=True)
     # Background errors are replaced by the error at the nearest GT pixel; the 7x7 filter output
@@ -221,12 +229,12 @@ def image_metrics(
     _check_u8(pred, gt)
     gt_b = gt > 128
     lut = normalisation_lut(pred)
-    fg_hist, bg_hist, joint = level_histograms(pred, gt_b, lut)
+    fg_hist, bg_hist, joint, raw = level_histograms(pred, gt_b, lut)
     fm, em = fm_em_curves(fg_hist, bg_hist, gt.size)
     # |pred - gt| per (level, gt) pair: the same float operations PySODMetrics applies per pixel.
     err = np.abs(np.concatenate((lut - 0.0, lut - 1.0)))[joint]
     mae = float(np.mean(err))
-    sm = float(Smeasure(alpha=S_ALPHA).cal_sm(lut[pred], gt_b))
+    sm = s_measure(pred, gt_b, lut, S_ALPHA, joint, raw)
     wfm = _wfm_from_error(err, gt_b)
     hce = hce_counts(pred, gt, gt_skeleton) if with_hce else None
     return ImageMetrics(name=name, fm_curve=fm, em_curve=em, mae=mae, sm=sm, wfm=wfm, hce=hce)

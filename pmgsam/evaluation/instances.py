@@ -32,12 +32,14 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
+from pmgsam.data.io import DataError, load_mask, segmentation_to_rle
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
-from .scoring import LIST_LIMIT, EvaluationInputError, list_images, read_gray_u8
+from .scoring import LIST_LIMIT, EvaluationInputError, list_images
 
 PathLike = Union[str, os.PathLike]
+IMAGE_FIELDS = ("id", "file_name", "height", "width")
 PROTOCOLS = {
     "all": "all predicted instances (standard COCO)",
     "matched": "only predictions matched one-to-one to a GT instance by the Hungarian algorithm",
@@ -113,17 +115,90 @@ def hungarian_match(
     return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] > 0]
 
 
+def _read_coco_json(path: Path) -> object:
+    try:
+        text = path.read_text()
+    except FileNotFoundError as err:
+        raise EvaluationInputError(f"COCO GT file '{path}' does not exist") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise EvaluationInputError(f"cannot read COCO GT file '{path}': {err}") from err
+    if not text.strip():
+        raise EvaluationInputError(f"COCO GT file '{path}' is empty")
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
+
+
+def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
+    """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
+
+    Requires a non-empty ``images`` list (id, height, width, file_name), a ``categories`` list
+    and well-formed ``annotations``; every ``segmentation`` becomes a compressed RLE (bad values
+    raise naming the annotation), and a missing ``area`` / ``iscrowd`` gets the mask area / 0.
+    """
+    if not isinstance(data, Mapping):
+        raise EvaluationInputError(
+            f"{where}: a COCO file is a JSON object with 'images', 'annotations' and "
+            f"'categories', not a {type(data).__name__}"
+        )
+    images, anns, cats = data.get("images"), data.get("annotations", []), data.get("categories")
+    if not isinstance(images, list) or not images:
+        raise EvaluationInputError(f"{where}: no 'images' listed (an empty GT scores nothing)")
+    if not isinstance(cats, list):
+        raise EvaluationInputError(f"{where}: no 'categories' list")
+    if not isinstance(anns, list):
+        raise EvaluationInputError(f"{where}: 'annotations' must be a list")
+    sizes = {}
+    for k, im in enumerate(images):
+        need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer height, width)"
+        if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
+            raise EvaluationInputError(need)
+        try:
+            sizes[im["id"]] = (int(im["height"]), int(im["width"]))
+        except (TypeError, ValueError) as err:
+            raise EvaluationInputError(f"{need}: {err}") from err
+    fixed = []
+    for k, ann in enumerate(anns):
+        if not isinstance(ann, Mapping) or "segmentation" not in ann or "image_id" not in ann:
+            raise EvaluationInputError(
+                f"{where}: annotations[{k}] needs 'image_id' and 'segmentation'"
+            )
+        if ann["image_id"] not in sizes:
+            raise EvaluationInputError(
+                f"{where}: annotations[{k}] refers to image_id {ann['image_id']!r}, which "
+                "'images' does not list"
+            )
+        h, w = sizes[ann["image_id"]]
+        try:
+            rle = segmentation_to_rle(ann["segmentation"], h, w, f"{where}: annotations[{k}]")
+        except DataError as err:
+            raise EvaluationInputError(str(err)) from err
+        out = dict(ann, segmentation=rle, id=ann.get("id", k + 1))
+        out.setdefault("iscrowd", 0)
+        if "area" not in out:
+            out["area"] = float(mask_utils.area(_rle_for_iou(rle)))
+        fixed.append(out)
+    return dict(data, annotations=fixed)
+
+
 def load_coco(gt: Union[PathLike, COCO, Mapping[str, object]]) -> COCO:
-    """A ``COCO`` from a GT file, an in-memory COCO dict, or an existing ``COCO`` (quietly)."""
+    """A ``COCO`` from a GT file, an in-memory COCO dict, or an existing ``COCO`` (quietly).
+
+    Files and dicts are checked first (:func:`checked_coco_dict`): a bad GT file is one
+    :class:`EvaluationInputError` naming the file, never a pycocotools traceback.
+    """
     if isinstance(gt, COCO):
         return gt
+    if isinstance(gt, Mapping):
+        data = checked_coco_dict(gt, "COCO GT")
+    else:
+        data = checked_coco_dict(_read_coco_json(Path(gt)), f"COCO GT file '{gt}'")
     with contextlib.redirect_stdout(io.StringIO()):
-        if isinstance(gt, Mapping):
-            coco = COCO()
-            coco.dataset = dict(gt)
-            coco.createIndex()
-            return coco
-        return COCO(str(gt))
+        coco = COCO()
+        coco.dataset = data
+        coco.createIndex()
+    return coco
 
 
 def coco_map(coco_gt: COCO, results: List[Dict[str, object]]) -> Dict[str, object]:
@@ -206,7 +281,7 @@ def evaluate_cos_folder(
     n_inst = 0
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
-        prob = read_gray_u8(path)
+        prob = load_mask(path, "prediction", labels_01=False)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
             if not resize_pred:

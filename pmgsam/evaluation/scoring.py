@@ -12,84 +12,48 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
+from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, load_mask, read_size
 from pmgsam.utils.messages import preview
 
-from .dis_metrics import ImageMetrics, aggregate, image_metrics
+# dis_metrics (OpenCV, SciPy) is imported only where images are scored (see _start_pool).
+if TYPE_CHECKING:
+    from .dis_metrics import ImageMetrics
 
 PathLike = Union[str, os.PathLike]
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 LIST_LIMIT = 20
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(DataError):
     """Predictions and ground truth do not line up (missing files, other sizes, unreadable)."""
 
 
-def list_images(folder: PathLike) -> Dict[str, Path]:
-    """Map stem -> image path for the image files directly inside ``folder``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EvaluationInputError(f"not a directory: {folder}")
-    found: Dict[str, Path] = {}
-    dupes: List[str] = []
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
-            if p.stem in found:
-                dupes.append(p.name)
-            else:
-                found[p.stem] = p
-    if dupes:
-        raise EvaluationInputError(
-            f"{folder}: several images share a stem: {preview(dupes, LIST_LIMIT)}"
-        )
-    return found
+def list_images(folder: PathLike, what: str = "prediction") -> Dict[str, Path]:
+    """Map stem -> path for the mask/map files directly inside ``folder`` (hidden files skipped)."""
+    try:
+        return list_files(Path(folder), MASK_EXTENSIONS, what)
+    except DataError as err:
+        raise EvaluationInputError(str(err)) from err
 
 
-def read_gray_u8(path: PathLike) -> np.ndarray:
-    """Read an image as 8-bit grayscale.
-
-    Colour images are converted with OpenCV's luma weights (an alpha channel is dropped),
-    16-bit images are scaled by 255/65535 (so an 8-bit value stored as v*257 reads back as v),
-    float images in [0, 1] are scaled by 255.
-    """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise EvaluationInputError(f"cannot read image: {path}")
-    if img.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, code)
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        return np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
-    if img.dtype == bool:
-        return img.astype(np.uint8) * 255
-    f = img.astype(np.float64)
-    if np.issubdtype(img.dtype, np.floating) and f.max(initial=0) <= 1.0:
-        f = f * 255.0
-    return np.clip(np.round(f), 0, 255).astype(np.uint8)
-
-
-def image_size(path: Path) -> Tuple[int, int]:
-    """(height, width) read from the file header."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        w, h = im.size
-    return h, w
+def image_size(path: Path, what: str = "image") -> Tuple[int, int]:
+    """(height, width) read from the file header; EvaluationInputError naming a bad file."""
+    try:
+        return read_size(path, what)
+    except DataError as err:
+        raise EvaluationInputError(str(err)) from err
 
 
 def pair_folders(
     pred_dir: PathLike, gt_dir: PathLike, allow_extra_preds: bool = False
 ) -> List[Tuple[str, Path, Path]]:
     """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files."""
-    preds, gts = list_images(pred_dir), list_images(gt_dir)
+    preds, gts = list_images(pred_dir, "prediction"), list_images(gt_dir, "GT mask")
     if not gts:
         raise EvaluationInputError(f"no GT images in {gt_dir}")
     missing = sorted(s for s in gts if s not in preds)
@@ -106,41 +70,83 @@ def pair_folders(
             + preview([preds[s].name for s in extra], LIST_LIMIT)
         )
     if problems:
-        raise EvaluationInputError("\n".join(problems))
+        raise EvaluationInputError("; ".join(problems))
     return [(s, preds[s], gts[s]) for s in sorted(gts)]
 
 
-def check_sizes(pairs: Sequence[Tuple[str, Path, Path]]) -> None:
-    """Raise listing every prediction whose size differs from its GT."""
-    bad = []
+def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = False) -> List[int]:
+    """Pixel count of each GT, read from the file headers (a bad header raises naming the file).
+
+    Unless ``resize_pred``, raises listing every prediction whose size differs from its GT.
+    """
+    bad, pixels = [], []
     for _, pred, gt in pairs:
-        hp, hg = image_size(pred), image_size(gt)
-        if hp != hg:
+        hp, hg = image_size(pred, "prediction"), image_size(gt, "GT mask")
+        pixels.append(hg[0] * hg[1])
+        if hp != hg and not resize_pred:
             bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
     if bad:
         raise EvaluationInputError(
             f"{len(bad)} prediction(s) differ in size from their GT (pass --resize-pred to resize "
             "them to the GT size): " + preview(bad, LIST_LIMIT)
         )
+    return pixels
 
 
-def _score_one(job: Tuple[str, str, str, str | None, bool, bool]) -> ImageMetrics:
+ScoreJob = Tuple[str, str, str, Union[str, None], bool, bool]
+Caught = List[Tuple[type, str]]
+
+
+def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
+    """Metrics of one pair, and the warnings its files raised (re-issued by the parent)."""
+    import cv2
+
+    from .dis_metrics import image_metrics
+
     stem, pred_path, gt_path, ske_path, resize_pred, with_hce = job
-    pred, gt = read_gray_u8(pred_path), read_gray_u8(gt_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = load_mask(pred_path, "prediction", labels_01=False)
+        gt = load_mask(gt_path, "GT mask")
+        ske = None
+        if with_hce and ske_path is not None and os.path.exists(ske_path):
+            ske = load_mask(ske_path, "GT skeleton")
     if pred.shape != gt.shape:
         if not resize_pred:
             raise EvaluationInputError(f"{pred_path}: size {pred.shape} differs from GT {gt.shape}")
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
-    ske = None
-    if with_hce and ske_path is not None and os.path.exists(ske_path):
-        ske_img = read_gray_u8(ske_path)
-        if ske_img.shape != gt.shape:
-            raise EvaluationInputError(f"{ske_path}: size {ske_img.shape} differs from GT")
-        ske = ske_img > 128
-    return image_metrics(pred, gt, gt_skeleton=ske, name=stem, with_hce=with_hce)
+    if ske is not None:
+        if ske.shape != gt.shape:
+            raise EvaluationInputError(f"{ske_path}: size {ske.shape} differs from GT")
+        ske = ske > 128
+    result = image_metrics(pred, gt, gt_skeleton=ske, name=stem, with_hce=with_hce)
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+def _score_indexed(item: Tuple[int, ScoreJob]) -> Tuple[int, ImageMetrics, Caught]:
+    result, caught = _score_one(item[1])
+    return item[0], result, caught
+
+
+def _reissue(caught: Caught) -> None:
+    """One warning per category; many files of one kind are listed in a single line."""
+    by_category: Dict[type, List[str]] = {}
+    for category, message in caught:
+        by_category.setdefault(category, []).append(message)
+    for category, messages in by_category.items():
+        if len(messages) == 1:
+            warnings.warn(messages[0], category, stacklevel=3)
+        else:
+            warnings.warn(f"{len(messages)} files: " + preview(messages, 5), category, stacklevel=3)
 
 
 def _init_worker() -> None:
+    import cv2
+
+    from . import dis_metrics
+
+    dis_metrics.load_scipy()  # a no-op in forked workers
+
     # Worker processes already give the parallelism; OpenCV's own threads would oversubscribe.
     cv2.setNumThreads(1)
 
@@ -155,6 +161,63 @@ def _mp_context() -> mp.context.BaseContext:
 DisPair = Tuple[str, PathLike, PathLike, Union[PathLike, None]]
 
 
+def _start_pool(workers: int, jobs_hint: int | None = None) -> mp.pool.Pool | None:
+    """A worker pool, or None to score in this process."""
+    n = workers if jobs_hint is None else min(workers, jobs_hint)
+    if n <= 1:
+        return None
+    ctx = _mp_context()
+    if ctx.get_start_method() == "fork":
+        # Forked workers share what this process imported: importing OpenCV / SciPy once here
+        # costs half the CPU of importing them in two workers (measured ~1 s less on 2 busy
+        # cores). Spawned workers import them in _init_worker while this process lists files.
+        from . import dis_metrics
+
+        dis_metrics.load_scipy()
+    return ctx.Pool(n, initializer=_init_worker)
+
+
+def _score_pairs(
+    pairs: Sequence[DisPair],
+    pool: mp.pool.Pool | None,
+    resize_pred: bool,
+    with_hce: bool,
+    progress: bool,
+) -> Tuple[Dict[str, object], List[ImageMetrics]]:
+    if not pairs:
+        raise EvaluationInputError("nothing to evaluate: no prediction/GT pairs")
+    pixels = check_sizes([(s, Path(p), Path(g)) for s, p, g, _ in pairs], resize_pred)
+    jobs = [
+        (stem, str(p), str(g), None if k is None else str(k), resize_pred, with_hce)
+        for stem, p, g, k in pairs
+    ]
+    # Largest images first: with mixed sizes, no worker is left alone with an 8 MP image at
+    # the end while the others idle.
+    order = sorted(range(len(jobs)), key=lambda i: -pixels[i])
+    indexed = [(i, jobs[i]) for i in order]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="DIS metrics", unit="img")
+    results: List[ImageMetrics | None] = [None] * len(jobs)
+    caught: Caught = []
+    run = map if pool is None else pool.imap_unordered
+    done = run(_score_indexed, indexed)
+    for i, result, notes in done:
+        results[i] = result
+        caught.extend(notes)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    _reissue(caught)
+    from .dis_metrics import aggregate
+
+    final = [r for r in results if r is not None]
+    return aggregate(final), final
+
+
 def evaluate_dis_pairs(
     pairs: Sequence[DisPair],
     workers: int = 1,
@@ -163,24 +226,12 @@ def evaluate_dis_pairs(
     progress: bool = True,
 ) -> Tuple[Dict[str, object], List[ImageMetrics]]:
     """Score explicit (stem, prediction, GT, skeleton or None) tuples; see evaluate_dis_folder."""
-    if not pairs:
-        raise EvaluationInputError("nothing to evaluate: no prediction/GT pairs")
-    if not resize_pred:
-        check_sizes([(s, Path(p), Path(g)) for s, p, g, _ in pairs])
-    jobs = [
-        (stem, str(p), str(g), None if k is None else str(k), resize_pred, with_hce)
-        for stem, p, g, k in pairs
-    ]
-    from tqdm import tqdm
-
-    bar = dict(total=len(jobs), desc="DIS metrics", unit="img", disable=not progress)
-    if workers <= 1 or len(jobs) == 1:
-        results = [_score_one(j) for j in tqdm(jobs, **bar)]
-    else:
-        ctx = _mp_context()
-        with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
-            results = list(tqdm(pool.imap(_score_one, jobs, chunksize=1), **bar))
-    return aggregate(results), results
+    pool = _start_pool(workers, len(pairs))
+    try:
+        return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
+    finally:
+        if pool is not None:
+            pool.terminate()
 
 
 def evaluate_dis_folder(
@@ -207,14 +258,20 @@ def evaluate_dis_folder(
     Returns:
         (summary, per-image results); the summary holds the six metrics and ``num_images``.
     """
-    pairs: List[DisPair] = []
-    for stem, pred, gt in pair_folders(pred_dir, gt_dir):
-        ske = None
-        if ske_dir is not None:
-            cands = [Path(ske_dir) / (stem + ext) for ext in (".png", gt.suffix)]
-            ske = next((c for c in cands if c.exists()), None)
-        pairs.append((stem, pred, gt, ske))
-    return evaluate_dis_pairs(pairs, workers, resize_pred, with_hce, progress)
+    # The workers start (and import OpenCV / SciPy) while this process lists the folders.
+    pool = _start_pool(workers)
+    try:
+        pairs: List[DisPair] = []
+        for stem, pred, gt in pair_folders(pred_dir, gt_dir):
+            ske = None
+            if ske_dir is not None:
+                cands = [Path(ske_dir) / (stem + ext) for ext in (".png", gt.suffix)]
+                ske = next((c for c in cands if c.exists()), None)
+            pairs.append((stem, pred, gt, ske))
+        return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
+    finally:
+        if pool is not None:
+            pool.terminate()
 
 
 def per_image_path(out_json: PathLike) -> Path:

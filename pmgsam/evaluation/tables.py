@@ -34,6 +34,8 @@ from typing import Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 
+from pmgsam.data.io import DataNotFoundError
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.io import atomic_path
 
 PathLike = Union[str, os.PathLike]
@@ -187,15 +189,37 @@ def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, float | No
     return {k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()}
 
 
+RESULT_SECTIONS = ("dis", "cos", "efficiency")
+
+
 def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
-    """Read run.json files (a path may be the run directory or the file itself)."""
+    """Read run.json files (a path may be the run directory or the file itself).
+
+    Raises naming the file: :class:`DataNotFoundError` when it is missing,
+    :class:`EvaluationInputError` when it is not JSON, not an object, or holds no results (no
+    non-empty ``dis``, ``cos`` or ``efficiency`` section).
+    """
     runs = []
     for p in paths:
         p = Path(p)
         f = p / "run.json" if p.is_dir() else p
-        if not f.exists():
-            raise FileNotFoundError(f"no run.json in {p}")
-        data = json.loads(f.read_text())
+        if not f.is_file():
+            raise DataNotFoundError(f"no run.json in '{p}'")
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise EvaluationInputError(f"cannot read run file '{f}': {err}") from err
+        if not isinstance(data, dict):
+            raise EvaluationInputError(
+                f"run file '{f}' holds a JSON {type(data).__name__}, not an object"
+            )
+        bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
+        if bad:
+            raise EvaluationInputError(f"run file '{f}': section(s) {bad} must be objects")
+        if not any(data.get(k) for k in RESULT_SECTIONS):
+            raise EvaluationInputError(
+                f"run file '{f}' holds no results (no 'dis', 'cos' or 'efficiency' entries)"
+            )
         data.setdefault("method", p.name if p.is_dir() else p.parent.name)
         runs.append(data)
     return runs
