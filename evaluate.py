@@ -29,6 +29,7 @@ from typing import Dict, List, Sequence
 
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
+from pmgsam.utils.cli import positive_int, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    b.add_argument("--batch-size", type=int, default=1)
+    b.add_argument("--batch-size", type=positive_int, default=1)
+    b.add_argument(
+        "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
+    )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     return p
 
@@ -165,6 +169,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 args.device,
                 args.batch_size,
                 overrides,
+                overwrite=args.overwrite,
             )
         )
         ds = build_dataset(data_cfg, split, image_size, train=False)
@@ -235,4 +240,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main, "evaluate.py")

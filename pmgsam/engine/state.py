@@ -30,14 +30,18 @@ import torch
 import yaml
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
-from pmgsam.modeling.checkpoint import save_model
+from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
+    CHECKPOINTS,
+    MODEL_FILE,
+    checkpoint_dir,
+    resolve_weights,
+    save_model,
+)
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
 from pmgsam.utils.io import atomic_path
 
 PathLike = Union[str, Path]
-CHECKPOINTS = "checkpoints"
-MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -45,27 +49,6 @@ LOG_FILE = "train.log"
 PACKAGE_LOGGER = "pmgsam"
 STATE_FORMAT = "pmgsam-train-state"
 STATE_VERSION = 1
-
-
-def checkpoint_dir(run_dir: PathLike, which: str) -> Path:
-    """``<run_dir>/checkpoints/<which>`` (``which`` is ``last`` or ``best``)."""
-    return Path(run_dir) / CHECKPOINTS / which
-
-
-def resolve_weights(path: PathLike) -> Path:
-    """A PMG-SAM weights file from a file, a checkpoint folder or a run folder (its best)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    candidates = [path / MODEL_FILE, checkpoint_dir(path, "best") / MODEL_FILE]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    looked = ", ".join(f"'{c}'" for c in candidates)
-    raise CheckpointError(
-        f"no PMG-SAM weights at '{path}' (looked for the file itself, {looked}); "
-        "give a .safetensors file, a checkpoint folder or a training run folder"
-    )
 
 
 def seed_everything(seed: int) -> None:
