@@ -42,8 +42,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        apply_umask(tmp_path)
         yield tmp_path
+        # After the write: some writers (safetensors) replace the file instead of reusing it.
+        apply_umask(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
