@@ -30,6 +30,7 @@ from typing import Dict, List, Sequence
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import positive_int, run_cli
+from pmgsam.utils.messages import one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 run_benchmark(args)
             except (ValueError, FileNotFoundError) as err:  # config / data / checkpoint problems
-                print(f"error: {err}", file=sys.stderr)
+                print(f"error: {one_line(err)}", file=sys.stderr)
                 return 2
         elif args.overrides:
             parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _require(parser, args, ["pred_dir", "gt_dir", "out"])
             score_dis(args)
     except EvaluationInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0
 

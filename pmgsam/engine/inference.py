@@ -19,7 +19,7 @@ import argparse
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -57,22 +57,25 @@ class ImageFolder(Dataset):
         files = list_files(Path(folder), IMAGE_EXTENSIONS, "image")
         if not files:
             raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
-        self.unreadable: List[str] = []
+        self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
         names = []
         for name in sorted(files, key=natural_key):
             try:
                 read_size(files[name])
                 names.append(name)
             except DataError as err:
-                self.unreadable.append(str(err))
+                self.unreadable.append((files[name].name, str(err)))
         if not names:
-            raise DataError(
-                f"none of the {len(files)} images in '{folder}' can be read: "
-                f"{preview(self.unreadable, 3)}"
-            )
+            raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
+                            f"{self.describe_unreadable()}")  # fmt: skip
         self.names = names
         self.image_paths = [files[n] for n in self.names]
         self.transform = EvalTransform(image_size)
+
+    def describe_unreadable(self) -> str:
+        """The unreadable files by name, then the first one's reason."""
+        names = preview([name for name, _ in self.unreadable], 10)
+        return f"{names} (first: {self.unreadable[0][1]})" if self.unreadable else ""
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -217,8 +220,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
+    if not input_dir.exists():
+        raise DataNotFoundError(f"--input '{input_dir}' does not exist")
     if not input_dir.is_dir():
-        raise DataError(f"--input '{input_dir}' is not a folder of images")
+        raise DataError(f"--input '{input_dir}' is a file, not a folder of images")
     # Checked before the model is built, so a refused folder costs nothing.
     names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
     prepare_output_dir(args.out, names, [input_dir], args.overwrite, "--out", "inference")
@@ -229,8 +234,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"wrote {len(dataset)} probability maps to {out}")
     if dataset.unreadable:
         raise DataError(
-            f"{len(dataset.unreadable)} input file(s) could not be read and got no map: "
-            f"{preview(dataset.unreadable, 5)}"
+            f"{len(dataset.unreadable)} input file(s) in '{input_dir}' could not be read and "
+            f"got no map: {dataset.describe_unreadable()}"
         )
     return 0
 

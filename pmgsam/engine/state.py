@@ -48,7 +48,7 @@ from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
     resolve_weights,
     save_model,
 )
-from pmgsam.modeling.weights import CheckpointError
+from pmgsam.modeling.weights import CheckpointError, safe_torch_load
 from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
 from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
 
@@ -189,10 +189,7 @@ def load_training_state(directory: PathLike) -> Dict[str, Any]:
             f"no training state at '{directory / STATE_FILE}' or '{path}': "
             "--resume needs a run folder (or one of its checkpoint folders)"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt / foreign files
-        raise CheckpointError(f"cannot read training state '{path}': {err}") from err
+    state = safe_torch_load(path, "training state")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"'{path}' is not a PMG-SAM training state")
     if state.get("version") != STATE_VERSION:
