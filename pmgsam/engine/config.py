@@ -21,6 +21,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 RESUMABLE_CHANGES = (
     "output_dir",
     "data.num_workers",
+    "data.check_files",
     "train.num_threads",
     "train.log_every",
     "train.preview_every",

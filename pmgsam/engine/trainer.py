@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 from pmgsam.data import build_dataset, train_val_split_names
+from pmgsam.data.datasets import check_files
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
@@ -161,6 +162,8 @@ class Trainer:
             if (turn == "main") == self.is_main:
                 self.train_set = build_dataset(cfg, train_name, size, train=True)
                 self.val_set = build_dataset(cfg, val_name, size, train=False)
+                if cfg.check_files and self.is_main:
+                    check_files([self.train_set, self.val_set], max(1, cfg.num_workers))
             D.barrier()
         world, rank = self.dist.world_size, self.dist.rank
         self.sampler = DistributedSampler(
