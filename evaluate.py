@@ -30,6 +30,8 @@ from typing import Dict, List, Sequence
 from pmgsam.data.io import DataError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
+from pmgsam.utils.cli import positive_int, run_cli
+from pmgsam.utils.messages import one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    b.add_argument("--batch-size", type=int, default=1)
+    b.add_argument("--batch-size", type=positive_int, default=1)
+    b.add_argument(
+        "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
+    )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     return p
 
@@ -166,6 +171,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 args.device,
                 args.batch_size,
                 overrides,
+                overwrite=args.overwrite,
             )
         )
         ds = build_dataset(data_cfg, split, image_size, train=False)
@@ -219,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 run_benchmark(args)
             except (ValueError, FileNotFoundError) as err:  # config / data / checkpoint problems
-                print(f"error: {err}", file=sys.stderr)
+                print(f"error: {one_line(err)}", file=sys.stderr)
                 return 2
         elif args.overrides:
             parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
@@ -230,10 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _require(parser, args, ["pred_dir", "gt_dir", "out"])
             score_dis(args)
     except DataError as err:  # EvaluationInputError and unreadable files
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main, "evaluate.py")

@@ -26,11 +26,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     args = parser.parse_args(argv)
 
-    from pmgsam.data import DataError
     from pmgsam.engine.state import experiment_config
     from pmgsam.engine.trainer import Trainer
-    from pmgsam.modeling.weights import CheckpointError
-    from pmgsam.utils.config import ConfigError
+    from pmgsam.utils.cli import user_error_types
+    from pmgsam.utils.messages import one_line
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     try:
@@ -38,8 +37,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if main_rank:
             print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
         summary = Trainer(config, resume=args.resume).fit()
-    except (ConfigError, CheckpointError, DataError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        if not isinstance(err, user_error_types()):
+            raise
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -433,4 +433,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "pmgsam.efficiency")

@@ -42,4 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "pmgsam.report")

@@ -108,6 +108,10 @@ class DataConfig:
         mask_dir: ``folder`` only: mask sub-folder, masks paired with images by file stem.
         instance_dir: ``folder`` only: optional instance-map sub-folder for ``coco_gt()``.
         augment: training augmentation.
+        check_files: before training, decode every image and mask of the training and
+            validation splits once (threads) and stop with one error listing every unreadable
+            or mismatched file, and any split whose masks are all empty; otherwise the first
+            bad file stops the run mid-epoch.
     """
 
     dataset: str = "dis5k"
@@ -127,6 +131,7 @@ class DataConfig:
     mask_dir: str = "masks"
     instance_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    check_files: bool = False
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:

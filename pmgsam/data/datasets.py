@@ -19,6 +19,7 @@ and every instance is class-agnostic (``category_id`` 1).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
@@ -333,6 +334,40 @@ class SegmentationDataset(Dataset):
             "annotations": annotations,
             "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
         }
+
+
+def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> None:
+    """Decode every image/mask pair of ``datasets`` once; raise one :class:`DataError` listing
+    every unreadable or size-mismatched file and every dataset whose masks are all empty.
+    """
+
+    def check(item: tuple) -> tuple:
+        dataset, index = item
+        try:
+            _, mask = dataset.load(index)
+        except DataError as err:
+            return str(err), False
+        return None, bool(mask.any())
+
+    items = [(ds, i) for ds in datasets for i in range(len(ds))]
+    # Decoding releases the GIL, so threads read files in parallel without pickling datasets.
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(check, items))
+    problems = [problem for problem, _ in results if problem]
+    start = 0
+    for ds in datasets:
+        found = [foreground for _, foreground in results[start : start + len(ds)]]
+        start += len(ds)
+        if found and not any(found):
+            problems.append(
+                f"{ds.description or 'a split'}: all {len(ds)} masks are empty (no pixel above "
+                "127; masks stored as 0/1 must be rescaled to 0/255)"
+            )
+    if problems:
+        raise DataError(
+            f"data.check_files found {len(problems)} problem(s) in {len(items)} image/mask "
+            f"pairs: {preview(problems, 20)}"
+        )
 
 
 def build_dataset(cfg: DataConfig, split: str, image_size: int, train: bool) -> SegmentationDataset:

@@ -366,6 +366,8 @@ def main(argv: List[str] | None = None) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)
+    if args.num < 2:
+        parser.error(f"--num must be at least 2 (each split needs images), got {args.num}")
     root = generate(
         args.layout, args.out, args.num, args.seed, args.size, args.overwrite, not args.no_progress
     )
@@ -375,4 +377,6 @@ def main(argv: List[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "pmgsam.data.synthetic")

@@ -50,6 +50,8 @@ from pmgsam.engine.distributed import resolve_device, synchronize
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
+from pmgsam.utils.cli import run_cli
+from pmgsam.utils.outputs import input_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
 
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
@@ -164,6 +166,7 @@ def run_baseline(
     cos: bool = False,
     limit: Optional[int] = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` into ``<out_dir>/pred/<split>/<name>.png`` (original size).
 
@@ -179,14 +182,17 @@ def run_baseline(
             and score the generated masks as COCO instances.
         limit: predict only the first ``limit`` images.
         progress: show a tqdm bar.
+        overwrite: allow a prediction folder holding files this tool did not write.
     Returns a summary: paths, counts, timing and (COS auto mode) the COCO scores.
     """
     if mode not in MODES or reduce not in REDUCTIONS:
         raise ValueError(f"mode/reduce must be in {MODES}/{REDUCTIONS}, got {mode!r}/{reduce!r}")
     out_dir = Path(out_dir)
     pred_dir = out_dir / "pred" / split
-    pred_dir.mkdir(parents=True, exist_ok=True)
     n = len(dataset) if limit is None else min(limit, len(dataset))
+    folders = input_folders(dataset.image_paths, dataset.mask_paths, dataset.skeleton_paths)
+    names = [f"{name}.png" for name in dataset.names[:n]]
+    prepare_output_dir(pred_dir, names, folders, overwrite, "--out-dir", "baselines")
     device = sam.device
     predictor = SamPredictor(sam) if mode == "box" else None
     generator = (settings or AutoSettings()).generator(sam) if mode == "auto" else None
@@ -321,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", help="row name in the tables (default from model/mode/reduce)")
     p.add_argument("--score", action="store_true", help="score the maps in-process into run.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="allow a pred folder with other files")
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     return p
 
@@ -334,12 +341,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
     dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
-    sam = load_sam(args.model_type, args.sam_checkpoint, resolve_device(args.device))
+    sam = load_sam(
+        args.model_type, args.sam_checkpoint, resolve_device(args.device, option="--device")
+    )
     settings = AutoSettings(**{k: getattr(args, k, v) for k, v in asdict(AutoSettings()).items()})
     is_cos, auto, out_dir = cfg.data.dataset in COS_NAMES, args.mode == "auto", Path(args.out_dir)
     summary = run_baseline(
         sam, dataset, args.mode, out_dir, args.split, args.reduce, settings, is_cos, args.limit,
-        not args.quiet,
+        not args.quiet, args.overwrite,
     )  # fmt: skip
     label = f"SAM ViT-{args.model_type[-1].upper()}"
     oracle = args.reduce == "oracle"
@@ -397,4 +406,4 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "pmgsam.engine.baselines")

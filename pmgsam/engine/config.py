@@ -22,6 +22,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 RESUMABLE_CHANGES = (
     "output_dir",
     "data.num_workers",
+    "data.check_files",
     "train.num_threads",
     "train.log_every",
     "train.preview_every",

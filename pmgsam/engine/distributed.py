@@ -46,15 +46,22 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+def resolve_device(name: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
+
+    ``option`` names the setting the user gave (``train.device``, ``--device``) in the
+    :class:`ConfigError` raised for an unknown or unavailable device.
+    """
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r} but CUDA is not available (use cpu or auto)")
+        raise ConfigError(f"{option}={name} but CUDA is not available here (use cpu or auto)")
     if name == "cuda":
         return torch.device(f"cuda:{local_rank}")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"{option}={name} is not a device (use auto, cpu or cuda[:i])") from err
 
 
 def synchronize(device: torch.device) -> None:

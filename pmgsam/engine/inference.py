@@ -1,10 +1,16 @@
 """Inference: predict a dataset split or a folder of images into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR --out DIR
-        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [hiera_checkpoint=... ...]
+        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [--overwrite]
+        [hiera_checkpoint=... ...]
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
+
+``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
+header cannot be read (zero-byte, not an image, truncated header) are listed and skipped: the
+other images still get their maps, and the command then exits with status 2.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -21,20 +27,32 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
-from pmgsam.data.io import IMAGE_EXTENSIONS, list_files, natural_key
+from pmgsam.data.io import (
+    IMAGE_EXTENSIONS,
+    DataError,
+    DataNotFoundError,
+    list_files,
+    natural_key,
+    read_size,
+)
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, resolve_device
 from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
-from pmgsam.engine.state import resolve_weights
-from pmgsam.modeling.build import build_model
-from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
+from pmgsam.modeling.build import load_pretrained
+from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via this module)
+from pmgsam.utils.cli import positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
+from pmgsam.utils.messages import preview
+from pmgsam.utils.outputs import input_folders, prepare_output_dir
 
 logger = logging.getLogger(__name__)
 
 
 class ImageFolder(Dataset):
     """Every image of a folder (no masks), resized + padded for the model.
+
+    Files whose header cannot be read are left out and listed in ``unreadable`` (path, reason),
+    so that one bad file does not cost the maps of all the others.
 
     Arguments:
       folder (path): directory of images.
@@ -44,10 +62,26 @@ class ImageFolder(Dataset):
     def __init__(self, folder: Union[str, Path], image_size: int) -> None:
         files = list_files(Path(folder), IMAGE_EXTENSIONS, "image")
         if not files:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
-        self.names = sorted(files, key=natural_key)
+            raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
+        self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
+        names = []
+        for name in sorted(files, key=natural_key):
+            try:
+                read_size(files[name])
+                names.append(name)
+            except DataError as err:
+                self.unreadable.append((files[name].name, str(err)))
+        if not names:
+            raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
+                            f"{self.describe_unreadable()}")  # fmt: skip
+        self.names = names
         self.image_paths = [files[n] for n in self.names]
         self.transform = EvalTransform(image_size)
+
+    def describe_unreadable(self) -> str:
+        """The unreadable files by name, then the first one's reason."""
+        names = preview([name for name, _ in self.unreadable], 10)
+        return f"{names} (first: {self.unreadable[0][1]})" if self.unreadable else ""
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -133,21 +167,6 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
         raise OSError(f"could not write prediction '{path}'")
 
 
-def load_model_for_inference(
-    checkpoint: Union[str, Path], model_overrides: Optional[Dict[str, Any]] = None
-) -> torch.nn.Module:
-    """Build the architecture stored in ``checkpoint`` and load its weights.
-
-    ``model_overrides`` may point the frozen branches at other files (``hiera_checkpoint``,
-    ``u2net_checkpoint``); an architecture change is refused with the differing fields.
-    """
-    path = resolve_weights(checkpoint)
-    _, config = read_model_file(path)
-    model = build_model(config, **{"sam_checkpoint": None, **(model_overrides or {})})
-    load_model_weights(model, path)
-    return model
-
-
 def predict_split(
     config: Union[str, Path, Any],
     checkpoint: Union[str, Path],
@@ -156,6 +175,7 @@ def predict_split(
     device: Optional[str] = "auto",
     batch_size: int = 4,
     overrides: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -167,6 +187,8 @@ def predict_split(
       device: ``auto``, ``cpu`` or ``cuda[:i]``.
       batch_size: images per forward pass.
       overrides: ``key=value`` overrides of the experiment config.
+      overwrite: allow an ``out_dir`` that holds files this tool did not write (never one of
+        the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
     Returns the folder holding one PNG per image stem.
     """
     from pmgsam.data import build_dataset
@@ -182,34 +204,56 @@ def predict_split(
         for k in ("hiera_checkpoint", "u2net_checkpoint")
         if getattr(cfg.model, k)
     }
-    model = load_model_for_inference(checkpoint, weights)
+    model = load_pretrained(checkpoint, **weights)
     dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
-    predictor = Predictor(model, device, performance=cfg.performance)
+    folders = input_folders(dataset.image_paths, dataset.mask_paths, dataset.skeleton_paths)
+    names = [f"{n}.png" for n in dataset.names]
+    prepare_output_dir(out_dir, names, folders, overwrite, "output folder", "predict_split")
+    predictor = Predictor(
+        model, resolve_device(device or "auto", option="--device"), performance=cfg.performance
+    )
     logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
     return predictor.predict_dataset(
         dataset, out_dir, batch_size=batch_size, num_workers=cfg.data.num_workers
     )
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Predict probability maps for a folder of images")
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    parser.add_argument(
+        "--overwrite", action="store_true", help="allow an --out folder holding other files"
+    )
     parser.add_argument("overrides", nargs="*", help="model fields, e.g. u2net_checkpoint=PATH")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    model_overrides = apply_overrides({}, args.overrides)
-    model = load_model_for_inference(args.checkpoint, model_overrides)
-    predictor = Predictor(model, args.device, args.amp)
-    dataset = ImageFolder(args.input, model.config.image_size)
+    device = resolve_device(args.device, option="--device")
+    input_dir = Path(args.input)
+    if not input_dir.exists():
+        raise DataNotFoundError(f"--input '{input_dir}' does not exist")
+    if not input_dir.is_dir():
+        raise DataError(f"--input '{input_dir}' is a file, not a folder of images")
+    # Checked before the model is built, so a refused folder costs nothing.
+    names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
+    prepare_output_dir(args.out, names, [input_dir], args.overwrite, "--out", "inference")
+    model = load_pretrained(args.checkpoint, **apply_overrides({}, args.overrides))
+    predictor = Predictor(model, device, args.amp)
+    dataset = ImageFolder(input_dir, model.config.image_size)
     out = predictor.predict_dataset(dataset, args.out, args.batch_size, args.num_workers)
     print(f"wrote {len(dataset)} probability maps to {out}")
+    if dataset.unreadable:
+        raise DataError(
+            f"{len(dataset.unreadable)} input file(s) in '{input_dir}' could not be read and "
+            f"got no map: {dataset.describe_unreadable()}"
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "pmgsam.engine.inference")

@@ -12,16 +12,27 @@ A run folder ``<output_dir>`` holds::
 save_model`), usable for inference and ``train.init_from``. ``state.pt`` also carries the
 trainable weights, so that resuming never depends on two files written one after the other
 being in step; it holds only tensors and primitive containers and is read with
-``torch.load(weights_only=True)``. Every file is written atomically (temporary file + rename), so
-an interrupted run always leaves the previous complete checkpoint behind.
+``torch.load(weights_only=True)``.
+
+A checkpoint folder is one unit: both files are written into a hidden temporary folder
+(``checkpoints/.last.*.tmp``), which then replaces ``last`` by two renames (``last`` ->
+``.last.old``, temporary -> ``last``). A crash between them leaves ``.last.old``, the previous
+complete checkpoint, which :func:`recover_checkpoint` (run by the trainer before it reads or
+writes) puts back; a crash anywhere else leaves either the old or the new folder whole. The
+epoch's ``metrics.jsonl`` line is written before the checkpoint that claims the epoch, and a
+resumed run drops the lines of epochs its checkpoint does not hold, so every finished epoch has
+exactly one line. :func:`remove_run_temporaries` clears what a killed process left behind.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -30,14 +41,18 @@ import torch
 import yaml
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
-from pmgsam.modeling.checkpoint import save_model
-from pmgsam.modeling.weights import CheckpointError
+from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
+    CHECKPOINTS,
+    MODEL_FILE,
+    checkpoint_dir,
+    resolve_weights,
+    save_model,
+)
+from pmgsam.modeling.weights import CheckpointError, safe_torch_load
 from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
 
 PathLike = Union[str, Path]
-CHECKPOINTS = "checkpoints"
-MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -45,27 +60,9 @@ LOG_FILE = "train.log"
 PACKAGE_LOGGER = "pmgsam"
 STATE_FORMAT = "pmgsam-train-state"
 STATE_VERSION = 1
+OLD_SUFFIX = ".old"
 
-
-def checkpoint_dir(run_dir: PathLike, which: str) -> Path:
-    """``<run_dir>/checkpoints/<which>`` (``which`` is ``last`` or ``best``)."""
-    return Path(run_dir) / CHECKPOINTS / which
-
-
-def resolve_weights(path: PathLike) -> Path:
-    """A PMG-SAM weights file from a file, a checkpoint folder or a run folder (its best)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    candidates = [path / MODEL_FILE, checkpoint_dir(path, "best") / MODEL_FILE]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    looked = ", ".join(f"'{c}'" for c in candidates)
-    raise CheckpointError(
-        f"no PMG-SAM weights at '{path}' (looked for the file itself, {looked}); "
-        "give a .safetensors file, a checkpoint folder or a training run folder"
-    )
+logger = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -100,17 +97,82 @@ def set_rng_state(state: Dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(directory: PathLike, model: torch.nn.Module, state: Dict[str, Any]) -> Path:
-    """Write ``state.pt`` (``state`` + the trainable weights) then ``model.safetensors``."""
+def _fsync(path: Path) -> None:
+    # A rename is only as durable as the data it points at (power loss, not just a kill).
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _old_dir(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}{OLD_SUFFIX}")
+
+
+def recover_checkpoint(directory: PathLike) -> None:
+    """Finish a checkpoint swap that a crash interrupted (see the module doc)."""
     directory = Path(directory)
+    old = _old_dir(directory)
+    if not old.is_dir():
+        return
+    if directory.is_dir():
+        shutil.rmtree(old)  # the crash came after the new folder was in place
+    else:
+        os.rename(old, directory)  # between the two renames: the previous one is complete
+        logger.warning("restored checkpoint '%s' after an interrupted save", directory)
+
+
+def save_checkpoint(directory: PathLike, model: torch.nn.Module, state: Dict[str, Any]) -> Path:
+    """Write ``state.pt`` (``state`` + the trainable weights) and ``model.safetensors``.
+
+    Both go into a temporary folder that then replaces ``directory`` as one unit.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    recover_checkpoint(directory)
     payload = dict(state)
     payload["format"] = STATE_FORMAT
     payload["version"] = STATE_VERSION
     payload["model"] = {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()}
-    with atomic_path(directory / STATE_FILE) as tmp:
-        torch.save(payload, tmp)
-    save_model(model, directory / MODEL_FILE)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=TMP_SUFFIX, dir=directory.parent)
+    )
+    try:
+        apply_umask(tmp, directory=True)
+        torch.save(payload, tmp / STATE_FILE)
+        save_model(model, tmp / MODEL_FILE)
+        for name in (STATE_FILE, MODEL_FILE):
+            _fsync(tmp / name)
+        old = _old_dir(directory)
+        if directory.exists():
+            os.rename(directory, old)
+        os.rename(tmp, directory)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return directory
+
+
+def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
+    """Delete the temporary files and folders a killed run left; finish interrupted swaps."""
+    run_dir = Path(run_dir)
+    ckpts = run_dir / CHECKPOINTS
+    removed = remove_stale_temporaries(run_dir)
+    if ckpts.is_dir():
+        for which in ("last", "best"):
+            recover_checkpoint(checkpoint_dir(run_dir, which))
+            removed += remove_stale_temporaries(checkpoint_dir(run_dir, which))
+        for tmp in ckpts.glob(f".*{TMP_SUFFIX}"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+                removed.append(tmp)
+        removed += remove_stale_temporaries(ckpts)
+    if removed:
+        logger.info("removed %d temporary file(s) of an interrupted run", len(removed))
+    return removed
 
 
 def load_training_state(directory: PathLike) -> Dict[str, Any]:
@@ -119,15 +181,15 @@ def load_training_state(directory: PathLike) -> Dict[str, Any]:
     path = directory / STATE_FILE
     if not path.is_file():
         path = checkpoint_dir(directory, "last") / STATE_FILE
+    if not path.is_file() and (_old_dir(path.parent) / STATE_FILE).is_file():
+        # A save was interrupted between its two renames; the trainer restores the folder.
+        path = _old_dir(path.parent) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(
             f"no training state at '{directory / STATE_FILE}' or '{path}': "
             "--resume needs a run folder (or one of its checkpoint folders)"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt / foreign files
-        raise CheckpointError(f"cannot read training state '{path}': {err}") from err
+    state = safe_torch_load(path, "training state")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"'{path}' is not a PMG-SAM training state")
     if state.get("version") != STATE_VERSION:
@@ -166,18 +228,38 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 
 def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
-    """Append one epoch's record to ``<run_dir>/metrics.jsonl``."""
+    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk)."""
     with open(Path(run_dir) / METRICS_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _epoch_of(line: str) -> Optional[int]:
+    try:
+        return int(json.loads(line)["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut short by a crash
 
 
 def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
-    """Drop ``metrics.jsonl`` lines of epochs after ``epoch`` (left by an interrupted attempt)."""
+    """Keep one ``metrics.jsonl`` line per epoch up to ``epoch``; drop later and partial ones.
+
+    Lines of later epochs (and a line cut short by a crash) were left by an interrupted attempt
+    whose checkpoint was not written; the resumed run writes them again.
+    """
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= epoch]
+    latest: Dict[int, str] = {}
+    for ln in lines:
+        number = _epoch_of(ln)
+        if number is not None and number <= epoch:
+            latest[number] = ln
+    keep = [latest[n] for n in sorted(latest)]
+    if keep == lines:
+        return
     with atomic_path(path) as tmp:
         tmp.write_text("".join(f"{ln}\n" for ln in keep))
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 from pmgsam.data import build_dataset, train_val_split_names
+from pmgsam.data.datasets import check_files
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
@@ -36,6 +37,7 @@ from pmgsam.engine.state import (
     check_resume_config,
     checkpoint_dir,
     load_training_state,
+    remove_run_temporaries,
     resolve_weights,
     rng_state,
     run_dir_of,
@@ -48,6 +50,7 @@ from pmgsam.engine.state import (
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights
 from pmgsam.utils.config import to_dict
+from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ class Trainer:
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self._detach_log = attach_run_log(self.out)
+            remove_run_temporaries(self.out)
             write_config(self.out, config)
         self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
         if config.train.num_threads:
@@ -122,6 +126,7 @@ class Trainer:
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0  # completed epochs
+        self._saved_epoch = 0  # the epoch `last` holds
         self.lr = 0.0
         self.global_step = 0
         if resumed is not None:
@@ -168,6 +173,8 @@ class Trainer:
             if (turn == "main") == self.is_main:
                 self.train_set = build_dataset(cfg, train_name, size, train=True)
                 self.val_set = build_dataset(cfg, val_name, size, train=False)
+                if cfg.check_files and self.is_main:
+                    check_files([self.train_set, self.val_set], max(1, cfg.num_workers))
             D.barrier()
         world, rank = self.dist.world_size, self.dist.rank
         self.sampler = DistributedSampler(
@@ -216,7 +223,7 @@ class Trainer:
         self.early_stop.load_state_dict(state["early_stop"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.epoch = int(state["epoch"])
+        self.epoch = self._saved_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         set_rng_state(state["rng"])
         if self.is_main:
@@ -227,6 +234,8 @@ class Trainer:
 
     def _save(self, which: str) -> None:
         save_checkpoint(checkpoint_dir(self.out, which), self.model, self.state_dict())
+        if which == "last":
+            self._saved_epoch = self.epoch
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Dict[str, Any]:
@@ -248,10 +257,10 @@ class Trainer:
                 stopped_early = D.broadcast_flag(self.early_stop.should_stop, self.device)
         except BaseException as err:
             if self.is_main:
-                last = checkpoint_dir(self.out, "last")
+                last, held = checkpoint_dir(self.out, "last"), self._saved_epoch
                 logger.error(
-                    f"training interrupted during epoch {self.epoch + 1} "
-                    f"({type(err).__name__}: {err}); '{last}' holds epoch {self.epoch}, "
+                    f"training interrupted during epoch {held + 1} "
+                    f"({type(err).__name__}: {one_line(err)}); '{last}' holds epoch {held}, "
                     f"continue with: python train.py --resume {self.out}"
                 )
             self.close()
@@ -403,9 +412,6 @@ class Trainer:
         if not self.is_main:
             return
         lr = self.schedule.base_lr(epoch, len(self.train_loader) - 1)
-        if improved:
-            self._save("best")
-        self._save("last")
         record = {
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -415,7 +421,12 @@ class Trainer:
             "best": improved,
             "early_stop_bad": self.early_stop.bad,
         }
+        # The line first: a crash before `last` is saved repeats the epoch, and the resumed
+        # run drops this line (truncate_metrics), so each finished epoch keeps exactly one.
         append_metrics(self.out, record)
+        if improved:
+            self._save("best")
+        self._save("last")
         for key, value in val.items():
             if key != "images":
                 self._writer.add_scalar(f"val/{key}", value, self.epoch)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Union
 
-from pmgsam.modeling.checkpoint import load_model_weights, read_model_file
+from pmgsam.modeling.checkpoint import load_model_weights, read_model_file, resolve_weights
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.modeling.weights import load_sam_into_decoder, load_u2net_checkpoint
@@ -124,9 +124,12 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
 def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
     """Build the model described by a PMG-SAM checkpoint and load its trainable weights.
 
-    ``overrides`` may only change where frozen weights come from (``hiera_checkpoint``,
-    ``u2net_checkpoint``); architecture changes are refused by :func:`load_model_weights`.
+    ``path`` is a ``.safetensors`` file, a checkpoint folder or a training run folder (its
+    ``best`` weights). ``overrides`` may only change where frozen weights come from
+    (``hiera_checkpoint``, ``u2net_checkpoint``); architecture changes are refused by
+    :func:`load_model_weights`.
     """
+    path = resolve_weights(path)
     _, config = read_model_file(path)
     model = build_model(config, **{"sam_checkpoint": None, **overrides})
     load_model_weights(model, path)

@@ -20,6 +20,31 @@ from pmgsam.utils.io import atomic_path
 
 FORMAT = "pmgsam"
 FORMAT_VERSION = "1"
+CHECKPOINTS = "checkpoints"
+MODEL_FILE = "model.safetensors"
+
+
+def checkpoint_dir(run_dir: str | Path, which: str) -> Path:
+    """``<run_dir>/checkpoints/<which>`` (``which`` is ``last`` or ``best``)."""
+    return Path(run_dir) / CHECKPOINTS / which
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """A PMG-SAM weights file from a file, a checkpoint folder or a run folder (its best)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    candidates = [path / MODEL_FILE, checkpoint_dir(path, "best") / MODEL_FILE]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(f"'{c}'" for c in candidates)
+    raise CheckpointError(
+        f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
+        "give a .safetensors file, a checkpoint folder or a training run folder"
+    )
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> Path:
@@ -39,6 +64,11 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
     """Return the state dict and the :class:`ModelConfig` stored in a PMG-SAM checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"'{path}' is a folder, not a checkpoint file; give its model.safetensors "
+            "(or use pmgsam.load_pretrained, which also accepts checkpoint and run folders)"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint file '{path}' does not exist")
     try:

@@ -19,6 +19,10 @@ FROZEN_BRANCHES = ("hiera", "u2net")
 FROZEN_INIT_SEED = 0
 
 
+# Resampling with overshooting kernels (bicubic, Lanczos) leaves values slightly outside [0, 1].
+INPUT_RANGE_TOLERANCE = 0.02
+
+
 class PMGSAM(nn.Module):
     """Pre-Mask Guided SAM.
 
@@ -91,6 +95,16 @@ class PMGSAM(nn.Module):
         if not images.is_floating_point():
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
+            )
+        if torch.compiler.is_compiling() or images.numel() == 0:
+            return  # a data-dependent branch would break the compiled graph
+        # One reduction and one host sync: 0-255 images would otherwise give silently wrong
+        # masks (the normalisation assumes [0, 1]).
+        low, high = (float(v) for v in torch.aminmax(images.detach()))
+        if not (low >= -INPUT_RANGE_TOLERANCE and high <= 1.0 + INPUT_RANGE_TOLERANCE):
+            hint = " (divide 0-255 images by 255)" if high > 2.0 else ""
+            raise ValueError(
+                f"images must hold values in [0, 1]; got values in [{low:.4g}, {high:.4g}]{hint}"
             )
 
     @torch.no_grad()

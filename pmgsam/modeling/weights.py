@@ -6,8 +6,10 @@ ignore list or reported back to the caller.
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +29,9 @@ def read_torch_checkpoint(path: str | Path, key: Optional[str] = None) -> Dict[s
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint file '{path}' does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt zip, pickle with non-tensor objects, ...
-        raise CheckpointError(f"cannot read checkpoint '{path}': {err}") from err
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint file '{path}' {what}")
+    obj = safe_torch_load(path)
     if key is not None and isinstance(obj, Mapping) and key in obj:
         obj = obj[key]
     elif key is not None and isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
@@ -43,6 +43,30 @@ def read_torch_checkpoint(path: str | Path, key: Optional[str] = None) -> Dict[s
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint '{path}' does not hold a state dict")
     return {_strip_module(k): v for k, v in obj.items()}
+
+
+def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` on CPU; failures become one :class:`CheckpointError`.
+
+    PyTorch's refusal of a pickle that holds more than tensors suggests re-running with
+    ``weights_only=False``, which lets the file run code: we never relay that advice.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported (global: GLOBAL [\w.]+|operand \d+)", str(err))
+        detail = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"'{path}' is not a safe {what}: it holds pickled Python objects beyond tensors"
+            f"{detail}, which pmgsam refuses to load because unpickling them can run code; "
+            "convert it to safetensors (a plain dict of tensors) where it was made"
+        ) from None
+    except Exception as err:  # not a zip / pickle at all, truncated, ...
+        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+        reason = f"{type(err).__name__}: {text}" if len(text) > 8 else type(err).__name__
+        raise CheckpointError(
+            f"cannot read {what} '{path}': not a PyTorch checkpoint, or a damaged one ({reason})"
+        ) from err
 
 
 def _strip_module(key: str) -> str:

@@ -8,22 +8,56 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+TMP_SUFFIX = ".tmp"
+
+
+def current_umask() -> int:
+    """The process umask (``os.umask`` can only be read by setting it, so set it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | Path, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have given it.
+
+    ``mkstemp``/``mkdtemp`` create private 0600/0700 entries; the files we rename into place
+    must instead follow the user's umask like any other file they create.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
 
     A crash mid-write leaves the previous file intact (rename is atomic on POSIX when both
-    names are on the same file system, hence the temporary file in the same folder).
+    names are on the same file system, hence the temporary file in the same folder). A killed
+    process can leave the hidden ``.<name>.*.tmp`` file behind; :func:`remove_stale_temporaries`
+    clears them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # After the write: some writers (safetensors) replace the file instead of reusing it.
+        apply_umask(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(folder: str | Path) -> list:
+    """Delete the hidden ``.*.tmp`` files :func:`atomic_path` left in ``folder``; returns them."""
+    removed = []
+    folder = Path(folder)
+    if folder.is_dir():
+        for path in folder.glob(f".*{TMP_SUFFIX}"):
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed

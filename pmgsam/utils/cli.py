@@ -1,0 +1,64 @@
+"""One line and a non-zero exit status, instead of a traceback, for every bad input.
+
+Every command-line entry point runs its ``main`` through :func:`run_cli`. The project's own
+error types (a bad config, data file, checkpoint, evaluation input or output folder) and the
+operating system's (missing file, no permission, disk full) are user errors: they print
+``<prog>: error: <message>`` on stderr and exit with status 2. Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, NoReturn, Tuple
+
+from pmgsam.utils.messages import one_line
+
+# Looked up in sys.modules only: an error can only come from a module that was imported, and
+# the CLI wrapper must not import torch to print a config error.
+_USER_ERRORS = {
+    "pmgsam.utils.config": "ConfigError",
+    "pmgsam.utils.outputs": "OutputError",
+    "pmgsam.data.io": "DataError",
+    "pmgsam.modeling.weights": "CheckpointError",
+    "pmgsam.evaluation.scoring": "EvaluationInputError",
+}
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def user_error_types() -> Tuple[type, ...]:
+    """Exception types reported as one line (those of the modules imported so far)."""
+    types = [OSError]
+    for module, name in _USER_ERRORS.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and hasattr(loaded, name):
+            types.append(getattr(loaded, name))
+    return tuple(types)
+
+
+def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
+    """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error."""
+    try:
+        result = main()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as err:
+        if not isinstance(err, user_error_types()):
+            raise
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (batch sizes, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,0 +1,123 @@
+"""Guarding the folders that prediction commands write into, so that no user file is lost.
+
+Every command that writes probability maps (``python -m pmgsam.engine.inference``,
+``evaluate.py``'s benchmark mode, the SAM baselines) calls :func:`prepare_output_dir` before
+writing. It refuses
+
+* an output folder that is, or lies inside, one of the command's input folders (images, GT
+  masks, skeletons): a map ``x.png`` would replace the user's ``x.png``; ``--overwrite`` does
+  not lift this;
+* an output folder that already holds files this tool did not write, unless ``overwrite``.
+
+The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidden, so that
+folder listings skip it) that lists every map name the tool wrote there. The names are
+recorded *before* the maps are written, so a run that crashes half-way can be repeated into the
+same folder without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Set, Union
+
+from pmgsam.utils.io import atomic_path
+from pmgsam.utils.messages import preview
+
+PathLike = Union[str, Path]
+MANIFEST = ".pmgsam-outputs.json"
+MANIFEST_FORMAT = "pmgsam-outputs"
+
+
+class OutputError(ValueError):
+    """An output folder is refused because writing there could destroy a user's file."""
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def written_names(out_dir: PathLike) -> Set[str]:
+    """File names that the manifest of ``out_dir`` says this tool wrote (empty if none)."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return set()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return set()  # an unreadable manifest vouches for nothing
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return set()
+    return {str(n) for n in data.get("files", [])}
+
+
+def prepare_output_dir(
+    out_dir: PathLike,
+    names: Iterable[str],
+    inputs: Sequence[Optional[PathLike]] = (),
+    overwrite: bool = False,
+    option: str = "--out",
+    tool: str = "pmgsam",
+) -> Path:
+    """Check that ``out_dir`` may receive the files ``names``; create it and record them.
+
+    Arguments:
+      out_dir: the folder the maps go to.
+      names: the file names that will be written there (e.g. ``x.png``).
+      inputs: folders the command reads (images, GT); ``None`` entries are ignored.
+      overwrite: allow a folder holding files this tool did not write.
+      option: the command-line option that named ``out_dir``, for the messages.
+      tool: which command writes (recorded in the manifest).
+    Raises :class:`OutputError` naming the folder and the reason. Returns ``out_dir``.
+    """
+    out = Path(out_dir)
+    resolved = out.resolve()
+    for folder in inputs:
+        if folder is None:
+            continue
+        source = Path(folder).resolve()
+        if _is_within(resolved, source):
+            where = "is" if resolved == source else "lies inside"
+            raise OutputError(
+                f"{option} '{out}' {where} the input folder '{folder}': the maps would be "
+                "written among (and could replace) your input files; choose another folder"
+            )
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{option} '{out}' exists and is not a folder")
+    names = sorted(set(names))
+    ours = written_names(out)
+    if out.is_dir():
+        foreign: List[str] = sorted(
+            p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours
+        )
+        if foreign and not overwrite:
+            clash = sorted(set(foreign) & set(names))
+            risk = (
+                f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
+                if clash
+                else "none would be replaced, but the folder would mix them with the maps"
+            )
+            raise OutputError(
+                f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
+                f"write ({preview(foreign, 5)}); {risk}. Choose a new or empty folder, or pass "
+                "--overwrite to write there anyway"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "format": MANIFEST_FORMAT,
+        "tool": tool,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": sorted(ours | set(names)),
+    }
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(record, indent=0) + "\n")
+    return out
+
+
+def input_folders(*path_lists: Iterable[Optional[PathLike]]) -> List[Path]:
+    """The distinct parent folders of the given files (a dataset's images, masks, skeletons)."""
+    folders: Set[Path] = set()
+    for paths in path_lists:
+        folders.update(Path(p).parent for p in paths or () if p is not None)
+    return sorted(folders)

@@ -1,0 +1,217 @@
+"""Bad-input corpus: build broken inputs, run every CLI on them, check each answer.
+
+    python scripts/bad_inputs.py [--dir /tmp/pmgsam_bad_inputs] [--only inference,train]
+
+Every case must exit non-zero with one ``error:`` line on stderr and no traceback, and the
+data-loss cases must leave every input byte unchanged. Prints one row per case (PASS/FAIL, exit
+status, the error line) and exits 1 if any case fails. Runs on CPU in a few minutes (each case
+is a fresh ``python`` process); the corpus folder is rebuilt on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Case:
+    """One bad input: the command (argv after ``python``), and folders that must not change."""
+
+    name: str
+    tool: str
+    argv: List[str]
+    why: str
+    unchanged: List[Path] = field(default_factory=list)
+    expect: Optional[str] = None  # a phrase the error line must contain
+
+
+def digest(folder: Path) -> Dict[str, str]:
+    """sha256 of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def build_corpus(root: Path) -> List[Case]:
+    """Write the broken inputs under ``root`` and return the cases that use them."""
+    import cv2
+    import numpy as np
+    import torch
+
+    import pmgsam
+    from pmgsam.data.synthetic import generate
+    from pmgsam.modeling.checkpoint import save_model
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images = root / "images"
+    images.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(images / f"img{i}.png"), rng.integers(0, 255, (40, 50, 3), np.uint8))
+    gt = root / "gt"
+    gt.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(gt / f"img{i}.png"), (rng.random((40, 50)) > 0.5).astype(np.uint8) * 255)
+    mixed = root / "mixed_images"
+    shutil.copytree(images, mixed)
+    (mixed / "zero.png").write_bytes(b"")
+    (mixed / "text.jpg").write_text("not an image")
+    cut = root / "truncated_images"
+    cut.mkdir()
+    png = cv2.imencode(".png", rng.integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
+    (cut / "cut.png").write_bytes(png[:300])
+    (root / "empty").mkdir()
+
+    torch.manual_seed(0)
+    ckpt = save_model(pmgsam.build_model("pmgsam_tiny", image_size=64), root / "tiny.safetensors")
+    (root / "text.safetensors").write_text("hello")
+    (root / "text.pth").write_text("hello world")
+    torch.save({"model": torch.zeros(2), "args": argparse.Namespace(lr=1)}, root / "pickle.pth")
+    data = generate("dis5k", root / "data", num=2, seed=0, size=(48, 40))
+    bad_data = root / "bad_data" / "DIS5K"
+    shutil.copytree(data, bad_data)
+    (next((bad_data / "DIS-TE1" / "im").iterdir())).write_bytes(b"")
+    for mask in (bad_data / "DIS-TE2" / "gt").iterdir():  # a split stored as 0/1
+        cv2.imwrite(str(mask), (cv2.imread(str(mask), 0) > 127).astype(np.uint8))
+    foreign = root / "not_generated" / "DIS5K"
+    foreign.mkdir(parents=True)
+    (foreign / "mine.txt").write_text("user data")
+    (root / "run_empty").mkdir()
+    (root / "run_empty" / "run.json").write_text("{}")
+    (root / "run_bad").mkdir()
+    (root / "run_bad" / "run.json").write_text("{not json")
+
+    infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
+    train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run")]
+    demo_data = [f"data.root={data}", "data.num_workers=0"]
+    cases = [
+        Case("out-is-input", "inference", [*infer, "--input", str(images), "--out", str(images)],
+             "--out is the input folder", [images], "input folder"),
+        Case("out-inside-input", "inference",
+             [*infer, "--input", str(images), "--out", str(images / "pred")],
+             "--out inside the input folder", [images], "input folder"),
+        Case("out-is-gt", "inference", [*infer, "--input", str(images), "--out", str(gt)],
+             "--out holds files the tool did not write (GT masks)", [images, gt], "did not write"),
+        Case("unreadable-images", "inference",
+             [*infer, "--input", str(mixed), "--out", str(root / "pred_mixed")],
+             "zero-byte and non-image files among good images", [mixed], "could not be read"),
+        Case("truncated-in-worker", "inference",
+             [*infer, "--input", str(cut), "--out", str(root / "pred_cut"), "--num-workers", "1"],
+             "truncated PNG read in a DataLoader worker", [cut], "data-loading worker"),
+        Case("empty-folder", "inference", [*infer, "--input", str(root / "empty"),
+             "--out", str(root / "p1")], "no images", expect="no images"),
+        Case("missing-folder", "inference", [*infer, "--input", str(root / "nope"),
+             "--out", str(root / "p2")], "missing input folder", expect="does not exist"),
+        Case("batch-size-0", "inference", [*infer, "--input", str(images), "--out",
+             str(root / "p3"), "--batch-size", "0"], "--batch-size 0", expect="at least 1"),
+        Case("missing-checkpoint", "inference", ["-m", "pmgsam.engine.inference", "--checkpoint",
+             str(root / "nope.safetensors"), "--input", str(images), "--out", str(root / "p4")],
+             "checkpoint does not exist", expect="does not exist"),
+        Case("corrupt-checkpoint", "inference", ["-m", "pmgsam.engine.inference", "--checkpoint",
+             str(root / "text.safetensors"), "--input", str(images), "--out", str(root / "p5")],
+             "text file named .safetensors", expect="safetensors"),
+        Case("not-a-checkpoint-folder", "inference", ["-m", "pmgsam.engine.inference",
+             "--checkpoint", str(root / "empty"), "--input", str(images), "--out",
+             str(root / "p6")], "folder without weights", expect="no PMG-SAM weights"),
+        Case("pickle-frozen-branch", "inference", [*infer, "--input", str(images), "--out",
+             str(root / "p7"), f"hiera_checkpoint={root / 'pickle.pth'}"],
+             "pickle with Python objects", expect="not a safe checkpoint"),
+        Case("text-frozen-branch", "inference", [*infer, "--input", str(images), "--out",
+             str(root / "p8"), f"u2net_checkpoint={root / 'text.pth'}"],
+             "text file as a torch checkpoint", expect="not a PyTorch checkpoint"),
+        Case("train-bad-key", "train", [*train, "optim.lrr=1"], "unknown config key",
+             expect="optim.lrr"),
+        Case("train-check-files", "train", [*train, *demo_data, "data.check_files=true",
+             "data.train_split=DIS-TE1", "data.val_split=DIS-TE2", f"data.root={bad_data}"],
+             "zero-byte image, 0/1 masks (data.check_files)", [bad_data], "2 problem(s)"),
+        Case("train-missing-data", "train", [*train, f"data.root={root / 'nope'}"],
+             "missing dataset folder", expect="does not exist"),
+        Case("evaluate-missing-pred", "evaluate", ["evaluate.py", "--pred-dir",
+             str(root / "nope"), "--gt-dir", str(gt), "--out", str(root / "m.json")],
+             "missing prediction folder"),
+        Case("evaluate-batch-size-0", "evaluate", ["evaluate.py", "--config", "configs/demo.yaml",
+             "--checkpoint", str(ckpt), "--dataset", "dis5k", "--splits", "DIS-TE1",
+             "--batch-size", "0"], "--batch-size 0", expect="at least 1"),
+        Case("report-malformed", "report", ["-m", "pmgsam.report", str(root / "run_bad"),
+             "--out", str(root / "tables")], "run.json is not JSON"),
+        Case("report-empty", "report", ["-m", "pmgsam.report", str(root / "run_empty"),
+             "--out", str(root / "tables2")], "run.json is {}"),
+        Case("synthetic-not-ours", "synthetic", ["-m", "pmgsam.data.synthetic", "--layout",
+             "dis5k", "--out", str(root / "not_generated"), "--no-progress"],
+             "output folder not made by the generator", [foreign], "not made by this generator"),
+        Case("synthetic-num-0", "synthetic", ["-m", "pmgsam.data.synthetic", "--layout", "dis5k",
+             "--out", str(root / "s"), "--num", "0"], "--num 0", expect="at least 2"),
+        Case("efficiency-bad-config", "efficiency", ["-m", "pmgsam.efficiency", "--config",
+             str(root / "nope.yaml"), "--device", "cpu"], "missing config",
+             expect="does not exist"),
+        Case("baselines-pickle", "baselines", ["-m", "pmgsam.engine.baselines", "--config",
+             "configs/demo.yaml", "--split", "DIS-TE1", "--mode", "box", "--sam-checkpoint",
+             str(root / "pickle.pth"), "--out-dir", str(root / "sam"), f"data.root={data}"],
+             "SAM checkpoint with Python objects", expect="not a safe checkpoint"),
+    ]  # fmt: skip
+    if not torch.cuda.is_available():
+        cases += [
+            Case("device-cuda", "inference", [*infer, "--input", str(images), "--out",
+                 str(root / "p9"), "--device", "cuda"], "--device cuda without CUDA",
+                 expect="--device=cuda"),
+            Case("train-device-cuda", "train", [*train, *demo_data, "train.device=cuda"],
+                 "train.device=cuda without CUDA", expect="train.device=cuda"),
+        ]  # fmt: skip
+    return cases
+
+
+def run_case(case: Case, timeout: float = 300) -> tuple:
+    """(passed, exit status, error line or reason) of one case."""
+    before = [digest(f) for f in case.unchanged]
+    proc = subprocess.run(
+        [sys.executable, *case.argv], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln]
+    line = errors[-1] if errors else (lines[-1] if lines else "")
+    problems = []
+    if proc.returncode == 0:
+        problems.append("exit status 0")
+    if "Traceback" in proc.stderr:
+        problems.append("traceback")
+    if len(errors) != 1:
+        problems.append(f"{len(errors)} error lines")
+    if case.expect and case.expect not in line:
+        problems.append(f"error line lacks {case.expect!r}")
+    if [digest(f) for f in case.unchanged] != before:
+        problems.append("INPUT FILES CHANGED")
+    return not problems, proc.returncode, "; ".join(problems) + (" | " if problems else "") + line
+
+
+def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", default="/tmp/pmgsam_bad_inputs", help="corpus folder (rebuilt)")
+    parser.add_argument("--only", help="comma-separated tools, e.g. inference,train")
+    args = parser.parse_args(argv)
+    cases = build_corpus(Path(args.dir))
+    if args.only:
+        cases = [c for c in cases if c.tool in args.only.split(",")]
+    failed = 0
+    for case in cases:
+        passed, code, line = run_case(case)
+        failed += not passed
+        out(f"{'PASS' if passed else 'FAIL'} {case.tool:<10} {case.name:<24} exit {code}  {line}")
+    out(f"{len(cases) - failed}/{len(cases)} cases answered with one line and no lost data")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

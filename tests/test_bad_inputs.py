@@ -1,0 +1,34 @@
+"""The bad-input corpus script builds its corpus and judges CLI answers (two cases run here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("bad_inputs", REPO / "scripts/bad_inputs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_corpus_cases_pass_end_to_end(tmp_path: Path) -> None:
+    script = load_script()
+    cases = {c.name: c for c in script.build_corpus(tmp_path / "corpus")}
+    tools = {c.tool for c in cases.values()}
+    assert tools == {"inference", "train", "evaluate", "report", "synthetic", "efficiency",
+                     "baselines"}  # fmt: skip
+    # A real `python -m` process each: exit 2, one error line, no traceback, inputs unchanged.
+    for name in ("out-is-input", "synthetic-num-0"):
+        passed, code, line = script.run_case(cases[name])
+        assert passed and code == 2, line
+    # The judge itself fails a command that exits 0 or prints a traceback.
+    ok = script.Case("ok", "x", ["-c", "pass"], "exits 0")
+    crash = script.Case("crash", "x", ["-c", "raise ValueError('boom')"], "traceback")
+    assert not script.run_case(ok)[0] and "exit status 0" in script.run_case(ok)[2]
+    assert "traceback" in script.run_case(crash)[2]

@@ -1,0 +1,68 @@
+"""``data.check_files``: one error listing every bad file before training starts (§4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pmgsam.data import DataError, build_dataset
+from pmgsam.data.datasets import check_files
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import resume_differences
+from pmgsam.utils.config import from_dict, to_dict
+
+
+def split(root: Path, name: str, masks: dict) -> Path:
+    """``root/name/{images,masks}`` with one 40x30 image per mask entry."""
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        (root / name / sub).mkdir(parents=True)
+    for stem, mask in masks.items():
+        image = rng.integers(0, 255, (30, 40, 3), np.uint8)
+        cv2.imwrite(str(root / name / "images" / f"{stem}.png"), image)
+        if isinstance(mask, bytes):
+            (root / name / "masks" / f"{stem}.png").write_bytes(mask)
+        else:
+            cv2.imwrite(str(root / name / "masks" / f"{stem}.png"), mask)
+    return root / name
+
+
+def test_lists_every_bad_file_at_once(tmp_path: Path, data_config) -> None:
+    good = np.zeros((30, 40), np.uint8)
+    good[5:20, 5:20] = 255
+    train = split(
+        tmp_path,
+        "train",
+        {
+            "ok": good,
+            "zero": b"",  # zero-byte mask
+            "small": np.full((10, 10), 255, np.uint8),  # size differs from its image
+            "text": b"not a png",
+        },
+    )
+    (train / "images" / "badimg.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # header only
+    cv2.imwrite(str(train / "masks" / "badimg.png"), good)
+    # A split stored as 0/1: every mask reads as empty.
+    split(tmp_path, "val", {"a": (good > 0).astype(np.uint8), "b": (good > 0).astype(np.uint8)})
+    cfg = data_config("folder", tmp_path, train_split="train", val_split="val")
+    sets = [build_dataset(cfg, s, 32, train=False) for s in ("train", "val")]
+    with pytest.raises(DataError) as err:
+        check_files(sets, workers=2)
+    text = str(err.value)
+    assert "5 problem(s) in 7 image/mask pairs" in text
+    for name in ("zero.png", "small.png", "text.png", "badimg.png"):
+        assert name in text
+    assert "folder val: all 2 masks are empty" in text and "ok.png" not in text
+    check_files([])  # nothing to check is fine
+
+
+def test_check_files_may_change_on_resume(data_config, tmp_path) -> None:
+    data = to_dict(data_config("folder", tmp_path))
+    saved = to_dict(from_dict(ExperimentConfig, {"data": data}))
+    now = from_dict(ExperimentConfig, {"data": {**data, "check_files": True}})
+    assert resume_differences(saved, now) == []
+    del saved["data"]["check_files"]  # a run saved before the option existed
+    assert resume_differences(saved, now) == []

@@ -1,0 +1,189 @@
+"""Crash consistency of training checkpoints (issue 11 §3).
+
+A failure is injected at each file-system write of an epoch end (the metrics line, each file of
+``best`` and ``last``, each rename of the folder swap, the removal of the old folder). After
+each, the leftovers a killed process would leave are planted, and ``--resume`` must continue
+from a consistent state: ``last`` whole (its two files the same epoch), one metrics line per
+finished epoch, no temporary left, and the final weights equal to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+import torch
+
+import pmgsam.modeling.checkpoint as checkpoint_mod
+from pmgsam.engine import trainer as trainer_mod
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import (
+    STATE_FILE,
+    checkpoint_dir,
+    load_training_state,
+    save_checkpoint,
+    truncate_metrics,
+)
+from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.checkpoint import read_model_file
+from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.io import atomic_path
+
+
+class SimulatedKill(BaseException):
+    """Not an Exception: nothing in the code under test may swallow it."""
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture
+def make_config(tmp_path, dis5k_root, data_config, monkeypatch, tiny_model) -> Callable:
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+
+    def make(name: str) -> ExperimentConfig:
+        # Two-image splits: one step per epoch keeps the ~20 runs of this file cheap.
+        data = to_dict(data_config("dis5k", dis5k_root, train_split="DIS-VD", val_split="DIS-TE1"))
+        return from_dict(
+            ExperimentConfig,
+            {
+                "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+                "data": data,
+                "optim": {"lr": 1e-3},
+                "schedule": {"epochs": 1, "warmup_epochs": 0},
+                "train": {"batch_size": 2, "device": "cpu", "preview_every": 0},
+                "output_dir": str(tmp_path / name),
+            },
+        )
+
+    return make
+
+
+WRITE_POINTS = [
+    (trainer_mod, "append_metrics"),
+    (torch, "save"),
+    (checkpoint_mod, "save_file"),
+    (os, "rename"),
+    (shutil, "rmtree"),
+]
+
+
+def inject(monkeypatch: pytest.MonkeyPatch, fail_at: int, calls: List[str]) -> None:
+    """Count the write points in order; raise SimulatedKill at call number ``fail_at``."""
+    for owner, name in WRITE_POINTS:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, _original=original, _name=name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            if len(calls) == fail_at:
+                if _name == "append_metrics":  # a kill mid-write leaves half a line
+                    with open(Path(args[0]) / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(args[1])[:20])
+                raise SimulatedKill(f"killed at write {fail_at} ({_name})")
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+
+def plant_leftovers(run: Path) -> None:
+    """What a SIGKILL leaves that an exception unwinding does not: hidden temporaries."""
+    (run / ".metrics.jsonl.abc123.tmp").write_bytes(b"")
+    stale = run / "checkpoints" / ".last.xyz789.tmp"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / STATE_FILE).write_bytes(b"")
+
+
+def weights(state: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    return state["model"]
+
+
+def test_kill_at_every_write_point_then_resume(make_config) -> None:
+    reference = make_config("reference")
+    trainer = Trainer(reference)
+    calls: List[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        inject(mp, 0, calls)  # count only
+        trainer.fit()
+    expected = load_training_state(reference.output_dir)
+    # metrics line, then best and last: state, model, two renames, removal of the old `last`
+    assert calls[0] == "append_metrics" and calls.count("save_file") == 2, calls
+    ref_metrics = _metrics(Path(reference.output_dir))
+
+    for fail_at in range(1, len(calls) + 1):
+        cfg = make_config(f"kill{fail_at}")
+        run = Path(cfg.output_dir)
+        trainer = Trainer(cfg)
+        with pytest.MonkeyPatch.context() as mp, pytest.raises(SimulatedKill):
+            inject(mp, fail_at, [])
+            trainer.fit()
+        plant_leftovers(run)
+
+        Trainer(cfg, resume=run).fit()
+        state = load_training_state(run)
+        assert state["epoch"] == 1, fail_at
+        model_file, _ = read_model_file(checkpoint_dir(run, "last") / "model.safetensors")
+        for key, value in weights(state).items():
+            assert torch.equal(model_file[key], value), (fail_at, key)
+            torch.testing.assert_close(value, weights(expected)[key], rtol=1e-5, atol=1e-6)
+        metrics = _metrics(run)
+        assert [m["epoch"] for m in metrics] == [1], (fail_at, metrics)
+        assert metrics[0]["val_loss"] == pytest.approx(ref_metrics[0]["val_loss"], rel=1e-5)
+        leftovers = [p for p in run.rglob("*") if p.name.endswith((".tmp", ".old"))]
+        assert not leftovers, (fail_at, leftovers)
+        assert (checkpoint_dir(run, "best") / STATE_FILE).is_file()
+
+
+def _metrics(run: Path) -> List[Dict[str, Any]]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_interrupted_swap_is_restored(tmp_path, tiny_model) -> None:
+    ckpt = tmp_path / "run" / "checkpoints" / "last"
+    save_checkpoint(ckpt, tiny_model, {"epoch": 3})
+    # A kill between the two renames of the next save: only `.last.old` is left.
+    os.rename(ckpt, ckpt.with_name(".last.old"))
+    assert load_training_state(tmp_path / "run")["epoch"] == 3
+    save_checkpoint(ckpt, tiny_model, {"epoch": 4})
+    assert load_training_state(tmp_path / "run")["epoch"] == 4
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last"]
+
+
+def test_files_follow_the_umask(tmp_path, tiny_model) -> None:
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "last", tiny_model, {"epoch": 0})
+        with atomic_path(tmp_path / "a.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "last") == 0o750
+    assert mode(tmp_path / "last" / STATE_FILE) == 0o640
+    assert mode(tmp_path / "last" / "model.safetensors") == 0o640
+    assert mode(tmp_path / "a.json") == 0o640  # mkstemp alone would give 0o600
+
+
+def test_truncate_metrics_keeps_one_line_per_finished_epoch(tmp_path) -> None:
+    lines = [{"epoch": 1, "v": "a"}, {"epoch": 2, "v": "b"}, {"epoch": 2, "v": "c"}]
+    text = "".join(json.dumps(x) + "\n" for x in lines) + '{"epoch": 3, "v'
+    (tmp_path / "metrics.jsonl").write_text(text)
+    truncate_metrics(tmp_path, 2)
+    assert _metrics(tmp_path) == [{"epoch": 1, "v": "a"}, {"epoch": 2, "v": "c"}]

@@ -1,0 +1,45 @@
+"""``model(images)`` refuses images outside [0, 1] (issue 11 §2), naming the range it found."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from pmgsam.modeling.pmgsam import PMGSAM
+
+S = 8
+# The check the forward pass runs first (PMGSAM.encode), without building the branches.
+fake = SimpleNamespace(config=SimpleNamespace(image_size=S))
+
+
+def check(images: torch.Tensor) -> None:
+    PMGSAM._check_images(fake, images)
+
+
+def test_accepts_unit_range_and_small_resampling_overshoot() -> None:
+    check(torch.rand(2, 3, S, S))
+    check(torch.zeros(1, 3, S, S))
+    check(torch.ones(1, 3, S, S))
+    x = torch.rand(1, 3, S, S)
+    x[0, 0, 0, 0], x[0, 1, 0, 0] = -0.01, 1.01  # bicubic overshoot
+    check(x)
+
+
+def test_refuses_0_255_images_naming_the_range() -> None:
+    x = torch.rand(1, 3, S, S) * 255
+    x[0, 0, 0, 0], x[0, 0, 0, 1] = 0.0, 255.0
+    with pytest.raises(ValueError, match=r"\[0, 255\].*divide 0-255 images by 255"):
+        check(x)
+
+
+@pytest.mark.parametrize("bad", [-0.5, 1.05, float("nan")])
+def test_refuses_values_just_outside_or_nan(bad: float) -> None:
+    x = torch.rand(1, 3, S, S)
+    x[0, 2, 3, 3] = bad
+    with pytest.raises(ValueError, match="must hold values in"):
+        check(x)
+    # Normalised inputs (ImageNet mean/std applied by the caller) are also outside [0, 1].
+    with pytest.raises(ValueError, match="must hold values in"):
+        check((torch.rand(1, 3, S, S) - 0.45) / 0.225)
