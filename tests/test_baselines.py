@@ -125,9 +125,10 @@ def test_instance_boxes_from_hand_made_coco_instances() -> None:
     b[4:8, 0:2] = 1  # rows 4..7, columns 0..1
     empty = np.zeros((8, 10), np.uint8)
     anns = [(1, a), (1, empty), (1, b), (2, a)]
+    images = [{"id": i, "file_name": f"{i}.jpg", "height": 8, "width": 10} for i in (1, 2, 3)]
     coco = load_coco(
         {
-            "images": [{"id": i, "file_name": f"{i}.jpg", "height": 8, "width": 10} for i in (1, 2, 3)],
+            "images": images,
             "categories": [{"id": 1, "name": "object"}],
             "annotations": [
                 {"id": k + 1, "image_id": im, "category_id": 1, "segmentation": encode_rle(m),
@@ -180,8 +181,6 @@ def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
         sam.load("vit_b", bad, "cpu", SIDE)
     for text in ("bad_sam.pth", "mask_decoder.iou_token.weight", "extra.weight"):
         assert text in str(err.value)
-    with pytest.raises(CheckpointError, match="pos_embed"):  # saved at 256, asked for 1024
-        sam.load("vit_b", path, "cpu")
     with pytest.raises(ValueError, match="model type"):
         sam.load("vit_x", path)
 
@@ -220,7 +219,9 @@ def test_sam_auto_oracle_map_is_the_best_generated_mask(
     dataset = build_dataset(data_config("dis5k", dis5k_root), "DIS-TE1", 1024, train=False)
     settings = {"points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
     baseline = AutoBaseline("sam", "vit_b", sam_file[1], settings)
-    summary = run_baseline(baseline, dataset, tmp_path, "DIS-TE1", "oracle", limit=1, progress=False)
+    summary = run_baseline(
+        baseline, dataset, tmp_path, "DIS-TE1", "oracle", limit=1, progress=False
+    )
     assert len(calls) == 1 and summary["masks"] == len(calls[0]) > 0
     _, gt = dataset.load(0)
     png = _read(tmp_path / "pred" / "DIS-TE1" / f"{dataset.names[0]}.png")
@@ -266,7 +267,8 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_root, data_conf
     path, model = sam_file
     data_cfg = data_config("nc4k", nc4k_root)
     out = tmp_path / "run"
-    run = _evaluate(_argv("sam-box", path, _config(tmp_path, data_cfg), "nc4k", "test", out))
+    argv = _argv("sam-box", path, _config(tmp_path, data_cfg), "nc4k", "test", out)
+    run = _evaluate(argv + ["--limit", "4"])
     dataset = build_dataset(data_cfg, "test", 1024, train=False)
     coco_dict = dataset.coco_gt()
     coco = load_coco(coco_dict)
@@ -274,7 +276,7 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_root, data_conf
     results = json.loads((out / "metrics" / "test.results.json").read_text())
     predictor = SamPredictor(model)
     multi = 0
-    for i in range(len(dataset)):
+    for i in range(4):
         image_id = ids[dataset.image_paths[i].stem]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
         multi += len(anns) > 1
