@@ -27,9 +27,12 @@ from pmgsam.baselines import sam
 from pmgsam.baselines.base import AutoBaseline, gt_box, instance_boxes, reduce_masks
 from pmgsam.baselines.runner import run_baseline
 from pmgsam.data import build_dataset
+from pmgsam.data.config import DataConfig
 from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.tables import write_run_json
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.config import to_dict
+from pmgsam.report import main as report_main
+from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.rle import encode_rle
 
 SIDE = 256
@@ -66,6 +69,34 @@ def sam_file(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
     torch.save(model.state_dict(), path)
     return path, model
+
+
+def _data_cfg(dataset: str, root: Path, split_dir: Path) -> DataConfig:
+    splits = {"dis5k": ("DIS-TR", "DIS-VD", ["DIS-TE1"]), "nc4k": ("train", None, ["test"])}
+    train, val, test = splits[dataset]
+    values = {"dataset": dataset, "root": str(root), "num_workers": 0, "train_split": train}
+    values.update(val_split=val, test_splits=test, split_dir=str(split_dir))
+    return from_dict(DataConfig, values)
+
+
+@pytest.fixture(scope="module")
+def dis_box_run(sam_file, dis5k_root, tmp_path_factory):
+    """sam-box on the first two DIS-TE1 images: (run.json, run folder, data config)."""
+    tmp = tmp_path_factory.mktemp("dis_box")
+    data_cfg = _data_cfg("dis5k", dis5k_root, tmp / "splits")
+    out = tmp / "sam-box-dis"
+    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "dis5k", "DIS-TE1", out)
+    return _evaluate(argv + ["--limit", "2"]), out, data_cfg
+
+
+@pytest.fixture(scope="module")
+def nc4k_box_run(sam_file, nc4k_root, tmp_path_factory):
+    """sam-box (one box per GT instance) on the NC4K test split (20 % of 10 images)."""
+    tmp = tmp_path_factory.mktemp("nc4k_box")
+    data_cfg = _data_cfg("nc4k", nc4k_root, tmp / "splits")
+    out = tmp / "sam-box-nc4k"
+    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "nc4k", "test", out)
+    return _evaluate(argv), out, data_cfg
 
 
 def _config(tmp_path: Path, data_cfg: Any) -> Path:
@@ -185,12 +216,9 @@ def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
         sam.load("vit_x", path)
 
 
-def test_sam_box_dis_equals_sam_predictor(sam_file, dis5k_root, data_config, tmp_path, capsys):
-    path, model = sam_file
-    data_cfg = data_config("dis5k", dis5k_root)
-    out = tmp_path / "run"
-    argv = _argv("sam-box", path, _config(tmp_path, data_cfg), "dis5k", "DIS-TE1", out)
-    run = _evaluate(argv + ["--limit", "2"])
+def test_sam_box_dis_equals_sam_predictor(sam_file, dis_box_run) -> None:
+    model = sam_file[1]
+    run, out, data_cfg = dis_box_run
     dataset = build_dataset(data_cfg, "DIS-TE1", 1024, train=False)
     image, gt = dataset.load(0)
     ys, xs = np.nonzero(gt)
@@ -209,7 +237,6 @@ def test_sam_box_dis_equals_sam_predictor(sam_file, dis5k_root, data_config, tmp
     assert run["meta"]["efficiency_report"]["timed_prompts"] == 1
     scored = json.loads((out / "metrics" / "DIS-TE1.json").read_text())
     assert run["dis"]["DIS-TE1"]["maxFm"] == scored["maxFm"] and scored["num_images"] == 2
-    assert str(out / "run.json") in capsys.readouterr().out
 
 
 def test_sam_auto_oracle_map_is_the_best_generated_mask(
@@ -263,12 +290,9 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     assert run["method"] == "SAM ViT-B auto"
 
 
-def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_root, data_config, tmp_path):
-    path, model = sam_file
-    data_cfg = data_config("nc4k", nc4k_root)
-    out = tmp_path / "run"
-    argv = _argv("sam-box", path, _config(tmp_path, data_cfg), "nc4k", "test", out)
-    run = _evaluate(argv + ["--limit", "4"])
+def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> None:
+    model = sam_file[1]
+    run, out, data_cfg = nc4k_box_run
     dataset = build_dataset(data_cfg, "test", 1024, train=False)
     coco_dict = dataset.coco_gt()
     coco = load_coco(coco_dict)
@@ -276,7 +300,7 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_root, data_conf
     results = json.loads((out / "metrics" / "test.results.json").read_text())
     predictor = SamPredictor(model)
     multi = 0
-    for i in range(4):
+    for i in range(len(dataset)):
         image_id = ids[dataset.image_paths[i].stem]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
         multi += len(anns) > 1
@@ -308,3 +332,36 @@ def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys
     with pytest.raises(SystemExit):
         evaluate.main(argv + ["--esam-object-nms", "0.3"])
     assert "only apply to --baseline esam" in capsys.readouterr().err
+
+
+def test_baseline_runs_merge_into_the_report_next_to_pmgsam(
+    dis_box_run, nc4k_box_run, tmp_path, capsys
+) -> None:
+    # PMG-SAM's hand-made run is perfect, so its cells are the bold ones in every column.
+    perfect = {"maxFm": 1.0, "wFmeasure": 1.0, "MAE": 0.0, "Smeasure": 1.0, "meanEm": 1.0,
+               "HCE": 0.0, "num_images": 2}  # fmt: skip
+    pmg = tmp_path / "pmgsam"
+    write_run_json(pmg, "PMG-SAM", dis={"DIS-TE1": perfect},
+                   cos={"NC4K": {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "protocol": "all"}},
+                   efficiency={"params_total_M": 0.001, "fps": 1e6})  # fmt: skip
+    tables = tmp_path / "tables"
+    assert (
+        report_main([str(pmg), str(dis_box_run[1]), str(nc4k_box_run[1]), "--out", str(tables)])
+        == 0
+    )
+    dis_md = (tables / "dis.md").read_text()
+    d = json.loads((dis_box_run[1] / "metrics" / "DIS-TE1.json").read_text())
+    cells = [f"{d[k]:.3f}" for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm")]
+    assert (
+        "| PMG-SAM | **1.000** | **1.000** | **0.000** | **1.000** | **1.000** | **0** |" in dis_md
+    )
+    assert f"| SAM ViT-B GT box | {' | '.join(cells)} | {d['HCE']:.0f} |" in dis_md
+    assert "| SAM ViT-B GT box per instance | – | – | – | – | – | – |" in dis_md
+    cos_md = (tables / "cos.md").read_text()
+    c = json.loads((nc4k_box_run[1] / "metrics" / "test.json").read_text())
+    row = " | ".join(f"{100 * c[k]:.1f}" for k in ("AP", "AP50", "AP75"))
+    assert f"| SAM ViT-B GT box per instance | {row} |" in cos_md
+    eff_md = (tables / "efficiency.md").read_text()
+    fps = dis_box_run[0]["efficiency"]["fps"]
+    assert f"| SAM ViT-B GT box | {dis_box_run[0]['efficiency']['params_total_M']:.1f} |" in eff_md
+    assert f"{fps:.2f}" in eff_md.split("SAM ViT-B GT box |")[1].splitlines()[0]
