@@ -44,7 +44,7 @@ def sam2_file(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _run(tmp_path: Path, argv: list) -> dict:
-    assert evaluate.main(argv + FAST) == 0
+    assert evaluate.main(FAST + argv) == 0  # argv's options win over FAST's
     return json.loads((Path(argv[argv.index("--output-dir") + 1]) / "run.json").read_text())
 
 
@@ -141,3 +141,37 @@ def test_sam2_auto_cos_instances_are_the_generator_masks(
         "use_m2m": True,
     }  # fmt: skip
     assert run["cos"]["COD10K"]["num_results"] == len(records)
+
+
+def test_esam_mode_on_sam2_dis_map_is_the_largest_entity(
+    sam2_file, dis5k_root, data_config, tmp_path, monkeypatch
+):
+    from pmgsam.baselines.esam import EsamBaseline
+
+    entities = []
+    original = EsamBaseline.predict
+
+    def predict(self, image, boxes=None):
+        entities.append(original(self, image, boxes))
+        return entities[-1]
+
+    monkeypatch.setattr(EsamBaseline, "predict", predict)
+    data_cfg = data_config("dis5k", dis5k_root)
+    argv = _argv("esam", sam2_file[0], data_cfg, tmp_path, "dis5k", "DIS-TE1")
+    argv += ["--limit", "1", "--reduce", "largest", "--speed-iters", "0"]
+    # Random weights are unconfident: open the filters so every stage has masks to work on.
+    for name, value in [("points-per-side", 4), ("pred-iou-thresh", 0), ("gallery-iou-thresh", 0),
+                        ("stability-score-thresh", 0), ("gallery-points-per-side", 6),
+                        ("repair-iou-thresh", 0), ("max-repair-prompts", 4)]:  # fmt: skip
+        argv += [f"--esam-{name}", str(value)]
+    run = _run(tmp_path, argv)
+    masks = [m > 0 for m in entities[0].masks]
+    assert masks and run["method"] == "E-SAM-style SAM2.1 tiny (largest)"
+    import cv2
+
+    dataset = build_dataset(data_cfg, "DIS-TE1", 1024, train=False)
+    png = cv2.imread(str(tmp_path / "run" / "pred" / "DIS-TE1" / f"{dataset.names[0]}.png"), 0)
+    largest = masks[int(np.argmax([m.sum() for m in masks]))]
+    np.testing.assert_array_equal(png, largest.astype(np.uint8) * 255)
+    assert run["meta"]["family"] == "sam2" and run["meta"]["reduce"] == "largest"
+    assert "fps" not in run["efficiency"] and run["efficiency"]["params_total_M"] > 0

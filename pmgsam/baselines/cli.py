@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     from pmgsam.baselines.runner import measure_efficiency, run_baseline, score_dis_maps
     from pmgsam.data import build_dataset
+    from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import resolve_device
     from pmgsam.evaluation.tables import COS_NAMES, efficiency_from_report, write_run_json
@@ -170,15 +171,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             dis_scores[split] = score_dis_maps(dataset, summary, out_dir)
             cells = ("maxFm", "MAE", "Smeasure", "HCE")
             print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
-    efficiency: Dict[str, Any] = {}
+    report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
-        efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
         meta["efficiency_report"] = report
         meta["fps_timing"] = (
             "pmgsam.efficiency.measure_speed (fp32, CUDA-synchronised, median of speed-iters "
             "after speed-warmup) of the whole predict on the first prompted image"
         )
+    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
     method = args.method or row_name(baseline, args.reduce, cos)
     path = write_run_json(
         out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
