@@ -59,11 +59,19 @@ def level_nms(masks: Sequence[np.ndarray], scores: Sequence[float], thresh: floa
     return [keep[int(k)] for k in kept]
 
 
-def _intersections(a: Masks, b: Masks) -> np.ndarray:
-    """(len(a), len(b)) pixel counts of pairwise intersections."""
-    fa = np.stack([m.reshape(-1) for m in a]).astype(np.float32)
-    fb = np.stack([m.reshape(-1) for m in b]).astype(np.float32)
-    return fa @ fb.T
+# Pairwise mask statistics (IoU, coverage) are area ratios: they are computed on every k-th
+# pixel in each direction, k chosen so the grid has at most this side, which keeps the
+# (masks x pixels) matrices small for multi-megapixel DIS images.
+STATS_MAX_SIDE = 256
+
+
+def _intersections(a: Masks, b: Masks) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(len(a), len(b)) pairwise intersection areas and the areas of a and b, all counted on
+    the same subsampled grid (see ``STATS_MAX_SIDE``)."""
+    step = max(1, -(-max(a[0].shape) // STATS_MAX_SIDE))
+    fa = np.stack([m[::step, ::step].reshape(-1) for m in a]).astype(np.float32)
+    fb = np.stack([m[::step, ::step].reshape(-1) for m in b]).astype(np.float32)
+    return fa @ fb.T, fa.sum(1), fb.sum(1)
 
 
 def separate_overlaps(objects: Masks, scores: Sequence[float], gallery: Masks) -> Masks:
@@ -80,10 +88,8 @@ def separate_overlaps(objects: Masks, scores: Sequence[float], gallery: Masks) -
     member = stack[:, shared]  # (N, P)
     affinity = np.zeros(member.shape, dtype=np.float32)
     if gallery:
-        inter = _intersections(list(stack), gallery)
-        areas = stack.reshape(len(stack), -1).sum(1)[:, None]
-        g_areas = np.array([g.sum() for g in gallery])[None, :]
-        ious = inter / np.maximum(areas + g_areas - inter, 1)
+        inter, areas, g_areas = _intersections(list(stack), gallery)
+        ious = inter / np.maximum(areas[:, None] + g_areas[None, :] - inter, 1)
         for j, g in enumerate(gallery):
             inside = g[shared].astype(bool)
             affinity[:, inside] = np.maximum(affinity[:, inside], ious[:, j : j + 1])
@@ -107,10 +113,9 @@ def similarity_matrix(entities: Masks, gallery: Masks) -> np.ndarray:
     k = len(entities)
     if k < 2 or not gallery:
         return np.zeros((k, k), dtype=np.float32)
-    inter = _intersections(entities, gallery)  # (K, M)
-    cover = inter / np.maximum(np.array([e.sum() for e in entities])[:, None], 1)
-    g_areas = np.maximum(np.array([g.sum() for g in gallery]), 1)[None, None, :]
-    precision = (inter[:, None, :] + inter[None, :, :]) / g_areas
+    inter, areas, g_areas = _intersections(entities, gallery)  # (K, M), (K,), (M,)
+    cover = inter / np.maximum(areas[:, None], 1)
+    precision = (inter[:, None, :] + inter[None, :, :]) / np.maximum(g_areas, 1)[None, None, :]
     both = np.minimum(np.minimum(cover[:, None, :], cover[None, :, :]), precision)
     sim = both.max(axis=2).astype(np.float32)
     np.fill_diagonal(sim, 0.0)

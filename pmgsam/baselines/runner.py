@@ -88,7 +88,7 @@ def run_baseline(
         if coco is not None:
             stem = Path(dataset.image_paths[i]).stem
             if stem not in ids:
-                raise KeyError(f"image '{stem}' is not in the COCO ground truth of {split}")
+                raise ValueError(f"image '{stem}' is not in the COCO ground truth of {split}")
             image_ids.append(ids[stem])
             if baseline.prompt == "box":
                 boxes, empty = instance_boxes(coco, ids[stem])
