@@ -332,6 +332,12 @@ def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys
     with pytest.raises(SystemExit):
         evaluate.main(argv + ["--esam-object-nms", "0.3"])
     assert "only apply to --baseline esam" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(argv + ["--points-per-side", "4"])
+    assert "--points-per-side only apply to sam-auto / sam2-auto" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([a if a != "sam-box" else "sam-auto" for a in argv] + ["--use-m2m"])
+    assert "--use-m2m is a SAM2 generator option" in capsys.readouterr().err
 
 
 def test_baseline_runs_merge_into_the_report_next_to_pmgsam(

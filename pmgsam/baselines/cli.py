@@ -91,8 +91,6 @@ def _build(args: argparse.Namespace, family_name: str, device: Any):
         return BoxBaseline(family_name, args.model_type, model)
     settings = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
     if args.use_m2m:
-        if family_name != "sam2":
-            raise ValueError("--use-m2m is a SAM2 generator option (sam2-auto or esam on SAM2)")
         settings["use_m2m"] = True
     return AutoBaseline(family_name, args.model_type, model, settings)
 
@@ -201,6 +199,14 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         explicit = [f"--esam-{f.replace('_', '-')}" for f, v in _esam_changes(args).items()]
         if explicit:
             parser.error(f"{', '.join(explicit)} only apply to --baseline esam")
+    if not args.baseline.endswith("-auto"):
+        given = [n for n in GENERATOR_OPTIONS if getattr(args, n) is not None]
+        flags = ["--" + n.replace("_", "-") for n in given] + ["--use-m2m"] * args.use_m2m
+        if flags:
+            hint = " (esam takes --esam-* settings)" if args.baseline == "esam" else ""
+            parser.error(f"{', '.join(flags)} only apply to sam-auto / sam2-auto{hint}")
+    if args.use_m2m and args.baseline != "sam2-auto":
+        parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
 
 
 def _esam_changes(args: argparse.Namespace) -> Dict[str, Any]:
