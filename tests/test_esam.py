@@ -14,9 +14,11 @@ from pycocotools import mask as mask_utils
 import evaluate
 from pmgsam.baselines import sam
 from pmgsam.baselines.esam import (
+    EsamSettings,
     add_repair_masks,
     level_nms,
     merge_similar,
+    repair_prompts,
     separate_overlaps,
     similarity_matrix,
     split_levels,
@@ -105,6 +107,23 @@ def test_uncovered_region_gets_a_prompt_at_its_centroid() -> None:
     assert len(uncovered_prompts(covered, [half], 0.5, 10)) == 1
     assert len(uncovered_prompts(covered, [half], 0.6, 10)) == 0
     assert len(uncovered_prompts(covered, regions, 0.5, 1)) == 1
+
+
+def test_repair_prompts_from_downscaled_superpixels_land_in_the_uncovered_region() -> None:
+    image = np.zeros((H, W, 3), np.uint8)
+    image[:, 30:] = (200, 30, 30)  # the uncovered right half has its own colour
+    image[10:30, 40:55] = (30, 200, 30)
+    covered = rect(0, 40, 0, 30)
+    # SLIC at a 30-px side (half the image): prompts are mapped back to image pixels.
+    settings = EsamSettings(slic_segments=12, slic_max_side=30, max_repair_prompts=50)
+    points = repair_prompts(image, covered, [], settings)
+    assert len(points) > 0
+    assert (points[:, 0] >= 29.5).all() and (points[:, 0] <= W - 1).all()
+    assert (points[:, 1] >= 0).all() and (points[:, 1] <= H - 1).all()
+    # Everything covered: only a mostly-uncovered part mask still gives a prompt (its centroid).
+    part = rect(0, 4, 0, 4)
+    points = repair_prompts(image, np.ones((H, W), bool) & ~part, [part], settings)
+    np.testing.assert_allclose(points, [[1.5, 1.5]])
 
 
 def test_repair_masks_fill_only_new_confident_regions() -> None:

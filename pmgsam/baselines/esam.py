@@ -155,6 +155,20 @@ def _snap_centroid(region: np.ndarray) -> Tuple[float, float]:
     return float(xs[nearest]), float(ys[nearest])
 
 
+def _uncovered(
+    covered: np.ndarray, regions: Sequence[np.ndarray], uncovered_fraction: float
+) -> List[Tuple[int, Tuple[float, float]]]:
+    """(uncovered area, (x, y) prompt) of every region at least that fraction uncovered."""
+    found = []
+    for region in regions:
+        region = region.astype(bool)
+        area = int(region.sum())
+        missed = region & ~covered
+        if area and missed.sum() >= uncovered_fraction * area:
+            found.append((int(missed.sum()), _snap_centroid(missed)))
+    return found
+
+
 def uncovered_prompts(
     covered: np.ndarray,
     regions: Sequence[np.ndarray],
@@ -163,15 +177,40 @@ def uncovered_prompts(
 ) -> np.ndarray:
     """(N, 2) XY point prompts: the centroid of the uncovered part of every region (superpixel
     or part mask) at least ``uncovered_fraction`` outside ``covered``, largest first."""
-    found = []
-    for region in regions:
-        region = region.astype(bool)
-        area = int(region.sum())
-        missed = region & ~covered
-        if area and missed.sum() >= uncovered_fraction * area:
-            found.append((int(missed.sum()), _snap_centroid(missed)))
-    found.sort(key=lambda t: -t[0])
+    found = sorted(_uncovered(covered, regions, uncovered_fraction), key=lambda t: -t[0])
     return np.array([p for _, p in found[:max_prompts]], dtype=np.float32).reshape(-1, 2)
+
+
+def repair_prompts(
+    image: np.ndarray, covered: np.ndarray, parts: Masks, settings: EsamSettings
+) -> np.ndarray:
+    """:func:`uncovered_prompts` of the SLIC superpixels and the part masks together.
+
+    Superpixels are found and tested on a copy of the image of side <= ``slic_max_side`` (the
+    coverage map is resized to it) and their prompts mapped back to image coordinates, so no
+    full-size superpixel masks are held.
+    """
+    import cv2
+    from skimage.segmentation import slic
+
+    h, w = image.shape[:2]
+    scale = min(1.0, settings.slic_max_side / max(h, w))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    labels = slic(
+        cv2.resize(image, (sw, sh)), n_segments=settings.slic_segments,
+        compactness=settings.slic_compactness, start_label=0,
+    )  # fmt: skip
+    small_covered = cv2.resize(covered.astype(np.uint8), (sw, sh), cv2.INTER_NEAREST) > 0
+    regions = [labels == v for v in np.unique(labels)]
+    found = []
+    for area, (x, y) in _uncovered(small_covered, regions, settings.uncovered_fraction):
+        # Pixel centres map through the resize; areas are compared at the image's scale.
+        point = ((x + 0.5) * w / sw - 0.5, (y + 0.5) * h / sh - 0.5)
+        found.append((area * (w * h) / (sw * sh), point))
+    found += _uncovered(covered, parts, settings.uncovered_fraction)
+    found.sort(key=lambda t: -t[0])
+    points = [p for _, p in found[: settings.max_repair_prompts]]
+    return np.array(points, dtype=np.float32).reshape(-1, 2)
 
 
 def add_repair_masks(
@@ -196,22 +235,6 @@ def add_repair_masks(
         scores.append(float(candidate_scores[i]))
         covered = new if covered is None else covered | new
     return entities, scores
-
-
-def superpixels(image: np.ndarray, settings: EsamSettings) -> Masks:
-    """SLIC superpixel masks at the image size (computed on a copy of side <= slic_max_side)."""
-    import cv2
-    from skimage.segmentation import slic
-
-    h, w = image.shape[:2]
-    scale = min(1.0, settings.slic_max_side / max(h, w))
-    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
-    labels = slic(
-        small, n_segments=settings.slic_segments, compactness=settings.slic_compactness,
-        start_label=0,
-    )  # fmt: skip
-    labels = cv2.resize(labels.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
-    return [labels == v for v in np.unique(labels)]
 
 
 class EsamBaseline(Baseline):
@@ -276,8 +299,7 @@ class EsamBaseline(Baseline):
         if entities:
             covered = np.logical_or.reduce(entities)
         parts = [masks[i] for i in kept["part"] + kept["subpart"]]
-        regions = superpixels(image, s) + parts
-        points = uncovered_prompts(covered, regions, s.uncovered_fraction, s.max_repair_prompts)
+        points = repair_prompts(image, covered, parts, s)
         candidates, cand_scores = [], []
         if len(points):
             self.predictor.set_image(image)
