@@ -4,7 +4,8 @@ A *family* module (``sam.py``, ``sam2.py``) knows how to load its model strictly
 in its package's point/box predictor and automatic mask generator (:class:`Family`). A *mode*
 (:class:`BoxBaseline`, :class:`AutoBaseline`, ``esam.EsamBaseline``) turns one image (and, for box
 prompts, its GT boxes) into a :class:`Prediction`; the runner turns predictions into DIS maps or
-COCO instances. A new family is one file with the five :class:`Family` members.
+COCO instances. A new family is one file with the four :class:`Family` functions, registered in
+``FAMILY_MODULES`` and ``settings.MODEL_TYPES``.
 """
 
 from __future__ import annotations
