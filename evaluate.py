@@ -16,6 +16,11 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
     python evaluate.py --config CFG --checkpoint CKPT --dataset dis5k \\
         --splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 [--data-root R] \\
         [--output-dir results/<run>] [--device cuda] [--batch-size 4] [key=value ...]
+
+Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
+
+    python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam --model-type vit_b \
+        --checkpoint FILE --config CFG --dataset dis5k --splits DIS-TE1 --output-dir results/<row>
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from pmgsam.baselines import cli as baselines_cli
 from pmgsam.data.io import DataError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
@@ -72,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
     )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
+    baselines_cli.add_arguments(p)
     return p
 
 
@@ -220,7 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.matched_only:
         args.protocol = "matched"
     try:
-        if args.config:
+        if args.baseline:
+            baselines_cli.check_arguments(parser, args)
+            try:
+                baselines_cli.run(args)
+            except (ValueError, FileNotFoundError, ImportError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+        elif args.config:
             _require(parser, args, ["checkpoint", "dataset", "splits"])
             try:
                 run_benchmark(args)

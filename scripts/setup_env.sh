@@ -25,6 +25,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$py" -m pip install --quiet --disable-pip-version-check $torch_spec
   echo "[setup] installing pmgsam and its dependencies"
   "$py" -m pip install --quiet --disable-pip-version-check -e "$repo[dev]"
+  # The optional SAM2 baselines (the [sam2] extra), tested in CI. sam2 compiles against the
+  # torch installed above, so no build isolation; its CUDA extension is optional and skipped.
+  echo "[setup] installing sam2 (SAM2.1 baselines)"
+  "$py" -m pip install --quiet --disable-pip-version-check setuptools wheel
+  SAM2_BUILD_CUDA=0 "$py" -m pip install --quiet --disable-pip-version-check \
+    --no-build-isolation "sam2>=1.1"
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"

@@ -1,8 +1,9 @@
-"""SAM baselines: GT-box and automatic modes write the maps, COCO instances and run.json entries.
+"""SAM baselines through ``evaluate.py --baseline``: prompts, maps, COCO instances, run.json.
 
-SAM ViT-B (random, seeded weights) runs its image encoder at 1024x1024, about 15 s per image on
-two CPU cores. The encoder is memoised on (input, weights) for this module, so an image is encoded
-once however many tests prompt it; the cached output is the one a recomputation would give.
+SAM ViT-B runs at a 256-px input (random, seeded weights; its checkpoint is saved at that side),
+so the image encoder costs well under a second per image on two CPU cores. The encoder is also
+memoised on (input, weights) for this module: an image is encoded once however many tests prompt
+it, and the cached output is the one a recomputation would give.
 """
 
 from __future__ import annotations
@@ -18,16 +19,26 @@ import pytest
 import torch
 import yaml
 from pycocotools import mask as mask_utils
-from segment_anything import SamAutomaticMaskGenerator, SamPredictor, build_sam_vit_b
+from segment_anything import SamAutomaticMaskGenerator, SamPredictor
 from segment_anything.modeling import ImageEncoderViT
 
+import evaluate
+from pmgsam.baselines import sam
+from pmgsam.baselines.base import AutoBaseline, gt_box, instance_boxes, reduce_masks
+from pmgsam.baselines.runner import run_baseline
 from pmgsam.data import build_dataset
-from pmgsam.engine import baselines
-from pmgsam.engine.baselines import AutoSettings, gt_box, load_sam, reduce_masks, run_baseline
+from pmgsam.data.config import DataConfig
+from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.tables import write_run_json
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.config import to_dict
+from pmgsam.report import main as report_main
+from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.rle import encode_rle
 
+SIDE = 256
 TINY_AUTO = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+FAST = ["--device", "cpu", "--quiet", "--model-image-size", str(SIDE), "--speed-iters", "1"]
+FAST += ["--speed-warmup", "0"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,10 +65,38 @@ def memoised_encoder():
 @pytest.fixture(scope="module")
 def sam_file(tmp_path_factory: pytest.TempPathFactory):
     torch.manual_seed(0)
-    sam = build_sam_vit_b().eval()
+    model = sam.build("vit_b", SIDE)
     path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
-    torch.save(sam.state_dict(), path)
-    return path, sam
+    torch.save(model.state_dict(), path)
+    return path, model
+
+
+def _data_cfg(dataset: str, root: Path, split_dir: Path) -> DataConfig:
+    splits = {"dis5k": ("DIS-TR", "DIS-VD", ["DIS-TE1"]), "nc4k": ("train", None, ["test"])}
+    train, val, test = splits[dataset]
+    values = {"dataset": dataset, "root": str(root), "num_workers": 0, "train_split": train}
+    values.update(val_split=val, test_splits=test, split_dir=str(split_dir))
+    return from_dict(DataConfig, values)
+
+
+@pytest.fixture(scope="module")
+def dis_box_run(sam_file, dis5k_root, tmp_path_factory):
+    """sam-box on the first two DIS-TE1 images: (run.json, run folder, data config)."""
+    tmp = tmp_path_factory.mktemp("dis_box")
+    data_cfg = _data_cfg("dis5k", dis5k_root, tmp / "splits")
+    out = tmp / "sam-box-dis"
+    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "dis5k", "DIS-TE1", out)
+    return _evaluate(argv + ["--limit", "2"]), out, data_cfg
+
+
+@pytest.fixture(scope="module")
+def nc4k_box_run(sam_file, nc4k_root, tmp_path_factory):
+    """sam-box (one box per GT instance) on the NC4K test split (20 % of 10 images)."""
+    tmp = tmp_path_factory.mktemp("nc4k_box")
+    data_cfg = _data_cfg("nc4k", nc4k_root, tmp / "splits")
+    out = tmp / "sam-box-nc4k"
+    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "nc4k", "test", out)
+    return _evaluate(argv), out, data_cfg
 
 
 def _config(tmp_path: Path, data_cfg: Any) -> Path:
@@ -66,17 +105,28 @@ def _config(tmp_path: Path, data_cfg: Any) -> Path:
     return path
 
 
-def _capture_generate(monkeypatch: pytest.MonkeyPatch) -> List[List[Dict[str, Any]]]:
-    """Record what every SamAutomaticMaskGenerator.generate call returns."""
-    calls: List[List[Dict[str, Any]]] = []
-    original = SamAutomaticMaskGenerator.generate
+def _evaluate(argv: List[str]) -> Dict[str, Any]:
+    assert evaluate.main(argv) == 0
+    out = Path(argv[argv.index("--output-dir") + 1])
+    return json.loads((out / "run.json").read_text())
 
-    def generate(self: SamAutomaticMaskGenerator, image: np.ndarray) -> List[Dict[str, Any]]:
+
+def _argv(baseline: str, ckpt: Path, cfg: Path, dataset: str, split: str, out: Path) -> List[str]:
+    argv = ["--baseline", baseline, "--checkpoint", str(ckpt), "--config", str(cfg)]
+    return argv + ["--dataset", dataset, "--splits", split, "--output-dir", str(out)] + FAST
+
+
+def _capture_generate(monkeypatch: pytest.MonkeyPatch, cls: type) -> List[List[Dict[str, Any]]]:
+    """Record what every ``cls.generate`` call returns."""
+    calls: List[List[Dict[str, Any]]] = []
+    original = cls.generate
+
+    def generate(self: Any, image: np.ndarray) -> List[Dict[str, Any]]:
         records = original(self, image)
         calls.append(records)
         return records
 
-    monkeypatch.setattr(SamAutomaticMaskGenerator, "generate", generate)
+    monkeypatch.setattr(cls, "generate", generate)
     return calls
 
 
@@ -86,12 +136,43 @@ def _read(path: Path) -> np.ndarray:
     return arr
 
 
+def _decode(entry: Dict[str, Any]) -> np.ndarray:
+    rle = dict(entry["segmentation"], counts=entry["segmentation"]["counts"].encode())
+    return mask_utils.decode(rle).astype(bool)
+
+
 def test_gt_box_of_a_hand_made_mask() -> None:
     mask = np.zeros((10, 12), np.uint8)
     mask[2:5, 3:8] = 1  # rows 2..4, columns 3..7
     mask[7, 1] = 1
     np.testing.assert_array_equal(gt_box(mask), [1, 2, 7, 7])
     assert gt_box(np.zeros((4, 4), np.uint8)) is None
+
+
+def test_instance_boxes_from_hand_made_coco_instances() -> None:
+    a = np.zeros((8, 10), np.uint8)
+    a[1:3, 2:6] = 1  # rows 1..2, columns 2..5
+    b = np.zeros((8, 10), np.uint8)
+    b[4:8, 0:2] = 1  # rows 4..7, columns 0..1
+    empty = np.zeros((8, 10), np.uint8)
+    anns = [(1, a), (1, empty), (1, b), (2, a)]
+    images = [{"id": i, "file_name": f"{i}.jpg", "height": 8, "width": 10} for i in (1, 2, 3)]
+    coco = load_coco(
+        {
+            "images": images,
+            "categories": [{"id": 1, "name": "object"}],
+            "annotations": [
+                {"id": k + 1, "image_id": im, "category_id": 1, "segmentation": encode_rle(m),
+                 "area": float(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0}
+                for k, (im, m) in enumerate(anns)
+            ],
+        }
+    )  # fmt: skip
+    boxes, n_empty = instance_boxes(coco, 1)
+    np.testing.assert_array_equal(boxes, [[2, 1, 5, 2], [0, 4, 1, 7]])
+    assert n_empty == 1
+    boxes, n_empty = instance_boxes(coco, 3)  # no instances at all
+    assert boxes.shape == (0, 4) and n_empty == 0
 
 
 def test_reduce_variants_on_hand_made_masks() -> None:
@@ -103,10 +184,8 @@ def test_reduce_variants_on_hand_made_masks() -> None:
     c[3, 3] = True  # 1 px
     gt = np.zeros((4, 4), np.uint8)
     gt[1:, 0] = 1  # IoU: a 1/10, b 3/4, c 0
-    union = a | b | c
-    np.testing.assert_array_equal(reduce_masks([a, b, c], "union", (4, 4)), union)
+    np.testing.assert_array_equal(reduce_masks([a, b, c], "union", (4, 4)), a | b | c)
     np.testing.assert_array_equal(reduce_masks([c, b, a], "largest", (4, 4)), a)
-    np.testing.assert_array_equal(reduce_masks([b, b.copy()], "largest", (4, 4)), b)
     np.testing.assert_array_equal(reduce_masks([a, b, c], "oracle", (4, 4), gt), b)
     far = np.zeros((4, 4), np.uint8)
     far[2, 2] = 1  # overlaps nothing: the oracle keeps nothing
@@ -120,115 +199,76 @@ def test_reduce_variants_on_hand_made_masks() -> None:
 
 
 def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
-    path, sam = sam_file
-    loaded = load_sam("vit_b", path, "cpu")
-    for key, value in sam.state_dict().items():
+    path, model = sam_file
+    loaded = sam.load("vit_b", path, "cpu", SIDE)
+    for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    state = dict(sam.state_dict())
+    state = dict(model.state_dict())
     del state["mask_decoder.iou_token.weight"]
     state["extra.weight"] = torch.zeros(1)
     bad = tmp_path / "bad_sam.pth"
     torch.save(state, bad)
     with pytest.raises(CheckpointError) as err:
-        load_sam("vit_b", bad)
+        sam.load("vit_b", bad, "cpu", SIDE)
     for text in ("bad_sam.pth", "mask_decoder.iou_token.weight", "extra.weight"):
         assert text in str(err.value)
-    with pytest.raises(ValueError, match="model_type"):
-        load_sam("vit_x", path)
+    with pytest.raises(ValueError, match="model type"):
+        sam.load("vit_x", path)
 
 
-class _EmptyGT:
-    """One grey image whose GT is empty (no box can be drawn)."""
-
-    names = ["empty"]
-    image_paths = [Path("empty.jpg")]
-
-    def __len__(self) -> int:
-        return 1
-
-    def load(self, index: int) -> tuple:
-        return np.full((20, 30, 3), 128, np.uint8), np.zeros((20, 30), np.uint8)
-
-
-def test_box_mode_empty_gt_writes_zero_map(sam_file, tmp_path: Path) -> None:
-    summary = run_baseline(sam_file[1], _EmptyGT(), "box", tmp_path, "s", progress=False)
-    png = _read(tmp_path / "pred" / "s" / "empty.png")
-    assert png.shape == (20, 30) and png.dtype == np.uint8 and not png.any()
-    assert summary["empty_gt"] == 1 and summary["images_per_s"] is None
-
-
-def test_box_mode_cli_equals_sam_predictor(sam_file, dis5k_root, data_config, tmp_path, capsys):
-    path, sam = sam_file
-    data_cfg = data_config("dis5k", dis5k_root)
-    out = tmp_path / "run"
-    argv = ["--config", str(_config(tmp_path, data_cfg)), "--split", "DIS-TE1"]
-    argv += ["--sam-checkpoint", str(path), "--mode", "box", "--out-dir", str(out)]
-    run = baselines.main(argv + ["--limit", "2", "--device", "cpu", "--score", "--quiet"])
+def test_sam_box_dis_equals_sam_predictor(sam_file, dis_box_run) -> None:
+    model = sam_file[1]
+    run, out, data_cfg = dis_box_run
     dataset = build_dataset(data_cfg, "DIS-TE1", 1024, train=False)
-    for i in range(2):
-        png = _read(out / "pred" / "DIS-TE1" / f"{dataset.names[i]}.png")
-        assert png.dtype == np.uint8 and png.shape == dataset.load(i)[1].shape
     image, gt = dataset.load(0)
     ys, xs = np.nonzero(gt)
-    predictor = SamPredictor(sam)
+    predictor = SamPredictor(model)
     predictor.set_image(image)
     box = np.array([xs.min(), ys.min(), xs.max(), ys.max()])
     logits, _, _ = predictor.predict(box=box, multimask_output=False, return_logits=True)
     expected = np.rint(torch.sigmoid(torch.from_numpy(logits[0])).numpy() * 255).astype(np.uint8)
-    np.testing.assert_array_equal(
-        _read(out / "pred" / "DIS-TE1" / f"{dataset.names[0]}.png"), expected
-    )
+    png = _read(out / "pred" / "DIS-TE1" / f"{dataset.names[0]}.png")
+    np.testing.assert_array_equal(png, expected)
     assert run["method"] == "SAM ViT-B GT box"
-    n_params = sum(p.numel() for p in sam.parameters()) / 1e6
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
     assert run["efficiency"]["params_total_M"] == pytest.approx(n_params)
-    assert run["efficiency"]["params_trainable_M"] == pytest.approx(n_params)
-    assert run["efficiency"]["fps"] > 0
+    assert run["efficiency"]["fps"] > 0 and "peak_memory_MB" not in run["efficiency"]
     assert run["meta"]["mode"] == "box" and run["meta"]["split DIS-TE1"]["num_images"] == 2
-    assert run["dis"]["DIS-TE1"]["num_images"] == 2 and "maxFm" in run["dis"]["DIS-TE1"]
-    stdout = capsys.readouterr().out
-    assert "wrote 2 maps" in stdout and str(out / "run.json") in stdout
+    assert run["meta"]["efficiency_report"]["timed_prompts"] == 1
+    scored = json.loads((out / "metrics" / "DIS-TE1.json").read_text())
+    assert run["dis"]["DIS-TE1"]["maxFm"] == scored["maxFm"] and scored["num_images"] == 2
 
 
-def test_auto_mode_oracle_map_is_the_best_generated_mask(
+def test_sam_auto_oracle_map_is_the_best_generated_mask(
     sam_file, dis5k_root, data_config, tmp_path, monkeypatch
 ):
-    calls = _capture_generate(monkeypatch)
+    calls = _capture_generate(monkeypatch, SamAutomaticMaskGenerator)
     dataset = build_dataset(data_config("dis5k", dis5k_root), "DIS-TE1", 1024, train=False)
-    settings = AutoSettings(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    settings = {"points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    baseline = AutoBaseline("sam", "vit_b", sam_file[1], settings)
     summary = run_baseline(
-        sam_file[1],
-        dataset,
-        "auto",
-        tmp_path,
-        "DIS-TE1",
-        "oracle",
-        settings,
-        limit=1,
-        progress=False,
+        baseline, dataset, tmp_path, "DIS-TE1", "oracle", limit=1, progress=False
     )
     assert len(calls) == 1 and summary["masks"] == len(calls[0]) > 0
     _, gt = dataset.load(0)
     png = _read(tmp_path / "pred" / "DIS-TE1" / f"{dataset.names[0]}.png")
-    assert png.shape == gt.shape and png.dtype == np.uint8
     masks = [r["segmentation"] for r in calls[0]]
     ious = [(m & (gt > 0)).sum() / max((m | (gt > 0)).sum(), 1) for m in masks]
     assert max(ious) > 0  # the oracle picks a mask here, not the empty fallback
-    expected = masks[int(np.argmax(ious))]
-    np.testing.assert_array_equal(png, expected.astype(np.uint8) * 255)
+    np.testing.assert_array_equal(png, masks[int(np.argmax(ious))].astype(np.uint8) * 255)
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-def test_auto_mode_cos_writes_scored_coco_instances(
+def test_sam_auto_cos_writes_scored_coco_instances(
     sam_file, cod10k_root, data_config, tmp_path, monkeypatch
 ):
-    calls = _capture_generate(monkeypatch)
+    calls = _capture_generate(monkeypatch, SamAutomaticMaskGenerator)
     data_cfg = data_config("cod10k", cod10k_root)
     out = tmp_path / "run"
-    argv = ["--config", str(_config(tmp_path, data_cfg)), "--split", "Test", "--mode", "auto"]
-    argv += ["--sam-checkpoint", str(sam_file[0]), "--out-dir", str(out), "--limit", "1"]
-    run = baselines.main(argv + TINY_AUTO + ["--quiet", "--device", "cpu"])
-    assert len(calls) == 1 and calls[0]
-    records = calls[0]
+    argv = _argv("sam-auto", sam_file[0], _config(tmp_path, data_cfg), "cod10k", "Test", out)
+    run = _evaluate(argv + TINY_AUTO + ["--limit", "1"])
+    records = calls[0]  # the prediction; later calls are the timing passes
+    assert records and len(calls) == 2
     dataset = build_dataset(data_cfg, "Test", 1024, train=False)
     coco = dataset.coco_gt()
     stem = dataset.image_paths[0].stem
@@ -238,8 +278,7 @@ def test_auto_mode_cos_writes_scored_coco_instances(
     for entry, record in zip(results, records):
         assert entry["image_id"] == image_id and entry["category_id"] == 1
         assert entry["score"] == pytest.approx(record["predicted_iou"])
-        rle = dict(entry["segmentation"], counts=entry["segmentation"]["counts"].encode())
-        np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), record["segmentation"])
+        np.testing.assert_array_equal(_decode(entry), record["segmentation"])
     gt_subset = json.loads((out / "metrics" / "Test.gt.json").read_text())
     assert [im["id"] for im in gt_subset["images"]] == [image_id]
     union = np.logical_or.reduce([r["segmentation"] for r in records])
@@ -247,20 +286,88 @@ def test_auto_mode_cos_writes_scored_coco_instances(
     np.testing.assert_array_equal(png, union.astype(np.uint8) * 255)
     cos = run["cos"]["COD10K"]
     assert cos["protocol"] == "all" and cos["num_results"] == len(records)
-    assert {"AP", "AP50", "AP75"} <= set(cos)
-    meta = run["meta"]
-    assert meta["reduce"] == "union" and meta["reduce_is_oracle"] is False
-    assert meta["auto_settings"]["points_per_side"] == 2
-    assert run["method"] == "SAM ViT-B auto (union)"
+    assert run["meta"]["auto_settings"]["points_per_side"] == 2
+    assert run["method"] == "SAM ViT-B auto"
 
 
-def test_box_mode_cos_score_maps_as_instances(sam_file, cod10k_root, data_config, tmp_path):
-    data_cfg = data_config("cod10k", cod10k_root)
-    out = tmp_path / "run"
-    argv = ["--config", str(_config(tmp_path, data_cfg)), "--split", "Test", "--mode", "box"]
-    argv += ["--sam-checkpoint", str(sam_file[0]), "--out-dir", str(out), "--limit", "1"]
-    run = baselines.main(argv + ["--score", "--quiet", "--device", "cpu"])
-    cos = run["cos"]["COD10K"]
-    assert cos["num_images"] == 1 and cos["protocol"] == "all"
-    assert json.loads((out / "metrics" / "Test.json").read_text())["AP"] == cos["AP"]
-    assert run["method"] == "SAM ViT-B GT box" and "dis" not in run
+def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> None:
+    model = sam_file[1]
+    run, out, data_cfg = nc4k_box_run
+    dataset = build_dataset(data_cfg, "test", 1024, train=False)
+    coco_dict = dataset.coco_gt()
+    coco = load_coco(coco_dict)
+    ids = {Path(im["file_name"]).stem: im["id"] for im in coco_dict["images"]}
+    results = json.loads((out / "metrics" / "test.results.json").read_text())
+    predictor = SamPredictor(model)
+    multi = 0
+    for i in range(len(dataset)):
+        image_id = ids[dataset.image_paths[i].stem]
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
+        multi += len(anns) > 1
+        predictor.set_image(dataset.load(i)[0])
+        expected = []
+        for ann in anns:
+            ys, xs = np.nonzero(coco.annToMask(ann))
+            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+            logits, iou, _ = predictor.predict(box=box, multimask_output=False, return_logits=True)
+            mask = torch.sigmoid(torch.from_numpy(logits[0])).numpy() > 0.5
+            if mask.any():
+                expected.append((mask, float(iou[0])))
+        got = [r for r in results if r["image_id"] == image_id]
+        assert len(got) == len(expected)
+        for entry, (mask, score) in zip(got, expected):
+            np.testing.assert_array_equal(_decode(entry), mask)
+            assert entry["score"] == pytest.approx(score)
+    assert multi > 0  # the data has images with several instances
+    assert run["method"] == "SAM ViT-B GT box per instance"
+    assert "per GT instance" in run["meta"]["box_prompt"]
+    assert run["cos"]["NC4K"]["num_results"] == len(results)
+
+
+def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys) -> None:
+    cfg = _config(tmp_path, data_config("dis5k", dis5k_root))
+    argv = _argv("sam-box", sam_file[0], cfg, "dis5k", "DIS-TE1", tmp_path / "r")
+    assert evaluate.main(argv + ["--model-type", "tiny"]) == 2
+    assert "tiny is a sam2 model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(argv + ["--esam-object-nms", "0.3"])
+    assert "only apply to --baseline esam" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(argv + ["--points-per-side", "4"])
+    assert "--points-per-side only apply to sam-auto / sam2-auto" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([a if a != "sam-box" else "sam-auto" for a in argv] + ["--use-m2m"])
+    assert "--use-m2m is a SAM2 generator option" in capsys.readouterr().err
+
+
+def test_baseline_runs_merge_into_the_report_next_to_pmgsam(
+    dis_box_run, nc4k_box_run, tmp_path, capsys
+) -> None:
+    # PMG-SAM's hand-made run is perfect, so its cells are the bold ones in every column.
+    perfect = {"maxFm": 1.0, "wFmeasure": 1.0, "MAE": 0.0, "Smeasure": 1.0, "meanEm": 1.0,
+               "HCE": 0.0, "num_images": 2}  # fmt: skip
+    pmg = tmp_path / "pmgsam"
+    write_run_json(pmg, "PMG-SAM", dis={"DIS-TE1": perfect},
+                   cos={"NC4K": {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "protocol": "all"}},
+                   efficiency={"params_total_M": 0.001, "fps": 1e6})  # fmt: skip
+    tables = tmp_path / "tables"
+    assert (
+        report_main([str(pmg), str(dis_box_run[1]), str(nc4k_box_run[1]), "--out", str(tables)])
+        == 0
+    )
+    dis_md = (tables / "dis.md").read_text()
+    d = json.loads((dis_box_run[1] / "metrics" / "DIS-TE1.json").read_text())
+    cells = [f"{d[k]:.3f}" for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm")]
+    assert (
+        "| PMG-SAM | **1.000** | **1.000** | **0.000** | **1.000** | **1.000** | **0** |" in dis_md
+    )
+    assert f"| SAM ViT-B GT box | {' | '.join(cells)} | {d['HCE']:.0f} |" in dis_md
+    assert "| SAM ViT-B GT box per instance | – | – | – | – | – | – |" in dis_md
+    cos_md = (tables / "cos.md").read_text()
+    c = json.loads((nc4k_box_run[1] / "metrics" / "test.json").read_text())
+    row = " | ".join(f"{100 * c[k]:.1f}" for k in ("AP", "AP50", "AP75"))
+    assert f"| SAM ViT-B GT box per instance | {row} |" in cos_md
+    eff_md = (tables / "efficiency.md").read_text()
+    fps = dis_box_run[0]["efficiency"]["fps"]
+    assert f"| SAM ViT-B GT box | {dis_box_run[0]['efficiency']['params_total_M']:.1f} |" in eff_md
+    assert f"{fps:.2f}" in eff_md.split("SAM ViT-B GT box |")[1].splitlines()[0]

@@ -1,0 +1,213 @@
+"""``python evaluate.py --baseline ...``: one command per baseline table row.
+
+    python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam \\
+        --model-type vit_b|vit_l|vit_h|tiny|small|base_plus|large --checkpoint FILE \\
+        --config CFG --dataset dis5k|cod10k|nc4k --splits S1,S2 [--output-dir results/<row>] \\
+        [--reduce union|largest|oracle] [--limit N] [generator / --esam-* settings]
+
+Predicts every split (``pmgsam.baselines.runner``), scores it with the PMG-SAM scoring code,
+measures the efficiency block with ``pmgsam.efficiency``'s timing harness on the first prompted
+image (the whole ``predict``: pre-processing, all forward passes and all post-processing) and
+writes ``<output-dir>/run.json`` for ``python -m pmgsam.report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Dict, List
+
+from pmgsam.baselines.settings import (
+    MODEL_TYPES,
+    ORACLE_NOTE,
+    REDUCTIONS,
+    EsamSettings,
+    family_of,
+)
+
+BASELINES = ("sam-auto", "sam-box", "sam2-auto", "sam2-box", "esam")
+DEFAULT_MODEL = {"sam": "vit_b", "sam2": "tiny"}
+# Generator settings shared by SamAutomaticMaskGenerator and SAM2AutomaticMaskGenerator;
+# unset ones keep each package's own default (they differ, e.g. pred_iou_thresh 0.88 vs 0.8).
+GENERATOR_OPTIONS = {
+    "points_per_side": int,
+    "points_per_batch": int,
+    "pred_iou_thresh": float,
+    "stability_score_thresh": float,
+    "box_nms_thresh": float,
+    "crop_n_layers": int,
+    "min_mask_region_area": int,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--baseline`` option group of evaluate.py (benchmark options are shared)."""
+    g = parser.add_argument_group(
+        "baseline mode (with --config, --checkpoint, --dataset, --splits)"
+    )
+    g.add_argument("--baseline", choices=BASELINES, help="predict and score a baseline row")
+    types = [t for ts in MODEL_TYPES.values() for t in ts]
+    g.add_argument("--model-type", choices=types, help="default vit_b (SAM) / tiny (SAM2.1)")
+    g.add_argument(
+        "--reduce",
+        default="union",
+        choices=REDUCTIONS,
+        help="automatic modes on DIS, masks -> one map: union (default), largest, or oracle "
+        "(ORACLE UPPER BOUND: the mask with the best IoU against the GT; not a fair baseline)",
+    )
+    g.add_argument("--model-image-size", type=int, help="model input side (default 1024)")
+    g.add_argument("--limit", type=int, help="only the first N images of each split")
+    g.add_argument("--speed-iters", type=int, default=10, help="timed passes (0: no timing)")
+    g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
+    for name, kind in GENERATOR_OPTIONS.items():
+        g.add_argument(
+            "--" + name.replace("_", "-"), type=kind, help="auto modes (default: package's)"
+        )
+    g.add_argument(
+        "--use-m2m", action="store_true", help="sam2-auto: SAM2's mask-to-mask refinement"
+    )
+    for f in fields(EsamSettings):
+        g.add_argument(
+            "--esam-" + f.name.replace("_", "-"),
+            type=type(f.default),
+            default=f.default,
+            help="esam (default: %(default)s; see pmgsam/baselines/settings.py)",
+        )
+
+
+def _build(args: argparse.Namespace, family_name: str, device: Any):
+    from pmgsam.baselines.base import AutoBaseline, BoxBaseline, family
+
+    model = family(family_name).load(
+        args.model_type, args.checkpoint, device, args.model_image_size
+    )
+    if args.baseline == "esam":
+        from pmgsam.baselines.esam import EsamBaseline
+
+        values = {f.name: getattr(args, "esam_" + f.name) for f in fields(EsamSettings)}
+        return EsamBaseline(family_name, args.model_type, model, EsamSettings(**values))
+    if args.baseline.endswith("-box"):
+        return BoxBaseline(family_name, args.model_type, model)
+    settings = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
+    if args.use_m2m:
+        settings["use_m2m"] = True
+    return AutoBaseline(family_name, args.model_type, model, settings)
+
+
+def row_name(baseline: Any, reduce: str, cos: bool) -> str:
+    """Table row: model, mode, and what the row's numbers depend on (prompt / reduction)."""
+    if baseline.mode == "box":
+        return f"{baseline.label} GT box" + (" per instance" if cos else "")
+    prefix = "E-SAM-style " if baseline.mode == "esam" else ""
+    suffix = "" if cos else f" ({'ORACLE upper bound' if reduce == 'oracle' else reduce})"
+    return f"{prefix}{baseline.label} {'auto' if baseline.mode == 'auto' else ''}".rstrip() + suffix
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """Predict, score and record every split of ``args`` with the chosen baseline."""
+    import json
+
+    from pmgsam.baselines.runner import measure_efficiency, run_baseline, score_dis_maps
+    from pmgsam.data import build_dataset
+    from pmgsam.efficiency import count_parameters
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.evaluation.tables import COS_NAMES, efficiency_from_report, write_run_json
+    from pmgsam.utils.config import load_config
+
+    family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
+    args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
+    owner = family_of(args.model_type)
+    if family_name is not None and owner != family_name:
+        raise ValueError(
+            f"--model-type {args.model_type} is a {owner} model; --baseline {args.baseline} "
+            f"takes {', '.join(MODEL_TYPES[family_name])}"
+        )
+    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    cfg = load_config(ExperimentConfig, args.config, overrides)
+    baseline = _build(args, owner, resolve_device(args.device))
+    cos = args.dataset in COS_NAMES
+    out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
+    dis_scores: Dict[str, Any] = {}
+    cos_scores: Dict[str, Any] = {}
+    meta: Dict[str, Any] = {
+        "baseline": args.baseline,
+        "checkpoint": str(args.checkpoint),
+        "config": str(args.config),
+        "overrides": overrides,
+        **baseline.meta(),
+    }
+    if baseline.prompt == "box":
+        meta["box_prompt"] = (
+            "one tight XYXY box per GT instance (COCO instance masks)"
+            if cos
+            else "one tight XYXY box around the whole GT mask"
+        )
+    else:
+        meta.update(reduce=args.reduce, reduce_is_oracle=args.reduce == "oracle")
+        meta["reduce_note"] = ORACLE_NOTE if args.reduce == "oracle" else "no GT used"
+    timing_input = None
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        dataset = build_dataset(cfg.data, split, cfg.model.image_size, train=False)
+        summary = run_baseline(
+            baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet
+        )
+        timing_input = timing_input or summary.pop("timing_input")
+        summary.pop("timing_input", None)
+        meta[f"split {split}"] = {k: v for k, v in summary.items() if k != "cos"}
+        if cos:
+            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
+            cos_scores[name] = summary["cos"]
+            print(
+                f"{name}: "
+                + " ".join(f"{k}={summary['cos'][k]:.4f}" for k in ("AP", "AP50", "AP75"))
+            )
+        else:
+            dis_scores[split] = score_dis_maps(dataset, summary, out_dir)
+            cells = ("maxFm", "MAE", "Smeasure", "HCE")
+            print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
+    report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
+    if timing_input is not None and args.speed_iters > 0:
+        report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
+        meta["efficiency_report"] = report
+        meta["fps_timing"] = (
+            "pmgsam.efficiency.measure_speed (fp32, CUDA-synchronised, median of speed-iters "
+            "after speed-warmup) of the whole predict on the first prompted image"
+        )
+    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
+    method = args.method or row_name(baseline, args.reduce, cos)
+    path = write_run_json(
+        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
+    )
+    print(f"wrote {path}")
+    return json.loads(path.read_text())
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One-line usage errors for baseline mode."""
+    missing: List[str] = [
+        "--" + n.replace("_", "-")
+        for n in ("config", "checkpoint", "dataset", "splits")
+        if getattr(args, n) in (None, "")
+    ]
+    if missing:
+        parser.error(f"{' '.join(missing)} required with --baseline")
+    if args.baseline != "esam":
+        explicit = [f"--esam-{f.replace('_', '-')}" for f, v in _esam_changes(args).items()]
+        if explicit:
+            parser.error(f"{', '.join(explicit)} only apply to --baseline esam")
+    if not args.baseline.endswith("-auto"):
+        given = [n for n in GENERATOR_OPTIONS if getattr(args, n) is not None]
+        flags = ["--" + n.replace("_", "-") for n in given] + ["--use-m2m"] * args.use_m2m
+        if flags:
+            hint = " (esam takes --esam-* settings)" if args.baseline == "esam" else ""
+            parser.error(f"{', '.join(flags)} only apply to sam-auto / sam2-auto{hint}")
+    if args.use_m2m and args.baseline != "sam2-auto":
+        parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
+
+
+def _esam_changes(args: argparse.Namespace) -> Dict[str, Any]:
+    return {k: v for k, v in asdict(EsamSettings()).items() if getattr(args, "esam_" + k) != v}

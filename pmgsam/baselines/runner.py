@@ -1,0 +1,207 @@
+"""Run a baseline over a dataset split: maps, COCO instances, scores and the efficiency block.
+
+* Box prompts: DIS prompts ONE tight box around the whole GT mask (an empty GT has no box: its map
+  is all zero and it is counted). COD10K/NC4K prompt one box per GT instance (from the COCO
+  instance masks); each predicted mask (> 0.5) is a COCO instance scored by the model's predicted
+  IoU, and the PNG map is their pixel-wise maximum.
+* Automatic modes (SAM/SAM2 generator, E-SAM): every mask is a COCO instance (COS) and
+  ``--reduce`` turns them into one DIS map (union, largest, or the GT-reading oracle).
+
+Maps go to ``<out>/pred/<split>/<name>.png`` (8-bit, original size); COS instances to
+``<out>/metrics/<split>.results.json`` with the GT of the predicted images in ``<split>.gt.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
+from pmgsam.efficiency import count_parameters, measure_speed
+from pmgsam.engine.inference import write_probability_png
+from pmgsam.utils.rle import encode_rle
+
+INSTANCE_THRESHOLD = 0.5  # a box-prompted probability map becomes an instance above this
+
+
+def coco_instances(image_id: int, pred: Prediction) -> List[Dict[str, Any]]:
+    """COCO results entries (segm RLE, class 1, score = predicted IoU) of one image's masks."""
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": 1,
+            "segmentation": encode_rle(mask > INSTANCE_THRESHOLD),
+            "score": float(score),
+        }
+        for mask, score in zip(pred.masks, pred.scores)
+        if (mask > INSTANCE_THRESHOLD).any()
+    ]
+
+
+def run_baseline(
+    baseline: Baseline,
+    dataset: Any,
+    out_dir: str | Path,
+    split: str,
+    reduce: str = "union",
+    cos: bool = False,
+    limit: Optional[int] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
+
+    Arguments:
+        baseline: a loaded baseline (box or automatic).
+        dataset: a :func:`pmgsam.data.build_dataset` dataset (``names``, ``load``, ``coco_gt``).
+        out_dir: run folder.
+        split: split name, used for the output paths.
+        reduce: automatic modes: how the masks become one DIS map (see ``reduce_masks``).
+        cos: COS dataset: per-instance boxes, COCO instances written and scored.
+        limit: predict only the first ``limit`` images.
+        progress: show a tqdm bar.
+    Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
+    """
+    out_dir = Path(out_dir)
+    pred_dir = out_dir / "pred" / split
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    coco = None
+    if cos:
+        from pmgsam.evaluation.instances import load_coco
+
+        coco_gt = dataset.coco_gt()
+        coco = load_coco(coco_gt)
+        ids = {Path(im["file_name"]).stem: im["id"] for im in coco_gt["images"]}
+    results: List[Dict[str, Any]] = []
+    image_ids: List[int] = []
+    counts = {"empty_gt": 0, "empty_gt_instances": 0, "no_masks": 0, "masks": 0}
+    timing_input = None
+    desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
+    for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
+        image, gt = dataset.load(i)
+        boxes = None
+        if coco is not None:
+            stem = Path(dataset.image_paths[i]).stem
+            if stem not in ids:
+                raise ValueError(f"image '{stem}' is not in the COCO ground truth of {split}")
+            image_ids.append(ids[stem])
+            if baseline.prompt == "box":
+                boxes, empty = instance_boxes(coco, ids[stem])
+                counts["empty_gt_instances"] += empty
+        elif baseline.prompt == "box":
+            box = gt_box(gt)
+            boxes = np.zeros((0, 4), np.float32) if box is None else box[None]
+        if boxes is not None and len(boxes) == 0:
+            counts["empty_gt"] += 1
+            write_probability_png(torch.zeros(gt.shape), pred_dir / f"{dataset.names[i]}.png")
+            continue
+        pred = baseline.predict(image, boxes)
+        timing_input = timing_input or (image, boxes)
+        counts["masks"] += len(pred.masks)
+        counts["no_masks"] += int(not pred.masks)
+        if baseline.prompt == "box":
+            prob = np.maximum.reduce(pred.masks)
+        else:
+            prob = reduce_masks(pred.masks, reduce, gt.shape, gt).astype(np.float32)
+        if coco is not None:
+            results.extend(coco_instances(image_ids[-1], pred))
+        write_probability_png(torch.from_numpy(prob), pred_dir / f"{dataset.names[i]}.png")
+    summary: Dict[str, Any] = {
+        "split": split,
+        "pred_dir": str(pred_dir),
+        "num_images": n,
+        "num_dataset_images": len(dataset),
+        **counts,
+        "timing_input": timing_input,
+    }
+    if coco is not None:
+        gt_json = out_dir / "metrics" / f"{split}.gt.json"
+        gt_json.parent.mkdir(parents=True, exist_ok=True)
+        # With --limit, AP is over the predicted images only: the GT keeps just those.
+        keep = set(image_ids)
+        gt_subset = dict(coco_gt, images=[im for im in coco_gt["images"] if im["id"] in keep])
+        gt_subset["annotations"] = [a for a in coco_gt["annotations"] if a["image_id"] in keep]
+        gt_json.write_text(json.dumps(gt_subset))
+        summary["gt_json"] = str(gt_json)
+        source = (
+            "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
+            if baseline.prompt == "box"
+            else f"{baseline.mode} masks as instances, score = predicted IoU"
+        )
+        summary["cos"] = score_instances(out_dir, split, gt_subset, results, source)
+    return summary
+
+
+def score_instances(
+    out_dir: Path, split: str, gt: Dict[str, Any], results: List[Dict[str, Any]], source: str
+) -> Dict[str, Any]:
+    """Write the COCO results JSON and return their COCO mask AP against ``gt``."""
+    from pmgsam.evaluation.instances import coco_map, load_coco
+
+    metrics = out_dir / "metrics"
+    (metrics / f"{split}.results.json").write_text(json.dumps(results))
+    scores = coco_map(load_coco(gt), results)
+    scores.update(
+        protocol="all",
+        source=source,
+        num_images=len(gt["images"]),
+        num_gt_instances=len(gt["annotations"]),
+        num_results=len(results),
+        results_file=f"{split}.results.json",
+    )
+    (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n")
+    return scores
+
+
+def score_dis_maps(dataset: Any, summary: Dict[str, Any], out_dir: Path) -> Dict[str, Any]:
+    """DIS metrics of the predicted maps (the first ``num_images`` of the split)."""
+    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
+
+    split, pred_dir = summary["split"], Path(summary["pred_dir"])
+    out = out_dir / "metrics" / f"{split}.json"
+    skes = dataset.skeleton_paths or [None] * len(dataset)
+    names = dataset.names[: summary["num_images"]]
+    pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
+    metrics, per_image = evaluate_dis_pairs(pairs, workers=1, progress=False)
+    write_dis_results(out, metrics, per_image, {"split": split})
+    return json.loads(out.read_text())
+
+
+class _WholePrediction(torch.nn.Module):
+    """What ``measure_speed`` times: the baseline's whole ``predict`` on one image (its
+    preprocessing, every forward pass and all post-processing), the image held on the host as
+    the packages take it."""
+
+    def __init__(self, baseline: Baseline, image: np.ndarray, boxes: Optional[np.ndarray]):
+        super().__init__()
+        self.baseline, self.image, self.boxes = baseline, image, boxes
+
+    def forward(self, token: torch.Tensor) -> Prediction:
+        return self.baseline.predict(self.image, self.boxes)
+
+
+def measure_efficiency(
+    baseline: Baseline,
+    image: np.ndarray,
+    boxes: Optional[np.ndarray],
+    iters: int,
+    warmup: int,
+) -> Dict[str, Any]:
+    """A ``pmgsam.efficiency``-style report (params, speed) of the baseline on one image, with
+    the same timing harness (``measure_speed``, fp32, CUDA-synchronised)."""
+    device = next(baseline.model.parameters()).device
+    token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
+    speed = measure_speed(_WholePrediction(baseline, image, boxes), token, "fp32", iters, warmup)
+    return {
+        "params": count_parameters(baseline.model),
+        "speed": speed,
+        "timed_image_size": list(image.shape[:2]),
+        "timed_prompts": None if boxes is None else len(boxes),
+        "iters": iters,
+        "warmup": warmup,
+    }

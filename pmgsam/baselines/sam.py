@@ -1,0 +1,104 @@
+"""SAM ViT-B/L/H (segment-anything): strict loading, point/box predictor, automatic generator."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import torch
+from segment_anything import SamAutomaticMaskGenerator, SamPredictor
+from segment_anything.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
+
+from pmgsam.baselines.settings import MODEL_TYPES
+from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
+
+# (embed dim, depth, heads, global-attention blocks) of segment-anything's build_sam_vit_*.
+_ENCODERS = {
+    "vit_b": (768, 12, 12, (2, 5, 8, 11)),
+    "vit_l": (1024, 24, 16, (5, 11, 17, 23)),
+    "vit_h": (1280, 32, 16, (7, 15, 23, 31)),
+}
+RELEASED_IMAGE_SIZE = 1024
+
+
+def label(model_type: str) -> str:
+    return f"SAM ViT-{model_type[-1].upper()}"
+
+
+def build(model_type: str, image_size: int = RELEASED_IMAGE_SIZE) -> Sam:
+    """segment-anything's ``_build_sam`` with the input side as a parameter (random weights).
+
+    The released checkpoints are 1024; a smaller side gives a cheap model for CPU tests (its
+    position embedding has a different shape, so it only loads checkpoints saved at that side).
+    """
+    if model_type not in MODEL_TYPES["sam"]:
+        raise ValueError(f"SAM model type must be one of {MODEL_TYPES['sam']}, got {model_type!r}")
+    dim, depth, heads, global_blocks = _ENCODERS[model_type]
+    prompt_dim, patch = 256, 16
+    grid = image_size // patch
+    return Sam(
+        image_encoder=ImageEncoderViT(
+            depth=depth,
+            embed_dim=dim,
+            img_size=image_size,
+            mlp_ratio=4,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            num_heads=heads,
+            patch_size=patch,
+            qkv_bias=True,
+            use_rel_pos=True,
+            global_attn_indexes=global_blocks,
+            window_size=14,
+            out_chans=prompt_dim,
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=prompt_dim,
+            image_embedding_size=(grid, grid),
+            input_image_size=(image_size, image_size),
+            mask_in_chans=16,
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(
+                depth=2, embedding_dim=prompt_dim, mlp_dim=2048, num_heads=8
+            ),
+            transformer_dim=prompt_dim,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    ).eval()
+
+
+def load(
+    model_type: str,
+    checkpoint: str | Path,
+    device: Any = "cpu",
+    image_size: Optional[int] = None,
+) -> Sam:
+    """A SAM from a plain state-dict file, strictly, in eval mode.
+
+    Raises :class:`~pmgsam.modeling.weights.CheckpointError` naming the file and its missing,
+    unexpected or mis-shaped keys.
+    """
+    sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
+    state = read_torch_checkpoint(checkpoint)
+    check_state_dict(sam.state_dict(), state, str(checkpoint))
+    sam.load_state_dict(state, strict=True)
+    return sam.to(device).eval()
+
+
+def predictor(model: Sam) -> SamPredictor:
+    return SamPredictor(model)
+
+
+def generator(model: Sam, settings: Mapping[str, Any]) -> SamAutomaticMaskGenerator:
+    return SamAutomaticMaskGenerator(model, output_mode="binary_mask", **settings)
