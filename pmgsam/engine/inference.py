@@ -1,10 +1,13 @@
 """Inference: predict a dataset split or a folder of images into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR --out DIR
-        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [hiera_checkpoint=... ...]
+        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [--premask-out DIR]
+        [hiera_checkpoint=... ...]
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
+``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
+analysis, ``python -m pmgsam.analysis premask``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import argparse
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -92,6 +95,13 @@ class Predictor:
             logits = self.model(images.to(self.device, non_blocking=True))["mask"]
         return torch.sigmoid(logits.float())
 
+    @torch.inference_mode()
+    def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
+        with self._autocast():
+            out = self.model(images.to(self.device, non_blocking=True))
+        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+
     def predict_dataset(
         self,
         dataset: Dataset,
@@ -99,8 +109,12 @@ class Predictor:
         batch_size: int = 4,
         num_workers: int = 2,
         progress: bool = True,
+        premask_dir: Union[str, Path, None] = None,
     ) -> Path:
-        """Write ``<name>.png`` probability maps at each sample's original size."""
+        """Write ``<name>.png`` probability maps at each sample's original size.
+
+        With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
+        """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         loader = DataLoader(
@@ -111,13 +125,23 @@ class Predictor:
         )
         bar = tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress)
         for batch in loader:
-            probs = self.predict_batch(batch["image"]).cpu()
+            if premask_dir is None:
+                probs = self.predict_batch(batch["image"]).cpu()
+            else:
+                probs, pre = (p.cpu() for p in self.predict_batch_with_premask(batch["image"]))
+                _write_premasks(pre, batch, Path(premask_dir), self.image_size)
             for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
                 full = unpad_and_resize(prob[0], size, self.image_size)
                 write_probability_png(full, out_dir / f"{name}.png")
             bar.update(len(batch["name"]))
         bar.close()
         return out_dir
+
+
+def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
+        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
 
 
 def write_probability_png(prob: torch.Tensor, path: Path) -> None:
@@ -150,6 +174,7 @@ def predict_split(
     device: Optional[str] = "auto",
     batch_size: int = 4,
     overrides: Sequence[str] = (),
+    premask_dir: Union[str, Path, None] = None,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -161,6 +186,7 @@ def predict_split(
       device: ``auto``, ``cpu`` or ``cuda[:i]``.
       batch_size: images per forward pass.
       overrides: ``key=value`` overrides of the experiment config.
+      premask_dir: also write the Pre-Mask probability maps into this folder.
     Returns the folder holding one PNG per image stem.
     """
     from pmgsam.data import build_dataset
@@ -181,7 +207,11 @@ def predict_split(
     predictor = Predictor(model, device)
     logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
     return predictor.predict_dataset(
-        dataset, out_dir, batch_size=batch_size, num_workers=cfg.data.num_workers
+        dataset,
+        out_dir,
+        batch_size=batch_size,
+        num_workers=cfg.data.num_workers,
+        premask_dir=premask_dir,
     )
 
 
@@ -194,6 +224,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument("overrides", nargs="*", help="model fields, e.g. u2net_checkpoint=PATH")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -201,7 +232,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     model = load_model_for_inference(args.checkpoint, model_overrides)
     predictor = Predictor(model, args.device, args.amp)
     dataset = ImageFolder(args.input, model.config.image_size)
-    out = predictor.predict_dataset(dataset, args.out, args.batch_size, args.num_workers)
+    out = predictor.predict_dataset(
+        dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
+    )
     print(f"wrote {len(dataset)} probability maps to {out}")
 
 
