@@ -54,9 +54,15 @@ def premask(args: argparse.Namespace) -> None:
 
         for part in split_parts(args.split):
             predict_split(
-                args.config, checkpoint, part, preds[part], args.device, args.batch_size,
-                overrides, premask_dir=pres[part],
-            )  # fmt: skip
+                args.config,
+                checkpoint,
+                part,
+                preds[part],
+                args.device,
+                args.batch_size,
+                overrides,
+                premask_dir=pres[part],
+            )
     sources = {}
     for text in args.prior_dir or []:
         name, folder = parse_prior(text)
@@ -73,9 +79,14 @@ def premask(args: argparse.Namespace) -> None:
     sources[FINAL] = images.maps(preds, "final")
     out = Path(args.out or run / "analysis" / f"premask_{args.split}")
     summary = analyse(
-        images.names, images.mask_paths, sources, out, args.pre_threshold,
-        args.final_threshold, args.split,
-    )  # fmt: skip
+        images.names,
+        images.mask_paths,
+        sources,
+        out,
+        args.pre_threshold,
+        args.final_threshold,
+        args.split,
+    )
     print((out / "table5.md").read_text())
     q, n = summary["quadrants"], summary["num_images"]
     print(

@@ -23,7 +23,9 @@ TWO_COLUMNS_IN = 7.16
 DEFAULT_DPI = 300
 
 
-def new_figure(size: Tuple[float, float], **subplots: object) -> Tuple[Figure, np.ndarray]:
+def new_figure(
+    size: Tuple[float, float], layout: str | None = "constrained", **subplots: object
+) -> Tuple[Figure, np.ndarray]:
     """A figure of ``size`` inches with a grid of axes (always a 2D array)."""
     import matplotlib
 
@@ -31,7 +33,7 @@ def new_figure(size: Tuple[float, float], **subplots: object) -> Tuple[Figure, n
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7})
-    fig, axes = plt.subplots(figsize=size, squeeze=False, layout="constrained", **subplots)
+    fig, axes = plt.subplots(figsize=size, squeeze=False, layout=layout, **subplots)
     return fig, axes
 
 

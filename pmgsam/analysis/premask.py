@@ -132,9 +132,14 @@ def analyse(
     for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
         (out_dir / f"table5.{ext}").write_text(render(table), encoding="utf-8")
     quality_scatter(
-        pre, final, out_dir / "fig10_scatter.png", pre_threshold, final_threshold, r,
+        pre,
+        final,
+        out_dir / "fig10_scatter.png",
+        pre_threshold,
+        final_threshold,
+        r,
         size=figure_size,
-    )  # fmt: skip
+    )
     return summary
 
 
