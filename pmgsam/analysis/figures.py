@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,7 +27,8 @@ from .plots import new_figure, save_png
 from .premask import binary_iou
 
 CELL_PX = 320  # resolution of a cell's longer side before matplotlib scales it
-HEADER_IN = 0.16
+HEADER_IN = 0.13
+GAP_PX = 6
 ROW_LABEL_IN = 0.28
 
 
@@ -59,25 +61,38 @@ def draw_grid(
     ncols = len(headers)
     label_in = ROW_LABEL_IN if row_labels else 0.0
     cell_in = (width_in - label_in) / ncols
-    height_in = HEADER_IN + len(rows) * cell_in * ch / cw
+    # Method names wrap to the cell width (6 pt text is about 3 pt per character).
+    chars = max(6, int(cell_in * 72 / 3.2))
+    headers = [textwrap.fill(h, chars, break_long_words=True) for h in headers]
+    header_in = HEADER_IN * max(h.count("\n") + 1 for h in headers)
+    height_in = header_in + len(rows) * cell_in * ch / cw
     fig, axes = new_figure((width_in, height_in), layout=None, nrows=len(rows), ncols=ncols)
     fig.subplots_adjust(
         left=label_in / width_in,
         right=1,
         bottom=0,
-        top=1 - HEADER_IN / height_in,
-        wspace=0.03,
-        hspace=0.03,
+        top=1 - header_in / height_in,
+        wspace=0,
+        hspace=0,
     )
     for r, cells in enumerate(rows):
         for c, img in enumerate(cells):
             ax = axes[r, c]
-            box = letterbox(img, cw, ch)
-            ax.imshow(box, cmap=None if box.ndim == 3 else "gray", vmin=0, vmax=255)
+            # A white margin inside each cell separates neighbours without changing the size.
+            box = cv2.copyMakeBorder(
+                letterbox(img, cw - 2 * GAP_PX, ch - 2 * GAP_PX),
+                GAP_PX,
+                GAP_PX,
+                GAP_PX,
+                GAP_PX,
+                cv2.BORDER_CONSTANT,
+                value=(255, 255, 255),
+            )
+            ax.imshow(box, cmap=None if box.ndim == 3 else "gray", vmin=0, vmax=255, aspect="auto")
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
-                spine.set_linewidth(0.3)
+                spine.set_visible(False)
             if r == 0:
                 ax.set_title(headers[c], fontsize=6, pad=2)
         if row_labels:
@@ -175,9 +190,7 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     ]
     if args.worst > 0:
         worst = worst_images(images, runs[0], args.split, args.by, args.worst)
-        labels = [
-            f"{args.by.upper()} {v:.2f}" if args.by == "iou" else f"HCE {v:.0f}" for _, v in worst
-        ]
+        labels = [f"IoU {v:.2f}" if args.by == "iou" else f"HCE {v:.0f}" for _, v in worst]
         written.append(
             draw_grid(
                 _rows(images, [i for i, _ in worst], folders),
