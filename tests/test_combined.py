@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -95,3 +96,37 @@ def test_split_specs() -> None:
         split_parts("DIS-TE1+DIS-TE1")
     with pytest.raises(EvaluationInputError, match="empty part"):
         split_parts("DIS-TE1+")
+
+
+def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path) -> None:
+    import importlib.util
+
+    import torch
+
+    import pmgsam
+    from pmgsam.modeling.checkpoint import save_model
+
+    torch.manual_seed(0)
+    weights = save_model(
+        pmgsam.build_model("pmgsam_tiny", image_size=64), tmp_path / "w.safetensors"
+    )
+    spec = importlib.util.spec_from_file_location(
+        "evaluate_cli", Path(__file__).resolve().parents[1] / "evaluate.py"
+    )
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    out = tmp_path / "run"
+    args = ["--config", str(config), "--checkpoint", str(weights), "--dataset", "dis5k"]
+    args += ["--splits", "DIS-TE2+DIS-TE1", "--output-dir", str(out), "--device", "cpu"]
+    args += ["--quiet", "--workers", "1", "--no-hce", f"data.root={dis5k_root}"]
+    args += [f"data.split_dir={tmp_path / 'splits'}", "data.num_workers=0"]
+    assert evaluate.main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert list(run["dis"]) == ["DIS-TE2+DIS-TE1"]
+    # The fixture's test subsets hold 2 images each, predicted into their own folders.
+    assert run["dis"]["DIS-TE2+DIS-TE1"]["num_images"] == 4
+    assert run["dis"]["DIS-TE2+DIS-TE1"]["parts"] == {"DIS-TE2": 2, "DIS-TE1": 2}
+    assert all(len(list((out / "pred" / p).glob("*.png"))) == 2 for p in PARTS[:2])
+    side = (out / "metrics" / "DIS-TE2+DIS-TE1.per_image.csv").read_text().splitlines()
+    assert sorted(line.split("/")[0] for line in side[1:]) == ["DIS-TE1"] * 2 + ["DIS-TE2"] * 2
