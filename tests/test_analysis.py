@@ -199,6 +199,14 @@ def test_premask_and_figures_cli(tmp_path, dis5k_root) -> None:
     worst = (figs / "failures_DIS-TE1_iou.txt").read_text().splitlines()
     assert worst[0].split("\t") == [stems[1], "0.0"]
     assert worst[1].split("\t") == [stems[0], "1.0"]
+    # By HCE, read from the run's per-image metrics: the highest comes first.
+    (other / "metrics").mkdir()
+    rows = [f"{stems[0]},50", f"{stems[1]},10"]
+    (other / "metrics" / "DIS-TE1.per_image.csv").write_text("name,HCE\n" + "\n".join(rows))
+    args[args.index("iou")] = "hce"
+    assert main(args) == 0
+    worst = (figs / "failures_DIS-TE1_hce.txt").read_text().splitlines()
+    assert [w.split("\t")[0] for w in worst] == [stems[0], stems[1]]
 
 
 def test_clipseg_without_transformers_is_a_clear_error(tmp_path, monkeypatch) -> None:

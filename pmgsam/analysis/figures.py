@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from pmgsam.evaluation.combined import split_parts
+from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, read_gray_u8
 
 from .inputs import SplitImages, part_folders, run_method, split_images
@@ -124,6 +124,29 @@ def _rows(images: SplitImages, idx: Sequence[int], folders: Sequence[Dict[str, P
     return rows
 
 
+def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
+    """{(part, stem): HCE} from the run's per-image metrics of the split (or of each part)."""
+    combined = run / "metrics" / f"{combined_name(split)}.per_image.csv"
+    parts = split_parts(split)
+    if combined.is_file():  # names are '<part>/<stem>' when the split is combined
+        sources = [(parts[0], combined)]
+    else:
+        sources = [(part, run / "metrics" / f"{part}.per_image.csv") for part in parts]
+    hce: Dict[Tuple[str, str], float] = {}
+    for part, csv_path in sources:
+        if not csv_path.is_file():
+            raise EvaluationInputError(
+                f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
+            )
+        with csv_path.open() as fh:
+            for row in csv.DictReader(fh):
+                if not row.get("HCE"):
+                    raise EvaluationInputError(f"{csv_path} has no HCE values")
+                where, _, stem = row["name"].rpartition("/")
+                hce[(where or part, stem)] = float(row["HCE"])
+    return hce
+
+
 def worst_images(
     images: SplitImages, run: Path, split: str, by: str, k: int
 ) -> List[Tuple[int, float]]:
@@ -135,18 +158,7 @@ def worst_images(
         ]
         order = np.argsort(values, kind="stable")
     else:
-        hce: Dict[str, float] = {}
-        for part in split_parts(split):
-            csv_path = run / "metrics" / f"{part}.per_image.csv"
-            if not csv_path.is_file():
-                raise EvaluationInputError(
-                    f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
-                )
-            with csv_path.open() as fh:
-                for row in csv.DictReader(fh):
-                    if not row.get("HCE"):
-                        raise EvaluationInputError(f"{csv_path} has no HCE values")
-                    hce[(part, row["name"])] = float(row["HCE"])
+        hce = _per_image_hce(run, split)
         keys = list(zip(images.parts, images.stems))
         missing = [f"{p}/{s}" for p, s in keys if (p, s) not in hce]
         if missing:
