@@ -53,19 +53,19 @@ def _modules(model) -> Dict[str, Tuple[str, Tuple]]:
     }
 
 
-@pytest.fixture(scope="module")
-def skip_weight_init():
-    # Only the module structure is compared: drawing random weights (most of the build time)
-    # is skipped.
+def _structure(path: Path) -> Dict[str, Tuple[str, Tuple]]:
+    """The module structure of a config's demo-sized model."""
+    # Only the structure is compared: drawing random weights (most of the build time) is
+    # skipped, for this build only.
     with pytest.MonkeyPatch.context() as mp:
         for name in ("trunc_normal_", "kaiming_uniform_", "normal_", "uniform_"):
             mp.setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
+        return _modules(build_model(load_config(ExperimentConfig, path, TINY).model))
 
 
 @pytest.fixture(scope="module")
-def base_modules(skip_weight_init) -> Dict[str, Tuple[str, Tuple]]:
-    return _modules(build_model(load_config(ExperimentConfig, BASE, TINY).model))
+def base_modules() -> Dict[str, Tuple[str, Tuple]]:
+    return _structure(BASE)
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
@@ -79,7 +79,7 @@ def test_config_differs_from_base_in_one_component(path: Path, base_modules) -> 
     if not switched:
         return
     component = COMPONENT[switched[0]]
-    modules = _modules(build_model(load_config(ExperimentConfig, path, TINY).model))
+    modules = _structure(path)
     differing = {
         n for n in set(modules) | set(base_modules) if modules.get(n) != base_modules.get(n)
     }

@@ -88,9 +88,9 @@ def premask(args: argparse.Namespace) -> None:
         args.split,
     )
     print((out / "table5.md").read_text())
-    q, n = summary["quadrants"], summary["num_images"]
+    q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
     print(
-        f"Pearson r(Pre-Mask IoU, final IoU) = {summary['pearson_premask_final_iou']:.4f}; "
+        f"Pearson r(Pre-Mask IoU, final IoU) = {'undefined' if r is None else f'{r:.4f}'}; "
         f"error corrected (Pre-Mask IoU < {args.pre_threshold}, final IoU > "
         f"{args.final_threshold}): {q['corrected']}/{n}; quadrants {json.dumps(q)}"
     )

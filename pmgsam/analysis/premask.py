@@ -122,7 +122,8 @@ def analyse(
         "split": split,
         "num_images": len(names),
         "means": means,
-        "pearson_premask_final_iou": r,
+        # null when undefined (fewer than two images, or a constant IoU series).
+        "pearson_premask_final_iou": r if np.isfinite(r) else None,
         "pre_threshold": pre_threshold,
         "final_threshold": final_threshold,
         "quadrants": quadrant_counts(pre, final, pre_threshold, final_threshold),
