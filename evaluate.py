@@ -30,10 +30,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from pmgsam.baselines import cli as baselines_cli
 from pmgsam.data.io import DataError
+from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import positive_int, run_cli
@@ -68,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", help="experiment config YAML")
     b.add_argument("--checkpoint", help="model checkpoint")
     b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
-    b.add_argument("--splits", help="comma-separated splits, e.g. DIS-VD,DIS-TE1")
+    b.add_argument(
+        "--splits",
+        help="comma-separated splits, e.g. DIS-VD,DIS-TE1; DIS-TE or DIS-TE1+DIS-TE2+... "
+        "scores those subsets as one set",
+    )
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
@@ -147,6 +152,41 @@ def _data_config(config: str, overrides: List[str]):
     return cfg.data, cfg.model.image_size
 
 
+def _score_combined(
+    args: argparse.Namespace,
+    split: str,
+    run_dir: Path,
+    data_cfg: object,
+    image_size: int,
+    overrides: List[str],
+) -> Tuple[str, Dict[str, object]]:
+    """Predict every part of a combined split and score all its images as one set."""
+    from pmgsam.data import build_dataset
+    from pmgsam.engine.inference import predict_split
+    from pmgsam.evaluation.combined import score_combined_split
+
+    name, summary = score_combined_split(
+        split,
+        lambda part: build_dataset(data_cfg, part, image_size, train=False),
+        lambda part: predict_split(
+            args.config,
+            args.checkpoint,
+            part,
+            run_dir / "pred" / part,
+            args.device,
+            args.batch_size,
+            overrides,
+        ),
+        run_dir / "metrics",
+        args.workers,
+        args.resize_pred,
+        not args.no_hce,
+        not args.quiet,
+    )
+    _print_dis(summary)
+    return name, summary
+
+
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     try:
         from pmgsam.data import build_dataset
@@ -169,6 +209,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     data_cfg, image_size = _data_config(args.config, overrides)
     dis, cos = {}, {}
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
+            dis.update([_score_combined(args, split, run_dir, data_cfg, image_size, overrides)])
+            continue
         pred_dir = Path(
             predict_split(
                 args.config,

@@ -20,23 +20,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pmgsam.report", description=__doc__)
     parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
     parser.add_argument("--out", required=True, help="output directory for the tables")
+    parser.add_argument(
+        "--splits",
+        help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4); "
+        "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
+    )
     args = parser.parse_args(argv)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"error: --out '{args.out}' is an existing file, not a folder", file=sys.stderr)
         return 2
+    subsets = None
+    if args.splits:
+        from pmgsam.evaluation.combined import combined_name
+
+        subsets = [combined_name(s) for s in args.splits.split(",") if s.strip()]
     try:
         runs = load_runs(args.runs)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    tables = build_tables(runs)
+    tables = build_tables(runs, subsets)
     if not tables:
         names = ", ".join(str(r) for r in args.runs)
         print(f"error: no table has a value from {names} (unknown metric names?)", file=sys.stderr)
         return 2
     for table in tables.values():
         print(to_markdown(table))
-    for path in write_tables(runs, args.out):
+    for path in write_tables(runs, args.out, subsets):
         print(f"wrote {path}")
     return 0
 

@@ -60,3 +60,31 @@ def test_diff_names_changed_fields():
     a, b = Outer(), Outer(flag=True, inner=Inner(lr=0.2))
     assert diff(a, b) == ["flag: False != True", "inner.lr: 0.1 != 0.2"]
     assert diff(a, Outer()) == []
+
+
+def test_base_key_inherits_relative_to_the_file(tmp_path):
+    (tmp_path / "root.yaml").write_text("name: root\ninner: {lr: 0.5, steps: [3, 4]}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "mid.yaml").write_text("base: ../root.yaml\nflag: true\n")
+    # Nested sections merge key by key; lists and scalars replace the base value.
+    (sub / "leaf.yaml").write_text("base: mid.yaml\ninner: {steps: [9]}\n")
+    cfg = load_config(Outer, sub / "leaf.yaml", ["inner.lr=0.25"])
+    assert (cfg.name, cfg.flag, cfg.inner.lr, cfg.inner.steps) == ("root", True, 0.25, [9])
+    # Keys the base does not know remain errors, named with the child file.
+    (sub / "typo.yaml").write_text("base: mid.yaml\ninner: {lrr: 1}\n")
+    with pytest.raises(ConfigError, match=r"'inner.lrr'.*typo.yaml"):
+        load_config(Outer, sub / "typo.yaml")
+
+
+def test_base_key_errors_name_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="chain loops"):
+        load_config(Outer, tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"c.yaml.*missing.yaml.*does not exist"):
+        load_config(Outer, tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [x]\n")
+    with pytest.raises(ConfigError, match="'base' must be a file path"):
+        load_config(Outer, tmp_path / "d.yaml")

@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from pmgsam.engine.baselines import run_baseline
 
 import pmgsam
 from pmgsam.engine import inference
-from pmgsam.engine.baselines import run_baseline
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.engine.inference import predict_split
 from pmgsam.modeling.checkpoint import save_model

@@ -1,7 +1,7 @@
 """Inference: predict a dataset split or a folder of images into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR --out DIR
-        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [--overwrite]
+        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [--overwrite] [--premask-out DIR]
         [hiera_checkpoint=... ...]
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
@@ -11,6 +11,9 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
 header cannot be read (zero-byte, not an image, truncated header) are listed and skipped: the
 other images still get their maps, and the command then exits with status 2.
+
+``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
+analysis, ``python -m pmgsam.analysis premask``).
 """
 
 from __future__ import annotations
@@ -124,13 +127,21 @@ class Predictor:
         self.amp = amp
         self.image_size = model.config.image_size
 
+    def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
+            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
+            return self.net(images)
+
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
-        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
-            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
-            logits = self.net(images)["mask"]
-        return torch.sigmoid(logits.float())
+        return torch.sigmoid(self._forward(images)["mask"].float())
+
+    @torch.inference_mode()
+    def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
+        out = self._forward(images)
+        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
 
     def predict_dataset(
         self,
@@ -139,8 +150,12 @@ class Predictor:
         batch_size: int = 4,
         num_workers: int = 2,
         progress: bool = True,
+        premask_dir: Union[str, Path, None] = None,
     ) -> Path:
-        """Write ``<name>.png`` probability maps at each sample's original size."""
+        """Write ``<name>.png`` probability maps at each sample's original size.
+
+        With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
+        """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         loader = DataLoader(
@@ -151,13 +166,23 @@ class Predictor:
         )
         bar = tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress)
         for batch in loader:
-            probs = self.predict_batch(batch["image"]).cpu()
+            if premask_dir is None:
+                probs = self.predict_batch(batch["image"]).cpu()
+            else:
+                probs, pre = (p.cpu() for p in self.predict_batch_with_premask(batch["image"]))
+                _write_premasks(pre, batch, Path(premask_dir), self.image_size)
             for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
                 full = unpad_and_resize(prob[0], size, self.image_size)
                 write_probability_png(full, out_dir / f"{name}.png")
             bar.update(len(batch["name"]))
         bar.close()
         return out_dir
+
+
+def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
+        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
 
 
 def write_probability_png(prob: torch.Tensor, path: Path) -> None:
@@ -176,6 +201,7 @@ def predict_split(
     batch_size: int = 4,
     overrides: Sequence[str] = (),
     overwrite: bool = False,
+    premask_dir: Union[str, Path, None] = None,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -189,6 +215,7 @@ def predict_split(
       overrides: ``key=value`` overrides of the experiment config.
       overwrite: allow an ``out_dir`` that holds files this tool did not write (never one of
         the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
+      premask_dir: also write the Pre-Mask probability maps into this folder.
     Returns the folder holding one PNG per image stem.
     """
     from pmgsam.data import build_dataset
@@ -209,12 +236,18 @@ def predict_split(
     folders = input_folders(dataset.image_paths, dataset.mask_paths, dataset.skeleton_paths)
     names = [f"{n}.png" for n in dataset.names]
     prepare_output_dir(out_dir, names, folders, overwrite, "output folder", "predict_split")
+    if premask_dir is not None:
+        prepare_output_dir(premask_dir, names, folders, overwrite, "premask_dir", "predict_split")
     predictor = Predictor(
         model, resolve_device(device or "auto", option="--device"), performance=cfg.performance
     )
     logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
     return predictor.predict_dataset(
-        dataset, out_dir, batch_size=batch_size, num_workers=cfg.data.num_workers
+        dataset,
+        out_dir,
+        batch_size=batch_size,
+        num_workers=cfg.data.num_workers,
+        premask_dir=premask_dir,
     )
 
 
@@ -230,6 +263,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--overwrite", action="store_true", help="allow an --out folder holding other files"
     )
+    parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument("overrides", nargs="*", help="model fields, e.g. u2net_checkpoint=PATH")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -242,10 +276,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Checked before the model is built, so a refused folder costs nothing.
     names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
     prepare_output_dir(args.out, names, [input_dir], args.overwrite, "--out", "inference")
+    if args.premask_out:
+        prepare_output_dir(
+            args.premask_out, names, [input_dir], args.overwrite, "--premask-out", "inference"
+        )
     model = load_pretrained(args.checkpoint, **apply_overrides({}, args.overrides))
     predictor = Predictor(model, device, args.amp)
     dataset = ImageFolder(input_dir, model.config.image_size)
-    out = predictor.predict_dataset(dataset, args.out, args.batch_size, args.num_workers)
+    out = predictor.predict_dataset(
+        dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
+    )
     print(f"wrote {len(dataset)} probability maps to {out}")
     if dataset.unreadable:
         raise DataError(

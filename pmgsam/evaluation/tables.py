@@ -225,9 +225,9 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
     return runs
 
 
-def pool_te(dis: Mapping[str, Mapping]) -> Dict[str, float] | None:
-    """DIS-TE1-4 metrics pooled from the four test subsets (None if one is missing)."""
-    parts = [dis.get(k) for k in TE_PARTS]
+def pool_te(dis: Mapping[str, Mapping], names: Sequence[str] = TE_PARTS) -> Dict[str, float] | None:
+    """Metrics pooled from subsets ``names`` (default DIS-TE1..4; None if one is missing)."""
+    parts = [dis.get(k) for k in names]
     if any(p is None or not p.get("num_images") for p in parts):
         return None
     n = np.array([p["num_images"] for p in parts], dtype=np.float64)
@@ -242,8 +242,13 @@ def pool_te(dis: Mapping[str, Mapping]) -> Dict[str, float] | None:
     return out
 
 
-def dis_table(runs: Sequence[Mapping]) -> Table:
-    """Rows = methods; groups = DIS-VD, DIS-TE1..4, Overall (TE1-4); six metrics each."""
+def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> Table:
+    """Rows = methods; groups = DIS-VD, DIS-TE1..4, Overall (TE1-4); six metrics each.
+
+    ``subsets`` picks other groups: names of ``run.json`` DIS entries, where a missing
+    ``A+B`` entry (a combined set) is pooled from its parts like DIS-TE1-4.
+    """
+    subsets = tuple(subsets or DIS_SUBSETS)
     rows = []
     for run in runs:
         dis = dict(run.get("dis") or {})
@@ -251,23 +256,26 @@ def dis_table(runs: Sequence[Mapping]) -> Table:
             pooled = pool_te(dis)
             if pooled is not None:
                 dis["DIS-TE1-4"] = pooled
+        for name in subsets:
+            if name not in dis and "+" in name:
+                dis[name] = pool_te(dis, name.split("+"))
         vals = {
             (SUBSET_TITLES.get(s, s), c.key): (dis.get(s) or {}).get(c.key)
-            for s in DIS_SUBSETS
+            for s in subsets
             for c in DIS_COLUMNS
         }
         rows.append((run["method"], vals))
     # Subsets no run was scored on (e.g. a demo scoring DIS-VD and DIS-TE1) are left out.
     scored = [
         s
-        for s in DIS_SUBSETS
+        for s in subsets
         if any(
             v.get((SUBSET_TITLES.get(s, s), c.key)) is not None
             for _, v in rows
             for c in DIS_COLUMNS
         )
     ]
-    groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in scored or DIS_SUBSETS]
+    groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in scored or subsets]
     notes = [
         "F, wF, MAE, S, E as PySODMetrics (F/E curves averaged over images); HCE as the official "
         "DIS tool (raw > 128, relax 5, epsilon 2). Overall (TE1-4) pools all TE1-4 images.",
@@ -374,20 +382,31 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_tables(runs: Sequence[Mapping]) -> Dict[str, Table]:
-    """The tables that have at least one value: ``dis``, ``cos``, ``efficiency``."""
-    tables = {"dis": dis_table(runs), "cos": cos_table(runs), "efficiency": efficiency_table(runs)}
+def build_tables(
+    runs: Sequence[Mapping], dis_subsets: Sequence[str] | None = None
+) -> Dict[str, Table]:
+    """The tables that have at least one value: ``dis``, ``cos``, ``efficiency``.
+
+    ``dis_subsets`` chooses the DIS groups (see :func:`dis_table`).
+    """
+    tables = {
+        "dis": dis_table(runs, dis_subsets),
+        "cos": cos_table(runs),
+        "efficiency": efficiency_table(runs),
+    }
     return {
         k: t for k, t in tables.items() if any(v is not None for _, r in t.rows for v in r.values())
     }
 
 
-def write_tables(runs: Sequence[Mapping], out_dir: PathLike) -> List[Path]:
+def write_tables(
+    runs: Sequence[Mapping], out_dir: PathLike, dis_subsets: Sequence[str] | None = None
+) -> List[Path]:
     """Write ``<name>.md``, ``<name>.csv`` and ``<name>.tex`` per table; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in build_tables(runs).items():
+    for name, table in build_tables(runs, dis_subsets).items():
         for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
             p = out / f"{name}.{ext}"
             p.write_text(render(table), encoding="utf-8")

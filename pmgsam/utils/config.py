@@ -147,20 +147,66 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
     return data
 
 
+BASE_KEY = "base"
+
+
+def _read_yaml_mapping(path: Path) -> Dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    with open(path) as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must contain a mapping at the top level")
+    return data
+
+
+def merge_config_dicts(base: Mapping[str, Any], child: Mapping[str, Any]) -> Dict[str, Any]:
+    """``child`` on top of ``base``: mappings merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_config_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path, _chain: Sequence[Path] = ()) -> Dict[str, Any]:
+    """The mapping of a YAML config file with its ``base:`` chain resolved.
+
+    A top-level ``base: other.yaml`` (a path relative to the file that names it) makes the file
+    a set of changes on top of ``other.yaml``, which may itself name a base; the ``base`` key is
+    consumed here, so it never reaches the dataclass (where it would be an unknown key).
+    """
+    path = Path(path)
+    data = _read_yaml_mapping(path)
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config file '{path}': '{BASE_KEY}' must be a file path, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    chain = [*_chain, path.resolve()]
+    if base_path in chain:
+        cycle = " -> ".join(str(p) for p in [*chain, base_path])
+        raise ConfigError(f"config file '{path}': '{BASE_KEY}' chain loops ({cycle})")
+    if not base_path.is_file():
+        raise ConfigError(f"config file '{path}': base file '{base}' ({base_path}) does not exist")
+    return merge_config_dicts(read_config_file(base_path, chain), data)
+
+
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
-    """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides."""
+    """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides.
+
+    The file may name a ``base:`` file it changes (see :func:`read_config_file`).
+    """
     data: Dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
-        with open(path) as f:
-            try:
-                data = yaml.safe_load(f) or {}
-            except yaml.YAMLError as err:
-                raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file '{path}' must contain a mapping at the top level")
+        data = read_config_file(path)
     data = apply_overrides(data, overrides)
     try:
         return from_dict(cls, data)

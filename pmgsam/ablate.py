@@ -1,0 +1,342 @@
+"""Train and evaluate an ablation grid, then write its table (Table 4) and plots (Fig. 9).
+
+    python -m pmgsam.ablate --grid configs/ablations --output-dir results/ablations \\
+        [--train] [--evaluate] [--only a,b] [--device cuda] [key=value ...]
+
+The grid folder holds one experiment config per variant and ``grid.yaml``, which says which
+config is which table row and plot point (layout in :class:`GridSpec`). For every config
+``NAME`` used by the grid:
+
+* ``--train`` trains into ``<output-dir>/NAME/train/`` (a finished run, marked by
+  ``ablate_done.json``, is skipped; an interrupted one is resumed from its ``last`` checkpoint);
+* ``--evaluate`` predicts the grid's test splits with the best weights into
+  ``<output-dir>/NAME/pred/<split>/`` and scores them as one set (``DIS-TE`` = DIS-TE1..4
+  combined, as the paper's ablations) into ``<output-dir>/NAME/metrics/`` and
+  ``<output-dir>/NAME/run.json`` (skipped when the scores are newer than the training).
+
+Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
+written to ``<output-dir>`` from the results present so far (missing ones show as "–").
+``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
+that a config of the grid switches is refused, since it would erase that ablation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from pmgsam.utils.config import BASE_KEY, ConfigError, from_dict, load_config, to_dict
+
+logger = logging.getLogger(__name__)
+GRID_FILE = "grid.yaml"
+DONE_FILE = "ablate_done.json"
+PLOT_METRICS = (
+    ("maxFm", "max Fβ ↑"),
+    ("wFmeasure", "weighted Fβ ↑"),
+    ("MAE", "MAE ↓"),
+    ("Smeasure", "Sα ↑"),
+    ("meanEm", "mean Eφ ↑"),
+    ("HCE", "HCE ↓"),
+)
+
+
+@dataclass
+class TableRow:
+    """Arguments: config (str): config file stem. label (str): row name in the table."""
+
+    config: str
+    label: str
+
+
+@dataclass
+class TableSpec:
+    """Arguments: title (str): table caption. rows (list of TableRow): rows in order."""
+
+    title: str = "Ablation"
+    rows: List[TableRow] = field(default_factory=list)
+
+
+@dataclass
+class Series:
+    """Arguments: label (str): legend entry. configs (list of str): config stems, one per x."""
+
+    label: str
+    configs: List[str] = field(default_factory=list)
+
+
+@dataclass
+class PlotSpec:
+    """One Fig. 9 panel set.
+
+    Arguments:
+      name (str): PNG file stem.
+      title (str): figure title.
+      key (str): dotted config key whose value is the x coordinate (e.g. model.drfm_blocks).
+      xlabel (str): x axis label.
+      series (list of Series): the lines.
+    """
+
+    name: str
+    title: str
+    key: str
+    xlabel: str
+    series: List[Series] = field(default_factory=list)
+
+
+@dataclass
+class GridSpec:
+    """The content of ``grid.yaml``.
+
+    Arguments:
+      splits (str): test split spec scored for every config (``DIS-TE`` = TE1-4 as one set).
+      table (TableSpec): the table rows.
+      plots (list of PlotSpec): the line plots.
+    """
+
+    splits: str = "DIS-TE"
+    table: TableSpec = field(default_factory=TableSpec)
+    plots: List[PlotSpec] = field(default_factory=list)
+
+    def config_names(self) -> List[str]:
+        """Every config the grid uses, each once, in order of appearance."""
+        names = [r.config for r in self.table.rows]
+        names += [c for p in self.plots for s in p.series for c in s.configs]
+        return list(dict.fromkeys(names))
+
+
+def load_grid(folder: Path) -> tuple:
+    """(GridSpec, {config name: path}) of a grid folder; raises ConfigError naming problems."""
+    grid_file = folder / GRID_FILE
+    if not grid_file.is_file():
+        raise ConfigError(f"grid folder '{folder}' has no {GRID_FILE}")
+    try:
+        spec = from_dict(GridSpec, yaml.safe_load(grid_file.read_text()) or {})
+    except ConfigError as err:
+        raise ConfigError(f"{err} ({grid_file})") from None
+    paths = {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.name != GRID_FILE}
+    missing = [n for n in spec.config_names() if n not in paths]
+    if missing:
+        raise ConfigError(f"{grid_file} names configs not in {folder}: {missing}")
+    return spec, {n: paths[n] for n in spec.config_names()}
+
+
+def switched_keys(path: Path) -> List[str]:
+    """Dotted keys a config file sets itself (not through ``base:``), output_dir excluded."""
+    raw = yaml.safe_load(path.read_text()) or {}
+
+    def walk(node: Any, prefix: str) -> List[str]:
+        if isinstance(node, dict):
+            return [k for key, v in node.items() for k in walk(v, f"{prefix}{key}.")]
+        return [prefix[:-1]]
+
+    return [k for k in walk(raw, "") if k not in (BASE_KEY, "output_dir")]
+
+
+def check_overrides(paths: Dict[str, Path], overrides: Sequence[str]) -> None:
+    """Refuse overrides of keys that some config of the grid switches."""
+    switched = {k: n for n, p in paths.items() for k in switched_keys(p)}
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key in switched:
+            raise ConfigError(
+                f"override '{item}' sets '{key}', which config '{switched[key]}' of the grid "
+                "ablates; leave it to the configs"
+            )
+
+
+def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
+    """Train (or resume, or skip when finished) one config into ``run_dir/train``."""
+    from pmgsam.engine.state import STATE_FILE, checkpoint_dir, experiment_config
+    from pmgsam.engine.trainer import Trainer
+
+    train_dir = run_dir / "train"
+    done = train_dir / DONE_FILE
+    if done.is_file():
+        logger.info("%s: already trained (%s), skipped", path.stem, done)
+        return
+    if (checkpoint_dir(train_dir, "last") / STATE_FILE).is_file():
+        logger.info("%s: resuming %s", path.stem, train_dir)
+        cfg = experiment_config(path, overrides, resume=train_dir)
+        summary = Trainer(cfg, resume=train_dir).fit()
+    else:
+        cfg = experiment_config(path, overrides, output_dir=train_dir)
+        summary = Trainer(cfg).fit()
+    done.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def evaluate_variant(
+    path: Path, run_dir: Path, label: str, splits: str, overrides: Sequence[str], opts: Any
+) -> None:
+    """Predict and score ``splits`` as one set with the variant's best weights."""
+    from pmgsam.data import build_dataset
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.engine.inference import Predictor
+    from pmgsam.evaluation.combined import combined_name, score_combined_split
+    from pmgsam.evaluation.tables import write_run_json
+    from pmgsam.modeling.build import load_pretrained
+
+    done = run_dir / "train" / DONE_FILE
+    if not done.is_file():
+        raise FileNotFoundError(
+            f"{path.stem}: no finished training in '{run_dir / 'train'}'; run with --train"
+        )
+    out_json = run_dir / "metrics" / f"{combined_name(splits)}.json"
+    if out_json.is_file() and out_json.stat().st_mtime >= done.stat().st_mtime:
+        logger.info("%s: already scored (%s), skipped", path.stem, out_json)
+        summary = json.loads(out_json.read_text())
+        name = combined_name(splits)
+    else:
+        cfg = load_config(ExperimentConfig, path, overrides)
+        # One model for all parts (predict_split would rebuild it for each).
+        frozen = {k: getattr(cfg.model, k) for k in ("hiera_checkpoint", "u2net_checkpoint")}
+        model = load_pretrained(run_dir / "train", **{k: v for k, v in frozen.items() if v})
+        predictor = Predictor(model, opts.device, performance=cfg.performance)
+
+        def dataset(part: str) -> Any:
+            return build_dataset(cfg.data, part, model.config.image_size, train=False)
+
+        def predict(part: str) -> Path:
+            return predictor.predict_dataset(
+                dataset(part),
+                run_dir / "pred" / part,
+                opts.batch_size,
+                cfg.data.num_workers,
+                progress=not opts.quiet,
+            )
+
+        name, summary = score_combined_split(
+            splits,
+            dataset,
+            predict,
+            run_dir / "metrics",
+            opts.workers,
+            with_hce=not opts.no_hce,
+            progress=not opts.quiet,
+        )
+    meta = {"config": str(path), "overrides": list(overrides), "ablates": switched_keys(path)}
+    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
+
+
+def _dotted(data: Dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            raise ConfigError(f"plot key '{key}' is not a config key")
+        data = data[part]
+    return data
+
+
+def write_outputs(
+    spec: GridSpec, paths: Dict[str, Path], out: Path, overrides: Sequence[str]
+) -> List[Path]:
+    """The ablation table and the line plots from the run.json files present under ``out``."""
+    from pmgsam.analysis.plots import line_panels
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.evaluation.combined import combined_name
+    from pmgsam.evaluation.tables import dis_table, to_csv, to_latex, to_markdown
+
+    name = combined_name(spec.splits)
+    scores: Dict[str, Optional[Dict[str, float]]] = {}
+    for config in spec.config_names():
+        run_json = out / config / "run.json"
+        dis = json.loads(run_json.read_text()).get("dis", {}) if run_json.is_file() else {}
+        scores[config] = dis.get(name)
+    runs = [{"method": r.label, "dis": {name: scores[r.config] or {}}} for r in spec.table.rows]
+    table = dis_table(runs, [name])
+    table.title = spec.table.title
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
+        p = out / f"ablation.{ext}"
+        p.write_text(render(table), encoding="utf-8")
+        written.append(p)
+    for plot in spec.plots:
+        series = {}
+        for s in plot.series:
+            pts = []
+            for config in s.configs:
+                if scores[config]:
+                    resolved = to_dict(load_config(ExperimentConfig, paths[config], overrides))
+                    pts.append((_dotted(resolved, plot.key), scores[config]))
+            if pts:
+                series[s.label] = pts
+        if series:
+            title = f"{plot.title} ({name})"
+            written.append(
+                line_panels(series, PLOT_METRICS, plot.xlabel, title, out / f"{plot.name}.png")
+            )
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pmgsam.ablate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--grid", required=True, help="folder of ablation configs + grid.yaml")
+    p.add_argument("--output-dir", required=True, help="folder of the runs, table and plots")
+    p.add_argument("--train", action="store_true", help="train configs not trained yet")
+    p.add_argument("--evaluate", action="store_true", help="score configs not scored yet")
+    p.add_argument("--only", help="comma-separated config names (default: the whole grid)")
+    p.add_argument("--splits", help="test split spec (default: grid.yaml's, e.g. DIS-TE)")
+    p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
+    p.add_argument("--batch-size", type=int, default=1, help="evaluation batch size")
+    p.add_argument("--workers", type=int, default=1, help="scoring processes")
+    p.add_argument("--no-hce", action="store_true", help="skip HCE")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from pmgsam.data import DataError
+    from pmgsam.evaluation.scoring import EvaluationInputError
+    from pmgsam.modeling.weights import CheckpointError
+
+    out = Path(args.output_dir)
+    try:
+        spec, paths = load_grid(Path(args.grid))
+        if args.splits:
+            spec.splits = args.splits
+        check_overrides(paths, args.overrides)
+        chosen = list(paths)
+        if args.only:
+            chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+            unknown = [n for n in chosen if n not in paths]
+            if unknown:
+                raise ConfigError(f"--only names configs not in the grid: {unknown}")
+        labels = {r.config: r.label for r in spec.table.rows}
+        for name in chosen:
+            if args.train:
+                train_variant(paths[name], out / name, args.overrides)
+            if args.evaluate:
+                label = labels.get(name, name)
+                evaluate_variant(paths[name], out / name, label, spec.splits, args.overrides, args)
+        written = write_outputs(spec, paths, out, args.overrides)
+    except (
+        ConfigError,
+        DataError,
+        EvaluationInputError,
+        CheckpointError,
+        FileNotFoundError,
+        FileExistsError,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((out / "ablation.md").read_text())
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The paper's analyses: Pre-Mask quality, overlapping-instance subsets, figures."""

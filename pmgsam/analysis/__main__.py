@@ -1,0 +1,195 @@
+"""The paper's analyses from run folders: ``python -m pmgsam.analysis {premask,overlap,figures}``.
+
+    premask  Pre-Mask vs final mask quality, priors, error correction (Table 5, Fig. 10)
+    overlap  overlapping-instance subsets of a COCO instance file and AP on them
+    figures  qualitative grids and a failure sheet of several runs
+
+Run folders are those of ``evaluate.py --output-dir`` (layout in :mod:`pmgsam.analysis.inputs`).
+Each subcommand's ``--help`` lists its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="experiment config (dataset and its root)")
+    p.add_argument("--split", required=True, help="split, e.g. DIS-TE1, or DIS-TE (TE1-4)")
+    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument("overrides", nargs="*", help="config overrides key=value")
+
+
+def _overrides(args: argparse.Namespace) -> List[str]:
+    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+
+
+def premask(args: argparse.Namespace) -> None:
+    from pmgsam.evaluation.combined import split_parts
+
+    from .inputs import part_folders, run_checkpoint, split_images
+    from .premask import FINAL, PREMASK, analyse, parse_prior, prior_maps
+
+    run, overrides = Path(args.run), _overrides(args)
+    images = split_images(args.config, args.split, overrides)
+    preds = part_folders(run, "pred", args.split)
+    pres = part_folders(run, "premask", args.split)
+    complete = all(
+        (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
+        for p, s in zip(images.parts, images.stems)
+    )
+    if args.predict or not complete:
+        checkpoint = args.checkpoint or run_checkpoint(run)
+        if not checkpoint:
+            raise FileNotFoundError(
+                f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
+                "predict them"
+            )
+        from pmgsam.engine.inference import predict_split
+
+        for part in split_parts(args.split):
+            predict_split(
+                args.config,
+                checkpoint,
+                part,
+                preds[part],
+                args.device,
+                args.batch_size,
+                overrides,
+                premask_dir=pres[part],
+            )
+    sources = {}
+    for text in args.prior_dir or []:
+        name, folder = parse_prior(text)
+        sources[name] = prior_maps(folder, images.stems, name)
+    if args.clipseg:
+        from .clipseg import clipseg_maps
+
+        folder = run / "priors" / "clipseg" / args.split
+        clipseg_maps(
+            Path(args.clipseg), args.prompt, images.image_paths, images.stems, folder, args.device
+        )
+        sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
+    sources[PREMASK] = images.maps(pres, "Pre-Mask")
+    sources[FINAL] = images.maps(preds, "final")
+    out = Path(args.out or run / "analysis" / f"premask_{args.split}")
+    summary = analyse(
+        images.names,
+        images.mask_paths,
+        sources,
+        out,
+        args.pre_threshold,
+        args.final_threshold,
+        args.split,
+    )
+    print((out / "table5.md").read_text())
+    q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
+    print(
+        f"Pearson r(Pre-Mask IoU, final IoU) = {'undefined' if r is None else f'{r:.4f}'}; "
+        f"error corrected (Pre-Mask IoU < {args.pre_threshold}, final IoU > "
+        f"{args.final_threshold}): {q['corrected']}/{n}; quadrants {json.dumps(q)}"
+    )
+    print(f"wrote {out}/per_image.csv, summary.json, table5.md/.csv/.tex, fig10_scatter.png")
+
+
+def overlap(args: argparse.Namespace) -> None:
+    from .overlap import overlap_report
+
+    overlap_report(args)
+
+
+def figures(args: argparse.Namespace) -> None:
+    from .figures import figures_report
+
+    figures_report(args, _overrides(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pmgsam.analysis",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("premask", help="Pre-Mask quality and error correction (Table 5, Fig. 10)")
+    p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
+    p.add_argument("--checkpoint", help="weights to predict missing maps (default: run.json's)")
+    p.add_argument("--predict", action="store_true", help="predict even if the maps exist")
+    p.add_argument(
+        "--prior-dir", action="append", help="[NAME=]DIR: folder of prior maps, a Table 5 row"
+    )
+    p.add_argument("--clipseg", help="local CLIPSeg model folder (needs transformers)")
+    p.add_argument("--prompt", default="the main object", help="CLIPSeg text prompt")
+    p.add_argument("--pre-threshold", type=float, default=0.5, help="poor Pre-Mask: IoU below")
+    p.add_argument("--final-threshold", type=float, default=0.8, help="good final: IoU above")
+    p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=1)
+    _common(p)
+    p.set_defaults(func=premask)
+
+    p = sub.add_parser("overlap", help="overlapping-instance subsets and their AP")
+    p.add_argument("--gt-json", help="COCO instance file (default: the split's instances)")
+    p.add_argument("--config", help="experiment config (with --split, instead of --gt-json)")
+    p.add_argument("--split", help="split of the config's dataset, e.g. Test")
+    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument("--rule", choices=["touch", "box", "either"], default="either")
+    p.add_argument("--touch-distance", type=int, default=1, help="pixels counted as touching")
+    p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
+    p.add_argument("--out", required=True, help="folder for the image list and subset GT")
+    p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
+    p.add_argument("--run", help="run folder whose run.json receives both AP entries")
+    p.add_argument("--protocol", choices=["all", "matched"], default="all")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--min-area", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="config overrides key=value")
+    p.set_defaults(func=overlap)
+
+    p = sub.add_parser("figures", help="qualitative grids and failure sheet")
+    p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
+    p.add_argument("--images", help="comma-separated image names for the grid")
+    p.add_argument("--worst", type=int, default=0, help="failure sheet of the K worst images")
+    p.add_argument("--by", choices=["hce", "iou"], default="iou", help="worst by (first run)")
+    p.add_argument("--num", type=int, default=4, help="grid images when --images is not given")
+    p.add_argument("--width", type=float, default=3.5, help="figure width in inches (column)")
+    p.add_argument("--dpi", type=int, default=300)
+    p.add_argument("--out", required=True, help="output folder")
+    _common(p)
+    p.set_defaults(func=figures)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from pmgsam.data import DataError
+    from pmgsam.evaluation.scoring import EvaluationInputError
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.config import ConfigError
+
+    from .clipseg import ClipSegUnavailable
+
+    try:
+        args.func(args)
+    except (
+        ConfigError,
+        DataError,
+        EvaluationInputError,
+        CheckpointError,
+        ClipSegUnavailable,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Qualitative grids and failure sheets for a paper (``python -m pmgsam.analysis figures``).
+
+A grid has one row per image and the columns Image | GT | Pre-Mask | one per run (headed by
+the run's method name). The Pre-Mask column shows the first run's ``premask/`` maps and is
+left out when it has none. The failure sheet shows the K worst images of the first run, by
+IoU (lowest first, computed here) or HCE (highest first, from the run's per-image metrics), with
+the value next to each row. Figures are ``--width`` inches wide (3.5 = one paper column) and
+every cell keeps the images' median aspect ratio (each image letterboxed in white).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from pmgsam.evaluation.combined import combined_name, split_parts
+from pmgsam.evaluation.scoring import EvaluationInputError, read_gray_u8
+
+from .inputs import SplitImages, part_folders, run_method, split_images
+from .plots import new_figure, save_png
+from .premask import binary_iou
+
+CELL_PX = 320  # resolution of a cell's longer side before matplotlib scales it
+HEADER_IN = 0.13
+GAP_PX = 6
+ROW_LABEL_IN = 0.28
+
+
+def letterbox(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize ``img`` to fit ``width`` x ``height`` keeping its aspect, padding with white."""
+    h, w = img.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width) + img.shape[2:], 255, img.dtype)
+    y, x = (height - nh) // 2, (width - nw) // 2
+    canvas[y : y + nh, x : x + nw] = small
+    return canvas
+
+
+def draw_grid(
+    rows: Sequence[List[np.ndarray]],
+    headers: Sequence[str],
+    path: Path,
+    width_in: float,
+    dpi: int,
+    row_labels: Optional[Sequence[str]] = None,
+) -> Path:
+    """Draw cells (RGB or grayscale uint8) in a rows x columns grid and save a PNG."""
+    aspects = [img.shape[0] / img.shape[1] for img in (r[0] for r in rows)]
+    aspect = float(np.median(aspects))
+    cw, ch = (
+        (CELL_PX, round(CELL_PX * aspect)) if aspect <= 1 else (round(CELL_PX / aspect), CELL_PX)
+    )
+    ncols = len(headers)
+    label_in = ROW_LABEL_IN if row_labels else 0.0
+    cell_in = (width_in - label_in) / ncols
+    # Method names wrap to the cell width (6 pt text is about 3 pt per character).
+    chars = max(6, int(cell_in * 72 / 3.2))
+    headers = [textwrap.fill(h, chars, break_long_words=True) for h in headers]
+    header_in = HEADER_IN * max(h.count("\n") + 1 for h in headers)
+    height_in = header_in + len(rows) * cell_in * ch / cw
+    fig, axes = new_figure((width_in, height_in), layout=None, nrows=len(rows), ncols=ncols)
+    fig.subplots_adjust(
+        left=label_in / width_in,
+        right=1,
+        bottom=0,
+        top=1 - header_in / height_in,
+        wspace=0,
+        hspace=0,
+    )
+    for r, cells in enumerate(rows):
+        for c, img in enumerate(cells):
+            ax = axes[r, c]
+            # A white margin inside each cell separates neighbours without changing the size.
+            box = cv2.copyMakeBorder(
+                letterbox(img, cw - 2 * GAP_PX, ch - 2 * GAP_PX),
+                GAP_PX,
+                GAP_PX,
+                GAP_PX,
+                GAP_PX,
+                cv2.BORDER_CONSTANT,
+                value=(255, 255, 255),
+            )
+            ax.imshow(box, cmap=None if box.ndim == 3 else "gray", vmin=0, vmax=255, aspect="auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if r == 0:
+                ax.set_title(headers[c], fontsize=6, pad=2)
+        if row_labels:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=5, labelpad=2)
+    return save_png(fig, path, dpi)
+
+
+def _map_sources(runs: Sequence[Path], split: str) -> Tuple[List[str], List[Dict[str, Path]]]:
+    headers, folders = [], []
+    pre = part_folders(runs[0], "premask", split)
+    if all(d.is_dir() for d in pre.values()):
+        headers.append("Pre-Mask")
+        folders.append(pre)
+    for run in runs:
+        headers.append(run_method(run))
+        folders.append(part_folders(run, "pred", split))
+    return headers, folders
+
+
+def _rows(images: SplitImages, idx: Sequence[int], folders: Sequence[Dict[str, Path]]):
+    from pmgsam.data import load_image
+
+    rows = []
+    maps = [images.maps(f, "prediction") for f in folders]
+    for i in idx:
+        cells = [load_image(images.image_paths[i]), read_gray_u8(images.mask_paths[i])]
+        cells += [read_gray_u8(m[i]) for m in maps]
+        rows.append(cells)
+    return rows
+
+
+def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
+    """{(part, stem): HCE} from the run's per-image metrics of the split (or of each part)."""
+    combined = run / "metrics" / f"{combined_name(split)}.per_image.csv"
+    parts = split_parts(split)
+    if combined.is_file():  # names are '<part>/<stem>' when the split is combined
+        sources = [(parts[0], combined)]
+    else:
+        sources = [(part, run / "metrics" / f"{part}.per_image.csv") for part in parts]
+    hce: Dict[Tuple[str, str], float] = {}
+    for part, csv_path in sources:
+        if not csv_path.is_file():
+            raise EvaluationInputError(
+                f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
+            )
+        with csv_path.open() as fh:
+            for row in csv.DictReader(fh):
+                if not row.get("HCE"):
+                    raise EvaluationInputError(f"{csv_path} has no HCE values")
+                where, _, stem = row["name"].rpartition("/")
+                hce[(where or part, stem)] = float(row["HCE"])
+    return hce
+
+
+def worst_images(
+    images: SplitImages, run: Path, split: str, by: str, k: int
+) -> List[Tuple[int, float]]:
+    """(index, value) of the ``k`` worst images of ``run``: lowest IoU or highest HCE."""
+    if by == "iou":
+        preds = images.maps(part_folders(run, "pred", split), "prediction")
+        values = [
+            binary_iou(read_gray_u8(p), read_gray_u8(g)) for p, g in zip(preds, images.mask_paths)
+        ]
+        order = np.argsort(values, kind="stable")
+    else:
+        hce = _per_image_hce(run, split)
+        keys = list(zip(images.parts, images.stems))
+        missing = [f"{p}/{s}" for p, s in keys if (p, s) not in hce]
+        if missing:
+            raise EvaluationInputError(f"no HCE for {len(missing)} image(s), e.g. {missing[0]}")
+        values = [hce[key] for key in keys]
+        order = np.argsort(values, kind="stable")[::-1]
+    return [(int(i), float(values[i])) for i in order[:k]]
+
+
+def pick_images(images: SplitImages, names: Optional[str], num: int) -> List[int]:
+    """Indices of ``--images`` (names or stems), or ``num`` images spread over the split."""
+    if names:
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        lookup = {n: i for i, n in enumerate(images.names)}
+        lookup.update({s: i for i, s in enumerate(images.stems)})
+        unknown = [n for n in wanted if n not in lookup]
+        if unknown:
+            raise EvaluationInputError(f"--images: not in the split: {unknown}")
+        return [lookup[n] for n in wanted]
+    n = len(images.names)
+    return sorted(set(np.linspace(0, n - 1, min(num, n)).round().astype(int).tolist()))
+
+
+def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[Path]:
+    """Write the qualitative grid (and the failure sheet with ``--worst K``)."""
+    images = split_images(args.config, args.split, overrides)
+    runs = [Path(r) for r in args.runs]
+    headers, folders = _map_sources(runs, args.split)
+    headers = ["Image", "GT"] + headers
+    out = Path(args.out)
+    safe = args.split.replace("+", "_")
+    idx = pick_images(images, args.images, args.num)
+    written = [
+        draw_grid(
+            _rows(images, idx, folders),
+            headers,
+            out / f"qualitative_{safe}.png",
+            args.width,
+            args.dpi,
+        )
+    ]
+    if args.worst > 0:
+        worst = worst_images(images, runs[0], args.split, args.by, args.worst)
+        labels = [f"IoU {v:.2f}" if args.by == "iou" else f"HCE {v:.0f}" for _, v in worst]
+        written.append(
+            draw_grid(
+                _rows(images, [i for i, _ in worst], folders),
+                headers,
+                out / f"failures_{safe}_{args.by}.png",
+                args.width,
+                args.dpi,
+                labels,
+            )
+        )
+        with (out / f"failures_{safe}_{args.by}.txt").open("w") as fh:
+            fh.writelines(f"{images.names[i]}\t{v}\n" for i, v in worst)
+    for p in written:
+        print(f"wrote {p}")
+    return written

@@ -1,0 +1,93 @@
+"""What the analyses read: a split's images and GT, and the map folders of a run folder.
+
+Run folder layout (as ``evaluate.py`` and ``python -m pmgsam.analysis premask`` write it)::
+
+    RUN/run.json                  method name, meta.checkpoint
+    RUN/pred/<split>/<stem>.png   final probability maps
+    RUN/premask/<split>/<stem>.png  Pre-Mask probability maps (inference option)
+    RUN/metrics/<split>.per_image.csv  per-image DIS metrics
+
+A split may be combined (``DIS-TE`` or ``A+B``, see :mod:`pmgsam.evaluation.combined`); its
+images are then named ``<part>/<stem>`` and every map is looked up in its part's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from pmgsam.evaluation.combined import split_parts
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.messages import preview
+
+
+@dataclass
+class SplitImages:
+    """The images of a (possibly combined) split.
+
+    Arguments:
+      names: display names (``<part>/<stem>`` for combined splits).
+      parts: the part each image belongs to.
+      stems: file stems.
+      image_paths: image files.
+      mask_paths: GT masks.
+    """
+
+    names: List[str]
+    parts: List[str]
+    stems: List[str]
+    image_paths: List[Path]
+    mask_paths: List[Path]
+
+    def maps(self, folder_of_part: Dict[str, Path], what: str) -> List[Path]:
+        """``<folder of the image's part>/<stem>.png`` per image; raises if any is missing."""
+        paths = [folder_of_part[p] / f"{s}.png" for p, s in zip(self.parts, self.stems)]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise EvaluationInputError(
+                f"{len(missing)} {what} map(s) missing: {preview(missing, 10)}"
+            )
+        return paths
+
+
+def split_images(config: str | Path, split: str, overrides: Sequence[str] = ()) -> SplitImages:
+    """List the images of ``split`` of the dataset described by an experiment config."""
+    from pmgsam.data import build_dataset
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.utils.config import load_config
+
+    cfg = load_config(ExperimentConfig, config, overrides)
+    parts = split_parts(split)
+    out = SplitImages([], [], [], [], [])
+    for part in parts:
+        ds = build_dataset(cfg.data, part, cfg.model.image_size, train=False)
+        prefix = f"{part}/" if len(parts) > 1 else ""
+        out.names += [prefix + n for n in ds.names]
+        out.parts += [part] * len(ds.names)
+        out.stems += list(ds.names)
+        out.image_paths += list(ds.image_paths)
+        out.mask_paths += list(ds.mask_paths)
+    return out
+
+
+def run_method(run: Path) -> str:
+    """The method name of a run folder (``run.json``'s, else the folder name)."""
+    f = run / "run.json"
+    if f.is_file():
+        return str(json.loads(f.read_text()).get("method") or run.name)
+    return run.name
+
+
+def run_checkpoint(run: Path) -> Optional[str]:
+    """The checkpoint a run folder was evaluated with (``run.json`` meta), if recorded."""
+    f = run / "run.json"
+    if f.is_file():
+        return (json.loads(f.read_text()).get("meta") or {}).get("checkpoint")
+    return None
+
+
+def part_folders(run: Path, kind: str, split: str) -> Dict[str, Path]:
+    """``{part: RUN/<kind>/<part>}`` for every part of ``split`` (kind: pred or premask)."""
+    return {part: run / kind / part for part in split_parts(split)}

@@ -1,0 +1,168 @@
+"""Pre-Mask quality and error correction (Table 5, Fig. 10).
+
+    python -m pmgsam.analysis premask --run RUN --config CFG --split DIS-TE [--checkpoint W]
+        [--prior-dir [NAME=]DIR ...] [--clipseg MODEL_DIR --prompt TEXT]
+        [--pre-threshold 0.5 --final-threshold 0.8] [--out DIR] [key=value ...]
+
+Each source of maps (the Pre-Mask, the final mask, any prior such as CLIPSeg) is scored per
+image against the GT: IoU of the map binarised at 0.5 (GT > 128, as the DIS tools), S-measure
+and MAE (PySODMetrics' definitions, through :mod:`pmgsam.evaluation.dis_metrics`). The report
+gives the mean of each (Table 5), the Pearson correlation of Pre-Mask IoU with final IoU, the
+number of images per quadrant of the (Pre-Mask IoU, final IoU) plane, the "error corrected"
+quadrant being Pre-Mask IoU < ``pre_threshold`` and final IoU > ``final_threshold``, and the
+Fig. 10 scatter plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from pmgsam.evaluation.dis_metrics import image_metrics
+from pmgsam.evaluation.scoring import read_gray_u8
+from pmgsam.evaluation.tables import Column, Table, to_csv, to_latex, to_markdown
+
+PREMASK, FINAL = "Pre-Mask", "Final mask"
+KEYS = ("IoU", "Smeasure", "MAE")
+COLUMNS = (
+    Column("IoU", "IoU↑", r"IoU$\uparrow$", True, lambda v: f"{v:.3f}"),
+    Column("Smeasure", "Sα↑", r"$S_\alpha\uparrow$", True, lambda v: f"{v:.3f}"),
+    Column("MAE", "MAE↓", r"$\mathcal{M}\downarrow$", False, lambda v: f"{v:.3f}"),
+)
+
+
+def binary_iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """IoU of ``pred > 127`` (probability > 0.5) with ``gt > 128``; 1 when both are empty."""
+    p, g = pred > 127, gt > 128
+    union = np.logical_or(p, g).sum()
+    return 1.0 if union == 0 else float(np.logical_and(p, g).sum() / union)
+
+
+def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
+    """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
+    pred, gt = read_gray_u8(map_path), read_gray_u8(gt_path)
+    if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
+        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    m = image_metrics(pred, gt, with_hce=False)
+    return {"IoU": binary_iou(pred, gt), "Smeasure": m.sm, "MAE": m.mae}
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson correlation coefficient; NaN when either variable is constant."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"need two equally long series of >= 2 values, got {len(x)}, {len(y)}")
+    dx, dy = x - x.mean(), y - y.mean()
+    denom = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / denom) if denom > 0 else float("nan")
+
+
+def quadrant_counts(
+    pre: Sequence[float], final: Sequence[float], pre_threshold: float, final_threshold: float
+) -> Dict[str, int]:
+    """Images per quadrant; ``corrected``: poor prior (< t_pre), good result (> t_final)."""
+    x, y = np.asarray(pre, np.float64), np.asarray(final, np.float64)
+    good_pre, good_final = x >= pre_threshold, y > final_threshold
+    return {
+        "corrected": int((~good_pre & good_final).sum()),
+        "kept_good": int((good_pre & good_final).sum()),
+        "kept_poor": int((~good_pre & ~good_final).sum()),
+        "degraded": int((good_pre & ~good_final).sum()),
+    }
+
+
+def quality_table(means: Mapping[str, Mapping[str, float]], title: str) -> Table:
+    """One row per source (priors, Pre-Mask, final mask) with mean IoU, Sα and MAE."""
+    rows = [(name, {("", c.key): v.get(c.key) for c in COLUMNS}) for name, v in means.items()]
+    note = "IoU at probability 0.5 (GT > 128); Sα and MAE as PySODMetrics; means over images."
+    return Table(title, [("", COLUMNS)], rows, [note])
+
+
+def analyse(
+    names: Sequence[str],
+    gt_paths: Sequence[Path],
+    sources: Mapping[str, Sequence[Path]],
+    out_dir: Path,
+    pre_threshold: float = 0.5,
+    final_threshold: float = 0.8,
+    split: str = "",
+    figure_size: Tuple[float, float] = (3.5, 3.2),
+) -> Dict[str, object]:
+    """Score every source, write the per-image CSV, summary JSON, Table 5 and Fig. 10.
+
+    ``sources`` maps a row name to one map per image; it must hold :data:`PREMASK` and
+    :data:`FINAL` (priors come first in the table, in the given order).
+    """
+    from .plots import quality_scatter
+
+    for needed in (PREMASK, FINAL):
+        if needed not in sources:
+            raise ValueError(f"sources need a '{needed}' entry, got {list(sources)}")
+    per_source = {
+        src: [score_map(m, g) for m, g in zip(maps, gt_paths)] for src, maps in sources.items()
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fields = ["name"] + [f"{src} {k}" for src in sources for k in KEYS]
+    with (out_dir / "per_image.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(fields)
+        for i, name in enumerate(names):
+            writer.writerow([name] + [per_source[s][i][k] for s in sources for k in KEYS])
+    order = [s for s in sources if s not in (PREMASK, FINAL)] + [PREMASK, FINAL]
+    means = {s: {k: float(np.mean([r[k] for r in per_source[s]])) for k in KEYS} for s in order}
+    pre = [r["IoU"] for r in per_source[PREMASK]]
+    final = [r["IoU"] for r in per_source[FINAL]]
+    r = pearson(pre, final) if len(pre) >= 2 else float("nan")
+    summary: Dict[str, object] = {
+        "split": split,
+        "num_images": len(names),
+        "means": means,
+        # null when undefined (fewer than two images, or a constant IoU series).
+        "pearson_premask_final_iou": r if np.isfinite(r) else None,
+        "pre_threshold": pre_threshold,
+        "final_threshold": final_threshold,
+        "quadrants": quadrant_counts(pre, final, pre_threshold, final_threshold),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = quality_table(means, f"Prior and final mask quality ({split or 'split'})")
+    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
+        (out_dir / f"table5.{ext}").write_text(render(table), encoding="utf-8")
+    quality_scatter(
+        pre,
+        final,
+        out_dir / "fig10_scatter.png",
+        pre_threshold,
+        final_threshold,
+        r,
+        size=figure_size,
+    )
+    return summary
+
+
+def parse_prior(text: str) -> Tuple[str, Path]:
+    """``NAME=DIR`` or ``DIR`` (named after the folder) -> (name, folder)."""
+    name, sep, folder = text.partition("=")
+    if not sep:
+        name, folder = Path(text).name, text
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"--prior-dir: '{folder}' is not a folder")
+    return name, Path(folder)
+
+
+def prior_maps(folder: Path, stems: Sequence[str], name: str) -> List[Path]:
+    """``<folder>/<stem>.png`` per image (priors of a combined split lie in one folder)."""
+    paths = [folder / f"{s}.png" for s in stems]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        from pmgsam.evaluation.scoring import EvaluationInputError
+        from pmgsam.utils.messages import preview
+
+        raise EvaluationInputError(
+            f"prior '{name}' ({folder}) lacks {len(missing)} map(s): {preview(missing, 10)}"
+        )
+    return paths

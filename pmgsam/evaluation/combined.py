@@ -1,0 +1,105 @@
+"""Several DIS test subsets scored as one set (the paper's ablations use DIS-TE1-4 combined).
+
+A split *spec* names either one split (``DIS-TE1``), the alias ``DIS-TE`` (DIS-TE1..4), or parts
+joined by ``+`` (``DIS-TE1+DIS-TE3``). A combined spec is scored by pairing every part's images
+with its own prediction folder and evaluating all pairs in one pass, so that max F comes from
+the mean F curve over all images, exactly as if the parts had been one folder. Its results are
+stored under :func:`combined_name` (``DIS-TE1-4`` for the four DIS test subsets, which is the
+"Overall (TE1-4)" column of the DIS table).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+
+from .scoring import DisPair, EvaluationInputError, PathLike, evaluate_dis_pairs, write_dis_results
+from .tables import TE_PARTS
+
+ALIASES: Dict[str, Tuple[str, ...]] = {"DIS-TE": TE_PARTS}
+ALL_TE_NAME = "DIS-TE1-4"
+
+
+def split_parts(spec: str) -> Tuple[str, ...]:
+    """The splits a spec stands for: ``DIS-TE`` -> DIS-TE1..4, ``A+B`` -> (A, B), ``A`` -> (A,)."""
+    spec = spec.strip()
+    if spec in ALIASES:
+        return ALIASES[spec]
+    parts = tuple(p.strip() for p in spec.split("+"))
+    if not all(parts):
+        raise EvaluationInputError(f"split {spec!r} has an empty part (expected A+B+...)")
+    if len(set(parts)) != len(parts):
+        raise EvaluationInputError(f"split {spec!r} names a part twice")
+    return parts
+
+
+def is_combined(spec: str) -> bool:
+    """True when ``spec`` stands for more than one split."""
+    return len(split_parts(spec)) > 1
+
+
+def combined_name(spec: str) -> str:
+    """Name of a spec's results: ``DIS-TE1-4`` for the four DIS test subsets, else ``A+B``."""
+    parts = split_parts(spec)
+    return ALL_TE_NAME if set(parts) == set(TE_PARTS) else "+".join(parts)
+
+
+def dataset_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[DisPair]:
+    """(name, prediction, GT, skeleton) of every image of a split dataset.
+
+    ``dataset`` needs ``names``, ``mask_paths`` and ``skeleton_paths`` (as
+    :class:`pmgsam.data.SegmentationDataset`); ``prefix`` is put before each name so that
+    images of different parts stay apart in the per-image file.
+    """
+    names = list(dataset.names)
+    masks = list(dataset.mask_paths)
+    skes = getattr(dataset, "skeleton_paths", None) or [None] * len(names)
+    pred_dir = Path(pred_dir)
+    pairs = [(prefix + n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(names, masks, skes)]
+    missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise EvaluationInputError(f"{len(missing)} image(s) have no prediction: {shown}")
+    return pairs
+
+
+def score_parts(
+    part_pairs: Mapping[str, Sequence[DisPair]],
+    workers: int = 1,
+    resize_pred: bool = False,
+    with_hce: bool = True,
+    progress: bool = True,
+) -> Tuple[Dict[str, object], list]:
+    """Score the pairs of all parts as one set; the summary also counts images per part."""
+    pairs = [pair for part in part_pairs for pair in part_pairs[part]]
+    summary, per_image = evaluate_dis_pairs(pairs, workers, resize_pred, with_hce, progress)
+    summary["parts"] = {part: len(p) for part, p in part_pairs.items()}
+    return summary, per_image
+
+
+def score_combined_split(
+    spec: str,
+    dataset_for: Callable[[str], Any],
+    predict: Callable[[str], PathLike],
+    metrics_dir: PathLike,
+    workers: int = 1,
+    resize_pred: bool = False,
+    with_hce: bool = True,
+    progress: bool = True,
+) -> Tuple[str, Dict[str, object]]:
+    """Predict (through ``predict(part) -> folder``) and score a combined spec as one set.
+
+    Writes ``<metrics_dir>/<name>.json`` and its per-image CSV (names ``<part>/<stem>``);
+    returns (name, the written summary) for ``run.json``'s ``dis`` section.
+    """
+    name = combined_name(spec)
+    part_pairs = {
+        part: dataset_pairs(dataset_for(part), predict(part), prefix=f"{part}/")
+        for part in split_parts(spec)
+    }
+    summary, per_image = score_parts(part_pairs, workers, resize_pred, with_hce, progress)
+    out, _ = write_dis_results(
+        Path(metrics_dir) / f"{name}.json", summary, per_image, {"split": name}
+    )
+    return name, json.loads(out.read_text())

@@ -1,0 +1,215 @@
+"""The paper's analyses: Pre-Mask statistics, overlap subsets, figures (CPU, hand-made data)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from scipy import stats
+
+import pmgsam
+from pmgsam.analysis.__main__ import main
+from pmgsam.analysis.clipseg import ClipSegUnavailable, clipseg_maps
+from pmgsam.analysis.overlap import overlapping_image_ids, subset_coco
+from pmgsam.analysis.plots import png_size, quality_scatter
+from pmgsam.analysis.premask import binary_iou, pearson, quadrant_counts
+from pmgsam.data import unpad_and_resize
+from pmgsam.engine.inference import ImageFolder, Predictor
+from pmgsam.evaluation.instances import load_coco
+
+DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+
+
+def test_pearson_and_quadrants_match_scipy_and_numpy() -> None:
+    pre = [0.10, 0.30, 0.45, 0.55, 0.90, 0.20, 0.70, 0.05]
+    final = [0.85, 0.95, 0.40, 0.90, 0.97, 0.81, 0.60, 0.10]
+    assert pearson(pre, final) == pytest.approx(stats.pearsonr(pre, final)[0], abs=1e-12)
+    q = quadrant_counts(pre, final, 0.5, 0.8)
+    x, y = np.array(pre), np.array(final)
+    assert q["corrected"] == np.count_nonzero((x < 0.5) & (y > 0.8)) == 3
+    assert q == {"corrected": 3, "kept_good": 2, "kept_poor": 2, "degraded": 1}
+    # Thresholds are options: a stricter "good final" moves 0.81 and 0.85 out of the quadrant.
+    assert quadrant_counts(pre, final, 0.5, 0.9)["corrected"] == 1
+    assert np.isnan(pearson([0.1, 0.2, 0.3], [0.5, 0.5, 0.5]))
+
+
+def test_binary_iou_by_hand() -> None:
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:2, :2] = 255  # 4 pixels
+    pred = np.zeros((4, 4), np.uint8)
+    pred[:2, 1:3] = 200  # 4 pixels, 2 shared -> IoU 2 / 6
+    pred[3, 3] = 127  # exactly 0.5 probability is background
+    assert binary_iou(pred, gt) == pytest.approx(2 / 6)
+    assert binary_iou(np.zeros_like(gt), np.zeros_like(gt)) == 1.0
+
+
+def test_scatter_is_a_png_of_the_requested_size(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.random(50), rng.random(50)
+    path = quality_scatter(
+        x, y, tmp_path / "s.png", 0.5, 0.8, pearson(x, y), size=(2.0, 1.5), dpi=100
+    )
+    assert path.stat().st_size > 1000
+    assert png_size(path) == (200, 150)
+
+
+def test_predictor_writes_premask_maps(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=64).eval()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(folder / "a.png"), rng.integers(0, 255, (40, 90, 3), dtype=np.uint8))
+    dataset = ImageFolder(folder, 64)
+    Predictor(model, "cpu").predict_dataset(
+        dataset, tmp_path / "pred", batch_size=1, num_workers=0, premask_dir=tmp_path / "pre"
+    )
+    sample = dataset[0]
+    with torch.no_grad():
+        out = model(sample["image"][None])
+    expected = {}
+    for key in ("pre_mask", "mask"):
+        prob = unpad_and_resize(torch.sigmoid(out[key])[0, 0], sample["orig_size"], 64)
+        expected[key] = np.rint(prob.numpy() * 255).astype(np.uint8)
+    written = cv2.imread(str(tmp_path / "pre" / "a.png"), cv2.IMREAD_UNCHANGED)
+    final = cv2.imread(str(tmp_path / "pred" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (40, 90)
+    assert np.abs(written.astype(int) - expected["pre_mask"]).max() <= 1
+    assert np.abs(final.astype(int) - expected["mask"]).max() <= 1
+    assert not np.array_equal(expected["pre_mask"], expected["mask"])
+
+
+def _coco_with_cases() -> dict:
+    def rle(mask: np.ndarray) -> dict:
+        r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        return {"size": r["size"], "counts": r["counts"].decode()}
+
+    h = w = 20
+    anns = []
+
+    def add(img: int, mask: np.ndarray) -> None:
+        ys, xs = np.nonzero(mask)
+        box = [
+            int(xs.min()),
+            int(ys.min()),
+            int(xs.max() - xs.min() + 1),
+            int(ys.max() - ys.min() + 1),
+        ]
+        anns.append({"id": len(anns) + 1, "image_id": img, "category_id": 1, "iscrowd": 0,
+                     "segmentation": rle(mask), "area": int(mask.sum()), "bbox": box})  # fmt: skip
+
+    def m(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        out = np.zeros((h, w), bool)
+        out[y0:y1, x0:x1] = True
+        return out
+
+    add(1, m(0, 5, 0, 5))  # 1: two squares sharing an edge: touching, boxes only abut
+    add(1, m(0, 5, 5, 10))
+    ell = m(0, 1, 0, 10) | m(0, 10, 0, 1)  # 2: an L and a square inside its box, far apart
+    add(2, ell)
+    add(2, m(6, 9, 6, 9))
+    add(3, m(0, 4, 0, 4))  # 3: separate objects
+    add(3, m(12, 16, 12, 16))
+    add(4, m(5, 10, 5, 10))  # 4: a single object
+    images = [{"id": i, "file_name": f"im{i}.jpg", "height": h, "width": w} for i in (1, 2, 3, 4)]
+    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+
+
+def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:
+    data = _coco_with_cases()
+    coco = load_coco(data)
+    assert overlapping_image_ids(coco, "touch") == [1]
+    assert overlapping_image_ids(coco, "box") == [2]
+    assert overlapping_image_ids(coco, "either") == [1, 2]
+    # The L and the square of image 2 are 6 pixels apart (8-connected steps).
+    assert overlapping_image_ids(coco, "touch", distance=5) == [1]
+    assert overlapping_image_ids(coco, "touch", distance=6) == [1, 2]
+    sub = subset_coco(data, [2])
+    assert [im["id"] for im in sub["images"]] == [2] and len(sub["annotations"]) == 2
+
+    # CLI: list, share, and AP beside the full set in the run's COS table.
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for im in data["images"]:
+        union = np.zeros((20, 20), np.uint8)
+        for a in data["annotations"]:
+            if a["image_id"] == im["id"]:
+                union |= mask_utils.decode(a["segmentation"]).astype(np.uint8)
+        cv2.imwrite(str(pred / f"im{im['id']}.png"), union * 255)
+    run = tmp_path / "run"
+    args = ["overlap", "--gt-json", str(gt), "--rule", "touch", "--name", "TOY"]
+    args += ["--out", str(tmp_path / "ov"), "--pred-dir", str(pred), "--run", str(run)]
+    assert main(args) == 0
+    assert (tmp_path / "ov" / "overlap_images.txt").read_text() == "im1.jpg\n"
+    summary = json.loads((tmp_path / "ov" / "overlap_summary.json").read_text())
+    assert summary["share"] == pytest.approx(0.25)
+    cos = json.loads((run / "run.json").read_text())["cos"]
+    assert cos["TOY overlap"]["num_images"] == 1 and cos["TOY"]["num_images"] == 4
+    # Connected components merge the touching pair, so AP drops on the subset.
+    assert cos["TOY overlap"]["AP"] < cos["TOY"]["AP"]
+
+
+def _fake_run(root: Path, dis5k_root: Path, split: str, method: str, good: set) -> Path:
+    """A run folder whose maps equal the GT for images in ``good`` and are empty otherwise."""
+    run = root / method
+    for kind in ("pred", "premask"):
+        (run / kind / split).mkdir(parents=True)
+    for gt in sorted((dis5k_root / split / "gt").glob("*.png")):
+        mask = cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(run / "pred" / split / gt.name), mask if gt.stem in good else 0 * mask)
+        cv2.imwrite(str(run / "premask" / split / gt.name), 0 * mask)
+    (run / "run.json").write_text(json.dumps({"method": method}))
+    return run
+
+
+def test_premask_and_figures_cli(tmp_path, dis5k_root) -> None:
+    stems = sorted(p.stem for p in (dis5k_root / "DIS-TE1" / "gt").glob("*.png"))
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set(stems))
+    other = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Other", {stems[0]})
+    prior = tmp_path / "prior"
+    shutil.copytree(run / "pred" / "DIS-TE1", prior)
+    data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
+    common = ["--config", str(DEMO), "--split", "DIS-TE1"]
+    args = ["premask", "--run", str(run), "--prior-dir", f"Oracle={prior}"] + common + data
+    assert main(args) == 0
+    out = run / "analysis" / "premask_DIS-TE1"
+    summary = json.loads((out / "summary.json").read_text())
+    # Empty Pre-Masks (IoU 0) and perfect final maps: every image was "corrected".
+    assert summary["quadrants"]["corrected"] == len(stems) == summary["num_images"]
+    assert summary["means"]["Oracle"]["IoU"] == 1.0 and summary["means"]["Pre-Mask"]["IoU"] == 0.0
+    assert list(summary["means"]) == ["Oracle", "Pre-Mask", "Final mask"]
+    assert png_size(out / "fig10_scatter.png") == (round(3.5 * 300), round(3.2 * 300))
+
+    figs = tmp_path / "figs"
+    args = ["figures", "--runs", str(other), str(run), "--worst", "2", "--by", "iou"]
+    args += ["--out", str(figs), "--width", "3.5", "--dpi", "200"] + common + data
+    assert main(args) == 0
+    grid = figs / "qualitative_DIS-TE1.png"
+    assert png_size(grid)[0] == 700 and grid.stat().st_size > 1000
+    # "Other" is right on stems[0] only: its worst image is the other one.
+    worst = (figs / "failures_DIS-TE1_iou.txt").read_text().splitlines()
+    assert worst[0].split("\t") == [stems[1], "0.0"]
+    assert worst[1].split("\t") == [stems[0], "1.0"]
+    # By HCE, read from the run's per-image metrics: the highest comes first.
+    (other / "metrics").mkdir()
+    rows = [f"{stems[0]},50", f"{stems[1]},10"]
+    (other / "metrics" / "DIS-TE1.per_image.csv").write_text("name,HCE\n" + "\n".join(rows))
+    args[args.index("iou")] = "hce"
+    assert main(args) == 0
+    worst = (figs / "failures_DIS-TE1_hce.txt").read_text().splitlines()
+    assert [w.split("\t")[0] for w in worst] == [stems[0], stems[1]]
+
+
+def test_clipseg_without_transformers_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(ClipSegUnavailable, match="needs the 'transformers' package"):
+        clipseg_maps(tmp_path, "an object", [], [], tmp_path / "out")

@@ -1,0 +1,132 @@
+"""DIS test subsets scored as one set: equal to scoring their concatenated folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from pmgsam.evaluation.combined import combined_name, score_combined_split, split_parts
+from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
+from pmgsam.evaluation.tables import dis_table, pool_te
+
+PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
+
+
+def _write_part(root: Path, part: str, rng: np.random.Generator, n: int) -> SimpleNamespace:
+    gt_dir, pred_dir = root / part / "gt", root / part / "pred"
+    gt_dir.mkdir(parents=True)
+    pred_dir.mkdir(parents=True)
+    names, masks = [], []
+    for i in range(n):
+        h, w = int(rng.integers(20, 40)), int(rng.integers(20, 40))
+        gt = np.zeros((h, w), np.uint8)
+        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        gt[y : y + h // 2, x : x + w // 2] = 255
+        noise = rng.integers(0, 256, (h, w))
+        pred = np.clip(0.6 * gt + 0.4 * noise, 0, 255).astype(np.uint8)
+        # The same stem in every part: the combined scorer must keep them apart.
+        name = f"img{i}"
+        cv2.imwrite(str(gt_dir / f"{name}.png"), gt)
+        cv2.imwrite(str(pred_dir / f"{name}.png"), pred)
+        names.append(name)
+        masks.append(gt_dir / f"{name}.png")
+    return SimpleNamespace(names=names, mask_paths=masks, skeleton_paths=None, pred=pred_dir)
+
+
+def test_combined_set_equals_scoring_the_concatenated_folders(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    parts = {p: _write_part(tmp_path, p, rng, n) for p, n in zip(PARTS, (2, 3, 1, 2))}
+    name, combined = score_combined_split(
+        "DIS-TE",
+        lambda part: parts[part],
+        lambda part: parts[part].pred,
+        tmp_path / "metrics",
+        progress=False,
+    )
+    assert name == "DIS-TE1-4"
+    assert (tmp_path / "metrics" / "DIS-TE1-4.per_image.csv").is_file()
+    # Reference: every part copied into one pair of folders and scored as a single split.
+    flat_gt, flat_pred = tmp_path / "flat" / "gt", tmp_path / "flat" / "pred"
+    flat_gt.mkdir(parents=True)
+    flat_pred.mkdir(parents=True)
+    for part, ds in parts.items():
+        for n, g in zip(ds.names, ds.mask_paths):
+            shutil.copy(g, flat_gt / f"{part}_{n}.png")
+            shutil.copy(ds.pred / f"{n}.png", flat_pred / f"{part}_{n}.png")
+    reference, _ = evaluate_dis_folder(flat_pred, flat_gt, progress=False)
+    assert combined["num_images"] == reference["num_images"] == 8
+    for key in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE"):
+        assert combined[key] == pytest.approx(reference[key], rel=1e-12, abs=1e-12), key
+    assert combined["parts"] == {"DIS-TE1": 2, "DIS-TE2": 3, "DIS-TE3": 1, "DIS-TE4": 2}
+
+    # The table's pooling of separately scored parts gives the same numbers.
+    singles = {}
+    for part in PARTS:
+        _, singles[part] = score_combined_split(
+            part, lambda p: parts[p], lambda p: parts[p].pred, tmp_path / "single", progress=False
+        )
+    pooled = pool_te(singles)
+    for key in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE"):
+        assert pooled[key] == pytest.approx(reference[key], rel=1e-9), key
+    # A two-part set the run never scored is pooled by the table from its parts.
+    for f in list(flat_gt.iterdir()):
+        if not f.name.startswith(("DIS-TE1_", "DIS-TE2_")):
+            f.unlink()
+            (flat_pred / f.name).unlink()
+    reference2, _ = evaluate_dis_folder(flat_pred, flat_gt, progress=False)
+    table = dis_table([{"method": "m", "dis": singles}], ["DIS-TE1+DIS-TE2"])
+    assert [g for g, _ in table.groups] == ["DIS-TE1+DIS-TE2"]
+    values = table.rows[0][1]
+    for key in ("maxFm", "MAE", "Smeasure"):
+        assert values[("DIS-TE1+DIS-TE2", key)] == pytest.approx(reference2[key], rel=1e-9)
+
+
+def test_split_specs() -> None:
+    assert split_parts("DIS-TE") == PARTS
+    assert split_parts("DIS-TE1+DIS-TE3") == ("DIS-TE1", "DIS-TE3")
+    assert combined_name("DIS-TE4+DIS-TE1+DIS-TE3+DIS-TE2") == "DIS-TE1-4"
+    assert combined_name("DIS-TE1+DIS-TE3") == "DIS-TE1+DIS-TE3"
+    with pytest.raises(EvaluationInputError, match="names a part twice"):
+        split_parts("DIS-TE1+DIS-TE1")
+    with pytest.raises(EvaluationInputError, match="empty part"):
+        split_parts("DIS-TE1+")
+
+
+def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path) -> None:
+    import importlib.util
+
+    import torch
+
+    import pmgsam
+    from pmgsam.modeling.checkpoint import save_model
+
+    torch.manual_seed(0)
+    weights = save_model(
+        pmgsam.build_model("pmgsam_tiny", image_size=64), tmp_path / "w.safetensors"
+    )
+    spec = importlib.util.spec_from_file_location(
+        "evaluate_cli", Path(__file__).resolve().parents[1] / "evaluate.py"
+    )
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    out = tmp_path / "run"
+    args = ["--config", str(config), "--checkpoint", str(weights), "--dataset", "dis5k"]
+    args += ["--splits", "DIS-TE2+DIS-TE1", "--output-dir", str(out), "--device", "cpu"]
+    args += ["--quiet", "--workers", "1", "--no-hce", f"data.root={dis5k_root}"]
+    args += [f"data.split_dir={tmp_path / 'splits'}", "data.num_workers=0"]
+    assert evaluate.main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert list(run["dis"]) == ["DIS-TE2+DIS-TE1"]
+    # The fixture's test subsets hold 2 images each, predicted into their own folders.
+    assert run["dis"]["DIS-TE2+DIS-TE1"]["num_images"] == 4
+    assert run["dis"]["DIS-TE2+DIS-TE1"]["parts"] == {"DIS-TE2": 2, "DIS-TE1": 2}
+    assert all(len(list((out / "pred" / p).glob("*.png"))) == 2 for p in PARTS[:2])
+    side = (out / "metrics" / "DIS-TE2+DIS-TE1.per_image.csv").read_text().splitlines()
+    assert sorted(line.split("/")[0] for line in side[1:]) == ["DIS-TE1"] * 2 + ["DIS-TE2"] * 2
