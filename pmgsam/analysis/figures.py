@@ -19,8 +19,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from pmgsam.data.io import load_mask
 from pmgsam.evaluation.combined import combined_name, split_parts
-from pmgsam.evaluation.scoring import EvaluationInputError, read_gray_u8
+from pmgsam.evaluation.scoring import EvaluationInputError
 
 from .inputs import SplitImages, part_folders, run_method, split_images
 from .plots import new_figure, save_png
@@ -118,8 +119,8 @@ def _rows(images: SplitImages, idx: Sequence[int], folders: Sequence[Dict[str, P
     rows = []
     maps = [images.maps(f, "prediction") for f in folders]
     for i in idx:
-        cells = [load_image(images.image_paths[i]), read_gray_u8(images.mask_paths[i])]
-        cells += [read_gray_u8(m[i]) for m in maps]
+        cells = [load_image(images.image_paths[i]), load_mask(images.mask_paths[i], "GT mask")]
+        cells += [load_mask(m[i], "prediction", labels_01=False) for m in maps]
         rows.append(cells)
     return rows
 
@@ -154,7 +155,8 @@ def worst_images(
     if by == "iou":
         preds = images.maps(part_folders(run, "pred", split), "prediction")
         values = [
-            binary_iou(read_gray_u8(p), read_gray_u8(g)) for p, g in zip(preds, images.mask_paths)
+            binary_iou(load_mask(p, "prediction", labels_01=False), load_mask(g, "GT mask"))
+            for p, g in zip(preds, images.mask_paths)
         ]
         order = np.argsort(values, kind="stable")
     else:

@@ -23,8 +23,8 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 import cv2
 import numpy as np
 
+from pmgsam.data.io import load_mask
 from pmgsam.evaluation.dis_metrics import image_metrics
-from pmgsam.evaluation.scoring import read_gray_u8
 from pmgsam.evaluation.tables import Column, Table, to_csv, to_latex, to_markdown
 
 PREMASK, FINAL = "Pre-Mask", "Final mask"
@@ -45,7 +45,8 @@ def binary_iou(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
-    pred, gt = read_gray_u8(map_path), read_gray_u8(gt_path)
+    pred = load_mask(map_path, "prediction", labels_01=False)
+    gt = load_mask(gt_path, "GT mask")
     if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     m = image_metrics(pred, gt, with_hce=False)
