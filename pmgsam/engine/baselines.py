@@ -51,7 +51,7 @@ from pmgsam.engine.inference import write_probability_png
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 from pmgsam.utils.cli import run_cli
-from pmgsam.utils.outputs import input_folders, prepare_output_dir
+from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
 
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
@@ -190,7 +190,7 @@ def run_baseline(
     out_dir = Path(out_dir)
     pred_dir = out_dir / "pred" / split
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    folders = input_folders(dataset.image_paths, dataset.mask_paths, dataset.skeleton_paths)
+    folders = dataset_folders(dataset)
     names = [f"{name}.png" for name in dataset.names[:n]]
     prepare_output_dir(pred_dir, names, folders, overwrite, "--out-dir", "baselines")
     device = sam.device
