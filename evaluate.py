@@ -15,7 +15,10 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 
     python evaluate.py --config CFG --checkpoint CKPT --dataset dis5k \\
         --splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 [--data-root R] \\
-        [--output-dir results/<run>] [--device cuda] [--batch-size 4] [key=value ...]
+        [--output-dir results/<run>] [--device cuda] [--batch-size 4] [--overwrite] [key=value ...]
+
+Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one holding files it did
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 

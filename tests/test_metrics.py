@@ -361,7 +361,7 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     pdir, gdir, _ = _write_folder(tmp_path, n=2)
     calls = []
 
-    def predict_split(config, checkpoint, split, out_dir, device, batch_size, overrides):
+    def predict_split(config, checkpoint, split, out_dir, device, batch_size, overrides, **kw):
         calls.append((split, device, batch_size, list(overrides)))
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

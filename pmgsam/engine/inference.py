@@ -46,7 +46,7 @@ from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via
 from pmgsam.utils.cli import positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
-from pmgsam.utils.outputs import input_folders, prepare_output_dir
+from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def predict_split(
     }
     model = load_pretrained(checkpoint, **weights)
     dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
-    folders = input_folders(dataset.image_paths, dataset.mask_paths, dataset.skeleton_paths)
+    folders = dataset_folders(dataset)
     names = [f"{n}.png" for n in dataset.names]
     prepare_output_dir(out_dir, names, folders, overwrite, "output folder", "predict_split")
     if premask_dir is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Set, Union
+from typing import Any, Iterable, List, Optional, Sequence, Set, Union
 
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
@@ -115,9 +115,10 @@ def prepare_output_dir(
     return out
 
 
-def input_folders(*path_lists: Iterable[Optional[PathLike]]) -> List[Path]:
-    """The distinct parent folders of the given files (a dataset's images, masks, skeletons)."""
+def dataset_folders(dataset: Any) -> List[Path]:
+    """The folders a dataset reads: parents of its image, mask and skeleton files (if any)."""
     folders: Set[Path] = set()
-    for paths in path_lists:
-        folders.update(Path(p).parent for p in paths or () if p is not None)
+    for attr in ("image_paths", "mask_paths", "skeleton_paths"):
+        paths = getattr(dataset, attr, None) or ()
+        folders.update(Path(p).parent for p in paths if p is not None)
     return sorted(folders)
