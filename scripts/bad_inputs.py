@@ -157,9 +157,10 @@ def build_corpus(root: Path) -> List[Case]:
         Case("efficiency-bad-config", "efficiency", ["-m", "pmgsam.efficiency", "--config",
              str(root / "nope.yaml"), "--device", "cpu"], "missing config",
              expect="does not exist"),
-        Case("baselines-pickle", "baselines", ["-m", "pmgsam.engine.baselines", "--config",
-             "configs/demo.yaml", "--split", "DIS-TE1", "--mode", "box", "--sam-checkpoint",
-             str(root / "pickle.pth"), "--out-dir", str(root / "sam"), f"data.root={data}"],
+        Case("baselines-pickle", "baselines", ["evaluate.py", "--baseline", "sam-box",
+             "--model-type", "vit_b", "--config", "configs/demo.yaml", "--dataset", "dis5k",
+             "--splits", "DIS-TE1", "--checkpoint", str(root / "pickle.pth"), "--output-dir",
+             str(root / "sam"), f"data.root={data}"],
              "SAM checkpoint with Python objects", expect="not a safe checkpoint"),
     ]  # fmt: skip
     if not torch.cuda.is_available():

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from pmgsam.engine.baselines import run_baseline
+from pmgsam.baselines.runner import run_baseline
 
 import pmgsam
 from pmgsam.engine import inference
@@ -156,7 +156,7 @@ def test_baseline_refuses_foreign_prediction_folder(dis5k_root, data_config, tmp
     before = tree_digest(tmp_path / "run")
     # The guard runs before SAM is touched, so no SAM model is needed to see the refusal.
     with pytest.raises(OutputError, match="did not write"):
-        run_baseline(None, dataset, "box", tmp_path / "run", "DIS-TE1", progress=False)
+        run_baseline(None, dataset, tmp_path / "run", "DIS-TE1", progress=False)
     assert tree_digest(tmp_path / "run") == before
 
 

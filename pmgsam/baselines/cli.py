@@ -153,8 +153,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
         dataset = build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         summary = run_baseline(
-            baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet
-        )
+            baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
+            args.overwrite,
+        )  # fmt: skip
         timing_input = timing_input or summary.pop("timing_input")
         summary.pop("timing_input", None)
         meta[f"split {split}"] = {k: v for k, v in summary.items() if k != "cos"}

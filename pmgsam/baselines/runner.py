@@ -24,6 +24,7 @@ from tqdm import tqdm
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
 from pmgsam.efficiency import count_parameters, measure_speed
 from pmgsam.engine.inference import write_probability_png
+from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
 
 INSTANCE_THRESHOLD = 0.5  # a box-prompted probability map becomes an instance above this
@@ -52,6 +53,7 @@ def run_baseline(
     cos: bool = False,
     limit: Optional[int] = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -64,12 +66,17 @@ def run_baseline(
         cos: COS dataset: per-instance boxes, COCO instances written and scored.
         limit: predict only the first ``limit`` images.
         progress: show a tqdm bar.
+        overwrite: allow a prediction folder holding files this tool did not write (never one
+            of the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
     pred_dir = out_dir / "pred" / split
-    pred_dir.mkdir(parents=True, exist_ok=True)
     n = len(dataset) if limit is None else min(limit, len(dataset))
+    names = [f"{name}.png" for name in dataset.names[:n]]
+    prepare_output_dir(
+        pred_dir, names, dataset_folders(dataset), overwrite, "--output-dir", "baselines"
+    )
     coco = None
     if cos:
         from pmgsam.evaluation.instances import load_coco
