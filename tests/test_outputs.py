@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from pmgsam.baselines.runner import run_baseline
 
 import pmgsam
+from pmgsam.baselines.runner import run_baseline
 from pmgsam.engine import inference
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.engine.inference import predict_split
