@@ -112,7 +112,7 @@ def test_scoring_path_imports_neither_pysodmetrics_nor_torch(tmp_path: Path):
     cv2.imwrite(str(gdir / "a.png"), gt)
     code = (
         "import sys, runpy; sys.argv = ['evaluate.py', '--pred-dir', sys.argv[1], '--gt-dir', "
-        "sys.argv[2], '--out', sys.argv[3], '--workers', '1', '--quiet']\n"
+        "sys.argv[2], '--out', sys.argv[3], '--workers', '2', '--quiet']\n"
         "try:\n    runpy.run_path('evaluate.py', run_name='__main__')\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print(sorted(m for m in ('torch', 'sklearn', 'py_sod_metrics') if m in sys.modules))"
