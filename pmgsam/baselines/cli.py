@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 + " ".join(f"{k}={summary['cos'][k]:.4f}" for k in ("AP", "AP50", "AP75"))
             )
         else:
-            dis_scores[split] = score_dis_maps(dataset, summary, out_dir)
+            dis_scores[split] = score_dis_maps(dataset, summary, out_dir, args.workers)
             cells = ("maxFm", "MAE", "Smeasure", "HCE")
             print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}

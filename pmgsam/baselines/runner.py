@@ -165,7 +165,9 @@ def score_instances(
     return scores
 
 
-def score_dis_maps(dataset: Any, summary: Dict[str, Any], out_dir: Path) -> Dict[str, Any]:
+def score_dis_maps(
+    dataset: Any, summary: Dict[str, Any], out_dir: Path, workers: int = 1
+) -> Dict[str, Any]:
     """DIS metrics of the predicted maps (the first ``num_images`` of the split)."""
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
 
@@ -174,7 +176,7 @@ def score_dis_maps(dataset: Any, summary: Dict[str, Any], out_dir: Path) -> Dict
     skes = dataset.skeleton_paths or [None] * len(dataset)
     names = dataset.names[: summary["num_images"]]
     pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
-    metrics, per_image = evaluate_dis_pairs(pairs, workers=1, progress=False)
+    metrics, per_image = evaluate_dis_pairs(pairs, workers=workers, progress=False)
     write_dis_results(out, metrics, per_image, {"split": split})
     return json.loads(out.read_text())
 
