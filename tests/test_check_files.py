@@ -45,8 +45,8 @@ def test_lists_every_bad_file_at_once(tmp_path: Path, data_config) -> None:
     )
     (train / "images" / "badimg.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # header only
     cv2.imwrite(str(train / "masks" / "badimg.png"), good)
-    # A split stored as 0/1: every mask reads as empty.
-    split(tmp_path, "val", {"a": (good > 0).astype(np.uint8), "b": (good > 0).astype(np.uint8)})
+    # A split whose masks are all empty (0/1 label masks are read as 0/255 by load_mask instead).
+    split(tmp_path, "val", {"a": np.zeros_like(good), "b": np.zeros_like(good)})
     cfg = data_config("folder", tmp_path, train_split="train", val_split="val")
     sets = [build_dataset(cfg, s, 32, train=False) for s in ("train", "val")]
     with pytest.raises(DataError) as err:

@@ -11,7 +11,7 @@ from pmgsam.modeling.pmgsam import PMGSAM
 
 S = 8
 # The check the forward pass runs first (PMGSAM.encode), without building the branches.
-fake = SimpleNamespace(config=SimpleNamespace(image_size=S))
+fake = SimpleNamespace(config=SimpleNamespace(image_size=S), check_input_range=True)
 
 
 def check(images: torch.Tensor) -> None:
@@ -43,3 +43,19 @@ def test_refuses_values_just_outside_or_nan(bad: float) -> None:
     # Normalised inputs (ImageNet mean/std applied by the caller) are also outside [0, 1].
     with pytest.raises(ValueError, match="must hold values in"):
         check((torch.rand(1, 3, S, S) - 0.45) / 0.225)
+
+
+def test_engine_preparation_turns_the_check_off_and_only_there() -> None:
+    from pmgsam.engine.config import PerformanceConfig
+    from pmgsam.engine.performance import prepare_model
+    from pmgsam.modeling.build import build_model
+
+    model = build_model("pmgsam_tiny", image_size=64).eval()
+    images = torch.rand(1, 3, 64, 64) * 255
+    with pytest.raises(ValueError, match="must hold values in"):
+        model(images)
+    # The engine feeds its own [0, 1] tensors and must not pay a host sync per step for it.
+    prepare_model(model, PerformanceConfig())
+    assert model.check_input_range is False
+    with torch.no_grad():
+        assert torch.isfinite(model(images)["mask"]).all()

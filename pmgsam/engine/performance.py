@@ -25,7 +25,13 @@ def enable_tf32(perf: PerformanceConfig, device: torch.device) -> None:
 
 
 def prepare_model(model: nn.Module, perf: PerformanceConfig) -> nn.Module:
-    """Set the Hiera attention form and the memory format in place; returns ``model``."""
+    """Set the Hiera attention form and the memory format in place; returns ``model``.
+
+    Also turns off the model's per-call [0, 1] input check (a host synchronisation): engine
+    inputs come from the project's transforms, which produce that range by construction.
+    """
+    if hasattr(model, "check_input_range"):
+        model.check_input_range = False
     hiera = getattr(model, "hiera", None)
     if hiera is not None and hasattr(hiera, "set_window_batched_attention"):
         hiera.set_window_batched_attention(perf.hiera_window_attention)

@@ -38,6 +38,10 @@ class PMGSAM(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
+        # The [0, 1] range check reads two values back to the host. The engine (trainer,
+        # predictor, efficiency report) feeds tensors its own transforms put in [0, 1] and turns
+        # it off there, so that no step waits on the GPU for it.
+        self.check_input_range = True
         # Frozen branches are initialised from a fixed seed (and the caller's RNG stream is left
         # untouched): without pretrained files they are random, and since checkpoints store only
         # the trainable parts, every build of a config must give the same frozen weights.
@@ -96,7 +100,7 @@ class PMGSAM(nn.Module):
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
             )
-        if torch.compiler.is_compiling() or images.numel() == 0:
+        if not self.check_input_range or torch.compiler.is_compiling() or images.numel() == 0:
             return  # a data-dependent branch would break the compiled graph
         # One reduction and one host sync: 0-255 images would otherwise give silently wrong
         # masks (the normalisation assumes [0, 1]).
