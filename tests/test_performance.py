@@ -124,7 +124,9 @@ def _steps_only(trainer: Trainer, inside: List[bool]) -> None:
     )()
 
 
-def test_training_steps_read_nothing_back_outside_logging_steps(tiny_trainer, monkeypatch):
+def test_training_steps_read_nothing_back_outside_logging_steps_and_flag_nan(
+    tiny_trainer, monkeypatch
+):
     trainer = tiny_trainer(log_every=3)
     inside, reads = [False], []
     # AdamW (capturable=False) keeps its step counters on the host even when training on CUDA,
@@ -146,6 +148,19 @@ def test_training_steps_read_nothing_back_outside_logging_steps(tiny_trainer, mo
     # The loss is read (and finiteness checked) at logging steps, and only there.
     assert {s for s, _ in reads} == {s for s in range(1, steps + 1) if s % 3 == 0}, reads
 
+    # A non-finite loss is reported at the next logging step, naming the first bad step.
+    loss_fn = trainer.loss_fn
+
+    def nan_loss(outputs, masks):
+        loss, parts = loss_fn(outputs, masks)
+        return loss * float("nan"), parts
+
+    monkeypatch.setattr(trainer, "loss_fn", nan_loss)
+    inside[0] = False
+    with pytest.raises(FloatingPointError, match=f"non-finite loss at global step {steps + 1} "):
+        trainer.train_one_epoch(1)
+    assert trainer.global_step == 3 * ((steps + 1) // 3 + 1)
+
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
 def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
@@ -165,19 +180,6 @@ def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
     )()
     trainer.train_one_epoch(0)
     assert trainer.global_step >= 2
-
-
-def test_non_finite_loss_is_reported_at_the_next_check(tiny_trainer, monkeypatch):
-    trainer = tiny_trainer(log_every=1000)
-    loss_fn = trainer.loss_fn
-
-    def nan_loss(outputs, masks):
-        loss, parts = loss_fn(outputs, masks)
-        return loss * float("nan"), parts
-
-    monkeypatch.setattr(trainer, "loss_fn", nan_loss)
-    with pytest.raises(FloatingPointError, match="non-finite loss at global step 1 "):
-        trainer.train_one_epoch(0)
 
 
 # --------------------------------------------------------------------------- efficiency report
