@@ -14,15 +14,39 @@ tests never write into the shared trees.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
+import torch
 
 from pmgsam.data.config import DataConfig
 from pmgsam.data.synthetic import generate
 from pmgsam.utils.config import from_dict
 
 SYNTHETIC_SIZE = (96, 72)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test on one intra-op thread (``pytestmark = pytest.mark.usefixtures(...)``).
+
+    OpenMP thread teams spin badly when other processes share the cores (up to 20x slower on
+    the shared 2-core machines), so the heavier model tests opt in.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    """One tiny PMG-SAM per test module (building Hiera + U²-Net† takes seconds); tests that
+    train copy it, so they never share state."""
+    from pmgsam.modeling.build import build_model
+
+    torch.manual_seed(0)
+    return build_model("pmgsam_tiny", image_size=64)
 
 
 @pytest.fixture(scope="session")

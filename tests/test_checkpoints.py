@@ -15,7 +15,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
@@ -31,7 +31,7 @@ from pmgsam.engine.state import (
     truncate_metrics,
 )
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.io import atomic_path
@@ -41,18 +41,7 @@ class SimulatedKill(BaseException):
     """Not an Exception: nothing in the code under test may swallow it."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator
 
 import pytest
 import torch
@@ -12,13 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pmgsam.efficiency import count_flops, count_parameters, main
 from pmgsam.modeling.build import build_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cli_writes_report_and_run_json(tmp_path, capsys):

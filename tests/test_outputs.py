@@ -35,13 +35,7 @@ def tree_digest(root: Path) -> Dict[str, str]:
     }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # OpenMP thread teams spin badly when other processes share the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import importlib.util
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import cv2
 import numpy as np
@@ -27,12 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 S = 64
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

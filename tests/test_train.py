@@ -8,7 +8,7 @@ import json
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict
 
 import pytest
 import torch
@@ -20,27 +20,14 @@ from pmgsam.engine.config import ExperimentConfig, OptimConfig, ScheduleConfig
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import load_model_weights
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # OpenMP thread teams spin badly when other processes share the cores (20x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model() -> torch.nn.Module:
-    # Building Hiera + U²-Net† takes seconds; every trainer in this file copies one instance.
-    torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

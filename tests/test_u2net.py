@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -22,12 +21,7 @@ FIXTURE_SHA256 = "fe988bc8ad28610bbd41ff9942fe3395e9af24d1da5545c6a33367852f1fe3
 VARIANTS = {"u2net": U2NET, "u2netp": U2NETP}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
