@@ -9,7 +9,13 @@ import torch
 
 import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize
-from pmgsam.engine.inference import ImageFolder, Predictor, main, resolve_weights
+from pmgsam.engine.inference import (
+    ImageFolder,
+    Predictor,
+    main,
+    resolve_weights,
+    write_probability_png,
+)
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.modeling.weights import CheckpointError
 
@@ -169,3 +175,14 @@ def test_forward_transform_geometry_on_ramp_images():
     # Short side rounds half up: 4×1 at S=10 gives 10×3 (2.5 → 3), not 10×2.
     valid = EvalTransform(10)(np.full((4, 1, 3), 255, np.uint8))["image"][0]
     assert torch.all(valid[:, :3] == 1.0) and torch.all(valid[:, 3:] == 0.0)
+
+
+def test_probability_png_levels_equal_numpy_rounding(tmp_path):
+    # Every float32 level boundary k + 0.5 (ties round to even) and values outside [0, 1].
+    k = np.arange(256, dtype=np.float32)
+    values = np.concatenate([k / 255, (k + 0.5) / 255, np.float32([-0.2, 1.3])]).astype(np.float32)
+    prob = torch.from_numpy(values.reshape(1, -1))
+    path = tmp_path / "p.png"
+    write_probability_png(prob, path)
+    expected = np.rint(np.clip(values, 0, 1) * np.float32(255.0)).astype(np.uint8)
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[0], expected)

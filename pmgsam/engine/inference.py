@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -167,9 +166,9 @@ class Predictor:
         bar = tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress)
         for batch in loader:
             if premask_dir is None:
-                probs = self.predict_batch(batch["image"]).cpu()
+                probs = self.predict_batch(batch["image"])
             else:
-                probs, pre = (p.cpu() for p in self.predict_batch_with_premask(batch["image"]))
+                probs, pre = self.predict_batch_with_premask(batch["image"])
                 _write_premasks(pre, batch, Path(premask_dir), self.image_size)
             for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
                 full = unpad_and_resize(prob[0], size, self.image_size)
@@ -186,8 +185,13 @@ def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size:
 
 
 def write_probability_png(prob: torch.Tensor, path: Path) -> None:
-    """Save a [0, 1] probability map as an 8-bit grayscale PNG."""
-    arr = np.rint(prob.clamp(0, 1).numpy() * 255.0).astype(np.uint8)
+    """Save a [0, 1] probability map as an 8-bit grayscale PNG.
+
+    The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
+    quantising happen there, and only the 8-bit result crosses to the host.
+    """
+    levels = torch.round(prob.float().clamp(0, 1) * 255.0)  # half to even, as np.rint
+    arr = levels.to(torch.uint8).cpu().numpy()
     if not cv2.imwrite(str(path), arr):
         raise OSError(f"could not write prediction '{path}'")
 
