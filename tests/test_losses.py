@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,3 +108,29 @@ def test_monitor_metrics_ignore_padding() -> None:
     assert sums["f"] == pytest.approx(1.3 * 0.5 / 0.8)
     empty = monitor_metrics(torch.full((1, 1, 4, 4), -20.0), torch.zeros(1, 1, 4, 4), [[4, 4]])
     assert empty["iou"] == 1.0 and empty["f"] == 1.0
+
+
+def test_monitor_metrics_batch_equals_numpy_per_image() -> None:
+    # Images of different original sizes in one batch (the vectorised valid-region masks).
+    rng = np.random.default_rng(3)
+    s, sizes = 16, [[16, 16], [8, 16], [16, 4], [16, 8]]
+    logits = torch.from_numpy(rng.normal(0, 2, (4, 1, s, s)).astype(np.float32))
+    gt = torch.from_numpy((rng.random((4, 1, s, s)) > 0.6).astype(np.float32))
+    gt[3] = 0.0
+    logits[3] = -30.0  # both empty: IoU = F = 1
+    sums = monitor_metrics(logits, gt, torch.tensor(sizes))
+    want = {"mae": 0.0, "iou": 0.0, "f": 0.0}
+    for i, (h, w) in enumerate(sizes):  # long side = S: the valid region is the size itself
+        p = 1 / (1 + np.exp(-logits[i, 0, :h, :w].double().numpy()))
+        g = gt[i, 0, :h, :w].numpy()
+        want["mae"] += np.abs(p - g).mean()
+        pb, gb = p > 0.5, g > 0.5
+        tp, npred, ntrue = (pb & gb).sum(), pb.sum(), gb.sum()
+        want["iou"] += tp / (npred + ntrue - tp) if npred + ntrue - tp else 1.0
+        if npred == 0 and ntrue == 0:
+            want["f"] += 1.0
+            continue
+        prec, rec = (tp / npred if npred else 0.0), (tp / ntrue if ntrue else 0.0)
+        want["f"] += 1.3 * prec * rec / (0.3 * prec + rec) if 0.3 * prec + rec else 0.0
+    for key in want:
+        assert float(sums[key]) == pytest.approx(want[key], abs=1e-5), key

@@ -92,32 +92,38 @@ class SegmentationLoss(nn.Module):
 
 def monitor_metrics(
     mask_logits: torch.Tensor, target: torch.Tensor, orig_sizes: Union[torch.Tensor, list]
-) -> Dict[str, float]:
+) -> Dict[str, torch.Tensor]:
     """Sums over the batch of per-image MAE, IoU and Fβ (β²=0.3) at threshold 0.5.
 
     Measured on the valid (un-padded) region at network resolution: a cheap progress signal
     for training, not the benchmark protocol of :mod:`pmgsam.evaluation`. An image whose
-    prediction and GT are both empty scores IoU = F = 1.
+    prediction and GT are both empty scores IoU = F = 1. The sums are 0-dim tensors on the
+    logits' device, computed for the whole batch at once, so validation reads nothing back
+    per batch.
     """
     size = mask_logits.shape[-1]
-    probs = torch.sigmoid(mask_logits.detach().float())
-    sums = {"mae": 0.0, "iou": 0.0, "f": 0.0}
-    sizes = torch.as_tensor(orig_sizes).tolist()
-    for prob, gt, (height, width) in zip(probs, target.float(), sizes):
-        h, w = resized_hw(int(height), int(width), size)
-        p, g = prob[..., :h, :w], gt[..., :h, :w]
-        sums["mae"] += float((p - g).abs().mean())
-        pred = p > 0.5
-        truth = g > 0.5
-        tp = float((pred & truth).sum())
-        n_pred, n_true = float(pred.sum()), float(truth.sum())
-        union = n_pred + n_true - tp
-        sums["iou"] += tp / union if union > 0 else 1.0
-        if n_pred == 0 and n_true == 0:
-            sums["f"] += 1.0
-            continue
-        precision = tp / n_pred if n_pred > 0 else 0.0
-        recall = tp / n_true if n_true > 0 else 0.0
-        denom = F_BETA2 * precision + recall
-        sums["f"] += (1 + F_BETA2) * precision * recall / denom if denom > 0 else 0.0
-    return sums
+    batch = mask_logits.shape[0]
+    probs = torch.sigmoid(mask_logits.detach().float()).reshape(batch, -1, size, size)
+    gt = target.float().reshape(batch, -1, size, size)
+    # orig_sizes come from the CPU batch: reading them costs no device synchronisation.
+    hw = [resized_hw(int(h), int(w), size) for h, w in torch.as_tensor(orig_sizes).tolist()]
+    device = probs.device
+    heights = torch.tensor([h for h, _ in hw], device=device).view(batch, 1, 1, 1)
+    widths = torch.tensor([w for _, w in hw], device=device).view(batch, 1, 1, 1)
+    coords = torch.arange(size, device=device)
+    valid = (coords.view(1, 1, size, 1) < heights) & (coords.view(1, 1, 1, size) < widths)
+    dims = (1, 2, 3)
+    area = (heights * widths).view(batch).float() * probs.shape[1]
+    mae = ((probs - gt).abs() * valid).sum(dims) / area
+    pred, truth = (probs > 0.5) & valid, (gt > 0.5) & valid
+    tp = (pred & truth).sum(dims).float()
+    n_pred, n_true = pred.sum(dims).float(), truth.sum(dims).float()
+    union = n_pred + n_true - tp
+    one, zero = torch.ones_like(tp), torch.zeros_like(tp)
+    iou = torch.where(union > 0, tp / union.clamp_min(1), one)
+    precision = torch.where(n_pred > 0, tp / n_pred.clamp_min(1), zero)
+    recall = torch.where(n_true > 0, tp / n_true.clamp_min(1), zero)
+    denom = F_BETA2 * precision + recall
+    f = torch.where(denom > 0, (1 + F_BETA2) * precision * recall / denom.clamp_min(1e-12), zero)
+    f = torch.where((n_pred == 0) & (n_true == 0), one, f)
+    return {"mae": mae.sum(), "iou": iou.sum(), "f": f.sum()}

@@ -366,7 +366,8 @@ class Trainer:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
         # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
         self.model.eval()
-        sums = torch.zeros(5, dtype=torch.float64)  # loss, mae, iou, f, images
+        # loss, mae, iou, f, images: accumulated on the device, read once after the loop.
+        sums = torch.zeros(5, dtype=torch.float64, device=self.device)
         previews: List[torch.Tensor] = []
         want = self.config.train.preview_images if self._preview_due(epoch) else 0
         for batch in self.val_loader:
@@ -377,15 +378,14 @@ class Trainer:
             loss, _ = self.loss_fn(outputs, masks)
             n = images.shape[0]
             m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
-            sums += torch.tensor(
-                [loss.item() * n, m["mae"], m["iou"], m["f"], n], dtype=torch.float64
-            )
+            parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], loss.new_tensor(n)]
+            sums += torch.stack([p.double() for p in parts])
             for i in range(min(n, want - len(previews))):
                 pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
                 row = [images[i].float(), masks[i], pre, mask]
                 previews.append(torch.stack([r.expand(3, -1, -1).cpu() for r in row]))
         self.model.train()
-        totals = D.all_reduce_sum(sums.to(self.device)).cpu()
+        totals = D.all_reduce_sum(sums).cpu()
         n = max(float(totals[4]), 1.0)
         stats = {k: float(totals[i] / n) for i, k in enumerate(("loss", "mae", "iou", "f"))}
         stats["images"] = float(totals[4])
