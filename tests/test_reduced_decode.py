@@ -129,6 +129,15 @@ def test_partial_blocks_are_padded_like_the_encoder():
         shrink_mask(row, (1, 3), 4)
 
 
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_shrink_mask_is_the_exact_block_mean(factor):
+    mask = (np.random.default_rng(factor).random((61, 83)) > 0.6).astype(np.uint8)
+    h, w = -(-61 // factor), -(-83 // factor)
+    padded = np.pad(mask, ((0, h * factor - 61), (0, w * factor - 83)), mode="edge")
+    expected = padded.reshape(h, factor, w, factor).mean(axis=(1, 3))
+    np.testing.assert_allclose(shrink_mask(mask, (h, w), factor), expected, atol=1e-7)
+
+
 def test_partial_blocks_match_libjpeg(tmp_path):
     paths = _write_pair(tmp_path, "odd", 389, 517)
     full = load_image(paths[0])
