@@ -1,4 +1,4 @@
-"""Training data loader throughput with augmentation before vs after the resize to S.
+"""Training data loader throughput: augmentation before/after the resize, full/reduced decode.
 
     python benchmarks/loader_speed.py [--num 6] [--size 1024] [--rounds 2] [--workers 0]
 
@@ -7,9 +7,12 @@ folder, then reads every training sample through the package's dataset and DataL
 
 * before: crop, flip, rotate and colour jitter at the original resolution, then resize + pad
   (the order of pmgsam ≤ this change, rebuilt here from the same albumentations steps);
-* after: crop at full resolution, resize, then flip, rotate and jitter at S (TrainTransform).
+* after: crop at full resolution, resize, then flip, rotate and jitter at S (TrainTransform);
+* after + reduced decode: the same, with JPEGs decoded at 1/2, 1/4 or 1/8 size where S and the
+  crop allow (``data.reduced_decode``; at S=1024 the 3840x2160 images at 1/2, the 2048x1536
+  ones at full size).
 
-Both orders run alternately in the same process, with every augmentation enabled (p = 1) so
+All three run alternately in the same process, with every augmentation enabled (p = 1) so
 each sample pays for all of them; decoding the files is included, as in training.
 """
 
@@ -66,14 +69,15 @@ def main(argv=None) -> None:
             sets.append(build_dataset(data, "DIS-TR", args.size, train=True))
         dataset = ConcatDataset(sets)
         orders = {
-            "before (augment at full size)": AugmentAtFullSize(args.size, cfg),
-            "after (crop, resize, augment at S)": TrainTransform(args.size, cfg),
+            "before (augment at full size)": (AugmentAtFullSize(args.size, cfg), False),
+            "after (crop, resize, augment at S)": (TrainTransform(args.size, cfg), False),
+            "after + reduced JPEG decode": (TrainTransform(args.size, cfg), True),
         }
         rates = {name: [] for name in orders}
         for _ in range(args.rounds):
-            for name, transform in orders.items():
+            for name, (transform, reduced) in orders.items():
                 for ds in sets:
-                    ds.transform = transform
+                    ds.transform, ds.reduced_decode = transform, reduced
                 loader = DataLoader(dataset, batch_size=1, num_workers=args.workers)
                 start = time.perf_counter()
                 n = sum(batch["image"].shape[0] for batch in loader)
@@ -86,8 +90,8 @@ def main(argv=None) -> None:
     for name, values in rates.items():
         runs = ", ".join(f"{v:.2f}" for v in values)
         print(f"  {name:36s} {statistics.median(values):6.2f} images/s (rounds: {runs})")
-    before, after = (statistics.median(v) for v in rates.values())
-    print(f"  loader speed-up: {after / before:.2f}x")
+    before, after, reduced = (statistics.median(v) for v in rates.values())
+    print(f"  loader speed-up: {after / before:.2f}x (order), {reduced / after:.2f}x (decode)")
 
 
 if __name__ == "__main__":

@@ -112,6 +112,10 @@ class DataConfig:
             validation splits once (threads) and stop with one error listing every unreadable
             or mismatched file, and any split whose masks are all empty; otherwise the first
             bad file stops the run mid-epoch.
+        reduced_decode: training samples only: decode a JPEG at 1/2, 1/4 or 1/8 size (libjpeg
+            DCT scaling) when even the smallest random crop of the reduced image still has its
+            long side >= S, and area-average the full-size mask to it. Validation, evaluation
+            and inference always decode at full size.
     """
 
     dataset: str = "dis5k"
@@ -132,6 +136,7 @@ class DataConfig:
     instance_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     check_files: bool = False
+    reduced_decode: bool = True
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:

@@ -39,12 +39,15 @@ from .io import (
     binarize,
     list_files,
     load_image,
+    load_image_reduced,
     load_mask,
     natural_key,
+    read_header,
     read_size,
+    reduced_decode_applies,
 )
 from .splits import load_or_create, parse_split, split_dir, split_file
-from .transforms import EvalTransform, TrainTransform
+from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, shrink_mask
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,10 @@ class SegmentationDataset(Dataset):
         skeleton_paths: optional precomputed GT skeletons (DIS5K ``ske/``), ``None`` entries
             where missing.
         description: label used in messages, e.g. ``"dis5k DIS-TE1"``.
+        reduced_decode: with ``train`` and augmentation enabled, decode JPEGs at 1/2, 1/4 or
+            1/8 size when S and the crop allow (:func:`reduced_decode_factor`); ``orig_size``
+            is then the crop size in decoded pixels. :meth:`load` (and evaluation) always
+            decodes at full size.
     """
 
     def __init__(
@@ -268,6 +275,7 @@ class SegmentationDataset(Dataset):
         instances: InstanceSource | None = None,
         skeleton_paths: Sequence[Path | None] | None = None,
         description: str = "",
+        reduced_decode: bool = False,
     ) -> None:
         if len(image_paths) != len(mask_paths):
             raise DataError(f"{len(image_paths)} images but {len(mask_paths)} masks")
@@ -279,24 +287,47 @@ class SegmentationDataset(Dataset):
         self.instances = instances or InstanceSource("none", reason="no instance source given")
         self.skeleton_paths = list(skeleton_paths) if skeleton_paths is not None else None
         self.description = description
+        self.reduced_decode = reduced_decode
         self.transform = TrainTransform(image_size, augment) if train else EvalTransform(image_size)
 
     def __len__(self) -> int:
         return len(self.image_paths)
 
+    def _check_pair(self, index: int, mask_hw: tuple, image_hw: tuple) -> None:
+        if mask_hw != image_hw:
+            raise DataError(
+                f"mask '{self.mask_paths[index]}' is {mask_hw[1]}x{mask_hw[0]} (WxH) but its "
+                f"image '{self.image_paths[index]}' is {image_hw[1]}x{image_hw[0]}"
+            )
+
     def load(self, index: int) -> tuple:
         """Original-resolution (H,W,3) uint8 RGB image and (H,W) {0,1} uint8 mask."""
         image = load_image(self.image_paths[index])
         mask = load_mask(self.mask_paths[index])
-        if mask.shape != image.shape[:2]:
-            raise DataError(
-                f"mask '{self.mask_paths[index]}' is {mask.shape[1]}x{mask.shape[0]} (WxH) but its "
-                f"image '{self.image_paths[index]}' is {image.shape[1]}x{image.shape[0]}"
-            )
+        self._check_pair(index, mask.shape, image.shape[:2])
         return image, binarize(mask)
 
+    def load_for_training(self, index: int) -> tuple:
+        """Like :meth:`load`, but a JPEG may be decoded at 1/f size (``reduced_decode``).
+
+        The mask is then read at full size and block-averaged to the decoded shape
+        (:func:`shrink_mask`), soft until the transform binarises it at S.
+        """
+        transform = self.transform
+        on = self.reduced_decode and isinstance(transform, TrainTransform)
+        if not on or transform.pipelines is None:
+            return self.load(index)
+        height, width, fmt, mode = read_header(self.image_paths[index])
+        factor = reduced_decode_factor(max(height, width), self.image_size, transform.cfg)
+        if factor == 1 or not reduced_decode_applies(fmt, mode):
+            return self.load(index)
+        mask = load_mask(self.mask_paths[index])
+        self._check_pair(index, mask.shape, (height, width))
+        image = load_image_reduced(self.image_paths[index], factor)
+        return image, shrink_mask(binarize(mask), image.shape[:2], factor)
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        image, mask = self.load(index)
+        image, mask = self.load_for_training(index) if self.train else self.load(index)
         sample: Dict[str, Any] = dict(self.transform(image, mask))
         sample["name"] = self.names[index]
         return sample
@@ -389,4 +420,5 @@ def build_dataset(cfg: DataConfig, split: str, image_size: int, train: bool) -> 
         instances=listing.instances,
         skeleton_paths=listing.skeletons,
         description=f"{cfg.dataset} {split}",
+        reduced_decode=cfg.reduced_decode,
     )

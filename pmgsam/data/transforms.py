@@ -128,6 +128,60 @@ def build_augmentation(cfg: AugmentConfig) -> Tuple[A.Compose, A.Compose]:
     return A.Compose([crop]), A.Compose(steps)
 
 
+def smallest_crop_side(side: int, cfg: AugmentConfig) -> int:
+    """Fewest pixels of an image side of length ``side`` that the random crop can keep.
+
+    The same integer arithmetic as albumentations' ``RandomCropFromBorders`` (the crop of
+    :func:`build_augmentation`): at most ``int(border * side)`` pixels are cut from the start and
+    the end lies at or after ``int((1 - border) * side)``.
+    """
+    if not cfg.enabled or cfg.crop_prob == 0:
+        return side
+    border = (1.0 - cfg.crop_min_scale) / 2.0
+    return max(1, int((1 - border) * side) - int(border * side))
+
+
+def reduced_decode_factor(long_side: int, image_size: int, cfg: AugmentConfig) -> int:
+    """Largest f in {1, 2, 4, 8} whose 1/f decode still never makes a training crop upsampled.
+
+    libjpeg's 1/f decode has long side ``ceil(long_side / f)``; the random crop keeps at least
+    :func:`smallest_crop_side` of it along that axis, so the crop's long side is at least that,
+    and it is resized to S. Requiring that to be >= S means every crop is still shrunk (or kept)
+    on its way to S, so the network sees no image that a full-size decode would have made sharper.
+    """
+    for factor in (8, 4, 2):
+        reduced = -(-long_side // factor)
+        if smallest_crop_side(reduced, cfg) >= image_size:
+            return factor
+    return 1
+
+
+def shrink_mask(mask: np.ndarray, shape: Tuple[int, int], factor: int) -> np.ndarray:
+    """(H, W) {0, 1} mask -> float32 (h, w) fractions, aligned with a 1/``factor`` JPEG decode.
+
+    ``factor`` is 2, 4 or 8 (the fractions are exact multiples of 1 / factor^2).
+
+    libjpeg's scaled decode averages ``factor`` x ``factor`` blocks, which ``INTER_AREA`` by
+    exactly ``factor`` matches. When a side is not a multiple of ``factor``, the last decoded
+    row/column comes from a partial block that the JPEG encoder filled by repeating the edge
+    pixels; padding the mask the same way keeps the factor exact (a plain resize to
+    ``ceil(H / f)`` would stretch the cells, shifting the last ones by up to (f - 1) / f of a
+    decoded pixel towards the bottom/right).
+    """
+    if factor not in (2, 4, 8):
+        raise ValueError(f"shrink factor must be 2, 4 or 8, got {factor}")
+    h, w = shape
+    pad_bottom, pad_right = h * factor - mask.shape[0], w * factor - mask.shape[1]
+    if not (0 <= pad_bottom < factor and 0 <= pad_right < factor):
+        raise ValueError(f"mask {mask.shape} is not a 1/{factor} match of {shape}")
+    # {0, 64} in uint8: every block sum times 64 / f^2 is an integer for f in {2, 4, 8}, so the
+    # fast 8-bit area resize is exact, and 5x faster than float32 on a 4K mask.
+    levels = (mask != 0).astype(np.uint8) * 64
+    levels = cv2.copyMakeBorder(levels, 0, pad_bottom, 0, pad_right, cv2.BORDER_REPLICATE)
+    small = cv2.resize(levels, (w, h), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) / 64.0
+
+
 class TrainTransform:
     """Random crop, resize (long side to S), flip/rotate/jitter at S, zero-pad (albumentations).
 
@@ -136,7 +190,9 @@ class TrainTransform:
     augmentation at the same batch position every epoch). Seeding from torch makes augmentation
     follow ``torch.manual_seed`` in the main process and DataLoader's per-worker seeds in workers.
     ``orig_size`` is the size of the crop before resizing (equal to the original size unless a
-    crop happened), so that :func:`unpad_and_resize` still locates the valid region.
+    crop happened), so that :func:`unpad_and_resize` still locates the valid region; for an
+    image decoded at reduced size (``data.reduced_decode``) it is the crop in decoded pixels.
+    ``mask`` may be {0, 1} or soft (float32 fractions); it is binarised at 0.5 after the resize.
 
     Arguments:
         image_size: S, the side of the square output.
