@@ -66,3 +66,24 @@ def test_check_files_may_change_on_resume(data_config, tmp_path) -> None:
     assert resume_differences(saved, now) == []
     del saved["data"]["check_files"]  # a run saved before the option existed
     assert resume_differences(saved, now) == []
+
+
+def test_runs_saved_before_new_fields_resume_with_their_old_values(tmp_path) -> None:
+    import yaml
+
+    from pmgsam.engine.state import CONFIG_FILE, experiment_config, with_legacy_fields
+
+    full = to_dict(from_dict(ExperimentConfig, {}))
+    old = {**full, "model": dict(full["model"]), "data": dict(full["data"])}
+    del old["model"]["decoder_activation"], old["data"]["reduced_decode"]  # an older run
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CONFIG_FILE).write_text(yaml.safe_dump(old))
+    cfg = experiment_config(None, resume=run)
+    # The values that run was trained with, not today's defaults (relu, reduced decode on).
+    assert cfg.model.decoder_activation == "gelu" and cfg.data.reduced_decode is False
+    assert resume_differences(with_legacy_fields(old), cfg) == []
+    assert resume_differences(old, cfg) != []  # without the fill, the run could not resume
+    # An explicit override still wins, and a config that names the field keeps its value.
+    assert experiment_config(None, ["data.reduced_decode=true"], resume=run).data.reduced_decode
+    assert with_legacy_fields(full)["model"]["decoder_activation"] == "relu"

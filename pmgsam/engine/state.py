@@ -49,7 +49,15 @@ from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
     save_model,
 )
 from pmgsam.modeling.weights import CheckpointError, safe_torch_load
-from pmgsam.utils.config import ConfigError, diff, load_config, to_dict
+from pmgsam.utils.config import (
+    ConfigError,
+    apply_overrides,
+    diff,
+    from_dict,
+    load_config,
+    read_config_file,
+    to_dict,
+)
 from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
 
 PathLike = Union[str, Path]
@@ -175,6 +183,24 @@ def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
     return removed
 
 
+# Fields added after runs were already saved, with the value those runs were trained with. A
+# run saved before a field existed resumes with that value rather than today's default, so it
+# continues exactly (GELU decoder MLP; JPEGs decoded at full size).
+LEGACY_FIELDS: Dict[str, Dict[str, Any]] = {
+    "model": {"decoder_activation": "gelu"},
+    "data": {"reduced_decode": False},
+}
+
+
+def with_legacy_fields(saved: Dict[str, Any]) -> Dict[str, Any]:
+    """``saved`` (a config dict) with every missing :data:`LEGACY_FIELDS` entry filled in."""
+    out = dict(saved)
+    for section, values in LEGACY_FIELDS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {**values, **out[section]}
+    return out
+
+
 def load_training_state(directory: PathLike) -> Dict[str, Any]:
     """Read ``<directory>/state.pt`` (a checkpoint folder or a run folder's ``last``)."""
     directory = Path(directory)
@@ -198,6 +224,8 @@ def load_training_state(directory: PathLike) -> Dict[str, Any]:
             f"this pmgsam reads version {STATE_VERSION}"
         )
     state["path"] = str(path)
+    if isinstance(state.get("config"), dict):
+        state["config"] = with_legacy_fields(state["config"])
     return state
 
 
@@ -326,4 +354,10 @@ def experiment_config(
         output_dir = run_dir
     if output_dir is not None:
         overrides.append(f"output_dir={output_dir}")
+    if run_dir is not None and Path(config_path) == Path(run_dir) / CONFIG_FILE:
+        data = with_legacy_fields(read_config_file(Path(config_path)))
+        try:
+            return from_dict(ExperimentConfig, apply_overrides(data, overrides))
+        except ConfigError as err:
+            raise ConfigError(f"{err} ({config_path})") from None
     return load_config(ExperimentConfig, config_path, overrides)
