@@ -13,8 +13,9 @@ tests never write into the shared trees.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 import torch
@@ -37,6 +38,37 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def memoise() -> Iterator[Callable[..., Dict[tuple, Any]]]:
+    """``memoise(cls, name, clone)`` caches ``cls.<name>(self, x)`` for the rest of the module.
+
+    The key is a digest of all the module's weights and of ``x``, so a different model or input
+    recomputes; ``clone`` copies a cached output so callers may modify what they get. Heavy image
+    encoders (SAM ViT-B, SAM2) then run once per image per module. Returns the cache.
+    """
+    patcher = pytest.MonkeyPatch()
+
+    def patch(cls: type, name: str, clone: Callable[[Any], Any]) -> Dict[tuple, Any]:
+        original, cache = getattr(cls, name), {}
+
+        def memoised(self: torch.nn.Module, x: torch.Tensor) -> Any:
+            if not hasattr(self, "_weights_digest"):
+                digest = hashlib.sha1()
+                for p in self.state_dict().values():
+                    digest.update(p.detach().cpu().numpy().tobytes())
+                self._weights_digest = digest.hexdigest()
+            key = (self._weights_digest, hashlib.sha1(x.detach().cpu().numpy().tobytes()).digest())
+            if key not in cache:
+                cache[key] = original(self, x)
+            return clone(cache[key])
+
+        patcher.setattr(cls, name, memoised)
+        return cache
+
+    yield patch
+    patcher.undo()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ prompt it; the cached output is the one a recomputation would give.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -34,28 +33,14 @@ FAST = ["--device", "cpu", "--quiet", "--model-image-size", str(SIDE), "--speed-
 FAST += ["--speed-warmup", "0", "--model-type", "tiny"]
 
 
+def _clone_features(out: dict) -> dict:
+    return {k: v.clone() if torch.is_tensor(v) else [t.clone() for t in v] for k, v in out.items()}
+
+
 @pytest.fixture(scope="module", autouse=True)
-def memoised_image_encoder():
-    original = SAM2Base.forward_image
-    cache: dict = {}
-
-    def forward_image(self: SAM2Base, x: torch.Tensor) -> dict:
-        if not hasattr(self, "_weights_digest"):  # every weight: the decoder's convs are used too
-            digest = hashlib.sha1()
-            for p in self.state_dict().values():
-                digest.update(p.detach().cpu().numpy().tobytes())
-            self._weights_digest = digest.hexdigest()
-        key = (self._weights_digest, hashlib.sha1(x.detach().cpu().numpy().tobytes()).hexdigest())
-        if key not in cache:
-            cache[key] = original(self, x)
-        return {
-            k: v.clone() if torch.is_tensor(v) else [t.clone() for t in v]
-            for k, v in cache[key].items()
-        }
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(SAM2Base, "forward_image", forward_image)
-        yield cache
+def memoised_image_encoder(memoise):
+    # Every weight enters the key: the decoder's convolutions are used on these features too.
+    return memoise(SAM2Base, "forward_image", _clone_features)
 
 
 @pytest.fixture(scope="module")
