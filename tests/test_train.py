@@ -217,6 +217,23 @@ def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> N
 
 
 # --------------------------------------------------------------------------- checkpoints
+def _crash_at_step(
+    monkeypatch: pytest.MonkeyPatch, cfg: ExperimentConfig, epoch: int, iteration: int
+) -> None:
+    """Train ``cfg`` until a simulated crash at step ``iteration`` of ``epoch`` (both 0-based)."""
+    original = Trainer._train_step
+
+    def failing_step(self: Trainer, batch: Any, ep: int, it: int) -> Any:
+        if (ep, it) == (epoch, iteration):
+            raise RuntimeError("simulated crash")
+        return original(self, batch, ep, it)
+
+    monkeypatch.setattr(Trainer, "_train_step", failing_step)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(cfg).fit()
+    monkeypatch.setattr(Trainer, "_train_step", original)
+
+
 def test_resume_after_interruption_equals_straight_run(
     make_config, cached_build, monkeypatch
 ) -> None:
@@ -224,19 +241,7 @@ def test_resume_after_interruption_equals_straight_run(
     straight.fit()
 
     cfg = make_config("interrupted")
-    calls = {"n": 0}
-    original = Trainer._train_step
-
-    def failing_step(self: Trainer, batch: Any, epoch: int, iteration: int) -> Any:
-        calls["n"] += 1
-        if epoch == 1:  # in the middle of the second epoch
-            raise RuntimeError("simulated crash")
-        return original(self, batch, epoch, iteration)
-
-    monkeypatch.setattr(Trainer, "_train_step", failing_step)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        Trainer(cfg).fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
+    _crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)  # the second epoch's first step
 
     run = Path(cfg.output_dir)
     state = load_training_state(run)
@@ -275,17 +280,7 @@ def test_resume_with_loader_workers_equals_straight_run(
     straight = Trainer(make_config("straight_w", data=data))
     straight.fit()
     cfg = make_config("interrupted_w", data=data)
-    original = Trainer._train_step
-
-    def failing_step(self: Trainer, batch: Any, epoch: int, iteration: int) -> Any:
-        if epoch == 1 and iteration == 1:  # after the second epoch's first step
-            raise RuntimeError("simulated crash")
-        return original(self, batch, epoch, iteration)
-
-    monkeypatch.setattr(Trainer, "_train_step", failing_step)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        Trainer(cfg).fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
+    _crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
     resumed = Trainer(cfg, resume=Path(cfg.output_dir))
     assert resumed.epoch == 1
     resumed.fit()
