@@ -19,6 +19,8 @@ from typing import List, Optional
 from ..utils.config import ConfigError
 
 DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
+# Values of fields added later, as runs saved before them were trained (full-size decoding).
+LEGACY_FIELDS = {"reduced_decode": False}
 
 #: Official (folder) splits; ``None`` means the split names come from the folder tree.
 BASE_SPLITS = {

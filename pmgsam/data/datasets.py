@@ -392,7 +392,7 @@ def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> No
         if found and not any(found):
             problems.append(
                 f"{ds.description or 'a split'}: all {len(ds)} masks are empty (no pixel above "
-                "127; masks stored as 0/1 must be rescaled to 0/255)"
+                "128 after load_mask, which already reads 0/1 label masks as 0/255)"
             )
     if problems:
         raise DataError(

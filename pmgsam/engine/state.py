@@ -40,7 +40,9 @@ import numpy as np
 import torch
 import yaml
 
+from pmgsam.data import config as data_config
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
+from pmgsam.modeling import config as model_config
 from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
     CHECKPOINTS,
     MODEL_FILE,
@@ -185,10 +187,10 @@ def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
 
 # Fields added after runs were already saved, with the value those runs were trained with. A
 # run saved before a field existed resumes with that value rather than today's default, so it
-# continues exactly (GELU decoder MLP; JPEGs decoded at full size).
+# continues exactly. Each config module names its own.
 LEGACY_FIELDS: Dict[str, Dict[str, Any]] = {
-    "model": {"decoder_activation": "gelu"},
-    "data": {"reduced_decode": False},
+    "model": model_config.LEGACY_FIELDS,
+    "data": data_config.LEGACY_FIELDS,
 }
 
 

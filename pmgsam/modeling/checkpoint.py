@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from pmgsam.modeling.config import WEIGHT_SOURCE_FIELDS, ModelConfig
+from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import ConfigError, diff, from_dict, to_dict
 from pmgsam.utils.io import atomic_path
@@ -80,8 +80,7 @@ def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelCon
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")
     stored = json.loads(metadata["config"])
-    # Checkpoints written before the field existed were trained with a GELU BAIM MLP.
-    stored.setdefault("decoder_activation", "gelu")
+    stored = {**LEGACY_FIELDS, **stored}  # checkpoints written before those fields existed
     try:
         config = from_dict(ModelConfig, stored)
     except ConfigError as err:

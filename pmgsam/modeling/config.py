@@ -12,6 +12,9 @@ U2NET_VARIANTS = ("u2net", "u2netp")
 FUSION_MODES = ("none", "residual", "drfm")
 HIGH_RES_SOURCES = ("none", "u2net", "both", "hiera")
 DECODER_ACTIVATIONS = ("relu", "gelu")
+# Values of fields added later, as models saved before them were built (a GELU BAIM MLP); read
+# by our checkpoint loader and by training resumption.
+LEGACY_FIELDS = {"decoder_activation": "gelu"}
 NUM_LEVELS = 6
 
 # Fields that say where pretrained weights come from rather than what the model is; two
