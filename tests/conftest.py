@@ -71,6 +71,22 @@ def memoise() -> Iterator[Callable[..., Dict[tuple, Any]]]:
     patcher.undo()
 
 
+@pytest.fixture
+def cocoeval_stats() -> Callable[[Any, Path], list]:
+    """pycocotools' own class-agnostic ``segm`` evaluation: the 12 stats of results in a file."""
+    from pycocotools.cocoeval import COCOeval
+
+    def stats(coco_gt: Any, results: Path) -> list:
+        ev = COCOeval(coco_gt, coco_gt.loadRes(str(results)), iouType="segm")
+        ev.params.useCats = 0
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        return [float(s) for s in ev.stats]
+
+    return stats
+
+
 @pytest.fixture(scope="module")
 def tiny_model() -> torch.nn.Module:
     """One tiny PMG-SAM per test module (building Hiera + U²-Net† takes seconds); tests that

@@ -190,9 +190,8 @@ def test_matched_protocol_keeps_both_optimally_matched_instances(tmp_path: Path)
     assert res["num_pred_instances"] == 2 and res["num_results"] == 2
 
 
-def test_ap_equals_pycocotools_cocoeval_called_directly(tmp_path: Path):
+def test_ap_equals_pycocotools_cocoeval_called_directly(tmp_path: Path, cocoeval_stats):
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     # Two images; predictions at several IoUs (about 0.55 to 1), a false positive and a
     # missed GT, with scores that interleave TPs and FPs.
@@ -207,11 +206,5 @@ def test_ap_equals_pycocotools_cocoeval_called_directly(tmp_path: Path):
     out = tmp_path / "res.json"
     res = evaluate_cos_folder(pdir, gt_json, results_out=out, progress=False)
 
-    coco_gt = COCO(str(gt_json))
-    ev = COCOeval(coco_gt, coco_gt.loadRes(str(out)), iouType="segm")
-    ev.params.useCats = 0
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    assert res["stats"] == pytest.approx([float(s) for s in ev.stats], abs=1e-12)
+    assert res["stats"] == pytest.approx(cocoeval_stats(COCO(str(gt_json)), out), abs=1e-12)
     assert 0.0 < res["AP"] < res["AP50"] < 1.0  # a case that exercises partial credit

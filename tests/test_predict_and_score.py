@@ -63,6 +63,17 @@ def _config(tiny: Dict[str, Any], dataset: str, data_root: Path, tmp_path: Path)
     return path
 
 
+def _benchmark(tiny: Dict[str, Any], dataset: str, root: Path, split: str, tmp_path: Path):
+    """Run ``evaluate.py`` benchmark mode on one split; returns the run folder and the split."""
+    config = _config(tiny, dataset, root, tmp_path)
+    run = tmp_path / "run"
+    base = ["--config", str(config), "--checkpoint", str(tiny["path"]), "--device", "cpu"]
+    args = base + ["--dataset", dataset, "--splits", split, "--output-dir", str(run)]
+    assert _evaluate(args + ["--workers", "1", "--quiet"]) == 0
+    cfg = from_dict(ExperimentConfig, yaml.safe_load(config.read_text()))
+    return run, build_dataset(cfg.data, split, S, train=False)
+
+
 def _evaluate(args: list) -> int:
     spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
     cli = importlib.util.module_from_spec(spec)
@@ -71,14 +82,7 @@ def _evaluate(args: list) -> int:
 
 
 def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path) -> None:
-    config = _config(tiny, "dis5k", dis5k_root, tmp_path)
-    run = tmp_path / "run"
-    base = ["--config", str(config), "--checkpoint", str(tiny["path"]), "--device", "cpu"]
-    args = base + ["--dataset", "dis5k", "--splits", "DIS-VD", "--output-dir", str(run)]
-    assert _evaluate(args + ["--workers", "1", "--quiet"]) == 0
-
-    cfg = from_dict(ExperimentConfig, yaml.safe_load(config.read_text()))
-    ds = build_dataset(cfg.data, "DIS-VD", S, train=False)
+    run, ds = _benchmark(tiny, "dis5k", dis5k_root, "DIS-VD", tmp_path)
     assert len(ds) == 2
     model = tiny["model"]
     pairs = []
@@ -114,18 +118,10 @@ def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path) -> None:
     assert json.loads((run / "run.json").read_text())["dis"]["DIS-VD"]["MAE"] == scores["MAE"]
 
 
-def test_cos_predict_split_and_ap(tiny, cod10k_root, tmp_path) -> None:
+def test_cos_predict_split_and_ap(tiny, cod10k_root, tmp_path, cocoeval_stats) -> None:
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
-    config = _config(tiny, "cod10k", cod10k_root, tmp_path)
-    run = tmp_path / "run"
-    base = ["--config", str(config), "--checkpoint", str(tiny["path"]), "--device", "cpu"]
-    args = base + ["--dataset", "cod10k", "--splits", "Test", "--output-dir", str(run)]
-    assert _evaluate(args + ["--workers", "1", "--quiet"]) == 0
-
-    cfg = from_dict(ExperimentConfig, yaml.safe_load(config.read_text()))
-    ds = build_dataset(cfg.data, "Test", S, train=False)
+    run, ds = _benchmark(tiny, "cod10k", cod10k_root, "Test", tmp_path)
     pngs = sorted(p.stem for p in (run / "pred" / "Test").glob("*.png"))
     assert pngs == sorted(ds.names)
     scores = json.loads((run / "metrics" / "Test.json").read_text())
@@ -135,9 +131,4 @@ def test_cos_predict_split_and_ap(tiny, cod10k_root, tmp_path) -> None:
     coco_gt.createIndex()
     assert scores["num_images"] == len(coco_gt.getImgIds()) == 3
     assert scores["num_results"] > 0  # the random model's map does cross 0.5 somewhere
-    ev = COCOeval(coco_gt, coco_gt.loadRes(str(results)), iouType="segm")
-    ev.params.useCats = 0
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    assert scores["stats"] == pytest.approx([float(s) for s in ev.stats], abs=1e-12)
+    assert scores["stats"] == pytest.approx(cocoeval_stats(coco_gt, results), abs=1e-12)
