@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -83,6 +84,18 @@ def _sm_cases() -> list:
     return cases
 
 
+def _scene_folders(tmp_path: Path, names: List[str]) -> Tuple[Path, Path]:
+    """``tmp_path/pred`` and ``tmp_path/gt`` holding the :func:`_scene` pair under each name."""
+    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
+    pdir.mkdir()
+    gdir.mkdir()
+    pred, gt = _scene()
+    for name in names:
+        cv2.imwrite(str(pdir / f"{name}.png"), pred)
+        cv2.imwrite(str(gdir / f"{name}.png"), gt)
+    return pdir, gdir
+
+
 def test_smeasure_equals_pysodmetrics_on_varied_maps():
     compared = 0
     for pred, gt in _sm_cases():
@@ -104,12 +117,7 @@ def test_smeasure_equals_pysodmetrics_on_varied_maps():
 
 
 def test_scoring_path_imports_neither_pysodmetrics_nor_torch(tmp_path: Path):
-    pdir, gdir = tmp_path / "p", tmp_path / "g"
-    pdir.mkdir()
-    gdir.mkdir()
-    pred, gt = _scene()
-    cv2.imwrite(str(pdir / "a.png"), pred)
-    cv2.imwrite(str(gdir / "a.png"), gt)
+    pdir, gdir = _scene_folders(tmp_path, ["a"])
     code = (
         "import sys, runpy; sys.argv = ['evaluate.py', '--pred-dir', sys.argv[1], '--gt-dir', "
         "sys.argv[2], '--out', sys.argv[3], '--workers', '2', '--quiet']\n"
@@ -207,15 +215,9 @@ def _bad_png(kind: str, path: Path, like: np.ndarray) -> None:
 @pytest.mark.parametrize("side", ["pred", "gt"])
 @pytest.mark.parametrize("kind", ["zero-byte", "not-an-image", "truncated"])
 def test_dis_scoring_bad_png_one_line_naming_the_file(tmp_path: Path, capsys, kind, side):
-    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
-    pdir.mkdir()
-    gdir.mkdir()
-    pred, gt = _scene()
-    for i in range(2):
-        cv2.imwrite(str(pdir / f"im{i}.png"), pred)
-        cv2.imwrite(str(gdir / f"im{i}.png"), gt)
+    pdir, gdir = _scene_folders(tmp_path, ["im0", "im1"])
     folder = pdir if side == "pred" else gdir
-    _bad_png(kind, folder / "im1.png", pred)
+    _bad_png(kind, folder / "im1.png", _scene()[0])
     cli = _cli("evaluate_cli", ROOT / "evaluate.py")
     args = ["--pred-dir", str(pdir), "--gt-dir", str(gdir), "--out", str(tmp_path / "m.json")]
     # A truncated file passes the header check and fails in a worker process.
@@ -228,12 +230,7 @@ def test_dis_scoring_bad_png_one_line_naming_the_file(tmp_path: Path, capsys, ki
 
 
 def test_appledouble_files_are_skipped(tmp_path: Path):
-    pdir, gdir = tmp_path / "pred", tmp_path / "gt"
-    pdir.mkdir()
-    gdir.mkdir()
-    pred, gt = _scene()
-    cv2.imwrite(str(pdir / "a.png"), pred)
-    cv2.imwrite(str(gdir / "a.png"), gt)
+    pdir, gdir = _scene_folders(tmp_path, ["a"])
     (pdir / "._a.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # macOS resource fork
     (gdir / "._a.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
     summary, _ = evaluate_dis_folder(pdir, gdir, progress=False)
