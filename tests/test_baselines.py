@@ -62,24 +62,25 @@ def _data_cfg(dataset: str, root: Path, split_dir: Path) -> DataConfig:
     return from_dict(DataConfig, values)
 
 
+def _box_run(sam_path, dataset: str, root, split: str, tmp, extra=()):
+    """Run sam-box on ``split``: (run.json, run folder, data config)."""
+    data_cfg = _data_cfg(dataset, root, tmp / "splits")
+    out = tmp / f"sam-box-{dataset}"
+    argv = _argv("sam-box", sam_path, _config(tmp, data_cfg), dataset, split, out)
+    return _evaluate(argv + list(extra)), out, data_cfg
+
+
 @pytest.fixture(scope="module")
 def dis_box_run(sam_file, dis5k_root, tmp_path_factory):
-    """sam-box on the first two DIS-TE1 images: (run.json, run folder, data config)."""
+    """sam-box on the first two DIS-TE1 images."""
     tmp = tmp_path_factory.mktemp("dis_box")
-    data_cfg = _data_cfg("dis5k", dis5k_root, tmp / "splits")
-    out = tmp / "sam-box-dis"
-    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "dis5k", "DIS-TE1", out)
-    return _evaluate(argv + ["--limit", "2"]), out, data_cfg
+    return _box_run(sam_file[0], "dis5k", dis5k_root, "DIS-TE1", tmp, ["--limit", "2"])
 
 
 @pytest.fixture(scope="module")
 def nc4k_box_run(sam_file, nc4k_root, tmp_path_factory):
     """sam-box (one box per GT instance) on the NC4K test split (20 % of 10 images)."""
-    tmp = tmp_path_factory.mktemp("nc4k_box")
-    data_cfg = _data_cfg("nc4k", nc4k_root, tmp / "splits")
-    out = tmp / "sam-box-nc4k"
-    argv = _argv("sam-box", sam_file[0], _config(tmp, data_cfg), "nc4k", "test", out)
-    return _evaluate(argv), out, data_cfg
+    return _box_run(sam_file[0], "nc4k", nc4k_root, "test", tmp_path_factory.mktemp("nc4k_box"))
 
 
 def _config(tmp_path: Path, data_cfg: Any) -> Path:
