@@ -31,17 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from pmgsam.baselines import cli as baselines_cli
-from pmgsam.data.io import DataError
 from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import positive_int, run_cli
-from pmgsam.utils.messages import one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
     p.add_argument("--out", help="output JSON (scoring modes)")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
+    p.add_argument(
+        "--workers", type=positive_int, default=max(1, os.cpu_count() or 1), help="processes"
+    )
     p.add_argument("--resize-pred", action="store_true", help="resize predictions to the GT size")
     p.add_argument("--no-hce", action="store_true", help="DIS: skip HCE")
     p.add_argument(
@@ -70,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     b = p.add_argument_group("benchmark mode")
     b.add_argument("--config", help="experiment config YAML")
-    b.add_argument("--checkpoint", help="model checkpoint")
+    b.add_argument(
+        "--checkpoint",
+        help="benchmark mode: PMG-SAM weights file or training run folder; with --baseline: "
+        "the SAM / SAM2.1 checkpoint (.pth / .pt) of --model-type",
+    )
     b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
     b.add_argument(
         "--splits",
@@ -191,16 +194,8 @@ def _score_combined(
 
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
-    try:
-        from pmgsam.data import build_dataset
-        from pmgsam.engine.config import ExperimentConfig  # noqa: F401 (checked here, used below)
-        from pmgsam.engine.inference import predict_split
-    except ImportError as err:
-        raise SystemExit(
-            "benchmark mode needs pmgsam.engine.inference.predict_split, pmgsam.data.build_dataset "
-            f"and pmgsam.engine.config, which could not be imported: {err}. Score existing "
-            "predictions with --pred-dir/--gt-dir (DIS) or --task cos --gt-json instead."
-        ) from err
+    from pmgsam.data import build_dataset
+    from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.instances import evaluate_cos_folder
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
     from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
@@ -268,36 +263,25 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one mode; bad inputs raise the project's error types, which :func:`run_cli` reports."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.matched_only:
         args.protocol = "matched"
-    try:
-        if args.baseline:
-            baselines_cli.check_arguments(parser, args)
-            try:
-                baselines_cli.run(args)
-            except (ValueError, FileNotFoundError, ImportError) as err:
-                print(f"error: {err}", file=sys.stderr)
-                return 2
-        elif args.config:
-            _require(parser, args, ["checkpoint", "dataset", "splits"])
-            try:
-                run_benchmark(args)
-            except (ValueError, FileNotFoundError) as err:  # config / data / checkpoint problems
-                print(f"error: {one_line(err)}", file=sys.stderr)
-                return 2
-        elif args.overrides:
-            parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
-        elif args.task == "cos":
-            _require(parser, args, ["pred_dir", "gt_json", "out"])
-            score_cos(args)
-        else:
-            _require(parser, args, ["pred_dir", "gt_dir", "out"])
-            score_dis(args)
-    except DataError as err:  # EvaluationInputError and unreadable files
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
+    if args.baseline:
+        baselines_cli.check_arguments(parser, args)
+        baselines_cli.run(args)
+    elif args.config:
+        _require(parser, args, ["checkpoint", "dataset", "splits"])
+        run_benchmark(args)
+    elif args.overrides:
+        parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
+    elif args.task == "cos":
+        _require(parser, args, ["pred_dir", "gt_json", "out"])
+        score_cos(args)
+    else:
+        _require(parser, args, ["pred_dir", "gt_dir", "out"])
+        score_dis(args)
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import List, Optional
 
 
@@ -28,22 +27,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from pmgsam.engine.state import experiment_config
     from pmgsam.engine.trainer import Trainer
-    from pmgsam.utils.cli import user_error_types
-    from pmgsam.utils.messages import one_line
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    try:
-        config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
-        if main_rank:
-            print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
-        summary = Trainer(config, resume=args.resume).fit()
-    except Exception as err:
-        if not isinstance(err, user_error_types()):
-            raise
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
+    if main_rank:
+        print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
+    summary = Trainer(config, resume=args.resume).fit()
     if main_rank:
         print(
             f"pmgsam train: {summary['epochs_completed']} epochs, best validation loss "
@@ -54,4 +43,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "train.py")

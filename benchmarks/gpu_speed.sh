@@ -1,31 +1,148 @@
 #!/usr/bin/env bash
-# Every speed measurement of issue 7 on one GPU, in one call (about 15 minutes on an H100).
-# Records go to $OUT (the device tool's folder) or benchmarks/results; logs beside them.
-#   bash benchmarks/gpu_speed.sh [h100]        # the argument prefixes the file names
+# Speed measurements of issue 7 on one GPU, in phases that each fit one device call (600 s).
+#
+#   bash benchmarks/gpu_speed.sh TAG PHASE     # PHASE: core | data | regional | tests | model
+#   bash benchmarks/gpu_speed.sh TAG list      # the phases and their steps
+#   bash benchmarks/gpu_speed.sh TAG commands  # phase, step, limit and command, tab-separated
+#
+# Run the phases in that order, one device call each (BENCHMARKS.md has the exact calls): the
+# most important records come first. Every step has its own time limit, the limits of a phase
+# add up to less than PHASE_BUDGET (540 s) and a step never runs past what is left of it, so a
+# slow step loses only itself. Each step writes its record as soon as it ends, to $OUT (the
+# device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
+# TAG_PHASE_log.txt grows line by line; a phase leaves at most 6 files (the tool returns 8).
+#
+# Rehearsal on a CPU, every step of every phase with the tiny model at S=64, one timed
+# iteration, small generated data, and torch.compile through dynamo's eager backend (it traces
+# the graphs as on the GPU but generates no code; torch >= 2.10):
+#
+#   REHEARSE=1 OUT=/tmp/rehearsal bash benchmarks/gpu_speed.sh rehearse all
+#
+# Settings (environment; the rehearsal changes the defaults): PYTHON, DEVICE, MODEL, SIZE,
+# DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, TRAIN_EXTRA (more train.py
+# overrides), HIERA_VARIANT, HIERA_SIZE, SAM_POINTS.
 set -uo pipefail
-tag=${1:-gpu}
-dest=${OUT:-benchmarks/results}
-mkdir -p "$dest"
+usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|regional|tests|model|all|list|commands"
+tag=${1:?$usage}
+phase=${2:?$usage}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here" || exit 2
+if [[ ${REHEARSE:-0} == 1 ]]; then
+  # fp32: CPU bf16 autocast is many times slower than fp32, and the flag is all it proves.
+  : "${DEVICE:=cpu}" "${MODEL:=pmgsam_tiny}" "${SIZE:=64}" "${DTYPE:=fp32}" "${ITERS:=1}"
+  : "${WARMUP:=0}" "${DATA_NUM:=8}" "${DATA_SIZE:=160x120}" "${WORKERS:=2}"
+  : "${HIERA_VARIANT:=tiny}" "${HIERA_SIZE:=64}" "${SAM_POINTS:=2}" "${PHASE_BUDGET:=900}"
+  : "${TRAIN_EXTRA:=train.device=cpu train.num_threads=1 model.image_size=64}"
+  export TORCH_COMPILE_OVERRIDE_BACKENDS=${TORCH_COMPILE_OVERRIDE_BACKENDS:->=0:eager}
+fi
 py=${PYTHON:-python3}
-eff="$py -m pmgsam.efficiency --model pmgsam_hiera_b+ --device cuda --dtype bf16 --iters 20 --warmup 5"
-run() {  # name, command...
-  local name=$1; shift
-  echo "== $name: $*" | tee -a "$dest/${tag}_log.txt"
-  timeout 900 "$@" 2>&1 | tee -a "$dest/${tag}_log.txt"
+device=${DEVICE:-cuda}
+dtype=${DTYPE:-bf16}
+budget=${PHASE_BUDGET:-540}
+dest=${OUT:-benchmarks/results}
+work=${TMPDIR:-/tmp}/pmgsam_gpu_speed_$tag
+export PYTHONUNBUFFERED=1
+eff=($py -m pmgsam.efficiency --model "${MODEL:-pmgsam_hiera_b+}" --device "$device"
+  --dtype "$dtype" --iters "${ITERS:-20}" --warmup "${WARMUP:-5}")
+[[ -n ${SIZE:-} ]] && eff+=(--size "$SIZE")
+
+steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
+steps_data="synth train_py infer_b8_cl train_b4_cl"
+steps_regional="infer_b8_regional train_b4_regional infer_b1_regional"
+steps_tests="cuda_tests"
+steps_model="infer_b8_model infer_b1_model"
+
+# step NAME: the limit (s) and the command of one step.
+define() {
+  local name=$1 j=$dest/${tag}_$1.json
+  case $name in
+    infer_b1) limit=90 cmd=("${eff[@]}" --batch 1 --json "$j") ;;
+    infer_b8) limit=100 cmd=("${eff[@]}" --batch 8 --json "$j") ;;
+    train_b4) limit=110 cmd=("${eff[@]}" --batch 4 --train --json "$j") ;;
+    vs_sam) limit=150 cmd=("${eff[@]}" --batch 1 --iters "${ITERS:-10}" --compare sam_vit_b
+      --sam-points-per-side "${SAM_POINTS:-32}" --json "$j") ;;
+    hiera_attention) limit=60 cmd=($py benchmarks/hiera_attention.py --device "$device"
+      --dtype "$dtype" --variant "${HIERA_VARIANT:-base_plus}" --size "${HIERA_SIZE:-1024}"
+      --batch 8 --iters "${ITERS:-10}") ;;
+    synth) limit=90 cmd=($py -m pmgsam.data.synthetic --layout dis5k --num "${DATA_NUM:-256}"
+      --size "${DATA_SIZE:-1024x768}" --out "$work/data" --overwrite --no-progress) ;;
+    # Three epochs with persistent workers: epochs 2 and 3 show the steady loader + step rate.
+    train_py) limit=240 cmd=($py train.py --config configs/pmgsam_dis5k.yaml
+      --output-dir "$work/run" data.root="$work/data/DIS5K" data.num_workers="${WORKERS:-12}"
+      schedule.epochs=3 schedule.warmup_epochs=0 train.log_every=8 train.preview_every=0
+      model.hiera_checkpoint=null model.u2net_checkpoint=null
+      performance.persistent_workers=true ${TRAIN_EXTRA:-}) ;;
+    infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
+    train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
+    infer_b8_regional) limit=200 cmd=("${eff[@]}" --batch 8 --channels-last --compile regional
+      --json "$j") ;;
+    train_b4_regional) limit=230 cmd=("${eff[@]}" --batch 4 --train --channels-last
+      --compile regional --json "$j") ;;
+    infer_b1_regional) limit=100 cmd=("${eff[@]}" --batch 1 --channels-last --compile regional
+      --json "$j") ;;
+    cuda_tests) limit=400 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+      tests/test_performance.py tests/test_performance_compile.py) ;;
+    infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
+      --json "$j") ;;
+    infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model
+      --json "$j") ;;
+    *) echo "unknown step $name" >&2; return 2 ;;
+  esac
 }
-run hiera_attention $py benchmarks/hiera_attention.py --device cuda --dtype bf16 --size 1024 --batch 8 --iters 10
-run infer_b1 $eff --batch 1 --json "$dest/${tag}_inference_b1.json"
-run infer_b8 $eff --batch 8 --json "$dest/${tag}_inference_b8.json"
-run infer_b8_cl $eff --batch 8 --channels-last --json "$dest/${tag}_inference_b8_channels_last.json"
-run infer_b8_compile $eff --batch 8 --channels-last --compile --json "$dest/${tag}_inference_b8_compile.json"
-run infer_b1_compile $eff --batch 1 --channels-last --compile --json "$dest/${tag}_inference_b1_compile.json"
-run train_b4 $eff --batch 4 --train --json "$dest/${tag}_train_b4.json"
-run train_b4_compile $eff --batch 4 --train --channels-last --compile --json "$dest/${tag}_train_b4_compile.json"
-run vs_sam $eff --batch 1 --iters 5 --compare sam_vit_b --json "$dest/${tag}_vs_sam_vit_b.json"
-# train.py with data loading, on generated 1024x768 data (its log prints images/s per epoch).
-data=/tmp/pmgsam_gpu_data
-run synth $py -m pmgsam.data.synthetic --layout dis5k --num 96 --size 1024x768 --out "$data" --no-progress
-run train_py $py train.py --config configs/pmgsam_dis5k.yaml --output-dir /tmp/pmgsam_gpu_run \
-  data.root="$data/DIS5K" data.num_workers=12 schedule.epochs=2 schedule.warmup_epochs=0 \
-  train.log_every=8 train.preview_every=0 model.hiera_checkpoint=null model.u2net_checkpoint=null
-echo "records in $dest; render with: python benchmarks/render_table.py"
+
+run_phase() {
+  local p=$1 names var log start deadline name left t0 rc summary=()
+  var=steps_$p
+  names=${!var:-}
+  [[ -n $names ]] || { echo "unknown phase '$p'; $usage" >&2; return 2; }
+  mkdir -p "$dest" "$work"
+  log=$dest/${tag}_${p}_log.txt
+  start=$(date +%s)
+  deadline=$((start + budget))
+  echo "== phase $p of $tag on $device, $(date -u +%FT%TZ), budget ${budget}s: $names" | tee -a "$log"
+  for name in $names; do
+    define "$name" || return 2
+    left=$((deadline - $(date +%s)))
+    if ((left < 20)); then
+      echo "== $name: skipped, ${left}s of the phase left" | tee -a "$log"
+      summary+=("$name skipped")
+      continue
+    fi
+    ((limit > left)) && limit=$left
+    echo "== $name (limit ${limit}s): ${cmd[*]}" | tee -a "$log"
+    t0=$(date +%s)
+    timeout -k 5 "$limit" "${cmd[@]}" 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+    echo "== $name: exit $rc after $(($(date +%s) - t0))s" | tee -a "$log"
+    summary+=("$name exit $rc $(($(date +%s) - t0))s")
+    if [[ $name == train_py ]]; then
+      # The trainer's own per-epoch record (images/s, time) and log, even from a killed run.
+      cp "$work/run/metrics.jsonl" "$dest/${tag}_train_py_metrics.jsonl" 2>/dev/null
+      cp "$work/run/train.log" "$dest/${tag}_train_py_log.txt" 2>/dev/null
+    fi
+  done
+  echo "== phase $p done in $(($(date +%s) - start))s: ${summary[*]}" | tee -a "$log"
+  if compgen -G "$dest/${tag}_*.json" >/dev/null; then
+    mkdir -p "$work/records"
+    cp "$dest/${tag}"_*.json "$work/records/"
+    $py benchmarks/render_table.py --results "$work/records" --print 2>&1 | tee -a "$log"
+  fi
+}
+
+phases="core data regional tests model"
+case $phase in
+  list)
+    for p in $phases; do var=steps_$p; echo "$p: ${!var}"; done ;;
+  commands)  # read by tests/test_gpu_speed.py, which checks every command without running it
+    for p in $phases; do
+      var=steps_$p
+      for name in ${!var}; do
+        define "$name" || exit 2
+        (IFS=$'\t'; echo "$p"$'\t'"$name"$'\t'"$limit"$'\t'"${cmd[*]}")
+      done
+    done ;;
+  all)
+    for p in $phases; do run_phase "$p" || exit 2; done ;;
+  *)
+    run_phase "$phase" || exit 2 ;;
+esac

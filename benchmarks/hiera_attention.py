@@ -19,7 +19,7 @@ from pmgsam.engine.distributed import autocast, synchronize
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="base_plus", choices=sorted(HIERA_SPECS))
     parser.add_argument("--size", type=int, default=512)
@@ -28,7 +28,11 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

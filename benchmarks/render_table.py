@@ -1,6 +1,7 @@
 """Render benchmarks/results/*.json (efficiency-report records) as the table in BENCHMARKS.md.
 
     python benchmarks/render_table.py [--results benchmarks/results] [--doc BENCHMARKS.md]
+    python benchmarks/render_table.py --results DIR --print     # the table on stdout only
 
 The table replaces whatever stands between the ``<!-- results-table:start -->`` and
 ``<!-- results-table:end -->`` markers of the document; records are never edited by hand.
@@ -20,6 +21,9 @@ COLUMNS = (
     ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("peak_memory_mb", "peak MB"),
     ("torch", "torch"), ("commit", "commit"),
 )  # fmt: skip
+# Columns that older records lack (shown as "–"): the first, compiling call.
+OPTIONAL = {"first_call_ms"}
+COLUMNS = COLUMNS[:9] + (("first_call_ms", "first call ms"),) + COLUMNS[9:]
 
 
 def load_records(folder: Path) -> List[Dict[str, Any]]:
@@ -28,7 +32,7 @@ def load_records(folder: Path) -> List[Dict[str, Any]]:
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
         for rec in data if isinstance(data, list) else [data]:
-            missing = [k for k, _ in COLUMNS if k not in rec]
+            missing = [k for k, _ in COLUMNS if k not in rec and k not in OPTIONAL]
             if missing:
                 raise ValueError(f"{path}: record without key(s) {missing}")
             records.append({**rec, "file": path.name})
@@ -49,7 +53,7 @@ def render(records: List[Dict[str, Any]]) -> str:
     head = [title for _, title in COLUMNS] + ["file"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rec in records:
-        cells = [_cell(k, rec[k]) for k, _ in COLUMNS] + [rec["file"]]
+        cells = [_cell(k, rec.get(k)) for k, _ in COLUMNS] + [rec["file"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -67,8 +71,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="benchmarks/results")
     parser.add_argument("--doc", default="BENCHMARKS.md")
+    parser.add_argument("--print", action="store_true", help="print the table, change no file")
     args = parser.parse_args(argv)
     records = load_records(Path(args.results))
+    if args.print:
+        print(render(records))
+        return
     update_document(Path(args.doc), render(records))
     print(f"{len(records)} records from {args.results} rendered into {args.doc}")
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
+from pmgsam.utils.cli import positive_int
 from pmgsam.utils.config import BASE_KEY, ConfigError, from_dict, load_config, to_dict
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,8 @@ def write_outputs(
     from pmgsam.analysis.plots import line_panels
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name
-    from pmgsam.evaluation.tables import dis_table, to_csv, to_latex, to_markdown
+    from pmgsam.evaluation.table_rendering import write_table
+    from pmgsam.evaluation.tables import dis_table
 
     name = combined_name(spec.splits)
     scores: Dict[str, Optional[Dict[str, float]]] = {}
@@ -250,12 +251,7 @@ def write_outputs(
     runs = [{"method": r.label, "dis": {name: scores[r.config] or {}}} for r in spec.table.rows]
     table = dis_table(runs, [name])
     table.title = spec.table.title
-    written = []
-    out.mkdir(parents=True, exist_ok=True)
-    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
-        p = out / f"ablation.{ext}"
-        p.write_text(render(table), encoding="utf-8")
-        written.append(p)
+    written = write_table(table, out, "ablation")
     for plot in spec.plots:
         series = {}
         for s in plot.series:
@@ -287,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated config names (default: the whole grid)")
     p.add_argument("--splits", help="test split spec (default: grid.yaml's, e.g. DIS-TE)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
-    p.add_argument("--batch-size", type=int, default=1, help="evaluation batch size")
-    p.add_argument("--workers", type=int, default=1, help="scoring processes")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="evaluation batch size")
+    p.add_argument("--workers", type=positive_int, default=1, help="scoring processes")
     p.add_argument("--no-hce", action="store_true", help="skip HCE")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")
@@ -298,40 +294,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from pmgsam.data import DataError
-    from pmgsam.evaluation.scoring import EvaluationInputError
-    from pmgsam.modeling.weights import CheckpointError
-
     out = Path(args.output_dir)
-    try:
-        spec, paths = load_grid(Path(args.grid))
-        if args.splits:
-            spec.splits = args.splits
-        check_overrides(paths, args.overrides)
-        chosen = list(paths)
-        if args.only:
-            chosen = [n.strip() for n in args.only.split(",") if n.strip()]
-            unknown = [n for n in chosen if n not in paths]
-            if unknown:
-                raise ConfigError(f"--only names configs not in the grid: {unknown}")
-        labels = {r.config: r.label for r in spec.table.rows}
-        for name in chosen:
-            if args.train:
-                train_variant(paths[name], out / name, args.overrides)
-            if args.evaluate:
-                label = labels.get(name, name)
-                evaluate_variant(paths[name], out / name, label, spec.splits, args.overrides, args)
-        written = write_outputs(spec, paths, out, args.overrides)
-    except (
-        ConfigError,
-        DataError,
-        EvaluationInputError,
-        CheckpointError,
-        FileNotFoundError,
-        FileExistsError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    spec, paths = load_grid(Path(args.grid))
+    if args.splits:
+        spec.splits = args.splits
+    check_overrides(paths, args.overrides)
+    chosen = list(paths)
+    if args.only:
+        chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in chosen if n not in paths]
+        if unknown:
+            raise ConfigError(f"--only names configs not in the grid: {unknown}")
+    labels = {r.config: r.label for r in spec.table.rows}
+    for name in chosen:
+        if args.train:
+            train_variant(paths[name], out / name, args.overrides)
+        if args.evaluate:
+            label = labels.get(name, name)
+            evaluate_variant(paths[name], out / name, label, spec.splits, args.overrides, args)
+    written = write_outputs(spec, paths, out, args.overrides)
     print((out / "ablation.md").read_text())
     for p in written:
         print(f"wrote {p}")
@@ -339,4 +320,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "pmgsam.ablate")

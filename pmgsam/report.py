@@ -1,7 +1,7 @@
 """Merge benchmark runs into the paper's tables: ``python -m pmgsam.report RUN_DIR... --out DIR``.
 
-Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.tables`; ``evaluate.py``'s
-benchmark mode and :func:`pmgsam.evaluation.tables.write_run_json` write it). One row per run;
+Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.run_json`; ``evaluate.py``'s
+benchmark mode and :func:`pmgsam.evaluation.run_json.write_run_json` write it). One row per run;
 writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.tex`` into DIR
 (tables without any value are skipped) and prints the Markdown.
 """
@@ -9,11 +9,14 @@ writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.te
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from pmgsam.evaluation.tables import build_tables, load_runs, to_markdown, write_tables
+from pmgsam.evaluation.run_json import load_runs
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.evaluation.table_rendering import to_markdown
+from pmgsam.evaluation.tables import build_tables, write_tables
+from pmgsam.utils.outputs import OutputError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,23 +30,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if Path(args.out).exists() and not Path(args.out).is_dir():
-        print(f"error: --out '{args.out}' is an existing file, not a folder", file=sys.stderr)
-        return 2
+        raise OutputError(f"--out '{args.out}' is an existing file, not a folder")
     subsets = None
     if args.splits:
         from pmgsam.evaluation.combined import combined_name
 
         subsets = [combined_name(s) for s in args.splits.split(",") if s.strip()]
-    try:
-        runs = load_runs(args.runs)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    runs = load_runs(args.runs)
     tables = build_tables(runs, subsets)
     if not tables:
         names = ", ".join(str(r) for r in args.runs)
-        print(f"error: no table has a value from {names} (unknown metric names?)", file=sys.stderr)
-        return 2
+        raise EvaluationInputError(f"no table has a value from {names} (unknown metric names?)")
     for table in tables.values():
         print(to_markdown(table))
     for path in write_tables(runs, args.out, subsets):

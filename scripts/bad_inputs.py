@@ -84,8 +84,8 @@ def build_corpus(root: Path) -> List[Case]:
     bad_data = root / "bad_data" / "DIS5K"
     shutil.copytree(data, bad_data)
     (next((bad_data / "DIS-TE1" / "im").iterdir())).write_bytes(b"")
-    for mask in (bad_data / "DIS-TE2" / "gt").iterdir():  # a split stored as 0/1
-        cv2.imwrite(str(mask), (cv2.imread(str(mask), 0) > 127).astype(np.uint8))
+    for mask in (bad_data / "DIS-TE2" / "gt").iterdir():  # a split whose masks are all empty
+        cv2.imwrite(str(mask), np.zeros_like(cv2.imread(str(mask), 0)))
     foreign = root / "not_generated" / "DIS5K"
     foreign.mkdir(parents=True)
     (foreign / "mine.txt").write_text("user data")
@@ -136,7 +136,7 @@ def build_corpus(root: Path) -> List[Case]:
              expect="optim.lrr"),
         Case("train-check-files", "train", [*train, *demo_data, "data.check_files=true",
              "data.train_split=DIS-TE1", "data.val_split=DIS-TE2", f"data.root={bad_data}"],
-             "zero-byte image, 0/1 masks (data.check_files)", [bad_data], "2 problem(s)"),
+             "zero-byte image, all-empty masks (data.check_files)", [bad_data], "2 problem(s)"),
         Case("train-missing-data", "train", [*train, f"data.root={root / 'nope'}"],
              "missing dataset folder", expect="does not exist"),
         Case("evaluate-missing-pred", "evaluate", ["evaluate.py", "--pred-dir",

@@ -13,6 +13,7 @@ from pmgsam.ablate import GRID_FILE, load_grid, main, switched_keys
 from pmgsam.analysis.plots import png_size
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.modeling.build import build_model
+from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import diff, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -139,5 +140,5 @@ def test_ablate_trains_two_configs_and_writes_table_and_plot(tmp_path, dis5k_roo
 
 def test_override_of_an_ablated_key_is_refused(tmp_path, capsys) -> None:
     args = ["--grid", str(GRID), "--output-dir", str(tmp_path), "model.high_res=none"]
-    assert main(args) == 2
+    assert exit_status(main, args) == 2
     assert "highres" in capsys.readouterr().err

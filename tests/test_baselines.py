@@ -28,9 +28,10 @@ from pmgsam.baselines.runner import run_baseline
 from pmgsam.data import build_dataset
 from pmgsam.data.config import DataConfig
 from pmgsam.evaluation.instances import load_coco
-from pmgsam.evaluation.tables import write_run_json
+from pmgsam.evaluation.run_json import write_run_json
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.report import main as report_main
+from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.rle import encode_rle
 
@@ -311,16 +312,14 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> Non
 def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys) -> None:
     cfg = _config(tmp_path, data_config("dis5k", dis5k_root))
     argv = _argv("sam-box", sam_file[0], cfg, "dis5k", "DIS-TE1", tmp_path / "r")
-    assert evaluate.main(argv + ["--model-type", "tiny"]) == 2
+    assert exit_status(evaluate.main, argv + ["--model-type", "tiny"]) == 2
     assert "tiny is a sam2 model" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        evaluate.main(argv + ["--esam-object-nms", "0.3"])
+    assert exit_status(evaluate.main, argv + ["--esam-object-nms", "0.3"]) == 2
     assert "only apply to --baseline esam" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        evaluate.main(argv + ["--points-per-side", "4"])
+    assert exit_status(evaluate.main, argv + ["--points-per-side", "4"]) == 2
     assert "--points-per-side only apply to sam-auto / sam2-auto" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        evaluate.main([a if a != "sam-box" else "sam-auto" for a in argv] + ["--use-m2m"])
+    auto = [a if a != "sam-box" else "sam-auto" for a in argv]
+    assert exit_status(evaluate.main, auto + ["--use-m2m"]) == 2
     assert "--use-m2m is a SAM2 generator option" in capsys.readouterr().err
 
 

@@ -18,7 +18,7 @@ from pmgsam.data import synthetic
 from pmgsam.engine import inference
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.modeling.weights import CheckpointError, read_torch_checkpoint
-from pmgsam.utils.cli import run_cli
+from pmgsam.utils.cli import exit_status
 from pmgsam.utils.messages import one_line
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,11 +53,10 @@ def cached(saved, monkeypatch):
 
 def cli(main: Callable, argv: List, capsys) -> tuple:
     """(exit status, stderr) of ``main(argv)`` run the way ``python -m`` runs it."""
-    with pytest.raises(SystemExit) as exc:
-        run_cli(lambda: main([str(a) for a in argv]), "prog")
+    code = exit_status(main, argv)
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    return exc.value.code, err
+    return code, err
 
 
 def one_error_line(err: str) -> str:
@@ -168,7 +167,7 @@ def test_train_device_cuda_without_cuda(tmp_path, capsys):
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
     argv = ["--config", str(REPO / "configs/demo.yaml"), "--output-dir", str(tmp_path / "r")]
-    assert train.main([*argv, "train.device=cuda"]) == 2
+    assert exit_status(train.main, [*argv, "train.device=cuda"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "train.device=cuda" in line and "CUDA is not available" in line
 
@@ -221,3 +220,25 @@ def test_synthetic_cli(tmp_path, capsys):
     assert (tmp_path / "DIS5K" / "mine.txt").read_text() == "user data"
     code, err = cli(synthetic.main, [*argv[:4], "--num", 0], capsys)
     assert code == 2 and "--num must be at least 2" in err
+    code, err = cli(synthetic.main, [*argv[:4], "--size", "20x30"], capsys)
+    assert code == 2 and "size must be at least 24x24, got '20x30'" in err
+
+
+def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    import evaluate
+
+    argv = ["--config", REPO / "configs/demo.yaml", "--checkpoint", tmp_path / "nope.safetensors"]
+    argv += ["--dataset", "dis5k", "--splits", "DIS-TE1", "--output-dir", tmp_path / "run"]
+    code, err = cli(evaluate.main, argv, capsys)
+    assert code == 2 and "nope.safetensors" in one_error_line(err) and "does not exist" in err
+
+    def broken_prediction(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    # evaluate.py once caught every ValueError of this mode: the bug read as a user error.
+    monkeypatch.setattr(inference, "predict_split", broken_prediction)
+    with pytest.raises(ValueError, match="an internal bug"):
+        exit_status(evaluate.main, argv)
+    assert "error:" not in capsys.readouterr().err

@@ -93,9 +93,24 @@ def test_peak_memory_is_reported_on_cuda(tmp_path: Path) -> None:
         ["--model", "pmgsam_tiny", "--size", str(S), "--iters", "2", "--warmup", "1",
          "--device", "cuda", "--json", str(out)]
     )  # fmt: skip
-    report = json.loads(out.read_text())
-    peak = report["speed"]["peak_memory_mb"]
+    [record] = json.loads(out.read_text())  # --json writes the list of timing records
+    assert record["device"] == torch.cuda.get_device_name(0)
+    peak = record["peak_memory_mb"]
     # The weights alone live on the GPU during the measurement.
-    weights_mb = report["params"]["total"] * 4 / 2**20
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S)
+    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     total_mb = torch.cuda.get_device_properties(0).total_memory / 2**20
-    assert weights_mb < peak < total_mb
+    assert weights_mb < peak <= record["peak_reserved_mb"] < total_mb
+
+
+def test_trainer_turns_on_tf32_and_fused_adamw_on_cuda(cuda_config) -> None:
+    before = torch.get_float32_matmul_precision()
+    try:
+        trainer = Trainer(cuda_config("bf16"))
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cuda.matmul.allow_tf32
+        assert trainer.optimizer.defaults["fused"] is True
+        assert trainer.train_loader.pin_memory
+        trainer.close()
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -59,3 +59,21 @@ def test_engine_preparation_turns_the_check_off_and_only_there() -> None:
     assert model.check_input_range is False
     with torch.no_grad():
         assert torch.isfinite(model(images)["mask"]).all()
+
+
+def test_predictor_skips_the_check_per_call_and_leaves_the_model_checking(monkeypatch) -> None:
+    from pmgsam.engine.inference import Predictor
+    from pmgsam.modeling.build import build_model
+
+    model = build_model("pmgsam_tiny", image_size=64).eval()
+    predictor = Predictor(model, "cpu")
+    calls = []
+    original = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k))
+    probs = predictor.predict_batch(torch.rand(2, 3, 64, 64))
+    assert probs.shape == (2, 1, 64, 64) and calls == []  # no host sync in the engine path
+    # Predictor(model) once switched the check off on the caller's model for good.
+    assert model.check_input_range is True
+    with pytest.raises(ValueError, match="must hold values in"):
+        model(torch.rand(1, 3, 64, 64) * 255)
+    assert calls == [1]

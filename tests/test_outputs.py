@@ -19,7 +19,7 @@ from pmgsam.engine import inference
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.engine.inference import predict_split
 from pmgsam.modeling.checkpoint import save_model
-from pmgsam.utils.cli import run_cli
+from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, prepare_output_dir
 
@@ -65,9 +65,7 @@ def images(tmp_path: Path) -> Path:
 
 def run(argv) -> tuple:
     """Exit status of the inference CLI (through the CLI wrapper) for ``argv``."""
-    with pytest.raises(SystemExit) as exc:
-        run_cli(lambda: inference_main([str(a) for a in argv]), "inference")
-    return exc.value.code
+    return exit_status(inference_main, argv)
 
 
 @pytest.mark.parametrize("where", ["same", "inside"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import cv2
@@ -187,3 +188,17 @@ def test_config_field_and_unknown_keys():
     assert from_dict(DataConfig, {"reduced_decode": False}).reduced_decode is False
     with pytest.raises(ConfigError, match="reduced_decoding"):
         from_dict(DataConfig, {"reduced_decoding": True})
+
+
+def test_dataset_default_decode_agrees_with_the_data_config(tmp_path):
+    # A SegmentationDataset built by hand must train like build_dataset's under the default
+    # config: both decode this 512 x 384 JPEG at 1/4 for S = 64 (the factor worked out in
+    # test_reduced_training_sample_matches_area_downscale); at full size it would be 384 x 512.
+    _write_pair(tmp_path / "DIS-TR", "a", 384, 512)
+    cfg = DataConfig(root=str(tmp_path), split_dir=str(tmp_path / "splits"))
+    built = build_dataset(cfg, "DIS-TR", 64, train=True)
+    by_hand = SegmentationDataset(built.image_paths, built.mask_paths, 64, train=True)
+    default = inspect.signature(SegmentationDataset).parameters["reduced_decode"].default
+    assert default == DataConfig().reduced_decode == by_hand.reduced_decode
+    assert by_hand.load_for_training(0)[0].shape == built.load_for_training(0)[0].shape
+    assert by_hand.load_for_training(0)[0].shape == (96, 128, 3)

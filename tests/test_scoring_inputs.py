@@ -22,6 +22,7 @@ from pmgsam.data.io import DataError, MaskValueWarning, load_mask
 from pmgsam.evaluation.dis_metrics import normalisation_lut
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 from pmgsam.evaluation.smeasure import s_measure
+from pmgsam.utils.cli import exit_status
 from pmgsam.utils.rle import encode_rle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,9 +223,9 @@ def test_dis_scoring_bad_png_one_line_naming_the_file(tmp_path: Path, capsys, ki
     args = ["--pred-dir", str(pdir), "--gt-dir", str(gdir), "--out", str(tmp_path / "m.json")]
     # A truncated file passes the header check and fails in a worker process.
     workers = "2" if kind == "truncated" else "1"
-    assert cli.main(args + ["--quiet", "--workers", workers]) == 2
+    assert exit_status(cli.main, args + ["--quiet", "--workers", workers]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert err.startswith("prog: error: ") and len(err.splitlines()) == 1
     assert str(folder / "im1.png") in err
     assert not (tmp_path / "m.json").exists()
 
@@ -286,9 +287,9 @@ def test_cos_bad_gt_json_one_line_naming_the_file(tmp_path: Path, capsys, kind):
     cli = _cli("evaluate_cli", ROOT / "evaluate.py")
     out = tmp_path / "ap.json"
     args = ["--task", "cos", "--pred-dir", str(pdir), "--gt-json", str(gt_json), "--out", str(out)]
-    assert cli.main(args + ["--quiet"]) == 2
+    assert exit_status(cli.main, args + ["--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert err.startswith("prog: error: ") and len(err.splitlines()) == 1, err
     assert str(gt_json) in err
     assert not out.exists()
     # The good file scores (the error above came from the edit, not from the setup).
@@ -307,13 +308,14 @@ def test_report_refuses_empty_malformed_runs_and_an_out_file(tmp_path: Path, cap
     for name, text in (("empty", "{}"), ("broken", '{"dis": '), ("array", "[1, 2]")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(text)
-        assert report.main([str(good), str(tmp_path / name), "--out", str(tmp_path / "t")]) == 2
+        argv = [good, tmp_path / name, "--out", tmp_path / "t"]
+        assert exit_status(report.main, argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and str(tmp_path / name / "run.json") in err, err
     assert not (tmp_path / "t").exists()
     out_file = tmp_path / "tables.md"
     out_file.write_text("keep me")
-    assert report.main([str(good), "--out", str(out_file)]) == 2
+    assert exit_status(report.main, [good, "--out", out_file]) == 2
     assert "tables.md" in capsys.readouterr().err
     assert out_file.read_text() == "keep me"
     assert report.main([str(good), "--out", str(tmp_path / "t")]) == 0

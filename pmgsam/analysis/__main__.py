@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
+
+from pmgsam.data.io import DataNotFoundError
+from pmgsam.utils.cli import positive_int
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,7 +48,7 @@ def premask(args: argparse.Namespace) -> None:
     if args.predict or not complete:
         checkpoint = args.checkpoint or run_checkpoint(run)
         if not checkpoint:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
                 "predict them"
             )
@@ -130,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--final-threshold", type=float, default=0.8, help="good final: IoU above")
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1)
     _common(p)
     p.set_defaults(func=premask)
 
@@ -168,28 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from pmgsam.data import DataError
-    from pmgsam.evaluation.scoring import EvaluationInputError
-    from pmgsam.modeling.weights import CheckpointError
-    from pmgsam.utils.config import ConfigError
-
-    from .clipseg import ClipSegUnavailable
-
-    try:
-        args.func(args)
-    except (
-        ConfigError,
-        DataError,
-        EvaluationInputError,
-        CheckpointError,
-        ClipSegUnavailable,
-        FileNotFoundError,
-        ValueError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    args.func(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pmgsam.utils.cli import run_cli
+
+    run_cli(main, "pmgsam.analysis")

@@ -12,9 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
+from pmgsam.utils.cli import MissingDependencyError
 
-class ClipSegUnavailable(RuntimeError):
-    """transformers is missing or the model folder cannot be loaded."""
+
+class ClipSegUnavailable(MissingDependencyError):
+    """transformers is missing or the local model folder cannot be loaded."""
 
 
 def _load(model_dir: Path):

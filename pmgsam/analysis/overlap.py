@@ -22,6 +22,9 @@ from typing import Any, Dict, List, Mapping, Sequence
 import cv2
 import numpy as np
 
+from pmgsam.data.io import DataError, DataNotFoundError
+from pmgsam.utils.config import ConfigError
+
 RULES = ("touch", "box", "either")
 
 
@@ -78,13 +81,13 @@ def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
     if args.gt_json:
         path = Path(args.gt_json)
         if not path.is_file():
-            raise FileNotFoundError(f"--gt-json: '{path}' does not exist")
+            raise DataNotFoundError(f"--gt-json: '{path}' does not exist")
         try:
             return json.loads(path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
+            raise DataError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
     if not (args.config and args.split):
-        raise ValueError("overlap needs --gt-json, or --config and --split")
+        raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.utils.config import load_config

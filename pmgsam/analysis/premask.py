@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 import cv2
 import numpy as np
 
-from pmgsam.data.io import load_mask
+from pmgsam.data.io import DataNotFoundError, load_mask
 from pmgsam.evaluation.dis_metrics import image_metrics
 from pmgsam.evaluation.tables import Column, Table, to_csv, to_latex, to_markdown
 
@@ -151,7 +151,7 @@ def parse_prior(text: str) -> Tuple[str, Path]:
     if not sep:
         name, folder = Path(text).name, text
     if not Path(folder).is_dir():
-        raise FileNotFoundError(f"--prior-dir: '{folder}' is not a folder")
+        raise DataNotFoundError(f"--prior-dir: '{folder}' is not a folder")
     return name, Path(folder)
 
 

@@ -25,6 +25,7 @@ from pmgsam.baselines.settings import (
     EsamSettings,
     family_of,
 )
+from pmgsam.utils.cli import positive_int
 
 BASELINES = ("sam-auto", "sam-box", "sam2-auto", "sam2-box", "esam")
 DEFAULT_MODEL = {"sam": "vit_b", "sam2": "tiny"}
@@ -56,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="automatic modes on DIS, masks -> one map: union (default), largest, or oracle "
         "(ORACLE UPPER BOUND: the mask with the best IoU against the GT; not a fair baseline)",
     )
-    g.add_argument("--model-image-size", type=int, help="model input side (default 1024)")
-    g.add_argument("--limit", type=int, help="only the first N images of each split")
+    g.add_argument("--model-image-size", type=positive_int, help="model input side (default 1024)")
+    g.add_argument("--limit", type=positive_int, help="only the first N images of each split")
     g.add_argument("--speed-iters", type=int, default=10, help="timed passes (0: no timing)")
     g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
     for name, kind in GENERATOR_OPTIONS.items():
@@ -119,11 +120,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
     args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
     owner = family_of(args.model_type)
-    if family_name is not None and owner != family_name:
-        raise ValueError(
-            f"--model-type {args.model_type} is a {owner} model; --baseline {args.baseline} "
-            f"takes {', '.join(MODEL_TYPES[family_name])}"
-        )
     overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
@@ -196,6 +192,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ]
     if missing:
         parser.error(f"{' '.join(missing)} required with --baseline")
+    family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
+    if family_name and args.model_type and family_of(args.model_type) != family_name:
+        parser.error(
+            f"--model-type {args.model_type} is a {family_of(args.model_type)} model; "
+            f"--baseline {args.baseline} takes {', '.join(MODEL_TYPES[family_name])}"
+        )
     if args.baseline != "esam":
         explicit = [f"--esam-{f.replace('_', '-')}" for f, v in _esam_changes(args).items()]
         if explicit:

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from pmgsam.baselines.settings import MODEL_TYPES
+from pmgsam.utils.cli import MissingDependencyError
 
 INSTALL_HINT = (
     "the SAM2 baselines need Meta's 'sam2' package, which is not installed: run "
@@ -23,7 +24,7 @@ try:
     from sam2.build_sam import build_sam2
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 except ImportError as err:  # the optional extra is missing
-    raise ImportError(f"{INSTALL_HINT} ({err})") from err
+    raise MissingDependencyError(f"{INSTALL_HINT} ({err})") from err
 
 # SAM2.1 model type -> config inside the sam2 package.
 CONFIGS = {

@@ -13,9 +13,9 @@ from typing import Any
 _WHERE = {
     "AugmentConfig": "config",
     "DataConfig": "config",
-    "InstanceSource": "datasets",
+    "InstanceSource": "instance_labels",
     "SegmentationDataset": "datasets",
-    "available_splits": "datasets",
+    "available_splits": "layouts",
     "build_dataset": "datasets",
     "DataError": "io",
     "DataNotFoundError": "io",

@@ -21,6 +21,9 @@ predicted probability maps: training, inference and evaluation all read masks th
   - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
     black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
     and should be saved as 8-bit;
+  - from DataLoader workers (new processes every epoch) these warnings name each file once
+    per run, and only the first :data:`NAMED_MASK_FILES` files, the last of them saying that
+    later ones are read the same way (:class:`pmgsam.utils.messages.FilesNamedOnce`);
 
   the binary GT is ``mask > 128`` in training and evaluation alike (PySODMetrics' rule);
 * instance maps keep their raw values (palette indices, gray levels or packed RGB) so that each
@@ -40,6 +43,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
 from pmgsam.utils.rle import encode_rle
 
 PathLike = Union[str, Path]
@@ -60,6 +64,26 @@ class DataNotFoundError(DataError, FileNotFoundError):
 class MaskValueWarning(UserWarning):
     """A mask was read under a rule that may not be what its author meant (a 0/1 or 0/v label
     mask read as 0/255, a 16-bit map that never exceeds 255); the message names the file."""
+
+
+NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
+
+
+_NAMED = FilesNamedOnce()  # made at import, before any DataLoader worker is forked
+
+
+def _warn_mask(message: str, path: PathLike) -> None:
+    """A MaskValueWarning about ``path`` for load_mask's caller; once per run in workers."""
+    if in_dataloader_worker():
+        before = _NAMED.first(str(path))
+        if before is None or before >= NAMED_MASK_FILES:
+            return
+        if before == NAMED_MASK_FILES - 1:
+            message += (
+                f" [file {before + 1} of this run with such values: any later ones are read "
+                "the same way without a warning]"
+            )
+    warnings.warn(message, MaskValueWarning, stacklevel=3)
 
 
 def natural_key(name: str) -> List[Union[int, str]]:
@@ -227,20 +251,18 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
         if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):
-            warnings.warn(
+            _warn_mask(
                 f"{what} file '{path}' holds 0/{top} labels; read as 0/255 (save masks as "
                 "0/255 to silence this)",
-                MaskValueWarning,
-                stacklevel=2,
+                path,
             )
             return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
         if raw.dtype != np.uint8 and 0 < top <= 255:
-            warnings.warn(
+            _warn_mask(
                 f"{what} file '{path}' is 16-bit but never exceeds {top}, so it is scaled to "
                 f"at most {round(top * 255 / 65535)}/255; if it holds 0-255 values, save it "
                 "as 8-bit",
-                MaskValueWarning,
-                stacklevel=2,
+                path,
             )
     return np.ascontiguousarray(to_uint8(raw))
 

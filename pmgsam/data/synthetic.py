@@ -293,6 +293,14 @@ def parse_size(text: str) -> Tuple[int, int]:
     return w, h
 
 
+def _size_option(text: str) -> Tuple[int, int]:
+    """argparse type of ``--size`` (argparse drops a ValueError's message, not this one's)."""
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def generate(
     layout: str,
     out: str | Path,
@@ -360,7 +368,7 @@ def main(argv: List[str] | None = None) -> None:
     )
     parser.add_argument("--num", type=int, default=20, help="training images (see module doc)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=parse_size, default=(320, 240), help="WxH, e.g. 320x240")
+    parser.add_argument("--size", type=_size_option, default=(320, 240), help="WxH, e.g. 320x240")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier generated tree"
     )

@@ -16,6 +16,7 @@ from pmgsam.utils.config import ConfigError
 SCHEDULE_KINDS = ("step", "plateau")
 AMP_MODES = ("none", "bf16", "fp16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_SCOPES = ("model", "regional")
 
 # Keys that may differ between a run and its resumption: they change where things go or how
 # often the loop reports, never the numbers it computes.
@@ -253,6 +254,11 @@ class PerformanceConfig:
       channels_last (bool): keep the model's convolutions and inputs in channels-last memory
         format (faster cuDNN convolutions with bf16 on recent GPUs; no gain on CPU).
       compile (bool): ``torch.compile`` the model (first call takes minutes at S=1024).
+      compile_scope (str): what ``compile`` compiles: ``model`` (the whole model as one graph)
+        or ``regional`` (each repeated block on its own: Hiera blocks, U²-Net RSUs, fusion
+        SRBs, the FPN neck, the FeatRefiner and the decoder; blocks of the same shape share
+        one compiled graph, so the first call compiles far less; the glue between blocks
+        stays eager).
       compile_mode (str): ``torch.compile`` mode.
       tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
       fused_optimizer (bool): AdamW's fused CUDA kernel (no effect on CPU).
@@ -264,12 +270,18 @@ class PerformanceConfig:
     hiera_window_attention: bool = True
     channels_last: bool = False
     compile: bool = False
+    compile_scope: str = "model"
     compile_mode: str = "default"
     tf32: bool = True
     fused_optimizer: bool = True
     persistent_workers: bool = False
 
     def validate(self) -> None:
+        if self.compile_scope not in COMPILE_SCOPES:
+            raise ConfigError(
+                f"config key 'performance.compile_scope' must be one of {list(COMPILE_SCOPES)}, "
+                f"got {self.compile_scope!r}"
+            )
         if self.compile_mode not in COMPILE_MODES:
             raise ConfigError(
                 f"config key 'performance.compile_mode' must be one of {list(COMPILE_MODES)}, "

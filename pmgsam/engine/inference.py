@@ -42,7 +42,7 @@ from pmgsam.engine.distributed import autocast, resolve_device
 from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via this module)
-from pmgsam.utils.cli import positive_int, run_cli
+from pmgsam.utils.cli import non_negative_int, positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
@@ -117,7 +117,8 @@ class Predictor:
         self.device = device
         self.perf = performance or PerformanceConfig()
         enable_tf32(self.perf, device)
-        self.model = prepare_model(model.to(self.device).eval(), self.perf)
+        # The caller's model keeps its input check for its own calls; _forward skips it.
+        self.model = prepare_model(model.to(self.device).eval(), self.perf, skip_input_check=False)
         self.net = maybe_compile(self.model, self.perf)
         if amp == "auto":
             amp = "bf16" if self.device.type == "cuda" else "none"
@@ -129,7 +130,7 @@ class Predictor:
     def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
             images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
-            return self.net(images)
+            return self.net(images, check_range=False)
 
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
@@ -261,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--input", required=True, help="folder of images")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
     parser.add_argument("--batch-size", type=positive_int, default=4)
-    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--num-workers", type=non_negative_int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
     parser.add_argument(

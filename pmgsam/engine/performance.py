@@ -7,7 +7,8 @@ means the same thing everywhere.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from collections import Counter
+from typing import Callable, List, Optional
 
 import torch
 from torch import nn
@@ -18,19 +19,28 @@ logger = logging.getLogger(__name__)
 
 
 def enable_tf32(perf: PerformanceConfig, device: torch.device) -> None:
-    """Allow TF32 matmuls/convolutions on CUDA when ``perf.tf32`` (process-wide setting)."""
+    """Allow TF32 matmuls on CUDA when ``perf.tf32`` (process-wide setting).
+
+    cuDNN convolutions use TF32 by default already (``torch.backends.cudnn.allow_tf32``).
+    ``set_float32_matmul_precision`` is the one switch that works alike on torch 2.4 to 2.14:
+    setting the torch >= 2.9 ``torch.backends.cuda.matmul.fp32_precision`` instead makes any
+    later read of the older flags or of ``torch.get_float32_matmul_precision()`` (which
+    inductor's cache key does) raise "you have used mix of the legacy and new APIs"; on torch
+    2.9 to 2.11 this call may print that API's deprecation notice once.
+    """
     if device.type == "cuda" and perf.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
 
 
-def prepare_model(model: nn.Module, perf: PerformanceConfig) -> nn.Module:
+def prepare_model(
+    model: nn.Module, perf: PerformanceConfig, skip_input_check: bool = True
+) -> nn.Module:
     """Set the Hiera attention form and the memory format in place; returns ``model``.
 
-    Also turns off the model's per-call [0, 1] input check (a host synchronisation): engine
-    inputs come from the project's transforms, which produce that range by construction.
+    ``skip_input_check`` also turns off the per-call [0, 1] input check (a host sync) of a model
+    the engine built itself: its inputs come from the project's transforms, in range by design.
     """
-    if hasattr(model, "check_input_range"):
+    if skip_input_check and hasattr(model, "check_input_range"):
         model.check_input_range = False
     hiera = getattr(model, "hiera", None)
     if hiera is not None and hasattr(hiera, "set_window_batched_attention"):
@@ -47,9 +57,76 @@ def to_memory_format(images: torch.Tensor, perf: PerformanceConfig) -> torch.Ten
     return images
 
 
+def compile_regions(net: nn.Module) -> List[nn.Module]:
+    """The blocks regional compilation compiles, in module order.
+
+    Every Hiera block, U²-Net RSU, fusion SRB (or the whole level for the ``residual`` and
+    ``none`` fusions), the FPN neck, the FeatRefiner and the decoder: the modules that hold
+    the model's work and repeat with few distinct shapes. No region contains another.
+    """
+    from hiera.hiera import HieraBlock
+
+    from pmgsam.modeling.fusion import (
+        FeatRefiner,
+        NoFusion,
+        ResidualFusion,
+        StabilizedResidualBlock,
+    )
+    from pmgsam.modeling.image_encoder import FpnNeck
+    from pmgsam.modeling.mask_decoder import GuidedMaskDecoder
+    from pmgsam.modeling.u2net import RSU
+
+    kinds = (
+        HieraBlock,
+        RSU,
+        StabilizedResidualBlock,
+        ResidualFusion,
+        NoFusion,
+        FpnNeck,
+        FeatRefiner,
+        GuidedMaskDecoder,
+    )
+    return [m for m in net.modules() if isinstance(m, kinds)]
+
+
+# Dynamo keeps one graph per input shape (dynamic=False) and per grad mode / train flag, stored
+# per code object, i.e. per block class, and runs a class eagerly once it holds more than
+# recompile_limit (8) graphs. U²-Net's 11 RSUs all differ in shape and training adds
+# grad-mode and train/eval variants, so regional compilation needs a higher limit.
+GRAPHS_PER_REGION = 4
+
+
+def _allow_graphs_per_class(regions: List[nn.Module]) -> None:
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    needed = GRAPHS_PER_REGION * max(Counter(type(r) for r in regions).values())
+    if getattr(config, name) < needed:
+        logger.info("torch._dynamo.config.%s raised to %d for regional compile", name, needed)
+        setattr(config, name, needed)
+
+
 def maybe_compile(net: nn.Module, perf: PerformanceConfig) -> Callable:
-    """``torch.compile(net)`` for fixed-size inputs when ``perf.compile``, else ``net``."""
+    """Compile for fixed-size inputs when ``perf.compile``; returns what to call.
+
+    ``compile_scope="model"`` returns ``torch.compile(net)``; ``"regional"`` compiles each of
+    :func:`compile_regions` in place (``nn.Module.compile``) and returns ``net`` itself, so
+    state-dict keys, hooks and DDP wrapping are untouched (a deep copy of such a model would
+    still call the original's blocks: compile after copying).
+    """
     if not perf.compile:
+        return net
+    if perf.compile_scope == "regional":
+        regions = compile_regions(net)
+        if not regions:
+            raise ValueError(f"regional compile: {type(net).__name__} has no block to compile")
+        _allow_graphs_per_class(regions)
+        for region in regions:
+            region.compile(mode=perf.compile_mode, dynamic=False)
+        logger.info(
+            "torch.compile(mode=%s) of %d blocks: their first calls compile and are slow",
+            perf.compile_mode,
+            len(regions),
+        )
         return net
     logger.info("torch.compile(mode=%s): the first steps compile and are slow", perf.compile_mode)
     return torch.compile(net, mode=perf.compile_mode, dynamic=False)

@@ -1,8 +1,10 @@
-"""The training loop: AdamW + warm-up/decay schedule, AMP, DDP, checkpoints, logs, early stop.
+"""The training loop: AdamW + warm-up/decay schedule, AMP, DDP, checkpoints, early stop.
 
 ``Trainer(config).fit()`` trains from scratch (or from ``train.init_from``);
 ``Trainer(config, resume=run_dir).fit()`` continues a run exactly where its ``last`` checkpoint
 left it. Under ``torchrun`` every process runs the same code; rank 0 alone writes files.
+The loaders come from :mod:`pmgsam.engine.train_data`, validation from
+:mod:`pmgsam.engine.validation`, and what a run reports from :mod:`pmgsam.engine.training_log`.
 """
 
 from __future__ import annotations
@@ -10,18 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
-from pmgsam.data import build_dataset, train_val_split_names
-from pmgsam.data.datasets import check_files
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
+from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import (
     adamw_fused,
     enable_tf32,
@@ -47,6 +46,9 @@ from pmgsam.engine.state import (
     truncate_metrics,
     write_config,
 )
+from pmgsam.engine.train_data import build_training_data
+from pmgsam.engine.training_log import TrainingLog, epoch_record
+from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights
 from pmgsam.utils.config import to_dict
@@ -72,7 +74,7 @@ class Trainer:
         self.is_main = self.dist.is_main
         self.out = Path(config.output_dir)
         self._detach_log: Optional[Callable[[], None]] = None
-        self._writer: Any = None
+        self._log: Optional[TrainingLog] = None
         try:
             self._setup(resume)
         except BaseException:
@@ -144,7 +146,7 @@ class Trainer:
             net = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
         self.net = maybe_compile(net, self.perf)
         if self.is_main:
-            self._open_tensorboard()
+            self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
             if resumed is None:
                 truncate_metrics(self.out, 0)
                 # An interruption during the first epoch must still leave a loadable `last`.
@@ -158,49 +160,10 @@ class Trainer:
             )
 
     # ----------------------------------------------------------------- set-up helpers
-    def _open_tensorboard(self) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        # purge_step drops events a crashed run logged after the checkpoint we resume from.
-        purge = self.global_step if self.global_step > 0 else None
-        self._writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
-
     def _build_data(self) -> None:
-        cfg, size = self.config.data, self.config.model.image_size
-        train_name, val_name = train_val_split_names(cfg)
-        # Rank 0 first: carved splits are drawn once and saved, the other ranks then read them.
-        for turn in ("main", "others"):
-            if (turn == "main") == self.is_main:
-                self.train_set = build_dataset(cfg, train_name, size, train=True)
-                self.val_set = build_dataset(cfg, val_name, size, train=False)
-                if cfg.check_files and self.is_main:
-                    check_files([self.train_set, self.val_set], max(1, cfg.num_workers))
-            D.barrier()
-        world, rank = self.dist.world_size, self.dist.rank
-        self.sampler = DistributedSampler(
-            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.config.train.seed
-        )
-        pin = self.device.type == "cuda"
-        tc = self.config.train
-        persistent = self.config.performance.persistent_workers and cfg.num_workers > 0
-        self.train_loader = DataLoader(
-            self.train_set,
-            batch_size=tc.batch_size,
-            sampler=self.sampler,
-            num_workers=cfg.num_workers,
-            pin_memory=pin,
-            persistent_workers=persistent,
-        )
-        # Disjoint shards (no padding duplicates), so the all-reduced sums are exact.
-        shard = Subset(self.val_set, list(range(rank, len(self.val_set), world)))
-        self.val_loader = DataLoader(
-            shard,
-            batch_size=tc.val_batch_size or tc.batch_size,
-            shuffle=False,
-            num_workers=cfg.num_workers,
-            pin_memory=pin,
-            persistent_workers=persistent,
-        )
+        data = build_training_data(self.config, self.dist, self.device)
+        self.train_set, self.val_set, self.sampler = data.train_set, data.val_set, data.sampler
+        self.train_loader, self.val_loader = data.train_loader, data.val_loader
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:
@@ -331,14 +294,9 @@ class Trainer:
                 self._check_finite(epoch)
                 speed = images_seen / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
-            if self.is_main and self.global_step % self.config.train.log_every == 0:
-                for key, value in [*out.items(), ("lr", self.lr)]:
-                    self._writer.add_scalar(f"train/{key}", float(value), self.global_step)
-                logger.info(
-                    f"epoch {epoch + 1} iter {it + 1}/{len(self.train_loader)} step "
-                    f"{self.global_step} | loss {out['loss'].item():.4f} | lr {self.lr:.3g} | "
-                    f"{speed:.1f} img/s"
-                )
+                if self._log is not None:
+                    n_iter = len(self.train_loader)
+                    self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
         bar.close()
         self._check_finite(epoch)
         keys = sorted(sums)
@@ -361,39 +319,15 @@ class Trainer:
                 f"later steps are not trustworthy, the last checkpoint precedes them"
             )
 
-    @torch.no_grad()
     def validate(self, epoch: int) -> Dict[str, float]:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
-        # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
-        self.model.eval()
-        # loss, mae, iou, f, images: accumulated on the device, read once after the loop.
-        sums = torch.zeros(5, dtype=torch.float64, device=self.device)
-        previews: List[torch.Tensor] = []
         want = self.config.train.preview_images if self._preview_due(epoch) else 0
-        for batch in self.val_loader:
-            images = to_memory_format(batch["image"].to(self.device, non_blocking=True), self.perf)
-            masks = batch["mask"].to(self.device, non_blocking=True)
-            with D.autocast(self.device, self.amp_dtype):
-                outputs = self.model(images)
-            loss, _ = self.loss_fn(outputs, masks)
-            n = images.shape[0]
-            m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
-            parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], loss.new_tensor(n)]
-            sums += torch.stack([p.double() for p in parts])
-            for i in range(min(n, want - len(previews))):
-                pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
-                row = [images[i].float(), masks[i], pre, mask]
-                previews.append(torch.stack([r.expand(3, -1, -1).cpu() for r in row]))
-        self.model.train()
-        totals = D.all_reduce_sum(sums).cpu()
-        n = max(float(totals[4]), 1.0)
-        stats = {k: float(totals[i] / n) for i, k in enumerate(("loss", "mae", "iou", "f"))}
-        stats["images"] = float(totals[4])
-        if previews and self.is_main:
-            from torchvision.utils import make_grid
-
-            grid = make_grid(torch.cat(previews), nrow=4, padding=2, pad_value=1.0)
-            self._writer.add_image("val/preview (image | GT | pre-mask | mask)", grid, epoch + 1)
+        # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
+        stats, grid = run_validation(
+            self.model, self.val_loader, self.loss_fn, self.device, self.amp_dtype, self.perf, want
+        )
+        if grid is not None and self._log is not None:
+            self._log.preview(grid, epoch + 1)
         return stats
 
     def _preview_due(self, epoch: int) -> bool:
@@ -412,44 +346,23 @@ class Trainer:
         if not self.is_main:
             return
         lr = self.schedule.base_lr(epoch, len(self.train_loader) - 1)
-        record = {
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "lr": lr,
-            **{f"train_{k}": v for k, v in train.items()},
-            **{f"val_{k}": v for k, v in val.items()},
-            "best": improved,
-            "early_stop_bad": self.early_stop.bad,
-        }
+        record = epoch_record(
+            self.epoch, self.global_step, lr, train, val, improved, self.early_stop.bad
+        )
         # The line first: a crash before `last` is saved repeats the epoch, and the resumed
         # run drops this line (truncate_metrics), so each finished epoch keeps exactly one.
         append_metrics(self.out, record)
         if improved:
             self._save("best")
         self._save("last")
-        for key, value in val.items():
-            if key != "images":
-                self._writer.add_scalar(f"val/{key}", value, self.epoch)
-        self._writer.add_scalar("epoch/train_loss", train["loss"], self.epoch)
-        self._writer.add_scalar("epoch/lr", lr, self.epoch)
-        self._writer.flush()
-        val_text = "no validation"
-        if val:
-            val_text = (
-                f"val loss {val['loss']:.4f} MAE {val['mae']:.4f} IoU {val['iou']:.4f} "
-                f"F {val['f']:.4f}{' (best)' if improved else ''}"
-            )
-        logger.info(
-            f"epoch {self.epoch}/{self.config.schedule.epochs} | train loss "
-            f"{train['loss']:.4f} | {val_text} | lr {lr:.3g} | "
-            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s"
-        )
+        if self._log is not None:
+            self._log.epoch_end(self.epoch, train, val, lr, improved)
 
     def close(self) -> None:
         """Flush TensorBoard, detach the log handlers and leave the process group."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._detach_log is not None:
             self._detach_log()
             self._detach_log = None

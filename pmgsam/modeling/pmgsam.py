@@ -38,9 +38,10 @@ class PMGSAM(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        # The [0, 1] range check reads two values back to the host. The engine (trainer,
-        # predictor, efficiency report) feeds tensors its own transforms put in [0, 1] and turns
-        # it off there, so that no step waits on the GPU for it.
+        # The [0, 1] range check reads two values back to the host. The engine feeds tensors its
+        # own transforms put in [0, 1], so that no step waits on the GPU for it: the trainer and
+        # the efficiency report turn it off on the models they build, the predictor passes
+        # ``check_range=False`` per call and leaves the caller's model checking.
         self.check_input_range = True
         # Frozen branches are initialised from a fixed seed (and the caller's RNG stream is left
         # untouched): without pretrained files they are random, and since checkpoints store only
@@ -89,7 +90,7 @@ class PMGSAM(nn.Module):
         self.u2net.eval()
         return self
 
-    def _check_images(self, images: torch.Tensor) -> None:
+    def _check_images(self, images: torch.Tensor, check_range: bool = True) -> None:
         s = self.config.image_size
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (s, s):
             raise ValueError(
@@ -100,7 +101,8 @@ class PMGSAM(nn.Module):
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
             )
-        if not self.check_input_range or torch.compiler.is_compiling() or images.numel() == 0:
+        checked = check_range and self.check_input_range
+        if not checked or torch.compiler.is_compiling() or images.numel() == 0:
             return  # a data-dependent branch would break the compiled graph
         # One reduction and one host sync: 0-255 images would otherwise give silently wrong
         # masks (the normalisation assumes [0, 1]).
@@ -112,19 +114,27 @@ class PMGSAM(nn.Module):
             )
 
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> Dict[str, List[torch.Tensor]]:
+    def encode(
+        self, images: torch.Tensor, check_range: bool = True
+    ) -> Dict[str, List[torch.Tensor]]:
         """Raw features of the frozen branches.
 
         Returns ``{"hiera": 4 maps (strides 4…32), "u2net": 6 maps (strides 1…32)}``.
+        ``check_range=False`` skips the [0, 1] check for this call (see :meth:`forward`).
         """
-        self._check_images(images)
+        self._check_images(images, check_range)
         return {
             "hiera": self.hiera(self.hiera_norm(images)),
             "u2net": self.u2net.features(self.u2net_norm(images)),
         }
 
-    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
-        feats = self.encode(images)
+    def forward(self, images: torch.Tensor, check_range: bool = True) -> Dict[str, torch.Tensor]:
+        """Logits of ``images`` (B, 3, S, S) in [0, 1].
+
+        ``check_range=False`` skips the [0, 1] value check (one host synchronisation) for this
+        call only, for callers whose tensors are in range by construction.
+        """
+        feats = self.encode(images, check_range)
         fpn = self.neck(feats["hiera"])
         pre_mask = self.refiner(self.fusion(feats["u2net"], fpn))
         high_res = {"hiera": (fpn[0], fpn[1]), "u2net": (feats["u2net"][2], feats["u2net"][3])}

@@ -1,17 +1,18 @@
 """One line and a non-zero exit status, instead of a traceback, for every bad input.
 
 Every command-line entry point runs its ``main`` through :func:`run_cli`. The project's own
-error types (a bad config, data file, checkpoint, evaluation input or output folder) and the
-operating system's (missing file, no permission, disk full) are user errors: they print
-``<prog>: error: <message>`` on stderr and exit with status 2. Anything else is a bug and keeps
-its traceback.
+error types (a bad config, data file, checkpoint, evaluation input or output folder, a missing
+optional package) and the operating system's (missing file, no permission, disk full) are user
+errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2. Anything else,
+a plain ``ValueError`` or ``ImportError`` included, is a bug and keeps its traceback: code that
+detects a bad input raises one of the types above, and a ``main`` never catches them itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, NoReturn, Tuple
+from typing import Any, Callable, NoReturn, Sequence, Tuple
 
 from pmgsam.utils.messages import one_line
 
@@ -28,9 +29,14 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class MissingDependencyError(ImportError):
+    """An optional package (or local model) a command needs is absent; the message says how to
+    install it."""
+
+
 def user_error_types() -> Tuple[type, ...]:
     """Exception types reported as one line (those of the modules imported so far)."""
-    types = [OSError]
+    types = [OSError, MissingDependencyError]
     for module, name in _USER_ERRORS.items():
         loaded = sys.modules.get(module)
         if loaded is not None and hasattr(loaded, name):
@@ -53,12 +59,35 @@ def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1 (batch sizes, counts)."""
+def exit_status(
+    main: Callable[[Sequence[str]], Any], argv: Sequence[Any], prog: str = "prog"
+) -> int:
+    """The exit status of ``main(argv)`` run as its command line runs it (through
+    :func:`run_cli`); for tests and scripts. Usage errors give 2 as from the shell, and a bug's
+    exception propagates with its traceback.
+    """
+    try:
+        run_cli(lambda: main([str(a) for a in argv]), prog)
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+def _int_at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (batch sizes, counts)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0 (DataLoader workers: 0 loads in-process)."""
+    return _int_at_least(text, 0)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
 import re
-from typing import Sequence
+import sys
+import zlib
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Sequence
 
 
 def preview(items: Sequence[str], limit: int = 10) -> str:
@@ -33,3 +38,47 @@ def one_line(err: BaseException) -> str:
         cause = message if sep and re.fullmatch(r"[\w.]+", head) else lines[-1]
         return f"{cause} (raised in a data-loading worker)"
     return " ".join(lines)
+
+
+def in_dataloader_worker() -> bool:
+    """True inside a PyTorch DataLoader worker process."""
+    data = sys.modules.get("torch.utils.data")  # torch not imported: not a DataLoader worker
+    return data is not None and data.get_worker_info() is not None
+
+
+class FilesNamedOnce:
+    """Which files a run has named in a warning, shared with the processes it forks.
+
+    Python shows a warning once per process, but DataLoader workers are new processes every
+    epoch (unless persistent), so a dataset stored as 0/1 masks would name each file again in
+    every epoch, one line per file. The anonymous shared mapping made here is inherited by
+    forked workers: one bit per file (a CRC of its name; a collision, about one in 500 000
+    per pair, leaves a file unnamed) and a count of the files named. Under the ``spawn`` start
+    method each worker has its own copy, so a file is named once per worker process.
+    """
+
+    BITS = 1 << 19
+
+    def __init__(self) -> None:
+        self._shared = mmap.mmap(-1, 4 + self.BITS // 8)
+        try:
+            self._lock: ContextManager = multiprocessing.Lock()
+        except (OSError, ImportError):  # no POSIX semaphores: a rare race names a file twice
+            self._lock = nullcontext()
+
+    def first(self, name: str) -> Optional[int]:
+        """How many files were named before ``name``, or None when ``name`` was named already."""
+        bit = zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.BITS
+        byte, flag = 4 + bit // 8, 1 << (bit % 8)
+        with self._lock:
+            if self._shared[byte] & flag:
+                return None
+            self._shared[byte] |= flag
+            count = int.from_bytes(self._shared[:4], "little")
+            self._shared[:4] = (count + 1).to_bytes(4, "little")
+        return count
+
+    def clear(self) -> None:
+        """Forget every file (a new run in the same process, e.g. a test)."""
+        with self._lock:
+            self._shared[:] = bytes(len(self._shared))

@@ -1,0 +1,228 @@
+"""Find a split's image/mask pairs (and its instance labels) in each dataset's folder layout.
+
+Layouts read (``root`` is the dataset folder itself):
+
+* DIS5K: ``<root>/<split>/im/*.jpg`` + ``<root>/<split>/gt/*.png`` (optional ``ske/`` skeletons
+  exposed as ``skeleton_paths``); no instance labels.
+* COD10K-v3: ``<root>/{Train,Test}/Image`` + ``GT_Object``; instances from the COCO JSON
+  ``CAM_Instance_<Split>.json`` looked up in ``<root>/<Split>/``, then ``<root>/``, then
+  ``<root>/annotations/``, falling back to the ``<root>/<Split>/GT_Instance`` PNGs.
+* NC4K: ``<root>/Imgs`` + ``<root>/GT``; instances from ``<root>/Instance`` PNGs.
+* folder: ``<root>/<image_dir>`` + ``<root>/<mask_dir>`` (split ``all``) and/or
+  ``<root>/<name>/<image_dir>`` + ``<root>/<name>/<mask_dir>`` (split ``<name>``); instances from
+  ``instance_dir`` when set.
+
+Images and masks are paired by file stem; an image without a mask, or a mask without an image,
+is an error listing the offending files. Carved splits (NC4K / ``folder`` ``train``/``test``,
+any ``X:train``/``X:val``) are drawn by :mod:`pmgsam.data.splits`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Sequence
+
+from pmgsam.utils.messages import preview
+
+from .config import BASE_SPLITS, DataConfig
+from .instance_labels import InstanceSource
+from .io import (
+    IMAGE_EXTENSIONS,
+    MASK_EXTENSIONS,
+    DataError,
+    DataNotFoundError,
+    list_files,
+    natural_key,
+)
+from .splits import load_or_create, parse_split, split_dir, split_file
+
+
+@dataclass
+class SplitListing:
+    """The samples of one split: names (file stems) with their image, mask and skeleton files.
+
+    Arguments:
+        names: sample names, in natural order.
+        images: image files, one per name.
+        masks: GT mask files, one per name.
+        instances: where the split's instance labels live.
+        skeletons: DIS5K ``ske/`` skeleton files (``None`` entries where missing), else ``None``.
+    """
+
+    names: List[str]
+    images: List[Path]
+    masks: List[Path]
+    instances: InstanceSource
+    skeletons: List[Path | None] | None = None
+
+    def subset(self, keep: Sequence[str]) -> SplitListing:
+        wanted = set(keep)
+        idx = [i for i, n in enumerate(self.names) if n in wanted]
+        skel = [self.skeletons[i] for i in idx] if self.skeletons is not None else None
+        return SplitListing(
+            [self.names[i] for i in idx],
+            [self.images[i] for i in idx],
+            [self.masks[i] for i in idx],
+            self.instances,
+            skel,
+        )
+
+
+def _pair(
+    image_dir: Path, mask_dir: Path, hint: str, keep: Callable[[str], bool] | None = None
+) -> SplitListing:
+    if not image_dir.is_dir():
+        raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint})")
+    images = list_files(image_dir, IMAGE_EXTENSIONS, "image")
+    masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
+    if keep is not None:
+        images = {k: v for k, v in images.items() if keep(k)}
+        masks = {k: v for k, v in masks.items() if keep(k)}
+    if not images:
+        raise DataError(
+            f"image folder '{image_dir}' contains no images with extensions {IMAGE_EXTENSIONS}"
+            + (" that pass the filter" if keep is not None else "")
+        )
+    no_mask = sorted(set(images) - set(masks), key=natural_key)
+    if no_mask:
+        raise DataError(
+            f"{len(no_mask)} image(s) in '{image_dir}' have no mask in '{mask_dir}': "
+            + preview([images[s].name for s in no_mask], limit=5)
+        )
+    no_image = sorted(set(masks) - set(images), key=natural_key)
+    if no_image:
+        raise DataError(
+            f"{len(no_image)} mask(s) in '{mask_dir}' have no image in '{image_dir}': "
+            + preview([masks[s].name for s in no_image], limit=5)
+        )
+    names = sorted(images, key=natural_key)
+    return SplitListing(
+        names, [images[n] for n in names], [masks[n] for n in names], InstanceSource("none")
+    )
+
+
+def _check_root(root: Path, dataset: str) -> None:
+    if not root.is_dir():
+        raise DataNotFoundError(f"{dataset} root folder '{root}' does not exist (data.root)")
+
+
+def _dis5k(root: Path, split: str) -> SplitListing:
+    hint = f"data.root should be the DIS5K folder holding {BASE_SPLITS['dis5k']}"
+    listing = _pair(root / split / "im", root / split / "gt", hint)
+    ske = root / split / "ske"
+    if ske.is_dir():
+        found = list_files(ske, MASK_EXTENSIONS, "skeleton")
+        listing.skeletons = [found.get(n) for n in listing.names]
+    listing.instances = InstanceSource(
+        "none", reason="DIS5K has no instance labels (it is a dichotomous segmentation dataset)"
+    )
+    return listing
+
+
+def _cod10k(root: Path, split: str, cam_only: bool) -> SplitListing:
+    hint = "data.root should be the COD10K-v3 folder holding Train/ and Test/"
+    keep = (lambda s: "-CAM-" in s) if cam_only else None
+    try:
+        listing = _pair(root / split / "Image", root / split / "GT_Object", hint, keep)
+    except DataError as err:
+        if cam_only or "no mask" not in str(err):
+            raise
+        raise DataError(f"{err}; COD10K NonCAM images have no GT: set data.cam_only=true") from err
+    json_name = f"CAM_Instance_{split}.json"
+    candidates = [root / split / json_name, root / json_name, root / "annotations" / json_name]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is not None:
+        listing.instances = InstanceSource("json", found)
+    elif (root / split / "GT_Instance").is_dir():
+        listing.instances = InstanceSource("png", root / split / "GT_Instance")
+    else:
+        looked = ", ".join(f"'{p}'" for p in candidates + [root / split / "GT_Instance"])
+        listing.instances = InstanceSource("none", reason=f"no instance labels found at {looked}")
+    return listing
+
+
+def _nc4k(root: Path) -> SplitListing:
+    listing = _pair(root / "Imgs", root / "GT", "data.root should be the NC4K folder")
+    inst = root / "Instance"
+    listing.instances = (
+        InstanceSource("png", inst)
+        if inst.is_dir()
+        else InstanceSource("none", reason=f"instance folder '{inst}' does not exist")
+    )
+    return listing
+
+
+def _folder_splits(cfg: DataConfig) -> List[str]:
+    root = Path(cfg.root)
+    names = ["all"] if (root / cfg.image_dir).is_dir() else []
+    if root.is_dir():
+        subs = [p.name for p in root.iterdir() if (p / cfg.image_dir).is_dir()]
+        names += sorted(s for s in subs if s not in ("all", cfg.image_dir))
+    if "all" in names:
+        names += [s for s in ("train", "test") if s not in names]
+    return names
+
+
+def _folder(cfg: DataConfig, split: str) -> SplitListing:
+    base = Path(cfg.root) if split == "all" else Path(cfg.root) / split
+    hint = f"data.root / data.image_dir / data.mask_dir of the folder dataset (split {split!r})"
+    listing = _pair(base / cfg.image_dir, base / cfg.mask_dir, hint)
+    if cfg.instance_dir:
+        inst = base / cfg.instance_dir
+        if not inst.is_dir():
+            raise DataNotFoundError(f"instance folder '{inst}' does not exist (data.instance_dir)")
+        listing.instances = InstanceSource("png", inst)
+    else:
+        listing.instances = InstanceSource("none", reason="data.instance_dir is not set")
+    return listing
+
+
+def available_splits(cfg: DataConfig) -> List[str]:
+    """Split names of the configured dataset (each also usable as ``X:train`` / ``X:val``)."""
+    base = BASE_SPLITS[cfg.dataset]
+    return list(base) if base is not None else _folder_splits(cfg)
+
+
+def _carved(
+    cfg: DataConfig, listing: SplitListing, source: str, parts: tuple, fraction: float, part: str
+) -> SplitListing:
+    path = split_file(split_dir(cfg), cfg.dataset, source, parts[1], fraction, cfg.split_seed)
+    split = load_or_create(
+        path, listing.names, parts, fraction, cfg.split_seed, cfg.dataset, source
+    )
+    return listing.subset(split[part])
+
+
+def list_split(cfg: DataConfig, split: str) -> SplitListing:
+    """The files of ``split`` of ``cfg.dataset`` (names in :mod:`pmgsam.data.config`).
+
+    Carved splits are read from, or saved to, the split directory.
+    """
+    valid = available_splits(cfg)
+    base, part = parse_split(split)
+    if base not in valid:
+        raise DataError(
+            f"unknown split {split!r} for dataset {cfg.dataset!r} (root '{cfg.root}'); valid: "
+            f"{valid}, each also as '<split>:train' / '<split>:val'"
+        )
+    root = Path(cfg.root)
+    _check_root(root, cfg.dataset)
+    # A folder dataset's own sub-folder wins over the derived train/test of its pool.
+    own_folder = (
+        cfg.dataset == "folder" and base != "all" and (root / base / cfg.image_dir).is_dir()
+    )
+    pooled = cfg.dataset in ("nc4k", "folder") and base in ("train", "test") and not own_folder
+    if cfg.dataset == "dis5k":
+        listing = _dis5k(root, base)
+    elif cfg.dataset == "cod10k":
+        listing = _cod10k(root, base, cfg.cam_only)
+    elif cfg.dataset == "nc4k":
+        listing = _nc4k(root)
+    else:
+        listing = _folder(cfg, base if own_folder else "all")
+    if pooled:
+        listing = _carved(cfg, listing, "all", ("train", "test"), cfg.test_fraction, base)
+    if part is not None:
+        listing = _carved(cfg, listing, base, ("train", "val"), cfg.val_fraction, part)
+    return listing

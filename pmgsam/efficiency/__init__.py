@@ -1,0 +1,46 @@
+"""Efficiency report: parameters, FLOPs per image, latency/throughput and peak memory.
+
+    python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
+        [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--json out.json]
+        [--train] [--compile [model|regional]] [--channels-last] [--compare sam_vit_b]
+        [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
+
+``--train`` times full training steps (forward, loss, backward, AdamW step) instead of
+inference; ``--compile`` compiles the whole model (``--compile regional``: each repeated block
+on its own, a shorter first call); ``--compare sam_vit_b`` also times segment-anything's
+automatic mask generator (its default settings, randomly initialised weights) on the same
+images in the same process. ``--json`` writes a list of records (see :data:`RECORD_KEYS`), the
+format of ``benchmarks/results/*.json``; a record's ``compile`` is ``false``, ``"model"`` or
+``"regional"``, and ``first_call_ms`` holds the first (compiling, warm-up) call.
+
+Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
+:mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`
+(records and the printed report), :mod:`~pmgsam.efficiency.cli` (the command line).
+"""
+
+from pmgsam.efficiency.cli import main
+from pmgsam.efficiency.flops import count_flops, count_parameters
+from pmgsam.efficiency.report import (
+    RECORD_KEYS,
+    efficiency_report,
+    format_report,
+    git_commit,
+    make_record,
+    write_records,
+)
+from pmgsam.efficiency.timing import measure_sam_amg, measure_speed, measure_training
+
+__all__ = [
+    "RECORD_KEYS",
+    "count_flops",
+    "count_parameters",
+    "efficiency_report",
+    "format_report",
+    "git_commit",
+    "main",
+    "make_record",
+    "measure_sam_amg",
+    "measure_speed",
+    "measure_training",
+    "write_records",
+]

@@ -1,0 +1,88 @@
+"""Parameter and FLOP counts of the efficiency report.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (one multiply-add = 2 FLOPs; ops
+it does not count, such as normalisation and pointwise activations, are excluded) and are split
+by top-level component so the frozen/trainable ratio of the design budget can be read off.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pmgsam.efficiency.timing import amp_dtype
+from pmgsam.engine.distributed import autocast
+from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+
+
+def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable, "frozen": total - trainable}
+
+
+@contextmanager
+def _count_method(
+    module: Optional[torch.nn.Module], method: str, counts: Dict[str, float], name: str
+) -> Iterator[None]:
+    """Count the FLOPs of every ``module.<method>`` call into ``counts[name]``.
+
+    FlopCounterMode attributes FLOPs through forward hooks, so a branch entered through another
+    method has no entry of its own; a nested counter around that method measures it (the
+    outer counter still sees the same operations).
+    """
+    if module is None:
+        yield
+        return
+    original = getattr(module, method)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with FlopCounterMode(display=False) as inner:
+            out = original(*args, **kwargs)
+        counts[name] = counts.get(name, 0) + inner.get_total_flops()
+        return out
+
+    setattr(module, method, counted)
+    try:
+        yield
+    finally:
+        delattr(module, method)
+
+
+def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32") -> Dict:
+    """FLOPs of one forward pass per image, split into components and frozen/trainable.
+
+    Every component is counted on its own; ``other`` holds what no component accounts for
+    (operations of the top-level forward itself) and is absent when that is zero.
+    """
+    counter = FlopCounterMode(display=False)
+    u2net_counts: Dict[str, float] = {}
+    u2net = getattr(model, "u2net", None)
+    counted_u2net = _count_method(u2net, "features", u2net_counts, "u2net")
+    with torch.no_grad(), autocast(images.device, amp_dtype(dtype)), counter, counted_u2net:
+        model(images)
+    per_module = counter.get_flop_counts()
+    root = type(model).__name__
+    n = images.shape[0]
+    components: Dict[str, float] = {}
+    for name, ops in per_module.items():
+        parts = name.split(".")
+        if len(parts) == 2 and parts[0] == root:
+            components[parts[1]] = sum(ops.values()) / n
+    for name, flops in u2net_counts.items():
+        components[name] = flops / n
+    total = counter.get_total_flops() / n
+    other = total - sum(components.values())
+    if other:
+        components["other"] = other
+    frozen = sum(v for k, v in components.items() if k in FROZEN_BRANCHES)
+    return {
+        "total": total,
+        "frozen": frozen,
+        "trainable": total - frozen,
+        "trainable_over_frozen": (total - frozen) / frozen if frozen else float("nan"),
+        "components": components,
+    }

@@ -1,0 +1,172 @@
+"""The efficiency report: one model's parameters, FLOPs and timing records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+
+from pmgsam.efficiency.flops import count_flops, count_parameters
+from pmgsam.efficiency.timing import measure_sam_amg, measure_speed, measure_training
+from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
+from pmgsam.modeling.build import build_model
+from pmgsam.modeling.config import ModelConfig
+from pmgsam.utils.io import atomic_path
+
+RECORD_KEYS = (
+    "device", "mode", "model", "dtype", "batch", "image_size", "compile",
+    "images_per_s", "latency_ms", "peak_memory_mb", "torch", "commit",
+)  # fmt: skip
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the checkout holding this package, or ``unknown``."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extra) -> Dict:
+    """One ``benchmarks/results`` record: :data:`RECORD_KEYS` plus ``extra`` notes."""
+    record = {
+        "device": report["device"],
+        "mode": mode,
+        "model": report["model"],
+        "dtype": report["dtype"],
+        "batch": report["batch"],
+        "image_size": report["image_size"],
+        "compile": report["compile"],
+        "images_per_s": speed["images_per_s"],
+        "latency_ms": speed["latency_ms_median"],
+        "first_call_ms": speed["first_call_ms"],
+        "peak_memory_mb": speed["peak_memory_mb"],
+        "peak_reserved_mb": speed["peak_reserved_mb"],
+        "torch": report["torch"],
+        "commit": report["commit"],
+        "threads": report["threads"],
+        "channels_last": report["channels_last"],
+    }
+    record.update(extra)
+    return record
+
+
+def efficiency_report(
+    model_name: Union[str, ModelConfig],
+    size: Optional[int] = None,
+    batch: int = 1,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    iters: int = 10,
+    warmup: int = 3,
+    train: bool = False,
+    perf: Optional[PerformanceConfig] = None,
+    compare: Optional[str] = None,
+    sam_points_per_side: int = 32,
+) -> Dict[str, Any]:
+    """Parameters, FLOPs and timings of one model; ``report["records"]`` lists the timings.
+
+    ``train`` times training steps instead of inference; ``compare`` (``sam_vit_b`` …) adds
+    segment-anything's automatic mask generator on the same images (``sam_points_per_side``
+    prompts per side, SAM's default 32).
+    """
+    perf = perf or PerformanceConfig()
+    overrides = {"image_size": size} if size else {}
+    dev = torch.device(device)
+    enable_tf32(perf, dev)
+    model = prepare_model(build_model(model_name, **overrides).to(dev).eval(), perf)
+    s = model.config.image_size
+    torch.manual_seed(0)
+    images = to_memory_format(torch.rand(batch, 3, s, s, device=dev), perf)
+    report: Dict[str, Any] = {
+        "model": model_name if isinstance(model_name, str) else "config",
+        "image_size": s,
+        "batch": batch,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "dtype": dtype,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "compile": perf.compile_scope if perf.compile else False,
+        "channels_last": perf.channels_last,
+        "commit": git_commit(),
+        "params": count_parameters(model),
+        "flops_per_image": count_flops(model, images[:1], dtype),
+    }
+    net = maybe_compile(model, perf)
+    if train:
+        speed = measure_training(model, net, images, dtype, iters, warmup, perf)
+    else:
+        speed = measure_speed(net, images, dtype, iters, warmup)
+    report["mode"] = "train" if train else "inference"
+    report["speed"] = speed
+    report["records"] = [make_record(report, report["mode"], speed)]
+    if compare:
+        sam_type = compare.removeprefix("sam_")
+        amg = measure_sam_amg(
+            sam_type,
+            images,
+            iters=max(1, iters // 2),
+            warmup=min(warmup, 1),
+            points_per_side=sam_points_per_side,
+        )
+        report["records"].append(
+            make_record(
+                report,
+                "sam_amg",
+                amg,
+                model=compare,
+                dtype="fp32",
+                compile=False,
+                channels_last=False,
+                points_per_side=sam_points_per_side,
+                note="segment-anything SamAutomaticMaskGenerator defaults"
+                + ("" if sam_points_per_side == 32 else f" but {sam_points_per_side}² points")
+                + ", random weights",
+            )
+        )
+    return report
+
+
+def format_report(r: Dict[str, Any]) -> str:
+    p, f = r["params"], r["flops_per_image"]
+    lines = [
+        f"model {r['model']}  S={r['image_size']}  batch={r['batch']}  device={r['device']}  "
+        f"dtype={r['dtype']}  torch={r['torch']}  threads={r['threads']}",
+        f"parameters: total {p['total'] / 1e6:.2f} M | trainable {p['trainable'] / 1e6:.2f} M | "
+        f"frozen {p['frozen'] / 1e6:.2f} M",
+        f"FLOPs/image: total {f['total'] / 1e9:.1f} G | frozen branches {f['frozen'] / 1e9:.1f} G"
+        f" | trainable parts {f['trainable'] / 1e9:.1f} G "
+        f"({100 * f['trainable_over_frozen']:.1f} % of frozen)",
+        "  by component: " + ", ".join(f"{k} {v / 1e9:.1f} G" for k, v in f["components"].items()),
+    ]
+    for rec in r.get("records", []):
+        peak = rec["peak_memory_mb"]
+        lines.append(
+            f"{rec['mode']:9s} {rec['model']}: {rec['latency_ms']:.1f} ms per batch of "
+            f"{rec['batch']} | {rec['images_per_s']:.2f} images/s"
+            + (f" | peak {peak:.0f} MB (CUDA, allocated)" if peak is not None else "")
+            + (f" | {rec['note']}" if rec.get("note") else "")
+        )
+    amg = [x for x in r.get("records", []) if x["mode"] == "sam_amg"]
+    if amg and r.get("records"):
+        ratio = r["records"][0]["images_per_s"] / amg[0]["images_per_s"]
+        lines.append(f"speed-up vs {amg[0]['model']} automatic mask generator: {ratio:.1f}x")
+    return "\n".join(lines)
+
+
+def write_records(path: Union[str, Path], records: List[Dict[str, Any]]) -> None:
+    """Write timing records as a JSON list (atomically; the parent folder is created)."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(records, f, indent=2)
+        f.write("\n")

@@ -1,0 +1,139 @@
+"""Synchronised timings of the efficiency report: inference, training steps, SAM's AMG."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, Optional
+
+import torch
+
+from pmgsam.engine.config import LossConfig, OptimConfig, PerformanceConfig
+from pmgsam.engine.distributed import autocast, synchronize
+from pmgsam.engine.losses import SegmentationLoss
+from pmgsam.engine.performance import adamw_fused
+from pmgsam.engine.schedulers import build_optimizer
+
+
+def amp_dtype(dtype: str) -> Optional[torch.dtype]:
+    """Autocast dtype of the report's ``--dtype`` (``None``: plain float32)."""
+    return torch.bfloat16 if dtype == "bf16" else None
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak at what is allocated now (weights, optimiser state) on CUDA."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _time_calls(
+    step: Callable[[], Any], device: torch.device, batch: int, iters: int, warmup: int
+) -> Dict[str, Any]:
+    """Synchronised latency of ``step`` (one batch) and images/s after ``warmup`` calls.
+
+    ``first_call_ms`` is the first call on its own (with ``torch.compile`` it holds the
+    compilation, the cold start a user waits for); it is one of the warm-up calls, or the
+    first timed one when ``warmup`` is 0. Peak memory counts the timed calls only.
+    """
+    synchronize(device)
+    if warmup == 0:
+        _reset_peak_memory(device)
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        step()
+    synchronize(device)
+    if warmup > 0:
+        _reset_peak_memory(device)
+    times = [first] if warmup == 0 else []
+    for _ in range(iters - len(times)):
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    median = times[len(times) // 2]
+    result: Dict[str, Any] = {
+        "latency_ms_median": 1000 * median,
+        "latency_ms_mean": 1000 * sum(times) / len(times),
+        "images_per_s": batch / median,
+        "first_call_ms": 1000 * first,
+        "peak_memory_mb": None,
+        "peak_reserved_mb": None,
+    }
+    if device.type == "cuda":
+        # Allocated is what tensors held; reserved adds the caching allocator's slack (what
+        # nvidia-smi would show, less the CUDA context).
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["peak_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
+    return result
+
+
+def measure_speed(
+    model: Callable, images: torch.Tensor, dtype: str, iters: int, warmup: int
+) -> Dict[str, Any]:
+    """Inference latency per batch and images/s (``inference_mode``, optional bf16)."""
+    device = images.device
+
+    def step() -> None:
+        with torch.inference_mode(), autocast(device, amp_dtype(dtype)):
+            model(images)
+
+    return _time_calls(step, device, images.shape[0], iters, warmup)
+
+
+def measure_training(
+    model: torch.nn.Module,
+    net: Callable,
+    images: torch.Tensor,
+    dtype: str,
+    iters: int,
+    warmup: int,
+    perf: PerformanceConfig,
+) -> Dict[str, Any]:
+    """Full training steps as the trainer runs them: forward, loss, backward, clip, AdamW."""
+    device = images.device
+    torch.manual_seed(0)
+    masks = (torch.rand(images.shape[0], 1, *images.shape[-2:], device=device) > 0.5).float()
+    loss_fn = SegmentationLoss(LossConfig())
+    optimizer = build_optimizer(model, OptimConfig(), fused=adamw_fused(perf, device))
+    params = list(model.trainable_parameters())
+    model.train()
+
+    def step() -> None:
+        with autocast(device, amp_dtype(dtype)):
+            outputs = net(images)
+        loss, _ = loss_fn(outputs, masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+
+    return _time_calls(step, device, images.shape[0], iters, warmup)
+
+
+def measure_sam_amg(
+    model_type: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
+) -> Dict[str, Any]:
+    """segment-anything's ``SamAutomaticMaskGenerator`` over the same images.
+
+    Its defaults, except ``points_per_side`` (SAM's default 32, a 32×32 grid of prompts;
+    fewer only to rehearse the command quickly on a CPU).
+
+    The SAM weights are random (none can be downloaded here): with real weights more masks
+    pass the quality filters and post-processing costs more, so this time is a lower bound.
+    """
+    from segment_anything import SamAutomaticMaskGenerator, sam_model_registry
+
+    device = images.device
+    torch.manual_seed(0)
+    sam = sam_model_registry[model_type](checkpoint=None).to(device).eval()
+    generator = SamAutomaticMaskGenerator(sam, points_per_side=points_per_side)
+    arrays = [(img.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy() for img in images]
+
+    def step() -> None:
+        for arr in arrays:
+            generator.generate(arr)
+
+    return _time_calls(step, device, len(arrays), iters, warmup)

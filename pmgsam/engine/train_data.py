@@ -1,0 +1,71 @@
+"""The data of a training run: its training and validation datasets, sampler and loaders.
+
+Under ``torchrun`` rank 0 builds the datasets first (a carved split is drawn once and saved,
+the other ranks then read it) and alone runs ``data.check_files``. Every rank gets a
+:class:`DistributedSampler` over the training split and a disjoint shard of the validation split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from pmgsam.data import build_dataset, train_val_split_names
+from pmgsam.data.datasets import SegmentationDataset, check_files
+from pmgsam.engine import distributed as D
+from pmgsam.engine.config import ExperimentConfig
+
+
+@dataclass
+class TrainingData:
+    """What :func:`build_training_data` returns.
+
+    Arguments:
+        train_set: the training split (augmented).
+        val_set: the whole validation split.
+        sampler: this rank's shuffling sampler over ``train_set`` (``set_epoch`` each epoch).
+        train_loader: batches of ``train_set`` drawn by ``sampler``.
+        val_loader: batches of this rank's shard of ``val_set``, in order.
+    """
+
+    train_set: SegmentationDataset
+    val_set: SegmentationDataset
+    sampler: DistributedSampler
+    train_loader: DataLoader
+    val_loader: DataLoader
+
+
+def build_training_data(
+    config: ExperimentConfig, dist: D.DistInfo, device: torch.device
+) -> TrainingData:
+    """Datasets, sampler and loaders of ``config`` for this process (``dist``) on ``device``."""
+    cfg, size = config.data, config.model.image_size
+    train_name, val_name = train_val_split_names(cfg)
+    # Rank 0 first: carved splits are drawn once and saved, the other ranks then read them.
+    for turn in ("main", "others"):
+        if (turn == "main") == dist.is_main:
+            train_set = build_dataset(cfg, train_name, size, train=True)
+            val_set = build_dataset(cfg, val_name, size, train=False)
+            if cfg.check_files and dist.is_main:
+                check_files([train_set, val_set], max(1, cfg.num_workers))
+        D.barrier()
+    world, rank = dist.world_size, dist.rank
+    sampler = DistributedSampler(
+        train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.train.seed
+    )
+    tc = config.train
+    worker_options = {
+        "num_workers": cfg.num_workers,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": config.performance.persistent_workers and cfg.num_workers > 0,
+    }
+    train_loader = DataLoader(
+        train_set, batch_size=tc.batch_size, sampler=sampler, **worker_options
+    )
+    # Disjoint shards (no padding duplicates), so the all-reduced sums are exact.
+    shard = Subset(val_set, list(range(rank, len(val_set), world)))
+    val_batch = tc.val_batch_size or tc.batch_size
+    val_loader = DataLoader(shard, batch_size=val_batch, shuffle=False, **worker_options)
+    return TrainingData(train_set, val_set, sampler, train_loader, val_loader)

@@ -1,0 +1,109 @@
+"""What rank 0 reports while a run trains: TensorBoard events, log lines, metrics.jsonl records.
+
+The files themselves (``metrics.jsonl``, ``train.log``, ``tb/``) are laid out in
+:mod:`pmgsam.engine.state`; this module decides what goes into them at each logging step and
+at the end of each epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Mapping
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def epoch_record(
+    epoch: int,
+    global_step: int,
+    lr: float,
+    train: Mapping[str, float],
+    val: Mapping[str, float],
+    best: bool,
+    early_stop_bad: int,
+) -> Dict[str, Any]:
+    """The ``metrics.jsonl`` line of a finished epoch (``epoch`` counts from 1)."""
+    return {
+        "epoch": epoch,
+        "global_step": global_step,
+        "lr": lr,
+        **{f"train_{k}": v for k, v in train.items()},
+        **{f"val_{k}": v for k, v in val.items()},
+        "best": best,
+        "early_stop_bad": early_stop_bad,
+    }
+
+
+class TrainingLog:
+    """TensorBoard writer (``<run>/tb``) and log lines of a training run.
+
+    Arguments:
+        out: the run folder.
+        global_step: the step the run starts at; TensorBoard events a crashed run logged after
+            the checkpoint it resumes from are dropped.
+        epochs: ``schedule.epochs``, shown in the epoch lines.
+    """
+
+    def __init__(self, out: Path, global_step: int, epochs: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        purge = global_step if global_step > 0 else None
+        self._writer = SummaryWriter(log_dir=str(Path(out) / "tb"), purge_step=purge)
+        self.epochs = epochs
+
+    def step(
+        self,
+        epoch: int,
+        iteration: int,
+        iterations: int,
+        global_step: int,
+        losses: Mapping[str, torch.Tensor],
+        lr: float,
+        images_per_s: float,
+    ) -> None:
+        """A logging step: the loss components and lr, and one line (``epoch`` from 0)."""
+        for key, value in [*losses.items(), ("lr", lr)]:
+            self._writer.add_scalar(f"train/{key}", float(value), global_step)
+        logger.info(
+            f"epoch {epoch + 1} iter {iteration + 1}/{iterations} step "
+            f"{global_step} | loss {losses['loss'].item():.4f} | lr {lr:.3g} | "
+            f"{images_per_s:.1f} img/s"
+        )
+
+    def preview(self, grid: torch.Tensor, epoch: int) -> None:
+        """A validation preview grid (rows: image, GT, pre-mask, mask) at ``epoch`` (from 1)."""
+        self._writer.add_image("val/preview (image | GT | pre-mask | mask)", grid, epoch)
+
+    def epoch_end(
+        self,
+        epoch: int,
+        train: Mapping[str, float],
+        val: Mapping[str, float],
+        lr: float,
+        best: bool,
+    ) -> None:
+        """A finished epoch (``epoch`` from 1): its scalars, flushed, and its summary line."""
+        for key, value in val.items():
+            if key != "images":
+                self._writer.add_scalar(f"val/{key}", value, epoch)
+        self._writer.add_scalar("epoch/train_loss", train["loss"], epoch)
+        self._writer.add_scalar("epoch/lr", lr, epoch)
+        self._writer.flush()
+        val_text = "no validation"
+        if val:
+            val_text = (
+                f"val loss {val['loss']:.4f} MAE {val['mae']:.4f} IoU {val['iou']:.4f} "
+                f"F {val['f']:.4f}{' (best)' if best else ''}"
+            )
+        logger.info(
+            f"epoch {epoch}/{self.epochs} | train loss "
+            f"{train['loss']:.4f} | {val_text} | lr {lr:.3g} | "
+            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s"
+        )
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
+        self._writer.close()

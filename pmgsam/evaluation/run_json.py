@@ -1,0 +1,107 @@
+"""Read and write the per-run results file, ``results/<run>/run.json``.
+
+Layout, one directory per evaluated method::
+
+    {
+      "method": "PMG-SAM",
+      "dis": {"DIS-VD": {"maxFm": .., "wFmeasure": .., "MAE": .., "Smeasure": .., "meanEm": ..,
+                         "HCE": .., "num_images": .., "curves": {"fm": [256], "em": [256]}},
+              "DIS-TE1": {...}, ...},
+      "cos": {"COD10K": {"AP": .., "AP50": .., "AP75": .., "protocol": "all"}, "NC4K": {...}},
+      "efficiency": {"params_total_M": .., "params_trainable_M": .., "flops_G": .., "fps": ..,
+                     "peak_memory_MB": ..},
+      "meta": {...}
+    }
+
+Every section and key is optional; :func:`write_run_json` merges into an existing file so DIS, COS
+and efficiency results can be added by separate commands. The DIS summaries are what
+``evaluate.py`` writes (``curves`` optional); :mod:`pmgsam.evaluation.tables` turns runs into the
+paper's tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Union
+
+from pmgsam.data.io import DataNotFoundError
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.io import atomic_path
+
+PathLike = Union[str, os.PathLike]
+RESULT_SECTIONS = ("dis", "cos", "efficiency")
+
+
+def write_run_json(
+    run_dir: PathLike,
+    method: str,
+    dis: Mapping[str, Mapping] | None = None,
+    cos: Mapping[str, Mapping] | None = None,
+    efficiency: Mapping[str, float] | None = None,
+    meta: Mapping[str, object] | None = None,
+) -> Path:
+    """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries."""
+    path = Path(run_dir) / "run.json"
+    data: Dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+    data["method"] = method
+    for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
+        if section:
+            merged = dict(data.get(name) or {})
+            merged.update({k: dict(v) if isinstance(v, Mapping) else v for k, v in section.items()})
+            data[name] = merged
+    if efficiency:
+        data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, float | None]:
+    """Flatten a ``pmgsam.efficiency`` report (params / flops_per_image / speed) for run.json."""
+    params = report.get("params") or {}
+    flops = report.get("flops_per_image") or {}
+    speed = report.get("speed") or {}
+    scale = {"params_total_M": 1e6, "params_trainable_M": 1e6, "flops_G": 1e9}
+    raw = {
+        "params_total_M": params.get("total"),
+        "params_trainable_M": params.get("trainable"),
+        "flops_G": flops.get("total"),
+        "fps": speed.get("images_per_s"),
+        "peak_memory_MB": speed.get("peak_memory_mb"),
+    }
+    return {k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()}
+
+
+def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
+    """Read run.json files (a path may be the run directory or the file itself).
+
+    Raises naming the file: :class:`DataNotFoundError` when it is missing,
+    :class:`EvaluationInputError` when it is not JSON, not an object, or holds no results (no
+    non-empty ``dis``, ``cos`` or ``efficiency`` section).
+    """
+    runs = []
+    for p in paths:
+        p = Path(p)
+        f = p / "run.json" if p.is_dir() else p
+        if not f.is_file():
+            raise DataNotFoundError(f"no run.json in '{p}'")
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise EvaluationInputError(f"cannot read run file '{f}': {err}") from err
+        if not isinstance(data, dict):
+            raise EvaluationInputError(
+                f"run file '{f}' holds a JSON {type(data).__name__}, not an object"
+            )
+        bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
+        if bad:
+            raise EvaluationInputError(f"run file '{f}': section(s) {bad} must be objects")
+        if not any(data.get(k) for k in RESULT_SECTIONS):
+            raise EvaluationInputError(
+                f"run file '{f}' holds no results (no 'dis', 'cos' or 'efficiency' entries)"
+            )
+        data.setdefault("method", p.name if p.is_dir() else p.parent.name)
+        runs.append(data)
+    return runs

@@ -1,0 +1,152 @@
+"""How a benchmark table looks: the :class:`Table` model and its Markdown, CSV and LaTeX text.
+
+:mod:`pmgsam.evaluation.tables` fills tables in the paper's layout; this module decides the cell
+texts (each column's best value in bold) and writes them out in the three formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Union
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column.
+
+    Arguments:
+        key: key in the run JSON section.
+        md: Markdown/CSV header (with the arrow).
+        tex: LaTeX header (with the arrow).
+        higher_better: True for ↑ (bold the maximum), False for ↓ (bold the minimum).
+        fmt: formats a value for display; the best is decided on the displayed values.
+        bold_best: mark the best value (off for descriptive columns such as trainable params).
+    """
+
+    key: str
+    md: str
+    tex: str
+    higher_better: bool
+    fmt: Callable[[float], str]
+    bold_best: bool = True
+
+
+@dataclass
+class Table:
+    """A rendered-independent table: groups of metric columns, one row per method.
+
+    Arguments:
+        title: caption.
+        groups: (group title, columns) pairs; a group is a subset / dataset ("" for none).
+        rows: (method, {(group title, column key): value or None}) pairs.
+        notes: lines printed under the table (protocols, pooling).
+    """
+
+    title: str
+    groups: List[tuple]
+    rows: List[tuple]
+    notes: List[str]
+
+    def cell_texts(self) -> List[List[tuple]]:
+        """Per row, per column: (text, is_best)."""
+        out: List[List[tuple]] = [[] for _ in self.rows]
+        for gname, cols in self.groups:
+            for col in cols:
+                shown = []
+                for _, vals in self.rows:
+                    v = vals.get((gname, col.key))
+                    ok = v is not None and not (isinstance(v, float) and math.isnan(v))
+                    shown.append(col.fmt(v) if ok else None)
+                nums = [float(s) for s in shown if s is not None]
+                best = None
+                if col.bold_best and len(nums) >= 2:  # a lone value has nothing to beat
+                    best = max(nums) if col.higher_better else min(nums)
+                for i, s in enumerate(shown):
+                    out[i].append(("–" if s is None else s, s is not None and float(s) == best))
+        return out
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub Markdown; multi-group tables are split into one table per group."""
+    cells = table.cell_texts()
+    out = [f"## {table.title}", ""]
+    start = 0
+    for gname, cols in table.groups:
+        if gname:
+            out += [f"### {gname}", ""]
+        out.append("| Method | " + " | ".join(c.md for c in cols) + " |")
+        out.append("|---|" + "|".join("---:" for _ in cols) + "|")
+        for (method, _), row in zip(table.rows, cells):
+            texts = [f"**{t}**" if best else t for t, best in row[start : start + len(cols)]]
+            out.append(f"| {method} | " + " | ".join(texts) + " |")
+        out.append("")
+        start += len(cols)
+    out += [f"_{n}_" for n in table.notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_csv(table: Table) -> str:
+    """One row per method, one column per (group, metric); best values are not marked."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header = ["method"] + [f"{g} {c.md}".strip() for g, cols in table.groups for c in cols]
+    writer.writerow(header)
+    for (method, _), row in zip(table.rows, table.cell_texts()):
+        writer.writerow([method] + ["" if t == "–" else t for t, _ in row])
+    return buf.getvalue()
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
+        s = s.replace(a, b)
+    return s
+
+
+def to_latex(table: Table) -> str:
+    """booktabs tabular with a group header row (\\multicolumn) and bold best values."""
+    ncols = sum(len(c) for _, c in table.groups)
+    lines = [r"\begin{table*}[t]", r"\centering", rf"\caption{{{_tex_escape(table.title)}}}"]
+    lines.append(r"\resizebox{\textwidth}{!}{%")
+    lines.append(r"\begin{tabular}{l" + "c" * ncols + "}")
+    lines.append(r"\toprule")
+    if any(g for g, _ in table.groups):
+        heads, rules, col = [""], [], 2
+        for g, cols in table.groups:
+            heads.append(rf"\multicolumn{{{len(cols)}}}{{c}}{{{_tex_escape(g)}}}")
+            rules.append(rf"\cmidrule(lr){{{col}-{col + len(cols) - 1}}}")
+            col += len(cols)
+        lines.append(" & ".join(heads) + r" \\")
+        lines.append(" ".join(rules))
+    lines.append(
+        " & ".join(["Method"] + [c.tex for _, cols in table.groups for c in cols]) + r" \\"
+    )
+    lines.append(r"\midrule")
+    for (method, _), row in zip(table.rows, table.cell_texts()):
+        texts = [rf"\textbf{{{t}}}" if best else ("--" if t == "–" else t) for t, best in row]
+        lines.append(" & ".join([_tex_escape(method)] + texts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}"]
+    lines += [rf"\\[2pt]{{\footnotesize {_tex_escape(n)}}}" for n in table.notes]
+    lines += [r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(table: Table, out_dir: Union[str, Path], name: str) -> List[Path]:
+    """Write ``<name>.md``, ``<name>.csv`` and ``<name>.tex`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
+        path = out / f"{name}.{ext}"
+        path.write_text(render(table), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,65 @@
+"""Label-mask warnings from DataLoader workers name each file once per run, at most a few."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import List
+
+import cv2
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader, Dataset
+
+from pmgsam.data import io
+
+
+class Masks(Dataset):
+    """Reads one mask per item through load_mask, as SegmentationDataset does."""
+
+    def __init__(self, paths: List[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> int:
+        return int(io.load_mask(self.paths[index]).max())
+
+
+def _log_warnings_to(log: Path):
+    """worker_init_fn: the worker's warnings go to ``log`` (pytest records them in-process)."""
+
+    def init(worker_id: int) -> None:
+        def show(message, category, filename, lineno, file=None, line=None):
+            with open(log, "a") as f:
+                f.write(f"{category.__name__}: {message}\n")
+
+        warnings.simplefilter("always")  # Python's own once-per-process rule is not the test
+        warnings.showwarning = show
+
+    return init
+
+
+def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "NAMED_MASK_FILES", 3)
+    io._NAMED.clear()  # a fresh run (earlier tests of this process may have named files)
+    paths = []
+    for i in range(5):  # 0/1 label masks: each one warns when read
+        paths.append(tmp_path / f"m{i}.png")
+        cv2.imwrite(str(paths[-1]), (np.arange(64).reshape(8, 8) % (i + 2) == 0).astype(np.uint8))
+    log = tmp_path / "warnings.log"
+    loader = DataLoader(
+        Masks(paths), batch_size=1, num_workers=2, worker_init_fn=_log_warnings_to(log)
+    )
+    for _ in range(3):  # three epochs, each with two new worker processes
+        assert sorted(int(b) for b in loader) == [255] * 5
+    lines = log.read_text().splitlines()
+    named = [ln.split("'")[1] for ln in lines]
+    assert len(lines) == 3 and len(set(named)) == 3, lines  # once each, three files in all
+    assert all(ln.startswith("MaskValueWarning: ") and "0/1 labels" in ln for ln in lines)
+    assert sum("any later ones are read the same way" in ln for ln in lines) == 1
+    # Outside workers every read still warns (evaluation collects and summarises them).
+    with pytest.warns(io.MaskValueWarning, match="m0.png"):
+        io.load_mask(paths[0])
+    io._NAMED.clear()

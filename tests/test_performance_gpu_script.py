@@ -1,0 +1,107 @@
+"""benchmarks/gpu_speed.sh: every command of every phase is valid and each phase fits one call.
+
+The script's ``commands`` mode prints each step (phase, name, time limit, command); the
+commands are checked here without running them, with the parsers the steps will use. The full
+rehearsal (every step run on the CPU with the tiny model) is documented in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from pmgsam.efficiency.cli import build_parser
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.utils.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_speed.sh"
+# The device tool kills a call at 600 s and returns at most 8 files from $OUT.
+PHASE_LIMIT_S = 540
+FILES_BACK = 8
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+def _steps(**env: str) -> List[List[str]]:
+    out = subprocess.run(
+        ["bash", str(SCRIPT), "h100", "commands"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "OUT": "/out", **env},
+    ).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def _load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_phase_fits_one_device_call_and_returns_its_files():
+    steps = _steps()
+    limits: Dict[str, int] = defaultdict(int)
+    files: Dict[str, int] = defaultdict(lambda: 1)  # the phase log
+    for phase, name, limit, *cmd in steps:
+        limits[phase] += int(limit)
+        files[phase] += sum(arg.startswith("/out/") for arg in cmd)
+        files[phase] += 2 * (name == "train_py")  # its metrics.jsonl and train.log
+    assert list(limits) == ["core", "data", "regional", "tests", "model"]
+    assert all(total <= PHASE_LIMIT_S for total in limits.values()), dict(limits)
+    assert all(n <= FILES_BACK for n in files.values()), dict(files)
+    # The targets' records come first: inference b1/b8, training b4, the SAM comparison.
+    assert [name for _, name, *_ in steps[:4]] == ["infer_b1", "infer_b8", "train_b4", "vs_sam"]
+
+
+@pytest.mark.parametrize("rehearse", [False, True], ids=["gpu", "rehearsal"])
+def test_every_command_parses_as_its_program_will(rehearse):
+    env = {"REHEARSE": "1"} if rehearse else {}
+    steps = _steps(**env)
+    efficiency = build_parser()
+    hiera_attention = _load_benchmark("hiera_attention").build_parser()
+    seen = set()
+    for _, name, _, *cmd in steps:
+        program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]
+        if program == ["-m", "pmgsam.efficiency"]:
+            args = efficiency.parse_args(cmd[3:])  # exits on a bad argument
+            assert args.device == ("cpu" if rehearse else "cuda")
+            if name.endswith(("_regional", "_model")):
+                assert args.compile == name.rsplit("_", 1)[1] and args.channels_last
+            assert args.json == f"/out/h100_{name}.json"
+        elif program == ["benchmarks/hiera_attention.py"]:
+            hiera_attention.parse_args(cmd[2:])
+        elif program == ["train.py"]:
+            assert cmd[2:4] == ["--config", "configs/pmgsam_dis5k.yaml"]
+            overrides = [a for a in cmd[6:] if "=" in a]
+            # Unknown keys or values of the wrong type raise a ConfigError naming the key.
+            config = load_config(ExperimentConfig, ROOT / cmd[3], overrides)
+            config.validate()
+            assert config.schedule.epochs == 3 and config.performance.persistent_workers
+            assert config.model.hiera_checkpoint is None
+            assert (config.train.device == "cpu") == rehearse
+        else:
+            assert program in (["-m", "pmgsam.data.synthetic"], ["-m", "pytest"]), cmd
+        seen.add(program[-1])
+    assert seen == {
+        "pmgsam.efficiency",
+        "benchmarks/hiera_attention.py",
+        "train.py",
+        "pmgsam.data.synthetic",
+        "pytest",
+    }
+    [tests] = [cmd for _, name, _, *cmd in steps if name == "cuda_tests"]
+    # Every test file with CUDA-only tests runs in the tests phase.
+    skip = re.compile(r"skipif\(\s*not torch\.cuda\.is_available\(\)")
+    cuda_only = {p.name for p in (ROOT / "tests").glob("test_*.py") if skip.search(p.read_text())}
+    assert len(cuda_only) >= 3
+    assert {Path(a).name for a in tests if a.startswith("tests/")} >= cuda_only
