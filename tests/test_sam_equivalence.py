@@ -72,8 +72,11 @@ def test_baim_equals_segment_anything_two_way_transformer(tmp_path, activation):
         sam_q, sam_k = sam.transformer(image, image_pe, tokens)
         our_q, our_k = ours.transformer(image, image_pe, tokens)
     gap = max((sam_q - our_q).abs().max().item(), (sam_k - our_k).abs().max().item())
+    # Outputs reach |4.5|: float32 rounding differs by CPU instruction set (1.2e-5 seen on
+    # one machine, under 1e-5 on another), so the bound scales with the outputs.
+    scale = max(sam_q.abs().max().item(), sam_k.abs().max().item(), 1.0)
     if activation == "relu":
-        assert gap < 1e-5
+        assert gap < 1e-5 * scale
     else:
         # GELU (the former default) is a different function, not a rounding difference.
         assert gap > 1e-2
