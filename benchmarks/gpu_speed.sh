@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Speed measurements of issue 7 on one GPU, in phases that each fit one device call (600 s).
 #
-#   bash benchmarks/gpu_speed.sh TAG PHASE     # PHASE: core | data | regional | tests | model
+#   bash benchmarks/gpu_speed.sh TAG PHASE     # PHASE: core | data | tests | regional | model
 #   bash benchmarks/gpu_speed.sh TAG list      # the phases and their steps
 #   bash benchmarks/gpu_speed.sh TAG commands  # phase, step, limit and command, tab-separated
 #
 # Run the phases in that order, one device call each (BENCHMARKS.md has the exact calls): the
-# most important records come first. Every step has its own time limit, the limits of a phase
+# most important records come first. A session's device time (15 min, starts included) holds
+# core, data and most of tests; set PHASE_BUDGET to the seconds left for the last call. Every step has its own time limit, the limits of a phase
 # add up to less than PHASE_BUDGET (540 s) and a step never runs past what is left of it, so a
 # slow step loses only itself. Each step writes its record as soon as it ends, to $OUT (the
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
@@ -22,7 +23,7 @@
 # DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, TRAIN_EXTRA (more train.py
 # overrides), HIERA_VARIANT, HIERA_SIZE, SAM_POINTS.
 set -uo pipefail
-usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|regional|tests|model|all|list|commands"
+usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|tests|regional|model|all|list|commands"
 tag=${1:?$usage}
 phase=${2:?$usage}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,8 +49,9 @@ eff=($py -m pmgsam.efficiency --model "${MODEL:-pmgsam_hiera_b+}" --device "$dev
 
 steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
 steps_data="synth train_py infer_b8_cl train_b4_cl"
+# cuDNN's algorithm timing first: two short records that choose a default; the tests after.
+steps_tests="infer_b8_cudnn train_b4_cudnn cuda_tests"
 steps_regional="infer_b8_regional train_b4_regional infer_b1_regional"
-steps_tests="cuda_tests"
 steps_model="infer_b8_model infer_b1_model"
 
 # step NAME: the limit (s) and the command of one step.
@@ -64,7 +66,7 @@ define() {
     hiera_attention) limit=60 cmd=($py benchmarks/hiera_attention.py --device "$device"
       --dtype "$dtype" --variant "${HIERA_VARIANT:-base_plus}" --size "${HIERA_SIZE:-1024}"
       --batch 8 --iters "${ITERS:-10}") ;;
-    synth) limit=90 cmd=($py -m pmgsam.data.synthetic --layout dis5k --num "${DATA_NUM:-256}"
+    synth) limit=90 cmd=($py -m pmgsam.data.synthetic --layout dis5k --num "${DATA_NUM:-128}"
       --size "${DATA_SIZE:-1024x768}" --out "$work/data" --overwrite --no-progress) ;;
     # Three epochs with persistent workers: epochs 2 and 3 show the steady loader + step rate.
     train_py) limit=240 cmd=($py train.py --config configs/pmgsam_dis5k.yaml
@@ -74,13 +76,15 @@ define() {
       performance.persistent_workers=true ${TRAIN_EXTRA:-}) ;;
     infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
     train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
+    infer_b8_cudnn) limit=70 cmd=("${eff[@]}" --batch 8 --cudnn-benchmark --json "$j") ;;
+    train_b4_cudnn) limit=70 cmd=("${eff[@]}" --batch 4 --train --cudnn-benchmark --json "$j") ;;
     infer_b8_regional) limit=200 cmd=("${eff[@]}" --batch 8 --channels-last --compile regional
       --json "$j") ;;
     train_b4_regional) limit=230 cmd=("${eff[@]}" --batch 4 --train --channels-last
       --compile regional --json "$j") ;;
     infer_b1_regional) limit=100 cmd=("${eff[@]}" --batch 1 --channels-last --compile regional
       --json "$j") ;;
-    cuda_tests) limit=400 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
       tests/test_performance.py tests/test_performance_compile.py) ;;
     infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
       --json "$j") ;;
@@ -129,7 +133,7 @@ run_phase() {
   fi
 }
 
-phases="core data regional tests model"
+phases="core data tests regional model"
 case $phase in
   list)
     for p in $phases; do var=steps_$p; echo "$p: ${!var}"; done ;;

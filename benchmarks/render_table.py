@@ -17,13 +17,14 @@ from typing import Any, Dict, List
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 COLUMNS = (
     ("device", "device"), ("mode", "mode"), ("model", "model"), ("dtype", "dtype"),
-    ("batch", "batch"), ("image_size", "S"), ("compile", "compile"),
-    ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("peak_memory_mb", "peak MB"),
-    ("torch", "torch"), ("commit", "commit"),
+    ("batch", "batch"), ("image_size", "S"), ("compile", "compile"), ("options", "options"),
+    ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("first_call_ms", "first call ms"),
+    ("peak_memory_mb", "peak MB"), ("torch", "torch"), ("commit", "commit"),
 )  # fmt: skip
-# Columns that older records lack (shown as "–"): the first, compiling call.
-OPTIONAL = {"first_call_ms"}
-COLUMNS = COLUMNS[:9] + (("first_call_ms", "first call ms"),) + COLUMNS[9:]
+# Keys that older records lack: the first (compiling) call, and the options column, which is
+# made from the boolean speed options a record names.
+OPTIONAL = {"first_call_ms", "options"}
+OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
 
 
 def load_records(folder: Path) -> List[Dict[str, Any]]:
@@ -49,10 +50,15 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
+def _options(rec: Dict[str, Any]) -> str:
+    return ", ".join(name for key, name in OPTION_FLAGS if rec.get(key)) or None
+
+
 def render(records: List[Dict[str, Any]]) -> str:
     head = [title for _, title in COLUMNS] + ["file"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rec in records:
+        rec = {**rec, "options": _options(rec)}
         cells = [_cell(k, rec.get(k)) for k, _ in COLUMNS] + [rec["file"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -189,9 +189,12 @@ def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
     out = tmp_path / "results" / "train.json"
     main(
         ["--model", "pmgsam_tiny", "--size", "64", "--batch", "2", "--iters", "2",
-         "--warmup", "1", "--device", "cpu", "--train", "--json", str(out)]
+         "--warmup", "1", "--device", "cpu", "--train", "--channels-last", "--cudnn-benchmark",
+         "--json", str(out)]
     )  # fmt: skip
     [record] = json.loads(out.read_text())
+    assert record["channels_last"] is True and record["cudnn_benchmark"] is True
+    assert torch.backends.cudnn.benchmark is False  # a CUDA-only switch: untouched on CPU
     assert set(RECORD_KEYS) <= set(record)
     assert record["mode"] == "train" and record["device"] == "cpu"
     assert record["model"] == "pmgsam_tiny" and record["dtype"] == "fp32"
@@ -274,17 +277,17 @@ def test_benchmark_table_is_rendered_from_the_records(tmp_path):
     assert lines[0] == "intro" and lines[-1] == "outro" and "old table" not in lines
     rows = [ln for ln in lines if ln.startswith("| cpu")]
     assert rows[0] == (
-        "| cpu | train | m | fp32 | 2 | 64 | False | 1.25 | 1600.0 | – | – | 2.x | 01234567 "
+        "| cpu | train | m | fp32 | 2 | 64 | False | – | 1.25 | 1600.0 | – | – | 2.x | 01234567 "
         "| a.json |"
     )
     assert "| sam_amg |" in rows[1]
-    # A record with its first (compiling) call fills that column; older ones show "–".
-    (results / "c.json").write_text(
-        json.dumps({**rec, "compile": "regional", "first_call_ms": 95000.0})
-    )
+    # A record with its first (compiling) call and speed options fills those columns; older
+    # ones show "–".
+    opts = {"channels_last": True, "cudnn_benchmark": True, "first_call_ms": 95000.0}
+    (results / "c.json").write_text(json.dumps({**rec, "compile": "regional", **opts}))
     module.main(["--results", str(results), "--doc", str(doc)])
     row = [ln for ln in doc.read_text().splitlines() if "c.json" in ln][0]
-    assert "| regional | 1.25 | 1600.0 | 95000.0 | – |" in row
+    assert "| regional | channels-last, cudnn-benchmark | 1.25 | 1600.0 | 95000.0 | – |" in row
     (results / "b.json").write_text(json.dumps({"device": "cpu"}))
     with pytest.raises(ValueError, match="b.json: record without key"):
         module.load_records(results)

@@ -19,7 +19,7 @@ from pmgsam.engine.config import ExperimentConfig, OptimConfig, PerformanceConfi
 from pmgsam.engine.performance import (
     adamw_fused,
     compile_regions,
-    enable_tf32,
+    configure_backends,
     maybe_compile,
     prepare_model,
 )
@@ -160,20 +160,25 @@ def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, scope):
 
 
 @pytest.fixture
-def matmul_precision():
-    before = torch.get_float32_matmul_precision()
+def backend_flags():
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark
     yield
-    torch.set_float32_matmul_precision(before)
+    torch.set_float32_matmul_precision(before[0])
+    torch.backends.cudnn.benchmark = before[1]
 
 
-def test_tf32_switch_leaves_every_precision_flag_readable(matmul_precision):
+def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
     torch.set_float32_matmul_precision("highest")
-    enable_tf32(PerformanceConfig(), torch.device("cpu"))
+    torch.backends.cudnn.benchmark = False
+    configure_backends(PerformanceConfig(cudnn_benchmark=True), torch.device("cpu"))
     assert torch.get_float32_matmul_precision() == "highest"  # CPU: nothing changes
-    enable_tf32(PerformanceConfig(tf32=False), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is False
+    configure_backends(PerformanceConfig(tf32=False), torch.device("cuda"))
     assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.backends.cudnn.benchmark is False
     # The flags are process-wide and need no GPU to be set.
-    enable_tf32(PerformanceConfig(), torch.device("cuda"))
+    configure_backends(PerformanceConfig(cudnn_benchmark=True), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
     # Setting torch >= 2.9's matmul.fp32_precision instead would make these reads raise
     # ("mix of the legacy and new APIs"); inductor reads the first one for its cache key.
     assert torch.get_float32_matmul_precision() == "high"
@@ -181,6 +186,9 @@ def test_tf32_switch_leaves_every_precision_flag_readable(matmul_precision):
     if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     assert torch.backends.cudnn.allow_tf32  # convolutions: torch's default, left alone
+    # A later configuration with the option off turns it off again (one process, two runs).
+    configure_backends(PerformanceConfig(), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is False
 
 
 def test_fused_adamw_takes_the_same_steps(tiny64):

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile-mode", default="default", choices=COMPILE_MODES)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="let cuDNN time its convolution algorithms during the warm-up (CUDA only)",
+    )
+    parser.add_argument(
         "--hiera-attention",
         default="window",
         choices=["window", "package"],
@@ -70,8 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.warmup < 0:
-        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
     model: Union[str, ModelConfig] = args.model
@@ -85,6 +88,7 @@ def main(argv=None) -> None:
     perf = PerformanceConfig(
         hiera_window_attention=args.hiera_attention == "window",
         channels_last=args.channels_last,
+        cudnn_benchmark=args.cudnn_benchmark,
         compile=args.compile is not None,
         compile_scope=args.compile or "model",
         compile_mode=args.compile_mode,

@@ -12,7 +12,12 @@ import torch
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_sam_amg, measure_speed, measure_training
 from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
+from pmgsam.engine.performance import (
+    configure_backends,
+    maybe_compile,
+    prepare_model,
+    to_memory_format,
+)
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.io import atomic_path
@@ -57,6 +62,7 @@ def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extr
         "commit": report["commit"],
         "threads": report["threads"],
         "channels_last": report["channels_last"],
+        "cudnn_benchmark": report["cudnn_benchmark"],
     }
     record.update(extra)
     return record
@@ -84,7 +90,7 @@ def efficiency_report(
     perf = perf or PerformanceConfig()
     overrides = {"image_size": size} if size else {}
     dev = torch.device(device)
-    enable_tf32(perf, dev)
+    configure_backends(perf, dev)
     model = prepare_model(build_model(model_name, **overrides).to(dev).eval(), perf)
     s = model.config.image_size
     torch.manual_seed(0)
@@ -99,6 +105,7 @@ def efficiency_report(
         "threads": torch.get_num_threads(),
         "compile": perf.compile_scope if perf.compile else False,
         "channels_last": perf.channels_last,
+        "cudnn_benchmark": perf.cudnn_benchmark,
         "commit": git_commit(),
         "params": count_parameters(model),
         "flops_per_image": count_flops(model, images[:1], dtype),

@@ -261,6 +261,10 @@ class PerformanceConfig:
         stays eager).
       compile_mode (str): ``torch.compile`` mode.
       tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
+      cudnn_benchmark (bool): let cuDNN time its convolution algorithms on the first call of
+        each input shape and keep the fastest (every shape is fixed at S; CUDA only). Off until
+        measured: the timing also picks algorithms with larger workspaces, which raises peak
+        memory.
       fused_optimizer (bool): AdamW's fused CUDA kernel (no effect on CPU).
       persistent_workers (bool): keep DataLoader workers alive between epochs. Off by default:
         workers then carry their random state across epochs, so a resumed run draws other
@@ -273,6 +277,7 @@ class PerformanceConfig:
     compile_scope: str = "model"
     compile_mode: str = "default"
     tf32: bool = True
+    cudnn_benchmark: bool = False
     fused_optimizer: bool = True
     persistent_workers: bool = False
 

@@ -39,7 +39,12 @@ from pmgsam.data.io import (
 )
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, resolve_device
-from pmgsam.engine.performance import enable_tf32, maybe_compile, prepare_model, to_memory_format
+from pmgsam.engine.performance import (
+    configure_backends,
+    maybe_compile,
+    prepare_model,
+    to_memory_format,
+)
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via this module)
 from pmgsam.utils.cli import non_negative_int, positive_int, run_cli
@@ -116,7 +121,7 @@ class Predictor:
             device = resolve_device(device or "auto")
         self.device = device
         self.perf = performance or PerformanceConfig()
-        enable_tf32(self.perf, device)
+        configure_backends(self.perf, device)
         # The caller's model keeps its input check for its own calls; _forward skips it.
         self.model = prepare_model(model.to(self.device).eval(), self.perf, skip_input_check=False)
         self.net = maybe_compile(self.model, self.perf)

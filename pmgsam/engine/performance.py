@@ -18,18 +18,23 @@ from pmgsam.engine.config import PerformanceConfig
 logger = logging.getLogger(__name__)
 
 
-def enable_tf32(perf: PerformanceConfig, device: torch.device) -> None:
-    """Allow TF32 matmuls on CUDA when ``perf.tf32`` (process-wide setting).
+def configure_backends(perf: PerformanceConfig, device: torch.device) -> None:
+    """Set the process-wide CUDA backend flags of ``perf`` (nothing on CPU).
 
-    cuDNN convolutions use TF32 by default already (``torch.backends.cudnn.allow_tf32``).
-    ``set_float32_matmul_precision`` is the one switch that works alike on torch 2.4 to 2.14:
-    setting the torch >= 2.9 ``torch.backends.cuda.matmul.fp32_precision`` instead makes any
-    later read of the older flags or of ``torch.get_float32_matmul_precision()`` (which
-    inductor's cache key does) raise "you have used mix of the legacy and new APIs"; on torch
-    2.9 to 2.11 this call may print that API's deprecation notice once.
+    TF32 matmuls when ``perf.tf32`` (cuDNN convolutions use TF32 by default already,
+    ``torch.backends.cudnn.allow_tf32``), and cuDNN's algorithm timing when
+    ``perf.cudnn_benchmark``. ``set_float32_matmul_precision`` is the one TF32 switch that
+    works alike on torch 2.4 to 2.14: setting the torch >= 2.9
+    ``torch.backends.cuda.matmul.fp32_precision`` instead makes any later read of the older
+    flags or of ``torch.get_float32_matmul_precision()`` (which inductor's cache key does)
+    raise "you have used mix of the legacy and new APIs"; on torch 2.9 to 2.11 this call may
+    print that API's deprecation notice once.
     """
-    if device.type == "cuda" and perf.tf32:
+    if device.type != "cuda":
+        return
+    if perf.tf32:
         torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = perf.cudnn_benchmark
 
 
 def prepare_model(

@@ -23,7 +23,7 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import (
     adamw_fused,
-    enable_tf32,
+    configure_backends,
     maybe_compile,
     prepare_model,
     to_memory_format,
@@ -107,7 +107,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)
         self.perf = config.performance
-        enable_tf32(self.perf, self.device)
+        configure_backends(self.perf, self.device)
 
         self.model = prepare_model(build_model(config.model).to(self.device), self.perf)
         if config.train.init_from and resumed is None:
