@@ -29,10 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import yaml
-
 from pmgsam.utils.cli import positive_int
-from pmgsam.utils.config import BASE_KEY, ConfigError, from_dict, load_config, to_dict
+from pmgsam.utils.config import (
+    BASE_KEY,
+    ConfigError,
+    from_dict,
+    load_config,
+    read_yaml_mapping,
+    to_dict,
+)
 
 logger = logging.getLogger(__name__)
 GRID_FILE = "grid.yaml"
@@ -116,8 +121,9 @@ def load_grid(folder: Path) -> tuple:
     grid_file = folder / GRID_FILE
     if not grid_file.is_file():
         raise ConfigError(f"grid folder '{folder}' has no {GRID_FILE}")
+    data = read_yaml_mapping(grid_file)
     try:
-        spec = from_dict(GridSpec, yaml.safe_load(grid_file.read_text()) or {})
+        spec = from_dict(GridSpec, data)
     except ConfigError as err:
         raise ConfigError(f"{err} ({grid_file})") from None
     paths = {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.name != GRID_FILE}
@@ -129,7 +135,7 @@ def load_grid(folder: Path) -> tuple:
 
 def switched_keys(path: Path) -> List[str]:
     """Dotted keys a config file sets itself (not through ``base:``), output_dir excluded."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml_mapping(path)
 
     def walk(node: Any, prefix: str) -> List[str]:
         if isinstance(node, dict):

@@ -93,6 +93,10 @@ def build_corpus(root: Path) -> List[Case]:
     (root / "run_empty" / "run.json").write_text("{}")
     (root / "run_bad").mkdir()
     (root / "run_bad" / "run.json").write_text("{not json")
+    (root / "bad_grid").mkdir()
+    (root / "bad_grid" / "grid.yaml").write_text("rows: [unclosed\n")
+    (root / "list.json").write_text("[1, 2]")
+    (root / "run_no_maps").mkdir()
 
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
     train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run")]
@@ -162,6 +166,19 @@ def build_corpus(root: Path) -> List[Case]:
              "--splits", "DIS-TE1", "--checkpoint", str(root / "pickle.pth"), "--output-dir",
              str(root / "sam"), f"data.root={data}"],
              "SAM checkpoint with Python objects", expect="not a safe checkpoint"),
+        Case("ablate-bad-grid", "ablate", ["-m", "pmgsam.ablate", "--grid",
+             str(root / "bad_grid"), "--output-dir", str(root / "abl")],
+             "grid.yaml is not YAML", expect="not valid YAML"),
+        Case("ablate-unknown-only", "ablate", ["-m", "pmgsam.ablate", "--grid",
+             "configs/ablations", "--output-dir", str(root / "abl2"), "--only", "nosuch"],
+             "--only names no config of the grid", expect="not in the grid"),
+        Case("overlap-not-coco", "analysis", ["-m", "pmgsam.analysis", "overlap", "--gt-json",
+             str(root / "list.json"), "--name", "x", "--out", str(root / "ov")],
+             "COCO file that is a JSON list", expect="a COCO file is a JSON object"),
+        Case("premask-no-maps", "analysis", ["-m", "pmgsam.analysis", "premask", "--run",
+             str(root / "run_no_maps"), "--config", "configs/demo.yaml", "--split", "DIS-TE1",
+             "--data-root", str(data)], "run folder without maps and no checkpoint",
+             expect="--checkpoint"),
     ]  # fmt: skip
     if not torch.cuda.is_available():
         cases += [

@@ -22,9 +22,9 @@ def test_corpus_cases_pass_end_to_end(tmp_path: Path) -> None:
     cases = {c.name: c for c in script.build_corpus(tmp_path / "corpus")}
     tools = {c.tool for c in cases.values()}
     assert tools == {"inference", "train", "evaluate", "report", "synthetic", "efficiency",
-                     "baselines"}  # fmt: skip
+                     "baselines", "ablate", "analysis"}  # fmt: skip
     # A real `python -m` process each: exit 2, one error line, no traceback, inputs unchanged.
-    for name in ("out-is-input", "synthetic-num-0"):
+    for name in ("out-is-input", "synthetic-num-0", "ablate-bad-grid", "overlap-not-coco"):
         passed, code, line = script.run_case(cases[name])
         assert passed and code == 2, line
     # The judge itself fails a command that exits 0 or prints a traceback.

@@ -83,9 +83,13 @@ def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
         if not path.is_file():
             raise DataNotFoundError(f"--gt-json: '{path}' does not exist")
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise DataError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
+        from pmgsam.evaluation.instances import checked_coco_dict
+
+        checked_coco_dict(data, f"--gt-json '{path}'")  # one error naming what is malformed
+        return data
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset

@@ -150,7 +150,9 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
 BASE_KEY = "base"
 
 
-def _read_yaml_mapping(path: Path) -> Dict[str, Any]:
+def read_yaml_mapping(path: Path) -> Dict[str, Any]:
+    """The top-level mapping of one YAML file (``base:`` untouched); ConfigError naming the
+    file when it is missing, not YAML, or not a mapping."""
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     with open(path) as f:
@@ -182,7 +184,7 @@ def read_config_file(path: str | Path, _chain: Sequence[Path] = ()) -> Dict[str,
     consumed here, so it never reaches the dataclass (where it would be an unknown key).
     """
     path = Path(path)
-    data = _read_yaml_mapping(path)
+    data = read_yaml_mapping(path)
     if BASE_KEY not in data:
         return data
     base = data.pop(BASE_KEY)
