@@ -41,13 +41,30 @@ def _log_warnings_to(log: Path):
     return init
 
 
+class LogAndShare:
+    """A worker_init_fn that spawned workers can receive: shares the named files, logs."""
+
+    def __init__(self, log: Path) -> None:
+        self.share = io.mask_warning_worker_init()
+        self.log = log
+
+    def __call__(self, worker_id: int) -> None:
+        self.share(worker_id)
+        _log_warnings_to(self.log)(worker_id)
+
+
+def _label_masks(folder: Path, count: int) -> List[Path]:
+    paths = []
+    for i in range(count):  # 0/1 label masks: each one warns when read
+        paths.append(folder / f"m{i}.png")
+        cv2.imwrite(str(paths[-1]), (np.arange(64).reshape(8, 8) % (i + 2) == 0).astype(np.uint8))
+    return paths
+
+
 def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "NAMED_MASK_FILES", 3)
     io._NAMED.clear()  # a fresh run (earlier tests of this process may have named files)
-    paths = []
-    for i in range(5):  # 0/1 label masks: each one warns when read
-        paths.append(tmp_path / f"m{i}.png")
-        cv2.imwrite(str(paths[-1]), (np.arange(64).reshape(8, 8) % (i + 2) == 0).astype(np.uint8))
+    paths = _label_masks(tmp_path, 5)
     log = tmp_path / "warnings.log"
     loader = DataLoader(
         Masks(paths), batch_size=1, num_workers=2, worker_init_fn=_log_warnings_to(log)
@@ -63,3 +80,39 @@ def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path
     with pytest.warns(io.MaskValueWarning, match="m0.png"):
         io.load_mask(paths[0])
     io._NAMED.clear()
+
+
+def test_spawned_workers_share_the_named_files(tmp_path):
+    # Workers started by "spawn" (macOS, Windows; Linux's forkserver from Python 3.14) import
+    # the package afresh: without the shared state each one would name every file again.
+    io._NAMED.clear()
+    paths = _label_masks(tmp_path, io.NAMED_MASK_FILES + 2)
+    log = tmp_path / "warnings.log"
+    loader = DataLoader(
+        Masks(paths),
+        batch_size=1,
+        num_workers=2,
+        worker_init_fn=LogAndShare(log),
+        multiprocessing_context="spawn",
+    )
+    for _ in range(2):  # two epochs, each with two newly spawned workers
+        assert sorted(int(b) for b in loader) == [255] * len(paths)
+    lines = log.read_text().splitlines()
+    named = [ln.split("'")[1] for ln in lines]
+    assert len(lines) == io.NAMED_MASK_FILES == len(set(named)), lines
+    assert sum("any later ones are read the same way" in ln for ln in lines) == 1
+    io._NAMED.clear()
+
+
+def test_named_files_pickled_outside_a_process_start_arrive_empty_and_unshared():
+    import copy
+    import pickle
+
+    from pmgsam.utils.messages import FilesNamedOnce
+
+    named = FilesNamedOnce()
+    assert named.first("a.png") == 0
+    for other in (pickle.loads(pickle.dumps(named)), copy.deepcopy(named)):
+        assert not other.inherited
+        assert other.first("a.png") == 0 and other.first("b.png") == 1  # its own, empty state
+    assert named.first("a.png") is None and named.first("c.png") == 1  # the original untouched

@@ -32,11 +32,12 @@ predicted probability maps: training, inference and evaluation all read masks th
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -70,6 +71,21 @@ NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader w
 
 
 _NAMED = FilesNamedOnce()  # made at import, before any DataLoader worker is forked
+
+
+def mask_warning_worker_init() -> Callable[[int], None]:
+    """A DataLoader ``worker_init_fn`` that shares this run's named files with its workers.
+
+    Forked workers share them anyway; workers started by ``spawn`` or ``forkserver`` receive
+    the state with this function and adopt it, so they too name each file once per run.
+    """
+    return functools.partial(_adopt_named_files, _NAMED)
+
+
+def _adopt_named_files(named: FilesNamedOnce, worker_id: int) -> None:
+    global _NAMED
+    if named.inherited:
+        _NAMED = named
 
 
 def _warn_mask(message: str, path: PathLike) -> None:

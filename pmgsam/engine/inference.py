@@ -34,6 +34,7 @@ from pmgsam.data.io import (
     DataError,
     DataNotFoundError,
     list_files,
+    mask_warning_worker_init,
     natural_key,
     read_size,
 )
@@ -168,6 +169,7 @@ class Predictor:
             batch_size=batch_size,
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
+            worker_init_fn=mask_warning_worker_init(),
         )
         bar = tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress)
         for batch in loader:

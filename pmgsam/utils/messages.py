@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import mmap
+import ctypes
 import multiprocessing
 import re
 import sys
 import zlib
 from contextlib import nullcontext
-from typing import ContextManager, Optional, Sequence
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, Optional, Sequence
 
 
 def preview(items: Sequence[str], limit: int = 10) -> str:
@@ -47,38 +48,60 @@ def in_dataloader_worker() -> bool:
 
 
 class FilesNamedOnce:
-    """Which files a run has named in a warning, shared with the processes it forks.
+    """Which files a run has named in a warning, shared with its DataLoader worker processes.
 
     Python shows a warning once per process, but DataLoader workers are new processes every
     epoch (unless persistent), so a dataset stored as 0/1 masks would name each file again in
-    every epoch, one line per file. The anonymous shared mapping made here is inherited by
-    forked workers: one bit per file (a CRC of its name; a collision, about one in 500 000
-    per pair, leaves a file unnamed) and a count of the files named. Under the ``spawn`` start
-    method each worker has its own copy, so a file is named once per worker process.
+    every epoch, one line per file. The state lives in shared memory: one bit per file (a CRC
+    of its name; a collision, about one in 500 000 per pair, leaves a file unnamed) and a
+    count of the files named. Forked workers inherit it; workers started by ``spawn`` or
+    ``forkserver`` (macOS, Windows, Linux from Python 3.14) receive it when an object holding
+    it is sent to them at their start, e.g. the ``worker_init_fn`` of
+    :func:`pmgsam.data.io.mask_warning_worker_init`. Pickled at any other time, it arrives
+    empty and unshared (shared memory can only be handed to a process being started).
     """
 
     BITS = 1 << 19
 
     def __init__(self) -> None:
-        self._shared = mmap.mmap(-1, 4 + self.BITS // 8)
+        self._shared = multiprocessing.RawArray("B", 4 + self.BITS // 8)
         try:
-            self._lock: ContextManager = multiprocessing.Lock()
+            self._lock: Any = multiprocessing.Lock()
         except (OSError, ImportError):  # no POSIX semaphores: a rare race names a file twice
-            self._lock = nullcontext()
+            self._lock = None
+        self.inherited = False  # True in a worker that received the parent's state
+
+    def __getstate__(self) -> tuple:
+        from multiprocessing.context import get_spawning_popen
+
+        if get_spawning_popen() is None:
+            return ("fresh",)  # (a false state would skip __setstate__)
+        try:
+            ForkingPickler.dumps(self._lock)
+        except RuntimeError:  # made under "fork"; a "spawn" lock goes to any new process
+            self._lock = multiprocessing.get_context("spawn").Lock()
+        return ("shared", self._shared, self._lock)
+
+    def __setstate__(self, state: tuple) -> None:
+        if state[0] == "fresh":
+            self.__init__()
+            return
+        _, self._shared, self._lock = state
+        self.inherited = True
 
     def first(self, name: str) -> Optional[int]:
         """How many files were named before ``name``, or None when ``name`` was named already."""
         bit = zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.BITS
         byte, flag = 4 + bit // 8, 1 << (bit % 8)
-        with self._lock:
+        with self._lock or nullcontext():
             if self._shared[byte] & flag:
                 return None
             self._shared[byte] |= flag
-            count = int.from_bytes(self._shared[:4], "little")
+            count = int.from_bytes(bytes(self._shared[:4]), "little")
             self._shared[:4] = (count + 1).to_bytes(4, "little")
         return count
 
     def clear(self) -> None:
         """Forget every file (a new run in the same process, e.g. a test)."""
-        with self._lock:
-            self._shared[:] = bytes(len(self._shared))
+        with self._lock or nullcontext():
+            ctypes.memset(self._shared, 0, len(self._shared))
