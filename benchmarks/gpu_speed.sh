@@ -21,7 +21,7 @@
 #
 # Settings (environment; the rehearsal changes the defaults): PYTHON, DEVICE, MODEL, SIZE,
 # DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, TRAIN_EXTRA (more train.py
-# overrides), HIERA_VARIANT, HIERA_SIZE, SAM_POINTS.
+# overrides), HIERA_VARIANT, HIERA_SIZE (also the U²-Net step's), U2NET_VARIANT, SAM_POINTS.
 set -uo pipefail
 usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|tests|regional|model|all|list|commands"
 tag=${1:?$usage}
@@ -32,7 +32,7 @@ if [[ ${REHEARSE:-0} == 1 ]]; then
   # fp32: CPU bf16 autocast is many times slower than fp32, and the flag is all it proves.
   : "${DEVICE:=cpu}" "${MODEL:=pmgsam_tiny}" "${SIZE:=64}" "${DTYPE:=fp32}" "${ITERS:=1}"
   : "${WARMUP:=0}" "${DATA_NUM:=8}" "${DATA_SIZE:=160x120}" "${WORKERS:=2}"
-  : "${HIERA_VARIANT:=tiny}" "${HIERA_SIZE:=64}" "${SAM_POINTS:=2}" "${PHASE_BUDGET:=900}"
+  : "${HIERA_VARIANT:=tiny}" "${HIERA_SIZE:=64}" "${U2NET_VARIANT:=u2netp}" "${SAM_POINTS:=2}" "${PHASE_BUDGET:=900}"
   : "${TRAIN_EXTRA:=train.device=cpu train.num_threads=1 model.image_size=64}"
   export TORCH_COMPILE_OVERRIDE_BACKENDS=${TORCH_COMPILE_OVERRIDE_BACKENDS:->=0:eager}
 fi
@@ -48,7 +48,7 @@ eff=($py -m pmgsam.efficiency --model "${MODEL:-pmgsam_hiera_b+}" --device "$dev
 [[ -n ${SIZE:-} ]] && eff+=(--size "$SIZE")
 
 steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
-steps_data="synth train_py infer_b8_cl train_b4_cl"
+steps_data="synth train_py infer_b8_cl train_b4_cl u2net_bn_fold"
 # cuDNN's algorithm timing first: two short records that choose a default; the tests after.
 steps_tests="infer_b8_cudnn train_b4_cudnn cuda_tests"
 steps_regional="infer_b8_regional train_b4_regional infer_b1_regional"
@@ -76,6 +76,9 @@ define() {
       performance.persistent_workers=true ${TRAIN_EXTRA:-}) ;;
     infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
     train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
+    u2net_bn_fold) limit=40 cmd=($py benchmarks/u2net_bn_fold.py --device "$device"
+      --dtype "$dtype" --variant "${U2NET_VARIANT:-u2net}" --size "${HIERA_SIZE:-1024}"
+      --batch 8 --iters "${ITERS:-10}" --channels-last) ;;
     infer_b8_cudnn) limit=70 cmd=("${eff[@]}" --batch 8 --cudnn-benchmark --json "$j") ;;
     train_b4_cudnn) limit=70 cmd=("${eff[@]}" --batch 4 --train --cudnn-benchmark --json "$j") ;;
     infer_b8_regional) limit=200 cmd=("${eff[@]}" --batch 8 --channels-last --compile regional
@@ -113,6 +116,8 @@ run_phase() {
       continue
     fi
     ((limit > left)) && limit=$left
+    # The step's own scratch run: a phase run again on a warm machine starts it afresh.
+    [[ $name == train_py ]] && rm -rf "$work/run"
     echo "== $name (limit ${limit}s): ${cmd[*]}" | tee -a "$log"
     t0=$(date +%s)
     timeout -k 5 "$limit" "${cmd[@]}" 2>&1 | tee -a "$log"

@@ -70,6 +70,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
     steps = _steps(**env)
     efficiency = build_parser()
     hiera_attention = _load_benchmark("hiera_attention").build_parser()
+    bn_fold = _load_benchmark("u2net_bn_fold").build_parser()
     seen = set()
     for _, name, _, *cmd in steps:
         program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]
@@ -82,6 +83,8 @@ def test_every_command_parses_as_its_program_will(rehearse):
             assert args.json == f"/out/h100_{name}.json"
         elif program == ["benchmarks/hiera_attention.py"]:
             hiera_attention.parse_args(cmd[2:])
+        elif program == ["benchmarks/u2net_bn_fold.py"]:
+            bn_fold.parse_args(cmd[2:])
         elif program == ["train.py"]:
             assert cmd[2:4] == ["--config", "configs/pmgsam_dis5k.yaml"]
             overrides = [a for a in cmd[6:] if "=" in a]
@@ -97,6 +100,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
     assert seen == {
         "pmgsam.efficiency",
         "benchmarks/hiera_attention.py",
+        "benchmarks/u2net_bn_fold.py",
         "train.py",
         "pmgsam.data.synthetic",
         "pytest",
