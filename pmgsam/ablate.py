@@ -38,6 +38,7 @@ from pmgsam.utils.config import (
     read_yaml_mapping,
     to_dict,
 )
+from pmgsam.utils.outputs import refuse_output_in_inputs
 
 logger = logging.getLogger(__name__)
 GRID_FILE = "grid.yaml"
@@ -301,6 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out = Path(args.output_dir)
+    refuse_output_in_inputs(out, [args.grid], "--output-dir", "the runs and tables")
     spec, paths = load_grid(Path(args.grid))
     if args.splits:
         spec.splits = args.splits

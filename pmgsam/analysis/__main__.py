@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.cli import positive_int
+from pmgsam.utils.outputs import refuse_output_in_inputs
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -41,6 +42,10 @@ def premask(args: argparse.Namespace) -> None:
     images = split_images(args.config, args.split, overrides)
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)
+    out = Path(args.out or run / "analysis" / f"premask_{args.split}")
+    read = [*preds.values(), *pres.values(), *images.folders()]
+    read += [parse_prior(text)[1] for text in args.prior_dir or []]
+    refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
     complete = all(
         (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
         for p, s in zip(images.parts, images.stems)
@@ -79,7 +84,6 @@ def premask(args: argparse.Namespace) -> None:
         sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
     sources[PREMASK] = images.maps(pres, "Pre-Mask")
     sources[FINAL] = images.maps(preds, "final")
-    out = Path(args.out or run / "analysis" / f"premask_{args.split}")
     summary = analyse(
         images.names,
         images.mask_paths,

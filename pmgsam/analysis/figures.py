@@ -22,6 +22,7 @@ import numpy as np
 from pmgsam.data.io import load_mask
 from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .inputs import SplitImages, part_folders, run_method, split_images
 from .plots import new_figure, save_png
@@ -191,6 +192,8 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     headers, folders = _map_sources(runs, args.split)
     headers = ["Image", "GT"] + headers
     out = Path(args.out)
+    read = {p for f in folders for p in f.values()} | set(images.folders())
+    refuse_output_in_inputs(out, sorted(read), "--out", "the figures")
     safe = args.split.replace("+", "_")
     idx = pick_images(images, args.images, args.num)
     written = [

@@ -41,6 +41,10 @@ class SplitImages:
     image_paths: List[Path]
     mask_paths: List[Path]
 
+    def folders(self) -> List[Path]:
+        """The folders its images and GT masks are read from."""
+        return sorted({p.parent for p in [*self.image_paths, *self.mask_paths]})
+
     def maps(self, folder_of_part: Dict[str, Path], what: str) -> List[Path]:
         """``<folder of the image's part>/<stem>.png`` per image; raises if any is missing."""
         paths = [folder_of_part[p] / f"{s}.png" for p, s in zip(self.parts, self.stems)]

@@ -24,6 +24,7 @@ import numpy as np
 
 from pmgsam.data.io import DataError, DataNotFoundError
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.outputs import refuse_output_in_inputs
 
 RULES = ("touch", "box", "either")
 
@@ -101,6 +102,9 @@ def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
     return build_dataset(cfg.data, args.split, cfg.model.image_size, train=False).coco_gt()
 
 
+OUTPUT_FILES = ("overlap_images.txt", "overlap_gt.json", "overlap_summary.json")
+
+
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
     from pmgsam.evaluation.instances import evaluate_cos_folder, load_coco
@@ -108,9 +112,12 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
 
     from .inputs import run_method
 
+    out = Path(args.out)
+    refuse_output_in_inputs(out, [args.pred_dir], "--out", "the subset files")
+    for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
+        refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
     data = _ground_truth(args)
     ids = overlapping_image_ids(load_coco(data), args.rule, args.touch_distance)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     subset = subset_coco(data, ids)
     (out / "overlap_images.txt").write_text(

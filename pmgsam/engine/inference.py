@@ -51,7 +51,7 @@ from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via
 from pmgsam.utils.cli import non_negative_int, positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
-from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
+from pmgsam.utils.outputs import dataset_folders, prepare_output_dir, refuse_shared_output
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ def predict_split(
     names = [f"{n}.png" for n in dataset.names]
     prepare_output_dir(out_dir, names, folders, overwrite, "output folder", "predict_split")
     if premask_dir is not None:
+        refuse_shared_output(out_dir, "the output folder", premask_dir, "premask_dir")
         prepare_output_dir(premask_dir, names, folders, overwrite, "premask_dir", "predict_split")
     predictor = Predictor(
         model, resolve_device(device or "auto", option="--device"), performance=cfg.performance
@@ -289,6 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
     prepare_output_dir(args.out, names, [input_dir], args.overwrite, "--out", "inference")
     if args.premask_out:
+        refuse_shared_output(args.out, "--out", args.premask_out, "--premask-out")
         prepare_output_dir(
             args.premask_out, names, [input_dir], args.overwrite, "--premask-out", "inference"
         )

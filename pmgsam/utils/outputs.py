@@ -52,6 +52,36 @@ def written_names(out_dir: PathLike) -> Set[str]:
     return {str(n) for n in data.get("files", [])}
 
 
+def refuse_output_in_inputs(
+    out: PathLike, inputs: Sequence[Optional[PathLike]], option: str, what: str = "the outputs"
+) -> None:
+    """:class:`OutputError` when ``out`` (a file or folder to write) is, or lies inside, one of
+    ``inputs`` (folders or files the command reads; ``None`` entries are ignored)."""
+    resolved = Path(out).resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        if _is_within(resolved, Path(source).resolve()):
+            kind = "folder" if Path(source).is_dir() else "file"
+            where = "is" if resolved == Path(source).resolve() else "lies inside"
+            raise OutputError(
+                f"{option} '{out}' {where} the input {kind} '{source}': {what} would be "
+                f"written among (and could replace) your input files; choose another place"
+            )
+
+
+def refuse_shared_output(first: PathLike, first_option: str, second: PathLike, option: str) -> None:
+    """:class:`OutputError` when two output folders of one command are the same folder or one
+    holds the other: maps of the same names would replace each other."""
+    a, b = Path(first).resolve(), Path(second).resolve()
+    if _is_within(a, b) or _is_within(b, a):
+        where = "is" if a == b else "overlaps"
+        raise OutputError(
+            f"{option} '{second}' {where} {first_option} '{first}': both receive maps of the same "
+            f"names, which would replace each other; give {option} a separate folder"
+        )
+
+
 def prepare_output_dir(
     out_dir: PathLike,
     names: Iterable[str],
@@ -72,17 +102,7 @@ def prepare_output_dir(
     Raises :class:`OutputError` naming the folder and the reason. Returns ``out_dir``.
     """
     out = Path(out_dir)
-    resolved = out.resolve()
-    for folder in inputs:
-        if folder is None:
-            continue
-        source = Path(folder).resolve()
-        if _is_within(resolved, source):
-            where = "is" if resolved == source else "lies inside"
-            raise OutputError(
-                f"{option} '{out}' {where} the input folder '{folder}': the maps would be "
-                "written among (and could replace) your input files; choose another folder"
-            )
+    refuse_output_in_inputs(out, inputs, option, "the maps")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{option} '{out}' exists and is not a folder")
     names = sorted(set(names))

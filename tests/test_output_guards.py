@@ -1,0 +1,142 @@
+"""Scoring, analysis and ablation commands never write their outputs over or among their inputs.
+
+Each case is a command line a user could plausibly type (re-running a tool on its own output,
+pointing ``--out`` at the GT folder): it must end with one error line and exit 2, with every
+input byte unchanged. Before these checks each of them exited 0 after replacing or adding
+files (the scores JSON over a GT mask, the subset GT over the input GT, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Dict
+
+import cv2
+import numpy as np
+import pytest
+
+from pmgsam.ablate import main as ablate_main
+from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.data.synthetic import generate
+from pmgsam.engine.inference import main as inference_main
+from pmgsam.utils.cli import exit_status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def digest(*roots: Path) -> Dict[str, str]:
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for root in roots
+        for p in sorted(root.rglob("*") if root.is_dir() else [root])
+        if p.is_file()
+    }
+
+
+def evaluate_main(argv):
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+@pytest.fixture
+def pairs(tmp_path: Path):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        mask = np.zeros((30, 40), np.uint8)
+        mask[5:20, 8:30] = 255
+        cv2.imwrite(str(gt / f"{name}.png"), mask)
+        cv2.imwrite(str(pred / f"{name}.png"), rng.integers(0, 255, (30, 40), np.uint8))
+    return pred, gt
+
+
+def refused(main, argv, capsys, *inputs: Path, expect: str = "") -> str:
+    before = digest(*inputs)
+    code = exit_status(main, argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert expect in err
+    assert digest(*inputs) == before
+    return err
+
+
+@pytest.mark.parametrize("target", ["gt_file", "in_gt", "in_pred"])
+def test_scoring_refuses_out_among_its_inputs(pairs, capsys, target) -> None:
+    pred, gt = pairs
+    out = {"gt_file": gt / "a.png", "in_gt": gt / "m.json", "in_pred": pred / "m.json"}[target]
+    argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", out]
+    err = refused(evaluate_main, argv, capsys, pred, gt, expect="--out")
+    assert "input folder" in err
+    assert sorted(p.name for p in gt.iterdir()) == ["a.png", "b.png"]
+
+
+def test_cos_scoring_refuses_out_equal_to_its_gt_json(pairs, tmp_path, capsys) -> None:
+    pred, _ = pairs
+    gt_json = tmp_path / "instances.json"
+    gt_json.write_text('{"images": [], "annotations": [], "categories": []}')
+    argv = ["--task", "cos", "--pred-dir", pred, "--gt-json", gt_json, "--out", gt_json]
+    refused(evaluate_main, argv, capsys, gt_json, expect="is the input file")
+
+
+def test_inference_refuses_premask_out_equal_to_out(tmp_path, capsys) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((20, 20, 3), np.uint8))
+    out = tmp_path / "maps"
+    argv = ["--checkpoint", tmp_path / "none.safetensors", "--input", images, "--out", out]
+    refused(inference_main, [*argv, "--premask-out", out], capsys, images, expect="--premask-out")
+    # A Pre-Mask folder inside the final maps' folder mixes them too.
+    refused(inference_main, [*argv, "--premask-out", out / "pre"], capsys, images)
+
+
+def test_overlap_rerun_on_its_own_output_keeps_the_input_gt(tmp_path, capsys) -> None:
+    folder = tmp_path / "subset"
+    folder.mkdir()
+    gt_json = folder / "overlap_gt.json"
+    square = [[2.0, 2.0, 8.0, 2.0, 8.0, 8.0, 2.0, 8.0]]
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 10}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": square}],
+        "categories": [{"id": 1, "name": "object"}],
+    }
+    gt_json.write_text(json.dumps(coco))
+    argv = ["overlap", "--gt-json", gt_json, "--name", "x", "--out", folder]
+    refused(analysis_main, argv, capsys, gt_json, expect="overlap_gt.json")
+
+
+def test_ablate_refuses_the_grid_folder_as_output(tmp_path, capsys) -> None:
+    grid = tmp_path / "ablations"
+    shutil.copytree(ROOT / "configs" / "ablations", grid)
+    argv = ["--grid", grid, "--output-dir", grid]
+    refused(ablate_main, argv, capsys, grid, expect="--output-dir")
+
+
+@pytest.fixture
+def dis_run(tmp_path: Path):
+    data = generate("dis5k", tmp_path / "data", num=2, seed=0, size=(48, 40))
+    run = tmp_path / "run"
+    for kind in ("pred", "premask"):
+        (run / kind / "DIS-TE1").mkdir(parents=True)
+    common = ["--config", "configs/demo.yaml", "--split", "DIS-TE1", "--data-root", data]
+    return data, run, common
+
+
+@pytest.mark.parametrize("command", ["figures", "premask"])
+def test_analyses_refuse_out_in_prediction_or_dataset_folders(
+    dis_run, capsys, monkeypatch, command
+) -> None:
+    data, run, common = dis_run
+    monkeypatch.chdir(ROOT)
+    runs = ["--runs", run] if command == "figures" else ["--run", run]
+    for out in (run / "pred" / "DIS-TE1", data / "DIS-TE1" / "gt"):
+        argv = [command, *runs, *common, "--out", out]
+        refused(analysis_main, argv, capsys, run, data, expect="input folder")
