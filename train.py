@@ -23,7 +23,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
     parser.add_argument("--resume", help="run folder to continue from its last checkpoint")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
-    args = parser.parse_args(argv)
+    # Intermixed: overrides may stand before and after the options, as users type them.
+    args = parser.parse_intermixed_args(argv)
 
     from pmgsam.engine.state import experiment_config
     from pmgsam.engine.trainer import Trainer

@@ -172,6 +172,19 @@ def test_train_device_cuda_without_cuda(tmp_path, capsys):
     assert "train.device=cuda" in line and "CUDA is not available" in line
 
 
+def test_train_takes_overrides_on_both_sides_of_an_option(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    # A bad key after --output-dir is read as an override (and refused by name), not reported
+    # by argparse as "unrecognized arguments".
+    argv = ["--config", str(REPO / "configs/demo.yaml"), "data.num_workers=0"]
+    argv += ["--output-dir", str(tmp_path / "r"), "optim.lrr=1"]
+    assert exit_status(train.main, argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "optim.lrr" in line and "unrecognized" not in line
+
+
 def test_refused_pickle_gets_our_advice(tmp_path):
     path = tmp_path / "ckpt.pth"
     torch.save({"w": torch.zeros(2), "opt": argparse_namespace()}, path)
