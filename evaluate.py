@@ -39,7 +39,7 @@ from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import positive_int, run_cli
-from pmgsam.utils.outputs import refuse_output_in_inputs
+from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +109,7 @@ def _print_dis(summary: Dict[str, object]) -> None:
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
 
+    check_output_file(args.out, "--out")
     inputs = [args.pred_dir, args.gt_dir, args.ske_dir]
     refuse_output_in_inputs(args.out, inputs, "--out", "the scores")
     summary, per_image = evaluate_dis_folder(
@@ -131,6 +132,7 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
 
     out = Path(args.out)
     results_file = out.with_name(out.stem + ".results.json")
+    check_output_file(out, "--out")
     for path in (out, results_file):
         refuse_output_in_inputs(path, [args.pred_dir, args.gt_json], "--out", "the scores")
     scores = evaluate_cos_folder(

@@ -140,3 +140,20 @@ def test_analyses_refuse_out_in_prediction_or_dataset_folders(
     for out in (run / "pred" / "DIS-TE1", data / "DIS-TE1" / "gt"):
         argv = [command, *runs, *common, "--out", out]
         refused(analysis_main, argv, capsys, run, data, expect="input folder")
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_output_files_that_cannot_be_written_are_named_before_any_work(
+    pairs, tmp_path, capsys, where
+) -> None:
+    from pmgsam.efficiency.cli import main as efficiency_main
+
+    pred, gt = pairs
+    target = tmp_path / "a_folder" if where == "folder" else gt / "a.png" / "m.json"
+    if where == "folder":
+        target.mkdir()
+    argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", target]
+    refused(evaluate_main, argv, capsys, pred, gt, expect=f"--out '{target}'")
+    # The efficiency report refuses its --json before timing anything (no model is built).
+    argv = ["--model", "pmgsam_tiny", "--device", "cpu", "--json", target]
+    refused(efficiency_main, argv, capsys, gt, expect=f"--json '{target}'")

@@ -14,6 +14,7 @@ from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfi
 from pmgsam.modeling.build import list_models
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cli import non_negative_int, positive_int
+from pmgsam.utils.outputs import check_output_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +78,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
+    if args.json:
+        check_output_file(args.json, "--json")  # before minutes of timing, not after
     model: Union[str, ModelConfig] = args.model
     if args.config:
         from pmgsam.engine.config import ExperimentConfig

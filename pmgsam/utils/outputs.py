@@ -52,6 +52,20 @@ def written_names(out_dir: PathLike) -> Set[str]:
     return {str(n) for n in data.get("files", [])}
 
 
+def check_output_file(path: PathLike, option: str) -> None:
+    """:class:`OutputError` naming ``option`` when the file ``path`` cannot be written: it is a
+    folder, or a file stands where one of its parent folders should be. Checked before any
+    work, so a long run does not end in an OS error about a temporary file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} '{path}' is a folder; give the path of a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{option} '{path}': '{parent}' is a file, not a folder")
+            break
+
+
 def refuse_output_in_inputs(
     out: PathLike, inputs: Sequence[Optional[PathLike]], option: str, what: str = "the outputs"
 ) -> None:
