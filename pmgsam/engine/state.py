@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -258,9 +259,14 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 
 def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
-    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk)."""
+    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk); a NaN or
+    infinite value (a diverged run) is written as null."""
+    # json.dumps would write NaN / Infinity, which JSON readers other than Python's refuse.
+    plain = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
     with open(Path(run_dir) / METRICS_FILE, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(plain, allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
