@@ -8,6 +8,7 @@ naming the dotted key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,6 +21,32 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config file or override names an unknown key or carries a value of the wrong type."""
+
+
+# torch.manual_seed takes at most 2**64 - 1; the trainer adds per-epoch and per-rank offsets to
+# the seed, so a bound of 2**63 - 1 keeps every derived seed in range.
+SEED_MAX = 2**63 - 1
+
+
+def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a finite number > 0
+    (``>= 0`` with ``allow_zero``).
+
+    Validators call this before any arithmetic with the value (a zero divisor, a NaN that
+    compares false with every bound, an infinite learning rate).
+    """
+    # math.isfinite would overflow on a huge int; only floats can be NaN or infinite.
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if not finite or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        kind = "a finite number " if isinstance(value, float) else ""
+        raise ConfigError(f"config key '{key}' must be {kind}{bound}, got {value}")
+
+
+def check_seed(key: str, value: int) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a seed in 0..SEED_MAX."""
+    if not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"config key '{key}' must be a seed in 0..2**63-1, got {value}")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -73,15 +100,21 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
+        number = None
+        # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+            except OverflowError:  # an integer beyond the float range
+                number = math.inf
+        if number is None:
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        # No setting means anything when infinite or NaN, and NaN slips past `value < 0`.
+        if not math.isfinite(number):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
