@@ -172,6 +172,30 @@ def test_train_device_cuda_without_cuda(tmp_path, capsys):
     assert "train.device=cuda" in line and "CUDA is not available" in line
 
 
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["model.patch_size=0"], "config key 'model.patch_size'"),
+        (["optim.lr=.inf"], "config key 'optim.lr'"),
+        (["train.seed=99999999999999999999"], "config key 'train.seed'"),
+        (["model.fusion_channels=[1,"], "override 'model.fusion_channels=[1,'"),
+        (["--config", "latin1.yaml"], "latin1.yaml' is not UTF-8 text"),
+        (["--config", "model5.yaml", "model.image_size=64"], "model5.yaml': config key 'model'"),
+    ],
+)
+def test_train_bad_config_is_one_line(tmp_path, capsys, args, expected):
+    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfem\x00")
+    (tmp_path / "model5.yaml").write_text("model: 5\n")
+    args = [str(tmp_path / a) if a.endswith(".yaml") else a for a in args]
+    config = [] if "--config" in args else ["--config", str(REPO / "configs/demo.yaml")]
+    argv = [*config, "--output-dir", str(tmp_path / "r"), *args]
+    code, err = cli(train.main, argv, capsys)
+    assert code == 2 and expected in one_error_line(err)
+
+
 def test_refused_pickle_gets_our_advice(tmp_path):
     path = tmp_path / "ckpt.pth"
     torch.save({"w": torch.zeros(2), "opt": argparse_namespace()}, path)

@@ -109,3 +109,15 @@ def test_check_positive_refuses_nan_inf_and_names_the_key():
     for value, allow_zero in [(float("nan"), True), (float("inf"), False), (0, False), (-1, True)]:
         with pytest.raises(ConfigError, match=r"config key 'a\.b' must be (a finite number )?>"):
             check_positive("a.b", value, allow_zero=allow_zero)
+
+
+def test_override_that_is_not_yaml_is_named():
+    with pytest.raises(ConfigError, match=r"override 'inner.steps=\[1,'.*not valid YAML"):
+        apply_overrides({}, ["inner.steps=[1,"])
+
+
+def test_config_file_that_is_not_utf8_is_named(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_bytes(b"\xff\xfen\x00a\x00m\x00e\x00:\x00")
+    with pytest.raises(ConfigError, match=r"c\.yaml' is not UTF-8 text"):
+        load_config(Outer, cfg_file)

@@ -157,6 +157,7 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         ("data.val_fraction=1.5", "data.val_fraction"),
         ("data.augment.crop_prob=2", "data.augment.crop_prob"),
         ("data.augment.hue=.nan", "data.augment.hue"),
+        ("model.fusion_channels=[1,", "override 'model.fusion_channels=[1,'"),
     ],
 )
 def test_bad_values_are_named(override: str, key: str) -> None:
@@ -169,6 +170,24 @@ def test_seed_bounds_are_inclusive() -> None:
     assert cfg.train.seed == 2**63 - 1
     with pytest.raises(ConfigError, match=r"train\.seed"):
         load_config(ExperimentConfig, CONFIGS / "demo.yaml", [f"train.seed={2**63}"])
+
+
+@pytest.mark.parametrize(
+    "section,value,override",
+    [("model", 5, "model.image_size=64"), ("data", [1, 2], "data.root=/x")],
+)
+def test_a_bad_section_in_the_file_is_blamed_on_the_file(
+    tmp_path: Path, section: str, value: object, override: str
+) -> None:
+    bad = _raw("demo.yaml")
+    bad[section] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=rf"config file '.*bad\.yaml'.*'{section}' must be a"):
+        load_config(ExperimentConfig, path, [override])
+    # The same collision caused by an earlier override is still that override's fault.
+    with pytest.raises(ConfigError, match=rf"override '{override}': '{section}' is not a section"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", [f"{section}=5", override])
 
 
 def test_experiment_config_for_cli(tmp_path: Path) -> None:

@@ -364,8 +364,9 @@ def experiment_config(
         overrides.append(f"output_dir={output_dir}")
     if run_dir is not None and Path(config_path) == Path(run_dir) / CONFIG_FILE:
         data = with_legacy_fields(read_config_file(Path(config_path)))
+        data = apply_overrides(data, overrides, config_path)
         try:
-            return from_dict(ExperimentConfig, apply_overrides(data, overrides))
+            return from_dict(ExperimentConfig, data)
         except ConfigError as err:
             raise ConfigError(f"{err} ({config_path})") from None
     return load_config(ExperimentConfig, config_path, overrides)

@@ -158,9 +158,16 @@ def to_dict(obj: Any) -> Dict[str, Any]:
     return plain(obj)
 
 
-def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars."""
+def apply_overrides(
+    data: Dict[str, Any], overrides: Sequence[str], source: str | Path | None = None
+) -> Dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars.
+
+    ``source`` names the file ``data`` was read from: when an override reaches into a key of
+    ``data`` that is not a mapping (``model: 5``), the error blames that file, not the override.
+    """
     data = yaml.safe_load(yaml.safe_dump(data)) or {}
+    set_by_override: set = set()
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
@@ -168,15 +175,26 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
         key = key.strip()
         if not key:
             raise ConfigError(f"override '{item}' has an empty key")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override '{item}': the value is not valid YAML: {err}") from None
         node = data
         parts = key.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override '{item}': '{part}' is not a section")
+                dotted = ".".join(parts[: depth + 1])
+                if any(".".join(parts[:d]) in set_by_override for d in range(1, depth + 2)):
+                    raise ConfigError(f"override '{item}': '{dotted}' is not a section")
+                where = f"config file '{source}': " if source is not None else ""
+                raise ConfigError(
+                    f"{where}config key '{dotted}' must be a mapping, got {child!r} "
+                    f"(override '{item}' sets a key inside it)"
+                )
             node = child
         node[parts[-1]] = value
+        set_by_override.add(key)
     return data
 
 
@@ -188,9 +206,11 @@ def read_yaml_mapping(path: Path) -> Dict[str, Any]:
     file when it is missing, not YAML, or not a mapping."""
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file '{path}' is not UTF-8 text ({err.reason})") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -242,7 +262,7 @@ def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] 
     if path is not None:
         path = Path(path)
         data = read_config_file(path)
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(data, overrides, source=path)
     try:
         return from_dict(cls, data)
     except ConfigError as err:
