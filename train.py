@@ -28,6 +28,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from pmgsam.engine.state import experiment_config
     from pmgsam.engine.trainer import Trainer
+    from pmgsam.engine.training_log import summary_line
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
@@ -35,11 +36,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
     summary = Trainer(config, resume=args.resume).fit()
     if main_rank:
-        print(
-            f"pmgsam train: {summary['epochs_completed']} epochs, best validation loss "
-            f"{summary['best_val_loss']:.5f} after epoch {summary['best_epoch']}; "
-            f"weights in {os.path.join(config.output_dir, 'checkpoints', 'best')}"
-        )
+        print(f"pmgsam train: {summary_line(summary)}")
     return 0
 
 

@@ -25,12 +25,14 @@ from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import (
     STATE_FILE,
+    append_metrics,
     checkpoint_dir,
     load_training_state,
     save_checkpoint,
     truncate_metrics,
 )
 from pmgsam.engine.trainer import Trainer
+from pmgsam.engine.training_log import summary_line
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict
@@ -176,3 +178,27 @@ def test_truncate_metrics_keeps_one_line_per_finished_epoch(tmp_path) -> None:
     (tmp_path / "metrics.jsonl").write_text(text)
     truncate_metrics(tmp_path, 2)
     assert _metrics(tmp_path) == [{"epoch": 1, "v": "a"}, {"epoch": 2, "v": "c"}]
+
+
+def _strict(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_non_finite_metrics_are_written_as_null(tmp_path) -> None:
+    append_metrics(tmp_path, {"epoch": 1, "val_loss": float("nan"), "lr": float("inf")})
+    append_metrics(tmp_path, {"epoch": 2, "val_loss": 0.5, "best": True})
+    text = (tmp_path / "metrics.jsonl").read_text()
+    lines = [json.loads(x, parse_constant=_strict) for x in text.splitlines()]
+    assert lines[0] == {"epoch": 1, "val_loss": None, "lr": None}
+    truncate_metrics(tmp_path, 1)  # what a resumed run does with the file
+    assert _metrics(tmp_path) == [lines[0]]
+
+
+def test_summary_line_names_only_checkpoints_that_exist(tmp_path) -> None:
+    summary = {"output_dir": str(tmp_path), "epochs_completed": 3}
+    line = summary_line({**summary, "best_val_loss": 0.25, "best_epoch": 2})
+    assert "best validation loss 0.25000 after epoch 2" in line
+    assert str(checkpoint_dir(tmp_path, "best")) in line
+    line = summary_line({**summary, "best_val_loss": None, "best_epoch": None})
+    assert "no best checkpoint" in line and "inf" not in line
+    assert str(checkpoint_dir(tmp_path, "last")) in line

@@ -161,11 +161,17 @@ def test_inference_bad_options(cached, tmp_path, capsys):
     assert code == 2 and "--device=tpu9 is not a device" in one_error_line(err)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_train_device_cuda_without_cuda(tmp_path, capsys):
+def train_cli():
+    """train.py as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
+    return train
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_train_device_cuda_without_cuda(tmp_path, capsys):
+    train = train_cli()
     argv = ["--config", str(REPO / "configs/demo.yaml"), "--output-dir", str(tmp_path / "r")]
     assert exit_status(train.main, [*argv, "train.device=cuda"]) == 2
     line = one_error_line(capsys.readouterr().err)
@@ -173,9 +179,7 @@ def test_train_device_cuda_without_cuda(tmp_path, capsys):
 
 
 def test_train_takes_overrides_on_both_sides_of_an_option(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = train_cli()
     # A bad key after --output-dir is read as an override (and refused by name), not reported
     # by argparse as "unrecognized arguments".
     argv = ["--config", str(REPO / "configs/demo.yaml"), "data.num_workers=0"]
@@ -183,6 +187,28 @@ def test_train_takes_overrides_on_both_sides_of_an_option(tmp_path, capsys):
     assert exit_status(train.main, argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "optim.lrr" in line and "unrecognized" not in line
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["model.patch_size=0"], "config key 'model.patch_size'"),
+        (["optim.lr=.inf"], "config key 'optim.lr'"),
+        (["train.seed=99999999999999999999"], "config key 'train.seed'"),
+        (["model.fusion_channels=[1,"], "override 'model.fusion_channels=[1,'"),
+        (["--config", "latin1.yaml"], "latin1.yaml' is not UTF-8 text"),
+        (["--config", "model5.yaml", "model.image_size=64"], "model5.yaml': config key 'model'"),
+    ],
+)
+def test_train_bad_config_is_one_line(tmp_path, capsys, args, expected):
+    train = train_cli()
+    (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfem\x00")
+    (tmp_path / "model5.yaml").write_text("model: 5\n")
+    args = [str(tmp_path / a) if a.endswith(".yaml") else a for a in args]
+    config = [] if "--config" in args else ["--config", str(REPO / "configs/demo.yaml")]
+    argv = [*config, "--output-dir", str(tmp_path / "r"), *args]
+    code, err = cli(train.main, argv, capsys)
+    assert code == 2 and expected in one_error_line(err)
 
 
 def test_refused_pickle_gets_our_advice(tmp_path):

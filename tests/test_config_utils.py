@@ -7,7 +7,14 @@ from typing import List, Optional
 
 import pytest
 
-from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, load_config
+from pmgsam.utils.config import (
+    ConfigError,
+    apply_overrides,
+    check_positive,
+    diff,
+    from_dict,
+    load_config,
+)
 
 
 @dataclass
@@ -88,3 +95,29 @@ def test_base_key_errors_name_the_file(tmp_path):
     (tmp_path / "d.yaml").write_text("base: [x]\n")
     with pytest.raises(ConfigError, match="'base' must be a file path"):
         load_config(Outer, tmp_path / "d.yaml")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "-inf", "nan", 10**400])
+def test_floats_must_be_finite(value):
+    with pytest.raises(ConfigError, match="'inner.lr' must be a finite number"):
+        from_dict(Outer, {"inner": {"lr": value}})
+
+
+def test_check_positive_refuses_nan_inf_and_names_the_key():
+    check_positive("a.b", 0, allow_zero=True)
+    check_positive("a.b", 10**400)  # a huge int is finite (math.isfinite would overflow)
+    for value, allow_zero in [(float("nan"), True), (float("inf"), False), (0, False), (-1, True)]:
+        with pytest.raises(ConfigError, match=r"config key 'a\.b' must be (a finite number )?>"):
+            check_positive("a.b", value, allow_zero=allow_zero)
+
+
+def test_override_that_is_not_yaml_is_named():
+    with pytest.raises(ConfigError, match=r"override 'inner.steps=\[1,'.*not valid YAML"):
+        apply_overrides({}, ["inner.steps=[1,"])
+
+
+def test_config_file_that_is_not_utf8_is_named(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_bytes(b"\xff\xfen\x00a\x00m\x00e\x00:\x00")
+    with pytest.raises(ConfigError, match=r"c\.yaml' is not UTF-8 text"):
+        load_config(Outer, cfg_file)

@@ -131,11 +131,63 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         ("schedule.step_gamma=1.5", "schedule.step_gamma"),
         ("train.device=tpu", "train.device"),
         ("loss.iou_weight=-1", "loss.iou_weight"),
+        # Sizes are checked before the validator divides by them.
+        ("model.patch_size=0", "model.patch_size"),
+        ("model.patch_size=-16", "model.patch_size"),
+        ("model.attention_downsample=0", "model.attention_downsample"),
+        ("model.attention_downsample=128", "attention_downsample"),
+        ("model.decoder_heads=0", "model.decoder_heads"),
+        ("model.decoder_heads=-4", "model.decoder_heads"),
+        ("model.decoder_mlp_dim=0", "model.decoder_mlp_dim"),
+        ("model.residual_scale=-0.1", "model.residual_scale"),
+        # NaN passes a `< 0` test and inf is "positive": every float must be finite.
+        ("optim.lr=.nan", "optim.lr"),
+        ("optim.lr=.inf", "optim.lr"),
+        ("optim.weight_decay=nan", "optim.weight_decay"),
+        ("loss.bce_weight=.nan", "loss.bce_weight"),
+        ("train.grad_clip=.nan", "train.grad_clip"),
+        ("schedule.min_lr=.inf", "schedule.min_lr"),
+        ("model.residual_scale=.inf", "model.residual_scale"),
+        ("optim.lr=1" + "0" * 400, "optim.lr"),
+        ("train.seed=99999999999999999999", "train.seed"),
+        ("train.seed=-1", "train.seed"),
+        ("data.split_seed=-1", "data.split_seed"),
+        ("data.root=", "data.root"),
+        ("data.num_workers=-1", "data.num_workers"),
+        ("data.val_fraction=1.5", "data.val_fraction"),
+        ("data.augment.crop_prob=2", "data.augment.crop_prob"),
+        ("data.augment.hue=.nan", "data.augment.hue"),
+        ("model.fusion_channels=[1,", "override 'model.fusion_channels=[1,'"),
     ],
 )
 def test_bad_values_are_named(override: str, key: str) -> None:
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
         load_config(ExperimentConfig, CONFIGS / "demo.yaml", [override])
+
+
+def test_seed_bounds_are_inclusive() -> None:
+    cfg = load_config(ExperimentConfig, CONFIGS / "demo.yaml", [f"train.seed={2**63 - 1}"])
+    assert cfg.train.seed == 2**63 - 1
+    with pytest.raises(ConfigError, match=r"train\.seed"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", [f"train.seed={2**63}"])
+
+
+@pytest.mark.parametrize(
+    "section,value,override",
+    [("model", 5, "model.image_size=64"), ("data", [1, 2], "data.root=/x")],
+)
+def test_a_bad_section_in_the_file_is_blamed_on_the_file(
+    tmp_path: Path, section: str, value: object, override: str
+) -> None:
+    bad = _raw("demo.yaml")
+    bad[section] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=rf"config file '.*bad\.yaml'.*'{section}' must be a"):
+        load_config(ExperimentConfig, path, [override])
+    # The same collision caused by an earlier override is still that override's fault.
+    with pytest.raises(ConfigError, match=rf"override '{override}': '{section}' is not a section"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", [f"{section}=5", override])
 
 
 def test_experiment_config_for_cli(tmp_path: Path) -> None:

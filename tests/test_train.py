@@ -217,6 +217,21 @@ def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> N
     _assert_same_weights(_trainable(init.model), _trainable(trainer.model))
 
 
+def test_run_without_a_finite_validation_loss_claims_no_best(
+    make_config, cached_build, monkeypatch
+) -> None:
+    # What a diverged run (optim.lr=inf, before floats had to be finite) measured.
+    nan = float("nan")
+    stats = {"loss": nan, "mae": nan, "iou": nan, "f": nan, "images": 2}
+    monkeypatch.setattr(Trainer, "validate", lambda self, epoch: dict(stats))
+    cfg = make_config(schedule={"epochs": 1, "warmup_epochs": 0})
+    summary = Trainer(cfg).fit()
+    assert summary["best_val_loss"] is None and summary["best_epoch"] is None
+    assert not checkpoint_dir(cfg.output_dir, "best").exists()
+    record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text())
+    assert record["val_loss"] is None and record["best"] is False
+
+
 # --------------------------------------------------------------------------- checkpoints
 def _crash_at_step(
     monkeypatch: pytest.MonkeyPatch, cfg: ExperimentConfig, epoch: int, iteration: int

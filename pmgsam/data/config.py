@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..utils.config import ConfigError
+from ..utils.config import ConfigError, check_positive, check_seed
 
 DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # Values of fields added later, as runs saved before them were trained (full-size decoding).
@@ -69,20 +69,24 @@ class AugmentConfig:
 
     def validate(self) -> None:
         for name in ("crop_prob", "hflip_prob", "rotate_prob", "color_jitter_prob"):
-            _check_prob(f"augment.{name}", getattr(self, name))
+            _check_prob(f"data.augment.{name}", getattr(self, name))
         if not 0.0 < self.crop_min_scale <= 1.0:
             raise ConfigError(
-                f"config key 'augment.crop_min_scale' must be in (0, 1], got {self.crop_min_scale}"
+                f"config key 'data.augment.crop_min_scale' must be in (0, 1], "
+                f"got {self.crop_min_scale}"
             )
         if not 0.0 <= self.rotate_limit <= 180.0:
             raise ConfigError(
-                f"config key 'augment.rotate_limit' must be in [0, 180], got {self.rotate_limit}"
+                f"config key 'data.augment.rotate_limit' must be in [0, 180], "
+                f"got {self.rotate_limit}"
             )
         for name in ("brightness", "contrast", "saturation"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"config key 'augment.{name}' must be in [0, 1)")
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                key = f"data.augment.{name}"
+                raise ConfigError(f"config key '{key}' must be in [0, 1), got {value}")
         if not 0.0 <= self.hue <= 0.5:
-            raise ConfigError(f"config key 'augment.hue' must be in [0, 0.5], got {self.hue}")
+            raise ConfigError(f"config key 'data.augment.hue' must be in [0, 0.5], got {self.hue}")
 
 
 @dataclass
@@ -143,22 +147,22 @@ class DataConfig:
     def validate(self) -> None:
         if self.dataset not in DATASETS:
             raise ConfigError(
-                f"config key 'dataset' must be one of {list(DATASETS)}, got {self.dataset!r}"
+                f"config key 'data.dataset' must be one of {list(DATASETS)}, got {self.dataset!r}"
             )
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
-                raise ConfigError(f"config key '{name}' must be in (0, 1), got {value}")
-        if self.num_workers < 0:
-            raise ConfigError(f"config key 'num_workers' must be >= 0, got {self.num_workers}")
+                raise ConfigError(f"config key 'data.{name}' must be in (0, 1), got {value}")
+        check_seed("data.split_seed", self.split_seed)
+        check_positive("data.num_workers", self.num_workers, allow_zero=True)
         if not self.root:
-            raise ConfigError("config key 'root' must name the dataset folder")
+            raise ConfigError("config key 'data.root' must name the dataset folder")
         self.augment.validate()
         base = BASE_SPLITS[self.dataset]
         if base is None:
             return
-        keys = [("train_split", self.train_split), ("val_split", self.val_split)]
-        keys += [(f"test_splits[{i}]", s) for i, s in enumerate(self.test_splits)]
+        keys = [("data.train_split", self.train_split), ("data.val_split", self.val_split)]
+        keys += [(f"data.test_splits[{i}]", s) for i, s in enumerate(self.test_splits)]
         for key, split in keys:
             if split is not None and split.split(":", 1)[0] not in base:
                 raise ConfigError(

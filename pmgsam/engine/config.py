@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from pmgsam.data.config import DataConfig
 from pmgsam.modeling.config import ModelConfig
-from pmgsam.utils.config import ConfigError
+from pmgsam.utils.config import ConfigError, check_positive, check_seed
 
 SCHEDULE_KINDS = ("step", "plateau")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -29,12 +29,6 @@ RESUMABLE_CHANGES = (
     "train.preview_every",
     "train.preview_images",
 )
-
-
-def _positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"config key '{key}' must be {bound}, got {value}")
 
 
 @dataclass
@@ -58,10 +52,10 @@ class LossConfig:
 
     def validate(self) -> None:
         for name in ("bce_weight", "dice_weight", "iou_weight", "aux_premask_weight"):
-            _positive(f"loss.{name}", getattr(self, name), allow_zero=True)
+            check_positive(f"loss.{name}", getattr(self, name), allow_zero=True)
         if self.bce_weight + self.dice_weight + self.iou_weight <= 0:
             raise ConfigError("config keys 'loss.*_weight': at least one weight must be > 0")
-        _positive("loss.smooth", self.smooth, allow_zero=True)
+        check_positive("loss.smooth", self.smooth, allow_zero=True)
 
 
 @dataclass
@@ -102,17 +96,17 @@ class OptimConfig:
     premask: ParamGroupConfig = field(default_factory=ParamGroupConfig)
 
     def validate(self) -> None:
-        _positive("optim.lr", self.lr)
-        _positive("optim.weight_decay", self.weight_decay, allow_zero=True)
-        _positive("optim.eps", self.eps)
+        check_positive("optim.lr", self.lr)
+        check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("optim.eps", self.eps)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"config key 'optim.betas' needs two values in [0, 1): {self.betas}")
         # Checked here rather than in ParamGroupConfig so that errors carry the full key.
         for name in ("decoder", "premask"):
             group = getattr(self, name)
-            _positive(f"optim.{name}.lr_mult", group.lr_mult, allow_zero=True)
+            check_positive(f"optim.{name}.lr_mult", group.lr_mult, allow_zero=True)
             if group.weight_decay is not None:
-                _positive(f"optim.{name}.weight_decay", group.weight_decay, allow_zero=True)
+                check_positive(f"optim.{name}.weight_decay", group.weight_decay, allow_zero=True)
 
 
 @dataclass
@@ -164,19 +158,21 @@ class ScheduleConfig:
                 f"config key 'schedule.kind' must be one of {list(SCHEDULE_KINDS)}, "
                 f"got {self.kind!r}"
             )
-        _positive("schedule.epochs", self.epochs)
-        _positive("schedule.warmup_epochs", self.warmup_epochs, allow_zero=True)
-        _positive("schedule.step_every", self.step_every)
+        check_positive("schedule.epochs", self.epochs)
+        check_positive("schedule.warmup_epochs", self.warmup_epochs, allow_zero=True)
+        check_positive("schedule.step_every", self.step_every)
         for name in ("step_gamma", "plateau_factor"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"config key 'schedule.{name}' must be in (0, 1], got {value}")
-        _positive("schedule.plateau_patience", self.plateau_patience, allow_zero=True)
-        _positive("schedule.plateau_threshold", self.plateau_threshold, allow_zero=True)
-        _positive("schedule.min_lr", self.min_lr, allow_zero=True)
+        check_positive("schedule.plateau_patience", self.plateau_patience, allow_zero=True)
+        check_positive("schedule.plateau_threshold", self.plateau_threshold, allow_zero=True)
+        check_positive("schedule.min_lr", self.min_lr, allow_zero=True)
         if self.early_stop_patience is not None:
-            _positive("schedule.early_stop_patience", self.early_stop_patience, allow_zero=True)
-        _positive("schedule.early_stop_min_delta", self.early_stop_min_delta, allow_zero=True)
+            check_positive(
+                "schedule.early_stop_patience", self.early_stop_patience, allow_zero=True
+            )
+        check_positive("schedule.early_stop_min_delta", self.early_stop_min_delta, allow_zero=True)
 
 
 @dataclass
@@ -228,17 +224,18 @@ class TrainConfig:
             raise ConfigError(
                 f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {self.device!r}"
             )
-        _positive("train.batch_size", self.batch_size)
+        check_positive("train.batch_size", self.batch_size)
         if self.num_threads is not None:
-            _positive("train.num_threads", self.num_threads)
+            check_positive("train.num_threads", self.num_threads)
         if self.val_batch_size is not None:
-            _positive("train.val_batch_size", self.val_batch_size)
+            check_positive("train.val_batch_size", self.val_batch_size)
         if self.grad_clip is not None:
-            _positive("train.grad_clip", self.grad_clip, allow_zero=True)
-        _positive("train.log_every", self.log_every)
-        _positive("train.preview_every", self.preview_every, allow_zero=True)
-        _positive("train.preview_images", self.preview_images, allow_zero=True)
-        _positive("train.val_every", self.val_every)
+            check_positive("train.grad_clip", self.grad_clip, allow_zero=True)
+        check_seed("train.seed", self.seed)
+        check_positive("train.log_every", self.log_every)
+        check_positive("train.preview_every", self.preview_every, allow_zero=True)
+        check_positive("train.preview_images", self.preview_images, allow_zero=True)
+        check_positive("train.val_every", self.val_every)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -258,9 +259,14 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 
 def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
-    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk)."""
+    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk); a NaN or
+    infinite value (a diverged run) is written as null."""
+    # json.dumps would write NaN / Infinity, which JSON readers other than Python's refuse.
+    plain = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
     with open(Path(run_dir) / METRICS_FILE, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(plain, allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -358,8 +364,9 @@ def experiment_config(
         overrides.append(f"output_dir={output_dir}")
     if run_dir is not None and Path(config_path) == Path(run_dir) / CONFIG_FILE:
         data = with_legacy_fields(read_config_file(Path(config_path)))
+        data = apply_overrides(data, overrides, config_path)
         try:
-            return from_dict(ExperimentConfig, apply_overrides(data, overrides))
+            return from_dict(ExperimentConfig, data)
         except ConfigError as err:
             raise ConfigError(f"{err} ({config_path})") from None
     return load_config(ExperimentConfig, config_path, overrides)

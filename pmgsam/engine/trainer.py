@@ -202,7 +202,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Dict[str, Any]:
-        """Train until ``schedule.epochs`` or early stopping; returns a summary dict."""
+        """Train until ``schedule.epochs`` or early stopping; returns a summary dict
+        (``best_val_loss`` and ``best_epoch`` are None when no validation loss was finite)."""
         cfg = self.config
         stopped_early = False
         try:
@@ -228,18 +229,18 @@ class Trainer:
                 )
             self.close()
             raise
+        es = self.early_stop
+        # best_epoch stays -1 while no validation loss was finite (no best checkpoint exists).
+        has_best = es.best_epoch >= 0
         if stopped_early and self.is_main:
-            es = self.early_stop
-            logger.info(
-                f"early stop: no validation improvement for {es.bad} validations "
-                f"(best {es.best:.5f} after epoch {es.best_epoch + 1})"
-            )
+            best = f"best {es.best:.5f} after epoch {es.best_epoch + 1}" if has_best else "none"
+            logger.info(f"early stop: no validation improvement for {es.bad} validations ({best})")
         summary = {
             "output_dir": str(self.out),
             "epochs_completed": self.epoch,
             "global_step": self.global_step,
-            "best_val_loss": self.early_stop.best,
-            "best_epoch": self.early_stop.best_epoch + 1,
+            "best_val_loss": es.best if has_best else None,
+            "best_epoch": es.best_epoch + 1 if has_best else None,
             "stopped_early": stopped_early,
         }
         self.close()

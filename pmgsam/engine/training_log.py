@@ -13,6 +13,8 @@ from typing import Any, Dict, Mapping
 
 import torch
 
+from pmgsam.modeling.checkpoint import checkpoint_dir
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,6 +37,25 @@ def epoch_record(
         "best": best,
         "early_stop_bad": early_stop_bad,
     }
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """What a finished run says about its best weights (``summary`` from ``Trainer.fit``).
+
+    A run whose validation loss was never finite (a diverged one) wrote no ``best`` checkpoint;
+    the line then says so and points at ``last``.
+    """
+    out = summary["output_dir"]
+    head = f"{summary['epochs_completed']} epochs"
+    if summary.get("best_epoch") is None:
+        return (
+            f"{head}, no finite validation loss, so no best checkpoint was written; "
+            f"last weights in {checkpoint_dir(out, 'last')}"
+        )
+    return (
+        f"{head}, best validation loss {summary['best_val_loss']:.5f} after epoch "
+        f"{summary['best_epoch']}; weights in {checkpoint_dir(out, 'best')}"
+    )
 
 
 class TrainingLog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from pmgsam.utils.config import ConfigError
+from pmgsam.utils.config import ConfigError, check_positive
 
 HIERA_VARIANTS = ("tiny", "small", "base", "base_plus", "large")
 U2NET_VARIANTS = ("u2net", "u2netp")
@@ -94,8 +94,24 @@ class ModelConfig:
                 raise ConfigError(
                     f"model.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
+        # Every size and count first: the checks below divide by some of them.
+        sizes = (
+            "image_size",
+            "fpn_dim",
+            "drfm_blocks",
+            "srb_iterations",
+            "refiner_dim",
+            "patch_size",
+            "decoder_depth",
+            "decoder_heads",
+            "decoder_mlp_dim",
+            "attention_downsample",
+        )
+        for name in sizes:
+            check_positive(f"model.{name}", getattr(self, name))
+        check_positive("model.residual_scale", self.residual_scale, allow_zero=True)
         s = self.image_size
-        if s <= 0 or s % 32:
+        if s % 32:
             raise ConfigError(
                 f"model.image_size must be a positive multiple of 32 (Hiera's total stride), "
                 f"got {s}"
@@ -114,11 +130,9 @@ class ModelConfig:
             raise ConfigError(
                 f"model.fpn_top_down_levels must be indices in 0..3, got {self.fpn_top_down_levels}"
             )
-        positive = ("fpn_dim", "drfm_blocks", "srb_iterations", "refiner_dim", "decoder_depth")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
-        if self.fpn_dim % 8 or (self.fpn_dim // self.attention_downsample) % self.decoder_heads:
+        # The cross-attentions work in fpn_dim // attention_downsample channels.
+        internal = self.fpn_dim // self.attention_downsample
+        if self.fpn_dim % 8 or internal == 0 or internal % self.decoder_heads:
             raise ConfigError(
                 f"model.fpn_dim ({self.fpn_dim}) must be divisible by 8 and, after "
                 f"attention_downsample ({self.attention_downsample}), by decoder_heads "

@@ -8,6 +8,7 @@ naming the dotted key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,6 +21,32 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config file or override names an unknown key or carries a value of the wrong type."""
+
+
+# torch.manual_seed takes at most 2**64 - 1; the trainer adds per-epoch and per-rank offsets to
+# the seed, so a bound of 2**63 - 1 keeps every derived seed in range.
+SEED_MAX = 2**63 - 1
+
+
+def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a finite number > 0
+    (``>= 0`` with ``allow_zero``).
+
+    Validators call this before any arithmetic with the value (a zero divisor, a NaN that
+    compares false with every bound, an infinite learning rate).
+    """
+    # math.isfinite would overflow on a huge int; only floats can be NaN or infinite.
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if not finite or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        kind = "a finite number " if isinstance(value, float) else ""
+        raise ConfigError(f"config key '{key}' must be {kind}{bound}, got {value}")
+
+
+def check_seed(key: str, value: int) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a seed in 0..SEED_MAX."""
+    if not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"config key '{key}' must be a seed in 0..2**63-1, got {value}")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -73,15 +100,21 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
+        number = None
+        # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+            except OverflowError:  # an integer beyond the float range
+                number = math.inf
+        if number is None:
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        # No setting means anything when infinite or NaN, and NaN slips past `value < 0`.
+        if not math.isfinite(number):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -125,9 +158,16 @@ def to_dict(obj: Any) -> Dict[str, Any]:
     return plain(obj)
 
 
-def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars."""
+def apply_overrides(
+    data: Dict[str, Any], overrides: Sequence[str], source: str | Path | None = None
+) -> Dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars.
+
+    ``source`` names the file ``data`` was read from: when an override reaches into a key of
+    ``data`` that is not a mapping (``model: 5``), the error blames that file, not the override.
+    """
     data = yaml.safe_load(yaml.safe_dump(data)) or {}
+    set_by_override: set = set()
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
@@ -135,15 +175,26 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
         key = key.strip()
         if not key:
             raise ConfigError(f"override '{item}' has an empty key")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override '{item}': the value is not valid YAML: {err}") from None
         node = data
         parts = key.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override '{item}': '{part}' is not a section")
+                dotted = ".".join(parts[: depth + 1])
+                if any(".".join(parts[:d]) in set_by_override for d in range(1, depth + 2)):
+                    raise ConfigError(f"override '{item}': '{dotted}' is not a section")
+                where = f"config file '{source}': " if source is not None else ""
+                raise ConfigError(
+                    f"{where}config key '{dotted}' must be a mapping, got {child!r} "
+                    f"(override '{item}' sets a key inside it)"
+                )
             node = child
         node[parts[-1]] = value
+        set_by_override.add(key)
     return data
 
 
@@ -155,9 +206,11 @@ def read_yaml_mapping(path: Path) -> Dict[str, Any]:
     file when it is missing, not YAML, or not a mapping."""
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file '{path}' is not UTF-8 text ({err.reason})") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -209,7 +262,7 @@ def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] 
     if path is not None:
         path = Path(path)
         data = read_config_file(path)
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(data, overrides, source=path)
     try:
         return from_dict(cls, data)
     except ConfigError as err:
