@@ -38,7 +38,7 @@ from pmgsam.baselines import cli as baselines_cli
 from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
-from pmgsam.utils.cli import positive_int, run_cli
+from pmgsam.utils.cli import non_negative_int, positive_int, probability, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "predictions paired with a GT instance by the Hungarian assignment (paper)",
     )
     p.add_argument("--matched-only", action="store_true", help="COS: same as --protocol matched")
-    p.add_argument("--threshold", type=float, default=0.5, help="COS: foreground = prob > t")
-    p.add_argument("--min-area", type=int, default=0, help="COS: smallest instance (pixels)")
+    p.add_argument("--threshold", type=probability, default=0.5, help="COS: foreground = prob > t")
+    p.add_argument(
+        "--min-area", type=non_negative_int, default=0, help="COS: smallest instance (pixels)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     b = p.add_argument_group("benchmark mode")
     b.add_argument("--config", help="experiment config YAML")

@@ -11,6 +11,7 @@ detects a bad input raises one of the types above, and a ``main`` never catches 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any, Callable, NoReturn, Sequence, Tuple
 
@@ -91,3 +92,29 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer of at least 0 (DataLoader workers: 0 loads in-process)."""
     return _int_at_least(text, 0)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # float() accepts 'nan' and 'inf', which no option means
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1] (thresholds on probabilities and IoUs)."""
+    value = _finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value:g}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (sizes in inches, scales)."""
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
+    return value
