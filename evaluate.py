@@ -38,7 +38,14 @@ from pmgsam.baselines import cli as baselines_cli
 from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
-from pmgsam.utils.cli import non_negative_int, positive_int, probability, run_cli
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    device_name,
+    non_negative_int,
+    positive_int,
+    probability,
+    run_cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
-    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--device", default="auto", type=device_name, help=f"{DEVICE_NAMES}")
     b.add_argument("--batch-size", type=positive_int, default=1)
     b.add_argument(
         "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"

@@ -158,7 +158,7 @@ def test_inference_bad_options(cached, tmp_path, capsys):
         line = one_error_line(err)
         assert code == 2 and "--device=cuda" in line and "train.device" not in line
     code, err = cli(inference.main, [*argv, "--device", "tpu9"], capsys)
-    assert code == 2 and "--device=tpu9 is not a device" in one_error_line(err)
+    assert code == 2 and "--device: 'tpu9' is not a device" in one_error_line(err)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -7,13 +7,25 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+import torch
 
 import evaluate
+from pmgsam import ablate
 from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.efficiency.cli import main as efficiency_main
+from pmgsam.engine import inference
+from pmgsam.engine.distributed import resolve_device
 from pmgsam.utils.cli import exit_status
+from pmgsam.utils.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "demo.yaml"
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch) -> None:
+    """Relative paths in the argv lists below land in the test's folder, should one be made."""
+    monkeypatch.chdir(tmp_path)
 
 
 def refused(main: Any, argv: List[Any], option: str, capsys) -> str:
@@ -75,3 +87,49 @@ def test_figures_empty_image_list(tmp_path: Path, dis5k_root: Path, capsys, imag
     line = refused(analysis_main, argv, "--images", capsys)
     assert "no image name" in line
     assert not (tmp_path / "o").exists()
+
+
+# --- devices: auto, cpu, cuda, cuda:N only (torch parses meta, mps, ... which fail later) ---
+BAD_DEVICES = ["meta", "mps", "tpu", "cpu:abc", "cuda:x", "cuda:-1", "xla", "", "CPU"]
+
+
+@pytest.mark.parametrize("name", BAD_DEVICES)
+def test_resolve_device_refuses_other_devices(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"--device={name} is not a device"):
+        resolve_device(name, option="--device")
+
+
+def test_resolve_device_accepts_ours() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="--device=cuda:99 but"):
+        resolve_device("cuda:99", option="--device")  # no CUDA, or fewer than 100 GPUs
+
+
+INFER = ["--checkpoint", "c", "--input", "i", "--out", "o"]
+BENCH = ["--config", DEMO, "--checkpoint", "c", "--dataset", "dis5k", "--splits", "DIS-TE1"]
+ABLATE = ["--grid", REPO / "configs" / "ablations", "--output-dir", "o"]
+
+
+@pytest.mark.parametrize("name", ["meta", "mps", "tpu", "cpu:abc"])
+@pytest.mark.parametrize(
+    "main, argv",
+    [
+        (inference.main, INFER),
+        (evaluate.main, BENCH),
+        (ablate.main, ABLATE),
+        (analysis_main, PREMASK),
+        (efficiency_main, []),
+    ],  # fmt: skip
+    ids=["inference", "evaluate", "ablate", "premask", "efficiency"],
+)
+def test_clis_refuse_other_devices(capsys, main: Any, argv: List[Any], name: str) -> None:
+    line = refused(main, [*argv, "--device", name], "--device", capsys)
+    assert f"{name!r} is not a device (use auto, cpu, cuda or cuda:N)" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_ablate_checks_device_before_skipping_scored_configs(tmp_path: Path, capsys) -> None:
+    argv = ["--grid", REPO / "configs" / "ablations", "--output-dir", tmp_path, "--evaluate"]
+    line = refused(ablate.main, [*argv, "--device", "cuda"], "--device=cuda", capsys)
+    assert "CUDA is not available" in line

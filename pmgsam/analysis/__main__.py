@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from pmgsam.data.io import DataNotFoundError
-from pmgsam.utils.cli import non_negative_int, positive_float, positive_int, probability
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    device_name,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -133,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
     _common(p)
     p.set_defaults(func=premask)

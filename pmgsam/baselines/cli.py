@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(ExperimentConfig, args.config, overrides)
-    baseline = _build(args, owner, resolve_device(args.device))
+    baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     dis_scores: Dict[str, Any] = {}

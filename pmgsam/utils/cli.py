@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from typing import Any, Callable, NoReturn, Sequence, Tuple
 
@@ -118,3 +119,22 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
     return value
+
+
+# The devices the commands run on. torch.device() parses more (meta, mps, xla, ...), which then
+# fail deep inside a model or time nothing; cuda:N's N is checked against the GPUs by
+# pmgsam.engine.distributed.resolve_device.
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+
+
+def is_device_name(text: str) -> bool:
+    """``text`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (N a GPU index)."""
+    return _DEVICE.fullmatch(text) is not None
+
+
+def device_name(text: str) -> str:
+    """argparse type: a device name (:func:`is_device_name`); CUDA is checked when resolved."""
+    if not is_device_name(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (use {DEVICE_NAMES})")
+    return text
