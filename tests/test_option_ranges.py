@@ -12,6 +12,7 @@ import torch
 import evaluate
 from pmgsam import ablate
 from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.data import synthetic
 from pmgsam.efficiency.cli import main as efficiency_main
 from pmgsam.engine import inference
 from pmgsam.engine.distributed import resolve_device
@@ -133,3 +134,25 @@ def test_ablate_checks_device_before_skipping_scored_configs(tmp_path: Path, cap
     argv = ["--grid", REPO / "configs" / "ablations", "--output-dir", tmp_path, "--evaluate"]
     line = refused(ablate.main, [*argv, "--device", "cuda"], "--device=cuda", capsys)
     assert "CUDA is not available" in line
+
+
+# --- python -m pmgsam.data.synthetic: bounded, so a typo cannot fill the disk or memory ---
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("--seed", "-1", "must be at least 0"),
+        ("--size", "99999999x99999999", "at most 4096x4096"),
+        ("--size", "48x5000", "at most 4096x4096"),
+        ("--num", "99999999999999999999", "at most 100000"),
+        ("--num", "100001", "at most 100000"),
+    ],  # fmt: skip
+)
+def test_synthetic_bounds(tmp_path: Path, capsys, option: str, value: str, words: str) -> None:
+    argv = ["--layout", "cod10k", "--out", tmp_path / "d", "--no-progress", option, value]
+    assert words in refused(synthetic.main, argv, option, capsys)
+    assert not (tmp_path / "d").exists()
+
+
+def test_generate_refuses_a_negative_seed(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="seed must be non-negative"):
+        synthetic.generate("dis5k", tmp_path, num=2, seed=-1)
