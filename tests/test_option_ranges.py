@@ -156,3 +156,20 @@ def test_synthetic_bounds(tmp_path: Path, capsys, option: str, value: str, words
 def test_generate_refuses_a_negative_seed(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seed must be non-negative"):
         synthetic.generate("dis5k", tmp_path, num=2, seed=-1)
+
+
+# --- evaluate.py --baseline: the model side the SAM / SAM2 backbones can take ---
+@pytest.mark.parametrize(
+    "baseline, side, step",
+    [
+        ("sam-box", 7, 16),
+        ("sam-auto", 40, 16),
+        ("esam", 8, 16),
+        ("sam2-box", 48, 32),
+        ("sam2-auto", 80, 32),
+    ],  # fmt: skip
+)
+def test_baseline_model_image_size(capsys, baseline: str, side: int, step: int) -> None:
+    argv = ["--baseline", baseline, *BENCH, "--model-image-size", side]
+    line = refused(evaluate.main, argv, "--model-image-size", capsys)
+    assert f"multiple of {step}" in line and f"got {side}" in line
