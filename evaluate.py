@@ -41,6 +41,7 @@ from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     device_name,
+    name_list,
     non_negative_int,
     positive_int,
     probability,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
     b.add_argument(
         "--splits",
+        type=name_list,
         help="comma-separated splits, e.g. DIS-VD,DIS-TE1; DIS-TE or DIS-TE1+DIS-TE2+... "
         "scores those subsets as one set",
     )
@@ -117,6 +119,10 @@ def _print_dis(summary: Dict[str, object]) -> None:
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
 
+    if args.ske_dir and not Path(args.ske_dir).is_dir():
+        # Without this, HCE would silently be scored without skeletons.
+        state = "is not a folder" if Path(args.ske_dir).exists() else "does not exist"
+        raise EvaluationInputError(f"--ske-dir '{args.ske_dir}' {state}")
     summary, per_image = evaluate_dis_folder(
         args.pred_dir,
         args.gt_dir,
@@ -202,6 +208,18 @@ def _score_combined(
     return name, summary
 
 
+def _check_splits(args: argparse.Namespace, data_cfg: object, image_size: int) -> None:
+    """Every split (and part of a combined one) exists: a typo in the last one must not cost the
+    predictions of the others first."""
+    from pmgsam.data import build_dataset
+    from pmgsam.evaluation.combined import split_parts
+
+    for spec in args.splits:
+        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
+        for part in parts:
+            build_dataset(data_cfg, part, image_size, train=False)
+
+
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.data import build_dataset
     from pmgsam.engine.inference import predict_split
@@ -214,8 +232,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     data_cfg, image_size = _data_config(args.config, overrides)
+    _check_splits(args, data_cfg, image_size)
     dis, cos = {}, {}
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    for split in args.splits:
         if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
             dis.update([_score_combined(args, split, run_dir, data_cfg, image_size, overrides)])
             continue

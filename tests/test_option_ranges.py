@@ -173,3 +173,43 @@ def test_baseline_model_image_size(capsys, baseline: str, side: int, step: int) 
     argv = ["--baseline", baseline, *BENCH, "--model-image-size", side]
     line = refused(evaluate.main, argv, "--model-image-size", capsys)
     assert f"multiple of {step}" in line and f"got {side}" in line
+
+
+# --- evaluate.py: --ske-dir must exist; --splits non-empty, no repeats, all known up front ---
+def test_evaluate_missing_ske_dir(tmp_path: Path, capsys) -> None:
+    for name in ("pred", "gt"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.png").write_bytes(b"")  # never read: refused before scoring
+    out = tmp_path / "m.json"
+    argv = ["--pred-dir", tmp_path / "pred", "--gt-dir", tmp_path / "gt", "--out", out]
+    line = refused(evaluate.main, [*argv, "--ske-dir", tmp_path / "nope"], "--ske-dir", capsys)
+    assert "does not exist" in line and not out.exists()
+    (tmp_path / "file").write_text("x")
+    line = refused(evaluate.main, [*argv, "--ske-dir", tmp_path / "file"], "--ske-dir", capsys)
+    assert "is not a folder" in line
+
+
+@pytest.mark.parametrize(
+    "splits, words",
+    [
+        (",", "no name in ','"),
+        (" , ,", "no name"),
+        ("DIS-VD,DIS-VD", "DIS-VD given more than once"),
+    ],  # fmt: skip
+)
+def test_benchmark_split_lists(tmp_path: Path, capsys, splits: str, words: str) -> None:
+    argv = [*BENCH[:-1], splits, "--output-dir", tmp_path / "run"]
+    assert words in refused(evaluate.main, argv, "--splits", capsys)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("splits", ["DIS-TE1+DIS-XX", "DIS-TE1,DIS-XX", "DIS-TE1,DIS-TE2+DIS-XX"])
+def test_benchmark_checks_every_split_before_predicting(
+    tmp_path: Path, dis5k_root: Path, monkeypatch, capsys, splits: str
+) -> None:
+    predicted: List[str] = []
+    monkeypatch.setattr(inference, "predict_split", lambda *a, **k: predicted.append(a[2]))
+    argv = [*BENCH[:-1], splits, "--output-dir", tmp_path / "run", "--data-root", dis5k_root]
+    argv.append(f"data.split_dir={tmp_path / 'splits'}")
+    assert "DIS-XX" in refused(evaluate.main, argv, "DIS-XX", capsys)
+    assert predicted == [] and not (tmp_path / "run").exists()

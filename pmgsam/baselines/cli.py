@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta.update(reduce=args.reduce, reduce_is_oracle=args.reduce == "oracle")
         meta["reduce_note"] = ORACLE_NOTE if args.reduce == "oracle" else "no GT used"
     timing_input = None
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    for split in args.splits:  # a list (evaluate.py's --splits type)
         dataset = build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,

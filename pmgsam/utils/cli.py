@@ -14,7 +14,7 @@ import argparse
 import math
 import re
 import sys
-from typing import Any, Callable, NoReturn, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Sequence, Tuple
 
 from pmgsam.utils.messages import one_line
 
@@ -138,3 +138,18 @@ def device_name(text: str) -> str:
     if not is_device_name(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a device (use {DEVICE_NAMES})")
     return text
+
+
+def name_list(text: str) -> List[str]:
+    """argparse type: comma-separated names (``--splits A,B``), at least one and none twice.
+
+    An empty list would run nothing yet write its (empty) results; a name given twice would be
+    computed twice into the same files.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no name in {text!r} (expected A,B,...)")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} given more than once in {text!r}")
+    return names
