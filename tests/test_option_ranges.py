@@ -3,6 +3,7 @@ ZeroDivisionError, no traceback from deep inside a library)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, List
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import evaluate
-from pmgsam import ablate
+from pmgsam import ablate, report
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.data import synthetic
 from pmgsam.efficiency.cli import main as efficiency_main
@@ -213,3 +214,32 @@ def test_benchmark_checks_every_split_before_predicting(
     argv.append(f"data.split_dir={tmp_path / 'splits'}")
     assert "DIS-XX" in refused(evaluate.main, argv, "DIS-XX", capsys)
     assert predicted == [] and not (tmp_path / "run").exists()
+
+
+# --- python -m pmgsam.report: no two rows that look the same, no empty --splits ---
+def _run(folder: Path, method: str | None) -> Path:
+    folder.mkdir(parents=True)
+    data = {"dis": {"DIS-TE1": {"maxFm": 0.5}}, **({"method": method} if method else {})}
+    (folder / "run.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_report_refuses_rows_that_look_the_same(tmp_path: Path, capsys) -> None:
+    a, b = _run(tmp_path / "a", "Ours"), _run(tmp_path / "b", "Ours")
+    line = refused(report.main, [a, b, "--out", tmp_path / "t"], str(a), capsys)
+    assert str(b) in line and "both have the method name 'Ours'" in line and "rename" in line
+    line = refused(report.main, [a, a / "run.json", "--out", tmp_path / "t"], str(a), capsys)
+    assert "are the same run" in line
+    same = _run(tmp_path / "x" / "Ours", None)  # the folder name is the method
+    line = refused(report.main, [a, same, "--out", tmp_path / "t"], str(same), capsys)
+    assert "method name 'Ours'" in line
+    assert not (tmp_path / "t").exists()
+    other = _run(tmp_path / "c", "Other")
+    assert exit_status(report.main, [a, other, "--out", tmp_path / "t"]) == 0
+
+
+@pytest.mark.parametrize("splits", [",", "DIS-TE1,DIS-TE1"])
+def test_report_split_list(tmp_path: Path, capsys, splits: str) -> None:
+    argv = [_run(tmp_path / "a", "Ours"), "--out", tmp_path / "t", "--splits", splits]
+    refused(report.main, argv, "--splits", capsys)
+    assert not (tmp_path / "t").exists()
