@@ -38,7 +38,15 @@ from pmgsam.baselines import cli as baselines_cli
 from pmgsam.evaluation.combined import is_combined
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
-from pmgsam.utils.cli import positive_int, run_cli
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    device_name,
+    name_list,
+    non_negative_int,
+    positive_int,
+    probability,
+    run_cli,
+)
 from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
 
 
@@ -65,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         "predictions paired with a GT instance by the Hungarian assignment (paper)",
     )
     p.add_argument("--matched-only", action="store_true", help="COS: same as --protocol matched")
-    p.add_argument("--threshold", type=float, default=0.5, help="COS: foreground = prob > t")
-    p.add_argument("--min-area", type=int, default=0, help="COS: smallest instance (pixels)")
+    p.add_argument("--threshold", type=probability, default=0.5, help="COS: foreground = prob > t")
+    p.add_argument(
+        "--min-area", type=non_negative_int, default=0, help="COS: smallest instance (pixels)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     b = p.add_argument_group("benchmark mode")
     b.add_argument("--config", help="experiment config YAML")
@@ -78,13 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
     b.add_argument(
         "--splits",
+        type=name_list,
         help="comma-separated splits, e.g. DIS-VD,DIS-TE1; DIS-TE or DIS-TE1+DIS-TE2+... "
         "scores those subsets as one set",
     )
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
     b.add_argument("--method", help="row name in the tables (default: run folder name)")
-    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--device", default="auto", type=device_name, help=f"{DEVICE_NAMES}")
     b.add_argument("--batch-size", type=positive_int, default=1)
     b.add_argument(
         "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
@@ -109,6 +120,10 @@ def _print_dis(summary: Dict[str, object]) -> None:
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
 
+    if args.ske_dir and not Path(args.ske_dir).is_dir():
+        # Without this, HCE would silently be scored without skeletons.
+        state = "is not a folder" if Path(args.ske_dir).exists() else "does not exist"
+        raise EvaluationInputError(f"--ske-dir '{args.ske_dir}' {state}")
     check_output_file(args.out, "--out")
     inputs = [args.pred_dir, args.gt_dir, args.ske_dir]
     refuse_output_in_inputs(args.out, inputs, "--out", "the scores")
@@ -200,6 +215,18 @@ def _score_combined(
     return name, summary
 
 
+def _check_splits(args: argparse.Namespace, data_cfg: object, image_size: int) -> None:
+    """Every split (and part of a combined one) exists: a typo in the last one must not cost the
+    predictions of the others first."""
+    from pmgsam.data import build_dataset
+    from pmgsam.evaluation.combined import split_parts
+
+    for spec in args.splits:
+        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
+        for part in parts:
+            build_dataset(data_cfg, part, image_size, train=False)
+
+
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.data import build_dataset
     from pmgsam.engine.inference import predict_split
@@ -212,8 +239,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     data_cfg, image_size = _data_config(args.config, overrides)
+    _check_splits(args, data_cfg, image_size)
     dis, cos = {}, {}
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    for split in args.splits:
         if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
             dis.update([_score_combined(args, split, run_dir, data_cfg, image_size, overrides)])
             continue

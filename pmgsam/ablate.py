@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from pmgsam.utils.cli import positive_int
+from pmgsam.utils.cli import DEVICE_NAMES, device_name, positive_int
 from pmgsam.utils.config import (
     BASE_KEY,
     ConfigError,
@@ -289,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="score configs not scored yet")
     p.add_argument("--only", help="comma-separated config names (default: the whole grid)")
     p.add_argument("--splits", help="test split spec (default: grid.yaml's, e.g. DIS-TE)")
-    p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
+    p.add_argument(
+        "--device", default="auto", type=device_name, help=f"evaluation device: {DEVICE_NAMES}"
+    )
     p.add_argument("--batch-size", type=positive_int, default=1, help="evaluation batch size")
     p.add_argument("--workers", type=positive_int, default=1, help="scoring processes")
     p.add_argument("--no-hce", action="store_true", help="skip HCE")
@@ -307,6 +309,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.splits:
         spec.splits = args.splits
     check_overrides(paths, args.overrides)
+    if args.evaluate:
+        from pmgsam.engine.distributed import resolve_device
+
+        # Up front, also when every config is scored already: a bad --device is never silent.
+        args.device = resolve_device(args.device, option="--device")
     chosen = list(paths)
     if args.only:
         chosen = [n.strip() for n in args.only.split(",") if n.strip()]

@@ -10,13 +10,33 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Dict, Sequence
 
 from pmgsam.evaluation.run_json import load_runs
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
+from pmgsam.utils.cli import name_list
 from pmgsam.utils.outputs import OutputError
+
+
+def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object]]) -> None:
+    """Two runs with one method name would be two rows no reader can tell apart."""
+    files = [Path(p) / "run.json" if Path(p).is_dir() else Path(p) for p in paths]
+    seen: Dict[object, int] = {}
+    for i, f in enumerate(files):
+        j = seen.setdefault(f.resolve(), i)
+        if j != i:
+            raise EvaluationInputError(f"'{paths[j]}' and '{paths[i]}' are the same run")
+    by_name: Dict[object, int] = {}
+    for i, run in enumerate(runs):
+        j = by_name.setdefault(str(run["method"]), i)
+        if j != i:
+            raise EvaluationInputError(
+                f"runs '{paths[j]}' and '{paths[i]}' both have the method name "
+                f"{run['method']!r}, so their rows would look the same: rename one (its "
+                'run.json "method", or evaluate.py --method when re-scoring it)'
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory for the tables")
     parser.add_argument(
         "--splits",
+        type=name_list,
         help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
     )
@@ -35,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.splits:
         from pmgsam.evaluation.combined import combined_name
 
-        subsets = [combined_name(s) for s in args.splits.split(",") if s.strip()]
+        subsets = [combined_name(s) for s in args.splits]
     runs = load_runs(args.runs)
+    _refuse_duplicate_rows(args.runs, runs)
     tables = build_tables(runs, subsets)
     if not tables:
         names = ", ".join(str(r) for r in args.runs)

@@ -158,7 +158,7 @@ def test_inference_bad_options(cached, tmp_path, capsys):
         line = one_error_line(err)
         assert code == 2 and "--device=cuda" in line and "train.device" not in line
     code, err = cli(inference.main, [*argv, "--device", "tpu9"], capsys)
-    assert code == 2 and "--device=tpu9 is not a device" in one_error_line(err)
+    assert code == 2 and "--device: 'tpu9' is not a device" in one_error_line(err)
 
 
 def train_cli():
@@ -264,12 +264,14 @@ def test_synthetic_cli(tmp_path, capsys):
 
 
 def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, dis5k_root
 ):
     import evaluate
 
     argv = ["--config", REPO / "configs/demo.yaml", "--checkpoint", tmp_path / "nope.safetensors"]
     argv += ["--dataset", "dis5k", "--splits", "DIS-TE1", "--output-dir", tmp_path / "run"]
+    # The splits are checked before prediction: they must exist to reach the checkpoint.
+    argv += ["--data-root", dis5k_root, f"data.split_dir={tmp_path / 'splits'}"]
     code, err = cli(evaluate.main, argv, capsys)
     assert code == 2 and "nope.safetensors" in one_error_line(err) and "does not exist" in err
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from pmgsam.data.io import DataNotFoundError
-from pmgsam.utils.cli import positive_int
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    device_name,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 
@@ -132,10 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--clipseg", help="local CLIPSeg model folder (needs transformers)")
     p.add_argument("--prompt", default="the main object", help="CLIPSeg text prompt")
-    p.add_argument("--pre-threshold", type=float, default=0.5, help="poor Pre-Mask: IoU below")
-    p.add_argument("--final-threshold", type=float, default=0.8, help="good final: IoU above")
+    p.add_argument(
+        "--pre-threshold", type=probability, default=0.5, help="poor Pre-Mask: IoU below"
+    )
+    p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
     _common(p)
     p.set_defaults(func=premask)
@@ -146,25 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="split of the config's dataset, e.g. Test")
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument("--rule", choices=["touch", "box", "either"], default="either")
-    p.add_argument("--touch-distance", type=int, default=1, help="pixels counted as touching")
+    p.add_argument(
+        "--touch-distance", type=non_negative_int, default=1, help="pixels counted as touching"
+    )
     p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
     p.add_argument("--run", help="run folder whose run.json receives both AP entries")
     p.add_argument("--protocol", choices=["all", "matched"], default="all")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--min-area", type=int, default=0)
+    p.add_argument("--threshold", type=probability, default=0.5)
+    p.add_argument("--min-area", type=non_negative_int, default=0)
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.set_defaults(func=overlap)
 
     p = sub.add_parser("figures", help="qualitative grids and failure sheet")
     p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
     p.add_argument("--images", help="comma-separated image names for the grid")
-    p.add_argument("--worst", type=int, default=0, help="failure sheet of the K worst images")
+    p.add_argument(
+        "--worst", type=non_negative_int, default=0, help="failure sheet of the K worst images"
+    )
     p.add_argument("--by", choices=["hce", "iou"], default="iou", help="worst by (first run)")
-    p.add_argument("--num", type=int, default=4, help="grid images when --images is not given")
-    p.add_argument("--width", type=float, default=3.5, help="figure width in inches (column)")
-    p.add_argument("--dpi", type=int, default=300)
+    p.add_argument(
+        "--num", type=positive_int, default=4, help="grid images when --images is not given"
+    )
+    p.add_argument(
+        "--width", type=positive_float, default=3.5, help="figure width in inches (column)"
+    )
+    p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
     _common(p)
     p.set_defaults(func=figures)

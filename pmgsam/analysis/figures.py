@@ -173,8 +173,10 @@ def worst_images(
 
 def pick_images(images: SplitImages, names: Optional[str], num: int) -> List[int]:
     """Indices of ``--images`` (names or stems), or ``num`` images spread over the split."""
-    if names:
+    if names is not None:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
+        if not wanted:
+            raise EvaluationInputError(f"--images: no image name in {names!r}")
         lookup = {n: i for i, n in enumerate(images.names)}
         lookup.update({s: i for i, s in enumerate(images.stems)})
         unknown = [n for n in wanted if n not in lookup]

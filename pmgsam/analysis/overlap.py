@@ -89,7 +89,8 @@ def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
             raise DataError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
         from pmgsam.evaluation.instances import checked_coco_dict
 
-        checked_coco_dict(data, f"--gt-json '{path}'")  # one error naming what is malformed
+        # One error naming what is malformed; scoring needs GT instances (AP -1 without).
+        checked_coco_dict(data, f"--gt-json '{path}'", require_instances=bool(args.pred_dir))
         return data
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")

@@ -29,6 +29,11 @@ from pmgsam.utils.cli import positive_int
 
 BASELINES = ("sam-auto", "sam-box", "sam2-auto", "sam2-box", "esam")
 DEFAULT_MODEL = {"sam": "vit_b", "sam2": "tiny"}
+# --model-image-size must divide by these: SAM's ViT cuts the input into 16-pixel patches (the
+# last side % 16 pixels of the image would be dropped, and below 16 nothing is left); SAM2's
+# Hiera downsamples 32x and its FPN adds 2x-upsampled maps, which mismatch otherwise (48 and 80
+# fail inside sam2, 32, 64 and 96 run).
+SIDE_MULTIPLE = {"sam": 16, "sam2": 32}
 # Generator settings shared by SamAutomaticMaskGenerator and SAM2AutomaticMaskGenerator;
 # unset ones keep each package's own default (they differ, e.g. pred_iou_thresh 0.88 vs 0.8).
 GENERATOR_OPTIONS = {
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(ExperimentConfig, args.config, overrides)
-    baseline = _build(args, owner, resolve_device(args.device))
+    baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     dis_scores: Dict[str, Any] = {}
@@ -146,7 +151,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta.update(reduce=args.reduce, reduce_is_oracle=args.reduce == "oracle")
         meta["reduce_note"] = ORACLE_NOTE if args.reduce == "oracle" else "no GT used"
     timing_input = None
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    for split in args.splits:  # a list (evaluate.py's --splits type)
         dataset = build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
@@ -210,6 +215,13 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{', '.join(flags)} only apply to sam-auto / sam2-auto{hint}")
     if args.use_m2m and args.baseline != "sam2-auto":
         parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
+    owner = family_of(args.model_type or DEFAULT_MODEL[family_name or "sam"])
+    side, step = args.model_image_size, SIDE_MULTIPLE[owner]
+    if side is not None and side % step:
+        parser.error(
+            f"--model-image-size must be a multiple of {step} for {owner.upper()} models "
+            f"(e.g. {max(step, side // step * step)}), got {side}"
+        )
 
 
 def _esam_changes(args: argparse.Namespace) -> Dict[str, Any]:

@@ -45,7 +45,7 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
 from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
-from pmgsam.utils.rle import encode_rle
+from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
 
 PathLike = Union[str, Path]
 
@@ -320,33 +320,12 @@ def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str
 
 
 def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> Dict[str, Any]:
-    """Polygon list / uncompressed / compressed RLE -> one compressed RLE with str counts."""
+    """Polygon list / uncompressed / compressed RLE -> one compressed RLE with str counts,
+    checked first (:func:`pmgsam.utils.rle.rle_from_segmentation`); errors name ``where``."""
     try:
-        if isinstance(seg, list):
-            polys = [p for p in seg if len(p) >= 6]
-            if not polys:
-                return encode_rle(np.zeros((height, width), np.uint8))
-            rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
-            rle = mask_utils.frPyObjects(seg, height, width)
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes)):
-            counts = seg["counts"]
-            rle = {"size": list(seg["size"]), "counts": counts}
-            if isinstance(counts, str):
-                rle["counts"] = counts.encode("ascii")
-            if tuple(rle["size"]) != (height, width):
-                raise DataError(f"{where}: RLE size {rle['size']} != image size {[height, width]}")
-        else:
-            raise DataError(f"{where}: unsupported segmentation {type(seg).__name__}")
-    except (TypeError, ValueError, KeyError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"{where}: malformed segmentation ({err})") from err
-    counts = rle["counts"]
-    return {
-        "size": [int(height), int(width)],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
+        return rle_from_segmentation(seg, height, width)
+    except SegmentationError as err:
+        raise DataError(f"{where}: {err}") from err
 
 
 def annotations_from_pngs(

@@ -13,7 +13,8 @@
 
 Camouflaged images hold 1-3 blob instances whose texture and colour follow the background. Image
 sizes vary around ``--size`` (same area, aspect ratio jittered). Everything is deterministic for a
-seed. ``synthetic_manifest.json`` in the dataset folder records the parameters and the number of
+seed (>= 0); ``num`` is in [2, :data:`MAX_NUM`], each side of ``size`` in [24, :data:`MAX_SIDE`].
+``synthetic_manifest.json`` in the dataset folder records the parameters and the number of
 instances of every image; a second call with the same parameters reuses the existing tree.
 """
 
@@ -28,6 +29,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 from PIL import Image
+
+from pmgsam.utils.cli import non_negative_int
 
 from .io import DataError
 
@@ -282,6 +285,11 @@ def _nc4k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[st
     return manifest
 
 
+# Drawing takes ~100 bytes a pixel (4096x4096: ~2 GB); MAX_NUM makes ~700k COD10K files.
+MAX_SIDE = 4096
+MAX_NUM = 100_000
+
+
 def parse_size(text: str) -> Tuple[int, int]:
     """``"320x240"`` -> (320, 240) as (width, height)."""
     try:
@@ -290,6 +298,8 @@ def parse_size(text: str) -> Tuple[int, int]:
         raise ValueError(f"size must look like 320x240 (WxH), got {text!r}") from err
     if w < 24 or h < 24:
         raise ValueError(f"size must be at least 24x24, got {text!r}")
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise ValueError(f"size must be at most {MAX_SIDE}x{MAX_SIDE}, got {text!r}")
     return w, h
 
 
@@ -317,8 +327,10 @@ def generate(
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
-    if num < 2:
-        raise ValueError(f"num must be at least 2, got {num}")
+    if not 2 <= num <= MAX_NUM:
+        raise ValueError(f"num must be in [2, {MAX_NUM}], got {num}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative (numpy's rule), got {seed}")
     root = Path(out) / LAYOUTS[layout]
     params = {"layout": layout, "num": num, "seed": seed, "size": list(size)}
     manifest_path = root / MANIFEST
@@ -367,15 +379,16 @@ def main(argv: List[str] | None = None) -> None:
         "--out", required=True, help="output folder (the dataset folder goes in it)"
     )
     parser.add_argument("--num", type=int, default=20, help="training images (see module doc)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--size", type=_size_option, default=(320, 240), help="WxH, e.g. 320x240")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier generated tree"
     )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)
-    if args.num < 2:
-        parser.error(f"--num must be at least 2 (each split needs images), got {args.num}")
+    if not 2 <= args.num <= MAX_NUM:
+        parser.error(f"--num must be at least 2 (each split needs images), at most {MAX_NUM}, "
+                     f"got {args.num}")  # fmt: skip
     root = generate(
         args.layout, args.out, args.num, args.seed, args.size, args.overwrite, not args.no_progress
     )

@@ -13,7 +13,7 @@ from pmgsam.efficiency.report import efficiency_report, format_report, write_rec
 from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
 from pmgsam.modeling.build import list_models
 from pmgsam.modeling.config import ModelConfig
-from pmgsam.utils.cli import non_negative_int, positive_int
+from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int
 from pmgsam.utils.outputs import check_output_file
 
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--size", type=positive_int, default=None, help="input side S (default: model's)"
     )
     parser.add_argument("--batch", type=positive_int, default=1)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--iters", type=positive_int, default=10)
     parser.add_argument("--warmup", type=non_negative_int, default=3)
@@ -78,6 +78,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device.startswith("cuda:") and int(args.device[5:]) >= torch.cuda.device_count():
+        parser.error(f"--device {args.device}: {torch.cuda.device_count()} CUDA device(s) here")
     if args.json:
         check_output_file(args.json, "--json")  # before minutes of timing, not after
     model: Union[str, ModelConfig] = args.model

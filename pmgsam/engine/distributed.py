@@ -16,6 +16,7 @@ from typing import ContextManager, Optional, Tuple
 import torch
 import torch.distributed as dist
 
+from pmgsam.utils.cli import DEVICE_NAMES, is_device_name
 from pmgsam.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -49,19 +50,26 @@ class DistInfo:
 def resolve_device(name: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
     """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
 
-    ``option`` names the setting the user gave (``train.device``, ``--device``) in the
-    :class:`ConfigError` raised for an unknown or unavailable device.
+    Only ``auto``, ``cpu``, ``cuda`` and ``cuda:N`` are devices here (torch would also parse
+    ``meta`` or ``mps``, which fail later inside the model). ``option`` names the setting the
+    user gave (``train.device``, ``--device``) in the :class:`ConfigError` raised for an unknown
+    or unavailable device.
     """
+    if not is_device_name(name):
+        raise ConfigError(f"{option}={name} is not a device (use {DEVICE_NAMES})")
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"{option}={name} but CUDA is not available here (use cpu or auto)")
     if name == "cuda":
         return torch.device(f"cuda:{local_rank}")
-    try:
-        return torch.device(name)
-    except RuntimeError as err:
-        raise ConfigError(f"{option}={name} is not a device (use auto, cpu or cuda[:i])") from err
+    device = torch.device(name)
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"{option}={name} but this machine has {torch.cuda.device_count()} CUDA device(s) "
+            "(numbered from 0)"
+        )
+    return device
 
 
 def synchronize(device: torch.device) -> None:

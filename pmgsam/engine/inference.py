@@ -48,7 +48,7 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via this module)
-from pmgsam.utils.cli import non_negative_int, positive_int, run_cli
+from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import dataset_folders, prepare_output_dir, refuse_shared_output
@@ -271,7 +271,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
     parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--num-workers", type=non_negative_int, default=2)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
     parser.add_argument(
         "--overwrite", action="store_true", help="allow an --out folder holding other files"

@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 
 from pmgsam.data.io import DataError, load_mask, segmentation_to_rle
 from pmgsam.utils.messages import preview
-from pmgsam.utils.rle import encode_rle
+from pmgsam.utils.rle import MAX_PIXELS, encode_rle
 
 from .scoring import LIST_LIMIT, EvaluationInputError, list_images
 
@@ -130,12 +130,17 @@ def _read_coco_json(path: Path) -> object:
         raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
 
 
-def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
+def checked_coco_dict(
+    data: object, where: str, require_instances: bool = False
+) -> Dict[str, object]:
     """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
 
-    Requires a non-empty ``images`` list (id, height, width, file_name), a ``categories`` list
-    and well-formed ``annotations``; every ``segmentation`` becomes a compressed RLE (bad values
-    raise naming the annotation), and a missing ``area`` / ``iscrowd`` gets the mask area / 0.
+    Requires a non-empty ``images`` list (id, height, width, file_name; positive sizes), a
+    ``categories`` list and well-formed ``annotations``; every ``segmentation`` is checked
+    (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
+    raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
+    mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring
+    it gives AP -1).
     """
     if not isinstance(data, Mapping):
         raise EvaluationInputError(
@@ -149,7 +154,7 @@ def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
         raise EvaluationInputError(f"{where}: no 'categories' list")
     if not isinstance(anns, list):
         raise EvaluationInputError(f"{where}: 'annotations' must be a list")
-    sizes = {}
+    sizes, names = {}, {}
     for k, im in enumerate(images):
         need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer height, width)"
         if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
@@ -158,6 +163,14 @@ def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
             sizes[im["id"]] = (int(im["height"]), int(im["width"]))
         except (TypeError, ValueError) as err:
             raise EvaluationInputError(f"{need}: {err}") from err
+        h, w = sizes[im["id"]]
+        names[im["id"]] = im["file_name"]
+        # pycocotools holds sizes and pixel counts in 32 bits and would overflow.
+        if h <= 0 or w <= 0 or h * w > MAX_PIXELS:
+            raise EvaluationInputError(
+                f"{where}: images[{k}] ({im['file_name']!r}) has height {h} and width {w}: "
+                f"both must be positive (and height*width at most {MAX_PIXELS})"
+            )
     fixed = []
     for k, ann in enumerate(anns):
         if not isinstance(ann, Mapping) or "segmentation" not in ann or "image_id" not in ann:
@@ -170,8 +183,9 @@ def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
                 "'images' does not list"
             )
         h, w = sizes[ann["image_id"]]
+        named = f"{where}: annotations[{k}] (id {ann.get('id')!r}, of {names[ann['image_id']]!r})"
         try:
-            rle = segmentation_to_rle(ann["segmentation"], h, w, f"{where}: annotations[{k}]")
+            rle = segmentation_to_rle(ann["segmentation"], h, w, named)
         except DataError as err:
             raise EvaluationInputError(str(err)) from err
         out = dict(ann, segmentation=rle, id=ann.get("id", k + 1))
@@ -179,10 +193,18 @@ def checked_coco_dict(data: object, where: str) -> Dict[str, object]:
         if "area" not in out:
             out["area"] = float(mask_utils.area(_rle_for_iou(rle)))
         fixed.append(out)
+    if require_instances and not any(not a["iscrowd"] for a in fixed):
+        # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
+        raise EvaluationInputError(
+            f"{where}: no (non-crowd) annotations, so there is no instance to score (COCO "
+            "AP would read -1)"
+        )
     return dict(data, annotations=fixed)
 
 
-def load_coco(gt: Union[PathLike, COCO, Mapping[str, object]]) -> COCO:
+def load_coco(
+    gt: Union[PathLike, COCO, Mapping[str, object]], require_instances: bool = False
+) -> COCO:
     """A ``COCO`` from a GT file, an in-memory COCO dict, or an existing ``COCO`` (quietly).
 
     Files and dicts are checked first (:func:`checked_coco_dict`): a bad GT file is one
@@ -191,9 +213,10 @@ def load_coco(gt: Union[PathLike, COCO, Mapping[str, object]]) -> COCO:
     if isinstance(gt, COCO):
         return gt
     if isinstance(gt, Mapping):
-        data = checked_coco_dict(gt, "COCO GT")
+        data = checked_coco_dict(gt, "COCO GT", require_instances)
     else:
-        data = checked_coco_dict(_read_coco_json(Path(gt)), f"COCO GT file '{gt}'")
+        where = f"COCO GT file '{gt}'"
+        data = checked_coco_dict(_read_coco_json(Path(gt)), where, require_instances)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = data
@@ -266,7 +289,7 @@ def evaluate_cos_folder(
     """
     from tqdm import tqdm
 
-    coco_gt = load_coco(gt_json)
+    coco_gt = load_coco(gt_json, require_instances=True)
     preds = list_images(pred_dir)
     images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
     missing = [im["file_name"] for im in images if Path(im["file_name"]).stem not in preds]

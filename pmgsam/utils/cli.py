@@ -11,8 +11,10 @@ detects a bad input raises one of the types above, and a ``main`` never catches 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
-from typing import Any, Callable, NoReturn, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Sequence, Tuple
 
 from pmgsam.utils.messages import one_line
 
@@ -91,3 +93,63 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer of at least 0 (DataLoader workers: 0 loads in-process)."""
     return _int_at_least(text, 0)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # float() accepts 'nan' and 'inf', which no option means
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1] (thresholds on probabilities and IoUs)."""
+    value = _finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value:g}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (sizes in inches, scales)."""
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
+    return value
+
+
+# The devices the commands run on. torch.device() parses more (meta, mps, xla, ...), which then
+# fail deep inside a model or time nothing; cuda:N's N is checked against the GPUs by
+# pmgsam.engine.distributed.resolve_device.
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+
+
+def is_device_name(text: str) -> bool:
+    """``text`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (N a GPU index)."""
+    return _DEVICE.fullmatch(text) is not None
+
+
+def device_name(text: str) -> str:
+    """argparse type: a device name (:func:`is_device_name`); CUDA is checked when resolved."""
+    if not is_device_name(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (use {DEVICE_NAMES})")
+    return text
+
+
+def name_list(text: str) -> List[str]:
+    """argparse type: comma-separated names (``--splits A,B``), at least one and none twice.
+
+    An empty list would run nothing yet write its (empty) results; a name given twice would be
+    computed twice into the same files.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no name in {text!r} (expected A,B,...)")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} given more than once in {text!r}")
+    return names

@@ -1,0 +1,158 @@
+"""A malformed COCO instance GT is one error line naming the file, annotation or image: RLE
+counts, sizes, polygons and image sizes are checked before pycocotools sees them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+import evaluate
+from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.utils.cli import exit_status
+from pmgsam.utils.rle import SegmentationError, compressed_counts, encode_rle, rle_from_segmentation
+
+H, W = 20, 30
+
+
+def _good() -> Dict[str, Any]:
+    m = np.zeros((H, W), bool)
+    m[5:15, 5:20] = True
+    return {
+        "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
+        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": encode_rle(m)}],
+        "categories": [{"id": 1, "name": "object"}],
+    }
+
+
+BAD = {  # case: (segmentation or image field edit, words the error must hold)
+    "rle-negative": ({"size": [H, W], "counts": [-5, 605]}, "non-negative integers, got -5"),
+    "rle-no-size": ({"counts": [H * W]}, "no 'size'"),
+    "rle-short": ({"size": [H, W], "counts": [5, 10]}, "sum to 15, not to the image's"),
+    "rle-float": ({"size": [H, W], "counts": [300.5, 299.5]}, "non-negative integers"),
+    "rle-size": ({"size": [W, H], "counts": [H * W]}, "RLE size [30, 20] != its image's"),
+    "rle-string-garbage": ({"size": [H, W], "counts": "!!!"}, "outside '0'..'o'"),
+    "rle-string-cut": ({"size": [H, W], "counts": "1o"}, "end inside a number"),
+    "rle-string-short": ({"size": [H, W], "counts": "55"}, "sum to 10"),
+    "rle-string-size": ({"size": [H, 31], "counts": "0"}, "RLE size [20, 31]"),
+    "poly-odd": ([[1, 2, 3, 4, 5, 6, 7]], "7 coordinates"),
+    "poly-text": ([[1, 2, 3, 4, "5", 6]], "not a number"),
+    "poly-far": ([[1e9, 1e9, 2e9, 2e9, -1e9, 5]], "x coordinates in [-1e+09, 2e+09]"),
+    "poly-far-y": ([[1, 1, 2, 2, 3, 41]], "y coordinates"),
+    "image-height-0": ("height=0", "has height 0 and width 30: both must be positive"),
+    "image-width-neg": ("width=-3", "width -3"),
+    "no-annotations": ("annotations=[]", "no (non-crowd) annotations"),
+}
+
+
+def _bad(case: str) -> Dict[str, Any]:
+    data, (edit, _) = _good(), BAD[case]
+    if edit == "annotations=[]":
+        data["annotations"] = []
+    elif isinstance(edit, str):
+        key, value = edit.split("=")
+        data["images"][0][key] = int(value)
+    else:
+        data["annotations"][0]["segmentation"] = edit
+    return data
+
+
+@pytest.fixture
+def pred_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    m = np.zeros((H, W), np.uint8)
+    m[5:15, 5:20] = 255
+    cv2.imwrite(str(folder / "c.png"), m)
+    return folder
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_evaluate_cos_refuses_bad_gt(tmp_path: Path, pred_dir: Path, capsys, case: str) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(_bad(case)))
+    out = tmp_path / "ap.json"
+    argv = ["--task", "cos", "--pred-dir", pred_dir, "--gt-json", gt, "--out", out, "--quiet"]
+    assert exit_status(evaluate.main, argv) == 2
+    err = _one_line(capsys)
+    assert str(gt) in err and BAD[case][1] in err, err
+    if case.startswith(("rle", "poly")):
+        assert "annotations[0] (id 7, of 'c.jpg')" in err
+    if case.startswith("image"):
+        assert "images[0] ('c.jpg')" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["rle-negative", "poly-far", "image-height-0"])
+def test_overlap_refuses_bad_gt(tmp_path: Path, capsys, case: str) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(_bad(case)))
+    argv = ["overlap", "--gt-json", gt, "--name", "X", "--out", tmp_path / "o"]
+    assert exit_status(analysis_main, argv) == 2
+    err = _one_line(capsys)
+    assert f"--gt-json '{gt}'" in err and BAD[case][1] in err, err
+
+
+def test_overlap_needs_instances_only_to_score(tmp_path: Path, pred_dir: Path, capsys) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(_bad("no-annotations")))
+    argv = ["overlap", "--gt-json", gt, "--name", "X", "--out", tmp_path / "o"]
+    assert exit_status(analysis_main, argv) == 0  # listing overlaps needs no instance
+    capsys.readouterr()
+    assert exit_status(analysis_main, [*argv, "--pred-dir", pred_dir]) == 2
+    assert "no (non-crowd) annotations" in _one_line(capsys)
+
+
+def test_polygons_without_area_are_dropped_not_read_as_boxes() -> None:
+    square = [5, 5, 20, 5, 20, 15, 5, 15]
+    alone = mask_utils.decode(rle_from_segmentation([square], H, W))
+    assert alone.sum() > 0
+    # pycocotools reads a list led by a 4-number polygon as boxes [x, y, w, h]: kept, the
+    # two points would fill most of the image.
+    two_points = [0, 0, 29, 19]
+    mixed = mask_utils.decode(rle_from_segmentation([two_points, square], H, W))
+    assert np.array_equal(mixed, alone)
+    for seg in ([], [[]], [two_points]):
+        assert mask_utils.decode(rle_from_segmentation(seg, H, W)).sum() == 0
+
+
+def test_good_gt_scores(tmp_path: Path, pred_dir: Path) -> None:
+    gt = tmp_path / "gt.json"
+    data = _good()
+    poly = [5.0, 5.0, 19.5, 5.0, 19.5, 14.5, 5.0, 14.5]
+    data["annotations"].append(dict(data["annotations"][0], id=8, segmentation=[poly]))
+    gt.write_text(json.dumps(data))
+    out = tmp_path / "ap.json"
+    argv = ["--task", "cos", "--pred-dir", pred_dir, "--gt-json", gt, "--out", out, "--quiet"]
+    assert exit_status(evaluate.main, argv) == 0
+    assert json.loads(out.read_text())["AP"] > 0
+
+
+def test_compressed_counts_match_pycocotools() -> None:
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        mask = rng.random((h, w)) < (0.02 if k % 2 else 0.6)
+        counts = compressed_counts(encode_rle(mask)["counts"])
+        flat = np.repeat(np.arange(counts.size) % 2, counts).astype(bool)
+        np.testing.assert_array_equal(flat.reshape(w, h).T, mask)  # column-major runs
+
+
+def test_polygon_margin_and_uncompressed_rle_accepted() -> None:
+    edge = rle_from_segmentation([[-W, -H, 2 * W, 0, 0, 2 * H]], H, W)  # exactly at the margin
+    assert edge["size"] == [H, W]
+    full = rle_from_segmentation({"size": [H, W], "counts": [0, H * W]}, H, W)
+    assert compressed_counts(full["counts"]).tolist() == [0, H * W]
+    with pytest.raises(SegmentationError, match="non-finite"):
+        rle_from_segmentation([[0, 0, float("nan"), 1, 2, 3]], H, W)
