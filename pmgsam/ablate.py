@@ -337,4 +337,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "pmgsam.ablate")
+    run_cli(main, "python -m pmgsam.ablate")

@@ -73,4 +73,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "pmgsam.report")
+    run_cli(main, "python -m pmgsam.report")

@@ -373,7 +373,9 @@ def load_manifest(root: str | Path) -> Dict:
 
 
 def main(argv: List[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pmgsam.data.synthetic", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
     parser.add_argument(
         "--out", required=True, help="output folder (the dataset folder goes in it)"
@@ -400,4 +402,4 @@ def main(argv: List[str] | None = None) -> None:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "pmgsam.data.synthetic")
+    run_cli(main, "python -m pmgsam.data.synthetic")

@@ -3,4 +3,4 @@
 from pmgsam.efficiency.cli import main
 from pmgsam.utils.cli import run_cli
 
-run_cli(main, "pmgsam.efficiency")
+run_cli(main, "python -m pmgsam.efficiency")

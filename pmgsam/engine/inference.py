@@ -265,7 +265,10 @@ def predict_split(
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Predict probability maps for a folder of images")
+    parser = argparse.ArgumentParser(
+        prog="python -m pmgsam.engine.inference",
+        description="Predict probability maps for a folder of images",
+    )
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
@@ -310,4 +313,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main, "pmgsam.engine.inference")
+    run_cli(main, "python -m pmgsam.engine.inference")
