@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import List, Optional
 
 
@@ -26,12 +27,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Intermixed: overrides may stand before and after the options, as users type them.
     args = parser.parse_intermixed_args(argv)
 
-    from pmgsam.engine.state import experiment_config
+    from pmgsam.engine.state import CONFIG_FILE, experiment_config
     from pmgsam.engine.trainer import Trainer
     from pmgsam.engine.training_log import summary_line
+    from pmgsam.utils.config import ConfigError
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
+    if args.config and not args.resume:
+        written = Path(config.output_dir, CONFIG_FILE).resolve()
+        if written == Path(args.config).resolve():
+            raise ConfigError(
+                f"--config '{args.config}' is the file the run writes its resolved config to "
+                f"({CONFIG_FILE} of the run folder '{config.output_dir}'): it would be replaced; "
+                "copy it elsewhere or choose another --output-dir"
+            )
     if main_rank:
         print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
     summary = Trainer(config, resume=args.resume).fit()

@@ -211,6 +211,17 @@ def test_train_bad_config_is_one_line(tmp_path, capsys, args, expected):
     assert code == 2 and expected in one_error_line(err)
 
 
+def test_train_refuses_to_write_over_its_own_config_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    config = run / "config.yaml"
+    text = f"base: {REPO / 'configs/demo.yaml'}\n# my notes\n"
+    config.write_text(text)
+    assert exit_status(train_cli().main, ["--config", config, "--output-dir", run]) == 2
+    assert "would be replaced" in one_error_line(capsys.readouterr().err)
+    assert config.read_text() == text and sorted(run.iterdir()) == [config]
+
+
 def test_refused_pickle_gets_our_advice(tmp_path):
     path = tmp_path / "ckpt.pth"
     torch.save({"w": torch.zeros(2), "opt": argparse_namespace()}, path)
