@@ -204,6 +204,8 @@ def _score_combined(
             args.device,
             args.batch_size,
             overrides,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
         ),
         run_dir / "metrics",
         args.workers,
@@ -255,6 +257,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 args.batch_size,
                 overrides,
                 overwrite=args.overwrite,
+                progress=not args.quiet,
             )
         )
         ds = build_dataset(data_cfg, split, image_size, train=False)

@@ -98,7 +98,7 @@ def test_split_specs() -> None:
         split_parts("DIS-TE1+")
 
 
-def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path) -> None:
+def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path, capsys) -> None:
     import importlib.util
 
     import torch
@@ -122,6 +122,7 @@ def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path)
     args += ["--quiet", "--workers", "1", "--no-hce", f"data.root={dis5k_root}"]
     args += [f"data.split_dir={tmp_path / 'splits'}", "data.num_workers=0"]
     assert evaluate.main(args) == 0
+    assert "predict" not in capsys.readouterr().err  # --quiet: no progress bar of the parts
     run = json.loads((out / "run.json").read_text())
     assert list(run["dis"]) == ["DIS-TE2+DIS-TE1"]
     # The fixture's test subsets hold 2 images each, predicted into their own folders.

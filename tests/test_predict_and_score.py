@@ -81,8 +81,9 @@ def _evaluate(args: list) -> int:
     return cli.main(args)
 
 
-def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path) -> None:
+def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path, capsys) -> None:
     run, ds = _benchmark(tiny, "dis5k", dis5k_root, "DIS-VD", tmp_path)
+    assert "predict" not in capsys.readouterr().err  # --quiet: no progress bar
     assert len(ds) == 2
     model = tiny["model"]
     pairs = []

@@ -214,6 +214,7 @@ def predict_split(
     overrides: Sequence[str] = (),
     overwrite: bool = False,
     premask_dir: Union[str, Path, None] = None,
+    progress: bool = True,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -228,6 +229,7 @@ def predict_split(
       overwrite: allow an ``out_dir`` that holds files this tool did not write (never one of
         the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
       premask_dir: also write the Pre-Mask probability maps into this folder.
+      progress: show a progress bar.
     Returns the folder holding one PNG per image stem.
     """
     from pmgsam.data import build_dataset
@@ -260,6 +262,7 @@ def predict_split(
         out_dir,
         batch_size=batch_size,
         num_workers=cfg.data.num_workers,
+        progress=progress,
         premask_dir=premask_dir,
     )
 
