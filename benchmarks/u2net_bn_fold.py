@@ -13,26 +13,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from pmgsam.engine.distributed import autocast, synchronize
+from pmgsam.efficiency.alternating import ab_parser, prepare, time_alternating
 from pmgsam.modeling.u2net import REBNCONV, U2NET_VARIANTS, build_u2net
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", default="u2net", choices=sorted(U2NET_VARIANTS))
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    parser = ab_parser(__doc__.split("\n\n")[0], U2NET_VARIANTS, "u2net", 256)
     parser.add_argument("--channels-last", action="store_true")
     return parser
 
@@ -49,40 +40,19 @@ def folded_copy(net: nn.Module) -> nn.Module:
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
+    device = prepare(args)
     net = build_u2net(args.variant).to(device).eval()
     nets = {"as built": net, "BatchNorm folded": folded_copy(net)}
     x = torch.rand(args.batch, 3, args.size, args.size, device=device)
     if args.channels_last:
         nets = {k: v.to(memory_format=torch.channels_last) for k, v in nets.items()}
         x = x.contiguous(memory_format=torch.channels_last)
-    amp = torch.bfloat16 if args.dtype == "bf16" else None
-    times = {name: [] for name in nets}
-    outputs = {}
-    with torch.inference_mode(), autocast(device, amp):
-        for i in range(args.iters + 1):  # the first round is warm-up
-            for name, branch in nets.items():
-                synchronize(device)
-                start = time.perf_counter()
-                outputs[name] = branch.features(x)
-                synchronize(device)
-                if i:
-                    times[name].append(time.perf_counter() - start)
-    diff = max((a.float() - b.float()).abs().max().item() for a, b in zip(*outputs.values()))
     print(
         f"U²-Net {args.variant} S={args.size} batch={args.batch} device={args.device} "
         f"dtype={args.dtype} channels_last={args.channels_last} "
         f"threads={torch.get_num_threads()} torch={torch.__version__}"
     )
-    medians = {k: statistics.median(v) for k, v in times.items()}
-    for name, med in medians.items():
-        runs = ", ".join(f"{1000 * t:.0f}" for t in times[name])
-        print(f"  {name:17s} median {1000 * med:9.1f} ms  (runs: {runs})")
-    built, folded = medians.values()
-    print(f"  speed-up built / folded: {built / folded:.2f}x | max |diff| of the maps {diff:.2e}")
+    time_alternating({name: (lambda n=n: n.features(x)) for name, n in nets.items()}, args)
 
 
 if __name__ == "__main__":
