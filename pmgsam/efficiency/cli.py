@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Union
 
-import torch
-
 import pmgsam.efficiency as package
 from pmgsam.efficiency.report import efficiency_report, format_report, write_records
 from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
+from pmgsam.engine.distributed import resolve_device
 from pmgsam.modeling.build import list_models
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int
@@ -76,12 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.device.startswith("cuda:") and int(args.device[5:]) >= torch.cuda.device_count():
-        parser.error(f"--device {args.device}: {torch.cuda.device_count()} CUDA device(s) here")
+    args.device = str(resolve_device(args.device, option="--device"))
     if args.json:
         check_output_file(args.json, "--json")  # before minutes of timing, not after
     model: Union[str, ModelConfig] = args.model
