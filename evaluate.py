@@ -184,18 +184,16 @@ def _score_combined(
     args: argparse.Namespace,
     split: str,
     run_dir: Path,
-    data_cfg: object,
-    image_size: int,
+    datasets: Dict,
     overrides: List[str],
 ) -> Tuple[str, Dict[str, object]]:
     """Predict every part of a combined split and score all its images as one set."""
-    from pmgsam.data import build_dataset
     from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.combined import score_combined_split
 
     name, summary = score_combined_split(
         split,
-        lambda part: build_dataset(data_cfg, part, image_size, train=False),
+        datasets.__getitem__,
         lambda part: predict_split(
             args.config,
             args.checkpoint,
@@ -217,20 +215,21 @@ def _score_combined(
     return name, summary
 
 
-def _check_splits(args: argparse.Namespace, data_cfg: object, image_size: int) -> None:
-    """Every split (and part of a combined one) exists: a typo in the last one must not cost the
-    predictions of the others first."""
+def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int) -> Dict:
+    """``{split or part: dataset}`` of every split (and part of a combined one), built before
+    anything is predicted: a typo in the last one must not cost the predictions of the others."""
     from pmgsam.data import build_dataset
     from pmgsam.evaluation.combined import split_parts
 
+    datasets = {}
     for spec in args.splits:
         parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
         for part in parts:
-            build_dataset(data_cfg, part, image_size, train=False)
+            datasets[part] = build_dataset(data_cfg, part, image_size, train=False)
+    return datasets
 
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
-    from pmgsam.data import build_dataset
     from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.instances import evaluate_cos_folder
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
@@ -241,11 +240,11 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     data_cfg, image_size = _data_config(args.config, overrides)
-    _check_splits(args, data_cfg, image_size)
+    datasets = _split_datasets(args, data_cfg, image_size)
     dis, cos = {}, {}
     for split in args.splits:
         if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
-            dis.update([_score_combined(args, split, run_dir, data_cfg, image_size, overrides)])
+            dis.update([_score_combined(args, split, run_dir, datasets, overrides)])
             continue
         pred_dir = Path(
             predict_split(
@@ -260,7 +259,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 progress=not args.quiet,
             )
         )
-        ds = build_dataset(data_cfg, split, image_size, train=False)
+        ds = datasets[split]
         out_json = run_dir / "metrics" / f"{split}.json"
         if args.dataset == "dis5k":
             skes = ds.skeleton_paths or [None] * len(ds.names)
