@@ -51,7 +51,8 @@ def premask(args: argparse.Namespace) -> None:
     pres = part_folders(run, "premask", args.split)
     out = Path(args.out or run / "analysis" / f"premask_{args.split}")
     read = [*preds.values(), *pres.values(), *images.folders()]
-    read += [parse_prior(text)[1] for text in args.prior_dir or []]
+    priors = [parse_prior(text) for text in args.prior_dir or []]
+    read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
     complete = all(
         (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
@@ -78,8 +79,7 @@ def premask(args: argparse.Namespace) -> None:
                 premask_dir=pres[part],
             )
     sources = {}
-    for text in args.prior_dir or []:
-        name, folder = parse_prior(text)
+    for name, folder in priors:
         sources[name] = prior_maps(folder, images.stems, name)
     if args.clipseg:
         from .clipseg import clipseg_maps
