@@ -1,4 +1,4 @@
-"""Scoring, analysis and ablation commands never write their outputs over or among their inputs.
+"""Training, scoring, analysis and ablation commands never write over or among their inputs.
 
 Each case is a command line a user could plausibly type (re-running a tool on its own output,
 pointing ``--out`` at the GT folder): it must end with one error line and exit 2, with every
@@ -157,3 +157,60 @@ def test_output_files_that_cannot_be_written_are_named_before_any_work(
     # The efficiency report refuses its --json before timing anything (no model is built).
     argv = ["--model", "pmgsam_tiny", "--device", "cpu", "--json", target]
     refused(efficiency_main, argv, capsys, gt, expect=f"--json '{target}'")
+
+
+def train_main(argv):
+    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return exit_status(cli.main, [str(a) for a in argv])
+
+
+def demo_run(out: Path, data_root: Path, *extra: str) -> list:
+    return ["--config", ROOT / "configs/demo.yaml", "--output-dir", out, "train.device=cpu",
+            f"data.root={data_root}", *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"config.yaml": "model: {hiera: large}\n"},  # the user's own config, alone
+        {"metrics.jsonl": '{"note": "another tool"}\n', "train.log": "x\n", "a.png": "x"},
+        {".notes.tmp": "draft"},  # a run deletes hidden .tmp files it thinks it left
+    ],
+)
+def test_train_refuses_a_non_empty_folder_that_holds_no_run(tmp_path, capsys, files) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    before = digest(out)
+    assert train_main(demo_run(out, tmp_path / "absent")) == 2
+    err = capsys.readouterr().err
+    assert "holds no PMG-SAM run" in err and str(out) in err
+    assert digest(out) == before and sorted(p.name for p in out.iterdir()) == sorted(files)
+
+
+def test_train_restarts_an_attempt_that_failed_before_its_first_checkpoint(
+    tmp_path, capsys
+) -> None:
+    # A wrong dataset path fails after the run folder got its config.yaml and train.log; the
+    # corrected command must start there, and the folder must not count as foreign.
+    out = tmp_path / "run"
+    assert train_main(demo_run(out, tmp_path / "absent")) == 2
+    assert "absent" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "train.log"]
+    assert train_main(demo_run(out, tmp_path / "still_absent")) == 2
+    err = capsys.readouterr().err
+    assert "still_absent" in err and "holds no PMG-SAM run" not in err
+    assert "still_absent" in (out / "config.yaml").read_text()  # the new attempt's config
+
+
+def test_train_refuses_a_run_caught_between_its_checkpoint_renames(tmp_path, capsys) -> None:
+    # Only checkpoints/.last.old holds the state: still a run, to be resumed, not restarted.
+    old = tmp_path / "run" / "checkpoints" / ".last.old"
+    old.mkdir(parents=True)
+    (old / "state.pt").write_bytes(b"state")
+    assert train_main(demo_run(tmp_path / "run", tmp_path / "absent")) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (old / "state.pt").read_bytes() == b"state"

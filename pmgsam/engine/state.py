@@ -68,6 +68,8 @@ STATE_FILE = "state.pt"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
+TB_DIR = "tb"
+RUN_ENTRIES = (CONFIG_FILE, CHECKPOINTS, METRICS_FILE, LOG_FILE, TB_DIR)
 PACKAGE_LOGGER = "pmgsam"
 STATE_FORMAT = "pmgsam-train-state"
 STATE_VERSION = 1
@@ -184,6 +186,39 @@ def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
     if removed:
         logger.info("removed %d temporary file(s) of an interrupted run", len(removed))
     return removed
+
+
+def check_new_run_folder(run_dir: PathLike) -> None:
+    """Refuse to start a run in ``run_dir`` unless it is new, empty or an unfinished attempt.
+
+    A new run writes ``config.yaml`` and rewrites ``metrics.jsonl`` there and deletes hidden
+    ``.*.tmp`` files, so a folder holding anything else (a dataset, another tool's output, a
+    hand-written config.yaml) would lose files. An attempt that failed before its first
+    checkpoint (e.g. on a wrong dataset path) left only run entries and its train.log; it is
+    started afresh.
+    """
+    run_dir = Path(run_dir)
+    last = checkpoint_dir(run_dir, "last")
+    if (last / STATE_FILE).is_file() or (_old_dir(last) / STATE_FILE).is_file():
+        raise FileExistsError(
+            f"run folder '{run_dir}' already holds a training run: continue it with "
+            f"--resume {run_dir}, or choose another output_dir / --output-dir"
+        )
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise NotADirectoryError(f"output_dir '{run_dir}' is a file, not a folder")
+    names = sorted(p.name for p in run_dir.iterdir())
+    foreign = [
+        n for n in names if n not in RUN_ENTRIES and not (n[0] == "." and n.endswith(TMP_SUFFIX))
+    ]
+    if names and (foreign or LOG_FILE not in names):
+        shown = ", ".join((foreign or names)[:5]) + (", ..." if len(foreign or names) > 5 else "")
+        raise FileExistsError(
+            f"output folder '{run_dir}' is not empty and holds no PMG-SAM run ({shown}): a run "
+            f"writes {', '.join(RUN_ENTRIES)} there and would replace or delete files; "
+            "choose a new or empty output_dir / --output-dir"
+        )
 
 
 # Fields added after runs were already saved, with the value those runs were trained with. A

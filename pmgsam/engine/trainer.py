@@ -30,9 +30,9 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
-    STATE_FILE,
     append_metrics,
     attach_run_log,
+    check_new_run_folder,
     check_resume_config,
     checkpoint_dir,
     load_training_state,
@@ -89,11 +89,8 @@ class Trainer:
         continuing = resumed is not None and run_dir_of(resume).resolve() == self.out.resolve()
         # Every rank checks before the barrier in _build_data, i.e. before rank 0 writes the
         # initial `last` below, so all ranks agree.
-        if (checkpoint_dir(self.out, "last") / STATE_FILE).is_file() and not continuing:
-            raise FileExistsError(
-                f"run folder '{self.out}' already holds a training run: continue it with "
-                f"--resume {self.out}, or choose another output_dir / --output-dir"
-            )
+        if not continuing:
+            check_new_run_folder(self.out)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self._detach_log = attach_run_log(self.out)

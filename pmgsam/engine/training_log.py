@@ -13,6 +13,7 @@ from typing import Any, Dict, Mapping
 
 import torch
 
+from pmgsam.engine.state import TB_DIR
 from pmgsam.modeling.checkpoint import checkpoint_dir
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class TrainingLog:
         from torch.utils.tensorboard import SummaryWriter
 
         purge = global_step if global_step > 0 else None
-        self._writer = SummaryWriter(log_dir=str(Path(out) / "tb"), purge_step=purge)
+        self._writer = SummaryWriter(log_dir=str(Path(out) / TB_DIR), purge_step=purge)
         self.epochs = epochs
 
     def step(
