@@ -47,6 +47,13 @@ BAD = {  # case: (segmentation or image field edit, words the error must hold)
     "image-height-0": ("height=0", "has height 0 and width 30: both must be positive"),
     "image-width-neg": ("width=-3", "width -3"),
     "no-annotations": ("annotations=[]", "no (non-crowd) annotations"),
+    # pycocotools keeps one image / annotation per id, and int() would floor a height of 20.5:
+    # each of these used to score without a word.
+    "image-height-float": ({"height": 20.5}, "20.5 is not an integer"),
+    "image-id-text": ({"id": "1"}, "'1' is not an integer"),
+    "image-id-twice": ([{"id": 1, "file_name": "d.jpg"}], "repeats image id 1 of 'c.jpg'"),
+    "image-stem-twice": ([{"id": 2, "file_name": "x/c.png"}], "share the file-name stem 'c'"),
+    "ann-id-twice": ([{"id": 7}], "repeats annotation id 7 of annotations[0]"),
 }
 
 
@@ -54,6 +61,12 @@ def _bad(case: str) -> Dict[str, Any]:
     data, (edit, _) = _good(), BAD[case]
     if edit == "annotations=[]":
         data["annotations"] = []
+    elif isinstance(edit, dict) and case.startswith("image"):
+        data["images"][0].update(edit)
+    elif isinstance(edit, list) and case.startswith("image"):
+        data["images"].append({**data["images"][0], **edit[0]})
+    elif isinstance(edit, list) and case.startswith("ann"):
+        data["annotations"].append({**data["annotations"][0], **edit[0]})
     elif isinstance(edit, str):
         key, value = edit.split("=")
         data["images"][0][key] = int(value)
@@ -89,8 +102,8 @@ def test_evaluate_cos_refuses_bad_gt(tmp_path: Path, pred_dir: Path, capsys, cas
     assert str(gt) in err and BAD[case][1] in err, err
     if case.startswith(("rle", "poly")):
         assert "annotations[0] (id 7, of 'c.jpg')" in err
-    if case.startswith("image"):
-        assert "images[0] ('c.jpg')" in err
+    if case.startswith("image") and not case.endswith("twice"):
+        assert "images[0]" in err
     assert not out.exists()
 
 
@@ -156,3 +169,26 @@ def test_polygon_margin_and_uncompressed_rle_accepted() -> None:
     assert compressed_counts(full["counts"]).tolist() == [0, H * W]
     with pytest.raises(SegmentationError, match="non-finite"):
         rle_from_segmentation([[0, 0, float("nan"), 1, 2, 3]], H, W)
+
+
+def test_annotations_without_id_get_ids_no_other_annotation_holds(tmp_path: Path) -> None:
+    # Two GT instances, the first without an id, the second with id 1. Numbering the missing
+    # id by position (1) would make pycocotools hold one instance twice and lose the other, so
+    # a perfect prediction of both would score below AP 1.
+    a, b = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8)
+    a[2:8, 2:10], b[12:18, 15:28] = 1, 1
+    data = _good()
+    data["annotations"] = [
+        {"image_id": 1, "category_id": 1, "segmentation": encode_rle(a.astype(bool))},
+        {"id": 1, "image_id": 1, "category_id": 1, "segmentation": encode_rle(b.astype(bool))},
+    ]
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    cv2.imwrite(str(pred / "c.png"), (a | b) * 255)
+    out = tmp_path / "ap.json"
+    argv = ["--task", "cos", "--pred-dir", pred, "--gt-json", gt, "--out", out, "--quiet"]
+    assert exit_status(evaluate.main, argv) == 0
+    scores = json.loads(out.read_text())
+    assert scores["AP"] == pytest.approx(1.0) and scores["num_gt_instances"] == 2

@@ -130,13 +130,22 @@ def _read_coco_json(path: Path) -> object:
         raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
 
 
+def _integer(value: object) -> int:
+    """``value`` as an int if it is a whole JSON number (``480`` or ``480.0``), else ValueError."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{value!r} is not an integer")
+    return int(value)
+
+
 def checked_coco_dict(
     data: object, where: str, require_instances: bool = False
 ) -> Dict[str, object]:
     """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
 
-    Requires a non-empty ``images`` list (id, height, width, file_name; positive sizes), a
-    ``categories`` list and well-formed ``annotations``; every ``segmentation`` is checked
+    Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
+    sizes; ids and file-name stems unique), a ``categories`` list and well-formed
+    ``annotations`` (unique integer ids, missing ones assigned); every ``segmentation`` is checked
     (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
     raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
     mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring
@@ -154,52 +163,87 @@ def checked_coco_dict(
         raise EvaluationInputError(f"{where}: no 'categories' list")
     if not isinstance(anns, list):
         raise EvaluationInputError(f"{where}: 'annotations' must be a list")
-    sizes, names = {}, {}
+    sizes: Dict[int, Tuple[int, int]] = {}
+    names: Dict[int, str] = {}
+    stems: Dict[str, str] = {}
+    clean_images = []
     for k, im in enumerate(images):
-        need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer height, width)"
+        need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer id, height, width)"
         if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
             raise EvaluationInputError(need)
         try:
-            sizes[im["id"]] = (int(im["height"]), int(im["width"]))
-        except (TypeError, ValueError) as err:
+            iid, h, w = (_integer(im[f]) for f in ("id", "height", "width"))
+        except ValueError as err:
             raise EvaluationInputError(f"{need}: {err}") from err
-        h, w = sizes[im["id"]]
-        names[im["id"]] = im["file_name"]
+        name = im["file_name"]
+        if not isinstance(name, str) or not Path(name).stem:
+            raise EvaluationInputError(f"{need}: file_name {name!r} names no file")
+        # pycocotools keeps one image per id, and a prediction map is found by the stem.
+        if iid in names:
+            raise EvaluationInputError(
+                f"{where}: images[{k}] ({name!r}) repeats image id {iid} of {names[iid]!r}"
+            )
+        if Path(name).stem in stems:
+            raise EvaluationInputError(
+                f"{where}: images[{k}] ({name!r}) and {stems[Path(name).stem]!r} share the "
+                f"file-name stem {Path(name).stem!r}, which names their prediction map"
+            )
+        sizes[iid], names[iid], stems[Path(name).stem] = (h, w), name, name
         # pycocotools holds sizes and pixel counts in 32 bits and would overflow.
         if h <= 0 or w <= 0 or h * w > MAX_PIXELS:
             raise EvaluationInputError(
-                f"{where}: images[{k}] ({im['file_name']!r}) has height {h} and width {w}: "
+                f"{where}: images[{k}] ({name!r}) has height {h} and width {w}: "
                 f"both must be positive (and height*width at most {MAX_PIXELS})"
             )
+        clean_images.append(dict(im, id=iid, height=h, width=w))
     fixed = []
+    ann_ids: Dict[int, int] = {}
     for k, ann in enumerate(anns):
         if not isinstance(ann, Mapping) or "segmentation" not in ann or "image_id" not in ann:
             raise EvaluationInputError(
                 f"{where}: annotations[{k}] needs 'image_id' and 'segmentation'"
             )
-        if ann["image_id"] not in sizes:
+        try:
+            image_id = _integer(ann["image_id"])
+            ann_id = _integer(ann["id"]) if "id" in ann else None
+        except ValueError as err:
+            raise EvaluationInputError(f"{where}: annotations[{k}]: {err}") from err
+        if image_id not in sizes:
             raise EvaluationInputError(
                 f"{where}: annotations[{k}] refers to image_id {ann['image_id']!r}, which "
                 "'images' does not list"
             )
-        h, w = sizes[ann["image_id"]]
-        named = f"{where}: annotations[{k}] (id {ann.get('id')!r}, of {names[ann['image_id']]!r})"
+        if ann_id in ann_ids:
+            # pycocotools keeps one annotation per id: the other instance would vanish.
+            raise EvaluationInputError(
+                f"{where}: annotations[{k}] repeats annotation id {ann_id} of "
+                f"annotations[{ann_ids[ann_id]}]"
+            )
+        if ann_id is not None:
+            ann_ids[ann_id] = k
+        h, w = sizes[image_id]
+        named = f"{where}: annotations[{k}] (id {ann.get('id')!r}, of {names[image_id]!r})"
         try:
             rle = segmentation_to_rle(ann["segmentation"], h, w, named)
         except DataError as err:
             raise EvaluationInputError(str(err)) from err
-        out = dict(ann, segmentation=rle, id=ann.get("id", k + 1))
+        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id)
         out.setdefault("iscrowd", 0)
         if "area" not in out:
             out["area"] = float(mask_utils.area(_rle_for_iou(rle)))
         fixed.append(out)
+    # Annotations without an id get ones no other annotation holds.
+    spare = iter(range(max(ann_ids, default=0) + 1, 2**62))
+    for out in fixed:
+        if out["id"] is None:
+            out["id"] = next(spare)
     if require_instances and not any(not a["iscrowd"] for a in fixed):
         # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
         raise EvaluationInputError(
             f"{where}: no (non-crowd) annotations, so there is no instance to score (COCO "
             "AP would read -1)"
         )
-    return dict(data, annotations=fixed)
+    return dict(data, images=clean_images, annotations=fixed)
 
 
 def load_coco(
