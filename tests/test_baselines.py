@@ -354,3 +354,14 @@ def test_baseline_runs_merge_into_the_report_next_to_pmgsam(
     fps = dis_box_run[0]["efficiency"]["fps"]
     assert f"| SAM ViT-B GT box | {dis_box_run[0]['efficiency']['params_total_M']:.1f} |" in eff_md
     assert f"{fps:.2f}" in eff_md.split("SAM ViT-B GT box |")[1].splitlines()[0]
+
+
+def test_baseline_checks_every_split_before_predicting(
+    sam_file, dis5k_root, data_config, tmp_path, capsys
+) -> None:
+    cfg = _config(tmp_path, data_config("dis5k", dis5k_root))
+    out = tmp_path / "r"
+    argv = _argv("sam-box", sam_file[0], cfg, "dis5k", "DIS-TE1,DIS-TE9", out)
+    assert exit_status(evaluate.main, argv) == 2
+    assert "DIS-TE9" in capsys.readouterr().err
+    assert not out.exists()  # DIS-TE1 was not predicted first

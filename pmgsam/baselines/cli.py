@@ -129,6 +129,12 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(ExperimentConfig, args.config, overrides)
+    # Every split is built before the model loads and anything is predicted: a typo in the
+    # last split must not cost the predictions of the others.
+    datasets = {
+        split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
+        for split in args.splits  # a list (evaluate.py's --splits type)
+    }
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
@@ -151,8 +157,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta.update(reduce=args.reduce, reduce_is_oracle=args.reduce == "oracle")
         meta["reduce_note"] = ORACLE_NOTE if args.reduce == "oracle" else "no GT used"
     timing_input = None
-    for split in args.splits:  # a list (evaluate.py's --splits type)
-        dataset = build_dataset(cfg.data, split, cfg.model.image_size, train=False)
+    for split, dataset in datasets.items():
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
             args.overwrite,
