@@ -149,6 +149,11 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         ("schedule.min_lr=.inf", "schedule.min_lr"),
         ("model.residual_scale=.inf", "model.residual_scale"),
         ("optim.lr=1" + "0" * 400, "optim.lr"),
+        # Past float32's range torch's AdamW step overflowed with a traceback; past 1 it diverges.
+        ("optim.lr=1e300", "'optim.lr' must be at most 1"),
+        ("optim.lr=1.5", "'optim.lr' must be at most 1"),
+        ("model.image_size=8224", "'model.image_size' must be at most 8192"),
+        (f"model.image_size={2**40}", "'model.image_size' must be at most 8192"),
         ("train.seed=99999999999999999999", "train.seed"),
         ("train.seed=-1", "train.seed"),
         ("data.split_seed=-1", "data.split_seed"),
@@ -163,6 +168,13 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
 def test_bad_values_are_named(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
         load_config(ExperimentConfig, CONFIGS / "demo.yaml", [override])
+
+
+def test_upper_bounds_are_inclusive() -> None:
+    cfg = load_config(
+        ExperimentConfig, CONFIGS / "demo.yaml", ["optim.lr=1", "model.image_size=8192"]
+    )
+    assert (cfg.optim.lr, cfg.model.image_size) == (1, 8192)
 
 
 def test_seed_bounds_are_inclusive() -> None:

@@ -96,7 +96,9 @@ class OptimConfig:
     premask: ParamGroupConfig = field(default_factory=ParamGroupConfig)
 
     def validate(self) -> None:
-        check_positive("optim.lr", self.lr)
+        # AdamW moves each weight by about lr per step: above 1 a run diverges at once, and
+        # beyond float32's range torch's update itself overflows.
+        check_positive("optim.lr", self.lr, at_most=1.0)
         check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
         check_positive("optim.eps", self.eps)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

@@ -16,6 +16,7 @@ DECODER_ACTIVATIONS = ("relu", "gelu")
 # by our checkpoint loader and by training resumption.
 LEGACY_FIELDS = {"decoder_activation": "gelu"}
 NUM_LEVELS = 6
+MAX_IMAGE_SIZE = 8192
 
 # Fields that say where pretrained weights come from rather than what the model is; two
 # configs that differ only here describe the same architecture.
@@ -27,7 +28,8 @@ class ModelConfig:
     """Everything needed to build a PMG-SAM model.
 
     Arguments:
-      image_size (int): side S of the square network input (multiple of 32 and of patch_size).
+      image_size (int): side S of the square network input (multiple of 32 and of patch_size,
+        at most 8192).
       hiera (str): Hiera variant of the frozen transformer branch.
       hiera_checkpoint (str, optional): hiera-transformer checkpoint (``model_state`` key).
       u2net (str): ``u2net`` (official U2NET) or ``u2netp`` (U²-Net†) for the frozen CNN branch.
@@ -109,6 +111,8 @@ class ModelConfig:
         )
         for name in sizes:
             check_positive(f"model.{name}", getattr(self, name))
+        # 8x the paper's S in each side; a larger S would only fail once memory runs out.
+        check_positive("model.image_size", self.image_size, at_most=MAX_IMAGE_SIZE)
         check_positive("model.residual_scale", self.residual_scale, allow_zero=True)
         s = self.image_size
         if s % 32:

@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Type, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar
 
 import yaml
 
@@ -28,9 +28,11 @@ class ConfigError(ValueError):
 SEED_MAX = 2**63 - 1
 
 
-def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
+def check_positive(
+    key: str, value: float, allow_zero: bool = False, at_most: Optional[float] = None
+) -> None:
     """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a finite number > 0
-    (``>= 0`` with ``allow_zero``).
+    (``>= 0`` with ``allow_zero``) and, given ``at_most``, no larger than it.
 
     Validators call this before any arithmetic with the value (a zero divisor, a NaN that
     compares false with every bound, an infinite learning rate).
@@ -41,6 +43,8 @@ def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
         bound = ">= 0" if allow_zero else "> 0"
         kind = "a finite number " if isinstance(value, float) else ""
         raise ConfigError(f"config key '{key}' must be {kind}{bound}, got {value}")
+    if at_most is not None and value > at_most:
+        raise ConfigError(f"config key '{key}' must be at most {at_most:g}, got {value}")
 
 
 def check_seed(key: str, value: int) -> None:
