@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from pmgsam.utils.cli import DEVICE_NAMES, device_name, positive_int
+from pmgsam.utils.cli import DEVICE_NAMES, device_name, name_list, positive_int
 from pmgsam.utils.config import (
     BASE_KEY,
     ConfigError,
@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder of the runs, table and plots")
     p.add_argument("--train", action="store_true", help="train configs not trained yet")
     p.add_argument("--evaluate", action="store_true", help="score configs not scored yet")
-    p.add_argument("--only", help="comma-separated config names (default: the whole grid)")
+    p.add_argument(
+        "--only", type=name_list, help="comma-separated config names (default: the whole grid)"
+    )
     p.add_argument("--splits", help="test split spec (default: grid.yaml's, e.g. DIS-TE)")
     p.add_argument(
         "--device", default="auto", type=device_name, help=f"evaluation device: {DEVICE_NAMES}"
@@ -314,9 +316,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         # Up front, also when every config is scored already: a bad --device is never silent.
         args.device = resolve_device(args.device, option="--device")
-    chosen = list(paths)
+    chosen = args.only or list(paths)
     if args.only:
-        chosen = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = [n for n in chosen if n not in paths]
         if unknown:
             raise ConfigError(f"--only names configs not in the grid: {unknown}")

@@ -137,6 +137,14 @@ def test_ablate_checks_device_before_skipping_scored_configs(tmp_path: Path, cap
     assert "CUDA is not available" in line
 
 
+@pytest.mark.parametrize("only", [",", "baim_n1,baim_n1"])
+def test_ablate_only_needs_distinct_names(tmp_path: Path, capsys, only: str) -> None:
+    # "," ran nothing and still wrote the (empty) tables; a repeated name ran its row twice.
+    line = refused(ablate.main, [*ABLATE[:3], tmp_path / "o", "--only", only], "--only", capsys)
+    assert repr(only) in line
+    assert not (tmp_path / "o").exists()
+
+
 # --- python -m pmgsam.data.synthetic: bounded, so a typo cannot fill the disk or memory ---
 @pytest.mark.parametrize(
     "option, value, words",
