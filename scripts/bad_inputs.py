@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,15 @@ def build_corpus(root: Path) -> List[Case]:
     (root / "bad_grid" / "grid.yaml").write_text("rows: [unclosed\n")
     (root / "list.json").write_text("[1, 2]")
     (root / "run_no_maps").mkdir()
+    mine = root / "my_experiment"  # a user's folder with their own config, not a run
+    mine.mkdir()
+    (mine / "config.yaml").write_text("# my notes\nmodel: {hiera: large}\n")
+    coco = {"images": [{"id": 1, "file_name": "img0.png", "height": 40, "width": 50},
+                       {"id": 1, "file_name": "img1.png", "height": 40, "width": 50}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                             "segmentation": [[1, 1, 20, 1, 20, 20]]}],
+            "categories": [{"id": 1, "name": "object"}]}  # fmt: skip
+    (root / "coco_twice.json").write_text(json.dumps(coco))
 
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
     train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run")]
@@ -191,6 +201,13 @@ def build_corpus(root: Path) -> List[Case]:
              str(root / "run_no_maps"), "--config", "configs/demo.yaml", "--split", "DIS-TE1",
              "--data-root", str(data)], "run folder without maps and no checkpoint",
              expect="--checkpoint"),
+        Case("train-into-user-folder", "train", ["train.py", "--config", "configs/demo.yaml",
+             "--output-dir", str(mine), *demo_data], "--output-dir holding a user's config.yaml",
+             [mine], "holds no PMG-SAM run"),
+        Case("cos-image-id-twice", "evaluate", ["evaluate.py", "--task", "cos", "--pred-dir",
+             str(gt), "--gt-json", str(root / "coco_twice.json"), "--out",
+             str(root / "ap.json")], "COCO GT listing one image id twice", [gt],
+             "repeats image id 1"),
     ]  # fmt: skip
     if not torch.cuda.is_available():
         cases += [
