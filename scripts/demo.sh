@@ -14,6 +14,11 @@ echo "== 1/4 generating demo data in demo_data/"
 python -m pmgsam.data.synthetic --layout dis5k --out demo_data --num 48 --seed 0 --overwrite
 
 echo "== 2/4 training configs/demo.yaml into $run_dir"
+# A rerun starts afresh, so an earlier run folder is removed: only one (it has a train.log).
+if [[ -e "$run_dir" && ! -f "$run_dir/train.log" ]]; then
+  echo "demo: '$run_dir' exists and is not a training run folder; choose another" >&2
+  exit 2
+fi
 rm -rf "$run_dir"
 python train.py --config configs/demo.yaml --output-dir "$run_dir"
 
