@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
+CORPUS_MARK = ".pmgsam-bad-inputs"
 
 
 @dataclass
@@ -54,9 +55,12 @@ def build_corpus(root: Path) -> List[Case]:
     from pmgsam.data.synthetic import generate
     from pmgsam.modeling.checkpoint import save_model
 
-    if root.exists():
+    if root.exists() and any(root.iterdir()):
+        if not (root / CORPUS_MARK).is_file():  # never delete a folder this script did not build
+            raise SystemExit(f"--dir '{root}' is not empty and holds no corpus; choose another")
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / CORPUS_MARK).write_text("built by scripts/bad_inputs.py; rebuilt on each run\n")
     rng = np.random.default_rng(0)
     images = root / "images"
     images.mkdir()

@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,3 +34,11 @@ def test_corpus_cases_pass_end_to_end(tmp_path: Path) -> None:
     crash = script.Case("crash", "x", ["-c", "raise ValueError('boom')"], "traceback")
     assert not script.run_case(ok)[0] and "exit status 0" in script.run_case(ok)[2]
     assert "traceback" in script.run_case(crash)[2]
+
+
+def test_corpus_is_only_built_over_its_own_folder(tmp_path: Path) -> None:
+    script = load_script()
+    (tmp_path / "mine.txt").write_text("user data")
+    with pytest.raises(SystemExit, match="holds no corpus"):
+        script.build_corpus(tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "user data"
