@@ -23,16 +23,9 @@ import torch
 import pmgsam.modeling.checkpoint as checkpoint_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import (
-    STATE_FILE,
-    append_metrics,
-    checkpoint_dir,
-    load_training_state,
-    save_checkpoint,
-    truncate_metrics,
-)
+from pmgsam.engine.state import STATE_FILE, checkpoint_dir, load_training_state, save_checkpoint
 from pmgsam.engine.trainer import Trainer
-from pmgsam.engine.training_log import summary_line
+from pmgsam.engine.training_log import append_metrics, summary_line, truncate_metrics
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict

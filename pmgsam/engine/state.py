@@ -26,16 +26,13 @@ exactly one line. :func:`remove_run_temporaries` clears what a killed process le
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import random
 import shutil
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -291,77 +288,6 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
             f"and overrides to reuse the saved config, or start a new run "
             f"(only {list(RESUMABLE_CHANGES)} may change on resume)"
         )
-
-
-def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
-    """Append one epoch's record to ``<run_dir>/metrics.jsonl`` (flushed to disk); a NaN or
-    infinite value (a diverged run) is written as null."""
-    # json.dumps would write NaN / Infinity, which JSON readers other than Python's refuse.
-    plain = {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
-    }
-    with open(Path(run_dir) / METRICS_FILE, "a") as f:
-        f.write(json.dumps(plain, allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _epoch_of(line: str) -> Optional[int]:
-    try:
-        return int(json.loads(line)["epoch"])
-    except (ValueError, KeyError, TypeError):
-        return None  # a line cut short by a crash
-
-
-def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
-    """Keep one ``metrics.jsonl`` line per epoch up to ``epoch``; drop later and partial ones.
-
-    Lines of later epochs (and a line cut short by a crash) were left by an interrupted attempt
-    whose checkpoint was not written; the resumed run writes them again.
-    """
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    latest: Dict[int, str] = {}
-    for ln in lines:
-        number = _epoch_of(ln)
-        if number is not None and number <= epoch:
-            latest[number] = ln
-    keep = [latest[n] for n in sorted(latest)]
-    if keep == lines:
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{ln}\n" for ln in keep))
-
-
-def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
-    """Send the package's log records to ``<run_dir>/train.log`` and stdout; returns the undo.
-
-    The package logger stops propagating meanwhile, so that a root handler does not print
-    every line twice.
-    """
-    pkg = logging.getLogger(PACKAGE_LOGGER)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-    handlers: List[logging.Handler] = [
-        logging.FileHandler(Path(run_dir) / LOG_FILE),
-        logging.StreamHandler(sys.stdout),
-    ]
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        pkg.addHandler(handler)
-    old_level, old_propagate = pkg.level, pkg.propagate
-    pkg.setLevel(logging.INFO)
-    pkg.propagate = False
-
-    def detach() -> None:
-        for handler in handlers:
-            pkg.removeHandler(handler)
-            handler.close()
-        pkg.setLevel(old_level)
-        pkg.propagate = old_propagate
-
-    return detach
 
 
 def run_dir_of(path: PathLike) -> Path:

@@ -30,8 +30,6 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
-    append_metrics,
-    attach_run_log,
     check_new_run_folder,
     check_resume_config,
     checkpoint_dir,
@@ -43,11 +41,16 @@ from pmgsam.engine.state import (
     save_checkpoint,
     seed_everything,
     set_rng_state,
-    truncate_metrics,
     write_config,
 )
 from pmgsam.engine.train_data import build_training_data
-from pmgsam.engine.training_log import TrainingLog, epoch_record
+from pmgsam.engine.training_log import (
+    TrainingLog,
+    append_metrics,
+    attach_run_log,
+    epoch_record,
+    truncate_metrics,
+)
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import load_model_weights
