@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from pmgsam.data import (
@@ -108,3 +109,37 @@ def test_unpad_is_identity_at_native_size():
     img = (np.random.default_rng(1).random((S, S, 3)) * 255).astype(np.uint8)
     out = EvalTransform(S)(img)["image"]
     assert torch.allclose(out, torch.from_numpy(img).permute(2, 0, 1) / 255.0)
+
+
+@pytest.mark.parametrize("hw", [(100, 150), (150, 100), (300, 200)])
+def test_unpad_and_resize_enlarges_like_opencv(hw):
+    # OpenCV's INTER_LINEAR samples at half-pixel centres (align_corners=False): a corner-aligned
+    # or shifted resize differs from it by far more than float rounding.
+    h, w = resized_hw(*hw, S)
+    x = torch.from_numpy(np.random.default_rng(0).random((1, S, S)).astype(np.float32))
+    ours = unpad_and_resize(x, hw, S)[0].numpy()
+    ref = cv2.resize(x[0, :h, :w].numpy(), hw[::-1], interpolation=cv2.INTER_LINEAR)
+    assert np.abs(ours - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("hw", [(20, 30), (30, 20), (17, 40)])
+def test_unpad_and_resize_shrinks_like_pil(hw):
+    # Shrinking is antialiased like PIL's bilinear filter; plain bilinear sampling (no
+    # antialias) differs from PIL by ~0.4 on this noise.
+    h, w = resized_hw(*hw, S)
+    x = torch.from_numpy(np.random.default_rng(1).random((1, S, S)).astype(np.float32))
+    ours = unpad_and_resize(x, hw, S)[0].numpy()
+    ref = Image.fromarray(x[0, :h, :w].numpy(), mode="F").resize(hw[::-1], Image.BILINEAR)
+    assert np.abs(ours - np.asarray(ref)).max() < 1e-5
+
+
+def test_eval_transform_shrinks_by_block_average():
+    # 256x128 -> S=64 is an exact 4x reduction: INTER_AREA is then the mean of each 4x4 block
+    # (derived by hand with numpy). Bilinear sampling would read only the 2x2 pixels around
+    # each block centre.
+    image = np.random.default_rng(2).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    out = EvalTransform(S)(image)["image"]
+    blocks = image.reshape(32, 4, 64, 4, 3).astype(np.float64).mean(axis=(1, 3)) / 255.0
+    ours = out[:, :32, :].permute(1, 2, 0).numpy()
+    assert np.abs(ours - blocks).max() <= 0.5 / 255 + 1e-6  # uint8 rounding of the mean
+    assert out[:, 32:, :].abs().sum() == 0  # zero padding below the image
