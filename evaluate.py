@@ -232,6 +232,7 @@ def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int)
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.instances import evaluate_cos_folder
+    from pmgsam.evaluation.run_json import check_same_model
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
     from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
 
@@ -239,6 +240,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
+    check_same_model(run_dir, args.checkpoint, option="--output-dir")
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     dis, cos = {}, {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Dict
@@ -20,6 +21,7 @@ import yaml
 import pmgsam
 from pmgsam.data import build_dataset, unpad_and_resize
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import from_dict, to_dict
 
@@ -133,3 +135,20 @@ def test_cos_predict_split_and_ap(tiny, cod10k_root, tmp_path, cocoeval_stats) -
     assert scores["num_images"] == len(coco_gt.getImgIds()) == 3
     assert scores["num_results"] > 0  # the random model's map does cross 0.5 somewhere
     assert scores["stats"] == pytest.approx(cocoeval_stats(coco_gt, results), abs=1e-12)
+
+
+def test_benchmark_refuses_a_run_folder_of_another_checkpoint(tiny, dis5k_root, tmp_path) -> None:
+    # A second checkpoint scored into the same folder used to be merged into the first one's
+    # run.json: its DIS-TE1 next to the other model's DIS-VD, in one table row.
+    run, _ = _benchmark(tiny, "dis5k", dis5k_root, "DIS-VD", tmp_path)
+    record = (run / "run.json").read_bytes()
+    other = shutil.copy(tiny["path"], tmp_path / "other.safetensors")
+    config = tmp_path / "dis5k.yaml"
+    args = ["--config", config, "--checkpoint", other, "--dataset", "dis5k", "--splits",
+            "DIS-TE1", "--output-dir", run, "--device", "cpu", "--quiet"]  # fmt: skip
+    with pytest.raises(EvaluationInputError, match="holds the results of checkpoint"):
+        _evaluate([str(a) for a in args])
+    assert (run / "run.json").read_bytes() == record and not (run / "pred" / "DIS-TE1").exists()
+    (run / "run.json").write_text("[1]")
+    with pytest.raises(EvaluationInputError, match=r"run\.json' holds a JSON list"):
+        _evaluate([str(a) for a in args])

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import resolve_device
+    from pmgsam.evaluation.run_json import check_same_model
     from pmgsam.evaluation.tables import COS_NAMES, efficiency_from_report, write_run_json
     from pmgsam.utils.config import load_config
 
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(ExperimentConfig, args.config, overrides)
+    out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
+    check_same_model(out_dir, args.checkpoint, args.baseline, option="--output-dir")
     # Every split is built before the model loads and anything is predicted: a typo in the
     # last split must not cost the predictions of the others.
     datasets = {
@@ -137,7 +140,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     }
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
-    out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     dis_scores: Dict[str, Any] = {}
     cos_scores: Dict[str, Any] = {}
     meta: Dict[str, Any] = {

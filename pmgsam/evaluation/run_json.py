@@ -34,6 +34,45 @@ PathLike = Union[str, os.PathLike]
 RESULT_SECTIONS = ("dis", "cos", "efficiency")
 
 
+def read_run_file(path: Path) -> Dict[str, object]:
+    """The object an existing run.json holds (``{}`` when there is none), or an error naming it."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise EvaluationInputError(f"cannot read run file '{path}': {err}") from err
+    if not isinstance(data, dict):
+        raise EvaluationInputError(
+            f"run file '{path}' holds a JSON {type(data).__name__}, not an object"
+        )
+    return data
+
+
+def check_same_model(
+    run_dir: PathLike, checkpoint: PathLike, baseline: str | None = None, option: str = ""
+) -> None:
+    """Refuse to add results of ``checkpoint`` (run as ``baseline``, if one) to a run folder
+    whose run.json holds another model's: the two would be merged into one table row.
+
+    Called before anything is predicted. Paths are compared resolved, so a run scored from
+    another working directory still matches.
+    """
+    path = Path(run_dir) / "run.json"
+    meta = read_run_file(path).get("meta")
+    if not isinstance(meta, dict) or "checkpoint" not in meta:
+        return
+    old = (Path(str(meta["checkpoint"])).resolve(), meta.get("baseline"))
+    if old != (Path(checkpoint).resolve(), baseline):
+        was = f"checkpoint '{meta['checkpoint']}'" + (
+            f" with --baseline {old[1]}" if old[1] else ""
+        )
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' holds the results of {was}: scores of '{checkpoint}' would be "
+            f"merged into the same table row; choose another {option} (or delete '{path}')"
+        )
+
+
 def write_run_json(
     run_dir: PathLike,
     method: str,
@@ -44,7 +83,7 @@ def write_run_json(
 ) -> Path:
     """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries."""
     path = Path(run_dir) / "run.json"
-    data: Dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+    data = read_run_file(path)
     data["method"] = method
     for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
         if section:
