@@ -11,7 +11,8 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
         [--threshold 0.5] [--min-area 0] --out ap.json
 
 Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, score it into
-``<output-dir>/metrics/<split>.json``, update ``<output-dir>/run.json`` and print the tables::
+``<output-dir>/metrics/<split>.json`` (``DIS-TE``, i.e. DIS-TE1..4 as one set, into
+``DIS-TE1-4.json``), update ``<output-dir>/run.json`` and print the tables::
 
     python evaluate.py --config CFG --checkpoint CKPT --dataset dis5k \\
         --splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 [--data-root R] \\
@@ -22,7 +23,7 @@ not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 
-    python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam --model-type vit_b \
+    python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam --model-type vit_b \\
         --checkpoint FILE --config CFG --dataset dis5k --splits DIS-TE1 --output-dir results/<row>
 """
 

@@ -142,7 +142,7 @@ phases="core data tests regional model"
 case $phase in
   list)
     for p in $phases; do var=steps_$p; echo "$p: ${!var}"; done ;;
-  commands)  # read by tests/test_gpu_speed.py, which checks every command without running it
+  commands)  # read by tests/test_performance_gpu_script.py, which checks every command without running it
     for p in $phases; do
       var=steps_$p
       for name in ${!var}; do

@@ -1,8 +1,11 @@
 """Inference: predict a dataset split or a folder of images into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR --out DIR
-        [--batch-size 4] [--device cuda|cpu] [--amp bf16|none] [--overwrite] [--premask-out DIR]
-        [hiera_checkpoint=... ...]
+        [--batch-size 4] [--num-workers 2] [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none]
+        [--overwrite] [--premask-out DIR] [hiera_checkpoint=... ...]
+
+``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
+weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
