@@ -312,6 +312,9 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> Non
 def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys) -> None:
     cfg = _config(tmp_path, data_config("dis5k", dis5k_root))
     argv = _argv("sam-box", sam_file[0], cfg, "dis5k", "DIS-TE1", tmp_path / "r")
+    te = [a if a != "DIS-TE1" else "DIS-VD,DIS-TE" for a in argv]
+    assert exit_status(evaluate.main, te) == 2
+    assert "--splits DIS-TE: baseline mode scores single splits" in capsys.readouterr().err
     assert exit_status(evaluate.main, argv + ["--model-type", "tiny"]) == 2
     assert "tiny is a sam2 model" in capsys.readouterr().err
     assert exit_status(evaluate.main, argv + ["--esam-object-nms", "0.3"]) == 2

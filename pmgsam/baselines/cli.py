@@ -204,6 +204,14 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ]
     if missing:
         parser.error(f"{' '.join(missing)} required with --baseline")
+    from pmgsam.evaluation.combined import ALIASES
+
+    combined = [s for s in args.splits if "+" in s or s in ALIASES]
+    if combined:
+        parser.error(
+            f"--splits {','.join(combined)}: baseline mode scores single splits; give "
+            "DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 (pmgsam.report pools them into Overall (TE1-4))"
+        )
     family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
     if family_name and args.model_type and family_of(args.model_type) != family_name:
         parser.error(
