@@ -23,6 +23,7 @@ from pmgsam.analysis.premask import binary_iou, pearson, quadrant_counts
 from pmgsam.data import unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor
 from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.scoring import EvaluationInputError
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
@@ -213,3 +214,21 @@ def test_clipseg_without_transformers_is_a_clear_error(tmp_path, monkeypatch) ->
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ClipSegUnavailable, match="needs the 'transformers' package"):
         clipseg_maps(tmp_path, "an object", [], [], tmp_path / "out")
+
+
+def test_premask_checks_ready_priors_before_predicting(tmp_path, dis5k_root, monkeypatch) -> None:
+    # The maps are missing, so the run would be predicted first; a prior folder lacking maps
+    # used to be found only after that whole pass.
+    import pmgsam.engine.inference as inference
+
+    def predict_split(*args, **kwargs):
+        raise AssertionError("predicted before the priors were checked")
+
+    monkeypatch.setattr(inference, "predict_split", predict_split)
+    run, prior = tmp_path / "run", tmp_path / "prior"
+    prior.mkdir()
+    args = ["premask", "--run", str(run), "--checkpoint", str(tmp_path / "c.safetensors"),
+            "--prior-dir", f"Mine={prior}", "--config", str(DEMO), "--split", "DIS-TE1",
+            f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+    with pytest.raises(EvaluationInputError, match=r"prior 'Mine' .* lacks"):
+        main(args)

@@ -54,6 +54,8 @@ def premask(args: argparse.Namespace) -> None:
     priors = [parse_prior(text) for text in args.prior_dir or []]
     read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
+    # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
+    sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
     complete = all(
         (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
         for p, s in zip(images.parts, images.stems)
@@ -78,9 +80,6 @@ def premask(args: argparse.Namespace) -> None:
                 overrides,
                 premask_dir=pres[part],
             )
-    sources = {}
-    for name, folder in priors:
-        sources[name] = prior_maps(folder, images.stems, name)
     if args.clipseg:
         from .clipseg import clipseg_maps
 
