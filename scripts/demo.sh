@@ -23,6 +23,10 @@ rm -rf "$run_dir"
 python train.py --config configs/demo.yaml --output-dir "$run_dir"
 
 echo "== 3/4 evaluating the best checkpoint into $results_dir"
+if [[ -e "$results_dir" && ! -f "$results_dir/run.json" ]]; then
+  echo "demo: '$results_dir' exists and holds no earlier demo results; move it away" >&2
+  exit 2
+fi
 rm -rf "$results_dir"
 python evaluate.py --config configs/demo.yaml --checkpoint "$run_dir" --dataset dis5k \
   --splits DIS-VD,DIS-TE1 --output-dir "$results_dir" --device cpu --workers 2
