@@ -23,10 +23,15 @@ rm -rf "$run_dir"
 python train.py --config configs/demo.yaml --output-dir "$run_dir"
 
 echo "== 3/4 evaluating the best checkpoint into $results_dir"
-if [[ -e "$results_dir" && ! -f "$results_dir/run.json" ]]; then
-  echo "demo: '$results_dir' exists and holds no earlier demo results; move it away" >&2
-  exit 2
-fi
+# Removed only while it holds nothing but what an earlier (maybe interrupted) demo wrote.
+for entry in "$results_dir"/* "$results_dir"/.[!.]*; do
+  [[ -e "$entry" ]] || continue
+  case "$(basename "$entry")" in
+    pred | metrics | tables | run.json) ;;
+    *) echo "demo: '$results_dir' holds '$(basename "$entry")', not written by the demo; move it away" >&2
+       exit 2 ;;
+  esac
+done
 rm -rf "$results_dir"
 python evaluate.py --config configs/demo.yaml --checkpoint "$run_dir" --dataset dis5k \
   --splits DIS-VD,DIS-TE1 --output-dir "$results_dir" --device cpu --workers 2
