@@ -50,13 +50,16 @@ def read_run_file(path: Path) -> Dict[str, object]:
 
 
 def check_same_model(
-    run_dir: PathLike, checkpoint: PathLike, baseline: str | None = None, option: str = ""
+    run_dir: PathLike,
+    checkpoint: PathLike,
+    baseline: str | None = None,
+    option: str = "--output-dir",
 ) -> None:
     """Refuse to add results of ``checkpoint`` (run as ``baseline``, if one) to a run folder
     whose run.json holds another model's: the two would be merged into one table row.
 
-    Called before anything is predicted. Paths are compared resolved, so a run scored from
-    another working directory still matches.
+    Called before anything is predicted. Paths are compared resolved (``runs/x`` matches
+    ``./runs/x/``), relative ones against the current working directory.
     """
     path = Path(run_dir) / "run.json"
     meta = read_run_file(path).get("meta")
