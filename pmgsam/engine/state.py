@@ -59,6 +59,7 @@ from pmgsam.utils.config import (
     to_dict,
 )
 from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
+from pmgsam.utils.messages import preview
 
 PathLike = Union[str, Path]
 STATE_FILE = "state.pt"
@@ -210,9 +211,9 @@ def check_new_run_folder(run_dir: PathLike) -> None:
         n for n in names if n not in RUN_ENTRIES and not (n[0] == "." and n.endswith(TMP_SUFFIX))
     ]
     if names and (foreign or LOG_FILE not in names):
-        shown = ", ".join((foreign or names)[:5]) + (", ..." if len(foreign or names) > 5 else "")
         raise FileExistsError(
-            f"output folder '{run_dir}' is not empty and holds no PMG-SAM run ({shown}): a run "
+            f"output folder '{run_dir}' is not empty and holds no PMG-SAM run "
+            f"({preview(foreign or names, 5)}): a run "
             f"writes {', '.join(RUN_ENTRIES)} there and would replace or delete files; "
             "choose a new or empty output_dir / --output-dir"
         )
