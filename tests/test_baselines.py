@@ -218,6 +218,8 @@ def test_sam_box_dis_equals_sam_predictor(sam_file, dis_box_run) -> None:
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     assert run["efficiency"]["params_total_M"] == pytest.approx(n_params)
     assert run["efficiency"]["fps"] > 0 and "peak_memory_MB" not in run["efficiency"]
+    flops = run["meta"]["efficiency_report"]["flops_per_image"]["total"]
+    assert flops > 0 and run["efficiency"]["flops_G"] == pytest.approx(flops / 1e9)
     assert run["meta"]["mode"] == "box" and run["meta"]["split DIS-TE1"]["num_images"] == 2
     assert run["meta"]["efficiency_report"]["timed_prompts"] == 1
     scored = json.loads((out / "metrics" / "DIS-TE1.json").read_text())
@@ -252,8 +254,8 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     out = tmp_path / "run"
     argv = _argv("sam-auto", sam_file[0], _config(tmp_path, data_cfg), "cod10k", "Test", out)
     run = _evaluate(argv + TINY_AUTO + ["--limit", "1"])
-    records = calls[0]  # the prediction; later calls are the timing passes
-    assert records and len(calls) == 2
+    records = calls[0]  # the prediction; then the FLOP count and the timed pass
+    assert records and len(calls) == 3
     dataset = build_dataset(data_cfg, "Test", 1024, train=False)
     coco = dataset.coco_gt()
     stem = dataset.image_paths[0].stem

@@ -186,6 +186,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             "pmgsam.efficiency.measure_speed (fp32, CUDA-synchronised, median of speed-iters "
             "after speed-warmup) of the whole predict on the first prompted image"
         )
+        meta["flops_counting"] = (
+            "FlopCounterMode over that same whole predict: image encoder once, mask decoder "
+            "for every prompt (batch)"
+        )
     efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
     method = args.method or row_name(baseline, args.reduce, cos)
     path = write_run_json(

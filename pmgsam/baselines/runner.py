@@ -19,10 +19,12 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
 from pmgsam.efficiency import count_parameters, measure_speed
+from pmgsam.efficiency.flops import count_method_flops
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
@@ -194,6 +196,27 @@ class _WholePrediction(torch.nn.Module):
         return self.baseline.predict(self.image, self.boxes)
 
 
+def prediction_flops(
+    baseline: Baseline, image: np.ndarray, boxes: Optional[np.ndarray]
+) -> Dict[str, float]:
+    """FLOPs of one whole ``predict`` of ``image``: ``total`` and the ``image_encoder`` part.
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` like PMG-SAM's (matrix products and
+    convolutions, a multiply-add = 2 FLOPs), over everything the prediction runs: the image
+    encoder once and the mask decoder for every prompt batch (an automatic mode's 32x32 grid
+    included), so the number compares with PMG-SAM's one pass per image.
+    """
+    parts: Dict[str, float] = {}
+    encoder = getattr(baseline.model, "image_encoder", None)
+    counter = FlopCounterMode(display=False)
+    counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
+    # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
+    # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
+    with torch.inference_mode(), counter, counted_encoder:
+        baseline.predict(image, boxes)
+    return {"total": float(counter.get_total_flops()), **{k: float(v) for k, v in parts.items()}}
+
+
 def measure_efficiency(
     baseline: Baseline,
     image: np.ndarray,
@@ -201,13 +224,15 @@ def measure_efficiency(
     iters: int,
     warmup: int,
 ) -> Dict[str, Any]:
-    """A ``pmgsam.efficiency``-style report (params, speed) of the baseline on one image, with
-    the same timing harness (``measure_speed``, fp32, CUDA-synchronised)."""
+    """A ``pmgsam.efficiency``-style report (params, FLOPs, speed) of the baseline on one image,
+    with the same timing harness (``measure_speed``, fp32, CUDA-synchronised)."""
     device = next(baseline.model.parameters()).device
     token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
+    flops = prediction_flops(baseline, image, boxes)
     speed = measure_speed(_WholePrediction(baseline, image, boxes), token, "fp32", iters, warmup)
     return {
         "params": count_parameters(baseline.model),
+        "flops_per_image": flops,
         "speed": speed,
         "timed_image_size": list(image.shape[:2]),
         "timed_prompts": None if boxes is None else len(boxes),

@@ -25,7 +25,7 @@ def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
 
 
 @contextmanager
-def _count_method(
+def count_method_flops(
     module: Optional[torch.nn.Module], method: str, counts: Dict[str, float], name: str
 ) -> Iterator[None]:
     """Count the FLOPs of every ``module.<method>`` call into ``counts[name]``.
@@ -61,7 +61,7 @@ def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32
     counter = FlopCounterMode(display=False)
     u2net_counts: Dict[str, float] = {}
     u2net = getattr(model, "u2net", None)
-    counted_u2net = _count_method(u2net, "features", u2net_counts, "u2net")
+    counted_u2net = count_method_flops(u2net, "features", u2net_counts, "u2net")
     with torch.no_grad(), autocast(images.device, amp_dtype(dtype)), counter, counted_u2net:
         model(images)
     per_module = counter.get_flop_counts()
