@@ -129,14 +129,7 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
         f = p / "run.json" if p.is_dir() else p
         if not f.is_file():
             raise DataNotFoundError(f"no run.json in '{p}'")
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise EvaluationInputError(f"cannot read run file '{f}': {err}") from err
-        if not isinstance(data, dict):
-            raise EvaluationInputError(
-                f"run file '{f}' holds a JSON {type(data).__name__}, not an object"
-            )
+        data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
         if bad:
             raise EvaluationInputError(f"run file '{f}': section(s) {bad} must be objects")
