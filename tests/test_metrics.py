@@ -212,7 +212,7 @@ def _two_blob_scene(level: int) -> tuple:
 def test_smeasure_constant_quadrants_equal_pysodmetrics(level: int):
     # A constant prediction over a constant GT quadrant scores 1 when the variances are exactly 0
     # and 0 otherwise. Level 0 is exactly 0 (score 1); for levels 1 and 5 PySODMetrics' own float
-    # mean over the constant quadrant is inexact, so it scores 0 there and so must we.
+    # mean over at least one constant quadrant is inexact, so it scores 0 there and so must we.
     pred, gt = _two_blob_scene(level)
     ref = psm.Smeasure()
     ref.step(pred, gt)
