@@ -134,3 +134,37 @@ def test_monitor_metrics_batch_equals_numpy_per_image() -> None:
         want["f"] += 1.3 * prec * rec / (0.3 * prec + rec) if 0.3 * prec + rec else 0.0
     for key in want:
         assert float(sums[key]) == pytest.approx(want[key], abs=1e-5), key
+
+
+# --- cases found by mutation testing ---
+def test_smoothing_comes_from_the_config() -> None:
+    # smooth = 0 on the _pair() images. Image 0: inter 0.5, Σp 1.25, Σg 1 -> Dice 1 - 1/2.25,
+    # IoU 1 - 0.5/1.75. Image 1: inter 1.5, Σp 1.5, Σg 2 -> Dice 1 - 3/3.5, IoU 1 - 1.5/2.
+    logits, target = _pair()
+    _, parts = SegmentationLoss(LossConfig(smooth=0.0))({"mask": logits}, target)
+    dice = ((1 - 1 / 2.25) + (1 - 3 / 3.5)) / 2
+    iou = ((1 - 0.5 / 1.75) + (1 - 1.5 / 2.0)) / 2
+    assert parts["dice"].item() == pytest.approx(dice, rel=1e-6)
+    assert parts["iou"].item() == pytest.approx(iou, rel=1e-6)
+
+
+def test_monitor_metrics_thresholds_are_strict_at_one_half() -> None:
+    # Logit 0 is probability exactly 0.5 and a soft GT of 0.5 is not foreground either ("> 0.5"),
+    # so both maps are empty: IoU = F = 1. A 0.6 GT pixel is foreground: IoU = 0, F = 0.
+    logits = torch.zeros(1, 1, 4, 4)
+    gt = torch.full((1, 1, 4, 4), 0.5)
+    sums = monitor_metrics(logits, gt, [[4, 4]])
+    assert sums["iou"] == 1.0 and sums["f"] == 1.0
+    gt[..., 0, 0] = 0.6
+    sums = monitor_metrics(logits, gt, [[4, 4]])
+    assert sums["iou"] == 0.0 and sums["f"] == 0.0
+
+
+def test_monitor_metrics_mae_averages_over_all_mask_channels() -> None:
+    # Two mask channels on a 4x4 valid region: channel 0 is exact (error 0), channel 1 is off by
+    # 1 on 8 of its 16 pixels. MAE = 8 / 32 over both channels, not 8 / 16.
+    gt = torch.zeros(1, 2, 4, 4)
+    logits = torch.full((1, 2, 4, 4), -40.0)
+    logits[:, 1, :2, :] = 40.0
+    sums = monitor_metrics(logits, gt, [[4, 4]])
+    assert sums["mae"] == pytest.approx(8 / 32, abs=1e-6)

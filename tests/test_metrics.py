@@ -15,9 +15,10 @@ from skimage.measure import label
 from skimage.morphology import disk, skeletonize
 
 from pmgsam.data.io import load_mask
-from pmgsam.evaluation.dis_metrics import aggregate, image_metrics
+from pmgsam.evaluation.dis_metrics import aggregate, image_metrics, normalisation_lut
 from pmgsam.evaluation.hce import hce_counts, skeletonize_zhang
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
+from pmgsam.evaluation.smeasure import s_measure
 from pmgsam.utils.cli import exit_status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +169,106 @@ def test_equal_to_pysodmetrics_per_image_and_aggregated():
         assert abs(got[key] - val) <= 1e-9, (key, got[key], val)
 
 
+def _partial_range_pair() -> tuple:
+    """Soft prediction confined to [37, 201] and a GT holding the grey levels 128 and 129.
+
+    Every other case here has a prediction spanning the full 0..255 range (min-max
+    normalisation is then the identity) and a strictly 0/255 GT, so neither the min subtraction,
+    the truncating ``(pred * 255).astype(np.uint8)`` level quantisation, nor the GT threshold
+    ``> 128`` (128 is background, 129 foreground) was exercised.
+    """
+    p, g = make_pair(60, 70, 11)
+    pred = (37 + p.astype(np.float64) * (164 / 255)).astype(np.uint8)
+    assert (int(pred.min()), int(pred.max())) == (37, 201)
+    g = g.copy()
+    g[5:20, 5:30] = 128
+    g[40:55, 30:60] = 129
+    return pred, g
+
+
+def test_partial_range_prediction_and_grey_gt_equal_pysodmetrics():
+    pred, gt = _partial_range_pair()
+    ref = _pysod([(pred, gt)])
+    got = aggregate([image_metrics(pred, gt, with_hce=False)])
+    for key, val in ref.items():
+        assert abs(got[key] - val) <= 1e-9, (key, got[key], val)
+    # HCE binarises the raw GT with the same "> 128" rule (faithful port as the reference).
+    assert _hce(pred, gt) == ref_relax_hce(gt, pred, skeletonize(gt > 128))
+
+
+def _two_blob_scene(level: int) -> tuple:
+    """GT blobs in the top-left and bottom-right corners: the centroid sits between them, so the
+    top-right and bottom-left S-measure quadrants are all background, where the prediction is the
+    constant ``level`` (the blobs themselves are predicted 255; one 0 pixel fixes the min)."""
+    gt = np.zeros((20, 24), np.uint8)
+    gt[2:8, 2:10] = 255
+    gt[12:18, 14:22] = 255
+    pred = np.where(gt > 0, 255, level).astype(np.uint8)
+    pred[0, 0] = 0
+    return pred, gt
+
+
+@pytest.mark.parametrize("level", [0, 1, 5])
+def test_smeasure_constant_quadrants_equal_pysodmetrics(level: int):
+    # A constant prediction over a constant GT quadrant scores 1 when the variances are exactly 0
+    # and 0 otherwise. Level 0 is exactly 0 (score 1); for levels 1 and 5 PySODMetrics' own float
+    # mean over at least one constant quadrant is inexact, so it scores 0 there and so must we.
+    pred, gt = _two_blob_scene(level)
+    ref = psm.Smeasure()
+    ref.step(pred, gt)
+    got = image_metrics(pred, gt, with_hce=False).sm
+    assert abs(got - ref.get_results()["sm"]) <= 1e-12
+
+
+def test_smeasure_alpha_argument_equals_pysodmetrics():
+    # image_metrics always uses alpha = 0.5, where alpha and 1 - alpha coincide; another alpha
+    # shows whether the object and region terms get the right weights.
+    pred, gt = make_pair(50, 64, 4)
+    gt_b = gt > 128
+    ref = psm.Smeasure(alpha=0.8)
+    ref.step(pred, gt)
+    got = s_measure(pred, gt_b, normalisation_lut(pred), alpha=0.8)
+    assert abs(got - ref.get_results()["sm"]) <= 1e-12
+
+
+def test_smeasure_of_inverted_prediction_is_clamped_to_zero():
+    # Prediction 0 on the object and 1 on the background: both object terms are 0 and every
+    # quadrant is perfectly anti-correlated (negative SSIM), so the raw score is negative and the
+    # S-measure is clamped to 0.
+    gt = _blob_scene()
+    pred = 255 - gt
+    ref = psm.Smeasure()
+    ref.step(pred, gt)
+    assert ref.get_results()["sm"] == 0.0
+    assert image_metrics(pred, gt, with_hce=False).sm == 0.0
+
+
+def test_smeasure_nan_when_centroid_on_last_row_like_pysodmetrics():
+    # Foreground only on the last row: the centroid row + 1 equals the height, the bottom
+    # quadrants are empty and PySODMetrics' mean over them is NaN. We keep that NaN rather than
+    # silently scoring 0 (Python's max(0.0, nan) would return 0.0).
+    gt = np.zeros((12, 16), np.uint8)
+    gt[11, 3:9] = 255
+    pred, _ = make_pair(12, 16, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's empty-slice warnings inside PySODMetrics
+        ref = psm.Smeasure()
+        ref.step(pred, gt)
+        ours = image_metrics(pred, gt, with_hce=False).sm
+    assert np.isnan(ref.get_results()["sm"])
+    assert np.isnan(ours)
+
+
+def test_aggregate_hce_is_none_unless_every_image_has_it():
+    # A dataset HCE averaged over a subset of the images would not be comparable with a full
+    # run, so it is reported as missing instead.
+    p, g = make_pair(40, 50, 3)
+    with_h = image_metrics(p, g, name="a")
+    without = image_metrics(p, g, name="b", with_hce=False)
+    assert aggregate([with_h, with_h])["HCE"] == float(with_h.hce.total)
+    assert aggregate([with_h, without])["HCE"] is None
+
+
 def test_skeleton_equals_skimage():
     rng = np.random.default_rng(3)
     for s in range(6):
@@ -244,6 +345,75 @@ def test_hce_equals_faithful_port():
     full, empty = np.full_like(g, 255), np.zeros_like(g)
     for pred, gt in ((p, full), (p, empty), (empty, g), (full, g), (full, empty), (empty, full)):
         assert _hce(pred, gt) == ref_relax_hce(gt, pred, skeletonize(gt > 128))
+
+
+def _hce_with(pred: np.ndarray, gt: np.ndarray, ske: np.ndarray | None = None) -> tuple:
+    """Our HCE terms, asserted equal to the faithful port on the same input, then returned."""
+    r = hce_counts(pred, gt, gt_skeleton=ske)
+    ours = (r.fp_points, r.fp_indep, r.fn_points, r.fn_indep)
+    assert ours == ref_relax_hce(gt, pred, skeletonize(gt > 128) if ske is None else ske)
+    return ours
+
+
+def test_hce_diagonally_touching_holes_are_one_region():
+    # Two FN holes deep inside a TP object, touching only at a corner. All their neighbours are
+    # TP, so no boundary point qualifies; the official tool labels regions with skimage's
+    # default (8-)connectivity, so the pair is one independent region, not two.
+    gt = np.zeros((80, 100), np.uint8)
+    gt[10:70, 10:90] = 255
+    pred = gt.copy()
+    pred[30:36, 40:46] = 0
+    pred[36:42, 46:52] = 0
+    assert _hce_with(pred, gt) == (0, 0, 0, 1)
+
+
+def test_hce_fp_relaxation_does_not_cross_the_gt():
+    # FP block | missed 3-px GT bar | 2-px FP strip. The strip is within the 5 relax steps of
+    # the block's eroded core only through the bar; the relaxed FP grows through non-GT pixels
+    # alone, so the strip is forgiven. The block touches neither TP nor the FN skeleton (column
+    # 31, whose dilation reaches columns 30-32 only): 1 independent FP region. The skeleton is
+    # one straight FN run touching the bar's unrelaxed FN pixels: 2 points.
+    gt = np.zeros((70, 60), np.uint8)
+    gt[10:61, 30:33] = 255
+    pred = np.zeros_like(gt)
+    pred[10:61, 10:30] = 255
+    pred[10:61, 33:35] = 255
+    assert _hce_with(pred, gt) == (0, 1, 2, 0)
+
+
+def test_hce_fn_boundary_next_to_forgiven_fp_counts_points():
+    # An FN notch cut into the right edge of a GT block, beside a 2-px FP band that the relax
+    # step forgives. Forgiven FP pixels count as free for the FN condition, so the notch's right
+    # column (one straight run) gives 2 points and the notch is not independent.
+    gt = np.zeros((90, 100), np.uint8)
+    gt[20:70, 20:71] = 255
+    pred = np.zeros_like(gt)
+    pred[20:70, 20:73] = 255
+    pred[40:51, 65:71] = 0
+    assert _hce_with(pred, gt) == (0, 0, 2, 0)
+
+
+def test_hce_fp_condition_uses_relaxed_fn():
+    # An FP block beside a 2-px GT band that the relax step forgives (empty precomputed
+    # skeleton, so the band does not come back as structure). The FP condition is TP or the
+    # relaxed FN, so the block touches nothing: 1 independent region and no points.
+    gt = np.zeros((60, 60), np.uint8)
+    gt[20:40, 40:42] = 255
+    pred = np.zeros_like(gt)
+    pred[20:40, 20:40] = 255
+    assert _hce_with(pred, gt, np.zeros(gt.shape, bool)) == (0, 1, 0, 0)
+
+
+def test_hce_precomputed_skeleton_outside_gt():
+    # A precomputed skeleton need not lie inside the GT (e.g. a resized ske/ file). The official
+    # rule adds skeleton pixels not covered by TP, including those inside FP, to the FN map.
+    gt = np.zeros((80, 100), np.uint8)
+    gt[20:60, 10:40] = 255
+    pred = gt.copy()
+    pred[20:60, 50:80] = 255
+    ske = np.zeros(gt.shape, bool)
+    ske[40, 15:90] = True
+    _hce_with(pred, gt, ske)
 
 
 def test_mask_reader_handles_16bit_and_rgb(tmp_path: Path):
