@@ -270,11 +270,15 @@ def load_coco(
 
 def coco_map(coco_gt: COCO, results: List[Dict[str, object]]) -> Dict[str, object]:
     """Class-agnostic COCO mask AP of ``results`` (a COCO results list) against ``coco_gt``."""
-    if not results:
-        # pycocotools cannot load an empty result list; no prediction means zero precision.
-        return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "stats": [0.0] * 12}
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(results)
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:
+            # loadRes cannot read an empty list; an empty detection set scores as pycocotools
+            # does: 0, and -1 for the area ranges without a GT instance.
+            coco_dt = COCO()
+            coco_dt.dataset = dict(coco_gt.dataset, annotations=[])
+            coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, iouType="segm")
         ev.params.useCats = 0
         ev.evaluate()
