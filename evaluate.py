@@ -187,6 +187,7 @@ def _score_combined(
     run_dir: Path,
     datasets: Dict,
     overrides: List[str],
+    loaded: Dict[str, object],
 ) -> Tuple[str, Dict[str, object]]:
     """Predict every part of a combined split and score all its images as one set."""
     from pmgsam.engine.inference import predict_split
@@ -205,6 +206,7 @@ def _score_combined(
             overrides,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            reuse=loaded,
         ),
         run_dir / "metrics",
         args.workers,
@@ -245,9 +247,10 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     dis, cos = {}, {}
+    loaded: Dict[str, object] = {}  # one model load (and compile) for every split
     for split in args.splits:
         if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
-            dis.update([_score_combined(args, split, run_dir, datasets, overrides)])
+            dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded)])
             continue
         pred_dir = Path(
             predict_split(
@@ -260,6 +263,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 overrides,
                 overwrite=args.overwrite,
                 progress=not args.quiet,
+                reuse=loaded,
             )
         )
         ds = datasets[split]

@@ -152,3 +152,25 @@ def test_benchmark_refuses_a_run_folder_of_another_checkpoint(tiny, dis5k_root, 
     (run / "run.json").write_text("[1]")
     with pytest.raises(EvaluationInputError, match=r"run\.json' holds a JSON list"):
         _evaluate([str(a) for a in args])
+
+
+def test_benchmark_loads_the_model_once_for_all_splits(
+    tiny, dis5k_root, tmp_path, monkeypatch
+) -> None:
+    # Each split used to load (and, with performance.compile, compile) the model again.
+    from pmgsam.engine import inference
+
+    loads = []
+
+    def counted(*args, **kwargs):
+        loads.append(args[0])
+        return pmgsam.load_pretrained(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "load_pretrained", counted)
+    run = tmp_path / "run"
+    args = ["--config", _config(tiny, "dis5k", dis5k_root, tmp_path), "--checkpoint", tiny["path"],
+            "--device", "cpu", "--dataset", "dis5k", "--splits", "DIS-VD,DIS-TE1",
+            "--output-dir", run, "--quiet"]  # fmt: skip
+    assert _evaluate([str(a) for a in args]) == 0
+    assert loads == [str(tiny["path"])]
+    assert set(json.loads((run / "run.json").read_text())["dis"]) == {"DIS-VD", "DIS-TE1"}

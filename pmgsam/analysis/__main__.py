@@ -69,6 +69,7 @@ def premask(args: argparse.Namespace) -> None:
             )
         from pmgsam.engine.inference import predict_split
 
+        loaded: dict = {}  # one model load for every part
         for part in split_parts(args.split):
             predict_split(
                 args.config,
@@ -79,6 +80,7 @@ def premask(args: argparse.Namespace) -> None:
                 args.batch_size,
                 overrides,
                 premask_dir=pres[part],
+                reuse=loaded,
             )
     if args.clipseg:
         from .clipseg import clipseg_maps

@@ -218,6 +218,7 @@ def predict_split(
     overwrite: bool = False,
     premask_dir: Union[str, Path, None] = None,
     progress: bool = True,
+    reuse: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -233,6 +234,9 @@ def predict_split(
         the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
       premask_dir: also write the Pre-Mask probability maps into this folder.
       progress: show a progress bar.
+      reuse: a dict the caller keeps across calls: the first call stores its loaded (and,
+        with ``performance.compile``, compiled) model there and later calls with the same
+        config, checkpoint, overrides and device use it, so several splits cost one load.
     Returns the folder holding one PNG per image stem.
     """
     from pmgsam.data import build_dataset
@@ -248,7 +252,9 @@ def predict_split(
         for k in ("hiera_checkpoint", "u2net_checkpoint")
         if getattr(cfg.model, k)
     }
-    model = load_pretrained(checkpoint, **weights)
+    key = (str(config), str(checkpoint), tuple(overrides), device)
+    predictor = reuse.get("predictor") if reuse is not None and reuse.get("key") == key else None
+    model = predictor.model if predictor else load_pretrained(checkpoint, **weights)
     dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
     folders = dataset_folders(dataset)
     names = [f"{n}.png" for n in dataset.names]
@@ -256,9 +262,11 @@ def predict_split(
     if premask_dir is not None:
         refuse_shared_output(out_dir, "the output folder", premask_dir, "premask_dir")
         prepare_output_dir(premask_dir, names, folders, overwrite, "premask_dir", "predict_split")
-    predictor = Predictor(
-        model, resolve_device(device or "auto", option="--device"), performance=cfg.performance
-    )
+    if predictor is None:
+        run_on = resolve_device(device or "auto", option="--device")
+        predictor = Predictor(model, run_on, performance=cfg.performance)
+        if reuse is not None:
+            reuse.update(key=key, predictor=predictor)
     logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
     return predictor.predict_dataset(
         dataset,
