@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pmgsam.data.config import splits_overlap
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import experiment_config
 from pmgsam.modeling.build import model_config
@@ -215,3 +216,35 @@ def test_experiment_config_for_cli(tmp_path: Path) -> None:
     assert again.optim.lr == 0.01 and again.output_dir == str(run)
     with pytest.raises(ConfigError, match="differs from the resumed run folder"):
         experiment_config(None, output_dir=tmp_path / "elsewhere", resume=run)
+
+
+@pytest.mark.parametrize(
+    "train, val",
+    [
+        ("DIS-TR", "DIS-TR"),
+        ("DIS-TR", "DIS-TR:val"),
+        ("DIS-TR:train", "DIS-TR"),
+        ("DIS-TR:val", "DIS-TR:val"),
+    ],  # fmt: skip
+)
+def test_validation_split_sharing_training_images_is_refused(train: str, val: str) -> None:
+    # The 'best' checkpoint would be picked by a loss measured on training images.
+    overrides = [f"data.train_split={train}", f"data.val_split={val}"]
+    with pytest.raises(ConfigError, match=r"'data\.train_split' .* share images"):
+        load_config(ExperimentConfig, CONFIGS / "demo.yaml", overrides)
+
+
+@pytest.mark.parametrize(
+    "dataset, train, val, shared",
+    [
+        ("dis5k", "DIS-TR:train", "DIS-TR:val", False),
+        ("dis5k", "DIS-TR", "DIS-VD", False),
+        ("nc4k", "train", "test", False),
+        ("nc4k", "train", "all", True),
+        ("nc4k", "all:train", "test", True),
+        ("cod10k", "Train", "Test", False),
+    ],  # fmt: skip
+)
+def test_splits_overlap(dataset: str, train: str, val: str, shared: bool) -> None:
+    # NC4K's train and test are drawn from all: each shares images with all and its parts.
+    assert splits_overlap(train, val, dataset) is shared

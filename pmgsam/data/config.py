@@ -29,6 +29,22 @@ BASE_SPLITS = {
     "nc4k": ["all", "train", "test"],
     "folder": None,
 }
+#: Datasets whose ``train`` / ``test`` splits are drawn from ``all``.
+POOLED_DATASETS = ("nc4k", "folder")
+
+
+def splits_overlap(a: str, b: str, dataset: str) -> bool:
+    """Whether two split names can share images: the same split, a split and a part carved
+    from it (``X`` and ``X:val``), or NC4K / folder ``all`` and a split drawn from it."""
+    (base_a, _, part_a), (base_b, _, part_b) = a.partition(":"), b.partition(":")
+    if base_a == base_b:
+        return not (part_a and part_b and part_a != part_b)
+    drawn_from_all = {"all", "train", "test"}
+    return (
+        dataset in POOLED_DATASETS
+        and "all" in (base_a, base_b)
+        and {base_a, base_b} <= drawn_from_all
+    )
 
 
 def _check_prob(name: str, value: float) -> None:
@@ -98,7 +114,8 @@ class DataConfig:
         root: the dataset folder itself (e.g. ``.../DIS5K``, ``.../COD10K-v3``, ``.../NC4K``).
         train_split: split used for training (see the module doc for names).
         val_split: validation split; ``None`` carves ``<train_split>:val`` out of the training
-            split (and trains on ``<train_split>:train``), ``val_fraction`` held out.
+            split (and trains on ``<train_split>:train``), ``val_fraction`` held out. A split
+            sharing images with ``train_split`` is refused (:func:`splits_overlap`).
         test_splits: splits evaluated after training.
         val_fraction: fraction of the training split held out for validation (paper: 80/20).
         test_fraction: fraction of the whole pool held out as ``test`` for NC4K / ``folder``
@@ -158,6 +175,15 @@ class DataConfig:
         if not self.root:
             raise ConfigError("config key 'data.root' must name the dataset folder")
         self.augment.validate()
+        if self.val_split is not None and splits_overlap(
+            self.train_split, self.val_split, self.dataset
+        ):
+            raise ConfigError(
+                f"config keys 'data.train_split' ({self.train_split!r}) and 'data.val_split' "
+                f"({self.val_split!r}) share images: the validation loss, and the 'best' "
+                "checkpoint it picks, would be measured on training images; carve both from "
+                "one split ('X:train' and 'X:val', or val_split: null) or use a separate split"
+            )
         base = BASE_SPLITS[self.dataset]
         if base is None:
             return
