@@ -92,3 +92,32 @@ def test_tiny_model_u2net_flops_equal_a_direct_count():
     assert flops["components"]["u2net"] > 2 * 64 * 64 * 64 * 3 * 9
     assert "other" not in flops["components"]  # every FLOP of the tiny model is attributed
     assert sum(flops["components"].values()) == flops["total"]
+
+
+def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, monkeypatch):
+    # The compared generator must be SAM2's own, fed each timed image at the grid asked for.
+    pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+    seen = []
+    original = SAM2AutomaticMaskGenerator.generate
+
+    def generate(self, image):
+        seen.append((image.shape, len(self.point_grids[0])))
+        return original(self, image)
+
+    monkeypatch.setattr(SAM2AutomaticMaskGenerator, "generate", generate)
+    out = tmp_path / "eff.json"
+    main(
+        ["--model", "pmgsam_tiny", "--size", "64", "--iters", "2", "--warmup", "0",
+         "--device", "cpu", "--json", str(out), "--compare", "sam2_tiny",
+         "--sam-points-per-side", "2"]
+    )  # fmt: skip
+    ours, amg = json.loads(out.read_text())
+    assert (ours["mode"], amg["mode"], amg["model"]) == ("inference", "sam_amg", "sam2_tiny")
+    assert "SAM2AutomaticMaskGenerator defaults but 2² points" in amg["note"]
+    assert seen and all(s == ((64, 64, 3), 4) for s in seen)  # 64x64 image, 2x2 prompts
+    ratio = ours["images_per_s"] / amg["images_per_s"]
+    assert (
+        f"speed-up vs sam2_tiny automatic mask generator: {ratio:.1f}x" in capsys.readouterr().out
+    )

@@ -7,9 +7,10 @@
 
 ``--train`` times full training steps (forward, loss, backward, AdamW step) instead of
 inference; ``--compile`` compiles the whole model (``--compile regional``: each repeated block
-on its own, a shorter first call); ``--compare sam_vit_b`` also times segment-anything's
-automatic mask generator (its default settings, randomly initialised weights) on the same
-images in the same process. ``--json`` writes a list of records (see :data:`RECORD_KEYS`), the
+on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,
+``sam2_tiny|small|base_plus|large``) also times that model's automatic mask generator (the
+package's default settings, randomly initialised weights) on the same images in the same
+process. ``--json`` writes a list of records (see :data:`RECORD_KEYS`), the
 format of ``benchmarks/results/*.json``; a record's ``compile`` is ``false``, ``"model"`` or
 ``"regional"``, and ``first_call_ms`` holds the first (compiling, warm-up) call.
 
@@ -28,7 +29,12 @@ from pmgsam.efficiency.report import (
     make_record,
     write_records,
 )
-from pmgsam.efficiency.timing import measure_sam_amg, measure_speed, measure_training
+from pmgsam.efficiency.timing import (
+    measure_amg,
+    measure_sam_amg,
+    measure_speed,
+    measure_training,
+)
 
 __all__ = [
     "RECORD_KEYS",
@@ -39,6 +45,7 @@ __all__ = [
     "git_commit",
     "main",
     "make_record",
+    "measure_amg",
     "measure_sam_amg",
     "measure_speed",
     "measure_training",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Union
 
 import pmgsam.efficiency as package
-from pmgsam.efficiency.report import efficiency_report, format_report, write_records
+from pmgsam.efficiency.report import AMG_MODELS, efficiency_report, format_report, write_records
 from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
 from pmgsam.engine.distributed import resolve_device
 from pmgsam.modeling.build import list_models
@@ -54,13 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="window-batched 4-D attention (default) or hiera-transformer's 5-D forward",
     )
     parser.add_argument(
-        "--compare", choices=["sam_vit_b", "sam_vit_l", "sam_vit_h"], help="also time SAM AMG"
+        "--compare",
+        choices=AMG_MODELS,
+        help="also time this SAM / SAM2.1 automatic mask generator on the same images",
     )
     parser.add_argument(
         "--sam-points-per-side",
         type=positive_int,
         default=32,
-        help="prompt grid of the compared AMG (SAM's default 32; fewer only for a quick rehearsal)",
+        help="prompt grid of the compared AMG (default 32 as in SAM; fewer only to rehearse)",
     )
     parser.add_argument(
         "--json", default=None, help="also write the timing records (a JSON list) here"

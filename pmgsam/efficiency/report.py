@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 
 from pmgsam.efficiency.flops import count_flops, count_parameters
-from pmgsam.efficiency.timing import measure_sam_amg, measure_speed, measure_training
+from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import (
     configure_backends,
@@ -21,6 +21,14 @@ from pmgsam.engine.performance import (
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.io import atomic_path
+
+# --compare choices: the automatic mask generators, as the baselines build them.
+AMG_MODELS = ("sam_vit_b", "sam_vit_l", "sam_vit_h", "sam2_tiny", "sam2_small",
+              "sam2_base_plus", "sam2_large")  # fmt: skip
+AMG_PACKAGES = {
+    "sam": "segment-anything SamAutomaticMaskGenerator",
+    "sam2": "sam2 SAM2AutomaticMaskGenerator",
+}
 
 RECORD_KEYS = (
     "device", "mode", "model", "dtype", "batch", "image_size", "compile",
@@ -83,9 +91,9 @@ def efficiency_report(
 ) -> Dict[str, Any]:
     """Parameters, FLOPs and timings of one model; ``report["records"]`` lists the timings.
 
-    ``train`` times training steps instead of inference; ``compare`` (``sam_vit_b`` …) adds
-    segment-anything's automatic mask generator on the same images (``sam_points_per_side``
-    prompts per side, SAM's default 32).
+    ``train`` times training steps instead of inference; ``compare`` (one of
+    :data:`AMG_MODELS`) adds that model's automatic mask generator on the same images
+    (``sam_points_per_side`` prompts per side, the packages' default 32).
     """
     perf = perf or PerformanceConfig()
     overrides = {"image_size": size} if size else {}
@@ -119,9 +127,8 @@ def efficiency_report(
     report["speed"] = speed
     report["records"] = [make_record(report, report["mode"], speed)]
     if compare:
-        sam_type = compare.removeprefix("sam_")
-        amg = measure_sam_amg(
-            sam_type,
+        amg = measure_amg(
+            compare,
             images,
             iters=max(1, iters // 2),
             warmup=min(warmup, 1),
@@ -137,7 +144,8 @@ def efficiency_report(
                 compile=False,
                 channels_last=False,
                 points_per_side=sam_points_per_side,
-                note="segment-anything SamAutomaticMaskGenerator defaults"
+                note=AMG_PACKAGES[compare.partition("_")[0]]
+                + " defaults"
                 + ("" if sam_points_per_side == 32 else f" but {sam_points_per_side}² points")
                 + ", random weights",
             )

@@ -113,23 +113,26 @@ def measure_training(
     return _time_calls(step, device, images.shape[0], iters, warmup)
 
 
-def measure_sam_amg(
-    model_type: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
+def measure_amg(
+    name: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
 ) -> Dict[str, Any]:
-    """segment-anything's ``SamAutomaticMaskGenerator`` over the same images.
+    """An automatic mask generator over the same images: ``sam_vit_b`` (segment-anything's
+    ``SamAutomaticMaskGenerator``), ..., or ``sam2_tiny`` (sam2's ``SAM2AutomaticMaskGenerator``).
 
-    Its defaults, except ``points_per_side`` (SAM's default 32, a 32×32 grid of prompts;
-    fewer only to rehearse the command quickly on a CPU).
+    The package's defaults, except ``points_per_side`` (32 in both, a 32×32 grid of prompts;
+    fewer only to rehearse the command quickly on a CPU). Built as the baselines build them.
 
-    The SAM weights are random (none can be downloaded here): with real weights more masks
-    pass the quality filters and post-processing costs more, so this time is a lower bound.
+    The weights are random (none can be downloaded here): with real weights more masks pass
+    the quality filters and post-processing costs more, so this time is a lower bound.
     """
-    from segment_anything import SamAutomaticMaskGenerator, sam_model_registry
+    from pmgsam.baselines.base import family
 
+    family_name, _, model_type = name.partition("_")
+    models = family(family_name)
     device = images.device
     torch.manual_seed(0)
-    sam = sam_model_registry[model_type](checkpoint=None).to(device).eval()
-    generator = SamAutomaticMaskGenerator(sam, points_per_side=points_per_side)
+    model = models.build(model_type).to(device).eval()
+    generator = models.generator(model, {"points_per_side": points_per_side})
     arrays = [(img.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy() for img in images]
 
     def step() -> None:
@@ -137,3 +140,10 @@ def measure_sam_amg(
             generator.generate(arr)
 
     return _time_calls(step, device, len(arrays), iters, warmup)
+
+
+def measure_sam_amg(
+    model_type: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
+) -> Dict[str, Any]:
+    """:func:`measure_amg` of SAM ``model_type`` (``vit_b``, ``vit_l`` or ``vit_h``)."""
+    return measure_amg(f"sam_{model_type}", images, iters, warmup, points_per_side)
