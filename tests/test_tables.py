@@ -218,6 +218,17 @@ def test_integer_columns_round_to_nearest():
     assert eff[1].split(",")[-1] == "3421" and eff[2].split(",")[-1] == "3421"
 
 
+def test_nan_values_show_as_missing_and_never_win():
+    # A NaN (e.g. a metric undefined on an empty subset) must read "–" and must not stop
+    # the real maximum from being bold: max() over [nan, .5, .7] would return nan.
+    runs = [{"method": m, "dis": {"DIS-VD": {"maxFm": v}}}
+            for m, v in (("a", float("nan")), ("b", 0.5), ("c", 0.7))]  # fmt: skip
+    md = to_markdown(build_tables(runs)["dis"])
+    assert _md_row(md, "DIS-VD", "a")[0] == "–"
+    assert _md_row(md, "DIS-VD", "b")[0] == "0.500"
+    assert _md_row(md, "DIS-VD", "c")[0] == "**0.700**"
+
+
 def test_cos_protocol_defaults_to_standard_coco():
     # run.json files written before "protocol" existed used all predictions (standard COCO).
     runs = [{"method": "old", "cos": {"NC4K": {"AP": 0.4, "AP50": 0.6, "AP75": 0.41}}}]
@@ -234,3 +245,15 @@ def test_cos_table_keeps_datasets_beyond_the_paper_ones():
     table = build_tables(runs)["cos"]
     assert [g for g, _ in table.groups] == ["COD10K", "NC4K", "CAMO"]
     assert _md_row(to_markdown(table), "CAMO", "m") == ["30.0", "50.0", "25.0"]
+
+
+def test_latex_escapes_method_names_and_titles():
+    # Run names such as "pmgsam_tiny" or "R&D #2 (50%)" are LaTeX syntax unless escaped;
+    # a backslash must become \textbackslash{} before the other escapes add their own.
+    col = table_rendering.Column("AP", "AP", "AP", True, "{:.1f}".format)
+    table = table_rendering.Table(
+        "a_b", [("", (col,))], [("pmgsam_tiny R&D #2 (50%) x\\y", {("", "AP"): 1.0})], []
+    )
+    tex = table_rendering.to_latex(table)
+    assert r"\caption{a\_b}" in tex
+    assert r"pmgsam\_tiny R\&D \#2 (50\%) x\textbackslash{}y & 1.0 \\" in tex.splitlines()
