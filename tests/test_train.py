@@ -123,6 +123,30 @@ def test_param_groups(tiny_model) -> None:
         assert in_decoder == {name.startswith("decoder")}, name
 
 
+def test_param_groups_follow_top_level_prefix_and_adamw_settings() -> None:
+    # Only the top-level "decoder." module is the guided decoder: a Pre-Mask submodule whose
+    # name merely contains "decoder" stays in the premask groups.
+    model = torch.nn.ModuleDict(
+        {
+            "decoder": torch.nn.Linear(2, 2),
+            "refiner": torch.nn.ModuleDict({"decoder_like": torch.nn.Linear(2, 2)}),
+        }
+    )
+    cfg = from_dict(
+        OptimConfig,
+        {"lr": 1e-3, "betas": [0.8, 0.95], "eps": 1e-6, "decoder": {"lr_mult": 0.1}},
+    )
+    opt = build_optimizer(model, cfg)
+    groups = {g["name"]: g for g in opt.param_groups}
+    assert [id(p) for p in groups["premask"]["params"]] == [
+        id(model["refiner"]["decoder_like"].weight)
+    ]
+    assert groups["premask"]["lr"] == pytest.approx(1e-3)
+    assert groups["decoder"]["lr"] == pytest.approx(1e-4)
+    for group in opt.param_groups:  # AdamW settings from the config, in order
+        assert group["betas"] == (0.8, 0.95) and group["eps"] == 1e-6
+
+
 # --------------------------------------------------------------------------- schedules
 def _schedule(**kw: Any) -> tuple:
     param = torch.nn.Parameter(torch.zeros(1))
@@ -187,6 +211,50 @@ def test_early_stopping_counts_patience() -> None:
     assert flags == [False, False, False, False, True, True]  # 0.9 again is no improvement
     assert stop.best == 0.9 and stop.best_epoch == 1
     assert not EarlyStopping(patience=None).should_stop
+
+
+def test_plateau_schedule_matches_torch_reduce_lr_on_plateau() -> None:
+    # Reference: torch's ReduceLROnPlateau (mode min, relative threshold, no cooldown) fed the
+    # same losses. Hand trace with patience 2, threshold 0.1 (an improvement must go below
+    # 0.9 * best): 10 best; 9.5, 9.5 bad 1, 2 (9.5 is not < 9.0, though it is < 10 - 0.1);
+    # 8.0 best (count reset); 8.0, 7.5, 7.5 bad 1, 2, 3 (7.5 is not < 7.2) -> halve at
+    # epoch 6 (count reset); 7.5 x3 -> halve at epoch 9; 7.5 x2 -> bad 1, 2. An absolute
+    # threshold (best - 0.1) would take 9.5 and 7.5 as improvements and halve at epoch 8 only.
+    losses = [10.0, 9.5, 9.5, 8.0, 8.0, 7.5, 7.5, 7.5, 7.5, 7.5, 7.5, 7.5]
+    hand = [1e-3] * 6 + [5e-4] * 3 + [2.5e-4] * 3
+    settings = {"plateau_factor": 0.5, "plateau_patience": 2, "plateau_threshold": 0.1}
+    sched, _ = _schedule(warmup_epochs=0, kind="plateau", min_lr=1e-6, **settings)
+    ref_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        ref_opt, mode="min", factor=0.5, patience=2, threshold=0.1, threshold_mode="rel",
+        cooldown=0, min_lr=1e-6,
+    )  # fmt: skip
+    ours, theirs = [], []
+    for epoch, loss in enumerate(losses):
+        sched.on_validation(epoch, loss)
+        ref.step(loss)
+        ours.append(sched.base_lr(epoch + 1))
+        theirs.append(ref_opt.param_groups[0]["lr"])
+    assert theirs == pytest.approx(hand)
+    assert ours == pytest.approx(hand)
+
+
+def test_early_stopping_min_delta_and_reset() -> None:
+    # min_delta 0.1: 0.95 is lower than 1.0 but not by more than 0.1, so it is no new best.
+    stop = EarlyStopping(patience=3, min_delta=0.1)
+    assert stop.update(0, 1.0) and not stop.update(1, 0.95)
+    assert stop.best == 1.0 and stop.bad == 1
+    assert stop.update(2, 0.85)  # 0.85 < 1.0 - 0.1
+    # An improvement resets the count: bad, best, bad, bad is not 3 bad validations in a row.
+    stop = EarlyStopping(patience=3)
+    for epoch, loss in enumerate([1.0, 1.1, 0.8, 0.9, 0.9]):
+        stop.update(epoch, loss)
+    assert stop.bad == 2 and not stop.should_stop
+    # patience 0 disables early stopping, like None.
+    never = EarlyStopping(patience=0)
+    for epoch in range(5):
+        never.update(epoch, 1.0)
+    assert not never.should_stop
 
 
 def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> None:
