@@ -19,7 +19,7 @@ from pmgsam.analysis.__main__ import main
 from pmgsam.analysis.clipseg import ClipSegUnavailable, clipseg_maps
 from pmgsam.analysis.overlap import overlapping_image_ids, subset_coco
 from pmgsam.analysis.plots import png_size, quality_scatter
-from pmgsam.analysis.premask import binary_iou, pearson, quadrant_counts
+from pmgsam.analysis.premask import FINAL, PREMASK, analyse, binary_iou, pearson, quadrant_counts
 from pmgsam.data import unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor
 from pmgsam.evaluation.instances import load_coco
@@ -49,6 +49,78 @@ def test_binary_iou_by_hand() -> None:
     pred[3, 3] = 127  # exactly 0.5 probability is background
     assert binary_iou(pred, gt) == pytest.approx(2 / 6)
     assert binary_iou(np.zeros_like(gt), np.zeros_like(gt)) == 1.0
+
+
+def test_binary_iou_gt_threshold_and_quadrant_boundaries() -> None:
+    # GT is foreground above 128 (DIS tools): a 128 pixel is background, so a prediction
+    # covering both pixels has IoU 1/2 (not 1).
+    assert binary_iou(np.array([[255, 255]], np.uint8), np.array([[255, 128]], np.uint8)) == 0.5
+    # Exactly on a threshold: Pre-Mask IoU 0.5 is not "poor" (< 0.5), final IoU 0.8 is not
+    # "good" (> 0.8). So (0.5, 0.8) is degraded and (0.49, 0.81) corrected.
+    q = quadrant_counts([0.5, 0.49], [0.8, 0.81], 0.5, 0.8)
+    assert q == {"corrected": 1, "kept_good": 0, "kept_poor": 0, "degraded": 1}
+    # Series of different lengths are an error; numpy would broadcast a single y and say NaN.
+    with pytest.raises(ValueError, match="equally long"):
+        pearson([0.1, 0.2, 0.3], [0.5])
+
+
+def _write_maps(folder: Path, maps: dict) -> list:
+    folder.mkdir(parents=True)
+    for stem, arr in maps.items():
+        cv2.imwrite(str(folder / f"{stem}.png"), arr)
+    return [folder / f"{stem}.png" for stem in maps]
+
+
+def test_analyse_scores_and_summarises_hand_made_maps(tmp_path) -> None:
+    # GT 4x8 (not square), foreground = left half (16 of 32 pixels), for three images.
+    gt = np.zeros((4, 8), np.uint8)
+    gt[:, :4] = 255
+    stems = ["a", "b", "c"]
+    gts = _write_maps(tmp_path / "gt", {s: gt for s in stems})
+    weak = np.where(gt > 0, 100, 0).astype(np.uint8)  # probability 0.39: still background
+    narrow = np.zeros_like(gt)
+    narrow[:, :3] = 255  # 12 of the 16 GT pixels
+    pre = _write_maps(tmp_path / "pre", {"a": gt, "b": np.zeros_like(gt), "c": weak})
+    final = _write_maps(tmp_path / "final", {"a": gt, "b": gt, "c": narrow})
+    # A prior at half resolution (2x4), resized to the GT's 4x8 by the analysis.
+    half = np.zeros((2, 4), np.uint8)
+    half[:, :2] = 255
+    prior = _write_maps(tmp_path / "prior", {s: half for s in stems})
+    sources = {"Prior": prior, PREMASK: pre, FINAL: final}
+    summary = analyse(stems, gts, sources, tmp_path / "out", 0.5, 0.8, figure_size=(1, 1))
+    means = summary["means"]
+    # Pre-Mask IoU: a 1, b 0, c 0 (100 <= 127 is background; read as a 0/1 label mask it
+    # would become 255 and give IoU 1). Mean 1/3 (the median would be 0).
+    assert means[PREMASK]["IoU"] == pytest.approx(1 / 3)
+    # Pre-Mask MAE: a 0, b 16/32 = 0.5, c 0: PySODMetrics min-max normalises a map that is
+    # not constant, so the 0/100 map counts as 0/1 there (only the IoU binarises raw values).
+    assert means[PREMASK]["MAE"] == pytest.approx((0 + 0.5 + 0) / 3)
+    # Final IoU: 1, 1, 12/16 -> mean 2.75 / 3; a perfect map has S-measure 1 and MAE 0.
+    assert means[FINAL]["IoU"] == pytest.approx(2.75 / 3)
+    # Prior: bilinear upsampling puts 191 (> 127) in column 3 and 64 in column 4, so IoU 1
+    # and, per row, errors of 64/255 on two of 8 pixels.
+    assert means["Prior"]["IoU"] == 1.0
+    assert means["Prior"]["MAE"] == pytest.approx(2 * 64 / 255 / 8, abs=1e-3)
+    # Pearson of x = [1, 0, 0] and y = [1, 1, 0.75]: dx = [2, -1, -1]/3, dy = [1, 1, -2]/12;
+    # sum dx*dy = 3/36, sum dx^2 = 2/3, sum dy^2 = 1/24 -> (1/12) / sqrt(1/36) = 0.5.
+    assert summary["pearson_premask_final_iou"] == pytest.approx(0.5)
+    # a: (1, 1) kept good; b: (0, 1) corrected; c: (0, 0.75) kept poor.
+    assert summary["quadrants"] == {"corrected": 1, "kept_good": 1, "kept_poor": 1, "degraded": 0}
+    rows = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
+    header, row_b = rows[0].split(","), dict(zip(rows[0].split(","), rows[2].split(",")))
+    assert header[:4] == ["name", "Prior IoU", "Prior Smeasure", "Prior MAE"]
+    assert row_b["name"] == "b" and float(row_b["Pre-Mask IoU"]) == 0.0
+    assert float(row_b["Pre-Mask MAE"]) == 0.5
+    assert float(row_b["Final mask Smeasure"]) == pytest.approx(1.0)
+    assert float(row_b["Final mask MAE"]) == 0.0
+
+    # One image: no correlation can be measured; the summary says null, not NaN.
+    one = analyse(["a"], gts[:1], {PREMASK: pre[:1], FINAL: final[:1]}, tmp_path / "one",
+                  figure_size=(1, 1))  # fmt: skip
+    assert one["pearson_premask_final_iou"] is None
+    # The two maps every analysis compares must be there.
+    with pytest.raises(ValueError, match="'Final mask' entry"):
+        analyse(["a"], gts[:1], {PREMASK: pre[:1]}, tmp_path / "none")
 
 
 def test_scatter_is_a_png_of_the_requested_size(tmp_path) -> None:

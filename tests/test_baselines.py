@@ -183,6 +183,29 @@ def test_reduce_variants_on_hand_made_masks() -> None:
         reduce_masks([a], "mean", (4, 4))
 
 
+def test_reduce_oracle_is_iou_not_precision_or_recall_and_ties_go_first() -> None:
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:2] = 1  # rows 0-1: 8 px
+    d = np.ones((4, 4), bool)  # 16 px: IoU 8/16 = .5, precision .5, recall 1
+    e = np.zeros((4, 4), bool)
+    e[0, :3] = True  # 3 px inside the GT: IoU 3/8, precision 1, recall 3/8
+    g = np.zeros((4, 4), bool)
+    g[:3] = True  # 12 px: IoU 8/12, precision 8/12, recall 1
+    # IoU picks g; precision would pick e, recall or the raw overlap (8 px) d.
+    np.testing.assert_array_equal(reduce_masks([d, e, g], "oracle", (4, 4), gt), g)
+    # Ties go to the earliest mask: p and q have 2 px each and IoU 2/4 with a row-0 GT.
+    p = np.zeros((4, 4), bool)
+    p[0, :2] = True
+    q = np.zeros((4, 4), bool)
+    q[0, 2:] = True
+    row0 = np.zeros((4, 4), np.uint8)
+    row0[0] = 1
+    np.testing.assert_array_equal(reduce_masks([p, q], "largest", (4, 4)), p)
+    np.testing.assert_array_equal(reduce_masks([q, p], "largest", (4, 4)), q)
+    np.testing.assert_array_equal(reduce_masks([p, q], "oracle", (4, 4), row0), p)
+    np.testing.assert_array_equal(reduce_masks([q, p], "oracle", (4, 4), row0), q)
+
+
 def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
     path, model = sam_file
     loaded = sam.load("vit_b", path, "cpu", SIDE)

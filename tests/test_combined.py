@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pmgsam.evaluation.combined import combined_name, score_combined_split, split_parts
+from pmgsam.evaluation.combined import (
+    combined_name,
+    dataset_pairs,
+    is_combined,
+    score_combined_split,
+    split_parts,
+)
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 from pmgsam.evaluation.tables import dis_table, pool_te
 
@@ -96,6 +102,28 @@ def test_split_specs() -> None:
         split_parts("DIS-TE1+DIS-TE1")
     with pytest.raises(EvaluationInputError, match="empty part"):
         split_parts("DIS-TE1+")
+    # Spaces around "+" (as typed on a command line) are not part of the split names.
+    assert split_parts(" DIS-TE1 + DIS-TE3 ") == ("DIS-TE1", "DIS-TE3")
+    # A single split is scored on its own, not through the combined path.
+    assert not is_combined("DIS-TE1") and not is_combined("DIS-VD")
+    assert is_combined("DIS-TE") and is_combined("DIS-TE1+DIS-TE3")
+
+
+def test_dataset_pairs_keep_skeletons_and_refuse_missing_predictions(tmp_path: Path) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    (pred / "a.png").write_bytes(b"")  # only its existence is checked here
+    ds = SimpleNamespace(names=["a"], mask_paths=[tmp_path / "a_gt.png"],
+                         skeleton_paths=[tmp_path / "a_ske.png"])  # fmt: skip
+    # The GT skeleton given by the dataset is what HCE must use (not one recomputed from GT).
+    assert dataset_pairs(ds, pred, prefix="DIS-TE1/") == [
+        ("DIS-TE1/a", pred / "a.png", tmp_path / "a_gt.png", tmp_path / "a_ske.png")
+    ]
+    ds.names.append("b")
+    ds.mask_paths.append(tmp_path / "b_gt.png")
+    ds.skeleton_paths.append(None)
+    with pytest.raises(EvaluationInputError, match=r"1 image\(s\) have no prediction: .*b\.png"):
+        dataset_pairs(ds, pred)
 
 
 def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path, capsys) -> None:

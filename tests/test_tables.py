@@ -156,3 +156,104 @@ def test_names_moved_out_of_tables_still_import_from_it():
     for module, names in moved.items():
         for name in names:
             assert getattr(tables, name) is getattr(module, name), name
+
+
+def _te(n, curve, mae, hce):
+    return {"num_images": n, "MAE": mae, "HCE": hce, "curves": {"fm": curve}}
+
+
+def test_pool_te_weights_curves_and_means_by_image_count():
+    # Unequal sizes, so that a plain mean of the four subsets differs from the pooled one.
+    dis = {
+        "DIS-TE1": _te(100, [0.9, 0.5], 0.10, 100.0),
+        "DIS-TE2": _te(300, [0.5, 0.7], 0.02, 200.0),
+        "DIS-TE3": _te(100, [0.9, 0.5], 0.10, 300.0),
+        "DIS-TE4": _te(500, [0.5, 0.7], 0.02, 400.0),
+    }
+    pooled = pool_te(dis)
+    # Pooled F curve: (100*.9 + 300*.5 + 100*.9 + 500*.5)/1000 = 0.58,
+    #                 (100*.5 + 300*.7 + 100*.5 + 500*.7)/1000 = 0.66 -> max 0.66.
+    # (Unweighted curve mean [0.7, 0.6] would give 0.7; weighted mean of maxima 0.74.)
+    assert pooled["maxFm"] == pytest.approx(0.66)
+    # MAE: (100*.1 + 300*.02 + 100*.1 + 500*.02)/1000 = 36/1000 (unweighted: 0.06).
+    assert pooled["MAE"] == pytest.approx(0.036)
+    # HCE: (100*100 + 300*200 + 100*300 + 500*400)/1000 = 300 (unweighted: 250).
+    assert pooled["HCE"] == pytest.approx(300.0)
+    assert pooled["num_images"] == 1000
+    assert "wFmeasure" not in pooled  # not given for any subset: nothing to pool
+    # One subset without its F curve: maxF cannot be pooled (the others' curves alone
+    # would be a different set of images), while the per-image means still can.
+    del dis["DIS-TE3"]["curves"]
+    pooled = pool_te(dis)
+    assert "maxFm" not in pooled and pooled["MAE"] == pytest.approx(0.036)
+
+
+def test_scored_overall_entry_wins_over_pooling_its_parts():
+    # A run scored DIS-TE1-4 as one set and also has the parts, without F curves: the table
+    # must show the one-set scores, not pool the parts (which here cannot even give maxF).
+    parts = {k: _te(500, None, 0.05, 1000.0) for k in tables.TE_PARTS}
+    for p in parts.values():
+        del p["curves"]
+    overall = {"maxFm": 0.8, "MAE": 0.04, "HCE": 900.0, "num_images": 2000}
+    table = tables.dis_table([{"method": "m", "dis": {**parts, "DIS-TE1-4": overall}}])
+    vals = table.rows[0][1]
+    assert vals[("Overall (TE1-4)", "maxFm")] == 0.8
+    assert vals[("Overall (TE1-4)", "MAE")] == 0.04
+    assert vals[("Overall (TE1-4)", "HCE")] == 900.0
+
+
+def test_integer_columns_round_to_nearest():
+    # HCE and memory are shown without decimals: 1180.6 is 1181, not the truncated 1180.
+    runs = [
+        {"method": "a", "dis": {"DIS-VD": {"HCE": 1180.6}},
+         "efficiency": {"peak_memory_MB": 3420.7}},
+        {"method": "b", "dis": {"DIS-VD": {"HCE": 1180.9}},
+         "efficiency": {"peak_memory_MB": 3421.2}},
+    ]  # fmt: skip
+    built = build_tables(runs)
+    # Both HCE and both memories show as 1181 / 3421: a tie when shown, so both are bold.
+    assert _md_row(to_markdown(built["dis"]), "DIS-VD", "a")[5] == "**1181**"
+    assert _md_row(to_markdown(built["dis"]), "DIS-VD", "b")[5] == "**1181**"
+    eff = to_csv(built["efficiency"]).splitlines()
+    assert eff[1].split(",")[-1] == "3421" and eff[2].split(",")[-1] == "3421"
+
+
+def test_nan_values_show_as_missing_and_never_win():
+    # A NaN (e.g. a metric undefined on an empty subset) must read "–" and must not stop
+    # the real maximum from being bold: max() over [nan, .5, .7] would return nan.
+    runs = [{"method": m, "dis": {"DIS-VD": {"maxFm": v}}}
+            for m, v in (("a", float("nan")), ("b", 0.5), ("c", 0.7))]  # fmt: skip
+    md = to_markdown(build_tables(runs)["dis"])
+    assert _md_row(md, "DIS-VD", "a")[0] == "–"
+    assert _md_row(md, "DIS-VD", "b")[0] == "0.500"
+    assert _md_row(md, "DIS-VD", "c")[0] == "**0.700**"
+
+
+def test_cos_protocol_defaults_to_standard_coco():
+    # run.json files written before "protocol" existed used all predictions (standard COCO).
+    runs = [{"method": "old", "cos": {"NC4K": {"AP": 0.4, "AP50": 0.6, "AP75": 0.41}}}]
+    notes = build_tables(runs)["cos"].notes
+    assert "Protocol 'all' = all predicted instances (standard COCO): old/NC4K." in notes
+    # COS values are AP fractions shown in %: 0.4 -> 40.0, 0.41 -> 41.0.
+    row = _md_row(to_markdown(build_tables(runs)["cos"]), "NC4K", "old")
+    assert row == ["40.0", "60.0", "41.0"]
+
+
+def test_cos_table_keeps_datasets_beyond_the_paper_ones():
+    # A run scored on another COS dataset (here CAMO) gets its own group after COD10K, NC4K.
+    runs = [{"method": "m", "cos": {"CAMO": {"AP": 0.3, "AP50": 0.5, "AP75": 0.25}}}]
+    table = build_tables(runs)["cos"]
+    assert [g for g, _ in table.groups] == ["COD10K", "NC4K", "CAMO"]
+    assert _md_row(to_markdown(table), "CAMO", "m") == ["30.0", "50.0", "25.0"]
+
+
+def test_latex_escapes_method_names_and_titles():
+    # Run names such as "pmgsam_tiny" or "R&D #2 (50%)" are LaTeX syntax unless escaped;
+    # a backslash must become \textbackslash{} before the other escapes add their own.
+    col = table_rendering.Column("AP", "AP", "AP", True, "{:.1f}".format)
+    table = table_rendering.Table(
+        "a_b", [("", (col,))], [("pmgsam_tiny R&D #2 (50%) x\\y", {("", "AP"): 1.0})], []
+    )
+    tex = table_rendering.to_latex(table)
+    assert r"\caption{a\_b}" in tex
+    assert r"pmgsam\_tiny R\&D \#2 (50\%) x\textbackslash{}y & 1.0 \\" in tex.splitlines()
