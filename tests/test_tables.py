@@ -247,6 +247,17 @@ def test_cos_table_keeps_datasets_beyond_the_paper_ones():
     assert _md_row(to_markdown(table), "CAMO", "m") == ["30.0", "50.0", "25.0"]
 
 
+def test_latex_escapes_braces_dollars_tildes_and_carets():
+    # "SAM~H {ft} $x^2$" broke the .tex file: $ opened math mode, ~ and ^ are active or
+    # math-only, and unbalanced braces end the group early.
+    col = table_rendering.Column("AP", "AP", "AP", True, "{:.1f}".format)
+    table = table_rendering.Table(
+        "t", [("", (col,))], [("SAM~H {ft} $x^2$ a\\b", {("", "AP"): 1.0})], []
+    )
+    expected = r"SAM\textasciitilde{}H \{ft\} \$x\textasciicircum{}2\$ a\textbackslash{}b & 1.0 \\"
+    assert expected in table_rendering.to_latex(table).splitlines()
+
+
 def test_latex_escapes_method_names_and_titles():
     # Run names such as "pmgsam_tiny" or "R&D #2 (50%)" are LaTeX syntax unless escaped;
     # a backslash must become \textbackslash{} before the other escapes add their own.

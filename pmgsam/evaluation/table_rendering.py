@@ -100,16 +100,24 @@ def to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
+# LaTeX's special characters in text (titles, method names, notes), replaced in one pass so that
+# the braces of \textbackslash{} are not escaped again.
+TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
 def _tex_escape(s: str) -> str:
-    for a, b in (
-        ("\\", r"\textbackslash{}"),
-        ("&", r"\&"),
-        ("%", r"\%"),
-        ("_", r"\_"),
-        ("#", r"\#"),
-    ):
-        s = s.replace(a, b)
-    return s
+    return "".join(TEX_SPECIAL.get(c, c) for c in s)
 
 
 def to_latex(table: Table) -> str:
