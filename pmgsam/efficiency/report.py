@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
+from pmgsam.baselines.settings import MODEL_TYPES
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
 from pmgsam.engine.config import PerformanceConfig
@@ -23,8 +24,7 @@ from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.io import atomic_path
 
 # --compare choices: the automatic mask generators, as the baselines build them.
-AMG_MODELS = ("sam_vit_b", "sam_vit_l", "sam_vit_h", "sam2_tiny", "sam2_small",
-              "sam2_base_plus", "sam2_large")  # fmt: skip
+AMG_MODELS = tuple(f"{family}_{kind}" for family, kinds in MODEL_TYPES.items() for kind in kinds)
 AMG_PACKAGES = {
     "sam": "segment-anything SamAutomaticMaskGenerator",
     "sam2": "sam2 SAM2AutomaticMaskGenerator",
