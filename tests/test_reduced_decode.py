@@ -150,6 +150,19 @@ def test_partial_blocks_match_libjpeg(tmp_path):
         _close_to_area_downscale(reduced, padded)
 
 
+def test_exif_orientation_is_ignored_like_the_full_decode(tmp_path):
+    # Orientation 6 (rotate 90 degrees on display). load_image ignores EXIF, so the reduced
+    # decode must too: the stored 512 x 384 (W x H) at 1/4 is 128 x 96, not the rotated 96 x 128.
+    image, _ = _scene(384, 512)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(image).save(tmp_path / "rot.jpg", quality=95, exif=exif)
+    assert Image.open(tmp_path / "rot.jpg").getexif()[0x0112] == 6
+    reduced = load_image_reduced(tmp_path / "rot.jpg", 4)
+    assert reduced.shape == (96, 128, 3)
+    _close_to_area_downscale(reduced, load_image(tmp_path / "rot.jpg"))
+
+
 def test_gray_jpeg_reduced_matches_and_cmyk_or_png_keep_full_decode(tmp_path):
     gray = _write_pair(tmp_path / "g", "g", 384, 512, mode="L")
     assert reduced_decode_applies(*read_header(gray[0])[2:])
