@@ -192,3 +192,40 @@ def test_annotations_without_id_get_ids_no_other_annotation_holds(tmp_path: Path
     assert exit_status(evaluate.main, argv) == 0
     scores = json.loads(out.read_text())
     assert scores["AP"] == pytest.approx(1.0) and scores["num_gt_instances"] == 2
+
+
+def test_triangles_and_every_polygon_of_a_list_are_rasterised() -> None:
+    # A triangle (6 numbers) is the smallest polygon with area: it is kept, not dropped with
+    # the 2-point ones. Several polygons make one instance: the union of each rasterised alone.
+    tri = [2.0, 2.0, 12.0, 2.0, 2.0, 12.0]
+    box = [18.0, 4.0, 27.0, 4.0, 27.0, 16.0, 18.0, 16.0]
+    tri_alone = mask_utils.decode(mask_utils.frPyObjects([tri], H, W))[..., 0]
+    box_alone = mask_utils.decode(mask_utils.frPyObjects([box], H, W))[..., 0]
+    assert tri_alone.sum() > 0 and box_alone.sum() > 0 and not (tri_alone & box_alone).any()
+    got = mask_utils.decode(rle_from_segmentation([tri], H, W))
+    np.testing.assert_array_equal(got, tri_alone)
+    got = mask_utils.decode(rle_from_segmentation([tri, box], H, W))
+    np.testing.assert_array_equal(got, tri_alone | box_alone)
+
+
+def test_uncompressed_rle_runs_are_column_major() -> None:
+    # 2 x 3, counts [1, 2, 3] down the columns: (0,0) off; (1,0), (0,1) on; the rest off.
+    rle = rle_from_segmentation({"size": [2, 3], "counts": [1, 2, 3]}, 2, 3)
+    assert rle["size"] == [2, 3]
+    expected = np.array([[0, 1, 0], [1, 0, 0]], np.uint8)
+    got = mask_utils.decode(dict(rle, counts=rle["counts"].encode()))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_compressed_counts_up_to_32_bits_and_no_character_past_o() -> None:
+    # A count of 2**30 needs 31 bits and a sign bit: 7 characters of 5 bits. pycocotools
+    # writes the string from the run lengths alone (no 32768 x 32768 mask is built).
+    for count in (2**29, 2**30, 2**32 - 1):
+        side = (1, count) if count % 2 else (2**15, count // 2**15)
+        rle = mask_utils.frPyObjects({"size": list(side), "counts": [count]}, *side)
+        text = rle["counts"].decode()
+        assert len(text) == 7
+        assert compressed_counts(text).tolist() == [count]
+    # 'o' (63) is the last character pycocotools writes; 'p' (64) is outside its alphabet.
+    with pytest.raises(SegmentationError, match="outside '0'..'o'"):
+        compressed_counts("p")
