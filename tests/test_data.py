@@ -34,6 +34,7 @@ from pmgsam.data import (
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
 from pmgsam.data.io import MaskValueWarning
+from pmgsam.data.splits import carve
 from pmgsam.data.synthetic import load_manifest, main
 from pmgsam.utils.config import ConfigError, from_dict
 
@@ -135,6 +136,42 @@ def test_folder_dataset_and_subfolder_splits(tmp_path, data_config):
     assert train[0]["mask"].sum() > 0
 
 
+def test_images_pair_with_masks_by_stem_in_natural_order(tmp_path, data_config):
+    # Natural order (2 before 10) differs from text order ("im10" < "im2"); one pair has
+    # upper-case extensions, and hidden files (a macOS ._ resource fork, .DS_Store) are skipped.
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rows = {"im10": 0, "im2": 1, "im3": 2, "im1": 3}  # each stem's mask marks its own row
+    for stem, row in rows.items():
+        mask = np.zeros((6, 8), np.uint8)
+        mask[row] = 255
+        upper = stem == "im3"
+        image = Image.fromarray(np.full((6, 8, 3), 90, np.uint8))
+        image.save(tmp_path / "images" / (stem + (".JPG" if upper else ".png")), format="JPEG")
+        Image.fromarray(mask).save(tmp_path / "masks" / (stem + (".PNG" if upper else ".png")))
+    (tmp_path / "images" / "._im2.png").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "images" / ".DS_Store").write_bytes(b"\x00")
+    ds = build_dataset(data_config("folder", tmp_path), "all", S, False)
+    assert ds.names == ["im1", "im2", "im3", "im10"]
+    for i, name in enumerate(ds.names):
+        assert ds.image_paths[i].stem == ds.mask_paths[i].stem == name
+        expected = np.zeros((6, 8), np.uint8)
+        expected[rows[name]] = 1
+        assert (ds.load(i)[1] == expected).all(), name
+    # Built directly, a dataset names its samples by image stem (prediction files use them).
+    direct = SegmentationDataset(ds.image_paths, ds.mask_paths, S)
+    assert direct.names == ds.names and direct[3]["name"] == "im10"
+
+
+def test_transposed_mask_is_a_size_mismatch(tmp_path):
+    # A 6 x 8 (H x W) image with an 8 x 6 mask: same pixel count, different shape.
+    cv2.imwrite(str(tmp_path / "i.png"), np.full((6, 8, 3), 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "m.png"), np.zeros((8, 6), np.uint8))
+    ds = SegmentationDataset([tmp_path / "i.png"], [tmp_path / "m.png"], S)
+    with pytest.raises(DataError, match=r"is 6x8 \(WxH\) but its image .* is 8x6"):
+        ds.load(0)
+
+
 # ----------------------------------------------------------------------------------------- splits
 
 
@@ -191,6 +228,32 @@ def test_dis5k_val_carved_from_train(dis5k_root, data_config):
     tr, va = build_dataset(cfg, t_name, S, True), build_dataset(cfg, v_name, S, False)
     assert len(va) == 2 and len(tr) == 6 and not set(tr.names) & set(va.names)
     assert build_dataset(cfg, v_name, S, False).names == va.names
+
+
+def test_carve_keeps_both_parts_non_empty_and_ignores_input_order():
+    stems = [f"s{i}" for i in range(10)]
+    # round(0.01 * 10) = 0 would hold out nothing and round(0.99 * 10) = 10 would keep
+    # nothing: each part keeps at least one stem.
+    kept, held = carve(stems, 0.01, 0)
+    assert len(kept) == 9 and len(held) == 1
+    kept, held = carve(stems, 0.99, 0)
+    assert len(kept) == 1 and len(held) == 9
+    # The same stems listed in another order, some twice, are the same split.
+    assert carve(stems[::-1] + stems[:3], 0.3, 5) == carve(stems, 0.3, 5)
+
+
+def test_split_file_per_fraction_and_parts_must_be_disjoint(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    assert len(build_dataset(cfg, "test", S, False)) == 2  # round(0.2 * 10)
+    # Another fraction is another split, not the saved 20 % one: round(0.3 * 10) = 3.
+    other = data_config("nc4k", nc4k_root, test_fraction=0.3)
+    assert len(build_dataset(other, "test", S, False)) == 3
+    (path,) = [p for p in _split_files(cfg) if "test0.2__" in p.name]
+    payload = json.loads(path.read_text())
+    payload["parts"]["test"].append(payload["parts"]["train"][0])
+    path.write_text(json.dumps(payload))
+    with pytest.raises(DataError, match="in both 'train' and 'test'"):
+        build_dataset(cfg, "train", S, False)
 
 
 # -------------------------------------------------------------------------------------------- COCO
