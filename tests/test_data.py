@@ -457,6 +457,16 @@ def test_float_tiff_probabilities_are_rounded_and_1_means_255(tmp_path):
     assert m.tolist() == [[0, 64, 128, 255]]
 
 
+def test_float_tiff_overshooting_1_after_resampling_is_still_probabilities(tmp_path):
+    # Bicubic resampling of a probability map gives maxima like 1.0004. Read as 0-255, every
+    # pixel would land on 0 or 1 out of 255; as probabilities they clip at 255 (0.5 -> 128).
+    # A map whose maximum is clearly above that stays 0-255 (100.4 -> 100).
+    Image.fromarray(np.array([[0.0, 0.5, 1.0004]], np.float32), "F").save(tmp_path / "p.tif")
+    Image.fromarray(np.array([[0.0, 100.4, 255.0]], np.float32), "F").save(tmp_path / "q.tif")
+    assert load_mask(tmp_path / "p.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
+    assert load_mask(tmp_path / "q.tif", "prediction", labels_01=False).tolist() == [[0, 100, 255]]
+
+
 def test_colour_and_transparency_masks_use_the_shape_channel(tmp_path):
     shape = np.zeros((6, 8), np.uint8)
     shape[1:4, 2:6] = 200

@@ -10,8 +10,9 @@ predicted probability maps: training, inference and evaluation all read masks th
 * images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), alpha is dropped;
 * masks and maps become 8-bit single-channel 0-255:
 
-  - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535, float values
-    in [0, 1] by 255 (larger floats are taken as 0-255 already);
+  - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535; float maps
+    whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
+    probability map overshoots 1 a little), larger floats are taken as 0-255 already;
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
     palette) count as foreground; an RGBA/LA file whose colour is uniform uses its alpha
     channel (masks exported as transparency);
@@ -206,15 +207,20 @@ def load_image_reduced(path: PathLike, factor: int) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+FLOAT_PROBABILITY_MAX = 1.5
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
-    """0-255 uint8 from bool, float ([0, 1] probabilities or 0-255) or 16-bit data (x 255/65535)."""
+    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255) or 16-bit data."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
-        # Float maps in [0, 1] are probabilities; anything larger is taken as 0-255 already.
-        scale = 255.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else 1.0
+        # Probabilities, unless the maximum says 0-255. Bicubic or Lanczos resampling of a
+        # probability map overshoots 1 a little: read as 0-255, 1.0001 would make the whole
+        # map 0 or 1 out of 255. A 0-255 map whose brightest pixel is under 1.5 is empty anyway.
+        scale = 255.0 if float(np.nanmax(arr, initial=0.0)) <= FLOAT_PROBABILITY_MAX else 1.0
         return np.clip(np.nan_to_num(arr) * scale + 0.5, 0, 255).astype(np.uint8)
     # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
     arr = np.clip(arr.astype(np.int64), 0, 65535)
