@@ -235,7 +235,7 @@ def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int)
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import check_same_model
+    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
     from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
 
@@ -297,7 +297,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             out_json.parent.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(scores, indent=2) + "\n")
             cos[name] = scores
-    meta = {"config": str(args.config), "checkpoint": str(args.checkpoint), "overrides": overrides}
+    meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint), "overrides": overrides}
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
     run = json.loads(path.read_text())
     for table in build_tables([run]).values():

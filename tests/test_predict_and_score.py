@@ -21,6 +21,7 @@ import yaml
 import pmgsam
 from pmgsam.data import build_dataset, unpad_and_resize
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import from_dict, to_dict
@@ -174,3 +175,19 @@ def test_benchmark_loads_the_model_once_for_all_splits(
     assert _evaluate([str(a) for a in args]) == 0
     assert loads == [str(tiny["path"])]
     assert set(json.loads((run / "run.json").read_text())["dis"]) == {"DIS-VD", "DIS-TE1"}
+
+
+def test_same_checkpoint_scored_from_another_directory_is_the_same_model(
+    tmp_path, monkeypatch
+) -> None:
+    # The run records where its checkpoint resolved to, so a later run naming the same file by
+    # another relative path (from another working directory) adds to it; another file does not.
+    (tmp_path / "a" / "runs").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    write_run_json(tmp_path / "res", "m", dis={"DIS-VD": {"MAE": 0.1}},
+                   meta=checkpoint_meta("runs/x"))  # fmt: skip
+    monkeypatch.chdir(tmp_path / "b")
+    check_same_model(tmp_path / "res", "../a/runs/x")
+    with pytest.raises(EvaluationInputError, match="holds the results of checkpoint 'runs/x'"):
+        check_same_model(tmp_path / "res", "runs/x")  # b/runs/x: another file

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import resolve_device
-    from pmgsam.evaluation.run_json import check_same_model
+    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
     from pmgsam.evaluation.tables import COS_NAMES, efficiency_from_report, write_run_json
     from pmgsam.utils.config import load_config
 
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     cos_scores: Dict[str, Any] = {}
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
-        "checkpoint": str(args.checkpoint),
+        **checkpoint_meta(args.checkpoint),
         "config": str(args.config),
         "overrides": overrides,
         **baseline.meta(),

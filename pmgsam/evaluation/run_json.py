@@ -49,6 +49,12 @@ def read_run_file(path: Path) -> Dict[str, object]:
     return data
 
 
+def checkpoint_meta(checkpoint: PathLike) -> Dict[str, str]:
+    """run.json ``meta`` entries naming a checkpoint: as given, and resolved (what
+    :func:`check_same_model` compares, whatever the working directory of a later run)."""
+    return {"checkpoint": str(checkpoint), "checkpoint_resolved": str(Path(checkpoint).resolve())}
+
+
 def check_same_model(
     run_dir: PathLike,
     checkpoint: PathLike,
@@ -58,14 +64,16 @@ def check_same_model(
     """Refuse to add results of ``checkpoint`` (run as ``baseline``, if one) to a run folder
     whose run.json holds another model's: the two would be merged into one table row.
 
-    Called before anything is predicted. Paths are compared resolved (``runs/x`` matches
-    ``./runs/x/``), relative ones against the current working directory.
+    Called before anything is predicted. Paths are compared resolved: the recorded
+    ``checkpoint_resolved`` (:func:`checkpoint_meta`), or for runs written before it existed
+    the recorded path resolved against the current working directory.
     """
     path = Path(run_dir) / "run.json"
     meta = read_run_file(path).get("meta")
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
-    old = (Path(str(meta["checkpoint"])).resolve(), meta.get("baseline"))
+    recorded = meta.get("checkpoint_resolved", meta["checkpoint"])
+    old = (Path(str(recorded)).resolve(), meta.get("baseline"))
     if old != (Path(checkpoint).resolve(), baseline):
         was = f"checkpoint '{meta['checkpoint']}'" + (
             f" with --baseline {old[1]}" if old[1] else ""
