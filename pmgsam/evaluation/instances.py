@@ -176,19 +176,20 @@ def checked_coco_dict(
         except ValueError as err:
             raise EvaluationInputError(f"{need}: {err}") from err
         name = im["file_name"]
-        if not isinstance(name, str) or not Path(name).stem:
+        stem = Path(name).stem if isinstance(name, str) else ""
+        if not stem:
             raise EvaluationInputError(f"{need}: file_name {name!r} names no file")
         # pycocotools keeps one image per id, and a prediction map is found by the stem.
         if iid in names:
             raise EvaluationInputError(
                 f"{where}: images[{k}] ({name!r}) repeats image id {iid} of {names[iid]!r}"
             )
-        if Path(name).stem in stems:
+        if stem in stems:
             raise EvaluationInputError(
-                f"{where}: images[{k}] ({name!r}) and {stems[Path(name).stem]!r} share the "
-                f"file-name stem {Path(name).stem!r}, which names their prediction map"
+                f"{where}: images[{k}] ({name!r}) and {stems[stem]!r} share the file-name stem "
+                f"{stem!r}, which names their prediction map"
             )
-        sizes[iid], names[iid], stems[Path(name).stem] = (h, w), name, name
+        sizes[iid], names[iid], stems[stem] = (h, w), name, name
         # pycocotools holds sizes and pixel counts in 32 bits and would overflow.
         if h <= 0 or w <= 0 or h * w > MAX_PIXELS:
             raise EvaluationInputError(
