@@ -42,9 +42,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"({CONFIG_FILE} of the run folder '{config.output_dir}'): it would be replaced; "
                 "copy it elsewhere or choose another --output-dir"
             )
+    # Set up first: a refused run folder must not be announced as where outputs go.
+    trainer = Trainer(config, resume=args.resume)
     if main_rank:
         print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
-    summary = Trainer(config, resume=args.resume).fit()
+    summary = trainer.fit()
     if main_rank:
         print(f"pmgsam train: {summary_line(summary)}")
     return 0

@@ -186,8 +186,10 @@ def test_train_refuses_a_non_empty_folder_that_holds_no_run(tmp_path, capsys, fi
         (out / name).write_text(text)
     before = digest(out)
     assert train_main(demo_run(out, tmp_path / "absent")) == 2
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
     assert "holds no PMG-SAM run" in err and str(out) in err
+    assert "outputs go to" not in printed.out  # a refused folder is not announced
     assert digest(out) == before and sorted(p.name for p in out.iterdir()) == sorted(files)
 
 
