@@ -19,11 +19,12 @@ COLUMNS = (
     ("device", "device"), ("mode", "mode"), ("model", "model"), ("dtype", "dtype"),
     ("batch", "batch"), ("image_size", "S"), ("compile", "compile"), ("options", "options"),
     ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("first_call_ms", "first call ms"),
-    ("peak_memory_mb", "peak MB"), ("torch", "torch"), ("commit", "commit"),
+    ("peak_memory_mb", "peak MB"), ("flops_per_image", "GFLOPs/image"), ("torch", "torch"),
+    ("commit", "commit"),
 )  # fmt: skip
-# Keys that older records lack: the first (compiling) call, and the options column, which is
-# made from the boolean speed options a record names.
-OPTIONAL = {"first_call_ms", "options"}
+# Keys that older records lack: the first (compiling) call, the FLOPs, and the options column,
+# which is made from the boolean speed options a record names.
+OPTIONAL = {"first_call_ms", "flops_per_image", "options"}
 OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
 
 
@@ -45,6 +46,8 @@ def _cell(key: str, value: Any) -> str:
         return "–"
     if key == "commit":
         return str(value)[:8]
+    if key == "flops_per_image":
+        value = value / 1e9
     if isinstance(value, float):
         return f"{value:.3g}" if value < 10 else f"{value:.1f}"
     return str(value)

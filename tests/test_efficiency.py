@@ -118,6 +118,18 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
     assert "SAM2AutomaticMaskGenerator defaults but 2² points" in amg["note"]
     assert seen and all(s == ((64, 64, 3), 4) for s in seen)  # 64x64 image, 2x2 prompts
     ratio = ours["images_per_s"] / amg["images_per_s"]
-    assert (
-        f"speed-up vs sam2_tiny automatic mask generator: {ratio:.1f}x" in capsys.readouterr().out
-    )
+    printed = capsys.readouterr().out
+    assert f"speed-up vs sam2_tiny automatic mask generator: {ratio:.1f}x" in printed
+    # FLOPs side by side: the generator's image encoder as torch counts it alone (SAM2 resizes
+    # every image to 1024), and a decoder share on top of it for the 4 prompts.
+    from pmgsam.baselines import sam2 as sam2_family
+
+    encoder = sam2_family.build("tiny").image_encoder.eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as direct:
+        encoder(torch.rand(1, 3, 1024, 1024))
+    assert amg["encoder_flops_per_image"] == direct.get_total_flops() > 0
+    assert amg["flops_per_image"] > amg["encoder_flops_per_image"]
+    tiny = count_flops(build_model("pmgsam_tiny", image_size=64).eval(), torch.rand(1, 3, 64, 64))
+    assert ours["flops_per_image"] == tiny["total"]
+    fewer = amg["flops_per_image"] / ours["flops_per_image"]
+    assert f"({fewer:.1f}x fewer)" in printed

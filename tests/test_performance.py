@@ -277,17 +277,19 @@ def test_benchmark_table_is_rendered_from_the_records(tmp_path):
     assert lines[0] == "intro" and lines[-1] == "outro" and "old table" not in lines
     rows = [ln for ln in lines if ln.startswith("| cpu")]
     assert rows[0] == (
-        "| cpu | train | m | fp32 | 2 | 64 | False | – | 1.25 | 1600.0 | – | – | 2.x | 01234567 "
-        "| a.json |"
+        "| cpu | train | m | fp32 | 2 | 64 | False | – | 1.25 | 1600.0 | – | – | – | 2.x "
+        "| 01234567 | a.json |"
     )
     assert "| sam_amg |" in rows[1]
     # A record with its first (compiling) call and speed options fills those columns; older
     # ones show "–".
     opts = {"channels_last": True, "cudnn_benchmark": True, "first_call_ms": 95000.0}
+    opts["flops_per_image"] = 2.6e12  # shown in GFLOPs
     (results / "c.json").write_text(json.dumps({**rec, "compile": "regional", **opts}))
     module.main(["--results", str(results), "--doc", str(doc)])
     row = [ln for ln in doc.read_text().splitlines() if "c.json" in ln][0]
     assert "| regional | channels-last, cudnn-benchmark | 1.25 | 1600.0 | 95000.0 | – |" in row
+    assert "| 95000.0 | – | 2600.0 | 2.x |" in row
     (results / "b.json").write_text(json.dumps({"device": "cpu"}))
     with pytest.raises(ValueError, match="b.json: record without key"):
         module.load_records(results)

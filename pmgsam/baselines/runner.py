@@ -19,12 +19,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
 from pmgsam.efficiency import count_parameters, measure_speed
-from pmgsam.efficiency.flops import count_method_flops
+from pmgsam.efficiency.flops import count_call_flops
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
@@ -206,15 +205,8 @@ def prediction_flops(
     encoder once and the mask decoder for every prompt batch (an automatic mode's 32x32 grid
     included), so the number compares with PMG-SAM's one pass per image.
     """
-    parts: Dict[str, float] = {}
     encoder = getattr(baseline.model, "image_encoder", None)
-    counter = FlopCounterMode(display=False)
-    counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
-    # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
-    # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
-    with torch.inference_mode(), counter, counted_encoder:
-        baseline.predict(image, boxes)
-    return {"total": float(counter.get_total_flops()), **{k: float(v) for k, v in parts.items()}}
+    return count_call_flops(lambda: baseline.predict(image, boxes), encoder)
 
 
 def measure_efficiency(

@@ -12,7 +12,9 @@ on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,
 package's default settings, randomly initialised weights) on the same images in the same
 process. ``--json`` writes a list of records (see :data:`RECORD_KEYS`), the
 format of ``benchmarks/results/*.json``; a record's ``compile`` is ``false``, ``"model"`` or
-``"regional"``, and ``first_call_ms`` holds the first (compiling, warm-up) call.
+``"regional"``, ``first_call_ms`` holds the first (compiling, warm-up) call, and
+``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a whole
+``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's part).
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`

@@ -8,7 +8,7 @@ by top-level component so the frozen/trainable ratio of the design budget can be
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -50,6 +50,25 @@ def count_method_flops(
         yield
     finally:
         delattr(module, method)
+
+
+def count_call_flops(
+    call: Callable[[], Any], encoder: Optional[torch.nn.Module] = None
+) -> Dict[str, float]:
+    """FLOPs of one ``call()``: ``total``, and ``image_encoder`` (``encoder.forward`` within it).
+
+    For whole predictions of the SAM-family baselines and generators: the image encoder once
+    and the mask decoder for every prompt batch, so the total compares with PMG-SAM's one
+    pass per image.
+    """
+    parts: Dict[str, float] = {}
+    counter = FlopCounterMode(display=False)
+    counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
+    # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
+    # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
+    with torch.inference_mode(), counter, counted_encoder:
+        call()
+    return {"total": float(counter.get_total_flops()), **{k: float(v) for k, v in parts.items()}}
 
 
 def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32") -> Dict:

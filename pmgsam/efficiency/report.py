@@ -125,7 +125,9 @@ def efficiency_report(
         speed = measure_speed(net, images, dtype, iters, warmup)
     report["mode"] = "train" if train else "inference"
     report["speed"] = speed
-    report["records"] = [make_record(report, report["mode"], speed)]
+    # Forward FLOPs per image in every record, so a record compares with the generator's.
+    flops = report["flops_per_image"]["total"]
+    report["records"] = [make_record(report, report["mode"], speed, flops_per_image=flops)]
     if compare:
         amg = measure_amg(
             compare,
@@ -144,6 +146,8 @@ def efficiency_report(
                 compile=False,
                 channels_last=False,
                 points_per_side=sam_points_per_side,
+                flops_per_image=amg["flops_per_image"]["total"],
+                encoder_flops_per_image=amg["flops_per_image"].get("image_encoder"),
                 note=AMG_PACKAGES[compare.partition("_")[0]]
                 + " defaults"
                 + ("" if sam_points_per_side == 32 else f" but {sam_points_per_side}² points")
@@ -177,6 +181,11 @@ def format_report(r: Dict[str, Any]) -> str:
     if amg and r.get("records"):
         ratio = r["records"][0]["images_per_s"] / amg[0]["images_per_s"]
         lines.append(f"speed-up vs {amg[0]['model']} automatic mask generator: {ratio:.1f}x")
+        ours, theirs = r["records"][0]["flops_per_image"], amg[0]["flops_per_image"]
+        lines.append(
+            f"FLOPs per image: {ours / 1e9:.1f} G vs {theirs / 1e9:.1f} G "
+            f"({theirs / ours:.1f}x fewer)"
+        )
     return "\n".join(lines)
 
 

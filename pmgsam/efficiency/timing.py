@@ -124,6 +124,8 @@ def measure_amg(
 
     The weights are random (none can be downloaded here): with real weights more masks pass
     the quality filters and post-processing costs more, so this time is a lower bound.
+    ``flops_per_image`` counts one whole ``generate`` of the first image (``total``, and the
+    ``image_encoder`` part), as the baselines' runs count theirs.
     """
     from pmgsam.baselines.base import family
 
@@ -139,7 +141,11 @@ def measure_amg(
         for arr in arrays:
             generator.generate(arr)
 
-    return _time_calls(step, device, len(arrays), iters, warmup)
+    # Imported here: flops.py imports this module's amp_dtype.
+    from pmgsam.efficiency.flops import count_call_flops
+
+    flops = count_call_flops(lambda: generator.generate(arrays[0]), model.image_encoder)
+    return {**_time_calls(step, device, len(arrays), iters, warmup), "flops_per_image": flops}
 
 
 def measure_sam_amg(
