@@ -190,24 +190,12 @@ def _score_combined(
     loaded: Dict[str, object],
 ) -> Tuple[str, Dict[str, object]]:
     """Predict every part of a combined split and score all its images as one set."""
-    from pmgsam.engine.inference import predict_split
     from pmgsam.evaluation.combined import score_combined_split
 
     name, summary = score_combined_split(
         split,
         datasets.__getitem__,
-        lambda part: predict_split(
-            args.config,
-            args.checkpoint,
-            part,
-            run_dir / "pred" / part,
-            args.device,
-            args.batch_size,
-            overrides,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            reuse=loaded,
-        ),
+        lambda part: _predict(args, part, run_dir, overrides, loaded),
         run_dir / "metrics",
         args.workers,
         args.resize_pred,
@@ -232,8 +220,31 @@ def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int)
     return datasets
 
 
-def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
+def _predict(
+    args: argparse.Namespace,
+    split: str,
+    run_dir: Path,
+    overrides: List[str],
+    loaded: Dict[str, object],
+) -> str:
+    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder."""
     from pmgsam.engine.inference import predict_split
+
+    return predict_split(
+        args.config,
+        args.checkpoint,
+        split,
+        run_dir / "pred" / split,
+        args.device,
+        args.batch_size,
+        overrides,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        reuse=loaded,
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.instances import evaluate_cos_folder
     from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
@@ -252,20 +263,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
             dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded)])
             continue
-        pred_dir = Path(
-            predict_split(
-                args.config,
-                args.checkpoint,
-                split,
-                run_dir / "pred" / split,
-                args.device,
-                args.batch_size,
-                overrides,
-                overwrite=args.overwrite,
-                progress=not args.quiet,
-                reuse=loaded,
-            )
-        )
+        pred_dir = Path(_predict(args, split, run_dir, overrides, loaded))
         ds = datasets[split]
         out_json = run_dir / "metrics" / f"{split}.json"
         if args.dataset == "dis5k":
