@@ -9,6 +9,9 @@ The trees are generated once per test session (a fraction of a second) in a temp
 Images are about 96x72 with varied aspect ratios. Treat the trees as read-only; ``data_config``
 builds a :class:`~pmgsam.data.config.DataConfig` whose split files go to a per-test folder, so
 tests never write into the shared trees.
+
+Plain helpers used by several test files (``from conftest import iou``): ``iou`` of two boolean
+masks.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +141,11 @@ def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
         return from_dict(DataConfig, values)
 
     return make
+
+
+# ------------------------------------------------------------- plain helpers (imported by tests)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    return (a & b).sum() / max((a | b).sum(), 1)
