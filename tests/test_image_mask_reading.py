@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -116,3 +117,11 @@ def test_training_mask_foreground_is_strictly_above_128(tmp_path):
     cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 128, 129, 255]], np.uint8))
     _, mask = SegmentationDataset([tmp_path / "i.png"], [tmp_path / "m.png"], 32).load(0)
     assert mask.tolist() == [[0, 0, 1, 1]]
+
+
+def test_mask_reader_handles_16bit_and_rgb(tmp_path: Path):
+    g = np.array([[0, 128, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), g.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "b.png"), np.dstack([g, g, g]))
+    assert np.array_equal(load_mask(tmp_path / "a.png"), g)
+    assert np.array_equal(load_mask(tmp_path / "b.png"), g)
