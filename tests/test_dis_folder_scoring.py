@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_pair, pysod_scores
+from mask_cases import make_pair, pysod_scores
 
 from pmgsam.evaluation.dis_metrics import image_metrics
 from pmgsam.evaluation.hce import hce_counts

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import py_sod_metrics as psm
 import pytest
-from conftest import blob_scene, make_pair, pysod_scores
+from mask_cases import blob_scene, make_pair, pysod_scores
 
 from pmgsam.evaluation.dis_metrics import aggregate, image_metrics, normalisation_lut
 from pmgsam.evaluation.smeasure import s_measure

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import py_sod_metrics as psm
-from conftest import blob_scene, make_pair, pysod_scores
+from mask_cases import blob_scene, make_pair, pysod_scores
 from skimage.measure import label
 from skimage.morphology import disk, skeletonize
 

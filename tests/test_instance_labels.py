@@ -9,7 +9,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from conftest import iou
+from mask_cases import iou
 from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import iou
+from mask_cases import iou
 from PIL import Image
 from torch.utils.data import DataLoader
 
