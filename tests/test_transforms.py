@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mask_cases import iou
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -19,10 +20,6 @@ from pmgsam.data import (
 )
 
 S = 64
-
-
-def _iou(a, b):
-    return (a & b).sum() / max((a | b).sum(), 1)
 
 
 def _asymmetric_mask(h, w):
@@ -53,7 +50,7 @@ def test_augmentation_keeps_image_and_mask_aligned():
         mismatch = (from_image ^ target).sum().item()
         assert mismatch <= 0.1 * target.sum().item()
         # The geometry really changed (a flip alone moves the top-left block to the right).
-        assert _iou(target.numpy(), plain["mask"][0].numpy() > 0.5) < 0.7
+        assert iou(target.numpy(), plain["mask"][0].numpy() > 0.5) < 0.7
         rh, rw = resized_hw(*out["orig_size"].tolist(), S)
         assert out["image"][1, :rh, :rw].mean() > 0.5 and out["image"][1, rh:, :].sum() == 0
 
@@ -96,7 +93,7 @@ def test_unpad_and_resize_round_trip(hw):
     back = unpad_and_resize(padded, torch.tensor([h, w]), S)
     assert back.shape == (1, h, w) and back.max() <= 1.0
     if min(h, w) > 8:
-        assert _iou(back[0].numpy() > 0.5, mask.astype(bool)) > 0.9
+        assert iou(back[0].numpy() > 0.5, mask.astype(bool)) > 0.9
     batch = unpad_and_resize(padded[None].repeat(2, 1, 1, 1), (h, w), S)
     assert batch.shape == (2, 1, h, w)
     per_sample = unpad_and_resize(padded[None].repeat(2, 1, 1, 1), torch.tensor([[h, w]] * 2), S)

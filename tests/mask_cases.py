@@ -1,0 +1,71 @@
+"""Plain helpers that several test files import (pytest's default import mode puts tests/ on
+the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and ``blob_scene``;
+and ``pysod_scores``, what PySODMetrics makes of such pairs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def make_pair(h: int, w: int, seed: int) -> tuple:
+    """DIS-like GT (polygons, thin lines, holes) and a soft, shifted, noisy prediction."""
+    rng = np.random.default_rng(seed)
+    gt = np.zeros((h, w), np.uint8)
+    for _ in range(3):
+        pts = rng.integers(0, [w, h], size=(6, 2)).astype(np.int32)
+        cv2.fillPoly(gt, [cv2.convexHull(pts)], 255)
+    for _ in range(8):
+        a, b = rng.integers(0, [w, h], size=(2, 2)).tolist()
+        cv2.line(gt, tuple(a), tuple(b), 255, int(rng.integers(1, 4)))
+    for _ in range(4):
+        c = rng.integers(0, [w, h]).tolist()
+        cv2.circle(gt, tuple(c), int(rng.integers(3, max(4, h // 8))), 0, -1)
+    f = cv2.warpAffine(gt.astype(np.float32), np.float32([[1, 0, 1.5], [0, 1, -1]]), (w, h))
+    f = cv2.GaussianBlur(f, (0, 0), 2) + cv2.GaussianBlur(
+        rng.normal(0, 200, (h, w)).astype(np.float32), (0, 0), 3
+    )
+    for _ in range(3):
+        c = rng.integers(0, [w, h]).tolist()
+        cv2.circle(f, tuple(c), int(rng.integers(2, 12)), float(rng.uniform(90, 255)), -1)
+    return np.clip(f, 0, 255).astype(np.uint8), gt
+
+
+def pysod_scores(pairs: list) -> dict:
+    """PySODMetrics' own scores of (prediction, GT) pairs, under our metric names."""
+    import py_sod_metrics as psm  # a dev extra: only the metric tests need it
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Fmeasure's deprecation notice
+        fm, wfm, mae, sm, em = (
+            psm.Fmeasure(),
+            psm.WeightedFmeasure(),
+            psm.MAE(),
+            psm.Smeasure(),
+            psm.Emeasure(),
+        )
+    for p, g in pairs:
+        for m in (fm, wfm, mae, sm, em):
+            m.step(p, g)
+    return {
+        "maxFm": fm.get_results()["fm"]["curve"].max(),
+        "wFmeasure": wfm.get_results()["wfm"],
+        "MAE": mae.get_results()["mae"],
+        "Smeasure": sm.get_results()["sm"],
+        "meanEm": em.get_results()["em"]["curve"].mean(),
+    }
+
+
+def blob_scene() -> np.ndarray:
+    """A 120x160 GT holding one filled rectangle."""
+    gt = np.zeros((120, 160), np.uint8)
+    cv2.rectangle(gt, (20, 20), (70, 90), 255, -1)
+    return gt

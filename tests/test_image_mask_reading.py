@@ -1,0 +1,127 @@
+"""Reading image and mask files: modes, bit depths, float TIFFs, colour and label masks."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pmgsam.data import load_image, load_mask
+from pmgsam.data.datasets import SegmentationDataset
+from pmgsam.data.io import MaskValueWarning
+
+
+def test_image_and_mask_modes(tmp_path):
+    gray = (np.arange(40 * 30).reshape(30, 40) % 256).astype(np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "l.png")
+    assert (load_image(tmp_path / "l.png") == gray[..., None]).all()
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 7)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    assert load_image(tmp_path / "rgba.png").shape == (30, 40, 3)
+    pal = Image.fromarray((gray > 100).astype(np.uint8), "P")
+    pal.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    pal.save(tmp_path / "p.png")
+    assert set(np.unique(load_mask(tmp_path / "p.png"))) == {0, 255}
+    assert load_image(tmp_path / "p.png").shape == (30, 40, 3)
+    # 16-bit: 30000/65535 is 117/255 -> background; clipping to 255 would make it foreground.
+    sixteen = np.full((30, 40), 30000, np.uint16)
+    sixteen[:, 20:] = 65535
+    cv2.imwrite(str(tmp_path / "m16.png"), sixteen)
+    m = load_mask(tmp_path / "m16.png")
+    assert m.dtype == np.uint8 and m[0, 0] == 117 and m[0, 39] == 255
+    assert load_image(tmp_path / "m16.png")[0, 0].tolist() == [117, 117, 117]
+    Image.fromarray(gray > 100).save(tmp_path / "one.png")  # mode "1"
+    assert set(np.unique(load_mask(tmp_path / "one.png"))) == {0, 255}
+
+
+def test_colour_images_keep_their_colours_and_drop_alpha(tmp_path):
+    # RGBA: the colour channels as stored whatever the alpha (no compositing, no gray).
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., :3] = [[[250, 10, 0], [0, 200, 30], [5, 6, 7]]] * 2
+    rgba[..., 3] = [[0, 7, 255]] * 2
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    assert (load_image(tmp_path / "rgba.png") == rgba[..., :3]).all()
+    # Palette: each index reads as its palette colour.
+    pal = Image.fromarray(np.array([[0, 1, 2]], np.uint8), "P")
+    pal.putpalette([0, 0, 255, 255, 0, 0, 0, 128, 0] + [0] * 759)
+    pal.save(tmp_path / "pal.png")
+    assert load_image(tmp_path / "pal.png").tolist() == [[[0, 0, 255], [255, 0, 0], [0, 128, 0]]]
+
+
+def test_sixteen_bit_mask_is_rounded_to_v_over_257(tmp_path):
+    # 255/65535 is 1/257. 33024/257 = 128.498 -> 128 (background under > 128) but 33025/257 =
+    # 128.502 -> 129; 65280/257 = 254.008 -> 254; 128/257 = 0.498 -> 0. A shift by 8 bits
+    # would read 129, 129, 255, 0: the first pixel would flip to foreground.
+    values = np.array([[33024, 33025, 65280, 128]], np.uint16)
+    cv2.imwrite(str(tmp_path / "m16.png"), values)
+    assert load_mask(tmp_path / "m16.png").tolist() == [[128, 129, 254, 0]]
+
+
+def test_float_tiff_probabilities_are_rounded_and_1_means_255(tmp_path):
+    # A map whose maximum is exactly 1.0 still holds probabilities: 1.0 * 255 = 255,
+    # 0.25 * 255 = 63.75 -> 64 and 0.5 * 255 = 127.5 -> 128 (rounded, not truncated).
+    probs = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    Image.fromarray(probs, "F").save(tmp_path / "p.tif")
+    assert Image.open(tmp_path / "p.tif").mode == "F"  # the file really is float
+    m = load_mask(tmp_path / "p.tif", "prediction", labels_01=False)
+    assert m.tolist() == [[0, 64, 128, 255]]
+
+
+def test_float_tiff_overshooting_1_after_resampling_is_still_probabilities(tmp_path):
+    # Bicubic resampling of a probability map gives maxima like 1.0004. Read as 0-255, every
+    # pixel would land on 0 or 1 out of 255; as probabilities they clip at 255 (0.5 -> 128).
+    # A map whose maximum is clearly above that stays 0-255 (100.4 -> 100).
+    Image.fromarray(np.array([[0.0, 0.5, 1.0004]], np.float32), "F").save(tmp_path / "p.tif")
+    Image.fromarray(np.array([[0.0, 100.4, 255.0]], np.float32), "F").save(tmp_path / "q.tif")
+    assert load_mask(tmp_path / "p.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
+    assert load_mask(tmp_path / "q.tif", "prediction", labels_01=False).tolist() == [[0, 100, 255]]
+
+
+def test_colour_and_transparency_masks_use_the_shape_channel(tmp_path):
+    shape = np.zeros((6, 8), np.uint8)
+    shape[1:4, 2:6] = 200
+    # Green on black, fully opaque: the brightest channel is green, so the shape reads 200.
+    # The red channel alone would be empty; counting the opaque alpha would make all 255.
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[..., 1] = shape
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "green.png")
+    assert (load_mask(tmp_path / "green.png") == shape).all()
+    # A palette PNG whose colours are all black with index 0 transparent: the shape is only in
+    # the transparency, so read as plain RGB it would be empty.
+    pal = Image.fromarray((shape > 0).astype(np.uint8), "P")
+    pal.putpalette([0] * 768)
+    pal.save(tmp_path / "pal.png", transparency=0)
+    assert (load_mask(tmp_path / "pal.png") == np.where(shape > 0, 255, 0)).all()
+
+
+def test_only_single_level_masks_up_to_128_are_label_masks(tmp_path):
+    # 0/128 (a VOC palette's dark red stored as gray) is a label mask: 128 reads as 255.
+    cv2.imwrite(str(tmp_path / "voc.png"), np.array([[0, 128, 128]], np.uint8))
+    with pytest.warns(MaskValueWarning, match="0/128 labels"):
+        assert load_mask(tmp_path / "voc.png").tolist() == [[0, 255, 255]]
+    # Two non-zero levels are a (faint) soft map, read as stored and silently.
+    cv2.imwrite(str(tmp_path / "soft.png"), np.array([[0, 50, 100, 100]], np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_mask(tmp_path / "soft.png").tolist() == [[0, 50, 100, 100]]
+
+
+def test_training_mask_foreground_is_strictly_above_128(tmp_path):
+    # PySODMetrics' rule, the same as evaluation's: 128 is background, 129 foreground.
+    cv2.imwrite(str(tmp_path / "i.png"), np.full((1, 4, 3), 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 128, 129, 255]], np.uint8))
+    _, mask = SegmentationDataset([tmp_path / "i.png"], [tmp_path / "m.png"], 32).load(0)
+    assert mask.tolist() == [[0, 0, 1, 1]]
+
+
+def test_mask_reader_handles_16bit_and_rgb(tmp_path: Path):
+    g = np.array([[0, 128, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), g.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "b.png"), np.dstack([g, g, g]))
+    assert np.array_equal(load_mask(tmp_path / "a.png"), g)
+    assert np.array_equal(load_mask(tmp_path / "b.png"), g)

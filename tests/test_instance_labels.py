@@ -1,0 +1,156 @@
+"""COCO instance ground truth built from a dataset's instance labels (COD10K JSON polygons or
+palette PNGs, NC4K RGB PNGs); DIS5K has none."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from mask_cases import iou
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from pmgsam.data import DataError, build_dataset, load_instance_map
+from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
+from pmgsam.data.synthetic import load_manifest
+
+S = 64
+
+
+def _decode(ann):
+    rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _check_coco(gt, ds, counts):
+    assert [im["id"] for im in gt["images"]] == list(range(1, len(ds) + 1))
+    assert [im["file_name"] for im in gt["images"]] == [p.name for p in ds.image_paths]
+    per_image = {im["id"]: 0 for im in gt["images"]}
+    for ann in gt["annotations"]:
+        per_image[ann["image_id"]] += 1
+        assert ann["category_id"] == 1 and ann["iscrowd"] == 0
+        assert isinstance(ann["segmentation"]["counts"], str) and ann["area"] > 0
+    assert [per_image[i + 1] for i in range(len(ds))] == [counts[n] for n in ds.names]
+    coco = COCO()
+    coco.dataset = json.loads(json.dumps(gt))
+    coco.createIndex()
+    assert len(coco.getAnnIds()) == sum(counts[n] for n in ds.names)
+
+
+def test_coco_gt_cod10k_json(cod10k_root, data_config):
+    ds = build_dataset(data_config("cod10k", cod10k_root), "Test", S, False)
+    assert ds.instances.kind == "json"
+    gt = ds.coco_gt()
+    _check_coco(gt, ds, load_manifest(cod10k_root)["splits"]["Test"])
+    by_image = {}
+    for ann in gt["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(_decode(ann))
+    for i, name in enumerate(ds.names):
+        label = load_instance_map(cod10k_root / "Test" / "GT_Instance" / f"{name}.png")
+        for v, decoded in zip(range(1, label.max() + 1), by_image[i + 1]):
+            assert iou(decoded, label == v) > 0.8  # polygons rasterise slightly differently
+
+
+def test_coco_gt_cod10k_fallbacks(cod10k_root, data_config, tmp_path):
+    root = tmp_path / "COD10K-v3"
+    shutil.copytree(cod10k_root, root)
+    (root / "annotations").mkdir()
+    shutil.move(root / "Test" / "CAM_Instance_Test.json", root / "annotations")
+    ds = build_dataset(data_config("cod10k", root), "Test", S, False)
+    assert ds.instances.path == root / "annotations" / "CAM_Instance_Test.json"
+    (root / "annotations" / "CAM_Instance_Test.json").unlink()
+    ds = build_dataset(data_config("cod10k", root), "Test", S, False)
+    assert ds.instances.kind == "png"
+    _check_coco(ds.coco_gt(), ds, load_manifest(root)["splits"]["Test"])
+    shutil.rmtree(root / "Test" / "GT_Instance")
+    with pytest.raises(DataError, match=r"CAM_Instance_Test\.json"):
+        build_dataset(data_config("cod10k", root), "Test", S, False).coco_gt()
+
+
+def test_coco_gt_nc4k_exact(nc4k_root, data_config):
+    ds = build_dataset(data_config("nc4k", nc4k_root), "all", S, False)
+    gt = ds.coco_gt()
+    _check_coco(gt, ds, load_manifest(nc4k_root)["splits"]["all"])
+    masks = {}
+    for ann in gt["annotations"]:
+        masks.setdefault(ann["image_id"], []).append(_decode(ann))
+    for i, name in enumerate(ds.names):
+        rgb = cv2.imread(str(nc4k_root / "Instance" / f"{name}.png"))
+        colours = [c for c in np.unique(rgb.reshape(-1, 3), axis=0) if c.any()]
+        expected = sorted(((rgb == c).all(-1) for c in colours), key=lambda m: m.sum())
+        got = sorted(masks.get(i + 1, []), key=lambda m: m.sum())
+        assert len(got) == len(expected) and all((g == e).all() for g, e in zip(got, expected))
+
+
+def _coco_images(folder, names, hw=(4, 6)):
+    folder.mkdir()
+    paths = [folder / f"{n}.jpg" for n in names]
+    for path in paths:
+        cv2.imwrite(str(path), np.full((*hw, 3), 90, np.uint8))
+    return paths
+
+
+def test_coco_gt_from_rgb_instance_maps_hand_built(tmp_path):
+    # Pure red, green and blue have equal channel sums: only packing R, G, B into one integer
+    # keeps them three instances. The shapes are not rectangles, so a box area would differ.
+    red, green, blue = np.zeros((3, 4, 6), bool)
+    red[0, 0:3] = True
+    red[1, 0] = True  # an L of 4 pixels in a 2 x 3 box
+    green[2:4, 4:6] = True
+    green[3, 3] = True  # 5 pixels in a 2 x 3 box
+    blue[3, 0] = True  # 1 pixel
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[red], rgb[green], rgb[blue] = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    (tmp_path / "inst").mkdir()
+    Image.fromarray(rgb, "RGB").save(tmp_path / "inst" / "a.png")
+    Image.fromarray(np.where(green[..., None], rgb, 0).astype(np.uint8)).save(
+        tmp_path / "inst" / "b.png"
+    )
+    paths = _coco_images(tmp_path / "img", ["a", "b"])
+    gt = coco_ground_truth(paths, ["a", "b"], InstanceSource("png", tmp_path / "inst"), "t")
+    anns = gt["annotations"]
+    # COCOeval marks unmatched GTs with id 0, so ids must start at 1, unique over the split.
+    assert [a["id"] for a in anns] == [1, 2, 3, 4]
+    assert [a["image_id"] for a in anns] == [1, 1, 1, 2]
+    first = sorted(anns[:3], key=lambda a: a["area"])
+    assert [a["area"] for a in first] == [1.0, 4.0, 5.0]  # pixels counted by hand above
+    for ann, expected in zip(first, (blue, red, green)):
+        assert (_decode(ann) == expected).all()
+    assert anns[3]["area"] == 5.0 and (_decode(anns[3]) == green).all()
+
+
+def test_coco_gt_json_drops_empty_instances(tmp_path):
+    # Three collinear points enclose nothing (pycocotools rasterises them to no pixel): such an
+    # instance could only count as a missed GT, so it is dropped and the ids stay consecutive.
+    # The file's image ids (7, 3) are not the split's (1, 2): the file's own ids are followed.
+    box = [1.0, 1.0, 4.0, 1.0, 4.0, 3.0, 1.0, 3.0]
+    coco = {
+        "images": [
+            {"id": 7, "file_name": "a.jpg", "height": 4, "width": 6},
+            {"id": 3, "file_name": "b.jpg", "height": 4, "width": 6},
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 7, "segmentation": [[0.0, 0.0, 2.0, 0.0, 5.0, 0.0]]},
+            {"id": 11, "image_id": 7, "segmentation": [box]},
+            {"id": 12, "image_id": 3, "segmentation": [box]},
+        ],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    paths = _coco_images(tmp_path / "img", ["a", "b"])
+    gt = coco_ground_truth(paths, ["a", "b"], InstanceSource("json", tmp_path / "gt.json"), "t")
+    anns = gt["annotations"]
+    assert [(a["id"], a["image_id"]) for a in anns] == [(1, 1), (2, 2)]
+    expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([box], 4, 6)))
+    for ann in anns:
+        assert (_decode(ann) == expected.astype(bool)).all()
+        assert ann["area"] == float(expected.sum()) > 0
+
+
+def test_coco_gt_dis5k_raises(dis5k_root, data_config):
+    ds = build_dataset(data_config("dis5k", dis5k_root), "DIS-VD", S, False)
+    with pytest.raises(DataError, match="DIS5K has no instance labels"):
+        ds.coco_gt()

@@ -1,0 +1,94 @@
+"""Train/test and train/val splits: drawn once per seed and fraction, saved, reused, checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pmgsam.data import DataError, build_dataset, train_val_split_names
+from pmgsam.data.splits import carve
+
+S = 64
+
+
+def _split_files(cfg):
+    return sorted(Path(cfg.split_dir).glob("*.json"))
+
+
+def test_splits_deterministic_saved_and_reused(nc4k_root, data_config, tmp_path):
+    cfg = data_config("nc4k", nc4k_root)
+    train = build_dataset(cfg, "train", S, False).names
+    test = build_dataset(cfg, "test", S, False).names
+    assert len(test) == 2 and len(train) == 8 and not set(train) & set(test)
+    files = _split_files(cfg)
+    assert len(files) == 1 and json.loads(files[0].read_text())["parts"]["test"] == test
+    # Same seed, other folder: same split; other seed: a new file.
+    other = data_config("nc4k", nc4k_root, split_dir=str(tmp_path / "other"))
+    assert build_dataset(other, "test", S, False).names == test
+    reseeded = data_config("nc4k", nc4k_root, split_seed=7)
+    build_dataset(reseeded, "test", S, False)
+    assert len(_split_files(cfg)) == 2
+    # A saved file wins over redrawing: edit it and the dataset follows.
+    payload = json.loads(files[0].read_text())
+    moved = payload["parts"]["train"].pop(0)
+    payload["parts"]["test"].append(moved)
+    files[0].write_text(json.dumps(payload))
+    assert moved in build_dataset(cfg, "test", S, False).names
+    # Carving train into train/val: disjoint, covers train, 20 % held out.
+    t_name, v_name = train_val_split_names(cfg)
+    assert (t_name, v_name) == ("train:train", "train:val")
+    tr = build_dataset(cfg, t_name, S, True).names
+    va = build_dataset(cfg, v_name, S, False).names
+    assert sorted(tr + va) == sorted(payload["parts"]["train"]) and len(va) == 1
+
+
+def test_split_file_with_missing_stem_is_an_error(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    build_dataset(cfg, "train", S, False)
+    path = _split_files(cfg)[0]
+    payload = json.loads(path.read_text())
+    payload["parts"]["train"].append("ghost_image")
+    path.write_text(json.dumps(payload))
+    with pytest.raises(DataError, match=r"ghost_image") as info:
+        build_dataset(cfg, "train", S, False)
+    assert str(path) in str(info.value)
+    path.write_text("{not json")
+    with pytest.raises(DataError, match=r"unreadable"):
+        build_dataset(cfg, "test", S, False)
+
+
+def test_dis5k_val_carved_from_train(dis5k_root, data_config):
+    cfg = data_config("dis5k", dis5k_root, val_split=None)
+    t_name, v_name = train_val_split_names(cfg)
+    assert (t_name, v_name) == ("DIS-TR:train", "DIS-TR:val")
+    tr, va = build_dataset(cfg, t_name, S, True), build_dataset(cfg, v_name, S, False)
+    assert len(va) == 2 and len(tr) == 6 and not set(tr.names) & set(va.names)
+    assert build_dataset(cfg, v_name, S, False).names == va.names
+
+
+def test_carve_keeps_both_parts_non_empty_and_ignores_input_order():
+    stems = [f"s{i}" for i in range(10)]
+    # round(0.01 * 10) = 0 would hold out nothing and round(0.99 * 10) = 10 would keep
+    # nothing: each part keeps at least one stem.
+    kept, held = carve(stems, 0.01, 0)
+    assert len(kept) == 9 and len(held) == 1
+    kept, held = carve(stems, 0.99, 0)
+    assert len(kept) == 1 and len(held) == 9
+    # The same stems listed in another order, some twice, are the same split.
+    assert carve(stems[::-1] + stems[:3], 0.3, 5) == carve(stems, 0.3, 5)
+
+
+def test_split_file_per_fraction_and_parts_must_be_disjoint(nc4k_root, data_config):
+    cfg = data_config("nc4k", nc4k_root)
+    assert len(build_dataset(cfg, "test", S, False)) == 2  # round(0.2 * 10)
+    # Another fraction is another split, not the saved 20 % one: round(0.3 * 10) = 3.
+    other = data_config("nc4k", nc4k_root, test_fraction=0.3)
+    assert len(build_dataset(other, "test", S, False)) == 3
+    (path,) = [p for p in _split_files(cfg) if "test0.2__" in p.name]
+    payload = json.loads(path.read_text())
+    payload["parts"]["test"].append(payload["parts"]["train"][0])
+    path.write_text(json.dumps(payload))
+    with pytest.raises(DataError, match="in both 'train' and 'test'"):
+        build_dataset(cfg, "train", S, False)

@@ -1,0 +1,75 @@
+"""Validation during training (pmgsam.engine.validation): image-weighted means and previews."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import pytest
+import torch
+
+from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.validation import run_validation
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class _LogitsInImages(torch.nn.Module):
+    """Returns image channel 0 as the mask logits and channel 1 as the Pre-Mask logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"mask": x[:, :1], "pre_mask": x[:, 1:2]}
+
+
+def _fg_fraction_loss(outputs: Dict[str, torch.Tensor], target: torch.Tensor) -> tuple:
+    # A stand-in loss whose batch value is known by hand: the GT foreground fraction.
+    return target.float().mean(), {}
+
+
+def test_run_validation_means_over_images_by_hand() -> None:
+    s = 4
+    gt = torch.zeros(3, 1, s, s)
+    gt[0, 0, :2] = 1.0  # image 0: top 2 rows (8 px); image 1 empty; image 2 full
+    gt[2] = 1.0
+    logits = torch.full((3, 1, s, s), -20.0)
+    logits[0, 0, 0] = 20.0  # image 0: row 0 only (4 of the 8 GT pixels)
+    logits[2] = 20.0
+    images = torch.cat([logits, torch.full_like(logits, -20.0), torch.zeros_like(logits)], 1)
+    size = torch.tensor([[s, s]])
+
+    def batch(sl: slice) -> dict:
+        return {"image": images[sl], "mask": gt[sl], "orig_size": size.expand(len(gt[sl]), 2)}
+
+    loader = [batch(slice(0, 2)), batch(slice(2, 3))]  # uneven batches: 2 images, then 1
+    model = _LogitsInImages().train()
+    stats, grid = run_validation(
+        model, loader, _fg_fraction_loss, torch.device("cpu"), None, PerformanceConfig(), 2
+    )
+    assert model.training  # back in train mode for the next epoch
+    # Loss: batch values 8/32 and 16/16, weighted by images: (2 * 0.25 + 1 * 1) / 3 = 0.5.
+    assert stats["loss"] == pytest.approx(0.5)
+    # Final mask (channel 0), not the Pre-Mask (all background, IoU 0, 1, 0).
+    # Image 0: IoU 4/8, precision 1, recall 1/2 -> F = 1.3 * 0.5 / (0.3 + 0.5) = 0.8125,
+    # MAE 4/16; images 1 and 2 are exact: IoU = F = 1, MAE 0.
+    assert stats["iou"] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert stats["f"] == pytest.approx((0.8125 + 1 + 1) / 3)
+    assert stats["mae"] == pytest.approx(0.25 / 3, abs=1e-6)
+    assert stats["images"] == 3.0
+    # Two previews asked for: 2 rows (image, GT, Pre-Mask, mask) of 4x4 cells, padding 2.
+    assert tuple(grid.shape) == (3, 2 + 2 * (s + 2), 2 + 4 * (s + 2))
+
+    def cell(r: int, c: int) -> torch.Tensor:  # make_grid's cell r, c
+        y, x = 2 + r * (s + 2), 2 + c * (s + 2)
+        return grid[:, y : y + s, x : x + s]
+
+    torch.testing.assert_close(cell(0, 1), gt[0].expand(3, -1, -1))
+    torch.testing.assert_close(cell(0, 2), torch.sigmoid(images[0, 1:2]).expand(3, -1, -1))
+    torch.testing.assert_close(cell(0, 3), torch.sigmoid(logits[0]).expand(3, -1, -1))
+    # Nothing to validate: zero images, not one.
+    empty, none = run_validation(
+        model, [], _fg_fraction_loss, torch.device("cpu"), None, PerformanceConfig(), 2
+    )
+    assert empty["images"] == 0.0 and none is None
