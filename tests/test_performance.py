@@ -182,6 +182,41 @@ def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
     assert trainer.global_step >= 2
 
 
+def test_deterministic_training_keeps_cudnn_benchmark_off(
+    tmp_path, dis5k_root, data_config, tiny64, monkeypatch
+):
+    # configure_backends sets the process-wide CUDA flags for a CUDA device only (they need no
+    # GPU to be set): its CUDA branch runs here for a CPU trainer, so the order shows.
+    real = trainer_mod.configure_backends
+    monkeypatch.setattr(
+        trainer_mod, "configure_backends", lambda perf, _dev: real(perf, torch.device("cuda"))
+    )
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny64))
+    values = {
+        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
+        "train": {"batch_size": 2, "device": "cpu", "deterministic": True},
+        "performance": {"cudnn_benchmark": True},
+        "output_dir": str(tmp_path / "run"),
+    }
+    before = (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    try:
+        Trainer(from_dict(ExperimentConfig, values)).close()
+        # train.deterministic wins over performance.cudnn_benchmark (algorithm timing may pick
+        # different convolution algorithms from one run to the next).
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+        torch.use_deterministic_algorithms(before[2], warn_only=before[3])
+
+
 # --------------------------------------------------------------------------- efficiency report
 def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
     from pmgsam.efficiency import RECORD_KEYS, main
