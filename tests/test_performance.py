@@ -182,6 +182,41 @@ def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
     assert trainer.global_step >= 2
 
 
+def test_deterministic_training_keeps_cudnn_benchmark_off(
+    tmp_path, dis5k_root, data_config, tiny64, monkeypatch
+):
+    # configure_backends sets the process-wide CUDA flags for a CUDA device only (they need no
+    # GPU to be set): its CUDA branch runs here for a CPU trainer, so the order shows.
+    real = trainer_mod.configure_backends
+    monkeypatch.setattr(
+        trainer_mod, "configure_backends", lambda perf, _dev: real(perf, torch.device("cuda"))
+    )
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny64))
+    values = {
+        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
+        "train": {"batch_size": 2, "device": "cpu", "deterministic": True},
+        "performance": {"cudnn_benchmark": True},
+        "output_dir": str(tmp_path / "run"),
+    }
+    before = (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    try:
+        Trainer(from_dict(ExperimentConfig, values)).close()
+        # train.deterministic wins over performance.cudnn_benchmark (algorithm timing may pick
+        # different convolution algorithms from one run to the next).
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+        torch.use_deterministic_algorithms(before[2], warn_only=before[3])
+
+
 # --------------------------------------------------------------------------- efficiency report
 def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
     from pmgsam.efficiency import RECORD_KEYS, main
@@ -254,6 +289,49 @@ def test_srb_concatenates_bf16_under_cuda_autocast():
         mp.setattr(torch, "cat", recording_cat)
         srb(x.bfloat16(), h.bfloat16())
     assert set(dtypes) == {torch.bfloat16}
+
+
+def _feature_map_cat_dtypes(model: torch.nn.Module, x: torch.Tensor, device: str) -> List[Any]:
+    """Dtypes of the 4-D maps every ``torch.cat`` of one bf16-autocast forward receives."""
+    dtypes: List[Any] = []
+    cat = torch.cat
+
+    def recording_cat(tensors, *args, **kwargs):
+        dtypes.extend(t.dtype for t in tensors if t.dim() == 4)
+        return cat(tensors, *args, **kwargs)
+
+    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch, "cat", recording_cat)
+            model(x)
+    return dtypes
+
+
+def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64, monkeypatch):
+    # CUDA autocast runs upsampling (F.interpolate) and group_norm in float32 and returns
+    # float32 (ATen's autocast_mode.h, AT_FORALL_FP32); CPU autocast keeps bf16, so a CPU run
+    # hides the float32 maps that would reach U²-Net's, the SRBs' and the FeatRefiner's dense
+    # concatenations on the GPU. That policy is applied here by hand.
+    interpolate, norm = F.interpolate, F.group_norm
+    upsampled = []
+
+    def cuda_interpolate(x, *args, **kwargs):
+        upsampled.append(x.dtype)
+        return interpolate(x, *args, **kwargs).float()
+
+    monkeypatch.setattr(F, "interpolate", cuda_interpolate)
+    monkeypatch.setattr(F, "group_norm", lambda x, *a, **k: norm(x.float(), *a, **k))
+    model = copy.deepcopy(tiny64).eval()
+    dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64), "cpu")
+    assert torch.bfloat16 in upsampled  # the bf16 maps were upsampled (in float32)
+    assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast float32 ops)")
+def test_feature_map_concatenations_stay_bf16_under_cuda_autocast(tiny64):
+    model = copy.deepcopy(tiny64).cuda().eval()
+    dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64, device="cuda"), "cuda")
+    assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}
 
 
 def test_benchmark_table_is_rendered_from_the_records(tmp_path):

@@ -102,12 +102,13 @@ class Trainer:
         self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
         if config.train.num_threads:
             torch.set_num_threads(config.train.num_threads)
-        if config.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
-        seed_everything(config.train.seed)
         self.perf = config.performance
         configure_backends(self.perf, self.device)
+        if config.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            # After configure_backends, which sets it from performance.cudnn_benchmark.
+            torch.backends.cudnn.benchmark = False
+        seed_everything(config.train.seed)
 
         self.model = prepare_model(build_model(config.model).to(self.device), self.perf)
         if config.train.init_from and resumed is None:

@@ -26,7 +26,11 @@ def fpn_index_for_stride(stride: int) -> int:
 def _resize_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     if x.shape[-2:] == ref.shape[-2:]:
         return x
-    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+    # CUDA autocast upsamples in float32 and returns float32 (CPU autocast does not); cast back
+    # so the dense concatenations after it stay bf16 (the convolution that reads them casts to
+    # bf16 anyway, so the result is the same). A no-op in float32.
+    out = F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+    return out.to(x.dtype)
 
 
 class StabilizedResidualBlock(nn.Module):

@@ -126,7 +126,9 @@ class RSU(nn.Module):
             # Only pooled levels need resizing; skipping the no-op resize is exact because
             # bilinear interpolation to the same size is the identity.
             if hx.shape[2:] != skip.shape[2:]:
-                hx = _upsample_like(hx, skip)
+                # Back to bf16 after CUDA autocast's float32 upsampling, so the concatenation
+                # stays bf16 (the conv after it would cast to bf16 anyway: same result).
+                hx = _upsample_like(hx, skip).to(hx.dtype)
             hx = self._level(f"{level}d")(torch.cat((hx, skip), dim=1))
         return hx + hxin
 
@@ -177,7 +179,8 @@ class _U2NetBase(nn.Module):
         hx = encoded[5]
         for index in range(5, 0, -1):
             skip = encoded[index - 1]
-            hx = getattr(self, f"stage{index}d")(torch.cat((_upsample_like(hx, skip), skip), 1))
+            up = _upsample_like(hx, skip).to(hx.dtype)  # bf16 under CUDA autocast, as in RSU
+            hx = getattr(self, f"stage{index}d")(torch.cat((up, skip), 1))
             decoded.append(hx)
         decoded.reverse()
         return decoded
