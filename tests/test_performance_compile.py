@@ -146,8 +146,20 @@ def test_efficiency_report_records_the_compile_scope(tmp_path, monkeypatch):
     reason="inductor builds C++ for each graph on a CPU (minutes for the tiny model on the "
     "shared 2-core machine); checked where CUDA exists",
 )
+@pytest.fixture
+def exact_float32():
+    """TF32 off for the test: an earlier CUDA test's configure_backends leaves matmuls at
+    "high" (TF32) process-wide, whose rounding alone can exceed the comparison's tolerance."""
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.set_float32_matmul_precision(before[0])
+    torch.backends.cudnn.allow_tf32 = before[1]
+
+
 @pytest.mark.parametrize("scope", ["model", "regional"])
-def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, scope):
+def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, exact_float32, scope):
     model = copy.deepcopy(tiny64).cuda().eval()
     x = torch.rand(2, 3, 64, 64, device="cuda")
     with torch.no_grad():
