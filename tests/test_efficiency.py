@@ -133,3 +133,31 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
     assert ours["flops_per_image"] == tiny["total"]
     fewer = amg["flops_per_image"] / ours["flops_per_image"]
     assert f"({fewer:.1f}x fewer)" in printed
+
+
+def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch):
+    # The generator's peak memory (CUDA) must not include PMG-SAM's weights: the model is
+    # gone when the generator is measured.
+    import weakref
+
+    from pmgsam.efficiency import report as report_mod
+
+    built = []
+
+    def build(*args, **kwargs):
+        model = build_model(*args, **kwargs)
+        built.append(weakref.ref(model))
+        return model
+
+    def amg(name, images, **kwargs):
+        assert built and built[0]() is None, "PMG-SAM is still allocated"
+        speed = {"latency_ms_median": 1.0, "images_per_s": 1.0, "first_call_ms": 1.0}
+        speed.update(peak_memory_mb=None, peak_reserved_mb=None)
+        return {**speed, "flops_per_image": {"total": 1.0, "image_encoder": 0.5}}
+
+    monkeypatch.setattr(report_mod, "build_model", build)
+    monkeypatch.setattr(report_mod, "measure_amg", amg)
+    report = report_mod.efficiency_report(
+        "pmgsam_tiny", size=64, iters=1, warmup=0, compare="sam_vit_b"
+    )
+    assert [r["mode"] for r in report["records"]] == ["inference", "sam_amg"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 from pathlib import Path
@@ -129,6 +130,9 @@ def efficiency_report(
     flops = report["flops_per_image"]["total"]
     report["records"] = [make_record(report, report["mode"], speed, flops_per_image=flops)]
     if compare:
+        # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
+        del net, model
+        gc.collect()
         amg = measure_amg(
             compare,
             images,
