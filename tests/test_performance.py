@@ -14,6 +14,7 @@ from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig, PerformanceConfig
 from pmgsam.engine.performance import prepare_model, to_memory_format
 from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling import hiera_attention
 from pmgsam.modeling.build import build_model, model_config
 from pmgsam.modeling.common import group_norm_gelu
 from pmgsam.modeling.fusion import StabilizedResidualBlock
@@ -31,8 +32,13 @@ def _package_hiera(size: int):
     ).eval()
 
 
-@pytest.mark.parametrize("size", [224, 256])
-def test_window_batched_hiera_equals_package_forward(size, tmp_path):
+@pytest.mark.parametrize(
+    "size, kernel_batch",
+    [(224, None), (256, None), (224, 5)],  # 5: the folded batch split as above CUDA's grid limit
+)
+def test_window_batched_hiera_equals_package_forward(size, kernel_batch, tmp_path, monkeypatch):
+    if kernel_batch:
+        monkeypatch.setattr(hiera_attention, "MAX_KERNEL_BATCH", kernel_batch)
     torch.manual_seed(3)
     # Weights as published (224 px); at 256 the branch interpolates the position embedding.
     source = _package_hiera(224)
@@ -50,20 +56,24 @@ def test_window_batched_hiera_equals_package_forward(size, tmp_path):
     assert any(a.use_mask_unit_attn and tokens // (a.q_stride * a.window_size) > 1 for a in attns)
     assert any(not a.use_mask_unit_attn for a in attns)
 
-    ranks = []
+    shapes = []
     sdpa = F.scaled_dot_product_attention
 
     def recording_sdpa(q, k, v, *args, **kwargs):
-        ranks.append(q.dim())
+        shapes.append(q.shape)
         return sdpa(q, k, v, *args, **kwargs)
 
-    x = torch.randn(1, 3, size, size)
+    x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         _, expected = reference(x, return_intermediates=True)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(F, "scaled_dot_product_attention", recording_sdpa)
             ours = branch(x)
-    assert ranks == [4] * len(attns)
+    assert {len(shape) for shape in shapes} == {4}
+    if kernel_batch:  # every kernel call within the limit, the mask-unit stages in pieces
+        assert max(shape[0] for shape in shapes) == kernel_batch and len(shapes) > len(attns)
+    else:
+        assert len(shapes) == len(attns)
     for got, want in zip(ours, expected):
         torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=1e-5, rtol=1e-5)
 

@@ -25,6 +25,21 @@ with warnings.catch_warnings():
     from hiera.hiera import MaskUnitAttention
 
 
+# CUDA's grid limit on the fused kernels' batch dimension (flash and memory-efficient fail
+# with "invalid configuration argument" above it: pytorch/pytorch#142228). Folding the windows
+# into the batch reaches it at S=1024 from 64 images per batch (1024 windows each).
+MAX_KERNEL_BATCH = 65535
+
+
+def attention_in_batch_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` in pieces of at most :data:`MAX_KERNEL_BATCH` along
+    the batch (each batch row is attended on its own, so the pieces are exact)."""
+    if q.shape[0] <= MAX_KERNEL_BATCH:
+        return F.scaled_dot_product_attention(q, k, v)
+    pieces = zip(*(t.split(MAX_KERNEL_BATCH) for t in (q, k, v)))
+    return torch.cat([F.scaled_dot_product_attention(*piece) for piece in pieces])
+
+
 class WindowBatchedAttention(MaskUnitAttention):
     """``MaskUnitAttention`` whose attention runs on (batch × windows, heads, tokens, dim).
 
@@ -45,7 +60,7 @@ class WindowBatchedAttention(MaskUnitAttention):
         if self.q_stride > 1:
             # Max-pool over the q_stride positions that unrolling placed in separate chunks.
             q = q.unflatten(2, (self.q_stride, -1)).amax(dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = attention_in_batch_chunks(q, k, v)
         # (B·windows, heads, Lq, d) -> (B, Lq, windows, heads, d) -> (B, Lq·windows, dim_out).
         out = out.unflatten(0, (batch, windows)).permute(0, 3, 1, 2, 4)
         return self.proj(out.reshape(batch, -1, self.dim_out))
