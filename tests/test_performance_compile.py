@@ -141,11 +141,6 @@ def test_efficiency_report_records_the_compile_scope(tmp_path, monkeypatch):
     assert 0 < record["first_call_ms"]
 
 
-@pytest.mark.skipif(
-    not torch.cuda.is_available(),
-    reason="inductor builds C++ for each graph on a CPU (minutes for the tiny model on the "
-    "shared 2-core machine); checked where CUDA exists",
-)
 @pytest.fixture
 def exact_float32():
     """TF32 off for the test: an earlier CUDA test's configure_backends leaves matmuls at
@@ -158,6 +153,11 @@ def exact_float32():
     torch.backends.cudnn.allow_tf32 = before[1]
 
 
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="inductor builds C++ for each graph on a CPU (minutes for the tiny model on the "
+    "shared 2-core machine); checked where CUDA exists",
+)
 @pytest.mark.parametrize("scope", ["model", "regional"])
 def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, exact_float32, scope):
     model = copy.deepcopy(tiny64).cuda().eval()
