@@ -1,0 +1,84 @@
+"""Direct checks of the output-folder guards in :mod:`pmgsam.utils.outputs`.
+
+Each case is one where a plausible slip in the guard (comparing unresolved paths, checking only
+one direction of an overlap, counting only plain files as foreign, trusting any JSON file named
+like the manifest, forgetting the skeleton folder) would let a run write among a user's files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pmgsam.utils.outputs import (
+    MANIFEST,
+    OutputError,
+    dataset_folders,
+    prepare_output_dir,
+    refuse_shared_output,
+)
+
+
+def test_input_folder_reached_through_dotdot_or_a_link_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "other").mkdir()
+    with pytest.raises(OutputError, match="is the input folder"):
+        prepare_output_dir(tmp_path / "other" / ".." / "src", ["x.png"], [src])
+    link = tmp_path / "link"
+    link.symlink_to(src, target_is_directory=True)
+    with pytest.raises(OutputError, match="lies inside the input folder"):
+        prepare_output_dir(link / "maps", ["x.png"], [src])
+    assert sorted(p.name for p in src.iterdir()) == []
+
+
+@pytest.mark.parametrize("nested", ["second_in_first", "first_in_second"])
+def test_shared_output_refused_whichever_folder_holds_the_other(tmp_path: Path, nested) -> None:
+    outer, inner = tmp_path / "maps", tmp_path / "maps" / "pre"
+    first, second = (outer, inner) if nested == "second_in_first" else (inner, outer)
+    with pytest.raises(OutputError, match="overlaps --out"):
+        refuse_shared_output(first, "--out", second, "--premask-out")
+    refuse_shared_output(tmp_path / "a", "--out", tmp_path / "ab", "--premask-out")  # siblings
+
+
+def test_folder_holding_only_subfolders_is_refused(tmp_path: Path) -> None:
+    # A dataset root (im/, gt/) is not an input folder itself, but holds the user's data.
+    root = tmp_path / "DIS-TE1"
+    (root / "im").mkdir(parents=True)
+    (root / "gt").mkdir()
+    with pytest.raises(OutputError, match=r"2 file\(s\) this tool did not write"):
+        prepare_output_dir(root, ["x.png"], [root / "im", root / "gt"])
+    assert not (root / MANIFEST).exists()
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"files": ["x.png"]},  # no format key
+        {"format": "something-else", "files": ["x.png"]},
+        ["x.png"],
+    ],
+)
+def test_manifest_of_another_format_vouches_for_nothing(tmp_path: Path, manifest) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x.png").write_bytes(b"user data")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(OutputError, match="1 of them would be replaced"):
+        prepare_output_dir(out, ["x.png"])
+    assert (out / "x.png").read_bytes() == b"user data"
+
+
+def test_dataset_folders_include_the_skeleton_folder(tmp_path: Path) -> None:
+    dataset = SimpleNamespace(
+        image_paths=[tmp_path / "im" / "a.jpg", tmp_path / "im" / "b.jpg"],
+        mask_paths=[tmp_path / "gt" / "a.png", None],
+        skeleton_paths=[tmp_path / "sk" / "a.png"],
+    )
+    assert dataset_folders(dataset) == [tmp_path / "gt", tmp_path / "im", tmp_path / "sk"]
+    assert dataset_folders(SimpleNamespace(image_paths=[tmp_path / "im" / "a.jpg"])) == [
+        tmp_path / "im"
+    ]
