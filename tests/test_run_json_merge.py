@@ -1,0 +1,89 @@
+"""run.json merging, the same-model check and the run loader (:mod:`pmgsam.evaluation.run_json`).
+
+Expected values are written out by hand: what a later command adds must sit next to (and, for the
+same key, replace) what an earlier one wrote, and a results folder of one model or baseline must
+not receive another's scores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pmgsam.evaluation.run_json import (
+    check_same_model,
+    checkpoint_meta,
+    efficiency_from_report,
+    load_runs,
+    write_run_json,
+)
+from pmgsam.evaluation.scoring import EvaluationInputError
+
+
+def test_efficiency_sections_merge_and_the_later_value_wins(tmp_path: Path) -> None:
+    # The efficiency CLI and a baseline run both write efficiency entries into one run.json.
+    write_run_json(tmp_path, "M", efficiency={"params_total_M": 150.0, "fps": 10.0})
+    path = write_run_json(tmp_path, "M", efficiency={"fps": 12.5, "flops_G": 800.0})
+    data = json.loads(path.read_text())
+    assert data["efficiency"] == {"params_total_M": 150.0, "fps": 12.5, "flops_G": 800.0}
+
+
+def test_the_latest_command_names_the_row_and_meta_entries_merge(tmp_path: Path) -> None:
+    write_run_json(tmp_path, "first", dis={"DIS-VD": {"MAE": 0.1}}, meta={"config": "a.yaml"})
+    path = write_run_json(tmp_path, "second", meta={"overrides": ["x=1"]})
+    data = json.loads(path.read_text())
+    assert data["method"] == "second"
+    assert data["meta"] == {"config": "a.yaml", "overrides": ["x=1"]}
+    assert data["dis"] == {"DIS-VD": {"MAE": 0.1}}
+
+
+def test_same_checkpoint_run_as_another_baseline_is_another_row(tmp_path: Path) -> None:
+    ckpt = tmp_path / "sam_vit_b.pth"
+    write_run_json(tmp_path / "run", "SAM ViT-B GT box", dis={"DIS-TE1": {"MAE": 0.2}},
+                   meta={"baseline": "sam-box", **checkpoint_meta(ckpt)})  # fmt: skip
+    check_same_model(tmp_path / "run", ckpt, "sam-box")  # the same row: accepted
+    with pytest.raises(EvaluationInputError, match="with --baseline sam-box"):
+        check_same_model(tmp_path / "run", ckpt, "sam-auto")
+    with pytest.raises(EvaluationInputError, match="with --baseline sam-box"):
+        check_same_model(tmp_path / "run", ckpt)  # PMG-SAM scored with the same file
+
+
+def test_a_run_without_a_recorded_checkpoint_accepts_any(tmp_path: Path) -> None:
+    # ablate.py records its config, not a checkpoint: nothing to compare against.
+    write_run_json(tmp_path, "ablation", dis={"DIS-VD": {"MAE": 0.1}}, meta={"config": "a.yaml"})
+    check_same_model(tmp_path, tmp_path / "any.safetensors")
+    check_same_model(tmp_path / "no-run-yet", tmp_path / "any.safetensors")
+
+
+def test_efficiency_from_report_scales_every_count() -> None:
+    report = {"params": {"total": 3_000_000, "trainable": 2_000_000},
+              "flops_per_image": {"total": 5e9}, "speed": {"images_per_s": 4.0}}  # fmt: skip
+    assert efficiency_from_report(report) == {
+        "params_total_M": 3.0,
+        "params_trainable_M": 2.0,
+        "flops_G": 5.0,
+        "fps": 4.0,
+        "peak_memory_MB": None,
+    }
+
+
+def test_load_runs_names_a_run_given_by_its_file_after_its_folder(tmp_path: Path) -> None:
+    run = tmp_path / "PMG-SAM-b"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dis": {"DIS-VD": {"MAE": 0.1}}}))
+    assert [r["method"] for r in load_runs([run, run / "run.json"])] == ["PMG-SAM-b"] * 2
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"method": "M", "dis": {}, "meta": {"config": "a"}}, "holds no results"),
+        ({"method": "M", "dis": [0.5], "cos": {"NC4K": {"AP": 0.1}}}, r"\['dis'\] must be objects"),
+    ],
+)
+def test_load_runs_refuses_runs_without_usable_results(tmp_path: Path, data, message) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(data))
+    with pytest.raises(EvaluationInputError, match=message):
+        load_runs([tmp_path])
