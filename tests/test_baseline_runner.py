@@ -1,0 +1,203 @@
+"""``pmgsam.baselines.runner`` with stand-in baselines on hand-made images (no SAM weights).
+
+The stand-ins record what the runner passes them and return masks chosen by hand, so the boxes,
+maps, COCO instances, counts and the efficiency block can be checked against values written out
+here (and the AP against pycocotools' own evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from pmgsam.baselines.base import Prediction
+from pmgsam.baselines.runner import measure_efficiency, run_baseline, score_dis_maps
+from pmgsam.utils.outputs import OutputError
+
+H, W = 12, 16
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def rect(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """A (H, W) uint8 mask, 1 on rows y0..y1 and columns x0..x1 (inclusive)."""
+    m = np.zeros((H, W), np.uint8)
+    m[y0 : y1 + 1, x0 : x1 + 1] = 1
+    return m
+
+
+class Stand:
+    """A dataset of hand-made GT masks (images are flat, one grey level per image)."""
+
+    def __init__(self, root: Path, gts: Dict[str, np.ndarray], coco: Optional[Dict] = None):
+        (root / "im").mkdir(parents=True)
+        (root / "gt").mkdir()
+        self.names = list(gts)
+        self.image_paths = [root / "im" / f"{n}.jpg" for n in self.names]
+        self.mask_paths = [root / "gt" / f"{n}.png" for n in self.names]
+        self.skeleton_paths = None
+        self.gts, self.coco = list(gts.values()), coco
+        for path, gt in zip(self.mask_paths, self.gts):
+            cv2.imwrite(str(path), gt * 255)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, i: int):
+        return np.full((H, W, 3), 10 * (i + 1), np.uint8), self.gts[i] * 255
+
+    def coco_gt(self) -> Dict:
+        return self.coco
+
+
+class BoxStandIn:
+    """Box prompts: one map per box, ``levels[k]`` inside box k and ``outside[k]`` outside it; a
+    linear layer runs once per box so that FLOPs can be counted by hand (2 * 4 * 3 per call)."""
+
+    prompt, mode, label = "box", "box", "stand-in"
+
+    def __init__(self, levels=(0.8,), scores=(0.9,), outside=(0.0,)):
+        self.model = torch.nn.Linear(4, 3)
+        self.levels, self.scores, self.outside, self.calls = levels, scores, outside, []
+
+    def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Prediction:
+        self.calls.append((image, None if boxes is None else boxes.copy()))
+        masks = []
+        for k, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, int)):
+            self.model(torch.ones(1, 4))
+            m = np.full((H, W), self.outside[k], np.float32)
+            m[y0 : y1 + 1, x0 : x1 + 1] = self.levels[k]
+            masks.append(m)
+        return Prediction(masks, list(self.scores[: len(masks)]))
+
+
+class AutoStandIn:
+    prompt, mode, label = "auto", "auto", "stand-in"
+
+    def __init__(self, per_image: List[List[np.ndarray]]):
+        self.model = torch.nn.Linear(4, 3)
+        self.per_image, self.i = per_image, 0
+
+    def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Prediction:
+        masks = [m.astype(np.float32) for m in self.per_image[self.i]]
+        self.i += 1
+        return Prediction(masks, [0.5] * len(masks))
+
+
+def png(path: Path) -> np.ndarray:
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert arr is not None, path
+    return arr
+
+
+def test_dis_box_prompts_empty_gt_limit_and_first_timed_image(tmp_path: Path) -> None:
+    gts = {"a": rect(2, 5, 3, 9), "b": np.zeros((H, W), np.uint8), "c": rect(6, 10, 1, 4)}
+    data = Stand(tmp_path / "data", gts)
+    baseline = BoxStandIn()
+    summary = run_baseline(baseline, data, tmp_path / "run", "S", progress=False)
+    # One tight inclusive XYXY box per prompted image; the empty GT is not prompted.
+    assert [c[1].tolist() for c in baseline.calls] == [[[3, 2, 9, 5]], [[1, 6, 4, 10]]]
+    assert summary["empty_gt"] == 1 and summary["masks"] == 2 and summary["no_masks"] == 0
+    assert summary["timing_input"][0][0, 0, 0] == 10  # the first prompted image: a
+    pred = tmp_path / "run" / "pred" / "S"
+    np.testing.assert_array_equal(png(pred / "b.png"), np.zeros((H, W), np.uint8))
+    np.testing.assert_array_equal(png(pred / "a.png"), gts["a"] * 204)  # rint(0.8 * 255)
+
+    limited = run_baseline(BoxStandIn(), data, tmp_path / "lim", "S", limit=2, progress=False)
+    assert limited["num_images"] == 2 and limited["num_dataset_images"] == 3
+    assert sorted(p.name for p in (tmp_path / "lim" / "pred" / "S").glob("*.png")) == [
+        "a.png",
+        "b.png",
+    ]
+    scores = score_dis_maps(data, limited, tmp_path / "lim")
+    assert scores["num_images"] == 2
+
+
+def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(tmp_path) -> None:
+    small, large = rect(0, 0, 0, 1), rect(4, 8, 4, 8)
+    data = Stand(tmp_path / "data", {"a": rect(4, 8, 4, 8), "b": rect(0, 1, 0, 1)})
+    baseline = AutoStandIn([[small, large], []])
+    summary = run_baseline(baseline, data, tmp_path / "run", "S", "largest", progress=False)
+    assert summary["no_masks"] == 1 and summary["masks"] == 2
+    pred = tmp_path / "run" / "pred" / "S"
+    np.testing.assert_array_equal(png(pred / "a.png"), large * 255)
+    np.testing.assert_array_equal(png(pred / "b.png"), np.zeros((H, W), np.uint8))
+
+
+def _ann(ann_id: int, image_id: int, mask: np.ndarray) -> Dict[str, Any]:
+    rle = mask_utils.encode(np.asfortranarray(mask))
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": 1,
+        "iscrowd": 0,
+        "area": float(mask_utils.area(rle)),
+        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+        "segmentation": dict(rle, counts=rle["counts"].decode()),
+    }
+
+
+def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats) -> None:
+    a1, a2, c1 = rect(1, 3, 1, 4), rect(6, 9, 8, 12), rect(2, 4, 2, 5)
+    images = [{"id": 7, "file_name": "c.jpg", "height": H, "width": W},
+              {"id": 3, "file_name": "a.jpg", "height": H, "width": W}]  # fmt: skip
+    empty = np.zeros((H, W), np.uint8)
+    anns = [_ann(1, 3, a1), _ann(2, 3, a2), _ann(3, 7, c1), _ann(4, 7, empty)]
+    coco = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}
+    data = Stand(tmp_path / "data", {"a": a1 | a2, "c": c1}, coco)
+    # Box 0 of each image is exactly 0.5 (not above the threshold: no instance); box 1 is 0.9
+    # inside and exactly 0.5 outside (its instance is the box only).
+    baseline = BoxStandIn(levels=(0.5, 0.9), scores=(0.6, 0.7), outside=(0.0, 0.5))
+    summary = run_baseline(baseline, data, tmp_path / "run", "T", cos=True, progress=False)
+    assert summary["empty_gt_instances"] == 1 and summary["empty_gt"] == 0
+    assert [c[1].tolist() for c in baseline.calls] == [
+        [[1, 1, 4, 3], [8, 6, 12, 9]],
+        [[2, 2, 5, 4]],
+    ]
+    results = json.loads((tmp_path / "run" / "metrics" / "T.results.json").read_text())
+    assert [(r["image_id"], r["score"]) for r in results] == [(3, 0.7)]
+    decoded = mask_utils.decode(dict(results[0]["segmentation"]))
+    np.testing.assert_array_equal(decoded, a2)
+    a_map = png(tmp_path / "run" / "pred" / "T" / "a.png")
+    assert (a_map[a1 > 0] == 128).all() and (a_map[a2 > 0] == 230).all()  # max of both maps
+    assert (a_map[(a1 | a2) == 0] == 128).all()
+    cos = summary["cos"]
+    assert cos["num_gt_instances"] == 4 and cos["num_results"] == 1 and cos["num_images"] == 2
+    gt = COCO()
+    gt.dataset = coco
+    gt.createIndex()
+    stats = cocoeval_stats(gt, tmp_path / "run" / "metrics" / "T.results.json")
+    assert cos["stats"] == pytest.approx(stats, abs=1e-12)
+
+
+def test_cos_image_missing_from_the_ground_truth_is_refused(tmp_path: Path) -> None:
+    images = [{"id": 1, "file_name": "a.jpg", "height": H, "width": W}]
+    coco = {"images": images, "annotations": [_ann(1, 1, rect(1, 3, 1, 4))], "categories": []}
+    data = Stand(tmp_path / "data", {"a": rect(1, 3, 1, 4), "b": rect(1, 3, 1, 4)}, coco)
+    with pytest.raises(ValueError, match="image 'b' is not in the COCO ground truth of T"):
+        run_baseline(BoxStandIn(), data, tmp_path / "run", "T", cos=True, progress=False)
+
+
+def test_prediction_folder_in_the_dataset_is_refused_even_with_overwrite(tmp_path) -> None:
+    # --output-dir DATA makes the maps of split 'gt' go to DATA/pred/gt; here that is the GT.
+    data = Stand(tmp_path / "pred", {"a": rect(1, 3, 1, 4)})
+    before = png(data.mask_paths[0])
+    with pytest.raises(OutputError, match="input folder"):
+        run_baseline(BoxStandIn(), data, tmp_path, "gt", progress=False, overwrite=True)
+    np.testing.assert_array_equal(png(data.mask_paths[0]), before)
+
+
+def test_efficiency_block_counts_every_prompt(tmp_path: Path) -> None:
+    baseline = BoxStandIn(levels=(0.8,) * 3, scores=(0.9,) * 3, outside=(0.0,) * 3)
+    boxes = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]], np.float32)
+    report = measure_efficiency(baseline, np.zeros((H, W, 3), np.uint8), boxes, 1, 0)
+    assert report["timed_prompts"] == 3 and report["timed_image_size"] == [H, W]
+    assert report["flops_per_image"]["total"] == 3 * 2 * 4 * 3
+    assert report["params"]["total"] == 4 * 3 + 3
