@@ -1,6 +1,7 @@
 """Plain helpers that several test files import (pytest's default import mode puts tests/ on
 the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and ``blob_scene``;
-and ``pysod_scores``, what PySODMetrics makes of such pairs.
+``pysod_scores``, what PySODMetrics makes of such pairs; and ``coco_annotation``, a COCO
+instance annotation of a binary mask (RLE, area and bbox by pycocotools).
 """
 
 from __future__ import annotations
@@ -69,3 +70,20 @@ def blob_scene() -> np.ndarray:
     gt = np.zeros((120, 160), np.uint8)
     cv2.rectangle(gt, (20, 20), (70, 90), 255, -1)
     return gt
+
+
+def coco_annotation(ann_id: int, image_id: int, mask: np.ndarray, **extra) -> dict:
+    """A COCO instance annotation (class 1) of a binary mask: RLE, area and bbox by pycocotools."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": 1,
+        "iscrowd": 0,
+        "area": float(mask_utils.area(rle)),
+        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+        "segmentation": dict(rle, counts=rle["counts"].decode()),
+        **extra,
+    }

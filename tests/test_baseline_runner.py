@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mask_cases import coco_annotation
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
@@ -131,25 +132,17 @@ def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(tmp
     np.testing.assert_array_equal(png(pred / "b.png"), np.zeros((H, W), np.uint8))
 
 
-def _ann(ann_id: int, image_id: int, mask: np.ndarray) -> Dict[str, Any]:
-    rle = mask_utils.encode(np.asfortranarray(mask))
-    return {
-        "id": ann_id,
-        "image_id": image_id,
-        "category_id": 1,
-        "iscrowd": 0,
-        "area": float(mask_utils.area(rle)),
-        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-        "segmentation": dict(rle, counts=rle["counts"].decode()),
-    }
-
-
 def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats) -> None:
     a1, a2, c1 = rect(1, 3, 1, 4), rect(6, 9, 8, 12), rect(2, 4, 2, 5)
     images = [{"id": 7, "file_name": "c.jpg", "height": H, "width": W},
               {"id": 3, "file_name": "a.jpg", "height": H, "width": W}]  # fmt: skip
     empty = np.zeros((H, W), np.uint8)
-    anns = [_ann(1, 3, a1), _ann(2, 3, a2), _ann(3, 7, c1), _ann(4, 7, empty)]
+    anns = [
+        coco_annotation(1, 3, a1),
+        coco_annotation(2, 3, a2),
+        coco_annotation(3, 7, c1),
+        coco_annotation(4, 7, empty),
+    ]
     coco = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}
     data = Stand(tmp_path / "data", {"a": a1 | a2, "c": c1}, coco)
     # Box 0 of each image is exactly 0.5 (not above the threshold: no instance); box 1 is 0.9
@@ -179,7 +172,11 @@ def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats)
 
 def test_cos_image_missing_from_the_ground_truth_is_refused(tmp_path: Path) -> None:
     images = [{"id": 1, "file_name": "a.jpg", "height": H, "width": W}]
-    coco = {"images": images, "annotations": [_ann(1, 1, rect(1, 3, 1, 4))], "categories": []}
+    coco = {
+        "images": images,
+        "annotations": [coco_annotation(1, 1, rect(1, 3, 1, 4))],
+        "categories": [],
+    }
     data = Stand(tmp_path / "data", {"a": rect(1, 3, 1, 4), "b": rect(1, 3, 1, 4)}, coco)
     with pytest.raises(ValueError, match="image 'b' is not in the COCO ground truth of T"):
         run_baseline(BoxStandIn(), data, tmp_path / "run", "T", cos=True, progress=False)

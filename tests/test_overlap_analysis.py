@@ -1,0 +1,81 @@
+"""The overlapping-instance subset (:mod:`pmgsam.analysis.overlap`) on hand-drawn instances.
+
+Each case is drawn so that a plausible slip gives another subset: a 4-connected dilation (two
+masks meeting only at a corner), crowd regions counted as instances, only the first pair of
+instances compared, the ``--touch-distance`` option not passed on, the prediction folder not
+guarded.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mask_cases import coco_annotation
+
+from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids
+from pmgsam.evaluation.instances import load_coco
+from pmgsam.utils.cli import exit_status
+
+S = 20
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def square(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """A (S, S) uint8 mask, 1 on rows y0..y1-1 and columns x0..x1-1."""
+    m = np.zeros((S, S), np.uint8)
+    m[y0:y1, x0:x1] = 1
+    return m
+
+
+def coco_of(*images) -> dict:
+    """A COCO dict: image i + 1 holds the masks (or ``(mask, extra-fields)``) of images[i]."""
+    anns = []
+    for img_id, masks in enumerate(images, 1):
+        for m in masks:
+            mask, extra = m if isinstance(m, tuple) else (m, {})
+            anns.append(coco_annotation(len(anns) + 1, img_id, mask, **extra))
+    imgs = [{"id": i, "file_name": f"im{i}.jpg", "height": S, "width": S} for i in (1, 2, 3)]
+    return {"images": imgs[: len(images)], "annotations": anns, "categories": [{"id": 1}]}
+
+
+def test_masks_meeting_only_at_a_corner_touch_8_connected() -> None:
+    a, b = square(0, 3, 0, 3), square(3, 6, 3, 6)  # pixel (2, 2) and pixel (3, 3)
+    assert masks_touch(a, b, 1) and masks_touch(b, a, 1)
+    assert not masks_touch(a, b, 0)  # no shared pixel
+    far = square(4, 6, 4, 6)  # two diagonal steps from (2, 2)
+    assert not masks_touch(a, far, 1) and masks_touch(a, far, 2)
+
+
+def test_crowd_regions_and_later_pairs() -> None:
+    crowd = (square(0, 10, 0, 10), {"iscrowd": 1})
+    data = coco_of(
+        [square(2, 5, 2, 5), crowd],  # 1: a crowd region over the only instance: not a pair
+        [square(0, 3, 0, 3), square(10, 13, 10, 13), square(11, 15, 11, 15)],  # 2: pair (2, 3)
+        [square(0, 3, 0, 3), square(10, 13, 10, 13), square(15, 18, 0, 3)],  # 3: all apart
+    )
+    coco = load_coco(data)
+    assert overlapping_image_ids(coco, "either") == [2]
+    assert overlapping_image_ids(coco, "box") == [2]
+    assert overlapping_image_ids(coco, "touch") == [2]
+
+
+def test_cli_passes_the_touch_distance_and_guards_the_prediction_folder(tmp_path, capsys):
+    # Image 1: two squares 4 pixels apart (columns 3 and 7): touching at distance 4, not 3.
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(coco_of([square(0, 3, 0, 4), square(0, 3, 7, 10)])))
+    base = ["overlap", "--gt-json", gt, "--rule", "touch", "--name", "T"]
+    for distance, listed in ((3, ""), (4, "im1.jpg\n")):
+        out = tmp_path / f"d{distance}"
+        assert exit_status(analysis_main, [*base, "--touch-distance", distance, "--out", out]) == 0
+        assert (out / "overlap_images.txt").read_text() == listed
+        assert json.loads((out / "overlap_summary.json").read_text())["touch_distance"] == distance
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    (pred / "im1.png").write_bytes(b"user map")
+    argv = [*base, "--out", pred, "--pred-dir", pred]
+    assert exit_status(analysis_main, argv) == 2
+    assert "--out" in capsys.readouterr().err
+    assert sorted(p.name for p in pred.iterdir()) == ["im1.png"]
