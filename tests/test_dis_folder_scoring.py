@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 
 import cv2
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 from mask_cases import make_pair, pysod_scores
 
+from pmgsam.evaluation import scoring
 from pmgsam.evaluation.dis_metrics import image_metrics
 from pmgsam.evaluation.hce import hce_counts
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
@@ -37,6 +41,32 @@ def _write_folder(tmp_path: Path, n: int = 3) -> tuple:
         cv2.imwrite(str(pdir / f"img{i}.png"), p)
         cv2.imwrite(str(gdir / f"img{i}.png"), g)
     return pdir, gdir, pairs
+
+
+def _die(item):
+    os._exit(9)  # as the kernel's OOM killer ends a worker: no exception, no result
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path, monkeypatch):
+    # multiprocessing.Pool would replace the dead worker and wait forever for its image.
+    if not hasattr(signal, "SIGALRM"):
+        pytest.skip("needs SIGALRM to bound the wait")
+    pdir, gdir, _ = _write_folder(tmp_path, n=2)
+    # Forked workers see the patched job function (spawned ones would import the original).
+    monkeypatch.setattr(scoring, "_mp_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(scoring, "_score_indexed", _die)
+
+    def hung(*_):
+        raise AssertionError("scoring still waits for a dead worker after 60 s")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        with pytest.raises(RuntimeError, match="worker process died"):
+            evaluate_dis_folder(pdir, gdir, workers=2, progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 def test_folder_scoring_parallel_matches_in_process(tmp_path: Path):

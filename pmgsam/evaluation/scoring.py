@@ -13,8 +13,10 @@ import multiprocessing as mp
 import os
 import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -161,8 +163,13 @@ def _mp_context() -> mp.context.BaseContext:
 DisPair = Tuple[str, PathLike, PathLike, Union[PathLike, None]]
 
 
-def _start_pool(workers: int, jobs_hint: int | None = None) -> mp.pool.Pool | None:
-    """A worker pool, or None to score in this process."""
+def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecutor | None:
+    """A worker pool, or None to score in this process.
+
+    An executor, not ``multiprocessing.Pool``: when a worker dies (the kernel's OOM killer on
+    large maps, a crash in a native library) the Pool replaces it and waits forever for its
+    task, while the executor fails every pending task with ``BrokenProcessPool``.
+    """
     n = workers if jobs_hint is None else min(workers, jobs_hint)
     if n <= 1:
         return None
@@ -174,12 +181,12 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> mp.pool.Pool | No
         from . import dis_metrics
 
         dis_metrics.load_scipy()
-    return ctx.Pool(n, initializer=_init_worker)
+    return ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker)
 
 
 def _score_pairs(
     pairs: Sequence[DisPair],
-    pool: mp.pool.Pool | None,
+    pool: ProcessPoolExecutor | None,
     resize_pred: bool,
     with_hce: bool,
     progress: bool,
@@ -202,8 +209,7 @@ def _score_pairs(
         bar = tqdm(total=len(jobs), desc="DIS metrics", unit="img")
     results: List[ImageMetrics | None] = [None] * len(jobs)
     caught: Caught = []
-    run = map if pool is None else pool.imap_unordered
-    done = run(_score_indexed, indexed)
+    done = map(_score_indexed, indexed) if pool is None else _completed(pool, indexed)
     for i, result, notes in done:
         results[i] = result
         caught.extend(notes)
@@ -216,6 +222,19 @@ def _score_pairs(
 
     final = [r for r in results if r is not None]
     return aggregate(final), final
+
+
+def _completed(pool: ProcessPoolExecutor, indexed: Sequence) -> Iterator:
+    """The jobs' results in the order they finish; a dead worker is named, not waited for."""
+    futures = [pool.submit(_score_indexed, item) for item in indexed]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BrokenProcessPool as err:
+        raise RuntimeError(
+            "a DIS-metrics worker process died (killed for memory, or crashed) before it "
+            "returned; score with fewer --workers (or 1) to give each more memory"
+        ) from err
 
 
 def evaluate_dis_pairs(
@@ -231,7 +250,7 @@ def evaluate_dis_pairs(
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
-            pool.terminate()
+            pool.shutdown(cancel_futures=True)
 
 
 def evaluate_dis_folder(
@@ -271,7 +290,7 @@ def evaluate_dis_folder(
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
-            pool.terminate()
+            pool.shutdown(cancel_futures=True)
 
 
 def per_image_path(out_json: PathLike) -> Path:
