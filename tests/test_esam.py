@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from itertools import combinations
 
 import numpy as np
@@ -170,3 +171,154 @@ def test_esam_mode_on_sam_writes_disjoint_instances(cod10k_root, data_config, tm
         assert not np.logical_and(a, b).any()
     assert run["meta"]["esam_settings"]["object_nms"] == 0.5
     assert run["efficiency"]["fps"] > 0
+
+
+# ---------------------------------------------------------------- boundaries and the whole mode
+
+
+def test_thin_duplicates_are_suppressed_and_bounds_are_inclusive() -> None:
+    line = rect(5, 6, 0, 30)  # a 1-px wire: its box must still have an area
+    assert level_nms([line, line.copy()], [0.9, 0.8], 0.85) == [0]
+    at_object, at_part = rect(0, 12, 0, 20), rect(20, 24, 0, 6)  # 240 and 24 of 2400 pixels
+    levels = split_levels([at_object, at_part], object_min_area=0.1, part_min_area=0.01)
+    assert levels == {"object": [0], "part": [1], "subpart": []}
+    # A repair mask needs *at least* the IoU threshold.
+    assert add_repair_masks([], [], [line], [0.88], 0.88, 0.5)[1] == [0.88]
+
+
+def test_shared_pixels_go_only_to_objects_that_contain_them() -> None:
+    top, b, c = rect(30, 40, 0, 10), rect(0, 20, 0, 30), rect(0, 20, 20, 50)
+    out = separate_overlaps([top, b, c], [0.99, 0.9, 0.8], gallery=[])
+    np.testing.assert_array_equal(out[0], top)  # the best-scored object gains nothing
+    np.testing.assert_array_equal(out[1], b)
+    np.testing.assert_array_equal(out[2], c & ~b)
+
+
+def test_merging_needs_a_tight_gallery_mask_and_is_transitive() -> None:
+    left, right = rect(5, 15, 5, 15), rect(5, 15, 40, 50)
+    # The whole image covers both entities but is mostly neither: precision 200 / 2400.
+    everything = np.ones((H, W), bool)
+    assert similarity_matrix([left, right], [everything])[0, 1] == pytest.approx(200 / 2400)
+    assert len(merge_similar([left, right], [0.9, 0.8], [everything], 0.8)[0]) == 2
+    # e0 ~ e2 and e1 ~ e2 through two gallery masks (similarity exactly 1, the threshold):
+    # all three are one entity although e0 and e1 share no gallery mask.
+    e0, e1, e2 = rect(0, 10, 0, 10), rect(0, 10, 20, 30), rect(0, 10, 40, 50)
+    merged, scores = merge_similar([e0, e1, e2], [0.7, 0.9, 0.8], [e0 | e2, e1 | e2], 1.0)
+    assert len(merged) == 1 and scores == [0.9]
+    np.testing.assert_array_equal(merged[0], e0 | e1 | e2)
+
+
+@pytest.fixture
+def halves_slic(monkeypatch):
+    """SLIC replaced by two superpixels: the left and the right half of the image it is given."""
+    import skimage.segmentation
+
+    def slic(image, **kwargs):
+        labels = np.zeros(image.shape[:2], np.int64)
+        labels[:, image.shape[1] // 2 :] = 1
+        return labels
+
+    monkeypatch.setattr(skimage.segmentation, "slic", slic)
+
+
+def test_repair_prompts_map_superpixel_centres_back_to_image_pixels(halves_slic) -> None:
+    # 45x60 at SLIC side 30 is 22x30 (x scale 2, y scale 45/22): the right superpixel's centroid
+    # maps back to the right half's own centroid, (44.5, 22.0), in image pixels.
+    h, w = 45, 60
+    image = np.zeros((h, w, 3), np.uint8)
+    covered = np.zeros((h, w), bool)
+    covered[:, :30] = True
+    settings = EsamSettings(slic_max_side=30, max_repair_prompts=1)
+    np.testing.assert_allclose(repair_prompts(image, covered, [], settings), [[44.5, 22.0]])
+    # Areas are compared at image scale: the superpixel's 1350 px outrank a 600-px part.
+    part = np.zeros((h, w), bool)
+    part[:20, 30:] = True
+    np.testing.assert_allclose(repair_prompts(image, covered, [part], settings), [[44.5, 22.0]])
+    # A dot lattice covers a quarter of the right half: 3/4 of it is still missed, which the
+    # coverage at SLIC scale must see (sampling every second pixel would see it all covered).
+    covered[::2, 30::2] = True
+    assert len(repair_prompts(image, covered, [], settings)) == 1
+
+
+class _Stub:
+    """A family whose generator returns fixed records and whose predictor fixed masks, or with
+    ``candidates=None`` a 3x3 square around each point prompt."""
+
+    def __init__(self, records, candidates=None, ious=(0.95, 0.9, 0.9)):
+        self.records, self.candidates, self.ious = records, candidates, list(ious)
+        self.generator_settings = []
+
+    def generator(self, model, settings):
+        self.generator_settings.append(dict(settings))
+        return types.SimpleNamespace(generate=lambda image: self.records)
+
+    def predictor(self, model):
+        def predict(point_coords, point_labels, multimask_output):
+            n = 3 if multimask_output else 1
+            candidates = self.candidates
+            if candidates is None:
+                x, y = (int(v) for v in point_coords[0])
+                candidates = [rect(y - 1, y + 2, x - 1, x + 2)] * 3
+            return np.stack(candidates[:n]), np.array(self.ious[:n]), None
+
+        return types.SimpleNamespace(set_image=lambda image: None, predict=predict)
+
+
+def test_esam_mode_end_to_end_on_a_stub_model(monkeypatch, halves_slic) -> None:
+    from pmgsam.baselines import base
+    from pmgsam.baselines.esam import EsamBaseline
+
+    a = rect(0, 40, 0, 30)
+    # B's own pixels after the separation are a 20-px line, below min_entity_area (24 px).
+    b = rect(0, 40, 20, 30) | rect(0, 1, 30, 50)
+    a_shifted = rect(0, 40, 2, 32)  # box IoU 0.875 with A: a duplicate
+    part = rect(10, 20, 40, 50)  # part level: a repair prompt, never an entity itself
+    records = [{"segmentation": m, "predicted_iou": s}
+               for m, s in [(a, 0.95), (b, 0.8), (a_shifted, 0.85), (part, 0.9)]]  # fmt: skip
+    right = rect(0, 40, 30, 60)
+    stub = _Stub(records, [rect(0, 5, 55, 60), right, rect(30, 40, 0, 5)], [0.6, 0.97, 0.7])
+    monkeypatch.setattr(base, "family", lambda name: stub)
+    settings = EsamSettings(gallery_points_per_side=0, object_min_area=0.1, part_min_area=0.01,
+                            min_entity_area=0.01)  # fmt: skip
+    out = EsamBaseline("sam", "vit_b", None, settings).predict(np.zeros((H, W, 3), np.uint8))
+    # A, then the best of the model's three masks for the first repair prompt; the later
+    # prompts return the same mask, which adds nothing new.
+    assert out.scores == [0.95, 0.97]
+    np.testing.assert_array_equal(out.masks[0], a)
+    np.testing.assert_array_equal(out.masks[1], right)
+
+
+def test_esam_generators_get_the_documented_settings(monkeypatch) -> None:
+    from pmgsam.baselines import base
+    from pmgsam.baselines.esam import EsamBaseline
+
+    stub = _Stub([])
+    monkeypatch.setattr(base, "family", lambda name: stub)
+    EsamBaseline("sam", "vit_b", None)
+    # Both generators run NMS at the most lenient level threshold (subpart, 0.85); the gallery
+    # is denser (64 per side) and keeps only confident masks (0.88).
+    common = {"box_nms_thresh": 0.85, "stability_score_thresh": 0.9}
+    assert stub.generator_settings == [
+        {"points_per_side": 32, "pred_iou_thresh": 0.8, **common},
+        {"points_per_side": 64, "pred_iou_thresh": 0.88, **common},
+    ]
+
+
+def test_esam_repairs_from_parts_and_subparts_after_their_own_nms(monkeypatch, halves_slic):
+    from pmgsam.baselines import base
+    from pmgsam.baselines.esam import EsamBaseline
+
+    # Two overlapping parts (box IoU 35/65 = 0.54: kept by the part NMS at 0.7, which the
+    # object threshold 0.5 would not) and a subpart, all outside the one object.
+    p, q, sub = rect(5, 10, 40, 50), rect(5, 10, 43, 53), rect(30, 34, 10, 14)
+    obj = ~(p | q | sub)
+    records = [{"segmentation": m, "predicted_iou": 0.9} for m in (obj, p, q, sub)]
+    stub = _Stub(records)
+    monkeypatch.setattr(base, "family", lambda name: stub)
+    settings = EsamSettings(gallery_points_per_side=0, object_min_area=0.1, part_min_area=0.01)
+    out = EsamBaseline("sam", "vit_b", None, settings).predict(np.zeros((H, W, 3), np.uint8))
+    # One repair square per prompt, at the centroids (44.5, 7), (47.5, 7) and (11.5, 31.5).
+    assert len(out.masks) == 4
+    expected = [rect(6, 9, 43, 46), rect(6, 9, 46, 49), rect(30, 33, 10, 13)]
+    for got, want in zip(out.masks[1:], expected):
+        np.testing.assert_array_equal(got, want)

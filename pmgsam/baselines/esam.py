@@ -200,7 +200,11 @@ def repair_prompts(
         cv2.resize(image, (sw, sh)), n_segments=settings.slic_segments,
         compactness=settings.slic_compactness, start_label=0,
     )  # fmt: skip
-    small_covered = cv2.resize(covered.astype(np.uint8), (sw, sh), cv2.INTER_NEAREST) > 0
+    # Bilinear, centred on each SLIC pixel: covered when the image pixels around its centre
+    # mostly are. (cv2.INTER_NEAREST would read each block's top-left pixel, half a block off;
+    # it was once passed positionally, where cv2.resize takes it as `dst` and ignores it.)
+    small = cv2.resize(covered.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_LINEAR)
+    small_covered = small > 0
     regions = [labels == v for v in np.unique(labels)]
     found = []
     for area, (x, y) in _uncovered(small_covered, regions, settings.uncovered_fraction):

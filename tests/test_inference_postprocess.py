@@ -1,0 +1,98 @@
+"""Inference details the end-to-end tests leave open: CPU precision, write failures, and the
+output-folder guards of ``predict_split`` and ``--premask-out``, plus the model reuse key."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pmgsam.engine import inference
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.inference import Predictor, predict_split, write_probability_png
+from pmgsam.utils.cli import exit_status
+from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.outputs import OutputError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def loads(tiny_model, monkeypatch):
+    """Every ``load_pretrained`` call's keyword arguments; each returns the tiny model."""
+    calls = []
+
+    def load(path, **kwargs):
+        calls.append(kwargs)
+        return tiny_model
+
+    monkeypatch.setattr(inference, "load_pretrained", load)
+    return calls
+
+
+@pytest.fixture
+def experiment(dis5k_root, data_config):
+    return from_dict(ExperimentConfig, {"data": to_dict(data_config("dis5k", dis5k_root))})
+
+
+def test_auto_amp_on_cpu_is_full_precision(tiny_model):
+    # --amp auto means float32 on the CPU: bf16 autocast moves these probabilities by ~1e-3.
+    torch.manual_seed(1)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = torch.sigmoid(tiny_model(images)["mask"])
+    predictor = Predictor(tiny_model, "cpu")
+    assert predictor.amp == "none"
+    assert (predictor.predict_batch(images) - expected).abs().max() < 1e-5
+
+
+def test_unwritable_prediction_raises(tmp_path):
+    with pytest.raises(OSError, match="could not write prediction"):
+        write_probability_png(torch.zeros(4, 4), tmp_path / "missing" / "a.png")
+
+
+def test_predict_split_refuses_foreign_files_in_both_folders(loads, experiment, tmp_path):
+    for option in ("out_dir", "premask_dir"):
+        folders = {"out_dir": tmp_path / f"{option}-out", "premask_dir": tmp_path / f"{option}-pre"}
+        folders[option].mkdir()
+        (folders[option] / "notes.txt").write_text("mine")
+        with pytest.raises(OutputError, match="did not write"):
+            predict_split(experiment, "w", "DIS-TE1", device="cpu", progress=False, **folders)
+        assert [p.name for p in folders[option].iterdir()] == ["notes.txt"]
+    # --overwrite lets the maps in and keeps the user's file.
+    predict_split(experiment, "w", "DIS-TE1", device="cpu", progress=False, overwrite=True,
+                  out_dir=folders["out_dir"], premask_dir=folders["premask_dir"])  # fmt: skip
+    assert (folders["premask_dir"] / "notes.txt").read_text() == "mine"
+    assert len(list(folders["premask_dir"].glob("*.png"))) == 2
+
+
+def test_predict_split_reuses_the_model_only_for_the_same_weights(loads, experiment, tmp_path):
+    # The frozen-branch files come from the config and its overrides: a reused model loaded
+    # with other files would silently predict with the wrong weights.
+    experiment.model.hiera_checkpoint = "hiera.pth"
+    reuse: dict = {}
+    for i, u2net in enumerate(["a.pth", "a.pth", "b.pth"]):
+        overrides = [f"model.u2net_checkpoint={u2net}"]
+        predict_split(experiment, "w", "DIS-TE1", tmp_path / str(i), device="cpu",
+                      overrides=overrides, progress=False, reuse=reuse)  # fmt: skip
+    assert loads == [
+        {"hiera_checkpoint": "hiera.pth", "u2net_checkpoint": "a.pth"},
+        {"hiera_checkpoint": "hiera.pth", "u2net_checkpoint": "b.pth"},
+    ]
+
+
+def test_cli_refuses_foreign_files_in_premask_out(loads, tmp_path, capsys):
+    images, pre = tmp_path / "images", tmp_path / "pre"
+    images.mkdir()
+    pre.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((20, 30, 3), np.uint8))
+    (pre / "a.png").write_bytes(b"user map")
+    argv = ["--checkpoint", "w", "--input", images, "--out", tmp_path / "out",
+            "--premask-out", pre, "--num-workers", "0"]  # fmt: skip
+    assert exit_status(inference.main, argv) == 2
+    err = capsys.readouterr().err
+    assert "--premask-out" in err and "did not write" in err
+    assert (pre / "a.png").read_bytes() == b"user map"
+    assert exit_status(inference.main, [*argv, "--overwrite"]) == 0
+    assert cv2.imread(str(pre / "a.png"), cv2.IMREAD_UNCHANGED).shape == (20, 30)
