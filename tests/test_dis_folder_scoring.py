@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -52,8 +51,7 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path, monkeypatch):
     if not hasattr(signal, "SIGALRM"):
         pytest.skip("needs SIGALRM to bound the wait")
     pdir, gdir, _ = _write_folder(tmp_path, n=2)
-    # Forked workers see the patched job function (spawned ones would import the original).
-    monkeypatch.setattr(scoring, "_mp_context", lambda: multiprocessing.get_context("fork"))
+    # Spawned workers (this process holds torch's threads) unpickle _die from this module.
     monkeypatch.setattr(scoring, "_score_indexed", _die)
 
     def hung(*_):

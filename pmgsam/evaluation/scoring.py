@@ -237,6 +237,18 @@ def _completed(pool: ProcessPoolExecutor, indexed: Sequence) -> Iterator:
         ) from err
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End the workers now, as ``Pool.terminate`` did: after an error or an interrupt, a hung
+    or busy worker must not hold the command (waiting would also wait for it at exit)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+    else:
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def evaluate_dis_pairs(
     pairs: Sequence[DisPair],
     workers: int = 1,
@@ -250,7 +262,7 @@ def evaluate_dis_pairs(
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            _stop_pool(pool)
 
 
 def evaluate_dis_folder(
@@ -290,7 +302,7 @@ def evaluate_dis_folder(
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            _stop_pool(pool)
 
 
 def per_image_path(out_json: PathLike) -> Path:
