@@ -89,18 +89,22 @@ def test_positional_encoding_equals_segment_anything(tmp_path):
         assert torch.allclose(ours.pe_layer(size), pe(size), atol=1e-6)
 
 
-def test_decoder_path_equals_segment_anything_mask_decoder_modules(tmp_path):
+# s = 64: the 16x16 Pre-Mask token grid differs from the 8x8 image grid (each gets its own PE).
+@pytest.mark.parametrize("s", [32, 64])
+def test_decoder_path_equals_segment_anything_mask_decoder_modules(tmp_path, s):
     # SAM's MaskDecoder.forward prepends an IoU token and takes prompt tokens, so it cannot be
     # called as is; its predict_masks steps are replayed with SAM's own modules on our token
     # sequence (output token = SAM's first mask token, then the embedded Pre-Mask patches).
     sam, pe = _sam_modules()
     ours = _ours_from_sam(tmp_path, sam, pe, "relu")
     torch.manual_seed(2)
-    b, s = 2, 32
+    b = 2
     pre_mask = torch.randn(b, 1, s, s)
     image = torch.randn(b, DIM, 8, 8)
     with torch.no_grad():
-        patches = ours.mask_embed(torch.sigmoid(pre_mask))
+        # Non-overlapping p x p patches of the Pre-Mask probabilities, linearly embedded.
+        embed = ours.mask_embed
+        patches = F.conv2d(torch.sigmoid(pre_mask), embed.weight, embed.bias, stride=PATCH)
         grid = patches.shape[-2:]
         patches = patches + pe(grid).unsqueeze(0)
         tokens = torch.cat(

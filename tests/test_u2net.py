@@ -203,9 +203,13 @@ def test_primitives_on_hand_computed_cases():
     assert torch.equal(_pool(grid), pooled)
 
 
-def test_build_u2net_registry():
+def test_build_u2net_registry(layout):
     assert type(build_u2net("u2net")) is U2NET
     assert type(build_u2net("u2netp")) is U2NETP
+    # Built for the published 3-in / 1-out checkpoints: every key with the official shape.
+    for name in VARIANTS:
+        shapes = {k: list(v.shape) for k, v in build_u2net(name).state_dict().items()}
+        assert shapes == layout[name]["state_dict"], name
     with pytest.raises(ValueError, match=r"'u2net', 'u2netp'"):
         build_u2net("u2net_lite")
 
