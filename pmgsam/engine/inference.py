@@ -50,7 +50,8 @@ from pmgsam.engine.performance import (
     to_memory_format,
 )
 from pmgsam.modeling.build import load_pretrained
-from pmgsam.modeling.checkpoint import resolve_weights  # noqa: F401 (public via this module)
+from pmgsam.modeling.checkpoint import architecture_diff, read_model_config, resolve_weights
+from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
@@ -207,6 +208,42 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
         raise OSError(f"could not write prediction '{path}'")
 
 
+def checkpoint_model_fields(
+    checkpoint: Union[str, Path],
+    config_model: ModelConfig,
+    overrides: Sequence[str],
+    config_name: str = "the config",
+) -> Dict[str, Any]:
+    """The model fields :func:`load_pretrained` gets when a checkpoint is run with a config.
+
+    The checkpoint defines the model. ``model.*`` overrides are passed on, so one that changes
+    the architecture is an error; the config's frozen-branch files replace the checkpoint's
+    only where it was trained on such a file (they moved). What else of the config's ``model``
+    section differs is not used, and a warning names it.
+    """
+    stored = read_model_config(resolve_weights(checkpoint))
+    explicit = [o for o in overrides if o.split("=", 1)[0].strip().startswith("model.")]
+    fields: Dict[str, Any] = apply_overrides({}, explicit).get("model", {})
+    unused = [d for d in architecture_diff(stored, config_model) if d.split(":")[0] not in fields]
+    for name in ("hiera_checkpoint", "u2net_checkpoint"):
+        path = getattr(config_model, name)
+        if name in fields or not path:
+            continue
+        if getattr(stored, name):
+            fields[name] = path
+        else:
+            unused.append(f"{name}: null != {path}")
+    if unused:
+        logger.warning(
+            "%s describes another model than checkpoint '%s'; the checkpoint's is used "
+            "(checkpoint vs config: %s)",
+            config_name,
+            checkpoint,
+            "; ".join(unused),
+        )
+    return fields
+
+
 def predict_split(
     config: Union[str, Path, Any],
     checkpoint: Union[str, Path],
@@ -245,16 +282,17 @@ def predict_split(
 
     if isinstance(config, (str, Path)):
         cfg = load_config(ExperimentConfig, config, overrides)
+        config_model = load_config(ExperimentConfig, config).model
     else:
         cfg = from_dict(ExperimentConfig, apply_overrides(to_dict(config), overrides))
-    weights = {
-        k: getattr(cfg.model, k)
-        for k in ("hiera_checkpoint", "u2net_checkpoint")
-        if getattr(cfg.model, k)
-    }
+        config_model = config.model
     key = (str(config), str(checkpoint), tuple(overrides), device)
     predictor = reuse.get("predictor") if reuse is not None and reuse.get("key") == key else None
-    model = predictor.model if predictor else load_pretrained(checkpoint, **weights)
+    if predictor:
+        model = predictor.model
+    else:
+        fields = checkpoint_model_fields(checkpoint, config_model, overrides, str(config))
+        model = load_pretrained(checkpoint, **fields)
     dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
     folders = dataset_folders(dataset)
     names = [f"{n}.png" for n in dataset.names]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Mapping, Union
 
-from pmgsam.modeling.checkpoint import load_model_weights, read_model_file, resolve_weights
+from pmgsam.modeling.checkpoint import load_model_weights, read_model_config, resolve_weights
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
-from pmgsam.modeling.weights import load_sam_into_decoder, load_u2net_checkpoint
+from pmgsam.modeling.weights import CheckpointError, load_sam_into_decoder, load_u2net_checkpoint
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,38 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
 
     ``path`` is a ``.safetensors`` file, a checkpoint folder or a training run folder (its
     ``best`` weights). ``overrides`` may only change where frozen weights come from
-    (``hiera_checkpoint``, ``u2net_checkpoint``); architecture changes are refused by
-    :func:`load_model_weights`.
+    (``hiera_checkpoint``, ``u2net_checkpoint``: another path for the file it was trained on,
+    not a file where it was trained on a random branch, nor the reverse); architecture changes
+    are refused by :func:`load_model_weights`.
     """
     path = resolve_weights(path)
-    _, config = read_model_file(path)
+    config = read_model_config(path)
+    _check_frozen_sources(path, config, overrides)
     model = build_model(config, **{"sam_checkpoint": None, **overrides})
     load_model_weights(model, path)
     return model
+
+
+FROZEN_BRANCHES = {"hiera_checkpoint": "Hiera", "u2net_checkpoint": "U²-Net"}
+
+
+def _check_frozen_sources(path: Path, config: ModelConfig, overrides: Mapping[str, Any]) -> None:
+    """Refuse a new frozen-branch file where the checkpoint was trained on a random branch, or
+    a random branch where it was trained on a file: either gives another model than was trained.
+    Another path for a trained-on file is allowed (the weights moved)."""
+    for field, branch in FROZEN_BRANCHES.items():
+        if field not in overrides:
+            continue
+        stored, given = getattr(config, field), overrides[field]
+        if not stored and given:
+            raise CheckpointError(
+                f"checkpoint '{path}' was trained on a fixed-seed random {branch} branch "
+                f"({field}: null); loading '{given}' into it gives another model: leave "
+                f"{field} unset"
+            )
+        if stored and not given:
+            raise CheckpointError(
+                f"checkpoint '{path}' was trained on the {branch} weights '{stored}'; "
+                f"{field}=null would put a random branch in their place: give that file's "
+                "location instead"
+            )

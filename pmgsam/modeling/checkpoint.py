@@ -63,6 +63,16 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
     """Return the state dict and the :class:`ModelConfig` stored in a PMG-SAM checkpoint."""
+    config = read_model_config(path)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
+    return state, config
+
+
+def read_model_config(path: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` stored in a PMG-SAM checkpoint (its header only)."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(
@@ -74,9 +84,11 @@ def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelCon
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-        state = load_file(str(path))
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
+        hint = ""
+        if path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
+            hint = f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder"
+        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")
     stored = json.loads(metadata["config"])
@@ -85,7 +97,7 @@ def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelCon
         config = from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
-    return state, config
+    return config
 
 
 def architecture_diff(a: ModelConfig, b: ModelConfig) -> list:
