@@ -14,9 +14,11 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 ``<output-dir>/metrics/<split>.json`` (``DIS-TE``, i.e. DIS-TE1..4 as one set, into
 ``DIS-TE1-4.json``), update ``<output-dir>/run.json`` and print the tables::
 
-    python evaluate.py --config CFG --checkpoint CKPT --dataset dis5k \\
-        --splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 [--data-root R] \\
+    python evaluate.py --config CFG --checkpoint CKPT [--dataset dis5k] \\
+        [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\
         [--output-dir results/<run>] [--device cuda] [--batch-size 4] [--overwrite] [key=value ...]
+
+``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 
 Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one holding files it did
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
@@ -48,7 +50,10 @@ from pmgsam.utils.cli import (
     probability,
     run_cli,
 )
+from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
+
+BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,12 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark mode: PMG-SAM weights file or training run folder; with --baseline: "
         "the SAM / SAM2.1 checkpoint (.pth / .pt) of --model-type",
     )
-    b.add_argument("--dataset", choices=["dis5k", "cod10k", "nc4k"])
+    b.add_argument(
+        "--dataset", choices=BENCHMARK_DATASETS, help="default: the config's data.dataset"
+    )
     b.add_argument(
         "--splits",
         type=name_list,
         help="comma-separated splits, e.g. DIS-VD,DIS-TE1; DIS-TE or DIS-TE1+DIS-TE2+... "
-        "scores those subsets as one set",
+        "scores those subsets as one set (default: the config's data.test_splits)",
     )
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
     b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
@@ -244,6 +251,33 @@ def _predict(
     )
 
 
+def _dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
+    """Fill ``args.dataset`` and ``args.splits`` from the config's ``data.dataset`` and
+    ``data.test_splits`` where the command line leaves them out."""
+    data, _ = _data_config(args.config, overrides)
+    if args.dataset is None:
+        if data.dataset not in BENCHMARK_DATASETS:
+            raise ConfigError(
+                f"config '{args.config}': data.dataset is {data.dataset!r}; benchmark mode "
+                f"scores {list(BENCHMARK_DATASETS)} (predict a folder with "
+                "python -m pmgsam.engine.inference and score it with --pred-dir)"
+            )
+        args.dataset = data.dataset
+    elif args.dataset != data.dataset:
+        try:
+            _data_config(args.config, overrides + [f"data.dataset={args.dataset}"])
+        except ConfigError as err:
+            raise ConfigError(
+                f"--dataset {args.dataset}, but config '{args.config}' is for "
+                f"{data.dataset} ({err}): give a {args.dataset} config"
+            ) from None
+    if args.splits is None:
+        if args.dataset != data.dataset:
+            raise ConfigError(f"--splits is needed: the config's test_splits are {data.dataset}'s")
+        args.splits = list(data.test_splits)
+        print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
+
+
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.instances import evaluate_cos_folder
     from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
@@ -251,9 +285,11 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
-    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
+    overrides = list(args.overrides)
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
+    _dataset_and_splits(args, overrides)
+    overrides.append(f"data.dataset={args.dataset}")
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
@@ -314,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         baselines_cli.check_arguments(parser, args)
         baselines_cli.run(args)
     elif args.config:
-        _require(parser, args, ["checkpoint", "dataset", "splits"])
+        _require(parser, args, ["checkpoint"])
         run_benchmark(args)
     elif args.overrides:
         parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")

@@ -240,11 +240,23 @@ def test_cos_protocol_defaults_to_standard_coco():
 
 
 def test_cos_table_keeps_datasets_beyond_the_paper_ones():
-    # A run scored on another COS dataset (here CAMO) gets its own group after COD10K, NC4K.
-    runs = [{"method": "m", "cos": {"CAMO": {"AP": 0.3, "AP50": 0.5, "AP75": 0.25}}}]
+    # A run scored on another COS dataset (here CAMO) gets its own group after the paper's
+    # ones; a dataset no run was scored on (here NC4K) gets none.
+    scores = {"AP": 0.3, "AP50": 0.5, "AP75": 0.25}
+    runs = [{"method": "m", "cos": {"CAMO": scores}}, {"method": "n", "cos": {"COD10K": scores}}]
     table = build_tables(runs)["cos"]
-    assert [g for g, _ in table.groups] == ["COD10K", "NC4K", "CAMO"]
+    assert [g for g, _ in table.groups] == ["COD10K", "CAMO"]
     assert _md_row(to_markdown(table), "CAMO", "m") == ["30.0", "50.0", "25.0"]
+    assert [g for g, _ in build_tables(runs[:1])["cos"].groups] == ["CAMO"]
+
+
+def test_dis_notes_explain_only_the_pooled_sets_shown():
+    scores = {"maxFm": 0.8, "MAE": 0.1, "num_images": 2}
+    only_te1 = build_tables([{"method": "m", "dis": {"DIS-TE1": scores}}])["dis"]
+    assert "pools" not in " ".join(only_te1.notes)
+    pooled = build_tables([{"method": "m", "dis": {"DIS-TE1+DIS-TE2": scores}}])["dis"]
+    assert [g for g, _ in pooled.groups] == ["DIS-TE1+DIS-TE2"]
+    assert "DIS-TE1+DIS-TE2 pools the images of its parts." in pooled.notes[0]
 
 
 def test_latex_escapes_braces_dollars_tildes_and_carets():

@@ -91,12 +91,15 @@ def pool_te(dis: Mapping[str, Mapping], names: Sequence[str] = TE_PARTS) -> Dict
 
 
 def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> Table:
-    """Rows = methods; groups = DIS-VD, DIS-TE1..4, Overall (TE1-4); six metrics each.
+    """Rows = methods; groups = DIS-VD, DIS-TE1..4, Overall (TE1-4) and the runs' ``A+B`` sets;
+    six metrics each.
 
     ``subsets`` picks other groups: names of ``run.json`` DIS entries, where a missing
     ``A+B`` entry (a combined set) is pooled from its parts like DIS-TE1-4.
     """
-    subsets = tuple(subsets or DIS_SUBSETS)
+    if not subsets:  # the paper's groups, then any A+B sets the runs hold
+        joined = {name for run in runs for name in (run.get("dis") or {}) if "+" in name}
+        subsets = DIS_SUBSETS + tuple(sorted(joined))
     rows = []
     for run in runs:
         dis = dict(run.get("dis") or {})
@@ -124,17 +127,22 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         )
     ]
     groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in scored or subsets]
-    notes = [
+    note = (
         "F, wF, MAE, S, E as PySODMetrics (F/E curves averaged over images); HCE as the official "
-        "DIS tool (raw > 128, relax 5, epsilon 2). Overall (TE1-4) pools all TE1-4 images.",
-    ]
-    return Table("DIS5K", groups, rows, notes)
+        "DIS tool (raw > 128, relax 5, epsilon 2)."
+    )
+    titles = [t for t, _ in groups]
+    if SUBSET_TITLES["DIS-TE1-4"] in titles:
+        note += " Overall (TE1-4) pools all TE1-4 images."
+    note += "".join(f" {t} pools the images of its parts." for t in titles if "+" in t)
+    return Table("DIS5K", groups, rows, [note])
 
 
 def cos_table(runs: Sequence[Mapping]) -> Table:
-    datasets = list(COS_DATASETS) + sorted(
-        {d for r in runs for d in (r.get("cos") or {}) if d not in COS_DATASETS}
-    )
+    scored = {d for r in runs for d in (r.get("cos") or {})}
+    # Datasets no run was scored on are left out (all shown when none has a value).
+    datasets = [d for d in COS_DATASETS if d in scored or not scored]
+    datasets += sorted(scored - set(COS_DATASETS))
     rows, protocols = [], {}
     for run in runs:
         cos = run.get("cos") or {}

@@ -1,0 +1,81 @@
+"""evaluate.py benchmark mode: --dataset and --splits come from the config when left out, a
+config for another dataset is named as the cause, and a joined split (A+B) gets its table."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import pmgsam
+from pmgsam.modeling.checkpoint import save_model
+from pmgsam.utils.config import ConfigError, to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=64)
+    return save_model(model, tmp_path_factory.mktemp("bench_defaults") / "model.safetensors")
+
+
+def _evaluate(args: list) -> int:
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main([str(a) for a in args])
+
+
+def _config(tmp_path: Path, data: dict) -> Path:
+    model = to_dict(pmgsam.modeling.build.model_config("pmgsam_tiny", image_size=64))
+    data = {"num_workers": 0, "split_dir": str(tmp_path / "splits"), **data}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model": model, "data": data, "train": {"device": "cpu"}}))
+    return path
+
+
+def _args(config: Path, weights: Path, run: Path) -> list:
+    return ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+            "--workers", "1", "--no-hce", "--output-dir", run]  # fmt: skip
+
+
+def test_dataset_and_splits_default_to_the_config(weights, dis5k_root, tmp_path, capsys):
+    data = {"root": str(dis5k_root), "test_splits": ["DIS-TE2", "DIS-TE1"]}
+    run = tmp_path / "run"
+    assert _evaluate(_args(_config(tmp_path, data), weights, run)) == 0
+    assert "splits from the config's data.test_splits: DIS-TE2,DIS-TE1" in capsys.readouterr().out
+    assert sorted(p.name for p in (run / "metrics").glob("*.json")) == [
+        "DIS-TE1.json",
+        "DIS-TE2.json",
+    ]
+
+
+def test_a_config_for_another_dataset_is_named(weights, dis5k_root, tmp_path):
+    config = _config(tmp_path, {"root": str(dis5k_root)})
+    args = _args(config, weights, tmp_path / "run") + ["--dataset", "cod10k", "--splits", "Test"]
+    with pytest.raises(ConfigError, match=r"--dataset cod10k, but config .* is for dis5k"):
+        _evaluate(args)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_dataset_is_not_benchmarked(weights, tmp_path):
+    config = _config(tmp_path, {"dataset": "folder", "root": str(tmp_path), "val_split": None,
+                                "train_split": "train", "test_splits": ["test"]})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"data.dataset is 'folder'.*--pred-dir"):
+        _evaluate(_args(config, weights, tmp_path / "run"))
+
+
+def test_a_joined_split_is_printed_as_its_own_group(weights, dis5k_root, tmp_path, capsys):
+    config = _config(tmp_path, {"root": str(dis5k_root)})
+    args = _args(config, weights, tmp_path / "run") + ["--splits", "DIS-TE1+DIS-TE3"]
+    assert _evaluate(args) == 0
+    out = capsys.readouterr().out
+    assert "### DIS-TE1+DIS-TE3" in out  # the set just scored has its own table group
+    assert "DIS-TE1+DIS-TE3 pools the images of its parts." in out
