@@ -201,7 +201,8 @@ def test_train_restarts_an_attempt_that_failed_before_its_first_checkpoint(
     out = tmp_path / "run"
     assert train_main(demo_run(out, tmp_path / "absent")) == 2
     assert "absent" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "train.log"]
+    # (and the lock file of the one training process a run folder may have at a time)
+    assert sorted(p.name for p in out.iterdir()) == [".pmgsam-run.lock", "config.yaml", "train.log"]
     assert train_main(demo_run(out, tmp_path / "still_absent")) == 2
     err = capsys.readouterr().err
     assert "still_absent" in err and "holds no PMG-SAM run" not in err

@@ -40,6 +40,7 @@ import yaml
 
 from pmgsam.data import config as data_config
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
+from pmgsam.engine.run_lock import LOCK_FILE
 from pmgsam.modeling import config as model_config
 from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
     CHECKPOINTS,
@@ -67,7 +68,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 TB_DIR = "tb"
-RUN_ENTRIES = (CONFIG_FILE, CHECKPOINTS, METRICS_FILE, LOG_FILE, TB_DIR)
+RUN_ENTRIES = (CONFIG_FILE, CHECKPOINTS, METRICS_FILE, LOG_FILE, TB_DIR, LOCK_FILE)
 PACKAGE_LOGGER = "pmgsam"
 STATE_FORMAT = "pmgsam-train-state"
 STATE_VERSION = 1

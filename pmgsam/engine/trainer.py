@@ -28,6 +28,7 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
+from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
     check_new_run_folder,
@@ -53,7 +54,7 @@ from pmgsam.engine.training_log import (
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
-from pmgsam.modeling.checkpoint import load_model_weights
+from pmgsam.modeling.checkpoint import CHECKPOINTS, load_model_weights
 from pmgsam.utils.config import to_dict
 from pmgsam.utils.messages import one_line
 
@@ -78,6 +79,7 @@ class Trainer:
         self.out = Path(config.output_dir)
         self._detach_log: Optional[Callable[[], None]] = None
         self._log: Optional[TrainingLog] = None
+        self._lock = RunLock(self.out)
         try:
             self._setup(resume)
         except BaseException:
@@ -86,16 +88,19 @@ class Trainer:
 
     def _setup(self, resume: Optional[Union[str, Path]]) -> None:
         config = self.config
+        continuing = resume is not None and run_dir_of(resume).resolve() == self.out.resolve()
+        if continuing and self.is_main and (self.out / CHECKPOINTS).is_dir():
+            self._lock.acquire()  # a running process may be rewriting the state read here
         resumed = load_training_state(resume) if resume is not None else None
         if resumed is not None:
             check_resume_config(resumed["config"], config, resumed["path"])
-        continuing = resumed is not None and run_dir_of(resume).resolve() == self.out.resolve()
         # Every rank checks before the barrier in _build_data, i.e. before rank 0 writes the
         # initial `last` below, so all ranks agree.
         if not continuing:
             check_new_run_folder(self.out)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()  # before anything in the folder is written
             self._detach_log = attach_run_log(self.out)
             remove_run_temporaries(self.out)
             write_config(self.out, config)
@@ -369,3 +374,4 @@ class Trainer:
             self._detach_log()
             self._detach_log = None
         D.cleanup_distributed(self.dist)
+        self._lock.release()

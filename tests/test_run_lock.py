@@ -1,0 +1,87 @@
+"""One training process per run folder: a resume started while the run still trains is refused
+before it reads or writes anything there (two processes interleaved metrics.jsonl epochs)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmgsam.engine import trainer as trainer_mod
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.run_lock import LOCK_FILE, RunLock
+from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling.build import model_config
+from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.outputs import OutputError
+
+pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX only)")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# Another process holding the lock as a training process does, until its stdin closes.
+HOLDER = """
+import fcntl, os, sys
+f = open(sys.argv[1], "a+")
+fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+f.seek(0); f.truncate(); f.write(f"{os.getpid()}\\n"); f.flush()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_lock_on_a_folder_is_refused_until_released(tmp_path):
+    first = RunLock(tmp_path)
+    first.acquire()
+    with pytest.raises(OutputError, match=r"in use by another training process \(pid \d+\)"):
+        RunLock(tmp_path).acquire()
+    first.release()
+    again = RunLock(tmp_path)
+    again.acquire()  # released: free again
+    again.release()
+
+
+def _config(tmp_path: Path, dis5k_root: Path, data_config) -> ExperimentConfig:
+    values = {
+        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
+        "schedule": {"epochs": 2, "warmup_epochs": 0},
+        "train": {"batch_size": 4, "device": "cpu"},
+        "output_dir": str(tmp_path / "run"),
+    }
+    return from_dict(ExperimentConfig, values)
+
+
+def test_resume_of_a_run_another_process_trains_is_refused(
+    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+):
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+
+    def interrupt(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt)
+    cfg = _config(tmp_path, dis5k_root, data_config)
+    with pytest.raises(KeyboardInterrupt):  # a run whose `last` holds epoch 0
+        Trainer(cfg).fit()
+    run = Path(cfg.output_dir)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run / LOCK_FILE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutputError, match=rf"'{run}' is in use .*\(pid {holder.pid}\)"):
+            Trainer(cfg, resume=run)
+    finally:
+        holder.communicate(timeout=30)  # closing stdin ends the holder, and its lock
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE}
+    assert after == before  # not a byte written: no log line, no config, no checkpoint
+    # The holder is gone: the resume now gets past set-up to its first step.
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, resume=run).fit()
