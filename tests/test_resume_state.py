@@ -132,3 +132,12 @@ def test_config_write_failure_keeps_the_previous_file(tmp_path, monkeypatch) -> 
     assert (tmp_path / "config.yaml").read_text() == before
     assert yaml.safe_load(before)["optim"]["lr"] == 1e-4
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_resume_of_a_missing_or_file_path_names_it(tmp_path) -> None:
+    # Not "config file '<path>/config.yaml' does not exist", which hides the typo in the path.
+    with pytest.raises(CheckpointError, match=r"--resume '.*nowhere' does not exist"):
+        experiment_config(None, resume=tmp_path / "nowhere")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(CheckpointError, match="is a file, not a run folder"):
+        experiment_config(None, resume=tmp_path / "a_file")

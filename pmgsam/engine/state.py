@@ -314,6 +314,9 @@ def experiment_config(
     run_dir = run_dir_of(resume) if resume is not None else None
     if config_path is None and run_dir is None:
         raise ConfigError("give a config file (--config), or a run folder to --resume")
+    if run_dir is not None and not run_dir.is_dir():
+        missing = "does not exist" if not run_dir.exists() else "is a file, not a run folder"
+        raise CheckpointError(f"--resume '{resume}' {missing}")
     if config_path is None:
         config_path = Path(run_dir) / CONFIG_FILE
     overrides = list(overrides)
