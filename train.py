@@ -46,6 +46,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     trainer = Trainer(config, resume=args.resume)
     if main_rank:
         print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
+        if trainer.finished:
+            print(
+                f"pmgsam train: the run ended after epoch {trainer.epoch} (schedule.epochs or "
+                "early stopping); nothing to train",
+                flush=True,
+            )
     summary = trainer.fit()
     if main_rank:
         print(f"pmgsam train: {summary_line(summary)}")

@@ -114,6 +114,14 @@ def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> N
     assert lines[0]["val_loss"] == pytest.approx(lines[1]["val_loss"])
     assert lines[0]["val_images"] == 2 and 0.0 <= lines[0]["val_mae"] <= 1.0
     assert "epoch 2/5" in (out / "train.log").read_text()
+    # Resuming an early-stopped run trains no further epoch (it trained one more before).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the bf16-on-CPU warning again
+        resumed = Trainer(cfg, resume=out)
+    assert resumed.finished
+    again = resumed.fit()
+    assert again["stopped_early"] and again["epochs_completed"] == 2
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert list((out / "tb").glob("events.out.tfevents.*"))
     assert from_dict(ExperimentConfig, yaml.safe_load((out / "config.yaml").read_text())) == cfg
     # A run folder given as init_from means its best weights.

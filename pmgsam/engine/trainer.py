@@ -211,7 +211,7 @@ class Trainer:
         """Train until ``schedule.epochs`` or early stopping; returns a summary dict
         (``best_val_loss`` and ``best_epoch`` are None when no validation loss was finite)."""
         cfg = self.config
-        stopped_early = False
+        stopped_early = self.early_stop.should_stop  # a resumed run that had stopped early
         try:
             while self.epoch < cfg.schedule.epochs and not stopped_early:
                 epoch = self.epoch
@@ -251,6 +251,11 @@ class Trainer:
         }
         self.close()
         return summary
+
+    @property
+    def finished(self) -> bool:
+        """True when :meth:`fit` has nothing left to train (all epochs done, or stopped early)."""
+        return self.epoch >= self.config.schedule.epochs or self.early_stop.should_stop
 
     def _train_step(self, batch: Dict[str, Any], epoch: int, iteration: int) -> Dict[str, Any]:
         """One optimiser step; returns the loss components (tensors) and the batch size."""
