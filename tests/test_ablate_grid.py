@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 import pytest
 
 import pmgsam.ablate as ablate
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.config import ConfigError
 
 GRID = """
@@ -204,3 +205,11 @@ def test_plot_key_must_name_a_config_value() -> None:
     for key in ("model.drfm", "model.drfm_blocks.k", "loss"):
         with pytest.raises(ConfigError, match=f"plot key '{key}' is not a config key"):
             ablate._dotted(resolved, key)
+
+
+def test_unreadable_run_json_is_named(grid, tmp_path) -> None:
+    spec, paths = ablate.load_grid(grid)
+    (tmp_path / "out" / "k1").mkdir(parents=True)
+    (tmp_path / "out" / "k1" / "run.json").write_text("{cut short")
+    with pytest.raises(EvaluationInputError, match=r"cannot read run file '.*k1.run\.json'"):
+        ablate.write_outputs(spec, paths, tmp_path / "out", [])

@@ -126,11 +126,21 @@ def test_worst_by_hce_of_the_four_test_subsets_reads_their_combined_file(tmp_pat
     assert figures.worst_images(images, run, "DIS-TE", "hce", 1) == [(1, 9.0)]
 
 
-def test_worst_by_hce_needs_every_value(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("name,HCE\na,3\nb,\n", r"P\.per_image\.csv has no HCE values"),
+        ("name,HCE\na,3\nb,n/a\n", r"P\.per_image\.csv: row .*'n/a'.* numeric HCE"),
+        ("stem,HCE\na,3\nb,4\n", r"P\.per_image\.csv: row .*'stem'.* needs a name"),
+    ],
+    ids=["empty", "not-a-number", "no-name-column"],
+)
+def test_per_image_file_without_usable_hce_is_named(tmp_path, text, words) -> None:
     images = _images(["P", "P"], ["a", "b"])
-    run = _hce_run(tmp_path, "P.per_image.csv", ["a,3", "b,"])  # scored without HCE
-    with pytest.raises(EvaluationInputError, match=r"P\.per_image\.csv has no HCE values"):
-        figures.worst_images(images, run, "P", "hce", 1)
+    (tmp_path / "run" / "metrics").mkdir(parents=True)
+    (tmp_path / "run" / "metrics" / "P.per_image.csv").write_text(text)
+    with pytest.raises(EvaluationInputError, match=words):
+        figures.worst_images(images, tmp_path / "run", "P", "hce", 1)
 
 
 def test_worst_by_iou_reads_thresholded_maps(tmp_path) -> None:
