@@ -246,14 +246,15 @@ def write_outputs(
     from pmgsam.analysis.plots import line_panels
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name
+    from pmgsam.evaluation.run_json import read_run_file
     from pmgsam.evaluation.table_rendering import write_table
     from pmgsam.evaluation.tables import dis_table
 
     name = combined_name(spec.splits)
     scores: Dict[str, Optional[Dict[str, float]]] = {}
     for config in spec.config_names():
-        run_json = out / config / "run.json"
-        dis = json.loads(run_json.read_text()).get("dis", {}) if run_json.is_file() else {}
+        # An unreadable run.json is an error naming it (json.loads alone would not say which).
+        dis = read_run_file(out / config / "run.json").get("dis") or {}
         scores[config] = dis.get(name)
     runs = [{"method": r.label, "dis": {name: scores[r.config] or {}}} for r in spec.table.rows]
     table = dis_table(runs, [name])

@@ -144,8 +144,16 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
             for row in csv.DictReader(fh):
                 if not row.get("HCE"):
                     raise EvaluationInputError(f"{csv_path} has no HCE values")
+                try:
+                    value = float(row["HCE"])
+                except ValueError:
+                    value = None
+                if row.get("name") is None or value is None:
+                    raise EvaluationInputError(
+                        f"{csv_path}: row {dict(row)} needs a name and a numeric HCE"
+                    )
                 where, _, stem = row["name"].rpartition("/")
-                hce[(where or part, stem)] = float(row["HCE"])
+                hce[(where or part, stem)] = value
     return hce
 
 

@@ -140,15 +140,19 @@ class TrainingLog:
 
     Arguments:
         out: the run folder.
-        global_step: the step the run starts at; TensorBoard events a crashed run logged after
-            the checkpoint it resumes from are dropped.
+        global_step: the steps done when the run starts (0, or those of the checkpoint it
+            resumes from); TensorBoard events a crashed run logged after them are dropped.
         epochs: ``schedule.epochs``, shown in the epoch lines.
     """
 
     def __init__(self, out: Path, global_step: int, epochs: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        purge = global_step if global_step > 0 else None
+        # A step is logged under the number of steps done after it (from 1), so this run logs
+        # global_step + 1 first: TensorBoard hides that step and later ones of earlier attempts.
+        # A run resumed from the checkpoint saved before its first step (global_step 0) hides
+        # every step of the crashed attempt; a fresh run has none to hide.
+        purge = global_step + 1
         self._writer = SummaryWriter(log_dir=str(Path(out) / TB_DIR), purge_step=purge)
         self.epochs = epochs
 

@@ -1,0 +1,160 @@
+"""torchrun set-up and collectives (pmgsam.engine.distributed) without a GPU or a second
+process: torch.distributed and the CUDA queries are replaced by fakes that record their calls,
+so that multi-node cases (global rank != local rank) and CUDA devices can be checked on a CPU.
+A real two-process run is tests/test_train.py's DDP test."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from pmgsam.engine import distributed as D
+from pmgsam.utils.config import ConfigError
+
+
+@pytest.fixture
+def gpus(monkeypatch):
+    """Pretend this machine has ``n`` CUDA devices (torch.device objects need no GPU)."""
+
+    def make(n: int) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+    return make
+
+
+def test_main_process_is_global_rank_zero() -> None:
+    # Second node of a 2 x 2 job: local rank 0 but global rank 2 must not write the run.
+    assert not D.DistInfo(rank=2, world_size=4, local_rank=0).is_main
+    assert D.DistInfo(rank=0, world_size=4, local_rank=0).is_main
+    assert not D.DistInfo().distributed and D.DistInfo(world_size=2).distributed
+
+
+def test_devices_follow_the_local_rank(gpus) -> None:
+    gpus(4)
+    assert D.resolve_device("auto", local_rank=2) == torch.device("cuda:2")
+    assert D.resolve_device("cuda", local_rank=3) == torch.device("cuda:3")
+    assert D.resolve_device("cuda:3", local_rank=1) == torch.device("cuda:3")
+    with pytest.raises(ConfigError, match=r"cuda:4 but this machine has 4 CUDA device\(s\)"):
+        D.resolve_device("cuda:4")
+
+
+def test_cuda_asked_for_without_cuda_is_named(gpus) -> None:
+    gpus(0)
+    assert D.resolve_device("auto", local_rank=2) == torch.device("cpu")
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ConfigError, match=f"--device={name} but CUDA is not available"):
+            D.resolve_device(name, option="--device")
+
+
+def test_amp_dtypes(monkeypatch) -> None:
+    cuda = torch.device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert D.resolve_amp("bf16", cuda) is torch.bfloat16
+    assert D.resolve_amp("fp16", cuda) is torch.float16
+    assert D.resolve_amp("none", cuda) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    with pytest.raises(ConfigError, match=r"train\.amp=bf16.*use fp16"):
+        D.resolve_amp("bf16", cuda)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "none" on a CPU is no fallback: nothing to warn about
+        assert D.resolve_amp("none", torch.device("cpu")) is None
+    with pytest.warns(UserWarning, match="train.amp=fp16 needs CUDA"):
+        assert D.resolve_amp("fp16", torch.device("cpu")) is None
+
+
+class FakeGroup:
+    """Stands in for torch.distributed: a group of ``world`` processes, this one ``rank``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, initialised: bool, world: int = 2):
+        self.calls: List[tuple] = []
+        self.initialised, self.world, self.rank = initialised, world, 1
+        for name in ("init_process_group", "destroy_process_group", "barrier"):
+            monkeypatch.setattr(dist, name, self._record(name))
+        monkeypatch.setattr(dist, "is_available", lambda: True)
+        monkeypatch.setattr(dist, "is_initialized", lambda: self.initialised)
+        monkeypatch.setattr(dist, "get_rank", lambda: self.rank)
+        monkeypatch.setattr(dist, "get_world_size", lambda: self.world)
+        monkeypatch.setattr(torch.cuda, "set_device", self._record("set_device"))
+
+    def _record(self, name: str):
+        def call(*args: Any, **kwargs: Any) -> None:
+            self.calls.append((name, args, kwargs))
+            if name == "init_process_group":
+                self.initialised = True
+
+        return call
+
+
+@pytest.mark.parametrize("device, backend", [("cpu", "gloo"), ("cuda", "nccl")])
+def test_torchrun_environment_joins_a_group_it_then_owns(
+    monkeypatch, gpus, device, backend
+) -> None:
+    gpus(2)
+    # Node 2 of a 2-node job with 2 processes each: global rank 3, local rank 1.
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    group = FakeGroup(monkeypatch, initialised=False, world=4)
+    group.rank = 3
+    info, dev = D.init_distributed(device)
+    assert info == D.DistInfo(rank=3, world_size=4, local_rank=1, owns_group=True)
+    expected = torch.device("cuda:1") if device == "cuda" else torch.device("cpu")
+    assert dev == expected
+    init = [c for c in group.calls if c[0] == "init_process_group"]
+    assert init == [("init_process_group", (), {"backend": backend, "init_method": "env://"})]
+    assert [c[1] for c in group.calls if c[0] == "set_device"] == (
+        [(expected,)] if device == "cuda" else []
+    )
+    D.cleanup_distributed(info)
+    assert group.calls[-1][0] == "destroy_process_group"
+
+
+def test_a_group_made_by_the_caller_is_used_and_left_alone(monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    group = FakeGroup(monkeypatch, initialised=True)
+    info, _ = D.init_distributed("cpu")
+    assert info == D.DistInfo(rank=1, world_size=2, local_rank=1, owns_group=False)
+    D.cleanup_distributed(info)
+    assert group.calls == []  # neither created nor destroyed here
+
+
+def test_single_process_without_torchrun_makes_no_group(monkeypatch) -> None:
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    group = FakeGroup(monkeypatch, initialised=False)
+    info, dev = D.init_distributed("cpu")
+    assert info == D.DistInfo() and dev == torch.device("cpu")
+    t = torch.tensor([2.0, 3.0])
+    assert D.all_reduce_sum(t) is t and t.tolist() == [2.0, 3.0]
+    assert D.broadcast_flag(True, dev) is True
+    D.barrier()
+    assert group.calls == []
+
+
+def test_collectives_sum_and_take_rank_zero_flag(monkeypatch) -> None:
+    group = FakeGroup(monkeypatch, initialised=True)
+    others = torch.tensor([5.0, 1.0])  # what the other process holds
+
+    def all_reduce(tensor: torch.Tensor, op: Any = None) -> None:
+        group.calls.append(("all_reduce", op))
+        tensor += others if op == dist.ReduceOp.SUM else 0 * others
+
+    def broadcast(tensor: torch.Tensor, src: int) -> None:
+        group.calls.append(("broadcast", src))
+        tensor.fill_(1 if src == 0 else 0)  # rank 0 asks every rank to stop
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "broadcast", broadcast)
+    t = torch.tensor([1.0, 2.0])
+    assert D.all_reduce_sum(t).tolist() == [6.0, 3.0]
+    # This process (rank 1) would go on; rank 0's early stop wins.
+    assert D.broadcast_flag(False, torch.device("cpu")) is True
+    D.barrier()
+    assert [c[0] for c in group.calls] == ["all_reduce", "broadcast", "barrier"]
