@@ -39,6 +39,27 @@ def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object
             )
 
 
+def _refuse_unscored_splits(
+    paths: Sequence[str], runs: Sequence[Dict[str, object]], subsets: Sequence[str]
+) -> None:
+    """A --splits group no run has would be dropped from the table without a word (or leave no
+    table at all): name it, and the groups the runs do have."""
+    from pmgsam.evaluation.tables import dis_table
+
+    missing = [
+        s
+        for s in subsets
+        if all(v is None for _, row in dis_table(runs, [s]).rows for v in row.values())
+    ]
+    if missing:
+        have = sorted({str(k) for r in runs for k in (r.get("dis") or {})})
+        raise EvaluationInputError(
+            f"--splits: no run has {', '.join(missing)}; "
+            + (f"the runs have {', '.join(have)}" if have else "the runs have no DIS results")
+            + f" ({', '.join(str(p) for p in paths)})"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pmgsam.report", description=__doc__)
     parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
@@ -59,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         subsets = [combined_name(s) for s in args.splits]
     runs = load_runs(args.runs)
     _refuse_duplicate_rows(args.runs, runs)
+    if subsets:
+        _refuse_unscored_splits(args.runs, runs, subsets)
     tables = build_tables(runs, subsets)
     if not tables:
         names = ", ".join(str(r) for r in args.runs)

@@ -304,3 +304,21 @@ def test_premask_checks_ready_priors_before_predicting(tmp_path, dis5k_root, mon
             f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
     with pytest.raises(EvaluationInputError, match=r"prior 'Mine' .* lacks"):
         main(args)
+
+
+@pytest.mark.parametrize("checkpoint", [[], ["--checkpoint", "pmgsam.safetensors"]])
+def test_premask_refuses_a_baseline_run(tmp_path, capsys, checkpoint) -> None:
+    # A SAM run has no Pre-Mask maps, and its recorded checkpoint is SAM's, not a PMG-SAM one.
+    from pmgsam.utils.cli import exit_status
+
+    run = tmp_path / "sam_vit_b"
+    (run / "pred" / "DIS-TE1").mkdir(parents=True)
+    meta = {"baseline": "sam-box", "checkpoint": str(tmp_path / "sam_vit_b.pth")}
+    (run / "run.json").write_text(json.dumps({"method": "SAM ViT-B GT box", "meta": meta}))
+    argv = ["premask", "--run", run, *checkpoint, "--config", DEMO, "--split", "DIS-TE1"]
+    assert exit_status(main, argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"'{run}' is a run of the sam-box baseline ('SAM ViT-B GT box')" in err
+    assert "has no Pre-Mask" in err
+    assert sorted(p.name for p in run.iterdir()) == ["pred", "run.json"]

@@ -251,3 +251,18 @@ def test_report_split_list(tmp_path: Path, capsys, splits: str) -> None:
     argv = [_run(tmp_path / "a", "Ours"), "--out", tmp_path / "t", "--splits", splits]
     refused(report.main, argv, "--splits", capsys)
     assert not (tmp_path / "t").exists()
+
+
+def test_report_names_the_splits_no_run_has(tmp_path: Path, capsys) -> None:
+    a = _run(tmp_path / "a", "Ours")  # DIS-TE1 only
+    argv = [a, "--out", tmp_path / "t", "--splits", "DIS-TE5"]
+    line = refused(report.main, argv, "--splits", capsys)
+    assert "no run has DIS-TE5; the runs have DIS-TE1" in line and str(a) in line
+    # One missing group among scored ones is named too (it used to vanish from the table).
+    argv[-1] = "DIS-TE1,DIS-VD"
+    assert "no run has DIS-VD; the runs have DIS-TE1" in refused(
+        report.main, argv, "--splits", capsys
+    )
+    assert not (tmp_path / "t").exists()
+    argv[-1] = "DIS-TE1"
+    assert exit_status(report.main, argv) == 0

@@ -79,3 +79,30 @@ def test_cli_passes_the_touch_distance_and_guards_the_prediction_folder(tmp_path
     assert exit_status(analysis_main, argv) == 2
     assert "--out" in capsys.readouterr().err
     assert sorted(p.name for p in pred.iterdir()) == ["im1.png"]
+
+
+def test_out_may_not_be_a_folder_of_the_split(tmp_path, cod10k_root, capsys):
+    # The user's COD10K-v3: Test/{Image, GT_Object, GT_Edge, GT_Instance} and the COCO file
+    # Test/CAM_Instance_Test.json, which names the images but not the folders they live in.
+    import shutil
+
+    from test_analysis import DEMO
+
+    root = tmp_path / "COD10K-v3"
+    shutil.copytree(cod10k_root, root)
+    test = root / "Test"
+    before = {p: p.read_bytes() for p in test.rglob("*") if p.is_file()}
+    by_json = ["overlap", "--name", "COD10K", "--gt-json", test / "CAM_Instance_Test.json"]
+    by_config = ["overlap", "--name", "COD10K", "--config", DEMO, "--split", "Test",
+                 "data.dataset=cod10k", f"data.root={root}", "data.train_split=Train",
+                 "data.val_split=null", "data.test_splits=[Test]"]  # fmt: skip
+    for argv in (by_json, by_config):
+        for out in (test / "GT_Instance", test / "Image", test / "GT_Object" / "sub"):
+            assert exit_status(analysis_main, [*argv, "--out", out]) == 2
+            err = capsys.readouterr().err
+            assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+            assert f"--out '{out}'" in err and str(out.relative_to(root).parts[1]) in err, err
+    assert {p: p.read_bytes() for p in test.rglob("*") if p.is_file()} == before
+    # Next to the data, in a folder of its own, the subset files are fine.
+    assert exit_status(analysis_main, [*by_json, "--out", test / "overlap"]) == 0
+    assert (test / "overlap" / "overlap_images.txt").is_file()

@@ -39,6 +39,15 @@ def test_the_latest_command_names_the_row_and_meta_entries_merge(tmp_path: Path)
     assert data["dis"] == {"DIS-VD": {"MAE": 0.1}}
 
 
+def test_no_method_keeps_the_row_name_and_a_new_file_gets_the_folder_name(tmp_path: Path) -> None:
+    # A command that only adds a section (the efficiency report) must not rename the row.
+    write_run_json(tmp_path / "res", "PMG-SAM (ours)", dis={"DIS-VD": {"MAE": 0.1}})
+    path = write_run_json(tmp_path / "res", None, efficiency={"fps": 3.0})
+    assert json.loads(path.read_text())["method"] == "PMG-SAM (ours)"
+    path = write_run_json(tmp_path / "new-run", None, efficiency={"fps": 3.0})
+    assert json.loads(path.read_text())["method"] == "new-run"
+
+
 def test_same_checkpoint_run_as_another_baseline_is_another_row(tmp_path: Path) -> None:
     ckpt = tmp_path / "sam_vit_b.pth"
     write_run_json(tmp_path / "run", "SAM ViT-B GT box", dis={"DIS-TE1": {"MAE": 0.2}},

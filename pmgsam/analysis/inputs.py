@@ -13,12 +13,12 @@ images are then named ``<part>/<stem>`` and every map is looked up in its part's
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from pmgsam.evaluation.combined import split_parts
+from pmgsam.evaluation.run_json import read_run_file
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.messages import preview
 
@@ -76,20 +76,35 @@ def split_images(config: str | Path, split: str, overrides: Sequence[str] = ()) 
     return out
 
 
+def _run_file(run: Path) -> Dict[str, object]:
+    return read_run_file(run / "run.json")  # {} without one; an error naming a broken one
+
+
 def run_method(run: Path) -> str:
     """The method name of a run folder (``run.json``'s, else the folder name)."""
-    f = run / "run.json"
-    if f.is_file():
-        return str(json.loads(f.read_text()).get("method") or run.name)
-    return run.name
+    return str(_run_file(run).get("method") or run.name)
 
 
 def run_checkpoint(run: Path) -> Optional[str]:
-    """The checkpoint a run folder was evaluated with (``run.json`` meta), if recorded."""
-    f = run / "run.json"
-    if f.is_file():
-        return (json.loads(f.read_text()).get("meta") or {}).get("checkpoint")
-    return None
+    """The PMG-SAM checkpoint a run folder was evaluated with (``run.json`` meta), if recorded.
+
+    A baseline's run records the SAM / SAM2 checkpoint instead: it is refused (naming the
+    baseline), as that file cannot predict PMG-SAM maps.
+    """
+    refuse_baseline_run(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
+    meta = _run_file(run).get("meta")
+    return meta.get("checkpoint") if isinstance(meta, dict) else None
+
+
+def refuse_baseline_run(run: Path, option: str, why: str) -> None:
+    """:class:`EvaluationInputError` when ``run`` holds the results of a baseline (SAM, SAM2,
+    E-SAM-style: ``run.json`` meta.baseline), which an analysis of PMG-SAM runs cannot use."""
+    meta = _run_file(run).get("meta")
+    baseline = meta.get("baseline") if isinstance(meta, dict) else None
+    if baseline:
+        raise EvaluationInputError(
+            f"{option} '{run}' is a run of the {baseline} baseline ({run_method(run)!r}): {why}"
+        )
 
 
 def part_folders(run: Path, kind: str, split: str) -> Dict[str, Path]:

@@ -22,9 +22,13 @@ from typing import Any, Dict, List, Mapping, Sequence
 import cv2
 import numpy as np
 
-from pmgsam.data.io import DataError, DataNotFoundError
+from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, DataNotFoundError
 from pmgsam.utils.config import ConfigError
-from pmgsam.utils.outputs import refuse_output_in_inputs
+from pmgsam.utils.outputs import (
+    dataset_folders,
+    refuse_output_in_data_folder,
+    refuse_output_in_inputs,
+)
 
 RULES = ("touch", "box", "either")
 
@@ -78,7 +82,13 @@ def subset_coco(data: Mapping[str, Any], image_ids: Sequence[int]) -> Dict[str, 
     return out
 
 
-def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
+OUTPUT_FILES = ("overlap_images.txt", "overlap_gt.json", "overlap_summary.json")
+WHAT = "the subset files"
+
+
+def _ground_truth(args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+    """The COCO GT of --gt-json, or of the config's split (refusing first an ``out`` among the
+    folders the split is read from)."""
     if args.gt_json:
         path = Path(args.gt_json)
         if not path.is_file():
@@ -100,10 +110,10 @@ def _ground_truth(args: argparse.Namespace) -> Dict[str, Any]:
 
     overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
     cfg = load_config(ExperimentConfig, args.config, overrides)
-    return build_dataset(cfg.data, args.split, cfg.model.image_size, train=False).coco_gt()
-
-
-OUTPUT_FILES = ("overlap_images.txt", "overlap_gt.json", "overlap_summary.json")
+    dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
+    inputs = [*dataset_folders(dataset), dataset.instances.path]
+    refuse_output_in_inputs(out, inputs, "--out", WHAT)  # before instance maps are read
+    return dataset.coco_gt()
 
 
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
@@ -114,10 +124,13 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     from .inputs import run_method
 
     out = Path(args.out)
-    refuse_output_in_inputs(out, [args.pred_dir], "--out", "the subset files")
+    refuse_output_in_inputs(out, [args.pred_dir], "--out", WHAT)
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
-    data = _ground_truth(args)
+    data = _ground_truth(args, out)
+    # A COCO file names its images, not their folders: those are told by what they hold.
+    names = [str(im.get("file_name", "")) for im in data["images"]]
+    refuse_output_in_data_folder(out, names, IMAGE_EXTENSIONS, "--out", WHAT)
     ids = overlapping_image_ids(load_coco(data), args.rule, args.touch_distance)
     out.mkdir(parents=True, exist_ok=True)
     subset = subset_coco(data, ids)

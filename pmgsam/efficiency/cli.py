@@ -10,7 +10,7 @@ import pmgsam.efficiency as package
 from pmgsam.efficiency.report import AMG_MODELS, efficiency_report, format_report, write_records
 from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
 from pmgsam.engine.distributed import resolve_device
-from pmgsam.modeling.build import list_models
+from pmgsam.modeling.build import MODEL_REGISTRY, list_models, model_config
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int
 from pmgsam.utils.outputs import check_output_file
@@ -68,10 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", default=None, help="also write the timing records (a JSON list) here"
     )
     parser.add_argument(
-        "--run-dir", help="add the figures to <run-dir>/run.json for python -m pmgsam.report"
+        "--run-dir",
+        help="add the figures to the run.json of this evaluated run (evaluate.py --output-dir) "
+        "for python -m pmgsam.report; it must record the same model",
     )
-    parser.add_argument("--method", help="method name in run.json (default: the run dir name)")
+    parser.add_argument(
+        "--method", help="rename the run's table row (default: keep its run.json method)"
+    )
     return parser
+
+
+def config_label(config: ModelConfig, path: str) -> str:
+    """The record's ``model`` for a model read from an experiment config: the registered name
+    whose architecture it has (the input size is a record field of its own), else the config
+    file's stem, so that its rows compare with those measured by name."""
+    from pmgsam.modeling.checkpoint import architecture_diff
+
+    for name in list_models():
+        same_size = model_config(MODEL_REGISTRY[name](), image_size=config.image_size)
+        if not architecture_diff(same_size, config):
+            return name
+    return Path(path).stem
 
 
 def main(argv=None) -> None:
@@ -81,11 +98,19 @@ def main(argv=None) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before minutes of timing, not after
     model: Union[str, ModelConfig] = args.model
+    label = args.model
     if args.config:
         from pmgsam.engine.config import ExperimentConfig
         from pmgsam.utils.config import load_config
 
         model = load_config(ExperimentConfig, args.config).model
+    measured = model_config(model, **({"image_size": args.size} if args.size else {}))
+    if args.config:
+        label = config_label(measured, args.config)
+    if args.run_dir:
+        from pmgsam.evaluation.run_json import check_measured_model
+
+        check_measured_model(args.run_dir, measured)  # before minutes of timing, not after
     from pmgsam.utils.config import ConfigError
 
     perf = PerformanceConfig(
@@ -112,15 +137,13 @@ def main(argv=None) -> None:
         perf=perf,
         compare=args.compare,
         sam_points_per_side=args.sam_points_per_side,
+        label=label,
     )
-    if args.config:
-        report["model"] = args.config
     print(format_report(report))
     if args.json:
         write_records(args.json, report["records"])
     if args.run_dir:
         from pmgsam.evaluation.tables import efficiency_from_report, write_run_json
 
-        method = args.method or Path(args.run_dir).resolve().name
-        path = write_run_json(args.run_dir, method, efficiency=efficiency_from_report(report))
+        path = write_run_json(args.run_dir, args.method, efficiency=efficiency_from_report(report))
         print(f"efficiency added to {path}")

@@ -89,12 +89,15 @@ def efficiency_report(
     perf: Optional[PerformanceConfig] = None,
     compare: Optional[str] = None,
     sam_points_per_side: int = 32,
+    label: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Parameters, FLOPs and timings of one model; ``report["records"]`` lists the timings.
 
-    ``train`` times training steps instead of inference; ``compare`` (one of
-    :data:`AMG_MODELS`) adds that model's automatic mask generator on the same images
-    (``sam_points_per_side`` prompts per side, the packages' default 32).
+    ``label`` names the model in the report and its records (default: ``model_name`` when it
+    is a registered name, else ``"config"``). ``train`` times training steps instead of
+    inference; ``compare`` (one of :data:`AMG_MODELS`) adds that model's automatic mask
+    generator on the same images (``sam_points_per_side`` prompts per side, the packages'
+    default 32).
     """
     perf = perf or PerformanceConfig()
     overrides = {"image_size": size} if size else {}
@@ -105,7 +108,7 @@ def efficiency_report(
     torch.manual_seed(0)
     images = to_memory_format(torch.rand(batch, 3, s, s, device=dev), perf)
     report: Dict[str, Any] = {
-        "model": model_name if isinstance(model_name, str) else "config",
+        "model": label or (model_name if isinstance(model_name, str) else "config"),
         "image_size": s,
         "batch": batch,
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
@@ -84,18 +84,88 @@ def check_same_model(
         )
 
 
+def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-dir") -> None:
+    """Refuse to add the efficiency figures of the model ``config`` (a ``ModelConfig``) to
+    ``run_dir`` unless it is an evaluated run of that model: the figures would describe
+    another model than the scores of the same table row.
+
+    The run must exist and hold a run.json, must not be a baseline's (its own command measures
+    it), and the model it records (its checkpoint's config, or for an ablation run its config
+    file) must have the same architecture and input size. A run.json that records no model
+    (written by hand, or by the overlap analysis alone) is accepted.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        where = "does not exist" if not Path(run_dir).exists() else "holds no run.json"
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' {where}: give a run folder written by evaluate.py "
+            "--output-dir (the figures join its table row), or keep them with --json"
+        )
+    meta = read_run_file(path).get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get("baseline"):
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' is a run of the {meta['baseline']} baseline, which has no "
+            "PMG-SAM model: its efficiency comes from evaluate.py --baseline (--speed-iters)"
+        )
+    recorded = _recorded_model(meta, f"{option} '{run_dir}'")
+    if recorded is None:
+        return
+    from pmgsam.modeling.checkpoint import architecture_diff
+
+    source, run_config = recorded
+    differences = architecture_diff(run_config, config)
+    if differences:
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' holds the results of {source}, another model than the one "
+            f"measured; differences (run vs measured): {'; '.join(differences)}"
+        )
+
+
+def _recorded_model(meta: Mapping[str, Any], where: str) -> Tuple[str, Any] | None:
+    """(description, ModelConfig) of the model a run's ``meta`` records, if it records one."""
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.config import ConfigError
+
+    try:
+        if "checkpoint" in meta:
+            from pmgsam.modeling.checkpoint import read_model_config, resolve_weights
+
+            recorded = str(meta.get("checkpoint_resolved", meta["checkpoint"]))
+            config = read_model_config(resolve_weights(recorded))
+            return f"checkpoint '{meta['checkpoint']}'", config
+        if "config" in meta:  # pmgsam.ablate's runs: the model is the config file's
+            from pmgsam.engine.config import ExperimentConfig
+            from pmgsam.utils.config import load_config
+
+            overrides = [str(o) for o in meta.get("overrides") or []]
+            config = load_config(ExperimentConfig, str(meta["config"]), overrides).model
+            return f"config '{meta['config']}'", config
+    except (CheckpointError, ConfigError, OSError) as err:
+        raise EvaluationInputError(
+            f"{where}: cannot tell which model its results are of ({err}); restore that "
+            "file, or keep the figures with --json"
+        ) from err
+    return None
+
+
 def write_run_json(
     run_dir: PathLike,
-    method: str,
+    method: str | None,
     dis: Mapping[str, Mapping] | None = None,
     cos: Mapping[str, Mapping] | None = None,
     efficiency: Mapping[str, float] | None = None,
     meta: Mapping[str, object] | None = None,
 ) -> Path:
-    """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries."""
+    """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries.
+
+    ``method`` None keeps the row name a run already has (a new file gets the folder name):
+    a command that only adds a section must not rename the row that another one named.
+    """
     path = Path(run_dir) / "run.json"
     data = read_run_file(path)
-    data["method"] = method
+    if method is not None or not data.get("method"):
+        data["method"] = method or Path(run_dir).resolve().name
     for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
         if section:
             merged = dict(data.get(name) or {})

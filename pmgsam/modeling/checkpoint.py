@@ -61,18 +61,9 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
     return path
 
 
-def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
-    """Return the state dict and the :class:`ModelConfig` stored in a PMG-SAM checkpoint."""
-    config = read_model_config(path)
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
-    return state, config
-
-
 def read_model_config(path: str | Path) -> ModelConfig:
-    """The :class:`ModelConfig` stored in a PMG-SAM checkpoint (its header only)."""
+    """The :class:`ModelConfig` stored in a PMG-SAM checkpoint file, read from its header only
+    (what a run was evaluated with, without loading the weights)."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(
@@ -94,10 +85,19 @@ def read_model_config(path: str | Path) -> ModelConfig:
     stored = json.loads(metadata["config"])
     stored = {**LEGACY_FIELDS, **stored}  # checkpoints written before those fields existed
     try:
-        config = from_dict(ModelConfig, stored)
+        return from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
-    return config
+
+
+def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
+    """Return the state dict and the :class:`ModelConfig` stored in a PMG-SAM checkpoint."""
+    config = read_model_config(path)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read '{path}' as safetensors: {err}") from err
+    return state, config
 
 
 def architecture_diff(a: ModelConfig, b: ModelConfig) -> list:

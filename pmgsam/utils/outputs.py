@@ -84,6 +84,36 @@ def refuse_output_in_inputs(
             )
 
 
+def refuse_output_in_data_folder(
+    out: PathLike,
+    names: Iterable[str],
+    extensions: Sequence[str],
+    option: str,
+    what: str = "the outputs",
+) -> None:
+    """:class:`OutputError` when ``out``, or an existing folder it lies inside, holds a file
+    named after one of the data's images (``names``: file names or stems) with one of
+    ``extensions``: a folder of per-image data (images, GT masks, instance maps).
+
+    For commands told only of a file that names the images (a COCO GT file), not the folders
+    they and their masks live in; the folder next to them stays allowed.
+    """
+    stems = {Path(n).stem for n in names}
+    suffixes = {e.lower() for e in extensions}
+    resolved = Path(out).resolve()
+    for folder in [resolved, *resolved.parents]:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.suffix.lower() in suffixes and entry.stem in stems and entry.is_file():
+                where = "is" if folder == resolved else "lies inside"
+                raise OutputError(
+                    f"{option} '{out}' {where} the data folder '{folder}' (it holds "
+                    f"'{entry.name}', a file of the data's images): {what} would be written "
+                    "among your input files; choose another place"
+                )
+
+
 def refuse_shared_output(first: PathLike, first_option: str, second: PathLike, option: str) -> None:
     """:class:`OutputError` when two output folders of one command are the same folder or one
     holds the other: maps of the same names would replace each other."""
