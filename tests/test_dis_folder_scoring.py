@@ -168,7 +168,8 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(pmgsam.data, "build_dataset", lambda *a, **k: ds, raising=False)
     cli = _load_cli()
-    monkeypatch.setattr(cli, "_data_config", lambda *a: (None, 64))
+    data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"])
+    monkeypatch.setattr(cli, "_data_config", lambda *a: (data, 64))
     run_dir = tmp_path / "results" / "r1"
     args = [
         "--config",

@@ -6,12 +6,18 @@ import json
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from pmgsam.efficiency import count_flops, count_parameters, main
 from pmgsam.modeling.build import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def math_attention():
+    """Attention as plain matmuls, which torch's own FLOP counter counts."""
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 class _Branch(torch.nn.Module):
@@ -72,6 +78,25 @@ def test_tiny_model_u2net_flops_equal_a_direct_count():
     assert sum(flops["components"].values()) == flops["total"]
 
 
+def test_fused_attention_is_counted_on_the_cpu():
+    # 4-D attention takes the CPU's fused kernel, which torch's own counter scores 0; by hand
+    # it is two batched matmuls, Q·Kᵀ and A·V, of 2·h·S·S·d FLOPs each per image (h=3, S=10,
+    # d=8).
+    flops = count_flops(_Attention(), torch.rand(2, 3, 10, 8))
+    assert flops["total"] == 2 * (2 * 3 * 10 * 10 * 8)
+    model = build_model("pmgsam_tiny", image_size=64).eval()
+    images = torch.rand(1, 3, 64, 64)
+    fused = count_flops(model, images)["components"]
+    with math_attention():
+        math = count_flops(model, images)["components"]
+    assert fused["hiera"] == math["hiera"] and fused["decoder"] == math["decoder"]
+
+
+class _Attention(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(x, x.flip(2), x.flip(3))
+
+
 def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, monkeypatch):
     # The compared generator must be SAM2's own, fed each timed image at the grid asked for.
     pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
@@ -103,7 +128,9 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
     from pmgsam.baselines import sam2 as sam2_family
 
     encoder = sam2_family.build("tiny").image_encoder.eval()
-    with torch.inference_mode(), FlopCounterMode(display=False) as direct:
+    # The math attention decomposes into matmuls torch's own counter knows (its count of the
+    # CPU's fused kernel is 0).
+    with torch.inference_mode(), math_attention(), FlopCounterMode(display=False) as direct:
         encoder(torch.rand(1, 3, 1024, 1024))
     assert amg["encoder_flops_per_image"] == direct.get_total_flops() > 0
     assert amg["flops_per_image"] > amg["encoder_flops_per_image"]

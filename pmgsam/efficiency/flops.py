@@ -11,11 +11,30 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from pmgsam.efficiency.timing import amp_dtype
 from pmgsam.engine.distributed import autocast
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+
+
+def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args: Any, **kwargs: Any) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# FlopCounterMode counts the CUDA fused attention kernels but not the CPU one that 4-D
+# scaled_dot_product_attention calls take there, so on the CPU the window-batched Hiera and the
+# decoder attention counted 0 FLOPs (the 5-D math path decomposes into counted matmuls).
+_CUSTOM_FORMULAS = {
+    getattr(torch.ops.aten, name): _cpu_sdpa_flop
+    for name in ("_scaled_dot_product_flash_attention_for_cpu",)
+    if hasattr(torch.ops.aten, name)
+}
+
+
+def flop_counter() -> FlopCounterMode:
+    """A FlopCounterMode that also counts the CPU fused attention kernel."""
+    return FlopCounterMode(display=False, custom_mapping=_CUSTOM_FORMULAS)
 
 
 def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
@@ -40,7 +59,7 @@ def count_method_flops(
     original = getattr(module, method)
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        with FlopCounterMode(display=False) as inner:
+        with flop_counter() as inner:
             out = original(*args, **kwargs)
         counts[name] = counts.get(name, 0) + inner.get_total_flops()
         return out
@@ -62,7 +81,7 @@ def count_call_flops(
     pass per image.
     """
     parts: Dict[str, float] = {}
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
     # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
     # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
@@ -77,7 +96,7 @@ def count_flops(model: torch.nn.Module, images: torch.Tensor, dtype: str = "fp32
     Every component is counted on its own; ``other`` holds what no component accounts for
     (operations of the top-level forward itself) and is absent when that is zero.
     """
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     u2net_counts: Dict[str, float] = {}
     u2net = getattr(model, "u2net", None)
     counted_u2net = count_method_flops(u2net, "features", u2net_counts, "u2net")
