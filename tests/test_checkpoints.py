@@ -195,3 +195,6 @@ def test_summary_line_names_only_checkpoints_that_exist(tmp_path) -> None:
     line = summary_line({**summary, "best_val_loss": None, "best_epoch": None})
     assert "no best checkpoint" in line and "inf" not in line
     assert str(checkpoint_dir(tmp_path, "last")) in line
+    assert line.startswith("3 epochs, ")
+    one = summary_line({**summary, "epochs_completed": 1, "best_val_loss": 0.5, "best_epoch": 1})
+    assert one.startswith("1 epoch, best")

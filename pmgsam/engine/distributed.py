@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import ContextManager, Optional, Tuple
@@ -81,15 +80,15 @@ def synchronize(device: torch.device) -> None:
 def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
     """Autocast dtype for ``train.amp`` on ``device``; ``None`` means float32.
 
-    AMP is CUDA-only here: on CPU it warns and falls back to float32 rather than failing, so
-    one config serves both a GPU run and a CPU smoke test.
+    AMP is CUDA-only here: on CPU it logs a warning and falls back to float32 rather than
+    failing, so one config serves both a GPU run and a CPU smoke test.
     """
     if amp == "none":
         return None
     if device.type != "cuda":
-        msg = f"train.amp={amp} needs CUDA; training on {device} in float32 instead"
-        warnings.warn(msg, stacklevel=2)
-        logger.warning(msg)
+        # A log record only: it reaches the console and the run's train.log (a Python warning
+        # as well printed the line twice).
+        logger.warning(f"train.amp={amp} needs CUDA; training on {device} in float32 instead")
         return None
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")

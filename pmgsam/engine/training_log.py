@@ -123,7 +123,8 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     the line then says so and points at ``last``.
     """
     out = summary["output_dir"]
-    head = f"{summary['epochs_completed']} epochs"
+    epochs = summary["epochs_completed"]
+    head = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     if summary.get("best_epoch") is None:
         return (
             f"{head}, no finite validation loss, so no best checkpoint was written; "
