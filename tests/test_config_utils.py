@@ -48,8 +48,13 @@ def test_unknown_keys_are_errors_with_dotted_names(tmp_path):
         from_dict(Outer, {"inner": {"lrr": 0.1}})
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("name: a\ninner:\n  lr: 0.5\n")
-    with pytest.raises(ConfigError, match=r"'inner.mystery'.*c\.yaml"):
-        load_config(Outer, cfg_file, ["inner.mystery=3"])
+    # The file is valid: the error is the override's, named as such (not the file's).
+    with pytest.raises(ConfigError, match=r"'inner.mystery'.*\(override 'inner.mystery=3'\)$"):
+        load_config(Outer, cfg_file, ["flag=true", "inner.mystery=3"])
+    # A mistake in the file names the file, whatever the overrides.
+    cfg_file.write_text("name: a\ninner:\n  lrr: 0.5\n")
+    with pytest.raises(ConfigError, match=r"'inner.lrr'.*\(.*c\.yaml\)$"):
+        load_config(Outer, cfg_file, ["flag=true"])
 
 
 def test_overrides_parse_yaml_scalars(tmp_path):

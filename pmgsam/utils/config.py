@@ -262,16 +262,31 @@ def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] 
 
     The file may name a ``base:`` file it changes (see :func:`read_config_file`).
     """
-    data: Dict[str, Any] = {}
+    in_file: Dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        data = read_config_file(path)
-    data = apply_overrides(data, overrides, source=path)
+        in_file = read_config_file(path)
+    data = apply_overrides(in_file, overrides, source=path)
     try:
         return from_dict(cls, data)
     except ConfigError as err:
-        where = f" ({path})" if path is not None else ""
-        raise ConfigError(f"{err}{where}") from None
+        raise ConfigError(f"{err}{_blame(cls, path, in_file, overrides, str(err))}") from None
+
+
+def _blame(
+    cls: Type[Any], path: Path | None, in_file: Dict[str, Any], overrides: Sequence[str], msg: str
+) -> str:
+    """Where a config error comes from: the overrides when the file alone is valid (naming
+    those whose key the message names), else the file."""
+    if overrides:
+        try:
+            from_dict(cls, in_file)
+        except ConfigError:
+            pass
+        else:
+            named = [o for o in overrides if o.split("=", 1)[0].strip() in msg]
+            return f" (override {', '.join(repr(o) for o in named or overrides)})"
+    return f" ({path})" if path is not None else ""
 
 
 def diff(a: Any, b: Any, prefix: str = "") -> List[str]:
