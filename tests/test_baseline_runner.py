@@ -119,6 +119,9 @@ def test_dis_box_prompts_empty_gt_limit_and_first_timed_image(tmp_path: Path) ->
     ]
     scores = score_dis_maps(data, limited, tmp_path / "lim")
     assert scores["num_images"] == 2
+    # ... marked as part of the split (the table notes it); the whole split is not marked.
+    assert scores["subset"] == "first 2 of 3 images (--limit)"
+    assert "subset" not in score_dis_maps(data, summary, tmp_path / "run")
 
 
 def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(tmp_path) -> None:

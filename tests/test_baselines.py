@@ -296,6 +296,7 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     np.testing.assert_array_equal(png, union.astype(np.uint8) * 255)
     cos = run["cos"]["COD10K"]
     assert cos["protocol"] == "all" and cos["num_results"] == len(records)
+    assert cos["subset"] == f"first 1 of {len(dataset)} images (--limit)"
     assert run["meta"]["auto_settings"]["points_per_side"] == 2
     assert run["method"] == "SAM ViT-B auto"
 

@@ -280,3 +280,19 @@ def test_latex_escapes_method_names_and_titles():
     tex = table_rendering.to_latex(table)
     assert r"\caption{a\_b}" in tex
     assert r"pmgsam\_tiny R\&D \#2 (50\%) x\textbackslash{}y & 1.0 \\" in tex.splitlines()
+
+
+def test_scores_of_part_of_a_split_are_noted():
+    part = {"MAE": 0.1, "num_images": 2, "subset": "first 2 of 500 images (--limit)"}
+    whole = {"MAE": 0.2, "num_images": 500}
+    runs = [{"method": "sam", "dis": {"DIS-TE1": part, "DIS-TE2": whole}},
+            {"method": "ours", "dis": {"DIS-TE1": whole, "DIS-TE2": whole}}]  # fmt: skip
+    notes = build_tables(runs)["dis"].notes
+    assert notes[-1] == "NOT the whole split: sam/DIS-TE1 first 2 of 500 images (--limit)."
+    # A set pooled from that part is part of a split as well.
+    assert build_tables(runs, ["DIS-TE1+DIS-TE2"])["dis"].notes[-1] == notes[-1]
+    assert len(build_tables(runs, ["DIS-TE2"])["dis"].notes) == 1  # DIS-TE1 not shown
+    cos = [{"method": "m", "cos": {"COD10K": {"AP": 0.2, "subset": "first 1 of 9 images"}}}]
+    assert build_tables(cos)["cos"].notes[-1] == (
+        "NOT the whole split: m/COD10K first 1 of 9 images."
+    )

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
+from pmgsam.data.io import DataError
 from pmgsam.efficiency import count_parameters, measure_speed
 from pmgsam.efficiency.flops import count_call_flops
 from pmgsam.engine.inference import write_probability_png
@@ -96,7 +97,7 @@ def run_baseline(
         if coco is not None:
             stem = Path(dataset.image_paths[i]).stem
             if stem not in ids:
-                raise ValueError(f"image '{stem}' is not in the COCO ground truth of {split}")
+                raise DataError(f"image '{stem}' is not in the COCO ground truth of {split}")
             image_ids.append(ids[stem])
             if baseline.prompt == "box":
                 boxes, empty = instance_boxes(coco, ids[stem])
@@ -141,14 +142,22 @@ def run_baseline(
             if baseline.prompt == "box"
             else f"{baseline.mode} masks as instances, score = predicted IoU"
         )
-        summary["cos"] = score_instances(out_dir, split, gt_subset, results, source)
+        summary["cos"] = score_instances(
+            out_dir, split, gt_subset, results, source, subset_mark(summary)
+        )
     return summary
 
 
 def score_instances(
-    out_dir: Path, split: str, gt: Dict[str, Any], results: List[Dict[str, Any]], source: str
+    out_dir: Path,
+    split: str,
+    gt: Dict[str, Any],
+    results: List[Dict[str, Any]],
+    source: str,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Write the COCO results JSON and return their COCO mask AP against ``gt``."""
+    """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
+    ``extra`` entries, also in the written scores)."""
     from pmgsam.evaluation.instances import coco_map, load_coco
 
     metrics = out_dir / "metrics"
@@ -161,6 +170,7 @@ def score_instances(
         num_gt_instances=len(gt["annotations"]),
         num_results=len(results),
         results_file=f"{split}.results.json",
+        **(extra or {}),
     )
     (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n")
     return scores
@@ -178,8 +188,15 @@ def score_dis_maps(
     names = dataset.names[: summary["num_images"]]
     pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
     metrics, per_image = evaluate_dis_pairs(pairs, workers=workers, progress=False)
-    write_dis_results(out, metrics, per_image, {"split": split})
+    write_dis_results(out, metrics, per_image, {"split": split, **subset_mark(summary)})
     return json.loads(out.read_text())
+
+
+def subset_mark(summary: Dict[str, Any]) -> Dict[str, str]:
+    """``{"subset": ...}`` for scores of only part of a split (``--limit``), which the tables
+    note beside the row, else nothing."""
+    n, total = summary["num_images"], summary["num_dataset_images"]
+    return {"subset": f"first {n} of {total} images (--limit)"} if n < total else {}
 
 
 class _WholePrediction(torch.nn.Module):

@@ -135,7 +135,9 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     if SUBSET_TITLES["DIS-TE1-4"] in titles:
         note += " Overall (TE1-4) pools all TE1-4 images."
     note += "".join(f" {t} pools the images of its parts." for t in titles if "+" in t)
-    return Table("DIS5K", groups, rows, [note])
+    # A pooled group is a subset too when any of its parts is.
+    parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
+    return Table("DIS5K", groups, rows, [note, *subset_notes(runs, "dis", [*scored, *parts])])
 
 
 def cos_table(runs: Sequence[Mapping]) -> Table:
@@ -157,7 +159,20 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
     for proto, where in sorted(protocols.items()):
         desc = PROTOCOL_NOTES.get(proto, proto)
         notes.append(f"Protocol '{proto}' = {desc}: {', '.join(where)}.")
+    notes += subset_notes(runs, "cos", datasets)
     return Table("COS instance segmentation", [(d, COS_COLUMNS) for d in datasets], rows, notes)
+
+
+def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) -> List[str]:
+    """A note naming every shown score made on only part of its split (baselines' ``--limit``),
+    which the row alone would pass off as the whole split's."""
+    parts = [
+        f"{run['method']}/{name} {scores['subset']}"
+        for run in runs
+        for name, scores in (run.get(section) or {}).items()
+        if name in shown and isinstance(scores, Mapping) and scores.get("subset")
+    ]
+    return [f"NOT the whole split: {'; '.join(parts)}."] if parts else []
 
 
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
