@@ -274,10 +274,36 @@ def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
     return path
 
 
+# Where the dataset lives may change on resume (a cluster job's scratch copy, another machine)
+# as long as the same training and validation images are found there: checked by
+# :func:`check_moved_data` once the data is built.
+MOVABLE_DATA = ("data.root", "data.split_dir")
+
+
 def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:
     """Config differences (saved vs current) that make an exact resumption impossible."""
-    allowed = set(RESUMABLE_CHANGES)
+    allowed = set(RESUMABLE_CHANGES) | set(MOVABLE_DATA)
     return [d for d in diff(saved, to_dict(config)) if d.split(":")[0] not in allowed]
+
+
+def check_moved_data(resumed: Dict[str, Any], config: ExperimentConfig, fingerprint: str) -> None:
+    """Refuse a resume whose moved dataset (``data.root`` / ``data.split_dir``) does not hold
+    the training and validation images the run was trained on (``fingerprint``: see
+    :func:`pmgsam.engine.train_data.data_fingerprint`)."""
+    moved = [d for d in diff(resumed["config"], to_dict(config)) if d.split(":")[0] in MOVABLE_DATA]
+    if not moved or resumed.get("data_fingerprint") == fingerprint:
+        if moved:
+            logger.info("dataset moved (%s): the same training and validation images", moved)
+        return
+    why = (
+        "its training state predates this check"
+        if resumed.get("data_fingerprint") is None
+        else "the training and validation images found there are not the run's"
+    )
+    raise ConfigError(
+        f"cannot resume from '{resumed['path']}' with a moved dataset ({'; '.join(moved)}): "
+        f"{why}; resume with the run's data.root and data.split_dir"
+    )
 
 
 def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source: str) -> None:

@@ -7,7 +7,9 @@ the other ranks then read it) and alone runs ``data.check_files``. Every rank ge
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -71,3 +73,17 @@ def build_training_data(
     val_batch = tc.val_batch_size or tc.batch_size
     val_loader = DataLoader(shard, batch_size=val_batch, shuffle=False, **worker_options)
     return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
+
+
+def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
+    """SHA-256 of the datasets' image paths relative to ``root``, in order: the same for the
+    same images after the dataset folder moved, different for any other image list."""
+    digest = hashlib.sha256()
+    base = Path(root).resolve()
+    for dataset in datasets:
+        for path in dataset.image_paths:
+            path = Path(path).resolve()
+            rel = path.relative_to(base) if base in path.parents else path
+            digest.update(f"{rel.as_posix()}\n".encode())
+        digest.update(b"|")
+    return digest.hexdigest()

@@ -31,6 +31,7 @@ from pmgsam.engine.performance import (
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
+    check_moved_data,
     check_new_run_folder,
     check_resume_config,
     checkpoint_dir,
@@ -44,7 +45,7 @@ from pmgsam.engine.state import (
     set_rng_state,
     write_config,
 )
-from pmgsam.engine.train_data import build_training_data
+from pmgsam.engine.train_data import build_training_data, data_fingerprint
 from pmgsam.engine.training_log import (
     TrainingLog,
     append_metrics,
@@ -103,7 +104,8 @@ class Trainer:
             self._lock.acquire()  # before anything in the folder is written
             self._detach_log = attach_run_log(self.out)
             remove_run_temporaries(self.out)
-            write_config(self.out, config)
+            if resumed is None:  # a resumed run's config is written once its data is checked
+                write_config(self.out, config)
         self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
         if config.train.num_threads:
             torch.set_num_threads(config.train.num_threads)
@@ -121,6 +123,11 @@ class Trainer:
             load_model_weights(self.model, weights)
             logger.info("initial weights from %s", weights)
         self._build_data()
+        self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
+        if resumed is not None:
+            check_moved_data(resumed, config, self._fingerprint)
+            if self.is_main:
+                write_config(self.out, config)
         self.loss_fn = SegmentationLoss(config.loss)
         self.optimizer = build_optimizer(
             self.model, config.optim, fused=adamw_fused(self.perf, self.device)
@@ -183,6 +190,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
             "config": to_dict(self.config),
+            "data_fingerprint": self._fingerprint,
         }
 
     def _load_state(self, state: Dict[str, Any]) -> None:

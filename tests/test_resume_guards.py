@@ -1,21 +1,26 @@
-"""One training process per run folder: a resume started while the run still trains is refused
-before it reads or writes anything there (two processes interleaved metrics.jsonl epochs)."""
+"""What a resume may find changed: another process training the run (refused before anything
+is read or written: two processes interleaved metrics.jsonl epochs), and a moved dataset
+(allowed when the same training and validation images are there)."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE, RunLock
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import ConfigError, from_dict, to_dict
 from pmgsam.utils.outputs import OutputError
 
 pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX only)")
@@ -54,18 +59,28 @@ def _config(tmp_path: Path, dis5k_root: Path, data_config) -> ExperimentConfig:
     return from_dict(ExperimentConfig, values)
 
 
-def test_resume_of_a_run_another_process_trains_is_refused(
-    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
-):
+@pytest.fixture
+def first_step_stops(tiny_model, monkeypatch):
+    """Trainers build the tiny model and stop at their first training step."""
     monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
 
     def interrupt(self, *args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "_train_step", interrupt)
+
+
+def _started_run(tmp_path, dis5k_root, data_config) -> ExperimentConfig:
     cfg = _config(tmp_path, dis5k_root, data_config)
     with pytest.raises(KeyboardInterrupt):  # a run whose `last` holds epoch 0
         Trainer(cfg).fit()
+    return cfg
+
+
+def test_resume_of_a_run_another_process_trains_is_refused(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
     run = Path(cfg.output_dir)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE}
     holder = subprocess.Popen(
@@ -85,3 +100,37 @@ def test_resume_of_a_run_another_process_trains_is_refused(
     # The holder is gone: the resume now gets past set-up to its first step.
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, resume=run).fit()
+
+
+def test_a_moved_dataset_resumes_when_it_holds_the_runs_images(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
+    run = Path(cfg.output_dir)
+    moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
+    with pytest.raises(KeyboardInterrupt):  # past set-up: the same images at the new root
+        Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=run).fit()
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] == str(moved)
+
+    # Another image list at a new root is refused, and the run's config.yaml is left alone.
+    other = shutil.copytree(dis5k_root, tmp_path / "other" / "DIS5K")
+    first = sorted((other / "DIS-TR" / "im").iterdir())[0]
+    first.unlink()
+    (other / "DIS-TR" / "gt" / f"{first.stem}.png").unlink()
+    before = (run / "config.yaml").read_bytes()
+    with pytest.raises(ConfigError, match=r"moved dataset \(data.root: .*not the run's"):
+        Trainer(replace(cfg, data=replace(cfg.data, root=str(other))), resume=run)
+    assert (run / "config.yaml").read_bytes() == before
+
+
+def test_a_state_without_a_data_fingerprint_keeps_its_data_root(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
+    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    del state["data_fingerprint"]  # as written before the check existed
+    torch.save(state, state_file)
+    moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
+    with pytest.raises(ConfigError, match="predates this check"):
+        Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir)
