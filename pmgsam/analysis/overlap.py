@@ -160,7 +160,8 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         )
         cos = {args.name: evaluate_cos_folder(args.pred_dir, data, **kwargs)}
         if ids:
-            sub = evaluate_cos_folder(args.pred_dir, subset, **kwargs)
+            # The maps of the images left out of the subset are expected there.
+            sub = evaluate_cos_folder(args.pred_dir, subset, warn_unscored=False, **kwargs)
             sub.update(share=summary["share"], rule=args.rule)
             cos[f"{args.name} overlap"] = sub
         summary["cos"] = cos
