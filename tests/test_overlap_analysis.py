@@ -136,3 +136,49 @@ def test_the_subset_scores_without_a_warning_about_the_other_maps(tmp_path) -> N
         assert exit_status(analysis_main, [*argv, "--pred-dir", tmp_path / "pred"]) == 0
     cos = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]
     assert cos["T overlap"]["num_images"] == 1 and cos["T"]["num_images"] == 2
+
+
+def _by_config(cod10k_root) -> list:
+    from test_analysis import DEMO
+
+    return ["overlap", "--name", "COD10K", "--config", DEMO, "--split", "Test",
+            "data.dataset=cod10k", f"data.root={cod10k_root}", "data.train_split=Train",
+            "data.val_split=null", "data.test_splits=[Test]"]  # fmt: skip
+
+
+def test_run_without_pred_dir_scores_its_split_folder_or_is_refused(
+    tmp_path, cod10k_root, capsys
+) -> None:
+    import shutil
+
+    run, out = tmp_path / "run", tmp_path / "o"
+    # Without a split there is no RUN/pred/<split> to score: refused before anything is written.
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(coco_of([square(0, 3, 0, 3)])))
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", out, "--run", run]
+    assert exit_status(analysis_main, argv) == 2
+    err = capsys.readouterr().err
+    assert "--run needs --pred-dir" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not run.exists()
+    # With --split, the maps evaluate.py writes to RUN/pred/Test: the GT masks of the 3 CAM
+    # test images (the NonCAM one has no instance GT).
+    shutil.copytree(cod10k_root / "Test" / "GT_Object", run / "pred" / "Test")
+    assert exit_status(analysis_main, [*_by_config(cod10k_root), "--out", out, "--run", run]) == 0
+    cos = json.loads((run / "run.json").read_text())["cos"]
+    assert cos["COD10K"]["num_images"] == 3
+    assert str(run / "pred" / "Test") in capsys.readouterr().out
+
+
+def test_a_wrong_pred_dir_writes_no_subset_file(tmp_path, capsys) -> None:
+    data = coco_of([square(0, 3, 0, 3), square(3, 6, 0, 3)], [square(0, 3, 0, 3)])
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    _maps(tmp_path / "pred", data)
+    (tmp_path / "pred" / "im2.png").unlink()
+    out, run = tmp_path / "o", tmp_path / "run"
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", out, "--run", run]
+    for pred in (tmp_path / "pred", tmp_path / "nope"):
+        assert exit_status(analysis_main, [*argv, "--pred-dir", pred]) == 2
+        err = capsys.readouterr().err
+        assert str(pred) in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists() and not run.exists()

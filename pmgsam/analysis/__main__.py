@@ -164,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
-    p.add_argument("--run", help="run folder whose run.json receives both AP entries")
+    p.add_argument(
+        "--run",
+        help="run folder whose run.json receives both AP entries (maps: --pred-dir, else "
+        "RUN/pred/<split>)",
+    )
     p.add_argument("--protocol", choices=["all", "matched"], default="all")
     p.add_argument("--threshold", type=probability, default=0.5)
     p.add_argument("--min-area", type=non_negative_int, default=0)
