@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -125,9 +126,19 @@ def figures(args: argparse.Namespace) -> None:
     figures_report(args, _overrides(args))
 
 
+PROG = "python -m pmgsam.analysis"
+
+
+def error_prog(argv: Sequence[str]) -> str:
+    """The program an error line names: with its subcommand, as argparse's own errors of a
+    subcommand do (``python -m pmgsam.analysis overlap: error: ...``). Only a parsed command
+    line reaches that line, so its first word is the subcommand (no other option precedes it)."""
+    return f"{PROG} {argv[0]}" if argv and not argv[0].startswith("-") else PROG
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pmgsam.analysis",
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -205,4 +216,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "python -m pmgsam.analysis")
+    run_cli(main, error_prog(sys.argv[1:]))
