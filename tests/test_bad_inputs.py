@@ -29,6 +29,8 @@ def test_corpus_cases_pass_end_to_end(tmp_path: Path) -> None:
     for name in ("out-is-input", "synthetic-num-0", "ablate-bad-grid", "overlap-not-coco"):
         passed, code, line = script.run_case(cases[name])
         assert passed and code == 2, line
+        if name == "overlap-not-coco":  # an analysis error names its subcommand, as argparse's
+            assert line.startswith("python -m pmgsam.analysis overlap: error: "), line
     # The judge itself fails a command that exits 0 or prints a traceback.
     ok = script.Case("ok", "x", ["-c", "pass"], "exits 0")
     crash = script.Case("crash", "x", ["-c", "raise ValueError('boom')"], "traceback")

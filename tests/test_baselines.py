@@ -220,8 +220,15 @@ def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
         sam.load("vit_b", bad, "cpu", SIDE)
     for text in ("bad_sam.pth", "mask_decoder.iou_token.weight", "extra.weight"):
         assert text in str(err.value)
+    assert "--model-image-size" not in str(err.value)  # saved at the side it is loaded at
     with pytest.raises(ValueError, match="model type"):
         sam.load("vit_x", path)
+
+
+def test_load_sam_at_another_side_names_the_checkpoint_side(sam_file) -> None:
+    # Saved at 256 (pos_embed: a 16x16 grid of 16-pixel patches), loaded at the default 1024.
+    with pytest.raises(CheckpointError, match=r"pass --model-image-size 256$"):
+        sam.load("vit_b", sam_file[0])
 
 
 def test_sam_box_dis_equals_sam_predictor(sam_file, dis_box_run) -> None:

@@ -274,6 +274,13 @@ def test_synthetic_cli(tmp_path, capsys):
     assert code == 2 and "size must be at least 24x24, got '20x30'" in err
 
 
+def test_synthetic_cli_names_its_own_overwrite_option(tmp_path, capsys):
+    argv = ["--layout", "nc4k", "--out", tmp_path, "--num", 2, "--size", "24x24", "--no-progress"]
+    assert cli(synthetic.main, argv, capsys)[0] == 0
+    code, err = cli(synthetic.main, [*argv, "--seed", 1], capsys)
+    assert code == 2 and one_error_line(err).endswith("other parameters; pass --overwrite"), err
+
+
 def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
     tmp_path, monkeypatch, capsys, dis5k_root
 ):

@@ -78,6 +78,15 @@ def test_cli_accepts_run_directory(weights, image_dir, tmp_path, capsys):
     )
 
 
+def test_cli_names_the_premask_folder(weights, image_dir, tmp_path, capsys):
+    out, pre = tmp_path / "o", tmp_path / "pre"
+    argv = ["--checkpoint", str(weights[0]), "--input", str(image_dir), "--out", str(out)]
+    main([*argv, "--premask-out", str(pre), "--num-workers", "0"])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"wrote 4 probability maps to {out} and their Pre-Mask maps to {pre}"
+    assert len(list(pre.glob("*.png"))) == 4
+
+
 def test_bad_inputs(tmp_path, weights):
     with pytest.raises(CheckpointError, match="nope.safetensors"):
         resolve_weights(tmp_path / "nope.safetensors")

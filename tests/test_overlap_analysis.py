@@ -9,14 +9,16 @@ guarded.
 from __future__ import annotations
 
 import json
+import warnings
 
+import cv2
 import numpy as np
 import pytest
 from mask_cases import coco_annotation
 
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids
-from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.instances import UnscoredPredictionWarning, load_coco
 from pmgsam.utils.cli import exit_status
 
 S = 20
@@ -106,3 +108,77 @@ def test_out_may_not_be_a_folder_of_the_split(tmp_path, cod10k_root, capsys):
     # Next to the data, in a folder of its own, the subset files are fine.
     assert exit_status(analysis_main, [*by_json, "--out", test / "overlap"]) == 0
     assert (test / "overlap" / "overlap_images.txt").is_file()
+
+
+def _maps(folder, data: dict) -> None:
+    """Perfect maps: the union of each image's instances."""
+    from pycocotools import mask as mask_utils
+
+    folder.mkdir()
+    for im in data["images"]:
+        union = np.zeros((S, S), np.uint8)
+        for a in data["annotations"]:
+            if a["image_id"] == im["id"]:
+                union |= mask_utils.decode(a["segmentation"])
+        cv2.imwrite(str(folder / f"im{im['id']}.png"), union * 255)
+
+
+def test_the_subset_scores_without_a_warning_about_the_other_maps(tmp_path) -> None:
+    # Image 1 holds two touching squares, image 2 one: the subset is image 1, and the map of
+    # image 2 in the folder is expected, not a stray of another split.
+    data = coco_of([square(0, 3, 0, 3), square(3, 6, 0, 3)], [square(0, 3, 0, 3)])
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    _maps(tmp_path / "pred", data)
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", tmp_path / "o"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnscoredPredictionWarning)
+        assert exit_status(analysis_main, [*argv, "--pred-dir", tmp_path / "pred"]) == 0
+    cos = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]
+    assert cos["T overlap"]["num_images"] == 1 and cos["T"]["num_images"] == 2
+
+
+def _by_config(cod10k_root) -> list:
+    from test_analysis import DEMO
+
+    return ["overlap", "--name", "COD10K", "--config", DEMO, "--split", "Test",
+            "data.dataset=cod10k", f"data.root={cod10k_root}", "data.train_split=Train",
+            "data.val_split=null", "data.test_splits=[Test]"]  # fmt: skip
+
+
+def test_run_without_pred_dir_scores_its_split_folder_or_is_refused(
+    tmp_path, cod10k_root, capsys
+) -> None:
+    import shutil
+
+    run, out = tmp_path / "run", tmp_path / "o"
+    # Without a split there is no RUN/pred/<split> to score: refused before anything is written.
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(coco_of([square(0, 3, 0, 3)])))
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", out, "--run", run]
+    assert exit_status(analysis_main, argv) == 2
+    err = capsys.readouterr().err
+    assert "--run needs --pred-dir" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not run.exists()
+    # With --split, the maps evaluate.py writes to RUN/pred/Test: the GT masks of the 3 CAM
+    # test images (the NonCAM one has no instance GT).
+    shutil.copytree(cod10k_root / "Test" / "GT_Object", run / "pred" / "Test")
+    assert exit_status(analysis_main, [*_by_config(cod10k_root), "--out", out, "--run", run]) == 0
+    cos = json.loads((run / "run.json").read_text())["cos"]
+    assert cos["COD10K"]["num_images"] == 3
+    assert str(run / "pred" / "Test") in capsys.readouterr().out
+
+
+def test_a_wrong_pred_dir_writes_no_subset_file(tmp_path, capsys) -> None:
+    data = coco_of([square(0, 3, 0, 3), square(3, 6, 0, 3)], [square(0, 3, 0, 3)])
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    _maps(tmp_path / "pred", data)
+    (tmp_path / "pred" / "im2.png").unlink()
+    out, run = tmp_path / "o", tmp_path / "run"
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", out, "--run", run]
+    for pred in (tmp_path / "pred", tmp_path / "nope"):
+        assert exit_status(analysis_main, [*argv, "--pred-dir", pred]) == 2
+        err = capsys.readouterr().err
+        assert str(pred) in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists() and not run.exists()

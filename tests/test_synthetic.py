@@ -27,7 +27,7 @@ def test_synthetic_is_deterministic_and_guarded(tmp_path, capsys):
     counts = load_manifest(a)["splits"]["Train"]
     assert len(counts) == 3 and all(1 <= n <= 3 for n in counts.values())
     assert generate("cod10k", tmp_path / "a", num=3, seed=5, size=(64, 48)) == a  # reused
-    with pytest.raises(DataError, match="overwrite"):
+    with pytest.raises(DataError, match="other parameters; pass overwrite=True$"):
         generate("cod10k", tmp_path / "a", num=4, seed=5, size=(64, 48))
     main(["--layout", "dis5k", "--out", str(tmp_path / "cli"), "--num", "4", "--no-progress"])
     assert "DIS-TR: 4" in capsys.readouterr().out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -125,9 +126,19 @@ def figures(args: argparse.Namespace) -> None:
     figures_report(args, _overrides(args))
 
 
+PROG = "python -m pmgsam.analysis"
+
+
+def error_prog(argv: Sequence[str]) -> str:
+    """The program an error line names: with its subcommand, as argparse's own errors of a
+    subcommand do (``python -m pmgsam.analysis overlap: error: ...``). Only a parsed command
+    line reaches that line, so its first word is the subcommand (no other option precedes it)."""
+    return f"{PROG} {argv[0]}" if argv and not argv[0].startswith("-") else PROG
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pmgsam.analysis",
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -164,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
-    p.add_argument("--run", help="run folder whose run.json receives both AP entries")
+    p.add_argument(
+        "--run",
+        help="run folder whose run.json receives both AP entries (maps: --pred-dir, else "
+        "RUN/pred/<split>)",
+    )
     p.add_argument("--protocol", choices=["all", "matched"], default="all")
     p.add_argument("--threshold", type=probability, default=0.5)
     p.add_argument("--min-area", type=non_negative_int, default=0)
@@ -201,4 +216,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "python -m pmgsam.analysis")
+    run_cli(main, error_prog(sys.argv[1:]))

@@ -17,7 +17,7 @@ import argparse
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -86,7 +86,26 @@ OUTPUT_FILES = ("overlap_images.txt", "overlap_gt.json", "overlap_summary.json")
 WHAT = "the subset files"
 
 
-def _ground_truth(args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
+    """The maps to score: --pred-dir, else RUN/pred/<split> (where evaluate.py writes them) for
+    --run with --split; None when nothing is to be scored."""
+    if args.pred_dir:
+        return Path(args.pred_dir)
+    if not args.run:
+        return None
+    if not args.split:
+        # Without a split the run's maps cannot be told, and a --run left unused would read as
+        # scored into its run.json.
+        raise ConfigError(
+            "--run needs --pred-dir, the maps to score into its run.json (or --split, to score "
+            "RUN/pred/<split>)"
+        )
+    folder = Path(args.run) / "pred" / args.split
+    print(f"scoring {folder} (--run without --pred-dir)")
+    return folder
+
+
+def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[str, Any]:
     """The COCO GT of --gt-json, or of the config's split (refusing first an ``out`` among the
     folders the split is read from)."""
     if args.gt_json:
@@ -100,7 +119,7 @@ def _ground_truth(args: argparse.Namespace, out: Path) -> Dict[str, Any]:
         from pmgsam.evaluation.instances import checked_coco_dict
 
         # One error naming what is malformed; scoring needs GT instances (AP -1 without).
-        checked_coco_dict(data, f"--gt-json '{path}'", require_instances=bool(args.pred_dir))
+        checked_coco_dict(data, f"--gt-json '{path}'", require_instances=scoring)
         return data
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
@@ -124,20 +143,16 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     from .inputs import run_method
 
     out = Path(args.out)
-    refuse_output_in_inputs(out, [args.pred_dir], "--out", WHAT)
+    pred_dir = _prediction_folder(args)
+    refuse_output_in_inputs(out, [pred_dir], "--out", WHAT)
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
-    data = _ground_truth(args, out)
+    data = _ground_truth(args, out, scoring=pred_dir is not None)
     # A COCO file names its images, not their folders: those are told by what they hold.
     names = [str(im.get("file_name", "")) for im in data["images"]]
     refuse_output_in_data_folder(out, names, IMAGE_EXTENSIONS, "--out", WHAT)
     ids = overlapping_image_ids(load_coco(data), args.rule, args.touch_distance)
-    out.mkdir(parents=True, exist_ok=True)
     subset = subset_coco(data, ids)
-    (out / "overlap_images.txt").write_text(
-        "".join(im["file_name"] + "\n" for im in subset["images"])
-    )
-    (out / "overlap_gt.json").write_text(json.dumps(subset))
     total = len(data["images"])
     summary: Dict[str, Any] = {
         "name": args.name,
@@ -147,26 +162,36 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         "num_overlap_images": len(ids),
         "share": len(ids) / total if total else float("nan"),
     }
-    print(
-        f"{args.name}: {len(ids)} of {total} images ({100 * summary['share']:.1f}%) have "
-        f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
-    )
-    if args.pred_dir:
+    if pred_dir is not None:
+        # Scored before any file is written: a wrong folder (or a broken run.json) must not
+        # leave subset files behind.
+        method = run_method(Path(args.run)) if args.run else args.name
         kwargs = dict(
             threshold=args.threshold,
             min_area=args.min_area,
             protocol=args.protocol,
             progress=False,
         )
-        cos = {args.name: evaluate_cos_folder(args.pred_dir, data, **kwargs)}
+        cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
         if ids:
-            sub = evaluate_cos_folder(args.pred_dir, subset, **kwargs)
+            # The maps of the images left out of the subset are expected there.
+            sub = evaluate_cos_folder(pred_dir, subset, warn_unscored=False, **kwargs)
             sub.update(share=summary["share"], rule=args.rule)
             cos[f"{args.name} overlap"] = sub
         summary["cos"] = cos
-        run = {"method": args.name, "cos": cos}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "overlap_images.txt").write_text(
+        "".join(im["file_name"] + "\n" for im in subset["images"])
+    )
+    (out / "overlap_gt.json").write_text(json.dumps(subset))
+    print(
+        f"{args.name}: {len(ids)} of {total} images ({100 * summary['share']:.1f}%) have "
+        f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
+    )
+    if pred_dir is not None:
+        run = {"method": args.name, "cos": summary["cos"]}
         if args.run:
-            path = write_run_json(args.run, run_method(Path(args.run)), cos=cos)
+            path = write_run_json(args.run, method, cos=summary["cos"])
             run = json.loads(path.read_text())
             print(f"wrote {path}")
         print(to_markdown(cos_table([run])))

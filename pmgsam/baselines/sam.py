@@ -26,6 +26,7 @@ _ENCODERS = {
     "vit_h": (1280, 32, 16, (7, 15, 23, 31)),
 }
 RELEASED_IMAGE_SIZE = 1024
+PATCH = 16  # pixels per ViT patch side: the position embedding holds (side / PATCH)^2 tokens
 
 
 def label(model_type: str) -> str:
@@ -41,8 +42,7 @@ def build(model_type: str, image_size: int = RELEASED_IMAGE_SIZE) -> Sam:
     if model_type not in MODEL_TYPES["sam"]:
         raise ValueError(f"SAM model type must be one of {MODEL_TYPES['sam']}, got {model_type!r}")
     dim, depth, heads, global_blocks = _ENCODERS[model_type]
-    prompt_dim, patch = 256, 16
-    grid = image_size // patch
+    prompt_dim, grid = 256, image_size // PATCH
     return Sam(
         image_encoder=ImageEncoderViT(
             depth=depth,
@@ -51,7 +51,7 @@ def build(model_type: str, image_size: int = RELEASED_IMAGE_SIZE) -> Sam:
             mlp_ratio=4,
             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
             num_heads=heads,
-            patch_size=patch,
+            patch_size=PATCH,
             qkv_bias=True,
             use_rel_pos=True,
             global_attn_indexes=global_blocks,
@@ -78,6 +78,24 @@ def build(model_type: str, image_size: int = RELEASED_IMAGE_SIZE) -> Sam:
     ).eval()
 
 
+def side_hint(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str:
+    """``--model-image-size`` with the side a checkpoint was saved at, where its position
+    embedding differs from the model's in the grid only (else ""): the mismatches alone list
+    the relative-position tables first and may leave pos_embed out."""
+    key = "image_encoder.pos_embed"
+    own, saved = expected.get(key), given.get(key)
+    if own is None or saved is None or saved.dim() != 4 or saved.shape == own.shape:
+        return ""
+    grid = tuple(saved.shape[1:3])
+    if grid[0] != grid[1] or saved.shape[3] != own.shape[3]:  # another model type, not side
+        return ""
+    side = grid[0] * PATCH
+    return (
+        f"its {key} is a {grid[0]}x{grid[1]} grid of {PATCH}-pixel patches, so it was saved "
+        f"for a {side}-pixel input, not {own.shape[1] * PATCH}: pass --model-image-size {side}"
+    )
+
+
 def load(
     model_type: str,
     checkpoint: str | Path,
@@ -91,7 +109,8 @@ def load(
     """
     sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
     state = read_torch_checkpoint(checkpoint)
-    check_state_dict(sam.state_dict(), state, str(checkpoint))
+    expected = sam.state_dict()
+    check_state_dict(expected, state, str(checkpoint), side_hint(expected, state))
     sam.load_state_dict(state, strict=True)
     return sam.to(device).eval()
 

@@ -191,11 +191,13 @@ def generate(
     size: Tuple[int, int] = (320, 240),
     overwrite: bool = False,
     progress: bool = False,
+    overwrite_option: str = "overwrite=True",
 ) -> Path:
     """Write a synthetic dataset under ``out`` and return its root (e.g. ``out/DIS5K``).
 
     ``size`` is (width, height); ``overwrite`` removes an earlier generated tree (only one that
-    carries this generator's manifest) whose parameters differ.
+    carries this generator's manifest) whose parameters differ. ``overwrite_option`` is how the
+    caller sets it, named in the error (the CLI's is ``--overwrite``).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
@@ -214,7 +216,7 @@ def generate(
             raise DataError(
                 f"'{root}' already exists"
                 + (
-                    " with other parameters; pass overwrite=True / --overwrite"
+                    f" with other parameters; pass {overwrite_option}"
                     if old
                     else " and was not made by this generator; choose another output folder"
                 )
@@ -264,7 +266,14 @@ def main(argv: List[str] | None = None) -> None:
         parser.error(f"--num must be at least 2 (each split needs images), at most {MAX_NUM}, "
                      f"got {args.num}")  # fmt: skip
     root = generate(
-        args.layout, args.out, args.num, args.seed, args.size, args.overwrite, not args.no_progress
+        args.layout,
+        args.out,
+        args.num,
+        args.seed,
+        args.size,
+        args.overwrite,
+        not args.no_progress,
+        overwrite_option="--overwrite",
     )
     splits = load_manifest(root)["splits"]
     summary = ", ".join(f"{s}: {len(v)}" for s, v in splits.items())

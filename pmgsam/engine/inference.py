@@ -355,7 +355,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = predictor.predict_dataset(
         dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
     )
-    print(f"wrote {len(dataset)} probability maps to {out}")
+    pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
+    print(f"wrote {len(dataset)} probability maps to {out}{pre}")
     if dataset.unreadable:
         raise DataError(
             f"{len(dataset.unreadable)} input file(s) in '{input_dir}' could not be read and "

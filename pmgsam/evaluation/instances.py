@@ -21,6 +21,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple, Union
@@ -44,6 +45,10 @@ PROTOCOLS = {
     "all": "all predicted instances (standard COCO)",
     "matched": "only predictions matched one-to-one to a GT instance by the Hungarian algorithm",
 }
+
+
+class UnscoredPredictionWarning(UserWarning):
+    """Prediction maps whose image the COCO GT does not list were left out of the score."""
 
 
 @dataclass
@@ -323,6 +328,7 @@ def evaluate_cos_folder(
     resize_pred: bool = False,
     results_out: PathLike | None = None,
     progress: bool = True,
+    warn_unscored: bool = True,
 ) -> Dict[str, object]:
     """Instance AP of the probability maps in ``pred_dir`` against a COCO instance GT file.
 
@@ -335,18 +341,28 @@ def evaluate_cos_folder(
         resize_pred: resize maps to the GT image size instead of raising on a mismatch.
         results_out: optional path for the COCO results JSON.
         progress: show a tqdm progress bar.
+        warn_unscored: warn about maps the GT does not list (they are never scored).
     """
     from tqdm import tqdm
 
     coco_gt = load_coco(gt_json, require_instances=True)
     preds = list_images(pred_dir)
     images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
-    missing = [im["file_name"] for im in images if Path(im["file_name"]).stem not in preds]
+    stems = {Path(im["file_name"]).stem: im["file_name"] for im in images}
+    missing = [name for stem, name in stems.items() if stem not in preds]
+    unscored = [preds[s].name for s in sorted(preds) if s not in stems]
+    # A COCO file may list part of an image folder (COD10K's its CAM images, the overlap subset a
+    # few), so unlike DIS this is no error; never silent, as it may be another split's folder.
+    extra = f"{len(unscored)} prediction(s) in {pred_dir} have no image in the COCO GT: "
+    extra += preview(unscored, LIST_LIMIT)
     if missing:
         raise EvaluationInputError(
             f"{len(missing)} GT image(s) have no prediction in {pred_dir}: "
             + preview(missing, LIST_LIMIT)
+            + (f"; {extra}" if unscored else "")
         )
+    if unscored and warn_unscored:
+        warnings.warn(f"{extra} (not scored)", UnscoredPredictionWarning, stacklevel=2)
     cat_ids = sorted(coco_gt.getCatIds()) or [1]
     results: List[Dict[str, object]] = []
     bad_size: List[str] = []

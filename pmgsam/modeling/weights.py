@@ -74,9 +74,13 @@ def _strip_module(key: str) -> str:
 
 
 def check_state_dict(
-    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], source: str
+    expected: Mapping[str, torch.Tensor],
+    given: Mapping[str, torch.Tensor],
+    source: str,
+    hint: str = "",
 ) -> None:
-    """Raise :class:`CheckpointError` listing missing, unexpected and mis-shaped keys."""
+    """Raise :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, then
+    ``hint`` (what to do about them), if any."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
     shapes = [
@@ -94,7 +98,8 @@ def check_state_dict(
             problems.append(f"{title} ({len(items)}): {preview(items)}")
     if problems:
         raise CheckpointError(
-            f"checkpoint '{source}' does not fit the model; " + "; ".join(problems)
+            f"checkpoint '{source}' does not fit the model; "
+            + "; ".join(problems + ([hint] if hint else []))
         )
 
 
