@@ -16,7 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -81,7 +81,14 @@ def build_corpus(root: Path) -> List[Case]:
     (root / "empty").mkdir()
 
     torch.manual_seed(0)
-    ckpt = save_model(pmgsam.build_model("pmgsam_tiny", image_size=64), root / "tiny.safetensors")
+    model = pmgsam.build_model("pmgsam_tiny", image_size=64)
+    ckpt = save_model(model, root / "tiny.safetensors")
+    # The same weights recorded as trained on a branch file that has moved since: an override
+    # may then point at its new place, here at a bad file.
+    trained, on_file = model.config, {}
+    for name in ("hiera_checkpoint", "u2net_checkpoint"):
+        model.config = replace(trained, **{name: "/a/w.pth"})
+        on_file[name] = save_model(model, root / f"on_{name}.safetensors")
     (root / "text.safetensors").write_text("hello")
     (root / "text.pth").write_text("hello world")
     torch.save({"model": torch.zeros(2), "args": argparse.Namespace(lr=1)}, root / "pickle.pth")
@@ -113,6 +120,8 @@ def build_corpus(root: Path) -> List[Case]:
     (root / "coco_twice.json").write_text(json.dumps(coco))
 
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
+    on_hiera = ["-m", "pmgsam.engine.inference", "--checkpoint", str(on_file["hiera_checkpoint"])]
+    on_u2net = ["-m", "pmgsam.engine.inference", "--checkpoint", str(on_file["u2net_checkpoint"])]
     train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run")]
     demo_data = [f"data.root={data}", "data.num_workers=0"]
     cases = [
@@ -144,10 +153,10 @@ def build_corpus(root: Path) -> List[Case]:
         Case("not-a-checkpoint-folder", "inference", ["-m", "pmgsam.engine.inference",
              "--checkpoint", str(root / "empty"), "--input", str(images), "--out",
              str(root / "p6")], "folder without weights", expect="no PMG-SAM weights"),
-        Case("pickle-frozen-branch", "inference", [*infer, "--input", str(images), "--out",
+        Case("pickle-frozen-branch", "inference", [*on_hiera, "--input", str(images), "--out",
              str(root / "p7"), f"hiera_checkpoint={root / 'pickle.pth'}"],
              "pickle with Python objects", expect="not a safe checkpoint"),
-        Case("text-frozen-branch", "inference", [*infer, "--input", str(images), "--out",
+        Case("text-frozen-branch", "inference", [*on_u2net, "--input", str(images), "--out",
              str(root / "p8"), f"u2net_checkpoint={root / 'text.pth'}"],
              "text file as a torch checkpoint", expect="not a PyTorch checkpoint"),
         Case("train-bad-key", "train", [*train, "optim.lrr=1"], "unknown config key",
