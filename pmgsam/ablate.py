@@ -184,8 +184,9 @@ def evaluate_variant(
     """Predict and score ``splits`` as one set with the variant's best weights."""
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.inference import Predictor
+    from pmgsam.engine.inference import Predictor, checkpoint_model_fields
     from pmgsam.evaluation.combined import combined_name, score_combined_split
+    from pmgsam.evaluation.scoring import EvaluationInputError
     from pmgsam.evaluation.tables import write_run_json
     from pmgsam.modeling.build import load_pretrained
 
@@ -197,13 +198,21 @@ def evaluate_variant(
     out_json = run_dir / "metrics" / f"{combined_name(splits)}.json"
     if out_json.is_file() and out_json.stat().st_mtime >= done.stat().st_mtime:
         logger.info("%s: already scored (%s), skipped", path.stem, out_json)
-        summary = json.loads(out_json.read_text())
+        try:
+            summary = json.loads(out_json.read_text())
+        except (OSError, ValueError) as err:
+            raise EvaluationInputError(
+                f"cannot read the scores '{out_json}' ({err}); delete it to score again"
+            ) from err
         name = combined_name(splits)
     else:
         cfg = load_config(ExperimentConfig, path, overrides)
         # One model for all parts (predict_split would rebuild it for each).
-        frozen = {k: getattr(cfg.model, k) for k in ("hiera_checkpoint", "u2net_checkpoint")}
-        model = load_pretrained(run_dir / "train", **{k: v for k, v in frozen.items() if v})
+        weights = run_dir / "train"
+        in_file = load_config(ExperimentConfig, path).model
+        model = load_pretrained(
+            weights, **checkpoint_model_fields(weights, in_file, overrides, str(path))
+        )
         predictor = Predictor(model, opts.device, performance=cfg.performance)
 
         def dataset(part: str) -> Any:

@@ -122,6 +122,7 @@ def _evaluate(grid: Path, run_dir: Path) -> None:
 
 
 def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) -> None:
+    import pmgsam.engine.inference as inference
     import pmgsam.modeling.build as build
 
     class Rescored(Exception):
@@ -131,6 +132,7 @@ def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) 
         raise Rescored
 
     monkeypatch.setattr(build, "load_pretrained", load_pretrained)
+    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a: {})  # no weights here
     run_dir = tmp_path / "out" / "k5"
     (run_dir / "train").mkdir(parents=True)
     (run_dir / "metrics").mkdir()
@@ -146,6 +148,11 @@ def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) 
     assert run["meta"]["ablates"] == ["model.drfm_blocks", "model.srb_iterations"]
     os.utime(done, (3000, 3000))  # trained again since: the scores are stale
     with pytest.raises(Rescored):
+        _evaluate(grid, run_dir)
+    # Kept scores that cannot be read are named, with the way out.
+    scores.write_text("{not json")
+    os.utime(scores, (4000, 4000))
+    with pytest.raises(EvaluationInputError, match=rf"'{scores}'.*delete it to score again"):
         _evaluate(grid, run_dir)
 
 
