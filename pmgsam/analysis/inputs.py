@@ -91,20 +91,24 @@ def run_checkpoint(run: Path) -> Optional[str]:
     A baseline's run records the SAM / SAM2 checkpoint instead: it is refused (naming the
     baseline), as that file cannot predict PMG-SAM maps.
     """
-    refuse_baseline_run(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
-    meta = _run_file(run).get("meta")
-    return meta.get("checkpoint") if isinstance(meta, dict) else None
+    meta = refuse_baseline_run(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
+    checkpoint = meta.get("checkpoint")
+    return None if checkpoint is None else str(checkpoint)
 
 
-def refuse_baseline_run(run: Path, option: str, why: str) -> None:
+def refuse_baseline_run(run: Path, option: str, why: str) -> Dict[str, object]:
     """:class:`EvaluationInputError` when ``run`` holds the results of a baseline (SAM, SAM2,
-    E-SAM-style: ``run.json`` meta.baseline), which an analysis of PMG-SAM runs cannot use."""
-    meta = _run_file(run).get("meta")
-    baseline = meta.get("baseline") if isinstance(meta, dict) else None
-    if baseline:
+    E-SAM-style: ``run.json`` meta.baseline), which an analysis of PMG-SAM runs cannot use;
+    else ``run.json``'s meta (``{}`` without one), read once."""
+    data = _run_file(run)
+    meta = data.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get("baseline"):
+        method = str(data.get("method") or run.name)
         raise EvaluationInputError(
-            f"{option} '{run}' is a run of the {baseline} baseline ({run_method(run)!r}): {why}"
+            f"{option} '{run}' is a run of the {meta['baseline']} baseline ({method!r}): {why}"
         )
+    return meta
 
 
 def part_folders(run: Path, kind: str, split: str) -> Dict[str, Path]:
