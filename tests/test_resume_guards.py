@@ -118,7 +118,7 @@ def test_a_moved_dataset_resumes_when_it_holds_the_runs_images(
     first.unlink()
     (other / "DIS-TR" / "gt" / f"{first.stem}.png").unlink()
     before = (run / "config.yaml").read_bytes()
-    with pytest.raises(ConfigError, match=r"moved dataset \(data.root: .*not the run's"):
+    with pytest.raises(ConfigError, match=r"split_dir moved \(data.root: .*found there are not"):
         Trainer(replace(cfg, data=replace(cfg.data, root=str(other))), resume=run)
     assert (run / "config.yaml").read_bytes() == before
 

@@ -31,7 +31,8 @@ from pmgsam.engine.performance import (
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
-    check_moved_data,
+    check_frozen_files,
+    check_moved_inputs,
     check_new_run_folder,
     check_resume_config,
     checkpoint_dir,
@@ -95,6 +96,7 @@ class Trainer:
         resumed = load_training_state(resume) if resume is not None else None
         if resumed is not None:
             check_resume_config(resumed["config"], config, resumed["path"])
+            check_frozen_files(config, resumed["path"])
         # Every rank checks before the barrier in _build_data, i.e. before rank 0 writes the
         # initial `last` below, so all ranks agree.
         if not continuing:
@@ -117,7 +119,9 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)
 
-        self.model = prepare_model(build_model(config.model).to(self.device), self.perf)
+        model = build_model(config.model)
+        self._frozen_digest = model.frozen_digest()
+        self.model = prepare_model(model.to(self.device), self.perf)
         if config.train.init_from and resumed is None:
             weights = resolve_weights(config.train.init_from)
             load_model_weights(self.model, weights)
@@ -125,7 +129,8 @@ class Trainer:
         self._build_data()
         self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
         if resumed is not None:
-            check_moved_data(resumed, config, self._fingerprint)
+            found = {"data_fingerprint": self._fingerprint, "frozen_digest": self._frozen_digest}
+            check_moved_inputs(resumed, config, found)
             if self.is_main:
                 write_config(self.out, config)
         self.loss_fn = SegmentationLoss(config.loss)
@@ -191,6 +196,7 @@ class Trainer:
             "rng": rng_state(),
             "config": to_dict(self.config),
             "data_fingerprint": self._fingerprint,
+            "frozen_digest": self._frozen_digest,
         }
 
     def _load_state(self, state: Dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Dict, Iterator, List
 
 import torch
@@ -148,6 +149,17 @@ class PMGSAM(nn.Module):
     def trainable_state_dict(self) -> Dict[str, torch.Tensor]:
         """State of the trainable parts (frozen branches come from their own checkpoints)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_frozen_prefixes())}
+
+    def frozen_digest(self) -> str:
+        """SHA-256 of the frozen branches' weights and buffers (names, dtypes, shapes, values):
+        equal for equal weights, wherever their files now live and in any memory format."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            if name.startswith(_frozen_prefixes()):
+                values = tensor.detach().cpu().contiguous().reshape(-1)
+                digest.update(f"{name}:{values.dtype}:{tuple(tensor.shape)}\n".encode())
+                digest.update(values.view(torch.uint8).numpy())
+        return digest.hexdigest()
 
     def load_trainable_state_dict(self, state: Dict[str, torch.Tensor], source: str) -> None:
         """Load trainable weights strictly; errors name missing/unexpected keys and ``source``."""
