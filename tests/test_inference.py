@@ -195,3 +195,11 @@ def test_probability_png_levels_equal_numpy_rounding(tmp_path):
     write_probability_png(prob, path)
     expected = np.rint(np.clip(values, 0, 1) * np.float32(255.0)).astype(np.uint8)
     assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[0], expected)
+
+
+def test_cli_checkpoint_error_leaves_no_output_folders(image_dir, tmp_path):
+    out, pre = tmp_path / "pred", tmp_path / "pre"
+    argv = ["--checkpoint", str(tmp_path / "nope.safetensors"), "--input", str(image_dir)]
+    with pytest.raises(CheckpointError, match="nope.safetensors"):
+        main([*argv, "--out", str(out), "--premask-out", str(pre)])
+    assert not out.exists() and not pre.exists()

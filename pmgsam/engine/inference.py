@@ -55,7 +55,12 @@ from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int, run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
-from pmgsam.utils.outputs import dataset_folders, prepare_output_dir, refuse_shared_output
+from pmgsam.utils.outputs import (
+    check_output_dir,
+    dataset_folders,
+    prepare_output_dir,
+    refuse_shared_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -341,15 +346,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise DataNotFoundError(f"--input '{input_dir}' does not exist")
     if not input_dir.is_dir():
         raise DataError(f"--input '{input_dir}' is a file, not a folder of images")
-    # Checked before the model is built, so a refused folder costs nothing.
+    # Checked before the model is built, so a refused folder costs nothing; created after it
+    # loaded, so a checkpoint error leaves no empty folder behind.
     names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
-    prepare_output_dir(args.out, names, [input_dir], args.overwrite, "--out", "inference")
+    outputs = [(args.out, "--out")]
     if args.premask_out:
         refuse_shared_output(args.out, "--out", args.premask_out, "--premask-out")
-        prepare_output_dir(
-            args.premask_out, names, [input_dir], args.overwrite, "--premask-out", "inference"
-        )
+        outputs.append((args.premask_out, "--premask-out"))
+    for folder, option in outputs:
+        check_output_dir(folder, names, [input_dir], args.overwrite, option)
     model = load_pretrained(args.checkpoint, **apply_overrides({}, args.overrides))
+    for folder, option in outputs:
+        prepare_output_dir(folder, names, [input_dir], args.overwrite, option, "inference")
     predictor = Predictor(model, device, args.amp)
     dataset = ImageFolder(input_dir, model.config.image_size)
     out = predictor.predict_dataset(

@@ -126,6 +126,38 @@ def refuse_shared_output(first: PathLike, first_option: str, second: PathLike, o
         )
 
 
+def check_output_dir(
+    out_dir: PathLike,
+    names: Iterable[str],
+    inputs: Sequence[Optional[PathLike]] = (),
+    overwrite: bool = False,
+    option: str = "--out",
+) -> None:
+    """Check that ``out_dir`` may receive the files ``names``, creating nothing: for a command to
+    call before its slow set-up (a model to load), then :func:`prepare_output_dir` once it is
+    about to write. Arguments as there; raises :class:`OutputError` naming the folder and why."""
+    out = Path(out_dir)
+    refuse_output_in_inputs(out, inputs, option, "the maps")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{option} '{out}' exists and is not a folder")
+    if not out.is_dir() or overwrite:
+        return
+    ours = written_names(out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours)
+    if foreign:
+        clash = sorted(set(foreign) & set(names))
+        risk = (
+            f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
+            if clash
+            else "none would be replaced, but the folder would mix them with the maps"
+        )
+        raise OutputError(
+            f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
+            f"write ({preview(foreign, 5)}); {risk}. Choose a new or empty folder, or pass "
+            "--overwrite to write there anyway"
+        )
+
+
 def prepare_output_dir(
     out_dir: PathLike,
     names: Iterable[str],
@@ -145,34 +177,15 @@ def prepare_output_dir(
       tool: which command writes (recorded in the manifest).
     Raises :class:`OutputError` naming the folder and the reason. Returns ``out_dir``.
     """
-    out = Path(out_dir)
-    refuse_output_in_inputs(out, inputs, option, "the maps")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{option} '{out}' exists and is not a folder")
     names = sorted(set(names))
-    ours = written_names(out)
-    if out.is_dir():
-        foreign: List[str] = sorted(
-            p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours
-        )
-        if foreign and not overwrite:
-            clash = sorted(set(foreign) & set(names))
-            risk = (
-                f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
-                if clash
-                else "none would be replaced, but the folder would mix them with the maps"
-            )
-            raise OutputError(
-                f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
-                f"write ({preview(foreign, 5)}); {risk}. Choose a new or empty folder, or pass "
-                "--overwrite to write there anyway"
-            )
+    check_output_dir(out_dir, names, inputs, overwrite, option)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {
         "format": MANIFEST_FORMAT,
         "tool": tool,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "files": sorted(ours | set(names)),
+        "files": sorted(written_names(out) | set(names)),
     }
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(record, indent=0) + "\n")
