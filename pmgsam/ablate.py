@@ -314,7 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out = Path(args.output_dir)
     refuse_output_in_inputs(out, [args.grid], "--output-dir", "the runs and tables")
     spec, paths = load_grid(Path(args.grid))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 from pathlib import Path
 from typing import Callable, List
 
@@ -301,3 +302,24 @@ def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
     with pytest.raises(ValueError, match="an internal bug"):
         exit_status(evaluate.main, argv)
     assert "error:" not in capsys.readouterr().err
+
+
+def test_commands_log_the_package_info_lines_in_one_dated_format():
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "from pmgsam.utils.cli import run_cli\n"
+        "def main():\n"
+        "    logging.getLogger('pmgsam.engine.x').info('predicting 3 images')\n"
+        "    logging.getLogger('otherlib').info('chatter')\n"
+        "    logging.getLogger('otherlib').warning('worth seeing')\n"
+        "run_cli(main, 'prog')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 0 and len(lines) == 2, done.stderr
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.fullmatch(rf"{stamp} INFO pmgsam.engine.x: predicting 3 images", lines[0])
+    assert re.fullmatch(rf"{stamp} WARNING otherlib: worth seeing", lines[1])

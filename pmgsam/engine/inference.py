@@ -339,7 +339,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument("overrides", nargs="*", help="model fields, e.g. u2net_checkpoint=PATH")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
     if not input_dir.exists():

@@ -19,6 +19,7 @@ import torch
 
 from pmgsam.engine.state import LOG_FILE, METRICS_FILE, PACKAGE_LOGGER, TB_DIR, PathLike
 from pmgsam.modeling.checkpoint import checkpoint_dir
+from pmgsam.utils.cli import LOG_DATE_FORMAT, LOG_FORMAT
 from pmgsam.utils.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
     every line twice.
     """
     pkg = logging.getLogger(PACKAGE_LOGGER)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    fmt = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     handlers: List[logging.Handler] = [
         logging.FileHandler(Path(run_dir) / LOG_FILE),
         logging.StreamHandler(sys.stdout),

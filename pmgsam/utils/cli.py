@@ -11,6 +11,7 @@ detects a bad input raises one of the types above, and a ``main`` never catches 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import re
 import sys
@@ -29,6 +30,9 @@ _USER_ERRORS = {
 }
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# One format for every command's log lines, and for a run's train.log (dated: runs last days).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class MissingDependencyError(ImportError):
@@ -47,7 +51,12 @@ def user_error_types() -> Tuple[type, ...]:
 
 
 def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
-    """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error."""
+    """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error.
+
+    The package's INFO records go to stderr in :data:`LOG_FORMAT`; other libraries' only from
+    WARNING up."""
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT)
+    logging.getLogger("pmgsam").setLevel(logging.INFO)
     try:
         result = main()
     except KeyboardInterrupt:
