@@ -76,12 +76,14 @@ def test_runs_saved_before_new_fields_resume_with_their_old_values(tmp_path) -> 
     full = to_dict(from_dict(ExperimentConfig, {}))
     old = {**full, "model": dict(full["model"]), "data": dict(full["data"])}
     del old["model"]["decoder_activation"], old["data"]["reduced_decode"]  # an older run
+    del old["model"]["srb_output_norm"]
     run = tmp_path / "run"
     run.mkdir()
     (run / CONFIG_FILE).write_text(yaml.safe_dump(old))
     cfg = experiment_config(None, resume=run)
     # The values that run was trained with, not today's defaults (relu, reduced decode on).
     assert cfg.model.decoder_activation == "gelu" and cfg.data.reduced_decode is False
+    assert cfg.model.srb_output_norm is False
     assert resume_differences(with_legacy_fields(old), cfg) == []
     assert resume_differences(old, cfg) != []  # without the fill, the run could not resume
     # An explicit override still wins, and a config that names the field keeps its value.

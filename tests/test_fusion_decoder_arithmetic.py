@@ -3,6 +3,7 @@ of the guided mask decoder's high-resolution path, rebuilt from torch.nn.functio
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,11 +56,14 @@ def _srb_reference(
     block: StabilizedResidualBlock, x: torch.Tensor, h: torch.Tensor
 ) -> torch.Tensor:
     # DESIGN: iteration i sees the input, H and every earlier feature (GroupNorm + GELU); the
-    # last maps back to the input width; the residual is scaled by 0.2 and added to the input.
+    # last maps back to the input width; the residual is scaled by 0.2 and added to the input;
+    # the paper's SRB ends with a GroupNorm of that sum (its output Y).
     feats = [x, h]
     for step in block.steps:
         feats.append(_gn_gelu(step[1], _conv(step[0], torch.cat(feats, 1))))
-    return x + 0.2 * _conv(block.out, torch.cat(feats, 1))
+    y = x + 0.2 * _conv(block.out, torch.cat(feats, 1))
+    norm = block.norm
+    return F.group_norm(y, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
 
 def test_fpn_level_for_each_u2net_stride():
@@ -101,14 +105,37 @@ def test_drfm_equals_design_reference():
 
 def test_srb_with_zero_output_conv_is_input_plus_scaled_bias():
     # By hand: the residual is 0.2 * out(.); with out's weights 0 and bias c it is 0.2 c, so
-    # SRB(x, H) = x + 0.2 c whatever H and the dense features are.
-    block = StabilizedResidualBlock(4, 2, iterations=3, residual_scale=0.2)
+    # without the output norm (models saved before it) SRB(x, H) = x + 0.2 c whatever H is.
+    block = StabilizedResidualBlock(4, 2, iterations=3, residual_scale=0.2, output_norm=False)
     with torch.no_grad():
         block.out.weight.zero_()
         block.out.bias.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0]))
         x = torch.randn(1, 4, 5, 5)
         got = block(x, torch.randn(1, 4, 5, 5))
     torch.testing.assert_close(got, x + 0.2 * block.out.bias.view(1, 4, 1, 1))
+    assert not any("norm" in name for name, _ in block.named_parameters() if "steps" not in name)
+
+
+def test_srb_output_groupnorm_of_the_sum_by_hand():
+    # With 4 channels the GroupNorm has 4 groups: each channel of x + 0.2 c is standardised over
+    # its 5x5 pixels, so the constant 0.2 c cancels and the output is x standardised per channel
+    # (times gamma, plus beta). A norm before the addition would keep 0.2 c; none keeps x's scale.
+    block = StabilizedResidualBlock(4, 2, iterations=3, residual_scale=0.2)
+    assert block.norm.num_groups == 4
+    with torch.no_grad():
+        block.out.weight.zero_()
+        block.out.bias.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0]))
+        block.norm.weight.copy_(torch.tensor([2.0, 1.0, 0.5, 1.0]))
+        block.norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 0.25]))
+        x = 3 * torch.randn(1, 4, 5, 5) + 7
+        got = block(x, torch.randn(1, 4, 5, 5))
+    xs = x.double().numpy()[0]
+    mean = xs.mean(axis=(1, 2), keepdims=True)
+    var = xs.var(axis=(1, 2), keepdims=True)  # biased, as GroupNorm's
+    gamma = np.array([2.0, 1.0, 0.5, 1.0])[:, None, None]
+    beta = np.array([0.0, 1.0, -1.0, 0.25])[:, None, None]
+    expected = (xs - mean) / np.sqrt(var + 1e-5) * gamma + beta
+    np.testing.assert_allclose(got[0].double().numpy(), expected, atol=1e-5)
 
 
 def test_residual_fusion_is_add_conv_bn_relu():

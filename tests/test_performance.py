@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 import torch
@@ -17,7 +17,7 @@ from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling import hiera_attention
 from pmgsam.modeling.build import build_model, model_config
 from pmgsam.modeling.common import group_norm_gelu
-from pmgsam.modeling.fusion import StabilizedResidualBlock
+from pmgsam.modeling.fusion import DenseResidualFusion, StabilizedResidualBlock
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
 from pmgsam.utils.config import from_dict, to_dict
 
@@ -301,7 +301,9 @@ def test_srb_concatenates_bf16_under_cuda_autocast():
     assert set(dtypes) == {torch.bfloat16}
 
 
-def _feature_map_cat_dtypes(model: torch.nn.Module, x: torch.Tensor, device: str) -> List[Any]:
+def _feature_map_cat_dtypes(
+    model: Callable[[torch.Tensor], Any], x: torch.Tensor, device: str
+) -> List[Any]:
     """Dtypes of the 4-D maps every ``torch.cat`` of one bf16-autocast forward receives."""
     dtypes: List[Any] = []
     cat = torch.cat
@@ -335,6 +337,12 @@ def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64,
     dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64), "cpu")
     assert torch.bfloat16 in upsampled  # the bf16 maps were upsampled (in float32)
     assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}
+    # The tiny model has K = 1; with K = 2 an SRB's normalised output is the next one's input.
+    drfm = DenseResidualFusion(6, 4, 8, 4, blocks=2, iterations=2, residual_scale=0.2).eval()
+    dtypes = _feature_map_cat_dtypes(
+        lambda x: drfm(x, torch.rand(1, 4, 8, 8)), torch.rand(1, 6, 16, 16), "cpu"
+    )
+    assert len(dtypes) == 10 and set(dtypes) == {torch.bfloat16}  # 2 SRBs x (2 + 3) maps
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast float32 ops)")

@@ -141,3 +141,31 @@ def test_checkpoint_without_activation_field_keeps_gelu(tmp_path):
     )
     assert read_model_file(path)[1].decoder_activation == "gelu"
     assert model_config("pmgsam_tiny").decoder_activation == "relu"
+
+
+def test_checkpoint_saved_before_the_srb_output_norm_loads_as_it_was_built(tmp_path):
+    # A model saved before srb_output_norm existed has no SRB norm weights; reading it with
+    # today's default (norm on) would fail on missing keys or, worse, change the model.
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    import pmgsam
+    from pmgsam.modeling.checkpoint import save_model
+
+    torch.manual_seed(0)
+    old = pmgsam.build_model("pmgsam_tiny", image_size=64, srb_output_norm=False).eval()
+    path = save_model(old, tmp_path / "new.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        metadata, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(metadata["config"])
+    del config["srb_output_norm"]  # as written before the field existed
+    assert not any(".norm." in k for k in state if k.startswith("fusion."))
+    save_file(state, str(tmp_path / "old.safetensors"), {**metadata, "config": json.dumps(config)})
+    loaded = pmgsam.load_pretrained(tmp_path / "old.safetensors").eval()
+    assert loaded.config.srb_output_norm is False
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["mask"], old(x)["mask"], atol=0, rtol=0)
+    assert pmgsam.build_model("pmgsam_tiny", image_size=64).config.srb_output_norm is True

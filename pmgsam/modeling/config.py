@@ -12,9 +12,9 @@ U2NET_VARIANTS = ("u2net", "u2netp")
 FUSION_MODES = ("none", "residual", "drfm")
 HIGH_RES_SOURCES = ("none", "u2net", "both", "hiera")
 DECODER_ACTIVATIONS = ("relu", "gelu")
-# Values of fields added later, as models saved before them were built (a GELU BAIM MLP); read
-# by our checkpoint loader and by training resumption.
-LEGACY_FIELDS = {"decoder_activation": "gelu"}
+# Values of fields added later, as models saved before them were built (a GELU BAIM MLP, SRBs
+# without their output GroupNorm); read by our checkpoint loader and by training resumption.
+LEGACY_FIELDS = {"decoder_activation": "gelu", "srb_output_norm": False}
 NUM_LEVELS = 6
 MAX_IMAGE_SIZE = 8192
 
@@ -45,6 +45,8 @@ class ModelConfig:
       drfm_blocks (int): K, SRBs per DRFM.
       srb_iterations (int): M, dense residual iterations per SRB.
       residual_scale (float): scale of the residual added back in SRBs and DRFMs.
+      srb_output_norm (bool): GroupNorm on each SRB's output (input + scaled residual), as the
+        paper's SRB ends; checkpoints saved before this field existed read as ``false``.
       refiner_dim (int): channels each fused level is reduced to before upsampling to S.
       patch_size (int): p, side of the Pre-Mask patches that become mask tokens.
       decoder_depth (int): N, number of BAIM blocks.
@@ -72,6 +74,7 @@ class ModelConfig:
     drfm_blocks: int = 3
     srb_iterations: int = 4
     residual_scale: float = 0.2
+    srb_output_norm: bool = True
     refiner_dim: int = 16
     patch_size: int = 16
     decoder_depth: int = 2

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmgsam.modeling.common import group_norm_gelu
+from pmgsam.modeling.common import group_norm, group_norm_gelu
 
 LEVEL_STRIDES = (1, 2, 4, 8, 16, 32)
 
@@ -34,7 +34,8 @@ def _resize_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 class StabilizedResidualBlock(nn.Module):
-    """SRB: M dense residual iterations whose accumulated residual is scaled and added back.
+    """SRB: M dense residual iterations whose accumulated residual is scaled and added back,
+    then group-normalised (the paper's output Y).
 
     Iteration i sees the block input, the Hiera feature H and every feature produced before it
     in the block (dense connectivity). The last iteration maps back to the input width.
@@ -44,9 +45,18 @@ class StabilizedResidualBlock(nn.Module):
       growth (int): channels produced by each intermediate iteration.
       iterations (int): M.
       residual_scale (float): scale of the residual (ESRGAN-style stabilisation).
+      output_norm (bool): GroupNorm on ``input + scale · residual`` (the paper's SRB); off
+        only for models saved before it was added.
     """
 
-    def __init__(self, channels: int, growth: int, iterations: int, residual_scale: float):
+    def __init__(
+        self,
+        channels: int,
+        growth: int,
+        iterations: int,
+        residual_scale: float,
+        output_norm: bool = True,
+    ) -> None:
         super().__init__()
         self.residual_scale = residual_scale
         self.steps = nn.ModuleList()
@@ -59,12 +69,17 @@ class StabilizedResidualBlock(nn.Module):
             )
         last_in = 2 * channels + (iterations - 1) * growth
         self.out = nn.Conv2d(last_in, channels, 3, padding=1)
+        self.norm = group_norm(channels) if output_norm else None
 
     def forward(self, x: torch.Tensor, hiera: torch.Tensor) -> torch.Tensor:
         feats = [x, hiera]
         for step in self.steps:
             feats.append(step(torch.cat(feats, dim=1)))
-        return x + self.residual_scale * self.out(torch.cat(feats, dim=1))
+        y = x + self.residual_scale * self.out(torch.cat(feats, dim=1))
+        if self.norm is None:
+            return y
+        # Cast back: CUDA autocast returns float32 from group_norm (see GroupNormGELU).
+        return self.norm(y).to(y.dtype)
 
 
 class _PairedInputs(nn.Module):
@@ -95,6 +110,7 @@ class DenseResidualFusion(_PairedInputs):
       blocks (int): K.
       iterations (int): M.
       residual_scale (float): scale of the SRB and DRFM residuals.
+      srb_output_norm (bool): GroupNorm on each SRB's output.
     """
 
     def __init__(
@@ -106,10 +122,11 @@ class DenseResidualFusion(_PairedInputs):
         blocks: int,
         iterations: int,
         residual_scale: float,
+        srb_output_norm: bool = True,
     ) -> None:
         super().__init__(u2net_channels, hiera_channels, channels)
         self.blocks = nn.ModuleList(
-            StabilizedResidualBlock(channels, growth, iterations, residual_scale)
+            StabilizedResidualBlock(channels, growth, iterations, residual_scale, srb_output_norm)
             for _ in range(blocks)
         )
         self.residual_scale = residual_scale
@@ -172,6 +189,7 @@ class FusionStack(nn.Module):
       blocks (int): K (``drfm`` only).
       iterations (int): M (``drfm`` only).
       residual_scale (float): residual scale (``drfm`` only).
+      srb_output_norm (bool): GroupNorm on each SRB's output (``drfm`` only).
     """
 
     def __init__(
@@ -184,6 +202,7 @@ class FusionStack(nn.Module):
         blocks: int,
         iterations: int,
         residual_scale: float,
+        srb_output_norm: bool = True,
     ) -> None:
         super().__init__()
         levels = []
@@ -191,7 +210,14 @@ class FusionStack(nn.Module):
             if mode == "drfm":
                 levels.append(
                     DenseResidualFusion(
-                        u_ch, hiera_channels, ch, g, blocks, iterations, residual_scale
+                        u_ch,
+                        hiera_channels,
+                        ch,
+                        g,
+                        blocks,
+                        iterations,
+                        residual_scale,
+                        srb_output_norm,
                     )
                 )
             elif mode == "residual":

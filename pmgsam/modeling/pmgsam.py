@@ -69,6 +69,7 @@ class PMGSAM(nn.Module):
             config.drfm_blocks,
             config.srb_iterations,
             config.residual_scale,
+            config.srb_output_norm,
         )
         self.refiner = FeatRefiner(config.fusion_channels, config.refiner_dim)
         self.decoder = GuidedMaskDecoder(
