@@ -16,7 +16,7 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 
     python evaluate.py --config CFG --checkpoint CKPT [--dataset dis5k] \\
         [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\
-        [--output-dir results/<run>] [--device cuda] [--batch-size 4] [--overwrite] [key=value ...]
+        [--output-dir results/<run>] [--device cuda] [--batch-size N] [--overwrite] [key=value ...]
 
 ``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 

@@ -160,3 +160,14 @@ def test_collectives_sum_and_take_rank_zero_flag(monkeypatch) -> None:
     assert D.broadcast_flag(False, torch.device("cpu")) is True
     D.barrier()
     assert [c[0] for c in group.calls] == ["all_reduce", "broadcast", "barrier"]
+
+
+def test_ddp_rebroadcasts_buffers_only_where_a_trainable_batchnorm_updates_them(tiny_model):
+    # The frozen branches' BatchNorms (U²-Net) never update; the residual fusion ablation's
+    # Conv-BN-ReLU does, and its statistics must stay one across ranks.
+    from pmgsam.modeling.build import build_model
+
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in tiny_model.u2net.modules())
+    assert D.buffers_change_in_training(tiny_model) is False
+    residual = build_model(tiny_model.config, fusion="residual")
+    assert D.buffers_change_in_training(residual) is True

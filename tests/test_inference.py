@@ -203,3 +203,16 @@ def test_cli_checkpoint_error_leaves_no_output_folders(image_dir, tmp_path):
     with pytest.raises(CheckpointError, match="nope.safetensors"):
         main([*argv, "--out", str(out), "--premask-out", str(pre)])
     assert not out.exists() and not pre.exists()
+
+
+@pytest.mark.parametrize("prefix", ["model.", ""])
+def test_cli_takes_frozen_weight_overrides_as_train_does(weights, image_dir, tmp_path, prefix):
+    path, _ = weights
+    argv = ["--checkpoint", str(path), "--input", str(image_dir), "--num-workers", "0"]
+    missing = tmp_path / "gone" / "u2netp.pth"
+    with pytest.raises(CheckpointError, match="gone"):  # the override is applied, not ignored
+        main([*argv, "--out", str(tmp_path / "a"), f"{prefix}u2net_checkpoint={missing}"])
+    moved = tmp_path / "moved.pth"
+    moved.write_bytes((path.parents[3] / "u2netp.pth").read_bytes())
+    main([*argv, "--out", str(tmp_path / "b"), f"{prefix}u2net_checkpoint={moved}"])
+    assert len(list((tmp_path / "b").glob("*.png"))) == 4

@@ -42,12 +42,12 @@ def _overrides(args: argparse.Namespace) -> List[str]:
 def premask(args: argparse.Namespace) -> None:
     from pmgsam.evaluation.combined import split_parts
 
-    from .inputs import part_folders, refuse_baseline_run, run_checkpoint, split_images
+    from .inputs import part_folders, pmgsam_run_meta, run_checkpoint, split_images
     from .premask import FINAL, PREMASK, analyse, parse_prior, prior_maps
 
     run, overrides = Path(args.run), _overrides(args)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
-    refuse_baseline_run(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
+    pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
     images = split_images(args.config, args.split, overrides)
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)

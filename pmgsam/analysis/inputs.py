@@ -91,15 +91,15 @@ def run_checkpoint(run: Path) -> Optional[str]:
     A baseline's run records the SAM / SAM2 checkpoint instead: it is refused (naming the
     baseline), as that file cannot predict PMG-SAM maps.
     """
-    meta = refuse_baseline_run(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
+    meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
     checkpoint = meta.get("checkpoint")
     return None if checkpoint is None else str(checkpoint)
 
 
-def refuse_baseline_run(run: Path, option: str, why: str) -> Dict[str, object]:
-    """:class:`EvaluationInputError` when ``run`` holds the results of a baseline (SAM, SAM2,
-    E-SAM-style: ``run.json`` meta.baseline), which an analysis of PMG-SAM runs cannot use;
-    else ``run.json``'s meta (``{}`` without one), read once."""
+def pmgsam_run_meta(run: Path, option: str, why: str) -> Dict[str, object]:
+    """``run.json``'s meta of a PMG-SAM run (``{}`` without one); :class:`EvaluationInputError`
+    when ``run`` holds the results of a baseline (SAM, SAM2, E-SAM-style: meta.baseline),
+    which an analysis of PMG-SAM runs cannot use (``why`` says what it lacks)."""
     data = _run_file(run)
     meta = data.get("meta")
     meta = meta if isinstance(meta, dict) else {}

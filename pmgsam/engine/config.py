@@ -19,7 +19,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 COMPILE_SCOPES = ("model", "regional")
 
 # Keys that may differ between a run and its resumption: they change where things go or how
-# often the loop reports, never the numbers it computes.
+# often the loop reports, never the numbers it computes (where the data and frozen weights are
+# read from may change too, when the files there are the run's: pmgsam.engine.state.MOVABLE).
 RESUMABLE_CHANGES = (
     "output_dir",
     "data.num_workers",
@@ -121,7 +122,8 @@ class ScheduleConfig:
     * ``step``: multiplied by ``step_gamma`` every ``step_every`` epochs counted from the end of
       the warm-up (DIS5K schedule);
     * ``plateau``: multiplied by ``plateau_factor`` when the validation loss has not improved
-      (relative ``plateau_threshold``) for ``plateau_patience`` validations after the warm-up
+      (relative ``plateau_threshold``) for more than ``plateau_patience`` validations after
+      the warm-up (as ``ReduceLROnPlateau`` counts)
       (fine-tuning schedule).
 
     In both cases the base learning rate never goes below ``min_lr`` after the warm-up (each
@@ -244,8 +246,10 @@ class TrainConfig:
 class PerformanceConfig:
     """How fast the same numbers are computed (see BENCHMARKS.md for what each option buys).
 
-    None of these changes the model or the data; results agree with the options off up to
-    floating-point rounding (TF32 rounds matmul inputs to 10 mantissa bits on CUDA).
+    None of these changes the model or the data, and but for ``persistent_workers`` results
+    agree with the options off up to floating-point rounding (TF32 rounds matmul inputs to 10
+    mantissa bits on CUDA). ``persistent_workers`` changes which random augmentations are
+    drawn after an epoch boundary, so a run resumed with it on is not exact.
 
     Arguments:
       hiera_window_attention (bool): run Hiera's mask-unit attention with the windows folded
@@ -293,7 +297,8 @@ class PerformanceConfig:
             )
 
 
-# Speed options never change what is computed, so a run may resume with other ones.
+# Speed options change how fast, not what, is computed (persistent_workers: which augmentations
+# a resumed run draws), so a run may resume with other ones.
 RESUMABLE_CHANGES += ("performance",) + tuple(
     f"performance.{f.name}" for f in fields(PerformanceConfig)
 )

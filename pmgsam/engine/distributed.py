@@ -148,3 +148,20 @@ def broadcast_flag(flag: bool, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def buffers_change_in_training(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm that updates its running statistics while training
+    (one outside the frozen branches, which stay in eval mode): the ``residual`` fusion
+    ablation's. DDP must then re-broadcast buffers each forward (rank 0's), or the ranks'
+    statistics drift apart and the checkpoint keeps rank 0's alone. Without one, the
+    re-broadcast of the frozen branches' buffers would be wasted traffic."""
+    from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+
+    frozen = tuple(f"{name}." for name in FROZEN_BRANCHES)
+    return any(
+        isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+        and module.track_running_stats
+        and not f"{name}.".startswith(frozen)
+        for name, module in model.named_modules()
+    )

@@ -337,7 +337,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--overwrite", action="store_true", help="allow an --out folder holding other files"
     )
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
-    parser.add_argument("overrides", nargs="*", help="model fields, e.g. u2net_checkpoint=PATH")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
+        "takes it; the model. prefix may be left out)",
+    )
     args = parser.parse_args(argv)
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
@@ -354,7 +359,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         outputs.append((args.premask_out, "--premask-out"))
     for folder, option in outputs:
         check_output_dir(folder, names, [input_dir], args.overwrite, option)
-    model = load_pretrained(args.checkpoint, **apply_overrides({}, args.overrides))
+    fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
+    model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
     for folder, option in outputs:
         prepare_output_dir(folder, names, [input_dir], args.overwrite, option, "inference")
     predictor = Predictor(model, device, args.amp)

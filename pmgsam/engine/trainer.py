@@ -70,7 +70,8 @@ class Trainer:
       config (ExperimentConfig): the experiment; ``config.output_dir`` is the run folder.
       resume (str or Path, optional): a run folder (or checkpoint folder) whose ``last`` state
         is continued; the config must equal the saved one up to
-        :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`.
+        :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`, and the dataset and frozen-branch
+        paths of :data:`~pmgsam.engine.state.MOVABLE` where they hold the run's files.
     """
 
     def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:
@@ -157,11 +158,10 @@ class Trainer:
         net: torch.nn.Module = self.model
         if self.dist.distributed:
             # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
-            # trainable parts only; every trainable parameter is used in each forward. Their
-            # BatchNorm buffers never change (eval mode), so re-broadcasting them each
-            # forward would be wasted traffic.
+            # trainable parts only; every trainable parameter is used in each forward.
             ids = [self.device.index] if self.device.type == "cuda" else None
-            net = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+            broadcast = D.buffers_change_in_training(self.model)
+            net = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=broadcast)
         self.net = maybe_compile(net, self.perf)
         if self.is_main:
             self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)

@@ -82,7 +82,8 @@ class BAIMBlock(nn.Module):
       mlp_dim (int): hidden width of the token MLP.
       attention_downsample_rate (int): channel downsampling of the cross-attentions.
       skip_first_layer_pe (bool): the first block's self-attention sees no positional encoding
-        added again (the tokens already carry it), as in segment-anything.
+        added again (the tokens already carry it) and its output replaces the tokens (no
+        residual), as in segment-anything.
       bidirectional (bool): with False the image embedding is not updated (no I2M attention).
       activation (str): MLP activation, ``relu`` as in segment-anything.
     """
