@@ -280,9 +280,10 @@ def _dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
+    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
-    from pmgsam.evaluation.tables import build_tables, to_markdown, write_run_json
+    from pmgsam.evaluation.table_rendering import to_markdown
+    from pmgsam.evaluation.tables import build_tables
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
     overrides = list(args.overrides)

@@ -186,8 +186,8 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.inference import Predictor, checkpoint_model_fields
     from pmgsam.evaluation.combined import combined_name, score_combined_split
+    from pmgsam.evaluation.run_json import write_run_json
     from pmgsam.evaluation.scoring import EvaluationInputError
-    from pmgsam.evaluation.tables import write_run_json
     from pmgsam.modeling.build import load_pretrained
 
     done = run_dir / "train" / DONE_FILE

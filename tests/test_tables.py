@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pmgsam.evaluation import run_json, table_rendering, tables
+from pmgsam.evaluation import table_rendering, tables
 from pmgsam.evaluation.run_json import efficiency_from_report, load_runs, write_run_json
 from pmgsam.evaluation.table_rendering import to_csv, to_markdown
 from pmgsam.evaluation.tables import build_tables, pool_te
@@ -144,18 +144,6 @@ def test_unscored_subsets_are_left_out():
     md = to_markdown(table)
     assert "### DIS-VD" in md
     assert "DIS-TE2" not in md and "Overall" not in md.split("_F, wF")[0]
-
-
-def test_names_moved_out_of_tables_still_import_from_it():
-    # evaluate.py, the efficiency and baselines CLIs, ablate and the analysis scripts import
-    # these from pmgsam.evaluation.tables, where they lived before the module was split.
-    moved = {
-        run_json: ("write_run_json", "load_runs", "efficiency_from_report"),
-        table_rendering: ("Column", "Table", "to_markdown", "to_csv", "to_latex"),
-    }
-    for module, names in moved.items():
-        for name in names:
-            assert getattr(tables, name) is getattr(module, name), name
 
 
 def _te(n, curve, mae, hce):

@@ -138,7 +138,9 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
     from pmgsam.evaluation.instances import evaluate_cos_folder, load_coco
-    from pmgsam.evaluation.tables import cos_table, to_markdown, write_run_json
+    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.table_rendering import to_markdown
+    from pmgsam.evaluation.tables import cos_table
 
     from .inputs import run_method
 

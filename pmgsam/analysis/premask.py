@@ -25,7 +25,7 @@ import numpy as np
 
 from pmgsam.data.io import DataNotFoundError, load_mask
 from pmgsam.evaluation.dis_metrics import image_metrics
-from pmgsam.evaluation.tables import Column, Table, to_csv, to_latex, to_markdown
+from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
 
 PREMASK, FINAL = "Pre-Mask", "Final mask"
 KEYS = ("IoU", "Smeasure", "MAE")

@@ -119,8 +119,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import resolve_device
-    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta
-    from pmgsam.evaluation.tables import COS_NAMES, efficiency_from_report, write_run_json
+    from pmgsam.evaluation.run_json import (
+        check_same_model,
+        checkpoint_meta,
+        efficiency_from_report,
+        write_run_json,
+    )
+    from pmgsam.evaluation.tables import COS_NAMES
     from pmgsam.utils.config import load_config
 
     family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None

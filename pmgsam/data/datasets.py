@@ -24,7 +24,6 @@ from .io import (
     load_image_reduced,
     load_mask,
     read_header,
-    read_size,
     reduced_decode_applies,
 )
 from .layouts import list_split
@@ -122,15 +121,6 @@ class SegmentationDataset(Dataset):
         sample: Dict[str, Any] = dict(self.transform(image, mask))
         sample["name"] = self.names[index]
         return sample
-
-    def verify(self) -> None:
-        """Check every pair from the file headers (readable, equal sizes); raises DataError."""
-        for img, msk in zip(self.image_paths, self.mask_paths):
-            if read_size(img) != read_size(msk, "mask"):
-                raise DataError(
-                    f"mask '{msk}' size {read_size(msk, 'mask')} (HxW) differs from image "
-                    f"'{img}' size {read_size(img)}"
-                )
 
     def coco_gt(self) -> Dict[str, Any]:
         """COCO ground truth (RLE with str counts, class-agnostic) for instance evaluation."""

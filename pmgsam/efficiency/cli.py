@@ -143,7 +143,7 @@ def main(argv=None) -> None:
     if args.json:
         write_records(args.json, report["records"])
     if args.run_dir:
-        from pmgsam.evaluation.tables import efficiency_from_report, write_run_json
+        from pmgsam.evaluation.run_json import efficiency_from_report, write_run_json
 
         path = write_run_json(args.run_dir, args.method, efficiency=efficiency_from_report(report))
         print(f"efficiency added to {path}")

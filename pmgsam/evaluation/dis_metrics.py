@@ -28,18 +28,7 @@ from .smeasure import EPS, joint_code, s_measure
 F_BETA2 = 0.3
 WF_BETA2 = 1.0
 S_ALPHA = 0.5
-METRIC_KEYS = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
 
-
-def _gauss_7x7_sigma5() -> np.ndarray:
-    # MATLAB fspecial('gaussian', 7, 5), as PySODMetrics builds it.
-    y, x = np.ogrid[-3:4, -3:4]
-    h = np.exp(-(x * x + y * y) / (2 * 5.0 * 5.0))
-    h[h < np.finfo(h.dtype).eps * h.max()] = 0
-    return h / h.sum()
-
-
-_WF_KERNEL = _gauss_7x7_sigma5()
 # exp(-(x^2 + y^2) / 2s^2) = g(x) g(y): the normalised 2D kernel is outer(g, g) / sum(g)^2.
 _WF_1D = np.exp(-(np.arange(-3, 4) ** 2) / (2 * 5.0 * 5.0))
 _WF_1D /= _WF_1D.sum()
@@ -165,11 +154,6 @@ def fm_em_curves(fg_hist: np.ndarray, bg_hist: np.ndarray, size: int) -> tuple:
     # to the reference rather than clipped, so published numbers stay comparable.
     em = enhanced / (size - 1 + EPS)
     return fm, em
-
-
-def weighted_fmeasure(pred: np.ndarray, gt: np.ndarray) -> float:
-    """PySODMetrics ``WeightedFmeasure.cal_wfm`` (beta^2 = 1) on a [0, 1] map and a bool GT."""
-    return _wfm_from_error(np.abs(pred - gt), gt)
 
 
 def load_scipy() -> Callable:

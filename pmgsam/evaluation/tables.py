@@ -15,20 +15,12 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
-# Names re-exported from here, where evaluate.py, efficiency, ablate, the baselines CLI and the
-# analysis scripts import them.
-from pmgsam.evaluation.run_json import (  # noqa: F401
+from pmgsam.evaluation.run_json import (
     PathLike,
-    efficiency_from_report,
-    load_runs,
-    write_run_json,
 )
-from pmgsam.evaluation.table_rendering import (  # noqa: F401
+from pmgsam.evaluation.table_rendering import (
     Column,
     Table,
-    to_csv,
-    to_latex,
-    to_markdown,
     write_table,
 )
 
