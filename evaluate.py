@@ -284,6 +284,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
     from pmgsam.evaluation.table_rendering import to_markdown
     from pmgsam.evaluation.tables import build_tables
+    from pmgsam.modeling.checkpoint import weights_digest
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
     overrides = list(args.overrides)
@@ -292,6 +293,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     _dataset_and_splits(args, overrides)
     overrides.append(f"data.dataset={args.dataset}")
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
+    # Before predicting: a run still training may replace its best weights meanwhile.
+    digest = weights_digest(args.checkpoint)
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     dis, cos = {}, {}
@@ -332,7 +335,12 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             out_json.parent.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(scores, indent=2) + "\n")
             cos[name] = scores
-    meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint), "overrides": overrides}
+    meta = {
+        "config": str(args.config),
+        **checkpoint_meta(args.checkpoint),
+        "weights_sha256": digest,
+        "overrides": overrides,
+    }
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
     run = json.loads(path.read_text())
     for table in build_tables([run]).values():

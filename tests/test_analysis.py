@@ -322,3 +322,37 @@ def test_premask_refuses_a_baseline_run(tmp_path, capsys, checkpoint) -> None:
     assert f"'{run}' is a run of the sam-box baseline ('SAM ViT-B GT box')" in err
     assert "has no Pre-Mask" in err
     assert sorted(p.name for p in run.iterdir()) == ["pred", "run.json"]
+
+
+def test_premask_never_replaces_scored_maps_with_another_models(
+    tmp_path, dis5k_root, monkeypatch
+) -> None:
+    # A run scored with weights that have since changed (training went on): predicting its
+    # missing Pre-Mask maps would also rewrite its final maps, which its metrics describe.
+    import pmgsam.engine.inference as inference
+    from pmgsam.analysis.inputs import check_predicts_scored_model
+    from pmgsam.modeling.checkpoint import weights_digest
+
+    def predict_split(*args, **kwargs):
+        raise AssertionError("predicted into a scored run")
+
+    monkeypatch.setattr(inference, "predict_split", predict_split)
+    weights = tmp_path / "best.safetensors"
+    weights.write_bytes(b"epoch 2 weights")
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set())
+    shutil.rmtree(run / "premask")
+    meta = {"checkpoint": str(weights), "weights_sha256": weights_digest(weights)}
+    (run / "run.json").write_text(json.dumps({"method": "Ours", "meta": meta}))
+    check_predicts_scored_model(run, meta, str(weights))  # the same weights: allowed
+    before = {p.name: p.read_bytes() for p in (run / "pred" / "DIS-TE1").iterdir()}
+
+    weights.write_bytes(b"epoch 3 weights")
+    args = ["premask", "--run", str(run), "--config", str(DEMO), "--split", "DIS-TE1",
+            f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+    with pytest.raises(EvaluationInputError, match=r"now holds other weights .* score it again"):
+        main(args)
+    del meta["weights_sha256"]  # run.json of an older pmgsam: which weights is unknown
+    (run / "run.json").write_text(json.dumps({"method": "Ours", "meta": meta}))
+    with pytest.raises(EvaluationInputError, match="does not record which weights"):
+        main(args)
+    assert {p.name: p.read_bytes() for p in (run / "pred" / "DIS-TE1").iterdir()} == before

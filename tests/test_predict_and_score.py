@@ -4,6 +4,7 @@ DIS scoring and COS AP, each checked against a reference computed outside the pa
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -119,7 +120,11 @@ def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path, capsys) -> Non
     assert scores["num_images"] == 2
     for key, value in reference.items():
         assert abs(scores[key] - value) <= 1e-9, key
-    assert json.loads((run / "run.json").read_text())["dis"]["DIS-VD"]["MAE"] == scores["MAE"]
+    record = json.loads((run / "run.json").read_text())
+    assert record["dis"]["DIS-VD"]["MAE"] == scores["MAE"]
+    # Which weights the maps came from, for analyses that would predict into the run later.
+    expected = hashlib.sha256(Path(tiny["path"]).read_bytes()).hexdigest()
+    assert record["meta"]["weights_sha256"] == expected
 
 
 def test_cos_predict_split_and_ap(tiny, cod10k_root, tmp_path, cocoeval_stats) -> None:

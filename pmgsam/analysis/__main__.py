@@ -42,12 +42,12 @@ def _overrides(args: argparse.Namespace) -> List[str]:
 def premask(args: argparse.Namespace) -> None:
     from pmgsam.evaluation.combined import split_parts
 
-    from .inputs import part_folders, pmgsam_run_meta, run_checkpoint, split_images
+    from .inputs import check_predicts_scored_model, part_folders, pmgsam_run_meta, split_images
     from .premask import FINAL, PREMASK, analyse, parse_prior, prior_maps
 
     run, overrides = Path(args.run), _overrides(args)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
-    pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
+    meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
     images = split_images(args.config, args.split, overrides)
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)
@@ -63,12 +63,15 @@ def premask(args: argparse.Namespace) -> None:
         for p, s in zip(images.parts, images.stems)
     )
     if args.predict or not complete:
-        checkpoint = args.checkpoint or run_checkpoint(run)
+        checkpoint = args.checkpoint or meta.get("checkpoint")
         if not checkpoint:
             raise DataNotFoundError(
                 f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
                 "predict them"
             )
+        checkpoint = str(checkpoint)
+        if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
+            check_predicts_scored_model(run, meta, checkpoint)
         from pmgsam.engine.inference import predict_split
 
         loaded: dict = {}  # one model load for every part

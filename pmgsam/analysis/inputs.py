@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from pmgsam.evaluation.combined import split_parts
 from pmgsam.evaluation.run_json import read_run_file
@@ -85,15 +85,29 @@ def run_method(run: Path) -> str:
     return str(_run_file(run).get("method") or run.name)
 
 
-def run_checkpoint(run: Path) -> Optional[str]:
-    """The PMG-SAM checkpoint a run folder was evaluated with (``run.json`` meta), if recorded.
+def check_predicts_scored_model(run: Path, meta: Dict[str, object], checkpoint: str) -> None:
+    """Refuse to predict into ``run``'s map folders (which hold scored maps) with weights other
+    than those the run was scored with (``meta.weights_sha256``, written by evaluate.py): its
+    maps would no longer be the ones its metrics and run.json describe."""
+    from pmgsam.modeling.checkpoint import weights_digest
 
-    A baseline's run records the SAM / SAM2 checkpoint instead: it is refused (naming the
-    baseline), as that file cannot predict PMG-SAM maps.
-    """
-    meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask (only PMG-SAM runs have)")
-    checkpoint = meta.get("checkpoint")
-    return None if checkpoint is None else str(checkpoint)
+    rescore = (
+        f"score it again first (python evaluate.py --config CFG --checkpoint {checkpoint} "
+        f"--output-dir {run}), or analyse another run folder; nothing in '{run}' was changed"
+    )
+    recorded = meta.get("weights_sha256")
+    if recorded is None:
+        raise EvaluationInputError(
+            f"--run '{run}' holds scored maps but its run.json does not record which weights "
+            f"they came from (written by an older pmgsam), so predicting there with "
+            f"'{checkpoint}' could replace them with another model's: {rescore}"
+        )
+    if weights_digest(checkpoint) != recorded:
+        raise EvaluationInputError(
+            f"'{checkpoint}' now holds other weights than those --run '{run}' was scored with "
+            f"(trained further since, or another checkpoint): predicting there would replace "
+            f"the scored maps with another model's; {rescore}"
+        )
 
 
 def pmgsam_run_meta(run: Path, option: str, why: str) -> Dict[str, object]:

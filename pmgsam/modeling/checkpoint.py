@@ -5,6 +5,7 @@ Frozen branches are not stored: they come from their own official files named in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Dict, Tuple
@@ -45,6 +46,16 @@ def resolve_weights(path: str | Path) -> Path:
         f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
         "give a .safetensors file, a checkpoint folder or a training run folder"
     )
+
+
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 of the PMG-SAM weights file that ``path`` (file, checkpoint or run folder) names:
+    tells whether a run's ``best`` weights changed since maps were predicted from them."""
+    digest = hashlib.sha256()
+    with open(resolve_weights(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> Path:
