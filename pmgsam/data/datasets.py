@@ -7,6 +7,7 @@ evaluation is :mod:`pmgsam.data.instance_labels`'.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Sequence
@@ -27,7 +28,10 @@ from .io import (
     reduced_decode_applies,
 )
 from .layouts import list_split
+from .orientation import EXIF_ADVICE, exif_orientation, quarter_turn_hint
 from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, shrink_mask
+
+logger = logging.getLogger(__name__)
 
 
 class SegmentationDataset(Dataset):
@@ -85,9 +89,11 @@ class SegmentationDataset(Dataset):
 
     def _check_pair(self, index: int, mask_hw: tuple, image_hw: tuple) -> None:
         if mask_hw != image_hw:
+            image = self.image_paths[index]
             raise DataError(
                 f"mask '{self.mask_paths[index]}' is {mask_hw[1]}x{mask_hw[0]} (WxH) but its "
-                f"image '{self.image_paths[index]}' is {image_hw[1]}x{image_hw[0]}"
+                f"image '{image}' is {image_hw[1]}x{image_hw[0]}"
+                + quarter_turn_hint(image, tuple(mask_hw), tuple(image_hw))
             )
 
     def load(self, index: int) -> tuple:
@@ -130,6 +136,8 @@ class SegmentationDataset(Dataset):
 def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> None:
     """Decode every image/mask pair of ``datasets`` once; raise one :class:`DataError` listing
     every unreadable or size-mismatched file and every dataset whose masks are all empty.
+    Images with an EXIF orientation (read as stored) are named in a warning: a mask drawn on
+    their displayed view is misaligned, which a square image's size cannot reveal.
     """
 
     def check(item: tuple) -> tuple:
@@ -139,6 +147,21 @@ def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> No
         except DataError as err:
             return str(err), False
         return None, bool(mask.any())
+
+    oriented = [
+        f"{path.name} ({orientation})"
+        for ds in datasets
+        for path in ds.image_paths
+        if (orientation := exif_orientation(path)) != 1
+    ]
+    if oriented:
+        logger.warning(
+            "%d image(s) carry an EXIF orientation that viewers apply: %s. %s; a mask drawn on "
+            "the displayed view does not fit the stored pixels",
+            len(oriented),
+            preview(oriented, 10),
+            EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
+        )
 
     items = [(ds, i) for ds in datasets for i in range(len(ds))]
     # Decoding releases the GIL, so threads read files in parallel without pickling datasets.

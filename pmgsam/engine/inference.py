@@ -41,6 +41,7 @@ from pmgsam.data.io import (
     natural_key,
     read_size,
 )
+from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, resolve_device
 from pmgsam.engine.performance import (
@@ -94,6 +95,15 @@ class ImageFolder(Dataset):
         self.names = names
         self.image_paths = [files[n] for n in self.names]
         self.transform = EvalTransform(image_size)
+        oriented = [p.name for p in self.image_paths if exif_orientation(p) != 1]
+        if oriented:
+            logger.warning(
+                "%d image(s) carry an EXIF orientation that viewers apply (%s): their maps "
+                "follow the pixels as stored, not the view a photo viewer shows. %s",
+                len(oriented),
+                preview(oriented, 10),
+                EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
+            )
 
     def describe_unreadable(self) -> str:
         """The unreadable files by name, then the first one's reason."""

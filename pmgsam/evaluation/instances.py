@@ -37,7 +37,7 @@ from pmgsam.data.io import DataError, load_mask, segmentation_to_rle
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import MAX_PIXELS, encode_rle
 
-from .scoring import LIST_LIMIT, EvaluationInputError, list_images
+from .scoring import LIST_LIMIT, QUARTER_TURNED, EvaluationInputError, list_images
 
 PathLike = Union[str, os.PathLike]
 IMAGE_FIELDS = ("id", "file_name", "height", "width")
@@ -366,14 +366,16 @@ def evaluate_cos_folder(
     cat_ids = sorted(coco_gt.getCatIds()) or [1]
     results: List[Dict[str, object]] = []
     bad_size: List[str] = []
+    turned: List[str] = []
     n_inst = 0
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
         prob = load_mask(path, "prediction", labels_01=False)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
-            if not resize_pred:
-                bad_size.append(f"{path.name} {prob.shape[1]}x{prob.shape[0]} vs GT {w}x{h}")
+            if not resize_pred or prob.shape == (w, h):
+                bad = turned if prob.shape == (w, h) else bad_size
+                bad.append(f"{path.name} {prob.shape[1]}x{prob.shape[0]} vs GT {w}x{h}")
                 continue
             prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         insts = split_instances(prob, threshold=threshold, min_area=min_area)
@@ -381,6 +383,10 @@ def evaluate_cos_folder(
         anns = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=[im["id"]]))
         gt_rles = [coco_gt.annToRLE(a) for a in anns if not a.get("iscrowd", 0)]
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
+    if turned:
+        raise EvaluationInputError(
+            f"{len(turned)} {QUARTER_TURNED}: " + preview(turned, LIST_LIMIT)
+        )
     if bad_size:
         raise EvaluationInputError(
             f"{len(bad_size)} prediction(s) differ in size from their GT image (pass "

@@ -76,17 +76,33 @@ def pair_folders(
     return [(s, preds[s], gts[s]) for s in sorted(gts)]
 
 
+# A map whose width and height are its GT's swapped is the other one's content turned by 90°:
+# resizing would stretch it over the GT and score garbage without a word.
+QUARTER_TURNED = (
+    "prediction(s) are their GT's size turned by 90° (width and height swapped), so one side "
+    "was made on an EXIF-rotated view of the image; --resize-pred would stretch them over the "
+    "GT, so they are refused with it too: predict and annotate on the pixels as stored (pmgsam "
+    "reads images so), or turn the maps back"
+)
+
+
 def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = False) -> List[int]:
     """Pixel count of each GT, read from the file headers (a bad header raises naming the file).
 
     Unless ``resize_pred``, raises listing every prediction whose size differs from its GT.
     """
-    bad, pixels = [], []
+    bad, turned, pixels = [], [], []
     for _, pred, gt in pairs:
         hp, hg = image_size(pred, "prediction"), image_size(gt, "GT mask")
         pixels.append(hg[0] * hg[1])
-        if hp != hg and not resize_pred:
+        if hp != hg and hp == hg[::-1]:
+            turned.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
+        elif hp != hg and not resize_pred:
             bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
+    if turned:
+        raise EvaluationInputError(
+            f"{len(turned)} {QUARTER_TURNED}: " + preview(turned, LIST_LIMIT)
+        )
     if bad:
         raise EvaluationInputError(
             f"{len(bad)} prediction(s) differ in size from their GT (pass --resize-pred to resize "
