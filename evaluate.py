@@ -54,6 +54,19 @@ from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
 
 BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k")
+# The options each mode reads (besides --quiet). Any other option given is refused: it would be
+# ignored, e.g. --limit (a baseline option) would leave benchmark mode scoring every image.
+_COS_SCORING = ("protocol", "matched_only", "threshold", "min_area")
+_RUN = ("config", "checkpoint", "dataset", "splits", "data_root", "output_dir", "method")
+_RUN += ("device", "overwrite", "overrides", "workers")
+MODE_OPTIONS = {
+    "DIS scoring": ("task", "pred_dir", "gt_dir", "ske_dir", "out", "workers", "resize_pred")
+    + ("no_hce",),
+    "COS scoring (--task cos)": ("task", "pred_dir", "gt_json", "out", "resize_pred")
+    + _COS_SCORING,
+    "benchmark mode (--config)": _RUN + ("batch_size", "resize_pred", "no_hce") + _COS_SCORING,
+    "baseline mode (--baseline)": _RUN + baselines_cli.option_names(),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     baselines_cli.add_arguments(p)
     return p
+
+
+def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> None:
+    """Exit with a usage error naming every option given that ``mode`` would ignore."""
+    allowed = set(MODE_OPTIONS[mode]) | {"quiet", "help"}
+    unused = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest not in allowed and value != action.default and value not in (None, []):
+            unused.append(action.option_strings[0] if action.option_strings else action.dest)
+    if unused:
+        verb = "is" if len(unused) == 1 else "are"
+        parser.error(f"{', '.join(unused)} {verb} not used by {mode} and would be ignored")
 
 
 def _require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]):
@@ -356,17 +382,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.matched_only:
         args.protocol = "matched"
     if args.baseline:
+        _refuse_unused(parser, args, "baseline mode (--baseline)")
         baselines_cli.check_arguments(parser, args)
         baselines_cli.run(args)
     elif args.config:
+        _refuse_unused(parser, args, "benchmark mode (--config)")
         _require(parser, args, ["checkpoint"])
         run_benchmark(args)
     elif args.overrides:
         parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
     elif args.task == "cos":
+        _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])
         score_cos(args)
     else:
+        _refuse_unused(parser, args, "DIS scoring")
         _require(parser, args, ["pred_dir", "gt_dir", "out"])
         score_dis(args)
     return 0

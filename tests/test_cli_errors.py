@@ -283,7 +283,7 @@ def test_synthetic_cli_names_its_own_overwrite_option(tmp_path, capsys):
 
 
 def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
-    tmp_path, monkeypatch, capsys, dis5k_root
+    tmp_path, monkeypatch, capsys, dis5k_root, saved
 ):
     import evaluate
 
@@ -299,6 +299,7 @@ def test_benchmark_bug_keeps_its_traceback_bad_checkpoint_is_one_line(
 
     # evaluate.py once caught every ValueError of this mode: the bug read as a user error.
     monkeypatch.setattr(inference, "predict_split", broken_prediction)
+    argv[3] = saved[0]  # a checkpoint that exists, so that prediction is reached
     with pytest.raises(ValueError, match="an internal bug"):
         exit_status(evaluate.main, argv)
     assert "error:" not in capsys.readouterr().err
@@ -323,3 +324,24 @@ def test_commands_log_the_package_info_lines_in_one_dated_format():
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
     assert re.fullmatch(rf"{stamp} INFO pmgsam.engine.x: predicting 3 images", lines[0])
     assert re.fullmatch(rf"{stamp} WARNING otherlib: worth seeing", lines[1])
+
+
+@pytest.mark.parametrize(
+    "argv, refused",
+    [
+        (["--config", "c.yaml", "--checkpoint", "w", "--limit", "3"], "--limit is not used by"),
+        (["--pred-dir", "p", "--gt-dir", "g", "--out", "o.json", "--threshold", "0.9",
+          "--limit", "2"], "--threshold, --limit are not used by DIS scoring"),
+        (["--task", "cos", "--pred-dir", "p", "--gt-json", "g", "--out", "o", "--no-hce"],
+         "--no-hce is not used by COS scoring"),
+        (["--baseline", "sam-box", "--config", "c", "--checkpoint", "w", "--batch-size", "3"],
+         "--batch-size is not used by baseline mode"),
+        (["--config", "c.yaml", "--checkpoint", "w", "--task", "cos"], "--task is not used"),
+    ],
+)  # fmt: skip
+def test_evaluate_refuses_options_its_mode_would_ignore(argv, refused, capsys):
+    # Before, e.g. --limit 3 in benchmark mode silently scored every image of the split.
+    import evaluate
+
+    assert exit_status(evaluate.main, argv) == 2
+    assert refused in capsys.readouterr().err

@@ -171,11 +171,13 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"])
     monkeypatch.setattr(cli, "_data_config", lambda *a: (data, 64))
     run_dir = tmp_path / "results" / "r1"
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"weights")  # only its digest is read: prediction is replaced
     args = [
         "--config",
         "c.yaml",
         "--checkpoint",
-        "w.pth",
+        str(weights),
         "--dataset",
         "dis5k",
         "--splits",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from pmgsam.baselines.settings import (
     MODEL_TYPES,
@@ -202,6 +202,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     )
     print(f"wrote {path}")
     return json.loads(path.read_text())
+
+
+def option_names() -> Tuple[str, ...]:
+    """The ``dest`` of every option :func:`add_arguments` adds (what only baseline mode reads)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return tuple(action.dest for action in parser._actions)
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
