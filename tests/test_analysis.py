@@ -114,6 +114,8 @@ def test_analyse_scores_and_summarises_hand_made_maps(tmp_path) -> None:
     assert float(row_b["Final mask Smeasure"]) == pytest.approx(1.0)
     assert float(row_b["Final mask MAE"]) == 0.0
 
+    assert summary["empty_gt_images"] == []
+
     # One image: no correlation can be measured; the summary says null, not NaN.
     one = analyse(["a"], gts[:1], {PREMASK: pre[:1], FINAL: final[:1]}, tmp_path / "one",
                   figure_size=(1, 1))  # fmt: skip
@@ -356,3 +358,34 @@ def test_premask_never_replaces_scored_maps_with_another_models(
     with pytest.raises(EvaluationInputError, match="does not record which weights"):
         main(args)
     assert {p.name: p.read_bytes() for p in (run / "pred" / "DIS-TE1").iterdir()} == before
+
+
+def test_figures_of_chosen_images_need_only_their_maps(tmp_path, dis5k_root) -> None:
+    # A baseline scored with --limit has maps of the first images only.
+    stems = sorted(p.stem for p in (dis5k_root / "DIS-TE1" / "gt").glob("*.png"))
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set(stems))
+    limited = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Limited", set(stems))
+    (limited / "pred" / "DIS-TE1" / f"{stems[1]}.png").unlink()
+    args = ["figures", "--runs", str(run), str(limited), "--config", str(DEMO),
+            "--split", "DIS-TE1", "--out", str(tmp_path / "figs"), f"data.root={dis5k_root}",
+            f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+    assert main([*args, "--images", stems[0]]) == 0
+    assert (tmp_path / "figs" / "qualitative_DIS-TE1.png").is_file()
+    with pytest.raises(EvaluationInputError, match=rf"1 prediction map\(s\) missing: .*{stems[1]}"):
+        main([*args, "--images", f"{stems[0]},{stems[1]}"])
+
+
+def test_analyse_names_images_with_an_empty_gt(tmp_path, caplog) -> None:
+    # An empty GT scores IoU 0 for any foreground: such images are named, not hidden in means.
+    gt = np.zeros((4, 8), np.uint8)
+    gt[:, :4] = 255
+    faint = np.zeros((4, 8), np.uint8)
+    faint[:, :2], faint[:, 2:4] = 128, 60  # all background: foreground is > 128
+    gts = _write_maps(tmp_path / "gt", {"a": gt, "empty": faint})
+    maps = _write_maps(tmp_path / "m", {"a": gt, "empty": gt})
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        summary = analyse(["a", "empty"], gts, {PREMASK: maps, FINAL: maps}, tmp_path / "out",
+                          figure_size=(1, 1))  # fmt: skip
+    assert summary["empty_gt_images"] == ["empty"]
+    assert summary["means"][FINAL]["IoU"] == pytest.approx(0.5)
+    assert any("1 image(s) have an empty GT mask (empty)" in r.getMessage() for r in caplog.records)

@@ -118,10 +118,11 @@ def _rows(images: SplitImages, idx: Sequence[int], folders: Sequence[Dict[str, P
     from pmgsam.data import load_image
 
     rows = []
-    maps = [images.maps(f, "prediction") for f in folders]
-    for i in idx:
+    # Only the shown images' maps: a run scored with --limit still draws the images it has.
+    maps = [images.maps(f, "prediction", idx) for f in folders]
+    for k, i in enumerate(idx):
         cells = [load_image(images.image_paths[i]), load_mask(images.mask_paths[i], "GT mask")]
-        cells += [load_mask(m[i], "prediction", labels_01=False) for m in maps]
+        cells += [load_mask(m[k], "prediction", labels_01=False) for m in maps]
         rows.append(cells)
     return rows
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from pmgsam.evaluation.combined import split_parts
 from pmgsam.evaluation.run_json import read_run_file
@@ -45,9 +45,13 @@ class SplitImages:
         """The folders its images and GT masks are read from."""
         return sorted({p.parent for p in [*self.image_paths, *self.mask_paths]})
 
-    def maps(self, folder_of_part: Dict[str, Path], what: str) -> List[Path]:
-        """``<folder of the image's part>/<stem>.png`` per image; raises if any is missing."""
-        paths = [folder_of_part[p] / f"{s}.png" for p, s in zip(self.parts, self.stems)]
+    def maps(
+        self, folder_of_part: Dict[str, Path], what: str, indices: Optional[Sequence[int]] = None
+    ) -> List[Path]:
+        """``<folder of the image's part>/<stem>.png`` of every image, or of the images at
+        ``indices`` (in that order); raises naming every one missing."""
+        chosen = range(len(self.stems)) if indices is None else indices
+        paths = [folder_of_part[self.parts[i]] / f"{self.stems[i]}.png" for i in chosen]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise EvaluationInputError(

@@ -115,8 +115,9 @@ def quality_scatter(
     ax = axes[0, 0]
     corrected = (x < x_threshold) & (y > y_threshold)
     ax.axvspan(0, x_threshold, ymin=y_threshold, ymax=1, color="tab:green", alpha=0.12, lw=0)
-    ax.scatter(x[~corrected], y[~corrected], s=6, alpha=0.6, color="tab:blue", lw=0)
-    ax.scatter(x[corrected], y[corrected], s=6, alpha=0.8, color="tab:green", lw=0)
+    # Unclipped: IoU 0 and 1 are common and sit on the axes' edges.
+    ax.scatter(x[~corrected], y[~corrected], s=6, alpha=0.6, color="tab:blue", lw=0, clip_on=False)
+    ax.scatter(x[corrected], y[corrected], s=6, alpha=0.8, color="tab:green", lw=0, clip_on=False)
     ax.axvline(x_threshold, color="gray", lw=0.6, ls="--")
     ax.axhline(y_threshold, color="gray", lw=0.6, ls="--")
     ax.plot([0, 1], [0, 1], color="lightgray", lw=0.6)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
@@ -26,6 +27,9 @@ import numpy as np
 from pmgsam.data.io import DataNotFoundError, load_mask
 from pmgsam.evaluation.dis_metrics import image_metrics
 from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
+from pmgsam.utils.messages import preview
+
+logger = logging.getLogger(__name__)
 
 PREMASK, FINAL = "Pre-Mask", "Final mask"
 KEYS = ("IoU", "Smeasure", "MAE")
@@ -50,7 +54,12 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     m = image_metrics(pred, gt, with_hce=False)
-    return {"IoU": binary_iou(pred, gt), "Smeasure": m.sm, "MAE": m.mae}
+    return {
+        "IoU": binary_iou(pred, gt),
+        "Smeasure": m.sm,
+        "MAE": m.mae,
+        "gt_empty": not (gt > 128).any(),
+    }
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
@@ -119,9 +128,18 @@ def analyse(
     pre = [r["IoU"] for r in per_source[PREMASK]]
     final = [r["IoU"] for r in per_source[FINAL]]
     r = pearson(pre, final) if len(pre) >= 2 else float("nan")
+    empty = [n for n, row in zip(names, per_source[FINAL]) if row["gt_empty"]]
+    if empty:
+        logger.warning(
+            "%d image(s) have an empty GT mask (%s): their IoU is 1 for an empty map and 0 for "
+            "any foreground, which weighs on the means, the quadrants and Pearson r",
+            len(empty),
+            preview(empty, 10),
+        )
     summary: Dict[str, object] = {
         "split": split,
         "num_images": len(names),
+        "empty_gt_images": empty,
         "means": means,
         # null when undefined (fewer than two images, or a constant IoU series).
         "pearson_premask_final_iou": r if np.isfinite(r) else None,
