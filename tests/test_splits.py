@@ -92,3 +92,21 @@ def test_split_file_per_fraction_and_parts_must_be_disjoint(nc4k_root, data_conf
     path.write_text(json.dumps(payload))
     with pytest.raises(DataError, match="in both 'train' and 'test'"):
         build_dataset(cfg, "train", S, False)
+
+
+def test_images_added_after_the_split_was_drawn_are_named_with_the_way_out(
+    nc4k_root, data_config, tmp_path, caplog
+):
+    import shutil
+
+    root = shutil.copytree(nc4k_root, tmp_path / "NC4K")
+    cfg = data_config("nc4k", root)
+    before = build_dataset(cfg, "train", S, False).names
+    image = sorted((root / "Imgs").iterdir())[0]
+    shutil.copy(image, image.with_name(f"zz_new{image.suffix}"))
+    for mask in (root / "GT").glob(f"{image.stem}.*"):
+        shutil.copy(mask, mask.with_name(f"zz_new{mask.suffix}"))
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        assert build_dataset(cfg, "train", S, False).names == before
+    (message,) = [r.getMessage() for r in caplog.records if "does not list" in r.getMessage()]
+    assert "1 image(s)" in message and "zz_new" in message and "Delete the file" in message

@@ -17,15 +17,19 @@ File format::
 from __future__ import annotations
 
 import json
+import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from pmgsam.utils.messages import preview
+
 from .config import DataConfig
 from .io import DataError, natural_key
+
+logger = logging.getLogger(__name__)
 
 SPLIT_DIR_NAME = "pmgsam_splits"
 CARVE_PARTS = ("train", "val")
@@ -146,9 +150,12 @@ def _read_split(path: Path, available: set, parts: Tuple[str, str]) -> Dict[str,
         )
     unlisted = sorted(available - set(out[parts[0]]) - set(out[parts[1]]), key=natural_key)
     if unlisted:
-        warnings.warn(
-            f"split file '{path}' does not list {len(unlisted)} image(s) present in the dataset "
-            f"(e.g. {unlisted[0]!r}); they are left out of both parts",
-            stacklevel=3,
+        logger.warning(
+            "split file '%s' does not list %d image(s) present in the dataset (%s): they are "
+            "left out of both parts. Delete the file to draw the split again with them (a new "
+            "split: runs trained on the old one are no longer comparable)",
+            path,
+            len(unlisted),
+            preview(unlisted, 5),
         )
     return out
