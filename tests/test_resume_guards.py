@@ -134,3 +134,17 @@ def test_a_state_without_a_data_fingerprint_keeps_its_data_root(
     moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
     with pytest.raises(ConfigError, match="predates this check"):
         Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir)
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_starts_afresh_with_any_config(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    # It kept only the checkpoint saved before its first step, which --resume would start
+    # from anyway; a fix such as another batch size must not need a new folder.
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
+    run = Path(cfg.output_dir)
+    assert "or start it again" in (run / "train.log").read_text()
+    other = replace(cfg, train=replace(cfg.train, batch_size=2))
+    with pytest.raises(KeyboardInterrupt):  # past set-up: started afresh
+        Trainer(other).fit()
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["batch_size"] == 2

@@ -187,22 +187,33 @@ def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
     return removed
 
 
+def _trained_nothing(path: Path) -> bool:
+    """Whether the training state at ``path`` is the one saved before a run's first step."""
+    try:
+        state = safe_torch_load(path, "training state")
+    except CheckpointError:
+        return False  # unreadable: not ours to overwrite
+    return isinstance(state, dict) and state.get("epoch") == 0 and state.get("global_step") == 0
+
+
 def check_new_run_folder(run_dir: PathLike) -> None:
     """Refuse to start a run in ``run_dir`` unless it is new, empty or an unfinished attempt.
 
     A new run writes ``config.yaml`` and rewrites ``metrics.jsonl`` there and deletes hidden
     ``.*.tmp`` files, so a folder holding anything else (a dataset, another tool's output, a
-    hand-written config.yaml) would lose files. An attempt that failed before its first
-    checkpoint (e.g. on a wrong dataset path) left only run entries and its train.log; it is
-    started afresh.
+    hand-written config.yaml) would lose files. An attempt that stopped before finishing its
+    first epoch (e.g. on a wrong dataset path, or a bad file met in epoch 1) left run entries,
+    its train.log and at most the checkpoint saved before its first step, which resuming would
+    start from anyway; it is started afresh, with any config.
     """
     run_dir = Path(run_dir)
     last = checkpoint_dir(run_dir, "last")
-    if (last / STATE_FILE).is_file() or (_old_dir(last) / STATE_FILE).is_file():
-        raise FileExistsError(
-            f"run folder '{run_dir}' already holds a training run: continue it with "
-            f"--resume {run_dir}, or choose another output_dir / --output-dir"
-        )
+    for folder in (last, _old_dir(last)):
+        if (folder / STATE_FILE).is_file() and not _trained_nothing(folder / STATE_FILE):
+            raise FileExistsError(
+                f"run folder '{run_dir}' already holds a training run: continue it with "
+                f"--resume {run_dir}, or choose another output_dir / --output-dir"
+            )
     if not run_dir.exists():
         return
     if not run_dir.is_dir():

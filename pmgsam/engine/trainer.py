@@ -242,10 +242,14 @@ class Trainer:
         except BaseException as err:
             if self.is_main:
                 last, held = checkpoint_dir(self.out, "last"), self._saved_epoch
+                how = f"python train.py --resume {self.out}"
+                if held == 0:  # nothing kept: the folder takes a fresh start with any config
+                    how += " (or start it again, with another config if need be)"
+                fix = "" if isinstance(err, KeyboardInterrupt) else " once the cause is fixed"
                 logger.error(
                     f"training interrupted during epoch {held + 1} "
                     f"({type(err).__name__}: {one_line(err)}); '{last}' holds epoch {held}, "
-                    f"continue with: python train.py --resume {self.out}"
+                    f"continue{fix} with: {how}"
                 )
             self.close()
             raise
