@@ -276,11 +276,31 @@ def test_scores_of_part_of_a_split_are_noted():
     runs = [{"method": "sam", "dis": {"DIS-TE1": part, "DIS-TE2": whole}},
             {"method": "ours", "dis": {"DIS-TE1": whole, "DIS-TE2": whole}}]  # fmt: skip
     notes = build_tables(runs)["dis"].notes
-    assert notes[-1] == "NOT the whole split: sam/DIS-TE1 first 2 of 500 images (--limit)."
+    assert notes[1] == "NOT the whole split: sam/DIS-TE1 first 2 of 500 images (--limit)."
     # A set pooled from that part is part of a split as well.
-    assert build_tables(runs, ["DIS-TE1+DIS-TE2"])["dis"].notes[-1] == notes[-1]
+    assert build_tables(runs, ["DIS-TE1+DIS-TE2"])["dis"].notes[1] == notes[1]
     assert len(build_tables(runs, ["DIS-TE2"])["dis"].notes) == 1  # DIS-TE1 not shown
     cos = [{"method": "m", "cos": {"COD10K": {"AP": 0.2, "subset": "first 1 of 9 images"}}}]
     assert build_tables(cos)["cos"].notes[-1] == (
         "NOT the whole split: m/COD10K first 1 of 9 images."
     )
+
+
+def test_no_best_is_marked_where_rows_saw_different_numbers_of_images():
+    # sam's 0.05 on 2 images (--limit) must not be bolded over ours on all 500.
+    part = {"MAE": 0.05, "num_images": 2, "subset": "first 2 of 500 images (--limit)"}
+    runs = [{"method": "sam", "dis": {"DIS-TE1": part, "DIS-TE2": {"MAE": 0.3, "num_images": 9}}},
+            {"method": "ours", "dis": {"DIS-TE1": {"MAE": 0.1, "num_images": 500},
+                                       "DIS-TE2": {"MAE": 0.2, "num_images": 9}}}]  # fmt: skip
+    table = build_tables(runs)["dis"]
+    assert table.unranked == ["DIS-TE1"]
+    assert table.notes[-1] == (
+        "No best marked in DIS-TE1: its rows were scored on different numbers of images (2, 500)."
+    )
+    md = to_markdown(table)
+    te1, te2 = md.split("### DIS-TE2")
+    assert "**" not in te1.split("### DIS-TE1")[1]
+    assert "**0.200**" in te2  # the comparable subset keeps its best
+    cos = [{"method": m, "cos": {"COD10K": {"AP": ap, "num_images": n}}}
+           for m, ap, n in (("a", 0.5, 3), ("b", 0.4, 2026))]  # fmt: skip
+    assert build_tables(cos)["cos"].unranked == ["COD10K"]

@@ -11,7 +11,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Union
+from typing import Callable, List, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,14 @@ class Table:
         groups: (group title, columns) pairs; a group is a subset / dataset ("" for none).
         rows: (method, {(group title, column key): value or None}) pairs.
         notes: lines printed under the table (protocols, pooling).
+        unranked: groups whose best values are not marked (rows not comparable there).
     """
 
     title: str
     groups: List[tuple]
     rows: List[tuple]
     notes: List[str]
+    unranked: Sequence[str] = ()
 
     def cell_texts(self) -> List[List[tuple]]:
         """Per row, per column: (text, is_best)."""
@@ -63,7 +65,8 @@ class Table:
                     shown.append(col.fmt(v) if ok else None)
                 nums = [float(s) for s in shown if s is not None]
                 best = None
-                if col.bold_best and len(nums) >= 2:  # a lone value has nothing to beat
+                ranked = col.bold_best and gname not in self.unranked
+                if ranked and len(nums) >= 2:  # a lone value has nothing to beat
                     best = max(nums) if col.higher_better else min(nums)
                 for i, s in enumerate(shown):
                     out[i].append(("–" if s is None else s, s is not None and float(s) == best))

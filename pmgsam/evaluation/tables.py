@@ -129,7 +129,10 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     note += "".join(f" {t} pools the images of its parts." for t in titles if "+" in t)
     # A pooled group is a subset too when any of its parts is.
     parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
-    return Table("DIS5K", groups, rows, [note, *subset_notes(runs, "dis", [*scored, *parts])])
+    notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
+    unranked = unequal_image_counts(runs, "dis", titles)
+    notes += unranked_notes(unranked)
+    return Table("DIS5K", groups, rows, notes, list(unranked))
 
 
 def cos_table(runs: Sequence[Mapping]) -> Table:
@@ -152,7 +155,10 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         desc = PROTOCOL_NOTES.get(proto, proto)
         notes.append(f"Protocol '{proto}' = {desc}: {', '.join(where)}.")
     notes += subset_notes(runs, "cos", datasets)
-    return Table("COS instance segmentation", [(d, COS_COLUMNS) for d in datasets], rows, notes)
+    unranked = unequal_image_counts(runs, "cos", datasets)
+    notes += unranked_notes(unranked)
+    groups = [(d, COS_COLUMNS) for d in datasets]
+    return Table("COS instance segmentation", groups, rows, notes, list(unranked))
 
 
 def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) -> List[str]:
@@ -165,6 +171,35 @@ def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) ->
         if name in shown and isinstance(scores, Mapping) and scores.get("subset")
     ]
     return [f"NOT the whole split: {'; '.join(parts)}."] if parts else []
+
+
+def unequal_image_counts(
+    runs: Sequence[Mapping], section: str, titles: Sequence[str]
+) -> Dict[str, List[int]]:
+    """{group title: its rows' image counts} for the shown groups whose scored rows did not all
+    see the same number of images (e.g. a baseline run with ``--limit``): no best is marked
+    there, since a row can be best only on easier or fewer images."""
+    names = {SUBSET_TITLES.get(k, k): k for k in (*DIS_SUBSETS, *titles)}
+    out: Dict[str, List[int]] = {}
+    for title in titles:
+        counts = []
+        for run in runs:
+            scores = (run.get(section) or {}).get(names.get(title, title))
+            if section == "dis" and scores is None and title == SUBSET_TITLES["DIS-TE1-4"]:
+                scores = pool_te(run.get("dis") or {})
+            if isinstance(scores, Mapping) and scores.get("num_images") is not None:
+                counts.append(int(scores["num_images"]))
+        if len(set(counts)) > 1:
+            out[title] = counts
+    return out
+
+
+def unranked_notes(unranked: Mapping[str, Sequence[int]]) -> List[str]:
+    return [
+        f"No best marked in {title}: its rows were scored on different numbers of images "
+        f"({', '.join(map(str, counts))})."
+        for title, counts in unranked.items()
+    ]
 
 
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
