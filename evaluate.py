@@ -53,7 +53,8 @@ from pmgsam.utils.cli import (
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
 
-BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k")
+# A `folder` dataset (your own image/mask pairs) is scored with the DIS metrics, per split.
+BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # The options each mode reads (besides --quiet). Any other option given is refused: it would be
 # ignored, e.g. --limit (a baseline option) would leave benchmark mode scoring every image.
 _COS_SCORING = ("protocol", "matched_only", "threshold", "min_area")
@@ -277,17 +278,16 @@ def _predict(
     )
 
 
+def _data_overrides(args: argparse.Namespace) -> List[str]:
+    """The config overrides, with ``--data-root`` as ``data.root``."""
+    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+
+
 def _dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
     """Fill ``args.dataset`` and ``args.splits`` from the config's ``data.dataset`` and
     ``data.test_splits`` where the command line leaves them out."""
     data, _ = _data_config(args.config, overrides)
     if args.dataset is None:
-        if data.dataset not in BENCHMARK_DATASETS:
-            raise ConfigError(
-                f"config '{args.config}': data.dataset is {data.dataset!r}; benchmark mode "
-                f"scores {list(BENCHMARK_DATASETS)} (predict a folder with "
-                "python -m pmgsam.engine.inference and score it with --pred-dir)"
-            )
         args.dataset = data.dataset
     elif args.dataset != data.dataset:
         try:
@@ -313,9 +313,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.modeling.checkpoint import weights_digest
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
-    overrides = list(args.overrides)
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
+    overrides = _data_overrides(args)
     _dataset_and_splits(args, overrides)
     overrides.append(f"data.dataset={args.dataset}")
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
@@ -332,7 +330,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         pred_dir = Path(_predict(args, split, run_dir, overrides, loaded))
         ds = datasets[split]
         out_json = run_dir / "metrics" / f"{split}.json"
-        if args.dataset == "dis5k":
+        if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
             skes = ds.skeleton_paths or [None] * len(ds.names)
             pairs = [
                 (n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)
@@ -383,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.protocol = "matched"
     if args.baseline:
         _refuse_unused(parser, args, "baseline mode (--baseline)")
+        if args.config:  # --dataset and --splits default to the config's, as in benchmark mode
+            _dataset_and_splits(args, _data_overrides(args))
         baselines_cli.check_arguments(parser, args)
         baselines_cli.run(args)
     elif args.config:

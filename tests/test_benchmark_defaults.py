@@ -65,13 +65,6 @@ def test_a_config_for_another_dataset_is_named(weights, dis5k_root, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_folder_dataset_is_not_benchmarked(weights, tmp_path):
-    config = _config(tmp_path, {"dataset": "folder", "root": str(tmp_path), "val_split": None,
-                                "train_split": "train", "test_splits": ["test"]})  # fmt: skip
-    with pytest.raises(ConfigError, match=r"data.dataset is 'folder'.*--pred-dir"):
-        _evaluate(_args(config, weights, tmp_path / "run"))
-
-
 def test_a_joined_split_is_printed_as_its_own_group(weights, dis5k_root, tmp_path, capsys):
     config = _config(tmp_path, {"root": str(dis5k_root)})
     args = _args(config, weights, tmp_path / "run") + ["--splits", "DIS-TE1+DIS-TE3"]

@@ -215,7 +215,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """One-line usage errors for baseline mode."""
     missing: List[str] = [
         "--" + n.replace("_", "-")
-        for n in ("config", "checkpoint", "dataset", "splits")
+        for n in ("config", "checkpoint", "dataset", "splits")  # evaluate.py fills the last two
         if getattr(args, n) in (None, "")
     ]
     if missing:

@@ -89,9 +89,11 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     ``subsets`` picks other groups: names of ``run.json`` DIS entries, where a missing
     ``A+B`` entry (a combined set) is pooled from its parts like DIS-TE1-4.
     """
-    if not subsets:  # the paper's groups, then any A+B sets the runs hold
-        joined = {name for run in runs for name in (run.get("dis") or {}) if "+" in name}
-        subsets = DIS_SUBSETS + tuple(sorted(joined))
+    if not subsets:  # the paper's groups, then any A+B sets, then other datasets' splits
+        names = {name for run in runs for name in (run.get("dis") or {})}
+        joined = sorted(n for n in names if "+" in n)
+        others = sorted(names - set(DIS_SUBSETS) - set(joined))  # e.g. a folder dataset's
+        subsets = DIS_SUBSETS + tuple(joined) + tuple(others)
     rows = []
     for run in runs:
         dis = dict(run.get("dis") or {})
@@ -132,7 +134,8 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
     unranked = unequal_image_counts(runs, "dis", titles)
     notes += unranked_notes(unranked)
-    return Table("DIS5K", groups, rows, notes, list(unranked))
+    dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
+    return Table("DIS5K" if dis5k else "DIS metrics", groups, rows, notes, list(unranked))
 
 
 def cos_table(runs: Sequence[Mapping]) -> Table:
