@@ -17,7 +17,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
 from pmgsam.utils.cli import name_list
-from pmgsam.utils.outputs import OutputError
+from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs
 
 
 def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object]]) -> None:
@@ -67,12 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--splits",
         type=name_list,
-        help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4); "
+        help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4, then any "
+        "other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
     )
     args = parser.parse_args(argv)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise OutputError(f"--out '{args.out}' is an existing file, not a folder")
+    # The runs' map folders: tables written there would sit among (and be read as) maps.
+    folders = [Path(r) / kind for r in args.runs for kind in ("pred", "premask", "priors")]
+    refuse_output_in_inputs(args.out, folders, "--out", "the tables")
     subsets = None
     if args.splits:
         from pmgsam.evaluation.combined import combined_name

@@ -304,3 +304,13 @@ def test_no_best_is_marked_where_rows_saw_different_numbers_of_images():
     cos = [{"method": m, "cos": {"COD10K": {"AP": ap, "num_images": n}}}
            for m, ap, n in (("a", 0.5, 3), ("b", 0.4, 2026))]  # fmt: skip
     assert build_tables(cos)["cos"].unranked == ["COD10K"]
+
+
+def test_report_refuses_to_write_tables_among_a_runs_maps(run_dirs: list, tmp_path: Path):
+    from pmgsam.utils.outputs import OutputError
+
+    maps = Path(run_dirs[0]) / "pred" / "DIS-TE1"
+    maps.mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"--out .* lies inside the input folder .*pred"):
+        report_main([str(d) for d in run_dirs] + ["--out", str(maps)])
+    assert not any(maps.iterdir())
