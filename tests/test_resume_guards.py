@@ -143,7 +143,8 @@ def test_a_run_stopped_before_its_first_epoch_ended_starts_afresh_with_any_confi
     # from anyway; a fix such as another batch size must not need a new folder.
     cfg = _started_run(tmp_path, dis5k_root, data_config)
     run = Path(cfg.output_dir)
-    assert "or start it again" in (run / "train.log").read_text()
+    log = (run / "train.log").read_text()
+    assert "(KeyboardInterrupt); " in log and "or start it again" in log
     other = replace(cfg, train=replace(cfg.train, batch_size=2))
     with pytest.raises(KeyboardInterrupt):  # past set-up: started afresh
         Trainer(other).fit()

@@ -246,10 +246,11 @@ class Trainer:
                 if held == 0:  # nothing kept: the folder takes a fresh start with any config
                     how += " (or start it again, with another config if need be)"
                 fix = "" if isinstance(err, KeyboardInterrupt) else " once the cause is fixed"
+                cause = one_line(err)
+                cause = type(err).__name__ + (f": {cause}" if cause != type(err).__name__ else "")
                 logger.error(
-                    f"training interrupted during epoch {held + 1} "
-                    f"({type(err).__name__}: {one_line(err)}); '{last}' holds epoch {held}, "
-                    f"continue{fix} with: {how}"
+                    f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds "
+                    f"epoch {held}, continue{fix} with: {how}"
                 )
             self.close()
             raise
