@@ -43,6 +43,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    HelpFormatter,
     device_name,
     name_list,
     non_negative_int,
@@ -71,9 +72,7 @@ MODE_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], default="dis", help="scoring mode")
     p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")

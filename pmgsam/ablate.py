@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from pmgsam.utils.cli import DEVICE_NAMES, device_name, name_list, positive_int
+from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import (
     BASE_KEY,
     ConfigError,
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pmgsam.ablate",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--grid", required=True, help="folder of ablation configs + grid.yaml")
     p.add_argument("--output-dir", required=True, help="folder of the runs, table and plots")

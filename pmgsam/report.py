@@ -16,7 +16,7 @@ from pmgsam.evaluation.run_json import load_runs
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
-from pmgsam.utils.cli import name_list
+from pmgsam.utils.cli import HelpFormatter, name_list
 from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs
 
 
@@ -61,7 +61,9 @@ def _refuse_unscored_splits(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pmgsam.report", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m pmgsam.report", description=__doc__, formatter_class=HelpFormatter
+    )
     parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
     parser.add_argument("--out", required=True, help="output directory for the tables")
     parser.add_argument(

@@ -345,3 +345,11 @@ def test_evaluate_refuses_options_its_mode_would_ignore(argv, refused, capsys):
 
     assert exit_status(evaluate.main, argv) == 2
     assert refused in capsys.readouterr().err
+
+
+def test_help_shows_defaults_that_are_set_and_none_that_are_not():
+    import evaluate
+
+    text = " ".join(evaluate.build_parser().format_help().split())
+    assert "COS: foreground = prob > t (default: 0.5)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    HelpFormatter,
     device_name,
     non_negative_int,
     positive_float,
@@ -142,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("premask", help="Pre-Mask quality and error correction (Table 5, Fig. 10)")
+    p = sub.add_parser(
+        "premask",
+        formatter_class=HelpFormatter,
+        help="Pre-Mask quality and error correction (Table 5, Fig. 10)",
+    )
     p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
     p.add_argument("--checkpoint", help="weights to predict missing maps (default: run.json's)")
     p.add_argument("--predict", action="store_true", help="predict even if the maps exist")
@@ -165,12 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=premask)
 
-    p = sub.add_parser("overlap", help="overlapping-instance subsets and their AP")
+    p = sub.add_parser(
+        "overlap", formatter_class=HelpFormatter, help="overlapping-instance subsets and their AP"
+    )
     p.add_argument("--gt-json", help="COCO instance file (default: the split's instances)")
     p.add_argument("--config", help="experiment config (with --split, instead of --gt-json)")
     p.add_argument("--split", help="split of the config's dataset, e.g. Test")
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
-    p.add_argument("--rule", choices=["touch", "box", "either"], default="either")
+    p.add_argument(
+        "--rule",
+        choices=["touch", "box", "either"],
+        default="either",
+        help="an image is in the subset when two of its GT instances touch, their boxes "
+        "overlap, or either",
+    )
     p.add_argument(
         "--touch-distance", type=non_negative_int, default=1, help="pixels counted as touching"
     )
@@ -188,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.set_defaults(func=overlap)
 
-    p = sub.add_parser("figures", help="qualitative grids and failure sheet")
+    p = sub.add_parser(
+        "figures", formatter_class=HelpFormatter, help="qualitative grids and failure sheet"
+    )
     p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
     p.add_argument("--images", help="comma-separated image names for the grid")
     p.add_argument(

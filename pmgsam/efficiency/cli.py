@@ -12,14 +12,22 @@ from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfi
 from pmgsam.engine.distributed import resolve_device
 from pmgsam.modeling.build import MODEL_REGISTRY, list_models, model_config
 from pmgsam.modeling.config import ModelConfig
-from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    HelpFormatter,
+    device_name,
+    non_negative_int,
+    positive_int,
+)
 from pmgsam.utils.outputs import check_output_file
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's arguments (``benchmarks/gpu_speed.sh``'s test parses its commands)."""
     parser = argparse.ArgumentParser(
-        prog="python -m pmgsam.efficiency", description=package.__doc__.split("\n\n")[0]
+        prog="python -m pmgsam.efficiency",
+        description=package.__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", default="pmgsam_hiera_b+", choices=list_models())
     parser.add_argument("--config", help="measure the model of this experiment YAML instead")

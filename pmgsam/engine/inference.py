@@ -53,7 +53,14 @@ from pmgsam.engine.performance import (
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import architecture_diff, read_model_config, resolve_weights
 from pmgsam.modeling.config import ModelConfig
-from pmgsam.utils.cli import DEVICE_NAMES, device_name, non_negative_int, positive_int, run_cli
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    HelpFormatter,
+    device_name,
+    non_negative_int,
+    positive_int,
+    run_cli,
+)
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import (
@@ -335,6 +342,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.engine.inference",
         description="Predict probability maps for a folder of images",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images")

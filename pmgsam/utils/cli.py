@@ -35,6 +35,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` as every command prints it: descriptions as written, and each option's
+    default after its help text where it has one (not for unset or off options)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        if shown and action.option_strings and "default" not in text:
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
 class MissingDependencyError(ImportError):
     """An optional package (or local model) a command needs is absent; the message says how to
     install it."""
