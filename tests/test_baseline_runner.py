@@ -124,12 +124,18 @@ def test_dis_box_prompts_empty_gt_limit_and_first_timed_image(tmp_path: Path) ->
     assert "subset" not in score_dis_maps(data, summary, tmp_path / "run")
 
 
-def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(tmp_path) -> None:
+def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(
+    tmp_path, caplog
+) -> None:
     small, large = rect(0, 0, 0, 1), rect(4, 8, 4, 8)
-    data = Stand(tmp_path / "data", {"a": rect(4, 8, 4, 8), "b": rect(0, 1, 0, 1)})
-    baseline = AutoStandIn([[small, large], []])
-    summary = run_baseline(baseline, data, tmp_path / "run", "S", "largest", progress=False)
-    assert summary["no_masks"] == 1 and summary["masks"] == 2
+    empty = np.zeros((H, W), np.uint8)
+    data = Stand(tmp_path / "data", {"a": rect(4, 8, 4, 8), "b": rect(0, 1, 0, 1), "c": empty})
+    baseline = AutoStandIn([[small, large], [], [small]])
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        summary = run_baseline(baseline, data, tmp_path / "run", "S", "largest", progress=False)
+    assert summary["no_masks"] == 1 and summary["masks"] == 3
+    assert summary["empty_gt"] == 1  # c: scored all the same, but counted as in box mode
+    assert any("1 of 3 images of S got no mask" in r.getMessage() for r in caplog.records)
     pred = tmp_path / "run" / "pred" / "S"
     np.testing.assert_array_equal(png(pred / "a.png"), large * 255)
     np.testing.assert_array_equal(png(pred / "b.png"), np.zeros((H, W), np.uint8))

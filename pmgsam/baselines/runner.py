@@ -14,6 +14,7 @@ Maps go to ``<out>/pred/<split>/<name>.png`` (8-bit, original size); COS instanc
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -30,6 +31,8 @@ from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
 from pmgsam.utils.rle import encode_rle
 
 INSTANCE_THRESHOLD = 0.5  # a box-prompted probability map becomes an instance above this
+
+logger = logging.getLogger(__name__)
 
 
 def coco_instances(image_id: int, pred: Prediction) -> List[Dict[str, Any]]:
@@ -109,6 +112,7 @@ def run_baseline(
             counts["empty_gt"] += 1
             write_probability_png(torch.zeros(gt.shape), pred_dir / f"{dataset.names[i]}.png")
             continue
+        counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
         pred = baseline.predict(image, boxes)
         timing_input = timing_input or (image, boxes)
         counts["masks"] += len(pred.masks)
@@ -120,6 +124,15 @@ def run_baseline(
         if coco is not None:
             results.extend(coco_instances(image_ids[-1], pred))
         write_probability_png(torch.from_numpy(prob), pred_dir / f"{dataset.names[i]}.png")
+    if counts["no_masks"]:
+        logger.warning(
+            "%d of %d images of %s got no mask from %s: their maps are empty (a strict "
+            "threshold, or untrained weights)",
+            counts["no_masks"],
+            n,
+            split,
+            baseline.label,
+        )
     summary: Dict[str, Any] = {
         "split": split,
         "pred_dir": str(pred_dir),
