@@ -11,7 +11,7 @@ import pytest
 from pmgsam.data import DataError, build_dataset
 from pmgsam.data.datasets import check_files
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import resume_differences
+from pmgsam.engine.resume_checks import resume_differences
 from pmgsam.utils.config import from_dict, to_dict
 
 

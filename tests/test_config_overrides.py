@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import resume_differences
+from pmgsam.engine.resume_checks import resume_differences
 from pmgsam.utils.config import ConfigError, apply_overrides, load_config, to_dict
 
 

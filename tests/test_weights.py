@@ -147,7 +147,7 @@ def test_sam_checkpoint_initialises_decoder(tmp_path):
         "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
     )
     report = model.sam_init_report
-    assert report["shape_mismatch"] == []
+    assert report["shape_mismatch"] == [] and report["unused"] == []
     dec = model.decoder.state_dict()
     # Every BAIM tensor, the upscaling layers, the hypernetwork and the PE come from SAM.
     for key in dec:
@@ -177,9 +177,15 @@ def test_sam_init_reports_shape_mismatches(tmp_path):
     path = tmp_path / "sam_vit_b.pth"
     torch.save(build_sam_vit_b().state_dict(), path)
     model = pmgsam.build_model(
-        "pmgsam_tiny", image_size=64, decoder_mlp_dim=2048, sam_checkpoint=str(path)
+        "pmgsam_tiny",
+        image_size=64,
+        decoder_mlp_dim=2048,
+        decoder_depth=1,
+        sam_checkpoint=str(path),
     )
     report = model.sam_init_report
+    # SAM's second BAIM block has no place in a one-block decoder: named, not dropped silently.
+    assert report["unused"] and all(k.startswith("transformer.layers.1.") for k in report["unused"])
     # fpn_dim 64 ≠ SAM's 256: only the MLP bias (2048 wide in both) fits; every refusal is named.
     assert report["loaded"] == ["transformer.layers.0.mlp.lin1.bias"]
     assert any(

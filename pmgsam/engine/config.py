@@ -20,7 +20,7 @@ COMPILE_SCOPES = ("model", "regional")
 
 # Keys that may differ between a run and its resumption: they change where things go or how
 # often the loop reports, never the numbers it computes (where the data and frozen weights are
-# read from may change too, when the files there are the run's: pmgsam.engine.state.MOVABLE).
+# read from may change too, when the files there are the run's: resume_checks.MOVABLE).
 RESUMABLE_CHANGES = (
     "output_dir",
     "data.num_workers",

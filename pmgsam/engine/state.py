@@ -39,7 +39,7 @@ import torch
 import yaml
 
 from pmgsam.data import config as data_config
-from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
+from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE
 from pmgsam.modeling import config as model_config
 from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
@@ -53,7 +53,6 @@ from pmgsam.modeling.weights import CheckpointError, safe_torch_load
 from pmgsam.utils.config import (
     ConfigError,
     apply_overrides,
-    diff,
     from_dict,
     load_config,
     read_config_file,
@@ -283,81 +282,6 @@ def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     return path
-
-
-# What may live elsewhere on resume (a cluster job's scratch copy, another machine), and the
-# training-state entry that proves the run reads the same there: the dataset folder, as long as
-# the same training and validation images are found (:func:`data_fingerprint`), and the frozen
-# branches' files, as long as they hold the same weights (:meth:`PMGSAM.frozen_digest`).
-MOVABLE = {
-    "data_fingerprint": (("data.root", "data.split_dir"), "the training and validation images"),
-    "frozen_digest": (("model.hiera_checkpoint", "model.u2net_checkpoint"), "the frozen weights"),
-}
-
-
-def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:
-    """Config differences (saved vs current) that make an exact resumption impossible."""
-    allowed = set(RESUMABLE_CHANGES).union(*(keys for keys, _ in MOVABLE.values()))
-    return [d for d in diff(saved, to_dict(config)) if d.split(":")[0] not in allowed]
-
-
-def check_moved_inputs(
-    resumed: Dict[str, Any], config: ExperimentConfig, found: Dict[str, str]
-) -> None:
-    """Refuse a resume whose dataset or frozen-branch files (:data:`MOVABLE`), moved or not, no
-    longer hold what the run was trained on. ``found``: each :data:`MOVABLE` entry computed from
-    what the current config reads. A state written before an entry existed may not move it."""
-    differences = diff(resumed["config"], to_dict(config))
-    for entry, (keys, what) in MOVABLE.items():
-        moved = [d for d in differences if d.split(":")[0] in keys]
-        saved, fields = resumed.get(entry), " and ".join(keys)
-        if saved == found[entry]:
-            if moved:
-                logger.info("moved (%s): %s are the run's", "; ".join(moved), what)
-            continue
-        source = f"cannot resume from '{resumed['path']}'"
-        if saved is None and moved:
-            raise ConfigError(
-                f"{source} with {fields} moved ({'; '.join(moved)}): its training state "
-                f"predates this check; resume with the run's {fields}"
-            )
-        if saved is None:
-            continue
-        if moved:
-            raise ConfigError(
-                f"{source} with {fields} moved ({'; '.join(moved)}): {what} found there are "
-                f"not the run's; resume with the run's {fields}"
-            )
-        raise ConfigError(
-            f"{source}: {what} at the run's {fields} are not those it was trained on (they "
-            "changed since); an exact resume needs the same, or start a new run from its "
-            "weights (train.init_from=RUN)"
-        )
-
-
-def check_frozen_files(config: ExperimentConfig, source: str) -> None:
-    """Refuse a resume whose frozen-branch file is missing, saying how to give its new place."""
-    for key in MOVABLE["frozen_digest"][0]:
-        path = getattr(config.model, key.split(".")[1])
-        if path and not Path(path).is_file():
-            raise ConfigError(
-                f"cannot resume from '{source}': {key} '{path}' does not exist; if the file "
-                f"moved, resume with {key}=<its new path> (it must hold the same weights)"
-            )
-
-
-def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source: str) -> None:
-    """Raise :class:`ConfigError` listing every difference that forbids resuming."""
-    differences = resume_differences(saved, config)
-    if differences:
-        raise ConfigError(
-            f"cannot resume from '{source}': the config differs from the one the run was "
-            f"started with (saved vs now): {'; '.join(differences)}. Resume without --config "
-            f"and overrides to reuse the saved config, or start a new run "
-            f"(only {list(RESUMABLE_CHANGES)} may change on resume, and "
-            f"{[k for keys, _ in MOVABLE.values() for k in keys]} where the files there are "
-            "the run's)"
-        )
 
 
 def run_dir_of(path: PathLike) -> Path:

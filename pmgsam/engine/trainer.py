@@ -28,13 +28,11 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
+from pmgsam.engine.resume_checks import check_frozen_files, check_moved_inputs, check_resume_config
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
-    check_frozen_files,
-    check_moved_inputs,
     check_new_run_folder,
-    check_resume_config,
     checkpoint_dir,
     load_training_state,
     remove_run_temporaries,
@@ -71,7 +69,7 @@ class Trainer:
       resume (str or Path, optional): a run folder (or checkpoint folder) whose ``last`` state
         is continued; the config must equal the saved one up to
         :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`, and the dataset and frozen-branch
-        paths of :data:`~pmgsam.engine.state.MOVABLE` where they hold the run's files.
+        paths of :data:`~pmgsam.engine.resume_checks.MOVABLE` where they hold the run's files.
     """
 
     def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:

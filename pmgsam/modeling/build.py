@@ -110,13 +110,15 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
         model.sam_init_report = report
         logger.info(
             "decoder initialised from SAM %s: %d tensors taken (%s); %d shape mismatches (%s); "
-            "%d without a SAM counterpart",
+            "%d without a SAM counterpart; %d SAM decoder tensors unused (%s)",
             config.sam_checkpoint,
             len(report["loaded"]),
             ", ".join(report["loaded"]),
             len(report["shape_mismatch"]),
             ", ".join(report["shape_mismatch"]) or "none",
             len(report["not_in_sam"]),
+            len(report["unused"]),
+            ", ".join(report["unused"]) or "none",
         )
     return model
 

@@ -207,17 +207,19 @@ def sam_decoder_filter(sam_state: Mapping[str, torch.Tensor]) -> Dict[str, torch
 def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[str, List[str]]:
     """Initialise ``decoder`` from a SAM checkpoint where names and shapes agree.
 
-    Returns ``{"loaded": [...], "shape_mismatch": [...], "not_in_sam": [...]}`` (decoder keys)
-    so the caller can report exactly which tensors were taken.
+    Returns ``{"loaded": [...], "shape_mismatch": [...], "not_in_sam": [...], "unused": [...]}``
+    (decoder keys; ``unused``: SAM decoder tensors with no counterpart here, e.g. its second
+    block's when ``decoder_depth`` is 1) so the caller can report exactly what was taken.
     """
     sam_state = read_torch_checkpoint(path)
     if not any(k.startswith("mask_decoder.") for k in sam_state):
         raise CheckpointError(f"'{path}' is not a segment-anything checkpoint (no mask_decoder.*)")
     candidates = sam_decoder_filter(sam_state)
     own = decoder.state_dict()
-    loaded, mismatch = [], []
+    loaded, mismatch, unused = [], [], []
     for key, value in candidates.items():
         if key not in own:
+            unused.append(key)
             continue
         if tuple(own[key].shape) == tuple(value.shape):
             own[key] = value.to(own[key].dtype)
@@ -226,4 +228,9 @@ def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[st
             mismatch.append(f"{key} (sam {tuple(value.shape)} vs ours {tuple(own[key].shape)})")
     decoder.load_state_dict(own, strict=True)
     not_in_sam = sorted(set(own) - set(loaded) - {m.split(" ")[0] for m in mismatch})
-    return {"loaded": sorted(loaded), "shape_mismatch": mismatch, "not_in_sam": not_in_sam}
+    return {
+        "loaded": sorted(loaded),
+        "shape_mismatch": mismatch,
+        "not_in_sam": not_in_sam,
+        "unused": sorted(unused),
+    }
