@@ -19,11 +19,11 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from pmgsam.efficiency.alternating import ab_parser, prepare, time_alternating
-from pmgsam.modeling.u2net import REBNCONV, U2NET_VARIANTS, build_u2net
+from pmgsam.modeling.u2net import REBNCONV, U2NET_CLASSES, build_u2net
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ab_parser(__doc__.split("\n\n")[0], U2NET_VARIANTS, "u2net", 256)
+    parser = ab_parser(__doc__.split("\n\n")[0], U2NET_CLASSES, "u2net", 256)
     parser.add_argument("--channels-last", action="store_true")
     return parser
 

@@ -184,11 +184,12 @@ def evaluate_variant(
     """Predict and score ``splits`` as one set with the variant's best weights."""
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.inference import Predictor, checkpoint_model_fields
+    from pmgsam.engine.inference import Predictor
     from pmgsam.evaluation.combined import combined_name, score_combined_split
     from pmgsam.evaluation.run_json import write_run_json
     from pmgsam.evaluation.scoring import EvaluationInputError
     from pmgsam.modeling.build import load_pretrained
+    from pmgsam.modeling.checkpoint import checkpoint_model_fields
 
     done = run_dir / "train" / DONE_FILE
     if not done.is_file():

@@ -122,8 +122,8 @@ def _evaluate(grid: Path, run_dir: Path) -> None:
 
 
 def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) -> None:
-    import pmgsam.engine.inference as inference
     import pmgsam.modeling.build as build
+    import pmgsam.modeling.checkpoint as checkpoint
 
     class Rescored(Exception):
         pass
@@ -132,7 +132,7 @@ def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) 
         raise Rescored
 
     monkeypatch.setattr(build, "load_pretrained", load_pretrained)
-    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a: {})  # no weights here
+    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *a: {})  # no weights here
     run_dir = tmp_path / "out" / "k5"
     (run_dir / "train").mkdir(parents=True)
     (run_dir / "metrics").mkdir()

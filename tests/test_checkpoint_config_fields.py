@@ -14,8 +14,7 @@ import torch
 import yaml
 
 import pmgsam
-from pmgsam.engine.inference import checkpoint_model_fields
-from pmgsam.modeling.checkpoint import save_model
+from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import to_dict
 

@@ -13,6 +13,7 @@ import torch
 from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.inference import Predictor, predict_split, write_probability_png
+from pmgsam.modeling import checkpoint
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.outputs import OutputError
@@ -34,8 +35,8 @@ def loads(tiny_model, monkeypatch):
     trained_on = dataclasses.replace(
         tiny_model.config, hiera_checkpoint="old.pth", u2net_checkpoint="old.pth"
     )
-    monkeypatch.setattr(inference, "resolve_weights", lambda path: path)
-    monkeypatch.setattr(inference, "read_model_config", lambda path: trained_on)
+    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: path)
+    monkeypatch.setattr(checkpoint, "read_model_config", lambda path: trained_on)
     return calls
 
 

@@ -51,8 +51,7 @@ from pmgsam.engine.performance import (
     to_memory_format,
 )
 from pmgsam.modeling.build import load_pretrained
-from pmgsam.modeling.checkpoint import architecture_diff, read_model_config, resolve_weights
-from pmgsam.modeling.config import ModelConfig
+from pmgsam.modeling.checkpoint import checkpoint_model_fields
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -228,42 +227,6 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
     arr = levels.to(torch.uint8).cpu().numpy()
     if not cv2.imwrite(str(path), arr):
         raise OSError(f"could not write prediction '{path}'")
-
-
-def checkpoint_model_fields(
-    checkpoint: Union[str, Path],
-    config_model: ModelConfig,
-    overrides: Sequence[str],
-    config_name: str = "the config",
-) -> Dict[str, Any]:
-    """The model fields :func:`load_pretrained` gets when a checkpoint is run with a config.
-
-    The checkpoint defines the model. ``model.*`` overrides are passed on, so one that changes
-    the architecture is an error; the config's frozen-branch files replace the checkpoint's
-    only where it was trained on such a file (they moved). What else of the config's ``model``
-    section differs is not used, and a warning names it.
-    """
-    stored = read_model_config(resolve_weights(checkpoint))
-    explicit = [o for o in overrides if o.split("=", 1)[0].strip().startswith("model.")]
-    fields: Dict[str, Any] = apply_overrides({}, explicit).get("model", {})
-    unused = [d for d in architecture_diff(stored, config_model) if d.split(":")[0] not in fields]
-    for name in ("hiera_checkpoint", "u2net_checkpoint"):
-        path = getattr(config_model, name)
-        if name in fields or not path:
-            continue
-        if getattr(stored, name):
-            fields[name] = path
-        else:
-            unused.append(f"{name}: null != {path}")
-    if unused:
-        logger.warning(
-            "%s describes another model than checkpoint '%s'; the checkpoint's is used "
-            "(checkpoint vs config: %s)",
-            config_name,
-            checkpoint,
-            "; ".join(unused),
-        )
-    return fields
 
 
 def predict_split(

@@ -233,16 +233,17 @@ def check_new_run_folder(run_dir: PathLike) -> None:
 # Fields added after runs were already saved, with the value those runs were trained with. A
 # run saved before a field existed resumes with that value rather than today's default, so it
 # continues exactly. Each config module names its own.
-LEGACY_FIELDS: Dict[str, Dict[str, Any]] = {
+LEGACY_FIELDS_BY_SECTION: Dict[str, Dict[str, Any]] = {
     "model": model_config.LEGACY_FIELDS,
     "data": data_config.LEGACY_FIELDS,
 }
 
 
 def with_legacy_fields(saved: Dict[str, Any]) -> Dict[str, Any]:
-    """``saved`` (a config dict) with every missing :data:`LEGACY_FIELDS` entry filled in."""
+    """``saved`` (a config dict) with every missing :data:`LEGACY_FIELDS_BY_SECTION` entry
+    filled in."""
     out = dict(saved)
-    for section, values in LEGACY_FIELDS.items():
+    for section, values in LEGACY_FIELDS_BY_SECTION.items():
         if isinstance(out.get(section), dict):
             out[section] = {**values, **out[section]}
     return out

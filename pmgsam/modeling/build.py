@@ -140,14 +140,14 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
     return model
 
 
-FROZEN_BRANCHES = {"hiera_checkpoint": "Hiera", "u2net_checkpoint": "U²-Net"}
+FROZEN_CHECKPOINT_FIELDS = {"hiera_checkpoint": "Hiera", "u2net_checkpoint": "U²-Net"}
 
 
 def _check_frozen_sources(path: Path, config: ModelConfig, overrides: Mapping[str, Any]) -> None:
     """Refuse a new frozen-branch file where the checkpoint was trained on a random branch, or
     a random branch where it was trained on a file: either gives another model than was trained.
     Another path for a trained-on file is allowed (the weights moved)."""
-    for field, branch in FROZEN_BRANCHES.items():
+    for field, branch in FROZEN_CHECKPOINT_FIELDS.items():
         if field not in overrides:
             continue
         stored, given = getattr(config, field), overrides[field]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -16,8 +17,10 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.config import ConfigError, diff, from_dict, to_dict
+from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, to_dict
 from pmgsam.utils.io import atomic_path
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "pmgsam"
 FORMAT_VERSION = "1"
@@ -126,3 +129,39 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
             f"(checkpoint vs model): {'; '.join(differences)}"
         )
     model.load_trainable_state_dict(state, source=str(path))
+
+
+def checkpoint_model_fields(
+    checkpoint: Union[str, Path],
+    config_model: ModelConfig,
+    overrides: Sequence[str],
+    config_name: str = "the config",
+) -> Dict[str, Any]:
+    """The model fields :func:`load_pretrained` gets when a checkpoint is run with a config.
+
+    The checkpoint defines the model. ``model.*`` overrides are passed on, so one that changes
+    the architecture is an error; the config's frozen-branch files replace the checkpoint's
+    only where it was trained on such a file (they moved). What else of the config's ``model``
+    section differs is not used, and a warning names it.
+    """
+    stored = read_model_config(resolve_weights(checkpoint))
+    explicit = [o for o in overrides if o.split("=", 1)[0].strip().startswith("model.")]
+    fields: Dict[str, Any] = apply_overrides({}, explicit).get("model", {})
+    unused = [d for d in architecture_diff(stored, config_model) if d.split(":")[0] not in fields]
+    for name in ("hiera_checkpoint", "u2net_checkpoint"):
+        path = getattr(config_model, name)
+        if name in fields or not path:
+            continue
+        if getattr(stored, name):
+            fields[name] = path
+        else:
+            unused.append(f"{name}: null != {path}")
+    if unused:
+        logger.warning(
+            "%s describes another model than checkpoint '%s'; the checkpoint's is used "
+            "(checkpoint vs config: %s)",
+            config_name,
+            checkpoint,
+            "; ".join(unused),
+        )
+    return fields

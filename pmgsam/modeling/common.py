@@ -130,6 +130,10 @@ class GroupNormGELU(nn.GroupNorm):
     the dense ``torch.cat`` that follows in an SRB (and the FeatRefiner's head) would promote
     every concatenated bf16 feature to float32 at full resolution. In float32 the cast is a
     no-op, and the parameters are those of the GroupNorm (same state-dict keys).
+
+    Arguments:
+      num_groups (int): groups of the GroupNorm.
+      num_channels (int): channels of the input.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

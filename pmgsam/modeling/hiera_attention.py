@@ -45,6 +45,11 @@ class WindowBatchedAttention(MaskUnitAttention):
 
     Installed on existing modules by :func:`set_window_batched_attention` (the parameters and
     state-dict keys stay those of the package's module).
+
+    Arguments:
+      those of hiera-transformer's ``MaskUnitAttention`` (dim, dim_out, heads, q_stride,
+      window_size, use_mask_unit_attn), which it is never built with directly: its class is
+      swapped onto built modules.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

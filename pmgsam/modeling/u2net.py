@@ -24,7 +24,7 @@ __all__ = [
     "RSU",
     "U2NET",
     "U2NETP",
-    "U2NET_VARIANTS",
+    "U2NET_CLASSES",
     "build_u2net",
 ]
 
@@ -255,14 +255,14 @@ class U2NETP(_U2NetBase):
         super().__init__(encoder, decoder, out_ch)
 
 
-U2NET_VARIANTS: Dict[str, Type[_U2NetBase]] = {"u2net": U2NET, "u2netp": U2NETP}
+U2NET_CLASSES: Dict[str, Type[_U2NetBase]] = {"u2net": U2NET, "u2netp": U2NETP}
 
 
 def build_u2net(variant: str) -> _U2NetBase:
     """Build an (untrained) ``U2NET`` or ``U2NETP`` with 3 input and 1 output channel."""
     try:
-        cls = U2NET_VARIANTS[variant]
+        cls = U2NET_CLASSES[variant]
     except KeyError:
-        valid = ", ".join(repr(name) for name in U2NET_VARIANTS)
+        valid = ", ".join(repr(name) for name in U2NET_CLASSES)
         raise ValueError(f"unknown U²-Net variant {variant!r}; valid names: {valid}") from None
     return cls(in_ch=3, out_ch=1)
