@@ -316,10 +316,10 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     _dataset_and_splits(args, overrides)
     overrides.append(f"data.dataset={args.dataset}")
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
-    # Before predicting: a run still training may replace its best weights meanwhile.
-    digest = weights_digest(args.checkpoint)
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
+    # Before predicting: a run still training may replace its best weights meanwhile.
+    digest = weights_digest(args.checkpoint)
     dis, cos = {}, {}
     loaded: Dict[str, object] = {}  # one model load (and compile) for every split
     for split in args.splits:

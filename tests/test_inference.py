@@ -13,10 +13,9 @@ from pmgsam.engine.inference import (
     ImageFolder,
     Predictor,
     main,
-    resolve_weights,
     write_probability_png,
 )
-from pmgsam.modeling.checkpoint import save_model
+from pmgsam.modeling.checkpoint import resolve_weights, save_model
 from pmgsam.modeling.weights import CheckpointError
 
 S = 64
