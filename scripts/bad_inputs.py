@@ -118,6 +118,31 @@ def build_corpus(root: Path) -> List[Case]:
                              "segmentation": [[1, 1, 20, 1, 20, 20]]}],
             "categories": [{"id": 1, "name": "object"}]}  # fmt: skip
     (root / "coco_twice.json").write_text(json.dumps(coco))
+    turned = root / "turned_maps"  # img0's map has the GT's width and height swapped
+    turned.mkdir()
+    cv2.imwrite(str(turned / "img0.png"), np.zeros((50, 40), np.uint8))
+    cv2.imwrite(str(turned / "img1.png"), np.zeros((40, 50), np.uint8))
+    exif = root / "exif_data"  # a phone photo shown turned, its mask drawn on that view
+    for sub in ("images", "masks"):
+        (exif / sub).mkdir(parents=True)
+    from PIL import Image
+
+    tag = Image.Exif()
+    tag[0x0112] = 6
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), np.uint8)).save(exif / "images/phone.jpg",
+                                                                   exif=tag)  # fmt: skip
+    cv2.imwrite(str(exif / "masks" / "phone.png"), np.full((60, 40), 255, np.uint8))
+    for name in ("plain0", "plain1"):  # the training and validation parts carved need these
+        cv2.imwrite(
+            str(exif / "images" / f"{name}.png"), rng.integers(0, 255, (40, 60, 3), np.uint8)
+        )
+        cv2.imwrite(str(exif / "masks" / f"{name}.png"), np.full((40, 60), 255, np.uint8))
+    scored = root / "run_scored" / "pred" / "DIS-TE1"  # scored maps of weights changed since
+    scored.mkdir(parents=True)
+    for mask in (data / "DIS-TE1" / "gt").iterdir():
+        shutil.copy(mask, scored / mask.name)
+    meta = {"checkpoint": str(ckpt), "weights_sha256": "0" * 64}
+    (root / "run_scored" / "run.json").write_text(json.dumps({"method": "m", "meta": meta}))
 
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
     on_hiera = ["-m", "pmgsam.engine.inference", "--checkpoint", str(on_file["hiera_checkpoint"])]
@@ -221,6 +246,23 @@ def build_corpus(root: Path) -> List[Case]:
              str(gt), "--gt-json", str(root / "coco_twice.json"), "--out",
              str(root / "ap.json")], "COCO GT listing one image id twice", [gt],
              "repeats image id 1"),
+        Case("evaluate-limit-in-benchmark", "evaluate", ["evaluate.py", "--config",
+             "configs/demo.yaml", "--checkpoint", str(ckpt), "--limit", "3"],
+             "--limit outside baseline mode (it would score every image)",
+             expect="--limit is not used by benchmark mode"),
+        Case("evaluate-turned-map", "evaluate", ["evaluate.py", "--pred-dir", str(turned),
+             "--gt-dir", str(gt), "--out", str(root / "t.json"), "--resize-pred"],
+             "a map turned by 90° against its GT, with --resize-pred", [turned, gt],
+             "turned by 90°"),
+        Case("train-exif-mask", "train", [*train, "data.dataset=folder", f"data.root={exif}",
+             "data.train_split=all", "data.val_split=null", "data.check_files=true",
+             f"data.split_dir={root / 'exif_splits'}",
+             "data.num_workers=0"], "mask drawn on an EXIF-turned photo's displayed view",
+             [exif], "EXIF orientation 6"),
+        Case("premask-changed-weights", "analysis", ["-m", "pmgsam.analysis", "premask", "--run",
+             str(root / "run_scored"), "--config", "configs/demo.yaml", "--split", "DIS-TE1",
+             "--data-root", str(data)], "predicting into a run scored with other weights",
+             [root / "run_scored"], "now holds other weights"),
     ]  # fmt: skip
     if not torch.cuda.is_available():
         cases += [
