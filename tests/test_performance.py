@@ -337,6 +337,11 @@ def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64,
     dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64), "cpu")
     assert torch.bfloat16 in upsampled  # the bf16 maps were upsampled (in float32)
     assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}
+    # The FPN maps (fpn[2] is the decoder's image embedding) stay bf16 too.
+    neck = copy.deepcopy(tiny64.neck)
+    feats = [torch.rand(1, c, 32 // 2**i, 32 // 2**i) for i, c in enumerate(tiny64.hiera.channels)]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert {f.dtype for f in neck(feats)} == {torch.bfloat16}
     # The tiny model has K = 1; with K = 2 an SRB's normalised output is the next one's input.
     drfm = DenseResidualFusion(6, 4, 8, 4, blocks=2, iterations=2, residual_scale=0.2).eval()
     dtypes = _feature_map_cat_dtypes(

@@ -121,6 +121,8 @@ class FpnNeck(nn.Module):
             lateral = self.lateral[i](feats[i])
             if prev is not None and i in self.top_down_levels:
                 top_down = F.interpolate(prev, size=lateral.shape[-2:], mode="nearest")
-                lateral = lateral + top_down
+                # CUDA autocast upsamples in float32 and returns float32: cast back, or the sum
+                # (the decoder's image embedding, fpn[2]) would be float32 under bf16.
+                lateral = lateral + top_down.to(lateral.dtype)
             outs[i] = prev = lateral
         return outs
