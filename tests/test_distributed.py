@@ -6,6 +6,7 @@ A real two-process run is tests/test_train.py's DDP test."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, List
 
 import pytest
@@ -171,3 +172,38 @@ def test_ddp_rebroadcasts_buffers_only_where_a_trainable_batchnorm_updates_them(
     assert D.buffers_change_in_training(tiny_model) is False
     residual = build_model(tiny_model.config, fusion="residual")
     assert D.buffers_change_in_training(residual) is True
+
+
+def test_a_failure_on_another_rank_is_recorded_in_the_runs_log(tmp_path) -> None:
+    # Rank 0 only sees the lost connection; the cause must reach train.log too.
+    log = tmp_path / "train.log"
+    log.write_text("2026-01-01 00:00:00 INFO pmgsam.engine.trainer: started\n")
+    D.append_rank_error(log, 1, ValueError("cannot read image file 'x.jpg'"))
+    last = log.read_text().splitlines()[-1]
+    assert last.endswith(
+        " ERROR rank 1: training failed (ValueError: cannot read image file 'x.jpg')"
+    )
+    D.append_rank_error(tmp_path / "gone" / "train.log", 1, ValueError("x"))  # best effort
+
+
+def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(monkeypatch) -> None:
+    import inspect
+    import warnings
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    kwargs = D.buffer_sync_kwargs(True)
+    assert list(kwargs.values()) == [True]
+    assert next(iter(kwargs)) in inspect.signature(DistributedDataParallel.__init__).parameters
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            DistributedDataParallel(torch.nn.Linear(2, 2), **D.buffer_sync_kwargs(False))
+    finally:
+        torch.distributed.destroy_process_group()

@@ -286,7 +286,10 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
     state = load_training_state(cfg.output_dir)
     _assert_same_weights(state["model"], w0)
     # 8 images, 2 per rank and step -> 2 steps; validation all-reduced over both shards.
-    assert state["global_step"] == 2
+    assert state["global_step"] == 2 and state["world_size"] == 2
+    # One process would halve the global batch: refused, naming the command that fits.
+    with pytest.raises(ConfigError, match="resume with torchrun --nproc_per_node 2 train.py"):
+        Trainer(cfg, resume=cfg.output_dir)
     record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()[0])
     assert record["val_images"] == 2
 
@@ -303,3 +306,16 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
         moved += int(update_single.abs().max() > 1e-5)
         torch.testing.assert_close(update_ddp, update_single, rtol=1e-3, atol=1e-7, msg=key)
     assert moved > len(w0) // 2
+
+
+def test_an_epochs_lr_is_logged_before_the_plateau_reduction_after_it(make_config) -> None:
+    # Threshold 0.99: no validation after the first counts as better; patience 0: epoch 2's
+    # validation halves the lr for epoch 3. Epoch 2 itself trained at the full lr.
+    schedule = {"kind": "plateau", "epochs": 2, "warmup_epochs": 0, "plateau_patience": 0,
+                "plateau_threshold": 0.99, "plateau_factor": 0.5}  # fmt: skip
+    trainer = Trainer(make_config("plateau", schedule=schedule))
+    trainer.fit()
+    run = Path(trainer.config.output_dir)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == [pytest.approx(1e-3), pytest.approx(1e-3)]
+    assert "base lr now 0.0005" in (run / "train.log").read_text()

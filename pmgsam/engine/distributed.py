@@ -6,14 +6,18 @@ process group; every helper here then degrades to a no-op.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import ContextManager, Optional, Tuple
+from pathlib import Path
+from typing import ContextManager, Dict, Optional, Tuple
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from pmgsam.utils.cli import DEVICE_NAMES, is_device_name
 from pmgsam.utils.config import ConfigError
@@ -165,3 +169,33 @@ def buffers_change_in_training(model: torch.nn.Module) -> bool:
         and not f"{name}.".startswith(frozen)
         for name, module in model.named_modules()
     )
+
+
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (e.g. BatchNorm running statistics) to every process."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def buffer_sync_kwargs(sync: bool) -> Dict[str, bool]:
+    """``DistributedDataParallel``'s keyword for syncing buffers at each forward: torch 2.14
+    renamed ``broadcast_buffers`` (deprecated, with a warning) to ``forward_sync_buffers``."""
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    name = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return {name: sync}
+
+
+def append_rank_error(log_file: Path, rank: int, err: BaseException) -> None:
+    """Add ``rank``'s failure to the run's log, which only rank 0 writes otherwise: the other
+    ranks then see a lost connection, not the cause. Best effort (the folder may be gone)."""
+    from pmgsam.utils.cli import LOG_DATE_FORMAT
+    from pmgsam.utils.messages import one_line
+
+    stamp = time.strftime(LOG_DATE_FORMAT)
+    line = f"{stamp} ERROR rank {rank}: training failed ({type(err).__name__}: {one_line(err)})\n"
+    try:
+        with open(log_file, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError:
+        pass

@@ -91,3 +91,24 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
             f"{[k for keys, _ in MOVABLE.values() for k in keys]} where the files there are "
             "the run's)"
         )
+
+
+def resume_command(run_dir: Path, world_size: int) -> str:
+    """The command that continues ``run_dir`` on as many processes as it ran on."""
+    launch = "python" if world_size == 1 else f"torchrun --nproc_per_node {world_size}"
+    return f"{launch} train.py --resume {run_dir}"
+
+
+def check_world_size(resumed: Dict[str, Any], world_size: int) -> None:
+    """Refuse a resume on another number of processes: the global batch, the data each rank
+    draws and the schedule's steps per epoch would change. States written before the world size
+    was recorded are not checked."""
+    saved = resumed.get("world_size")
+    if saved is None or saved == world_size:
+        return
+    raise ConfigError(
+        f"cannot resume from '{resumed['path']}' on {world_size} process(es): the run trained "
+        f"on {saved}, and another count changes the global batch and the data each process "
+        f"draws; resume with {resume_command(Path(resumed['path']).parents[2], saved)}, or start "
+        "a new run from its weights (train.init_from=RUN)"
+    )

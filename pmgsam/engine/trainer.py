@@ -28,10 +28,17 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
-from pmgsam.engine.resume_checks import check_frozen_files, check_moved_inputs, check_resume_config
+from pmgsam.engine.resume_checks import (
+    check_frozen_files,
+    check_moved_inputs,
+    check_resume_config,
+    check_world_size,
+    resume_command,
+)
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
 from pmgsam.engine.state import (
+    LOG_FILE,
     check_new_run_folder,
     checkpoint_dir,
     load_training_state,
@@ -83,7 +90,9 @@ class Trainer:
         self._lock = RunLock(self.out)
         try:
             self._setup(resume)
-        except BaseException:
+        except BaseException as err:
+            if self._detach_log is not None:  # the run's train.log is attached: say why there
+                logger.error(f"set-up failed ({type(err).__name__}: {one_line(err)})")
             self.close()
             raise
 
@@ -96,9 +105,11 @@ class Trainer:
         if resumed is not None:
             check_resume_config(resumed["config"], config, resumed["path"])
             check_frozen_files(config, resumed["path"])
-        # Every rank checks before the barrier in _build_data, i.e. before rank 0 writes the
-        # initial `last` below, so all ranks agree.
-        if not continuing:
+            check_world_size(resumed, self.dist.world_size)
+        # Rank 0 alone: it creates the folder and its lock right after, which another rank
+        # checking then would take for a foreign folder. If it refuses, it exits before the
+        # barrier in _build_data and torchrun stops the other ranks.
+        if not continuing and self.is_main:
             check_new_run_folder(self.out)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -158,8 +169,8 @@ class Trainer:
             # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
             # trainable parts only; every trainable parameter is used in each forward.
             ids = [self.device.index] if self.device.type == "cuda" else None
-            broadcast = D.buffers_change_in_training(self.model)
-            net = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=broadcast)
+            sync = D.buffers_change_in_training(self.model)
+            net = DistributedDataParallel(self.model, device_ids=ids, **D.buffer_sync_kwargs(sync))
         self.net = maybe_compile(net, self.perf)
         if self.is_main:
             self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
@@ -195,6 +206,7 @@ class Trainer:
             "config": to_dict(self.config),
             "data_fingerprint": self._fingerprint,
             "frozen_digest": self._frozen_digest,
+            "world_size": self.dist.world_size,
         }
 
     def _load_state(self, state: Dict[str, Any]) -> None:
@@ -240,7 +252,7 @@ class Trainer:
         except BaseException as err:
             if self.is_main:
                 last, held = checkpoint_dir(self.out, "last"), self._saved_epoch
-                how = f"python train.py --resume {self.out}"
+                how = resume_command(self.out, self.dist.world_size)
                 if held == 0:  # nothing kept: the folder takes a fresh start with any config
                     how += " (or start it again, with another config if need be)"
                 fix = "" if isinstance(err, KeyboardInterrupt) else " once the cause is fixed"
@@ -250,6 +262,8 @@ class Trainer:
                     f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds "
                     f"epoch {held}, continue{fix} with: {how}"
                 )
+            else:  # rank 0 may only see the peer disconnect this causes: record the cause
+                D.append_rank_error(self.out / LOG_FILE, self.dist.rank, err)
             self.close()
             raise
         es = self.early_stop
@@ -352,6 +366,9 @@ class Trainer:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
         want = self.config.train.preview_images if self._preview_due(epoch) else 0
         # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
+        # Running statistics updated in training are rank 0's everywhere (those it saves).
+        if self.dist.distributed and D.buffers_change_in_training(self.model):
+            D.broadcast_buffers(self.model)
         stats, grid = run_validation(
             self.model, self.val_loader, self.loss_fn, self.device, self.amp_dtype, self.perf, want
         )
@@ -365,16 +382,17 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, train: Dict[str, float], val: Dict[str, float]) -> None:
         improved = False
+        # The epoch's last lr, read before a plateau reduction (which applies to the next epoch).
+        lr = self.schedule.base_lr(epoch, len(self.train_loader) - 1)
         if val:
             reduced = self.schedule.on_validation(epoch, val["loss"])
             improved = self.early_stop.update(epoch, val["loss"])
             if reduced and self.is_main:
-                lr = self.schedule.base_lr(epoch + 1)
-                logger.info(f"validation loss on a plateau: base lr now {lr:.3g}")
+                new = self.schedule.base_lr(epoch + 1)
+                logger.info(f"validation loss on a plateau: base lr now {new:.3g}")
         self.epoch = epoch + 1
         if not self.is_main:
             return
-        lr = self.schedule.base_lr(epoch, len(self.train_loader) - 1)
         record = epoch_record(
             self.epoch, self.global_step, lr, train, val, improved, self.early_stop.bad
         )
