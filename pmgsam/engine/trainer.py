@@ -57,6 +57,7 @@ from pmgsam.engine.training_log import (
     append_metrics,
     attach_run_log,
     epoch_record,
+    interruption_message,
     truncate_metrics,
 )
 from pmgsam.engine.validation import run_validation
@@ -251,18 +252,9 @@ class Trainer:
                 stopped_early = D.broadcast_flag(self.early_stop.should_stop, self.device)
         except BaseException as err:
             if self.is_main:
-                last, held = checkpoint_dir(self.out, "last"), self._saved_epoch
                 how = resume_command(self.out, self.dist.world_size)
-                if held == 0:  # nothing kept: the folder takes a fresh start with any config
-                    how += " (or start it again, with another config if need be)"
-                fix = "" if isinstance(err, KeyboardInterrupt) else " once the cause is fixed"
-                cause = one_line(err)
-                cause = type(err).__name__ + (f": {cause}" if cause != type(err).__name__ else "")
-                logger.error(
-                    f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds "
-                    f"epoch {held}, continue{fix} with: {how}"
-                )
-            else:  # rank 0 may only see the peer disconnect this causes: record the cause
+                logger.error(interruption_message(err, self._saved_epoch, self.out, how))
+            elif not isinstance(err, KeyboardInterrupt):  # rank 0 may see only the lost peer
                 D.append_rank_error(self.out / LOG_FILE, self.dist.rank, err)
             self.close()
             raise

@@ -21,6 +21,7 @@ from pmgsam.engine.state import LOG_FILE, METRICS_FILE, PACKAGE_LOGGER, TB_DIR, 
 from pmgsam.modeling.checkpoint import checkpoint_dir
 from pmgsam.utils.cli import LOG_DATE_FORMAT, LOG_FORMAT
 from pmgsam.utils.io import atomic_path
+from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -211,3 +212,18 @@ class TrainingLog:
     def close(self) -> None:
         """Flush and close the TensorBoard writer."""
         self._writer.close()
+
+
+def interruption_message(err: BaseException, held: int, run_dir: Path, how: str) -> str:
+    """The log line of a run stopped by ``err`` while its ``last`` checkpoint holds epoch
+    ``held``; ``how`` is the command that continues it."""
+    if held == 0:  # nothing kept: the folder takes a fresh start with any config
+        how += " (or start it again, with another config if need be)"
+    fix = "" if isinstance(err, KeyboardInterrupt) else " once the cause is fixed"
+    cause = one_line(err)
+    cause = type(err).__name__ + (f": {cause}" if cause != type(err).__name__ else "")
+    last = checkpoint_dir(run_dir, "last")
+    return (
+        f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds epoch {held}, "
+        f"continue{fix} with: {how}"
+    )
