@@ -22,7 +22,7 @@ from pmgsam.analysis.plots import png_size, quality_scatter
 from pmgsam.analysis.premask import FINAL, PREMASK, analyse, binary_iou, pearson, quadrant_counts
 from pmgsam.data import unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor
-from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"

@@ -27,7 +27,7 @@ from pmgsam.baselines.base import AutoBaseline, gt_box, instance_boxes, reduce_m
 from pmgsam.baselines.runner import run_baseline
 from pmgsam.data import build_dataset
 from pmgsam.data.config import DataConfig
-from pmgsam.evaluation.instances import load_coco
+from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.run_json import write_run_json
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.report import main as report_main

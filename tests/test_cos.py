@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.instances import (
     Instance,
     coco_map,
@@ -18,7 +19,6 @@ from pmgsam.evaluation.instances import (
     evaluate_cos_folder,
     hungarian_match,
     image_results,
-    load_coco,
     split_instances,
 )
 from pmgsam.evaluation.scoring import EvaluationInputError

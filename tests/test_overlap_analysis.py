@@ -18,7 +18,8 @@ from mask_cases import coco_annotation
 
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids
-from pmgsam.evaluation.instances import UnscoredPredictionWarning, load_coco
+from pmgsam.evaluation.coco_gt import load_coco
+from pmgsam.evaluation.instances import UnscoredPredictionWarning
 from pmgsam.utils.cli import exit_status
 
 S = 20

@@ -116,7 +116,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
             data = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise DataError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
-        from pmgsam.evaluation.instances import checked_coco_dict
+        from pmgsam.evaluation.coco_gt import checked_coco_dict
 
         # One error naming what is malformed; scoring needs GT instances (AP -1 without).
         checked_coco_dict(data, f"--gt-json '{path}'", require_instances=scoring)
@@ -137,7 +137,8 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
 
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
-    from pmgsam.evaluation.instances import evaluate_cos_folder, load_coco
+    from pmgsam.evaluation.coco_gt import load_coco
+    from pmgsam.evaluation.instances import evaluate_cos_folder
     from pmgsam.evaluation.run_json import write_run_json
     from pmgsam.evaluation.table_rendering import to_markdown
     from pmgsam.evaluation.tables import cos_table

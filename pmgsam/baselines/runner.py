@@ -84,7 +84,7 @@ def run_baseline(
     )
     coco = None
     if cos:
-        from pmgsam.evaluation.instances import load_coco
+        from pmgsam.evaluation.coco_gt import load_coco
 
         coco_gt = dataset.coco_gt()
         coco = load_coco(coco_gt)
@@ -171,7 +171,8 @@ def score_instances(
 ) -> Dict[str, Any]:
     """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
     ``extra`` entries, also in the written scores)."""
-    from pmgsam.evaluation.instances import coco_map, load_coco
+    from pmgsam.evaluation.coco_gt import load_coco
+    from pmgsam.evaluation.instances import coco_map
 
     metrics = out_dir / "metrics"
     (metrics / f"{split}.results.json").write_text(json.dumps(results))

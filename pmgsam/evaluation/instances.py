@@ -33,14 +33,14 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
-from pmgsam.data.io import DataError, load_mask, segmentation_to_rle
+from pmgsam.data.io import load_mask
 from pmgsam.utils.messages import preview
-from pmgsam.utils.rle import MAX_PIXELS, encode_rle
+from pmgsam.utils.rle import encode_rle
 
+from .coco_gt import load_coco, rle_for_pycocotools
 from .scoring import LIST_LIMIT, QUARTER_TURNED, EvaluationInputError, list_images
 
 PathLike = Union[str, os.PathLike]
-IMAGE_FIELDS = ("id", "file_name", "height", "width")
 PROTOCOLS = {
     "all": "all predicted instances (standard COCO)",
     "matched": "only predictions matched one-to-one to a GT instance by the Hungarian algorithm",
@@ -97,11 +97,6 @@ def split_instances(
     return out
 
 
-def _rle_for_iou(rle: Dict[str, object]) -> Dict[str, object]:
-    counts = rle["counts"]
-    return {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
-
-
 def hungarian_match(
     pred_rles: Sequence[Dict[str, object]], gt_rles: Sequence[Dict[str, object]]
 ) -> List[Tuple[int, int, float]]:
@@ -110,168 +105,14 @@ def hungarian_match(
         return []
     iou = np.asarray(
         mask_utils.iou(
-            [_rle_for_iou(r) for r in pred_rles],
-            [_rle_for_iou(r) for r in gt_rles],
+            [rle_for_pycocotools(r) for r in pred_rles],
+            [rle_for_pycocotools(r) for r in gt_rles],
             [0] * len(gt_rles),
         ),
         dtype=np.float64,
     ).reshape(len(pred_rles), len(gt_rles))
     rows, cols = linear_sum_assignment(iou, maximize=True)
     return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] > 0]
-
-
-def _read_coco_json(path: Path) -> object:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as err:
-        raise EvaluationInputError(f"COCO GT file '{path}' does not exist") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise EvaluationInputError(f"cannot read COCO GT file '{path}': {err}") from err
-    if not text.strip():
-        raise EvaluationInputError(f"COCO GT file '{path}' is empty")
-    try:
-        return json.loads(text)
-    except ValueError as err:
-        raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
-
-
-def _integer(value: object) -> int:
-    """``value`` as an int if it is a whole JSON number (``480`` or ``480.0``), else ValueError."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"{value!r} is not an integer")
-    return int(value)
-
-
-def checked_coco_dict(
-    data: object, where: str, require_instances: bool = False
-) -> Dict[str, object]:
-    """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
-
-    Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
-    sizes; ids and file-name stems unique), a ``categories`` list and well-formed
-    ``annotations`` (unique integer ids, missing ones assigned); every ``segmentation`` is checked
-    (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
-    raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
-    mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring
-    it gives AP -1).
-    """
-    if not isinstance(data, Mapping):
-        raise EvaluationInputError(
-            f"{where}: a COCO file is a JSON object with 'images', 'annotations' and "
-            f"'categories', not a {type(data).__name__}"
-        )
-    images, anns, cats = data.get("images"), data.get("annotations", []), data.get("categories")
-    if not isinstance(images, list) or not images:
-        raise EvaluationInputError(f"{where}: no 'images' listed (an empty GT scores nothing)")
-    if not isinstance(cats, list):
-        raise EvaluationInputError(f"{where}: no 'categories' list")
-    if not isinstance(anns, list):
-        raise EvaluationInputError(f"{where}: 'annotations' must be a list")
-    sizes: Dict[int, Tuple[int, int]] = {}
-    names: Dict[int, str] = {}
-    stems: Dict[str, str] = {}
-    clean_images = []
-    for k, im in enumerate(images):
-        need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer id, height, width)"
-        if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
-            raise EvaluationInputError(need)
-        try:
-            iid, h, w = (_integer(im[f]) for f in ("id", "height", "width"))
-        except ValueError as err:
-            raise EvaluationInputError(f"{need}: {err}") from err
-        name = im["file_name"]
-        stem = Path(name).stem if isinstance(name, str) else ""
-        if not stem:
-            raise EvaluationInputError(f"{need}: file_name {name!r} names no file")
-        # pycocotools keeps one image per id, and a prediction map is found by the stem.
-        if iid in names:
-            raise EvaluationInputError(
-                f"{where}: images[{k}] ({name!r}) repeats image id {iid} of {names[iid]!r}"
-            )
-        if stem in stems:
-            raise EvaluationInputError(
-                f"{where}: images[{k}] ({name!r}) and {stems[stem]!r} share the file-name stem "
-                f"{stem!r}, which names their prediction map"
-            )
-        sizes[iid], names[iid], stems[stem] = (h, w), name, name
-        # pycocotools holds sizes and pixel counts in 32 bits and would overflow.
-        if h <= 0 or w <= 0 or h * w > MAX_PIXELS:
-            raise EvaluationInputError(
-                f"{where}: images[{k}] ({name!r}) has height {h} and width {w}: "
-                f"both must be positive (and height*width at most {MAX_PIXELS})"
-            )
-        clean_images.append(dict(im, id=iid, height=h, width=w))
-    fixed = []
-    ann_ids: Dict[int, int] = {}
-    for k, ann in enumerate(anns):
-        if not isinstance(ann, Mapping) or "segmentation" not in ann or "image_id" not in ann:
-            raise EvaluationInputError(
-                f"{where}: annotations[{k}] needs 'image_id' and 'segmentation'"
-            )
-        try:
-            image_id = _integer(ann["image_id"])
-            ann_id = _integer(ann["id"]) if "id" in ann else None
-        except ValueError as err:
-            raise EvaluationInputError(f"{where}: annotations[{k}]: {err}") from err
-        if image_id not in sizes:
-            raise EvaluationInputError(
-                f"{where}: annotations[{k}] refers to image_id {ann['image_id']!r}, which "
-                "'images' does not list"
-            )
-        if ann_id in ann_ids:
-            # pycocotools keeps one annotation per id: the other instance would vanish.
-            raise EvaluationInputError(
-                f"{where}: annotations[{k}] repeats annotation id {ann_id} of "
-                f"annotations[{ann_ids[ann_id]}]"
-            )
-        if ann_id is not None:
-            ann_ids[ann_id] = k
-        h, w = sizes[image_id]
-        named = f"{where}: annotations[{k}] (id {ann.get('id')!r}, of {names[image_id]!r})"
-        try:
-            rle = segmentation_to_rle(ann["segmentation"], h, w, named)
-        except DataError as err:
-            raise EvaluationInputError(str(err)) from err
-        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id)
-        out.setdefault("iscrowd", 0)
-        if "area" not in out:
-            out["area"] = float(mask_utils.area(_rle_for_iou(rle)))
-        fixed.append(out)
-    # Annotations without an id get ones no other annotation holds.
-    spare = iter(range(max(ann_ids, default=0) + 1, 2**62))
-    for out in fixed:
-        if out["id"] is None:
-            out["id"] = next(spare)
-    if require_instances and not any(not a["iscrowd"] for a in fixed):
-        # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
-        raise EvaluationInputError(
-            f"{where}: no (non-crowd) annotations, so there is no instance to score (COCO "
-            "AP would read -1)"
-        )
-    return dict(data, images=clean_images, annotations=fixed)
-
-
-def load_coco(
-    gt: Union[PathLike, COCO, Mapping[str, object]], require_instances: bool = False
-) -> COCO:
-    """A ``COCO`` from a GT file, an in-memory COCO dict, or an existing ``COCO`` (quietly).
-
-    Files and dicts are checked first (:func:`checked_coco_dict`): a bad GT file is one
-    :class:`EvaluationInputError` naming the file, never a pycocotools traceback.
-    """
-    if isinstance(gt, COCO):
-        return gt
-    if isinstance(gt, Mapping):
-        data = checked_coco_dict(gt, "COCO GT", require_instances)
-    else:
-        where = f"COCO GT file '{gt}'"
-        data = checked_coco_dict(_read_coco_json(Path(gt)), where, require_instances)
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = data
-        coco.createIndex()
-    return coco
 
 
 def coco_map(coco_gt: COCO, results: List[Dict[str, object]]) -> Dict[str, object]:
