@@ -33,6 +33,7 @@ def load(*overrides: str) -> ExperimentConfig:
         ("optim.decoder.weight_decay=-0.1", "'optim.decoder.weight_decay' must be .*>= 0"),
         ("schedule.step_gamma=0", "'schedule.step_gamma' must be in"),
         ("schedule.plateau_factor=0", "'schedule.plateau_factor' must be in"),
+        ("schedule.plateau_threshold=1", "'schedule.plateau_threshold' .* must be below 1"),
         ("schedule.epochs=0", "'schedule.epochs' must be > 0"),
         ("train.val_every=0", "'train.val_every' must be > 0"),
         ("performance.compile_mode=fast", "'performance.compile_mode' must be one of"),

@@ -171,6 +171,11 @@ class ScheduleConfig:
                 raise ConfigError(f"config key 'schedule.{name}' must be in (0, 1], got {value}")
         check_positive("schedule.plateau_patience", self.plateau_patience, allow_zero=True)
         check_positive("schedule.plateau_threshold", self.plateau_threshold, allow_zero=True)
+        if self.plateau_threshold >= 1:  # a loss can never improve by 100 % of itself
+            raise ConfigError(
+                f"config key 'schedule.plateau_threshold' (a relative improvement) must be below "
+                f"1, got {self.plateau_threshold}"
+            )
         check_positive("schedule.min_lr", self.min_lr, allow_zero=True)
         if self.early_stop_patience is not None:
             check_positive(
