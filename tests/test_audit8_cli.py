@@ -1,0 +1,23 @@
+"""``--help`` defaults (HelpFormatter): shown once, after the help text, for options with a set
+default; never where the help text already states it, for unset or off options, or for
+positional arguments."""
+
+from __future__ import annotations
+
+import argparse
+
+from pmgsam.utils.cli import HelpFormatter
+
+
+def test_help_shows_each_set_default_once():
+    parser = argparse.ArgumentParser(prog="p", formatter_class=HelpFormatter)
+    parser.add_argument("--rows", type=int, default=3, help="rows (the default 3 is the paper's)")
+    parser.add_argument("--cols", type=int, default=4, help="columns")
+    parser.add_argument("--flag", action="store_true", help="a switch")
+    parser.add_argument("--unset", help="nothing set")
+    parser.add_argument("--many", nargs="*", default=[], help="a list")
+    parser.add_argument("paths", nargs="*", default=["x"], help="inputs")
+    text = " ".join(parser.format_help().split())
+    assert "columns (default: 4)" in text
+    assert "(default: 3)" not in text and "(the default 3 is the paper's)" in text
+    assert text.count("(default:") == 1  # --cols only

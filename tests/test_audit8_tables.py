@@ -1,0 +1,73 @@
+"""Tables and checkpoint fields in the cases the other tests leave out: the pooled Overall
+(TE1-4) group of a ``--limit`` baseline marks no best, a table mixing DIS5K and a folder
+dataset's splits is not titled DIS5K, and a ``model.*`` frozen-file override wins over the
+config's file."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import pmgsam
+from pmgsam.evaluation.table_rendering import to_markdown
+from pmgsam.evaluation.tables import TE_PARTS, build_tables, dis_table
+from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _scores(mae: float, n: int) -> dict:
+    return {"MAE": mae, "num_images": n}
+
+
+def test_the_pooled_overall_group_of_a_limited_baseline_marks_no_best():
+    # sam scored 2 images of each part (--limit 2), ours every image: Overall (TE1-4) is pooled
+    # from the parts for both (8 vs 2000 images), so no row is best there either.
+    sam = {"method": "sam", "dis": {p: _scores(0.05, 2) for p in TE_PARTS}}
+    ours = {"method": "ours", "dis": {p: _scores(0.1, 500) for p in TE_PARTS}}
+    table = dis_table([sam, ours])
+    assert table.unranked == [*TE_PARTS, "Overall (TE1-4)"]
+    assert table.notes[-1] == (
+        "No best marked in Overall (TE1-4): its rows were scored on different numbers of images "
+        "(8, 2000)."
+    )
+    assert "**" not in to_markdown(table)
+
+
+def test_the_pooled_overall_group_keeps_its_best_when_counts_agree():
+    sam = {"method": "sam", "dis": {p: _scores(0.05, 500) for p in TE_PARTS}}
+    ours = {"method": "ours", "dis": {p: _scores(0.1, 500) for p in TE_PARTS}}
+    table = dis_table([sam, ours])
+    assert table.unranked == []
+    overall = to_markdown(table).split("### Overall (TE1-4)")[1]
+    assert "| sam | – | – | **0.050** |" in overall
+
+
+def test_a_table_of_dis5k_and_folder_splits_is_titled_by_its_metrics():
+    dis5k = {"method": "dis", "dis": {"DIS-TE1": _scores(0.05, 500)}}
+    folder = {"method": "mine", "dis": {"test": _scores(0.1, 3)}}
+    assert dis_table([dis5k]).title == "DIS5K"
+    assert dis_table([folder]).title == "DIS metrics"
+    table = build_tables([dis5k, folder])["dis"]
+    assert table.title == "DIS metrics"  # not every group is a DIS5K split
+    assert [g for g, _ in table.groups] == ["DIS-TE1", "test"]
+
+
+@pytest.fixture(scope="module")
+def on_file(tmp_path_factory):
+    """A tiny checkpoint recorded as trained on a Hiera file that lives elsewhere now."""
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=64)
+    model.config = dataclasses.replace(model.config, hiera_checkpoint="/old/hiera.pth")
+    path = save_model(model, tmp_path_factory.mktemp("fields") / "on_file.safetensors")
+    return path, model.config
+
+
+def test_a_frozen_file_given_as_an_override_wins_over_the_configs(on_file):
+    path, stored = on_file
+    config = dataclasses.replace(stored, hiera_checkpoint="/config/hiera.pth")
+    given = ["model.hiera_checkpoint=/given/hiera.pth"]
+    assert checkpoint_model_fields(path, config, given) == {"hiera_checkpoint": "/given/hiera.pth"}
+    assert checkpoint_model_fields(path, config, []) == {"hiera_checkpoint": "/config/hiera.pth"}
