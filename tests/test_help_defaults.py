@@ -21,3 +21,11 @@ def test_help_shows_each_set_default_once():
     assert "columns (default: 4)" in text
     assert "(default: 3)" not in text and "(the default 3 is the paper's)" in text
     assert text.count("(default:") == 1  # --cols only
+
+
+def test_a_default_of_zero_is_shown():
+    # 0 == False: a membership test would hide it.
+    import evaluate
+
+    text = " ".join(evaluate.build_parser().format_help().split())
+    assert "COS: smallest instance (pixels) (default: 0)" in text

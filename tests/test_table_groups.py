@@ -71,3 +71,18 @@ def test_a_frozen_file_given_as_an_override_wins_over_the_configs(on_file):
     given = ["model.hiera_checkpoint=/given/hiera.pth"]
     assert checkpoint_model_fields(path, config, given) == {"hiera_checkpoint": "/given/hiera.pth"}
     assert checkpoint_model_fields(path, config, []) == {"hiera_checkpoint": "/config/hiera.pth"}
+
+
+def test_a_pooled_joined_group_of_a_limited_baseline_marks_no_best():
+    # DIS-VD+DIS-TE1 pooled from the parts: 2 + 2 images against 500 + 500 (or a scored
+    # 1000-image entry); the 4-image row must not be bolded as the best.
+    def e(mae, n):
+        return {"MAE": mae, "num_images": n}
+
+    runs = [{"method": "sam", "dis": {"DIS-VD": e(0.05, 2), "DIS-TE1": e(0.05, 2)}},
+            {"method": "ours", "dis": {"DIS-VD": e(0.1, 500), "DIS-TE1": e(0.1, 500)}}]  # fmt: skip
+    assert dis_table(runs, ["DIS-VD+DIS-TE1"]).unranked == ["DIS-VD+DIS-TE1"]
+    runs[1]["dis"]["DIS-VD+DIS-TE1"] = e(0.1, 1000)
+    table = dis_table(runs, ["DIS-VD+DIS-TE1"])
+    assert table.unranked == ["DIS-VD+DIS-TE1"]
+    assert "(4, 1000)" in table.notes[-1]

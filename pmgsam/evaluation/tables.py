@@ -94,7 +94,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         joined = sorted(n for n in names if "+" in n)
         others = sorted(names - set(DIS_SUBSETS) - set(joined))  # e.g. a folder dataset's
         subsets = DIS_SUBSETS + tuple(joined) + tuple(others)
-    rows = []
+    rows, resolved = [], []
     for run in runs:
         dis = dict(run.get("dis") or {})
         if "DIS-TE1-4" not in dis:
@@ -110,6 +110,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
             for c in DIS_COLUMNS
         }
         rows.append((run["method"], vals))
+        resolved.append({SUBSET_TITLES.get(s, s): dis.get(s) for s in subsets})
     # Subsets no run was scored on (e.g. a demo scoring DIS-VD and DIS-TE1) are left out.
     scored = [
         s
@@ -132,7 +133,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     # A pooled group is a subset too when any of its parts is.
     parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
-    unranked = unequal_image_counts(runs, "dis", titles)
+    unranked = unequal_image_counts(resolved, titles)
     notes += unranked_notes(unranked)
     dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
     return Table("DIS5K" if dis5k else "DIS metrics", groups, rows, notes, list(unranked))
@@ -158,7 +159,7 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         desc = PROTOCOL_NOTES.get(proto, proto)
         notes.append(f"Protocol '{proto}' = {desc}: {', '.join(where)}.")
     notes += subset_notes(runs, "cos", datasets)
-    unranked = unequal_image_counts(runs, "cos", datasets)
+    unranked = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
     notes += unranked_notes(unranked)
     groups = [(d, COS_COLUMNS) for d in datasets]
     return Table("COS instance segmentation", groups, rows, notes, list(unranked))
@@ -177,23 +178,21 @@ def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) ->
 
 
 def unequal_image_counts(
-    runs: Sequence[Mapping], section: str, titles: Sequence[str]
+    scores: Sequence[Mapping[str, object]], groups: Sequence[str]
 ) -> Dict[str, List[int]]:
-    """{group title: its rows' image counts} for the shown groups whose scored rows did not all
-    see the same number of images (e.g. a baseline run with ``--limit``): no best is marked
-    there, since a row can be best only on easier or fewer images."""
-    names = {SUBSET_TITLES.get(k, k): k for k in (*DIS_SUBSETS, *titles)}
+    """{group: its rows' image counts} for the shown groups whose scored rows did not all see the
+    same number of images (e.g. a baseline run with ``--limit``): no best is marked there, since
+    a row can be best only on easier or fewer images. ``scores``: per row, {group: its scores},
+    pooled groups already pooled as the table shows them."""
     out: Dict[str, List[int]] = {}
-    for title in titles:
+    for group in groups:
         counts = []
-        for run in runs:
-            scores = (run.get(section) or {}).get(names.get(title, title))
-            if section == "dis" and scores is None and title == SUBSET_TITLES["DIS-TE1-4"]:
-                scores = pool_te(run.get("dis") or {})
-            if isinstance(scores, Mapping) and scores.get("num_images") is not None:
-                counts.append(int(scores["num_images"]))
+        for row in scores:
+            entry = row.get(group)
+            if isinstance(entry, Mapping) and entry.get("num_images") is not None:
+                counts.append(int(entry["num_images"]))
         if len(set(counts)) > 1:
-            out[title] = counts
+            out[group] = counts
     return out
 
 

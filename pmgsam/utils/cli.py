@@ -41,7 +41,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        # By identity: 0 == False, and a default of 0 is worth showing.
+        default = action.default
+        shown = not (
+            default is None or default is False or default == [] or default is argparse.SUPPRESS
+        )
         if shown and action.option_strings and "default" not in text:
             text += (" " if text else "") + "(default: %(default)s)"
         return text
