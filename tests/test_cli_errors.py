@@ -136,7 +136,7 @@ def test_inference_bad_checkpoints(cached, tmp_path, capsys, case, expected):
 
 @pytest.mark.parametrize(
     "case, expected",
-    [("missing", "does not exist"), ("empty", "no images"), ("file", "not a folder of images")],
+    [("missing", "does not exist"), ("empty", "no images"), ("file", "neither a folder nor an")],
 )
 def test_inference_bad_input_folder(cached, tmp_path, capsys, case, expected):
     folder = tmp_path / "in"

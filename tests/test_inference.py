@@ -17,6 +17,7 @@ from pmgsam.engine.inference import (
 )
 from pmgsam.modeling.checkpoint import resolve_weights, save_model
 from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.outputs import OutputError
 
 S = 64
 
@@ -215,3 +216,17 @@ def test_cli_takes_frozen_weight_overrides_as_train_does(weights, image_dir, tmp
     moved.write_bytes((path.parents[3] / "u2netp.pth").read_bytes())
     main([*argv, "--out", str(tmp_path / "b"), f"{prefix}u2net_checkpoint={moved}"])
     assert len(list((tmp_path / "b").glob("*.png"))) == 4
+
+
+def test_cli_predicts_a_single_image_file(weights, image_dir, tmp_path):
+    path, model = weights
+    argv = ["--checkpoint", str(path), "--num-workers", "0", "--input"]
+    out = tmp_path / "one"
+    main([*argv, str(image_dir / "tall.png"), "--out", str(out)])
+    assert sorted(p.name for p in out.glob("*.png")) == ["tall.png"]
+    # The same map as predicting the whole folder.
+    main([*argv, str(image_dir), "--out", str(tmp_path / "all")])
+    assert (out / "tall.png").read_bytes() == (tmp_path / "all" / "tall.png").read_bytes()
+    # The photo's own folder is an input folder: maps are never written among its images.
+    with pytest.raises(OutputError, match="input folder"):
+        main([*argv, str(image_dir / "tall.png"), "--out", str(image_dir), "--overwrite"])

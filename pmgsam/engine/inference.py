@@ -72,19 +72,34 @@ from pmgsam.utils.outputs import (
 logger = logging.getLogger(__name__)
 
 
+def input_images(source: Union[str, Path]) -> Dict[str, Path]:
+    """``{stem: path}`` of the images to predict: every image of a folder, or one image file."""
+    source = Path(source)
+    if not source.exists():
+        raise DataNotFoundError(f"--input '{source}' does not exist")
+    if source.is_dir():
+        return list_files(source, IMAGE_EXTENSIONS, "image")
+    if source.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DataError(
+            f"--input '{source}' is neither a folder nor an image file "
+            f"({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return {source.stem: source}
+
+
 class ImageFolder(Dataset):
-    """Every image of a folder (no masks), resized + padded for the model.
+    """Every image of a folder, or one image file (no masks), resized + padded for the model.
 
     Files whose header cannot be read are left out and listed in ``unreadable`` (path, reason),
     so that one bad file does not cost the maps of all the others.
 
     Arguments:
-      folder (path): directory of images.
+      folder (path): directory of images, or a single image file.
       image_size (int): S.
     """
 
     def __init__(self, folder: Union[str, Path], image_size: int) -> None:
-        files = list_files(Path(folder), IMAGE_EXTENSIONS, "image")
+        files = input_images(folder)
         if not files:
             raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
         self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
@@ -308,7 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
-    parser.add_argument("--input", required=True, help="folder of images")
+    parser.add_argument("--input", required=True, help="folder of images, or one image file")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
     parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--num-workers", type=non_negative_int, default=2)
@@ -327,23 +342,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
-    if not input_dir.exists():
-        raise DataNotFoundError(f"--input '{input_dir}' does not exist")
-    if not input_dir.is_dir():
-        raise DataError(f"--input '{input_dir}' is a file, not a folder of images")
     # Checked before the model is built, so a refused folder costs nothing; created after it
     # loaded, so a checkpoint error leaves no empty folder behind.
-    names = [f"{n}.png" for n in list_files(input_dir, IMAGE_EXTENSIONS, "image")]
+    names = [f"{n}.png" for n in input_images(input_dir)]
+    # A single image's folder counts as input too: maps written there could replace its images.
+    read = [input_dir if input_dir.is_dir() else input_dir.parent]
     outputs = [(args.out, "--out")]
     if args.premask_out:
         refuse_shared_output(args.out, "--out", args.premask_out, "--premask-out")
         outputs.append((args.premask_out, "--premask-out"))
     for folder, option in outputs:
-        check_output_dir(folder, names, [input_dir], args.overwrite, option)
+        check_output_dir(folder, names, read, args.overwrite, option)
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
     for folder, option in outputs:
-        prepare_output_dir(folder, names, [input_dir], args.overwrite, option, "inference")
+        prepare_output_dir(folder, names, read, args.overwrite, option, "inference")
     predictor = Predictor(model, device, args.amp)
     dataset = ImageFolder(input_dir, model.config.image_size)
     out = predictor.predict_dataset(
