@@ -1,8 +1,8 @@
-"""Inference: predict a dataset split or a folder of images into 8-bit probability PNGs.
+"""Inference: predict a dataset split, a folder of images or one image into 8-bit probability PNGs.
 
-    python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR --out DIR
+    python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR|IMAGE --out DIR
         [--batch-size 4] [--num-workers 2] [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none]
-        [--overwrite] [--premask-out DIR] [hiera_checkpoint=... ...]
+        [--overwrite] [--premask-out DIR] [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
 weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
