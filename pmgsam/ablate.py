@@ -40,7 +40,8 @@ from pmgsam.utils.config import (
 )
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
-logger = logging.getLogger(__name__)
+# By name: run as `python -m pmgsam.ablate`, __name__ is "__main__", outside the package logger.
+logger = logging.getLogger("pmgsam.ablate")
 GRID_FILE = "grid.yaml"
 DONE_FILE = "ablate_done.json"
 PLOT_METRICS = (

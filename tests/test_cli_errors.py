@@ -353,3 +353,14 @@ def test_help_shows_defaults_that_are_set_and_none_that_are_not():
     text = " ".join(evaluate.build_parser().format_help().split())
     assert "COS: foreground = prob > t (default: 0.5)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+@pytest.mark.parametrize("module", ["pmgsam.ablate", "pmgsam.engine.inference"])
+def test_modules_run_as_commands_log_under_the_package(module):
+    # Run with `python -m`, a module's __name__ is "__main__": a logger named after it would
+    # sit outside the "pmgsam" logger that run_cli shows, and its INFO lines would be lost.
+    import runpy
+
+    # Another __name__ than the module's, without running its command (that needs "__main__").
+    namespace = runpy.run_module(module, run_name="run_as_a_command")
+    assert namespace["logger"].name == module

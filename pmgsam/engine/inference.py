@@ -69,7 +69,8 @@ from pmgsam.utils.outputs import (
     refuse_shared_output,
 )
 
-logger = logging.getLogger(__name__)
+# By name: run as `python -m pmgsam.engine.inference`, __name__ is "__main__".
+logger = logging.getLogger("pmgsam.engine.inference")
 
 
 def input_images(source: Union[str, Path]) -> Dict[str, Path]:
