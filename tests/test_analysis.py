@@ -24,6 +24,8 @@ from pmgsam.data import unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor
 from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.config import ConfigError
+from pmgsam.utils.outputs import OutputError
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
@@ -210,17 +212,21 @@ def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:
     assert [im["id"] for im in sub["images"]] == [2] and len(sub["annotations"]) == 2
 
     # CLI: list, share, and AP beside the full set in the run's COS table.
+    # Boxes come from the masks: stored bbox fields (here all wrong) do not decide.
+    wrong = {**data, "annotations": [{**a, "bbox": [0, 0, 1, 1]} for a in data["annotations"]]}
+    assert overlapping_image_ids(load_coco(wrong), "box") == [2]
+
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps(data))
-    pred = tmp_path / "pred"
-    pred.mkdir()
+    run = tmp_path / "run"
+    pred = run / "pred" / "Test"
+    pred.mkdir(parents=True)
     for im in data["images"]:
         union = np.zeros((20, 20), np.uint8)
         for a in data["annotations"]:
             if a["image_id"] == im["id"]:
                 union |= mask_utils.decode(a["segmentation"]).astype(np.uint8)
         cv2.imwrite(str(pred / f"im{im['id']}.png"), union * 255)
-    run = tmp_path / "run"
     args = ["overlap", "--gt-json", str(gt), "--rule", "touch", "--name", "TOY"]
     args += ["--out", str(tmp_path / "ov"), "--pred-dir", str(pred), "--run", str(run)]
     assert main(args) == 0
@@ -231,6 +237,24 @@ def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:
     assert cos["TOY overlap"]["num_images"] == 1 and cos["TOY"]["num_images"] == 4
     # Connected components merge the touching pair, so AP drops on the subset.
     assert cos["TOY overlap"]["AP"] < cos["TOY"]["AP"]
+
+    # A full-set AP the run already records (evaluate.py's) is kept; the subset is updated.
+    record = json.loads((run / "run.json").read_text())
+    record["cos"]["TOY"]["AP"] = 0.123
+    (run / "run.json").write_text(json.dumps(record))
+    assert main(args) == 0
+    assert json.loads((run / "run.json").read_text())["cos"]["TOY"]["AP"] == 0.123
+    # Maps from elsewhere would be recorded as the run's: refused before anything is written.
+    other = shutil.copytree(pred, tmp_path / "other_maps")
+    before = (run / "run.json").read_bytes()
+    foreign = args[: args.index("--pred-dir") + 1] + [str(other), "--run", str(run)]
+    with pytest.raises(ConfigError, match="is not a map folder of --run"):
+        main(foreign)
+    assert (run / "run.json").read_bytes() == before
+    # Nor are the subset files written into the GT file's own folder.
+    with pytest.raises(OutputError, match="is the dataset folder"):
+        main(["overlap", "--gt-json", str(gt), "--name", "TOY", "--out", str(tmp_path)])
+    assert not (tmp_path / "overlap_gt.json").exists()
 
 
 def _fake_run(root: Path, dis5k_root: Path, split: str, method: str, good: set) -> Path:
@@ -389,3 +413,13 @@ def test_analyse_names_images_with_an_empty_gt(tmp_path, caplog) -> None:
     assert summary["empty_gt_images"] == ["empty"]
     assert summary["means"][FINAL]["IoU"] == pytest.approx(0.5)
     assert any("1 image(s) have an empty GT mask (empty)" in r.getMessage() for r in caplog.records)
+
+
+def test_premask_writes_nothing_into_the_runs_map_root(tmp_path, dis5k_root) -> None:
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set())
+    args = ["premask", "--run", str(run), "--config", str(DEMO), "--split", "DIS-TE1",
+            "--out", str(run / "pred"), f"data.root={dis5k_root}",
+            f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+    with pytest.raises(OutputError, match="lies inside the input folder|is the input folder"):
+        main(args)
+    assert sorted(p.name for p in (run / "pred").iterdir()) == ["DIS-TE1"]

@@ -53,7 +53,8 @@ def premask(args: argparse.Namespace) -> None:
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)
     out = Path(args.out or run / "analysis" / f"premask_{args.split}")
-    read = [*preds.values(), *pres.values(), *images.folders()]
+    # The run's map roots too: the analysis files would sit beside the per-split map folders.
+    read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
     priors = [parse_prior(text) for text in args.prior_dir or []]
     read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction

@@ -25,6 +25,7 @@ import numpy as np
 from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, DataNotFoundError
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import (
+    OutputError,
     dataset_folders,
     refuse_output_in_data_folder,
     refuse_output_in_inputs,
@@ -50,7 +51,12 @@ def masks_touch(a: np.ndarray, b: np.ndarray, distance: int = 1) -> bool:
 
 
 def overlapping_image_ids(coco: Any, rule: str = "either", distance: int = 1) -> List[int]:
-    """Ids of the images of a ``pycocotools`` COCO whose instances touch / whose boxes overlap."""
+    """Ids of the images of a ``pycocotools`` COCO whose instances touch / whose boxes overlap.
+
+    Boxes are the instances' pixel boxes (from their masks), not the files' ``bbox`` fields:
+    a polygon's stored box and the box of its rasterised mask can differ by a pixel, which
+    flips boxes that share one pixel row or column in or out of the subset.
+    """
     from pycocotools import mask as mask_utils
 
     if rule not in RULES:
@@ -63,7 +69,7 @@ def overlapping_image_ids(coco: Any, rule: str = "either", distance: int = 1) ->
         rles = [coco.annToRLE(a) for a in anns]
         hit = False
         if rule in ("box", "either"):
-            boxes = [a.get("bbox") or mask_utils.toBbox(r).tolist() for a, r in zip(anns, rles)]
+            boxes = [mask_utils.toBbox(r).tolist() for r in rles]
             hit = any(boxes_overlap(a, b) for a, b in itertools.combinations(boxes, 2))
         if not hit and rule in ("touch", "either"):
             masks = [mask_utils.decode(r) > 0 for r in rles]
@@ -90,7 +96,14 @@ def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
     """The maps to score: --pred-dir, else RUN/pred/<split> (where evaluate.py writes them) for
     --run with --split; None when nothing is to be scored."""
     if args.pred_dir:
-        return Path(args.pred_dir)
+        folder = Path(args.pred_dir)
+        if args.run and Path(args.run).resolve() / "pred" not in folder.resolve().parents:
+            # The AP goes into the run's run.json as that run's: other maps would pass for it.
+            raise ConfigError(
+                f"--pred-dir '{folder}' is not a map folder of --run '{args.run}' (RUN/pred/...): "
+                "its AP would be recorded as that run's; score other maps without --run"
+            )
+        return folder
     if not args.run:
         return None
     if not args.split:
@@ -103,6 +116,17 @@ def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
     folder = Path(args.run) / "pred" / args.split
     print(f"scoring {folder} (--run without --pred-dir)")
     return folder
+
+
+def refuse_dataset_folder(out: Path, folders: Sequence[Path]) -> None:
+    """Refuse an ``out`` that is the folder of the GT file or of the split's image and mask
+    folders: the subset files would sit among the dataset's own."""
+    for folder in folders:
+        if out.resolve() == Path(folder).resolve():
+            raise OutputError(
+                f"--out '{out}' is the dataset folder '{folder}': {WHAT} would be written among "
+                "the dataset's files; choose another place"
+            )
 
 
 def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[str, Any]:
@@ -120,6 +144,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
 
         # One error naming what is malformed; scoring needs GT instances (AP -1 without).
         checked_coco_dict(data, f"--gt-json '{path}'", require_instances=scoring)
+        refuse_dataset_folder(out, [path.parent])
         return data
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
@@ -132,6 +157,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
     inputs = [*dataset_folders(dataset), dataset.instances.path]
     refuse_output_in_inputs(out, inputs, "--out", WHAT)  # before instance maps are read
+    refuse_dataset_folder(out, [Path(p).parent for p in dataset_folders(dataset)])
     return dataset.coco_gt()
 
 
@@ -139,7 +165,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
     from pmgsam.evaluation.coco_gt import load_coco
     from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.run_json import read_run_file, write_run_json
     from pmgsam.evaluation.table_rendering import to_markdown
     from pmgsam.evaluation.tables import cos_table
 
@@ -194,7 +220,11 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     if pred_dir is not None:
         run = {"method": args.name, "cos": summary["cos"]}
         if args.run:
-            path = write_run_json(args.run, method, cos=summary["cos"])
+            recorded = read_run_file(Path(args.run) / "run.json").get("cos") or {}
+            cos = dict(summary["cos"])
+            if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
+                del cos[args.name]
+            path = write_run_json(args.run, method, cos=cos)
             run = json.loads(path.read_text())
             print(f"wrote {path}")
         print(to_markdown(cos_table([run])))
