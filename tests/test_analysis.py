@@ -423,3 +423,29 @@ def test_premask_writes_nothing_into_the_runs_map_root(tmp_path, dis5k_root) -> 
     with pytest.raises(OutputError, match="lies inside the input folder|is the input folder"):
         main(args)
     assert sorted(p.name for p in (run / "pred").iterdir()) == ["DIS-TE1"]
+
+
+@pytest.mark.parametrize("names", [["Pre-Mask"], ["Final mask"], ["maps", "maps"]])
+def test_premask_refuses_prior_names_that_would_replace_a_row(tmp_path, dis5k_root, names):
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set())
+    priors = []
+    for i, name in enumerate(names):
+        folder = tmp_path / f"p{i}" / "maps"
+        shutil.copytree(run / "pred" / "DIS-TE1", folder)
+        priors += ["--prior-dir", str(folder) if name == "maps" else f"{name}={folder}"]
+    args = ["premask", "--run", str(run), "--config", str(DEMO), "--split", "DIS-TE1", *priors,
+            f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+    with pytest.raises(EvaluationInputError, match="give each prior its own name"):
+        main(args)
+    assert not (run / "analysis").exists()
+
+
+def test_a_map_turned_by_90_degrees_is_refused_not_stretched(tmp_path) -> None:
+    from pmgsam.analysis.premask import score_map
+
+    gt = _write_maps(tmp_path / "gt", {"a": np.zeros((4, 8), np.uint8)})[0]
+    turned = _write_maps(tmp_path / "m", {"a": np.zeros((8, 4), np.uint8)})[0]
+    smaller = _write_maps(tmp_path / "s", {"a": np.zeros((2, 4), np.uint8)})[0]
+    with pytest.raises(EvaluationInputError, match=r"turned by 90°"):
+        score_map(turned, gt)
+    assert score_map(smaller, gt)["MAE"] == 0.0  # another resolution (a prior's): resized

@@ -44,7 +44,7 @@ def premask(args: argparse.Namespace) -> None:
     from pmgsam.evaluation.combined import split_parts
 
     from .inputs import check_predicts_scored_model, part_folders, pmgsam_run_meta, split_images
-    from .premask import FINAL, PREMASK, analyse, parse_prior, prior_maps
+    from .premask import FINAL, PREMASK, analyse, check_prior_names, parse_prior, prior_maps
 
     run, overrides = Path(args.run), _overrides(args)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
@@ -56,6 +56,8 @@ def premask(args: argparse.Namespace) -> None:
     # The run's map roots too: the analysis files would sit beside the per-split map folders.
     read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
     priors = [parse_prior(text) for text in args.prior_dir or []]
+    names = [name for name, _ in priors] + ([f"CLIPSeg ('{args.prompt}')"] if args.clipseg else [])
+    check_prior_names(names)
     read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
     # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.

@@ -51,6 +51,10 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
+    if pred.shape != gt.shape and pred.shape == gt.shape[::-1]:
+        from pmgsam.evaluation.scoring import QUARTER_TURNED, EvaluationInputError
+
+        raise EvaluationInputError(f"'{map_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")
     if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     m = image_metrics(pred, gt, with_hce=False)
@@ -171,6 +175,20 @@ def parse_prior(text: str) -> Tuple[str, Path]:
     if not Path(folder).is_dir():
         raise DataNotFoundError(f"--prior-dir: '{folder}' is not a folder")
     return name, Path(folder)
+
+
+def check_prior_names(names: Sequence[str]) -> None:
+    """Refuse prior names that would replace a row of Table 5: the model's own rows, or each
+    other (two folders named ``maps`` give one name); a row must never vanish unnoticed."""
+    reserved = [n for n in names if n in (PREMASK, FINAL)]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if reserved or twice:
+        from pmgsam.evaluation.scoring import EvaluationInputError
+
+        what = f"{reserved} name the model's own rows" if reserved else f"{twice} name two folders"
+        raise EvaluationInputError(
+            f"--prior-dir: {what}; give each prior its own name with NAME=DIR"
+        )
 
 
 def prior_maps(folder: Path, stems: Sequence[str], name: str) -> List[Path]:
