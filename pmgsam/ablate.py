@@ -159,6 +159,27 @@ def check_overrides(paths: Dict[str, Path], overrides: Sequence[str]) -> None:
             )
 
 
+def check_finished_config(path: Path, train_dir: Path, overrides: Sequence[str]) -> None:
+    """Refuse to reuse a finished variant trained with another config than ``path`` with
+    ``overrides`` now gives: its row would sit in the table beside rows trained otherwise."""
+    import yaml
+
+    from pmgsam.engine.resume_checks import resume_differences
+    from pmgsam.engine.state import CONFIG_FILE, experiment_config, with_legacy_fields
+
+    saved = train_dir / CONFIG_FILE
+    if not saved.is_file():
+        return
+    now = experiment_config(path, overrides, output_dir=train_dir)
+    differences = resume_differences(with_legacy_fields(yaml.safe_load(saved.read_text())), now)
+    if differences:
+        raise ConfigError(
+            f"{path.stem}: finished in '{train_dir}' with another config (saved vs now: "
+            f"{'; '.join(differences)}); its row would not be comparable: use another "
+            "--output-dir for these overrides, or the overrides it was trained with"
+        )
+
+
 def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     """Train (or resume, or skip when finished) one config into ``run_dir/train``."""
     from pmgsam.engine.state import STATE_FILE, checkpoint_dir, experiment_config
@@ -167,6 +188,7 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     train_dir = run_dir / "train"
     done = train_dir / DONE_FILE
     if done.is_file():
+        check_finished_config(path, train_dir, overrides)
         logger.info("%s: already trained (%s), skipped", path.stem, done)
         return
     if (checkpoint_dir(train_dir, "last") / STATE_FILE).is_file():

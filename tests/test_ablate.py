@@ -14,7 +14,7 @@ from pmgsam.analysis.plots import png_size
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.modeling.build import build_model
 from pmgsam.utils.cli import exit_status
-from pmgsam.utils.config import diff, load_config
+from pmgsam.utils.config import ConfigError, diff, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 GRID = CONFIGS / "ablations"
@@ -135,6 +135,11 @@ def test_ablate_trains_two_configs_and_writes_table_and_plot(tmp_path, dis5k_roo
     stamps.update({p: p.stat().st_mtime_ns for p in out.rglob("metrics/*.json")})
     assert len(stamps) >= 4
     assert main(args + overrides) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    # Other settings would put a row trained otherwise beside the new ones: refused, by name.
+    changed = [o for o in overrides if o != "schedule.epochs=1"] + ["schedule.epochs=2"]
+    with pytest.raises(ConfigError, match=r"finished in .* another config .*schedule.epochs"):
+        main(args + changed)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
 
