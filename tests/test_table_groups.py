@@ -86,3 +86,22 @@ def test_a_pooled_joined_group_of_a_limited_baseline_marks_no_best():
     table = dis_table(runs, ["DIS-VD+DIS-TE1"])
     assert table.unranked == ["DIS-VD+DIS-TE1"]
     assert "(4, 1000)" in table.notes[-1]
+
+
+def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
+    # PMG-SAM timed at S=96 on a CPU beside SAM at 256: the faster row is not the better model.
+    from pmgsam.evaluation.run_json import efficiency_from_report
+    from pmgsam.evaluation.tables import efficiency_table
+
+    speed = {"images_per_s": 8.0}
+    ours = {"params": {"total": 2e6}, "speed": speed, "device": "cpu", "dtype": "fp32",
+            "image_size": 96, "batch": 1}  # fmt: skip
+    assert efficiency_from_report(ours)["timed_on"] == "cpu, fp32, S=96, batch 1"
+    sam = dict(ours, speed={"images_per_s": 2.0}, image_size=None, timed_image_size=[256, 256])
+    runs = [{"method": "ours", "efficiency": efficiency_from_report(ours)},
+            {"method": "sam", "efficiency": efficiency_from_report(sam)}]  # fmt: skip
+    table = efficiency_table(runs)
+    assert table.unranked == [""]
+    assert "ours: cpu, fp32, S=96, batch 1; sam: cpu, fp32, S=256x256, batch 1" in table.notes[0]
+    same = efficiency_table([runs[0], {"method": "twin", "efficiency": runs[0]["efficiency"]}])
+    assert same.unranked == [] and same.notes == ["Timed on cpu, fp32, S=96, batch 1."]

@@ -188,8 +188,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
         meta["efficiency_report"] = report
         meta["fps_timing"] = (
-            "pmgsam.efficiency.measure_speed (fp32, CUDA-synchronised, median of speed-iters "
-            "after speed-warmup) of the whole predict on the first prompted image"
+            "pmgsam.efficiency.measure_speed (fp32, median of speed-iters after speed-warmup, "
+            "synchronised when on CUDA) of the whole predict on the first prompted image"
         )
         meta["flops_counting"] = (
             "FlopCounterMode over that same whole predict: image encoder once, mask decoder "

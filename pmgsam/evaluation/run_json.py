@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
@@ -178,7 +178,7 @@ def write_run_json(
     return path
 
 
-def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, float | None]:
+def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, object]:
     """Flatten a ``pmgsam.efficiency`` report (params / flops_per_image / speed) for run.json."""
     params = report.get("params") or {}
     flops = report.get("flops_per_image") or {}
@@ -191,7 +191,24 @@ def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, float | No
         "fps": speed.get("images_per_s"),
         "peak_memory_MB": speed.get("peak_memory_mb"),
     }
-    return {k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()}
+    out: Dict[str, object] = {
+        k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()
+    }
+    timed_on = timing_conditions(report) if speed else None
+    if timed_on:
+        out["timed_on"] = timed_on
+    return out
+
+
+def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
+    """Where and how a report's speed was measured, e.g. ``cpu, fp32, S=1024, batch 1``: rows
+    timed otherwise are not comparable."""
+    size = report.get("image_size") or report.get("timed_image_size")
+    if isinstance(size, (list, tuple)):
+        size = "x".join(str(v) for v in size)
+    parts = [report.get("device"), report.get("dtype"), size and f"S={size}"]
+    parts.append(report.get("batch") and f"batch {report.get('batch')}")
+    return ", ".join(str(p) for p in parts if p) or None
 
 
 def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:

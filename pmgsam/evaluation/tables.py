@@ -205,11 +205,21 @@ def unranked_notes(unranked: Mapping[str, Sequence[int]]) -> List[str]:
 
 
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
-    rows = []
+    rows, timed = [], {}
     for run in runs:
         eff = run.get("efficiency") or {}
         rows.append((run["method"], {("", c.key): eff.get(c.key) for c in EFF_COLUMNS}))
-    return Table("Efficiency", [("", EFF_COLUMNS)], rows, [])
+        if eff.get("fps") is not None or eff.get("peak_memory_MB") is not None:
+            timed[run["method"]] = str(eff.get("timed_on") or "not recorded")
+    notes, unranked = [], []
+    conditions = set(timed.values())
+    if len(conditions) > 1:  # a row can be fastest only on a smaller input or a faster device
+        unranked = [""]
+        where = "; ".join(f"{m}: {t}" for m, t in timed.items())
+        notes.append(f"No best marked: the rows were timed under different conditions ({where}).")
+    elif conditions and conditions != {"not recorded"}:
+        notes.append(f"Timed on {conditions.pop()}.")
+    return Table("Efficiency", [("", EFF_COLUMNS)], rows, notes, unranked)
 
 
 def build_tables(
