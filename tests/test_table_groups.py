@@ -105,3 +105,13 @@ def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
     assert "ours: cpu, fp32, S=96, batch 1; sam: cpu, fp32, S=256x256, batch 1" in table.notes[0]
     same = efficiency_table([runs[0], {"method": "twin", "efficiency": runs[0]["efficiency"]}])
     assert same.unranked == [] and same.notes == ["Timed on cpu, fp32, S=96, batch 1."]
+
+
+def test_an_overlap_subset_row_says_its_rule_and_share():
+    entry = {"AP": 0.3, "num_images": 2, "share": 0.1, "rule": "either"}
+    runs = [{"method": "m", "cos": {"COD10K": {"AP": 0.5, "num_images": 20},
+                                    "COD10K overlap": entry}}]  # fmt: skip
+    notes = build_tables(runs)["cos"].notes
+    assert "COD10K overlap: the images whose GT instances overlap (rule 'either'), 10.0 % of" in (
+        " ".join(notes)
+    )

@@ -159,6 +159,13 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         desc = PROTOCOL_NOTES.get(proto, proto)
         notes.append(f"Protocol '{proto}' = {desc}: {', '.join(where)}.")
     notes += subset_notes(runs, "cos", datasets)
+    for d in datasets:  # the overlapping-instance subsets (pmgsam.analysis overlap)
+        entry = next((r["cos"][d] for r in runs if d in (r.get("cos") or {})), {})
+        if isinstance(entry, Mapping) and entry.get("share") is not None:
+            notes.append(
+                f"{d}: the images whose GT instances overlap (rule '{entry.get('rule')}'), "
+                f"{100 * float(entry['share']):.1f} % of the set."
+            )
     unranked = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
     notes += unranked_notes(unranked)
     groups = [(d, COS_COLUMNS) for d in datasets]
