@@ -1,15 +1,18 @@
 """Plain helpers that several test files import (pytest's default import mode puts tests/ on
 the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and ``blob_scene``;
-``pysod_scores``, what PySODMetrics makes of such pairs; and ``coco_annotation``, a COCO
-instance annotation of a binary mask (RLE, area and bbox by pycocotools).
+``pysod_scores``, what PySODMetrics makes of such pairs; ``coco_annotation``, a COCO
+instance annotation of a binary mask (RLE, area and bbox by pycocotools); and ``exif_photo`` /
+``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,3 +90,22 @@ def coco_annotation(ann_id: int, image_id: int, mask: np.ndarray, **extra) -> di
         "segmentation": dict(rle, counts=rle["counts"].decode()),
         **extra,
     }
+
+
+def exif_photo(path: Path, width: int, height: int, orientation: int) -> Path:
+    """A JPEG stored ``width``×``height`` with the EXIF orientation tag ``orientation``."""
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, exif=exif)
+    return path
+
+
+def corner_mask(path: Path, width: int, height: int) -> Path:
+    """A ``width``×``height`` mask file whose top-left quarter is foreground."""
+    mask = np.zeros((height, width), np.uint8)
+    mask[: height // 2, : width // 2] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask).save(path)
+    return path

@@ -6,10 +6,9 @@ inference) a warning names the files; and scoring never stretches a turned map o
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import numpy as np
 import pytest
+from mask_cases import corner_mask, exif_photo
 from PIL import Image
 
 from pmgsam.data import build_dataset
@@ -21,27 +20,8 @@ from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes
 
 
-def _photo(path: Path, width: int, height: int, orientation: int) -> Path:
-    """A JPEG stored ``width``×``height`` whose EXIF tells viewers how to turn it."""
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, exif=exif)
-    return path
-
-
-def _mask(path: Path, width: int, height: int) -> Path:
-    mask = np.zeros((height, width), np.uint8)
-    mask[: height // 2, : width // 3] = 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask).save(path)
-    return path
-
-
 def test_orientation_is_read_from_the_header(tmp_path):
-    assert exif_orientation(_photo(tmp_path / "a.jpg", 30, 20, 6)) == 6
+    assert exif_orientation(exif_photo(tmp_path / "a.jpg", 30, 20, 6)) == 6
     Image.new("RGB", (4, 4)).save(tmp_path / "plain.png")
     assert exif_orientation(tmp_path / "plain.png") == 1
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
@@ -50,10 +30,10 @@ def test_orientation_is_read_from_the_header(tmp_path):
 
 def test_a_mask_drawn_on_the_turned_view_is_explained(tmp_path, data_config, caplog):
     root = tmp_path / "mine"
-    _photo(root / "images" / "phone.jpg", 300, 200, 6)  # shown 200 wide, 300 high
-    _mask(root / "masks" / "phone.png", 200, 300)  # drawn on what the viewer showed
-    _photo(root / "images" / "square.jpg", 64, 64, 8)
-    _mask(root / "masks" / "square.png", 64, 64)
+    exif_photo(root / "images" / "phone.jpg", 300, 200, 6)  # shown 200 wide, 300 high
+    corner_mask(root / "masks" / "phone.png", 200, 300)  # drawn on what the viewer showed
+    exif_photo(root / "images" / "square.jpg", 64, 64, 8)
+    corner_mask(root / "masks" / "square.png", 64, 64)
     ds = build_dataset(data_config("folder", root), "all", 64, False)
     with pytest.raises(DataError, match=r"phone.png' is 200x300 .* EXIF orientation 6 .*exif_t"):
         ds.load(ds.names.index("phone"))
@@ -66,8 +46,8 @@ def test_a_mask_drawn_on_the_turned_view_is_explained(tmp_path, data_config, cap
 
 
 def test_inference_names_photos_whose_maps_follow_the_stored_pixels(tmp_path, caplog):
-    _photo(tmp_path / "in" / "turned.jpg", 40, 30, 6)
-    _photo(tmp_path / "in" / "upright.jpg", 40, 30, 1)
+    exif_photo(tmp_path / "in" / "turned.jpg", 40, 30, 6)
+    exif_photo(tmp_path / "in" / "upright.jpg", 40, 30, 1)
     with caplog.at_level(logging.WARNING, logger="pmgsam"):
         ImageFolder(tmp_path / "in", 64)
     warned = [r.getMessage() for r in caplog.records if "EXIF" in r.getMessage()]
@@ -75,9 +55,9 @@ def test_inference_names_photos_whose_maps_follow_the_stored_pixels(tmp_path, ca
 
 
 def test_scoring_refuses_turned_maps_even_with_resize_pred(tmp_path):
-    gt = _mask(tmp_path / "gt" / "x.png", 30, 20)
-    turned = _mask(tmp_path / "pred" / "x.png", 20, 30)
-    other = _mask(tmp_path / "pred" / "y.png", 15, 10)
+    gt = corner_mask(tmp_path / "gt" / "x.png", 30, 20)
+    turned = corner_mask(tmp_path / "pred" / "x.png", 20, 30)
+    other = corner_mask(tmp_path / "pred" / "y.png", 15, 10)
     assert check_sizes([("y", other, gt)], resize_pred=True) == [600]  # resized: allowed
     for resize in (False, True):
         with pytest.raises(EvaluationInputError, match=r"turned by 90° .*x.png 20x30 vs GT"):

@@ -6,12 +6,10 @@ rank 0's buffers reach every process."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from mask_cases import corner_mask, exif_photo
 
 from pmgsam.data import build_dataset
 from pmgsam.data.datasets import check_files
@@ -22,40 +20,22 @@ from pmgsam.engine.inference import ImageFolder
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _photo(path: Path, width: int, height: int, orientation: int) -> Path:
-    """A JPEG stored ``width``×``height`` with the EXIF orientation tag ``orientation``."""
-    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, exif=exif)
-    return path
-
-
-def _mask(path: Path, width: int, height: int) -> Path:
-    mask = np.zeros((height, width), np.uint8)
-    mask[: height // 2, : width // 2] = 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask).save(path)
-    return path
-
-
 @pytest.mark.parametrize("orientation", [5, 6, 7, 8])
 def test_every_quarter_turn_orientation_is_explained(tmp_path, orientation):
     # 5 and 7 (transpose, transverse) swap width and height on display as 6 and 8 do.
-    photo = _photo(tmp_path / "p.jpg", 30, 20, orientation)
+    photo = exif_photo(tmp_path / "p.jpg", 30, 20, orientation)
     hint = quarter_turn_hint(photo, (30, 20), (20, 30))
     assert f"EXIF orientation {orientation}" in hint and "p.jpg" in hint
 
 
 def test_no_quarter_turn_explanation_for_other_sizes_or_orientations(tmp_path):
-    photo = _photo(tmp_path / "p.jpg", 30, 20, 6)  # stored 30 wide, 20 high: HxW (20, 30)
+    photo = exif_photo(tmp_path / "p.jpg", 30, 20, 6)  # stored 30 wide, 20 high: HxW (20, 30)
     assert quarter_turn_hint(photo, (20, 30), (20, 30)) == ""  # fits
     assert quarter_turn_hint(photo, (10, 15), (20, 30)) == ""  # smaller, not turned
     assert quarter_turn_hint(photo, (15, 10), (20, 30)) == ""  # turned and smaller
     assert quarter_turn_hint(photo, (30, 30), (20, 30)) == ""
     for orientation in (1, 2, 3, 4):  # flips and a half turn keep width and height
-        upright = _photo(tmp_path / f"o{orientation}.jpg", 30, 20, orientation)
+        upright = exif_photo(tmp_path / f"o{orientation}.jpg", 30, 20, orientation)
         assert quarter_turn_hint(upright, (30, 20), (20, 30)) == ""
 
 
@@ -64,8 +44,8 @@ def test_photos_of_every_dataset_checked_are_named(tmp_path, data_config, caplog
     roots = []
     for name, orientation in (("first", 1), ("second", 3)):
         root = tmp_path / name
-        _photo(root / "images" / f"{name}.jpg", 32, 32, orientation)
-        _mask(root / "masks" / f"{name}.png", 32, 32)
+        exif_photo(root / "images" / f"{name}.jpg", 32, 32, orientation)
+        corner_mask(root / "masks" / f"{name}.png", 32, 32)
         roots.append(root)
     datasets = [
         build_dataset(
@@ -82,7 +62,7 @@ def test_photos_of_every_dataset_checked_are_named(tmp_path, data_config, caplog
 def test_inference_names_photos_of_any_orientation_but_the_stored_one(tmp_path, caplog):
     # A half turn (3) or a mirror (2) also makes the maps differ from the displayed view.
     for name, orientation in (("half", 3), ("mirror", 2), ("upright", 1), ("left", 8)):
-        _photo(tmp_path / "in" / f"{name}.jpg", 20, 20, orientation)
+        exif_photo(tmp_path / "in" / f"{name}.jpg", 20, 20, orientation)
     with caplog.at_level(logging.WARNING, logger="pmgsam"):
         ImageFolder(tmp_path / "in", 64)
     (warned,) = [r.getMessage() for r in caplog.records if "EXIF" in r.getMessage()]
@@ -126,7 +106,7 @@ def test_an_orientation_tag_outside_1_to_8_reads_as_stored(tmp_path, tag):
     # Not a valid EXIF orientation: viewers show such a photo as stored, so nothing to warn.
     from pmgsam.data.orientation import exif_orientation
 
-    assert exif_orientation(_photo(tmp_path / "p.jpg", 12, 8, tag)) == 1
+    assert exif_orientation(exif_photo(tmp_path / "p.jpg", 12, 8, tag)) == 1
 
 
 def test_a_train_log_that_cannot_be_opened_never_hides_the_ranks_own_error(tmp_path):
