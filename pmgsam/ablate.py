@@ -292,6 +292,8 @@ def write_outputs(
     runs = [{"method": r.label, "dis": {name: scores[r.config] or {}}} for r in spec.table.rows]
     table = dis_table(runs, [name])
     table.title = spec.table.title
+    if name != combined_name("DIS-TE"):  # the grid's caption names the paper's test set
+        table.title += f" — scored on {name}, not DIS-TE1-4"
     written = write_table(table, out, "ablation")
     for plot in spec.plots:
         series = {}

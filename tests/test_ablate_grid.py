@@ -201,7 +201,9 @@ def test_cli_passes_row_labels_and_the_split_option(grid, tmp_path, monkeypatch,
         ("k1", out / "k1", "k1", "DIS-TE1"),
         ("alpha", out / "alpha", "(a) Alpha", "DIS-TE1"),
     ]
-    assert "(a) Alpha" in capsys.readouterr().out  # the table, from the results so far
+    printed = capsys.readouterr().out
+    assert "(a) Alpha" in printed  # the table, from the results so far
+    assert "scored on DIS-TE1, not DIS-TE1-4" in printed  # the caption says what was scored
     with pytest.raises(ConfigError, match=r"--only names configs not in the grid: \['unused'\]"):
         ablate.main(args + ["--only", "k1,unused"])
 
