@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pmgsam.data.io import DataNotFoundError, load_mask
+from pmgsam.data.orientation import turned_by_90
 from pmgsam.evaluation.dis_metrics import image_metrics
 from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
 from pmgsam.utils.messages import preview
@@ -51,7 +52,7 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
-    if pred.shape != gt.shape and pred.shape == gt.shape[::-1]:
+    if turned_by_90(pred.shape, gt.shape):
         from pmgsam.evaluation.scoring import QUARTER_TURNED, EvaluationInputError
 
         raise EvaluationInputError(f"'{map_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")

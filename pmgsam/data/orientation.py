@@ -9,7 +9,7 @@ turn (caught with an explanation), and nothing shows for a square image (warned 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple
+from typing import Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -35,10 +35,16 @@ def exif_orientation(path: PathLike) -> int:
         return 1
 
 
+def turned_by_90(got_hw: Sequence[int], want_hw: Sequence[int]) -> bool:
+    """Whether an (H, W) size is another one's with height and width swapped (not square)."""
+    got, want = tuple(got_hw), tuple(want_hw)
+    return got != want and got == want[::-1]
+
+
 def quarter_turn_hint(image: PathLike, got_hw: Tuple[int, int], image_hw: Tuple[int, int]) -> str:
     """``"; <why>"`` when a mask or map of ``got_hw`` is ``image``'s size turned by 90° and the
     image carries a quarter-turn EXIF orientation (so it was drawn on the displayed view)."""
-    if got_hw == image_hw or got_hw != image_hw[::-1]:
+    if not turned_by_90(got_hw, image_hw):
         return ""
     orientation = exif_orientation(image)
     if orientation not in EXIF_QUARTER_TURNS:

@@ -34,6 +34,7 @@ from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
 from pmgsam.data.io import load_mask
+from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
@@ -214,8 +215,9 @@ def evaluate_cos_folder(
         prob = load_mask(path, "prediction", labels_01=False)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
-            if not resize_pred or prob.shape == (w, h):
-                bad = turned if prob.shape == (w, h) else bad_size
+            turn = turned_by_90(prob.shape, (h, w))
+            if not resize_pred or turn:
+                bad = turned if turn else bad_size
                 bad.append(f"{path.name} {prob.shape[1]}x{prob.shape[0]} vs GT {w}x{h}")
                 continue
             prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple, Union
 import numpy as np
 
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, load_mask, read_size
+from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.messages import preview
 
 # dis_metrics (OpenCV, SciPy) is imported only where images are scored (see _start_pool).
@@ -95,7 +96,7 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = Fal
     for _, pred, gt in pairs:
         hp, hg = image_size(pred, "prediction"), image_size(gt, "GT mask")
         pixels.append(hg[0] * hg[1])
-        if hp != hg and hp == hg[::-1]:
+        if turned_by_90(hp, hg):
             turned.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
         elif hp != hg and not resize_pred:
             bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
