@@ -133,6 +133,9 @@ class Trainer:
         model = build_model(config.model)
         self._frozen_digest = model.frozen_digest()
         self.model = prepare_model(model.to(self.device), self.perf)
+        # BatchNorm statistics that training updates (the residual fusion ablation's) are
+        # kept one across processes: synced in DDP's forward and before validation.
+        self._buffers_train = D.buffers_change_in_training(self.model)
         if config.train.init_from and resumed is None:
             weights = resolve_weights(config.train.init_from)
             load_model_weights(self.model, weights)
@@ -170,8 +173,8 @@ class Trainer:
             # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
             # trainable parts only; every trainable parameter is used in each forward.
             ids = [self.device.index] if self.device.type == "cuda" else None
-            sync = D.buffers_change_in_training(self.model)
-            net = DistributedDataParallel(self.model, device_ids=ids, **D.buffer_sync_kwargs(sync))
+            sync = D.buffer_sync_kwargs(self._buffers_train)
+            net = DistributedDataParallel(self.model, device_ids=ids, **sync)
         self.net = maybe_compile(net, self.perf)
         if self.is_main:
             self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
@@ -359,7 +362,7 @@ class Trainer:
         want = self.config.train.preview_images if self._preview_due(epoch) else 0
         # The bare model, not the DDP wrapper: ranks may hold different numbers of batches.
         # Running statistics updated in training are rank 0's everywhere (those it saves).
-        if self.dist.distributed and D.buffers_change_in_training(self.model):
+        if self.dist.distributed and self._buffers_train:
             D.broadcast_buffers(self.model)
         stats, grid = run_validation(
             self.model, self.val_loader, self.loss_fn, self.device, self.amp_dtype, self.perf, want
