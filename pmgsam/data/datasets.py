@@ -142,17 +142,21 @@ def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> No
 
     def check(item: tuple) -> tuple:
         dataset, index = item
+        orientation = exif_orientation(dataset.image_paths[index])
         try:
             _, mask = dataset.load(index)
         except DataError as err:
-            return str(err), False
-        return None, bool(mask.any())
+            return str(err), False, orientation
+        return None, bool(mask.any()), orientation
 
+    items = [(ds, i) for ds in datasets for i in range(len(ds))]
+    # Decoding releases the GIL, so threads read files in parallel without pickling datasets.
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(check, items))
     oriented = [
-        f"{path.name} ({orientation})"
-        for ds in datasets
-        for path in ds.image_paths
-        if (orientation := exif_orientation(path)) != 1
+        f"{ds.image_paths[i].name} ({orientation})"
+        for (ds, i), (_, _, orientation) in zip(items, results)
+        if orientation != 1
     ]
     if oriented:
         logger.warning(
@@ -163,14 +167,10 @@ def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> No
             EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
         )
 
-    items = [(ds, i) for ds in datasets for i in range(len(ds))]
-    # Decoding releases the GIL, so threads read files in parallel without pickling datasets.
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(pool.map(check, items))
-    problems = [problem for problem, _ in results if problem]
+    problems = [problem for problem, _, _ in results if problem]
     start = 0
     for ds in datasets:
-        found = [foreground for _, foreground in results[start : start + len(ds)]]
+        found = [foreground for _, foreground, _ in results[start : start + len(ds)]]
         start += len(ds)
         if found and not any(found):
             problems.append(
