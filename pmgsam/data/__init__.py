@@ -20,7 +20,7 @@ _WHERE = {
     "DataError": "io",
     "DataNotFoundError": "io",
     "MaskValueWarning": "io",
-    "encode_rle": "io",
+    "encode_rle": "coco_annotations",
     "load_image": "io",
     "load_instance_map": "io",
     "load_mask": "io",

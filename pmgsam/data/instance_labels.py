@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from .io import DataError, annotations_from_json, annotations_from_pngs, read_size
+from .coco_annotations import annotations_from_json, annotations_from_pngs
+from .io import DataError, read_size
 
 
 @dataclass(frozen=True)

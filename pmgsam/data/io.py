@@ -1,4 +1,4 @@
-"""Reading images, masks and instance maps, and encoding instances as COCO RLE.
+"""Listing dataset folders and reading images, masks and instance maps.
 
 Every reader raises :class:`DataError` naming the file when it cannot be decoded, so a corrupt
 file in a 3000-image dataset is found by name instead of surfacing as a PIL traceback inside a
@@ -34,19 +34,16 @@ predicted probability maps: training, inference and evaluation all read masks th
 from __future__ import annotations
 
 import functools
-import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pycocotools import mask as mask_utils
 
-from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
-from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
+from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker, preview
 
 PathLike = Union[str, Path]
 
@@ -111,8 +108,10 @@ def natural_key(name: str) -> List[Union[int, str]]:
 def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[str, Path]:
     """Map stem -> path for the files in ``folder`` with one of ``extensions``.
 
-    Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped. Two files with
-    the same stem are an error because pairing by stem would be ambiguous.
+    Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped, and so are
+    subfolders, with a warning naming them. Two files whose stems are equal, or equal but for
+    case, are an error: pairing by stem would be ambiguous, and maps named by stem would
+    overwrite each other on case-insensitive file systems (macOS, Windows).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -120,15 +119,31 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
             raise DataError(f"{what} folder '{folder}' is not a folder")
         raise DataNotFoundError(f"{what} folder '{folder}' does not exist")
     found: Dict[str, Path] = {}
-    for path in folder.iterdir():
-        if path.name.startswith(".") or path.suffix.lower() not in extensions or not path.is_file():
+    by_folded: Dict[str, str] = {}
+    subfolders = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
             continue
-        if path.stem in found:
+        if path.is_dir():
+            subfolders.append(path.name)
+            continue
+        if path.suffix.lower() not in extensions or not path.is_file():
+            continue
+        other = by_folded.get(path.stem.casefold())
+        if other is not None:
+            same = "" if other == path.stem else " (equal but for case)"
             raise DataError(
-                f"{what} folder '{folder}' has two files with stem '{path.stem}': "
-                f"'{found[path.stem].name}' and '{path.name}'"
+                f"{what} folder '{folder}' has two files with stem '{path.stem}'{same}: "
+                f"'{found[other].name}' and '{path.name}'; rename one"
             )
         found[path.stem] = path
+        by_folded[path.stem.casefold()] = path.stem
+    if subfolders:
+        warnings.warn(
+            f"{what} folder '{folder}' has {len(subfolders)} subfolder(s) "
+            f"({preview(subfolders, 5)}): only the files directly in it are read",
+            stacklevel=2,
+        )
     return found
 
 
@@ -304,97 +319,3 @@ def load_instance_map(path: PathLike) -> np.ndarray:
         return np.asarray(img.getchannel(0)).astype(np.int64)
     rgb = np.asarray(img.convert("RGB")).astype(np.int64)
     return (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
-
-
-def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
-    """One boolean mask per distinct non-zero value, in increasing value order."""
-    return [label_map == v for v in np.unique(label_map) if v != 0]
-
-
-def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str, Any]:
-    """Class-agnostic COCO annotation (category 1, iscrowd 0) for an RLE with str counts."""
-    as_bytes = dict(rle, counts=rle["counts"].encode("ascii"))
-    return {
-        "id": ann_id,
-        "image_id": image_id,
-        "category_id": 1,
-        "segmentation": rle,
-        "area": float(mask_utils.area(as_bytes)),
-        "bbox": [float(v) for v in mask_utils.toBbox(as_bytes)],
-        "iscrowd": 0,
-    }
-
-
-def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> Dict[str, Any]:
-    """Polygon list / uncompressed / compressed RLE -> one compressed RLE with str counts,
-    checked first (:func:`pmgsam.utils.rle.rle_from_segmentation`); errors name ``where``."""
-    try:
-        return rle_from_segmentation(seg, height, width)
-    except SegmentationError as err:
-        raise DataError(f"{where}: {err}") from err
-
-
-def annotations_from_pngs(
-    folder: Path, names: Sequence[str], images: List[Dict[str, Any]]
-) -> List[Dict[str, Any]]:
-    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value)."""
-    found = list_files(folder, MASK_EXTENSIONS, "instance map")
-    annotations: List[Dict[str, Any]] = []
-    for name, img in zip(names, images):
-        if name not in found:
-            raise DataNotFoundError(f"no instance map for image '{img['file_name']}' in '{folder}'")
-        label = load_instance_map(found[name])
-        if label.shape != (img["height"], img["width"]):
-            raise DataError(
-                f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) but "
-                f"its image '{img['file_name']}' is {img['width']}x{img['height']}"
-            )
-        for m in instance_masks(label):
-            ann = coco_annotation(encode_rle(m), len(annotations) + 1, img["id"])
-            annotations.append(ann)
-    return annotations
-
-
-def annotations_from_json(
-    path: Path, names: Sequence[str], images: List[Dict[str, Any]], what: str
-) -> List[Dict[str, Any]]:
-    """COCO annotations for ``images`` (matched by file stem) from a COCO JSON file.
-
-    Images the file omits (e.g. COD10K NonCAM ones) get no annotations; polygons and RLE are
-    converted to compressed RLE and every instance becomes category 1.
-    """
-    try:
-        coco = json.loads(Path(path).read_text())
-        by_stem = {Path(im["file_name"]).stem: im for im in coco["images"]}
-        anns_by_image: Dict[Any, List[Dict[str, Any]]] = {}
-        for ann in coco.get("annotations", []):
-            anns_by_image.setdefault(ann["image_id"], []).append(ann)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
-    if images and not any(n in by_stem for n in names):
-        raise DataError(
-            f"COCO instance file '{path}' lists none of the {len(images)} images of "
-            f"{what} (wrong file?)"
-        )
-    annotations: List[Dict[str, Any]] = []
-    # Images the JSON omits (e.g. NonCAM with cam_only=false) have no instances.
-    for name, img in zip(names, images):
-        entry = by_stem.get(name)
-        if entry is None:
-            continue
-        size = (entry.get("height", img["height"]), entry.get("width", img["width"]))
-        if size != (img["height"], img["width"]):
-            raise DataError(
-                f"COCO instance file '{path}' gives {entry['file_name']} size {size} (HxW) "
-                f"but the image is {(img['height'], img['width'])}"
-            )
-        for ann in anns_by_image.get(entry["id"], []):
-            where = f"'{path}' annotation {ann.get('id')} of {entry['file_name']}"
-            if "segmentation" not in ann:
-                raise DataError(f"{where} has no 'segmentation'")
-            rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
-            out = coco_annotation(rle, len(annotations) + 1, img["id"])
-            # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
-            if out["area"] > 0:
-                annotations.append(out)
-    return annotations

@@ -16,7 +16,8 @@ from typing import Dict, Mapping, Tuple, Union
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from pmgsam.data.io import DataError, PathLike, segmentation_to_rle
+from pmgsam.data.coco_annotations import segmentation_to_rle
+from pmgsam.data.io import DataError, PathLike
 from pmgsam.utils.rle import MAX_PIXELS
 
 from .scoring import EvaluationInputError

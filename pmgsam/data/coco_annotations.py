@@ -1,0 +1,112 @@
+"""COCO annotations for a dataset's images, from instance maps or a COCO JSON file.
+
+Every instance becomes category 1 (the COS protocol is class-agnostic) with a compressed RLE;
+errors name the file and the annotation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
+
+from .io import MASK_EXTENSIONS, DataError, DataNotFoundError, list_files, load_instance_map
+
+
+def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
+    """One boolean mask per distinct non-zero value, in increasing value order."""
+    return [label_map == v for v in np.unique(label_map) if v != 0]
+
+
+def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str, Any]:
+    """Class-agnostic COCO annotation (category 1, iscrowd 0) for an RLE with str counts."""
+    as_bytes = dict(rle, counts=rle["counts"].encode("ascii"))
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": 1,
+        "segmentation": rle,
+        "area": float(mask_utils.area(as_bytes)),
+        "bbox": [float(v) for v in mask_utils.toBbox(as_bytes)],
+        "iscrowd": 0,
+    }
+
+
+def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> Dict[str, Any]:
+    """Polygon list / uncompressed / compressed RLE -> one compressed RLE with str counts,
+    checked first (:func:`pmgsam.utils.rle.rle_from_segmentation`); errors name ``where``."""
+    try:
+        return rle_from_segmentation(seg, height, width)
+    except SegmentationError as err:
+        raise DataError(f"{where}: {err}") from err
+
+
+def annotations_from_pngs(
+    folder: Path, names: Sequence[str], images: List[Dict[str, Any]]
+) -> List[Dict[str, Any]]:
+    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value)."""
+    found = list_files(folder, MASK_EXTENSIONS, "instance map")
+    annotations: List[Dict[str, Any]] = []
+    for name, img in zip(names, images):
+        if name not in found:
+            raise DataNotFoundError(f"no instance map for image '{img['file_name']}' in '{folder}'")
+        label = load_instance_map(found[name])
+        if label.shape != (img["height"], img["width"]):
+            raise DataError(
+                f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) but "
+                f"its image '{img['file_name']}' is {img['width']}x{img['height']}"
+            )
+        for m in instance_masks(label):
+            ann = coco_annotation(encode_rle(m), len(annotations) + 1, img["id"])
+            annotations.append(ann)
+    return annotations
+
+
+def annotations_from_json(
+    path: Path, names: Sequence[str], images: List[Dict[str, Any]], what: str
+) -> List[Dict[str, Any]]:
+    """COCO annotations for ``images`` (matched by file stem) from a COCO JSON file.
+
+    Images the file omits (e.g. COD10K NonCAM ones) get no annotations; polygons and RLE are
+    converted to compressed RLE and every instance becomes category 1.
+    """
+    try:
+        coco = json.loads(Path(path).read_text())
+        by_stem = {Path(im["file_name"]).stem: im for im in coco["images"]}
+        anns_by_image: Dict[Any, List[Dict[str, Any]]] = {}
+        for ann in coco.get("annotations", []):
+            anns_by_image.setdefault(ann["image_id"], []).append(ann)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
+    if images and not any(n in by_stem for n in names):
+        raise DataError(
+            f"COCO instance file '{path}' lists none of the {len(images)} images of "
+            f"{what} (wrong file?)"
+        )
+    annotations: List[Dict[str, Any]] = []
+    # Images the JSON omits (e.g. NonCAM with cam_only=false) have no instances.
+    for name, img in zip(names, images):
+        entry = by_stem.get(name)
+        if entry is None:
+            continue
+        size = (entry.get("height", img["height"]), entry.get("width", img["width"]))
+        if size != (img["height"], img["width"]):
+            raise DataError(
+                f"COCO instance file '{path}' gives {entry['file_name']} size {size} (HxW) "
+                f"but the image is {(img['height'], img['width'])}"
+            )
+        for ann in anns_by_image.get(entry["id"], []):
+            where = f"'{path}' annotation {ann.get('id')} of {entry['file_name']}"
+            if "segmentation" not in ann:
+                raise DataError(f"{where} has no 'segmentation'")
+            rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
+            out = coco_annotation(rle, len(annotations) + 1, img["id"])
+            # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
+            if out["area"] > 0:
+                annotations.append(out)
+    return annotations

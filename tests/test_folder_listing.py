@@ -1,0 +1,57 @@
+"""Listing a folder: stems equal but for case are refused, subfolders are named, not skipped
+silently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, list_files
+from pmgsam.engine.inference import ImageFolder
+
+
+def _image(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(path, format="PNG")
+
+
+def test_stems_equal_but_for_case_are_refused(tmp_path) -> None:
+    # On macOS or Windows, maps written as 'a.png' and 'A.png' are one file: the second
+    # image's map would replace the first's without a word.
+    _image(tmp_path / "a.jpg")
+    _image(tmp_path / "A.png")
+    with pytest.raises(DataError, match=r"equal but for case.*'A\.png' and 'a\.jpg'"):
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+    with pytest.raises(DataError, match="equal but for case"):
+        ImageFolder(tmp_path, 32)
+
+
+def test_same_stem_is_still_refused_without_the_case_remark(tmp_path) -> None:
+    _image(tmp_path / "x.jpg")
+    _image(tmp_path / "x.png")
+    with pytest.raises(DataError, match="two files with stem 'x'") as err:
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+    assert "case" not in str(err.value)
+
+
+def test_stems_differing_otherwise_are_kept(tmp_path) -> None:
+    for name in ("img1.png", "img10.png", "IMG2.jpg"):
+        _image(tmp_path / name)
+    assert sorted(list_files(tmp_path, IMAGE_EXTENSIONS, "image")) == ["IMG2", "img1", "img10"]
+
+
+def test_subfolders_are_named_and_their_images_left_out(tmp_path) -> None:
+    _image(tmp_path / "top.png")
+    _image(tmp_path / "day2" / "inner.png")
+    (tmp_path / ".cache").mkdir()  # hidden: not worth a word
+    with pytest.warns(UserWarning, match=r"1 subfolder\(s\) \(day2\): only the files directly"):
+        folder = ImageFolder(tmp_path, 32)
+    assert folder.names == ["top"]
+
+
+def test_no_warning_without_subfolders(tmp_path, recwarn) -> None:
+    _image(tmp_path / "top.png")
+    (tmp_path / ".thumbs").mkdir()
+    list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+    assert not [w for w in recwarn if "subfolder" in str(w.message)]
