@@ -14,8 +14,8 @@ from pmgsam.engine.losses import (
     bce_loss,
     dice_loss,
     iou_loss,
-    monitor_metrics,
 )
+from pmgsam.engine.validation import monitor_metrics
 
 LN3 = math.log(3.0)
 

@@ -10,7 +10,6 @@ The loaders come from :mod:`pmgsam.engine.train_data`, validation from
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.epoch_stats import EpochLosses, NonFiniteWatch
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import (
     adamw_fused,
@@ -56,7 +56,9 @@ from pmgsam.engine.training_log import (
     TrainingLog,
     append_metrics,
     attach_run_log,
+    early_stop_line,
     epoch_record,
+    fit_summary,
     interruption_message,
     truncate_metrics,
 )
@@ -99,6 +101,38 @@ class Trainer:
 
     def _setup(self, resume: Optional[Union[str, Path]]) -> None:
         config = self.config
+        resumed = self._open_run(resume)
+        self._configure_runtime()
+        model = build_model(config.model)
+        self._frozen_digest = model.frozen_digest()
+        self.model = prepare_model(model.to(self.device), self.perf)
+        # BatchNorm statistics that training updates (the residual fusion ablation's) are
+        # kept one across processes: synced in DDP's forward and before validation.
+        self._buffers_train = D.buffers_change_in_training(self.model)
+        if config.train.init_from and resumed is None:
+            weights = resolve_weights(config.train.init_from)
+            load_model_weights(self.model, weights)
+            logger.info("initial weights from %s", weights)
+        self._build_data()
+        self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
+        if resumed is not None:
+            found = {"data_fingerprint": self._fingerprint, "frozen_digest": self._frozen_digest}
+            check_moved_inputs(resumed, config, found)
+            if self.is_main:
+                write_config(self.out, config)
+        self._build_optimisation()
+        if resumed is not None:
+            self._load_state(resumed)
+        self._nonfinite = NonFiniteWatch(self.device)
+        self.net = maybe_compile(self._wrap_distributed(), self.perf)
+        if self.is_main:
+            self._start_log(resumed is None)
+
+    # ----------------------------------------------------------------- set-up helpers
+    def _open_run(self, resume: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:
+        """Check the run folder (and the state to resume), take its lock, attach train.log;
+        returns the training state to continue, if any."""
+        config = self.config
         continuing = resume is not None and run_dir_of(resume).resolve() == self.out.resolve()
         if continuing and self.is_main and (self.out / CHECKPOINTS).is_dir():
             self._lock.acquire()  # a running process may be rewriting the state read here
@@ -119,6 +153,10 @@ class Trainer:
             remove_run_temporaries(self.out)
             if resumed is None:  # a resumed run's config is written once its data is checked
                 write_config(self.out, config)
+        return resumed
+
+    def _configure_runtime(self) -> None:
+        config = self.config
         self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
         if config.train.num_threads:
             torch.set_num_threads(config.train.num_threads)
@@ -130,23 +168,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)
 
-        model = build_model(config.model)
-        self._frozen_digest = model.frozen_digest()
-        self.model = prepare_model(model.to(self.device), self.perf)
-        # BatchNorm statistics that training updates (the residual fusion ablation's) are
-        # kept one across processes: synced in DDP's forward and before validation.
-        self._buffers_train = D.buffers_change_in_training(self.model)
-        if config.train.init_from and resumed is None:
-            weights = resolve_weights(config.train.init_from)
-            load_model_weights(self.model, weights)
-            logger.info("initial weights from %s", weights)
-        self._build_data()
-        self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
-        if resumed is not None:
-            found = {"data_fingerprint": self._fingerprint, "frozen_digest": self._frozen_digest}
-            check_moved_inputs(resumed, config, found)
-            if self.is_main:
-                write_config(self.out, config)
+    def _build_optimisation(self) -> None:
+        config = self.config
         self.loss_fn = SegmentationLoss(config.loss)
         self.optimizer = build_optimizer(
             self.model, config.optim, fused=adamw_fused(self.perf, self.device)
@@ -163,34 +186,31 @@ class Trainer:
         self._saved_epoch = 0  # the epoch `last` holds
         self.lr = 0.0
         self.global_step = 0
-        if resumed is not None:
-            self._load_state(resumed)
-        # Set on the device when a step's loss is not finite; read only at logging steps and
-        # at the end of the epoch, so the loop never waits for the GPU in between.
-        self._nonfinite_step = torch.full((), -1, dtype=torch.int64, device=self.device)
-        net: torch.nn.Module = self.model
-        if self.dist.distributed:
-            # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
-            # trainable parts only; every trainable parameter is used in each forward.
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            sync = D.buffer_sync_kwargs(self._buffers_train)
-            net = DistributedDataParallel(self.model, device_ids=ids, **sync)
-        self.net = maybe_compile(net, self.perf)
-        if self.is_main:
-            self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
-            if resumed is None:
-                truncate_metrics(self.out, 0)
-                # An interruption during the first epoch must still leave a loadable `last`.
-                self._save("last")
-            n_train = sum(p.numel() for p in self.model.trainable_parameters())
-            amp = config.train.amp if self.amp_dtype is not None else "none"
-            logger.info(
-                f"run folder {self.out.resolve()} | device {self.device} x"
-                f"{self.dist.world_size} | {len(self.train_set)} train / {len(self.val_set)} val "
-                f"images | {n_train:,} trainable parameters | amp {amp}"
-            )
 
-    # ----------------------------------------------------------------- set-up helpers
+    def _wrap_distributed(self) -> torch.nn.Module:
+        if not self.dist.distributed:
+            return self.model
+        # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
+        # trainable parts only; every trainable parameter is used in each forward.
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        sync = D.buffer_sync_kwargs(self._buffers_train)
+        return DistributedDataParallel(self.model, device_ids=ids, **sync)
+
+    def _start_log(self, fresh: bool) -> None:
+        config = self.config
+        self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
+        if fresh:
+            truncate_metrics(self.out, 0)
+            # An interruption during the first epoch must still leave a loadable `last`.
+            self._save("last")
+        n_train = sum(p.numel() for p in self.model.trainable_parameters())
+        amp = config.train.amp if self.amp_dtype is not None else "none"
+        logger.info(
+            f"run folder {self.out.resolve()} | device {self.device} x"
+            f"{self.dist.world_size} | {len(self.train_set)} train / {len(self.val_set)} val "
+            f"images | {n_train:,} trainable parameters | amp {amp}"
+        )
+
     def _build_data(self) -> None:
         data = build_training_data(self.config, self.dist, self.device)
         self.train_set, self.val_set, self.sampler = data.train_set, data.val_set, data.sampler
@@ -261,20 +281,10 @@ class Trainer:
                 D.append_rank_error(self.out / LOG_FILE, self.dist.rank, err)
             self.close()
             raise
-        es = self.early_stop
-        # best_epoch stays -1 while no validation loss was finite (no best checkpoint exists).
-        has_best = es.best_epoch >= 0
+        summary = fit_summary(self.out, self.epoch, self.global_step, self.early_stop)
         if stopped_early and self.is_main:
-            best = f"best {es.best:.5f} after epoch {es.best_epoch + 1}" if has_best else "none"
-            logger.info(f"early stop: no validation improvement for {es.bad} validations ({best})")
-        summary = {
-            "output_dir": str(self.out),
-            "epochs_completed": self.epoch,
-            "global_step": self.global_step,
-            "best_val_loss": es.best if has_best else None,
-            "best_epoch": es.best_epoch + 1 if has_best else None,
-            "stopped_early": stopped_early,
-        }
+            logger.info(early_stop_line(self.early_stop))
+        summary["stopped_early"] = stopped_early
         self.close()
         return summary
 
@@ -292,9 +302,7 @@ class Trainer:
         with D.autocast(self.device, self.amp_dtype):
             outputs = self.net(images)
         loss, parts = self.loss_fn(outputs, masks)
-        # Device-side record of the first non-finite step (no host synchronisation here).
-        bad = ~torch.isfinite(loss.detach()) & (self._nonfinite_step < 0)
-        self._nonfinite_step = torch.where(bad, self.global_step + 1, self._nonfinite_step)
+        self._nonfinite.record(loss, self.global_step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         clip = self.config.train.grad_clip
@@ -310,8 +318,7 @@ class Trainer:
         """One pass over the training split; returns image-weighted mean losses (all ranks)."""
         self.net.train()
         self.sampler.set_epoch(epoch)
-        sums: Dict[str, torch.Tensor] = {}
-        count, images_seen, start = 0, 0, time.perf_counter()
+        losses = EpochLosses(self.device, self.dist.world_size)
         bar = tqdm(
             total=len(self.train_loader),
             desc=f"epoch {epoch + 1}/{self.config.schedule.epochs}",
@@ -322,40 +329,19 @@ class Trainer:
         for it, batch in enumerate(self.train_loader):
             out = self._train_step(batch, epoch, it)
             n = out.pop("n")
-            count += n
-            images_seen += n * self.dist.world_size
-            for key, value in out.items():
-                sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value.float() * n
+            losses.add(out, n)
             bar.update()
             # Reading a loss value waits for the GPU, so it happens at logging steps only.
             if self.global_step % self.config.train.log_every == 0:
-                self._check_finite(epoch)
-                speed = images_seen / max(time.perf_counter() - start, 1e-9)
+                self._nonfinite.check(epoch)
+                speed = losses.images_per_s()
                 bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
                 if self._log is not None:
                     n_iter = len(self.train_loader)
                     self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
         bar.close()
-        self._check_finite(epoch)
-        keys = sorted(sums)
-        totals = torch.stack(
-            [sums[k] for k in keys] + [torch.tensor(float(count), device=self.device)]
-        )
-        D.all_reduce_sum(totals)
-        elapsed = time.perf_counter() - start
-        stats = {k: float(v / totals[-1]) for k, v in zip(keys, totals[:-1])}
-        stats["images_per_s"] = float(totals[-1]) / max(elapsed, 1e-9)
-        stats["time_s"] = elapsed
-        return stats
-
-    def _check_finite(self, epoch: int) -> None:
-        """Raise if a step since the start of the run produced a non-finite loss."""
-        step = int(self._nonfinite_step.item())
-        if step >= 0:
-            raise FloatingPointError(
-                f"non-finite loss at global step {step} (epoch {epoch + 1}); the weights of "
-                f"later steps are not trustworthy, the last checkpoint precedes them"
-            )
+        self._nonfinite.check(epoch)
+        return losses.means()
 
     def validate(self, epoch: int) -> Dict[str, float]:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 
+from pmgsam.engine.schedulers import EarlyStopping
 from pmgsam.engine.state import LOG_FILE, METRICS_FILE, PACKAGE_LOGGER, TB_DIR, PathLike
 from pmgsam.modeling.checkpoint import checkpoint_dir
 from pmgsam.utils.cli import LOG_DATE_FORMAT, LOG_FORMAT
@@ -116,6 +117,29 @@ def epoch_record(
         "best": best,
         "early_stop_bad": early_stop_bad,
     }
+
+
+def fit_summary(
+    run_dir: PathLike, epochs: int, global_step: int, early_stop: EarlyStopping
+) -> Dict[str, Any]:
+    """What ``Trainer.fit`` returns (``stopped_early`` aside): ``best_val_loss`` and
+    ``best_epoch`` are None when no validation loss was finite (no best checkpoint exists)."""
+    # best_epoch stays -1 while no validation loss was finite.
+    has_best = early_stop.best_epoch >= 0
+    return {
+        "output_dir": str(run_dir),
+        "epochs_completed": epochs,
+        "global_step": global_step,
+        "best_val_loss": early_stop.best if has_best else None,
+        "best_epoch": early_stop.best_epoch + 1 if has_best else None,
+    }
+
+
+def early_stop_line(early_stop: EarlyStopping) -> str:
+    """The log line of a run stopped early, naming its best validation loss."""
+    es = early_stop
+    best = f"best {es.best:.5f} after epoch {es.best_epoch + 1}" if es.best_epoch >= 0 else "none"
+    return f"early stop: no validation improvement for {es.bad} validations ({best})"
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:

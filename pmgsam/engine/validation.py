@@ -6,15 +6,56 @@ returns the means over the whole split.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch.utils.data import DataLoader
 
+from pmgsam.data import resized_hw
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.losses import SegmentationLoss, monitor_metrics
+from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import to_memory_format
+from pmgsam.evaluation.dis_metrics import F_BETA2
+
+
+def monitor_metrics(
+    mask_logits: torch.Tensor, target: torch.Tensor, orig_sizes: Union[torch.Tensor, list]
+) -> Dict[str, torch.Tensor]:
+    """Sums over the batch of per-image MAE, IoU and Fβ (β²=0.3) at threshold 0.5.
+
+    Measured on the valid (un-padded) region at network resolution: a cheap progress signal
+    for training, not the benchmark protocol of :mod:`pmgsam.evaluation`. An image whose
+    prediction and GT are both empty scores IoU = F = 1. The sums are 0-dim tensors on the
+    logits' device, computed for the whole batch at once, so validation reads nothing back
+    per batch.
+    """
+    size = mask_logits.shape[-1]
+    batch = mask_logits.shape[0]
+    probs = torch.sigmoid(mask_logits.detach().float()).reshape(batch, -1, size, size)
+    gt = target.float().reshape(batch, -1, size, size)
+    # orig_sizes come from the CPU batch: reading them costs no device synchronisation.
+    hw = [resized_hw(int(h), int(w), size) for h, w in torch.as_tensor(orig_sizes).tolist()]
+    device = probs.device
+    heights = torch.tensor([h for h, _ in hw], device=device).view(batch, 1, 1, 1)
+    widths = torch.tensor([w for _, w in hw], device=device).view(batch, 1, 1, 1)
+    coords = torch.arange(size, device=device)
+    valid = (coords.view(1, 1, size, 1) < heights) & (coords.view(1, 1, 1, size) < widths)
+    dims = (1, 2, 3)
+    area = (heights * widths).view(batch).float() * probs.shape[1]
+    mae = ((probs - gt).abs() * valid).sum(dims) / area
+    pred, truth = (probs > 0.5) & valid, (gt > 0.5) & valid
+    tp = (pred & truth).sum(dims).float()
+    n_pred, n_true = pred.sum(dims).float(), truth.sum(dims).float()
+    union = n_pred + n_true - tp
+    one, zero = torch.ones_like(tp), torch.zeros_like(tp)
+    iou = torch.where(union > 0, tp / union.clamp_min(1), one)
+    precision = torch.where(n_pred > 0, tp / n_pred.clamp_min(1), zero)
+    recall = torch.where(n_true > 0, tp / n_true.clamp_min(1), zero)
+    denom = F_BETA2 * precision + recall
+    f = torch.where(denom > 0, (1 + F_BETA2) * precision * recall / denom.clamp_min(1e-12), zero)
+    f = torch.where((n_pred == 0) & (n_true == 0), one, f)
+    return {"mae": mae.sum(), "iou": iou.sum(), "f": f.sum()}
 
 
 @torch.no_grad()

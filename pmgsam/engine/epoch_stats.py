@@ -1,0 +1,78 @@
+"""Device-side bookkeeping of a training epoch, read back only at logging steps.
+
+Reading a tensor's value waits for the GPU; the trainer's steps only add to tensors here, so
+the host synchronises at logging steps and at the end of the epoch, never in between.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict
+
+import torch
+
+from pmgsam.engine import distributed as D
+
+
+class NonFiniteWatch:
+    """Remembers, on the device, the first step whose loss was not finite.
+
+    Arguments:
+      device (torch.device): where the losses live.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.first_step = torch.full((), -1, dtype=torch.int64, device=device)
+
+    def record(self, loss: torch.Tensor, step: int) -> None:
+        """Note ``step`` if ``loss`` is not finite and no earlier step was (no host sync)."""
+        bad = ~torch.isfinite(loss.detach()) & (self.first_step < 0)
+        self.first_step = torch.where(bad, step, self.first_step)
+
+    def check(self, epoch: int) -> None:
+        """Raise if a step since the start of the run produced a non-finite loss."""
+        step = int(self.first_step.item())
+        if step >= 0:
+            raise FloatingPointError(
+                f"non-finite loss at global step {step} (epoch {epoch + 1}); the weights of "
+                f"later steps are not trustworthy, the last checkpoint precedes them"
+            )
+
+
+class EpochLosses:
+    """Image-weighted sums of a step's loss components over an epoch, on the device.
+
+    Arguments:
+      device (torch.device): where the sums live.
+      world_size (int): processes training; every one sees as many images per step.
+    """
+
+    def __init__(self, device: torch.device, world_size: int) -> None:
+        self.device = device
+        self.world_size = world_size
+        self.sums: Dict[str, torch.Tensor] = {}
+        self.count = 0  # this rank's images
+        self.start = time.perf_counter()
+
+    def add(self, parts: Dict[str, torch.Tensor], n: int) -> None:
+        self.count += n
+        for key, value in parts.items():
+            zero = torch.zeros((), device=self.device)
+            self.sums[key] = self.sums.get(key, zero) + value.float() * n
+
+    def images_per_s(self) -> float:
+        """All ranks' images so far per second (every rank sees as many)."""
+        seen = self.count * self.world_size
+        return seen / max(time.perf_counter() - self.start, 1e-9)
+
+    def means(self) -> Dict[str, float]:
+        """Means over all ranks' images, with ``images_per_s`` and ``time_s`` (all ranks)."""
+        keys = sorted(self.sums)
+        count = torch.tensor(float(self.count), device=self.device)
+        totals = torch.stack([self.sums[k] for k in keys] + [count])
+        D.all_reduce_sum(totals)
+        elapsed = time.perf_counter() - self.start
+        stats = {k: float(v / totals[-1]) for k, v in zip(keys, totals[:-1])}
+        stats["images_per_s"] = float(totals[-1]) / max(elapsed, 1e-9)
+        stats["time_s"] = elapsed
+        return stats
