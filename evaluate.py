@@ -35,12 +35,10 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
-from pmgsam.evaluation.combined import is_combined
-from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.evaluation.tables import COS_NAMES
+from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -51,7 +49,6 @@ from pmgsam.utils.cli import (
     probability,
     run_cli,
 )
-from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
 
 # A `folder` dataset (your own image/mask pairs) is scored with the DIS metrics, per split.
@@ -145,12 +142,6 @@ def _require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: S
         parser.error(f"{' '.join(missing)} required in this mode")
 
 
-def _print_dis(summary: Dict[str, object]) -> None:
-    keys = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
-    cells = [f"{k}={summary[k]:.4f}" if summary.get(k) is not None else f"{k}=-" for k in keys]
-    print(f"[{summary['num_images']} images] " + "  ".join(cells))
-
-
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
 
@@ -171,7 +162,7 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
         progress=not args.quiet,
     )
     out, side = write_dis_results(args.out, summary, per_image)
-    _print_dis(summary)
+    print(dis_line(summary))
     print(f"wrote {out} and {side}")
     return summary
 
@@ -205,173 +196,6 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     return scores
 
 
-def _data_config(config: str, overrides: List[str]):
-    """(DataConfig, image size) of the experiment config, with the same overrides as prediction."""
-    from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.utils.config import load_config
-
-    cfg = load_config(ExperimentConfig, config, overrides)
-    return cfg.data, cfg.model.image_size
-
-
-def _score_combined(
-    args: argparse.Namespace,
-    split: str,
-    run_dir: Path,
-    datasets: Dict,
-    overrides: List[str],
-    loaded: Dict[str, object],
-) -> Tuple[str, Dict[str, object]]:
-    """Predict every part of a combined split and score all its images as one set."""
-    from pmgsam.evaluation.combined import score_combined_split
-
-    name, summary = score_combined_split(
-        split,
-        datasets.__getitem__,
-        lambda part: _predict(args, part, run_dir, overrides, loaded),
-        run_dir / "metrics",
-        args.workers,
-        args.resize_pred,
-        not args.no_hce,
-        not args.quiet,
-    )
-    _print_dis(summary)
-    return name, summary
-
-
-def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int) -> Dict:
-    """``{split or part: dataset}`` of every split (and part of a combined one), built before
-    anything is predicted: a typo in the last one must not cost the predictions of the others."""
-    from pmgsam.data import build_dataset
-    from pmgsam.evaluation.combined import split_parts
-
-    datasets = {}
-    for spec in args.splits:
-        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
-        for part in parts:
-            datasets[part] = build_dataset(data_cfg, part, image_size, train=False)
-    return datasets
-
-
-def _predict(
-    args: argparse.Namespace,
-    split: str,
-    run_dir: Path,
-    overrides: List[str],
-    loaded: Dict[str, object],
-) -> str:
-    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder."""
-    from pmgsam.engine.inference import predict_split
-
-    return predict_split(
-        args.config,
-        args.checkpoint,
-        split,
-        run_dir / "pred" / split,
-        args.device,
-        args.batch_size,
-        overrides,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        reuse=loaded,
-    )
-
-
-def _data_overrides(args: argparse.Namespace) -> List[str]:
-    """The config overrides, with ``--data-root`` as ``data.root``."""
-    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
-
-
-def _dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
-    """Fill ``args.dataset`` and ``args.splits`` from the config's ``data.dataset`` and
-    ``data.test_splits`` where the command line leaves them out."""
-    data, _ = _data_config(args.config, overrides)
-    if args.dataset is None:
-        args.dataset = data.dataset
-    elif args.dataset != data.dataset:
-        try:
-            _data_config(args.config, overrides + [f"data.dataset={args.dataset}"])
-        except ConfigError as err:
-            raise ConfigError(
-                f"--dataset {args.dataset}, but config '{args.config}' is for "
-                f"{data.dataset} ({err}): give a {args.dataset} config"
-            ) from None
-    if args.splits is None:
-        if args.dataset != data.dataset:
-            raise ConfigError(f"--splits is needed: the config's test_splits are {data.dataset}'s")
-        args.splits = list(data.test_splits)
-        print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
-
-
-def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
-    from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
-    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
-    from pmgsam.evaluation.table_rendering import to_markdown
-    from pmgsam.evaluation.tables import build_tables
-    from pmgsam.modeling.checkpoint import weights_digest
-
-    run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
-    overrides = _data_overrides(args)
-    _dataset_and_splits(args, overrides)
-    overrides.append(f"data.dataset={args.dataset}")
-    check_same_model(run_dir, args.checkpoint, option="--output-dir")
-    data_cfg, image_size = _data_config(args.config, overrides)
-    datasets = _split_datasets(args, data_cfg, image_size)
-    # Before predicting: a run still training may replace its best weights meanwhile.
-    digest = weights_digest(args.checkpoint)
-    dis, cos = {}, {}
-    loaded: Dict[str, object] = {}  # one model load (and compile) for every split
-    for split in args.splits:
-        if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
-            dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded)])
-            continue
-        pred_dir = Path(_predict(args, split, run_dir, overrides, loaded))
-        ds = datasets[split]
-        out_json = run_dir / "metrics" / f"{split}.json"
-        if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
-            skes = ds.skeleton_paths or [None] * len(ds.names)
-            pairs = [
-                (n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)
-            ]
-            missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
-            if missing:
-                raise EvaluationInputError(f"predict_split wrote no map for: {missing[:20]}")
-            summary, per_image = evaluate_dis_pairs(
-                pairs, args.workers, args.resize_pred, not args.no_hce, not args.quiet
-            )
-            write_dis_results(out_json, summary, per_image, extra={"split": split})
-            dis[split] = json.loads(out_json.read_text())
-            _print_dis(summary)
-        else:
-            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
-            scores = evaluate_cos_folder(
-                pred_dir,
-                ds.coco_gt(),
-                threshold=args.threshold,
-                min_area=args.min_area,
-                protocol=args.protocol,
-                resize_pred=args.resize_pred,
-                results_out=out_json.with_name(f"{split}.results.json"),
-                progress=not args.quiet,
-            )
-            out_json.parent.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps(scores, indent=2) + "\n")
-            cos[name] = scores
-    meta = {
-        "config": str(args.config),
-        **checkpoint_meta(args.checkpoint),
-        "weights_sha256": digest,
-        "overrides": overrides,
-    }
-    path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
-    run = json.loads(path.read_text())
-    for table in build_tables([run]).values():
-        print(to_markdown(table))
-    print(f"wrote {path}")
-    return run
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one mode; bad inputs raise the project's error types, which :func:`run_cli` reports."""
     parser = build_parser()
@@ -381,12 +205,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline:
         _refuse_unused(parser, args, "baseline mode (--baseline)")
         if args.config:  # --dataset and --splits default to the config's, as in benchmark mode
-            _dataset_and_splits(args, _data_overrides(args))
+            from pmgsam.evaluation.benchmark import data_overrides, dataset_and_splits
+
+            dataset_and_splits(args, data_overrides(args))
         baselines_cli.check_arguments(parser, args)
         baselines_cli.run(args)
     elif args.config:
         _refuse_unused(parser, args, "benchmark mode (--config)")
         _require(parser, args, ["checkpoint"])
+        from pmgsam.evaluation.benchmark import run_benchmark
+
         run_benchmark(args)
     elif args.overrides:
         parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")

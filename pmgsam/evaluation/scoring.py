@@ -16,7 +16,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -356,3 +356,10 @@ def write_dis_results(
         writer.writeheader()
         writer.writerows(rows)
     return out, side
+
+
+def dis_line(summary: Dict[str, Any]) -> str:
+    """One line of the six DIS metrics of a summary, ``-`` for those not scored."""
+    keys = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
+    cells = [f"{k}={summary[k]:.4f}" if summary.get(k) is not None else f"{k}=-" for k in keys]
+    return f"[{summary['num_images']} images] " + "  ".join(cells)

@@ -1,0 +1,198 @@
+"""Benchmark mode of ``evaluate.py``: predict each split with a checkpoint, score it, record it.
+
+Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<split>.json``
+(DIS metrics for DIS5K and folder datasets, instance AP for COD10K / NC4K; a combined DIS5K
+split such as ``DIS-TE`` is scored as one set), and the record to ``<output-dir>/run.json``.
+Every split's dataset is built before anything is predicted, and the model is loaded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
+from pmgsam.evaluation.instances import evaluate_cos_folder
+from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
+from pmgsam.evaluation.scoring import (
+    EvaluationInputError,
+    dis_line,
+    evaluate_dis_pairs,
+    write_dis_results,
+)
+from pmgsam.evaluation.table_rendering import to_markdown
+from pmgsam.evaluation.tables import COS_NAMES, build_tables
+from pmgsam.utils.config import ConfigError, load_config
+
+
+def _data_config(config: str, overrides: List[str]):
+    """(DataConfig, image size) of the experiment config, with the same overrides as prediction."""
+    from pmgsam.engine.config import ExperimentConfig
+
+    cfg = load_config(ExperimentConfig, config, overrides)
+    return cfg.data, cfg.model.image_size
+
+
+def _score_combined(
+    args: argparse.Namespace,
+    split: str,
+    run_dir: Path,
+    datasets: Dict,
+    overrides: List[str],
+    loaded: Dict[str, object],
+) -> Tuple[str, Dict[str, object]]:
+    """Predict every part of a combined split and score all its images as one set."""
+    name, summary = score_combined_split(
+        split,
+        datasets.__getitem__,
+        lambda part: _predict(args, part, run_dir, overrides, loaded),
+        run_dir / "metrics",
+        args.workers,
+        args.resize_pred,
+        not args.no_hce,
+        not args.quiet,
+    )
+    print(dis_line(summary))
+    return name, summary
+
+
+def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int) -> Dict:
+    """``{split or part: dataset}`` of every split (and part of a combined one), built before
+    anything is predicted: a typo in the last one must not cost the predictions of the others."""
+    from pmgsam.data import build_dataset
+
+    datasets = {}
+    for spec in args.splits:
+        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
+        for part in parts:
+            datasets[part] = build_dataset(data_cfg, part, image_size, train=False)
+    return datasets
+
+
+def _predict(
+    args: argparse.Namespace,
+    split: str,
+    run_dir: Path,
+    overrides: List[str],
+    loaded: Dict[str, object],
+) -> str:
+    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder."""
+    from pmgsam.engine.inference import predict_split
+
+    return predict_split(
+        args.config,
+        args.checkpoint,
+        split,
+        run_dir / "pred" / split,
+        args.device,
+        args.batch_size,
+        overrides,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        reuse=loaded,
+    )
+
+
+def data_overrides(args: argparse.Namespace) -> List[str]:
+    """The config overrides, with ``--data-root`` as ``data.root``."""
+    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+
+
+def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
+    """Fill ``args.dataset`` and ``args.splits`` from the config's ``data.dataset`` and
+    ``data.test_splits`` where the command line leaves them out."""
+    data, _ = _data_config(args.config, overrides)
+    if args.dataset is None:
+        args.dataset = data.dataset
+    elif args.dataset != data.dataset:
+        try:
+            _data_config(args.config, overrides + [f"data.dataset={args.dataset}"])
+        except ConfigError as err:
+            raise ConfigError(
+                f"--dataset {args.dataset}, but config '{args.config}' is for "
+                f"{data.dataset} ({err}): give a {args.dataset} config"
+            ) from None
+    if args.splits is None:
+        if args.dataset != data.dataset:
+            raise ConfigError(f"--splits is needed: the config's test_splits are {data.dataset}'s")
+        args.splits = list(data.test_splits)
+        print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
+
+
+def _score_dis_split(
+    args: argparse.Namespace, ds: Any, pred_dir: Path, out_json: Path, split: str
+) -> Dict[str, Any]:
+    """The DIS metrics of ``split``'s maps in ``pred_dir``, written to ``out_json``."""
+    skes = ds.skeleton_paths or [None] * len(ds.names)
+    pairs = [(n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)]
+    missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
+    if missing:
+        raise EvaluationInputError(f"predict_split wrote no map for: {missing[:20]}")
+    summary, per_image = evaluate_dis_pairs(
+        pairs, args.workers, args.resize_pred, not args.no_hce, not args.quiet
+    )
+    write_dis_results(out_json, summary, per_image, extra={"split": split})
+    print(dis_line(summary))
+    return json.loads(out_json.read_text())
+
+
+def _score_cos_split(
+    args: argparse.Namespace, ds: Any, pred_dir: Path, out_json: Path
+) -> Dict[str, Any]:
+    """The instance AP of the maps in ``pred_dir`` against ``ds``'s COCO GT, in ``out_json``."""
+    scores = evaluate_cos_folder(
+        pred_dir,
+        ds.coco_gt(),
+        threshold=args.threshold,
+        min_area=args.min_area,
+        protocol=args.protocol,
+        resize_pred=args.resize_pred,
+        results_out=out_json.with_name(f"{out_json.stem}.results.json"),
+        progress=not args.quiet,
+    )
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(scores, indent=2) + "\n")
+    return scores
+
+
+def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
+    """Predict every split of ``args`` with the checkpoint, score it, update run.json and
+    print the tables; returns the run.json record."""
+    from pmgsam.modeling.checkpoint import weights_digest
+
+    run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
+    overrides = data_overrides(args)
+    dataset_and_splits(args, overrides)
+    overrides.append(f"data.dataset={args.dataset}")
+    check_same_model(run_dir, args.checkpoint, option="--output-dir")
+    data_cfg, image_size = _data_config(args.config, overrides)
+    datasets = _split_datasets(args, data_cfg, image_size)
+    # Before predicting: a run still training may replace its best weights meanwhile.
+    digest = weights_digest(args.checkpoint)
+    dis, cos = {}, {}
+    loaded: Dict[str, object] = {}  # one model load (and compile) for every split
+    for split in args.splits:
+        if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
+            dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded)])
+            continue
+        pred_dir = Path(_predict(args, split, run_dir, overrides, loaded))
+        out_json = run_dir / "metrics" / f"{split}.json"
+        if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
+            dis[split] = _score_dis_split(args, datasets[split], pred_dir, out_json, split)
+        else:
+            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
+            cos[name] = _score_cos_split(args, datasets[split], pred_dir, out_json)
+    meta = {
+        "config": str(args.config),
+        **checkpoint_meta(args.checkpoint),
+        "weights_sha256": digest,
+        "overrides": overrides,
+    }
+    path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
+    run = json.loads(path.read_text())
+    for table in build_tables([run]).values():
+        print(to_markdown(table))
+    print(f"wrote {path}")
+    return run
