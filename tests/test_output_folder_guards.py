@@ -18,6 +18,7 @@ from pmgsam.utils.outputs import (
     OutputError,
     dataset_folders,
     prepare_output_dir,
+    refuse_output_in_data_folder,
     refuse_shared_output,
 )
 
@@ -82,3 +83,32 @@ def test_dataset_folders_include_the_skeleton_folder(tmp_path: Path) -> None:
     assert dataset_folders(SimpleNamespace(image_paths=[tmp_path / "im" / "a.jpg"])) == [
         tmp_path / "im"
     ]
+
+
+def test_data_folder_is_told_by_most_of_its_images_not_one_stray_file(tmp_path: Path) -> None:
+    names = [f"{i}.jpg" for i in range(1, 7)]  # NC4K-style numeric stems
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "1.png").write_bytes(b"a stray picture")  # one of six: not the data folder
+    refuse_output_in_data_folder(home / "overlap", names, [".jpg", ".png"], "--out")
+    imgs = tmp_path / "NC4K" / "Imgs"
+    imgs.mkdir(parents=True)
+    for n in names[:3]:  # half of them, as where a COCO file lists more than a folder holds
+        (imgs / n).write_bytes(b"jpeg")
+    with pytest.raises(OutputError, match=r"lies inside the data folder .*holds 3 files.*'1\.jpg'"):
+        refuse_output_in_data_folder(imgs / "sub" / "out", names, [".jpg"], "--out")
+
+
+def test_an_unlistable_ancestor_is_passed_over(tmp_path: Path, monkeypatch) -> None:
+    # On a shared machine an ancestor may deny listing (mode 711); the guard must not crash.
+    locked = tmp_path / "scratch"
+    (locked / "me").mkdir(parents=True)
+    listing = Path.iterdir
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    refuse_output_in_data_folder(locked / "me" / "out", ["a.jpg"], [".jpg"], "--out")

@@ -91,27 +91,34 @@ def refuse_output_in_data_folder(
     option: str,
     what: str = "the outputs",
 ) -> None:
-    """:class:`OutputError` when ``out``, or an existing folder it lies inside, holds a file
-    named after one of the data's images (``names``: file names or stems) with one of
-    ``extensions``: a folder of per-image data (images, GT masks, instance maps).
+    """:class:`OutputError` when ``out``, or an existing folder it lies inside, holds files
+    named after at least half of the data's images (``names``: file names or stems) with one
+    of ``extensions``: a folder of per-image data (images, GT masks, instance maps).
 
     For commands told only of a file that names the images (a COCO GT file), not the folders
-    they and their masks live in; the folder next to them stays allowed.
+    they and their masks live in; the folder next to them stays allowed. Half, not one: a home
+    folder holding a stray ``1.png`` is not NC4K's image folder. Folders that cannot be listed
+    (an ancestor without read permission on a shared machine) are passed over.
     """
     stems = {Path(n).stem for n in names}
     suffixes = {e.lower() for e in extensions}
     resolved = Path(out).resolve()
     for folder in [resolved, *resolved.parents]:
-        if not folder.is_dir():
+        try:
+            matches = [
+                e.name
+                for e in folder.iterdir()
+                if e.suffix.lower() in suffixes and e.stem in stems and e.is_file()
+            ]
+        except OSError:  # not a folder (yet), or not readable
             continue
-        for entry in folder.iterdir():
-            if entry.suffix.lower() in suffixes and entry.stem in stems and entry.is_file():
-                where = "is" if folder == resolved else "lies inside"
-                raise OutputError(
-                    f"{option} '{out}' {where} the data folder '{folder}' (it holds "
-                    f"'{entry.name}', a file of the data's images): {what} would be written "
-                    "among your input files; choose another place"
-                )
+        if matches and 2 * len(matches) >= len(stems):
+            where = "is" if folder == resolved else "lies inside"
+            raise OutputError(
+                f"{option} '{out}' {where} the data folder '{folder}' (it holds "
+                f"{len(matches)} files of the data's images, e.g. '{sorted(matches)[0]}'): "
+                f"{what} would be written among your input files; choose another place"
+            )
 
 
 def refuse_shared_output(first: PathLike, first_option: str, second: PathLike, option: str) -> None:
