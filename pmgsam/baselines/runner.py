@@ -82,13 +82,7 @@ def run_baseline(
     prepare_output_dir(
         pred_dir, names, dataset_folders(dataset), overwrite, "--output-dir", "baselines"
     )
-    coco = None
-    if cos:
-        from pmgsam.evaluation.coco_gt import load_coco
-
-        coco_gt = dataset.coco_gt()
-        coco = load_coco(coco_gt)
-        ids = {Path(im["file_name"]).stem: im["id"] for im in coco_gt["images"]}
+    gt_images = _CocoImages(dataset, split) if cos else None
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = {"empty_gt": 0, "empty_gt_instances": 0, "no_masks": 0, "masks": 0}
@@ -96,34 +90,22 @@ def run_baseline(
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
     for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
         image, gt = dataset.load(i)
-        boxes = None
-        if coco is not None:
-            stem = Path(dataset.image_paths[i]).stem
-            if stem not in ids:
-                raise DataError(f"image '{stem}' is not in the COCO ground truth of {split}")
-            image_ids.append(ids[stem])
-            if baseline.prompt == "box":
-                boxes, empty = instance_boxes(coco, ids[stem])
-                counts["empty_gt_instances"] += empty
-        elif baseline.prompt == "box":
-            box = gt_box(gt)
-            boxes = np.zeros((0, 4), np.float32) if box is None else box[None]
+        out_png = pred_dir / f"{dataset.names[i]}.png"
+        if gt_images is not None:
+            image_ids.append(gt_images.image_id(Path(dataset.image_paths[i]).stem))
+        boxes = _box_prompts(baseline, gt, gt_images, image_ids, counts)
         if boxes is not None and len(boxes) == 0:
             counts["empty_gt"] += 1
-            write_probability_png(torch.zeros(gt.shape), pred_dir / f"{dataset.names[i]}.png")
+            write_probability_png(torch.zeros(gt.shape), out_png)
             continue
         counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
         pred = baseline.predict(image, boxes)
         timing_input = timing_input or (image, boxes)
         counts["masks"] += len(pred.masks)
         counts["no_masks"] += int(not pred.masks)
-        if baseline.prompt == "box":
-            prob = np.maximum.reduce(pred.masks)
-        else:
-            prob = reduce_masks(pred.masks, reduce, gt.shape, gt).astype(np.float32)
-        if coco is not None:
+        if gt_images is not None:
             results.extend(coco_instances(image_ids[-1], pred))
-        write_probability_png(torch.from_numpy(prob), pred_dir / f"{dataset.names[i]}.png")
+        write_probability_png(torch.from_numpy(_one_map(baseline, pred, reduce, gt)), out_png)
     if counts["no_masks"]:
         logger.warning(
             "%d of %d images of %s got no mask from %s: their maps are empty (a strict "
@@ -141,13 +123,11 @@ def run_baseline(
         **counts,
         "timing_input": timing_input,
     }
-    if coco is not None:
+    if gt_images is not None:
+        # With --limit, AP is over the predicted images only: the GT keeps just those.
+        gt_subset = gt_images.subset(image_ids)
         gt_json = out_dir / "metrics" / f"{split}.gt.json"
         gt_json.parent.mkdir(parents=True, exist_ok=True)
-        # With --limit, AP is over the predicted images only: the GT keeps just those.
-        keep = set(image_ids)
-        gt_subset = dict(coco_gt, images=[im for im in coco_gt["images"] if im["id"] in keep])
-        gt_subset["annotations"] = [a for a in coco_gt["annotations"] if a["image_id"] in keep]
         gt_json.write_text(json.dumps(gt_subset))
         summary["gt_json"] = str(gt_json)
         source = (
@@ -159,6 +139,61 @@ def run_baseline(
             out_dir, split, gt_subset, results, source, subset_mark(summary)
         )
     return summary
+
+
+class _CocoImages:
+    """The COCO GT of a COS split: image ids by file stem, and subsets of it.
+
+    Arguments:
+      dataset: a COS dataset (``coco_gt``).
+      split (str): its name, for errors.
+    """
+
+    def __init__(self, dataset: Any, split: str) -> None:
+        from pmgsam.evaluation.coco_gt import load_coco
+
+        self.split = split
+        self.gt = dataset.coco_gt()
+        self.coco = load_coco(self.gt)
+        self.ids = {Path(im["file_name"]).stem: im["id"] for im in self.gt["images"]}
+
+    def image_id(self, stem: str) -> int:
+        if stem not in self.ids:
+            raise DataError(f"image '{stem}' is not in the COCO ground truth of {self.split}")
+        return self.ids[stem]
+
+    def subset(self, image_ids: List[int]) -> Dict[str, Any]:
+        """The GT restricted to ``image_ids`` (images and their annotations)."""
+        keep = set(image_ids)
+        subset = dict(self.gt, images=[im for im in self.gt["images"] if im["id"] in keep])
+        subset["annotations"] = [a for a in self.gt["annotations"] if a["image_id"] in keep]
+        return subset
+
+
+def _box_prompts(
+    baseline: Baseline,
+    gt: np.ndarray,
+    gt_images: Optional[_CocoImages],
+    image_ids: List[int],
+    counts: Dict[str, int],
+) -> Optional[np.ndarray]:
+    """An image's box prompts, (N, 4): one per GT instance (COS, the last of ``image_ids``)
+    or one around the GT mask (DIS); none for an empty GT. None in automatic modes."""
+    if baseline.prompt != "box":
+        return None
+    if gt_images is not None:
+        boxes, empty = instance_boxes(gt_images.coco, image_ids[-1])
+        counts["empty_gt_instances"] += empty
+        return boxes
+    box = gt_box(gt)
+    return np.zeros((0, 4), np.float32) if box is None else box[None]
+
+
+def _one_map(baseline: Baseline, pred: Prediction, reduce: str, gt: np.ndarray) -> np.ndarray:
+    """The probability map of one image: box masks' maximum, or automatic masks reduced."""
+    if baseline.prompt == "box":
+        return np.maximum.reduce(pred.masks)
+    return reduce_masks(pred.masks, reduce, gt.shape, gt).astype(np.float32)
 
 
 def score_instances(
