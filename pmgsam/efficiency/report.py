@@ -77,6 +77,38 @@ def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extr
     return record
 
 
+def _amg_record(
+    report: Dict[str, Any],
+    compare: str,
+    images: torch.Tensor,
+    iters: int,
+    warmup: int,
+    points_per_side: int,
+) -> Dict[str, Any]:
+    """The record of ``compare``'s automatic mask generator timed on the same ``images``."""
+    amg = measure_amg(
+        compare,
+        images,
+        iters=max(1, iters // 2),
+        warmup=min(warmup, 1),
+        points_per_side=points_per_side,
+    )
+    points = "" if points_per_side == 32 else f" but {points_per_side}² points"
+    return make_record(
+        report,
+        "sam_amg",
+        amg,
+        model=compare,
+        dtype="fp32",
+        compile=False,
+        channels_last=False,
+        points_per_side=points_per_side,
+        flops_per_image=amg["flops_per_image"]["total"],
+        encoder_flops_per_image=amg["flops_per_image"].get("image_encoder"),
+        note=f"{AMG_PACKAGES[compare.partition('_')[0]]} defaults{points}, random weights",
+    )
+
+
 def efficiency_report(
     model_name: Union[str, ModelConfig],
     size: Optional[int] = None,
@@ -136,30 +168,8 @@ def efficiency_report(
         # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
         del net, model
         gc.collect()
-        amg = measure_amg(
-            compare,
-            images,
-            iters=max(1, iters // 2),
-            warmup=min(warmup, 1),
-            points_per_side=sam_points_per_side,
-        )
         report["records"].append(
-            make_record(
-                report,
-                "sam_amg",
-                amg,
-                model=compare,
-                dtype="fp32",
-                compile=False,
-                channels_last=False,
-                points_per_side=sam_points_per_side,
-                flops_per_image=amg["flops_per_image"]["total"],
-                encoder_flops_per_image=amg["flops_per_image"].get("image_encoder"),
-                note=AMG_PACKAGES[compare.partition("_")[0]]
-                + " defaults"
-                + ("" if sam_points_per_side == 32 else f" but {sam_points_per_side}² points")
-                + ", random weights",
-            )
+            _amg_record(report, compare, images, iters, warmup, sam_points_per_side)
         )
     return report
 
