@@ -29,3 +29,11 @@ def test_a_default_of_zero_is_shown():
 
     text = " ".join(evaluate.build_parser().format_help().split())
     assert "COS: smallest instance (pixels) (default: 0)" in text
+
+
+def test_efficiency_takes_batch_size_like_the_other_commands():
+    # inference, evaluate, ablate and the Pre-Mask analysis spell it --batch-size.
+    from pmgsam.efficiency.cli import build_parser
+
+    assert build_parser().parse_args(["--batch-size", "8"]).batch == 8
+    assert build_parser().parse_args(["--batch", "2"]).batch == 2

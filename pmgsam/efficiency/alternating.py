@@ -23,7 +23,9 @@ def ab_parser(description: str, variants: Sequence[str], default: str, size: int
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--variant", default=default, choices=sorted(variants))
     parser.add_argument("--size", type=positive_int, default=size)
-    parser.add_argument("--batch", type=positive_int, default=1)
+    parser.add_argument(
+        "--batch", "--batch-size", type=positive_int, default=1, help="images per call"
+    )
     parser.add_argument("--iters", type=positive_int, default=5)
     parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--device", default="cpu")

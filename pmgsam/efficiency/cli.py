@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--size", type=positive_int, default=None, help="input side S (default: model's)"
     )
-    parser.add_argument("--batch", type=positive_int, default=1)
+    parser.add_argument(
+        "--batch", "--batch-size", type=positive_int, default=1, help="images per call"
+    )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--iters", type=positive_int, default=10)
