@@ -167,9 +167,11 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     import pmgsam.data
 
     monkeypatch.setattr(pmgsam.data, "build_dataset", lambda *a, **k: ds, raising=False)
+    import pmgsam.evaluation.benchmark as benchmark
+
     cli = _load_cli()
     data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"])
-    monkeypatch.setattr(cli, "_data_config", lambda *a: (data, 64))
+    monkeypatch.setattr(benchmark, "_data_config", lambda *a: (data, 64))
     run_dir = tmp_path / "results" / "r1"
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"weights")  # only its digest is read: prediction is replaced
