@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
-from typing import Dict, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Tuple, Union
 
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -54,31 +54,10 @@ def _integer(value: object) -> int:
     return int(value)
 
 
-def checked_coco_dict(
-    data: object, where: str, require_instances: bool = False
-) -> Dict[str, object]:
-    """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
-
-    Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
-    sizes; ids and file-name stems unique), a ``categories`` list and well-formed
-    ``annotations`` (unique integer ids, missing ones assigned); every ``segmentation`` is checked
-    (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
-    raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
-    mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring
-    it gives AP -1).
-    """
-    if not isinstance(data, Mapping):
-        raise EvaluationInputError(
-            f"{where}: a COCO file is a JSON object with 'images', 'annotations' and "
-            f"'categories', not a {type(data).__name__}"
-        )
-    images, anns, cats = data.get("images"), data.get("annotations", []), data.get("categories")
-    if not isinstance(images, list) or not images:
-        raise EvaluationInputError(f"{where}: no 'images' listed (an empty GT scores nothing)")
-    if not isinstance(cats, list):
-        raise EvaluationInputError(f"{where}: no 'categories' list")
-    if not isinstance(anns, list):
-        raise EvaluationInputError(f"{where}: 'annotations' must be a list")
+def _checked_images(
+    images: List[object], where: str
+) -> Tuple[List[Dict[str, object]], Dict[int, Tuple[int, int]], Dict[int, str]]:
+    """The images with integer id/height/width, and their sizes and file names by id."""
     sizes: Dict[int, Tuple[int, int]] = {}
     names: Dict[int, str] = {}
     stems: Dict[str, str] = {}
@@ -113,6 +92,13 @@ def checked_coco_dict(
                 f"both must be positive (and height*width at most {MAX_PIXELS})"
             )
         clean_images.append(dict(im, id=iid, height=h, width=w))
+    return clean_images, sizes, names
+
+
+def _checked_annotations(
+    anns: List[object], sizes: Dict[int, Tuple[int, int]], names: Dict[int, str], where: str
+) -> List[Dict[str, object]]:
+    """The annotations with integer ids, compressed RLE, ``area`` and ``iscrowd``."""
     fixed = []
     ann_ids: Dict[int, int] = {}
     for k, ann in enumerate(anns):
@@ -154,6 +140,36 @@ def checked_coco_dict(
     for out in fixed:
         if out["id"] is None:
             out["id"] = next(spare)
+    return fixed
+
+
+def checked_coco_dict(
+    data: object, where: str, require_instances: bool = False
+) -> Dict[str, object]:
+    """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
+
+    Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
+    sizes; ids and file-name stems unique), a ``categories`` list and well-formed
+    ``annotations`` (unique integer ids, missing ones assigned); every ``segmentation`` is checked
+    (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
+    raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
+    mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring
+    it gives AP -1).
+    """
+    if not isinstance(data, Mapping):
+        raise EvaluationInputError(
+            f"{where}: a COCO file is a JSON object with 'images', 'annotations' and "
+            f"'categories', not a {type(data).__name__}"
+        )
+    images, anns, cats = data.get("images"), data.get("annotations", []), data.get("categories")
+    if not isinstance(images, list) or not images:
+        raise EvaluationInputError(f"{where}: no 'images' listed (an empty GT scores nothing)")
+    if not isinstance(cats, list):
+        raise EvaluationInputError(f"{where}: no 'categories' list")
+    if not isinstance(anns, list):
+        raise EvaluationInputError(f"{where}: 'annotations' must be a list")
+    clean_images, sizes, names = _checked_images(images, where)
+    fixed = _checked_annotations(anns, sizes, names, where)
     if require_instances and not any(not a["iscrowd"] for a in fixed):
         # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
         raise EvaluationInputError(
