@@ -110,6 +110,32 @@ def row_name(baseline: Any, reduce: str, cos: bool) -> str:
     return f"{prefix}{baseline.label} {'auto' if baseline.mode == 'auto' else ''}".rstrip() + suffix
 
 
+#: How a baseline row's speed and FLOPs were measured (recorded in its run.json).
+EFFICIENCY_NOTES = {
+    "fps_timing": (
+        "pmgsam.efficiency.measure_speed (fp32, median of speed-iters after speed-warmup, "
+        "synchronised when on CUDA) of the whole predict on the first prompted image"
+    ),
+    "flops_counting": (
+        "FlopCounterMode over that same whole predict: image encoder once, mask decoder "
+        "for every prompt (batch)"
+    ),
+}
+
+
+def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
+    """What a row records of its prompts: the box rule, or how automatic masks became a map."""
+    if baseline.prompt == "box":
+        if cos:
+            return {"box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
+        return {"box_prompt": "one tight XYXY box around the whole GT mask"}
+    return {
+        "reduce": reduce,
+        "reduce_is_oracle": reduce == "oracle",
+        "reduce_note": ORACLE_NOTE if reduce == "oracle" else "no GT used",
+    }
+
+
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Predict, score and record every split of ``args`` with the chosen baseline."""
     import json
@@ -154,15 +180,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "overrides": overrides,
         **baseline.meta(),
     }
-    if baseline.prompt == "box":
-        meta["box_prompt"] = (
-            "one tight XYXY box per GT instance (COCO instance masks)"
-            if cos
-            else "one tight XYXY box around the whole GT mask"
-        )
-    else:
-        meta.update(reduce=args.reduce, reduce_is_oracle=args.reduce == "oracle")
-        meta["reduce_note"] = ORACLE_NOTE if args.reduce == "oracle" else "no GT used"
+    meta.update(_prompt_meta(baseline, args.reduce, cos))
     timing_input = None
     for split, dataset in datasets.items():
         summary = run_baseline(
@@ -186,15 +204,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
-        meta["efficiency_report"] = report
-        meta["fps_timing"] = (
-            "pmgsam.efficiency.measure_speed (fp32, median of speed-iters after speed-warmup, "
-            "synchronised when on CUDA) of the whole predict on the first prompted image"
-        )
-        meta["flops_counting"] = (
-            "FlopCounterMode over that same whole predict: image encoder once, mask decoder "
-            "for every prompt (batch)"
-        )
+        meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
     efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
     method = args.method or row_name(baseline, args.reduce, cos)
     path = write_run_json(
