@@ -161,6 +161,31 @@ def image_results(
     ]
 
 
+def _paired_maps(
+    coco_gt: COCO, pred_dir: PathLike, warn_unscored: bool
+) -> Tuple[List[Dict[str, object]], Dict[str, Path]]:
+    """The GT's images in id order and the maps of ``pred_dir`` by stem; every image needs
+    one, and maps the GT does not list are named in a warning."""
+    preds = list_images(pred_dir)
+    images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
+    stems = {Path(im["file_name"]).stem: im["file_name"] for im in images}
+    missing = [name for stem, name in stems.items() if stem not in preds]
+    unscored = [preds[s].name for s in sorted(preds) if s not in stems]
+    # A COCO file may list part of an image folder (COD10K's its CAM images, the overlap subset a
+    # few), so unlike DIS this is no error; never silent, as it may be another split's folder.
+    extra = f"{len(unscored)} prediction(s) in {pred_dir} have no image in the COCO GT: "
+    extra += preview(unscored, LIST_LIMIT)
+    if missing:
+        raise EvaluationInputError(
+            f"{len(missing)} GT image(s) have no prediction in {pred_dir}: "
+            + preview(missing, LIST_LIMIT)
+            + (f"; {extra}" if unscored else "")
+        )
+    if unscored and warn_unscored:
+        warnings.warn(f"{extra} (not scored)", UnscoredPredictionWarning, stacklevel=3)
+    return images, preds
+
+
 def evaluate_cos_folder(
     pred_dir: PathLike,
     gt_json: Union[PathLike, COCO, Mapping[str, object]],
@@ -188,23 +213,7 @@ def evaluate_cos_folder(
     from tqdm import tqdm
 
     coco_gt = load_coco(gt_json, require_instances=True)
-    preds = list_images(pred_dir)
-    images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
-    stems = {Path(im["file_name"]).stem: im["file_name"] for im in images}
-    missing = [name for stem, name in stems.items() if stem not in preds]
-    unscored = [preds[s].name for s in sorted(preds) if s not in stems]
-    # A COCO file may list part of an image folder (COD10K's its CAM images, the overlap subset a
-    # few), so unlike DIS this is no error; never silent, as it may be another split's folder.
-    extra = f"{len(unscored)} prediction(s) in {pred_dir} have no image in the COCO GT: "
-    extra += preview(unscored, LIST_LIMIT)
-    if missing:
-        raise EvaluationInputError(
-            f"{len(missing)} GT image(s) have no prediction in {pred_dir}: "
-            + preview(missing, LIST_LIMIT)
-            + (f"; {extra}" if unscored else "")
-        )
-    if unscored and warn_unscored:
-        warnings.warn(f"{extra} (not scored)", UnscoredPredictionWarning, stacklevel=2)
+    images, preds = _paired_maps(coco_gt, pred_dir, warn_unscored)
     cat_ids = sorted(coco_gt.getCatIds()) or [1]
     results: List[Dict[str, object]] = []
     bad_size: List[str] = []
