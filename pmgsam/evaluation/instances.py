@@ -39,7 +39,12 @@ from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
 from .coco_gt import load_coco, rle_for_pycocotools
-from .scoring import LIST_LIMIT, QUARTER_TURNED, EvaluationInputError, list_images
+from .scoring import (
+    LIST_LIMIT,
+    EvaluationInputError,
+    list_images,
+    refuse_size_mismatches,
+)
 
 PathLike = Union[str, os.PathLike]
 PROTOCOLS = {
@@ -235,15 +240,7 @@ def evaluate_cos_folder(
         anns = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=[im["id"]]))
         gt_rles = [coco_gt.annToRLE(a) for a in anns if not a.get("iscrowd", 0)]
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
-    if turned:
-        raise EvaluationInputError(
-            f"{len(turned)} {QUARTER_TURNED}: " + preview(turned, LIST_LIMIT)
-        )
-    if bad_size:
-        raise EvaluationInputError(
-            f"{len(bad_size)} prediction(s) differ in size from their GT image (pass "
-            "--resize-pred to resize them): " + preview(bad_size, LIST_LIMIT)
-        )
+    refuse_size_mismatches(turned, bad_size)
     if results_out is not None:
         Path(results_out).parent.mkdir(parents=True, exist_ok=True)
         Path(results_out).write_text(json.dumps(results))

@@ -87,6 +87,20 @@ QUARTER_TURNED = (
 )
 
 
+def refuse_size_mismatches(turned: Sequence[str], other: Sequence[str]) -> None:
+    """One error naming the maps whose size is their GT's turned by 90° (refused even with
+    ``--resize-pred``), else those of another size (``--resize-pred`` would resize them)."""
+    if turned:
+        raise EvaluationInputError(
+            f"{len(turned)} {QUARTER_TURNED}: " + preview(list(turned), LIST_LIMIT)
+        )
+    if other:
+        raise EvaluationInputError(
+            f"{len(other)} prediction(s) differ in size from their GT (pass --resize-pred to "
+            "resize them to the GT size): " + preview(list(other), LIST_LIMIT)
+        )
+
+
 def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = False) -> List[int]:
     """Pixel count of each GT, read from the file headers (a bad header raises naming the file).
 
@@ -100,15 +114,7 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = Fal
             turned.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
         elif hp != hg and not resize_pred:
             bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
-    if turned:
-        raise EvaluationInputError(
-            f"{len(turned)} {QUARTER_TURNED}: " + preview(turned, LIST_LIMIT)
-        )
-    if bad:
-        raise EvaluationInputError(
-            f"{len(bad)} prediction(s) differ in size from their GT (pass --resize-pred to resize "
-            "them to the GT size): " + preview(bad, LIST_LIMIT)
-        )
+    refuse_size_mismatches(turned, bad)
     return pixels
 
 
