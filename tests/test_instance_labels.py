@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,15 +27,16 @@ def _decode(ann):
     return mask_utils.decode(rle).astype(bool)
 
 
-def _check_coco(gt, ds, counts):
-    assert [im["id"] for im in gt["images"]] == list(range(1, len(ds) + 1))
+def _check_coco(gt, ds, counts, ids=None):
+    ids = ids or list(range(1, len(ds) + 1))
+    assert [im["id"] for im in gt["images"]] == ids
     assert [im["file_name"] for im in gt["images"]] == [p.name for p in ds.image_paths]
     per_image = {im["id"]: 0 for im in gt["images"]}
     for ann in gt["annotations"]:
         per_image[ann["image_id"]] += 1
         assert ann["category_id"] == 1 and ann["iscrowd"] == 0
         assert isinstance(ann["segmentation"]["counts"], str) and ann["area"] > 0
-    assert [per_image[i + 1] for i in range(len(ds))] == [counts[n] for n in ds.names]
+    assert [per_image[i] for i in ids] == [counts[n] for n in ds.names]
     coco = COCO()
     coco.dataset = json.loads(json.dumps(gt))
     coco.createIndex()
@@ -45,13 +47,17 @@ def test_coco_gt_cod10k_json(cod10k_root, data_config):
     ds = build_dataset(data_config("cod10k", cod10k_root), "Test", S, False)
     assert ds.instances.kind == "json"
     gt = ds.coco_gt()
-    _check_coco(gt, ds, load_manifest(cod10k_root)["splits"]["Test"])
+    # The file's own image ids (COD10K's are not 1..N): COCOeval breaks score ties by id.
+    listed = json.loads((cod10k_root / "Test" / "CAM_Instance_Test.json").read_text())["images"]
+    file_ids = {Path(im["file_name"]).stem: im["id"] for im in listed}
+    ids = [file_ids[n] for n in ds.names]
+    _check_coco(gt, ds, load_manifest(cod10k_root)["splits"]["Test"], ids)
     by_image = {}
     for ann in gt["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(_decode(ann))
-    for i, name in enumerate(ds.names):
+    for image_id, name in zip(ids, ds.names):
         label = load_instance_map(cod10k_root / "Test" / "GT_Instance" / f"{name}.png")
-        for v, decoded in zip(range(1, label.max() + 1), by_image[i + 1]):
+        for v, decoded in zip(range(1, label.max() + 1), by_image[image_id]):
             assert iou(decoded, label == v) > 0.8  # polygons rasterise slightly differently
 
 
@@ -126,7 +132,8 @@ def test_coco_gt_from_rgb_instance_maps_hand_built(tmp_path):
 def test_coco_gt_json_drops_empty_instances(tmp_path):
     # Three collinear points enclose nothing (pycocotools rasterises them to no pixel): such an
     # instance could only count as a missed GT, so it is dropped and the ids stay consecutive.
-    # The file's image ids (7, 3) are not the split's (1, 2): the file's own ids are followed.
+    # The file's image ids (7, 3) are kept, not renumbered in split order (1, 2): COCOeval
+    # orders equal scores by image id, so scoring the file directly must see the same ids.
     box = [1.0, 1.0, 4.0, 1.0, 4.0, 3.0, 1.0, 3.0]
     coco = {
         "images": [
@@ -143,7 +150,8 @@ def test_coco_gt_json_drops_empty_instances(tmp_path):
     paths = _coco_images(tmp_path / "img", ["a", "b"])
     gt = coco_ground_truth(paths, ["a", "b"], InstanceSource("json", tmp_path / "gt.json"), "t")
     anns = gt["annotations"]
-    assert [(a["id"], a["image_id"]) for a in anns] == [(1, 1), (2, 2)]
+    assert [(a["id"], a["image_id"]) for a in anns] == [(1, 7), (2, 3)]
+    assert [im["id"] for im in gt["images"]] == [7, 3]
     expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([box], 4, 6)))
     for ann in anns:
         assert (_decode(ann) == expected.astype(bool)).all()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -69,11 +69,13 @@ def annotations_from_pngs(
 
 def annotations_from_json(
     path: Path, names: Sequence[str], images: List[Dict[str, Any]], what: str
-) -> List[Dict[str, Any]]:
-    """COCO annotations for ``images`` (matched by file stem) from a COCO JSON file.
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """``(images, annotations)`` of ``images`` (matched by file stem) from a COCO JSON file.
 
-    Images the file omits (e.g. COD10K NonCAM ones) get no annotations; polygons and RLE are
-    converted to compressed RLE and every instance becomes category 1.
+    The images the file lists keep its image ids, the others (e.g. COD10K NonCAM ones, which get
+    no annotations) take ids above them: COCOeval orders detections of equal score by image id,
+    so scoring the file itself must see the same order. Polygons and RLE become compressed RLE,
+    every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not missed).
     """
     try:
         coco = json.loads(Path(path).read_text())
@@ -88,8 +90,8 @@ def annotations_from_json(
             f"COCO instance file '{path}' lists none of the {len(images)} images of "
             f"{what} (wrong file?)"
         )
+    images = _with_file_ids(path, names, images, by_stem)
     annotations: List[Dict[str, Any]] = []
-    # Images the JSON omits (e.g. NonCAM with cam_only=false) have no instances.
     for name, img in zip(names, images):
         entry = by_stem.get(name)
         if entry is None:
@@ -106,7 +108,27 @@ def annotations_from_json(
                 raise DataError(f"{where} has no 'segmentation'")
             rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
             out = coco_annotation(rle, len(annotations) + 1, img["id"])
+            out["iscrowd"] = 1 if ann.get("iscrowd") else 0
             # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
             if out["area"] > 0:
                 annotations.append(out)
-    return annotations
+    return images, annotations
+
+
+def _with_file_ids(
+    path: Path, names: Sequence[str], images: List[Dict[str, Any]], by_stem: Dict[str, Any]
+) -> List[Dict[str, Any]]:
+    """``images`` with the JSON's integer ids where it lists them, new ids above for the rest."""
+    ids: Dict[str, int] = {}
+    for name in names:
+        if name in by_stem:
+            value = by_stem[name].get("id")
+            if isinstance(value, float) and value.is_integer():  # as pycocotools reads it
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise DataError(f"COCO instance file '{path}': image '{name}' has id {value!r}")
+            if value in ids.values():
+                raise DataError(f"COCO instance file '{path}' repeats image id {value}")
+            ids[name] = value
+    spare = iter(range(max(ids.values(), default=0) + 1, 2**62))
+    return [dict(img, id=ids[n] if n in ids else next(spare)) for n, img in zip(names, images)]

@@ -1,7 +1,9 @@
 """A split's instance labels: where they live (:class:`InstanceSource`), and their COCO form.
 
-Instance evaluation (COS) needs COCO ground truth for the images of a split, in the split's order:
-the image ``id`` is the sample index + 1 and every instance is class-agnostic (``category_id`` 1).
+Instance evaluation (COS) needs COCO ground truth for the images of a split, in the split's order,
+every instance class-agnostic (``category_id`` 1). Image ids are the COCO file's where it lists
+the image (scoring the file directly then gives the same AP); instance-map PNGs number the
+images from 1 in split order, and images a COCO file omits take ids above its own.
 Labels come from a COCO JSON file (COD10K's ``CAM_Instance_<Split>.json``) or from a folder of
 instance-map PNGs (NC4K, COD10K ``GT_Instance``, a ``folder`` dataset's ``instance_dir``).
 """
@@ -50,7 +52,7 @@ def coco_ground_truth(
     assert instances.path is not None
     if instances.kind == "json":
         what = description or "this split"
-        annotations = annotations_from_json(instances.path, list(names), images, what)
+        images, annotations = annotations_from_json(instances.path, list(names), images, what)
     else:
         annotations = annotations_from_pngs(instances.path, list(names), images)
     return {

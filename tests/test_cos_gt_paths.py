@@ -1,0 +1,106 @@
+"""The two COS scoring paths give one AP: benchmark mode (the GT a dataset builds from a COCO
+file) and ``evaluate.py --task cos --gt-json`` (the file itself).
+
+Binary maps make every instance score 1.0, and COCOeval orders equal scores by image id, so a
+GT that renumbered the file's images in split order could rank a miss before a hit. A crowd
+region the dataset dropped the flag of would turn an ignored detection into a false positive.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
+from pmgsam.evaluation.instances import evaluate_cos_folder
+
+H, W = 20, 20
+
+
+def _rle(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(rle, counts=rle["counts"].decode("ascii"))
+
+
+def _square(y: int, x: int, side: int = 6) -> np.ndarray:
+    m = np.zeros((H, W), bool)
+    m[y : y + side, x : x + side] = True
+    return m
+
+
+def _setup(tmp_path, crowd: bool):
+    """Images a, b in split order with file ids 7, 3; maps: a hit nothing, b hit its object."""
+    names = ["a", "b"]
+    (tmp_path / "img").mkdir()
+    (tmp_path / "pred").mkdir()
+    paths = []
+    for n in names:
+        paths.append(tmp_path / "img" / f"{n}.jpg")
+        cv2.imwrite(str(paths[-1]), np.full((H, W, 3), 90, np.uint8))
+    obj_a, obj_b, elsewhere = _square(1, 1), _square(1, 1), _square(12, 12)
+    annotations = [
+        {"id": 1, "image_id": 7, "segmentation": _rle(obj_a), "iscrowd": 0, "category_id": 1},
+        {"id": 2, "image_id": 3, "segmentation": _rle(obj_b), "iscrowd": 0, "category_id": 1},
+    ]
+    if crowd:  # a crowd region where image a's map fires: that detection is ignored
+        annotations.append(
+            {
+                "id": 3,
+                "image_id": 7,
+                "segmentation": _rle(elsewhere),
+                "iscrowd": 1,
+                "category_id": 1,
+            }
+        )
+    coco = {
+        "images": [
+            {"id": 7, "file_name": "a.jpg", "height": H, "width": W},
+            {"id": 3, "file_name": "b.jpg", "height": H, "width": W},
+        ],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "object"}],
+    }
+    gt_json = tmp_path / "gt.json"
+    gt_json.write_text(json.dumps(coco))
+    cv2.imwrite(str(tmp_path / "pred" / "a.png"), elsewhere.astype(np.uint8) * 255)
+    cv2.imwrite(str(tmp_path / "pred" / "b.png"), obj_b.astype(np.uint8) * 255)
+    built = coco_ground_truth(paths, names, InstanceSource("json", gt_json), "t")
+    return gt_json, built
+
+
+def _ap(pred, gt) -> float:
+    return evaluate_cos_folder(pred, gt, progress=False)["AP"]
+
+
+def test_binary_maps_score_alike_on_both_paths(tmp_path) -> None:
+    gt_json, built = _setup(tmp_path, crowd=False)
+    # By hand: two GT objects, detections (all score 1.0) in image-id order b (3), then a (7):
+    # a hit then a miss. Precision is 1 up to recall 0.5 and no detection reaches recall 1, so
+    # COCO's 101-point AP is 51/101 at every IoU threshold. In split order (a first) the miss
+    # would come first: precision 0.5 up to recall 0.5, AP 0.5 * 51/101.
+    expected = 51 / 101
+    assert _ap(tmp_path / "pred", str(gt_json)) == pytest.approx(expected)
+    assert _ap(tmp_path / "pred", built) == pytest.approx(expected)
+
+
+def test_crowd_regions_stay_crowd_in_the_built_gt(tmp_path) -> None:
+    gt_json, built = _setup(tmp_path, crowd=True)
+    # In split order: image a's object and crowd region, then b's object.
+    assert [a["iscrowd"] for a in built["annotations"]] == [0, 1, 0]
+    # Image a's detection lies on the crowd region: ignored, so the only scored detection is
+    # b's hit, precision 1 up to recall 0.5: 51/101 whatever the order.
+    assert _ap(tmp_path / "pred", str(gt_json)) == pytest.approx(51 / 101)
+    assert _ap(tmp_path / "pred", built) == pytest.approx(51 / 101)
+
+
+def test_images_the_file_omits_take_ids_above_its_own(tmp_path) -> None:
+    gt_json, _ = _setup(tmp_path, crowd=False)
+    extra = tmp_path / "img" / "c.jpg"
+    cv2.imwrite(str(extra), np.full((H, W, 3), 90, np.uint8))
+    paths = [tmp_path / "img" / f"{n}.jpg" for n in ("c", "a", "b")]
+    built = coco_ground_truth(paths, ["c", "a", "b"], InstanceSource("json", gt_json), "t")
+    assert [im["id"] for im in built["images"]] == [8, 7, 3]
