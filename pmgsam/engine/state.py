@@ -134,10 +134,16 @@ def recover_checkpoint(directory: PathLike) -> None:
         logger.warning("restored checkpoint '%s' after an interrupted save", directory)
 
 
-def save_checkpoint(directory: PathLike, model: torch.nn.Module, state: Dict[str, Any]) -> Path:
+def save_checkpoint(
+    directory: PathLike,
+    model: torch.nn.Module,
+    state: Dict[str, Any],
+    frozen_sha256: Optional[Dict[str, str]] = None,
+) -> Path:
     """Write ``state.pt`` (``state`` + the trainable weights) and ``model.safetensors``.
 
     Both go into a temporary folder that then replaces ``directory`` as one unit.
+    ``frozen_sha256``: the frozen branches' digests (see :func:`save_model`), computed if None.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +158,7 @@ def save_checkpoint(directory: PathLike, model: torch.nn.Module, state: Dict[str
     try:
         apply_umask(tmp, directory=True)
         torch.save(payload, tmp / STATE_FILE)
-        save_model(model, tmp / MODEL_FILE)
+        save_model(model, tmp / MODEL_FILE, frozen_sha256)
         for name in (STATE_FILE, MODEL_FILE):
             _fsync(tmp / name)
         old = _old_dir(directory)

@@ -64,7 +64,7 @@ from pmgsam.engine.training_log import (
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
-from pmgsam.modeling.checkpoint import CHECKPOINTS, load_model_weights
+from pmgsam.modeling.checkpoint import CHECKPOINTS, branch_digests, load_model_weights
 from pmgsam.utils.config import to_dict
 from pmgsam.utils.messages import one_line
 
@@ -105,6 +105,7 @@ class Trainer:
         self._configure_runtime()
         model = build_model(config.model)
         self._frozen_digest = model.frozen_digest()
+        self._branch_digests = branch_digests(model)  # frozen: computed once, saved each time
         self.model = prepare_model(model.to(self.device), self.perf)
         # BatchNorm statistics that training updates (the residual fusion ablation's) are
         # kept one across processes: synced in DDP's forward and before validation.
@@ -250,7 +251,8 @@ class Trainer:
             )
 
     def _save(self, which: str) -> None:
-        save_checkpoint(checkpoint_dir(self.out, which), self.model, self.state_dict())
+        state = self.state_dict()
+        save_checkpoint(checkpoint_dir(self.out, which), self.model, state, self._branch_digests)
         if which == "last":
             self._saved_epoch = self.epoch
 

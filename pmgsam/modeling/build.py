@@ -7,7 +7,12 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Union
 
-from pmgsam.modeling.checkpoint import load_model_weights, read_model_config, resolve_weights
+from pmgsam.modeling.checkpoint import (
+    load_model_weights,
+    read_frozen_digests,
+    read_model_config,
+    resolve_weights,
+)
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.modeling.weights import CheckpointError, load_sam_into_decoder, load_u2net_checkpoint
@@ -137,6 +142,7 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
     _check_frozen_sources(path, config, overrides)
     model = build_model(config, **{"sam_checkpoint": None, **overrides})
     load_model_weights(model, path)
+    _check_frozen_weights(path, model)
     return model
 
 
@@ -162,4 +168,21 @@ def _check_frozen_sources(path: Path, config: ModelConfig, overrides: Mapping[st
                 f"checkpoint '{path}' was trained on the {branch} weights '{stored}'; "
                 f"{field}=null would put a random branch in their place: give that file's "
                 "location instead"
+            )
+
+
+def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
+    """Refuse frozen-branch files whose weights are not those the checkpoint was trained on
+    (another Hiera variant, MAE instead of fine-tuned weights): the trained parts would read
+    other features than they learned on, and the maps would be silently wrong."""
+    recorded = read_frozen_digests(path)
+    for field, branch in FROZEN_CHECKPOINT_FIELDS.items():
+        name = field.split("_")[0]  # hiera_checkpoint -> hiera
+        source = getattr(model.config, field)
+        if not source or name not in recorded:  # a random branch, or an older checkpoint
+            continue
+        if model.frozen_digest((name,)) != recorded[name]:
+            raise CheckpointError(
+                f"the {branch} weights in '{source}' are not those checkpoint '{path}' was "
+                f"trained on (their SHA-256 differs): give {field} the file it was trained on"
             )

@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -61,18 +61,42 @@ def weights_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: torch.nn.Module, path: str | Path) -> Path:
-    """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``."""
+def save_model(
+    model: torch.nn.Module, path: str | Path, frozen_sha256: Optional[Dict[str, str]] = None
+) -> Path:
+    """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``.
+
+    The SHA-256 of each frozen branch's weights goes along (``frozen_sha256``, computed when
+    not given): loading the checkpoint with other frozen weights is then refused.
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    if frozen_sha256 is None:
+        frozen_sha256 = branch_digests(model)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": json.dumps(to_dict(model.config)),
+        "frozen_sha256": json.dumps(frozen_sha256),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return path
+
+
+def branch_digests(model: torch.nn.Module) -> Dict[str, str]:
+    """``{branch: SHA-256 of its weights}`` for each frozen branch of ``model``."""
+    from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+
+    return {branch: model.frozen_digest((branch,)) for branch in FROZEN_BRANCHES}
+
+
+def read_frozen_digests(path: str | Path) -> Dict[str, str]:
+    """The frozen branches' SHA-256 a checkpoint file records; empty for files written before
+    they were recorded."""
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    return json.loads(metadata.get("frozen_sha256", "{}"))
 
 
 def read_model_config(path: str | Path) -> ModelConfig:

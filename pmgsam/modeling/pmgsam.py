@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Sequence
 
 import torch
 from torch import nn
@@ -151,12 +151,14 @@ class PMGSAM(nn.Module):
         """State of the trainable parts (frozen branches come from their own checkpoints)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_frozen_prefixes())}
 
-    def frozen_digest(self) -> str:
-        """SHA-256 of the frozen branches' weights and buffers (names, dtypes, shapes, values):
-        equal for equal weights, wherever their files now live and in any memory format."""
+    def frozen_digest(self, branches: Sequence[str] = FROZEN_BRANCHES) -> str:
+        """SHA-256 of the frozen ``branches``' weights and buffers (names, dtypes, shapes,
+        values): equal for equal weights, wherever their files now live and in any memory
+        format."""
         digest = hashlib.sha256()
+        prefixes = _frozen_prefixes(branches)
         for name, tensor in sorted(self.state_dict().items()):
-            if name.startswith(_frozen_prefixes()):
+            if name.startswith(prefixes):
                 values = tensor.detach().cpu().contiguous().reshape(-1)
                 digest.update(f"{name}:{values.dtype}:{tuple(tensor.shape)}\n".encode())
                 digest.update(values.view(torch.uint8).numpy())
@@ -169,5 +171,5 @@ class PMGSAM(nn.Module):
         self.load_state_dict(state, strict=False)
 
 
-def _frozen_prefixes() -> tuple:
-    return tuple(f"{name}." for name in FROZEN_BRANCHES)
+def _frozen_prefixes(branches: Sequence[str] = FROZEN_BRANCHES) -> tuple:
+    return tuple(f"{name}." for name in branches)
