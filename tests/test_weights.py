@@ -199,3 +199,22 @@ def test_non_sam_file_is_refused(tmp_path):
     torch.save({"foo.weight": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not a segment-anything checkpoint"):
         pmgsam.build_model("pmgsam_tiny", image_size=64, sam_checkpoint=str(path))
+
+
+def test_sam_checkpoint_fitting_nothing_is_refused_and_a_partial_fit_warns(tmp_path, caplog):
+    # segment-anything's own decoder (width 256); the tiny variant's is 64 wide, so nothing fits.
+    from segment_anything.modeling import MaskDecoder, TwoWayTransformer
+
+    torch.manual_seed(0)
+    transformer = TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8)
+    decoder = MaskDecoder(transformer_dim=256, transformer=transformer)
+    path = tmp_path / "sam_decoder.pth"
+    torch.save({f"mask_decoder.{k}": v for k, v in decoder.state_dict().items()}, path)
+    with pytest.raises(CheckpointError, match="none of SAM's mask-decoder tensors fits"):
+        pmgsam.build_model("pmgsam_tiny", image_size=64, sam_checkpoint=str(path))
+    with caplog.at_level("INFO", logger="pmgsam"):
+        pmgsam.build_model(
+            "pmgsam_tiny", image_size=64, decoder_mlp_dim=2048, sam_checkpoint=str(path)
+        )
+    taken = [r for r in caplog.records if "decoder initialised from SAM" in r.getMessage()]
+    assert [r.levelname for r in taken] == ["WARNING"]  # most of it stays random: say so

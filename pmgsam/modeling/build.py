@@ -113,7 +113,10 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
     if config.sam_checkpoint:
         report = load_sam_into_decoder(model.decoder, config.sam_checkpoint)
         model.sam_init_report = report
-        logger.info(
+        # Tensors left at their random init where SAM's have other shapes: worth a warning.
+        level = logging.WARNING if report["shape_mismatch"] else logging.INFO
+        logger.log(
+            level,
             "decoder initialised from SAM %s: %d tensors taken (%s); %d shape mismatches (%s); "
             "%d without a SAM counterpart; %d SAM decoder tensors unused (%s)",
             config.sam_checkpoint,

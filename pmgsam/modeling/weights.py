@@ -226,6 +226,13 @@ def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[st
             loaded.append(key)
         else:
             mismatch.append(f"{key} (sam {tuple(value.shape)} vs ours {tuple(own[key].shape)})")
+    if not loaded:
+        example = f", e.g. {mismatch[0]}" if mismatch else ""
+        raise CheckpointError(
+            f"'{path}': none of SAM's mask-decoder tensors fits this decoder ({len(mismatch)} "
+            f"of other shapes{example}); a variant narrower than SAM cannot start from it: "
+            "leave model.sam_checkpoint unset"
+        )
     decoder.load_state_dict(own, strict=True)
     not_in_sam = sorted(set(own) - set(loaded) - {m.split(" ")[0] for m in mismatch})
     return {
