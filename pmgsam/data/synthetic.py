@@ -6,7 +6,7 @@
   ``max(2, num // 4)`` in each other split. Salient objects made of several parts with holes and
   thin wires / fences, textured to contrast with a textured background.
 * ``cod10k`` -> ``DIR/COD10K-v3/{Train,Test}/{Image,GT_Object,GT_Edge,GT_Instance}`` plus
-  ``CAM_Instance_<Split>.json`` (COCO, polygons, several category ids) in each split folder:
+  ``CAM_Instance_<Split>.json`` (COCO, RLE, several category ids) in each split folder:
   ``num`` CAM images for Train and ``max(2, num // 2)`` for Test, plus a few ``COD10K-NonCAM-*``
   images without any GT (as in the official release). Instance PNGs are palette images.
 * ``nc4k`` -> ``DIR/NC4K/{Imgs,GT,Instance}``: one pool of ``num`` images; instance PNGs are RGB.
@@ -14,24 +14,28 @@
 Camouflaged images hold 1-3 blob instances whose texture and colour follow the background. Image
 sizes vary around ``--size`` (same area, aspect ratio jittered). Everything is deterministic for a
 seed (>= 0); ``num`` is in [2, :data:`MAX_NUM`], each side of ``size`` in [24, :data:`MAX_SIDE`].
-``synthetic_manifest.json`` in the dataset folder records the parameters and the number of
-instances of every image; a second call with the same parameters reuses the existing tree. The
-images and masks are drawn by :mod:`pmgsam.data.synthetic_drawing`; this module writes them.
+``synthetic_manifest.json`` in the dataset folder records the parameters, the files written and
+the number of instances of every image; a second call with the same parameters reuses the tree,
+``--overwrite`` removes only the files it names (see :func:`_remove_own_files`). The images and
+masks are drawn by :mod:`pmgsam.data.synthetic_drawing`; this module writes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-from pathlib import Path
-from typing import Dict, List, Tuple
+import logging
+import os
+from pathlib import Path, PurePosixPath
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from pmgsam.utils.cli import non_negative_int
+from pmgsam.utils.messages import preview
+from pmgsam.utils.rle import encode_rle
 
 from .io import DataError
 from .synthetic_drawing import camo_image, dis_mask, image_hw, render
@@ -41,6 +45,7 @@ MANIFEST = "synthetic_manifest.json"
 _DIS_CATEGORIES = ["Accessories", "Furniture", "Electrical", "Frame", "Tool", "Kitchen"]
 _COD_CLASSES = [("Aquatic", "Fish"), ("Terrestrial", "Lizard"), ("Flying", "Moth")]
 _INSTANCE_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
+log = logging.getLogger("pmgsam.data.synthetic")  # also when run as __main__
 
 
 def _write_jpg(path: Path, rgb: np.ndarray) -> None:
@@ -61,97 +66,122 @@ def _palette_png(path: Path, label: np.ndarray) -> None:
     img.save(path)
 
 
-def _polygons(mask: np.ndarray) -> List[List[float]]:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+# The folders (and extensions) of one image's files, by kind of image.
+_FOLDERS = {
+    "dis5k": (("im", ".jpg"), ("gt", ".png")),
+    "CAM": (("Image", ".jpg"), ("GT_Object", ".png"), ("GT_Edge", ".png"), ("GT_Instance", ".png")),
+    "NonCAM": (("Image", ".jpg"),),
+    "nc4k": (("Imgs", ".jpg"), ("GT", ".png"), ("Instance", ".png")),
+}
+_COD_SPLITS = ("Train", "Test")
 
 
-def _dis5k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
-    counts = {"DIS-TR": num, "DIS-VD": max(2, num // 4)}
-    counts.update({f"DIS-TE{i}": max(2, num // 4) for i in range(1, 5)})
-    manifest: Dict[str, Dict] = {}
-    for s_idx, (split, n) in enumerate(counts.items()):
-        manifest[split] = {}
-        tag = split.split("-")[1]
-        for i in range(n):
-            rng = np.random.default_rng([seed, s_idx, i])
-            h, w = image_hw(rng, size)
-            cat = int(rng.integers(len(_DIS_CATEGORIES)))
-            stem = f"{cat + 1}#{_DIS_CATEGORIES[cat]}#{tag}#Synthetic#{i + 1:04d}"
-            mask = dis_mask(rng, h, w)
-            _write_jpg(out / split / "im" / f"{stem}.jpg", render(rng, h, w, mask, camo=False))
-            _write_png(out / split / "gt" / f"{stem}.png", mask * 255)
-            manifest[split][stem] = None
-            bar(1)
-    return manifest
-
-
-def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
-    manifest: Dict[str, Dict] = {}
+def _items(layout: str, num: int, seed: int, size: Tuple[int, int]) -> Iterator[Tuple]:
+    """``(split, stem, kind, rng, extra)`` of every image in writing order. A name takes the
+    first draws of the image's generator, which the writer goes on drawing from; ``extra`` is
+    the (h, w) of a DIS5K image, the class index of a COD10K one."""
+    if layout == "nc4k":
+        for i in range(num):
+            yield "all", str(i + 1), "nc4k", np.random.default_rng([seed, 0, i]), None
+        return
+    if layout == "dis5k":
+        counts = {"DIS-TR": num, "DIS-VD": max(2, num // 4)}
+        counts.update({f"DIS-TE{i}": max(2, num // 4) for i in range(1, 5)})
+        for s_idx, (split, n) in enumerate(counts.items()):
+            for i in range(n):
+                rng = np.random.default_rng([seed, s_idx, i])
+                h, w = image_hw(rng, size)
+                cat = int(rng.integers(len(_DIS_CATEGORIES)))
+                stem = f"{cat + 1}#{_DIS_CATEGORIES[cat]}#{split[4:]}#Synthetic#{i + 1:04d}"
+                yield split, stem, "dis5k", rng, (h, w)
+        return
     counter = 0
-    for s_idx, (split, n_cam, n_non) in enumerate(
-        (("Train", num, max(1, num // 4)), ("Test", max(2, num // 2), max(1, num // 8)))
-    ):
-        base = out / split
-        manifest[split] = {}
-        coco = {"images": [], "annotations": [], "categories": []}
-        coco["categories"] = [{"id": i + 1, "name": c[1]} for i, c in enumerate(_COD_CLASSES)]
+    cam = {"Train": (num, max(1, num // 4)), "Test": (max(2, num // 2), max(1, num // 8))}
+    for s_idx, split in enumerate(_COD_SPLITS):
+        n_cam, n_non = cam[split]
         for i in range(n_cam + n_non):
             rng = np.random.default_rng([seed, s_idx, i])
             counter += 1
             cls = int(rng.integers(len(_COD_CLASSES)))
             kind = "CAM" if i < n_cam else "NonCAM"
             sup, sub = _COD_CLASSES[cls]
-            stem = f"COD10K-{kind}-{cls + 1}-{sup}-{cls + 1}-{sub}-{counter}"
-            if kind == "NonCAM":
-                h, w = image_hw(rng, size)
-                _write_jpg(
-                    base / "Image" / f"{stem}.jpg", render(rng, h, w, np.zeros((h, w)), False)
-                )
-                bar(1)
-                continue
-            label, union, img = camo_image(rng, size)
-            h, w = label.shape
-            _write_jpg(base / "Image" / f"{stem}.jpg", img)
-            _write_png(base / "GT_Object" / f"{stem}.png", union * 255)
-            edge = cv2.morphologyEx(union, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-            _write_png(base / "GT_Edge" / f"{stem}.png", edge * 255)
-            _palette_png(base / "GT_Instance" / f"{stem}.png", label)
-            # Ids unrelated to sample order, as in the official file.
-            image_id = 5000 + counter
-            coco["images"].append(
-                {"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w}
-            )
-            for v in range(1, int(label.max()) + 1):
-                m = (label == v).astype(np.uint8)
-                x, y, bw, bh = cv2.boundingRect(m)
-                coco["annotations"].append(
-                    {
-                        "id": len(coco["annotations"]) + 1,
-                        "image_id": image_id,
-                        "category_id": cls + 1,
-                        "segmentation": _polygons(m),
-                        "area": float(m.sum()),
-                        "bbox": [x, y, bw, bh],
-                        "iscrowd": 0,
-                    }
-                )
-            manifest[split][stem] = int(label.max())
+            yield split, f"COD10K-{kind}-{cls + 1}-{sup}-{cls + 1}-{sub}-{counter}", kind, rng, cls
+
+
+def _item_files(split: str, stem: str, kind: str) -> List[str]:
+    """The files of one image, relative to the dataset folder (posix)."""
+    prefix = "" if split == "all" else f"{split}/"
+    return [f"{prefix}{folder}/{stem}{ext}" for folder, ext in _FOLDERS[kind]]
+
+
+def _plan(layout: str, num: int, seed: int, size: Tuple[int, int]) -> Tuple[List[str], Dict]:
+    """What :func:`generate` writes for these parameters: the files (sorted, relative, the
+    manifest aside) and the stems each split of the manifest lists. Names only, nothing drawn."""
+    files: List[str] = [f"{s}/CAM_Instance_{s}.json" for s in _COD_SPLITS if layout == "cod10k"]
+    listed: Dict[str, List[str]] = {}
+    for split, stem, kind, _, _ in _items(layout, num, seed, tuple(size)):
+        files += _item_files(split, stem, kind)
+        listed.setdefault(split, []).extend([stem] if kind != "NonCAM" else [])
+    return sorted(files), listed
+
+
+def _dis5k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
+    manifest: Dict[str, Dict] = {}
+    for split, stem, kind, rng, (h, w) in _items("dis5k", num, seed, size):
+        im, gt = (out / f for f in _item_files(split, stem, kind))
+        mask = dis_mask(rng, h, w)
+        _write_jpg(im, render(rng, h, w, mask, camo=False))
+        _write_png(gt, mask * 255)
+        manifest.setdefault(split, {})[stem] = None
+        bar(1)
+    return manifest
+
+
+def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
+    manifest: Dict[str, Dict] = {split: {} for split in _COD_SPLITS}
+    categories = [{"id": i + 1, "name": c[1]} for i, c in enumerate(_COD_CLASSES)]
+    cocos = {s: {"images": [], "annotations": [], "categories": categories} for s in _COD_SPLITS}
+    for counter, (split, stem, kind, rng, cls) in enumerate(_items("cod10k", num, seed, size), 1):
+        paths = [out / f for f in _item_files(split, stem, kind)]
+        if kind == "NonCAM":
+            h, w = image_hw(rng, size)
+            _write_jpg(paths[0], render(rng, h, w, np.zeros((h, w)), False))
             bar(1)
-        (base / f"CAM_Instance_{split}.json").write_text(json.dumps(coco))
+            continue
+        label, union, img = camo_image(rng, size)
+        h, w = label.shape
+        _write_jpg(paths[0], img)
+        _write_png(paths[1], union * 255)
+        edge = cv2.morphologyEx(union, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        _write_png(paths[2], edge * 255)
+        _palette_png(paths[3], label)
+        coco = cocos[split]
+        # Ids unrelated to sample order, as in the official file.
+        image_id = 5000 + counter
+        coco["images"].append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})
+        for v in range(1, int(label.max()) + 1):
+            m = (label == v).astype(np.uint8)
+            ann = {"id": len(coco["annotations"]) + 1, "image_id": image_id, "category_id": cls + 1}
+            # Compressed RLE decodes to exactly the GT_Instance mask (polygons through the
+            # pixel centres rasterise about half a pixel smaller).
+            ann.update(segmentation=encode_rle(m), area=float(m.sum()), iscrowd=0)
+            coco["annotations"].append(dict(ann, bbox=list(cv2.boundingRect(m))))
+        manifest[split][stem] = int(label.max())
+        bar(1)
+    for split, coco in cocos.items():
+        (out / split / f"CAM_Instance_{split}.json").write_text(json.dumps(coco))
     return manifest
 
 
 def _nc4k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
     manifest: Dict[str, Dict] = {"all": {}}
     colours = np.array([(0, 0, 0)] + _INSTANCE_COLOURS, np.uint8)
-    for i in range(num):
-        rng = np.random.default_rng([seed, 0, i])
+    for split, stem, kind, rng, _ in _items("nc4k", num, seed, size):
+        im, gt, inst = (out / f for f in _item_files(split, stem, kind))
         label, union, img = camo_image(rng, size)
-        stem = str(i + 1)
-        _write_jpg(out / "Imgs" / f"{stem}.jpg", img)
-        _write_png(out / "GT" / f"{stem}.png", union * 255)
-        _write_png(out / "Instance" / f"{stem}.png", colours[label])
+        _write_jpg(im, img)
+        _write_png(gt, union * 255)
+        _write_png(inst, colours[label])
         manifest["all"][stem] = int(label.max())
         bar(1)
     return manifest
@@ -195,9 +225,9 @@ def generate(
 ) -> Path:
     """Write a synthetic dataset under ``out`` and return its root (e.g. ``out/DIS5K``).
 
-    ``size`` is (width, height); ``overwrite`` removes an earlier generated tree (only one that
-    carries this generator's manifest) whose parameters differ. ``overwrite_option`` is how the
-    caller sets it, named in the error (the CLI's is ``--overwrite``).
+    ``size`` is (width, height); ``overwrite`` replaces an earlier generated tree (only one that
+    carries this generator's manifest) whose parameters differ, removing only the files it wrote.
+    ``overwrite_option`` is how the caller sets it, named in errors (the CLI's ``--overwrite``).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
@@ -208,23 +238,22 @@ def generate(
     root = Path(out) / LAYOUTS[layout]
     params = {"layout": layout, "num": num, "seed": seed, "size": list(size)}
     manifest_path = root / MANIFEST
+    files = _plan(layout, num, seed, tuple(size))[0]
     if root.exists() and any(root.iterdir()):
-        old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-        if old is not None and old.get("params") == params:
+        old = _read_manifest(manifest_path)
+        same = old is not None and old.get("params") == params
+        if same and old.get("complete", True):  # an earlier generator wrote no "complete"
             return root
-        if old is None or not overwrite:
-            raise DataError(
-                f"'{root}' already exists"
-                + (
-                    f" with other parameters; pass {overwrite_option}"
-                    if old
-                    else " and was not made by this generator; choose another output folder"
-                )
-            )
-        shutil.rmtree(root)
-    total = {"dis5k": num + 5 * max(2, num // 4), "nc4k": num}.get(
-        layout, num + max(2, num // 2) + max(1, num // 4) + max(1, num // 8)
-    )
+        if old is None or not (overwrite or same):  # an interrupted run of these is redone
+            why = f"with other parameters; pass {overwrite_option}" if old else "and was not "
+            why += "" if old else "made by this generator; choose another output folder"
+            raise DataError(f"'{root}' already exists {why}")
+        _remove_own_files(root, old, files, overwrite_option)
+    root.mkdir(parents=True, exist_ok=True)
+    # Written first, so that an interrupted run leaves a tree whose files are known.
+    manifest = {"params": params, "complete": False, "splits": {}, "files": files}
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    total = sum(f.endswith(".jpg") for f in files)  # one JPEG an image
     pbar = None
     if progress:
         from tqdm import tqdm
@@ -237,8 +266,90 @@ def generate(
     finally:
         if pbar is not None:
             pbar.close()
-    manifest_path.write_text(json.dumps({"params": params, "splits": splits}, indent=1))
+    manifest.update(complete=True, splits=splits)
+    manifest_path.write_text(json.dumps(manifest, indent=1))
     return root
+
+
+def _read_manifest(path: Path) -> Optional[Dict]:
+    """The manifest at ``path`` (None when there is none); a DataError when it is unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read the generator's manifest '{path}': {err}") from None
+    return data if isinstance(data, dict) else {}  # a manifest naming no files
+
+
+def _own_files(old: Dict) -> Optional[Set[str]]:
+    """The files (relative to the dataset folder) an earlier run recorded writing, the
+    manifest included; None when the manifest does not tell them.
+
+    A manifest of the generator before ``files`` was recorded names them by its parameters,
+    checked against the stems its splits list (which it wrote after all the images)."""
+    files = old.get("files")
+    try:
+        if files is None:
+            p = old["params"]
+            num, seed, size = int(p["num"]), int(p["seed"]), (int(p["size"][0]), int(p["size"][1]))
+            if p["layout"] not in LAYOUTS or not 2 <= num <= MAX_NUM or seed < 0:
+                return None
+            files, listed = _plan(p["layout"], num, seed, size)
+            stems = {k: sorted(v) for k, v in old["splits"].items()}
+            files = files if stems == {k: sorted(v) for k, v in listed.items()} else None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    paths = [PurePosixPath(f) for f in files]
+    if any(p.is_absolute() or ".." in p.parts or not p.parts for p in paths):
+        return None
+    return {p.as_posix() for p in paths} | {MANIFEST}
+
+
+def _entries(root: Path) -> Set[str]:
+    """Every file and link under ``root`` (relative, posix); links to folders not followed."""
+    found = set()
+    for folder, dirs, names in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        found.update((rel / n).as_posix() for n in names + links)
+    return found
+
+
+def _remove_own_files(root: Path, old: Dict, new_files: List[str], option: str) -> None:
+    """Remove the files an earlier run wrote in ``root`` and nothing else.
+
+    Refused, before anything is removed, when ``root`` holds a file the generator did not
+    write in one of the dataset's folders: one it would replace (same name), or one it would
+    mix into the generated dataset (a photo in ``Train/Image`` would become a training image).
+    Other such files (``root/NOTES.txt``) are left in place and named in a warning."""
+    own = _own_files(old)
+    if own is None:
+        raise DataError(
+            f"cannot tell which files in '{root}' the generator wrote (its manifest "
+            f"'{MANIFEST}' does not list them), so {option} removes nothing; remove the folder "
+            "yourself or choose another output folder"
+        )
+    present = _entries(root)
+    foreign = sorted(present - own)
+    data_dirs = {PurePosixPath(f).parent for f in own | set(new_files)} - {PurePosixPath(".")}
+    mixed = [f for f in foreign if data_dirs.intersection(PurePosixPath(f).parents)]
+    if mixed:
+        in_way = set(mixed).intersection(new_files)
+        named = sorted(in_way) + [f for f in mixed if f not in in_way]
+        clash = f", writing over {len(in_way)} (same name as a generated file)" if in_way else ""
+        raise DataError(
+            f"'{root}' holds {len(mixed)} file(s) the generator did not write in the dataset's "
+            f"folders: {preview(named, 5)}; {option} would mix them into the generated dataset"
+            f"{clash}. Nothing was removed: move them out of '{root}' or choose another folder"
+        )
+    for rel in sorted(present & own):
+        (root / rel).unlink()
+    if foreign:
+        log.warning("left in place in '%s' %d file(s) the generator did not write: %s",
+                    root, len(foreign), preview(foreign, 5))  # fmt: skip
 
 
 def load_manifest(root: str | Path) -> Dict:
@@ -258,7 +369,7 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--size", type=_size_option, default=(320, 240), help="WxH, e.g. 320x240")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier generated tree"
+        "--overwrite", action="store_true", help="replace an earlier generated tree (its files)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = parser.parse_args(argv)

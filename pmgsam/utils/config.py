@@ -2,13 +2,20 @@
 
 Every config in the package is a (nested) dataclass. YAML files and command-line overrides are
 validated against it: unknown keys and values of the wrong type raise :class:`ConfigError`
-naming the dotted key, so a typo never silently falls back to a default.
+naming the dotted key, so a typo never silently falls back to a default; so does a key given
+twice in one mapping of a file. An override's value is read as YAML, but a text field (``str``,
+``Optional[str]``) gets the text typed where YAML reads a boolean, number or date
+(``train.init_from=no``, ``data.split_dir=2024``); ``null``/``~`` still mean None. A text value
+starting with ``~/`` is expanded to the home folder (path fields are typed ``str``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import datetime
 import math
+import os
 import types
 import typing
 from pathlib import Path
@@ -53,11 +60,37 @@ def check_seed(key: str, value: int) -> None:
         raise ConfigError(f"config key '{key}' must be a seed in 0..2**63-1, got {value}")
 
 
+# What YAML reads an unquoted scalar as besides text; an override's raw text is kept for these.
+_YAML_NON_TEXT = (bool, int, float, datetime.date)
+# {dotted key: text as typed} of the overrides being coerced (see apply_overrides / from_dict).
+_OVERRIDE_TEXTS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "override_texts", default=types.MappingProxyType({})
+)
+
+
+class _OverriddenDict(dict):
+    """apply_overrides' result: a dict whose ``override_texts`` holds the text of scalar
+    override values ({dotted key: text})."""
+
+
+def _takes_text(tp: Any) -> bool:
+    """Whether a field of type ``tp`` only takes text (and None): str, Optional[str], a Literal
+    of strings."""
+    if typing.get_origin(tp) in (typing.Union, getattr(types, "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return bool(args) and all(_takes_text(a) for a in args)
+    if typing.get_origin(tp) is typing.Literal:
+        return all(isinstance(a, str) for a in typing.get_args(tp))
+    return tp is str
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return value
+    if isinstance(value, _YAML_NON_TEXT) and key in _OVERRIDE_TEXTS.get() and _takes_text(tp):
+        value = _OVERRIDE_TEXTS.get()[key]  # `split_dir=2024`: the text typed, not an int
     if origin is typing.Union or origin is getattr(types, "UnionType", None):
         non_none = [a for a in args if a is not type(None)]
         if value is None:
@@ -121,8 +154,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return number
     if tp is str:
         if isinstance(value, str):
-            return value
-        raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+            return os.path.expanduser(value) if value.startswith("~/") else value
+        hint = ""
+        if isinstance(value, _YAML_NON_TEXT):
+            kind = "a boolean" if isinstance(value, bool) else "a number or date"
+            hint = f" (YAML reads the unquoted value as {kind}; quote it to keep it text: '...')"
+        raise ConfigError(f"config key '{key}' must be a string, got {value!r}{hint}")
     return value
 
 
@@ -130,6 +167,13 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
     if data is None:
         data = {}
+    texts = getattr(data, "override_texts", None)
+    if texts is not None:  # the result of apply_overrides: its texts for its text fields
+        token = _OVERRIDE_TEXTS.set(texts)
+        try:
+            return from_dict(cls, dict(data), prefix)
+        finally:
+            _OVERRIDE_TEXTS.reset(token)
     if not isinstance(data, Mapping):
         raise ConfigError(f"config section '{prefix or '<root>'}' must be a mapping")
     hints = typing.get_type_hints(cls)
@@ -169,8 +213,12 @@ def apply_overrides(
 
     ``source`` names the file ``data`` was read from: when an override reaches into a key of
     ``data`` that is not a mapping (``model: 5``), the error blames that file, not the override.
+    The result also holds the text of values YAML reads as a boolean, number or date, which
+    :func:`from_dict` gives a text field instead (``init_from=no`` is the folder 'no').
     """
-    data = yaml.safe_load(yaml.safe_dump(data)) or {}
+    texts = dict(getattr(data, "override_texts", {}))
+    data = _OverriddenDict(yaml.safe_load(yaml.safe_dump(dict(data or {}))) or {})
+    data.override_texts = texts
     set_by_override: set = set()
     for item in overrides:
         if "=" not in item:
@@ -180,7 +228,7 @@ def apply_overrides(
         if not key:
             raise ConfigError(f"override '{item}' has an empty key")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.load(raw, Loader=_ConfigLoader) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {err}") from None
         node = data
@@ -199,10 +247,48 @@ def apply_overrides(
             node = child
         node[parts[-1]] = value
         set_by_override.add(key)
+        texts.pop(key, None)
+        if isinstance(value, _YAML_NON_TEXT):
+            texts[key] = raw.strip()
     return data
 
 
 BASE_KEY = "base"
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(f"key '{key}' is given twice (lines {first} and {second})")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, at any depth (``safe_load``
+    keeps the last one: ``optim: {lr: 0.5}`` then ``optim: {weight_decay: 0.1}`` loses the lr).
+    Keys brought in by a merge (``<<: *defaults``) may still be set again."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_keys(node, "", set())
+        return super().construct_document(node)
+
+    def _check_keys(self, node: yaml.Node, path: str, seen: set) -> None:
+        if id(node) in seen:  # an alias of a node checked already (or of its own parent)
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_keys(item, f"{path}[{i}]", seen)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        lines: Dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = path
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                name = self.construct_object(key_node)
+                key, line = _join(path, str(name)), key_node.start_mark.line + 1
+                if name in lines:
+                    raise _DuplicateKey(key, lines[name], line)
+                lines[name] = line
+            self._check_keys(value_node, key, seen)
 
 
 def read_yaml_mapping(path: Path) -> Dict[str, Any]:
@@ -212,9 +298,11 @@ def read_yaml_mapping(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"config file '{path}' does not exist")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f) or {}
+            data = yaml.load(f, Loader=_ConfigLoader) or {}
         except UnicodeDecodeError as err:
             raise ConfigError(f"config file '{path}' is not UTF-8 text ({err.reason})") from None
+        except _DuplicateKey as err:
+            raise ConfigError(f"config file '{path}': {err}; YAML keeps only the last") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
     if not isinstance(data, dict):
