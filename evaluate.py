@@ -64,20 +64,27 @@ MODE_OPTIONS = {
     "COS scoring (--task cos)": ("task", "pred_dir", "gt_json", "out", "resize_pred")
     + _COS_SCORING,
     "benchmark mode (--config)": _RUN + ("batch_size", "resize_pred", "no_hce") + _COS_SCORING,
+    # Once the dataset is known: DIS metrics (DIS5K, folder) or instance AP (COD10K, NC4K).
+    "benchmark mode on DIS data": _RUN + ("batch_size", "resize_pred", "no_hce"),
+    # --workers (scoring processes) changes no number: a script may pass it for every dataset.
+    "benchmark mode on COS data (instance AP)": _RUN + ("batch_size", "resize_pred") + _COS_SCORING,
     "baseline mode (--baseline)": _RUN + baselines_cli.option_names(),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--task", choices=["dis", "cos"], default="dis", help="scoring mode")
+    p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
     p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")
     p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
     p.add_argument("--out", help="output JSON (scoring modes)")
     p.add_argument(
-        "--workers", type=positive_int, default=max(1, os.cpu_count() or 1), help="processes"
+        "--workers",
+        type=positive_int,
+        default=max(1, os.cpu_count() or 1),
+        help="DIS scoring processes",
     )
     p.add_argument("--resize-pred", action="store_true", help="resize predictions to the GT size")
     p.add_argument("--no-hce", action="store_true", help="DIS: skip HCE")
@@ -213,8 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.config:
         _refuse_unused(parser, args, "benchmark mode (--config)")
         _require(parser, args, ["checkpoint"])
-        from pmgsam.evaluation.benchmark import run_benchmark
+        from pmgsam.evaluation.benchmark import data_overrides, dataset_and_splits, run_benchmark
 
+        dataset_and_splits(args, data_overrides(args))
+        from pmgsam.evaluation.tables import COS_NAMES
+
+        cos = args.dataset in COS_NAMES
+        kind = "COS data (instance AP)" if cos else "DIS data"
+        _refuse_unused(parser, args, f"benchmark mode on {kind}")
         run_benchmark(args)
     elif args.overrides:
         parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")

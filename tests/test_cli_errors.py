@@ -347,6 +347,25 @@ def test_evaluate_refuses_options_its_mode_would_ignore(argv, refused, capsys):
     assert refused in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "config, option, refused",
+    [
+        ("demo.yaml", ["--threshold", "0.3"], "--threshold is not used by benchmark mode on DIS"),
+        ("demo.yaml", ["--protocol", "matched"], "--protocol is not used by benchmark mode on DIS"),
+        ("pmgsam_cod10k_ft.yaml", ["--no-hce"], "--no-hce is not used by benchmark mode on COS"),
+        ("pmgsam_cod10k_ft.yaml", ["--task", "dis"], "--task is not used by benchmark mode"),
+    ],
+)
+def test_benchmark_mode_refuses_the_other_protocols_options(config, option, refused, capsys):
+    # The dataset decides the protocol: DIS5K scored with --protocol matched, or COD10K with
+    # --no-hce or --task dis, ran as if they were not given and recorded nothing of them.
+    import evaluate
+
+    argv = ["--config", str(REPO / "configs" / config), "--checkpoint", "w", *option]
+    assert exit_status(evaluate.main, argv) == 2
+    assert refused in capsys.readouterr().err
+
+
 def test_help_shows_defaults_that_are_set_and_none_that_are_not():
     import evaluate
 
