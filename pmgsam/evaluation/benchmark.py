@@ -157,6 +157,51 @@ def _score_cos_split(
     return scores
 
 
+def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[str, set]:
+    """(train split, its image names) of the run ``checkpoint`` was trained in, read from the
+    run's config.yaml with this evaluation's data root; empty when the checkpoint is no run's
+    or the run trained on another dataset."""
+    from dataclasses import replace
+
+    from pmgsam.data.layouts import list_split
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.engine.state import CONFIG_FILE
+    from pmgsam.modeling.checkpoint import resolve_weights
+
+    weights = resolve_weights(checkpoint).resolve()
+    run = weights.parents[2] if len(weights.parents) > 2 else weights.parent
+    if weights.parent.parent.name != "checkpoints" or not (run / CONFIG_FILE).is_file():
+        return "", set()
+    try:
+        trained = load_config(ExperimentConfig, run / CONFIG_FILE).data
+    except ConfigError:  # a run of an older version: nothing to compare with
+        return "", set()
+    if trained.dataset != data_cfg.dataset:
+        return "", set()
+    # The data may have moved since training: the split files live with it.
+    trained = replace(trained, root=data_cfg.root)
+    try:
+        return trained.train_split, set(list_split(trained, trained.train_split).names)
+    except (OSError, ValueError):  # the training split is not there (another copy of the data)
+        return "", set()
+
+
+def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any]) -> None:
+    """Refuse to score a split holding images the checkpoint was trained on (a carved test
+    split drawn with another ``data.split_seed`` / ``test_fraction`` / ``split_dir`` than at
+    training), unless it is the training split itself, asked for by name."""
+    train_split, names = _training_names(checkpoint, data_cfg)
+    for split, ds in datasets.items():
+        seen = sorted(set(ds.names) & names)
+        if seen and split != train_split:
+            raise EvaluationInputError(
+                f"{len(seen)} of the {len(ds.names)} images of {split} were training images of "
+                f"the checkpoint's run ({', '.join(seen[:5])}{' ...' if len(seen) > 5 else ''}):"
+                " the split was drawn otherwise than at training; evaluate with the run's "
+                "data.split_seed, data.test_fraction and data.split_dir (its config.yaml)"
+            )
+
+
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     """Predict every split of ``args`` with the checkpoint, score it, update run.json and
     print the tables; returns the run.json record."""
@@ -169,6 +214,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
+    check_not_trained_on(args.checkpoint, data_cfg, datasets)
     # Before predicting: a run still training may replace its best weights meanwhile.
     digest = weights_digest(args.checkpoint)
     dis, cos = {}, {}

@@ -1,0 +1,65 @@
+"""Benchmark mode refuses to score images the checkpoint was trained on.
+
+NC4K (and a ``folder`` dataset) have no official split: ``train`` / ``test`` are drawn with
+``data.split_seed`` and ``data.test_fraction``. Evaluating with another seed than training drew
+a test split holding training images, and the table looked like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pmgsam.data import build_dataset
+from pmgsam.data.layouts import list_split
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import write_config
+from pmgsam.evaluation.benchmark import check_not_trained_on
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.config import from_dict, to_dict
+
+
+def _run(tmp_path, data):
+    """A run folder as train.py leaves it: config.yaml and checkpoints/best/model.safetensors."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (run / "checkpoints" / "best" / "model.safetensors").write_bytes(b"weights")
+    config = to_dict(ExperimentConfig())
+    config["data"] = to_dict(data)
+    write_config(run, from_dict(ExperimentConfig, config))
+    return run
+
+
+def test_a_test_split_drawn_with_another_seed_is_refused(nc4k_root, data_config, tmp_path):
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, trained)
+    train_names = set(list_split(trained, "train").names)
+    now = replace(trained, split_seed=1)
+    test = build_dataset(now, "test", 32, train=False)
+    leaked = sorted(set(test.names) & train_names)
+    assert leaked  # ten images, half held out: another draw shares some (the case to catch)
+    with pytest.raises(EvaluationInputError, match=f"{len(leaked)} of the {len(test.names)} "):
+        check_not_trained_on(str(run), now, {"test": test})
+
+
+def test_the_runs_own_split_and_its_training_split_by_name_pass(nc4k_root, data_config, tmp_path):
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, trained)
+    same = build_dataset(trained, "test", 32, train=False)
+    check_not_trained_on(str(run), trained, {"test": same})
+    # Asking for the training split by name (to see the fit) is the user's choice.
+    train = build_dataset(trained, "train", 32, train=False)
+    check_not_trained_on(str(run), trained, {"train": train})
+
+
+def test_a_checkpoint_outside_a_run_or_of_another_dataset_is_not_checked(
+    nc4k_root, cod10k_root, data_config, tmp_path
+):
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    loose = tmp_path / "model.safetensors"
+    loose.write_bytes(b"weights")
+    test = build_dataset(replace(trained, split_seed=1), "test", 32, train=False)
+    check_not_trained_on(str(loose), replace(trained, split_seed=1), {"test": test})
+    run = _run(tmp_path, data_config("cod10k", cod10k_root))  # fine-tuned on another dataset
+    check_not_trained_on(str(run), replace(trained, split_seed=1), {"test": test})
