@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import re
 from pathlib import Path
 from typing import Callable, List
@@ -21,6 +22,7 @@ from pmgsam.modeling.checkpoint import save_model
 from pmgsam.modeling.weights import CheckpointError, read_torch_checkpoint
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.messages import one_line
+from pmgsam.utils.outputs import MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 S = 64
@@ -87,6 +89,9 @@ def test_inference_skips_unreadable_images_lists_them_and_fails(cached, tmp_path
     assert code == 2 and "2 input file(s) in" in line and "could not be read" in line
     assert "zero.png" in line and "text.jpg" in line
     assert sorted(p.name for p in out.glob("*.png")) == ["ok0.png", "ok1.png"]
+    # The manifest vouches only for maps written: a user's later zero.png there is not ours.
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["files"] == ["ok0.png", "ok1.png"]
 
 
 def test_worker_error_is_one_line(cached, tmp_path, capsys):

@@ -356,10 +356,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         check_output_dir(folder, names, read, args.overwrite, option)
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
-    for folder, option in outputs:
-        prepare_output_dir(folder, names, read, args.overwrite, option, "inference")
-    predictor = Predictor(model, device, args.amp)
     dataset = ImageFolder(input_dir, model.config.image_size)
+    # Only the maps it will write: a name recorded for an unreadable image would later let a
+    # user's file of that name pass for the tool's own.
+    written = [f"{n}.png" for n in dataset.names]
+    for folder, option in outputs:
+        prepare_output_dir(folder, written, read, args.overwrite, option, "inference")
+    predictor = Predictor(model, device, args.amp)
     out = predictor.predict_dataset(
         dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
     )
