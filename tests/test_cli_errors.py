@@ -67,6 +67,8 @@ def one_error_line(err: str) -> str:
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error:" in ln]
     assert len(errors) == 1 and lines[-1] == errors[0], err
+    # On a line of its own: not glued to a progress bar that the failure left open.
+    assert re.match(r"[\w. -]+: error: ", errors[0]), err
     return errors[0]
 
 

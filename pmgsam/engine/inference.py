@@ -212,18 +212,18 @@ class Predictor:
             pin_memory=self.device.type == "cuda",
             worker_init_fn=mask_warning_worker_init(),
         )
-        bar = tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress)
-        for batch in loader:
-            if premask_dir is None:
-                probs = self.predict_batch(batch["image"])
-            else:
-                probs, pre = self.predict_batch_with_premask(batch["image"])
-                _write_premasks(pre, batch, Path(premask_dir), self.image_size)
-            for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
-                full = unpad_and_resize(prob[0], size, self.image_size)
-                write_probability_png(full, out_dir / f"{name}.png")
-            bar.update(len(batch["name"]))
-        bar.close()
+        # As a context: a failure closes the bar first, so the error gets a line of its own.
+        with tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar:
+            for batch in loader:
+                if premask_dir is None:
+                    probs = self.predict_batch(batch["image"])
+                else:
+                    probs, pre = self.predict_batch_with_premask(batch["image"])
+                    _write_premasks(pre, batch, Path(premask_dir), self.image_size)
+                for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
+                    full = unpad_and_resize(prob[0], size, self.image_size)
+                    write_probability_png(full, out_dir / f"{name}.png")
+                bar.update(len(batch["name"]))
         return out_dir
 
 

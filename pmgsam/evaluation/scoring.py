@@ -225,21 +225,17 @@ def _score_pairs(
     # the end while the others idle.
     order = sorted(range(len(jobs)), key=lambda i: -pixels[i])
     indexed = [(i, jobs[i]) for i in order]
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="DIS metrics", unit="img")
     results: List[ImageMetrics | None] = [None] * len(jobs)
     caught: Caught = []
     done = map(_score_indexed, indexed) if pool is None else _completed(pool, indexed)
-    for i, result, notes in done:
-        results[i] = result
-        caught.extend(notes)
-        if bar is not None:
+    # As a context: a failure closes the bar first, so the error gets a line of its own.
+    with tqdm(total=len(jobs), desc="DIS metrics", unit="img", disable=not progress) as bar:
+        for i, result, notes in done:
+            results[i] = result
+            caught.extend(notes)
             bar.update()
-    if bar is not None:
-        bar.close()
     _reissue(caught)
     from .dis_metrics import aggregate
 
