@@ -183,3 +183,62 @@ def test_a_wrong_pred_dir_writes_no_subset_file(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert str(pred) in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists() and not run.exists()
+
+
+def _scored_run(tmp_path, protocol: str = "matched"):
+    """A run whose maps hit every GT instance and add a false positive per image, its full-set
+    AP of 'T' recorded as evaluate.py would (``protocol``, threshold 0.3, min area 2)."""
+    from pmgsam.evaluation.instances import PROTOCOLS, evaluate_cos_folder
+    from pmgsam.evaluation.run_json import write_run_json
+
+    data = coco_of([square(0, 3, 0, 3), square(3, 6, 0, 3)], [square(0, 3, 0, 3)])
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    run = tmp_path / "run"
+    pred = run / "pred" / "Test"
+    pred.parent.mkdir(parents=True)
+    _maps(pred, data)
+    for im in data["images"]:  # the false positive: counted by 'all', dropped by 'matched'
+        path = str(pred / f"im{im['id']}.png")
+        cv2.imwrite(path, np.maximum(cv2.imread(path, 0), square(12, 16, 12, 16) * 255))
+    scores = evaluate_cos_folder(pred, data, 0.3, 2, protocol=protocol, progress=False)
+    ap = {p: evaluate_cos_folder(pred, data, protocol=p, progress=False)["AP"] for p in PROTOCOLS}
+    assert ap["all"] < ap["matched"]
+    write_run_json(run, "ours", cos={"T": scores})
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", tmp_path / "o", "--run", run]
+    return [*argv, "--pred-dir", pred], run, scores
+
+
+def test_with_run_the_subset_is_scored_as_the_runs_full_set_was(tmp_path, capsys) -> None:
+    # The run's COD10K-like entry was scored 'matched' (threshold 0.3, min area 2): the
+    # subset beside it and the summary's full set are scored so too, not with the defaults.
+    argv, run, recorded = _scored_run(tmp_path)
+    assert exit_status(analysis_main, argv) == 0
+    assert "protocol matched, threshold 0.3, min area 2" in capsys.readouterr().out
+    cos = json.loads((run / "run.json").read_text())["cos"]
+    assert cos["T"] == recorded  # the run's own full-set entry stays
+    settings = {"protocol": "matched", "threshold": 0.3, "min_area": 2}
+    assert {k: cos["T overlap"][k] for k in settings} == settings
+    full = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]["T"]
+    assert {k: full[k] for k in settings} == settings and full["AP"] == recorded["AP"]
+    # Given and equal to the run's, an option is accepted.
+    assert exit_status(analysis_main, [*argv, "--protocol", "matched"]) == 0
+
+
+def test_a_protocol_other_than_the_runs_is_refused(tmp_path, capsys) -> None:
+    argv, run, _ = _scored_run(tmp_path)
+    before = (run / "run.json").read_bytes()
+    for option, value, had in (("--protocol", "all", "matched"), ("--threshold", 0.5, 0.3)):
+        assert exit_status(analysis_main, [*argv, option, value]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert f"{option} {value} differs from the" in err and f" {had} that --run" in err, err
+        assert (run / "run.json").read_bytes() == before and not (tmp_path / "o").exists()
+
+
+def test_without_run_the_defaults_still_apply(tmp_path) -> None:
+    argv, _, _ = _scored_run(tmp_path)
+    i = argv.index("--run")
+    assert exit_status(analysis_main, argv[:i] + argv[i + 2 :]) == 0
+    full = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]["T"]
+    assert (full["protocol"], full["threshold"], full["min_area"]) == ("all", 0.5, 0)

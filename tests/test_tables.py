@@ -217,11 +217,13 @@ def test_nan_values_show_as_missing_and_never_win():
     assert _md_row(md, "DIS-VD", "c")[0] == "**0.700**"
 
 
-def test_cos_protocol_defaults_to_standard_coco():
-    # run.json files written before "protocol" existed used all predictions (standard COCO).
+def test_cos_score_without_a_protocol_is_noted_as_not_recorded():
+    # pmgsam has named the protocol in every COS score since COS scoring exists: an entry
+    # without one was written elsewhere, and is not passed off as standard COCO.
     runs = [{"method": "old", "cos": {"NC4K": {"AP": 0.4, "AP50": 0.6, "AP75": 0.41}}}]
     notes = build_tables(runs)["cos"].notes
-    assert "Protocol 'all' = all predicted instances (standard COCO): old/NC4K." in notes
+    assert "Protocol not recorded: old/NC4K." in notes
+    assert not any(n.startswith("Protocol 'all'") for n in notes)
     # COS values are AP fractions shown in %: 0.4 -> 40.0, 0.41 -> 41.0.
     row = _md_row(to_markdown(build_tables(runs)["cos"]), "NC4K", "old")
     assert row == ["40.0", "60.0", "41.0"]

@@ -198,9 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folder whose run.json receives both AP entries (maps: --pred-dir, else "
         "RUN/pred/<split>)",
     )
-    p.add_argument("--protocol", choices=["all", "matched"], default="all")
-    p.add_argument("--threshold", type=probability, default=0.5)
-    p.add_argument("--min-area", type=non_negative_int, default=0)
+    # Unset by default: with --run, the subset is scored as the run's full-set AP was.
+    p.add_argument(
+        "--protocol",
+        choices=["all", "matched"],
+        help="COS protocol (default: the one --run's full-set AP was scored with, else all)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=probability,
+        help="instance threshold (default: --run's full-set AP's, else 0.5)",
+    )
+    p.add_argument(
+        "--min-area",
+        type=non_negative_int,
+        help="smallest instance in pixels (default: --run's full-set AP's, else 0)",
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.set_defaults(func=overlap)
 

@@ -8,7 +8,9 @@ An image belongs to the subset when two of its GT instances
 
 or either (``either``, the default). The subset's image list and COCO file are written out,
 its share of the set reported, and, given prediction maps, AP/AP50/AP75 on the subset and on
-the full set go into the run's COS table (column ``<name> overlap``).
+the full set go into the run's COS table (column ``<name> overlap``). With ``--run``, the maps
+are scored with the protocol, threshold and minimum area the run's full-set AP was scored with
+(:func:`scoring_settings`), so that the two sit comparably side by side.
 """
 
 from __future__ import annotations
@@ -118,6 +120,38 @@ def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
     return folder
 
 
+# How the maps are scored unless given, or recorded by --run's full-set entry.
+SCORING_DEFAULTS = {"protocol": "all", "threshold": 0.5, "min_area": 0}
+
+
+def scoring_settings(args: argparse.Namespace, recorded: object) -> Dict[str, Any]:
+    """``protocol``, ``threshold`` and ``min_area`` to score with: each as given, else as
+    ``recorded`` (--run's full-set entry of ``--name``) was scored with, else the default.
+
+    One given that differs from the recorded one is refused: the subset's AP would sit in the
+    run beside a full-set AP scored otherwise (``matched`` reads higher than ``all``).
+    """
+    had_all = recorded if isinstance(recorded, Mapping) else {}
+    out: Dict[str, Any] = {}
+    for key, default in SCORING_DEFAULTS.items():
+        given, had = getattr(args, key, None), had_all.get(key)
+        option = "--" + key.replace("_", "-")
+        if given is not None and had is not None and given != had:
+            raise ConfigError(
+                f"{option} {given} differs from the {key} {had} that --run '{args.run}' scored "
+                f"{args.name} with (its run.json): the subset's AP would not be comparable to "
+                f"that full-set AP; leave {option} out to score with {had}, or score the run "
+                f"again with {option} {given}"
+            )
+        out[key] = given if given is not None else had if had is not None else default
+    if out["protocol"] not in ("all", "matched"):
+        raise ConfigError(
+            f"--run '{args.run}': its run.json records the unknown COS protocol "
+            f"{out['protocol']!r} for {args.name}; give --protocol all or matched"
+        )
+    return out
+
+
 def refuse_dataset_folder(out: Path, folders: Sequence[Path]) -> None:
     """Refuse an ``out`` that is the folder of the GT file or of the split's image and mask
     folders: the subset files would sit among the dataset's own."""
@@ -173,6 +207,15 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
 
     out = Path(args.out)
     pred_dir = _prediction_folder(args)
+    recorded = read_run_file(Path(args.run) / "run.json").get("cos") if args.run else None
+    recorded = recorded if isinstance(recorded, Mapping) else {}
+    if pred_dir is not None:
+        settings = scoring_settings(args, recorded.get(args.name))
+        if args.name in recorded:
+            print(
+                f"scoring as --run's {args.name} AP was: protocol {settings['protocol']}, "
+                f"threshold {settings['threshold']}, min area {settings['min_area']}"
+            )
     refuse_output_in_inputs(out, [pred_dir], "--out", WHAT)
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
@@ -195,12 +238,8 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         # Scored before any file is written: a wrong folder (or a broken run.json) must not
         # leave subset files behind.
         method = run_method(Path(args.run)) if args.run else args.name
-        kwargs = dict(
-            threshold=args.threshold,
-            min_area=args.min_area,
-            protocol=args.protocol,
-            progress=False,
-        )
+        # With --run, as its full-set AP was scored: the full set here too (the summary's).
+        kwargs = dict(settings, progress=False)
         cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
         if ids:
             # The maps of the images left out of the subset are expected there.
@@ -220,7 +259,6 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     if pred_dir is not None:
         run = {"method": args.name, "cos": summary["cos"]}
         if args.run:
-            recorded = read_run_file(Path(args.run) / "run.json").get("cos") or {}
             cos = dict(summary["cos"])
             if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
                 del cos[args.name]

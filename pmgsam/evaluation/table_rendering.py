@@ -63,13 +63,15 @@ class Table:
                     v = vals.get((gname, col.key))
                     ok = v is not None and not (isinstance(v, float) and math.isnan(v))
                     shown.append(col.fmt(v) if ok else None)
-                nums = [float(s) for s in shown if s is not None]
                 best = None
-                ranked = col.bold_best and gname not in self.unranked
-                if ranked and len(nums) >= 2:  # a lone value has nothing to beat
-                    best = max(nums) if col.higher_better else min(nums)
+                # Descriptive columns (bold_best False) may hold text, e.g. a COS protocol.
+                if col.bold_best and gname not in self.unranked:
+                    nums = [float(s) for s in shown if s is not None]
+                    if len(nums) >= 2:  # a lone value has nothing to beat
+                        best = max(nums) if col.higher_better else min(nums)
                 for i, s in enumerate(shown):
-                    out[i].append(("–" if s is None else s, s is not None and float(s) == best))
+                    is_best = best is not None and s is not None and float(s) == best
+                    out[i].append(("–" if s is None else s, is_best))
         return out
 
 
@@ -143,7 +145,10 @@ def to_latex(table: Table) -> str:
     )
     lines.append(r"\midrule")
     for (method, _), row in zip(table.rows, table.cell_texts()):
-        texts = [rf"\textbf{{{t}}}" if best else ("--" if t == "–" else t) for t, best in row]
+        texts = [
+            rf"\textbf{{{t}}}" if best else ("--" if t == "–" else _tex_escape(t))
+            for t, best in row
+        ]
         lines.append(" & ".join([_tex_escape(method)] + texts) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     lines += [rf"\\[2pt]{{\footnotesize {_tex_escape(n)}}}" for n in table.notes]

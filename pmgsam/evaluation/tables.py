@@ -34,6 +34,10 @@ PROTOCOL_NOTES = {
     "all": "all predicted instances (standard COCO)",
     "matched": "Hungarian-matched predictions only (paper protocol)",
 }
+# A COS score without a "protocol": pmgsam has named it in every score it wrote (evaluate.py,
+# baselines, overlap analysis) since COS scoring exists, so such an entry was written elsewhere
+# and its protocol cannot be told; it is comparable to neither.
+PROTOCOL_UNKNOWN = "not recorded"
 
 
 _f1, _f2, _f3, _int = "{:.1f}".format, "{:.2f}".format, "{:.3f}".format, "{:.0f}".format
@@ -56,6 +60,8 @@ COS_COLUMNS = (
     Column("AP50", "AP50↑", r"AP$_{50}\uparrow$", True, _pct),
     Column("AP75", "AP75↑", r"AP$_{75}\uparrow$", True, _pct),
 )
+# Shown in a COS group whose rows were scored with different protocols (no best marked there).
+PROTOCOL_COLUMN = Column("protocol", "Protocol", "Protocol", True, str, bold_best=False)
 EFF_COLUMNS = (
     Column("params_total_M", "Params (M)↓", r"Params (M)$\downarrow$", False, _f1),
     Column("params_trainable_M", "Trainable (M)", "Trainable (M)", False, _f1, bold_best=False),
@@ -139,25 +145,34 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     return Table("DIS5K" if dis5k else "DIS metrics", groups, rows, notes, list(unranked))
 
 
+def cos_protocol(scores: object) -> str:
+    """The COS protocol a score was made with (:data:`PROTOCOL_UNKNOWN` when it names none)."""
+    proto = scores.get("protocol") if isinstance(scores, Mapping) else None
+    return PROTOCOL_UNKNOWN if proto is None else str(proto)
+
+
 def cos_table(runs: Sequence[Mapping]) -> Table:
     scored = {d for r in runs for d in (r.get("cos") or {})}
     # Datasets no run was scored on are left out (all shown when none has a value).
     datasets = [d for d in COS_DATASETS if d in scored or not scored]
     datasets += sorted(scored - set(COS_DATASETS))
     rows, protocols = [], {}
+    row_protocols: List[Dict[str, str]] = []  # per row, {dataset: its protocol}
     for run in runs:
         cos = run.get("cos") or {}
         vals = {(d, c.key): (cos.get(d) or {}).get(c.key) for d in datasets for c in COS_COLUMNS}
         rows.append((run["method"], vals))
+        row_protocols.append({d: cos_protocol(cos[d]) for d in datasets if d in cos})
         for d in datasets:
             if d in cos:
-                protocols.setdefault(cos[d].get("protocol", "all"), []).append(
-                    f"{run['method']}/{d}"
-                )
+                protocols.setdefault(row_protocols[-1][d], []).append(f"{run['method']}/{d}")
     notes = ["AP in %, COCO mask AP (pycocotools, class-agnostic)."]
     for proto, where in sorted(protocols.items()):
         desc = PROTOCOL_NOTES.get(proto, proto)
-        notes.append(f"Protocol '{proto}' = {desc}: {', '.join(where)}.")
+        head = (
+            "Protocol not recorded" if proto == PROTOCOL_UNKNOWN else f"Protocol '{proto}' = {desc}"
+        )
+        notes.append(f"{head}: {', '.join(where)}.")
     notes += subset_notes(runs, "cos", datasets)
     for d in datasets:  # the overlapping-instance subsets (pmgsam.analysis overlap)
         entry = next((r["cos"][d] for r in runs if d in (r.get("cos") or {})), {})
@@ -166,10 +181,38 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
                 f"{d}: the images whose GT instances overlap (rule '{entry.get('rule')}'), "
                 f"{100 * float(entry['share']):.1f} % of the set."
             )
-    unranked = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
-    notes += unranked_notes(unranked)
-    groups = [(d, COS_COLUMNS) for d in datasets]
-    return Table("COS instance segmentation", groups, rows, notes, list(unranked))
+    unequal = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
+    notes += unranked_notes(unequal)
+    mixed = mixed_protocols([m for m, _ in rows], row_protocols, datasets)
+    notes += protocol_unranked_notes(mixed)
+    for (_, vals), protos in zip(rows, row_protocols):  # each row's protocol, where they differ
+        vals.update({(d, PROTOCOL_COLUMN.key): protos.get(d) for d in mixed})
+    groups = [(d, COS_COLUMNS + ((PROTOCOL_COLUMN,) if d in mixed else ())) for d in datasets]
+    unranked = [d for d in datasets if d in unequal or d in mixed]
+    return Table("COS instance segmentation", groups, rows, notes, unranked)
+
+
+def mixed_protocols(
+    methods: Sequence[str], protocols: Sequence[Mapping[str, str]], groups: Sequence[str]
+) -> Dict[str, List[str]]:
+    """{group: ``method: protocol`` per scored row} for the shown COS groups whose rows were
+    scored with different protocols: no best is marked there, since ``matched`` (only the
+    Hungarian-matched predictions submitted) reads higher than standard COCO's ``all`` on the
+    same maps. ``protocols``: per row, {group: its protocol}."""
+    out: Dict[str, List[str]] = {}
+    for group in groups:
+        seen = [(m, p[group]) for m, p in zip(methods, protocols) if group in p]
+        if len({p for _, p in seen}) > 1:
+            out[group] = [f"{m}: {p}" for m, p in seen]
+    return out
+
+
+def protocol_unranked_notes(mixed: Mapping[str, Sequence[str]]) -> List[str]:
+    return [
+        f"No best marked in {title}: its rows were scored with different COS protocols "
+        f"({', '.join(where)})."
+        for title, where in mixed.items()
+    ]
 
 
 def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) -> List[str]:
