@@ -116,7 +116,11 @@ def read_model_config(path: str | Path) -> ModelConfig:
     except (SafetensorError, OSError) as err:
         hint = ""
         if path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
-            hint = f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder"
+            hint = (
+                f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder (a "
+                "SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
+                "model.hiera_checkpoint / model.u2net_checkpoint)"
+            )
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")

@@ -96,7 +96,8 @@ class HieraBranch(nn.Module):
 
     def load_checkpoint(self, path: str | Path) -> Dict[str, List[str]]:
         """Load a hiera-transformer checkpoint; returns the ignored keys by reason."""
-        return load_hiera_checkpoint(self.trunk, path)
+        variants = {name: (dim, sum(stages)) for name, (dim, _, stages) in HIERA_SPECS.items()}
+        return load_hiera_checkpoint(self.trunk, path, variants)
 
 
 class FpnNeck(nn.Module):

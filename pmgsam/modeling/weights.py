@@ -110,6 +110,12 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int]) -> tor
     ``resample_abs_pos_embed`` with ``antialias=False``). The stored grid is assumed square
     (hiera-transformer's image models are trained at 224).
     """
+    if pos_embed.dim() != 3:  # SAM2's Hiera keeps a (1, C, h, w) windowed embedding
+        raise CheckpointError(
+            f"pos_embed of shape {tuple(pos_embed.shape)} is not hiera-transformer's (1, tokens, "
+            "C): a SAM2 image encoder's Hiera? The Hiera branch takes hiera-transformer's "
+            "MAE / ImageNet checkpoints (weights/README.md)"
+        )
     n, c = pos_embed.shape[1], pos_embed.shape[2]
     side = int(round(n**0.5))
     if side * side != n:
@@ -143,20 +149,49 @@ def hiera_checkpoint_filter(state: Mapping[str, torch.Tensor], trunk: nn.Module)
     return state
 
 
-def load_hiera_checkpoint(trunk: nn.Module, path: str | Path) -> Dict[str, List[str]]:
+def load_hiera_checkpoint(
+    trunk: nn.Module, path: str | Path, variants: Optional[Mapping[str, Tuple[int, int]]] = None
+) -> Dict[str, List[str]]:
     """Load a hiera-transformer checkpoint (``model_state``) into a ``hiera.Hiera`` trunk.
 
     The position embedding is resampled to the trunk's token grid; keys under
     :data:`HIERA_IGNORED_PREFIXES` are skipped and returned as ``{"ignored": [...]}``; any
-    other missing, unexpected or mis-shaped key raises :class:`CheckpointError`.
+    other missing, unexpected or mis-shaped key raises :class:`CheckpointError`, naming the
+    variant the file holds when ``variants`` (``{name: (embed dim, blocks)}``) tells it.
     """
     state = read_torch_checkpoint(path, key="model_state")
     state = hiera_checkpoint_filter(state, trunk)
     ignored = [k for k in state if k.startswith(HIERA_IGNORED_PREFIXES)]
     state = {k: v for k, v in state.items() if k not in ignored}
-    check_state_dict(trunk.state_dict(), state, source=str(path))
+    found = _hiera_variant(state, variants or {})
+    own = trunk.state_dict()
+    hint = ""
+    if found and found != _hiera_variant(own, variants or {}):
+        hint = f"the file holds Hiera {found} weights: set model.hiera: {found}"
+    check_state_dict(own, state, source=str(path), hint=hint)
     trunk.load_state_dict(state, strict=True)
     return {"ignored": ignored}
+
+
+def _hiera_variant(
+    state: Mapping[str, torch.Tensor], variants: Mapping[str, Tuple[int, int]]
+) -> Optional[str]:
+    """The variant whose (embed dim, number of blocks) a Hiera state dict has, if one does."""
+    proj = state.get("patch_embed.proj.weight")
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("blocks.")}
+    if proj is None or not blocks:
+        return None
+    shape = (int(proj.shape[0]), max(blocks) + 1)
+    return next((name for name, spec in variants.items() if tuple(spec) == shape), None)
+
+
+# Width of the first RSU block's inner convolutions: what tells the two official U²-Nets apart.
+U2NET_VARIANT_BY_WIDTH = {32: "u2net", 16: "u2netp"}
+
+
+def _u2net_variant(state: Mapping[str, torch.Tensor]) -> Optional[str]:
+    inner = state.get("stage1.rebnconv1.conv_s1.weight")
+    return None if inner is None else U2NET_VARIANT_BY_WIDTH.get(int(inner.shape[0]))
 
 
 def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
@@ -175,7 +210,13 @@ def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     for key, value in expected.items():
         if key.endswith(".num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
-    check_state_dict(expected, state, source=str(path))
+    found, own = (_u2net_variant(s) for s in (state, expected))
+    hint = (
+        f"the file holds {found} weights: set model.u2net: {found}"
+        if found and found != own
+        else ""
+    )
+    check_state_dict(expected, state, source=str(path), hint=hint)
     model.load_state_dict(state, strict=True)
     return model
 
