@@ -130,3 +130,11 @@ def test_only_keys_that_change_no_number_may_change_on_resume() -> None:
         assert [d.split(":")[0] for d in resume_differences(saved, load(override))] == [key]
     del saved["performance"]  # a run saved before the section existed
     assert resume_differences(saved, load()) == []
+
+
+def test_an_unknown_key_blames_its_own_override_only() -> None:
+    # The message lists the known sections, 'output_dir' among them: --output-dir's override
+    # was named as a culprit too.
+    with pytest.raises(ConfigError) as err:
+        load("lr=0.1", "output_dir=/tmp/run")
+    assert str(err.value).endswith("(override 'lr=0.1')")

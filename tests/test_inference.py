@@ -230,3 +230,14 @@ def test_cli_predicts_a_single_image_file(weights, image_dir, tmp_path):
     # The photo's own folder is an input folder: maps are never written among its images.
     with pytest.raises(OutputError, match="input folder"):
         main([*argv, str(image_dir / "tall.png"), "--out", str(image_dir), "--overwrite"])
+
+
+def test_cli_refuses_overrides_of_other_sections(weights, image_dir, tmp_path, capsys):
+    # data.root=... used to say "unknown model config key(s) ['data']".
+    from pmgsam.utils.cli import exit_status
+
+    path, _ = weights
+    argv = ["--checkpoint", path, "--input", image_dir, "--out", tmp_path / "o", "data.root=/x"]
+    assert exit_status(main, argv) == 2
+    assert "data.root=/x: inference takes model.* overrides only" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

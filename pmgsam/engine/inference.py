@@ -354,6 +354,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         outputs.append((args.premask_out, "--premask-out"))
     for folder, option in outputs:
         check_output_dir(folder, names, read, args.overwrite, option)
+    others = [o for o in args.overrides if "." in o.split("=")[0] and not o.startswith("model.")]
+    if others:
+        parser.error(
+            f"{', '.join(others)}: inference takes model.* overrides only (where the frozen "
+            "weights now are); the images come from --input, the rest from the checkpoint"
+        )
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
     dataset = ImageFolder(input_dir, model.config.image_size)

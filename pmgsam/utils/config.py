@@ -372,7 +372,8 @@ def _blame(
         except ConfigError:
             pass
         else:
-            named = [o for o in overrides if o.split("=", 1)[0].strip() in msg]
+            head = msg.split("; known:")[0]  # the list of known keys names every section
+            named = [o for o in overrides if o.split("=", 1)[0].strip() in head]
             return f" (override {', '.join(repr(o) for o in named or overrides)})"
     return f" ({path})" if path is not None else ""
 
