@@ -9,6 +9,7 @@ region the dataset dropped the flag of would turn an ignored detection into a fa
 from __future__ import annotations
 
 import json
+import warnings
 
 import cv2
 import numpy as np
@@ -104,3 +105,27 @@ def test_images_the_file_omits_take_ids_above_its_own(tmp_path) -> None:
     paths = [tmp_path / "img" / f"{n}.jpg" for n in ("c", "a", "b")]
     built = coco_ground_truth(paths, ["c", "a", "b"], InstanceSource("json", gt_json), "t")
     assert [im["id"] for im in built["images"]] == [8, 7, 3]
+
+
+def test_a_bilinearly_resized_instance_map_is_named(tmp_path) -> None:
+    # Three coloured objects; a bilinear resize leaves mixed colours along their edges, each
+    # a new "instance" one or two pixels thick. A nearest-neighbour resize keeps three.
+    from pmgsam.data.io import MaskValueWarning
+
+    label = np.zeros((40, 40, 3), np.uint8)
+    label[4:16, 4:16] = (0, 0, 255)
+    label[4:16, 22:36] = (0, 255, 0)
+    label[22:36, 8:30] = (255, 0, 0)
+    image = tmp_path / "img" / "x.jpg"
+    image.parent.mkdir()
+    cv2.imwrite(str(image), np.full((60, 60, 3), 90, np.uint8))
+    for kind, interpolation in (("nearest", cv2.INTER_NEAREST), ("bilinear", cv2.INTER_LINEAR)):
+        (tmp_path / kind).mkdir()
+        resized = cv2.resize(label, (60, 60), interpolation=interpolation)
+        cv2.imwrite(str(tmp_path / kind / "x.png"), resized)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskValueWarning)
+        kept = coco_ground_truth([image], ["x"], InstanceSource("png", tmp_path / "nearest"), "t")
+    assert len(kept["annotations"]) == 3
+    with pytest.warns(MaskValueWarning, match=r"'.*bilinear/x\.png': \d+ of its \d+ instances"):
+        coco_ground_truth([image], ["x"], InstanceSource("png", tmp_path / "bilinear"), "t")

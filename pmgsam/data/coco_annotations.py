@@ -7,15 +7,24 @@ errors name the file and the annotation.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
 
-from .io import MASK_EXTENSIONS, DataError, DataNotFoundError, list_files, load_instance_map
+from .io import (
+    MASK_EXTENSIONS,
+    DataError,
+    DataNotFoundError,
+    MaskValueWarning,
+    list_files,
+    load_instance_map,
+)
 
 
 def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
@@ -61,10 +70,28 @@ def annotations_from_pngs(
                 f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) but "
                 f"its image '{img['file_name']}' is {img['width']}x{img['height']}"
             )
-        for m in instance_masks(label):
+        masks = instance_masks(label)
+        _warn_thin_instances(found[name], masks)
+        for m in masks:
             ann = coco_annotation(encode_rle(m), len(annotations) + 1, img["id"])
             annotations.append(ann)
     return annotations
+
+
+def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
+    """Warn when instances are nowhere more than 2 pixels thick: the in-between values that an
+    interpolating resize leaves along the edges of a label map, each of which would count as
+    a GT object the model can only miss."""
+    kernel = np.ones((3, 3), np.uint8)
+    thin = sum(not cv2.erode(m.astype(np.uint8), kernel).any() for m in masks)
+    if thin:
+        warnings.warn(
+            f"instance map '{path}': {thin} of its {len(masks)} instances are at most 2 pixels "
+            "thick, as the values an interpolating resize leaves along label edges are; each "
+            "counts as a GT instance (resize instance maps with nearest-neighbour only)",
+            MaskValueWarning,
+            stacklevel=2,
+        )
 
 
 def annotations_from_json(
