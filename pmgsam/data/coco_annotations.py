@@ -83,7 +83,13 @@ def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
     interpolating resize leaves along the edges of a label map, each of which would count as
     a GT object the model can only miss."""
     kernel = np.ones((3, 3), np.uint8)
-    thin = sum(not cv2.erode(m.astype(np.uint8), kernel).any() for m in masks)
+
+    def survives_erosion(mask: np.ndarray) -> bool:
+        # Outside the image counts as background: an object at the border is no thicker for it.
+        core = cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return bool(core.any())
+
+    thin = sum(not survives_erosion(m) for m in masks)
     if thin:
         warnings.warn(
             f"instance map '{path}': {thin} of its {len(masks)} instances are at most 2 pixels "
