@@ -86,7 +86,8 @@ def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
 
     def survives_erosion(mask: np.ndarray) -> bool:
         # Outside the image counts as background: an object at the border is no thicker for it.
-        core = cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        border = {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0}
+        core = cv2.erode(mask.astype(np.uint8), kernel, **border)
         return bool(core.any())
 
     thin = sum(not survives_erosion(m) for m in masks)
