@@ -144,6 +144,21 @@ def build_corpus(root: Path) -> List[Case]:
     meta = {"checkpoint": str(ckpt), "weights_sha256": "0" * 64}
     (root / "run_scored" / "run.json").write_text(json.dumps({"method": "m", "meta": meta}))
 
+    cased = root / "cased_images"  # a.png and A.jpg: one map file on macOS / Windows
+    cased.mkdir()
+    shutil.copy(images / "img0.png", cased / "a.png")
+    shutil.copy(images / "img1.png", cased / "A.jpg")
+    hiera = model.hiera.trunk.state_dict()
+    torch.save({"model_state": hiera}, root / "hiera_a.pth")
+    key = next(k for k, v in hiera.items() if v.is_floating_point())
+    torch.save({"model_state": {**hiera, key: hiera[key] + 0.01}}, root / "hiera_b.pth")
+    on_a = pmgsam.build_model(trained, hiera_checkpoint=str(root / "hiera_a.pth"))
+    ckpt_a = save_model(on_a, root / "on_hiera_a.safetensors")
+    base = REPO / "configs" / "demo.yaml"
+    twice = f"base: {base}\noptim:\n  lr: 0.5\noptim:\n  weight_decay: 0.1\n"  # lr is lost
+    (root / "twice.yaml").write_text(twice)
+    generated = generate("dis5k", root / "gen", num=2, seed=0, size=(48, 40))
+    (generated / "DIS-TR" / "im" / "my_photo.jpg").write_bytes(b"the user's own")
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]
     on_hiera = ["-m", "pmgsam.engine.inference", "--checkpoint", str(on_file["hiera_checkpoint"])]
     on_u2net = ["-m", "pmgsam.engine.inference", "--checkpoint", str(on_file["u2net_checkpoint"])]
@@ -263,6 +278,19 @@ def build_corpus(root: Path) -> List[Case]:
              str(root / "run_scored"), "--config", "configs/demo.yaml", "--split", "DIS-TE1",
              "--data-root", str(data)], "predicting into a run scored with other weights",
              [root / "run_scored"], "now holds other weights"),
+        Case("stems-equal-but-case", "inference", [*infer, "--input", str(cased), "--out",
+             str(root / "p10")], "a.png and A.jpg in one folder", [cased], "equal but for case"),
+        Case("other-frozen-weights", "inference", ["-m", "pmgsam.engine.inference",
+             "--checkpoint", str(ckpt_a), "--input", str(images), "--out", str(root / "p11"),
+             f"model.hiera_checkpoint={root / 'hiera_b.pth'}"],
+             "another Hiera file than the checkpoint was trained on", expect="are not those"),
+        Case("train-duplicate-yaml-key", "train", ["train.py", "--config", str(root / "twice.yaml"),
+             "--output-dir", str(root / "run_twice")], "a YAML key given twice",
+             expect="given twice"),
+        Case("synthetic-user-file", "synthetic", ["-m", "pmgsam.data.synthetic", "--layout",
+             "dis5k", "--out", str(root / "gen"), "--num", "3", "--overwrite"],
+             "--overwrite over a generated tree holding a user's photo", [root / "gen"],
+             "my_photo.jpg"),
     ]  # fmt: skip
     if not torch.cuda.is_available():
         cases += [
