@@ -1,0 +1,140 @@
+"""Audit of folder listing and COCO-file annotations: cases a plausible slip lets through.
+
+Each test is built so that a near-miss implementation gives another answer: a lookup of the
+stem without case folding, a suffix compared without lowering, an image id the file repeats, a
+file that gives another image size, a 3-pixel-thick object taken for a resize artefact.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from pmgsam.data.coco_annotations import _warn_thin_instances, annotations_from_json
+from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, MaskValueWarning, list_files
+
+
+def _image(path) -> None:
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(path, format="PNG")
+
+
+# --- list_files ----------------------------------------------------------------------------
+
+
+def test_case_clash_is_found_whichever_file_sorts_first(tmp_path) -> None:
+    # sorted() puts 'Ab.jpg' ('A' < 'a') before 'aB.png': the second file's stem 'aB' equals
+    # the first's only once both are case-folded, so looking up the raw stem finds nothing.
+    _image(tmp_path / "Ab.jpg")
+    _image(tmp_path / "aB.png")
+    with pytest.raises(DataError, match="equal but for case"):
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+
+
+def test_case_clash_uses_full_case_folding(tmp_path) -> None:
+    # 'ΣΑΣ' and 'σας' are one name under Unicode caseless matching (str.casefold: both
+    # 'σασ'); str.lower() keeps the final sigma ('σας' vs 'σασ') and would miss the clash.
+    _image(tmp_path / "ΣΑΣ.png")
+    _image(tmp_path / "σας.jpg")
+    with pytest.raises(DataError, match="equal but for case"):
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+
+
+def test_upper_case_extensions_are_listed(tmp_path) -> None:
+    # Cameras write IMG_0001.JPG: such images must not vanish from the split without a word.
+    _image(tmp_path / "IMG_0001.JPG")
+    _image(tmp_path / "b.Png")
+    found = list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+    assert sorted(found) == ["IMG_0001", "b"]
+    assert found["IMG_0001"].name == "IMG_0001.JPG"
+
+
+# --- annotations_from_json -----------------------------------------------------------------
+
+
+def _images(*names, h=20, w=20):
+    return [
+        {"id": i + 1, "file_name": f"{n}.jpg", "height": h, "width": w} for i, n in enumerate(names)
+    ]
+
+
+def _polygon_ann(ann_id, image_id, x0=2, y0=2, side=6, **extra):
+    x1, y1 = x0 + side, y0 + side
+    seg = [[x0, y0, x1, y0, x1, y1, x0, y1]]
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "segmentation": seg, **extra}
+
+
+def _write(tmp_path, images, annotations):
+    path = tmp_path / "gt.json"
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 1}]}
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def test_an_image_id_the_file_repeats_is_refused(tmp_path) -> None:
+    # Both images would take id 5, so image a's one object would be GT of image b too: two GT
+    # instances where the file has one (pycocotools, reading the file itself, keeps one image).
+    path = _write(
+        tmp_path,
+        [
+            {"id": 5, "file_name": "a.jpg", "height": 20, "width": 20},
+            {"id": 5, "file_name": "b.jpg", "height": 20, "width": 20},
+        ],
+        [_polygon_ann(1, 5)],
+    )
+    assert len(COCO(str(path)).getImgIds()) == 1
+    with pytest.raises(DataError, match="repeats image id 5"):
+        annotations_from_json(path, ["a", "b"], _images("a", "b"), "t")
+
+
+def test_integral_float_ids_are_read_as_pycocotools_reads_them(tmp_path) -> None:
+    # JSON written by some tools holds 3.0: pycocotools indexes it as 3.0 == 3, so the file
+    # is valid; its id stays 3 (an int, as COCO results name it).
+    images = [{"id": 3.0, "file_name": "a.jpg", "height": 20, "width": 20}]
+    path = _write(tmp_path, images, [_polygon_ann(1, 3.0)])
+    coco = COCO(str(path))
+    assert coco.getAnnIds(imgIds=[3]) == [1]
+    out_images, anns = annotations_from_json(path, ["a"], _images("a"), "t")
+    assert [im["id"] for im in out_images] == [3]
+    assert type(out_images[0]["id"]) is int
+    assert [a["image_id"] for a in anns] == [3]
+
+
+def test_a_boolean_image_id_is_refused(tmp_path) -> None:
+    # json reads `true` as True, which Python also takes for the int 1.
+    images = [{"id": True, "file_name": "a.jpg", "height": 20, "width": 20}]
+    path = _write(tmp_path, images, [_polygon_ann(1, True)])
+    with pytest.raises(DataError, match="has id True"):
+        annotations_from_json(path, ["a"], _images("a"), "t")
+
+
+def test_a_file_giving_another_image_size_is_refused(tmp_path) -> None:
+    # Annotations drawn on a 40x40 version of the image would be rasterised into the 20x20
+    # one: objects cut off or misplaced. The file says so; it must not be overlooked.
+    images = [{"id": 1, "file_name": "a.jpg", "height": 40, "width": 40}]
+    path = _write(tmp_path, images, [_polygon_ann(1, 1, x0=24, y0=24)])
+    with pytest.raises(DataError, match=r"size \(40, 40\) \(HxW\) but the image is \(20, 20\)"):
+        annotations_from_json(path, ["a"], _images("a"), "t")
+
+
+# --- _warn_thin_instances ------------------------------------------------------------------
+
+
+def _bar(thickness: int) -> np.ndarray:
+    m = np.zeros((20, 20), bool)
+    m[5 : 5 + thickness, 2:18] = True
+    return m
+
+
+def test_a_three_pixel_thick_object_is_not_taken_for_a_resize_artefact(tmp_path) -> None:
+    # By hand: a 3x3 erosion keeps a pixel whose 8 neighbours are all inside; a bar 3 rows
+    # thick keeps its middle row, one 2 rows thick keeps nothing ("at most 2 pixels thick").
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskValueWarning)
+        _warn_thin_instances(tmp_path / "x.png", [_bar(3), _bar(5)])
+    with pytest.warns(MaskValueWarning, match="1 of its 2 instances are at most 2 pixels"):
+        _warn_thin_instances(tmp_path / "x.png", [_bar(2), _bar(3)])
