@@ -31,7 +31,7 @@ def test_names_with_folders_are_matched_by_stem(tmp_path: Path) -> None:
     imgs.mkdir()
     for n in ("a.jpg", "b.jpg"):
         (imgs / n).write_bytes(b"jpeg")
-    with pytest.raises(OutputError, match="holds 2 files"):
+    with pytest.raises(OutputError, match="holds files of 2 of the data"):
         refuse_output_in_data_folder(imgs / "maps", names, IMAGE_EXTENSIONS, "--out")
 
 
@@ -44,5 +44,15 @@ def test_a_folder_holding_under_half_of_the_images_is_allowed(tmp_path: Path) ->
         (folder / n).write_bytes(b"jpeg")
     refuse_output_in_data_folder(folder / "out", names, IMAGE_EXTENSIONS, "--out")
     (folder / names[2]).write_bytes(b"jpeg")
-    with pytest.raises(OutputError, match="holds 3 files"):
+    with pytest.raises(OutputError, match="holds files of 3 of the data"):
         refuse_output_in_data_folder(folder / "out", names, IMAGE_EXTENSIONS, "--out")
+
+
+def test_an_image_kept_in_two_formats_counts_once(tmp_path: Path) -> None:
+    # 1.jpg and 1.png are one image of four: a quarter, not half.
+    names = [f"{i}.jpg" for i in range(1, 5)]
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "1.jpg").write_bytes(b"jpeg")
+    (folder / "1.png").write_bytes(b"png")
+    refuse_output_in_data_folder(folder / "out", names, [".jpg", ".png"], "--out")

@@ -112,11 +112,12 @@ def refuse_output_in_data_folder(
             ]
         except OSError:  # not a folder (yet), or not readable
             continue
-        if matches and 2 * len(matches) >= len(stems):
+        images = {Path(m).stem for m in matches}  # x.jpg and x.png are one image
+        if images and 2 * len(images) >= len(stems):
             where = "is" if folder == resolved else "lies inside"
             raise OutputError(
-                f"{option} '{out}' {where} the data folder '{folder}' (it holds "
-                f"{len(matches)} files of the data's images, e.g. '{sorted(matches)[0]}'): "
+                f"{option} '{out}' {where} the data folder '{folder}' (it holds files of "
+                f"{len(images)} of the data's images, e.g. '{sorted(matches)[0]}'): "
                 f"{what} would be written among your input files; choose another place"
             )
 
