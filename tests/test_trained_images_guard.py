@@ -8,6 +8,7 @@ a test split holding training images, and the table looked like any other.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -63,3 +64,25 @@ def test_a_checkpoint_outside_a_run_or_of_another_dataset_is_not_checked(
     check_not_trained_on(str(loose), replace(trained, split_seed=1), {"test": test})
     run = _run(tmp_path, data_config("cod10k", cod10k_root))  # fine-tuned on another dataset
     check_not_trained_on(str(run), replace(trained, split_seed=1), {"test": test})
+
+
+def test_a_single_training_image_in_the_split_is_refused(nc4k_root, data_config, tmp_path):
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, trained)
+    one = sorted(list_split(trained, "train").names)[0]
+    split = SimpleNamespace(names=[one, "an-image-never-trained-on"])
+    with pytest.raises(EvaluationInputError, match=f"1 of the 2 images of test .*{one}"):
+        check_not_trained_on(str(run), trained, {"test": split})
+
+
+def test_data_moved_since_training_is_still_checked(nc4k_root, data_config, tmp_path):
+    # The run's config.yaml names where the data was; it now lives at nc4k_root. Listing the
+    # old place finds nothing, which must not pass for "no training images here".
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, replace(trained, root=str(tmp_path / "moved" / "NC4K")))
+    now = replace(trained, split_seed=1)
+    test = build_dataset(now, "test", 32, train=False)
+    leaked = set(test.names) & set(list_split(trained, "train").names)
+    assert leaked  # ten images, half held out: another draw shares some
+    with pytest.raises(EvaluationInputError, match=f"{len(leaked)} of the {len(test.names)} "):
+        check_not_trained_on(str(run), now, {"test": test})

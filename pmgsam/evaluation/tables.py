@@ -43,6 +43,9 @@ PROTOCOL_UNKNOWN = "not recorded"
 _f1, _f2, _f3, _int = "{:.1f}".format, "{:.2f}".format, "{:.3f}".format, "{:.0f}".format
 
 
+IMAGE_COUNTS_DIFFER = "scored on different numbers of images"
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}"
 
@@ -140,7 +143,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
     unranked = unequal_image_counts(resolved, titles)
-    notes += unranked_notes(unranked)
+    notes += no_best_notes(unranked, IMAGE_COUNTS_DIFFER)
     dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
     return Table("DIS5K" if dis5k else "DIS metrics", groups, rows, notes, list(unranked))
 
@@ -182,9 +185,9 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
                 f"{100 * float(entry['share']):.1f} % of the set."
             )
     unequal = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
-    notes += unranked_notes(unequal)
+    notes += no_best_notes(unequal, IMAGE_COUNTS_DIFFER)
     mixed = mixed_protocols([m for m, _ in rows], row_protocols, datasets)
-    notes += protocol_unranked_notes(mixed)
+    notes += no_best_notes(mixed, "scored with different COS protocols")
     for (_, vals), protos in zip(rows, row_protocols):  # each row's protocol, where they differ
         vals.update({(d, PROTOCOL_COLUMN.key): protos.get(d) for d in mixed})
     groups = [(d, COS_COLUMNS + ((PROTOCOL_COLUMN,) if d in mixed else ())) for d in datasets]
@@ -205,14 +208,6 @@ def mixed_protocols(
         if len({p for _, p in seen}) > 1:
             out[group] = [f"{m}: {p}" for m, p in seen]
     return out
-
-
-def protocol_unranked_notes(mixed: Mapping[str, Sequence[str]]) -> List[str]:
-    return [
-        f"No best marked in {title}: its rows were scored with different COS protocols "
-        f"({', '.join(where)})."
-        for title, where in mixed.items()
-    ]
 
 
 def subset_notes(runs: Sequence[Mapping], section: str, shown: Sequence[str]) -> List[str]:
@@ -246,11 +241,11 @@ def unequal_image_counts(
     return out
 
 
-def unranked_notes(unranked: Mapping[str, Sequence[int]]) -> List[str]:
+def no_best_notes(groups: Mapping[str, Sequence[object]], why: str) -> List[str]:
+    """One note per group left unranked, saying ``why`` and listing what differed."""
     return [
-        f"No best marked in {title}: its rows were scored on different numbers of images "
-        f"({', '.join(map(str, counts))})."
-        for title, counts in unranked.items()
+        f"No best marked in {title}: its rows were {why} ({', '.join(map(str, items))})."
+        for title, items in groups.items()
     ]
 
 
