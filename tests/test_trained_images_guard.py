@@ -35,7 +35,7 @@ def _run(tmp_path, data):
 def test_a_test_split_drawn_with_another_seed_is_refused(nc4k_root, data_config, tmp_path):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
     run = _run(tmp_path, trained)
-    train_names = set(list_split(trained, "train").names)
+    train_names = set(list_split(trained, "train:train").names)
     now = replace(trained, split_seed=1)
     test = build_dataset(now, "test", 32, train=False)
     leaked = sorted(set(test.names) & train_names)
@@ -69,7 +69,7 @@ def test_a_checkpoint_outside_a_run_or_of_another_dataset_is_not_checked(
 def test_a_single_training_image_in_the_split_is_refused(nc4k_root, data_config, tmp_path):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
     run = _run(tmp_path, trained)
-    one = sorted(list_split(trained, "train").names)[0]
+    one = sorted(list_split(trained, "train:train").names)[0]
     split = SimpleNamespace(names=[one, "an-image-never-trained-on"])
     with pytest.raises(EvaluationInputError, match=f"1 of the 2 images of test .*{one}"):
         check_not_trained_on(str(run), trained, {"test": split})
@@ -82,7 +82,19 @@ def test_data_moved_since_training_is_still_checked(nc4k_root, data_config, tmp_
     run = _run(tmp_path, replace(trained, root=str(tmp_path / "moved" / "NC4K")))
     now = replace(trained, split_seed=1)
     test = build_dataset(now, "test", 32, train=False)
-    leaked = set(test.names) & set(list_split(trained, "train").names)
+    leaked = set(test.names) & set(list_split(trained, "train:train").names)
     assert leaked  # ten images, half held out: another draw shares some
     with pytest.raises(EvaluationInputError, match=f"{len(leaked)} of the {len(test.names)} "):
         check_not_trained_on(str(run), now, {"test": test})
+
+
+def test_the_part_carved_for_validation_was_not_trained_on(cod10k_root, data_config, tmp_path):
+    # val_split null: the run trained on Train:train and validated on Train:val. Scoring the
+    # validated part is scoring held-out images; naming either training split is allowed.
+    trained = data_config("cod10k", cod10k_root, val_fraction=0.4)
+    run = _run(tmp_path, trained)
+    for split in ("Train:val", "Train:train", "Train"):
+        check_not_trained_on(str(run), trained, {split: build_dataset(trained, split, 32, False)})
+    with pytest.raises(EvaluationInputError, match="name a training split .Train:train / Train."):
+        ds = build_dataset(trained, "Train", 32, False)
+        check_not_trained_on(str(run), trained, {"Test": ds})  # as if Test held those images

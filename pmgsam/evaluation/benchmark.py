@@ -157,12 +157,13 @@ def _score_cos_split(
     return scores
 
 
-def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[str, set]:
-    """(train split, its image names) of the run ``checkpoint`` was trained in, read from the
-    run's config.yaml with this evaluation's data root; empty when the checkpoint is no run's
-    or the run trained on another dataset."""
+def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], set]:
+    """(names of the splits the run trained on, the images it trained on) for the run
+    ``checkpoint`` comes from, read from its config.yaml with this evaluation's data root; empty
+    when the checkpoint is no run's or the run trained on another dataset."""
     from dataclasses import replace
 
+    from pmgsam.data import train_val_split_names
     from pmgsam.data.layouts import list_split
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.state import CONFIG_FILE
@@ -171,34 +172,39 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[str, set]:
     weights = resolve_weights(checkpoint).resolve()
     run = weights.parents[2] if len(weights.parents) > 2 else weights.parent
     if weights.parent.parent.name != "checkpoints" or not (run / CONFIG_FILE).is_file():
-        return "", set()
+        return (), set()
     try:
         trained = load_config(ExperimentConfig, run / CONFIG_FILE).data
     except ConfigError:  # a run of an older version: nothing to compare with
-        return "", set()
+        return (), set()
     if trained.dataset != data_cfg.dataset:
-        return "", set()
+        return (), set()
     # The data may have moved since training: the split files live with it.
     trained = replace(trained, root=data_cfg.root)
     try:
-        return trained.train_split, set(list_split(trained, trained.train_split).names)
+        # With no val_split the run trained on X:train only (X:val validated it).
+        used = train_val_split_names(trained)[0]
+        names = set(list_split(trained, used).names)
     except (OSError, ValueError):  # the training split is not there (another copy of the data)
-        return "", set()
+        return (), set()
+    return tuple(dict.fromkeys((used, trained.train_split))), names
 
 
 def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any]) -> None:
     """Refuse to score a split holding images the checkpoint was trained on (a carved test
     split drawn with another ``data.split_seed`` / ``test_fraction`` / ``split_dir`` than at
-    training), unless it is the training split itself, asked for by name."""
-    train_split, names = _training_names(checkpoint, data_cfg)
+    training), unless it is a training split itself, asked for by name."""
+    trained_splits, names = _training_names(checkpoint, data_cfg)
     for split, ds in datasets.items():
         seen = sorted(set(ds.names) & names)
-        if seen and split != train_split:
+        if seen and split not in trained_splits:
+            more = " ..." if len(seen) > 5 else ""
             raise EvaluationInputError(
                 f"{len(seen)} of the {len(ds.names)} images of {split} were training images of "
-                f"the checkpoint's run ({', '.join(seen[:5])}{' ...' if len(seen) > 5 else ''}):"
-                " the split was drawn otherwise than at training; evaluate with the run's "
-                "data.split_seed, data.test_fraction and data.split_dir (its config.yaml)"
+                f"the checkpoint's run ({', '.join(seen[:5])}{more}); a split carved with other "
+                "settings than at training does this: evaluate with the run's data.split_seed, "
+                "test_fraction, val_fraction and split_dir (its config.yaml), or name a "
+                f"training split ({' / '.join(trained_splits)}) to score it on purpose"
             )
 
 
