@@ -114,12 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--splits",
         type=name_list,
-        help="comma-separated splits, e.g. DIS-VD,DIS-TE1; DIS-TE or DIS-TE1+DIS-TE2+... "
-        "scores those subsets as one set (default: the config's data.test_splits)",
+        help="comma-separated splits, e.g. DIS-VD,DIS-TE1; on DIS5K, DIS-TE or "
+        "DIS-TE1+DIS-TE2+... scores those subsets as one set (default: the config's "
+        "data.test_splits)",
     )
     b.add_argument("--data-root", help="dataset folder (overrides data.root)")
-    b.add_argument("--output-dir", help="run folder (default results/<config stem>)")
-    b.add_argument("--method", help="row name in the tables (default: run folder name)")
+    b.add_argument(
+        "--output-dir",
+        help="run folder (default results/<config stem>; with --baseline "
+        "results/<baseline>-<model type>)",
+    )
+    b.add_argument(
+        "--method",
+        help="row name in the tables (default: the run folder's name; with --baseline the "
+        "row's description, e.g. 'SAM ViT-B GT box')",
+    )
     b.add_argument("--device", default="auto", type=device_name, help=f"{DEVICE_NAMES}")
     b.add_argument("--batch-size", type=positive_int, default=1)
     b.add_argument(

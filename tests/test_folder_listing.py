@@ -55,3 +55,26 @@ def test_no_warning_without_subfolders(tmp_path, recwarn) -> None:
     (tmp_path / ".thumbs").mkdir()
     list_files(tmp_path, IMAGE_EXTENSIONS, "image")
     assert not [w for w in recwarn if "subfolder" in str(w.message)]
+
+
+def test_inference_names_the_subfolders_once(tmp_path, capsys) -> None:
+    # The command lists the folder before loading the model and again to read it: one warning.
+    import warnings
+
+    import torch
+
+    import pmgsam
+    from pmgsam.engine.inference import main
+    from pmgsam.modeling.checkpoint import save_model
+
+    _image(tmp_path / "in" / "top.png")
+    _image(tmp_path / "in" / "day2" / "inner.png")
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=32)
+    weights = save_model(model, tmp_path / "w.safetensors")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["--checkpoint", str(weights), "--input", str(tmp_path / "in"), "--out",
+              str(tmp_path / "out"), "--num-workers", "0"])  # fmt: skip
+    assert len([w for w in caught if "subfolder" in str(w.message)]) == 1
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["top.png"]

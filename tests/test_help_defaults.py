@@ -37,3 +37,12 @@ def test_efficiency_takes_batch_size_like_the_other_commands():
 
     assert build_parser().parse_args(["--batch-size", "8"]).batch == 8
     assert build_parser().parse_args(["--batch", "2"]).batch == 2
+
+
+def test_efficiency_method_without_a_run_is_refused(capsys):
+    # --method renames a run's row; without --run-dir it did nothing, silently.
+    from pmgsam.efficiency.cli import main
+    from pmgsam.utils.cli import exit_status
+
+    assert exit_status(main, ["--model", "pmgsam_tiny", "--method", "X"]) == 2
+    assert "--method renames a run's row: it needs --run-dir" in capsys.readouterr().err

@@ -50,7 +50,8 @@ GENERATOR_OPTIONS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``--baseline`` option group of evaluate.py (benchmark options are shared)."""
     g = parser.add_argument_group(
-        "baseline mode (with --config, --checkpoint, --dataset, --splits)"
+        "baseline mode (with --config and --checkpoint; --dataset and --splits default to the "
+        "config's)"
     )
     g.add_argument("--baseline", choices=BASELINES, help="predict and score a baseline row")
     types = [t for ts in MODEL_TYPES.values() for t in ts]

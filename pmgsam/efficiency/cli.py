@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         "for python -m pmgsam.report; it must record the same model",
     )
     parser.add_argument(
-        "--method", help="rename the run's table row (default: keep its run.json method)"
+        "--method",
+        help="with --run-dir: rename the run's table row (default: keep its run.json method)",
     )
     return parser
 
@@ -104,6 +105,8 @@ def config_label(config: ModelConfig, path: str) -> str:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.method and not args.run_dir:
+        parser.error("--method renames a run's row: it needs --run-dir")
     args.device = str(resolve_device(args.device, option="--device"))
     if args.json:
         check_output_file(args.json, "--json")  # before minutes of timing, not after

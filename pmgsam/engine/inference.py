@@ -97,10 +97,16 @@ class ImageFolder(Dataset):
     Arguments:
       folder (path): directory of images, or a single image file.
       image_size (int): S.
+      files (dict, optional): ``{stem: path}`` already listed by :func:`input_images`.
     """
 
-    def __init__(self, folder: Union[str, Path], image_size: int) -> None:
-        files = input_images(folder)
+    def __init__(
+        self,
+        folder: Union[str, Path],
+        image_size: int,
+        files: Optional[Dict[str, Path]] = None,
+    ) -> None:
+        files = input_images(folder) if files is None else files
         if not files:
             raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
         self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
@@ -320,7 +326,7 @@ def predict_split(
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.engine.inference",
-        description="Predict probability maps for a folder of images",
+        description="Predict probability maps for a folder of images, or one image",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
@@ -345,7 +351,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     input_dir = Path(args.input)
     # Checked before the model is built, so a refused folder costs nothing; created after it
     # loaded, so a checkpoint error leaves no empty folder behind.
-    names = [f"{n}.png" for n in input_images(input_dir)]
+    listed = input_images(input_dir)  # listed once: its warnings are said once
+    names = [f"{n}.png" for n in listed]
     # A single image's folder counts as input too: maps written there could replace its images.
     read = [input_dir if input_dir.is_dir() else input_dir.parent]
     outputs = [(args.out, "--out")]
@@ -362,7 +369,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
-    dataset = ImageFolder(input_dir, model.config.image_size)
+    dataset = ImageFolder(input_dir, model.config.image_size, listed)
     # Only the maps it will write: a name recorded for an unreadable image would later let a
     # user's file of that name pass for the tool's own.
     written = [f"{n}.png" for n in dataset.names]
