@@ -84,7 +84,8 @@ def to_markdown(table: Table) -> str:
         if gname:
             out += [f"### {gname}", ""]
         out.append("| Method | " + " | ".join(c.md for c in cols) + " |")
-        out.append("|---|" + "|".join("---:" for _ in cols) + "|")
+        # Numbers align right; a text column (a row's COS protocol) left.
+        out.append("|---|" + "|".join("---" if c.fmt is str else "---:" for c in cols) + "|")
         for (method, _), row in zip(table.rows, cells):
             texts = [f"**{t}**" if best else t for t, best in row[start : start + len(cols)]]
             out.append(f"| {method} | " + " | ".join(texts) + " |")
