@@ -32,8 +32,10 @@ def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
     return [label_map == v for v in np.unique(label_map) if v != 0]
 
 
-def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str, Any]:
-    """Class-agnostic COCO annotation (category 1, iscrowd 0) for an RLE with str counts."""
+def coco_annotation(
+    rle: Dict[str, Any], ann_id: int, image_id: int, iscrowd: int = 0
+) -> Dict[str, Any]:
+    """Class-agnostic COCO annotation (category 1) for an RLE with str counts."""
     as_bytes = dict(rle, counts=rle["counts"].encode("ascii"))
     return {
         "id": ann_id,
@@ -42,7 +44,7 @@ def coco_annotation(rle: Dict[str, Any], ann_id: int, image_id: int) -> Dict[str
         "segmentation": rle,
         "area": float(mask_utils.area(as_bytes)),
         "bbox": [float(v) for v in mask_utils.toBbox(as_bytes)],
-        "iscrowd": 0,
+        "iscrowd": iscrowd,
     }
 
 
@@ -141,8 +143,8 @@ def annotations_from_json(
             if "segmentation" not in ann:
                 raise DataError(f"{where} has no 'segmentation'")
             rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
-            out = coco_annotation(rle, len(annotations) + 1, img["id"])
-            out["iscrowd"] = 1 if ann.get("iscrowd") else 0
+            crowd = 1 if ann.get("iscrowd") else 0
+            out = coco_annotation(rle, len(annotations) + 1, img["id"], crowd)
             # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
             if out["area"] > 0:
                 annotations.append(out)
@@ -154,15 +156,28 @@ def _with_file_ids(
 ) -> List[Dict[str, Any]]:
     """``images`` with the JSON's integer ids where it lists them, new ids above for the rest."""
     ids: Dict[str, int] = {}
+    taken: set = set()
     for name in names:
         if name in by_stem:
             value = by_stem[name].get("id")
-            if isinstance(value, float) and value.is_integer():  # as pycocotools reads it
-                value = int(value)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise DataError(f"COCO instance file '{path}': image '{name}' has id {value!r}")
-            if value in ids.values():
+            try:
+                value = whole_number(value)  # 3.0 as pycocotools reads it
+            except ValueError:
+                raise DataError(
+                    f"COCO instance file '{path}': image '{name}' has id {value!r}"
+                ) from None
+            if value in taken:
                 raise DataError(f"COCO instance file '{path}' repeats image id {value}")
             ids[name] = value
+            taken.add(value)
     spare = iter(range(max(ids.values(), default=0) + 1, 2**62))
     return [dict(img, id=ids[n] if n in ids else next(spare)) for n, img in zip(names, images)]
+
+
+def whole_number(value: object) -> int:
+    """``value`` as an int if it is a whole JSON number (``480`` or ``480.0``), else ValueError
+    (booleans too: JSON's ``true`` is no id)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{value!r} is not an integer")
+    return int(value)

@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Tuple, Union
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from pmgsam.data.coco_annotations import segmentation_to_rle
+from pmgsam.data.coco_annotations import segmentation_to_rle, whole_number
 from pmgsam.data.io import DataError, PathLike
 from pmgsam.utils.rle import MAX_PIXELS
 
@@ -46,14 +46,6 @@ def _read_coco_json(path: Path) -> object:
         raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
 
 
-def _integer(value: object) -> int:
-    """``value`` as an int if it is a whole JSON number (``480`` or ``480.0``), else ValueError."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"{value!r} is not an integer")
-    return int(value)
-
-
 def _checked_images(
     images: List[object], where: str
 ) -> Tuple[List[Dict[str, object]], Dict[int, Tuple[int, int]], Dict[int, str]]:
@@ -67,7 +59,7 @@ def _checked_images(
         if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
             raise EvaluationInputError(need)
         try:
-            iid, h, w = (_integer(im[f]) for f in ("id", "height", "width"))
+            iid, h, w = (whole_number(im[f]) for f in ("id", "height", "width"))
         except ValueError as err:
             raise EvaluationInputError(f"{need}: {err}") from err
         name = im["file_name"]
@@ -107,8 +99,8 @@ def _checked_annotations(
                 f"{where}: annotations[{k}] needs 'image_id' and 'segmentation'"
             )
         try:
-            image_id = _integer(ann["image_id"])
-            ann_id = _integer(ann["id"]) if "id" in ann else None
+            image_id = whole_number(ann["image_id"])
+            ann_id = whole_number(ann["id"]) if "id" in ann else None
         except ValueError as err:
             raise EvaluationInputError(f"{where}: annotations[{k}]: {err}") from err
         if image_id not in sizes:
