@@ -55,8 +55,22 @@ def test_paper_default_budget():
 
 
 def test_encode_returns_raw_branch_features(tiny):
-    x = torch.rand(1, 3, SMALL, SMALL)
+    # Two images of different brightness (maxima 0.5 and 0.8), so that each normalisation
+    # step shows: Hiera takes ImageNet-normalised pixels; U²-Net, as in the official
+    # ToTensorLab, first divides each image by its own maximum over all channels (a batch-wide
+    # maximum, a per-channel one, or none at all would feed other inputs).
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, SMALL, SMALL) * torch.tensor([0.5, 0.8]).view(2, 1, 1, 1)
+    x[0, 1, 0, 0], x[1, 2, 5, 5] = 0.5, 0.8
     feats = tiny.encode(x)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    peak = torch.tensor([0.5, 0.8]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        hiera = tiny.hiera((x - mean) / std)
+        u2net = tiny.u2net.features((x / peak - mean) / std)
+    for got, want in zip(feats["hiera"] + feats["u2net"], hiera + u2net):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert [f.shape[-1] for f in feats["hiera"]] == [SMALL // s for s in (4, 8, 16, 32)]
     assert [f.shape[1] for f in feats["hiera"]] == [96, 192, 384, 768]
     assert [f.shape[-1] for f in feats["u2net"]] == [SMALL // s for s in (1, 2, 4, 8, 16, 32)]
