@@ -56,3 +56,7 @@ def test_an_image_kept_in_two_formats_counts_once(tmp_path: Path) -> None:
     (folder / "1.jpg").write_bytes(b"jpeg")
     (folder / "1.png").write_bytes(b"png")
     refuse_output_in_data_folder(folder / "out", names, [".jpg", ".png"], "--out")
+    # A second image makes two of four: half, refused (so the pass above was the count's).
+    (folder / "2.png").write_bytes(b"png")
+    with pytest.raises(OutputError, match="holds files of 2 of the data's images, e.g. '1.jpg'"):
+        refuse_output_in_data_folder(folder / "out", names, [".jpg", ".png"], "--out")

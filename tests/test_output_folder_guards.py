@@ -112,3 +112,7 @@ def test_an_unlistable_ancestor_is_passed_over(tmp_path: Path, monkeypatch) -> N
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
     refuse_output_in_data_folder(locked / "me" / "out", ["a.jpg"], [".jpg"], "--out")
+    # Passed over, not the end of the search: a data folder further up is still found.
+    (tmp_path / "a.jpg").write_bytes(b"jpeg")
+    with pytest.raises(OutputError, match=f"lies inside the data folder '{tmp_path}'"):
+        refuse_output_in_data_folder(locked / "me" / "out", ["a.jpg"], [".jpg"], "--out")
