@@ -4,12 +4,14 @@ the metric's meaning (not by the table's own arrow), and the report's output gua
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from pmgsam import report
 from pmgsam.evaluation.tables import build_tables, pool_te
+from pmgsam.utils.outputs import OutputError
 
 # Written from the metrics' definitions, not from the tables module: an error, a correction
 # effort, a size, a cost or a memory footprint is better when lower; F, E, S, AP and speed when
@@ -72,8 +74,13 @@ def test_report_refuses_to_write_tables_into_a_runs_map_folder(tmp_path: Path, k
     maps = run / kind
     maps.mkdir()
     (maps / "img1.png").write_bytes(b"")
-    with pytest.raises(Exception, match="--out"):
-        report.main([str(run), "--out", str(maps)])
+    # OutputError itself (any exception naming --out, argparse's usage error included, would
+    # have passed before), for the map folder and for a folder inside it.
+    for out in (maps, maps / "tables"):
+        where = "is" if out == maps else "lies inside"
+        words = f"--out '{out}' {where} the input folder '{maps}': the tables would be written"
+        with pytest.raises(OutputError, match=re.escape(words)):
+            report.main([str(run), "--out", str(out)])
     assert sorted(p.name for p in maps.iterdir()) == ["img1.png"]
 
 
