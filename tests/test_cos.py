@@ -10,11 +10,10 @@ import cv2
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
 
-from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.instances import (
     Instance,
-    coco_map,
     encode_rle,
     evaluate_cos_folder,
     hungarian_match,
@@ -123,7 +122,7 @@ def test_touching_instances_merged_by_cca_lower_ap(tmp_path: Path):
     assert res["AP"] == pytest.approx(51 / 101 / 10, abs=1e-12)
 
 
-def test_false_positive_matches_pycocotools_and_protocols(tmp_path: Path):
+def test_false_positive_matches_pycocotools_and_protocols(tmp_path: Path, cocoeval_stats):
     tp1, tp2, fp = _rect(5, 25, 5, 25), _rect(50, 75, 60, 95), _rect(5, 15, 70, 80)
     prob = _map((tp1, 230), (fp, 204), (tp2, 153))  # FP scored between the two TPs
     gt = _coco_gt({"f.png": [tp1, tp2]})
@@ -134,8 +133,10 @@ def test_false_positive_matches_pycocotools_and_protocols(tmp_path: Path):
         {"image_id": 1, "category_id": 1, "segmentation": encode_rle(m), "score": v / 255}
         for m, v in ((tp1, 230), (fp, 204), (tp2, 153))
     ]
-    expected = coco_map(load_coco(gt_json), direct)
-    assert res["AP"] == expected["AP"] and res["AP50"] == expected["AP50"]
+    # pycocotools fed the three instances directly (not through this package's coco_map).
+    (tmp_path / "direct.json").write_text(json.dumps(direct))
+    expected = cocoeval_stats(COCO(str(gt_json)), tmp_path / "direct.json")
+    assert [res["AP"], res["AP50"]] == pytest.approx(expected[:2], abs=1e-12)
     # By hand: ranks TP, FP, TP -> precision 1 up to recall 0.5, then 2/3.
     assert res["AP"] == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-12)
     written = json.loads(out.read_text())
