@@ -63,3 +63,14 @@ def test_a_pth_given_as_pmgsam_weights_points_at_the_fields_for_foreign_files(tm
     torch.save({"mask_decoder.x": torch.zeros(1)}, path)
     with pytest.raises(CheckpointError, match="a SAM checkpoint goes to model.sam_checkpoint"):
         read_model_config(path)
+
+
+def test_a_broken_file_of_the_right_hiera_gets_no_variant_hint(tmp_path) -> None:
+    hiera = pytest.importorskip("hiera")
+    state = hiera.hiera_tiny_224(pretrained=False).state_dict()
+    # Right variant (tiny: 96 wide, 1+2+7+2 blocks), one tensor of a wrong shape.
+    state["blocks.0.norm1.weight"] = torch.zeros(7)
+    torch.save({"model_state": state}, tmp_path / "hiera_tiny.pth")
+    with pytest.raises(CheckpointError, match="shape mismatches") as err:
+        HieraBranch("tiny", 64).load_checkpoint(tmp_path / "hiera_tiny.pth")
+    assert "set model.hiera" not in str(err.value)

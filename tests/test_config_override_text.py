@@ -69,3 +69,13 @@ def test_tilde_slash_is_the_home_folder(tmp_path, monkeypatch) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  root: ~/DIS5K\n")
     assert load_config(ExperimentConfig, path).data.root == f"{tmp_path}/DIS5K"
+
+
+def test_only_tilde_slash_is_expanded(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    # '~' quoted is text (unquoted it is YAML's null); '~root/x' names root's home to
+    # expanduser ('/root/x' on Linux), which is not what the rule promises.
+    cfg = load_config(ExperimentConfig, None, ["data.root='~'", "output_dir=~root/x"])
+    assert cfg.data.root == "~"
+    assert cfg.output_dir == "~root/x"
+    assert load_config(ExperimentConfig, None, ["data.root=~/d"]).data.root == f"{tmp_path}/d"

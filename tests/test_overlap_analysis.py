@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -17,10 +18,11 @@ import pytest
 from mask_cases import coco_annotation
 
 from pmgsam.analysis.__main__ import main as analysis_main
-from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids
+from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids, scoring_settings
 from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.instances import UnscoredPredictionWarning
 from pmgsam.utils.cli import exit_status
+from pmgsam.utils.config import ConfigError
 
 S = 20
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -242,3 +244,21 @@ def test_without_run_the_defaults_still_apply(tmp_path) -> None:
     assert exit_status(analysis_main, argv[:i] + argv[i + 2 :]) == 0
     full = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]["T"]
     assert (full["protocol"], full["threshold"], full["min_area"]) == ("all", 0.5, 0)
+
+
+# --- scoring_settings ---------------------------------------------------------------------------
+
+
+def _args(**given):
+    values = {"protocol": None, "threshold": None, "min_area": None}
+    return SimpleNamespace(run="runs/r", name="COD10K", **{**values, **given})
+
+
+def test_an_unknown_recorded_protocol_is_refused_not_passed_on() -> None:
+    # Another tool's run.json may say "standard": neither of the two protocols this scorer
+    # knows, so the subset's AP could not be scored as the full set's was.
+    with pytest.raises(ConfigError, match="unknown COS protocol 'standard'"):
+        scoring_settings(_args(), {"protocol": "standard", "threshold": 0.5, "min_area": 0})
+    # The recorded one is taken where none is given, the default where none is recorded.
+    got = scoring_settings(_args(), {"protocol": "matched", "threshold": 0.3})
+    assert got == {"protocol": "matched", "threshold": 0.3, "min_area": 0}
