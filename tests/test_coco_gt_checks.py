@@ -3,6 +3,8 @@ counts, sizes, polygons and image sizes are checked before pycocotools sees them
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Dict
@@ -10,10 +12,15 @@ from typing import Any, Dict
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_annotation
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 import evaluate
 from pmgsam.analysis.__main__ import main as analysis_main
+from pmgsam.evaluation.coco_gt import load_coco
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.rle import SegmentationError, compressed_counts, encode_rle, rle_from_segmentation
 
@@ -229,3 +236,32 @@ def test_compressed_counts_up_to_32_bits_and_no_character_past_o() -> None:
     # 'o' (63) is the last character pycocotools writes; 'p' (64) is outside its alphabet.
     with pytest.raises(SegmentationError, match="outside '0'..'o'"):
         compressed_counts("p")
+
+
+def _crowd_only_gt() -> dict:
+    mask = np.zeros((16, 16), bool)
+    mask[4:10, 4:10] = True
+    return {
+        "images": [{"id": 1, "file_name": "a.png", "height": 16, "width": 16}],
+        "categories": [{"id": 1, "name": "object"}],
+        "annotations": [coco_annotation(1, 1, mask, iscrowd=1)],
+    }
+
+
+def test_gt_with_only_crowd_regions_is_refused_as_pycocotools_would_score_minus_one():
+    data = _crowd_only_gt()
+    # pycocotools itself: crowd regions are ignored, so there is no GT instance and AP = -1.
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = data
+        gt.createIndex()
+        ann = dict(data["annotations"][0], score=0.9, iscrowd=0, id=1)
+        ev = COCOeval(gt, gt.loadRes([ann]), iouType="segm")
+        ev.params.useCats = 0
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == -1
+    with pytest.raises(EvaluationInputError, match="no \\(non-crowd\\) annotations"):
+        load_coco(_crowd_only_gt(), require_instances=True)
+    load_coco(_crowd_only_gt())  # fine where no score is asked for

@@ -116,3 +116,27 @@ def test_aggregate_hce_is_none_unless_every_image_has_it():
     without = image_metrics(p, g, name="b", with_hce=False)
     assert aggregate([with_h, with_h])["HCE"] == float(with_h.hce.total)
     assert aggregate([with_h, without])["HCE"] is None
+
+
+def test_per_image_row_equals_pysodmetrics_on_that_image_alone():
+    # The side file's per-image maxFm / meanEm are the max / mean of that image's own curves,
+    # i.e. PySODMetrics run on the one image (a mean curve value or a max E would differ).
+    pairs = [make_pair(40 + 9 * s, 50 - 5 * s, 20 + s) for s in range(3)]
+    for pred, gt in pairs:
+        row = image_metrics(pred, gt, name="x", with_hce=False).row()
+        ref = pysod_scores([(pred, gt)])
+        assert row["name"] == "x"
+        for key, val in ref.items():
+            assert abs(row[key] - val) <= 1e-9, (key, row[key], val)
+
+
+def test_dim_prediction_starting_at_zero_is_still_min_max_normalised():
+    # PySODMetrics rescales every prediction to [0, 1] by its own min and max; a map holding
+    # 0..200 (min 0, max below 255) must be stretched too, not read as 0..200/255.
+    p, gt = make_pair(48, 40, 7)
+    pred = (p.astype(np.float64) * (200 / 255)).astype(np.uint8)
+    assert (int(pred.min()), int(pred.max())) == (0, 200)
+    ref = pysod_scores([(pred, gt)])
+    got = aggregate([image_metrics(pred, gt, with_hce=False)])
+    for key, val in ref.items():
+        assert abs(got[key] - val) <= 1e-9, (key, got[key], val)

@@ -166,3 +166,37 @@ def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch):
         "pmgsam_tiny", size=64, iters=1, warmup=0, compare="sam_vit_b"
     )
     assert [r["mode"] for r in report["records"]] == ["inference", "sam_amg"]
+
+
+class _BiasFreeBranch(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class _TwoCalls(torch.nn.Module):
+    """The frozen branch (named like U²-Net) is entered twice per forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.u2net = _BiasFreeBranch().requires_grad_(False)
+        self.head = torch.nn.Conv2d(8, 4, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.u2net.features(x) + self.u2net.features(x.flip(-1)))
+
+
+def test_flops_of_a_branch_called_twice_add_up_and_the_ratio_is_trainable_over_frozen():
+    # By hand (one multiply-add = 2 FLOPs, 16x16 input, per image):
+    # u2net: two 3x3 convs 3->8: 2 * (2 * 8 * 256 * 27) = 221184;
+    # head: one 1x1 conv 8->4: 2 * 4 * 256 * 8 = 16384.
+    flops = count_flops(_TwoCalls(), torch.rand(2, 3, 16, 16))
+    u2net, head = 2 * (2 * 8 * 256 * 27), 2 * 4 * 256 * 8
+    assert flops["components"]["u2net"] == u2net
+    assert flops["components"]["head"] == head
+    assert flops["total"] == u2net + head
+    assert flops["frozen"] == u2net and flops["trainable"] == head
+    assert flops["trainable_over_frozen"] == pytest.approx(head / u2net)  # 16384 / 221184

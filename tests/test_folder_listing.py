@@ -3,6 +3,8 @@ silently."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -59,7 +61,6 @@ def test_no_warning_without_subfolders(tmp_path, recwarn) -> None:
 
 def test_inference_names_the_subfolders_once(tmp_path, capsys) -> None:
     # The command lists the folder before loading the model and again to read it: one warning.
-    import warnings
 
     import torch
 
@@ -78,3 +79,30 @@ def test_inference_names_the_subfolders_once(tmp_path, capsys) -> None:
               str(tmp_path / "out"), "--num-workers", "0"])  # fmt: skip
     assert len([w for w in caught if "subfolder" in str(w.message)]) == 1
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["top.png"]
+
+
+def test_case_clash_is_found_whichever_file_sorts_first(tmp_path) -> None:
+    # sorted() puts 'Ab.jpg' ('A' < 'a') before 'aB.png': the second file's stem 'aB' equals
+    # the first's only once both are case-folded, so looking up the raw stem finds nothing.
+    _image(tmp_path / "Ab.jpg")
+    _image(tmp_path / "aB.png")
+    with pytest.raises(DataError, match="equal but for case"):
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+
+
+def test_case_clash_uses_full_case_folding(tmp_path) -> None:
+    # 'ΣΑΣ' and 'σας' are one name under Unicode caseless matching (str.casefold: both
+    # 'σασ'); str.lower() keeps the final sigma ('σας' vs 'σασ') and would miss the clash.
+    _image(tmp_path / "ΣΑΣ.png")
+    _image(tmp_path / "σας.jpg")
+    with pytest.raises(DataError, match="equal but for case"):
+        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+
+
+def test_upper_case_extensions_are_listed(tmp_path) -> None:
+    # Cameras write IMG_0001.JPG: such images must not vanish from the split without a word.
+    _image(tmp_path / "IMG_0001.JPG")
+    _image(tmp_path / "b.Png")
+    found = list_files(tmp_path, IMAGE_EXTENSIONS, "image")
+    assert sorted(found) == ["IMG_0001", "b"]
+    assert found["IMG_0001"].name == "IMG_0001.JPG"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import py_sod_metrics as psm
+import pytest
 from mask_cases import blob_scene, make_pair, pysod_scores
 from skimage.measure import label
 from skimage.morphology import disk, skeletonize
@@ -248,3 +249,55 @@ def test_hce_precomputed_skeleton_outside_gt():
     ske = np.zeros(gt.shape, bool)
     ske[40, 15:90] = True
     _hce_with(pred, gt, ske)
+
+
+# --- HCE totals -----------------------------------------------------------------------------------
+
+
+def _fn_hole() -> tuple:
+    """GT: a 50x50 square; prediction: the same square with a 20x20 hole off the skeleton."""
+    gt = np.zeros((60, 60), np.uint8)
+    gt[5:55, 5:55] = 255
+    pred = gt.copy()
+    pred[8:22, 8:22] = 0
+    return pred, gt
+
+
+def test_hce_total_counts_an_enclosed_missed_region():
+    # By hand: no FP at all; the hole is FN wider than the 5-step relaxation, enclosed by TP on
+    # every side, so none of its boundary touches "neither TP nor FP nor FN" (no control
+    # points) and it is one independent FN region. HCE = 0 + 0 + 0 + 1.
+    pred, gt = _fn_hole()
+    assert ref_relax_hce(gt, pred, skeletonize(gt > 128)) == (0, 0, 0, 1)
+    m = image_metrics(pred, gt, with_hce=True)
+    assert m.hce.fn_indep == 1
+    assert m.hce.total == 1
+    assert m.row()["HCE"] == 1
+    assert aggregate([m])["HCE"] == 1.0
+
+
+def test_hce_total_is_the_sum_of_the_official_terms():
+    hole, square = _fn_hole()
+    gt = np.zeros((80, 80), np.uint8)
+    gt[:60, :60] = square
+    pred = np.zeros_like(gt)
+    pred[:60, :60] = hole
+    pred[20:40, 50:70] = 255  # an FP bump sticking out of the GT square
+    pred[60:75, 60:75] = 255  # an FP blob on its own
+    ref = ref_relax_hce(gt, pred, skeletonize(gt > 128))
+    assert ref == (2, 1, 0, 1)  # FP points, FP region, FN region: every kind of term
+    assert image_metrics(pred, gt).hce.total == sum(ref)
+
+
+@pytest.mark.parametrize("overlap", [0, 15])
+def test_hce_fn_relaxation_erodes_the_union_not_the_gt(overlap: int):
+    # The GT and the prediction are side by side (or overlap): FN pixels next to the FP lie
+    # deep inside GT | prediction but near the GT's edge. The official tool erodes the union,
+    # so their boundary is relaxed differently from eroding the GT alone.
+    gt = np.zeros((40, 60), np.uint8)
+    gt[5:35, 5 : 30 + overlap] = 255
+    pred = np.zeros_like(gt)
+    pred[5:35, 30:55] = 255
+    r = hce_counts(pred, gt)
+    got = (r.fp_points, r.fp_indep, r.fn_points, r.fn_indep)
+    assert got == ref_relax_hce(gt, pred, skeletonize(gt > 128))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Dict
@@ -19,11 +20,13 @@ import cv2
 import numpy as np
 import pytest
 
+from pmgsam import report
 from pmgsam.ablate import main as ablate_main
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.data.synthetic import generate
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.utils.cli import exit_status
+from pmgsam.utils.outputs import OutputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -217,3 +220,27 @@ def test_train_refuses_a_run_caught_between_its_checkpoint_renames(tmp_path, cap
     assert train_main(demo_run(tmp_path / "run", tmp_path / "absent")) == 2
     assert "--resume" in capsys.readouterr().err
     assert (old / "state.pt").read_bytes() == b"state"
+
+
+def _run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(
+        json.dumps({"method": "ours", "dis": {"DIS-TE1": {"maxFm": 0.5, "num_images": 1}}})
+    )
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["pred", "premask", "priors"])
+def test_report_refuses_to_write_tables_into_a_runs_map_folder(tmp_path: Path, kind: str):
+    run = _run(tmp_path / "run")
+    maps = run / kind
+    maps.mkdir()
+    (maps / "img1.png").write_bytes(b"")
+    # OutputError itself (any exception naming --out, argparse's usage error included, would
+    # have passed before), for the map folder and for a folder inside it.
+    for out in (maps, maps / "tables"):
+        where = "is" if out == maps else "lies inside"
+        words = f"--out '{out}' {where} the input folder '{maps}': the tables would be written"
+        with pytest.raises(OutputError, match=re.escape(words)):
+            report.main([str(run), "--out", str(out)])
+    assert sorted(p.name for p in maps.iterdir()) == ["img1.png"]

@@ -3,6 +3,7 @@ stopping (pmgsam.engine.schedulers)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -177,3 +178,42 @@ def test_early_stopping_min_delta_and_reset() -> None:
     for epoch in range(5):
         never.update(epoch, 1.0)
     assert not never.should_stop
+
+
+def _plateau(warmup_epochs: int) -> WarmupSchedule:
+    # Only on_validation / base_lr are exercised: they never touch the optimiser, whose
+    # construction (torch.optim's lazy imports) would cost ~1.5 s here.
+    opt = SimpleNamespace(param_groups=[])
+    config = ScheduleConfig(
+        warmup_epochs=warmup_epochs,
+        kind="plateau",
+        plateau_factor=0.5,
+        plateau_patience=0,
+        plateau_threshold=0.0,
+        min_lr=0.0,
+    )
+    return WarmupSchedule(opt, 1e-3, config, iters_per_epoch=1)
+
+
+def test_plateau_ignores_the_validation_after_the_last_warm_up_epoch():
+    # Warm-up of 2 epochs (0 and 1): both validations measure a model still trained at the
+    # ramping rate, so neither may become the plateau's best. Here the loss right after the
+    # warm-up (0.5, epoch 1) happens to be lower than the first real one (0.9, epoch 2); if
+    # epoch 1 counted, 0.9 would be a failure and, with patience 0, halve the rate at once.
+    sched = _plateau(warmup_epochs=2)
+    assert sched.on_validation(0, 2.0) is False
+    assert sched.on_validation(1, 0.5) is False
+    assert sched.plateau_best == float("inf")
+    assert sched.on_validation(2, 0.9) is False  # the first real best
+    assert sched.plateau_best == 0.9
+    assert sched.base_lr(3) == pytest.approx(1e-3)
+    # By hand, patience 0: the next non-improvement halves the rate.
+    assert sched.on_validation(3, 0.95) is True
+    assert sched.base_lr(4) == pytest.approx(5e-4)
+
+
+def test_plateau_counts_the_first_validation_after_the_warm_up():
+    sched = _plateau(warmup_epochs=1)
+    assert sched.on_validation(0, 0.1) is False  # warm-up, ignored
+    assert sched.on_validation(1, 0.9) is False and sched.plateau_best == 0.9
+    assert sched.on_validation(2, 0.95) is True  # patience 0: one failure reduces

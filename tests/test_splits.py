@@ -110,3 +110,20 @@ def test_images_added_after_the_split_was_drawn_are_named_with_the_way_out(
         assert build_dataset(cfg, "train", S, False).names == before
     (message,) = [r.getMessage() for r in caplog.records if "does not list" in r.getMessage()]
     assert "1 image(s)" in message and "zz_new" in message and "Delete the file" in message
+
+
+def test_carve_draws_the_held_out_part_at_random_per_seed():
+    # 20 stems, 5 held out: a seeded draw gives different parts for different seeds (20 choose
+    # 5 = 15504 possible parts); taking the first or last stems would give one part for all.
+    stems = [f"img{i}" for i in range(1, 21)]
+    held = {tuple(carve(stems, 0.25, seed)[1]) for seed in range(6)}
+    assert all(len(h) == 5 for h in held)
+    assert len(held) >= 4
+    assert carve(stems, 0.25, 3) == carve(list(reversed(stems)), 0.25, 3)  # order-free
+
+
+@pytest.mark.parametrize("stems", [["only"], ["a", "a"], []])
+def test_carve_refuses_fewer_than_two_distinct_stems(stems: list):
+    # Two non-empty parts need two images; one image would give an empty held-out part.
+    with pytest.raises(DataError, match="two non-empty parts"):
+        carve(stems, 0.5, 0)

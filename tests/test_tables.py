@@ -13,6 +13,7 @@ from pmgsam.evaluation.run_json import efficiency_from_report, load_runs, write_
 from pmgsam.evaluation.table_rendering import to_csv, to_markdown
 from pmgsam.evaluation.tables import build_tables, pool_te
 from pmgsam.report import main as report_main
+from pmgsam.utils.outputs import OutputError
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "tables"
 UPDATE = os.environ.get("PMGSAM_UPDATE_SNAPSHOTS") == "1"
@@ -309,10 +310,75 @@ def test_no_best_is_marked_where_rows_saw_different_numbers_of_images():
 
 
 def test_report_refuses_to_write_tables_among_a_runs_maps(run_dirs: list, tmp_path: Path):
-    from pmgsam.utils.outputs import OutputError
 
     maps = Path(run_dirs[0]) / "pred" / "DIS-TE1"
     maps.mkdir(parents=True)
     with pytest.raises(OutputError, match=r"--out .* lies inside the input folder .*pred"):
         report_main([str(d) for d in run_dirs] + ["--out", str(maps)])
     assert not any(maps.iterdir())
+
+
+# --- Best-value marks and pooled sets -------------------------------------------------------------
+
+
+# Written from the metrics' definitions, not from the tables module: an error, a correction
+# effort, a size, a cost or a memory footprint is better when lower; F, E, S, AP and speed when
+# higher; the trainable-parameter count describes a design and is never ranked.
+LOWER_IS_BETTER = {"MAE", "HCE", "params_total_M", "flops_G", "peak_memory_MB"}
+
+HIGHER_IS_BETTER = {"maxFm", "wFmeasure", "Smeasure", "meanEm", "AP", "AP50", "AP75", "fps"}
+
+NOT_RANKED = {"params_trainable_M"}
+
+
+def _good_and_bad_runs() -> list:
+    """Two methods; 'good' is better than 'bad' on every metric (values far apart)."""
+    good, bad = {}, {}
+    for key in LOWER_IS_BETTER | HIGHER_IS_BETTER | NOT_RANKED:
+        low, high = (0.2, 0.6) if key not in ("HCE",) else (100.0, 900.0)
+        if key in ("params_total_M", "flops_G", "peak_memory_MB", "fps", "params_trainable_M"):
+            low, high = 10.0, 50.0
+        good[key], bad[key] = (low, high) if key not in HIGHER_IS_BETTER else (high, low)
+    sections = {}
+    for name, vals in (("good", good), ("bad", bad)):
+        dis = {k: vals[k] for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")}
+        cos = {k: vals[k] for k in ("AP", "AP50", "AP75")}
+        eff = {k: vals[k] for k in ("params_total_M", "params_trainable_M", "flops_G", "fps")}
+        eff.update(peak_memory_MB=vals["peak_memory_MB"], timed_on="cpu, fp32, S=64, batch 1")
+        sections[name] = {
+            "method": name,
+            "dis": {"DIS-TE1": dict(dis, num_images=10)},
+            "cos": {"NC4K": dict(cos, num_images=10)},
+            "efficiency": eff,
+        }
+    return [sections["good"], sections["bad"]]
+
+
+@pytest.mark.parametrize("name", ["dis", "cos", "efficiency"])
+def test_every_column_marks_the_better_value_by_the_metrics_meaning(name: str):
+    table = build_tables(_good_and_bad_runs())[name]
+    assert not table.unranked
+    cells = table.cell_texts()
+    cols = [c for _, group in table.groups for c in group]
+    keys = [c.key for c in cols]
+    assert set(keys) <= LOWER_IS_BETTER | HIGHER_IS_BETTER | NOT_RANKED
+    for j, key in enumerate(keys):
+        good_best, bad_best = cells[0][j][1], cells[1][j][1]
+        if key in NOT_RANKED:
+            assert not good_best and not bad_best, key
+        else:
+            assert good_best and not bad_best, (key, cells[0][j], cells[1][j])
+
+
+def test_overall_leaves_out_a_metric_one_part_lacks():
+    # HCE of DIS-TE3 was not computed: pooling the other three over 2000 images would pass a
+    # 1500-image mean off as the overall one, so Overall (TE1-4) shows no HCE. The MAE pools
+    # by hand: (100 * 0.1 + 200 * 0.2 + 300 * 0.3 + 400 * 0.4) / 1000 = 0.3.
+    parts = {
+        f"DIS-TE{i}": {"MAE": i / 10, "HCE": 100.0 * i, "num_images": 100 * i} for i in range(1, 5)
+    }
+    del parts["DIS-TE3"]["HCE"]
+    pooled = pool_te(parts)
+    assert pooled["num_images"] == 1000
+    assert pooled["MAE"] == pytest.approx(0.3)
+    assert "HCE" not in pooled

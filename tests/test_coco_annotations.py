@@ -1,8 +1,9 @@
-"""Audit of folder listing and COCO-file annotations: cases a plausible slip lets through.
+"""Annotations read from a dataset's COCO file (:mod:`pmgsam.data.coco_annotations`): cases a
+plausible slip lets through.
 
-Each test is built so that a near-miss implementation gives another answer: a lookup of the
-stem without case folding, a suffix compared without lowering, an image id the file repeats, a
-file that gives another image size, a 3-pixel-thick object taken for a resize artefact.
+Each test is built so that a near-miss implementation gives another answer: an image id the file
+repeats, an id written as 3.0 or as true, a file that gives another image size, a 3-pixel-thick
+object taken for a resize artefact.
 """
 
 from __future__ import annotations
@@ -12,46 +13,10 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 from pycocotools.coco import COCO
 
 from pmgsam.data.coco_annotations import _warn_thin_instances, annotations_from_json
-from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, MaskValueWarning, list_files
-
-
-def _image(path) -> None:
-    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(path, format="PNG")
-
-
-# --- list_files ----------------------------------------------------------------------------
-
-
-def test_case_clash_is_found_whichever_file_sorts_first(tmp_path) -> None:
-    # sorted() puts 'Ab.jpg' ('A' < 'a') before 'aB.png': the second file's stem 'aB' equals
-    # the first's only once both are case-folded, so looking up the raw stem finds nothing.
-    _image(tmp_path / "Ab.jpg")
-    _image(tmp_path / "aB.png")
-    with pytest.raises(DataError, match="equal but for case"):
-        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
-
-
-def test_case_clash_uses_full_case_folding(tmp_path) -> None:
-    # 'ΣΑΣ' and 'σας' are one name under Unicode caseless matching (str.casefold: both
-    # 'σασ'); str.lower() keeps the final sigma ('σας' vs 'σασ') and would miss the clash.
-    _image(tmp_path / "ΣΑΣ.png")
-    _image(tmp_path / "σας.jpg")
-    with pytest.raises(DataError, match="equal but for case"):
-        list_files(tmp_path, IMAGE_EXTENSIONS, "image")
-
-
-def test_upper_case_extensions_are_listed(tmp_path) -> None:
-    # Cameras write IMG_0001.JPG: such images must not vanish from the split without a word.
-    _image(tmp_path / "IMG_0001.JPG")
-    _image(tmp_path / "b.Png")
-    found = list_files(tmp_path, IMAGE_EXTENSIONS, "image")
-    assert sorted(found) == ["IMG_0001", "b"]
-    assert found["IMG_0001"].name == "IMG_0001.JPG"
-
+from pmgsam.data.io import DataError, MaskValueWarning
 
 # --- annotations_from_json -----------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Audit of the epoch bookkeeping (EpochLosses, NonFiniteWatch) against hand-derived values."""
+"""The epoch bookkeeping (EpochLosses, NonFiniteWatch) against hand-derived values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Audit of evaluate.py's options: --matched-only is --protocol matched (its help says so)."""
+"""evaluate.py's --matched-only is --protocol matched (its help says so)."""
 
 from __future__ import annotations
 
