@@ -177,13 +177,22 @@ def test_ddp_rebroadcasts_buffers_only_where_a_trainable_batchnorm_updates_them(
 def test_a_failure_on_another_rank_is_recorded_in_the_runs_log(tmp_path) -> None:
     # Rank 0 only sees the lost connection; the cause must reach train.log too.
     log = tmp_path / "train.log"
-    log.write_text("2026-01-01 00:00:00 INFO pmgsam.engine.trainer: started\n")
+    lines = ["2026-01-01 00:00:00 INFO pmgsam.engine.trainer: epoch 1", "... INFO: epoch 2"]
+    log.write_text("\n".join(lines) + "\n")
     D.append_rank_error(log, 1, ValueError("cannot read image file 'x.jpg'"))
-    last = log.read_text().splitlines()[-1]
-    assert last.endswith(
+    kept = log.read_text().splitlines()
+    assert kept[:2] == lines and len(kept) == 3  # appended, the log's own lines kept
+    assert kept[2].endswith(
         " ERROR rank 1: training failed (ValueError: cannot read image file 'x.jpg')"
     )
-    D.append_rank_error(tmp_path / "gone" / "train.log", 1, ValueError("x"))  # best effort
+
+
+def test_a_train_log_that_cannot_be_written_never_hides_the_ranks_own_error(tmp_path) -> None:
+    # Best effort: the rank's error is what must propagate, not one from writing the log.
+    D.append_rank_error(tmp_path / "gone" / "train.log", 1, ValueError("x"))  # folder removed
+    (tmp_path / "train.log").mkdir()  # opening it for appending raises IsADirectoryError
+    D.append_rank_error(tmp_path / "train.log", 1, ValueError("x"))
+    assert not (tmp_path / "gone").exists() and not any((tmp_path / "train.log").iterdir())
 
 
 def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(monkeypatch) -> None:
@@ -207,3 +216,23 @@ def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(monkeypatch) 
             DistributedDataParallel(torch.nn.Linear(2, 2), **D.buffer_sync_kwargs(False))
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_every_buffer_is_broadcast_from_rank_zero(monkeypatch):
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 1))
+    calls = []
+    monkeypatch.setattr(D.dist, "is_available", lambda: True)
+    monkeypatch.setattr(D.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(D.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(D.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(D.dist, "broadcast", lambda t, src: calls.append((t, src)))
+    D.broadcast_buffers(model)
+    # BatchNorm2d holds running_mean, running_var and num_batches_tracked; Conv2d none.
+    assert len(calls) == 3 and all(src == 0 for _, src in calls)
+    bn = model[0]
+    expected = [bn.running_mean, bn.running_var, bn.num_batches_tracked]
+    assert all(t is e for (t, _), e in zip(calls, expected))
+    monkeypatch.setattr(D.dist, "get_world_size", lambda: 1)
+    calls.clear()
+    D.broadcast_buffers(model)  # one process: nothing to send
+    assert calls == []

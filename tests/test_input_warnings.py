@@ -1,20 +1,17 @@
 """Input warnings and helpers checked case by case: the EXIF quarter-turn explanation is given
 for exactly the sizes and orientations it describes, every dataset's photos are named, any
-orientation is warned about in inference; a failure on another rank is added to train.log;
-rank 0's buffers reach every process."""
+orientation is warned about in inference."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
-import torch
 from mask_cases import corner_mask, exif_photo
 
 from pmgsam.data import build_dataset
 from pmgsam.data.datasets import check_files
 from pmgsam.data.orientation import quarter_turn_hint
-from pmgsam.engine import distributed as D
 from pmgsam.engine.inference import ImageFolder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,45 +68,9 @@ def test_inference_names_photos_of_any_orientation_but_the_stored_one(tmp_path, 
     assert "upright" not in warned
 
 
-def test_another_ranks_failure_is_appended_to_train_log(tmp_path):
-    log = tmp_path / "train.log"
-    lines = ["2026-01-01 00:00:00 INFO pmgsam.engine.trainer: epoch 1", "... INFO: epoch 2"]
-    log.write_text("\n".join(lines) + "\n")
-    D.append_rank_error(log, 3, RuntimeError("boom"))
-    kept = log.read_text().splitlines()
-    assert kept[:2] == lines and len(kept) == 3
-    assert kept[2].endswith(" ERROR rank 3: training failed (RuntimeError: boom)")
-
-
-def test_every_buffer_is_broadcast_from_rank_zero(monkeypatch):
-    model = torch.nn.Sequential(torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 1))
-    calls = []
-    monkeypatch.setattr(D.dist, "is_available", lambda: True)
-    monkeypatch.setattr(D.dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(D.dist, "get_world_size", lambda: 2)
-    monkeypatch.setattr(D.dist, "get_rank", lambda: 1)
-    monkeypatch.setattr(D.dist, "broadcast", lambda t, src: calls.append((t, src)))
-    D.broadcast_buffers(model)
-    # BatchNorm2d holds running_mean, running_var and num_batches_tracked; Conv2d none.
-    assert len(calls) == 3 and all(src == 0 for _, src in calls)
-    bn = model[0]
-    expected = [bn.running_mean, bn.running_var, bn.num_batches_tracked]
-    assert all(t is e for (t, _), e in zip(calls, expected))
-    monkeypatch.setattr(D.dist, "get_world_size", lambda: 1)
-    calls.clear()
-    D.broadcast_buffers(model)  # one process: nothing to send
-    assert calls == []
-
-
 @pytest.mark.parametrize("tag", [0, 9, 300])
 def test_an_orientation_tag_outside_1_to_8_reads_as_stored(tmp_path, tag):
     # Not a valid EXIF orientation: viewers show such a photo as stored, so nothing to warn.
     from pmgsam.data.orientation import exif_orientation
 
     assert exif_orientation(exif_photo(tmp_path / "p.jpg", 12, 8, tag)) == 1
-
-
-def test_a_train_log_that_cannot_be_opened_never_hides_the_ranks_own_error(tmp_path):
-    # Best effort: the rank's error is what must propagate, not one from writing the log.
-    (tmp_path / "train.log").mkdir()  # opening it for appending raises IsADirectoryError
-    D.append_rank_error(tmp_path / "train.log", 1, ValueError("x"))
