@@ -5,6 +5,12 @@
         --output weights/sam_vit_h_dis5k_ft.pth [--epochs N] [--lr X] [--batch-size B] \\
         [--points P] [--device auto] [--limit N] [--overwrite] [key=value ...]
 
+Recipe (SAM's own training, restricted to what automatic mode asks): image and prompt encoders
+frozen, the mask decoder trained with AdamW; per image ``points`` single positive points drawn
+uniformly in the GT foreground (one point per prompt, as the generator's grid prompts);
+multimask output, per prompt the smallest of the 3 masks' 20 x focal + 1 x dice (logits
+upsampled to SAM's input frame) plus the MSE of the IoU head against each mask's actual IoU.
+
 The config holds a ``data`` section (as in the PMG-SAM configs: dataset, root, train/val splits)
 and a ``finetune`` section (epochs, lr, ...; see ``pmgsam/baselines/finetune_recipe.py``, which
 also states the recipe); ``--epochs``, ``--lr``, ``--batch-size`` and ``--points`` override it.
@@ -338,8 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuned state dict to write (full segment-anything keys); "
         f"<stem>{SIDECAR_SUFFIX} is written beside it",
     )
-    p.add_argument("--epochs", type=positive_int, help="overrides finetune.epochs")
-    p.add_argument("--lr", type=positive_float, help="AdamW lr; overrides finetune.lr")
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="overrides finetune.epochs (12 in configs/sam_finetune/)",
+    )
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        help="AdamW lr; overrides finetune.lr (1e-4 in configs/sam_finetune/)",
+    )
     p.add_argument(
         "--batch-size", type=positive_int, help="images per step; overrides finetune.batch_size"
     )
