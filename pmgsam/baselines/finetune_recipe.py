@@ -37,6 +37,20 @@ from pmgsam.utils.config import check_positive, check_seed
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # SAM's (and torchvision's sigmoid_focal_loss) defaults
 DICE_SMOOTH = 1.0
 
+# The recipe as the fine-tuning record states it (the module doc says why).
+RECIPE = {
+    "trained": "mask decoder only (image and prompt encoders frozen, embeddings under no_grad)",
+    "prompts": "per image and epoch, `points` single positive points uniform in the GT "
+    "foreground (pixel centres), ResizeLongestSide to the input frame; one point per prompt",
+    "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
+    "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
+    "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
+    "and cropped to the resized image; GT area-resized to it (> 0.5)",
+    "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
+    "optimiser": "AdamW(lr, weight_decay), constant lr",
+    "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
+}
+
 
 @dataclass
 class FinetuneConfig:

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pmgsam.baselines.finetune_recipe import (
+    RECIPE,
     FinetuneConfig,
     SamFinetuneConfig,
     Sample,
@@ -62,19 +63,6 @@ logger = logging.getLogger("pmgsam.baselines.finetune_sam")  # also when run as 
 PROG = "python -m pmgsam.baselines.finetune_sam"
 SIDECAR_SUFFIX = ".finetune.json"
 RECORD_FORMAT = "pmgsam-sam-finetune"
-# The recipe as recorded in the sidecar (the module doc of finetune_recipe says why).
-RECIPE = {
-    "trained": "mask decoder only (image and prompt encoders frozen, embeddings under no_grad)",
-    "prompts": "per image and epoch, `points` single positive points uniform in the GT "
-    "foreground (pixel centres), ResizeLongestSide to the input frame; one point per prompt",
-    "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
-    "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
-    "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
-    "and cropped to the resized image; GT area-resized to it (> 0.5)",
-    "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
-    "optimiser": "AdamW(lr, weight_decay), constant lr",
-    "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
-}
 
 
 def sidecar_path(output: str | Path) -> Path:
@@ -215,6 +203,10 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
     side = args.model_image_size or sam_family.RELEASED_IMAGE_SIZE
     datasets = {s: build_dataset(cfg.data, s, side, train=False) for s in (train_split, val_split)}
     counts = {s: min(len(d), args.limit or len(d)) for s, d in datasets.items()}
+    if cfg.data.check_files:  # every pair decoded once, before the model loads
+        from pmgsam.data.datasets import check_files
+
+        check_files(list(datasets.values()), max(1, cfg.data.num_workers))
     device = resolve_device(args.device, option="--device")
     sam = sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size)
     source_sha = file_sha256(args.checkpoint)
@@ -231,7 +223,6 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
     val_items = PromptedImages(
         datasets[val_split], range(counts[val_split]), side, ft.points, (ft.seed, 1)
     )
-
     skipped_val: List[str] = []
 
     def validate(epoch: int) -> float:
