@@ -1,0 +1,234 @@
+"""The recipe of ``python -m pmgsam.baselines.finetune_sam``: config, prompts, losses, one step.
+
+The paper compares against a fine-tuned SAM-H in automatic mode without saying how it was
+fine-tuned. This is SAM's own training recipe (Kirillov et al. 2023, §3 and appendix A)
+restricted to what automatic mode asks of the model:
+
+* the image encoder and the prompt encoder stay frozen (image embeddings under
+  ``torch.no_grad()``); only the mask decoder trains, with AdamW;
+* automatic mode prompts with single foreground points on a grid, so every training image gets
+  ``points`` single positive points drawn uniformly among its GT foreground pixels (seeded),
+  mapped into SAM's input frame with segment-anything's ``ResizeLongestSide`` (x, y order);
+  images go through SAM's own preprocessing (``ResizeLongestSide`` + ``sam.preprocess``);
+  SAM's interactive rounds (points sampled from error regions, mask prompts) are left out:
+  the generator never uses them;
+* ``multimask_output=True``; per prompt, the mask loss is the MINIMUM over the 3 masks of
+  ``focal_weight * focal + dice_weight * dice``, computed on the low-res logits upsampled
+  (bilinear) to SAM's input frame and cropped to the resized image, against the GT resized to
+  that frame (area-averaged, > 0.5): the frame where the generator thresholds its masks;
+* plus ``iou_weight *`` the MSE between the IoU head's prediction and each of the 3 masks'
+  actual IoU (logits > 0) with the GT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from pmgsam.data.config import DataConfig
+from pmgsam.utils.config import check_positive, check_seed
+
+FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # SAM's (and torchvision's sigmoid_focal_loss) defaults
+DICE_SMOOTH = 1.0
+
+# The recipe as the fine-tuning record states it (the module doc says why).
+RECIPE = {
+    "trained": "mask decoder only (image and prompt encoders frozen, embeddings under no_grad)",
+    "prompts": "per image and epoch, `points` single positive points uniform in the GT "
+    "foreground (pixel centres), ResizeLongestSide to the input frame; one point per prompt",
+    "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
+    "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
+    "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
+    "and cropped to the resized image; GT area-resized to it (> 0.5)",
+    "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
+    "optimiser": "AdamW(lr, weight_decay), constant lr",
+    "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
+}
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of the SAM fine-tuning (the ``finetune`` section).
+
+    Arguments:
+        epochs: passes over the training split; the epoch with the lowest validation loss is
+            kept (the starting weights count as epoch 0).
+        lr: AdamW learning rate of the mask decoder (decoder-only fine-tuning: 1e-5 .. 1e-4).
+        weight_decay: AdamW weight decay (SAM: 0.1; 0.01 for a fine-tune of few images).
+        batch_size: images per optimiser step (each with ``points`` prompts).
+        points: single positive points sampled per image and epoch.
+        seed: seed of the image order and of the points (validation points do not change
+            between epochs, so validation losses compare).
+        focal_weight: weight of the focal loss (SAM: 20).
+        dice_weight: weight of the dice loss (SAM: 1).
+        iou_weight: weight of the IoU-head MSE (SAM: 1).
+    """
+
+    epochs: int = 12
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    batch_size: int = 4
+    points: int = 8
+    seed: int = 0
+    focal_weight: float = 20.0
+    dice_weight: float = 1.0
+    iou_weight: float = 1.0
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "points"):
+            check_positive(f"finetune.{name}", getattr(self, name))
+        check_positive("finetune.lr", self.lr, at_most=1.0)
+        for name in ("weight_decay", "focal_weight", "dice_weight", "iou_weight"):
+            check_positive(f"finetune.{name}", getattr(self, name), allow_zero=True)
+        check_seed("finetune.seed", self.seed)
+
+
+@dataclass
+class SamFinetuneConfig:
+    """A fine-tuning config file: the dataset (``data``, as in the PMG-SAM configs; its
+    ``augment`` section is not used) and the ``finetune`` settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def sample_points(mask: np.ndarray, count: int, rng: np.random.Generator) -> Optional[np.ndarray]:
+    """``count`` (x, y) points, uniform among the foreground pixels of an (H, W) mask, at pixel
+    centres (SAM's continuous frame: pixel (r, c) spans [c, c+1) x [r, r+1)); with replacement
+    only when the mask has fewer pixels than ``count``. ``None`` for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    pick = rng.choice(len(xs), size=count, replace=len(xs) < count)
+    return np.stack([xs[pick], ys[pick]], axis=1).astype(np.float64) + 0.5
+
+
+@dataclass
+class Sample:
+    """One image in SAM's input frame (what the data loader hands the training loop).
+
+    Arguments:
+        image: (3, h, w) uint8 RGB resized with ``ResizeLongestSide`` (not yet normalised or
+            padded: :func:`batch_losses` applies ``sam.preprocess``).
+        gt: (h, w) float {0, 1} GT at that size.
+        points: (P, 2) x, y prompts in that frame.
+    """
+
+    image: torch.Tensor
+    gt: torch.Tensor
+    points: torch.Tensor
+
+    def to(self, device: torch.device) -> Sample:
+        return Sample(self.image.to(device), self.gt.to(device), self.points.to(device))
+
+
+def prepare(image: np.ndarray, mask: np.ndarray, points: np.ndarray, side: int) -> Sample:
+    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask and (P, 2) x, y points in the
+    original frame -> a :class:`Sample` in the input frame of a SAM of input side ``side``, as
+    ``SamPredictor.set_image`` and ``predict`` transform them."""
+    transform = ResizeLongestSide(side)
+    resized = transform.apply_image(image)
+    h, w = resized.shape[:2]
+    gt = torch.as_tensor(mask, dtype=torch.float32)[None, None]
+    gt = (F.interpolate(gt, (h, w), mode="area")[0, 0] > 0.5).float()
+    coords = transform.apply_coords(points, mask.shape[:2])
+    return Sample(
+        torch.as_tensor(resized).permute(2, 0, 1).contiguous(),
+        gt,
+        torch.as_tensor(coords, dtype=torch.float32),
+    )
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Sigmoid focal loss (alpha 0.25, gamma 2) averaged over the last two (pixel) dims;
+    ``target`` broadcasts against ``logits``."""
+    target = target.expand_as(logits)
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = FOCAL_ALPHA * target + (1 - FOCAL_ALPHA) * (1 - target)
+    return (alpha_t * ce * (1 - p_t) ** FOCAL_GAMMA).mean(dim=(-2, -1))
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - (2 |p t| + 1) / (|p| + |t| + 1)`` with ``p = sigmoid(logits)``, per mask."""
+    p = torch.sigmoid(logits)
+    target = target.expand_as(p)
+    inter = (p * target).sum(dim=(-2, -1))
+    total = p.sum(dim=(-2, -1)) + target.sum(dim=(-2, -1))
+    return 1 - (2 * inter + DICE_SMOOTH) / (total + DICE_SMOOTH)
+
+
+def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU of each mask (``logits > 0``, SAM's mask threshold) with the GT; 1 when both are
+    empty. No gradient: it is the IoU head's target."""
+    with torch.no_grad():
+        pred = logits > 0
+        gt = target.expand_as(pred) > 0.5
+        inter = (pred & gt).sum(dim=(-2, -1)).float()
+        union = (pred | gt).sum(dim=(-2, -1)).float()
+        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+def prompt_losses(
+    logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, cfg: FinetuneConfig
+) -> Dict[str, torch.Tensor]:
+    """Losses of one image's prompts: ``logits`` (P, 3, h, w) in the GT's frame, ``iou_pred``
+    (P, 3), ``gt`` (h, w). ``loss`` = mean over prompts of the smallest of the 3 mask losses
+    + ``iou_weight`` * the IoU-head MSE over all 3 masks."""
+    target = gt[None, None]
+    per_mask = cfg.focal_weight * focal_loss(logits, target)
+    per_mask = per_mask + cfg.dice_weight * dice_loss(logits, target)
+    mask_loss = per_mask.min(dim=1).values.mean()
+    iou_loss = F.mse_loss(iou_pred, mask_iou(logits, target))
+    return {
+        "loss": mask_loss + cfg.iou_weight * iou_loss,
+        "mask_loss": mask_loss,
+        "iou_loss": iou_loss,
+    }
+
+
+def freeze_encoders(sam: Sam) -> List[torch.nn.Parameter]:
+    """Freeze the image and prompt encoders (eval mode, no gradients); the mask decoder's
+    parameters, the only ones to train, are returned."""
+    for part in (sam.image_encoder, sam.prompt_encoder):
+        part.eval()
+        part.requires_grad_(False)
+    sam.mask_decoder.requires_grad_(True)
+    return list(sam.mask_decoder.parameters())
+
+
+def batch_losses(
+    sam: Sam, samples: Sequence[Sample], cfg: FinetuneConfig
+) -> Dict[str, torch.Tensor]:
+    """Mean losses of a batch of samples (gradients reach the mask decoder only)."""
+    side = sam.image_encoder.img_size
+    with torch.no_grad():
+        inputs = torch.cat([sam.preprocess(s.image[None].float()) for s in samples])
+        embeddings = sam.image_encoder(inputs)
+        dense_pe = sam.prompt_encoder.get_dense_pe()
+    totals: Dict[str, torch.Tensor] = {}
+    for sample, embedding in zip(samples, embeddings):
+        points = sample.points[:, None, :]  # (P, 1, 2): one point per prompt
+        labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
+        with torch.no_grad():
+            sparse, dense = sam.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        low_res, iou_pred = sam.mask_decoder(
+            image_embeddings=embedding[None],
+            image_pe=dense_pe,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+        )
+        h, w = sample.gt.shape
+        logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
+        losses = prompt_losses(logits[..., :h, :w], iou_pred, sample.gt, cfg)
+        for key, value in losses.items():
+            totals[key] = totals.get(key, 0) + value / len(samples)
+    return totals
