@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.cli import (
@@ -26,6 +26,7 @@ from pmgsam.utils.cli import (
     positive_int,
     probability,
 )
+from pmgsam.utils.config import with_data_root
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 
@@ -36,17 +37,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
 
 
-def _overrides(args: argparse.Namespace) -> List[str]:
-    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
-
-
 def premask(args: argparse.Namespace) -> None:
     from pmgsam.evaluation.combined import split_parts
 
     from .inputs import check_predicts_scored_model, part_folders, pmgsam_run_meta, split_images
     from .premask import FINAL, PREMASK, analyse, check_prior_names, parse_prior, prior_maps
 
-    run, overrides = Path(args.run), _overrides(args)
+    run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
     meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
     images = split_images(args.config, args.split, overrides)
@@ -129,7 +126,7 @@ def overlap(args: argparse.Namespace) -> None:
 def figures(args: argparse.Namespace) -> None:
     from .figures import figures_report
 
-    figures_report(args, _overrides(args))
+    figures_report(args, with_data_root(args.overrides, args.data_root))
 
 
 PROG = "python -m pmgsam.analysis"

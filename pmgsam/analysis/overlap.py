@@ -184,9 +184,9 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.utils.config import load_config
+    from pmgsam.utils.config import load_config, with_data_root
 
-    overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+    overrides = with_data_root(args.overrides, args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
     dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
     inputs = [*dataset_folders(dataset), dataset.instances.path]

@@ -153,14 +153,12 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.tables import COS_NAMES
-    from pmgsam.utils.config import load_config
+    from pmgsam.utils.config import load_config, with_data_root
 
     family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
     args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
     owner = family_of(args.model_type)
-    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
+    overrides = with_data_root([*args.overrides, f"data.dataset={args.dataset}"], args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     check_same_model(out_dir, args.checkpoint, args.baseline, option="--output-dir")

@@ -345,6 +345,11 @@ def read_config_file(path: str | Path, _chain: Sequence[Path] = ()) -> Dict[str,
     return merge_config_dicts(read_config_file(base_path, chain), data)
 
 
+def with_data_root(overrides: Sequence[str], data_root: Optional[str]) -> List[str]:
+    """``overrides`` followed by ``data.root=<data_root>`` when a ``--data-root`` is given."""
+    return [*overrides, f"data.root={data_root}"] if data_root else list(overrides)
+
+
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
     """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides.
 
