@@ -198,10 +198,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
     from pmgsam.evaluation.coco_gt import load_coco
-    from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import read_run_file, write_run_json
-    from pmgsam.evaluation.table_rendering import to_markdown
-    from pmgsam.evaluation.tables import cos_table
+    from pmgsam.evaluation.run_json import read_run_file
 
     from .inputs import run_method
 
@@ -238,15 +235,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         # Scored before any file is written: a wrong folder (or a broken run.json) must not
         # leave subset files behind.
         method = run_method(Path(args.run)) if args.run else args.name
-        # With --run, as its full-set AP was scored: the full set here too (the summary's).
-        kwargs = dict(settings, progress=False)
-        cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
-        if ids:
-            # The maps of the images left out of the subset are expected there.
-            sub = evaluate_cos_folder(pred_dir, subset, warn_unscored=False, **kwargs)
-            sub.update(share=summary["share"], rule=args.rule)
-            cos[f"{args.name} overlap"] = sub
-        summary["cos"] = cos
+        summary["cos"] = _score_full_set_and_subset(args, pred_dir, data, subset, settings, summary)
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlap_images.txt").write_text(
         "".join(im["file_name"] + "\n" for im in subset["images"])
@@ -257,14 +246,49 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
     )
     if pred_dir is not None:
-        run = {"method": args.name, "cos": summary["cos"]}
-        if args.run:
-            cos = dict(summary["cos"])
-            if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
-                del cos[args.name]
-            path = write_run_json(args.run, method, cos=cos)
-            run = json.loads(path.read_text())
-            print(f"wrote {path}")
-        print(to_markdown(cos_table([run])))
+        _record_and_print_scores(args, method, summary["cos"], recorded)
     (out / "overlap_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _score_full_set_and_subset(
+    args: argparse.Namespace,
+    pred_dir: Path,
+    data: Dict[str, Any],
+    subset: Dict[str, Any],
+    settings: Dict[str, Any],
+    summary: Dict[str, Any],
+) -> Dict[str, Any]:
+    """``{--name: full-set AP, "<--name> overlap": subset AP}`` of the maps in ``pred_dir``
+    (no subset entry when no image is in the subset)."""
+    from pmgsam.evaluation.instances import evaluate_cos_folder
+
+    # With --run, as its full-set AP was scored: the full set here too (the summary's).
+    kwargs = dict(settings, progress=False)
+    cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
+    if summary["num_overlap_images"]:
+        # The maps of the images left out of the subset are expected there.
+        sub = evaluate_cos_folder(pred_dir, subset, warn_unscored=False, **kwargs)
+        sub.update(share=summary["share"], rule=args.rule)
+        cos[f"{args.name} overlap"] = sub
+    return cos
+
+
+def _record_and_print_scores(
+    args: argparse.Namespace, method: str, scored: Dict[str, Any], recorded: Mapping[str, Any]
+) -> None:
+    """Add the AP entries to --run's run.json (keeping its own full-set AP, as evaluate.py
+    scored it) and print the COS table of that run, or of the scores alone without --run."""
+    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.table_rendering import to_markdown
+    from pmgsam.evaluation.tables import cos_table
+
+    run = {"method": args.name, "cos": scored}
+    if args.run:
+        cos = dict(scored)
+        if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
+            del cos[args.name]
+        path = write_run_json(args.run, method, cos=cos)
+        run = json.loads(path.read_text())
+        print(f"wrote {path}")
+    print(to_markdown(cos_table([run])))
