@@ -61,14 +61,15 @@ def overlapping_image_ids(coco: Any, rule: str = "either", distance: int = 1) ->
     """
     from pycocotools import mask as mask_utils
 
+    from pmgsam.evaluation.coco_gt import instance_rles
+
     if rule not in RULES:
         raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
     chosen = []
     for img_id in sorted(coco.getImgIds()):
-        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=[img_id])) if not a.get("iscrowd")]
-        if len(anns) < 2:
+        rles = instance_rles(coco, img_id)
+        if len(rles) < 2:
             continue
-        rles = [coco.annToRLE(a) for a in anns]
         hit = False
         if rule in ("box", "either"):
             boxes = [mask_utils.toBbox(r).tolist() for r in rles]
