@@ -333,6 +333,7 @@ def write_outputs(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options of ``python -m pmgsam.ablate`` (usage in the module docstring)."""
     p = argparse.ArgumentParser(
         prog="python -m pmgsam.ablate",
         description=__doc__,
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Train and/or score the chosen configs of the grid, then write the table and plots."""
     args = build_parser().parse_args(argv)
     out = Path(args.output_dir)
     refuse_output_in_inputs(out, [args.grid], "--output-dir", "the runs and tables")
