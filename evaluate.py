@@ -73,6 +73,7 @@ MODE_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
     p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
@@ -152,13 +153,16 @@ def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mo
         parser.error(f"{', '.join(unused)} {verb} not used by {mode} and would be ignored")
 
 
-def _require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]):
+def _require(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]
+) -> None:
     missing = ["--" + n.replace("_", "-") for n in names if getattr(args, n) in (None, "")]
     if missing:
         parser.error(f"{' '.join(missing)} required in this mode")
 
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
+    """DIS scoring mode: the six metrics of --pred-dir against --gt-dir, written to --out."""
     from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
 
     if args.ske_dir and not Path(args.ske_dir).is_dir():
@@ -184,6 +188,8 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def score_cos(args: argparse.Namespace) -> Dict[str, object]:
+    """COS scoring mode: instance AP of --pred-dir against --gt-json, written to --out (and the
+    COCO results beside it)."""
     from pmgsam.evaluation.instances import evaluate_cos_folder
 
     out = Path(args.out)

@@ -27,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import (
@@ -118,7 +118,7 @@ class GridSpec:
         return list(dict.fromkeys(names))
 
 
-def load_grid(folder: Path) -> tuple:
+def load_grid(folder: Path) -> Tuple[GridSpec, Dict[str, Path]]:
     """(GridSpec, {config name: path}) of a grid folder; raises ConfigError naming problems."""
     grid_file = folder / GRID_FILE
     if not grid_file.is_file():
@@ -202,17 +202,16 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
 
 
 def evaluate_variant(
-    path: Path, run_dir: Path, label: str, splits: str, overrides: Sequence[str], opts: Any
+    path: Path,
+    run_dir: Path,
+    label: str,
+    splits: str,
+    overrides: Sequence[str],
+    opts: argparse.Namespace,
 ) -> None:
     """Predict and score ``splits`` as one set with the variant's best weights."""
-    from pmgsam.data import build_dataset
-    from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.inference import Predictor
-    from pmgsam.evaluation.combined import combined_name, score_combined_split
+    from pmgsam.evaluation.combined import combined_name
     from pmgsam.evaluation.run_json import write_run_json
-    from pmgsam.evaluation.scoring import EvaluationInputError
-    from pmgsam.modeling.build import load_pretrained
-    from pmgsam.modeling.checkpoint import checkpoint_model_fields
 
     done = run_dir / "train" / DONE_FILE
     if not done.is_file():
@@ -222,46 +221,66 @@ def evaluate_variant(
     out_json = run_dir / "metrics" / f"{combined_name(splits)}.json"
     if out_json.is_file() and out_json.stat().st_mtime >= done.stat().st_mtime:
         logger.info("%s: already scored (%s), skipped", path.stem, out_json)
-        try:
-            summary = json.loads(out_json.read_text())
-        except (OSError, ValueError) as err:
-            raise EvaluationInputError(
-                f"cannot read the scores '{out_json}' ({err}); delete it to score again"
-            ) from err
-        name = combined_name(splits)
+        name, summary = combined_name(splits), _read_scores(out_json)
     else:
-        cfg = load_config(ExperimentConfig, path, overrides)
-        # One model for all parts (predict_split would rebuild it for each).
-        weights = run_dir / "train"
-        in_file = load_config(ExperimentConfig, path).model
-        model = load_pretrained(
-            weights, **checkpoint_model_fields(weights, in_file, overrides, str(path))
-        )
-        predictor = Predictor(model, opts.device, performance=cfg.performance)
-
-        def dataset(part: str) -> Any:
-            return build_dataset(cfg.data, part, model.config.image_size, train=False)
-
-        def predict(part: str) -> Path:
-            return predictor.predict_dataset(
-                dataset(part),
-                run_dir / "pred" / part,
-                opts.batch_size,
-                cfg.data.num_workers,
-                progress=not opts.quiet,
-            )
-
-        name, summary = score_combined_split(
-            splits,
-            dataset,
-            predict,
-            run_dir / "metrics",
-            opts.workers,
-            with_hce=not opts.no_hce,
-            progress=not opts.quiet,
-        )
+        name, summary = _predict_and_score(path, run_dir, splits, overrides, opts)
     meta = {"config": str(path), "overrides": list(overrides), "ablates": switched_keys(path)}
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
+
+
+def _read_scores(out_json: Path) -> Dict[str, Any]:
+    from pmgsam.evaluation.scoring import EvaluationInputError
+
+    try:
+        return json.loads(out_json.read_text())
+    except (OSError, ValueError) as err:
+        raise EvaluationInputError(
+            f"cannot read the scores '{out_json}' ({err}); delete it to score again"
+        ) from err
+
+
+def _predict_and_score(
+    path: Path, run_dir: Path, splits: str, overrides: Sequence[str], opts: argparse.Namespace
+) -> Tuple[str, Dict[str, Any]]:
+    """Predict every part of ``splits`` with the best weights of ``run_dir/train`` into
+    ``run_dir/pred`` and score them as one set: (the set's name, its scores)."""
+    from pmgsam.data import build_dataset
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.engine.inference import Predictor
+    from pmgsam.evaluation.combined import score_combined_split
+    from pmgsam.modeling.build import load_pretrained
+    from pmgsam.modeling.checkpoint import checkpoint_model_fields
+
+    cfg = load_config(ExperimentConfig, path, overrides)
+    # One model for all parts (predict_split would rebuild it for each).
+    weights = run_dir / "train"
+    in_file = load_config(ExperimentConfig, path).model
+    model = load_pretrained(
+        weights, **checkpoint_model_fields(weights, in_file, overrides, str(path))
+    )
+    predictor = Predictor(model, opts.device, performance=cfg.performance)
+
+    def dataset(part: str) -> Any:
+        return build_dataset(cfg.data, part, model.config.image_size, train=False)
+
+    def predict(part: str) -> Path:
+        return predictor.predict_dataset(
+            dataset(part),
+            run_dir / "pred" / part,
+            opts.batch_size,
+            cfg.data.num_workers,
+            progress=not opts.quiet,
+        )
+
+    return score_combined_split(
+        splits,
+        dataset,
+        predict,
+        run_dir / "metrics",
+        opts.workers,
+        with_hce=not opts.no_hce,
+        progress=not opts.quiet,
+    )
 
 
 def _dotted(data: Dict[str, Any], key: str) -> Any:
@@ -314,6 +333,7 @@ def write_outputs(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options of ``python -m pmgsam.ablate`` (usage in the module docstring)."""
     p = argparse.ArgumentParser(
         prog="python -m pmgsam.ablate",
         description=__doc__,
@@ -339,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Train and/or score the chosen configs of the grid, then write the table and plots."""
     args = build_parser().parse_args(argv)
     out = Path(args.output_dir)
     refuse_output_in_inputs(out, [args.grid], "--output-dir", "the runs and tables")

@@ -61,6 +61,7 @@ def _refuse_unscored_splits(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Read the run folders and write their DIS, COS and efficiency tables to --out."""
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.report", description=__doc__, formatter_class=HelpFormatter
     )

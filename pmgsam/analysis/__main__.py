@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.cli import (
@@ -26,27 +26,24 @@ from pmgsam.utils.cli import (
     positive_int,
     probability,
 )
+from pmgsam.utils.config import with_data_root
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """The options that say which dataset split to read: the experiment config and overrides."""
     p.add_argument("--config", required=True, help="experiment config (dataset and its root)")
     p.add_argument("--split", required=True, help="split, e.g. DIS-TE1, or DIS-TE (TE1-4)")
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
 
 
-def _overrides(args: argparse.Namespace) -> List[str]:
-    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
-
-
 def premask(args: argparse.Namespace) -> None:
-    from pmgsam.evaluation.combined import split_parts
-
-    from .inputs import check_predicts_scored_model, part_folders, pmgsam_run_meta, split_images
+    """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
+    from .inputs import part_folders, pmgsam_run_meta, split_images
     from .premask import FINAL, PREMASK, analyse, check_prior_names, parse_prior, prior_maps
 
-    run, overrides = Path(args.run), _overrides(args)
+    run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
     meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
     images = split_images(args.config, args.split, overrides)
@@ -67,30 +64,7 @@ def premask(args: argparse.Namespace) -> None:
         for p, s in zip(images.parts, images.stems)
     )
     if args.predict or not complete:
-        checkpoint = args.checkpoint or meta.get("checkpoint")
-        if not checkpoint:
-            raise DataNotFoundError(
-                f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
-                "predict them"
-            )
-        checkpoint = str(checkpoint)
-        if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
-            check_predicts_scored_model(run, meta, checkpoint)
-        from pmgsam.engine.inference import predict_split
-
-        loaded: dict = {}  # one model load for every part
-        for part in split_parts(args.split):
-            predict_split(
-                args.config,
-                checkpoint,
-                part,
-                preds[part],
-                args.device,
-                args.batch_size,
-                overrides,
-                premask_dir=pres[part],
-                reuse=loaded,
-            )
+        _predict_final_and_premask(args, run, meta, overrides, preds, pres)
     if args.clipseg:
         from .clipseg import clipseg_maps
 
@@ -110,6 +84,51 @@ def premask(args: argparse.Namespace) -> None:
         args.final_threshold,
         args.split,
     )
+    _print_premask_summary(args, out, summary)
+
+
+def _predict_final_and_premask(
+    args: argparse.Namespace,
+    run: Path,
+    meta: Dict[str, object],
+    overrides: List[str],
+    preds: Dict[str, Path],
+    pres: Dict[str, Path],
+) -> None:
+    """Predict the final and Pre-Mask maps of every part of ``args.split`` into ``preds`` and
+    ``pres`` with --checkpoint, else the checkpoint the run was scored with."""
+    from pmgsam.evaluation.combined import split_parts
+
+    from .inputs import check_predicts_scored_model
+
+    checkpoint = args.checkpoint or meta.get("checkpoint")
+    if not checkpoint:
+        raise DataNotFoundError(
+            f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
+            "predict them"
+        )
+    checkpoint = str(checkpoint)
+    if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
+        check_predicts_scored_model(run, meta, checkpoint)
+    from pmgsam.engine.inference import predict_split
+
+    loaded: dict = {}  # one model load for every part
+    for part in split_parts(args.split):
+        predict_split(
+            args.config,
+            checkpoint,
+            part,
+            preds[part],
+            args.device,
+            args.batch_size,
+            overrides,
+            premask_dir=pres[part],
+            reuse=loaded,
+        )
+
+
+def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
+    """Table 5, Pearson r and the error-correction count, and the files written."""
     print((out / "table5.md").read_text())
     q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
     print(
@@ -121,15 +140,17 @@ def premask(args: argparse.Namespace) -> None:
 
 
 def overlap(args: argparse.Namespace) -> None:
+    """``overlap``: see :func:`pmgsam.analysis.overlap.overlap_report`."""
     from .overlap import overlap_report
 
     overlap_report(args)
 
 
 def figures(args: argparse.Namespace) -> None:
+    """``figures``: see :func:`pmgsam.analysis.figures.figures_report`."""
     from .figures import figures_report
 
-    figures_report(args, _overrides(args))
+    figures_report(args, with_data_root(args.overrides, args.data_root))
 
 
 PROG = "python -m pmgsam.analysis"
@@ -142,14 +163,7 @@ def error_prog(argv: Sequence[str]) -> str:
     return f"{PROG} {argv[0]}" if argv and not argv[0].startswith("-") else PROG
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__,
-        formatter_class=HelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_premask_parser(sub: Any) -> None:
     p = sub.add_parser(
         "premask",
         formatter_class=HelpFormatter,
@@ -170,9 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
-    _common(p)
+    _add_config_options(p)
     p.set_defaults(func=premask)
 
+
+def _add_overlap_parser(sub: Any) -> None:
     p = sub.add_parser(
         "overlap", formatter_class=HelpFormatter, help="overlapping-instance subsets and their AP"
     )
@@ -217,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.set_defaults(func=overlap)
 
+
+def _add_figures_parser(sub: Any) -> None:
     p = sub.add_parser(
         "figures", formatter_class=HelpFormatter, help="qualitative grids and failure sheet"
     )
@@ -234,12 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
-    _common(p)
+    _add_config_options(p)
     p.set_defaults(func=figures)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``premask``, ``overlap`` and ``figures`` subcommands, each calling its ``func``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_premask_parser(sub)
+    _add_overlap_parser(sub)
+    _add_figures_parser(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the subcommand of ``argv``; its errors are reported by :func:`run_cli`."""
     args = build_parser().parse_args(argv)
     args.func(args)
     return 0

@@ -61,14 +61,15 @@ def overlapping_image_ids(coco: Any, rule: str = "either", distance: int = 1) ->
     """
     from pycocotools import mask as mask_utils
 
+    from pmgsam.evaluation.coco_gt import instance_rles
+
     if rule not in RULES:
         raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
     chosen = []
     for img_id in sorted(coco.getImgIds()):
-        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=[img_id])) if not a.get("iscrowd")]
-        if len(anns) < 2:
+        rles = instance_rles(coco, img_id)
+        if len(rles) < 2:
             continue
-        rles = [coco.annToRLE(a) for a in anns]
         hit = False
         if rule in ("box", "either"):
             boxes = [mask_utils.toBbox(r).tolist() for r in rles]
@@ -184,9 +185,9 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.utils.config import load_config
+    from pmgsam.utils.config import load_config, with_data_root
 
-    overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+    overrides = with_data_root(args.overrides, args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
     dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
     inputs = [*dataset_folders(dataset), dataset.instances.path]
@@ -198,10 +199,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     """Select the subset, write its files, and score AP on it and the full set if asked."""
     from pmgsam.evaluation.coco_gt import load_coco
-    from pmgsam.evaluation.instances import evaluate_cos_folder
-    from pmgsam.evaluation.run_json import read_run_file, write_run_json
-    from pmgsam.evaluation.table_rendering import to_markdown
-    from pmgsam.evaluation.tables import cos_table
+    from pmgsam.evaluation.run_json import read_run_file
 
     from .inputs import run_method
 
@@ -238,15 +236,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         # Scored before any file is written: a wrong folder (or a broken run.json) must not
         # leave subset files behind.
         method = run_method(Path(args.run)) if args.run else args.name
-        # With --run, as its full-set AP was scored: the full set here too (the summary's).
-        kwargs = dict(settings, progress=False)
-        cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
-        if ids:
-            # The maps of the images left out of the subset are expected there.
-            sub = evaluate_cos_folder(pred_dir, subset, warn_unscored=False, **kwargs)
-            sub.update(share=summary["share"], rule=args.rule)
-            cos[f"{args.name} overlap"] = sub
-        summary["cos"] = cos
+        summary["cos"] = _score_full_set_and_subset(args, pred_dir, data, subset, settings, summary)
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlap_images.txt").write_text(
         "".join(im["file_name"] + "\n" for im in subset["images"])
@@ -257,14 +247,49 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
     )
     if pred_dir is not None:
-        run = {"method": args.name, "cos": summary["cos"]}
-        if args.run:
-            cos = dict(summary["cos"])
-            if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
-                del cos[args.name]
-            path = write_run_json(args.run, method, cos=cos)
-            run = json.loads(path.read_text())
-            print(f"wrote {path}")
-        print(to_markdown(cos_table([run])))
+        _record_and_print_scores(args, method, summary["cos"], recorded)
     (out / "overlap_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _score_full_set_and_subset(
+    args: argparse.Namespace,
+    pred_dir: Path,
+    data: Dict[str, Any],
+    subset: Dict[str, Any],
+    settings: Dict[str, Any],
+    summary: Dict[str, Any],
+) -> Dict[str, Any]:
+    """``{--name: full-set AP, "<--name> overlap": subset AP}`` of the maps in ``pred_dir``
+    (no subset entry when no image is in the subset)."""
+    from pmgsam.evaluation.instances import evaluate_cos_folder
+
+    # With --run, as its full-set AP was scored: the full set here too (the summary's).
+    kwargs = dict(settings, progress=False)
+    cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
+    if summary["num_overlap_images"]:
+        # The maps of the images left out of the subset are expected there.
+        sub = evaluate_cos_folder(pred_dir, subset, warn_unscored=False, **kwargs)
+        sub.update(share=summary["share"], rule=args.rule)
+        cos[f"{args.name} overlap"] = sub
+    return cos
+
+
+def _record_and_print_scores(
+    args: argparse.Namespace, method: str, scored: Dict[str, Any], recorded: Mapping[str, Any]
+) -> None:
+    """Add the AP entries to --run's run.json (keeping its own full-set AP, as evaluate.py
+    scored it) and print the COS table of that run, or of the scores alone without --run."""
+    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.table_rendering import to_markdown
+    from pmgsam.evaluation.tables import cos_table
+
+    run = {"method": args.name, "cos": scored}
+    if args.run:
+        cos = dict(scored)
+        if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
+            del cos[args.name]
+        path = write_run_json(args.run, method, cos=cos)
+        run = json.loads(path.read_text())
+        print(f"wrote {path}")
+    print(to_markdown(cos_table([run])))

@@ -122,12 +122,7 @@ def analyse(
         src: [score_map(m, g) for m, g in zip(maps, gt_paths)] for src, maps in sources.items()
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["name"] + [f"{src} {k}" for src in sources for k in KEYS]
-    with (out_dir / "per_image.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(fields)
-        for i, name in enumerate(names):
-            writer.writerow([name] + [per_source[s][i][k] for s in sources for k in KEYS])
+    _write_per_image_csv(out_dir / "per_image.csv", names, per_source)
     order = [s for s in sources if s not in (PREMASK, FINAL)] + [PREMASK, FINAL]
     means = {s: {k: float(np.mean([r[k] for r in per_source[s]])) for k in KEYS} for s in order}
     pre = [r["IoU"] for r in per_source[PREMASK]]
@@ -135,12 +130,7 @@ def analyse(
     r = pearson(pre, final) if len(pre) >= 2 else float("nan")
     empty = [n for n, row in zip(names, per_source[FINAL]) if row["gt_empty"]]
     if empty:
-        logger.warning(
-            "%d image(s) have an empty GT mask (%s): their IoU is 1 for an empty map and 0 for "
-            "any foreground, which weighs on the means, the quadrants and Pearson r",
-            len(empty),
-            preview(empty, 10),
-        )
+        _warn_empty_gt(empty)
     summary: Dict[str, object] = {
         "split": split,
         "num_images": len(names),
@@ -154,8 +144,7 @@ def analyse(
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = quality_table(means, f"Prior and final mask quality ({split or 'split'})")
-    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
-        (out_dir / f"table5.{ext}").write_text(render(table), encoding="utf-8")
+    _write_table5(out_dir, table)
     quality_scatter(
         pre,
         final,
@@ -166,6 +155,31 @@ def analyse(
         size=figure_size,
     )
     return summary
+
+
+def _write_per_image_csv(
+    path: Path, names: Sequence[str], per_source: Mapping[str, Sequence[Mapping[str, float]]]
+) -> None:
+    """One row per image: its name, then IoU, S-measure and MAE of every source in turn."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["name"] + [f"{src} {k}" for src in per_source for k in KEYS])
+        for i, name in enumerate(names):
+            writer.writerow([name] + [per_source[s][i][k] for s in per_source for k in KEYS])
+
+
+def _warn_empty_gt(empty: Sequence[str]) -> None:
+    logger.warning(
+        "%d image(s) have an empty GT mask (%s): their IoU is 1 for an empty map and 0 for "
+        "any foreground, which weighs on the means, the quadrants and Pearson r",
+        len(empty),
+        preview(empty, 10),
+    )
+
+
+def _write_table5(out_dir: Path, table: Table) -> None:
+    for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
+        (out_dir / f"table5.{ext}").write_text(render(table), encoding="utf-8")
 
 
 def parse_prior(text: str) -> Tuple[str, Path]:
@@ -198,7 +212,6 @@ def prior_maps(folder: Path, stems: Sequence[str], name: str) -> List[Path]:
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         from pmgsam.evaluation.scoring import EvaluationInputError
-        from pmgsam.utils.messages import preview
 
         raise EvaluationInputError(
             f"prior '{name}' ({folder}) lacks {len(missing)} map(s): {preview(missing, 10)}"

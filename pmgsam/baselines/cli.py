@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.baselines.settings import (
     MODEL_TYPES,
@@ -137,11 +137,17 @@ def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
     }
 
 
+def _family_name(baseline: str) -> Optional[str]:
+    """The package a --baseline runs on (``sam`` or ``sam2``); None for ``esam``, which runs on
+    either (its --model-type tells)."""
+    return baseline.split("-")[0] if baseline != "esam" else None
+
+
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Predict, score and record every split of ``args`` with the chosen baseline."""
     import json
 
-    from pmgsam.baselines.runner import measure_efficiency, run_baseline, score_dis_maps
+    from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
@@ -153,14 +159,12 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.tables import COS_NAMES
-    from pmgsam.utils.config import load_config
+    from pmgsam.utils.config import load_config, with_data_root
 
-    family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
+    family_name = _family_name(args.baseline)
     args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
     owner = family_of(args.model_type)
-    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
+    overrides = with_data_root([*args.overrides, f"data.dataset={args.dataset}"], args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     check_same_model(out_dir, args.checkpoint, args.baseline, option="--output-dir")
@@ -172,8 +176,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     }
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
-    dis_scores: Dict[str, Any] = {}
-    cos_scores: Dict[str, Any] = {}
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
@@ -182,14 +184,45 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         **baseline.meta(),
     }
     meta.update(_prompt_meta(baseline, args.reduce, cos))
+    dis_scores, cos_scores, timing_input = _predict_and_score(
+        args, baseline, datasets, out_dir, meta
+    )
+    report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
+    if timing_input is not None and args.speed_iters > 0:
+        report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
+        meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
+    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
+    method = args.method or row_name(baseline, args.reduce, cos)
+    path = write_run_json(
+        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
+    )
+    print(f"wrote {path}")
+    return json.loads(path.read_text())
+
+
+def _predict_and_score(
+    args: argparse.Namespace,
+    baseline: Any,
+    datasets: Dict[str, Any],
+    out_dir: Path,
+    meta: Dict[str, Any],
+) -> Tuple[Dict[str, Any], Dict[str, Any], Optional[Tuple[Any, Any]]]:
+    """Predict and score each split, printing its scores and recording its summary in
+    ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time)."""
+    from pmgsam.baselines.runner import run_baseline, score_dis_maps
+    from pmgsam.evaluation.tables import COS_NAMES
+
+    cos = args.dataset in COS_NAMES
+    dis_scores: Dict[str, Any] = {}
+    cos_scores: Dict[str, Any] = {}
     timing_input = None
     for split, dataset in datasets.items():
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
             args.overwrite,
         )  # fmt: skip
-        timing_input = timing_input or summary.pop("timing_input")
-        summary.pop("timing_input", None)
+        first_prompted = summary.pop("timing_input")
+        timing_input = timing_input or first_prompted
         meta[f"split {split}"] = {k: v for k, v in summary.items() if k != "cos"}
         if cos:
             name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
@@ -202,17 +235,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             dis_scores[split] = score_dis_maps(dataset, summary, out_dir, args.workers)
             cells = ("maxFm", "MAE", "Smeasure", "HCE")
             print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
-    report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
-    if timing_input is not None and args.speed_iters > 0:
-        report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
-        meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
-    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
-    method = args.method or row_name(baseline, args.reduce, cos)
-    path = write_run_json(
-        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
-    )
-    print(f"wrote {path}")
-    return json.loads(path.read_text())
+    return dis_scores, cos_scores, timing_input
 
 
 def option_names() -> Tuple[str, ...]:
@@ -239,7 +262,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             f"--splits {','.join(combined)}: baseline mode scores single splits; give "
             "DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4 (pmgsam.report pools them into Overall (TE1-4))"
         )
-    family_name = args.baseline.split("-")[0] if args.baseline != "esam" else None
+    family_name = _family_name(args.baseline)
     if family_name and args.model_type and family_of(args.model_type) != family_name:
         parser.error(
             f"--model-type {args.model_type} is a {family_of(args.model_type)} model; "

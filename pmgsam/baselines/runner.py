@@ -91,9 +91,11 @@ def run_baseline(
     for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
         image, gt = dataset.load(i)
         out_png = pred_dir / f"{dataset.names[i]}.png"
+        image_id = None
         if gt_images is not None:
-            image_ids.append(gt_images.image_id(Path(dataset.image_paths[i]).stem))
-        boxes = _box_prompts(baseline, gt, gt_images, image_ids, counts)
+            image_id = gt_images.image_id(Path(dataset.image_paths[i]).stem)
+            image_ids.append(image_id)
+        boxes = _box_prompts(baseline, gt, gt_images, image_id, counts)
         if boxes is not None and len(boxes) == 0:
             counts["empty_gt"] += 1
             write_probability_png(torch.zeros(gt.shape), out_png)
@@ -103,18 +105,11 @@ def run_baseline(
         timing_input = timing_input or (image, boxes)
         counts["masks"] += len(pred.masks)
         counts["no_masks"] += int(not pred.masks)
-        if gt_images is not None:
-            results.extend(coco_instances(image_ids[-1], pred))
+        if image_id is not None:
+            results.extend(coco_instances(image_id, pred))
         write_probability_png(torch.from_numpy(_one_map(baseline, pred, reduce, gt)), out_png)
     if counts["no_masks"]:
-        logger.warning(
-            "%d of %d images of %s got no mask from %s: their maps are empty (a strict "
-            "threshold, or untrained weights)",
-            counts["no_masks"],
-            n,
-            split,
-            baseline.label,
-        )
+        _warn_no_masks(counts["no_masks"], n, split, baseline.label)
     summary: Dict[str, Any] = {
         "split": split,
         "pred_dir": str(pred_dir),
@@ -124,21 +119,46 @@ def run_baseline(
         "timing_input": timing_input,
     }
     if gt_images is not None:
-        # With --limit, AP is over the predicted images only: the GT keeps just those.
-        gt_subset = gt_images.subset(image_ids)
-        gt_json = out_dir / "metrics" / f"{split}.gt.json"
-        gt_json.parent.mkdir(parents=True, exist_ok=True)
-        gt_json.write_text(json.dumps(gt_subset))
-        summary["gt_json"] = str(gt_json)
-        source = (
-            "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
-            if baseline.prompt == "box"
-            else f"{baseline.mode} masks as instances, score = predicted IoU"
-        )
-        summary["cos"] = score_instances(
-            out_dir, split, gt_subset, results, source, subset_mark(summary)
+        summary.update(
+            _score_predicted_instances(baseline, gt_images, image_ids, results, out_dir, summary)
         )
     return summary
+
+
+def _warn_no_masks(no_masks: int, n: int, split: str, label: str) -> None:
+    logger.warning(
+        "%d of %d images of %s got no mask from %s: their maps are empty (a strict "
+        "threshold, or untrained weights)",
+        no_masks,
+        n,
+        split,
+        label,
+    )
+
+
+def _score_predicted_instances(
+    baseline: Baseline,
+    gt_images: _CocoImages,
+    image_ids: List[int],
+    results: List[Dict[str, Any]],
+    out_dir: Path,
+    summary: Dict[str, Any],
+) -> Dict[str, Any]:
+    """Write the GT of the predicted images to ``<split>.gt.json`` and score ``results``
+    against it: ``{"gt_json": its path, "cos": the scores}`` for ``summary``."""
+    split = summary["split"]
+    # With --limit, AP is over the predicted images only: the GT keeps just those.
+    gt_subset = gt_images.subset(image_ids)
+    gt_json = out_dir / "metrics" / f"{split}.gt.json"
+    gt_json.parent.mkdir(parents=True, exist_ok=True)
+    gt_json.write_text(json.dumps(gt_subset))
+    source = (
+        "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
+        if baseline.prompt == "box"
+        else f"{baseline.mode} masks as instances, score = predicted IoU"
+    )
+    cos = score_instances(out_dir, split, gt_subset, results, source, subset_mark(summary))
+    return {"gt_json": str(gt_json), "cos": cos}
 
 
 class _CocoImages:
@@ -174,15 +194,16 @@ def _box_prompts(
     baseline: Baseline,
     gt: np.ndarray,
     gt_images: Optional[_CocoImages],
-    image_ids: List[int],
+    image_id: Optional[int],
     counts: Dict[str, int],
 ) -> Optional[np.ndarray]:
-    """An image's box prompts, (N, 4): one per GT instance (COS, the last of ``image_ids``)
-    or one around the GT mask (DIS); none for an empty GT. None in automatic modes."""
+    """An image's box prompts, (N, 4): one per GT instance (COS, image ``image_id`` of
+    ``gt_images``) or one around the GT mask (DIS); none for an empty GT. None in automatic
+    modes."""
     if baseline.prompt != "box":
         return None
     if gt_images is not None:
-        boxes, empty = instance_boxes(gt_images.coco, image_ids[-1])
+        boxes, empty = instance_boxes(gt_images.coco, image_id)
         counts["empty_gt_instances"] += empty
         return boxes
     box = gt_box(gt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import pmgsam.efficiency as package
 from pmgsam.efficiency.report import AMG_MODELS, efficiency_report, format_report, write_records
@@ -102,7 +102,8 @@ def config_label(config: ModelConfig, path: str) -> str:
     return Path(path).stem
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Measure, print the report, and write it to --json and/or --run-dir's run.json."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.method and not args.run_dir:

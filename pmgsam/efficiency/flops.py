@@ -38,6 +38,7 @@ def flop_counter() -> FlopCounterMode:
 
 
 def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
+    """``total``, ``trainable`` (requires grad) and ``frozen`` parameter counts of ``model``."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "frozen": total - trainable}

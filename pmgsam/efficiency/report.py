@@ -109,6 +109,20 @@ def _amg_record(
     )
 
 
+def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict[str, Any]:
+    """What a timing depends on besides the model: device, precision, torch, settings, commit."""
+    return {
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "dtype": dtype,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "compile": perf.compile_scope if perf.compile else False,
+        "channels_last": perf.channels_last,
+        "cudnn_benchmark": perf.cudnn_benchmark,
+        "commit": git_commit(),
+    }
+
+
 def efficiency_report(
     model_name: Union[str, ModelConfig],
     size: Optional[int] = None,
@@ -143,14 +157,7 @@ def efficiency_report(
         "model": label or (model_name if isinstance(model_name, str) else "config"),
         "image_size": s,
         "batch": batch,
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "dtype": dtype,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "compile": perf.compile_scope if perf.compile else False,
-        "channels_last": perf.channels_last,
-        "cudnn_benchmark": perf.cudnn_benchmark,
-        "commit": git_commit(),
+        **_environment(dev, dtype, perf),
         "params": count_parameters(model),
         "flops_per_image": count_flops(model, images[:1], dtype),
     }
@@ -175,6 +182,8 @@ def efficiency_report(
 
 
 def format_report(r: Dict[str, Any]) -> str:
+    """The printed report: parameters, FLOPs by component, each record's timing and, with a
+    compared generator, the speed-up and FLOPs ratio."""
     p, f = r["params"], r["flops_per_image"]
     lines = [
         f"model {r['model']}  S={r['image_size']}  batch={r['batch']}  device={r['device']}  "

@@ -24,7 +24,7 @@ from pmgsam.evaluation.scoring import (
 )
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables
-from pmgsam.utils.config import ConfigError, load_config
+from pmgsam.utils.config import ConfigError, load_config, with_data_root
 
 
 def _data_config(config: str, overrides: List[str]):
@@ -97,7 +97,7 @@ def _predict(
 
 def data_overrides(args: argparse.Namespace) -> List[str]:
     """The config overrides, with ``--data-root`` as ``data.root``."""
-    return list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+    return with_data_root(args.overrides, args.data_root)
 
 
 def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:

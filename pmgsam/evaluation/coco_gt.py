@@ -31,6 +31,12 @@ def rle_for_pycocotools(rle: Dict[str, object]) -> Dict[str, object]:
     return {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
 
 
+def instance_rles(coco: COCO, image_id: int) -> List[Dict[str, object]]:
+    """RLEs of the GT instances of one image, crowd regions left out."""
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
+    return [coco.annToRLE(a) for a in anns if not a.get("iscrowd")]
+
+
 def _read_coco_json(path: Path) -> object:
     try:
         text = path.read_text()

@@ -38,7 +38,7 @@ from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
-from .coco_gt import load_coco, rle_for_pycocotools
+from .coco_gt import instance_rles, load_coco, rle_for_pycocotools
 from .scoring import (
     LIST_LIMIT,
     EvaluationInputError,
@@ -71,11 +71,9 @@ class Instance:
 
 
 def to_probability(pred: np.ndarray) -> np.ndarray:
-    """uint8 0-255 maps -> [0, 1]; float maps are taken as probabilities already."""
+    """uint8 0-255 maps -> [0, 1]; float (and boolean) maps are taken as probabilities already."""
     if pred.dtype == np.uint8:
         return pred.astype(np.float64) / 255.0
-    if pred.dtype == bool:
-        return pred.astype(np.float64)
     return pred.astype(np.float64)
 
 
@@ -237,8 +235,7 @@ def evaluate_cos_folder(
             prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         insts = split_instances(prob, threshold=threshold, min_area=min_area)
         n_inst += len(insts)
-        anns = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=[im["id"]]))
-        gt_rles = [coco_gt.annToRLE(a) for a in anns if not a.get("iscrowd", 0)]
+        gt_rles = instance_rles(coco_gt, im["id"])
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     refuse_size_mismatches(turned, bad_size)
     if results_out is not None:

@@ -155,6 +155,12 @@ def cos_protocol(scores: object) -> str:
 
 
 def cos_table(runs: Sequence[Mapping]) -> Table:
+    """AP, AP50 and AP75 of every run's ``cos`` scores, one column group per dataset scored.
+
+    Notes name each COS protocol with its rows, scores made on part of a split and the
+    overlapping-instance subsets; no best is marked in a group whose rows saw different image
+    counts or were scored with different protocols (the latter get a Protocol column).
+    """
     scored = {d for r in runs for d in (r.get("cos") or {})}
     # Datasets no run was scored on are left out (all shown when none has a value).
     datasets = [d for d in COS_DATASETS if d in scored or not scored]
@@ -250,6 +256,8 @@ def no_best_notes(groups: Mapping[str, Sequence[object]], why: str) -> List[str]
 
 
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
+    """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; no best is
+    marked when the rows were timed under different conditions (``timed_on``)."""
     rows, timed = [], {}
     for run in runs:
         eff = run.get("efficiency") or {}

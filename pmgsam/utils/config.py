@@ -73,10 +73,14 @@ class _OverriddenDict(dict):
     override values ({dotted key: text})."""
 
 
+# typing.Union[...] and, from Python 3.10, ``X | Y``.
+_UNION_ORIGINS = (typing.Union, getattr(types, "UnionType", None))
+
+
 def _takes_text(tp: Any) -> bool:
     """Whether a field of type ``tp`` only takes text (and None): str, Optional[str], a Literal
     of strings."""
-    if typing.get_origin(tp) in (typing.Union, getattr(types, "UnionType", None)):
+    if typing.get_origin(tp) in _UNION_ORIGINS:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return bool(args) and all(_takes_text(a) for a in args)
     if typing.get_origin(tp) is typing.Literal:
@@ -85,25 +89,17 @@ def _takes_text(tp: Any) -> bool:
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """``value`` as a field of type ``tp`` takes it (a nested dataclass built, a list's items
+    checked, an override's text kept for a text field); ConfigError naming ``key`` when it does
+    not fit. Types without a check here (``Any``, custom classes) take the value as it is."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return value
     if isinstance(value, _YAML_NON_TEXT) and key in _OVERRIDE_TEXTS.get() and _takes_text(tp):
         value = _OVERRIDE_TEXTS.get()[key]  # `split_dir=2024`: the text typed, not an int
-    if origin is typing.Union or origin is getattr(types, "UnionType", None):
-        non_none = [a for a in args if a is not type(None)]
-        if value is None:
-            if type(None) in args:
-                return None
-            raise ConfigError(f"config key '{key}' must not be null")
-        errors = []
-        for arg in non_none:
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"config key '{key}': {errors}")
+    if origin in _UNION_ORIGINS:
+        return _coerce_union(value, args, key)
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"config key '{key}' must be one of {list(args)}, got {value!r}")
@@ -115,15 +111,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
         return from_dict(tp, value, prefix=key)
     if origin in (list, List, Sequence, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise ConfigError(f"config key '{key}' needs {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        item_tp = args[0] if args else Any
-        items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
+        return _coerce_sequence(value, origin, args, key)
     if origin in (dict, Dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
@@ -137,30 +125,69 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
     if tp is float:
-        number = None
-        # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-            except OverflowError:  # an integer beyond the float range
-                number = math.inf
-        if number is None:
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
-        # No setting means anything when infinite or NaN, and NaN slips past `value < 0`.
-        if not math.isfinite(number):
-            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
-        return number
+        return _coerce_float(value, key)
     if tp is str:
-        if isinstance(value, str):
-            return os.path.expanduser(value) if value.startswith("~/") else value
-        hint = ""
-        if isinstance(value, _YAML_NON_TEXT):
-            kind = "a boolean" if isinstance(value, bool) else "a number or date"
-            hint = f" (YAML reads the unquoted value as {kind}; quote it to keep it text: '...')"
-        raise ConfigError(f"config key '{key}' must be a string, got {value!r}{hint}")
+        return _coerce_str(value, key)
     return value
+
+
+def _coerce_union(value: Any, args: Sequence[Any], key: str) -> Any:
+    """``value`` as the first member of the union that takes it; None only for Optional."""
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"config key '{key}' must not be null")
+    errors = []
+    for arg in [a for a in args if a is not type(None)]:
+        try:
+            return _coerce(value, arg, key)
+        except ConfigError as err:
+            errors.append(str(err))
+    raise ConfigError(errors[0] if len(errors) == 1 else f"config key '{key}': {errors}")
+
+
+def _coerce_sequence(value: Any, origin: Any, args: Sequence[Any], key: str) -> Any:
+    """A list or tuple with every item coerced; a fixed-length tuple needs exactly its items."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(args) != len(value):
+            raise ConfigError(f"config key '{key}' needs {len(args)} items, got {len(value)}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    item_tp = args[0] if args else Any
+    items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if origin is tuple else items
+
+
+def _coerce_float(value: Any, key: str) -> float:
+    """A finite float from a number, or from text such as ``1e-3``."""
+    number = None
+    # YAML 1.1 reads "1e-3" (no dot) as a string; accept it where a number is expected.
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        except OverflowError:  # an integer beyond the float range
+            number = math.inf
+    if number is None:
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+    # No setting means anything when infinite or NaN, and NaN slips past `value < 0`.
+    if not math.isfinite(number):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+    return number
+
+
+def _coerce_str(value: Any, key: str) -> str:
+    """Text, ``~/`` expanded to the home folder; a YAML boolean, number or date is refused with
+    a hint to quote it."""
+    if isinstance(value, str):
+        return os.path.expanduser(value) if value.startswith("~/") else value
+    hint = ""
+    if isinstance(value, _YAML_NON_TEXT):
+        kind = "a boolean" if isinstance(value, bool) else "a number or date"
+        hint = f" (YAML reads the unquoted value as {kind}; quote it to keep it text: '...')"
+    raise ConfigError(f"config key '{key}' must be a string, got {value!r}{hint}")
 
 
 def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
@@ -343,6 +370,11 @@ def read_config_file(path: str | Path, _chain: Sequence[Path] = ()) -> Dict[str,
     if not base_path.is_file():
         raise ConfigError(f"config file '{path}': base file '{base}' ({base_path}) does not exist")
     return merge_config_dicts(read_config_file(base_path, chain), data)
+
+
+def with_data_root(overrides: Sequence[str], data_root: Optional[str]) -> List[str]:
+    """``overrides`` followed by ``data.root=<data_root>`` when a ``--data-root`` is given."""
+    return [*overrides, f"data.root={data_root}"] if data_root else list(overrides)
 
 
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
