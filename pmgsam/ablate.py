@@ -30,14 +30,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
-from pmgsam.utils.config import (
-    BASE_KEY,
-    ConfigError,
-    from_dict,
-    load_config,
-    read_yaml_mapping,
-    to_dict,
-)
+from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
+from pmgsam.utils.config_files import BASE_KEY, read_yaml_mapping
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 # By name: run as `python -m pmgsam.ablate`, __name__ is "__main__", outside the package logger.

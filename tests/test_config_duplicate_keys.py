@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.utils.config import ConfigError, load_config, read_config_file, read_yaml_mapping
+from pmgsam.utils.config import ConfigError, load_config
+from pmgsam.utils.config_files import read_config_file, read_yaml_mapping
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -55,9 +55,9 @@ from pmgsam.utils.config import (
     apply_overrides,
     from_dict,
     load_config,
-    read_config_file,
     to_dict,
 )
+from pmgsam.utils.config_files import read_config_file
 from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
 from pmgsam.utils.messages import preview
 

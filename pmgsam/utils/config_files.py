@@ -1,0 +1,111 @@
+"""YAML config files: one file read strictly (a key given twice is an error, not a silent
+overwrite) and ``base:`` chains merged, before :mod:`pmgsam.utils.config` checks the result
+against its dataclass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Mapping, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or carries a value of the wrong type."""
+
+
+def join_key(prefix: str, key: str) -> str:
+    """The dotted config key ``prefix.key`` (``key`` alone at the top level)."""
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+BASE_KEY = "base"
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(f"key '{key}' is given twice (lines {first} and {second})")
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, at any depth (``safe_load``
+    keeps the last one: ``optim: {lr: 0.5}`` then ``optim: {weight_decay: 0.1}`` loses the lr).
+    Keys brought in by a merge (``<<: *defaults``) may still be set again."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_keys(node, "", set())
+        return super().construct_document(node)
+
+    def _check_keys(self, node: yaml.Node, path: str, seen: set) -> None:
+        if id(node) in seen:  # an alias of a node checked already (or of its own parent)
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_keys(item, f"{path}[{i}]", seen)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        lines: Dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = path
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                name = self.construct_object(key_node)
+                key, line = join_key(path, str(name)), key_node.start_mark.line + 1
+                if name in lines:
+                    raise _DuplicateKey(key, lines[name], line)
+                lines[name] = line
+            self._check_keys(value_node, key, seen)
+
+
+def read_yaml_mapping(path: Path) -> Dict[str, Any]:
+    """The top-level mapping of one YAML file (``base:`` untouched); ConfigError naming the
+    file when it is missing, not YAML, or not a mapping."""
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.load(f, Loader=ConfigLoader) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file '{path}' is not UTF-8 text ({err.reason})") from None
+        except _DuplicateKey as err:
+            raise ConfigError(f"config file '{path}': {err}; YAML keeps only the last") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must contain a mapping at the top level")
+    return data
+
+
+def merge_config_dicts(base: Mapping[str, Any], child: Mapping[str, Any]) -> Dict[str, Any]:
+    """``child`` on top of ``base``: mappings merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_config_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path, _chain: Sequence[Path] = ()) -> Dict[str, Any]:
+    """The mapping of a YAML config file with its ``base:`` chain resolved.
+
+    A top-level ``base: other.yaml`` (a path relative to the file that names it) makes the file
+    a set of changes on top of ``other.yaml``, which may itself name a base; the ``base`` key is
+    consumed here, so it never reaches the dataclass (where it would be an unknown key).
+    """
+    path = Path(path)
+    data = read_yaml_mapping(path)
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config file '{path}': '{BASE_KEY}' must be a file path, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    chain = [*_chain, path.resolve()]
+    if base_path in chain:
+        cycle = " -> ".join(str(p) for p in [*chain, base_path])
+        raise ConfigError(f"config file '{path}': '{BASE_KEY}' chain loops ({cycle})")
+    if not base_path.is_file():
+        raise ConfigError(f"config file '{path}': base file '{base}' ({base_path}) does not exist")
+    return merge_config_dicts(read_config_file(base_path, chain), data)
