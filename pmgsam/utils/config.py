@@ -72,7 +72,7 @@ class _OverriddenDict(dict):
 
 
 # typing.Union[...] and, from Python 3.10, ``X | Y``.
-_UNION_ORIGINS = (typing.Union, getattr(types, "UnionType", None))
+_UNION_ORIGINS = (typing.Union, types.UnionType)
 
 
 def _takes_text(tp: Any) -> bool:
