@@ -12,8 +12,10 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 
 ``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
-header cannot be read (zero-byte, not an image, truncated header) are listed and skipped: the
-other images still get their maps, and the command then exits with status 2.
+header cannot be read (zero-byte, not an image, truncated header, broken symbolic link, over
+PIL's pixel limit) are listed and skipped: the other images still get their maps, and the
+command then exits with status 2. Files of other types (``.gif``, ``.txt``) are named in a
+warning.
 
 ``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
 analysis, ``python -m pmgsam.analysis premask``).
@@ -74,11 +76,29 @@ logger = logging.getLogger("pmgsam.engine.inference")
 
 
 def input_images(source: Union[str, Path]) -> Dict[str, Path]:
-    """``{stem: path}`` of the images to predict: every image of a folder, or one image file."""
+    """``{stem: path}`` of the images to predict: every image of a folder, or one image file.
+
+    Files of a folder with another extension (``.gif``, ``notes.txt``) are named in a warning.
+    """
     source = Path(source)
     if not source.exists():
         raise DataNotFoundError(f"--input '{source}' does not exist")
     if source.is_dir():
+        others = [
+            p.name
+            for p in sorted(source.iterdir(), key=lambda p: natural_key(p.name))
+            if not p.name.startswith(".")
+            and p.suffix.lower() not in IMAGE_EXTENSIONS
+            and (p.is_file() or p.is_symlink())
+        ]
+        if others:
+            logger.warning(
+                "%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no map: %s",
+                len(others),
+                source,
+                ", ".join(IMAGE_EXTENSIONS),
+                preview(others, 10),
+            )
         return list_files(source, IMAGE_EXTENSIONS, "image")
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(

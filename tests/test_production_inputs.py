@@ -1,0 +1,91 @@
+"""Production folders: broken symbolic links, images over PIL's pixel limit and files of other
+types are named, never dropped without a word or raised as a PIL traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pmgsam.data.io import DataError, DataNotFoundError, load_image, load_mask, read_size
+from pmgsam.engine.inference import ImageFolder, input_images
+from pmgsam.evaluation.scoring import EvaluationInputError, pair_folders
+
+needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges")
+
+
+def _image(path, size=(8, 6)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), 90, np.uint8)).save(path)
+
+
+def _mask(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 8), 255, np.uint8)).save(path)
+
+
+@needs_symlinks
+def test_broken_symlink_image_is_listed_as_unreadable(tmp_path) -> None:
+    # It used to be skipped silently: no map, and exit status 0 when nothing else was wrong.
+    _image(tmp_path / "ok.png")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved" / "gone.jpg")
+    folder = ImageFolder(tmp_path, 32)
+    assert folder.names == ["ok"]
+    assert [name for name, _ in folder.unreadable] == ["gone.jpg"]
+    assert "is a broken symbolic link (to '" in folder.unreadable[0][1]
+    with pytest.raises(DataNotFoundError, match="broken symbolic link"):
+        load_image(tmp_path / "gone.jpg")
+
+
+@needs_symlinks
+def test_broken_symlink_gt_is_not_left_out_of_the_score(tmp_path) -> None:
+    # A GT mask behind a broken link used to vanish from the listing: the other images were
+    # scored as if it did not exist, and its map was called one "without GT".
+    for stem in ("a", "b"):
+        _mask(tmp_path / "pred" / f"{stem}.png")
+    _mask(tmp_path / "gt" / "a.png")
+    (tmp_path / "gt" / "b.png").symlink_to(tmp_path / "elsewhere" / "b.png")
+    pairs = pair_folders(tmp_path / "pred", tmp_path / "gt")
+    assert [stem for stem, _, _ in pairs] == ["a", "b"]
+    with pytest.raises(DataNotFoundError, match=r"GT mask file .*b\.png' is a broken symbolic"):
+        load_mask(pairs[1][2], "GT mask")
+    (tmp_path / "pred" / "b.png").unlink()
+    with pytest.raises(EvaluationInputError, match=r"1 GT image\(s\) .* no prediction .*: b\.png"):
+        pair_folders(tmp_path / "pred", tmp_path / "gt")
+
+
+def test_image_over_pil_pixel_limit_is_a_data_error(tmp_path, monkeypatch) -> None:
+    # PIL raises DecompressionBombError (not an OSError) above 2 x MAX_IMAGE_PIXELS; it came
+    # out as a traceback. A 20x20 image stands for a 180-megapixel photo here.
+    _image(tmp_path / "small.png", (4, 4))
+    _image(tmp_path / "huge.png", (20, 20))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for read in (load_image, read_size):
+        with pytest.raises(DataError, match=r"huge\.png': more pixels than PIL opens .*400"):
+            read(tmp_path / "huge.png")
+    folder = ImageFolder(tmp_path, 32)
+    assert folder.names == ["small"]
+    assert [name for name, _ in folder.unreadable] == ["huge.png"]
+
+
+def test_files_of_other_types_are_named(tmp_path, caplog) -> None:
+    _image(tmp_path / "photo.JPG")
+    Image.new("P", (8, 6)).save(tmp_path / "anim.gif")
+    (tmp_path / "notes.txt").write_text("shot list")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # hidden: not worth a word
+    with caplog.at_level(logging.WARNING, logger="pmgsam.engine.inference"):
+        assert list(input_images(tmp_path)) == ["photo"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert warned[0].startswith("2 file(s) in '")
+    assert warned[0].endswith("get no map: anim.gif, notes.txt")
+
+
+def test_a_folder_of_images_only_warns_nothing(tmp_path, caplog) -> None:
+    _image(tmp_path / "a.png")
+    with caplog.at_level(logging.WARNING, logger="pmgsam.engine.inference"):
+        input_images(tmp_path)
+    assert not caplog.records
