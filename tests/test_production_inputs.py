@@ -85,7 +85,11 @@ def test_files_of_other_types_are_named(tmp_path, caplog) -> None:
 
 
 def test_a_folder_of_images_only_warns_nothing(tmp_path, caplog) -> None:
-    _image(tmp_path / "a.png")
+    _image(tmp_path / "in" / "a.png")
+    (tmp_path / "day2").mkdir()
+    if os.name != "nt":  # a link to a folder is a subfolder (list_files names it), not a file
+        (tmp_path / "in" / "day2").symlink_to(tmp_path / "day2", target_is_directory=True)
     with caplog.at_level(logging.WARNING, logger="pmgsam.engine.inference"):
-        input_images(tmp_path)
+        with pytest.warns(UserWarning, match="subfolder"):
+            input_images(tmp_path / "in")
     assert not caplog.records

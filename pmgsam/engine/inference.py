@@ -89,7 +89,7 @@ def input_images(source: Union[str, Path]) -> Dict[str, Path]:
             for p in sorted(source.iterdir(), key=lambda p: natural_key(p.name))
             if not p.name.startswith(".")
             and p.suffix.lower() not in IMAGE_EXTENSIONS
-            and (p.is_file() or p.is_symlink())
+            and not p.is_dir()
         ]
         if others:
             logger.warning(
