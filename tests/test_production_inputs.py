@@ -1,18 +1,22 @@
 """Production folders: broken symbolic links, images over PIL's pixel limit and files of other
-types are named, never dropped without a word or raised as a PIL traceback."""
+types are named, never dropped without a word or raised as a PIL traceback; maps are written
+whole or not at all."""
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pmgsam.data.io import DataError, DataNotFoundError, load_image, load_mask, read_size
-from pmgsam.engine.inference import ImageFolder, input_images
+from pmgsam.engine.inference import ImageFolder, input_images, write_probability_png
 from pmgsam.evaluation.scoring import EvaluationInputError, pair_folders
+from pmgsam.utils.outputs import MANIFEST, OutputError, check_output_dir, prepare_output_dir
 
 needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges")
 
@@ -93,3 +97,44 @@ def test_a_folder_of_images_only_warns_nothing(tmp_path, caplog) -> None:
         with pytest.warns(UserWarning, match="subfolder"):
             input_images(tmp_path / "in")
     assert not caplog.records
+
+
+# --- writing maps: whole or not at all, and a failed write says why ---
+def test_failed_map_write_names_the_reason_and_leaves_no_temporary(tmp_path) -> None:
+    # It said only "could not write prediction" (OpenCV gives no reason), on a full disk too.
+    (tmp_path / "a.png").mkdir()  # stands where the map should go
+    with pytest.raises(OSError, match=r"could not write prediction '.*a\.png': Is a directory"):
+        write_probability_png(torch.full((4, 5), 0.5), tmp_path / "a.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_interrupted_map_write_keeps_the_previous_map(tmp_path, monkeypatch) -> None:
+    # A run killed while writing a map left a truncated PNG under the map's name.
+    target = tmp_path / "a.png"
+    write_probability_png(torch.zeros(4, 5), target)
+    before = target.read_bytes()
+
+    def killed(self, data):
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_probability_png(torch.ones(4, 5), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_rerun_clears_temporaries_of_its_own_maps_only(tmp_path) -> None:
+    # SIGKILL leaves the temporary behind; the next run into the folder must not take it for a
+    # file of the user's (it refused the folder without --overwrite) and removes it.
+    out = prepare_output_dir(tmp_path / "out", ["a.png", "b.png"], tool="inference")
+    write_probability_png(torch.zeros(4, 5), out / "a.png")
+    (out / ".b.png.k3x_9qz1.tmp").write_bytes(b"\x89PNG half")
+    check_output_dir(out, ["a.png", "b.png"])
+    prepare_output_dir(out, ["a.png", "b.png"], tool="inference")
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.png"]
+    (out / ".notes.md.k3x_9qz1.tmp").write_text("mine")  # not a temporary of a map of ours
+    with pytest.raises(OutputError, match=r"1 file\(s\) this tool did not write"):
+        check_output_dir(out, ["a.png", "b.png"])

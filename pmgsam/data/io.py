@@ -150,6 +150,14 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
     return found
 
 
+def other_files(folder: PathLike, extensions: Sequence[str]) -> List[str]:
+    """Names of the files in ``folder`` that :func:`list_files` leaves out for their extension
+    (hidden files and subfolders aside), in natural order."""
+    found = [p.name for p in Path(folder).iterdir() if p.suffix.lower() not in extensions]
+    found = [n for n in found if not n.startswith(".") and not (Path(folder) / n).is_dir()]
+    return sorted(found, key=natural_key)
+
+
 def _missing(path: Path, what: str) -> DataNotFoundError:
     if path.is_symlink():
         target = path.readlink()

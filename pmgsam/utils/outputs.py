@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Set, Union
 
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import TMP_SUFFIX, atomic_path
 from pmgsam.utils.messages import preview
 
 PathLike = Union[str, Path]
@@ -50,6 +50,16 @@ def written_names(out_dir: PathLike) -> Set[str]:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return set()
     return {str(n) for n in data.get("files", [])}
+
+
+def stale_map_temporaries(out_dir: PathLike) -> List[Path]:
+    """The hidden ``.<map>.<random>.tmp`` files of this tool's maps (see :func:`written_names`)
+    that a run killed while writing left in ``out_dir`` (maps are renamed into place whole)."""
+    out, ours = Path(out_dir), written_names(out_dir)
+    if not ours:
+        return []
+    ours.add(MANIFEST)
+    return [p for p in out.glob(f".*{TMP_SUFFIX}") if p.name[1:].rsplit(".", 2)[0] in ours]
 
 
 def check_output_file(path: PathLike, option: str) -> None:
@@ -150,7 +160,7 @@ def check_output_dir(
         raise OutputError(f"{option} '{out}' exists and is not a folder")
     if not out.is_dir() or overwrite:
         return
-    ours = written_names(out)
+    ours = written_names(out) | {p.name for p in stale_map_temporaries(out)}
     foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours)
     if foreign:
         clash = sorted(set(foreign) & set(names))
@@ -189,6 +199,8 @@ def prepare_output_dir(
     check_output_dir(out_dir, names, inputs, overwrite, option)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for leftover in stale_map_temporaries(out):
+        leftover.unlink()
     record = {
         "format": MANIFEST_FORMAT,
         "tool": tool,
