@@ -138,3 +138,19 @@ def test_rerun_clears_temporaries_of_its_own_maps_only(tmp_path) -> None:
     (out / ".notes.md.k3x_9qz1.tmp").write_text("mine")  # not a temporary of a map of ours
     with pytest.raises(OutputError, match=r"1 file\(s\) this tool did not write"):
         check_output_dir(out, ["a.png", "b.png"])
+
+
+def test_maps_of_an_earlier_run_left_in_the_folder_are_named(tmp_path, recwarn) -> None:
+    # Predicting another folder (or fewer images) into the same --out kept the earlier run's
+    # maps beside the new ones without a word.
+    out = prepare_output_dir(tmp_path / "out", ["a.png", "b.png", "c.png"], tool="inference")
+    for name in ("a.png", "b.png"):  # c.png's image was unreadable: never written
+        write_probability_png(torch.zeros(4, 5), out / name)
+    with pytest.warns(UserWarning) as caught:
+        prepare_output_dir(out, ["b.png", "x.png"], tool="inference")
+    assert str(caught[0].message) == (
+        f"--out '{out}' keeps 1 map(s) of an earlier run that this run does not replace "
+        "(a.png); they stay beside the new maps (use an empty folder to hold this run's maps only)"
+    )
+    prepare_output_dir(out, ["a.png", "b.png"], tool="inference")
+    assert not [w for w in recwarn if "earlier run" in str(w.message)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Set, Union
 
@@ -193,7 +194,8 @@ def prepare_output_dir(
       overwrite: allow a folder holding files this tool did not write.
       option: the command-line option that named ``out_dir``, for the messages.
       tool: which command writes (recorded in the manifest).
-    Raises :class:`OutputError` naming the folder and the reason. Returns ``out_dir``.
+    Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
+    earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
     names = sorted(set(names))
     check_output_dir(out_dir, names, inputs, overwrite, option)
@@ -201,6 +203,14 @@ def prepare_output_dir(
     out.mkdir(parents=True, exist_ok=True)
     for leftover in stale_map_temporaries(out):
         leftover.unlink()
+    earlier = sorted(n for n in written_names(out) - set(names) if (out / n).is_file())
+    if earlier:
+        warnings.warn(
+            f"{option} '{out}' keeps {len(earlier)} map(s) of an earlier run that this run does "
+            f"not replace ({preview(earlier, 5)}); they stay beside the new maps (use an empty "
+            "folder to hold this run's maps only)",
+            stacklevel=2,
+        )
     record = {
         "format": MANIFEST_FORMAT,
         "tool": tool,
