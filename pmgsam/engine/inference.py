@@ -12,10 +12,8 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 
 ``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
-header cannot be read (zero-byte, not an image, truncated header, broken symbolic link, over
-PIL's pixel limit) are listed and skipped: the other images still get their maps, and the
-command then exits with status 2. Files of other types (``.gif``, ``.txt``) are named in a
-warning.
+header cannot be read (zero-byte, not an image, broken link, over PIL's pixel limit) are listed
+and skipped: the others still get their maps, and the command then exits with status 2.
 
 ``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
 analysis, ``python -m pmgsam.analysis premask``).
