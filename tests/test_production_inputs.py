@@ -154,3 +154,11 @@ def test_maps_of_an_earlier_run_left_in_the_folder_are_named(tmp_path, recwarn) 
     )
     prepare_output_dir(out, ["a.png", "b.png"], tool="inference")
     assert not [w for w in recwarn if "earlier run" in str(w.message)]
+
+
+def test_out_below_a_file_is_refused_before_any_work(tmp_path) -> None:
+    # It surfaced as "[Errno 20] Not a directory" once the model had loaded.
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(OutputError, match=r"--out '.*sub': '.*notes' is a file, not a folder"):
+        check_output_dir(tmp_path / "notes" / "sub", ["a.png"])
+    assert (tmp_path / "notes").read_text() == "mine"

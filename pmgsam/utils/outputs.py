@@ -159,6 +159,8 @@ def check_output_dir(
     refuse_output_in_inputs(out, inputs, option, "the maps")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{option} '{out}' exists and is not a folder")
+    if not out.exists():
+        check_output_file(out, option)  # a file where one of its parent folders should be
     if not out.is_dir() or overwrite:
         return
     ours = written_names(out) | {p.name for p in stale_map_temporaries(out)}
