@@ -109,7 +109,8 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
     """Map stem -> path for the files in ``folder`` with one of ``extensions``.
 
     Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped, and so are
-    subfolders, with a warning naming them. Two files whose stems are equal, or equal but for
+    subfolders, with a warning naming them. Broken symbolic links are listed: reading one
+    raises :class:`DataNotFoundError` naming it. Two files whose stems are equal, or equal but for
     case, are an error: pairing by stem would be ambiguous, and maps named by stem would
     overwrite each other on case-insensitive file systems (macOS, Windows).
     """
@@ -127,7 +128,9 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
         if path.is_dir():
             subfolders.append(path.name)
             continue
-        if path.suffix.lower() not in extensions or not path.is_file():
+        # A broken symbolic link is kept, so that reading it names it instead of the file
+        # going missing without a word.
+        if path.suffix.lower() not in extensions or not (path.is_file() or path.is_symlink()):
             continue
         other = by_folded.get(path.stem.casefold())
         if other is not None:
@@ -147,17 +150,45 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
     return found
 
 
+def other_files(folder: PathLike, extensions: Sequence[str]) -> List[str]:
+    """Names of the files in ``folder`` that :func:`list_files` leaves out for their extension
+    (hidden files and subfolders aside), in natural order."""
+    found = [p.name for p in Path(folder).iterdir() if p.suffix.lower() not in extensions]
+    found = [n for n in found if not n.startswith(".") and not (Path(folder) / n).is_dir()]
+    return sorted(found, key=natural_key)
+
+
+def _missing(path: Path, what: str) -> DataNotFoundError:
+    if path.is_symlink():
+        target = path.readlink()
+        return DataNotFoundError(f"{what} file '{path}' is a broken symbolic link (to '{target}')")
+    return DataNotFoundError(f"{what} file '{path}' does not exist")
+
+
+def _unreadable(path: Path, what: str, err: Exception) -> DataError:
+    if isinstance(err, Image.DecompressionBombError):
+        # PIL refuses images above 2 x Image.MAX_IMAGE_PIXELS (about 179 million pixels).
+        return DataError(
+            f"cannot read {what} file '{path}': more pixels than PIL opens "
+            f"({err}); downscale it first"
+        )
+    return DataError(f"cannot read {what} file '{path}': corrupt or unsupported ({err})")
+
+
+_READ_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+                ValueError)  # fmt: skip
+
+
 def _open(path: PathLike, what: str) -> Image.Image:
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(f"{what} file '{path}' does not exist")
+        raise _missing(path, what)
     try:
         img = Image.open(path)
         # Decode now: PIL is lazy and would otherwise fail later, far from the file name.
         img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        msg = f"cannot read {what} file '{path}': corrupt or unsupported ({err})"
-        raise DataError(msg) from err
+    except _READ_ERRORS as err:
+        raise _unreadable(path, what, err) from err
     return img
 
 
@@ -165,14 +196,13 @@ def read_header(path: PathLike, what: str = "image") -> Tuple[int, int, str, str
     """(H, W, format, PIL mode) of an image file, read from its header only."""
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(f"{what} file '{path}' does not exist")
+        raise _missing(path, what)
     try:
         with Image.open(path) as img:
             w, h = img.size
             return h, w, str(img.format), img.mode
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        msg = f"cannot read {what} file '{path}': corrupt or unsupported ({err})"
-        raise DataError(msg) from err
+    except _READ_ERRORS as err:
+        raise _unreadable(path, what, err) from err
 
 
 def read_size(path: PathLike, what: str = "image") -> Tuple[int, int]:
@@ -210,7 +240,7 @@ def load_image_reduced(path: PathLike, factor: int) -> np.ndarray:
     if factor not in _REDUCED_FLAGS:
         raise ValueError(f"reduced decode factor must be 2, 4 or 8, got {factor}")
     if not path.is_file():
-        raise DataNotFoundError(f"image file '{path}' does not exist")
+        raise _missing(path, "image")
     # np.fromfile + imdecode instead of imread: imread cannot open non-ASCII paths on Windows.
     data = np.fromfile(path, dtype=np.uint8)
     flags = _REDUCED_FLAGS[factor] | cv2.IMREAD_IGNORE_ORIENTATION

@@ -12,8 +12,8 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 
 ``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
-header cannot be read (zero-byte, not an image, truncated header) are listed and skipped: the
-other images still get their maps, and the command then exits with status 2.
+header cannot be read (zero-byte, not an image, broken link, over PIL's pixel limit) are listed
+and skipped: the others still get their maps, and the command then exits with status 2.
 
 ``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
 analysis, ``python -m pmgsam.analysis premask``).
@@ -39,6 +39,7 @@ from pmgsam.data.io import (
     list_files,
     mask_warning_worker_init,
     natural_key,
+    other_files,
     read_size,
 )
 from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
@@ -61,6 +62,7 @@ from pmgsam.utils.cli import (
     run_cli,
 )
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
+from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import (
     check_output_dir,
@@ -74,11 +76,17 @@ logger = logging.getLogger("pmgsam.engine.inference")
 
 
 def input_images(source: Union[str, Path]) -> Dict[str, Path]:
-    """``{stem: path}`` of the images to predict: every image of a folder, or one image file."""
+    """``{stem: path}`` of the images to predict: every image of a folder (files of other types
+    are named in a warning), or one image file."""
     source = Path(source)
     if not source.exists():
         raise DataNotFoundError(f"--input '{source}' does not exist")
     if source.is_dir():
+        others = other_files(source, IMAGE_EXTENSIONS)
+        if others:
+            kinds = ", ".join(IMAGE_EXTENSIONS)
+            logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
+                           "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
         return list_files(source, IMAGE_EXTENSIONS, "image")
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(
@@ -243,12 +251,19 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
     """Save a [0, 1] probability map as an 8-bit grayscale PNG.
 
     The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
-    quantising happen there, and only the 8-bit result crosses to the host.
+    quantising happen there, and only the 8-bit result crosses to the host. Written whole under
+    a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
     """
     levels = torch.round(prob.float().clamp(0, 1) * 255.0)  # half to even, as np.rint
     arr = levels.to(torch.uint8).cpu().numpy()
-    if not cv2.imwrite(str(path), arr):
-        raise OSError(f"could not write prediction '{path}'")
+    ok, png = cv2.imencode(".png", arr)
+    if not ok:
+        raise OSError(f"could not encode prediction '{path}' as PNG")
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(png.tobytes())
+    except OSError as err:
+        raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err
 
 
 def predict_split(

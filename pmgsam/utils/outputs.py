@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Set, Union
 
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import TMP_SUFFIX, atomic_path
 from pmgsam.utils.messages import preview
 
 PathLike = Union[str, Path]
@@ -50,6 +51,16 @@ def written_names(out_dir: PathLike) -> Set[str]:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return set()
     return {str(n) for n in data.get("files", [])}
+
+
+def stale_map_temporaries(out_dir: PathLike) -> List[Path]:
+    """The hidden ``.<map>.<random>.tmp`` files of this tool's maps (see :func:`written_names`)
+    that a run killed while writing left in ``out_dir`` (maps are renamed into place whole)."""
+    out, ours = Path(out_dir), written_names(out_dir)
+    if not ours:
+        return []
+    ours.add(MANIFEST)
+    return [p for p in out.glob(f".*{TMP_SUFFIX}") if p.name[1:].rsplit(".", 2)[0] in ours]
 
 
 def check_output_file(path: PathLike, option: str) -> None:
@@ -148,9 +159,11 @@ def check_output_dir(
     refuse_output_in_inputs(out, inputs, option, "the maps")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{option} '{out}' exists and is not a folder")
+    if not out.exists():
+        check_output_file(out, option)  # a file where one of its parent folders should be
     if not out.is_dir() or overwrite:
         return
-    ours = written_names(out)
+    ours = written_names(out) | {p.name for p in stale_map_temporaries(out)}
     foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours)
     if foreign:
         clash = sorted(set(foreign) & set(names))
@@ -183,12 +196,23 @@ def prepare_output_dir(
       overwrite: allow a folder holding files this tool did not write.
       option: the command-line option that named ``out_dir``, for the messages.
       tool: which command writes (recorded in the manifest).
-    Raises :class:`OutputError` naming the folder and the reason. Returns ``out_dir``.
+    Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
+    earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
     names = sorted(set(names))
     check_output_dir(out_dir, names, inputs, overwrite, option)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for leftover in stale_map_temporaries(out):
+        leftover.unlink()
+    earlier = sorted(n for n in written_names(out) - set(names) if (out / n).is_file())
+    if earlier:
+        warnings.warn(
+            f"{option} '{out}' keeps {len(earlier)} map(s) of an earlier run that this run does "
+            f"not replace ({preview(earlier, 5)}); they stay beside the new maps (use an empty "
+            "folder to hold this run's maps only)",
+            stacklevel=2,
+        )
     record = {
         "format": MANIFEST_FORMAT,
         "tool": tool,
