@@ -330,9 +330,11 @@ def test_disk_cache_is_tied_to_the_model_and_never_replaces_a_file(tmp_path: Pat
     model = {"model_type": "vit_b", "image_size": 64, "encoder_dtype": "fp32"}
     model.update(checkpoint_sha256="ab" * 32, embedding_shape=[256, 4, 4])
     cache = DiskCache(tmp_path, model)
-    embedding = torch.randn(256, 4, 4)
+    batch = torch.randn(4, 256, 4, 4)
+    embedding = batch[1]  # a view, as the encoder's batch gives
     cache.put("k1", embedding, "im0")
     assert "k1" in cache and "k2" not in cache and torch.equal(cache.get("k1"), embedding)
+    assert cache.path("k1").stat().st_size < 1.5 * embedding.numel() * 4  # not the batch
     assert not list(cache.folder.glob(".*"))  # no temporary file left behind
     for change in (
         {"checkpoint_sha256": "cd" * 32},

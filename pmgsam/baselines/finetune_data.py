@@ -281,7 +281,9 @@ class DiskCache:
         return embedding
 
     def put(self, key: str, embedding: torch.Tensor, name: str) -> None:
-        entry = {"key": key, "image": name, "embedding": embedding.detach().float().cpu()}
+        # A copy: a view would save the whole batch's storage.
+        embedding = embedding.detach().to("cpu", torch.float32).clone()
+        entry = {"key": key, "image": name, "embedding": embedding}
         with atomic_path(self.path(key)) as tmp:
             torch.save(entry, tmp)
 
