@@ -343,18 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--embedding-cache",
         choices=CACHE_MODES,
-        help="overrides finetune.embedding_cache: each image's embedding computed once, kept in "
-        "CPU memory (memory: 4 MiB per image at 1024 px, ~14 GiB for DIS-TR + DIS-VD; the "
-        "default) or in one file per image under --cache-dir (disk: reused by later runs with "
-        "the same checkpoint, model type, side, encoder dtype and image), or none (encoded every "
-        "epoch); the losses are the same",
+        help="overrides finetune.embedding_cache: each image's embedding computed once and kept "
+        "in CPU memory (memory, the default: 4 MiB per image at 1024 px, 13.6 GiB for DIS-TR + "
+        "DIS-VD; refused when less is available) or in one file per image under --cache-dir "
+        "(disk: reused by later runs with the same checkpoint, model type, side, encoder dtype "
+        "and image; nothing there is deleted), or none (encoded every epoch); the losses are "
+        "the same",
     )
     p.add_argument("--cache-dir", help="folder of the disk cache; overrides finetune.cache_dir")
     p.add_argument(
         "--encoder-dtype",
         choices=list(ENCODER_DTYPES),
-        help="overrides finetune.encoder_dtype: fp32 (default, SAM's numbers) or bf16 (autocast "
-        "of the frozen image encoder; CUDA with bf16, or the CPU with a warning)",
+        help="overrides finetune.encoder_dtype: fp32 (the default, SAM's numbers) or bf16 "
+        "(bf16 autocast of the frozen image encoder; weights and decoder stay float32; refused "
+        "on GPUs without bf16, allowed on the CPU with a warning)",
     )
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument(
