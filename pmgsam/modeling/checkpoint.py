@@ -5,7 +5,6 @@ Frozen branches are not stored: they come from their own official files named in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, to_dict
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import atomic_path, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +53,7 @@ def resolve_weights(path: str | Path) -> Path:
 def weights_digest(path: str | Path) -> str:
     """SHA-256 of the PMG-SAM weights file that ``path`` (file, checkpoint or run folder) names:
     tells whether a run's ``best`` weights changed since maps were predicted from them."""
-    digest = hashlib.sha256()
-    with open(resolve_weights(path), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(resolve_weights(path))
 
 
 def save_model(

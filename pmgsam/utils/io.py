@@ -1,8 +1,9 @@
-"""Crash-safe file writing."""
+"""Crash-safe file writing, and file digests."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -61,3 +62,12 @@ def remove_stale_temporaries(folder: str | Path) -> list:
                 path.unlink()
                 removed.append(path)
     return removed
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
