@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any, List
 
@@ -26,7 +27,13 @@ from torchvision.ops import sigmoid_focal_loss
 
 import evaluate
 from pmgsam.baselines import finetune_data, finetune_sam, sam
-from pmgsam.baselines.finetune_data import CacheError, DiskCache, Embedder, embedding_bytes
+from pmgsam.baselines.finetune_data import (
+    CacheError,
+    DiskCache,
+    Embedder,
+    embedding_bytes,
+    finetune_record,
+)
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
     dice_loss,
@@ -240,8 +247,27 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     argv += [str(SIDE), "--speed-iters", "0", "--points-per-side", "2", "--pred-iou-thresh", "0"]
     argv += ["--stability-score-thresh", "0"]
     assert evaluate.main(argv) == 0
-    meta = json.loads((run / "run.json").read_text())["meta"]
+    written = json.loads((run / "run.json").read_text())
+    meta = written["meta"]
     assert meta["checkpoint"] == str(out) and meta["split DIS-TE1"]["num_images"] == 1
+    # The row says it is fine-tuned (the untuned model's row is "SAM ViT-B auto (union)").
+    assert written["method"] == "SAM ViT-B fine-tuned auto (union)"
+    assert meta["finetune"]["source_sha256"] == _sha(source)
+    assert meta["finetune"]["best_epoch"] == record["best_epoch"]
+
+
+def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, caplog) -> None:
+    source, out, _, _, _ = finetuned
+    dup = tmp_path / "copy.pth"
+    assert finetune_record(out)["output_sha256"] == _sha(out)
+    shutil.copy(out, dup)
+    assert finetune_record(dup) is None  # no record beside the copy
+    shutil.copy(finetune_sam.sidecar_path(out), finetune_sam.sidecar_path(dup))
+    assert finetune_record(dup)["source_sha256"] == _sha(source)
+    shutil.copy(source, dup)  # the weights replaced after fine-tuning: the record is stale
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        assert finetune_record(dup) is None
+    assert "records the fine-tuning of another file" in caplog.text
 
 
 def test_existing_output_and_the_input_checkpoint_are_refused(finetuned: Any, capsys) -> None:

@@ -72,6 +72,7 @@ class Baseline(ABC):
 
     prompt = "auto"  # "box" when the runner must pass GT boxes
     mode = "auto"
+    fine_tuned = False  # set for weights written by pmgsam.baselines.finetune_sam
 
     def __init__(self, family_name: str, model_type: str, model: torch.nn.Module) -> None:
         self.family_name, self.model_type, self.model = family_name, model_type, model
@@ -79,8 +80,9 @@ class Baseline(ABC):
 
     @property
     def label(self) -> str:
-        """Model part of the table row, e.g. ``SAM ViT-B`` or ``SAM2.1 tiny``."""
-        return self.family.label(self.model_type)
+        """Model part of the table row, e.g. ``SAM ViT-B``, ``SAM2.1 tiny`` or
+        ``SAM ViT-H fine-tuned``."""
+        return self.family.label(self.model_type) + (" fine-tuned" if self.fine_tuned else "")
 
     @abstractmethod
     def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Prediction:

@@ -124,6 +124,11 @@ EFFICIENCY_NOTES = {
 }
 
 
+#: What run.json ``meta.finetune`` keeps of a fine-tuned SAM's ``.finetune.json`` record.
+FINETUNE_META_KEYS = ("source_checkpoint", "source_sha256", "output_sha256", "best_epoch",
+                      "best_val_loss", "data", "recipe")  # fmt: skip
+
+
 def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
     """What a row records of its prompts: the box rule, or how automatic masks became a map."""
     if baseline.prompt == "box":
@@ -147,6 +152,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Predict, score and record every split of ``args`` with the chosen baseline."""
     import json
 
+    from pmgsam.baselines.finetune_data import finetune_record
     from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
     from pmgsam.efficiency import count_parameters
@@ -183,6 +189,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "overrides": overrides,
         **baseline.meta(),
     }
+    tuned = finetune_record(args.checkpoint) if owner == "sam" else None
+    if tuned is not None:  # a fine-tuned row must not share the untuned model's name
+        baseline.fine_tuned = True
+        meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = _predict_and_score(
         args, baseline, datasets, out_dir, meta

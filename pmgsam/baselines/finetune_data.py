@@ -46,12 +46,13 @@ from pmgsam.baselines.finetune_recipe import (
     sample_points,
 )
 from pmgsam.utils.config import ConfigError
-from pmgsam.utils.io import TMP_SUFFIX, atomic_path
+from pmgsam.utils.io import TMP_SUFFIX, atomic_path, file_sha256
 from pmgsam.utils.outputs import OutputError, check_output_file
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
 CACHE_FORMAT = "pmgsam-sam-embeddings"
 SIDECAR_SUFFIX = ".finetune.json"
+RECORD_FORMAT = "pmgsam-sam-finetune"
 EMBED_CHANNELS, PATCH = 256, 16  # SAM's image embedding: 256 channels, one per 16-px patch
 GIB, MIB = 1 << 30, 1 << 20
 
@@ -59,6 +60,31 @@ GIB, MIB = 1 << 30, 1 << 20
 def sidecar_path(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(output.stem + SIDECAR_SUFFIX)
+
+
+def finetune_record(checkpoint: str | Path) -> Optional[Dict[str, Any]]:
+    """The ``<stem>.finetune.json`` record written beside a fine-tuned ``checkpoint``, or None
+    when there is none. A record whose ``output_sha256`` is not the file's (the weights were
+    replaced after fine-tuning) is ignored with a warning: it describes another file."""
+    path = sidecar_path(checkpoint)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        logger.warning("ignoring '%s': not a readable fine-tuning record (%s)", path, err)
+        return None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        return None
+    if record.get("output_sha256") != file_sha256(checkpoint):
+        logger.warning(
+            "ignoring '%s': it records the fine-tuning of another file (SHA-256 differs from "
+            "'%s'); the row is named as an untuned model's",
+            path,
+            checkpoint,
+        )
+        return None
+    return record
 
 
 def check_outputs(output: str | Path, checkpoint: str | Path, overwrite: bool) -> None:

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pmgsam.baselines.finetune_data import (
+    RECORD_FORMAT,
     SIDECAR_SUFFIX,
     Embedder,
     PromptedImages,
@@ -77,7 +78,6 @@ from pmgsam.utils.io import file_sha256
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")  # also when run as __main__
 PROG = "python -m pmgsam.baselines.finetune_sam"
-RECORD_FORMAT = "pmgsam-sam-finetune"
 OPTION_KEYS = ("epochs", "lr", "batch_size", "points", "embedding_cache", "cache_dir")
 OPTION_KEYS += ("encoder_dtype",)
 
