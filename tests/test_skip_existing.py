@@ -141,6 +141,10 @@ def test_resumed_run_writes_the_straight_runs_maps_and_decodes_only_the_missing(
     reads.clear()
     assert infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask") == 0
     assert not reads and "wrote 0 probability maps" in capsys.readouterr().out
+    # An image whose Pre-Mask map is missing is predicted again, though --out has its map.
+    (tmp_path / "premask" / "d.png").unlink()
+    assert infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask") == 0
+    assert set(reads) == {"d"} and (tmp_path / "premask" / "d.png").is_file()
 
 
 @pytest.mark.parametrize("change", ["weights", "amp", "premask-as-out"])
@@ -232,3 +236,24 @@ def test_a_user_file_named_like_a_map_is_never_kept_as_one(
     assert infer(weights["one"], images, out, "--skip-existing", "--overwrite") == 0
     assert set(reads) == {"c", "d", "e"}
     assert tree(out) == {**tree(straight), MANIFEST: tree(out)[MANIFEST]}
+
+
+def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
+    checkpoints, images, tmp_path, monkeypatch, reads
+) -> None:
+    # Checkpoints from before the frozen branches' SHA-256 were recorded: the loaded model's
+    # branches stand in, so a resumed run still compares them.
+    _, model = checkpoints["one"]
+    old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    out = tmp_path / "pred"
+    assert infer(old, images, out) == 0
+    frozen = read_manifest(out)["producer"]["frozen_sha256"]
+    assert set(frozen) == {"hiera", "u2net"}
+    reads.clear()
+    assert infer(old, images, out, "--skip-existing") == 0 and not reads
+    other = copy.deepcopy(model)  # same checkpoint, other frozen weights: refused
+    with torch.no_grad():
+        next(other.u2net.parameters()).add_(1.0)
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    assert infer(old, images, out, "--skip-existing") == 2

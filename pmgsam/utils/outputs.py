@@ -236,7 +236,7 @@ def prepare_output_dir(
         # Maps of another producer (or of an unknown one) may stay until this run has replaced
         # them: the manifest, written first, cannot vouch for them all being this run's.
         "mixed": bool(present)
-        and (before.get("mixed", True) or producer_changes(before.get("producer"), producer)),
+        and bool(before.get("mixed", True) or producer_changes(before.get("producer"), producer)),
     }
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(record, indent=0) + "\n")
