@@ -2,7 +2,7 @@
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR|IMAGE --out DIR
         [--batch-size 4] [--num-workers 2] [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none]
-        [--overwrite] [--premask-out DIR] [model.hiera_checkpoint=... ...]
+        [--overwrite] [--skip-existing] [--premask-out DIR] [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
 weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
@@ -17,6 +17,11 @@ and skipped: the others still get their maps, and the command then exits with st
 
 ``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
 analysis, ``python -m pmgsam.analysis premask``).
+
+``--skip-existing`` resumes a stopped run: the manifest records what made the maps (weights and
+settings, :func:`~pmgsam.engine.predictor.map_producer`); maps of the same producer are kept and
+their images not opened, any other's are refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 
 from __future__ import annotations
@@ -24,35 +29,21 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
-import cv2
-import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
-
-from pmgsam.data import EvalTransform, load_image, unpad_and_resize
-from pmgsam.data.io import (
-    IMAGE_EXTENSIONS,
-    DataError,
-    DataNotFoundError,
-    list_files,
-    mask_warning_worker_init,
-    natural_key,
-    other_files,
-    read_size,
-)
-from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
-from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.distributed import autocast, resolve_device
-from pmgsam.engine.performance import (
-    configure_backends,
-    maybe_compile,
-    prepare_model,
-    to_memory_format,
+from pmgsam.data.io import DataError
+from pmgsam.engine.distributed import resolve_device
+from pmgsam.engine.predictor import (
+    ImageFolder,
+    Predictor,
+    input_images,
+    map_producer,
+    resolve_amp,
+    write_probability_png,
 )
 from pmgsam.modeling.build import load_pretrained
-from pmgsam.modeling.checkpoint import checkpoint_model_fields
+from pmgsam.modeling.checkpoint import branch_digests, checkpoint_model_fields
+from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -62,208 +53,20 @@ from pmgsam.utils.cli import (
     run_cli,
 )
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
-from pmgsam.utils.io import atomic_path
-from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import (
     check_output_dir,
     dataset_folders,
+    finished_maps,
     prepare_output_dir,
     refuse_shared_output,
+    settle_output_dir,
 )
+
+__all__ = ["ImageFolder", "Predictor", "input_images", "main", "predict_split"]
+__all__ += ["write_probability_png"]  # importable from here as before (pmgsam.engine.predictor)
 
 # By name: run as `python -m pmgsam.engine.inference`, __name__ is "__main__".
 logger = logging.getLogger("pmgsam.engine.inference")
-
-
-def input_images(source: Union[str, Path]) -> Dict[str, Path]:
-    """``{stem: path}`` of the images to predict: every image of a folder (files of other types
-    are named in a warning), or one image file."""
-    source = Path(source)
-    if not source.exists():
-        raise DataNotFoundError(f"--input '{source}' does not exist")
-    if source.is_dir():
-        others = other_files(source, IMAGE_EXTENSIONS)
-        if others:
-            kinds = ", ".join(IMAGE_EXTENSIONS)
-            logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
-                           "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
-        return list_files(source, IMAGE_EXTENSIONS, "image")
-    if source.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise DataError(
-            f"--input '{source}' is neither a folder nor an image file "
-            f"({', '.join(IMAGE_EXTENSIONS)})"
-        )
-    return {source.stem: source}
-
-
-class ImageFolder(Dataset):
-    """Every image of a folder, or one image file (no masks), resized + padded for the model.
-
-    Files whose header cannot be read are left out and listed in ``unreadable`` (path, reason),
-    so that one bad file does not cost the maps of all the others.
-
-    Arguments:
-      folder (path): directory of images, or a single image file.
-      image_size (int): S.
-      files (dict, optional): ``{stem: path}`` already listed by :func:`input_images`.
-    """
-
-    def __init__(
-        self,
-        folder: Union[str, Path],
-        image_size: int,
-        files: Optional[Dict[str, Path]] = None,
-    ) -> None:
-        files = input_images(folder) if files is None else files
-        if not files:
-            raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
-        self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
-        names = []
-        for name in sorted(files, key=natural_key):
-            try:
-                read_size(files[name])
-                names.append(name)
-            except DataError as err:
-                self.unreadable.append((files[name].name, str(err)))
-        if not names:
-            raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
-                            f"{self.describe_unreadable()}")  # fmt: skip
-        self.names = names
-        self.image_paths = [files[n] for n in self.names]
-        self.transform = EvalTransform(image_size)
-        oriented = [p.name for p in self.image_paths if exif_orientation(p) != 1]
-        if oriented:
-            logger.warning(
-                "%d image(s) carry an EXIF orientation that viewers apply (%s): their maps "
-                "follow the pixels as stored, not the view a photo viewer shows. %s",
-                len(oriented),
-                preview(oriented, 10),
-                EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
-            )
-
-    def describe_unreadable(self) -> str:
-        """The unreadable files by name, then the first one's reason."""
-        names = preview([name for name, _ in self.unreadable], 10)
-        return f"{names} (first: {self.unreadable[0][1]})" if self.unreadable else ""
-
-    def __len__(self) -> int:
-        return len(self.image_paths)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        sample = dict(self.transform(load_image(self.image_paths[index])))
-        sample["name"] = self.names[index]
-        return sample
-
-
-class Predictor:
-    """Runs a PMG-SAM model on padded batches and maps probabilities back to original sizes.
-
-    Arguments:
-      model (nn.Module): a PMG-SAM model (moved to ``device`` and put in eval mode here).
-      device (str or torch.device): where to run; ``auto`` picks CUDA when available.
-      amp (str): ``bf16`` autocast on CUDA (default there), ``none`` for full precision.
-      performance (PerformanceConfig, optional): speed options (Hiera attention form,
-        channels-last, torch.compile, TF32); the defaults when omitted.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        device: Any = "auto",
-        amp: str = "auto",
-        performance: Optional[PerformanceConfig] = None,
-    ) -> None:
-        if not isinstance(device, torch.device):
-            device = resolve_device(device or "auto")
-        self.device = device
-        self.perf = performance or PerformanceConfig()
-        configure_backends(self.perf, device)
-        # The caller's model keeps its input check for its own calls; _forward skips it.
-        self.model = prepare_model(model.to(self.device).eval(), self.perf, skip_input_check=False)
-        self.net = maybe_compile(self.model, self.perf)
-        if amp == "auto":
-            amp = "bf16" if self.device.type == "cuda" else "none"
-        if amp not in ("bf16", "none"):
-            raise ValueError(f"amp must be 'bf16' or 'none', got {amp!r}")
-        self.amp = amp
-        self.image_size = model.config.image_size
-
-    def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
-        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
-            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
-            return self.net(images, check_range=False)
-
-    @torch.inference_mode()
-    def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
-        return torch.sigmoid(self._forward(images)["mask"].float())
-
-    @torch.inference_mode()
-    def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
-        out = self._forward(images)
-        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
-
-    def predict_dataset(
-        self,
-        dataset: Dataset,
-        out_dir: Union[str, Path],
-        batch_size: int = 4,
-        num_workers: int = 2,
-        progress: bool = True,
-        premask_dir: Union[str, Path, None] = None,
-    ) -> Path:
-        """Write ``<name>.png`` probability maps at each sample's original size.
-
-        With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
-        """
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        loader = DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
-            worker_init_fn=mask_warning_worker_init(),
-        )
-        # As a context: a failure closes the bar first, so the error gets a line of its own.
-        with tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar:
-            for batch in loader:
-                if premask_dir is None:
-                    probs = self.predict_batch(batch["image"])
-                else:
-                    probs, pre = self.predict_batch_with_premask(batch["image"])
-                    _write_premasks(pre, batch, Path(premask_dir), self.image_size)
-                for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
-                    full = unpad_and_resize(prob[0], size, self.image_size)
-                    write_probability_png(full, out_dir / f"{name}.png")
-                bar.update(len(batch["name"]))
-        return out_dir
-
-
-def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
-        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
-
-
-def write_probability_png(prob: torch.Tensor, path: Path) -> None:
-    """Save a [0, 1] probability map as an 8-bit grayscale PNG.
-
-    The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
-    quantising happen there, and only the 8-bit result crosses to the host. Written whole under
-    a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
-    """
-    levels = torch.round(prob.float().clamp(0, 1) * 255.0)  # half to even, as np.rint
-    arr = levels.to(torch.uint8).cpu().numpy()
-    ok, png = cv2.imencode(".png", arr)
-    if not ok:
-        raise OSError(f"could not encode prediction '{path}' as PNG")
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(png.tobytes())
-    except OSError as err:
-        raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err
 
 
 def predict_split(
@@ -352,7 +155,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
     parser.add_argument(
-        "--overwrite", action="store_true", help="allow an --out folder holding other files"
+        "--overwrite",
+        action="store_true",
+        help="allow an --out folder holding files this tool did not write (same-name ones are "
+        "replaced; with --skip-existing too: a file of yours is never taken for a map)",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="resume a stopped run: keep the maps this tool already wrote into --out (and "
+        "--premask-out) with the same weights and settings, and predict only the other images "
+        "(never read); a folder holding maps of other weights or settings, or of a pmgsam that "
+        "did not record them, is refused",
     )
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument(
@@ -370,11 +184,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     names = [f"{n}.png" for n in listed]
     # A single image's folder counts as input too: maps written there could replace its images.
     read = [input_dir if input_dir.is_dir() else input_dir.parent]
-    outputs = [(args.out, "--out")]
+    outputs = [(args.out, "--out", "final")]
     if args.premask_out:
         refuse_shared_output(args.out, "--out", args.premask_out, "--premask-out")
-        outputs.append((args.premask_out, "--premask-out"))
-    for folder, option in outputs:
+        outputs.append((args.premask_out, "--premask-out", "pre_mask"))
+    for folder, option, _ in outputs:
         check_output_dir(folder, names, read, args.overwrite, option)
     others = [o for o in args.overrides if "." in o.split("=")[0] and not o.startswith("model.")]
     if others:
@@ -382,26 +196,75 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{', '.join(others)}: inference takes model.* overrides only (where the frozen "
             "weights now are); the images come from --input, the rest from the checkpoint"
         )
+    amp = resolve_amp(args.amp, device)
+    # With --skip-existing the folders are checked before the model loads (a refusal costs no
+    # load; a bad checkpoint gives load_pretrained's own error).
+    producer = map_producer(args.checkpoint, amp) if args.skip_existing else None
+    skip = finished(outputs, producer, listed) if producer and producer["frozen_sha256"] else set()
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
-    dataset = ImageFolder(input_dir, model.config.image_size, listed)
+    producer = producer or recorded_producer(args.checkpoint, amp)
+    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
+        producer["frozen_sha256"] = branch_digests(model)
+        skip = finished(outputs, producer, listed) if args.skip_existing else set()
+    todo = {stem: path for stem, path in listed.items() if stem not in skip}
+    if args.skip_existing:
+        where = " and --premask-out" if args.premask_out else ""
+        logger.info("%d image(s) skipped: their maps are in --out%s from the same weights and "
+                    "settings; predicting %d", len(skip), where, len(todo))  # fmt: skip
+    # A skipped image is not opened at all (its header included).
+    dataset = ImageFolder(input_dir, model.config.image_size, todo) if todo or not skip else None
     # Only the maps it will write: a name recorded for an unreadable image would later let a
     # user's file of that name pass for the tool's own.
-    written = [f"{n}.png" for n in dataset.names]
-    for folder, option in outputs:
-        prepare_output_dir(folder, written, read, args.overwrite, option, "inference")
-    predictor = Predictor(model, device, args.amp)
-    out = predictor.predict_dataset(
-        dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
-    )
+    written = [f"{n}.png" for n in (dataset.names if dataset else [])]
+    kept = [f"{n}.png" for n in skip]
+    for folder, option, kind in outputs:
+        made_by = {**producer, "maps": kind} if producer else None
+        prepare_output_dir(
+            folder, written + kept, read, args.overwrite, option, "inference", made_by
+        )
+    if dataset is not None:
+        predictor = Predictor(model, device, args.amp)
+        predictor.predict_dataset(
+            dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
+        )
+    for folder, _, _ in outputs:
+        settle_output_dir(folder, written + kept)
     pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
-    print(f"wrote {len(dataset)} probability maps to {out}{pre}")
-    if dataset.unreadable:
+    also = f"; skipped {len(skip)} image(s) whose maps were there" if args.skip_existing else ""
+    print(f"wrote {len(written)} probability maps to {Path(args.out)}{pre}{also}")
+    if dataset is not None and dataset.unreadable:
         raise DataError(
             f"{len(dataset.unreadable)} input file(s) in '{input_dir}' could not be read and "
             f"got no map: {dataset.describe_unreadable()}"
         )
     return 0
+
+
+def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
+    """:func:`map_producer` for a run without ``--skip-existing``, read once the model loaded;
+    ``None`` (recorded as an unknown producer, whose maps a resumed run never keeps) with a
+    warning if the weights file cannot be read again."""
+    try:
+        return map_producer(checkpoint, amp)
+    except (OSError, CheckpointError) as err:
+        logger.warning(
+            "could not read '%s' again to record which weights make the maps (%s): a run with "
+            "--skip-existing will not keep them",
+            checkpoint,
+            err,
+        )
+        return None
+
+
+def finished(outputs: list, producer: Dict[str, Any], listed: Dict[str, Path]) -> set:
+    """Stems of ``listed`` whose maps every output folder already holds from ``producer``
+    (:func:`pmgsam.utils.outputs.finished_maps`, which refuses a folder of another's maps)."""
+    stems = set(listed)
+    for folder, option, kind in outputs:
+        kept = finished_maps(folder, {**producer, "maps": kind}, option)
+        stems &= {name[: -len(".png")] for name in kept if name.endswith(".png")}
+    return stems
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ writing. It refuses
 The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidden, so that
 folder listings skip it) that lists every map name the tool wrote there. The names are
 recorded *before* the maps are written, so a run that crashes half-way can be repeated into the
-same folder without ``--overwrite``.
+same folder without ``--overwrite``. The manifest also records what produced the maps (the
+inference command's weights, settings and kind of map): :func:`finished_maps` lets a resumed
+run keep the maps of the same producer and refuses a folder holding any other's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Union
 
 from pmgsam.utils.io import TMP_SUFFIX, atomic_path
 from pmgsam.utils.messages import preview
@@ -39,18 +41,23 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def written_names(out_dir: PathLike) -> Set[str]:
-    """File names that the manifest of ``out_dir`` says this tool wrote (empty if none)."""
+def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
+    """The manifest of ``out_dir``; empty if none, or unreadable (it then vouches for nothing)."""
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
-        return set()
+        return {}
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return set()  # an unreadable manifest vouches for nothing
+        return {}
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        return set()
-    return {str(n) for n in data.get("files", [])}
+        return {}
+    return data
+
+
+def written_names(out_dir: PathLike) -> Set[str]:
+    """File names that the manifest of ``out_dir`` says this tool wrote (empty if none)."""
+    return {str(n) for n in read_manifest(out_dir).get("files", [])}
 
 
 def stale_map_temporaries(out_dir: PathLike) -> List[Path]:
@@ -186,6 +193,7 @@ def prepare_output_dir(
     overwrite: bool = False,
     option: str = "--out",
     tool: str = "pmgsam",
+    producer: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Check that ``out_dir`` may receive the files ``names``; create it and record them.
 
@@ -196,6 +204,10 @@ def prepare_output_dir(
       overwrite: allow a folder holding files this tool did not write.
       option: the command-line option that named ``out_dir``, for the messages.
       tool: which command writes (recorded in the manifest).
+      producer: what makes the maps (:func:`pmgsam.engine.predictor.map_producer`); ``None``
+        for commands that do not say, whose maps :func:`finished_maps` then never keeps. When
+        the folder holds maps of another producer, the manifest marks it ``mixed`` until
+        :func:`settle_output_dir` finds them all replaced.
     Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
     earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
@@ -205,7 +217,9 @@ def prepare_output_dir(
     out.mkdir(parents=True, exist_ok=True)
     for leftover in stale_map_temporaries(out):
         leftover.unlink()
-    earlier = sorted(n for n in written_names(out) - set(names) if (out / n).is_file())
+    before = read_manifest(out)
+    present = {n for n in written_names(out) if (out / n).is_file()}
+    earlier = sorted(present - set(names))
     if earlier:
         warnings.warn(
             f"{option} '{out}' keeps {len(earlier)} map(s) of an earlier run that this run does "
@@ -218,10 +232,94 @@ def prepare_output_dir(
         "tool": tool,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": sorted(written_names(out) | set(names)),
+        "producer": producer,
+        # Maps of another producer (or of an unknown one) may stay until this run has replaced
+        # them: the manifest, written first, cannot vouch for them all being this run's.
+        "mixed": bool(present)
+        and bool(before.get("mixed", True) or producer_changes(before.get("producer"), producer)),
     }
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(record, indent=0) + "\n")
     return out
+
+
+PRODUCER_FIELDS = {
+    "weights_sha256": "weights SHA-256",
+    "frozen_sha256": "frozen branches' SHA-256",
+    "image_size": "image size",
+    "amp": "amp",
+    "maps": "kind of map",
+}
+
+
+def producer_changes(
+    recorded: Optional[Dict[str, Any]], producer: Optional[Dict[str, Any]]
+) -> List[str]:
+    """What differs between two producers (:data:`PRODUCER_FIELDS`); everything when either is
+    unknown (``None``)."""
+    if recorded is None or producer is None:
+        return list(PRODUCER_FIELDS.values())
+    return [text for key, text in PRODUCER_FIELDS.items() if recorded.get(key) != producer.get(key)]
+
+
+def describe_producer(producer: Dict[str, Any]) -> str:
+    """One line naming a producer: weights file, its SHA-256 (12 digits) and settings."""
+    frozen = producer.get("frozen_sha256") or {}
+    branches = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted(frozen.items())) or "none"
+    return (
+        f"'{producer.get('weights')}' (SHA-256 {str(producer.get('weights_sha256'))[:12]}, "
+        f"frozen {branches}; image size {producer.get('image_size')}, amp "
+        f"{producer.get('amp')}, {producer.get('maps')} maps)"
+    )
+
+
+def finished_maps(out_dir: PathLike, producer: Dict[str, Any], option: str = "--out") -> Set[str]:
+    """The maps in ``out_dir`` that a resumed run may keep: those its manifest lists that exist
+    (written whole: maps are renamed into place), when the manifest says ``producer`` made them
+    all. Raises :class:`OutputError` when it says another producer did, says none (manifests
+    from before producers were recorded, other commands), or the folder is ``mixed``: keeping
+    such maps would mix models, and recomputing them silently would hide that. A file of the
+    user's is never a finished map (the manifest does not list it)."""
+    out = Path(out_dir)
+    present = {n for n in written_names(out) if (out / n).is_file()}
+    if not present:
+        return set()
+    record = read_manifest(out)
+    recorded = record.get("producer")
+    again = f"use another {option}, or run without --skip-existing to predict every image again"
+    if recorded is None:
+        raise OutputError(
+            f"{option} '{out}' holds {len(present)} map(s) written by {record.get('tool')} "
+            "without a record of the model that made them (pmgsam before it recorded one, or "
+            f"another command), so --skip-existing cannot keep them: {again}"
+        )
+    differs = producer_changes(recorded, producer)
+    if differs:
+        raise OutputError(
+            f"{option} '{out}' holds maps made by {describe_producer(recorded)}, not by this "
+            f"run's {describe_producer(producer)} (they differ in {', '.join(differs)}); "
+            f"--skip-existing never mixes the maps of two models or settings: {again}"
+        )
+    if record.get("mixed", True):
+        raise OutputError(
+            f"{option} '{out}' may also hold maps of another model or setting (a run that was "
+            "replacing them stopped before it finished, or they are of images it did not "
+            f"predict), so --skip-existing cannot tell them apart: {again}"
+        )
+    return present
+
+
+def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
+    """After a run wrote every map of ``names`` into ``out_dir``: if no other map its manifest
+    lists is left there, all are this run's producer's, and the ``mixed`` mark goes."""
+    out = Path(out_dir)
+    record = read_manifest(out)
+    if not record.get("mixed"):
+        return
+    if any((out / n).is_file() for n in written_names(out) - set(names)):
+        return  # maps of an earlier run this run did not replace: the folder stays mixed
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps({**record, "mixed": False}, indent=0) + "\n")
 
 
 def dataset_folders(dataset: Any) -> List[Path]:

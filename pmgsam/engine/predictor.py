@@ -1,0 +1,264 @@
+"""What ``python -m pmgsam.engine.inference`` runs: the input images, the :class:`Predictor` that
+turns them into probability maps, the map writer, and the record of what produced the maps.
+
+Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
+foreground probability × 255 rounded), which is what the DIS/COS evaluation reads. The names
+stay importable from :mod:`pmgsam.engine.inference`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import cv2
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pmgsam.data import EvalTransform, load_image, unpad_and_resize
+from pmgsam.data.io import (
+    IMAGE_EXTENSIONS,
+    DataError,
+    DataNotFoundError,
+    list_files,
+    mask_warning_worker_init,
+    natural_key,
+    other_files,
+    read_size,
+)
+from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
+from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.distributed import autocast, resolve_device
+from pmgsam.engine.performance import (
+    configure_backends,
+    maybe_compile,
+    prepare_model,
+    to_memory_format,
+)
+from pmgsam.modeling.checkpoint import (
+    read_frozen_digests,
+    read_model_config,
+    resolve_weights,
+    weights_digest,
+)
+from pmgsam.utils.io import atomic_path
+from pmgsam.utils.messages import preview
+
+# The inference command's messages, under its name (it runs as __main__).
+logger = logging.getLogger("pmgsam.engine.inference")
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``bf16`` or ``none``: ``auto`` is bf16 on CUDA, full precision elsewhere."""
+    if amp == "auto":
+        amp = "bf16" if device.type == "cuda" else "none"
+    if amp not in ("bf16", "none"):
+        raise ValueError(f"amp must be 'bf16' or 'none', got {amp!r}")
+    return amp
+
+
+def map_producer(checkpoint: Union[str, Path], amp: str) -> Dict[str, Any]:
+    """What makes the maps of a run, as an output folder's manifest records it (see
+    :func:`pmgsam.utils.outputs.finished_maps`): the weights file and its SHA-256, the frozen
+    branches' SHA-256 as the checkpoint records them (empty for checkpoints from before they
+    were; fill them from the loaded model), the image size S and the resolved ``amp``. Read
+    from the checkpoint's header and bytes, without building the model."""
+    path = resolve_weights(checkpoint)
+    config = read_model_config(path)  # first: its errors name a file that is not a checkpoint
+    return {
+        "weights": str(path.resolve()),
+        "weights_sha256": weights_digest(path),
+        "frozen_sha256": read_frozen_digests(path),
+        "image_size": config.image_size,
+        "amp": amp,
+        "maps": "final",
+    }
+
+
+def input_images(source: Union[str, Path]) -> Dict[str, Path]:
+    """``{stem: path}`` of the images to predict: every image of a folder (files of other types
+    are named in a warning), or one image file."""
+    source = Path(source)
+    if not source.exists():
+        raise DataNotFoundError(f"--input '{source}' does not exist")
+    if source.is_dir():
+        others = other_files(source, IMAGE_EXTENSIONS)
+        if others:
+            kinds = ", ".join(IMAGE_EXTENSIONS)
+            logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
+                           "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
+        return list_files(source, IMAGE_EXTENSIONS, "image")
+    if source.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DataError(
+            f"--input '{source}' is neither a folder nor an image file "
+            f"({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return {source.stem: source}
+
+
+class ImageFolder(Dataset):
+    """Every image of a folder, or one image file (no masks), resized + padded for the model.
+
+    Files whose header cannot be read are left out and listed in ``unreadable`` (path, reason),
+    so that one bad file does not cost the maps of all the others.
+
+    Arguments:
+      folder (path): directory of images, or a single image file.
+      image_size (int): S.
+      files (dict, optional): ``{stem: path}`` already listed by :func:`input_images`.
+    """
+
+    def __init__(
+        self,
+        folder: Union[str, Path],
+        image_size: int,
+        files: Optional[Dict[str, Path]] = None,
+    ) -> None:
+        files = input_images(folder) if files is None else files
+        if not files:
+            raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
+        self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
+        names = []
+        for name in sorted(files, key=natural_key):
+            try:
+                read_size(files[name])
+                names.append(name)
+            except DataError as err:
+                self.unreadable.append((files[name].name, str(err)))
+        if not names:
+            raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
+                            f"{self.describe_unreadable()}")  # fmt: skip
+        self.names = names
+        self.image_paths = [files[n] for n in self.names]
+        self.transform = EvalTransform(image_size)
+        oriented = [p.name for p in self.image_paths if exif_orientation(p) != 1]
+        if oriented:
+            logger.warning(
+                "%d image(s) carry an EXIF orientation that viewers apply (%s): their maps "
+                "follow the pixels as stored, not the view a photo viewer shows. %s",
+                len(oriented),
+                preview(oriented, 10),
+                EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
+            )
+
+    def describe_unreadable(self) -> str:
+        """The unreadable files by name, then the first one's reason."""
+        names = preview([name for name, _ in self.unreadable], 10)
+        return f"{names} (first: {self.unreadable[0][1]})" if self.unreadable else ""
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        sample = dict(self.transform(load_image(self.image_paths[index])))
+        sample["name"] = self.names[index]
+        return sample
+
+
+class Predictor:
+    """Runs a PMG-SAM model on padded batches and maps probabilities back to original sizes.
+
+    Arguments:
+      model (nn.Module): a PMG-SAM model (moved to ``device`` and put in eval mode here).
+      device (str or torch.device): where to run; ``auto`` picks CUDA when available.
+      amp (str): ``bf16`` autocast on CUDA (default there), ``none`` for full precision.
+      performance (PerformanceConfig, optional): speed options (Hiera attention form,
+        channels-last, torch.compile, TF32); the defaults when omitted.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: Any = "auto",
+        amp: str = "auto",
+        performance: Optional[PerformanceConfig] = None,
+    ) -> None:
+        if not isinstance(device, torch.device):
+            device = resolve_device(device or "auto")
+        self.device = device
+        self.perf = performance or PerformanceConfig()
+        configure_backends(self.perf, device)
+        # The caller's model keeps its input check for its own calls; _forward skips it.
+        self.model = prepare_model(model.to(self.device).eval(), self.perf, skip_input_check=False)
+        self.net = maybe_compile(self.model, self.perf)
+        self.amp = resolve_amp(amp, self.device)
+        self.image_size = model.config.image_size
+
+    def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
+            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
+            return self.net(images, check_range=False)
+
+    @torch.inference_mode()
+    def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
+        return torch.sigmoid(self._forward(images)["mask"].float())
+
+    @torch.inference_mode()
+    def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
+        out = self._forward(images)
+        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+
+    def predict_dataset(
+        self,
+        dataset: Dataset,
+        out_dir: Union[str, Path],
+        batch_size: int = 4,
+        num_workers: int = 2,
+        progress: bool = True,
+        premask_dir: Union[str, Path, None] = None,
+    ) -> Path:
+        """Write ``<name>.png`` probability maps at each sample's original size.
+
+        With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
+        """
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=mask_warning_worker_init(),
+        )
+        # As a context: a failure closes the bar first, so the error gets a line of its own.
+        with tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar:
+            for batch in loader:
+                if premask_dir is None:
+                    probs = self.predict_batch(batch["image"])
+                else:
+                    probs, pre = self.predict_batch_with_premask(batch["image"])
+                    _write_premasks(pre, batch, Path(premask_dir), self.image_size)
+                for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
+                    full = unpad_and_resize(prob[0], size, self.image_size)
+                    write_probability_png(full, out_dir / f"{name}.png")
+                bar.update(len(batch["name"]))
+        return out_dir
+
+
+def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
+        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
+
+
+def write_probability_png(prob: torch.Tensor, path: Path) -> None:
+    """Save a [0, 1] probability map as an 8-bit grayscale PNG.
+
+    The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
+    quantising happen there, and only the 8-bit result crosses to the host. Written whole under
+    a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
+    """
+    levels = torch.round(prob.float().clamp(0, 1) * 255.0)  # half to even, as np.rint
+    arr = levels.to(torch.uint8).cpu().numpy()
+    ok, png = cv2.imencode(".png", arr)
+    if not ok:
+        raise OSError(f"could not encode prediction '{path}' as PNG")
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(png.tobytes())
+    except OSError as err:
+        raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err

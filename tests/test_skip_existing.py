@@ -1,0 +1,259 @@
+"""``--skip-existing``: a stopped inference run resumes where it stopped, with the maps a
+straight run writes, decoding only the images still without a map, and never keeping maps of
+another model or setting (or of a manifest that cannot say which made them)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Dict
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import pmgsam
+from pmgsam.engine import inference, predictor
+from pmgsam.engine.inference import main as inference_main
+from pmgsam.modeling.checkpoint import save_model, weights_digest
+from pmgsam.utils.cli import exit_status
+from pmgsam.utils.outputs import MANIFEST, read_manifest
+
+S = 64
+STEMS = ["a", "b", "c", "d", "e"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tree(root: Path) -> Dict[str, str]:
+    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Two weights files (``one``, ``other``) with the model each loads as."""
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
+    root = tmp_path_factory.mktemp("w")
+    return {
+        "one": (save_model(model, root / "one.safetensors"), model),
+        "other": (save_model(other, root / "other.safetensors"), other),
+    }
+
+
+@pytest.fixture
+def weights(checkpoints, monkeypatch) -> Dict[str, Path]:
+    # Building the frozen branches takes seconds: a load returns a copy of the model saved.
+    models = {str(path): model for path, model in checkpoints.values()}
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+    return {name: path for name, (path, _) in checkpoints.items()}
+
+
+@pytest.fixture
+def images(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, stem in enumerate(STEMS):
+        shape = (30 + 7 * i, 50 - 4 * i, 3)
+        cv2.imwrite(str(folder / f"{stem}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
+    return folder
+
+
+@pytest.fixture
+def reads(monkeypatch) -> Counter:
+    """Image file names counted each time inference opens one (header or pixels)."""
+    counts: Counter = Counter()
+
+    def counted(function):
+        def wrapper(path, *args, **kwargs):
+            counts[Path(path).stem] += 1
+            return function(path, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("load_image", "read_size", "exif_orientation"):
+        monkeypatch.setattr(predictor, name, counted(getattr(predictor, name)))
+    return counts
+
+
+def infer(weights: Path, images: Path, out: Path, *extra) -> int:
+    argv = ["--checkpoint", weights, "--input", images, "--out", out, "--num-workers", 0]
+    return exit_status(inference_main, [*argv, "--batch-size", 1, *extra])
+
+
+def stopped_run(monkeypatch, weights: Path, images: Path, out: Path, maps: int, *extra) -> None:
+    """A run that stops (an OS error) when it is about to write its final map number ``maps``."""
+    real, written = predictor.write_probability_png, []
+
+    def failing(prob, path):
+        if path.parent.name != "premask":
+            if len(written) == maps - 1:
+                raise OSError(f"could not write prediction '{path}': simulated kill")
+            written.append(path.name)
+        real(prob, path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(predictor, "write_probability_png", failing)
+        assert infer(weights, images, out, *extra) != 0
+    assert len(written) == maps - 1
+
+
+def test_resumed_run_writes_the_straight_runs_maps_and_decodes_only_the_missing(
+    weights, images, tmp_path, monkeypatch, reads, capsys, caplog
+) -> None:
+    straight, out = tmp_path / "straight", tmp_path / "pred"
+    both = ["--premask-out"]
+    assert infer(weights["one"], images, straight, *both, tmp_path / "straight-premask") == 0
+    # Per image the Pre-Mask map is written first: the stopped run leaves a, b in both folders
+    # and c's Pre-Mask map only, so c is predicted again with d and e.
+    stopped_run(monkeypatch, weights["one"], images, out, 3, *both, tmp_path / "premask")
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
+    assert (tmp_path / "premask" / "c.png").is_file()
+    capsys.readouterr()
+    reads.clear()
+    with caplog.at_level(logging.INFO, logger="pmgsam.engine.inference"):
+        code = infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask")
+    assert code == 0
+    assert set(reads) == {"c", "d", "e"}  # a and b: not even their headers are read
+    assert "2 image(s) skipped" in caplog.text and "predicting 3" in caplog.text
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "wrote 3 probability maps" in last and "skipped 2 image(s)" in last
+    assert tree(out) == {**tree(straight), MANIFEST: tree(out)[MANIFEST]}
+    assert tree(tmp_path / "premask").keys() == tree(tmp_path / "straight-premask").keys()
+    for stem in STEMS:
+        name = f"{stem}.png"
+        assert tree(tmp_path / "premask")[name] == tree(tmp_path / "straight-premask")[name]
+    # Nothing left to do: nothing read, nothing written.
+    reads.clear()
+    assert infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask") == 0
+    assert not reads and "wrote 0 probability maps" in capsys.readouterr().out
+    # An image whose Pre-Mask map is missing is predicted again, though --out has its map.
+    (tmp_path / "premask" / "d.png").unlink()
+    assert infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask") == 0
+    assert set(reads) == {"d"} and (tmp_path / "premask" / "d.png").is_file()
+
+
+@pytest.mark.parametrize("change", ["weights", "amp", "premask-as-out"])
+def test_maps_of_another_producer_are_refused_and_nothing_is_written(
+    weights, images, tmp_path, capsys, change
+) -> None:
+    out, pre = tmp_path / "pred", tmp_path / "premask"
+    assert infer(weights["one"], images, out, "--premask-out", pre, "--amp", "none") == 0
+    (out / "e.png").unlink()  # as if stopped before e
+    before = {"out": tree(out), "pre": tree(pre)}
+    argv = {
+        "weights": [weights["other"], images, out, "--premask-out", pre],
+        "amp": [weights["one"], images, out, "--premask-out", pre, "--amp", "bf16"],
+        "premask-as-out": [weights["one"], images, pre, "--premask-out", out],
+    }[change]
+    capsys.readouterr()
+    assert infer(*argv, "--skip-existing") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    differs = {"weights": "weights SHA-256", "amp": "amp", "premask-as-out": "kind of map"}[change]
+    assert f"differ in {differs}" in err and "never mixes" in err
+    if change == "weights":  # both weights files are named
+        assert str(weights["one"].name) in err and str(weights["other"].name) in err
+    assert {"out": tree(out), "pre": tree(pre)} == before
+    # Without the flag, as before: every map is predicted again with the new weights.
+    if change == "weights":
+        assert infer(*argv) == 0
+        assert read_manifest(out)["producer"]["weights_sha256"] == weights_digest(argv[0])
+        assert tree(out) != before["out"] and not read_manifest(out)["mixed"]
+        assert infer(*argv, "--skip-existing") == 0
+        assert "wrote 0 probability maps" in capsys.readouterr().out
+
+
+def test_a_stopped_run_of_other_weights_leaves_a_folder_that_cannot_be_resumed(
+    weights, images, tmp_path, monkeypatch, capsys
+) -> None:
+    # Weights "other" stopped while replacing the maps of "one": a, b are its maps, c-e still
+    # the old ones. Keeping them would mix two models.
+    out = tmp_path / "pred"
+    assert infer(weights["one"], images, out) == 0
+    stopped_run(monkeypatch, weights["other"], images, out, 3)
+    assert read_manifest(out)["mixed"]
+    before = tree(out)
+    capsys.readouterr()
+    assert infer(weights["other"], images, out, "--skip-existing") == 2
+    err = capsys.readouterr().err
+    assert "may also hold maps of another model" in err and "without --skip-existing" in err
+    assert tree(out) == before
+    assert infer(weights["other"], images, out) == 0 and not read_manifest(out)["mixed"]
+
+
+def test_a_manifest_without_a_producer_record_is_refused(
+    weights, images, tmp_path, capsys, reads
+) -> None:
+    out = tmp_path / "pred"
+    assert infer(weights["one"], images, out) == 0
+    old = read_manifest(out)
+    for key in ("producer", "mixed"):  # as pmgsam wrote it before it recorded them
+        del old[key]
+    (out / MANIFEST).write_text(json.dumps(old))
+    before = tree(out)
+    capsys.readouterr()
+    assert infer(weights["one"], images, out, "--skip-existing") == 2
+    err = capsys.readouterr().err
+    assert "without a record of the model" in err and "run without --skip-existing" in err
+    assert tree(out) == before
+    # Re-run without the flag as told: every map again, and the folder can be resumed later.
+    assert infer(weights["one"], images, out) == 0
+    reads.clear()
+    assert infer(weights["one"], images, out, "--skip-existing") == 0 and not reads
+
+
+def test_a_user_file_named_like_a_map_is_never_kept_as_one(
+    weights, images, tmp_path, capsys, reads
+) -> None:
+    straight, out, subset = tmp_path / "straight", tmp_path / "pred", tmp_path / "subset"
+    assert infer(weights["one"], images, straight) == 0
+    subset.mkdir()
+    for stem in ("a", "b"):
+        (subset / f"{stem}.png").write_bytes((images / f"{stem}.png").read_bytes())
+    assert infer(weights["one"], subset, out) == 0  # a first run on part of the images
+    (out / "c.png").write_bytes(b"the user's own file")
+    capsys.readouterr()
+    assert infer(weights["one"], images, out, "--skip-existing") == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "c.png").read_bytes() == b"the user's own file"
+    # --overwrite allows the folder, but c.png is still no map of this tool's: c is predicted.
+    reads.clear()
+    assert infer(weights["one"], images, out, "--skip-existing", "--overwrite") == 0
+    assert set(reads) == {"c", "d", "e"}
+    assert tree(out) == {**tree(straight), MANIFEST: tree(out)[MANIFEST]}
+
+
+def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
+    checkpoints, images, tmp_path, monkeypatch, reads
+) -> None:
+    # Checkpoints from before the frozen branches' SHA-256 were recorded: the loaded model's
+    # branches stand in, so a resumed run still compares them.
+    _, model = checkpoints["one"]
+    old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    out = tmp_path / "pred"
+    assert infer(old, images, out) == 0
+    frozen = read_manifest(out)["producer"]["frozen_sha256"]
+    assert set(frozen) == {"hiera", "u2net"}
+    reads.clear()
+    assert infer(old, images, out, "--skip-existing") == 0 and not reads
+    other = copy.deepcopy(model)  # same checkpoint, other frozen weights: refused
+    with torch.no_grad():
+        next(other.u2net.parameters()).add_(1.0)
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    assert infer(old, images, out, "--skip-existing") == 2
