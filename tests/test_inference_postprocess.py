@@ -57,8 +57,12 @@ def test_auto_amp_on_cpu_is_full_precision(tiny_model):
 
 
 def test_unwritable_prediction_raises(tmp_path):
-    with pytest.raises(OSError, match="could not write prediction"):
-        write_probability_png(torch.zeros(4, 4), tmp_path / "missing" / "a.png")
+    # Missing folders are created (maps are written whole through a temporary file); a folder
+    # that cannot exist, below a file, is an error naming the map.
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(OSError, match="could not write prediction '.*a.png'"):
+        write_probability_png(torch.zeros(4, 4), tmp_path / "a_file" / "a.png")
+    assert (tmp_path / "a_file").read_text() == "mine"
 
 
 def test_predict_split_refuses_foreign_files_in_both_folders(loads, experiment, tmp_path):
