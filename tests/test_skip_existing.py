@@ -220,12 +220,10 @@ def test_a_manifest_without_a_producer_record_is_refused(
 def test_a_user_file_named_like_a_map_is_never_kept_as_one(
     weights, images, tmp_path, capsys, reads
 ) -> None:
-    straight, out, subset = tmp_path / "straight", tmp_path / "pred", tmp_path / "subset"
+    straight, out = tmp_path / "straight", tmp_path / "pred"
     assert infer(weights["one"], images, straight) == 0
-    subset.mkdir()
-    for stem in ("a", "b"):
-        (subset / f"{stem}.png").write_bytes((images / f"{stem}.png").read_bytes())
-    assert infer(weights["one"], subset, out) == 0  # a first run on part of the images
+    for stem in ("a", "b"):  # a first run on part of the images (one file at a time)
+        assert infer(weights["one"], images / f"{stem}.png", out) == 0
     (out / "c.png").write_bytes(b"the user's own file")
     capsys.readouterr()
     assert infer(weights["one"], images, out, "--skip-existing") == 2
@@ -257,3 +255,42 @@ def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
         next(other.u2net.parameters()).add_(1.0)
     monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
     assert infer(old, images, out, "--skip-existing") == 2
+
+
+def test_maps_of_other_images_of_the_same_names_are_predicted_again(
+    weights, images, tmp_path, reads
+) -> None:
+    # Same weights and settings, but another input folder with the same file names, then an
+    # image edited in place: the maps there are of other pixels, so they are not kept.
+    other, out, straight = tmp_path / "other", tmp_path / "pred", tmp_path / "straight"
+    other.mkdir()
+    for stem in STEMS:
+        flipped = cv2.imread(str(images / f"{stem}.png"))[::-1].copy()
+        cv2.imwrite(str(other / f"{stem}.png"), flipped)
+    assert infer(weights["one"], other, straight) == 0
+    assert infer(weights["one"], images, out) == 0
+    reads.clear()
+    assert infer(weights["one"], other, out, "--skip-existing") == 0
+    assert set(reads) == set(STEMS)  # every map was of the first folder's image
+    assert tree(out) == {**tree(straight), MANIFEST: tree(out)[MANIFEST]}
+    assert not read_manifest(out)["mixed"]
+    cv2.imwrite(str(other / "c.png"), cv2.imread(str(images / "c.png")))  # edited in place
+    reads.clear()
+    assert infer(weights["one"], other, out, "--skip-existing") == 0
+    assert set(reads) == {"c"}
+    assert (out / "c.png").read_bytes() != (straight / "c.png").read_bytes()
+
+
+def test_a_stopped_run_on_other_images_leaves_the_folder_refused(
+    weights, images, tmp_path, monkeypatch
+) -> None:
+    # A run of the same weights over another folder's images of the same names, stopped
+    # half-way, leaves maps of two image sets that nothing tells apart.
+    other, out = tmp_path / "other", tmp_path / "pred"
+    other.mkdir()
+    for stem in STEMS:
+        cv2.imwrite(str(other / f"{stem}.png"), cv2.imread(str(images / f"{stem}.png"))[::-1])
+    assert infer(weights["one"], images, out) == 0
+    stopped_run(monkeypatch, weights["one"], other, out, 3)
+    assert read_manifest(out)["mixed"]
+    assert infer(weights["one"], other, out, "--skip-existing") == 2

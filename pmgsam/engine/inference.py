@@ -56,6 +56,7 @@ from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.outputs import (
     check_output_dir,
     dataset_folders,
+    file_identity,
     finished_maps,
     prepare_output_dir,
     refuse_shared_output,
@@ -164,8 +165,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--skip-existing",
         action="store_true",
         help="resume a stopped run: keep the maps this tool already wrote into --out (and "
-        "--premask-out) with the same weights and settings, and predict only the other images "
-        "(never read); a folder holding maps of other weights or settings, or of a pmgsam that "
+        "--premask-out) with the same weights and settings from the same image files, and "
+        "predict only the other images (never read); a folder holding maps of other weights or settings, or of a pmgsam that "
         "did not record them, is refused",
     )
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
@@ -182,6 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # loaded, so a checkpoint error leaves no empty folder behind.
     listed = input_images(input_dir)  # listed once: its warnings are said once
     names = [f"{n}.png" for n in listed]
+    sources = map_sources(listed)
     # A single image's folder counts as input too: maps written there could replace its images.
     read = [input_dir if input_dir.is_dir() else input_dir.parent]
     outputs = [(args.out, "--out", "final")]
@@ -200,13 +202,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     # With --skip-existing the folders are checked before the model loads (a refusal costs no
     # load; a bad checkpoint gives load_pretrained's own error).
     producer = map_producer(args.checkpoint, amp) if args.skip_existing else None
-    skip = finished(outputs, producer, listed) if producer and producer["frozen_sha256"] else set()
+    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
     producer = producer or recorded_producer(args.checkpoint, amp)
     if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
         producer["frozen_sha256"] = branch_digests(model)
-        skip = finished(outputs, producer, listed) if args.skip_existing else set()
+        skip = finished(outputs, producer, sources) if args.skip_existing else set()
     todo = {stem: path for stem, path in listed.items() if stem not in skip}
     if args.skip_existing:
         where = " and --premask-out" if args.premask_out else ""
@@ -221,8 +223,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for folder, option, kind in outputs:
         made_by = {**producer, "maps": kind} if producer else None
         prepare_output_dir(
-            folder, written + kept, read, args.overwrite, option, "inference", made_by
-        )
+            folder, written + kept, read, args.overwrite, option, "inference", made_by,
+            {name: sources[name] for name in written + kept},
+        )  # fmt: skip
     if dataset is not None:
         predictor = Predictor(model, device, args.amp)
         predictor.predict_dataset(
@@ -241,6 +244,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def map_sources(listed: Dict[str, Path]) -> Dict[str, Any]:
+    """``{<stem>.png: file_identity(image)}``: which image each map is of."""
+    return {f"{stem}.png": file_identity(path) for stem, path in listed.items()}
+
+
 def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
     """:func:`map_producer` for a run without ``--skip-existing``, read once the model loaded;
     ``None`` (recorded as an unknown producer, whose maps a resumed run never keeps) with a
@@ -257,12 +265,13 @@ def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-def finished(outputs: list, producer: Dict[str, Any], listed: Dict[str, Path]) -> set:
-    """Stems of ``listed`` whose maps every output folder already holds from ``producer``
+def finished(outputs: list, producer: Dict[str, Any], sources: Dict[str, Any]) -> set:
+    """Stems of the maps named by ``sources`` (:func:`map_sources`) that every output folder
+    already holds from ``producer`` and from the same image file
     (:func:`pmgsam.utils.outputs.finished_maps`, which refuses a folder of another's maps)."""
-    stems = set(listed)
+    stems = {name[: -len(".png")] for name in sources}
     for folder, option, kind in outputs:
-        kept = finished_maps(folder, {**producer, "maps": kind}, option)
+        kept = finished_maps(folder, {**producer, "maps": kind}, option, sources)
         stems &= {name[: -len(".png")] for name in kept if name.endswith(".png")}
     return stems
 

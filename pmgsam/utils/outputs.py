@@ -194,6 +194,7 @@ def prepare_output_dir(
     option: str = "--out",
     tool: str = "pmgsam",
     producer: Optional[Dict[str, Any]] = None,
+    sources: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Check that ``out_dir`` may receive the files ``names``; create it and record them.
 
@@ -208,6 +209,9 @@ def prepare_output_dir(
         for commands that do not say, whose maps :func:`finished_maps` then never keeps. When
         the folder holds maps of another producer, the manifest marks it ``mixed`` until
         :func:`settle_output_dir` finds them all replaced.
+      sources: ``{map name: file_identity(its input image)}`` for the maps of ``names``; a map
+        already there from another image (another input folder, an image edited since) also
+        marks the folder ``mixed``, and :func:`finished_maps` keeps a map only for its image.
     Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
     earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
@@ -227,16 +231,24 @@ def prepare_output_dir(
             "folder to hold this run's maps only)",
             stacklevel=2,
         )
+    recorded_sources = before.get("sources") or {}
+    given = (sources or {}).items()
+    other_image = any(recorded_sources.get(n) != s for n, s in given if n in present)
     record = {
         "format": MANIFEST_FORMAT,
         "tool": tool,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": sorted(written_names(out) | set(names)),
         "producer": producer,
-        # Maps of another producer (or of an unknown one) may stay until this run has replaced
-        # them: the manifest, written first, cannot vouch for them all being this run's.
+        # Maps of another producer (or of an unknown one, or of other images) may stay until
+        # this run has replaced them: the manifest, written first, cannot vouch for them all.
         "mixed": bool(present)
-        and bool(before.get("mixed", True) or producer_changes(before.get("producer"), producer)),
+        and bool(
+            before.get("mixed", True)
+            or producer_changes(before.get("producer"), producer)
+            or other_image
+        ),
+        "sources": {**recorded_sources, **(sources or {})},
     }
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(record, indent=0) + "\n")
@@ -273,13 +285,31 @@ def describe_producer(producer: Dict[str, Any]) -> str:
     )
 
 
-def finished_maps(out_dir: PathLike, producer: Dict[str, Any], option: str = "--out") -> Set[str]:
+def file_identity(path: PathLike) -> List[Any]:
+    """What tells an input image apart for :func:`finished_maps`: its resolved path, size and
+    modification time (``None`` for the last two when it cannot be read)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return [str(path.resolve()), None, None]
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def finished_maps(
+    out_dir: PathLike,
+    producer: Dict[str, Any],
+    option: str = "--out",
+    sources: Optional[Dict[str, Any]] = None,
+) -> Set[str]:
     """The maps in ``out_dir`` that a resumed run may keep: those its manifest lists that exist
     (written whole: maps are renamed into place), when the manifest says ``producer`` made them
-    all. Raises :class:`OutputError` when it says another producer did, says none (manifests
-    from before producers were recorded, other commands), or the folder is ``mixed``: keeping
-    such maps would mix models, and recomputing them silently would hide that. A file of the
-    user's is never a finished map (the manifest does not list it)."""
+    all, and (given ``sources``, as :func:`prepare_output_dir` takes them) from the same input
+    image: a map of another image of that name, or of the image before it was edited, is
+    predicted again. Raises :class:`OutputError` when it says another producer did, says none
+    (manifests from before producers were recorded, other commands), or the folder is
+    ``mixed``: keeping such maps would mix models, and recomputing them silently would hide
+    that. A file of the user's is never a finished map (the manifest does not list it)."""
     out = Path(out_dir)
     present = {n for n in written_names(out) if (out / n).is_file()}
     if not present:
@@ -306,7 +336,10 @@ def finished_maps(out_dir: PathLike, producer: Dict[str, Any], option: str = "--
             "replacing them stopped before it finished, or they are of images it did not "
             f"predict), so --skip-existing cannot tell them apart: {again}"
         )
-    return present
+    if sources is None:
+        return present
+    recorded_sources = record.get("sources") or {}
+    return {n for n in present if n in sources and recorded_sources.get(n) == sources[n]}
 
 
 def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
