@@ -97,6 +97,34 @@ def tiny_model() -> torch.nn.Module:
     return build_model("pmgsam_tiny", image_size=64)
 
 
+# Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
+# one block per stage and width 32 (1 M parameters, not Hiera-T's 27 M, which take seconds to
+# initialise, copy and digest).
+SMALL_HIERA = (32, 1, (1, 1, 1, 1))
+
+
+@pytest.fixture
+def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec (for
+    spawned processes to set too)."""
+    from pmgsam.modeling import image_encoder
+
+    monkeypatch.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+    return SMALL_HIERA
+
+
+@pytest.fixture(scope="module")
+def small_tiny_model() -> torch.nn.Module:
+    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
+    from pmgsam.modeling import image_encoder
+    from pmgsam.modeling.build import build_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        torch.manual_seed(0)
+        return build_model("pmgsam_tiny", image_size=64)
+
+
 @pytest.fixture(scope="session")
 def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("synthetic_data")

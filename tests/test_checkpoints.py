@@ -21,13 +21,12 @@ import pytest
 import torch
 
 import pmgsam.modeling.checkpoint as checkpoint_mod
-import pmgsam.modeling.image_encoder as image_encoder_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import STATE_FILE, checkpoint_dir, load_training_state, save_checkpoint
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.training_log import append_metrics, summary_line, truncate_metrics
-from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.io import atomic_path
@@ -40,22 +39,11 @@ class SimulatedKill(BaseException):
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def small_model() -> torch.nn.Module:
-    """pmgsam_tiny with a Hiera of one block per stage and width 32 (1 M parameters, not 27 M).
-
-    Crash consistency does not depend on the frozen branch's size, and the ~20 runs below copy,
-    digest and run the model: the full Hiera-T made that a third of the time.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder_mod.HIERA_SPECS, "tiny", (32, 1, (1, 1, 1, 1)))
-        torch.manual_seed(0)
-        return build_model("pmgsam_tiny", image_size=64)
-
-
 @pytest.fixture
-def make_config(tmp_path, dis5k_root, data_config, monkeypatch, small_model) -> Callable:
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_model))
+def make_config(tmp_path, dis5k_root, data_config, monkeypatch, small_tiny_model) -> Callable:
+    # A small frozen Hiera: crash consistency does not depend on its size, and the ~20 runs of
+    # this file copy, digest and run the model.
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
 
     def make(name: str) -> ExperimentConfig:
         # Two-image splits: one step per epoch keeps the ~20 runs of this file cheap.
