@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import pytest
 import torch
@@ -123,6 +123,22 @@ def small_tiny_model() -> torch.nn.Module:
         mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
         torch.manual_seed(0)
         return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture(scope="session")
+def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.Module]:
+    """(file, model): a random, seeded SAM ViT-B at a 256-px input and its state-dict file.
+
+    Shared by the SAM baseline test files (building and saving the 360 MB file takes seconds);
+    treat both as read-only.
+    """
+    from pmgsam.baselines import sam
+
+    torch.manual_seed(0)
+    model = sam.build("vit_b", 256)
+    path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
+    torch.save(model.state_dict(), path)
+    return path, model
 
 
 @pytest.fixture(scope="session")
