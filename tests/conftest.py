@@ -41,6 +41,15 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
+def one_thread_module() -> Iterator[None]:
+    """:func:`one_thread` for a whole module, its module-scoped fixtures included."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def memoise() -> Iterator[Callable[..., Dict[tuple, Any]]]:
     """``memoise(cls, name, clone)`` caches ``cls.<name>(self, x)`` for the rest of the module.
 
@@ -127,7 +136,7 @@ def small_tiny_model() -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.Module]:
-    """(file, model): a random, seeded SAM ViT-B at a 256-px input and its state-dict file.
+    """(file, model): a random, seeded SAM ViT-B at a 64-px input and its state-dict file.
 
     Shared by the SAM baseline test files (building and saving the 360 MB file takes seconds);
     treat both as read-only.
@@ -135,7 +144,7 @@ def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.M
     from pmgsam.baselines import sam
 
     torch.manual_seed(0)
-    model = sam.build("vit_b", 256)
+    model = sam.build("vit_b", 64)
     path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
     torch.save(model.state_dict(), path)
     return path, model

@@ -1,10 +1,11 @@
 """SAM baselines through ``evaluate.py --baseline``: prompts, maps, COCO instances, run.json.
 
-SAM ViT-B runs at a 256-px input (random, seeded weights: conftest's ``sam_file``, saved at that
-side), so the image encoder costs well under a second per image on two CPU cores. The encoder is
-also memoised on (input, weights) for this module: an image is encoded once however many tests
-prompt it, and the cached output is the one a recomputation would give. GT boxes, mask
-reductions and loading SAM checkpoints: tests/test_baselines_parts.py.
+SAM ViT-B runs at a 64-px input (random, seeded weights: conftest's ``sam_file``, saved at that
+side; what is checked here does not depend on the side), on one thread, so the image encoder
+costs a fraction of a second per image. The encoder is also memoised on (input, weights) for
+this module: an image is encoded once however many tests prompt it, and the cached output is
+the one a recomputation would give. GT boxes, mask reductions and loading SAM checkpoints:
+tests/test_baselines_parts.py.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ from pmgsam.report import main as report_main
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import from_dict, to_dict
 
-SIDE = 256  # the side conftest's sam_file was saved at
+SIDE = 64  # the side conftest's sam_file was saved at
 TINY_AUTO = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
 FAST = ["--device", "cpu", "--quiet", "--model-image-size", str(SIDE), "--speed-iters", "1"]
 FAST += ["--speed-warmup", "0"]
+
+
+# One thread for the module's runs too (module-scoped fixtures): on shared cores two OpenMP
+# threads made each prompt ~100x slower.
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @pytest.fixture(scope="module", autouse=True)

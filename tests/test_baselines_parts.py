@@ -1,7 +1,7 @@
 """SAM baselines' parts that run no prediction: GT boxes, mask reductions, SAM checkpoints.
 
 The end-to-end SAM-box and SAM-auto runs are in tests/test_baselines.py; ``sam_file`` (a random
-SAM ViT-B saved at a 256-px input) is shared with them from conftest.py.
+SAM ViT-B saved at a 64-px input) is shared with them from conftest.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.rle import encode_rle
 
-SIDE = 256  # the side sam_file was saved at
+SIDE = 64  # the side sam_file was saved at
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gt_box_of_a_hand_made_mask() -> None:
@@ -121,6 +123,6 @@ def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
 
 
 def test_load_sam_at_another_side_names_the_checkpoint_side(sam_file) -> None:
-    # Saved at 256 (pos_embed: a 16x16 grid of 16-pixel patches), loaded at the default 1024.
-    with pytest.raises(CheckpointError, match=r"pass --model-image-size 256$"):
+    # Saved at 64 (pos_embed: a 4x4 grid of 16-pixel patches), loaded at the default 1024.
+    with pytest.raises(CheckpointError, match=r"pass --model-image-size 64$"):
         sam.load("vit_b", sam_file[0])
