@@ -29,6 +29,9 @@ from pmgsam.utils.config import to_dict
 
 H, W = 40, 60
 
+# The end-to-end test runs SAM ViT-B: on shared cores two OpenMP threads are many times slower.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def rect(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     """Rows y0..y1-1, columns x0..x1-1."""
