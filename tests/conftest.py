@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import pytest
 import torch
@@ -34,6 +34,15 @@ def one_thread() -> Iterator[None]:
     OpenMP thread teams spin badly when other processes share the cores (up to 20x slower on
     the shared 2-core machines), so the heavier model tests opt in.
     """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_thread_module() -> Iterator[None]:
+    """:func:`one_thread` for a whole module, its module-scoped fixtures included."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -95,6 +104,50 @@ def tiny_model() -> torch.nn.Module:
 
     torch.manual_seed(0)
     return build_model("pmgsam_tiny", image_size=64)
+
+
+# Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
+# one block per stage and width 32 (1 M parameters, not Hiera-T's 27 M, which take seconds to
+# initialise, copy and digest).
+SMALL_HIERA = (32, 1, (1, 1, 1, 1))
+
+
+@pytest.fixture
+def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec (for
+    spawned processes to set too)."""
+    from pmgsam.modeling import image_encoder
+
+    monkeypatch.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+    return SMALL_HIERA
+
+
+@pytest.fixture(scope="module")
+def small_tiny_model() -> torch.nn.Module:
+    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
+    from pmgsam.modeling import image_encoder
+    from pmgsam.modeling.build import build_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        torch.manual_seed(0)
+        return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture(scope="session")
+def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.Module]:
+    """(file, model): a random, seeded SAM ViT-B at a 64-px input and its state-dict file.
+
+    Shared by the SAM baseline test files (building and saving the 360 MB file takes seconds);
+    treat both as read-only.
+    """
+    from pmgsam.baselines import sam
+
+    torch.manual_seed(0)
+    model = sam.build("vit_b", 64)
+    path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
+    torch.save(model.state_dict(), path)
+    return path, model
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,10 @@ def _read_csv(path: Path) -> List[Dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_ablate_trains_two_configs_and_writes_table_and_plot(tmp_path, dis5k_root, capsys):
+def test_ablate_trains_two_configs_and_writes_table_and_plot(
+    tmp_path, dis5k_root, capsys, small_hiera
+):
+    # small_hiera: the two variants' four builds (training, scoring) of Hiera-T took seconds.
     out = tmp_path / "abl"
     overrides = TINY + [
         f"data.root={dis5k_root}",

@@ -19,7 +19,9 @@ def load_script():
     return module
 
 
-def test_corpus_cases_pass_end_to_end(tmp_path: Path) -> None:
+def test_corpus_cases_pass_end_to_end(tmp_path: Path, small_hiera) -> None:
+    # The corpus is built with a small Hiera (small_hiera): its two Hiera files were 107 MB each.
+    # The inference case run here is refused before any checkpoint is read.
     script = load_script()
     cases = {c.name: c for c in script.build_corpus(tmp_path / "corpus")}
     tools = {c.tool for c in cases.values()}

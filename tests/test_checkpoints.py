@@ -40,8 +40,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def make_config(tmp_path, dis5k_root, data_config, monkeypatch, tiny_model) -> Callable:
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+def make_config(tmp_path, dis5k_root, data_config, monkeypatch, small_tiny_model) -> Callable:
+    # A small frozen Hiera: crash consistency does not depend on its size, and the ~20 runs of
+    # this file copy, digest and run the model.
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
 
     def make(name: str) -> ExperimentConfig:
         # Two-image splits: one step per epoch keeps the ~20 runs of this file cheap.

@@ -38,6 +38,12 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, tiny_model: torch.nn.Module) -
 
 
 @pytest.fixture
+def small_cached_build(monkeypatch: pytest.MonkeyPatch, small_tiny_model: torch.nn.Module) -> None:
+    """``cached_build`` with a small frozen Hiera, for properties that do not depend on it."""
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
+
+
+@pytest.fixture
 def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
@@ -200,7 +206,7 @@ def test_resume_after_interruption_equals_straight_run(
 
 
 def test_resume_with_loader_workers_equals_straight_run(
-    make_config, cached_build, monkeypatch
+    make_config, small_cached_build, monkeypatch
 ) -> None:
     # Augmentations are drawn in worker processes, seeded from the main process's RNG at each
     # epoch's iterator: a resumed run must reproduce them exactly too.
@@ -251,8 +257,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str) -> None:
+def _ddp_worker(
+    rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str, hiera: tuple
+) -> None:
     import os
+
+    from pmgsam.modeling.image_encoder import HIERA_SPECS
+
+    HIERA_SPECS["tiny"] = hiera  # the parent's small_hiera, in this process
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -268,7 +280,9 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out:
     torch.save(_trainable(trainer.model), Path(out) / f"rank{rank}.pt")
 
 
-def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, tmp_path) -> None:
+def test_ddp_two_processes_equal_one_process_at_same_global_batch(
+    make_config, tmp_path, small_hiera
+) -> None:
     # Without augmentation both runs see the same images per step: DistributedSampler gives
     # rank r the shuffled indices r::2, i.e. the single process's batch of 4 split in two, and
     # the DDP gradient average equals the batch-of-4 mean; only summation order differs.
@@ -278,7 +292,10 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
     common = {"data": {"augment": {"enabled": False}}, "optim": {"lr": 0.05, "eps": 1.0}}
     schedule = {"epochs": 1, "warmup_epochs": 0}
     cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), to_dict(cfg), str(tmp_path)), nprocs=2, join=True)
+    # A small frozen Hiera (small_hiera) in all three models: building Hiera-T took seconds in
+    # each process, and the property does not depend on the frozen branch.
+    args = (2, _free_port(), to_dict(cfg), str(tmp_path), small_hiera)
+    mp.spawn(_ddp_worker, args=args, nprocs=2, join=True)
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for key in w0:

@@ -1,0 +1,128 @@
+"""SAM baselines' parts that run no prediction: GT boxes, mask reductions, SAM checkpoints.
+
+The end-to-end SAM-box and SAM-auto runs are in tests/test_baselines.py; ``sam_file`` (a random
+SAM ViT-B saved at a 64-px input) is shared with them from conftest.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pmgsam.baselines import sam
+from pmgsam.baselines.base import gt_box, instance_boxes, reduce_masks
+from pmgsam.evaluation.coco_gt import load_coco
+from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.rle import encode_rle
+
+SIDE = 64  # the side sam_file was saved at
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_gt_box_of_a_hand_made_mask() -> None:
+    mask = np.zeros((10, 12), np.uint8)
+    mask[2:5, 3:8] = 1  # rows 2..4, columns 3..7
+    mask[7, 1] = 1
+    np.testing.assert_array_equal(gt_box(mask), [1, 2, 7, 7])
+    assert gt_box(np.zeros((4, 4), np.uint8)) is None
+
+
+def test_instance_boxes_from_hand_made_coco_instances() -> None:
+    a = np.zeros((8, 10), np.uint8)
+    a[1:3, 2:6] = 1  # rows 1..2, columns 2..5
+    b = np.zeros((8, 10), np.uint8)
+    b[4:8, 0:2] = 1  # rows 4..7, columns 0..1
+    empty = np.zeros((8, 10), np.uint8)
+    anns = [(1, a), (1, empty), (1, b), (2, a)]
+    images = [{"id": i, "file_name": f"{i}.jpg", "height": 8, "width": 10} for i in (1, 2, 3)]
+    coco = load_coco(
+        {
+            "images": images,
+            "categories": [{"id": 1, "name": "object"}],
+            "annotations": [
+                {"id": k + 1, "image_id": im, "category_id": 1, "segmentation": encode_rle(m),
+                 "area": float(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0}
+                for k, (im, m) in enumerate(anns)
+            ],
+        }
+    )  # fmt: skip
+    boxes, n_empty = instance_boxes(coco, 1)
+    np.testing.assert_array_equal(boxes, [[2, 1, 5, 2], [0, 4, 1, 7]])
+    assert n_empty == 1
+    boxes, n_empty = instance_boxes(coco, 3)  # no instances at all
+    assert boxes.shape == (0, 4) and n_empty == 0
+
+
+def test_reduce_variants_on_hand_made_masks() -> None:
+    a = np.zeros((4, 4), bool)
+    a[:2] = True  # 8 px
+    b = np.zeros((4, 4), bool)
+    b[:, 0] = True  # 4 px
+    c = np.zeros((4, 4), bool)
+    c[3, 3] = True  # 1 px
+    gt = np.zeros((4, 4), np.uint8)
+    gt[1:, 0] = 1  # IoU: a 1/10, b 3/4, c 0
+    np.testing.assert_array_equal(reduce_masks([a, b, c], "union", (4, 4)), a | b | c)
+    np.testing.assert_array_equal(reduce_masks([c, b, a], "largest", (4, 4)), a)
+    np.testing.assert_array_equal(reduce_masks([a, b, c], "oracle", (4, 4), gt), b)
+    far = np.zeros((4, 4), np.uint8)
+    far[2, 2] = 1  # overlaps nothing: the oracle keeps nothing
+    assert not reduce_masks([a, b, c], "oracle", (4, 4), far).any()
+    empty = reduce_masks([], "union", (3, 5))
+    assert empty.shape == (3, 5) and not empty.any()
+    with pytest.raises(ValueError, match="GT"):
+        reduce_masks([a], "oracle", (4, 4))
+    with pytest.raises(ValueError, match="reduce"):
+        reduce_masks([a], "mean", (4, 4))
+
+
+def test_reduce_oracle_is_iou_not_precision_or_recall_and_ties_go_first() -> None:
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:2] = 1  # rows 0-1: 8 px
+    d = np.ones((4, 4), bool)  # 16 px: IoU 8/16 = .5, precision .5, recall 1
+    e = np.zeros((4, 4), bool)
+    e[0, :3] = True  # 3 px inside the GT: IoU 3/8, precision 1, recall 3/8
+    g = np.zeros((4, 4), bool)
+    g[:3] = True  # 12 px: IoU 8/12, precision 8/12, recall 1
+    # IoU picks g; precision would pick e, recall or the raw overlap (8 px) d.
+    np.testing.assert_array_equal(reduce_masks([d, e, g], "oracle", (4, 4), gt), g)
+    # Ties go to the earliest mask: p and q have 2 px each and IoU 2/4 with a row-0 GT.
+    p = np.zeros((4, 4), bool)
+    p[0, :2] = True
+    q = np.zeros((4, 4), bool)
+    q[0, 2:] = True
+    row0 = np.zeros((4, 4), np.uint8)
+    row0[0] = 1
+    np.testing.assert_array_equal(reduce_masks([p, q], "largest", (4, 4)), p)
+    np.testing.assert_array_equal(reduce_masks([q, p], "largest", (4, 4)), q)
+    np.testing.assert_array_equal(reduce_masks([p, q], "oracle", (4, 4), row0), p)
+    np.testing.assert_array_equal(reduce_masks([q, p], "oracle", (4, 4), row0), q)
+
+
+def test_load_sam_strict_and_names_bad_keys(sam_file, tmp_path: Path) -> None:
+    path, model = sam_file
+    loaded = sam.load("vit_b", path, "cpu", SIDE)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    state = dict(model.state_dict())
+    del state["mask_decoder.iou_token.weight"]
+    state["extra.weight"] = torch.zeros(1)
+    bad = tmp_path / "bad_sam.pth"
+    torch.save(state, bad)
+    with pytest.raises(CheckpointError) as err:
+        sam.load("vit_b", bad, "cpu", SIDE)
+    for text in ("bad_sam.pth", "mask_decoder.iou_token.weight", "extra.weight"):
+        assert text in str(err.value)
+    assert "--model-image-size" not in str(err.value)  # saved at the side it is loaded at
+    with pytest.raises(ValueError, match="model type"):
+        sam.load("vit_x", path)
+
+
+def test_load_sam_at_another_side_names_the_checkpoint_side(sam_file) -> None:
+    # Saved at 64 (pos_embed: a 4x4 grid of 16-pixel patches), loaded at the default 1024.
+    with pytest.raises(CheckpointError, match=r"pass --model-image-size 64$"):
+        sam.load("vit_b", sam_file[0])
