@@ -166,8 +166,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         action="store_true",
         help="resume a stopped run: keep the maps this tool already wrote into --out (and "
         "--premask-out) with the same weights and settings from the same image files, and "
-        "predict only the other images (never read); a folder holding maps of other weights or settings, or of a pmgsam that "
-        "did not record them, is refused",
+        "predict only the other images (never read); a folder holding maps of other weights "
+        "or settings, or of a pmgsam that did not record them, is refused",
     )
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument(
