@@ -36,10 +36,12 @@ from pmgsam.baselines.finetune_data import (
 )
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
+    decode,
     dice_loss,
     encode,
     focal_loss,
     freeze_encoders,
+    input_frame,
     mask_iou,
     prepare,
     prompt_losses,
@@ -157,6 +159,30 @@ def test_points_lie_in_the_foreground_in_sams_input_frame(vit_b: Any) -> None:
         ours = vit_b.image_encoder(vit_b.preprocess(sample.image[None].float()))
     torch.testing.assert_close(ours, predictor.features)
     assert sample_points(np.zeros((4, 4), np.uint8), 3, np.random.default_rng(0)) is None
+
+
+def test_training_forward_is_sam_predictors_for_the_clicked_pixel(vit_b: Any) -> None:
+    # One foreground pixel, row 21, column 37: every drawn point is the click (37, 21) that
+    # SamPredictor takes for it (its prompt encoder adds the half pixel; adding it here too
+    # moved every training point half a pixel off the generator's convention).
+    image = _pairs(1)[0][0]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[21, 37] = 1
+    points = sample_points(mask, 2, np.random.default_rng(0))
+    np.testing.assert_array_equal(points, [[37, 21], [37, 21]])
+    sample = prepare(image, mask, points, SIDE)  # 48 x 80 -> 38 x 64
+    predictor = SamPredictor(vit_b)
+    predictor.set_image(image)
+    _, iou, low_res = predictor.predict(
+        np.array([[37, 21]]), np.array([1]), multimask_output=True, return_logits=True
+    )
+    with torch.no_grad():
+        ours_low, ours_iou = decode(vit_b, sample.points, encode(vit_b, [sample.image])[0])
+        torch.testing.assert_close(ours_low[1], torch.as_tensor(low_res))
+        torch.testing.assert_close(ours_iou[1], torch.as_tensor(iou))
+        # The loss frame: postprocess_masks' upsampling and crop (its last resize is to h x w).
+        frame = input_frame(vit_b, ours_low, (38, 64))
+        torch.testing.assert_close(frame, vit_b.postprocess_masks(ours_low, (38, 64), (38, 64)))
 
 
 def test_steps_change_only_the_mask_decoder_and_lower_the_loss(vit_b: Any) -> None:
