@@ -185,6 +185,20 @@ def test_training_forward_is_sam_predictors_for_the_clicked_pixel(vit_b: Any) ->
         torch.testing.assert_close(frame, vit_b.postprocess_masks(ours_low, (38, 64), (38, 64)))
 
 
+def test_gt_in_the_input_frame_keeps_its_area_and_thin_lines() -> None:
+    # A 20 x 30 box and a 1-px line, scaled by 84 / 80 = 1.05: torch's "area" resize (adaptive
+    # average pooling: 2-pixel windows of weight 1/2 each) gave every edge pixel 0.5, so the GT
+    # lost 15% of its area and the whole line.
+    mask = np.zeros((48, 80), np.uint8)
+    mask[10:30, 20:50] = 1
+    mask[36, 5:75] = 1
+    sample = prepare(np.zeros((48, 80, 3), np.uint8), mask, np.array([[25.0, 15.0]]), 84)
+    assert tuple(sample.gt.shape) == (50, 84)
+    exact = mask.sum() * 50 * 84 / (48 * 80)
+    assert abs(sample.gt.sum().item() - exact) < 0.03 * exact
+    assert bool(sample.gt[34:, 8:76].any(dim=0).all())  # the line, every column inside it
+
+
 def test_steps_change_only_the_mask_decoder_and_lower_the_loss(vit_b: Any) -> None:
     model = copy.deepcopy(vit_b)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -19,7 +19,9 @@ restricted to what automatic mode asks of the model:
 * ``multimask_output=True``; per prompt, the mask loss is the MINIMUM over the 3 masks of
   ``focal_weight * focal + dice_weight * dice``, computed on the low-res logits upsampled
   (bilinear) to SAM's input frame and cropped to the resized image, against the GT resized to
-  that frame (area-averaged, > 0.5): the frame where the generator thresholds its masks;
+  that frame (bilinear with antialiasing, the filter PIL resizes the image with, > 0.5; an
+  area average erodes it at non-integer scales): the frame where the generator thresholds
+  its masks;
 * plus ``iou_weight *`` the MSE between the IoU head's prediction and each of the 3 masks'
   actual IoU (logits > 0) with the GT.
 """
@@ -58,7 +60,7 @@ RECIPE = {
     "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
     "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
     "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
-    "and cropped to the resized image; GT area-resized to it (> 0.5)",
+    "and cropped to the resized image; GT resized to it bilinearly with antialiasing (> 0.5)",
     "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
     "optimiser": "AdamW(lr, weight_decay), constant lr",
     "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
@@ -197,7 +199,11 @@ def prepare(image: np.ndarray, mask: np.ndarray, points: np.ndarray, side: int) 
     resized = transform.apply_image(image)
     h, w = resized.shape[:2]
     gt = torch.as_tensor(mask, dtype=torch.float32)[None, None]
-    gt = (F.interpolate(gt, (h, w), mode="area")[0, 0] > 0.5).float()
+    # Bilinear with antialiasing (PIL's filter, which resizes the image), not "area": torch's
+    # area is adaptive average pooling, whose equal-weight 2-pixel windows at non-integer
+    # scales give every boundary pixel 0.5 (eroded GT, 1-px structures gone).
+    gt = F.interpolate(gt, (h, w), mode="bilinear", align_corners=False, antialias=True)
+    gt = (gt[0, 0] > 0.5).float()
     coords = transform.apply_coords(points, mask.shape[:2])
     return Sample(
         torch.as_tensor(resized).permute(2, 0, 1).contiguous(),
