@@ -36,12 +36,10 @@ from pmgsam.baselines.finetune_data import (
 )
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
-    decode,
     dice_loss,
     encode,
     focal_loss,
     freeze_encoders,
-    input_frame,
     mask_iou,
     prepare,
     prompt_losses,
@@ -159,44 +157,6 @@ def test_points_lie_in_the_foreground_in_sams_input_frame(vit_b: Any) -> None:
         ours = vit_b.image_encoder(vit_b.preprocess(sample.image[None].float()))
     torch.testing.assert_close(ours, predictor.features)
     assert sample_points(np.zeros((4, 4), np.uint8), 3, np.random.default_rng(0)) is None
-
-
-def test_training_forward_is_sam_predictors_for_the_clicked_pixel(vit_b: Any) -> None:
-    # One foreground pixel, row 21, column 37: every drawn point is the click (37, 21) that
-    # SamPredictor takes for it (its prompt encoder adds the half pixel; adding it here too
-    # moved every training point half a pixel off the generator's convention).
-    image = _pairs(1)[0][0]
-    mask = np.zeros(image.shape[:2], np.uint8)
-    mask[21, 37] = 1
-    points = sample_points(mask, 2, np.random.default_rng(0))
-    np.testing.assert_array_equal(points, [[37, 21], [37, 21]])
-    sample = prepare(image, mask, points, SIDE)  # 48 x 80 -> 38 x 64
-    predictor = SamPredictor(vit_b)
-    predictor.set_image(image)
-    _, iou, low_res = predictor.predict(
-        np.array([[37, 21]]), np.array([1]), multimask_output=True, return_logits=True
-    )
-    with torch.no_grad():
-        ours_low, ours_iou = decode(vit_b, sample.points, encode(vit_b, [sample.image])[0])
-        torch.testing.assert_close(ours_low[1], torch.as_tensor(low_res))
-        torch.testing.assert_close(ours_iou[1], torch.as_tensor(iou))
-        # The loss frame: postprocess_masks' upsampling and crop (its last resize is to h x w).
-        frame = input_frame(vit_b, ours_low, (38, 64))
-        torch.testing.assert_close(frame, vit_b.postprocess_masks(ours_low, (38, 64), (38, 64)))
-
-
-def test_gt_in_the_input_frame_keeps_its_area_and_thin_lines() -> None:
-    # A 20 x 30 box and a 1-px line, scaled by 84 / 80 = 1.05: torch's "area" resize (adaptive
-    # average pooling: 2-pixel windows of weight 1/2 each) gave every edge pixel 0.5, so the GT
-    # lost 15% of its area and the whole line.
-    mask = np.zeros((48, 80), np.uint8)
-    mask[10:30, 20:50] = 1
-    mask[36, 5:75] = 1
-    sample = prepare(np.zeros((48, 80, 3), np.uint8), mask, np.array([[25.0, 15.0]]), 84)
-    assert tuple(sample.gt.shape) == (50, 84)
-    exact = mask.sum() * 50 * 84 / (48 * 80)
-    assert abs(sample.gt.sum().item() - exact) < 0.03 * exact
-    assert bool(sample.gt[34:, 8:76].any(dim=0).all())  # the line, every column inside it
 
 
 def test_steps_change_only_the_mask_decoder_and_lower_the_loss(vit_b: Any) -> None:
@@ -462,3 +422,12 @@ def test_bf16_encoder_keeps_float32_weights_and_outputs(vit_b: Any, memoised_enc
     embedder = Embedder(model, "bf16")  # no cache: encodes every call
     samples = [prepare(*pair, np.array([[40.0, 20.0]]), SIDE) for pair in _pairs(1)]
     torch.testing.assert_close(embedder(samples), encode(model, [samples[0].image], "bf16"))
+
+
+def test_command_line_settings_reach_the_optimiser(finetuned: Any) -> None:
+    argv = [str(a) for a in [*finetuned[2], "--overwrite", "finetune.weight_decay=0.05"]]
+    run = finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+    (group,) = run.optimizer.param_groups
+    assert (group["lr"], group["weight_decay"]) == (1e-3, 0.05)  # --lr, key=value
+    assert {id(p) for p in group["params"]} == {id(p) for p in run.sam.mask_decoder.parameters()}
+    assert (run.cfg.finetune.points, run.cfg.finetune.batch_size) == (3, 2)
