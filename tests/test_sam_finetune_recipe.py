@@ -37,6 +37,7 @@ from pmgsam.baselines.finetune_recipe import (
     sample_points,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
+from pmgsam.modeling.weights import CheckpointError
 
 SIDE = 64
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -241,3 +242,18 @@ def test_cached_bf16_embeddings_are_bf16_and_need_no_graph(vit_b: Any, memoised_
     assert not torch.equal(results["fp32"], results["bf16"])
     for name in ("plain", "cached"):
         torch.testing.assert_close(results[name], results["bf16"], rtol=0, atol=1e-6)
+
+
+def test_a_checkpoint_of_another_model_type_names_it(monkeypatch, tmp_path: Path) -> None:
+    # Small encoders (the real ViT-H is 2.5 GB): ViT-B width 64, ViT-L width 96, 2 blocks each.
+    monkeypatch.setitem(sam._ENCODERS, "vit_b", (64, 2, 2, (1,)))
+    monkeypatch.setitem(sam._ENCODERS, "vit_l", (96, 2, 2, (1,)))
+    path = tmp_path / "sam_vit_b.pth"
+    torch.save(sam.build("vit_b", SIDE).state_dict(), path)
+    with pytest.raises(
+        CheckpointError, match="holds a SAM ViT-B image encoder .*--model-type vit_b"
+    ):
+        sam.load("vit_l", path, image_size=SIDE)
+    with pytest.raises(CheckpointError, match="--model-image-size 64") as err:  # the side first
+        sam.load("vit_b", path, image_size=2 * SIDE)
+    assert "--model-type" not in str(err.value)
