@@ -422,3 +422,12 @@ def test_bf16_encoder_keeps_float32_weights_and_outputs(vit_b: Any, memoised_enc
     embedder = Embedder(model, "bf16")  # no cache: encodes every call
     samples = [prepare(*pair, np.array([[40.0, 20.0]]), SIDE) for pair in _pairs(1)]
     torch.testing.assert_close(embedder(samples), encode(model, [samples[0].image], "bf16"))
+
+
+def test_command_line_settings_reach_the_optimiser(finetuned: Any) -> None:
+    argv = [str(a) for a in [*finetuned[2], "--overwrite", "finetune.weight_decay=0.05"]]
+    run = finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+    (group,) = run.optimizer.param_groups
+    assert (group["lr"], group["weight_decay"]) == (1e-3, 0.05)  # --lr, key=value
+    assert {id(p) for p in group["params"]} == {id(p) for p in run.sam.mask_decoder.parameters()}
+    assert (run.cfg.finetune.points, run.cfg.finetune.batch_size) == (3, 2)

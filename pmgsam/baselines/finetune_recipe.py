@@ -10,14 +10,18 @@ restricted to what automatic mode asks of the model:
   computed once and reused every epoch (``embedding_cache``, ``finetune_cache.py``);
 * automatic mode prompts with single foreground points on a grid, so every training image gets
   ``points`` single positive points drawn uniformly among its GT foreground pixels (seeded),
-  mapped into SAM's input frame with segment-anything's ``ResizeLongestSide`` (x, y order);
+  each given as the pixel's (column, row) index, as ``SamPredictor`` takes a click (SAM's prompt
+  encoder adds the half pixel to reach the centre), and mapped into SAM's input frame with
+  segment-anything's ``ResizeLongestSide`` (x, y order);
   images go through SAM's own preprocessing (``ResizeLongestSide`` + ``sam.preprocess``);
   SAM's interactive rounds (points sampled from error regions, mask prompts) are left out:
   the generator never uses them;
 * ``multimask_output=True``; per prompt, the mask loss is the MINIMUM over the 3 masks of
   ``focal_weight * focal + dice_weight * dice``, computed on the low-res logits upsampled
   (bilinear) to SAM's input frame and cropped to the resized image, against the GT resized to
-  that frame (area-averaged, > 0.5): the frame where the generator thresholds its masks;
+  that frame (bilinear with antialiasing, the filter PIL resizes the image with, > 0.5; an
+  area average erodes it at non-integer scales): the frame where the generator thresholds
+  its masks;
 * plus ``iou_weight *`` the MSE between the IoU head's prediction and each of the 3 masks'
   actual IoU (logits > 0) with the GT.
 """
@@ -51,11 +55,12 @@ RECIPE = {
     "trained": "mask decoder only (image and prompt encoders frozen, embeddings under no_grad, "
     "in encoder_dtype: fp32, or bf16 autocast)",
     "prompts": "per image and epoch, `points` single positive points uniform in the GT "
-    "foreground (pixel centres), ResizeLongestSide to the input frame; one point per prompt",
+    "foreground (a pixel's (column, row) index, as SamPredictor takes a click: the prompt "
+    "encoder adds 0.5), ResizeLongestSide to the input frame; one point per prompt",
     "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
     "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
     "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
-    "and cropped to the resized image; GT area-resized to it (> 0.5)",
+    "and cropped to the resized image; GT resized to it bilinearly with antialiasing (> 0.5)",
     "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
     "optimiser": "AdamW(lr, weight_decay), constant lr",
     "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
@@ -134,14 +139,16 @@ class SamFinetuneConfig:
 
 
 def sample_points(mask: np.ndarray, count: int, rng: np.random.Generator) -> Optional[np.ndarray]:
-    """``count`` (x, y) points, uniform among the foreground pixels of an (H, W) mask, at pixel
-    centres (SAM's continuous frame: pixel (r, c) spans [c, c+1) x [r, r+1)); with replacement
-    only when the mask has fewer pixels than ``count``. ``None`` for an empty mask."""
+    """``count`` (x, y) points, uniform among the foreground pixels of an (H, W) mask: pixel
+    (r, c) is the point (c, r), as ``SamPredictor`` takes a click "in (X,Y) in pixels" (SAM's
+    prompt encoder adds 0.5 to reach the pixel's centre, so adding it here would move every
+    point half a pixel right and down); with replacement only when the mask has fewer pixels
+    than ``count``. ``None`` for an empty mask."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
     pick = rng.choice(len(xs), size=count, replace=len(xs) < count)
-    return np.stack([xs[pick], ys[pick]], axis=1).astype(np.float64) + 0.5
+    return np.stack([xs[pick], ys[pick]], axis=1).astype(np.float64)
 
 
 @dataclass
@@ -192,7 +199,11 @@ def prepare(image: np.ndarray, mask: np.ndarray, points: np.ndarray, side: int) 
     resized = transform.apply_image(image)
     h, w = resized.shape[:2]
     gt = torch.as_tensor(mask, dtype=torch.float32)[None, None]
-    gt = (F.interpolate(gt, (h, w), mode="area")[0, 0] > 0.5).float()
+    # Bilinear with antialiasing (PIL's filter, which resizes the image), not "area": torch's
+    # area is adaptive average pooling, whose equal-weight 2-pixel windows at non-integer
+    # scales give every boundary pixel 0.5 (eroded GT, 1-px structures gone).
+    gt = F.interpolate(gt, (h, w), mode="bilinear", align_corners=False, antialias=True)
+    gt = (gt[0, 0] > 0.5).float()
     coords = transform.apply_coords(points, mask.shape[:2])
     return Sample(
         torch.as_tensor(resized).permute(2, 0, 1).contiguous(),
@@ -260,6 +271,37 @@ def freeze_encoders(sam: Sam) -> List[torch.nn.Parameter]:
     return list(sam.mask_decoder.parameters())
 
 
+def decode(
+    sam: Sam, points: torch.Tensor, embedding: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The mask decoder's (P, 3, side/4, side/4) low-res logits and (P, 3) IoU predictions for
+    (P, 2) x, y single positive points in the input frame, one per prompt, on one image's
+    (256, side/16, side/16) ``embedding``: ``SamPredictor.predict_torch`` with
+    ``multimask_output=True``, as ``SamAutomaticMaskGenerator`` calls it (gradients reach the
+    mask decoder only)."""
+    points = points[:, None, :]  # (P, 1, 2): one point per prompt
+    labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
+    with torch.no_grad():
+        sparse, dense = sam.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        dense_pe = sam.prompt_encoder.get_dense_pe()
+    return sam.mask_decoder(
+        image_embeddings=embedding[None],
+        image_pe=dense_pe,
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=True,
+    )
+
+
+def input_frame(sam: Sam, low_res: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Low-res logits in the input frame of a resized image of ``size`` (h, w): upsampled
+    (bilinear) to the padded input side and cropped, the first two steps of
+    ``sam.postprocess_masks``."""
+    side = sam.image_encoder.img_size
+    logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
+    return logits[..., : size[0], : size[1]]
+
+
 def batch_losses(
     sam: Sam,
     samples: Sequence[Sample],
@@ -268,27 +310,13 @@ def batch_losses(
 ) -> Dict[str, torch.Tensor]:
     """Mean losses of a batch of samples (gradients reach the mask decoder only); their image
     ``embeddings`` are computed (:func:`encode`) when not given."""
-    side = sam.image_encoder.img_size
     if embeddings is None:
         embeddings = encode(sam, [s.image for s in samples], cfg.encoder_dtype)
-    with torch.no_grad():
-        dense_pe = sam.prompt_encoder.get_dense_pe()
     totals: Dict[str, torch.Tensor] = {}
     for sample, embedding in zip(samples, embeddings):
-        points = sample.points[:, None, :]  # (P, 1, 2): one point per prompt
-        labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
-        with torch.no_grad():
-            sparse, dense = sam.prompt_encoder(points=(points, labels), boxes=None, masks=None)
-        low_res, iou_pred = sam.mask_decoder(
-            image_embeddings=embedding[None],
-            image_pe=dense_pe,
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=True,
-        )
-        h, w = sample.gt.shape
-        logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
-        losses = prompt_losses(logits[..., :h, :w], iou_pred, sample.gt, cfg)
+        low_res, iou_pred = decode(sam, sample.points, embedding)
+        logits = input_frame(sam, low_res, tuple(sample.gt.shape))
+        losses = prompt_losses(logits, iou_pred, sample.gt, cfg)
         for key, value in losses.items():
             totals[key] = totals.get(key, 0) + value / len(samples)
     return totals

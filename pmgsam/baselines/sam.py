@@ -96,6 +96,25 @@ def side_hint(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Te
     )
 
 
+def model_type_hint(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str:
+    """``--model-type`` of the image encoder a checkpoint holds (its width and block count), where
+    that is another model type than the model's (else ""): a ViT-B file given as ViT-H fails on
+    hundreds of keys, none of which names the cause."""
+    key = "image_encoder.patch_embed.proj.weight"
+    own, saved = expected.get(key), given.get(key)
+    if own is None or saved is None or saved.dim() != 4 or saved.shape[0] == own.shape[0]:
+        return ""
+    blocks = {int(k.split(".")[2]) for k in given if k.startswith("image_encoder.blocks.")}
+    shape = (saved.shape[0], len(blocks))
+    for model_type, (width, depth, _, _) in _ENCODERS.items():
+        if (width, depth) == shape:
+            return (
+                f"it holds a {label(model_type)} image encoder (width {width}, {depth} blocks): "
+                f"pass --model-type {model_type}"
+            )
+    return ""
+
+
 def load(
     model_type: str,
     checkpoint: str | Path,
@@ -110,7 +129,8 @@ def load(
     sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
     state = read_torch_checkpoint(checkpoint)
     expected = sam.state_dict()
-    check_state_dict(expected, state, str(checkpoint), side_hint(expected, state))
+    hint = side_hint(expected, state) or model_type_hint(expected, state)
+    check_state_dict(expected, state, str(checkpoint), hint)
     sam.load_state_dict(state, strict=True)
     return sam.to(device).eval()
 
