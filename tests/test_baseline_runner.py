@@ -200,10 +200,13 @@ def test_prediction_folder_in_the_dataset_is_refused_even_with_overwrite(tmp_pat
     np.testing.assert_array_equal(png(data.mask_paths[0]), before)
 
 
-def test_efficiency_block_counts_every_prompt(tmp_path: Path) -> None:
+def test_efficiency_block_counts_every_prompt(tmp_path: Path, caplog) -> None:
     baseline = BoxStandIn(levels=(0.8,) * 3, scores=(0.9,) * 3, outside=(0.0,) * 3)
     boxes = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]], np.float32)
-    report = measure_efficiency(baseline, np.zeros((H, W, 3), np.uint8), boxes, 1, 0)
+    with caplog.at_level("INFO", logger="pmgsam.baselines.runner"):
+        report = measure_efficiency(baseline, np.zeros((H, W, 3), np.uint8), boxes, 2, 1)
+    # The pause is announced (a CPU automatic mode takes minutes), with how to skip it.
+    assert "2 passes after 1 warm-up" in caplog.text and "--speed-iters 0 skips" in caplog.text
     assert report["timed_prompts"] == 3 and report["timed_image_size"] == [H, W]
     assert report["flops_per_image"]["total"] == 3 * 2 * 4 * 3
     assert report["params"]["total"] == 4 * 3 + 3

@@ -307,6 +307,11 @@ def measure_efficiency(
     with the same timing harness (``measure_speed``, fp32, CUDA-synchronised)."""
     device = next(baseline.model.parameters()).device
     token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
+    # On a CPU one automatic-mode prediction takes tens of seconds: say why the run pauses.
+    logger.info(
+        "timing the whole prediction of one image on %s: %d passes after %d warm-up, plus one "
+        "counting FLOPs (--speed-iters 0 skips it)", device, iters, warmup,
+    )  # fmt: skip
     flops = prediction_flops(baseline, image, boxes)
     speed = measure_speed(_WholePrediction(baseline, image, boxes), token, "fp32", iters, warmup)
     return {
