@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--model-image-size", type=positive_int, help="model input side (default 1024)")
     g.add_argument("--limit", type=positive_int, help="only the first N images of each split")
-    g.add_argument("--speed-iters", type=int, default=10, help="timed passes (0: no timing)")
+    g.add_argument(
+        "--speed-iters", type=int, default=10, help="timed passes (0: no timing, no FLOPs)"
+    )
     g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
     for name, kind in GENERATOR_OPTIONS.items():
         g.add_argument(

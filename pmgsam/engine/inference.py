@@ -19,8 +19,10 @@ and skipped: the others still get their maps, and the command then exits with st
 analysis, ``python -m pmgsam.analysis premask``).
 
 ``--skip-existing`` resumes a stopped run: the manifest records what made the maps (weights and
-settings, :func:`~pmgsam.engine.predictor.map_producer`); maps of the same producer are kept and
-their images not opened, any other's are refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+settings, :func:`~pmgsam.engine.predictor.map_producer`) and the image file each map is of; maps
+of the same producer and image file are kept and their images not opened, a map of another image
+of that name is predicted again, and a folder of another producer's maps is refused
+(:func:`~pmgsam.utils.outputs.finished_maps`).
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 

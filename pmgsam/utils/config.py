@@ -286,7 +286,8 @@ def with_data_root(overrides: Sequence[str], data_root: Optional[str]) -> List[s
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
     """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides.
 
-    The file may name a ``base:`` file it changes (see :func:`read_config_file`).
+    The file may name a ``base:`` file it changes (see
+    :func:`pmgsam.utils.config_files.read_config_file`).
     """
     in_file: Dict[str, Any] = {}
     if path is not None:

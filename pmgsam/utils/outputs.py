@@ -13,8 +13,9 @@ The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidde
 folder listings skip it) that lists every map name the tool wrote there. The names are
 recorded *before* the maps are written, so a run that crashes half-way can be repeated into the
 same folder without ``--overwrite``. The manifest also records what produced the maps (the
-inference command's weights, settings and kind of map): :func:`finished_maps` lets a resumed
-run keep the maps of the same producer and refuses a folder holding any other's.
+inference command's weights, settings and kind of map) and which input image each map is of:
+:func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
+refuses a folder holding another producer's.
 """
 
 from __future__ import annotations
