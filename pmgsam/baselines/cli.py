@@ -8,7 +8,10 @@
 Predicts every split (``pmgsam.baselines.runner``), scores it with the PMG-SAM scoring code,
 measures the efficiency block with ``pmgsam.efficiency``'s timing harness on the first prompted
 image (the whole ``predict``: pre-processing, all forward passes and all post-processing) and
-writes ``<output-dir>/run.json`` for ``python -m pmgsam.report``.
+writes ``<output-dir>/run.json`` for ``python -m pmgsam.report``. A SAM checkpoint with the
+``<stem>.finetune.json`` record of ``pmgsam.baselines.finetune_sam`` beside it (for that very
+file) is a fine-tuned row: ``SAM ViT-H fine-tuned ...``, the record's essentials in
+``meta.finetune``.
 """
 
 from __future__ import annotations
