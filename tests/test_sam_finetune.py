@@ -43,9 +43,9 @@ from pmgsam.baselines.finetune_recipe import (
     mask_iou,
     prepare,
     prompt_losses,
-    sample_points,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
+from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError, to_dict
@@ -145,9 +145,9 @@ def test_points_lie_in_the_foreground_in_sams_input_frame(vit_b: Any) -> None:
     assert points.shape == (50, 2)
     assert all(mask[int(y), int(x)] for x, y in points)
     sample = prepare(image, mask, points, SIDE)  # input frame: 24 x 64 (scale 1/2 exactly)
-    assert tuple(sample.gt.shape) == (24, 64) and tuple(sample.image.shape) == (3, 24, 64)
+    assert tuple(sample.targets.shape[-2:]) == (24, 64) and tuple(sample.image.shape) == (3, 24, 64)
     cols, rows = sample.points.floor().long().unbind(1)
-    assert bool(sample.gt[rows, cols].all())
+    assert bool(sample.targets[0][rows, cols].all())
     # Exactly what SamPredictor feeds the model: same coordinates, same image embedding.
     predictor = SamPredictor(vit_b)
     predictor.set_image(image)
