@@ -191,6 +191,7 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     assert record["best_epoch"] >= 1 and len(record["epochs"]) == 2
     assert record["best_val_loss"] == min(e["val_loss"] for e in record["epochs"])
     assert record["config_values"]["finetune"]["lr"] == 1e-3  # --lr over the config
+    assert record["targets"] == "object"  # auto on DIS5K, which has no instance labels
     assert (record["data"]["train_images"], record["data"]["val_images"]) == (2, 2)
     tuned, original = sam.load("vit_b", out, "cpu", SIDE), sam.load("vit_b", source, "cpu", SIDE)
     a, b = tuned.state_dict(), original.state_dict()

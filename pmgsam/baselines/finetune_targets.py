@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from pmgsam.data.coco_annotations import instance_masks, segmentation_to_rle
 from pmgsam.data.io import (
@@ -37,6 +36,7 @@ from pmgsam.data.io import (
     load_instance_map,
 )
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.rle import compressed_counts
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
 TARGET_KINDS = ("auto", "object", "instance")
@@ -102,12 +102,19 @@ class InstanceMasks:
             for ann in self.annotations.get(name, []):
                 where = f"'{self.path}' annotation {ann.get('id')} of image '{name}'"
                 rle = segmentation_to_rle(ann["segmentation"], shape[0], shape[1], where)
-                rle = dict(rle, counts=rle["counts"].encode("ascii"))
-                masks.append(mask_utils.decode(rle).astype(bool))
+                masks.append(_decode(rle["counts"], shape))
         masks = [m for m in masks if m.any()]  # a degenerate polygon covers nothing
         if not masks:
             return np.zeros((0, *shape), bool)
         return np.stack(masks)
+
+
+def _decode(counts: str, shape: Tuple[int, int]) -> np.ndarray:
+    """The (H, W) bool mask of a checked compressed RLE (column-major runs, background first;
+    pycocotools' own decode warns under NumPy 2)."""
+    runs = compressed_counts(counts)
+    flat = np.repeat(np.arange(len(runs)) % 2 == 1, runs)
+    return np.ascontiguousarray(flat.reshape(shape[1], shape[0]).T)
 
 
 def _read_coco(path: Path, names: set, what: str) -> Dict[str, List[Dict[str, Any]]]:
