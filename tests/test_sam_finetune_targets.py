@@ -31,7 +31,11 @@ from pmgsam.baselines.finetune_recipe import (
     prompt_losses,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
-from pmgsam.baselines.finetune_targets import InstanceMasks, resolve_targets
+from pmgsam.baselines.finetune_targets import (
+    InstanceMasks,
+    resolve_targets,
+    sample_instance_points,
+)
 from pmgsam.data import build_dataset
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.instance_labels import InstanceSource
@@ -168,6 +172,18 @@ def test_instance_labels_from_coco_json_and_pngs_agree_and_skip_crowds(
     assert len(InstanceMasks(from_json)(index, shape)) == len(anns) - 1  # the crowd left out
     other = next(i for i in range(len(from_json)) if i != index)
     assert len(InstanceMasks(from_json)(other, from_json.load(other)[1].shape)) == 0
+
+
+def test_where_instances_overlap_a_point_targets_the_smallest() -> None:
+    masks = np.zeros((3, 10, 12), bool)
+    masks[0, 1:9, 1:11] = True  # a large instance (first in file order) ...
+    masks[1, 3:6, 3:6] = True  # ... holding a small one
+    masks[2, 0, 11] = True  # and a 1-pixel instance outside both
+    points, owner = sample_instance_points(masks, 80, np.random.default_rng(0))
+    x, y = points.astype(int).T
+    smallest = np.where(masks[2, y, x], 2, np.where(masks[1, y, x], 1, 0))
+    assert owner.tolist() == smallest.tolist() and set(owner.tolist()) == {0, 1, 2}
+    assert sample_instance_points(masks[:0], 3, np.random.default_rng(0)) is None
 
 
 def test_auto_targets_are_instances_where_the_splits_have_instance_labels(
