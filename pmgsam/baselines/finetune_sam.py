@@ -32,8 +32,9 @@ the losses are those without it.
 The validation loss is measured before training (epoch 0) and after every epoch; the mask
 decoder of the lowest one is kept. ``--output`` receives the full segment-anything state dict
 (every key, so ``evaluate.py --baseline sam-auto --model-type vit_h --checkpoint FILE`` loads it
-strictly), written atomically; ``<stem>.finetune.json`` beside it records the recipe, the data,
-every epoch's losses, the best epoch and the source checkpoint with its SHA-256.
+strictly), written atomically; ``<stem>.finetune.json`` beside it records the recipe, the
+targets used, the data, every epoch's losses, the best epoch and the source checkpoint with
+its SHA-256.
 """
 
 from __future__ import annotations
