@@ -39,6 +39,7 @@ from pmgsam.baselines.finetune_targets import (
 from pmgsam.data import build_dataset
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.instance_labels import InstanceSource
+from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError
 
@@ -172,6 +173,10 @@ def test_instance_labels_from_coco_json_and_pngs_agree_and_skip_crowds(
     assert len(InstanceMasks(from_json)(index, shape)) == len(anns) - 1  # the crowd left out
     other = next(i for i in range(len(from_json)) if i != index)
     assert len(InstanceMasks(from_json)(other, from_json.load(other)[1].shape)) == 0
+    coco["images"][0]["height"] += 1  # a file for other images
+    crowd.write_text(json.dumps(coco))
+    with pytest.raises(DataError, match=r"crowd.json' gives image .* size \("):
+        InstanceMasks(from_json)(index, shape)
 
 
 def test_where_instances_overlap_a_point_targets_the_smallest() -> None:

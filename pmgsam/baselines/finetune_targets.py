@@ -79,10 +79,11 @@ class InstanceMasks:
             raise DataError(f"{self.what} has no instance labels: {source.reason}")
         self.files: Dict[str, Path] = {}
         self.annotations: Dict[str, List[Dict[str, Any]]] = {}
+        self.sizes: Dict[str, Tuple[int, int]] = {}  # (H, W) of the images the JSON lists
         if self.kind == "png":
             self.files = list_files(self.path, MASK_EXTENSIONS, "instance map")
         else:
-            self.annotations = _read_coco(Path(self.path), set(self.names), self.what)
+            self.annotations, self.sizes = _read_coco(Path(self.path), set(self.names), self.what)
 
     def __call__(self, index: int, shape: Tuple[int, int]) -> np.ndarray:
         """The instances of image ``index``, whose image is ``shape`` (H, W)."""
@@ -99,6 +100,12 @@ class InstanceMasks:
             masks = instance_masks(label)
         else:
             masks = []
+            size = self.sizes.get(name, tuple(shape))
+            if size != tuple(shape):
+                raise DataError(
+                    f"COCO instance file '{self.path}' gives image '{name}' size {size} (HxW) but "
+                    f"the image is {tuple(shape)}"
+                )
             for ann in self.annotations.get(name, []):
                 where = f"'{self.path}' annotation {ann.get('id')} of image '{name}'"
                 rle = segmentation_to_rle(ann["segmentation"], shape[0], shape[1], where)
@@ -117,11 +124,14 @@ def _decode(counts: str, shape: Tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(flat.reshape(shape[1], shape[0]).T)
 
 
-def _read_coco(path: Path, names: set, what: str) -> Dict[str, List[Dict[str, Any]]]:
-    """The non-crowd annotations of a COCO file by image stem, for the images ``names``."""
+def _read_coco(path: Path, names: set, what: str) -> Tuple[Dict[str, List[Any]], Dict[str, Any]]:
+    """The non-crowd annotations of a COCO file by image stem, for the images ``names``, and
+    the (H, W) the file gives those images (where it does)."""
     try:
         coco = json.loads(path.read_text())
         stems = {im["id"]: Path(im["file_name"]).stem for im in coco["images"]}
+        sizes = {Path(im["file_name"]).stem: (im["height"], im["width"]) for im in coco["images"]
+                 if "height" in im and "width" in im}  # fmt: skip
         found: Dict[str, List[Dict[str, Any]]] = {}
         for ann in coco.get("annotations", []):
             stem = stems.get(ann["image_id"])
@@ -133,7 +143,7 @@ def _read_coco(path: Path, names: set, what: str) -> Dict[str, List[Dict[str, An
         raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
     if names and not any(Path(im["file_name"]).stem in names for im in coco["images"]):
         raise DataError(f"COCO instance file '{path}' lists none of the images of {what}")
-    return found
+    return found, {stem: size for stem, size in sizes.items() if stem in names}
 
 
 def sample_points(mask: np.ndarray, count: int, rng: np.random.Generator) -> Optional[np.ndarray]:
