@@ -1,5 +1,6 @@
-"""CUDA-only paths: mixed-precision training steps, the predictor's bf16 default and the
-peak-memory figure. Skipped where no GPU is visible; they run wherever one is."""
+"""CUDA-only paths: mixed-precision training steps, the predictor's bf16 default, the
+peak-memory figure and SAM fine-tuning with a pinned bf16 embedding cache. Skipped where no GPU
+is visible; they run wherever one is."""
 
 from __future__ import annotations
 
@@ -114,3 +115,64 @@ def test_trainer_turns_on_tf32_and_fused_adamw_on_cuda(cuda_config) -> None:
         trainer.close()
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+@pytest.fixture
+def shrunk_sam(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SAM ViT-B with a 2-block, 64-wide image encoder (as ``test_sam_finetune.py``)."""
+    from pmgsam.baselines import sam
+
+    monkeypatch.setitem(sam._ENCODERS, "vit_b", (64, 2, 2, (1,)))
+
+
+def test_sam_finetune_with_a_pinned_bf16_embedding_cache(
+    shrunk_sam: None, dis5k_root: Path, tmp_path: Path
+) -> None:
+    """A few decoder steps of a tiny SAM (2 DIS-TR images x 2 epochs, 1 image per step, 2
+    validation images) with the memory cache (pinned) and a bf16 encoder, then the same
+    without a cache: one image per encoder call in both, so the embeddings are the same."""
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip("GPU without bfloat16")
+    from sam_finetune_cases import command
+
+    from pmgsam.baselines import finetune_sam
+    from pmgsam.baselines.finetune_recipe import encode
+
+    data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 0}
+    data["split_dir"] = str(tmp_path / "splits")
+    argv = [str(a) for a in command(tmp_path, data, {"epochs": 2})[2]]
+    argv[argv.index("--device") + 1] = "cuda"
+    argv += ["--batch-size", "1", "--encoder-dtype", "bf16"]
+    decoders, results = {}, {}
+    for cache in ("memory", "none"):
+        run = finetune_sam.setup(
+            finetune_sam.build_parser().parse_args([*argv, "--embedding-cache", cache])
+        )
+        assert run.device.type == "cuda" and run.cfg.finetune.encoder_dtype == "bf16"
+        before = {k: v.detach().clone() for k, v in run.sam.state_dict().items()}
+        embed = finetune_sam.make_embedder(run)
+        results[cache] = finetune_sam.train(run, embed)
+        after = run.sam.state_dict()
+        changed = {k for k in before if not torch.equal(before[k], after[k])}
+        assert changed and all(k.startswith("mask_decoder.") for k in changed)  # encoder frozen
+        assert all(v.dtype == torch.float32 for v in after.values())
+        decoders[cache] = run.decoder_state()
+        if cache == "none":
+            assert embed.cache is None
+            continue
+        entries = embed.cache.entries
+        assert len(entries) == 4  # 2 training + 2 validation images, each encoded once
+        for entry in entries.values():
+            assert entry.device.type == "cpu" and entry.dtype == torch.float32
+            assert entry.is_pinned()
+        for _, sample in run.items("DIS-TR", range(2), (0, 1)):
+            image = sample.image.to(run.device)
+            cached = entries[sample.key].to(run.device)
+            bf16, fp32 = encode(run.sam, [image], "bf16")[0], encode(run.sam, [image], "fp32")[0]
+            scale = fp32.abs().max().item()
+            torch.testing.assert_close(cached, bf16, rtol=0, atol=1e-3 * scale)
+            assert 0 < (cached - fp32).abs().max().item() < 0.05 * scale  # bf16, not fp32
+    assert results["memory"]["best_epoch"] == results["none"]["best_epoch"]
+    for key, value in decoders["none"].items():
+        assert value.device.type == "cuda"
+        torch.testing.assert_close(decoders["memory"][key], value, rtol=0, atol=1e-5)

@@ -5,52 +5,46 @@ memoised (``conftest.memoise``). The command-line tests shrink
 ViT-B's image encoder to 2 blocks of width 64 (``sam._ENCODERS``, which both the builder and the
 strict loader read, so the written file still loads strictly): the full ViT-B state dict is
 360 MB, which would spend seconds in each save and load without testing anything more.
+The embedding cache is tested in ``test_sam_finetune_cache.py``, the targets in
+``test_sam_finetune_targets.py``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import shutil
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from sam_finetune_cases import SIDE, ArrayDataset, command, pairs, sha
 from segment_anything import SamPredictor
 from segment_anything.modeling import ImageEncoderViT
 from torchvision.ops import sigmoid_focal_loss
 
 import evaluate
-from pmgsam.baselines import finetune_data, finetune_sam, sam
-from pmgsam.baselines.finetune_data import (
-    CacheError,
-    DiskCache,
-    Embedder,
-    embedding_bytes,
-    finetune_record,
-)
+from pmgsam.baselines import finetune_sam, sam
+from pmgsam.baselines.finetune_data import finetune_record
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
     dice_loss,
-    encode,
     focal_loss,
     freeze_encoders,
     mask_iou,
     prepare,
     prompt_losses,
-    sample_points,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
+from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
-from pmgsam.utils.config import ConfigError, to_dict
+from pmgsam.utils.config import to_dict
 
-SIDE = 64
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -65,29 +59,6 @@ def memoised_encoder(memoise: Any) -> Any:
 def vit_b() -> Any:
     torch.manual_seed(0)
     return sam.build("vit_b", SIDE)
-
-
-class ArrayDataset:
-    """What PromptedImages reads of a SegmentationDataset: ``names`` and ``load(i)``."""
-
-    def __init__(self, pairs: List[tuple]) -> None:
-        self.pairs, self.names = pairs, [f"im{i}" for i in range(len(pairs))]
-
-    def load(self, index: int) -> tuple:
-        return self.pairs[index]
-
-
-def _pairs(count: int, empty: tuple = ()) -> List[tuple]:
-    rng = np.random.default_rng(3)
-    pairs = []
-    for i in range(count):
-        image = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
-        mask = np.zeros((48, 80), np.uint8)
-        if i not in empty:
-            mask[8 + 4 * i : 30, 30 : 70 - 5 * i] = 1
-            image[mask == 1] //= 3  # a darker object: something to learn
-        pairs.append((image, mask))
-    return pairs
 
 
 def test_focal_and_dice_match_torchvision_and_hand_computation() -> None:
@@ -145,9 +116,9 @@ def test_points_lie_in_the_foreground_in_sams_input_frame(vit_b: Any) -> None:
     assert points.shape == (50, 2)
     assert all(mask[int(y), int(x)] for x, y in points)
     sample = prepare(image, mask, points, SIDE)  # input frame: 24 x 64 (scale 1/2 exactly)
-    assert tuple(sample.gt.shape) == (24, 64) and tuple(sample.image.shape) == (3, 24, 64)
+    assert tuple(sample.targets.shape[-2:]) == (24, 64) and tuple(sample.image.shape) == (3, 24, 64)
     cols, rows = sample.points.floor().long().unbind(1)
-    assert bool(sample.gt[rows, cols].all())
+    assert bool(sample.targets[0][rows, cols].all())
     # Exactly what SamPredictor feeds the model: same coordinates, same image embedding.
     predictor = SamPredictor(vit_b)
     predictor.set_image(image)
@@ -164,7 +135,7 @@ def test_steps_change_only_the_mask_decoder_and_lower_the_loss(vit_b: Any) -> No
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = FinetuneConfig(lr=1e-3, batch_size=2, points=4)
     optimizer = torch.optim.AdamW(freeze_encoders(model), lr=cfg.lr)
-    items = PromptedImages(ArrayDataset(_pairs(2)), [0, 1], SIDE, cfg.points, (0, 0))
+    items = PromptedImages(ArrayDataset(pairs(2)), [0, 1], SIDE, cfg.points, (0, 0))
     device = torch.device("cpu")
     start, _, _ = run_epoch(model, items, cfg, device, progress=False)
     for _ in range(3):
@@ -182,14 +153,14 @@ def test_steps_change_only_the_mask_decoder_and_lower_the_loss(vit_b: Any) -> No
 
 def test_images_without_foreground_are_skipped_and_named(vit_b: Any, caplog) -> None:
     cfg = FinetuneConfig(batch_size=3, points=2)
-    items = PromptedImages(ArrayDataset(_pairs(3, empty=(1,))), [0, 1, 2], SIDE, 2, (0, 1))
+    items = PromptedImages(ArrayDataset(pairs(3, empty=(1,))), [0, 1, 2], SIDE, 2, (0, 1))
     device = torch.device("cpu")
     losses, skipped, _ = run_epoch(vit_b, items, cfg, device, progress=False)
     assert skipped == ["im1"] and math.isfinite(losses["loss"])
     with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
         finetune_sam.log_skipped("DIS-TR", skipped, 3)
     assert "skipped 1 of 3 images without GT foreground" in caplog.text
-    empty = PromptedImages(ArrayDataset(_pairs(2, empty=(0, 1))), [0, 1], SIDE, 2, (0, 1))
+    empty = PromptedImages(ArrayDataset(pairs(2, empty=(0, 1))), [0, 1], SIDE, 2, (0, 1))
     with pytest.raises(DataError, match="none of the 2 images has GT foreground"):
         run_epoch(vit_b, empty, cfg, device, progress=False)
 
@@ -202,25 +173,13 @@ def small_encoder() -> Any:
     patch.undo()
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def finetuned(small_encoder: Any, dis5k_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """One epoch on the first two DIS-TR images (validated on two DIS-VD ones)."""
     tmp = tmp_path_factory.mktemp("finetune")
-    torch.manual_seed(0)
-    source = tmp / "sam_vit_b_small.pth"
-    torch.save(sam.build("vit_b", SIDE).state_dict(), source)
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 0}
     data.update(split_dir=str(tmp / "splits"), test_splits=["DIS-TE1"])
-    config = tmp / "ft.yaml"
-    config.write_text(yaml.safe_dump({"data": data, "finetune": {"epochs": 1, "points": 3}}))
-    out = tmp / "out" / "sam_vit_b_ft.pth"
-    argv = ["--model-type", "vit_b", "--checkpoint", source, "--config", config, "--output", out]
-    argv += ["--model-image-size", SIDE, "--lr", "1e-3", "--batch-size", "2", "--limit", "2"]
-    argv += ["--device", "cpu", "--quiet"]
+    source, out, argv = command(tmp, data)
     assert exit_status(finetune_sam.main, argv) == 0
     return source, out, argv, tmp, data
 
@@ -228,10 +187,11 @@ def finetuned(small_encoder: Any, dis5k_root: Path, tmp_path_factory: pytest.Tem
 def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> None:
     source, out, _, tmp, data = finetuned
     record = json.loads(finetune_sam.sidecar_path(out).read_text())
-    assert record["source_sha256"] == _sha(source) and record["output_sha256"] == _sha(out)
+    assert record["source_sha256"] == sha(source) and record["output_sha256"] == sha(out)
     assert record["best_epoch"] >= 1 and len(record["epochs"]) == 2
     assert record["best_val_loss"] == min(e["val_loss"] for e in record["epochs"])
     assert record["config_values"]["finetune"]["lr"] == 1e-3  # --lr over the config
+    assert record["targets"] == "object"  # auto on DIS5K, which has no instance labels
     assert (record["data"]["train_images"], record["data"]["val_images"]) == (2, 2)
     tuned, original = sam.load("vit_b", out, "cpu", SIDE), sam.load("vit_b", source, "cpu", SIDE)
     a, b = tuned.state_dict(), original.state_dict()
@@ -252,18 +212,18 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     assert meta["checkpoint"] == str(out) and meta["split DIS-TE1"]["num_images"] == 1
     # The row says it is fine-tuned (the untuned model's row is "SAM ViT-B auto (union)").
     assert written["method"] == "SAM ViT-B fine-tuned auto (union)"
-    assert meta["finetune"]["source_sha256"] == _sha(source)
+    assert meta["finetune"]["source_sha256"] == sha(source)
     assert meta["finetune"]["best_epoch"] == record["best_epoch"]
 
 
 def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, caplog) -> None:
     source, out, _, _, _ = finetuned
     dup = tmp_path / "copy.pth"
-    assert finetune_record(out)["output_sha256"] == _sha(out)
+    assert finetune_record(out)["output_sha256"] == sha(out)
     shutil.copy(out, dup)
     assert finetune_record(dup) is None  # no record beside the copy
     shutil.copy(finetune_sam.sidecar_path(out), finetune_sam.sidecar_path(dup))
-    assert finetune_record(dup)["source_sha256"] == _sha(source)
+    assert finetune_record(dup)["source_sha256"] == sha(source)
     shutil.copy(source, dup)  # the weights replaced after fine-tuning: the record is stale
     with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
         assert finetune_record(dup) is None
@@ -272,13 +232,13 @@ def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, cap
 
 def test_existing_output_and_the_input_checkpoint_are_refused(finetuned: Any, capsys) -> None:
     source, out, argv, _, _ = finetuned
-    stamps = {p: (p.stat().st_mtime_ns, _sha(p)) for p in (out, source)}
+    stamps = {p: (p.stat().st_mtime_ns, sha(p)) for p in (out, source)}
     assert exit_status(finetune_sam.main, argv) == 2
     assert "already exist(s); pass --overwrite" in capsys.readouterr().err
     onto_source = argv[: argv.index("--output") + 1] + [source] + argv[argv.index("--output") + 2 :]
     assert exit_status(finetune_sam.main, onto_source + ["--overwrite"]) == 2
     assert "would replace the input --checkpoint" in capsys.readouterr().err
-    assert {p: (p.stat().st_mtime_ns, _sha(p)) for p in (out, source)} == stamps
+    assert {p: (p.stat().st_mtime_ns, sha(p)) for p in (out, source)} == stamps
 
 
 def test_bad_config_key_and_missing_checkpoint_are_one_line_errors(finetuned: Any, capsys) -> None:
@@ -292,136 +252,6 @@ def test_bad_config_key_and_missing_checkpoint_are_one_line_errors(finetuned: An
     argv[argv.index("--checkpoint") + 1] = tmp / "missing.pth"
     assert exit_status(finetune_sam.main, argv) == 2
     assert "missing.pth' does not exist" in capsys.readouterr().err
-
-
-class EncodedImages:
-    """Counts the images the SAM image encoder is run on (under the memoising fixture)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count, forward = 0, ImageEncoderViT.forward
-
-        def counted(encoder: Any, x: torch.Tensor) -> torch.Tensor:
-            self.count += x.shape[0]
-            return forward(encoder, x)
-
-        monkeypatch.setattr(ImageEncoderViT, "forward", counted)
-
-
-def _run(finetuned: Any, name: str, *extra: Any) -> tuple:
-    """Two epochs more of the ``finetuned`` command (2 + 2 images) into ``name``.pth: the
-    written mask decoder and the sidecar record."""
-    _, _, argv, tmp, _ = finetuned
-    argv = [*argv, "--epochs", "2", *extra]
-    argv[argv.index("--output") + 1] = out = tmp / "cache" / f"{name}.pth"
-    assert exit_status(finetune_sam.main, argv) == 0
-    state = torch.load(out, weights_only=True)
-    decoder = {k: v for k, v in state.items() if k.startswith("mask_decoder.")}
-    return decoder, json.loads(finetune_sam.sidecar_path(out).read_text())
-
-
-def test_embedding_cache_encodes_each_image_once_and_changes_no_loss(
-    finetuned: Any, monkeypatch: pytest.MonkeyPatch, caplog
-) -> None:
-    encoded, folder = EncodedImages(monkeypatch), finetuned[3] / "embeddings"
-    runs = {}
-    for name, extra in [("none", ()), ("memory", ()), ("disk", ("--cache-dir", folder))]:
-        encoded.count = 0
-        with caplog.at_level("INFO", logger="pmgsam.baselines.finetune_sam"):
-            runs[name] = (*_run(finetuned, name, "--embedding-cache", name, *extra), encoded.count)
-    # 2 training and 2 validation images; validation at epochs 0, 1 and 2.
-    assert [runs[name][2] for name in ("none", "memory", "disk")] == [2 * 2 + 2 * 3, 4, 4]
-    assert "embedding cache (memory): 4 images x 16 KiB = 64 KiB in CPU memory" in caplog.text
-    reference = runs["none"][1]["epochs"]
-    assert reference[-1]["steps"] == 1 and len(reference) == 3
-    for name in ("memory", "disk"):
-        decoder, record, _ = runs[name]
-        for key, value in runs["none"][0].items():
-            torch.testing.assert_close(decoder[key], value, rtol=0, atol=1e-6)
-        for ours, theirs in zip(record["epochs"], reference):  # every loss, every epoch
-            ours, theirs = (
-                {k: v for k, v in e.items() if k != "train_seconds"} for e in (ours, theirs)
-            )
-            assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-7)
-        assert record["config_values"]["finetune"]["embedding_cache"] == name
-    # A second run reuses the disk cache: no image encoded, the same weights.
-    files = sorted(p.name for p in folder.rglob("*"))
-    assert len([f for f in files if f.endswith(".pt")]) == 4 and "cache.json" in files
-    encoded.count = 0
-    decoder, _ = _run(finetuned, "disk2", "--embedding-cache", "disk", "--cache-dir", folder)
-    assert encoded.count == 0 and sorted(p.name for p in folder.rglob("*")) == files
-    assert all(torch.equal(decoder[k], v) for k, v in runs["disk"][0].items())
-
-
-def test_disk_cache_is_tied_to_the_model_and_never_replaces_a_file(tmp_path: Path) -> None:
-    model = {"model_type": "vit_b", "image_size": 64, "encoder_dtype": "fp32"}
-    model.update(checkpoint_sha256="ab" * 32, embedding_shape=[256, 4, 4])
-    cache = DiskCache(tmp_path, model)
-    batch = torch.randn(4, 256, 4, 4)
-    embedding = batch[1]  # a view, as the encoder's batch gives
-    cache.put("k1", embedding, "im0")
-    assert "k1" in cache and "k2" not in cache and torch.equal(cache.get("k1"), embedding)
-    assert cache.path("k1").stat().st_size < 1.5 * embedding.numel() * 4  # not the batch
-    assert not list(cache.folder.glob(".*"))  # no temporary file left behind
-    for change in (
-        {"checkpoint_sha256": "cd" * 32},
-        {"image_size": 128},
-        {"encoder_dtype": "bf16"},
-    ):
-        other = DiskCache(tmp_path, {**model, **change})  # another folder: nothing reused
-        assert other.folder != cache.folder and "k1" not in other
-    (cache.folder / "k2.pt").write_text("a user's file")  # a name the cache would use
-    with pytest.raises(CacheError, match="k2.pt' is unreadable"):
-        cache.get("k2")
-    torch.save({"key": "k1", "image": "im0", "embedding": embedding}, cache.folder / "k3.pt")
-    with pytest.raises(CacheError, match="k3.pt' is not this cache's embedding"):
-        cache.get("k3")
-    header = cache.folder / "cache.json"
-    header.write_text(header.read_text().replace('"vit_b"', '"vit_h"'))
-    with pytest.raises(CacheError, match="was made for"):
-        DiskCache(tmp_path, model)
-    foreign = tmp_path / "foreign"
-    mine = DiskCache(foreign, model).folder
-    (mine / "cache.json").unlink()
-    (mine / ".cache.json.x1.tmp").write_text("{")  # a killed run's: no obstacle
-    assert DiskCache(foreign, model).folder == mine
-    (mine / "cache.json").unlink()
-    (mine / "notes.txt").write_text("mine")
-    before = {p: p.read_bytes() for p in foreign.rglob("*") if p.is_file()}
-    with pytest.raises(CacheError, match="no cache.json: not an embedding cache"):
-        DiskCache(foreign, model)
-    assert {p: p.read_bytes() for p in foreign.rglob("*") if p.is_file()} == before
-
-
-def test_cache_settings_are_checked_and_a_too_large_memory_cache_refused(monkeypatch) -> None:
-    assert embedding_bytes(1024) == 4 << 20  # ViT-B/L/H alike: 256 x 64 x 64 float32
-    for bad, message in [
-        ({"embedding_cache": "ram"}, "'finetune.embedding_cache' must be one of"),
-        ({"encoder_dtype": "fp16"}, "'finetune.encoder_dtype' must be one of"),
-        ({"embedding_cache": "disk"}, "needs a folder: set finetune.cache_dir"),
-    ]:
-        with pytest.raises(ConfigError, match=message):
-            FinetuneConfig(**bad).validate()
-    monkeypatch.setattr(finetune_data, "available_memory", lambda: 8 << 30)
-    finetune_data.check_plan("memory", 1000, 1024, None, pinned=False)  # 3.9 GiB
-    with pytest.raises(ConfigError, match=r"about 13.55 GiB .* only 8.00 GiB .*cache=disk"):
-        finetune_data.check_plan("memory", 3470, 1024, None, pinned=True)
-
-
-def test_bf16_encoder_keeps_float32_weights_and_outputs(vit_b: Any, memoised_encoder: Any) -> None:
-    images = [torch.as_tensor(p[0]).permute(2, 0, 1)[:, :24, :64].contiguous() for p in _pairs(2)]
-    model = copy.deepcopy(vit_b)
-    memoised_encoder.clear()  # the memo does not key on autocast
-    fp32 = encode(model, images, "fp32")
-    memoised_encoder.clear()
-    bf16 = encode(model, images, "bf16")
-    memoised_encoder.clear()
-    assert fp32.dtype == bf16.dtype == torch.float32 and fp32.shape == (2, 256, 4, 4)
-    error = (bf16 - fp32).abs().max() / fp32.abs().max()
-    assert 0 < error < 0.05, error  # bf16's precision, not another result
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    embedder = Embedder(model, "bf16")  # no cache: encodes every call
-    samples = [prepare(*pair, np.array([[40.0, 20.0]]), SIDE) for pair in _pairs(1)]
-    torch.testing.assert_close(embedder(samples), encode(model, [samples[0].image], "bf16"))
 
 
 def test_command_line_settings_reach_the_optimiser(finetuned: Any) -> None:

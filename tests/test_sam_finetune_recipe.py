@@ -34,9 +34,9 @@ from pmgsam.baselines.finetune_recipe import (
     mask_iou,
     prepare,
     prompt_losses,
-    sample_points,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
+from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.modeling.weights import CheckpointError
 
 SIDE = 64
@@ -109,10 +109,10 @@ def test_gt_in_the_input_frame_keeps_its_area_and_thin_lines() -> None:
     mask[10:30, 20:50] = 1
     mask[36, 5:75] = 1
     sample = prepare(np.zeros((48, 80, 3), np.uint8), mask, np.array([[25.0, 15.0]]), 84)
-    assert tuple(sample.gt.shape) == (50, 84)
+    assert tuple(sample.targets.shape[-2:]) == (50, 84)
     exact = mask.sum() * 50 * 84 / (48 * 80)
-    assert abs(sample.gt.sum().item() - exact) < 0.03 * exact
-    assert bool(sample.gt[34:, 8:76].any(dim=0).all())  # the line, every column inside it
+    assert abs(sample.targets[0].sum().item() - exact) < 0.03 * exact
+    assert bool(sample.targets[0][34:, 8:76].any(dim=0).all())  # the line, every column inside it
 
 
 def test_points_are_distinct_pixels_while_the_mask_has_enough() -> None:
@@ -152,6 +152,7 @@ class ScriptedRun:
         self.cfg = SamFinetuneConfig()
         self.cfg.finetune.epochs, self.cfg.finetune.seed = len(val_losses) - 1, 7
         self.splits, self.counts = ("tr", "va"), {"tr": 6, "va": 2}
+        self.targets = "object"
         self.sam = SimpleNamespace(mask_decoder=torch.nn.Linear(1, 1, bias=False))
         self.losses, self.train_calls = iter(val_losses), []  # type: Any, List[tuple]
 

@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -43,8 +43,8 @@ from pmgsam.baselines.finetune_recipe import (
     encode,
     image_key,
     prepare,
-    sample_points,
 )
+from pmgsam.baselines.finetune_targets import sample_instance_points, sample_points
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.io import TMP_SUFFIX, atomic_path, file_sha256
 from pmgsam.utils.outputs import OutputError, check_output_file
@@ -172,7 +172,9 @@ class PromptedImages(torch.utils.data.Dataset):
     """Items ``(name, Sample or None)`` of ``dataset`` images ``indices`` in that order; None
     for an image without GT foreground (no point can be sampled). The points of image ``i``
     are drawn from ``numpy.random.default_rng([*seed, i])``; ``keyed`` gives each sample its
-    :func:`image_key` (what a cache looks embeddings up by)."""
+    :func:`image_key` (what a cache looks embeddings up by). With ``instances`` (an
+    ``finetune_targets.InstanceMasks``: image index, shape -> (T, H, W) masks) the targets are the
+    instances, each point's the one containing it, and an image without any is None."""
 
     def __init__(
         self,
@@ -182,9 +184,11 @@ class PromptedImages(torch.utils.data.Dataset):
         points: int,
         seed: Sequence[int],
         keyed: bool = False,
+        instances: Optional[Callable[[int, Tuple[int, int]], np.ndarray]] = None,
     ) -> None:
         self.dataset, self.indices, self.side = dataset, list(indices), side
         self.points, self.seed, self.keyed = points, list(seed), keyed
+        self.instances = instances
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -193,11 +197,16 @@ class PromptedImages(torch.utils.data.Dataset):
         index = self.indices[i]
         image, mask = self.dataset.load(index)
         rng = np.random.default_rng([*self.seed, index])
-        points = sample_points(mask, self.points, rng)
-        name = self.dataset.names[index]
+        name, owner = self.dataset.names[index], None
+        if self.instances is None:
+            points = sample_points(mask, self.points, rng)
+        else:
+            mask = self.instances(index, mask.shape)
+            drawn = sample_instance_points(mask, self.points, rng)
+            points, owner = drawn if drawn is not None else (None, None)
         if points is None:
             return name, None
-        sample = prepare(image, mask, points, self.side)
+        sample = prepare(image, mask, points, self.side, owner)
         if self.keyed:
             sample.key = image_key(sample.image)
         return name, sample

@@ -7,11 +7,12 @@ restricted to what automatic mode asks of the model:
 * the image encoder and the prompt encoder stay frozen (image embeddings under
   ``torch.no_grad()``, float32 or bf16 autocast: ``encoder_dtype``); only the mask decoder
   trains, with AdamW. With no augmentation an image's embedding never changes, so it can be
-  computed once and reused every epoch (``embedding_cache``, ``finetune_cache.py``);
+  computed once and reused every epoch (``embedding_cache``, ``finetune_data.py``);
 * automatic mode prompts with single foreground points on a grid, so every training image gets
-  ``points`` single positive points drawn uniformly among its GT foreground pixels (seeded),
-  each given as the pixel's (column, row) index, as ``SamPredictor`` takes a click (SAM's prompt
-  encoder adds the half pixel to reach the centre), and mapped into SAM's input frame with
+  ``points`` single positive points drawn uniformly among its GT foreground pixels (seeded;
+  with ``targets`` ``instance``, among the pixels of its instances), each given as the
+  pixel's (column, row) index, as ``SamPredictor`` takes a click (SAM's prompt encoder adds
+  the half pixel to reach the centre), and mapped into SAM's input frame with
   segment-anything's ``ResizeLongestSide`` (x, y order);
   images go through SAM's own preprocessing (``ResizeLongestSide`` + ``sam.preprocess``);
   SAM's interactive rounds (points sampled from error regions, mask prompts) are left out:
@@ -21,7 +22,9 @@ restricted to what automatic mode asks of the model:
   (bilinear) to SAM's input frame and cropped to the resized image, against the GT resized to
   that frame (bilinear with antialiasing, the filter PIL resizes the image with, > 0.5; an
   area average erodes it at non-integer scales): the frame where the generator thresholds
-  its masks;
+  its masks. A prompt's GT is its own target: the image's binary GT (``targets`` ``object``)
+  or the instance its point lies in (``instance``: the object under a click, as SAM is
+  trained and as COCO AP scores; ``finetune_targets.py``);
 * plus ``iou_weight *`` the MSE between the IoU head's prediction and each of the 3 masks'
   actual IoU (logits > 0) with the GT.
 """
@@ -41,6 +44,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 
@@ -55,13 +59,17 @@ RECIPE = {
     "trained": "mask decoder only (image and prompt encoders frozen, embeddings under no_grad, "
     "in encoder_dtype: fp32, or bf16 autocast)",
     "prompts": "per image and epoch, `points` single positive points uniform in the GT "
-    "foreground (a pixel's (column, row) index, as SamPredictor takes a click: the prompt "
-    "encoder adds 0.5), ResizeLongestSide to the input frame; one point per prompt",
+    "foreground, or with instance targets among the instances' pixels (a pixel's (column, "
+    "row) index, as SamPredictor takes a click: the prompt encoder adds 0.5), "
+    "ResizeLongestSide to the input frame; one point per prompt",
     "images": "ResizeLongestSide + sam.preprocess (SamPredictor's preprocessing); no augmentation",
     "mask_loss": "min over the 3 multimask outputs of focal_weight*focal(alpha 0.25, gamma 2) "
     "+ dice_weight*dice(smooth 1), on low-res logits upsampled bilinearly to the input frame "
     "and cropped to the resized image; GT resized to it bilinearly with antialiasing (> 0.5)",
     "iou_loss": "iou_weight * MSE(IoU head, IoU of each of the 3 masks (logits > 0) with GT)",
+    "targets": "each prompt's GT: object = the image's binary GT; instance = the instance "
+    "containing its point (the smallest if several; crowd regions get no point), each "
+    "resized as the binary GT",
     "optimiser": "AdamW(lr, weight_decay), constant lr",
     "selection": "lowest validation loss (fixed points), the starting weights counting as epoch 0",
 }
@@ -94,6 +102,10 @@ class FinetuneConfig:
         encoder_dtype: ``fp32`` (SAM's own numbers) or ``bf16`` (autocast of the frozen image
             encoder; faster on GPUs with bf16, a different embedding). The decoder trains in
             float32 either way.
+        targets: what a point prompt is trained to return: ``object`` (the image's binary
+            GT), ``instance`` (the instance containing the point; needs instance labels) or
+            ``auto`` (``instance`` when the splits have instance labels, as COD10K and NC4K:
+            automatic mode is scored per instance there). See ``finetune_targets.py``.
     """
 
     epochs: int = 12
@@ -108,6 +120,7 @@ class FinetuneConfig:
     embedding_cache: str = "memory"
     cache_dir: Optional[str] = None
     encoder_dtype: str = "fp32"
+    targets: str = "auto"
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "points"):
@@ -116,7 +129,11 @@ class FinetuneConfig:
         for name in ("weight_decay", "focal_weight", "dice_weight", "iou_weight"):
             check_positive(f"finetune.{name}", getattr(self, name), allow_zero=True)
         check_seed("finetune.seed", self.seed)
-        for name, choices in (("embedding_cache", CACHE_MODES), ("encoder_dtype", ENCODER_DTYPES)):
+        for name, choices in (
+            ("embedding_cache", CACHE_MODES),
+            ("encoder_dtype", ENCODER_DTYPES),
+            ("targets", TARGET_KINDS),
+        ):
             if getattr(self, name) not in choices:
                 raise ConfigError(
                     f"config key 'finetune.{name}' must be one of {list(choices)}, "
@@ -138,19 +155,6 @@ class SamFinetuneConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
-def sample_points(mask: np.ndarray, count: int, rng: np.random.Generator) -> Optional[np.ndarray]:
-    """``count`` (x, y) points, uniform among the foreground pixels of an (H, W) mask: pixel
-    (r, c) is the point (c, r), as ``SamPredictor`` takes a click "in (X,Y) in pixels" (SAM's
-    prompt encoder adds 0.5 to reach the pixel's centre, so adding it here would move every
-    point half a pixel right and down); with replacement only when the mask has fewer pixels
-    than ``count``. ``None`` for an empty mask."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    pick = rng.choice(len(xs), size=count, replace=len(xs) < count)
-    return np.stack([xs[pick], ys[pick]], axis=1).astype(np.float64)
-
-
 @dataclass
 class Sample:
     """One image in SAM's input frame (what the data loader hands the training loop).
@@ -158,18 +162,28 @@ class Sample:
     Arguments:
         image: (3, h, w) uint8 RGB resized with ``ResizeLongestSide`` (not yet normalised or
             padded: :func:`batch_losses` applies ``sam.preprocess``).
-        gt: (h, w) float {0, 1} GT at that size.
+        targets: (T, h, w) bool masks at that size: the binary GT (T = 1) or the instances.
         points: (P, 2) x, y prompts in that frame.
+        owner: (P,) int64, the index in ``targets`` of each prompt's target.
         key: :func:`image_key` of ``image`` when an embedding cache is used, else "".
     """
 
     image: torch.Tensor
-    gt: torch.Tensor
+    targets: torch.Tensor
     points: torch.Tensor
+    owner: torch.Tensor
     key: str = ""
 
     def to(self, device: torch.device) -> Sample:
-        return Sample(self.image.to(device), self.gt.to(device), self.points.to(device), self.key)
+        moved = (t.to(device) for t in (self.image, self.targets, self.points, self.owner))
+        return Sample(*moved, key=self.key)
+
+    def prompt_targets(self) -> torch.Tensor:
+        """Float {0, 1} targets of the prompts: (h, w) when there is one target, which every
+        prompt shares (no copy per prompt), else (P, h, w)."""
+        if len(self.targets) == 1:
+            return self.targets[0].float()
+        return self.targets[self.owner].float()
 
 
 def image_key(image: torch.Tensor) -> str:
@@ -191,24 +205,37 @@ def encode(sam: Sam, images: Sequence[torch.Tensor], dtype: str = "fp32") -> tor
         return sam.image_encoder(inputs).float()
 
 
-def prepare(image: np.ndarray, mask: np.ndarray, points: np.ndarray, side: int) -> Sample:
-    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask and (P, 2) x, y points in the
-    original frame -> a :class:`Sample` in the input frame of a SAM of input side ``side``, as
-    ``SamPredictor.set_image`` and ``predict`` transform them."""
+def prepare(
+    image: np.ndarray,
+    mask: np.ndarray,
+    points: np.ndarray,
+    side: int,
+    owner: Optional[np.ndarray] = None,
+) -> Sample:
+    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask or (T, H, W) target masks, (P, 2)
+    x, y points in the original frame and each point's target index ``owner`` (default 0) -> a
+    :class:`Sample` in the input frame of a SAM of input side ``side``, as
+    ``SamPredictor.set_image`` and ``predict`` transform them; every target is resized as the
+    binary GT is."""
     transform = ResizeLongestSide(side)
     resized = transform.apply_image(image)
     h, w = resized.shape[:2]
-    gt = torch.as_tensor(mask, dtype=torch.float32)[None, None]
-    # Bilinear with antialiasing (PIL's filter, which resizes the image), not "area": torch's
-    # area is adaptive average pooling, whose equal-weight 2-pixel windows at non-integer
-    # scales give every boundary pixel 0.5 (eroded GT, 1-px structures gone).
-    gt = F.interpolate(gt, (h, w), mode="bilinear", align_corners=False, antialias=True)
-    gt = (gt[0, 0] > 0.5).float()
-    coords = transform.apply_coords(points, mask.shape[:2])
+    masks = mask[None] if mask.ndim == 2 else mask
+    targets = torch.empty((len(masks), h, w), dtype=torch.bool)
+    for i, one in enumerate(masks):  # one float copy at a time
+        gt = torch.as_tensor(one, dtype=torch.float32)[None, None]
+        # Bilinear with antialiasing (PIL's filter, which resizes the image), not "area":
+        # torch's area is adaptive average pooling, whose equal-weight 2-pixel windows at
+        # non-integer scales give every boundary pixel 0.5 (eroded GT, 1-px structures gone).
+        gt = F.interpolate(gt, (h, w), mode="bilinear", align_corners=False, antialias=True)
+        targets[i] = gt[0, 0] > 0.5
+    coords = transform.apply_coords(points, masks.shape[1:])
+    owner = np.zeros(len(points), np.int64) if owner is None else owner
     return Sample(
         torch.as_tensor(resized).permute(2, 0, 1).contiguous(),
-        gt,
+        targets,
         torch.as_tensor(coords, dtype=torch.float32),
+        torch.as_tensor(owner, dtype=torch.int64),
     )
 
 
@@ -247,9 +274,10 @@ def prompt_losses(
     logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, cfg: FinetuneConfig
 ) -> Dict[str, torch.Tensor]:
     """Losses of one image's prompts: ``logits`` (P, 3, h, w) in the GT's frame, ``iou_pred``
-    (P, 3), ``gt`` (h, w). ``loss`` = mean over prompts of the smallest of the 3 mask losses
-    + ``iou_weight`` * the IoU-head MSE over all 3 masks."""
-    target = gt[None, None]
+    (P, 3), ``gt`` (h, w), shared by every prompt, or (P, h, w), each prompt's own. ``loss`` =
+    mean over prompts of the smallest of the 3 mask losses + ``iou_weight`` * the IoU-head MSE
+    over all 3 masks."""
+    target = gt[:, None] if gt.dim() == 3 else gt[None, None]
     per_mask = cfg.focal_weight * focal_loss(logits, target)
     per_mask = per_mask + cfg.dice_weight * dice_loss(logits, target)
     mask_loss = per_mask.min(dim=1).values.mean()
@@ -315,8 +343,8 @@ def batch_losses(
     totals: Dict[str, torch.Tensor] = {}
     for sample, embedding in zip(samples, embeddings):
         low_res, iou_pred = decode(sam, sample.points, embedding)
-        logits = input_frame(sam, low_res, tuple(sample.gt.shape))
-        losses = prompt_losses(logits, iou_pred, sample.gt, cfg)
+        logits = input_frame(sam, low_res, tuple(sample.targets.shape[-2:]))
+        losses = prompt_losses(logits, iou_pred, sample.prompt_targets(), cfg)
         for key, value in losses.items():
             totals[key] = totals.get(key, 0) + value / len(samples)
     return totals
@@ -364,21 +392,7 @@ def run_epoch(
         from pmgsam.data.io import DataError
 
         raise DataError(
-            f"{desc}: none of the {len(items)} images has GT foreground; no point prompt can be "
-            "sampled"
+            f"{desc}: none of the {len(items)} images has GT foreground (with instance targets: "
+            "an instance); no point prompt can be sampled"
         )
     return {k: v / used for k, v in sums.items()}, skipped, steps
-
-
-def log_skipped(split: str, skipped: List[str], total: int) -> None:
-    if skipped:
-        from pmgsam.utils.messages import preview
-
-        logger.warning(
-            "%s: skipped %d of %d images without GT foreground (no point prompt can be "
-            "sampled): %s",
-            split,
-            len(skipped),
-            total,
-            preview(sorted(skipped), 10),
-        )

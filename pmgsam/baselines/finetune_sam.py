@@ -4,7 +4,8 @@
         --checkpoint weights/sam_vit_h_4b8939.pth --config configs/sam_finetune/dis5k.yaml \\
         --output weights/sam_vit_h_dis5k_ft.pth [--epochs N] [--lr X] [--batch-size B] \\
         [--points P] [--embedding-cache memory|disk|none] [--cache-dir DIR] \\
-        [--encoder-dtype fp32|bf16] [--device auto] [--limit N] [--overwrite] [key=value ...]
+        [--encoder-dtype fp32|bf16] [--targets auto|object|instance] [--device auto] \\
+        [--limit N] [--overwrite] [key=value ...]
 
 Recipe (SAM's own training, restricted to what automatic mode asks): image and prompt encoders
 frozen, the mask decoder trained with AdamW; per image ``points`` single positive points drawn
@@ -12,10 +13,17 @@ uniformly in the GT foreground (one point per prompt, as the generator's grid pr
 multimask output, per prompt the smallest of the 3 masks' 20 x focal + 1 x dice (logits
 upsampled to SAM's input frame) plus the MSE of the IoU head against each mask's actual IoU.
 
+Targets (``--targets``): a prompt's GT is the image's binary GT (``object``: DIS5K) or the
+instance its point lies in (``instance``: the points are drawn among the instances' pixels).
+Automatic mode is scored per instance on COD10K / NC4K (COCO AP) and SAM returns the object
+under a click, so a point on one of several animals must not learn the union of all of them.
+``auto`` (the default) picks ``instance`` when the splits have instance labels (COCO JSON or
+instance PNGs, as evaluation reads them), else ``object``; the choice is logged and recorded.
+
 The config holds a ``data`` section (as in the PMG-SAM configs: dataset, root, train/val splits)
 and a ``finetune`` section (epochs, lr, ...; see ``pmgsam/baselines/finetune_recipe.py``, which
 also states the recipe); ``--epochs``, ``--lr``, ``--batch-size``, ``--points``,
-``--embedding-cache``, ``--cache-dir`` and ``--encoder-dtype`` override it.
+``--embedding-cache``, ``--cache-dir``, ``--encoder-dtype`` and ``--targets`` override it.
 
 The frozen image encoder is most of a step's cost and an image's embedding never changes (no
 augmentation), so each image is encoded once, before training, into the embedding cache
@@ -24,8 +32,9 @@ the losses are those without it.
 The validation loss is measured before training (epoch 0) and after every epoch; the mask
 decoder of the lowest one is kept. ``--output`` receives the full segment-anything state dict
 (every key, so ``evaluate.py --baseline sam-auto --model-type vit_h --checkpoint FILE`` loads it
-strictly), written atomically; ``<stem>.finetune.json`` beside it records the recipe, the data,
-every epoch's losses, the best epoch and the source checkpoint with its SHA-256.
+strictly), written atomically; ``<stem>.finetune.json`` beside it records the recipe, the
+targets used, the data, every epoch's losses, the best epoch and the source checkpoint with
+its SHA-256.
 """
 
 from __future__ import annotations
@@ -33,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +53,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pmgsam.baselines.finetune_data import (
-    RECORD_FORMAT,
     SIDECAR_SUFFIX,
     Embedder,
     PromptedImages,
@@ -58,11 +65,16 @@ from pmgsam.baselines.finetune_data import (
 from pmgsam.baselines.finetune_recipe import (
     CACHE_MODES,
     ENCODER_DTYPES,
-    RECIPE,
     SamFinetuneConfig,
     freeze_encoders,
-    log_skipped,
     run_epoch,
+)
+from pmgsam.baselines.finetune_record import make_record
+from pmgsam.baselines.finetune_targets import (
+    TARGET_KINDS,
+    InstanceMasks,
+    log_skipped,
+    resolve_targets,
 )
 from pmgsam.baselines.settings import MODEL_TYPES
 from pmgsam.utils.cli import (
@@ -79,7 +91,7 @@ __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")  # also when run as __main__
 PROG = "python -m pmgsam.baselines.finetune_sam"
 OPTION_KEYS = ("epochs", "lr", "batch_size", "points", "embedding_cache", "cache_dir")
-OPTION_KEYS += ("encoder_dtype",)
+OPTION_KEYS += ("encoder_dtype", "targets")
 
 
 @dataclass
@@ -98,11 +110,13 @@ class Run:
     trainable: List[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     source_sha: str
+    targets: str  # object or instance
+    instances: Dict[str, InstanceMasks]  # by split, with instance targets
 
     def items(self, split: str, order: Sequence[int], seed: Sequence[int]) -> PromptedImages:
-        ft = self.cfg.finetune
-        keyed = ft.embedding_cache != "none"
-        return PromptedImages(self.datasets[split], order, self.side, ft.points, seed, keyed)
+        ft, dataset = self.cfg.finetune, self.datasets[split]
+        keyed, instances = ft.embedding_cache != "none", self.instances.get(split)
+        return PromptedImages(dataset, order, self.side, ft.points, seed, keyed, instances)
 
     def val_items(self) -> PromptedImages:
         """The validation images, with the same points every epoch."""
@@ -146,6 +160,8 @@ def setup(args: argparse.Namespace) -> Run:
     side = args.model_image_size or sam_family.RELEASED_IMAGE_SIZE
     datasets = {s: build_dataset(cfg.data, s, side, train=False) for s in splits}
     counts = {s: min(len(d), args.limit or len(d)) for s, d in datasets.items()}
+    targets = resolve_targets(ft.targets, datasets, cfg.data.root)
+    instances = {s: InstanceMasks(d) for s, d in datasets.items()} if targets == "instance" else {}
     if cfg.data.check_files:  # every pair decoded once, before the model loads
         from pmgsam.data.datasets import check_files
 
@@ -159,14 +175,14 @@ def setup(args: argparse.Namespace) -> Run:
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(
         "fine-tuning the mask decoder of %s (%d trainable parameters) on %s %s (%d images), "
-        "validating on %s (%d), %d epochs, device %s, encoder %s",
+        "validating on %s (%d), %d epochs, device %s, encoder %s, %s targets",
         sam_family.label(args.model_type), sum(p.numel() for p in trainable), cfg.data.dataset,
         splits[0], counts[splits[0]], splits[1], counts[splits[1]], ft.epochs, device,
-        ft.encoder_dtype,
+        ft.encoder_dtype, targets,
     )  # fmt: skip
     source_sha = file_sha256(args.checkpoint)
     return Run(args, cfg, overrides, splits, datasets, counts, side, device, sam, trainable,
-               optimizer, source_sha)  # fmt: skip
+               optimizer, source_sha, targets, instances)  # fmt: skip
 
 
 def make_embedder(run: Run) -> Embedder:
@@ -194,7 +210,7 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
     ft, (train_split, val_split) = run.cfg.finetune, run.splits
     val_items = run.val_items()
     val, skipped_val, _ = run.epoch(embed, val_items, "val 0")
-    log_skipped(val_split, skipped_val, len(val_items))
+    log_skipped(val_split, skipped_val, len(val_items), run.targets)
     best_loss, best_epoch, best_state = val["loss"], 0, run.decoder_state()
     logger.info("epoch 0 (starting weights): val loss %.4f", best_loss)
     history: List[Dict[str, Any]] = [{"epoch": 0, "val_loss": best_loss}]
@@ -205,7 +221,7 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
         items = run.items(train_split, order, (ft.seed, 0, epoch))
         losses, skipped_train, steps = run.epoch(embed, items, f"epoch {epoch}/{ft.epochs}", True)
         if epoch == 1:
-            log_skipped(train_split, skipped_train, len(items))
+            log_skipped(train_split, skipped_train, len(items), run.targets)
         seconds = time.perf_counter() - tic
         val_loss = run.epoch(embed, val_items, f"val {epoch}")[0]["loss"]
         history.append({"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()},
@@ -240,46 +256,6 @@ def write_weights(run: Run) -> Path:
     with atomic_path(output) as tmp:
         torch.save(state, tmp)
     return output
-
-
-def make_record(run: Run, result: Dict[str, Any], output: Path, seconds: Dict[str, float]):
-    """The sidecar's record of the run."""
-    from pmgsam.utils.config import to_dict
-
-    args, cfg, (train_split, val_split) = run.args, run.cfg, run.splits
-    return {
-        "format": RECORD_FORMAT,
-        "output": str(output),
-        "model_type": args.model_type,
-        "model_image_size": run.side,
-        "source_checkpoint": str(args.checkpoint),
-        "source_checkpoint_resolved": str(Path(args.checkpoint).resolve()),
-        "source_sha256": run.source_sha,
-        "output_sha256": file_sha256(output),
-        "config": str(args.config),
-        "overrides": run.overrides,
-        "config_values": to_dict(cfg),
-        "recipe": RECIPE,
-        "data": {
-            "dataset": cfg.data.dataset,
-            "root": cfg.data.root,
-            "train_split": train_split,
-            "val_split": val_split,
-            "train_images": run.counts[train_split],
-            "val_images": run.counts[val_split],
-            "limit": args.limit,
-            "train_skipped_no_foreground": result["skipped"][train_split],
-            "val_skipped_no_foreground": result["skipped"][val_split],
-        },
-        "epochs": result["epochs"],
-        "best_epoch": result["best_epoch"],
-        "best_val_loss": result["best_val_loss"],
-        "trainable_parameters": sum(p.numel() for p in run.trainable),
-        "device": str(run.device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        **{key: round(value, 3) for key, value in seconds.items()},
-    }
 
 
 def finetune(args: argparse.Namespace) -> Dict[str, Any]:
@@ -357,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="overrides finetune.encoder_dtype: fp32 (the default, SAM's numbers) or bf16 "
         "(bf16 autocast of the frozen image encoder; weights and decoder stay float32; refused "
         "on GPUs without bf16, allowed on the CPU with a warning)",
+    )
+    p.add_argument(
+        "--targets",
+        choices=TARGET_KINDS,
+        help="overrides finetune.targets, what a point prompt learns to return: object (the "
+        "image's binary GT), instance (the instance containing the point, as SAM is trained and "
+        "COCO AP scores automatic mode; needs instance labels) or auto (the default: instance "
+        "when the splits have instance labels, as COD10K and NC4K, else object, as DIS5K)",
     )
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument(
