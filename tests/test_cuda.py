@@ -172,7 +172,15 @@ def test_sam_finetune_with_a_pinned_bf16_embedding_cache(
             scale = fp32.abs().max().item()
             torch.testing.assert_close(cached, bf16, rtol=0, atol=1e-3 * scale)
             assert 0 < (cached - fp32).abs().max().item() < 0.05 * scale  # bf16, not fp32
+    # CUDA's bilinear-upsample backward accumulates atomically (not bit-reproducible), and
+    # AdamW turns a near-zero gradient's noise into a step of up to lr: all weights must agree
+    # within 2 lr per step (4 steps), nearly all within 1e-5. A cache handing back other
+    # embeddings moves most weights by about lr.
+    losses = {c: [e["val_loss"] for e in results[c]["epochs"]] for c in results}
+    assert losses["memory"] == pytest.approx(losses["none"], abs=1e-4)
     assert results["memory"]["best_epoch"] == results["none"]["best_epoch"]
     for key, value in decoders["none"].items():
         assert value.device.type == "cuda"
-        torch.testing.assert_close(decoders["memory"][key], value, rtol=0, atol=1e-5)
+        gap = (decoders["memory"][key] - value).abs()
+        assert gap.max().item() <= 2 * 1e-3 * 4, key
+        assert (gap > 1e-5).float().mean().item() < 1e-3, key
