@@ -175,7 +175,7 @@ def setup(args: argparse.Namespace) -> Run:
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(
         "fine-tuning the mask decoder of %s (%d trainable parameters) on %s %s (%d images), "
-        "validating on %s (%d), %d epochs, device %s, encoder %s, %s targets",
+        "validating on %s (%d), epochs: %d, device %s, encoder %s, %s targets",
         sam_family.label(args.model_type), sum(p.numel() for p in trainable), cfg.data.dataset,
         splits[0], counts[splits[0]], splits[1], counts[splits[1]], ft.epochs, device,
         ft.encoder_dtype, targets,
