@@ -16,12 +16,15 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 
     python evaluate.py --config CFG --checkpoint CKPT [--dataset dis5k] \\
         [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\
-        [--output-dir results/<run>] [--device cuda] [--batch-size N] [--overwrite] [key=value ...]
+        [--output-dir results/<run>] [--device cuda] [--batch-size N] [--overwrite] \\
+        [--skip-existing] [key=value ...]
 
 ``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 
 Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one holding files it did
-not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). ``--skip-existing``
+resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
+same image files are kept (their images not opened), the others predicted, and every image scored.
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 
@@ -58,16 +61,17 @@ BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 _COS_SCORING = ("protocol", "matched_only", "threshold", "min_area")
 _RUN = ("config", "checkpoint", "dataset", "splits", "data_root", "output_dir", "method")
 _RUN += ("device", "overwrite", "overrides", "workers")
+_BENCH = _RUN + ("batch_size", "resize_pred", "skip_existing")
 MODE_OPTIONS = {
     "DIS scoring": ("task", "pred_dir", "gt_dir", "ske_dir", "out", "workers", "resize_pred")
     + ("no_hce",),
     "COS scoring (--task cos)": ("task", "pred_dir", "gt_json", "out", "resize_pred")
     + _COS_SCORING,
-    "benchmark mode (--config)": _RUN + ("batch_size", "resize_pred", "no_hce") + _COS_SCORING,
+    "benchmark mode (--config)": _BENCH + ("no_hce",) + _COS_SCORING,
     # Once the dataset is known: DIS metrics (DIS5K, folder) or instance AP (COD10K, NC4K).
-    "benchmark mode on DIS data": _RUN + ("batch_size", "resize_pred", "no_hce"),
+    "benchmark mode on DIS data": _BENCH + ("no_hce",),
     # --workers (scoring processes) changes no number: a script may pass it for every dataset.
-    "benchmark mode on COS data (instance AP)": _RUN + ("batch_size", "resize_pred") + _COS_SCORING,
+    "benchmark mode on COS data (instance AP)": _BENCH + _COS_SCORING,
     "baseline mode (--baseline)": _RUN + baselines_cli.option_names(),
 }
 
@@ -134,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=positive_int, default=1)
     b.add_argument(
         "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
+    )
+    b.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="benchmark mode: resume a stopped run: keep the maps it already wrote into "
+        "pred/<split> with the same weights and settings from the same image files, predict "
+        "only the other images (never read), then score every image; a folder holding maps of "
+        "other weights or settings, or of a pmgsam that did not record them, is refused",
     )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     baselines_cli.add_arguments(p)

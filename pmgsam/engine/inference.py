@@ -22,7 +22,8 @@ analysis, ``python -m pmgsam.analysis premask``).
 settings, :func:`~pmgsam.engine.predictor.map_producer`) and the image file each map is of; maps
 of the same producer and image file are kept and their images not opened, a map of another image
 of that name is predicted again, and a folder of another producer's maps is refused
-(:func:`~pmgsam.utils.outputs.finished_maps`).
+(:func:`~pmgsam.utils.outputs.finished_maps`). :func:`predict_split` (benchmark mode) records
+the same and resumes the same way with ``skip_existing``.
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 
@@ -32,6 +33,8 @@ import argparse
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
+
+from torch.utils.data import Subset
 
 from pmgsam.data.io import DataError
 from pmgsam.engine.distributed import resolve_device
@@ -84,6 +87,8 @@ def predict_split(
     premask_dir: Union[str, Path, None] = None,
     progress: bool = True,
     reuse: Optional[Dict[str, Any]] = None,
+    skip_existing: bool = False,
+    option: str = "output folder",
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -102,7 +107,14 @@ def predict_split(
       reuse: a dict the caller keeps across calls: the first call stores its loaded (and,
         with ``performance.compile``, compiled) model there and later calls with the same
         config, checkpoint, overrides and device use it, so several splits cost one load.
-    Returns the folder holding one PNG per image stem.
+      skip_existing: resume a stopped run, as inference's ``--skip-existing``: keep the maps
+        in ``out_dir`` (and ``premask_dir``: both must be there) that the same producer
+        (:func:`~pmgsam.engine.predictor.map_producer`) made from the same image file, and
+        predict only the other images (the kept ones are not opened); a folder of another
+        producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+      option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
+    Returns the folder holding one PNG per image stem. The manifests record the producer and
+    each map's image file, so a later call with ``skip_existing`` can keep the maps.
     """
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
@@ -116,32 +128,58 @@ def predict_split(
         config_model = config.model
     key = (str(config), str(checkpoint), tuple(overrides), device)
     predictor = reuse.get("predictor") if reuse is not None and reuse.get("key") == key else None
-    if predictor:
-        model = predictor.model
-    else:
+    run_on = predictor.device if predictor else resolve_device(device or "auto", option="--device")
+    # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
+    amp = predictor.amp if predictor else resolve_amp("auto", run_on)
+
+    def load() -> Any:
         fields = checkpoint_model_fields(checkpoint, config_model, overrides, str(config))
-        model = load_pretrained(checkpoint, **fields)
-    dataset = build_dataset(cfg.data, split, model.config.image_size, train=False)
+        return load_pretrained(checkpoint, **fields)
+
+    # With skip_existing the folders are checked before the model loads (as in inference).
+    producer = map_producer(checkpoint, amp) if skip_existing else None
+    model = predictor.model if predictor else (None if producer else load())
+    size = model.config.image_size if model is not None else producer["image_size"]
+    dataset = build_dataset(cfg.data, split, size, train=False)
     folders = dataset_folders(dataset)
-    names = [f"{n}.png" for n in dataset.names]
-    prepare_output_dir(out_dir, names, folders, overwrite, "output folder", "predict_split")
+    sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
+    outputs = [(out_dir, option, "final")]
     if premask_dir is not None:
         refuse_shared_output(out_dir, "the output folder", premask_dir, "premask_dir")
-        prepare_output_dir(premask_dir, names, folders, overwrite, "premask_dir", "predict_split")
+        outputs.append((premask_dir, "premask_dir", "pre_mask"))
+    for folder, name, _ in outputs:
+        check_output_dir(folder, sources, folders, overwrite, name)
+    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
+    model = model if model is not None else load()
+    producer = producer or recorded_producer(str(checkpoint), amp)
+    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
+        producer["frozen_sha256"] = branch_digests(model)
+        skip = finished(outputs, producer, sources) if skip_existing else set()
+    for folder, name, kind in outputs:
+        made_by = {**producer, "maps": kind} if producer else None
+        prepare_output_dir(folder, sources, folders, overwrite, name, "predict_split", made_by,
+                           sources)  # fmt: skip
+    todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
+    if skip_existing:
+        logger.info("%s: %d image(s) skipped: their maps are in %s from the same weights and "
+                    "settings; predicting %d", split, len(skip), out_dir, len(todo))  # fmt: skip
     if predictor is None:
-        run_on = resolve_device(device or "auto", option="--device")
-        predictor = Predictor(model, run_on, performance=cfg.performance)
+        predictor = Predictor(model, run_on, amp, performance=cfg.performance)
         if reuse is not None:
             reuse.update(key=key, predictor=predictor)
-    logger.info("predicting %d images of split %s → %s", len(dataset), split, out_dir)
-    return predictor.predict_dataset(
-        dataset,
-        out_dir,
-        batch_size=batch_size,
-        num_workers=cfg.data.num_workers,
-        progress=progress,
-        premask_dir=premask_dir,
-    )
+    if todo:
+        logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)
+        predictor.predict_dataset(
+            Subset(dataset, todo) if skip else dataset,
+            out_dir,
+            batch_size=batch_size,
+            num_workers=cfg.data.num_workers,
+            progress=progress,
+            premask_dir=premask_dir,
+        )
+    for folder, _, _ in outputs:
+        settle_output_dir(folder, sources)
+    return Path(out_dir)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -265,6 +303,22 @@ def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
             err,
         )
         return None
+
+
+def refuse_unresumable(
+    checkpoint: Union[str, Path], device: Optional[str], splits: Dict[Path, Any], option: str
+) -> None:
+    """For a run of several splits with ``skip_existing``, before any is predicted: raise
+    :func:`~pmgsam.utils.outputs.finished_maps`' error when a split's folder (``{folder:
+    dataset}``) holds maps of another producer, so that the last split's refusal costs no
+    predictions of the others. A checkpoint that records no frozen-branch SHA-256 needs the
+    loaded model: :func:`predict_split` checks its folders then."""
+    amp = resolve_amp("auto", resolve_device(device or "auto", option="--device"))
+    producer = map_producer(checkpoint, amp)
+    if producer["frozen_sha256"]:
+        for folder, dataset in splits.items():
+            sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
+            finished([(folder, option, "final")], producer, sources)
 
 
 def finished(outputs: list, producer: Dict[str, Any], sources: Dict[str, Any]) -> set:

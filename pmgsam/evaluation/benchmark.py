@@ -4,6 +4,11 @@ Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<spl
 (DIS metrics for DIS5K and folder datasets, instance AP for COD10K / NC4K; a combined DIS5K
 split such as ``DIS-TE`` is scored as one set), and the record to ``<output-dir>/run.json``.
 Every split's dataset is built before anything is predicted, and the model is loaded once.
+
+With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
+weights and settings made from the same image files (their images are not opened) and predicts
+the others (:func:`pmgsam.engine.inference.predict_split`); every split is then scored over all
+its images, as in a straight run.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ def _predict(
         overwrite=args.overwrite,
         progress=not args.quiet,
         reuse=loaded,
+        skip_existing=getattr(args, "skip_existing", False),
+        option="--output-dir",
     )
 
 
@@ -221,6 +228,11 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
+    if getattr(args, "skip_existing", False):  # every split's folder, before any is predicted
+        from pmgsam.engine.inference import refuse_unresumable
+
+        folders = {run_dir / "pred" / part: ds for part, ds in datasets.items()}
+        refuse_unresumable(args.checkpoint, args.device, folders, "--output-dir")
     # Before predicting: a run still training may replace its best weights meanwhile.
     digest = weights_digest(args.checkpoint)
     dis, cos = {}, {}

@@ -1,0 +1,244 @@
+"""``evaluate.py`` benchmark mode with ``--skip-existing``: a stopped run resumes with the maps and
+scores a straight run gives, opening only the images still without a map, and never keeps (or
+predicts beside) maps of other weights."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import torch
+import yaml
+
+import pmgsam
+from pmgsam.data import datasets as data_module
+from pmgsam.engine import inference, predictor
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.modeling.checkpoint import save_model, weights_digest
+from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+S = 64
+SPLITS = "DIS-VD,DIS-TE"  # DIS-TE: DIS-TE1..4 predicted part by part, scored as one set
+PARTS = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Dict[str, Any]:
+    """Two weights files (``one``, ``other``) with the model each loads as."""
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
+    root = tmp_path_factory.mktemp("bench_w")
+    return {
+        "one": (save_model(model, root / "one.safetensors"), model),
+        "other": (save_model(other, root / "other.safetensors"), other),
+    }
+
+
+@pytest.fixture
+def weights(checkpoints, monkeypatch) -> Dict[str, Path]:
+    # Building the frozen branches takes seconds: a load returns a copy of the model saved.
+    models = {str(path): model for path, model in checkpoints.values()}
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+    return {name: path for name, (path, _) in checkpoints.items()}
+
+
+@pytest.fixture
+def config(checkpoints, dis5k_root, tmp_path) -> Path:
+    data = {"dataset": "dis5k", "root": str(dis5k_root), "train_split": "DIS-TR",
+            "val_split": "DIS-VD", "test_splits": ["DIS-TE1"], "num_workers": 0,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    cfg = {"model": to_dict(checkpoints["one"][1].config), "data": data}
+    cfg.update(train={"device": "cpu"}, output_dir=str(tmp_path / "unused"))
+    from_dict(ExperimentConfig, cfg)
+    path = tmp_path / "dis5k.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture
+def reads(monkeypatch) -> Counter:
+    """``<split>/<stem>`` counted each time an image's pixels are read (GT masks not counted)."""
+    counts: Counter = Counter()
+    real = data_module.load_image
+
+    def counted(path, *args, **kwargs):
+        counts[f"{Path(path).parts[-3]}/{Path(path).stem}"] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(data_module, "load_image", counted)
+    return counts
+
+
+def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--dataset", "dis5k",
+            "--splits", SPLITS, "--output-dir", run, "--workers", 1, "--quiet", *extra]  # fmt: skip
+    return cli.main([str(a) for a in argv])
+
+
+def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:
+    """A benchmark run that stops (an OS error) writing its map number ``maps``; the written."""
+    real, written = predictor.write_probability_png, []
+
+    def failing(prob, path):
+        if len(written) == maps - 1:
+            raise OSError(f"could not write prediction '{path}': simulated kill")
+        written.append(f"{path.parent.name}/{path.stem}")
+        real(prob, path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(predictor, "write_probability_png", failing)
+        with pytest.raises(OSError, match="simulated kill"):
+            evaluate(config, weights, run, *extra)
+    assert len(written) == maps - 1 and not (run / "run.json").exists()
+    return written
+
+
+def tree(root: Path) -> Dict[str, str]:
+    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def maps(run: Path) -> Dict[str, str]:
+    return {k: v for k, v in tree(run / "pred").items() if not k.endswith(MANIFEST)}
+
+
+def scores(run: Path) -> Dict[str, Any]:
+    """Every metrics file's content (JSON parsed, CSV as text) and run.json's results."""
+    out = {p.name: p.read_text() for p in (run / "metrics").glob("*.csv")}
+    out.update({p.name: json.loads(p.read_text()) for p in (run / "metrics").glob("*.json")})
+    record = json.loads((run / "run.json").read_text())
+    out["run.json"] = {k: v for k, v in record.items() if k != "method"}
+    return out
+
+
+def test_resumed_benchmark_gives_the_straight_runs_maps_and_scores_reading_only_the_missing(
+    weights, config, tmp_path, monkeypatch, reads
+) -> None:
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert evaluate(config, weights["one"], straight) == 0
+    everything = set(reads)
+    assert len(everything) == 10 and set(reads.values()) == {1}
+    # Stopped at its 4th map: both DIS-VD maps and one of DIS-TE1 are there (DIS-VD scored).
+    written = stopped_run(monkeypatch, config, weights["one"], run, 4)
+    assert [w.split("/")[0] for w in written] == ["DIS-VD", "DIS-VD", "DIS-TE1"]
+    reads.clear()
+    assert evaluate(config, weights["one"], run, "--skip-existing") == 0
+    kept = {f"{part}/{stem}" for part, stem in (w.split("/") for w in written)}
+    assert set(reads) == everything - kept and set(reads.values()) == {1}
+    assert maps(run) == maps(straight)
+    assert scores(run) == scores(straight)  # every image scored, as in the straight run
+    assert "efficiency" not in json.loads((run / "run.json").read_text())
+    for part in PARTS:  # what made the maps: these weights, full precision on the CPU
+        producer = read_manifest(run / "pred" / part)["producer"]
+        assert producer["weights_sha256"] == weights_digest(weights["one"])
+        assert (producer["amp"], producer["maps"]) == ("none", "final")
+        assert not read_manifest(run / "pred" / part)["mixed"]
+    # Nothing left to predict: no image opened, the same scores again.
+    reads.clear()
+    assert evaluate(config, weights["one"], run, "--skip-existing") == 0
+    assert not reads and scores(run) == scores(straight)
+
+
+def test_maps_of_other_weights_are_refused_before_anything_is_predicted(
+    weights, config, tmp_path, monkeypatch, reads, capsys
+) -> None:
+    # Stopped in DIS-TE1 with weights "one"; DIS-VD's maps since deleted. Resumed with "other",
+    # DIS-TE1 is refused before DIS-VD is predicted again.
+    run = tmp_path / "run"
+    stopped_run(monkeypatch, config, weights["one"], run, 4)
+    for path in (run / "pred" / "DIS-VD").iterdir():
+        path.unlink()
+    (run / "metrics" / "DIS-VD.json").unlink()
+    (run / "metrics" / "DIS-VD.per_image.csv").unlink()
+    before = tree(run)
+    reads.clear()
+    with pytest.raises(OutputError) as err:
+        evaluate(config, weights["other"], run, "--skip-existing")
+    message = str(err.value)
+    assert f"--output-dir '{run / 'pred' / 'DIS-TE1'}' holds maps made by" in message
+    assert "differ in weights SHA-256" in message and "never mixes" in message
+    assert weights["one"].name in message and weights["other"].name in message
+    assert tree(run) == before and not reads
+
+
+def test_a_checkpoint_without_frozen_digests_is_refused_once_loaded(
+    checkpoints, config, tmp_path, monkeypatch, reads
+) -> None:
+    # Checkpoints from before the frozen branches' SHA-256 were recorded: the loaded model's
+    # branches stand in, so other frozen weights under the same checkpoint are refused.
+    _, model = checkpoints["one"]
+    old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    run = tmp_path / "run"
+    stopped_run(monkeypatch, config, old, run, 4)
+    assert set(read_manifest(run / "pred" / "DIS-VD")["producer"]["frozen_sha256"]) == {
+        "hiera",
+        "u2net",
+    }
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.u2net.parameters()).add_(1.0)
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    before = tree(run)
+    reads.clear()
+    with pytest.raises(OutputError, match="frozen branches' SHA-256"):
+        evaluate(config, old, run, "--skip-existing")
+    assert tree(run) == before and not reads
+
+
+def test_without_the_flag_every_image_is_predicted_again(
+    weights, config, tmp_path, monkeypatch, reads
+) -> None:
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert evaluate(config, weights["one"], straight) == 0
+    stopped_run(monkeypatch, config, weights["one"], run, 4)
+    reads.clear()
+    assert evaluate(config, weights["one"], run) == 0
+    assert len(reads) == 10 and set(reads.values()) == {1}
+    assert maps(run) == maps(straight) and scores(run) == scores(straight)
+    # Other weights without the flag: predicted again and recorded as theirs, as before.
+    (run / "run.json").unlink()  # (check_same_model would refuse another checkpoint's row)
+    reads.clear()
+    assert evaluate(config, weights["other"], run) == 0
+    assert len(reads) == 10 and maps(run) != maps(straight)
+    producer = read_manifest(run / "pred" / "DIS-TE1")["producer"]
+    assert producer["weights_sha256"] == weights_digest(weights["other"])
+    reads.clear()
+    assert evaluate(config, weights["other"], run, "--skip-existing") == 0 and not reads
+
+
+def test_predict_split_keeps_an_image_only_when_both_its_maps_are_there(
+    weights, config, tmp_path, reads
+) -> None:
+    # As inference's --premask-out: an image whose Pre-Mask map is missing is predicted again.
+    out, pre = tmp_path / "pred", tmp_path / "premask"
+    kwargs = {"device": "cpu", "premask_dir": pre, "progress": False}
+    inference.predict_split(config, weights["one"], "DIS-TE1", out, **kwargs)
+    assert read_manifest(pre)["producer"]["maps"] == "pre_mask"
+    first = sorted(p.name for p in pre.glob("*.png"))[0]
+    expected = (pre / first).read_bytes()
+    (pre / first).unlink()
+    reads.clear()
+    inference.predict_split(config, weights["one"], "DIS-TE1", out, skip_existing=True, **kwargs)
+    assert set(reads) == {f"DIS-TE1/{first[: -len('.png')]}"}
+    assert (pre / first).read_bytes() == expected
