@@ -80,6 +80,24 @@ def memoise() -> Iterator[Callable[..., Dict[tuple, Any]]]:
     patcher.undo()
 
 
+@pytest.fixture(scope="module")
+def memoised_sam_encoder(memoise: Callable[..., Dict[tuple, Any]]) -> Dict[tuple, Any]:
+    """segment-anything's image encoder run once per image for the module (:func:`memoise`);
+    the cache is returned (clear it where autocast must change the output)."""
+    from segment_anything.modeling import ImageEncoderViT
+
+    return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
+
+
+@pytest.fixture(scope="module")
+def vit_b() -> torch.nn.Module:
+    """A seeded random SAM ViT-B at a 64-px input (the SAM fine-tuning tests' model)."""
+    from pmgsam.baselines import sam
+
+    torch.manual_seed(0)
+    return sam.build("vit_b", 64)
+
+
 @pytest.fixture
 def cocoeval_stats() -> Callable[[Any, Path], list]:
     """pycocotools' own class-agnostic ``segm`` evaluation: the 12 stats of results in a file."""

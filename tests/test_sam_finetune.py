@@ -24,7 +24,6 @@ import torch
 import yaml
 from sam_finetune_cases import SIDE, ArrayDataset, command, pairs, sha
 from segment_anything import SamPredictor
-from segment_anything.modeling import ImageEncoderViT
 from torchvision.ops import sigmoid_focal_loss
 
 import evaluate
@@ -45,20 +44,7 @@ from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def memoised_encoder(memoise: Any) -> Any:
-    """The frozen image encoder runs once per (weights, input): the step tests pass the same
-    images several times."""
-    return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
-
-
-@pytest.fixture(scope="module")
-def vit_b() -> Any:
-    torch.manual_seed(0)
-    return sam.build("vit_b", SIDE)
+pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
 
 
 def test_focal_and_dice_match_torchvision_and_hand_computation() -> None:

@@ -24,18 +24,7 @@ from pmgsam.baselines.finetune_recipe import FinetuneConfig, encode, prepare
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def memoised_encoder(memoise: Any) -> Any:
-    return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
-
-
-@pytest.fixture(scope="module")
-def vit_b() -> Any:
-    torch.manual_seed(0)
-    return sam.build("vit_b", SIDE)
+pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +153,16 @@ def test_cache_settings_are_checked_and_a_too_large_memory_cache_refused(monkeyp
         finetune_data.check_plan("memory", 3470, 1024, None, pinned=True)
 
 
-def test_bf16_encoder_keeps_float32_weights_and_outputs(vit_b: Any, memoised_encoder: Any) -> None:
+def test_bf16_encoder_keeps_float32_weights_and_outputs(
+    vit_b: Any, memoised_sam_encoder: Any
+) -> None:
     images = [torch.as_tensor(p[0]).permute(2, 0, 1)[:, :24, :64].contiguous() for p in pairs(2)]
     model = copy.deepcopy(vit_b)
-    memoised_encoder.clear()  # the memo does not key on autocast
+    memoised_sam_encoder.clear()  # the memo does not key on autocast
     fp32 = encode(model, images, "fp32")
-    memoised_encoder.clear()
+    memoised_sam_encoder.clear()
     bf16 = encode(model, images, "bf16")
-    memoised_encoder.clear()
+    memoised_sam_encoder.clear()
     assert fp32.dtype == bf16.dtype == torch.float32 and fp32.shape == (2, 256, 4, 4)
     error = (bf16 - fp32).abs().max() / fp32.abs().max()
     assert 0 < error < 0.05, error  # bf16's precision, not another result

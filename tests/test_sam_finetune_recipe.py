@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from segment_anything import SamPredictor
-from segment_anything.modeling import ImageEncoderViT
 
 from pmgsam.baselines import finetune_sam, sam
 from pmgsam.baselines.finetune_data import Embedder, MemoryCache
@@ -40,18 +39,7 @@ from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.modeling.weights import CheckpointError
 
 SIDE = 64
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def memoised_encoder(memoise: Any) -> Any:
-    return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
-
-
-@pytest.fixture(scope="module")
-def vit_b() -> Any:
-    torch.manual_seed(0)
-    return sam.build("vit_b", SIDE)
+pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
 
 
 class ArrayDataset:
@@ -224,7 +212,9 @@ def test_epoch_loss_is_the_image_mean_and_steps_do_not_accumulate(vit_b: Any) ->
     assert all(torch.equal(a, b) for a, b in zip(*grads))
 
 
-def test_cached_bf16_embeddings_are_bf16_and_need_no_graph(vit_b: Any, memoised_encoder) -> None:
+def test_cached_bf16_embeddings_are_bf16_and_need_no_graph(
+    vit_b: Any, memoised_sam_encoder: Any
+) -> None:
     samples = [prepare(*pair, np.array([[30.0, 20.0]]), SIDE) for pair in _pairs(2)]
     for sample in samples:
         sample.key = image_key(sample.image)
@@ -236,9 +226,9 @@ def test_cached_bf16_embeddings_are_bf16_and_need_no_graph(vit_b: Any, memoised_
         ("plain", lambda: Embedder(vit_b, "bf16")(samples)),
         ("cached", lambda: Embedder(vit_b, "bf16", MemoryCache())(samples)),
     ]:
-        memoised_encoder.clear()
+        memoised_sam_encoder.clear()
         results[name] = run()
-    memoised_encoder.clear()
+    memoised_sam_encoder.clear()
     assert not results["fp32"].requires_grad  # vit_b is not frozen: encode needs no_grad
     assert not torch.equal(results["fp32"], results["bf16"])
     for name in ("plain", "cached"):

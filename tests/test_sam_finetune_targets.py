@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from sam_finetune_cases import SIDE, command
-from segment_anything.modeling import ImageEncoderViT
 
 from pmgsam.baselines import finetune_sam, sam
 from pmgsam.baselines.finetune_recipe import (
@@ -43,19 +42,8 @@ from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
 LEFT, RIGHT = (slice(8, 30), slice(10, 50)), (slice(14, 44), slice(70, 120))  # 48 x 128
-
-
-@pytest.fixture(scope="module", autouse=True)
-def memoised_encoder(memoise: Any) -> Any:
-    return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
-
-
-@pytest.fixture(scope="module")
-def vit_b() -> Any:
-    torch.manual_seed(0)
-    return sam.build("vit_b", SIDE)
 
 
 @pytest.fixture(scope="module")
