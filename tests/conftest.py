@@ -98,6 +98,40 @@ def vit_b() -> torch.nn.Module:
     return sam.build("vit_b", 64)
 
 
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[Path, Any]]:
+    """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
+    by 0.5), with the model each loads as: ``{name: (path, model)}``."""
+    import copy
+
+    from pmgsam import build_model
+    from pmgsam.modeling.checkpoint import save_model
+
+    torch.manual_seed(0)
+    model = build_model("pmgsam_tiny", image_size=64).eval()
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
+    root = tmp_path_factory.mktemp("weights")
+    return {
+        "one": (save_model(model, root / "one.safetensors"), model),
+        "other": (save_model(other, root / "other.safetensors"), other),
+    }
+
+
+@pytest.fixture
+def weights(checkpoints: Dict[str, Tuple[Path, Any]], monkeypatch) -> Dict[str, Path]:
+    """The paths of :func:`checkpoints`, which inference now loads as copies of their models
+    (building the frozen branches takes seconds)."""
+    import copy
+
+    from pmgsam.engine import inference
+
+    models = {str(path): model for path, model in checkpoints.values()}
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+    return {name: path for name, (path, _) in checkpoints.items()}
+
+
 @pytest.fixture
 def cocoeval_stats() -> Callable[[Any, Path], list]:
     """pycocotools' own class-agnostic ``segm`` evaluation: the 12 stats of results in a file."""

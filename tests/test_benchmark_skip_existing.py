@@ -16,7 +16,6 @@ import pytest
 import torch
 import yaml
 
-import pmgsam
 from pmgsam.data import datasets as data_module
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
@@ -30,29 +29,6 @@ SPLITS = "DIS-VD,DIS-TE"  # DIS-TE: DIS-TE1..4 predicted part by part, scored as
 PARTS = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Dict[str, Any]:
-    """Two weights files (``one``, ``other``) with the model each loads as."""
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
-    other = copy.deepcopy(model)
-    with torch.no_grad():
-        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
-    root = tmp_path_factory.mktemp("bench_w")
-    return {
-        "one": (save_model(model, root / "one.safetensors"), model),
-        "other": (save_model(other, root / "other.safetensors"), other),
-    }
-
-
-@pytest.fixture
-def weights(checkpoints, monkeypatch) -> Dict[str, Path]:
-    # Building the frozen branches takes seconds: a load returns a copy of the model saved.
-    models = {str(path): model for path, model in checkpoints.values()}
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
-    return {name: path for name, (path, _) in checkpoints.items()}
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-import pmgsam
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.modeling.checkpoint import save_model, weights_digest
@@ -37,29 +36,6 @@ def tree(root: Path) -> Dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    """Two weights files (``one``, ``other``) with the model each loads as."""
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
-    other = copy.deepcopy(model)
-    with torch.no_grad():
-        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
-    root = tmp_path_factory.mktemp("w")
-    return {
-        "one": (save_model(model, root / "one.safetensors"), model),
-        "other": (save_model(other, root / "other.safetensors"), other),
-    }
-
-
-@pytest.fixture
-def weights(checkpoints, monkeypatch) -> Dict[str, Path]:
-    # Building the frozen branches takes seconds: a load returns a copy of the model saved.
-    models = {str(path): model for path, model in checkpoints.values()}
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
-    return {name: path for name, (path, _) in checkpoints.items()}
 
 
 @pytest.fixture
