@@ -200,6 +200,12 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     assert written["method"] == "SAM ViT-B fine-tuned auto (union)"
     assert meta["finetune"]["source_sha256"] == sha(source)
     assert meta["finetune"]["best_epoch"] == record["best_epoch"]
+    # Trainable: the mask decoder fine-tuning trained, not all of SAM (Table 1's point).
+    decoder = sum(p.numel() for p in tuned.mask_decoder.parameters())
+    assert written["efficiency"]["params_trainable_M"] == pytest.approx(decoder / 1e6)
+    total = sum(p.numel() for p in tuned.parameters())
+    assert written["efficiency"]["params_total_M"] == pytest.approx(total / 1e6)
+    assert decoder < total  # the frozen encoders (shrunk here) are not counted
 
 
 def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, caplog) -> None:

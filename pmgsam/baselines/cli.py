@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     import json
 
     from pmgsam.baselines.finetune_data import finetune_record
+    from pmgsam.baselines.finetune_recipe import freeze_encoders
     from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
     from pmgsam.efficiency import count_parameters
@@ -197,6 +198,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     tuned = finetune_record(args.checkpoint) if owner == "sam" else None
     if tuned is not None:  # a fine-tuned row must not share the untuned model's name
         baseline.fine_tuned = True
+        # Its trainable parameters are the ones fine-tuning trained (the mask decoder), as
+        # the efficiency table counts PMG-SAM's, not every weight of SAM.
+        freeze_encoders(baseline.model)
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = _predict_and_score(
