@@ -72,3 +72,18 @@ def test_a_joined_split_is_printed_as_its_own_group(weights, dis5k_root, tmp_pat
     out = capsys.readouterr().out
     assert "### DIS-TE1+DIS-TE3" in out  # the set just scored has its own table group
     assert "DIS-TE1+DIS-TE3 pools the images of its parts." in out
+
+
+def test_overrides_written_for_the_dataset_option_are_read_for_it(
+    weights, dis5k_root, cod10k_root, tmp_path, capsys
+):
+    # A DIS5K config turned to COD10K on the command line: its split overrides name COD10K
+    # splits, which are no DIS5K splits, so they are read with --dataset's dataset.
+    config = _config(tmp_path, {"root": str(dis5k_root)})
+    run = tmp_path / "run"
+    args = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet"]
+    args += ["--workers", "1", "--output-dir", run, "--dataset", "cod10k", "--splits", "Test"]
+    args += [f"data.root={cod10k_root}", "data.train_split=Train", "data.val_split=null"]
+    assert _evaluate([*args, "data.test_splits=[Test]"]) == 0
+    assert (run / "metrics" / "Test.json").is_file()
+    assert "not a dis5k split" not in capsys.readouterr().err

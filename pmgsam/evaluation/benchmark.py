@@ -110,6 +110,16 @@ def data_overrides(args: argparse.Namespace) -> List[str]:
 def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
     """Fill ``args.dataset`` and ``args.splits`` from the config's ``data.dataset`` and
     ``data.test_splits`` where the command line leaves them out."""
+    if args.dataset is not None:
+        try:  # overrides written for --dataset (data.train_split=Train on a DIS5K config)
+            data, _ = _data_config(args.config, overrides + [f"data.dataset={args.dataset}"])
+        except ConfigError:
+            pass  # named below, against the config's own dataset
+        else:
+            if args.splits is None:
+                args.splits = list(data.test_splits)
+                print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
+            return
     data, _ = _data_config(args.config, overrides)
     if args.dataset is None:
         args.dataset = data.dataset
