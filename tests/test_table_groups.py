@@ -22,6 +22,18 @@ def _scores(mae: float, n: int) -> dict:
     return {"MAE": mae, "num_images": n}
 
 
+def test_an_oracle_row_is_never_best_and_the_others_are_ranked_without_it():
+    # --reduce oracle picks each image's mask with the GT: shown, but not a competitor.
+    oracle = {"method": "SAM ViT-B auto (ORACLE upper bound)", "meta": {"reduce_is_oracle": True}}
+    oracle["dis"] = {"DIS-VD": _scores(0.01, 2)}
+    runs = [oracle, {"method": "ours", "dis": {"DIS-VD": _scores(0.1, 2)}}]
+    runs.append({"method": "sam", "dis": {"DIS-VD": _scores(0.2, 2)}, "meta": {}})
+    md = to_markdown(dis_table(runs))
+    assert "| SAM ViT-B auto (ORACLE upper bound) | – | – | 0.010 |" in md
+    assert "| ours | – | – | **0.100** |" in md and "| sam | – | – | 0.200 |" in md
+    assert "ORACLE upper bound, not ranked" in md
+
+
 def test_the_pooled_overall_group_of_a_limited_baseline_marks_no_best():
     # sam scored 2 images of each part (--limit 2), ours every image: Overall (TE1-4) is pooled
     # from the parts for both (8 vs 2000 images), so no row is best there either.

@@ -45,6 +45,8 @@ class Table:
         rows: (method, {(group title, column key): value or None}) pairs.
         notes: lines printed under the table (protocols, pooling).
         unranked: groups whose best values are not marked (rows not comparable there).
+        unranked_rows: methods never marked best nor counted when marking it (an ORACLE
+            upper bound, which chooses its mask with the GT).
     """
 
     title: str
@@ -52,6 +54,7 @@ class Table:
     rows: List[tuple]
     notes: List[str]
     unranked: Sequence[str] = ()
+    unranked_rows: Sequence[str] = ()
 
     def cell_texts(self) -> List[List[tuple]]:
         """Per row, per column: (text, is_best)."""
@@ -63,14 +66,15 @@ class Table:
                     v = vals.get((gname, col.key))
                     ok = v is not None and not (isinstance(v, float) and math.isnan(v))
                     shown.append(col.fmt(v) if ok else None)
+                ranked = [m not in self.unranked_rows for m, _ in self.rows]
                 best = None
                 # Descriptive columns (bold_best False) may hold text, e.g. a COS protocol.
                 if col.bold_best and gname not in self.unranked:
-                    nums = [float(s) for s in shown if s is not None]
+                    nums = [float(s) for s, r in zip(shown, ranked) if s is not None and r]
                     if len(nums) >= 2:  # a lone value has nothing to beat
                         best = max(nums) if col.higher_better else min(nums)
                 for i, s in enumerate(shown):
-                    is_best = best is not None and s is not None and float(s) == best
+                    is_best = ranked[i] and best is not None and s is not None and float(s) == best
                     out[i].append(("–" if s is None else s, is_best))
         return out
 

@@ -144,8 +144,14 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
     unranked = unequal_image_counts(resolved, titles)
     notes += no_best_notes(unranked, IMAGE_COUNTS_DIFFER)
+    oracles = [str(r["method"]) for r in runs if (r.get("meta") or {}).get("reduce_is_oracle")]
+    if oracles:
+        notes.append(
+            f"ORACLE upper bound, not ranked (its mask chosen with the GT): {', '.join(oracles)}."
+        )
     dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
-    return Table("DIS5K" if dis5k else "DIS metrics", groups, rows, notes, list(unranked))
+    title = "DIS5K" if dis5k else "DIS metrics"
+    return Table(title, groups, rows, notes, list(unranked), oracles)
 
 
 def cos_protocol(scores: object) -> str:
