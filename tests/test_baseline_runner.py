@@ -20,7 +20,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from pmgsam.baselines.base import Prediction
-from pmgsam.baselines.runner import measure_efficiency, run_baseline, score_dis_maps
+from pmgsam.baselines.runner import measure_efficiency, model_side, run_baseline, score_dis_maps
 from pmgsam.utils.outputs import OutputError
 
 H, W = 12, 16
@@ -208,5 +208,10 @@ def test_efficiency_block_counts_every_prompt(tmp_path: Path, caplog) -> None:
     # The pause is announced (a CPU automatic mode takes minutes), with how to skip it.
     assert "2 passes after 1 warm-up" in caplog.text and "--speed-iters 0 skips" in caplog.text
     assert report["timed_prompts"] == 3 and report["timed_image_size"] == [H, W]
+    assert report["image_size"] is None  # the stand-in records no input side
     assert report["flops_per_image"]["total"] == 3 * 2 * 4 * 3
     assert report["params"]["total"] == 4 * 3 + 3
+
+
+def test_model_side_is_sams_input_side(vit_b: torch.nn.Module) -> None:
+    assert model_side(vit_b) == 64  # what the efficiency note calls S, not the image's size

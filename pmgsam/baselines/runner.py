@@ -296,6 +296,13 @@ def prediction_flops(
     return count_call_flops(lambda: baseline.predict(image, boxes), encoder)
 
 
+def model_side(model: torch.nn.Module) -> Optional[int]:
+    """The input side a SAM (``image_encoder.img_size``) or SAM2.1 (``image_size``) model
+    resizes every image to; None for a model that records neither."""
+    side = getattr(model, "image_size", None)
+    return side or getattr(getattr(model, "image_encoder", None), "img_size", None)
+
+
 def measure_efficiency(
     baseline: Baseline,
     image: np.ndarray,
@@ -321,6 +328,7 @@ def measure_efficiency(
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": "fp32",
         "batch": 1,
+        "image_size": model_side(baseline.model),
         "timed_image_size": list(image.shape[:2]),
         "timed_prompts": None if boxes is None else len(boxes),
         "iters": iters,

@@ -202,11 +202,13 @@ def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, object]:
 
 def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     """Where and how a report's speed was measured, e.g. ``cpu, fp32, S=1024, batch 1``: rows
-    timed otherwise are not comparable."""
-    size = report.get("image_size") or report.get("timed_image_size")
-    if isinstance(size, (list, tuple)):
-        size = "x".join(str(v) for v in size)
+    timed otherwise are not comparable. S is the model's input side; a baseline's whole
+    prediction also names the image it was timed on (``image HxW``, as read)."""
+    size, image = report.get("image_size"), report.get("timed_image_size")
+    if isinstance(image, (list, tuple)):
+        image = "x".join(str(v) for v in image)
     parts = [report.get("device"), report.get("dtype"), size and f"S={size}"]
+    parts.append(image and f"image {image}")
     parts.append(report.get("batch") and f"batch {report.get('batch')}")
     return ", ".join(str(p) for p in parts if p) or None
 
