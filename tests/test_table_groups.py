@@ -103,7 +103,7 @@ def test_a_pooled_joined_group_of_a_limited_baseline_marks_no_best():
 def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
     # PMG-SAM timed at S=96 on a CPU beside SAM at 256: the faster row is not the better model.
     from pmgsam.evaluation.run_json import efficiency_from_report
-    from pmgsam.evaluation.tables import efficiency_table
+    from pmgsam.evaluation.tables import EFF_COLUMNS, efficiency_table
 
     speed = {"images_per_s": 8.0}
     ours = {"params": {"total": 2e6}, "speed": speed, "device": "cpu", "dtype": "fp32",
@@ -113,14 +113,20 @@ def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
     runs = [{"method": "ours", "efficiency": efficiency_from_report(ours)},
             {"method": "sam", "efficiency": efficiency_from_report(sam)}]  # fmt: skip
     table = efficiency_table(runs)
-    assert table.unranked == [""]
+    assert set(table.unranked_columns) == {"flops_G", "fps", "peak_memory_MB"}
     both = "ours: cpu, fp32, S=96, batch 1; sam: cpu, fp32, image 256x256, batch 1"
-    assert both in table.notes[0]
+    assert both in table.notes[0] and "No best marked for FLOPs, FPS and memory" in table.notes[0]
+    # The faster row is not bold; the smaller model still is (a count needs no conditions).
+    runs[1]["efficiency"]["params_total_M"] = 90.0
+    cells = dict(zip(["ours", "sam"], efficiency_table(runs).cell_texts()))
+    keys = [c.key for c in EFF_COLUMNS]
+    assert cells["ours"][keys.index("params_total_M")] == ("2.0", True)
+    assert cells["ours"][keys.index("fps")] == ("8.00", False)
     # A SAM row timed at its 64-px input on a 69x112 image says both, not "S=69x112".
     sam64 = efficiency_from_report(dict(sam, image_size=64, timed_image_size=[69, 112]))
     assert sam64["timed_on"] == "cpu, fp32, S=64, image 69x112, batch 1"
     same = efficiency_table([runs[0], {"method": "twin", "efficiency": runs[0]["efficiency"]}])
-    assert same.unranked == [] and same.notes == ["Timed on cpu, fp32, S=96, batch 1."]
+    assert same.unranked_columns == () and same.notes == ["Timed on cpu, fp32, S=96, batch 1."]
 
 
 def test_an_overlap_subset_row_says_its_rule_and_share():

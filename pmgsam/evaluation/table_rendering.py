@@ -47,6 +47,8 @@ class Table:
         unranked: groups whose best values are not marked (rows not comparable there).
         unranked_rows: methods never marked best nor counted when marking it (an ORACLE
             upper bound, which chooses its mask with the GT).
+        unranked_columns: column keys whose best values are not marked in any group (per-image
+            costs measured under different conditions).
     """
 
     title: str
@@ -55,6 +57,7 @@ class Table:
     notes: List[str]
     unranked: Sequence[str] = ()
     unranked_rows: Sequence[str] = ()
+    unranked_columns: Sequence[str] = ()
 
     def cell_texts(self) -> List[List[tuple]]:
         """Per row, per column: (text, is_best)."""
@@ -69,7 +72,8 @@ class Table:
                 ranked = [m not in self.unranked_rows for m, _ in self.rows]
                 best = None
                 # Descriptive columns (bold_best False) may hold text, e.g. a COS protocol.
-                if col.bold_best and gname not in self.unranked:
+                comparable = gname not in self.unranked and col.key not in self.unranked_columns
+                if col.bold_best and comparable:
                     nums = [float(s) for s, r in zip(shown, ranked) if s is not None and r]
                     if len(nums) >= 2:  # a lone value has nothing to beat
                         best = max(nums) if col.higher_better else min(nums)

@@ -261,24 +261,34 @@ def no_best_notes(groups: Mapping[str, Sequence[object]], why: str) -> List[str]
     ]
 
 
+#: Efficiency columns that depend on how a row was measured (input size, device, dtype): no
+#: best among rows measured under different conditions. Parameter counts are always ranked.
+PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
+
+
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
-    """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; no best is
-    marked when the rows were timed under different conditions (``timed_on``)."""
+    """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; FLOPs, speed
+    and memory get no best when the rows were timed under different conditions
+    (``timed_on``), the parameter counts always do."""
     rows, timed = [], {}
     for run in runs:
         eff = run.get("efficiency") or {}
         rows.append((run["method"], {("", c.key): eff.get(c.key) for c in EFF_COLUMNS}))
         if eff.get("fps") is not None or eff.get("peak_memory_MB") is not None:
             timed[run["method"]] = str(eff.get("timed_on") or "not recorded")
-    notes, unranked = [], []
+    notes: List[str] = []
+    unranked: Sequence[str] = ()
     conditions = set(timed.values())
     if len(conditions) > 1:  # a row can be fastest only on a smaller input or a faster device
-        unranked = [""]
+        unranked = PER_IMAGE_COSTS
         where = "; ".join(f"{m}: {t}" for m, t in timed.items())
-        notes.append(f"No best marked: the rows were timed under different conditions ({where}).")
+        notes.append(
+            "No best marked for FLOPs, FPS and memory: the rows were timed under different "
+            f"conditions ({where})."
+        )
     elif conditions and conditions != {"not recorded"}:
         notes.append(f"Timed on {conditions.pop()}.")
-    return Table("Efficiency", [("", EFF_COLUMNS)], rows, notes, unranked)
+    return Table("Efficiency", [("", EFF_COLUMNS)], rows, notes, unranked_columns=unranked)
 
 
 def build_tables(
