@@ -204,7 +204,7 @@ def test_without_the_flag_every_image_is_predicted_again(
 
 
 def test_predict_split_keeps_an_image_only_when_both_its_maps_are_there(
-    weights, config, tmp_path, reads
+    weights, config, tmp_path, monkeypatch, reads
 ) -> None:
     # As inference's --premask-out: an image whose Pre-Mask map is missing is predicted again.
     out, pre = tmp_path / "pred", tmp_path / "premask"
@@ -218,3 +218,11 @@ def test_predict_split_keeps_an_image_only_when_both_its_maps_are_there(
     inference.predict_split(config, weights["one"], "DIS-TE1", out, skip_existing=True, **kwargs)
     assert set(reads) == {f"DIS-TE1/{first[: -len('.png')]}"}
     assert (pre / first).read_bytes() == expected
+    # Another weights file: refused before its model is built or an image is opened.
+    loads = []
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: loads.append(p))
+    reads.clear()
+    with pytest.raises(OutputError, match="differ in weights SHA-256"):
+        inference.predict_split(config, weights["other"], "DIS-TE1", out, skip_existing=True,
+                                **kwargs)  # fmt: skip
+    assert loads == [] and not reads
