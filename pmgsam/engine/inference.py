@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from torch.utils.data import Subset
 
@@ -47,7 +47,12 @@ from pmgsam.engine.predictor import (
     write_probability_png,
 )
 from pmgsam.modeling.build import load_pretrained
-from pmgsam.modeling.checkpoint import branch_digests, checkpoint_model_fields
+from pmgsam.modeling.checkpoint import (
+    branch_digests,
+    checkpoint_model_fields,
+    read_model_config,
+    resolve_weights,
+)
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
@@ -137,9 +142,9 @@ def predict_split(
         return load_pretrained(checkpoint, **fields)
 
     # With skip_existing the folders are checked before the model loads (as in inference).
-    producer = map_producer(checkpoint, amp) if skip_existing else None
-    model = predictor.model if predictor else (None if producer else load())
-    size = model.config.image_size if model is not None else producer["image_size"]
+    model = predictor.model if predictor else (None if skip_existing else load())
+    stored = model.config if model is not None else read_model_config(resolve_weights(checkpoint))
+    size = stored.image_size
     dataset = build_dataset(cfg.data, split, size, train=False)
     folders = dataset_folders(dataset)
     sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
@@ -149,16 +154,11 @@ def predict_split(
         outputs.append((premask_dir, "premask_dir", "pre_mask"))
     for folder, name, _ in outputs:
         check_output_dir(folder, sources, folders, overwrite, name)
-    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
-    model = model if model is not None else load()
-    producer = producer or recorded_producer(str(checkpoint), amp)
-    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
-        producer["frozen_sha256"] = branch_digests(model)
-        skip = finished(outputs, producer, sources) if skip_existing else set()
-    for folder, name, kind in outputs:
-        made_by = {**producer, "maps": kind} if producer else None
-        prepare_output_dir(folder, sources, folders, overwrite, name, "predict_split", made_by,
-                           sources)  # fmt: skip
+    model, producer, skip = load_and_plan(
+        outputs, checkpoint, amp, sources, skip_existing,
+        lambda: model if model is not None else load(),
+    )  # fmt: skip
+    prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
     if skip_existing:
         logger.info("%s: %d image(s) skipped: their maps are in %s from the same weights and "
@@ -239,16 +239,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             "weights now are); the images come from --input, the rest from the checkpoint"
         )
     amp = resolve_amp(args.amp, device)
-    # With --skip-existing the folders are checked before the model loads (a refusal costs no
-    # load; a bad checkpoint gives load_pretrained's own error).
-    producer = map_producer(args.checkpoint, amp) if args.skip_existing else None
-    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
-    model = load_pretrained(args.checkpoint, **apply_overrides({}, fields))
-    producer = producer or recorded_producer(args.checkpoint, amp)
-    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
-        producer["frozen_sha256"] = branch_digests(model)
-        skip = finished(outputs, producer, sources) if args.skip_existing else set()
+    model, producer, skip = load_and_plan(
+        outputs, args.checkpoint, amp, sources, args.skip_existing,
+        lambda: load_pretrained(args.checkpoint, **apply_overrides({}, fields)),
+    )  # fmt: skip
     todo = {stem: path for stem, path in listed.items() if stem not in skip}
     if args.skip_existing:
         where = " and --premask-out" if args.premask_out else ""
@@ -260,12 +255,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # user's file of that name pass for the tool's own.
     written = [f"{n}.png" for n in (dataset.names if dataset else [])]
     kept = [f"{n}.png" for n in skip]
-    for folder, option, kind in outputs:
-        made_by = {**producer, "maps": kind} if producer else None
-        prepare_output_dir(
-            folder, written + kept, read, args.overwrite, option, "inference", made_by,
-            {name: sources[name] for name in written + kept},
-        )  # fmt: skip
+    prepare_outputs(outputs, written + kept, read, args.overwrite, "inference", producer, sources)
     if dataset is not None:
         predictor = Predictor(model, device, args.amp)
         predictor.predict_dataset(
@@ -287,6 +277,49 @@ def main(argv: Optional[List[str]] = None) -> int:
 def map_sources(listed: Dict[str, Path]) -> Dict[str, Any]:
     """``{<stem>.png: file_identity(image)}``: which image each map is of."""
     return {f"{stem}.png": file_identity(path) for stem, path in listed.items()}
+
+
+def load_and_plan(
+    outputs: list,
+    checkpoint: Union[str, Path],
+    amp: str,
+    sources: Dict[str, Any],
+    skip_existing: bool,
+    load: Callable[[], Any],
+) -> Tuple[Any, Optional[Dict[str, Any]], Set[str]]:
+    """``(model, producer, kept stems)``: the model from ``load()``, what makes this run's maps
+    (recorded in the folders' manifests) and, with ``skip_existing``, the stems whose maps
+    every folder of ``outputs`` already holds (:func:`finished`).
+
+    With ``skip_existing`` the folders are checked before the model loads, so a refusal costs
+    no load; a checkpoint that does not record its frozen branches is checked once they are
+    loaded (the loaded branches' SHA-256 stand in).
+    """
+    producer = map_producer(checkpoint, amp) if skip_existing else None
+    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
+    model = load()
+    producer = producer or recorded_producer(str(checkpoint), amp)
+    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
+        producer["frozen_sha256"] = branch_digests(model)
+        skip = finished(outputs, producer, sources) if skip_existing else set()
+    return model, producer, skip
+
+
+def prepare_outputs(
+    outputs: list,
+    names: Sequence[str],
+    inputs: Sequence[Any],
+    overwrite: bool,
+    tool: str,
+    producer: Optional[Dict[str, Any]],
+    sources: Dict[str, Any],
+) -> None:
+    """:func:`~pmgsam.utils.outputs.prepare_output_dir` for every ``(folder, option, kind of
+    map)`` of ``outputs``, recording ``names`` with their producer and image files."""
+    for folder, option, kind in outputs:
+        made_by = {**producer, "maps": kind} if producer else None
+        named = {name: sources[name] for name in names}
+        prepare_output_dir(folder, names, inputs, overwrite, option, tool, made_by, named)
 
 
 def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
