@@ -134,3 +134,22 @@ def test_integer_maps_outside_16_bits_are_clipped_not_wrapped():
     # In range, v -> round(v / 257): 32767 / 257 = 127.498 -> 127.
     arr = np.array([[-5, 0, 32767, 65535, 70000, 2**31 - 1]], np.int32)
     assert to_uint8(arr).tolist() == [[0, 0, 127, 255, 255, 255]]
+
+
+def test_a_multi_page_tiff_is_read_as_its_first_page_with_a_warning(tmp_path: Path) -> None:
+    first = np.zeros((6, 8), np.uint8)
+    first[1:4, 2:6] = 255
+    second = np.full((6, 8), 255, np.uint8)
+    path = tmp_path / "pages.tif"
+    Image.fromarray(first).save(path, save_all=True, append_images=[Image.fromarray(second)])
+    with pytest.warns(MaskValueWarning, match=r"pages.tif' holds 2 pages or frames: only the"):
+        mask = load_mask(path)
+    np.testing.assert_array_equal(mask, first)
+    with pytest.warns(MaskValueWarning, match="image file .* holds 2 pages"):
+        image = load_image(path)
+    np.testing.assert_array_equal(image[:, :, 0], first)
+    single = tmp_path / "one.tif"
+    Image.fromarray(first).save(single)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_mask(single)  # one page: no warning

@@ -61,8 +61,9 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 
 class MaskValueWarning(UserWarning):
-    """A mask was read under a rule that may not be what its author meant (a 0/1 or 0/v label
-    mask read as 0/255, a 16-bit map that never exceeds 255); the message names the file."""
+    """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
+    0/v label mask read as 0/255, a 16-bit map that never exceeds 255, a multi-page TIFF read
+    as its first page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -189,6 +190,12 @@ def _open(path: PathLike, what: str) -> Image.Image:
         img.load()
     except _READ_ERRORS as err:
         raise _unreadable(path, what, err) from err
+    frames = getattr(img, "n_frames", 1)
+    # A multi-page TIFF or an animated PNG / WebP. Not a camera's MPO JPEG, whose first frame
+    # is the photo itself (the others are previews or the second view of a stereo pair).
+    if frames > 1 and img.format != "MPO":
+        _warn_mask(f"{what} file '{path}' holds {frames} pages or frames: only the first is read",
+                   path)  # fmt: skip
     return img
 
 
