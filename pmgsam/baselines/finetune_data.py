@@ -46,7 +46,7 @@ from pmgsam.baselines.finetune_recipe import (
 )
 from pmgsam.baselines.finetune_targets import sample_instance_points, sample_points
 from pmgsam.utils.config import ConfigError
-from pmgsam.utils.io import TMP_SUFFIX, atomic_path, file_sha256
+from pmgsam.utils.io import atomic_path, file_sha256, is_temporary
 from pmgsam.utils.outputs import OutputError, check_output_file
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
@@ -261,11 +261,6 @@ class MemoryCache:
         self.entries[key] = stored.copy_(embedding)
 
 
-def _temporary(path: Path) -> bool:
-    """Whether ``path`` is a temporary file of :func:`atomic_path` (a killed run's)."""
-    return path.name.startswith(".") and path.name.endswith(TMP_SUFFIX)
-
-
 class DiskCache:
     """Embeddings by key, one file each in ``folder/<tag>/``, the tag being the model's."""
 
@@ -290,7 +285,7 @@ class DiskCache:
                     f"embedding cache '{self.folder}' was made for {found}, not {expected}: "
                     "point finetune.cache_dir at another folder"
                 )
-        elif self.folder.exists() and any(not _temporary(p) for p in self.folder.iterdir()):
+        elif self.folder.exists() and any(not is_temporary(p.name) for p in self.folder.iterdir()):
             raise CacheError(
                 f"'{self.folder}' holds files but no cache.json: not an embedding cache; point "
                 "finetune.cache_dir at another folder (nothing there is replaced)"

@@ -222,8 +222,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Checked before the model is built, so a refused folder costs nothing; created after it
     # loaded, so a checkpoint error leaves no empty folder behind.
     listed = input_images(input_dir)  # listed once: its warnings are said once
-    names = [f"{n}.png" for n in listed]
     sources = map_sources(listed)
+    names = list(sources)  # <stem>.png of every listed image
     # A single image's folder counts as input too: maps written there could replace its images.
     read = [input_dir if input_dir.is_dir() else input_dir.parent]
     outputs = [(args.out, "--out", "final")]

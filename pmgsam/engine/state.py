@@ -58,7 +58,13 @@ from pmgsam.utils.config import (
     to_dict,
 )
 from pmgsam.utils.config_files import read_config_file
-from pmgsam.utils.io import TMP_SUFFIX, apply_umask, atomic_path, remove_stale_temporaries
+from pmgsam.utils.io import (
+    TMP_SUFFIX,
+    apply_umask,
+    atomic_path,
+    is_temporary,
+    remove_stale_temporaries,
+)
 from pmgsam.utils.messages import preview
 
 PathLike = Union[str, Path]
@@ -224,9 +230,7 @@ def check_new_run_folder(run_dir: PathLike) -> None:
     if not run_dir.is_dir():
         raise NotADirectoryError(f"output_dir '{run_dir}' is a file, not a folder")
     names = sorted(p.name for p in run_dir.iterdir())
-    foreign = [
-        n for n in names if n not in RUN_ENTRIES and not (n[0] == "." and n.endswith(TMP_SUFFIX))
-    ]
+    foreign = [n for n in names if n not in RUN_ENTRIES and not is_temporary(n)]
     if names and (foreign or LOG_FILE not in names):
         raise FileExistsError(
             f"output folder '{run_dir}' is not empty and holds no PMG-SAM run "

@@ -52,6 +52,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of :func:`atomic_path`'s hidden ``.<name>.*.tmp`` files."""
+    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
 def remove_stale_temporaries(folder: str | Path) -> list:
     """Delete the hidden ``.*.tmp`` files :func:`atomic_path` left in ``folder``; returns them."""
     removed = []
