@@ -162,10 +162,11 @@ def setup(args: argparse.Namespace) -> Run:
     counts = {s: min(len(d), args.limit or len(d)) for s, d in datasets.items()}
     targets = resolve_targets(ft.targets, datasets, cfg.data.root)
     instances = {s: InstanceMasks(d) for s, d in datasets.items()} if targets == "instance" else {}
-    if cfg.data.check_files:  # every pair decoded once, before the model loads
+    if cfg.data.check_files:  # every pair (and its instances) decoded once, before the model
         from pmgsam.data.datasets import check_files
 
-        check_files(list(datasets.values()), max(1, cfg.data.num_workers))
+        readers = [instances.get(s) for s in datasets]
+        check_files(list(datasets.values()), max(1, cfg.data.num_workers), readers)
     device = resolve_device(args.device, option="--device")
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())

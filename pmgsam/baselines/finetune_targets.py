@@ -36,6 +36,7 @@ from pmgsam.data.io import (
     load_instance_map,
 )
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import compressed_counts
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
@@ -69,7 +70,9 @@ class InstanceMasks:
     """The instance masks of a split's images, by index: ``(T, H, W)`` bool, ``T`` possibly 0.
 
     Built from ``dataset.instances`` (a COCO JSON file, read once here, or a folder of
-    instance-map PNGs) and ``dataset.names``; crowd regions are left out."""
+    instance-map PNGs, each image's map required here) and ``dataset.names``; crowd regions
+    are left out. ``data.check_files`` decodes every image's instances up front
+    (:func:`pmgsam.data.datasets.check_files`); otherwise a bad one stops the run when reached."""
 
     def __init__(self, dataset: Any) -> None:
         source = dataset.instances
@@ -82,6 +85,13 @@ class InstanceMasks:
         self.sizes: Dict[str, Tuple[int, int]] = {}  # (H, W) of the images the JSON lists
         if self.kind == "png":
             self.files = list_files(self.path, MASK_EXTENSIONS, "instance map")
+            # Found now, not when training reaches the image (evaluation refuses them too).
+            missing = [name for name in self.names if name not in self.files]
+            if missing:
+                raise DataNotFoundError(
+                    f"{len(missing)} image(s) of {self.what} have no instance map in "
+                    f"'{self.path}': {preview(missing, 10)}"
+                )
         else:
             self.annotations, self.sizes = _read_coco(Path(self.path), set(self.names), self.what)
 
@@ -179,8 +189,6 @@ def sample_instance_points(
 
 def log_skipped(split: str, skipped: Sequence[str], total: int, targets: str = "object") -> None:
     if skipped:
-        from pmgsam.utils.messages import preview
-
         what = "instances" if targets == "instance" else "GT foreground"
         logger.warning(
             "%s: skipped %d of %d images without %s (no point prompt can be sampled): %s",

@@ -134,7 +134,8 @@ class DataConfig:
         check_files: before training, decode every image and mask of the training and
             validation splits once (threads) and stop with one error listing every unreadable
             or mismatched file, and any split whose masks are all empty; otherwise the first
-            bad file stops the run mid-epoch.
+            bad file stops the run mid-epoch. SAM fine-tuning with instance targets decodes
+            each image's instance labels with it.
         reduced_decode: training samples only: decode a JPEG at 1/2, 1/4 or 1/8 size (libjpeg
             DCT scaling) when even the smallest random crop of the reduced image still has its
             long side >= S, and area-average the full-size mask to it. Validation, evaluation

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 from torch.utils.data import Dataset
 
@@ -32,6 +32,8 @@ from .orientation import EXIF_ADVICE, exif_orientation, quarter_turn_hint
 from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, shrink_mask
 
 logger = logging.getLogger(__name__)
+#: Reads image ``index``'s instance masks given its (H, W); raises DataError naming a bad file.
+InstanceReader = Callable[[int, Tuple[int, int]], Any]
 
 
 class SegmentationDataset(Dataset):
@@ -133,29 +135,45 @@ class SegmentationDataset(Dataset):
         return coco_ground_truth(self.image_paths, self.names, self.instances, self.description)
 
 
-def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> None:
+def check_files(
+    datasets: Sequence[SegmentationDataset],
+    workers: int = 4,
+    instance_labels: Sequence[InstanceReader | None] | None = None,
+) -> None:
     """Decode every image/mask pair of ``datasets`` once; raise one :class:`DataError` listing
     every unreadable or size-mismatched file and every dataset whose masks are all empty.
     Images with an EXIF orientation (read as stored) are named in a warning: a mask drawn on
     their displayed view is misaligned, which a square image's size cannot reveal.
+
+    ``instance_labels``: per dataset, None or a reader ``(index, (H, W)) -> masks`` of the
+    image's instance labels (SAM fine-tuning's ``finetune_targets.InstanceMasks``), called
+    once per pair, so a missing, unreadable or mis-sized instance file is listed with the rest.
     """
+    readers = list(instance_labels or [None] * len(datasets))
+    if len(readers) != len(datasets):
+        raise ValueError(f"{len(readers)} instance readers for {len(datasets)} datasets")
 
     def check(item: tuple) -> tuple:
-        dataset, index = item
+        dataset, index, reader = item
         orientation = exif_orientation(dataset.image_paths[index])
         try:
             _, mask = dataset.load(index)
         except DataError as err:
             return str(err), False, orientation
+        try:
+            if reader is not None:
+                reader(index, mask.shape)
+        except DataError as err:
+            return str(err), bool(mask.any()), orientation
         return None, bool(mask.any()), orientation
 
-    items = [(ds, i) for ds in datasets for i in range(len(ds))]
+    items = [(ds, i, r) for ds, r in zip(datasets, readers) for i in range(len(ds))]
     # Decoding releases the GIL, so threads read files in parallel without pickling datasets.
     with ThreadPoolExecutor(max(1, workers)) as pool:
         results = list(pool.map(check, items))
     oriented = [
         f"{ds.image_paths[i].name} ({orientation})"
-        for (ds, i), (_, _, orientation) in zip(items, results)
+        for (ds, i, _), (_, _, orientation) in zip(items, results)
         if orientation != 1
     ]
     if oriented:
@@ -178,9 +196,10 @@ def check_files(datasets: Sequence[SegmentationDataset], workers: int = 4) -> No
                 "128 after load_mask, which already reads 0/1 label masks as 0/255)"
             )
     if problems:
+        labels = " (and their instance labels)" if any(r is not None for r in readers) else ""
         raise DataError(
             f"data.check_files found {len(problems)} problem(s) in {len(items)} image/mask "
-            f"pairs: {preview(problems, 20)}"
+            f"pairs{labels}: {preview(problems, 20)}"
         )
 
 
