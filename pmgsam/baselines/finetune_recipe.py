@@ -362,9 +362,9 @@ def run_epoch(
     embed: Optional[Callable[[Sequence[Sample]], torch.Tensor]] = None,
 ) -> Tuple[Dict[str, float], List[str], int]:
     """One pass over ``items`` of ``(name, Sample or None)`` (trains when ``optimizer`` is
-    given): the image-weighted mean losses, the names skipped for lack of GT foreground, and
-    the optimiser steps taken. ``embed(samples)`` gives the image embeddings (a cache); by
-    default the encoder computes them."""
+    given): the image-weighted mean losses, the names skipped for lack of GT foreground (with
+    instance targets: of instances), and the optimiser steps taken. ``embed(samples)`` gives
+    the image embeddings (a cache); by default the encoder computes them."""
     loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list)
     sums: Dict[str, float] = {}
     skipped: List[str] = []

@@ -5,13 +5,30 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import torch
 
 from pmgsam.baselines.finetune_data import RECORD_FORMAT
 from pmgsam.baselines.finetune_recipe import RECIPE
 from pmgsam.utils.io import file_sha256
+
+#: Why an image gets no point prompt, by target kind: its GT has no foreground pixel
+#: (``object``), or no instance label covers a pixel (``instance``, whatever its binary GT).
+SKIP_REASONS = {"object": "no_foreground", "instance": "no_instances"}
+
+
+def skipped_images(
+    targets: str, skipped: Dict[str, List[str]], splits: Tuple[str, str]
+) -> Dict[str, List[str]]:
+    """``{train,val}_skipped_{reason}`` for every reason of :data:`SKIP_REASONS`: the names
+    ``skipped`` (by split) under the reason of ``targets``, none under the other (a fixed set
+    of keys, each naming why its images were left out)."""
+    entries: Dict[str, List[str]] = {}
+    for role, split in zip(("train", "val"), splits):
+        for kind, reason in SKIP_REASONS.items():
+            entries[f"{role}_skipped_{reason}"] = list(skipped[split]) if kind == targets else []
+    return entries
 
 
 def make_record(run: Any, result: Dict[str, Any], output: Path, seconds: Dict[str, float]):
@@ -42,8 +59,7 @@ def make_record(run: Any, result: Dict[str, Any], output: Path, seconds: Dict[st
             "train_images": run.counts[train_split],
             "val_images": run.counts[val_split],
             "limit": args.limit,
-            "train_skipped_no_foreground": result["skipped"][train_split],
-            "val_skipped_no_foreground": result["skipped"][val_split],
+            **skipped_images(run.targets, result["skipped"], run.splits),
         },
         "epochs": result["epochs"],
         "best_epoch": result["best_epoch"],

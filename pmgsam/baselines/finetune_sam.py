@@ -207,7 +207,8 @@ def make_embedder(run: Run) -> Embedder:
 def train(run: Run, embed: Embedder) -> Dict[str, Any]:
     """Validation of the starting weights (epoch 0), then the epochs, each validated; the mask
     decoder of the lowest validation loss is loaded back into ``run.sam``. Returns the history,
-    the best epoch and loss, and the images skipped for lack of GT foreground."""
+    the best epoch and loss, and the images skipped for lack of GT foreground (with instance
+    targets: of instances)."""
     ft, (train_split, val_split) = run.cfg.finetune, run.splits
     val_items = run.val_items()
     val, skipped_val, _ = run.epoch(embed, val_items, "val 0")

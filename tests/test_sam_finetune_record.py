@@ -1,0 +1,48 @@
+"""The ``<stem>.finetune.json`` record of SAM fine-tuning (``finetune_record.py``): the images
+skipped are listed under the reason they were skipped for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from pmgsam.baselines.finetune_recipe import SamFinetuneConfig
+from pmgsam.baselines.finetune_record import make_record
+
+SPLITS = ("train:train", "train:val")
+
+
+def _run(tmp: Path, targets: str) -> Any:
+    """What :func:`make_record` reads of a ``finetune_sam.Run``."""
+    args = argparse.Namespace(model_type="vit_b", checkpoint=str(tmp / "src.pth"),
+                              config="ft.yaml", limit=None)  # fmt: skip
+    return SimpleNamespace(args=args, cfg=SamFinetuneConfig(), splits=SPLITS, side=64,
+                           counts={SPLITS[0]: 3, SPLITS[1]: 2}, source_sha="0" * 64,
+                           overrides=[], targets=targets, device=torch.device("cpu"),
+                           trainable=[torch.nn.Parameter(torch.zeros(5))])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("targets", "reason", "other"),
+    [("instance", "no_instances", "no_foreground"), ("object", "no_foreground", "no_instances")],
+)
+def test_skipped_images_are_recorded_under_their_reason(
+    tmp_path: Path, targets: str, reason: str, other: str
+) -> None:
+    output = tmp_path / "out.pth"
+    output.write_bytes(b"weights")
+    result = {"epochs": [], "best_epoch": 0, "best_val_loss": 1.0,
+              "skipped": {SPLITS[0]: ["a", "c"], SPLITS[1]: ["v"]}}  # fmt: skip
+    record = make_record(_run(tmp_path, targets), result, output, {"seconds": 1.0})
+    data = record["data"]
+    assert data[f"train_skipped_{reason}"] == ["a", "c"] and data[f"val_skipped_{reason}"] == ["v"]
+    assert data[f"train_skipped_{other}"] == [] and data[f"val_skipped_{other}"] == []
+    assert record["output_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert record["trainable_parameters"] == 5
