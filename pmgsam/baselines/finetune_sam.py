@@ -85,6 +85,7 @@ from pmgsam.utils.cli import (
     positive_int,
     run_cli,
 )
+from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import file_sha256
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
@@ -112,6 +113,7 @@ class Run:
     source_sha: str
     targets: str  # object or instance
     instances: Dict[str, InstanceMasks]  # by split, with instance targets
+    workers: int  # data.num_workers, at most the CPUs available (utils.cpus.loader_workers)
 
     def items(self, split: str, order: Sequence[int], seed: Sequence[int]) -> PromptedImages:
         ft, dataset = self.cfg.finetune, self.datasets[split]
@@ -127,7 +129,7 @@ class Run:
         """:func:`run_epoch` over ``items``: trains when ``train``, else validates."""
         optimizer = self.optimizer if train else None
         return run_epoch(self.sam, items, self.cfg.finetune, self.device, optimizer,
-                         self.cfg.data.num_workers, desc, not self.args.quiet, embed)  # fmt: skip
+                         self.workers, desc, not self.args.quiet, embed)  # fmt: skip
 
     def decoder_state(self) -> Dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.sam.mask_decoder.state_dict().items()}
@@ -162,11 +164,12 @@ def setup(args: argparse.Namespace) -> Run:
     counts = {s: min(len(d), args.limit or len(d)) for s, d in datasets.items()}
     targets = resolve_targets(ft.targets, datasets, cfg.data.root)
     instances = {s: InstanceMasks(d) for s, d in datasets.items()} if targets == "instance" else {}
+    workers = loader_workers(cfg.data.num_workers)
     if cfg.data.check_files:  # every pair (and its instances) decoded once, before the model
         from pmgsam.data.datasets import check_files
 
         readers = [instances.get(s) for s in datasets]
-        check_files(list(datasets.values()), max(1, cfg.data.num_workers), readers)
+        check_files(list(datasets.values()), max(1, workers), readers)
     device = resolve_device(args.device, option="--device")
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())
@@ -183,7 +186,7 @@ def setup(args: argparse.Namespace) -> Run:
     )  # fmt: skip
     source_sha = file_sha256(args.checkpoint)
     return Run(args, cfg, overrides, splits, datasets, counts, side, device, sam, trainable,
-               optimizer, source_sha, targets, instances)  # fmt: skip
+               optimizer, source_sha, targets, instances, workers)  # fmt: skip
 
 
 def make_embedder(run: Run) -> Embedder:
@@ -196,8 +199,7 @@ def make_embedder(run: Run) -> Embedder:
         tic = time.perf_counter()
         for split in run.splits:
             items = run.items(split, range(run.counts[split]), (ft.seed, 1))
-            loader = DataLoader(items, ft.batch_size, num_workers=run.cfg.data.num_workers,
-                                collate_fn=list)  # fmt: skip
+            loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list)
             embedder.fill(tqdm(loader, desc=f"embedding {split}", disable=run.args.quiet))
         logger.info("embedding cache (%s): %d images encoded in %.1f s", ft.embedding_cache,
                     embedder.encoded, time.perf_counter() - tic)  # fmt: skip

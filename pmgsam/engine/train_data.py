@@ -2,7 +2,8 @@
 
 Under ``torchrun`` rank 0 builds the datasets first (a carved split is drawn once and saved,
 the other ranks then read it) and alone runs ``data.check_files``. Every rank gets a
-:class:`DistributedSampler` over the training split and a disjoint shard of the validation split.
+:class:`DistributedSampler` over the training split and a disjoint shard of the validation split,
+loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pmgsam.data.datasets import SegmentationDataset, check_files
 from pmgsam.data.io import mask_warning_worker_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.utils.cpus import loader_workers
 
 
 @dataclass
@@ -45,6 +47,7 @@ def build_training_data(
 ) -> TrainingData:
     """Datasets, sampler and loaders of ``config`` for this process (``dist``) on ``device``."""
     cfg, size = config.data, config.model.image_size
+    workers = loader_workers(cfg.num_workers, log=dist.is_main)
     train_name, val_name = train_val_split_names(cfg)
     # Rank 0 first: carved splits are drawn once and saved, the other ranks then read them.
     for turn in ("main", "others"):
@@ -52,7 +55,7 @@ def build_training_data(
             train_set = build_dataset(cfg, train_name, size, train=True)
             val_set = build_dataset(cfg, val_name, size, train=False)
             if cfg.check_files and dist.is_main:
-                check_files([train_set, val_set], max(1, cfg.num_workers))
+                check_files([train_set, val_set], max(1, workers))
         D.barrier()
     world, rank = dist.world_size, dist.rank
     sampler = DistributedSampler(
@@ -60,9 +63,9 @@ def build_training_data(
     )
     tc = config.train
     worker_options = {
-        "num_workers": cfg.num_workers,
+        "num_workers": workers,
         "pin_memory": device.type == "cuda",
-        "persistent_workers": config.performance.persistent_workers and cfg.num_workers > 0,
+        "persistent_workers": config.performance.persistent_workers and workers > 0,
         "worker_init_fn": mask_warning_worker_init(),
     }
     train_loader = DataLoader(
