@@ -1,7 +1,8 @@
 """Resume checks one at a time, without training: what a state written before an entry existed
 may do, the command a refused process count names, which frozen file is reported missing, what
-the frozen-branch digest covers, which run folders a new run may start in, and that the weights
-digest reads a whole file."""
+the frozen-branch digest covers (and that a state with the older digest of both branches is still
+checked), which run folders a new run may start in, and that the weights digest reads a whole
+file."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ import pytest
 import torch
 
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.resume_checks import check_frozen_files, check_moved_inputs, check_world_size
+from pmgsam.engine.resume_checks import (
+    check_frozen_files,
+    check_moved_inputs,
+    check_world_size,
+    inputs_found,
+)
 from pmgsam.engine.state import check_new_run_folder
-from pmgsam.modeling.checkpoint import weights_digest
+from pmgsam.modeling.checkpoint import branch_digests, weights_digest
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -33,7 +39,7 @@ def _state(cfg: ExperimentConfig, tmp_path: Path, **entries) -> dict:
     return {"config": to_dict(cfg), "path": str(path), **entries}
 
 
-FOUND = {"data_fingerprint": "images-A", "frozen_digest": "weights-A"}
+FOUND = {"data_fingerprint": "images-A", "frozen_sha256": {"hiera": "h-A", "u2net": "u-A"}}
 
 
 def test_a_state_written_before_the_fingerprints_resumes_where_nothing_moved(tmp_path):
@@ -51,7 +57,7 @@ def test_frozen_weights_are_checked_whether_or_not_their_files_moved(tmp_path):
     moved = replace(cfg, model=replace(cfg.model, hiera_checkpoint="/scratch/hiera.pth"))
     state = _state(cfg, tmp_path, **FOUND)
     check_moved_inputs(state, moved, FOUND)  # the run's weights at the new place
-    other = {**FOUND, "frozen_digest": "weights-B"}
+    other = {**FOUND, "frozen_sha256": {"hiera": "h-A", "u2net": "u-B"}}
     with pytest.raises(ConfigError, match=r"frozen weights at the run's .* changed since"):
         check_moved_inputs(state, cfg, other)  # same path, other weights
     with pytest.raises(ConfigError, match=r"moved \(model.hiera_checkpoint: .*not the run's"):
@@ -101,6 +107,24 @@ def test_frozen_digest_covers_frozen_weights_and_buffers_only(tiny_model):
         with torch.no_grad():
             tensor.copy_(saved)
         assert model.frozen_digest() == before, name
+
+
+def test_a_state_with_one_digest_of_both_branches_is_still_checked(tmp_path, tiny_model):
+    # States written before the per-branch SHA-256 hold one digest of both branches.
+    model = copy.deepcopy(tiny_model)
+    cfg = _config(tmp_path, hiera_checkpoint="/w/hiera.pth")
+    moved = replace(cfg, model=replace(cfg.model, hiera_checkpoint="/scratch/hiera.pth"))
+    digests, older = branch_digests(model), model.frozen_digest()
+    state = _state(cfg, tmp_path, frozen_digest=older)
+    check_moved_inputs(state, moved, inputs_found(state, "images-A", model, digests))
+    with torch.no_grad():
+        next(model.u2net.parameters()).view(-1)[0] += 1.0
+    state = _state(cfg, tmp_path, frozen_digest=older)
+    found = inputs_found(state, "images-A", model, branch_digests(model))
+    with pytest.raises(ConfigError, match=r"moved \(model.hiera_checkpoint: .*not the run's"):
+        check_moved_inputs(state, moved, found)
+    state = _state(cfg, tmp_path, frozen_sha256=digests)  # a current state: no other digest
+    assert inputs_found(state, "images-A", model, digests)["frozen_sha256"] is digests
 
 
 def _first_float(state: dict, prefix: str) -> str:

@@ -15,6 +15,7 @@ import copy
 import json
 import math
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from segment_anything import SamPredictor
 from torchvision.ops import sigmoid_focal_loss
 
 import evaluate
-from pmgsam.baselines import finetune_sam, sam
+from pmgsam.baselines import finetune_data, finetune_sam, sam
+from pmgsam.baselines import finetune_record as finetune_record_module
 from pmgsam.baselines.finetune_data import finetune_record
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
@@ -43,6 +45,7 @@ from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.data.io import DataError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import to_dict
+from pmgsam.utils.io import file_sha256
 
 pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
 
@@ -161,19 +164,30 @@ def small_encoder() -> Any:
 
 @pytest.fixture(scope="module")
 def finetuned(small_encoder: Any, dis5k_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One epoch on the first two DIS-TR images (validated on two DIS-VD ones)."""
+    """One epoch on the first two DIS-TR images (validated on two DIS-VD ones), and the files
+    the run hashed (path -> times)."""
     tmp = tmp_path_factory.mktemp("finetune")
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 0}
     data.update(split_dir=str(tmp / "splits"), test_splits=["DIS-TE1"])
     source, out, argv = command(tmp, data)
-    assert exit_status(finetune_sam.main, argv) == 0
-    return source, out, argv, tmp, data
+    hashed: Counter = Counter()
+
+    def counted(path: Any) -> str:
+        hashed[Path(path)] += 1
+        return file_sha256(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (finetune_sam, finetune_data, finetune_record_module):
+            patch.setattr(module, "file_sha256", counted)
+        assert exit_status(finetune_sam.main, argv) == 0
+    return source, out, argv, tmp, data, hashed
 
 
 def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> None:
-    source, out, _, tmp, data = finetuned
+    source, out, _, tmp, data, hashed = finetuned
     record = json.loads(finetune_sam.sidecar_path(out).read_text())
     assert record["source_sha256"] == sha(source) and record["output_sha256"] == sha(out)
+    assert hashed == {Path(source): 1, Path(out): 1}  # ViT-H's are 2.5 GB: each read once
     assert record["best_epoch"] >= 1 and len(record["epochs"]) == 2
     assert record["best_val_loss"] == min(e["val_loss"] for e in record["epochs"])
     assert record["config_values"]["finetune"]["lr"] == 1e-3  # --lr over the config
@@ -209,7 +223,7 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
 
 
 def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, caplog) -> None:
-    source, out, _, _, _ = finetuned
+    source, out, _, _, _, _ = finetuned
     dup = tmp_path / "copy.pth"
     assert finetune_record(out)["output_sha256"] == sha(out)
     shutil.copy(out, dup)
@@ -223,7 +237,7 @@ def test_a_record_of_another_file_is_ignored(finetuned: Any, tmp_path: Path, cap
 
 
 def test_existing_output_and_the_input_checkpoint_are_refused(finetuned: Any, capsys) -> None:
-    source, out, argv, _, _ = finetuned
+    source, out, argv, _, _, _ = finetuned
     stamps = {p: (p.stat().st_mtime_ns, sha(p)) for p in (out, source)}
     assert exit_status(finetune_sam.main, argv) == 2
     assert "already exist(s); pass --overwrite" in capsys.readouterr().err
@@ -234,7 +248,7 @@ def test_existing_output_and_the_input_checkpoint_are_refused(finetuned: Any, ca
 
 
 def test_bad_config_key_and_missing_checkpoint_are_one_line_errors(finetuned: Any, capsys) -> None:
-    _, _, argv, tmp, data = finetuned
+    _, _, argv, tmp, data, _ = finetuned
     bad = tmp / "bad.yaml"
     bad.write_text(yaml.safe_dump({"data": data, "finetune": {"learning_rate": 1e-4}}))
     config_at = argv.index("--config") + 1

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import socket
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Dict
 
@@ -22,7 +23,8 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
-from pmgsam.modeling.checkpoint import load_model_weights
+from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
+from pmgsam.modeling.pmgsam import FROZEN_BRANCHES, PMGSAM
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
@@ -99,6 +101,24 @@ def test_steps_lower_loss_and_keep_frozen_branches(make_config, cached_build) ->
     # Frozen weights and BatchNorm statistics are bit-identical after training steps.
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in frozen.items())
+
+
+def test_set_up_hashes_each_frozen_branch_once(
+    make_config, small_cached_build, small_tiny_model, monkeypatch
+) -> None:
+    # Hashing Hiera-B+ and U2-Net takes seconds: once per branch, for the state and checkpoints.
+    counts: Counter = Counter()
+    original = PMGSAM.frozen_digest
+
+    def counted(self: PMGSAM, branches: Any = FROZEN_BRANCHES) -> str:
+        counts.update(branches)
+        return original(self, branches)
+
+    monkeypatch.setattr(PMGSAM, "frozen_digest", counted)
+    trainer = Trainer(make_config())
+    trainer.close()
+    assert counts == Counter(FROZEN_BRANCHES)  # {hiera: 1, u2net: 1}
+    assert trainer.state_dict()["frozen_sha256"] == branch_digests(small_tiny_model)
 
 
 # --------------------------------------------------------------------------- whole runs

@@ -21,11 +21,29 @@ logger = logging.getLogger(__name__)
 # What may live elsewhere on resume (a cluster job's scratch copy, another machine), and the
 # training-state entry that proves the run reads the same there: the dataset folder, as long as
 # the same training and validation images are found (:func:`data_fingerprint`), and the frozen
-# branches' files, as long as they hold the same weights (:meth:`PMGSAM.frozen_digest`).
+# branches' files, as long as they hold the same weights (each branch's SHA-256,
+# :func:`~pmgsam.modeling.checkpoint.branch_digests`, as the checkpoints record them).
 MOVABLE = {
     "data_fingerprint": (("data.root", "data.split_dir"), "the training and validation images"),
-    "frozen_digest": (("model.hiera_checkpoint", "model.u2net_checkpoint"), "the frozen weights"),
+    "frozen_sha256": (("model.hiera_checkpoint", "model.u2net_checkpoint"), "the frozen weights"),
 }
+#: The entry states held before ``frozen_sha256``: one digest of both frozen branches.
+LEGACY_FROZEN_DIGEST = "frozen_digest"
+
+
+def inputs_found(
+    resumed: Dict[str, Any], fingerprint: str, model: Any, digests: Dict[str, str]
+) -> Dict[str, Any]:
+    """Each :data:`MOVABLE` entry as the current config reads it, for
+    :func:`check_moved_inputs`: the data ``fingerprint`` and the frozen weights' ``digests``
+    (each branch's SHA-256, hashed once at set-up). A state written before ``frozen_sha256``
+    holds :data:`LEGACY_FROZEN_DIGEST` instead: it becomes the state's entry, and ``model``'s
+    frozen weights are hashed that way too, for this resume only."""
+    frozen: Any = digests
+    if "frozen_sha256" not in resumed and LEGACY_FROZEN_DIGEST in resumed:
+        resumed["frozen_sha256"] = resumed[LEGACY_FROZEN_DIGEST]
+        frozen = model.frozen_digest()
+    return {"data_fingerprint": fingerprint, "frozen_sha256": frozen}
 
 
 def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:
@@ -70,7 +88,7 @@ def check_moved_inputs(
 
 def check_frozen_files(config: ExperimentConfig, source: str) -> None:
     """Refuse a resume whose frozen-branch file is missing, saying how to give its new place."""
-    for key in MOVABLE["frozen_digest"][0]:
+    for key in MOVABLE["frozen_sha256"][0]:
         path = getattr(config.model, key.split(".")[1])
         if path and not Path(path).is_file():
             raise ConfigError(

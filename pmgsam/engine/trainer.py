@@ -33,6 +33,7 @@ from pmgsam.engine.resume_checks import (
     check_moved_inputs,
     check_resume_config,
     check_world_size,
+    inputs_found,
     resume_command,
 )
 from pmgsam.engine.run_lock import RunLock
@@ -104,8 +105,7 @@ class Trainer:
         resumed = self._open_run(resume)
         self._configure_runtime()
         model = build_model(config.model)
-        self._frozen_digest = model.frozen_digest()
-        self._branch_digests = branch_digests(model)  # frozen: computed once, saved each time
+        self._branch_digests = branch_digests(model)  # frozen: hashed once, saved each time
         self.model = prepare_model(model.to(self.device), self.perf)
         # BatchNorm statistics that training updates (the residual fusion ablation's) are
         # kept one across processes: synced in DDP's forward and before validation.
@@ -117,7 +117,7 @@ class Trainer:
         self._build_data()
         self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
         if resumed is not None:
-            found = {"data_fingerprint": self._fingerprint, "frozen_digest": self._frozen_digest}
+            found = inputs_found(resumed, self._fingerprint, model, self._branch_digests)
             check_moved_inputs(resumed, config, found)
             if self.is_main:
                 write_config(self.out, config)
@@ -230,7 +230,7 @@ class Trainer:
             "rng": rng_state(),
             "config": to_dict(self.config),
             "data_fingerprint": self._fingerprint,
-            "frozen_digest": self._frozen_digest,
+            "frozen_sha256": self._branch_digests,
             "world_size": self.dist.world_size,
         }
 
