@@ -80,9 +80,7 @@ def good_images(folder: Path, n: int = 2) -> Path:
     return folder
 
 
-def test_inference_names_unreadable_images_and_skips_them_with_keep_going(
-    cached, tmp_path, capsys
-):
+def test_inference_names_unreadable_images_and_skips_them_with_keep_going(cached, tmp_path, capsys):
     images = good_images(tmp_path / "in")
     (images / "zero.png").write_bytes(b"")
     (images / "text.jpg").write_text("not an image")
