@@ -93,6 +93,20 @@ class FailedInputs:
         )
 
 
+def split_failures_error(failed: Dict[str, Dict[str, str]]) -> UnreadableInputs:
+    """The error ending a ``--keep-going`` run of several splits (benchmark and baseline mode):
+    every unreadable file, from ``{split: {stem: reason}}``."""
+    flat = {f"{split}/{stem}": why for split, bad in failed.items() for stem, why in bad.items()}
+    first = next(iter(flat.values()))
+    return UnreadableInputs(
+        f"{len(flat)} input file(s) could not be read and got no map: {', '.join(flat)} "
+        f"(first: {first}); the splits holding them ({', '.join(failed)}) were not scored and "
+        "run.json was not written: fix them and run again with --skip-existing to predict only "
+        "those and score every split",
+        flat,
+    )
+
+
 def record_failures(out_dir: Union[str, Path], failed: Dict[str, str]) -> None:
     """Record ``failed`` (``{image stem: reason}``) in ``out_dir``'s manifest under ``"failed"``
     and take their ``<stem>.png`` out of what it vouches for: a map an earlier run wrote there

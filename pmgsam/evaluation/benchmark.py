@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from pmgsam.engine.unreadable import UnreadableInputs
+from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
@@ -247,19 +247,6 @@ def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any
             )
 
 
-def _unreadable_error(failed: Dict[str, Dict[str, str]]) -> UnreadableInputs:
-    """The error ending a ``--keep-going`` run: every unreadable file, by split."""
-    flat = {f"{split}/{stem}": why for split, bad in failed.items() for stem, why in bad.items()}
-    first = next(iter(flat.values()))
-    return UnreadableInputs(
-        f"{len(flat)} input file(s) could not be read and got no map: {', '.join(flat)} "
-        f"(first: {first}); the splits holding them ({', '.join(failed)}) were not scored and "
-        "run.json was not written: fix them and run again with --skip-existing to predict only "
-        "those and score every split",
-        flat,
-    )
-
-
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     """Predict every split of ``args`` with the checkpoint, score it, update run.json and
     print the tables; returns the run.json record."""
@@ -302,7 +289,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
             cos[name] = _score_cos_split(args, datasets[split], pred_dir, out_json)
     if run["failed"]:
-        raise _unreadable_error(run["failed"])
+        raise split_failures_error(run["failed"])
     meta = {
         "config": str(args.config),
         **checkpoint_meta(args.checkpoint),
