@@ -22,6 +22,7 @@ from pmgsam.data.io import DataError
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.unreadable import UnreadableInputs
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling import checkpoint as checkpoint_module
 from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.config import from_dict, to_dict
@@ -69,6 +70,15 @@ def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--dataset", "dis5k",
             "--splits", SPLITS, "--output-dir", run, "--workers", 1, "--quiet", *extra]  # fmt: skip
     return cli.main([str(a) for a in argv])
+
+
+def score(pred: Path, gt: Path, out: Path) -> int:
+    """``evaluate.py --pred-dir pred --gt-dir gt --out out`` (DIS scoring mode)."""
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main(["--pred-dir", str(pred), "--gt-dir", str(gt), "--out", str(out),
+                     "--workers", "1", "--quiet"])  # fmt: skip
 
 
 def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:
@@ -285,6 +295,9 @@ def test_an_unreadable_image_stops_the_run_or_is_skipped_with_keep_going(
     assert set(maps(straight)) - set(maps(run)) == {f"DIS-TE1/{image.stem}.png"}
     assert read_manifest(run / "pred" / "DIS-TE1")["failed"].keys() == {image.stem}
     assert not (run / "run.json").exists() and not (run / "metrics" / "DIS-TE1-4.json").exists()
+    # Scoring that folder by hand names the missing map; it is never scored as an empty one.
+    with pytest.raises(EvaluationInputError, match=rf"1 GT image\(s\) .*{image.stem}\.png"):
+        score(run / "pred" / "DIS-TE1", image.parent.parent / "gt", tmp_path / "te1.json")
     # Once it is fixed, --skip-existing predicts only it and scores every image.
     image.write_bytes(original)
     reads.clear()

@@ -195,7 +195,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     )
     from pmgsam.evaluation.tables import COS_NAMES
     from pmgsam.utils.config import load_config, with_data_root
-    from pmgsam.utils.io import file_sha256
 
     family_name = _family_name(args.baseline)
     args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
@@ -210,9 +209,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
-    # Hashed once (a SAM-H checkpoint is 2.5 GB): every split's manifest records the producer.
-    digest = file_sha256(args.checkpoint)
-    producer = _producer(args, owner, digest)
+    producer = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
@@ -224,7 +221,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "overrides": overrides,
         **baseline.meta(),
     }
-    tuned = finetune_record(args.checkpoint, digest) if owner == "sam" else None
+    tuned = finetune_record(args.checkpoint, producer["weights_sha256"]) if owner == "sam" else None
     if tuned is not None:  # a fine-tuned row must not share the untuned model's name
         baseline.fine_tuned = True
         # Its trainable parameters are the ones fine-tuning trained (the mask decoder), as
@@ -297,14 +294,22 @@ def _predict_and_score(
     return dis_scores, cos_scores, timing_input
 
 
-def _producer(args: argparse.Namespace, owner: str, digest: str) -> Dict[str, Any]:
-    """:func:`~pmgsam.baselines.resume.baseline_producer` of this row (read before the model
-    loads: the input side is --model-image-size or the family's released one)."""
+def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
+    """:func:`~pmgsam.baselines.resume.baseline_producer` of this row, before the model loads:
+    the input side is --model-image-size or the family's released one, and the checkpoint is
+    hashed once for every split (a SAM-H checkpoint is 2.5 GB)."""
     from pmgsam.baselines.base import family
     from pmgsam.baselines.resume import baseline_producer
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.io import file_sha256
 
-    side = args.model_image_size or family(owner).RELEASED_IMAGE_SIZE
-    return baseline_producer(args.checkpoint, digest, side, map_settings(args))
+    released = family(owner).RELEASED_IMAGE_SIZE  # first: its import names a missing package
+    side = args.model_image_size or released
+    path = Path(args.checkpoint)
+    if not path.is_file():  # as loading it would say
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint file '{path}' {what}")
+    return baseline_producer(path, file_sha256(path), side, map_settings(args))
 
 
 def _refuse_unresumable(
