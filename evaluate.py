@@ -17,7 +17,7 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
     python evaluate.py --config CFG --checkpoint CKPT [--dataset dis5k] \\
         [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\
         [--output-dir results/<run>] [--device cuda] [--batch-size N] [--overwrite] \\
-        [--skip-existing] [key=value ...]
+        [--skip-existing] [--keep-going] [key=value ...]
 
 ``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 
@@ -25,11 +25,19 @@ Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one hold
 not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). ``--skip-existing``
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
+An image that cannot be read stops the run, naming it; with ``--keep-going`` it is skipped (no
+map), the others are predicted, the splits holding such files are not scored, and the run ends
+with an error listing them all (exit status 2).
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 
     python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam --model-type vit_b \\
-        --checkpoint FILE --config CFG --dataset dis5k --splits DIS-TE1 --output-dir results/<row>
+        --checkpoint FILE --config CFG --dataset dis5k --splits DIS-TE1 \\
+        --output-dir results/<row> [--skip-existing] [--keep-going]
+
+Baseline mode resumes and skips unreadable files the same way: ``--skip-existing`` keeps the maps
+(and each image's masks) that the same checkpoint and map-changing settings made from the same
+files.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from pathlib import Path
 from typing import Dict, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
+from pmgsam.engine.unreadable import KEEP_GOING_HELP
 from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
@@ -60,8 +69,8 @@ BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # ignored, e.g. --limit (a baseline option) would leave benchmark mode scoring every image.
 _COS_SCORING = ("protocol", "matched_only", "threshold", "min_area")
 _RUN = ("config", "checkpoint", "dataset", "splits", "data_root", "output_dir", "method")
-_RUN += ("device", "overwrite", "overrides", "workers")
-_BENCH = _RUN + ("batch_size", "resize_pred", "skip_existing")
+_RUN += ("device", "overwrite", "overrides", "workers", "skip_existing", "keep_going")
+_BENCH = _RUN + ("batch_size", "resize_pred")
 MODE_OPTIONS = {
     "DIS scoring": ("task", "pred_dir", "gt_dir", "ske_dir", "out", "workers", "resize_pred")
     + ("no_hce",),
@@ -142,10 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--skip-existing",
         action="store_true",
-        help="benchmark mode: resume a stopped run: keep the maps it already wrote into "
-        "pred/<split> with the same weights and settings from the same image files, predict "
+        help="benchmark and baseline mode: resume a stopped run: keep the maps it already "
+        "wrote into pred/<split> with the same weights and settings (baselines: checkpoint, "
+        "model type and the settings that change the maps) from the same image files, predict "
         "only the other images (never read), then score every image; a folder holding maps of "
         "other weights or settings, or of a pmgsam that did not record them, is refused",
+    )
+    b.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="benchmark and baseline mode: " + KEEP_GOING_HELP + "; the splits holding such "
+        "files are not scored and run.json is not written",
     )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     baselines_cli.add_arguments(p)

@@ -21,7 +21,8 @@ from pycocotools.coco import COCO
 
 from pmgsam.baselines.base import Prediction
 from pmgsam.baselines.runner import measure_efficiency, model_side, run_baseline, score_dis_maps
-from pmgsam.utils.outputs import OutputError
+from pmgsam.data.io import DataError
+from pmgsam.utils.outputs import OutputError, read_manifest
 
 H, W = 12, 16
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -215,3 +216,49 @@ def test_efficiency_block_counts_every_prompt(tmp_path: Path, caplog) -> None:
 
 def test_model_side_is_sams_input_side(vit_b: torch.nn.Module) -> None:
     assert model_side(vit_b) == 64  # what the efficiency note calls S, not the image's size
+
+
+class Damaged(Stand):
+    """A :class:`Stand` whose images named in ``bad`` cannot be read; ``reads`` counts loads."""
+
+    def __init__(self, root: Path, gts: Dict[str, np.ndarray], bad: set):
+        super().__init__(root, gts)
+        self.bad, self.reads = bad, []
+
+    def load(self, i: int):
+        self.reads.append(self.names[i])
+        if self.names[i] in self.bad:
+            raise DataError(f"cannot read image file '{self.image_paths[i]}': truncated")
+        return super().load(i)
+
+
+def test_an_unreadable_image_stops_the_split_or_is_skipped_and_resumed(tmp_path) -> None:
+    gts = {"a": rect(2, 5, 3, 9), "b": rect(1, 3, 1, 4), "c": rect(6, 10, 1, 4)}
+    producer = {"weights": "w", "weights_sha256": "0" * 64, "frozen_sha256": None,
+                "image_size": 64, "amp": "none", "maps": "final", "settings": {"x": 1}}  # fmt: skip
+    straight = run_baseline(BoxStandIn(), Stand(tmp_path / "s", gts), tmp_path / "s", "S",
+                            progress=False, producer=producer)  # fmt: skip
+    data = Damaged(tmp_path / "data", gts, {"b"})
+    pred = tmp_path / "run" / "pred" / "S"
+    # Without keep_going the split stops at b, naming it; a's map stays, no map for b.
+    with pytest.raises(DataError, match=r"b\.jpg': truncated: the run stopped there"):
+        run_baseline(BoxStandIn(), data, tmp_path / "run", "S", progress=False,
+                     producer=producer)  # fmt: skip
+    assert sorted(p.name for p in pred.glob("*.png")) == ["a.png"]
+    summary = run_baseline(BoxStandIn(), data, tmp_path / "run", "S", progress=False,
+                           producer=producer, keep_going=True)  # fmt: skip
+    assert summary["failed"].keys() == {"b"} and "truncated" in summary["failed"]["b"]
+    assert sorted(p.name for p in pred.glob("*.png")) == ["a.png", "c.png"]
+    assert read_manifest(pred)["failed"].keys() == {"b"}
+    assert "b.png" not in read_manifest(pred)["files"]
+    # Fixed, then resumed: only b is read, and the summary is the straight run's.
+    data.bad, data.reads = set(), []
+    resumed = run_baseline(BoxStandIn(), data, tmp_path / "run", "S", progress=False,
+                           producer=producer, skip_existing=True, timing=False)  # fmt: skip
+    assert data.reads == ["b"] and "failed" not in read_manifest(pred)
+    drop = ("pred_dir", "timing_input")
+    assert {k: v for k, v in resumed.items() if k not in drop} == {
+        k: v for k, v in straight.items() if k not in drop
+    }
+    for name in ("a.png", "b.png", "c.png"):
+        np.testing.assert_array_equal(png(pred / name), png(tmp_path / "s" / "pred" / "S" / name))

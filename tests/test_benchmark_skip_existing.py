@@ -8,17 +8,22 @@ import copy
 import hashlib
 import importlib.util
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 import torch
 import yaml
 
 from pmgsam.data import datasets as data_module
+from pmgsam.data.io import DataError
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.unreadable import UnreadableInputs
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.modeling import checkpoint as checkpoint_module
 from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
@@ -65,6 +70,15 @@ def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--dataset", "dis5k",
             "--splits", SPLITS, "--output-dir", run, "--workers", 1, "--quiet", *extra]  # fmt: skip
     return cli.main([str(a) for a in argv])
+
+
+def score(pred: Path, gt: Path, out: Path) -> int:
+    """``evaluate.py --pred-dir pred --gt-dir gt --out out`` (DIS scoring mode)."""
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main(["--pred-dir", str(pred), "--gt-dir", str(gt), "--out", str(out),
+                     "--workers", "1", "--quiet"])  # fmt: skip
 
 
 def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:
@@ -226,3 +240,68 @@ def test_predict_split_keeps_an_image_only_when_both_its_maps_are_there(
         inference.predict_split(config, weights["other"], "DIS-TE1", out, skip_existing=True,
                                 **kwargs)  # fmt: skip
     assert loads == [] and not reads
+
+
+def test_the_weights_are_hashed_once_per_run(weights, config, tmp_path, monkeypatch) -> None:
+    # Five prediction folders (DIS-VD, DIS-TE1..4): it was hashed once for run.json and once
+    # per folder (and once more to check the folders with --skip-existing), gigabytes each time.
+    real, hashed = checkpoint_module.file_sha256, []
+    monkeypatch.setattr(checkpoint_module, "file_sha256",
+                        lambda path: hashed.append(Path(path).resolve()) or real(path))  # fmt: skip
+    expected = hashlib.sha256(weights["one"].read_bytes()).hexdigest()
+    run = tmp_path / "run"
+    for extra in ([], ["--skip-existing"]):
+        hashed.clear()
+        assert evaluate(config, weights["one"], run, *extra) == 0
+        assert hashed.count(weights["one"].resolve()) == 1
+        for part in PARTS:  # the one digest is what every folder records
+            assert read_manifest(run / "pred" / part)["producer"]["weights_sha256"] == expected
+        assert json.loads((run / "run.json").read_text())["meta"]["weights_sha256"] == expected
+
+
+@pytest.fixture
+def copied_data(dis5k_root, config, tmp_path) -> Tuple[Path, Path]:
+    """(config, image): a copy of the DIS5K tree that a test may damage, and the first image
+    of its DIS-TE1."""
+    root = tmp_path / "data"
+    shutil.copytree(dis5k_root, root)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["root"] = str(root)
+    path = tmp_path / "copied.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, sorted((root / "DIS-TE1" / "im").iterdir())[0]
+
+
+def test_an_unreadable_image_stops_the_run_or_is_skipped_with_keep_going(
+    weights, copied_data, tmp_path, reads
+) -> None:
+    config, image = copied_data
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert evaluate(config, weights["one"], straight) == 0
+    original = image.read_bytes()
+    image.write_bytes(original[: len(original) // 2])  # its header reads, its pixels do not
+    bad = f"DIS-TE1/{image.stem}"
+    # By default the run stops at it, naming it; DIS-VD's maps (before it) stay.
+    with pytest.raises(DataError, match="the run stopped there") as err:
+        evaluate(config, weights["one"], run)
+    assert image.name in str(err.value) and "--keep-going" in str(err.value)
+    assert len(list((run / "pred" / "DIS-VD").glob("*.png"))) == 2
+    assert not (run / "pred" / "DIS-TE1" / f"{image.stem}.png").exists()
+    # --keep-going: every other image gets its map; the split holding it is not scored.
+    with pytest.raises(UnreadableInputs) as err:
+        evaluate(config, weights["one"], run, "--keep-going")
+    assert list(err.value.failed) == [bad] and "run.json was not written" in str(err.value)
+    assert not (run / "pred" / "DIS-TE1" / f"{image.stem}.png").exists()
+    assert set(maps(straight)) - set(maps(run)) == {f"DIS-TE1/{image.stem}.png"}
+    assert read_manifest(run / "pred" / "DIS-TE1")["failed"].keys() == {image.stem}
+    assert not (run / "run.json").exists() and not (run / "metrics" / "DIS-TE1-4.json").exists()
+    # Scoring that folder by hand names the missing map; it is never scored as an empty one.
+    with pytest.raises(EvaluationInputError, match=rf"1 GT image\(s\) .*{image.stem}\.png"):
+        score(run / "pred" / "DIS-TE1", image.parent.parent / "gt", tmp_path / "te1.json")
+    # Once it is fixed, --skip-existing predicts only it and scores every image.
+    image.write_bytes(original)
+    reads.clear()
+    assert evaluate(config, weights["one"], run, "--skip-existing") == 0
+    assert set(reads) == {bad}
+    assert maps(run) == maps(straight) and scores(run) == scores(straight)
+    assert "failed" not in read_manifest(run / "pred" / "DIS-TE1")

@@ -80,20 +80,27 @@ def good_images(folder: Path, n: int = 2) -> Path:
     return folder
 
 
-def test_inference_skips_unreadable_images_lists_them_and_fails(cached, tmp_path, capsys):
+def test_inference_names_unreadable_images_and_skips_them_with_keep_going(cached, tmp_path, capsys):
     images = good_images(tmp_path / "in")
     (images / "zero.png").write_bytes(b"")
     (images / "text.jpg").write_text("not an image")
     out = tmp_path / "out"
     argv = ["--checkpoint", cached, "--input", images, "--out", out, "--num-workers", 0]
+    # Every header is read before anything is predicted: all bad files named, nothing written.
     code, err = cli(inference.main, argv, capsys)
     line = one_error_line(err)
-    assert code == 2 and "2 input file(s) in" in line and "could not be read" in line
-    assert "zero.png" in line and "text.jpg" in line
+    assert code == 2 and "2 input file(s) in" in line and "cannot be read" in line
+    assert "zero.png" in line and "text.jpg" in line and "--keep-going" in line
+    assert not out.exists()
+    code, err = cli(inference.main, [*argv, "--keep-going"], capsys)
+    line = one_error_line(err)
+    assert code == 2 and "2 input file(s) of --input" in line and "could not be read" in line
+    assert "text.jpg, zero.png (first: " in line
     assert sorted(p.name for p in out.glob("*.png")) == ["ok0.png", "ok1.png"]
     # The manifest vouches only for maps written: a user's later zero.png there is not ours.
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["files"] == ["ok0.png", "ok1.png"]
+    assert sorted(manifest["failed"]) == ["text", "zero"]
 
 
 def test_worker_error_is_one_line(cached, tmp_path, capsys):
@@ -103,7 +110,9 @@ def test_worker_error_is_one_line(cached, tmp_path, capsys):
     argv = ["--checkpoint", cached, "--input", images, "--out", tmp_path / "o"]
     code, err = cli(inference.main, [*argv, "--num-workers", 1, "--batch-size", 1], capsys)
     line = one_error_line(err)
-    assert code == 2 and "cut.png" in line and "data-loading worker" in line
+    # The worker hands the failure back by name: one line saying how to resume or go on.
+    assert code == 2 and "cut.png" in line and "the run stopped there" in line
+    assert "--skip-existing" in line and "--keep-going" in line
 
 
 def test_one_line_of_a_worker_traceback():

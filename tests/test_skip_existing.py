@@ -351,3 +351,37 @@ def test_file_identity_is_the_resolved_path_size_and_modification_time(tmp_path)
     assert file_identity(link) == [str(image.resolve()), 4, 7_000_000_123]
     gone = tmp_path / "gone.png"
     assert file_identity(gone) == [str(gone.resolve()), None, None]
+
+
+def test_an_unreadable_image_stops_the_run_or_is_skipped_with_keep_going(
+    weights, images, tmp_path, capsys, reads
+) -> None:
+    straight, out = tmp_path / "straight", tmp_path / "pred"
+    assert infer(weights["one"], images, straight) == 0
+    assert infer(weights["one"], images, out) == 0
+    original = (images / "c.png").read_bytes()
+    (images / "c.png").write_bytes(original[: len(original) // 2])  # header fine, pixels cut
+    capsys.readouterr()
+    # By default the run stops at c naming it; a and b are written, and the map an earlier
+    # run left for c goes: it is not a map of c as it now is.
+    assert infer(weights["one"], images, out) == 2
+    err = capsys.readouterr().err
+    assert "c.png" in err and "the run stopped there" in err and "--keep-going" in err
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "d.png", "e.png"]
+    assert list(read_manifest(out)["failed"]) == ["c"]
+    # --keep-going: c is named and skipped, every other image gets its map, status 2.
+    (out / "d.png").unlink()
+    assert infer(weights["one"], images, out, "--keep-going") == 2
+    err = capsys.readouterr().err
+    assert "1 input file(s) of --input" in err and "could not be read and got no map: c.png" in err
+    maps = {k: v for k, v in tree(out).items() if k != MANIFEST}
+    assert maps == {k: v for k, v in tree(straight).items() if k not in (MANIFEST, "c.png")}
+    assert "c.png" not in read_manifest(out)["files"] + list(read_manifest(out)["sources"])
+    # Once c is fixed, --skip-existing reads c alone and the folder is the straight run's.
+    (images / "c.png").write_bytes(original)
+    reads.clear()
+    assert infer(weights["one"], images, out, "--skip-existing") == 0
+    assert set(reads) == {"c"} and "failed" not in read_manifest(out)
+    assert {k: v for k, v in tree(out).items() if k != MANIFEST} == {
+        k: v for k, v in tree(straight).items() if k != MANIFEST
+    }

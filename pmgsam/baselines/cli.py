@@ -3,7 +3,8 @@
     python evaluate.py --baseline sam-auto|sam-box|sam2-auto|sam2-box|esam \\
         --model-type vit_b|vit_l|vit_h|tiny|small|base_plus|large --checkpoint FILE \\
         --config CFG --dataset dis5k|cod10k|nc4k --splits S1,S2 [--output-dir results/<row>] \\
-        [--reduce union|largest|oracle] [--limit N] [generator / --esam-* settings]
+        [--reduce union|largest|oracle] [--limit N] [generator / --esam-* settings] \\
+        [--overwrite] [--skip-existing] [--keep-going]
 
 Predicts every split (``pmgsam.baselines.runner``), scores it with the PMG-SAM scoring code,
 measures the efficiency block with ``pmgsam.efficiency``'s timing harness on the first prompted
@@ -12,6 +13,13 @@ writes ``<output-dir>/run.json`` for ``python -m pmgsam.report``. A SAM checkpoi
 ``<stem>.finetune.json`` record of ``pmgsam.baselines.finetune_sam`` beside it (for that very
 file) is a fine-tuned row: ``SAM ViT-H fine-tuned ...``, the record's essentials in
 ``meta.finetune``.
+
+``--skip-existing`` resumes a stopped run as benchmark mode does: each ``pred/<split>`` keeps the
+maps (and each image's masks and counts) that the same checkpoint (SHA-256, hashed once per run),
+model input side and map-changing settings (:func:`map_settings`) made from the same files, and a
+folder of another producer's maps is refused before the model loads, naming both
+(:mod:`pmgsam.baselines.resume`). ``--keep-going`` skips images that cannot be read
+(:mod:`pmgsam.engine.unreadable`): their splits are not scored and run.json is not written.
 """
 
 from __future__ import annotations
@@ -107,6 +115,21 @@ def _build(args: argparse.Namespace, family_name: str, device: Any):
     return AutoBaseline(family_name, args.model_type, model, settings)
 
 
+def map_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """What a baseline's maps depend on besides the checkpoint and the input side (recorded in
+    the prediction folders' manifests): the baseline and model type, the generator or E-SAM
+    settings given, and ``--reduce`` (box prompts make one map whatever it is)."""
+    settings: Dict[str, Any] = {"baseline": args.baseline, "model_type": args.model_type}
+    if args.baseline.endswith("-auto"):
+        given = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
+        settings["generator"] = {**given, **({"use_m2m": True} if args.use_m2m else {})}
+    if args.baseline == "esam":
+        settings["esam"] = {f.name: getattr(args, "esam_" + f.name) for f in fields(EsamSettings)}
+    if not args.baseline.endswith("-box"):
+        settings["reduce"] = args.reduce
+    return settings
+
+
 def row_name(baseline: Any, reduce: str, cos: bool) -> str:
     """Table row: model, mode, and what the row's numbers depend on (prompt / reduction)."""
     if baseline.mode == "box":
@@ -186,6 +209,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
+    producer = _producer(args, owner)
+    if getattr(args, "skip_existing", False):  # before the model loads
+        _refuse_unresumable(args, datasets, out_dir, producer)
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
     meta: Dict[str, Any] = {
@@ -195,7 +221,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "overrides": overrides,
         **baseline.meta(),
     }
-    tuned = finetune_record(args.checkpoint) if owner == "sam" else None
+    tuned = finetune_record(args.checkpoint, producer["weights_sha256"]) if owner == "sam" else None
     if tuned is not None:  # a fine-tuned row must not share the untuned model's name
         baseline.fine_tuned = True
         # Its trainable parameters are the ones fine-tuning trained (the mask decoder), as
@@ -204,7 +230,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = _predict_and_score(
-        args, baseline, datasets, out_dir, meta
+        args, baseline, datasets, out_dir, meta, producer
     )
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
@@ -225,23 +251,32 @@ def _predict_and_score(
     datasets: Dict[str, Any],
     out_dir: Path,
     meta: Dict[str, Any],
+    producer: Dict[str, Any],
 ) -> Tuple[Dict[str, Any], Dict[str, Any], Optional[Tuple[Any, Any]]]:
     """Predict and score each split, printing its scores and recording its summary in
-    ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time)."""
+    ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time).
+    With ``--keep-going``, splits holding unreadable images are not scored, and the error
+    listing those images is raised once every split is done."""
     from pmgsam.baselines.runner import run_baseline, score_dis_maps
+    from pmgsam.engine.unreadable import split_failures_error
     from pmgsam.evaluation.tables import COS_NAMES
 
     cos = args.dataset in COS_NAMES
     dis_scores: Dict[str, Any] = {}
     cos_scores: Dict[str, Any] = {}
+    failed: Dict[str, Dict[str, str]] = {}
     timing_input = None
     for split, dataset in datasets.items():
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
-            args.overwrite,
+            args.overwrite, producer, getattr(args, "skip_existing", False),
+            getattr(args, "keep_going", False), timing_input is None and args.speed_iters > 0,
         )  # fmt: skip
         first_prompted = summary.pop("timing_input")
         timing_input = timing_input or first_prompted
+        if "failed" in summary:
+            failed[split] = summary["failed"]
+            continue
         meta[f"split {split}"] = {k: v for k, v in summary.items() if k != "cos"}
         if cos:
             name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
@@ -254,7 +289,42 @@ def _predict_and_score(
             dis_scores[split] = score_dis_maps(dataset, summary, out_dir, args.workers)
             cells = ("maxFm", "MAE", "Smeasure", "HCE")
             print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
+    if failed:
+        raise split_failures_error(failed)
     return dis_scores, cos_scores, timing_input
+
+
+def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
+    """:func:`~pmgsam.baselines.resume.baseline_producer` of this row, before the model loads:
+    the input side is --model-image-size or the family's released one, and the checkpoint is
+    hashed once for every split (a SAM-H checkpoint is 2.5 GB)."""
+    from pmgsam.baselines.base import family
+    from pmgsam.baselines.resume import baseline_producer
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.io import file_sha256
+
+    released = family(owner).RELEASED_IMAGE_SIZE  # first: its import names a missing package
+    side = args.model_image_size or released
+    path = Path(args.checkpoint)
+    if not path.is_file():  # as loading it would say
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint file '{path}' {what}")
+    return baseline_producer(path, file_sha256(path), side, map_settings(args))
+
+
+def _refuse_unresumable(
+    args: argparse.Namespace, datasets: Dict[str, Any], out_dir: Path, producer: Dict[str, Any]
+) -> None:
+    """With --skip-existing, before the model loads and anything is predicted: refuse a
+    split's folder holding maps of another producer (or of an unknown one), naming both."""
+    from pmgsam.baselines.resume import baseline_sources
+    from pmgsam.utils.outputs import finished_maps
+
+    reads_gt = args.baseline.endswith("-box") or args.reduce == "oracle"
+    for split, dataset in datasets.items():
+        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        sources = baseline_sources(dataset, n, reads_gt)
+        finished_maps(out_dir / "pred" / split, producer, "--output-dir", sources)
 
 
 def option_names() -> Tuple[str, ...]:

@@ -62,10 +62,13 @@ def sidecar_path(output: str | Path) -> Path:
     return output.with_name(output.stem + SIDECAR_SUFFIX)
 
 
-def finetune_record(checkpoint: str | Path) -> Optional[Dict[str, Any]]:
+def finetune_record(
+    checkpoint: str | Path, sha256: Optional[str] = None
+) -> Optional[Dict[str, Any]]:
     """The ``<stem>.finetune.json`` record written beside a fine-tuned ``checkpoint``, or None
     when there is none. A record whose ``output_sha256`` is not the file's (the weights were
-    replaced after fine-tuning) is ignored with a warning: it describes another file."""
+    replaced after fine-tuning) is ignored with a warning: it describes another file.
+    ``sha256``: the checkpoint's SHA-256 when the caller has it (else the file is hashed)."""
     path = sidecar_path(checkpoint)
     if not path.is_file():
         return None
@@ -76,7 +79,7 @@ def finetune_record(checkpoint: str | Path) -> Optional[Dict[str, Any]]:
         return None
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         return None
-    if record.get("output_sha256") != file_sha256(checkpoint):
+    if record.get("output_sha256") != (sha256 or file_sha256(checkpoint)):
         logger.warning(
             "ignoring '%s': it records the fine-tuning of another file (SHA-256 differs from "
             "'%s'); the row is named as an untuned model's",

@@ -9,28 +9,57 @@
 
 Maps go to ``<out>/pred/<split>/<name>.png`` (8-bit, original size); COS instances to
 ``<out>/metrics/<split>.results.json`` with the GT of the predicted images in ``<split>.gt.json``.
+
+With ``skip_existing`` a stopped run resumes: an image whose map and record the same producer
+made from the same files is not read again (:mod:`pmgsam.baselines.resume`). An image that cannot
+be read stops the run, naming it, or with ``keep_going`` gets no map while the others are
+predicted (:mod:`pmgsam.engine.unreadable`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
+from pmgsam.baselines.resume import (
+    RECORDS,
+    append_record,
+    baseline_sources,
+    image_record,
+    read_records,
+    write_records,
+)
+from pmgsam.baselines.row_scores import (
+    score_dis_maps,
+    score_instances,
+    score_predicted_instances,
+    subset_mark,
+)
 from pmgsam.data.io import DataError
 from pmgsam.efficiency import count_parameters, measure_speed
 from pmgsam.efficiency.flops import count_call_flops
 from pmgsam.engine.inference import write_probability_png
-from pmgsam.utils.outputs import dataset_folders, prepare_output_dir
+from pmgsam.engine.unreadable import FailedInputs
+from pmgsam.utils.outputs import (
+    dataset_folders,
+    finished_maps,
+    prepare_output_dir,
+    settle_output_dir,
+)
 from pmgsam.utils.rle import encode_rle
 
 INSTANCE_THRESHOLD = 0.5  # a box-prompted probability map becomes an instance above this
+COUNTS = ("empty_gt", "empty_gt_instances", "no_masks", "masks")
+
+# The scores live in pmgsam.baselines.row_scores; importable from here as before.
+__all__ = ["coco_instances", "measure_efficiency", "model_side", "prediction_flops"]
+__all__ += ["run_baseline", "score_dis_maps", "score_instances", "subset_mark"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +88,10 @@ def run_baseline(
     limit: Optional[int] = None,
     progress: bool = True,
     overwrite: bool = False,
+    producer: Optional[Dict[str, Any]] = None,
+    skip_existing: bool = False,
+    keep_going: bool = False,
+    timing: bool = True,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -73,41 +106,79 @@ def run_baseline(
         progress: show a tqdm bar.
         overwrite: allow a prediction folder holding files this tool did not write (never one
             of the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
+        producer: what makes the maps (:func:`pmgsam.baselines.resume.baseline_producer`),
+            recorded in the folder's manifest; needed by ``skip_existing``.
+        skip_existing: keep the maps (and records) that ``producer`` made from the same files
+            and predict only the other images; a folder of another producer's maps is refused.
+        keep_going: an image that cannot be read gets no map and the others are predicted;
+            the summary then lists them under ``failed`` and COS instances are not scored.
+            Otherwise the first one raises :class:`~pmgsam.data.io.DataError` naming it.
+        timing: return the first prompted image for timing even when it was kept (it is
+            read again); otherwise only when this call predicted it.
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
     pred_dir = out_dir / "pred" / split
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    names = [f"{name}.png" for name in dataset.names[:n]]
+    reads_gt = getattr(baseline, "prompt", None) == "box" or reduce == "oracle"
+    sources = baseline_sources(dataset, n, reads_gt)
+    kept: Dict[str, Dict[str, Any]] = {}
+    if skip_existing:
+        if producer is None:
+            raise ValueError("skip_existing needs the producer of the maps")
+        done = finished_maps(pred_dir, producer, "--output-dir", sources)
+        kept = read_records(pred_dir, done, sources)
     prepare_output_dir(
-        pred_dir, names, dataset_folders(dataset), overwrite, "--output-dir", "baselines"
-    )
+        pred_dir, [*sources, RECORDS], dataset_folders(dataset), overwrite, "--output-dir",
+        "baselines", producer, sources,
+    )  # fmt: skip
+    write_records(pred_dir, kept)  # the records of other maps go: those are predicted again
     gt_images = _CocoImages(dataset, split) if cos else None
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
-    counts = {"empty_gt": 0, "empty_gt_instances": 0, "no_masks": 0, "masks": 0}
-    timing_input = None
+    counts = dict.fromkeys(COUNTS, 0)
+    timing_input, timing_index = None, None
+    failures = FailedInputs(keep_going, f"split {split}")
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
-    for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
-        image, gt = dataset.load(i)
-        out_png = pred_dir / f"{dataset.names[i]}.png"
-        image_id = None
-        if gt_images is not None:
-            image_id = gt_images.image_id(Path(dataset.image_paths[i]).stem)
-            image_ids.append(image_id)
-        boxes = _box_prompts(baseline, gt, gt_images, image_id, counts)
-        if boxes is not None and len(boxes) == 0:
-            counts["empty_gt"] += 1
-            write_probability_png(torch.zeros(gt.shape), out_png)
-            continue
-        counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
-        pred = baseline.predict(image, boxes)
-        timing_input = timing_input or (image, boxes)
-        counts["masks"] += len(pred.masks)
-        counts["no_masks"] += int(not pred.masks)
-        if image_id is not None:
-            results.extend(coco_instances(image_id, pred))
-        write_probability_png(torch.from_numpy(_one_map(baseline, pred, reduce, gt)), out_png)
+    try:
+        for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
+            name = f"{dataset.names[i]}.png"
+            image_id = None
+            if gt_images is not None:
+                image_id = gt_images.image_id(Path(dataset.image_paths[i]).stem)
+                image_ids.append(image_id)
+            record = kept.get(name)
+            if record is None:
+                try:
+                    image, gt = dataset.load(i)
+                except DataError as err:
+                    failures(dataset.names[i], str(err))
+                    continue
+                image_counts = dict.fromkeys(COUNTS, 0)
+                boxes = _box_prompts(baseline, gt, gt_images, image_id, image_counts)
+                prompted, instances = _predict_image(
+                    baseline, image, gt, boxes, image_id, reduce, pred_dir / name, image_counts
+                )
+                record = image_record(name, sources[name], image_counts, prompted, instances)
+                append_record(pred_dir, record)
+                if record["prompted"] and timing_index is None:
+                    timing_input = (image, boxes)
+            if record["prompted"] and timing_index is None:
+                timing_index = i
+            for key in COUNTS:
+                counts[key] += record["counts"][key]
+            results.extend({**entry, "image_id": image_id} for entry in record["instances"])
+    finally:
+        failures.record([pred_dir])
+    done = [name for name in sources if name[: -len(".png")] not in failures.failed]
+    settle_output_dir(pred_dir, [*done, RECORDS])
+    if timing and timing_input is None and timing_index is not None:  # a kept image: read again
+        image, gt = dataset.load(timing_index)
+        image_id = image_ids[timing_index] if image_ids else None
+        timing_input = (
+            image,
+            _box_prompts(baseline, gt, gt_images, image_id, dict.fromkeys(COUNTS, 0)),
+        )
     if counts["no_masks"]:
         _warn_no_masks(counts["no_masks"], n, split, baseline.label)
     summary: Dict[str, Any] = {
@@ -118,11 +189,38 @@ def run_baseline(
         **counts,
         "timing_input": timing_input,
     }
+    if failures.failed:
+        return {**summary, "failed": failures.failed}  # not scored: images have no map
     if gt_images is not None:
         summary.update(
-            _score_predicted_instances(baseline, gt_images, image_ids, results, out_dir, summary)
+            score_predicted_instances(baseline, gt_images, image_ids, results, out_dir, summary)
         )
     return summary
+
+
+def _predict_image(
+    baseline: Baseline,
+    image: np.ndarray,
+    gt: np.ndarray,
+    boxes: Optional[np.ndarray],
+    image_id: Optional[int],
+    reduce: str,
+    out_png: Path,
+    counts: Dict[str, int],
+) -> Tuple[bool, List[Dict[str, Any]]]:
+    """Predict one image, write its map to ``out_png`` and add to its ``counts``: (whether the
+    model was prompted, its COCO instances when it has an ``image_id``)."""
+    if boxes is not None and len(boxes) == 0:
+        counts["empty_gt"] += 1
+        write_probability_png(torch.zeros(gt.shape), out_png)
+        return False, []
+    counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
+    pred = baseline.predict(image, boxes)
+    counts["masks"] += len(pred.masks)
+    counts["no_masks"] += int(not pred.masks)
+    instances = coco_instances(image_id, pred) if image_id is not None else []
+    write_probability_png(torch.from_numpy(_one_map(baseline, pred, reduce, gt)), out_png)
+    return True, instances
 
 
 def _warn_no_masks(no_masks: int, n: int, split: str, label: str) -> None:
@@ -134,31 +232,6 @@ def _warn_no_masks(no_masks: int, n: int, split: str, label: str) -> None:
         split,
         label,
     )
-
-
-def _score_predicted_instances(
-    baseline: Baseline,
-    gt_images: _CocoImages,
-    image_ids: List[int],
-    results: List[Dict[str, Any]],
-    out_dir: Path,
-    summary: Dict[str, Any],
-) -> Dict[str, Any]:
-    """Write the GT of the predicted images to ``<split>.gt.json`` and score ``results``
-    against it: ``{"gt_json": its path, "cos": the scores}`` for ``summary``."""
-    split = summary["split"]
-    # With --limit, AP is over the predicted images only: the GT keeps just those.
-    gt_subset = gt_images.subset(image_ids)
-    gt_json = out_dir / "metrics" / f"{split}.gt.json"
-    gt_json.parent.mkdir(parents=True, exist_ok=True)
-    gt_json.write_text(json.dumps(gt_subset))
-    source = (
-        "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
-        if baseline.prompt == "box"
-        else f"{baseline.mode} masks as instances, score = predicted IoU"
-    )
-    cos = score_instances(out_dir, split, gt_subset, results, source, subset_mark(summary))
-    return {"gt_json": str(gt_json), "cos": cos}
 
 
 class _CocoImages:
@@ -215,58 +288,6 @@ def _one_map(baseline: Baseline, pred: Prediction, reduce: str, gt: np.ndarray) 
     if baseline.prompt == "box":
         return np.maximum.reduce(pred.masks)
     return reduce_masks(pred.masks, reduce, gt.shape, gt).astype(np.float32)
-
-
-def score_instances(
-    out_dir: Path,
-    split: str,
-    gt: Dict[str, Any],
-    results: List[Dict[str, Any]],
-    source: str,
-    extra: Optional[Dict[str, Any]] = None,
-) -> Dict[str, Any]:
-    """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
-    ``extra`` entries, also in the written scores)."""
-    from pmgsam.evaluation.coco_gt import load_coco
-    from pmgsam.evaluation.instances import coco_map
-
-    metrics = out_dir / "metrics"
-    (metrics / f"{split}.results.json").write_text(json.dumps(results))
-    scores = coco_map(load_coco(gt), results)
-    scores.update(
-        protocol="all",
-        source=source,
-        num_images=len(gt["images"]),
-        num_gt_instances=len(gt["annotations"]),
-        num_results=len(results),
-        results_file=f"{split}.results.json",
-        **(extra or {}),
-    )
-    (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n")
-    return scores
-
-
-def score_dis_maps(
-    dataset: Any, summary: Dict[str, Any], out_dir: Path, workers: int = 1
-) -> Dict[str, Any]:
-    """DIS metrics of the predicted maps (the first ``num_images`` of the split)."""
-    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
-
-    split, pred_dir = summary["split"], Path(summary["pred_dir"])
-    out = out_dir / "metrics" / f"{split}.json"
-    skes = dataset.skeleton_paths or [None] * len(dataset)
-    names = dataset.names[: summary["num_images"]]
-    pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
-    metrics, per_image = evaluate_dis_pairs(pairs, workers=workers, progress=False)
-    write_dis_results(out, metrics, per_image, {"split": split, **subset_mark(summary)})
-    return json.loads(out.read_text())
-
-
-def subset_mark(summary: Dict[str, Any]) -> Dict[str, str]:
-    """``{"subset": ...}`` for scores of only part of a split (``--limit``), which the tables
-    note beside the row, else nothing."""
-    n, total = summary["num_images"], summary["num_dataset_images"]
-    return {"subset": f"first {n} of {total} images (--limit)"} if n < total else {}
 
 
 class _WholePrediction(torch.nn.Module):

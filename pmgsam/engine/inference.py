@@ -2,7 +2,8 @@
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR|IMAGE --out DIR
         [--batch-size 4] [--num-workers 2] [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none]
-        [--overwrite] [--skip-existing] [--premask-out DIR] [model.hiera_checkpoint=... ...]
+        [--overwrite] [--skip-existing] [--keep-going] [--premask-out DIR]
+        [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
 weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
@@ -11,9 +12,15 @@ Each prediction is written at the original image resolution as ``<stem>.png`` (0
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
 
 ``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
-not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). Input files whose
-header cannot be read (zero-byte, not an image, broken link, over PIL's pixel limit) are listed
-and skipped: the others still get their maps, and the command then exits with status 2.
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
+
+Input files that cannot be read: those whose header cannot be read (zero-byte, not an image,
+broken link, over PIL's pixel limit) are all named before anything is predicted, and the command
+stops; a file that fails to decode later (truncated, corrupt) stops the run there, naming it,
+and the maps already written stay (``--skip-existing`` resumes). With ``--keep-going`` they are
+named as they fail and skipped (no map), the others are predicted, and at the end all are listed
+(also under ``"failed"`` in the folder's manifest) and the command exits with status 2
+(:mod:`pmgsam.engine.unreadable`).
 
 ``--premask-out`` also writes the intermediate Pre-Mask maps the same way (for the Pre-Mask
 analysis, ``python -m pmgsam.analysis premask``).
@@ -32,7 +39,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from torch.utils.data import Subset
 
@@ -42,18 +49,22 @@ from pmgsam.engine.predictor import (
     ImageFolder,
     Predictor,
     input_images,
-    map_producer,
     resolve_amp,
     write_probability_png,
 )
+from pmgsam.engine.resume_plan import (
+    load_and_plan,
+    map_sources,
+    prepare_outputs,
+    refuse_unresumable,
+)
+from pmgsam.engine.unreadable import KEEP_GOING_HELP, FailedInputs
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import (
-    branch_digests,
     checkpoint_model_fields,
     read_model_config,
     resolve_weights,
 )
-from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -66,14 +77,12 @@ from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.outputs import (
     check_output_dir,
     dataset_folders,
-    file_identity,
-    finished_maps,
-    prepare_output_dir,
     refuse_shared_output,
     settle_output_dir,
 )
 
 __all__ = ["ImageFolder", "Predictor", "input_images", "main", "predict_split"]
+__all__ += ["refuse_unresumable"]  # importable from here as before (pmgsam.engine.resume_plan)
 __all__ += ["write_probability_png"]  # importable from here as before (pmgsam.engine.predictor)
 
 # By name: run as `python -m pmgsam.engine.inference`, __name__ is "__main__".
@@ -94,6 +103,8 @@ def predict_split(
     reuse: Optional[Dict[str, Any]] = None,
     skip_existing: bool = False,
     option: str = "output folder",
+    weights_sha256: Optional[str] = None,
+    keep_going: bool = False,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -118,6 +129,12 @@ def predict_split(
         predict only the other images (the kept ones are not opened); a folder of another
         producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
+      weights_sha256: the SHA-256 of the weights file when the caller has it (benchmark mode
+        hashes it once for all its splits); computed here otherwise.
+      keep_going: an image (or GT mask) that cannot be read gets no map and the others are
+        predicted; :class:`~pmgsam.engine.unreadable.UnreadableInputs` listing them is raised
+        at the end (recorded in the manifests). Otherwise the first one stops the call with a
+        :class:`~pmgsam.data.io.DataError` naming it (the maps written so far are kept).
     Returns the folder holding one PNG per image stem. The manifests record the producer and
     each map's image file, so a later call with ``skip_existing`` can keep the maps.
     """
@@ -156,7 +173,7 @@ def predict_split(
         check_output_dir(folder, sources, folders, overwrite, name)
     model, producer, skip = load_and_plan(
         outputs, checkpoint, amp, sources, skip_existing,
-        lambda: model if model is not None else load(),
+        lambda: model if model is not None else load(), weights_sha256,
     )  # fmt: skip
     prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
@@ -167,18 +184,26 @@ def predict_split(
         predictor = Predictor(model, run_on, amp, performance=cfg.performance)
         if reuse is not None:
             reuse.update(key=key, predictor=predictor)
+    failures = FailedInputs(keep_going, f"split {split}")
     if todo:
         logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)
-        predictor.predict_dataset(
-            Subset(dataset, todo) if skip else dataset,
-            out_dir,
-            batch_size=batch_size,
-            num_workers=cfg.data.num_workers,
-            progress=progress,
-            premask_dir=premask_dir,
-        )
+        try:
+            predictor.predict_dataset(
+                Subset(dataset, todo) if skip else dataset,
+                out_dir,
+                batch_size=batch_size,
+                num_workers=cfg.data.num_workers,
+                progress=progress,
+                premask_dir=premask_dir,
+                unreadable=failures,
+            )
+        finally:
+            failures.record(folder for folder, _, _ in outputs)
+    done = [name for name in sources if name[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
-        settle_output_dir(folder, sources)
+        settle_output_dir(folder, done)
+    if failures.failed:
+        raise failures.error()
     return Path(out_dir)
 
 
@@ -209,6 +234,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "predict only the other images (never read); a folder holding maps of other weights "
         "or settings, or of a pmgsam that did not record them, is refused",
     )
+    parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
     parser.add_argument(
         "overrides",
@@ -242,7 +268,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model, producer, skip = load_and_plan(
         outputs, args.checkpoint, amp, sources, args.skip_existing,
-        lambda: load_pretrained(args.checkpoint, **apply_overrides({}, fields)),
+        lambda: load_pretrained(args.checkpoint, **apply_overrides({}, fields)), None,
     )  # fmt: skip
     todo = {stem: path for stem, path in listed.items() if stem not in skip}
     if args.skip_existing:
@@ -251,118 +277,39 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "settings; predicting %d", len(skip), where, len(todo))  # fmt: skip
     # A skipped image is not opened at all (its header included).
     dataset = ImageFolder(input_dir, model.config.image_size, todo) if todo or not skip else None
+    failures = FailedInputs(args.keep_going, f"--input '{input_dir}'")
+    for file_name, reason in dataset.unreadable if dataset else []:
+        if not args.keep_going:  # every header is read first: name them all, predict nothing
+            raise DataError(
+                f"{len(dataset.unreadable)} input file(s) in '{input_dir}' cannot be read: "
+                f"{dataset.describe_unreadable()}; nothing was predicted: fix or remove them, "
+                "or pass --keep-going to predict the others (they get no map)"
+            )
+        failures(Path(file_name).stem, reason)
     # Only the maps it will write: a name recorded for an unreadable image would later let a
     # user's file of that name pass for the tool's own.
     written = [f"{n}.png" for n in (dataset.names if dataset else [])]
     kept = [f"{n}.png" for n in skip]
     prepare_outputs(outputs, written + kept, read, args.overwrite, "inference", producer, sources)
+    folders = [args.out, args.premask_out]
     if dataset is not None:
         predictor = Predictor(model, device, args.amp)
-        predictor.predict_dataset(
-            dataset, args.out, args.batch_size, args.num_workers, premask_dir=args.premask_out
-        )
+        try:
+            predictor.predict_dataset(
+                dataset, args.out, args.batch_size, args.num_workers,
+                premask_dir=args.premask_out, unreadable=failures,
+            )  # fmt: skip
+        finally:
+            failures.record(folders)
+    written = [n for n in written if n[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
         settle_output_dir(folder, written + kept)
     pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
     also = f"; skipped {len(skip)} image(s) whose maps were there" if args.skip_existing else ""
     print(f"wrote {len(written)} probability maps to {Path(args.out)}{pre}{also}")
-    if dataset is not None and dataset.unreadable:
-        raise DataError(
-            f"{len(dataset.unreadable)} input file(s) in '{input_dir}' could not be read and "
-            f"got no map: {dataset.describe_unreadable()}"
-        )
+    if failures.failed:
+        raise failures.error([listed[stem].name for stem in sorted(failures.failed)])
     return 0
-
-
-def map_sources(listed: Dict[str, Path]) -> Dict[str, Any]:
-    """``{<stem>.png: file_identity(image)}``: which image each map is of."""
-    return {f"{stem}.png": file_identity(path) for stem, path in listed.items()}
-
-
-def load_and_plan(
-    outputs: list,
-    checkpoint: Union[str, Path],
-    amp: str,
-    sources: Dict[str, Any],
-    skip_existing: bool,
-    load: Callable[[], Any],
-) -> Tuple[Any, Optional[Dict[str, Any]], Set[str]]:
-    """``(model, producer, kept stems)``: the model from ``load()``, what makes this run's maps
-    (recorded in the folders' manifests) and, with ``skip_existing``, the stems whose maps
-    every folder of ``outputs`` already holds (:func:`finished`).
-
-    With ``skip_existing`` the folders are checked before the model loads, so a refusal costs
-    no load; a checkpoint that does not record its frozen branches is checked once they are
-    loaded (the loaded branches' SHA-256 stand in).
-    """
-    producer = map_producer(checkpoint, amp) if skip_existing else None
-    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
-    model = load()
-    producer = producer or recorded_producer(str(checkpoint), amp)
-    if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
-        producer["frozen_sha256"] = branch_digests(model)
-        skip = finished(outputs, producer, sources) if skip_existing else set()
-    return model, producer, skip
-
-
-def prepare_outputs(
-    outputs: list,
-    names: Sequence[str],
-    inputs: Sequence[Any],
-    overwrite: bool,
-    tool: str,
-    producer: Optional[Dict[str, Any]],
-    sources: Dict[str, Any],
-) -> None:
-    """:func:`~pmgsam.utils.outputs.prepare_output_dir` for every ``(folder, option, kind of
-    map)`` of ``outputs``, recording ``names`` with their producer and image files."""
-    for folder, option, kind in outputs:
-        made_by = {**producer, "maps": kind} if producer else None
-        named = {name: sources[name] for name in names}
-        prepare_output_dir(folder, names, inputs, overwrite, option, tool, made_by, named)
-
-
-def recorded_producer(checkpoint: str, amp: str) -> Optional[Dict[str, Any]]:
-    """:func:`map_producer` for a run without ``--skip-existing``, read once the model loaded;
-    ``None`` (recorded as an unknown producer, whose maps a resumed run never keeps) with a
-    warning if the weights file cannot be read again."""
-    try:
-        return map_producer(checkpoint, amp)
-    except (OSError, CheckpointError) as err:
-        logger.warning(
-            "could not read '%s' again to record which weights make the maps (%s): a run with "
-            "--skip-existing will not keep them",
-            checkpoint,
-            err,
-        )
-        return None
-
-
-def refuse_unresumable(
-    checkpoint: Union[str, Path], device: Optional[str], splits: Dict[Path, Any], option: str
-) -> None:
-    """For a run of several splits with ``skip_existing``, before any is predicted: raise
-    :func:`~pmgsam.utils.outputs.finished_maps`' error when a split's folder (``{folder:
-    dataset}``) holds maps of another producer, so that the last split's refusal costs no
-    predictions of the others. A checkpoint that records no frozen-branch SHA-256 needs the
-    loaded model: :func:`predict_split` checks its folders then."""
-    amp = resolve_amp("auto", resolve_device(device or "auto", option="--device"))
-    producer = map_producer(checkpoint, amp)
-    if producer["frozen_sha256"]:
-        for folder, dataset in splits.items():
-            sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
-            finished([(folder, option, "final")], producer, sources)
-
-
-def finished(outputs: list, producer: Dict[str, Any], sources: Dict[str, Any]) -> set:
-    """Stems of the maps named by ``sources`` (:func:`map_sources`) that every output folder
-    already holds from ``producer`` and from the same image file
-    (:func:`pmgsam.utils.outputs.finished_maps`, which refuses a folder of another's maps)."""
-    stems = {name[: -len(".png")] for name in sources}
-    for folder, option, kind in outputs:
-        kept = finished_maps(folder, {**producer, "maps": kind}, option, sources)
-        stems &= {name[: -len(".png")] for name in kept if name.endswith(".png")}
-    return stems
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import cv2
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
@@ -37,6 +37,7 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
+from pmgsam.engine.unreadable import SkipUnreadable, collate_readable
 from pmgsam.modeling.checkpoint import (
     read_frozen_digests,
     read_model_config,
@@ -59,17 +60,21 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return amp
 
 
-def map_producer(checkpoint: Union[str, Path], amp: str) -> Dict[str, Any]:
+def map_producer(
+    checkpoint: Union[str, Path], amp: str, weights_sha256: Optional[str] = None
+) -> Dict[str, Any]:
     """What makes the maps of a run, as an output folder's manifest records it (see
     :func:`pmgsam.utils.outputs.finished_maps`): the weights file and its SHA-256, the frozen
     branches' SHA-256 as the checkpoint records them (empty for checkpoints from before they
     were; fill them from the loaded model), the image size S and the resolved ``amp``. Read
-    from the checkpoint's header and bytes, without building the model."""
+    from the checkpoint's header and bytes, without building the model; ``weights_sha256``:
+    the weights' SHA-256 when the caller already has it (a run of several splits hashes a
+    file of gigabytes once, not once per split)."""
     path = resolve_weights(checkpoint)
     config = read_model_config(path)  # first: its errors name a file that is not a checkpoint
     return {
         "weights": str(path.resolve()),
-        "weights_sha256": weights_digest(path),
+        "weights_sha256": weights_sha256 or weights_digest(path),
         "frozen_sha256": read_frozen_digests(path),
         "image_size": config.image_size,
         "amp": amp,
@@ -210,33 +215,55 @@ class Predictor:
         num_workers: int = 2,
         progress: bool = True,
         premask_dir: Union[str, Path, None] = None,
+        unreadable: Optional[Callable[[str, str], None]] = None,
     ) -> Path:
         """Write ``<name>.png`` probability maps at each sample's original size.
 
         With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
+        A sample whose files cannot be read (:class:`~pmgsam.data.io.DataError`) gets no map:
+        ``unreadable(name, reason)`` is called (it may raise to stop the run, or record it and
+        return to go on: :class:`~pmgsam.engine.unreadable.FailedInputs`); without it the
+        error is raised, naming the file. ``dataset`` needs ``names`` (or is a ``Subset`` of
+        one that has them).
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(dataset, Subset):
+            dataset = SkipUnreadable(dataset.dataset, list(dataset.indices))
+        else:
+            dataset = SkipUnreadable(dataset)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
             worker_init_fn=mask_warning_worker_init(),
+            collate_fn=collate_readable,
         )
         # As a context: a failure closes the bar first, so the error gets a line of its own.
         with tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar:
-            for batch in loader:
-                if premask_dir is None:
-                    probs = self.predict_batch(batch["image"])
-                else:
-                    probs, pre = self.predict_batch_with_premask(batch["image"])
-                    _write_premasks(pre, batch, Path(premask_dir), self.image_size)
-                for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
-                    full = unpad_and_resize(prob[0], size, self.image_size)
-                    write_probability_png(full, out_dir / f"{name}.png")
-                bar.update(len(batch["name"]))
+            for loaded in loader:
+                for name, reason in loaded["unreadable"]:
+                    if unreadable is None:
+                        raise DataError(reason)
+                    unreadable(name, reason)
+                batch = loaded["batch"]
+                if batch is not None:
+                    self._write_batch(batch, out_dir, premask_dir)
+                bar.update(len(loaded["unreadable"]) + (len(batch["name"]) if batch else 0))
         return out_dir
+
+    def _write_batch(
+        self, batch: Dict[str, Any], out_dir: Path, premask_dir: Union[str, Path, None]
+    ) -> None:
+        if premask_dir is None:
+            probs = self.predict_batch(batch["image"])
+        else:
+            probs, pre = self.predict_batch_with_premask(batch["image"])
+            _write_premasks(pre, batch, Path(premask_dir), self.image_size)
+        for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
+            full = unpad_and_resize(prob[0], size, self.image_size)
+            write_probability_png(full, out_dir / f"{name}.png")
 
 
 def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:

@@ -8,7 +8,13 @@ Every split's dataset is built before anything is predicted, and the model is lo
 With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
 weights and settings made from the same image files (their images are not opened) and predicts
 the others (:func:`pmgsam.engine.inference.predict_split`); every split is then scored over all
-its images, as in a straight run.
+its images, as in a straight run. The weights file is hashed once per run (the SHA-256 recorded
+in run.json and in every folder's manifest), not once per split.
+
+An image (or GT mask) that cannot be read stops the run with an error naming it; with
+``--keep-going`` it gets no map and the other images are predicted, the splits holding such
+files are not scored, and the run ends with an error listing them all, without run.json
+(:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
@@ -47,12 +54,13 @@ def _score_combined(
     datasets: Dict,
     overrides: List[str],
     loaded: Dict[str, object],
+    run: Dict[str, Any],
 ) -> Tuple[str, Dict[str, object]]:
     """Predict every part of a combined split and score all its images as one set."""
     name, summary = score_combined_split(
         split,
         datasets.__getitem__,
-        lambda part: _predict(args, part, run_dir, overrides, loaded),
+        lambda part: _predict(args, part, run_dir, overrides, loaded, run),
         run_dir / "metrics",
         args.workers,
         args.resize_pred,
@@ -82,24 +90,38 @@ def _predict(
     run_dir: Path,
     overrides: List[str],
     loaded: Dict[str, object],
+    run: Dict[str, Any],
 ) -> str:
-    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder."""
+    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder. ``run``
+    holds the weights' SHA-256 (``digest``), the folders predicted so far (``predicted``: each
+    split is predicted once) and, with ``--keep-going``, the files that could not be read
+    (``failed``, by split)."""
     from pmgsam.engine.inference import predict_split
 
-    return predict_split(
-        args.config,
-        args.checkpoint,
-        split,
-        run_dir / "pred" / split,
-        args.device,
-        args.batch_size,
-        overrides,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        reuse=loaded,
-        skip_existing=getattr(args, "skip_existing", False),
-        option="--output-dir",
-    )
+    if split in run["predicted"]:
+        return run["predicted"][split]
+    folder = run_dir / "pred" / split
+    try:
+        predict_split(
+            args.config,
+            args.checkpoint,
+            split,
+            folder,
+            args.device,
+            args.batch_size,
+            overrides,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            reuse=loaded,
+            skip_existing=getattr(args, "skip_existing", False),
+            option="--output-dir",
+            weights_sha256=run["digest"],
+            keep_going=getattr(args, "keep_going", False),
+        )
+    except UnreadableInputs as err:  # raised with --keep-going only, once the split is done
+        run["failed"][split] = err.failed
+    run["predicted"][split] = str(folder)
+    return str(folder)
 
 
 def data_overrides(args: argparse.Namespace) -> List[str]:
@@ -238,26 +260,36 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
+    # Once, before predicting (a run still training may replace its best weights meanwhile):
+    # the manifests of every split and run.json record this SHA-256.
+    digest = weights_digest(args.checkpoint)
     if getattr(args, "skip_existing", False):  # every split's folder, before any is predicted
         from pmgsam.engine.inference import refuse_unresumable
 
         folders = {run_dir / "pred" / part: ds for part, ds in datasets.items()}
-        refuse_unresumable(args.checkpoint, args.device, folders, "--output-dir")
-    # Before predicting: a run still training may replace its best weights meanwhile.
-    digest = weights_digest(args.checkpoint)
+        refuse_unresumable(args.checkpoint, args.device, folders, "--output-dir", digest)
     dis, cos = {}, {}
     loaded: Dict[str, object] = {}  # one model load (and compile) for every split
+    run: Dict[str, Any] = {"digest": digest, "predicted": {}, "failed": {}}
     for split in args.splits:
-        if args.dataset == "dis5k" and is_combined(split):  # DIS-TE or DIS-TE1+...: one set
-            dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded)])
+        combined = args.dataset == "dis5k" and is_combined(split)
+        parts = split_parts(split) if combined else [split]
+        for part in parts:  # all of them, before a part with unreadable files skips the split
+            _predict(args, part, run_dir, overrides, loaded, run)
+        if any(part in run["failed"] for part in parts):
+            continue  # --keep-going: not scored; named at the end
+        if combined:  # DIS-TE or DIS-TE1+...: one set
+            dis.update([_score_combined(args, split, run_dir, datasets, overrides, loaded, run)])
             continue
-        pred_dir = Path(_predict(args, split, run_dir, overrides, loaded))
+        pred_dir = Path(run["predicted"][split])
         out_json = run_dir / "metrics" / f"{split}.json"
         if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
             dis[split] = _score_dis_split(args, datasets[split], pred_dir, out_json, split)
         else:
             name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
             cos[name] = _score_cos_split(args, datasets[split], pred_dir, out_json)
+    if run["failed"]:
+        raise split_failures_error(run["failed"])
     meta = {
         "config": str(args.config),
         **checkpoint_meta(args.checkpoint),

@@ -262,6 +262,7 @@ PRODUCER_FIELDS = {
     "image_size": "image size",
     "amp": "amp",
     "maps": "kind of map",
+    "settings": "baseline settings",  # a baseline's (pmgsam.baselines.resume); None for PMG-SAM
 }
 
 
@@ -277,12 +278,16 @@ def producer_changes(
 
 def describe_producer(producer: Dict[str, Any]) -> str:
     """One line naming a producer: weights file, its SHA-256 (12 digits) and settings."""
-    frozen = producer.get("frozen_sha256") or {}
-    branches = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted(frozen.items())) or "none"
+    frozen = producer.get("frozen_sha256")
+    branches = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted((frozen or {}).items()))
+    # A baseline has no frozen branches (None) but settings of its own.
+    model = "" if frozen is None else f", frozen {branches or 'none'}"
+    extra = producer.get("settings")
+    settings = "; " + json.dumps(extra, sort_keys=True) if extra else ""
     return (
-        f"'{producer.get('weights')}' (SHA-256 {str(producer.get('weights_sha256'))[:12]}, "
-        f"frozen {branches}; image size {producer.get('image_size')}, amp "
-        f"{producer.get('amp')}, {producer.get('maps')} maps)"
+        f"'{producer.get('weights')}' (SHA-256 {str(producer.get('weights_sha256'))[:12]}"
+        f"{model}; image size {producer.get('image_size')}, amp {producer.get('amp')}, "
+        f"{producer.get('maps')} maps{settings})"
     )
 
 

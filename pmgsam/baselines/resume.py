@@ -1,0 +1,115 @@
+"""Resuming a stopped baseline run (``evaluate.py --baseline ... --skip-existing``).
+
+A baseline's maps are kept by the same rules as PMG-SAM's (:func:`pmgsam.utils.outputs.
+finished_maps`): the folder's manifest records what made them (:func:`baseline_producer`: the
+checkpoint's SHA-256, the model input side and every setting that changes a map) and which files
+each map was made from (:func:`baseline_sources`); a folder of another producer's maps is refused
+naming both.
+
+A map alone does not hold all a row needs: COS rows score each image's masks as COCO instances,
+and every row counts masks, empty GTs and images without a mask. So each predicted image also
+gets one line in :data:`RECORDS` (a hidden JSON-lines file beside the maps, listed in the
+manifest): its counts, whether it was prompted, and its COCO instances. A resumed run keeps an
+image only when both its map and its line are there, so its results, counts and scores are a
+straight run's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Union
+
+from pmgsam.utils.io import atomic_path
+from pmgsam.utils.outputs import file_identity
+
+RECORDS = ".pmgsam-baseline-records.jsonl"
+#: What a baseline runs at: fp32 on every device (what its maps' manifest records as ``amp``).
+BASELINE_AMP = "none"
+PathLike = Union[str, Path]
+
+
+def baseline_producer(
+    checkpoint: PathLike, sha256: str, image_size: int, settings: Dict[str, Any]
+) -> Dict[str, Any]:
+    """What makes a baseline's maps, in the form of
+    :func:`pmgsam.engine.predictor.map_producer` (what the manifests record and
+    :func:`~pmgsam.utils.outputs.finished_maps` compares): the checkpoint and its ``sha256``,
+    no frozen branches, the model input side ``image_size``, full precision, and ``settings``
+    (baseline, model type and what changes the maps: generator settings, ``--reduce``)."""
+    return {
+        "weights": str(Path(checkpoint).resolve()),
+        "weights_sha256": sha256,
+        "frozen_sha256": None,
+        "image_size": image_size,
+        "amp": BASELINE_AMP,
+        "maps": "final",
+        "settings": settings,
+    }
+
+
+def baseline_sources(dataset: Any, count: int, reads_gt: bool) -> Dict[str, Any]:
+    """``{<name>.png: identity}`` of the first ``count`` images of ``dataset``: the image file's
+    (:func:`~pmgsam.utils.outputs.file_identity`), with the GT mask's and the instance labels'
+    when the map is made from the GT too (``reads_gt``: box prompts, the oracle reduction)."""
+    instances = getattr(getattr(dataset, "instances", None), "path", None)
+    sources = {}
+    for i in range(count):
+        image = file_identity(dataset.image_paths[i])
+        if reads_gt:
+            gt = [file_identity(dataset.mask_paths[i])]
+            gt += [file_identity(instances)] if instances is not None else []
+            sources[f"{dataset.names[i]}.png"] = [image, *gt]
+        else:
+            sources[f"{dataset.names[i]}.png"] = image
+    return sources
+
+
+def read_records(
+    pred_dir: PathLike, names: Iterable[str], sources: Dict[str, Any]
+) -> Dict[str, Dict[str, Any]]:
+    """``{map name: record}`` of :data:`RECORDS` in ``pred_dir`` for the maps ``names``, made
+    from the files ``sources`` gives; a line a killed run left unfinished is passed over."""
+    path = Path(pred_dir) / RECORDS
+    wanted, found = set(names), {}
+    if not path.is_file():
+        return found
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        name = record.get("name") if isinstance(record, dict) else None
+        if name in wanted and record.get("source") == sources.get(name):
+            found[name] = record
+    return found
+
+
+def write_records(pred_dir: PathLike, records: Dict[str, Dict[str, Any]]) -> None:
+    """Replace :data:`RECORDS` in ``pred_dir`` by ``records`` (those of the kept maps), whole."""
+    with atomic_path(Path(pred_dir) / RECORDS) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records.values()))
+
+
+def append_record(pred_dir: PathLike, record: Dict[str, Any]) -> None:
+    """Add one image's record (written after its map: a map without one is predicted again)."""
+    with open(Path(pred_dir) / RECORDS, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def image_record(
+    name: str,
+    source: Any,
+    counts: Dict[str, int],
+    prompted: bool,
+    instances: Optional[list] = None,
+) -> Dict[str, Any]:
+    """One line of :data:`RECORDS`: the map's ``name``, its ``source`` files' identity, the
+    image's ``counts``, whether the model was prompted, and its COCO ``instances``."""
+    return {
+        "name": name,
+        "source": source,
+        "counts": counts,
+        "prompted": prompted,
+        "instances": instances or [],
+    }

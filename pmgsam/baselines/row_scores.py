@@ -1,0 +1,91 @@
+"""Scores of a baseline row's split: DIS metrics of its maps, COCO mask AP of its instances.
+
+Written to ``<out>/metrics/<split>.json`` (COS: with the COCO results in ``<split>.results.json``
+and the GT of the predicted images in ``<split>.gt.json``); ``--limit`` runs are marked as part
+of the split (:func:`subset_mark`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from pmgsam.baselines.base import Baseline
+
+
+def score_predicted_instances(
+    baseline: Baseline,
+    gt_images: Any,
+    image_ids: List[int],
+    results: List[Dict[str, Any]],
+    out_dir: Path,
+    summary: Dict[str, Any],
+) -> Dict[str, Any]:
+    """Write the GT of the predicted images to ``<split>.gt.json`` and score ``results``
+    against it: ``{"gt_json": its path, "cos": the scores}`` for ``summary``."""
+    split = summary["split"]
+    # With --limit, AP is over the predicted images only: the GT keeps just those.
+    gt_subset = gt_images.subset(image_ids)
+    gt_json = out_dir / "metrics" / f"{split}.gt.json"
+    gt_json.parent.mkdir(parents=True, exist_ok=True)
+    gt_json.write_text(json.dumps(gt_subset))
+    source = (
+        "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
+        if baseline.prompt == "box"
+        else f"{baseline.mode} masks as instances, score = predicted IoU"
+    )
+    cos = score_instances(out_dir, split, gt_subset, results, source, subset_mark(summary))
+    return {"gt_json": str(gt_json), "cos": cos}
+
+
+def score_instances(
+    out_dir: Path,
+    split: str,
+    gt: Dict[str, Any],
+    results: List[Dict[str, Any]],
+    source: str,
+    extra: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
+    ``extra`` entries, also in the written scores)."""
+    from pmgsam.evaluation.coco_gt import load_coco
+    from pmgsam.evaluation.instances import coco_map
+
+    metrics = out_dir / "metrics"
+    (metrics / f"{split}.results.json").write_text(json.dumps(results))
+    scores = coco_map(load_coco(gt), results)
+    scores.update(
+        protocol="all",
+        source=source,
+        num_images=len(gt["images"]),
+        num_gt_instances=len(gt["annotations"]),
+        num_results=len(results),
+        results_file=f"{split}.results.json",
+        **(extra or {}),
+    )
+    (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n")
+    return scores
+
+
+def score_dis_maps(
+    dataset: Any, summary: Dict[str, Any], out_dir: Path, workers: int = 1
+) -> Dict[str, Any]:
+    """DIS metrics of the predicted maps (the first ``num_images`` of the split)."""
+    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
+
+    split, pred_dir = summary["split"], Path(summary["pred_dir"])
+    out = out_dir / "metrics" / f"{split}.json"
+    skes = dataset.skeleton_paths or [None] * len(dataset)
+    names = dataset.names[: summary["num_images"]]
+    pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
+    metrics, per_image = evaluate_dis_pairs(pairs, workers=workers, progress=False)
+    write_dis_results(out, metrics, per_image, {"split": split, **subset_mark(summary)})
+    return json.loads(out.read_text())
+
+
+def subset_mark(summary: Dict[str, Any]) -> Dict[str, str]:
+    """``{"subset": ...}`` for scores of only part of a split (``--limit``), which the tables
+    note beside the row, else nothing."""
+    n, total = summary["num_images"], summary["num_dataset_images"]
+    return {"subset": f"first {n} of {total} images (--limit)"} if n < total else {}

@@ -1,0 +1,163 @@
+"""Input files that cannot be read in the middle of a prediction run: stop, or skip with
+``--keep-going``.
+
+Every prediction command (``python -m pmgsam.engine.inference``, ``evaluate.py``'s benchmark and
+baseline modes) handles a file that fails to decode (truncated, corrupt, a mask of another size)
+the same way:
+
+* by default the run stops at the first such file with an error naming it; the maps already
+  written stay (each is written whole), and ``--skip-existing`` resumes after the file is fixed;
+* with ``--keep-going`` the file is named in an error record as soon as it fails, it gets no
+  map, the run goes on, and at the end every failed file is listed (and recorded under
+  ``"failed"`` in the output folder's manifest) and the command exits non-zero.
+
+Either way no map is ever written for an unreadable image, and a map an earlier run left under
+its name is removed: it is not a map of the file as it now is, and scoring it would hide the
+failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Union
+
+from torch.utils.data import Dataset
+from torch.utils.data._utils.collate import default_collate
+
+from pmgsam.data.io import DataError
+from pmgsam.utils.io import atomic_path
+from pmgsam.utils.outputs import MANIFEST, read_manifest, written_names
+
+logger = logging.getLogger(__name__)
+
+STOP_ADVICE = (
+    "the run stopped there; the maps already written are kept: fix or remove the file and run "
+    "again with --skip-existing to predict only the images without a map, or pass --keep-going "
+    "to skip unreadable files"
+)
+KEEP_GOING_HELP = (
+    "an input file that cannot be read (truncated, corrupt) is named in an error and skipped "
+    "(it gets no map) and the run goes on; the failed files are listed at the end and in the "
+    "output folder's manifest, and the command exits with status 2. Without it the run stops "
+    "at the first such file (maps already written are kept: --skip-existing resumes)"
+)
+
+
+class UnreadableInputs(DataError):
+    """Input files that could not be read and got no map (``failed``: ``{name: reason}``)."""
+
+    def __init__(self, message: str, failed: Dict[str, str]) -> None:
+        super().__init__(message)
+        self.failed = dict(failed)
+
+
+class FailedInputs:
+    """What a run does with an input that cannot be read: ``failures(name, reason)`` raises
+    :class:`~pmgsam.data.io.DataError` naming it (``keep_going`` off), or logs an error and
+    records it in ``failed`` (on).
+
+    Arguments:
+      keep_going: skip unreadable inputs instead of stopping.
+      where: what the inputs belong to in messages (``split DIS-TE1``, ``--input 'x'``).
+    """
+
+    def __init__(self, keep_going: bool, where: str) -> None:
+        self.keep_going, self.where = keep_going, where
+        self.failed: Dict[str, str] = {}
+
+    def __call__(self, name: str, reason: str) -> None:
+        self.failed[name] = reason
+        if not self.keep_going:
+            raise DataError(f"{reason}: {STOP_ADVICE}")
+        logger.error("skipped %s (%s): %s; it gets no map (--keep-going)", name, self.where, reason)
+
+    def record(self, folders: Iterable[Union[str, Path, None]]) -> None:
+        """:func:`record_failures` of ``failed`` in every output folder (``None`` ones skipped)."""
+        if self.failed:
+            for folder in folders:
+                if folder is not None:
+                    record_failures(folder, self.failed)
+
+    def error(self, names: Optional[List[str]] = None) -> UnreadableInputs:
+        """The error listing every failed input (``names``: how to name them, default the
+        recorded names); the command raises it once the readable inputs have their maps."""
+        listed = ", ".join(names or sorted(self.failed))
+        first = next(iter(self.failed.values()))
+        return UnreadableInputs(
+            f"{len(self.failed)} input file(s) of {self.where} could not be read and got no "
+            f"map: {listed} (first: {first}); each output folder's {MANIFEST} lists them under "
+            '"failed": fix them and run again with --skip-existing to predict only those',
+            self.failed,
+        )
+
+
+def split_failures_error(failed: Dict[str, Dict[str, str]]) -> UnreadableInputs:
+    """The error ending a ``--keep-going`` run of several splits (benchmark and baseline mode):
+    every unreadable file, from ``{split: {stem: reason}}``."""
+    flat = {f"{split}/{stem}": why for split, bad in failed.items() for stem, why in bad.items()}
+    first = next(iter(flat.values()))
+    return UnreadableInputs(
+        f"{len(flat)} input file(s) could not be read and got no map: {', '.join(flat)} "
+        f"(first: {first}); the splits holding them ({', '.join(failed)}) were not scored and "
+        "run.json was not written: fix them and run again with --skip-existing to predict only "
+        "those and score every split",
+        flat,
+    )
+
+
+def record_failures(out_dir: Union[str, Path], failed: Dict[str, str]) -> None:
+    """Record ``failed`` (``{image stem: reason}``) in ``out_dir``'s manifest under ``"failed"``
+    and take their ``<stem>.png`` out of what it vouches for: a map an earlier run wrote there
+    under that name is removed (it is not a map of the file as it now is), and the name leaves
+    ``files`` and ``sources`` (a user's file of that name is then never taken for a map)."""
+    out = Path(out_dir)
+    record = read_manifest(out)
+    if not record:
+        return
+    names = {f"{stem}.png" for stem in failed}
+    for name in names & written_names(out):
+        stale = out / name
+        if stale.is_file():
+            logger.warning("removed '%s': a map of an earlier run whose input cannot be read now",
+                           stale)  # fmt: skip
+            stale.unlink()
+    sources = {k: v for k, v in (record.get("sources") or {}).items() if k not in names}
+    files = [n for n in record.get("files", []) if n not in names]
+    updated = {**record, "files": files, "sources": sources, "failed": dict(sorted(failed.items()))}
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(updated, indent=0) + "\n")
+
+
+class SkipUnreadable(Dataset):
+    """``dataset``'s samples, or ``{"name": ..., "unreadable": reason}`` for one whose files
+    cannot be read (a :class:`~pmgsam.data.io.DataError`), so that a DataLoader worker hands the
+    failure back by name instead of ending the run; :func:`collate_readable` sorts them out.
+
+    Arguments:
+      dataset: a dataset with ``names`` (one per sample).
+      indices: the samples to serve (default all), as ``torch.utils.data.Subset``.
+    """
+
+    def __init__(self, dataset: Any, indices: Optional[List[int]] = None) -> None:
+        self.dataset = dataset
+        self.indices = list(range(len(dataset))) if indices is None else list(indices)
+        self.names = [dataset.names[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        try:
+            return self.dataset[self.indices[index]]
+        except DataError as err:
+            return {"name": self.names[index], "unreadable": str(err)}
+
+
+def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A batch of the readable ``samples`` (``None`` when there is none) under ``"batch"`` and
+    ``[(name, reason)]`` of the others under ``"unreadable"``."""
+    good = [s for s in samples if "unreadable" not in s]
+    bad = [(s["name"], s["unreadable"]) for s in samples if "unreadable" in s]
+    return {"batch": default_collate(good) if good else None, "unreadable": bad}
