@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=positive_int,
         default=max(1, os.cpu_count() or 1),
-        help="DIS scoring processes",
+        help="DIS scoring processes; at most the CPUs this process may use",
     )
     p.add_argument("--resize-pred", action="store_true", help="resize predictions to the GT size")
     p.add_argument("--no-hce", action="store_true", help="DIS: skip HCE")

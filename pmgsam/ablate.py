@@ -264,6 +264,7 @@ def _predict_and_score(
             opts.batch_size,
             cfg.data.num_workers,
             progress=not opts.quiet,
+            workers_option="data.num_workers",
         )
 
     return score_combined_split(
@@ -345,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="auto", type=device_name, help=f"evaluation device: {DEVICE_NAMES}"
     )
     p.add_argument("--batch-size", type=positive_int, default=1, help="evaluation batch size")
-    p.add_argument("--workers", type=positive_int, default=1, help="scoring processes")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="scoring processes; at most the CPUs this process may use",
+    )
     p.add_argument("--no-hce", action="store_true", help="skip HCE")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")

@@ -40,6 +40,20 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process may run on CPUs 0 and 3 only (as under ``taskset -c 0,3``), outside
+    ``torchrun``; the worker-cap lines logged so far are forgotten, so a test sees its own."""
+    import os
+
+    from pmgsam.utils import cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cpus, "_said", set())
+
+
 @pytest.fixture(scope="module")
 def one_thread_module() -> Iterator[None]:
     """:func:`one_thread` for a whole module, its module-scoped fixtures included."""

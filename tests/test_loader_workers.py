@@ -1,5 +1,6 @@
 """``data.num_workers`` is capped at the CPUs the process may use (``utils/cpus.py``), alike in
-PMG-SAM training and SAM fine-tuning, with one info line saying so.
+PMG-SAM training and SAM fine-tuning, with one info line saying so; under ``torchrun`` at each
+rank's share of them. (``two_cpus``: conftest.py; prediction and scoring: test_worker_caps.py.)
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ from pmgsam.baselines import finetune_sam, sam
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.distributed import DistInfo
 from pmgsam.engine.train_data import build_training_data
-from pmgsam.utils.cpus import available_cpus
+from pmgsam.utils import cpus
+from pmgsam.utils.config import ConfigError
+from pmgsam.utils.cpus import available_cpus, loader_workers
 
 CAPPED = "data.num_workers=4 but this process may use 2 CPU(s): loading data with 2 worker(s)"
-
-
-@pytest.fixture
-def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process may run on CPUs 0 and 3 only (as under ``taskset -c 0,3``)."""
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 64)
 
 
 def _capped_lines(caplog: pytest.LogCaptureFixture) -> List[str]:
@@ -83,3 +79,46 @@ def test_fine_tuning_loads_data_with_at_most_the_available_cpus(
     assert run.workers == 2 and _capped_lines(caplog) == [CAPPED]
     run.epoch(lambda samples: None, run.val_items(), "val 0")
     assert used == [2]
+
+
+def test_torchrun_ranks_on_one_node_share_its_cpus(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # torchrun's 4 ranks on a 16-CPU node inherit one affinity mask: 16 // 4 = 4 CPUs each.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(cpus, "_said", set())
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    with caplog.at_level("INFO"):
+        assert loader_workers(8) == 4
+        assert loader_workers(3) == 3
+    assert _capped_lines(caplog) == [
+        "data.num_workers=8 but this process shares 16 CPU(s) among 4 processes on this node "
+        "(LOCAL_WORLD_SIZE=4): loading data with 4 worker(s)"
+    ]
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")  # more ranks than CPUs: still one worker each
+    assert loader_workers(8, log=False) == 1 and loader_workers(0) == 0
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert loader_workers(20, log=False) == 16
+    for bad in ("two", "0"):
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", bad)
+        with pytest.raises(ConfigError, match=f"LOCAL_WORLD_SIZE='{bad}' is not a positive"):
+            loader_workers(1)
+
+
+def test_training_loaders_of_a_torchrun_rank_use_its_share_once_logged(
+    two_cpus: None,
+    dis5k_root: Path,
+    data_config: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # 2 ranks on the 2 CPUs: one each
+    config = ExperimentConfig(data=data_config("dis5k", dis5k_root, num_workers=4))
+    with caplog.at_level("INFO"):
+        for _ in range(2):  # as ablate.py trains config after config in one process
+            data = build_training_data(config, DistInfo(), torch.device("cpu"))
+            assert (data.train_loader.num_workers, data.val_loader.num_workers) == (1, 1)
+    assert _capped_lines(caplog) == [
+        "data.num_workers=4 but this process shares 2 CPU(s) among 2 processes on this node "
+        "(LOCAL_WORLD_SIZE=2): loading data with 1 worker(s)"
+    ]

@@ -124,8 +124,10 @@ class DataConfig:
         split_dir: where split JSON files are saved and looked up; ``None`` means
             ``<root>/pmgsam_splits`` (next to the data, so training and evaluation runs share
             them). Set it when the dataset folder is read-only.
-        num_workers: DataLoader worker processes; training and SAM fine-tuning use at most
-            as many as the CPUs the process may use (:func:`pmgsam.utils.cpus.loader_workers`).
+        num_workers: DataLoader worker processes; training, SAM fine-tuning and prediction
+            (benchmark mode, ablation, analysis) use at most as many as the CPUs the process
+            may use, under ``torchrun`` each rank its share of the node's
+            (:func:`pmgsam.utils.cpus.loader_workers`).
         cam_only: COD10K only: keep the camouflaged ``COD10K-CAM-*`` images (3040 train / 2026
             test, as in the paper) and skip the NonCAM ones, which have no GT.
         image_dir: ``folder`` only: image sub-folder of ``root`` (or of ``root/<split>``).

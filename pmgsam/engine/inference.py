@@ -196,6 +196,7 @@ def predict_split(
                 progress=progress,
                 premask_dir=premask_dir,
                 unreadable=failures,
+                workers_option="data.num_workers",
             )
         finally:
             failures.record(folder for folder, _, _ in outputs)
@@ -217,7 +218,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--input", required=True, help="folder of images, or one image file")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
     parser.add_argument("--batch-size", type=positive_int, default=4)
-    parser.add_argument("--num-workers", type=non_negative_int, default=2)
+    parser.add_argument(
+        "--num-workers",
+        type=non_negative_int,
+        default=2,
+        help="image-loading processes (0: in this process); at most the CPUs this process may use",
+    )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
     parser.add_argument(
@@ -297,7 +303,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
-                premask_dir=args.premask_out, unreadable=failures,
+                premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
             )  # fmt: skip
         finally:
             failures.record(folders)

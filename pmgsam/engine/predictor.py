@@ -44,6 +44,7 @@ from pmgsam.modeling.checkpoint import (
     resolve_weights,
     weights_digest,
 )
+from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 
@@ -216,6 +217,7 @@ class Predictor:
         progress: bool = True,
         premask_dir: Union[str, Path, None] = None,
         unreadable: Optional[Callable[[str, str], None]] = None,
+        workers_option: str = "num_workers",
     ) -> Path:
         """Write ``<name>.png`` probability maps at each sample's original size.
 
@@ -224,7 +226,9 @@ class Predictor:
         ``unreadable(name, reason)`` is called (it may raise to stop the run, or record it and
         return to go on: :class:`~pmgsam.engine.unreadable.FailedInputs`); without it the
         error is raised, naming the file. ``dataset`` needs ``names`` (or is a ``Subset`` of
-        one that has them).
+        one that has them). ``num_workers`` loader processes at most as many as the CPUs the
+        process may use (:func:`~pmgsam.utils.cpus.loader_workers`; its info line names the
+        setting as ``workers_option``).
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,7 +239,7 @@ class Predictor:
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
-            num_workers=num_workers,
+            num_workers=loader_workers(num_workers, workers_option),
             pin_memory=self.device.type == "cuda",
             worker_init_fn=mask_warning_worker_init(),
             collate_fn=collate_readable,

@@ -3,7 +3,8 @@
 Under ``torchrun`` rank 0 builds the datasets first (a carved split is drawn once and saved,
 the other ranks then read it) and alone runs ``data.check_files``. Every rank gets a
 :class:`DistributedSampler` over the training split and a disjoint shard of the validation split,
-loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use.
+loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
+share of them when ``torchrun`` starts several ranks on the node).
 """
 
 from __future__ import annotations

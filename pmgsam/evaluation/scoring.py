@@ -22,6 +22,7 @@ import numpy as np
 
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, load_mask, read_size
 from pmgsam.data.orientation import turned_by_90
+from pmgsam.utils.cpus import cpu_share, loader_workers
 from pmgsam.utils.messages import preview
 
 # dis_metrics (OpenCV, SciPy) is imported only where images are scored (see _start_pool).
@@ -192,8 +193,12 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecut
     An executor, not ``multiprocessing.Pool``: when a worker dies (the kernel's OOM killer on
     large maps, a crash in a native library) the Pool replaces it and waits forever for its
     task, while the executor fails every pending task with ``BrokenProcessPool``.
+    At most as many workers as the CPUs the process may use (one info line says so, naming the
+    ``--workers`` the user gave), and no more than ``jobs_hint``.
     """
     n = workers if jobs_hint is None else min(workers, jobs_hint)
+    if n > 1 and n > cpu_share():
+        n = loader_workers(workers, "--workers", purpose="DIS scoring")
     if n <= 1:
         return None
     ctx = _mp_context()

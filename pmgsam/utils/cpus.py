@@ -1,11 +1,19 @@
-"""How many CPUs this process may use, and the data-loading worker count that fits them."""
+"""How many CPUs this process may use, and the worker count (data loading, DIS scoring) that
+fits them."""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Set
+
+from pmgsam.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
+
+# The cap lines already logged: a run that loads several splits (or trains several ablation
+# configs) says each once, not once per split.
+_said: Set[str] = set()
 
 
 def available_cpus() -> int:
@@ -16,18 +24,59 @@ def available_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def loader_workers(requested: int, option: str = "data.num_workers", log: bool = True) -> int:
-    """``requested`` data-loading workers, capped at :func:`available_cpus` (with ``log``, one
-    info line says so when it applies): more worker processes than CPUs only take turns on
-    them, and each costs a process start and its memory. The configs' values are meant for GPU
-    machines with many cores; a 2-core laptop then loads with 2."""
-    cpus = available_cpus()
-    if requested <= cpus:
+def local_processes() -> int:
+    """The processes of this job on this node: ``LOCAL_WORLD_SIZE`` (which ``torchrun`` sets for
+    each rank it starts), else 1."""
+    text = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"environment variable LOCAL_WORLD_SIZE={text!r} is not a positive integer (torchrun "
+            "sets it to the number of processes it starts on this node); unset it or fix it"
+        )
+    return value
+
+
+def cpu_share() -> int:
+    """The CPUs each of this node's processes may count on (at least 1):
+    :func:`available_cpus` divided among :func:`local_processes`. ``torchrun``'s ranks on one
+    node inherit one affinity mask, so each rank taking all of it would start that many times
+    the workers the CPUs can run."""
+    return max(1, available_cpus() // local_processes())
+
+
+def loader_workers(
+    requested: int,
+    option: str = "data.num_workers",
+    log: bool = True,
+    purpose: str = "loading data",
+) -> int:
+    """``requested`` workers, capped at :func:`cpu_share`: more worker processes than CPUs only
+    take turns on them, and each costs a process start and its memory. The configs' values are
+    meant for GPU machines with many cores; a 2-core laptop then loads with 2, and each of 4
+    ``torchrun`` ranks on a 16-CPU node with 4.
+
+    With ``log``, one info line says so when the cap applies (naming ``option``, the setting
+    the user gave, and ``purpose``), once per process for the same values."""
+    share = cpu_share()
+    if requested <= share:
         return requested
-    if not log:
-        return cpus
-    logger.info(
-        "%s=%d but this process may use %d CPU(s): loading data with %d worker(s)",
-        option, requested, cpus, cpus,
-    )  # fmt: skip
-    return cpus
+    if log:
+        processes = local_processes()
+        if processes == 1:
+            where = f"this process may use {share} CPU(s)"
+        else:
+            where = (
+                f"this process shares {available_cpus()} CPU(s) among {processes} processes "
+                f"on this node (LOCAL_WORLD_SIZE={processes})"
+            )
+        message = f"{option}={requested} but {where}: {purpose} with {share} worker(s)"
+        if message not in _said:
+            _said.add(message)
+            logger.info("%s", message)
+    return share
