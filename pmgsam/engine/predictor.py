@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import cv2
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data._utils.collate import default_collate
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, load_image, unpad_and_resize
@@ -37,7 +38,6 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
-from pmgsam.engine.unreadable import SkipUnreadable, collate_readable
 from pmgsam.modeling.checkpoint import (
     read_frozen_digests,
     read_model_config,
@@ -293,3 +293,36 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
             tmp.write_bytes(png.tobytes())
     except OSError as err:
         raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err
+
+
+class SkipUnreadable(Dataset):
+    """``dataset``'s samples, or ``{"name": ..., "unreadable": reason}`` for one whose files
+    cannot be read (a :class:`~pmgsam.data.io.DataError`), so that a DataLoader worker hands the
+    failure back by name instead of ending the run; :func:`collate_readable` sorts them out.
+
+    Arguments:
+      dataset: a dataset with ``names`` (one per sample).
+      indices: the samples to serve (default all), as ``torch.utils.data.Subset``.
+    """
+
+    def __init__(self, dataset: Any, indices: Optional[List[int]] = None) -> None:
+        self.dataset = dataset
+        self.indices = list(range(len(dataset))) if indices is None else list(indices)
+        self.names = [dataset.names[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        try:
+            return self.dataset[self.indices[index]]
+        except DataError as err:
+            return {"name": self.names[index], "unreadable": str(err)}
+
+
+def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A batch of the readable ``samples`` (``None`` when there is none) under ``"batch"`` and
+    ``[(name, reason)]`` of the others under ``"unreadable"``."""
+    good = [s for s in samples if "unreadable" not in s]
+    bad = [(s["name"], s["unreadable"]) for s in samples if "unreadable" in s]
+    return {"batch": default_collate(good) if good else None, "unreadable": bad}

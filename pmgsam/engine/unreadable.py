@@ -21,10 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
-
-from torch.utils.data import Dataset
-from torch.utils.data._utils.collate import default_collate
+from typing import Dict, Iterable, List, Optional, Union
 
 from pmgsam.data.io import DataError
 from pmgsam.utils.io import atomic_path
@@ -128,36 +125,3 @@ def record_failures(out_dir: Union[str, Path], failed: Dict[str, str]) -> None:
     updated = {**record, "files": files, "sources": sources, "failed": dict(sorted(failed.items()))}
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(updated, indent=0) + "\n")
-
-
-class SkipUnreadable(Dataset):
-    """``dataset``'s samples, or ``{"name": ..., "unreadable": reason}`` for one whose files
-    cannot be read (a :class:`~pmgsam.data.io.DataError`), so that a DataLoader worker hands the
-    failure back by name instead of ending the run; :func:`collate_readable` sorts them out.
-
-    Arguments:
-      dataset: a dataset with ``names`` (one per sample).
-      indices: the samples to serve (default all), as ``torch.utils.data.Subset``.
-    """
-
-    def __init__(self, dataset: Any, indices: Optional[List[int]] = None) -> None:
-        self.dataset = dataset
-        self.indices = list(range(len(dataset))) if indices is None else list(indices)
-        self.names = [dataset.names[i] for i in self.indices]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        try:
-            return self.dataset[self.indices[index]]
-        except DataError as err:
-            return {"name": self.names[index], "unreadable": str(err)}
-
-
-def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """A batch of the readable ``samples`` (``None`` when there is none) under ``"batch"`` and
-    ``[(name, reason)]`` of the others under ``"unreadable"``."""
-    good = [s for s in samples if "unreadable" not in s]
-    bad = [(s["name"], s["unreadable"]) for s in samples if "unreadable" in s]
-    return {"batch": default_collate(good) if good else None, "unreadable": bad}
