@@ -1,5 +1,6 @@
-"""evaluate.py benchmark mode on COS data reads every split's instance labels before it predicts
-anything: a split without them used to fail only once its images were all predicted."""
+"""evaluate.py's benchmark and baseline modes on COS data read every split's instance labels
+before a model loads: a split without them used to fail only once its images (and those of the
+splits before it) were all predicted."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pmgsam.data import DataError, generate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_split_without_instance_labels_is_refused_before_predicting(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [[], ["--baseline", "sam-box", "--speed-iters", "0"]])
+def test_a_split_without_instance_labels_is_refused_before_predicting(
+    tmp_path: Path, mode: list
+) -> None:
     root = generate("nc4k", tmp_path / "data", num=4, seed=0, size=(32, 24), progress=False)
     shutil.rmtree(root / "Instance")
     data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
@@ -23,14 +27,14 @@ def test_a_split_without_instance_labels_is_refused_before_predicting(tmp_path: 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"data": data, "train": {"device": "cpu"}}))
     # Never opened: the labels are checked before the model loads.
-    weights = tmp_path / "model.safetensors"
+    weights = tmp_path / "model.pth"
     weights.write_bytes(b"not read")
     spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     run = tmp_path / "run"
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-            "--output-dir", run]  # fmt: skip
+            "--output-dir", run, *mode]  # fmt: skip
     with pytest.raises(DataError, match=r"^nc4k test has no instance labels: instance folder"):
         cli.main([str(a) for a in argv])
     assert not run.exists()

@@ -186,8 +186,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
-    baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     cos = args.dataset in COS_NAMES
+    # Their instance labels too, before the model loads: a split without them must not cost
+    # the predictions of the others.
+    cos_gt = {split: ds.coco_gt() for split, ds in datasets.items()} if cos else {}
+    baseline = _build(args, owner, resolve_device(args.device, option="--device"))
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = _predict_and_score(
-        args, baseline, datasets, out_dir, meta
+        args, baseline, datasets, out_dir, meta, cos_gt
     )
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
@@ -225,9 +228,11 @@ def _predict_and_score(
     datasets: Dict[str, Any],
     out_dir: Path,
     meta: Dict[str, Any],
+    cos_gt: Dict[str, Any],
 ) -> Tuple[Dict[str, Any], Dict[str, Any], Optional[Tuple[Any, Any]]]:
     """Predict and score each split, printing its scores and recording its summary in
-    ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time)."""
+    ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time).
+    ``cos_gt``: each COS split's COCO ground truth."""
     from pmgsam.baselines.runner import run_baseline, score_dis_maps
     from pmgsam.evaluation.tables import COS_NAMES
 
@@ -238,7 +243,7 @@ def _predict_and_score(
     for split, dataset in datasets.items():
         summary = run_baseline(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
-            args.overwrite,
+            args.overwrite, cos_gt.get(split),
         )  # fmt: skip
         first_prompted = summary.pop("timing_input")
         timing_input = timing_input or first_prompted

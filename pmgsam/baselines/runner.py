@@ -59,6 +59,7 @@ def run_baseline(
     limit: Optional[int] = None,
     progress: bool = True,
     overwrite: bool = False,
+    gt: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -73,6 +74,7 @@ def run_baseline(
         progress: show a tqdm bar.
         overwrite: allow a prediction folder holding files this tool did not write (never one
             of the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
+        gt: COS: the dataset's COCO ground truth when already built (else it is built here).
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
@@ -82,7 +84,7 @@ def run_baseline(
     prepare_output_dir(
         pred_dir, names, dataset_folders(dataset), overwrite, "--output-dir", "baselines"
     )
-    gt_images = _CocoImages(dataset, split) if cos else None
+    gt_images = _CocoImages(dataset, split, gt) if cos else None
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = {"empty_gt": 0, "empty_gt_instances": 0, "no_masks": 0, "masks": 0}
@@ -167,13 +169,14 @@ class _CocoImages:
     Arguments:
       dataset: a COS dataset (``coco_gt``).
       split (str): its name, for errors.
+      gt: the dataset's COCO ground truth, when already built.
     """
 
-    def __init__(self, dataset: Any, split: str) -> None:
+    def __init__(self, dataset: Any, split: str, gt: Optional[Dict[str, Any]] = None) -> None:
         from pmgsam.evaluation.coco_gt import load_coco
 
         self.split = split
-        self.gt = dataset.coco_gt()
+        self.gt = dataset.coco_gt() if gt is None else gt
         self.coco = load_coco(self.gt)
         self.ids = {Path(im["file_name"]).stem: im["id"] for im in self.gt["images"]}
 
