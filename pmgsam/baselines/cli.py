@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reduce",
         default="union",
         choices=REDUCTIONS,
-        help="automatic modes on DIS, masks -> one map: union (default), largest, or oracle "
+        help="automatic modes on DIS (refused elsewhere), masks -> one map: union (default), "
+        "largest, or oracle "
         "(ORACLE UPPER BOUND: the mask with the best IoU against the GT; not a fair baseline)",
     )
     g.add_argument("--model-image-size", type=positive_int, help="model input side (default 1024)")
@@ -304,12 +305,30 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{', '.join(flags)} only apply to sam-auto / sam2-auto{hint}")
     if args.use_m2m and args.baseline != "sam2-auto":
         parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
+    _check_reduce(parser, args)
     owner = family_of(args.model_type or DEFAULT_MODEL[family_name or "sam"])
     side, step = args.model_image_size, SIDE_MULTIPLE[owner]
     if side is not None and side % step:
         parser.error(
             f"--model-image-size must be a multiple of {step} for {owner.upper()} models "
             f"(e.g. {max(step, side // step * step)}), got {side}"
+        )
+
+
+def _check_reduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A --reduce that no score would read is refused: a box row's map is its masks' maximum,
+    and COS data scores every automatic mask as an instance; its run.json would still record
+    the reduction (an ``oracle`` one as reading the GT) and its maps show it."""
+    from pmgsam.evaluation.tables import COS_NAMES
+
+    if args.reduce == "union":  # the default
+        return
+    if args.baseline.endswith("-box"):
+        parser.error(f"--reduce {args.reduce} only applies to automatic modes, not {args.baseline}")
+    if args.dataset in COS_NAMES:
+        parser.error(
+            f"--reduce {args.reduce} only applies on DIS data: on {args.dataset} every generated "
+            "mask is scored as an instance"
         )
 
 
