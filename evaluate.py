@@ -85,6 +85,21 @@ MODE_OPTIONS = {
 }
 
 
+class _ProtocolGiven(argparse.Action):
+    """Stores ``--protocol`` and notes that it was given: its default is ``all``, so only this
+    tells a ``--protocol all`` that ``--matched-only`` would contradict from no ``--protocol``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.protocol_given = True
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
@@ -106,10 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol",
         choices=["all", "matched"],
         default="all",
+        action=_ProtocolGiven,
         help="COS: 'all' predicted instances (standard COCO, default) or 'matched': only the "
         "predictions paired with a GT instance by the Hungarian assignment (paper)",
     )
-    p.add_argument("--matched-only", action="store_true", help="COS: same as --protocol matched")
+    p.add_argument(
+        "--matched-only",
+        action="store_true",
+        help="COS: same as --protocol matched (refused beside --protocol all)",
+    )
+    p.set_defaults(protocol_given=False)
     p.add_argument("--threshold", type=probability, default=0.5, help="COS: foreground = prob > t")
     p.add_argument(
         "--min-area", type=non_negative_int, default=0, help="COS: smallest instance (pixels)"
@@ -251,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.matched_only:
+        if args.protocol_given and args.protocol != "matched":
+            parser.error(f"--matched-only contradicts --protocol {args.protocol}: give one of them")
         args.protocol = "matched"
     if args.baseline:
         _refuse_unused(parser, args, "baseline mode (--baseline)")

@@ -61,6 +61,9 @@ BAD = {  # case: (segmentation or image field edit, words the error must hold)
     "image-id-twice": ([{"id": 1, "file_name": "d.jpg"}], "repeats image id 1 of 'c.jpg'"),
     "image-stem-twice": ([{"id": 2, "file_name": "x/c.png"}], "share the file-name stem 'c'"),
     "ann-id-twice": ([{"id": 7}], "repeats annotation id 7 of annotations[0]"),
+    # pycocotools indexes annotations by category_id: a KeyError traceback without one.
+    "ann-no-category": ({"category_id": None}, "(id 7, of 'c.jpg') has no 'category_id'"),
+    "ann-category-text": ({"category_id": "fish"}, "category_id 'fish' is not an integer"),
 }
 
 
@@ -74,6 +77,11 @@ def _bad(case: str) -> Dict[str, Any]:
         data["images"].append({**data["images"][0], **edit[0]})
     elif isinstance(edit, list) and case.startswith("ann"):
         data["annotations"].append({**data["annotations"][0], **edit[0]})
+    elif isinstance(edit, dict) and case.startswith("ann"):  # None: the key is left out
+        ann = data["annotations"][0]
+        ann.update(edit)
+        for key in [k for k, v in edit.items() if v is None]:
+            del ann[key]
     elif isinstance(edit, str):
         key, value = edit.split("=")
         data["images"][0][key] = int(value)

@@ -103,8 +103,34 @@ def test_images_the_file_omits_take_ids_above_its_own(tmp_path) -> None:
     extra = tmp_path / "img" / "c.jpg"
     cv2.imwrite(str(extra), np.full((H, W, 3), 90, np.uint8))
     paths = [tmp_path / "img" / f"{n}.jpg" for n in ("c", "a", "b")]
-    built = coco_ground_truth(paths, ["c", "a", "b"], InstanceSource("json", gt_json), "t")
+    with pytest.warns(UserWarning, match="does not list 1 image"):
+        built = coco_ground_truth(paths, ["c", "a", "b"], InstanceSource("json", gt_json), "t")
     assert [im["id"] for im in built["images"]] == [8, 7, 3]
+
+
+def test_images_the_file_omits_are_named_unless_cod10k_noncam(tmp_path) -> None:
+    # An image the file does not list gets no GT instance, so its detections all become false
+    # positives: a file of another release scored without a word. COD10K's NonCAM images are
+    # never listed (they hold no camouflaged object), so naming them would be noise.
+    from pmgsam.data.coco_annotations import UnlistedImageWarning
+
+    gt_json, _ = _setup(tmp_path, crowd=False)
+    names = ["a", "b", "COD10K-CAM-1-Aquatic-1-Fish-9", "COD10K-NonCAM-1-Aquatic-1-Fish-8"]
+    for n in names[2:]:
+        cv2.imwrite(str(tmp_path / "img" / f"{n}.jpg"), np.full((H, W, 3), 90, np.uint8))
+    paths = [tmp_path / "img" / f"{n}.jpg" for n in names]
+    with pytest.warns(UnlistedImageWarning) as caught:
+        built = coco_ground_truth(paths, names, InstanceSource("json", gt_json), "cod10k Test")
+    assert [str(w.message) for w in caught] == [
+        f"COCO instance file '{gt_json}' does not list 1 image(s) of cod10k Test: "
+        "COD10K-CAM-1-Aquatic-1-Fish-9.jpg; they get no GT instance (scored, every instance "
+        "predicted there counts as a false positive)"
+    ]
+    assert len(built["images"]) == 4 and len(built["annotations"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every image listed, or NonCAM: no warning
+        coco_ground_truth(paths[:2] + paths[3:], names[:2] + names[3:],
+                          InstanceSource("json", gt_json), "t")  # fmt: skip
 
 
 def test_a_bilinearly_resized_instance_map_is_named(tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""evaluate.py's --matched-only is --protocol matched (its help says so)."""
+"""evaluate.py's --matched-only is --protocol matched (its help says so), and contradicts
+--protocol all."""
 
 from __future__ import annotations
 
@@ -15,3 +16,21 @@ def test_matched_only_scores_with_the_matched_protocol(flag, monkeypatch) -> Non
     monkeypatch.setattr(evaluate, "score_cos", lambda args: seen.append(args.protocol))
     evaluate.main(["--task", "cos", "--pred-dir", "p", "--gt-json", "g", "--out", "o", *flag])
     assert seen == ["matched"]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_matched_only_with_protocol_all_is_refused_in_either_order(order, monkeypatch, capsys):
+    # --protocol all's value is also the default: without noting that it was given, the
+    # --matched-only beside it won in either order and "all" was silently not what was scored.
+    import evaluate
+
+    monkeypatch.setattr(evaluate, "score_cos", lambda args: pytest.fail("scored anyway"))
+    flags = [["--matched-only"], ["--protocol", "all"]]
+    argv = ["--task", "cos", "--pred-dir", "p", "--gt-json", "g", "--out", "o"]
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(argv + flags[order] + flags[1 - order])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(
+        "error: --matched-only contradicts --protocol all: give one of them"
+    )

@@ -32,3 +32,14 @@ def test_synthetic_is_deterministic_and_guarded(tmp_path, capsys):
     main(["--layout", "dis5k", "--out", str(tmp_path / "cli"), "--num", "4", "--no-progress"])
     assert "DIS-TR: 4" in capsys.readouterr().out
     assert len(list((tmp_path / "cli" / "DIS5K" / "DIS-TE3" / "gt").glob("*.png"))) == 2
+
+
+def test_the_cod10k_summary_counts_every_image_of_a_split(tmp_path, capsys):
+    # It counted the CAM images only: a Test/Image folder of 3 files was reported as 2.
+    main(["--layout", "cod10k", "--out", str(tmp_path), "--num", "2", "--size", "32x24",
+          "--no-progress"])  # fmt: skip
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("(Train: 2 CAM + 1 NonCAM, Test: 2 CAM + 1 NonCAM)"), line
+    for split in ("Train", "Test"):
+        names = [p.name for p in (tmp_path / "COD10K-v3" / split / "Image").iterdir()]
+        assert len(names) == 3 and sum("-NonCAM-" in n for n in names) == 1

@@ -34,6 +34,35 @@ def test_an_oracle_row_is_never_best_and_the_others_are_ranked_without_it():
     assert "ORACLE upper bound, not ranked" in md
 
 
+def _box_run(method: str, section: str, scores: dict) -> dict:
+    # The meta `evaluate.py --baseline sam-box` records (mode and box rule) on COS data.
+    meta = {"mode": "box", "box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
+    return {"method": method, section: scores, "meta": meta}
+
+
+def test_gt_box_rows_are_never_best_and_the_automatic_rows_are_ranked_without_them():
+    # A box per GT instance tells SAM where every object is: shown beside the automatic rows,
+    # not ranked against them, in the COS table as in the DIS one.
+    box = _box_run("SAM ViT-B GT box per instance", "cos", {"COD10K": {"AP": 0.6, "AP50": 0.9}})
+    auto = {"method": "SAM ViT-B auto", "cos": {"COD10K": {"AP": 0.1, "AP50": 0.2}}}
+    ours = {"method": "ours", "cos": {"COD10K": {"AP": 0.3, "AP50": 0.1}}, "meta": {}}
+    md = to_markdown(build_tables([box, auto, ours])["cos"])
+    assert "| SAM ViT-B GT box per instance | 60.0 | 90.0 | – |" in md
+    assert (
+        "| SAM ViT-B auto | 10.0 | **20.0** | – |" in md and "| ours | **30.0** | 10.0 | – |" in md
+    )
+    assert "Prompted with GT boxes, not ranked (the GT locates each object): SAM ViT-B GT box" in md
+    dis_box = _box_run("SAM ViT-B GT box", "dis", {"DIS-VD": _scores(0.01, 2)})
+    dis_md = to_markdown(
+        dis_table([dis_box, {"method": "ours", "dis": {"DIS-VD": _scores(0.1, 2)}}])
+    )
+    assert "| SAM ViT-B GT box | – | – | 0.010 |" in dis_md and "| ours | – | – | 0.100 |" in dis_md
+    # One ranked row is left, with nothing to beat: no best at all.
+    assert (
+        "**" not in dis_md and "not ranked (the GT locates each object): SAM ViT-B GT box" in dis_md
+    )
+
+
 def test_the_pooled_overall_group_of_a_limited_baseline_marks_no_best():
     # sam scored 2 images of each part (--limit 2), ours every image: Overall (TE1-4) is pooled
     # from the parts for both (8 vs 2000 images), so no row is best there either.

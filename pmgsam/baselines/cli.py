@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reduce",
         default="union",
         choices=REDUCTIONS,
-        help="automatic modes on DIS, masks -> one map: union (default), largest, or oracle "
+        help="automatic modes on DIS (refused elsewhere), masks -> one map: union (default), "
+        "largest, or oracle "
         "(ORACLE UPPER BOUND: the mask with the best IoU against the GT; not a fair baseline)",
     )
     g.add_argument("--model-image-size", type=positive_int, help="model input side (default 1024)")
@@ -209,11 +210,14 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
+    cos = args.dataset in COS_NAMES
+    # Their instance labels too, before the model loads: a split without them must not cost
+    # the predictions of the others.
+    cos_gt = {split: ds.coco_gt() for split, ds in datasets.items()} if cos else {}
     producer = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
     baseline = _build(args, owner, resolve_device(args.device, option="--device"))
-    cos = args.dataset in COS_NAMES
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
@@ -230,7 +234,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = _predict_and_score(
-        args, baseline, datasets, out_dir, meta, producer
+        args, baseline, datasets, out_dir, meta, producer, cos_gt
     )
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
@@ -252,11 +256,13 @@ def _predict_and_score(
     out_dir: Path,
     meta: Dict[str, Any],
     producer: Dict[str, Any],
+    cos_gt: Dict[str, Any],
 ) -> Tuple[Dict[str, Any], Dict[str, Any], Optional[Tuple[Any, Any]]]:
     """Predict and score each split, printing its scores and recording its summary in
     ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time).
-    With ``--keep-going``, splits holding unreadable images are not scored, and the error
-    listing those images is raised once every split is done."""
+    ``cos_gt``: each COS split's COCO ground truth. With ``--keep-going``, splits holding
+    unreadable images are not scored, and the error listing those images is raised once every
+    split is done."""
     from pmgsam.baselines.runner import run_baseline, score_dis_maps
     from pmgsam.engine.unreadable import split_failures_error
     from pmgsam.evaluation.tables import COS_NAMES
@@ -271,6 +277,7 @@ def _predict_and_score(
             baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
             args.overwrite, producer, getattr(args, "skip_existing", False),
             getattr(args, "keep_going", False), timing_input is None and args.speed_iters > 0,
+            cos_gt.get(split),
         )  # fmt: skip
         first_prompted = summary.pop("timing_input")
         timing_input = timing_input or first_prompted
@@ -369,12 +376,30 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{', '.join(flags)} only apply to sam-auto / sam2-auto{hint}")
     if args.use_m2m and args.baseline != "sam2-auto":
         parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
+    _check_reduce(parser, args)
     owner = family_of(args.model_type or DEFAULT_MODEL[family_name or "sam"])
     side, step = args.model_image_size, SIDE_MULTIPLE[owner]
     if side is not None and side % step:
         parser.error(
             f"--model-image-size must be a multiple of {step} for {owner.upper()} models "
             f"(e.g. {max(step, side // step * step)}), got {side}"
+        )
+
+
+def _check_reduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A --reduce that no score would read is refused: a box row's map is its masks' maximum,
+    and COS data scores every automatic mask as an instance; its run.json would still record
+    the reduction (an ``oracle`` one as reading the GT) and its maps show it."""
+    from pmgsam.evaluation.tables import COS_NAMES
+
+    if args.reduce == "union":  # the default
+        return
+    if args.baseline.endswith("-box"):
+        parser.error(f"--reduce {args.reduce} only applies to automatic modes, not {args.baseline}")
+    if args.dataset in COS_NAMES:
+        parser.error(
+            f"--reduce {args.reduce} only applies on DIS data: on {args.dataset} every generated "
+            "mask is scored as an instance"
         )
 
 

@@ -92,6 +92,7 @@ def run_baseline(
     skip_existing: bool = False,
     keep_going: bool = False,
     timing: bool = True,
+    gt: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -115,6 +116,7 @@ def run_baseline(
             Otherwise the first one raises :class:`~pmgsam.data.io.DataError` naming it.
         timing: return the first prompted image for timing even when it was kept (it is
             read again); otherwise only when this call predicted it.
+        gt: COS: the dataset's COCO ground truth when already built (else it is built here).
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
@@ -133,7 +135,7 @@ def run_baseline(
         "baselines", producer, sources,
     )  # fmt: skip
     write_records(pred_dir, kept)  # the records of other maps go: those are predicted again
-    gt_images = _CocoImages(dataset, split) if cos else None
+    gt_images = _CocoImages(dataset, split, gt) if cos else None
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = dict.fromkeys(COUNTS, 0)
@@ -240,13 +242,14 @@ class _CocoImages:
     Arguments:
       dataset: a COS dataset (``coco_gt``).
       split (str): its name, for errors.
+      gt: the dataset's COCO ground truth, when already built.
     """
 
-    def __init__(self, dataset: Any, split: str) -> None:
+    def __init__(self, dataset: Any, split: str, gt: Optional[Dict[str, Any]] = None) -> None:
         from pmgsam.evaluation.coco_gt import load_coco
 
         self.split = split
-        self.gt = dataset.coco_gt()
+        self.gt = dataset.coco_gt() if gt is None else gt
         self.coco = load_coco(self.gt)
         self.ids = {Path(im["file_name"]).stem: im["id"] for im in self.gt["images"]}
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
 
 from .io import (
@@ -25,6 +26,13 @@ from .io import (
     list_files,
     load_instance_map,
 )
+
+# COD10K's images without a camouflaged object: its instance files list none of them.
+NO_INSTANCES_MARK = "-NonCAM-"
+
+
+class UnlistedImageWarning(UserWarning):
+    """Images of a split that its COCO instance file does not list: they get no GT instance."""
 
 
 def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
@@ -110,8 +118,10 @@ def annotations_from_json(
 
     The images the file lists keep its image ids, the others (e.g. COD10K NonCAM ones, which get
     no annotations) take ids above them: COCOeval orders detections of equal score by image id,
-    so scoring the file itself must see the same order. Polygons and RLE become compressed RLE,
-    every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not missed).
+    so scoring the file itself must see the same order. Unlisted images other than COD10K's
+    NonCAM ones are named in an :class:`UnlistedImageWarning`. Polygons and RLE become compressed
+    RLE, every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not
+    missed).
     """
     try:
         coco = json.loads(Path(path).read_text())
@@ -127,6 +137,16 @@ def annotations_from_json(
             f"{what} (wrong file?)"
         )
     images = _with_file_ids(path, names, images, by_stem)
+    unlisted = [im["file_name"] for n, im in zip(names, images)
+                if n not in by_stem and NO_INSTANCES_MARK not in n]  # fmt: skip
+    if unlisted:  # e.g. a file of another release: silent, it would lower AP for no reason
+        warnings.warn(
+            f"COCO instance file '{path}' does not list {len(unlisted)} image(s) of {what}: "
+            f"{preview(unlisted, 5)}; they get no GT instance (scored, every instance predicted "
+            "there counts as a false positive)",
+            UnlistedImageWarning,
+            stacklevel=2,
+        )
     annotations: List[Dict[str, Any]] = []
     for name, img in zip(names, images):
         entry = by_stem.get(name)

@@ -386,9 +386,16 @@ def main(argv: List[str] | None = None) -> None:
         not args.no_progress,
         overwrite_option="--overwrite",
     )
-    splits = load_manifest(root)["splits"]
-    summary = ", ".join(f"{s}: {len(v)}" for s, v in splits.items())
-    print(f"wrote {args.layout} to {root} ({summary})")
+    manifest = load_manifest(root)
+    print(f"wrote {args.layout} to {root} ({_summary(manifest)})")
+
+
+def _summary(manifest: Dict) -> str:
+    """Images per split; the splits list COD10K's CAM images only, its NonCAM ones are added."""
+    noncam = {s: sum(f.startswith(f"{s}/Image/COD10K-NonCAM-") for f in manifest["files"])
+              for s in manifest["splits"]}  # fmt: skip
+    return ", ".join(f"{s}: {len(v)}" + (f" CAM + {noncam[s]} NonCAM" if noncam[s] else "")
+                     for s, v in manifest["splits"].items())  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<split>.json``
 (DIS metrics for DIS5K and folder datasets, instance AP for COD10K / NC4K; a combined DIS5K
 split such as ``DIS-TE`` is scored as one set), and the record to ``<output-dir>/run.json``.
-Every split's dataset is built before anything is predicted, and the model is loaded once.
+Every split's dataset (and a COS split's COCO ground truth) is built before anything is
+predicted, and the model is loaded once.
 
 With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
 weights and settings made from the same image files (their images are not opened) and predicts
@@ -178,12 +179,12 @@ def _score_dis_split(
 
 
 def _score_cos_split(
-    args: argparse.Namespace, ds: Any, pred_dir: Path, out_json: Path
+    args: argparse.Namespace, gt: Dict[str, Any], pred_dir: Path, out_json: Path
 ) -> Dict[str, Any]:
-    """The instance AP of the maps in ``pred_dir`` against ``ds``'s COCO GT, in ``out_json``."""
+    """The instance AP of the maps in ``pred_dir`` against the COCO GT ``gt``, in ``out_json``."""
     scores = evaluate_cos_folder(
         pred_dir,
-        ds.coco_gt(),
+        gt,
         threshold=args.threshold,
         min_area=args.min_area,
         protocol=args.protocol,
@@ -260,6 +261,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
+    # The instance labels too: a split without them (or with a bad COCO file) must not cost
+    # the predictions of every split first.
+    cos_gt = {s: datasets[s].coco_gt() for s in args.splits if args.dataset in COS_NAMES}
     # Once, before predicting (a run still training may replace its best weights meanwhile):
     # the manifests of every split and run.json record this SHA-256.
     digest = weights_digest(args.checkpoint)
@@ -287,7 +291,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             dis[split] = _score_dis_split(args, datasets[split], pred_dir, out_json, split)
         else:
             name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
-            cos[name] = _score_cos_split(args, datasets[split], pred_dir, out_json)
+            cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_json)
     if run["failed"]:
         raise split_failures_error(run["failed"])
     meta = {

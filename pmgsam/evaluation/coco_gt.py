@@ -124,11 +124,19 @@ def _checked_annotations(
             ann_ids[ann_id] = k
         h, w = sizes[image_id]
         named = f"{where}: annotations[{k}] (id {ann.get('id')!r}, of {names[image_id]!r})"
+        # pycocotools indexes every annotation by it (a KeyError deep inside it otherwise); the
+        # AP is class-agnostic, so any integer id will do.
+        if "category_id" not in ann:
+            raise EvaluationInputError(f"{named} has no 'category_id' (any integer id will do)")
+        try:
+            category_id = whole_number(ann["category_id"])
+        except ValueError as err:
+            raise EvaluationInputError(f"{named}: category_id {err}") from err
         try:
             rle = segmentation_to_rle(ann["segmentation"], h, w, named)
         except DataError as err:
             raise EvaluationInputError(str(err)) from err
-        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id)
+        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id, category_id=category_id)
         out.setdefault("iscrowd", 0)
         if "area" not in out:
             out["area"] = float(mask_utils.area(rle_for_pycocotools(rle)))
@@ -148,7 +156,8 @@ def checked_coco_dict(
 
     Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
     sizes; ids and file-name stems unique), a ``categories`` list and well-formed
-    ``annotations`` (unique integer ids, missing ones assigned); every ``segmentation`` is checked
+    ``annotations`` (unique integer ids, missing ones assigned; an integer ``category_id``, of any
+    category: the AP is class-agnostic); every ``segmentation`` is checked
     (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
     raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
     mask area / 0. ``require_instances`` refuses a GT without a non-crowd annotation (scoring

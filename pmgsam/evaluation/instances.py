@@ -5,7 +5,8 @@ instances by 8-connected component analysis (components smaller than ``min_area`
 dropped); an instance's score is the mean probability inside it. Predicted and GT instances are
 paired one-to-one by the Hungarian algorithm on mask IoU. Results are written in the COCO results
 format (RLE of the Fortran-order uint8 mask, ``counts`` as str, no ``bbox``) and scored with
-pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``): AP, AP50, AP75.
+pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``; every instance counts,
+whatever its ``category_id`` and the file's ``categories`` list): AP, AP50, AP75.
 
 Protocols:
 
@@ -132,6 +133,12 @@ def coco_map(coco_gt: COCO, results: List[Dict[str, object]]) -> Dict[str, objec
             coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, iouType="segm")
         ev.params.useCats = 0
+        # Even with useCats = 0, COCOeval gathers an image's GT and detections over
+        # params.catIds, which it takes from the file's 'categories': an instance whose
+        # category_id that list lacks (or every one, for an empty list) would be left out of the
+        # score without a word. Class-agnostic AP counts every instance, so every id used counts.
+        used = {a["category_id"] for a in [*coco_gt.anns.values(), *coco_dt.anns.values()]}
+        ev.params.catIds = sorted(used | set(coco_gt.getCatIds()))
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -46,7 +46,7 @@ class Table:
         notes: lines printed under the table (protocols, pooling).
         unranked: groups whose best values are not marked (rows not comparable there).
         unranked_rows: methods never marked best nor counted when marking it (an ORACLE
-            upper bound, which chooses its mask with the GT).
+            upper bound, which chooses its mask with the GT; a baseline prompted with GT boxes).
         unranked_columns: column keys whose best values are not marked in any group (per-image
             costs measured under different conditions).
     """

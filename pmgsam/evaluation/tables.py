@@ -149,9 +149,28 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         notes.append(
             f"ORACLE upper bound, not ranked (its mask chosen with the GT): {', '.join(oracles)}."
         )
+    boxed = gt_box_rows(runs)
+    notes += gt_box_notes(boxed)
     dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
     title = "DIS5K" if dis5k else "DIS metrics"
-    return Table(title, groups, rows, notes, list(unranked), oracles)
+    return Table(title, groups, rows, notes, list(unranked), oracles + boxed)
+
+
+def gt_box_rows(runs: Sequence[Mapping]) -> List[str]:
+    """The methods of the runs prompted with GT boxes (``--baseline sam-box`` / ``sam2-box``):
+    shown, but never marked best nor counted when marking it, as the GT tells them where each
+    object is, which the automatic rows must find themselves."""
+    metas = [(r, r.get("meta") or {}) for r in runs]
+    return [str(r["method"]) for r, m in metas if m.get("mode") == "box" or "box_prompt" in m]
+
+
+def gt_box_notes(methods: Sequence[str]) -> List[str]:
+    """The note naming the GT-box-prompted rows left unranked (none when there are none)."""
+    if not methods:
+        return []
+    return [
+        f"Prompted with GT boxes, not ranked (the GT locates each object): {', '.join(methods)}."
+    ]
 
 
 def cos_protocol(scores: object) -> str:
@@ -204,7 +223,9 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         vals.update({(d, PROTOCOL_COLUMN.key): protos.get(d) for d in mixed})
     groups = [(d, COS_COLUMNS + ((PROTOCOL_COLUMN,) if d in mixed else ())) for d in datasets]
     unranked = [d for d in datasets if d in unequal or d in mixed]
-    return Table("COS instance segmentation", groups, rows, notes, unranked)
+    boxed = gt_box_rows(runs)
+    notes += gt_box_notes(boxed)
+    return Table("COS instance segmentation", groups, rows, notes, unranked, boxed)
 
 
 def mixed_protocols(
