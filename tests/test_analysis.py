@@ -147,6 +147,10 @@ def test_pearson_and_quadrants_compare_the_iou_series(tmp_path) -> None:
                       figure_size=(1, 1))  # fmt: skip
     assert summary["pearson_premask_final_iou"] == pytest.approx(np.sqrt(3) / 2, abs=1e-12)
     assert summary["quadrants"] == {"corrected": 1, "kept_good": 1, "kept_poor": 1, "degraded": 0}
+    # Two images are enough: (1, 1) and (0, 0.75) lie on a rising line, r = 1.
+    two = analyse(stems[:2], gts[:2], {PREMASK: pre[:2], FINAL: final[:2]}, tmp_path / "two",
+                  figure_size=(1, 1))  # fmt: skip
+    assert two["pearson_premask_final_iou"] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_scatter_is_a_png_of_the_requested_size(tmp_path) -> None:
