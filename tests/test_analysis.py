@@ -48,6 +48,8 @@ def test_binary_iou_by_hand() -> None:
     pred[3, 3] = 127  # exactly 0.5 probability is background
     assert binary_iou(pred, gt) == pytest.approx(2 / 6)
     assert binary_iou(np.zeros_like(gt), np.zeros_like(gt)) == 1.0
+    # 128 is probability 128/255 = 0.502, above 0.5: foreground.
+    assert binary_iou(np.array([[128, 0]], np.uint8), np.array([[255, 0]], np.uint8)) == 1.0
 
 
 def test_binary_iou_gt_threshold_and_quadrant_boundaries() -> None:
@@ -122,6 +124,33 @@ def test_analyse_scores_and_summarises_hand_made_maps(tmp_path) -> None:
     # The two maps every analysis compares must be there.
     with pytest.raises(ValueError, match="'Final mask' entry"):
         analyse(["a"], gts[:1], {PREMASK: pre[:1]}, tmp_path / "none")
+
+
+def test_pearson_and_quadrants_compare_the_iou_series(tmp_path) -> None:
+    # GT: the left half of a 4x8 image (16 px). Pre-Mask IoU 1, 0, 0; final maps keep 4, 3 and
+    # 2 of the 4 GT columns: IoU 1, 0.75, 0.5. By hand: dx = [2, -1, -1]/3, dy = [1, 0, -1]/4,
+    # sum dx*dy = 1/4, sum dx^2 = 2/3, sum dy^2 = 1/8, so r = (1/4) / sqrt(1/12) = sqrt(3)/2.
+    # With t_final 0.7, b (0, 0.75) is corrected and c (0, 0.5) kept poor. Another per-image
+    # score (S-measure, MAE) in place of the IoU gives other numbers.
+    gt = np.zeros((4, 8), np.uint8)
+    gt[:, :4] = 255
+    stems = ["a", "b", "c"]
+    gts = _write_maps(tmp_path / "gt", {s: gt for s in stems})
+    finals = {}
+    for stem, cols in zip(stems, (4, 3, 2)):
+        finals[stem] = np.zeros_like(gt)
+        finals[stem][:, :cols] = 255
+    empty = np.zeros_like(gt)
+    pre = _write_maps(tmp_path / "pre", {"a": gt, "b": empty, "c": empty})
+    final = _write_maps(tmp_path / "final", finals)
+    summary = analyse(stems, gts, {PREMASK: pre, FINAL: final}, tmp_path / "out", 0.5, 0.7,
+                      figure_size=(1, 1))  # fmt: skip
+    assert summary["pearson_premask_final_iou"] == pytest.approx(np.sqrt(3) / 2, abs=1e-12)
+    assert summary["quadrants"] == {"corrected": 1, "kept_good": 1, "kept_poor": 1, "degraded": 0}
+    # Two images are enough: (1, 1) and (0, 0.75) lie on a rising line, r = 1.
+    two = analyse(stems[:2], gts[:2], {PREMASK: pre[:2], FINAL: final[:2]}, tmp_path / "two",
+                  figure_size=(1, 1))  # fmt: skip
+    assert two["pearson_premask_final_iou"] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_scatter_is_a_png_of_the_requested_size(tmp_path) -> None:

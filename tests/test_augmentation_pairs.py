@@ -107,6 +107,36 @@ def test_mask_shrinks_by_block_majority() -> None:
     assert np.array_equal(out[decided], (means > 0.5)[decided].astype(np.float32))
 
 
+def test_an_evenly_split_mask_block_is_background() -> None:
+    # 4x4 -> S = 2: each output pixel is one 2x2 block. Block means, by hand: top-left 2/4
+    # (a tie: no majority, background, "> 0.5"), top-right 3/4 (foreground), bottom row 0 / 1/4.
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0:2, 0] = 1
+    mask[0:2, 2:4] = 1
+    mask[1, 2] = 0
+    mask[3, 3] = 1
+    out = EvalTransform(2)(np.zeros((4, 4, 3), np.uint8), mask)["mask"][0].numpy()
+    assert out.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+
+
+def test_the_mask_is_rotated_soft_like_the_image() -> None:
+    # The image holds its own mask (red = 255 * mask) and is shrunk 3x to S, so the mask arrives
+    # soft at the rotation. Image and mask go through the same geometry with the same
+    # interpolation, so wherever the red value is clearly off 0.5 (beyond the uint8 rounding of
+    # two resamplings, 2/255) its side of 0.5 must be the mask's. Binarising the mask before
+    # rotating it, or rotating it nearest-neighbour, breaks this on hundreds of edge pixels.
+    rng = np.random.default_rng(0)
+    mask = (rng.random((48, 48)) > 0.5).astype(np.uint8).repeat(4, 0).repeat(4, 1)[:190, :170]
+    image = np.zeros(mask.shape + (3,), np.uint8)
+    image[..., 0] = mask * 255
+    for seed in range(2):
+        out = augment(image, mask, seed, rotate_prob=1.0, rotate_limit=30.0)
+        red, target = out["image"][0].numpy(), out["mask"][0].numpy() > 0.5
+        clear = np.abs(red - 0.5) > 2 / 255
+        assert clear.sum() > 3500  # nearly all of the 64 x 57 valid region
+        assert np.array_equal((red > 0.5)[clear], target[clear]), seed
+
+
 def test_mismatched_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="mask shape"):
         EvalTransform(S)(np.zeros((30, 40, 3), np.uint8), np.zeros((40, 30), np.uint8))

@@ -20,6 +20,7 @@ from pycocotools.cocoeval import COCOeval
 import evaluate
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.evaluation.coco_gt import load_coco
+from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.rle import SegmentationError, compressed_counts, encode_rle, rle_from_segmentation
@@ -273,3 +274,40 @@ def test_gt_with_only_crowd_regions_is_refused_as_pycocotools_would_score_minus_
     with pytest.raises(EvaluationInputError, match="no \\(non-crowd\\) annotations"):
         load_coco(_crowd_only_gt(), require_instances=True)
     load_coco(_crowd_only_gt())  # fine where no score is asked for
+
+
+def test_the_files_own_area_is_kept_for_the_area_ranges(tmp_path: Path, cocoeval_stats) -> None:
+    # pycocotools puts a GT instance in the small / medium / large range by its stored 'area'
+    # (a polygon's, which is not its pixel count). The 150-px rectangle of _good() is stored
+    # with area 40 * 40 = 1600, a "medium" object (32^2 <= area < 96^2): its AP lands in the
+    # medium stat and small reads -1 (no small GT). Recomputing the area from the mask (150,
+    # "small") would swap the two.
+    data = _good()
+    data["annotations"][0].update(area=1600.0, iscrowd=0)  # complete for pycocotools alone
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    m = np.zeros((H, W), np.uint8)
+    m[5:15, 5:20] = 255
+    cv2.imwrite(str(pred / "c.png"), m)
+    out = tmp_path / "res.json"
+    res = evaluate_cos_folder(pred, gt, results_out=out, progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        expected = cocoeval_stats(COCO(str(gt)), out)
+    assert res["stats"] == pytest.approx(expected, abs=1e-12)
+    assert res["stats"][3:6] == pytest.approx([-1.0, 1.0, -1.0], abs=1e-12)  # small, medium, large
+
+
+def test_crowd_regions_are_not_counted_as_gt_instances(tmp_path: Path, pred_dir: Path) -> None:
+    # _good()'s instance plus a crowd region elsewhere: one GT instance (COCOeval ignores the
+    # crowd region, and the perfect prediction of the instance scores AP 1).
+    data = _good()
+    crowd = np.zeros((H, W), bool)
+    crowd[16:19, 22:28] = True
+    data["annotations"].append(
+        {"id": 8, "image_id": 1, "category_id": 1, "iscrowd": 1, "segmentation": encode_rle(crowd)}
+    )
+    res = evaluate_cos_folder(pred_dir, data, progress=False)
+    assert res["AP"] == pytest.approx(1.0, abs=1e-12)
+    assert res["num_gt_instances"] == 1

@@ -94,6 +94,25 @@ def test_loss_gradient_and_dtype() -> None:
         SegmentationLoss(LossConfig())({"mask": logits[:, :, :4], "pre_mask": logits}, target)
 
 
+def test_bfloat16_logits_are_scored_in_float32() -> None:
+    # Logits that bfloat16 holds exactly, scored once as bfloat16 under autocast: the loss must
+    # equal a float64 numpy reference of the same values to float32 precision (a loss computed
+    # in bfloat16 is off by ~1e-3 relative).
+    rng = np.random.default_rng(5)
+    logits = torch.from_numpy(rng.normal(0, 3, (2, 1, 16, 16)).astype(np.float32)).bfloat16()
+    target = torch.from_numpy((rng.random((2, 1, 16, 16)) > 0.6).astype(np.float32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, _ = SegmentationLoss(LossConfig())({"mask": logits}, target)
+    x = logits.float().numpy().reshape(2, -1).astype(np.float64)
+    g = target.numpy().reshape(2, -1).astype(np.float64)
+    p = 1 / (1 + np.exp(-x))
+    bce = (np.maximum(x, 0) - x * g + np.log1p(np.exp(-np.abs(x)))).mean(1)
+    inter, sp, sg = (p * g).sum(1), p.sum(1), g.sum(1)
+    dice = 1 - (2 * inter + 1) / (sp + sg + 1)
+    iou = 1 - (inter + 1) / (sp + sg - inter + 1)
+    assert total.item() == pytest.approx((bce + dice + 10 * iou).mean(), rel=1e-5)
+
+
 def test_monitor_metrics_ignore_padding() -> None:
     # S = 4, original 2×4 -> valid region is the top 2 rows; rows 2-3 are padding.
     gt = torch.zeros(1, 1, 4, 4)

@@ -18,7 +18,12 @@ import pytest
 from mask_cases import coco_annotation
 
 from pmgsam.analysis.__main__ import main as analysis_main
-from pmgsam.analysis.overlap import masks_touch, overlapping_image_ids, scoring_settings
+from pmgsam.analysis.overlap import (
+    boxes_overlap,
+    masks_touch,
+    overlapping_image_ids,
+    scoring_settings,
+)
 from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.instances import UnscoredPredictionWarning
 from pmgsam.utils.cli import exit_status
@@ -52,6 +57,18 @@ def test_masks_meeting_only_at_a_corner_touch_8_connected() -> None:
     assert not masks_touch(a, b, 0)  # no shared pixel
     far = square(4, 6, 4, 6)  # two diagonal steps from (2, 2)
     assert not masks_touch(a, far, 1) and masks_touch(a, far, 2)
+
+
+def test_box_overlap_reads_width_and_height_from_their_own_fields() -> None:
+    # COCO boxes are [x, y, w, h]. A wide bar (x 0..10, y 0..2) and a tall bar through its
+    # right end (x 8..10, y 0..10) share the 2x2 square x 8..10, y 0..2. Square boxes (as in the
+    # other cases) cannot tell w from h.
+    wide, tall = [0, 0, 10, 2], [8, 0, 2, 10]
+    assert boxes_overlap(wide, tall) and boxes_overlap(tall, wide)
+    # A tall bar (x 0..2, y 0..10) and a wide bar across its foot (x 0..10, y 8..10): 2x2 too.
+    assert boxes_overlap([0, 0, 2, 10], [0, 8, 10, 2])
+    # The wide bar and a tall bar just below it (y from 3): 1 row apart, no shared area.
+    assert not boxes_overlap(wide, [8, 3, 2, 10])
 
 
 def test_crowd_regions_and_later_pairs() -> None:

@@ -128,6 +128,9 @@ def test_partial_blocks_are_padded_like_the_encoder():
     np.testing.assert_allclose(shrink_mask(row, (1, 4), 4), [[0, 0, 0.5, 1]])
     with pytest.raises(ValueError, match="not a 1/4 match"):
         shrink_mask(row, (1, 3), 4)
+    # 12 columns are 3 cells at 1/4, not 4: a whole cell of padding is a mismatch, not an edge.
+    with pytest.raises(ValueError, match="not a 1/4 match"):
+        shrink_mask(row[:, :12], (1, 4), 4)
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])

@@ -140,3 +140,32 @@ def test_eval_transform_shrinks_by_block_average():
     ours = out[:, :32, :].permute(1, 2, 0).numpy()
     assert np.abs(ours - blocks).max() <= 0.5 / 255 + 1e-6  # uint8 rounding of the mean
     assert out[:, 32:, :].abs().sum() == 0  # zero padding below the image
+
+
+@pytest.mark.parametrize(
+    "hw, size, expected",
+    [
+        # Long side -> S; short side round-half-up(short * S / long), computed by hand.
+        ((300, 200), 64, (64, 43)),  # 200 * 64 / 300 = 42.67 -> 43 (a floor would say 42)
+        ((200, 300), 64, (43, 64)),
+        ((8, 3), 4, (4, 2)),  # 3 * 4 / 8 = 1.5 exactly: rounds up to 2
+        ((3, 8), 4, (2, 4)),
+        ((8, 5), 4, (4, 3)),  # 2.5 -> 3
+        ((1000, 1), 64, (64, 1)),  # 0.064 rounds to 0: a side keeps at least one pixel
+        ((1, 1000), 64, (1, 64)),
+    ],
+)
+def test_resized_hw_by_hand(hw, size, expected):
+    assert resized_hw(*hw, size) == expected
+
+
+def test_eval_transform_enlarges_bilinearly():
+    # 4x4 -> S = 8 (2x) of columns 0, 0, 255, 255. Output column j samples source x = j/2 - 1/4
+    # (half-pixel centres): j = 3 reads 1.25 -> 255 / 4 = 63.75, j = 4 reads 1.75 -> 191.25;
+    # the others fall on a constant side. Nearest-neighbour would give 0 or 255 only.
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[:, 2:] = 255
+    out = EvalTransform(8)(image)["image"]
+    row = np.array([0, 0, 0, 63.75, 191.25, 255, 255, 255]) / 255
+    for channel in out.numpy():
+        assert np.abs(channel - row).max() <= 0.5 / 255 + 1e-6  # uint8 rounding

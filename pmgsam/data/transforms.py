@@ -11,8 +11,8 @@ size and S: an (H, W) image is resized so that its long side is exactly S and it
 is placed at the top-left of an S×S canvas and zero-padded on the bottom/right.
 
 Interpolation: ``INTER_AREA`` when shrinking, ``INTER_LINEAR`` when enlarging, for the image and
-for the {0, 1} mask alike (the mask is re-binarised at 0.5 afterwards, which is a local majority
-vote and keeps image and mask aligned to sub-pixel accuracy).
+for the {0, 1} mask alike (the mask is re-binarised above 0.5 afterwards, which is a local majority
+vote, a tie being background, and keeps image and mask aligned to sub-pixel accuracy).
 """
 
 from __future__ import annotations

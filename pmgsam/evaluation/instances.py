@@ -228,7 +228,7 @@ def evaluate_cos_folder(
     results: List[Dict[str, object]] = []
     bad_size: List[str] = []
     turned: List[str] = []
-    n_inst = 0
+    n_inst = n_gt = 0
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
         prob = load_mask(path, "prediction", labels_01=False)
@@ -243,6 +243,8 @@ def evaluate_cos_folder(
         insts = split_instances(prob, threshold=threshold, min_area=min_area)
         n_inst += len(insts)
         gt_rles = instance_rles(coco_gt, im["id"])
+        # Crowd regions are no instances: COCOeval ignores them, and so does this count.
+        n_gt += len(gt_rles)
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     refuse_size_mismatches(turned, bad_size)
     if results_out is not None:
@@ -255,7 +257,7 @@ def evaluate_cos_folder(
         threshold=threshold,
         min_area=min_area,
         num_images=len(images),
-        num_gt_instances=len(coco_gt.getAnnIds(imgIds=[im["id"] for im in images])),
+        num_gt_instances=n_gt,
         num_pred_instances=n_inst,
         num_results=len(results),
     )
