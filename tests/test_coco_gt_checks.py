@@ -311,3 +311,24 @@ def test_crowd_regions_are_not_counted_as_gt_instances(tmp_path: Path, pred_dir:
     res = evaluate_cos_folder(pred_dir, data, progress=False)
     assert res["AP"] == pytest.approx(1.0, abs=1e-12)
     assert res["num_gt_instances"] == 1
+
+
+def test_baseline_scores_do_not_count_crowd_regions_as_gt_instances(tmp_path: Path) -> None:
+    # The baseline runner's COS scores, same GT as above: one instance and one crowd region.
+    from pmgsam.baselines.row_scores import score_instances
+
+    data = _good()
+    crowd = np.zeros((H, W), bool)
+    crowd[16:19, 22:28] = True
+    data["annotations"].append(
+        {"id": 8, "image_id": 1, "category_id": 1, "iscrowd": 1, "segmentation": encode_rle(crowd)}
+    )
+    inst = np.zeros((H, W), bool)
+    inst[5:15, 5:20] = True
+    rle = mask_utils.encode(np.asfortranarray(inst.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode()
+    found = [{"image_id": 1, "category_id": 1, "segmentation": rle, "score": 0.9}]
+    (tmp_path / "metrics").mkdir()
+    res = score_instances(tmp_path, "Test", data, found, "test")
+    assert res["AP"] == pytest.approx(1.0, abs=1e-12)
+    assert res["num_gt_instances"] == 1

@@ -59,7 +59,8 @@ def score_instances(
         protocol="all",
         source=source,
         num_images=len(gt["images"]),
-        num_gt_instances=len(gt["annotations"]),
+        # COCOeval scores crowd regions as "ignore", not as instances to find
+        num_gt_instances=sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0)),
         num_results=len(results),
         results_file=f"{split}.results.json",
         **(extra or {}),
