@@ -22,7 +22,8 @@ from pmgsam.utils.outputs import OutputError
 def test_clipseg_without_transformers_is_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ClipSegUnavailable, match="needs the 'transformers' package"):
-        clipseg_maps(tmp_path, "an object", [], [], tmp_path / "out")
+        # One image without its map: with none to predict, no model is loaded.
+        clipseg_maps(tmp_path, "an object", [tmp_path / "a.jpg"], ["a"], tmp_path / "out")
 
 
 def test_premask_checks_ready_priors_before_predicting(tmp_path, dis5k_root, monkeypatch) -> None:

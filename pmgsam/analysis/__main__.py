@@ -66,9 +66,10 @@ def premask(args: argparse.Namespace) -> None:
     if args.predict or not complete:
         _predict_final_and_premask(args, run, meta, overrides, preds, pres)
     if args.clipseg:
-        from .clipseg import clipseg_maps
+        from .clipseg import clipseg_folder, clipseg_maps
 
-        folder = run / "priors" / "clipseg" / args.split
+        # One folder per model and prompt: maps of another prompt are never reused as these.
+        folder = clipseg_folder(run / "priors" / "clipseg" / args.split, args.clipseg, args.prompt)
         clipseg_maps(
             Path(args.clipseg), args.prompt, images.image_paths, images.stems, folder, args.device
         )
