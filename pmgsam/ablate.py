@@ -1,7 +1,7 @@
 """Train and evaluate an ablation grid, then write its table (Table 4) and plots (Fig. 9).
 
     python -m pmgsam.ablate --grid configs/ablations --output-dir results/ablations \\
-        [--train] [--evaluate] [--only a,b] [--device cuda] [key=value ...]
+        [--train] [--evaluate] [--only a,b] [--device cuda] [--overwrite] [key=value ...]
 
 The grid folder holds one experiment config per variant and ``grid.yaml``, which says which
 config is which table row and plot point (layout in :class:`GridSpec`). For every config
@@ -15,7 +15,9 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
   ``<output-dir>/NAME/run.json`` (skipped when the scores are newer than the training).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
-written to ``<output-dir>`` from the results present so far (missing ones show as "–").
+written to ``<output-dir>`` from the results present so far (missing ones show as "–"); a file
+of one of those names there that pmgsam did not write is refused before any work, unless
+``--overwrite``.
 ``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
 that a config of the grid switches is refused, since it would erase that ablation. Before any
 work, a variant trained already must have been trained with the overrides given now (when
@@ -40,6 +42,7 @@ from pmgsam.ablate_checks import (
     check_overrides,
     switched_keys,
 )
+from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
 from pmgsam.utils.config_files import read_yaml_mapping
@@ -48,6 +51,8 @@ from pmgsam.utils.outputs import refuse_output_in_inputs
 # By name: run as `python -m pmgsam.ablate`, __name__ is "__main__", outside the package logger.
 logger = logging.getLogger("pmgsam.ablate")
 GRID_FILE = "grid.yaml"
+TOOL = "python -m pmgsam.ablate"
+TABLE_EXTENSIONS = ("md", "csv", "tex")
 PLOT_METRICS = (
     ("maxFm", "max Fβ ↑"),
     ("wFmeasure", "weighted Fβ ↑"),
@@ -272,6 +277,7 @@ def write_outputs(
     table.title = spec.table.title
     if name != combined_name("DIS-TE"):  # the grid's caption names the paper's test set
         table.title += f" — scored on {name}, not DIS-TE1-4"
+    record_output_files(out, [f"ablation.{ext}" for ext in TABLE_EXTENSIONS], TOOL)
     written = write_table(table, out, "ablation")
     for plot in spec.plots:
         series = {}
@@ -285,10 +291,16 @@ def write_outputs(
                 series[s.label] = pts
         if series:
             title = f"{plot.title} ({name})"
+            record_output_files(out, [f"{plot.name}.png"], TOOL)
             written.append(
                 line_panels(series, PLOT_METRICS, plot.xlabel, title, out / f"{plot.name}.png")
             )
     return written
+
+
+def output_files(spec: GridSpec) -> List[str]:
+    """The names :func:`write_outputs` may write into the output folder (table, plots)."""
+    return [f"ablation.{ext}" for ext in TABLE_EXTENSIONS] + [f"{p.name}.png" for p in spec.plots]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=1, help="scoring processes")
     p.add_argument("--no-hce", action="store_true", help="skip HCE")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace table or plot files in --output-dir that pmgsam did not write",
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")
     return p
 
@@ -326,6 +343,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.splits:
         spec.splits = args.splits
     check_overrides(paths, args.overrides)
+    # Before any training: the table and plots must not replace files of the user's.
+    check_output_files(out, output_files(spec), "--output-dir", args.overwrite)
     if args.evaluate:
         from pmgsam.engine.distributed import resolve_device
 

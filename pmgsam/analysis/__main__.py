@@ -41,7 +41,16 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def premask(args: argparse.Namespace) -> None:
     """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
     from .inputs import part_folders, pmgsam_run_meta, split_images
-    from .premask import FINAL, PREMASK, analyse, check_prior_names, parse_prior, prior_maps
+    from .output_files import check_output_files, record_output_files
+    from .premask import (
+        ANALYSIS_FILES,
+        FINAL,
+        PREMASK,
+        analyse,
+        check_prior_names,
+        parse_prior,
+        prior_maps,
+    )
 
     run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
@@ -57,6 +66,7 @@ def premask(args: argparse.Namespace) -> None:
     check_prior_names(names)
     read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
+    check_output_files(out, ANALYSIS_FILES, "--out", args.overwrite)
     # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
     sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
     complete = all(
@@ -76,6 +86,7 @@ def premask(args: argparse.Namespace) -> None:
         sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
     sources[PREMASK] = images.maps(pres, "Pre-Mask")
     sources[FINAL] = images.maps(preds, "final")
+    record_output_files(out, ANALYSIS_FILES, "python -m pmgsam.analysis premask")
     summary = analyse(
         images.names,
         images.mask_paths,
@@ -155,6 +166,7 @@ def figures(args: argparse.Namespace) -> None:
 
 
 PROG = "python -m pmgsam.analysis"
+OVERWRITE_HELP = "replace files of the output names in --out that pmgsam did not write"
 
 
 def error_prog(argv: Sequence[str]) -> str:
@@ -183,6 +195,7 @@ def _add_premask_parser(sub: Any) -> None:
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
     _add_config_options(p)
@@ -209,6 +222,7 @@ def _add_overlap_parser(sub: Any) -> None:
     )
     p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
     p.add_argument(
         "--run",
@@ -253,6 +267,7 @@ def _add_figures_parser(sub: Any) -> None:
     )
     p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_config_options(p)
     p.set_defaults(func=figures)
 

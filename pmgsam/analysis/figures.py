@@ -24,6 +24,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .inputs import SplitImages, part_folders, run_method, split_images
+from .output_files import check_output_files, record_output_files
 from .plots import new_figure, save_png
 from .premask import binary_iou
 
@@ -235,7 +236,12 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     read = {p for f in folders for p in f.values()} | set(images.folders())
     refuse_output_in_inputs(out, sorted(read), "--out", "the figures")
     safe = args.split.replace("+", "_")
+    names = [f"qualitative_{safe}.png"]
+    if args.worst > 0:
+        names += [f"failures_{safe}_{args.by}.png", f"failures_{safe}_{args.by}.txt"]
+    check_output_files(out, names, "--out", args.overwrite)
     idx = pick_images(images, args.images, args.num)
+    record_output_files(out, names, "python -m pmgsam.analysis figures")
     written = [
         draw_grid(
             _rows(images, idx, folders),

@@ -2,8 +2,8 @@
 
 Figures are drawn with the Agg backend (no display needed, ``MPLBACKEND`` ignored) at an exact
 pixel size: ``size`` is (width, height) in inches, the PNG is ``round(width * dpi) x
-round(height * dpi)`` pixels (no tight bounding box, which would change the size). Paper column widths: one column about
-3.5 in, two columns about 7.2 in.
+round(height * dpi)`` pixels (no tight bounding box, which would change the size). Paper column
+widths: one column about 3.5 in, two columns about 7.2 in.
 """
 
 from __future__ import annotations

@@ -33,6 +33,15 @@ from pmgsam.utils.messages import preview
 logger = logging.getLogger(__name__)
 
 PREMASK, FINAL = "Pre-Mask", "Final mask"
+# What :func:`analyse` writes into its output folder.
+ANALYSIS_FILES = (
+    "per_image.csv",
+    "summary.json",
+    "table5.md",
+    "table5.csv",
+    "table5.tex",
+    "fig10_scatter.png",
+)
 KEYS = ("IoU", "Smeasure", "MAE")
 COLUMNS = (
     Column("IoU", "IoU↑", r"IoU$\uparrow$", True, lambda v: f"{v:.3f}"),
