@@ -63,3 +63,19 @@ def test_analysis_reports_its_progress(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     # Two sources of two images: four maps scored, the bar counting each.
     assert "Pre-Mask analysis" in err and "4/4" in err
+
+
+@pytest.mark.parametrize("r, title", [(0.12345, "Pearson r = 0.123 (n = 2)"),
+                                      (float("nan"), "Pearson r = undefined (n = 2)")])  # fmt: skip
+def test_scatter_title_says_when_r_is_undefined(tmp_path: Path, monkeypatch, r, title) -> None:
+    import matplotlib.pyplot as plt
+
+    import pmgsam.analysis.plots as plots
+
+    kept: list = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, path, dpi: kept.append(fig) or path)
+    plots.quality_scatter([0.0, 0.0], [0.9, 0.2], tmp_path / "f.png", 0.5, 0.8, r, size=(1, 1))
+    try:
+        assert kept[0].axes[0].get_title() == title
+    finally:
+        plt.close(kept[0])

@@ -151,7 +151,9 @@ def quality_scatter(
     ax.set_aspect("equal")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"Pearson r = {pearson_r:.3f} (n = {len(x)})")
+    # Undefined (NaN) when either IoU series is constant, as the summary says it.
+    r_text = f"{pearson_r:.3f}" if np.isfinite(pearson_r) else "undefined"
+    ax.set_title(f"Pearson r = {r_text} (n = {len(x)})")
     return save_png(fig, path, dpi)
 
 
