@@ -15,6 +15,7 @@ from test_analysis import DEMO, _fake_run, _write_maps
 from pmgsam.analysis.__main__ import main
 from pmgsam.analysis.clipseg import ClipSegUnavailable, clipseg_maps
 from pmgsam.analysis.premask import FINAL, PREMASK, analyse
+from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import OutputError
 
@@ -161,3 +162,18 @@ def test_a_map_turned_by_90_degrees_is_refused_not_stretched(tmp_path) -> None:
     with pytest.raises(EvaluationInputError, match=r"turned by 90°"):
         score_map(turned, gt)
     assert score_map(smaller, gt)["MAE"] == 0.0  # another resolution (a prior's): resized
+
+
+def test_premask_names_a_missing_or_training_run_folder(tmp_path, dis5k_root) -> None:
+    # Without maps or a checkpoint, a mistyped folder or train.py's folder used to read as a
+    # scored run lacking maps.
+    data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
+    args = ["--config", str(DEMO), "--split", "DIS-TE1", *data]
+    with pytest.raises(DataNotFoundError, match=r"--run '.*typo' does not exist: give the fol"):
+        main(["premask", "--run", str(tmp_path / "typo"), *args])
+    assert not (tmp_path / "typo").exists()
+    train_run = tmp_path / "runs" / "dis5k"
+    (train_run / "checkpoints" / "best").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match=r"is a training run folder .* not a scored one"):
+        main(["premask", "--run", str(train_run), *args])
+    assert sorted(p.name for p in train_run.iterdir()) == ["checkpoints"]

@@ -115,10 +115,7 @@ def _predict_final_and_premask(
 
     checkpoint = args.checkpoint or meta.get("checkpoint")
     if not checkpoint:
-        raise DataNotFoundError(
-            f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
-            "predict them"
-        )
+        raise DataNotFoundError(_no_maps_message(run, args.split))
     checkpoint = str(checkpoint)
     if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
         check_predicts_scored_model(run, meta, checkpoint)
@@ -137,6 +134,22 @@ def _predict_final_and_premask(
             premask_dir=pres[part],
             reuse=loaded,
         )
+
+
+def _no_maps_message(run: Path, split: str) -> str:
+    """Why ``run`` gave no maps to analyse, and what to give instead."""
+    scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
+    if not run.exists():
+        return (
+            f"--run '{run}' does not exist: give {scored}, or --checkpoint to predict the "
+            "maps into a new folder"
+        )
+    if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
+        return (
+            f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
+            f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
+        )
+    return f"'{run}' lacks final or Pre-Mask maps of {split}; give --checkpoint to predict them"
 
 
 def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
