@@ -2,7 +2,7 @@
 
     python -m pmgsam.analysis premask --run RUN --config CFG --split DIS-TE [--checkpoint W]
         [--prior-dir [NAME=]DIR ...] [--clipseg MODEL_DIR --prompt TEXT]
-        [--pre-threshold 0.5 --final-threshold 0.8] [--out DIR] [key=value ...]
+        [--pre-threshold 0.5 --final-threshold 0.8] [--out DIR] [--overwrite] [key=value ...]
 
 Each source of maps (the Pre-Mask, the final mask, any prior such as CLIPSeg) is scored per
 image against the GT: IoU of the map binarised at 0.5 (GT > 128, as the DIS tools), S-measure
