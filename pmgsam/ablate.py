@@ -1,7 +1,7 @@
 """Train and evaluate an ablation grid, then write its table (Table 4) and plots (Fig. 9).
 
     python -m pmgsam.ablate --grid configs/ablations --output-dir results/ablations \\
-        [--train] [--evaluate] [--only a,b] [--device cuda] [key=value ...]
+        [--train] [--evaluate] [--only a,b] [--device cuda] [--overwrite] [key=value ...]
 
 The grid folder holds one experiment config per variant and ``grid.yaml``, which says which
 config is which table row and plot point (layout in :class:`GridSpec`). For every config
@@ -15,9 +15,15 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
   ``<output-dir>/NAME/run.json`` (skipped when the scores are newer than the training).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
-written to ``<output-dir>`` from the results present so far (missing ones show as "–").
+written to ``<output-dir>`` from the results present so far (missing ones show as "–"); a file
+of one of those names there that pmgsam did not write is refused before any work, unless
+``--overwrite``.
 ``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
-that a config of the grid switches is refused, since it would erase that ablation.
+that a config of the grid switches is refused, since it would erase that ablation. Before any
+work, a variant trained already must have been trained with the overrides given now (when
+training or scoring), and the finished variants under ``--output-dir`` (with those about to be
+trained) must agree in every setting no config switches (:mod:`pmgsam.ablate_checks`): a row
+trained for other epochs or at another image size is refused, naming it and the setting.
 """
 
 from __future__ import annotations
@@ -29,15 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from pmgsam.ablate_checks import (
+    DONE_FILE,
+    check_finished_config,
+    check_grid_runs,
+    check_overrides,
+    switched_keys,
+)
+from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
-from pmgsam.utils.config_files import BASE_KEY, read_yaml_mapping
+from pmgsam.utils.config_files import read_yaml_mapping
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 # By name: run as `python -m pmgsam.ablate`, __name__ is "__main__", outside the package logger.
 logger = logging.getLogger("pmgsam.ablate")
 GRID_FILE = "grid.yaml"
-DONE_FILE = "ablate_done.json"
+TOOL = "python -m pmgsam.ablate"
+TABLE_EXTENSIONS = ("md", "csv", "tex")
 PLOT_METRICS = (
     ("maxFm", "max Fβ ↑"),
     ("wFmeasure", "weighted Fβ ↑"),
@@ -127,51 +142,6 @@ def load_grid(folder: Path) -> Tuple[GridSpec, Dict[str, Path]]:
     if missing:
         raise ConfigError(f"{grid_file} names configs not in {folder}: {missing}")
     return spec, {n: paths[n] for n in spec.config_names()}
-
-
-def switched_keys(path: Path) -> List[str]:
-    """Dotted keys a config file sets itself (not through ``base:``), output_dir excluded."""
-    raw = read_yaml_mapping(path)
-
-    def walk(node: Any, prefix: str) -> List[str]:
-        if isinstance(node, dict):
-            return [k for key, v in node.items() for k in walk(v, f"{prefix}{key}.")]
-        return [prefix[:-1]]
-
-    return [k for k in walk(raw, "") if k not in (BASE_KEY, "output_dir")]
-
-
-def check_overrides(paths: Dict[str, Path], overrides: Sequence[str]) -> None:
-    """Refuse overrides of keys that some config of the grid switches."""
-    switched = {k: n for n, p in paths.items() for k in switched_keys(p)}
-    for item in overrides:
-        key = item.split("=", 1)[0].strip()
-        if key in switched:
-            raise ConfigError(
-                f"override '{item}' sets '{key}', which config '{switched[key]}' of the grid "
-                "ablates; leave it to the configs"
-            )
-
-
-def check_finished_config(path: Path, train_dir: Path, overrides: Sequence[str]) -> None:
-    """Refuse to reuse a finished variant trained with another config than ``path`` with
-    ``overrides`` now gives: its row would sit in the table beside rows trained otherwise."""
-    import yaml
-
-    from pmgsam.engine.resume_checks import resume_differences
-    from pmgsam.engine.state import CONFIG_FILE, experiment_config, with_legacy_fields
-
-    saved = train_dir / CONFIG_FILE
-    if not saved.is_file():
-        return
-    now = experiment_config(path, overrides, output_dir=train_dir)
-    differences = resume_differences(with_legacy_fields(yaml.safe_load(saved.read_text())), now)
-    if differences:
-        raise ConfigError(
-            f"{path.stem}: finished in '{train_dir}' with another config (saved vs now: "
-            f"{'; '.join(differences)}); its row would not be comparable: use another "
-            "--output-dir for these overrides, or the overrides it was trained with"
-        )
 
 
 def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
@@ -308,6 +278,7 @@ def write_outputs(
     table.title = spec.table.title
     if name != combined_name("DIS-TE"):  # the grid's caption names the paper's test set
         table.title += f" — scored on {name}, not DIS-TE1-4"
+    record_output_files(out, [f"ablation.{ext}" for ext in TABLE_EXTENSIONS], TOOL)
     written = write_table(table, out, "ablation")
     for plot in spec.plots:
         series = {}
@@ -321,10 +292,16 @@ def write_outputs(
                 series[s.label] = pts
         if series:
             title = f"{plot.title} ({name})"
+            record_output_files(out, [f"{plot.name}.png"], TOOL)
             written.append(
                 line_panels(series, PLOT_METRICS, plot.xlabel, title, out / f"{plot.name}.png")
             )
     return written
+
+
+def output_files(spec: GridSpec) -> List[str]:
+    """The names :func:`write_outputs` may write into the output folder (table, plots)."""
+    return [f"ablation.{ext}" for ext in TABLE_EXTENSIONS] + [f"{p.name}.png" for p in spec.plots]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-hce", action="store_true", help="skip HCE")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace table or plot files in --output-dir that pmgsam did not write",
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")
     return p
 
@@ -367,6 +349,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.splits:
         spec.splits = args.splits
     check_overrides(paths, args.overrides)
+    # Before any training: the table and plots must not replace files of the user's.
+    check_output_files(out, output_files(spec), "--output-dir", args.overwrite)
     if args.evaluate:
         from pmgsam.engine.distributed import resolve_device
 
@@ -377,6 +361,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         unknown = [n for n in chosen if n not in paths]
         if unknown:
             raise ConfigError(f"--only names configs not in the grid: {unknown}")
+    # Before any training: every row and plot point must come from comparable runs.
+    check_grid_runs(
+        paths, chosen if args.train or args.evaluate else [], out, args.overrides, args.train
+    )
     labels = {r.config: r.label for r in spec.table.rows}
     for name in chosen:
         if args.train:

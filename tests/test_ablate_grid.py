@@ -222,3 +222,58 @@ def test_unreadable_run_json_is_named(grid, tmp_path) -> None:
     (tmp_path / "out" / "k1" / "run.json").write_text("{cut short")
     with pytest.raises(EvaluationInputError, match=r"cannot read run file '.*k1.run\.json'"):
         ablate.write_outputs(spec, paths, tmp_path / "out", [])
+
+
+def _finished(grid: Path, out: Path, name: str, overrides: List[str]) -> Path:
+    """A variant 'trained' under ``out`` with ``overrides``: its saved config and done file."""
+    from pmgsam.engine.state import experiment_config, write_config
+
+    train_dir = out / name / "train"
+    train_dir.mkdir(parents=True)
+    write_config(train_dir, experiment_config(grid / f"{name}.yaml", overrides, train_dir))
+    (train_dir / ablate.DONE_FILE).write_text("{}")
+    return train_dir
+
+
+def test_rows_trained_with_other_settings_are_refused(grid, tmp_path, monkeypatch) -> None:
+    trained: List[str] = []
+    monkeypatch.setattr(ablate, "train_variant", lambda path, *a: trained.append(path.stem))
+    out = tmp_path / "out"
+    base = ["train.device=cpu", "schedule.epochs=4"]
+    # Each switches its own keys (fusion, drfm_blocks); loader workers never change results.
+    _finished(grid, out, "zeta", base)
+    _finished(grid, out, "k1", base + ["data.num_workers=0"])
+    args = ["--grid", str(grid), "--output-dir", str(out)]
+    assert ablate.main(args) == 0
+    # One run of 1 epoch beside runs of 4: its row and plot point would not be comparable.
+    _finished(grid, out, "alpha", ["train.device=cpu", "schedule.epochs=1"])
+    expected = (
+        r"not all trained with the same settings: alpha \(schedule\.epochs: 1\), "
+        r"where zeta, k1 have schedule\.epochs: 4\."
+    )
+    with pytest.raises(ConfigError, match=expected):
+        ablate.main(args)
+    # Refused before training another, and so is a new variant that would differ in turn.
+    with pytest.raises(ConfigError, match=r"settings: alpha \(schedule\.epochs: 1\), where z"):
+        ablate.main(args + ["--train", "--only", "k5"] + base)
+    (out / "alpha" / "train" / ablate.DONE_FILE).unlink()  # as if never finished
+    with pytest.raises(ConfigError, match=r"k5 \(model\.image_size: 64\)"):
+        ablate.main(args + ["--train", "--only", "k5", "model.image_size=64"] + base)
+    assert trained == []
+    ablate.main(args + ["--train", "--only", "k5"] + base)
+    assert trained == ["k5"]
+
+
+def test_scoring_a_run_with_other_overrides_is_refused(grid, tmp_path, monkeypatch) -> None:
+    evaluated: List[str] = []
+    monkeypatch.setattr(ablate, "evaluate_variant", lambda path, *a: evaluated.append(path.stem))
+    out = tmp_path / "out"
+    _finished(grid, out, "k1", ["train.device=cpu", "model.image_size=64"])
+    args = ["--grid", str(grid), "--output-dir", str(out), "--evaluate", "--only", "k1"]
+    args += ["--device", "cpu", "train.device=cpu"]
+    # Scores already there used to be kept as they were, whatever the overrides said.
+    with pytest.raises(ConfigError, match=r"k1: finished in .*model\.image_size: 64 != 1024"):
+        ablate.main(args)
+    assert evaluated == []
+    ablate.main(args + ["model.image_size=64"])
+    assert evaluated == ["k1"]

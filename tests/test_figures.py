@@ -190,7 +190,7 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
     config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     args = argparse.Namespace(
         config=str(config), split=split, runs=runs, out=str(tmp_path / "figs"),
-        images=None, num=2, worst=1, by="hce", width=3.5, dpi=100,
+        images=None, num=2, worst=1, by="hce", width=3.5, dpi=100, overwrite=False,
     )  # fmt: skip
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     written = figures.figures_report(args, data)
@@ -207,3 +207,26 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
         assert row[2].min() == 255 and row[3].max() == 0
     sheet = (figs / f"failures_{safe}_hce.txt").read_text().splitlines()
     assert sheet == [f"{names[2]}\t9.0"]
+
+
+def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    kept: list = []
+    monkeypatch.setattr(figures, "save_png", lambda fig, path, dpi: kept.append(fig) or path)
+    # Five columns one paper column wide: about 0.64 in each. The last header used to run
+    # past the figure's right edge ("PMG-SAM (DRFM" was cut off).
+    headers = ["Image", "GT", "Pre-Mask", "SAM ViT-H fine-tuned auto (union)"]
+    headers += ["PMG-SAM (DRFM + Hiera high-res)"]
+    cells = [np.zeros((40, 60), np.uint8)] * len(headers)
+    figures.draw_grid([cells, cells], headers, tmp_path / "grid.png", 3.5, 100)
+    fig = kept[0]
+    try:
+        renderer = fig.canvas.get_renderer()
+        top = fig.bbox.y1
+        for ax in fig.axes[: len(headers)]:
+            cell, title = ax.get_window_extent(renderer), ax.title.get_window_extent(renderer)
+            assert cell.x0 - 0.5 <= title.x0 and title.x1 <= cell.x1 + 0.5, ax.title.get_text()
+            assert title.y1 <= top + 0.5, ax.title.get_text()  # all lines within the figure
+    finally:
+        plt.close(fig)

@@ -15,6 +15,7 @@ from test_analysis import DEMO, _fake_run, _write_maps
 from pmgsam.analysis.__main__ import main
 from pmgsam.analysis.clipseg import ClipSegUnavailable, clipseg_maps
 from pmgsam.analysis.premask import FINAL, PREMASK, analyse
+from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import OutputError
 
@@ -22,7 +23,8 @@ from pmgsam.utils.outputs import OutputError
 def test_clipseg_without_transformers_is_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ClipSegUnavailable, match="needs the 'transformers' package"):
-        clipseg_maps(tmp_path, "an object", [], [], tmp_path / "out")
+        # One image without its map: with none to predict, no model is loaded.
+        clipseg_maps(tmp_path, "an object", [tmp_path / "a.jpg"], ["a"], tmp_path / "out")
 
 
 def test_premask_checks_ready_priors_before_predicting(tmp_path, dis5k_root, monkeypatch) -> None:
@@ -160,3 +162,18 @@ def test_a_map_turned_by_90_degrees_is_refused_not_stretched(tmp_path) -> None:
     with pytest.raises(EvaluationInputError, match=r"turned by 90°"):
         score_map(turned, gt)
     assert score_map(smaller, gt)["MAE"] == 0.0  # another resolution (a prior's): resized
+
+
+def test_premask_names_a_missing_or_training_run_folder(tmp_path, dis5k_root) -> None:
+    # Without maps or a checkpoint, a mistyped folder or train.py's folder used to read as a
+    # scored run lacking maps.
+    data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
+    args = ["--config", str(DEMO), "--split", "DIS-TE1", *data]
+    with pytest.raises(DataNotFoundError, match=r"--run '.*typo' does not exist: give the fol"):
+        main(["premask", "--run", str(tmp_path / "typo"), *args])
+    assert not (tmp_path / "typo").exists()
+    train_run = tmp_path / "runs" / "dis5k"
+    (train_run / "checkpoints" / "best").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match=r"is a training run folder .* not a scored one"):
+        main(["premask", "--run", str(train_run), *args])
+    assert sorted(p.name for p in train_run.iterdir()) == ["checkpoints"]

@@ -41,7 +41,16 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def premask(args: argparse.Namespace) -> None:
     """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
     from .inputs import part_folders, pmgsam_run_meta, split_images
-    from .premask import FINAL, PREMASK, analyse, check_prior_names, parse_prior, prior_maps
+    from .output_files import check_output_files, record_output_files
+    from .premask import (
+        ANALYSIS_FILES,
+        FINAL,
+        PREMASK,
+        analyse,
+        check_prior_names,
+        parse_prior,
+        prior_maps,
+    )
 
     run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
@@ -57,6 +66,7 @@ def premask(args: argparse.Namespace) -> None:
     check_prior_names(names)
     read += [folder for _, folder in priors]
     refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
+    check_output_files(out, ANALYSIS_FILES, "--out", args.overwrite)
     # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
     sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
     complete = all(
@@ -66,15 +76,17 @@ def premask(args: argparse.Namespace) -> None:
     if args.predict or not complete:
         _predict_final_and_premask(args, run, meta, overrides, preds, pres)
     if args.clipseg:
-        from .clipseg import clipseg_maps
+        from .clipseg import clipseg_folder, clipseg_maps
 
-        folder = run / "priors" / "clipseg" / args.split
+        # One folder per model and prompt: maps of another prompt are never reused as these.
+        folder = clipseg_folder(run / "priors" / "clipseg" / args.split, args.clipseg, args.prompt)
         clipseg_maps(
             Path(args.clipseg), args.prompt, images.image_paths, images.stems, folder, args.device
         )
         sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
     sources[PREMASK] = images.maps(pres, "Pre-Mask")
     sources[FINAL] = images.maps(preds, "final")
+    record_output_files(out, ANALYSIS_FILES, "python -m pmgsam.analysis premask")
     summary = analyse(
         images.names,
         images.mask_paths,
@@ -103,10 +115,7 @@ def _predict_final_and_premask(
 
     checkpoint = args.checkpoint or meta.get("checkpoint")
     if not checkpoint:
-        raise DataNotFoundError(
-            f"'{run}' lacks final or Pre-Mask maps of {args.split}; give --checkpoint to "
-            "predict them"
-        )
+        raise DataNotFoundError(_no_maps_message(run, args.split))
     checkpoint = str(checkpoint)
     if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
         check_predicts_scored_model(run, meta, checkpoint)
@@ -125,6 +134,22 @@ def _predict_final_and_premask(
             premask_dir=pres[part],
             reuse=loaded,
         )
+
+
+def _no_maps_message(run: Path, split: str) -> str:
+    """Why ``run`` gave no maps to analyse, and what to give instead."""
+    scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
+    if not run.exists():
+        return (
+            f"--run '{run}' does not exist: give {scored}, or --checkpoint to predict the "
+            "maps into a new folder"
+        )
+    if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
+        return (
+            f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
+            f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
+        )
+    return f"'{run}' lacks final or Pre-Mask maps of {split}; give --checkpoint to predict them"
 
 
 def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
@@ -154,6 +179,7 @@ def figures(args: argparse.Namespace) -> None:
 
 
 PROG = "python -m pmgsam.analysis"
+OVERWRITE_HELP = "replace files of the output names in --out that pmgsam did not write"
 
 
 def error_prog(argv: Sequence[str]) -> str:
@@ -182,6 +208,7 @@ def _add_premask_parser(sub: Any) -> None:
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
     p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
     _add_config_options(p)
@@ -208,6 +235,7 @@ def _add_overlap_parser(sub: Any) -> None:
     )
     p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
     p.add_argument(
         "--run",
@@ -252,6 +280,7 @@ def _add_figures_parser(sub: Any) -> None:
     )
     p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_config_options(p)
     p.set_defaults(func=figures)
 

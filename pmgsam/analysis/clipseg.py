@@ -2,11 +2,15 @@
 
 Needs the optional ``transformers`` package and a folder holding a CLIPSeg model and its
 processor as ``save_pretrained`` writes them (for instance a local copy of
-``CIDAS/clipseg-rd64-refined``); nothing is downloaded.
+``CIDAS/clipseg-rd64-refined``); nothing is downloaded. The maps of one model folder and one
+prompt have a folder of their own (:func:`clipseg_folder`), recorded in its ``clipseg.json``, so
+that a later run with another prompt or model never takes them for its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +21,21 @@ from pmgsam.utils.cli import MissingDependencyError
 
 class ClipSegUnavailable(MissingDependencyError):
     """transformers is missing or the local model folder cannot be loaded."""
+
+
+RECORD = "clipseg.json"
+
+
+def _identity(model_dir: Path, prompt: str) -> dict:
+    """What makes a CLIPSeg map: the model folder (absolute) and the text prompt."""
+    return {"model": str(Path(model_dir).resolve()), "prompt": prompt}
+
+
+def clipseg_folder(root: Path, model_dir: Path, prompt: str) -> Path:
+    """``root/<key>``, the folder of the maps of one model folder and one prompt; ``key`` is
+    the first 12 hex digits of the SHA-256 of both (the folder's ``clipseg.json`` names them)."""
+    text = json.dumps(_identity(model_dir, prompt), sort_keys=True)
+    return Path(root) / hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _load(model_dir: Path):
@@ -50,7 +69,9 @@ def clipseg_maps(
     """Write CLIPSeg's probability map for ``prompt`` of every image as ``<stem>.png``.
 
     Maps are resized (bilinear) from CLIPSeg's output grid to each image's size; images whose
-    map already exists are skipped, so an interrupted run continues.
+    map already exists are skipped, so an interrupted run continues. ``out_dir`` records the
+    model folder and prompt in ``clipseg.json``; a folder holding maps of another model or
+    prompt (or of unrecorded ones) is refused, as its maps would pass for this prompt's.
     """
     import cv2
     import torch
@@ -58,13 +79,17 @@ def clipseg_maps(
     from pmgsam.data import load_image
     from pmgsam.engine.inference import write_probability_png
 
+    identity = _identity(model_dir, prompt)
+    _check_record(out_dir, identity)
+    todo = [(p, out_dir / f"{s}.png") for p, s in zip(image_paths, stems)]
+    todo = [(p, target) for p, target in todo if not target.is_file()]
+    if not todo:  # the model is not loaded for nothing
+        return out_dir
     processor, model = _load(model_dir)
     model.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path, stem in zip(image_paths, stems):
-        target = out_dir / f"{stem}.png"
-        if target.is_file():
-            continue
+    (out_dir / RECORD).write_text(json.dumps(identity, indent=2) + "\n")
+    for path, target in todo:
         image = load_image(path)
         inputs = processor(text=[prompt], images=[image], return_tensors="pt", padding=True)
         with torch.inference_mode():
@@ -74,3 +99,27 @@ def clipseg_maps(
         prob = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         write_probability_png(torch.from_numpy(prob), target)
     return out_dir
+
+
+def _check_record(out_dir: Path, identity: dict) -> None:
+    """Refuse ``out_dir`` when it holds maps that ``clipseg.json`` does not vouch for as the
+    maps of ``identity`` (model folder and prompt)."""
+    if not out_dir.is_dir() or not any(out_dir.glob("*.png")):
+        return
+    try:
+        held = json.loads((out_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        held = None
+    if held != identity:
+        from pmgsam.evaluation.scoring import EvaluationInputError
+
+        made = (
+            f"model '{held.get('model')}' and prompt {held.get('prompt')!r}"
+            if isinstance(held, dict)
+            else f"an unrecorded model and prompt (no readable {RECORD})"
+        )
+        raise EvaluationInputError(
+            f"'{out_dir}' holds CLIPSeg maps of {made}, not of model '{identity['model']}' "
+            f"and prompt {identity['prompt']!r}: they would be scored as this prompt's. "
+            "Choose another folder, or move those maps away"
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -25,11 +24,14 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .inputs import SplitImages, part_folders, run_method, split_images
+from .output_files import check_output_files, record_output_files
 from .plots import new_figure, save_png
 from .premask import binary_iou
 
 CELL_PX = 320  # resolution of a cell's longer side before matplotlib scales it
 HEADER_IN = 0.13
+HEADER_PT = 6
+HEADER_MARGIN_PT = 2  # kept free between neighbouring column headers
 GAP_PX = 6
 ROW_LABEL_IN = 0.28
 
@@ -44,6 +46,35 @@ def letterbox(img: np.ndarray, width: int, height: int) -> np.ndarray:
     y, x = (height - nh) // 2, (width - nw) // 2
     canvas[y : y + nh, x : x + nw] = small
     return canvas
+
+
+def text_width_pt(text: str, size: float) -> float:
+    """Width in points of one line of ``text`` at ``size`` pt in matplotlib's default font."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    return float(TextPath((0, 0), text, prop=FontProperties(size=size)).get_extents().width)
+
+
+def wrap_to_width(text: str, width_pt: float, size: float) -> str:
+    """``text`` broken into lines at most ``width_pt`` wide at ``size`` pt: at spaces, and
+    inside a word that is wider than a line on its own."""
+    lines: List[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if text_width_pt(candidate, size) <= width_pt:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for char in word:  # a word too wide alone is cut where the line is full
+            if line and text_width_pt(line + char, size) > width_pt:
+                lines.append(line)
+                line = ""
+            line += char
+    return "\n".join(lines + [line] if line else lines)
 
 
 def draw_grid(
@@ -63,9 +94,8 @@ def draw_grid(
     ncols = len(headers)
     label_in = ROW_LABEL_IN if row_labels else 0.0
     cell_in = (width_in - label_in) / ncols
-    # Method names wrap to the cell width (6 pt text is about 3 pt per character).
-    chars = max(6, int(cell_in * 72 / 3.2))
-    headers = [textwrap.fill(h, chars, break_long_words=True) for h in headers]
+    # Method names wrap to the cell width, measured in the font they are drawn in.
+    headers = [wrap_to_width(h, cell_in * 72 - HEADER_MARGIN_PT, HEADER_PT) for h in headers]
     header_in = HEADER_IN * max(h.count("\n") + 1 for h in headers)
     height_in = header_in + len(rows) * cell_in * ch / cw
     fig, axes = new_figure((width_in, height_in), layout=None, nrows=len(rows), ncols=ncols)
@@ -96,7 +126,7 @@ def draw_grid(
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if r == 0:
-                ax.set_title(headers[c], fontsize=6, pad=2)
+                ax.set_title(headers[c], fontsize=HEADER_PT, pad=2)
         if row_labels:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=5, labelpad=2)
     return save_png(fig, path, dpi)
@@ -206,7 +236,12 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     read = {p for f in folders for p in f.values()} | set(images.folders())
     refuse_output_in_inputs(out, sorted(read), "--out", "the figures")
     safe = args.split.replace("+", "_")
+    names = [f"qualitative_{safe}.png"]
+    if args.worst > 0:
+        names += [f"failures_{safe}_{args.by}.png", f"failures_{safe}_{args.by}.txt"]
+    check_output_files(out, names, "--out", args.overwrite)
     idx = pick_images(images, args.images, args.num)
+    record_output_files(out, names, "python -m pmgsam.analysis figures")
     written = [
         draw_grid(
             _rows(images, idx, folders),

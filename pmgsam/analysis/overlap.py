@@ -33,6 +33,8 @@ from pmgsam.utils.outputs import (
     refuse_output_in_inputs,
 )
 
+from .output_files import check_output_files, record_output_files
+
 RULES = ("touch", "box", "either")
 
 
@@ -217,6 +219,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     refuse_output_in_inputs(out, [pred_dir], "--out", WHAT)
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
+    check_output_files(out, OUTPUT_FILES, "--out", args.overwrite)
     data = _ground_truth(args, out, scoring=pred_dir is not None)
     # A COCO file names its images, not their folders: those are told by what they hold.
     names = [str(im.get("file_name", "")) for im in data["images"]]
@@ -237,7 +240,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         # leave subset files behind.
         method = run_method(Path(args.run)) if args.run else args.name
         summary["cos"] = _score_full_set_and_subset(args, pred_dir, data, subset, settings, summary)
-    out.mkdir(parents=True, exist_ok=True)
+    record_output_files(out, OUTPUT_FILES, "python -m pmgsam.analysis overlap")
     (out / "overlap_images.txt").write_text(
         "".join(im["file_name"] + "\n" for im in subset["images"])
     )

@@ -1,9 +1,9 @@
 """Matplotlib figures of the analyses: Fig. 9 line plots and the Fig. 10 scatter.
 
-Figures are drawn with the Agg backend (no display needed) at an exact pixel size: ``size`` is
-(width, height) in inches, the PNG is ``round(width * dpi) x round(height * dpi)`` pixels
-(no tight bounding box, which would change the size). Paper column widths: one column about
-3.5 in, two columns about 7.2 in.
+Figures are drawn with the Agg backend (no display needed, ``MPLBACKEND`` ignored) at an exact
+pixel size: ``size`` is (width, height) in inches, the PNG is ``round(width * dpi) x
+round(height * dpi)`` pixels (no tight bounding box, which would change the size). Paper column
+widths: one column about 3.5 in, two columns about 7.2 in.
 """
 
 from __future__ import annotations
@@ -23,13 +23,29 @@ TWO_COLUMNS_IN = 7.16
 DEFAULT_DPI = 300
 
 
+def _import_matplotlib() -> None:
+    """Import matplotlib and draw with Agg whatever ``MPLBACKEND`` says: figures are only
+    saved, and an ``MPLBACKEND`` naming no backend (a typo, another machine's setting) would
+    make the import itself fail with a traceback."""
+    import sys
+
+    if "matplotlib" not in sys.modules:
+        saved = os.environ.pop("MPLBACKEND", None)
+        try:
+            import matplotlib  # noqa: F401
+        finally:
+            if saved is not None:
+                os.environ["MPLBACKEND"] = saved
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+
+
 def new_figure(
     size: Tuple[float, float], layout: str | None = "constrained", **subplots: object
 ) -> Tuple[Figure, np.ndarray]:
     """A figure of ``size`` inches with a grid of axes (always a 2D array)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    _import_matplotlib()
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7})
@@ -135,7 +151,9 @@ def quality_scatter(
     ax.set_aspect("equal")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"Pearson r = {pearson_r:.3f} (n = {len(x)})")
+    # Undefined (NaN) when either IoU series is constant, as the summary says it.
+    r_text = f"{pearson_r:.3f}" if np.isfinite(pearson_r) else "undefined"
+    ax.set_title(f"Pearson r = {r_text} (n = {len(x)})")
     return save_png(fig, path, dpi)
 
 

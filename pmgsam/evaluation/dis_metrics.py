@@ -17,7 +17,7 @@ feature transform, so ties between equidistant foreground pixels resolve as in S
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -225,6 +225,18 @@ def image_metrics(
     wfm = _wfm_from_error(err, gt_b)
     hce = hce_counts(pred, gt, gt_skeleton) if with_hce else None
     return ImageMetrics(name=name, fm_curve=fm, em_curve=em, mae=mae, sm=sm, wfm=wfm, hce=hce)
+
+
+def s_measure_and_mae(pred: np.ndarray, gt: np.ndarray) -> Tuple[float, float]:
+    """(S-measure, MAE) of one pair of uint8 maps, the values :func:`image_metrics` gives,
+    without the weighted F-measure and the F/E curves: those take most of its time (about a
+    second on a 3000x2000 map, against a few hundredths for these two)."""
+    _check_u8(pred, gt)
+    gt_b = gt > 128
+    lut = normalisation_lut(pred)
+    _, _, joint, raw = level_histograms(pred, gt_b, lut)
+    err = np.abs(np.concatenate((lut - 0.0, lut - 1.0)))[joint]
+    return s_measure(pred, gt_b, lut, S_ALPHA, joint, raw), float(np.mean(err))
 
 
 def aggregate(results: Sequence[ImageMetrics]) -> Dict[str, float]:

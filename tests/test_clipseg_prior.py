@@ -1,0 +1,81 @@
+"""The CLIPSeg prior of the Pre-Mask analysis: maps of one model and prompt are never scored
+as another prompt's (CPU; a stand-in CLIPSeg whose map depends on the prompt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from test_analysis import DEMO, _fake_run
+
+import pmgsam.analysis.clipseg as clipseg
+from pmgsam.analysis.__main__ import main
+from pmgsam.evaluation.scoring import EvaluationInputError
+
+
+class _Model:
+    """Returns the logits the processor put in its inputs."""
+
+    def to(self, device: str) -> _Model:
+        return self
+
+    def __call__(self, logits: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=logits)
+
+
+def _prompted_clipseg(model_dir: Path):
+    """(processor, model): every pixel foreground for the prompt 'everything', else none."""
+
+    def processor(text, images, **kwargs):
+        return {"logits": torch.full((1, 8, 8), 10.0 if text == ["everything"] else -10.0)}
+
+    return processor, _Model()
+
+
+def _clipseg_iou(run: Path, prompt: str) -> float:
+    out = run / "analysis" / "premask_DIS-TE1"
+    return json.loads((out / "summary.json").read_text())["means"][f"CLIPSeg ('{prompt}')"]["IoU"]
+
+
+def test_clipseg_maps_of_another_prompt_are_not_reused(tmp_path, dis5k_root, monkeypatch):
+    monkeypatch.setattr(clipseg, "_load", _prompted_clipseg)
+    run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set())
+    model_dir = tmp_path / "clipseg-rd64-refined"
+    model_dir.mkdir()
+    args = ["premask", "--run", str(run), "--clipseg", str(model_dir), "--config", str(DEMO),
+            "--split", "DIS-TE1", f"data.root={dis5k_root}",
+            f"data.split_dir={tmp_path / 'splits'}", "--device", "cpu"]  # fmt: skip
+    # By hand: a map that is all foreground has IoU |GT| / |image| with each GT.
+    gts = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 128 for p in
+           sorted((dis5k_root / "DIS-TE1" / "gt").glob("*.png"))]  # fmt: skip
+    assert all(g.any() for g in gts)
+    everything = float(np.mean([g.sum() / g.size for g in gts]))
+    assert main(args + ["--prompt", "everything"]) == 0
+    assert _clipseg_iou(run, "everything") == pytest.approx(everything)
+    # Another prompt gets its own maps (empty here: IoU 0), not the first prompt's.
+    assert main(args + ["--prompt", "nothing"]) == 0
+    assert _clipseg_iou(run, "nothing") == 0.0
+    # Each folder names the model and prompt of its maps; asked again, none is predicted anew.
+    folders = sorted((run / "priors" / "clipseg" / "DIS-TE1").iterdir())
+    records = [json.loads((f / clipseg.RECORD).read_text()) for f in folders]
+    assert sorted(r["prompt"] for r in records) == ["everything", "nothing"]
+    assert {r["model"] for r in records} == {str(model_dir.resolve())}
+    monkeypatch.setattr(clipseg, "_load", lambda model_dir: pytest.fail("predicted again"))
+    assert main(args + ["--prompt", "everything"]) == 0
+    assert _clipseg_iou(run, "everything") == pytest.approx(everything)
+
+
+def test_a_folder_of_unrecorded_maps_is_refused(tmp_path) -> None:
+    out = tmp_path / "maps"
+    out.mkdir()
+    cv2.imwrite(str(out / "a.png"), np.zeros((4, 4), np.uint8))
+    with pytest.raises(EvaluationInputError, match=r"unrecorded model and prompt .* 'a dog'"):
+        clipseg.clipseg_maps(tmp_path, "a dog", [], [], out)
+    (out / clipseg.RECORD).write_text(json.dumps(clipseg._identity(tmp_path, "a cat")))
+    with pytest.raises(EvaluationInputError, match=r"prompt 'a cat', not of .* prompt 'a dog'"):
+        clipseg.clipseg_maps(tmp_path, "a dog", [], [], out)
