@@ -159,11 +159,14 @@ FINETUNE_META_KEYS = ("source_checkpoint", "source_sha256", "output_sha256", "be
 
 
 def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
-    """What a row records of its prompts: the box rule, or how automatic masks became a map."""
+    """What a row records of its prompts: the box rule, or what its automatic masks became (COS:
+    instances, so no ``reduce``, which no COS score reads; DIS: one map by ``reduce``)."""
     if baseline.prompt == "box":
         if cos:
             return {"box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
         return {"box_prompt": "one tight XYXY box around the whole GT mask"}
+    if cos:
+        return {"instances": "every generated mask is scored as a COCO instance (no GT used)"}
     return {
         "reduce": reduce,
         "reduce_is_oracle": reduce == "oracle",
