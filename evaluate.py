@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
-    p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
+    p.add_argument(
+        "--pred-dir",
+        help="folder of predicted maps (grey PNG, stems = GT stems; a folder of colour images "
+        "is refused)",
+    )
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")
     p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
