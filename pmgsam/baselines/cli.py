@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         efficiency_from_report,
         write_run_json,
     )
+    from pmgsam.evaluation.split_folders import refuse_case_clashes
     from pmgsam.evaluation.tables import COS_NAMES
     from pmgsam.utils.config import load_config, with_data_root
 
@@ -213,6 +214,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
+    refuse_case_clashes(out_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
     # the predictions of the others.
