@@ -22,7 +22,9 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 ``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 
 Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one holding files it did
-not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). ``--skip-existing``
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`), or one that on a
+filesystem blind to case is the folder of another dataset's maps (COD10K's ``Test`` and NC4K's
+``test`` in one ``--output-dir``: :mod:`pmgsam.evaluation.split_folders`). ``--skip-existing``
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
 An image that cannot be read stops the run, naming it; with ``--keep-going`` it is skipped (no
