@@ -22,7 +22,9 @@ Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, 
 ``--dataset`` and ``--splits`` default to the config's ``data.dataset`` and ``data.test_splits``.
 
 Benchmark mode refuses a ``pred/<split>`` folder inside the dataset, or one holding files it did
-not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). ``--skip-existing``
+not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`), or one that on a
+filesystem blind to case is the folder of another dataset's maps (COD10K's ``Test`` and NC4K's
+``test`` in one ``--output-dir``: :mod:`pmgsam.evaluation.split_folders`). ``--skip-existing``
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
 An image that cannot be read stops the run, naming it; with ``--keep-going`` it is skipped (no
@@ -104,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
-    p.add_argument("--pred-dir", help="folder of predicted maps (PNG, stems = GT stems)")
+    p.add_argument(
+        "--pred-dir",
+        help="folder of predicted maps (grey PNG, stems = GT stems; a folder of colour images "
+        "is refused)",
+    )
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")
     p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")

@@ -196,6 +196,9 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     assert cos["subset"] == f"first 1 of {len(dataset)} images (--limit)"
     assert run["meta"]["auto_settings"]["points_per_side"] == 2
     assert run["method"] == "SAM ViT-B auto"
+    # No COS score reads --reduce: run.json once recorded "reduce": "union" here all the same.
+    assert not {"reduce", "reduce_is_oracle", "reduce_note"} & set(run["meta"])
+    assert run["meta"]["instances"].startswith("every generated mask is scored as a COCO")
 
 
 def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> None:

@@ -159,11 +159,14 @@ FINETUNE_META_KEYS = ("source_checkpoint", "source_sha256", "output_sha256", "be
 
 
 def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
-    """What a row records of its prompts: the box rule, or how automatic masks became a map."""
+    """What a row records of its prompts: the box rule, or what its automatic masks became (COS:
+    instances, so no ``reduce``, which no COS score reads; DIS: one map by ``reduce``)."""
     if baseline.prompt == "box":
         if cos:
             return {"box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
         return {"box_prompt": "one tight XYXY box around the whole GT mask"}
+    if cos:
+        return {"instances": "every generated mask is scored as a COCO instance (no GT used)"}
     return {
         "reduce": reduce,
         "reduce_is_oracle": reduce == "oracle",
@@ -194,6 +197,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         efficiency_from_report,
         write_run_json,
     )
+    from pmgsam.evaluation.split_folders import refuse_case_clashes
     from pmgsam.evaluation.tables import COS_NAMES
     from pmgsam.utils.config import load_config, with_data_root
 
@@ -210,6 +214,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
         for split in args.splits  # a list (evaluate.py's --splits type)
     }
+    refuse_case_clashes(out_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
     # the predictions of the others.

@@ -197,8 +197,11 @@ class TrainConfig:
         with a warning.
       device (str): ``auto`` (CUDA when available, ``cuda:LOCAL_RANK`` under DDP), ``cpu``,
         ``cuda`` or ``cuda:N``.
-      num_threads (int, optional): CPU threads of torch's intra-op pool; ``None`` keeps torch's
-        default. 1 is much faster on CPUs shared with other busy processes.
+      num_threads (int, optional): CPU threads of torch's intra-op pool, in training and in
+        prediction (benchmark mode, ablation scoring). ``None`` keeps torch's default in
+        training; prediction on the CPU then uses the CPUs left beside ``data.num_workers``
+        (:func:`~pmgsam.engine.predictor.prediction_threads`). 1 is much faster on CPUs shared
+        with other busy processes.
       seed (int): seed of python, numpy and torch (model init, shuffling, augmentation).
       deterministic (bool): ask torch for deterministic algorithms (slower on CUDA).
       log_every (int): iterations between two log lines / TensorBoard loss points.

@@ -1,12 +1,18 @@
 """Inference: predict a dataset split, a folder of images or one image into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR|IMAGE --out DIR
-        [--batch-size 4] [--num-workers 2] [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none]
-        [--overwrite] [--skip-existing] [--keep-going] [--premask-out DIR]
+        [--batch-size 4] [--num-workers 2] [--threads N] [--device auto|cpu|cuda|cuda:N]
+        [--amp auto|bf16|none] [--overwrite] [--skip-existing] [--keep-going] [--premask-out DIR]
         [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
 weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
+
+``--threads`` sets the torch threads running the model. By default, on the CPU, they are as many
+as the CPUs this process may use less the ``--num-workers`` image-loading processes (at least 1,
+never more than torch's own default), so that threads and workers together do not oversubscribe
+the CPUs (:func:`~pmgsam.engine.predictor.prediction_threads`); on CUDA torch's default stays.
+:func:`predict_split` (benchmark mode) takes the count from the config's ``train.num_threads``.
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
@@ -131,6 +137,9 @@ def predict_split(
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
       weights_sha256: the SHA-256 of the weights file when the caller has it (benchmark mode
         hashes it once for all its splits); computed here otherwise.
+      The model runs on the config's ``train.num_threads`` torch threads (on the CPU, by
+      default as many as leave a CPU to each of ``data.num_workers``:
+      :func:`~pmgsam.engine.predictor.prediction_threads`).
       keep_going: an image (or GT mask) that cannot be read gets no map and the others are
         predicted; :class:`~pmgsam.engine.unreadable.UnreadableInputs` listing them is raised
         at the end (recorded in the manifests). Otherwise the first one stops the call with a
@@ -197,6 +206,8 @@ def predict_split(
                 premask_dir=premask_dir,
                 unreadable=failures,
                 workers_option="data.num_workers",
+                threads=cfg.train.num_threads,
+                threads_option="train.num_threads",
             )
         finally:
             failures.record(folder for folder, _, _ in outputs)
@@ -223,6 +234,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         type=non_negative_int,
         default=2,
         help="image-loading processes (0: in this process); at most the CPUs this process may use",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch threads running the model (default: on the CPU, the CPUs this process may "
+        "use less the --num-workers processes, at least 1; on CUDA torch's default)",
     )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
@@ -304,6 +321,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
+                threads=args.threads, threads_option="--threads",
             )  # fmt: skip
         finally:
             failures.record(folders)

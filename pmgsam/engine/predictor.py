@@ -8,9 +8,10 @@ stay importable from :mod:`pmgsam.engine.inference`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import cv2
 import torch
@@ -44,7 +45,7 @@ from pmgsam.modeling.checkpoint import (
     resolve_weights,
     weights_digest,
 )
-from pmgsam.utils.cpus import loader_workers
+from pmgsam.utils.cpus import cpu_share, loader_workers, say_once, threads_beside
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 
@@ -218,6 +219,8 @@ class Predictor:
         premask_dir: Union[str, Path, None] = None,
         unreadable: Optional[Callable[[str, str], None]] = None,
         workers_option: str = "num_workers",
+        threads: Optional[int] = None,
+        threads_option: str = "threads",
     ) -> Path:
         """Write ``<name>.png`` probability maps at each sample's original size.
 
@@ -228,7 +231,8 @@ class Predictor:
         error is raised, naming the file. ``dataset`` needs ``names`` (or is a ``Subset`` of
         one that has them). ``num_workers`` loader processes at most as many as the CPUs the
         process may use (:func:`~pmgsam.utils.cpus.loader_workers`; its info line names the
-        setting as ``workers_option``).
+        setting as ``workers_option``). The model runs on ``threads`` torch threads meanwhile
+        (:func:`prediction_threads`; ``threads_option`` names the setting in its info line).
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -236,16 +240,21 @@ class Predictor:
             dataset = SkipUnreadable(dataset.dataset, list(dataset.indices))
         else:
             dataset = SkipUnreadable(dataset)
+        workers = loader_workers(num_workers, workers_option)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
-            num_workers=loader_workers(num_workers, workers_option),
+            num_workers=workers,
             pin_memory=self.device.type == "cuda",
             worker_init_fn=mask_warning_worker_init(),
             collate_fn=collate_readable,
         )
-        # As a context: a failure closes the bar first, so the error gets a line of its own.
-        with tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar:
+        # The bar as a context: a failure closes it first, so the error gets a line of its own;
+        # after the thread count, whose info line would otherwise cut through the bar.
+        with (
+            prediction_threads(self.device, workers, threads, threads_option),
+            tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar,
+        ):
             for loaded in loader:
                 for name, reason in loaded["unreadable"]:
                     if unreadable is None:
@@ -268,6 +277,33 @@ class Predictor:
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
             full = unpad_and_resize(prob[0], size, self.image_size)
             write_probability_png(full, out_dir / f"{name}.png")
+
+
+@contextlib.contextmanager
+def prediction_threads(
+    device: torch.device, workers: int, threads: Optional[int], option: str = "threads"
+) -> Iterator[int]:
+    """Run the enclosed prediction on ``threads`` torch intra-op threads, then restore torch's
+    count; yields the count used.
+
+    ``threads`` None: on the CPU, torch's count capped at
+    :func:`~pmgsam.utils.cpus.threads_beside` ``workers`` (the loader processes), so that
+    threads and workers together fit the CPUs the process may use; on CUDA, unchanged (the
+    GPU does the work). An info line names ``option`` when the cap lowers the count.
+    """
+    before = torch.get_num_threads()
+    if threads is None and device.type == "cpu" and threads_beside(workers) < before:
+        threads = threads_beside(workers)
+        say_once(
+            f"predicting on {threads} torch thread(s): this process may use {cpu_share()} "
+            f"CPU(s), {workers} of them for image-loading workers (set {option} to choose)"
+        )
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:

@@ -35,6 +35,7 @@ from pmgsam.evaluation.scoring import (
     evaluate_dis_pairs,
     write_dis_results,
 )
+from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables
 from pmgsam.utils.config import ConfigError, load_config, with_data_root
@@ -260,6 +261,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
     data_cfg, image_size = _data_config(args.config, overrides)
     datasets = _split_datasets(args, data_cfg, image_size)
+    refuse_case_clashes(run_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
     # The instance labels too: a split without them (or with a bad COCO file) must not cost
     # the predictions of every split first.

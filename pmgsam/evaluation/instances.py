@@ -40,6 +40,7 @@ from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
 from .coco_gt import instance_rles, load_coco, rle_for_pycocotools
+from .map_checks import refuse_colour_images
 from .scoring import (
     LIST_LIMIT,
     EvaluationInputError,
@@ -177,6 +178,7 @@ def _paired_maps(
     """The GT's images in id order and the maps of ``pred_dir`` by stem; every image needs
     one, and maps the GT does not list are named in a warning."""
     preds = list_images(pred_dir)
+    refuse_colour_images(preds.values(), pred_dir)  # the image folder, given as the maps
     images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
     stems = {Path(im["file_name"]).stem: im["file_name"] for im in images}
     missing = [name for stem, name in stems.items() if stem not in preds]
@@ -219,6 +221,8 @@ def evaluate_cos_folder(
         results_out: optional path for the COCO results JSON.
         progress: show a tqdm progress bar.
         warn_unscored: warn about maps the GT does not list (they are never scored).
+    A ``pred_dir`` of colour pictures (the dataset's image folder) is refused
+    (:func:`~pmgsam.evaluation.map_checks.refuse_colour_images`).
     """
     from tqdm import tqdm
 

@@ -312,10 +312,15 @@ def evaluate_dis_folder(
 
     Returns:
         (summary, per-image results); the summary holds the six metrics and ``num_images``.
+    A ``pred_dir`` of colour pictures (the dataset's image folder) is refused
+    (:func:`~pmgsam.evaluation.map_checks.refuse_colour_images`).
     """
+    from .map_checks import refuse_colour_images
+
     # The workers start (and import OpenCV / SciPy) while this process lists the folders.
     pool = _start_pool(workers)
     try:
+        refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
         pairs: List[DisPair] = []
         for stem, pred, gt in pair_folders(pred_dir, gt_dir):
             ske = None

@@ -290,11 +290,16 @@ PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
     """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; FLOPs, speed
     and memory get no best when the rows were timed under different conditions
-    (``timed_on``), the parameter counts always do."""
-    rows, timed = [], {}
+    (``timed_on``), the parameter counts always do. A run with none of these figures (one
+    that was scored but never measured) has no row: a note names it."""
+    rows, timed, unmeasured = [], {}, []
     for run in runs:
         eff = run.get("efficiency") or {}
-        rows.append((run["method"], {("", c.key): eff.get(c.key) for c in EFF_COLUMNS}))
+        vals = {("", c.key): eff.get(c.key) for c in EFF_COLUMNS}
+        if all(v is None for v in vals.values()):  # a row of dashes only
+            unmeasured.append(str(run["method"]))
+            continue
+        rows.append((run["method"], vals))
         if eff.get("fps") is not None or eff.get("peak_memory_MB") is not None:
             timed[run["method"]] = str(eff.get("timed_on") or "not recorded")
     notes: List[str] = []
@@ -309,6 +314,12 @@ def efficiency_table(runs: Sequence[Mapping]) -> Table:
         )
     elif conditions and conditions != {"not recorded"}:
         notes.append(f"Timed on {conditions.pop()}.")
+    if unmeasured and rows:
+        notes.append(
+            "Not measured, so not in this table: "
+            f"{', '.join(unmeasured)} (python -m pmgsam.efficiency --run-dir RUN adds a PMG-SAM "
+            "run's figures)."
+        )
     return Table("Efficiency", [("", EFF_COLUMNS)], rows, notes, unranked_columns=unranked)
 
 

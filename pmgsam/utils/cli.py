@@ -6,6 +6,12 @@ optional package) and the operating system's (missing file, no permission, disk 
 errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2. Anything else,
 a plain ``ValueError`` or ``ImportError`` included, is a bug and keeps its traceback: code that
 detects a bad input raises one of the types above, and a ``main`` never catches them itself.
+
+While a command runs, Python warnings print as one line, ``WARNING: <message>`` (followed by
+``[<category>]`` unless it is a plain ``UserWarning``), without the file, line number and source
+line that Python adds for programmers (:func:`one_line_warning`). Library use and tests keep
+Python's format: only :func:`run_cli` installs it, and puts the original back when ``main``
+returns. Which warnings show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import logging
 import math
 import re
 import sys
-from typing import Any, Callable, List, NoReturn, Sequence, Tuple
+import warnings
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from pmgsam.utils.messages import one_line
 
@@ -66,13 +73,33 @@ def user_error_types() -> Tuple[type, ...]:
     return tuple(types)
 
 
+def one_line_warning(
+    message: Warning | str,
+    category: type,
+    filename: str,
+    lineno: int,
+    line: Optional[str] = None,
+) -> str:
+    """A warning as a command prints it (a ``warnings.formatwarning``): ``WARNING: <message>``
+    on one line, with ``[<category>]`` after it unless the category is ``UserWarning``. The
+    source line Python prints under a warning (e.g. ``scores = evaluate_cos_folder(``) means
+    nothing to a user of the command."""
+    text = " ".join(str(message).split())
+    tag = "" if category is UserWarning else f" [{category.__name__}]"
+    return f"WARNING: {text}{tag}\n"
+
+
 def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
     """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error.
 
     The package's INFO records go to stderr in :data:`LOG_FORMAT`; other libraries' only from
-    WARNING up."""
+    WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`)."""
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT)
     logging.getLogger("pmgsam").setLevel(logging.INFO)
+    # formatwarning, not showwarning: warnings recorded by catch_warnings(record=True) (pytest,
+    # a caller collecting them) are never formatted, so they still reach their recorder.
+    python_format = warnings.formatwarning
+    warnings.formatwarning = one_line_warning
     try:
         result = main()
     except KeyboardInterrupt:
@@ -83,6 +110,8 @@ def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
             raise
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        warnings.formatwarning = python_format
     sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -1,5 +1,5 @@
-"""How many CPUs this process may use, and the worker count (data loading, DIS scoring) that
-fits them."""
+"""How many CPUs this process may use, and the worker count (data loading, DIS scoring) and
+the torch thread count (CPU prediction) that fit them."""
 
 from __future__ import annotations
 
@@ -75,8 +75,22 @@ def loader_workers(
                 f"this process shares {available_cpus()} CPU(s) among {processes} processes "
                 f"on this node (LOCAL_WORLD_SIZE={processes})"
             )
-        message = f"{option}={requested} but {where}: {purpose} with {share} worker(s)"
-        if message not in _said:
-            _said.add(message)
-            logger.info("%s", message)
+        say_once(f"{option}={requested} but {where}: {purpose} with {share} worker(s)")
     return share
+
+
+def threads_beside(workers: int) -> int:
+    """torch intra-op threads for CPU prediction beside ``workers`` loader processes: what is
+    left of :func:`cpu_share` once each worker has a CPU, at least 1. torch's own default (one
+    thread per core) ignores the workers; together they oversubscribe the CPUs, and OpenMP
+    thread teams then wait on each other (on a shared 2-core machine the demo model predicted
+    an image in 2.6 s with 2 threads beside 2 workers, in 0.4 s with 1: BENCHMARKS.md)."""
+    return max(1, cpu_share() - max(0, workers))
+
+
+def say_once(message: str) -> None:
+    """Log ``message`` at info level once per process (a run predicting several splits says
+    each cap once)."""
+    if message not in _said:
+        _said.add(message)
+        logger.info("%s", message)

@@ -1,0 +1,58 @@
+"""Telling a folder of photos from a folder of probability maps before it is scored.
+
+A saliency / camouflage map is one channel (grey levels, however it is saved: an 8-bit PNG, or
+an RGB file whose three channels are equal). Scoring reads an RGB file as the maximum of its
+channels, so an image folder given as the prediction folder (``--pred-dir Imgs/``) would be
+scored as if it held maps: AP 0, DIS scores of garbage, and no word about it. A few files are
+enough to tell: a map folder is refused only when a file reads as colour.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .scoring import EvaluationInputError
+
+PathLike = Union[str, os.PathLike]
+# Files looked at (the first ones by name): decoding a few costs little even at 4K.
+FILES_CHECKED = 3
+# Mean spread between a pixel's largest and smallest channel (0-255) above which a file is a
+# colour picture. A grey map saved as RGB has 0 (JPEG chroma rounding adds a level or two);
+# the photos of DIS5K, COD10K and NC4K have tens.
+COLOUR_SPREAD = 8.0
+# Modes that hold one grey channel (and alpha): never colour, known from the header alone.
+GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def colour_spread(path: Path) -> Optional[float]:
+    """The mean channel spread of ``path`` (0 for a grey file, read from its header only);
+    ``None`` when PIL cannot open it (scoring then names the file itself)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in GREY_MODES:
+                return 0.0
+            img.draft("RGB", (512, 512))  # JPEG: decode at a reduced size, enough to tell
+            rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
+    """:class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming ``folder`` when one of
+    the first :data:`FILES_CHECKED` of ``maps`` (by name) is a colour picture, not a map."""
+    for path in sorted(maps, key=lambda p: p.name)[:FILES_CHECKED]:
+        spread = colour_spread(path)
+        if spread is not None and spread > COLOUR_SPREAD:
+            raise EvaluationInputError(
+                f"the prediction folder '{folder}' holds colour images, not probability maps: "
+                f"the red, green and blue channels of {path.name} differ (by {spread:.0f} of "
+                "255 on average), while a map is grey. Give the folder of predicted maps "
+                "(evaluate.py benchmark mode writes them to <output-dir>/pred/<split>), not "
+                "the dataset's image folder"
+            )

@@ -1,0 +1,133 @@
+"""CPU prediction (inference, benchmark mode) runs on as many torch threads as leave a CPU to
+each loader worker, or on the count the user set (--threads, train.num_threads), and puts
+torch's count back afterwards (pmgsam.engine.predictor.prediction_threads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from pmgsam.engine import inference, predictor
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.utils.config import from_dict, to_dict
+
+# torch's count before each test: above the two CPUs of the two_cpus fixture, as torch's
+# default is on a machine with more cores than the process may use.
+TORCH_DEFAULT = 4
+
+
+@pytest.fixture
+def torch_default() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(TORCH_DEFAULT)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_file(small_tiny_model: torch.nn.Module, tmp_path_factory) -> Tuple[Path, Any]:
+    from pmgsam.modeling.checkpoint import save_model
+
+    folder = tmp_path_factory.mktemp("weights")
+    return save_model(small_tiny_model, folder / "small.safetensors"), small_tiny_model.eval()
+
+
+@pytest.fixture
+def forward_threads(model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """torch's thread count at each forward pass (the model itself is skipped: maps of zeros);
+    the loaders load in this process whatever worker count they were given."""
+    from pmgsam.modeling import build
+
+    seen: List[int] = []
+
+    def in_process(*args: Any, num_workers: int = 0, **kwargs: Any) -> DataLoader:
+        return DataLoader(*args, num_workers=0, **kwargs)
+
+    def zeros(self: Any, images: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return torch.zeros(len(images), 1, *images.shape[2:])
+
+    monkeypatch.setattr(predictor, "DataLoader", in_process)
+    monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
+    for module in (inference, build):
+        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: model_file[1])
+    return seen
+
+
+def _images(folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("a", "b"):
+        cv2.imwrite(str(folder / f"{name}.png"), np.full((20, 30, 3), 90, np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ([], 1),  # 2 CPUs, 1 for the loader worker: 1 thread (torch's default: 4)
+        (["--num-workers", "0"], 2),  # no worker: both CPUs
+        (["--threads", "3"], 3),  # the user's count, even above the CPUs
+    ],
+)
+def test_inference_cli_threads(
+    two_cpus: None,
+    torch_default: None,
+    model_file,
+    forward_threads,
+    tmp_path,
+    caplog,
+    extra,
+    expected,
+) -> None:
+    argv = ["--checkpoint", str(model_file[0]), "--input", str(_images(tmp_path / "im"))]
+    argv += ["--out", str(tmp_path / "out"), "--num-workers", "1", *extra]
+    with caplog.at_level("INFO"):
+        assert inference.main(argv) == 0
+    assert forward_threads == [expected]
+    assert torch.get_num_threads() == TORCH_DEFAULT  # put back for the rest of the process
+    said = [r.getMessage() for r in caplog.records if "torch thread(s)" in r.getMessage()]
+    if not extra:
+        assert said == [
+            "predicting on 1 torch thread(s): this process may use 2 CPU(s), 1 of them for "
+            "image-loading workers (set --threads to choose)"
+        ]
+
+
+@pytest.mark.parametrize("num_threads, expected", [(None, 1), (3, 3)])
+def test_predict_split_honours_train_num_threads(
+    two_cpus: None,
+    torch_default: None,
+    model_file,
+    forward_threads,
+    dis5k_root: Path,
+    tmp_path: Path,
+    num_threads,
+    expected,
+) -> None:
+    # Benchmark mode once ran on torch's default whatever the config's train.num_threads said.
+    data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 1,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    cfg = {"model": to_dict(model_file[1].config), "data": data, "output_dir": str(tmp_path)}
+    cfg["train"] = {"device": "cpu", "num_threads": num_threads}
+    from_dict(ExperimentConfig, cfg)
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    inference.predict_split(
+        config, model_file[0], "DIS-TE1", tmp_path / "p", "cpu", 2, progress=False
+    )
+    assert forward_threads == [expected] and torch.get_num_threads() == TORCH_DEFAULT
+
+
+def test_cuda_prediction_keeps_torch_threads_unless_set(two_cpus: None, torch_default: None):
+    with predictor.prediction_threads(torch.device("cuda"), 2, None) as used:
+        assert used == TORCH_DEFAULT == torch.get_num_threads()
+    with predictor.prediction_threads(torch.device("cuda"), 2, 1) as used:
+        assert used == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == TORCH_DEFAULT
