@@ -257,14 +257,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(
-    rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str, hiera: tuple
-) -> None:
+def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str) -> None:
     import os
-
-    from pmgsam.modeling.image_encoder import HIERA_SPECS
-
-    HIERA_SPECS["tiny"] = hiera  # the parent's small_hiera, in this process
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -273,6 +267,7 @@ def _ddp_worker(
         WORLD_SIZE=str(world),
         LOCAL_RANK=str(rank),
     )
+    # Before any op: a forked process must not use the parent's OpenMP thread pool.
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     trainer = Trainer(from_dict(ExperimentConfig, cfg_dict))
@@ -289,13 +284,22 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(
     # AdamW's eps is raised to 1 so that its update is ~lr·gradient: with the usual 1e-8,
     # parameters whose gradient is zero in exact arithmetic (attention key biases, conv biases
     # before a norm) turn rounding noise into ±lr steps that no tolerance could tell apart.
-    common = {"data": {"augment": {"enabled": False}}, "optim": {"lr": 0.05, "eps": 1.0}}
-    schedule = {"epochs": 1, "warmup_epochs": 0}
-    cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
     # A small frozen Hiera (small_hiera) in all three models: building Hiera-T took seconds in
     # each process, and the property does not depend on the frozen branch.
-    args = (2, _free_port(), to_dict(cfg), str(tmp_path), small_hiera)
-    mp.spawn(_ddp_worker, args=args, nprocs=2, join=True)
+    common = {"data": {"augment": {"enabled": False}}, "optim": {"lr": 0.05, "eps": 1.0}}
+    schedule = {"epochs": 1, "warmup_epochs": 0}
+    single = Trainer(make_config("single", schedule=schedule, train={"batch_size": 4}, **common))
+    before = _trainable(single.model)
+    single.fit()
+    after = _trainable(single.model)
+    assert single.global_step == 2
+
+    cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
+    # Forked, not spawned: the ranks inherit this process's modules (importing hiera pulls in
+    # timm, torchvision and torch._dynamo, seconds in each new process; the single run above
+    # has imported them) and the small_hiera patch.
+    args = (2, _free_port(), to_dict(cfg), str(tmp_path))
+    mp.start_processes(_ddp_worker, args=args, nprocs=2, join=True, start_method="fork")
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for key in w0:
@@ -310,11 +314,6 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(
     record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()[0])
     assert record["val_images"] == 2
 
-    single = Trainer(make_config("single", schedule=schedule, train={"batch_size": 4}, **common))
-    before = _trainable(single.model)
-    single.fit()
-    after = _trainable(single.model)
-    assert single.global_step == 2
     # Updates (~1e-3) agree to float32 rounding of the weights (~1e-8); a sum instead of a mean
     # over ranks, or a rank training on its own unsynchronised gradient, is off by ~100 %.
     moved = 0
