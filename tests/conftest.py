@@ -166,24 +166,11 @@ SMALL_HIERA = (32, 1, (1, 1, 1, 1))
 
 @pytest.fixture
 def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
-    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec (for
-    spawned processes to set too)."""
+    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec."""
     from pmgsam.modeling import image_encoder
 
     monkeypatch.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
     return SMALL_HIERA
-
-
-@pytest.fixture(scope="module")
-def small_tiny_model() -> torch.nn.Module:
-    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
-    from pmgsam.modeling import image_encoder
-    from pmgsam.modeling.build import build_model
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
-        torch.manual_seed(0)
-        return build_model("pmgsam_tiny", image_size=64)
 
 
 @pytest.fixture(scope="session")
