@@ -99,16 +99,16 @@ def vit_b() -> torch.nn.Module:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[Path, Any]]:
+def checkpoints(
+    tmp_path_factory: pytest.TempPathFactory, seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]
+) -> Dict[str, Tuple[Path, Any]]:
     """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
     by 0.5), with the model each loads as: ``{name: (path, model)}``."""
     import copy
 
-    from pmgsam import build_model
     from pmgsam.modeling.checkpoint import save_model
 
-    torch.manual_seed(0)
-    model = build_model("pmgsam_tiny", image_size=64).eval()
+    model = _copy_of_seed0_tiny(seed0_tiny).eval()
     other = copy.deepcopy(model)
     with torch.no_grad():
         next(p for p in other.parameters() if p.requires_grad).add_(0.5)
@@ -148,14 +148,34 @@ def cocoeval_stats() -> Callable[[Any, Path], list]:
     return stats
 
 
-@pytest.fixture(scope="module")
-def tiny_model() -> torch.nn.Module:
-    """One tiny PMG-SAM per test module (building Hiera + U²-Net† takes seconds); tests that
-    train copy it, so they never share state."""
+@pytest.fixture(scope="session")
+def seed0_tiny() -> Tuple[torch.nn.Module, torch.Tensor]:
+    """(model, rng): ``pmgsam_tiny`` at 64 px built right after ``torch.manual_seed(0)``, and
+    the global RNG state that build leaves. Built once per session (Hiera-T's 27 M weights
+    take about twice as long to initialise as to copy); read-only: use
+    :func:`_copy_of_seed0_tiny`."""
     from pmgsam.modeling.build import build_model
 
     torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+    model = build_model("pmgsam_tiny", image_size=64)
+    return model, torch.get_rng_state()
+
+
+def _copy_of_seed0_tiny(seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]) -> torch.nn.Module:
+    """What seeding and building ``pmgsam_tiny`` here would give: a copy of the session's
+    build, and the global RNG left in the state the build leaves it."""
+    import copy
+
+    model, rng = seed0_tiny
+    torch.set_rng_state(rng)
+    return copy.deepcopy(model)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]) -> torch.nn.Module:
+    """One tiny PMG-SAM (seed 0) per test module; tests that train copy it, so they never
+    share state."""
+    return _copy_of_seed0_tiny(seed0_tiny)
 
 
 # Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
