@@ -100,7 +100,7 @@ def vit_b() -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def checkpoints(
-    tmp_path_factory: pytest.TempPathFactory, seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]
+    tmp_path_factory: pytest.TempPathFactory, seed0_tiny: Callable[[], torch.nn.Module]
 ) -> Dict[str, Tuple[Path, Any]]:
     """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
     by 0.5), with the model each loads as: ``{name: (path, model)}``."""
@@ -108,7 +108,7 @@ def checkpoints(
 
     from pmgsam.modeling.checkpoint import save_model
 
-    model = _copy_of_seed0_tiny(seed0_tiny).eval()
+    model = seed0_tiny().eval()
     other = copy.deepcopy(model)
     with torch.no_grad():
         next(p for p in other.parameters() if p.requires_grad).add_(0.5)
@@ -149,33 +149,31 @@ def cocoeval_stats() -> Callable[[Any, Path], list]:
 
 
 @pytest.fixture(scope="session")
-def seed0_tiny() -> Tuple[torch.nn.Module, torch.Tensor]:
-    """(model, rng): ``pmgsam_tiny`` at 64 px built right after ``torch.manual_seed(0)``, and
-    the global RNG state that build leaves. Built once per session (Hiera-T's 27 M weights
-    take about twice as long to initialise as to copy); read-only: use
-    :func:`_copy_of_seed0_tiny`."""
+def seed0_tiny() -> Callable[[], torch.nn.Module]:
+    """``seed0_tiny()`` gives what ``torch.manual_seed(0)`` and building ``pmgsam_tiny`` at
+    64 px would: the model (a new copy each call) and the global RNG in the state that build
+    leaves. One build per session: Hiera-T's 27 M weights take about twice as long to
+    initialise as to copy."""
+    import copy
+
     from pmgsam.modeling.build import build_model
 
     torch.manual_seed(0)
     model = build_model("pmgsam_tiny", image_size=64)
-    return model, torch.get_rng_state()
+    rng = torch.get_rng_state()
 
+    def copy_of_build() -> torch.nn.Module:
+        torch.set_rng_state(rng)
+        return copy.deepcopy(model)
 
-def _copy_of_seed0_tiny(seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]) -> torch.nn.Module:
-    """What seeding and building ``pmgsam_tiny`` here would give: a copy of the session's
-    build, and the global RNG left in the state the build leaves it."""
-    import copy
-
-    model, rng = seed0_tiny
-    torch.set_rng_state(rng)
-    return copy.deepcopy(model)
+    return copy_of_build
 
 
 @pytest.fixture(scope="module")
-def tiny_model(seed0_tiny: Tuple[torch.nn.Module, torch.Tensor]) -> torch.nn.Module:
+def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     """One tiny PMG-SAM (seed 0) per test module; tests that train copy it, so they never
     share state."""
-    return _copy_of_seed0_tiny(seed0_tiny)
+    return seed0_tiny()
 
 
 # Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
