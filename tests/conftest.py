@@ -113,16 +113,16 @@ def vit_b() -> torch.nn.Module:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[Path, Any]]:
+def checkpoints(
+    tmp_path_factory: pytest.TempPathFactory, seed0_tiny: Callable[[], torch.nn.Module]
+) -> Dict[str, Tuple[Path, Any]]:
     """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
     by 0.5), with the model each loads as: ``{name: (path, model)}``."""
     import copy
 
-    from pmgsam import build_model
     from pmgsam.modeling.checkpoint import save_model
 
-    torch.manual_seed(0)
-    model = build_model("pmgsam_tiny", image_size=64).eval()
+    model = seed0_tiny().eval()
     other = copy.deepcopy(model)
     with torch.no_grad():
         next(p for p in other.parameters() if p.requires_grad).add_(0.5)
@@ -162,14 +162,32 @@ def cocoeval_stats() -> Callable[[Any, Path], list]:
     return stats
 
 
-@pytest.fixture(scope="module")
-def tiny_model() -> torch.nn.Module:
-    """One tiny PMG-SAM per test module (building Hiera + U²-Net† takes seconds); tests that
-    train copy it, so they never share state."""
+@pytest.fixture(scope="session")
+def seed0_tiny() -> Callable[[], torch.nn.Module]:
+    """``seed0_tiny()`` gives what ``torch.manual_seed(0)`` and building ``pmgsam_tiny`` at
+    64 px would: the model (a new copy each call) and the global RNG in the state that build
+    leaves. One build per session: Hiera-T's 27 M weights take about twice as long to
+    initialise as to copy."""
+    import copy
+
     from pmgsam.modeling.build import build_model
 
     torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+    model = build_model("pmgsam_tiny", image_size=64)
+    rng = torch.get_rng_state()
+
+    def copy_of_build() -> torch.nn.Module:
+        torch.set_rng_state(rng)
+        return copy.deepcopy(model)
+
+    return copy_of_build
+
+
+@pytest.fixture(scope="module")
+def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """One tiny PMG-SAM (seed 0) per test module; tests that train copy it, so they never
+    share state."""
+    return seed0_tiny()
 
 
 # Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
@@ -180,24 +198,11 @@ SMALL_HIERA = (32, 1, (1, 1, 1, 1))
 
 @pytest.fixture
 def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
-    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec (for
-    spawned processes to set too)."""
+    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec."""
     from pmgsam.modeling import image_encoder
 
     monkeypatch.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
     return SMALL_HIERA
-
-
-@pytest.fixture(scope="module")
-def small_tiny_model() -> torch.nn.Module:
-    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
-    from pmgsam.modeling import image_encoder
-    from pmgsam.modeling.build import build_model
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
-        torch.manual_seed(0)
-        return build_model("pmgsam_tiny", image_size=64)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import pmgsam
@@ -20,9 +19,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=64)
+def weights(tmp_path_factory, seed0_tiny) -> Path:
+    model = seed0_tiny()
     return save_model(model, tmp_path_factory.mktemp("bench_defaults") / "model.safetensors")
 
 

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import pmgsam
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S)
+def tiny(tmp_path_factory, seed0_tiny):
+    model = seed0_tiny()  # at S
     root = tmp_path_factory.mktemp("ckpt_fields")
     random_branches = save_model(model, root / "random.safetensors")
     # The same weights, recorded as trained on a Hiera file that lives elsewhere now.

@@ -9,7 +9,6 @@ finished epoch, no temporary left, and the final weights equal to an uninterrupt
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -40,10 +39,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def make_config(tmp_path, dis5k_root, data_config, monkeypatch, small_tiny_model) -> Callable:
+def make_config(tmp_path, dis5k_root, data_config, small_hiera) -> Callable:
     # A small frozen Hiera: crash consistency does not depend on its size, and the ~20 runs of
-    # this file copy, digest and run the model.
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
+    # this file build, digest and run the model.
 
     def make(name: str) -> ExperimentConfig:
         # Two-image splits: one step per epoch keeps the ~20 runs of this file cheap.

@@ -32,9 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
+def saved(tmp_path_factory, seed0_tiny):
+    model = seed0_tiny().eval()  # at S
     run = tmp_path_factory.mktemp("run")
     return save_model(model, run / "checkpoints" / "best" / "model.safetensors"), model
 

@@ -8,12 +8,10 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from pycocotools import mask as mask_utils
 
 import evaluate
-from pmgsam.baselines import sam
 from pmgsam.baselines.esam import (
     EsamSettings,
     add_repair_masks,
@@ -146,10 +144,10 @@ def test_repair_masks_fill_only_new_confident_regions() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-def test_esam_mode_on_sam_writes_disjoint_instances(cod10k_root, data_config, tmp_path) -> None:
-    torch.manual_seed(0)
-    ckpt = tmp_path / "sam_vit_b_random.pth"
-    torch.save(sam.build("vit_b", 64).state_dict(), ckpt)
+def test_esam_mode_on_sam_writes_disjoint_instances(
+    cod10k_root, data_config, tmp_path, sam_file
+) -> None:
+    ckpt = sam_file[0]  # conftest's seeded random ViT-B at a 64-px input
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"data": to_dict(data_config("cod10k", cod10k_root))}))
     out = tmp_path / "run"

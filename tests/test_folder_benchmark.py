@@ -15,7 +15,6 @@ import yaml
 
 import evaluate
 import pmgsam
-from pmgsam.baselines import sam
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.report import main as report_main
@@ -51,7 +50,7 @@ def _test_split(config: Path) -> list:
     return json.loads(split_file.read_text())["parts"]["test"]
 
 
-def test_pmgsam_and_sam_box_on_a_folder_dataset(folder_config, tmp_path, capsys):
+def test_pmgsam_and_sam_box_on_a_folder_dataset(folder_config, sam_file, tmp_path, capsys):
     torch.manual_seed(0)
     weights = save_model(
         pmgsam.build_model("pmgsam_tiny", image_size=64), tmp_path / "m.safetensors"
@@ -68,13 +67,12 @@ def test_pmgsam_and_sam_box_on_a_folder_dataset(folder_config, tmp_path, capsys)
     out = capsys.readouterr().out
     assert "## DIS metrics" in out and "### test" in out
 
-    # SAM with the tight GT box on the same images, then both rows in one report.
-    sam_file = tmp_path / "sam.pth"
-    torch.save(sam.build("vit_b", 256).state_dict(), sam_file)
+    # SAM with the tight GT box on the same images, then both rows in one report (conftest's
+    # session-wide random ViT-B, saved at a 64-px input: building and saving one takes seconds).
     box = tmp_path / "sam_box"
-    argv = ["--baseline", "sam-box", "--checkpoint", sam_file, "--config", folder_config,
+    argv = ["--baseline", "sam-box", "--checkpoint", sam_file[0], "--config", folder_config,
             "--splits", "test", "--output-dir", box, "--device", "cpu", "--quiet",
-            "--model-image-size", "256", "--speed-iters", "0", "--workers", "1"]  # fmt: skip
+            "--model-image-size", "64", "--speed-iters", "0", "--workers", "1"]  # fmt: skip
     assert evaluate.main([str(a) for a in argv]) == 0
     assert json.loads((box / "run.json").read_text())["dis"]["test"]["num_images"] == len(test)
     assert sorted(p.stem for p in (box / "pred" / "test").glob("*.png")) == sorted(test)

@@ -23,9 +23,8 @@ S = 64
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S)
+def weights(tmp_path_factory, seed0_tiny):
+    model = seed0_tiny()  # at S
     root = tmp_path_factory.mktemp("weights")
     torch.save({"model_state": model.hiera.trunk.state_dict()}, root / "hiera.pth")
     torch.save(model.u2net.state_dict(), root / "u2netp.pth")

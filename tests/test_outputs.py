@@ -11,9 +11,7 @@ from typing import Dict
 import cv2
 import numpy as np
 import pytest
-import torch
 
-import pmgsam
 from pmgsam.baselines.runner import run_baseline
 from pmgsam.engine import inference
 from pmgsam.engine.inference import main as inference_main
@@ -39,9 +37,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory):
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
+def saved(tmp_path_factory: pytest.TempPathFactory, seed0_tiny):
+    model = seed0_tiny().eval()  # at S
     return save_model(model, tmp_path_factory.mktemp("w") / "model.safetensors"), model
 
 

@@ -15,7 +15,7 @@ from pmgsam.engine.config import ExperimentConfig, PerformanceConfig
 from pmgsam.engine.performance import prepare_model, to_memory_format
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling import hiera_attention
-from pmgsam.modeling.build import build_model, model_config
+from pmgsam.modeling.build import model_config
 from pmgsam.modeling.common import group_norm_gelu
 from pmgsam.modeling.fusion import DenseResidualFusion, StabilizedResidualBlock
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
@@ -92,9 +92,8 @@ HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int_
 
 
 @pytest.fixture(scope="module")
-def tiny64():
-    torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+def tiny64(seed0_tiny):
+    return seed0_tiny()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from pmgsam.engine.performance import (
     prepare_model,
 )
 from pmgsam.engine.schedulers import build_optimizer
-from pmgsam.modeling.build import build_model
 from pmgsam.modeling.fusion import StabilizedResidualBlock
 from pmgsam.utils.config import ConfigError, from_dict
 
@@ -32,9 +31,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny64():
-    torch.manual_seed(0)
-    return build_model("pmgsam_tiny", image_size=64)
+def tiny64(seed0_tiny):
+    return seed0_tiny()
 
 
 @pytest.fixture

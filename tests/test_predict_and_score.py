@@ -35,11 +35,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Dict[str, Any]:
+def tiny(tmp_path_factory, seed0_tiny) -> Dict[str, Any]:
     # Without checkpoint files the frozen branches get a fixed-seed init, so the model that
     # predict_split rebuilds from this file is this one.
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S)
+    model = seed0_tiny()  # at S
     root = tmp_path_factory.mktemp("predict_score")
     path = save_model(model, root / "model.safetensors")
     return {"path": path, "model": model.eval(), "root": root}

@@ -1,6 +1,6 @@
-"""Trainer runs on CPU (tiny model at S=64, 8+2 images): training steps, early stopping,
-checkpoints, resume, the command line and DDP (schedules: tests/test_schedulers.py, validation:
-tests/test_validation.py)."""
+"""Trainer runs on CPU (tiny model with a small Hiera at S=64, 8+2 images): training steps,
+early stopping, checkpoints, resume, the command line and DDP (schedules:
+tests/test_schedulers.py, validation: tests/test_validation.py)."""
 
 from __future__ import annotations
 
@@ -31,18 +31,10 @@ from pmgsam.utils.config import ConfigError, from_dict, to_dict
 REPO = Path(__file__).resolve().parents[1]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def cached_build(monkeypatch: pytest.MonkeyPatch, tiny_model: torch.nn.Module) -> None:
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
-
-
-@pytest.fixture
-def small_cached_build(monkeypatch: pytest.MonkeyPatch, small_tiny_model: torch.nn.Module) -> None:
-    """``cached_build`` with a small frozen Hiera, for properties that do not depend on it."""
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
+# Every model here has a small frozen Hiera (conftest's SMALL_HIERA), built by the trainer: no
+# property of this file depends on the frozen branch's size, and Hiera-T's 27 M weights took
+# seconds per run to build or copy, digest and run.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture
@@ -78,7 +70,7 @@ def _assert_same_weights(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor])
 
 
 # --------------------------------------------------------------------------- training steps
-def test_steps_lower_loss_and_keep_frozen_branches(make_config, cached_build) -> None:
+def test_steps_lower_loss_and_keep_frozen_branches(make_config) -> None:
     trainer = Trainer(make_config(schedule={"warmup_epochs": 0, "step_every": 100}))
     model = trainer.model
     frozen = {
@@ -122,7 +114,7 @@ def test_set_up_hashes_each_frozen_branch_once(
 
 
 # --------------------------------------------------------------------------- whole runs
-def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> None:
+def test_early_stop_run_writes_outputs(make_config, tmp_path) -> None:
     # lr_mult 0 freezes the weights, so the validation loss never improves after epoch 1.
     cfg = make_config(
         optim={"decoder": {"lr_mult": 0.0}, "premask": {"lr_mult": 0.0}},
@@ -155,9 +147,7 @@ def test_early_stop_run_writes_outputs(make_config, cached_build, tmp_path) -> N
     _assert_same_weights(_trainable(init.model), _trainable(trainer.model))
 
 
-def test_run_without_a_finite_validation_loss_claims_no_best(
-    make_config, cached_build, monkeypatch
-) -> None:
+def test_run_without_a_finite_validation_loss_claims_no_best(make_config, monkeypatch) -> None:
     # What a diverged run (optim.lr=inf, before floats had to be finite) measured.
     nan = float("nan")
     stats = {"loss": nan, "mae": nan, "iou": nan, "f": nan, "images": 2}
@@ -188,9 +178,7 @@ def _crash_at_step(
     monkeypatch.setattr(Trainer, "_train_step", original)
 
 
-def test_resume_after_interruption_equals_straight_run(
-    make_config, cached_build, monkeypatch
-) -> None:
+def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch) -> None:
     straight = Trainer(make_config("straight"))
     straight.fit()
 
@@ -225,9 +213,7 @@ def test_resume_after_interruption_equals_straight_run(
     assert a[1]["val_loss"] == b[1]["val_loss"]
 
 
-def test_resume_with_loader_workers_equals_straight_run(
-    make_config, small_cached_build, monkeypatch
-) -> None:
+def test_resume_with_loader_workers_equals_straight_run(make_config, monkeypatch) -> None:
     # Augmentations are drawn in worker processes, seeded from the main process's RNG at each
     # epoch's iterator: a resumed run must reproduce them exactly too.
     data = {"num_workers": 2}
@@ -241,9 +227,7 @@ def test_resume_with_loader_workers_equals_straight_run(
     _assert_same_weights(_trainable(resumed.model), _trainable(straight.model))
 
 
-def test_interrupt_in_first_epoch_leaves_loadable_last(
-    make_config, cached_build, monkeypatch
-) -> None:
+def test_interrupt_in_first_epoch_leaves_loadable_last(make_config, monkeypatch) -> None:
     def interrupt(self: Trainer, *args: Any) -> Any:
         raise KeyboardInterrupt
 
@@ -277,14 +261,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(
-    rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str, hiera: tuple
-) -> None:
+def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str) -> None:
     import os
-
-    from pmgsam.modeling.image_encoder import HIERA_SPECS
-
-    HIERA_SPECS["tiny"] = hiera  # the parent's small_hiera, in this process
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -293,6 +271,7 @@ def _ddp_worker(
         WORLD_SIZE=str(world),
         LOCAL_RANK=str(rank),
     )
+    # Before any op: a forked process must not use the parent's OpenMP thread pool.
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     trainer = Trainer(from_dict(ExperimentConfig, cfg_dict))
@@ -300,9 +279,7 @@ def _ddp_worker(
     torch.save(_trainable(trainer.model), Path(out) / f"rank{rank}.pt")
 
 
-def test_ddp_two_processes_equal_one_process_at_same_global_batch(
-    make_config, tmp_path, small_hiera
-) -> None:
+def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, tmp_path) -> None:
     # Without augmentation both runs see the same images per step: DistributedSampler gives
     # rank r the shuffled indices r::2, i.e. the single process's batch of 4 split in two, and
     # the DDP gradient average equals the batch-of-4 mean; only summation order differs.
@@ -311,11 +288,18 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(
     # before a norm) turn rounding noise into ±lr steps that no tolerance could tell apart.
     common = {"data": {"augment": {"enabled": False}}, "optim": {"lr": 0.05, "eps": 1.0}}
     schedule = {"epochs": 1, "warmup_epochs": 0}
+    single = Trainer(make_config("single", schedule=schedule, train={"batch_size": 4}, **common))
+    before = _trainable(single.model)
+    single.fit()
+    after = _trainable(single.model)
+    assert single.global_step == 2
+
     cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
-    # A small frozen Hiera (small_hiera) in all three models: building Hiera-T took seconds in
-    # each process, and the property does not depend on the frozen branch.
-    args = (2, _free_port(), to_dict(cfg), str(tmp_path), small_hiera)
-    mp.spawn(_ddp_worker, args=args, nprocs=2, join=True)
+    # Forked, not spawned: the ranks inherit this process's modules (importing hiera pulls in
+    # timm, torchvision and torch._dynamo, seconds in each new process; the single run above
+    # has imported them) and the small_hiera patch.
+    args = (2, _free_port(), to_dict(cfg), str(tmp_path))
+    mp.start_processes(_ddp_worker, args=args, nprocs=2, join=True, start_method="fork")
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for key in w0:
@@ -330,11 +314,6 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(
     record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()[0])
     assert record["val_images"] == 2
 
-    single = Trainer(make_config("single", schedule=schedule, train={"batch_size": 4}, **common))
-    before = _trainable(single.model)
-    single.fit()
-    after = _trainable(single.model)
-    assert single.global_step == 2
     # Updates (~1e-3) agree to float32 rounding of the weights (~1e-8); a sum instead of a mean
     # over ranks, or a rank training on its own unsynchronised gradient, is off by ~100 %.
     moved = 0

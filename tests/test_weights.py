@@ -22,6 +22,22 @@ def hiera_tiny_file(tmp_path_factory):
     return path, reference
 
 
+@pytest.fixture(scope="module")
+def sam_vit_b_file(tmp_path_factory):
+    """(file, state): segment-anything's own seeded ViT-B (1024 px) saved as released.
+
+    Shared by the SAM-initialisation tests of this file: building and saving its 94 M weights
+    takes seconds. Treat both as read-only.
+    """
+    from segment_anything import build_sam_vit_b
+
+    torch.manual_seed(3)
+    state = build_sam_vit_b().state_dict()
+    path = tmp_path_factory.mktemp("sam") / "sam_vit_b.pth"
+    torch.save(state, path)
+    return path, state
+
+
 def test_hiera_features_equal_reference_at_224(hiera_tiny_file):
     path, reference = hiera_tiny_file
     # The package's own attention forward, so the plumbing around it must match bit for bit
@@ -133,16 +149,8 @@ def test_hiera_size_must_be_multiple_of_32():
         HieraBranch("tiny", 200)
 
 
-def test_sam_checkpoint_initialises_decoder(tmp_path):
-    from segment_anything import build_sam_vit_b
-
-    torch.manual_seed(3)
-    sam = build_sam_vit_b()
-    sam_state = sam.state_dict()
-    path = tmp_path / "sam_vit_b.pth"
-    torch.save(sam_state, path)
-    del sam
-
+def test_sam_checkpoint_initialises_decoder(sam_vit_b_file):
+    path, sam_state = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
     )
@@ -170,12 +178,8 @@ def test_sam_checkpoint_initialises_decoder(tmp_path):
     assert len(report["loaded"]) == n_transformer + 6 + 6 + 1 + 1
 
 
-def test_sam_init_reports_shape_mismatches(tmp_path):
-    from segment_anything import build_sam_vit_b
-
-    torch.manual_seed(3)
-    path = tmp_path / "sam_vit_b.pth"
-    torch.save(build_sam_vit_b().state_dict(), path)
+def test_sam_init_reports_shape_mismatches(sam_vit_b_file):
+    path, _ = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_tiny",
         image_size=64,
