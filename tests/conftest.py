@@ -205,6 +205,18 @@ def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
     return SMALL_HIERA
 
 
+@pytest.fixture(scope="module")
+def small_tiny_model() -> torch.nn.Module:
+    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
+    from pmgsam.modeling import image_encoder
+    from pmgsam.modeling.build import build_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        torch.manual_seed(0)
+        return build_model("pmgsam_tiny", image_size=64)
+
+
 @pytest.fixture(scope="session")
 def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.Module]:
     """(file, model): a random, seeded SAM ViT-B at a 64-px input and its state-dict file.
