@@ -81,7 +81,13 @@ def premask(args: argparse.Namespace) -> None:
         # One folder per model and prompt: maps of another prompt are never reused as these.
         folder = clipseg_folder(run / "priors" / "clipseg" / args.split, args.clipseg, args.prompt)
         clipseg_maps(
-            Path(args.clipseg), args.prompt, images.image_paths, images.stems, folder, args.device
+            Path(args.clipseg),
+            args.prompt,
+            images.image_paths,
+            images.stems,
+            folder,
+            args.device,
+            progress=not args.quiet,
         )
         sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
     sources[PREMASK] = images.maps(pres, "Pre-Mask")
@@ -95,6 +101,7 @@ def premask(args: argparse.Namespace) -> None:
         args.pre_threshold,
         args.final_threshold,
         args.split,
+        progress=not args.quiet,
     )
     _print_premask_summary(args, out, summary)
 
@@ -132,6 +139,7 @@ def _predict_final_and_premask(
             args.batch_size,
             overrides,
             premask_dir=pres[part],
+            progress=not args.quiet,
             reuse=loaded,
         )
 
@@ -180,6 +188,7 @@ def figures(args: argparse.Namespace) -> None:
 
 PROG = "python -m pmgsam.analysis"
 OVERWRITE_HELP = "replace files of the output names in --out that pmgsam did not write"
+QUIET_HELP = "no progress bars"  # as evaluate.py's and pmgsam.ablate's --quiet
 
 
 def error_prog(argv: Sequence[str]) -> str:
@@ -211,6 +220,7 @@ def _add_premask_parser(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
     p.set_defaults(func=premask)
 
@@ -259,6 +269,7 @@ def _add_overlap_parser(sub: Any) -> None:
         help="smallest instance in pixels (default: --run's full-set AP's, else 0)",
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=overlap)
 
 
@@ -281,6 +292,7 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
     p.set_defaults(func=figures)
 
