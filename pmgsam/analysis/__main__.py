@@ -33,13 +33,19 @@ from pmgsam.utils.outputs import refuse_output_in_inputs
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """The options that say which dataset split to read: the experiment config and overrides."""
     p.add_argument("--config", required=True, help="experiment config (dataset and its root)")
-    p.add_argument("--split", required=True, help="split, e.g. DIS-TE1, or DIS-TE (TE1-4)")
+    p.add_argument(
+        "--split",
+        required=True,
+        help="split, e.g. DIS-TE1, or DIS-TE (DIS-TE1-4 as one set, so named in the outputs)",
+    )
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
 
 
 def premask(args: argparse.Namespace) -> None:
     """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
+    from pmgsam.evaluation.combined import combined_name
+
     from .inputs import part_folders, pmgsam_run_meta, split_images
     from .output_files import check_output_files, record_output_files
     from .premask import (
@@ -58,7 +64,9 @@ def premask(args: argparse.Namespace) -> None:
     images = split_images(args.config, args.split, overrides)
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)
-    out = Path(args.out or run / "analysis" / f"premask_{args.split}")
+    # The set's name as evaluate.py and pmgsam.ablate store it (DIS-TE: DIS-TE1-4).
+    name = combined_name(args.split)
+    out = Path(args.out or run / "analysis" / f"premask_{name}")
     # The run's map roots too: the analysis files would sit beside the per-split map folders.
     read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
     priors = [parse_prior(text) for text in args.prior_dir or []]
@@ -100,7 +108,7 @@ def premask(args: argparse.Namespace) -> None:
         out,
         args.pre_threshold,
         args.final_threshold,
-        args.split,
+        name,
         progress=not args.quiet,
     )
     _print_premask_summary(args, out, summary)
@@ -216,7 +224,9 @@ def _add_premask_parser(sub: Any) -> None:
         "--pre-threshold", type=probability, default=0.5, help="poor Pre-Mask: IoU below"
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
-    p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
+    p.add_argument(
+        "--out", help="output folder (default RUN/analysis/premask_<split>, DIS-TE: DIS-TE1-4)"
+    )
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
