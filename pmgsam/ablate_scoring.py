@@ -119,20 +119,22 @@ def evaluate_variant(
     datasets = {p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)}
     settings = scoring_settings(image_size, opts.device, not opts.no_hce, cfg.data.root, datasets)
     name, out_json = combined_name(splits), run_dir / "metrics" / f"{combined_name(splits)}.json"
+    kept: Optional[Dict[str, Any]] = None
     reason, predict = None, True
     if out_json.is_file():
         if out_json.stat().st_mtime < done.stat().st_mtime:
             reason = "trained again since it was scored"
         else:
-            reason, predict = rescore_reason(_read_scores(out_json).get(SCORED_WITH), settings)
+            kept = _read_scores(out_json)
+            reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
         if reason is None:
             logger.info("%s: already scored (%s), skipped", path.stem, out_json)
         else:
             logger.info("%s: scoring again: %s", path.stem, reason)
     if not predict and not _maps_complete(run_dir, datasets):
         predict = True  # the maps scored then are gone: predicted again
-    if out_json.is_file() and reason is None:
-        summary = _read_scores(out_json)
+    if kept is not None and reason is None:
+        summary = kept
     else:
         summary = _predict_and_score(path, run_dir, splits, overrides, opts, datasets, predict)
         summary = _record_settings(out_json, summary, settings)
@@ -153,11 +155,17 @@ def _read_scores(out_json: Path) -> Dict[str, Any]:
     from pmgsam.evaluation.scoring import EvaluationInputError
 
     try:
-        return json.loads(out_json.read_text())
+        scores = json.loads(out_json.read_text())
     except (OSError, ValueError) as err:
         raise EvaluationInputError(
             f"cannot read the scores '{out_json}' ({err}); delete it to score again"
         ) from err
+    if not isinstance(scores, dict):
+        raise EvaluationInputError(
+            f"the scores '{out_json}' hold a JSON {type(scores).__name__}, not an object; "
+            "delete it to score again"
+        )
+    return scores
 
 
 def _record_settings(

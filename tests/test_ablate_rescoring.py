@@ -192,3 +192,7 @@ def test_scores_older_than_the_training_or_unreadable(variant, caplog) -> None:
     os.utime(scores, (later + 100, later + 100))  # newer than the training: read
     with pytest.raises(EvaluationInputError, match=rf"'{scores}'.*delete it to score again"):
         _evaluate(variant, root)
+    scores.write_text("[0.05]")  # JSON, but not the scores' object
+    os.utime(scores, (later + 100, later + 100))
+    with pytest.raises(EvaluationInputError, match=r"hold a JSON list, not an object; delete"):
+        _evaluate(variant, root)
