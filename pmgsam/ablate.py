@@ -12,7 +12,9 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
 * ``--evaluate`` predicts the grid's test splits with the best weights into
   ``<output-dir>/NAME/pred/<split>/`` and scores them as one set (``DIS-TE`` = DIS-TE1..4
   combined, as the paper's ablations) into ``<output-dir>/NAME/metrics/`` and
-  ``<output-dir>/NAME/run.json`` (skipped when the scores are newer than the training).
+  ``<output-dir>/NAME/run.json``; scores newer than the training are kept when they were
+  computed with this call's HCE option, image size, precision and data, else scored again
+  with a line saying why (:mod:`pmgsam.ablate_scoring`).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
 written to ``<output-dir>`` from the results present so far (missing ones show as "–"); a file
@@ -40,8 +42,9 @@ from pmgsam.ablate_checks import (
     check_finished_config,
     check_grid_runs,
     check_overrides,
-    switched_keys,
+    switched_keys,  # noqa: F401 (part of this module's interface: ablate.switched_keys)
 )
+from pmgsam.ablate_scoring import evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
@@ -165,89 +168,6 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     done.write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def evaluate_variant(
-    path: Path,
-    run_dir: Path,
-    label: str,
-    splits: str,
-    overrides: Sequence[str],
-    opts: argparse.Namespace,
-) -> None:
-    """Predict and score ``splits`` as one set with the variant's best weights."""
-    from pmgsam.evaluation.combined import combined_name
-    from pmgsam.evaluation.run_json import write_run_json
-
-    done = run_dir / "train" / DONE_FILE
-    if not done.is_file():
-        raise FileNotFoundError(
-            f"{path.stem}: no finished training in '{run_dir / 'train'}'; run with --train"
-        )
-    out_json = run_dir / "metrics" / f"{combined_name(splits)}.json"
-    if out_json.is_file() and out_json.stat().st_mtime >= done.stat().st_mtime:
-        logger.info("%s: already scored (%s), skipped", path.stem, out_json)
-        name, summary = combined_name(splits), _read_scores(out_json)
-    else:
-        name, summary = _predict_and_score(path, run_dir, splits, overrides, opts)
-    meta = {"config": str(path), "overrides": list(overrides), "ablates": switched_keys(path)}
-    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
-
-
-def _read_scores(out_json: Path) -> Dict[str, Any]:
-    from pmgsam.evaluation.scoring import EvaluationInputError
-
-    try:
-        return json.loads(out_json.read_text())
-    except (OSError, ValueError) as err:
-        raise EvaluationInputError(
-            f"cannot read the scores '{out_json}' ({err}); delete it to score again"
-        ) from err
-
-
-def _predict_and_score(
-    path: Path, run_dir: Path, splits: str, overrides: Sequence[str], opts: argparse.Namespace
-) -> Tuple[str, Dict[str, Any]]:
-    """Predict every part of ``splits`` with the best weights of ``run_dir/train`` into
-    ``run_dir/pred`` and score them as one set: (the set's name, its scores)."""
-    from pmgsam.data import build_dataset
-    from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.inference import Predictor
-    from pmgsam.evaluation.combined import score_combined_split
-    from pmgsam.modeling.build import load_pretrained
-    from pmgsam.modeling.checkpoint import checkpoint_model_fields
-
-    cfg = load_config(ExperimentConfig, path, overrides)
-    # One model for all parts (predict_split would rebuild it for each).
-    weights = run_dir / "train"
-    in_file = load_config(ExperimentConfig, path).model
-    model = load_pretrained(
-        weights, **checkpoint_model_fields(weights, in_file, overrides, str(path))
-    )
-    predictor = Predictor(model, opts.device, performance=cfg.performance)
-
-    def dataset(part: str) -> Any:
-        return build_dataset(cfg.data, part, model.config.image_size, train=False)
-
-    def predict(part: str) -> Path:
-        return predictor.predict_dataset(
-            dataset(part),
-            run_dir / "pred" / part,
-            opts.batch_size,
-            cfg.data.num_workers,
-            progress=not opts.quiet,
-            workers_option="data.num_workers",
-        )
-
-    return score_combined_split(
-        splits,
-        dataset,
-        predict,
-        run_dir / "metrics",
-        opts.workers,
-        with_hce=not opts.no_hce,
-        progress=not opts.quiet,
-    )
-
-
 def _dotted(data: Dict[str, Any], key: str) -> Any:
     for part in key.split("."):
         if not isinstance(data, dict) or part not in data:
@@ -314,7 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", required=True, help="folder of ablation configs + grid.yaml")
     p.add_argument("--output-dir", required=True, help="folder of the runs, table and plots")
     p.add_argument("--train", action="store_true", help="train configs not trained yet")
-    p.add_argument("--evaluate", action="store_true", help="score configs not scored yet")
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="score configs not scored yet, or scored with another HCE choice, image size, "
+        "precision or data",
+    )
     p.add_argument(
         "--only", type=name_list, help="comma-separated config names (default: the whole grid)"
     )

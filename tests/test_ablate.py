@@ -144,6 +144,14 @@ def test_ablate_trains_two_configs_and_writes_table_and_plot(
     with pytest.raises(ConfigError, match=r"finished in .* another config .*schedule.epochs"):
         main(args + changed)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    # Without --no-hce the kept maps are scored again, now with HCE (which used to stay
+    # empty: the scores were newer than the training); nothing is predicted again.
+    maps = {p: p.stat().st_mtime_ns for p in out.rglob("pred/*/*.png")}
+    assert len(maps) == 2 * 8  # both variants, DIS-TE1..4 of 2 images each
+    assert main([a for a in args if a != "--no-hce"] + overrides) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in maps.items())
+    rows = {r["method"]: r for r in _read_csv(out / "ablation.csv")}
+    assert float(rows["(b) No high-res features"]["Overall (TE1-4) HCE↓"]) >= 0
 
 
 def test_override_of_an_ablated_key_is_refused(tmp_path, capsys) -> None:

@@ -1,14 +1,13 @@
 """The ablation driver on small hand-written grids: which configs a grid names, which keys
-they switch, which scores go into the table and plots, and when a variant is (re)scored.
+they switch, which scores go into the table and plots (when a kept score is redone:
+tests/test_ablate_rescoring.py).
 Nothing is trained here (tests/test_ablate.py runs the whole CLI once)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
@@ -114,46 +113,6 @@ def test_outputs_use_the_combined_scores_labels_and_resolved_x(grid, tmp_path, m
     assert [(x, s["MAE"]) for x, s in series["line"]] == [(1, 0.07), (3, 0.05), (5, 0.04)]
     assert xlabel == "K" and title == "K sweep (DIS-TE1-4)" and path == out / "fig_k.png"
     assert metrics == ablate.PLOT_METRICS
-
-
-def _evaluate(grid: Path, run_dir: Path) -> None:
-    opts = SimpleNamespace(device="cpu", batch_size=1, quiet=True, workers=1, no_hce=True)
-    ablate.evaluate_variant(grid / "k5.yaml", run_dir, "(k) K=5", "DIS-TE", [], opts)
-
-
-def test_scores_older_than_the_training_are_redone(grid, tmp_path, monkeypatch) -> None:
-    import pmgsam.modeling.build as build
-    import pmgsam.modeling.checkpoint as checkpoint
-
-    class Rescored(Exception):
-        pass
-
-    def load_pretrained(*args: Any, **kwargs: Any) -> None:
-        raise Rescored
-
-    monkeypatch.setattr(build, "load_pretrained", load_pretrained)
-    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *a: {})  # no weights here
-    run_dir = tmp_path / "out" / "k5"
-    (run_dir / "train").mkdir(parents=True)
-    (run_dir / "metrics").mkdir()
-    done = run_dir / "train" / ablate.DONE_FILE
-    done.write_text("{}")
-    scores = run_dir / "metrics" / "DIS-TE1-4.json"
-    scores.write_text(json.dumps(_scores(0.04)))
-    os.utime(done, (1000, 1000))
-    os.utime(scores, (2000, 2000))
-    _evaluate(grid, run_dir)  # scored after training: kept
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["method"] == "(k) K=5" and run["dis"] == {"DIS-TE1-4": _scores(0.04)}
-    assert run["meta"]["ablates"] == ["model.drfm_blocks", "model.srb_iterations"]
-    os.utime(done, (3000, 3000))  # trained again since: the scores are stale
-    with pytest.raises(Rescored):
-        _evaluate(grid, run_dir)
-    # Kept scores that cannot be read are named, with the way out.
-    scores.write_text("{not json")
-    os.utime(scores, (4000, 4000))
-    with pytest.raises(EvaluationInputError, match=rf"'{scores}'.*delete it to score again"):
-        _evaluate(grid, run_dir)
 
 
 def test_interrupted_training_is_resumed(grid, tmp_path, monkeypatch) -> None:

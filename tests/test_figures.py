@@ -190,7 +190,7 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
     config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     args = argparse.Namespace(
         config=str(config), split=split, runs=runs, out=str(tmp_path / "figs"),
-        images=None, num=2, worst=1, by="hce", width=3.5, dpi=100, overwrite=False,
+        images=None, num=2, worst=1, by="hce", width=3.5, dpi=100, overwrite=False, quiet=True,
     )  # fmt: skip
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     written = figures.figures_report(args, data)

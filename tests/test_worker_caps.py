@@ -18,11 +18,12 @@ import yaml
 from mask_cases import make_pair
 from torch.utils.data import DataLoader
 
-from pmgsam import ablate
+from pmgsam import ablate_scoring
+from pmgsam.data import build_dataset
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.evaluation import combined, scoring
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import from_dict, load_config, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,8 +140,12 @@ def test_ablation_scoring_predicts_with_at_most_the_available_cpus(
 
     monkeypatch.setattr(combined, "score_combined_split", predict_parts)
     opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True, workers=1, no_hce=True)
+    cfg = load_config(ExperimentConfig, config)
+    datasets = {p: build_dataset(cfg.data, p, 64, train=False) for p in ("DIS-TE1", "DIS-TE2")}
     with caplog.at_level("INFO"):
-        _, written = ablate._predict_and_score(config, tmp_path / "r", "DIS-TE1+DIS-TE2", [], opts)
+        written = ablate_scoring._predict_and_score(
+            config, tmp_path / "r", "DIS-TE1+DIS-TE2", [], opts, datasets
+        )
     assert len(written["written"]) == 2 and loaders == [2, 2]
     assert _capped_lines(caplog) == [
         "data.num_workers=4 but this process may use 2 CPU(s): loading data with 2 worker(s)"

@@ -33,13 +33,19 @@ from pmgsam.utils.outputs import refuse_output_in_inputs
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """The options that say which dataset split to read: the experiment config and overrides."""
     p.add_argument("--config", required=True, help="experiment config (dataset and its root)")
-    p.add_argument("--split", required=True, help="split, e.g. DIS-TE1, or DIS-TE (TE1-4)")
+    p.add_argument(
+        "--split",
+        required=True,
+        help="split, e.g. DIS-TE1, or DIS-TE (DIS-TE1-4 as one set, so named in the outputs)",
+    )
     p.add_argument("--data-root", help="dataset folder (overrides data.root)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
 
 
 def premask(args: argparse.Namespace) -> None:
     """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
+    from pmgsam.evaluation.combined import combined_name
+
     from .inputs import part_folders, pmgsam_run_meta, split_images
     from .output_files import check_output_files, record_output_files
     from .premask import (
@@ -58,7 +64,9 @@ def premask(args: argparse.Namespace) -> None:
     images = split_images(args.config, args.split, overrides)
     preds = part_folders(run, "pred", args.split)
     pres = part_folders(run, "premask", args.split)
-    out = Path(args.out or run / "analysis" / f"premask_{args.split}")
+    # The set's name as evaluate.py and pmgsam.ablate store it (DIS-TE: DIS-TE1-4).
+    name = combined_name(args.split)
+    out = Path(args.out or run / "analysis" / f"premask_{name}")
     # The run's map roots too: the analysis files would sit beside the per-split map folders.
     read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
     priors = [parse_prior(text) for text in args.prior_dir or []]
@@ -81,7 +89,13 @@ def premask(args: argparse.Namespace) -> None:
         # One folder per model and prompt: maps of another prompt are never reused as these.
         folder = clipseg_folder(run / "priors" / "clipseg" / args.split, args.clipseg, args.prompt)
         clipseg_maps(
-            Path(args.clipseg), args.prompt, images.image_paths, images.stems, folder, args.device
+            Path(args.clipseg),
+            args.prompt,
+            images.image_paths,
+            images.stems,
+            folder,
+            args.device,
+            progress=not args.quiet,
         )
         sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
     sources[PREMASK] = images.maps(pres, "Pre-Mask")
@@ -94,7 +108,8 @@ def premask(args: argparse.Namespace) -> None:
         out,
         args.pre_threshold,
         args.final_threshold,
-        args.split,
+        name,
+        progress=not args.quiet,
     )
     _print_premask_summary(args, out, summary)
 
@@ -132,6 +147,7 @@ def _predict_final_and_premask(
             args.batch_size,
             overrides,
             premask_dir=pres[part],
+            progress=not args.quiet,
             reuse=loaded,
         )
 
@@ -180,6 +196,7 @@ def figures(args: argparse.Namespace) -> None:
 
 PROG = "python -m pmgsam.analysis"
 OVERWRITE_HELP = "replace files of the output names in --out that pmgsam did not write"
+QUIET_HELP = "no progress bars"  # as evaluate.py's and pmgsam.ablate's --quiet
 
 
 def error_prog(argv: Sequence[str]) -> str:
@@ -207,10 +224,13 @@ def _add_premask_parser(sub: Any) -> None:
         "--pre-threshold", type=probability, default=0.5, help="poor Pre-Mask: IoU below"
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
-    p.add_argument("--out", help="output folder (default RUN/analysis/premask_<split>)")
+    p.add_argument(
+        "--out", help="output folder (default RUN/analysis/premask_<split>, DIS-TE: DIS-TE1-4)"
+    )
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=1)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
     p.set_defaults(func=premask)
 
@@ -259,6 +279,7 @@ def _add_overlap_parser(sub: Any) -> None:
         help="smallest instance in pixels (default: --run's full-set AP's, else 0)",
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=overlap)
 
 
@@ -281,6 +302,7 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument("--dpi", type=positive_int, default=300)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
     p.set_defaults(func=figures)
 

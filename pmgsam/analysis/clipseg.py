@@ -65,16 +65,19 @@ def clipseg_maps(
     stems: Sequence[str],
     out_dir: Path,
     device: str = "cpu",
+    progress: bool = True,
 ) -> Path:
     """Write CLIPSeg's probability map for ``prompt`` of every image as ``<stem>.png``.
 
     Maps are resized (bilinear) from CLIPSeg's output grid to each image's size; images whose
-    map already exists are skipped, so an interrupted run continues. ``out_dir`` records the
+    map already exists are skipped, so an interrupted run continues (``progress``: a progress
+    bar over the images predicted). ``out_dir`` records the
     model folder and prompt in ``clipseg.json``; a folder holding maps of another model or
     prompt (or of unrecorded ones) is refused, as its maps would pass for this prompt's.
     """
     import cv2
     import torch
+    from tqdm import tqdm
 
     from pmgsam.data import load_image
     from pmgsam.engine.inference import write_probability_png
@@ -89,7 +92,7 @@ def clipseg_maps(
     model.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RECORD).write_text(json.dumps(identity, indent=2) + "\n")
-    for path, target in todo:
+    for path, target in tqdm(todo, desc="CLIPSeg prior", unit="img", disable=not progress):
         image = load_image(path)
         inputs = processor(text=[prompt], images=[image], return_tensors="pt", padding=True)
         with torch.inference_mode():

@@ -25,6 +25,7 @@ from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .inputs import SplitImages, part_folders, run_method, split_images
 from .output_files import check_output_files, record_output_files
+from .per_image import map_images
 from .plots import new_figure, save_png
 from .premask import binary_iou
 
@@ -188,16 +189,22 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
     return hce
 
 
+def _map_iou(pair: Tuple[Path, Path]) -> float:
+    """IoU of one prediction map with its GT mask (see :func:`binary_iou`)."""
+    pred, gt = pair
+    return binary_iou(load_mask(pred, "prediction", labels_01=False), load_mask(gt, "GT mask"))
+
+
 def worst_images(
-    images: SplitImages, run: Path, split: str, by: str, k: int
+    images: SplitImages, run: Path, split: str, by: str, k: int, progress: bool = True
 ) -> List[Tuple[int, float]]:
-    """(index, value) of the ``k`` worst images of ``run``: lowest IoU or highest HCE."""
+    """(index, value) of the ``k`` worst images of ``run``: lowest IoU or highest HCE.
+
+    ``progress``: a progress bar over the maps read for IoU (HCE is read from one file)."""
     if by == "iou":
         preds = images.maps(part_folders(run, "pred", split), "prediction")
-        values = [
-            binary_iou(load_mask(p, "prediction", labels_01=False), load_mask(g, "GT mask"))
-            for p, g in zip(preds, images.mask_paths)
-        ]
+        pairs = list(zip(preds, images.mask_paths))
+        values = map_images(_map_iou, pairs, "IoU of the predictions", progress)
         order = np.argsort(values, kind="stable")
     else:
         hce = _per_image_hce(run, split)
@@ -235,7 +242,8 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     out = Path(args.out)
     read = {p for f in folders for p in f.values()} | set(images.folders())
     refuse_output_in_inputs(out, sorted(read), "--out", "the figures")
-    safe = args.split.replace("+", "_")
+    # Named as evaluate.py and pmgsam.ablate name the set (DIS-TE: DIS-TE1-4).
+    safe = combined_name(args.split).replace("+", "_")
     names = [f"qualitative_{safe}.png"]
     if args.worst > 0:
         names += [f"failures_{safe}_{args.by}.png", f"failures_{safe}_{args.by}.txt"]
@@ -252,7 +260,7 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
         )
     ]
     if args.worst > 0:
-        worst = worst_images(images, runs[0], args.split, args.by, args.worst)
+        worst = worst_images(images, runs[0], args.split, args.by, args.worst, not args.quiet)
         labels = [f"IoU {v:.2f}" if args.by == "iou" else f"HCE {v:.0f}" for _, v in worst]
         written.append(
             draw_grid(

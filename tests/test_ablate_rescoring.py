@@ -1,0 +1,198 @@
+"""When ``pmgsam.ablate --evaluate`` keeps a variant's scores and when it scores again
+(:mod:`pmgsam.ablate_scoring`): on what changes the scores (HCE, image size, precision, the
+data), not on worker counts; and only scoring, without predicting, when HCE alone is added.
+Nothing is trained or predicted here (tests/test_ablate.py runs the whole CLI once)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Dict, List
+
+import cv2
+import numpy as np
+import pytest
+
+import pmgsam.ablate_scoring as scoring
+from pmgsam.ablate_checks import DONE_FILE
+from pmgsam.evaluation.scoring import EvaluationInputError
+
+NOW = {"hce": True, "image_size": 64, "amp": "none", "data_root": "/d/DIS5K", "data": "abc"}
+
+
+def test_settings_as_recorded_keep_the_scores() -> None:
+    assert scoring.rescore_reason(dict(NOW), NOW) == (None, False)
+    # Scores with HCE also serve a call with --no-hce: nothing is lost by keeping them.
+    assert scoring.rescore_reason(dict(NOW), {**NOW, "hce": False})[0] is None
+    # The same files found under another data.root (the dataset moved): the same data.
+    assert scoring.rescore_reason({**NOW, "data_root": "/old/DIS5K"}, NOW)[0] is None
+
+
+@pytest.mark.parametrize(
+    "recorded, words, predict",
+    [
+        (None, "do not record the settings", True),
+        ({**NOW, "hce": False}, r"lack HCE \(scored with --no-hce\)", False),
+        ({**NOW, "image_size": 1024}, "image size S 1024 then, 64 now", True),
+        ({**NOW, "amp": "bf16"}, r"amp 'bf16' then, 'none' now \(--device\)", True),
+        (
+            {**NOW, "data": "xyz", "data_root": "/demo/DIS5K"},
+            r"other images or GT masks .*data\.root '/demo/DIS5K' then, '/d/DIS5K' now",
+            True,
+        ),
+    ],
+    ids=["unrecorded", "hce-added", "image-size", "amp", "data"],
+)
+def test_a_change_that_changes_the_scores_is_named(recorded, words, predict) -> None:
+    reason, must_predict = scoring.rescore_reason(recorded, NOW)
+    assert reason is not None and re.search(words, reason), reason
+    assert must_predict is predict
+
+
+def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
+    """A split of ``root``: images im/<stem>.jpg and masks gt/<stem>.png of ``sizes`` bytes."""
+    for folder in ("im", "gt"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for stem, size in sizes.items():
+        (root / "im" / f"{stem}.jpg").write_bytes(b"i" * 10)
+        (root / "gt" / f"{stem}.png").write_bytes(b"g" * size)
+    return SimpleNamespace(
+        names=list(sizes),
+        image_paths=[root / "im" / f"{s}.jpg" for s in sizes],
+        mask_paths=[root / "gt" / f"{s}.png" for s in sizes],
+        skeleton_paths=None,
+    )
+
+
+def test_data_digest_follows_the_files_not_the_folder(tmp_path) -> None:
+    a = _dataset(tmp_path / "A" / "DIS-TE1", {"x": 5, "y": 7})
+    digest = scoring.data_digest(tmp_path / "A", {"DIS-TE1": a})
+    # The same files under another root (moved or copied): the same data.
+    b = _dataset(tmp_path / "B" / "DIS-TE1", {"x": 5, "y": 7})
+    assert scoring.data_digest(tmp_path / "B", {"DIS-TE1": b}) == digest
+    # A mask of another size, another image list, or the files read as another part: not.
+    c = _dataset(tmp_path / "C" / "DIS-TE1", {"x": 5, "y": 8})
+    assert scoring.data_digest(tmp_path / "C", {"DIS-TE1": c}) != digest
+    d = _dataset(tmp_path / "D" / "DIS-TE1", {"x": 5})
+    assert scoring.data_digest(tmp_path / "D", {"DIS-TE1": d}) != digest
+    assert scoring.data_digest(tmp_path / "A", {"DIS-TE2": a}) != digest
+
+
+@pytest.fixture
+def variant(tmp_path, dis5k_root, monkeypatch) -> Dict[str, Any]:
+    """A finished variant (no weights: S 64 from a stand-in header) and a recorder of scoring
+    passes in place of prediction and scoring."""
+    import pmgsam.modeling.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: Path(path))
+    monkeypatch.setattr(
+        checkpoint, "read_model_config", lambda path: SimpleNamespace(image_size=64)
+    )
+    passes: List[Dict[str, Any]] = []
+
+    def predict_and_score(path, run_dir, splits, overrides, opts, datasets, predict=True):
+        passes.append({"predict": predict, "hce": not opts.no_hce, "parts": list(datasets)})
+        for part, dataset in datasets.items() if predict else ():
+            (run_dir / "pred" / part).mkdir(parents=True, exist_ok=True)
+            for name in dataset.names:
+                (run_dir / "pred" / part / f"{name}.png").write_bytes(b"map")
+        summary = {"MAE": 0.05, "HCE": None if opts.no_hce else 12.0}
+        (run_dir / "metrics").mkdir(exist_ok=True)
+        (run_dir / "metrics" / "DIS-TE1-4.json").write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(scoring, "_predict_and_score", predict_and_score)
+    config = tmp_path / "k5.yaml"
+    config.write_text("model:\n  drfm_blocks: 5\n")
+    run_dir = tmp_path / "out" / "k5"
+    (run_dir / "train").mkdir(parents=True)
+    (run_dir / "train" / DONE_FILE).write_text("{}")
+    os.utime(run_dir / "train" / DONE_FILE, (1000, 1000))
+    return {"config": config, "run_dir": run_dir, "passes": passes, "root": dis5k_root}
+
+
+def _evaluate(v: Dict[str, Any], root: Path, **opts: Any) -> Dict[str, Any]:
+    options = dict(device="cpu", batch_size=1, quiet=True, workers=1, no_hce=True)
+    options.update(opts)
+    data = [f"data.root={root}", f"data.split_dir={v['run_dir'].parent / 'splits'}"]
+    scoring.evaluate_variant(
+        v["config"], v["run_dir"], "(k) K=5", "DIS-TE", data, SimpleNamespace(**options)
+    )
+    return json.loads((v["run_dir"] / "run.json").read_text())["dis"]["DIS-TE1-4"]
+
+
+def test_scores_without_hce_are_scored_again_when_hce_is_asked(variant, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pmgsam.ablate")
+    root, passes = variant["root"], variant["passes"]
+    first = _evaluate(variant, root, no_hce=True)
+    assert first["HCE"] is None and first["scored_with"]["hce"] is False
+    run = json.loads((variant["run_dir"] / "run.json").read_text())
+    assert run["method"] == "(k) K=5" and run["meta"]["ablates"] == ["model.drfm_blocks"]
+    assert passes == [
+        {"predict": True, "hce": False, "parts": [f"DIS-TE{i}" for i in (1, 2, 3, 4)]}
+    ]
+    # Other worker counts and batch size change no score: kept.
+    _evaluate(variant, root, no_hce=True, workers=2, batch_size=4)
+    assert len(passes) == 1 and "already scored" in caplog.text
+    # Without --no-hce: HCE used to stay empty. Now the kept maps are scored again, with a
+    # line saying why, and nothing is predicted.
+    second = _evaluate(variant, root, no_hce=False)
+    assert passes[1] == {**passes[0], "predict": False, "hce": True}
+    assert second["HCE"] == 12.0 and second["scored_with"]["hce"] is True
+    assert "k5: scoring again: its scores lack HCE" in caplog.text
+    scores = json.loads((variant["run_dir"] / "metrics" / "DIS-TE1-4.json").read_text())
+    assert scores["scored_with"] == second["scored_with"]
+    # Scores with HCE stand for a later --no-hce call.
+    assert _evaluate(variant, root, no_hce=True)["HCE"] == 12.0 and len(passes) == 2
+
+
+def test_scores_of_other_data_are_predicted_and_scored_again(variant, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pmgsam.ablate")
+    root, passes = variant["root"], variant["passes"]
+    _evaluate(variant, root)
+    moved = tmp_path / "moved" / "DIS5K"
+    shutil.copytree(root, moved)
+    _evaluate(variant, moved)  # the same files elsewhere: kept
+    assert len(passes) == 1
+    # One GT mask changed: another dataset under the same names.
+    gt = sorted((moved / "DIS-TE3" / "gt").glob("*.png"))[0]
+    cv2.imwrite(str(gt), np.zeros((5, 7), np.uint8))
+    _evaluate(variant, moved)
+    assert len(passes) == 2 and passes[1]["predict"] is True
+    assert f"other images or GT masks than were scored (data.root '{root}' then" in caplog.text
+
+
+def test_missing_maps_are_predicted_when_only_hce_is_added(variant) -> None:
+    root, passes = variant["root"], variant["passes"]
+    _evaluate(variant, root)
+    # A map of the scored set is gone: adding HCE cannot score the kept maps alone.
+    next((variant["run_dir"] / "pred" / "DIS-TE2").glob("*.png")).unlink()
+    _evaluate(variant, root, no_hce=False)
+    assert [p["predict"] for p in passes] == [True, True]
+
+
+def test_scores_older_than_the_training_or_unreadable(variant, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pmgsam.ablate")
+    root, passes, run_dir = variant["root"], variant["passes"], variant["run_dir"]
+    _evaluate(variant, root)
+    done = run_dir / "train" / DONE_FILE
+    later = time.time() + 100
+    os.utime(done, (later, later))  # trained again since: the scores are stale
+    _evaluate(variant, root)
+    assert len(passes) == 2 and passes[1]["predict"] is True
+    assert "scoring again: trained again since it was scored" in caplog.text
+    scores = run_dir / "metrics" / "DIS-TE1-4.json"
+    scores.write_text("{not json")
+    os.utime(scores, (later + 100, later + 100))  # newer than the training: read
+    with pytest.raises(EvaluationInputError, match=rf"'{scores}'.*delete it to score again"):
+        _evaluate(variant, root)
+    scores.write_text("[0.05]")  # JSON, but not the scores' object
+    os.utime(scores, (later + 100, later + 100))
+    with pytest.raises(EvaluationInputError, match=r"hold a JSON list, not an object; delete"):
+        _evaluate(variant, root)
