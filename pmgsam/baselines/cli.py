@@ -6,10 +6,14 @@
         [--reduce union|largest|oracle] [--limit N] [generator / --esam-* settings] \\
         [--overwrite] [--skip-existing] [--keep-going]
 
-Predicts every split (``pmgsam.baselines.runner``), scores it with the PMG-SAM scoring code,
-measures the efficiency block with ``pmgsam.efficiency``'s timing harness on the first prompted
-image (the whole ``predict``: pre-processing, all forward passes and all post-processing) and
-writes ``<output-dir>/run.json`` for ``python -m pmgsam.report``. A SAM checkpoint with the
+Predicts every split (``pmgsam.baselines.runner``) on the config's ``train.num_threads`` torch
+threads (:func:`pmgsam.engine.predictor.prediction_threads`: unset, on the CPU as many as the
+CPUs this process may use, since its images are read in process; on CUDA torch's default), scores
+it with the PMG-SAM scoring code, measures the efficiency block with ``pmgsam.efficiency``'s
+timing harness on the first prompted image (the whole ``predict``: pre-processing, all forward
+passes and all post-processing; on torch's own thread count, as ``python -m pmgsam.efficiency``
+times PMG-SAM, recorded as ``meta.efficiency_report.threads``) and writes
+``<output-dir>/run.json`` for ``python -m pmgsam.report``. A SAM checkpoint with the
 ``<stem>.finetune.json`` record of ``pmgsam.baselines.finetune_sam`` beside it (for that very
 file) is a fine-tuned row: ``SAM ViT-H fine-tuned ...``, the record's essentials in
 ``meta.finetune``.
@@ -61,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "baseline mode (with --config and --checkpoint; --dataset and --splits default to the "
         "config's)"
     )
-    g.add_argument("--baseline", choices=BASELINES, help="predict and score a baseline row")
+    g.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        help="predict and score a baseline row, on the config's train.num_threads torch threads "
+        "(unset: on the CPU, as many as the CPUs this process may use)",
+    )
     types = [t for ts in MODEL_TYPES.values() for t in ts]
     g.add_argument("--model-type", choices=types, help="default vit_b (SAM) / tiny (SAM2.1)")
     g.add_argument(
@@ -75,7 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--model-image-size", type=positive_int, help="model input side (default 1024)")
     g.add_argument("--limit", type=positive_int, help="only the first N images of each split")
     g.add_argument(
-        "--speed-iters", type=int, default=10, help="timed passes (0: no timing, no FLOPs)"
+        "--speed-iters",
+        type=int,
+        default=10,
+        help="timed passes, on torch's own thread count as python -m pmgsam.efficiency times "
+        "PMG-SAM (OMP_NUM_THREADS sets it), not train.num_threads (0: no timing, no FLOPs)",
     )
     g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
     for name, kind in GENERATOR_OPTIONS.items():

@@ -61,7 +61,9 @@ def row_name(baseline: Any, reduce: str, cos: bool) -> str:
 EFFICIENCY_NOTES = {
     "fps_timing": (
         "pmgsam.efficiency.measure_speed (fp32, median of speed-iters after speed-warmup, "
-        "synchronised when on CUDA) of the whole predict on the first prompted image"
+        "synchronised when on CUDA) of the whole predict on the first prompted image, on "
+        "torch's own thread count (efficiency_report.threads; OMP_NUM_THREADS sets it) as "
+        "python -m pmgsam.efficiency times PMG-SAM, whatever train.num_threads set for predicting"
     ),
     "flops_counting": (
         "FlopCounterMode over that same whole predict: image encoder once, mask decoder "
@@ -134,7 +136,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     producer = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
-    baseline = _build(args, owner, resolve_device(args.device, option="--device"))
+    device = resolve_device(args.device, option="--device")
+    baseline = _build(args, owner, device)
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
@@ -151,8 +154,10 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
     dis_scores, cos_scores, timing_input = predict_and_score_splits(
-        args, baseline, datasets, out_dir, meta, producer, cos_gt
+        args, baseline, datasets, out_dir, meta, producer, cos_gt, device, cfg.train.num_threads
     )
+    # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
+    # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
     if timing_input is not None and args.speed_iters > 0:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
