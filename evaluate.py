@@ -40,6 +40,12 @@ Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselin
 Baseline mode resumes and skips unreadable files the same way: ``--skip-existing`` keeps the maps
 (and each image's masks) that the same checkpoint and map-changing settings made from the same
 files.
+
+Both modes predict on the config's ``train.num_threads`` torch threads (``train.num_threads=N``
+on the command line); unset, on the CPU, as many as the CPUs this process may use less the image
+loading workers (baseline mode reads its images in process), on CUDA torch's default. A baseline
+row's timing (``--speed-iters``) runs on torch's own count, as ``python -m pmgsam.efficiency``
+times PMG-SAM (``OMP_NUM_THREADS`` sets it for both).
 """
 
 from __future__ import annotations

@@ -334,8 +334,9 @@ def measure_efficiency(
     iters: int,
     warmup: int,
 ) -> Dict[str, Any]:
-    """A ``pmgsam.efficiency``-style report (params, FLOPs, speed) of the baseline on one image,
-    with the same timing harness (``measure_speed``, fp32, CUDA-synchronised)."""
+    """A ``pmgsam.efficiency``-style report (params, FLOPs, speed, the torch thread count it
+    was timed on) of the baseline on one image, with the same timing harness (``measure_speed``,
+    fp32, CUDA-synchronised)."""
     device = next(baseline.model.parameters()).device
     token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
     # On a CPU one automatic-mode prediction takes tens of seconds: say why the run pauses.
@@ -351,6 +352,7 @@ def measure_efficiency(
         "speed": speed,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": "fp32",
+        "threads": torch.get_num_threads(),  # as pmgsam.efficiency's reports record it
         "batch": 1,
         "image_size": model_side(baseline.model),
         "timed_image_size": list(image.shape[:2]),

@@ -1,0 +1,204 @@
+"""One baseline row of ``evaluate.py --baseline`` (:func:`run_row`): its config and splits, the
+producer of its maps (checkpoint hash, input side, :func:`map_settings`) and the resume check, the
+model, its ``meta``, its efficiency block and its run.json. Each split is predicted and scored by
+:mod:`pmgsam.baselines.row_splits`; the options are :mod:`pmgsam.baselines.cli`'s."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Dict
+
+from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
+from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
+
+
+def _build(args: argparse.Namespace, family_name: str, device: Any):
+    from pmgsam.baselines.base import AutoBaseline, BoxBaseline, family
+
+    model = family(family_name).load(
+        args.model_type, args.checkpoint, device, args.model_image_size
+    )
+    if args.baseline == "esam":
+        from pmgsam.baselines.esam import EsamBaseline
+
+        values = {f.name: getattr(args, "esam_" + f.name) for f in fields(EsamSettings)}
+        return EsamBaseline(family_name, args.model_type, model, EsamSettings(**values))
+    if args.baseline.endswith("-box"):
+        return BoxBaseline(family_name, args.model_type, model)
+    settings = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
+    if args.use_m2m:
+        settings["use_m2m"] = True
+    return AutoBaseline(family_name, args.model_type, model, settings)
+
+
+def map_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """What a baseline's maps depend on besides the checkpoint and the input side (recorded in
+    the prediction folders' manifests): the baseline and model type, the generator or E-SAM
+    settings given, and ``--reduce`` (box prompts make one map whatever it is)."""
+    settings: Dict[str, Any] = {"baseline": args.baseline, "model_type": args.model_type}
+    if args.baseline.endswith("-auto"):
+        given = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
+        settings["generator"] = {**given, **({"use_m2m": True} if args.use_m2m else {})}
+    if args.baseline == "esam":
+        settings["esam"] = {f.name: getattr(args, "esam_" + f.name) for f in fields(EsamSettings)}
+    if not args.baseline.endswith("-box"):
+        settings["reduce"] = args.reduce
+    return settings
+
+
+def row_name(baseline: Any, reduce: str, cos: bool) -> str:
+    """Table row: model, mode, and what the row's numbers depend on (prompt / reduction)."""
+    if baseline.mode == "box":
+        return f"{baseline.label} GT box" + (" per instance" if cos else "")
+    prefix = "E-SAM-style " if baseline.mode == "esam" else ""
+    suffix = "" if cos else f" ({'ORACLE upper bound' if reduce == 'oracle' else reduce})"
+    return f"{prefix}{baseline.label} {'auto' if baseline.mode == 'auto' else ''}".rstrip() + suffix
+
+
+#: How a baseline row's speed and FLOPs were measured (recorded in its run.json).
+EFFICIENCY_NOTES = {
+    "fps_timing": (
+        "pmgsam.efficiency.measure_speed (fp32, median of speed-iters after speed-warmup, "
+        "synchronised when on CUDA) of the whole predict on the first prompted image, on "
+        "torch's own thread count (efficiency_report.threads; OMP_NUM_THREADS sets it) as "
+        "python -m pmgsam.efficiency times PMG-SAM, whatever train.num_threads set for predicting"
+    ),
+    "flops_counting": (
+        "FlopCounterMode over that same whole predict: image encoder once, mask decoder "
+        "for every prompt (batch)"
+    ),
+}
+
+
+#: What run.json ``meta.finetune`` keeps of a fine-tuned SAM's ``.finetune.json`` record.
+FINETUNE_META_KEYS = ("source_checkpoint", "source_sha256", "output_sha256", "best_epoch",
+                      "best_val_loss", "data", "recipe")  # fmt: skip
+
+
+def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
+    """What a row records of its prompts: the box rule, or what its automatic masks became (COS:
+    instances, so no ``reduce``, which no COS score reads; DIS: one map by ``reduce``)."""
+    if baseline.prompt == "box":
+        if cos:
+            return {"box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
+        return {"box_prompt": "one tight XYXY box around the whole GT mask"}
+    if cos:
+        return {"instances": "every generated mask is scored as a COCO instance (no GT used)"}
+    return {
+        "reduce": reduce,
+        "reduce_is_oracle": reduce == "oracle",
+        "reduce_note": ORACLE_NOTE if reduce == "oracle" else "no GT used",
+    }
+
+
+def run_row(args: argparse.Namespace) -> Dict[str, Any]:
+    """Predict, score and record every split of ``args`` with the chosen baseline."""
+    import json
+
+    from pmgsam.baselines.finetune_data import finetune_record
+    from pmgsam.baselines.finetune_recipe import freeze_encoders
+    from pmgsam.baselines.row_splits import predict_and_score_splits
+    from pmgsam.baselines.runner import measure_efficiency
+    from pmgsam.data import build_dataset
+    from pmgsam.efficiency import count_parameters
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.evaluation.run_json import (
+        check_same_model,
+        checkpoint_meta,
+        efficiency_from_report,
+        write_run_json,
+    )
+    from pmgsam.evaluation.split_folders import refuse_case_clashes
+    from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.utils.config import load_config, with_data_root
+
+    family_name = baseline_family(args.baseline)
+    args.model_type = args.model_type or DEFAULT_MODEL[family_name or "sam"]
+    owner = family_of(args.model_type)
+    overrides = with_data_root([*args.overrides, f"data.dataset={args.dataset}"], args.data_root)
+    cfg = load_config(ExperimentConfig, args.config, overrides)
+    out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
+    check_same_model(out_dir, args.checkpoint, args.baseline, option="--output-dir")
+    # Every split is built before the model loads and anything is predicted: a typo in the
+    # last split must not cost the predictions of the others.
+    datasets = {
+        split: build_dataset(cfg.data, split, cfg.model.image_size, train=False)
+        for split in args.splits  # a list (evaluate.py's --splits type)
+    }
+    refuse_case_clashes(out_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
+    cos = args.dataset in COS_NAMES
+    # Their instance labels too, before the model loads: a split without them must not cost
+    # the predictions of the others.
+    cos_gt = {split: ds.coco_gt() for split, ds in datasets.items()} if cos else {}
+    producer = _producer(args, owner)
+    if getattr(args, "skip_existing", False):  # before the model loads
+        _refuse_unresumable(args, datasets, out_dir, producer)
+    device = resolve_device(args.device, option="--device")
+    baseline = _build(args, owner, device)
+    meta: Dict[str, Any] = {
+        "baseline": args.baseline,
+        **checkpoint_meta(args.checkpoint),
+        "config": str(args.config),
+        "overrides": overrides,
+        **baseline.meta(),
+    }
+    tuned = finetune_record(args.checkpoint, producer["weights_sha256"]) if owner == "sam" else None
+    if tuned is not None:  # a fine-tuned row must not share the untuned model's name
+        baseline.fine_tuned = True
+        # Its trainable parameters are the ones fine-tuning trained (the mask decoder), as
+        # the efficiency table counts PMG-SAM's, not every weight of SAM.
+        freeze_encoders(baseline.model)
+        meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
+    meta.update(_prompt_meta(baseline, args.reduce, cos))
+    dis_scores, cos_scores, timing_input = predict_and_score_splits(
+        args, baseline, datasets, out_dir, meta, producer, cos_gt, device, cfg.train.num_threads
+    )
+    # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
+    # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
+    report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
+    if timing_input is not None and args.speed_iters > 0:
+        report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
+        meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
+    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
+    method = args.method or row_name(baseline, args.reduce, cos)
+    path = write_run_json(
+        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
+    )
+    print(f"wrote {path}")
+    return json.loads(path.read_text())
+
+
+def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
+    """:func:`~pmgsam.baselines.resume.baseline_producer` of this row, before the model loads:
+    the input side is --model-image-size or the family's released one, and the checkpoint is
+    hashed once for every split (a SAM-H checkpoint is 2.5 GB)."""
+    from pmgsam.baselines.base import family
+    from pmgsam.baselines.resume import baseline_producer
+    from pmgsam.modeling.weights import CheckpointError
+    from pmgsam.utils.io import file_sha256
+
+    released = family(owner).RELEASED_IMAGE_SIZE  # first: its import names a missing package
+    side = args.model_image_size or released
+    path = Path(args.checkpoint)
+    if not path.is_file():  # as loading it would say
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint file '{path}' {what}")
+    return baseline_producer(path, file_sha256(path), side, map_settings(args))
+
+
+def _refuse_unresumable(
+    args: argparse.Namespace, datasets: Dict[str, Any], out_dir: Path, producer: Dict[str, Any]
+) -> None:
+    """With --skip-existing, before the model loads and anything is predicted: refuse a
+    split's folder holding maps of another producer (or of an unknown one), naming both."""
+    from pmgsam.baselines.resume import baseline_sources
+    from pmgsam.utils.outputs import finished_maps
+
+    reads_gt = args.baseline.endswith("-box") or args.reduce == "oracle"
+    for split, dataset in datasets.items():
+        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        sources = baseline_sources(dataset, n, reads_gt)
+        finished_maps(out_dir / "pred" / split, producer, "--output-dir", sources)

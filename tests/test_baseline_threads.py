@@ -1,0 +1,99 @@
+"""Baseline mode (evaluate.py --baseline) predicts on the config's train.num_threads torch threads,
+or on the CPU by default on as many as the CPUs the process may use (its images are read in
+process: no loader worker needs one), as benchmark mode does; its timing runs on torch's own
+count, as python -m pmgsam.efficiency times PMG-SAM, and run.json records that count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import evaluate
+from pmgsam.baselines import base
+from pmgsam.baselines import sam as sam_family
+from pmgsam.engine import distributed
+from pmgsam.utils.config import to_dict
+
+# torch's count before each test: above the two CPUs of the two_cpus fixture, as torch's
+# default is on a machine with more cores than the process may use.
+TORCH_DEFAULT = 4
+
+
+@pytest.fixture
+def torch_default() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(TORCH_DEFAULT)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def predict_threads(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """torch's thread count at each box prediction; SAM itself is skipped (a linear layer as
+    the model, a map of 0.9 per box), so only the thread handling runs."""
+    seen: List[int] = []
+
+    def predict(self: Any, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Any:
+        seen.append(torch.get_num_threads())
+        maps = [np.full(image.shape[:2], 0.9, np.float32) for _ in boxes]
+        return base.Prediction(maps, [0.9] * len(maps))
+
+    monkeypatch.setattr(sam_family, "load", lambda *args: torch.nn.Linear(1, 1))
+    monkeypatch.setattr(sam_family, "predictor", lambda model: None)
+    monkeypatch.setattr(base.BoxBaseline, "predict", predict)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "device, num_threads, expected",
+    [
+        ("cpu", None, 2),  # the two CPUs (torch's default: 4)
+        ("cpu", 3, 3),  # the config's count, even above the CPUs
+        ("cuda", None, TORCH_DEFAULT),  # the GPU does the work: torch's count stays
+    ],
+)
+def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
+    two_cpus: None,
+    torch_default: None,
+    predict_threads: List[int],
+    data_config,
+    dis5k_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    device: str,
+    num_threads: Optional[int],
+    expected: int,
+) -> None:
+    # Baseline mode once predicted on torch's default whatever train.num_threads said.
+    monkeypatch.setattr(distributed, "resolve_device", lambda *a, **k: torch.device(device))
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights")  # hashed for the manifests, never read (load is faked)
+    config = tmp_path / "exp.yaml"
+    cfg = {"data": to_dict(data_config("dis5k", dis5k_root)), "train": {"num_threads": num_threads}}
+    config.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "row"
+    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
+    argv += ["--splits", "DIS-TE1", "--limit", "2", "--output-dir", str(out), "--quiet"]
+    argv += ["--device", "cpu", "--speed-iters", "1", "--speed-warmup", "0", "--workers", "1"]
+    with caplog.at_level("INFO"):
+        assert evaluate.main(argv) == 0
+    # Two maps, then the FLOP count and the one timed pass (--speed-warmup 0).
+    assert predict_threads == [expected, expected, TORCH_DEFAULT, TORCH_DEFAULT]
+    assert torch.get_num_threads() == TORCH_DEFAULT  # put back for the rest of the process
+    run = json.loads((out / "run.json").read_text())
+    assert run["meta"]["efficiency_report"]["threads"] == TORCH_DEFAULT
+    said = [r.getMessage() for r in caplog.records if "torch thread(s)" in r.getMessage()]
+    if (device, num_threads) == ("cpu", None):  # the cap names the setting that overrides it
+        assert said == [
+            "predicting on 2 torch thread(s): this process may use 2 CPU(s), 0 of them for "
+            "image-loading workers (set train.num_threads to choose)"
+        ]
+    else:
+        assert said == []
