@@ -92,8 +92,8 @@ def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
     said = [r.getMessage() for r in caplog.records if "torch thread(s)" in r.getMessage()]
     if (device, num_threads) == ("cpu", None):  # the cap names the setting that overrides it
         assert said == [
-            "predicting on 2 torch thread(s): this process may use 2 CPU(s), 0 of them for "
-            "image-loading workers (set train.num_threads to choose)"
+            "predicting on 2 torch thread(s): this process may use 2 CPU(s) and reads its "
+            "images itself, with no image-loading workers (set train.num_threads to choose)"
         ]
     else:
         assert said == []

@@ -131,3 +131,18 @@ def test_cuda_prediction_keeps_torch_threads_unless_set(two_cpus: None, torch_de
     with predictor.prediction_threads(torch.device("cuda"), 2, 1) as used:
         assert used == 1 == torch.get_num_threads()
     assert torch.get_num_threads() == TORCH_DEFAULT
+
+
+def test_the_cap_without_loader_workers_says_the_images_are_read_in_process(
+    two_cpus: None, torch_default: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Baseline mode reads its images itself: "0 of them for image-loading workers" read oddly.
+    with (
+        caplog.at_level("INFO"),
+        predictor.prediction_threads(torch.device("cpu"), 0, None, "train.num_threads") as used,
+    ):
+        assert used == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "predicting on 2 torch thread(s): this process may use 2 CPU(s) and reads its images "
+        "itself, with no image-loading workers (set train.num_threads to choose)"
+    ]

@@ -1,10 +1,12 @@
 """Efficiency report: parameters, FLOPs per image, latency/throughput and peak memory.
 
     python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
-        [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--json out.json]
-        [--train] [--compile [model|regional]] [--channels-last] [--compare sam_vit_b]
-        [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
+        [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--threads N]
+        [--json out.json] [--train] [--compile [model|regional]] [--channels-last]
+        [--compare sam_vit_b] [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
 
+``--threads N`` measures on N torch intra-op threads (default: torch's own count, which
+``OMP_NUM_THREADS`` sets); records, report and run.json name the count (``threads``).
 ``--train`` times full training steps (forward, loss, backward, AdamW step) instead of
 inference; ``--compile`` compiles the whole model (``--compile regional``: each repeated block
 on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,

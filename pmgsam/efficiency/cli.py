@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--iters", type=positive_int, default=10)
     parser.add_argument("--warmup", type=non_negative_int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch intra-op threads for the measurement, recorded with it (default: torch's "
+        "own count, which OMP_NUM_THREADS sets); on a CPU, rows timed on other counts are "
+        "not ranked against each other",
+    )
     parser.add_argument("--train", action="store_true", help="time training steps (AdamW)")
     parser.add_argument(
         "--compile",
@@ -152,6 +160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         compare=args.compare,
         sam_points_per_side=args.sam_points_per_side,
         label=label,
+        threads=args.threads,
     )
     print(format_report(report))
     if args.json:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import torch
 
@@ -123,6 +124,19 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
     }
 
 
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run the enclosed code on ``threads`` torch intra-op threads (None: torch's own count),
+    then restore the count it had."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def efficiency_report(
     model_name: Union[str, ModelConfig],
     size: Optional[int] = None,
@@ -136,6 +150,7 @@ def efficiency_report(
     compare: Optional[str] = None,
     sam_points_per_side: int = 32,
     label: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Parameters, FLOPs and timings of one model; ``report["records"]`` lists the timings.
 
@@ -143,42 +158,45 @@ def efficiency_report(
     is a registered name, else ``"config"``). ``train`` times training steps instead of
     inference; ``compare`` (one of :data:`AMG_MODELS`) adds that model's automatic mask
     generator on the same images (``sam_points_per_side`` prompts per side, the packages'
-    default 32).
+    default 32). ``threads`` sets torch's intra-op thread count for the measurement (None:
+    torch's own, which ``OMP_NUM_THREADS`` sets); the count is restored afterwards, and the
+    report and its records say which one was used (``threads``).
     """
     perf = perf or PerformanceConfig()
-    overrides = {"image_size": size} if size else {}
-    dev = torch.device(device)
-    configure_backends(perf, dev)
-    model = prepare_model(build_model(model_name, **overrides).to(dev).eval(), perf)
-    s = model.config.image_size
-    torch.manual_seed(0)
-    images = to_memory_format(torch.rand(batch, 3, s, s, device=dev), perf)
-    report: Dict[str, Any] = {
-        "model": label or (model_name if isinstance(model_name, str) else "config"),
-        "image_size": s,
-        "batch": batch,
-        **_environment(dev, dtype, perf),
-        "params": count_parameters(model),
-        "flops_per_image": count_flops(model, images[:1], dtype),
-    }
-    net = maybe_compile(model, perf)
-    if train:
-        speed = measure_training(model, net, images, dtype, iters, warmup, perf)
-    else:
-        speed = measure_speed(net, images, dtype, iters, warmup)
-    report["mode"] = "train" if train else "inference"
-    report["speed"] = speed
-    # Forward FLOPs per image in every record, so a record compares with the generator's.
-    flops = report["flops_per_image"]["total"]
-    report["records"] = [make_record(report, report["mode"], speed, flops_per_image=flops)]
-    if compare:
-        # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
-        del net, model
-        gc.collect()
-        report["records"].append(
-            _amg_record(report, compare, images, iters, warmup, sam_points_per_side)
-        )
-    return report
+    with torch_threads(threads):
+        overrides = {"image_size": size} if size else {}
+        dev = torch.device(device)
+        configure_backends(perf, dev)
+        model = prepare_model(build_model(model_name, **overrides).to(dev).eval(), perf)
+        s = model.config.image_size
+        torch.manual_seed(0)
+        images = to_memory_format(torch.rand(batch, 3, s, s, device=dev), perf)
+        report: Dict[str, Any] = {
+            "model": label or (model_name if isinstance(model_name, str) else "config"),
+            "image_size": s,
+            "batch": batch,
+            **_environment(dev, dtype, perf),
+            "params": count_parameters(model),
+            "flops_per_image": count_flops(model, images[:1], dtype),
+        }
+        net = maybe_compile(model, perf)
+        if train:
+            speed = measure_training(model, net, images, dtype, iters, warmup, perf)
+        else:
+            speed = measure_speed(net, images, dtype, iters, warmup)
+        report["mode"] = "train" if train else "inference"
+        report["speed"] = speed
+        # Forward FLOPs per image in every record, so a record compares with the generator's.
+        flops = report["flops_per_image"]["total"]
+        report["records"] = [make_record(report, report["mode"], speed, flops_per_image=flops)]
+        if compare:
+            # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
+            del net, model
+            gc.collect()
+            report["records"].append(
+                _amg_record(report, compare, images, iters, warmup, sam_points_per_side)
+            )
+        return report
 
 
 def format_report(r: Dict[str, Any]) -> str:

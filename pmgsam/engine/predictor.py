@@ -294,9 +294,14 @@ def prediction_threads(
     before = torch.get_num_threads()
     if threads is None and device.type == "cpu" and threads_beside(workers) < before:
         threads = threads_beside(workers)
+        loading = (
+            f", {workers} of them for image-loading workers"
+            if workers > 0
+            else " and reads its images itself, with no image-loading workers"
+        )
         say_once(
             f"predicting on {threads} torch thread(s): this process may use {cpu_share()} "
-            f"CPU(s), {workers} of them for image-loading workers (set {option} to choose)"
+            f"CPU(s){loading} (set {option} to choose)"
         )
     if threads is not None:
         torch.set_num_threads(threads)

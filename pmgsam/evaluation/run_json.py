@@ -9,14 +9,16 @@ Layout, one directory per evaluated method::
               "DIS-TE1": {...}, ...},
       "cos": {"COD10K": {"AP": .., "AP50": .., "AP75": .., "protocol": "all"}, "NC4K": {...}},
       "efficiency": {"params_total_M": .., "params_trainable_M": .., "flops_G": .., "fps": ..,
-                     "peak_memory_MB": ..},
+                     "peak_memory_MB": .., "threads": .., "timed_on": ".."},
       "meta": {...}
     }
 
 Every section and key is optional; :func:`write_run_json` merges into an existing file so DIS, COS
 and efficiency results can be added by separate commands. The DIS summaries are what
-``evaluate.py`` writes (``curves`` optional); :mod:`pmgsam.evaluation.tables` turns runs into the
-paper's tables.
+``evaluate.py`` writes (``curves`` optional); the efficiency figures what
+:func:`efficiency_from_report` makes of a timing (``threads``: the torch thread count of a CPU
+timing; ``timed_on``: :func:`timing_conditions`). :mod:`pmgsam.evaluation.tables` turns runs
+into the paper's tables.
 """
 
 from __future__ import annotations
@@ -194,20 +196,33 @@ def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, object]:
     out: Dict[str, object] = {
         k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()
     }
+    if speed:  # None on CUDA: replaces the count of an earlier CPU timing merged into run.json
+        out["threads"] = cpu_threads(report)
     timed_on = timing_conditions(report) if speed else None
     if timed_on:
         out["timed_on"] = timed_on
     return out
 
 
+def cpu_threads(report: Mapping[str, object]) -> Optional[int]:
+    """The torch intra-op thread count a CPU timing ran on (None on CUDA, or not recorded):
+    a CPU's speed scales with it, a GPU's does not."""
+    threads = report.get("threads")
+    return int(threads) if report.get("device") == "cpu" and threads is not None else None
+
+
 def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
-    """Where and how a report's speed was measured, e.g. ``cpu, fp32, S=1024, batch 1``: rows
-    timed otherwise are not comparable. S is the model's input side; a baseline's whole
-    prediction also names the image it was timed on (``image HxW``, as read)."""
+    """Where and how a report's speed was measured, e.g. ``cpu, 2 threads, fp32, S=1024,
+    batch 1``: rows timed otherwise are not comparable. S is the model's input side; a
+    baseline's whole prediction also names the image it was timed on (``image HxW``, as read).
+    The torch thread count is named for CPU timings only (:func:`cpu_threads`)."""
     size, image = report.get("image_size"), report.get("timed_image_size")
     if isinstance(image, (list, tuple)):
         image = "x".join(str(v) for v in image)
-    parts = [report.get("device"), report.get("dtype"), size and f"S={size}"]
+    threads = cpu_threads(report)
+    parts = [report.get("device")]
+    parts.append(threads is not None and f"{threads} thread{'' if threads == 1 else 's'}")
+    parts += [report.get("dtype"), size and f"S={size}"]
     parts.append(image and f"image {image}")
     parts.append(report.get("batch") and f"batch {report.get('batch')}")
     return ", ".join(str(p) for p in parts if p) or None

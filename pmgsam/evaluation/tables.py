@@ -282,15 +282,17 @@ def no_best_notes(groups: Mapping[str, Sequence[object]], why: str) -> List[str]
     ]
 
 
-#: Efficiency columns that depend on how a row was measured (input size, device, dtype): no
-#: best among rows measured under different conditions. Parameter counts are always ranked.
+#: Efficiency columns that depend on how a row was measured (input size, device, a CPU's thread
+#: count, dtype): no best among rows measured under different conditions. Parameter counts are
+#: always ranked.
 PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
 
 
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
     """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; FLOPs, speed
     and memory get no best when the rows were timed under different conditions
-    (``timed_on``), the parameter counts always do. A run with none of these figures (one
+    (``timed_on``: :func:`~pmgsam.evaluation.run_json.timing_conditions`, a CPU's thread count
+    included), the parameter counts always do. A run with none of these figures (one
     that was scored but never measured) has no row: a note names it."""
     rows, timed, unmeasured = [], {}, []
     for run in runs:
