@@ -4,6 +4,7 @@ by accident; the command line."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -43,3 +44,18 @@ def test_the_cod10k_summary_counts_every_image_of_a_split(tmp_path, capsys):
     for split in ("Train", "Test"):
         names = [p.name for p in (tmp_path / "COD10K-v3" / split / "Image").iterdir()]
         assert len(names) == 3 and sum("-NonCAM-" in n for n in names) == 1
+
+
+def test_a_tree_of_the_earlier_generator_is_summed_up_from_its_parameters(tmp_path, capsys):
+    # Its manifest names no files (nor "complete"): a rerun with the same parameters keeps the
+    # tree and still counts the NonCAM images (it raised KeyError: 'files').
+    argv = ["--layout", "cod10k", "--out", str(tmp_path), "--num", "2", "--size", "32x24",
+            "--no-progress"]  # fmt: skip
+    main(argv)
+    capsys.readouterr()
+    path = tmp_path / "COD10K-v3" / "synthetic_manifest.json"
+    old = json.loads(path.read_text())
+    path.write_text(json.dumps({"params": old["params"], "splits": old["splits"]}))
+    main(argv)
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("(Train: 2 CAM + 1 NonCAM, Test: 2 CAM + 1 NonCAM)"), line

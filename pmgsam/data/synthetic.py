@@ -392,7 +392,9 @@ def main(argv: List[str] | None = None) -> None:
 
 def _summary(manifest: Dict) -> str:
     """Images per split; the splits list COD10K's CAM images only, its NonCAM ones are added."""
-    noncam = {s: sum(f.startswith(f"{s}/Image/COD10K-NonCAM-") for f in manifest["files"])
+    # An earlier generator's manifest names no files: they follow from its parameters.
+    files = manifest.get("files") or sorted(_own_files(manifest) or ())
+    noncam = {s: sum(f.startswith(f"{s}/Image/COD10K-NonCAM-") for f in files)
               for s in manifest["splits"]}  # fmt: skip
     return ", ".join(f"{s}: {len(v)}" + (f" CAM + {noncam[s]} NonCAM" if noncam[s] else "")
                      for s, v in manifest["splits"].items())  # fmt: skip
