@@ -67,6 +67,7 @@ from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import CHECKPOINTS, branch_digests, load_model_weights
 from pmgsam.utils.config import to_dict
+from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
@@ -328,19 +329,20 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        for it, batch in enumerate(self.train_loader):
-            out = self._train_step(batch, epoch, it)
-            n = out.pop("n")
-            losses.add(out, n)
-            bar.update()
-            # Reading a loss value waits for the GPU, so it happens at logging steps only.
-            if self.global_step % self.config.train.log_every == 0:
-                self._nonfinite.check(epoch)
-                speed = losses.images_per_s()
-                bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
-                if self._log is not None:
-                    n_iter = len(self.train_loader)
-                    self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
+        with loader_batches(self.train_loader) as batches:
+            for it, batch in enumerate(batches):
+                out = self._train_step(batch, epoch, it)
+                n = out.pop("n")
+                losses.add(out, n)
+                bar.update()
+                # Reading a loss value waits for the GPU, so it happens at logging steps only.
+                if self.global_step % self.config.train.log_every == 0:
+                    self._nonfinite.check(epoch)
+                    speed = losses.images_per_s()
+                    bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
+                    if self._log is not None:
+                        n_iter = len(self.train_loader)
+                        self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
         bar.close()
         self._nonfinite.check(epoch)
         return losses.means()
