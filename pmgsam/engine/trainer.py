@@ -49,7 +49,6 @@ from pmgsam.engine.state import (
     run_dir_of,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
     write_config,
 )
 from pmgsam.engine.train_data import build_training_data, data_fingerprint
@@ -228,7 +227,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stop": self.early_stop.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
             "config": to_dict(self.config),
             "data_fingerprint": self._fingerprint,
             "frozen_sha256": self._branch_digests,
@@ -244,7 +243,6 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = self._saved_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
-        set_rng_state(state["rng"])
         if self.is_main:
             truncate_metrics(self.out, self.epoch)
             logger.info(
@@ -266,8 +264,8 @@ class Trainer:
         try:
             while self.epoch < cfg.schedule.epochs and not stopped_early:
                 epoch = self.epoch
-                # Seeding per epoch (and rank) makes a resumed run draw the same augmentations
-                # and shuffles as an uninterrupted one, on every rank.
+                # Seeded per epoch (and rank), a run resumed at an epoch boundary (the only kind)
+                # draws the same augmentations and shuffles as an uninterrupted one on every rank.
                 seed_everything(cfg.train.seed + 1009 * epoch + 7919 * self.dist.rank)
                 train_stats = self.train_one_epoch(epoch)
                 val_stats: Dict[str, float] = {}
