@@ -47,6 +47,7 @@ from tqdm import tqdm
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
+from pmgsam.utils.loaders import loader_batches
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # SAM's (and torchvision's sigmoid_focal_loss) defaults
@@ -370,23 +371,24 @@ def run_epoch(
     skipped: List[str] = []
     used = steps = 0
     sam.mask_decoder.train(optimizer is not None)
-    bar = tqdm(loader, desc=desc, unit="batch", disable=not progress)
-    for batch in bar:
-        samples = [s.to(device) for _, s in batch if s is not None]
-        skipped += [name for name, s in batch if s is None]
-        if not samples:
-            continue
-        with torch.set_grad_enabled(optimizer is not None):
-            losses = batch_losses(sam, samples, cfg, embed(samples) if embed else None)
-        if optimizer is not None:
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimizer.step()
-            steps += 1
-        for key, value in losses.items():
-            sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(samples)
-        used += len(samples)
-        bar.set_postfix(loss=f"{sums['loss'] / used:.4f}")
+    with loader_batches(loader) as batches:
+        bar = tqdm(batches, desc=desc, total=len(loader), unit="batch", disable=not progress)
+        for batch in bar:
+            samples = [s.to(device) for _, s in batch if s is not None]
+            skipped += [name for name, s in batch if s is None]
+            if not samples:
+                continue
+            with torch.set_grad_enabled(optimizer is not None):
+                losses = batch_losses(sam, samples, cfg, embed(samples) if embed else None)
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                optimizer.step()
+                steps += 1
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(samples)
+            used += len(samples)
+            bar.set_postfix(loss=f"{sums['loss'] / used:.4f}")
     sam.mask_decoder.eval()
     if not used:
         from pmgsam.data.io import DataError

@@ -87,6 +87,7 @@ from pmgsam.utils.cli import (
 )
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import file_sha256
+from pmgsam.utils.loaders import loader_batches
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")  # also when run as __main__
@@ -200,7 +201,9 @@ def make_embedder(run: Run) -> Embedder:
         for split in run.splits:
             items = run.items(split, range(run.counts[split]), (ft.seed, 1))
             loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list)
-            embedder.fill(tqdm(loader, desc=f"embedding {split}", disable=run.args.quiet))
+            with loader_batches(loader) as batches:
+                bar = tqdm(batches, f"embedding {split}", len(loader), disable=run.args.quiet)
+                embedder.fill(bar)
         logger.info("embedding cache (%s): %d images encoded in %.1f s", ft.embedding_cache,
                     embedder.encoded, time.perf_counter() - tic)  # fmt: skip
     return embedder

@@ -47,6 +47,7 @@ from pmgsam.modeling.checkpoint import (
 )
 from pmgsam.utils.cpus import cpu_share, loader_workers, say_once, threads_beside
 from pmgsam.utils.io import atomic_path
+from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import preview
 
 # The inference command's messages, under its name (it runs as __main__).
@@ -254,8 +255,9 @@ class Predictor:
         with (
             prediction_threads(self.device, workers, threads, threads_option),
             tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar,
+            loader_batches(loader) as batches,
         ):
-            for loaded in loader:
+            for loaded in batches:
                 for name, reason in loaded["unreadable"]:
                     if unreadable is None:
                         raise DataError(reason)

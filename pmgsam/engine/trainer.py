@@ -49,7 +49,6 @@ from pmgsam.engine.state import (
     run_dir_of,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
     write_config,
 )
 from pmgsam.engine.train_data import build_training_data, data_fingerprint
@@ -67,6 +66,7 @@ from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.checkpoint import CHECKPOINTS, branch_digests, load_model_weights
 from pmgsam.utils.config import to_dict
+from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stop": self.early_stop.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
             "config": to_dict(self.config),
             "data_fingerprint": self._fingerprint,
             "frozen_sha256": self._branch_digests,
@@ -243,7 +243,6 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = self._saved_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
-        set_rng_state(state["rng"])
         if self.is_main:
             truncate_metrics(self.out, self.epoch)
             logger.info(
@@ -265,8 +264,8 @@ class Trainer:
         try:
             while self.epoch < cfg.schedule.epochs and not stopped_early:
                 epoch = self.epoch
-                # Seeding per epoch (and rank) makes a resumed run draw the same augmentations
-                # and shuffles as an uninterrupted one, on every rank.
+                # Seeded per epoch (and rank), a run resumed at an epoch boundary (the only kind)
+                # draws the same augmentations and shuffles as an uninterrupted one on every rank.
                 seed_everything(cfg.train.seed + 1009 * epoch + 7919 * self.dist.rank)
                 train_stats = self.train_one_epoch(epoch)
                 val_stats: Dict[str, float] = {}
@@ -328,19 +327,20 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        for it, batch in enumerate(self.train_loader):
-            out = self._train_step(batch, epoch, it)
-            n = out.pop("n")
-            losses.add(out, n)
-            bar.update()
-            # Reading a loss value waits for the GPU, so it happens at logging steps only.
-            if self.global_step % self.config.train.log_every == 0:
-                self._nonfinite.check(epoch)
-                speed = losses.images_per_s()
-                bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
-                if self._log is not None:
-                    n_iter = len(self.train_loader)
-                    self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
+        with loader_batches(self.train_loader) as batches:
+            for it, batch in enumerate(batches):
+                out = self._train_step(batch, epoch, it)
+                n = out.pop("n")
+                losses.add(out, n)
+                bar.update()
+                # Reading a loss value waits for the GPU, so it happens at logging steps only.
+                if self.global_step % self.config.train.log_every == 0:
+                    self._nonfinite.check(epoch)
+                    speed = losses.images_per_s()
+                    bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
+                    if self._log is not None:
+                        n_iter = len(self.train_loader)
+                        self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
         bar.close()
         self._nonfinite.check(epoch)
         return losses.means()

@@ -17,6 +17,7 @@ from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import to_memory_format
 from pmgsam.evaluation.dis_metrics import F_BETA2
+from pmgsam.utils.loaders import loader_batches
 
 
 def monitor_metrics(
@@ -76,20 +77,21 @@ def run_validation(
     # loss, mae, iou, f, images: accumulated on the device, read once after the loop.
     sums = torch.zeros(5, dtype=torch.float64, device=device)
     previews: List[torch.Tensor] = []
-    for batch in loader:
-        images = to_memory_format(batch["image"].to(device, non_blocking=True), perf)
-        masks = batch["mask"].to(device, non_blocking=True)
-        with D.autocast(device, amp_dtype):
-            outputs = model(images)
-        loss, _ = loss_fn(outputs, masks)
-        n = images.shape[0]
-        m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
-        parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], loss.new_tensor(n)]
-        sums += torch.stack([p.double() for p in parts])
-        for i in range(min(n, preview_images - len(previews))):
-            pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
-            row = [images[i].float(), masks[i], pre, mask]
-            previews.append(torch.stack([r.expand(3, -1, -1).cpu() for r in row]))
+    with loader_batches(loader) as batches:
+        for batch in batches:
+            images = to_memory_format(batch["image"].to(device, non_blocking=True), perf)
+            masks = batch["mask"].to(device, non_blocking=True)
+            with D.autocast(device, amp_dtype):
+                outputs = model(images)
+            loss, _ = loss_fn(outputs, masks)
+            n = images.shape[0]
+            m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
+            parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], loss.new_tensor(n)]
+            sums += torch.stack([p.double() for p in parts])
+            for i in range(min(n, preview_images - len(previews))):
+                pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
+                row = [images[i].float(), masks[i], pre, mask]
+                previews.append(torch.stack([r.expand(3, -1, -1).cpu() for r in row]))
     model.train()
     totals = D.all_reduce_sum(sums).cpu()
     n = max(float(totals[4]), 1.0)

@@ -1,0 +1,52 @@
+"""Iterating a DataLoader so that its worker processes stop as soon as an error ends the loop.
+
+An error raised in a DataLoader worker reaches the caller through frames of torch's iterator,
+and the exception's traceback then holds the iterator in a reference cycle (torch's re-raising
+frame keeps the exception in a local); an iterator wrapped by a progress bar held in a variable
+is kept by the failed frame too. The garbage collector frees such cycles later, and by then the
+iterator's queues are already closed by their own finalizers: its shutdown message never reaches
+the workers, and it waits torch's worker-join timeout (5 s per worker) before killing them. Until
+that collection the workers stay alive (in a notebook, which keeps the last traceback, until the
+next error). :func:`loader_batches` stops them while the queues still work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, TypeVar
+
+from torch.utils.data import DataLoader
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def loader_batches(loader: DataLoader[T]) -> Iterator[Iterator[T]]:
+    """An iterator over ``loader``'s batches, whose worker processes are stopped at once when an
+    exception leaves the ``with`` block (an error in a worker or in the loop, an interrupt),
+    rather than when the garbage collector frees the iterator::
+
+        with loader_batches(loader) as batches:
+            for batch in batches:
+                ...
+
+    A loader with ``persistent_workers`` starts new workers at its next iteration after that.
+    """
+    iterator = iter(loader)
+    try:
+        yield iterator
+    except BaseException:
+        stop_workers(loader, iterator)
+        raise
+
+
+def stop_workers(loader: DataLoader, iterator: Iterator) -> None:
+    """Stop the worker processes of ``iterator``, an iterator of ``loader`` (a no-op without
+    workers, or when they have stopped already)."""
+    # torch offers no public way: _shutdown_workers is what the iterator's own __del__ and its
+    # end of data call (it runs once; single-process iterators have none).
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    if getattr(loader, "_iterator", None) is iterator:
+        loader._iterator = None  # persistent workers: the next iter() must not reuse dead ones
