@@ -54,6 +54,17 @@ def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpus, "_said", set())
 
 
+@pytest.fixture
+def torch_default() -> Iterator[int]:
+    """torch's thread count set to 4 for the test (then put back): above the two CPUs of
+    :func:`two_cpus`, as torch's default is on a machine with more cores than the process may
+    use. Yields that count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    yield 4
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def one_thread_module() -> Iterator[None]:
     """:func:`one_thread` for a whole module, its module-scoped fixtures included."""
@@ -215,6 +226,17 @@ def small_tiny_model() -> torch.nn.Module:
         mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
         torch.manual_seed(0)
         return build_model("pmgsam_tiny", image_size=64)
+
+
+@pytest.fixture(scope="module")
+def small_model_file(
+    small_tiny_model: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory
+) -> Tuple[Path, torch.nn.Module]:
+    """(weights file, model): :func:`small_tiny_model` saved once for the module."""
+    from pmgsam.modeling.checkpoint import save_model
+
+    folder = tmp_path_factory.mktemp("weights")
+    return save_model(small_tiny_model, folder / "small.safetensors"), small_tiny_model.eval()
 
 
 @pytest.fixture(scope="session")

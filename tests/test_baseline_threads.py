@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 import pytest
@@ -19,18 +19,6 @@ from pmgsam.baselines import base
 from pmgsam.baselines import sam as sam_family
 from pmgsam.engine import distributed
 from pmgsam.utils.config import to_dict
-
-# torch's count before each test: above the two CPUs of the two_cpus fixture, as torch's
-# default is on a machine with more cores than the process may use.
-TORCH_DEFAULT = 4
-
-
-@pytest.fixture
-def torch_default() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(TORCH_DEFAULT)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -55,12 +43,12 @@ def predict_threads(monkeypatch: pytest.MonkeyPatch) -> List[int]:
     [
         ("cpu", None, 2),  # the two CPUs (torch's default: 4)
         ("cpu", 3, 3),  # the config's count, even above the CPUs
-        ("cuda", None, TORCH_DEFAULT),  # the GPU does the work: torch's count stays
+        ("cuda", None, None),  # the GPU does the work: torch's count stays
     ],
 )
 def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
     two_cpus: None,
-    torch_default: None,
+    torch_default: int,
     predict_threads: List[int],
     data_config,
     dis5k_root: Path,
@@ -69,8 +57,9 @@ def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
     caplog: pytest.LogCaptureFixture,
     device: str,
     num_threads: Optional[int],
-    expected: int,
+    expected: Optional[int],
 ) -> None:
+    expected = torch_default if expected is None else expected
     # Baseline mode once predicted on torch's default whatever train.num_threads said.
     monkeypatch.setattr(distributed, "resolve_device", lambda *a, **k: torch.device(device))
     checkpoint = tmp_path / "sam.pth"
@@ -85,10 +74,10 @@ def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
     with caplog.at_level("INFO"):
         assert evaluate.main(argv) == 0
     # Two maps, then the FLOP count and the one timed pass (--speed-warmup 0).
-    assert predict_threads == [expected, expected, TORCH_DEFAULT, TORCH_DEFAULT]
-    assert torch.get_num_threads() == TORCH_DEFAULT  # put back for the rest of the process
+    assert predict_threads == [expected, expected, torch_default, torch_default]
+    assert torch.get_num_threads() == torch_default  # put back for the rest of the process
     run = json.loads((out / "run.json").read_text())
-    assert run["meta"]["efficiency_report"]["threads"] == TORCH_DEFAULT
+    assert run["meta"]["efficiency_report"]["threads"] == torch_default
     said = [r.getMessage() for r in caplog.records if "torch thread(s)" in r.getMessage()]
     if (device, num_threads) == ("cpu", None):  # the cap names the setting that overrides it
         assert said == [

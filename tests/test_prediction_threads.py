@@ -5,7 +5,7 @@ torch's count back afterwards (pmgsam.engine.predictor.prediction_threads)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import cv2
 import numpy as np
@@ -18,29 +18,11 @@ from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.config import from_dict, to_dict
 
-# torch's count before each test: above the two CPUs of the two_cpus fixture, as torch's
-# default is on a machine with more cores than the process may use.
-TORCH_DEFAULT = 4
-
 
 @pytest.fixture
-def torch_default() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(TORCH_DEFAULT)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def model_file(small_tiny_model: torch.nn.Module, tmp_path_factory) -> Tuple[Path, Any]:
-    from pmgsam.modeling.checkpoint import save_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    return save_model(small_tiny_model, folder / "small.safetensors"), small_tiny_model.eval()
-
-
-@pytest.fixture
-def forward_threads(model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> List[int]:
+def forward_threads(
+    small_model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> List[int]:
     """torch's thread count at each forward pass (the model itself is skipped: maps of zeros);
     the loaders load in this process whatever worker count they were given."""
     from pmgsam.modeling import build
@@ -57,7 +39,7 @@ def forward_threads(model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(predictor, "DataLoader", in_process)
     monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
     for module in (inference, build):
-        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: model_file[1])
+        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: small_model_file[1])
     return seen
 
 
@@ -78,20 +60,20 @@ def _images(folder: Path) -> Path:
 )
 def test_inference_cli_threads(
     two_cpus: None,
-    torch_default: None,
-    model_file,
+    torch_default: int,
+    small_model_file,
     forward_threads,
     tmp_path,
     caplog,
     extra,
     expected,
 ) -> None:
-    argv = ["--checkpoint", str(model_file[0]), "--input", str(_images(tmp_path / "im"))]
+    argv = ["--checkpoint", str(small_model_file[0]), "--input", str(_images(tmp_path / "im"))]
     argv += ["--out", str(tmp_path / "out"), "--num-workers", "1", *extra]
     with caplog.at_level("INFO"):
         assert inference.main(argv) == 0
     assert forward_threads == [expected]
-    assert torch.get_num_threads() == TORCH_DEFAULT  # put back for the rest of the process
+    assert torch.get_num_threads() == torch_default  # put back for the rest of the process
     said = [r.getMessage() for r in caplog.records if "torch thread(s)" in r.getMessage()]
     if not extra:
         assert said == [
@@ -103,8 +85,8 @@ def test_inference_cli_threads(
 @pytest.mark.parametrize("num_threads, expected", [(None, 1), (3, 3)])
 def test_predict_split_honours_train_num_threads(
     two_cpus: None,
-    torch_default: None,
-    model_file,
+    torch_default: int,
+    small_model_file,
     forward_threads,
     dis5k_root: Path,
     tmp_path: Path,
@@ -114,27 +96,27 @@ def test_predict_split_honours_train_num_threads(
     # Benchmark mode once ran on torch's default whatever the config's train.num_threads said.
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 1,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
-    cfg = {"model": to_dict(model_file[1].config), "data": data, "output_dir": str(tmp_path)}
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "output_dir": str(tmp_path)}
     cfg["train"] = {"device": "cpu", "num_threads": num_threads}
     from_dict(ExperimentConfig, cfg)
     config = tmp_path / "exp.yaml"
     config.write_text(yaml.safe_dump(cfg))
     inference.predict_split(
-        config, model_file[0], "DIS-TE1", tmp_path / "p", "cpu", 2, progress=False
+        config, small_model_file[0], "DIS-TE1", tmp_path / "p", "cpu", 2, progress=False
     )
-    assert forward_threads == [expected] and torch.get_num_threads() == TORCH_DEFAULT
+    assert forward_threads == [expected] and torch.get_num_threads() == torch_default
 
 
-def test_cuda_prediction_keeps_torch_threads_unless_set(two_cpus: None, torch_default: None):
+def test_cuda_prediction_keeps_torch_threads_unless_set(two_cpus: None, torch_default: int):
     with predictor.prediction_threads(torch.device("cuda"), 2, None) as used:
-        assert used == TORCH_DEFAULT == torch.get_num_threads()
+        assert used == torch_default == torch.get_num_threads()
     with predictor.prediction_threads(torch.device("cuda"), 2, 1) as used:
         assert used == 1 == torch.get_num_threads()
-    assert torch.get_num_threads() == TORCH_DEFAULT
+    assert torch.get_num_threads() == torch_default
 
 
 def test_the_cap_without_loader_workers_says_the_images_are_read_in_process(
-    two_cpus: None, torch_default: None, caplog: pytest.LogCaptureFixture
+    two_cpus: None, torch_default: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Baseline mode reads its images itself: "0 of them for image-loading workers" read oddly.
     with (

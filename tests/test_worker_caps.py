@@ -32,17 +32,8 @@ def _capped_lines(caplog: pytest.LogCaptureFixture) -> List[str]:
     return [r.getMessage() for r in caplog.records if " worker(s)" in r.getMessage()]
 
 
-@pytest.fixture(scope="module")
-def model_file(small_tiny_model: torch.nn.Module, tmp_path_factory) -> Tuple[Path, Any]:
-    """(weights file, model): the small tiny PMG-SAM saved once for the module."""
-    from pmgsam.modeling.checkpoint import save_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    return save_model(small_tiny_model, folder / "small.safetensors"), small_tiny_model.eval()
-
-
 @pytest.fixture
-def loaders(model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> List[int]:
+def loaders(small_model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> List[int]:
     """The ``num_workers`` of every prediction DataLoader. Each then loads in-process, and the
     model's forward pass is skipped (a map of zeros): only the loaders are under test."""
     from pmgsam.modeling import build
@@ -59,7 +50,7 @@ def loaders(model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> Li
     monkeypatch.setattr(predictor, "DataLoader", recorded)
     monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
     for module in (inference, build):
-        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: model_file[1])
+        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: small_model_file[1])
     return asked
 
 
@@ -80,11 +71,11 @@ def pools(monkeypatch: pytest.MonkeyPatch) -> List[int]:
 
 
 @pytest.fixture
-def config(model_file: Tuple[Path, Any], dis5k_root: Path, tmp_path: Path) -> Path:
-    """A DIS5K experiment config of :func:`model_file`'s model, asking for 4 loader workers."""
+def config(small_model_file: Tuple[Path, Any], dis5k_root: Path, tmp_path: Path) -> Path:
+    """A DIS5K experiment config of :func:`small_model_file`'s model asking for 4 workers."""
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 4,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
-    cfg = {"model": to_dict(model_file[1].config), "data": data}
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data}
     cfg.update(train={"device": "cpu"}, output_dir=str(tmp_path / "unused"))
     from_dict(ExperimentConfig, cfg)
     path = tmp_path / "dis5k.yaml"
@@ -93,13 +84,13 @@ def config(model_file: Tuple[Path, Any], dis5k_root: Path, tmp_path: Path) -> Pa
 
 
 def test_inference_cli_loads_with_at_most_the_available_cpus(
-    two_cpus: None, model_file: Tuple[Path, Any], tmp_path: Path, loaders: List[int], caplog
+    two_cpus: None, small_model_file: Tuple[Path, Any], tmp_path: Path, loaders: List[int], caplog
 ) -> None:
     images = tmp_path / "images"
     images.mkdir()
     for name in ("a", "b"):
         cv2.imwrite(str(images / f"{name}.png"), np.full((20, 30, 3), 90, np.uint8))
-    argv = ["--checkpoint", str(model_file[0]), "--input", str(images)]
+    argv = ["--checkpoint", str(small_model_file[0]), "--input", str(images)]
     with caplog.at_level("INFO"):
         assert inference.main([*argv, "--out", str(tmp_path / "o"), "--num-workers", "4"]) == 0
     assert loaders == [2] and len(list((tmp_path / "o").glob("*.png"))) == 2
@@ -109,13 +100,24 @@ def test_inference_cli_loads_with_at_most_the_available_cpus(
 
 
 def test_predict_split_loads_each_split_with_at_most_the_cpus_logged_once(
-    two_cpus: None, model_file: Tuple[Path, Any], config: Path, tmp_path: Path, loaders, caplog
+    two_cpus: None,
+    small_model_file: Tuple[Path, Any],
+    config: Path,
+    tmp_path: Path,
+    loaders,
+    caplog,
 ) -> None:
     reuse: Dict[str, Any] = {}  # as benchmark mode predicts split after split
     with caplog.at_level("INFO"):
         for split in ("DIS-TE1", "DIS-TE2"):
             inference.predict_split(
-                config, model_file[0], split, tmp_path / split, "cpu", progress=False, reuse=reuse
+                config,
+                small_model_file[0],
+                split,
+                tmp_path / split,
+                "cpu",
+                progress=False,
+                reuse=reuse,
             )
     assert loaders == [2, 2]
     assert _capped_lines(caplog) == [
