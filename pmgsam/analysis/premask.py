@@ -21,12 +21,11 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from pmgsam.data.io import DataNotFoundError, load_mask
-from pmgsam.data.orientation import turned_by_90
 from pmgsam.evaluation.dis_metrics import s_measure_and_mae
+from pmgsam.evaluation.scoring import map_at_gt_size
 from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
 from pmgsam.utils.messages import preview
 
@@ -61,12 +60,8 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
-    if turned_by_90(pred.shape, gt.shape):
-        from pmgsam.evaluation.scoring import QUARTER_TURNED, EvaluationInputError
-
-        raise EvaluationInputError(f"'{map_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")
-    if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
-        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    # Always resized: priors such as CLIPSeg work at their own resolution.
+    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=True)
     sm, mae = s_measure_and_mae(pred, gt)
     return {
         "IoU": binary_iou(pred, gt),
