@@ -71,6 +71,10 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     }
 
 
+def _score_pair(pair: Tuple[Path, Path]) -> Dict[str, float]:
+    return score_map(*pair)
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson correlation coefficient; NaN when either variable is constant."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -117,28 +121,24 @@ def analyse(
 
     ``sources`` maps a row name to one map per image; it must hold :data:`PREMASK` and
     :data:`FINAL` (priors come first in the table, in the given order). ``progress``: a
-    progress bar over the maps scored.
+    progress bar over the maps scored, on up to :data:`~pmgsam.analysis.per_image.MAX_THREADS`
+    threads (:func:`~pmgsam.analysis.per_image.map_images`).
     """
     from .plots import quality_scatter
 
     for needed in (PREMASK, FINAL):
         if needed not in sources:
             raise ValueError(f"sources need a '{needed}' entry, got {list(sources)}")
-    from tqdm import tqdm
+    uneven = {src: len(maps) for src, maps in sources.items() if len(maps) != len(gt_paths)}
+    if uneven:  # the scores are split back by position: one map per GT mask
+        raise ValueError(f"{len(gt_paths)} GT masks, but map counts {uneven}")
+    from .per_image import map_images
 
     # A few hundredths of a second per map of DIS5K's size: minutes for DIS-TE's 2000 images.
-    with tqdm(
-        total=len(sources) * len(gt_paths),
-        desc="Pre-Mask analysis",
-        unit="map",
-        disable=not progress,
-    ) as bar:
-        per_source = {}
-        for src, maps in sources.items():
-            per_source[src] = []
-            for m, g in zip(maps, gt_paths):
-                per_source[src].append(score_map(m, g))
-                bar.update()
+    pairs = [(m, g) for maps in sources.values() for m, g in zip(maps, gt_paths)]
+    scores = map_images(_score_pair, pairs, "Pre-Mask analysis", progress, unit="map")
+    n = len(gt_paths)
+    per_source = {src: scores[k * n : (k + 1) * n] for k, src in enumerate(sources)}
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_per_image_csv(out_dir / "per_image.csv", names, per_source)
     order = [s for s in sources if s not in (PREMASK, FINAL)] + [PREMASK, FINAL]
