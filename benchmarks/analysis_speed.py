@@ -1,13 +1,16 @@
-"""Per-image passes of the analyses: the figures' ranking by IoU and the overlap subset.
+"""Per-image passes of the analyses: the figures' ranking by IoU, the overlap subset and the
+Pre-Mask analysis' scoring.
 
 Generates with :mod:`pmgsam.data.synthetic` a DIS5K tree (``--num`` training images, so
 ``num // 4`` in each of DIS-TE1..4) and a COD10K tree (``num // 2`` CAM test images) of
 ``--size`` images in a temporary folder (deleted afterwards unless ``--keep``), writes blurred
-copies of the DIS-TE masks as one run's predictions, then times in this process, best of
-``--repeat``:
+copies of the DIS-TE masks as one run's predictions and Pre-Mask maps, then times in this
+process, best of ``--repeat``:
 
 * ``figures.worst_images(..., "iou", ...)`` over DIS-TE (what ``figures --by iou`` waits on);
-* ``overlap.overlapping_image_ids`` on the COD10K test instances, for each rule.
+* ``overlap.overlapping_image_ids`` on the COD10K test instances, for each rule;
+* ``premask.analyse`` of the Pre-Mask and final maps of DIS-TE (two maps per image scored,
+  the files and the scatter plot written).
 
 To compare with another checkout, run this file with ``PYTHONPATH`` set to that checkout::
 
@@ -46,14 +49,17 @@ def _quiet(fn: Callable[..., Any]) -> Dict[str, bool]:
 
 
 def _predictions(dis: Path, run: Path, seed: int) -> None:
-    """Blurred GT masks (a different blur per image) as the run's DIS-TE probability maps."""
+    """Blurred GT masks (a different blur per image and kind) as the run's DIS-TE final and
+    Pre-Mask probability maps."""
     rng = np.random.default_rng(seed)
-    for part in ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"):
-        out = run / "pred" / part
-        out.mkdir(parents=True)
-        for gt in sorted((dis / part / "gt").glob("*.png")):
-            mask = cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE)
-            cv2.imwrite(str(out / gt.name), cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 6)))
+    for kind in ("pred", "premask"):
+        for part in ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"):
+            out = run / kind / part
+            out.mkdir(parents=True)
+            for gt in sorted((dis / part / "gt").glob("*.png")):
+                mask = cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE)
+                blur = cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 6))
+                cv2.imwrite(str(out / gt.name), blur)
 
 
 def main() -> None:
@@ -96,6 +102,20 @@ def main() -> None:
                 f"overlap --rule {rule}, {len(data['images'])} images ({len(ids)} chosen): "
                 f"{seconds:.3f} s"
             )
+        from pmgsam.analysis import premask
+        from pmgsam.analysis.inputs import part_folders
+
+        sources = {
+            premask.PREMASK: images.maps(part_folders(run, "premask", "DIS-TE"), "Pre-Mask"),
+            premask.FINAL: images.maps(part_folders(run, "pred", "DIS-TE"), "final"),
+        }
+        kwargs = _quiet(premask.analyse)
+        out = folder / "premask_out"
+        seconds = _best(
+            lambda: premask.analyse(images.names, images.mask_paths, sources, out, **kwargs),
+            args.repeat,
+        )
+        print(f"premask analyse, {2 * len(images.names)} maps: {seconds:.3f} s")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

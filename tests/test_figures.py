@@ -175,7 +175,8 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
             folder = tmp_path / method / "pred" / part
             folder.mkdir(parents=True)
             for gt in (dis5k_root / part / "gt").glob("*.png"):
-                cv2.imwrite(str(folder / gt.name), np.full((4, 4), value, np.uint8))
+                shape = cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE).shape  # maps fit their GT
+                cv2.imwrite(str(folder / gt.name), np.full(shape, value, np.uint8))
         runs.append(str(tmp_path / method))
     # Pre-Mask maps of one part only: the column is left out (it would lack images).
     (tmp_path / "Ours" / "premask" / "DIS-TE1").mkdir(parents=True)
@@ -191,6 +192,7 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
     args = argparse.Namespace(
         config=str(config), split=split, runs=runs, out=str(tmp_path / "figs"),
         images=None, num=2, worst=1, by="hce", width=3.5, dpi=100, overwrite=False, quiet=True,
+        resize_pred=False,
     )  # fmt: skip
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     written = figures.figures_report(args, data)

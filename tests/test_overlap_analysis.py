@@ -279,3 +279,26 @@ def test_an_unknown_recorded_protocol_is_refused_not_passed_on() -> None:
     # The recorded one is taken where none is given, the default where none is recorded.
     got = scoring_settings(_args(), {"protocol": "matched", "threshold": 0.3})
     assert got == {"protocol": "matched", "threshold": 0.3, "min_area": 0}
+
+
+def test_maps_of_another_size_are_refused_unless_resize_pred(tmp_path, capsys) -> None:
+    # Image 2's map at twice the size, each pixel a 2 x 2 block: a bilinear halving gives the
+    # map back exactly, so with --resize-pred the AP is that of the maps at the right size.
+    data = coco_of([square(0, 3, 0, 3), square(3, 6, 0, 3)], [square(0, 3, 0, 3)])
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    _maps(tmp_path / "pred", data)
+    argv = ["overlap", "--gt-json", gt, "--name", "T", "--pred-dir", tmp_path / "pred"]
+    assert exit_status(analysis_main, [*argv, "--out", tmp_path / "same"]) == 0
+    big = cv2.imread(str(tmp_path / "pred" / "im2.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "pred" / "im2.png"), np.kron(big, np.ones((2, 2), np.uint8)))
+    capsys.readouterr()
+    assert exit_status(analysis_main, [*argv, "--out", tmp_path / "refused"]) == 2
+    err = capsys.readouterr().err
+    assert "im2.png 40x40 vs GT 20x20" in err and "--resize-pred" in err, err
+    assert not (tmp_path / "refused").exists()
+    argv += ["--resize-pred", "--out", tmp_path / "resized"]
+    assert exit_status(analysis_main, argv) == 0
+    want, got = (json.loads((tmp_path / d / "overlap_summary.json").read_text())["cos"]
+                 for d in ("same", "resized"))  # fmt: skip
+    assert got == want and got["T"]["num_images"] == 2

@@ -278,6 +278,12 @@ def _add_overlap_parser(sub: Any) -> None:
         type=non_negative_int,
         help="smallest instance in pixels (default: --run's full-set AP's, else 0)",
     )
+    p.add_argument(
+        "--resize-pred",
+        action="store_true",
+        help="resize maps to their image's size (as evaluate.py's --resize-pred); without it "
+        "maps of another size are refused, and ones turned by 90° always",
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=overlap)
@@ -300,6 +306,12 @@ def _add_figures_parser(sub: Any) -> None:
         "--width", type=positive_float, default=3.5, help="figure width in inches (column)"
     )
     p.add_argument("--dpi", type=positive_int, default=300)
+    p.add_argument(
+        "--resize-pred",
+        action="store_true",
+        help="resize maps to their GT's size (as evaluate.py's --resize-pred); without it a "
+        "map of another size is refused, and one turned by 90° always",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)

@@ -5,7 +5,9 @@ the run's method name). The Pre-Mask column shows the first run's ``premask/`` m
 left out when it has none. The failure sheet shows the K worst images of the first run, by
 IoU (lowest first, computed here) or HCE (highest first, from the run's per-image metrics), with
 the value next to each row. Figures are ``--width`` inches wide (3.5 = one paper column) and
-every cell keeps the images' median aspect ratio (each image letterboxed in white).
+every cell keeps the images' median aspect ratio (each image letterboxed in white). Maps are
+read as ``evaluate.py`` scores them: one of another size than its GT is refused (naming it)
+unless ``--resize-pred`` resizes it, and one turned by 90° is refused always.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from pmgsam.data.io import load_mask
 from pmgsam.evaluation.combined import combined_name, split_parts
-from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .inputs import SplitImages, part_folders, run_method, split_images
@@ -145,15 +147,26 @@ def _map_sources(runs: Sequence[Path], split: str) -> Tuple[List[str], List[Dict
     return headers, folders
 
 
-def _rows(images: SplitImages, idx: Sequence[int], folders: Sequence[Dict[str, Path]]):
+def _rows(
+    images: SplitImages,
+    idx: Sequence[int],
+    folders: Sequence[Dict[str, Path]],
+    resize_pred: bool = False,
+) -> List[List[np.ndarray]]:
+    """Image, GT and one map per folder of each image at ``idx``; every map at its GT's size
+    as scoring takes it (:func:`~pmgsam.evaluation.scoring.map_at_gt_size`)."""
     from pmgsam.data import load_image
 
     rows = []
     # Only the shown images' maps: a run scored with --limit still draws the images it has.
     maps = [images.maps(f, "prediction", idx) for f in folders]
     for k, i in enumerate(idx):
-        cells = [load_image(images.image_paths[i]), load_mask(images.mask_paths[i], "GT mask")]
-        cells += [load_mask(m[k], "prediction", labels_01=False) for m in maps]
+        gt_path = images.mask_paths[i]
+        gt = load_mask(gt_path, "GT mask")
+        cells = [load_image(images.image_paths[i]), gt]
+        for m in maps:
+            pred = load_mask(m[k], "prediction", labels_01=False)
+            cells.append(map_at_gt_size(pred, gt, m[k], gt_path, resize_pred))
         rows.append(cells)
     return rows
 
@@ -189,22 +202,36 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
     return hce
 
 
-def _map_iou(pair: Tuple[Path, Path]) -> float:
-    """IoU of one prediction map with its GT mask (see :func:`binary_iou`)."""
-    pred, gt = pair
-    return binary_iou(load_mask(pred, "prediction", labels_01=False), load_mask(gt, "GT mask"))
+def _map_iou(job: Tuple[Path, Path, bool]) -> float:
+    """IoU of one prediction map with its GT mask (see :func:`binary_iou`), the map brought to
+    the GT's size as scoring brings it (``job``: map, GT, resize_pred)."""
+    pred_path, gt_path, resize_pred = job
+    gt = load_mask(gt_path, "GT mask")
+    pred = load_mask(pred_path, "prediction", labels_01=False)
+    return binary_iou(map_at_gt_size(pred, gt, pred_path, gt_path, resize_pred), gt)
 
 
 def worst_images(
-    images: SplitImages, run: Path, split: str, by: str, k: int, progress: bool = True
+    images: SplitImages,
+    run: Path,
+    split: str,
+    by: str,
+    k: int,
+    progress: bool = True,
+    resize_pred: bool = False,
 ) -> List[Tuple[int, float]]:
     """(index, value) of the ``k`` worst images of ``run``: lowest IoU or highest HCE.
 
-    ``progress``: a progress bar over the maps read for IoU (HCE is read from one file)."""
+    ``progress``: a progress bar over the maps read for IoU (HCE is read from one file).
+    For IoU, maps of another size than their GT are refused, all named in one error, unless
+    ``resize_pred`` (then resized bilinearly), and maps turned by 90° always, as
+    ``evaluate.py`` scores them (:func:`~pmgsam.evaluation.scoring.check_sizes`)."""
     if by == "iou":
         preds = images.maps(part_folders(run, "pred", split), "prediction")
-        pairs = list(zip(preds, images.mask_paths))
-        values = map_images(_map_iou, pairs, "IoU of the predictions", progress)
+        # From the file headers, before any map is decoded: every wrong map in one error.
+        check_sizes(list(zip(images.names, preds, images.mask_paths)), resize_pred)
+        jobs = [(p, g, resize_pred) for p, g in zip(preds, images.mask_paths)]
+        values = map_images(_map_iou, jobs, "IoU of the predictions", progress)
         order = np.argsort(values, kind="stable")
     else:
         hce = _per_image_hce(run, split)
@@ -249,22 +276,22 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
         names += [f"failures_{safe}_{args.by}.png", f"failures_{safe}_{args.by}.txt"]
     check_output_files(out, names, "--out", args.overwrite)
     idx = pick_images(images, args.images, args.num)
-    record_output_files(out, names, "python -m pmgsam.analysis figures")
-    written = [
-        draw_grid(
-            _rows(images, idx, folders),
-            headers,
-            out / f"qualitative_{safe}.png",
-            args.width,
-            args.dpi,
-        )
-    ]
+    resize = args.resize_pred
+    # Every map is read (and its size checked) before a file is written: a wrong map must not
+    # leave a grid without its failure sheet behind.
+    grid = _rows(images, idx, folders, resize)
     if args.worst > 0:
-        worst = worst_images(images, runs[0], args.split, args.by, args.worst, not args.quiet)
+        worst = worst_images(
+            images, runs[0], args.split, args.by, args.worst, not args.quiet, resize
+        )
+        sheet = _rows(images, [i for i, _ in worst], folders, resize)
+    record_output_files(out, names, "python -m pmgsam.analysis figures")
+    written = [draw_grid(grid, headers, out / f"qualitative_{safe}.png", args.width, args.dpi)]
+    if args.worst > 0:
         labels = [f"IoU {v:.2f}" if args.by == "iou" else f"HCE {v:.0f}" for _, v in worst]
         written.append(
             draw_grid(
-                _rows(images, [i for i, _ in worst], folders),
+                sheet,
                 headers,
                 out / f"failures_{safe}_{args.by}.png",
                 args.width,

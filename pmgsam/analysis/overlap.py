@@ -10,7 +10,8 @@ or either (``either``, the default). The subset's image list and COCO file are w
 its share of the set reported, and, given prediction maps, AP/AP50/AP75 on the subset and on
 the full set go into the run's COS table (column ``<name> overlap``). With ``--run``, the maps
 are scored with the protocol, threshold and minimum area the run's full-set AP was scored with
-(:func:`scoring_settings`), so that the two sit comparably side by side.
+(:func:`scoring_settings`), so that the two sit comparably side by side. Maps of another size
+than their image are refused unless ``--resize-pred``, as ``evaluate.py`` refuses them.
 """
 
 from __future__ import annotations
@@ -314,7 +315,7 @@ def _score_full_set_and_subset(
     from pmgsam.evaluation.instances import evaluate_cos_folder
 
     # With --run, as its full-set AP was scored: the full set here too (the summary's).
-    kwargs = dict(settings, progress=False)
+    kwargs = dict(settings, progress=False, resize_pred=args.resize_pred)
     cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
     if summary["num_overlap_images"]:
         # The maps of the images left out of the subset are expected there.

@@ -1,6 +1,6 @@
-"""Per-image work of the analyses (the figures' IoU ranking, the overlap subset): in order, on
-threads, with a progress bar, so that a 2000-image split neither waits on one core nor runs
-in silence."""
+"""Per-image work of the analyses (the figures' IoU ranking, the overlap subset, the Pre-Mask
+analysis' scores): in order, on threads, with a progress bar, so that a 2000-image split
+neither waits on one core nor runs in silence."""
 
 from __future__ import annotations
 
@@ -29,17 +29,18 @@ def map_images(
     desc: str,
     progress: bool = True,
     threads: Optional[int] = None,
+    unit: str = "img",
 ) -> List[Result]:
     """``work(item)`` of every item, in the items' order, on ``threads`` threads (default
-    :func:`image_threads`), with a tqdm bar over the images headed ``desc`` unless
-    ``progress`` is False. The first error is raised as ``work`` raised it; the items not
-    started yet are dropped."""
+    :func:`image_threads`), with a tqdm bar over the items (counted in ``unit``) headed
+    ``desc`` unless ``progress`` is False. The first error is raised as ``work`` raised it;
+    the items not started yet are dropped."""
     from tqdm import tqdm
 
     threads = image_threads() if threads is None else threads
     results: List[Result] = []
     # As a context: an error closes the bar first, so its message gets a line of its own.
-    with tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:
+    with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress) as bar:
         if threads <= 1 or len(items) < 2:
             for item in items:
                 results.append(work(item))

@@ -21,12 +21,11 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from pmgsam.data.io import DataNotFoundError, load_mask
-from pmgsam.data.orientation import turned_by_90
 from pmgsam.evaluation.dis_metrics import s_measure_and_mae
+from pmgsam.evaluation.scoring import map_at_gt_size
 from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
 from pmgsam.utils.messages import preview
 
@@ -61,12 +60,8 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
-    if turned_by_90(pred.shape, gt.shape):
-        from pmgsam.evaluation.scoring import QUARTER_TURNED, EvaluationInputError
-
-        raise EvaluationInputError(f"'{map_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")
-    if pred.shape != gt.shape:  # priors such as CLIPSeg work at their own resolution
-        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    # Always resized: priors such as CLIPSeg work at their own resolution.
+    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=True)
     sm, mae = s_measure_and_mae(pred, gt)
     return {
         "IoU": binary_iou(pred, gt),
@@ -74,6 +69,10 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
         "MAE": mae,
         "gt_empty": not (gt > 128).any(),
     }
+
+
+def _score_pair(pair: Tuple[Path, Path]) -> Dict[str, float]:
+    return score_map(*pair)
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
@@ -122,28 +121,24 @@ def analyse(
 
     ``sources`` maps a row name to one map per image; it must hold :data:`PREMASK` and
     :data:`FINAL` (priors come first in the table, in the given order). ``progress``: a
-    progress bar over the maps scored.
+    progress bar over the maps scored, on up to :data:`~pmgsam.analysis.per_image.MAX_THREADS`
+    threads (:func:`~pmgsam.analysis.per_image.map_images`).
     """
     from .plots import quality_scatter
 
     for needed in (PREMASK, FINAL):
         if needed not in sources:
             raise ValueError(f"sources need a '{needed}' entry, got {list(sources)}")
-    from tqdm import tqdm
+    uneven = {src: len(maps) for src, maps in sources.items() if len(maps) != len(gt_paths)}
+    if uneven:  # the scores are split back by position: one map per GT mask
+        raise ValueError(f"{len(gt_paths)} GT masks, but map counts {uneven}")
+    from .per_image import map_images
 
     # A few hundredths of a second per map of DIS5K's size: minutes for DIS-TE's 2000 images.
-    with tqdm(
-        total=len(sources) * len(gt_paths),
-        desc="Pre-Mask analysis",
-        unit="map",
-        disable=not progress,
-    ) as bar:
-        per_source = {}
-        for src, maps in sources.items():
-            per_source[src] = []
-            for m, g in zip(maps, gt_paths):
-                per_source[src].append(score_map(m, g))
-                bar.update()
+    pairs = [(m, g) for maps in sources.values() for m, g in zip(maps, gt_paths)]
+    scores = map_images(_score_pair, pairs, "Pre-Mask analysis", progress, unit="map")
+    n = len(gt_paths)
+    per_source = {src: scores[k * n : (k + 1) * n] for k, src in enumerate(sources)}
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_per_image_csv(out_dir / "per_image.csv", names, per_source)
     order = [s for s in sources if s not in (PREMASK, FINAL)] + [PREMASK, FINAL]

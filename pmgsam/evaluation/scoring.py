@@ -119,14 +119,33 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = Fal
     return pixels
 
 
+def map_at_gt_size(
+    pred: np.ndarray, gt: np.ndarray, pred_path: PathLike, gt_path: PathLike, resize_pred: bool
+) -> np.ndarray:
+    """``pred`` at the size of ``gt``: as it is when the sizes match, else resized bilinearly
+    (as the DIS / SOD tools do) when ``resize_pred``. :class:`EvaluationInputError` naming
+    ``pred_path`` and ``gt_path`` when the sizes differ without ``resize_pred``, and when
+    ``pred`` is ``gt``'s size turned by 90° even with it (resizing would stretch it)."""
+    if pred.shape == gt.shape:
+        return pred
+    if turned_by_90(pred.shape, gt.shape):
+        raise EvaluationInputError(f"'{pred_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")
+    if not resize_pred:
+        raise EvaluationInputError(
+            f"{pred_path}: size {pred.shape} differs from GT {gt.shape} ('{gt_path}'; pass "
+            "--resize-pred to resize it to the GT size)"
+        )
+    import cv2
+
+    return cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 ScoreJob = Tuple[str, str, str, Union[str, None], bool, bool]
 Caught = List[Tuple[type, str]]
 
 
 def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
     """Metrics of one pair, and the warnings its files raised (re-issued by the parent)."""
-    import cv2
-
     from .dis_metrics import image_metrics
 
     stem, pred_path, gt_path, ske_path, resize_pred, with_hce = job
@@ -137,10 +156,7 @@ def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
         ske = None
         if with_hce and ske_path is not None and os.path.exists(ske_path):
             ske = load_mask(ske_path, "GT skeleton")
-    if pred.shape != gt.shape:
-        if not resize_pred:
-            raise EvaluationInputError(f"{pred_path}: size {pred.shape} differs from GT {gt.shape}")
-        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    pred = map_at_gt_size(pred, gt, pred_path, gt_path, resize_pred)
     if ske is not None:
         if ske.shape != gt.shape:
             raise EvaluationInputError(f"{ske_path}: size {ske.shape} differs from GT")
