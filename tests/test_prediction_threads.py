@@ -1,6 +1,7 @@
 """CPU prediction (inference, benchmark mode, ablation scoring) runs on as many torch threads
-as leave a CPU to each loader worker, or on the count the user set (--threads, train.num_threads), and puts
-torch's count back afterwards (pmgsam.engine.predictor.prediction_threads)."""
+as leave a CPU to each loader worker, or on the count the user set (--threads,
+train.num_threads), and puts torch's count back afterwards
+(pmgsam.engine.predictor.prediction_threads)."""
 
 from __future__ import annotations
 
