@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Dict, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
-from pmgsam.engine.unreadable import KEEP_GOING_HELP
+from pmgsam.engine.unreadable import KEEP_GOING_SKIPS, KEEP_GOING_STOPS
 from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
@@ -193,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--keep-going",
         action="store_true",
-        help="benchmark and baseline mode: " + KEEP_GOING_HELP + "; the splits holding such "
-        "files are not scored and run.json is not written",
+        help=f"benchmark and baseline mode: {KEEP_GOING_SKIPS}; the splits holding such files "
+        f"are not scored and run.json is not written. {KEEP_GOING_STOPS}",
     )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     baselines_cli.add_arguments(p)

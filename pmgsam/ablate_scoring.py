@@ -236,6 +236,8 @@ def _predictor(
             cfg.data.num_workers,
             progress=not opts.quiet,
             workers_option="data.num_workers",
+            threads=cfg.train.num_threads,
+            threads_option="train.num_threads",
         )
 
     return predict

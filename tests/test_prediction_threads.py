@@ -1,6 +1,7 @@
-"""CPU prediction (inference, benchmark mode) runs on as many torch threads as leave a CPU to
-each loader worker, or on the count the user set (--threads, train.num_threads), and puts
-torch's count back afterwards (pmgsam.engine.predictor.prediction_threads)."""
+"""CPU prediction (inference, benchmark mode, ablation scoring) runs on as many torch threads
+as leave a CPU to each loader worker, or on the count the user set (--threads,
+train.num_threads), and puts torch's count back afterwards
+(pmgsam.engine.predictor.prediction_threads)."""
 
 from __future__ import annotations
 
@@ -128,3 +129,39 @@ def test_the_cap_without_loader_workers_says_the_images_are_read_in_process(
         "predicting on 2 torch thread(s): this process may use 2 CPU(s) and reads its images "
         "itself, with no image-loading workers (set train.num_threads to choose)"
     ]
+
+
+@pytest.mark.parametrize("num_threads, expected", [(None, 1), (3, 3)])
+def test_ablation_scoring_honours_train_num_threads(
+    two_cpus: None,
+    torch_default: int,
+    small_model_file,
+    forward_threads,
+    dis5k_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    num_threads,
+    expected,
+) -> None:
+    # pmgsam.ablate --evaluate predicted on the cap's count whatever train.num_threads said.
+    import argparse
+
+    from pmgsam import ablate_scoring
+    from pmgsam.data import build_dataset
+    from pmgsam.modeling import checkpoint
+
+    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *a, **k: {})
+    data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 1,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "output_dir": str(tmp_path)}
+    cfg["train"] = {"device": "cpu", "num_threads": num_threads}
+    config = tmp_path / "variant.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    exp = from_dict(ExperimentConfig, cfg)
+    image_size = small_model_file[1].config.image_size
+    datasets = {"DIS-TE1": build_dataset(exp.data, "DIS-TE1", image_size, train=False)}
+    opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True)
+    predict = ablate_scoring._predictor(config, tmp_path / "run", [], opts, datasets)
+    predict("DIS-TE1")
+    assert forward_threads and set(forward_threads) == {expected}
+    assert torch.get_num_threads() == torch_default

@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline",
         choices=BASELINES,
         help="predict and score a baseline row, on the config's train.num_threads torch threads "
-        "(unset: on the CPU, as many as the CPUs this process may use)",
+        "(unset: on the CPU, as many as the CPUs this process may use, at most torch's own "
+        "count)",
     )
     types = [t for ts in MODEL_TYPES.values() for t in ts]
     g.add_argument("--model-type", choices=types, help="default vit_b (SAM) / tiny (SAM2.1)")

@@ -198,12 +198,12 @@ class TrainConfig:
       device (str): ``auto`` (CUDA when available, ``cuda:LOCAL_RANK`` under DDP), ``cpu``,
         ``cuda`` or ``cuda:N``.
       num_threads (int, optional): CPU threads of torch's intra-op pool, in training and in
-        prediction (benchmark mode, baseline mode, ablation scoring). ``None`` keeps torch's
-        default in training; prediction on the CPU then uses the CPUs left beside
-        ``data.num_workers`` (baseline mode, which reads its images in process: all of them;
-        :func:`~pmgsam.engine.predictor.prediction_threads`). 1 is much faster on CPUs shared
-        with other busy processes. Timing (``python -m pmgsam.efficiency``, a baseline row's
-        ``--speed-iters``) ignores it: it runs on torch's own count.
+        prediction (benchmark mode, baseline mode, ablation scoring, the Pre-Mask analysis).
+        ``None`` keeps torch's default in training; prediction on the CPU then uses the CPUs
+        left beside ``data.num_workers`` (baseline mode, which reads its images in process:
+        all of them; :func:`~pmgsam.engine.predictor.prediction_threads`). 1 is much faster on
+        CPUs shared with other busy processes. Timing (``python -m pmgsam.efficiency``, a
+        baseline row's ``--speed-iters``) ignores it: it runs on torch's own count.
       seed (int): seed of python, numpy and torch (model init, shuffling, augmentation).
       deterministic (bool): ask torch for deterministic algorithms (slower on CUDA).
       log_every (int): iterations between two log lines / TensorBoard loss points.

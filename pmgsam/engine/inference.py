@@ -239,7 +239,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--threads",
         type=positive_int,
         help="torch threads running the model (default: on the CPU, the CPUs this process may "
-        "use less the --num-workers processes, at least 1; on CUDA torch's default)",
+        "use less the --num-workers processes, at least 1 and at most torch's own count; on "
+        "CUDA torch's default)",
     )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])

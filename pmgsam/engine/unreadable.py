@@ -34,12 +34,16 @@ STOP_ADVICE = (
     "again with --skip-existing to predict only the images without a map, or pass --keep-going "
     "to skip unreadable files"
 )
-KEEP_GOING_HELP = (
+KEEP_GOING_SKIPS = (
     "an input file that cannot be read (truncated, corrupt) is named in an error and skipped "
     "(it gets no map) and the run goes on; the failed files are listed at the end and in the "
-    "output folder's manifest, and the command exits with status 2. Without it the run stops "
-    "at the first such file (maps already written are kept: --skip-existing resumes)"
+    "output folder's manifest, and the command exits with status 2"
 )
+KEEP_GOING_STOPS = (
+    "Without it the run stops at the first such file (maps already written are kept: "
+    "--skip-existing resumes)"
+)
+KEEP_GOING_HELP = f"{KEEP_GOING_SKIPS}. {KEEP_GOING_STOPS}"
 
 
 class UnreadableInputs(DataError):

@@ -84,7 +84,8 @@ def threads_beside(workers: int) -> int:
     left of :func:`cpu_share` once each worker has a CPU, at least 1. torch's own default (one
     thread per core) ignores the workers; together they oversubscribe the CPUs, and OpenMP
     thread teams then wait on each other (on a shared 2-core machine the demo model predicted
-    an image in 2.6 s with 2 threads beside 2 workers, in 0.4 s with 1: BENCHMARKS.md)."""
+    an image in 0.8-1.3 s with 2 threads beside 2 workers, in 0.2-0.3 s with 1: BENCHMARKS.md,
+    "CPU prediction")."""
     return max(1, cpu_share() - max(0, workers))
 
 
