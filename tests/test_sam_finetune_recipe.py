@@ -175,6 +175,28 @@ def test_best_epoch_is_the_first_lowest_and_its_decoder_is_kept() -> None:
     assert [seed for _, _, seed in run.train_calls] == [(7, 0, e) for e in range(1, 5)]
 
 
+def test_prompt_points_are_new_each_epoch_and_image_and_repeat_for_one_seed() -> None:
+    # Two copies of one all-foreground image: their points can differ only by the draw. Two
+    # independent draws of 8 of its 1024 pixels coincide with probability about 1024**-8.
+    pair = (np.zeros((32, 32, 3), np.uint8), np.ones((32, 32), np.uint8))
+    data = ArrayDataset([pair, pair])
+
+    def points(order: List[int], seed: tuple) -> List[torch.Tensor]:
+        items = PromptedImages(data, order, SIDE, 8, seed)
+        return [items[i][1].points for i in range(len(order))]
+
+    epoch1, epoch2 = points([0, 1], (7, 0, 1)), points([0, 1], (7, 0, 2))
+    again = points([0, 1], (7, 0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(epoch1, again))  # a rerun draws the same
+    assert not any(torch.equal(a, b) for a, b in zip(epoch1, epoch2))  # each epoch new points
+    assert not torch.equal(epoch1[0], epoch1[1])  # each image its own
+    validation = points([0, 1], (7, 1))
+    assert not any(torch.equal(a, b) for a, b in zip(epoch1, validation))
+    # An image's points follow the image, not its place in the epoch's shuffled order.
+    shuffled = points([1, 0], (7, 0, 1))
+    assert torch.equal(shuffled[0], epoch1[1]) and torch.equal(shuffled[1], epoch1[0])
+
+
 def test_weights_are_replaced_atomically(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     out = tmp_path / "ft.pth"
     out.write_bytes(b"the previous weights")
