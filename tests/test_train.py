@@ -1,6 +1,7 @@
 """Trainer runs on CPU (tiny model with a small Hiera at S=64, 8+2 images): training steps,
 early stopping, checkpoints, resume, the command line and DDP (schedules:
-tests/test_schedulers.py, validation: tests/test_validation.py)."""
+tests/test_schedulers.py, validation: tests/test_validation.py, per-epoch and per-rank
+augmentation seeds: tests/test_train_seeding.py)."""
 
 from __future__ import annotations
 
