@@ -38,6 +38,19 @@ def predict_threads(monkeypatch: pytest.MonkeyPatch) -> List[int]:
     return seen
 
 
+def _row_argv(tmp_path: Path, data_cfg: Any, num_threads: Optional[int], out: Path) -> List[str]:
+    """evaluate.py's arguments for a sam-box row of two DIS-TE1 images into ``out``, timed in
+    one pass, with a config of ``train.num_threads`` ``num_threads``."""
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights")  # hashed for the manifests, never read (load is faked)
+    config = tmp_path / "exp.yaml"
+    cfg = {"data": to_dict(data_cfg), "train": {"num_threads": num_threads}}
+    config.write_text(yaml.safe_dump(cfg))
+    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
+    argv += ["--splits", "DIS-TE1", "--limit", "2", "--output-dir", str(out), "--quiet"]
+    return argv + ["--device", "cpu", "--speed-iters", "1", "--speed-warmup", "0", "--workers", "1"]
+
+
 @pytest.mark.parametrize(
     "device, num_threads, expected",
     [
@@ -62,15 +75,8 @@ def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
     expected = torch_default if expected is None else expected
     # Baseline mode once predicted on torch's default whatever train.num_threads said.
     monkeypatch.setattr(distributed, "resolve_device", lambda *a, **k: torch.device(device))
-    checkpoint = tmp_path / "sam.pth"
-    checkpoint.write_bytes(b"weights")  # hashed for the manifests, never read (load is faked)
-    config = tmp_path / "exp.yaml"
-    cfg = {"data": to_dict(data_config("dis5k", dis5k_root)), "train": {"num_threads": num_threads}}
-    config.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "row"
-    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
-    argv += ["--splits", "DIS-TE1", "--limit", "2", "--output-dir", str(out), "--quiet"]
-    argv += ["--device", "cpu", "--speed-iters", "1", "--speed-warmup", "0", "--workers", "1"]
+    argv = _row_argv(tmp_path, data_config("dis5k", dis5k_root), num_threads, out)
     with caplog.at_level("INFO"):
         assert evaluate.main(argv) == 0
     # Two maps, then the FLOP count and the one timed pass (--speed-warmup 0).
@@ -86,3 +92,38 @@ def test_baseline_predicts_on_train_num_threads_and_times_on_torchs_count(
         ]
     else:
         assert said == []
+
+
+def test_a_cuda_timing_replaces_every_figure_of_an_earlier_cpu_timing(
+    predict_threads: List[int],
+    data_config,
+    dis5k_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pmgsam.baselines import runner
+    from pmgsam.evaluation.run_json import write_run_json
+
+    # The row folder holds a CPU timing; the row is timed again on a GPU.
+    out = tmp_path / "row"
+    cpu = {"params_total_M": 2.0, "params_trainable_M": 1.0, "flops_G": 4.0, "fps": 0.5,
+           "threads": 2, "timed_on": "cpu, 2 threads, fp32, S=1024, batch 1"}  # fmt: skip
+    write_run_json(out, "SAM ViT-B GT box", efficiency=cpu)
+    cuda = {"params": {"total": 2_000_000, "trainable": 1_000_000},
+            "flops_per_image": {"total": 4e9},
+            "speed": {"images_per_s": 20.0, "peak_memory_mb": 300.0},
+            "device": "NVIDIA H200", "dtype": "fp32", "threads": 4, "batch": 1,
+            "image_size": 1024, "timed_image_size": [24, 32]}  # fmt: skip
+    monkeypatch.setattr(runner, "measure_efficiency", lambda *args: cuda)
+    assert evaluate.main(_row_argv(tmp_path, data_config("dis5k", dis5k_root), None, out)) == 0
+    run = json.loads((out / "run.json").read_text())
+    # As python -m pmgsam.efficiency merges a CUDA timing of PMG-SAM: no CPU thread count stays.
+    assert run["efficiency"] == {
+        "params_total_M": 2.0,
+        "params_trainable_M": 1.0,
+        "flops_G": 4.0,
+        "fps": 20.0,
+        "peak_memory_MB": 300.0,
+        "threads": None,
+        "timed_on": "NVIDIA H200, fp32, S=1024, image 24x32, batch 1",
+    }

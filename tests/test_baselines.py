@@ -137,7 +137,8 @@ def test_sam_box_dis_equals_sam_predictor(sam_file, dis_box_run) -> None:
     assert run["method"] == "SAM ViT-B GT box"
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     assert run["efficiency"]["params_total_M"] == pytest.approx(n_params)
-    assert run["efficiency"]["fps"] > 0 and "peak_memory_MB" not in run["efficiency"]
+    # None, as a CPU timing of PMG-SAM records it: it replaces an earlier CUDA timing's figure.
+    assert run["efficiency"]["fps"] > 0 and run["efficiency"]["peak_memory_MB"] is None
     flops = run["meta"]["efficiency_report"]["flops_per_image"]["total"]
     assert flops > 0 and run["efficiency"]["flops_G"] == pytest.approx(flops / 1e9)
     assert run["meta"]["mode"] == "box" and run["meta"]["split DIS-TE1"]["num_images"] == 2

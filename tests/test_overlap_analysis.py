@@ -204,9 +204,11 @@ def test_a_wrong_pred_dir_writes_no_subset_file(tmp_path, capsys) -> None:
         assert not out.exists() and not run.exists()
 
 
-def _scored_run(tmp_path, protocol: str = "matched"):
+def _scored_run(tmp_path, protocol: str = "matched", resize: bool = False):
     """A run whose maps hit every GT instance and add a false positive per image, its full-set
-    AP of 'T' recorded as evaluate.py would (``protocol``, threshold 0.3, min area 2)."""
+    AP of 'T' recorded as evaluate.py would (``protocol``, threshold 0.3, min area 2). With
+    ``resize``, image 2's map is at twice its size (each pixel a 2 x 2 block, which a bilinear
+    halving gives back exactly) and the run scored it with --resize-pred."""
     from pmgsam.evaluation.instances import PROTOCOLS, evaluate_cos_folder
     from pmgsam.evaluation.run_json import write_run_json
 
@@ -220,8 +222,12 @@ def _scored_run(tmp_path, protocol: str = "matched"):
     for im in data["images"]:  # the false positive: counted by 'all', dropped by 'matched'
         path = str(pred / f"im{im['id']}.png")
         cv2.imwrite(path, np.maximum(cv2.imread(path, 0), square(12, 16, 12, 16) * 255))
-    scores = evaluate_cos_folder(pred, data, 0.3, 2, protocol=protocol, progress=False)
-    ap = {p: evaluate_cos_folder(pred, data, protocol=p, progress=False)["AP"] for p in PROTOCOLS}
+    if resize:
+        big = np.kron(cv2.imread(str(pred / "im2.png"), 0), np.ones((2, 2), np.uint8))
+        cv2.imwrite(str(pred / "im2.png"), big)
+    kwargs = dict(protocol=protocol, resize_pred=resize, progress=False)
+    scores = evaluate_cos_folder(pred, data, 0.3, 2, **kwargs)
+    ap = {p: evaluate_cos_folder(pred, data, **{**kwargs, "protocol": p})["AP"] for p in PROTOCOLS}
     assert ap["all"] < ap["matched"]
     write_run_json(run, "ours", cos={"T": scores})
     argv = ["overlap", "--gt-json", gt, "--name", "T", "--out", tmp_path / "o", "--run", run]
@@ -255,19 +261,44 @@ def test_a_protocol_other_than_the_runs_is_refused(tmp_path, capsys) -> None:
         assert (run / "run.json").read_bytes() == before and not (tmp_path / "o").exists()
 
 
+def test_a_run_scored_with_resize_pred_is_resized_without_the_option(tmp_path, capsys) -> None:
+    # The run's full-set AP was scored with --resize-pred: so are the subset and the full set
+    # here, not refused for the map of another size.
+    argv, run, recorded = _scored_run(tmp_path, resize=True)
+    assert recorded["resize_pred"] is True
+    assert exit_status(analysis_main, argv) == 0
+    assert "min area 2, maps resized to their GT's size" in capsys.readouterr().out
+    cos = json.loads((run / "run.json").read_text())["cos"]
+    assert cos["T overlap"]["resize_pred"] is True and cos["T overlap"]["num_images"] == 1
+    full = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]["T"]
+    assert full["resize_pred"] is True and full["AP"] == recorded["AP"]
+
+
+def test_resize_pred_is_refused_for_a_run_scored_without_it(tmp_path, capsys) -> None:
+    argv, run, recorded = _scored_run(tmp_path)
+    assert recorded["resize_pred"] is False  # evaluate_cos_folder records it
+    before = (run / "run.json").read_bytes()
+    assert exit_status(analysis_main, [*argv, "--resize-pred"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "--resize-pred differs from the resize_pred false that --run" in err, err
+    assert (run / "run.json").read_bytes() == before and not (tmp_path / "o").exists()
+
+
 def test_without_run_the_defaults_still_apply(tmp_path) -> None:
     argv, _, _ = _scored_run(tmp_path)
     i = argv.index("--run")
     assert exit_status(analysis_main, argv[:i] + argv[i + 2 :]) == 0
     full = json.loads((tmp_path / "o" / "overlap_summary.json").read_text())["cos"]["T"]
     assert (full["protocol"], full["threshold"], full["min_area"]) == ("all", 0.5, 0)
+    assert full["resize_pred"] is False
 
 
 # --- scoring_settings ---------------------------------------------------------------------------
 
 
 def _args(**given):
-    values = {"protocol": None, "threshold": None, "min_area": None}
+    values = {"protocol": None, "threshold": None, "min_area": None, "resize_pred": None}
     return SimpleNamespace(run="runs/r", name="COD10K", **{**values, **given})
 
 
@@ -278,7 +309,15 @@ def test_an_unknown_recorded_protocol_is_refused_not_passed_on() -> None:
         scoring_settings(_args(), {"protocol": "standard", "threshold": 0.5, "min_area": 0})
     # The recorded one is taken where none is given, the default where none is recorded.
     got = scoring_settings(_args(), {"protocol": "matched", "threshold": 0.3})
-    assert got == {"protocol": "matched", "threshold": 0.3, "min_area": 0}
+    assert got == {"protocol": "matched", "threshold": 0.3, "min_area": 0, "resize_pred": False}
+
+
+def test_resize_pred_is_taken_from_the_run_or_given_where_a_run_json_predates_it() -> None:
+    assert scoring_settings(_args(), {"resize_pred": True})["resize_pred"] is True
+    # An older run.json records no resize_pred: the option is taken as given, like the others.
+    assert scoring_settings(_args(resize_pred=True), {"protocol": "all"})["resize_pred"] is True
+    with pytest.raises(ConfigError, match="resize_pred 'yes' for COD10K, not true or false"):
+        scoring_settings(_args(), {"resize_pred": "yes"})
 
 
 def test_maps_of_another_size_are_refused_unless_resize_pred(tmp_path, capsys) -> None:
@@ -301,4 +340,6 @@ def test_maps_of_another_size_are_refused_unless_resize_pred(tmp_path, capsys) -
     assert exit_status(analysis_main, argv) == 0
     want, got = (json.loads((tmp_path / d / "overlap_summary.json").read_text())["cos"]
                  for d in ("same", "resized"))  # fmt: skip
+    for entry in want.values():  # the one difference: how the maps were taken
+        entry["resize_pred"] = True
     assert got == want and got["T"]["num_images"] == 2

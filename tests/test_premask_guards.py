@@ -155,13 +155,20 @@ def test_premask_refuses_prior_names_that_would_replace_a_row(tmp_path, dis5k_ro
 
 def test_a_map_turned_by_90_degrees_is_refused_not_stretched(tmp_path) -> None:
     from pmgsam.analysis.premask import score_map
+    from pmgsam.evaluation.scoring import map_at_gt_size
 
     gt = _write_maps(tmp_path / "gt", {"a": np.zeros((4, 8), np.uint8)})[0]
     turned = _write_maps(tmp_path / "m", {"a": np.zeros((8, 4), np.uint8)})[0]
     smaller = _write_maps(tmp_path / "s", {"a": np.zeros((2, 4), np.uint8)})[0]
-    with pytest.raises(EvaluationInputError, match=r"turned by 90°"):
+    with pytest.raises(EvaluationInputError, match=r"turned by 90°") as refused:
         score_map(turned, gt)
+    # premask has no --resize-pred (it always resizes): the error must not point to one.
+    assert "--resize-pred" not in str(refused.value)
+    assert "resizing them to the GT's size would stretch them over it" in str(refused.value)
     assert score_map(smaller, gt)["MAE"] == 0.0  # another resolution (a prior's): resized
+    # evaluate.py and the other analyses have the option, and are told it does not help.
+    with pytest.raises(EvaluationInputError, match=r"--resize-pred would stretch them over"):
+        map_at_gt_size(np.zeros((8, 4), np.uint8), np.zeros((4, 8), np.uint8), "m", "g", True)
 
 
 def test_premask_names_a_missing_or_training_run_folder(tmp_path, dis5k_root) -> None:

@@ -66,6 +66,13 @@ def test_a_run_without_a_recorded_checkpoint_accepts_any(tmp_path: Path) -> None
     check_same_model(tmp_path / "no-run-yet", tmp_path / "any.safetensors")
 
 
+def test_a_report_without_a_timing_leaves_the_timing_figures_out() -> None:
+    # A baseline run with --speed-iters 0 counts parameters only: no fps or flops of None
+    # replaces those of an earlier timing of the same row.
+    report = {"params": {"total": 3_000_000, "trainable": 0}}
+    assert efficiency_from_report(report) == {"params_total_M": 3.0, "params_trainable_M": 0.0}
+
+
 def test_efficiency_from_report_scales_every_count() -> None:
     report = {"params": {"total": 3_000_000, "trainable": 2_000_000},
               "flops_per_image": {"total": 5e9}, "speed": {"images_per_s": 4.0}}  # fmt: skip

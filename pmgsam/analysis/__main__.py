@@ -281,8 +281,10 @@ def _add_overlap_parser(sub: Any) -> None:
     p.add_argument(
         "--resize-pred",
         action="store_true",
-        help="resize maps to their image's size (as evaluate.py's --resize-pred); without it "
-        "maps of another size are refused, and ones turned by 90° always",
+        default=None,  # not given: as --run's full-set AP was scored (its run.json), else off
+        help="resize maps to their image's size (as evaluate.py's --resize-pred); not given, "
+        "maps are taken as --run's full-set AP was scored, else ones of another size are "
+        "refused; maps turned by 90° are refused always",
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)

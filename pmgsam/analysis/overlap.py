@@ -9,9 +9,10 @@ An image belongs to the subset when two of its GT instances
 or either (``either``, the default). The subset's image list and COCO file are written out,
 its share of the set reported, and, given prediction maps, AP/AP50/AP75 on the subset and on
 the full set go into the run's COS table (column ``<name> overlap``). With ``--run``, the maps
-are scored with the protocol, threshold and minimum area the run's full-set AP was scored with
-(:func:`scoring_settings`), so that the two sit comparably side by side. Maps of another size
-than their image are refused unless ``--resize-pred``, as ``evaluate.py`` refuses them.
+are scored with the protocol, threshold, minimum area and ``--resize-pred`` the run's full-set AP
+was scored with (:func:`scoring_settings`), so that the two sit comparably side by side. Maps of
+another size than their image are refused unless ``--resize-pred``, as ``evaluate.py`` refuses
+them.
 """
 
 from __future__ import annotations
@@ -169,33 +170,48 @@ def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
 
 
 # How the maps are scored unless given, or recorded by --run's full-set entry.
-SCORING_DEFAULTS = {"protocol": "all", "threshold": 0.5, "min_area": 0}
+SCORING_DEFAULTS = {"protocol": "all", "threshold": 0.5, "min_area": 0, "resize_pred": False}
+
+
+def _given_text(key: str, value: Any) -> str:
+    """A scoring setting as its option gives it (``--resize-pred`` is a flag)."""
+    if key == "resize_pred":
+        return "--resize-pred" if value else "no --resize-pred"
+    return f"--{key.replace('_', '-')} {value}"
 
 
 def scoring_settings(args: argparse.Namespace, recorded: object) -> Dict[str, Any]:
-    """``protocol``, ``threshold`` and ``min_area`` to score with: each as given, else as
-    ``recorded`` (--run's full-set entry of ``--name``) was scored with, else the default.
+    """``protocol``, ``threshold``, ``min_area`` and ``resize_pred`` to score with: each as
+    given, else as ``recorded`` (--run's full-set entry of ``--name``) was scored with, else
+    the default (a run.json written before a setting was recorded records none).
 
     One given that differs from the recorded one is refused: the subset's AP would sit in the
-    run beside a full-set AP scored otherwise (``matched`` reads higher than ``all``).
+    run beside a full-set AP scored otherwise (``matched`` reads higher than ``all``; maps
+    resized to their GT's size are not the maps a run without ``--resize-pred`` scored).
     """
     had_all = recorded if isinstance(recorded, Mapping) else {}
     out: Dict[str, Any] = {}
     for key, default in SCORING_DEFAULTS.items():
         given, had = getattr(args, key, None), had_all.get(key)
-        option = "--" + key.replace("_", "-")
         if given is not None and had is not None and given != had:
+            option = "--" + key.replace("_", "-")
+            had_text = json.dumps(had) if isinstance(had, bool) else had
             raise ConfigError(
-                f"{option} {given} differs from the {key} {had} that --run '{args.run}' scored "
-                f"{args.name} with (its run.json): the subset's AP would not be comparable to "
-                f"that full-set AP; leave {option} out to score with {had}, or score the run "
-                f"again with {option} {given}"
+                f"{_given_text(key, given)} differs from the {key} {had_text} that --run "
+                f"'{args.run}' scored {args.name} with (its run.json): the subset's AP would not "
+                f"be comparable to that full-set AP; leave {option} out to score as the run "
+                f"did, or score the run again with {_given_text(key, given)}"
             )
         out[key] = given if given is not None else had if had is not None else default
     if out["protocol"] not in ("all", "matched"):
         raise ConfigError(
             f"--run '{args.run}': its run.json records the unknown COS protocol "
             f"{out['protocol']!r} for {args.name}; give --protocol all or matched"
+        )
+    if not isinstance(out["resize_pred"], bool):
+        raise ConfigError(
+            f"--run '{args.run}': its run.json records resize_pred {out['resize_pred']!r} for "
+            f"{args.name}, not true or false; correct it to how that AP was scored"
         )
     return out
 
@@ -257,9 +273,11 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     if pred_dir is not None:
         settings = scoring_settings(args, recorded.get(args.name))
         if args.name in recorded:
+            resized = "resized to" if settings["resize_pred"] else "not resized to"
             print(
                 f"scoring as --run's {args.name} AP was: protocol {settings['protocol']}, "
-                f"threshold {settings['threshold']}, min area {settings['min_area']}"
+                f"threshold {settings['threshold']}, min area {settings['min_area']}, maps "
+                f"{resized} their GT's size"
             )
     refuse_output_in_inputs(out, [pred_dir], "--out", WHAT)
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
@@ -315,7 +333,7 @@ def _score_full_set_and_subset(
     from pmgsam.evaluation.instances import evaluate_cos_folder
 
     # With --run, as its full-set AP was scored: the full set here too (the summary's).
-    kwargs = dict(settings, progress=False, resize_pred=args.resize_pred)
+    kwargs = dict(settings, progress=False)
     cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
     if summary["num_overlap_images"]:
         # The maps of the images left out of the subset are expected there.

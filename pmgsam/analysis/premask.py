@@ -61,7 +61,7 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
     # Always resized: priors such as CLIPSeg work at their own resolution.
-    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=True)
+    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=True, resize_option=None)
     sm, mae = s_measure_and_mae(pred, gt)
     return {
         "IoU": binary_iou(pred, gt),

@@ -162,7 +162,9 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     if timing_input is not None and args.speed_iters > 0:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
         meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
-    efficiency = {k: v for k, v in efficiency_from_report(report).items() if v is not None}
+    # Merged as python -m pmgsam.efficiency merges PMG-SAM's, None values included: a CUDA
+    # timing's threads None must replace the thread count of a CPU timing the folder held.
+    efficiency = efficiency_from_report(report)
     method = args.method or row_name(baseline, args.reduce, cos)
     path = write_run_json(
         out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta

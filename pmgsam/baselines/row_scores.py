@@ -57,6 +57,8 @@ def score_instances(
     scores = coco_map(load_coco(gt), results)
     scores.update(
         protocol="all",
+        # Instances of masks predicted at the image's size: nothing was resized to score them.
+        resize_pred=False,
         source=source,
         num_images=len(gt["images"]),
         # COCOeval scores crowd regions as "ignore", not as instances to find

@@ -221,6 +221,9 @@ def evaluate_cos_folder(
         results_out: optional path for the COCO results JSON.
         progress: show a tqdm progress bar.
         warn_unscored: warn about maps the GT does not list (they are never scored).
+    The scores record the settings they were scored with (``protocol``, ``threshold``,
+    ``min_area``, ``resize_pred``): ``python -m pmgsam.analysis overlap --run`` scores a
+    subset as the run's full set was.
     A ``pred_dir`` of colour pictures (the dataset's image folder) is refused
     (:func:`~pmgsam.evaluation.map_checks.refuse_colour_images`).
     """
@@ -260,6 +263,7 @@ def evaluate_cos_folder(
         protocol_description=PROTOCOLS[protocol],
         threshold=threshold,
         min_area=min_area,
+        resize_pred=resize_pred,
         num_images=len(images),
         num_gt_instances=n_gt,
         num_pred_instances=n_inst,

@@ -7,7 +7,8 @@ Layout, one directory per evaluated method::
       "dis": {"DIS-VD": {"maxFm": .., "wFmeasure": .., "MAE": .., "Smeasure": .., "meanEm": ..,
                          "HCE": .., "num_images": .., "curves": {"fm": [256], "em": [256]}},
               "DIS-TE1": {...}, ...},
-      "cos": {"COD10K": {"AP": .., "AP50": .., "AP75": .., "protocol": "all"}, "NC4K": {...}},
+      "cos": {"COD10K": {"AP": .., "AP50": .., "AP75": .., "protocol": "all", "threshold": ..,
+                         "min_area": .., "resize_pred": false}, "NC4K": {...}},
       "efficiency": {"params_total_M": .., "params_trainable_M": .., "flops_G": .., "fps": ..,
                      "peak_memory_MB": .., "threads": .., "timed_on": ".."},
       "meta": {...}
@@ -15,7 +16,9 @@ Layout, one directory per evaluated method::
 
 Every section and key is optional; :func:`write_run_json` merges into an existing file so DIS, COS
 and efficiency results can be added by separate commands. The DIS summaries are what
-``evaluate.py`` writes (``curves`` optional); the efficiency figures what
+``evaluate.py`` writes (``curves`` optional); a COS entry records how its maps were scored
+(:func:`~pmgsam.evaluation.instances.evaluate_cos_folder`; a baseline's instances are its
+masks, at their image's size: protocol ``all``, ``resize_pred`` false); the efficiency figures what
 :func:`efficiency_from_report` makes of a timing (``threads``: the torch thread count of a CPU
 timing; ``timed_on``: :func:`timing_conditions`). :mod:`pmgsam.evaluation.tables` turns runs
 into the paper's tables.
@@ -181,24 +184,30 @@ def write_run_json(
 
 
 def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, object]:
-    """Flatten a ``pmgsam.efficiency`` report (params / flops_per_image / speed) for run.json."""
-    params = report.get("params") or {}
-    flops = report.get("flops_per_image") or {}
-    speed = report.get("speed") or {}
+    """Flatten a ``pmgsam.efficiency`` report (params / flops_per_image / speed) for run.json.
+
+    Every figure of a part the report holds is given, None where that measurement has none
+    (``threads`` on CUDA, ``peak_memory_MB`` on a CPU): merged into a run.json, it replaces the
+    figure of an earlier timing on other hardware. A part the report lacks (a baseline run with
+    ``--speed-iters 0`` counts parameters only) gives no keys, so an earlier timing stays.
+    """
+    params = report.get("params")
+    flops = report.get("flops_per_image")
+    speed = report.get("speed")
+    raw: Dict[str, object] = {}
+    if params is not None:
+        raw.update(params_total_M=params.get("total"), params_trainable_M=params.get("trainable"))
+    if flops is not None:
+        raw["flops_G"] = flops.get("total")
+    if speed is not None:
+        raw.update(fps=speed.get("images_per_s"), peak_memory_MB=speed.get("peak_memory_mb"))
     scale = {"params_total_M": 1e6, "params_trainable_M": 1e6, "flops_G": 1e9}
-    raw = {
-        "params_total_M": params.get("total"),
-        "params_trainable_M": params.get("trainable"),
-        "flops_G": flops.get("total"),
-        "fps": speed.get("images_per_s"),
-        "peak_memory_MB": speed.get("peak_memory_mb"),
-    }
     out: Dict[str, object] = {
         k: (None if v is None else float(v) / scale.get(k, 1.0)) for k, v in raw.items()
     }
-    if speed:  # None on CUDA: replaces the count of an earlier CPU timing merged into run.json
+    if speed is not None:  # None on CUDA: replaces the count of an earlier CPU timing
         out["threads"] = cpu_threads(report)
-    timed_on = timing_conditions(report) if speed else None
+    timed_on = timing_conditions(report) if speed is not None else None
     if timed_on:
         out["timed_on"] = timed_on
     return out

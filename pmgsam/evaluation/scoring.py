@@ -80,12 +80,19 @@ def pair_folders(
 
 # A map whose width and height are its GT's swapped is the other one's content turned by 90°:
 # resizing would stretch it over the GT and score garbage without a word.
-QUARTER_TURNED = (
-    "prediction(s) are their GT's size turned by 90° (width and height swapped), so one side "
-    "was made on an EXIF-rotated view of the image; --resize-pred would stretch them over the "
-    "GT, so they are refused with it too: predict and annotate on the pixels as stored (pmgsam "
-    "reads images so), or turn the maps back"
-)
+def quarter_turned(resize_option: str | None = "--resize-pred") -> str:
+    """Why maps of their GT's size turned by 90° are refused; ``resize_option``: the tool's
+    option that resizes maps to their GT (None: it has none, e.g. it always resizes)."""
+    resizing = (
+        f"{resize_option} would stretch them over the GT, so they are refused with it too"
+        if resize_option
+        else "resizing them to the GT's size would stretch them over it, so they are refused"
+    )
+    return (
+        "prediction(s) are their GT's size turned by 90° (width and height swapped), so one side "
+        f"was made on an EXIF-rotated view of the image; {resizing}: predict and annotate on the "
+        "pixels as stored (pmgsam reads images so), or turn the maps back"
+    )
 
 
 def refuse_size_mismatches(turned: Sequence[str], other: Sequence[str]) -> None:
@@ -93,7 +100,7 @@ def refuse_size_mismatches(turned: Sequence[str], other: Sequence[str]) -> None:
     ``--resize-pred``), else those of another size (``--resize-pred`` would resize them)."""
     if turned:
         raise EvaluationInputError(
-            f"{len(turned)} {QUARTER_TURNED}: " + preview(list(turned), LIST_LIMIT)
+            f"{len(turned)} {quarter_turned()}: " + preview(list(turned), LIST_LIMIT)
         )
     if other:
         raise EvaluationInputError(
@@ -120,16 +127,23 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = Fal
 
 
 def map_at_gt_size(
-    pred: np.ndarray, gt: np.ndarray, pred_path: PathLike, gt_path: PathLike, resize_pred: bool
+    pred: np.ndarray,
+    gt: np.ndarray,
+    pred_path: PathLike,
+    gt_path: PathLike,
+    resize_pred: bool,
+    resize_option: str | None = "--resize-pred",
 ) -> np.ndarray:
     """``pred`` at the size of ``gt``: as it is when the sizes match, else resized bilinearly
     (as the DIS / SOD tools do) when ``resize_pred``. :class:`EvaluationInputError` naming
     ``pred_path`` and ``gt_path`` when the sizes differ without ``resize_pred``, and when
-    ``pred`` is ``gt``'s size turned by 90° even with it (resizing would stretch it)."""
+    ``pred`` is ``gt``'s size turned by 90° even with it (resizing would stretch it); that error
+    names ``resize_option``, the caller's option setting ``resize_pred`` (None: it has none)."""
     if pred.shape == gt.shape:
         return pred
     if turned_by_90(pred.shape, gt.shape):
-        raise EvaluationInputError(f"'{pred_path}': 1 {QUARTER_TURNED} (GT '{gt_path}')")
+        why = quarter_turned(resize_option)
+        raise EvaluationInputError(f"'{pred_path}': 1 {why} (GT '{gt_path}')")
     if not resize_pred:
         raise EvaluationInputError(
             f"{pred_path}: size {pred.shape} differs from GT {gt.shape} ('{gt_path}'; pass "
