@@ -3,25 +3,16 @@ saved as RGB files (three equal channels) are still maps (pmgsam.evaluation.map_
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import evaluate
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 from pmgsam.utils.cli import exit_status
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _evaluate_cli():
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_dis_scoring_refuses_the_image_folder_as_predictions(dis5k_root: Path, tmp_path, capsys):
@@ -30,7 +21,7 @@ def test_dis_scoring_refuses_the_image_folder_as_predictions(dis5k_root: Path, t
     with pytest.raises(EvaluationInputError, match=f"prediction folder '{images}' holds colour"):
         evaluate_dis_folder(images, gts, with_hce=False, progress=False)
     argv = ["--pred-dir", images, "--gt-dir", gts, "--out", tmp_path / "s.json", "--no-hce"]
-    assert exit_status(_evaluate_cli().main, argv) == 2
+    assert exit_status(evaluate.main, argv) == 2
     assert "holds colour images, not probability maps" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
 
