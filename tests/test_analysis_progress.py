@@ -1,12 +1,13 @@
-"""The analyses' per-image passes (figures' IoU ranking, the overlap subset, the Pre-Mask
-scores): a progress bar unless --quiet, results in the split's order from several threads,
-and the overlap subset's shortcut (touching tested only near both boxes) giving the subset of
-whole-image dilations."""
+"""The analyses' per-image passes (figures' IoU ranking, the overlap subset and its AP scoring,
+the Pre-Mask scores): a progress bar unless --quiet, results in the split's order from several
+threads, and the overlap subset's shortcut (touching tested only near both boxes) giving the
+subset of whole-image dilations."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pytest
 from mask_cases import coco_annotation
+from PIL import Image
 from test_analysis import DEMO, _fake_run
 
 from pmgsam.analysis import figures
@@ -104,6 +106,26 @@ def test_overlap_selection_shows_progress_unless_quiet(tmp_path, capsys) -> None
     assert "1 of 2 images" in out.out
     assert main(args + ["--quiet"]) == 0
     assert "overlapping instances" not in capsys.readouterr().err
+
+
+def test_overlap_ap_scoring_shows_progress_unless_quiet(tmp_path, capsys) -> None:
+    # Maps equal to the GT: image 1 (the two touching squares, the subset) and image 2 (empty).
+    gt = _two_squares_coco(tmp_path)
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    first = np.zeros((20, 20), np.uint8)
+    first[0:5, 0:10] = 255
+    Image.fromarray(first).save(pred / "im1.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(pred / "im2.png")
+    args = ["overlap", "--gt-json", str(gt), "--name", "TOY", "--pred-dir", str(pred)]
+    args += ["--out", str(tmp_path / "ov"), "--rule", "touch", "--overwrite"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    # One bar per AP pass: the full set's 2 maps, then the subset's 1.
+    done = re.findall(r"COS instances \(all\): 100%\|[^|]*\| (\d+/\d+)", err)
+    assert done == ["2/2", "1/1"]
+    assert main(args + ["--quiet"]) == 0
+    assert "COS instances" not in capsys.readouterr().err
 
 
 def test_premask_quiet_turns_off_the_scoring_bar(tmp_path, dis5k_root, monkeypatch) -> None:

@@ -333,7 +333,7 @@ def _score_full_set_and_subset(
     from pmgsam.evaluation.instances import evaluate_cos_folder
 
     # With --run, as its full-set AP was scored: the full set here too (the summary's).
-    kwargs = dict(settings, progress=False)
+    kwargs = dict(settings, progress=not args.quiet)
     cos = {args.name: evaluate_cos_folder(pred_dir, data, **kwargs)}
     if summary["num_overlap_images"]:
         # The maps of the images left out of the subset are expected there.

@@ -27,31 +27,62 @@ restricted to what automatic mode asks of the model:
   trained and as COCO AP scores; ``finetune_targets.py``);
 * plus ``iou_weight *`` the MSE between the IoU head's prediction and each of the 3 masks'
   actual IoU (logits > 0) with the GT.
+
+The per-image steps (the sample in SAM's input frame, encoding, decoding, the losses) are in
+``finetune_losses.py``; this module holds the settings, the batch losses and the epoch loop.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pmgsam.baselines.finetune_losses import (
+    Sample,
+    decode,
+    dice_loss,
+    encode,
+    focal_loss,
+    image_key,
+    input_frame,
+    mask_iou,
+    prepare,
+    prompt_losses,
+)
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 from pmgsam.utils.loaders import loader_batches
 
+# The per-image steps (finetune_losses.py) are imported from here by the command and tests.
+__all__ = [
+    "CACHE_MODES",
+    "ENCODER_DTYPES",
+    "RECIPE",
+    "FinetuneConfig",
+    "SamFinetuneConfig",
+    "Sample",
+    "batch_losses",
+    "decode",
+    "dice_loss",
+    "encode",
+    "focal_loss",
+    "freeze_encoders",
+    "image_key",
+    "input_frame",
+    "mask_iou",
+    "prepare",
+    "prompt_losses",
+    "run_epoch",
+]
+
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
-FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # SAM's (and torchvision's sigmoid_focal_loss) defaults
-DICE_SMOOTH = 1.0
 CACHE_MODES = ("memory", "disk", "none")
 ENCODER_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -156,140 +187,6 @@ class SamFinetuneConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
-@dataclass
-class Sample:
-    """One image in SAM's input frame (what the data loader hands the training loop).
-
-    Arguments:
-        image: (3, h, w) uint8 RGB resized with ``ResizeLongestSide`` (not yet normalised or
-            padded: :func:`batch_losses` applies ``sam.preprocess``).
-        targets: (T, h, w) bool masks at that size: the binary GT (T = 1) or the instances.
-        points: (P, 2) x, y prompts in that frame.
-        owner: (P,) int64, the index in ``targets`` of each prompt's target.
-        key: :func:`image_key` of ``image`` when an embedding cache is used, else "".
-    """
-
-    image: torch.Tensor
-    targets: torch.Tensor
-    points: torch.Tensor
-    owner: torch.Tensor
-    key: str = ""
-
-    def to(self, device: torch.device) -> Sample:
-        moved = (t.to(device) for t in (self.image, self.targets, self.points, self.owner))
-        return Sample(*moved, key=self.key)
-
-    def prompt_targets(self) -> torch.Tensor:
-        """Float {0, 1} targets of the prompts: (h, w) when there is one target, which every
-        prompt shares (no copy per prompt), else (P, h, w)."""
-        if len(self.targets) == 1:
-            return self.targets[0].float()
-        return self.targets[self.owner].float()
-
-
-def image_key(image: torch.Tensor) -> str:
-    """SHA-256 of an encoder input (its shape and uint8 pixels): equal images, and only they,
-    have equal embeddings under one model."""
-    digest = hashlib.sha256(f"{tuple(image.shape)}:{image.dtype}\n".encode())
-    digest.update(image.contiguous().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def encode(sam: Sam, images: Sequence[torch.Tensor], dtype: str = "fp32") -> torch.Tensor:
-    """The frozen image encoder's float32 (B, 256, side/16, side/16) embeddings of uint8
-    (3, h, w) images in SAM's input frame (``sam.preprocess`` normalises and pads them), in
-    ``torch.no_grad()``; ``dtype`` bf16 runs the encoder under bf16 autocast (the weights stay
-    float32, so the written state dict does too)."""
-    bf16 = dtype == "bf16"
-    with torch.no_grad(), torch.autocast(sam.device.type, dtype=torch.bfloat16, enabled=bf16):
-        inputs = torch.cat([sam.preprocess(image[None].float()) for image in images])
-        return sam.image_encoder(inputs).float()
-
-
-def prepare(
-    image: np.ndarray,
-    mask: np.ndarray,
-    points: np.ndarray,
-    side: int,
-    owner: Optional[np.ndarray] = None,
-) -> Sample:
-    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask or (T, H, W) target masks, (P, 2)
-    x, y points in the original frame and each point's target index ``owner`` (default 0) -> a
-    :class:`Sample` in the input frame of a SAM of input side ``side``, as
-    ``SamPredictor.set_image`` and ``predict`` transform them; every target is resized as the
-    binary GT is."""
-    transform = ResizeLongestSide(side)
-    resized = transform.apply_image(image)
-    h, w = resized.shape[:2]
-    masks = mask[None] if mask.ndim == 2 else mask
-    targets = torch.empty((len(masks), h, w), dtype=torch.bool)
-    for i, one in enumerate(masks):  # one float copy at a time
-        gt = torch.as_tensor(one, dtype=torch.float32)[None, None]
-        # Bilinear with antialiasing (PIL's filter, which resizes the image), not "area":
-        # torch's area is adaptive average pooling, whose equal-weight 2-pixel windows at
-        # non-integer scales give every boundary pixel 0.5 (eroded GT, 1-px structures gone).
-        gt = F.interpolate(gt, (h, w), mode="bilinear", align_corners=False, antialias=True)
-        targets[i] = gt[0, 0] > 0.5
-    coords = transform.apply_coords(points, masks.shape[1:])
-    owner = np.zeros(len(points), np.int64) if owner is None else owner
-    return Sample(
-        torch.as_tensor(resized).permute(2, 0, 1).contiguous(),
-        targets,
-        torch.as_tensor(coords, dtype=torch.float32),
-        torch.as_tensor(owner, dtype=torch.int64),
-    )
-
-
-def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Sigmoid focal loss (alpha 0.25, gamma 2) averaged over the last two (pixel) dims;
-    ``target`` broadcasts against ``logits``."""
-    target = target.expand_as(logits)
-    p = torch.sigmoid(logits)
-    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    p_t = p * target + (1 - p) * (1 - target)
-    alpha_t = FOCAL_ALPHA * target + (1 - FOCAL_ALPHA) * (1 - target)
-    return (alpha_t * ce * (1 - p_t) ** FOCAL_GAMMA).mean(dim=(-2, -1))
-
-
-def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``1 - (2 |p t| + 1) / (|p| + |t| + 1)`` with ``p = sigmoid(logits)``, per mask."""
-    p = torch.sigmoid(logits)
-    target = target.expand_as(p)
-    inter = (p * target).sum(dim=(-2, -1))
-    total = p.sum(dim=(-2, -1)) + target.sum(dim=(-2, -1))
-    return 1 - (2 * inter + DICE_SMOOTH) / (total + DICE_SMOOTH)
-
-
-def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """IoU of each mask (``logits > 0``, SAM's mask threshold) with the GT; 1 when both are
-    empty. No gradient: it is the IoU head's target."""
-    with torch.no_grad():
-        pred = logits > 0
-        gt = target.expand_as(pred) > 0.5
-        inter = (pred & gt).sum(dim=(-2, -1)).float()
-        union = (pred | gt).sum(dim=(-2, -1)).float()
-        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-
-
-def prompt_losses(
-    logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, cfg: FinetuneConfig
-) -> Dict[str, torch.Tensor]:
-    """Losses of one image's prompts: ``logits`` (P, 3, h, w) in the GT's frame, ``iou_pred``
-    (P, 3), ``gt`` (h, w), shared by every prompt, or (P, h, w), each prompt's own. ``loss`` =
-    mean over prompts of the smallest of the 3 mask losses + ``iou_weight`` * the IoU-head MSE
-    over all 3 masks."""
-    target = gt[:, None] if gt.dim() == 3 else gt[None, None]
-    per_mask = cfg.focal_weight * focal_loss(logits, target)
-    per_mask = per_mask + cfg.dice_weight * dice_loss(logits, target)
-    mask_loss = per_mask.min(dim=1).values.mean()
-    iou_loss = F.mse_loss(iou_pred, mask_iou(logits, target))
-    return {
-        "loss": mask_loss + cfg.iou_weight * iou_loss,
-        "mask_loss": mask_loss,
-        "iou_loss": iou_loss,
-    }
-
-
 def freeze_encoders(sam: Sam) -> List[torch.nn.Parameter]:
     """Freeze the image and prompt encoders (eval mode, no gradients); the mask decoder's
     parameters, the only ones to train, are returned."""
@@ -298,37 +195,6 @@ def freeze_encoders(sam: Sam) -> List[torch.nn.Parameter]:
         part.requires_grad_(False)
     sam.mask_decoder.requires_grad_(True)
     return list(sam.mask_decoder.parameters())
-
-
-def decode(
-    sam: Sam, points: torch.Tensor, embedding: torch.Tensor
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The mask decoder's (P, 3, side/4, side/4) low-res logits and (P, 3) IoU predictions for
-    (P, 2) x, y single positive points in the input frame, one per prompt, on one image's
-    (256, side/16, side/16) ``embedding``: ``SamPredictor.predict_torch`` with
-    ``multimask_output=True``, as ``SamAutomaticMaskGenerator`` calls it (gradients reach the
-    mask decoder only)."""
-    points = points[:, None, :]  # (P, 1, 2): one point per prompt
-    labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
-    with torch.no_grad():
-        sparse, dense = sam.prompt_encoder(points=(points, labels), boxes=None, masks=None)
-        dense_pe = sam.prompt_encoder.get_dense_pe()
-    return sam.mask_decoder(
-        image_embeddings=embedding[None],
-        image_pe=dense_pe,
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=True,
-    )
-
-
-def input_frame(sam: Sam, low_res: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Low-res logits in the input frame of a resized image of ``size`` (h, w): upsampled
-    (bilinear) to the padded input side and cropped, the first two steps of
-    ``sam.postprocess_masks``."""
-    side = sam.image_encoder.img_size
-    logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
-    return logits[..., : size[0], : size[1]]
 
 
 def batch_losses(

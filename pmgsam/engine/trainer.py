@@ -3,76 +3,52 @@
 ``Trainer(config).fit()`` trains from scratch (or from ``train.init_from``);
 ``Trainer(config, resume=run_dir).fit()`` continues a run exactly where its ``last`` checkpoint
 left it. Under ``torchrun`` every process runs the same code; rank 0 alone writes files.
-The loaders come from :mod:`pmgsam.engine.train_data`, validation from
-:mod:`pmgsam.engine.validation`, and what a run reports from :mod:`pmgsam.engine.training_log`.
+The run folder, optimisation, logging and saved state come from
+:mod:`pmgsam.engine.trainer_setup`, the loaders from :mod:`pmgsam.engine.train_data`,
+validation from :mod:`pmgsam.engine.validation`, and what a run reports from
+:mod:`pmgsam.engine.training_log`.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.epoch_stats import EpochLosses, NonFiniteWatch
-from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import (
-    adamw_fused,
     configure_backends,
     maybe_compile,
     prepare_model,
     to_memory_format,
 )
-from pmgsam.engine.resume_checks import (
-    check_frozen_files,
-    check_moved_inputs,
-    check_resume_config,
-    check_world_size,
-    inputs_found,
-    resume_command,
-)
+from pmgsam.engine.resume_checks import check_moved_inputs, inputs_found, resume_command
 from pmgsam.engine.run_lock import RunLock
-from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
-from pmgsam.engine.state import (
-    LOG_FILE,
-    check_new_run_folder,
-    checkpoint_dir,
-    load_training_state,
-    remove_run_temporaries,
-    resolve_weights,
-    rng_state,
-    run_dir_of,
-    save_checkpoint,
-    seed_everything,
-    write_config,
-)
-from pmgsam.engine.train_data import build_training_data, data_fingerprint
+from pmgsam.engine.state import LOG_FILE, resolve_weights, seed_everything, write_config
+from pmgsam.engine.train_data import data_fingerprint
+from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.engine.training_log import (
-    TrainingLog,
     append_metrics,
-    attach_run_log,
     early_stop_line,
     epoch_record,
     fit_summary,
     interruption_message,
-    truncate_metrics,
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model
-from pmgsam.modeling.checkpoint import CHECKPOINTS, branch_digests, load_model_weights
-from pmgsam.utils.config import to_dict
+from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
 
 
-class Trainer:
+class Trainer(TrainerSetup):
     """Trains a PMG-SAM model as described by an :class:`ExperimentConfig`.
 
     Arguments:
@@ -89,8 +65,8 @@ class Trainer:
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
         self.out = Path(config.output_dir)
-        self._detach_log: Optional[Callable[[], None]] = None
-        self._log: Optional[TrainingLog] = None
+        self._detach_log = None
+        self._log = None
         self._lock = RunLock(self.out)
         try:
             self._setup(resume)
@@ -129,33 +105,6 @@ class Trainer:
         if self.is_main:
             self._start_log(resumed is None)
 
-    # ----------------------------------------------------------------- set-up helpers
-    def _open_run(self, resume: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:
-        """Check the run folder (and the state to resume), take its lock, attach train.log;
-        returns the training state to continue, if any."""
-        config = self.config
-        continuing = resume is not None and run_dir_of(resume).resolve() == self.out.resolve()
-        if continuing and self.is_main and (self.out / CHECKPOINTS).is_dir():
-            self._lock.acquire()  # a running process may be rewriting the state read here
-        resumed = load_training_state(resume) if resume is not None else None
-        if resumed is not None:
-            check_resume_config(resumed["config"], config, resumed["path"])
-            check_frozen_files(config, resumed["path"])
-            check_world_size(resumed, self.dist.world_size)
-        # Rank 0 alone: it creates the folder and its lock right after, which another rank
-        # checking then would take for a foreign folder. If it refuses, it exits before the
-        # barrier in _build_data and torchrun stops the other ranks.
-        if not continuing and self.is_main:
-            check_new_run_folder(self.out)
-        if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._lock.acquire()  # before anything in the folder is written
-            self._detach_log = attach_run_log(self.out)
-            remove_run_temporaries(self.out)
-            if resumed is None:  # a resumed run's config is written once its data is checked
-                write_config(self.out, config)
-        return resumed
-
     def _configure_runtime(self) -> None:
         config = self.config
         self.amp_dtype = D.resolve_amp(config.train.amp, self.device)
@@ -168,92 +117,6 @@ class Trainer:
             # After configure_backends, which sets it from performance.cudnn_benchmark.
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)
-
-    def _build_optimisation(self) -> None:
-        config = self.config
-        self.loss_fn = SegmentationLoss(config.loss)
-        self.optimizer = build_optimizer(
-            self.model, config.optim, fused=adamw_fused(self.perf, self.device)
-        )
-        self.schedule = WarmupSchedule(
-            self.optimizer, config.optim.lr, config.schedule, len(self.train_loader)
-        )
-        self.early_stop = EarlyStopping(
-            config.schedule.early_stop_patience, config.schedule.early_stop_min_delta
-        )
-        use_scaler = self.amp_dtype == torch.float16
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.epoch = 0  # completed epochs
-        self._saved_epoch = 0  # the epoch `last` holds
-        self.lr = 0.0
-        self.global_step = 0
-
-    def _wrap_distributed(self) -> torch.nn.Module:
-        if not self.dist.distributed:
-            return self.model
-        # Frozen branches hold no trainable parameters, so DDP syncs gradients of the
-        # trainable parts only; every trainable parameter is used in each forward.
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        sync = D.buffer_sync_kwargs(self._buffers_train)
-        return DistributedDataParallel(self.model, device_ids=ids, **sync)
-
-    def _start_log(self, fresh: bool) -> None:
-        config = self.config
-        self._log = TrainingLog(self.out, self.global_step, config.schedule.epochs)
-        if fresh:
-            truncate_metrics(self.out, 0)
-            # An interruption during the first epoch must still leave a loadable `last`.
-            self._save("last")
-        n_train = sum(p.numel() for p in self.model.trainable_parameters())
-        amp = config.train.amp if self.amp_dtype is not None else "none"
-        logger.info(
-            f"run folder {self.out.resolve()} | device {self.device} x"
-            f"{self.dist.world_size} | {len(self.train_set)} train / {len(self.val_set)} val "
-            f"images | {n_train:,} trainable parameters | amp {amp}"
-        )
-
-    def _build_data(self) -> None:
-        data = build_training_data(self.config, self.dist, self.device)
-        self.train_set, self.val_set, self.sampler = data.train_set, data.val_set, data.sampler
-        self.train_loader, self.val_loader = data.train_loader, data.val_loader
-
-    # ----------------------------------------------------------------- state
-    def state_dict(self) -> Dict[str, Any]:
-        """Training state (without the weights, which :func:`save_checkpoint` adds)."""
-        return {
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "early_stop": self.early_stop.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
-            "config": to_dict(self.config),
-            "data_fingerprint": self._fingerprint,
-            "frozen_sha256": self._branch_digests,
-            "world_size": self.dist.world_size,
-        }
-
-    def _load_state(self, state: Dict[str, Any]) -> None:
-        self.model.load_trainable_state_dict(state["model"], source=state["path"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.early_stop.load_state_dict(state["early_stop"])
-        if state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch = self._saved_epoch = int(state["epoch"])
-        self.global_step = int(state["global_step"])
-        if self.is_main:
-            truncate_metrics(self.out, self.epoch)
-            logger.info(
-                "resumed from %s at epoch %d (step %d)", state["path"], self.epoch, self.global_step
-            )
-
-    def _save(self, which: str) -> None:
-        state = self.state_dict()
-        save_checkpoint(checkpoint_dir(self.out, which), self.model, state, self._branch_digests)
-        if which == "last":
-            self._saved_epoch = self.epoch
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Dict[str, Any]:
@@ -387,14 +250,3 @@ class Trainer:
         self._save("last")
         if self._log is not None:
             self._log.epoch_end(self.epoch, train, val, lr, improved)
-
-    def close(self) -> None:
-        """Flush TensorBoard, detach the log handlers and leave the process group."""
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._detach_log is not None:
-            self._detach_log()
-            self._detach_log = None
-        D.cleanup_distributed(self.dist)
-        self._lock.release()

@@ -41,7 +41,7 @@ from pmgsam.utils.rle import encode_rle
 
 from .coco_gt import instance_rles, load_coco, rle_for_pycocotools
 from .map_checks import refuse_colour_images
-from .scoring import (
+from .map_pairs import (
     LIST_LIMIT,
     EvaluationInputError,
     list_images,

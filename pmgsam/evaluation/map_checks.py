@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .scoring import EvaluationInputError
+from .map_pairs import EvaluationInputError
 
 PathLike = Union[str, os.PathLike]
 # Files looked at (the first ones by name): decoding a few costs little even at 4K.
@@ -44,7 +44,7 @@ def colour_spread(path: Path) -> Optional[float]:
 
 
 def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
-    """:class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming ``folder`` when one of
+    """:class:`~pmgsam.evaluation.map_pairs.EvaluationInputError` naming ``folder`` when one of
     the first :data:`FILES_CHECKED` of ``maps`` (by name) is a colour picture, not a map."""
     for path in sorted(maps, key=lambda p: p.name)[:FILES_CHECKED]:
         spread = colour_spread(path)

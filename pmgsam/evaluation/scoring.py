@@ -2,7 +2,9 @@
 
 Files are paired by stem. Every GT needs a prediction and every prediction a GT; sizes must
 match unless ``resize_pred`` is set (bilinear resize to the GT size, as the DIS / SOD evaluation
-tools do). Images are scored in worker processes and aggregated as PySODMetrics does.
+tools do). Images are scored in worker processes and aggregated as PySODMetrics does. The
+pairing and the size checks live in :mod:`pmgsam.evaluation.map_pairs`; the names other modules
+import from here (``EvaluationInputError``, ``check_sizes``, ...) still are.
 """
 
 from __future__ import annotations
@@ -20,138 +22,38 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Tuple, Un
 
 import numpy as np
 
-from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, load_mask, read_size
-from pmgsam.data.orientation import turned_by_90
+from pmgsam.data.io import load_mask
 from pmgsam.utils.cpus import cpu_share, loader_workers
 from pmgsam.utils.messages import preview
+
+from .map_pairs import (
+    EvaluationInputError,
+    check_sizes,
+    list_images,
+    map_at_gt_size,
+    pair_folders,
+)
 
 # dis_metrics (OpenCV, SciPy) is imported only where images are scored (see _start_pool).
 if TYPE_CHECKING:
     from .dis_metrics import ImageMetrics
 
+__all__ = [
+    "DisPair",
+    "EvaluationInputError",
+    "PathLike",
+    "check_sizes",
+    "dis_line",
+    "evaluate_dis_folder",
+    "evaluate_dis_pairs",
+    "list_images",
+    "map_at_gt_size",
+    "pair_folders",
+    "per_image_path",
+    "write_dis_results",
+]
+
 PathLike = Union[str, os.PathLike]
-LIST_LIMIT = 20
-
-
-class EvaluationInputError(DataError):
-    """Predictions and ground truth do not line up (missing files, other sizes, unreadable)."""
-
-
-def list_images(folder: PathLike, what: str = "prediction") -> Dict[str, Path]:
-    """Map stem -> path for the mask/map files directly inside ``folder`` (hidden files skipped)."""
-    try:
-        return list_files(Path(folder), MASK_EXTENSIONS, what)
-    except DataError as err:
-        raise EvaluationInputError(str(err)) from err
-
-
-def image_size(path: Path, what: str = "image") -> Tuple[int, int]:
-    """(height, width) read from the file header; EvaluationInputError naming a bad file."""
-    try:
-        return read_size(path, what)
-    except DataError as err:
-        raise EvaluationInputError(str(err)) from err
-
-
-def pair_folders(
-    pred_dir: PathLike, gt_dir: PathLike, allow_extra_preds: bool = False
-) -> List[Tuple[str, Path, Path]]:
-    """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files."""
-    preds, gts = list_images(pred_dir, "prediction"), list_images(gt_dir, "GT mask")
-    if not gts:
-        raise EvaluationInputError(f"no GT images in {gt_dir}")
-    missing = sorted(s for s in gts if s not in preds)
-    extra = [] if allow_extra_preds else sorted(s for s in preds if s not in gts)
-    problems = []
-    if missing:
-        problems.append(
-            f"{len(missing)} GT image(s) in {gt_dir} have no prediction in {pred_dir}: "
-            + preview([gts[s].name for s in missing], LIST_LIMIT)
-        )
-    if extra:
-        problems.append(
-            f"{len(extra)} prediction(s) in {pred_dir} have no GT in {gt_dir}: "
-            + preview([preds[s].name for s in extra], LIST_LIMIT)
-        )
-    if problems:
-        raise EvaluationInputError("; ".join(problems))
-    return [(s, preds[s], gts[s]) for s in sorted(gts)]
-
-
-# A map whose width and height are its GT's swapped is the other one's content turned by 90°:
-# resizing would stretch it over the GT and score garbage without a word.
-def quarter_turned(resize_option: str | None = "--resize-pred") -> str:
-    """Why maps of their GT's size turned by 90° are refused; ``resize_option``: the tool's
-    option that resizes maps to their GT (None: it has none, e.g. it always resizes)."""
-    resizing = (
-        f"{resize_option} would stretch them over the GT, so they are refused with it too"
-        if resize_option
-        else "resizing them to the GT's size would stretch them over it, so they are refused"
-    )
-    return (
-        "prediction(s) are their GT's size turned by 90° (width and height swapped), so one side "
-        f"was made on an EXIF-rotated view of the image; {resizing}: predict and annotate on the "
-        "pixels as stored (pmgsam reads images so), or turn the maps back"
-    )
-
-
-def refuse_size_mismatches(turned: Sequence[str], other: Sequence[str]) -> None:
-    """One error naming the maps whose size is their GT's turned by 90° (refused even with
-    ``--resize-pred``), else those of another size (``--resize-pred`` would resize them)."""
-    if turned:
-        raise EvaluationInputError(
-            f"{len(turned)} {quarter_turned()}: " + preview(list(turned), LIST_LIMIT)
-        )
-    if other:
-        raise EvaluationInputError(
-            f"{len(other)} prediction(s) differ in size from their GT (pass --resize-pred to "
-            "resize them to the GT size): " + preview(list(other), LIST_LIMIT)
-        )
-
-
-def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = False) -> List[int]:
-    """Pixel count of each GT, read from the file headers (a bad header raises naming the file).
-
-    Unless ``resize_pred``, raises listing every prediction whose size differs from its GT.
-    """
-    bad, turned, pixels = [], [], []
-    for _, pred, gt in pairs:
-        hp, hg = image_size(pred, "prediction"), image_size(gt, "GT mask")
-        pixels.append(hg[0] * hg[1])
-        if turned_by_90(hp, hg):
-            turned.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
-        elif hp != hg and not resize_pred:
-            bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
-    refuse_size_mismatches(turned, bad)
-    return pixels
-
-
-def map_at_gt_size(
-    pred: np.ndarray,
-    gt: np.ndarray,
-    pred_path: PathLike,
-    gt_path: PathLike,
-    resize_pred: bool,
-    resize_option: str | None = "--resize-pred",
-) -> np.ndarray:
-    """``pred`` at the size of ``gt``: as it is when the sizes match, else resized bilinearly
-    (as the DIS / SOD tools do) when ``resize_pred``. :class:`EvaluationInputError` naming
-    ``pred_path`` and ``gt_path`` when the sizes differ without ``resize_pred``, and when
-    ``pred`` is ``gt``'s size turned by 90° even with it (resizing would stretch it); that error
-    names ``resize_option``, the caller's option setting ``resize_pred`` (None: it has none)."""
-    if pred.shape == gt.shape:
-        return pred
-    if turned_by_90(pred.shape, gt.shape):
-        why = quarter_turned(resize_option)
-        raise EvaluationInputError(f"'{pred_path}': 1 {why} (GT '{gt_path}')")
-    if not resize_pred:
-        raise EvaluationInputError(
-            f"{pred_path}: size {pred.shape} differs from GT {gt.shape} ('{gt_path}'; pass "
-            "--resize-pred to resize it to the GT size)"
-        )
-    import cv2
-
-    return cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 ScoreJob = Tuple[str, str, str, Union[str, None], bool, bool]
