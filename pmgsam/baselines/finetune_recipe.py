@@ -34,7 +34,6 @@ The per-image steps (the sample in SAM's input frame, encoding, decoding, the lo
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -82,7 +81,6 @@ __all__ = [
     "run_epoch",
 ]
 
-logger = logging.getLogger("pmgsam.baselines.finetune_sam")
 CACHE_MODES = ("memory", "disk", "none")
 ENCODER_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
