@@ -16,16 +16,15 @@ sizes vary around ``--size`` (same area, aspect ratio jittered). Everything is d
 seed (>= 0); ``num`` is in [2, :data:`MAX_NUM`], each side of ``size`` in [24, :data:`MAX_SIDE`].
 ``synthetic_manifest.json`` in the dataset folder records the parameters, the files written and
 the number of instances of every image; a second call with the same parameters reuses the tree,
-``--overwrite`` removes only the files it names (see :func:`_remove_own_files`). The images and
-masks are drawn by :mod:`pmgsam.data.synthetic_drawing`; this module writes them.
+``--overwrite`` removes only the files it names (see
+:func:`pmgsam.data.synthetic_files.remove_own_files`). The images and masks are drawn by
+:mod:`pmgsam.data.synthetic_drawing`; this module writes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
@@ -34,18 +33,16 @@ import numpy as np
 from PIL import Image
 
 from pmgsam.utils.cli import non_negative_int
-from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
 from .io import DataError
 from .synthetic_drawing import camo_image, dis_mask, image_hw, render
+from .synthetic_files import MANIFEST, read_manifest, remove_own_files
 
 LAYOUTS = {"dis5k": "DIS5K", "cod10k": "COD10K-v3", "nc4k": "NC4K"}
-MANIFEST = "synthetic_manifest.json"
 _DIS_CATEGORIES = ["Accessories", "Furniture", "Electrical", "Frame", "Tool", "Kitchen"]
 _COD_CLASSES = [("Aquatic", "Fish"), ("Terrestrial", "Lizard"), ("Flying", "Moth")]
 _INSTANCE_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
-log = logging.getLogger("pmgsam.data.synthetic")  # also when run as __main__
 
 
 def _write_jpg(path: Path, rgb: np.ndarray) -> None:
@@ -240,7 +237,7 @@ def generate(
     manifest_path = root / MANIFEST
     files = _plan(layout, num, seed, tuple(size))[0]
     if root.exists() and any(root.iterdir()):
-        old = _read_manifest(manifest_path)
+        old = read_manifest(manifest_path)
         same = old is not None and old.get("params") == params
         if same and old.get("complete", True):  # an earlier generator wrote no "complete"
             return root
@@ -248,7 +245,7 @@ def generate(
             why = f"with other parameters; pass {overwrite_option}" if old else "and was not "
             why += "" if old else "made by this generator; choose another output folder"
             raise DataError(f"'{root}' already exists {why}")
-        _remove_own_files(root, old, files, overwrite_option)
+        remove_own_files(root, _own_files(old), files, overwrite_option)
     root.mkdir(parents=True, exist_ok=True)
     # Written first, so that an interrupted run leaves a tree whose files are known.
     manifest = {"params": params, "complete": False, "splits": {}, "files": files}
@@ -269,17 +266,6 @@ def generate(
     manifest.update(complete=True, splits=splits)
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return root
-
-
-def _read_manifest(path: Path) -> Optional[Dict]:
-    """The manifest at ``path`` (None when there is none); a DataError when it is unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read the generator's manifest '{path}': {err}") from None
-    return data if isinstance(data, dict) else {}  # a manifest naming no files
 
 
 def _own_files(old: Dict) -> Optional[Set[str]]:
@@ -306,50 +292,6 @@ def _own_files(old: Dict) -> Optional[Set[str]]:
     if any(p.is_absolute() or ".." in p.parts or not p.parts for p in paths):
         return None
     return {p.as_posix() for p in paths} | {MANIFEST}
-
-
-def _entries(root: Path) -> Set[str]:
-    """Every file and link under ``root`` (relative, posix); links to folders not followed."""
-    found = set()
-    for folder, dirs, names in os.walk(root):
-        rel = Path(folder).relative_to(root)
-        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
-        found.update((rel / n).as_posix() for n in names + links)
-    return found
-
-
-def _remove_own_files(root: Path, old: Dict, new_files: List[str], option: str) -> None:
-    """Remove the files an earlier run wrote in ``root`` and nothing else.
-
-    Refused, before anything is removed, when ``root`` holds a file the generator did not
-    write in one of the dataset's folders: one it would replace (same name), or one it would
-    mix into the generated dataset (a photo in ``Train/Image`` would become a training image).
-    Other such files (``root/NOTES.txt``) are left in place and named in a warning."""
-    own = _own_files(old)
-    if own is None:
-        raise DataError(
-            f"cannot tell which files in '{root}' the generator wrote (its manifest "
-            f"'{MANIFEST}' does not list them), so {option} removes nothing; remove the folder "
-            "yourself or choose another output folder"
-        )
-    present = _entries(root)
-    foreign = sorted(present - own)
-    data_dirs = {PurePosixPath(f).parent for f in own | set(new_files)} - {PurePosixPath(".")}
-    mixed = [f for f in foreign if data_dirs.intersection(PurePosixPath(f).parents)]
-    if mixed:
-        in_way = set(mixed).intersection(new_files)
-        named = sorted(in_way) + [f for f in mixed if f not in in_way]
-        clash = f", writing over {len(in_way)} (same name as a generated file)" if in_way else ""
-        raise DataError(
-            f"'{root}' holds {len(mixed)} file(s) the generator did not write in the dataset's "
-            f"folders: {preview(named, 5)}; {option} would mix them into the generated dataset"
-            f"{clash}. Nothing was removed: move them out of '{root}' or choose another folder"
-        )
-    for rel in sorted(present & own):
-        (root / rel).unlink()
-    if foreign:
-        log.warning("left in place in '%s' %d file(s) the generator did not write: %s",
-                    root, len(foreign), preview(foreign, 5))  # fmt: skip
 
 
 def load_manifest(root: str | Path) -> Dict:

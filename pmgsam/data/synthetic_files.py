@@ -1,0 +1,80 @@
+"""The generator's bookkeeping of its own files (:mod:`pmgsam.data.synthetic`).
+
+``synthetic_manifest.json`` in a generated dataset folder lists the files the generator wrote;
+``--overwrite`` removes only those (:func:`remove_own_files`), so that a user's file in the
+folder is never deleted. Which files an older manifest names is worked out by the generator
+(its ``_own_files``), which knows the layouts; this module only reads and removes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path, PurePosixPath
+from typing import Dict, List, Optional, Set
+
+from pmgsam.utils.messages import preview
+
+from .io import DataError
+
+MANIFEST = "synthetic_manifest.json"
+# The generator's logger: its warnings read as the generator's, whichever module emits them.
+log = logging.getLogger("pmgsam.data.synthetic")
+
+
+def read_manifest(path: Path) -> Optional[Dict]:
+    """The manifest at ``path`` (None when there is none); a DataError when it is unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read the generator's manifest '{path}': {err}") from None
+    return data if isinstance(data, dict) else {}  # a manifest naming no files
+
+
+def tree_entries(root: Path) -> Set[str]:
+    """Every file and link under ``root`` (relative, posix); links to folders not followed."""
+    found = set()
+    for folder, dirs, names in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        found.update((rel / n).as_posix() for n in names + links)
+    return found
+
+
+def remove_own_files(
+    root: Path, own: Optional[Set[str]], new_files: List[str], option: str
+) -> None:
+    """Remove the files an earlier run wrote in ``root`` (``own``, relative) and nothing else.
+
+    ``own`` is None when the earlier run's manifest does not tell them: refused. Refused too,
+    before anything is removed, when ``root`` holds a file the generator did not write in one
+    of the dataset's folders: one it would replace (same name), or one it would mix into the
+    generated dataset (a photo in ``Train/Image`` would become a training image). Other such
+    files (``root/NOTES.txt``) are left in place and named in a warning."""
+    if own is None:
+        raise DataError(
+            f"cannot tell which files in '{root}' the generator wrote (its manifest "
+            f"'{MANIFEST}' does not list them), so {option} removes nothing; remove the folder "
+            "yourself or choose another output folder"
+        )
+    present = tree_entries(root)
+    foreign = sorted(present - own)
+    data_dirs = {PurePosixPath(f).parent for f in own | set(new_files)} - {PurePosixPath(".")}
+    mixed = [f for f in foreign if data_dirs.intersection(PurePosixPath(f).parents)]
+    if mixed:
+        in_way = set(mixed).intersection(new_files)
+        named = sorted(in_way) + [f for f in mixed if f not in in_way]
+        clash = f", writing over {len(in_way)} (same name as a generated file)" if in_way else ""
+        raise DataError(
+            f"'{root}' holds {len(mixed)} file(s) the generator did not write in the dataset's "
+            f"folders: {preview(named, 5)}; {option} would mix them into the generated dataset"
+            f"{clash}. Nothing was removed: move them out of '{root}' or choose another folder"
+        )
+    for rel in sorted(present & own):
+        (root / rel).unlink()
+    if foreign:
+        log.warning("left in place in '%s' %d file(s) the generator did not write: %s",
+                    root, len(foreign), preview(foreign, 5))  # fmt: skip
