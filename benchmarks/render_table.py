@@ -12,19 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 COLUMNS = (
-    ("device", "device"), ("mode", "mode"), ("model", "model"), ("dtype", "dtype"),
-    ("batch", "batch"), ("image_size", "S"), ("compile", "compile"), ("options", "options"),
+    ("device", "device"), ("threads", "threads"), ("mode", "mode"), ("model", "model"),
+    ("dtype", "dtype"), ("batch", "batch"), ("image_size", "S"), ("compile", "compile"),
+    ("options", "options"),
     ("images_per_s", "images/s"), ("latency_ms", "ms/batch"), ("first_call_ms", "first call ms"),
     ("peak_memory_mb", "peak MB"), ("flops_per_image", "GFLOPs/image"), ("torch", "torch"),
     ("commit", "commit"),
 )  # fmt: skip
-# Keys that older records lack: the first (compiling) call, the FLOPs, and the options column,
-# which is made from the boolean speed options a record names.
-OPTIONAL = {"first_call_ms", "flops_per_image", "options"}
+# Keys that older records lack: the first (compiling) call, the FLOPs, the torch thread count,
+# and the options column, which is made from the boolean speed options a record names.
+OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
 OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
 
 
@@ -57,11 +58,17 @@ def _options(rec: Dict[str, Any]) -> str:
     return ", ".join(name for key, name in OPTION_FLAGS if rec.get(key)) or None
 
 
+def _threads(rec: Dict[str, Any]) -> Optional[int]:
+    """The torch thread count of a CPU timing; None on a GPU, whose timing it does not set."""
+    return rec.get("threads") if rec["device"] == "cpu" else None
+
+
 def render(records: List[Dict[str, Any]]) -> str:
+    """The markdown table of ``records`` (one row each, "–" for a value a record lacks)."""
     head = [title for _, title in COLUMNS] + ["file"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rec in records:
-        rec = {**rec, "options": _options(rec)}
+        rec = {**rec, "options": _options(rec), "threads": _threads(rec)}
         cells = [_cell(k, rec.get(k)) for k, _ in COLUMNS] + [rec["file"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

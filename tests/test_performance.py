@@ -377,7 +377,7 @@ def test_benchmark_table_is_rendered_from_the_records(tmp_path):
     assert lines[0] == "intro" and lines[-1] == "outro" and "old table" not in lines
     rows = [ln for ln in lines if ln.startswith("| cpu")]
     assert rows[0] == (
-        "| cpu | train | m | fp32 | 2 | 64 | False | – | 1.25 | 1600.0 | – | – | – | 2.x "
+        "| cpu | – | train | m | fp32 | 2 | 64 | False | – | 1.25 | 1600.0 | – | – | – | 2.x "
         "| 01234567 | a.json |"
     )
     assert "| sam_amg |" in rows[1]
@@ -390,6 +390,16 @@ def test_benchmark_table_is_rendered_from_the_records(tmp_path):
     row = [ln for ln in doc.read_text().splitlines() if "c.json" in ln][0]
     assert "| regional | channels-last, cudnn-benchmark | 1.25 | 1600.0 | 95000.0 | – |" in row
     assert "| 95000.0 | – | 2600.0 | 2.x |" in row
+    # CPU timings name their torch thread count; a GPU's does not depend on it: "–".
+    (results / "d.json").write_text(json.dumps([{**rec, "threads": 2}, {**rec, "threads": 1}]))
+    (results / "e.json").write_text(json.dumps({**rec, "device": "NVIDIA H200", "threads": 8}))
+    module.main(["--results", str(results), "--doc", str(doc)])
+    lines = doc.read_text().splitlines()
+    assert lines[lines.index(module.START) + 1].startswith("| device | threads | mode |")
+    cpu = [ln for ln in lines if "d.json" in ln]
+    assert [ln.startswith("| cpu | 2 | train |") for ln in cpu] == [True, False]
+    assert cpu[1].startswith("| cpu | 1 | train |")
+    assert [ln for ln in lines if "e.json" in ln][0].startswith("| NVIDIA H200 | – | train |")
     (results / "b.json").write_text(json.dumps({"device": "cpu"}))
     with pytest.raises(ValueError, match="b.json: record without key"):
         module.load_records(results)
