@@ -151,7 +151,9 @@ class ScriptedRun:
         self.train_calls.append((split, list(order), tuple(seed)))
         return list(order)
 
-    def epoch(self, embed: Any, items: Any, desc: str, train: bool = False) -> tuple:
+    def epoch(self, embed: Any, items: Any, desc: str, train: bool = False, gt_empty=None) -> tuple:
+        if gt_empty is not None:  # every pass over a split meets the same disagreeing image
+            gt_empty.append(f"{'tr' if train else 'va'}_img")
         if not train:
             return {"loss": next(self.losses)}, [], 0
         with torch.no_grad():
@@ -173,6 +175,16 @@ def test_best_epoch_is_the_first_lowest_and_its_decoder_is_kept() -> None:
     assert all(sorted(order) == list(range(6)) for order in orders)
     assert len({tuple(order) for order in orders}) > 1 and orders[0] != list(range(6))
     assert [seed for _, _, seed in run.train_calls] == [(7, 0, e) for e in range(1, 5)]
+
+
+def test_images_with_instances_but_an_empty_gt_are_named_once_per_split(caplog) -> None:
+    run = ScriptedRun([3.0, 2.0, 1.0])  # 3 validation passes, 2 training epochs
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        finetune_sam.train(run, embed=None)  # type: ignore[arg-type]
+    named = [r.getMessage() for r in caplog.records if "empty GT mask" in r.getMessage()]
+    assert len(named) == 2
+    assert named[0].startswith("va: 1 of 2 images") and named[0].endswith(": va_img")
+    assert named[1].startswith("tr: 1 of 6 images") and named[1].endswith(": tr_img")
 
 
 def test_prompt_points_are_new_each_epoch_and_image_and_repeat_for_one_seed() -> None:

@@ -131,6 +131,36 @@ def test_a_prompts_losses_use_its_own_instance(two_boxes, vit_b: Any, caplog) ->
     assert "skipped 1 of 2 images without instances" in caplog.text
 
 
+def test_an_image_with_instances_but_an_empty_gt_is_named_in_a_warning(
+    tmp_path: Path, vit_b: Any, caplog
+) -> None:
+    # "a": GT = its one instance; "c": the same instance, but an all-zero GT mask.
+    for folder in ("im", "gt", "inst"):
+        (tmp_path / folder).mkdir()
+    label = np.zeros((48, 128), np.uint8)
+    label[LEFT] = 1
+    for name, gt in (("a", label > 0), ("c", np.zeros_like(label, bool))):
+        cv2.imwrite(str(tmp_path / "im" / f"{name}.png"), np.full((48, 128, 3), 90, np.uint8))
+        cv2.imwrite(str(tmp_path / "gt" / f"{name}.png"), gt.astype(np.uint8) * 255)
+        cv2.imwrite(str(tmp_path / "inst" / f"{name}.png"), label)
+    paths = [[tmp_path / folder / f"{n}.png" for n in "ac"] for folder in ("im", "gt")]
+    source = InstanceSource("png", tmp_path / "inst")
+    data = SegmentationDataset(*paths, SIDE, instances=source, description="gt train")
+    items = PromptedImages(data, [0, 1], SIDE, 2, (0, 1), False, InstanceMasks(data))
+    assert [s.gt_empty for _, s in items] == [False, True]  # both trained on the instance
+    assert not PromptedImages(data, [0], SIDE, 2, (0, 1))[0][1].gt_empty  # object targets
+    empty: list = []
+    _, skipped, _ = run_epoch(vit_b, items, FinetuneConfig(), torch.device("cpu"),
+                              progress=False, gt_empty=empty)  # fmt: skip
+    assert empty == ["c"] and skipped == []
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        finetune_sam.log_empty_gt("gt train", empty, 2)
+        finetune_sam.log_empty_gt("gt val", [], 2)  # nothing to name: no warning
+    assert len(caplog.records) == 1
+    assert "gt train: 1 of 2 images have instances but an empty GT mask" in caplog.text
+    assert caplog.text.rstrip().endswith(": c")
+
+
 def test_instance_labels_from_coco_json_and_pngs_agree_and_skip_crowds(
     cod10k_root: Path, data_config: Any, tmp_path: Path
 ) -> None:

@@ -177,7 +177,8 @@ class PromptedImages(torch.utils.data.Dataset):
     are drawn from ``numpy.random.default_rng([*seed, i])``; ``keyed`` gives each sample its
     :func:`image_key` (what a cache looks embeddings up by). With ``instances`` (an
     ``finetune_targets.InstanceMasks``: image index, shape -> (T, H, W) masks) the targets are the
-    instances, each point's the one containing it, and an image without any is None."""
+    instances, each point's the one containing it, and an image without any is None; a
+    sample of an image whose binary GT is empty is marked ``gt_empty``."""
 
     def __init__(
         self,
@@ -200,16 +201,18 @@ class PromptedImages(torch.utils.data.Dataset):
         index = self.indices[i]
         image, mask = self.dataset.load(index)
         rng = np.random.default_rng([*self.seed, index])
-        name, owner = self.dataset.names[index], None
+        name, owner, gt_empty = self.dataset.names[index], None, False
         if self.instances is None:
             points = sample_points(mask, self.points, rng)
         else:
+            gt_empty = not mask.any()
             mask = self.instances(index, mask.shape)
             drawn = sample_instance_points(mask, self.points, rng)
             points, owner = drawn if drawn is not None else (None, None)
         if points is None:
             return name, None
         sample = prepare(image, mask, points, self.side, owner)
+        sample.gt_empty = gt_empty
         if self.keyed:
             sample.key = image_key(sample.image)
         return name, sample

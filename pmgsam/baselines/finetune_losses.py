@@ -38,6 +38,8 @@ class Sample:
         points: (P, 2) x, y prompts in that frame.
         owner: (P,) int64, the index in ``targets`` of each prompt's target.
         key: :func:`image_key` of ``image`` when an embedding cache is used, else "".
+        gt_empty: the targets are instances but the image's binary GT mask is empty (one of
+            the two labels is wrong: the run names such images in a warning).
     """
 
     image: torch.Tensor
@@ -45,10 +47,11 @@ class Sample:
     points: torch.Tensor
     owner: torch.Tensor
     key: str = ""
+    gt_empty: bool = False
 
     def to(self, device: torch.device) -> Sample:
         moved = (t.to(device) for t in (self.image, self.targets, self.points, self.owner))
-        return Sample(*moved, key=self.key)
+        return Sample(*moved, key=self.key, gt_empty=self.gt_empty)
 
     def prompt_targets(self) -> torch.Tensor:
         """Float {0, 1} targets of the prompts: (h, w) when there is one target, which every

@@ -225,11 +225,14 @@ def run_epoch(
     desc: str = "",
     progress: bool = True,
     embed: Optional[Callable[[Sequence[Sample]], torch.Tensor]] = None,
+    gt_empty: Optional[List[str]] = None,
 ) -> Tuple[Dict[str, float], List[str], int]:
     """One pass over ``items`` of ``(name, Sample or None)`` (trains when ``optimizer`` is
     given): the image-weighted mean losses, the names skipped for lack of GT foreground (with
     instance targets: of instances), and the optimiser steps taken. ``embed(samples)`` gives
-    the image embeddings (a cache); by default the encoder computes them."""
+    the image embeddings (a cache); by default the encoder computes them. ``gt_empty``, when
+    given, is extended with the names of the samples marked ``gt_empty`` (trained on
+    instances although their binary GT is empty)."""
     loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list)
     sums: Dict[str, float] = {}
     skipped: List[str] = []
@@ -240,6 +243,8 @@ def run_epoch(
         for batch in bar:
             samples = [s.to(device) for _, s in batch if s is not None]
             skipped += [name for name, s in batch if s is None]
+            if gt_empty is not None:
+                gt_empty += [name for name, s in batch if s is not None and s.gt_empty]
             if not samples:
                 continue
             with torch.set_grad_enabled(optimizer is not None):

@@ -73,6 +73,7 @@ from pmgsam.baselines.finetune_record import make_record
 from pmgsam.baselines.finetune_targets import (
     TARGET_KINDS,
     InstanceMasks,
+    log_empty_gt,
     log_skipped,
     resolve_targets,
 )
@@ -126,11 +127,18 @@ class Run:
         val = self.splits[1]
         return self.items(val, range(self.counts[val]), (self.cfg.finetune.seed, 1))
 
-    def epoch(self, embed: Embedder, items: PromptedImages, desc: str, train: bool = False):
+    def epoch(
+        self,
+        embed: Embedder,
+        items: PromptedImages,
+        desc: str,
+        train: bool = False,
+        gt_empty: Optional[List[str]] = None,
+    ):
         """:func:`run_epoch` over ``items``: trains when ``train``, else validates."""
         optimizer = self.optimizer if train else None
         return run_epoch(self.sam, items, self.cfg.finetune, self.device, optimizer,
-                         self.workers, desc, not self.args.quiet, embed)  # fmt: skip
+                         self.workers, desc, not self.args.quiet, embed, gt_empty)  # fmt: skip
 
     def decoder_state(self) -> Dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.sam.mask_decoder.state_dict().items()}
@@ -216,8 +224,11 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
     targets: of instances)."""
     ft, (train_split, val_split) = run.cfg.finetune, run.splits
     val_items = run.val_items()
-    val, skipped_val, _ = run.epoch(embed, val_items, "val 0")
+    # Named once: the first pass over each split (its images are the same every epoch).
+    empty_val: List[str] = []
+    val, skipped_val, _ = run.epoch(embed, val_items, "val 0", gt_empty=empty_val)
     log_skipped(val_split, skipped_val, len(val_items), run.targets)
+    log_empty_gt(val_split, empty_val, len(val_items))
     best_loss, best_epoch, best_state = val["loss"], 0, run.decoder_state()
     logger.info("epoch 0 (starting weights): val loss %.4f", best_loss)
     history: List[Dict[str, Any]] = [{"epoch": 0, "val_loss": best_loss}]
@@ -226,9 +237,12 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
         tic = time.perf_counter()
         order = np.random.default_rng([ft.seed, epoch]).permutation(run.counts[train_split])
         items = run.items(train_split, order, (ft.seed, 0, epoch))
-        losses, skipped_train, steps = run.epoch(embed, items, f"epoch {epoch}/{ft.epochs}", True)
-        if epoch == 1:
+        empty_train: Optional[List[str]] = [] if epoch == 1 else None
+        desc = f"epoch {epoch}/{ft.epochs}"
+        losses, skipped_train, steps = run.epoch(embed, items, desc, True, empty_train)
+        if empty_train is not None:
             log_skipped(train_split, skipped_train, len(items), run.targets)
+            log_empty_gt(train_split, empty_train, len(items))
         seconds = time.perf_counter() - tic
         val_loss = run.epoch(embed, val_items, f"val {epoch}")[0]["loss"]
         history.append({"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()},

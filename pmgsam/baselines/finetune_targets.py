@@ -13,7 +13,9 @@
   against (a COCO JSON file or instance-map PNGs: :mod:`pmgsam.data.instance_labels`).
   Crowd regions (``iscrowd`` 1 in a COCO file: COCOeval ignores them) get no point and are
   no point's target; where instances overlap, a point's target is the smallest instance that
-  contains it. Images without instances are skipped, as images without foreground are;
+  contains it. Images without instances are skipped, as images without foreground are; an
+  image with instances but an empty binary GT is trained on them, named in a warning (the
+  labels disagree: :func:`log_empty_gt`);
 * ``auto`` (the default): ``instance`` when both the training and validation splits have
   instance labels, ``object`` otherwise.
 """
@@ -193,4 +195,16 @@ def log_skipped(split: str, skipped: Sequence[str], total: int, targets: str = "
         logger.warning(
             "%s: skipped %d of %d images without %s (no point prompt can be sampled): %s",
             split, len(skipped), total, what, preview(sorted(skipped), 10),
+        )  # fmt: skip
+
+
+def log_empty_gt(split: str, names: Sequence[str], total: int) -> None:
+    """Warn about the images of ``split`` trained on their instances although their binary GT
+    mask is empty: the two labels disagree, so one of them is wrong (the object metrics score
+    the GT, COCO AP the instances)."""
+    if names:
+        logger.warning(
+            "%s: %d of %d images have instances but an empty GT mask (the labels disagree: one "
+            "of them is wrong); trained on the instances: %s",
+            split, len(names), total, preview(sorted(names), 10),
         )  # fmt: skip
