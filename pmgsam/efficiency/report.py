@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 
@@ -23,6 +22,7 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.config import ModelConfig
+from pmgsam.utils.cpus import torch_threads
 from pmgsam.utils.io import atomic_path
 
 # --compare choices: the automatic mask generators, as the baselines build them.
@@ -122,19 +122,6 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         "cudnn_benchmark": perf.cudnn_benchmark,
         "commit": git_commit(),
     }
-
-
-@contextlib.contextmanager
-def torch_threads(threads: Optional[int]) -> Iterator[None]:
-    """Run the enclosed code on ``threads`` torch intra-op threads (None: torch's own count),
-    then restore the count it had."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def efficiency_report(

@@ -45,7 +45,13 @@ from pmgsam.modeling.checkpoint import (
     resolve_weights,
     weights_digest,
 )
-from pmgsam.utils.cpus import cpu_share, loader_workers, say_once, threads_beside
+from pmgsam.utils.cpus import (
+    cpu_share,
+    loader_workers,
+    say_once,
+    threads_beside,
+    torch_threads,
+)
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import preview
@@ -305,12 +311,8 @@ def prediction_threads(
             f"predicting on {threads} torch thread(s): this process may use {cpu_share()} "
             f"CPU(s){loading} (set {option} to choose)"
         )
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
 
 
 def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Set
+from contextlib import contextmanager
+from typing import Iterator, Optional, Set
 
 from pmgsam.utils.config import ConfigError
 
@@ -95,3 +96,18 @@ def say_once(message: str) -> None:
     if message not in _said:
         _said.add(message)
         logger.info("%s", message)
+
+
+@contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run the enclosed code on ``threads`` torch intra-op threads (None: torch's own count),
+    then restore the count it had."""
+    import torch  # here: the DIS scoring path imports this module and no torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
