@@ -11,19 +11,17 @@ own files without asking. Other files in the folder are never touched.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Iterable, Union
 
-from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import (
-    MANIFEST,
     MANIFEST_FORMAT,
     OutputError,
     check_output_file,
     read_manifest,
+    write_manifest,
     written_names,
 )
 
@@ -62,6 +60,5 @@ def record_output_files(out_dir: PathLike, names: Iterable[str], tool: str) -> P
         updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         files=sorted(written_names(out) | set(names)),
     )
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(record, indent=0) + "\n")
+    write_manifest(out, record)
     return out

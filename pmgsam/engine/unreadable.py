@@ -18,14 +18,12 @@ failure.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
 from pmgsam.data.io import DataError
-from pmgsam.utils.io import atomic_path
-from pmgsam.utils.outputs import MANIFEST, read_manifest, written_names
+from pmgsam.utils.outputs import MANIFEST, read_manifest, write_manifest, written_names
 
 logger = logging.getLogger(__name__)
 
@@ -127,5 +125,4 @@ def record_failures(out_dir: Union[str, Path], failed: Dict[str, str]) -> None:
     sources = {k: v for k, v in (record.get("sources") or {}).items() if k not in names}
     files = [n for n in record.get("files", []) if n not in names]
     updated = {**record, "files": files, "sources": sources, "failed": dict(sorted(failed.items()))}
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(updated, indent=0) + "\n")
+    write_manifest(out, updated)

@@ -56,6 +56,13 @@ def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
     return data
 
 
+def write_manifest(out_dir: PathLike, record: Dict[str, Any]) -> None:
+    """Replace the manifest of ``out_dir`` with ``record``, atomically (a reader sees the old one
+    or the new one, never half of it)."""
+    with atomic_path(Path(out_dir) / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(record, indent=0) + "\n")
+
+
 def written_names(out_dir: PathLike) -> Set[str]:
     """File names that the manifest of ``out_dir`` says this tool wrote (empty if none)."""
     return {str(n) for n in read_manifest(out_dir).get("files", [])}
@@ -251,8 +258,7 @@ def prepare_output_dir(
         ),
         "sources": {**recorded_sources, **(sources or {})},
     }
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(record, indent=0) + "\n")
+    write_manifest(out, record)
     return out
 
 
@@ -357,8 +363,7 @@ def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
         return
     if any((out / n).is_file() for n in written_names(out) - set(names)):
         return  # maps of an earlier run this run did not replace: the folder stays mixed
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps({**record, "mixed": False}, indent=0) + "\n")
+    write_manifest(out, {**record, "mixed": False})
 
 
 def dataset_folders(dataset: Any) -> List[Path]:
