@@ -24,6 +24,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.utils.config import load_config
+from pmgsam.utils.io import path_under
 
 logger = logging.getLogger("pmgsam.ablate")
 SCORED_WITH = "scored_with"
@@ -43,9 +44,7 @@ def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
                 if path is None:
                     digest.update(b"-\n")
                     continue
-                path = Path(path).resolve()
-                rel = path.relative_to(base) if base in path.parents else path
-                digest.update(f"{rel.as_posix()} {path.stat().st_size}\n".encode())
+                digest.update(f"{path_under(path, base)} {Path(path).stat().st_size}\n".encode())
     return digest.hexdigest()
 
 

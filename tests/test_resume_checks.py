@@ -39,7 +39,12 @@ def _state(cfg: ExperimentConfig, tmp_path: Path, **entries) -> dict:
     return {"config": to_dict(cfg), "path": str(path), **entries}
 
 
-FOUND = {"data_fingerprint": "images-A", "frozen_sha256": {"hiera": "h-A", "u2net": "u-A"}}
+def PATHS() -> str:
+    """The paths-only data fingerprint, which only states of an older pmgsam are checked by."""
+    return "paths-A"
+
+
+FOUND = {"data_files_fingerprint": "images-A", "frozen_sha256": {"hiera": "h-A", "u2net": "u-A"}}
 
 
 def test_a_state_written_before_the_fingerprints_resumes_where_nothing_moved(tmp_path):
@@ -116,15 +121,15 @@ def test_a_state_with_one_digest_of_both_branches_is_still_checked(tmp_path, tin
     moved = replace(cfg, model=replace(cfg.model, hiera_checkpoint="/scratch/hiera.pth"))
     digests, older = branch_digests(model), model.frozen_digest()
     state = _state(cfg, tmp_path, frozen_digest=older)
-    check_moved_inputs(state, moved, inputs_found(state, "images-A", model, digests))
+    check_moved_inputs(state, moved, inputs_found(state, "images-A", model, digests, PATHS))
     with torch.no_grad():
         next(model.u2net.parameters()).view(-1)[0] += 1.0
     state = _state(cfg, tmp_path, frozen_digest=older)
-    found = inputs_found(state, "images-A", model, branch_digests(model))
+    found = inputs_found(state, "images-A", model, branch_digests(model), PATHS)
     with pytest.raises(ConfigError, match=r"moved \(model.hiera_checkpoint: .*not the run's"):
         check_moved_inputs(state, moved, found)
     state = _state(cfg, tmp_path, frozen_sha256=digests)  # a current state: no other digest
-    assert inputs_found(state, "images-A", model, digests)["frozen_sha256"] is digests
+    assert inputs_found(state, "images-A", model, digests, PATHS)["frozen_sha256"] is digests
 
 
 def _first_float(state: dict, prefix: str) -> str:

@@ -1,6 +1,7 @@
 """What a resume may find changed: another process training the run (refused before anything
 is read or written: two processes interleaved metrics.jsonl epochs), and a moved dataset
-(allowed when the same training and validation images are there)."""
+(allowed when the same training and validation images are there), an image replaced in place
+(refused), and a state that recorded the image paths only (still checked by them)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import yaml
 
+from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE, RunLock
+from pmgsam.engine.train_data import paths_fingerprint
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
@@ -129,10 +134,44 @@ def test_a_state_without_a_data_fingerprint_keeps_its_data_root(
     cfg = _started_run(tmp_path, dis5k_root, data_config)
     state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
     state = torch.load(state_file, weights_only=True)
-    del state["data_fingerprint"]  # as written before the check existed
+    del state["data_files_fingerprint"]  # as written before the check existed
     torch.save(state, state_file)
     moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
     with pytest.raises(ConfigError, match="predates this check"):
+        Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir)
+
+
+def test_an_image_replaced_in_place_is_refused(tmp_path, dis5k_root, data_config, first_step_stops):
+    # The run's own data.root, every name where it was: only the bytes of one GT mask changed.
+    root = shutil.copytree(dis5k_root, tmp_path / "DIS5K")
+    cfg = _started_run(tmp_path, root, data_config)
+    gt = sorted((root / "DIS-TR" / "gt").iterdir())[0]
+    size = gt.stat().st_size
+    cv2.imwrite(str(gt), np.full((9, 11), 255, np.uint8))
+    assert gt.stat().st_size != size
+    with pytest.raises(ConfigError, match=r"images at the run's data.root .* changed since"):
+        Trainer(cfg, resume=cfg.output_dir)
+
+
+def test_a_state_with_the_paths_only_fingerprint_is_still_checked(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
+    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
+    splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
+    del state["data_files_fingerprint"]  # as written before the sizes were recorded
+    state["data_fingerprint"] = paths_fingerprint(cfg.data.root, *splits)
+    torch.save(state, state_file)
+    moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
+    with pytest.raises(KeyboardInterrupt):  # past set-up: the run's image paths at the new root
+        Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir).fit()
+    log = (Path(cfg.output_dir) / "train.log").read_text()
+    assert "predates the data files' sizes: only the image paths could be checked" in log
+    state["data_fingerprint"] = "0" * 64  # another image list
+    torch.save(state, state_file)
+    with pytest.raises(ConfigError, match=r"split_dir moved \(data.root: .*found there are not"):
         Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
 from pmgsam.utils.config import ConfigError, diff, to_dict
@@ -20,30 +20,53 @@ logger = logging.getLogger(__name__)
 
 # What may live elsewhere on resume (a cluster job's scratch copy, another machine), and the
 # training-state entry that proves the run reads the same there: the dataset folder, as long as
-# the same training and validation images are found (:func:`data_fingerprint`), and the frozen
-# branches' files, as long as they hold the same weights (each branch's SHA-256,
+# the same training and validation images and masks are found (their relative paths and byte
+# sizes, :func:`~pmgsam.engine.train_data.data_fingerprint`), and the frozen branches' files, as
+# long as they hold the same weights (each branch's SHA-256,
 # :func:`~pmgsam.modeling.checkpoint.branch_digests`, as the checkpoints record them).
 MOVABLE = {
-    "data_fingerprint": (("data.root", "data.split_dir"), "the training and validation images"),
+    "data_files_fingerprint": (
+        ("data.root", "data.split_dir"),
+        "the training and validation images",
+    ),
     "frozen_sha256": (("model.hiera_checkpoint", "model.u2net_checkpoint"), "the frozen weights"),
 }
 #: The entry states held before ``frozen_sha256``: one digest of both frozen branches.
 LEGACY_FROZEN_DIGEST = "frozen_digest"
+#: The entry states held before ``data_files_fingerprint``: the image paths alone
+#: (:func:`~pmgsam.engine.train_data.paths_fingerprint`), blind to files replaced in place.
+LEGACY_DATA_FINGERPRINT = "data_fingerprint"
 
 
 def inputs_found(
-    resumed: Dict[str, Any], fingerprint: str, model: Any, digests: Dict[str, str]
+    resumed: Dict[str, Any],
+    fingerprint: str,
+    model: Any,
+    digests: Dict[str, str],
+    paths_fingerprint: Callable[[], str],
 ) -> Dict[str, Any]:
     """Each :data:`MOVABLE` entry as the current config reads it, for
     :func:`check_moved_inputs`: the data ``fingerprint`` and the frozen weights' ``digests``
-    (each branch's SHA-256, hashed once at set-up). A state written before ``frozen_sha256``
-    holds :data:`LEGACY_FROZEN_DIGEST` instead: it becomes the state's entry, and ``model``'s
-    frozen weights are hashed that way too, for this resume only."""
+    (each branch's SHA-256, hashed once at set-up). A state written before
+    ``data_files_fingerprint`` or ``frozen_sha256`` holds :data:`LEGACY_DATA_FINGERPRINT` or
+    :data:`LEGACY_FROZEN_DIGEST` instead: it becomes the state's entry, and the data
+    (``paths_fingerprint()``) or ``model``'s frozen weights are fingerprinted that way too, for
+    this resume only."""
+    data: str = fingerprint
+    if "data_files_fingerprint" not in resumed and LEGACY_DATA_FINGERPRINT in resumed:
+        resumed["data_files_fingerprint"] = resumed[LEGACY_DATA_FINGERPRINT]
+        data = paths_fingerprint()
+        logger.warning(
+            "the training state '%s' predates the data files' sizes: only the image paths "
+            "could be checked (an image or mask replaced under its name would go unnoticed); "
+            "its next checkpoint records the sizes",
+            resumed["path"],
+        )
     frozen: Any = digests
     if "frozen_sha256" not in resumed and LEGACY_FROZEN_DIGEST in resumed:
         resumed["frozen_sha256"] = resumed[LEGACY_FROZEN_DIGEST]
         frozen = model.frozen_digest()
-    return {"data_fingerprint": fingerprint, "frozen_sha256": frozen}
+    return {"data_files_fingerprint": data, "frozen_sha256": frozen}
 
 
 def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:

@@ -22,6 +22,7 @@ from pmgsam.data.io import mask_warning_worker_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.cpus import loader_workers
+from pmgsam.utils.io import path_under
 
 
 @dataclass
@@ -80,14 +81,28 @@ def build_training_data(
 
 
 def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
-    """SHA-256 of the datasets' image paths relative to ``root``, in order: the same for the
-    same images after the dataset folder moved, different for any other image list."""
+    """SHA-256 of the datasets' images and GT masks, in order: each file's path relative to
+    ``root`` and its size in bytes. The same after the dataset folder moved (a copy keeps the
+    sizes, not the modification times); different for another image list, or for an image or
+    mask replaced under the same name by one of another size. Costs one ``stat`` per file."""
+    digest = hashlib.sha256()
+    base = Path(root).resolve()
+    for dataset in datasets:
+        for files in zip(dataset.image_paths, dataset.mask_paths):
+            for path in files:
+                digest.update(f"{path_under(path, base)} {Path(path).stat().st_size}\n".encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def paths_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
+    """The fingerprint training states held before :func:`data_fingerprint` (under
+    :data:`~pmgsam.engine.resume_checks.LEGACY_DATA_FINGERPRINT`): SHA-256 of the image paths
+    relative to ``root`` alone, so such a state can still be resumed and checked."""
     digest = hashlib.sha256()
     base = Path(root).resolve()
     for dataset in datasets:
         for path in dataset.image_paths:
-            path = Path(path).resolve()
-            rel = path.relative_to(base) if base in path.parents else path
-            digest.update(f"{rel.as_posix()}\n".encode())
+            digest.update(f"{path_under(path, base)}\n".encode())
         digest.update(b"|")
     return digest.hexdigest()

@@ -30,7 +30,7 @@ from pmgsam.engine.performance import (
 from pmgsam.engine.resume_checks import check_moved_inputs, inputs_found, resume_command
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.state import LOG_FILE, resolve_weights, seed_everything, write_config
-from pmgsam.engine.train_data import data_fingerprint
+from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint
 from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.engine.training_log import (
     append_metrics,
@@ -91,9 +91,16 @@ class Trainer(TrainerSetup):
             load_model_weights(self.model, weights)
             logger.info("initial weights from %s", weights)
         self._build_data()
-        self._fingerprint = data_fingerprint(config.data.root, self.train_set, self.val_set)
+        splits = (self.train_set, self.val_set)
+        self._fingerprint = data_fingerprint(config.data.root, *splits)
         if resumed is not None:
-            found = inputs_found(resumed, self._fingerprint, model, self._branch_digests)
+            found = inputs_found(
+                resumed,
+                self._fingerprint,
+                model,
+                self._branch_digests,
+                lambda: paths_fingerprint(config.data.root, *splits),
+            )
             check_moved_inputs(resumed, config, found)
             if self.is_main:
                 write_config(self.out, config)

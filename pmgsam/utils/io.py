@@ -76,3 +76,11 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def path_under(path: str | Path, base: Path) -> str:
+    """``path`` resolved, as a POSIX path relative to the resolved folder ``base`` when inside
+    it (absolute otherwise): what data digests hash, so a dataset folder moved elsewhere whole
+    digests the same."""
+    path = Path(path).resolve()
+    return (path.relative_to(base) if base in path.parents else path).as_posix()
