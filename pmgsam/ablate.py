@@ -12,9 +12,10 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
 * ``--evaluate`` predicts the grid's test splits with the best weights into
   ``<output-dir>/NAME/pred/<split>/`` and scores them as one set (``DIS-TE`` = DIS-TE1..4
   combined, as the paper's ablations) into ``<output-dir>/NAME/metrics/`` and
-  ``<output-dir>/NAME/run.json``; scores newer than the training are kept when they were
-  computed with this call's HCE option, image size, precision and data, else scored again
-  with a line saying why (:mod:`pmgsam.ablate_scoring`).
+  ``<output-dir>/NAME/run.json``; scores are kept when they were computed from the same best
+  weights (by SHA-256) with this call's HCE option, image size, device type, precision, speed
+  options (TF32, ...) and data, else scored again with a line saying why
+  (:mod:`pmgsam.ablate_scoring`).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
 written to ``<output-dir>`` from the results present so far (missing ones show as "–"); a file
@@ -237,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--evaluate",
         action="store_true",
-        help="score configs not scored yet, or scored with another HCE choice, image size, "
-        "precision or data",
+        help="score configs not scored yet, or scored from other weights or with another HCE "
+        "choice, image size, device type, precision, speed options (performance.*) or data",
     )
     p.add_argument(
         "--only", type=name_list, help="comma-separated config names (default: the whole grid)"

@@ -1,16 +1,19 @@
 """Scoring one variant of an ablation grid, and when its kept scores still stand (used by
 :mod:`pmgsam.ablate`).
 
-A variant's scores (``<run>/metrics/<set>.json``) record in ``scored_with`` what, besides the
-weights, decided them (:func:`scoring_settings`): HCE scored or not, the evaluation image size
-S, the autocast precision of the prediction (``bf16`` on CUDA, none on the CPU), and the
-images, GT masks and skeletons scored (their paths under ``data.root`` and their sizes, so a
-dataset moved elsewhere is the same data, another dataset is not). ``--evaluate`` keeps them
-only when they are newer than the training and record the settings of this call; otherwise it
-scores again, saying why (:func:`rescore_reason`). Scores with HCE also serve a ``--no-hce``
-call; adding HCE to scores made without it rescores the kept maps, predicting nothing. The
-number of scoring processes, the batch size and the loader workers change no score and are
-not compared.
+A variant's scores (``<run>/metrics/<set>.json``) record in ``scored_with`` what decided them
+(:func:`scoring_settings`): the SHA-256 of the best weights (hashed once per variant and call),
+HCE scored or not, and how the maps were predicted: the evaluation image size S, the device
+type, the autocast precision (``bf16`` on CUDA, none on the CPU) and the speed options that
+change the arithmetic (:data:`PREDICTION_OPTIONS`: TF32 and cuDNN's algorithm choice on CUDA,
+Hiera's attention form, channels-last, ``torch.compile``); and the images, GT masks and
+skeletons scored (their paths under ``data.root`` and their sizes, so a dataset moved elsewhere
+is the same data, another dataset is not). ``--evaluate`` keeps them only when they record the
+settings of this call; otherwise it scores again, saying why (:func:`rescore_reason`); scores
+written by an older pmgsam, which recorded less, are scored again, saying what they lack.
+Scores with HCE also serve a ``--no-hce`` call; adding HCE to scores made without it rescores
+the kept maps, predicting nothing. The number of scoring processes, the batch size and the
+loader workers change no score and are not compared.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.utils.config import load_config
-from pmgsam.utils.io import path_under
+from pmgsam.utils.io import file_sha256, path_under
 
 logger = logging.getLogger("pmgsam.ablate")
 SCORED_WITH = "scored_with"
@@ -48,19 +51,59 @@ def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
+#: The ``performance`` options a prediction runs with that change its arithmetic (up to
+#: rounding): the rest (fused optimiser, persistent workers) act in training only.
+PREDICTION_OPTIONS = (
+    "hiera_window_attention",
+    "channels_last",
+    "compile",
+    "compile_scope",
+    "compile_mode",
+    "tf32",
+    "cudnn_benchmark",
+)
+#: What :func:`rescore_reason` compares besides HCE, and what a record lacking one means.
+PREDICTION_KEYS = ("weights_sha256", "image_size", "device", "amp", "performance")
+
+
+def prediction_options(performance: Any, device_type: str) -> Dict[str, Any]:
+    """The :data:`PREDICTION_OPTIONS` of a ``PerformanceConfig`` as they act on
+    ``device_type``: TF32 and cuDNN's algorithm timing only on CUDA (None elsewhere), the
+    compile scope and mode only when compiling (None otherwise), so that a setting that
+    changes nothing does not cause a rescore."""
+    options = {key: getattr(performance, key) for key in PREDICTION_OPTIONS}
+    if device_type != "cuda":
+        options.update(tf32=None, cudnn_benchmark=None)
+    if not options["compile"]:
+        options.update(compile_scope=None, compile_mode=None)
+    return options
+
+
 def scoring_settings(
-    image_size: int, device: Any, with_hce: bool, root: str | Path, datasets: Mapping[str, Any]
+    image_size: int,
+    device: Any,
+    with_hce: bool,
+    root: str | Path,
+    datasets: Mapping[str, Any],
+    weights_sha256: str,
+    performance: Any,
 ) -> Dict[str, Any]:
-    """What a variant's scores depend on besides its weights (recorded as ``scored_with``)."""
+    """What a variant's scores depend on (recorded as ``scored_with``): its weights'
+    ``weights_sha256``, HCE, how its maps are predicted (image size, ``device``'s type,
+    precision, the ``performance`` options of :func:`prediction_options`) and the data."""
     import torch
 
     from pmgsam.engine.predictor import resolve_amp
 
+    device = torch.device(device)
     return {
+        "weights_sha256": weights_sha256,
         "hce": with_hce,
         "image_size": image_size,
+        "device": device.type,
         # The Predictor's amp 'auto': bf16 on CUDA, full precision on the CPU.
-        "amp": resolve_amp("auto", torch.device(device)),
+        "amp": resolve_amp("auto", device),
+        "performance": prediction_options(performance, device.type),
         "data_root": str(Path(root).resolve()),
         "data": data_digest(root, datasets),
     }
@@ -75,16 +118,45 @@ def rescore_reason(
         why = "its scores do not record the settings they were computed with (older pmgsam)"
         return why, True
     reasons, predict = [], False
+    lacking = [key for key in PREDICTION_KEYS if key not in recorded]
+    if lacking:
+        reasons.append(
+            f"its scores do not record the {', '.join(lacking)} they were predicted with "
+            "(scored by an older pmgsam)"
+        )
+        predict = True
     if now["hce"] and not recorded.get("hce"):
         reasons.append("its scores lack HCE (scored with --no-hce), which is asked for now")
-    if recorded.get("image_size") != now["image_size"]:
-        reasons.append(f"image size S {recorded.get('image_size')} then, {now['image_size']} now")
+    then_sha = recorded.get("weights_sha256")
+    if "weights_sha256" in recorded and then_sha != now["weights_sha256"]:
+        reasons.append(
+            f"its best weights changed since it was scored (SHA-256 {str(then_sha)[:12]} then, "
+            f"{now['weights_sha256'][:12]} now: trained again)"
+        )
+        predict = True
+    if "image_size" in recorded and recorded["image_size"] != now["image_size"]:
+        reasons.append(f"image size S {recorded['image_size']} then, {now['image_size']} now")
+        predict = True
+    if "device" in recorded and recorded["device"] != now["device"]:
+        reasons.append(
+            f"maps predicted on {recorded['device']} then, {now['device']} now (--device)"
+        )
         predict = True
     if recorded.get("amp") != now["amp"]:
         reasons.append(
             f"maps predicted with amp {recorded.get('amp')!r} then, {now['amp']!r} now (--device)"
         )
         predict = True
+    then_options = recorded.get("performance")
+    if isinstance(then_options, Mapping):
+        changed = [
+            f"performance.{key} {then_options.get(key)!r} then, {value!r} now"
+            for key, value in now["performance"].items()
+            if then_options.get(key) != value
+        ]
+        if changed:
+            reasons.append(f"maps predicted with other speed options ({'; '.join(changed)})")
+            predict = True
     if recorded.get("data") != now["data"]:
         where = f"data.root '{recorded.get('data_root')}' then, '{now['data_root']}' now"
         reasons.append(f"other images or GT masks than were scored ({where})")
@@ -101,7 +173,7 @@ def evaluate_variant(
     opts: argparse.Namespace,
 ) -> None:
     """Predict and score ``splits`` as one set with the variant's best weights, unless scores
-    newer than its training were computed with this call's settings (module doc)."""
+    of those weights were computed with this call's settings (module doc)."""
     from pmgsam.data import build_dataset
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
@@ -114,18 +186,20 @@ def evaluate_variant(
             f"{path.stem}: no finished training in '{run_dir / 'train'}'; run with --train"
         )
     cfg = load_config(ExperimentConfig, path, overrides)
-    image_size = read_model_config(resolve_weights(run_dir / "train")).image_size
+    weights = resolve_weights(run_dir / "train")
+    image_size = read_model_config(weights).image_size
     datasets = {p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)}
-    settings = scoring_settings(image_size, opts.device, not opts.no_hce, cfg.data.root, datasets)
+    # Hashed here once per variant and call (a checkpoint may be large), whether kept or not.
+    sha256 = file_sha256(weights)
+    settings = scoring_settings(
+        image_size, opts.device, not opts.no_hce, cfg.data.root, datasets, sha256, cfg.performance
+    )
     name, out_json = combined_name(splits), run_dir / "metrics" / f"{combined_name(splits)}.json"
     kept: Optional[Dict[str, Any]] = None
     reason, predict = None, True
     if out_json.is_file():
-        if out_json.stat().st_mtime < done.stat().st_mtime:
-            reason = "trained again since it was scored"
-        else:
-            kept = _read_scores(out_json)
-            reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
+        kept = _read_scores(out_json)
+        reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
         if reason is None:
             logger.info("%s: already scored (%s), skipped", path.stem, out_json)
         else:

@@ -1,10 +1,12 @@
 """When ``pmgsam.ablate --evaluate`` keeps a variant's scores and when it scores again
-(:mod:`pmgsam.ablate_scoring`): on what changes the scores (HCE, image size, precision, the
-data), not on worker counts; and only scoring, without predicting, when HCE alone is added.
-Nothing is trained or predicted here (tests/test_ablate.py runs the whole CLI once)."""
+(:mod:`pmgsam.ablate_scoring`): on what changes the scores (the weights' SHA-256, HCE, image
+size, device type, precision, speed options, the data), not on worker counts or file times; and
+only scoring, without predicting, when HCE alone is added. Nothing is trained or predicted here
+(tests/test_ablate.py runs the whole CLI once)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,9 +23,30 @@ import pytest
 
 import pmgsam.ablate_scoring as scoring
 from pmgsam.ablate_checks import DONE_FILE
+from pmgsam.engine.config import PerformanceConfig
 from pmgsam.evaluation.scoring import EvaluationInputError
 
-NOW = {"hce": True, "image_size": 64, "amp": "none", "data_root": "/d/DIS5K", "data": "abc"}
+OPTIONS = {
+    "hiera_window_attention": True,
+    "channels_last": False,
+    "compile": False,
+    "compile_scope": None,
+    "compile_mode": None,
+    "tf32": True,
+    "cudnn_benchmark": False,
+}
+NOW = {
+    "weights_sha256": "5" * 64,
+    "hce": True,
+    "image_size": 64,
+    "device": "cuda",
+    "amp": "bf16",
+    "performance": OPTIONS,
+    "data_root": "/d/DIS5K",
+    "data": "abc",
+}
+# What the version before weights, device and speed options were recorded wrote.
+OLDER = {"hce": True, "image_size": 64, "amp": "bf16", "data_root": "/d/DIS5K", "data": "abc"}
 
 
 def test_settings_as_recorded_keep_the_scores() -> None:
@@ -38,21 +61,55 @@ def test_settings_as_recorded_keep_the_scores() -> None:
     "recorded, words, predict",
     [
         (None, "do not record the settings", True),
+        (
+            OLDER,
+            r"do not record the weights_sha256, device, performance they were predicted with "
+            r"\(scored by an older pmgsam\)",
+            True,
+        ),
         ({**NOW, "hce": False}, r"lack HCE \(scored with --no-hce\)", False),
+        (
+            {**NOW, "weights_sha256": "a" * 64},
+            r"best weights changed since it was scored \(SHA-256 aaaaaaaaaaaa then, "
+            r"555555555555 now",
+            True,
+        ),
         ({**NOW, "image_size": 1024}, "image size S 1024 then, 64 now", True),
-        ({**NOW, "amp": "bf16"}, r"amp 'bf16' then, 'none' now \(--device\)", True),
+        # The same bf16 precision on another device (a CUDA run after a bf16-capable CPU one).
+        ({**NOW, "device": "cpu"}, r"maps predicted on cpu then, cuda now \(--device\)", True),
+        ({**NOW, "amp": "none"}, r"amp 'none' then, 'bf16' now \(--device\)", True),
+        (
+            {**NOW, "performance": {**OPTIONS, "tf32": False}},
+            r"other speed options \(performance.tf32 False then, True now\)",
+            True,
+        ),
         (
             {**NOW, "data": "xyz", "data_root": "/demo/DIS5K"},
             r"other images or GT masks .*data\.root '/demo/DIS5K' then, '/d/DIS5K' now",
             True,
         ),
     ],
-    ids=["unrecorded", "hce-added", "image-size", "amp", "data"],
-)
+    ids=["unrecorded", "older", "hce-added", "weights", "image-size", "device", "amp", "tf32",
+         "data"],
+)  # fmt: skip
 def test_a_change_that_changes_the_scores_is_named(recorded, words, predict) -> None:
     reason, must_predict = scoring.rescore_reason(recorded, NOW)
     assert reason is not None and re.search(words, reason), reason
     assert must_predict is predict
+
+
+def test_speed_options_are_recorded_as_they_act_on_the_device() -> None:
+    perf = PerformanceConfig(tf32=False, compile_mode="max-autotune", fused_optimizer=False)
+    # On CUDA TF32 and cuDNN's timing change the arithmetic; a compile mode without compile
+    # changes nothing, and training-only options are no prediction's.
+    assert scoring.prediction_options(perf, "cuda") == {**OPTIONS, "tf32": False}
+    assert scoring.prediction_options(perf, "cpu") == {
+        **OPTIONS,
+        "tf32": None,
+        "cudnn_benchmark": None,
+    }
+    compiled = PerformanceConfig(compile=True, compile_scope="regional")
+    assert scoring.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
 
 
 def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
@@ -86,11 +143,18 @@ def test_data_digest_follows_the_files_not_the_folder(tmp_path) -> None:
 
 @pytest.fixture
 def variant(tmp_path, dis5k_root, monkeypatch) -> Dict[str, Any]:
-    """A finished variant (no weights: S 64 from a stand-in header) and a recorder of scoring
-    passes in place of prediction and scoring."""
+    """A finished variant (stand-in weights: S 64 from a stand-in header), a recorder of scoring
+    passes in place of prediction and scoring, and of the files hashed."""
     import pmgsam.modeling.checkpoint as checkpoint
 
-    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: Path(path))
+    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: Path(path) / "best.bin")
+    hashed: List[Path] = []
+
+    def sha256(path: Path) -> str:
+        hashed.append(path)
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(scoring, "file_sha256", sha256)
     monkeypatch.setattr(
         checkpoint, "read_model_config", lambda path: SimpleNamespace(image_size=64)
     )
@@ -113,14 +177,20 @@ def variant(tmp_path, dis5k_root, monkeypatch) -> Dict[str, Any]:
     run_dir = tmp_path / "out" / "k5"
     (run_dir / "train").mkdir(parents=True)
     (run_dir / "train" / DONE_FILE).write_text("{}")
-    os.utime(run_dir / "train" / DONE_FILE, (1000, 1000))
-    return {"config": config, "run_dir": run_dir, "passes": passes, "root": dis5k_root}
+    (run_dir / "train" / "best.bin").write_bytes(b"weights of the first training")
+    return {
+        "config": config,
+        "run_dir": run_dir,
+        "passes": passes,
+        "root": dis5k_root,
+        "hashed": hashed,
+    }
 
 
-def _evaluate(v: Dict[str, Any], root: Path, **opts: Any) -> Dict[str, Any]:
+def _evaluate(v: Dict[str, Any], root: Path, *overrides: str, **opts: Any) -> Dict[str, Any]:
     options = dict(device="cpu", batch_size=1, quiet=True, workers=1, no_hce=True)
     options.update(opts)
-    data = [f"data.root={root}", f"data.split_dir={v['run_dir'].parent / 'splits'}"]
+    data = [f"data.root={root}", f"data.split_dir={v['run_dir'].parent / 'splits'}", *overrides]
     scoring.evaluate_variant(
         v["config"], v["run_dir"], "(k) K=5", "DIS-TE", data, SimpleNamespace(**options)
     )
@@ -177,22 +247,66 @@ def test_missing_maps_are_predicted_when_only_hce_is_added(variant) -> None:
     assert [p["predict"] for p in passes] == [True, True]
 
 
-def test_scores_older_than_the_training_or_unreadable(variant, caplog) -> None:
+def test_scores_of_other_weights_are_predicted_again_whatever_the_file_times(
+    variant, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="pmgsam.ablate")
+    root, passes, run_dir = variant["root"], variant["passes"], variant["run_dir"]
+    weights = run_dir / "train" / "best.bin"
+    first = hashlib.sha256(b"weights of the first training").hexdigest()
+    assert _evaluate(variant, root)["scored_with"]["weights_sha256"] == first
+    # Touched (a copy, a restore from backup), but the same weights: kept.
+    later = time.time() + 100
+    os.utime(run_dir / "train" / DONE_FILE, (later, later))
+    os.utime(weights, (later, later))
+    _evaluate(variant, root)
+    assert len(passes) == 1
+    # Trained again: other weights, predicted and scored again whatever the file times say.
+    weights.write_bytes(b"weights of the second training")
+    os.utime(weights, (1000, 1000))
+    second = hashlib.sha256(b"weights of the second training").hexdigest()
+    assert _evaluate(variant, root)["scored_with"]["weights_sha256"] == second
+    assert len(passes) == 2 and passes[1]["predict"] is True
+    assert (
+        f"scoring again: its best weights changed since it was scored (SHA-256 {first[:12]} "
+        f"then, {second[:12]} now" in caplog.text
+    )
+    # One hash of the weights per call, kept scores or not.
+    assert variant["hashed"] == [weights] * 3
+
+
+def test_scores_of_an_older_pmgsam_or_other_speed_options_are_predicted_again(
+    variant, caplog
+) -> None:
     caplog.set_level(logging.INFO, logger="pmgsam.ablate")
     root, passes, run_dir = variant["root"], variant["passes"], variant["run_dir"]
     _evaluate(variant, root)
-    done = run_dir / "train" / DONE_FILE
-    later = time.time() + 100
-    os.utime(done, (later, later))  # trained again since: the scores are stale
+    scores = run_dir / "metrics" / "DIS-TE1-4.json"
+    record = json.loads(scores.read_text())
+    recorded = record["scored_with"]
+    assert recorded["device"] == "cpu" and recorded["amp"] == "none"
+    # As the version before weights, device and speed options were recorded wrote them.
+    older = {k: recorded[k] for k in ("hce", "image_size", "amp", "data_root", "data")}
+    scores.write_text(json.dumps({**record, "scored_with": older}))
     _evaluate(variant, root)
     assert len(passes) == 2 and passes[1]["predict"] is True
-    assert "scoring again: trained again since it was scored" in caplog.text
+    assert "do not record the weights_sha256, device, performance they were" in caplog.text
+    # TF32 acts on CUDA only: on the CPU, another choice changes no score.
+    _evaluate(variant, root, "performance.tf32=false")
+    assert len(passes) == 2
+    # Hiera's attention form changes the arithmetic on any device.
+    _evaluate(variant, root, "performance.hiera_window_attention=false")
+    assert len(passes) == 3 and passes[2]["predict"] is True
+    assert "performance.hiera_window_attention True then, False now" in caplog.text
+
+
+def test_unreadable_scores_are_named(variant) -> None:
+    root, run_dir = variant["root"], variant["run_dir"]
+    _evaluate(variant, root)
     scores = run_dir / "metrics" / "DIS-TE1-4.json"
     scores.write_text("{not json")
-    os.utime(scores, (later + 100, later + 100))  # newer than the training: read
     with pytest.raises(EvaluationInputError, match=rf"'{scores}'.*delete it to score again"):
         _evaluate(variant, root)
     scores.write_text("[0.05]")  # JSON, but not the scores' object
-    os.utime(scores, (later + 100, later + 100))
     with pytest.raises(EvaluationInputError, match=r"hold a JSON list, not an object; delete"):
         _evaluate(variant, root)
