@@ -127,3 +127,43 @@ def test_a_cuda_timing_replaces_every_figure_of_an_earlier_cpu_timing(
         "threads": None,
         "timed_on": "NVIDIA H200, fp32, S=1024, image 24x32, batch 1",
     }
+
+
+def test_an_untimed_rerun_keeps_an_earlier_timing_only_of_the_same_settings(
+    predict_threads: List[int],
+    data_config,
+    dis5k_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pmgsam.baselines import runner
+
+    # A CPU timing of the row at SAM's released side, as measure_efficiency reports one (the
+    # stand-in model, a Linear(1, 1), has 2 parameters).
+    timed = {"params": {"total": 2, "trainable": 2},
+             "flops_per_image": {"total": 4e9}, "speed": {"images_per_s": 0.5},
+             "device": "cpu", "dtype": "fp32", "threads": torch.get_num_threads(), "batch": 1,
+             "image_size": 1024, "timed_image_size": [24, 32]}  # fmt: skip
+    monkeypatch.setattr(runner, "measure_efficiency", lambda *args: timed)
+    out = tmp_path / "row"
+    argv = _row_argv(tmp_path, data_config("dis5k", dis5k_root), None, out)
+    assert evaluate.main(argv) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["efficiency"]["fps"] == 0.5 and run["meta"]["timed_with"]["image_size"] == 1024
+    monkeypatch.setattr(runner, "measure_efficiency", lambda *args: pytest.fail("timed"))
+    untimed = [*argv, "--speed-iters", "0"]
+    # Untimed with the same settings: the timing stays, also as an older pmgsam recorded it
+    # (its efficiency report, no timed_with).
+    del run["meta"]["timed_with"]
+    (out / "run.json").write_text(json.dumps(run))
+    assert evaluate.main(untimed) == 0
+    assert json.loads((out / "run.json").read_text())["efficiency"] == run["efficiency"]
+    # Untimed at another input side: the timing of side 1024 is no speed of this row.
+    with caplog.at_level("INFO", logger="pmgsam.baselines.row_timing"):
+        assert evaluate.main([*untimed, "--model-image-size", "512"]) == 0
+    after = json.loads((out / "run.json").read_text())
+    assert after["efficiency"] == {"params_total_M": 2e-6, "params_trainable_M": 2e-6}
+    assert not {"efficiency_report", "timed_with", "fps_timing"} & set(after["meta"])
+    said = [r.getMessage() for r in caplog.records if "earlier timing" in r.getMessage()]
+    assert len(said) == 1 and "image_size 1024 then, 512 now" in said[0], said

@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10,
         help="timed passes, on torch's own thread count as python -m pmgsam.efficiency times "
-        "PMG-SAM (OMP_NUM_THREADS sets it), not train.num_threads (0: no timing, no FLOPs)",
+        "PMG-SAM (OMP_NUM_THREADS sets it), not train.num_threads (0: no timing, no FLOPs; "
+        "an earlier timing in run.json stays only if measured with this run's settings)",
     )
     g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
     for name, kind in GENERATOR_OPTIONS.items():

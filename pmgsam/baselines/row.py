@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
 from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
@@ -100,6 +100,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.baselines.finetune_data import finetune_record
     from pmgsam.baselines.finetune_recipe import freeze_encoders
     from pmgsam.baselines.row_splits import predict_and_score_splits
+    from pmgsam.baselines.row_timing import stale_timing, timing_settings, untimed_settings
     from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
     from pmgsam.efficiency import count_parameters
@@ -159,15 +160,21 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
     # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
+    drop: Dict[str, List[str]] = {}
+    # The input side, the checkpoint (a fine-tuned model's too) and the model as meta says.
+    timed_model = (producer["image_size"], producer["weights_sha256"], baseline.meta())
     if timing_input is not None and args.speed_iters > 0:
         report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
-        meta.update(efficiency_report=report, **EFFICIENCY_NOTES)
+        timed_with = timing_settings(report, *timed_model)
+        meta.update(efficiency_report=report, timed_with=timed_with, **EFFICIENCY_NOTES)
+    else:  # an earlier timing stays only when it was measured as this run would have been
+        drop = stale_timing(out_dir, lambda: untimed_settings(device, *timed_model))
     # Merged as python -m pmgsam.efficiency merges PMG-SAM's, None values included: a CUDA
     # timing's threads None must replace the thread count of a CPU timing the folder held.
     efficiency = efficiency_from_report(report)
     method = args.method or row_name(baseline, args.reduce, cos)
     path = write_run_json(
-        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta
+        out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta, drop=drop
     )
     print(f"wrote {path}")
     return json.loads(path.read_text())

@@ -161,14 +161,20 @@ def write_run_json(
     cos: Mapping[str, Mapping] | None = None,
     efficiency: Mapping[str, float] | None = None,
     meta: Mapping[str, object] | None = None,
+    drop: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries.
 
     ``method`` None keeps the row name a run already has (a new file gets the folder name):
     a command that only adds a section must not rename the row that another one named.
+    ``drop``: ``{section: [keys]}`` removed from the file before the merge (an earlier timing
+    that no longer describes the row).
     """
     path = Path(run_dir) / "run.json"
     data = read_run_file(path)
+    for name, keys in (drop or {}).items():
+        if isinstance(data.get(name), dict):
+            data[name] = {k: v for k, v in data[name].items() if k not in keys}
     if method is not None or not data.get("method"):
         data["method"] = method or Path(run_dir).resolve().name
     for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
@@ -189,7 +195,8 @@ def efficiency_from_report(report: Mapping[str, object]) -> Dict[str, object]:
     Every figure of a part the report holds is given, None where that measurement has none
     (``threads`` on CUDA, ``peak_memory_MB`` on a CPU): merged into a run.json, it replaces the
     figure of an earlier timing on other hardware. A part the report lacks (a baseline run with
-    ``--speed-iters 0`` counts parameters only) gives no keys, so an earlier timing stays.
+    ``--speed-iters 0`` counts parameters only) gives no keys, so an earlier timing stays
+    unless the caller drops it (a baseline row's, :mod:`pmgsam.baselines.row_timing`).
     """
     params = report.get("params")
     flops = report.get("flops_per_image")
