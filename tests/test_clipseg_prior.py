@@ -1,5 +1,6 @@
 """The CLIPSeg prior of the Pre-Mask analysis: maps of one model and prompt are never scored
-as another prompt's (CPU; a stand-in CLIPSeg whose map depends on the prompt)."""
+as another prompt's, and every spelling of a split's images shares one cache, old-named ones
+included (CPU; a stand-in CLIPSeg whose map depends on the prompt)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,42 @@ def test_a_folder_of_unrecorded_maps_is_refused(tmp_path) -> None:
     (out / clipseg.RECORD).write_text(json.dumps(clipseg._identity(tmp_path, "a cat")))
     with pytest.raises(EvaluationInputError, match=r"prompt 'a cat', not of .* prompt 'a dog'"):
         clipseg.clipseg_maps(tmp_path, "a dog", [], [], out)
+
+
+def test_every_spelling_of_a_split_names_one_cache(tmp_path) -> None:
+    key = clipseg.clipseg_folder(tmp_path, tmp_path / "model", "a dog").name
+    for split in ("DIS-TE", "DIS-TE1+DIS-TE2+DIS-TE3+DIS-TE4", "DIS-TE4+DIS-TE3+DIS-TE2+DIS-TE1"):
+        folder = clipseg.clipseg_cache(tmp_path / "priors", split, tmp_path / "model", "a dog")
+        assert folder == tmp_path / "priors" / "DIS-TE1-4" / key
+    assert clipseg.split_cache_name("DIS-TE3+DIS-TE1") == "DIS-TE1+DIS-TE3"
+    assert clipseg.split_cache_name("DIS-VD") == "DIS-VD"
+
+
+def test_the_same_images_under_another_split_spelling_are_not_predicted_again(
+    tmp_path, dis5k_root, monkeypatch
+) -> None:
+    monkeypatch.setattr(clipseg, "_load", _prompted_clipseg)
+    for split in ("DIS-TE1", "DIS-TE2"):
+        run = _fake_run(tmp_path, dis5k_root, split, "Ours", set())
+    model_dir = tmp_path / "clipseg-rd64-refined"
+    model_dir.mkdir()
+
+    def analyse(split: str) -> None:
+        args = ["premask", "--run", str(run), "--clipseg", str(model_dir), "--config", str(DEMO),
+                "--split", split, "--prompt", "everything", "--device", "cpu",
+                f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]  # fmt: skip
+        assert main(args) == 0
+
+    analyse("DIS-TE2+DIS-TE1")
+    priors = run / "priors" / "clipseg"
+    assert [p.name for p in priors.iterdir()] == ["DIS-TE1+DIS-TE2"]
+    maps = sorted(p.name for p in (priors / "DIS-TE1+DIS-TE2").rglob("*.png"))
+    assert len(maps) == 4  # the two images of each part
+    monkeypatch.setattr(clipseg, "_load", lambda model_dir: pytest.fail("predicted again"))
+    analyse("DIS-TE1+DIS-TE2")
+    # A cache an older pmgsam named after --split as typed is read, not orphaned.
+    (priors / "DIS-TE1+DIS-TE2").rename(priors / "DIS-TE2+DIS-TE1")
+    analyse("DIS-TE1+DIS-TE2")
+    assert [p.name for p in priors.iterdir()] == ["DIS-TE2+DIS-TE1"]
+    summary = run / "analysis" / "premask_DIS-TE1+DIS-TE2" / "summary.json"
+    assert json.loads(summary.read_text())["num_images"] == 4

@@ -84,10 +84,11 @@ def premask(args: argparse.Namespace) -> None:
     if args.predict or not complete:
         _predict_final_and_premask(args, run, meta, overrides, preds, pres)
     if args.clipseg:
-        from .clipseg import clipseg_folder, clipseg_maps
+        from .clipseg import clipseg_cache, clipseg_maps
 
-        # One folder per model and prompt: maps of another prompt are never reused as these.
-        folder = clipseg_folder(run / "priors" / "clipseg" / args.split, args.clipseg, args.prompt)
+        # One folder per split (whatever its spelling), model and prompt: maps of another
+        # prompt are never reused as these, and those of the same images always are.
+        folder = clipseg_cache(run / "priors" / "clipseg", args.split, args.clipseg, args.prompt)
         clipseg_maps(
             Path(args.clipseg),
             args.prompt,

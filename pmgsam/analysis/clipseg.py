@@ -4,13 +4,16 @@ Needs the optional ``transformers`` package and a folder holding a CLIPSeg model
 processor as ``save_pretrained`` writes them (for instance a local copy of
 ``CIDAS/clipseg-rd64-refined``); nothing is downloaded. The maps of one model folder and one
 prompt have a folder of their own (:func:`clipseg_folder`), recorded in its ``clipseg.json``, so
-that a later run with another prompt or model never takes them for its own.
+that a later run with another prompt or model never takes them for its own; those of one split
+are kept under the split's canonical name (:func:`clipseg_cache`), so that every spelling of the
+same images (``DIS-TE``, ``DIS-TE1+DIS-TE2+DIS-TE3+DIS-TE4``) shares one cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +27,7 @@ class ClipSegUnavailable(MissingDependencyError):
 
 
 RECORD = "clipseg.json"
+logger = logging.getLogger(__name__)
 
 
 def _identity(model_dir: Path, prompt: str) -> dict:
@@ -36,6 +40,44 @@ def clipseg_folder(root: Path, model_dir: Path, prompt: str) -> Path:
     the first 12 hex digits of the SHA-256 of both (the folder's ``clipseg.json`` names them)."""
     text = json.dumps(_identity(model_dir, prompt), sort_keys=True)
     return Path(root) / hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def split_cache_name(split: str) -> str:
+    """The name of ``split``'s CLIPSeg cache: its parts sorted, as the results of that set are
+    named (:func:`~pmgsam.evaluation.combined.combined_name`: ``DIS-TE1-4`` for the four DIS
+    test subsets, else ``A+B``), whichever spelling and order names the same parts."""
+    from pmgsam.evaluation.combined import combined_name, split_parts
+
+    return combined_name("+".join(sorted(split_parts(split))))
+
+
+def clipseg_cache(priors: Path, split: str, model_dir: Path, prompt: str) -> Path:
+    """The folder of the CLIPSeg maps of ``split``'s images for one model folder and prompt:
+    ``priors/<split_cache_name>/<key>`` (:func:`clipseg_folder`). Where that folder does not
+    exist but one under another name of the same parts does (an older pmgsam named the cache
+    after ``--split`` as typed), that one is read and filled, so its maps are not predicted
+    again."""
+    from pmgsam.evaluation.combined import split_parts
+    from pmgsam.evaluation.scoring import EvaluationInputError
+
+    canonical = clipseg_folder(Path(priors) / split_cache_name(split), model_dir, prompt)
+    if canonical.is_dir() or not Path(priors).is_dir():
+        return canonical
+    parts = sorted(split_parts(split))
+    for named in sorted(p for p in Path(priors).iterdir() if p.is_dir()):
+        try:
+            same = sorted(split_parts(named.name)) == parts
+        except EvaluationInputError:  # not a split's folder
+            continue
+        if same and (named / canonical.name).is_dir():
+            logger.info(
+                "CLIPSeg maps of %s: reading the cache '%s' (named as an older pmgsam named "
+                "it, after --split as typed)",
+                split,
+                named / canonical.name,
+            )
+            return named / canonical.name
+    return canonical
 
 
 def _load(model_dir: Path):
