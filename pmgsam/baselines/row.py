@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
 from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
@@ -132,7 +132,9 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
     # the predictions of the others.
-    cos_gt = {split: ds.coco_gt() for split, ds in datasets.items()} if cos else {}
+    # With --keep-going an image whose header cannot be read is left out of it (its split is
+    # then not scored); otherwise the run stops here, naming it.
+    cos_gt = {split: _cos_gt(ds, args) for split, ds in datasets.items()} if cos else {}
     producer = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
@@ -171,6 +173,13 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     )
     print(f"wrote {path}")
     return json.loads(path.read_text())
+
+
+def _cos_gt(dataset: Any, args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """(COCO GT, ``{name: reason}`` of the images left out of it) of a COS split; with
+    ``--keep-going`` an image whose header cannot be read is left out, else it is refused."""
+    unreadable: Optional[Dict[str, str]] = {} if getattr(args, "keep_going", False) else None
+    return dataset.coco_gt(unreadable), unreadable or {}
 
 
 def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
