@@ -276,6 +276,7 @@ def _predict_and_score(
         opts.workers,
         with_hce=not opts.no_hce,
         progress=not opts.quiet,
+        resize_option=None,  # pmgsam.ablate has no --resize-pred: its maps are the GT's size
     )
     return summary
 

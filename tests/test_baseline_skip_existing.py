@@ -24,7 +24,7 @@ from pmgsam.baselines import runner
 from pmgsam.baselines import sam as sam_family
 from pmgsam.baselines.resume import RECORDS
 from pmgsam.data import datasets as data_module
-from pmgsam.utils import io as io_module
+from pmgsam.modeling import checkpoint as checkpoint_module
 from pmgsam.utils.config import to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
 
@@ -163,8 +163,8 @@ def test_maps_of_other_settings_are_refused_before_the_model_loads(
 
 
 def test_the_checkpoint_is_hashed_once_per_run(argv, sam_file, tmp_path, monkeypatch) -> None:
-    real, hashed = io_module.file_sha256, []
-    monkeypatch.setattr(io_module, "file_sha256",
+    real, hashed = checkpoint_module.file_sha256, []
+    monkeypatch.setattr(checkpoint_module, "file_sha256",
                         lambda path: hashed.append(Path(path).resolve()) or real(path))  # fmt: skip
     two = [a if a != "Test" else "Test,Train" for a in argv]
     run(two + ["--limit", "1"], tmp_path / "run")

@@ -4,11 +4,13 @@ output-folder guards of ``predict_split`` and ``--premask-out``, plus the model 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig
@@ -22,8 +24,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def loads(tiny_model, monkeypatch):
-    """Every ``load_pretrained`` call's keyword arguments; each returns the tiny model."""
+def loads(tiny_model, monkeypatch, tmp_path):
+    """Every ``load_pretrained`` call's keyword arguments; each returns the tiny model. The
+    checkpoint "w" is a stand-in file in the working directory (hashed before each load)."""
+    monkeypatch.chdir(tmp_path)
+    frozen = json.dumps({"hiera": "0" * 64, "u2net": "1" * 64})
+    save_file({"x": torch.zeros(1)}, "w", metadata={"frozen_sha256": frozen})
     calls = []
 
     def load(path, **kwargs):

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
+from pmgsam.data.io import MASK_EXTENSIONS
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.outputs import file_identity
 
@@ -51,18 +52,41 @@ def baseline_producer(
 def baseline_sources(dataset: Any, count: int, reads_gt: bool) -> Dict[str, Any]:
     """``{<name>.png: identity}`` of the first ``count`` images of ``dataset``: the image file's
     (:func:`~pmgsam.utils.outputs.file_identity`), with the GT mask's and the instance labels'
-    when the map is made from the GT too (``reads_gt``: box prompts, the oracle reduction)."""
+    when the map is made from the GT too (``reads_gt``: box prompts, the oracle reduction).
+
+    Instance labels in a COCO file: that file's identity. In a folder of instance maps: the
+    identity of the image's own map in it (the only file its prompts come from), since a
+    folder's own size and mtime do not change when a file in it is edited in place. (Sources
+    recorded by an older pmgsam held the folder's identity: those maps are predicted again.)"""
     instances = getattr(getattr(dataset, "instances", None), "path", None)
+    names = dataset.names[:count]
+    instance_files = _instance_files(Path(instances), names) if instances is not None else {}
     sources = {}
-    for i in range(count):
+    for i, name in enumerate(names):
         image = file_identity(dataset.image_paths[i])
         if reads_gt:
             gt = [file_identity(dataset.mask_paths[i])]
-            gt += [file_identity(instances)] if instances is not None else []
-            sources[f"{dataset.names[i]}.png"] = [image, *gt]
+            gt += [file_identity(instance_files[name])] if instances is not None else []
+            sources[f"{name}.png"] = [image, *gt]
         else:
-            sources[f"{dataset.names[i]}.png"] = image
+            sources[f"{name}.png"] = image
     return sources
+
+
+def _instance_files(instances: Path, names: List[str]) -> Dict[str, Path]:
+    """``{name: the file holding its instance labels}``: ``instances`` itself (a COCO file), or
+    in a folder of instance maps the map of that stem (``<name>.png`` when there is none: its
+    identity then says it is missing, and building the GT names it)."""
+    if not instances.is_dir():
+        return dict.fromkeys(names, instances)
+    # As pmgsam.data.io.list_files pairs them, without its warnings and errors (the GT
+    # build raises those): any mask extension, any case; hidden files passed over.
+    by_stem = {
+        path.stem: path
+        for path in sorted(instances.iterdir())
+        if not path.name.startswith(".") and path.suffix.lower() in MASK_EXTENSIONS
+    }
+    return {name: by_stem.get(name, instances / f"{name}.png") for name in names}
 
 
 def read_records(

@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
 from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
+
+if TYPE_CHECKING:
+    from pmgsam.modeling.checkpoint import HashedWeights
 
 
 def _build(args: argparse.Namespace, family_name: str, device: Any):
@@ -114,6 +117,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     )
     from pmgsam.evaluation.split_folders import refuse_case_clashes
     from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
 
     family_name = baseline_family(args.baseline)
@@ -133,12 +137,16 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
     # the predictions of the others.
-    cos_gt = {split: ds.coco_gt() for split, ds in datasets.items()} if cos else {}
-    producer = _producer(args, owner)
+    # With --keep-going an image whose header cannot be read is left out of it (its split is
+    # then not scored); otherwise the run stops here, naming it.
+    cos_gt = {split: _cos_gt(ds, args) for split, ds in datasets.items()} if cos else {}
+    producer, weights = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
     device = resolve_device(args.device, option="--device")
     baseline = _build(args, owner, device)
+    # The SHA-256 the manifests and run.json record must be of the file the model came from.
+    check_loaded(weights)
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
@@ -180,14 +188,23 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
-    """:func:`~pmgsam.baselines.resume.baseline_producer` of this row, before the model loads:
-    the input side is --model-image-size or the family's released one, and the checkpoint is
-    hashed once for every split (a SAM-H checkpoint is 2.5 GB)."""
+def _cos_gt(dataset: Any, args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """(COCO GT, ``{name: reason}`` of the images left out of it) of a COS split; with
+    ``--keep-going`` an image whose header cannot be read is left out, else it is refused."""
+    unreadable: Optional[Dict[str, str]] = {} if getattr(args, "keep_going", False) else None
+    return dataset.coco_gt(unreadable), unreadable or {}
+
+
+def _producer(args: argparse.Namespace, owner: str) -> Tuple[Dict[str, Any], HashedWeights]:
+    """(:func:`~pmgsam.baselines.resume.baseline_producer` of this row, the checkpoint's hash),
+    before the model loads: the input side is --model-image-size or the family's released one,
+    and the checkpoint is hashed once for every split (a SAM-H checkpoint is 2.5 GB); once the
+    model is loaded, :func:`~pmgsam.modeling.checkpoint.check_loaded` proves the hash is of
+    the file it was loaded from."""
     from pmgsam.baselines.base import family
     from pmgsam.baselines.resume import baseline_producer
+    from pmgsam.modeling.checkpoint import hash_weights
     from pmgsam.modeling.weights import CheckpointError
-    from pmgsam.utils.io import file_sha256
 
     released = family(owner).RELEASED_IMAGE_SIZE  # first: its import names a missing package
     side = args.model_image_size or released
@@ -195,7 +212,8 @@ def _producer(args: argparse.Namespace, owner: str) -> Dict[str, Any]:
     if not path.is_file():  # as loading it would say
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint file '{path}' {what}")
-    return baseline_producer(path, file_sha256(path), side, map_settings(args))
+    weights = hash_weights(path)
+    return baseline_producer(path, weights.sha256, side, map_settings(args)), weights
 
 
 def _refuse_unresumable(

@@ -82,7 +82,10 @@ def score_dis_maps(
     skes = dataset.skeleton_paths or [None] * len(dataset)
     names = dataset.names[: summary["num_images"]]
     pairs = [(s, pred_dir / f"{s}.png", g, k) for s, g, k in zip(names, dataset.mask_paths, skes)]
-    metrics, per_image = evaluate_dis_pairs(pairs, workers=workers, progress=False)
+    # Baseline mode has no --resize-pred: its maps are written at their image's size.
+    metrics, per_image = evaluate_dis_pairs(
+        pairs, workers=workers, progress=False, resize_option=None
+    )
     write_dis_results(out, metrics, per_image, {"split": split, **subset_mark(summary)})
     return json.loads(out.read_text())
 

@@ -24,9 +24,9 @@ def predict_and_score_splits(
 ) -> Tuple[Dict[str, Any], Dict[str, Any], Optional[Tuple[Any, Any]]]:
     """Predict and score each split, printing its scores and recording its summary in
     ``meta``: (DIS scores by split, COS scores by table column, the (image, boxes) to time).
-    ``cos_gt``: each COS split's COCO ground truth. With ``--keep-going``, splits holding
-    unreadable images are not scored, and the error listing those images is raised once every
-    split is done.
+    ``cos_gt``: each COS split's (COCO ground truth, ``{name: reason}`` of the images left out
+    of it as unreadable). With ``--keep-going``, splits holding unreadable images are not
+    scored, and the error listing those images is raised once every split is done.
 
     The model predicts on ``threads`` torch threads (the config's ``train.num_threads``); None:
     on the CPU, as many as the CPUs this process may use (never more than torch's default),
@@ -49,7 +49,7 @@ def predict_and_score_splits(
                 baseline, dataset, out_dir, split, args.reduce, cos, args.limit, not args.quiet,
                 args.overwrite, producer, getattr(args, "skip_existing", False),
                 getattr(args, "keep_going", False), timing_input is None and args.speed_iters > 0,
-                cos_gt.get(split),
+                *cos_gt.get(split, (None, None)),
             )  # fmt: skip
         first_prompted = summary.pop("timing_input")
         timing_input = timing_input or first_prompted

@@ -93,6 +93,7 @@ def run_baseline(
     keep_going: bool = False,
     timing: bool = True,
     gt: Optional[Dict[str, Any]] = None,
+    gt_unreadable: Optional[Dict[str, str]] = None,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -117,6 +118,8 @@ def run_baseline(
         timing: return the first prompted image for timing even when it was kept (it is
             read again); otherwise only when this call predicted it.
         gt: COS: the dataset's COCO ground truth when already built (else it is built here).
+        gt_unreadable: with ``gt``: ``{name: reason}`` of the images left out of it because
+            their header cannot be read (``keep_going``); each is a failed image of the split.
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
@@ -135,7 +138,7 @@ def run_baseline(
         "baselines", producer, sources,
     )  # fmt: skip
     write_records(pred_dir, kept)  # the records of other maps go: those are predicted again
-    gt_images = _CocoImages(dataset, split, gt) if cos else None
+    gt_images = _CocoImages(dataset, split, keep_going, gt, gt_unreadable) if cos else None
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = dict.fromkeys(COUNTS, 0)
@@ -146,6 +149,9 @@ def run_baseline(
         for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
             name = f"{dataset.names[i]}.png"
             image_id = None
+            if gt_images is not None and dataset.names[i] in gt_images.unreadable:
+                failures(dataset.names[i], gt_images.unreadable[dataset.names[i]])
+                continue
             if gt_images is not None:
                 image_id = gt_images.image_id(Path(dataset.image_paths[i]).stem)
                 image_ids.append(image_id)
@@ -242,15 +248,34 @@ class _CocoImages:
     Arguments:
       dataset: a COS dataset (``coco_gt``).
       split (str): its name, for errors.
+      keep_going: building the GT here, leave out the images whose header cannot be read
+        (recorded in ``unreadable``) instead of refusing them.
       gt: the dataset's COCO ground truth, when already built.
+      unreadable: with ``gt``, ``{name: reason}`` of the images left out of it.
     """
 
-    def __init__(self, dataset: Any, split: str, gt: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        split: str,
+        keep_going: bool = False,
+        gt: Optional[Dict[str, Any]] = None,
+        unreadable: Optional[Dict[str, str]] = None,
+    ) -> None:
         from pmgsam.evaluation.coco_gt import load_coco
 
         self.split = split
-        self.gt = dataset.coco_gt() if gt is None else gt
-        self.coco = load_coco(self.gt)
+        self.unreadable: Dict[str, str] = dict(unreadable or {})
+        if gt is None and keep_going:
+            left_out: Dict[str, str] = {}
+            gt = dataset.coco_gt(left_out)
+            self.unreadable.update(left_out)
+        elif gt is None:
+            gt = dataset.coco_gt()
+        self.gt = gt
+        # Every image unreadable: nothing to prompt or score (and pycocotools refuses an
+        # empty GT), as each one is a failed image of the split.
+        self.coco = load_coco(self.gt) if self.gt["images"] else None
         self.ids = {Path(im["file_name"]).stem: im["id"] for im in self.gt["images"]}
 
     def image_id(self, stem: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from torch.utils.data import Dataset
 
@@ -130,9 +130,14 @@ class SegmentationDataset(Dataset):
         sample["name"] = self.names[index]
         return sample
 
-    def coco_gt(self) -> Dict[str, Any]:
-        """COCO ground truth (RLE with str counts, class-agnostic) for instance evaluation."""
-        return coco_ground_truth(self.image_paths, self.names, self.instances, self.description)
+    def coco_gt(self, unreadable: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+        """COCO ground truth (RLE with str counts, class-agnostic) for instance evaluation.
+
+        Images whose header cannot be read raise one error naming them all, or, with
+        ``unreadable`` given, are left out and recorded there (:func:`coco_ground_truth`)."""
+        return coco_ground_truth(
+            self.image_paths, self.names, self.instances, self.description, unreadable
+        )
 
 
 def check_files(

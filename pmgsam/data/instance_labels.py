@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Optional, Sequence
+
+from pmgsam.utils.messages import preview
 
 from .coco_annotations import annotations_from_json, annotations_from_pngs
 from .io import DataError, read_size
@@ -34,21 +36,50 @@ class InstanceSource:
 
 
 def coco_ground_truth(
-    image_paths: Sequence[Path], names: Sequence[str], instances: InstanceSource, description: str
+    image_paths: Sequence[Path],
+    names: Sequence[str],
+    instances: InstanceSource,
+    description: str,
+    unreadable: Optional[Dict[str, str]] = None,
 ) -> Dict[str, Any]:
     """COCO ground truth (RLE with str counts, class-agnostic) of the images ``image_paths``.
 
     ``names`` are the samples' names (file stems) that the labels are looked up by;
     ``description`` names the split in messages (e.g. ``"cod10k Test"``).
+
+    Every image's size is read from its header. Images whose header cannot be read (zero-byte,
+    not an image) are all named in one :class:`~pmgsam.data.io.DataError`; with ``unreadable``
+    given (``--keep-going``) they are left out of the GT instead and recorded there as
+    ``{name: reason}``, so the caller can keep the split from being scored without them (the
+    other images keep the ids they have in the whole GT).
     """
     if instances.kind == "none":
         raise DataError(
             f"{description or 'this dataset'} has no instance labels: {instances.reason}"
         )
-    images = []
-    for i, path in enumerate(image_paths):
-        h, w = read_size(path)
+    images: List[Dict[str, Any]] = []
+    kept: List[str] = []
+    bad: Dict[str, str] = {}  # name: why its header cannot be read
+    bad_files: List[str] = []
+    for i, (path, name) in enumerate(zip(image_paths, names)):
+        try:
+            h, w = read_size(path)
+        except DataError as err:
+            bad[name] = str(err)
+            bad_files.append(str(path))
+            continue
         images.append({"id": i + 1, "file_name": path.name, "height": h, "width": w})
+        kept.append(name)
+    if bad and unreadable is None:
+        raise DataError(
+            f"{len(bad)} image file(s) of {description or 'this split'} cannot be read, so "
+            f"its instance ground truth (which needs every image's size) cannot be built: "
+            f"{preview(bad_files, 10)} (first: {next(iter(bad.values()))}); fix or remove "
+            "them (evaluate.py's --keep-going skips them and leaves their split unscored)"
+        )
+    if bad:
+        unreadable.update(bad)
+    names = kept
     assert instances.path is not None
     if instances.kind == "json":
         what = description or "this split"

@@ -36,7 +36,10 @@ settings, :func:`~pmgsam.engine.predictor.map_producer`) and the image file each
 of the same producer and image file are kept and their images not opened, a map of another image
 of that name is predicted again, and a folder of another producer's maps is refused
 (:func:`~pmgsam.utils.outputs.finished_maps`). :func:`predict_split` (benchmark mode) records
-the same and resumes the same way with ``skip_existing``.
+the same and resumes the same way with ``skip_existing``. The weights file is hashed before
+the model loads from it, and a file replaced or rewritten in between is refused, naming it, so
+the recorded SHA-256 is of the weights that made the maps
+(:func:`~pmgsam.engine.resume_plan.load_hashed`).
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 
@@ -45,7 +48,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from torch.utils.data import Subset
 
@@ -60,6 +63,7 @@ from pmgsam.engine.predictor import (
 )
 from pmgsam.engine.resume_plan import (
     load_and_plan,
+    load_hashed,
     map_sources,
     prepare_outputs,
     refuse_unresumable,
@@ -67,6 +71,7 @@ from pmgsam.engine.resume_plan import (
 from pmgsam.engine.unreadable import KEEP_GOING_HELP, FailedInputs
 from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import (
+    HashedWeights,
     checkpoint_model_fields,
     read_model_config,
     resolve_weights,
@@ -109,7 +114,7 @@ def predict_split(
     reuse: Optional[Dict[str, Any]] = None,
     skip_existing: bool = False,
     option: str = "output folder",
-    weights_sha256: Optional[str] = None,
+    weights: Optional[HashedWeights] = None,
     keep_going: bool = False,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
@@ -135,8 +140,12 @@ def predict_split(
         predict only the other images (the kept ones are not opened); a folder of another
         producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
-      weights_sha256: the SHA-256 of the weights file when the caller has it (benchmark mode
-        hashes it once for all its splits); computed here otherwise.
+      weights: the weights file's hash when the caller has it (benchmark mode hashes it once
+        for all its splits: :func:`~pmgsam.modeling.checkpoint.hash_weights`); taken here
+        otherwise, before the model loads. Either way the file must still be the version
+        hashed once the model is loaded, or the call is refused naming it (nothing predicted),
+        so the SHA-256 the manifests record is of the weights that made the maps. A model
+        reused from ``reuse`` keeps the hash of the file it was loaded from.
       The model runs on the config's ``train.num_threads`` torch threads (on the CPU, by
       default as many as leave a CPU to each of ``data.num_workers``:
       :func:`~pmgsam.engine.predictor.prediction_threads`).
@@ -163,12 +172,22 @@ def predict_split(
     # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
     amp = predictor.amp if predictor else resolve_amp("auto", run_on)
 
-    def load() -> Any:
+    # A reused model comes with the hash of the file it was loaded from.
+    weights = reuse.get("weights") if predictor and reuse is not None else weights
+    loaded: List[Tuple[Any, HashedWeights]] = []  # one load per call, whoever asks first
+
+    def load_model() -> Any:
         fields = checkpoint_model_fields(checkpoint, config_model, overrides, str(config))
         return load_pretrained(checkpoint, **fields)
 
+    def load(hashed: Optional[HashedWeights] = None) -> Tuple[Any, HashedWeights]:
+        if not loaded:
+            reused = (predictor.model, weights) if predictor and weights else None
+            loaded.append(reused or load_hashed(load_model, checkpoint, hashed or weights))
+        return loaded[0]
+
     # With skip_existing the folders are checked before the model loads (as in inference).
-    model = predictor.model if predictor else (None if skip_existing else load())
+    model = predictor.model if predictor else (None if skip_existing else load()[0])
     stored = model.config if model is not None else read_model_config(resolve_weights(checkpoint))
     size = stored.image_size
     dataset = build_dataset(cfg.data, split, size, train=False)
@@ -181,9 +200,8 @@ def predict_split(
     for folder, name, _ in outputs:
         check_output_dir(folder, sources, folders, overwrite, name)
     model, producer, skip = load_and_plan(
-        outputs, checkpoint, amp, sources, skip_existing,
-        lambda: model if model is not None else load(), weights_sha256,
-    )  # fmt: skip
+        outputs, checkpoint, amp, sources, skip_existing, load, weights
+    )
     prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
     if skip_existing:
@@ -192,7 +210,7 @@ def predict_split(
     if predictor is None:
         predictor = Predictor(model, run_on, amp, performance=cfg.performance)
         if reuse is not None:
-            reuse.update(key=key, predictor=predictor)
+            reuse.update(key=key, predictor=predictor, weights=loaded[0][1])
     failures = FailedInputs(keep_going, f"split {split}")
     if todo:
         logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)
@@ -292,7 +310,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model, producer, skip = load_and_plan(
         outputs, args.checkpoint, amp, sources, args.skip_existing,
-        lambda: load_pretrained(args.checkpoint, **apply_overrides({}, fields)), None,
+        lambda hashed: load_hashed(
+            lambda: load_pretrained(args.checkpoint, **apply_overrides({}, fields)),
+            args.checkpoint, hashed,
+        ),
     )  # fmt: skip
     todo = {stem: path for stem, path in listed.items() if stem not in skip}
     if args.skip_existing:

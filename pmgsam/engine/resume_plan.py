@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Set, Tuple, Union
 
 from pmgsam.engine.distributed import resolve_device
 from pmgsam.engine.predictor import map_producer, resolve_amp
-from pmgsam.modeling.checkpoint import branch_digests
+from pmgsam.modeling.checkpoint import HashedWeights, branch_digests, check_loaded, hash_weights
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.outputs import file_identity, finished_maps, prepare_output_dir
 
@@ -25,32 +25,54 @@ def map_sources(listed: Dict[str, Path]) -> Dict[str, Any]:
     return {f"{stem}.png": file_identity(path) for stem, path in listed.items()}
 
 
+def load_hashed(
+    load_model: Callable[[], Any],
+    checkpoint: Union[str, Path],
+    weights: Optional[HashedWeights] = None,
+) -> Tuple[Any, HashedWeights]:
+    """``(model, the hash of the file it was loaded from)``: ``load_model()`` after the weights
+    file is hashed (or with ``weights``, a hash taken earlier), refused with a
+    :class:`~pmgsam.modeling.weights.CheckpointError` naming the file if it was replaced or
+    rewritten in between (:func:`~pmgsam.modeling.checkpoint.check_loaded`)."""
+    weights = weights or hash_weights(checkpoint)
+    model = load_model()
+    check_loaded(weights)
+    return model, weights
+
+
 def load_and_plan(
     outputs: list,
     checkpoint: Union[str, Path],
     amp: str,
     sources: Dict[str, Any],
     skip_existing: bool,
-    load: Callable[[], Any],
-    weights_sha256: Optional[str] = None,
+    load: Callable[[Optional[HashedWeights]], Tuple[Any, HashedWeights]],
+    weights: Optional[HashedWeights] = None,
 ) -> Tuple[Any, Optional[Dict[str, Any]], Set[str]]:
-    """``(model, producer, kept stems)``: the model from ``load()``, what makes this run's maps
+    """``(model, producer, kept stems)``: the model from ``load``, what makes this run's maps
     (recorded in the folders' manifests) and, with ``skip_existing``, the stems whose maps
     every folder of ``outputs`` already holds (:func:`finished`).
 
     With ``skip_existing`` the folders are checked before the model loads, so a refusal costs
     no load; a checkpoint that does not record its frozen branches is checked once they are
-    loaded (the loaded branches' SHA-256 stand in). ``weights_sha256``: the weights' SHA-256
-    if known (else the file is hashed).
+    loaded (the loaded branches' SHA-256 stand in). ``weights``: the weights' hash if known
+    (else the file is hashed, before it is loaded). ``load(weights)`` gives the model and the
+    hash of the file it came from (:func:`load_hashed`). Once the producer is read, the file
+    must still be the version hashed, or the run is refused naming it: the recorded SHA-256
+    is then of the weights that make the maps.
     """
-    digest = weights_sha256
-    producer = map_producer(checkpoint, amp, digest) if skip_existing else None
-    skip = finished(outputs, producer, sources) if producer and producer["frozen_sha256"] else set()
-    model = load()
-    producer = producer or recorded_producer(str(checkpoint), amp, digest)
+    producer = None
+    skip: Set[str] = set()
+    if skip_existing:
+        weights = weights or hash_weights(checkpoint)
+        producer = map_producer(checkpoint, amp, weights.sha256)
+        skip = finished(outputs, producer, sources) if producer["frozen_sha256"] else set()
+    model, weights = load(weights)
+    producer = producer or recorded_producer(str(checkpoint), amp, weights.sha256)
     if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
         producer["frozen_sha256"] = branch_digests(model)
         skip = finished(outputs, producer, sources) if skip_existing else set()
+    check_loaded(weights)  # after the producer's header was read from the file too
     return model, producer, skip
 
 
@@ -100,8 +122,8 @@ def refuse_unresumable(
     :func:`~pmgsam.utils.outputs.finished_maps`' error when a split's folder (``{folder:
     dataset}``) holds maps of another producer, so that the last split's refusal costs no
     predictions of the others. A checkpoint that records no frozen-branch SHA-256 needs the
-    loaded model: :func:`predict_split` checks its folders then. ``weights_sha256``: as
-    :func:`predict_split` takes it."""
+    loaded model: :func:`predict_split` checks its folders then. ``weights_sha256``: the
+    weights' SHA-256 when the caller has it (else the file is hashed)."""
     amp = resolve_amp("auto", resolve_device(device or "auto", option="--device"))
     producer = map_producer(checkpoint, amp, weights_sha256)
     if producer["frozen_sha256"]:

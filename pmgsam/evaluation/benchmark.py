@@ -10,12 +10,16 @@ With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the 
 weights and settings made from the same image files (their images are not opened) and predicts
 the others (:func:`pmgsam.engine.inference.predict_split`); every split is then scored over all
 its images, as in a straight run. The weights file is hashed once per run (the SHA-256 recorded
-in run.json and in every folder's manifest), not once per split.
+in run.json and in every folder's manifest), not once per split; if it is replaced or rewritten
+before the model has loaded from it, the run is refused naming it (the SHA-256 would describe
+other weights than those that made the maps).
 
-An image (or GT mask) that cannot be read stops the run with an error naming it; with
-``--keep-going`` it gets no map and the other images are predicted, the splits holding such
-files are not scored, and the run ends with an error listing them all, without run.json
-(:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
+An image (or GT mask) that cannot be read stops the run with an error naming it (on COD10K /
+NC4K, an image whose header cannot be read does so before anything is predicted: the COCO GT
+needs its size); with ``--keep-going`` it gets no map (and no place in the COCO GT) and the
+other images are predicted, the splits holding such files are not scored, and the run ends with
+an error listing them all, without run.json (:mod:`pmgsam.engine.unreadable`): fix them and
+resume with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
@@ -95,7 +99,8 @@ def _predict(
     run: Dict[str, Any],
 ) -> str:
     """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder. ``run``
-    holds the weights' SHA-256 (``digest``), the folders predicted so far (``predicted``: each
+    holds the weights' hash (``weights``: checked against the file once the model loads), the
+    folders predicted so far (``predicted``: each
     split is predicted once) and, with ``--keep-going``, the files that could not be read
     (``failed``, by split)."""
     from pmgsam.engine.inference import predict_split
@@ -117,7 +122,7 @@ def _predict(
             reuse=loaded,
             skip_existing=getattr(args, "skip_existing", False),
             option="--output-dir",
-            weights_sha256=run["digest"],
+            weights=run["weights"],
             keep_going=getattr(args, "keep_going", False),
         )
     except UnreadableInputs as err:  # raised with --keep-going only, once the split is done
@@ -198,6 +203,25 @@ def _score_cos_split(
     return scores
 
 
+def _cos_ground_truths(
+    args: argparse.Namespace, datasets: Dict[str, Any]
+) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Dict[str, str]]]:
+    """(COCO GT by split, ``{split: {name: reason}}`` of the images left out of it) of a COS
+    dataset's splits; nothing for DIS data. An image whose header cannot be read stops the
+    run, naming it, or with ``--keep-going`` is left out of its split's GT: that split is
+    then not scored (its AP would silently be over fewer images)."""
+    if args.dataset not in COS_NAMES:
+        return {}, {}
+    keep_going = getattr(args, "keep_going", False)
+    cos_gt, left_out = {}, {}
+    for split in args.splits:
+        unreadable: Optional[Dict[str, str]] = {} if keep_going else None
+        cos_gt[split] = datasets[split].coco_gt(unreadable)
+        if unreadable:
+            left_out[split] = unreadable
+    return cos_gt, left_out
+
+
 def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], set]:
     """(names of the splits the run trained on, the images it trained on) for the run
     ``checkpoint`` comes from, read from its config.yaml with this evaluation's data root; empty
@@ -252,7 +276,7 @@ def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     """Predict every split of ``args`` with the checkpoint, score it, update run.json and
     print the tables; returns the run.json record."""
-    from pmgsam.modeling.checkpoint import weights_digest
+    from pmgsam.modeling.checkpoint import hash_weights
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
     overrides = data_overrides(args)
@@ -265,10 +289,12 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
     # The instance labels too: a split without them (or with a bad COCO file) must not cost
     # the predictions of every split first.
-    cos_gt = {s: datasets[s].coco_gt() for s in args.splits if args.dataset in COS_NAMES}
-    # Once, before predicting (a run still training may replace its best weights meanwhile):
-    # the manifests of every split and run.json record this SHA-256.
-    digest = weights_digest(args.checkpoint)
+    cos_gt, gt_failed = _cos_ground_truths(args, datasets)
+    # Once, before predicting: the manifests of every split and run.json record this SHA-256.
+    # A run still training may replace its best weights meanwhile: predict_split refuses the
+    # file once the model is loaded if it is no longer the version hashed here.
+    weights = hash_weights(args.checkpoint)
+    digest = weights.sha256
     if getattr(args, "skip_existing", False):  # every split's folder, before any is predicted
         from pmgsam.engine.inference import refuse_unresumable
 
@@ -276,12 +302,14 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         refuse_unresumable(args.checkpoint, args.device, folders, "--output-dir", digest)
     dis, cos = {}, {}
     loaded: Dict[str, object] = {}  # one model load (and compile) for every split
-    run: Dict[str, Any] = {"digest": digest, "predicted": {}, "failed": {}}
+    run: Dict[str, Any] = {"weights": weights, "predicted": {}, "failed": {}}
     for split in args.splits:
         combined = args.dataset == "dis5k" and is_combined(split)
         parts = split_parts(split) if combined else [split]
         for part in parts:  # all of them, before a part with unreadable files skips the split
             _predict(args, part, run_dir, overrides, loaded, run)
+        if gt_failed.get(split):  # left out of the GT: never scored without them
+            run["failed"][split] = {**gt_failed[split], **run["failed"].get(split, {})}
         if any(part in run["failed"] for part in parts):
             continue  # --keep-going: not scored; named at the end
         if combined:  # DIS-TE or DIS-TE1+...: one set

@@ -70,10 +70,14 @@ def score_parts(
     resize_pred: bool = False,
     with_hce: bool = True,
     progress: bool = True,
+    resize_option: str | None = "--resize-pred",
 ) -> Tuple[Dict[str, object], list]:
-    """Score the pairs of all parts as one set; the summary also counts images per part."""
+    """Score the pairs of all parts as one set; the summary also counts images per part.
+    ``resize_option``: as :func:`~pmgsam.evaluation.scoring.evaluate_dis_pairs` takes it."""
     pairs = [pair for part in part_pairs for pair in part_pairs[part]]
-    summary, per_image = evaluate_dis_pairs(pairs, workers, resize_pred, with_hce, progress)
+    summary, per_image = evaluate_dis_pairs(
+        pairs, workers, resize_pred, with_hce, progress, resize_option
+    )
     summary["parts"] = {part: len(p) for part, p in part_pairs.items()}
     return summary, per_image
 
@@ -87,18 +91,22 @@ def score_combined_split(
     resize_pred: bool = False,
     with_hce: bool = True,
     progress: bool = True,
+    resize_option: str | None = "--resize-pred",
 ) -> Tuple[str, Dict[str, object]]:
     """Predict (through ``predict(part) -> folder``) and score a combined spec as one set.
 
     Writes ``<metrics_dir>/<name>.json`` and its per-image CSV (names ``<part>/<stem>``);
-    returns (name, the written summary) for ``run.json``'s ``dis`` section.
+    returns (name, the written summary) for ``run.json``'s ``dis`` section. A size-mismatch
+    error names ``resize_option`` (None: the calling tool has no such option).
     """
     name = combined_name(spec)
     part_pairs = {
         part: dataset_pairs(dataset_for(part), predict(part), prefix=f"{part}/")
         for part in split_parts(spec)
     }
-    summary, per_image = score_parts(part_pairs, workers, resize_pred, with_hce, progress)
+    summary, per_image = score_parts(
+        part_pairs, workers, resize_pred, with_hce, progress, resize_option
+    )
     out, _ = write_dis_results(
         Path(metrics_dir) / f"{name}.json", summary, per_image, {"split": name}
     )

@@ -84,24 +84,34 @@ def quarter_turned(resize_option: str | None = "--resize-pred") -> str:
     )
 
 
-def refuse_size_mismatches(turned: Sequence[str], other: Sequence[str]) -> None:
+def refuse_size_mismatches(
+    turned: Sequence[str], other: Sequence[str], resize_option: str | None = "--resize-pred"
+) -> None:
     """One error naming the maps whose size is their GT's turned by 90° (refused even with
-    ``--resize-pred``), else those of another size (``--resize-pred`` would resize them)."""
+    ``resize_option``), else those of another size (which ``resize_option`` would resize).
+    ``resize_option``: the calling tool's option that resizes maps to their GT, named in the
+    message; None for a tool without one (``pmgsam.ablate``, a baseline row)."""
     if turned:
         raise EvaluationInputError(
-            f"{len(turned)} {quarter_turned()}: " + preview(list(turned), LIST_LIMIT)
+            f"{len(turned)} {quarter_turned(resize_option)}: " + preview(list(turned), LIST_LIMIT)
         )
     if other:
+        advice = f" (pass {resize_option} to resize them to the GT size)" if resize_option else ""
         raise EvaluationInputError(
-            f"{len(other)} prediction(s) differ in size from their GT (pass --resize-pred to "
-            "resize them to the GT size): " + preview(list(other), LIST_LIMIT)
+            f"{len(other)} prediction(s) differ in size from their GT{advice}: "
+            + preview(list(other), LIST_LIMIT)
         )
 
 
-def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = False) -> List[int]:
+def check_sizes(
+    pairs: Sequence[Tuple[str, Path, Path]],
+    resize_pred: bool = False,
+    resize_option: str | None = "--resize-pred",
+) -> List[int]:
     """Pixel count of each GT, read from the file headers (a bad header raises naming the file).
 
-    Unless ``resize_pred``, raises listing every prediction whose size differs from its GT.
+    Unless ``resize_pred``, raises listing every prediction whose size differs from its GT;
+    the error names ``resize_option`` (:func:`refuse_size_mismatches`).
     """
     bad, turned, pixels = [], [], []
     for _, pred, gt in pairs:
@@ -111,7 +121,7 @@ def check_sizes(pairs: Sequence[Tuple[str, Path, Path]], resize_pred: bool = Fal
             turned.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
         elif hp != hg and not resize_pred:
             bad.append(f"{pred.name} {hp[1]}x{hp[0]} vs GT {gt.name} {hg[1]}x{hg[0]}")
-    refuse_size_mismatches(turned, bad)
+    refuse_size_mismatches(turned, bad, resize_option)
     return pixels
 
 
@@ -134,9 +144,9 @@ def map_at_gt_size(
         why = quarter_turned(resize_option)
         raise EvaluationInputError(f"'{pred_path}': 1 {why} (GT '{gt_path}')")
     if not resize_pred:
+        advice = f"; pass {resize_option} to resize it to the GT size" if resize_option else ""
         raise EvaluationInputError(
-            f"{pred_path}: size {pred.shape} differs from GT {gt.shape} ('{gt_path}'; pass "
-            "--resize-pred to resize it to the GT size)"
+            f"{pred_path}: size {pred.shape} differs from GT {gt.shape} ('{gt_path}'{advice})"
         )
     import cv2
 

@@ -56,7 +56,7 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 
 
-ScoreJob = Tuple[str, str, str, Union[str, None], bool, bool]
+ScoreJob = Tuple[str, str, str, Union[str, None], bool, Union[str, None], bool]
 Caught = List[Tuple[type, str]]
 
 
@@ -64,7 +64,7 @@ def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
     """Metrics of one pair, and the warnings its files raised (re-issued by the parent)."""
     from .dis_metrics import image_metrics
 
-    stem, pred_path, gt_path, ske_path, resize_pred, with_hce = job
+    stem, pred_path, gt_path, ske_path, resize_pred, resize_option, with_hce = job
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pred = load_mask(pred_path, "prediction", labels_01=False)
@@ -72,7 +72,7 @@ def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
         ske = None
         if with_hce and ske_path is not None and os.path.exists(ske_path):
             ske = load_mask(ske_path, "GT skeleton")
-    pred = map_at_gt_size(pred, gt, pred_path, gt_path, resize_pred)
+    pred = map_at_gt_size(pred, gt, pred_path, gt_path, resize_pred, resize_option)
     if ske is not None:
         if ske.shape != gt.shape:
             raise EvaluationInputError(f"{ske_path}: size {ske.shape} differs from GT")
@@ -150,12 +150,14 @@ def _score_pairs(
     resize_pred: bool,
     with_hce: bool,
     progress: bool,
+    resize_option: str | None = "--resize-pred",
 ) -> Tuple[Dict[str, object], List[ImageMetrics]]:
     if not pairs:
         raise EvaluationInputError("nothing to evaluate: no prediction/GT pairs")
-    pixels = check_sizes([(s, Path(p), Path(g)) for s, p, g, _ in pairs], resize_pred)
+    triples = [(s, Path(p), Path(g)) for s, p, g, _ in pairs]
+    pixels = check_sizes(triples, resize_pred, resize_option)
     jobs = [
-        (stem, str(p), str(g), None if k is None else str(k), resize_pred, with_hce)
+        (stem, str(p), str(g), None if k is None else str(k), resize_pred, resize_option, with_hce)
         for stem, p, g, k in pairs
     ]
     # Largest images first: with mixed sizes, no worker is left alone with an 8 MP image at
@@ -211,11 +213,14 @@ def evaluate_dis_pairs(
     resize_pred: bool = False,
     with_hce: bool = True,
     progress: bool = True,
+    resize_option: str | None = "--resize-pred",
 ) -> Tuple[Dict[str, object], List[ImageMetrics]]:
-    """Score explicit (stem, prediction, GT, skeleton or None) tuples; see evaluate_dis_folder."""
+    """Score explicit (stem, prediction, GT, skeleton or None) tuples; see evaluate_dis_folder.
+    ``resize_option``: the caller's option setting ``resize_pred``, which a size-mismatch error
+    names (None for a tool without one)."""
     pool = _start_pool(workers, len(pairs))
     try:
-        return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
+        return _score_pairs(pairs, pool, resize_pred, with_hce, progress, resize_option)
     finally:
         if pool is not None:
             _stop_pool(pool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -54,6 +54,53 @@ def weights_digest(path: str | Path) -> str:
     """SHA-256 of the PMG-SAM weights file that ``path`` (file, checkpoint or run folder) names:
     tells whether a run's ``best`` weights changed since maps were predicted from them."""
     return file_sha256(resolve_weights(path))
+
+
+class HashedWeights(NamedTuple):
+    """A weights file's SHA-256 and the version of the file it was taken of
+    (:func:`hash_weights`; :func:`check_loaded` proves the model loaded is that version)."""
+
+    path: Path
+    sha256: str
+    stamp: Tuple[int, int, int, int]  # (device, inode, size, mtime_ns) before hashing
+
+
+def _stamp(path: Path) -> Tuple[int, int, int, int]:
+    # A replaced file (a new file renamed over it) has another inode; one rewritten in place
+    # another size or modification time.
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def hash_weights(path: str | Path) -> HashedWeights:
+    """The SHA-256 of the weights file ``path`` names (a file; for PMG-SAM also a checkpoint
+    or run folder), with the file's identity and version taken before it is read. Load the
+    model after this, then call :func:`check_loaded`: the hash is then provably of the bytes
+    loaded, without reading the file twice into memory."""
+    file = Path(resolve_weights(path))
+    stamp = _stamp(file)
+    return HashedWeights(file, file_sha256(file), stamp)
+
+
+def check_loaded(weights: HashedWeights) -> None:
+    """Call once the model is loaded from ``weights.path``: raise :class:`CheckpointError`
+    naming the file if it was replaced or rewritten since it was hashed (the SHA-256 recorded
+    for the maps would then describe another file than the weights that make them)."""
+    try:
+        now = _stamp(weights.path)
+    except OSError as err:
+        change = f"it can no longer be read: {err.strerror or err}"
+    else:
+        if now == weights.stamp:
+            return
+        same_file = now[:2] == weights.stamp[:2]
+        change = "rewritten in place" if same_file else "replaced by another file"
+    raise CheckpointError(
+        f"weights file '{weights.path}' changed between hashing and loading ({change}): the "
+        "SHA-256 recorded for the maps would not be of the weights loaded; nothing was "
+        "predicted. Run again once nothing writes that file (a training run replaces its "
+        "best weights as it improves: evaluate a copy, or wait until it finishes)"
+    )
 
 
 def save_model(

@@ -1,0 +1,140 @@
+"""evaluate.py's benchmark and baseline modes on COS data with a test image whose header cannot
+be read (a zero-byte file). The COCO ground truth reads every image's size first, so such a file
+used to end the run even with ``--keep-going``; now, as on DIS data, ``--keep-going`` skips it
+(no map, listed under ``failed`` in the manifest), leaves its split unscored and exits with the
+error listing it, and without it the run is refused before anything is predicted, naming every
+such file.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pmgsam.baselines import sam as sam_family
+from pmgsam.data import DataError, build_dataset, generate
+from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
+from pmgsam.engine import inference
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.unreadable import UnreadableInputs
+from pmgsam.utils.config import load_config, to_dict
+from pmgsam.utils.outputs import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ["--baseline", "sam-box", "--model-type", "vit_b", "--speed-iters", "0"]
+
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
+
+
+@pytest.fixture
+def nc4k(tmp_path: Path, small_model_file) -> Tuple[Path, List[Path]]:
+    """(config, the test split's image files): NC4K with three 32x24 test images."""
+    root = generate("nc4k", tmp_path / "data", num=6, seed=0, size=(32, 24), progress=False)
+    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
+    data.update(test_splits=["test"], test_fraction=0.5, split_dir=str(tmp_path / "splits"))
+    data["num_workers"] = 0
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "train": {"device": "cpu"}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    loaded = load_config(ExperimentConfig, config)
+    images = build_dataset(loaded.data, "test", 64, train=False).image_paths
+    assert len(images) == 3
+    return config, [Path(p) for p in images]
+
+
+@pytest.fixture
+def stand_in_models(monkeypatch, small_model_file) -> None:
+    """Benchmark mode loads the small PMG-SAM; baseline mode a SAM whose predictor answers every
+    box with logits +10 inside it and -10 outside (no SAM weights to build)."""
+    model = small_model_file[1]
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+
+    class BoxPredictor:
+        def set_image(self, image: np.ndarray) -> None:
+            self.shape = image.shape[:2]
+
+        def predict(self, box, multimask_output, return_logits):
+            logits = np.full((1, *self.shape), -10.0, np.float32)
+            x0, y0, x1, y1 = np.asarray(box, int)
+            logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
+            return logits, np.array([0.9]), None
+
+    monkeypatch.setattr(sam_family, "load", lambda *a, **kw: torch.nn.Linear(2, 2))
+    monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
+
+
+def evaluate(config: Path, weights: Path, run: Path, *extra: Any) -> int:
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+            "--output-dir", run, *extra]  # fmt: skip
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])
+def test_without_keep_going_every_unreadable_image_is_named_before_predicting(
+    nc4k, tmp_path: Path, mode: list
+) -> None:
+    config, images = nc4k
+    for image in images[:2]:
+        image.write_bytes(b"")
+    weights = tmp_path / "model.pth"
+    weights.write_bytes(b"never read")  # refused before any model loads
+    run = tmp_path / "run"
+    with pytest.raises(DataError, match=r"^2 image file\(s\) of nc4k test cannot be read") as err:
+        evaluate(config, weights, run, *mode)
+    assert all(str(image) in str(err.value) for image in images[:2])
+    assert "--keep-going" in str(err.value) and not run.exists()
+
+
+@pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])
+def test_keep_going_skips_an_unreadable_image_and_leaves_its_split_unscored(
+    nc4k, small_model_file, stand_in_models, tmp_path: Path, mode: list
+) -> None:
+    config, images = nc4k
+    images[1].write_bytes(b"")
+    run = tmp_path / "run"
+    with pytest.raises(UnreadableInputs, match="run.json was not written") as err:
+        evaluate(config, small_model_file[0], run, "--keep-going", *mode)
+    assert list(err.value.failed) == [f"test/{images[1].stem}"]
+    pred = run / "pred" / "test"
+    assert sorted(p.name for p in pred.glob("*.png")) == sorted(
+        f"{p.stem}.png" for p in (images[0], images[2])
+    )
+    assert read_manifest(pred)["failed"].keys() == {images[1].stem}
+    # Scored without that image, AP would silently be over two images of three: not scored.
+    assert not (run / "metrics" / "test.json").exists() and not (run / "run.json").exists()
+
+
+def test_an_image_left_out_of_the_ground_truth_is_recorded_and_the_others_keep_their_ids(
+    tmp_path: Path,
+) -> None:
+    folder, labels = tmp_path / "im", tmp_path / "inst"
+    folder.mkdir()
+    labels.mkdir()
+    paths = []
+    for k, name in enumerate("abc"):
+        label = np.zeros((8, 10), np.uint8)
+        label[2:6, k : k + 4] = 1
+        Image.fromarray(label).save(labels / f"{name}.png")
+        Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(folder / f"{name}.png")
+        paths.append(folder / f"{name}.png")
+    paths[1].write_bytes(b"")
+    unreadable: Dict[str, str] = {}
+    gt = coco_ground_truth(paths, ["a", "b", "c"], InstanceSource("png", labels), "t", unreadable)
+    assert list(unreadable) == ["b"] and str(paths[1]) in unreadable["b"]
+    # Ids are split positions from 1, as in the GT of the whole split: a and c are 1 and 3.
+    assert [(im["id"], im["file_name"]) for im in gt["images"]] == [(1, "a.png"), (3, "c.png")]
+    assert [a["image_id"] for a in gt["annotations"]] == [1, 3]

@@ -1,0 +1,168 @@
+"""The SHA-256 a prediction run records (output-folder manifests, run.json) is of the weights file
+the model was loaded from: a file replaced between hashing and loading is refused, naming it.
+
+Inference used to hash after loading (or before, with --skip-existing), and benchmark and
+baseline mode once before loading, so a training run replacing its best weights in between
+left maps recorded under another file's SHA-256. Each test's loader replaces the file (another
+file renamed over it, as a training run's checkpoint writes do) right when it loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from typing import Any, List
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pmgsam.baselines import sam as sam_family
+from pmgsam.engine import inference
+from pmgsam.modeling.checkpoint import check_loaded, hash_weights
+from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.config import to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANGED = "changed between hashing and loading"
+
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
+
+
+def replace(path: Path) -> None:
+    """Rename another file over ``path``: its bytes with the last one changed (a tensor byte,
+    so the safetensors header still reads)."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)
+
+
+@pytest.fixture
+def weights(small_model_file, tmp_path: Path) -> Path:
+    """A copy of the small PMG-SAM weights file (each test replaces it)."""
+    return Path(shutil.copy(small_model_file[0], tmp_path / "model.safetensors"))
+
+
+def replacing_loader(monkeypatch, model: torch.nn.Module, path: Path, when: str) -> List[str]:
+    """Make inference load a copy of ``model``, replacing ``path`` ``before`` or ``after``."""
+    calls: List[str] = []
+
+    def load(checkpoint: Any, **fields: Any) -> torch.nn.Module:
+        calls.append(str(checkpoint))
+        if when == "before":
+            replace(path)
+        loaded = copy.deepcopy(model)
+        if when == "after":
+            replace(path)
+        return loaded
+
+    monkeypatch.setattr(inference, "load_pretrained", load)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "when, extra", [("after", []), ("before", ["--skip-existing"])], ids=["straight", "resumed"]
+)
+def test_inference_refuses_weights_replaced_while_loading(
+    weights, small_model_file, tmp_path: Path, monkeypatch, when: str, extra: list
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(images / "a.png")
+    calls = replacing_loader(monkeypatch, small_model_file[1], weights, when)
+    out = tmp_path / "out"
+    argv = ["--checkpoint", weights, "--input", images, "--out", out, "--device", "cpu",
+            "--num-workers", 0, *extra]  # fmt: skip
+    with pytest.raises(CheckpointError, match=CHANGED) as err:
+        inference.main([str(a) for a in argv])
+    assert (
+        calls and f"'{weights}'" in str(err.value) and "replaced by another file" in str(err.value)
+    )
+    assert not list(out.glob("*.png"))
+
+
+def evaluate(argv: List[Any]) -> int:
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.fixture
+def config(small_model_file, dis5k_root: Path, tmp_path: Path) -> Path:
+    data = {"dataset": "dis5k", "root": str(dis5k_root), "train_split": "DIS-TR",
+            "val_split": "DIS-VD", "test_splits": ["DIS-TE1"], "num_workers": 0,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "train": {"device": "cpu"}}
+    path = tmp_path / "dis5k.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_benchmark_refuses_weights_replaced_after_hashing(
+    weights, small_model_file, config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    calls = replacing_loader(monkeypatch, small_model_file[1], weights, "before")
+    run = tmp_path / "run"
+    with pytest.raises(CheckpointError, match=CHANGED) as err:
+        evaluate(["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+                  "--output-dir", run, "--workers", 1])  # fmt: skip
+    assert calls and f"'{weights}'" in str(err.value)
+    assert not list(run.rglob("*.png")) and not (run / "run.json").exists()
+
+
+def test_baseline_refuses_a_checkpoint_replaced_after_hashing(
+    config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    checkpoint = tmp_path / "sam_vit_b.pth"
+    checkpoint.write_bytes(b"stand-in SAM weights")
+
+    def load(*args: Any, **kwargs: Any) -> torch.nn.Module:
+        replace(checkpoint)
+        return torch.nn.Linear(2, 2)
+
+    class BoxPredictor:  # the whole box as the mask
+        def set_image(self, image: np.ndarray) -> None:
+            self.shape = image.shape[:2]
+
+        def predict(self, box, multimask_output, return_logits):
+            logits = np.full((1, *self.shape), -10.0, np.float32)
+            x0, y0, x1, y1 = np.asarray(box, int)
+            logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
+            return logits, np.array([0.9]), None
+
+    monkeypatch.setattr(sam_family, "load", load)
+    monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
+    run = tmp_path / "run"
+    with pytest.raises(CheckpointError, match=CHANGED) as err:
+        evaluate(["--baseline", "sam-box", "--model-type", "vit_b", "--checkpoint", checkpoint,
+                  "--config", config, "--device", "cpu", "--quiet", "--output-dir", run,
+                  "--speed-iters", 0])  # fmt: skip
+    assert f"'{checkpoint}'" in str(err.value)
+    assert not list(run.rglob("*.png")) and not (run / "run.json").exists()
+
+
+def test_check_loaded_passes_an_unchanged_file_and_names_an_in_place_rewrite(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"abc")
+    hashed = hash_weights(path)
+    # sha256(b"abc"), as hashlib and sha256sum give it.
+    assert hashed.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    check_loaded(hashed)
+    with open(path, "r+b") as f:  # same inode, one more byte
+        f.seek(0, 2)
+        f.write(b"d")
+    with pytest.raises(CheckpointError, match=rf"'{path}' {CHANGED} \(rewritten in place\)"):
+        check_loaded(hashed)
