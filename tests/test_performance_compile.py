@@ -171,10 +171,11 @@ def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, exact_float32, sc
 
 @pytest.fixture
 def backend_flags():
-    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark
+    cudnn = torch.backends.cudnn
+    before = torch.get_float32_matmul_precision(), cudnn.benchmark, cudnn.allow_tf32
     yield
     torch.set_float32_matmul_precision(before[0])
-    torch.backends.cudnn.benchmark = before[1]
+    cudnn.benchmark, cudnn.allow_tf32 = before[1:]
 
 
 def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
@@ -195,10 +196,14 @@ def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
     assert torch.backends.cuda.matmul.allow_tf32 is True
     if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
-    assert torch.backends.cudnn.allow_tf32  # convolutions: torch's default, left alone
+    assert torch.backends.cudnn.allow_tf32  # convolutions: torch's default
     # A later configuration with the option off turns it off again (one process, two runs).
     configure_backends(PerformanceConfig(), torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is False
+    configure_backends(PerformanceConfig(tf32=False), torch.device("cuda"))
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    assert torch.backends.cudnn.allow_tf32 is False  # "tf32: false" means no TF32 at all
 
 
 def test_fused_adamw_takes_the_same_steps(tiny64):

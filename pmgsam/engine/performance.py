@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 def configure_backends(perf: PerformanceConfig, device: torch.device) -> None:
     """Set the process-wide CUDA backend flags of ``perf`` (nothing on CPU).
 
-    TF32 matmuls when ``perf.tf32`` (cuDNN convolutions use TF32 by default already,
-    ``torch.backends.cudnn.allow_tf32``), and cuDNN's algorithm timing when
-    ``perf.cudnn_benchmark``. ``set_float32_matmul_precision`` is the one TF32 switch that
-    works alike on torch 2.4 to 2.14: setting the torch >= 2.9
+    TF32 matmuls and convolutions when ``perf.tf32`` (the latter torch's default already,
+    ``torch.backends.cudnn.allow_tf32``), full float32 for both otherwise, and cuDNN's
+    algorithm timing when ``perf.cudnn_benchmark``. ``set_float32_matmul_precision`` is the
+    one TF32 switch that works alike on torch 2.4 to 2.14: setting the torch >= 2.9
     ``torch.backends.cuda.matmul.fp32_precision`` instead makes any later read of the older
     flags or of ``torch.get_float32_matmul_precision()`` (which inductor's cache key does)
     raise "you have used mix of the legacy and new APIs"; on torch 2.9 to 2.11 this call may
@@ -32,8 +32,10 @@ def configure_backends(perf: PerformanceConfig, device: torch.device) -> None:
     """
     if device.type != "cuda":
         return
-    if perf.tf32:
-        torch.set_float32_matmul_precision("high")
+    # Set both ways: a process configuring several runs (ablate, a notebook) must not keep an
+    # earlier run's TF32 when this one has it off.
+    torch.set_float32_matmul_precision("high" if perf.tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = perf.tf32
     torch.backends.cudnn.benchmark = perf.cudnn_benchmark
 
 
