@@ -219,7 +219,8 @@ def predict_split(
     return Path(out_dir)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Inference's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.engine.inference",
         description="Predict probability maps for a folder of images, or one image",
@@ -266,6 +267,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
         "takes it; the model. prefix may be left out)",
     )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Predict the maps of ``--input`` into ``--out`` (and ``--premask-out``); 0 on success."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
