@@ -229,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images, or one image file")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
-    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="images per forward pass"
+    )
     parser.add_argument(
         "--num-workers",
         type=non_negative_int,
@@ -244,7 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         "CUDA torch's default)",
     )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
-    parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", "bf16", "none"],
+        help="bf16 autocast, or none (full precision); auto: bf16 on CUDA, none elsewhere",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
