@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import List, Optional
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """train.py's options (tests check the README's commands against them)."""
+    # The module doc is the usage: how to start, resume and override, shown by --help.
     parser = argparse.ArgumentParser(
-        description="Train or fine-tune PMG-SAM.", formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--config", help="experiment YAML (optional with --resume)")
     parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
     parser.add_argument("--resume", help="run folder to continue from its last checkpoint")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Start or resume the training run that the config, overrides and options describe."""
+    parser = build_parser()
     # Intermixed: overrides may stand before and after the options, as users type them.
     args = parser.parse_intermixed_args(argv)
 

@@ -60,8 +60,8 @@ def _refuse_unscored_splits(
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Read the run folders and write their DIS, COS and efficiency tables to --out."""
+def build_parser() -> argparse.ArgumentParser:
+    """The report's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.report", description=__doc__, formatter_class=HelpFormatter
     )
@@ -74,7 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Read the run folders and write their DIS, COS and efficiency tables to --out."""
+    args = build_parser().parse_args(argv)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise OutputError(f"--out '{args.out}' is an existing file, not a folder")
     # The runs' map folders: tables written there would sit among (and be read as) maps.

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pmgsam.utils.cli import non_negative_int
+from pmgsam.utils.cli import HelpFormatter, non_negative_int
 from pmgsam.utils.rle import encode_rle
 
 from .io import DataError
@@ -299,21 +299,42 @@ def load_manifest(root: str | Path) -> Dict:
     return json.loads((Path(root) / MANIFEST).read_text())
 
 
-def main(argv: List[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The generator's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(
-        prog="python -m pmgsam.data.synthetic", description=__doc__.split("\n")[0]
+        prog="python -m pmgsam.data.synthetic",
+        description=__doc__.split("\n")[0],
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
     parser.add_argument(
         "--out", required=True, help="output folder (the dataset folder goes in it)"
     )
-    parser.add_argument("--num", type=int, default=20, help="training images (see module doc)")
+    parser.add_argument(
+        "--num",
+        type=int,
+        default=20,
+        help="training images; dis5k: max(2, num // 4) in each other split, cod10k: "
+        "max(2, num // 2) CAM test images (plus a few NonCAM ones per split), nc4k: one pool "
+        "of num images",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--size", type=_size_option, default=(320, 240), help="WxH, e.g. 320x240")
+    parser.add_argument(
+        "--size",
+        type=_size_option,
+        default=(320, 240),
+        help="WxH of the images, around which their sides vary (default: 320x240)",
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier generated tree (its files)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    return parser
+
+
+def main(argv: List[str] | None = None) -> None:
+    """Generate the dataset the options describe and print its image counts."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 2 <= args.num <= MAX_NUM:
         parser.error(f"--num must be at least 2 (each split needs images), at most {MAX_NUM}, "

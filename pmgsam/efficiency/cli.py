@@ -29,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=package.__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--model", default="pmgsam_hiera_b+", choices=list_models())
+    parser.add_argument(
+        "--model",
+        default="pmgsam_hiera_b+",
+        choices=list_models(),
+        help="registered model to measure",
+    )
     parser.add_argument("--config", help="measure the model of this experiment YAML instead")
     parser.add_argument(
         "--size", type=positive_int, default=None, help="input side S (default: model's)"
@@ -38,9 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", "--batch-size", type=positive_int, default=1, help="images per call"
     )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--iters", type=positive_int, default=10)
-    parser.add_argument("--warmup", type=non_negative_int, default=3)
+    parser.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "bf16"], help="fp32, or bf16 autocast"
+    )
+    parser.add_argument("--iters", type=positive_int, default=10, help="timed calls")
+    parser.add_argument(
+        "--warmup", type=non_negative_int, default=3, help="untimed calls before the timed ones"
+    )
     parser.add_argument(
         "--threads",
         type=positive_int,

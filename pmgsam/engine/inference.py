@@ -237,7 +237,8 @@ def predict_split(
     return Path(out_dir)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Inference's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(
         prog="python -m pmgsam.engine.inference",
         description="Predict probability maps for a folder of images, or one image",
@@ -246,7 +247,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images, or one image file")
     parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
-    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="images per forward pass"
+    )
     parser.add_argument(
         "--num-workers",
         type=non_negative_int,
@@ -261,7 +264,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         "CUDA torch's default)",
     )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
-    parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", "bf16", "none"],
+        help="bf16 autocast, or none (full precision); auto: bf16 on CUDA, none elsewhere",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -284,6 +292,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
         "takes it; the model. prefix may be left out)",
     )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Predict the maps of ``--input`` into ``--out`` (and ``--premask-out``); 0 on success."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
