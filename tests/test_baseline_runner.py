@@ -262,3 +262,20 @@ def test_an_unreadable_image_stops_the_split_or_is_skipped_and_resumed(tmp_path)
     }
     for name in ("a.png", "b.png", "c.png"):
         np.testing.assert_array_equal(png(pred / name), png(tmp_path / "s" / "pred" / "S" / name))
+
+
+def test_a_read_only_image_reaches_the_model_writable(tmp_path: Path) -> None:
+    """PIL-backed arrays are read-only, and SAM2's ``to_tensor`` warns of each one (torch
+    cannot share a read-only buffer): the runner hands the model a writable copy."""
+
+    class ReadOnlyStand(Stand):
+        def load(self, i: int):
+            image, gt = super().load(i)
+            image.flags.writeable = False
+            return image, gt
+
+    data = ReadOnlyStand(tmp_path / "data", {"a": rect(2, 5, 3, 9)})
+    baseline = BoxStandIn()
+    run_baseline(baseline, data, tmp_path / "run", "S", progress=False)
+    ((image, _),) = baseline.calls
+    assert image.flags.writeable and image[0, 0, 0] == 10

@@ -223,6 +223,8 @@ def _predict_image(
         write_probability_png(torch.zeros(gt.shape), out_png)
         return False, []
     counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
+    if not image.flags.writeable:  # PIL's arrays are read-only; SAM2's to_tensor warns of it
+        image = image.copy()
     pred = baseline.predict(image, boxes)
     counts["masks"] += len(pred.masks)
     counts["no_masks"] += int(not pred.masks)
