@@ -296,7 +296,7 @@ def _fake_run(root: Path, dis5k_root: Path, split: str, method: str, good: set) 
     return run
 
 
-def test_premask_and_figures_cli(tmp_path, dis5k_root) -> None:
+def test_premask_and_figures_cli(tmp_path, dis5k_root, capsys) -> None:
     stems = sorted(p.stem for p in (dis5k_root / "DIS-TE1" / "gt").glob("*.png"))
     run = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Ours", set(stems))
     other = _fake_run(tmp_path, dis5k_root, "DIS-TE1", "Other", {stems[0]})
@@ -322,6 +322,7 @@ def test_premask_and_figures_cli(tmp_path, dis5k_root) -> None:
     assert png_size(grid)[0] == 700 and grid.stat().st_size > 1000
     # "Other" is right on stems[0] only: its worst image is the other one.
     worst = (figs / "failures_DIS-TE1_iou.txt").read_text().splitlines()
+    assert f"wrote {figs / 'failures_DIS-TE1_iou.txt'}" in capsys.readouterr().out
     assert worst[0].split("\t") == [stems[1], "0.0"]
     assert worst[1].split("\t") == [stems[0], "1.0"]
     # By HCE, read from the run's per-image metrics: the highest comes first.

@@ -217,12 +217,13 @@ def test_cli_takes_frozen_weight_overrides_as_train_does(weights, image_dir, tmp
     assert len(list((tmp_path / "b").glob("*.png"))) == 4
 
 
-def test_cli_predicts_a_single_image_file(weights, image_dir, tmp_path):
+def test_cli_predicts_a_single_image_file(weights, image_dir, tmp_path, capsys):
     path, model = weights
     argv = ["--checkpoint", str(path), "--num-workers", "0", "--input"]
     out = tmp_path / "one"
     main([*argv, str(image_dir / "tall.png"), "--out", str(out)])
     assert sorted(p.name for p in out.glob("*.png")) == ["tall.png"]
+    assert f"wrote 1 probability map to {out}" in capsys.readouterr().out
     # The same map as predicting the whole folder.
     main([*argv, str(image_dir), "--out", str(tmp_path / "all")])
     assert (out / "tall.png").read_bytes() == (tmp_path / "all" / "tall.png").read_bytes()

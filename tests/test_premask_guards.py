@@ -110,6 +110,9 @@ def test_figures_of_chosen_images_need_only_their_maps(tmp_path, dis5k_root) -> 
     assert (tmp_path / "figs" / "qualitative_DIS-TE1.png").is_file()
     with pytest.raises(EvaluationInputError, match=rf"1 prediction map\(s\) missing: .*{stems[1]}"):
         main([*args, "--images", f"{stems[0]},{stems[1]}"])
+    # The likely cause, and the way out, are named (the images spread over the whole split).
+    with pytest.raises(EvaluationInputError, match="run predicted with --limit .* with --images"):
+        main(args)
 
 
 def test_analyse_names_images_with_an_empty_gt(tmp_path, caplog) -> None:

@@ -159,7 +159,11 @@ def _rows(
 
     rows = []
     # Only the shown images' maps: a run scored with --limit still draws the images it has.
-    maps = [images.maps(f, "prediction", idx) for f in folders]
+    hint = (
+        "; a run predicted with --limit has maps of the split's first images only: name some "
+        "of those with --images"
+    )
+    maps = [images.maps(f, "prediction", idx, hint) for f in folders]
     for k, i in enumerate(idx):
         gt_path = images.mask_paths[i]
         gt = load_mask(gt_path, "GT mask")
@@ -303,4 +307,6 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
             fh.writelines(f"{images.names[i]}\t{v}\n" for i, v in worst)
     for p in written:
         print(f"wrote {p}")
+    if args.worst > 0:
+        print(f"wrote {out / f'failures_{safe}_{args.by}.txt'} (the sheet's images and scores)")
     return written

@@ -46,16 +46,20 @@ class SplitImages:
         return sorted({p.parent for p in [*self.image_paths, *self.mask_paths]})
 
     def maps(
-        self, folder_of_part: Dict[str, Path], what: str, indices: Optional[Sequence[int]] = None
+        self,
+        folder_of_part: Dict[str, Path],
+        what: str,
+        indices: Optional[Sequence[int]] = None,
+        hint: str = "",
     ) -> List[Path]:
         """``<folder of the image's part>/<stem>.png`` of every image, or of the images at
-        ``indices`` (in that order); raises naming every one missing."""
+        ``indices`` (in that order); raises naming every one missing, then ``hint``."""
         chosen = range(len(self.stems)) if indices is None else indices
         paths = [folder_of_part[self.parts[i]] / f"{self.stems[i]}.png" for i in chosen]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise EvaluationInputError(
-                f"{len(missing)} {what} map(s) missing: {preview(missing, 10)}"
+                f"{len(missing)} {what} map(s) missing: {preview(missing, 10)}{hint}"
             )
         return paths
 

@@ -366,7 +366,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         settle_output_dir(folder, written + kept)
     pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
     also = f"; skipped {len(skip)} image(s) whose maps were there" if args.skip_existing else ""
-    print(f"wrote {len(written)} probability maps to {Path(args.out)}{pre}{also}")
+    maps = "probability map" if len(written) == 1 else "probability maps"
+    print(f"wrote {len(written)} {maps} to {Path(args.out)}{pre}{also}")
     if failures.failed:
         raise failures.error([listed[stem].name for stem in sorted(failures.failed)])
     return 0
