@@ -56,6 +56,7 @@ from pmgsam.baselines.finetune_losses import (
 )
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
+from pmgsam.data.io import worker_warnings_init
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 from pmgsam.utils.loaders import loader_batches
 
@@ -233,7 +234,8 @@ def run_epoch(
     the image embeddings (a cache); by default the encoder computes them. ``gt_empty``, when
     given, is extended with the names of the samples marked ``gt_empty`` (trained on
     instances although their binary GT is empty)."""
-    loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list)
+    loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list,
+                        worker_init_fn=worker_warnings_init())  # fmt: skip
     sums: Dict[str, float] = {}
     skipped: List[str] = []
     used = steps = 0

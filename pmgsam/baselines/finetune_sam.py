@@ -71,6 +71,7 @@ from pmgsam.baselines.finetune_targets import (
     log_skipped,
     resolve_targets,
 )
+from pmgsam.data.io import worker_warnings_init
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import file_sha256
@@ -179,7 +180,8 @@ def make_embedder(run: Run) -> Embedder:
         tic = time.perf_counter()
         for split in run.splits:
             items = run.items(split, range(run.counts[split]), (ft.seed, 1))
-            loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list)
+            loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list,
+                                worker_init_fn=worker_warnings_init())  # fmt: skip
             with loader_batches(loader) as batches:
                 bar = tqdm(batches, f"embedding {split}", len(loader), disable=run.args.quiet)
                 embedder.fill(bar)
