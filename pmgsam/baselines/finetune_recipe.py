@@ -35,10 +35,9 @@ The per-image steps (the sample in SAM's input frame, encoding, decoding, the lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from segment_anything.modeling import Sam
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -59,6 +58,9 @@ from pmgsam.data.config import DataConfig
 from pmgsam.data.io import worker_warnings_init
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 from pmgsam.utils.loaders import loader_batches
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 # The per-image steps (finetune_losses.py) are imported from here by the command and tests.
 __all__ = [
