@@ -45,7 +45,7 @@ class LogAndShare:
     """A worker_init_fn that spawned workers can receive: shares the named files, logs."""
 
     def __init__(self, log: Path) -> None:
-        self.share = io.mask_warning_worker_init()
+        self.share = io.worker_warnings_init()
         self.log = log
 
     def __call__(self, worker_id: int) -> None:

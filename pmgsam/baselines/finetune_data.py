@@ -31,11 +31,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
@@ -48,6 +47,9 @@ from pmgsam.baselines.finetune_targets import sample_instance_points, sample_poi
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.io import atomic_path, file_sha256, is_temporary
 from pmgsam.utils.outputs import OutputError, check_output_file
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")
 CACHE_FORMAT = "pmgsam-sam-embeddings"

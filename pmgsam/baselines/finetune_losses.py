@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 
+# segment-anything (which imports torchvision and torch._dynamo, ~1.5 s) only where it runs:
+# the command's --help and its parser need none of it.
 if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
+
     from pmgsam.baselines.finetune_recipe import FinetuneConfig
 
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # SAM's (and torchvision's sigmoid_focal_loss) defaults
@@ -92,6 +94,8 @@ def prepare(
     :class:`Sample` in the input frame of a SAM of input side ``side``, as
     ``SamPredictor.set_image`` and ``predict`` transform them; every target is resized as the
     binary GT is."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
     transform = ResizeLongestSide(side)
     resized = transform.apply_image(image)
     h, w = resized.shape[:2]

@@ -35,10 +35,9 @@ The per-image steps (the sample in SAM's input frame, encoding, decoding, the lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from segment_anything.modeling import Sam
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -56,8 +55,12 @@ from pmgsam.baselines.finetune_losses import (
 )
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
+from pmgsam.data.io import worker_warnings_init
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 from pmgsam.utils.loaders import loader_batches
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 # The per-image steps (finetune_losses.py) are imported from here by the command and tests.
 __all__ = [
@@ -233,7 +236,8 @@ def run_epoch(
     the image embeddings (a cache); by default the encoder computes them. ``gt_empty``, when
     given, is extended with the names of the samples marked ``gt_empty`` (trained on
     instances although their binary GT is empty)."""
-    loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list)
+    loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list,
+                        worker_init_fn=worker_warnings_init())  # fmt: skip
     sums: Dict[str, float] = {}
     skipped: List[str] = []
     used = steps = 0

@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pmgsam.utils.cli import one_line_warning
 from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker, preview
 
 PathLike = Union[str, Path]
@@ -72,19 +73,26 @@ NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader w
 _NAMED = FilesNamedOnce()  # made at import, before any DataLoader worker is forked
 
 
-def mask_warning_worker_init() -> Callable[[int], None]:
-    """A DataLoader ``worker_init_fn`` that shares this run's named files with its workers.
+def worker_warnings_init() -> Callable[[int], None]:
+    """A DataLoader ``worker_init_fn``: its workers warn as this process does.
 
-    Forked workers share them anyway; workers started by ``spawn`` or ``forkserver`` receive
-    the state with this function and adopt it, so they too name each file once per run.
+    * They share this run's named files: forked workers share them anyway; workers started by
+      ``spawn`` or ``forkserver`` receive the state with this function and adopt it, so they
+      too name each file once per run.
+    * Made while a command runs (:func:`pmgsam.utils.cli.run_cli`), its workers print warnings
+      in the command's one-line format: forked workers inherit it, spawned ones would start
+      with Python's (file, line number and source line). Made outside one, they keep Python's.
     """
-    return functools.partial(_adopt_named_files, _NAMED)
+    one_line = warnings.formatwarning is one_line_warning
+    return functools.partial(_init_worker_warnings, _NAMED, one_line)
 
 
-def _adopt_named_files(named: FilesNamedOnce, worker_id: int) -> None:
+def _init_worker_warnings(named: FilesNamedOnce, one_line: bool, worker_id: int) -> None:
     global _NAMED
     if named.inherited:
         _NAMED = named
+    if one_line:
+        warnings.formatwarning = one_line_warning
 
 
 def _warn_mask(message: str, path: PathLike) -> None:

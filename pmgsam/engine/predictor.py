@@ -25,10 +25,10 @@ from pmgsam.data.io import (
     DataError,
     DataNotFoundError,
     list_files,
-    mask_warning_worker_init,
     natural_key,
     other_files,
     read_size,
+    worker_warnings_init,
 )
 from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
 from pmgsam.engine.config import PerformanceConfig
@@ -253,7 +253,7 @@ class Predictor:
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=mask_warning_worker_init(),
+            worker_init_fn=worker_warnings_init(),
             collate_fn=collate_readable,
         )
         # The bar as a context: a failure closes it first, so the error gets a line of its own;

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.data.datasets import SegmentationDataset, check_files
-from pmgsam.data.io import mask_warning_worker_init
+from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.cpus import loader_workers
@@ -68,7 +68,7 @@ def build_training_data(
         "num_workers": workers,
         "pin_memory": device.type == "cuda",
         "persistent_workers": config.performance.persistent_workers and workers > 0,
-        "worker_init_fn": mask_warning_worker_init(),
+        "worker_init_fn": worker_warnings_init(),
     }
     train_loader = DataLoader(
         train_set, batch_size=tc.batch_size, sampler=sampler, **worker_options

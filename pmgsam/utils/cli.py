@@ -11,7 +11,9 @@ While a command runs, Python warnings print as one line, ``WARNING: <message>`` 
 ``[<category>]`` unless it is a plain ``UserWarning``), without the file, line number and source
 line that Python adds for programmers (:func:`one_line_warning`). Library use and tests keep
 Python's format: only :func:`run_cli` installs it, and puts the original back when ``main``
-returns. Which warnings show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
+returns. A command's DataLoader workers print the same, also when started by ``spawn`` (their
+``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
+show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 """
 
 from __future__ import annotations

@@ -1,0 +1,122 @@
+"""The command line of SAM fine-tuning (``python -m pmgsam.baselines.finetune_sam``): its
+options, and the config they override."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Tuple
+
+from pmgsam.baselines.finetune_data import SIDECAR_SUFFIX
+from pmgsam.baselines.finetune_recipe import CACHE_MODES, ENCODER_DTYPES, SamFinetuneConfig
+from pmgsam.baselines.finetune_targets import TARGET_KINDS
+from pmgsam.baselines.settings import MODEL_TYPES
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    HelpFormatter,
+    device_name,
+    positive_float,
+    positive_int,
+)
+
+# The options that override a key of the config's finetune section (finetune.<key>).
+OPTION_KEYS = ("epochs", "lr", "batch_size", "points", "embedding_cache", "cache_dir")
+OPTION_KEYS += ("encoder_dtype", "targets")
+
+
+def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:
+    """The config with the command-line options as overrides (and those overrides)."""
+    from pmgsam.utils.config import load_config
+
+    overrides = list(args.overrides)
+    for option in OPTION_KEYS:
+        if getattr(args, option) is not None:
+            overrides.append(f"finetune.{option}={getattr(args, option)}")
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    return load_config(SamFinetuneConfig, args.config, overrides), overrides
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options of ``python -m pmgsam.baselines.finetune_sam`` (``description``: its --help
+    text, the command module's docstring)."""
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p.add_argument("--model-type", required=True, choices=MODEL_TYPES["sam"], help="SAM ViT-B/L/H")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="segment-anything state dict of --model-type to start from (e.g. "
+        "sam_vit_h_4b8939.pth); loaded strictly, never written",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="fine-tuning config YAML: data + finetune sections (configs/sam_finetune/*.yaml)",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="fine-tuned state dict to write (full segment-anything keys); "
+        f"<stem>{SIDECAR_SUFFIX} is written beside it",
+    )
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="overrides finetune.epochs (12 in configs/sam_finetune/)",
+    )
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        help="AdamW lr; overrides finetune.lr (1e-4 in configs/sam_finetune/)",
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, help="images per step; overrides finetune.batch_size"
+    )
+    p.add_argument(
+        "--points",
+        type=positive_int,
+        help="single positive point prompts sampled per image; overrides finetune.points",
+    )
+    p.add_argument(
+        "--embedding-cache",
+        choices=CACHE_MODES,
+        help="overrides finetune.embedding_cache: each image's embedding computed once and kept "
+        "in CPU memory (memory, the default: 4 MiB per image at 1024 px, 13.6 GiB for DIS-TR + "
+        "DIS-VD; refused when less is available) or in one file per image under --cache-dir "
+        "(disk: reused by later runs with the same checkpoint, model type, side, encoder dtype "
+        "and image; nothing there is deleted), or none (encoded every epoch); the losses are "
+        "the same",
+    )
+    p.add_argument("--cache-dir", help="folder of the disk cache; overrides finetune.cache_dir")
+    p.add_argument(
+        "--encoder-dtype",
+        choices=list(ENCODER_DTYPES),
+        help="overrides finetune.encoder_dtype: fp32 (the default, SAM's numbers) or bf16 "
+        "(bf16 autocast of the frozen image encoder; weights and decoder stay float32; refused "
+        "on GPUs without bf16, allowed on the CPU with a warning)",
+    )
+    p.add_argument(
+        "--targets",
+        choices=TARGET_KINDS,
+        help="overrides finetune.targets, what a point prompt learns to return: object (the "
+        "image's binary GT), instance (the instance containing the point, as SAM is trained and "
+        "COCO AP scores automatic mode; needs instance labels) or auto (the default: instance "
+        "when the splits have instance labels, as COD10K and NC4K, else object, as DIS5K)",
+    )
+    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument(
+        "--model-image-size",
+        type=positive_int,
+        help="model input side, a multiple of 16 (default 1024, the released checkpoints')",
+    )
+    p.add_argument(
+        "--limit", type=positive_int, help="only the first N images of each split (a quick look)"
+    )
+    p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output and its sidecar (never the input --checkpoint)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. finetune.seed=1")
+    return p

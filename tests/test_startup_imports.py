@@ -1,0 +1,37 @@
+"""hiera-transformer (with timm, torchvision and torch._dynamo, ~3 s) is imported only where a
+Hiera model is built: not by a command's --help, nor by what a DataLoader worker imports; nor
+is segment-anything (torchvision, torch._dynamo) by the SAM fine-tuning command's --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A spawned worker imports the modules of the pickled dataset (pmgsam.data, or the predictor's
+# SkipUnreadable), of the worker_init_fn (pmgsam.data.io) and the command's own script as
+# __mp_main__ (train.py, evaluate.py): all imported here.
+PROBE = """
+import runpy, sys
+import pmgsam.data.datasets, pmgsam.data.io, pmgsam.engine.predictor, pmgsam.engine.train_data
+for run, target in ((runpy.run_path, "evaluate.py"), (runpy.run_path, "train.py"),
+                    (runpy.run_module, "pmgsam.baselines.finetune_sam")):
+    sys.argv = [target, "--help"]
+    try:
+        run(target, run_name="__main__")
+    except SystemExit:
+        pass
+heavy = ("hiera", "timm", "torchvision", "torch._dynamo", "segment_anything")
+print(" ".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_help_and_data_loading_modules_do_not_import_hiera_or_segment_anything() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for usage in ("usage: train.py", "usage: evaluate.py", "usage: python -m pmgsam.baselines"):
+        assert usage in done.stdout
+    assert done.stdout.splitlines()[-1] == "", done.stdout.splitlines()[-1]
