@@ -43,6 +43,8 @@ from pmgsam.baselines.finetune_recipe import (
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
 from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.data.io import DataError
+from pmgsam.modeling import checkpoint as checkpoint_module
+from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import to_dict
 from pmgsam.utils.io import file_sha256
@@ -177,7 +179,7 @@ def finetuned(small_encoder: Any, dis5k_root: Path, tmp_path_factory: pytest.Tem
         return file_sha256(path)
 
     with pytest.MonkeyPatch.context() as patch:
-        for module in (finetune_sam, finetune_data, finetune_record_module):
+        for module in (checkpoint_module, finetune_data, finetune_record_module):
             patch.setattr(module, "file_sha256", counted)
         assert exit_status(finetune_sam.main, argv) == 0
     return source, out, argv, tmp, data, hashed
@@ -267,3 +269,24 @@ def test_command_line_settings_reach_the_optimiser(finetuned: Any) -> None:
     assert (group["lr"], group["weight_decay"]) == (1e-3, 0.05)  # --lr, key=value
     assert {id(p) for p in group["params"]} == {id(p) for p in run.sam.mask_decoder.parameters()}
     assert (run.cfg.finetune.points, run.cfg.finetune.batch_size) == (3, 2)
+
+
+def test_a_checkpoint_replaced_while_it_loads_is_refused(finetuned: Any, monkeypatch) -> None:
+    """The record's source_sha256 must be of the weights fine-tuned: a file renamed over the
+    checkpoint while SAM loads (after it was hashed) stops the run, naming the file."""
+    source, _, argv, tmp, _, _ = finetuned
+    moving = Path(shutil.copy(source, tmp / "moving.pth"))
+    real_load = sam.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        model = real_load(*args, **kwargs)
+        other = tmp / "other.pth"
+        other.write_bytes(moving.read_bytes() + b"\0")
+        other.replace(moving)
+        return model
+
+    monkeypatch.setattr(sam, "load", load)
+    argv = [str(a) for a in [*argv, "--overwrite"]]
+    argv[argv.index("--checkpoint") + 1] = str(moving)
+    with pytest.raises(CheckpointError, match=rf"'{moving}' changed between hashing and loading"):
+        finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))

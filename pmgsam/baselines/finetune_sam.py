@@ -72,9 +72,9 @@ from pmgsam.baselines.finetune_targets import (
     resolve_targets,
 )
 from pmgsam.data.io import worker_warnings_init
+from pmgsam.modeling.checkpoint import check_loaded, hash_weights
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
-from pmgsam.utils.io import file_sha256
 from pmgsam.utils.loaders import loader_batches
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
@@ -155,7 +155,11 @@ def setup(args: argparse.Namespace) -> Run:
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())
     check_plan(ft.embedding_cache, images, side, ft.cache_dir, pinned=device.type == "cuda")
+    # Hashed before the load and checked after it: the record's source_sha256 is then of the
+    # weights fine-tuned, even if the file is replaced meanwhile (it is refused then).
+    source = hash_weights(args.checkpoint)
     sam = sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size)
+    check_loaded(source)
     trainable = freeze_encoders(sam)
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(
@@ -165,9 +169,8 @@ def setup(args: argparse.Namespace) -> Run:
         splits[0], counts[splits[0]], splits[1], counts[splits[1]], ft.epochs, device,
         ft.encoder_dtype, targets,
     )  # fmt: skip
-    source_sha = file_sha256(args.checkpoint)
     return Run(args, cfg, overrides, splits, datasets, counts, side, device, sam, trainable,
-               optimizer, source_sha, targets, instances, workers)  # fmt: skip
+               optimizer, source.sha256, targets, instances, workers)  # fmt: skip
 
 
 def make_embedder(run: Run) -> Embedder:
