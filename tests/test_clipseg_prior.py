@@ -119,3 +119,31 @@ def test_the_same_images_under_another_split_spelling_are_not_predicted_again(
     assert [p.name for p in priors.iterdir()] == ["DIS-TE2+DIS-TE1"]
     summary = run / "analysis" / "premask_DIS-TE1+DIS-TE2" / "summary.json"
     assert json.loads(summary.read_text())["num_images"] == 4
+
+
+def test_a_combined_split_with_one_image_name_in_two_parts_is_refused(
+    tmp_path, dis5k_root, monkeypatch
+) -> None:
+    """CLIPSeg maps (and priors) of a combined split lie in one folder by image name: a name in
+    two parts would give the second part's image the first one's map (skipped as done)."""
+    import shutil
+
+    root = Path(shutil.copytree(dis5k_root, tmp_path / "DIS5K"))
+    first = sorted((root / "DIS-TE1" / "gt").glob("*.png"))[0].stem
+    renamed = sorted((root / "DIS-TE2" / "gt").glob("*.png"))[0].stem
+    for sub, ext in (("im", ".jpg"), ("gt", ".png")):
+        (root / "DIS-TE2" / sub / f"{renamed}{ext}").rename(
+            root / "DIS-TE2" / sub / f"{first}{ext}"
+        )
+    monkeypatch.setattr(clipseg, "_load", lambda model_dir: pytest.fail("CLIPSeg predicted"))
+    run = _fake_run(tmp_path, root, "DIS-TE1", "Ours", set())
+    args = ["premask", "--run", str(run), "--clipseg", str(tmp_path), "--config", str(DEMO),
+            "--split", "DIS-TE1+DIS-TE2", f"data.root={root}",
+            f"data.split_dir={tmp_path / 'splits'}", "--device", "cpu"]  # fmt: skip
+    with pytest.raises(EvaluationInputError, match=rf"--clipseg: .* same name .*\({first}\)"):
+        main(args)
+    assert not (run / "pred" / "DIS-TE2").exists()  # refused before predicting anything
+    (tmp_path / "mine").mkdir()
+    prior = ["--prior-dir", f"Mine={tmp_path / 'mine'}"]
+    with pytest.raises(EvaluationInputError, match=rf"prior 'Mine' .* same name .*\({first}\)"):
+        main([a for a in args if a not in ("--clipseg", str(tmp_path))] + prior)

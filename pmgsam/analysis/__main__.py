@@ -56,6 +56,7 @@ def premask(args: argparse.Namespace) -> None:
         check_prior_names,
         parse_prior,
         prior_maps,
+        refuse_shared_names,
     )
 
     run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
@@ -77,6 +78,8 @@ def premask(args: argparse.Namespace) -> None:
     check_output_files(out, ANALYSIS_FILES, "--out", args.overwrite)
     # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
     sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
+    if args.clipseg:  # its cache is one folder of maps by name, as a prior's
+        refuse_shared_names(images.stems, "--clipseg")
     complete = all(
         (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
         for p, s in zip(images.parts, images.stems)

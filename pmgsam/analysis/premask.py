@@ -224,8 +224,27 @@ def check_prior_names(names: Sequence[str]) -> None:
         )
 
 
+def refuse_shared_names(stems: Sequence[str], what: str) -> None:
+    """Priors of a combined split lie in one folder by image name: images of the same name in
+    two of its parts would read (or CLIPSeg would skip as done) each other's maps. Raise
+    :class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming them."""
+    seen, shared = set(), set()
+    for stem in stems:
+        (shared if stem in seen else seen).add(stem)
+    if shared:
+        from pmgsam.evaluation.scoring import EvaluationInputError
+
+        raise EvaluationInputError(
+            f"{what}: the split holds images of the same name in several of its parts "
+            f"({preview(sorted(shared), 5)}), whose maps would share one file in a folder of "
+            "maps by name; analyse each part with its own --split"
+        )
+
+
 def prior_maps(folder: Path, stems: Sequence[str], name: str) -> List[Path]:
-    """``<folder>/<stem>.png`` per image (priors of a combined split lie in one folder)."""
+    """``<folder>/<stem>.png`` per image (priors of a combined split lie in one folder, so
+    image names must be unique across its parts: :func:`refuse_shared_names`)."""
+    refuse_shared_names(stems, f"prior '{name}' ({folder})")
     paths = [folder / f"{s}.png" for s in stems]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
