@@ -7,7 +7,8 @@ by top-level component so the frozen/trainable ratio of the design budget can be
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from functools import cache
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
@@ -35,6 +36,25 @@ _CUSTOM_FORMULAS = {
 def flop_counter() -> FlopCounterMode:
     """A FlopCounterMode that also counts the CPU fused attention kernel."""
     return FlopCounterMode(display=False, custom_mapping=_CUSTOM_FORMULAS)
+
+
+@cache
+def counts_under_inference_mode() -> bool:
+    """Whether FlopCounterMode sees the operations run under ``torch.inference_mode``.
+
+    torch 2.4.1 misses the composite ones there (``linear``, ``conv2d``, ``matmul``; ``mm`` and
+    ``addmm`` called directly are seen; pytorch/pytorch#126268), so the SAM baselines counted 0
+    FLOPs; torch 2.11 and 2.14 count them all.
+    """
+    ones = torch.ones(1, 1)
+    with torch.inference_mode(), flop_counter() as counter:
+        torch.nn.functional.linear(ones, ones)
+    return counter.get_total_flops() > 0
+
+
+def _without_autograd() -> AbstractContextManager:
+    """``inference_mode`` where FlopCounterMode counts under it, else ``no_grad``."""
+    return torch.inference_mode() if counts_under_inference_mode() else torch.no_grad()
 
 
 def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
@@ -86,7 +106,9 @@ def count_call_flops(
     counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
     # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
     # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
-    with torch.inference_mode(), counter, counted_encoder:
+    # torch 2.4.1 misses most operations under inference_mode; its module tracker takes
+    # no_grad.
+    with _without_autograd(), counter, counted_encoder:
         call()
     return {"total": float(counter.get_total_flops()), **{k: float(v) for k, v in parts.items()}}
 
