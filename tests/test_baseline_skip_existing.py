@@ -169,3 +169,17 @@ def test_the_checkpoint_is_hashed_once_per_run(argv, sam_file, tmp_path, monkeyp
     two = [a if a != "Test" else "Test,Train" for a in argv]
     run(two + ["--limit", "1"], tmp_path / "run")
     assert hashed.count(sam_file[0].resolve()) == 1
+
+
+def test_records_a_killed_run_left_half_written_are_passed_over(tmp_path: Path) -> None:
+    # The image of a torn line, or of a line made from other files, is predicted again.
+    from pmgsam.baselines.resume import read_records
+
+    sources = {"a": ["a-id"], "b": ["b-id"], "c": ["c-id"]}
+    assert read_records(tmp_path, ["a"], sources) == {}  # no records file: nothing is kept
+    a = {"name": "a", "source": ["a-id"], "masks": 2}
+    b = {"name": "b", "source": ["an older b"], "masks": 1}
+    lines = [json.dumps(a), json.dumps(b), '{"name": "c", "source": ["c-']
+    (tmp_path / RECORDS).write_text("\n".join(lines))
+    assert read_records(tmp_path, ["a", "b", "c"], sources) == {"a": a}
+    assert read_records(tmp_path, ["b", "c"], sources) == {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pmgsam
+from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
 
@@ -32,7 +32,7 @@ def _evaluate(args: list) -> int:
 
 
 def _config(tmp_path: Path, data: dict) -> Path:
-    model = to_dict(pmgsam.modeling.build.model_config("pmgsam_tiny", image_size=64))
+    model = to_dict(model_config("pmgsam_tiny", image_size=64))
     data = {"num_workers": 0, "split_dir": str(tmp_path / "splits"), **data}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"model": model, "data": data, "train": {"device": "cpu"}}))
@@ -53,6 +53,22 @@ def test_dataset_and_splits_default_to_the_config(weights, dis5k_root, tmp_path,
         "DIS-TE1.json",
         "DIS-TE2.json",
     ]
+
+
+def test_the_configs_own_dataset_named_with_no_splits_takes_its_test_splits(tmp_path, capsys):
+    from argparse import Namespace
+
+    from pmgsam.evaluation.benchmark import dataset_and_splits
+
+    config = _config(tmp_path, {"root": str(tmp_path), "test_splits": ["DIS-TE3", "DIS-VD"]})
+    args = Namespace(config=str(config), dataset="dis5k", splits=None)
+    dataset_and_splits(args, [])
+    assert (args.dataset, args.splits) == ("dis5k", ["DIS-TE3", "DIS-VD"])
+    assert "splits from the config's data.test_splits: DIS-TE3,DIS-VD" in capsys.readouterr().out
+    # Another dataset with no --splits: the config's splits are not its own, named as such.
+    args = Namespace(config=str(config), dataset="cod10k", splits=None)
+    with pytest.raises(ConfigError, match=r"--dataset cod10k, but config .* is for dis5k"):
+        dataset_and_splits(args, [])
 
 
 def test_a_config_for_another_dataset_is_named(weights, dis5k_root, tmp_path):

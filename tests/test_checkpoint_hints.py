@@ -74,3 +74,23 @@ def test_a_broken_file_of_the_right_hiera_gets_no_variant_hint(tmp_path) -> None
     with pytest.raises(CheckpointError, match="shape mismatches") as err:
         HieraBranch("tiny", 64).load_checkpoint(tmp_path / "hiera_tiny.pth")
     assert "set model.hiera" not in str(err.value)
+
+
+def test_a_folder_or_missing_file_given_as_a_checkpoint_file_is_named(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match=r"is a folder, not a checkpoint file; give its mod"):
+        read_model_config(tmp_path)
+    with pytest.raises(CheckpointError, match=r"checkpoint file '.*none.safetensors' does not ex"):
+        read_model_config(tmp_path / "none.safetensors")
+
+
+def test_a_foreign_checkpoint_without_a_state_dict_or_square_position_grid_is_named(
+    tmp_path,
+) -> None:
+    from pmgsam.modeling.weights import read_torch_checkpoint
+
+    torch.save([torch.zeros(1)], tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match=r"'.*list.pth' does not hold a state dict"):
+        read_torch_checkpoint(tmp_path / "list.pth")
+    # 50 tokens: no side s with s * s = 50, so the grid to resize cannot be known.
+    with pytest.raises(CheckpointError, match="pos_embed with 50 tokens is not a square grid"):
+        interpolate_pos_embed(torch.zeros(1, 50, 8), (8, 8))

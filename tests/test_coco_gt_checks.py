@@ -332,3 +332,61 @@ def test_baseline_scores_do_not_count_crowd_regions_as_gt_instances(tmp_path: Pa
     res = score_instances(tmp_path, "Test", data, found, "test")
     assert res["AP"] == pytest.approx(1.0, abs=1e-12)
     assert res["num_gt_instances"] == 1
+
+
+def _edited(edit) -> Dict[str, Any]:
+    data = _good()
+    edit(data)
+    return data
+
+
+MORE_BAD = {  # case: (edit of _good(), words the error must hold), checked by load_coco
+    "image-no-file-name": (lambda d: d["images"][0].pop("file_name"), "images[0] needs id, fi"),
+    "image-empty-name": (lambda d: d["images"][0].update(file_name=""), "'' names no file"),
+    "ann-no-segmentation": (
+        lambda d: d["annotations"][0].pop("segmentation"),
+        "annotations[0] needs 'image_id' and 'segmentation'",
+    ),
+    "ann-image-id-text": (lambda d: d["annotations"][0].update(image_id="c"), "'c' is not an in"),
+    "ann-unknown-image": (
+        lambda d: d["annotations"][0].update(image_id=5),
+        "annotations[0] refers to image_id 5, which 'images' does not list",
+    ),
+    "anns-not-a-list": (lambda d: d.update(annotations={}), "'annotations' must be a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_BAD))
+def test_load_coco_names_what_a_bad_gt_dict_lacks(case: str) -> None:
+    edit, words = MORE_BAD[case]
+    with pytest.raises(EvaluationInputError, match="^COCO GT: ") as err:
+        load_coco(_edited(edit))
+    assert words in str(err.value)
+
+
+def test_a_gt_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    (tmp_path / "gt.json").write_bytes(b'{"images": "\xff\xfe"}')
+    with pytest.raises(EvaluationInputError, match=r"cannot read COCO GT file '.*gt.json'"):
+        load_coco(tmp_path / "gt.json")
+    coco = load_coco(_good())
+    assert load_coco(coco) is coco  # a ready COCO is used as it is
+
+
+def test_rle_counts_as_bytes_read_as_their_text_and_bad_counts_are_named() -> None:
+    text = _good()["annotations"][0]["segmentation"]["counts"]
+    rle = rle_from_segmentation({"size": [H, W], "counts": text.encode()}, H, W)
+    assert rle == {"size": [H, W], "counts": text}
+    bad = {  # counts: words of the error
+        "é0": "non-ASCII",
+        b"\xc30": "non-ASCII",
+        "": "are empty",
+        # 'P' is 0 with the continuation bit: 8 characters make one number, past 32 bits.
+        "PPPPPPP0": "beyond 32 bits",
+    }
+    for counts, words in bad.items():
+        with pytest.raises(SegmentationError, match=words):
+            rle_from_segmentation({"size": [H, W], "counts": counts}, H, W)
+    with pytest.raises(SegmentationError, match="RLE counts are a dict, not a list or str"):
+        rle_from_segmentation({"size": [H, W], "counts": {}}, H, W)
+    with pytest.raises(SegmentationError, match="polygon 1 is a int, not a list of numbers"):
+        rle_from_segmentation([[1, 1, 5, 1, 5, 5], 7], H, W)

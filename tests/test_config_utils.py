@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 import pytest
 
@@ -125,4 +126,51 @@ def test_config_file_that_is_not_utf8_is_named(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_bytes(b"\xff\xfen\x00a\x00m\x00e\x00:\x00")
     with pytest.raises(ConfigError, match=r"c\.yaml' is not UTF-8 text"):
+        load_config(Outer, cfg_file)
+
+
+@dataclass
+class Kinds:
+    mode: Literal["a", "b"] = "a"
+    extra: Dict[str, int] = field(default_factory=dict)
+    pair: Tuple[int, float] = (1, 2.0)
+    anything: Any = None
+    either: Union[int, str] = 0
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_every_kind_of_field_is_checked_and_named():
+    got = from_dict(Kinds, {"mode": "b", "extra": {"k": 1}, "pair": [3, 4], "anything": [1]})
+    assert (got.mode, got.extra, got.pair, got.anything) == ("b", {"k": 1}, (3, 4.0), [1])
+    inner = Inner(lr=0.5)
+    assert from_dict(Kinds, {"inner": inner}).inner is inner  # a built section is kept
+    assert from_dict(Kinds, None) == Kinds()
+    bad = {  # value: words of the error
+        "mode": ("c", "'mode' must be one of ['a', 'b'], got 'c'"),
+        "extra": ([1], "'extra' must be a mapping, got [1]"),
+        "pair": ([1, 2, 3], "'pair' needs 2 items, got 3"),
+        "inner": (3, "'inner' must be a mapping, got 3"),
+    }
+    for key, (value, words) in bad.items():
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            from_dict(Kinds, {key: value})
+    with pytest.raises(ConfigError, match=re.escape("'pair[1]' must be a number")):
+        from_dict(Kinds, {"pair": [1, "x"]})
+    with pytest.raises(ConfigError, match="'either' must not be null"):
+        from_dict(Kinds, {"either": None})
+    with pytest.raises(ConfigError, match="'inner.steps' must be a list, got 3"):
+        from_dict(Outer, {"inner": {"steps": 3}})
+    with pytest.raises(ConfigError, match="config section 'inner' must be a mapping"):
+        from_dict(Inner, [1], prefix="inner")
+    with pytest.raises(ConfigError, match="override '=3' has an empty key"):
+        apply_overrides({}, ["=3"])
+
+
+def test_config_files_that_are_not_yaml_or_not_a_mapping_are_named(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("name: [a\n")
+    with pytest.raises(ConfigError, match=r"config file '.*c\.yaml' is not valid YAML"):
+        load_config(Outer, cfg_file)
+    cfg_file.write_text("- name\n- a\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml' must contain a mapping at the top level"):
         load_config(Outer, cfg_file)

@@ -250,6 +250,16 @@ def test_matched_protocol_submits_the_matched_prediction_not_the_gt_index():
     assert out[0]["segmentation"] == encode_rle(tp)
 
 
+def test_matched_protocol_submits_nothing_for_an_image_without_gt_instances():
+    # No GT to be matched to: every prediction is unmatched, while "all" submits both.
+    insts = [Instance(mask=_rect(5, 15, 5, 15), score=0.8), Instance(_rect(40, 50, 40, 50), 0.5)]
+    assert image_results(3, insts, [], 1, protocol="matched") == []
+    assert [r["score"] for r in image_results(3, insts, [], 1, protocol="all")] == [0.8, 0.5]
+    assert hungarian_match([], [encode_rle(_rect(5, 15, 5, 15))]) == []
+    with pytest.raises(ValueError, match="protocol must be one of .*, got 'best'"):
+        image_results(3, insts, [], 1, protocol="best")
+
+
 def test_matched_protocol_ignores_crowd_regions(tmp_path: Path):
     # A crowd region is not an instance: a prediction on it is not "matched to a GT instance".
     inst, crowd = _rect(5, 25, 5, 25), _rect(40, 70, 50, 90)

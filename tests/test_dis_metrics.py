@@ -140,3 +140,14 @@ def test_dim_prediction_starting_at_zero_is_still_min_max_normalised():
     got = aggregate([image_metrics(pred, gt, with_hce=False)])
     for key, val in ref.items():
         assert abs(got[key] - val) <= 1e-9, (key, got[key], val)
+
+
+def test_image_metrics_refuse_non_uint8_or_unequal_maps_and_aggregate_needs_images():
+    # A float 0-1 map read as 0-255 levels would score as nearly black: refused, not scored.
+    gt = np.zeros((4, 5), np.uint8)
+    with pytest.raises(TypeError, match="must be uint8 0-255 maps, got float32 and uint8"):
+        image_metrics(np.zeros((4, 5), np.float32), gt)
+    with pytest.raises(ValueError, match=r"pred \(5, 4\) and gt \(4, 5\) must be equal 2D"):
+        image_metrics(np.zeros((5, 4), np.uint8), gt)
+    with pytest.raises(ValueError, match="no images to aggregate"):
+        aggregate([])

@@ -70,6 +70,15 @@ def test_two_overlapping_objects_separated_by_the_gallery() -> None:
     np.testing.assert_array_equal(out[0] | out[1], a | b)
 
 
+def test_disjoint_objects_are_kept_whole_in_their_order() -> None:
+    # Nothing shared: each object keeps all its pixels, in the input order (not by score).
+    a, b = rect(0, 20, 0, 10), rect(30, 40, 0, 10)
+    out = separate_overlaps([a.astype(np.uint8), b], [0.1, 0.9], gallery=[b.copy()])
+    assert [o.dtype for o in out] == [bool, bool]
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1], b)
+
+
 def test_over_split_object_merged_and_distinct_ones_kept() -> None:
     left, right = rect(5, 25, 5, 20), rect(5, 25, 20, 35)  # one object cut in two halves
     other = rect(30, 38, 40, 55)

@@ -232,3 +232,10 @@ def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None
             assert title.y1 <= top + 0.5, ax.title.get_text()  # all lines within the figure
     finally:
         plt.close(fig)
+
+
+def test_a_header_word_wider_than_its_column_is_cut_where_the_line_is_full() -> None:
+    # Five W fit, six do not: "a" cannot share a line with the long word, which is cut in 8.
+    width = figures.text_width_pt("WWWWW", 7) + 0.01
+    assert figures.text_width_pt("WWWWWW", 7) > width
+    assert figures.wrap_to_width("a " + "W" * 40, width, 7) == "\n".join(["a"] + ["WWWWW"] * 8)

@@ -149,6 +149,20 @@ def test_hce_one_false_blob():
     assert _hce(pred, gt) == (0, 1, 0, 0)
 
 
+def test_hce_of_three_channel_maps_reads_their_first_channel():
+    # As the official code does (pred[:, :, 0]): the false blob is in channel 0 only, and the
+    # other channels' differences from the GT are ignored -> the one-false-blob terms.
+    gt = blob_scene()
+    pred = gt.copy()
+    pred[30:60, 110:140] = 255
+    noise = np.where(gt > 128, 0, 255).astype(np.uint8)
+    pred3 = np.dstack([pred, noise, noise])
+    gt3 = np.dstack([gt, noise, gt])
+    assert _hce(pred3, gt3) == (0, 1, 0, 0)
+    with pytest.raises(ValueError, match=r"prediction shape \(.*, 3\) differs from GT shape"):
+        hce_counts(pred3, gt)
+
+
 def test_hce_differs_from_pysodmetrics_on_dim_soft_maps():
     # A correct but dim map (values <= 128): official HCE binarises the raw values (> 128) and
     # sees an empty prediction; PySODMetrics min-max normalises first and sees a perfect one.

@@ -153,3 +153,36 @@ def test_a_multi_page_tiff_is_read_as_its_first_page_with_a_warning(tmp_path: Pa
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_mask(single)  # one page: no warning
+
+
+def test_a_float_tiff_image_is_read_as_probabilities_in_three_channels(tmp_path: Path) -> None:
+    # Mode "F" holds float32; a maximum of 1 says probabilities: 0.5 -> 0.5 * 255 + 0.5 -> 128.
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F").save(path)
+    image = load_image(path)
+    assert image.dtype == np.uint8 and image.shape == (1, 3, 3)
+    assert image.tolist() == [[[0, 0, 0], [128, 128, 128], [255, 255, 255]]]
+
+
+def test_a_cmyk_mask_is_read_through_rgb_not_as_four_channels(tmp_path: Path) -> None:
+    # CMYK (0, 0, 0, 0) is white and (0, 0, 0, 255) black; the channel maximum of the raw
+    # CMYK bytes would read the black pixel as 255 (its K) and the white one as 0.
+    cmyk = np.zeros((2, 3, 4), np.uint8)
+    cmyk[1, :, 3] = 255
+    path = tmp_path / "mask.tif"
+    Image.fromarray(cmyk, "CMYK").save(path)
+    assert load_mask(path).tolist() == [[255, 255, 255], [0, 0, 0]]
+
+
+def test_boolean_maps_are_0_or_255() -> None:
+    assert to_uint8(np.array([[True, False]])).tolist() == [[255, 0]]
+
+
+def test_a_folder_to_list_that_is_a_file_or_missing_is_named(tmp_path: Path) -> None:
+    from pmgsam.data.io import DataError, DataNotFoundError, list_files
+
+    (tmp_path / "GT").write_text("not a folder")
+    with pytest.raises(DataError, match=r"GT mask folder '.*GT' is not a folder"):
+        list_files(tmp_path / "GT", (".png",), "GT mask")
+    with pytest.raises(DataNotFoundError, match=r"GT mask folder '.*none' does not exist"):
+        list_files(tmp_path / "none", (".png",), "GT mask")

@@ -166,3 +166,11 @@ def test_coco_gt_dis5k_raises(dis5k_root, data_config):
     ds = build_dataset(data_config("dis5k", dis5k_root), "DIS-VD", S, False)
     with pytest.raises(DataError, match="DIS5K has no instance labels"):
         ds.coco_gt()
+
+
+def test_a_gray_alpha_instance_map_takes_its_labels_from_the_gray_channel(tmp_path):
+    # LA: labels 0, 1, 2 in L, opaque alpha. Through RGB the labels would become v * 65793.
+    la = np.dstack([np.array([[0, 1, 2]], np.uint8), np.full((1, 3), 255, np.uint8)])
+    Image.fromarray(la, "LA").save(tmp_path / "inst.png")
+    label = load_instance_map(tmp_path / "inst.png")
+    assert label.dtype == np.int64 and label.tolist() == [[0, 1, 2]]

@@ -187,3 +187,34 @@ def test_premask_names_a_missing_or_training_run_folder(tmp_path, dis5k_root) ->
     with pytest.raises(DataNotFoundError, match=r"is a training run folder .* not a scored one"):
         main(["premask", "--run", str(train_run), *args])
     assert sorted(p.name for p in train_run.iterdir()) == ["checkpoints"]
+
+
+def test_premask_with_a_checkpoint_predicts_the_maps_predict_split_writes(
+    tmp_path, dis5k_root, small_hiera, small_model_file
+) -> None:
+    # A new --run folder and --checkpoint: the final and Pre-Mask maps of the split are
+    # predicted there (one model load), then analysed; they are the maps predict_split writes.
+    from pmgsam.engine.inference import predict_split
+
+    weights, _ = small_model_file
+    data = [
+        f"data.root={dis5k_root}",
+        f"data.split_dir={tmp_path / 'splits'}",
+        "model.image_size=64",
+    ]
+    run = tmp_path / "run"
+    args = ["premask", "--run", str(run), "--checkpoint", str(weights), "--config", str(DEMO),
+            "--split", "DIS-TE1", "--device", "cpu", "--quiet", *data]  # fmt: skip
+    assert main(args) == 0
+    ref = tmp_path / "ref"
+    predict_split(DEMO, weights, "DIS-TE1", ref / "pred", "cpu", 4, data,
+                  premask_dir=ref / "pre", progress=False)  # fmt: skip
+    stems = sorted(p.name for p in (dis5k_root / "DIS-TE1" / "gt").glob("*.png"))
+    for got, want in (
+        (run / "pred" / "DIS-TE1", ref / "pred"),
+        (run / "premask" / "DIS-TE1", ref / "pre"),
+    ):
+        assert sorted(p.name for p in got.glob("*.png")) == stems
+        assert all((got / n).read_bytes() == (want / n).read_bytes() for n in stems)
+    summary = json.loads((run / "analysis" / "premask_DIS-TE1" / "summary.json").read_text())
+    assert summary["num_images"] == len(stems)

@@ -162,3 +162,12 @@ def test_out_below_a_file_is_refused_before_any_work(tmp_path) -> None:
     with pytest.raises(OutputError, match=r"--out '.*sub': '.*notes' is a file, not a folder"):
         check_output_dir(tmp_path / "notes" / "sub", ["a.png"])
     assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_a_missing_prediction_folder_or_an_empty_gt_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "gt").mkdir()
+    with pytest.raises(EvaluationInputError, match=r"prediction folder '.*pred' does not exist"):
+        pair_folders(tmp_path / "pred", tmp_path / "gt")
+    (tmp_path / "pred").mkdir()
+    with pytest.raises(EvaluationInputError, match=r"no GT images in .*gt"):
+        pair_folders(tmp_path / "pred", tmp_path / "gt")

@@ -218,3 +218,15 @@ def test_dataset_default_decode_agrees_with_the_data_config(tmp_path):
     assert default == DataConfig().reduced_decode == by_hand.reduced_decode
     assert by_hand.load_for_training(0)[0].shape == built.load_for_training(0)[0].shape
     assert by_hand.load_for_training(0)[0].shape == (96, 128, 3)
+
+
+def test_reduced_decode_refuses_other_factors_and_names_missing_or_unreadable_files(tmp_path):
+    from pmgsam.data.io import DataError, DataNotFoundError
+
+    with pytest.raises(ValueError, match="must be 2, 4 or 8, got 3"):
+        load_image_reduced(tmp_path / "a.jpg", 3)
+    with pytest.raises(DataNotFoundError, match=r"image file '.*a.jpg' does not exist"):
+        load_image_reduced(tmp_path / "a.jpg", 2)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match=r"'.*empty.jpg' at 1/4 size: corrupt or unsupported"):
+        load_image_reduced(tmp_path / "empty.jpg", 4)

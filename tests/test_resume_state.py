@@ -29,7 +29,7 @@ from pmgsam.engine.state import (
     write_config,
 )
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 
 def _disk_full(*args, **kwargs):
@@ -141,3 +141,24 @@ def test_resume_of_a_missing_or_file_path_names_it(tmp_path) -> None:
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(CheckpointError, match="is a file, not a run folder"):
         experiment_config(None, resume=tmp_path / "a_file")
+
+
+def test_resume_without_a_state_and_a_saved_config_gone_bad_are_named(tmp_path) -> None:
+    run = tmp_path / "run"
+    write_config(run, from_dict(ExperimentConfig, {"output_dir": str(run)}))
+    with pytest.raises(CheckpointError, match=r"no training state at '.*run/state.pt' or '.*las"):
+        load_training_state(run)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["optim"]["lr"] = "fast"  # edited by hand since: named with the file it is in
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ConfigError, match=r"'optim.lr'.*'fast'.* \(.*run/config.yaml\)$"):
+        experiment_config(None, resume=run)
+
+
+def test_a_new_run_refuses_an_output_dir_that_is_a_file(tmp_path) -> None:
+    from pmgsam.engine.state import check_new_run_folder
+
+    (tmp_path / "out").write_text("notes")
+    with pytest.raises(NotADirectoryError, match=r"output_dir '.*out' is a file, not a folder"):
+        check_new_run_folder(tmp_path / "out")
+    assert (tmp_path / "out").read_text() == "notes"

@@ -46,3 +46,28 @@ def test_skipped_images_are_recorded_under_their_reason(
     assert data[f"train_skipped_{other}"] == [] and data[f"val_skipped_{other}"] == []
     assert record["output_sha256"] == hashlib.sha256(b"weights").hexdigest()
     assert record["trainable_parameters"] == 5
+
+
+def test_an_unreadable_or_foreign_record_is_ignored_so_the_row_is_an_untuned_models(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from pmgsam.baselines.finetune_data import RECORD_FORMAT, finetune_record, sidecar_path
+
+    output = tmp_path / "out.pth"
+    output.write_bytes(b"weights")
+    sidecar = sidecar_path(output)
+    assert sidecar == tmp_path / "out.finetune.json"
+    assert finetune_record(output) is None  # none written
+    sidecar.write_text('{"format": "pmgsam-sam-fi')  # cut short
+    with caplog.at_level(logging.WARNING):
+        assert finetune_record(output) is None
+    assert f"ignoring '{sidecar}': not a readable fine-tuning record" in caplog.text
+    sha = hashlib.sha256(b"weights").hexdigest()
+    sidecar.write_text(json.dumps({"format": "another tool's", "output_sha256": sha}))
+    assert finetune_record(output) is None
+    record = {"format": RECORD_FORMAT, "output_sha256": sha}
+    sidecar.write_text(json.dumps(record))
+    assert finetune_record(output) == record

@@ -127,3 +127,18 @@ def test_carve_refuses_fewer_than_two_distinct_stems(stems: list):
     # Two non-empty parts need two images; one image would give an empty held-out part.
     with pytest.raises(DataError, match="two non-empty parts"):
         carve(stems, 0.5, 0)
+
+
+def test_an_unwritable_split_folder_and_a_carved_train_split_are_named(
+    nc4k_root, data_config, tmp_path
+):
+    (tmp_path / "a_file").write_text("x")
+    cfg = data_config("nc4k", nc4k_root, split_dir=str(tmp_path / "a_file" / "splits"))
+    with pytest.raises(DataError, match=r"cannot save split file '.*a_file/splits/.*json'") as e:
+        build_dataset(cfg, "test", S, False)
+    assert "set data.split_dir to a writable folder" in str(e.value)
+    assert (tmp_path / "a_file").read_text() == "x"
+    # train_split 'train:train' with no val_split: carving it again would hold out from a part.
+    carved = data_config("nc4k", nc4k_root, train_split="train:train", val_split=None)
+    with pytest.raises(DataError, match="'train:train' is already carved; set val_split"):
+        train_val_split_names(carved)

@@ -160,3 +160,31 @@ def test_a_link_to_a_users_folder_in_a_dataset_folder_is_refused(tmp_path) -> No
     with pytest.raises(DataError, match=r"Imgs/holiday.*Nothing was removed"):
         generate("nc4k", tmp_path / "out", num=3, seed=0, size=SIZE, overwrite=True)
     assert (root / "Imgs" / "1.jpg").is_file() and (photos / "p.jpg").read_bytes() == b"photo"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"layout": "nc4k", "num": 0, "seed": 0, "size": list(SIZE)},  # out of the generator's range
+        {"layout": "nc4k", "num": 2, "seed": 0},  # no size
+        {"layout": "nc4k", "num": "two", "seed": 0, "size": list(SIZE)},
+    ],
+)
+def test_an_earlier_manifest_with_unusable_parameters_removes_nothing(tmp_path, params) -> None:
+    # Its files cannot be worked out from such parameters: an overwrite is refused untouched.
+    root = generate("nc4k", tmp_path, num=2, seed=0, size=SIZE)
+    splits = json.loads((root / MANIFEST).read_text())["splits"]
+    (root / MANIFEST).write_text(json.dumps({"params": params, "splits": splits}))
+    before = _tree(root)
+    with pytest.raises(DataError, match="cannot tell which files"):
+        generate("nc4k", tmp_path, num=3, seed=0, size=SIZE, overwrite=True)
+    assert _tree(root) == before
+
+
+def test_an_unreadable_manifest_is_named_and_nothing_is_removed(tmp_path) -> None:
+    root = generate("nc4k", tmp_path, num=2, seed=0, size=SIZE)
+    (root / MANIFEST).write_text('{"params": {"layout": "nc4k", "nu')
+    before = _tree(root)
+    with pytest.raises(DataError, match=r"cannot read the generator's manifest '.*synthetic_ma"):
+        generate("nc4k", tmp_path, num=3, seed=0, size=SIZE, overwrite=True)
+    assert _tree(root) == before

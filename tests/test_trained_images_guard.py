@@ -98,3 +98,27 @@ def test_the_part_carved_for_validation_was_not_trained_on(cod10k_root, data_con
     with pytest.raises(EvaluationInputError, match="name a training split .Train:train / Train."):
         ds = build_dataset(trained, "Train", 32, False)
         check_not_trained_on(str(run), trained, {"Test": ds})  # as if Test held those images
+
+
+def test_a_run_whose_config_this_version_cannot_read_is_not_checked(
+    nc4k_root, data_config, tmp_path
+):
+    # Nothing to compare with: its splits cannot be known, so scoring goes ahead as for a
+    # checkpoint outside a run (the leaking draw of the first test is not refused).
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, trained)
+    with open(run / "config.yaml", "a") as f:
+        f.write("field_of_another_version: 1\n")
+    now = replace(trained, split_seed=1)
+    test = build_dataset(now, "test", 32, train=False)
+    assert set(test.names) & set(list_split(trained, "train:train").names)
+    check_not_trained_on(str(run), now, {"test": test})
+
+
+def test_scoring_names_the_maps_prediction_left_out(tmp_path):
+    from pmgsam.evaluation.benchmark import _score_dis_split
+
+    ds = SimpleNamespace(names=["a"], mask_paths=[tmp_path / "a.png"], skeleton_paths=None)
+    with pytest.raises(EvaluationInputError, match=r"predict_split wrote no map for: \['.*a.png'"):
+        _score_dis_split(SimpleNamespace(), ds, tmp_path / "pred", tmp_path / "m.json", "X")
+    assert not (tmp_path / "m.json").exists()

@@ -108,6 +108,19 @@ def test_unpad_is_identity_at_native_size():
     assert torch.allclose(out, torch.from_numpy(img).permute(2, 0, 1) / 255.0)
 
 
+def test_unpad_of_an_integer_map_crops_it_as_float_and_bad_sizes_are_named():
+    # A (4, 8) image fills the top 4 rows of an 8 x 8 map: same size back, values unchanged.
+    x = torch.arange(64, dtype=torch.uint8).reshape(1, 8, 8)
+    out = unpad_and_resize(x, (4, 8), 8)
+    assert out.dtype == torch.float32 and torch.equal(out, x[:, :4].float())
+    with pytest.raises(ValueError, match=r"expected a \(..., 8, 8\) map, got \(1, 8, 7\)"):
+        unpad_and_resize(x[..., :7], (4, 8), 8)
+    with pytest.raises(ValueError, match=r"orig_size must be \[H, W\], got tensor\(\[4, 8, 3\]\)"):
+        unpad_and_resize(x, [4, 8, 3], 8)
+    with pytest.raises(ValueError, match=r"sizes must be positive, got \(0, 8\) and S=8"):
+        resized_hw(0, 8, 8)
+
+
 @pytest.mark.parametrize("hw", [(100, 150), (150, 100), (300, 200)])
 def test_unpad_and_resize_enlarges_like_opencv(hw):
     # OpenCV's INTER_LINEAR samples at half-pixel centres (align_corners=False): a corner-aligned

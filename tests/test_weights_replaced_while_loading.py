@@ -166,3 +166,12 @@ def test_check_loaded_passes_an_unchanged_file_and_names_an_in_place_rewrite(
         f.write(b"d")
     with pytest.raises(CheckpointError, match=rf"'{path}' {CHANGED} \(rewritten in place\)"):
         check_loaded(hashed)
+
+
+def test_check_loaded_names_weights_deleted_after_hashing(tmp_path: Path) -> None:
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"abc")
+    hashed = hash_weights(path)
+    path.unlink()
+    with pytest.raises(CheckpointError, match=rf"'{path}' {CHANGED} \(it can no longer be read"):
+        check_loaded(hashed)

@@ -287,19 +287,11 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     return ((arr * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _pixels(img: Image.Image) -> np.ndarray:
-    if img.mode in _SIXTEEN_BIT_MODES:
-        return to_uint8(np.asarray(img))
-    if img.mode == "F":
-        return to_uint8(np.asarray(img, dtype=np.float32))
-    return np.asarray(img)
-
-
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
-        gray = _pixels(img)
+        gray = to_uint8(np.asarray(img))  # 16-bit integers, or float32 in mode "F"
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
         img = img.convert("RGB")

@@ -160,9 +160,7 @@ def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
                 f"--dataset {args.dataset}, but config '{args.config}' is for "
                 f"{data.dataset} ({err}): give a {args.dataset} config"
             ) from None
-    if args.splits is None:
-        if args.dataset != data.dataset:
-            raise ConfigError(f"--splits is needed: the config's test_splits are {data.dataset}'s")
+    if args.splits is None:  # --dataset is the config's here: another one returned or raised
         args.splits = list(data.test_splits)
         print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
 

@@ -62,13 +62,12 @@ def _ssim_hist(fg: np.ndarray, bg: np.ndarray, values: np.ndarray) -> float:
 
 
 def _centroid(gt: np.ndarray) -> tuple:
-    """PySODMetrics' ``np.argwhere(gt).mean(axis=0).round()`` (+1), from exact integer sums."""
+    """PySODMetrics' ``np.argwhere(gt).mean(axis=0).round()`` (+1), from exact integer sums.
+    ``gt`` has foreground: :func:`s_measure` scores an empty GT before it needs a centroid."""
     h, w = gt.shape
     rows = np.count_nonzero(gt, axis=1)
     cols = np.count_nonzero(gt, axis=0)
     n = int(rows.sum())
-    if n == 0:
-        return int(np.round(h / 2)) + 1, int(np.round(w / 2)) + 1
     cy = np.round(int(np.dot(rows, np.arange(h, dtype=np.int64))) / n)
     cx = np.round(int(np.dot(cols, np.arange(w, dtype=np.int64))) / n)
     return int(cy) + 1, int(cx) + 1
