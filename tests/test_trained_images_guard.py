@@ -101,7 +101,7 @@ def test_the_part_carved_for_validation_was_not_trained_on(cod10k_root, data_con
 
 
 def test_a_run_whose_config_this_version_cannot_read_is_not_checked(
-    nc4k_root, data_config, tmp_path
+    nc4k_root, data_config, tmp_path, caplog
 ):
     # Nothing to compare with: its splits cannot be known, so scoring goes ahead as for a
     # checkpoint outside a run (the leaking draw of the first test is not refused).
@@ -112,7 +112,24 @@ def test_a_run_whose_config_this_version_cannot_read_is_not_checked(
     now = replace(trained, split_seed=1)
     test = build_dataset(now, "test", 32, train=False)
     assert set(test.names) & set(list_split(trained, "train:train").names)
-    check_not_trained_on(str(run), now, {"test": test})
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        check_not_trained_on(str(run), now, {"test": test})
+    # ... but not silently: the user learns the check did not happen, and why.
+    assert "not checked whether the test images were training images" in caplog.text
+    assert f"{run / 'config.yaml'} cannot be read" in caplog.text
+    assert "field_of_another_version" in caplog.text
+
+
+def test_a_run_whose_training_split_is_not_found_says_it_is_not_checked(
+    nc4k_root, data_config, tmp_path, caplog
+):
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = _run(tmp_path, trained)
+    elsewhere = replace(trained, root=str(tmp_path / "empty" / "NC4K"))
+    test = build_dataset(replace(trained, split_seed=1), "test", 32, train=False)
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        check_not_trained_on(str(run), elsewhere, {"test": test})
+    assert f"training split is not found under {elsewhere.root}" in caplog.text
 
 
 def test_scoring_names_the_maps_prediction_left_out(tmp_path):

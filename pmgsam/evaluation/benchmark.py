@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -43,6 +44,8 @@ from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables
 from pmgsam.utils.config import ConfigError, load_config, with_data_root
+
+logger = logging.getLogger(__name__)
 
 
 def _data_config(config: str, overrides: List[str]):
@@ -238,7 +241,11 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
         return (), set()
     try:
         trained = load_config(ExperimentConfig, run / CONFIG_FILE).data
-    except ConfigError:  # a run of an older version: nothing to compare with
+    except ConfigError as err:  # a run of an older version: nothing to compare with
+        logger.warning(
+            "not checked whether the test images were training images of the checkpoint's "
+            "run: its %s cannot be read (%s)", run / CONFIG_FILE, err
+        )  # fmt: skip
         return (), set()
     if trained.dataset != data_cfg.dataset:
         return (), set()
@@ -248,7 +255,11 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
         # With no val_split the run trained on X:train only (X:val validated it).
         used = train_val_split_names(trained)[0]
         names = set(list_split(trained, used).names)
-    except (OSError, ValueError):  # the training split is not there (another copy of the data)
+    except (OSError, ValueError) as err:  # not there (another copy of the data)
+        logger.warning(
+            "not checked whether the test images were training images of the checkpoint's "
+            "run: its training split is not found under %s (%s)", data_cfg.root, err
+        )  # fmt: skip
         return (), set()
     return tuple(dict.fromkeys((used, trained.train_split))), names
 
