@@ -246,3 +246,33 @@ def test_the_producer_is_read_from_the_version_hashed(
     outputs = [(tmp_path / "out", "--out", "final")]
     with pytest.raises(CheckpointError, match=rf"'{weights}' {CHANGED}"):
         load_and_plan(outputs, weights, "none", {}, False, load)
+
+
+def test_benchmark_goes_on_when_the_file_is_replaced_after_the_model_loaded(
+    weights, small_model_file, config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The model, loaded once for every split, is the version hashed: a training run replacing
+    its best weights while the first split is predicted changes none of the maps of the next
+    splits, which record the SHA-256 of the weights that made them."""
+    import hashlib
+
+    from pmgsam.utils.outputs import read_manifest
+
+    first = hashlib.sha256(weights.read_bytes()).hexdigest()
+    calls = replacing_loader(monkeypatch, small_model_file[1], weights, "none")
+    predict_split = inference.predict_split
+
+    def predict_then_replace(*args: Any, **kwargs: Any) -> Path:
+        folder = predict_split(*args, **kwargs)
+        replace(weights)  # a new best checkpoint, once the first split is done
+        return folder
+
+    monkeypatch.setattr(inference, "predict_split", predict_then_replace)
+    run = tmp_path / "run"
+    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+            "--output-dir", run, "--workers", 1, "--splits", "DIS-TE1,DIS-TE2"]  # fmt: skip
+    assert evaluate(argv) == 0
+    assert len(calls) == 1
+    for split in ("DIS-TE1", "DIS-TE2"):
+        assert read_manifest(run / "pred" / split)["producer"]["weights_sha256"] == first
+    assert yaml.safe_load((run / "run.json").read_text())["meta"]["weights_sha256"] == first
