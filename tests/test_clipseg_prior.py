@@ -119,3 +119,21 @@ def test_the_same_images_under_another_split_spelling_are_not_predicted_again(
     assert [p.name for p in priors.iterdir()] == ["DIS-TE2+DIS-TE1"]
     summary = run / "analysis" / "premask_DIS-TE1+DIS-TE2" / "summary.json"
     assert json.loads(summary.read_text())["num_images"] == 4
+
+
+def test_an_older_cache_is_read_only_for_the_same_parts_and_never_over_the_canonical_one(
+    tmp_path,
+) -> None:
+    priors, model = tmp_path / "priors", tmp_path / "model"
+    key = clipseg.clipseg_folder(tmp_path, model, "a dog").name
+    # The maps of other images (DIS-TE2), of the same model and prompt: never DIS-TE1's.
+    (priors / "DIS-TE2" / key).mkdir(parents=True)
+    assert clipseg.clipseg_cache(priors, "DIS-TE1", model, "a dog") == priors / "DIS-TE1" / key
+    # An older cache of the same parts (typed in another order) is read...
+    (priors / "DIS-TE3+DIS-TE1" / key).mkdir(parents=True)
+    older = priors / "DIS-TE3+DIS-TE1" / key
+    assert clipseg.clipseg_cache(priors, "DIS-TE1+DIS-TE3", model, "a dog") == older
+    # ... unless the canonical one exists: its maps are the ones kept up to date.
+    (priors / "DIS-TE" / key).mkdir(parents=True)
+    (priors / "DIS-TE1-4" / key).mkdir(parents=True)
+    assert clipseg.clipseg_cache(priors, "DIS-TE", model, "a dog") == priors / "DIS-TE1-4" / key
