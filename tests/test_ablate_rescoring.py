@@ -310,3 +310,18 @@ def test_unreadable_scores_are_named(variant) -> None:
     scores.write_text("[0.05]")  # JSON, but not the scores' object
     with pytest.raises(EvaluationInputError, match=r"hold a JSON list, not an object; delete"):
         _evaluate(variant, root)
+
+
+def test_a_speed_option_the_scores_do_not_record_is_a_change() -> None:
+    # Scores from before an option was compared do not say how it was set: scored again.
+    then = {key: value for key, value in OPTIONS.items() if key != "channels_last"}
+    reason, predict = scoring.rescore_reason({**NOW, "performance": then}, NOW)
+    assert reason is not None and "performance.channels_last None then, False now" in reason
+    assert predict is True
+
+
+def test_the_device_is_recorded_by_type(tmp_path) -> None:
+    # cuda:1 computes as cuda:0 does: scores of either serve the other.
+    perf = PerformanceConfig()
+    settings = scoring.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
+    assert (settings["device"], settings["amp"]) == ("cuda", "bf16")

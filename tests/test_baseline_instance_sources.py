@@ -107,3 +107,36 @@ def test_maps_whose_sources_hold_the_instance_folder_identity_are_predicted_agai
     resumed = BoxStandIn()
     predict(resumed, True)
     assert len(resumed.calls) == len(dataset) == 3
+
+
+def test_each_image_names_its_own_instance_map_whatever_its_extension_case(
+    tmp_path: Path,
+) -> None:
+    """Instance maps are paired by stem as the GT build pairs them (any mask extension, any
+    case): ``A.PNG`` and ``b.bmp`` are the maps of images A and b, and an image without one
+    records its missing ``<name>.png``, so adding it later makes the map be predicted again."""
+    from types import SimpleNamespace
+
+    from pmgsam.baselines.resume import baseline_sources
+
+    folder = tmp_path / "Instance"
+    folder.mkdir()
+    for name, size in (("A.PNG", 3), ("b.bmp", 5)):
+        (folder / name).write_bytes(b"x" * size)
+    files = {}
+    for kind in ("im", "gt"):
+        (tmp_path / kind).mkdir()
+        files[kind] = [tmp_path / kind / f"{stem}.png" for stem in ("A", "b", "c")]
+        for path in files[kind]:
+            path.write_bytes(b"y")
+    instances = SimpleNamespace(path=folder)
+    dataset = SimpleNamespace(
+        names=["A", "b", "c"], image_paths=files["im"], mask_paths=files["gt"], instances=instances
+    )
+    sources = baseline_sources(dataset, 3, reads_gt=True)
+    instance_maps = {name: source[-1][:2] for name, source in sources.items()}
+    assert instance_maps == {
+        "A.png": [str((folder / "A.PNG").resolve()), 3],
+        "b.png": [str((folder / "b.bmp").resolve()), 5],
+        "c.png": [str((folder / "c.png").resolve()), None],
+    }

@@ -167,3 +167,47 @@ def test_an_untimed_rerun_keeps_an_earlier_timing_only_of_the_same_settings(
     assert not {"efficiency_report", "timed_with", "fps_timing"} & set(after["meta"])
     said = [r.getMessage() for r in caplog.records if "earlier timing" in r.getMessage()]
     assert len(said) == 1 and "image_size 1024 then, 512 now" in said[0], said
+
+
+CPU_REPORT = {"device": "cpu", "dtype": "fp32", "threads": 2, "image_size": 1024}
+DROPPED = {
+    "efficiency": ["flops_G", "fps", "peak_memory_MB", "threads", "timed_on"],
+    "meta": ["efficiency_report", "timed_with", "fps_timing", "flops_counting"],
+}
+
+
+def _stale(tmp_path: Path, efficiency: dict, meta: dict, now: dict) -> dict:
+    from pmgsam.baselines.row_timing import stale_timing
+
+    (tmp_path / "run.json").write_text(json.dumps({"efficiency": efficiency, "meta": meta}))
+    return stale_timing(tmp_path, lambda: now)
+
+
+def test_an_older_run_json_keeps_its_timing_only_of_the_same_model(tmp_path: Path) -> None:
+    """A run.json of an older pmgsam records no timed_with: its model is read from meta."""
+    from pmgsam.baselines.row_timing import timing_settings
+
+    meta = {"efficiency_report": CPU_REPORT, "model_type": "vit_h", "mode": "box"}
+    same = timing_settings(CPU_REPORT, 1024, "5" * 64, {"model_type": "vit_h", "mode": "box"})
+    assert _stale(tmp_path, {"fps": 0.5}, meta, same) == {}
+    other = timing_settings(CPU_REPORT, 1024, "5" * 64, {"model_type": "vit_b", "mode": "box"})
+    assert _stale(tmp_path, {"fps": 0.5}, meta, other) == DROPPED
+
+
+def test_a_gpu_timing_stands_whatever_torchs_cpu_thread_count(tmp_path: Path) -> None:
+    from pmgsam.baselines.row_timing import timing_settings
+
+    gpu = {"device": "NVIDIA H200", "dtype": "fp32", "threads": 4}
+    then = timing_settings(gpu, 1024, "5" * 64, {"mode": "box"})
+    now = timing_settings({**gpu, "threads": 2}, 1024, "5" * 64, {"mode": "box"})
+    assert _stale(tmp_path, {"fps": 20.0}, {"timed_with": then}, now) == {}
+
+
+def test_a_timing_record_without_figures_goes_when_the_settings_changed(tmp_path: Path) -> None:
+    """meta's record of a timing whose figures are gone (null) must not stay as this row's."""
+    from pmgsam.baselines.row_timing import timing_settings
+
+    then = timing_settings(CPU_REPORT, 1024, "5" * 64, {"mode": "box"})
+    now = timing_settings(CPU_REPORT, 512, "5" * 64, {"mode": "box"})
+    meta = {"timed_with": then, "efficiency_report": CPU_REPORT}
+    assert _stale(tmp_path, {"fps": None}, meta, now) == DROPPED

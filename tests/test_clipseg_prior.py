@@ -147,3 +147,21 @@ def test_a_combined_split_with_one_image_name_in_two_parts_is_refused(
     prior = ["--prior-dir", f"Mine={tmp_path / 'mine'}"]
     with pytest.raises(EvaluationInputError, match=rf"prior 'Mine' .* same name .*\({first}\)"):
         main([a for a in args if a not in ("--clipseg", str(tmp_path))] + prior)
+
+
+def test_an_older_cache_is_read_only_for_the_same_parts_and_never_over_the_canonical_one(
+    tmp_path,
+) -> None:
+    priors, model = tmp_path / "priors", tmp_path / "model"
+    key = clipseg.clipseg_folder(tmp_path, model, "a dog").name
+    # The maps of other images (DIS-TE2), of the same model and prompt: never DIS-TE1's.
+    (priors / "DIS-TE2" / key).mkdir(parents=True)
+    assert clipseg.clipseg_cache(priors, "DIS-TE1", model, "a dog") == priors / "DIS-TE1" / key
+    # An older cache of the same parts (typed in another order) is read...
+    (priors / "DIS-TE3+DIS-TE1" / key).mkdir(parents=True)
+    older = priors / "DIS-TE3+DIS-TE1" / key
+    assert clipseg.clipseg_cache(priors, "DIS-TE1+DIS-TE3", model, "a dog") == older
+    # ... unless the canonical one exists: its maps are the ones kept up to date.
+    (priors / "DIS-TE" / key).mkdir(parents=True)
+    (priors / "DIS-TE1-4" / key).mkdir(parents=True)
+    assert clipseg.clipseg_cache(priors, "DIS-TE", model, "a dog") == priors / "DIS-TE1-4" / key

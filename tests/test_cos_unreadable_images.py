@@ -138,3 +138,31 @@ def test_an_image_left_out_of_the_ground_truth_is_recorded_and_the_others_keep_t
     # Ids are split positions from 1, as in the GT of the whole split: a and c are 1 and 3.
     assert [(im["id"], im["file_name"]) for im in gt["images"]] == [(1, "a.png"), (3, "c.png")]
     assert [a["image_id"] for a in gt["annotations"]] == [1, 3]
+
+
+def test_a_split_of_unreadable_images_alone_is_all_failed_images(nc4k, tmp_path: Path) -> None:
+    """run_baseline building the GT itself (no ``gt`` given) with ``keep_going``: every image's
+    header unreadable leaves an empty GT (which pycocotools refuses), and each image is one of
+    the split's failures, none prompted."""
+    from pmgsam.baselines.runner import run_baseline
+
+    config, images = nc4k
+    for image in images:
+        image.write_bytes(b"")
+
+    class NeverCalled:
+        prompt, mode, label = "box", "box", "stand-in"
+        model = torch.nn.Linear(2, 2)
+
+        def predict(self, image: np.ndarray, boxes: Any = None) -> Any:
+            pytest.fail("an unreadable image was prompted")
+
+    dataset = build_dataset(load_config(ExperimentConfig, config).data, "test", 64, train=False)
+    summary = run_baseline(NeverCalled(), dataset, tmp_path / "run", "test", cos=True,
+                           progress=False, keep_going=True, timing=False)  # fmt: skip
+    assert summary["failed"] == {
+        p.stem: f"cannot read image file '{p}': corrupt or unsupported (cannot identify image "
+        f"file '{p}')"
+        for p in images
+    }
+    assert not list((tmp_path / "run" / "pred" / "test").glob("*.png"))

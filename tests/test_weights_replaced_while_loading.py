@@ -168,10 +168,111 @@ def test_check_loaded_passes_an_unchanged_file_and_names_an_in_place_rewrite(
         check_loaded(hashed)
 
 
-def test_check_loaded_names_weights_deleted_after_hashing(tmp_path: Path) -> None:
+def test_check_loaded_names_a_same_size_rewrite_and_a_same_time_replacement(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint keeps its size from one save to the next: an in-place rewrite shows only in
+    the modification time, and a file of another origin renamed over it with the old time
+    (``rsync -t``, ``cp -p``) only in the inode."""
     path = tmp_path / "w.pth"
     path.write_bytes(b"abc")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     hashed = hash_weights(path)
-    path.unlink()
+    with open(path, "r+b") as f:  # same inode, same size, other bytes
+        f.write(b"abd")
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    with pytest.raises(CheckpointError, match=r"\(rewritten in place\)"):
+        check_loaded(hashed)
+    path.write_bytes(b"abc")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    hashed = hash_weights(path)
+    other = tmp_path / "other.pth"
+    other.write_bytes(b"xyz")
+    os.utime(other, ns=(1_000_000_000, 1_000_000_000))
+    os.replace(other, path)  # size and time as hashed: only the inode differs
+    with pytest.raises(CheckpointError, match=r"\(replaced by another file\)"):
+        check_loaded(hashed)
+    path.unlink()  # gone (a training run rotating its weights): named, not a raw OSError
     with pytest.raises(CheckpointError, match=rf"'{path}' {CHANGED} \(it can no longer be read"):
         check_loaded(hashed)
+
+
+def test_a_file_rewritten_while_it_is_hashed_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """The version is taken before the bytes are read: one taken after would match a file
+    rewritten during the read, whose hash is then of neither version."""
+    from pmgsam.modeling import checkpoint
+    from pmgsam.utils.io import file_sha256
+
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"abc")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+
+    def hash_then_rewrite(file: Path) -> str:
+        digest = file_sha256(file)
+        file.write_bytes(b"abd")  # as if written while being read
+        os.utime(file, ns=(2_000_000_000, 2_000_000_000))
+        return digest
+
+    monkeypatch.setattr(checkpoint, "file_sha256", hash_then_rewrite)
+    hashed = hash_weights(path)
+    with pytest.raises(CheckpointError, match=CHANGED):
+        check_loaded(hashed)
+
+
+def test_load_hashed_refuses_a_file_replaced_while_the_model_loads(weights: Path) -> None:
+    from pmgsam.engine.resume_plan import load_hashed
+
+    def load_model() -> torch.nn.Module:
+        replace(weights)
+        return torch.nn.Linear(2, 2)
+
+    with pytest.raises(CheckpointError, match=rf"'{weights}' {CHANGED} \(replaced"):
+        load_hashed(load_model, weights)
+
+
+def test_the_producer_is_read_from_the_version_hashed(
+    weights: Path, small_model_file, tmp_path: Path
+) -> None:
+    """The manifests' producer (image size, frozen branches' SHA-256) is read from the file's
+    header once the model is loaded: a file replaced after the load's own check but before
+    that read is refused too."""
+    from pmgsam.engine.resume_plan import load_and_plan, load_hashed
+
+    def load(hashed: Any) -> Any:
+        loaded = load_hashed(lambda: copy.deepcopy(small_model_file[1]), weights, hashed)
+        replace(weights)
+        return loaded
+
+    outputs = [(tmp_path / "out", "--out", "final")]
+    with pytest.raises(CheckpointError, match=rf"'{weights}' {CHANGED}"):
+        load_and_plan(outputs, weights, "none", {}, False, load)
+
+
+def test_benchmark_goes_on_when_the_file_is_replaced_after_the_model_loaded(
+    weights, small_model_file, config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The model, loaded once for every split, is the version hashed: a training run replacing
+    its best weights while the first split is predicted changes none of the maps of the next
+    splits, which record the SHA-256 of the weights that made them."""
+    import hashlib
+
+    from pmgsam.utils.outputs import read_manifest
+
+    first = hashlib.sha256(weights.read_bytes()).hexdigest()
+    calls = replacing_loader(monkeypatch, small_model_file[1], weights, "none")
+    predict_split = inference.predict_split
+
+    def predict_then_replace(*args: Any, **kwargs: Any) -> Path:
+        folder = predict_split(*args, **kwargs)
+        replace(weights)  # a new best checkpoint, once the first split is done
+        return folder
+
+    monkeypatch.setattr(inference, "predict_split", predict_then_replace)
+    run = tmp_path / "run"
+    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+            "--output-dir", run, "--workers", 1, "--splits", "DIS-TE1,DIS-TE2"]  # fmt: skip
+    assert evaluate(argv) == 0
+    assert len(calls) == 1
+    for split in ("DIS-TE1", "DIS-TE2"):
+        assert read_manifest(run / "pred" / split)["producer"]["weights_sha256"] == first
+    assert yaml.safe_load((run / "run.json").read_text())["meta"]["weights_sha256"] == first

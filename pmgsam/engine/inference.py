@@ -145,7 +145,8 @@ def predict_split(
         otherwise, before the model loads. Either way the file must still be the version
         hashed once the model is loaded, or the call is refused naming it (nothing predicted),
         so the SHA-256 the manifests record is of the weights that made the maps. A model
-        reused from ``reuse`` keeps the hash of the file it was loaded from.
+        reused from ``reuse`` keeps the hash and producer of the file it was loaded from: the
+        file is not read again, so a version written after that load stops no later split.
       The model runs on the config's ``train.num_threads`` torch threads (on the CPU, by
       default as many as leave a CPU to each of ``data.num_workers``:
       :func:`~pmgsam.engine.predictor.prediction_threads`).
@@ -172,8 +173,9 @@ def predict_split(
     # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
     amp = predictor.amp if predictor else resolve_amp("auto", run_on)
 
-    # A reused model comes with the hash of the file it was loaded from.
+    # A reused model comes with the hash of the file it was loaded from and its producer.
     weights = reuse.get("weights") if predictor and reuse is not None else weights
+    reused_producer = reuse.get("producer") if predictor and reuse is not None else None
     loaded: List[Tuple[Any, HashedWeights]] = []  # one load per call, whoever asks first
 
     def load_model() -> Any:
@@ -200,7 +202,7 @@ def predict_split(
     for folder, name, _ in outputs:
         check_output_dir(folder, sources, folders, overwrite, name)
     model, producer, skip = load_and_plan(
-        outputs, checkpoint, amp, sources, skip_existing, load, weights
+        outputs, checkpoint, amp, sources, skip_existing, load, weights, reused_producer
     )
     prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
@@ -210,7 +212,7 @@ def predict_split(
     if predictor is None:
         predictor = Predictor(model, run_on, amp, performance=cfg.performance)
         if reuse is not None:
-            reuse.update(key=key, predictor=predictor, weights=loaded[0][1])
+            reuse.update(key=key, predictor=predictor, weights=loaded[0][1], producer=producer)
     failures = FailedInputs(keep_going, f"split {split}")
     if todo:
         logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)

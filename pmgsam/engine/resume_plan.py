@@ -48,6 +48,7 @@ def load_and_plan(
     skip_existing: bool,
     load: Callable[[Optional[HashedWeights]], Tuple[Any, HashedWeights]],
     weights: Optional[HashedWeights] = None,
+    reused_producer: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Any, Optional[Dict[str, Any]], Set[str]]:
     """``(model, producer, kept stems)``: the model from ``load``, what makes this run's maps
     (recorded in the folders' manifests) and, with ``skip_existing``, the stems whose maps
@@ -59,8 +60,15 @@ def load_and_plan(
     (else the file is hashed, before it is loaded). ``load(weights)`` gives the model and the
     hash of the file it came from (:func:`load_hashed`). Once the producer is read, the file
     must still be the version hashed, or the run is refused naming it: the recorded SHA-256
-    is then of the weights that make the maps.
+    is then of the weights that make the maps. ``reused_producer``: the producer of a model
+    that an earlier call loaded and checked, which ``load`` gives again: the file is not read
+    again, so a version written since that load (a training run's new best weights) stops
+    nothing, as it changes none of the maps.
     """
+    if reused_producer is not None:
+        model, _ = load(weights)
+        producer = dict(reused_producer)
+        return model, producer, finished(outputs, producer, sources) if skip_existing else set()
     producer = None
     skip: Set[str] = set()
     if skip_existing:
