@@ -106,7 +106,8 @@ def recorded_producer(
 ) -> Optional[Dict[str, Any]]:
     """:func:`map_producer` for a run without ``--skip-existing``, read once the model loaded;
     ``None`` (recorded as an unknown producer, whose maps a resumed run never keeps) with a
-    warning if the weights file cannot be read again."""
+    warning if the weights file cannot be read again although it is unchanged (a file that
+    changed or vanished is refused by :func:`load_and_plan`'s ``check_loaded`` after this)."""
     try:
         return map_producer(checkpoint, amp, weights_sha256)
     except (OSError, CheckpointError) as err:
