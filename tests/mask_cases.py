@@ -2,7 +2,8 @@
 the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and ``blob_scene``;
 ``pysod_scores``, what PySODMetrics makes of such pairs; ``coco_annotation``, a COCO
 instance annotation of a binary mask (RLE, area and bbox by pycocotools); and ``exif_photo`` /
-``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size.
+``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size; and
+``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself.
 """
 
 from __future__ import annotations
@@ -109,3 +110,17 @@ def corner_mask(path: Path, width: int, height: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(mask).save(path)
     return path
+
+
+class BoxPredictor:
+    """A stand-in ``SamPredictor``: every box prompt's mask is the whole box (logits +10
+    inside it, -10 outside), so a box baseline needs no SAM weights."""
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.shape = image.shape[:2]
+
+    def predict(self, box, multimask_output, return_logits):
+        logits = np.full((1, *self.shape), -10.0, np.float32)
+        x0, y0, x1, y1 = np.asarray(box, int)
+        logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
+        return logits, np.array([0.9]), None

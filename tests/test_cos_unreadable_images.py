@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from mask_cases import BoxPredictor
 from PIL import Image
 
 from pmgsam.baselines import sam as sam_family
@@ -59,16 +60,6 @@ def stand_in_models(monkeypatch, small_model_file) -> None:
     box with logits +10 inside it and -10 outside (no SAM weights to build)."""
     model = small_model_file[1]
     monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
-
-    class BoxPredictor:
-        def set_image(self, image: np.ndarray) -> None:
-            self.shape = image.shape[:2]
-
-        def predict(self, box, multimask_output, return_logits):
-            logits = np.full((1, *self.shape), -10.0, np.float32)
-            x0, y0, x1, y1 = np.asarray(box, int)
-            logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
-            return logits, np.array([0.9]), None
 
     monkeypatch.setattr(sam_family, "load", lambda *a, **kw: torch.nn.Linear(2, 2))
     monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from mask_cases import BoxPredictor
 from PIL import Image
 
 from pmgsam.baselines import sam as sam_family
@@ -130,16 +131,6 @@ def test_baseline_refuses_a_checkpoint_replaced_after_hashing(
     def load(*args: Any, **kwargs: Any) -> torch.nn.Module:
         replace(checkpoint)
         return torch.nn.Linear(2, 2)
-
-    class BoxPredictor:  # the whole box as the mask
-        def set_image(self, image: np.ndarray) -> None:
-            self.shape = image.shape[:2]
-
-        def predict(self, box, multimask_output, return_logits):
-            logits = np.full((1, *self.shape), -10.0, np.float32)
-            x0, y0, x1, y1 = np.asarray(box, int)
-            logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
-            return logits, np.array([0.9]), None
 
     monkeypatch.setattr(sam_family, "load", load)
     monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
