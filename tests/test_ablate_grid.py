@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -60,6 +61,20 @@ def test_grid_names_its_configs_in_order_of_appearance(grid: Path) -> None:
     assert paths["k5"] == grid / "k5.yaml"
     (grid / "k1.yaml").unlink()
     with pytest.raises(ConfigError, match=r"names configs not in .*\['k1'\]"):
+        ablate.load_grid(grid)
+
+
+def test_grid_folder_without_grid_file_or_with_a_bad_one_is_named(grid: Path) -> None:
+    grid_file = grid / "grid.yaml"
+    grid_file.write_text("splits: DIS-TE\ntabel: {}\n")
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) 'tabel'.*\(.*grid\.yaml\)$"):
+        ablate.load_grid(grid)
+    # A row without its label: a ConfigError naming the key and the file (was a TypeError).
+    grid_file.write_text("table:\n  rows:\n    - {config: zeta}\n")
+    with pytest.raises(ConfigError, match=r"'table.rows\[0\].label'.*\(.*grid\.yaml\)$"):
+        ablate.load_grid(grid)
+    grid_file.unlink()
+    with pytest.raises(ConfigError, match=re.escape(f"grid folder '{grid}' has no grid.yaml")):
         ablate.load_grid(grid)
 
 

@@ -312,6 +312,16 @@ def test_unreadable_scores_are_named(variant) -> None:
         _evaluate(variant, root)
 
 
+def test_evaluating_an_unfinished_training_is_refused_before_anything_is_written(
+    variant,
+) -> None:
+    run_dir = variant["run_dir"]
+    (run_dir / "train" / DONE_FILE).unlink()  # trained, but stopped before the end
+    with pytest.raises(FileNotFoundError, match=r"^k5: no finished training in '.*train'; run"):
+        _evaluate(variant, variant["root"])
+    assert variant["passes"] == [] and not (run_dir / "run.json").exists()
+
+
 def test_a_speed_option_the_scores_do_not_record_is_a_change() -> None:
     # Scores from before an option was compared do not say how it was set: scored again.
     then = {key: value for key, value in OPTIONS.items() if key != "channels_last"}

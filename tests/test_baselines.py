@@ -251,6 +251,17 @@ def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys
     auto = [a if a != "sam-box" else "sam-auto" for a in argv]
     assert exit_status(evaluate.main, auto + ["--use-m2m"]) == 2
     assert "--use-m2m is a SAM2 generator option" in capsys.readouterr().err
+    no_ckpt = argv[:2] + argv[4:]  # without --checkpoint FILE
+    assert exit_status(evaluate.main, no_ckpt) == 2
+    assert "--checkpoint required with --baseline" in capsys.readouterr().err
+    for ckpt, words in (
+        (tmp_path / "none.pth", "does not exist"),
+        (tmp_path, "is a folder, not a file"),
+    ):
+        wrong = [str(ckpt) if a == str(sam_file[0]) else a for a in argv]
+        assert exit_status(evaluate.main, wrong) == 2
+        assert f"checkpoint file '{ckpt}' {words}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_baseline_runs_merge_into_the_report_next_to_pmgsam(

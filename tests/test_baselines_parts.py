@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from pmgsam.baselines import sam
-from pmgsam.baselines.base import gt_box, instance_boxes, reduce_masks
+from pmgsam.baselines import sam, sam2
+from pmgsam.baselines.base import BoxBaseline, family, gt_box, instance_boxes, reduce_masks
+from pmgsam.baselines.settings import family_of
 from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.rle import encode_rle
@@ -126,3 +127,41 @@ def test_load_sam_at_another_side_names_the_checkpoint_side(sam_file) -> None:
     # Saved at 64 (pos_embed: a 4x4 grid of 16-pixel patches), loaded at the default 1024.
     with pytest.raises(CheckpointError, match=r"pass --model-image-size 64$"):
         sam.load("vit_b", sam_file[0])
+
+
+def test_unknown_families_and_model_types_name_the_known_ones() -> None:
+    with pytest.raises(
+        ValueError, match=r"^unknown baseline family 'sam3'; choose from \['sam', 'sam2'\]$"
+    ):
+        family("sam3")
+    known = "sam: vit_b, vit_l, vit_h; sam2: tiny, small, base_plus, large"
+    with pytest.raises(ValueError, match=rf"^unknown model type 'vit_x' \({known}\)$"):
+        family_of("vit_x")
+    with pytest.raises(
+        ValueError, match=r"must be one of \('tiny', 'small', 'base_plus', 'large'\), got 'huge'"
+    ):
+        sam2.build("huge")
+
+
+def test_model_type_hint_names_only_a_known_encoder() -> None:
+    key = "image_encoder.patch_embed.proj.weight"
+    own = {key: torch.zeros(768, 3, 16, 16)}  # ViT-B's patch embedding
+
+    def saved(width: int, blocks: int) -> dict:
+        state = {key: torch.zeros(width, 3, 16, 16)}
+        state.update(
+            {f"image_encoder.blocks.{i}.norm1.weight": torch.zeros(1) for i in range(blocks)}
+        )
+        return state
+
+    assert sam.model_type_hint(own, saved(1024, 24)).endswith("pass --model-type vit_l")
+    assert sam.model_type_hint(own, saved(1024, 12)) == ""  # ViT-L's width, ViT-B's depth
+    assert sam.model_type_hint(own, saved(768, 24)) == ""  # the model's own width
+
+
+def test_a_box_baseline_without_boxes_predicts_nothing_and_reads_no_image() -> None:
+    box = BoxBaseline.__new__(BoxBaseline)  # no model: the predictor must not be reached
+    box.predictor = None
+    for boxes in (None, np.zeros((0, 4))):
+        pred = box.predict(np.zeros((4, 4, 3), np.uint8), boxes)
+        assert pred.masks == [] and pred.scores == []

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from pmgsam.data.coco_annotations import _warn_thin_instances, annotations_from_json
-from pmgsam.data.io import DataError, MaskValueWarning
+from pmgsam.data.coco_annotations import (
+    _warn_thin_instances,
+    annotations_from_json,
+    annotations_from_pngs,
+)
+from pmgsam.data.io import DataError, DataNotFoundError, MaskValueWarning
 
 # --- annotations_from_json -----------------------------------------------------------------
 
@@ -84,6 +89,44 @@ def test_a_file_giving_another_image_size_is_refused(tmp_path) -> None:
     path = _write(tmp_path, images, [_polygon_ann(1, 1, x0=24, y0=24)])
     with pytest.raises(DataError, match=r"size \(40, 40\) \(HxW\) but the image is \(20, 20\)"):
         annotations_from_json(path, ["a"], _images("a"), "t")
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("{", r"^cannot read COCO instance file '.*gt.json' \(JSONDecodeError"),
+        ({"annotations": []}, r"^cannot read COCO instance file '.*gt.json' \(KeyError\('images'"),
+        ({"images": [{"id": 1, "file_name": "z.jpg"}]},
+         r"^COCO instance file .*gt.json. lists none of the 1 images of split T \(wrong file\?\)$"),
+        ({"images": _images("a"), "annotations": [{"id": 4, "image_id": 1}]},
+         r"^'.*gt.json' annotation 4 of a.jpg has no 'segmentation'$"),
+    ],
+    ids=["not-json", "no-images", "other-images", "no-segmentation"],
+)  # fmt: skip
+def test_an_unusable_coco_file_is_named(tmp_path, content, words) -> None:
+    path = tmp_path / "gt.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(DataError, match=words):
+        annotations_from_json(path, ["a"], _images("a"), "split T")
+
+
+# --- annotations_from_pngs -----------------------------------------------------------------
+
+
+def test_a_missing_or_mis_sized_instance_map_is_named(tmp_path) -> None:
+    label = np.zeros((20, 20), np.uint8)
+    label[2:8, 2:8], label[10:16, 10:16] = 1, 2
+    cv2.imwrite(str(tmp_path / "a.png"), label)
+    anns = annotations_from_pngs(tmp_path, ["a"], _images("a"))
+    assert [(a["image_id"], a["area"]) for a in anns] == [(1, 36), (1, 36)]  # two 6x6 squares
+    with pytest.raises(
+        DataNotFoundError, match=rf"^no instance map for image 'b.jpg' in '{tmp_path}'$"
+    ):
+        annotations_from_pngs(tmp_path, ["a", "b"], _images("a", "b"))
+    with pytest.raises(
+        DataError, match=r"'.*a.png' is 20x20 \(WxH\) but its image 'a.jpg' is 20x30$"
+    ):
+        annotations_from_pngs(tmp_path, ["a"], _images("a", h=30))
 
 
 # --- _warn_thin_instances ------------------------------------------------------------------

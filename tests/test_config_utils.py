@@ -58,6 +58,26 @@ def test_unknown_keys_are_errors_with_dotted_names(tmp_path):
         load_config(Outer, cfg_file, ["flag=true"])
 
 
+@dataclass
+class Required:
+    label: str
+    items: List[Inner] = field(default_factory=list)
+
+
+def test_a_field_without_default_that_is_left_out_is_named():
+    # Before: cls(**kwargs) raised "missing 1 required positional argument", naming no key.
+    with pytest.raises(ConfigError, match=r"^missing config key\(s\) 'label'$"):
+        from_dict(Required, {"items": []})
+
+    @dataclass
+    class Holder:
+        rows: List[Required] = field(default_factory=list)
+
+    with pytest.raises(ConfigError, match=r"^missing config key\(s\) 'rows\[1\].label'$"):
+        from_dict(Holder, {"rows": [{"label": "a"}, {"items": []}]})
+    assert from_dict(Required, {"label": "a"}).items == []
+
+
 def test_overrides_parse_yaml_scalars(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("name: a\n")

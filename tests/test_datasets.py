@@ -3,6 +3,8 @@ pairing, and bad dataset folders or configs (splits: tests/test_splits.py)."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -88,6 +90,18 @@ def test_cod10k_loader_cam_only(cod10k_root, data_config):
     # NonCAM images have no GT in the official release: without the filter they are an error.
     with pytest.raises(DataError, match=r"COD10K-NonCAM-.*\.jpg.*cam_only"):
         build_dataset(data_config("cod10k", cod10k_root, cam_only=False), "Train", S, False)
+
+
+def test_cod10k_without_cam_only_says_no_more_than_a_missing_folder(tmp_path, data_config):
+    (tmp_path / "Train" / "GT_Object").mkdir(parents=True)
+    (tmp_path / "Test").mkdir()
+    cfg = data_config("cod10k", tmp_path, cam_only=False)
+    # The NonCAM hint is for images without masks only; here the folder is what is missing.
+    with pytest.raises(
+        DataError, match=r"^image folder '.*Train/Image' does not exist \(data.root"
+    ) as err:
+        build_dataset(cfg, "Train", S, False)
+    assert "data.cam_only" not in str(err.value)
 
 
 def test_nc4k_and_train_transform_sample(nc4k_root, data_config):
@@ -211,6 +225,29 @@ def test_missing_and_empty_folders(tmp_path, data_config):
         build_dataset(data_config("nc4k", tmp_path / "NC4K"), "all", S, False)
     with pytest.raises(DataError, match=r"DIS-TR.im.*does not exist"):
         build_dataset(data_config("dis5k", tmp_path), "DIS-TR", S, False)
+
+
+def test_a_split_file_with_an_empty_part_is_refused_not_an_empty_dataset(tmp_path, data_config):
+    cfg = data_config("folder", _folder_dataset(tmp_path / "d"), split_dir=str(tmp_path / "sp"))
+    assert len(build_dataset(cfg, "all:val", S, False)) == 1  # 3 images: one held out
+    (split_file,) = (tmp_path / "sp").glob("*.json")
+    payload = json.loads(split_file.read_text())
+    payload["parts"] = {"train": ["s0", "s1", "s2"], "val": []}  # edited by hand
+    split_file.write_text(json.dumps(payload))
+    words = rf"^split 'all:val' of folder at '{tmp_path / 'd'}' has no images$"
+    with pytest.raises(DataError, match=words):
+        build_dataset(cfg, "all:val", S, False)
+    assert len(build_dataset(cfg, "all:train", S, False)) == 3
+
+
+def test_datasets_must_pair_every_image_and_check_files_every_reader(tmp_path) -> None:
+    root = _folder_dataset(tmp_path / "d", n=2)
+    images, masks = sorted((root / "images").iterdir()), sorted((root / "masks").iterdir())
+    with pytest.raises(DataError, match=r"^2 images but 1 masks$"):
+        SegmentationDataset(images, masks[:1], S)
+    ds = SegmentationDataset(images, masks, S)
+    with pytest.raises(ValueError, match=r"^2 instance readers for 1 datasets$"):
+        check_files([ds], workers=1, instance_labels=[None, None])
 
 
 def test_duplicate_stems_rejected(tmp_path, data_config):

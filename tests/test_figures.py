@@ -126,6 +126,21 @@ def test_worst_by_hce_of_the_four_test_subsets_reads_their_combined_file(tmp_pat
     assert figures.worst_images(images, run, "DIS-TE", "hce", 1) == [(1, 9.0)]
 
 
+def test_worst_by_hce_of_parts_scored_apart_reads_each_parts_file(tmp_path) -> None:
+    # No combined file: each part's own file, whose names are plain stems.
+    images = _images(["DIS-TE1", "DIS-TE1", "DIS-TE2"], ["a", "b", "a"])
+    run = _hce_run(tmp_path, "DIS-TE1.per_image.csv", ["a,30", "b,70"])
+    (run / "metrics" / "DIS-TE2.per_image.csv").write_text("name,HCE\na,50\n")
+    assert figures.worst_images(images, run, "DIS-TE1+DIS-TE2", "hce", 2) == [(1, 70.0), (2, 50.0)]
+    (run / "metrics" / "DIS-TE1.per_image.csv").write_text("name,HCE\na,30\n")
+    with pytest.raises(EvaluationInputError, match=r"^no HCE for 1 image\(s\), e\.g\. DIS-TE1/b$"):
+        figures.worst_images(images, run, "DIS-TE1+DIS-TE2", "hce", 2)
+    (run / "metrics" / "DIS-TE2.per_image.csv").unlink()
+    missing = run / "metrics" / "DIS-TE2.per_image.csv"
+    with pytest.raises(EvaluationInputError, match=rf"^--by hce needs {missing} \(score the"):
+        figures.worst_images(images, run, "DIS-TE1+DIS-TE2", "hce", 2)
+
+
 @pytest.mark.parametrize(
     "text, words",
     [

@@ -106,3 +106,15 @@ def test_upper_case_extensions_are_listed(tmp_path) -> None:
     found = list_files(tmp_path, IMAGE_EXTENSIONS, "image")
     assert sorted(found) == ["IMG_0001", "b"]
     assert found["IMG_0001"].name == "IMG_0001.JPG"
+
+
+def test_a_folder_of_only_unreadable_images_is_named_with_each_file(tmp_path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "b.png").write_bytes(b"")
+    with pytest.raises(DataError, match=rf"^none of the 2 images in '{tmp_path}' can be read: "):
+        ImageFolder(tmp_path, 64)
+    with pytest.raises(DataError, match=r"can be read: a\.jpg, b\.png \(first: "):
+        ImageFolder(tmp_path, 64)
+    _image(tmp_path / "c.png")
+    folder = ImageFolder(tmp_path, 64)  # one readable image: the others listed, not fatal
+    assert folder.names == ["c"] and [n for n, _ in folder.unreadable] == ["a.jpg", "b.png"]

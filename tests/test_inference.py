@@ -9,6 +9,7 @@ import torch
 
 import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize
+from pmgsam.data.io import DataError
 from pmgsam.engine.inference import (
     ImageFolder,
     Predictor,
@@ -64,6 +65,25 @@ def test_predictions_match_model_at_original_size(weights, image_dir, tmp_path):
         expected = unpad_and_resize(prob, sample["orig_size"], S)
         expected = np.rint(expected.numpy() * 255).astype(np.uint8)
         assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_an_image_that_breaks_after_listing_stops_the_run_or_is_handed_on(
+    weights, image_dir, tmp_path
+):
+    dataset = ImageFolder(image_dir, S)
+    (image_dir / "wide.jpg").write_bytes(b"replaced after its header was read")
+    predictor = Predictor(weights[1], "cpu")
+    with pytest.raises(DataError, match=r"wide\.jpg"):  # no handler given: the run stops
+        predictor.predict_dataset(dataset, tmp_path / "a", batch_size=2, progress=False)
+    seen = []
+    predictor.predict_dataset(
+        dataset, tmp_path / "b", batch_size=2, progress=False,
+        unreadable=lambda name, reason: seen.append((name, "wide.jpg" in reason)),
+    )  # fmt: skip
+    assert seen == [("wide", True)]
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.png")) == [
+        "img10.png", "img2.png", "tall.png"
+    ]  # fmt: skip
 
 
 def test_cli_accepts_run_directory(weights, image_dir, tmp_path, capsys):

@@ -250,3 +250,20 @@ def test_flop_split_adds_up(tiny):
     assert abs(sum(comps.values()) - flops["total"]) < 1e-6 * flops["total"]
     assert flops["frozen"] == comps["hiera"] + comps["u2net"]
     assert all(v > 0 for v in comps.values())
+
+
+def test_a_plain_dict_config_is_checked_like_a_named_one() -> None:
+    from pmgsam.utils.config import to_dict
+
+    values = to_dict(model_config("pmgsam_tiny"))
+    values["fusion"] = "none"  # as read from a YAML file
+    assert model_config(values) == model_config("pmgsam_tiny", fusion="none")
+    assert (
+        values["fusion"] == "none" and model_config(values, fusion="residual").fusion == "residual"
+    )
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) 'model.fusoin'"):
+        model_config({**values, "fusoin": "none"})
+    with pytest.raises(
+        TypeError, match=r"^expected a model name, ModelConfig or dict, got <class 'int'>$"
+    ):
+        model_config(5)

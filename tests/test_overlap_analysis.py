@@ -103,6 +103,26 @@ def test_cli_passes_the_touch_distance_and_guards_the_prediction_folder(tmp_path
     assert sorted(p.name for p in pred.iterdir()) == ["im1.png"]
 
 
+def test_a_missing_or_unreadable_gt_json_or_no_gt_at_all_is_named(tmp_path, capsys):
+    gt = tmp_path / "gt.json"
+    base = ["overlap", "--name", "T", "--out", tmp_path / "o"]
+    gt.write_text('{"images": [')
+    cases = [
+        (["--gt-json", tmp_path / "none.json"], f"--gt-json: '{tmp_path / 'none.json'}' does not"),
+        (["--gt-json", gt], f"--gt-json: '{gt}' is not valid JSON"),
+        (["--split", "Test"], "overlap needs --gt-json, or --config and --split"),
+    ]
+    for extra, words in cases:
+        assert exit_status(analysis_main, [*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(
+        ValueError, match=r"rule must be one of \['touch', 'box', 'either'\], got 'both'"
+    ):
+        overlapping_image_ids(load_coco(coco_of([square(0, 3, 0, 4)])), rule="both")
+
+
 def test_out_may_not_be_a_folder_of_the_split(tmp_path, cod10k_root, capsys):
     # The user's COD10K-v3: Test/{Image, GT_Object, GT_Edge, GT_Instance} and the COCO file
     # Test/CAM_Instance_Test.json, which names the images but not the folders they live in.

@@ -14,7 +14,7 @@ from test_analysis import DEMO, _fake_run, _write_maps
 
 from pmgsam.analysis.__main__ import main
 from pmgsam.analysis.clipseg import ClipSegUnavailable, clipseg_maps
-from pmgsam.analysis.premask import FINAL, PREMASK, analyse
+from pmgsam.analysis.premask import FINAL, PREMASK, analyse, parse_prior
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import OutputError
@@ -129,6 +129,25 @@ def test_analyse_names_images_with_an_empty_gt(tmp_path, caplog) -> None:
     assert summary["empty_gt_images"] == ["empty"]
     assert summary["means"][FINAL]["IoU"] == pytest.approx(0.5)
     assert any("1 image(s) have an empty GT mask (empty)" in r.getMessage() for r in caplog.records)
+
+
+def test_analyse_refuses_a_source_with_a_map_count_other_than_the_gts(tmp_path) -> None:
+    # Scores are split back by position: one map short would shift every later image's row.
+    gts = _write_maps(
+        tmp_path / "gt", {"a": np.zeros((4, 8), np.uint8), "b": np.zeros((4, 8), np.uint8)}
+    )
+    maps = _write_maps(tmp_path / "m", {"a": np.zeros((4, 8), np.uint8)})
+    with pytest.raises(ValueError, match=rf"^2 GT masks, but map counts \{{'{PREMASK}': 1\}}$"):
+        analyse(["a", "b"], gts, {PREMASK: maps, FINAL: maps + maps}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_prior_dir_that_is_not_a_folder_is_named(tmp_path) -> None:
+    (tmp_path / "maps").mkdir()
+    assert parse_prior(f"clip={tmp_path / 'maps'}") == ("clip", tmp_path / "maps")
+    assert parse_prior(str(tmp_path / "maps")) == ("maps", tmp_path / "maps")
+    with pytest.raises(DataNotFoundError, match=rf"^--prior-dir: '{tmp_path / 'mpas'}' is not a"):
+        parse_prior(f"clip={tmp_path / 'mpas'}")
 
 
 def test_premask_writes_nothing_into_the_runs_map_root(tmp_path, dis5k_root) -> None:

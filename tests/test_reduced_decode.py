@@ -131,6 +131,9 @@ def test_partial_blocks_are_padded_like_the_encoder():
     # 12 columns are 3 cells at 1/4, not 4: a whole cell of padding is a mismatch, not an edge.
     with pytest.raises(ValueError, match="not a 1/4 match"):
         shrink_mask(row[:, :12], (1, 4), 4)
+    # libjpeg decodes at 1/2, 1/4 or 1/8 only: a 1/3 "match" would be an area mean of no decode.
+    with pytest.raises(ValueError, match=r"^shrink factor must be 2, 4 or 8, got 3$"):
+        shrink_mask(row[:, :12], (1, 4), 3)
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])

@@ -262,13 +262,51 @@ def test_bad_config_key_and_missing_checkpoint_are_one_line_errors(finetuned: An
     assert "missing.pth' does not exist" in capsys.readouterr().err
 
 
-def test_command_line_settings_reach_the_optimiser(finetuned: Any) -> None:
-    argv = [str(a) for a in [*finetuned[2], "--overwrite", "finetune.weight_decay=0.05"]]
-    run = finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+def test_command_line_settings_reach_the_optimiser(finetuned: Any, tmp_path: Path) -> None:
+    root = Path(finetuned[4]["root"])
+    moved = tmp_path / "moved"
+    moved.symlink_to(root, target_is_directory=True)  # the same images, under another name
+    argv = [*finetuned[2], "--overwrite", "finetune.weight_decay=0.05", "--data-root", moved]
+    run = finetune_sam.setup(finetune_sam.build_parser().parse_args([str(a) for a in argv]))
     (group,) = run.optimizer.param_groups
     assert (group["lr"], group["weight_decay"]) == (1e-3, 0.05)  # --lr, key=value
     assert {id(p) for p in group["params"]} == {id(p) for p in run.sam.mask_decoder.parameters()}
     assert (run.cfg.finetune.points, run.cfg.finetune.batch_size) == (3, 2)
+    assert run.cfg.data.root == str(moved) and "data.root=" + str(moved) in run.overrides
+
+
+def test_without_a_better_epoch_the_starting_decoder_is_kept(finetuned: Any, caplog) -> None:
+    argv = [str(a) for a in [*finetuned[2], "--overwrite", "finetune.epochs=2"]]
+    run = finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+    start = run.decoder_state()
+    val_losses = iter([0.5, 0.5, 0.7])  # epoch 0, then one as good and one worse
+
+    def epoch(embed, items, desc, train=False, gt_empty=None):
+        if train:  # a step that changes the decoder
+            with torch.no_grad():
+                for p in run.sam.mask_decoder.parameters():
+                    p.add_(1.0)
+            return {"loss": 0.1}, [], 1
+        return {"loss": next(val_losses)}, [], 0
+
+    run.epoch = epoch
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        result = finetune_sam.train(run, embed=None)
+    assert (result["best_epoch"], result["best_val_loss"]) == (0, 0.5)
+    assert (
+        "no epoch lowered the validation loss below the starting weights' (0.5000)" in caplog.text
+    )
+    for key, value in run.sam.mask_decoder.state_dict().items():
+        assert torch.equal(value, start[key]), key
+
+
+def test_a_model_side_that_is_no_multiple_of_16_is_refused(finetuned: Any, capsys) -> None:
+    argv = [str(a) for a in finetuned[2]]
+    argv[argv.index("--model-image-size") + 1] = "40"
+    assert exit_status(finetune_sam.main, argv) == 2
+    assert "--model-image-size must be a multiple of 16 for SAM models (e.g. 32), got 40" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_checkpoint_replaced_while_it_loads_is_refused(finetuned: Any, monkeypatch) -> None:

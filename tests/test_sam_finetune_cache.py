@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,60 @@ def test_disk_cache_is_tied_to_the_model_and_never_replaces_a_file(tmp_path: Pat
     with pytest.raises(CacheError, match="no cache.json: not an embedding cache"):
         DiskCache(foreign, model)
     assert {p: p.read_bytes() for p in foreign.rglob("*") if p.is_file()} == before
+
+
+def test_a_cache_dir_that_is_a_file_or_an_unreadable_header_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    model = {"model_type": "vit_b", "image_size": 64, "encoder_dtype": "fp32"}
+    model.update(checkpoint_sha256="ab" * 32, embedding_shape=[256, 4, 4])
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a user's notes")
+    with pytest.raises(CacheError, match=rf"^finetune.cache_dir '{a_file}' is a file, not a"):
+        DiskCache(a_file, model)
+    assert a_file.read_text() == "a user's notes"
+    header = DiskCache(tmp_path / "cache", model).folder / "cache.json"
+    header.write_text('{"format": ')  # cut short (a full disk)
+    with pytest.raises(CacheError, match=rf"^embedding cache '{header}' is unreadable: "):
+        DiskCache(tmp_path / "cache", model)
+    assert header.read_text() == '{"format": '
+
+
+def test_the_plan_warns_of_a_disk_cache_beyond_the_free_space(tmp_path, monkeypatch, caplog):
+    usage = {}
+
+    def disk_usage(path: Path) -> Any:
+        usage["path"] = path
+        return SimpleNamespace(free=1 << 30)
+
+    monkeypatch.setattr(finetune_data.shutil, "disk_usage", disk_usage)
+    folder = tmp_path / "not" / "made"  # its first existing parent is the one measured
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        finetune_data.check_plan("disk", 256, 1024, str(folder), pinned=False)  # 1 GiB exactly
+        assert caplog.text == ""
+        finetune_data.check_plan("disk", 1000, 1024, str(folder), pinned=False)  # 1000 x 4 MiB
+    assert usage["path"] == tmp_path
+    assert f"may need up to 3.91 GiB but '{tmp_path}' has 1.00 GiB free" in caplog.text
+
+
+@pytest.mark.parametrize("meminfo", ["MemTotal: 8 kB\n", "MemAvailable: lots\n", OSError()])
+def test_memory_that_cannot_be_read_is_unknown_not_an_error(monkeypatch, meminfo) -> None:
+    def read_text() -> str:
+        if isinstance(meminfo, Exception):
+            raise meminfo
+        return meminfo
+
+    monkeypatch.setattr(finetune_data, "Path", lambda _: SimpleNamespace(read_text=read_text))
+    assert finetune_data.available_memory() is None
+    finetune_data.check_plan("memory", 10**6, 1024, None, pinned=False)  # 3.8 TiB: not refused
+
+
+def test_bf16_encoder_on_the_cpu_runs_with_a_warning(caplog) -> None:
+    with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
+        finetune_data.check_encoder_dtype("fp32", torch.device("cpu"))
+        assert caplog.text == ""
+        finetune_data.check_encoder_dtype("bf16", torch.device("cpu"))
+    assert "finetune.encoder_dtype=bf16 on the CPU: autocast runs, but is slower" in caplog.text
 
 
 def test_cache_settings_are_checked_and_a_too_large_memory_cache_refused(monkeypatch) -> None:

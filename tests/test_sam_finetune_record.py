@@ -66,8 +66,19 @@ def test_an_unreadable_or_foreign_record_is_ignored_so_the_row_is_an_untuned_mod
         assert finetune_record(output) is None
     assert f"ignoring '{sidecar}': not a readable fine-tuning record" in caplog.text
     sha = hashlib.sha256(b"weights").hexdigest()
+    caplog.clear()
     sidecar.write_text(json.dumps({"format": "another tool's", "output_sha256": sha}))
-    assert finetune_record(output) is None
+    with caplog.at_level(logging.WARNING):
+        assert finetune_record(output) is None
+    assert f"ignoring '{sidecar}': not a fine-tuning record of this pmgsam (format " in caplog.text
+    assert f"\"another tool's\", not '{RECORD_FORMAT}')" in caplog.text
+    caplog.clear()
+    sidecar.write_text("[1, 2]")  # JSON, but no record at all
+    with caplog.at_level(logging.WARNING):
+        assert finetune_record(output) is None
+    assert f"ignoring '{sidecar}': not a fine-tuning record (JSON, but not an object)" in (
+        caplog.text
+    )
     record = {"format": RECORD_FORMAT, "output_sha256": sha}
     sidecar.write_text(json.dumps(record))
     assert finetune_record(output) == record

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -197,6 +198,35 @@ def test_instance_labels_from_coco_json_and_pngs_agree_and_skip_crowds(
         InstanceMasks(from_json)(index, shape)
 
 
+def _split(instances: InstanceSource) -> Any:
+    return SimpleNamespace(instances=instances, names=["a", "b"], description="split 'T'")
+
+
+def test_a_split_without_instances_or_a_bad_coco_file_is_named(tmp_path: Path) -> None:
+    none = InstanceSource("none", reason="no GT_Instance folder")
+    with pytest.raises(DataError, match=r"^split 'T' has no instance labels: no GT_Instance fol"):
+        InstanceMasks(_split(none))
+    path = tmp_path / "inst.json"
+    images = [{"id": 1, "file_name": "a.jpg", "height": 4, "width": 4}]
+    seg = [[0.0, 0.0, 3.0, 0.0, 3.0, 3.0, 0.0, 3.0]]  # a polygon
+    cases = [
+        ("{", r"cannot read COCO instance file '.*inst.json' \(JSONDecodeError"),
+        ({"annotations": []}, r"cannot read COCO instance file '.*inst.json' \(KeyError\('images'"),
+        ({"images": images, "annotations": [{"id": 7, "image_id": 1}]},
+         r"'.*inst.json' annotation 7 has no 'segmentation'$"),
+        ({"images": [{"id": 1, "file_name": "z.jpg"}], "annotations": []},
+         r"^COCO instance file '.*inst.json' lists none of the images of split 'T'$"),
+    ]  # fmt: skip
+    for content, words in cases:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        with pytest.raises(DataError, match=words):
+            InstanceMasks(_split(InstanceSource("json", path)))
+    # A crowd region without a segmentation is skipped before it is looked at.
+    anns = [{"id": 7, "image_id": 1, "iscrowd": 1}, {"id": 8, "image_id": 1, "segmentation": seg}]
+    path.write_text(json.dumps({"images": images, "annotations": anns}))
+    assert InstanceMasks(_split(InstanceSource("json", path)))(0, (4, 4)).shape == (1, 4, 4)
+
+
 def test_where_instances_overlap_a_point_targets_the_smallest() -> None:
     masks = np.zeros((3, 10, 12), bool)
     masks[0, 1:9, 1:11] = True  # a large instance (first in file order) ...
@@ -207,6 +237,8 @@ def test_where_instances_overlap_a_point_targets_the_smallest() -> None:
     smallest = np.where(masks[2, y, x], 2, np.where(masks[1, y, x], 1, 0))
     assert owner.tolist() == smallest.tolist() and set(owner.tolist()) == {0, 1, 2}
     assert sample_instance_points(masks[:0], 3, np.random.default_rng(0)) is None
+    # Instances that cover no pixel (a degenerate polygon): no point, as with none.
+    assert sample_instance_points(masks & False, 3, np.random.default_rng(0)) is None
 
 
 def test_auto_targets_are_instances_where_the_splits_have_instance_labels(

@@ -69,3 +69,22 @@ def test_case_twins_of_the_same_images_or_separate_folders_pass(
     cod_maps.mkdir(parents=True)
     (tmp_path / "separate" / "pred" / "test").mkdir()
     refuse_case_clashes(tmp_path / "separate", {"test": nc4k_test}, "nc4k")
+
+
+def test_a_twin_of_box_prompted_maps_of_another_dataset_is_refused(
+    cod10k_root: Path, nc4k_root: Path, data_config, tmp_path: Path
+) -> None:
+    from pmgsam.baselines.resume import baseline_sources
+    from pmgsam.evaluation.split_folders import refuse_case_clashes
+
+    # A box baseline's manifest records [image identity, GT identity, ...] per map.
+    cod10k_test = build_dataset(data_config("cod10k", cod10k_root), "Test", 64, train=False)
+    sources = baseline_sources(cod10k_test, len(cod10k_test), reads_gt=True)
+    assert all(isinstance(identity[0], list) for identity in sources.values())
+    folder = tmp_path / "run" / "pred" / "Test"
+    prepare_output_dir(folder, list(sources), sources=sources, tool="baseline")
+    (tmp_path / "run" / "pred" / "test").symlink_to("Test", target_is_directory=True)
+    nc4k_test = build_dataset(data_config("nc4k", nc4k_root), "test", 64, train=False)
+    first = str(cod10k_test.image_paths[0])
+    with pytest.raises(OutputError, match=rf"another dataset's images \(e.g. '{first}'\)"):
+        refuse_case_clashes(tmp_path / "run", {"test": nc4k_test}, "nc4k")

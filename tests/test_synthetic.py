@@ -59,3 +59,25 @@ def test_a_tree_of_the_earlier_generator_is_summed_up_from_its_parameters(tmp_pa
     main(argv)
     line = capsys.readouterr().out.strip()
     assert line.endswith("(Train: 2 CAM + 1 NonCAM, Test: 2 CAM + 1 NonCAM)"), line
+
+
+def test_bad_sizes_and_parameters_are_named_and_write_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--layout", "dis5k", "--out", str(tmp_path), "--size", "32by24"])
+    assert "argument --size: size must look like 320x240 (WxH), got '32by24'" in (
+        capsys.readouterr().err
+    )
+    for kwargs, words in [
+        ({"layout": "coco"}, r"^layout must be one of \['cod10k', 'dis5k', 'nc4k'\], got 'coco'$"),
+        ({"num": 1}, r"^num must be in \[2, 100000\], got 1$"),
+        ({"seed": -1}, r"^seed must be non-negative \(numpy's rule\), got -1$"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            generate(**{"layout": "dis5k", "out": tmp_path, **kwargs})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_progress_bar_counts_every_image(tmp_path, capsys):
+    generate("nc4k", tmp_path, num=3, size=(32, 24), progress=True)
+    err = capsys.readouterr().err
+    assert "synthetic nc4k" in err and "3/3" in err, err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -115,8 +117,22 @@ def test_unpad_of_an_integer_map_crops_it_as_float_and_bad_sizes_are_named():
     assert out.dtype == torch.float32 and torch.equal(out, x[:, :4].float())
     with pytest.raises(ValueError, match=r"expected a \(..., 8, 8\) map, got \(1, 8, 7\)"):
         unpad_and_resize(x[..., :7], (4, 8), 8)
-    with pytest.raises(ValueError, match=r"orig_size must be \[H, W\], got tensor\(\[4, 8, 3\]\)"):
-        unpad_and_resize(x, [4, 8, 3], 8)
+    # Named as passed (it was shown converted, as tensor([4, 8, 3])); a cut 4.5 is refused too.
+    bad_sizes = [
+        ([4, 8, 3], "[4, 8, 3]"),
+        ((4.5, 8), "(4.5, 8)"),
+        ("ab", "'ab'"),
+        (4, "4"),
+        ([[4, 8, 3]], "[4, 8, 3]"),  # one per map of the batch: the map's own
+        ([[4, 8], [4]], "[[4, 8], [4]]"),  # ragged: no (B, 2) table
+        (torch.tensor([4, 8, 3]), "tensor([4, 8, 3])"),
+    ]
+    for bad, shown in bad_sizes:
+        words = rf"^orig_size must be \[H, W\] \(two whole numbers\), got {re.escape(shown)}$"
+        with pytest.raises(ValueError, match=words):
+            unpad_and_resize(x, bad, 8)
+    assert unpad_and_resize(x, (4.0, 8.0), 8).shape == (1, 4, 8)
+    assert unpad_and_resize(x, np.array([4, 8]), 8).shape == (1, 4, 8)
     with pytest.raises(ValueError, match=r"sizes must be positive, got \(0, 8\) and S=8"):
         resized_hw(0, 8, 8)
 

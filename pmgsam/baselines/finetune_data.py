@@ -68,8 +68,9 @@ def finetune_record(
     checkpoint: str | Path, sha256: Optional[str] = None
 ) -> Optional[Dict[str, Any]]:
     """The ``<stem>.finetune.json`` record written beside a fine-tuned ``checkpoint``, or None
-    when there is none. A record whose ``output_sha256`` is not the file's (the weights were
-    replaced after fine-tuning) is ignored with a warning: it describes another file.
+    when there is none. A record that is unreadable, of another ``format`` (another tool's, or
+    another pmgsam version's), or whose ``output_sha256`` is not the file's (the weights were
+    replaced after fine-tuning) is ignored with a warning naming why.
     ``sha256``: the checkpoint's SHA-256 when the caller has it (else the file is hashed)."""
     path = sidecar_path(checkpoint)
     if not path.is_file():
@@ -79,7 +80,17 @@ def finetune_record(
     except (OSError, ValueError) as err:
         logger.warning("ignoring '%s': not a readable fine-tuning record (%s)", path, err)
         return None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+    if not isinstance(record, dict):
+        logger.warning("ignoring '%s': not a fine-tuning record (JSON, but not an object)", path)
+        return None
+    if record.get("format") != RECORD_FORMAT:  # named, as an unreadable record is
+        logger.warning(
+            "ignoring '%s': not a fine-tuning record of this pmgsam (format %r, not %r); the row "
+            "is named as an untuned model's",
+            path,
+            record.get("format"),
+            RECORD_FORMAT,
+        )
         return None
     if record.get("output_sha256") != (sha256 or file_sha256(checkpoint)):
         logger.warning(

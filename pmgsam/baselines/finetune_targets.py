@@ -100,9 +100,7 @@ class InstanceMasks:
     def __call__(self, index: int, shape: Tuple[int, int]) -> np.ndarray:
         """The instances of image ``index``, whose image is ``shape`` (H, W)."""
         name = self.names[index]
-        if self.kind == "png":
-            if name not in self.files:
-                raise DataNotFoundError(f"no instance map for image '{name}' in '{self.path}'")
+        if self.kind == "png":  # every name has a file: __init__ refused the split otherwise
             label = load_instance_map(self.files[name])
             if label.shape != tuple(shape):
                 raise DataError(
@@ -151,6 +149,8 @@ def _read_coco(path: Path, names: set, what: str) -> Tuple[Dict[str, List[Any]],
                 if "segmentation" not in ann:
                     raise DataError(f"'{path}' annotation {ann.get('id')} has no 'segmentation'")
                 found.setdefault(stem, []).append(ann)
+    except DataError:  # already names the file and what is wrong (a ValueError: not wrapped)
+        raise
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
     if names and not any(Path(im["file_name"]).stem in names for im in coco["images"]):

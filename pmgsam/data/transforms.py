@@ -17,6 +17,7 @@ vote, a tie being background, and keeps image and mask aligned to sub-pixel accu
 
 from __future__ import annotations
 
+import numbers
 from typing import Dict, List, Sequence, Tuple, Union
 
 import albumentations as A
@@ -225,10 +226,19 @@ class TrainTransform:
 
 
 def _size_pair(orig_size: SizeLike) -> Tuple[int, int]:
+    """(H, W) of an ``orig_size`` as the caller gave it; an error shows that value."""
     vals = orig_size.tolist() if isinstance(orig_size, (torch.Tensor, np.ndarray)) else orig_size
-    vals = list(vals)
-    if len(vals) != 2:
-        raise ValueError(f"orig_size must be [H, W], got {orig_size!r}")
+    try:
+        vals = list(vals)
+    except TypeError:
+        vals = []
+    # 4.5 would be cut to 4 by int(): a map one row short of the image, silently.
+    whole = all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer()
+        for v in vals
+    )
+    if len(vals) != 2 or not whole:
+        raise ValueError(f"orig_size must be [H, W] (two whole numbers), got {orig_size!r}")
     return int(vals[0]), int(vals[1])
 
 
@@ -244,12 +254,16 @@ def unpad_and_resize(
     """
     if x.shape[-1] != image_size or x.shape[-2] != image_size:
         raise ValueError(f"expected a (..., {image_size}, {image_size}) map, got {tuple(x.shape)}")
-    size_t = torch.as_tensor(orig_size) if not isinstance(orig_size, torch.Tensor) else orig_size
-    if size_t.dim() == 2:
-        if size_t.shape[0] != x.shape[0]:
-            raise ValueError(f"{size_t.shape[0]} sizes for a batch of {x.shape[0]} maps")
-        return [unpad_and_resize(x[i], size_t[i], image_size) for i in range(x.shape[0])]
-    height, width = _size_pair(size_t)
+    # Only its shape is read here: sizes are read (and named in errors) as the caller gave them.
+    try:
+        dims = np.ndim(orig_size.tolist() if isinstance(orig_size, torch.Tensor) else orig_size)
+    except ValueError:  # ragged: no (B, 2) table
+        dims = 1
+    if dims == 2:
+        if len(orig_size) != x.shape[0]:
+            raise ValueError(f"{len(orig_size)} sizes for a batch of {x.shape[0]} maps")
+        return [unpad_and_resize(x[i], orig_size[i], image_size) for i in range(x.shape[0])]
+    height, width = _size_pair(orig_size)
     h, w = resized_hw(height, width, image_size)
     lead = x.shape[:-2]
     crop = x[..., :h, :w]

@@ -208,6 +208,17 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         where = f" in section '{prefix}'" if prefix else ""
         names = ", ".join(f"'{join_key(prefix, k)}'" for k in unknown)
         raise ConfigError(f"unknown config key(s) {names}{where}; known: {sorted(fields)}")
+    # A field without a default would otherwise fail in cls() as a TypeError naming no file.
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        names = ", ".join(f"'{join_key(prefix, k)}'" for k in missing)
+        raise ConfigError(f"missing config key(s) {names}")
     kwargs = {k: _coerce(v, hints[k], join_key(prefix, k)) for k, v in data.items()}
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
