@@ -186,3 +186,24 @@ def test_a_folder_to_list_that_is_a_file_or_missing_is_named(tmp_path: Path) -> 
         list_files(tmp_path / "GT", (".png",), "GT mask")
     with pytest.raises(DataNotFoundError, match=r"GT mask folder '.*none' does not exist"):
         list_files(tmp_path / "none", (".png",), "GT mask")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd (Linux)")
+def test_a_file_that_fails_to_decode_is_closed_at_once(tmp_path: Path) -> None:
+    """PIL leaves a file it could not decode open; the error (kept by a --keep-going run, or
+    its traceback) must not keep it open too."""
+    from pmgsam.data.io import DataError
+
+    whole = tmp_path / "whole.jpg"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(whole)
+    broken = tmp_path / "broken.jpg"
+    data = whole.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])  # the header reads, the pixels are cut short
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    kept = []
+    for read in (load_image, load_mask):
+        with pytest.raises(DataError, match="broken.jpg") as info:
+            read(broken)
+        kept.append(info.value)  # its traceback holds the function's frame and the image
+    assert len(list(Path("/proc/self/fd").iterdir())) == before

@@ -194,9 +194,15 @@ def _open(path: PathLike, what: str) -> Image.Image:
         raise _missing(path, what)
     try:
         img = Image.open(path)
+    except _READ_ERRORS as err:
+        raise _unreadable(path, what, err) from err
+    try:
         # Decode now: PIL is lazy and would otherwise fail later, far from the file name.
         img.load()
     except _READ_ERRORS as err:
+        # PIL keeps a file it failed to decode open, and the error's traceback keeps the image:
+        # a --keep-going run over many broken files would hold each open until the next GC.
+        img.close()
         raise _unreadable(path, what, err) from err
     frames = getattr(img, "n_frames", 1)
     # A multi-page TIFF or an animated PNG / WebP. Not a camera's MPO JPEG, whose first frame
