@@ -211,3 +211,31 @@ def test_a_timing_record_without_figures_goes_when_the_settings_changed(tmp_path
     now = timing_settings(CPU_REPORT, 512, "5" * 64, {"mode": "box"})
     meta = {"timed_with": then, "efficiency_report": CPU_REPORT}
     assert _stale(tmp_path, {"fps": None}, meta, now) == DROPPED
+
+
+def test_a_run_json_without_a_timing_keeps_everything_and_asks_no_settings(
+    tmp_path: Path,
+) -> None:
+    """An untimed row over an untimed run.json drops nothing; the settings (which hash the
+    checkpoint) are not worked out for it."""
+    from pmgsam.baselines.row_timing import stale_timing
+
+    run = {"efficiency": {"params_M": 93.7, "fps": None}, "meta": {"mode": "box"}}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+
+    def settings() -> dict:
+        raise AssertionError("settings asked for a run.json without a timing")
+
+    assert stale_timing(tmp_path, settings) == {}
+
+
+def test_a_timing_whose_settings_are_not_recorded_is_dropped_saying_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Figures with neither meta.timed_with nor an efficiency report cannot be checked."""
+    from pmgsam.baselines.row_timing import timing_settings
+
+    now = timing_settings(CPU_REPORT, 1024, "5" * 64, {"mode": "box"})
+    with caplog.at_level("INFO", logger="pmgsam.baselines.row_timing"):
+        assert _stale(tmp_path, {"fps": 0.5, "flops_G": 3.0}, {}, now) == DROPPED
+    assert "(flops_G, fps): the settings it was measured with are not recorded" in caplog.text
