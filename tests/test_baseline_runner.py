@@ -279,3 +279,12 @@ def test_a_read_only_image_reaches_the_model_writable(tmp_path: Path) -> None:
     run_baseline(baseline, data, tmp_path / "run", "S", progress=False)
     ((image, _),) = baseline.calls
     assert image.flags.writeable and image[0, 0, 0] == 10
+
+
+def test_skip_existing_without_the_producer_is_a_programming_error(tmp_path: Path) -> None:
+    """Which maps to keep is decided by their producer: a caller that gives none is refused
+    before the output folder is touched."""
+    dataset = Stand(tmp_path / "data", {"a": rect(2, 5, 3, 9)})
+    with pytest.raises(ValueError, match="skip_existing needs the producer of the maps"):
+        run_baseline(BoxStandIn(), dataset, tmp_path / "out", "S", skip_existing=True)
+    assert not (tmp_path / "out").exists()
