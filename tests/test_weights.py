@@ -7,7 +7,7 @@ import torch
 
 import pmgsam
 from pmgsam.modeling.image_encoder import HieraBranch
-from pmgsam.modeling.weights import CheckpointError, interpolate_pos_embed
+from pmgsam.modeling.weights import CheckpointError, interpolate_pos_embed, load_hiera_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +222,21 @@ def test_sam_checkpoint_fitting_nothing_is_refused_and_a_partial_fit_warns(tmp_p
         )
     taken = [r for r in caplog.records if "decoder initialised from SAM" in r.getMessage()]
     assert [r.levelname for r in taken] == ["WARNING"]  # most of it stays random: say so
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"conv.weight": torch.zeros(4, 3, 3, 3)},  # no patch embedding: not a Hiera at all
+        {"patch_embed.proj.weight": torch.zeros(96, 3, 7, 7)},  # a patch embedding, no blocks
+    ],
+)
+def test_a_state_dict_that_is_no_hiera_is_refused_without_a_variant_hint(tmp_path, state):
+    """No variant can be read off such a file, so the error names its keys, not a model.hiera."""
+    path = tmp_path / "other.pth"
+    torch.save({"model_state": state}, path)
+    with pytest.raises(CheckpointError) as info:  # a stand-in trunk: the file is the subject
+        load_hiera_checkpoint(torch.nn.Linear(2, 2), path, {"tiny": (96, 16)})
+    message = str(info.value)
+    assert str(path) in message and "missing keys (" in message
+    assert "model.hiera" not in message
