@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A spawned worker imports the modules of the pickled dataset (pmgsam.data, or the predictor's
@@ -35,3 +37,15 @@ def test_help_and_data_loading_modules_do_not_import_hiera_or_segment_anything()
     for usage in ("usage: train.py", "usage: evaluate.py", "usage: python -m pmgsam.baselines"):
         assert usage in done.stdout
     assert done.stdout.splitlines()[-1] == "", done.stdout.splitlines()[-1]
+
+
+def test_a_name_pmgsam_data_does_not_have_is_an_attribute_error() -> None:
+    """Its lazy names must not turn a typo into another error (hasattr and ``from ... import``
+    rely on AttributeError)."""
+    import pmgsam.data
+
+    with pytest.raises(AttributeError, match="^module 'pmgsam.data' has no attribute 'load_imag'$"):
+        getattr(pmgsam.data, "load_imag")  # noqa: B009
+    assert not hasattr(pmgsam.data, "load_imag") and "load_image" in dir(pmgsam.data)
+    with pytest.raises(ImportError, match="cannot import name 'load_imag'"):
+        from pmgsam.data import load_imag  # noqa: F401
