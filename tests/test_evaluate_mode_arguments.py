@@ -1,0 +1,40 @@
+"""evaluate.py's scoring modes name every argument they need that is missing, and refuse config
+overrides without the --config they would change, before anything is read or written."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+
+
+def usage_error(argv: List[str], monkeypatch, capsys) -> str:
+    """The last stderr line of ``evaluate.main(argv)``, which must be a usage error (exit 2)
+    reached before either scoring mode runs."""
+    import evaluate
+
+    for mode in ("score_dis", "score_cos"):
+        monkeypatch.setattr(evaluate, mode, lambda args: pytest.fail("scored anyway"))
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(argv)
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv, missing",
+    [
+        (["--gt-dir", "g"], "--pred-dir --out"),
+        (["--pred-dir", "", "--gt-dir", "g", "--out", "o"], "--pred-dir"),  # empty is not given
+        (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json"),
+    ],
+)
+def test_a_scoring_mode_names_each_missing_argument(argv, missing, monkeypatch, capsys) -> None:
+    line = usage_error(argv, monkeypatch, capsys)
+    assert line.endswith(f"error: {missing} required in this mode")
+
+
+def test_overrides_without_a_config_are_refused(monkeypatch, capsys) -> None:
+    argv = ["--pred-dir", "p", "--gt-dir", "g", "--out", "o", "data.root=x"]
+    line = usage_error(argv, monkeypatch, capsys)
+    assert line.endswith("error: unexpected arguments ['data.root=x'] (overrides need --config)")
