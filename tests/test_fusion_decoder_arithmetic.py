@@ -4,6 +4,7 @@ of the guided mask decoder's high-resolution path, rebuilt from torch.nn.functio
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -228,3 +229,8 @@ def test_decoder_high_res_path_equals_sam2_recipe():
         expected = _up(masks, (64, 64))
         got = dec(pre, image, {"hiera": (h4, h8), "u2net": (u4, u8)})
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_an_unknown_fusion_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown fusion mode 'dfrm'"):
+        FusionStack("dfrm", [8], 8, [8], [4], 1, 1, 0.1)

@@ -315,3 +315,8 @@ def test_hce_fn_relaxation_erodes_the_union_not_the_gt(overlap: int):
     r = hce_counts(pred, gt)
     got = (r.fp_points, r.fp_indep, r.fn_points, r.fn_indep)
     assert got == ref_relax_hce(gt, pred, skeletonize(gt > 128))
+
+
+def test_skeletonize_zhang_refuses_a_mask_that_is_not_2d() -> None:
+    with pytest.raises(ValueError, match=r"expects a 2D mask, got shape \(2, 3, 3\)"):
+        skeletonize_zhang(np.zeros((2, 3, 3), bool))

@@ -217,3 +217,12 @@ def test_plateau_counts_the_first_validation_after_the_warm_up():
     assert sched.on_validation(0, 0.1) is False  # warm-up, ignored
     assert sched.on_validation(1, 0.9) is False and sched.plateau_best == 0.9
     assert sched.on_validation(2, 0.95) is True  # patience 0: one failure reduces
+
+
+def test_a_model_without_trainable_parameters_or_an_empty_epoch_is_refused() -> None:
+    frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="the model has no trainable parameters"):
+        build_optimizer(frozen, OptimConfig())
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), OptimConfig())
+    with pytest.raises(ValueError, match="iters_per_epoch must be positive, got 0"):
+        WarmupSchedule(optimizer, 1e-3, ScheduleConfig(), 0)

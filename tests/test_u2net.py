@@ -11,7 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pmgsam.modeling.u2net import REBNCONV, U2NET, U2NETP, _upsample_like, build_u2net
+from pmgsam.modeling.u2net import (
+    REBNCONV,
+    RSU,
+    U2NET,
+    U2NETP,
+    _U2NetBase,
+    _upsample_like,
+    build_u2net,
+)
 from pmgsam.modeling.weights import load_u2net_checkpoint
 
 # Provenance: tests/fixtures/README.md (a copy of the project's shared reference layout of the
@@ -362,3 +370,10 @@ def test_bad_checkpoint_truncates_long_key_lists(tmp_path):
     message = str(info.value)
     assert "shape mismatches (" in message and "more" in message
     assert message.count("vs model") == 10
+
+
+def test_rsu_and_u2net_refuse_impossible_specs() -> None:
+    with pytest.raises(ValueError, match="RSU height must be >= 2, got 1"):
+        RSU(1, 3, 4, 4)
+    with pytest.raises(ValueError, match="U²-Net needs 6 encoder and 5 decoder stage specs"):
+        _U2NetBase([], [])
