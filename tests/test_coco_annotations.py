@@ -94,14 +94,27 @@ def test_a_file_giving_another_image_size_is_refused(tmp_path) -> None:
 @pytest.mark.parametrize(
     "content, words",
     [
-        ("{", r"^cannot read COCO instance file '.*gt.json' \(JSONDecodeError"),
-        ({"annotations": []}, r"^cannot read COCO instance file '.*gt.json' \(KeyError\('images'"),
+        ('{"images": [\n  {"id": 1,}]}',
+         r"^COCO instance file '.*gt.json' is not valid JSON: Expecting property name enclosed "
+         r"in double quotes: line 2 column 12 \(char 24\)$"),
+        ("[]", r"^COCO instance file '.*gt.json' holds a JSON list, not a COCO object$"),
+        ({"annotations": []}, r"^COCO instance file '.*gt.json' has no 'images' list$"),
+        ({"images": {"a": 1}}, r"^COCO instance file '.*gt.json' has no 'images' list$"),
+        ({"images": _images("a"), "annotations": {}},
+         r"^COCO instance file '.*gt.json': 'annotations' is a JSON object, not a list$"),
+        ({"images": [*_images("a"), {"id": 2}]},
+         r"^COCO instance file '.*gt.json': images\[1\] has no 'file_name' naming a file$"),
+        ({"images": [{"file_name": "a.jpg", "id": [1]}]},
+         r"^COCO instance file '.*gt.json': images\[0\] \('a.jpg'\) has no 'id' \(a number\)$"),
+        ({"images": _images("a"), "annotations": [{"id": 4, "segmentation": []}]},
+         r"^COCO instance file '.*gt.json': annotations\[0\] has no 'image_id' \(a number\)$"),
         ({"images": [{"id": 1, "file_name": "z.jpg"}]},
          r"^COCO instance file .*gt.json. lists none of the 1 images of split T \(wrong file\?\)$"),
         ({"images": _images("a"), "annotations": [{"id": 4, "image_id": 1}]},
          r"^'.*gt.json' annotation 4 of a.jpg has no 'segmentation'$"),
     ],
-    ids=["not-json", "no-images", "other-images", "no-segmentation"],
+    ids=["not-json", "a-list", "no-images", "images-not-list", "annotations-not-list",
+         "no-file-name", "list-id", "no-image-id", "other-images", "no-segmentation"],
 )  # fmt: skip
 def test_an_unusable_coco_file_is_named(tmp_path, content, words) -> None:
     path = tmp_path / "gt.json"

@@ -210,8 +210,10 @@ def test_a_split_without_instances_or_a_bad_coco_file_is_named(tmp_path: Path) -
     images = [{"id": 1, "file_name": "a.jpg", "height": 4, "width": 4}]
     seg = [[0.0, 0.0, 3.0, 0.0, 3.0, 3.0, 0.0, 3.0]]  # a polygon
     cases = [
-        ("{", r"cannot read COCO instance file '.*inst.json' \(JSONDecodeError"),
-        ({"annotations": []}, r"cannot read COCO instance file '.*inst.json' \(KeyError\('images'"),
+        ("{", r"^COCO instance file '.*inst.json' is not valid JSON: .*line 1 column 2"),
+        ({"annotations": []}, r"^COCO instance file '.*inst.json' has no 'images' list$"),
+        ({"images": images, "annotations": [{"id": 7}]},
+         r"^COCO instance file '.*inst.json': annotations\[0\] has no 'image_id' \(a number\)$"),
         ({"images": images, "annotations": [{"id": 7, "image_id": 1}]},
          r"'.*inst.json' annotation 7 has no 'segmentation'$"),
         ({"images": [{"id": 1, "file_name": "z.jpg"}], "annotations": []},

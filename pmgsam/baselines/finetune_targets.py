@@ -22,14 +22,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pmgsam.data.coco_annotations import instance_masks, segmentation_to_rle
+from pmgsam.data.coco_annotations import instance_masks, read_coco_instances, segmentation_to_rle
 from pmgsam.data.io import (
     MASK_EXTENSIONS,
     DataError,
@@ -137,23 +136,18 @@ def _decode(counts: str, shape: Tuple[int, int]) -> np.ndarray:
 def _read_coco(path: Path, names: set, what: str) -> Tuple[Dict[str, List[Any]], Dict[str, Any]]:
     """The non-crowd annotations of a COCO file by image stem, for the images ``names``, and
     the (H, W) the file gives those images (where it does)."""
-    try:
-        coco = json.loads(path.read_text())
-        stems = {im["id"]: Path(im["file_name"]).stem for im in coco["images"]}
-        sizes = {Path(im["file_name"]).stem: (im["height"], im["width"]) for im in coco["images"]
-                 if "height" in im and "width" in im}  # fmt: skip
-        found: Dict[str, List[Dict[str, Any]]] = {}
-        for ann in coco.get("annotations", []):
-            stem = stems.get(ann["image_id"])
-            if stem in names and not ann.get("iscrowd"):
-                if "segmentation" not in ann:
-                    raise DataError(f"'{path}' annotation {ann.get('id')} has no 'segmentation'")
-                found.setdefault(stem, []).append(ann)
-    except DataError:  # already names the file and what is wrong (a ValueError: not wrapped)
-        raise
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
-    if names and not any(Path(im["file_name"]).stem in names for im in coco["images"]):
+    images, annotations = read_coco_instances(path)
+    stems = {im["id"]: Path(im["file_name"]).stem for im in images}
+    sizes = {Path(im["file_name"]).stem: (im["height"], im["width"]) for im in images
+             if "height" in im and "width" in im}  # fmt: skip
+    found: Dict[str, List[Dict[str, Any]]] = {}
+    for ann in annotations:
+        stem = stems.get(ann["image_id"])
+        if stem in names and not ann.get("iscrowd"):
+            if "segmentation" not in ann:
+                raise DataError(f"'{path}' annotation {ann.get('id')} has no 'segmentation'")
+            found.setdefault(stem, []).append(ann)
+    if names and not any(Path(im["file_name"]).stem in names for im in images):
         raise DataError(f"COCO instance file '{path}' lists none of the images of {what}")
     return found, {stem: size for stem, size in sizes.items() if stem in names}
 

@@ -111,6 +111,50 @@ def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
         )
 
 
+def read_coco_instances(path: Path) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """``(images, annotations)`` of the COCO instance file ``path``: every image an object with
+    a ``file_name`` string and an ``id``, every annotation one with an ``image_id`` (no
+    ``annotations`` list: none). A file that is none of this is a :class:`DataError` naming it
+    and saying in words what is wrong (not valid JSON at line N, no ``images`` list, ...)."""
+    what = f"COCO instance file '{path}'"
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read {what}: {err}") from err
+    try:
+        coco = json.loads(text)
+    except ValueError as err:  # JSONDecodeError says where: "line 3 column 5 (char 20)"
+        raise DataError(f"{what} is not valid JSON: {err}") from err
+    if not isinstance(coco, dict):
+        raise DataError(f"{what} holds a JSON {_json_kind(coco)}, not a COCO object")
+    images, annotations = coco.get("images"), coco.get("annotations", [])
+    if not isinstance(images, list):
+        raise DataError(f"{what} has no 'images' list")
+    if not isinstance(annotations, list):
+        raise DataError(f"{what}: 'annotations' is a JSON {_json_kind(annotations)}, not a list")
+    for k, im in enumerate(images):
+        name = im.get("file_name") if isinstance(im, dict) else None
+        if not isinstance(name, str) or not Path(name).stem:
+            raise DataError(f"{what}: images[{k}] has no 'file_name' naming a file")
+        if not _scalar(im.get("id")):
+            raise DataError(f"{what}: images[{k}] ('{name}') has no 'id' (a number)")
+    for k, ann in enumerate(annotations):
+        if not isinstance(ann, dict) or not _scalar(ann.get("image_id")):
+            raise DataError(f"{what}: annotations[{k}] has no 'image_id' (a number)")
+    return images, annotations
+
+
+def _scalar(value: object) -> bool:
+    """Whether ``value`` can be an id (a JSON number or string: a list would not even index)."""
+    return isinstance(value, (int, float, str))
+
+
+def _json_kind(value: object) -> str:
+    """The JSON name of ``value``'s type, for messages."""
+    kinds = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), "object")
+
+
 def annotations_from_json(
     path: Path, names: Sequence[str], images: List[Dict[str, Any]], what: str
 ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
@@ -123,14 +167,11 @@ def annotations_from_json(
     RLE, every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not
     missed).
     """
-    try:
-        coco = json.loads(Path(path).read_text())
-        by_stem = {Path(im["file_name"]).stem: im for im in coco["images"]}
-        anns_by_image: Dict[Any, List[Dict[str, Any]]] = {}
-        for ann in coco.get("annotations", []):
-            anns_by_image.setdefault(ann["image_id"], []).append(ann)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"cannot read COCO instance file '{path}' ({err!r})") from err
+    listed, anns = read_coco_instances(path)
+    by_stem = {Path(im["file_name"]).stem: im for im in listed}
+    anns_by_image: Dict[Any, List[Dict[str, Any]]] = {}
+    for ann in anns:
+        anns_by_image.setdefault(ann["image_id"], []).append(ann)
     if images and not any(n in by_stem for n in names):
         raise DataError(
             f"COCO instance file '{path}' lists none of the {len(images)} images of "
