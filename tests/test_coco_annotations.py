@@ -123,6 +123,13 @@ def test_an_unusable_coco_file_is_named(tmp_path, content, words) -> None:
         annotations_from_json(path, ["a"], _images("a"), "split T")
 
 
+def test_a_coco_file_that_cannot_be_read_is_named_with_the_reason(tmp_path) -> None:
+    path = tmp_path / "gt.json"
+    path.write_bytes(b'{"images": ["\xff"]}')  # not UTF-8
+    with pytest.raises(DataError, match=r"^cannot read COCO instance file '.*gt.json': 'utf-8'"):
+        annotations_from_json(path, ["a"], _images("a"), "split T")
+
+
 # --- annotations_from_pngs -----------------------------------------------------------------
 
 
