@@ -221,7 +221,8 @@ def _require(
 ) -> None:
     missing = ["--" + n.replace("_", "-") for n in names if getattr(args, n) in (None, "")]
     if missing:
-        parser.error(f"{' '.join(missing)} required in this mode")
+        verb = "is" if len(missing) == 1 else "are"
+        parser.error(f"{' and '.join(missing)} {verb} required in this mode")
 
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
@@ -310,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _refuse_unused(parser, args, f"benchmark mode on {kind}")
         run_benchmark(args)
     elif args.overrides:
-        parser.error(f"unexpected arguments {args.overrides} (overrides need --config)")
+        given = " ".join(args.overrides)
+        parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")
     elif args.task == "cos":
         _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])

@@ -24,9 +24,9 @@ def usage_error(argv: List[str], monkeypatch, capsys) -> str:
 @pytest.mark.parametrize(
     "argv, missing",
     [
-        (["--gt-dir", "g"], "--pred-dir --out"),
-        (["--pred-dir", "", "--gt-dir", "g", "--out", "o"], "--pred-dir"),  # empty is not given
-        (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json"),
+        (["--gt-dir", "g"], "--pred-dir and --out are"),
+        (["--pred-dir", "", "--gt-dir", "g", "--out", "o"], "--pred-dir is"),  # empty: not given
+        (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json is"),
     ],
 )
 def test_a_scoring_mode_names_each_missing_argument(argv, missing, monkeypatch, capsys) -> None:
@@ -37,4 +37,6 @@ def test_a_scoring_mode_names_each_missing_argument(argv, missing, monkeypatch, 
 def test_overrides_without_a_config_are_refused(monkeypatch, capsys) -> None:
     argv = ["--pred-dir", "p", "--gt-dir", "g", "--out", "o", "data.root=x"]
     line = usage_error(argv, monkeypatch, capsys)
-    assert line.endswith("error: unexpected arguments ['data.root=x'] (overrides need --config)")
+    assert line.endswith(
+        "error: unexpected arguments: data.root=x (key=value overrides need --config)"
+    )
