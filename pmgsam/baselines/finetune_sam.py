@@ -52,7 +52,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pmgsam.baselines import finetune_options as options
 from pmgsam.baselines.finetune_data import (
     Embedder,
     PromptedImages,
@@ -62,6 +61,7 @@ from pmgsam.baselines.finetune_data import (
     open_cache,
     sidecar_path,
 )
+from pmgsam.baselines.finetune_options import build_parser as build_options
 from pmgsam.baselines.finetune_options import load_settings
 from pmgsam.baselines.finetune_recipe import SamFinetuneConfig, freeze_encoders, run_epoch
 from pmgsam.baselines.finetune_record import make_record
@@ -277,7 +277,7 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options (:mod:`pmgsam.baselines.finetune_options`)."""
-    return options.build_parser(PROG, __doc__)
+    return build_options(PROG, __doc__)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
