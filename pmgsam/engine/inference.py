@@ -173,9 +173,9 @@ def predict_split(
     # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
     amp = predictor.amp if predictor else resolve_amp("auto", run_on)
 
-    # A reused model comes with the hash of the file it was loaded from and its producer.
-    weights = reuse.get("weights") if predictor and reuse is not None else weights
-    reused_producer = reuse.get("producer") if predictor and reuse is not None else None
+    reused_producer = None
+    if predictor is not None:  # reused: with the hash of the file it came from and its producer
+        weights, reused_producer = reuse.get("weights"), reuse.get("producer")
     loaded: List[Tuple[Any, HashedWeights]] = []  # one load per call, whoever asks first
 
     def load_model() -> Any:
@@ -183,9 +183,12 @@ def predict_split(
         return load_pretrained(checkpoint, **fields)
 
     def load(hashed: Optional[HashedWeights] = None) -> Tuple[Any, HashedWeights]:
-        if not loaded:
-            reused = (predictor.model, weights) if predictor and weights else None
-            loaded.append(reused or load_hashed(load_model, checkpoint, hashed or weights))
+        if loaded:
+            return loaded[0]
+        if predictor is not None and weights is not None:
+            loaded.append((predictor.model, weights))  # the reused model: nothing is read
+        else:
+            loaded.append(load_hashed(load_model, checkpoint, hashed or weights))
         return loaded[0]
 
     # With skip_existing the folders are checked before the model loads (as in inference).
