@@ -35,3 +35,16 @@ def test_help_and_data_loading_modules_do_not_import_hiera_or_segment_anything()
     for usage in ("usage: train.py", "usage: evaluate.py", "usage: python -m pmgsam.baselines"):
         assert usage in done.stdout
     assert done.stdout.splitlines()[-1] == "", done.stdout.splitlines()[-1]
+
+
+def test_startup_benchmark_refuses_a_repeat_below_one() -> None:
+    # No runs would leave no median to report: an argparse error naming the option instead.
+    done = subprocess.run(
+        [sys.executable, "benchmarks/startup_time.py", "--repeat", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--repeat must be at least 1" in done.stderr
