@@ -137,9 +137,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     refuse_case_clashes(out_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
-    # the predictions of the others.
-    # With --keep-going an image whose header cannot be read is left out of it (its split is
-    # then not scored); otherwise the run stops here, naming it.
+    # the predictions of the others. An image whose header cannot be read stops the run here,
+    # naming it, or with --keep-going is left out of the GT (its split is then not scored).
     keep_going = getattr(args, "keep_going", False)
     cos_gt = (
         {split: coco_gt_with_unreadable(ds, keep_going) for split, ds in datasets.items()}
