@@ -72,7 +72,7 @@ from pmgsam.baselines.finetune_targets import (
     resolve_targets,
 )
 from pmgsam.data.io import worker_warnings_init
-from pmgsam.modeling.checkpoint import check_loaded, hash_weights
+from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.loaders import loader_batches
@@ -155,11 +155,12 @@ def setup(args: argparse.Namespace) -> Run:
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())
     check_plan(ft.embedding_cache, images, side, ft.cache_dir, pinned=device.type == "cuda")
-    # Hashed before the load and checked after it: the record's source_sha256 is then of the
-    # weights fine-tuned, even if the file is replaced meanwhile (it is refused then).
-    source = hash_weights(args.checkpoint)
-    sam = sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size)
-    check_loaded(source)
+    # The record's source_sha256 must be of the weights fine-tuned: a checkpoint replaced or
+    # rewritten while SAM loads from it is refused.
+    sam, source = load_hashed(
+        lambda: sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size),
+        args.checkpoint,
+    )
     trainable = freeze_encoders(sam)
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(

@@ -39,7 +39,7 @@ of that name is predicted again, and a folder of another producer's maps is refu
 the same and resumes the same way with ``skip_existing``. The weights file is hashed before
 the model loads from it, and a file replaced or rewritten in between is refused, naming it, so
 the recorded SHA-256 is of the weights that made the maps
-(:func:`~pmgsam.engine.resume_plan.load_hashed`).
+(:func:`~pmgsam.modeling.checkpoint.load_hashed`).
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 
@@ -63,7 +63,6 @@ from pmgsam.engine.predictor import (
 )
 from pmgsam.engine.resume_plan import (
     load_and_plan,
-    load_hashed,
     map_sources,
     prepare_outputs,
     refuse_unresumable,
@@ -73,6 +72,7 @@ from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import (
     HashedWeights,
     checkpoint_model_fields,
+    load_hashed,
     read_model_config,
     resolve_weights,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -102,6 +102,21 @@ def check_loaded(weights: HashedWeights) -> None:
         "Run again once nothing writes that file (a training run replaces its best weights as "
         "it improves: use a copy, or wait until it finishes)"
     )
+
+
+def load_hashed(
+    load_model: Callable[[], Any],
+    checkpoint: Union[str, Path],
+    weights: Optional[HashedWeights] = None,
+) -> Tuple[Any, HashedWeights]:
+    """``(model, the hash of the file it was loaded from)``: ``load_model()`` after the weights
+    file is hashed (or with ``weights``, a hash taken earlier), refused with a
+    :class:`CheckpointError` naming the file if it was replaced or
+    rewritten in between (:func:`check_loaded`)."""
+    weights = weights or hash_weights(checkpoint)
+    model = load_model()
+    check_loaded(weights)
+    return model, weights
 
 
 def save_model(
