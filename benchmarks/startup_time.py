@@ -31,11 +31,22 @@ COMMANDS = (
     ["-m", "pmgsam.engine.inference", "--help"],
     ["-m", "pmgsam.baselines.finetune_sam", "--help"],
 )
-HEAVY = ("torch", "torch._dynamo", "torchvision", "timm", "hiera", "segment_anything", "sam2")
-HEAVY += ("cv2", "scipy", "albumentations")
+HEAVY = (
+    "torch",
+    "torch._dynamo",
+    "torchvision",
+    "timm",
+    "hiera",
+    "segment_anything",
+    "sam2",
+    "cv2",
+    "scipy",
+    "albumentations",
+)
 
 
 def wall_seconds(args: Sequence[str]) -> float:
+    """Wall-clock seconds of ``python args`` in a fresh process, from the repository root."""
     tic = time.perf_counter()
     subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, check=True)
     return time.perf_counter() - tic
@@ -51,9 +62,12 @@ def heavy_imports(args: Sequence[str]) -> List[str]:
 
 
 def main() -> None:
+    """Time every command of :data:`COMMANDS` and print the table (Markdown)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per command")
     repeat = parser.parse_args().repeat
+    if repeat < 1:  # no runs, no median
+        parser.error(f"--repeat must be at least 1 (runs per command), got {repeat}")
     times: Dict[str, List[float]] = {" ".join(c): [] for c in COMMANDS}
     for _ in range(repeat):
         for command in COMMANDS:

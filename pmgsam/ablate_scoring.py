@@ -127,24 +127,29 @@ def rescore_reason(
         predict = True
     if now["hce"] and not recorded.get("hce"):
         reasons.append("its scores lack HCE (scored with --no-hce), which is asked for now")
-    then_sha = recorded.get("weights_sha256")
-    if "weights_sha256" in recorded and then_sha != now["weights_sha256"]:
+
+    def changed(key: str) -> bool:
+        # A key the scores lack is named once, above, not again as a change from None.
+        return key in recorded and recorded[key] != now[key]
+
+    if changed("weights_sha256"):
         reasons.append(
-            f"its best weights changed since it was scored (SHA-256 {str(then_sha)[:12]} then, "
-            f"{now['weights_sha256'][:12]} now: trained again)"
+            "its best weights changed since it was scored (SHA-256 "
+            f"{str(recorded['weights_sha256'])[:12]} then, {now['weights_sha256'][:12]} now: "
+            "trained again)"
         )
         predict = True
-    if "image_size" in recorded and recorded["image_size"] != now["image_size"]:
+    if changed("image_size"):
         reasons.append(f"image size S {recorded['image_size']} then, {now['image_size']} now")
         predict = True
-    if "device" in recorded and recorded["device"] != now["device"]:
+    if changed("device"):
         reasons.append(
             f"maps predicted on {recorded['device']} then, {now['device']} now (--device)"
         )
         predict = True
-    if recorded.get("amp") != now["amp"]:
+    if changed("amp"):
         reasons.append(
-            f"maps predicted with amp {recorded.get('amp')!r} then, {now['amp']!r} now (--device)"
+            f"maps predicted with amp {recorded['amp']!r} then, {now['amp']!r} now (--device)"
         )
         predict = True
     then_options = recorded.get("performance")

@@ -335,3 +335,14 @@ def test_the_device_is_recorded_by_type(tmp_path) -> None:
     perf = PerformanceConfig()
     settings = scoring.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
     assert (settings["device"], settings["amp"]) == ("cuda", "bf16")
+
+
+@pytest.mark.parametrize("key", ["weights_sha256", "image_size", "device", "amp", "performance"])
+def test_a_setting_the_scores_lack_is_named_once_as_lacking(key: str) -> None:
+    # Not also as a change from None: the record says nothing of how it was set.
+    recorded = {k: v for k, v in NOW.items() if k != key}
+    reason, predict = scoring.rescore_reason(recorded, NOW)
+    assert reason == (
+        f"its scores do not record the {key} they were predicted with (scored by an older pmgsam)"
+    )
+    assert predict is True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -326,5 +327,8 @@ def test_a_checkpoint_replaced_while_it_loads_is_refused(finetuned: Any, monkeyp
     monkeypatch.setattr(sam, "load", load)
     argv = [str(a) for a in [*argv, "--overwrite"]]
     argv[argv.index("--checkpoint") + 1] = str(moving)
-    with pytest.raises(CheckpointError, match=rf"'{moving}' changed between hashing and loading"):
+    changed = rf"'{moving}' changed between hashing and loading"
+    with pytest.raises(CheckpointError, match=changed) as refused:
         finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+    # Fine-tuning predicts and evaluates nothing: the message must not say it does.
+    assert not re.search(r"maps|predicted|evaluate", str(refused.value)), refused.value

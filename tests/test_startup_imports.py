@@ -49,3 +49,16 @@ def test_a_name_pmgsam_data_does_not_have_is_an_attribute_error() -> None:
     assert not hasattr(pmgsam.data, "load_imag") and "load_image" in dir(pmgsam.data)
     with pytest.raises(ImportError, match="cannot import name 'load_imag'"):
         from pmgsam.data import load_imag  # noqa: F401
+
+
+def test_startup_benchmark_refuses_a_repeat_below_one() -> None:
+    # No runs would leave no median to report: an argparse error naming the option instead.
+    done = subprocess.run(
+        [sys.executable, "benchmarks/startup_time.py", "--repeat", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--repeat must be at least 1" in done.stderr

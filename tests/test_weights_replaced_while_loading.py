@@ -211,7 +211,7 @@ def test_a_file_rewritten_while_it_is_hashed_is_refused(tmp_path: Path, monkeypa
 
 
 def test_load_hashed_refuses_a_file_replaced_while_the_model_loads(weights: Path) -> None:
-    from pmgsam.engine.resume_plan import load_hashed
+    from pmgsam.modeling.checkpoint import load_hashed
 
     def load_model() -> torch.nn.Module:
         replace(weights)
@@ -227,7 +227,8 @@ def test_the_producer_is_read_from_the_version_hashed(
     """The manifests' producer (image size, frozen branches' SHA-256) is read from the file's
     header once the model is loaded: a file replaced after the load's own check but before
     that read is refused too."""
-    from pmgsam.engine.resume_plan import load_and_plan, load_hashed
+    from pmgsam.engine.resume_plan import load_and_plan
+    from pmgsam.modeling.checkpoint import load_hashed
 
     def load(hashed: Any) -> Any:
         loaded = load_hashed(lambda: copy.deepcopy(small_model_file[1]), weights, hashed)

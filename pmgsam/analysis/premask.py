@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
@@ -228,9 +229,7 @@ def refuse_shared_names(stems: Sequence[str], what: str) -> None:
     """Priors of a combined split lie in one folder by image name: images of the same name in
     two of its parts would read (or CLIPSeg would skip as done) each other's maps. Raise
     :class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming them."""
-    seen, shared = set(), set()
-    for stem in stems:
-        (shared if stem in seen else seen).add(stem)
+    shared = [stem for stem, count in Counter(stems).items() if count > 1]
     if shared:
         from pmgsam.evaluation.scoring import EvaluationInputError
 

@@ -19,8 +19,16 @@ from pmgsam.utils.cli import (
 )
 
 # The options that override a key of the config's finetune section (finetune.<key>).
-OPTION_KEYS = ("epochs", "lr", "batch_size", "points", "embedding_cache", "cache_dir")
-OPTION_KEYS += ("encoder_dtype", "targets")
+OPTION_KEYS = (
+    "epochs",
+    "lr",
+    "batch_size",
+    "points",
+    "embedding_cache",
+    "cache_dir",
+    "encoder_dtype",
+    "targets",
+)
 
 
 def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:

@@ -52,7 +52,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pmgsam.baselines import finetune_options as options
 from pmgsam.baselines.finetune_data import (
     Embedder,
     PromptedImages,
@@ -62,6 +61,7 @@ from pmgsam.baselines.finetune_data import (
     open_cache,
     sidecar_path,
 )
+from pmgsam.baselines.finetune_options import build_parser as build_options
 from pmgsam.baselines.finetune_options import load_settings
 from pmgsam.baselines.finetune_recipe import SamFinetuneConfig, freeze_encoders, run_epoch
 from pmgsam.baselines.finetune_record import make_record
@@ -72,7 +72,7 @@ from pmgsam.baselines.finetune_targets import (
     resolve_targets,
 )
 from pmgsam.data.io import worker_warnings_init
-from pmgsam.modeling.checkpoint import check_loaded, hash_weights
+from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.loaders import loader_batches
@@ -155,11 +155,12 @@ def setup(args: argparse.Namespace) -> Run:
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())
     check_plan(ft.embedding_cache, images, side, ft.cache_dir, pinned=device.type == "cuda")
-    # Hashed before the load and checked after it: the record's source_sha256 is then of the
-    # weights fine-tuned, even if the file is replaced meanwhile (it is refused then).
-    source = hash_weights(args.checkpoint)
-    sam = sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size)
-    check_loaded(source)
+    # The record's source_sha256 must be of the weights fine-tuned: a checkpoint replaced or
+    # rewritten while SAM loads from it is refused.
+    sam, source = load_hashed(
+        lambda: sam_family.load(args.model_type, args.checkpoint, device, args.model_image_size),
+        args.checkpoint,
+    )
     trainable = freeze_encoders(sam)
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(
@@ -277,7 +278,7 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options (:mod:`pmgsam.baselines.finetune_options`)."""
-    return options.build_parser(PROG, __doc__)
+    return build_options(PROG, __doc__)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

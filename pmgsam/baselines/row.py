@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
 from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
@@ -106,6 +106,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.baselines.row_timing import stale_timing, timing_settings, untimed_settings
     from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
+    from pmgsam.data.instance_labels import coco_gt_with_unreadable
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import resolve_device
@@ -136,10 +137,14 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     refuse_case_clashes(out_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     cos = args.dataset in COS_NAMES
     # Their instance labels too, before the model loads: a split without them must not cost
-    # the predictions of the others.
-    # With --keep-going an image whose header cannot be read is left out of it (its split is
-    # then not scored); otherwise the run stops here, naming it.
-    cos_gt = {split: _cos_gt(ds, args) for split, ds in datasets.items()} if cos else {}
+    # the predictions of the others. An image whose header cannot be read stops the run here,
+    # naming it, or with --keep-going is left out of the GT (its split is then not scored).
+    keep_going = getattr(args, "keep_going", False)
+    cos_gt = (
+        {split: coco_gt_with_unreadable(ds, keep_going) for split, ds in datasets.items()}
+        if cos
+        else {}
+    )
     producer, weights = _producer(args, owner)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
@@ -186,13 +191,6 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     )
     print(f"wrote {path}")
     return json.loads(path.read_text())
-
-
-def _cos_gt(dataset: Any, args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """(COCO GT, ``{name: reason}`` of the images left out of it) of a COS split; with
-    ``--keep-going`` an image whose header cannot be read is left out, else it is refused."""
-    unreadable: Optional[Dict[str, str]] = {} if getattr(args, "keep_going", False) else None
-    return dataset.coco_gt(unreadable), unreadable or {}
 
 
 def _producer(args: argparse.Namespace, owner: str) -> Tuple[Dict[str, Any], HashedWeights]:

@@ -33,9 +33,7 @@ def timing_settings(
     on it), the model input side ``image_size``, the checkpoint's ``weights_sha256`` and the
     ``model`` as run.json's meta records it (family, type, mode, generator or E-SAM settings)."""
     return {
-        "device": report.get("device"),
-        "dtype": report.get("dtype"),
-        "threads": cpu_threads(report),
+        **_measured_on(report),
         "image_size": image_size,
         "weights_sha256": weights_sha256,
         "model": model,
@@ -56,20 +54,27 @@ def untimed_settings(
     return timing_settings(report, image_size, weights_sha256, model)
 
 
+def _measured_on(report: Mapping[str, Any]) -> Dict[str, Any]:
+    """The device, precision and (on a CPU) torch thread count a timing ``report`` records."""
+    return {
+        "device": report.get("device"),
+        "dtype": report.get("dtype"),
+        "threads": cpu_threads(report),
+    }
+
+
 def _earlier_settings(meta: Mapping[str, Any], now: Mapping[str, Any]) -> Optional[Dict]:
     """The settings an earlier timing recorded: ``meta.timed_with``, or for a run.json of an
     older pmgsam what its efficiency report and meta say (not the checkpoint's bytes, which it
-    did not record; the checkpoint path is the same, :func:`check_same_model`); None when
-    neither is there."""
+    did not record; the checkpoint path is the same,
+    :func:`~pmgsam.evaluation.run_json.check_same_model`); None when neither is there."""
     if isinstance(meta.get("timed_with"), Mapping):
         return dict(meta["timed_with"])
     report = meta.get("efficiency_report")
     if not isinstance(report, Mapping):
         return None
     return {
-        "device": report.get("device"),
-        "dtype": report.get("dtype"),
-        "threads": cpu_threads(report),
+        **_measured_on(report),
         "image_size": report.get("image_size"),
         "model": {key: meta.get(key) for key in now["model"]},
     }

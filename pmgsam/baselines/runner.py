@@ -264,16 +264,14 @@ class _CocoImages:
         gt: Optional[Dict[str, Any]] = None,
         unreadable: Optional[Dict[str, str]] = None,
     ) -> None:
+        from pmgsam.data.instance_labels import coco_gt_with_unreadable
         from pmgsam.evaluation.coco_gt import load_coco
 
         self.split = split
         self.unreadable: Dict[str, str] = dict(unreadable or {})
-        if gt is None and keep_going:
-            left_out: Dict[str, str] = {}
-            gt = dataset.coco_gt(left_out)
+        if gt is None:
+            gt, left_out = coco_gt_with_unreadable(dataset, keep_going)
             self.unreadable.update(left_out)
-        elif gt is None:
-            gt = dataset.coco_gt()
         self.gt = gt
         # Every image unreadable: nothing to prompt or score (and pycocotools refuses an
         # empty GT), as each one is a failed image of the split.

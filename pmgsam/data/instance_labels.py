@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pmgsam.utils.messages import preview
 
@@ -70,22 +70,21 @@ def coco_ground_truth(
             continue
         images.append({"id": i + 1, "file_name": path.name, "height": h, "width": w})
         kept.append(name)
-    if bad and unreadable is None:
-        raise DataError(
-            f"{len(bad)} image file(s) of {description or 'this split'} cannot be read, so "
-            f"its instance ground truth (which needs every image's size) cannot be built: "
-            f"{preview(bad_files, 10)} (first: {next(iter(bad.values()))}); fix or remove "
-            "them (evaluate.py's --keep-going skips them and leaves their split unscored)"
-        )
     if bad:
+        if unreadable is None:
+            raise DataError(
+                f"{len(bad)} image file(s) of {description or 'this split'} cannot be read, so "
+                f"its instance ground truth (which needs every image's size) cannot be built: "
+                f"{preview(bad_files, 10)} (first: {next(iter(bad.values()))}); fix or remove "
+                "them (evaluate.py's --keep-going skips them and leaves their split unscored)"
+            )
         unreadable.update(bad)
-    names = kept
     assert instances.path is not None
     if instances.kind == "json":
         what = description or "this split"
-        images, annotations = annotations_from_json(instances.path, list(names), images, what)
+        images, annotations = annotations_from_json(instances.path, kept, images, what)
     else:
-        annotations = annotations_from_pngs(instances.path, list(names), images)
+        annotations = annotations_from_pngs(instances.path, kept, images)
     return {
         "info": {"description": f"pmgsam ground truth: {description}"},
         "licenses": [],
@@ -93,3 +92,16 @@ def coco_ground_truth(
         "annotations": annotations,
         "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
     }
+
+
+def coco_gt_with_unreadable(
+    dataset: Any, keep_going: bool
+) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """(``dataset.coco_gt()``, ``{name: reason}`` of the images left out of it). With
+    ``keep_going`` an image whose header cannot be read is left out and named in the second;
+    otherwise :func:`coco_ground_truth`'s :class:`~pmgsam.data.io.DataError` naming every such
+    image is raised."""
+    if not keep_going:
+        return dataset.coco_gt(), {}
+    unreadable: Dict[str, str] = {}
+    return dataset.coco_gt(unreadable), unreadable

@@ -104,10 +104,10 @@ def count_call_flops(
     parts: Dict[str, float] = {}
     counter = flop_counter()
     counted_encoder = count_method_flops(encoder, "forward", parts, "image_encoder")
-    # inference_mode, not no_grad: FlopCounterMode's module tracker trips over views of
-    # parameters (the prompt encoder's embeddings) that require grad but have no grad_fn.
-    # torch 2.4.1 misses most operations under inference_mode; its module tracker takes
-    # no_grad.
+    # inference_mode where FlopCounterMode counts under it: under no_grad its module tracker
+    # trips over views of parameters (the prompt encoder's embeddings) that require grad but
+    # have no grad_fn. torch 2.4.1 misses most operations under inference_mode, and its module
+    # tracker takes no_grad (counts_under_inference_mode).
     with _without_autograd(), counter, counted_encoder:
         call()
     return {"total": float(counter.get_total_flops()), **{k: float(v) for k, v in parts.items()}}

@@ -39,7 +39,7 @@ of that name is predicted again, and a folder of another producer's maps is refu
 the same and resumes the same way with ``skip_existing``. The weights file is hashed before
 the model loads from it, and a file replaced or rewritten in between is refused, naming it, so
 the recorded SHA-256 is of the weights that made the maps
-(:func:`~pmgsam.engine.resume_plan.load_hashed`).
+(:func:`~pmgsam.modeling.checkpoint.load_hashed`).
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
 """
 
@@ -63,7 +63,6 @@ from pmgsam.engine.predictor import (
 )
 from pmgsam.engine.resume_plan import (
     load_and_plan,
-    load_hashed,
     map_sources,
     prepare_outputs,
     refuse_unresumable,
@@ -73,6 +72,7 @@ from pmgsam.modeling.build import load_pretrained
 from pmgsam.modeling.checkpoint import (
     HashedWeights,
     checkpoint_model_fields,
+    load_hashed,
     read_model_config,
     resolve_weights,
 )
@@ -173,9 +173,9 @@ def predict_split(
     # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
     amp = predictor.amp if predictor else resolve_amp("auto", run_on)
 
-    # A reused model comes with the hash of the file it was loaded from and its producer.
-    weights = reuse.get("weights") if predictor and reuse is not None else weights
-    reused_producer = reuse.get("producer") if predictor and reuse is not None else None
+    reused_producer = None
+    if predictor is not None:  # reused: with the hash of the file it came from and its producer
+        weights, reused_producer = reuse.get("weights"), reuse.get("producer")
     loaded: List[Tuple[Any, HashedWeights]] = []  # one load per call, whoever asks first
 
     def load_model() -> Any:
@@ -183,9 +183,12 @@ def predict_split(
         return load_pretrained(checkpoint, **fields)
 
     def load(hashed: Optional[HashedWeights] = None) -> Tuple[Any, HashedWeights]:
-        if not loaded:
-            reused = (predictor.model, weights) if predictor and weights else None
-            loaded.append(reused or load_hashed(load_model, checkpoint, hashed or weights))
+        if loaded:
+            return loaded[0]
+        if predictor is not None and weights is not None:
+            loaded.append((predictor.model, weights))  # the reused model: nothing is read
+        else:
+            loaded.append(load_hashed(load_model, checkpoint, hashed or weights))
         return loaded[0]
 
     # With skip_existing the folders are checked before the model loads (as in inference).

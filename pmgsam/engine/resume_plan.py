@@ -25,21 +25,6 @@ def map_sources(listed: Dict[str, Path]) -> Dict[str, Any]:
     return {f"{stem}.png": file_identity(path) for stem, path in listed.items()}
 
 
-def load_hashed(
-    load_model: Callable[[], Any],
-    checkpoint: Union[str, Path],
-    weights: Optional[HashedWeights] = None,
-) -> Tuple[Any, HashedWeights]:
-    """``(model, the hash of the file it was loaded from)``: ``load_model()`` after the weights
-    file is hashed (or with ``weights``, a hash taken earlier), refused with a
-    :class:`~pmgsam.modeling.weights.CheckpointError` naming the file if it was replaced or
-    rewritten in between (:func:`~pmgsam.modeling.checkpoint.check_loaded`)."""
-    weights = weights or hash_weights(checkpoint)
-    model = load_model()
-    check_loaded(weights)
-    return model, weights
-
-
 def load_and_plan(
     outputs: list,
     checkpoint: Union[str, Path],
@@ -58,12 +43,13 @@ def load_and_plan(
     no load; a checkpoint that does not record its frozen branches is checked once they are
     loaded (the loaded branches' SHA-256 stand in). ``weights``: the weights' hash if known
     (else the file is hashed, before it is loaded). ``load(weights)`` gives the model and the
-    hash of the file it came from (:func:`load_hashed`). Once the producer is read, the file
-    must still be the version hashed, or the run is refused naming it: the recorded SHA-256
-    is then of the weights that make the maps. ``reused_producer``: the producer of a model
-    that an earlier call loaded and checked, which ``load`` gives again: the file is not read
-    again, so a version written since that load (a training run's new best weights) stops
-    nothing, as it changes none of the maps.
+    hash of the file it came from (:func:`~pmgsam.modeling.checkpoint.load_hashed`). Once the
+    producer is read, the file must still be the version hashed, or the run is refused naming
+    it: the recorded SHA-256 is then of the weights that make the maps.
+
+    ``reused_producer``: the producer of a model that an earlier call loaded and checked,
+    which ``load`` gives again: the file is not read again, so a version written since that
+    load (a training run's new best weights) stops nothing, as it changes none of the maps.
     """
     if reused_producer is not None:
         model, _ = load(weights)

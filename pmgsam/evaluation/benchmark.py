@@ -28,7 +28,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
@@ -213,11 +213,12 @@ def _cos_ground_truths(
     then not scored (its AP would silently be over fewer images)."""
     if args.dataset not in COS_NAMES:
         return {}, {}
+    from pmgsam.data.instance_labels import coco_gt_with_unreadable
+
     keep_going = getattr(args, "keep_going", False)
     cos_gt, left_out = {}, {}
     for split in args.splits:
-        unreadable: Optional[Dict[str, str]] = {} if keep_going else None
-        cos_gt[split] = datasets[split].coco_gt(unreadable)
+        cos_gt[split], unreadable = coco_gt_with_unreadable(datasets[split], keep_going)
         if unreadable:
             left_out[split] = unreadable
     return cos_gt, left_out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -85,7 +85,8 @@ def hash_weights(path: str | Path) -> HashedWeights:
 def check_loaded(weights: HashedWeights) -> None:
     """Call once the model is loaded from ``weights.path``: raise :class:`CheckpointError`
     naming the file if it was replaced or rewritten since it was hashed (the SHA-256 recorded
-    for the maps would then describe another file than the weights that make them)."""
+    would then describe another file than the weights loaded: a prediction's maps, a
+    fine-tuning record's source). The message suits every caller: it names no maps."""
     try:
         now = _stamp(weights.path)
     except OSError as err:
@@ -97,10 +98,25 @@ def check_loaded(weights: HashedWeights) -> None:
         change = "rewritten in place" if same_file else "replaced by another file"
     raise CheckpointError(
         f"weights file '{weights.path}' changed between hashing and loading ({change}): the "
-        "SHA-256 recorded for the maps would not be of the weights loaded; nothing was "
-        "predicted. Run again once nothing writes that file (a training run replaces its "
-        "best weights as it improves: evaluate a copy, or wait until it finishes)"
+        "SHA-256 to record would not be of the weights loaded, so nothing was done with them. "
+        "Run again once nothing writes that file (a training run replaces its best weights as "
+        "it improves: use a copy, or wait until it finishes)"
     )
+
+
+def load_hashed(
+    load_model: Callable[[], Any],
+    checkpoint: Union[str, Path],
+    weights: Optional[HashedWeights] = None,
+) -> Tuple[Any, HashedWeights]:
+    """``(model, the hash of the file it was loaded from)``: ``load_model()`` after the weights
+    file is hashed (or with ``weights``, a hash taken earlier), refused with a
+    :class:`CheckpointError` naming the file if it was replaced or
+    rewritten in between (:func:`check_loaded`)."""
+    weights = weights or hash_weights(checkpoint)
+    model = load_model()
+    check_loaded(weights)
+    return model, weights
 
 
 def save_model(
