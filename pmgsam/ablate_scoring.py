@@ -27,7 +27,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.utils.config import load_config
-from pmgsam.utils.io import file_sha256, path_under
+from pmgsam.utils.io import path_under
 
 logger = logging.getLogger("pmgsam.ablate")
 SCORED_WITH = "scored_with"
@@ -183,7 +183,7 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import write_run_json
-    from pmgsam.modeling.checkpoint import read_model_config, resolve_weights
+    from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
     if not done.is_file():
@@ -194,11 +194,13 @@ def evaluate_variant(
     weights = resolve_weights(run_dir / "train")
     image_size = read_model_config(weights).image_size
     datasets = {p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)}
-    # Hashed here once per variant and call (a checkpoint may be large), whether kept or not.
-    sha256 = file_sha256(weights)
+    # Hashed here once per variant and call (a checkpoint may be large), whether kept or not;
+    # a model loaded from it is checked to be of this version (load_hashed).
+    hashed = hash_weights(weights)
     settings = scoring_settings(
-        image_size, opts.device, not opts.no_hce, cfg.data.root, datasets, sha256, cfg.performance
-    )
+        image_size, opts.device, not opts.no_hce, cfg.data.root, datasets, hashed.sha256,
+        cfg.performance,
+    )  # fmt: skip
     name, out_json = combined_name(splits), run_dir / "metrics" / f"{combined_name(splits)}.json"
     kept: Optional[Dict[str, Any]] = None
     reason, predict = None, True
@@ -214,7 +216,9 @@ def evaluate_variant(
     if kept is not None and reason is None:
         summary = kept
     else:
-        summary = _predict_and_score(path, run_dir, splits, overrides, opts, datasets, predict)
+        summary = _predict_and_score(
+            path, run_dir, splits, overrides, opts, datasets, predict, hashed
+        )
         summary = _record_settings(out_json, summary, settings)
     meta = {"config": str(path), "overrides": list(overrides), "ablates": switched_keys(path)}
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
@@ -263,16 +267,21 @@ def _predict_and_score(
     opts: argparse.Namespace,
     datasets: Mapping[str, Any],
     predict: bool = True,
+    hashed: Optional[Any] = None,
 ) -> Dict[str, Any]:
     """Predict every part of ``splits`` (``datasets``) with the best weights of
     ``run_dir/train`` into ``run_dir/pred`` (or, ``predict`` False, take the maps there) and
-    score them as one set: its scores."""
+    score them as one set: its scores. ``hashed``: the weights' hash taken before, which the
+    loaded model is checked against (:func:`~pmgsam.modeling.checkpoint.load_hashed`)."""
     from pmgsam.evaluation.combined import score_combined_split
 
     def kept_maps(part: str) -> Path:
         return run_dir / "pred" / part
 
-    predict_part = _predictor(path, run_dir, overrides, opts, datasets) if predict else kept_maps
+    if predict:
+        predict_part = _predictor(path, run_dir, overrides, opts, datasets, hashed)
+    else:
+        predict_part = kept_maps
     _, summary = score_combined_split(
         splits,
         datasets.__getitem__,
@@ -292,18 +301,21 @@ def _predictor(
     overrides: Sequence[str],
     opts: argparse.Namespace,
     datasets: Mapping[str, Any],
+    hashed: Optional[Any] = None,
 ) -> Any:
-    """``predict(part) -> folder``: one model (of the best weights) for all parts."""
+    """``predict(part) -> folder``: one model (of the best weights) for all parts, refused if
+    the weights file changed since ``hashed`` was taken (the scores record that hash)."""
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.inference import Predictor
     from pmgsam.modeling.build import load_pretrained
-    from pmgsam.modeling.checkpoint import checkpoint_model_fields
+    from pmgsam.modeling.checkpoint import checkpoint_model_fields, load_hashed, resolve_weights
 
     cfg = load_config(ExperimentConfig, path, overrides)
     weights = run_dir / "train"
     in_file = load_config(ExperimentConfig, path).model
-    model = load_pretrained(
-        weights, **checkpoint_model_fields(weights, in_file, overrides, str(path))
+    fields = checkpoint_model_fields(weights, in_file, overrides, str(path))
+    model, _ = load_hashed(
+        lambda: load_pretrained(weights, **fields), resolve_weights(weights), hashed
     )
     predictor = Predictor(model, opts.device, performance=cfg.performance)
 

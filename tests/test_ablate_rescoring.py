@@ -147,20 +147,23 @@ def variant(tmp_path, dis5k_root, monkeypatch) -> Dict[str, Any]:
     passes in place of prediction and scoring, and of the files hashed."""
     import pmgsam.modeling.checkpoint as checkpoint
 
-    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: Path(path) / "best.bin")
+    def resolve_weights(path: Path) -> Path:  # a run folder's weights, or the file itself
+        return Path(path) if Path(path).is_file() else Path(path) / "best.bin"
+
+    monkeypatch.setattr(checkpoint, "resolve_weights", resolve_weights)
     hashed: List[Path] = []
 
     def sha256(path: Path) -> str:
         hashed.append(path)
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-    monkeypatch.setattr(scoring, "file_sha256", sha256)
+    monkeypatch.setattr(checkpoint, "file_sha256", sha256)
     monkeypatch.setattr(
         checkpoint, "read_model_config", lambda path: SimpleNamespace(image_size=64)
     )
     passes: List[Dict[str, Any]] = []
 
-    def predict_and_score(path, run_dir, splits, overrides, opts, datasets, predict=True):
+    def predict_and_score(path, run_dir, splits, overrides, opts, datasets, predict=True, _=None):
         passes.append({"predict": predict, "hce": not opts.no_hce, "parts": list(datasets)})
         for part, dataset in datasets.items() if predict else ():
             (run_dir / "pred" / part).mkdir(parents=True, exist_ok=True)
@@ -346,3 +349,32 @@ def test_a_setting_the_scores_lack_is_named_once_as_lacking(key: str) -> None:
         f"its scores do not record the {key} they were predicted with (scored by an older pmgsam)"
     )
     assert predict is True
+
+
+def test_prediction_refuses_best_weights_replaced_after_they_were_hashed(
+    tmp_path, monkeypatch
+) -> None:
+    """The scores record the SHA-256 taken before the model loads: a training run replacing
+    its best weights in between must stop the pass, not score other weights under that hash."""
+    import pmgsam.engine.inference as inference
+    import pmgsam.modeling.build as build
+    import pmgsam.modeling.checkpoint as checkpoint
+    from pmgsam.modeling.weights import CheckpointError
+
+    weights = tmp_path / "k5" / "train" / "best.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights of the first training")
+    monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: weights)
+    hashed = checkpoint.hash_weights(weights)
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        weights.write_bytes(b"weights of a later epoch")  # as train.py's best/ update does
+        return object()
+
+    monkeypatch.setattr(build, "load_pretrained", load)
+    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *args: {})
+    monkeypatch.setattr(inference, "Predictor", lambda *a, **k: pytest.fail("predicted"))
+    config = tmp_path / "k5.yaml"
+    config.write_text("model:\n  drfm_blocks: 5\n")
+    with pytest.raises(CheckpointError, match=f"'{weights}' changed between hashing and loading"):
+        scoring._predictor(config, tmp_path / "k5", [], SimpleNamespace(), {}, hashed)
