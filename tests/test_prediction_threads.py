@@ -5,6 +5,7 @@ train.num_threads), and puts torch's count back afterwards
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, List, Tuple
 
@@ -161,6 +162,8 @@ def test_ablation_scoring_honours_train_num_threads(
     image_size = small_model_file[1].config.image_size
     datasets = {"DIS-TE1": build_dataset(exp.data, "DIS-TE1", image_size, train=False)}
     opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True)
+    (tmp_path / "run" / "train").mkdir(parents=True)  # the best weights, hashed at the load
+    shutil.copy(small_model_file[0], tmp_path / "run" / "train" / "model.safetensors")
     predict = ablate_scoring._predictor(config, tmp_path / "run", [], opts, datasets)
     predict("DIS-TE1")
     assert forward_threads and set(forward_threads) == {expected}

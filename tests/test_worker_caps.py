@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -127,6 +128,7 @@ def test_predict_split_loads_each_split_with_at_most_the_cpus_logged_once(
 
 def test_ablation_scoring_predicts_with_at_most_the_available_cpus(
     two_cpus: None,
+    small_model_file: Tuple[Path, Any],
     config: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -144,6 +146,8 @@ def test_ablation_scoring_predicts_with_at_most_the_available_cpus(
     opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True, workers=1, no_hce=True)
     cfg = load_config(ExperimentConfig, config)
     datasets = {p: build_dataset(cfg.data, p, 64, train=False) for p in ("DIS-TE1", "DIS-TE2")}
+    (tmp_path / "r" / "train").mkdir(parents=True)  # the best weights, hashed at the load
+    shutil.copy(small_model_file[0], tmp_path / "r" / "train" / "model.safetensors")
     with caplog.at_level("INFO"):
         written = ablate_scoring._predict_and_score(
             config, tmp_path / "r", "DIS-TE1+DIS-TE2", [], opts, datasets
