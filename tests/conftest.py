@@ -239,6 +239,36 @@ def small_model_file(
     return save_model(small_tiny_model, folder / "small.safetensors"), small_tiny_model.eval()
 
 
+@pytest.fixture
+def stubbed_prediction(
+    small_model_file: Tuple[Path, torch.nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> Dict[str, list]:
+    """Prediction with its costly parts stubbed, for tests of how it is resourced: every
+    ``load_pretrained`` gives the small model, every prediction DataLoader loads in-process,
+    and the forward pass is skipped (maps of zeros). Records the ``num_workers`` each loader
+    was given (``"workers"``) and torch's thread count at each forward pass (``"threads"``)."""
+    from torch.utils.data import DataLoader
+
+    from pmgsam.engine import inference, predictor
+    from pmgsam.modeling import build
+
+    seen: Dict[str, list] = {"workers": [], "threads": []}
+
+    def in_process(*args: Any, num_workers: int = 0, **kwargs: Any) -> DataLoader:
+        seen["workers"].append(num_workers)
+        return DataLoader(*args, num_workers=0, **kwargs)
+
+    def zeros(self: Any, images: torch.Tensor) -> torch.Tensor:
+        seen["threads"].append(torch.get_num_threads())
+        return torch.zeros(len(images), 1, *images.shape[2:])
+
+    monkeypatch.setattr(predictor, "DataLoader", in_process)
+    monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
+    for module in (inference, build):
+        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: small_model_file[1])
+    return seen
+
+
 @pytest.fixture(scope="session")
 def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, torch.nn.Module]:
     """(file, model): a random, seeded SAM ViT-B at a 64-px input and its state-dict file.

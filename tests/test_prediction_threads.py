@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Dict, List
 
 import cv2
 import numpy as np
 import pytest
 import torch
 import yaml
-from torch.utils.data import DataLoader
 
 from pmgsam.engine import inference, predictor
 from pmgsam.engine.config import ExperimentConfig
@@ -22,27 +21,10 @@ from pmgsam.utils.config import from_dict, to_dict
 
 
 @pytest.fixture
-def forward_threads(
-    small_model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
-) -> List[int]:
+def forward_threads(stubbed_prediction: Dict[str, list]) -> List[int]:
     """torch's thread count at each forward pass (the model itself is skipped: maps of zeros);
     the loaders load in this process whatever worker count they were given."""
-    from pmgsam.modeling import build
-
-    seen: List[int] = []
-
-    def in_process(*args: Any, num_workers: int = 0, **kwargs: Any) -> DataLoader:
-        return DataLoader(*args, num_workers=0, **kwargs)
-
-    def zeros(self: Any, images: torch.Tensor) -> torch.Tensor:
-        seen.append(torch.get_num_threads())
-        return torch.zeros(len(images), 1, *images.shape[2:])
-
-    monkeypatch.setattr(predictor, "DataLoader", in_process)
-    monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
-    for module in (inference, build):
-        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: small_model_file[1])
-    return seen
+    return stubbed_prediction["threads"]
 
 
 def _images(folder: Path) -> Path:

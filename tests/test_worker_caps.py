@@ -14,14 +14,12 @@ from typing import Any, Dict, List, Tuple
 import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 from mask_cases import make_pair
-from torch.utils.data import DataLoader
 
 from pmgsam import ablate_scoring
 from pmgsam.data import build_dataset
-from pmgsam.engine import inference, predictor
+from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.evaluation import combined, scoring
 from pmgsam.utils.config import from_dict, load_config, to_dict
@@ -34,25 +32,10 @@ def _capped_lines(caplog: pytest.LogCaptureFixture) -> List[str]:
 
 
 @pytest.fixture
-def loaders(small_model_file: Tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> List[int]:
+def loaders(stubbed_prediction: Dict[str, list]) -> List[int]:
     """The ``num_workers`` of every prediction DataLoader. Each then loads in-process, and the
     model's forward pass is skipped (a map of zeros): only the loaders are under test."""
-    from pmgsam.modeling import build
-
-    asked: List[int] = []
-
-    def recorded(*args: Any, num_workers: int = 0, **kwargs: Any) -> DataLoader:
-        asked.append(num_workers)
-        return DataLoader(*args, num_workers=0, **kwargs)
-
-    def zeros(self: Any, images: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(len(images), 1, *images.shape[2:])
-
-    monkeypatch.setattr(predictor, "DataLoader", recorded)
-    monkeypatch.setattr(predictor.Predictor, "predict_batch", zeros)
-    for module in (inference, build):
-        monkeypatch.setattr(module, "load_pretrained", lambda *a, **k: small_model_file[1])
-    return asked
+    return stubbed_prediction["workers"]
 
 
 @pytest.fixture
