@@ -1,9 +1,11 @@
 """evaluate.py's benchmark and baseline modes on COS data with a test image whose header cannot
-be read (a zero-byte file). The COCO ground truth reads every image's size first, so such a file
-used to end the run even with ``--keep-going``; now, as on DIS data, ``--keep-going`` skips it
-(no map, listed under ``failed`` in the manifest), leaves its split unscored and exits with the
-error listing it, and without it the run is refused before anything is predicted, naming every
-such file.
+be read (a zero-byte file) or whose instance-map PNG cannot be (truncated, not an image, another
+size). The COCO ground truth reads every image's size and instance map first, so such a file
+used to end the run even with ``--keep-going``; now, as on DIS data, ``--keep-going`` skips its
+image (no map, listed under ``failed`` in the manifest), leaves its split unscored and exits with
+the error listing it, and without it the run is refused before anything is predicted, naming
+every such file. A corrupt COCO instance file holds the whole split's labels: it is one error
+naming it, with or without ``--keep-going``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ def stand_in_models(monkeypatch, small_model_file) -> None:
 
     monkeypatch.setattr(sam_family, "load", lambda *a, **kw: torch.nn.Linear(2, 2))
     monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
+
+
+def instance_map(image: Path) -> Path:
+    """The NC4K instance-map PNG of ``image`` (``NC4K/Imgs/<stem>.jpg``)."""
+    return image.parents[1] / "Instance" / f"{image.stem}.png"
+
+
+def truncate(path: Path) -> None:
+    """Cut ``path`` to half its bytes, as an interrupted copy leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
 
 
 def evaluate(config: Path, weights: Path, run: Path, *extra: Any) -> int:
@@ -157,3 +170,106 @@ def test_a_split_of_unreadable_images_alone_is_all_failed_images(nc4k, tmp_path:
         for p in images
     }
     assert not list((tmp_path / "run" / "pred" / "test").glob("*.png"))
+
+
+def test_instance_maps_that_cannot_be_used_are_left_out_with_their_file_named(
+    tmp_path: Path,
+) -> None:
+    folder, labels = tmp_path / "im", tmp_path / "inst"
+    folder.mkdir()
+    labels.mkdir()
+    paths = []
+    for k, name in enumerate("abcd"):
+        label = np.zeros((8, 10), np.uint8)
+        label[2:6, k : k + 4] = 1
+        Image.fromarray(label).save(labels / f"{name}.png")
+        Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(folder / f"{name}.png")
+        paths.append(folder / f"{name}.png")
+    (labels / "b.png").write_text("not a png")
+    Image.fromarray(np.ones((4, 4), np.uint8)).save(labels / "c.png")  # 4x4, its image 10x8
+    paths[3].write_bytes(b"")
+    with pytest.raises(DataError, match=r"^1 image file\(s\) and 2 instance map\(s\) of t ") as err:
+        coco_ground_truth(paths, list("abcd"), InstanceSource("png", labels), "t")
+    assert all(str(f) in str(err.value) for f in (paths[3], labels / "b.png", labels / "c.png"))
+    unreadable: Dict[str, str] = {}
+    gt = coco_ground_truth(paths, list("abcd"), InstanceSource("png", labels), "t", unreadable)
+    assert sorted(unreadable) == ["b", "c", "d"]
+    assert f"instance map file '{labels / 'b.png'}'" in unreadable["b"]
+    assert (
+        f"instance map '{labels / 'c.png'}' is 4x4 (WxH) but its image 'c.png' is 10x8"
+        in (unreadable["c"])
+    )
+    assert [(im["id"], im["file_name"]) for im in gt["images"]] == [(1, "a.png")]
+    assert [a["image_id"] for a in gt["annotations"]] == [1]
+
+
+@pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])
+def test_without_keep_going_every_bad_instance_map_is_named_and_an_earlier_run_is_kept(
+    nc4k, small_model_file, stand_in_models, tmp_path: Path, mode: list
+) -> None:
+    config, images = nc4k
+    run = tmp_path / "run"
+    assert evaluate(config, small_model_file[0], run, *mode) == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert run / "pred" / "test" / f"{images[0].stem}.png" in before
+    truncate(instance_map(images[0]))
+    instance_map(images[2]).write_text("not a png")
+    with pytest.raises(DataError, match=r"^2 instance map\(s\) of nc4k test cannot be read") as err:
+        evaluate(config, small_model_file[0], run, *mode)
+    assert all(str(instance_map(im)) in str(err.value) for im in (images[0], images[2]))
+    assert "image file is truncated" in str(err.value) and "--keep-going" in str(err.value)
+    # Refused before anything is predicted: the earlier run's files are all there, unchanged.
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])
+def test_keep_going_leaves_out_an_image_whose_instance_map_is_corrupt(
+    nc4k, small_model_file, stand_in_models, tmp_path: Path, mode: list
+) -> None:
+    config, images = nc4k
+    truncate(instance_map(images[1]))
+    run = tmp_path / "run"
+    with pytest.raises(UnreadableInputs, match="run.json was not written") as err:
+        evaluate(config, small_model_file[0], run, "--keep-going", *mode)
+    assert list(err.value.failed) == [f"test/{images[1].stem}"]
+    why = f"cannot read instance map file '{instance_map(images[1])}'"
+    assert why in err.value.failed[f"test/{images[1].stem}"]
+    pred = run / "pred" / "test"
+    assert sorted(p.name for p in pred.glob("*.png")) == sorted(
+        f"{p.stem}.png" for p in (images[0], images[2])
+    )
+    assert why in read_manifest(pred)["failed"][images[1].stem]
+    assert not (run / "metrics" / "test.json").exists() and not (run / "run.json").exists()
+
+
+@pytest.fixture
+def cod10k(tmp_path: Path, small_model_file) -> Tuple[Path, Path]:
+    """(config, the Test split's COCO instance file): COD10K with 32x24 images."""
+    root = generate("cod10k", tmp_path / "data", num=2, seed=0, size=(32, 24), progress=False)
+    data = {"dataset": "cod10k", "root": str(root), "train_split": "Train", "val_split": None}
+    data.update(test_splits=["Test"], split_dir=str(tmp_path / "splits"), num_workers=0)
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "train": {"device": "cpu"}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    return config, root / "Test" / "CAM_Instance_Test.json"
+
+
+@pytest.mark.parametrize("keep_going", [[], ["--keep-going"]], ids=["stop", "keep-going"])
+@pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])
+@pytest.mark.parametrize(
+    "damage, says",
+    [(truncate, r"is not valid JSON: .* line 1 column \d+"),
+     (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), r"^cannot read COCO instance file")],
+    ids=["truncated", "binary"],
+)  # fmt: skip
+def test_a_corrupt_coco_instance_file_is_named_before_anything_is_predicted(
+    cod10k, small_model_file, stand_in_models, tmp_path: Path, mode, keep_going, damage, says
+) -> None:
+    """One file holds the labels of the whole split: it cannot be skipped image by image."""
+    config, coco_file = cod10k
+    damage(coco_file)
+    run = tmp_path / "run"
+    with pytest.raises(DataError, match=says) as err:
+        evaluate(config, small_model_file[0], run, *keep_going, *mode)
+    assert f"COCO instance file '{coco_file}'" in str(err.value)
+    assert not isinstance(err.value, UnreadableInputs) and not run.exists()

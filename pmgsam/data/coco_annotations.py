@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -66,20 +66,36 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> Dict[s
 
 
 def annotations_from_pngs(
-    folder: Path, names: Sequence[str], images: List[Dict[str, Any]]
+    folder: Path,
+    names: Sequence[str],
+    images: List[Dict[str, Any]],
+    unreadable: Optional[Dict[str, Tuple[str, str]]] = None,
 ) -> List[Dict[str, Any]]:
-    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value)."""
+    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value).
+
+    An instance map that cannot be decoded (truncated, not an image) or whose size is not its
+    image's raises a :class:`DataError` naming it; with ``unreadable`` given it is recorded
+    there instead as ``{name: (file, reason)}`` and its image gets no annotation (the caller
+    leaves that image out), so every such file can be named at once. A missing one always
+    raises (a wrong folder, not a damaged file).
+    """
     found = list_files(folder, MASK_EXTENSIONS, "instance map")
     annotations: List[Dict[str, Any]] = []
     for name, img in zip(names, images):
         if name not in found:
             raise DataNotFoundError(f"no instance map for image '{img['file_name']}' in '{folder}'")
-        label = load_instance_map(found[name])
-        if label.shape != (img["height"], img["width"]):
-            raise DataError(
-                f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) but "
-                f"its image '{img['file_name']}' is {img['width']}x{img['height']}"
-            )
+        try:
+            label = load_instance_map(found[name])
+            if label.shape != (img["height"], img["width"]):
+                raise DataError(
+                    f"instance map '{found[name]}' is {label.shape[1]}x{label.shape[0]} (WxH) "
+                    f"but its image '{img['file_name']}' is {img['width']}x{img['height']}"
+                )
+        except DataError as err:
+            if unreadable is None:
+                raise
+            unreadable[name] = (str(found[name]), str(err))
+            continue
         masks = instance_masks(label)
         _warn_thin_instances(found[name], masks)
         for m in masks:

@@ -47,11 +47,14 @@ def coco_ground_truth(
     ``names`` are the samples' names (file stems) that the labels are looked up by;
     ``description`` names the split in messages (e.g. ``"cod10k Test"``).
 
-    Every image's size is read from its header. Images whose header cannot be read (zero-byte,
-    not an image) are all named in one :class:`~pmgsam.data.io.DataError`; with ``unreadable``
-    given (``--keep-going``) they are left out of the GT instead and recorded there as
-    ``{name: reason}``, so the caller can keep the split from being scored without them (the
-    other images keep the ids they have in the whole GT).
+    Every image's size is read from its header, and every instance-map PNG is decoded. Images
+    whose header cannot be read (zero-byte, not an image) and instance maps that cannot be
+    decoded (truncated, not an image) or are not their image's size are all named in one
+    :class:`~pmgsam.data.io.DataError`; with ``unreadable`` given (``--keep-going``) those
+    images are left out of the GT instead and recorded there as ``{name: reason}`` (the reason
+    names the file), so the caller can keep the split from being scored without them (the
+    other images keep the ids they have in the whole GT). A COCO JSON file that cannot be read
+    is one error naming it either way: it holds the labels of the whole split.
     """
     if instances.kind == "none":
         raise DataError(
@@ -59,32 +62,30 @@ def coco_ground_truth(
         )
     images: List[Dict[str, Any]] = []
     kept: List[str] = []
-    bad: Dict[str, str] = {}  # name: why its header cannot be read
-    bad_files: List[str] = []
+    bad_images: Dict[str, Tuple[str, str]] = {}  # name: (image file, why its header is bad)
     for i, (path, name) in enumerate(zip(image_paths, names)):
         try:
             h, w = read_size(path)
         except DataError as err:
-            bad[name] = str(err)
-            bad_files.append(str(path))
+            bad_images[name] = (str(path), str(err))
             continue
         images.append({"id": i + 1, "file_name": path.name, "height": h, "width": w})
         kept.append(name)
-    if bad:
-        if unreadable is None:
-            raise DataError(
-                f"{len(bad)} image file(s) of {description or 'this split'} cannot be read, so "
-                f"its instance ground truth (which needs every image's size) cannot be built: "
-                f"{preview(bad_files, 10)} (first: {next(iter(bad.values()))}); fix or remove "
-                "them (evaluate.py's --keep-going skips them and leaves their split unscored)"
-            )
-        unreadable.update(bad)
     assert instances.path is not None
+    bad_maps: Dict[str, Tuple[str, str]] = {}  # name: (instance map, why it cannot be used)
     if instances.kind == "json":
-        what = description or "this split"
-        images, annotations = annotations_from_json(instances.path, kept, images, what)
+        annotations: List[Dict[str, Any]] = []
     else:
-        annotations = annotations_from_pngs(instances.path, kept, images)
+        annotations = annotations_from_pngs(instances.path, kept, images, bad_maps)
+    what = description or "this split"
+    if bad_images or bad_maps:
+        if unreadable is None:
+            raise _unreadable_labels_error(bad_images, bad_maps, what)
+        unreadable.update({name: why for name, (_, why) in {**bad_images, **bad_maps}.items()})
+        images = [im for name, im in zip(kept, images) if name not in bad_maps]
+        kept = [name for name in kept if name not in bad_maps]
+    if instances.kind == "json":
+        images, annotations = annotations_from_json(instances.path, kept, images, what)
     return {
         "info": {"description": f"pmgsam ground truth: {description}"},
         "licenses": [],
@@ -92,6 +93,23 @@ def coco_ground_truth(
         "annotations": annotations,
         "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
     }
+
+
+def _unreadable_labels_error(
+    bad_images: Dict[str, Tuple[str, str]], bad_maps: Dict[str, Tuple[str, str]], what: str
+) -> DataError:
+    """The error naming every image whose header and every instance map that cannot be read
+    (``{name: (file, reason)}``): nothing is predicted until they are fixed."""
+    kinds = ((bad_images, "image file"), (bad_maps, "instance map"))
+    counts = [f"{len(bad)} {kind}(s)" for bad, kind in kinds if bad]
+    listed = [*bad_images.values(), *bad_maps.values()]
+    files, first = [file for file, _ in listed], listed[0][1]
+    return DataError(
+        f"{' and '.join(counts)} of {what} cannot be read, so its instance ground truth (which "
+        f"needs every image's size and instance map) cannot be built: {preview(files, 10)} "
+        f"(first: {first}); fix or remove them (evaluate.py's --keep-going leaves their images "
+        "out, unpredicted, and their split unscored)"
+    )
 
 
 def coco_gt_with_unreadable(

@@ -116,6 +116,7 @@ def predict_split(
     option: str = "output folder",
     weights: Optional[HashedWeights] = None,
     keep_going: bool = False,
+    left_out: Optional[Dict[str, str]] = None,
 ) -> Path:
     """Predict one split of the dataset described by an experiment config.
 
@@ -154,6 +155,10 @@ def predict_split(
         predicted; :class:`~pmgsam.engine.unreadable.UnreadableInputs` listing them is raised
         at the end (recorded in the manifests). Otherwise the first one stops the call with a
         :class:`~pmgsam.data.io.DataError` naming it (the maps written so far are kept).
+      left_out: ``{name: reason}`` of images that the caller left out of the split's COCO
+        ground truth (benchmark mode with ``keep_going``: an unreadable header or instance
+        map): each is a failed image of the split as an unreadable one is (not predicted, no
+        map, one an earlier run wrote removed, listed in the error and the manifests).
     Returns the folder holding one PNG per image stem. The manifests record the producer and
     each map's image file, so a later call with ``skip_existing`` can keep the maps.
     """
@@ -208,7 +213,8 @@ def predict_split(
         outputs, checkpoint, amp, sources, skip_existing, load, weights, reused_producer
     )
     prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
-    todo = [i for i, stem in enumerate(dataset.names) if stem not in skip]
+    left = left_out or {}
+    todo = [i for i, stem in enumerate(dataset.names) if stem not in skip and stem not in left]
     if skip_existing:
         logger.info("%s: %d image(s) skipped: their maps are in %s from the same weights and "
                     "settings; predicting %d", split, len(skip), out_dir, len(todo))  # fmt: skip
@@ -217,11 +223,14 @@ def predict_split(
         if reuse is not None:
             reuse.update(key=key, predictor=predictor, weights=loaded[0][1], producer=producer)
     failures = FailedInputs(keep_going, f"split {split}")
-    if todo:
-        logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)
-        try:
+    try:
+        for stem in dataset.names:
+            if stem in left:
+                failures(stem, left[stem])
+        if todo:
+            logger.info("predicting %d images of split %s → %s", len(todo), split, out_dir)
             predictor.predict_dataset(
-                Subset(dataset, todo) if skip else dataset,
+                Subset(dataset, todo) if len(todo) < len(dataset) else dataset,
                 out_dir,
                 batch_size=batch_size,
                 num_workers=cfg.data.num_workers,
@@ -232,8 +241,8 @@ def predict_split(
                 threads=cfg.train.num_threads,
                 threads_option="train.num_threads",
             )
-        finally:
-            failures.record(folder for folder, _, _ in outputs)
+    finally:
+        failures.record(folder for folder, _, _ in outputs)
     done = [name for name in sources if name[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
         settle_output_dir(folder, done)

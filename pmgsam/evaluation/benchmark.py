@@ -15,8 +15,9 @@ before the model has loaded from it, the run is refused naming it (the SHA-256 w
 other weights than those that made the maps).
 
 An image (or GT mask) that cannot be read stops the run with an error naming it (on COD10K /
-NC4K, an image whose header cannot be read does so before anything is predicted: the COCO GT
-needs its size); with ``--keep-going`` it gets no map (and no place in the COCO GT) and the
+NC4K, images whose header or instance-map PNG cannot be read are all named before anything is
+predicted: the COCO GT needs their size and instances); with ``--keep-going`` it gets no map
+(and no place in the COCO GT) and the
 other images are predicted, the splits holding such files are not scored, and the run ends with
 an error listing them all, without run.json (:mod:`pmgsam.engine.unreadable`): fix them and
 resume with ``--skip-existing``.
@@ -104,8 +105,9 @@ def _predict(
     """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder. ``run``
     holds the weights' hash (``weights``: checked against the file once the model loads), the
     folders predicted so far (``predicted``: each
-    split is predicted once) and, with ``--keep-going``, the files that could not be read
-    (``failed``, by split)."""
+    split is predicted once), with ``--keep-going``, the files that could not be read
+    (``failed``, by split) and the images left out of a COS split's GT (``left_out``, by split:
+    they are not predicted and count among its failures)."""
     from pmgsam.engine.inference import predict_split
 
     if split in run["predicted"]:
@@ -127,6 +129,7 @@ def _predict(
             option="--output-dir",
             weights=run["weights"],
             keep_going=getattr(args, "keep_going", False),
+            left_out=run["left_out"].get(split),
         )
     except UnreadableInputs as err:  # raised with --keep-going only, once the split is done
         run["failed"][split] = err.failed
@@ -208,9 +211,10 @@ def _cos_ground_truths(
     args: argparse.Namespace, datasets: Dict[str, Any]
 ) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Dict[str, str]]]:
     """(COCO GT by split, ``{split: {name: reason}}`` of the images left out of it) of a COS
-    dataset's splits; nothing for DIS data. An image whose header cannot be read stops the
-    run, naming it, or with ``--keep-going`` is left out of its split's GT: that split is
-    then not scored (its AP would silently be over fewer images)."""
+    dataset's splits; nothing for DIS data. An image whose header or instance map cannot be
+    read stops the run, naming every such file, or with ``--keep-going`` is left out of its
+    split's GT: that image is then not predicted and the split not scored (its AP would
+    silently be over fewer images)."""
     if args.dataset not in COS_NAMES:
         return {}, {}
     from pmgsam.data.instance_labels import coco_gt_with_unreadable
@@ -312,7 +316,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         refuse_unresumable(args.checkpoint, args.device, folders, "--output-dir", digest)
     dis, cos = {}, {}
     loaded: Dict[str, object] = {}  # one model load (and compile) for every split
-    run: Dict[str, Any] = {"weights": weights, "predicted": {}, "failed": {}}
+    run: Dict[str, Any] = {"weights": weights, "predicted": {}, "failed": {}, "left_out": gt_failed}
     for split in args.splits:
         combined = args.dataset == "dis5k" and is_combined(split)
         parts = split_parts(split) if combined else [split]
