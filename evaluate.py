@@ -28,10 +28,11 @@ filesystem blind to case is the folder of another dataset's maps (COD10K's ``Tes
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
 An image that cannot be read stops the run, naming it (on COD10K / NC4K, images whose header
-cannot be read are all named before anything is predicted: the COCO ground truth needs their
-size); with ``--keep-going`` it is skipped (no map, no place in the COCO ground truth), the
-others are predicted, the splits holding such files are not scored, and the run ends with an
-error listing them all (exit status 2).
+or instance-map PNG cannot be read are all named before anything is predicted: the COCO ground
+truth needs their size and instances; a corrupt COCO instance file stops it naming the file,
+with or without ``--keep-going``); with ``--keep-going`` it is skipped (no map, no place in the
+COCO ground truth), the others are predicted, the splits holding such files are not scored,
+and the run ends with an error listing them all (exit status 2).
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 
@@ -195,8 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--keep-going",
         action="store_true",
-        help=f"benchmark and baseline mode: {KEEP_GOING_SKIPS}; the splits holding such files "
-        f"are not scored and run.json is not written. {KEEP_GOING_STOPS}",
+        help=f"benchmark and baseline mode: {KEEP_GOING_SKIPS} (on COD10K / NC4K also an image "
+        "whose instance-map PNG cannot be read: it is left out of the COCO ground truth); the "
+        f"splits holding such files are not scored and run.json is not written. "
+        f"{KEEP_GOING_STOPS}",
     )
     b.add_argument("overrides", nargs="*", help="config overrides key=value")
     baselines_cli.add_arguments(p)
