@@ -17,10 +17,9 @@ other weights than those that made the maps).
 An image (or GT mask) that cannot be read stops the run with an error naming it (on COD10K /
 NC4K, images whose header or instance-map PNG cannot be read are all named before anything is
 predicted: the COCO GT needs their size and instances); with ``--keep-going`` it gets no map
-(and no place in the COCO GT) and the
-other images are predicted, the splits holding such files are not scored, and the run ends with
-an error listing them all, without run.json (:mod:`pmgsam.engine.unreadable`): fix them and
-resume with ``--skip-existing``.
+(and no place in the COCO GT) and the other images are predicted, the splits holding such files
+are not scored, and the run ends with an error listing them all, without run.json
+(:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -104,10 +103,10 @@ def _predict(
 ) -> str:
     """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder. ``run``
     holds the weights' hash (``weights``: checked against the file once the model loads), the
-    folders predicted so far (``predicted``: each
-    split is predicted once), with ``--keep-going``, the files that could not be read
-    (``failed``, by split) and the images left out of a COS split's GT (``left_out``, by split:
-    they are not predicted and count among its failures)."""
+    folders predicted so far (``predicted``: each split is predicted once), with
+    ``--keep-going``, the files that could not be read (``failed``, by split) and the images
+    left out of a COS split's GT (``left_out``, by split: they are not predicted and count among
+    its failures)."""
     from pmgsam.engine.inference import predict_split
 
     if split in run["predicted"]:
