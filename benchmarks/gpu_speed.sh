@@ -88,7 +88,8 @@ define() {
     infer_b1_regional) limit=100 cmd=("${eff[@]}" --batch 1 --channels-last --compile regional
       --json "$j") ;;
     cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
-      tests/test_performance.py tests/test_performance_compile.py) ;;
+      tests/test_performance_equivalence.py tests/test_performance_training.py
+      tests/test_performance_compile.py) ;;
     infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
       --json "$j") ;;
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model

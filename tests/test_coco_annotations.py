@@ -22,6 +22,8 @@ from pmgsam.data.coco_annotations import (
     annotations_from_pngs,
 )
 from pmgsam.data.io import DataError, DataNotFoundError, MaskValueWarning
+from pmgsam.evaluation.coco_gt import load_coco
+from pmgsam.evaluation.scoring import EvaluationInputError
 
 # --- annotations_from_json -----------------------------------------------------------------
 
@@ -128,6 +130,19 @@ def test_a_coco_file_that_cannot_be_read_is_named_with_the_reason(tmp_path) -> N
     path.write_bytes(b'{"images": ["\xff"]}')  # not UTF-8
     with pytest.raises(DataError, match=r"^cannot read COCO instance file '.*gt.json': 'utf-8'"):
         annotations_from_json(path, ["a"], _images("a"), "split T")
+
+
+@pytest.mark.parametrize("content, words", [(None, "does not exist"), (" \n", "is empty")])
+def test_instance_and_gt_files_share_one_reader(tmp_path, content, words) -> None:
+    # One reader for both layers: a missing or blank file is said in the same words whether
+    # it is a dataset's instance file or the GT file being scored.
+    path = tmp_path / "gt.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError, match=f"^COCO instance file '.*gt.json' {words}$"):
+        annotations_from_json(path, ["a"], _images("a"), "split T")
+    with pytest.raises(EvaluationInputError, match=f"^COCO GT file '.*gt.json' {words}$"):
+        load_coco(path)
 
 
 # --- annotations_from_pngs -----------------------------------------------------------------

@@ -75,7 +75,7 @@ def refused(argv, capsys, monkeypatch, *expect: str) -> str:
     def timed(*args, **kwargs):
         raise AssertionError("the model was measured before the run folder was checked")
 
-    monkeypatch.setattr(cli, "efficiency_report", timed)
+    monkeypatch.setattr(report_mod, "efficiency_report", timed)
     assert exit_status(cli.main, argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

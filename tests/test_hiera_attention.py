@@ -1,6 +1,7 @@
 """The 4-D (window-batched) Hiera attention against hiera-transformer's own MaskUnitAttention,
 module by module, on batches of several different inputs (the whole-branch comparison in
-test_performance.py runs one image, where batch and window order cannot be told apart)."""
+test_performance_equivalence.py runs one image, where batch and window order cannot be told
+apart)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Hiera branch construction and the FPN neck, against hiera-transformer and SAM2.
 
-tests/test_weights.py and tests/test_performance.py compare the Hiera-T forward with the
-package's; these cover what they leave open (cases found by mutation testing): the other
+tests/test_weights.py and tests/test_performance_equivalence.py compare the Hiera-T forward with
+the package's; these cover what they leave open (cases found by mutation testing): the other
 variants' specs, freezing, argument checks, and the neck's arithmetic, for which SAM2's own
 ``FpnNeck`` is the reference.
 """

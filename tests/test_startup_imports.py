@@ -62,3 +62,31 @@ def test_startup_benchmark_refuses_a_repeat_below_one() -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "--repeat must be at least 1" in done.stderr
+
+
+# Run as `python -m` runs them; one process, so that a module imported by either is seen.
+TORCH_FREE_HELP = """
+import runpy, sys
+for module in ("pmgsam.efficiency", "pmgsam.engine.inference"):
+    sys.argv = [module, "--help"]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit:
+        pass
+    print(f"{module} --help imported torch: {'torch' in sys.modules}")
+"""
+
+
+def test_help_of_efficiency_and_inference_does_not_import_torch() -> None:
+    # torch takes seconds to import: --help and usage errors must not wait for it.
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE_HELP],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    for module in ("pmgsam.efficiency", "pmgsam.engine.inference"):
+        assert f"usage: python -m {module}" in done.stdout
+        assert f"{module} --help imported torch: False" in lines, done.stdout

@@ -41,7 +41,8 @@ def sam_vit_b_file(tmp_path_factory):
 def test_hiera_features_equal_reference_at_224(hiera_tiny_file):
     path, reference = hiera_tiny_file
     # The package's own attention forward, so the plumbing around it must match bit for bit
-    # (the window-batched attention is compared with a tolerance in test_performance.py).
+    # (the window-batched attention is compared with a tolerance in
+    # test_performance_equivalence.py).
     branch = HieraBranch("tiny", 224, window_batched_attention=False)
     report = branch.load_checkpoint(path)
     assert sorted(report["ignored"]) == [

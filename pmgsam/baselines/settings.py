@@ -10,6 +10,9 @@ from dataclasses import dataclass
 REDUCTIONS = ("union", "largest", "oracle")
 ORACLE_NOTE = "oracle upper bound: the mask chosen by IoU with the GT (not a fair baseline)"
 MODEL_TYPES = {"sam": ("vit_b", "vit_l", "vit_h"), "sam2": ("tiny", "small", "base_plus", "large")}
+# python -m pmgsam.efficiency --compare choices: the automatic mask generators, as the baselines
+# build them.
+AMG_MODELS = tuple(f"{family}_{kind}" for family, kinds in MODEL_TYPES.items() for kind in kinds)
 
 
 def family_of(model_type: str) -> str:

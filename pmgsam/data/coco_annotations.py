@@ -127,20 +127,32 @@ def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
         )
 
 
+def read_coco_json(path: Path, what: str) -> object:
+    """The JSON value of the COCO file ``path`` (the one reader of COCO files: instance files
+    here, GT files in :mod:`pmgsam.evaluation.coco_gt`). A file that is missing, unreadable,
+    empty or not JSON is a :class:`DataError` beginning with ``what`` (or ``cannot read
+    <what>``) and saying which (not valid JSON at line N, ...); its content is not checked."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError as err:
+        raise DataError(f"{what} does not exist") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read {what}: {err}") from err
+    if not text.strip():
+        raise DataError(f"{what} is empty")
+    try:
+        return json.loads(text)
+    except ValueError as err:  # JSONDecodeError says where: "line 3 column 5 (char 20)"
+        raise DataError(f"{what} is not valid JSON: {err}") from err
+
+
 def read_coco_instances(path: Path) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     """``(images, annotations)`` of the COCO instance file ``path``: every image an object with
     a ``file_name`` string and an ``id``, every annotation one with an ``image_id`` (no
     ``annotations`` list: none). A file that is none of this is a :class:`DataError` naming it
-    and saying in words what is wrong (not valid JSON at line N, no ``images`` list, ...)."""
+    and saying in words what is wrong (:func:`read_coco_json`; no ``images`` list, ...)."""
     what = f"COCO instance file '{path}'"
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read {what}: {err}") from err
-    try:
-        coco = json.loads(text)
-    except ValueError as err:  # JSONDecodeError says where: "line 3 column 5 (char 20)"
-        raise DataError(f"{what} is not valid JSON: {err}") from err
+    coco = read_coco_json(path, what)
     if not isinstance(coco, dict):
         raise DataError(f"{what} holds a JSON {_json_kind(coco)}, not a COCO object")
     images, annotations = coco.get("images"), coco.get("annotations", [])

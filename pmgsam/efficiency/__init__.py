@@ -20,38 +20,42 @@ format of ``benchmarks/results/*.json``; a record's ``compile`` is ``false``, ``
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`
-(records and the printed report), :mod:`~pmgsam.efficiency.cli` (the command line).
+(records and the printed report), :mod:`~pmgsam.efficiency.cli` (the command line). Each name
+below is imported on first use (PEP 562), so that ``python -m pmgsam.efficiency --help`` does
+not import torch.
 """
 
-from pmgsam.efficiency.cli import main
-from pmgsam.efficiency.flops import count_flops, count_parameters
-from pmgsam.efficiency.report import (
-    RECORD_KEYS,
-    efficiency_report,
-    format_report,
-    git_commit,
-    make_record,
-    write_records,
-)
-from pmgsam.efficiency.timing import (
-    measure_amg,
-    measure_sam_amg,
-    measure_speed,
-    measure_training,
-)
+from __future__ import annotations
 
-__all__ = [
-    "RECORD_KEYS",
-    "count_flops",
-    "count_parameters",
-    "efficiency_report",
-    "format_report",
-    "git_commit",
-    "main",
-    "make_record",
-    "measure_amg",
-    "measure_sam_amg",
-    "measure_speed",
-    "measure_training",
-    "write_records",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "RECORD_KEYS": "report",
+    "count_flops": "flops",
+    "count_parameters": "flops",
+    "efficiency_report": "report",
+    "format_report": "report",
+    "git_commit": "report",
+    "main": "cli",
+    "make_record": "report",
+    "measure_amg": "timing",
+    "measure_sam_amg": "timing",
+    "measure_speed": "timing",
+    "measure_training": "timing",
+    "write_records": "report",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_WHERE))

@@ -1,4 +1,7 @@
-"""Command line of the efficiency report (``python -m pmgsam.efficiency``)."""
+"""Command line of the efficiency report (``python -m pmgsam.efficiency``).
+
+Torch is imported after the arguments are parsed, so that ``--help`` and usage errors answer
+at once (as ``train.py``'s and ``evaluate.py``'s do)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import pmgsam.efficiency as package
-from pmgsam.efficiency.report import AMG_MODELS, efficiency_report, format_report, write_records
+from pmgsam.baselines.settings import AMG_MODELS
 from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
-from pmgsam.engine.distributed import resolve_device
-from pmgsam.modeling.build import MODEL_REGISTRY, list_models, model_config
 from pmgsam.modeling.config import ModelConfig
+from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -110,6 +112,7 @@ def config_label(config: ModelConfig, path: str) -> str:
     """The record's ``model`` for a model read from an experiment config: the registered name
     whose architecture it has (the input size is a record field of its own), else the config
     file's stem, so that its rows compare with those measured by name."""
+    from pmgsam.modeling.build import model_config
     from pmgsam.modeling.checkpoint import architecture_diff
 
     for name in list_models():
@@ -125,6 +128,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.method and not args.run_dir:
         parser.error("--method renames a run's row: it needs --run-dir")
+
+    from pmgsam.efficiency.report import efficiency_report, format_report, write_records
+    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.modeling.build import model_config
+
     args.device = str(resolve_device(args.device, option="--device"))
     if args.json:
         check_output_file(args.json, "--json")  # before minutes of timing, not after

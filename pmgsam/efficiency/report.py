@@ -10,7 +10,6 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from pmgsam.baselines.settings import MODEL_TYPES
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
 from pmgsam.engine.config import PerformanceConfig
@@ -25,8 +24,6 @@ from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cpus import torch_threads
 from pmgsam.utils.io import atomic_path
 
-# --compare choices: the automatic mask generators, as the baselines build them.
-AMG_MODELS = tuple(f"{family}_{kind}" for family, kinds in MODEL_TYPES.items() for kind in kinds)
 AMG_PACKAGES = {
     "sam": "segment-anything SamAutomaticMaskGenerator",
     "sam2": "sam2 SAM2AutomaticMaskGenerator",
@@ -143,11 +140,11 @@ def efficiency_report(
 
     ``label`` names the model in the report and its records (default: ``model_name`` when it
     is a registered name, else ``"config"``). ``train`` times training steps instead of
-    inference; ``compare`` (one of :data:`AMG_MODELS`) adds that model's automatic mask
-    generator on the same images (``sam_points_per_side`` prompts per side, the packages'
-    default 32). ``threads`` sets torch's intra-op thread count for the measurement (None:
-    torch's own, which ``OMP_NUM_THREADS`` sets); the count is restored afterwards, and the
-    report and its records say which one was used (``threads``).
+    inference; ``compare`` (one of :data:`~pmgsam.baselines.settings.AMG_MODELS`) adds that
+    model's automatic mask generator on the same images (``sam_points_per_side`` prompts per
+    side, the packages' default 32). ``threads`` sets torch's intra-op thread count for the
+    measurement (None: torch's own, which ``OMP_NUM_THREADS`` sets); the count is restored
+    afterwards, and the report and its records say which one was used (``threads``).
     """
     perf = perf or PerformanceConfig()
     with torch_threads(threads):

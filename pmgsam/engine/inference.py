@@ -40,56 +40,56 @@ the same and resumes the same way with ``skip_existing``. The weights file is ha
 the model loads from it, and a file replaced or rewritten in between is refused, naming it, so
 the recorded SHA-256 is of the weights that made the maps
 (:func:`~pmgsam.modeling.checkpoint.load_hashed`).
-The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`.
+The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`, the options (parsed
+before torch is imported: ``--help`` answers at once) in :mod:`pmgsam.engine.inference_options`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from torch.utils.data import Subset
-
 from pmgsam.data.io import DataError
-from pmgsam.engine.distributed import resolve_device
-from pmgsam.engine.predictor import (
-    ImageFolder,
-    Predictor,
-    input_images,
-    resolve_amp,
-    write_probability_png,
-)
-from pmgsam.engine.resume_plan import (
-    load_and_plan,
-    map_sources,
-    prepare_outputs,
-    refuse_unresumable,
-)
-from pmgsam.engine.unreadable import KEEP_GOING_HELP, FailedInputs
-from pmgsam.modeling.build import load_pretrained
-from pmgsam.modeling.checkpoint import (
-    HashedWeights,
-    checkpoint_model_fields,
-    load_hashed,
-    read_model_config,
-    resolve_weights,
-)
-from pmgsam.utils.cli import (
-    DEVICE_NAMES,
-    HelpFormatter,
-    device_name,
-    non_negative_int,
-    positive_int,
-    run_cli,
-)
+from pmgsam.engine.inference_options import build_parser
+from pmgsam.engine.unreadable import FailedInputs
+from pmgsam.utils.cli import run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
 from pmgsam.utils.outputs import (
     check_output_dir,
     dataset_folders,
     refuse_shared_output,
     settle_output_dir,
+)
+
+if __name__ == "__main__":
+    # `python -m`: --help and usage errors answer before torch is imported below (seconds);
+    # main() parses the same arguments again.
+    build_parser().parse_args()
+
+from torch.utils.data import Subset  # noqa: E402
+
+from pmgsam.engine.distributed import resolve_device  # noqa: E402
+from pmgsam.engine.predictor import (  # noqa: E402
+    ImageFolder,
+    Predictor,
+    input_images,
+    resolve_amp,
+    write_probability_png,
+)
+from pmgsam.engine.resume_plan import (  # noqa: E402
+    load_and_plan,
+    map_sources,
+    prepare_outputs,
+    refuse_unresumable,
+)
+from pmgsam.modeling.build import load_pretrained  # noqa: E402
+from pmgsam.modeling.checkpoint import (  # noqa: E402
+    HashedWeights,
+    checkpoint_model_fields,
+    load_hashed,
+    read_model_config,
+    resolve_weights,
 )
 
 __all__ = ["ImageFolder", "Predictor", "input_images", "main", "predict_split"]
@@ -249,64 +249,6 @@ def predict_split(
     if failures.failed:
         raise failures.error()
     return Path(out_dir)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Inference's options (tests check the README's commands against them)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pmgsam.engine.inference",
-        description="Predict probability maps for a folder of images, or one image",
-        formatter_class=HelpFormatter,
-    )
-    parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
-    parser.add_argument("--input", required=True, help="folder of images, or one image file")
-    parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=4, help="images per forward pass"
-    )
-    parser.add_argument(
-        "--num-workers",
-        type=non_negative_int,
-        default=2,
-        help="image-loading processes (0: in this process); at most the CPUs this process may use",
-    )
-    parser.add_argument(
-        "--threads",
-        type=positive_int,
-        help="torch threads running the model (default: on the CPU, the CPUs this process may "
-        "use less the --num-workers processes, at least 1 and at most torch's own count; on "
-        "CUDA torch's default)",
-    )
-    parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
-    parser.add_argument(
-        "--amp",
-        default="auto",
-        choices=["auto", "bf16", "none"],
-        help="bf16 autocast, or none (full precision); auto: bf16 on CUDA, none elsewhere",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="allow an --out folder holding files this tool did not write (same-name ones are "
-        "replaced; with --skip-existing too: a file of yours is never taken for a map)",
-    )
-    parser.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="resume a stopped run: keep the maps this tool already wrote into --out (and "
-        "--premask-out) with the same weights and settings from the same image files, and "
-        "predict only the other images (never read); a folder holding maps of other weights "
-        "or settings, or of a pmgsam that did not record them, is refused",
-    )
-    parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
-    parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
-        "takes it; the model. prefix may be left out)",
-    )
-    return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:

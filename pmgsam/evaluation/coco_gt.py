@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple, Union
 
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from pmgsam.data.coco_annotations import segmentation_to_rle, whole_number
+from pmgsam.data.coco_annotations import read_coco_json, segmentation_to_rle, whole_number
 from pmgsam.data.io import DataError, PathLike
 from pmgsam.utils.rle import MAX_PIXELS
 
@@ -35,21 +34,6 @@ def instance_rles(coco: COCO, image_id: int) -> List[Dict[str, object]]:
     """RLEs of the GT instances of one image, crowd regions left out."""
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
     return [coco.annToRLE(a) for a in anns if not a.get("iscrowd")]
-
-
-def _read_coco_json(path: Path) -> object:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as err:
-        raise EvaluationInputError(f"COCO GT file '{path}' does not exist") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise EvaluationInputError(f"cannot read COCO GT file '{path}': {err}") from err
-    if not text.strip():
-        raise EvaluationInputError(f"COCO GT file '{path}' is empty")
-    try:
-        return json.loads(text)
-    except ValueError as err:
-        raise EvaluationInputError(f"COCO GT file '{path}' is not valid JSON: {err}") from err
 
 
 def _checked_images(
@@ -199,8 +183,11 @@ def load_coco(
     if isinstance(gt, Mapping):
         data = checked_coco_dict(gt, "COCO GT", require_instances)
     else:
-        where = f"COCO GT file '{gt}'"
-        data = checked_coco_dict(_read_coco_json(Path(gt)), where, require_instances)
+        try:
+            raw = read_coco_json(Path(gt), f"COCO GT file '{Path(gt)}'")
+        except DataError as err:
+            raise EvaluationInputError(str(err)) from err
+        data = checked_coco_dict(raw, f"COCO GT file '{gt}'", require_instances)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = data

@@ -1,11 +1,13 @@
-"""Registry of named PMG-SAM variants and the builders (``create_model``-style)."""
+"""Builders of PMG-SAM models (``create_model``-style), from a name of the registry
+(:mod:`pmgsam.modeling.registry`, whose ``MODEL_REGISTRY`` and ``list_models`` are also here), a
+config or a checkpoint."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Union
+from typing import Any, Mapping, Union
 
 from pmgsam.modeling.checkpoint import (
     load_model_weights,
@@ -15,50 +17,11 @@ from pmgsam.modeling.checkpoint import (
 )
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
+from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.modeling.weights import CheckpointError, load_sam_into_decoder, load_u2net_checkpoint
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
-
-
-def _paper_default() -> ModelConfig:
-    """Paper default: Hiera-B+ (MAE IN-1K) + U2NET, S=1024, DRFM K=3 M=4, N=2 BAIM."""
-    return ModelConfig()
-
-
-def _hiera_tiny() -> ModelConfig:
-    """A lighter full-resolution variant: Hiera-T with the full U2NET."""
-    return ModelConfig(hiera="tiny")
-
-
-def _tiny_cpu() -> ModelConfig:
-    """CPU demo/test variant: Hiera-T + U²-Net†, S=256, narrow fusion and decoder."""
-    return ModelConfig(
-        image_size=256,
-        hiera="tiny",
-        u2net="u2netp",
-        fpn_dim=64,
-        fusion_channels=[8, 8, 16, 16, 32, 32],
-        fusion_growth=[4, 8, 8, 16, 16, 16],
-        drfm_blocks=1,
-        srb_iterations=2,
-        refiner_dim=8,
-        decoder_depth=1,
-        decoder_heads=4,
-        decoder_mlp_dim=256,
-    )
-
-
-MODEL_REGISTRY: Dict[str, Callable[[], ModelConfig]] = {
-    "pmgsam_hiera_b+": _paper_default,
-    "pmgsam_hiera_t": _hiera_tiny,
-    "pmgsam_tiny": _tiny_cpu,
-}
-
-
-def list_models() -> List[str]:
-    """Names accepted by :func:`build_model`."""
-    return sorted(MODEL_REGISTRY)
 
 
 def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> ModelConfig:

@@ -1,0 +1,76 @@
+"""``python -m pmgsam.engine.inference``'s options (see :mod:`pmgsam.engine.inference`).
+
+Torch-free: the command parses them before it imports torch, so that ``--help`` and usage
+errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pmgsam.engine.unreadable import KEEP_GOING_HELP
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    HelpFormatter,
+    device_name,
+    non_negative_int,
+    positive_int,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Inference's options (tests check the README's commands against them)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pmgsam.engine.inference",
+        description="Predict probability maps for a folder of images, or one image",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
+    parser.add_argument("--input", required=True, help="folder of images, or one image file")
+    parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="images per forward pass"
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=non_negative_int,
+        default=2,
+        help="image-loading processes (0: in this process); at most the CPUs this process may use",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch threads running the model (default: on the CPU, the CPUs this process may "
+        "use less the --num-workers processes, at least 1 and at most torch's own count; on "
+        "CUDA torch's default)",
+    )
+    parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", "bf16", "none"],
+        help="bf16 autocast, or none (full precision); auto: bf16 on CUDA, none elsewhere",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow an --out folder holding files this tool did not write (same-name ones are "
+        "replaced; with --skip-existing too: a file of yours is never taken for a map)",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="resume a stopped run: keep the maps this tool already wrote into --out (and "
+        "--premask-out) with the same weights and settings from the same image files, and "
+        "predict only the other images (never read); a folder holding maps of other weights "
+        "or settings, or of a pmgsam that did not record them, is refused",
+    )
+    parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
+    parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
+        "takes it; the model. prefix may be left out)",
+    )
+    return parser
