@@ -133,6 +133,21 @@ def test_overlap_refuses_bad_gt(tmp_path: Path, capsys, case: str) -> None:
     assert f"--gt-json '{gt}'" in err and BAD[case][1] in err, err
 
 
+@pytest.mark.parametrize(
+    "content, words",
+    [(b"\xff\xfe not text", "cannot read"), (b"  \n", "is empty"), (b'{"images": [', "line 1")],
+)
+def test_overlap_names_an_unreadable_gt_file(
+    tmp_path: Path, capsys, content: bytes, words: str
+) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_bytes(content)
+    argv = ["overlap", "--gt-json", gt, "--name", "X", "--out", tmp_path / "o"]
+    assert exit_status(analysis_main, argv) == 2
+    err = _one_line(capsys)  # not a UnicodeDecodeError traceback
+    assert f"--gt-json '{gt}'" in err and words in err, err
+
+
 def test_overlap_needs_instances_only_to_score(tmp_path: Path, pred_dir: Path, capsys) -> None:
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps(_bad("no-annotations")))

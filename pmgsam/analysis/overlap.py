@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from pmgsam.data.io import IMAGE_EXTENSIONS, DataError, DataNotFoundError
+from pmgsam.data.io import IMAGE_EXTENSIONS, DataNotFoundError
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import (
     OutputError,
@@ -234,11 +234,10 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
         path = Path(args.gt_json)
         if not path.is_file():
             raise DataNotFoundError(f"--gt-json: '{path}' does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(f"--gt-json: '{path}' is not valid JSON: {err}") from None
+        from pmgsam.data.coco_annotations import read_coco_json
         from pmgsam.evaluation.coco_gt import checked_coco_dict
+
+        data = read_coco_json(path, f"--gt-json '{path}'")
 
         # One error naming what is malformed; scoring needs GT instances (AP -1 without).
         checked_coco_dict(data, f"--gt-json '{path}'", require_instances=scoring)

@@ -129,9 +129,10 @@ def _warn_thin_instances(path: Path, masks: List[np.ndarray]) -> None:
 
 def read_coco_json(path: Path, what: str) -> object:
     """The JSON value of the COCO file ``path`` (the one reader of COCO files: instance files
-    here, GT files in :mod:`pmgsam.evaluation.coco_gt`). A file that is missing, unreadable,
-    empty or not JSON is a :class:`DataError` beginning with ``what`` (or ``cannot read
-    <what>``) and saying which (not valid JSON at line N, ...); its content is not checked."""
+    here, GT files in :mod:`pmgsam.evaluation.coco_gt` and the overlap analysis). A file that
+    is missing, unreadable, empty or not JSON is a :class:`DataError` beginning with ``what``
+    (or ``cannot read <what>``) and saying which (not valid JSON at line N, ...); its content
+    is not checked."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError as err:
