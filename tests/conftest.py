@@ -201,13 +201,6 @@ def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     return seed0_tiny()
 
 
-@pytest.fixture(scope="module")
-def tiny64(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    """The seed-0 ``pmgsam_tiny`` at 64 px, one per test module, under the name the
-    performance tests (test_performance_equivalence.py, test_performance_training.py) use."""
-    return seed0_tiny()
-
-
 # Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
 # one block per stage and width 32 (1 M parameters, not Hiera-T's 27 M, which take seconds to
 # initialise, copy and digest).

@@ -30,11 +30,6 @@ from pmgsam.utils.config import ConfigError, from_dict
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny64(seed0_tiny):
-    return seed0_tiny()
-
-
 # torch 2.4 calls dynamo's per-code-object graph limit cache_size_limit (later releases keep it
 # as an alias of recompile_limit) and has no switch that makes hitting it an error.
 RECOMPILE_LIMIT = (
@@ -97,9 +92,9 @@ def test_regional_compile_compiles_every_block_in_place_without_eager_fallback(d
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
 
 
-def test_regions_of_the_tiny_model(tiny64):
-    regions = compile_regions(tiny64)
-    names = {id(m): n for n, m in tiny64.named_modules()}
+def test_regions_of_the_tiny_model(tiny_model):
+    regions = compile_regions(tiny_model)
+    names = {id(m): n for n, m in tiny_model.named_modules()}
     counts = {}
     for region in regions:
         counts[type(region).__name__] = counts.get(type(region).__name__, 0) + 1
@@ -167,8 +162,8 @@ def exact_float32():
     "shared 2-core machine); checked where CUDA exists",
 )
 @pytest.mark.parametrize("scope", ["model", "regional"])
-def test_compiled_model_gives_the_same_outputs(tiny64, dynamo, exact_float32, scope):
-    model = copy.deepcopy(tiny64).cuda().eval()
+def test_compiled_model_gives_the_same_outputs(tiny_model, dynamo, exact_float32, scope):
+    model = copy.deepcopy(tiny_model).cuda().eval()
     x = torch.rand(2, 3, 64, 64, device="cuda")
     with torch.no_grad():
         plain = model(x)
@@ -216,12 +211,12 @@ def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
     assert torch.backends.cudnn.allow_tf32 is False  # "tf32: false" means no TF32 at all
 
 
-def test_fused_adamw_takes_the_same_steps(tiny64):
+def test_fused_adamw_takes_the_same_steps(tiny_model):
     perf = PerformanceConfig()
     assert adamw_fused(perf, torch.device("cuda")) is True
     assert adamw_fused(perf, torch.device("cpu")) is None  # CPU default unchanged
     assert adamw_fused(PerformanceConfig(fused_optimizer=False), torch.device("cuda")) is None
-    models = [copy.deepcopy(tiny64.refiner) for _ in range(2)]
+    models = [copy.deepcopy(tiny_model.refiner) for _ in range(2)]
     # torch's fused AdamW also has a CPU kernel: the construction and step path runs here.
     optimizers = [
         build_optimizer(m, OptimConfig(lr=1e-2), fused=f) for m, f in zip(models, (None, True))
@@ -235,13 +230,14 @@ def test_fused_adamw_takes_the_same_steps(tiny64):
                 p.grad = g.clone()
             optimizer.step()
     moved = [
-        not torch.equal(a, b) for a, b in zip(models[0].parameters(), tiny64.refiner.parameters())
+        not torch.equal(a, b)
+        for a, b in zip(models[0].parameters(), tiny_model.refiner.parameters())
     ]
     assert all(moved)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
-def test_prepare_model_turns_off_the_host_reading_input_check(tiny64):
-    model = prepare_model(copy.deepcopy(tiny64), PerformanceConfig())
+def test_prepare_model_turns_off_the_host_reading_input_check(tiny_model):
+    model = prepare_model(copy.deepcopy(tiny_model), PerformanceConfig())
     assert model.check_input_range is False

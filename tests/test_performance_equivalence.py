@@ -102,8 +102,8 @@ def test_group_norm_gelu_equals_norm_then_gelu_and_keeps_bf16():
     torch.testing.assert_close(out.float(), plain(x.bfloat16().float()), atol=2e-2, rtol=2e-2)
 
 
-def test_channels_last_model_gives_the_same_outputs(tiny64):
-    model = copy.deepcopy(tiny64).eval()
+def test_channels_last_model_gives_the_same_outputs(tiny_model):
+    model = copy.deepcopy(tiny_model).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         plain = model(x)
@@ -151,7 +151,7 @@ def _feature_map_cat_dtypes(
     return dtypes
 
 
-def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64, monkeypatch):
+def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny_model, monkeypatch):
     # CUDA autocast runs upsampling (F.interpolate) and group_norm in float32 and returns
     # float32 (ATen's autocast_mode.h, AT_FORALL_FP32); CPU autocast keeps bf16, so a CPU run
     # hides the float32 maps that would reach U²-Net's, the SRBs' and the FeatRefiner's dense
@@ -165,13 +165,15 @@ def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64,
 
     monkeypatch.setattr(F, "interpolate", cuda_interpolate)
     monkeypatch.setattr(F, "group_norm", lambda x, *a, **k: norm(x.float(), *a, **k))
-    model = copy.deepcopy(tiny64).eval()
+    model = copy.deepcopy(tiny_model).eval()
     dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64), "cpu")
     assert torch.bfloat16 in upsampled  # the bf16 maps were upsampled (in float32)
     assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}
     # The FPN maps (fpn[2] is the decoder's image embedding) stay bf16 too.
-    neck = copy.deepcopy(tiny64.neck)
-    feats = [torch.rand(1, c, 32 // 2**i, 32 // 2**i) for i, c in enumerate(tiny64.hiera.channels)]
+    neck = copy.deepcopy(tiny_model.neck)
+    feats = [
+        torch.rand(1, c, 32 // 2**i, 32 // 2**i) for i, c in enumerate(tiny_model.hiera.channels)
+    ]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert {f.dtype for f in neck(feats)} == {torch.bfloat16}
     # The tiny model has K = 1; with K = 2 an SRB's normalised output is the next one's input.
@@ -183,7 +185,7 @@ def test_feature_map_concatenations_stay_bf16_under_cuda_autocast_policy(tiny64,
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast float32 ops)")
-def test_feature_map_concatenations_stay_bf16_under_cuda_autocast(tiny64):
-    model = copy.deepcopy(tiny64).cuda().eval()
+def test_feature_map_concatenations_stay_bf16_under_cuda_autocast(tiny_model):
+    model = copy.deepcopy(tiny_model).cuda().eval()
     dtypes = _feature_map_cat_dtypes(model, torch.rand(1, 3, 64, 64, device="cuda"), "cuda")
     assert len(dtypes) > 50 and set(dtypes) == {torch.bfloat16}

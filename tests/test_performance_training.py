@@ -25,8 +25,8 @@ HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int_
 
 
 @pytest.fixture
-def tiny_trainer(tmp_path, dis5k_root, data_config, tiny64, monkeypatch):
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny64))
+def tiny_trainer(tmp_path, dis5k_root, data_config, tiny_model, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
     made = []
 
     def make(log_every: int, device: str = "cpu", **perf: Any) -> Trainer:
@@ -120,7 +120,7 @@ def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
 
 
 def test_deterministic_training_keeps_cudnn_benchmark_off(
-    tmp_path, dis5k_root, data_config, tiny64, monkeypatch
+    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
 ):
     # configure_backends sets the process-wide CUDA flags for a CUDA device only (they need no
     # GPU to be set): its CUDA branch runs here for a CPU trainer, so the order shows.
@@ -128,7 +128,7 @@ def test_deterministic_training_keeps_cudnn_benchmark_off(
     monkeypatch.setattr(
         trainer_mod, "configure_backends", lambda perf, _dev: real(perf, torch.device("cuda"))
     )
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny64))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
     values = {
         "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
         "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
