@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "build_model": "pmgsam.modeling.build",
-    "list_models": "pmgsam.modeling.build",
+    "list_models": "pmgsam.modeling.registry",
     "load_pretrained": "pmgsam.modeling.build",
     "ModelConfig": "pmgsam.modeling.config",
 }

@@ -90,3 +90,12 @@ def test_help_of_efficiency_and_inference_does_not_import_torch() -> None:
     for module in ("pmgsam.efficiency", "pmgsam.engine.inference"):
         assert f"usage: python -m {module}" in done.stdout
         assert f"{module} --help imported torch: False" in lines, done.stdout
+
+
+def test_listing_the_model_names_does_not_import_torch() -> None:
+    probe = "import sys, pmgsam; print(*pmgsam.list_models(), 'torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    *names, imported = done.stdout.split()
+    assert "pmgsam_tiny" in names and imported == "False", done.stdout
