@@ -149,3 +149,14 @@ def test_script_names_a_missing_shared_list(tmp_path):
     )
     assert done.returncode == 2 and str(missing) in done.stderr
     assert not (tmp_path / "python3.log").exists()
+
+
+def test_benchmarks_gpu_calls_fill_the_wheels_with_this_script():
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("### GPU: the calls a session with an H100 must make")[1]
+    section = section.split("\n## ")[0]
+    # The shared list alone leaves PySODMetrics unimportable on the GPU machine.
+    assert "Once, here: `bash benchmarks/gpu_wheels.sh`" in section
+    assert (
+        "--no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl" in section
+    )
