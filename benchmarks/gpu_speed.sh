@@ -133,7 +133,9 @@ run_phase() {
   done
   echo "== phase $p done in $(($(date +%s) - start))s: ${summary[*]}" | tee -a "$log"
   if compgen -G "$dest/${tag}_*.json" >/dev/null; then
-    mkdir -p "$work/records"
+    # The table of this TAG's records in $dest alone: a scratch folder left by an earlier
+    # rehearsal (another commit, another torch) must not add rows.
+    rm -rf "$work/records" && mkdir -p "$work/records"
     cp "$dest/${tag}"_*.json "$work/records/"
     $py benchmarks/render_table.py --results "$work/records" --print 2>&1 | tee -a "$log"
   fi

@@ -111,3 +111,22 @@ def test_every_command_parses_as_its_program_will(rehearse):
     cuda_only = {p.name for p in (ROOT / "tests").glob("test_*.py") if skip.search(p.read_text())}
     assert len(cuda_only) >= 3
     assert {Path(a).name for a in tests if a.startswith("tests/")} >= cuda_only
+
+
+def test_a_phase_table_holds_only_the_records_of_its_output_folder(tmp_path: Path) -> None:
+    # A fake python: each step exits at once, and render_table.py lists the folder it reads.
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\n[ "$1" = benchmarks/render_table.py ] && ls "$3"\nexit 0\n')
+    fake.chmod(0o755)
+    out, scratch = tmp_path / "out", tmp_path / "pmgsam_gpu_speed_h100" / "records"
+    out.mkdir()
+    (out / "h100_infer_b1.json").write_text("{}")
+    scratch.mkdir(parents=True)
+    (scratch / "h100_stale_from_an_earlier_rehearsal.json").write_text("{}")
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(out), "TMPDIR": str(tmp_path), "PYTHON": str(fake)}
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "h100", "tests"], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "h100_infer_b1.json" in done.stdout
+    assert "stale" not in done.stdout, done.stdout
