@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pmgsam.modeling.common import group_norm, group_norm_gelu
 from pmgsam.modeling.fusion import (
     DenseResidualFusion,
     FeatRefiner,
@@ -234,3 +235,16 @@ def test_decoder_high_res_path_equals_sam2_recipe():
 def test_an_unknown_fusion_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fusion mode 'dfrm'"):
         FusionStack("dfrm", [8], 8, [8], [4], 1, 1, 0.1)
+
+
+def test_group_norm_group_counts_by_hand():
+    # A GroupNorm's group count is not in the state dict (only its per-channel weight and
+    # bias), so a trained checkpoint loads into any count without complaint and computes
+    # something else. The rule (common.group_norm): the largest count <= 8 dividing the width.
+    widths = (4, 6, 7, 9, 10, 11, 12, 14, 16, 96)
+    expected = (4, 6, 7, 3, 5, 1, 6, 7, 8, 8)
+    assert tuple(group_norm(c).num_groups for c in widths) == expected
+    assert tuple(group_norm_gelu(c).num_groups for c in widths) == expected
+    block = StabilizedResidualBlock(12, 10, iterations=2, residual_scale=0.2)
+    assert (block.steps[0][1].num_groups, block.norm.num_groups) == (5, 6)
+    assert FeatRefiner([4] * 6, dim=12).fuse[1].num_groups == 6
