@@ -270,8 +270,9 @@ def test_a_plain_dict_config_is_checked_like_a_named_one() -> None:
 
 
 def test_forward_feeds_each_part_the_levels_design_names(small_hiera):
-    # DESIGN.md §2: the decoder's BAIM runs over the stride-16 image embedding (FPN level 2),
-    # the Pre-Mask is the refiner's output on the fused levels, and the high-resolution maps
+    # DESIGN.md §2: the fusion pairs the six U²-Net features with the four FPN maps (strides
+    # 4-32), the decoder's BAIM runs over the stride-16 image embedding (FPN level 2), the
+    # Pre-Mask is the refiner's output on the fused levels, and the high-resolution maps
     # added into the upscaling are the strides 4 and 8 of each source: FPN levels 0 and 1 for
     # Hiera, U²-Net features 2 and 3 (strides 1, 2, 4, 8, 16, 32). Checked by recording what
     # each part received, so a map of the right shape from the wrong level is caught.
@@ -285,7 +286,7 @@ def test_forward_feeds_each_part_the_levels_design_names(small_hiera):
 
         return hook
 
-    for name in ("neck", "refiner", "decoder"):
+    for name in ("neck", "fusion", "refiner", "decoder"):
         getattr(model, name).register_forward_hook(record(name))
     x = torch.rand(1, 3, SMALL, SMALL)
     with torch.no_grad():
@@ -294,6 +295,10 @@ def test_forward_feeds_each_part_the_levels_design_names(small_hiera):
     fpn = seen["neck"][1]
     pre_mask, image_embedding, high_res = seen["decoder"][0]
     assert [f.shape[-1] for f in fpn] == [SMALL // s for s in (4, 8, 16, 32)]
+    fused_u2net, fused_fpn = seen["fusion"][0]
+    assert all(torch.equal(a, b) for a, b in zip(fused_u2net, u2net)) and len(fused_u2net) == 6
+    assert all(torch.equal(a, b) for a, b in zip(fused_fpn, fpn)) and len(fused_fpn) == 4
+    assert all(torch.equal(a, b) for a, b in zip(seen["refiner"][0][0], seen["fusion"][1]))
     assert torch.equal(image_embedding, fpn[2])
     assert torch.equal(pre_mask, seen["refiner"][1]) and torch.equal(out["pre_mask"], pre_mask)
     for source, (s4, s8) in (("hiera", fpn[:2]), ("u2net", u2net[2:4])):
