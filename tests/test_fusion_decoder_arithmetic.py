@@ -55,15 +55,15 @@ def _gn_gelu(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
 
 
 def _srb_reference(
-    block: StabilizedResidualBlock, x: torch.Tensor, h: torch.Tensor
+    block: StabilizedResidualBlock, x: torch.Tensor, h: torch.Tensor, scale: float = 0.2
 ) -> torch.Tensor:
     # DESIGN: iteration i sees the input, H and every earlier feature (GroupNorm + GELU); the
-    # last maps back to the input width; the residual is scaled by 0.2 and added to the input;
+    # last maps back to the input width; the residual is scaled (0.2) and added to the input;
     # the paper's SRB ends with a GroupNorm of that sum (its output Y).
     feats = [x, h]
     for step in block.steps:
         feats.append(_gn_gelu(step[1], _conv(step[0], torch.cat(feats, 1))))
-    y = x + 0.2 * _conv(block.out, torch.cat(feats, 1))
+    y = x + scale * _conv(block.out, torch.cat(feats, 1))
     norm = block.norm
     return F.group_norm(y, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
@@ -88,11 +88,13 @@ def test_fusion_stack_routes_each_fpn_map_to_its_strides():
             assert changed == expected, (j, changed)
 
 
-def test_drfm_equals_design_reference():
+@pytest.mark.parametrize("scale", [0.2, 0.5])
+def test_drfm_equals_design_reference(scale: float):
     # K = 2 blocks of M = 3 iterations; the Hiera feature is at half the trunk's resolution,
-    # so it is projected and then upsampled.
+    # so it is projected and then upsampled. Besides the paper's 0.2, a configured residual
+    # scale (model.residual_scale) must reach both the SRBs and the long skip.
     torch.manual_seed(0)
-    drfm = DenseResidualFusion(3, 5, 8, 4, blocks=2, iterations=3, residual_scale=0.2)
+    drfm = DenseResidualFusion(3, 5, 8, 4, blocks=2, iterations=3, residual_scale=scale)
     _perturb(drfm)
     u, h = torch.randn(2, 3, 8, 8), torch.randn(2, 5, 4, 4)
     with torch.no_grad():
@@ -100,8 +102,8 @@ def test_drfm_equals_design_reference():
         hp = _up(_conv(drfm.hiera_proj, h), (8, 8))
         y = trunk
         for block in drfm.blocks:
-            y = _srb_reference(block, y, hp)
-        expected = trunk + 0.2 * y  # long skip with the scaled residual
+            y = _srb_reference(block, y, hp, scale)
+        expected = trunk + scale * y  # long skip with the scaled residual
         torch.testing.assert_close(drfm(u, h), expected, atol=1e-5, rtol=1e-5)
 
 
