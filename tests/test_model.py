@@ -269,7 +269,7 @@ def test_a_plain_dict_config_is_checked_like_a_named_one() -> None:
         model_config(5)
 
 
-def test_forward_feeds_each_part_the_levels_design_names(small_hiera):
+def test_forward_feeds_each_part_the_levels_design_names(small_hiera, one_thread):
     # DESIGN.md §2: the fusion pairs the six U²-Net features with the four FPN maps (strides
     # 4-32), the decoder's BAIM runs over the stride-16 image embedding (FPN level 2), the
     # Pre-Mask is the refiner's output on the fused levels, and the high-resolution maps
@@ -305,3 +305,25 @@ def test_forward_feeds_each_part_the_levels_design_names(small_hiera):
         assert torch.equal(high_res[source][0], s4) and torch.equal(high_res[source][1], s8)
     assert [f.shape[-1] for f in high_res["u2net"]] == [SMALL // 4, SMALL // 8]
     assert torch.equal(out["mask"], seen["decoder"][1])
+
+
+def test_non_default_config_fields_reach_the_modules(small_hiera):
+    # Each field below changes the arithmetic without changing any weight shape, so a field the
+    # build dropped would load a checkpoint trained with it and compute something else (a GELU
+    # decoder saved before decoder_activation existed would run with ReLU). The modules'
+    # arithmetic for each value is checked elsewhere against DESIGN / segment-anything / SAM2.
+    torch.manual_seed(0)
+    model = pmgsam.build_model(
+        "pmgsam_tiny",
+        image_size=SMALL,
+        residual_scale=0.5,
+        fpn_top_down_levels=[1, 3],
+        decoder_activation="gelu",
+    )
+    drfms = list(model.fusion.levels)
+    srbs = [block for level in drfms for block in level.blocks]
+    assert len(drfms) == 6 and len(srbs) == 6 * model.config.drfm_blocks
+    assert all(m.residual_scale == 0.5 for m in drfms + srbs)
+    assert model.neck.top_down_levels == {1, 3}
+    layers = model.decoder.transformer.layers
+    assert len(layers) >= 1 and all(isinstance(b.mlp.act, torch.nn.GELU) for b in layers)
