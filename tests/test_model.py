@@ -1,5 +1,6 @@
-"""PMG-SAM model: registry sweep, frozen branches, ablation switches, bad input, own checkpoints
-(the fusion and decoder arithmetic: tests/test_fusion_decoder_arithmetic.py)."""
+"""PMG-SAM model: registry sweep, frozen branches, ablation switches, bad input, own checkpoints,
+which level each part receives and config fields reaching the modules (the fusion and decoder
+arithmetic: tests/test_fusion_decoder_arithmetic.py)."""
 
 from __future__ import annotations
 
