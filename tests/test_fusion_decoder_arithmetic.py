@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pmgsam.modeling.common import group_norm, group_norm_gelu
 from pmgsam.modeling.fusion import (
     DenseResidualFusion,
     FeatRefiner,
@@ -54,15 +55,15 @@ def _gn_gelu(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
 
 
 def _srb_reference(
-    block: StabilizedResidualBlock, x: torch.Tensor, h: torch.Tensor
+    block: StabilizedResidualBlock, x: torch.Tensor, h: torch.Tensor, scale: float = 0.2
 ) -> torch.Tensor:
     # DESIGN: iteration i sees the input, H and every earlier feature (GroupNorm + GELU); the
-    # last maps back to the input width; the residual is scaled by 0.2 and added to the input;
+    # last maps back to the input width; the residual is scaled (0.2) and added to the input;
     # the paper's SRB ends with a GroupNorm of that sum (its output Y).
     feats = [x, h]
     for step in block.steps:
         feats.append(_gn_gelu(step[1], _conv(step[0], torch.cat(feats, 1))))
-    y = x + 0.2 * _conv(block.out, torch.cat(feats, 1))
+    y = x + scale * _conv(block.out, torch.cat(feats, 1))
     norm = block.norm
     return F.group_norm(y, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
@@ -87,11 +88,13 @@ def test_fusion_stack_routes_each_fpn_map_to_its_strides():
             assert changed == expected, (j, changed)
 
 
-def test_drfm_equals_design_reference():
+@pytest.mark.parametrize("scale", [0.2, 0.5])
+def test_drfm_equals_design_reference(scale: float):
     # K = 2 blocks of M = 3 iterations; the Hiera feature is at half the trunk's resolution,
-    # so it is projected and then upsampled.
+    # so it is projected and then upsampled. Besides the paper's 0.2, a configured residual
+    # scale (model.residual_scale) must reach both the SRBs and the long skip.
     torch.manual_seed(0)
-    drfm = DenseResidualFusion(3, 5, 8, 4, blocks=2, iterations=3, residual_scale=0.2)
+    drfm = DenseResidualFusion(3, 5, 8, 4, blocks=2, iterations=3, residual_scale=scale)
     _perturb(drfm)
     u, h = torch.randn(2, 3, 8, 8), torch.randn(2, 5, 4, 4)
     with torch.no_grad():
@@ -99,8 +102,8 @@ def test_drfm_equals_design_reference():
         hp = _up(_conv(drfm.hiera_proj, h), (8, 8))
         y = trunk
         for block in drfm.blocks:
-            y = _srb_reference(block, y, hp)
-        expected = trunk + 0.2 * y  # long skip with the scaled residual
+            y = _srb_reference(block, y, hp, scale)
+        expected = trunk + scale * y  # long skip with the scaled residual
         torch.testing.assert_close(drfm(u, h), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -234,3 +237,16 @@ def test_decoder_high_res_path_equals_sam2_recipe():
 def test_an_unknown_fusion_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fusion mode 'dfrm'"):
         FusionStack("dfrm", [8], 8, [8], [4], 1, 1, 0.1)
+
+
+def test_group_norm_group_counts_by_hand():
+    # A GroupNorm's group count is not in the state dict (only its per-channel weight and
+    # bias), so a trained checkpoint loads into any count without complaint and computes
+    # something else. The rule (common.group_norm): the largest count <= 8 dividing the width.
+    widths = (4, 6, 7, 9, 10, 11, 12, 14, 16, 96)
+    expected = (4, 6, 7, 3, 5, 1, 6, 7, 8, 8)
+    assert tuple(group_norm(c).num_groups for c in widths) == expected
+    assert tuple(group_norm_gelu(c).num_groups for c in widths) == expected
+    block = StabilizedResidualBlock(12, 10, iterations=2, residual_scale=0.2)
+    assert (block.steps[0][1].num_groups, block.norm.num_groups) == (5, 6)
+    assert FeatRefiner([4] * 6, dim=12).fuse[1].num_groups == 6

@@ -230,6 +230,19 @@ def test_hce_fp_relaxation_does_not_cross_the_gt():
     assert _hce_with(pred, gt) == (0, 1, 2, 0)
 
 
+def test_hce_fn_relaxation_does_not_cross_the_prediction():
+    # The FN mirror of the case above: missed GT block | predicted 2-px bar | missed 2-px GT
+    # strip. The strip is within the 5 relax steps of the block's eroded core only through the
+    # bar; the official tool grows the relaxed FN through unpredicted pixels alone (1 - rs), so
+    # the strip stays forgiven. Growing through the GT instead (bar included) keeps the strip
+    # as an error and adds its boundary points (9 instead of the port's 7).
+    gt = np.zeros((70, 60), np.uint8)
+    gt[10:61, 10:34] = 255
+    pred = np.zeros_like(gt)
+    pred[10:61, 30:32] = 255
+    assert _hce_with(pred, gt) == (0, 0, 7, 0)
+
+
 def test_hce_fn_boundary_next_to_forgiven_fp_counts_points():
     # An FN notch cut into the right edge of a GT block, beside a 2-px FP band that the relax
     # step forgives. Forgiven FP pixels count as free for the FN condition, so the notch's right

@@ -1,5 +1,6 @@
-"""PMG-SAM model: registry sweep, frozen branches, ablation switches, bad input, own checkpoints
-(the fusion and decoder arithmetic: tests/test_fusion_decoder_arithmetic.py)."""
+"""PMG-SAM model: registry sweep, frozen branches, ablation switches, bad input, own checkpoints,
+which level each part receives and config fields reaching the modules (the fusion and decoder
+arithmetic: tests/test_fusion_decoder_arithmetic.py)."""
 
 from __future__ import annotations
 
@@ -267,3 +268,63 @@ def test_a_plain_dict_config_is_checked_like_a_named_one() -> None:
         TypeError, match=r"^expected a model name, ModelConfig or dict, got <class 'int'>$"
     ):
         model_config(5)
+
+
+def test_forward_feeds_each_part_the_levels_design_names(small_hiera, one_thread):
+    # DESIGN.md §2: the fusion pairs the six U²-Net features with the four FPN maps (strides
+    # 4-32), the decoder's BAIM runs over the stride-16 image embedding (FPN level 2), the
+    # Pre-Mask is the refiner's output on the fused levels, and the high-resolution maps
+    # added into the upscaling are the strides 4 and 8 of each source: FPN levels 0 and 1 for
+    # Hiera, U²-Net features 2 and 3 (strides 1, 2, 4, 8, 16, 32). Checked by recording what
+    # each part received, so a map of the right shape from the wrong level is caught.
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, high_res="both").eval()
+    seen = {}
+
+    def record(name):
+        def hook(module, args, output):
+            seen[name] = (args, output)
+
+        return hook
+
+    for name in ("neck", "fusion", "refiner", "decoder"):
+        getattr(model, name).register_forward_hook(record(name))
+    x = torch.rand(1, 3, SMALL, SMALL)
+    with torch.no_grad():
+        out = model(x)
+        u2net = model.encode(x)["u2net"]
+    fpn = seen["neck"][1]
+    pre_mask, image_embedding, high_res = seen["decoder"][0]
+    assert [f.shape[-1] for f in fpn] == [SMALL // s for s in (4, 8, 16, 32)]
+    fused_u2net, fused_fpn = seen["fusion"][0]
+    assert all(torch.equal(a, b) for a, b in zip(fused_u2net, u2net)) and len(fused_u2net) == 6
+    assert all(torch.equal(a, b) for a, b in zip(fused_fpn, fpn)) and len(fused_fpn) == 4
+    assert all(torch.equal(a, b) for a, b in zip(seen["refiner"][0][0], seen["fusion"][1]))
+    assert torch.equal(image_embedding, fpn[2])
+    assert torch.equal(pre_mask, seen["refiner"][1]) and torch.equal(out["pre_mask"], pre_mask)
+    for source, (s4, s8) in (("hiera", fpn[:2]), ("u2net", u2net[2:4])):
+        assert torch.equal(high_res[source][0], s4) and torch.equal(high_res[source][1], s8)
+    assert [f.shape[-1] for f in high_res["u2net"]] == [SMALL // 4, SMALL // 8]
+    assert torch.equal(out["mask"], seen["decoder"][1])
+
+
+def test_non_default_config_fields_reach_the_modules(small_hiera):
+    # Each field below changes the arithmetic without changing any weight shape, so a field the
+    # build dropped would load a checkpoint trained with it and compute something else (a GELU
+    # decoder saved before decoder_activation existed would run with ReLU). The modules'
+    # arithmetic for each value is checked elsewhere against DESIGN / segment-anything / SAM2.
+    torch.manual_seed(0)
+    model = pmgsam.build_model(
+        "pmgsam_tiny",
+        image_size=SMALL,
+        residual_scale=0.5,
+        fpn_top_down_levels=[1, 3],
+        decoder_activation="gelu",
+    )
+    drfms = list(model.fusion.levels)
+    srbs = [block for level in drfms for block in level.blocks]
+    assert len(drfms) == 6 and len(srbs) == 6 * model.config.drfm_blocks
+    assert all(m.residual_scale == 0.5 for m in drfms + srbs)
+    assert model.neck.top_down_levels == {1, 3}
+    layers = model.decoder.transformer.layers
+    assert len(layers) >= 1 and all(isinstance(b.mlp.act, torch.nn.GELU) for b in layers)

@@ -3,8 +3,9 @@
 tests/test_sam_equivalence.py shows that a decoder built from explicit arguments computes what
 segment-anything's modules compute (in float32). These cover what it leaves open (cases found by
 mutation testing): the modules' own defaults, the ``attention_downsample`` argument reaching the
-transformer, the LayerNorm epsilon (float64 makes a 1e-5 vs 1e-6 change visible), the head
-check, and the scale of the untrained positional encoding.
+transformer, the LayerNorm epsilon (float64 makes a 1e-5 vs 1e-6 change visible), the
+upscaling LayerNorm2d's epsilon (on near-constant pixels), the head check, and the scale of the
+untrained positional encoding.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import inspect
 import pytest
 import torch
 from segment_anything.modeling import transformer as sam_transformer
+from segment_anything.modeling.common import LayerNorm2d as SamLayerNorm2d
 from segment_anything.modeling.common import MLPBlock as SamMLPBlock
 
+from pmgsam.modeling.common import LayerNorm2d
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.mask_decoder import GuidedMaskDecoder
 from pmgsam.modeling.transformer import Attention, BAIMBlock, MLPBlock, TwoWayTransformer
@@ -143,3 +146,15 @@ def test_attention_heads_must_divide_the_internal_width():
         Attention(32, 3)
     with pytest.raises(ValueError, match="16 heads do not divide internal dim 8"):
         Attention(32, 16, downsample_rate=4)
+
+
+def test_upscaling_layernorm2d_equals_segment_anything_on_near_constant_pixels():
+    # The decoder's LayerNorm2d normalises each pixel over its channels. On pixels whose
+    # channels differ by ~1e-3 (variance ~1e-6) the epsilon dominates the denominator, so only
+    # segment-anything's exact epsilon (1e-6) and channel axis give its output.
+    ref = _perturbed(SamLayerNorm2d(6), seed=5)
+    ours = _copy(LayerNorm2d(6), ref)
+    gen = torch.Generator().manual_seed(6)
+    x = 2.0 + 1e-3 * torch.randn(2, 6, 3, 5, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        _assert_same([ours(x)], [ref(x)])
