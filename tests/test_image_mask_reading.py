@@ -79,6 +79,19 @@ def test_float_tiff_overshooting_1_after_resampling_is_still_probabilities(tmp_p
     Image.fromarray(np.array([[0.0, 100.4, 255.0]], np.float32), "F").save(tmp_path / "q.tif")
     assert load_mask(tmp_path / "p.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
     assert load_mask(tmp_path / "q.tif", "prediction", labels_01=False).tolist() == [[0, 100, 255]]
+    # The documented bound itself ("a maximum of at most 1.5") is still probabilities.
+    Image.fromarray(np.array([[0.0, 0.5, 1.5]], np.float32), "F").save(tmp_path / "b.tif")
+    assert load_mask(tmp_path / "b.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
+
+
+def test_a_single_level_prediction_keeps_its_values(tmp_path):
+    # A prediction whose non-zero pixels are all 100 is a faint map, not a 0/1 label mask:
+    # scored as 0/255 its MAE and F-measure would change. Only GT masks read labels as 255.
+    cv2.imwrite(str(tmp_path / "faint.png"), np.array([[0, 100, 100]], np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = load_mask(tmp_path / "faint.png", "prediction", labels_01=False)
+    assert pred.tolist() == [[0, 100, 100]]
 
 
 def test_colour_and_transparency_masks_use_the_shape_channel(tmp_path):
