@@ -84,6 +84,17 @@ def test_float_tiff_overshooting_1_after_resampling_is_still_probabilities(tmp_p
     assert load_mask(tmp_path / "b.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
 
 
+def test_a_nan_pixel_neither_rescales_a_probability_map_nor_counts_as_foreground(tmp_path):
+    # One NaN (a 0/0 in someone's export) must not make the maximum undefined, which would
+    # read the whole map as 0-255 (0.5 -> 1 of 255): the rest stays probabilities. Casting
+    # NaN to uint8 is undefined (numpy warns), so the 0 must come from replacing it first.
+    Image.fromarray(np.array([[np.nan, 0.5, 1.0]], np.float32), "F").save(tmp_path / "n.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        pred = load_mask(tmp_path / "n.tif", "prediction", labels_01=False)
+    assert pred.tolist() == [[0, 128, 255]]
+
+
 def test_a_single_level_prediction_keeps_its_values(tmp_path):
     # A prediction whose non-zero pixels are all 100 is a faint map, not a 0/1 label mask:
     # scored as 0/255 its MAE and F-measure would change. Only GT masks read labels as 255.
