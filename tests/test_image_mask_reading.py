@@ -135,6 +135,27 @@ def test_only_single_level_masks_up_to_128_are_label_masks(tmp_path):
         assert load_mask(tmp_path / "soft.png").tolist() == [[0, 50, 100, 100]]
 
 
+def test_a_gray_alpha_mask_reads_its_gray_unless_the_gray_is_uniform(tmp_path):
+    # Gray with an opaque alpha: the gray is the mask ("gray: as stored"); counting the alpha
+    # as a colour channel would make every pixel 255. Uniform gray: the shape is in alpha.
+    gray = np.array([[0, 200, 0]], np.uint8)
+    opaque = np.full_like(gray, 255)
+    Image.fromarray(np.dstack([gray, opaque]), "LA").save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([opaque, gray]), "LA").save(tmp_path / "alpha.png")
+    assert Image.open(tmp_path / "gray.png").mode == "LA"
+    assert load_mask(tmp_path / "gray.png").tolist() == [[0, 200, 0]]
+    assert load_mask(tmp_path / "alpha.png").tolist() == [[0, 200, 0]]
+
+
+def test_a_16_bit_0_1_label_mask_reads_as_0_255(tmp_path):
+    # An integer 0/1 mask is a label mask whatever its bit depth; scaled as 16-bit data
+    # (1 * 255 / 65535 -> 0) it would be empty.
+    cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 1, 1]], np.uint16))
+    assert Image.open(tmp_path / "m.png").mode.startswith("I")
+    with pytest.warns(MaskValueWarning, match="0/1 labels"):
+        assert load_mask(tmp_path / "m.png").tolist() == [[0, 255, 255]]
+
+
 def test_training_mask_foreground_is_strictly_above_128(tmp_path):
     # PySODMetrics' rule, the same as evaluation's: 128 is background, 129 foreground.
     cv2.imwrite(str(tmp_path / "i.png"), np.full((1, 4, 3), 90, np.uint8))
