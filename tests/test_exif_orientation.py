@@ -14,7 +14,7 @@ from PIL import Image
 from pmgsam.data import build_dataset
 from pmgsam.data.datasets import check_files
 from pmgsam.data.io import DataError
-from pmgsam.data.orientation import exif_orientation
+from pmgsam.data.orientation import exif_orientation, quarter_turn_hint, turned_by_90
 from pmgsam.engine.inference import ImageFolder
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes
@@ -73,3 +73,17 @@ def test_scoring_refuses_turned_maps_even_with_resize_pred(tmp_path):
     other.unlink()
     with pytest.raises(EvaluationInputError, match=r"1 prediction\(s\) are their GT's size turned"):
         evaluate_cos_folder(tmp_path / "pred", coco, resize_pred=True, progress=False)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_only_the_transposing_orientations_explain_a_swapped_mask(tmp_path, orientation):
+    # EXIF (TIFF 6.0) orientations 5-8 transpose the stored pixels for display (W and H
+    # swap); 1-4 keep them (3 is a half turn, 2 and 4 are mirrors).
+    photo = exif_photo(tmp_path / "p.jpg", 30, 20, orientation)
+    hint = quarter_turn_hint(photo, (30, 20), (20, 30))
+    assert (f"EXIF orientation {orientation}" in hint) == (orientation >= 5)
+
+
+def test_equal_sizes_are_not_turned_even_when_square():
+    assert turned_by_90((20, 30), (30, 20)) and not turned_by_90((20, 30), (20, 30))
+    assert not turned_by_90((64, 64), (64, 64))

@@ -79,6 +79,30 @@ def test_float_tiff_overshooting_1_after_resampling_is_still_probabilities(tmp_p
     Image.fromarray(np.array([[0.0, 100.4, 255.0]], np.float32), "F").save(tmp_path / "q.tif")
     assert load_mask(tmp_path / "p.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
     assert load_mask(tmp_path / "q.tif", "prediction", labels_01=False).tolist() == [[0, 100, 255]]
+    # The documented bound itself ("a maximum of at most 1.5") is still probabilities.
+    Image.fromarray(np.array([[0.0, 0.5, 1.5]], np.float32), "F").save(tmp_path / "b.tif")
+    assert load_mask(tmp_path / "b.tif", "prediction", labels_01=False).tolist() == [[0, 128, 255]]
+
+
+def test_a_nan_pixel_neither_rescales_a_probability_map_nor_counts_as_foreground(tmp_path):
+    # One NaN (a 0/0 in someone's export) must not make the maximum undefined, which would
+    # read the whole map as 0-255 (0.5 -> 1 of 255): the rest stays probabilities. Casting
+    # NaN to uint8 is undefined (numpy warns), so the 0 must come from replacing it first.
+    Image.fromarray(np.array([[np.nan, 0.5, 1.0]], np.float32), "F").save(tmp_path / "n.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        pred = load_mask(tmp_path / "n.tif", "prediction", labels_01=False)
+    assert pred.tolist() == [[0, 128, 255]]
+
+
+def test_a_single_level_prediction_keeps_its_values(tmp_path):
+    # A prediction whose non-zero pixels are all 100 is a faint map, not a 0/1 label mask:
+    # scored as 0/255 its MAE and F-measure would change. Only GT masks read labels as 255.
+    cv2.imwrite(str(tmp_path / "faint.png"), np.array([[0, 100, 100]], np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = load_mask(tmp_path / "faint.png", "prediction", labels_01=False)
+    assert pred.tolist() == [[0, 100, 100]]
 
 
 def test_colour_and_transparency_masks_use_the_shape_channel(tmp_path):
@@ -109,6 +133,27 @@ def test_only_single_level_masks_up_to_128_are_label_masks(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_mask(tmp_path / "soft.png").tolist() == [[0, 50, 100, 100]]
+
+
+def test_a_gray_alpha_mask_reads_its_gray_unless_the_gray_is_uniform(tmp_path):
+    # Gray with an opaque alpha: the gray is the mask ("gray: as stored"); counting the alpha
+    # as a colour channel would make every pixel 255. Uniform gray: the shape is in alpha.
+    gray = np.array([[0, 200, 0]], np.uint8)
+    opaque = np.full_like(gray, 255)
+    Image.fromarray(np.dstack([gray, opaque]), "LA").save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([opaque, gray]), "LA").save(tmp_path / "alpha.png")
+    assert Image.open(tmp_path / "gray.png").mode == "LA"
+    assert load_mask(tmp_path / "gray.png").tolist() == [[0, 200, 0]]
+    assert load_mask(tmp_path / "alpha.png").tolist() == [[0, 200, 0]]
+
+
+def test_a_16_bit_0_1_label_mask_reads_as_0_255(tmp_path):
+    # An integer 0/1 mask is a label mask whatever its bit depth; scaled as 16-bit data
+    # (1 * 255 / 65535 -> 0) it would be empty.
+    cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 1, 1]], np.uint16))
+    assert Image.open(tmp_path / "m.png").mode.startswith("I")
+    with pytest.warns(MaskValueWarning, match="0/1 labels"):
+        assert load_mask(tmp_path / "m.png").tolist() == [[0, 255, 255]]
 
 
 def test_training_mask_foreground_is_strictly_above_128(tmp_path):

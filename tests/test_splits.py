@@ -142,3 +142,10 @@ def test_an_unwritable_split_folder_and_a_carved_train_split_are_named(
     carved = data_config("nc4k", nc4k_root, train_split="train:train", val_split=None)
     with pytest.raises(DataError, match="'train:train' is already carved; set val_split"):
         train_val_split_names(carved)
+
+
+def test_a_configured_val_split_is_used_as_it_is(data_config, tmp_path):
+    # DIS5K's config validates on the official DIS-VD (val_split: DIS-VD), trains on all of
+    # DIS-TR: nothing is carved out of the training split then.
+    cfg = data_config("dis5k", tmp_path, train_split="DIS-TR", val_split="DIS-VD")
+    assert train_val_split_names(cfg) == ("DIS-TR", "DIS-VD")

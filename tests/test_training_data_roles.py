@@ -1,0 +1,40 @@
+"""What build_training_data hands the training loop: the configured splits, augmentation on the
+training split only (DESIGN §3: evaluation is resize + pad), a seeded shuffling sampler, and
+validation shards that together hold every validation image exactly once."""
+
+from __future__ import annotations
+
+import torch
+
+from pmgsam.data import build_dataset
+from pmgsam.data.transforms import EvalTransform, TrainTransform
+from pmgsam.engine.config import ExperimentConfig, TrainConfig
+from pmgsam.engine.distributed import DistInfo
+from pmgsam.engine.train_data import build_training_data
+
+
+def test_two_ranks_augment_training_only_and_split_validation_disjointly(dis5k_root, data_config):
+    cfg = data_config("dis5k", dis5k_root, train_split="DIS-TR", val_split="DIS-VD")
+    train = TrainConfig(seed=5, batch_size=2, val_batch_size=3)
+    config = ExperimentConfig(data=cfg, train=train)
+    size = config.model.image_size
+    expected_val = build_dataset(cfg, "DIS-VD", size, train=False).names
+    expected_train = build_dataset(cfg, "DIS-TR", size, train=False).names
+    shards = []
+    for rank in (0, 1):
+        data = build_training_data(config, DistInfo(rank=rank, world_size=2), torch.device("cpu"))
+        assert data.train_set.names == expected_train and data.val_set.names == expected_val
+        assert isinstance(data.train_set.transform, TrainTransform) and data.train_set.train
+        assert isinstance(data.val_set.transform, EvalTransform) and not data.val_set.train
+        sampler = data.sampler
+        assert (sampler.shuffle, sampler.seed, sampler.num_replicas, sampler.rank) == (
+            True,
+            5,
+            2,
+            rank,
+        )
+        assert data.train_loader.batch_size == 2 and data.val_loader.batch_size == 3
+        shards.append([data.val_set.names[i] for i in data.val_loader.dataset.indices])
+    # Disjoint and complete: the all-reduced validation sums count each image once.
+    assert not set(shards[0]) & set(shards[1])
+    assert sorted(shards[0] + shards[1]) == sorted(expected_val)
