@@ -59,6 +59,20 @@ def test_lists_every_bad_file_at_once(tmp_path: Path, data_config) -> None:
     check_files([])  # nothing to check is fine
 
 
+def test_masks_that_cannot_be_read_are_not_called_empty(tmp_path: Path, data_config) -> None:
+    empty = np.zeros((30, 40), np.uint8)
+    split(tmp_path, "bad", {"a": b"", "b": b"not a png"})  # no mask loads: none is empty
+    split(tmp_path, "mixed", {"c": b"", "d": empty})  # the one that loads is empty
+    cfg = data_config("folder", tmp_path, train_split="bad", val_split="mixed")
+    sets = [build_dataset(cfg, s, 32, train=False) for s in ("bad", "mixed")]
+    with pytest.raises(DataError) as err:
+        check_files(sets, workers=1)
+    text = str(err.value)
+    assert "4 problem(s) in 4 image/mask pairs" in text, text
+    assert "folder bad: all" not in text
+    assert "folder mixed: all 1 masks that can be read are empty" in text
+
+
 def test_check_files_may_change_on_resume(data_config, tmp_path) -> None:
     data = to_dict(data_config("folder", tmp_path))
     saved = to_dict(from_dict(ExperimentConfig, {"data": data}))

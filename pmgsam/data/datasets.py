@@ -164,7 +164,7 @@ def check_files(
         try:
             _, mask = dataset.load(index)
         except DataError as err:
-            return str(err), False, orientation
+            return str(err), None, orientation  # no mask: neither empty nor not
         try:
             if reader is not None:
                 reader(index, mask.shape)
@@ -193,12 +193,14 @@ def check_files(
     problems = [problem for problem, _, _ in results if problem]
     start = 0
     for ds in datasets:
-        found = [foreground for _, foreground, _ in results[start : start + len(ds)]]
+        part = results[start : start + len(ds)]
         start += len(ds)
+        found = [foreground for _, foreground, _ in part if foreground is not None]
         if found and not any(found):
+            which = "masks" if len(found) == len(ds) else "masks that can be read"
             problems.append(
-                f"{ds.description or 'a split'}: all {len(ds)} masks are empty (no pixel above "
-                "128 after load_mask, which already reads 0/1 label masks as 0/255)"
+                f"{ds.description or 'a split'}: all {len(found)} {which} are empty (no pixel "
+                "above 128 after load_mask, which already reads 0/1 label masks as 0/255)"
             )
     if problems:
         labels = " (and their instance labels)" if any(r is not None for r in readers) else ""
