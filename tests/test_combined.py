@@ -56,6 +56,8 @@ def test_combined_set_equals_scoring_the_concatenated_folders(tmp_path: Path) ->
         progress=False,
     )
     assert name == "DIS-TE1-4"
+    # The scores name the set they hold as their file does, not as the command spelled it.
+    assert combined["split"] == "DIS-TE1-4"
     assert (tmp_path / "metrics" / "DIS-TE1-4.per_image.csv").is_file()
     # Reference: every part copied into one pair of folders and scored as a single split.
     flat_gt, flat_pred = tmp_path / "flat" / "gt", tmp_path / "flat" / "pred"

@@ -55,7 +55,7 @@ def test_nc4k_into_the_folder_of_cod10k_maps_is_refused_on_a_case_insensitive_fi
 
 
 def test_case_twins_of_the_same_images_or_separate_folders_pass(
-    nc4k_root: Path, data_config, tmp_path: Path
+    cod10k_root: Path, nc4k_root: Path, data_config, tmp_path: Path
 ) -> None:
     from pmgsam.evaluation.split_folders import refuse_case_clashes
 
@@ -64,9 +64,9 @@ def test_case_twins_of_the_same_images_or_separate_folders_pass(
     _maps_of(tmp_path / "same" / "pred" / "TEST", nc4k_test)
     (tmp_path / "same" / "pred" / "test").symlink_to("TEST", target_is_directory=True)
     refuse_case_clashes(tmp_path / "same", {"test": nc4k_test}, "nc4k")
-    # Two real folders (Linux): another dataset's pred/Test is no clash.
-    cod_maps = tmp_path / "separate" / "pred" / "Test"
-    cod_maps.mkdir(parents=True)
+    # Two real folders (Linux): another dataset's pred/Test, maps and manifest, is no clash.
+    cod10k_test = build_dataset(data_config("cod10k", cod10k_root), "Test", 64, train=False)
+    _maps_of(tmp_path / "separate" / "pred" / "Test", cod10k_test)
     (tmp_path / "separate" / "pred" / "test").mkdir()
     refuse_case_clashes(tmp_path / "separate", {"test": nc4k_test}, "nc4k")
 
