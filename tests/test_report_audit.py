@@ -119,3 +119,24 @@ def test_maps_pair_by_stem_where_file_order_differs_from_stem_order(tmp_path: Pa
             Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / folder / f"{stem}{ext}")
     triples = pair_folders(tmp_path / "pred", tmp_path / "gt")
     assert [(s, p.stem, g.stem) for s, p, g in triples] == [("x", "x", "x"), ("x-1", "x-1", "x-1")]
+
+
+def test_cells_are_written_at_the_papers_scales_in_the_dis5k_column_order() -> None:
+    # Hand-written cells (not a snapshot of our own output): DIS metrics to 3 decimals, HCE a
+    # whole number of corrections, COS AP in percent to 1 decimal; DIS5K's usual column order
+    # (maxF, wF, MAE, S, E, HCE) and COCO's (AP, AP50, AP75).
+    from pmgsam.evaluation.table_rendering import to_csv
+    from pmgsam.evaluation.tables import cos_table, dis_table
+
+    scores = dict(maxFm=0.87654, wFmeasure=0.8, MAE=0.04449, Smeasure=0.9, meanEm=0.91, HCE=1234.4)
+    dis = to_csv(dis_table([{"method": "A", "dis": {"DIS-VD": {**scores, "num_images": 3}}}]))
+    header, row = [line.split(",") for line in dis.strip().splitlines()[-2:]]
+    assert row == ["A", "0.877", "0.800", "0.044", "0.900", "0.910", "1234"], dis
+    assert [h.split()[-1] for h in header] == [
+        "method", "maxFβ↑", "wFβ↑", "MAE↓", "Sα↑", "mEφ↑", "HCE↓"
+    ]  # fmt: skip
+    ap = {"AP": 0.45678, "AP50": 0.7, "AP75": 0.04449, "protocol": "all"}
+    cos = to_csv(cos_table([{"method": "A", "cos": {"COD10K": ap}}]))
+    header, row = [line.split(",") for line in cos.strip().splitlines()[-2:]]
+    assert header == ["method", "COD10K AP↑", "COD10K AP50↑", "COD10K AP75↑"], cos
+    assert row == ["A", "45.7", "70.0", "4.4"], cos
