@@ -115,10 +115,10 @@ def test_first_step_uses_each_groups_warm_up_lr_and_clips_the_gradient_norm(
     assert float(norm) == pytest.approx(clip, rel=1e-3)
 
 
-def test_validation_runs_every_val_every_epochs_and_after_the_last(
+def test_validation_every_val_every_epochs_and_after_the_last_and_each_epochs_logged_lr(
     make_config, monkeypatch
 ) -> None:
-    # No training steps: only which epochs are validated matters here.
+    # No training steps: which epochs are validated, and the lr each epoch's record names.
     monkeypatch.setattr(
         Trainer,
         "train_one_epoch",
@@ -131,10 +131,42 @@ def test_validation_runs_every_val_every_epochs_and_after_the_last(
         return _val(1.0 - 0.1 * epoch, 0.1)
 
     monkeypatch.setattr(Trainer, "validate", validate)
-    cfg = make_config(schedule={"epochs": 3, "warmup_epochs": 0}, train={"val_every": 2})
+    schedule = {"epochs": 3, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
+    cfg = make_config(schedule=schedule, train={"val_every": 2})
     Trainer(cfg).fit()
     # Epoch 2 (every 2nd) and epoch 3, the last, whose weights would otherwise go unscored.
     assert validated == [1, 2]
     records = [json.loads(x) for x in (Path(cfg.output_dir) / "metrics.jsonl").open()]
     assert ["val_loss" in r for r in records] == [False, True, True]
     assert [r["best"] for r in records] == [False, True, True]
+    # An epoch's record names the lr of its last step: 2 steps per epoch (8 images, batches of
+    # 4); epoch 1 warms up over both (lr/2, then lr), epoch 2 runs at lr, and epoch 3 at
+    # lr * 0.5 (one step decay, every epoch after the warm-up).
+    assert [r["lr"] for r in records] == [pytest.approx(x) for x in (1e-3, 1e-3, 5e-4)]
+
+
+def test_each_epoch_shuffles_the_training_images_anew(make_config, monkeypatch) -> None:
+    orders: List[List[str]] = []
+
+    def record(self: Trainer, batch: Dict[str, Any], epoch: int, iteration: int) -> Any:
+        if iteration == 0:
+            orders.append([])
+        orders[-1].extend(batch["name"])
+        return {"loss": torch.zeros(()), "n": len(batch["name"])}
+
+    monkeypatch.setattr(Trainer, "_train_step", record)
+    monkeypatch.setattr(Trainer, "validate", lambda self, epoch: {})
+    cfg = make_config(schedule={"epochs": 2, "warmup_epochs": 0})
+    trainer = Trainer(cfg)
+    names = list(trainer.train_set.names)
+    trainer.fit()
+    # torch's DistributedSampler (one replica) draws epoch e's order as randperm with the
+    # seed train.seed + e; an epoch left at 0 would repeat epoch 1's order every epoch.
+    expected = []
+    for epoch in range(2):
+        perm = torch.randperm(
+            len(names), generator=torch.Generator().manual_seed(cfg.train.seed + epoch)
+        )
+        expected.append([names[i] for i in perm.tolist()])
+    assert expected[0] != expected[1]
+    assert orders == expected
