@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 import torch
 
+from pmgsam.engine import epoch_stats
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
@@ -170,3 +171,29 @@ def test_each_epoch_shuffles_the_training_images_anew(make_config, monkeypatch) 
         expected.append([names[i] for i in perm.tolist()])
     assert expected[0] != expected[1]
     assert orders == expected
+
+
+def test_epoch_losses_and_speed_count_images_not_steps(make_config, monkeypatch) -> None:
+    # 8 images in batches of 3: steps of 3, 3 and 2 images; each step takes 1 s on this clock.
+    clock = [100.0]
+    monkeypatch.setattr(epoch_stats.time, "perf_counter", lambda: clock[0])
+    trainer = Trainer(
+        make_config(schedule={"epochs": 1, "warmup_epochs": 0}, train={"batch_size": 3})
+    )
+    original = Trainer._train_step
+    losses: List[float] = []
+
+    def timed_step(self: Trainer, batch: Any, epoch: int, it: int) -> Any:
+        out = original(self, batch, epoch, it)
+        losses.append(float(out["loss"]))
+        clock[0] += 1.0
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_step", timed_step)
+    try:
+        stats = trainer.train_one_epoch(0)
+    finally:
+        trainer.close()
+    assert len(losses) == 3
+    assert stats["loss"] == pytest.approx((3 * losses[0] + 3 * losses[1] + 2 * losses[2]) / 8)
+    assert stats["images_per_s"] == pytest.approx(8 / 3.0)
