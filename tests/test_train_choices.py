@@ -133,8 +133,9 @@ def test_validation_every_val_every_epochs_and_after_the_last_and_each_epochs_lo
 
     monkeypatch.setattr(Trainer, "validate", validate)
     schedule = {"epochs": 3, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
-    cfg = make_config(schedule=schedule, train={"val_every": 2})
-    Trainer(cfg).fit()
+    cfg = make_config(schedule=schedule, train={"val_every": 2, "preview_every": 2})
+    trainer = Trainer(cfg)
+    trainer.fit()
     # Epoch 2 (every 2nd) and epoch 3, the last, whose weights would otherwise go unscored.
     assert validated == [1, 2]
     records = [json.loads(x) for x in (Path(cfg.output_dir) / "metrics.jsonl").open()]
@@ -144,6 +145,8 @@ def test_validation_every_val_every_epochs_and_after_the_last_and_each_epochs_lo
     # 4); epoch 1 warms up over both (lr/2, then lr), epoch 2 runs at lr, and epoch 3 at
     # lr * 0.5 (one step decay, every epoch after the warm-up).
     assert [r["lr"] for r in records] == [pytest.approx(x) for x in (1e-3, 1e-3, 5e-4)]
+    # Previews every 2 epochs too: after epochs 2 and 4 (0-based 1 and 3).
+    assert [trainer._preview_due(e) for e in range(4)] == [False, True, False, True]
 
 
 def test_each_epoch_shuffles_the_training_images_anew(make_config, monkeypatch) -> None:
