@@ -100,6 +100,9 @@ def test_first_step_uses_each_groups_warm_up_lr_and_clips_the_gradient_norm(
     )
     trainer = Trainer(cfg)
     trainer.net.train()
+    # fp16 training's loss scaling (CUDA in practice; the CPU scaler does the same sums): the
+    # norm must be clipped after unscaling, else the clip acts on a norm 1024 times too large.
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     try:
         # 8 images in batches of 4: 2 steps per epoch, so a 2-step warm-up whose first step
         # runs at lr * 1/2 (the warm-up starts at lr / warm-up steps, not at 0).
