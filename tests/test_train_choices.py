@@ -81,6 +81,10 @@ def test_best_and_plateau_follow_the_validation_loss_across_a_resume(
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["best"] for r in records] == [True, False]
     assert [r["early_stop_bad"] for r in records] == [0, 1]
+    # One step per epoch: the resumed run counts on from the saved step.
+    assert [r["global_step"] for r in records] == [1, 2] and summary["global_step"] == 2
+    n_trainable = sum(p.numel() for p in resumed.model.parameters() if p.requires_grad)
+    assert f"{n_trainable:,} trainable parameters" in (run / "train.log").read_text()
     assert load_training_state(checkpoint_dir(run, "best"))["epoch"] == 1
     assert load_training_state(run)["epoch"] == 2
     # Both epochs trained at the full lr; epoch 2's validation (no improvement on 0.5, with
