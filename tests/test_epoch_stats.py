@@ -65,3 +65,13 @@ def test_the_first_non_finite_step_is_named_not_a_later_one() -> None:
     watch.record(torch.tensor(float("inf")), 4)
     with pytest.raises(FloatingPointError, match=r"global step 2 \(epoch 6\)"):
         watch.check(5)
+
+
+def test_an_infinite_loss_is_flagged_like_a_nan() -> None:
+    # A diverging loss reaches inf before (or without) NaN; the weights are just as ruined.
+    watch = NonFiniteWatch(CPU)
+    watch.record(torch.tensor(0.3), 1)
+    watch.record(torch.tensor(float("inf")), 2)
+    watch.record(torch.tensor(float("-inf")), 3)
+    with pytest.raises(FloatingPointError, match=r"global step 2 \(epoch 1\)"):
+        watch.check(0)

@@ -162,3 +162,17 @@ def test_a_new_run_refuses_an_output_dir_that_is_a_file(tmp_path) -> None:
     with pytest.raises(NotADirectoryError, match=r"output_dir '.*out' is a file, not a folder"):
         check_new_run_folder(tmp_path / "out")
     assert (tmp_path / "out").read_text() == "notes"
+
+
+def test_a_new_run_refuses_a_folder_whose_last_save_was_cut_between_its_renames(
+    tmp_path, tiny_model
+) -> None:
+    # Only `.last.old` holds the trained run (epoch 5): a fresh start would restore it and
+    # then overwrite it with its own first `last`.
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / "last", tiny_model, {"epoch": 5, "global_step": 40})
+    os.rename(run / "checkpoints" / "last", run / "checkpoints" / ".last.old")
+    (run / "train.log").write_text("epoch 5/300\n")
+    with pytest.raises(FileExistsError, match="--resume"):
+        state_mod.check_new_run_folder(run)
+    assert load_training_state(run)["epoch"] == 5

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import pytest
 import torch
 
 from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.validation import run_validation
+from pmgsam.engine.validation import monitor_metrics, run_validation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -73,3 +74,23 @@ def test_run_validation_means_over_images_by_hand() -> None:
         model, [], _fg_fraction_loss, torch.device("cpu"), None, PerformanceConfig(), 2
     )
     assert empty["images"] == 0.0 and none is None
+
+
+def test_monitor_metrics_score_only_the_valid_region_of_a_padded_image() -> None:
+    # An 8x4 (h x w) image at S=4 is resized to 4x2 and padded on the right: columns 0-1 are
+    # the image, columns 2-3 padding, where the network's output means nothing.
+    s = 4
+    gt = torch.zeros(1, 1, s, s)
+    gt[0, 0, :, 0] = 1.0  # the object: column 0 (4 pixels)
+    logits = torch.full((1, 1, s, s), -20.0)
+    logits[0, 0, :, 0] = 20.0  # the object found ...
+    logits[0, 0, 3, 0] = math.log(3.0)  # (one pixel at probability 0.75: MAE 0.25 there)
+    logits[0, 0, :2, 1] = 20.0  # ... with 2 false-positive pixels in the image
+    logits[0, 0, :, 2:] = 20.0  # and foreground all over the padding, which must not count
+    m = monitor_metrics(logits, gt, torch.tensor([[8, 4]]))
+    # By hand over the 8 valid pixels: TP 4, predicted 6, true 4.
+    # IoU = 4 / 6; precision 2/3, recall 1 -> F = 1.3 * (2/3) / (0.3 * 2/3 + 1) = 0.7222...;
+    # MAE = (2 wrong pixels + 0.25) / 8 valid pixels.
+    assert float(m["iou"]) == pytest.approx(4 / 6)
+    assert float(m["f"]) == pytest.approx(1.3 * (2 / 3) / (0.3 * 2 / 3 + 1))
+    assert float(m["mae"]) == pytest.approx(2.25 / 8, abs=1e-6)

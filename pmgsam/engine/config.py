@@ -211,8 +211,8 @@ class TrainConfig:
       preview_images (int): validation images shown in a preview.
       init_from (str, optional): PMG-SAM weights to start from (fine-tuning): a ``.safetensors``
         file, a checkpoint folder, or a training run folder (its best weights).
-      val_every (int): epochs between two validations (the schedule and early stopping count
-        validations).
+      val_every (int): epochs between two validations, plus one after the last epoch (the
+        schedule and early stopping count validations).
     """
 
     batch_size: int = 4
