@@ -17,7 +17,7 @@ from typing import Any, Dict
 
 import numpy as np
 import pytest
-from segment_anything import SamAutomaticMaskGenerator
+from segment_anything import SamAutomaticMaskGenerator, SamPredictor
 
 from pmgsam.baselines import sam
 from pmgsam.baselines.base import AutoBaseline
@@ -100,3 +100,16 @@ def test_sam2_auto_keeps_sam2s_generator_defaults_and_released_configs() -> None
     for model_type, config in sam2.CONFIGS.items():
         model_id = f"facebook/sam2.1-hiera-{model_type.replace('_', '-')}"
         assert HF_MODEL_ID_TO_FILENAMES[model_id][0] == config
+
+
+def test_model_side_is_the_side_the_packages_predictors_resize_to() -> None:
+    from pmgsam.baselines.runner import model_side
+
+    sam_model = SimpleNamespace(image_encoder=SimpleNamespace(img_size=64))
+    assert model_side(sam_model) == SamPredictor(sam_model).transform.target_length == 64
+    pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    # SAM2Base holds an image encoder too, whose parts record no input side.
+    sam2_model = SimpleNamespace(image_size=96, mask_threshold=0.0, image_encoder=object())
+    assert model_side(sam2_model) == SAM2ImagePredictor(sam2_model)._transforms.resolution == 96
