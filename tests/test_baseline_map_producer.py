@@ -86,7 +86,7 @@ def test_a_resumed_oracle_map_follows_an_edited_gt(tmp_path: Path) -> None:
     np.testing.assert_array_equal(cv2.imread(str(pred), cv2.IMREAD_UNCHANGED), block(5, 10) * 255)
 
 
-def test_automatic_maps_of_another_reduction_have_another_producer() -> None:
+def test_automatic_maps_of_other_settings_have_another_producer() -> None:
     parser = evaluate.build_parser()
 
     def settings(baseline: str, reduce: str):
@@ -95,5 +95,14 @@ def test_automatic_maps_of_another_reduction_have_another_producer() -> None:
     for baseline in ("sam-auto", "sam2-auto", "esam"):
         made = [settings(baseline, reduce) for reduce in ("union", "largest", "oracle")]
         assert [m["reduce"] for m in made] == ["union", "largest", "oracle"]
+    # Nor are E-SAM maps made with other thresholds, nor a generator's with other settings.
+    esam = ["--baseline", "esam", "--esam-merge-similarity"]
+    assert map_settings(parser.parse_args([*esam, "0.8"])) != map_settings(
+        parser.parse_args([*esam, "0.9"])
+    )
+    auto = ["--baseline", "sam-auto", "--pred-iou-thresh"]
+    assert map_settings(parser.parse_args([*auto, "0.8"])) != map_settings(
+        parser.parse_args([*auto, "0.9"])
+    )
     # A box prompt makes one map whatever --reduce says: its maps are kept across it.
     assert settings("sam-box", "union") == settings("sam-box", "largest")
