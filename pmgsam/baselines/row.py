@@ -31,6 +31,8 @@ def _build(args: argparse.Namespace, family_name: str, device: Any):
     if args.baseline.endswith("-box"):
         return BoxBaseline(family_name, args.model_type, model)
     settings = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
+    if args.use_m2m:
+        settings["use_m2m"] = True
     return AutoBaseline(family_name, args.model_type, model, settings)
 
 
