@@ -108,8 +108,8 @@ def test_a_missing_or_unreadable_gt_json_or_no_gt_at_all_is_named(tmp_path, caps
     base = ["overlap", "--name", "T", "--out", tmp_path / "o"]
     gt.write_text('{"images": [')
     cases = [
-        (["--gt-json", tmp_path / "none.json"], f"--gt-json: '{tmp_path / 'none.json'}' does not"),
-        (["--gt-json", gt], f"--gt-json: '{gt}' is not valid JSON"),
+        (["--gt-json", tmp_path / "none.json"], f"--gt-json '{tmp_path / 'none.json'}' does not"),
+        (["--gt-json", gt], f"--gt-json '{gt}' is not valid JSON"),
         (["--split", "Test"], "overlap needs --gt-json, or --config and --split"),
     ]
     for extra, words in cases:

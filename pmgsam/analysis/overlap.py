@@ -233,7 +233,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     if args.gt_json:
         path = Path(args.gt_json)
         if not path.is_file():
-            raise DataNotFoundError(f"--gt-json: '{path}' does not exist")
+            raise DataNotFoundError(f"--gt-json '{path}' does not exist")
         from pmgsam.data.coco_annotations import read_coco_json
         from pmgsam.evaluation.coco_gt import checked_coco_dict
 
