@@ -6,20 +6,14 @@ predictions, table reports) start fast.
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "build_model": "pmgsam.modeling.build",
-    "list_models": "pmgsam.modeling.registry",
-    "load_pretrained": "pmgsam.modeling.build",
-    "ModelConfig": "pmgsam.modeling.config",
+from pmgsam.utils.lazy import lazy_exports
+
+_WHERE = {
+    "build_model": "modeling.build",
+    "list_models": "modeling.registry",
+    "load_pretrained": "modeling.build",
+    "ModelConfig": "modeling.config",
 }
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pmgsam' has no attribute {name!r}")
-
-
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_WHERE]
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -39,16 +39,25 @@ def test_help_and_data_loading_modules_do_not_import_hiera_or_segment_anything()
     assert done.stdout.splitlines()[-1] == "", done.stdout.splitlines()[-1]
 
 
-def test_a_name_pmgsam_data_does_not_have_is_an_attribute_error() -> None:
-    """Its lazy names must not turn a typo into another error (hasattr and ``from ... import``
+@pytest.mark.parametrize(
+    "package, typo, name",
+    [("pmgsam", "list_model", "list_models"), ("pmgsam.data", "load_imag", "load_image"),
+     ("pmgsam.efficiency", "count_flop", "count_flops")],
+)  # fmt: skip
+def test_a_name_a_lazy_package_does_not_have_is_an_attribute_error(
+    package: str, typo: str, name: str
+) -> None:
+    """Their lazy names must not turn a typo into another error (hasattr and ``from ... import``
     rely on AttributeError)."""
-    import pmgsam.data
+    import importlib
 
-    with pytest.raises(AttributeError, match="^module 'pmgsam.data' has no attribute 'load_imag'$"):
-        getattr(pmgsam.data, "load_imag")  # noqa: B009
-    assert not hasattr(pmgsam.data, "load_imag") and "load_image" in dir(pmgsam.data)
-    with pytest.raises(ImportError, match="cannot import name 'load_imag'"):
-        from pmgsam.data import load_imag  # noqa: F401
+    module = importlib.import_module(package)
+    with pytest.raises(AttributeError, match=f"^module '{package}' has no attribute '{typo}'$"):
+        getattr(module, typo)
+    assert not hasattr(module, typo) and name in dir(module)
+    with pytest.raises(ImportError, match=f"cannot import name '{typo}'"):
+        exec(f"from {package} import {typo}", {})
+    assert getattr(module, name) is vars(module)[name]  # found once, then kept
 
 
 def test_startup_benchmark_refuses_a_repeat_below_one() -> None:

@@ -7,8 +7,7 @@ Every name is imported on first use (PEP 562), so that the torch-free readers of
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pmgsam.utils.lazy import lazy_exports
 
 _WHERE = {
     "AugmentConfig": "config",
@@ -36,15 +35,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
