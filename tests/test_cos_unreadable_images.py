@@ -122,19 +122,25 @@ def test_keep_going_skips_an_unreadable_image_and_leaves_its_split_unscored(
     assert not (run / "metrics" / "test.json").exists() and not (run / "run.json").exists()
 
 
-def test_an_image_left_out_of_the_ground_truth_is_recorded_and_the_others_keep_their_ids(
-    tmp_path: Path,
-) -> None:
+def _images_and_instance_maps(tmp_path: Path, names: str) -> Tuple[List[Path], Path]:
+    """One black 10x8 image per name and its instance map (one 4x4 instance, shifted by k)."""
     folder, labels = tmp_path / "im", tmp_path / "inst"
     folder.mkdir()
     labels.mkdir()
     paths = []
-    for k, name in enumerate("abc"):
+    for k, name in enumerate(names):
         label = np.zeros((8, 10), np.uint8)
         label[2:6, k : k + 4] = 1
         Image.fromarray(label).save(labels / f"{name}.png")
         Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(folder / f"{name}.png")
         paths.append(folder / f"{name}.png")
+    return paths, labels
+
+
+def test_an_image_left_out_of_the_ground_truth_is_recorded_and_the_others_keep_their_ids(
+    tmp_path: Path,
+) -> None:
+    paths, labels = _images_and_instance_maps(tmp_path, "abc")
     paths[1].write_bytes(b"")
     unreadable: Dict[str, str] = {}
     gt = coco_ground_truth(paths, ["a", "b", "c"], InstanceSource("png", labels), "t", unreadable)
@@ -175,16 +181,7 @@ def test_a_split_of_unreadable_images_alone_is_all_failed_images(nc4k, tmp_path:
 def test_instance_maps_that_cannot_be_used_are_left_out_with_their_file_named(
     tmp_path: Path,
 ) -> None:
-    folder, labels = tmp_path / "im", tmp_path / "inst"
-    folder.mkdir()
-    labels.mkdir()
-    paths = []
-    for k, name in enumerate("abcd"):
-        label = np.zeros((8, 10), np.uint8)
-        label[2:6, k : k + 4] = 1
-        Image.fromarray(label).save(labels / f"{name}.png")
-        Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(folder / f"{name}.png")
-        paths.append(folder / f"{name}.png")
+    paths, labels = _images_and_instance_maps(tmp_path, "abcd")
     (labels / "b.png").write_text("not a png")
     Image.fromarray(np.ones((4, 4), np.uint8)).save(labels / "c.png")  # 4x4, its image 10x8
     paths[3].write_bytes(b"")
