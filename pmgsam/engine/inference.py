@@ -63,8 +63,9 @@ from pmgsam.utils.outputs import (
 )
 
 if __name__ == "__main__":
-    # `python -m`: --help and usage errors answer before torch is imported below (seconds);
-    # main() parses the same arguments again.
+    # Run as a command: --help and usage errors answer before the torch imports below
+    # (seconds). Those stay at module level, where tests patch them (load_pretrained,
+    # Predictor); main() parses again, as it must when called directly.
     build_parser().parse_args()
 
 from torch.utils.data import Subset  # noqa: E402
