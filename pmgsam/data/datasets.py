@@ -133,8 +133,9 @@ class SegmentationDataset(Dataset):
     def coco_gt(self, unreadable: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
         """COCO ground truth (RLE with str counts, class-agnostic) for instance evaluation.
 
-        Images whose header cannot be read raise one error naming them all, or, with
-        ``unreadable`` given, are left out and recorded there (:func:`coco_ground_truth`)."""
+        Images whose header or instance map cannot be read raise one error naming them all,
+        or, with ``unreadable`` given, are left out and recorded there
+        (:func:`coco_ground_truth`)."""
         return coco_ground_truth(
             self.image_paths, self.names, self.instances, self.description, unreadable
         )
@@ -158,7 +159,10 @@ def check_files(
     if len(readers) != len(datasets):
         raise ValueError(f"{len(readers)} instance readers for {len(datasets)} datasets")
 
-    def check(item: tuple) -> tuple:
+    def check(
+        item: Tuple[SegmentationDataset, int, InstanceReader | None],
+    ) -> Tuple[Optional[str], Optional[bool], int]:
+        """(problem, whether the mask has foreground, EXIF orientation) of one pair."""
         dataset, index, reader = item
         orientation = exif_orientation(dataset.image_paths[index])
         try:

@@ -73,9 +73,8 @@ def coco_ground_truth(
         kept.append(name)
     assert instances.path is not None
     bad_maps: Dict[str, Tuple[str, str]] = {}  # name: (instance map, why it cannot be used)
-    if instances.kind == "json":
-        annotations: List[Dict[str, Any]] = []
-    else:
+    annotations: List[Dict[str, Any]] = []
+    if instances.kind == "png":
         annotations = annotations_from_pngs(instances.path, kept, images, bad_maps)
     what = description or "this split"
     if bad_images or bad_maps:
@@ -84,6 +83,7 @@ def coco_ground_truth(
         unreadable.update({name: why for name, (_, why) in {**bad_images, **bad_maps}.items()})
         images = [im for name, im in zip(kept, images) if name not in bad_maps]
         kept = [name for name in kept if name not in bad_maps]
+    # After the check above: unreadable images are named before any complaint about the file.
     if instances.kind == "json":
         images, annotations = annotations_from_json(instances.path, kept, images, what)
     return {
@@ -116,9 +116,9 @@ def coco_gt_with_unreadable(
     dataset: Any, keep_going: bool
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """(``dataset.coco_gt()``, ``{name: reason}`` of the images left out of it). With
-    ``keep_going`` an image whose header cannot be read is left out and named in the second;
-    otherwise :func:`coco_ground_truth`'s :class:`~pmgsam.data.io.DataError` naming every such
-    image is raised."""
+    ``keep_going`` an image whose header or instance map cannot be read is left out and named
+    in the second; otherwise :func:`coco_ground_truth`'s :class:`~pmgsam.data.io.DataError`
+    naming every such file is raised."""
     if not keep_going:
         return dataset.coco_gt(), {}
     unreadable: Dict[str, str] = {}
