@@ -183,11 +183,12 @@ def load_coco(
     if isinstance(gt, Mapping):
         data = checked_coco_dict(gt, "COCO GT", require_instances)
     else:
+        where = f"COCO GT file '{gt}'"
         try:
-            raw = read_coco_json(Path(gt), f"COCO GT file '{Path(gt)}'")
-        except DataError as err:
+            raw = read_coco_json(Path(gt), where)
+        except DataError as err:  # the evaluation's own error type, as checked_coco_dict's
             raise EvaluationInputError(str(err)) from err
-        data = checked_coco_dict(raw, f"COCO GT file '{gt}'", require_instances)
+        data = checked_coco_dict(raw, where, require_instances)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = data
