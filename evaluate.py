@@ -27,12 +27,12 @@ filesystem blind to case is the folder of another dataset's maps (COD10K's ``Tes
 ``test`` in one ``--output-dir``: :mod:`pmgsam.evaluation.split_folders`). ``--skip-existing``
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
-An image that cannot be read stops the run, naming it (on COD10K / NC4K, images whose header
-or instance-map PNG cannot be read are all named before anything is predicted: the COCO ground
-truth needs their size and instances; a corrupt COCO instance file stops it naming the file,
-with or without ``--keep-going``); with ``--keep-going`` it is skipped (no map, no place in the
-COCO ground truth), the others are predicted, the splits holding such files are not scored,
-and the run ends with an error listing them all (exit status 2).
+An image that cannot be read stops the run, naming it; on COD10K / NC4K, images whose header
+or instance-map PNG cannot be read are all named before anything is predicted (the COCO ground
+truth needs their size and instances). With ``--keep-going`` such an image is skipped (no map,
+no place in the COCO ground truth), the others are predicted, the splits holding such files are
+not scored, and the run ends with an error listing them all (exit status 2). A corrupt COCO
+instance file stops the run, naming it, with or without ``--keep-going``.
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 

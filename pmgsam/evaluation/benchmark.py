@@ -14,12 +14,12 @@ in run.json and in every folder's manifest), not once per split; if it is replac
 before the model has loaded from it, the run is refused naming it (the SHA-256 would describe
 other weights than those that made the maps).
 
-An image (or GT mask) that cannot be read stops the run with an error naming it (on COD10K /
+An image (or GT mask) that cannot be read stops the run with an error naming it; on COD10K /
 NC4K, images whose header or instance-map PNG cannot be read are all named before anything is
-predicted: the COCO GT needs their size and instances); with ``--keep-going`` it gets no map
-(and no place in the COCO GT) and the other images are predicted, the splits holding such files
-are not scored, and the run ends with an error listing them all, without run.json
-(:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
+predicted (the COCO GT needs their size and instances). With ``--keep-going`` such an image
+gets no map (and no place in the COCO GT) and the other images are predicted, the splits
+holding such files are not scored, and the run ends with an error listing them all, without
+run.json (:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -101,12 +101,13 @@ def _predict(
     loaded: Dict[str, object],
     run: Dict[str, Any],
 ) -> str:
-    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder. ``run``
-    holds the weights' hash (``weights``: checked against the file once the model loads), the
-    folders predicted so far (``predicted``: each split is predicted once), with
-    ``--keep-going``, the files that could not be read (``failed``, by split) and the images
-    left out of a COS split's GT (``left_out``, by split: they are not predicted and count among
-    its failures)."""
+    """The checkpoint's maps of ``split`` in ``<run_dir>/pred/<split>``; its folder.
+
+    ``run`` holds the weights' hash (``weights``: checked against the file once the model
+    loads), the folders predicted so far (``predicted``: each split is predicted once), the
+    images left out of a COS split's GT (``left_out``, by split, ``--keep-going`` only: not
+    predicted) and the split's failed files (``failed``, by split, set here: its unreadable
+    images and those left out, so that the split is not scored)."""
     from pmgsam.engine.inference import predict_split
 
     if split in run["predicted"]:
@@ -321,8 +322,6 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         parts = split_parts(split) if combined else [split]
         for part in parts:  # all of them, before a part with unreadable files skips the split
             _predict(args, part, run_dir, overrides, loaded, run)
-        if gt_failed.get(split):  # left out of the GT: never scored without them
-            run["failed"][split] = {**gt_failed[split], **run["failed"].get(split, {})}
         if any(part in run["failed"] for part in parts):
             continue  # --keep-going: not scored; named at the end
         if combined:  # DIS-TE or DIS-TE1+...: one set
