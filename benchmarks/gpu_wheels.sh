@@ -4,9 +4,9 @@
 # before the GPU calls of BENCHMARKS.md ("GPU: the calls a session with an H100 must make"):
 #   bash benchmarks/gpu_wheels.sh
 #
-# The GPU machine has torch, timm, scipy, opencv, scikit-image, tensorboard, matplotlib and
-# pytest (with their own dependencies) and no network. Rehearsed on 2026-11-29 in a Python
-# 3.12.1 venv holding only those: PySODMetrics, which the shared list brings, imports
+# The GPU machine has torch, torchvision, timm, scipy, opencv, scikit-image, tensorboard,
+# matplotlib and pytest (with their own dependencies) and no network. Rehearsed on 2026-11-29
+# in a Python 3.12.1 venv holding only those: PySODMetrics, which the shared list brings, imports
 # scikit-learn, which needs joblib (which needs cloudpickle), threadpoolctl and narwhals;
 # without them every test that scores against PySODMetrics fails with ModuleNotFoundError.
 # sam2 is not brought: PyPI has no wheel of it (it builds against the installed torch), so the
