@@ -237,10 +237,10 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
         from pmgsam.data.coco_annotations import read_coco_json
         from pmgsam.evaluation.coco_gt import checked_coco_dict
 
-        data = read_coco_json(path, f"--gt-json '{path}'")
-
+        where = f"--gt-json '{path}'"
+        data = read_coco_json(path, where)
         # One error naming what is malformed; scoring needs GT instances (AP -1 without).
-        checked_coco_dict(data, f"--gt-json '{path}'", require_instances=scoring)
+        checked_coco_dict(data, where, require_instances=scoring)
         refuse_dataset_folder(out, [path.parent])
         return data
     if not (args.config and args.split):
