@@ -1,6 +1,8 @@
-"""hiera-transformer (with timm, torchvision and torch._dynamo, ~3 s) is imported only where a
-Hiera model is built: not by a command's --help, nor by what a DataLoader worker imports; nor
-is segment-anything (torchvision, torch._dynamo) by the SAM fine-tuning command's --help."""
+"""What starting a command costs. hiera-transformer (with timm, torchvision and torch._dynamo,
+~3 s) is imported only where a Hiera model is built: not by a command's --help, nor by what a
+DataLoader worker imports; nor is segment-anything (torchvision, torch._dynamo) by the SAM
+fine-tuning command's --help. The --help of the efficiency report and of inference, and listing
+the model names, do not import torch at all; the lazy packages' names behave as attributes."""
 
 from __future__ import annotations
 
