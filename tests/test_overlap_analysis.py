@@ -107,9 +107,12 @@ def test_a_missing_or_unreadable_gt_json_or_no_gt_at_all_is_named(tmp_path, caps
     gt = tmp_path / "gt.json"
     base = ["overlap", "--name", "T", "--out", tmp_path / "o"]
     gt.write_text('{"images": [')
+    folder = tmp_path / "elsewhere" / "gt.json"  # a folder named like the file
+    folder.mkdir(parents=True)
     cases = [
         (["--gt-json", tmp_path / "none.json"], f"--gt-json '{tmp_path / 'none.json'}' does not"),
         (["--gt-json", gt], f"--gt-json '{gt}' is not valid JSON"),
+        (["--gt-json", folder], f"--gt-json '{folder}' is not a file"),
         (["--split", "Test"], "overlap needs --gt-json, or --config and --split"),
     ]
     for extra, words in cases:

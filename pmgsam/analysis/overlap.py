@@ -21,7 +21,7 @@ import argparse
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 import cv2
 import numpy as np
@@ -233,16 +233,18 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     if args.gt_json:
         path = Path(args.gt_json)
         if not path.is_file():
-            raise DataNotFoundError(f"--gt-json '{path}' does not exist")
+            what = "is not a file" if path.exists() else "does not exist"
+            raise DataNotFoundError(f"--gt-json '{path}' {what}")
         from pmgsam.data.coco_annotations import read_coco_json
         from pmgsam.evaluation.coco_gt import checked_coco_dict
 
         where = f"--gt-json '{path}'"
         data = read_coco_json(path, where)
-        # One error naming what is malformed; scoring needs GT instances (AP -1 without).
+        # One error naming what is malformed; scoring needs GT instances (AP -1 without). The
+        # file's own JSON is returned, so the subset written keeps the user's encoding.
         checked_coco_dict(data, where, require_instances=scoring)
         refuse_dataset_folder(out, [path.parent])
-        return data
+        return cast(Dict[str, Any], data)
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
