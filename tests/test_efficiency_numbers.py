@@ -50,7 +50,12 @@ def test_record_keys_hold_the_median_latency_the_first_call_and_the_allocated_pe
 
 
 def test_printed_report_gives_parameters_in_millions_and_flops_in_g() -> None:
-    report = {**_report(), "records": [make_record(_report(), "inference", SPEED)]}
+    # A batch of 2 in 200 ms: 10 images/s.
+    batch = {**_report(), "batch": 2}
+    report = {
+        **batch,
+        "records": [make_record(batch, "inference", {**SPEED, "images_per_s": 10.0})],
+    }
     text = format_report(report)
     assert "parameters: total 30.00 M | trainable 2.00 M | frozen 28.00 M" in text
     # 10 G trainable over 30 G frozen = 33.3 %.
@@ -59,7 +64,7 @@ def test_printed_report_gives_parameters_in_millions_and_flops_in_g() -> None:
         "(33.3 % of frozen)" in text
     )
     assert "by component: u2net 30.0 G, decoder 10.0 G" in text
-    assert "200.0 ms per batch of 1 | 5.00 images/s | peak 3420 MB (CUDA, allocated)" in text
+    assert "200.0 ms per batch of 2 | 10.00 images/s | peak 3420 MB (CUDA, allocated)" in text
 
 
 def test_environment_records_the_compile_scope_only_when_compiling() -> None:
@@ -98,3 +103,19 @@ def test_even_count_of_timed_calls_takes_the_mean_of_the_middle_two(monkeypatch)
     assert r["latency_ms_median"] == pytest.approx(2500.0)
     assert r["images_per_s"] == pytest.approx(2 / 2.5)
     assert r["latency_ms_mean"] == pytest.approx(4000.0)  # (1 + 2 + 3 + 10) / 4
+
+
+def test_training_steps_clip_the_gradient_norm_as_the_trainer_does(monkeypatch) -> None:
+    # The trainer clips the trainable gradients' global norm to train.grad_clip (1.0 unless
+    # set): a timed training step that skipped it would time less work than training does.
+    from pmgsam.engine.config import TrainConfig
+
+    clipped = []
+    monkeypatch.setattr(
+        timing.torch.nn.utils, "clip_grad_norm_", lambda params, norm: clipped.append(norm)
+    )
+    model = torch.nn.Conv2d(3, 1, 3, padding=1)
+    model.trainable_parameters = model.parameters
+    net = lambda x: {"mask": model(x)}  # noqa: E731
+    timing.measure_training(model, net, torch.rand(1, 3, 8, 8), "fp32", 2, 1, PerformanceConfig())
+    assert clipped == [TrainConfig().grad_clip] * 3 == [1.0] * 3  # one warm-up + 2 timed steps
