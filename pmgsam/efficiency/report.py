@@ -183,6 +183,12 @@ def efficiency_report(
         return report
 
 
+def _rate(images_per_s: float) -> str:
+    """Two decimals, or three significant digits below 0.1 images/s: a generator taking
+    minutes per image would print as 0.00, which a reader could copy into Table 1."""
+    return f"{images_per_s:.2f}" if images_per_s >= 0.1 else f"{images_per_s:.3g}"
+
+
 def format_report(r: Dict[str, Any]) -> str:
     """The printed report: parameters, FLOPs by component, each record's timing and, with a
     compared generator, the speed-up and FLOPs ratio."""
@@ -201,7 +207,7 @@ def format_report(r: Dict[str, Any]) -> str:
         peak = rec["peak_memory_mb"]
         lines.append(
             f"{rec['mode']:9s} {rec['model']}: {rec['latency_ms']:.1f} ms per batch of "
-            f"{rec['batch']} | {rec['images_per_s']:.2f} images/s"
+            f"{rec['batch']} | {_rate(rec['images_per_s'])} images/s"
             + (f" | peak {peak:.0f} MB (CUDA, allocated)" if peak is not None else "")
             + (f" | {rec['note']}" if rec.get("note") else "")
         )
