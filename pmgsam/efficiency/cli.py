@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--compare",
         choices=AMG_MODELS,
-        help="also time this SAM / SAM2.1 automatic mask generator on the same images",
+        help="also time this SAM / SAM2.1 automatic mask generator on the same images "
+        "(one image at a time; max(1, ITERS // 2) timed passes over the batch after "
+        "min(WARMUP, 1) untimed: a pass takes seconds)",
     )
     parser.add_argument(
         "--sam-points-per-side",
