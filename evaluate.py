@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "row's description, e.g. 'SAM ViT-B GT box')",
     )
     b.add_argument("--device", default="auto", type=device_name, help=f"{DEVICE_NAMES}")
-    b.add_argument("--batch-size", type=positive_int, default=1)
+    b.add_argument(
+        "--batch-size", type=positive_int, default=1, help="benchmark mode: images per forward pass"
+    )
     b.add_argument(
         "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
     )

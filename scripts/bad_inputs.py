@@ -22,6 +22,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS_MARK = ".pmgsam-bad-inputs"
+DEFAULT_DIR = "/tmp/pmgsam_bad_inputs"
+# The tools the cases run (Case.tool), which --only chooses among.
+TOOLS = ("ablate", "analysis", "baselines", "efficiency", "evaluate", "inference", "report",
+         "synthetic", "train")  # fmt: skip
 
 
 @dataclass
@@ -328,12 +332,20 @@ def run_case(case: Case, timeout: float = 300) -> tuple:
 
 def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", default="/tmp/pmgsam_bad_inputs", help="corpus folder (rebuilt)")
-    parser.add_argument("--only", help="comma-separated tools, e.g. inference,train")
+    parser.add_argument(
+        "--dir", default=DEFAULT_DIR, help=f"corpus folder, rebuilt (default: {DEFAULT_DIR})"
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated tools, e.g. inference,train (of: {', '.join(TOOLS)})"
+    )
     args = parser.parse_args(argv)
-    cases = build_corpus(Path(args.dir))
-    if args.only:
-        cases = [c for c in cases if c.tool in args.only.split(",")]
+    only = args.only.split(",") if args.only else list(TOOLS)
+    unknown = [tool for tool in only if tool not in TOOLS]
+    if unknown:  # a misspelt tool would select no case and report 0/0 as a pass
+        parser.error(
+            f"--only: no such tool {', '.join(map(repr, unknown))} (of: {', '.join(TOOLS)})"
+        )
+    cases = [c for c in build_corpus(Path(args.dir)) if c.tool in only]
     failed = 0
     for case in cases:
         passed, code, line = run_case(case)

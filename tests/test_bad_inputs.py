@@ -27,6 +27,7 @@ def test_corpus_cases_pass_end_to_end(tmp_path: Path, small_hiera) -> None:
     tools = {c.tool for c in cases.values()}
     assert tools == {"inference", "train", "evaluate", "report", "synthetic", "efficiency",
                      "baselines", "ablate", "analysis"}  # fmt: skip
+    assert set(script.TOOLS) == tools  # what --only accepts
     # A real `python -m` process each: exit 2, one error line, no traceback, inputs unchanged.
     for name in ("out-is-input", "synthetic-num-0", "ablate-bad-grid", "overlap-not-coco"):
         passed, code, line = script.run_case(cases[name])
@@ -46,3 +47,15 @@ def test_corpus_is_only_built_over_its_own_folder(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="holds no corpus"):
         script.build_corpus(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "user data"
+
+
+def test_only_refuses_a_tool_no_case_runs_before_building_anything(tmp_path: Path, capsys) -> None:
+    # A misspelt tool used to select no case and report "0/0 cases answered ..." with exit 0.
+    script = load_script()
+    corpus = tmp_path / "corpus"
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--dir", str(corpus), "--only", "inference,inferense,trian"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ": error: --only: no such tool 'inferense', 'trian' (of: ablate, analysis, " in error
+    assert not corpus.exists()

@@ -1,18 +1,22 @@
 """README.md and BENCHMARKS.md stay in step with the command-line parsers.
 
 Every ``--option`` of a pmgsam command quoted in them (``python train.py``, ``evaluate.py``,
-``python -m pmgsam....``, in a code block or an inline code span) must be an option of that
-command's parser, and every other ``--option`` the README quotes must be one of some pmgsam
-command (or of the few other tools it names). The parsers are built in-process, no command
-runs, and argparse's prefix matching is not accepted: a renamed option fails here.
+``python -m pmgsam....``, ``python scripts/x.py``, ``python benchmarks/x.py``, in a code block
+or an inline code span) must be an option of that command's parser, and every other
+``--option`` the README quotes must be one of some pmgsam command (or of the few other tools it
+names). The parsers are built in-process, no command runs, and argparse's prefix matching is
+not accepted: a renamed option fails here.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Set, Tuple
+from unittest import mock
 
 import pytest
 
@@ -24,7 +28,10 @@ OTHER_TOOLS = {"--nproc_per_node": "torchrun", "--no-build-isolation": "pip", "-
 
 COMMAND = re.compile(
     r"(?:(?<=\s)|(?<=^)|(?<=/))(train\.py|evaluate\.py)(?=\s|$)|-m\s+(pmgsam(?:\.\w+)*)"
+    r"|(?:(?<=\s)|(?<=^))((?:scripts|benchmarks)/\w+\.py)(?=\s|$)"
 )
+# The Python scripts beside the package; each builds its parser in main(), before any work.
+SCRIPTS = ("scripts", "benchmarks")
 OPTION = re.compile(r"(?:(?<=\s)|(?<=^)|(?<=\[)|(?<=`))--[a-zA-Z][\w-]*\*?")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+(?:\n[^`\n]+)*)`")
@@ -50,7 +57,40 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
         "pmgsam.ablate": ablate.build_parser,
         "pmgsam.analysis": analysis.build_parser,
         "pmgsam.baselines.finetune_sam": finetune_sam.build_parser,
+        **{
+            f"{folder}/{path.name}": _script_parser_builder(path)
+            for folder in SCRIPTS
+            for path in sorted((ROOT / folder).glob("*.py"))
+        },
     }
+
+
+class _ParserBuilt(Exception):
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+
+
+def _script_parser_builder(path: Path) -> Callable[[], argparse.ArgumentParser]:
+    """The parser of the script ``path``: its ``main()`` runs until it parses its arguments,
+    where the (patched) ``parse_args`` hands the parser over instead."""
+
+    def build() -> argparse.ArgumentParser:
+        spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        with mock.patch.dict(sys.modules, {spec.name: module}):  # dataclasses look it up
+            spec.loader.exec_module(module)
+
+        def hand_over(parser: argparse.ArgumentParser, *args, **kwargs):
+            raise _ParserBuilt(parser)
+
+        with mock.patch.object(argparse.ArgumentParser, "parse_args", hand_over):
+            try:
+                module.main()
+            except _ParserBuilt as built:
+                return built.parser
+        raise AssertionError(f"{path}: main() returned without parsing its arguments")
+
+    return build
 
 
 def _options(parser: argparse.ArgumentParser) -> Set[str]:
@@ -91,7 +131,8 @@ def quoted_commands(text: str) -> List[Tuple[str, str]]:
         matches = list(COMMAND.finditer(part))
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(part)
-            found.append((match.group(1) or match.group(2), part[match.end() : end]))
+            command = match.group(1) or match.group(2) or match.group(3)
+            found.append((command, part[match.end() : end]))
     return found
 
 
@@ -152,6 +193,9 @@ def test_the_check_catches_renamed_options_and_reads_the_docs_layouts(parsers) -
         "torchrun --nproc_per_node 4 train.py --config c.yaml --resume-from r\n"
         "python -m pmgsam.analysis overlap --name X --out o --rule-set either\n"
         "python -m pmgsam.engine.inference --checkpoint c --input i --out o --premask p\n"
+        "python benchmarks/loader_speed.py --num 3 --round 3 && "
+        "python scripts/bad_inputs.py --onl x\n"
+        "OMP_NUM_THREADS=1 python benchmarks/no_such.py --num 3\n"
         "```\n"
         "Use `python -m pmgsam.efficiency --thread N` or `python -m pmgsam.nothing --x`;\n"
         "`evaluate.py --baseline sam-auto` and `--skip-existing` are fine, `--no-such` is not.\n"
@@ -162,14 +206,19 @@ def test_the_check_catches_renamed_options_and_reads_the_docs_layouts(parsers) -
         "train.py: --resume-from",
         "pmgsam.analysis: --rule-set",
         "pmgsam.engine.inference: --premask",
+        "benchmarks/loader_speed.py: --round",
+        "scripts/bad_inputs.py: --onl",
+        "benchmarks/no_such.py: no such command",
         "pmgsam.efficiency: --thread",
         "pmgsam.nothing: no such command",
     ]
     assert unknown_options(markdown, parsers) == [
         "--no-such",
+        "--onl",
         "--ouput-dir",
         "--premask",
         "--resume-from",
+        "--round",
         "--rule-set",
         "--thread",
         "--worker",

@@ -233,7 +233,9 @@ def _add_premask_parser(sub: Any) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
-    p.add_argument("--batch-size", type=positive_int, default=1)
+    p.add_argument(
+        "--batch-size", type=positive_int, default=1, help="images per forward pass (missing maps)"
+    )
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
     p.set_defaults(func=premask)
@@ -311,7 +313,7 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument(
         "--width", type=positive_float, default=3.5, help="figure width in inches (column)"
     )
-    p.add_argument("--dpi", type=positive_int, default=300)
+    p.add_argument("--dpi", type=positive_int, default=300, help="resolution of the PNG figures")
     p.add_argument(
         "--resize-pred",
         action="store_true",

@@ -306,7 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
+    parser.add_argument(
+        "--layout",
+        required=True,
+        choices=sorted(LAYOUTS),
+        help="the official folder layout to write",
+    )
     parser.add_argument(
         "--out", required=True, help="output folder (the dataset folder goes in it)"
     )
@@ -318,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
         "max(2, num // 2) CAM test images (plus a few NonCAM ones per split), nc4k: one pool "
         "of num images",
     )
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed (same seed, same dataset)"
+    )
     parser.add_argument(
         "--size",
         type=_size_option,

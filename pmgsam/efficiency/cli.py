@@ -69,8 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile the whole model (no value, or 'model') or each repeated block "
         "('regional': a shorter first call)",
     )
-    parser.add_argument("--compile-mode", default="default", choices=COMPILE_MODES)
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=COMPILE_MODES,
+        help="torch.compile mode, with --compile",
+    )
+    parser.add_argument(
+        "--channels-last", action="store_true", help="channels-last memory format (model and input)"
+    )
     parser.add_argument(
         "--cudnn-benchmark",
         action="store_true",
