@@ -19,9 +19,9 @@ from typing import List, Optional
 def build_parser() -> argparse.ArgumentParser:
     """train.py's options (tests check the README's commands against them)."""
     # The module doc is the usage: how to start, resume and override, shown by --help.
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    from pmgsam.utils.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", help="experiment YAML (optional with --resume)")
     parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
     parser.add_argument("--resume", help="run folder to continue from its last checkpoint")

@@ -46,3 +46,45 @@ def test_efficiency_method_without_a_run_is_refused(capsys):
 
     assert exit_status(main, ["--model", "pmgsam_tiny", "--method", "X"]) == 2
     assert "--method renames a run's row: it needs --run-dir" in capsys.readouterr().err
+
+
+def test_plain_help_prints_names_not_restructuredtext_markup():
+    from pmgsam.utils.cli import plain_help
+
+    doc = (
+        "Scores go to ``<out>/metrics.json`` (layout in :mod:`pmgsam.evaluation.run_json`;\n"
+        "see :func:`~pmgsam.report.main`)::\n\n    python -m pmgsam.report RUN --out DIR\n"
+        "A mid-line :: stays, as does a `single` quote.\n"
+    )
+    assert plain_help(doc) == (
+        "Scores go to <out>/metrics.json (layout in pmgsam.evaluation.run_json;\n"
+        "see main):\n\n    python -m pmgsam.report RUN --out DIR\n"
+        "A mid-line :: stays, as does a `single` quote.\n"
+    )
+
+
+def _all_parsers():
+    import evaluate
+    import train
+    from pmgsam import ablate, report
+    from pmgsam.analysis import __main__ as analysis
+    from pmgsam.baselines import finetune_sam
+    from pmgsam.data import synthetic
+    from pmgsam.efficiency import cli as efficiency
+    from pmgsam.engine import inference
+
+    modules = (train, evaluate, inference, report, efficiency, synthetic, ablate, analysis)
+    for parser in [m.build_parser() for m in modules] + [finetune_sam.build_parser()]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from action.choices.values()
+
+
+def test_no_command_help_shows_restructuredtext_markup():
+    # The module docstrings are the commands' usage; their markup is for Sphinx, not terminals.
+    for parser in _all_parsers():
+        text = parser.format_help()
+        for markup in ("``", ":mod:`", ":func:`", ":class:`", ":data:`", ":meth:`"):
+            assert markup not in text, f"{parser.prog}: {markup!r} in --help"
+        assert not [line for line in text.splitlines() if line.endswith("::")], parser.prog

@@ -44,12 +44,35 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+# Sphinx roles (:mod:`a.b`, :func:`~a.b.c`) and literals (``x``) of the module docstrings that
+# --help shows: a terminal reader sees the name, not the markup.
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_help(text: str) -> str:
+    """``text`` (reStructuredText as the docstrings write it) as --help prints it: roles and
+    literals become their bare names (a ``~`` target its last part), and a paragraph's closing
+    ``::`` (a literal block follows) a single colon."""
+
+    def role(match: re.Match) -> str:
+        target = match.group(1)
+        return target.rsplit(".", 1)[-1] if match.group(0).count("~") else target
+
+    text = _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+    return re.sub(r"::$", ":", text, flags=re.MULTILINE)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """``--help`` as every command prints it: descriptions as written, and each option's
-    default after its help text where it has one (not for unset or off options)."""
+    """``--help`` as every command prints it: descriptions as written but in plain text
+    (:func:`plain_help`), and each option's default after its help text where it has one
+    (not for unset or off options)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(plain_help(text), width, indent)
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
+        text = plain_help(action.help or "")
         # By identity: 0 == False, and a default of 0 is worth showing.
         default = action.default
         shown = not (
