@@ -305,9 +305,10 @@ def test_premask_and_figures_cli(tmp_path, dis5k_root, capsys) -> None:
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     common = ["--config", str(DEMO), "--split", "DIS-TE1"]
     args = ["premask", "--run", str(run), "--prior-dir", f"Oracle={prior}"] + common + data
-    assert main(args) == 0
+    assert main(args + ["--pre-threshold", "0.3", "--final-threshold", "0.9"]) == 0
     out = run / "analysis" / "premask_DIS-TE1"
     summary = json.loads((out / "summary.json").read_text())
+    assert (summary["pre_threshold"], summary["final_threshold"]) == (0.3, 0.9)
     # Empty Pre-Masks (IoU 0) and perfect final maps: every image was "corrected".
     assert summary["quadrants"]["corrected"] == len(stems) == summary["num_images"]
     assert summary["means"]["Oracle"]["IoU"] == 1.0 and summary["means"]["Pre-Mask"]["IoU"] == 0.0

@@ -1,5 +1,6 @@
 """The failure sheet labels each row with that row's own image's score, worst first, and the
-grid's Pre-Mask column shows the first run's Pre-Mask (the module's documented layout)."""
+grid's Pre-Mask column shows the first run's Pre-Mask, each run headed by its method name
+(the module's documented layout)."""
 
 from __future__ import annotations
 
@@ -65,12 +66,14 @@ def test_failure_sheet_rows_carry_their_own_iou_worst_first(tmp_path, monkeypatc
     assert text == "b\t0.0\na\t0.5\nc\t1.0\n"
 
 
-def test_pre_mask_column_shows_the_first_runs_pre_mask(tmp_path) -> None:
+def test_pre_mask_column_is_the_first_runs_and_runs_are_headed_by_method(tmp_path) -> None:
     runs = [tmp_path / "First", tmp_path / "Second"]
     for run in runs:
         (run / "premask" / "S").mkdir(parents=True)
+    # A run's column is headed by the method its run.json names, else by its folder's name.
+    (runs[0] / "run.json").write_text('{"method": "PMG-SAM (ours)"}')
     headers, folders = figures._map_sources(runs, "S")
-    assert headers == ["Pre-Mask", "First", "Second"]
+    assert headers == ["Pre-Mask", "PMG-SAM (ours)", "Second"]
     assert folders == [
         {"S": runs[0] / "premask" / "S"},
         {"S": runs[0] / "pred" / "S"},
