@@ -259,6 +259,8 @@ def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:
     assert (tmp_path / "ov" / "overlap_images.txt").read_text() == "im1.jpg\n"
     summary = json.loads((tmp_path / "ov" / "overlap_summary.json").read_text())
     assert summary["share"] == pytest.approx(0.25)
+    # Images, not instances: image 1 holds the subset's two touching instances.
+    assert (summary["num_overlap_images"], summary["num_images"]) == (1, 4)
     cos = json.loads((run / "run.json").read_text())["cos"]
     assert cos["TOY overlap"]["num_images"] == 1 and cos["TOY"]["num_images"] == 4
     # Connected components merge the touching pair, so AP drops on the subset.

@@ -1,6 +1,7 @@
 """What the analysis figures and Table 5 show, read back before they are saved: the Fig. 10
 scatter puts each image at (Pre-Mask IoU, final IoU) with the thresholds where the summary has
-them, Table 5 bolds the lowest MAE, and every Fig. 9 panel plots its own metric."""
+them, Table 5 bolds the highest IoU and Sα and the lowest MAE, and every Fig. 9 panel plots its
+own metric."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, List
 
 import cv2
 import numpy as np
+import py_sod_metrics as psm
 import pytest
 from matplotlib.colors import same_color
 
@@ -27,6 +29,16 @@ def _write(folder: Path, maps: dict) -> list:
     for stem, arr in maps.items():
         cv2.imwrite(str(folder / f"{stem}.png"), arr)
     return [folder / f"{stem}.png" for stem in maps]
+
+
+def _psm_s_measure(map_path: Path, gt_path: Path) -> float:
+    """PySODMetrics' S-measure of one map (the reference for Table 5's Sα)."""
+    sm = psm.Smeasure()
+    sm.step(
+        pred=cv2.imread(str(map_path), cv2.IMREAD_GRAYSCALE),
+        gt=cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE),
+    )
+    return float(sm.get_results()["sm"])
 
 
 def _points(collection: Any) -> set:
@@ -77,10 +89,17 @@ def test_scatter_and_table5_show_the_premask_and_final_scores(tmp_path, monkeypa
     finally:
         plt.close(fig)
 
-    # Table 5: mean MAE Pre-Mask (0 + 16/32 + 4/32) / 3 = 0.208, final (8/32 + 0 + 0) / 3 =
-    # 0.083; MAE is lower-is-better, so the final mask's is the bold one.
+    # Table 5: IoU and Sα are higher-is-better. Mean IoU Pre-Mask (1 + 0 + 0.75) / 3 = 0.583,
+    # final (0.5 + 1 + 1) / 3 = 0.833; Sα from PySODMetrics.
     md = (tmp_path / "out" / "table5.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("|")}
+    assert "**0.833**" in rows[FINAL] and "0.583" in rows[PREMASK]
+    s_pre = np.mean([_psm_s_measure(m, g) for m, g in zip(pre, gts)])
+    s_final = np.mean([_psm_s_measure(m, g) for m, g in zip(final, gts)])
+    assert s_final > s_pre  # so the final mask's Sα is the bold one
+    assert f"**{s_final:.3f}**" in rows[FINAL] and f"**{s_pre:.3f}**" not in rows[PREMASK]
+    # Mean MAE Pre-Mask (0 + 16/32 + 4/32) / 3 = 0.208, final (8/32 + 0 + 0) / 3 =
+    # 0.083; MAE is lower-is-better, so the final mask's is the bold one.
     assert "**0.083**" in rows[FINAL] and "0.208" in rows[PREMASK]
     assert "**0.208**" not in rows[PREMASK]
 
