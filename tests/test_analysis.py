@@ -259,6 +259,8 @@ def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:
     assert (tmp_path / "ov" / "overlap_images.txt").read_text() == "im1.jpg\n"
     summary = json.loads((tmp_path / "ov" / "overlap_summary.json").read_text())
     assert summary["share"] == pytest.approx(0.25)
+    # Images, not instances: image 1 holds the subset's two touching instances.
+    assert (summary["num_overlap_images"], summary["num_images"]) == (1, 4)
     cos = json.loads((run / "run.json").read_text())["cos"]
     assert cos["TOY overlap"]["num_images"] == 1 and cos["TOY"]["num_images"] == 4
     # Connected components merge the touching pair, so AP drops on the subset.
@@ -305,9 +307,10 @@ def test_premask_and_figures_cli(tmp_path, dis5k_root, capsys) -> None:
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     common = ["--config", str(DEMO), "--split", "DIS-TE1"]
     args = ["premask", "--run", str(run), "--prior-dir", f"Oracle={prior}"] + common + data
-    assert main(args) == 0
+    assert main(args + ["--pre-threshold", "0.3", "--final-threshold", "0.9"]) == 0
     out = run / "analysis" / "premask_DIS-TE1"
     summary = json.loads((out / "summary.json").read_text())
+    assert (summary["pre_threshold"], summary["final_threshold"]) == (0.3, 0.9)
     # Empty Pre-Masks (IoU 0) and perfect final maps: every image was "corrected".
     assert summary["quadrants"]["corrected"] == len(stems) == summary["num_images"]
     assert summary["means"]["Oracle"]["IoU"] == 1.0 and summary["means"]["Pre-Mask"]["IoU"] == 0.0

@@ -13,6 +13,7 @@ from test_analysis import DEMO, _coco_with_cases, _fake_run
 
 import pmgsam.ablate as ablate
 from pmgsam.analysis.__main__ import main
+from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.outputs import OutputError
 
 MINE = b"my own hand-edited file"
@@ -62,3 +63,18 @@ def test_ablation_table_keeps_the_users_files(tmp_path) -> None:
     out = tmp_path / "results"
     argv = ["--grid", str(grid), "--output-dir", str(out)]
     _refused_then_replaced(ablate.main, argv, out, "ablation.md")
+
+
+def test_a_folder_remembers_the_files_of_every_analysis_written_there(tmp_path) -> None:
+    # Two analyses into one folder: the second's record must not make the first's files look
+    # like the user's (its re-run would be refused without --overwrite).
+    out = tmp_path / "paper"
+    for names, tool in ((["fig.png"], "figures"), (["table5.md"], "premask")):
+        check_output_files(out, names)
+        record_output_files(out, names, tool)
+        for name in names:
+            (out / name).write_text(tool)
+    check_output_files(out, ["fig.png", "table5.md"])  # both pmgsam's: no error
+    (out / "mine.png").write_bytes(MINE)
+    with pytest.raises(OutputError, match=r"did not write \(mine.png\)"):
+        check_output_files(out, ["fig.png", "mine.png"])

@@ -84,6 +84,20 @@ def test_crowd_regions_and_later_pairs() -> None:
     assert overlapping_image_ids(coco, "touch") == [2]
 
 
+def test_instances_meeting_only_in_the_last_row_or_column_of_their_boxes_touch() -> None:
+    # Touching is looked for inside the box around both masks, whose last row and column hold
+    # the only contact here: a window that ends one short misses it.
+    data = coco_of(
+        [square(2, 6, 1, 4), square(5, 6, 4, 7)],  # 1: (5, 3) beside (5, 4), the last row
+        [square(2, 5, 1, 4), square(5, 8, 3, 4)],  # 2: (4, 3) above (5, 3), the last column
+        [square(2, 6, 1, 4), square(5, 6, 5, 8)],  # 3: column 4 between them: 2 pixels apart
+    )
+    coco = load_coco(data)
+    assert overlapping_image_ids(coco, "box", progress=False) == []  # no shared box area
+    assert overlapping_image_ids(coco, "touch", progress=False) == [1, 2]
+    assert overlapping_image_ids(coco, "touch", distance=2, progress=False) == [1, 2, 3]
+
+
 def test_cli_passes_the_touch_distance_and_guards_the_prediction_folder(tmp_path, capsys):
     # Image 1: two squares 4 pixels apart (columns 3 and 7): touching at distance 4, not 3.
     gt = tmp_path / "gt.json"
