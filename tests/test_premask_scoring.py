@@ -79,3 +79,24 @@ def test_scatter_title_says_when_r_is_undefined(tmp_path: Path, monkeypatch, r, 
         assert kept[0].axes[0].get_title() == title
     finally:
         plt.close(kept[0])
+
+
+def test_a_pmgsam_map_of_another_size_is_refused_and_a_prior_resized(tmp_path: Path) -> None:
+    # PMG-SAM writes both maps at the image's size: a half-size one is another image's map,
+    # which resizing would score silently; priors (CLIPSeg) work at their own resolution.
+    from pmgsam.evaluation.scoring import EvaluationInputError
+
+    _, gt = _pair(2)  # 48x64
+    cv2.imwrite(str(tmp_path / "gt.png"), gt)
+    cv2.imwrite(str(tmp_path / "full.png"), gt)
+    cv2.imwrite(str(tmp_path / "half.png"), gt[::2, ::2])
+    full, half = tmp_path / "full.png", tmp_path / "half.png"
+    for which in ("Pre-Mask", "Final mask"):
+        sources = {"Pre-Mask": [full], "Final mask": [full], which: [half]}
+        with pytest.raises(EvaluationInputError, match=r"half\.png: size \(24, 32\) differs"):
+            analyse(["a"], [tmp_path / "gt.png"], sources, tmp_path / "out", progress=False)
+    sources = {"prior": [half], "Pre-Mask": [full], "Final mask": [full]}
+    summary = analyse(["a"], [tmp_path / "gt.png"], sources, tmp_path / "out", progress=False)
+    # The GT's own disc, halved and resized back: its IoU with the GT is near, not exactly, 1.
+    assert 0.9 < summary["means"]["prior"]["IoU"] < 1.0
+    assert summary["means"]["Pre-Mask"]["IoU"] == 1.0

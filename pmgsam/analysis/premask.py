@@ -57,12 +57,13 @@ def binary_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(p, g).sum() / union)
 
 
-def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
-    """IoU, S-measure and MAE of one probability map (resized to the GT if needed)."""
+def score_map(map_path: Path, gt_path: Path, resize: bool = True) -> Dict[str, float]:
+    """IoU, S-measure and MAE of one probability map, resized to the GT when ``resize``
+    (priors such as CLIPSeg work at their own resolution); without it a map of another size
+    than its GT is refused, naming both files."""
     pred = load_mask(map_path, "prediction", labels_01=False)
     gt = load_mask(gt_path, "GT mask")
-    # Always resized: priors such as CLIPSeg work at their own resolution.
-    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=True, resize_option=None)
+    pred = map_at_gt_size(pred, gt, map_path, gt_path, resize_pred=resize, resize_option=None)
     sm, mae = s_measure_and_mae(pred, gt)
     return {
         "IoU": binary_iou(pred, gt),
@@ -72,7 +73,7 @@ def score_map(map_path: Path, gt_path: Path) -> Dict[str, float]:
     }
 
 
-def _score_pair(pair: Tuple[Path, Path]) -> Dict[str, float]:
+def _score_pair(pair: Tuple[Path, Path, bool]) -> Dict[str, float]:
     return score_map(*pair)
 
 
@@ -136,7 +137,13 @@ def analyse(
     from .per_image import map_images
 
     # A few hundredths of a second per map of DIS5K's size: minutes for DIS-TE's 2000 images.
-    pairs = [(m, g) for maps in sources.values() for m, g in zip(maps, gt_paths)]
+    # PMG-SAM writes both its maps at the image's size: another size means another image's
+    # map (a wrong folder), which resizing would score silently.
+    pairs = [
+        (m, g, src not in (PREMASK, FINAL))
+        for src, maps in sources.items()
+        for m, g in zip(maps, gt_paths)
+    ]
     scores = map_images(_score_pair, pairs, "Pre-Mask analysis", progress, unit="map")
     n = len(gt_paths)
     per_source = {src: scores[k * n : (k + 1) * n] for k, src in enumerate(sources)}
