@@ -80,6 +80,14 @@ def test_pick_images_spreads_over_the_split_and_finds_names_and_stems() -> None:
         figures.pick_images(images, "s1,s10", 4)
 
 
+def test_a_stem_in_two_parts_of_a_combined_split_must_be_named_with_its_part() -> None:
+    images = _images(["DIS-TE1", "DIS-TE1", "DIS-TE2"], ["x", "y", "x"])
+    match = r"name one as <part>/<stem>: 'x' is DIS-TE1/x and DIS-TE2/x"
+    with pytest.raises(EvaluationInputError, match=match):
+        figures.pick_images(images, "y,x", 4)
+    assert figures.pick_images(images, "DIS-TE2/x,y", 4) == [2, 1]
+
+
 def test_grid_cells_show_label_masks_as_white(tmp_path) -> None:
     # A GT saved as 0/1 labels is shown 0/255; a prediction of 1 (of 255) stays dark.
     for folder in ("im", "gt", "pred"):

@@ -302,7 +302,11 @@ def _add_figures_parser(sub: Any) -> None:
         "figures", formatter_class=HelpFormatter, help="qualitative grids and failure sheet"
     )
     p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
-    p.add_argument("--images", help="comma-separated image names for the grid")
+    p.add_argument(
+        "--images",
+        help="comma-separated image names for the grid (stems; <part>/<stem> in DIS-TE, "
+        "where a stem may be in two parts)",
+    )
     p.add_argument(
         "--worst", type=non_negative_int, default=0, help="failure sheet of the K worst images"
     )

@@ -259,6 +259,19 @@ def pick_images(images: SplitImages, names: Optional[str], num: int) -> List[int
         unknown = [n for n in wanted if n not in lookup]
         if unknown:
             raise EvaluationInputError(f"--images: not in the split: {unknown}")
+        # A stem in several parts of a combined split (DIS-TE1/x and DIS-TE2/x) names no one
+        # image: its <part>/<stem> name does.
+        shared = {
+            n: [name for name, stem in zip(images.names, images.stems) if stem == n]
+            for n in wanted
+            if n not in images.names
+        }
+        ambiguous = {n: found for n, found in shared.items() if len(found) > 1}
+        if ambiguous:
+            raise EvaluationInputError(
+                "--images: in several parts of the split, name one as <part>/<stem>: "
+                + "; ".join(f"{n!r} is {' and '.join(found)}" for n, found in ambiguous.items())
+            )
         return [lookup[n] for n in wanted]
     n = len(images.names)
     return sorted(set(np.linspace(0, n - 1, min(num, n)).round().astype(int).tolist()))
