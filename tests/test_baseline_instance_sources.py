@@ -168,3 +168,25 @@ def test_each_map_is_sourced_from_its_own_image_and_gt_files(tmp_path: Path) -> 
     files["im"][1].write_bytes(b"edited in place")
     after = baseline_sources(dataset, 3, reads_gt=False)
     assert [name for name in before if before[name] != after[name]] == ["b.png"]
+
+
+def test_box_prompted_maps_from_a_coco_file_record_that_file(tmp_path: Path) -> None:
+    """Instance labels in one COCO JSON: every map's last source is that file (path, size),
+    so editing the JSON makes the box-prompted maps be predicted again."""
+    from types import SimpleNamespace
+
+    from pmgsam.baselines.resume import baseline_sources
+
+    coco = tmp_path / "instances.json"
+    coco.write_text("{}")
+    files = {kind: [tmp_path / f"{kind}_{stem}.png" for stem in "ab"] for kind in ("im", "gt")}
+    for path in files["im"] + files["gt"]:
+        path.write_bytes(b"y")
+    dataset = SimpleNamespace(names=["a", "b"], image_paths=files["im"], mask_paths=files["gt"],
+                              instances=SimpleNamespace(path=coco))  # fmt: skip
+    sources = baseline_sources(dataset, 2, reads_gt=True)
+    assert {name: source[-1][:2] for name, source in sources.items()} == {
+        "a.png": [str(coco.resolve()), 2],
+        "b.png": [str(coco.resolve()), 2],
+    }
+    assert all(len(source) == 3 for source in sources.values())  # image, GT mask, instances
