@@ -140,3 +140,53 @@ def test_each_image_names_its_own_instance_map_whatever_its_extension_case(
         "b.png": [str((folder / "b.bmp").resolve()), 5],
         "c.png": [str((folder / "c.png").resolve()), None],
     }
+
+
+def test_each_map_is_sourced_from_its_own_image_and_gt_files(tmp_path: Path) -> None:
+    """A map's sources are its own image's (and with GT prompts its own GT mask's) path and
+    size, so editing image ``b`` in place makes only ``b``'s map be predicted again (keying
+    every map on the first image kept b's stale map and its COCO instances)."""
+    from types import SimpleNamespace
+
+    from pmgsam.baselines.resume import baseline_sources
+
+    files = {}
+    for kind in ("im", "gt"):
+        (tmp_path / kind).mkdir()
+        files[kind] = [tmp_path / kind / f"{stem}.png" for stem in ("a", "b", "c")]
+        for size, path in enumerate(files[kind], start=1):
+            path.write_bytes(b"y" * size)
+    dataset = SimpleNamespace(names=["a", "b", "c"], image_paths=files["im"],
+                              mask_paths=files["gt"])  # fmt: skip
+    for reads_gt in (False, True):
+        sources = baseline_sources(dataset, 3, reads_gt)
+        for i, stem in enumerate("abc"):
+            expected = [[str(files[kind][i].resolve()), i + 1] for kind in ("im", "gt")]
+            got = sources[f"{stem}.png"] if reads_gt else [sources[f"{stem}.png"]]
+            assert [identity[:2] for identity in got] == expected[: len(got)]
+    before = baseline_sources(dataset, 3, reads_gt=False)
+    files["im"][1].write_bytes(b"edited in place")
+    after = baseline_sources(dataset, 3, reads_gt=False)
+    assert [name for name in before if before[name] != after[name]] == ["b.png"]
+
+
+def test_box_prompted_maps_from_a_coco_file_record_that_file(tmp_path: Path) -> None:
+    """Instance labels in one COCO JSON: every map's last source is that file (path, size),
+    so editing the JSON makes the box-prompted maps be predicted again."""
+    from types import SimpleNamespace
+
+    from pmgsam.baselines.resume import baseline_sources
+
+    coco = tmp_path / "instances.json"
+    coco.write_text("{}")
+    files = {kind: [tmp_path / f"{kind}_{stem}.png" for stem in "ab"] for kind in ("im", "gt")}
+    for path in files["im"] + files["gt"]:
+        path.write_bytes(b"y")
+    dataset = SimpleNamespace(names=["a", "b"], image_paths=files["im"], mask_paths=files["gt"],
+                              instances=SimpleNamespace(path=coco))  # fmt: skip
+    sources = baseline_sources(dataset, 2, reads_gt=True)
+    assert {name: source[-1][:2] for name, source in sources.items()} == {
+        "a.png": [str(coco.resolve()), 2],
+        "b.png": [str(coco.resolve()), 2],
+    }
+    assert all(len(source) == 3 for source in sources.values())  # image, GT mask, instances

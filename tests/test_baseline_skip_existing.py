@@ -183,3 +183,19 @@ def test_records_a_killed_run_left_half_written_are_passed_over(tmp_path: Path) 
     (tmp_path / RECORDS).write_text("\n".join(lines))
     assert read_records(tmp_path, ["a", "b", "c"], sources) == {"a": a}
     assert read_records(tmp_path, ["b", "c"], sources) == {}
+
+
+def test_maps_made_at_another_input_side_or_checkpoint_are_not_this_runs(tmp_path: Path) -> None:
+    """The producer names the model input side and the checkpoint's SHA-256: maps made at
+    --model-image-size 512 are not a 1024-px run's, nor those of another checkpoint."""
+    from pmgsam.baselines.resume import baseline_producer
+    from pmgsam.utils.outputs import producer_changes
+
+    weights = tmp_path / "sam.pth"
+    settings = {"baseline": "sam-auto"}
+    at_512 = baseline_producer(weights, "a" * 64, 512, settings)
+    assert (at_512["image_size"], at_512["weights_sha256"]) == (512, "a" * 64)
+    assert at_512["weights"] == str(weights.resolve()) and at_512["settings"] == settings
+    assert producer_changes(at_512, baseline_producer(weights, "a" * 64, 512, settings)) == []
+    assert producer_changes(at_512, baseline_producer(weights, "a" * 64, 1024, settings))
+    assert producer_changes(at_512, baseline_producer(weights, "b" * 64, 512, settings))

@@ -225,3 +225,12 @@ def test_bf16_encoder_keeps_float32_weights_and_outputs(
     embedder = Embedder(model, "bf16")  # no cache: encodes every call
     samples = [prepare(*pair, np.array([[40.0, 20.0]]), SIDE) for pair in pairs(1)]
     torch.testing.assert_close(embedder(samples), encode(model, [samples[0].image], "bf16"))
+
+
+def test_available_memory_reads_meminfos_kib_as_bytes(monkeypatch) -> None:
+    # /proc/meminfo counts in KiB ("kB"): 8388608 kB available is 8 GiB, which holds a
+    # 1000-image cache (3.9 GiB); read as bytes (8 MiB) it refused every memory cache.
+    text = "MemTotal:       16777216 kB\nMemFree: 1024 kB\nMemAvailable:    8388608 kB\n"
+    monkeypatch.setattr(finetune_data, "Path", lambda _: SimpleNamespace(read_text=lambda: text))
+    assert finetune_data.available_memory() == 8 << 30
+    finetune_data.check_plan("memory", 1000, 1024, None, pinned=False)

@@ -37,6 +37,7 @@ from pmgsam.baselines.finetune_recipe import (
 from pmgsam.baselines.finetune_sam import PromptedImages, run_epoch
 from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.config import ConfigError
 
 SIDE = 64
 pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
@@ -282,3 +283,22 @@ def test_a_checkpoint_of_another_model_type_names_it(monkeypatch, tmp_path: Path
     with pytest.raises(CheckpointError, match="--model-image-size 64") as err:  # the side first
         sam.load("vit_b", path, image_size=2 * SIDE)
     assert "--model-type" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["weight_decay", "focal_weight", "dice_weight", "iou_weight"])
+def test_a_negative_loss_weight_or_weight_decay_is_refused_zero_allowed(key: str) -> None:
+    # A negative weight makes the step climb that loss: refused, naming the key; 0 turns it off.
+    FinetuneConfig(**{key: 0.0}).validate()
+    with pytest.raises(ConfigError, match=f"finetune.{key}"):
+        FinetuneConfig(**{key: -1.0}).validate()
+
+
+def test_images_skipped_are_listed_under_their_own_split() -> None:
+    class Skipping(ScriptedRun):
+        def epoch(self, embed: Any, items: Any, desc: str, train: bool = False, gt_empty=None):
+            losses, _, steps = super().epoch(embed, items, desc, train, gt_empty)
+            return losses, ["tr_b", "tr_a"] if train else ["va_x"], steps
+
+    run = Skipping([3.0, 2.0])
+    result = finetune_sam.train(run, embed=None)  # type: ignore[arg-type]
+    assert result["skipped"] == {"tr": ["tr_a", "tr_b"], "va": ["va_x"]}

@@ -82,3 +82,24 @@ def test_an_unreadable_or_foreign_record_is_ignored_so_the_row_is_an_untuned_mod
     record = {"format": RECORD_FORMAT, "output_sha256": sha}
     sidecar.write_text(json.dumps(record))
     assert finetune_record(output) == record
+
+
+def test_the_record_counts_each_split_and_keeps_the_best_epoch_not_the_last(
+    tmp_path: Path,
+) -> None:
+    # run.json's meta.finetune publishes these: 3 training and 2 validation images, and epoch
+    # 1 (val loss 0.4) as the weights written, though epoch 2 came last (val loss 0.6).
+    output = tmp_path / "out.pth"
+    output.write_bytes(b"weights")
+    epochs = [{"epoch": 0, "val_loss": 0.9}, {"epoch": 1, "val_loss": 0.4},
+              {"epoch": 2, "val_loss": 0.6}]  # fmt: skip
+    result = {"epochs": epochs, "best_epoch": 1, "best_val_loss": 0.4,
+              "skipped": {SPLITS[0]: [], SPLITS[1]: []}}  # fmt: skip
+    record = make_record(_run(tmp_path, "object"), result, output, {"seconds": 2.5})
+    data = record["data"]
+    assert (data["train_split"], data["train_images"]) == (SPLITS[0], 3)
+    assert (data["val_split"], data["val_images"]) == (SPLITS[1], 2)
+    assert (record["best_epoch"], record["best_val_loss"]) == (1, 0.4)
+    assert [e["val_loss"] for e in record["epochs"]] == [0.9, 0.4, 0.6]
+    assert (record["model_image_size"], record["source_sha256"]) == (64, "0" * 64)
+    assert record["output_sha256"] == hashlib.sha256(b"weights").hexdigest() != "0" * 64
