@@ -1,6 +1,7 @@
 """Which model output each written map is: ``--out`` gets the final mask's probabilities and
 ``--premask-out`` the Pre-Mask's (DESIGN.md §1: both are logits, sigmoid → probability), each
-at its own image's original size, with several images of different sizes in one batch."""
+at its own image's original size and under its own image's name, with several images of
+different sizes in one batch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from pmgsam.data import unpad_and_resize
+from pmgsam.data import EvalTransform, load_image, unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor
 
 S = 64
@@ -29,17 +30,19 @@ def test_final_and_premask_maps_are_their_own_outputs(
     rng = np.random.default_rng(3)
     images = tmp_path / "images"
     images.mkdir()
-    cv2.imwrite(str(images / "a.png"), rng.integers(0, 255, (30, 70, 3), dtype=np.uint8))
-    cv2.imwrite(str(images / "b.png"), rng.integers(0, 255, (90, 40, 3), dtype=np.uint8))
+    # Natural order (img2, img10) is not the string order: each map must be of its own file.
+    cv2.imwrite(str(images / "img10.png"), rng.integers(0, 255, (30, 70, 3), dtype=np.uint8))
+    cv2.imwrite(str(images / "img2.png"), rng.integers(0, 255, (90, 40, 3), dtype=np.uint8))
     dataset = ImageFolder(images, S)
     out, pre = tmp_path / "out", tmp_path / "pre"
     Predictor(model, "cpu").predict_dataset(
         dataset, out, batch_size=2, num_workers=0, progress=False, premask_dir=pre
     )
-    samples = [dataset[i] for i in range(len(dataset))]
+    names = ["img10", "img2"]
+    samples = [EvalTransform(S)(load_image(images / f"{name}.png")) for name in names]
     with torch.no_grad():
         logits = model(torch.stack([s["image"] for s in samples]))
-    for index, (name, sample) in enumerate(zip(dataset.names, samples)):
+    for index, (name, sample) in enumerate(zip(names, samples)):
         final = _expected_png(logits["mask"][index : index + 1], sample["orig_size"])
         premask = _expected_png(logits["pre_mask"][index : index + 1], sample["orig_size"])
         # The two outputs must differ for the test to tell them apart.
