@@ -4,6 +4,8 @@ cleared as) its leftovers, and the SHA-256 that manifests record of a weights fi
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +45,13 @@ def test_file_sha256_is_hashlibs_over_the_whole_file(tmp_path: Path) -> None:
     b.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     assert file_sha256(a) == hashlib.sha256(data).hexdigest()
     assert file_sha256(b) == hashlib.sha256(b.read_bytes()).hexdigest() != file_sha256(a)
+
+
+def test_a_replaced_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    old = os.umask(0o002)  # group-writable, as on a shared project folder
+    try:
+        with atomic_path(tmp_path / "x.png") as tmp:
+            tmp.write_bytes(b"map")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o664  # 0o666 & ~0o002

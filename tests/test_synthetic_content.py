@@ -1,6 +1,7 @@
 """What the generated datasets hold (pmgsam.data.synthetic): the folders DESIGN.md §3 names, GT
-masks of the objects drawn in the images, instance maps and COCO categories that agree with
-the GT and the file names, image sizes around ``size``, and no image repeated across splits."""
+masks of the objects drawn in the images, edges of the GT, instance maps and COCO categories
+that agree with the GT and the file names, image sizes around ``size``, and no image repeated
+across splits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import List
 import cv2
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from pmgsam.data import generate
 from pmgsam.data.synthetic import load_manifest
@@ -75,6 +77,11 @@ def test_cod10k_gt_instances_and_categories_agree(tmp_path: Path) -> None:
             label = np.array(Image.open(root / split / "GT_Instance" / f"{stem}.png"))
             assert set(np.unique(label)) == set(range(n + 1))  # instances 1..n
             np.testing.assert_array_equal(obj, (label > 0).astype(np.uint8) * 255)
+            # GT_Edge (0/255, as COD10K's): the pixels whose 3×3 neighbourhood holds both
+            # object and background.
+            edge = cv2.imread(str(root / split / "GT_Edge" / f"{stem}.png"), 0)
+            mixed = ndimage.maximum_filter(obj, 3) != ndimage.minimum_filter(obj, 3)
+            np.testing.assert_array_equal(edge, mixed.astype(np.uint8) * 255)
         names += [p.stem for p in (root / split / "Image").iterdir()]
     numbers = [name.rsplit("-", 1)[1] for name in names]
     assert len(set(numbers)) == len(numbers)  # numbered over both splits, as COD10K's files
