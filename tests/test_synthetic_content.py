@@ -12,10 +12,11 @@ from typing import List
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 from scipy import ndimage
 
-from pmgsam.data import generate
+from pmgsam.data import DataError, generate
 from pmgsam.data.synthetic import load_manifest
 from pmgsam.data.synthetic_drawing import image_hw
 
@@ -108,3 +109,10 @@ def test_image_sides_keep_the_area_and_orientation_of_size() -> None:
         assert abs(w * h - width * height) <= w + h  # rounding of each side
         ratio = (w / h) / (width / height)
         assert np.exp(-0.45) - 0.01 <= ratio <= np.exp(0.45) + 0.01, (seed, w, h)
+
+
+def test_another_seed_or_size_is_never_served_from_an_earlier_tree(tmp_path: Path) -> None:
+    generate("nc4k", tmp_path, num=2, seed=1, size=SIZE)
+    for other in ({"seed": 2, "size": SIZE}, {"seed": 1, "size": (48, 64)}):
+        with pytest.raises(DataError, match="already exists with other parameters"):
+            generate("nc4k", tmp_path, num=2, **other)
