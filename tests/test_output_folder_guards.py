@@ -172,3 +172,31 @@ def test_an_image_kept_in_two_formats_counts_once(tmp_path: Path) -> None:
     (folder / "2.png").write_bytes(b"png")
     with pytest.raises(OutputError, match="holds files of 2 of the data's images, e.g. '1.jpg'"):
         refuse_output_in_data_folder(folder / "out", names, [".jpg", ".png"], "--out")
+
+
+def test_only_the_temporaries_of_listed_maps_are_the_tools(tmp_path: Path) -> None:
+    # A killed run leaves `.x.png.<random>.tmp`; a hidden .tmp file the manifest does not vouch
+    # for (`.notes.txt.<random>.tmp`) is the user's: refused as foreign, and kept with overwrite.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({"format": "pmgsam-outputs", "files": ["x.png"]}))
+    ours, theirs = out / ".x.png.k3j2.tmp", out / ".notes.txt.a8f1.tmp"
+    ours.write_bytes(b"half a map")
+    theirs.write_bytes(b"user data")
+    with pytest.raises(OutputError, match=r"1 file\(s\) this tool did not write \(\.notes"):
+        prepare_output_dir(out, ["x.png"])
+    prepare_output_dir(out, ["x.png"], overwrite=True)
+    assert not ours.exists() and theirs.read_bytes() == b"user data"
+
+
+def test_a_manifest_that_does_not_say_mixed_cannot_vouch_for_its_maps(tmp_path: Path) -> None:
+    # A manifest without the `mixed` mark (an earlier pmgsam's) does not tell whether all its
+    # maps are of its producer: a run writing other maps beside them leaves the folder mixed.
+    out, producer = tmp_path / "out", {"weights_sha256": "a" * 64, "maps": "final"}
+    out.mkdir()
+    (out / "x.png").write_bytes(b"map")
+    record = {"format": "pmgsam-outputs", "files": ["x.png"], "producer": producer}
+    (out / MANIFEST).write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="keeps 1 map"):
+        prepare_output_dir(out, ["y.png"], producer=producer)
+    assert json.loads((out / MANIFEST).read_text())["mixed"] is True
