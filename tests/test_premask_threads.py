@@ -44,10 +44,10 @@ def test_threaded_scores_equal_one_map_at_a_time(tmp_path, monkeypatch) -> None:
     names, gts, sources = _sources(tmp_path)
     score_map, threads = premask.score_map, set()
 
-    def slow_score(map_path, gt_path):  # slow enough that the pool's threads all take a map
+    def slow_score(map_path, gt_path, resize):  # slow enough that each thread takes a map
         threads.add(threading.get_ident())
         time.sleep(0.01)
-        return score_map(map_path, gt_path)
+        return score_map(map_path, gt_path, resize)
 
     monkeypatch.setattr(premask, "score_map", slow_score)
     monkeypatch.setattr(per_image, "image_threads", lambda: 1)
