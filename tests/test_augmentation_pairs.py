@@ -1,6 +1,7 @@
 """Training augmentation, one operation at a time, against hand-computed expectations: the flip
-is horizontal, rotations go both ways within the limit with zero corners, colour jitter goes
-both ways, crops keep the minimum scale and report their size, and masks shrink by majority."""
+is horizontal, rotations go both ways over the whole limit with zero corners, colour jitter goes
+both ways (brightness, contrast, saturation and hue each by its own setting), crops keep the
+minimum scale, cut every side and report their size, and masks shrink by majority."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def test_rotation_turns_both_ways_within_the_limit_with_zero_corners() -> None:
             assert torch.all(out["image"][:, [0, 0, -1, -1], [0, -1, 0, -1]] == 0), seed
         angles.append(angle)
     assert min(angles) < -3.0 and max(angles) > 3.0, angles
+    # The whole limit is drawn from: 12 uniform angles all within 2/3 of it has odds (2/3)^12,
+    # under 1 %; a limit of 15 degrees would keep every one within 16.
+    assert max(abs(a) for a in angles) > 20.0, angles
 
 
 def test_colour_jitter_goes_both_ways_within_its_ranges() -> None:
@@ -70,6 +74,34 @@ def test_colour_jitter_goes_both_ways_within_its_ranges() -> None:
         shifts.append(int(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 0].mean()) - 60)
     # hue 0.1 of the circle is 18 OpenCV hue units either way.
     assert -19 <= min(shifts) < -2 and 2 < max(shifts) <= 19, shifts
+
+
+def test_contrast_and_saturation_jitter_follow_their_own_ranges() -> None:
+    # Top half: grays 50 | 150; bottom half: green (60, 180, 60). Contrast c blends every pixel
+    # with the image's mean gray, so the two grays end 100 * c apart and green minus red (120)
+    # scales by c too; saturation s blends each pixel with its own gray, leaving the grays and
+    # scaling green minus red by s. So c = gray gap / 100 and s = (G - R) / 120 / c.
+    mask = np.zeros((S, S), np.uint8)
+    image = np.zeros((S, S, 3), np.uint8)
+    image[: S // 2, : S // 2], image[: S // 2, S // 2 :] = 50, 150
+    image[S // 2 :] = (60, 180, 60)
+    jitter = {"color_jitter_prob": 1.0, "brightness": 0.0, "hue": 0.0}
+
+    def factors(**ranges: float) -> tuple:
+        c, s = [], []
+        for seed in SEEDS:
+            x = augment(image, mask, seed, **jitter, **ranges)["image"] * 255.0
+            top, bottom = x[:, : S // 2], x[:, S // 2 :]
+            c.append(float(top[:, :, S // 2 :].mean() - top[:, :, : S // 2].mean()) / 100.0)
+            s.append(float((bottom[1] - bottom[0]).mean()) / 120.0 / c[-1])
+        return c, s
+
+    contrast, same = factors(contrast=0.5, saturation=0.0)
+    assert 0.49 <= min(contrast) < 0.9 and 1.1 < max(contrast) <= 1.51, contrast
+    assert max(abs(v - 1.0) for v in same) <= 0.03, same  # saturation's range is [1, 1]
+    same, saturation = factors(contrast=0.0, saturation=0.5)
+    assert 0.49 <= min(saturation) < 0.9 and 1.1 < max(saturation) <= 1.51, saturation
+    assert max(abs(v - 1.0) for v in same) <= 0.03, same
 
 
 def test_crop_keeps_the_minimum_scale_and_reports_its_size() -> None:
@@ -142,3 +174,22 @@ def test_mismatched_sizes_are_refused() -> None:
         EvalTransform(S)(np.zeros((30, 40, 3), np.uint8), np.zeros((40, 30), np.uint8))
     with pytest.raises(ValueError, match="3 sizes for a batch of 2"):
         unpad_and_resize(torch.zeros(2, 1, S, S), torch.tensor([[10, 10]] * 3), S)
+
+
+def test_the_crop_cuts_every_side_within_its_border() -> None:
+    # Each pixel holds its own coordinates (red 4x, green 4y). The 40 x 50 crop is enlarged to
+    # S, and bilinear enlarging copies the corner pixel exactly, so the output's first pixel
+    # names the crop's top-left corner; orig_size gives its size, hence the bottom/right cuts.
+    height, width = 40, 50
+    ys, xs = np.mgrid[0:height, 0:width]
+    image = np.stack([xs * 4, ys * 4, np.zeros_like(xs)], -1).astype(np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    cuts = []
+    for seed in range(20):
+        out = augment(image, mask, seed, crop_prob=1.0, crop_min_scale=0.6)
+        left, top = (round(float(out["image"][c, 0, 0]) * 255 / 4) for c in (0, 1))
+        ch, cw = out["orig_size"].tolist()
+        cuts.append((left, width - left - cw, top, height - top - ch))
+    # At most int(0.2 * side) pixels go from each end: 10 of the width, 8 of the height.
+    for limit, side in zip((10, 10, 8, 8), zip(*cuts)):
+        assert 0 <= min(side) and max(side) <= limit and max(side) > 0, cuts

@@ -4,6 +4,8 @@ validation shards that together hold every validation image exactly once."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 
 from pmgsam.data import build_dataset
@@ -38,3 +40,21 @@ def test_two_ranks_augment_training_only_and_split_validation_disjointly(dis5k_r
     # Disjoint and complete: the all-reduced validation sums count each image once.
     assert not set(shards[0]) & set(shards[1])
     assert sorted(shards[0] + shards[1]) == sorted(expected_val)
+
+
+def test_three_ranks_score_each_of_eight_validation_images_exactly_once(dis5k_root, data_config):
+    # 8 images over 3 ranks do not divide: DistributedSampler would pad to 9 by repeating an
+    # image (scored twice in the all-reduced sums), equal contiguous blocks of 8 // 3 = 2 would
+    # drop two. By hand: shards of 3, 3 and 2 images, every image in exactly one.
+    cfg = data_config("dis5k", dis5k_root, train_split="DIS-VD", val_split="DIS-TR")
+    config = ExperimentConfig(data=cfg, train=TrainConfig(batch_size=2))
+    config.model.image_size = 32  # the batches are read for their names: small is enough
+    expected = build_dataset(cfg, "DIS-TR", config.model.image_size, train=False).names
+    assert len(expected) == 8
+    shards = []
+    for rank in range(3):
+        data = build_training_data(config, DistInfo(rank=rank, world_size=3), torch.device("cpu"))
+        shards.append([name for batch in data.val_loader for name in batch["name"]])
+    assert [len(s) for s in shards] == [3, 3, 2]
+    assert Counter(name for s in shards for name in s) == Counter(expected)
+    assert set(Counter(expected).values()) == {1}

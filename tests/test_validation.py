@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import socket
+from pathlib import Path
 from typing import Dict
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.validation import monitor_metrics, run_validation
@@ -94,3 +100,54 @@ def test_monitor_metrics_score_only_the_valid_region_of_a_padded_image() -> None
     assert float(m["iou"]) == pytest.approx(4 / 6)
     assert float(m["f"]) == pytest.approx(1.3 * (2 / 3) / (0.3 * 2 / 3 + 1))
     assert float(m["mae"]) == pytest.approx(2.25 / 8, abs=1e-6)
+
+
+def _validate_as_rank(rank: int, port: int, out: str) -> None:
+    """Rank ``rank`` of 2 (gloo) validates its shard; its stats go to ``out``/rank<r>.json.
+
+    Rank 0 holds 2 images of 4x4, rank 1 one: image A (GT top half, found: row 0 only),
+    image B (GT full, found) on rank 0; image C (GT empty, predicted full) on rank 1.
+    """
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        gt = torch.zeros(2 - rank, 1, 4, 4)
+        logits = torch.full_like(gt, -20.0)
+        if rank == 0:
+            gt[0, 0, :2], logits[0, 0, 0] = 1.0, 20.0
+            gt[1], logits[1] = 1.0, 20.0
+        else:
+            logits[0] = 20.0
+        images = torch.cat([logits, torch.zeros_like(logits), torch.zeros_like(logits)], 1)
+        size = torch.tensor([[4, 4]]).expand(len(gt), 2)
+        loader = [{"image": images, "mask": gt, "orig_size": size}]
+        stats, _ = run_validation(
+            _LogitsInImages(),
+            loader,
+            _fg_fraction_loss,
+            torch.device("cpu"),
+            None,
+            PerformanceConfig(),
+        )
+        (Path(out) / f"rank{rank}.json").write_text(json.dumps(stats))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_validation_over_two_ranks_means_over_images_not_ranks(tmp_path) -> None:
+    # Uneven shards, as 3 images over 2 ranks give. By hand, per image:
+    #   A: IoU 4/8, F = 1.3 * 0.5 / (0.3 + 0.5) = 0.8125, MAE 4/16, loss (GT fraction) 8/16;
+    #   B: IoU = F = 1, MAE 0, loss 1;  C: IoU = F = 0 (nothing true), MAE 1, loss 0.
+    # Means over the 3 images; a mean of the ranks' means would give IoU (0.75 + 0) / 2.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.start_processes(_validate_as_rank, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
+    stats = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert stats[0] == stats[1]  # every rank returns the whole split's means
+    assert stats[0]["images"] == 3.0
+    assert stats[0]["iou"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert stats[0]["f"] == pytest.approx((0.8125 + 1 + 0) / 3)
+    assert stats[0]["mae"] == pytest.approx((0.25 + 0 + 1) / 3, abs=1e-6)
+    assert stats[0]["loss"] == pytest.approx((0.5 + 1 + 0) / 3)
