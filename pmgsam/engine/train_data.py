@@ -47,7 +47,12 @@ class TrainingData:
 def build_training_data(
     config: ExperimentConfig, dist: D.DistInfo, device: torch.device
 ) -> TrainingData:
-    """Datasets, sampler and loaders of ``config`` for this process (``dist``) on ``device``."""
+    """Datasets, sampler and loaders of ``config`` for this process (``dist``) on ``device``.
+
+    Training draws through torch's ``DistributedSampler``: when the training set does not
+    divide by the number of processes, it repeats up to ``world_size - 1`` images per epoch so
+    that every rank takes as many steps. Validation shards are disjoint, each image scored once.
+    """
     cfg, size = config.data, config.model.image_size
     workers = loader_workers(cfg.num_workers, log=dist.is_main)
     train_name, val_name = train_val_split_names(cfg)

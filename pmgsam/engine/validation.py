@@ -72,6 +72,8 @@ def run_validation(
     """Means over all images of all ranks (``loss``, ``mae``, ``iou``, ``f``; ``images``: the
     count), and a grid of the first ``preview_images`` images of this rank (rows: image, GT,
     pre-mask, mask), or ``None`` when it shows none. ``model`` is back in train mode after.
+    ``loss`` is the training loss, over the whole padded S×S input as training computes it;
+    ``mae``, ``iou`` and ``f`` cover the image's own region (without the padding).
     """
     model.eval()
     # loss, mae, iou, f, images: accumulated on the device, read once after the loop.
