@@ -75,6 +75,16 @@ def test_model_overrides_reach_the_loader(tiny):
         pmgsam.load_pretrained(tiny["random"], **fields)
 
 
+def test_an_explicit_frozen_file_override_wins_over_the_configs_file(tiny):
+    # The checkpoint was trained on a Hiera file; the config names one place for it and the
+    # command line another: what the user typed is what loads (the docstring's "passed on").
+    config = dataclasses.replace(tiny["config"], hiera_checkpoint="/config/hiera.pth")
+    given = ["model.hiera_checkpoint=/given/hiera.pth"]
+    assert checkpoint_model_fields(tiny["on_file"], config, given) == {
+        "hiera_checkpoint": "/given/hiera.pth"
+    }
+
+
 def _evaluate(args: list) -> int:
     spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
     cli = importlib.util.module_from_spec(spec)

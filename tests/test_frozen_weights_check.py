@@ -79,3 +79,16 @@ def test_checkpoints_saved_before_the_digests_load_as_before(trained, tmp_path) 
     old = tmp_path / "old.safetensors"
     save_file(load_file(str(path)), str(old), metadata=metadata)
     pmgsam.load_pretrained(old, hiera_checkpoint=str(root / "hiera_other.pth"))  # no record
+
+
+def test_u2net_weights_differing_only_in_batchnorm_statistics_are_refused(trained, tmp_path):
+    # The running mean / variance are buffers, not parameters, yet they set U²-Net's eval-mode
+    # output: a file that differs only there gives other Pre-Masks, so the digest covers them.
+    path, root = trained
+    state = torch.load(root / "u2netp.pth", weights_only=True)
+    key = next(k for k in state if k.endswith(".running_var"))
+    state[key] = state[key] * 2
+    other = tmp_path / "u2netp_other_statistics.pth"
+    torch.save(state, other)
+    with pytest.raises(CheckpointError, match="the U²-Net weights in .* are not those"):
+        pmgsam.load_pretrained(path, u2net_checkpoint=str(other))

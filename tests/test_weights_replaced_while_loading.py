@@ -268,3 +268,21 @@ def test_benchmark_goes_on_when_the_file_is_replaced_after_the_model_loaded(
     for split in ("DIS-TE1", "DIS-TE2"):
         assert read_manifest(run / "pred" / split)["producer"]["weights_sha256"] == first
     assert yaml.safe_load((run / "run.json").read_text())["meta"]["weights_sha256"] == first
+
+
+def test_the_hash_covers_every_byte_of_a_file_larger_than_one_read_block(tmp_path: Path) -> None:
+    # Weights files are hundreds of MiB, read in 1 MiB blocks: two that differ only past the
+    # first block must hash apart (a stale skip would reuse maps of other weights). hashlib on
+    # the whole bytes is the reference.
+    import hashlib
+
+    from pmgsam.modeling.checkpoint import weights_digest
+
+    data = bytearray(np.random.default_rng(0).bytes((3 << 20) + 5))
+    file = tmp_path / "w.safetensors"
+    file.write_bytes(bytes(data))
+    first = hash_weights(file).sha256
+    assert first == weights_digest(file) == hashlib.sha256(data).hexdigest()
+    data[-1] ^= 1  # the last byte, in the fourth block
+    file.write_bytes(bytes(data))
+    assert hash_weights(file).sha256 == hashlib.sha256(data).hexdigest() != first
