@@ -92,3 +92,32 @@ def test_u2net_weights_differing_only_in_batchnorm_statistics_are_refused(traine
     torch.save(state, other)
     with pytest.raises(CheckpointError, match="the U²-Net weights in .* are not those"):
         pmgsam.load_pretrained(path, u2net_checkpoint=str(other))
+
+
+def test_a_random_branch_this_build_does_not_reproduce_is_warned_about(tmp_path, caplog) -> None:
+    # A demo model trained on seeded random branches: a torch release that initialised them
+    # otherwise would give other maps; no file can restore them, so it loads with a warning.
+    import logging
+
+    from safetensors import safe_open
+
+    path = save_model(pmgsam.build_model("pmgsam_tiny", image_size=S), tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+
+    def other_init() -> list:
+        return [
+            r.getMessage() for r in caplog.records if "initialises differently" in r.getMessage()
+        ]
+
+    with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
+        pmgsam.load_pretrained(path)
+    assert not other_init()  # the seeded init is reproduced: nothing to say
+    digests = json.loads(metadata["frozen_sha256"])
+    metadata["frozen_sha256"] = json.dumps({**digests, "hiera": "0" * 64})
+    other = tmp_path / "other_init.safetensors"
+    save_file(load_file(str(path)), str(other), metadata=metadata)
+    with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
+        pmgsam.load_pretrained(other)
+    [message] = other_init()  # the Hiera branch only: U²-Net's digest still matches
+    assert "fixed-seed random Hiera branch" in message and str(other) in message

@@ -140,12 +140,26 @@ def _check_frozen_sources(path: Path, config: ModelConfig, overrides: Mapping[st
 def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
     """Refuse frozen-branch files whose weights are not those the checkpoint was trained on
     (another Hiera variant, MAE instead of fine-tuned weights): the trained parts would read
-    other features than they learned on, and the maps would be silently wrong."""
+    other features than they learned on, and the maps would be silently wrong.
+
+    A fixed-seed random branch (a demo or test model) that this build does not reproduce (a
+    torch or hiera-transformer release that initialises otherwise) gets a warning, not an
+    error: no file can restore it, and the checkpoint still loads as it would have before."""
     recorded = read_frozen_digests(path)
     for field, branch in FROZEN_CHECKPOINT_FIELDS.items():
         name = field.split("_")[0]  # hiera_checkpoint -> hiera
         source = getattr(model.config, field)
-        if not source or name not in recorded:  # a random branch, or an older checkpoint
+        if name not in recorded:  # a checkpoint written before the digests were recorded
+            continue
+        if not source:
+            if model.frozen_digest((name,)) != recorded[name]:
+                logger.warning(
+                    "checkpoint '%s' was trained on a fixed-seed random %s branch that this "
+                    "torch / hiera-transformer build initialises differently (its SHA-256 "
+                    "differs): its maps will differ from those of its training",
+                    path,
+                    branch,
+                )
             continue
         if model.frozen_digest((name,)) != recorded[name]:
             raise CheckpointError(
