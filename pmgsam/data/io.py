@@ -19,6 +19,9 @@ predicted probability maps: training, inference and evaluation all read masks th
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
     ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
     :class:`MaskValueWarning` naming the file, instead of reading as empty;
+  - a prediction (``labels_01=False``) holding only 0 and 1 keeps its values, with a
+    :class:`MaskValueWarning` naming the file: thresholds find it empty while the min-max
+    normalised DIS metrics read it as 0/255, so it is probably a 0/1 label mask;
   - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
     black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
     and should be saved as 8-bit;
@@ -63,8 +66,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
-    0/v label mask read as 0/255, a 16-bit map that never exceeds 255, a multi-page TIFF read
-    as its first page); the message names the file."""
+    0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
+    exceeds 255, a multi-page TIFF read as its first page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -337,6 +340,16 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 path,
             )
             return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
+        if not labels_01 and raw.dtype == np.uint8 and top == 1 and int(raw.min()) == 0:
+            # Thresholds on raw values see nothing in it, while the DIS metrics' min-max
+            # normalisation sees a 0/255 map: one file, two readings, and no error either way.
+            _warn_mask(
+                f"{what} file '{path}' holds only the values 0 and 1 (of 255): it reads as a "
+                "nearly black map, in which thresholds (HCE's > 128, COS instances' > 0.5, the "
+                "analyses' IoU) find no foreground, while the min-max normalised DIS metrics "
+                "read it as 0/255; if it is a 0/1 label mask, save it as 0/255",
+                path,
+            )
         if raw.dtype != np.uint8 and 0 < top <= 255:
             _warn_mask(
                 f"{what} file '{path}' is 16-bit but never exceeds {top}, so it is scaled to "

@@ -86,7 +86,7 @@ def _score_indexed(item: Tuple[int, ScoreJob]) -> Tuple[int, ImageMetrics, Caugh
     return item[0], result, caught
 
 
-def _reissue(caught: Caught) -> None:
+def reissue_warnings(caught: Caught) -> None:
     """One warning per category; many files of one kind are listed in a single line."""
     by_category: Dict[type, List[str]] = {}
     for category, message in caught:
@@ -175,7 +175,7 @@ def _score_pairs(
             results[i] = result
             caught.extend(notes)
             bar.update()
-    _reissue(caught)
+    reissue_warnings(caught)
     from .dis_metrics import aggregate
 
     final = [r for r in results if r is not None]
