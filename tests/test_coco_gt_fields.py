@@ -4,6 +4,8 @@ COS scoring paths (``--gt-json`` and the GT benchmark mode builds from a dataset
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Dict
@@ -12,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
 from pmgsam.data.io import DataError
@@ -118,3 +122,27 @@ def _setup_again(tmp_path: Path, gt_json: Path, **second: Any) -> Path:
     out = tmp_path / "gt_ok.json"
     out.write_text(json.dumps(data))
     return out
+
+
+def test_a_gt_instance_without_pixels_counts_on_both_paths(tmp_path: Path) -> None:
+    # Three collinear points enclose nothing: pycocotools scoring the file counts the instance
+    # as a GT object that can only be missed (51/101); benchmark mode's GT must keep it too.
+    gt_json = _setup(tmp_path, segmentation=[[1, 1, 5, 1, 9, 1]], area=0)
+    image = tmp_path / "a.jpg"
+    cv2.imwrite(str(image), np.full((H, W, 3), 90, np.uint8))
+    built = coco_ground_truth([image], ["a"], InstanceSource("json", gt_json), "t")
+    assert [a["area"] for a in built["annotations"]] == [36.0, 0.0]
+    assert _ap(tmp_path, gt_json) == pytest.approx(ONE_OF_TWO)
+    assert _ap(tmp_path, built) == pytest.approx(ONE_OF_TWO)
+    data = json.loads(gt_json.read_text())
+    data["annotations"][0]["area"] = 36  # pycocotools alone needs every area
+    gt_json.write_text(json.dumps(data))
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools alone, on the file
+        coco = COCO(str(gt_json))
+        result = {"image_id": 1, "category_id": 1, "segmentation": _rle(_square(1, 1))}
+        ev = COCOeval(coco, coco.loadRes([dict(result, score=1.0)]), iouType="segm")
+        ev.params.useCats = 0
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(ONE_OF_TWO)

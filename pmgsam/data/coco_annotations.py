@@ -194,7 +194,8 @@ def annotations_from_json(
     so scoring the file itself must see the same order. Unlisted images other than COD10K's
     NonCAM ones are named in an :class:`UnlistedImageWarning`. Polygons and RLE become compressed
     RLE, every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not
-    missed).
+    missed); so is an instance that covers no pixel (a degenerate polygon), which pycocotools
+    counts as a GT instance scoring the file itself.
     """
     listed, anns = read_coco_instances(path)
     by_stem = {Path(im["file_name"]).stem: im for im in listed}
@@ -234,10 +235,9 @@ def annotations_from_json(
                 raise DataError(f"{where} has no 'segmentation'")
             rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
             crowd = crowd_flag(ann.get("iscrowd"), where)
-            out = coco_annotation(rle, len(annotations) + 1, img["id"], crowd)
-            # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
-            if out["area"] > 0:
-                annotations.append(out)
+            # A degenerate polygon rasterises to nothing: kept, a GT instance that can only be
+            # missed, as pycocotools counts it scoring the file itself (--gt-json): one AP.
+            annotations.append(coco_annotation(rle, len(annotations) + 1, img["id"], crowd))
     return images, annotations
 
 
