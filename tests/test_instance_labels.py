@@ -136,8 +136,9 @@ def test_coco_gt_from_rgb_instance_maps_hand_built(tmp_path):
 def test_coco_gt_json_keeps_empty_instances(tmp_path):
     # Three collinear points enclose nothing (pycocotools rasterises them to no pixel): such an
     # instance can only count as a missed GT, and pycocotools scoring the file counts it so, so
-    # it is kept (area 0), ids consecutive: both COS paths give one AP. The file's image ids (7, 3) are kept, not renumbered in split order (1, 2): COCOeval
-    # orders equal scores by image id, so scoring the file directly must see the same ids.
+    # it is kept (area 0), ids consecutive: both COS paths give one AP. The file's image ids
+    # (7, 3) are kept, not renumbered in split order (1, 2): COCOeval orders equal scores by
+    # image id, so scoring the file directly must see the same ids.
     box = [1.0, 1.0, 4.0, 1.0, 4.0, 3.0, 1.0, 3.0]
     coco = {
         "images": [
