@@ -14,8 +14,9 @@ predicted probability maps: training, inference and evaluation all read masks th
     whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
     probability map overshoots 1 a little), larger floats are taken as 0-255 already;
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
-    palette) count as foreground; an RGBA/LA file whose colour is uniform uses its alpha
-    channel (masks exported as transparency);
+    palette) count as foreground; an RGBA/LA file whose colour is uniform and that is not
+    fully opaque uses its alpha channel (masks exported as transparency), while a fully
+    opaque one shows its colour (opaque black is an empty mask, not 255);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
     ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
     :class:`MaskValueWarning` naming the file, instead of reading as empty;
@@ -325,10 +326,12 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
         if img.mode not in ("RGB", "RGBA", "LA"):
             img = img.convert("RGB")
         arr = np.asarray(img)
-        colour = arr[:, :, :-1] if img.mode in ("RGBA", "LA") else arr
-        if img.mode in ("RGBA", "LA") and colour.min() == colour.max():
-            # Masks exported as transparency carry the shape only in alpha.
-            raw = arr[:, :, -1]
+        alpha = arr[:, :, -1] if img.mode in ("RGBA", "LA") else None
+        colour = arr if alpha is None else arr[:, :, :-1]
+        if alpha is not None and colour.min() == colour.max() and alpha.min() < 255:
+            # Masks exported as transparency carry the shape only in alpha. A fully opaque
+            # file shows its colour: an empty mask saved as opaque black is empty, not 255.
+            raw = alpha
         else:
             raw = colour.max(axis=2)
     if np.issubdtype(raw.dtype, np.integer):
