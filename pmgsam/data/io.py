@@ -347,10 +347,9 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             # Thresholds on raw values see nothing in it, while the DIS metrics' min-max
             # normalisation sees a 0/255 map: one file, two readings, and no error either way.
             _warn_mask(
-                f"{what} file '{path}' holds only the values 0 and 1 (of 255): it reads as a "
-                "nearly black map, in which thresholds (HCE's > 128, COS instances' > 0.5, the "
-                "analyses' IoU) find no foreground, while the min-max normalised DIS metrics "
-                "read it as 0/255; if it is a 0/1 label mask, save it as 0/255",
+                f"{what} file '{path}' holds only the values 0 and 1 (of 255): thresholds "
+                "(HCE's > 128, COS instances' > 0.5, IoU) find it empty, the min-max normalised "
+                "DIS metrics read it as 0/255; save a 0/1 label map as 0/255",
                 path,
             )
         if raw.dtype != np.uint8 and 0 < top <= 255:
