@@ -121,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         "is refused)",
     )
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")
-    p.add_argument("--ske-dir", help="DIS: optional folder of GT skeletons for HCE")
+    p.add_argument(
+        "--ske-dir",
+        help="DIS: optional folder of GT skeletons for HCE (<stem>.png; a GT without one "
+        "uses a skeleton computed from it, as the official tool does, named in a warning)",
+    )
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
     p.add_argument("--out", help="output JSON (scoring modes)")
     p.add_argument(

@@ -133,11 +133,12 @@ def test_coco_gt_from_rgb_instance_maps_hand_built(tmp_path):
     assert anns[3]["area"] == 5.0 and (_decode(anns[3]) == green).all()
 
 
-def test_coco_gt_json_drops_empty_instances(tmp_path):
+def test_coco_gt_json_keeps_empty_instances(tmp_path):
     # Three collinear points enclose nothing (pycocotools rasterises them to no pixel): such an
-    # instance could only count as a missed GT, so it is dropped and the ids stay consecutive.
-    # The file's image ids (7, 3) are kept, not renumbered in split order (1, 2): COCOeval
-    # orders equal scores by image id, so scoring the file directly must see the same ids.
+    # instance can only count as a missed GT, and pycocotools scoring the file counts it so, so
+    # it is kept (area 0), ids consecutive: both COS paths give one AP. The file's image ids
+    # (7, 3) are kept, not renumbered in split order (1, 2): COCOeval orders equal scores by
+    # image id, so scoring the file directly must see the same ids.
     box = [1.0, 1.0, 4.0, 1.0, 4.0, 3.0, 1.0, 3.0]
     coco = {
         "images": [
@@ -154,10 +155,11 @@ def test_coco_gt_json_drops_empty_instances(tmp_path):
     paths = _coco_images(tmp_path / "img", ["a", "b"])
     gt = coco_ground_truth(paths, ["a", "b"], InstanceSource("json", tmp_path / "gt.json"), "t")
     anns = gt["annotations"]
-    assert [(a["id"], a["image_id"]) for a in anns] == [(1, 7), (2, 3)]
+    assert [(a["id"], a["image_id"]) for a in anns] == [(1, 7), (2, 7), (3, 3)]
     assert [im["id"] for im in gt["images"]] == [7, 3]
+    assert anns[0]["area"] == 0.0 and not _decode(anns[0]).any()
     expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([box], 4, 6)))
-    for ann in anns:
+    for ann in anns[1:]:
         assert (_decode(ann) == expected.astype(bool)).all()
         assert ann["area"] == float(expected.sum()) > 0
 

@@ -194,7 +194,8 @@ def annotations_from_json(
     so scoring the file itself must see the same order. Unlisted images other than COD10K's
     NonCAM ones are named in an :class:`UnlistedImageWarning`. Polygons and RLE become compressed
     RLE, every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not
-    missed).
+    missed); so is an instance that covers no pixel (a degenerate polygon), which pycocotools
+    counts as a GT instance scoring the file itself.
     """
     listed, anns = read_coco_instances(path)
     by_stem = {Path(im["file_name"]).stem: im for im in listed}
@@ -233,11 +234,10 @@ def annotations_from_json(
             if "segmentation" not in ann:
                 raise DataError(f"{where} has no 'segmentation'")
             rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
-            crowd = 1 if ann.get("iscrowd") else 0
-            out = coco_annotation(rle, len(annotations) + 1, img["id"], crowd)
-            # A degenerate polygon rasterises to nothing; as GT it could only count as a miss.
-            if out["area"] > 0:
-                annotations.append(out)
+            crowd = crowd_flag(ann.get("iscrowd"), where)
+            # A degenerate polygon rasterises to nothing: kept, a GT instance that can only be
+            # missed, as pycocotools counts it scoring the file itself (--gt-json): one AP.
+            annotations.append(coco_annotation(rle, len(annotations) + 1, img["id"], crowd))
     return images, annotations
 
 
@@ -262,6 +262,20 @@ def _with_file_ids(
             taken.add(value)
     spare = iter(range(max(ids.values(), default=0) + 1, 2**62))
     return [dict(img, id=ids[n] if n in ids else next(spare)) for n, img in zip(names, images)]
+
+
+def crowd_flag(value: object, where: str) -> int:
+    """An annotation's ``iscrowd`` as 0 or 1: ``0``, ``1``, ``true``, ``false`` or absent
+    (``None``: not a crowd); anything else is a :class:`DataError` naming ``where``.
+
+    pycocotools takes every truthy value for a crowd region and leaves it out of AP, so a
+    string ``"0"`` (or a ``2``) would drop an instance from the score without a word.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return int(value)
+    raise DataError(f"{where}: iscrowd {value!r} is not 0 or 1")
 
 
 def whole_number(value: object) -> int:

@@ -14,11 +14,15 @@ predicted probability maps: training, inference and evaluation all read masks th
     whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
     probability map overshoots 1 a little), larger floats are taken as 0-255 already;
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
-    palette) count as foreground; an RGBA/LA file whose colour is uniform uses its alpha
-    channel (masks exported as transparency);
+    palette) count as foreground; an RGBA/LA file whose colour is uniform and that is not
+    fully opaque uses its alpha channel (masks exported as transparency), while a fully
+    opaque one shows its colour (opaque black is an empty mask, not 255);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
     ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
     :class:`MaskValueWarning` naming the file, instead of reading as empty;
+  - a prediction (``labels_01=False``) holding only 0 and 1 keeps its values, with a
+    :class:`MaskValueWarning` naming the file: thresholds find it empty while the min-max
+    normalised DIS metrics read it as 0/255, so it is probably a 0/1 label mask;
   - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
     black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
     and should be saved as 8-bit;
@@ -63,8 +67,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
-    0/v label mask read as 0/255, a 16-bit map that never exceeds 255, a multi-page TIFF read
-    as its first page); the message names the file."""
+    0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
+    exceeds 255, a multi-page TIFF read as its first page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -322,10 +326,12 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
         if img.mode not in ("RGB", "RGBA", "LA"):
             img = img.convert("RGB")
         arr = np.asarray(img)
-        colour = arr[:, :, :-1] if img.mode in ("RGBA", "LA") else arr
-        if img.mode in ("RGBA", "LA") and colour.min() == colour.max():
-            # Masks exported as transparency carry the shape only in alpha.
-            raw = arr[:, :, -1]
+        alpha = arr[:, :, -1] if img.mode in ("RGBA", "LA") else None
+        colour = arr if alpha is None else arr[:, :, :-1]
+        if alpha is not None and colour.min() == colour.max() and alpha.min() < 255:
+            # Masks exported as transparency carry the shape only in alpha. A fully opaque
+            # file shows its colour: an empty mask saved as opaque black is empty, not 255.
+            raw = alpha
         else:
             raw = colour.max(axis=2)
     if np.issubdtype(raw.dtype, np.integer):
@@ -337,6 +343,15 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 path,
             )
             return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
+        if not labels_01 and raw.dtype == np.uint8 and top == 1 and int(raw.min()) == 0:
+            # Thresholds on raw values see nothing in it, while the DIS metrics' min-max
+            # normalisation sees a 0/255 map: one file, two readings, and no error either way.
+            _warn_mask(
+                f"{what} file '{path}' holds only the values 0 and 1 (of 255): thresholds "
+                "(HCE's > 128, COS instances' > 0.5, IoU) find it empty, the min-max normalised "
+                "DIS metrics read it as 0/255; save a 0/1 label map as 0/255",
+                path,
+            )
         if raw.dtype != np.uint8 and 0 < top <= 255:
             _warn_mask(
                 f"{what} file '{path}' is 16-bit but never exceeds {top}, so it is scaled to "

@@ -47,6 +47,7 @@ from .map_pairs import (
     list_images,
     refuse_size_mismatches,
 )
+from .scoring import reissue_warnings
 
 PathLike = Union[str, os.PathLike]
 PROTOCOLS = {
@@ -236,9 +237,13 @@ def evaluate_cos_folder(
     bad_size: List[str] = []
     turned: List[str] = []
     n_inst = n_gt = 0
+    notes: List[Tuple[type, str]] = []  # the maps' warnings, one line per kind (as DIS scoring)
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
-        prob = load_mask(path, "prediction", labels_01=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            prob = load_mask(path, "prediction", labels_01=False)
+        notes.extend((w.category, str(w.message)) for w in caught)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
             turn = turned_by_90(prob.shape, (h, w))
@@ -253,6 +258,7 @@ def evaluate_cos_folder(
         # Crowd regions are no instances: COCOeval ignores them, and so does this count.
         n_gt += len(gt_rles)
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
+    reissue_warnings(notes)
     refuse_size_mismatches(turned, bad_size)
     if results_out is not None:
         Path(results_out).parent.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,13 @@ the COS instance protocol, the analyses and the figures do not need.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, read_size
+from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, other_files, read_size
 from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.messages import preview
 
@@ -45,10 +46,21 @@ def image_size(path: Path, what: str = "image") -> Tuple[int, int]:
 def pair_folders(
     pred_dir: PathLike, gt_dir: PathLike, allow_extra_preds: bool = False
 ) -> List[Tuple[str, Path, Path]]:
-    """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files."""
+    """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files.
+
+    Files of ``gt_dir`` in other formats than :data:`~pmgsam.data.io.MASK_EXTENSIONS` (a mask
+    saved as ``.webp``, notes) are named in a warning: they are left out of the score."""
     preds, gts = list_images(pred_dir, "prediction"), list_images(gt_dir, "GT mask")
     if not gts:
         raise EvaluationInputError(f"no GT images in {gt_dir}")
+    unread = other_files(gt_dir, MASK_EXTENSIONS)
+    if unread:
+        # A GT mask saved as .webp or .gif would drop its image from the score without a word.
+        warnings.warn(
+            f"{len(unread)} file(s) in the GT folder {gt_dir} are not GT masks pmgsam reads "
+            f"({', '.join(MASK_EXTENSIONS)}) and are not scored: {preview(unread, LIST_LIMIT)}",
+            stacklevel=2,
+        )
     missing = sorted(s for s in gts if s not in preds)
     extra = [] if allow_extra_preds else sorted(s for s in preds if s not in gts)
     problems = []

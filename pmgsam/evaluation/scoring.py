@@ -86,7 +86,7 @@ def _score_indexed(item: Tuple[int, ScoreJob]) -> Tuple[int, ImageMetrics, Caugh
     return item[0], result, caught
 
 
-def _reissue(caught: Caught) -> None:
+def reissue_warnings(caught: Caught) -> None:
     """One warning per category; many files of one kind are listed in a single line."""
     by_category: Dict[type, List[str]] = {}
     for category, message in caught:
@@ -175,7 +175,7 @@ def _score_pairs(
             results[i] = result
             caught.extend(notes)
             bar.update()
-    _reissue(caught)
+    reissue_warnings(caught)
     from .dis_metrics import aggregate
 
     final = [r for r in results if r is not None]
@@ -241,7 +241,7 @@ def evaluate_dis_folder(
         pred_dir: folder of predicted maps (uint8 PNG, 0-255).
         gt_dir: folder of GT masks.
         ske_dir: optional folder of GT skeletons for HCE (``<stem>.png``); missing files fall
-            back to the computed skeleton, as in the official tool.
+            back to the computed skeleton, as in the official tool, named in a warning.
         workers: worker processes (0 or 1 = in this process).
         resize_pred: resize predictions to the GT size instead of raising on a size mismatch.
         with_hce: compute HCE.
@@ -259,12 +259,24 @@ def evaluate_dis_folder(
     try:
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
         pairs: List[DisPair] = []
+        no_skeleton: List[str] = []
         for stem, pred, gt in pair_folders(pred_dir, gt_dir):
             ske = None
             if ske_dir is not None:
                 cands = [Path(ske_dir) / (stem + ext) for ext in (".png", gt.suffix)]
                 ske = next((c for c in cands if c.exists()), None)
+                if ske is None:
+                    no_skeleton.append(gt.name)
             pairs.append((stem, pred, gt, ske))
+        if no_skeleton and with_hce:
+            # A folder of skeletons saved as .bmp, or the wrong folder, would change HCE silently.
+            warnings.warn(
+                f"{len(no_skeleton)} of {len(pairs)} GT mask(s) have no skeleton "
+                f"<stem>.png (or of the GT's extension) in {ske_dir}, so their HCE uses a "
+                f"skeleton computed from the GT, as the official tool does: "
+                f"{preview(no_skeleton, 5)}",
+                stacklevel=2,
+            )
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
