@@ -126,3 +126,36 @@ def test_training_steps_clip_the_gradient_norm_as_the_trainer_does(monkeypatch) 
     net = lambda x: {"mask": model(x)}  # noqa: E731
     timing.measure_training(model, net, torch.rand(1, 3, 8, 8), "fp32", 2, 1, PerformanceConfig())
     assert clipped == [TrainConfig().grad_clip] * 3 == [1.0] * 3  # one warm-up + 2 timed steps
+
+
+def test_the_commit_comes_from_git_else_from_pmgsam_commit(monkeypatch, tmp_path) -> None:
+    # A lent GPU machine gets a copy of the working tree without .git: its records would say
+    # "unknown" unless the call names the commit.
+    import subprocess
+
+    from pmgsam.efficiency import report
+
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=report.Path(__file__).parent,
+    ).stdout.strip()
+    monkeypatch.setenv("PMGSAM_COMMIT", "f" * 40)
+    if len(head) == 40:  # in a checkout: git's answer wins over the variable
+        assert report.git_commit() == head
+
+    def no_checkout(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 128, "", "fatal: not a git repository")
+
+    monkeypatch.setattr(report.subprocess, "run", no_checkout)
+    assert report.git_commit() == "f" * 40
+    monkeypatch.delenv("PMGSAM_COMMIT")
+    assert report.git_commit() == "unknown"
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(report.subprocess, "run", no_git)
+    monkeypatch.setenv("PMGSAM_COMMIT", " abc123\n")
+    assert report.git_commit() == "abc123"

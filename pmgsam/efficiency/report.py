@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -35,8 +36,15 @@ RECORD_KEYS = (
 )  # fmt: skip
 
 
+#: Names the commit where the package's folder is no git checkout: a copy of the working tree
+#: without ``.git``, as a lent GPU machine receives it (BENCHMARKS.md's GPU calls set it).
+COMMIT_ENV = "PMGSAM_COMMIT"
+
+
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the checkout holding this package, or ``unknown``."""
+    """``git rev-parse HEAD`` of the checkout holding this package; else the commit
+    :data:`COMMIT_ENV` names; else ``unknown``."""
+    fallback = os.environ.get(COMMIT_ENV, "").strip() or "unknown"
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -46,8 +54,8 @@ def git_commit() -> str:
             timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+        return fallback
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else fallback
 
 
 def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extra) -> Dict:
