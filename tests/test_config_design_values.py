@@ -17,7 +17,7 @@ import pytest
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.resume_checks import resume_differences
 from pmgsam.engine.state import with_legacy_fields
-from pmgsam.utils.config import load_config, to_dict
+from pmgsam.utils.config import ConfigError, load_config, to_dict
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DIS_REPORTED = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
@@ -136,3 +136,13 @@ def test_every_setting_that_changes_the_numbers_blocks_a_resume() -> None:
         elif reported != [key]:
             let_through.append(key)
     assert let_through == []
+
+
+def test_a_learning_rate_floor_above_the_learning_rate_is_refused() -> None:
+    # After the warm-up the base rate is max(lr * factor, min_lr): lr 5e-8 with the
+    # fine-tuning floor 1e-7 trained at twice the rate asked for.
+    config = CONFIGS / "pmgsam_cod10k_ft.yaml"
+    with pytest.raises(ConfigError, match=r"'schedule\.min_lr' \(1e-07\) is above 'optim\.lr'"):
+        load_config(ExperimentConfig, config, ["optim.lr=5e-8"])
+    cfg = load_config(ExperimentConfig, config, ["optim.lr=1e-7"])  # a constant rate
+    assert cfg.optim.lr == cfg.schedule.min_lr == 1e-7
