@@ -97,3 +97,20 @@ def test_diff_compares_values_not_their_text() -> None:
     assert diff({"a": 1}, {"a": 1.0}) == []
     assert diff({"a": "1"}, {"a": 1}) == ["a: '1' != 1"]
     assert diff({"a": None}, {"a": "None"}) == ["a: None != 'None'"]
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        # Each would run silently as another experiment: AdamW growing the weights, no
+        # warm-up, a stop after the first validation, nothing held out for validation.
+        ("optim.weight_decay=-0.1", r"'optim\.weight_decay' must be .*>= 0, got -0\.1"),
+        ("schedule.warmup_epochs=-1", r"'schedule\.warmup_epochs' must be >= 0, got -1"),
+        ("schedule.early_stop_patience=-1", r"'schedule\.early_stop_patience' must be >= 0"),
+        ("data.val_fraction=0", r"'data\.val_fraction' must be in \(0, 1\), got 0"),
+        ("data.test_fraction=0", r"'data\.test_fraction' must be in \(0, 1\), got 0"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_key(override: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_config(ExperimentConfig, None, [override])
