@@ -11,6 +11,7 @@ and generator defaults.
 from __future__ import annotations
 
 import importlib
+import inspect
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, Dict
@@ -113,3 +114,52 @@ def test_model_side_is_the_side_the_packages_predictors_resize_to() -> None:
     # SAM2Base holds an image encoder too, whose parts record no input side.
     sam2_model = SimpleNamespace(image_size=96, mask_threshold=0.0, image_encoder=object())
     assert model_side(sam2_model) == SAM2ImagePredictor(sam2_model)._transforms.resolution == 96
+
+
+def _defaults(function: Any) -> Dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(function).parameters.items()}
+
+
+def test_esam_defaults_are_the_package_values_their_docstring_names() -> None:
+    from skimage.segmentation import slic
+
+    from pmgsam.baselines.settings import EsamSettings
+
+    sam_gen = _defaults(SamAutomaticMaskGenerator)
+    esam = EsamSettings()
+    assert esam.points_per_side == sam_gen["points_per_side"]  # SAM's grid, as in E-SAM
+    assert esam.part_nms == sam_gen["box_nms_thresh"]  # SAM's own NMS value
+    # The gallery and the repair keep SAM's confidence bar; the generator takes SAM2's.
+    assert esam.gallery_iou_thresh == esam.repair_iou_thresh == sam_gen["pred_iou_thresh"]
+    assert esam.stability_score_thresh < sam_gen["stability_score_thresh"]
+    assert esam.gallery_points_per_side**2 == 4 * esam.points_per_side**2  # 4x the prompts
+    slic_defaults = _defaults(slic)
+    assert (esam.slic_segments, esam.slic_compactness) == (
+        slic_defaults["n_segments"],
+        slic_defaults["compactness"],
+    )
+    pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+    sam2_gen = _defaults(SAM2AutomaticMaskGenerator)
+    assert esam.pred_iou_thresh == sam2_gen["pred_iou_thresh"]
+    assert esam.stability_score_thresh < sam2_gen["stability_score_thresh"]
+
+
+def test_evaluate_esam_options_default_to_the_settings_and_generators_to_the_packages() -> None:
+    import argparse
+
+    from pmgsam.baselines.cli import GENERATOR_OPTIONS, add_arguments
+    from pmgsam.baselines.settings import EsamSettings
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    esam = EsamSettings()
+    for name, default in _defaults(EsamSettings).items():
+        assert getattr(args, f"esam_{name}") == default == getattr(esam, name), name
+    # Unset generator options keep each package's own default (they differ between SAM and
+    # SAM2), so the parser must leave them unset rather than pick one package's value.
+    assert all(getattr(args, name) is None for name in GENERATOR_OPTIONS)
+    assert set(GENERATOR_OPTIONS) <= set(_defaults(SamAutomaticMaskGenerator))
+    assert (args.reduce, args.model_image_size) == ("union", None)

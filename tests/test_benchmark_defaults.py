@@ -4,6 +4,7 @@ config for another dataset is named as the cause, and a joined split (A+B) gets 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,17 @@ def test_overrides_written_for_the_dataset_option_are_read_for_it(
     assert _evaluate([*args, "data.test_splits=[Test]"]) == 0
     assert (run / "metrics" / "Test.json").is_file()
     assert "not a dis5k split" not in capsys.readouterr().err
+
+
+def test_a_cos_split_other_than_test_gets_its_own_row(weights, cod10k_root, tmp_path):
+    # The COD10K column is the paper's test split; scores of another split scored beside it
+    # must carry that split's name, not pass for (or overwrite) the test split's.
+    config = _config(tmp_path, {"root": str(cod10k_root), "dataset": "cod10k",
+                                "train_split": "Train", "val_split": None,
+                                "test_splits": ["Test"]})  # fmt: skip
+    run = tmp_path / "run"
+    args = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet"]
+    args += ["--workers", "1", "--output-dir", run, "--splits", "Test,Train"]
+    assert _evaluate(args) == 0
+    record = json.loads((run / "run.json").read_text())
+    assert sorted(record["cos"]) == ["COD10K", "COD10K Train"]

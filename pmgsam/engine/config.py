@@ -138,7 +138,8 @@ class ScheduleConfig:
       plateau_factor (float): ReduceLROnPlateau factor.
       plateau_patience (int): validations without improvement before a reduction.
       plateau_threshold (float): relative improvement that counts for the plateau test.
-      min_lr (float): lower bound of the base learning rate after the warm-up.
+      min_lr (float): lower bound of the base learning rate after the warm-up; at most
+        ``optim.lr``.
       early_stop_patience (int, optional): stop when the validation loss has not improved for
         this many validations; ``None`` or 0 disables early stopping.
       early_stop_min_delta (float): an improvement must lower the best loss by more than this.
@@ -353,3 +354,11 @@ class ExperimentConfig:
             section.validate()
         if not self.output_dir:
             raise ConfigError("config key 'output_dir' must name the run folder")
+        # The schedule floors the base rate at min_lr after the warm-up: a floor above lr
+        # would silently train at min_lr, not at the rate asked for.
+        if self.schedule.min_lr > self.optim.lr:
+            raise ConfigError(
+                f"config key 'schedule.min_lr' ({self.schedule.min_lr:g}) is above 'optim.lr' "
+                f"({self.optim.lr:g}): after the warm-up the learning rate would rise to it; "
+                "lower schedule.min_lr or raise optim.lr"
+            )

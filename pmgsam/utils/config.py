@@ -283,7 +283,10 @@ def apply_overrides(
             node = child
         node[parts[-1]] = value
         set_by_override.add(key)
-        texts.pop(key, None)
+        # The value replaces whatever the key held, keys under it included: an earlier
+        # override's text of `key.sub` must not stand in for the value set now.
+        for typed in [k for k in texts if k == key or k.startswith(key + ".")]:
+            del texts[typed]
         if isinstance(value, _YAML_NON_TEXT):
             texts[key] = raw.strip()
     return data
