@@ -181,6 +181,7 @@ def test_each_epoch_shuffles_the_training_images_anew(make_config, monkeypatch) 
         expected.append([names[i] for i in perm.tolist()])
     assert expected[0] != expected[1]
     assert orders == expected
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(names)  # each image once an epoch
 
 
 def test_epoch_losses_and_speed_count_images_not_steps(make_config, monkeypatch) -> None:

@@ -97,27 +97,3 @@ def test_each_rank_draws_its_own_augmentations_reproducibly(make_config, monkeyp
     for a, b in zip(rank0, rank1):
         differs = [not torch.equal(x, y) for x, y in zip(a, b)]
         assert all(differs), differs
-
-
-def test_each_epoch_visits_every_image_once_in_a_new_order(make_config, monkeypatch) -> None:
-    # torch's DistributedSampler orders epoch e by randperm(n) from a generator seeded with
-    # seed + e, as told by set_epoch(e); without that call every epoch repeats epoch 0's order.
-    orders: List[List[str]] = []
-
-    def record(self: Trainer, batch: Dict[str, Any], epoch: int, iteration: int) -> Any:
-        if iteration == 0:
-            orders.append([])
-        orders[-1].extend(batch["name"])
-        return {"loss": torch.zeros(()), "n": len(batch["name"])}
-
-    monkeypatch.setattr(Trainer, "_train_step", record)
-    monkeypatch.setattr(Trainer, "validate", lambda self, epoch: {})
-    trainer = Trainer(make_config("orders", epochs=2))
-    names = trainer.train_set.names
-    trainer.fit()
-    expected = []
-    for epoch in range(2):
-        perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(5 + epoch))
-        expected.append([names[i] for i in perm.tolist()])
-    assert orders == expected and orders[0] != orders[1]
-    assert sorted(orders[0]) == sorted(orders[1]) == sorted(names)
