@@ -116,3 +116,12 @@ def test_a_cos_split_other_than_test_gets_its_own_row(weights, cod10k_root, tmp_
     assert _evaluate(args) == 0
     record = json.loads((run / "run.json").read_text())
     assert sorted(record["cos"]) == ["COD10K", "COD10K Train"]
+
+
+def test_benchmark_and_baseline_rows_name_cos_splits_alike() -> None:
+    # One rule for both (the baselines' rows sit beside PMG-SAM's in the same table): the
+    # paper's column for the test split, whatever its spelling; the split named otherwise.
+    from pmgsam.evaluation.tables import cos_column
+
+    assert [cos_column("cod10k", s) for s in ("Test", "Train")] == ["COD10K", "COD10K Train"]
+    assert [cos_column("nc4k", s) for s in ("test", "TEST")] == ["NC4K", "NC4K"]

@@ -35,7 +35,7 @@ def predict_and_score_splits(
     from pmgsam.baselines.runner import run_baseline, score_dis_maps
     from pmgsam.engine.predictor import prediction_threads
     from pmgsam.engine.unreadable import split_failures_error
-    from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.evaluation.tables import COS_NAMES, cos_column
 
     cos = args.dataset in COS_NAMES
     dis_scores: Dict[str, Any] = {}
@@ -58,7 +58,7 @@ def predict_and_score_splits(
             continue
         meta[f"split {split}"] = {k: v for k, v in summary.items() if k != "cos"}
         if cos:
-            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
+            name = cos_column(args.dataset, split)
             cos_scores[name] = summary["cos"]
             print(
                 f"{name}: "

@@ -42,7 +42,7 @@ from pmgsam.evaluation.scoring import (
 )
 from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
-from pmgsam.evaluation.tables import COS_NAMES, build_tables
+from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
 from pmgsam.utils.config import ConfigError, load_config, with_data_root
 
 logger = logging.getLogger(__name__)
@@ -332,7 +332,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
             dis[split] = _score_dis_split(args, datasets[split], pred_dir, out_json, split)
         else:
-            name = COS_NAMES[args.dataset] + ("" if split.lower() == "test" else f" {split}")
+            name = cos_column(args.dataset, split)
             cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_json)
     if run["failed"]:
         raise split_failures_error(run["failed"])

@@ -30,6 +30,14 @@ SUBSET_TITLES = {"DIS-TE1-4": "Overall (TE1-4)"}
 COS_DATASETS = ("COD10K", "NC4K")
 # Config dataset name -> its column in run.json / the COS table.
 COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}
+
+
+def cos_column(dataset: str, split: str) -> str:
+    """The COS table column of ``dataset``'s ``split``: the dataset's name for its test split
+    (the paper's columns), ``"<name> <split>"`` for any other, so it never passes for one."""
+    return COS_NAMES[dataset] + ("" if split.lower() == "test" else f" {split}")
+
+
 PROTOCOL_NOTES = {
     "all": "all predicted instances (standard COCO)",
     "matched": "Hungarian-matched predictions only (paper protocol)",
