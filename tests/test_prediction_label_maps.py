@@ -91,3 +91,23 @@ def test_cos_scoring_names_the_label_maps_in_one_warning(tmp_path: Path) -> None
     assert line.startswith("2 files: ") and "a.png" in line and "b.png" in line
     # 1/255 is not above 0.5: no instance, so AP 0 (the warning is the only hint).
     assert scores["num_pred_instances"] == 0 and scores["AP"] == 0.0
+
+
+def test_a_colour_mapped_prediction_is_named_and_grey_or_gt_colour_reads_quietly(tmp_path):
+    # A jet-coloured map: scoring reads its brightest channel, which is high for low and
+    # high probabilities alike (jet's 0 is dark blue 128, its 1 dark red 128).
+    ramp = np.tile(np.linspace(0, 255, W).astype(np.uint8), (H, 1))
+    jet = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)
+    cv2.imwrite(str(tmp_path / "jet.png"), jet)
+    with pytest.warns(MaskValueWarning, match=r"'.*jet\.png' is a colour image"):
+        read = load_mask(tmp_path / "jet.png", "prediction", labels_01=False)
+    np.testing.assert_array_equal(read, jet.max(axis=2))  # still read as documented
+    grey = np.repeat(ramp[:, :, None], 3, axis=2)  # a grey map saved as RGB
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    red = np.zeros((H, W, 3), np.uint8)
+    red[2:8, 3:10, 2] = 255  # a GT mask drawn in red (BGR): coloured labels are fine there
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(load_mask(tmp_path / "grey.png", "prediction", False), ramp)
+        assert load_mask(tmp_path / "red.png", "GT mask").max() == 255

@@ -14,7 +14,9 @@ predicted probability maps: training, inference and evaluation all read masks th
     whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
     probability map overshoots 1 a little), larger floats are taken as 0-255 already;
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
-    palette) count as foreground; an RGBA/LA file whose colour is uniform and that is not
+    palette) count as foreground (a prediction that is a colour picture, such as a
+    colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
+    is no probability); an RGBA/LA file whose colour is uniform and that is not
     fully opaque uses its alpha channel (masks exported as transparency), while a fully
     opaque one shows its colour (opaque black is an empty mask, not 255);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
@@ -97,6 +99,25 @@ def _init_worker_warnings(named: FilesNamedOnce, one_line: bool, worker_id: int)
         _NAMED = named
     if one_line:
         warnings.formatwarning = one_line_warning
+
+
+# Mean spread between a pixel's largest and smallest channel (0-255) above which a file is a
+# colour picture. A grey map saved as RGB has 0 (JPEG chroma rounding adds a level or two);
+# photos and colour-mapped (jet) maps have tens.
+COLOUR_SPREAD = 8.0
+
+
+def _warn_colour_prediction(colour: np.ndarray, path: PathLike, what: str) -> None:
+    """Warn when a prediction (a grey map) is a colour picture: its brightest channel, which
+    scoring reads, is not its probability (a colour-mapped map, a photo)."""
+    spread = float((colour.max(axis=2).astype(np.int16) - colour.min(axis=2)).mean())
+    if spread > COLOUR_SPREAD:
+        _warn_mask(
+            f"{what} file '{path}' is a colour image (its red, green and blue differ by "
+            f"{spread:.0f} of 255 on average): read as its brightest channel, which is not a "
+            "probability if it is colour-mapped (e.g. jet) or a photo; save maps as grey",
+            path,
+        )
 
 
 def _warn_mask(message: str, path: PathLike) -> None:
@@ -334,6 +355,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = alpha
         else:
             raw = colour.max(axis=2)
+            if not labels_01 and colour.shape[2] > 1:
+                _warn_colour_prediction(colour, path, what)
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
         if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):

@@ -16,15 +16,13 @@ from typing import Iterable, Optional, Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pmgsam.data.io import COLOUR_SPREAD
+
 from .map_pairs import EvaluationInputError
 
 PathLike = Union[str, os.PathLike]
 # Files looked at (the first ones by name): decoding a few costs little even at 4K.
 FILES_CHECKED = 3
-# Mean spread between a pixel's largest and smallest channel (0-255) above which a file is a
-# colour picture. A grey map saved as RGB has 0 (JPEG chroma rounding adds a level or two);
-# the photos of DIS5K, COD10K and NC4K have tens.
-COLOUR_SPREAD = 8.0
 # Modes that hold one grey channel (and alpha): never colour, known from the header alone.
 GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 
