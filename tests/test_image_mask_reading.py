@@ -97,7 +97,8 @@ def test_a_nan_pixel_neither_rescales_a_probability_map_nor_counts_as_foreground
 
 def test_a_single_level_prediction_keeps_its_values(tmp_path):
     # A prediction whose non-zero pixels are all 100 is a faint map, not a 0/1 label mask:
-    # scored as 0/255 its MAE and F-measure would change. Only GT masks read labels as 255.
+    # read as 0/255, its thresholded scores (HCE's > 128, COS instances, IoU) would change (the
+    # min-max normalised DIS metrics would not). Only GT masks read labels as 255.
     cv2.imwrite(str(tmp_path / "faint.png"), np.array([[0, 100, 100]], np.uint8))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
