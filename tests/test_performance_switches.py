@@ -34,6 +34,7 @@ def test_options_off_undo_options_on(small_tiny_model) -> None:
     off = PerformanceConfig(hiera_window_attention=False, channels_last=False)
     prepare_model(model, off)
     assert _attention_kinds(model) == {"MaskUnitAttention"}
+    assert _conv_formats(model) == {True}  # back to NCHW
 
 
 def test_channels_last_off_leaves_the_model_and_inputs_nchw(small_tiny_model) -> None:

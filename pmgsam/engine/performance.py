@@ -52,8 +52,8 @@ def prepare_model(
     hiera = getattr(model, "hiera", None)
     if hiera is not None and hasattr(hiera, "set_window_batched_attention"):
         hiera.set_window_batched_attention(perf.hiera_window_attention)
-    if perf.channels_last:
-        model.to(memory_format=torch.channels_last)
+    # Both ways: a model an earlier call (or its user) made channels-last goes back to NCHW.
+    model.to(memory_format=torch.channels_last if perf.channels_last else torch.contiguous_format)
     return model
 
 
