@@ -63,3 +63,15 @@ def test_an_empty_gt_saved_as_opaque_black_rgba_scores_as_empty(tmp_path: Path) 
         metric.step(pred=pred, gt=np.zeros((H, W), np.uint8))
     assert summary["MAE"] == pytest.approx(mae.get_results()["mae"], abs=1e-12)
     assert summary["Smeasure"] == pytest.approx(sm.get_results()["sm"], abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_shape_in_colour_is_read_by_colour_even_with_transparency(
+    tmp_path: Path, mode: str
+) -> None:
+    # Only a file of one colour carries its shape in alpha: a white shape on black exported
+    # with a uniform 80% opacity (alpha 204) shows the shape in its colour, not all 204.
+    channels = 3 if mode == "RGBA" else 1
+    arr = np.dstack([_shape()] * channels + [np.full((H, W), 204, np.uint8)])
+    Image.fromarray(arr, mode).save(tmp_path / "m.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png", "GT mask"), _shape())
