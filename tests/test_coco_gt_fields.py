@@ -146,3 +146,33 @@ def test_a_gt_instance_without_pixels_counts_on_both_paths(tmp_path: Path) -> No
         ev.accumulate()
         ev.summarize()
     assert ev.stats[0] == pytest.approx(ONE_OF_TWO)
+
+
+@pytest.mark.parametrize("area", [1e10, 12.5])
+def test_an_area_at_cocoevals_upper_bound_or_fractional_is_kept_as_given(
+    tmp_path: Path, area: float
+) -> None:
+    # COCOeval ignores a GT only for area < 0 or area > 1e10 (its 'all' range is [0, 1e5**2],
+    # both ends in): 1e10 counts, so the AP stays 51/101. A fractional area (a polygon's
+    # shoelace area) is kept as the number given, not rounded.
+    from pmgsam.evaluation.coco_gt import checked_coco_dict
+
+    gt_json = _setup(tmp_path)
+    data = json.loads(gt_json.read_text())
+    data["annotations"][1]["area"] = area
+    gt_json.write_text(json.dumps(data))
+    assert _ap(tmp_path, gt_json) == pytest.approx(ONE_OF_TWO)
+    checked = checked_coco_dict(data, str(gt_json))
+    assert checked["annotations"][1]["area"] == area
+
+
+def test_a_missing_area_is_the_masks_pixel_count(tmp_path: Path) -> None:
+    # COCOeval's small/medium/large APs (the recorded 'stats') bin GT by this area: the
+    # missed object is a 6x6 square, 36 pixels.
+    from pmgsam.evaluation.coco_gt import checked_coco_dict
+
+    gt_json = _setup(tmp_path)
+    data = json.loads(gt_json.read_text())
+    assert "area" not in data["annotations"][1]
+    checked = checked_coco_dict(data, str(gt_json))
+    assert [a["area"] for a in checked["annotations"]] == [36.0, 36.0]

@@ -73,6 +73,19 @@ def test_a_later_override_of_the_whole_section_wins_over_an_earlier_key() -> Non
     assert to_dict(from_dict(Root, data))["section"] == {"label": None, "size": [7, 8]}
 
 
+@dataclass
+class Names:
+    label: Optional[str] = None
+    label_2: Optional[str] = None
+
+
+def test_an_override_keeps_the_text_of_a_key_its_name_only_begins() -> None:
+    # Overriding 'label' replaces what is under 'label', not the sibling 'label_2' whose
+    # name merely starts with it: 'label_2=no' stays the text 'no'.
+    data = apply_overrides({}, ["label_2=no", "label=x"])
+    assert from_dict(Names, data) == Names(label="x", label_2="no")
+
+
 def test_a_later_override_of_one_key_wins() -> None:
     cfg = load_config(ExperimentConfig, None, ["optim.lr=0.1", "optim.lr=0.2"])
     assert cfg.optim.lr == 0.2

@@ -43,3 +43,14 @@ def test_a_gt_folder_of_masks_only_scores_quietly(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         summary, _ = evaluate_dis_folder(pred, gt, progress=False, with_hce=False)
     assert summary["num_images"] == 1 and summary["MAE"] == 0.0
+
+
+def test_gt_masks_with_an_upper_case_extension_are_read_and_not_named(tmp_path: Path) -> None:
+    # list_files matches extensions whatever their case: A.PNG is a GT mask it reads.
+    pred, gt = _folders(tmp_path, "")
+    for folder in (pred, gt):
+        (folder / "a.png").rename(folder / "a.PNG")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary, _ = evaluate_dis_folder(pred, gt, progress=False, with_hce=False)
+    assert summary["num_images"] == 1

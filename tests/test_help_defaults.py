@@ -63,6 +63,17 @@ def test_plain_help_prints_names_not_restructuredtext_markup():
     )
 
 
+def test_option_help_is_plain_text_too():
+    import argparse
+
+    from pmgsam.utils.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="x", formatter_class=HelpFormatter)
+    parser.add_argument("--out", help="folder for ``metrics.json`` (see :func:`~a.b.report`)")
+    text = " ".join(parser.format_help().split())
+    assert "folder for metrics.json (see report)" in text
+
+
 def _all_parsers():
     import evaluate
     import train

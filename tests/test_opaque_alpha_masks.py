@@ -4,6 +4,7 @@ opaque alpha (a NonCAM GT, an empty prediction)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,30 @@ def test_an_empty_gt_saved_as_opaque_black_rgba_scores_as_empty(tmp_path: Path) 
         metric.step(pred=pred, gt=np.zeros((H, W), np.uint8))
     assert summary["MAE"] == pytest.approx(mae.get_results()["mae"], abs=1e-12)
     assert summary["Smeasure"] == pytest.approx(sm.get_results()["sm"], abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_shape_in_colour_is_read_by_colour_even_with_transparency(
+    tmp_path: Path, mode: str
+) -> None:
+    # Only a file of one colour carries its shape in alpha: a white shape on black exported
+    # with a uniform 80% opacity (alpha 204) shows the shape in its colour, not all 204.
+    channels = 3 if mode == "RGBA" else 1
+    arr = np.dstack([_shape()] * channels + [np.full((H, W), 204, np.uint8)])
+    Image.fromarray(arr, mode).save(tmp_path / "m.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png", "GT mask"), _shape())
+
+
+def test_a_red_mask_exported_as_transparency_reads_by_alpha_without_a_colour_warning(
+    tmp_path: Path,
+) -> None:
+    # A layer filled with red (255, 0, 0) is one colour, so its shape is in alpha: it read as
+    # all 255 (its brightest channel), a full mask, and as a prediction was named a colour
+    # picture. By hand: the shape, and no warning.
+    arr = np.dstack([np.full((H, W), 255, np.uint8), np.zeros((H, W, 2), np.uint8), _shape()])
+    Image.fromarray(arr, "RGBA").save(tmp_path / "m.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(load_mask(tmp_path / "m.png", "GT mask"), _shape())
+        read = load_mask(tmp_path / "m.png", "prediction", labels_01=False)
+    np.testing.assert_array_equal(read, _shape())

@@ -32,9 +32,10 @@ def test_a_0_1_prediction_keeps_its_values_and_is_named(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pred, _labels())  # as stored: a faint map stays faint
 
 
-@pytest.mark.parametrize("values", [(0, 255), (0, 2), (0, 1, 2), (1,)])
+@pytest.mark.parametrize("values", [(0, 255), (0, 2), (0, 1, 2), (1,), (0,)])
 def test_other_predictions_read_quietly(tmp_path: Path, values: tuple) -> None:
-    # A 0/255 map, a faint 0/2 one, a soft map with 0, 1 and 2, and a constant map of 1.
+    # A 0/255 map, a faint 0/2 one, a soft map with 0, 1 and 2, a constant map of 1 and an
+    # empty map (a prediction that found nothing holds no 1s).
     pred = np.resize(np.array(values, np.uint8), (H, W))
     cv2.imwrite(str(tmp_path / "p.png"), pred)
     with warnings.catch_warnings():
@@ -111,3 +112,23 @@ def test_a_colour_mapped_prediction_is_named_and_grey_or_gt_colour_reads_quietly
         warnings.simplefilter("error")
         np.testing.assert_array_equal(load_mask(tmp_path / "grey.png", "prediction", False), ramp)
         assert load_mask(tmp_path / "red.png", "GT mask").max() == 255
+
+
+def test_the_colour_warning_fires_above_a_mean_spread_of_8(tmp_path: Path) -> None:
+    # The spread of a pixel is its largest channel less its smallest, averaged over the file:
+    # (100, 100, 108) everywhere is 8, not above COLOUR_SPREAD (8); (100, 100, 109) is 9.
+    # A grey map with one red pixel of 192 averages 255 / 192 < 2: a stray dot, no picture.
+    def save(name: str, rgb: tuple) -> Path:
+        cv2.imwrite(str(tmp_path / name), np.full((H, W, 3), rgb[::-1], np.uint8))
+        return tmp_path / name
+
+    tinted, dotted = save("tinted.png", (100, 100, 108)), tmp_path / "dotted.png"
+    grey = np.full((H, W, 3), 90, np.uint8)
+    grey[0, 0] = (0, 0, 255)
+    cv2.imwrite(str(dotted), grey)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_mask(tinted, "prediction", False).max() == 108
+        assert load_mask(dotted, "prediction", False)[0, 0] == 255
+    with pytest.warns(MaskValueWarning, match=r"'.*c\.png' is a colour image .* by 9 of 255"):
+        load_mask(save("c.png", (100, 100, 109)), "prediction", labels_01=False)

@@ -41,3 +41,24 @@ def test_a_full_skeleton_folder_scores_quietly(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False)
+
+
+def test_a_skeleton_of_the_gts_extension_is_used(tmp_path: Path) -> None:
+    # The documented candidates are <stem>.png, then <stem> with the GT's extension: a .bmp
+    # GT's .bmp skeleton is found, so its HCE equals that of the same skeleton as .png.
+    pred, gt, ske = _folders(tmp_path, ".png")
+    as_png, _ = evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False)
+    for folder in (gt, ske):
+        Image.open(folder / "b.png").save(folder / "b.bmp")
+        (folder / "b.png").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_bmp, _ = evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False)
+    assert as_bmp["HCE"] == as_png["HCE"]
+
+
+def test_no_skeleton_warning_when_hce_is_not_computed(tmp_path: Path) -> None:
+    pred, gt, ske = _folders(tmp_path, ".bmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False, with_hce=False)

@@ -16,7 +16,7 @@ predicted probability maps: training, inference and evaluation all read masks th
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
     palette) count as foreground (a prediction that is a colour picture, such as a
     colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
-    is no probability); an RGBA/LA file whose colour is uniform and that is not
+    is no probability); an RGBA/LA file of one colour (grey or not) that is not
     fully opaque uses its alpha channel (masks exported as transparency), while a fully
     opaque one shows its colour (opaque black is an empty mask, not 255);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
@@ -349,7 +349,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
         arr = np.asarray(img)
         alpha = arr[:, :, -1] if img.mode in ("RGBA", "LA") else None
         colour = arr if alpha is None else arr[:, :, :-1]
-        if alpha is not None and colour.min() == colour.max() and alpha.min() < 255:
+        one_colour = bool(np.all(colour == colour[:1, :1]))  # red everywhere is one colour
+        if alpha is not None and one_colour and alpha.min() < 255:
             # Masks exported as transparency carry the shape only in alpha. A fully opaque
             # file shows its colour: an empty mask saved as opaque black is empty, not 255.
             raw = alpha
