@@ -349,8 +349,9 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
         arr = np.asarray(img)
         alpha = arr[:, :, -1] if img.mode in ("RGBA", "LA") else None
         colour = arr if alpha is None else arr[:, :, :-1]
-        one_colour = bool(np.all(colour == colour[:1, :1]))  # red everywhere is one colour
-        if alpha is not None and one_colour and alpha.min() < 255:
+        # One colour everywhere (red as well as grey) with some transparency: the shape is in
+        # alpha. Checked only for files with alpha, where it can matter.
+        if alpha is not None and alpha.min() < 255 and np.all(colour == colour[:1, :1]):
             # Masks exported as transparency carry the shape only in alpha. A fully opaque
             # file shows its colour: an empty mask saved as opaque black is empty, not 255.
             raw = alpha
