@@ -149,20 +149,19 @@ def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
     for field, branch in FROZEN_CHECKPOINT_FIELDS.items():
         name = field.split("_")[0]  # hiera_checkpoint -> hiera
         source = getattr(model.config, field)
-        if name not in recorded:  # a checkpoint written before the digests were recorded
+        # Skipped for a checkpoint written before the digests were recorded.
+        if name not in recorded or model.frozen_digest((name,)) == recorded[name]:
             continue
         if not source:
-            if model.frozen_digest((name,)) != recorded[name]:
-                logger.warning(
-                    "checkpoint '%s' was trained on a fixed-seed random %s branch that this "
-                    "torch / hiera-transformer build initialises differently (its SHA-256 "
-                    "differs): its maps will differ from those of its training",
-                    path,
-                    branch,
-                )
-            continue
-        if model.frozen_digest((name,)) != recorded[name]:
-            raise CheckpointError(
-                f"the {branch} weights in '{source}' are not those checkpoint '{path}' was "
-                f"trained on (their SHA-256 differs): give {field} the file it was trained on"
+            logger.warning(
+                "checkpoint '%s' was trained on a fixed-seed random %s branch that this "
+                "torch / hiera-transformer build initialises differently (its SHA-256 "
+                "differs): its maps will differ from those of its training",
+                path,
+                branch,
             )
+            continue
+        raise CheckpointError(
+            f"the {branch} weights in '{source}' are not those checkpoint '{path}' was "
+            f"trained on (their SHA-256 differs): give {field} the file it was trained on"
+        )
