@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
+from training_cases import crash_at_step
 
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
@@ -161,29 +162,12 @@ def test_run_without_a_finite_validation_loss_claims_no_best(make_config, monkey
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _crash_at_step(
-    monkeypatch: pytest.MonkeyPatch, cfg: ExperimentConfig, epoch: int, iteration: int
-) -> None:
-    """Train ``cfg`` until a simulated crash at step ``iteration`` of ``epoch`` (both 0-based)."""
-    original = Trainer._train_step
-
-    def failing_step(self: Trainer, batch: Any, ep: int, it: int) -> Any:
-        if (ep, it) == (epoch, iteration):
-            raise RuntimeError("simulated crash")
-        return original(self, batch, ep, it)
-
-    monkeypatch.setattr(Trainer, "_train_step", failing_step)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        Trainer(cfg).fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
-
-
 def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch) -> None:
     straight = Trainer(make_config("straight"))
     straight.fit()
 
     cfg = make_config("interrupted")
-    _crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)  # the second epoch's first step
+    crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)  # the second epoch's first step
 
     run = Path(cfg.output_dir)
     state = load_training_state(run)
@@ -220,7 +204,7 @@ def test_resume_with_loader_workers_equals_straight_run(make_config, monkeypatch
     straight = Trainer(make_config("straight_w", data=data))
     straight.fit()
     cfg = make_config("interrupted_w", data=data)
-    _crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
+    crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
     resumed = Trainer(cfg, resume=Path(cfg.output_dir))
     assert resumed.epoch == 1
     resumed.fit()

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
+from training_cases import crash_at_step
 
 from pmgsam.engine import epoch_stats
 from pmgsam.engine.config import ExperimentConfig
@@ -61,17 +62,7 @@ def test_best_and_plateau_follow_the_validation_loss_across_a_resume(
     # One step per epoch (8 training images): the run costs two steps.
     cfg = make_config(schedule=schedule, train={"batch_size": 8})
     monkeypatch.setattr(Trainer, "validate", lambda self, epoch: dict(VALIDATIONS[epoch]))
-    original = Trainer._train_step
-
-    def crash_in_epoch_2(self: Trainer, batch: Any, epoch: int, it: int) -> Any:
-        if epoch == 1:
-            raise RuntimeError("simulated crash")
-        return original(self, batch, epoch, it)
-
-    monkeypatch.setattr(Trainer, "_train_step", crash_in_epoch_2)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        Trainer(cfg).fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
+    crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)  # epoch 2's only step
     run = Path(cfg.output_dir)
     # The resumed run must remember the best loss, 0.5 after epoch 1, for both the early stop
     # and the plateau: epoch 2's 0.8 is then neither a new best nor an improvement.
