@@ -123,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt-dir", help="DIS: folder of GT masks")
     p.add_argument(
         "--ske-dir",
-        help="DIS: optional folder of GT skeletons for HCE (<stem>.png; a GT without one "
-        "uses a skeleton computed from it, as the official tool does, named in a warning)",
+        help="DIS: optional folder of GT skeletons for HCE, read as benchmark mode reads a "
+        "DIS5K split's ske/ folder (<stem> with a mask extension, any case: .png .bmp .tif "
+        ".tiff .jpg .jpeg; a GT without one uses a skeleton computed from it, as the official "
+        "tool does, named in a warning)",
     )
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
     p.add_argument("--out", help="output JSON (scoring modes)")

@@ -138,3 +138,26 @@ def test_an_unknown_key_blames_its_own_override_only() -> None:
     with pytest.raises(ConfigError) as err:
         load("lr=0.1", "output_dir=/tmp/run")
     assert str(err.value).endswith("(override 'lr=0.1')")
+
+
+@pytest.mark.parametrize(
+    "overrides, culprit",
+    [
+        # The innocent override's key is a prefix of the bad one's: it was named as well.
+        (
+            ["performance.compile=true", "performance.compile_mode=fast"],
+            "performance.compile_mode=fast",
+        ),
+        (["model.fusion=residual", "model.fusion_channels=-1"], "model.fusion_channels=-1"),
+        # An override of a whole section is the culprit for a key inside it.
+        (["optim.lr=0.01", "model={fusion_channels: 3}"], "model={fusion_channels: 3}"),
+    ],
+)
+def test_a_bad_override_is_blamed_without_those_whose_key_its_own_contains(
+    tmp_path, overrides, culprit
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  fusion: drfm\nperformance:\n  compile: false\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(ExperimentConfig, path, overrides)
+    assert str(err.value).endswith(f"(override {culprit!r})")

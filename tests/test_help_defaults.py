@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from pmgsam.utils.cli import HelpFormatter
 
 
@@ -61,6 +63,24 @@ def test_plain_help_prints_names_not_restructuredtext_markup():
         "see main):\n\n    python -m pmgsam.report RUN --out DIR\n"
         "A mid-line :: stays, as does a `single` quote.\n"
     )
+
+
+@pytest.mark.parametrize(
+    "rst, plain",
+    [
+        (":py:func:`pmgsam.report.main`", "pmgsam.report.main"),  # was ':pypmgsam.report.main'
+        (":py:class:`~pmgsam.data.io.DataError`", "DataError"),
+        (":c:func:`malloc`", "malloc"),
+        (":std:ref:`the-troubleshooting-table`", "the-troubleshooting-table"),
+        (":func:`the report <pmgsam.report.main>`", "the report"),
+        (":py:meth:`!Trainer.fit`", "Trainer.fit"),
+        (":data:`~pmgsam.io.NAMED_MASK_FILES` files", "NAMED_MASK_FILES files"),
+    ],
+)
+def test_plain_help_prints_every_form_of_role_as_plain_text(rst: str, plain: str) -> None:
+    from pmgsam.utils.cli import plain_help
+
+    assert plain_help(f"see {rst}.") == f"see {plain}."
 
 
 def test_option_help_is_plain_text_too():

@@ -31,7 +31,7 @@ def _folders(tmp_path: Path, skeleton_ext: str) -> tuple:
 
 
 def test_gt_masks_without_a_skeleton_file_are_named(tmp_path: Path) -> None:
-    pred, gt, ske = _folders(tmp_path, ".bmp")
+    pred, gt, ske = _folders(tmp_path, ".gif")
     with pytest.warns(UserWarning, match=r"1 of 2 GT mask\(s\) have no skeleton .*: b\.png$"):
         evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False)
 
@@ -44,8 +44,8 @@ def test_a_full_skeleton_folder_scores_quietly(tmp_path: Path) -> None:
 
 
 def test_a_skeleton_of_the_gts_extension_is_used(tmp_path: Path) -> None:
-    # The documented candidates are <stem>.png, then <stem> with the GT's extension: a .bmp
-    # GT's .bmp skeleton is found, so its HCE equals that of the same skeleton as .png.
+    # A skeleton is <stem> with any mask extension: a .bmp GT's .bmp skeleton is found, so its
+    # HCE equals that of the same skeleton as .png (tests/test_skeleton_lookup.py: others).
     pred, gt, ske = _folders(tmp_path, ".png")
     as_png, _ = evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False)
     for folder in (gt, ske):
@@ -58,7 +58,7 @@ def test_a_skeleton_of_the_gts_extension_is_used(tmp_path: Path) -> None:
 
 
 def test_no_skeleton_warning_when_hce_is_not_computed(tmp_path: Path) -> None:
-    pred, gt, ske = _folders(tmp_path, ".bmp")
+    pred, gt, ske = _folders(tmp_path, ".gif")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate_dis_folder(pred, gt, ske_dir=ske, progress=False, with_hce=False)

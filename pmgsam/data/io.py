@@ -28,6 +28,11 @@ predicted probability maps: training, inference and evaluation all read masks th
   - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
     black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
     and should be saved as 8-bit;
+  - a float map (or float image, :func:`load_image`) whose minimum is below ``-0.5`` and
+    below minus half its maximum is read as above, negative values clipped to 0 (nearly
+    black), with a :class:`MaskValueWarning` naming the file: it probably holds logits, which
+    need a sigmoid before saving. Resampling a map of values >= 0 undershoots far less
+    (:data:`FLOAT_LOGIT_DEPTH`), and 0-255 floats are never negative, so neither warns;
   - from DataLoader workers (new processes every epoch) these warnings name each file once
     per run, and only the first :data:`NAMED_MASK_FILES` files, the last of them saying that
     later ones are read the same way (:class:`pmgsam.utils.messages.FilesNamedOnce`);
@@ -70,7 +75,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
     0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
-    exceeds 255, a multi-page TIFF read as its first page); the message names the file."""
+    exceeds 255, a float map of logits, a multi-page TIFF read as its first page); the message
+    names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -299,6 +305,11 @@ def load_image_reduced(path: PathLike, factor: int) -> np.ndarray:
 
 
 FLOAT_PROBABILITY_MAX = 1.5
+# A float map is taken for logits when its minimum is below -FLOAT_LOGIT_DEPTH * max(1, its
+# maximum). Bicubic and Lanczos undershoot a mask of values in [0, m] by at most ~0.18 m at its
+# edges, lines and dots (only 2-D pixel noise resampled with Lanczos reaches ~0.7 m), while
+# logits run about as far below 0 as above it (a model's background is -5 to -20).
+FLOAT_LOGIT_DEPTH = 0.5
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -318,9 +329,26 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     return ((arr * 255 + 32767) // 65535).astype(np.uint8)
 
 
+def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> None:
+    """Warn when a float map goes clearly below 0 (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips
+    those values to 0, so most of the map reads as black."""
+    low, high = float(np.nanmin(arr, initial=0.0)), float(np.nanmax(arr, initial=0.0))
+    if low < -FLOAT_LOGIT_DEPTH * max(1.0, high):
+        scale = "probabilities" if high <= FLOAT_PROBABILITY_MAX else "0-255 values"
+        _warn_mask(
+            f"{what} file '{path}' holds float values from {low:.3g} to {high:.3g}: read as "
+            f"{scale} with every value below 0 clipped to 0, so it reads nearly black; {hint}",
+            path,
+        )
+
+
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
+    if img.mode == "F":
+        _warn_negative_floats(
+            np.asarray(img), path, "image", "save images as 0-1 or 0-255 (not normalised)"
+        )
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
         gray = to_uint8(np.asarray(img))  # 16-bit integers, or float32 in mode "F"
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
@@ -359,6 +387,10 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = colour.max(axis=2)
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
+    if raw.dtype.kind == "f":
+        _warn_negative_floats(
+            raw, path, what, "logits? apply a sigmoid and save probabilities (0-1) or 0-255"
+        )
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
         if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):

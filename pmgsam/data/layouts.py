@@ -3,7 +3,7 @@
 Layouts read (``root`` is the dataset folder itself):
 
 * DIS5K: ``<root>/<split>/im/*.jpg`` + ``<root>/<split>/gt/*.png`` (optional ``ske/`` skeletons
-  exposed as ``skeleton_paths``); no instance labels.
+  exposed as ``skeleton_paths``, found by :func:`skeleton_files`); no instance labels.
 * COD10K-v3: ``<root>/{Train,Test}/Image`` + ``GT_Object``; instances from the COCO JSON
   ``CAM_Instance_<Split>.json`` looked up in ``<root>/<Split>/``, then ``<root>/``, then
   ``<root>/annotations/``, falling back to the ``<root>/<Split>/GT_Instance`` PNGs.
@@ -102,6 +102,18 @@ def _pair(
     )
 
 
+def skeleton_files(folder: Path, names: Sequence[str]) -> List[Path | None]:
+    """The GT skeleton of each of ``names`` in ``folder`` (a DIS5K split's ``ske/``, DIS
+    scoring's ``--ske-dir``: one rule for both), ``None`` where there is none.
+
+    A name's skeleton is the file of that stem with a mask extension, in any case
+    (:data:`~pmgsam.data.io.MASK_EXTENSIONS`: ``a.png``, ``a.bmp``, ``a.JPG``...); two of one
+    stem are an error naming both (:func:`~pmgsam.data.io.list_files`).
+    """
+    found = list_files(folder, MASK_EXTENSIONS, "GT skeleton")
+    return [found.get(n) for n in names]
+
+
 def _check_root(root: Path, dataset: str) -> None:
     if not root.is_dir():
         raise DataNotFoundError(f"{dataset} root folder '{root}' does not exist (data.root)")
@@ -112,8 +124,7 @@ def _dis5k(root: Path, split: str) -> SplitListing:
     listing = _pair(root / split / "im", root / split / "gt", hint)
     ske = root / split / "ske"
     if ske.is_dir():
-        found = list_files(ske, MASK_EXTENSIONS, "skeleton")
-        listing.skeletons = [found.get(n) for n in listing.names]
+        listing.skeletons = skeleton_files(ske, listing.names)
     listing.instances = InstanceSource(
         "none", reason="DIS5K has no instance labels (it is a dichotomous segmentation dataset)"
     )

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Tuple, Un
 
 import numpy as np
 
-from pmgsam.data.io import load_mask
+from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
+from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
 from pmgsam.utils.messages import preview
 
@@ -240,8 +241,10 @@ def evaluate_dis_folder(
     Arguments:
         pred_dir: folder of predicted maps (uint8 PNG, 0-255).
         gt_dir: folder of GT masks.
-        ske_dir: optional folder of GT skeletons for HCE (``<stem>.png``); missing files fall
-            back to the computed skeleton, as in the official tool, named in a warning.
+        ske_dir: optional folder of GT skeletons for HCE, found as a DIS5K ``ske/`` folder's
+            (:func:`pmgsam.data.layouts.skeleton_files`: ``<stem>`` with any mask extension);
+            missing files fall back to the computed skeleton, as in the official tool, named
+            in a warning.
         workers: worker processes (0 or 1 = in this process).
         resize_pred: resize predictions to the GT size instead of raising on a size mismatch.
         with_hce: compute HCE.
@@ -258,21 +261,20 @@ def evaluate_dis_folder(
     pool = _start_pool(workers)
     try:
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
-        pairs: List[DisPair] = []
-        no_skeleton: List[str] = []
-        for stem, pred, gt in pair_folders(pred_dir, gt_dir):
-            ske = None
-            if ske_dir is not None:
-                cands = [Path(ske_dir) / (stem + ext) for ext in (".png", gt.suffix)]
-                ske = next((c for c in cands if c.exists()), None)
-                if ske is None:
-                    no_skeleton.append(gt.name)
-            pairs.append((stem, pred, gt, ske))
-        if no_skeleton and with_hce:
-            # A folder of skeletons saved as .bmp, or the wrong folder, would change HCE silently.
+        triples = pair_folders(pred_dir, gt_dir)
+        skeletons: List[Path | None] = [None] * len(triples)
+        if ske_dir is not None:
+            try:  # the rule of a DIS5K split's ske/ folder (benchmark mode)
+                skeletons = skeleton_files(Path(ske_dir), [stem for stem, _, _ in triples])
+            except DataError as err:
+                raise EvaluationInputError(str(err)) from err
+        pairs: List[DisPair] = [(*t, ske) for t, ske in zip(triples, skeletons)]
+        no_skeleton = [gt.name for (_, _, gt), ske in zip(triples, skeletons) if ske is None]
+        if ske_dir is not None and no_skeleton and with_hce:
+            # Skeletons saved as .webp, or the wrong folder, would change HCE silently.
             warnings.warn(
-                f"{len(no_skeleton)} of {len(pairs)} GT mask(s) have no skeleton "
-                f"<stem>.png (or of the GT's extension) in {ske_dir}, so their HCE uses a "
+                f"{len(no_skeleton)} of {len(pairs)} GT mask(s) have no skeleton (<stem> with "
+                f"one of {' '.join(MASK_EXTENSIONS)}) in {ske_dir}, so their HCE uses a "
                 f"skeleton computed from the GT, as the official tool does: "
                 f"{preview(no_skeleton, 5)}",
                 stacklevel=2,

@@ -44,22 +44,29 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-# Sphinx roles (:mod:`a.b`, :func:`~a.b.c`) and literals (``x``) of the module docstrings that
-# --help shows: a terminal reader sees the name, not the markup.
-_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+# Sphinx roles of the module docstrings that --help shows, in every form Sphinx reads: with a
+# domain (:py:func:`x`, :c:func:`y`), a ~ (last part), a ! (no link) or a title (`text <x>`);
+# and literals (``x``). A terminal reader sees the name, not the markup.
+_ROLE = re.compile(r":(?:[A-Za-z][\w+.-]*:)+`([^`]+)`")
+_TITLED = re.compile(r"(.*\S)\s*<[^<>]+>", re.DOTALL)
 _LITERAL = re.compile(r"``([^`]+)``")
+
+
+def _role_text(match: re.Match) -> str:
+    """What a role shows: its title, else its target (the last part after a ``~``)."""
+    content = match.group(1)
+    titled = _TITLED.fullmatch(content)
+    if titled:
+        return titled.group(1)
+    target = content.lstrip("!")
+    return target[1:].rsplit(".", 1)[-1] if target.startswith("~") else target
 
 
 def plain_help(text: str) -> str:
     """``text`` (reStructuredText as the docstrings write it) as --help prints it: roles and
-    literals become their bare names (a ``~`` target its last part), and a paragraph's closing
-    ``::`` (a literal block follows) a single colon."""
-
-    def role(match: re.Match) -> str:
-        target = match.group(1)
-        return target.rsplit(".", 1)[-1] if match.group(0).count("~") else target
-
-    text = _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+    literals become their bare names (a ``~`` target its last part, a titled role its title),
+    and a paragraph's closing ``::`` (a literal block follows) a single colon."""
+    text = _LITERAL.sub(r"\1", _ROLE.sub(_role_text, text))
     return re.sub(r"::$", ":", text, flags=re.MULTILINE)
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -326,9 +327,17 @@ def _blame(
             pass
         else:
             head = msg.split("; known:")[0]  # the list of known keys names every section
-            named = [o for o in overrides if o.split("=", 1)[0].strip() in head]
+            named = [o for o in overrides if _names_key(head, o.split("=", 1)[0].strip())]
             return f" (override {', '.join(repr(o) for o in named or overrides)})"
     return f" ({path})" if path is not None else ""
+
+
+def _names_key(message: str, key: str) -> bool:
+    """Whether ``message`` names the dotted ``key`` or a key inside it (``model`` in
+    ``'model.fusion'``, ``optim.betas`` in ``'optim.betas[0]'``); not a longer name that
+    merely contains it (``model.fusion`` in ``'model.fusion_channels'``, ``lr`` in
+    ``'optim.lr'``)."""
+    return re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", message) is not None
 
 
 def diff(a: Any, b: Any, prefix: str = "") -> List[str]:
