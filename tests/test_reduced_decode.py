@@ -14,7 +14,8 @@ from PIL import Image
 from pmgsam.data import build_dataset
 from pmgsam.data.config import AugmentConfig, DataConfig
 from pmgsam.data.datasets import SegmentationDataset
-from pmgsam.data.io import load_image, load_image_reduced, read_header, reduced_decode_applies
+from pmgsam.data.io import load_image, read_header
+from pmgsam.data.reduced_decode import load_image_reduced, reduced_decode_applies
 from pmgsam.data.transforms import EvalTransform, reduced_decode_factor, shrink_mask
 from pmgsam.utils.config import ConfigError, from_dict
 

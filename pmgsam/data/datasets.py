@@ -22,13 +22,12 @@ from .io import (
     DataError,
     binarize,
     load_image,
-    load_image_reduced,
     load_mask,
     read_header,
-    reduced_decode_applies,
 )
 from .layouts import list_split
 from .orientation import EXIF_ADVICE, exif_orientation, quarter_turn_hint
+from .reduced_decode import load_image_reduced, reduced_decode_applies
 from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, shrink_mask
 
 logger = logging.getLogger(__name__)
