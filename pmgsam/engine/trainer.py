@@ -60,7 +60,7 @@ class Trainer(TrainerSetup):
     """
 
     def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:
-        config.validate()
+        config.validate_training()
         self.config = config
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
