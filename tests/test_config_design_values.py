@@ -165,6 +165,7 @@ def test_a_learning_rate_floor_above_the_learning_rate_is_refused() -> None:
     # fine-tuning floor 1e-7 trained at twice the rate asked for.
     config = CONFIGS / "pmgsam_cod10k_ft.yaml"
     with pytest.raises(ConfigError, match=r"'schedule\.min_lr' \(1e-07\) is above 'optim\.lr'"):
-        load_config(ExperimentConfig, config, ["optim.lr=5e-8"])
+        load_config(ExperimentConfig, config, ["optim.lr=5e-8"]).validate_training()
     cfg = load_config(ExperimentConfig, config, ["optim.lr=1e-7"])  # a constant rate
+    cfg.validate_training()
     assert cfg.optim.lr == cfg.schedule.min_lr == 1e-7

@@ -44,7 +44,7 @@ def PATHS() -> str:
     return "paths-A"
 
 
-FOUND = {"data_files_fingerprint": "images-A", "frozen_sha256": {"hiera": "h-A", "u2net": "u-A"}}
+FOUND = {"data_sample_fingerprint": "images-A", "frozen_sha256": {"hiera": "h-A", "u2net": "u-A"}}
 
 
 def test_a_state_written_before_the_fingerprints_resumes_where_nothing_moved(tmp_path):

@@ -1,7 +1,8 @@
 """What a resume may find changed: another process training the run (refused before anything
 is read or written: two processes interleaved metrics.jsonl epochs), and a moved dataset
 (allowed when the same training and validation images are there), an image replaced in place
-(refused), and a state that recorded the image paths only (still checked by them)."""
+(refused, by another of the same size too), and states that recorded the image paths only, or
+the paths and sizes only (still checked by them)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE, RunLock
-from pmgsam.engine.train_data import paths_fingerprint
+from pmgsam.engine.train_data import paths_fingerprint, sizes_fingerprint
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
@@ -134,7 +135,7 @@ def test_a_state_without_a_data_fingerprint_keeps_its_data_root(
     cfg = _started_run(tmp_path, dis5k_root, data_config)
     state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
     state = torch.load(state_file, weights_only=True)
-    del state["data_files_fingerprint"]  # as written before the check existed
+    del state["data_sample_fingerprint"]  # as written before the check existed
     torch.save(state, state_file)
     moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
     with pytest.raises(ConfigError, match="predates this check"):
@@ -153,6 +154,42 @@ def test_an_image_replaced_in_place_is_refused(tmp_path, dis5k_root, data_config
         Trainer(cfg, resume=cfg.output_dir)
 
 
+def test_a_mask_replaced_by_another_of_the_same_size_is_refused(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    root = shutil.copytree(dis5k_root, tmp_path / "DIS5K")
+    cfg = _started_run(tmp_path, root, data_config)
+    first, second = sorted((root / "DIS-TR" / "gt").iterdir())[:2]
+    # Another mask written to exactly the first's size (PNG ignores bytes after IEND).
+    other = second.read_bytes()[: first.stat().st_size]
+    other += b"\0" * (first.stat().st_size - len(other))
+    assert len(other) == first.stat().st_size and other != first.read_bytes()
+    first.write_bytes(other)
+    with pytest.raises(ConfigError, match=r"images at the run's data.root .* changed since"):
+        Trainer(cfg, resume=cfg.output_dir)
+
+
+def test_a_state_with_the_sizes_only_fingerprint_is_still_checked(
+    tmp_path, dis5k_root, data_config, first_step_stops
+):
+    cfg = _started_run(tmp_path, dis5k_root, data_config)
+    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
+    splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
+    del state["data_sample_fingerprint"]  # as written before the sampled contents
+    state["data_files_fingerprint"] = sizes_fingerprint(cfg.data.root, *splits)
+    torch.save(state, state_file)
+    with pytest.raises(KeyboardInterrupt):  # past set-up: the run's paths and sizes
+        Trainer(cfg, resume=cfg.output_dir).fit()
+    log = (Path(cfg.output_dir) / "train.log").read_text()
+    assert "predates the data files' sampled contents: only their paths and sizes" in log
+    state["data_files_fingerprint"] = "0" * 64  # other sizes
+    torch.save(state, state_file)
+    with pytest.raises(ConfigError, match=r"images at the run's data.root .* changed since"):
+        Trainer(cfg, resume=cfg.output_dir)
+
+
 def test_a_state_with_the_paths_only_fingerprint_is_still_checked(
     tmp_path, dis5k_root, data_config, first_step_stops
 ):
@@ -161,7 +198,7 @@ def test_a_state_with_the_paths_only_fingerprint_is_still_checked(
     state = torch.load(state_file, weights_only=True)
     size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
     splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
-    del state["data_files_fingerprint"]  # as written before the sizes were recorded
+    del state["data_sample_fingerprint"]  # as written before the sizes were recorded
     state["data_fingerprint"] = paths_fingerprint(cfg.data.root, *splits)
     torch.save(state, state_file)
     moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")

@@ -133,6 +133,7 @@ def run_baseline(
             raise ValueError("skip_existing needs the producer of the maps")
         done = finished_maps(pred_dir, producer, "--output-dir", sources)
         kept = read_records(pred_dir, done, sources)
+    failures = FailedInputs(keep_going, f"split {split}", [pred_dir])  # before names are recorded
     prepare_output_dir(
         pred_dir, [*sources, RECORDS], dataset_folders(dataset), overwrite, "--output-dir",
         "baselines", producer, sources,
@@ -143,7 +144,6 @@ def run_baseline(
     image_ids: List[int] = []
     counts = dict.fromkeys(COUNTS, 0)
     timing_input, timing_index = None, None
-    failures = FailedInputs(keep_going, f"split {split}")
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
     try:
         for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):

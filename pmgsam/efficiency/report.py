@@ -43,11 +43,16 @@ COMMIT_ENV = "PMGSAM_COMMIT"
 
 def git_commit() -> str:
     """``git rev-parse HEAD`` of the checkout holding this package; else the commit
-    :data:`COMMIT_ENV` names; else ``unknown``."""
+    :data:`COMMIT_ENV` names; else ``unknown``.
+
+    The checkout must be the project's own: its top level is the folder holding the
+    ``pmgsam`` package. A copy of the project without ``.git`` placed inside another
+    repository would otherwise report that repository's commit."""
     fallback = os.environ.get(COMMIT_ENV, "").strip() or "unknown"
+    project = Path(__file__).resolve().parents[2]  # the folder holding pmgsam/
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -55,7 +60,12 @@ def git_commit() -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return fallback
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else fallback
+    lines = out.stdout.splitlines()
+    if out.returncode != 0 or len(lines) != 2 or not lines[1].strip():
+        return fallback
+    if Path(lines[0]).resolve() != project:
+        return fallback
+    return lines[1].strip()
 
 
 def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extra) -> Dict:

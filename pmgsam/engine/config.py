@@ -139,7 +139,8 @@ class ScheduleConfig:
       plateau_patience (int): validations without improvement before a reduction.
       plateau_threshold (float): relative improvement that counts for the plateau test.
       min_lr (float): lower bound of the base learning rate after the warm-up; at most
-        ``optim.lr``.
+        ``optim.lr`` (checked where a run trains:
+        :meth:`ExperimentConfig.validate_training`).
       early_stop_patience (int, optional): stop when the validation loss has not improved for
         this many validations; ``None`` or 0 disables early stopping.
       early_stop_min_delta (float): an improvement must lower the best loss by more than this.
@@ -354,6 +355,12 @@ class ExperimentConfig:
             section.validate()
         if not self.output_dir:
             raise ConfigError("config key 'output_dir' must name the run folder")
+
+    def validate_training(self) -> None:
+        """:meth:`validate`, plus the checks that matter only to a run that trains (new,
+        resumed or fine-tuned): prediction and evaluation read a saved run's config for its
+        model and data, and an old run saved before such a check must still be usable there."""
+        self.validate()
         # The schedule floors the base rate at min_lr after the warm-up: a floor above lr
         # would silently train at min_lr, not at the rate asked for.
         if self.schedule.min_lr > self.optim.lr:

@@ -159,7 +159,8 @@ def predict_split(
       left_out: ``{name: reason}`` of images that the caller left out of the split's COCO
         ground truth (benchmark mode with ``keep_going``: an unreadable header or instance
         map): each is a failed image of the split as an unreadable one is (not predicted, no
-        map, one an earlier run wrote removed, listed in the error and the manifests).
+        map, one an earlier run wrote removed, listed in the error and the manifests; a file
+        of its name that the tool did not write is kept).
     Returns the folder holding one PNG per image stem. The manifests record the producer and
     each map's image file, so a later call with ``skip_existing`` can keep the maps.
     """
@@ -213,8 +214,9 @@ def predict_split(
     model, producer, skip = load_and_plan(
         outputs, checkpoint, amp, sources, skip_existing, load, weights, reused_producer
     )
-    prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     left = left_out or {}
+    failures = FailedInputs(keep_going, f"split {split}", (folder for folder, _, _ in outputs))
+    prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip and stem not in left]
     if skip_existing:
         logger.info("%s: %d image(s) skipped: their maps are in %s from the same weights and "
@@ -223,7 +225,6 @@ def predict_split(
         predictor = Predictor(model, run_on, amp, performance=cfg.performance)
         if reuse is not None:
             reuse.update(key=key, predictor=predictor, weights=loaded[0][1], producer=producer)
-    failures = FailedInputs(keep_going, f"split {split}")
     try:
         for stem in dataset.names:
             if stem in left:
@@ -293,7 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "settings; predicting %d", len(skip), where, len(todo))  # fmt: skip
     # A skipped image is not opened at all (its header included).
     dataset = ImageFolder(input_dir, model.config.image_size, todo) if todo or not skip else None
-    failures = FailedInputs(args.keep_going, f"--input '{input_dir}'")
+    failures = FailedInputs(args.keep_going, f"--input '{input_dir}'", [args.out, args.premask_out])
     for file_name, reason in dataset.unreadable if dataset else []:
         if not args.keep_going:  # every header is read first: name them all, predict nothing
             raise DataError(

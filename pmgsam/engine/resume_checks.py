@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
 from pmgsam.utils.config import ConfigError, diff, to_dict
@@ -20,12 +20,12 @@ logger = logging.getLogger(__name__)
 
 # What may live elsewhere on resume (a cluster job's scratch copy, another machine), and the
 # training-state entry that proves the run reads the same there: the dataset folder, as long as
-# the same training and validation images and masks are found (their relative paths and byte
-# sizes, :func:`~pmgsam.engine.train_data.data_fingerprint`), and the frozen branches' files, as
-# long as they hold the same weights (each branch's SHA-256,
+# the same training and validation images and masks are found (their relative paths, byte
+# sizes and first and last bytes, :func:`~pmgsam.engine.train_data.data_fingerprint`), and the
+# frozen branches' files, as long as they hold the same weights (each branch's SHA-256,
 # :func:`~pmgsam.modeling.checkpoint.branch_digests`, as the checkpoints record them).
 MOVABLE = {
-    "data_files_fingerprint": (
+    "data_sample_fingerprint": (
         ("data.root", "data.split_dir"),
         "the training and validation images",
     ),
@@ -33,6 +33,10 @@ MOVABLE = {
 }
 #: The entry states held before ``frozen_sha256``: one digest of both frozen branches.
 LEGACY_FROZEN_DIGEST = "frozen_digest"
+#: The entry states held before ``data_sample_fingerprint``: the image and mask paths and sizes
+#: (:func:`~pmgsam.engine.train_data.sizes_fingerprint`), blind to a file replaced in place by
+#: one of the same size.
+LEGACY_SIZES_FINGERPRINT = "data_files_fingerprint"
 #: The entry states held before ``data_files_fingerprint``: the image paths alone
 #: (:func:`~pmgsam.engine.train_data.paths_fingerprint`), blind to files replaced in place.
 LEGACY_DATA_FINGERPRINT = "data_fingerprint"
@@ -44,17 +48,28 @@ def inputs_found(
     model: Any,
     digests: Dict[str, str],
     paths_fingerprint: Callable[[], str],
+    sizes_fingerprint: Optional[Callable[[], str]] = None,
 ) -> Dict[str, Any]:
     """Each :data:`MOVABLE` entry as the current config reads it, for
     :func:`check_moved_inputs`: the data ``fingerprint`` and the frozen weights' ``digests``
     (each branch's SHA-256, hashed once at set-up). A state written before
-    ``data_files_fingerprint`` or ``frozen_sha256`` holds :data:`LEGACY_DATA_FINGERPRINT` or
-    :data:`LEGACY_FROZEN_DIGEST` instead: it becomes the state's entry, and the data
-    (``paths_fingerprint()``) or ``model``'s frozen weights are fingerprinted that way too, for
-    this resume only."""
+    ``data_sample_fingerprint`` or ``frozen_sha256`` holds :data:`LEGACY_SIZES_FINGERPRINT`,
+    :data:`LEGACY_DATA_FINGERPRINT` or :data:`LEGACY_FROZEN_DIGEST` instead: it becomes the
+    state's entry, and the data (``sizes_fingerprint()``, ``paths_fingerprint()``) or
+    ``model``'s frozen weights are fingerprinted that way too, for this resume only."""
     data: str = fingerprint
-    if "data_files_fingerprint" not in resumed and LEGACY_DATA_FINGERPRINT in resumed:
-        resumed["data_files_fingerprint"] = resumed[LEGACY_DATA_FINGERPRINT]
+    entry = "data_sample_fingerprint"
+    if entry not in resumed and LEGACY_SIZES_FINGERPRINT in resumed and sizes_fingerprint:
+        resumed[entry] = resumed[LEGACY_SIZES_FINGERPRINT]
+        data = sizes_fingerprint()
+        logger.warning(
+            "the training state '%s' predates the data files' sampled contents: only their "
+            "paths and sizes could be checked (an image or mask replaced under its name by a "
+            "file of the same size would go unnoticed); its next checkpoint records them",
+            resumed["path"],
+        )
+    elif entry not in resumed and LEGACY_DATA_FINGERPRINT in resumed:
+        resumed[entry] = resumed[LEGACY_DATA_FINGERPRINT]
         data = paths_fingerprint()
         logger.warning(
             "the training state '%s' predates the data files' sizes: only the image paths "
@@ -66,7 +81,7 @@ def inputs_found(
     if "frozen_sha256" not in resumed and LEGACY_FROZEN_DIGEST in resumed:
         resumed["frozen_sha256"] = resumed[LEGACY_FROZEN_DIGEST]
         frozen = model.frozen_digest()
-    return {"data_files_fingerprint": data, "frozen_sha256": frozen}
+    return {entry: data, "frozen_sha256": frozen}
 
 
 def resume_differences(saved: Dict[str, Any], config: ExperimentConfig) -> List[str]:

@@ -312,7 +312,9 @@ def experiment_config(
     """The config of a new run (``config_path`` + overrides) or of a resumed one.
 
     Resuming without ``config_path`` reuses the run's saved ``config.yaml`` (overrides still
-    apply); the output folder of a resumed run is always the run folder itself.
+    apply); the output folder of a resumed run is always the run folder itself. The config is
+    to train, so it must also pass :meth:`~pmgsam.engine.config.ExperimentConfig.validate_training`
+    (loading a run's config to predict or evaluate does not ask that).
     """
     run_dir = run_dir_of(resume) if resume is not None else None
     if config_path is None and run_dir is None:
@@ -335,7 +337,15 @@ def experiment_config(
         data = with_legacy_fields(read_config_file(Path(config_path)))
         data = apply_overrides(data, overrides, config_path)
         try:
-            return from_dict(ExperimentConfig, data)
+            config = from_dict(ExperimentConfig, data)
         except ConfigError as err:
             raise ConfigError(f"{err} ({config_path})") from None
-    return load_config(ExperimentConfig, config_path, overrides)
+    else:
+        config = load_config(ExperimentConfig, config_path, overrides)
+    try:
+        config.validate_training()  # this config trains: the checks loading leaves out
+    except ConfigError as err:
+        given = [o for o in overrides if not o.startswith("output_dir=")]
+        also = f" with override(s) {', '.join(repr(o) for o in given)}" if given else ""
+        raise ConfigError(f"{err} ({config_path}{also})") from None
+    return config

@@ -10,6 +10,7 @@ share of them when ``torchrun`` starts several ranks on the node).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,11 +86,46 @@ def build_training_data(
     return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
 
 
+#: Bytes read from each end of a data file for :func:`data_fingerprint` (all of a file of at
+#: most twice this).
+SAMPLE_BYTES = 16 * 1024
+
+
 def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
     """SHA-256 of the datasets' images and GT masks, in order: each file's path relative to
-    ``root`` and its size in bytes. The same after the dataset folder moved (a copy keeps the
-    sizes, not the modification times); different for another image list, or for an image or
-    mask replaced under the same name by one of another size. Costs one ``stat`` per file."""
+    ``root``, its size in bytes and its first and last :data:`SAMPLE_BYTES` (the whole file
+    when it is at most twice that).
+
+    The same after the dataset folder moved (a copy keeps the bytes, not the modification
+    times, so those cannot count); different for another image list, or for an image or mask
+    replaced under the same name by another file, of the same size too: a JPEG's first bytes
+    hold its headers and the start of its scan, which differ between two photos, and a PNG
+    ends with the Adler-32 of all its pixel rows (the zlib stream's), so any edit of a PNG
+    mask shows in its last bytes. Reading every byte would be sound for any format but costs
+    the dataset's gigabytes at each start; this reads at most 32 KiB per file (under 230 MB
+    for DIS5K's 3,470 training and validation pairs, far less where masks are small)."""
+    digest = hashlib.sha256()
+    base = Path(root).resolve()
+    for dataset in datasets:
+        for files in zip(dataset.image_paths, dataset.mask_paths):
+            for path in files:
+                with open(path, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    digest.update(f"{path_under(path, base)} {size}\n".encode())
+                    if size <= 2 * SAMPLE_BYTES:
+                        digest.update(f.read())
+                    else:
+                        digest.update(f.read(SAMPLE_BYTES))
+                        f.seek(size - SAMPLE_BYTES)
+                        digest.update(f.read(SAMPLE_BYTES))
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def sizes_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
+    """The fingerprint training states held before :func:`data_fingerprint` (under
+    :data:`~pmgsam.engine.resume_checks.LEGACY_SIZES_FINGERPRINT`): SHA-256 of each image's
+    and mask's path relative to ``root`` and its size, so such a state can still be checked."""
     digest = hashlib.sha256()
     base = Path(root).resolve()
     for dataset in datasets:
@@ -101,7 +137,7 @@ def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
 
 
 def paths_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
-    """The fingerprint training states held before :func:`data_fingerprint` (under
+    """The fingerprint training states held before :func:`sizes_fingerprint` (under
     :data:`~pmgsam.engine.resume_checks.LEGACY_DATA_FINGERPRINT`): SHA-256 of the image paths
     relative to ``root`` alone, so such a state can still be resumed and checked."""
     digest = hashlib.sha256()

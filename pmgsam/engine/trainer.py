@@ -30,7 +30,7 @@ from pmgsam.engine.performance import (
 from pmgsam.engine.resume_checks import check_moved_inputs, inputs_found, resume_command
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.state import LOG_FILE, resolve_weights, seed_everything, write_config
-from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint
+from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
 from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.engine.training_log import (
     append_metrics,
@@ -60,7 +60,7 @@ class Trainer(TrainerSetup):
     """
 
     def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:
-        config.validate()
+        config.validate_training()
         self.config = config
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
@@ -100,6 +100,7 @@ class Trainer(TrainerSetup):
                 model,
                 self._branch_digests,
                 lambda: paths_fingerprint(config.data.root, *splits),
+                lambda: sizes_fingerprint(config.data.root, *splits),
             )
             check_moved_inputs(resumed, config, found)
             if self.is_main:

@@ -145,7 +145,7 @@ class TrainerSetup:
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
             "config": to_dict(self.config),
-            "data_files_fingerprint": self._fingerprint,
+            "data_sample_fingerprint": self._fingerprint,
             "frozen_sha256": self._branch_digests,
             "world_size": self.dist.world_size,
         }

@@ -11,16 +11,17 @@ the same way:
   map, the run goes on, and at the end every failed file is listed (and recorded under
   ``"failed"`` in the output folder's manifest) and the command exits non-zero.
 
-Either way no map is ever written for an unreadable image, and a map an earlier run left under
-its name is removed: it is not a map of the file as it now is, and scoring it would hide the
-failure.
+Either way no map is ever written for an unreadable image, and a map an earlier run of this tool
+left under its name is removed: it is not a map of the file as it now is, and scoring it would
+hide the failure. A file of that name the tool did not write (a user's, in a folder taken with
+``--overwrite``) is kept, with a warning, and the manifest does not vouch for it.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, Optional, Set, Union
 
 from pmgsam.data.io import DataError
 from pmgsam.utils.outputs import MANIFEST, read_manifest, write_manifest, written_names
@@ -60,11 +61,21 @@ class FailedInputs:
     Arguments:
       keep_going: skip unreadable inputs instead of stopping.
       where: what the inputs belong to in messages (``split DIS-TE1``, ``--input 'x'``).
+      outputs: the run's output folders, as they are before the run records its maps there
+        (construct this before :func:`~pmgsam.utils.outputs.prepare_output_dir`): the maps of
+        earlier runs are taken from their manifests now, because once this run has recorded
+        the names it will write, a user's file of such a name (``--overwrite``) reads as the
+        tool's own.
     """
 
-    def __init__(self, keep_going: bool, where: str) -> None:
+    def __init__(
+        self, keep_going: bool, where: str, outputs: Iterable[Union[str, Path, None]] = ()
+    ) -> None:
         self.keep_going, self.where = keep_going, where
         self.failed: Dict[str, str] = {}
+        self.earlier_maps: Dict[Path, Set[str]] = {
+            Path(folder): earlier_maps(folder) for folder in outputs if folder is not None
+        }
 
     def __call__(self, name: str, reason: str) -> None:
         self.failed[name] = reason
@@ -77,7 +88,8 @@ class FailedInputs:
         if self.failed:
             for folder in folders:
                 if folder is not None:
-                    record_failures(folder, self.failed)
+                    earlier = self.earlier_maps.get(Path(folder), set())
+                    record_failures(folder, self.failed, earlier)
 
     def error(self, names: Optional[List[str]] = None) -> UnreadableInputs:
         """The error listing every failed input (``names``: how to name them, default the
@@ -106,22 +118,38 @@ def split_failures_error(failed: Dict[str, Dict[str, str]]) -> UnreadableInputs:
     )
 
 
-def record_failures(out_dir: Union[str, Path], failed: Dict[str, str]) -> None:
+def earlier_maps(out_dir: Union[str, Path]) -> Set[str]:
+    """The maps in ``out_dir`` that its manifest says this tool wrote, read before a run records
+    the names it is about to write (see :class:`FailedInputs`)."""
+    out = Path(out_dir)
+    return {name for name in written_names(out) if (out / name).is_file()}
+
+
+def record_failures(
+    out_dir: Union[str, Path], failed: Dict[str, str], earlier: Optional[Set[str]] = None
+) -> None:
     """Record ``failed`` (``{image stem: reason}``) in ``out_dir``'s manifest under ``"failed"``
     and take their ``<stem>.png`` out of what it vouches for: a map an earlier run wrote there
-    under that name is removed (it is not a map of the file as it now is), and the name leaves
-    ``files`` and ``sources`` (a user's file of that name is then never taken for a map)."""
+    under that name (one of ``earlier``, :func:`earlier_maps` before this run recorded its
+    names) is removed (it is not a map of the file as it now is); any other file of that name
+    is not the tool's and stays, with a warning; and the name leaves ``files`` and ``sources``
+    (a user's file of that name is then never taken for a map)."""
     out = Path(out_dir)
     record = read_manifest(out)
     if not record:
         return
     names = {f"{stem}.png" for stem in failed}
-    for name in names & written_names(out):
-        stale = out / name
-        if stale.is_file():
+    for name in sorted(names):
+        path = out / name
+        if not path.is_file():
+            continue
+        if name in (earlier or set()):
             logger.warning("removed '%s': a map of an earlier run whose input cannot be read now",
-                           stale)  # fmt: skip
-            stale.unlink()
+                           path)  # fmt: skip
+            path.unlink()
+        else:
+            logger.warning("kept '%s': its input could not be read, and this file is not a map "
+                           "this tool wrote (it is not listed as one)", path)  # fmt: skip
     sources = {k: v for k, v in (record.get("sources") or {}).items() if k not in names}
     files = [n for n in record.get("files", []) if n not in names]
     updated = {**record, "files": files, "sources": sources, "failed": dict(sorted(failed.items()))}

@@ -1,0 +1,95 @@
+"""Checks of a config that only training needs (``schedule.min_lr`` at most ``optim.lr``) refuse
+a run that trains (new, fine-tuned or resumed) but not the reading of a saved run's config to
+predict or evaluate: a run saved before the check existed must stay usable there."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pmgsam.data import build_dataset, generate
+from pmgsam.data.layouts import list_split
+from pmgsam.engine import inference
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import experiment_config
+from pmgsam.engine.trainer import Trainer
+from pmgsam.evaluation.benchmark import check_not_trained_on
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.config import ConfigError, load_config, to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+FLOOR_ABOVE = r"'schedule\.min_lr' \(1e-06\) is above 'optim\.lr' \(1e-07\)"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def old_run(tmp_path: Path, data: dict, model: dict) -> Path:
+    """A run folder as an older train.py left it: config.yaml with min_lr 1e-6 above lr 1e-7,
+    and its best weights (a stand-in file)."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (run / "checkpoints" / "best" / "model.safetensors").write_bytes(b"weights")
+    config = to_dict(ExperimentConfig())
+    config.update(data=data, model=model, output_dir=str(run))
+    config["optim"]["lr"], config["schedule"]["min_lr"] = 1e-7, 1e-6
+    config["train"]["device"] = "cpu"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
+
+
+def test_a_run_that_trains_is_refused(tmp_path: Path) -> None:
+    config = CONFIGS / "pmgsam_cod10k_ft.yaml"
+    floor = r"'schedule\.min_lr' \(1e-07\) is above 'optim\.lr' \(5e-08\)"
+    with pytest.raises(ConfigError, match=floor + r".*override\(s\) 'optim\.lr=5e-8'"):
+        experiment_config(config, ["optim.lr=5e-8"], output_dir=tmp_path / "new")
+    # Fine-tuning (train.init_from) or a config made in code: the Trainer checks it itself.
+    loaded = load_config(ExperimentConfig, config, ["optim.lr=5e-8", "train.init_from=w"])
+    with pytest.raises(ConfigError, match=floor):
+        Trainer(replace(loaded, output_dir=str(tmp_path / "ft")))
+    assert not (tmp_path / "ft").exists()
+    # Resuming an old run with such a saved config.
+    run = old_run(tmp_path, to_dict(loaded.data), to_dict(loaded.model))
+    with pytest.raises(ConfigError, match=FLOOR_ABOVE + rf".*{run / 'config.yaml'}"):
+        experiment_config(None, resume=run)
+
+
+def test_the_checkpoints_run_config_still_guards_the_test_split(
+    nc4k_root, data_config, tmp_path: Path
+) -> None:
+    """Benchmark mode reads the run's config.yaml to refuse test images the run trained on;
+    refused by the floor check, it skipped the guard with a warning."""
+    trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
+    run = old_run(tmp_path, to_dict(trained), to_dict(ExperimentConfig().model))
+    assert load_config(ExperimentConfig, run / "config.yaml").schedule.min_lr == 1e-6
+    now = replace(trained, split_seed=1)
+    test = build_dataset(now, "test", 32, train=False)
+    leaked = set(test.names) & set(list_split(trained, "train:train").names)
+    assert leaked  # another draw of the held-out half shares images with the training half
+    with pytest.raises(EvaluationInputError, match=f"{len(leaked)} of the {len(test.names)} "):
+        check_not_trained_on(str(run), now, {"test": test})
+
+
+def test_evaluate_py_scores_with_the_old_runs_config(
+    tmp_path: Path, small_model_file, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = generate("nc4k", tmp_path / "data", num=4, seed=0, size=(32, 24), progress=False)
+    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None,
+            "test_splits": ["test"], "test_fraction": 0.5, "num_workers": 0,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    run = old_run(tmp_path, data, to_dict(small_model_file[1].config))
+    model = small_model_file[1]
+    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / "results"
+    argv = ["--config", run / "config.yaml", "--checkpoint", small_model_file[0],
+            "--device", "cpu", "--quiet", "--output-dir", out]  # fmt: skip
+    assert cli.main([str(a) for a in argv]) == 0
+    assert (out / "run.json").is_file() and (out / "metrics" / "test.json").is_file()
