@@ -54,11 +54,13 @@ def test_cuda_asked_for_without_cuda_is_named(gpus) -> None:
 
 def test_amp_dtypes(monkeypatch, caplog) -> None:
     cuda = torch.device("cuda:0")
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "GPU")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     assert D.resolve_amp("bf16", cuda) is torch.bfloat16
     assert D.resolve_amp("fp16", cuda) is torch.float16
     assert D.resolve_amp("none", cuda) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
     with pytest.raises(ConfigError, match=r"train\.amp=bf16.*use fp16"):
         D.resolve_amp("bf16", cuda)
     with caplog.at_level(logging.WARNING, logger="pmgsam.engine.distributed"):

@@ -81,6 +81,18 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether CUDA ``device`` computes in bfloat16 natively (compute capability 8.0+; ROCm).
+
+    ``torch.cuda.is_bf16_supported()`` also says yes for older GPUs (V100, T4), which only
+    emulate bf16, many times slower than fp16, and it asks about the current device, not
+    ``device``.
+    """
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
     """Autocast dtype for ``train.amp`` on ``device``; ``None`` means float32.
 
@@ -94,8 +106,11 @@ def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
         # as well printed the line twice).
         logger.warning(f"train.amp={amp} needs CUDA; training on {device} in float32 instead")
         return None
-    if amp == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
+    if amp == "bf16" and not native_bf16(device):
+        raise ConfigError(
+            f"train.amp=bf16: {torch.cuda.get_device_name(device)} ({device}) has no native "
+            "bfloat16 support (compute capability 8.0+); use fp16"
+        )
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
