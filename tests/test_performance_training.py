@@ -148,6 +148,13 @@ def test_deterministic_training_keeps_cudnn_benchmark_off(
         # different convolution algorithms from one run to the next).
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.benchmark is False
+        # A later run of the same process without it (ablate's next variant) gets torch's
+        # fast kernels and the algorithm timing it asks for again.
+        values["train"]["deterministic"] = False
+        values["output_dir"] = str(tmp_path / "run2")
+        Trainer(from_dict(ExperimentConfig, values)).close()
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark is True
     finally:
         torch.set_float32_matmul_precision(before[0])
         torch.backends.cudnn.benchmark = before[1]
