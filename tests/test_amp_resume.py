@@ -1,6 +1,7 @@
 """fp16 training's loss scale is part of the saved training state: a resumed run continues
 with the GradScaler state it stopped with (through ``torch.load(weights_only=True)``), and a
-run resumed where its fp16 falls back to float32 (a CPU) resumes without one. The CPU scaler
+run resumed where its fp16 falls back to float32 (a CPU) resumes without one. AdamW's kernel
+(fused or not) is the resuming process's, whatever the saved state's groups say. The CPU scaler
 (``torch.amp.GradScaler("cpu")``) stands in for CUDA's: the trainer builds it for its device."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from pmgsam.engine import distributed as D
+from pmgsam.engine import trainer_setup
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
@@ -60,3 +62,32 @@ def test_fp16_loss_scale_survives_a_resume(fp16_config, monkeypatch) -> None:
         assert fallback.epoch == 1
     finally:
         fallback.close()
+
+
+def test_a_state_saved_unfused_resumes_with_the_fused_kernel_under_loss_scaling(
+    fp16_config, monkeypatch
+) -> None:
+    # Saved by an unfused AdamW (a CPU run, or performance.fused_optimizer: false), resumed
+    # where the trainer builds it fused (CUDA; torch's fused AdamW has a CPU kernel too).
+    trainer = Trainer(fp16_config)
+    batch = next(iter(trainer.train_loader))
+    trainer._train_step(batch, epoch=0, iteration=0)
+    assert not trainer.optimizer.param_groups[0]["fused"]
+    trainer.epoch = 1
+    trainer._save("last")
+    trainer.close()
+
+    monkeypatch.setattr(trainer_setup, "adamw_fused", lambda perf, device: True)
+    resumed = Trainer(fp16_config, resume=fp16_config.output_dir)
+    try:
+        assert all(group["fused"] is True for group in resumed.optimizer.param_groups)
+        before = {k: v.clone() for k, v in resumed.model.trainable_state_dict().items()}
+        # fp16's loss scaling: the scaler hands a fused optimiser the scale to apply.
+        resumed.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        resumed._train_step(batch, epoch=1, iteration=0)
+        after = resumed.model.trainable_state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+        steps = [s["step"] for s in resumed.optimizer.state.values()]
+        assert steps and all(float(s) == 2 for s in steps)  # continued, not restarted
+    finally:
+        resumed.close()
