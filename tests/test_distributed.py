@@ -130,6 +130,16 @@ def test_a_group_made_by_the_caller_is_used_and_left_alone(monkeypatch) -> None:
     assert group.calls == []  # neither created nor destroyed here
 
 
+def test_a_single_process_makes_its_gpu_the_current_device(monkeypatch, gpus) -> None:
+    gpus(2)
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    group = FakeGroup(monkeypatch, initialised=False)
+    info, dev = D.init_distributed("cuda:1")
+    assert info == D.DistInfo() and dev == torch.device("cuda:1")
+    assert group.calls == [("set_device", (torch.device("cuda:1"),), {})]
+
+
 def test_single_process_without_torchrun_makes_no_group(monkeypatch) -> None:
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)

@@ -132,10 +132,12 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     device = resolve_device(device_name, local_rank)
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, False), device
+    if device.type == "cuda":
+        # One process on cuda:N too: pinned host memory (the loaders') and torch.cuda's queries
+        # follow the current device, which would stay cuda:0 (and get a context of its own).
+        torch.cuda.set_device(device)
     if world_size <= 1:
         return DistInfo(), device
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, init_method="env://")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, True), device
