@@ -165,3 +165,20 @@ def test_an_older_cache_is_read_only_for_the_same_parts_and_never_over_the_canon
     (priors / "DIS-TE" / key).mkdir(parents=True)
     (priors / "DIS-TE1-4" / key).mkdir(parents=True)
     assert clipseg.clipseg_cache(priors, "DIS-TE", model, "a dog") == priors / "DIS-TE1-4" / key
+
+
+def test_the_default_device_auto_is_resolved_before_clipseg_runs(tmp_path, monkeypatch) -> None:
+    seen = []
+
+    class _Recording(_Model):
+        def to(self, device: str) -> _Model:
+            seen.append(torch.device(device))  # torch's own parsing: "auto" is no device
+            return self
+
+    monkeypatch.setattr(clipseg, "_load", lambda d: (_prompted_clipseg(d)[0], _Recording()))
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((6, 5, 3), np.uint8))
+    out = tmp_path / "maps"
+    clipseg.clipseg_maps(tmp_path / "model", "everything", [image], ["a"], out, device="auto")
+    assert seen == [torch.device("cuda:0" if torch.cuda.is_available() else "cpu")]
+    assert cv2.imread(str(out / "a.png"), cv2.IMREAD_GRAYSCALE).shape == (6, 5)

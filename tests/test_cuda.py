@@ -13,6 +13,7 @@ import torch
 
 import pmgsam
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.distributed import native_bf16
 from pmgsam.engine.inference import Predictor
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
@@ -45,7 +46,7 @@ def cuda_config(tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any
 
 @pytest.mark.parametrize("amp,dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_mixed_precision_training_steps(cuda_config, amp, dtype) -> None:
-    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+    if amp == "bf16" and not native_bf16(torch.device("cuda")):
         pytest.skip("GPU without bfloat16")
     trainer = Trainer(cuda_config(amp))
     before = {k: v.detach().clone() for k, v in trainer.model.trainable_state_dict().items()}
@@ -68,7 +69,7 @@ def test_mixed_precision_training_steps(cuda_config, amp, dtype) -> None:
 
 
 def test_predictor_defaults_to_bf16_on_cuda() -> None:
-    if not torch.cuda.is_bf16_supported():
+    if not native_bf16(torch.device("cuda")):
         pytest.skip("GPU without bfloat16")
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=S)
@@ -131,7 +132,7 @@ def test_sam_finetune_with_a_pinned_bf16_embedding_cache(
     """A few decoder steps of a tiny SAM (2 DIS-TR images x 2 epochs, 1 image per step, 2
     validation images) with the memory cache (pinned) and a bf16 encoder, then the same
     without a cache: one image per encoder call in both, so the embeddings are the same."""
-    if not torch.cuda.is_bf16_supported():
+    if not native_bf16(torch.device("cuda")):
         pytest.skip("GPU without bfloat16")
     from sam_finetune_cases import command
 

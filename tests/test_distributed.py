@@ -54,11 +54,13 @@ def test_cuda_asked_for_without_cuda_is_named(gpus) -> None:
 
 def test_amp_dtypes(monkeypatch, caplog) -> None:
     cuda = torch.device("cuda:0")
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "GPU")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     assert D.resolve_amp("bf16", cuda) is torch.bfloat16
     assert D.resolve_amp("fp16", cuda) is torch.float16
     assert D.resolve_amp("none", cuda) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
     with pytest.raises(ConfigError, match=r"train\.amp=bf16.*use fp16"):
         D.resolve_amp("bf16", cuda)
     with caplog.at_level(logging.WARNING, logger="pmgsam.engine.distributed"):
@@ -126,6 +128,16 @@ def test_a_group_made_by_the_caller_is_used_and_left_alone(monkeypatch) -> None:
     assert info == D.DistInfo(rank=1, world_size=2, local_rank=1, owns_group=False)
     D.cleanup_distributed(info)
     assert group.calls == []  # neither created nor destroyed here
+
+
+def test_a_single_process_makes_its_gpu_the_current_device(monkeypatch, gpus) -> None:
+    gpus(2)
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    group = FakeGroup(monkeypatch, initialised=False)
+    info, dev = D.init_distributed("cuda:1")
+    assert info == D.DistInfo() and dev == torch.device("cuda:1")
+    assert group.calls == [("set_device", (torch.device("cuda:1"),), {})]
 
 
 def test_single_process_without_torchrun_makes_no_group(monkeypatch) -> None:

@@ -99,10 +99,8 @@ def test_training_steps_read_nothing_back_outside_logging_steps_and_flag_nan(
     assert trainer.global_step == 3 * ((steps + 1) // 3 + 1)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
-def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
-    trainer = tiny_trainer(log_every=1000, device="cuda")
-    loader = trainer.train_loader
+def _strict(loader: Any) -> Any:
+    """``loader`` whose batches' loop bodies run in CUDA's sync debug mode "error"."""
 
     def strict_steps() -> Iterator[Any]:
         for batch in loader:
@@ -112,11 +110,22 @@ def test_training_steps_do_not_synchronise_cuda(tiny_trainer):
             finally:
                 torch.cuda.set_sync_debug_mode("default")
 
-    trainer.train_loader = type(
+    return type(
         "Strict", (), {"__iter__": lambda s: strict_steps(), "__len__": lambda s: len(loader)}
     )()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
+def test_training_steps_and_validation_batches_do_not_synchronise_cuda(tiny_trainer):
+    trainer = tiny_trainer(log_every=1000, device="cuda")
+    trainer.train_loader = _strict(trainer.train_loader)
     trainer.train_one_epoch(0)
     assert trainer.global_step >= 2
+    # Validation reads its sums back once, after its batches; previews (off here) copy their
+    # few images to the host by design.
+    trainer.config.train.preview_every = 0
+    trainer.val_loader = _strict(trainer.val_loader)
+    assert trainer.validate(0)["images"] == len(trainer.val_set)
 
 
 def test_deterministic_training_keeps_cudnn_benchmark_off(
@@ -148,6 +157,13 @@ def test_deterministic_training_keeps_cudnn_benchmark_off(
         # different convolution algorithms from one run to the next).
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.benchmark is False
+        # A later run of the same process without it (ablate's next variant) gets torch's
+        # fast kernels and the algorithm timing it asks for again.
+        values["train"]["deterministic"] = False
+        values["output_dir"] = str(tmp_path / "run2")
+        Trainer(from_dict(ExperimentConfig, values)).close()
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark is True
     finally:
         torch.set_float32_matmul_precision(before[0])
         torch.backends.cudnn.benchmark = before[1]

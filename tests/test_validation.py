@@ -7,12 +7,13 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.overrides import TorchFunctionMode
 
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.validation import monitor_metrics, run_validation
@@ -80,6 +81,36 @@ def test_run_validation_means_over_images_by_hand() -> None:
         model, [], _fg_fraction_loss, torch.device("cpu"), None, PerformanceConfig(), 2
     )
     assert empty["images"] == 0.0 and none is None
+
+
+class _BlockingUploads(TorchFunctionMode):
+    """Records the calls that build a device tensor from host data in one blocking copy
+    (``torch.tensor(data, device=...)``, ``Tensor.new_tensor``): on CUDA each waits for the
+    work queued so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: List[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name == "new_tensor" or (name == "tensor" and kwargs.get("device") is not None):
+            self.calls.append(name)
+        return func(*args, **kwargs)
+
+
+def test_validation_batches_build_no_device_tensor_from_host_data_in_a_blocking_copy() -> None:
+    s = 4
+    images, masks = torch.rand(2, 3, s, s), (torch.rand(2, 1, s, s) > 0.5).float()
+    loader = [{"image": images, "mask": masks, "orig_size": torch.tensor([[s, s], [s, 2]])}]
+    with _BlockingUploads() as uploads:
+        stats, _ = run_validation(
+            _LogitsInImages(), loader, _fg_fraction_loss, torch.device("cpu"), None,
+            PerformanceConfig(),
+        )  # fmt: skip
+    assert stats["images"] == 2.0
+    assert uploads.calls == []
 
 
 def test_monitor_metrics_score_only_the_valid_region_of_a_padded_image() -> None:

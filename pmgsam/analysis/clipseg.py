@@ -116,6 +116,7 @@ def clipseg_maps(
     bar over the images predicted). ``out_dir`` records the
     model folder and prompt in ``clipseg.json``; a folder holding maps of another model or
     prompt (or of unrecorded ones) is refused, as its maps would pass for this prompt's.
+    ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
     """
     import cv2
     import torch
@@ -130,6 +131,9 @@ def clipseg_maps(
     todo = [(p, target) for p, target in todo if not target.is_file()]
     if not todo:  # the model is not loaded for nothing
         return out_dir
+    from pmgsam.engine.distributed import resolve_device
+
+    device = resolve_device(device, option="--device")  # "auto" is no device to torch
     processor, model = _load(model_dir)
     model.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)

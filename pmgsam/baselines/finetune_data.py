@@ -44,6 +44,7 @@ from pmgsam.baselines.finetune_recipe import (
     prepare,
 )
 from pmgsam.baselines.finetune_targets import sample_instance_points, sample_points
+from pmgsam.engine.distributed import native_bf16
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.io import atomic_path, file_sha256, is_temporary
 from pmgsam.utils.outputs import OutputError, check_output_file
@@ -236,7 +237,7 @@ def check_encoder_dtype(dtype: str, device: torch.device) -> None:
     with a warning: few CPUs run it faster than float32."""
     if dtype != "bf16":
         return
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and not native_bf16(device):
         raise ConfigError(
             f"finetune.encoder_dtype=bf16 but {torch.cuda.get_device_name(device)} has no bf16 "
             "support (compute capability 8.0+, e.g. A100, H100, RTX 30xx); use fp32"

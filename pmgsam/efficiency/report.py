@@ -195,6 +195,8 @@ def efficiency_report(
             # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
             del net, model
             gc.collect()
+            if dev.type == "cuda":  # nor its cached blocks in the generator's reserved peak
+                torch.cuda.empty_cache()
             report["records"].append(
                 _amg_record(report, compare, images, iters, warmup, sam_points_per_side)
             )

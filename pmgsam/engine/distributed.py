@@ -81,6 +81,18 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether CUDA ``device`` computes in bfloat16 natively (compute capability 8.0+; ROCm).
+
+    ``torch.cuda.is_bf16_supported()`` also says yes for older GPUs (V100, T4), which only
+    emulate bf16, many times slower than fp16, and it asks about the current device, not
+    ``device``.
+    """
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
     """Autocast dtype for ``train.amp`` on ``device``; ``None`` means float32.
 
@@ -94,8 +106,11 @@ def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
         # as well printed the line twice).
         logger.warning(f"train.amp={amp} needs CUDA; training on {device} in float32 instead")
         return None
-    if amp == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
+    if amp == "bf16" and not native_bf16(device):
+        raise ConfigError(
+            f"train.amp=bf16: {torch.cuda.get_device_name(device)} ({device}) has no native "
+            "bfloat16 support (compute capability 8.0+); use fp16"
+        )
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
@@ -117,10 +132,12 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     device = resolve_device(device_name, local_rank)
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, False), device
+    if device.type == "cuda":
+        # One process on cuda:N too: pinned host memory (the loaders') and torch.cuda's queries
+        # follow the current device, which would stay cuda:0 (and get a context of its own).
+        torch.cuda.set_device(device)
     if world_size <= 1:
         return DistInfo(), device
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, init_method="env://")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, True), device

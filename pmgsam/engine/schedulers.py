@@ -68,6 +68,25 @@ def build_optimizer(
     )
 
 
+# AdamW's choice of kernel, which belongs to this process (its device and
+# performance.fused_optimizer), not to the run that saved the state.
+KERNEL_KEYS = ("fused", "foreach")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: Dict[str, Any]) -> None:
+    """Load ``saved`` into ``optimizer`` keeping ``optimizer``'s kernel choice.
+
+    ``Optimizer.load_state_dict`` takes every group setting from ``saved``: a state saved
+    unfused (on a CPU, or with ``performance.fused_optimizer: false``) and resumed fused would
+    step unfused, and under fp16 loss scaling fail at the first step, the GradScaler handing
+    the optimiser built fused a scale the unfused kernel refuses. Loading with the kernel
+    settings replaced also puts AdamW's step counts where that kernel keeps them.
+    """
+    current = {key: optimizer.defaults.get(key) for key in KERNEL_KEYS}
+    groups = [{**group, **current} for group in saved["param_groups"]]
+    optimizer.load_state_dict({**saved, "param_groups": groups})
+
+
 class WarmupSchedule:
     """Sets the learning rate of every parameter group before each optimiser step.
 

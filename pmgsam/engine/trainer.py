@@ -120,8 +120,10 @@ class Trainer(TrainerSetup):
             torch.set_num_threads(config.train.num_threads)
         self.perf = config.performance
         configure_backends(self.perf, self.device)
+        # Both ways, as configure_backends: a later run of the process (ablate, a notebook)
+        # must not keep an earlier run's slower deterministic kernels.
+        torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
         if config.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
             # After configure_backends, which sets it from performance.cudnn_benchmark.
             torch.backends.cudnn.benchmark = False
         seed_everything(config.train.seed)

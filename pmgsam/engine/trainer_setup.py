@@ -21,7 +21,12 @@ from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import adamw_fused
 from pmgsam.engine.resume_checks import check_frozen_files, check_resume_config, check_world_size
 from pmgsam.engine.run_lock import RunLock
-from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
+from pmgsam.engine.schedulers import (
+    EarlyStopping,
+    WarmupSchedule,
+    build_optimizer,
+    load_optimizer_state,
+)
 from pmgsam.engine.state import (
     check_new_run_folder,
     checkpoint_dir,
@@ -152,7 +157,7 @@ class TrainerSetup:
 
     def _load_state(self, state: Dict[str, Any]) -> None:
         self.model.load_trainable_state_dict(state["model"], source=state["path"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.early_stop.load_state_dict(state["early_stop"])
         if state["scaler"]:

@@ -38,8 +38,10 @@ def monitor_metrics(
     # orig_sizes come from the CPU batch: reading them costs no device synchronisation.
     hw = [resized_hw(int(h), int(w), size) for h, w in torch.as_tensor(orig_sizes).tolist()]
     device = probs.device
-    heights = torch.tensor([h for h, _ in hw], device=device).view(batch, 1, 1, 1)
-    widths = torch.tensor([w for _, w in hw], device=device).view(batch, 1, 1, 1)
+    # Built on the host and sent without waiting: torch.tensor(..., device=cuda) would wait for
+    # the queued forward pass (a blocking copy synchronises the stream).
+    sizes = torch.tensor(hw).to(device, non_blocking=True)
+    heights, widths = (sizes[:, i].view(batch, 1, 1, 1) for i in (0, 1))
     coords = torch.arange(size, device=device)
     valid = (coords.view(1, 1, size, 1) < heights) & (coords.view(1, 1, 1, size) < widths)
     dims = (1, 2, 3)
@@ -88,7 +90,7 @@ def run_validation(
             loss, _ = loss_fn(outputs, masks)
             n = images.shape[0]
             m = monitor_metrics(outputs["mask"], masks, batch["orig_size"])
-            parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], loss.new_tensor(n)]
+            parts = [loss.detach() * n, m["mae"], m["iou"], m["f"], torch.full_like(loss, n)]
             sums += torch.stack([p.double() for p in parts])
             for i in range(min(n, preview_images - len(previews))):
                 pre, mask = (torch.sigmoid(outputs[k][i].float()) for k in ("pre_mask", "mask"))
