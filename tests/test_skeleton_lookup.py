@@ -3,8 +3,6 @@ folder in benchmark mode and DIS scoring's ``--ske-dir`` read the same folder th
 
 from __future__ import annotations
 
-import argparse
-import csv
 import warnings
 from pathlib import Path
 
@@ -13,11 +11,11 @@ import pytest
 from PIL import Image
 
 from pmgsam.data import build_dataset
-from pmgsam.evaluation.benchmark import _score_dis_split
-from pmgsam.evaluation.hce import HCEResult, hce_counts
+from pmgsam.evaluation.hce import hce_counts
 from pmgsam.evaluation.scoring import (
     EvaluationInputError,
     evaluate_dis_folder,
+    evaluate_dis_pairs,
 )
 
 # Skeletons in several formats and cases; d has none, e one in a format no mask reader takes.
@@ -54,18 +52,12 @@ def test_benchmark_and_folder_scoring_find_the_same_skeletons(tmp_path, data_con
     ske = split / "ske"
     expected = [ske / "a.png", ske / "b.BMP", ske / "c.tif", None, None]
     assert ds.skeleton_paths == expected
-    # Benchmark mode's scoring step, and folder scoring, name the same missing skeletons.
-    args = argparse.Namespace(workers=0, resize_pred=False, no_hce=False, quiet=True)
-    out = tmp_path / "scores" / "DIS-TE1.json"
-    missing = r"2 of 5 GT mask\(s\) have no skeleton .* in \S*DIS-TE1.ske, .*: d\.png, e\.png"
-    with pytest.warns(UserWarning, match=missing):
-        _score_dis_split(args, ds, pred, out, "DIS-TE1")
-    with pytest.warns(UserWarning, match=missing):
+    # Benchmark mode scores the dataset's (stem, map, GT, skeleton) tuples.
+    pairs = [(n, pred / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, expected)]
+    _, by_dataset = evaluate_dis_pairs(pairs, progress=False)
+    with pytest.warns(UserWarning, match=r"2 of 5 GT mask\(s\) have no skeleton .*d\.png, e\.png"):
         _, by_folder = evaluate_dis_folder(pred, split / "gt", ske_dir=ske, progress=False)
-    with open(out.with_name("DIS-TE1.per_image.csv"), newline="") as f:
-        fields = ("fp_points", "fp_indep", "fn_points", "fn_indep")
-        rows = csv.DictReader(f)
-        hce = {r["name"]: HCEResult(*(int(r[f"HCE_{k}"]) for k in fields)) for r in rows}
+    hce = {r.name: r.hce for r in by_dataset}
     assert {r.name: r.hce for r in by_folder} == hce
     # Both used the skeleton files found, and the computed skeleton for d and e.
     empty, gt = np.zeros((16, 20), np.uint8), np.asarray(Image.open(split / "gt" / "a.png"))

@@ -38,7 +38,6 @@ from pmgsam.evaluation.scoring import (
     EvaluationInputError,
     dis_line,
     evaluate_dis_pairs,
-    warn_missing_skeletons,
     write_dis_results,
 )
 from pmgsam.evaluation.split_folders import refuse_case_clashes
@@ -177,9 +176,6 @@ def _score_dis_split(
 ) -> Dict[str, Any]:
     """The DIS metrics of ``split``'s maps in ``pred_dir``, written to ``out_json``."""
     skes = ds.skeleton_paths or [None] * len(ds.names)
-    if ds.skeleton_paths and not args.no_hce:  # the split has a ske/ folder
-        missing = [Path(g).name for g, k in zip(ds.mask_paths, skes) if k is None]
-        warn_missing_skeletons(missing, len(skes), Path(ds.mask_paths[0]).parent.parent / "ske")
     pairs = [(n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)]
     missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
     if missing:

@@ -270,24 +270,19 @@ def evaluate_dis_folder(
                 raise EvaluationInputError(str(err)) from err
         pairs: List[DisPair] = [(*t, ske) for t, ske in zip(triples, skeletons)]
         no_skeleton = [gt.name for (_, _, gt), ske in zip(triples, skeletons) if ske is None]
-        if ske_dir is not None and with_hce:
-            warn_missing_skeletons(no_skeleton, len(pairs), ske_dir)
+        if ske_dir is not None and no_skeleton and with_hce:
+            # Skeletons saved as .webp, or the wrong folder, would change HCE silently.
+            warnings.warn(
+                f"{len(no_skeleton)} of {len(pairs)} GT mask(s) have no skeleton (<stem> with "
+                f"one of {' '.join(MASK_EXTENSIONS)}) in {ske_dir}, so their HCE uses a "
+                f"skeleton computed from the GT, as the official tool does: "
+                f"{preview(no_skeleton, 5)}",
+                stacklevel=2,
+            )
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
     finally:
         if pool is not None:
             _stop_pool(pool)
-
-
-def warn_missing_skeletons(missing: Sequence[str], total: int, ske_dir: PathLike) -> None:
-    """Name the GT masks (``missing``, of ``total``) whose skeleton ``ske_dir`` lacks: skeletons
-    saved as .webp, or a wrong folder, would otherwise change HCE without a word."""
-    if missing:
-        warnings.warn(
-            f"{len(missing)} of {total} GT mask(s) have no skeleton (<stem> with one of "
-            f"{' '.join(MASK_EXTENSIONS)}) in {ske_dir}, so their HCE uses a skeleton computed "
-            f"from the GT, as the official tool does: {preview(list(missing), 5)}",
-            stacklevel=3,
-        )
 
 
 def per_image_path(out_json: PathLike) -> Path:
