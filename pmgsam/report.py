@@ -3,7 +3,8 @@
 Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.run_json`; ``evaluate.py``'s
 benchmark mode and :func:`pmgsam.evaluation.run_json.write_run_json` write it). One row per run;
 writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.tex`` into DIR
-(tables without any value are skipped) and prints the Markdown.
+(tables without any value are skipped) and prints the Markdown. A file of one of those names in
+DIR that pmgsam did not write is refused before anything is written, unless --overwrite.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, Sequence
 
+from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.evaluation.run_json import load_runs
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
@@ -74,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         "other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace table files in --out (dis.md, cos.csv, ...) that pmgsam did not write",
+    )
     return parser
 
 
@@ -98,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tables:
         names = ", ".join(str(r) for r in args.runs)
         raise EvaluationInputError(f"no table has a value from {names} (unknown metric names?)")
+    # A table file of the user's own (a hand-edited dis.md) must not be replaced silently.
+    names = [f"{name}.{ext}" for name in tables for ext in ("md", "csv", "tex")]
+    check_output_files(args.out, names, "--out", args.overwrite)
     for table in tables.values():
         print(to_markdown(table))
+    record_output_files(args.out, names, "python -m pmgsam.report")
     for path in write_tables(runs, args.out, subsets):
         print(f"wrote {path}")
     return 0
