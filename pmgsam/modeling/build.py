@@ -44,6 +44,28 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
     return from_dict(ModelConfig, base, prefix="model")
 
 
+def _refuse_missing_branch_files(config: ModelConfig) -> None:
+    """Name the config field of a pretrained file that is not there: the paper configs give
+    ``weights/...`` paths, read from the current folder, which a new user may not have filled
+    (or runs from elsewhere)."""
+    for field in ("hiera_checkpoint", "u2net_checkpoint", "sam_checkpoint"):
+        path = getattr(config, field)
+        if path and not Path(path).exists():
+            where = (
+                "" if Path(path).is_absolute() else f", read from the current folder '{Path.cwd()}'"
+            )
+            without = (
+                "a decoder trained from its random init"
+                if field == "sam_checkpoint"
+                else "a fixed-seed random branch (tests and demos only)"
+            )
+            raise CheckpointError(
+                f"model.{field}: checkpoint file '{path}' does not exist{where}; put the file "
+                "there (weights/README.md says where each comes from), give its path with "
+                f"model.{field}=PATH, or model.{field}=null for {without}"
+            )
+
+
 def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> PMGSAM:
     """Build a PMG-SAM model and load the pretrained files its config names.
 
@@ -51,6 +73,7 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
     image_size=128)``.
     """
     config = model_config(name_or_config, **overrides)
+    _refuse_missing_branch_files(config)
     model = PMGSAM(config)
     if config.hiera_checkpoint:
         report = model.hiera.load_checkpoint(config.hiera_checkpoint)
