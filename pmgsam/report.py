@@ -10,6 +10,7 @@ DIR that pmgsam did not write is refused before anything is written, unless --ov
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -19,7 +20,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
 from pmgsam.utils.cli import HelpFormatter, name_list
-from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs
+from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
 def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object]]) -> None:
@@ -59,6 +60,22 @@ def _refuse_unscored_splits(
             f"--splits: no run has {', '.join(missing)}; "
             + (f"the runs have {', '.join(have)}" if have else "the runs have no DIS results")
             + f" ({', '.join(str(p) for p in paths)})"
+        )
+
+
+def _warn_of_earlier_tables(out: Path, names: Sequence[str]) -> None:
+    """Tables an earlier report wrote into ``out`` that this one does not replace (its runs
+    have no COS scores, say) stay, and would pass for tables of these runs: name them."""
+    if not out.is_dir():
+        return
+    tables = {f"{t}.{ext}" for t in ("dis", "cos", "efficiency") for ext in ("md", "csv", "tex")}
+    stale = sorted(n for n in written_names(out) & tables if n not in names and (out / n).is_file())
+    if stale:
+        warnings.warn(
+            f"--out '{out}' holds {len(stale)} table file(s) an earlier report wrote that this "
+            f"one does not replace ({', '.join(stale)}): they are not of these runs; move them "
+            "away or choose another folder",
+            stacklevel=2,
         )
 
 
@@ -110,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_output_files(args.out, names, "--out", args.overwrite)
     for table in tables.values():
         print(to_markdown(table))
+    _warn_of_earlier_tables(Path(args.out), names)
     record_output_files(args.out, names, "python -m pmgsam.report")
     for path in write_tables(runs, args.out, subsets):
         print(f"wrote {path}")

@@ -46,3 +46,20 @@ def test_a_rerun_replaces_its_own_tables_without_the_flag(tmp_path: Path):
     )
     assert report.main([str(run), "--out", str(out)]) == 0
     assert "0.250" in (out / "dis.md").read_text()
+
+
+def test_tables_of_an_earlier_report_left_in_place_are_named(tmp_path: Path):
+    run = _run(tmp_path / "run")
+    cos = tmp_path / "cos_run"
+    cos.mkdir()
+    (cos / "run.json").write_text(
+        json.dumps({"method": "cos", "cos": {"NC4K": {"AP": 0.5, "AP50": 0.5, "AP75": 0.5}}})
+    )
+    out = tmp_path / "tables"
+    assert report.main([str(run), str(cos), "--out", str(out)]) == 0
+    assert (out / "cos.md").is_file()
+    with pytest.warns(UserWarning, match=r"3 table file\(s\) an earlier report wrote") as caught:
+        assert report.main([str(run), "--out", str(out)]) == 0
+    message = str(caught[0].message)
+    assert "(cos.csv, cos.md, cos.tex)" in message and "dis.md" not in message
+    assert "| cos |" in (out / "cos.md").read_text()  # left in place, not deleted
