@@ -236,9 +236,28 @@ def evaluate_dis_pairs(
     """Score explicit (stem, prediction, GT, skeleton or None) tuples; see evaluate_dis_folder.
     ``resize_option``: the caller's option setting ``resize_pred``, which a size-mismatch error
     names (None for a tool without one)."""
+    if with_hce:
+        _warn_of_missing_skeletons(pairs)
     pool = _start_pool(workers, len(pairs))
     with _pool_closed(pool):
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress, resize_option)
+
+
+def _warn_of_missing_skeletons(pairs: Sequence[DisPair]) -> None:
+    """A DIS5K split with a ``ske/`` folder that lacks some GT's skeleton: that GT's HCE uses a
+    computed skeleton, as ``--ske-dir`` scoring says in a warning (benchmark, baseline and
+    ablation scoring took it silently)."""
+    lacking = [
+        Path(g) for _, _, g, k in pairs if k is None and (Path(g).parent.parent / "ske").is_dir()
+    ]
+    if lacking:
+        folders = sorted({str(g.parent.parent / "ske") for g in lacking})
+        warnings.warn(
+            f"{len(lacking)} of {len(pairs)} GT mask(s) have no skeleton in "
+            f"{', '.join(repr(f) for f in folders)}, so their HCE uses a skeleton computed "
+            f"from the GT, as the official tool does: {preview([g.name for g in lacking], 5)}",
+            stacklevel=3,
+        )
 
 
 def evaluate_dis_folder(
