@@ -12,7 +12,8 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
 
 Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, score it into
 ``<output-dir>/metrics/<split>.json`` (``DIS-TE``, i.e. DIS-TE1..4 as one set, into
-``DIS-TE1-4.json``), update ``<output-dir>/run.json`` and print the tables::
+``DIS-TE1-4.json``; COS: also ``<split>.results.json`` and the COCO ground truth,
+``<split>.gt.json``), update ``<output-dir>/run.json`` and print the tables::
 
     python evaluate.py --config CFG --checkpoint CKPT [--dataset dis5k] \\
         [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\

@@ -3,21 +3,24 @@
 Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.run_json`; ``evaluate.py``'s
 benchmark mode and :func:`pmgsam.evaluation.run_json.write_run_json` write it). One row per run;
 writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.tex`` into DIR
-(tables without any value are skipped) and prints the Markdown.
+(tables without any value are skipped) and prints the Markdown. A file of one of those names in
+DIR that pmgsam did not write is refused before anything is written, unless --overwrite.
 """
 
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Dict, Sequence
 
+from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.evaluation.run_json import load_runs
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
 from pmgsam.utils.cli import HelpFormatter, name_list
-from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs
+from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
 def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object]]) -> None:
@@ -60,6 +63,22 @@ def _refuse_unscored_splits(
         )
 
 
+def _warn_of_earlier_tables(out: Path, names: Sequence[str]) -> None:
+    """Tables an earlier report wrote into ``out`` that this one does not replace (its runs
+    have no COS scores, say) stay, and would pass for tables of these runs: name them."""
+    if not out.is_dir():
+        return
+    tables = {f"{t}.{ext}" for t in ("dis", "cos", "efficiency") for ext in ("md", "csv", "tex")}
+    stale = sorted(n for n in written_names(out) & tables if n not in names and (out / n).is_file())
+    if stale:
+        warnings.warn(
+            f"--out '{out}' holds {len(stale)} table file(s) an earlier report wrote that this "
+            f"one does not replace ({', '.join(stale)}): they are not of these runs; move them "
+            "away or choose another folder",
+            stacklevel=2,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The report's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(
@@ -73,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4, then any "
         "other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace table files in --out (dis.md, cos.csv, ...) that pmgsam did not write",
     )
     return parser
 
@@ -98,8 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tables:
         names = ", ".join(str(r) for r in args.runs)
         raise EvaluationInputError(f"no table has a value from {names} (unknown metric names?)")
+    # A table file of the user's own (a hand-edited dis.md) must not be replaced silently.
+    names = [f"{name}.{ext}" for name in tables for ext in ("md", "csv", "tex")]
+    check_output_files(args.out, names, "--out", args.overwrite)
     for table in tables.values():
         print(to_markdown(table))
+    _warn_of_earlier_tables(Path(args.out), names)
+    record_output_files(args.out, names, "python -m pmgsam.report")
     for path in write_tables(runs, args.out, subsets):
         print(f"wrote {path}")
     return 0

@@ -14,9 +14,12 @@ echo "== 1/4 generating demo data in demo_data/"
 python -m pmgsam.data.synthetic --layout dis5k --out demo_data --num 48 --seed 0 --overwrite
 
 echo "== 2/4 training configs/demo.yaml into $run_dir"
-# A rerun starts afresh, so an earlier run folder is removed: only one (it has a train.log).
-if [[ -e "$run_dir" && ! -f "$run_dir/train.log" ]]; then
-  echo "demo: '$run_dir' exists and is not a training run folder; choose another" >&2
+# A rerun starts afresh, so an earlier run folder is removed: only a demo run (a train.log, and
+# a config.yaml that trains on demo_data/DIS5K), never another training run given by mistake.
+if [[ -e "$run_dir" ]] && { [[ ! -f "$run_dir/train.log" ]] ||
+  ! grep -qE '^  root: (.*/)?demo_data/DIS5K$' "$run_dir/config.yaml" 2>/dev/null; }; then
+  echo "demo: '$run_dir' exists and is not a demo training run (one whose config.yaml" \
+    "trains on demo_data/DIS5K); the demo would delete it: choose another folder" >&2
   exit 2
 fi
 rm -rf "$run_dir"

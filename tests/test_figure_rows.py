@@ -11,6 +11,7 @@ from PIL import Image
 
 from pmgsam.analysis.figures import _rows
 from pmgsam.analysis.inputs import SplitImages
+from pmgsam.evaluation.scoring import EvaluationInputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -59,3 +60,19 @@ def test_each_figure_row_shows_its_own_images_maps(tmp_path):
         image, gt, *maps = row
         assert image.shape[:2] == gt.shape == (6, 8)
         assert [np.unique(np.asarray(m)).tolist() for m in maps] == [[VALUE[stem]]] * 2, stem
+
+
+def test_a_run_without_maps_of_a_part_is_named_not_hinted_at_limit(tmp_path):
+    # A run scored on some parts of a combined split only has no map folder of the others:
+    # the error names that folder, instead of blaming --limit.
+    images = _images(tmp_path)
+    images.parts = ["P1", "P1", "P2"]
+    full = _run_maps(tmp_path / "full", VALUE)
+    part_only = {"P1": tmp_path / "other" / "P1", "P2": tmp_path / "other" / "P2"}
+    _run_maps(part_only["P1"], VALUE)
+    full = {"P1": full["S"], "P2": full["S"]}
+    with pytest.raises(EvaluationInputError) as err:
+        _rows(images, [0, 2], [full, part_only])
+    message = str(err.value)
+    assert f"no map folder '{part_only['P2']}'" in message and "--limit" not in message
+    assert len(_rows(images, [0, 1], [full, part_only])) == 2  # images of P1 only: drawn

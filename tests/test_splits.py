@@ -149,3 +149,23 @@ def test_a_configured_val_split_is_used_as_it_is(data_config, tmp_path):
     # DIS-TR: nothing is carved out of the training split then.
     cfg = data_config("dis5k", tmp_path, train_split="DIS-TR", val_split="DIS-VD")
     assert train_val_split_names(cfg) == ("DIS-TR", "DIS-VD")
+
+
+def test_the_unlisted_images_warning_is_given_once_per_command(
+    nc4k_root, data_config, tmp_path, caplog
+):
+    # evaluate.py reads the split file three times (the trained-images check and each
+    # dataset it builds): the same warning three times is noise.
+    import shutil
+
+    root = shutil.copytree(nc4k_root, tmp_path / "NC4K")
+    cfg = data_config("nc4k", root)
+    build_dataset(cfg, "test", S, False)
+    image = sorted((root / "Imgs").iterdir())[0]
+    shutil.copy(image, image.with_name(f"zz_new{image.suffix}"))
+    for mask in (root / "GT").glob(f"{image.stem}.*"):
+        shutil.copy(mask, mask.with_name(f"zz_new{mask.suffix}"))
+    with caplog.at_level("WARNING", logger="pmgsam"):
+        for _ in range(3):
+            build_dataset(cfg, "test", S, False)
+    assert sum("does not list" in r.getMessage() for r in caplog.records) == 1

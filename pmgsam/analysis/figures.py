@@ -163,6 +163,17 @@ def _rows(
         "; a run predicted with --limit has maps of the split's first images only: name some "
         "of those with --images"
     )
+    # A run never predicted on a part (scored on DIS-TE1 and DIS-TE2 only, drawn on DIS-TE)
+    # has no folder there: say so rather than hint at --limit.
+    absent = sorted(
+        {str(f[images.parts[i]]) for f in folders for i in idx if not f[images.parts[i]].is_dir()}
+    )
+    if absent:
+        raise EvaluationInputError(
+            f"no map folder {', '.join(repr(a) for a in absent)}: the run was not predicted "
+            "there; score it on that split with evaluate.py, leave it out of --runs, or name "
+            "images of the splits it has with --images"
+        )
     maps = [images.maps(f, "prediction", idx, hint) for f in folders]
     for k, i in enumerate(idx):
         gt_path = images.mask_paths[i]

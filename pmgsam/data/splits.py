@@ -32,6 +32,9 @@ from .io import DataError, natural_key
 logger = logging.getLogger(__name__)
 
 SPLIT_DIR_NAME = "pmgsam_splits"
+# One command reads a split file several times (the trained-images check, each dataset built):
+# its warning about images the file does not list is given once per file and image list.
+_warned_unlisted: set = set()
 CARVE_PARTS = ("train", "val")
 
 
@@ -149,7 +152,9 @@ def _read_split(path: Path, available: set, parts: Tuple[str, str]) -> Dict[str,
             f"'{parts[1]}' (e.g. {sorted(overlap)[0]!r})"
         )
     unlisted = sorted(available - set(out[parts[0]]) - set(out[parts[1]]), key=natural_key)
-    if unlisted:
+    key = (str(path.resolve()), tuple(unlisted))
+    if unlisted and key not in _warned_unlisted:
+        _warned_unlisted.add(key)
         logger.warning(
             "split file '%s' does not list %d image(s) present in the dataset (%s): they are "
             "left out of both parts. Delete the file to draw the split again with them (a new "

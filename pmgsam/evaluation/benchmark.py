@@ -191,7 +191,12 @@ def _score_dis_split(
 def _score_cos_split(
     args: argparse.Namespace, gt: Dict[str, Any], pred_dir: Path, out_json: Path
 ) -> Dict[str, Any]:
-    """The instance AP of the maps in ``pred_dir`` against the COCO GT ``gt``, in ``out_json``."""
+    """The instance AP of the maps in ``pred_dir`` against the COCO GT ``gt``, in ``out_json``,
+    with ``gt`` beside it as ``<split>.gt.json`` (as baseline mode writes it): NC4K's and a
+    folder's instance PNGs have no COCO file, and other methods' maps are scored against this
+    one with ``--task cos --gt-json``."""
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.with_name(f"{out_json.stem}.gt.json").write_text(json.dumps(gt))
     scores = evaluate_cos_folder(
         pred_dir,
         gt,

@@ -17,6 +17,7 @@ import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Tuple, Union
 
@@ -208,6 +209,23 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+@contextmanager
+def _pool_closed(pool: ProcessPoolExecutor | None) -> Iterator[None]:
+    """Close the pool: after a success its idle workers are asked to exit and waited for;
+    terminating them then raced the executor's own threads, which could still be writing to
+    the pipes the terminated workers read (an ``OSError: Bad file descriptor`` traceback at
+    exit after correct scores). After an error or an interrupt they are ended at once."""
+    if pool is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
 def evaluate_dis_pairs(
     pairs: Sequence[DisPair],
     workers: int = 1,
@@ -219,12 +237,28 @@ def evaluate_dis_pairs(
     """Score explicit (stem, prediction, GT, skeleton or None) tuples; see evaluate_dis_folder.
     ``resize_option``: the caller's option setting ``resize_pred``, which a size-mismatch error
     names (None for a tool without one)."""
+    if with_hce:
+        _warn_of_missing_skeletons(pairs)
     pool = _start_pool(workers, len(pairs))
-    try:
+    with _pool_closed(pool):
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress, resize_option)
-    finally:
-        if pool is not None:
-            _stop_pool(pool)
+
+
+def _warn_of_missing_skeletons(pairs: Sequence[DisPair]) -> None:
+    """A DIS5K split with a ``ske/`` folder that lacks some GT's skeleton: that GT's HCE uses a
+    computed skeleton, as ``--ske-dir`` scoring says in a warning (benchmark, baseline and
+    ablation scoring took it silently)."""
+    lacking = [
+        Path(g) for _, _, g, k in pairs if k is None and (Path(g).parent.parent / "ske").is_dir()
+    ]
+    if lacking:
+        folders = sorted({str(g.parent.parent / "ske") for g in lacking})
+        warnings.warn(
+            f"{len(lacking)} of {len(pairs)} GT mask(s) have no skeleton in "
+            f"{', '.join(repr(f) for f in folders)}, so their HCE uses a skeleton computed "
+            f"from the GT, as the official tool does: {preview([g.name for g in lacking], 5)}",
+            stacklevel=3,
+        )
 
 
 def evaluate_dis_folder(
@@ -259,7 +293,7 @@ def evaluate_dis_folder(
 
     # The workers start (and import OpenCV / SciPy) while this process lists the folders.
     pool = _start_pool(workers)
-    try:
+    with _pool_closed(pool):
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
         triples = pair_folders(pred_dir, gt_dir)
         skeletons: List[Path | None] = [None] * len(triples)
@@ -280,9 +314,6 @@ def evaluate_dis_folder(
                 stacklevel=2,
             )
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
-    finally:
-        if pool is not None:
-            _stop_pool(pool)
 
 
 def per_image_path(out_json: PathLike) -> Path:

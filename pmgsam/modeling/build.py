@@ -44,6 +44,34 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
     return from_dict(ModelConfig, base, prefix="model")
 
 
+def _refuse_missing_branch_files(config: ModelConfig, trained_on: Path | None = None) -> None:
+    """Name the config field of a pretrained file that is not there: the paper configs give
+    ``weights/...`` paths, read from the current folder, which a new user may not have filled
+    (or runs from elsewhere). ``trained_on``: the PMG-SAM checkpoint whose recorded branch
+    files these are (then only their new location helps: another file, or none, is refused)."""
+    for field in ("hiera_checkpoint", "u2net_checkpoint", "sam_checkpoint"):
+        path = getattr(config, field)
+        if not path or Path(path).exists():
+            continue
+        where = "" if Path(path).is_absolute() else f", read from the current folder '{Path.cwd()}'"
+        if trained_on is not None:
+            raise CheckpointError(
+                f"checkpoint '{trained_on}' was trained on the "
+                f"{FROZEN_CHECKPOINT_FIELDS.get(field, field)} weights '{path}', which do not "
+                f"exist{where}: give where that file is now with model.{field}=PATH"
+            )
+        without = (
+            "a decoder trained from its random init"
+            if field == "sam_checkpoint"
+            else "a fixed-seed random branch (tests and demos only)"
+        )
+        raise CheckpointError(
+            f"model.{field}: checkpoint file '{path}' does not exist{where}; put the file "
+            "there (weights/README.md says where each comes from), give its path with "
+            f"model.{field}=PATH, or model.{field}=null for {without}"
+        )
+
+
 def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> PMGSAM:
     """Build a PMG-SAM model and load the pretrained files its config names.
 
@@ -51,6 +79,7 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
     image_size=128)``.
     """
     config = model_config(name_or_config, **overrides)
+    _refuse_missing_branch_files(config)
     model = PMGSAM(config)
     if config.hiera_checkpoint:
         report = model.hiera.load_checkpoint(config.hiera_checkpoint)
@@ -106,6 +135,8 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
     path = resolve_weights(path)
     config = read_model_config(path)
     _check_frozen_sources(path, config, overrides)
+    moved = {k: v for k, v in overrides.items() if k in FROZEN_CHECKPOINT_FIELDS}
+    _refuse_missing_branch_files(dataclasses.replace(config, sam_checkpoint=None, **moved), path)
     model = build_model(config, **{"sam_checkpoint": None, **overrides})
     load_model_weights(model, path)
     _check_frozen_weights(path, model)

@@ -1,0 +1,64 @@
+"""Benchmark mode on COS data writes the COCO ground truth it scored against beside the scores
+(``metrics/<split>.gt.json``, as baseline mode does): NC4K's instance PNGs have no COCO file, and
+scoring another method's maps with ``--task cos --gt-json`` needs one."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from pmgsam.modeling.build import model_config
+from pmgsam.modeling.checkpoint import save_model
+from pmgsam.utils.config import to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _evaluate(args: list) -> int:
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main([str(a) for a in args])
+
+
+def test_nc4k_benchmark_writes_the_coco_gt_that_scoring_mode_reproduces(
+    seed0_tiny, nc4k_root: Path, tmp_path: Path
+) -> None:
+    weights = save_model(seed0_tiny(), tmp_path / "model.safetensors")
+    data = {"dataset": "nc4k", "root": str(nc4k_root), "train_split": "train",
+            "val_split": None, "test_splits": ["test"], "num_workers": 0,
+            "split_dir": str(tmp_path / "splits")}  # fmt: skip
+    model = to_dict(model_config("pmgsam_tiny", image_size=64))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model": model, "data": data, "train": {"device": "cpu"}}))
+    run = tmp_path / "run"
+    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
+            "--output-dir", run]  # fmt: skip
+    assert _evaluate(argv) == 0
+
+    gt = json.loads((run / "metrics" / "test.gt.json").read_text())
+    # One COCO image per test image, one annotation per colour (instance) of its RGB
+    # Instance PNG, black being the background.
+    maps = sorted(p.stem for p in (run / "pred" / "test").glob("*.png"))
+    assert sorted(Path(im["file_name"]).stem for im in gt["images"]) == maps
+
+    def colours(stem: str) -> int:
+        rgb = np.asarray(Image.open(nc4k_root / "Instance" / f"{stem}.png").convert("RGB"))
+        return len({tuple(c) for c in rgb.reshape(-1, 3)} - {(0, 0, 0)})
+
+    assert len(gt["annotations"]) == sum(colours(s) for s in maps) > 0
+
+    benchmark = json.loads((run / "metrics" / "test.json").read_text())
+    out = tmp_path / "ap.json"
+    gt_json = run / "metrics" / "test.gt.json"
+    assert _evaluate(["--task", "cos", "--pred-dir", run / "pred" / "test", "--gt-json",
+                      gt_json, "--out", out, "--quiet"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["stats"] == benchmark["stats"]
