@@ -245,19 +245,25 @@ def evaluate_dis_pairs(
 
 
 def _warn_of_missing_skeletons(pairs: Sequence[DisPair]) -> None:
-    """A DIS5K split with a ``ske/`` folder that lacks some GT's skeleton: that GT's HCE uses a
-    computed skeleton, as ``--ske-dir`` scoring says in a warning (benchmark, baseline and
-    ablation scoring took it silently)."""
+    """A DIS5K split with a ``ske/`` folder that lacks some GT's skeleton (benchmark, baseline
+    and ablation scoring): named as ``--ske-dir`` scoring names them."""
     lacking = [
         Path(g) for _, _, g, k in pairs if k is None and (Path(g).parent.parent / "ske").is_dir()
     ]
-    if lacking:
-        folders = sorted({str(g.parent.parent / "ske") for g in lacking})
+    folders = sorted({str(g.parent.parent / "ske") for g in lacking})
+    warn_missing_skeletons([g.name for g in lacking], len(pairs), ", ".join(folders))
+
+
+def warn_missing_skeletons(missing: Sequence[str], total: int, ske_dir: str) -> None:
+    """Name the GT masks (``missing`` of ``total``) without a skeleton in ``ske_dir``: their HCE
+    uses a skeleton computed from the GT, as the official tool's does, and skeletons saved as
+    .webp, or the wrong folder, would otherwise change HCE without a word."""
+    if missing:
         warnings.warn(
-            f"{len(lacking)} of {len(pairs)} GT mask(s) have no skeleton in "
-            f"{', '.join(repr(f) for f in folders)}, so their HCE uses a skeleton computed "
-            f"from the GT, as the official tool does: {preview([g.name for g in lacking], 5)}",
-            stacklevel=3,
+            f"{len(missing)} of {total} GT mask(s) have no skeleton (<stem> with one of "
+            f"{' '.join(MASK_EXTENSIONS)}) in {ske_dir}, so their HCE uses a skeleton computed "
+            f"from the GT, as the official tool does: {preview(list(missing), 5)}",
+            stacklevel=4,
         )
 
 
@@ -304,15 +310,8 @@ def evaluate_dis_folder(
                 raise EvaluationInputError(str(err)) from err
         pairs: List[DisPair] = [(*t, ske) for t, ske in zip(triples, skeletons)]
         no_skeleton = [gt.name for (_, _, gt), ske in zip(triples, skeletons) if ske is None]
-        if ske_dir is not None and no_skeleton and with_hce:
-            # Skeletons saved as .webp, or the wrong folder, would change HCE silently.
-            warnings.warn(
-                f"{len(no_skeleton)} of {len(pairs)} GT mask(s) have no skeleton (<stem> with "
-                f"one of {' '.join(MASK_EXTENSIONS)}) in {ske_dir}, so their HCE uses a "
-                f"skeleton computed from the GT, as the official tool does: "
-                f"{preview(no_skeleton, 5)}",
-                stacklevel=2,
-            )
+        if ske_dir is not None and with_hce:
+            warn_missing_skeletons(no_skeleton, len(pairs), str(ske_dir))
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
 
 
