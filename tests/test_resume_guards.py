@@ -46,7 +46,7 @@ sys.stdin.read()
 def test_a_second_lock_on_a_folder_is_refused_until_released(tmp_path):
     first = RunLock(tmp_path)
     first.acquire()
-    with pytest.raises(OutputError, match=r"in use by another training process \(pid \d+\)"):
+    with pytest.raises(OutputError, match=r"in use by another training process \(pid \d+ on \S+\)"):
         RunLock(tmp_path).acquire()
     first.release()
     again = RunLock(tmp_path)

@@ -61,9 +61,7 @@ def time_alternating(
                 if i:
                     times[name].append(time.perf_counter() - start)
     first, second = list(forms)[:2]
-    diff = max(
-        (a.float() - b.float()).abs().max().item() for a, b in zip(outputs[first], outputs[second])
-    )
+    diff = largest_difference(outputs[first], outputs[second], first, second)
     medians = {k: statistics.median(v) for k, v in times.items()}
     width = max(len(k) for k in forms)
     for name, med in medians.items():
@@ -74,3 +72,23 @@ def time_alternating(
         f"max |diff| of the outputs {diff:.2e}"
     )
     return times
+
+
+def largest_difference(
+    first: Sequence[torch.Tensor], second: Sequence[torch.Tensor], first_name: str, second_name: str
+) -> float:
+    """The largest absolute difference between two forms' outputs (sequences of tensors; the
+    names are the forms', for the error); NaN when either output holds a NaN (or both an inf).
+
+    Python's ``max`` over floats keeps a NaN only in the first place (``nan > x`` is False), so
+    a NaN in a later stage map would have reported the others' small difference. Outputs of
+    different number or shape (broadcasting would still give a number) raise ValueError.
+    """
+    shapes = [tuple(t.shape) for t in first], [tuple(t.shape) for t in second]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"the forms' outputs differ in shape: {first_name} gives {shapes[0]}, "
+            f"{second_name} {shapes[1]}"
+        )
+    diffs = [(a.float() - b.float()).abs().max() for a, b in zip(first, second)]
+    return torch.stack(diffs).max().item()

@@ -293,32 +293,44 @@ def main(argv: Optional[List[str]] = None) -> int:
         logger.info("%d image(s) skipped: their maps are in --out%s from the same weights and "
                     "settings; predicting %d", len(skip), where, len(todo))  # fmt: skip
     # A skipped image is not opened at all (its header included).
-    dataset = ImageFolder(input_dir, model.config.image_size, todo) if todo or not skip else None
-    failures = FailedInputs(args.keep_going, f"--input '{input_dir}'", [args.out, args.premask_out])
-    for file_name, reason in dataset.unreadable if dataset else []:
-        if not args.keep_going:  # every header is read first: name them all, predict nothing
-            raise DataError(
-                f"{len(dataset.unreadable)} input file(s) in '{input_dir}' cannot be read: "
-                f"{dataset.describe_unreadable()}; nothing was predicted: fix or remove them, "
-                "or pass --keep-going to predict the others (they get no map)"
-            )
-        failures(Path(file_name).stem, reason)
+    # None readable is no error here: each unreadable file is a failed input (as with others).
+    dataset = (
+        ImageFolder(input_dir, model.config.image_size, todo, none_readable_ok=True)
+        if todo or not skip
+        else None
+    )
+    folders = [args.out, args.premask_out]
+    failures = FailedInputs(args.keep_going, f"--input '{input_dir}'", folders)
+    unreadable = dataset.unreadable if dataset is not None else []  # (an empty one is falsy)
+    for file_name, reason in unreadable:
+        if args.keep_going:
+            failures(Path(file_name).stem, reason)
+        else:  # every header is read first: all are named below, nothing is predicted
+            failures.failed[Path(file_name).stem] = reason
+    # A map an earlier run wrote for such a file goes, also when the run stops here; and before
+    # prepare_outputs, which would warn that it stays.
+    failures.record(folders)
+    if unreadable and not args.keep_going:
+        raise DataError(
+            f"{len(unreadable)} input file(s) in '{input_dir}' cannot be read: "
+            f"{dataset.describe_unreadable()}; nothing was predicted: fix or remove them, "
+            "or pass --keep-going to predict the others (they get no map)"
+        )
     # Only the maps it will write: a name recorded for an unreadable image would later let a
     # user's file of that name pass for the tool's own.
     written = [f"{n}.png" for n in (dataset.names if dataset else [])]
     kept = [f"{n}.png" for n in skip]
     prepare_outputs(outputs, written + kept, read, args.overwrite, "inference", producer, sources)
-    folders = [args.out, args.premask_out]
-    if dataset is not None:
-        predictor = Predictor(model, device, args.amp)
-        try:
+    try:
+        if dataset is not None and dataset.names:
+            predictor = Predictor(model, device, args.amp)
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
                 threads=args.threads, threads_option="--threads",
             )  # fmt: skip
-        finally:
-            failures.record(folders)
+    finally:
+        failures.record(folders)
     written = [n for n in written if n[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
         settle_output_dir(folder, written + kept)

@@ -122,6 +122,8 @@ class ImageFolder(Dataset):
       folder (path): directory of images, or a single image file.
       image_size (int): S.
       files (dict, optional): ``{stem: path}`` already listed by :func:`input_images`.
+      none_readable_ok (bool): no error when no file can be read (all are in ``unreadable``):
+        inference's ``--keep-going`` then records each as a failed input.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class ImageFolder(Dataset):
         folder: Union[str, Path],
         image_size: int,
         files: Optional[Dict[str, Path]] = None,
+        none_readable_ok: bool = False,
     ) -> None:
         files = input_images(folder) if files is None else files
         if not files:
@@ -141,7 +144,7 @@ class ImageFolder(Dataset):
                 names.append(name)
             except DataError as err:
                 self.unreadable.append((files[name].name, str(err)))
-        if not names:
+        if not names and not none_readable_ok:
             raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
                             f"{self.describe_unreadable()}")  # fmt: skip
         self.names = names
