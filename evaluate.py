@@ -319,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.protocol_given and args.protocol != "matched":
             parser.error(f"--matched-only contradicts --protocol {args.protocol}: give one of them")
         args.protocol = "matched"
+    from pmgsam.data.splits import read_only_splits
+
     if args.baseline:
         _refuse_unused(parser, args, "baseline mode (--baseline)")
         if args.config:  # --dataset and --splits default to the config's, as in benchmark mode
@@ -326,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             dataset_and_splits(args, data_overrides(args))
         baselines_cli.check_arguments(parser, args)
-        baselines_cli.run(args)
+        with read_only_splits():  # evaluation never writes into the dataset folder
+            baselines_cli.run(args)
     elif args.config:
         _refuse_unused(parser, args, "benchmark mode (--config)")
         _require(parser, args, ["checkpoint"])
@@ -338,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cos = args.dataset in COS_NAMES
         kind = "COS data (instance AP)" if cos else "DIS data"
         _refuse_unused(parser, args, f"benchmark mode on {kind}")
-        run_benchmark(args)
+        with read_only_splits():  # evaluation never writes into the dataset folder
+            run_benchmark(args)
     elif args.overrides:
         given = " ".join(args.overrides)
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")

@@ -217,7 +217,8 @@ def build_dataset(cfg: DataConfig, split: str, image_size: int, train: bool) -> 
     """Dataset for ``split`` of ``cfg.dataset`` (names in :mod:`pmgsam.data.config`).
 
     Carved splits (NC4K ``train``/``test``, any ``X:train``/``X:val``) are read from, or saved
-    to, the split directory (``cfg.split_dir`` or ``<root>/pmgsam_splits``).
+    to, the split directory (``cfg.split_dir`` or ``<root>/pmgsam_splits``); evaluation
+    (:func:`pmgsam.data.splits.read_only_splits`) only reads them.
     """
     listing = list_split(cfg, split)
     if not listing.names:
