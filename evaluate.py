@@ -3,12 +3,17 @@
 Score existing DIS predictions (six metrics, per-image values in ``<out>.per_image.csv``)::
 
     python evaluate.py --pred-dir P --gt-dir G [--ske-dir K] [--workers N] [--resize-pred] \\
-        --out metrics.json
+        [--overwrite] --out metrics.json
 
 Score existing COS probability maps against COCO instance labels (AP, AP50, AP75)::
 
     python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
-        [--threshold 0.5] [--min-area 0] --out ap.json
+        [--threshold 0.5] [--min-area 0] [--overwrite] --out ap.json
+
+Both scoring modes refuse to replace ``--out`` or its side file (``<out>.per_image.csv``,
+COS ``<out>.results.json``) when pmgsam did not write it (it lists its own in the folder's
+hidden ``.pmgsam-outputs.json``), unless ``--overwrite``; a re-run into the same ``--out``
+replaces its own files.
 
 Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, score it into
 ``<output-dir>/metrics/<split>.json`` (``DIS-TE``, i.e. DIS-TE1..4 as one set, into
@@ -73,7 +78,7 @@ from pmgsam.utils.cli import (
     probability,
     run_cli,
 )
-from pmgsam.utils.outputs import check_output_file, refuse_output_in_inputs
+from pmgsam.utils.outputs import refuse_output_in_inputs
 
 # A `folder` dataset (your own image/mask pairs) is scored with the DIS metrics, per split.
 BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
@@ -85,8 +90,9 @@ _RUN += ("device", "overwrite", "overrides", "workers", "skip_existing", "keep_g
 _BENCH = _RUN + ("batch_size", "resize_pred")
 MODE_OPTIONS = {
     "DIS scoring": ("task", "pred_dir", "gt_dir", "ske_dir", "out", "workers", "resize_pred")
-    + ("no_hce",),
+    + ("no_hce", "overwrite"),
     "COS scoring (--task cos)": ("task", "pred_dir", "gt_json", "out", "resize_pred")
+    + ("overwrite",)
     + _COS_SCORING,
     "benchmark mode (--config)": _BENCH + ("no_hce",) + _COS_SCORING,
     # Once the dataset is known: DIS metrics (DIS5K, folder) or instance AP (COD10K, NC4K).
@@ -191,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=1, help="benchmark mode: images per forward pass"
     )
     b.add_argument(
-        "--overwrite", action="store_true", help="allow pred/<split> folders holding other files"
+        "--overwrite",
+        action="store_true",
+        help="allow pred/<split> folders holding other files; scoring modes: replace --out and "
+        "its side file (<out>.per_image.csv, COS <out>.results.json) when pmgsam did not "
+        "write them (its own are replaced without it)",
     )
     b.add_argument(
         "--skip-existing",
@@ -245,9 +255,13 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
         # Without this, HCE would silently be scored without skeletons.
         state = "is not a folder" if Path(args.ske_dir).exists() else "does not exist"
         raise EvaluationInputError(f"--ske-dir '{args.ske_dir}' {state}")
-    check_output_file(args.out, "--out")
+    from pmgsam.analysis.output_files import check_output_paths, record_output_paths
+    from pmgsam.evaluation.scoring import per_image_path
+
+    outputs = [Path(args.out), per_image_path(args.out)]
     inputs = [args.pred_dir, args.gt_dir, args.ske_dir]
     refuse_output_in_inputs(args.out, inputs, "--out", "the scores")
+    check_output_paths(outputs, "--out", args.overwrite)  # the user's own files stay
     summary, per_image = evaluate_dis_folder(
         args.pred_dir,
         args.gt_dir,
@@ -257,6 +271,7 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
         with_hce=not args.no_hce,
         progress=not args.quiet,
     )
+    record_output_paths(outputs, "evaluate.py")
     out, side = write_dis_results(args.out, summary, per_image)
     print(dis_line(summary))
     print(f"wrote {out} and {side}")
@@ -266,13 +281,15 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
 def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     """COS scoring mode: instance AP of --pred-dir against --gt-json, written to --out (and the
     COCO results beside it)."""
+    from pmgsam.analysis.output_files import check_output_paths, record_output_paths
     from pmgsam.evaluation.instances import evaluate_cos_folder
 
     out = Path(args.out)
     results_file = out.with_name(out.stem + ".results.json")
-    check_output_file(out, "--out")
     for path in (out, results_file):
         refuse_output_in_inputs(path, [args.pred_dir, args.gt_json], "--out", "the scores")
+    check_output_paths([out, results_file], "--out", args.overwrite)  # the user's own stay
+    record_output_paths([out, results_file], "evaluate.py")
     scores = evaluate_cos_folder(
         args.pred_dir,
         args.gt_json,
@@ -302,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.protocol_given and args.protocol != "matched":
             parser.error(f"--matched-only contradicts --protocol {args.protocol}: give one of them")
         args.protocol = "matched"
+    from pmgsam.data.splits import read_only_splits
+
     if args.baseline:
         _refuse_unused(parser, args, "baseline mode (--baseline)")
         if args.config:  # --dataset and --splits default to the config's, as in benchmark mode
@@ -309,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             dataset_and_splits(args, data_overrides(args))
         baselines_cli.check_arguments(parser, args)
-        baselines_cli.run(args)
+        with read_only_splits():  # evaluation never writes into the dataset folder
+            baselines_cli.run(args)
     elif args.config:
         _refuse_unused(parser, args, "benchmark mode (--config)")
         _require(parser, args, ["checkpoint"])
@@ -321,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cos = args.dataset in COS_NAMES
         kind = "COS data (instance AP)" if cos else "DIS data"
         _refuse_unused(parser, args, f"benchmark mode on {kind}")
-        run_benchmark(args)
+        with read_only_splits():  # evaluation never writes into the dataset folder
+            run_benchmark(args)
     elif args.overrides:
         given = " ".join(args.overrides)
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")

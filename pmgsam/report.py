@@ -1,10 +1,15 @@
 """Merge benchmark runs into the paper's tables: ``python -m pmgsam.report RUN_DIR... --out DIR``.
 
 Each RUN_DIR holds a ``run.json`` (layout in :mod:`pmgsam.evaluation.run_json`; ``evaluate.py``'s
-benchmark mode and :func:`pmgsam.evaluation.run_json.write_run_json` write it). One row per run;
-writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and ``.tex`` into DIR
-(tables without any value are skipped) and prints the Markdown. A file of one of those names in
-DIR that pmgsam did not write is refused before anything is written, unless --overwrite.
+benchmark mode and :func:`pmgsam.evaluation.run_json.write_run_json` write it). One row per
+method name: runs of one name (the paper's PMG-SAM row: DIS columns from the DIS5K checkpoint's
+run, COS columns from the COD10K and NC4K fine-tuned ones) make one row when no DIS split, COS
+column or efficiency figure is given by two of them, and a note under each table names the run
+(and checkpoint) each part came from; otherwise they are refused, naming both runs and what
+they both give. Writes ``dis``, ``cos`` and ``efficiency`` tables as ``.md``, ``.csv`` and
+``.tex`` into DIR (tables without any value are skipped) and prints the Markdown. A file of
+one of those names in DIR that pmgsam did not write is refused before anything is written,
+unless --overwrite.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Dict, Sequence
 
 from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.evaluation.run_json import load_runs
+from pmgsam.evaluation.run_merge import merge_same_method
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
@@ -23,23 +29,14 @@ from pmgsam.utils.cli import HelpFormatter, name_list
 from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
-def _refuse_duplicate_rows(paths: Sequence[str], runs: Sequence[Dict[str, object]]) -> None:
-    """Two runs with one method name would be two rows no reader can tell apart."""
+def _refuse_same_run_twice(paths: Sequence[str]) -> None:
+    """One run given twice would be merged with itself: every column would overlap."""
     files = [Path(p) / "run.json" if Path(p).is_dir() else Path(p) for p in paths]
     seen: Dict[object, int] = {}
     for i, f in enumerate(files):
         j = seen.setdefault(f.resolve(), i)
         if j != i:
             raise EvaluationInputError(f"'{paths[j]}' and '{paths[i]}' are the same run")
-    by_name: Dict[object, int] = {}
-    for i, run in enumerate(runs):
-        j = by_name.setdefault(str(run["method"]), i)
-        if j != i:
-            raise EvaluationInputError(
-                f"runs '{paths[j]}' and '{paths[i]}' both have the method name "
-                f"{run['method']!r}, so their rows would look the same: rename one (its "
-                'run.json "method", or evaluate.py --method when re-scoring it)'
-            )
 
 
 def _refuse_unscored_splits(
@@ -114,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pmgsam.evaluation.combined import combined_name
 
         subsets = [combined_name(s) for s in args.splits]
-    runs = load_runs(args.runs)
-    _refuse_duplicate_rows(args.runs, runs)
+    _refuse_same_run_twice(args.runs)
+    runs = merge_same_method([str(r) for r in args.runs], load_runs(args.runs), subsets or ())
     if subsets:
         _refuse_unscored_splits(args.runs, runs, subsets)
     tables = build_tables(runs, subsets)

@@ -234,6 +234,9 @@ def test_sam_box_cos_prompts_one_box_per_instance(sam_file, nc4k_box_run) -> Non
     assert run["method"] == "SAM ViT-B GT box per instance"
     assert "per GT instance" in run["meta"]["box_prompt"]
     assert run["cos"]["NC4K"]["num_results"] == len(results)
+    # Where its GT instances were read (NC4K: the Instance PNGs), as benchmark mode records.
+    labels = run["cos"]["NC4K"]["instance_labels"]
+    assert labels == {"kind": "png", "path": str(Path(data_cfg.root) / "Instance")}
 
 
 def test_baseline_cli_errors(sam_file, dis5k_root, data_config, tmp_path, capsys) -> None:

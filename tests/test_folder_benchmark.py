@@ -46,8 +46,12 @@ def folder_config(tmp_path_factory) -> Path:
 
 
 def _test_split(config: Path) -> list:
-    (split_file,) = (config.parent / "splits").glob("*.json")
-    return json.loads(split_file.read_text())["parts"]["test"]
+    # Evaluation saves no split file (only training does): the seeded draw it scored.
+    from pmgsam.data.layouts import list_split
+    from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.utils.config import load_config
+
+    return list_split(load_config(ExperimentConfig, str(config)).data, "test").names
 
 
 def test_pmgsam_and_sam_box_on_a_folder_dataset(folder_config, sam_file, tmp_path, capsys):

@@ -121,9 +121,9 @@ class DataConfig:
         test_fraction: fraction of the whole pool held out as ``test`` for NC4K / ``folder``
             (the paper's value was lost in extraction; 0.2 is chosen).
         split_seed: seed of every carved split.
-        split_dir: where split JSON files are saved and looked up; ``None`` means
-            ``<root>/pmgsam_splits`` (next to the data, so training and evaluation runs share
-            them). Set it when the dataset folder is read-only.
+        split_dir: where split JSON files are saved (by training) and looked up; ``None``
+            means ``<root>/pmgsam_splits`` (next to the data, so training and evaluation runs
+            share them). Set it when the dataset folder is read-only.
         num_workers: DataLoader worker processes; training, SAM fine-tuning and prediction
             (benchmark mode, ablation, analysis) use at most as many as the CPUs the process
             may use, under ``torchrun`` each rank its share of the node's

@@ -134,7 +134,11 @@ class SegmentationDataset(Dataset):
 
         Images whose header or instance map cannot be read raise one error naming them all,
         or, with ``unreadable`` given, are left out and recorded there
-        (:func:`coco_ground_truth`)."""
+        (:func:`coco_ground_truth`). Logs where the labels come from: a COD10K split reads
+        its COCO file or, without one, its ``GT_Instance`` PNGs, and the two give other AP."""
+        if self.instances.kind != "none":
+            where = self.description or "split"
+            logger.info("%s instance labels: %s", where, self.instances.describe())
         return coco_ground_truth(
             self.image_paths, self.names, self.instances, self.description, unreadable
         )
@@ -217,7 +221,8 @@ def build_dataset(cfg: DataConfig, split: str, image_size: int, train: bool) -> 
     """Dataset for ``split`` of ``cfg.dataset`` (names in :mod:`pmgsam.data.config`).
 
     Carved splits (NC4K ``train``/``test``, any ``X:train``/``X:val``) are read from, or saved
-    to, the split directory (``cfg.split_dir`` or ``<root>/pmgsam_splits``).
+    to, the split directory (``cfg.split_dir`` or ``<root>/pmgsam_splits``); evaluation
+    (:func:`pmgsam.data.splits.read_only_splits`) only reads them.
     """
     listing = list_split(cfg, split)
     if not listing.names:

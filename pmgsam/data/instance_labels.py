@@ -27,12 +27,28 @@ class InstanceSource:
     Arguments:
         kind: ``"json"`` (COCO file), ``"png"`` (instance-map folder) or ``"none"``.
         path: the JSON file or PNG folder (``None`` for ``"none"``).
-        reason: for ``"none"``, why there are no instance labels (shown by ``coco_gt``).
+        reason: for ``"none"``, why there are no instance labels (shown by ``coco_gt``); for
+            a fallback source, why the preferred one was not used (COD10K's ``GT_Instance``
+            PNGs read when no ``CAM_Instance_<Split>.json`` is found).
     """
 
     kind: str
     path: Path | None = None
     reason: str = ""
+
+    def record(self) -> Dict[str, str]:
+        """What run.json's COS entry keeps of it (``instance_labels``): the kind, the file or
+        folder, and why a fallback was used; the JSON file and the PNGs of one split are
+        drawn separately, so two scores are comparable only with the same source."""
+        out = {"kind": self.kind, "path": str(self.path) if self.path else ""}
+        return {**out, "fallback": self.reason} if self.reason and self.kind != "none" else out
+
+    def describe(self) -> str:
+        """One line naming the source, e.g. for the log of a COS evaluation."""
+        what = {"json": "COCO file", "png": "instance-map PNGs in"}.get(self.kind)
+        if what is None:
+            return f"no instance labels ({self.reason})"
+        return f"{what} '{self.path}'" + (f" ({self.reason})" if self.reason else "")
 
 
 def coco_ground_truth(

@@ -146,7 +146,9 @@ def _cod10k(root: Path, split: str, cam_only: bool) -> SplitListing:
     if found is not None:
         listing.instances = InstanceSource("json", found)
     elif (root / split / "GT_Instance").is_dir():
-        listing.instances = InstanceSource("png", root / split / "GT_Instance")
+        looked = ", ".join(f"'{p}'" for p in candidates)
+        fallback = f"no {json_name} at {looked}"
+        listing.instances = InstanceSource("png", root / split / "GT_Instance", fallback)
     else:
         looked = ", ".join(f"'{p}'" for p in candidates + [root / split / "GT_Instance"])
         listing.instances = InstanceSource("none", reason=f"no instance labels found at {looked}")

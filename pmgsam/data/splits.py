@@ -8,6 +8,12 @@ fraction and seed (``nc4k__all__test0.2__seed0.json``), so changing any of them 
 instead of silently reusing a stale one. A reused file is validated: every stem it lists must
 still exist in the source pool, and its two parts must be disjoint.
 
+Only commands that train save split files (:func:`read_only_splits` is off there). Evaluation
+(``evaluate.py``'s benchmark and baseline modes) runs inside :func:`read_only_splits`: it reads
+a saved file, and where none exists draws the same split in memory without saving it, so a
+scoring run never writes into the dataset folder (one refused, e.g. for a ``data.split_seed``
+whose test split holds training images, leaves no split file of that seed behind).
+
 File format::
 
     {"dataset": "nc4k", "source": "all", "fraction": 0.2, "seed": 0,
@@ -16,11 +22,13 @@ File format::
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -36,6 +44,19 @@ SPLIT_DIR_NAME = "pmgsam_splits"
 # its warning about images the file does not list is given once per file and image list.
 _warned_unlisted: set = set()
 CARVE_PARTS = ("train", "val")
+_told_unsaved: set = set()
+_READ_ONLY = contextvars.ContextVar("pmgsam_read_only_splits", default=False)
+
+
+@contextmanager
+def read_only_splits() -> Iterator[None]:
+    """Within it, a split without a saved file is drawn in memory and not saved (evaluation
+    only reads split files: training saves them, and the draw is the same seeded one)."""
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
 
 
 def parse_split(name: str) -> Tuple[str, str | None]:
@@ -99,7 +120,8 @@ def load_or_create(
     dataset: str,
     source: str,
 ) -> Dict[str, List[str]]:
-    """Read the split in ``path`` (validated against ``stems``) or draw it and save it there.
+    """Read the split in ``path`` (validated against ``stems``) or draw it and save it there
+    (inside :func:`read_only_splits`: draw it only).
 
     ``parts`` names the (kept, held-out) parts, e.g. ``("train", "val")``.
     """
@@ -107,6 +129,14 @@ def load_or_create(
     if path.is_file():
         return _read_split(path, available, parts)
     kept, held = carve(stems, fraction, seed)
+    if _READ_ONLY.get():
+        if str(path) not in _told_unsaved:  # once, however often the command lists the split
+            _told_unsaved.add(str(path))
+            logger.info(
+                "split file '%s' does not exist: %s/%s drawn with seed %d in memory, not "
+                "saved (only training saves split files)", path, *parts, seed
+            )  # fmt: skip
+        return {parts[0]: kept, parts[1]: held}
     payload = {
         "dataset": dataset,
         "source": source,

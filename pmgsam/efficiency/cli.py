@@ -21,7 +21,6 @@ from pmgsam.utils.cli import (
     non_negative_int,
     positive_int,
 )
-from pmgsam.utils.outputs import check_output_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="prompt grid of the compared AMG (default 32 as in SAM; fewer only to rehearse)",
     )
     parser.add_argument(
-        "--json", default=None, help="also write the timing records (a JSON list) here"
+        "--json",
+        default=None,
+        help="also write the timing records (a JSON list) here; a file there that pmgsam did "
+        "not write is refused before timing, unless --overwrite (its own is replaced)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --json replace a file that pmgsam did not write",
     )
     parser.add_argument(
         "--run-dir",
@@ -143,8 +150,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from pmgsam.modeling.build import model_config
 
     args.device = str(resolve_device(args.device, option="--device"))
-    if args.json:
-        check_output_file(args.json, "--json")  # before minutes of timing, not after
+    if args.overwrite and not args.json:
+        parser.error("--overwrite lets --json replace a file: it needs --json")
+    if args.json:  # before minutes of timing, not after; a file of the user's own stays
+        from pmgsam.analysis.output_files import check_output_paths
+
+        check_output_paths([args.json], "--json", args.overwrite)
     model: Union[str, ModelConfig] = args.model
     label = args.model
     if args.config:
@@ -184,6 +195,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     )
     print(format_report(report))
     if args.json:
+        from pmgsam.analysis.output_files import record_output_paths
+
+        record_output_paths([args.json], "python -m pmgsam.efficiency")
         write_records(args.json, report["records"])
     if args.run_dir:
         from pmgsam.evaluation.run_json import efficiency_from_report, write_run_json

@@ -8,7 +8,8 @@ Layout, one directory per evaluated method::
                          "HCE": .., "num_images": .., "curves": {"fm": [256], "em": [256]}},
               "DIS-TE1": {...}, ...},
       "cos": {"COD10K": {"AP": .., "AP50": .., "AP75": .., "protocol": "all", "threshold": ..,
-                         "min_area": .., "resize_pred": false}, "NC4K": {...}},
+                         "min_area": .., "resize_pred": false,
+                         "instance_labels": {"kind": "json", "path": ".."}}, "NC4K": {...}},
       "efficiency": {"params_total_M": .., "params_trainable_M": .., "flops_G": .., "fps": ..,
                      "peak_memory_MB": .., "threads": .., "timed_on": ".."},
       "meta": {...}
@@ -18,10 +19,12 @@ Every section and key is optional; :func:`write_run_json` merges into an existin
 and efficiency results can be added by separate commands. The DIS summaries are what
 ``evaluate.py`` writes (``curves`` optional); a COS entry records how its maps were scored
 (:func:`~pmgsam.evaluation.instances.evaluate_cos_folder`; a baseline's instances are its
-masks, at their image's size: protocol ``all``, ``resize_pred`` false); the efficiency figures what
-:func:`efficiency_from_report` makes of a timing (``threads``: the torch thread count of a CPU
-timing; ``timed_on``: :func:`timing_conditions`). :mod:`pmgsam.evaluation.tables` turns runs
-into the paper's tables.
+masks, at their image's size: protocol ``all``, ``resize_pred`` false; ``instance_labels``: where
+the GT instances were read, :meth:`~pmgsam.data.instance_labels.InstanceSource.record`, with a
+``fallback`` reason for COD10K's ``GT_Instance`` PNGs read without its COCO file); the
+efficiency figures what :func:`efficiency_from_report` makes of a timing (``threads``: the torch
+thread count of a CPU timing; ``timed_on``: :func:`timing_conditions`).
+:mod:`pmgsam.evaluation.tables` turns runs into the paper's tables.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import numpy as np
 from pmgsam.evaluation.run_json import (
     PathLike,
 )
+from pmgsam.evaluation.run_merge import merged_row_notes, same_source
 from pmgsam.evaluation.table_rendering import (
     Column,
     Table,
@@ -111,16 +112,19 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         joined = sorted(n for n in names if "+" in n)
         others = sorted(names - set(DIS_SUBSETS) - set(joined))  # e.g. a folder dataset's
         subsets = DIS_SUBSETS + tuple(joined) + tuple(others)
-    rows, resolved = [], []
+    rows, resolved, unpooled = [], [], []
     for run in runs:
         dis = dict(run.get("dis") or {})
-        if "DIS-TE1-4" not in dis:
-            pooled = pool_te(dis)
-            if pooled is not None:
-                dis["DIS-TE1-4"] = pooled
-        for name in subsets:
-            if name not in dis and "+" in name:
-                dis[name] = pool_te(dis, name.split("+"))
+        # A row merged from several runs (run_merge) pools only the parts one run gave.
+        for name in dict.fromkeys(("DIS-TE1-4", *subsets)):
+            parts = TE_PARTS if name == "DIS-TE1-4" else name.split("+")
+            if name in dis or len(parts) < 2:
+                continue
+            pooled = pool_te(dis, parts)
+            if pooled is not None and not same_source(run, "dis", parts):
+                unpooled.append((str(run["method"]), SUBSET_TITLES.get(name, name)))
+            else:
+                dis[name] = pooled
         vals = {
             (SUBSET_TITLES.get(s, s), c.key): (dis.get(s) or {}).get(c.key)
             for s in subsets
@@ -150,6 +154,10 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     # A pooled group is a subset too when any of its parts is.
     parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
+    notes += merged_row_notes(runs, "dis", [*scored, *parts])
+    shown = [f"{method}/{group}" for method, group in unpooled if group in titles]
+    if shown:
+        notes.append(f"Not pooled, its parts come from different runs: {', '.join(shown)}.")
     unranked = unequal_image_counts(resolved, titles)
     notes += no_best_notes(unranked, IMAGE_COUNTS_DIFFER)
     oracles = [str(r["method"]) for r in runs if (r.get("meta") or {}).get("reduce_is_oracle")]
@@ -216,6 +224,7 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         )
         notes.append(f"{head}: {', '.join(where)}.")
     notes += subset_notes(runs, "cos", datasets)
+    notes += merged_row_notes(runs, "cos", datasets)
     for d in datasets:  # the overlapping-instance subsets (pmgsam.analysis overlap)
         entry = next((r["cos"][d] for r in runs if d in (r.get("cos") or {})), {})
         if isinstance(entry, Mapping) and entry.get("share") is not None:
@@ -324,6 +333,7 @@ def efficiency_table(runs: Sequence[Mapping]) -> Table:
         )
     elif conditions and conditions != {"not recorded"}:
         notes.append(f"Timed on {conditions.pop()}.")
+    notes += merged_row_notes([r for r in runs if str(r["method"]) not in unmeasured], "efficiency")
     if unmeasured and rows:
         notes.append(
             "Not measured, so not in this table: "
