@@ -180,6 +180,7 @@ def evaluate_variant(
     """Predict and score ``splits`` as one set with the variant's best weights, unless scores
     of those weights were computed with this call's settings (module doc)."""
     from pmgsam.data import build_dataset
+    from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import write_run_json
@@ -193,7 +194,10 @@ def evaluate_variant(
     cfg = load_config(ExperimentConfig, path, overrides)
     weights = resolve_weights(run_dir / "train")
     image_size = read_model_config(weights).image_size
-    datasets = {p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)}
+    with read_only_splits():  # scoring reads the split files its training saved
+        datasets = {
+            p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)
+        }
     # Hashed here once per variant and call (a checkpoint may be large), whether kept or not;
     # a model loaded from it is checked to be of this version (load_hashed).
     hashed = hash_weights(weights)

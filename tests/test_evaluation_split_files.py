@@ -61,3 +61,14 @@ def test_a_split_drawn_without_saving_is_the_one_training_saves(
     assert drawn == saved and len(list(Path(cfg.split_dir).iterdir())) == 1
     other = list_split(replace(cfg, split_seed=4), "test").names
     assert other != saved  # another seed draws another split: the comparison can fail
+
+
+def test_the_analyses_read_split_files_without_saving_one(nc4k_root, tmp_path) -> None:
+    from pmgsam.analysis.inputs import split_images
+
+    data = tmp_path / "NC4K"
+    shutil.copytree(nc4k_root, data, ignore=shutil.ignore_patterns(SPLIT_DIR_NAME))
+    config = ROOT / "configs" / "pmgsam_nc4k_ft.yaml"
+    overrides = [f"data.root={data}", "data.split_seed=5", "data.test_fraction=0.5"]
+    images = split_images(config, "test", overrides)
+    assert images.stems and not (data / SPLIT_DIR_NAME).exists()

@@ -67,6 +67,7 @@ class SplitImages:
 def split_images(config: str | Path, split: str, overrides: Sequence[str] = ()) -> SplitImages:
     """List the images of ``split`` of the dataset described by an experiment config."""
     from pmgsam.data import build_dataset
+    from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.utils.config import load_config
 
@@ -74,7 +75,8 @@ def split_images(config: str | Path, split: str, overrides: Sequence[str] = ()) 
     parts = split_parts(split)
     out = SplitImages([], [], [], [], [])
     for part in parts:
-        ds = build_dataset(cfg.data, part, cfg.model.image_size, train=False)
+        with read_only_splits():  # an analysis reads the dataset folder, never writes into it
+            ds = build_dataset(cfg.data, part, cfg.model.image_size, train=False)
         prefix = f"{part}/" if len(parts) > 1 else ""
         out.names += [prefix + n for n in ds.names]
         out.parts += [part] * len(ds.names)

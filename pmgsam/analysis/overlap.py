@@ -248,12 +248,14 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
+    from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.utils.config import load_config, with_data_root
 
     overrides = with_data_root(args.overrides, args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
-    dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
+    with read_only_splits():  # an analysis reads the dataset folder, never writes into it
+        dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
     inputs = [*dataset_folders(dataset), dataset.instances.path]
     refuse_output_in_inputs(out, inputs, "--out", WHAT)  # before instance maps are read
     refuse_dataset_folder(out, [Path(p).parent for p in dataset_folders(dataset)])

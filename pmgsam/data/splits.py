@@ -9,10 +9,11 @@ instead of silently reusing a stale one. A reused file is validated: every stem 
 still exist in the source pool, and its two parts must be disjoint.
 
 Only commands that train save split files (:func:`read_only_splits` is off there). Evaluation
-(``evaluate.py``'s benchmark and baseline modes) runs inside :func:`read_only_splits`: it reads
-a saved file, and where none exists draws the same split in memory without saving it, so a
-scoring run never writes into the dataset folder (one refused, e.g. for a ``data.split_seed``
-whose test split holds training images, leaves no split file of that seed behind).
+(``evaluate.py``'s benchmark and baseline modes, ablation scoring, the analyses) runs inside
+:func:`read_only_splits`: it reads a saved file, and where none exists draws the same split in
+memory without saving it, so a scoring run never writes into the dataset folder (one refused,
+e.g. for a ``data.split_seed`` whose test split holds training images, leaves no split file of
+that seed behind).
 
 File format::
 
