@@ -51,9 +51,19 @@ class Sample:
     key: str = ""
     gt_empty: bool = False
 
+    def tensors(self) -> Tuple[torch.Tensor, ...]:
+        return self.image, self.targets, self.points, self.owner
+
     def to(self, device: torch.device) -> Sample:
-        moved = (t.to(device) for t in (self.image, self.targets, self.points, self.owner))
+        # Without waiting for the GPU from pinned memory (the loader's, with CUDA; the copy
+        # is ordered before the kernels that read it); from pageable memory it is a plain copy.
+        moved = (t.to(device, non_blocking=True) for t in self.tensors())
         return Sample(*moved, key=self.key, gt_empty=self.gt_empty)
+
+    def pin_memory(self) -> Sample:
+        """A copy in pinned memory: what a DataLoader with ``pin_memory`` calls on its items."""
+        pinned = (t.pin_memory() for t in self.tensors())
+        return Sample(*pinned, key=self.key, gt_empty=self.gt_empty)
 
     def prompt_targets(self) -> torch.Tensor:
         """Float {0, 1} targets of the prompts: (h, w) when there is one target, which every
