@@ -1,4 +1,6 @@
 """The SAM fine-tune's steps read nothing back from the device (each read waits for the GPU),
+nor select by boolean masks (segment-anything's prompt encoder does: ``point_prompts`` gives
+its embeddings bit for bit without them),
 its batches reach the GPU from pinned memory without blocking, and its epoch losses are still
 those of a host-side sum of every step's losses read back (the loop before it summed so).
 
@@ -14,6 +16,7 @@ from typing import Any, Dict, Iterator, List
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data._utils.pin_memory import pin_memory
 
 from pmgsam.baselines import finetune_recipe
@@ -23,6 +26,7 @@ from pmgsam.baselines.finetune_recipe import (
     Sample,
     batch_losses,
     freeze_encoders,
+    point_prompts,
     run_epoch,
 )
 from pmgsam.baselines.finetune_sam import PromptedImages
@@ -52,6 +56,29 @@ def _items(count: int, cfg: FinetuneConfig, keyed: bool = False) -> PromptedImag
         mask[6 + 3 * i : 30, 10 : 50 - 4 * i] = 1
         pairs.append((image, mask))
     return PromptedImages(ArrayDataset(pairs), range(count), SIDE, cfg.points, (0, 0), keyed)
+
+
+class DeviceWaits(TorchDispatchMode):
+    """Notes the ops, under ``active()``, that make the host wait for a CUDA device: a value
+    read back (``_local_scalar_dense``: item, float, bool; but not of a ``host`` tensor) and a
+    selection by a boolean mask (its nonzero), which Python-level patches do not see when
+    library code indexes so."""
+
+    def __init__(self, active: Any, host: Any, waits: List[tuple]) -> None:
+        super().__init__()
+        self.active, self.host, self.waits = active, host, waits
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None):
+        name = func.overloadpacket.__name__
+        if self.active():
+            if name in ("nonzero", "masked_select", "argwhere"):
+                self.waits.append(name)
+            elif name == "_local_scalar_dense" and not self.host(args[0]):
+                self.waits.append(name)
+            elif name.startswith("index") and len(args) > 1 and isinstance(args[1], (list, tuple)):
+                if any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1]):
+                    self.waits.append(f"{name} by a boolean mask")
+        return func(*args, **(kwargs or {}))
 
 
 def test_steps_read_nothing_back_and_the_bar_reads_at_its_interval(vit_b, monkeypatch) -> None:
@@ -95,15 +122,20 @@ def test_steps_read_nothing_back_and_the_bar_reads_at_its_interval(vit_b, monkey
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
+    waits: List[tuple] = []
+    watch = DeviceWaits(
+        lambda: inside[0], lambda t: any(t is st.get("step") for st in state.values()), waits
+    )
     items = _items(4, cfg, keyed=True)
     # The embeddings cached first, as the command does (the memoised test encoder hashes its
     # inputs on the host).
     embed = Embedder(model, cache=MemoryCache())
     embed.store([items[i][1] for i in range(len(items))])
     cpu = torch.device("cpu")
-    losses, _, steps = run_epoch(model, items, cfg, cpu, optimizer, progress=False, embed=embed)
+    with watch:
+        losses, _, steps = run_epoch(model, items, cfg, cpu, optimizer, progress=False, embed=embed)
     assert steps == 4 and set(losses) == {"loss", "mask_loss", "iou_loss"}
-    assert reads == []
+    assert reads == [] and waits == []
     # With a progress bar, its running loss is read back every POSTFIX_EVERY batches, once.
     batch[0] = 0
     monkeypatch.setattr(finetune_recipe, "POSTFIX_EVERY", 2)
@@ -203,3 +235,16 @@ def test_batches_are_pinned_by_the_loader_and_copied_without_blocking(monkeypatc
         with pytest.raises(Stop):
             run_epoch(None, [], FinetuneConfig(), device)
     assert made == [True, False]
+
+
+def test_point_prompts_equal_sams_prompt_encoder_bit_for_bit(vit_b) -> None:
+    # Pixel indices and fractional points, at the frame's corners too.
+    points = torch.tensor([[0.0, 0.0], [37.0, 21.0], [63.0, 63.0], [12.25, 50.5]])
+    labels = torch.ones((len(points), 1), dtype=torch.int)
+    with torch.no_grad():
+        sparse, dense = vit_b.prompt_encoder(
+            points=(points[:, None], labels), boxes=None, masks=None
+        )
+        ours_sparse, ours_dense = point_prompts(vit_b, points)
+    assert ours_sparse.shape == sparse.shape == (4, 2, 256)
+    assert torch.equal(ours_sparse, sparse) and torch.equal(ours_dense, dense)

@@ -360,8 +360,9 @@ class Embedder:
 
     @staticmethod
     def to_device(embedding: torch.Tensor, device: torch.device) -> torch.Tensor:
-        # A copy to CUDA from pageable memory (a disk cache's) waits for the GPU's queued
-        # work; from pinned memory (the memory cache's) it does not.
+        # A copy to CUDA from pageable memory (a disk cache's) may wait for the GPU's queued
+        # work (CUDA stages it through pinned memory); from pinned memory (the memory
+        # cache's) it does not.
         if device.type == "cuda" and not embedding.is_pinned():
             embedding = embedding.pin_memory()
         return embedding.to(device, non_blocking=True)

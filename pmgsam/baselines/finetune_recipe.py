@@ -33,8 +33,9 @@ The per-image steps (the sample in SAM's input frame, encoding, decoding, the lo
 The loop's steps read nothing back from the GPU: batches come from pinned memory, and the
 epoch's loss sums stay on the device (``engine.epoch_stats.EpochLosses``, in float64, so the
 means equal a host-side sum of each step's losses) until the epoch ends; the progress bar
-reads its running loss every ``POSTFIX_EVERY`` batches. (segment-anything's prompt encoder
-still waits for the GPU once per image: it indexes its point embeddings with boolean masks.)
+reads its running loss every ``POSTFIX_EVERY`` batches. The point prompts are embedded by
+``point_prompts``: segment-anything's prompt encoder, whose boolean-mask indexing waits for the
+GPU, gives the same embeddings.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from pmgsam.baselines.finetune_losses import (
     image_key,
     input_frame,
     mask_iou,
+    point_prompts,
     prepare,
     prompt_losses,
 )
@@ -85,6 +87,7 @@ __all__ = [
     "image_key",
     "input_frame",
     "mask_iou",
+    "point_prompts",
     "prepare",
     "prompt_losses",
     "run_epoch",
