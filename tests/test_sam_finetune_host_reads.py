@@ -9,6 +9,7 @@ A seeded SAM ViT-B at a 64-px input, as in ``test_sam_finetune_recipe.py``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List
@@ -58,13 +59,34 @@ def _items(count: int, cfg: FinetuneConfig, keyed: bool = False) -> PromptedImag
     return PromptedImages(ArrayDataset(pairs), range(count), SIDE, cfg.points, (0, 0), keyed)
 
 
+def _around_loop_bodies(monkeypatch: pytest.MonkeyPatch, before: Any, after: Any) -> None:
+    """Call ``before()`` as each batch's loop body in run_epoch starts, ``after()`` as it ends
+    (not while the loader prepares a batch)."""
+    real_batches = finetune_recipe.loader_batches
+
+    @contextlib.contextmanager
+    def wrapped(loader: Any) -> Iterator[Iterator[Any]]:
+        def bodies(batches: Iterator[Any]) -> Iterator[Any]:
+            for item in batches:
+                before()
+                try:
+                    yield item
+                finally:
+                    after()
+
+        with real_batches(loader) as batches:
+            yield bodies(batches)
+
+    monkeypatch.setattr(finetune_recipe, "loader_batches", wrapped)
+
+
 class DeviceWaits(TorchDispatchMode):
     """Notes the ops, under ``active()``, that make the host wait for a CUDA device: a value
     read back (``_local_scalar_dense``: item, float, bool; but not of a ``host`` tensor) and a
     selection by a boolean mask (its nonzero), which Python-level patches do not see when
     library code indexes so."""
 
-    def __init__(self, active: Any, host: Any, waits: List[tuple]) -> None:
+    def __init__(self, active: Any, host: Any, waits: List[str]) -> None:
         super().__init__()
         self.active, self.host, self.waits = active, host, waits
 
@@ -86,30 +108,12 @@ def test_steps_read_nothing_back_and_the_bar_reads_at_its_interval(vit_b, monkey
     optimizer = torch.optim.AdamW(freeze_encoders(model), lr=1e-4)
     cfg = FinetuneConfig(batch_size=1, points=2)
     inside, reads, batch = [False], [], [0]
-    real_batches = finetune_recipe.loader_batches
 
-    class Flagged:
-        """The loader's batches, with ``inside`` set while the loop body runs."""
+    def start() -> None:
+        batch[0] += 1
+        inside[0] = True
 
-        def __init__(self, loader: Any) -> None:
-            self.context = real_batches(loader)
-
-        def __enter__(self) -> Iterator[Any]:
-            batches = self.context.__enter__()
-
-            def flagged() -> Iterator[Any]:
-                for item in batches:
-                    batch[0] += 1
-                    inside[0] = True
-                    yield item
-                    inside[0] = False
-
-            return flagged()
-
-        def __exit__(self, *exc: Any) -> Any:
-            return self.context.__exit__(*exc)
-
-    monkeypatch.setattr(finetune_recipe, "loader_batches", Flagged)
+    _around_loop_bodies(monkeypatch, start, lambda: inside.__setitem__(0, False))
     # AdamW (capturable=False) keeps its step counters on the host: reading them waits for
     # nothing. Every other read would.
     state = optimizer.state
@@ -122,7 +126,7 @@ def test_steps_read_nothing_back_and_the_bar_reads_at_its_interval(vit_b, monkey
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
-    waits: List[tuple] = []
+    waits: List[str] = []
     watch = DeviceWaits(
         lambda: inside[0], lambda t: any(t is st.get("step") for st in state.values()), waits
     )
@@ -248,3 +252,22 @@ def test_point_prompts_equal_sams_prompt_encoder_bit_for_bit(vit_b) -> None:
         ours_sparse, ours_dense = point_prompts(vit_b, points)
     assert ours_sparse.shape == sparse.shape == (4, 2, 256)
     assert torch.equal(ours_sparse, sparse) and torch.equal(ours_dense, dense)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
+def test_steps_do_not_synchronise_cuda(vit_b, monkeypatch) -> None:
+    cuda = torch.device("cuda")
+    model = copy.deepcopy(vit_b).to(cuda)
+    optimizer = torch.optim.AdamW(freeze_encoders(model), lr=1e-4)
+    cfg = FinetuneConfig(batch_size=2, points=2)
+    items = _items(3, cfg, keyed=True)
+    embed = Embedder(model, cache=MemoryCache(pin=True))
+    embed.store([items[i][1].to(cuda) for i in range(len(items))])
+    # The loop bodies in CUDA's sync debug mode "error": a synchronising call raises.
+    _around_loop_bodies(
+        monkeypatch,
+        lambda: torch.cuda.set_sync_debug_mode("error"),
+        lambda: torch.cuda.set_sync_debug_mode("default"),
+    )
+    losses, _, steps = run_epoch(model, items, cfg, cuda, optimizer, progress=False, embed=embed)
+    assert steps == 2 and all(v == v for v in losses.values())
