@@ -101,7 +101,7 @@ def scoring_settings(
         "hce": with_hce,
         "image_size": image_size,
         "device": device.type,
-        # The Predictor's amp 'auto': bf16 on CUDA, full precision on the CPU.
+        # The Predictor's amp 'auto': bf16 on a GPU with native bf16, else full precision.
         "amp": resolve_amp("auto", device),
         "performance": prediction_options(performance, device.type),
         "data_root": str(Path(root).resolve()),
@@ -149,7 +149,8 @@ def rescore_reason(
         predict = True
     if changed("amp"):
         reasons.append(
-            f"maps predicted with amp {recorded['amp']!r} then, {now['amp']!r} now (--device)"
+            f"maps predicted with amp {recorded['amp']!r} then, {now['amp']!r} now (--device, "
+            "or a GPU with or without native bf16)"
         )
         predict = True
     then_options = recorded.get("performance")

@@ -20,6 +20,7 @@ from typing import Any, Dict, List
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import pmgsam.ablate_scoring as scoring
 from pmgsam.ablate_checks import DONE_FILE
@@ -77,7 +78,11 @@ def test_settings_as_recorded_keep_the_scores() -> None:
         ({**NOW, "image_size": 1024}, "image size S 1024 then, 64 now", True),
         # The same bf16 precision on another device (a CUDA run after a bf16-capable CPU one).
         ({**NOW, "device": "cpu"}, r"maps predicted on cpu then, cuda now \(--device\)", True),
-        ({**NOW, "amp": "none"}, r"amp 'none' then, 'bf16' now \(--device\)", True),
+        (
+            {**NOW, "amp": "none"},
+            r"amp 'none' then, 'bf16' now \(--device, or a GPU with or without native bf16\)",
+            True,
+        ),
         (
             {**NOW, "performance": {**OPTIONS, "tf32": False}},
             r"other speed options \(performance.tf32 False then, True now\)",
@@ -333,8 +338,11 @@ def test_a_speed_option_the_scores_do_not_record_is_a_change() -> None:
     assert predict is True
 
 
-def test_the_device_is_recorded_by_type(tmp_path) -> None:
-    # cuda:1 computes as cuda:0 does: scores of either serve the other.
+def test_the_device_is_recorded_by_type(tmp_path, monkeypatch) -> None:
+    # cuda:1 computes as cuda:0 does: scores of either serve the other (GPUs of one kind, here
+    # with native bf16: amp auto is bf16 there).
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     perf = PerformanceConfig()
     settings = scoring.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
     assert (settings["device"], settings["amp"]) == ("cuda", "bf16")

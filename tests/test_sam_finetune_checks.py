@@ -13,6 +13,7 @@ from typing import Any, List
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from pmgsam.baselines import finetune_sam, sam
@@ -120,3 +121,16 @@ def test_an_image_without_an_instance_map_is_refused_at_set_up(
             [nc4k_copy / "Imgs" / f"{gone.stem}.jpg"], [nc4k_copy / "GT" / f"{gone.stem}.png"],
             32, instances=InstanceSource("png", nc4k_copy / "Instance"),
         ))  # fmt: skip
+
+
+def test_the_gpu_asked_for_is_made_current_before_the_model_loads(
+    nc4k_root: Path, tmp_path: Path, model_loads: List[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pinned embedding cache and batches are then on cuda:1's side, not cuda:0's.
+    calls: List[tuple] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append((d, len(model_loads))))
+    with pytest.raises(RuntimeError, match="the model loaded"):
+        finetune_sam.main([str(a) for a in _argv(nc4k_root, tmp_path, "--device", "cuda:1")])
+    assert calls == [(torch.device("cuda:1"), 0)] and len(model_loads) == 1

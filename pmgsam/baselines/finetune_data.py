@@ -20,7 +20,7 @@ mask decoder (the point prompts are still drawn anew each epoch). An embedding i
   image file, checkpoint, side or dtype never meets a stale embedding: it gets a new file, and
   later runs with the same inputs reuse the existing ones. Nothing in the cache folder is ever
   deleted or overwritten; a file there that is not a valid entry for its name is refused with
-  an error naming it;
+  an error naming it. On CUDA an entry read is pinned before its copy to the GPU;
 * ``none``: the encoder runs on every image of every epoch (as without a cache).
 """
 
@@ -356,7 +356,16 @@ class Embedder:
             return encode(self.sam, [s.image for s in samples], self.dtype)
         self.store(samples)
         device = self.sam.device
-        return torch.stack([self.cache.get(s.key).to(device, non_blocking=True) for s in samples])
+        return torch.stack([self.to_device(self.cache.get(s.key), device) for s in samples])
+
+    @staticmethod
+    def to_device(embedding: torch.Tensor, device: torch.device) -> torch.Tensor:
+        # A copy to CUDA from pageable memory (a disk cache's) may wait for the GPU's queued
+        # work (CUDA stages it through pinned memory); from pinned memory (the memory
+        # cache's) it does not.
+        if device.type == "cuda" and not embedding.is_pinned():
+            embedding = embedding.pin_memory()
+        return embedding.to(device, non_blocking=True)
 
     def store(self, samples: Sequence[Sample], names: Sequence[str] = ()) -> None:
         """Encode and cache the samples whose key the cache lacks."""

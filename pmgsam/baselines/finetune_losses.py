@@ -51,9 +51,19 @@ class Sample:
     key: str = ""
     gt_empty: bool = False
 
+    def tensors(self) -> Tuple[torch.Tensor, ...]:
+        return self.image, self.targets, self.points, self.owner
+
     def to(self, device: torch.device) -> Sample:
-        moved = (t.to(device) for t in (self.image, self.targets, self.points, self.owner))
+        # Without waiting for the GPU from pinned memory (the loader's, with CUDA; the copy
+        # is ordered before the kernels that read it); from pageable memory it is a plain copy.
+        moved = (t.to(device, non_blocking=True) for t in self.tensors())
         return Sample(*moved, key=self.key, gt_empty=self.gt_empty)
+
+    def pin_memory(self) -> Sample:
+        """A copy in pinned memory: what a DataLoader with ``pin_memory`` calls on its items."""
+        pinned = (t.pin_memory() for t in self.tensors())
+        return Sample(*pinned, key=self.key, gt_empty=self.gt_empty)
 
     def prompt_targets(self) -> torch.Tensor:
         """Float {0, 1} targets of the prompts: (h, w) when there is one target, which every
@@ -168,6 +178,23 @@ def prompt_losses(
     }
 
 
+def point_prompts(sam: Sam, points: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The prompt encoder's sparse (P, 2, C) and dense embeddings of (P, 2) x, y single positive
+    points, one per prompt (label 1, then the padding point of a prompt without a box), equal
+    to ``sam.prompt_encoder(points=(points[:, None], ones), boxes=None, masks=None)``. Its
+    ``_embed_points`` selects rows by label with boolean masks, each of which waits for the
+    GPU; here the rows' labels are known, so the same sums are taken without them."""
+    encoder = sam.prompt_encoder
+    clicks = points[:, None, :] + 0.5  # the centre of the pixel, as _embed_points shifts it
+    coords = torch.cat([clicks, torch.zeros_like(clicks)], dim=1)
+    positional = encoder.pe_layer.forward_with_coords(coords, encoder.input_image_size)
+    point = positional[:, :1] + encoder.point_embeddings[1].weight
+    padding = encoder.not_a_point_embed.weight.expand(len(points), 1, -1)
+    dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+    dense = dense.expand(len(points), -1, *encoder.image_embedding_size)
+    return torch.cat([point, padding], dim=1), dense
+
+
 def decode(
     sam: Sam, points: torch.Tensor, embedding: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -176,10 +203,8 @@ def decode(
     (256, side/16, side/16) ``embedding``: ``SamPredictor.predict_torch`` with
     ``multimask_output=True``, as ``SamAutomaticMaskGenerator`` calls it (gradients reach the
     mask decoder only)."""
-    points = points[:, None, :]  # (P, 1, 2): one point per prompt
-    labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
     with torch.no_grad():
-        sparse, dense = sam.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        sparse, dense = point_prompts(sam, points)
         dense_pe = sam.prompt_encoder.get_dense_pe()
     return sam.mask_decoder(
         image_embeddings=embedding[None],

@@ -30,6 +30,12 @@ restricted to what automatic mode asks of the model:
 
 The per-image steps (the sample in SAM's input frame, encoding, decoding, the losses) are in
 ``finetune_losses.py``; this module holds the settings, the batch losses and the epoch loop.
+The loop's steps read nothing back from the GPU: batches come from pinned memory, and the
+epoch's loss sums stay on the device (``engine.epoch_stats.EpochLosses``, in float64, so the
+means equal a host-side sum of each step's losses) until the epoch ends; the progress bar
+reads its running loss every ``POSTFIX_EVERY`` batches. The point prompts are embedded by
+``point_prompts``: segment-anything's prompt encoder, whose boolean-mask indexing waits for the
+GPU, gives the same embeddings.
 """
 
 from __future__ import annotations
@@ -50,12 +56,14 @@ from pmgsam.baselines.finetune_losses import (
     image_key,
     input_frame,
     mask_iou,
+    point_prompts,
     prepare,
     prompt_losses,
 )
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
 from pmgsam.data.io import worker_warnings_init
+from pmgsam.engine.epoch_stats import EpochLosses
 from pmgsam.utils.config import ConfigError, check_positive, check_seed
 from pmgsam.utils.loaders import loader_batches
 
@@ -79,12 +87,16 @@ __all__ = [
     "image_key",
     "input_frame",
     "mask_iou",
+    "point_prompts",
     "prepare",
     "prompt_losses",
     "run_epoch",
 ]
 
 CACHE_MODES = ("memory", "disk", "none")
+# Batches between updates of the progress bar's running loss: each reads it back from the
+# device, which waits for the GPU.
+POSTFIX_EVERY = 10
 ENCODER_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 # The recipe as the fine-tuning record states it (the module doc says why).
@@ -236,15 +248,21 @@ def run_epoch(
     the image embeddings (a cache); by default the encoder computes them. ``gt_empty``, when
     given, is extended with the names of the samples marked ``gt_empty`` (trained on
     instances although their binary GT is empty)."""
+    # Pinned batches copy to the GPU without blocking the host (Sample.to).
     loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list,
+                        pin_memory=device.type == "cuda",
                         worker_init_fn=worker_warnings_init())  # fmt: skip
-    sums: Dict[str, float] = {}
+    # Summed on the device (reading a loss waits for the GPU), in float64: the means equal
+    # a host-side sum of every step's loss read back.
+    sums = EpochLosses(device, world_size=1, dtype=torch.float64)
     skipped: List[str] = []
-    used = steps = 0
+    steps = 0
+    means: Dict[str, float] = {}
     sam.mask_decoder.train(optimizer is not None)
-    with loader_batches(loader) as batches:
-        bar = tqdm(batches, desc=desc, total=len(loader), unit="batch", disable=not progress)
-        for batch in bar:
+    bar = tqdm(desc=desc, total=len(loader), unit="batch", disable=not progress)
+    with bar, loader_batches(loader) as batches:
+        for index, batch in enumerate(batches, 1):
+            bar.update()
             samples = [s.to(device) for _, s in batch if s is not None]
             skipped += [name for name, s in batch if s is None]
             if gt_empty is not None:
@@ -258,16 +276,18 @@ def run_epoch(
                 losses["loss"].backward()
                 optimizer.step()
                 steps += 1
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(samples)
-            used += len(samples)
-            bar.set_postfix(loss=f"{sums['loss'] / used:.4f}")
+            sums.add(losses, len(samples))
+            if index % POSTFIX_EVERY == 0 and not bar.disable:
+                bar.set_postfix(loss=f"{sums.loss_means()['loss']:.4f}")
+        if sums.count:
+            means = sums.loss_means()
+            bar.set_postfix(loss=f"{means['loss']:.4f}")
     sam.mask_decoder.eval()
-    if not used:
+    if not means:
         from pmgsam.data.io import DataError
 
         raise DataError(
             f"{desc}: none of the {len(items)} images has GT foreground (with instance targets: "
             "an instance); no point prompt can be sampled"
         )
-    return {k: v / used for k, v in sums.items()}, skipped, steps
+    return means, skipped, steps

@@ -134,7 +134,7 @@ def setup(args: argparse.Namespace) -> Run:
     the model with frozen encoders and the decoder's optimiser."""
     from pmgsam.baselines import sam as sam_family
     from pmgsam.data import build_dataset, train_val_split_names
-    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.engine.distributed import make_current, resolve_device
 
     cfg, overrides = load_settings(args)
     ft = cfg.finetune
@@ -152,6 +152,7 @@ def setup(args: argparse.Namespace) -> Run:
         readers = [instances.get(s) for s in datasets]
         check_files(list(datasets.values()), max(1, workers), readers)
     device = resolve_device(args.device, option="--device")
+    make_current(device)  # the pinned cache and batches are then cuda:N's, not cuda:0's
     check_encoder_dtype(ft.encoder_dtype, device)
     images = sum(counts.values())
     check_plan(ft.embedding_cache, images, side, ft.cache_dir, pinned=device.type == "cuda")

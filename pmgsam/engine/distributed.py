@@ -75,6 +75,15 @@ def resolve_device(name: str, local_rank: int = 0, option: str = "train.device")
     return device
 
 
+def make_current(device: torch.device) -> None:
+    """Make CUDA ``device`` the current device (no-op elsewhere, and for ``cuda`` without an
+    index, which is the current one). One process on cuda:N too: pinned host memory (the
+    loaders') and torch.cuda's queries follow the current device, which would stay cuda:0 (and
+    get a context of its own)."""
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued CUDA work so wall-clock timings measure it (no-op elsewhere)."""
     if device.type == "cuda":
@@ -132,10 +141,7 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     device = resolve_device(device_name, local_rank)
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, False), device
-    if device.type == "cuda":
-        # One process on cuda:N too: pinned host memory (the loaders') and torch.cuda's queries
-        # follow the current device, which would stay cuda:0 (and get a context of its own).
-        torch.cuda.set_device(device)
+    make_current(device)
     if world_size <= 1:
         return DistInfo(), device
     backend = "nccl" if device.type == "cuda" else "gloo"

@@ -1,13 +1,14 @@
 """Device-side bookkeeping of a training epoch, read back only at logging steps.
 
-Reading a tensor's value waits for the GPU; the trainer's steps only add to tensors here, so
-the host synchronises at logging steps and at the end of the epoch, never in between.
+Reading a tensor's value waits for the GPU; the trainer's steps (and the SAM fine-tune's) only
+add to tensors here, so the host synchronises at logging steps and at the end of the epoch,
+never in between.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Dict
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -45,11 +46,16 @@ class EpochLosses:
     Arguments:
       device (torch.device): where the sums live.
       world_size (int): processes training; every one sees as many images per step.
+      dtype (torch.dtype): of the sums. float64 adds exactly as Python floats do, so the
+        means equal those of a host-side sum of each step's value read back.
     """
 
-    def __init__(self, device: torch.device, world_size: int) -> None:
+    def __init__(
+        self, device: torch.device, world_size: int, dtype: torch.dtype = torch.float32
+    ) -> None:
         self.device = device
         self.world_size = world_size
+        self.dtype = dtype
         self.sums: Dict[str, torch.Tensor] = {}
         self.count = 0  # this rank's images
         self.start = time.perf_counter()
@@ -57,22 +63,31 @@ class EpochLosses:
     def add(self, parts: Dict[str, torch.Tensor], n: int) -> None:
         self.count += n
         for key, value in parts.items():
-            zero = torch.zeros((), device=self.device)
-            self.sums[key] = self.sums.get(key, zero) + value.float() * n
+            zero = torch.zeros((), dtype=self.dtype, device=self.device)
+            self.sums[key] = self.sums.get(key, zero) + value.detach().to(self.dtype) * n
 
     def images_per_s(self) -> float:
         """All ranks' images so far per second (every rank sees as many)."""
         seen = self.count * self.world_size
         return seen / max(time.perf_counter() - self.start, 1e-9)
 
-    def means(self) -> Dict[str, float]:
-        """Means over all ranks' images, with ``images_per_s`` and ``time_s`` (all ranks)."""
+    def _reduced_means(self) -> Tuple[Dict[str, float], float]:
+        """The means over all ranks' images and their count, read back in one copy."""
         keys = sorted(self.sums)
-        count = torch.tensor(float(self.count), device=self.device)
+        count = torch.tensor(float(self.count), dtype=self.dtype, device=self.device)
         totals = torch.stack([self.sums[k] for k in keys] + [count])
         D.all_reduce_sum(totals)
+        values: List[float] = torch.cat([totals[:-1] / totals[-1], totals[-1:]]).tolist()
+        return dict(zip(keys, values[:-1])), values[-1]
+
+    def loss_means(self) -> Dict[str, float]:
+        """Means over all ranks' images of each loss component."""
+        return self._reduced_means()[0]
+
+    def means(self) -> Dict[str, float]:
+        """Means over all ranks' images, with ``images_per_s`` and ``time_s`` (all ranks)."""
+        stats, images = self._reduced_means()
         elapsed = time.perf_counter() - self.start
-        stats = {k: float(v / totals[-1]) for k, v in zip(keys, totals[:-1])}
-        stats["images_per_s"] = float(totals[-1]) / max(elapsed, 1e-9)
+        stats["images_per_s"] = images / max(elapsed, 1e-9)
         stats["time_s"] = elapsed
         return stats

@@ -6,7 +6,9 @@
         [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
-weights); ``--amp auto`` is bf16 on CUDA and full precision on the CPU.
+weights); ``--amp auto`` is bf16 on a CUDA GPU with native bf16 (compute capability 8.0+: A100,
+H100, RTX 30xx and later) and full precision elsewhere (the CPU, V100, T4: ``--amp bf16`` runs
+there, with a warning that the GPU only emulates it).
 
 ``--threads`` sets the torch threads running the model. By default, on the CPU, they are as many
 as the CPUs this process may use less the ``--num-workers`` image-loading processes (at least 1,
@@ -177,7 +179,7 @@ def predict_split(
     key = (str(config), str(checkpoint), tuple(overrides), device)
     predictor = reuse.get("predictor") if reuse is not None and reuse.get("key") == key else None
     run_on = predictor.device if predictor else resolve_device(device or "auto", option="--device")
-    # What Predictor uses: cfg.performance sets no precision, so amp "auto" (bf16 on CUDA).
+    # What Predictor uses: cfg.performance sets no precision, so amp "auto" (resolve_amp).
     amp = predictor.amp if predictor else resolve_amp("auto", run_on)
 
     reused_producer = None
@@ -323,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     prepare_outputs(outputs, written + kept, read, args.overwrite, "inference", producer, sources)
     try:
         if dataset is not None and dataset.names:
-            predictor = Predictor(model, device, args.amp)
+            predictor = Predictor(model, device, amp)
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",

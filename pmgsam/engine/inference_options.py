@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--amp",
         default="auto",
         choices=["auto", "bf16", "none"],
-        help="bf16 autocast, or none (full precision); auto: bf16 on CUDA, none elsewhere",
+        help="bf16 autocast, or none (full precision); auto: bf16 on a CUDA GPU with native "
+        "bf16 (compute capability 8.0+), none elsewhere",
     )
     parser.add_argument(
         "--overwrite",

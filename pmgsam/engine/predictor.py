@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
 import torch
@@ -32,7 +32,7 @@ from pmgsam.data.io import (
 )
 from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
 from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.distributed import autocast, resolve_device
+from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -61,12 +61,32 @@ logger = logging.getLogger("pmgsam.engine.inference")
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
-    """``bf16`` or ``none``: ``auto`` is bf16 on CUDA, full precision elsewhere."""
+    """``bf16`` or ``none``: ``auto`` is bf16 on a CUDA GPU that computes in bf16 natively
+    (compute capability 8.0+), full precision elsewhere (inference has no fp16 mode). An
+    explicit ``bf16`` on an older GPU, which only emulates it, runs with a warning."""
+    emulated = amp in ("auto", "bf16") and device.type == "cuda" and not native_bf16(device)
     if amp == "auto":
-        amp = "bf16" if device.type == "cuda" else "none"
+        amp = "bf16" if device.type == "cuda" and not emulated else "none"
     if amp not in ("bf16", "none"):
         raise ValueError(f"amp must be 'bf16' or 'none', got {amp!r}")
+    if amp == "bf16" and emulated:
+        warn_once(
+            f"amp bf16 on {torch.cuda.get_device_name(device)} ({device}): this GPU only "
+            "emulates bfloat16 (native from compute capability 8.0), many times slower than "
+            "fp16 there; amp auto (or none) runs it in full precision"
+        )
     return amp
+
+
+_warned: Set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` as a warning once per process (the inference command and its
+    Predictor both resolve ``--amp``)."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("%s", message)
 
 
 def map_producer(
@@ -179,8 +199,11 @@ class Predictor:
 
     Arguments:
       model (nn.Module): a PMG-SAM model (moved to ``device`` and put in eval mode here).
-      device (str or torch.device): where to run; ``auto`` picks CUDA when available.
-      amp (str): ``bf16`` autocast on CUDA (default there), ``none`` for full precision.
+      device (str or torch.device): where to run; ``auto`` picks CUDA when available. A CUDA
+        device becomes the current one (the loader's pinned memory and torch.cuda's queries
+        follow it).
+      amp (str): ``bf16`` autocast, ``none`` for full precision, or ``auto``: bf16 on a CUDA
+        GPU with native bf16 (compute capability 8.0+), else none (:func:`resolve_amp`).
       performance (PerformanceConfig, optional): speed options (Hiera attention form,
         channels-last, torch.compile, TF32); the defaults when omitted.
     """
@@ -195,6 +218,7 @@ class Predictor:
         if not isinstance(device, torch.device):
             device = resolve_device(device or "auto")
         self.device = device
+        make_current(device)
         self.perf = performance or PerformanceConfig()
         configure_backends(self.perf, device)
         # The caller's model keeps its input check for its own calls; _forward skips it.
