@@ -109,7 +109,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.data.instance_labels import coco_gt_with_unreadable
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.engine.distributed import make_current, resolve_device
     from pmgsam.evaluation.run_json import (
         check_same_model,
         checkpoint_meta,
@@ -149,6 +149,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
     device = resolve_device(args.device, option="--device")
+    make_current(device)  # cuda:N: pinned host memory and torch.cuda queries follow it
     baseline = _build(args, owner, device)
     # The SHA-256 the manifests and run.json record must be of the file the model came from.
     check_loaded(weights)

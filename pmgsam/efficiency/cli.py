@@ -146,10 +146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         parser.error("--method renames a run's row: it needs --run-dir")
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
-    from pmgsam.engine.distributed import resolve_device
+    from pmgsam.engine.distributed import make_current, resolve_device
     from pmgsam.modeling.build import model_config
 
-    args.device = str(resolve_device(args.device, option="--device"))
+    device = resolve_device(args.device, option="--device")
+    make_current(device)  # cuda:N: its memory statistics and pinned buffers are that GPU's
+    args.device = str(device)
     if args.overwrite and not args.json:
         parser.error("--overwrite lets --json replace a file: it needs --json")
     if args.json:  # before minutes of timing, not after; a file of the user's own stays
