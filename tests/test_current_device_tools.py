@@ -5,6 +5,7 @@ a context of its own). Two GPUs are faked, as in test_inference_device.py."""
 
 from __future__ import annotations
 
+import warnings
 from typing import List
 
 import pytest
@@ -56,3 +57,19 @@ def test_a_sam_baseline_on_cuda_n_makes_it_current_before_the_model_is_built(
     with pytest.raises(Reached) as reached:
         evaluate.main(argv)
     assert reached.value.args == ([torch.device("cuda:1")], torch.device("cuda:1"))
+
+
+def test_efficiency_in_bf16_on_a_gpu_that_emulates_it_warns(set_device_calls, monkeypatch) -> None:
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (7, 5))
+    monkeypatch.setattr(report, "efficiency_report", lambda *a, **k: (_ for _ in ()).throw(Reached))
+    argv = ["--model", "pmgsam_tiny", "--device", "cuda:1", "--size", "64", "--dtype", "bf16"]
+    with pytest.warns(UserWarning, match=r"--dtype bf16 on Tesla T4 \(cuda:1\), which has no nat"):
+        with pytest.raises(Reached):
+            efficiency_cli.main(argv)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (9, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Reached):
+            efficiency_cli.main(argv)

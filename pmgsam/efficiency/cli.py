@@ -6,6 +6,7 @@ at once (as ``train.py``'s and ``evaluate.py``'s do)."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -146,12 +147,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         parser.error("--method renames a run's row: it needs --run-dir")
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
-    from pmgsam.engine.distributed import make_current, resolve_device
+    from pmgsam.engine.distributed import make_current, native_bf16, resolve_device
     from pmgsam.modeling.build import model_config
 
     device = resolve_device(args.device, option="--device")
     make_current(device)  # cuda:N: its memory statistics and pinned buffers are that GPU's
     args.device = str(device)
+    if args.dtype == "bf16" and device.type == "cuda" and not native_bf16(device):
+        import torch
+
+        # The record would time an emulation many times slower than the GPU's fp16 or fp32.
+        warnings.warn(
+            f"--dtype bf16 on {torch.cuda.get_device_name(device)} ({device}), which has no "
+            "native bfloat16 (compute capability 8.0+): its figures time an emulation; "
+            "measure with --dtype fp32 there",
+            stacklevel=2,
+        )
     if args.overwrite and not args.json:
         parser.error("--overwrite lets --json replace a file: it needs --json")
     if args.json:  # before minutes of timing, not after; a file of the user's own stays
