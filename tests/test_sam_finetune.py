@@ -18,7 +18,7 @@ import re
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -332,3 +332,30 @@ def test_a_checkpoint_replaced_while_it_loads_is_refused(finetuned: Any, monkeyp
         finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
     # Fine-tuning predicts and evaluates nothing: the message must not say it does.
     assert not re.search(r"maps|predicted|evaluate", str(refused.value)), refused.value
+
+
+def test_a_non_finite_loss_stops_the_fine_tune(finetuned: Any) -> None:
+    argv = [str(a) for a in [*finetuned[2], "--overwrite", "finetune.epochs=3"]]
+    run = finetune_sam.setup(finetune_sam.build_parser().parse_args(argv))
+    trained: List[str] = []
+
+    def epoch(embed, items, desc, train=False, gt_empty=None):
+        if train:  # the second epoch diverges
+            trained.append(desc)
+            return {"loss": float("nan") if len(trained) == 2 else 0.3}, [], 1
+        return {"loss": 0.5}, [], 0
+
+    run.epoch = epoch
+    with pytest.raises(FloatingPointError, match=r"epoch 2: non-finite fine-tuning loss \(loss"):
+        finetune_sam.train(run, embed=None)
+    assert trained == ["epoch 1/3", "epoch 2/3"]  # no third epoch on NaN weights
+
+
+def test_a_diverged_run_is_a_one_line_error_not_a_traceback(capsys) -> None:
+    def diverged(argv: Any) -> None:
+        raise FloatingPointError("epoch 2: non-finite fine-tuning loss (loss nan)")
+
+    assert exit_status(diverged, []) == 2
+    err = capsys.readouterr().err
+    assert "error: epoch 2: non-finite fine-tuning loss (loss nan)" in err
+    assert "Traceback" not in err

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,7 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
             log_empty_gt(train_split, empty_train, len(items))
         seconds = time.perf_counter() - tic
         val_loss = run.epoch(embed, val_items, f"val {epoch}")[0]["loss"]
+        _refuse_non_finite(epoch, {**losses, "val loss": val_loss})
         history.append({"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()},
                         "val_loss": val_loss, "steps": steps,
                         "train_seconds": round(seconds, 3)})  # fmt: skip
@@ -244,6 +246,18 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
     skipped = {train_split: sorted(skipped_train), val_split: sorted(skipped_val)}
     return {"epochs": history, "best_epoch": best_epoch, "best_val_loss": best_loss,
             "skipped": skipped}  # fmt: skip
+
+
+def _refuse_non_finite(epoch: int, losses: Dict[str, float]) -> None:
+    """Stop at the first epoch with a NaN or infinite loss: the decoder's weights are then
+    not numbers either, and every later epoch would train and be validated on them."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        shown = ", ".join(f"{k} {v}" for k, v in bad.items())
+        raise FloatingPointError(
+            f"epoch {epoch}: non-finite fine-tuning loss ({shown}); stopped without writing "
+            "weights: lower --lr (finetune.lr), or check the GT masks of the training split"
+        )
 
 
 def write_weights(run: Run) -> Path:

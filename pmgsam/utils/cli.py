@@ -97,7 +97,9 @@ class MissingDependencyError(ImportError):
 
 def user_error_types() -> Tuple[type, ...]:
     """Exception types reported as one line (those of the modules imported so far)."""
-    types = [OSError, MissingDependencyError]
+    # FloatingPointError: a training run's loss went NaN (the trainer's and the SAM
+    # fine-tune's message says what to do), which no traceback would explain better.
+    types = [OSError, MissingDependencyError, FloatingPointError]
     for module, name in _USER_ERRORS.items():
         loaded = sys.modules.get(module)
         if loaded is not None and hasattr(loaded, name):
