@@ -206,7 +206,7 @@ def write_outputs(
         if not scores[r.config]
     ]
     if missing:  # a row of dashes alone could pass for a failed or empty run
-        table.notes.append(f"Not scored yet (–): {'; '.join(missing)}.")
+        table.notes.append(f"Not scored yet (no values): {'; '.join(missing)}.")
     if name != combined_name("DIS-TE"):  # the grid's caption names the paper's test set
         table.title += f" — scored on {name}, not DIS-TE1-4"
     record_output_files(out, [f"ablation.{ext}" for ext in TABLE_EXTENSIONS], TOOL)
