@@ -18,7 +18,10 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
   (:mod:`pmgsam.ablate_scoring`).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
-written to ``<output-dir>`` from the results present so far (missing ones show as "–"); a file
+written to ``<output-dir>`` from the results present so far: a row not scored yet shows as "–"
+and a note under the table names it and why (not trained, or not scored), and a plot point
+missing is named in a warning. ``--evaluate`` scores every trained variant chosen, then fails
+(exit status 2) naming all those it could not score for want of a finished training. A file
 of one of those names there that pmgsam did not write is refused before any work, unless
 ``--overwrite``.
 ``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
@@ -45,7 +48,7 @@ from pmgsam.ablate_checks import (
     check_overrides,
     switched_keys,  # noqa: F401 (part of this module's interface: ablate.switched_keys)
 )
-from pmgsam.ablate_scoring import evaluate_variant
+from pmgsam.ablate_scoring import NotTrainedError, evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
 from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
@@ -197,6 +200,13 @@ def write_outputs(
     runs = [{"method": r.label, "dis": {name: scores[r.config] or {}}} for r in spec.table.rows]
     table = dis_table(runs, [name])
     table.title = spec.table.title
+    missing = [
+        f"{r.label} ({_why_unscored(out / r.config)})"
+        for r in spec.table.rows
+        if not scores[r.config]
+    ]
+    if missing:  # a row of dashes alone could pass for a failed or empty run
+        table.notes.append(f"Not scored yet (no values): {'; '.join(missing)}.")
     if name != combined_name("DIS-TE"):  # the grid's caption names the paper's test set
         table.title += f" — scored on {name}, not DIS-TE1-4"
     record_output_files(out, [f"ablation.{ext}" for ext in TABLE_EXTENSIONS], TOOL)
@@ -209,6 +219,11 @@ def write_outputs(
                 if scores[config]:
                     resolved = to_dict(load_config(ExperimentConfig, paths[config], overrides))
                     pts.append((_dotted(resolved, plot.key), scores[config]))
+                else:
+                    logger.warning(
+                        "%s: no point for %s in series '%s' (%s)",
+                        plot.name, config, s.label, _why_unscored(out / config),
+                    )  # fmt: skip
             if pts:
                 series[s.label] = pts
         if series:
@@ -218,6 +233,13 @@ def write_outputs(
                 line_panels(series, PLOT_METRICS, plot.xlabel, title, out / f"{plot.name}.png")
             )
     return written
+
+
+def _why_unscored(run_dir: Path) -> str:
+    """Why a variant has no scores in ``run_dir``: untrained, or trained but not scored."""
+    if (run_dir / "train" / DONE_FILE).is_file():
+        return "trained, not scored: run with --evaluate"
+    return "no finished training: run with --train"
 
 
 def output_files(spec: GridSpec) -> List[str]:
@@ -292,16 +314,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         paths, chosen if args.train or args.evaluate else [], out, args.overrides, args.train
     )
     labels = {r.config: r.label for r in spec.table.rows}
+    untrained: List[str] = []
     for name in chosen:
         if args.train:
             train_variant(paths[name], out / name, args.overrides)
         if args.evaluate:
             label = labels.get(name, name)
-            evaluate_variant(paths[name], out / name, label, spec.splits, args.overrides, args)
+            try:
+                evaluate_variant(paths[name], out / name, label, spec.splits, args.overrides, args)
+            except NotTrainedError:
+                # The trained variants are scored all the same; these are named at the end.
+                untrained.append(name)
     written = write_outputs(spec, paths, out, args.overrides)
     print((out / "ablation.md").read_text())
     for p in written:
         print(f"wrote {p}")
+    if untrained:
+        raise NotTrainedError(
+            f"not scored, no finished training under '{out}': {', '.join(untrained)}; "
+            "run with --train to train them (the others were scored)"
+        )
     return 0
 
 

@@ -33,6 +33,11 @@ logger = logging.getLogger("pmgsam.ablate")
 SCORED_WITH = "scored_with"
 
 
+class NotTrainedError(FileNotFoundError):
+    """A variant asked to be scored has no finished training (``pmgsam.ablate`` scores the
+    others first, then names every such variant in one error)."""
+
+
 def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
     """SHA-256 of every part's images, GT masks and skeletons: each file's path relative to
     ``root`` (absolute when outside it) and its size in bytes. The same after the dataset
@@ -189,7 +194,7 @@ def evaluate_variant(
 
     done = run_dir / "train" / DONE_FILE
     if not done.is_file():
-        raise FileNotFoundError(
+        raise NotTrainedError(
             f"{path.stem}: no finished training in '{run_dir / 'train'}'; run with --train"
         )
     cfg = load_config(ExperimentConfig, path, overrides)

@@ -155,7 +155,9 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
     tiny = count_flops(build_model("pmgsam_tiny", image_size=64).eval(), torch.rand(1, 3, 64, 64))
     assert ours["flops_per_image"] == tiny["total"]
     fewer = amg["flops_per_image"] / ours["flops_per_image"]
-    assert f"({fewer:.1f}x fewer)" in printed
+    sizes = "at different input sizes: pmgsam_tiny S=64, sam2_tiny 1024 px"
+    assert f"({fewer:.1f}x fewer, {sizes})" in printed
+    assert (amg["image_size"], amg["timed_image_size"]) == (1024, [64, 64])
 
 
 def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch):

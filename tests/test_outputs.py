@@ -65,17 +65,41 @@ def run(argv) -> tuple:
     return exit_status(inference_main, argv)
 
 
-@pytest.mark.parametrize("where", ["same", "inside"])
-def test_inference_refuses_out_in_input_folder(weights, images, capsys, where) -> None:
+@pytest.mark.filterwarnings("ignore:image folder .* has 1 subfolder")
+def test_inference_refuses_out_equal_to_input_folder(weights, images, capsys) -> None:
     before = tree_digest(images)
-    out = images if where == "same" else images / "pred"
-    for extra in ([], ["--overwrite"]):  # --overwrite never lifts this refusal
-        code = run(["--checkpoint", weights, "--input", images, "--out", out, *extra])
-        err = capsys.readouterr().err
-        assert code == 2 and "input folder" in err and str(images) in err
-        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # The same folder, however spelled (a path through a subfolder and back up included).
+    (images / "sub").mkdir()
+    for out in (images, images / "sub" / ".."):
+        for extra in ([], ["--overwrite"]):  # --overwrite never lifts this refusal
+            code = run(["--checkpoint", weights, "--input", images, "--out", out, *extra])
+            err = capsys.readouterr().err
+            assert code == 2 and "is the input folder" in err and str(images) in err
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert tree_digest(images) == before
-    assert not (images / "pred").exists()
+
+
+def test_inference_writes_into_a_new_subfolder_of_the_input_folder(weights, images, capsys):
+    # The input folder is listed without its subfolders: maps in images/pred can replace no
+    # input file and are never read as images, by this run or a rerun (which used to be
+    # refused: "could replace your input files").
+    before = tree_digest(images)
+    out = images / "pred"
+    argv = ["--checkpoint", weights, "--input", images, "--num-workers", "0"]
+    assert run([*argv, "--out", out, "--premask-out", images / "pre"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (images / "pre").glob("*.png")) == ["a.png", "b.png"]
+    after = tree_digest(images)
+    assert {k: after[k] for k in before} == before
+    capsys.readouterr()
+    # A rerun lists the same two images (the maps are not inputs): all kept, none predicted.
+    with pytest.warns(UserWarning, match=r"subfolder\(s\) \(pre, pred\): only the files directly"):
+        assert run([*argv, "--out", out, "--skip-existing"]) == 0
+    assert "wrote 0 probability maps" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="only the files directly in it are read"):
+        assert run([*argv, "--out", out]) == 0
+    assert "wrote 2 probability maps" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.png", "b.png"]
 
 
 def test_inference_refuses_foreign_files_unless_overwrite(weights, images, tmp_path, capsys):
@@ -156,6 +180,10 @@ def test_guard_rules_on_plain_folders(tmp_path: Path) -> None:
         prepare_output_dir(src, ["x.png"], [src])
     with pytest.raises(OutputError, match="lies inside the input folder"):
         prepare_output_dir(src / "a" / "b", ["x.png"], [None, src])
+    # Inputs read without their subfolders: only the folder itself is refused.
+    with pytest.raises(OutputError, match="is the input folder"):
+        prepare_output_dir(src, ["x.png"], [src], flat_inputs=True)
+    assert prepare_output_dir(src / "a" / "b", ["x.png"], [src], flat_inputs=True).is_dir()
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="not a folder"):
         prepare_output_dir(tmp_path / "file", ["x.png"])

@@ -213,8 +213,10 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     written = json.loads((run / "run.json").read_text())
     meta = written["meta"]
     assert meta["checkpoint"] == str(out) and meta["split DIS-TE1"]["num_images"] == 1
-    # The row says it is fine-tuned (the untuned model's row is "SAM ViT-B auto (union)").
-    assert written["method"] == "SAM ViT-B fine-tuned auto (union)"
+    # The row says it is fine-tuned (the untuned model's row is "SAM ViT-B auto (union)"), and
+    # on the first 2 images of each split only (command()'s --limit 2): not the real baseline.
+    assert written["method"] == "SAM ViT-B fine-tuned on a subset (--limit 2) auto (union)"
+    assert meta["finetune"]["data"]["limit"] == 2
     assert meta["finetune"]["source_sha256"] == sha(source)
     assert meta["finetune"]["best_epoch"] == record["best_epoch"]
     # Trainable: the mask decoder fine-tuning trained, not all of SAM (Table 1's point).

@@ -73,6 +73,7 @@ class Baseline(ABC):
     prompt = "auto"  # "box" when the runner must pass GT boxes
     mode = "auto"
     fine_tuned = False  # set for weights written by pmgsam.baselines.finetune_sam
+    finetune_limit: Optional[int] = None  # its --limit, when it saw only part of its splits
 
     def __init__(self, family_name: str, model_type: str, model: torch.nn.Module) -> None:
         self.family_name, self.model_type, self.model = family_name, model_type, model
@@ -80,9 +81,15 @@ class Baseline(ABC):
 
     @property
     def label(self) -> str:
-        """Model part of the table row, e.g. ``SAM ViT-B``, ``SAM2.1 tiny`` or
-        ``SAM ViT-H fine-tuned``."""
-        return self.family.label(self.model_type) + (" fine-tuned" if self.fine_tuned else "")
+        """Model part of the table row, e.g. ``SAM ViT-B``, ``SAM2.1 tiny``, ``SAM ViT-H
+        fine-tuned`` or, fine-tuned with ``--limit 8``, ``SAM ViT-H fine-tuned on a subset
+        (--limit 8)``: a quick look must not pass for the fine-tuned baseline."""
+        if not self.fine_tuned:
+            return self.family.label(self.model_type)
+        subset = (
+            "" if self.finetune_limit is None else f" on a subset (--limit {self.finetune_limit})"
+        )
+        return f"{self.family.label(self.model_type)} fine-tuned{subset}"
 
     @abstractmethod
     def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Prediction:

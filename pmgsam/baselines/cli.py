@@ -15,7 +15,8 @@ passes and all post-processing; on torch's own thread count, as ``python -m pmgs
 times PMG-SAM, recorded as ``meta.efficiency_report.threads``) and writes
 ``<output-dir>/run.json`` for ``python -m pmgsam.report``. A SAM checkpoint with the
 ``<stem>.finetune.json`` record of ``pmgsam.baselines.finetune_sam`` beside it (for that very
-file) is a fine-tuned row: ``SAM ViT-H fine-tuned ...``, the record's essentials in
+file) is a fine-tuned row: ``SAM ViT-H fine-tuned ...`` (``SAM ViT-H fine-tuned on a subset
+(--limit N) ...`` when it was fine-tuned with ``--limit``), the record's essentials in
 ``meta.finetune``.
 
 ``--skip-existing`` resumes a stopped run as benchmark mode does: each ``pred/<split>`` keeps the

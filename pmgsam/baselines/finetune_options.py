@@ -117,7 +117,10 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="model input side, a multiple of 16 (default 1024, the released checkpoints')",
     )
     p.add_argument(
-        "--limit", type=positive_int, help="only the first N images of each split (a quick look)"
+        "--limit",
+        type=positive_int,
+        help="only the first N images of each split (a quick look: evaluate.py names the row of "
+        "these weights 'fine-tuned on a subset (--limit N)')",
     )
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from pmgsam.baselines.cli import DEFAULT_MODEL, GENERATOR_OPTIONS, baseline_family
-from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of
+from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings, family_of, finetune_limit
 
 if TYPE_CHECKING:
     from pmgsam.modeling.checkpoint import HashedWeights
@@ -163,6 +163,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     tuned = finetune_record(args.checkpoint, producer["weights_sha256"]) if owner == "sam" else None
     if tuned is not None:  # a fine-tuned row must not share the untuned model's name
         baseline.fine_tuned = True
+        baseline.finetune_limit = finetune_limit(tuned)
         # Its trainable parameters are the ones fine-tuning trained (the mask decoder), as
         # the efficiency table counts PMG-SAM's, not every weight of SAM.
         freeze_encoders(baseline.model)

@@ -6,6 +6,7 @@ Kept free of torch and the model packages so ``evaluate.py`` can build its parse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional
 
 REDUCTIONS = ("union", "largest", "oracle")
 ORACLE_NOTE = "oracle upper bound: the mask chosen by IoU with the GT (not a fair baseline)"
@@ -13,6 +14,16 @@ MODEL_TYPES = {"sam": ("vit_b", "vit_l", "vit_h"), "sam2": ("tiny", "small", "ba
 # python -m pmgsam.efficiency --compare choices: the automatic mask generators, as the baselines
 # build them.
 AMG_MODELS = tuple(f"{family}_{kind}" for family, kinds in MODEL_TYPES.items() for kind in kinds)
+
+
+def finetune_limit(record: Any) -> Optional[int]:
+    """The ``--limit`` a fine-tuned SAM's decoder was trained with (a quick look on the first
+    images of each split), read from its ``.finetune.json`` record or from run.json's
+    ``meta.finetune``, which keeps the record's ``data``; None for a fine-tuning on the whole
+    splits, or for no record."""
+    data = record.get("data") if isinstance(record, dict) else None
+    limit = data.get("limit") if isinstance(data, dict) else None
+    return int(limit) if limit is not None else None
 
 
 def family_of(model_type: str) -> str:

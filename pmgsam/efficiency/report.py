@@ -110,6 +110,14 @@ def _amg_record(
         points_per_side=points_per_side,
     )
     points = "" if points_per_side == 32 else f" but {points_per_side}² points"
+    note = f"{AMG_PACKAGES[compare.partition('_')[0]]} defaults{points}, random weights"
+    ours = report["image_size"]
+    side = amg.get("image_size") or ours
+    if side != ours:  # its ratios to PMG-SAM's record are then not like for like
+        note += (
+            f"; each {ours}x{ours} image resized to its {side} px input "
+            f"({report['model']} ran at S={ours})"
+        )
     return make_record(
         report,
         "sam_amg",
@@ -118,10 +126,14 @@ def _amg_record(
         dtype="fp32",
         compile=False,
         channels_last=False,
+        # S is the generator's own input side, as a baseline's timing records it; the image
+        # it was given is timed_image_size.
+        image_size=side,
+        timed_image_size=[ours, ours],
         points_per_side=points_per_side,
         flops_per_image=amg["flops_per_image"]["total"],
         encoder_flops_per_image=amg["flops_per_image"].get("image_encoder"),
-        note=f"{AMG_PACKAGES[compare.partition('_')[0]]} defaults{points}, random weights",
+        note=note,
     )
 
 
@@ -233,12 +245,19 @@ def format_report(r: Dict[str, Any]) -> str:
         )
     amg = [x for x in r.get("records", []) if x["mode"] == "sam_amg"]
     if amg and r.get("records"):
-        ratio = r["records"][0]["images_per_s"] / amg[0]["images_per_s"]
-        lines.append(f"speed-up vs {amg[0]['model']} automatic mask generator: {ratio:.1f}x")
-        ours, theirs = r["records"][0]["flops_per_image"], amg[0]["flops_per_image"]
+        first = r["records"][0]
+        sizes = ""
+        if amg[0]["image_size"] != first["image_size"]:  # the ratios are not like for like
+            sizes = (
+                f", at different input sizes: {first['model']} S={first['image_size']}, "
+                f"{amg[0]['model']} {amg[0]['image_size']} px"
+            )
+        ratio = first["images_per_s"] / amg[0]["images_per_s"]
+        lines.append(f"speed-up vs {amg[0]['model']} automatic mask generator: {ratio:.1f}x{sizes}")
+        ours, theirs = first["flops_per_image"], amg[0]["flops_per_image"]
         lines.append(
             f"FLOPs per image: {ours / 1e9:.1f} G vs {theirs / 1e9:.1f} G "
-            f"({theirs / ours:.1f}x fewer)"
+            f"({theirs / ours:.1f}x fewer{sizes})"
         )
     return "\n".join(lines)
 

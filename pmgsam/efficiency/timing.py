@@ -126,9 +126,12 @@ def measure_amg(
     The weights are random (none can be downloaded here): with real weights more masks pass
     the quality filters and post-processing costs more, so this time is a lower bound.
     ``flops_per_image`` counts one whole ``generate`` of the first image (``total``, and the
-    ``image_encoder`` part), as the baselines' runs count theirs.
+    ``image_encoder`` part), as the baselines' runs count theirs. ``image_size``: the input
+    side the generator resizes every image to (1024 for the released models; None when the
+    model records none).
     """
     from pmgsam.baselines.base import family
+    from pmgsam.baselines.runner import model_side
 
     family_name, _, model_type = name.partition("_")
     models = family(family_name)
@@ -146,7 +149,8 @@ def measure_amg(
     from pmgsam.efficiency.flops import count_call_flops
 
     flops = count_call_flops(lambda: generator.generate(arrays[0]), model.image_encoder)
-    return {**_time_calls(step, device, len(arrays), iters, warmup), "flops_per_image": flops}
+    timed = _time_calls(step, device, len(arrays), iters, warmup)
+    return {**timed, "flops_per_image": flops, "image_size": model_side(model)}
 
 
 def measure_sam_amg(

@@ -19,8 +19,11 @@ the CPUs (:func:`~pmgsam.engine.predictor.prediction_threads`); on CUDA torch's 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
 
-``--out`` must not be (or lie inside) the input folder, and must not hold files this tool did
-not write unless ``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`).
+``--out`` must not be the input folder (nor, for one image, the folder holding it), and must not
+hold files this tool did not write unless ``--overwrite`` is given (see
+:mod:`pmgsam.utils.outputs`). A new subfolder of the input folder is fine (``--input my_images
+--out my_images/preds``): only the files directly in the input folder are read, never its
+subfolders, so the maps are not taken for images by a rerun.
 
 Input files that cannot be read: those whose header cannot be read (zero-byte, not an image,
 broken link, over PIL's pixel limit) are all named before anything is predicted, and the command
@@ -267,13 +270,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     sources = map_sources(listed)
     names = list(sources)  # <stem>.png of every listed image
     # A single image's folder counts as input too: maps written there could replace its images.
+    # Only the files directly in it are read (input_images), so a subfolder of it may take the
+    # maps (flat_inputs): a rerun never reads them as images.
     read = [input_dir if input_dir.is_dir() else input_dir.parent]
     outputs = [(args.out, "--out", "final")]
     if args.premask_out:
         refuse_shared_output(args.out, "--out", args.premask_out, "--premask-out")
         outputs.append((args.premask_out, "--premask-out", "pre_mask"))
     for folder, option, _ in outputs:
-        check_output_dir(folder, names, read, args.overwrite, option)
+        check_output_dir(folder, names, read, args.overwrite, option, flat_inputs=True)
     others = [o for o in args.overrides if "." in o.split("=")[0] and not o.startswith("model.")]
     if others:
         parser.error(
@@ -322,7 +327,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     # user's file of that name pass for the tool's own.
     written = [f"{n}.png" for n in (dataset.names if dataset else [])]
     kept = [f"{n}.png" for n in skip]
-    prepare_outputs(outputs, written + kept, read, args.overwrite, "inference", producer, sources)
+    prepare_outputs(
+        outputs, written + kept, read, args.overwrite, "inference", producer, sources, True
+    )
     try:
         if dataset is not None and dataset.names:
             predictor = Predictor(model, device, amp)

@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
     parser.add_argument("--input", required=True, help="folder of images, or one image file")
-    parser.add_argument("--out", required=True, help="output folder for <stem>.png maps")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder for <stem>.png maps; not the input folder itself, but a subfolder "
+        "of it may be (input subfolders are never read)",
+    )
     parser.add_argument(
         "--batch-size", type=positive_int, default=4, help="images per forward pass"
     )

@@ -78,13 +78,17 @@ def prepare_outputs(
     tool: str,
     producer: Optional[Dict[str, Any]],
     sources: Dict[str, Any],
+    flat_inputs: bool = False,
 ) -> None:
     """:func:`~pmgsam.utils.outputs.prepare_output_dir` for every ``(folder, option, kind of
-    map)`` of ``outputs``, recording ``names`` with their producer and image files."""
+    map)`` of ``outputs``, recording ``names`` with their producer and image files
+    (``flat_inputs`` as there)."""
     for folder, option, kind in outputs:
         made_by = {**producer, "maps": kind} if producer else None
         named = {name: sources[name] for name in names}
-        prepare_output_dir(folder, names, inputs, overwrite, option, tool, made_by, named)
+        prepare_output_dir(
+            folder, names, inputs, overwrite, option, tool, made_by, named, flat_inputs
+        )
 
 
 def recorded_producer(

@@ -12,16 +12,18 @@ columns from the COD10K- and NC4K-fine-tuned ones: three ``evaluate.py`` runs, o
 * ``efficiency``: each figure key (``params_total_M``, ``fps``, ``timed_on``...).
 
 Two runs giving one of these are refused, naming both and the overlap. So are runs the tables
-treat differently as a row (an ORACLE or GT-box baseline beside one that is not, or two
-baselines' models). A merged run keeps, under :data:`MERGED_FROM`, which run gave which
-entries (with its checkpoint), so the tables can say so and never pool a group from parts of
-different runs (:func:`same_source`).
+treat differently as a row (an ORACLE or GT-box baseline beside one that is not, a SAM
+fine-tuned with ``--limit`` beside one fine-tuned otherwise, or two baselines' models). A
+merged run keeps, under :data:`MERGED_FROM`, which run gave which entries (with its
+checkpoint), so the tables can say so and never pool a group from parts of different runs
+(:func:`same_source`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Sequence
 
+from pmgsam.baselines.settings import finetune_limit
 from pmgsam.evaluation.run_json import RESULT_SECTIONS
 from pmgsam.evaluation.scoring import EvaluationInputError
 
@@ -52,6 +54,7 @@ def _row_kind(run: Mapping[str, Any]) -> Dict[str, object]:
         "ORACLE": bool(meta.get("reduce_is_oracle")),
         "GT-box prompted": meta.get("mode") == "box" or "box_prompt" in meta,
         "baseline": meta.get("baseline"),
+        "fine-tuning --limit": finetune_limit(meta.get("finetune")),
     }
 
 

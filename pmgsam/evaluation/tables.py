@@ -15,6 +15,7 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
+from pmgsam.baselines.settings import finetune_limit
 from pmgsam.evaluation.run_json import (
     PathLike,
 )
@@ -167,6 +168,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         )
     boxed = gt_box_rows(runs)
     notes += gt_box_notes(boxed)
+    notes += finetune_subset_notes(runs)
     dis5k = all(p in DIS_SUBSETS for s in scored for p in s.split("+"))
     title = "DIS5K" if dis5k else "DIS metrics"
     return Table(title, groups, rows, notes, list(unranked), oracles + boxed)
@@ -187,6 +189,23 @@ def gt_box_notes(methods: Sequence[str]) -> List[str]:
     return [
         f"Prompted with GT boxes, not ranked (the GT locates each object): {', '.join(methods)}."
     ]
+
+
+def finetune_subset_notes(runs: Sequence[Mapping]) -> List[str]:
+    """The note naming the rows of a SAM fine-tuned on only the first images of its splits
+    (``finetune_sam --limit``, a quick look), with how many it trained and validated on: a row
+    renamed with ``--method`` would otherwise pass for the fine-tuned baseline."""
+    parts = []
+    for run in runs:
+        tuned = (run.get("meta") or {}).get("finetune")
+        limit = finetune_limit(tuned)
+        if limit is not None:
+            data = tuned["data"]
+            counts = f"{data.get('train_images')} training, {data.get('val_images')} validation"
+            parts.append(f"{run['method']} (--limit {limit}: {counts} images)")
+    if not parts:
+        return []
+    return [f"Fine-tuned on a subset, NOT the fine-tuned baseline: {'; '.join(parts)}."]
 
 
 def cos_protocol(scores: object) -> str:
@@ -242,6 +261,7 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
     unranked = [d for d in datasets if d in unequal or d in mixed]
     boxed = gt_box_rows(runs)
     notes += gt_box_notes(boxed)
+    notes += finetune_subset_notes(runs)
     return Table("COS instance segmentation", groups, rows, notes, unranked, boxed)
 
 

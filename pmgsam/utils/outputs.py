@@ -6,7 +6,8 @@ writing. It refuses
 
 * an output folder that is, or lies inside, one of the command's input folders (images, GT
   masks, skeletons): a map ``x.png`` would replace the user's ``x.png``; ``--overwrite`` does
-  not lift this;
+  not lift this. A command that reads only the files directly in its input folders (``flat``
+  inputs: inference's ``--input``) may write into a subfolder of one, which it never reads;
 * an output folder that already holds files this tool did not write, unless ``overwrite``.
 
 The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidden, so that
@@ -93,15 +94,25 @@ def check_output_file(path: PathLike, option: str) -> None:
 
 
 def refuse_output_in_inputs(
-    out: PathLike, inputs: Sequence[Optional[PathLike]], option: str, what: str = "the outputs"
+    out: PathLike,
+    inputs: Sequence[Optional[PathLike]],
+    option: str,
+    what: str = "the outputs",
+    flat: bool = False,
 ) -> None:
     """:class:`OutputError` when ``out`` (a file or folder to write) is, or lies inside, one of
-    ``inputs`` (folders or files the command reads; ``None`` entries are ignored)."""
+    ``inputs`` (folders or files the command reads; ``None`` entries are ignored). ``flat``:
+    the command reads only the files directly in its input folders, not their subfolders, so
+    ``out`` inside one is allowed (what is written there is never read as input); ``out``
+    being one of them is still refused."""
     resolved = Path(out).resolve()
     for source in inputs:
         if source is None:
             continue
-        if _is_within(resolved, Path(source).resolve()):
+        source_resolved = Path(source).resolve()
+        if flat and resolved != source_resolved:
+            continue
+        if _is_within(resolved, source_resolved):
             kind = "folder" if Path(source).is_dir() else "file"
             where = "is" if resolved == Path(source).resolve() else "lies inside"
             raise OutputError(
@@ -166,12 +177,13 @@ def check_output_dir(
     inputs: Sequence[Optional[PathLike]] = (),
     overwrite: bool = False,
     option: str = "--out",
+    flat_inputs: bool = False,
 ) -> None:
     """Check that ``out_dir`` may receive the files ``names``, creating nothing: for a command to
     call before its slow set-up (a model to load), then :func:`prepare_output_dir` once it is
     about to write. Arguments as there; raises :class:`OutputError` naming the folder and why."""
     out = Path(out_dir)
-    refuse_output_in_inputs(out, inputs, option, "the maps")
+    refuse_output_in_inputs(out, inputs, option, "the maps", flat_inputs)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{option} '{out}' exists and is not a folder")
     if not out.exists():
@@ -203,6 +215,7 @@ def prepare_output_dir(
     tool: str = "pmgsam",
     producer: Optional[Dict[str, Any]] = None,
     sources: Optional[Dict[str, Any]] = None,
+    flat_inputs: bool = False,
 ) -> Path:
     """Check that ``out_dir`` may receive the files ``names``; create it and record them.
 
@@ -220,11 +233,13 @@ def prepare_output_dir(
       sources: ``{map name: file_identity(its input image)}`` for the maps of ``names``; a map
         already there from another image (another input folder, an image edited since) also
         marks the folder ``mixed``, and :func:`finished_maps` keeps a map only for its image.
+      flat_inputs: the command reads only the files directly in ``inputs``' folders, so
+        ``out_dir`` may lie inside one (:func:`refuse_output_in_inputs`' ``flat``).
     Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
     earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
     names = sorted(set(names))
-    check_output_dir(out_dir, names, inputs, overwrite, option)
+    check_output_dir(out_dir, names, inputs, overwrite, option, flat_inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for leftover in stale_map_temporaries(out):
