@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import cv2
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data._utils.collate import default_collate
@@ -218,6 +219,21 @@ class Predictor:
         """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
         out = self._forward(images)
         return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+
+    @torch.inference_mode()
+    def predict_image(self, image: np.ndarray) -> torch.Tensor:
+        """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
+
+        ``> 0.5`` gives the binary mask; the maps :meth:`predict_dataset` writes are these × 255,
+        rounded.
+
+        Arguments:
+          image (np.ndarray): (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha dropped),
+            uint8, uint16 or float in [0, 1] (:func:`~pmgsam.data.transforms.as_rgb_array`).
+        """
+        sample = EvalTransform(self.image_size)(image)
+        prob = self.predict_batch(sample["image"][None])[0, 0]
+        return unpad_and_resize(prob, sample["orig_size"], self.image_size).cpu()
 
     def predict_dataset(
         self,
