@@ -211,7 +211,11 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
+        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1].
+
+        The range is not checked here (that would wait on the device once per batch): 0-255
+        tensors give wrong maps without an error. :meth:`predict_image` checks its input.
+        """
         return torch.sigmoid(self._forward(images)["mask"].float())
 
     @torch.inference_mode()
