@@ -98,3 +98,9 @@ def test_hce_refuses_maps_its_threshold_would_read_as_empty():
         hce_counts(gt / 255.0, gt)  # "> 128" on 0-1 values: an empty prediction
     with pytest.raises(TypeError, match="bool"):
         hce_counts(gt, gt > 128)  # True > 128 is False: an empty GT
+
+
+def test_predictor_names_its_own_device_argument(seed0_tiny):
+    # Not train.device: a library caller set no config key.
+    with pytest.raises(ValueError, match=r"^Predictor\(device\)=gpu is not a device"):
+        Predictor(seed0_tiny(), device="gpu")

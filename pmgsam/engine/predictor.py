@@ -194,7 +194,8 @@ class Predictor:
         performance: Optional[PerformanceConfig] = None,
     ) -> None:
         if not isinstance(device, torch.device):
-            device = resolve_device(device or "auto")
+            # Commands resolve their --device first: a string here comes from library code.
+            device = resolve_device(device or "auto", option="Predictor(device)")
         self.device = device
         self.perf = performance or PerformanceConfig()
         configure_backends(self.perf, device)
