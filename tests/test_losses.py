@@ -187,3 +187,12 @@ def test_monitor_metrics_mae_averages_over_all_mask_channels() -> None:
     logits[:, 1, :2, :] = 40.0
     sums = monitor_metrics(logits, gt, [[4, 4]])
     assert sums["mae"] == pytest.approx(8 / 32, abs=1e-6)
+
+
+@pytest.mark.parametrize("field", ["bce_weight", "iou_weight", "smooth"])
+def test_loss_built_in_code_refuses_a_negative_setting_by_name(field):
+    # A plain-PyTorch loop builds the loss from a LossConfig that no training config validated.
+    from pmgsam.utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"loss.{field}"):
+        SegmentationLoss(LossConfig(**{field: -1.0}))

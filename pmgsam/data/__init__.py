@@ -26,6 +26,7 @@ _WHERE = {
     "parse_split": "splits",
     "train_val_split_names": "splits",
     "EvalTransform": "transforms",
+    "as_rgb_array": "transforms",
     "TrainTransform": "transforms",
     "build_augmentation": "transforms",
     "resize_and_pad": "transforms",

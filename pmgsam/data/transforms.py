@@ -49,16 +49,62 @@ def _resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+# Full scale of each integer image type that resize_and_pad takes (16-bit as load_image reads it).
+_IMAGE_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def as_rgb_array(image: np.ndarray) -> Tuple[np.ndarray, float]:
+    """``(rgb, full_scale)``: an image array as (H, W, 3) RGB and the value that stands for 1.
+
+    Takes what :func:`~pmgsam.data.io.load_image` makes of a file: gray (H, W) or (H, W, 1) is
+    repeated to RGB and the alpha of (H, W, 4) is dropped. uint8 (0-255) and uint16 (0-65535)
+    keep their type; floats must lie in [0, 1] and become float32. Other shapes, types (bool,
+    signed integers) and float values outside [0, 1] (0-255 floats, logits) raise, since each
+    would reach the model as a silently wrong image.
+
+    Arguments:
+        image: the image array, (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA.
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or 0 in image.shape[:2]:
+        raise ValueError(
+            "image must be (H, W) or (H, W, 1) gray, (H, W, 3) RGB or (H, W, 4) RGBA with "
+            f"H, W >= 1; got shape {image.shape}"
+        )
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype in _IMAGE_SCALE:
+        return image, _IMAGE_SCALE[image.dtype]
+    if not np.issubdtype(image.dtype, np.floating):
+        raise TypeError(
+            f"image must be uint8 (0-255), uint16 (0-65535) or float (0-1); got {image.dtype}"
+        )
+    low, high = float(np.min(image)), float(np.max(image))
+    if not (0.0 <= low and high <= 1.0):  # NaN fails too
+        hint = " (divide 0-255 images by 255)" if high > 1.5 else ""
+        raise ValueError(f"a float image must hold values in [0, 1], got [{low:.4g}, {high:.4g}]"
+                         f"{hint}")  # fmt: skip
+    return image.astype(np.float32), 1.0
+
+
 def resize_and_pad(
     image: np.ndarray, mask: np.ndarray | None, image_size: int
 ) -> Tuple[torch.Tensor, torch.Tensor | None]:
-    """(H,W,3) uint8 image and optional (H,W) {0,1} mask -> (3,S,S) in [0,1], (1,S,S) in {0,1}."""
+    """Image (as :func:`as_rgb_array` takes it) and optional (H,W) {0,1} mask -> (3,S,S) in
+    [0,1], (1,S,S) in {0,1}."""
+    image, full_scale = as_rgb_array(image)
     height, width = image.shape[:2]
     h, w = resized_hw(height, width, image_size)
     img = torch.zeros(3, image_size, image_size, dtype=torch.float32)
     resized = _resize(np.ascontiguousarray(image), h, w)
     # astype copies: the input may be a read-only view (PIL's buffer) when no resize happened.
-    img[:, :h, :w] = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1).div_(255.0)
+    scaled = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
+    img[:, :h, :w] = scaled.div_(full_scale) if full_scale != 1.0 else scaled
     if mask is None:
         return img, None
     if mask.shape[:2] != (height, width):
@@ -82,7 +128,11 @@ class EvalTransform:
     def __call__(
         self, image: np.ndarray, mask: np.ndarray | None = None
     ) -> Dict[str, torch.Tensor]:
-        """Returns ``image`` (3,S,S), ``orig_size`` int64 [H, W] and, if given, ``mask`` (1,S,S)."""
+        """Returns ``image`` (3,S,S), ``orig_size`` int64 [H, W] and, if given, ``mask`` (1,S,S).
+
+        ``image`` is any array :func:`as_rgb_array` takes (uint8 RGB as files are read, gray,
+        RGBA, uint16, float in [0, 1]).
+        """
         img, msk = resize_and_pad(image, mask, self.image_size)
         out = {"image": img, "orig_size": torch.tensor(image.shape[:2], dtype=torch.int64)}
         if msk is not None:

@@ -55,6 +55,9 @@ class SegmentationLoss(nn.Module):
 
     def __init__(self, config: LossConfig) -> None:
         super().__init__()
+        # A library caller's config has not been through the training config's validation:
+        # a negative weight would otherwise be minimised the wrong way without a word.
+        config.validate()
         self.config = config
 
     def _terms(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data._utils.collate import default_collate
@@ -216,7 +217,8 @@ class Predictor:
         performance: Optional[PerformanceConfig] = None,
     ) -> None:
         if not isinstance(device, torch.device):
-            device = resolve_device(device or "auto")
+            # Commands resolve their --device first: a string here comes from library code.
+            device = resolve_device(device or "auto", option="Predictor(device)")
         self.device = device
         make_current(device)
         self.perf = performance or PerformanceConfig()
@@ -234,7 +236,11 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1]."""
+        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1].
+
+        The range is not checked here (that would wait on the device once per batch): 0-255
+        tensors give wrong maps without an error. :meth:`predict_image` checks its input.
+        """
         return torch.sigmoid(self._forward(images)["mask"].float())
 
     @torch.inference_mode()
@@ -242,6 +248,21 @@ class Predictor:
         """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
         out = self._forward(images)
         return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+
+    @torch.inference_mode()
+    def predict_image(self, image: np.ndarray) -> torch.Tensor:
+        """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
+
+        ``> 0.5`` gives the binary mask; the maps :meth:`predict_dataset` writes are these × 255,
+        rounded.
+
+        Arguments:
+          image (np.ndarray): (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha dropped),
+            uint8, uint16 or float in [0, 1] (:func:`~pmgsam.data.transforms.as_rgb_array`).
+        """
+        sample = EvalTransform(self.image_size)(image)
+        prob = self.predict_batch(sample["image"][None])[0, 0]
+        return unpad_and_resize(prob, sample["orig_size"], self.image_size).cpu()
 
     def predict_dataset(
         self,

@@ -218,6 +218,12 @@ def hce_counts(
     """
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from GT shape {gt.shape}")
+    if pred.dtype != np.uint8 or gt.dtype != np.uint8:
+        # "> 128" on a 0-1 float map or a bool GT finds nothing: a plausible, wrong HCE.
+        raise TypeError(
+            f"pred and gt must be uint8 0-255 maps, got {pred.dtype} and {gt.dtype} "
+            "(scale 0-1 maps by 255 and bool masks to 0/255)"
+        )
     if pred.ndim > 2:
         pred = pred[:, :, 0]
     if gt.ndim > 2:

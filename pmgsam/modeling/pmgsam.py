@@ -103,6 +103,10 @@ class PMGSAM(nn.Module):
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
             )
+        if images.dtype == torch.float64:
+            # Would otherwise stop in the first convolution as a dtype clash naming no input.
+            raise ValueError("images must be float32 (the model's weights), got float64: "
+                             "pass images.float()")  # fmt: skip
         checked = check_range and self.check_input_range
         if not checked or torch.compiler.is_compiling() or images.numel() == 0:
             return  # a data-dependent branch would break the compiled graph
