@@ -14,12 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A spawned worker imports the modules of the pickled dataset (pmgsam.data, or the predictor's
+# A spawned worker imports the modules of the pickled dataset (pmgsam.data, or inference's
 # SkipUnreadable), of the worker_init_fn (pmgsam.data.io) and the command's own script as
 # __mp_main__ (train.py, evaluate.py): all imported here.
 PROBE = """
 import runpy, sys
 import pmgsam.data.datasets, pmgsam.data.io, pmgsam.engine.predictor, pmgsam.engine.train_data
+import pmgsam.engine.inference_inputs
 for run, target in ((runpy.run_path, "evaluate.py"), (runpy.run_path, "train.py"),
                     (runpy.run_module, "pmgsam.baselines.finetune_sam")):
     sys.argv = [target, "--help"]

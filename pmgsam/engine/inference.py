@@ -76,10 +76,9 @@ if __name__ == "__main__":
 from torch.utils.data import Subset  # noqa: E402
 
 from pmgsam.engine.distributed import resolve_device  # noqa: E402
+from pmgsam.engine.inference_inputs import ImageFolder, input_images  # noqa: E402
 from pmgsam.engine.predictor import (  # noqa: E402
-    ImageFolder,
     Predictor,
-    input_images,
     resolve_amp,
     write_probability_png,
 )

@@ -1,5 +1,6 @@
-"""What ``python -m pmgsam.engine.inference`` runs: the input images, the :class:`Predictor` that
-turns them into probability maps, the map writer, and the record of what produced the maps.
+"""What ``python -m pmgsam.engine.inference`` runs: the :class:`Predictor` that turns images
+(:mod:`pmgsam.engine.inference_inputs`) into probability maps, the map writer, and the record of
+what produced the maps.
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads. The names
@@ -11,29 +12,29 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
-from torch.utils.data._utils.collate import default_collate
 from tqdm import tqdm
 
-from pmgsam.data import EvalTransform, load_image, unpad_and_resize
+from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.data.io import (
-    IMAGE_EXTENSIONS,
     DataError,
-    DataNotFoundError,
-    list_files,
-    natural_key,
-    other_files,
-    read_size,
     worker_warnings_init,
 )
-from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
+
+# ImageFolder and input_images stay importable from here, as before they moved.
+from pmgsam.engine.inference_inputs import (  # noqa: F401
+    ImageFolder,
+    SkipUnreadable,
+    collate_readable,
+    input_images,
+)
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -55,7 +56,6 @@ from pmgsam.utils.cpus import (
 )
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.loaders import loader_batches
-from pmgsam.utils.messages import preview
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")
@@ -110,89 +110,6 @@ def map_producer(
         "amp": amp,
         "maps": "final",
     }
-
-
-def input_images(source: Union[str, Path]) -> Dict[str, Path]:
-    """``{stem: path}`` of the images to predict: every image of a folder (files of other types
-    are named in a warning), or one image file."""
-    source = Path(source)
-    if not source.exists():
-        raise DataNotFoundError(f"--input '{source}' does not exist")
-    if source.is_dir():
-        others = other_files(source, IMAGE_EXTENSIONS)
-        if others:
-            kinds = ", ".join(IMAGE_EXTENSIONS)
-            logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
-                           "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
-        return list_files(source, IMAGE_EXTENSIONS, "image")
-    if source.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise DataError(
-            f"--input '{source}' is neither a folder nor an image file "
-            f"({', '.join(IMAGE_EXTENSIONS)})"
-        )
-    return {source.stem: source}
-
-
-class ImageFolder(Dataset):
-    """Every image of a folder, or one image file (no masks), resized + padded for the model.
-
-    Files whose header cannot be read are left out and listed in ``unreadable`` (path, reason),
-    so that one bad file does not cost the maps of all the others.
-
-    Arguments:
-      folder (path): directory of images, or a single image file.
-      image_size (int): S.
-      files (dict, optional): ``{stem: path}`` already listed by :func:`input_images`.
-      none_readable_ok (bool): no error when no file can be read (all are in ``unreadable``):
-        inference's ``--keep-going`` then records each as a failed input.
-    """
-
-    def __init__(
-        self,
-        folder: Union[str, Path],
-        image_size: int,
-        files: Optional[Dict[str, Path]] = None,
-        none_readable_ok: bool = False,
-    ) -> None:
-        files = input_images(folder) if files is None else files
-        if not files:
-            raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'")
-        self.unreadable: List[Tuple[str, str]] = []  # (file name, reason)
-        names = []
-        for name in sorted(files, key=natural_key):
-            try:
-                read_size(files[name])
-                names.append(name)
-            except DataError as err:
-                self.unreadable.append((files[name].name, str(err)))
-        if not names and not none_readable_ok:
-            raise DataError(f"none of the {len(files)} images in '{folder}' can be read: "
-                            f"{self.describe_unreadable()}")  # fmt: skip
-        self.names = names
-        self.image_paths = [files[n] for n in self.names]
-        self.transform = EvalTransform(image_size)
-        oriented = [p.name for p in self.image_paths if exif_orientation(p) != 1]
-        if oriented:
-            logger.warning(
-                "%d image(s) carry an EXIF orientation that viewers apply (%s): their maps "
-                "follow the pixels as stored, not the view a photo viewer shows. %s",
-                len(oriented),
-                preview(oriented, 10),
-                EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
-            )
-
-    def describe_unreadable(self) -> str:
-        """The unreadable files by name, then the first one's reason."""
-        names = preview([name for name, _ in self.unreadable], 10)
-        return f"{names} (first: {self.unreadable[0][1]})" if self.unreadable else ""
-
-    def __len__(self) -> int:
-        return len(self.image_paths)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        sample = dict(self.transform(load_image(self.image_paths[index])))
-        sample["name"] = self.names[index]
-        return sample
 
 
 class Predictor:
@@ -386,36 +303,3 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
             tmp.write_bytes(png.tobytes())
     except OSError as err:
         raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err
-
-
-class SkipUnreadable(Dataset):
-    """``dataset``'s samples, or ``{"name": ..., "unreadable": reason}`` for one whose files
-    cannot be read (a :class:`~pmgsam.data.io.DataError`), so that a DataLoader worker hands the
-    failure back by name instead of ending the run; :func:`collate_readable` sorts them out.
-
-    Arguments:
-      dataset: a dataset with ``names`` (one per sample).
-      indices: the samples to serve (default all), as ``torch.utils.data.Subset``.
-    """
-
-    def __init__(self, dataset: Any, indices: Optional[List[int]] = None) -> None:
-        self.dataset = dataset
-        self.indices = list(range(len(dataset))) if indices is None else list(indices)
-        self.names = [dataset.names[i] for i in self.indices]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        try:
-            return self.dataset[self.indices[index]]
-        except DataError as err:
-            return {"name": self.names[index], "unreadable": str(err)}
-
-
-def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """A batch of the readable ``samples`` (``None`` when there is none) under ``"batch"`` and
-    ``[(name, reason)]`` of the others under ``"unreadable"``."""
-    good = [s for s in samples if "unreadable" not in s]
-    bad = [(s["name"], s["unreadable"]) for s in samples if "unreadable" in s]
-    return {"batch": default_collate(good) if good else None, "unreadable": bad}

@@ -131,9 +131,10 @@ def record_failures(
     """Record ``failed`` (``{image stem: reason}``) in ``out_dir``'s manifest under ``"failed"``
     and take their ``<stem>.png`` out of what it vouches for: a map an earlier run wrote there
     under that name (one of ``earlier``, :func:`earlier_maps` before this run recorded its
-    names; by default the maps the manifest lists now) is removed (it is not a map of the file as it now is); any other file of that name
-    is not the tool's and stays, with a warning; and the name leaves ``files`` and ``sources``
-    (a user's file of that name is then never taken for a map)."""
+    names; by default the maps the manifest lists now) is removed (it is not a map of the file
+    as it now is); any other file of that name is not the tool's and stays, with a warning; and
+    the name leaves ``files`` and ``sources`` (a user's file of that name is then never taken
+    for a map)."""
     out = Path(out_dir)
     record = read_manifest(out)
     if not record:
