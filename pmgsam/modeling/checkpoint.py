@@ -58,7 +58,13 @@ def weights_digest(path: str | Path) -> str:
 
 class HashedWeights(NamedTuple):
     """A weights file's SHA-256 and the version of the file it was taken of
-    (:func:`hash_weights`; :func:`check_loaded` proves the model loaded is that version)."""
+    (:func:`hash_weights`; :func:`check_loaded` proves the model loaded is that version).
+
+    Arguments:
+      path (Path): the weights file (a checkpoint or run folder resolved to its file).
+      sha256 (str): the file's SHA-256, hex.
+      stamp (tuple of 4 int): the file's (device, inode, size, mtime_ns) before hashing.
+    """
 
     path: Path
     sha256: str
