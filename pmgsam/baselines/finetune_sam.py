@@ -139,7 +139,7 @@ class Run:
         desc: str,
         train: bool = False,
         gt_empty: Optional[List[str]] = None,
-    ):
+    ) -> Tuple[Dict[str, float], List[str], int]:
         """:func:`run_epoch` over ``items``: trains when ``train``, else validates."""
         optimizer = self.optimizer if train else None
         return run_epoch(self.sam, items, self.cfg.finetune, self.device, optimizer,
