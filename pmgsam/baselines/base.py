@@ -101,7 +101,13 @@ class Baseline(ABC):
 
 
 class BoxBaseline(Baseline):
-    """One box prompt per box, ``multimask_output=False``; maps are sigmoid(logits)."""
+    """One box prompt per box, ``multimask_output=False``; maps are sigmoid(logits).
+
+    Arguments:
+        family_name: ``sam`` or ``sam2``.
+        model_type: the family's model type (``vit_b``, ``tiny``, ...).
+        model: the loaded model, wrapped in the family's point/box predictor.
+    """
 
     prompt = "box"
     mode = "box"

@@ -187,12 +187,22 @@ def check_plan(mode: str, images: int, side: int, folder: Optional[str], pinned:
 
 class PromptedImages(torch.utils.data.Dataset):
     """Items ``(name, Sample or None)`` of ``dataset`` images ``indices`` in that order; None
-    for an image without GT foreground (no point can be sampled). The points of image ``i``
-    are drawn from ``numpy.random.default_rng([*seed, i])``; ``keyed`` gives each sample its
-    :func:`image_key` (what a cache looks embeddings up by). With ``instances`` (an
-    ``finetune_targets.InstanceMasks``: image index, shape -> (T, H, W) masks) the targets are the
-    instances, each point's the one containing it, and an image without any is None; a
-    sample of an image whose binary GT is empty is marked ``gt_empty``."""
+    for an image without GT foreground (no point can be sampled). A sample of an image whose
+    binary GT is empty (possible with ``instances``) is marked ``gt_empty``.
+
+    Arguments:
+        dataset: a split's dataset (``load(index)`` -> RGB image and binary (H, W) GT;
+            ``names``), built without augmentation.
+        indices: the dataset indices of the items, in item order.
+        side: SAM's input side in pixels (the longest image side is resized to it).
+        points: single positive point prompts drawn per image.
+        seed: the points of image ``i`` are drawn from ``numpy.random.default_rng([*seed,
+            i])``, so an image gets the same points whatever its position.
+        keyed: give each sample its :func:`image_key` (what a cache looks embeddings up by).
+        instances: ``finetune_targets.InstanceMasks`` (image index, (H, W) -> (T, H, W) masks);
+            when given the targets are the instances, each point's the one containing it,
+            and an image without any is None. ``None``: the binary GT is the target.
+    """
 
     def __init__(
         self,
@@ -265,7 +275,12 @@ def open_cache(
 
 
 class MemoryCache:
-    """Embeddings by key, float32 on the CPU (in pinned memory when ``pin``)."""
+    """Embeddings by key, float32 on the CPU.
+
+    Arguments:
+        pin: keep them in pinned memory (set when training on CUDA: the copies to the GPU
+            are then asynchronous).
+    """
 
     def __init__(self, pin: bool = False) -> None:
         self.pin, self.entries = pin, {}  # type: Dict[str, torch.Tensor]
@@ -282,7 +297,15 @@ class MemoryCache:
 
 
 class DiskCache:
-    """Embeddings by key, one file each in ``folder/<tag>/``, the tag being the model's."""
+    """Embeddings by key, one file ``<key>.pt`` each in ``folder/<tag>/``, the tag being the
+    model's; a ``cache.json`` there made for another model is refused (:class:`CacheError`).
+
+    Arguments:
+        folder: the cache folder (``finetune.cache_dir``); created when missing.
+        model: what the embeddings depend on: ``model_type``, ``image_size`` (input side in
+            pixels), ``encoder_dtype``, ``checkpoint_sha256`` and ``embedding_shape`` (C, H, W);
+            recorded in ``cache.json`` and, but for the shape, in the tag.
+    """
 
     def __init__(self, folder: str | Path, model: Dict[str, Any]) -> None:
         self.model, self.shape = dict(model), tuple(model["embedding_shape"])
@@ -345,7 +368,13 @@ class DiskCache:
 
 class Embedder:
     """The image embeddings of a batch of samples on ``sam``'s device: from ``cache`` (those
-    missing are encoded and stored first), or from the encoder when ``cache`` is None."""
+    missing are encoded and stored first), or from the encoder when ``cache`` is None.
+
+    Arguments:
+        sam: the segment-anything model whose frozen image encoder computes the embeddings.
+        dtype: ``fp32`` or ``bf16`` (autocast of the encoder; ``finetune.encoder_dtype``).
+        cache: a :class:`MemoryCache`, a :class:`DiskCache` or None (no cache).
+    """
 
     def __init__(self, sam: Sam, dtype: str = "fp32", cache: Any = None) -> None:
         self.sam, self.dtype, self.cache = sam, dtype, cache

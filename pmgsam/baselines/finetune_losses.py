@@ -129,8 +129,12 @@ def prepare(
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Sigmoid focal loss (alpha 0.25, gamma 2) averaged over the last two (pixel) dims;
-    ``target`` broadcasts against ``logits``."""
+    """Sigmoid focal loss (alpha 0.25, gamma 2) averaged over the last two (pixel) dims.
+
+    Arguments:
+        logits: (..., h, w) mask logits, e.g. (P, 3, h, w).
+        target: {0, 1} GT that broadcasts against ``logits``, e.g. (P, 1, h, w).
+    """
     target = target.expand_as(logits)
     p = torch.sigmoid(logits)
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -140,7 +144,12 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``1 - (2 |p t| + 1) / (|p| + |t| + 1)`` with ``p = sigmoid(logits)``, per mask."""
+    """``1 - (2 |p t| + 1) / (|p| + |t| + 1)`` with ``p = sigmoid(logits)``, per mask.
+
+    Arguments:
+        logits: (..., h, w) mask logits, e.g. (P, 3, h, w).
+        target: {0, 1} GT that broadcasts against ``logits``, e.g. (P, 1, h, w).
+    """
     p = torch.sigmoid(logits)
     target = target.expand_as(p)
     inter = (p * target).sum(dim=(-2, -1))
@@ -162,10 +171,16 @@ def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def prompt_losses(
     logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, cfg: FinetuneConfig
 ) -> Dict[str, torch.Tensor]:
-    """Losses of one image's prompts: ``logits`` (P, 3, h, w) in the GT's frame, ``iou_pred``
-    (P, 3), ``gt`` (h, w), shared by every prompt, or (P, h, w), each prompt's own. ``loss`` =
-    mean over prompts of the smallest of the 3 mask losses + ``iou_weight`` * the IoU-head MSE
-    over all 3 masks."""
+    """Losses of one image's prompts (``loss``, ``mask_loss``, ``iou_loss``). ``loss`` = mean
+    over prompts of the smallest of the 3 mask losses + ``iou_weight`` * the IoU-head MSE over
+    all 3 masks.
+
+    Arguments:
+        logits: (P, 3, h, w) mask logits of the P prompts, in the GT's frame.
+        iou_pred: (P, 3) the IoU head's predictions.
+        gt: {0, 1} (h, w) GT shared by every prompt, or (P, h, w), each prompt's own.
+        cfg: the ``focal_weight``, ``dice_weight`` and ``iou_weight`` of the sum.
+    """
     target = gt[:, None] if gt.dim() == 3 else gt[None, None]
     per_mask = cfg.focal_weight * focal_loss(logits, target)
     per_mask = per_mask + cfg.dice_weight * dice_loss(logits, target)

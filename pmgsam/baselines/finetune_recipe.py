@@ -193,8 +193,13 @@ class FinetuneConfig:
 
 @dataclass
 class SamFinetuneConfig:
-    """A fine-tuning config file: the dataset (``data``, as in the PMG-SAM configs; its
-    ``augment`` section is not used) and the ``finetune`` settings."""
+    """A fine-tuning config file.
+
+    Arguments:
+        data: the dataset section, as in the PMG-SAM configs (dataset, root, train/val
+            splits); its ``augment`` section is not used.
+        finetune: the fine-tuning settings (:class:`FinetuneConfig`).
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)

@@ -31,9 +31,20 @@ def skipped_images(
     return entries
 
 
-def make_record(run: Any, result: Dict[str, Any], output: Path, seconds: Dict[str, float]):
-    """The sidecar's record of ``run`` (a ``finetune_sam.Run``): the recipe, the config, the
-    data and targets, every epoch's losses, the best epoch, the source and output SHA-256."""
+def make_record(
+    run: Any, result: Dict[str, Any], output: Path, seconds: Dict[str, float]
+) -> Dict[str, Any]:
+    """The sidecar's record of ``run``: the recipe, the config, the data and targets, every
+    epoch's losses, the best epoch, the source and output SHA-256.
+
+    Arguments:
+      run (finetune_sam.Run): the fine-tuning run.
+      result (dict): what ``finetune_sam.train`` returned: ``epochs`` (each one's losses),
+        ``best_epoch``, ``best_val_loss`` and ``skipped`` (image names by split).
+      output (Path): the fine-tuned weights file, already written (it is hashed).
+      seconds (dict): wall-clock seconds by key (``cache_seconds``, ``seconds``), recorded
+        rounded to 3 decimals.
+    """
     from pmgsam.utils.config import to_dict
 
     args, cfg, (train_split, val_split) = run.args, run.cfg, run.splits

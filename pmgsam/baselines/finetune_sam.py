@@ -85,7 +85,26 @@ PROG = "python -m pmgsam.baselines.finetune_sam"
 
 @dataclass
 class Run:
-    """What :func:`setup` prepares for the epochs: settings, data, model and optimiser."""
+    """What :func:`setup` prepares for the epochs: settings, data, model and optimiser.
+
+    Arguments:
+        args: the parsed command line.
+        cfg: the config with its overrides and command-line settings applied.
+        overrides: the ``key=value`` config overrides given.
+        splits: the names of the training and the validation split.
+        datasets: each split's dataset (no augmentation), by split name.
+        counts: images used of each split (all, or ``--limit``), by split name.
+        side: SAM's input side in pixels.
+        device: where the model runs.
+        sam: the segment-anything model, its image and prompt encoders frozen.
+        trainable: the mask decoder's parameters (the only ones trained).
+        optimizer: AdamW over ``trainable``.
+        source_sha: the SHA-256 of ``--checkpoint`` (recorded; keys a disk cache).
+        targets: ``object`` or ``instance`` (``auto`` resolved).
+        instances: each split's :class:`InstanceMasks` with instance targets, else empty.
+        workers: data loader workers: ``data.num_workers``, at most the CPUs available
+            (``utils.cpus.loader_workers``).
+    """
 
     args: argparse.Namespace
     cfg: SamFinetuneConfig
@@ -120,7 +139,7 @@ class Run:
         desc: str,
         train: bool = False,
         gt_empty: Optional[List[str]] = None,
-    ):
+    ) -> Tuple[Dict[str, float], List[str], int]:
         """:func:`run_epoch` over ``items``: trains when ``train``, else validates."""
         optimizer = self.optimizer if train else None
         return run_epoch(self.sam, items, self.cfg.finetune, self.device, optimizer,

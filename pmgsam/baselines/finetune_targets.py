@@ -73,7 +73,12 @@ class InstanceMasks:
     Built from ``dataset.instances`` (a COCO JSON file, read once here, or a folder of
     instance-map PNGs, each image's map required here) and ``dataset.names``; crowd regions
     are left out. ``data.check_files`` decodes every image's instances up front
-    (:func:`pmgsam.data.datasets.check_files`); otherwise a bad one stops the run when reached."""
+    (:func:`pmgsam.data.datasets.check_files`); otherwise a bad one stops the run when reached.
+
+    Arguments:
+        dataset: a split's dataset, with ``instances`` (its instance labels: ``kind`` ``json``,
+            ``png`` or ``none``, refused with the ``reason`` it gives; ``path``) and ``names``.
+    """
 
     def __init__(self, dataset: Any) -> None:
         source = dataset.instances

@@ -140,7 +140,9 @@ def render(rng: np.random.Generator, h: int, w: int, fg: np.ndarray, camo: bool)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
-def camo_image(rng: np.random.Generator, size: Tuple[int, int]):
+def camo_image(
+    rng: np.random.Generator, size: Tuple[int, int]
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A camouflage scene: instance labels (int32, 1..n), their union ({0, 1} uint8), the image."""
     h, w = image_hw(rng, size)
     label = _instances(rng, h, w)

@@ -32,7 +32,14 @@ SizeLike = Union[torch.Tensor, np.ndarray, Sequence[int]]
 
 
 def resized_hw(height: int, width: int, image_size: int) -> Tuple[int, int]:
-    """Size (h, w) of the valid region after resizing (H, W) so the long side equals S."""
+    """Size (h, w) of the valid region after resizing (H, W) so the long side equals S
+    (each side rounded half up, at least 1).
+
+    Arguments:
+      height (int): original height H in pixels.
+      width (int): original width W in pixels.
+      image_size (int): the network's input side S in pixels.
+    """
     if height <= 0 or width <= 0 or image_size <= 0:
         raise ValueError(f"sizes must be positive, got {(height, width)} and S={image_size}")
     long_side = max(height, width)
@@ -299,8 +306,14 @@ def unpad_and_resize(
 
     The valid region ``[:h, :w]`` (from :func:`resized_hw`) is cropped and resized bilinearly
     (``align_corners=False``, antialiased when shrinking) to (H, W). Leading dimensions are kept.
-    ``orig_size`` is [H, W]; a (B, 2) ``orig_size`` with a (B, ...) ``x`` returns a list of B
-    tensors since the sizes may differ. Non-float inputs are converted to float32.
+
+    Arguments:
+      x (torch.Tensor): (..., S, S) maps, padded at the bottom and right as
+        :func:`resize_and_pad` pads; non-float inputs are converted to float32.
+      orig_size (sequence of int, array or tensor): the original [H, W] in pixels; a (B, 2)
+        ``orig_size`` with a (B, ...) ``x`` returns a list of B tensors since the sizes may
+        differ.
+      image_size (int): the side S of ``x``.
     """
     if x.shape[-1] != image_size or x.shape[-2] != image_size:
         raise ValueError(f"expected a (..., {image_size}, {image_size}) map, got {tuple(x.shape)}")

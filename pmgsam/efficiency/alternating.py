@@ -17,7 +17,9 @@ from pmgsam.engine.distributed import autocast, synchronize
 from pmgsam.utils.cli import positive_int
 
 
-def ab_parser(description: str, variants: Sequence[str], default: str, size: int):
+def ab_parser(
+    description: str, variants: Sequence[str], default: str, size: int
+) -> argparse.ArgumentParser:
     """The options every A/B benchmark takes: which model variant, input size, batch, rounds,
     threads, device and dtype."""
     parser = argparse.ArgumentParser(description=description)

@@ -68,8 +68,19 @@ def git_commit() -> str:
     return lines[1].strip()
 
 
-def make_record(report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extra) -> Dict:
-    """One ``benchmarks/results`` record: :data:`RECORD_KEYS` plus ``extra`` notes."""
+def make_record(
+    report: Dict[str, Any], mode: str, speed: Dict[str, Any], **extra: Any
+) -> Dict[str, Any]:
+    """One ``benchmarks/results`` record: :data:`RECORD_KEYS` plus ``extra`` notes.
+
+    Arguments:
+      report (dict): the efficiency report (device, model, dtype, batch, image size, compile,
+        torch, commit, threads, channels-last and cuDNN-benchmark settings).
+      mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
+      speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
+        ``peak_memory_mb``, ``peak_reserved_mb``).
+      **extra: further keys of the record (notes), added last.
+    """
     record = {
         "device": report["device"],
         "mode": mode,

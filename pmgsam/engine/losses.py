@@ -21,21 +21,40 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 
 
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image mean binary cross-entropy with logits, shape (B,)."""
+    """Per-image mean binary cross-entropy with logits, shape (B,).
+
+    Arguments:
+      logits (torch.Tensor): (B, ...) mask logits, e.g. (B, 1, S, S).
+      target (torch.Tensor): {0, 1} ground truth of the same shape.
+    """
     return F.binary_cross_entropy_with_logits(_flat(logits), _flat(target), reduction="none").mean(
         1
     )
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Per-image ``1 - (2·Σpg + s) / (Σp + Σg + s)`` on sigmoid probabilities, shape (B,)."""
+    """Per-image ``1 - (2·Σpg + s) / (Σp + Σg + s)`` on sigmoid probabilities, shape (B,).
+
+    Arguments:
+      logits (torch.Tensor): (B, ...) mask logits, e.g. (B, 1, S, S).
+      target (torch.Tensor): {0, 1} ground truth of the same shape.
+      smooth (float): added to numerator and denominator (an empty mask and an empty
+        prediction then give 0, not NaN).
+    """
     p, g = torch.sigmoid(_flat(logits)), _flat(target)
     inter = (p * g).sum(1)
     return 1.0 - (2.0 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth)
 
 
 def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Per-image soft IoU loss ``1 - (Σpg + s) / (Σp + Σg - Σpg + s)``, shape (B,)."""
+    """Per-image soft IoU loss ``1 - (Σpg + s) / (Σp + Σg - Σpg + s)``, shape (B,).
+
+    Arguments:
+      logits (torch.Tensor): (B, ...) mask logits, e.g. (B, 1, S, S).
+      target (torch.Tensor): {0, 1} ground truth of the same shape.
+      smooth (float): added to numerator and denominator (an empty mask and an empty
+        prediction then give 0, not NaN).
+    """
     p, g = torch.sigmoid(_flat(logits)), _flat(target)
     inter = (p * g).sum(1)
     return 1.0 - (inter + smooth) / (p.sum(1) + g.sum(1) - inter + smooth)
@@ -79,6 +98,13 @@ class SegmentationLoss(nn.Module):
     def forward(
         self, outputs: Dict[str, torch.Tensor], target: torch.Tensor
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """``(total, components)`` as the class describes them.
+
+        Arguments:
+          outputs (dict of torch.Tensor): the model's ``{"pre_mask", "mask"}`` logits, each
+            (B, 1, S, S); ``pre_mask`` is read only when the auxiliary loss is on.
+          target (torch.Tensor): the {0, 1} ground truth, (B, 1, S, S).
+        """
         with torch.autocast(device_type=target.device.type, enabled=False):
             total, terms = self._terms(outputs["mask"], target)
             components = {k: v.detach() for k, v in terms.items()}

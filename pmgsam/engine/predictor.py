@@ -153,10 +153,14 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S) for padded images (B, 3, S, S) in [0, 1].
+        """Foreground probabilities (B, 1, S, S), float32 on the model's device.
 
-        The range is not checked here (that would wait on the device once per batch): 0-255
-        tensors give wrong maps without an error. :meth:`predict_image` checks its input.
+        Arguments:
+          images (torch.Tensor): padded RGB images (B, 3, S, S) in [0, 1], S being the model's
+            ``image_size`` (as :class:`~pmgsam.data.transforms.EvalTransform` makes them); on
+            any device (moved here). The range is not checked (that would wait on the device
+            once per batch): 0-255 tensors give wrong maps without an error.
+            :meth:`predict_image` checks its input.
         """
         return torch.sigmoid(self._forward(images)["mask"].float())
 
@@ -194,17 +198,29 @@ class Predictor:
         threads: Optional[int] = None,
         threads_option: str = "threads",
     ) -> Path:
-        """Write ``<name>.png`` probability maps at each sample's original size.
+        """Write ``<name>.png`` probability maps (0-255) at each sample's original size;
+        returns ``out_dir``.
 
-        With ``premask_dir`` the Pre-Mask probabilities are written there too (same names).
-        A sample whose files cannot be read (:class:`~pmgsam.data.io.DataError`) gets no map:
-        ``unreadable(name, reason)`` is called (it may raise to stop the run, or record it and
-        return to go on: :class:`~pmgsam.engine.unreadable.FailedInputs`); without it the
-        error is raised, naming the file. ``dataset`` needs ``names`` (or is a ``Subset`` of
-        one that has them). ``num_workers`` loader processes at most as many as the CPUs the
-        process may use (:func:`~pmgsam.utils.cpus.loader_workers`; its info line names the
-        setting as ``workers_option``). The model runs on ``threads`` torch threads meanwhile
-        (:func:`prediction_threads`; ``threads_option`` names the setting in its info line).
+        Arguments:
+          dataset (Dataset): samples as :class:`~pmgsam.data.transforms.EvalTransform` makes
+            them (``image``, ``orig_size``, ``name``), with ``names`` (or a ``Subset`` of one
+            that has them).
+          out_dir (str or Path): folder of the maps (created when missing).
+          batch_size (int): images per forward pass.
+          num_workers (int): loader processes, at most as many as the CPUs the process may use
+            (:func:`~pmgsam.utils.cpus.loader_workers`).
+          progress (bool): show a progress bar.
+          premask_dir (str or Path, optional): also write the Pre-Mask probabilities there
+            (same names).
+          unreadable (callable, optional): a sample whose files cannot be read
+            (:class:`~pmgsam.data.io.DataError`) gets no map, and ``unreadable(name, reason)``
+            is called (it may raise to stop the run, or record it and return to go on:
+            :class:`~pmgsam.engine.unreadable.FailedInputs`); without it the error is raised,
+            naming the file.
+          workers_option (str): how the worker cap's info line names ``num_workers``.
+          threads (int, optional): torch threads the model runs on meanwhile
+            (:func:`prediction_threads`; None: capped beside the workers on the CPU).
+          threads_option (str): how that function's info line names ``threads``.
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

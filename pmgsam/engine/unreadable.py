@@ -46,7 +46,12 @@ KEEP_GOING_HELP = f"{KEEP_GOING_SKIPS}. {KEEP_GOING_STOPS}"
 
 
 class UnreadableInputs(DataError):
-    """Input files that could not be read and got no map (``failed``: ``{name: reason}``)."""
+    """Input files that could not be read and got no map.
+
+    Arguments:
+      message: the error's text.
+      failed: ``{name: reason}`` of every input that got no map (kept as ``failed``).
+    """
 
     def __init__(self, message: str, failed: Dict[str, str]) -> None:
         super().__init__(message)

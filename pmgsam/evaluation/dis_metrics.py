@@ -240,7 +240,14 @@ def s_measure_and_mae(pred: np.ndarray, gt: np.ndarray) -> Tuple[float, float]:
 
 
 def aggregate(results: Sequence[ImageMetrics]) -> Dict[str, float]:
-    """Dataset-level metrics exactly as PySODMetrics' ``get_results`` (+ mean official HCE)."""
+    """Dataset-level metrics exactly as PySODMetrics' ``get_results`` (+ mean official HCE).
+
+    Arguments:
+        results: the :class:`ImageMetrics` of every image (:func:`image_metrics`); at least one.
+
+    Returns ``maxFm``, ``wFmeasure``, ``MAE``, ``Smeasure``, ``meanEm``, ``HCE`` (None unless
+    every image has its HCE) and ``num_images``.
+    """
     if not results:
         raise ValueError("no images to aggregate")
     f64 = np.float64

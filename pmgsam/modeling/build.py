@@ -25,7 +25,15 @@ logger = logging.getLogger(__name__)
 
 
 def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> ModelConfig:
-    """Resolve a registry name, a config or a plain dict, then apply ``overrides``."""
+    """The :class:`ModelConfig` of a registry name, a config or a plain dict, with overrides.
+
+    Arguments:
+      name_or_config (str, ModelConfig or dict): a name of :func:`list_models` (e.g.
+        ``pmgsam_hiera_b+``), a config, or a dict of :class:`ModelConfig` fields (those
+        missing keep their defaults).
+      **overrides: :class:`ModelConfig` fields that replace the config's; an unknown one is
+        refused (:class:`ConfigError`).
+    """
     if isinstance(name_or_config, str):
         if name_or_config not in MODEL_REGISTRY:
             raise ValueError(f"unknown model {name_or_config!r}; available: {list_models()}")
@@ -73,10 +81,15 @@ def _refuse_missing_branch_files(config: ModelConfig, trained_on: Path | None = 
 
 
 def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any) -> PMGSAM:
-    """Build a PMG-SAM model and load the pretrained files its config names.
+    """Build a PMG-SAM model and load the pretrained files its config names (Hiera, U²-Net,
+    and SAM's decoder into the guided mask decoder); a frozen branch (Hiera, U²-Net) without
+    a file keeps a fixed-seed random init, with a warning.
 
-    ``overrides`` are :class:`ModelConfig` fields, e.g. ``build_model("pmgsam_tiny",
-    image_size=128)``.
+    Arguments:
+      name_or_config (str, ModelConfig or dict): a name of :func:`list_models`, a config or a
+        dict of :class:`ModelConfig` fields (as :func:`model_config` takes it).
+      **overrides: :class:`ModelConfig` fields, e.g. ``build_model("pmgsam_tiny",
+        image_size=128)``.
     """
     config = model_config(name_or_config, **overrides)
     _refuse_missing_branch_files(config)
@@ -126,11 +139,13 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
 def load_pretrained(path: Union[str, Path], **overrides: Any) -> PMGSAM:
     """Build the model described by a PMG-SAM checkpoint and load its trainable weights.
 
-    ``path`` is a ``.safetensors`` file, a checkpoint folder or a training run folder (its
-    ``best`` weights). ``overrides`` may only change where frozen weights come from
-    (``hiera_checkpoint``, ``u2net_checkpoint``: another path for the file it was trained on,
-    not a file where it was trained on a random branch, nor the reverse); architecture changes
-    are refused by :func:`load_model_weights`.
+    Arguments:
+      path (str or Path): a ``.safetensors`` file, a checkpoint folder or a training run
+        folder (its ``best`` weights).
+      **overrides: may only change where frozen weights come from (``hiera_checkpoint``,
+        ``u2net_checkpoint``: another path for the file it was trained on, not a file where
+        it was trained on a random branch, nor the reverse); architecture changes are
+        refused by :func:`load_model_weights`.
     """
     path = resolve_weights(path)
     config = read_model_config(path)

@@ -58,7 +58,13 @@ def weights_digest(path: str | Path) -> str:
 
 class HashedWeights(NamedTuple):
     """A weights file's SHA-256 and the version of the file it was taken of
-    (:func:`hash_weights`; :func:`check_loaded` proves the model loaded is that version)."""
+    (:func:`hash_weights`; :func:`check_loaded` proves the model loaded is that version).
+
+    Arguments:
+      path (Path): the weights file (a checkpoint or run folder resolved to its file).
+      sha256 (str): the file's SHA-256, hex.
+      stamp (tuple of 4 int): the file's (device, inode, size, mtime_ns) before hashing.
+    """
 
     path: Path
     sha256: str
@@ -122,10 +128,15 @@ def load_hashed(
 def save_model(
     model: torch.nn.Module, path: str | Path, frozen_sha256: Optional[Dict[str, str]] = None
 ) -> Path:
-    """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``.
+    """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``
+    (safetensors); returns ``path``.
 
-    The SHA-256 of each frozen branch's weights goes along (``frozen_sha256``, computed when
-    not given): loading the checkpoint with other frozen weights is then refused.
+    Arguments:
+      model (PMGSAM): the model to save.
+      path (str or Path): the checkpoint file to write (replaced when it exists).
+      frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
+        (:func:`branch_digests`, computed when not given). They go along, so loading the
+        checkpoint with other frozen weights is refused.
     """
     state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
     if frozen_sha256 is None:
@@ -206,7 +217,13 @@ def architecture_diff(a: ModelConfig, b: ModelConfig) -> list:
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a PMG-SAM checkpoint into ``model``; refuse one built from another config."""
+    """Load a PMG-SAM checkpoint's trainable weights into ``model``.
+
+    Arguments:
+      model (PMGSAM): a model built with the checkpoint's config; a checkpoint whose config
+        differs in architecture (weight file locations aside) is refused.
+      path (str or Path): a PMG-SAM checkpoint file (``.safetensors``).
+    """
     state, config = read_model_file(path)
     differences = architecture_diff(config, model.config)
     if differences:

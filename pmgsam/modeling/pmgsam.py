@@ -125,8 +125,13 @@ class PMGSAM(nn.Module):
     ) -> Dict[str, List[torch.Tensor]]:
         """Raw features of the frozen branches.
 
+        Arguments:
+          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], floating point but not
+            float64, S being ``config.image_size``.
+          check_range (bool): check that the values are in [0, 1]; False skips the check
+            for this call (see :meth:`forward`).
+
         Returns ``{"hiera": 4 maps (strides 4…32), "u2net": 6 maps (strides 1…32)}``.
-        ``check_range=False`` skips the [0, 1] check for this call (see :meth:`forward`).
         """
         self._check_images(images, check_range)
         return {
@@ -135,10 +140,15 @@ class PMGSAM(nn.Module):
         }
 
     def forward(self, images: torch.Tensor, check_range: bool = True) -> Dict[str, torch.Tensor]:
-        """Logits of ``images`` (B, 3, S, S) in [0, 1].
+        """Logits of ``images``: ``{"pre_mask", "mask"}``, both (B, 1, S, S).
 
-        ``check_range=False`` skips the [0, 1] value check (one host synchronisation) for this
-        call only, for callers whose tensors are in range by construction.
+        Arguments:
+          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], floating point but not
+            float64, S being ``config.image_size`` (resized and padded by the data pipeline).
+          check_range (bool): check that the values are in [0, 1] (a small tolerance allows
+            resampling overshoot) when ``check_input_range`` is on; False skips the check (one
+            host synchronisation) for this call only, for callers whose tensors are in range
+            by construction.
         """
         feats = self.encode(images, check_range)
         fpn = self.neck(feats["hiera"])

@@ -156,8 +156,14 @@ def load_hiera_checkpoint(
 
     The position embedding is resampled to the trunk's token grid; keys under
     :data:`HIERA_IGNORED_PREFIXES` are skipped and returned as ``{"ignored": [...]}``; any
-    other missing, unexpected or mis-shaped key raises :class:`CheckpointError`, naming the
-    variant the file holds when ``variants`` (``{name: (embed dim, blocks)}``) tells it.
+    other missing, unexpected or mis-shaped key raises :class:`CheckpointError`.
+
+    Arguments:
+      trunk (nn.Module): the ``hiera.Hiera`` trunk to load into (strictly).
+      path (str or Path): the hiera-transformer checkpoint file.
+      variants (dict, optional): ``{name: (embed dim, blocks)}`` of the known Hiera variants;
+        when the file's matches another one than the trunk's, the error names it
+        (``model.hiera: <name>``).
     """
     state = read_torch_checkpoint(path, key="model_state")
     state = hiera_checkpoint_filter(state, trunk)
@@ -196,6 +202,10 @@ def _u2net_variant(state: Mapping[str, torch.Tensor]) -> Optional[str]:
 
 def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
+
+    Arguments:
+      model (nn.Module): the U²-Net (or U²-Netp) to load into.
+      path (str or Path): the official checkpoint file (``u2net.pth`` or ``u2netp.pth``).
 
     A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
     shapes are compared before loading, and any missing key, unexpected key or shape
@@ -247,6 +257,12 @@ def sam_decoder_filter(sam_state: Mapping[str, torch.Tensor]) -> Dict[str, torch
 
 def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[str, List[str]]:
     """Initialise ``decoder`` from a SAM checkpoint where names and shapes agree.
+
+    Arguments:
+      decoder (nn.Module): PMG-SAM's guided mask decoder (its transformer, output token,
+        upscaling, hypernetwork MLP and positional encoding take SAM's tensors, renamed by
+        :func:`sam_decoder_filter`).
+      path (str or Path): a segment-anything checkpoint (``sam_vit_*.pth``).
 
     Returns ``{"loaded": [...], "shape_mismatch": [...], "not_in_sam": [...], "unused": [...]}``
     (decoder keys; ``unused``: SAM decoder tensors with no counterpart here, e.g. its second

@@ -73,7 +73,12 @@ def plain_help(text: str) -> str:
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """``--help`` as every command prints it: descriptions as written but in plain text
     (:func:`plain_help`), and each option's default after its help text where it has one
-    (not for unset or off options)."""
+    (not for unset or off options).
+
+    Arguments:
+      those of :class:`argparse.HelpFormatter` (prog, indent_increment, max_help_position,
+      width); argparse builds it from ``formatter_class=HelpFormatter``.
+    """
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return super()._fill_text(plain_help(text), width, indent)

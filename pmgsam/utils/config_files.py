@@ -30,7 +30,12 @@ class _DuplicateKey(yaml.YAMLError):
 class ConfigLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping, at any depth (``safe_load``
     keeps the last one: ``optim: {lr: 0.5}`` then ``optim: {weight_decay: 0.1}`` loses the lr).
-    Keys brought in by a merge (``<<: *defaults``) may still be set again."""
+    Keys brought in by a merge (``<<: *defaults``) may still be set again.
+
+    Arguments:
+      stream: the YAML text or open file, as :class:`yaml.SafeLoader` takes it
+        (``yaml.load(text, Loader=ConfigLoader)`` builds it).
+    """
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._check_keys(node, "", set())
