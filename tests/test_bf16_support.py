@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pmgsam.baselines import finetune_data
+from pmgsam.baselines import finetune_cache
 from pmgsam.engine import distributed as D
 from pmgsam.utils.config import ConfigError
 
@@ -42,5 +42,5 @@ def test_bf16_training_is_refused_on_a_gpu_that_only_emulates_it(mixed_gpus) -> 
 
 def test_bf16_sam_encoder_is_refused_on_a_gpu_that_only_emulates_it(mixed_gpus) -> None:
     with pytest.raises(ConfigError, match=r"encoder_dtype=bf16 but Tesla T4 has no bf16"):
-        finetune_data.check_encoder_dtype("bf16", torch.device("cuda:0"))
-    finetune_data.check_encoder_dtype("bf16", torch.device("cuda:1"))
+        finetune_cache.check_encoder_dtype("bf16", torch.device("cuda:0"))
+    finetune_cache.check_encoder_dtype("bf16", torch.device("cuda:1"))

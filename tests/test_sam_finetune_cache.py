@@ -1,4 +1,4 @@
-"""The embedding cache of SAM fine-tuning (``finetune_data.py``): each image encoded once, the
+"""The embedding cache of SAM fine-tuning (``finetune_cache.py``): each image encoded once, the
 same losses and weights as without it, the disk cache's safety, the memory estimate, and the
 bf16 encoder. A seeded SAM ViT-B at a 64-px input, its frozen image encoder memoised
 (``conftest.memoise``); the command-line runs shrink its encoder (``test_sam_finetune.py``
@@ -19,8 +19,8 @@ import torch
 from sam_finetune_cases import SIDE, command, pairs
 from segment_anything.modeling import ImageEncoderViT
 
-from pmgsam.baselines import finetune_data, finetune_sam, sam
-from pmgsam.baselines.finetune_data import CacheError, DiskCache, Embedder, embedding_bytes
+from pmgsam.baselines import finetune_cache, finetune_sam, sam
+from pmgsam.baselines.finetune_cache import CacheError, DiskCache, Embedder, embedding_bytes
 from pmgsam.baselines.finetune_recipe import FinetuneConfig, encode, prepare
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import ConfigError
@@ -163,12 +163,12 @@ def test_the_plan_warns_of_a_disk_cache_beyond_the_free_space(tmp_path, monkeypa
         usage["path"] = path
         return SimpleNamespace(free=1 << 30)
 
-    monkeypatch.setattr(finetune_data.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(finetune_cache.shutil, "disk_usage", disk_usage)
     folder = tmp_path / "not" / "made"  # its first existing parent is the one measured
     with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
-        finetune_data.check_plan("disk", 256, 1024, str(folder), pinned=False)  # 1 GiB exactly
+        finetune_cache.check_plan("disk", 256, 1024, str(folder), pinned=False)  # 1 GiB exactly
         assert caplog.text == ""
-        finetune_data.check_plan("disk", 1000, 1024, str(folder), pinned=False)  # 1000 x 4 MiB
+        finetune_cache.check_plan("disk", 1000, 1024, str(folder), pinned=False)  # 1000 x 4 MiB
     assert usage["path"] == tmp_path
     assert f"may need up to 3.91 GiB but '{tmp_path}' has 1.00 GiB free" in caplog.text
 
@@ -180,16 +180,16 @@ def test_memory_that_cannot_be_read_is_unknown_not_an_error(monkeypatch, meminfo
             raise meminfo
         return meminfo
 
-    monkeypatch.setattr(finetune_data, "Path", lambda _: SimpleNamespace(read_text=read_text))
-    assert finetune_data.available_memory() is None
-    finetune_data.check_plan("memory", 10**6, 1024, None, pinned=False)  # 3.8 TiB: not refused
+    monkeypatch.setattr(finetune_cache, "Path", lambda _: SimpleNamespace(read_text=read_text))
+    assert finetune_cache.available_memory() is None
+    finetune_cache.check_plan("memory", 10**6, 1024, None, pinned=False)  # 3.8 TiB: not refused
 
 
 def test_bf16_encoder_on_the_cpu_runs_with_a_warning(caplog) -> None:
     with caplog.at_level("WARNING", logger="pmgsam.baselines.finetune_sam"):
-        finetune_data.check_encoder_dtype("fp32", torch.device("cpu"))
+        finetune_cache.check_encoder_dtype("fp32", torch.device("cpu"))
         assert caplog.text == ""
-        finetune_data.check_encoder_dtype("bf16", torch.device("cpu"))
+        finetune_cache.check_encoder_dtype("bf16", torch.device("cpu"))
     assert "finetune.encoder_dtype=bf16 on the CPU: autocast runs, but is slower" in caplog.text
 
 
@@ -202,10 +202,10 @@ def test_cache_settings_are_checked_and_a_too_large_memory_cache_refused(monkeyp
     ]:
         with pytest.raises(ConfigError, match=message):
             FinetuneConfig(**bad).validate()
-    monkeypatch.setattr(finetune_data, "available_memory", lambda: 8 << 30)
-    finetune_data.check_plan("memory", 1000, 1024, None, pinned=False)  # 3.9 GiB
+    monkeypatch.setattr(finetune_cache, "available_memory", lambda: 8 << 30)
+    finetune_cache.check_plan("memory", 1000, 1024, None, pinned=False)  # 3.9 GiB
     with pytest.raises(ConfigError, match=r"about 13.55 GiB .* only 8.00 GiB .*cache=disk"):
-        finetune_data.check_plan("memory", 3470, 1024, None, pinned=True)
+        finetune_cache.check_plan("memory", 3470, 1024, None, pinned=True)
 
 
 def test_bf16_encoder_keeps_float32_weights_and_outputs(
@@ -231,6 +231,6 @@ def test_available_memory_reads_meminfos_kib_as_bytes(monkeypatch) -> None:
     # /proc/meminfo counts in KiB ("kB"): 8388608 kB available is 8 GiB, which holds a
     # 1000-image cache (3.9 GiB); read as bytes (8 MiB) it refused every memory cache.
     text = "MemTotal:       16777216 kB\nMemFree: 1024 kB\nMemAvailable:    8388608 kB\n"
-    monkeypatch.setattr(finetune_data, "Path", lambda _: SimpleNamespace(read_text=lambda: text))
-    assert finetune_data.available_memory() == 8 << 30
-    finetune_data.check_plan("memory", 1000, 1024, None, pinned=False)
+    monkeypatch.setattr(finetune_cache, "Path", lambda _: SimpleNamespace(read_text=lambda: text))
+    assert finetune_cache.available_memory() == 8 << 30
+    finetune_cache.check_plan("memory", 1000, 1024, None, pinned=False)

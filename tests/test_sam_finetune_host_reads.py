@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data._utils.pin_memory import pin_memory
 
 from pmgsam.baselines import finetune_recipe
-from pmgsam.baselines.finetune_data import Embedder, MemoryCache
+from pmgsam.baselines.finetune_cache import Embedder, MemoryCache
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
     Sample,

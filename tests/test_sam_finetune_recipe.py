@@ -18,7 +18,7 @@ import torch
 from segment_anything import SamPredictor
 
 from pmgsam.baselines import finetune_sam, sam
-from pmgsam.baselines.finetune_data import Embedder, MemoryCache
+from pmgsam.baselines.finetune_cache import Embedder, MemoryCache
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
     SamFinetuneConfig,

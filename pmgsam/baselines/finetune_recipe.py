@@ -7,7 +7,7 @@ restricted to what automatic mode asks of the model:
 * the image encoder and the prompt encoder stay frozen (image embeddings under
   ``torch.no_grad()``, float32 or bf16 autocast: ``encoder_dtype``); only the mask decoder
   trains, with AdamW. With no augmentation an image's embedding never changes, so it can be
-  computed once and reused every epoch (``embedding_cache``, ``finetune_data.py``);
+  computed once and reused every epoch (``embedding_cache``, ``finetune_cache.py``);
 * automatic mode prompts with single foreground points on a grid, so every training image gets
   ``points`` single positive points drawn uniformly among its GT foreground pixels (seeded;
   with ``targets`` ``instance``, among the pixels of its instances), each given as the

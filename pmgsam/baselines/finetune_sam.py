@@ -27,7 +27,7 @@ also states the recipe); ``--epochs``, ``--lr``, ``--batch-size``, ``--points``,
 
 The frozen image encoder is most of a step's cost and an image's embedding never changes (no
 augmentation), so each image is encoded once, before training, into the embedding cache
-(``--embedding-cache``; ``pmgsam/baselines/finetune_data.py``); its size is logged first, and
+(``--embedding-cache``; ``pmgsam/baselines/finetune_cache.py``); its size is logged first, and
 the losses are those without it.
 The validation loss is measured before training (epoch 0) and after every epoch; the mask
 decoder of the lowest one is kept. ``--output`` receives the full segment-anything state dict
@@ -53,15 +53,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pmgsam.baselines.finetune_data import (
-    Embedder,
-    PromptedImages,
-    check_encoder_dtype,
-    check_outputs,
-    check_plan,
-    open_cache,
-    sidecar_path,
-)
+from pmgsam.baselines.finetune_cache import Embedder, check_encoder_dtype, check_plan, open_cache
+from pmgsam.baselines.finetune_data import PromptedImages, check_outputs, sidecar_path
 from pmgsam.baselines.finetune_options import build_parser as build_options
 from pmgsam.baselines.finetune_options import load_settings
 from pmgsam.baselines.finetune_recipe import SamFinetuneConfig, freeze_encoders, run_epoch
