@@ -76,9 +76,25 @@ class SegmentationLoss(nn.Module):
         total = c.bce_weight * terms["bce"] + c.dice_weight * terms["dice"]
         return total + c.iou_weight * terms["iou"], terms
 
+    def _check_outputs(self, outputs: Dict[str, torch.Tensor]) -> None:
+        held = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+        if not isinstance(outputs, dict) or "mask" not in outputs:
+            raise ValueError(
+                f"the loss needs the model's output dict with the final mask logits under "
+                f"'mask'; got {held}"
+            )
+        weight = self.config.aux_premask_weight
+        if weight > 0 and "pre_mask" not in outputs:
+            raise ValueError(
+                f"loss.aux_premask_weight is {weight}, which supervises the Pre-Mask, but the "
+                f"outputs given have no 'pre_mask' (they hold {held}): pass the model's whole "
+                "output dict, or set aux_premask_weight=0"
+            )
+
     def forward(
         self, outputs: Dict[str, torch.Tensor], target: torch.Tensor
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        self._check_outputs(outputs)
         with torch.autocast(device_type=target.device.type, enabled=False):
             total, terms = self._terms(outputs["mask"], target)
             components = {k: v.detach() for k, v in terms.items()}
