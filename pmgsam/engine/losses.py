@@ -7,7 +7,7 @@ supervises the Pre-Mask.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Mapping, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -77,8 +77,8 @@ class SegmentationLoss(nn.Module):
         return total + c.iou_weight * terms["iou"], terms
 
     def _check_outputs(self, outputs: Dict[str, torch.Tensor]) -> None:
-        held = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
-        if not isinstance(outputs, dict) or "mask" not in outputs:
+        held = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
+        if not isinstance(outputs, Mapping) or "mask" not in outputs:
             raise ValueError(
                 f"the loss needs the model's output dict with the final mask logits under "
                 f"'mask'; got {held}"
