@@ -124,9 +124,19 @@ def save_model(
 ) -> Path:
     """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``.
 
-    The SHA-256 of each frozen branch's weights goes along (``frozen_sha256``, computed when
-    not given): loading the checkpoint with other frozen weights is then refused.
+    The file is safetensors, so ``path`` must end in ``.safetensors``: another name (``.pt``)
+    would say it is a pickle for ``torch.load`` and is refused. Files written under other names
+    before this check still load. The SHA-256 of each frozen branch's weights goes along
+    (``frozen_sha256``, computed when not given): loading the checkpoint with other frozen
+    weights is then refused.
     """
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise CheckpointError(
+            f"save_model writes safetensors, not a torch.save pickle, so '{path}' would be "
+            f"misnamed: give a path ending in .safetensors (e.g. "
+            f"'{path.with_suffix('.safetensors')}')"
+        )
     state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
     if frozen_sha256 is None:
         frozen_sha256 = branch_digests(model)
@@ -136,7 +146,6 @@ def save_model(
         "config": json.dumps(to_dict(model.config)),
         "frozen_sha256": json.dumps(frozen_sha256),
     }
-    path = Path(path)
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return path
