@@ -106,7 +106,7 @@ KINDS = {
     "sam2": ("sam2", "SAM2 checkpoint (sam2)", "takes no SAM2 weights"),
     "sam2_trunk": ("sam2", "SAM2 image encoder's Hiera trunk (sam2)", "takes no SAM2 weights"),
     "pmgsam": ("pmgsam", "PMG-SAM checkpoint", "pmgsam.load_pretrained"),
-    "pmgsam_state": ("pmgsam", "PMG-SAM training state (state.pt)", "pmgsam.load_pretrained"),
+    "pmgsam_state": ("pmgsam_state", "PMG-SAM training state (state.pt)", "model.safetensors"),
 }
 
 
@@ -168,3 +168,15 @@ def test_build_model_names_the_field_the_file_and_where_it_belongs(files, small_
         f"model.u2net_checkpoint '{path}' is a Hiera checkpoint (hiera-transformer, "
         "classifier), not a U²-Net checkpoint: give it as model.hiera_checkpoint"
     )
+
+
+@pytest.mark.parametrize("kind", sorted(k for k in KINDS if k != "pmgsam"))
+def test_a_foreign_file_given_as_pmgsam_weights_is_named(files, kind) -> None:
+    from pmgsam.modeling.checkpoint import read_model_config
+
+    _, label, goes = KINDS[kind]
+    with pytest.raises(CheckpointError) as info:
+        read_model_config(files[kind])
+    message = str(info.value)
+    assert message.startswith(f"'{files[kind]}' is a {label}, not PMG-SAM weights: ")
+    assert goes in message and "\n" not in message

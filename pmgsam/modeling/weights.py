@@ -82,7 +82,7 @@ def _strip_module(key: str) -> str:
 
 class CheckpointKind(NamedTuple):
     """What :func:`identify_checkpoint` found: ``slot`` (a key of :data:`CHECKPOINT_SLOTS`, or
-    ``sam2`` / ``pmgsam``, which no branch takes) and ``label``, e.g. ``Hiera checkpoint
+    of :data:`NOT_A_BRANCH`) and ``label``, e.g. ``Hiera checkpoint
     (hiera-transformer, MAE)``."""
 
     slot: str
@@ -96,9 +96,11 @@ CHECKPOINT_SLOTS = {
     "sam": ("model.sam_checkpoint", "a SAM checkpoint (segment-anything)"),
 }
 # Where a file no branch takes belongs instead.
-_ELSEWHERE = {
+NOT_A_BRANCH = {
     "sam2": "PMG-SAM takes no SAM2 weights (SAM2 is only a baseline, pmgsam.baselines)",
     "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
+    "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
+    "folder, with pmgsam.load_pretrained (or --checkpoint)",
 }
 
 
@@ -114,7 +116,7 @@ def identify_checkpoint(obj: Any) -> Optional[CheckpointKind]:
     if not isinstance(obj, Mapping):
         return None
     if obj.get("format") == "pmgsam-train-state":  # engine/state.py's STATE_FORMAT
-        return CheckpointKind("pmgsam", "PMG-SAM training state (state.pt)")
+        return CheckpointKind("pmgsam_state", "PMG-SAM training state (state.pt)")
     for wrapper in ("model_state", "model", "state_dict"):
         if isinstance(obj.get(wrapper), Mapping):
             return identify_checkpoint(obj[wrapper])
@@ -148,7 +150,7 @@ def _refuse_other_kind(obj: Any, path: Path, slot: str) -> None:
     if found.slot in CHECKPOINT_SLOTS:
         where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
     else:
-        where = _ELSEWHERE[found.slot]
+        where = NOT_A_BRANCH[found.slot]
     raise CheckpointError(f"{field} '{path}' is a {found.label}, not {expected}: {where}")
 
 
