@@ -171,9 +171,9 @@ def build_corpus(root: Path) -> List[Case]:
     cases = [
         Case("out-is-input", "inference", [*infer, "--input", str(images), "--out", str(images)],
              "--out is the input folder", [images], "input folder"),
-        Case("out-inside-input", "inference",
-             [*infer, "--input", str(images), "--out", str(images / "pred")],
-             "--out inside the input folder", [images], "input folder"),
+        Case("out-is-input-spelled-otherwise", "inference",
+             [*infer, "--input", str(images), "--out", str(images / "pred" / "..")],
+             "--out is the input folder, through a subfolder and '..'", [images], "input folder"),
         Case("out-is-gt", "inference", [*infer, "--input", str(images), "--out", str(gt)],
              "--out holds files the tool did not write (GT masks)", [images, gt], "did not write"),
         Case("unreadable-images", "inference",

@@ -61,8 +61,12 @@ def test_a_sam2_position_embedding_is_named() -> None:
 def test_a_pth_given_as_pmgsam_weights_points_at_the_fields_for_foreign_files(tmp_path) -> None:
     path = tmp_path / "sam_vit_b.pth"
     torch.save({"mask_decoder.x": torch.zeros(1)}, path)
-    with pytest.raises(CheckpointError, match="a SAM checkpoint goes to model.sam_checkpoint"):
+    with pytest.raises(CheckpointError, match="SAM checkpoint .*give it as model.sam_checkpoint"):
         read_model_config(path)
+    # A file of no known kind gets the list of where foreign checkpoints go.
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="a SAM checkpoint goes to model.sam_checkpoint"):
+        read_model_config(tmp_path / "other.pth")
 
 
 def test_a_broken_file_of_the_right_hiera_gets_no_variant_hint(tmp_path) -> None:

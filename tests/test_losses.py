@@ -79,6 +79,19 @@ def test_auxiliary_premask_loss() -> None:
     assert {"aux_bce", "aux_dice", "aux_iou"} <= set(parts)
 
 
+def test_missing_outputs_are_named_with_the_setting_that_needs_them() -> None:
+    logits, target = _pair()
+    loss = SegmentationLoss(LossConfig(aux_premask_weight=1))
+    with pytest.raises(
+        ValueError, match=r"loss.aux_premask_weight is 1.*no 'pre_mask' \(they hold"
+    ):
+        loss({"mask": logits}, target)
+    with pytest.raises(ValueError, match=r"final mask logits under 'mask'; got \['pre_mask'\]"):
+        SegmentationLoss(LossConfig())({"pre_mask": logits}, target)
+    # Without the auxiliary loss the Pre-Mask is not needed.
+    SegmentationLoss(LossConfig())({"mask": logits}, target)
+
+
 def test_loss_gradient_and_dtype() -> None:
     logits = torch.randn(2, 1, 8, 8, requires_grad=True)
     target = (torch.rand(2, 1, 8, 8) > 0.5).float()

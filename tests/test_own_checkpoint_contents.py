@@ -50,3 +50,20 @@ def test_a_model_started_from_sam_loads_where_that_sam_file_is_gone(tmp_path) ->
     x = torch.rand(1, 3, S, S)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)["mask"], model(x)["mask"], atol=0, rtol=0)
+
+
+def test_a_name_other_than_safetensors_is_refused_and_old_such_files_still_load(tmp_path) -> None:
+    from pmgsam.modeling.weights import CheckpointError
+
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S).eval()
+    with pytest.raises(CheckpointError, match=r"'.*x\.pt' would be misnamed: .*ending in \.safe"):
+        save_model(model, tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary
+    save_model(model, tmp_path / "upper.SAFETENSORS")
+    # A file an earlier release wrote as x.pt (safetensors inside) loads as before.
+    (tmp_path / "upper.SAFETENSORS").rename(tmp_path / "old.pt")
+    loaded = pmgsam.load_pretrained(tmp_path / "old.pt").eval()
+    x = torch.rand(1, 3, S, S)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["mask"], model(x)["mask"], atol=0, rtol=0)

@@ -7,7 +7,7 @@ supervises the Pre-Mask.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Mapping, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +95,21 @@ class SegmentationLoss(nn.Module):
         total = c.bce_weight * terms["bce"] + c.dice_weight * terms["dice"]
         return total + c.iou_weight * terms["iou"], terms
 
+    def _check_outputs(self, outputs: Dict[str, torch.Tensor]) -> None:
+        held = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
+        if not isinstance(outputs, Mapping) or "mask" not in outputs:
+            raise ValueError(
+                f"the loss needs the model's output dict with the final mask logits under "
+                f"'mask'; got {held}"
+            )
+        weight = self.config.aux_premask_weight
+        if weight > 0 and "pre_mask" not in outputs:
+            raise ValueError(
+                f"loss.aux_premask_weight is {weight}, which supervises the Pre-Mask, but the "
+                f"outputs given have no 'pre_mask' (they hold {held}): pass the model's whole "
+                "output dict, or set aux_premask_weight=0"
+            )
+
     def forward(
         self, outputs: Dict[str, torch.Tensor], target: torch.Tensor
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
@@ -102,9 +117,11 @@ class SegmentationLoss(nn.Module):
 
         Arguments:
           outputs (dict of torch.Tensor): the model's ``{"pre_mask", "mask"}`` logits, each
-            (B, 1, S, S); ``pre_mask`` is read only when the auxiliary loss is on.
+            (B, 1, S, S); ``pre_mask`` is read only when the auxiliary loss is on (a missing
+            output it needs is refused, naming the setting).
           target (torch.Tensor): the {0, 1} ground truth, (B, 1, S, S).
         """
+        self._check_outputs(outputs)
         with torch.autocast(device_type=target.device.type, enabled=False):
             total, terms = self._terms(outputs["mask"], target)
             components = {k: v.detach() for k, v in terms.items()}

@@ -116,7 +116,15 @@ class Predictor:
     """Runs a PMG-SAM model on padded batches and maps probabilities back to original sizes.
 
     Arguments:
-      model (nn.Module): a PMG-SAM model (moved to ``device`` and put in eval mode here).
+      model (nn.Module): a PMG-SAM model. It is prepared in place, not copied: moved to
+        ``device``, put in eval mode, its convolutions given the memory format
+        ``performance.channels_last`` asks for (channels-last, or back to contiguous NCHW) and
+        its Hiera attention the form ``performance.hiera_window_attention`` asks for (with
+        ``compile_scope="regional"``, its blocks are compiled in place too). The model stays
+        usable: :func:`~pmgsam.modeling.checkpoint.save_model` and ``torch.save`` store the
+        same weights, and it trains after ``model.train()``; only a raw
+        ``safetensors.torch.save_file(model.state_dict())`` refuses channels-last tensors
+        (``model.to(memory_format=torch.contiguous_format)`` first).
       device (str or torch.device): where to run; ``auto`` picks CUDA when available. A CUDA
         device becomes the current one (the loader's pinned memory and torch.cuda's queries
         follow it).

@@ -15,7 +15,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
-from pmgsam.modeling.weights import CheckpointError
+from pmgsam.modeling.weights import (
+    CHECKPOINT_SLOTS,
+    NOT_A_BRANCH,
+    CheckpointError,
+    identify_checkpoint,
+    safe_torch_load,
+)
 from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, to_dict
 from pmgsam.utils.io import atomic_path, file_sha256
 
@@ -131,13 +137,25 @@ def save_model(
     """Write ``model.trainable_state_dict()`` and ``model.config`` atomically to ``path``
     (safetensors); returns ``path``.
 
+    The file is safetensors, so ``path`` must end in ``.safetensors``: another name (``.pt``)
+    would say it is a pickle for ``torch.load`` and is refused. Files written under other names
+    before this check still load.
+
     Arguments:
       model (PMGSAM): the model to save.
-      path (str or Path): the checkpoint file to write (replaced when it exists).
+      path (str or Path): the checkpoint file to write, ending in ``.safetensors`` (replaced
+        when it exists).
       frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
         (:func:`branch_digests`, computed when not given). They go along, so loading the
         checkpoint with other frozen weights is refused.
     """
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise CheckpointError(
+            f"save_model writes safetensors, not a torch.save pickle, so '{path}' would be "
+            f"misnamed: give a path ending in .safetensors (e.g. "
+            f"'{path.with_suffix('.safetensors')}')"
+        )
     state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
     if frozen_sha256 is None:
         frozen_sha256 = branch_digests(model)
@@ -147,7 +165,6 @@ def save_model(
         "config": json.dumps(to_dict(model.config)),
         "frozen_sha256": json.dumps(frozen_sha256),
     }
-    path = Path(path)
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return path
@@ -183,6 +200,9 @@ def read_model_config(path: str | Path) -> ModelConfig:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError) as err:
+        found = _foreign_kind(path)
+        if found is not None:
+            raise CheckpointError(f"'{path}' is a {found}") from err
         hint = ""
         if path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
             hint = (
@@ -192,13 +212,35 @@ def read_model_config(path: str | Path) -> ModelConfig:
             )
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
-        raise CheckpointError(f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)")
+        found = _foreign_kind(path)
+        raise CheckpointError(
+            f"'{path}' is a {found}"
+            if found
+            else f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)"
+        )
     stored = json.loads(metadata["config"])
     stored = {**LEGACY_FIELDS, **stored}  # checkpoints written before those fields existed
     try:
         return from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
+
+
+def _foreign_kind(path: Path) -> Optional[str]:
+    """``<what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
+    branch (or a training state) given where PMG-SAM weights were expected; None otherwise.
+    Read only on that error path."""
+    try:
+        found = identify_checkpoint(safe_torch_load(path))
+    except CheckpointError:
+        return None
+    if found is None or found.slot == "pmgsam":  # then its header is what is wrong
+        return None
+    if found.slot in CHECKPOINT_SLOTS:
+        where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
+    else:
+        where = NOT_A_BRANCH[found.slot]
+    return f"{found.label}, not PMG-SAM weights: {where}"
 
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +22,23 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or does not fit the module it is loaded into."""
 
 
-def read_torch_checkpoint(path: str | Path, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def read_torch_checkpoint(
+    path: str | Path, key: Optional[str] = None, slot: Optional[str] = None
+) -> Dict[str, torch.Tensor]:
     """``torch.load`` with ``weights_only=True``; unwraps ``key`` (e.g. ``model_state``) if given.
 
-    A leading ``module.`` (DataParallel) prefix is stripped.
+    A leading ``module.`` (DataParallel) prefix is stripped. ``slot`` (a key of
+    :data:`CHECKPOINT_SLOTS`): the kind of checkpoint expected; a file that
+    :func:`identify_checkpoint` recognises as another kind is refused in one line that says
+    what it is and where it goes.
     """
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint file '{path}' {what}")
     obj = safe_torch_load(path)
+    if slot is not None:
+        _refuse_other_kind(obj, path, slot)
     if key is not None and isinstance(obj, Mapping) and key in obj:
         obj = obj[key]
     elif key is not None and isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
@@ -71,6 +78,80 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
 
 def _strip_module(key: str) -> str:
     return key[len("module.") :] if key.startswith("module.") else key
+
+
+class CheckpointKind(NamedTuple):
+    """What :func:`identify_checkpoint` found: ``slot`` (a key of :data:`CHECKPOINT_SLOTS`, or
+    of :data:`NOT_A_BRANCH`) and ``label``, e.g. ``Hiera checkpoint
+    (hiera-transformer, MAE)``."""
+
+    slot: str
+    label: str
+
+
+# slot -> (the model config field that takes such a file, what the branch expects).
+CHECKPOINT_SLOTS = {
+    "hiera": ("model.hiera_checkpoint", "a Hiera checkpoint (hiera-transformer)"),
+    "u2net": ("model.u2net_checkpoint", "a U²-Net checkpoint"),
+    "sam": ("model.sam_checkpoint", "a SAM checkpoint (segment-anything)"),
+}
+# Where a file no branch takes belongs instead.
+NOT_A_BRANCH = {
+    "sam2": "PMG-SAM takes no SAM2 weights (SAM2 is only a baseline, pmgsam.baselines)",
+    "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
+    "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
+    "folder, with pmgsam.load_pretrained (or --checkpoint)",
+}
+
+
+def identify_checkpoint(obj: Any) -> Optional[CheckpointKind]:
+    """The kind of checkpoint ``obj`` (what ``torch.load`` / ``safetensors`` gave) is, from its
+    keys; None if unrecognised.
+
+    Knows hiera-transformer's Hiera (``{"model_state": ...}``, MAE or classifier), the official
+    U²-Net / U²-Net† layout, segment-anything's SAM, SAM2 (``{"model": ...}``, or its image
+    encoder's Hiera trunk alone), and PMG-SAM's own weights (``model.safetensors``) and
+    training state (``state.pt``).
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    if obj.get("format") == "pmgsam-train-state":  # engine/state.py's STATE_FORMAT
+        return CheckpointKind("pmgsam_state", "PMG-SAM training state (state.pt)")
+    for wrapper in ("model_state", "model", "state_dict"):
+        if isinstance(obj.get(wrapper), Mapping):
+            return identify_checkpoint(obj[wrapper])
+    keys = {_strip_module(k) for k in obj if isinstance(k, str)}
+    roots = {k.split(".")[0] for k in keys}
+    if "mask_decoder" in roots:
+        return CheckpointKind("sam", "SAM checkpoint (segment-anything)")
+    if roots & {"sam_mask_decoder", "memory_attention", "memory_encoder"}:
+        return CheckpointKind("sam2", "SAM2 checkpoint (sam2)")
+    if {"decoder", "neck"} <= roots:  # always trained; a parameter-free fusion leaves none
+        return CheckpointKind("pmgsam", "PMG-SAM checkpoint")
+    if {"stage1.rebnconvin.conv_s1.weight", "outconv.weight"} <= keys:
+        variant = _u2net_variant({_strip_module(k): v for k, v in obj.items()})
+        name = {"u2net": "U²-Net", "u2netp": "U²-Net† (u2netp)"}.get(variant or "", "U²-Net")
+        return CheckpointKind("u2net", f"{name} checkpoint")
+    if "patch_embed.proj.weight" in keys and "blocks" in roots:
+        if "pos_embed_window" in keys:
+            return CheckpointKind("sam2", "SAM2 image encoder's Hiera trunk (sam2)")
+        form = "MAE" if "encoder_norm" in roots or "decoder_embed" in roots else "classifier"
+        return CheckpointKind("hiera", f"Hiera checkpoint (hiera-transformer, {form})")
+    return None
+
+
+def _refuse_other_kind(obj: Any, path: Path, slot: str) -> None:
+    """Raise one :class:`CheckpointError` line if ``obj`` is a checkpoint of another kind than
+    the ``slot`` it was given to."""
+    found = identify_checkpoint(obj)
+    if found is None or found.slot == slot:
+        return
+    field, expected = CHECKPOINT_SLOTS[slot]
+    if found.slot in CHECKPOINT_SLOTS:
+        where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
+    else:
+        where = NOT_A_BRANCH[found.slot]
+    raise CheckpointError(f"{field} '{path}' is a {found.label}, not {expected}: {where}")
 
 
 def check_state_dict(
@@ -165,7 +246,7 @@ def load_hiera_checkpoint(
         when the file's matches another one than the trunk's, the error names it
         (``model.hiera: <name>``).
     """
-    state = read_torch_checkpoint(path, key="model_state")
+    state = read_torch_checkpoint(path, key="model_state", slot="hiera")
     state = hiera_checkpoint_filter(state, trunk)
     ignored = [k for k in state if k.startswith(HIERA_IGNORED_PREFIXES)]
     state = {k: v for k, v in state.items() if k not in ignored}
@@ -215,7 +296,7 @@ def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     filled with 0, exactly as PyTorch does for such legacy checkpoints, and it has no effect on
     eval-mode outputs.
     """
-    state = read_torch_checkpoint(path)
+    state = read_torch_checkpoint(path, slot="u2net")
     expected = model.state_dict()
     for key, value in expected.items():
         if key.endswith(".num_batches_tracked") and key not in state:
@@ -268,7 +349,7 @@ def load_sam_into_decoder(decoder: torch.nn.Module, path: str | Path) -> Dict[st
     (decoder keys; ``unused``: SAM decoder tensors with no counterpart here, e.g. its second
     block's when ``decoder_depth`` is 1) so the caller can report exactly what was taken.
     """
-    sam_state = read_torch_checkpoint(path)
+    sam_state = read_torch_checkpoint(path, slot="sam")
     if not any(k.startswith("mask_decoder.") for k in sam_state):
         raise CheckpointError(f"'{path}' is not a segment-anything checkpoint (no mask_decoder.*)")
     candidates = sam_decoder_filter(sam_state)
