@@ -81,9 +81,14 @@ def _strip_module(key: str) -> str:
 
 
 class CheckpointKind(NamedTuple):
-    """What :func:`identify_checkpoint` found: ``slot`` (a key of :data:`CHECKPOINT_SLOTS`, or
-    of :data:`NOT_A_BRANCH`) and ``label``, e.g. ``Hiera checkpoint
-    (hiera-transformer, MAE)``."""
+    """What :func:`identify_checkpoint` found.
+
+    Arguments:
+      slot (str): a key of :data:`CHECKPOINT_SLOTS` (the branch that takes such a file), or of
+        :data:`NOT_A_BRANCH` (a file no branch takes: SAM2, PMG-SAM's own weights).
+      label (str): what the file is, for messages, e.g. ``Hiera checkpoint (hiera-transformer,
+        MAE)``.
+    """
 
     slot: str
     label: str
