@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from pmgsam.engine import inference, predictor
+from pmgsam.engine import inference, inference_inputs, predictor
 from pmgsam.engine.inference import main as inference_main
 from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.cli import exit_status
@@ -71,7 +71,7 @@ def reads(monkeypatch) -> Counter:
         return wrapper
 
     for name in ("load_image", "read_size", "exif_orientation"):
-        monkeypatch.setattr(predictor, name, counted(getattr(predictor, name)))
+        monkeypatch.setattr(inference_inputs, name, counted(getattr(inference_inputs, name)))
     return counts
 
 
