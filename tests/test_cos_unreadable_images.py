@@ -11,7 +11,6 @@ naming it, with or without ``--keep-going``.
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cos_cases import evaluate, small_nc4k
 from mask_cases import BoxPredictor
 from PIL import Image
 
@@ -31,7 +31,6 @@ from pmgsam.engine.unreadable import UnreadableInputs
 from pmgsam.utils.config import load_config, to_dict
 from pmgsam.utils.outputs import read_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ["--baseline", "sam-box", "--model-type", "vit_b", "--speed-iters", "0"]
 
 pytestmark = [
@@ -43,17 +42,7 @@ pytestmark = [
 @pytest.fixture
 def nc4k(tmp_path: Path, small_model_file) -> Tuple[Path, List[Path]]:
     """(config, the test split's image files): NC4K with three 32x24 test images."""
-    root = generate("nc4k", tmp_path / "data", num=6, seed=0, size=(32, 24), progress=False)
-    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
-    data.update(test_splits=["test"], test_fraction=0.5, split_dir=str(tmp_path / "splits"))
-    data["num_workers"] = 0
-    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "train": {"device": "cpu"}}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    loaded = load_config(ExperimentConfig, config)
-    images = build_dataset(loaded.data, "test", 64, train=False).image_paths
-    assert len(images) == 3
-    return config, [Path(p) for p in images]
+    return small_nc4k(tmp_path, small_model_file[1].config)
 
 
 @pytest.fixture
@@ -76,15 +65,6 @@ def truncate(path: Path) -> None:
     """Cut ``path`` to half its bytes, as an interrupted copy leaves it."""
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-
-
-def evaluate(config: Path, weights: Path, run: Path, *extra: Any) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-            "--output-dir", run, *extra]  # fmt: skip
-    return cli.main([str(a) for a in argv])
 
 
 @pytest.mark.parametrize("mode", [[], BASELINE], ids=["benchmark", "baseline"])

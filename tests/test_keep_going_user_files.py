@@ -7,24 +7,19 @@ predicting (a truncated image); the error and the manifest name the skipped imag
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 from typing import Any, List, Tuple
 
 import pytest
 import torch
-import yaml
+from cos_cases import evaluate, small_nc4k
 from mask_cases import BoxPredictor
 
 from pmgsam.baselines import sam as sam_family
-from pmgsam.data import build_dataset, generate
 from pmgsam.engine import inference
-from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.unreadable import UnreadableInputs
-from pmgsam.utils.config import load_config, to_dict
 from pmgsam.utils.outputs import read_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ["--baseline", "sam-box", "--model-type", "vit_b", "--speed-iters", "0"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,29 +29,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def nc4k(tmp_path: Path, small_model_file, monkeypatch) -> Tuple[Path, List[Path]]:
     """(config, the test split's image files): NC4K with three 32x24 test images, predicted
     by the small PMG-SAM (benchmark mode) or a SAM stand-in answering each box with itself."""
-    root = generate("nc4k", tmp_path / "data", num=6, seed=0, size=(32, 24), progress=False)
-    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
-    data.update(test_splits=["test"], test_fraction=0.5, split_dir=str(tmp_path / "splits"))
-    data["num_workers"] = 0
-    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "train": {"device": "cpu"}}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    loaded = load_config(ExperimentConfig, config)
-    images = build_dataset(loaded.data, "test", 64, train=False).image_paths
     model = small_model_file[1]
     monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
     monkeypatch.setattr(sam_family, "load", lambda *a, **kw: torch.nn.Linear(2, 2))
     monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
-    return config, [Path(p) for p in images]
-
-
-def evaluate(config: Path, weights: Path, run: Path, *extra: Any) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-            "--output-dir", run, *extra]  # fmt: skip
-    return cli.main([str(a) for a in argv])
+    return small_nc4k(tmp_path, model.config)
 
 
 def break_instance_map(image: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List
 import numpy as np
 import pytest
 import torch
+from sam_finetune_cases import SIDE, ArrayDataset
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data._utils.pin_memory import pin_memory
 
@@ -32,20 +33,9 @@ from pmgsam.baselines.finetune_recipe import (
 )
 from pmgsam.baselines.finetune_sam import PromptedImages
 
-SIDE = 64
 # Tensor methods that copy a value to the host, i.e. wait for the GPU on CUDA.
 HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
 pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
-
-
-class ArrayDataset:
-    """What PromptedImages reads of a SegmentationDataset: ``names`` and ``load(i)``."""
-
-    def __init__(self, pairs: List[tuple]) -> None:
-        self.pairs, self.names = pairs, [f"im{i}" for i in range(len(pairs))]
-
-    def load(self, index: int) -> tuple:
-        return self.pairs[index]
 
 
 def _items(count: int, cfg: FinetuneConfig, keyed: bool = False) -> PromptedImages:

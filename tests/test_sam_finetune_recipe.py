@@ -15,6 +15,7 @@ from typing import Any, List
 import numpy as np
 import pytest
 import torch
+from sam_finetune_cases import SIDE, ArrayDataset
 from segment_anything import SamPredictor
 
 from pmgsam.baselines import finetune_sam, sam
@@ -39,18 +40,7 @@ from pmgsam.baselines.finetune_targets import sample_points
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import ConfigError
 
-SIDE = 64
 pytestmark = pytest.mark.usefixtures("one_thread", "memoised_sam_encoder")
-
-
-class ArrayDataset:
-    """What PromptedImages reads of a SegmentationDataset: ``names`` and ``load(i)``."""
-
-    def __init__(self, pairs: List[tuple]) -> None:
-        self.pairs, self.names = pairs, [f"im{i}" for i in range(len(pairs))]
-
-    def load(self, index: int) -> tuple:
-        return self.pairs[index]
 
 
 def _pairs(count: int) -> List[tuple]:
