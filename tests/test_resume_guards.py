@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training_cases import two_epoch_config
 
 from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine import trainer as trainer_mod
@@ -25,8 +26,7 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE, RunLock
 from pmgsam.engine.train_data import paths_fingerprint, sizes_fingerprint
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import ConfigError, from_dict, to_dict
+from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import OutputError
 
 pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX only)")
@@ -54,17 +54,6 @@ def test_a_second_lock_on_a_folder_is_refused_until_released(tmp_path):
     again.release()
 
 
-def _config(tmp_path: Path, dis5k_root: Path, data_config) -> ExperimentConfig:
-    values = {
-        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-        "schedule": {"epochs": 2, "warmup_epochs": 0},
-        "train": {"batch_size": 4, "device": "cpu"},
-        "output_dir": str(tmp_path / "run"),
-    }
-    return from_dict(ExperimentConfig, values)
-
-
 @pytest.fixture
 def first_step_stops(tiny_model, monkeypatch):
     """Trainers build the tiny model and stop at their first training step."""
@@ -77,7 +66,7 @@ def first_step_stops(tiny_model, monkeypatch):
 
 
 def _started_run(tmp_path, dis5k_root, data_config) -> ExperimentConfig:
-    cfg = _config(tmp_path, dis5k_root, data_config)
+    cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
     with pytest.raises(KeyboardInterrupt):  # a run whose `last` holds epoch 0
         Trainer(cfg).fit()
     return cfg

@@ -13,14 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from training_cases import two_epoch_config
 
 from pmgsam.engine import run_lock as run_lock_mod
 from pmgsam.engine import trainer as trainer_mod
-from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE, RunLock
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.outputs import OutputError
 
 fcntl = pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX)")
@@ -90,17 +88,6 @@ def test_a_file_system_that_cannot_lock_warns_and_the_run_goes_on(tmp_path, monk
     lock.release()
 
 
-def _config(tmp_path: Path, dis5k_root: Path, data_config) -> ExperimentConfig:
-    values = {
-        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-        "schedule": {"epochs": 2, "warmup_epochs": 0},
-        "train": {"batch_size": 4, "device": "cpu"},
-        "output_dir": str(tmp_path / "run"),
-    }
-    return from_dict(ExperimentConfig, values)
-
-
 def _free(run: Path) -> bool:
     lock = RunLock(run)
     try:
@@ -118,7 +105,7 @@ def test_a_set_up_that_fails_after_locking_releases_the_folder(
         raise KeyboardInterrupt  # Ctrl-C while the model builds: the folder is locked by then
 
     monkeypatch.setattr(trainer_mod, "build_model", no_model)
-    cfg = _config(tmp_path, dis5k_root, data_config)
+    cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
     with pytest.raises(KeyboardInterrupt) as info:
         Trainer(cfg)
     # The traceback in `info` keeps the half-built Trainer (and any file it holds) alive.
@@ -134,7 +121,7 @@ def test_an_interrupted_fit_releases_the_folder(
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(Trainer, "_train_step", boom)
-    cfg = _config(tmp_path, dis5k_root, data_config)
+    cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
     trainer = Trainer(cfg)
     assert not _free(Path(cfg.output_dir))  # held while it trains
     with pytest.raises(RuntimeError, match="out of memory"):

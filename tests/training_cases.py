@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling.build import model_config
+from pmgsam.utils.config import from_dict, to_dict
+
+
+def two_epoch_config(tmp_path: Path, dis5k_root: Path, data_config: Callable) -> ExperimentConfig:
+    """The tiny model at S=64 for two epochs (no warm-up, batch 4, CPU) on the generated DIS5K,
+    into ``tmp_path / "run"`` (``data_config``: conftest's fixture)."""
+    values = {
+        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
+        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
+        "schedule": {"epochs": 2, "warmup_epochs": 0},
+        "train": {"batch_size": 4, "device": "cpu"},
+        "output_dir": str(tmp_path / "run"),
+    }
+    return from_dict(ExperimentConfig, values)
 
 
 def crash_at_step(
