@@ -6,157 +6,25 @@ ignore list or reported back to the caller.
 
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+# CheckpointError and the readers stay importable from here, where they were first.
+from pmgsam.modeling.checkpoint_files import (  # noqa: F401
+    CHECKPOINT_SLOTS,
+    NOT_A_BRANCH,
+    CheckpointError,
+    CheckpointKind,
+    identify_checkpoint,
+    read_torch_checkpoint,
+    safe_torch_load,
+    u2net_variant,
+)
 from pmgsam.utils.messages import preview
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or does not fit the module it is loaded into."""
-
-
-def read_torch_checkpoint(
-    path: str | Path, key: Optional[str] = None, slot: Optional[str] = None
-) -> Dict[str, torch.Tensor]:
-    """``torch.load`` with ``weights_only=True``; unwraps ``key`` (e.g. ``model_state``) if given.
-
-    A leading ``module.`` (DataParallel) prefix is stripped. ``slot`` (a key of
-    :data:`CHECKPOINT_SLOTS`): the kind of checkpoint expected; a file that
-    :func:`identify_checkpoint` recognises as another kind is refused in one line that says
-    what it is and where it goes.
-    """
-    path = Path(path)
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise CheckpointError(f"checkpoint file '{path}' {what}")
-    obj = safe_torch_load(path)
-    if slot is not None:
-        _refuse_other_kind(obj, path, slot)
-    if key is not None and isinstance(obj, Mapping) and key in obj:
-        obj = obj[key]
-    elif key is not None and isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
-        # Some re-exports store the bare state dict; accept it when it looks like one.
-        if not any(torch.is_tensor(v) for v in obj.values()):
-            raise CheckpointError(
-                f"checkpoint '{path}' has no '{key}' entry; top-level keys: {sorted(obj)[:10]}"
-            )
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"checkpoint '{path}' does not hold a state dict")
-    return {_strip_module(k): v for k, v in obj.items()}
-
-
-def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` on CPU; failures become one :class:`CheckpointError`.
-
-    PyTorch's refusal of a pickle that holds more than tensors suggests re-running with
-    ``weights_only=False``, which lets the file run code: we never relay that advice.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported (global: GLOBAL [\w.]+|operand \d+)", str(err))
-        detail = f" ({found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"'{path}' is not a safe {what}: it holds pickled Python objects beyond tensors"
-            f"{detail}, which pmgsam refuses to load because unpickling them can run code; "
-            "convert it to safetensors (a plain dict of tensors) where it was made"
-        ) from None
-    except Exception as err:  # not a zip / pickle at all, truncated, ...
-        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
-        reason = f"{type(err).__name__}: {text}" if len(text) > 8 else type(err).__name__
-        raise CheckpointError(
-            f"cannot read {what} '{path}': not a PyTorch checkpoint, or a damaged one ({reason})"
-        ) from err
-
-
-def _strip_module(key: str) -> str:
-    return key[len("module.") :] if key.startswith("module.") else key
-
-
-class CheckpointKind(NamedTuple):
-    """What :func:`identify_checkpoint` found.
-
-    Arguments:
-      slot (str): a key of :data:`CHECKPOINT_SLOTS` (the branch that takes such a file), or of
-        :data:`NOT_A_BRANCH` (a file no branch takes: SAM2, PMG-SAM's own weights).
-      label (str): what the file is, for messages, e.g. ``Hiera checkpoint (hiera-transformer,
-        MAE)``.
-    """
-
-    slot: str
-    label: str
-
-
-# slot -> (the model config field that takes such a file, what the branch expects).
-CHECKPOINT_SLOTS = {
-    "hiera": ("model.hiera_checkpoint", "a Hiera checkpoint (hiera-transformer)"),
-    "u2net": ("model.u2net_checkpoint", "a U²-Net checkpoint"),
-    "sam": ("model.sam_checkpoint", "a SAM checkpoint (segment-anything)"),
-}
-# Where a file no branch takes belongs instead.
-NOT_A_BRANCH = {
-    "sam2": "PMG-SAM takes no SAM2 weights (SAM2 is only a baseline, pmgsam.baselines)",
-    "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
-    "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
-    "folder, with pmgsam.load_pretrained (or --checkpoint)",
-}
-
-
-def identify_checkpoint(obj: Any) -> Optional[CheckpointKind]:
-    """The kind of checkpoint ``obj`` (what ``torch.load`` / ``safetensors`` gave) is, from its
-    keys; None if unrecognised.
-
-    Knows hiera-transformer's Hiera (``{"model_state": ...}``, MAE or classifier), the official
-    U²-Net / U²-Net† layout, segment-anything's SAM, SAM2 (``{"model": ...}``, or its image
-    encoder's Hiera trunk alone), and PMG-SAM's own weights (``model.safetensors``) and
-    training state (``state.pt``).
-    """
-    if not isinstance(obj, Mapping):
-        return None
-    if obj.get("format") == "pmgsam-train-state":  # engine/state.py's STATE_FORMAT
-        return CheckpointKind("pmgsam_state", "PMG-SAM training state (state.pt)")
-    for wrapper in ("model_state", "model", "state_dict"):
-        if isinstance(obj.get(wrapper), Mapping):
-            return identify_checkpoint(obj[wrapper])
-    keys = {_strip_module(k) for k in obj if isinstance(k, str)}
-    roots = {k.split(".")[0] for k in keys}
-    if "mask_decoder" in roots:
-        return CheckpointKind("sam", "SAM checkpoint (segment-anything)")
-    if roots & {"sam_mask_decoder", "memory_attention", "memory_encoder"}:
-        return CheckpointKind("sam2", "SAM2 checkpoint (sam2)")
-    if {"decoder", "neck"} <= roots:  # always trained; a parameter-free fusion leaves none
-        return CheckpointKind("pmgsam", "PMG-SAM checkpoint")
-    if {"stage1.rebnconvin.conv_s1.weight", "outconv.weight"} <= keys:
-        variant = _u2net_variant({_strip_module(k): v for k, v in obj.items()})
-        name = {"u2net": "U²-Net", "u2netp": "U²-Net† (u2netp)"}.get(variant or "", "U²-Net")
-        return CheckpointKind("u2net", f"{name} checkpoint")
-    if "patch_embed.proj.weight" in keys and "blocks" in roots:
-        if "pos_embed_window" in keys:
-            return CheckpointKind("sam2", "SAM2 image encoder's Hiera trunk (sam2)")
-        form = "MAE" if "encoder_norm" in roots or "decoder_embed" in roots else "classifier"
-        return CheckpointKind("hiera", f"Hiera checkpoint (hiera-transformer, {form})")
-    return None
-
-
-def _refuse_other_kind(obj: Any, path: Path, slot: str) -> None:
-    """Raise one :class:`CheckpointError` line if ``obj`` is a checkpoint of another kind than
-    the ``slot`` it was given to."""
-    found = identify_checkpoint(obj)
-    if found is None or found.slot == slot:
-        return
-    field, expected = CHECKPOINT_SLOTS[slot]
-    if found.slot in CHECKPOINT_SLOTS:
-        where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
-    else:
-        where = NOT_A_BRANCH[found.slot]
-    raise CheckpointError(f"{field} '{path}' is a {found.label}, not {expected}: {where}")
 
 
 def check_state_dict(
@@ -277,15 +145,6 @@ def _hiera_variant(
     return next((name for name, spec in variants.items() if tuple(spec) == shape), None)
 
 
-# Width of the first RSU block's inner convolutions: what tells the two official U²-Nets apart.
-U2NET_VARIANT_BY_WIDTH = {32: "u2net", 16: "u2netp"}
-
-
-def _u2net_variant(state: Mapping[str, torch.Tensor]) -> Optional[str]:
-    inner = state.get("stage1.rebnconv1.conv_s1.weight")
-    return None if inner is None else U2NET_VARIANT_BY_WIDTH.get(int(inner.shape[0]))
-
-
 def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load an official-layout U²-Net ``.pth`` into ``model`` strictly; return ``model``.
 
@@ -306,7 +165,7 @@ def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     for key, value in expected.items():
         if key.endswith(".num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
-    found, own = (_u2net_variant(s) for s in (state, expected))
+    found, own = (u2net_variant(s) for s in (state, expected))
     hint = (
         f"the file holds {found} weights: set model.u2net: {found}"
         if found and found != own
