@@ -14,14 +14,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
-from pmgsam.modeling.weights import (
-    CHECKPOINT_SLOTS,
-    NOT_A_BRANCH,
+from pmgsam.modeling.checkpoint_files import (
     CheckpointError,
     identify_checkpoint,
     safe_torch_load,
+    where_it_goes,
 )
+from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
 from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, to_dict
 from pmgsam.utils.io import atomic_path, file_sha256
 
@@ -236,11 +235,7 @@ def _foreign_kind(path: Path) -> Optional[str]:
         return None
     if found is None or found.slot == "pmgsam":  # then its header is what is wrong
         return None
-    if found.slot in CHECKPOINT_SLOTS:
-        where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
-    else:
-        where = NOT_A_BRANCH[found.slot]
-    return f"{found.label}, not PMG-SAM weights: {where}"
+    return f"{found.label}, not PMG-SAM weights: {where_it_goes(found)}"
 
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:

@@ -187,8 +187,14 @@ def _refuse_other_kind(obj: Any, path: Path, slot: str) -> None:
     if found is None or found.slot == slot:
         return
     field, expected = CHECKPOINT_SLOTS[slot]
+    raise CheckpointError(
+        f"{field} '{path}' is a {found.label}, not {expected}: {where_it_goes(found)}"
+    )
+
+
+def where_it_goes(found: CheckpointKind) -> str:
+    """Where a checkpoint of ``found``'s kind is given instead: the config field of its branch,
+    or what to do with a file no branch takes."""
     if found.slot in CHECKPOINT_SLOTS:
-        where = f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
-    else:
-        where = NOT_A_BRANCH[found.slot]
-    raise CheckpointError(f"{field} '{path}' is a {found.label}, not {expected}: {where}")
+        return f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
+    return NOT_A_BRANCH[found.slot]

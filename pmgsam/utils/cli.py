@@ -34,7 +34,7 @@ _USER_ERRORS = {
     "pmgsam.utils.config": "ConfigError",
     "pmgsam.utils.outputs": "OutputError",
     "pmgsam.data.io": "DataError",
-    "pmgsam.modeling.weights": "CheckpointError",
+    "pmgsam.modeling.checkpoint_files": "CheckpointError",
     "pmgsam.evaluation.scoring": "EvaluationInputError",
 }
 EXIT_USER_ERROR = 2
