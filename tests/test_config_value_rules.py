@@ -126,12 +126,12 @@ def test_diff_compares_values_not_their_text() -> None:
 )
 def test_out_of_range_values_are_refused_naming_the_key(override: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
-        load_config(ExperimentConfig, None, [override])
+        load_config(ExperimentConfig, None, [override]).validate_training()
 
 
-def test_validate_reaches_the_augmentation_of_a_config_built_in_code() -> None:
+def test_validate_training_reaches_the_augmentation_of_a_config_built_in_code() -> None:
     # from_dict validates each section it builds; a config made in code has only validate().
     cfg = ExperimentConfig()
     cfg.data.augment.hue = 0.6  # hue shifts are fractions of the hue circle, at most 0.5
     with pytest.raises(ConfigError, match=r"'data\.augment\.hue' must be in \[0, 0\.5\]"):
-        cfg.validate()
+        cfg.validate_training()

@@ -90,7 +90,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
             overrides = [a for a in cmd[6:] if "=" in a]
             # Unknown keys or values of the wrong type raise a ConfigError naming the key.
             config = load_config(ExperimentConfig, ROOT / cmd[3], overrides)
-            config.validate()
+            config.validate_training()  # as train.py checks it
             assert config.schedule.epochs == 3 and config.performance.persistent_workers
             assert config.model.hiera_checkpoint is None
             assert (config.train.device == "cpu") == rehearse

@@ -83,7 +83,8 @@ class AugmentConfig:
     hue: float = 0.05
     color_jitter_prob: float = 0.5
 
-    def validate(self) -> None:
+    def validate_training(self) -> None:
+        # Only training augments: ExperimentConfig.validate_training runs this.
         for name in ("crop_prob", "hflip_prob", "rotate_prob", "color_jitter_prob"):
             _check_prob(f"data.augment.{name}", getattr(self, name))
         if not 0.0 < self.crop_min_scale <= 1.0:
@@ -178,7 +179,6 @@ class DataConfig:
         check_positive("data.num_workers", self.num_workers, allow_zero=True)
         if not self.root:
             raise ConfigError("config key 'data.root' must name the dataset folder")
-        self.augment.validate()
         if self.val_split is not None and splits_overlap(
             self.train_split, self.val_split, self.dataset
         ):

@@ -13,6 +13,10 @@ predicted probability maps: training, inference and evaluation all read masks th
   - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535; float maps
     whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
     probability map overshoots 1 a little), larger floats are taken as 0-255 already;
+    values beyond the scale are clipped to its top, with a :class:`MaskValueWarning` naming
+    the file and its maximum when that is beyond what resampling overshoots (a float above
+    1.5 × 255, an integer above 65535; cv2, which the official DIS tools read maps with, reads
+    no float or 32-bit TIFF at all);
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
     palette) count as foreground (a prediction that is a colour picture, such as a
     colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
@@ -300,6 +304,22 @@ def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str)
         )
 
 
+def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
+    """Warn when to_uint8 clips values above its scale (a float above 255, an integer above
+    65535): no reader says what such a map means, and its bright part becomes one value. A
+    float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot."""
+    high = float(np.nanmax(arr, initial=0.0))
+    top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if arr.dtype.kind == "f" else (65535, 65535)
+    if arr.dtype != np.uint8 and high > bound:
+        scale = "0-255 values" if top == 255 else "16-bit values (scaled by 255/65535)"
+        _warn_mask(
+            f"{what} file '{path}' holds values up to {high:.6g}: read as {scale} with every "
+            f"value above {top} clipped to {top} ({np.mean(arr > top):.1%} of its pixels); "
+            "save it as 8 or 16 bits, or as floats in 0-1 or 0-255",
+            path,
+        )
+
+
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
@@ -308,6 +328,7 @@ def load_image(path: PathLike) -> np.ndarray:
             np.asarray(img), path, "image", "save images as 0-1 or 0-255 (not normalised)"
         )
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
+        _warn_beyond_scale(np.asarray(img), path, "image")
         gray = to_uint8(np.asarray(img))  # 16-bit integers, or float32 in mode "F"
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
@@ -374,6 +395,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 "as 8-bit",
                 path,
             )
+    _warn_beyond_scale(raw, path, what)
     return np.ascontiguousarray(to_uint8(raw))
 
 

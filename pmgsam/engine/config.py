@@ -2,6 +2,14 @@
 
 Load one with ``load_config(ExperimentConfig, "configs/pmgsam_dis5k.yaml", ["optim.lr=5e-5"])``
 (see :mod:`pmgsam.utils.config`); unknown keys and wrong types are errors naming the dotted key.
+
+Loading checks the values that any use of the config needs (``model``, ``data`` but its
+``augment``, ``performance``, ``train.num_threads``). The values only a run that trains reads
+(``loss``, ``optim``, ``schedule``, the rest of ``train``, ``data.augment``, ``output_dir``) are
+checked by :meth:`ExperimentConfig.validate_training`, which ``train.py`` (new, fine-tuned or
+resumed runs) and the :class:`~pmgsam.engine.trainer.Trainer` call: prediction, evaluation and
+benchmarking read a saved run's config for its model and data, and a run saved before a
+training check was added or tightened (``optim.lr`` at most 1, say) must stay usable there.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ class LossConfig:
     aux_premask_weight: float = 0.0
     smooth: float = 1.0
 
-    def validate(self) -> None:
+    def validate_training(self) -> None:
         for name in ("bce_weight", "dice_weight", "iou_weight", "aux_premask_weight"):
             check_positive(f"loss.{name}", getattr(self, name), allow_zero=True)
         if self.bce_weight + self.dice_weight + self.iou_weight <= 0:
@@ -96,7 +104,7 @@ class OptimConfig:
     decoder: ParamGroupConfig = field(default_factory=ParamGroupConfig)
     premask: ParamGroupConfig = field(default_factory=ParamGroupConfig)
 
-    def validate(self) -> None:
+    def validate_training(self) -> None:
         # AdamW moves each weight by about lr per step: above 1 a run diverges at once, and
         # beyond float32's range torch's update itself overflows.
         check_positive("optim.lr", self.lr, at_most=1.0)
@@ -158,7 +166,7 @@ class ScheduleConfig:
     early_stop_patience: Optional[int] = 40
     early_stop_min_delta: float = 0.0
 
-    def validate(self) -> None:
+    def validate_training(self) -> None:
         if self.kind not in SCHEDULE_KINDS:
             raise ConfigError(
                 f"config key 'schedule.kind' must be one of {list(SCHEDULE_KINDS)}, "
@@ -232,6 +240,11 @@ class TrainConfig:
     val_every: int = 1
 
     def validate(self) -> None:
+        # Prediction and evaluation run on train.num_threads; the rest only trains.
+        if self.num_threads is not None:
+            check_positive("train.num_threads", self.num_threads)
+
+    def validate_training(self) -> None:
         if self.amp not in AMP_MODES:
             raise ConfigError(
                 f"config key 'train.amp' must be one of {list(AMP_MODES)}, got {self.amp!r}"
@@ -241,8 +254,6 @@ class TrainConfig:
                 f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {self.device!r}"
             )
         check_positive("train.batch_size", self.batch_size)
-        if self.num_threads is not None:
-            check_positive("train.num_threads", self.num_threads)
         if self.val_batch_size is not None:
             check_positive("train.val_batch_size", self.val_batch_size)
         if self.grad_clip is not None:
@@ -342,25 +353,23 @@ class ExperimentConfig:
     output_dir: str = "runs/pmgsam"
 
     def validate(self) -> None:
-        # from_dict validates sections as it builds them; this covers configs made in code.
-        for section in (
-            self.model,
-            self.data,
-            self.loss,
-            self.optim,
-            self.schedule,
-            self.train,
-            self.performance,
-        ):
+        """The checks any use of the config needs (its model and data, how fast it runs);
+        :func:`~pmgsam.utils.config.from_dict` runs them section by section as it loads a file,
+        this covers configs made in code."""
+        for section in (self.model, self.data, self.train, self.performance):
             section.validate()
-        if not self.output_dir:
-            raise ConfigError("config key 'output_dir' must name the run folder")
 
     def validate_training(self) -> None:
         """:meth:`validate`, plus the checks that matter only to a run that trains (new,
-        resumed or fine-tuned): prediction and evaluation read a saved run's config for its
-        model and data, and an old run saved before such a check must still be usable there."""
+        resumed or fine-tuned): the loss, optimiser, schedule, training loop and augmentation
+        sections and the run folder. Prediction and evaluation read a saved run's config for
+        its model and data, and a run saved before such a check existed (or was tightened)
+        must still be usable there."""
         self.validate()
+        for section in (self.loss, self.optim, self.schedule, self.train, self.data.augment):
+            section.validate_training()
+        if not self.output_dir:
+            raise ConfigError("config key 'output_dir' must name the run folder")
         # The schedule floors the base rate at min_lr after the warm-up: a floor above lr
         # would silently train at min_lr, not at the rate asked for.
         if self.schedule.min_lr > self.optim.lr:

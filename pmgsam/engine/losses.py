@@ -76,7 +76,7 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         # A library caller's config has not been through the training config's validation:
         # a negative weight would otherwise be minimised the wrong way without a word.
-        config.validate()
+        config.validate_training()
         self.config = config
 
     def _terms(

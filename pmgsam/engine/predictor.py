@@ -23,6 +23,7 @@ from tqdm import tqdm
 from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.data.io import (
     DataError,
+    binarize,
     worker_warnings_init,
 )
 from pmgsam.engine.config import PerformanceConfig
@@ -182,8 +183,10 @@ class Predictor:
     def predict_image(self, image: np.ndarray) -> torch.Tensor:
         """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
 
-        ``> 0.5`` gives the binary mask; the maps :meth:`predict_dataset` writes are these × 255,
-        rounded.
+        The maps :meth:`predict_dataset` writes are these × 255, rounded
+        (:func:`probability_levels`); :func:`binary_mask` gives the binary mask that scoring
+        reads off such a map (level > 128, as HCE and the DIS tools binarise it), which is
+        ``prob > 128.5 / 255`` (about 0.50392), not ``prob > 0.5``.
 
         Arguments:
           image (np.ndarray): (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha dropped),
@@ -310,6 +313,22 @@ def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size:
         write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
 
 
+def probability_levels(prob: torch.Tensor) -> torch.Tensor:
+    """The 0-255 levels (uint8, same device) that a [0, 1] probability map is saved as:
+    ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped."""
+    return torch.round(prob.float().clamp(0, 1) * 255.0).to(torch.uint8)
+
+
+def binary_mask(prob: torch.Tensor) -> torch.Tensor:
+    """The foreground (bool, on the CPU) of a probability map as scoring reads it from the
+    map :func:`write_probability_png` saves: level > 128 (:func:`pmgsam.data.io.binarize`,
+    HCE's and the official DIS tools' rule). That is ``prob > 128.5 / 255``: for a probability
+    in (0.5, 0.50392] the saved map holds 128, which is background there, so ``prob > 0.5``
+    would call foreground what the scores count as background."""
+    levels = probability_levels(prob).cpu().numpy()
+    return torch.from_numpy(binarize(levels).astype(bool))
+
+
 def write_probability_png(prob: torch.Tensor, path: Path) -> None:
     """Save a [0, 1] probability map as an 8-bit grayscale PNG.
 
@@ -317,8 +336,7 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
     quantising happen there, and only the 8-bit result crosses to the host. Written whole under
     a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
     """
-    levels = torch.round(prob.float().clamp(0, 1) * 255.0)  # half to even, as np.rint
-    arr = levels.to(torch.uint8).cpu().numpy()
+    arr = probability_levels(prob).cpu().numpy()
     ok, png = cv2.imencode(".png", arr)
     if not ok:
         raise OSError(f"could not encode prediction '{path}' as PNG")

@@ -8,12 +8,15 @@ is and where it goes. :mod:`pmgsam.modeling.weights` remaps what is read onto PM
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -25,8 +28,11 @@ def read_torch_checkpoint(
 ) -> Dict[str, torch.Tensor]:
     """``torch.load`` with ``weights_only=True``; unwraps ``key`` (e.g. ``model_state``) if given.
 
-    A leading ``module.`` (DataParallel) prefix is stripped. ``slot`` (a key of
-    :data:`CHECKPOINT_SLOTS`): the kind of checkpoint expected; a file that
+    A file whose top level holds no tensors but one of :data:`STATE_DICT_WRAPPERS` (a training
+    loop's ``{"model": ..., "optimizer": ...}``, a Lightning ``{"state_dict": ...}``) is read
+    from that entry, said in a log line; two of them, or none, are refused naming the file and
+    its keys. A leading ``module.`` (DataParallel) prefix is stripped, said in a log line too.
+    ``slot`` (a key of :data:`CHECKPOINT_SLOTS`): the kind of checkpoint expected; a file that
     :func:`identify_checkpoint` recognises as another kind is refused in one line that says
     what it is and where it goes.
     """
@@ -39,15 +45,61 @@ def read_torch_checkpoint(
         _refuse_other_kind(obj, path, slot)
     if key is not None and isinstance(obj, Mapping) and key in obj:
         obj = obj[key]
-    elif key is not None and isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
-        # Some re-exports store the bare state dict; accept it when it looks like one.
-        if not any(torch.is_tensor(v) for v in obj.values()):
-            raise CheckpointError(
-                f"checkpoint '{path}' has no '{key}' entry; top-level keys: {sorted(obj)[:10]}"
-            )
+    elif isinstance(obj, Mapping) and not any(torch.is_tensor(v) for v in obj.values()):
+        obj = _unwrap(obj, path, key)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint '{path}' does not hold a state dict")
-    return {_strip_module(k): v for k, v in obj.items()}
+    return _without_module_prefix(obj, path)
+
+
+# Keys under which training code commonly saves a model's state dict beside other entries
+# (epoch, optimizer): hiera-transformer's ``model_state``, SAM2's and many training loops'
+# ``model``, PyTorch Lightning's and mmcv's ``state_dict``.
+STATE_DICT_WRAPPERS = ("state_dict", "model", "model_state")
+
+
+def _unwrap(obj: Mapping, path: Path, key: Optional[str]) -> Mapping:
+    """The state dict inside ``obj``, a mapping without tensors at its top level: the one
+    :data:`STATE_DICT_WRAPPERS` entry that holds a mapping, else a :class:`CheckpointError`
+    naming the file and its top-level keys."""
+    found = [w for w in STATE_DICT_WRAPPERS if isinstance(obj.get(w), Mapping)]
+    keys = sorted(map(str, obj))
+    if len(found) > 1:
+        raise CheckpointError(
+            f"checkpoint '{path}' holds a state dict under each of {found}: which one is the "
+            "model's is ambiguous; save the one to load as a plain state dict"
+        )
+    if not found:
+        wanted = [key] if key is not None else []
+        wanted += [w for w in STATE_DICT_WRAPPERS if w not in wanted]
+        nor = " / ".join(repr(w) for w in wanted[1:])
+        raise CheckpointError(
+            f"checkpoint '{path}' has no '{wanted[0]}' entry (nor {nor}) and no tensors at its "
+            f"top level, so it holds no state dict to load; top-level keys: {keys[:10]}"
+        )
+    others = [k for k in keys if k != found[0]]
+    logger.info(
+        "checkpoint '%s': weights read from its '%s' entry%s",
+        path, found[0], f" (other entries, not weights: {others[:10]})" if others else "",
+    )  # fmt: skip
+    return obj[found[0]]
+
+
+def _without_module_prefix(state: Mapping, path: Path) -> Dict[str, torch.Tensor]:
+    """``state`` with a leading ``module.`` (nn.DataParallel's) taken off its keys; refused
+    when two keys would then be one (one tensor would be lost)."""
+    out = {_strip_module(k): v for k, v in state.items()}
+    if len(out) < len(state):
+        clash = next(k for k in state if k.startswith("module.") and k[len("module.") :] in state)
+        raise CheckpointError(
+            f"checkpoint '{path}' holds both '{clash}' and '{clash[len('module.') :]}': "
+            "two tensors of one weight, with and without nn.DataParallel's 'module.' prefix"
+        )
+    if any(isinstance(k, str) and k.startswith("module.") for k in state):
+        logger.info(
+            "checkpoint '%s': the 'module.' prefix (nn.DataParallel) taken off its keys", path
+        )
+    return out
 
 
 def _is_safetensors(path: str | Path) -> bool:

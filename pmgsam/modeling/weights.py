@@ -152,7 +152,10 @@ def load_u2net_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
       model (nn.Module): the U²-Net (or U²-Netp) to load into.
       path (str or Path): the official checkpoint file (``u2net.pth`` or ``u2netp.pth``).
 
-    A leading ``module.`` (from ``nn.DataParallel``) is stripped from every key. Keys and
+    A state dict wrapped as training code saves it (``{"state_dict": ...}``,
+    ``{"model": ...}``) is read from its wrapper, and a leading ``module.`` (from
+    ``nn.DataParallel``) is stripped from every key, each said in a log line
+    (:func:`~pmgsam.modeling.checkpoint_files.read_torch_checkpoint`). Keys and
     shapes are compared before loading, and any missing key, unexpected key or shape
     mismatch raises :class:`CheckpointError` (a ``ValueError``) naming the file, so no weight
     is ever silently dropped. The only tolerated gap is a missing BatchNorm
