@@ -4,18 +4,15 @@ another model or setting (or of a manifest that cannot say which made them)."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Dict
 
 import cv2
 import numpy as np
 import pytest
-import torch
+from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
 from pmgsam.engine import inference, inference_inputs, predictor
 from pmgsam.engine.inference import main as inference_main
@@ -29,15 +26,6 @@ from pmgsam.utils.outputs import (
 STEMS = ["a", "b", "c", "d", "e"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tree(root: Path) -> Dict[str, str]:
-    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -54,18 +42,9 @@ def images(tmp_path) -> Path:
 @pytest.fixture
 def reads(monkeypatch) -> Counter:
     """Image file names counted each time inference opens one (header or pixels)."""
-    counts: Counter = Counter()
-
-    def counted(function):
-        def wrapper(path, *args, **kwargs):
-            counts[Path(path).stem] += 1
-            return function(path, *args, **kwargs)
-
-        return wrapper
-
-    for name in ("load_image", "read_size", "exif_orientation"):
-        monkeypatch.setattr(inference_inputs, name, counted(getattr(inference_inputs, name)))
-    return counts
+    return count_reads(
+        monkeypatch, inference_inputs, ["load_image", "read_size", "exif_orientation"]
+    )
 
 
 def infer(weights: Path, images: Path, out: Path, *extra) -> int:
@@ -228,17 +207,15 @@ def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
     # branches stand in, so a resumed run still compares them.
     _, model = checkpoints["one"]
     old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    load_as(monkeypatch, model)
     out = tmp_path / "pred"
     assert infer(old, images, out) == 0
     frozen = read_manifest(out)["producer"]["frozen_sha256"]
     assert set(frozen) == {"hiera", "u2net"}
     reads.clear()
     assert infer(old, images, out, "--skip-existing") == 0 and not reads
-    other = copy.deepcopy(model)  # same checkpoint, other frozen weights: refused
-    with torch.no_grad():
-        next(other.u2net.parameters()).add_(1.0)
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    # The same checkpoint, other frozen weights: refused.
+    load_as(monkeypatch, with_other_frozen_weights(model))
     assert infer(old, images, out, "--skip-existing") == 2
 
 
