@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from ablate_cases import write_grid
 
 import pmgsam.ablate as ablate
 from pmgsam.evaluation.scoring import EvaluationInputError
@@ -45,12 +46,7 @@ CONFIGS = {
 
 @pytest.fixture
 def grid(tmp_path: Path) -> Path:
-    folder = tmp_path / "grid"
-    folder.mkdir()
-    (folder / "grid.yaml").write_text(GRID)
-    for name, text in CONFIGS.items():
-        (folder / f"{name}.yaml").write_text(text)
-    return folder
+    return write_grid(tmp_path / "grid", GRID, CONFIGS)
 
 
 def test_grid_names_its_configs_in_order_of_appearance(grid: Path) -> None:

@@ -2,7 +2,8 @@
 (:mod:`pmgsam.ablate_scoring`): on what changes the scores (the weights' SHA-256, HCE, image
 size, device type, precision, speed options, the data), not on worker counts or file times; and
 only scoring, without predicting, when HCE alone is added. Nothing is trained or predicted here
-(tests/test_ablate.py runs the whole CLI once)."""
+(tests/test_ablate.py runs the whole CLI once; the reasons alone are
+test_ablate_rescore_reasons.py's)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -20,130 +20,10 @@ from typing import Any, Dict, List
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import pmgsam.ablate_scoring as scoring
 from pmgsam.ablate_checks import DONE_FILE
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.evaluation.scoring import EvaluationInputError
-
-OPTIONS = {
-    "hiera_window_attention": True,
-    "channels_last": False,
-    "compile": False,
-    "compile_scope": None,
-    "compile_mode": None,
-    "tf32": True,
-    "cudnn_benchmark": False,
-}
-NOW = {
-    "weights_sha256": "5" * 64,
-    "hce": True,
-    "image_size": 64,
-    "device": "cuda",
-    "amp": "bf16",
-    "performance": OPTIONS,
-    "data_root": "/d/DIS5K",
-    "data": "abc",
-}
-# What the version before weights, device and speed options were recorded wrote.
-OLDER = {"hce": True, "image_size": 64, "amp": "bf16", "data_root": "/d/DIS5K", "data": "abc"}
-
-
-def test_settings_as_recorded_keep_the_scores() -> None:
-    assert scoring.rescore_reason(dict(NOW), NOW) == (None, False)
-    # Scores with HCE also serve a call with --no-hce: nothing is lost by keeping them.
-    assert scoring.rescore_reason(dict(NOW), {**NOW, "hce": False})[0] is None
-    # The same files found under another data.root (the dataset moved): the same data.
-    assert scoring.rescore_reason({**NOW, "data_root": "/old/DIS5K"}, NOW)[0] is None
-
-
-@pytest.mark.parametrize(
-    "recorded, words, predict",
-    [
-        (None, "do not record the settings", True),
-        (
-            OLDER,
-            r"do not record the weights_sha256, device, performance they were predicted with "
-            r"\(scored by an older pmgsam\)",
-            True,
-        ),
-        ({**NOW, "hce": False}, r"lack HCE \(scored with --no-hce\)", False),
-        (
-            {**NOW, "weights_sha256": "a" * 64},
-            r"best weights changed since it was scored \(SHA-256 aaaaaaaaaaaa then, "
-            r"555555555555 now",
-            True,
-        ),
-        ({**NOW, "image_size": 1024}, "image size S 1024 then, 64 now", True),
-        # The same bf16 precision on another device (a CUDA run after a bf16-capable CPU one).
-        ({**NOW, "device": "cpu"}, r"maps predicted on cpu then, cuda now \(--device\)", True),
-        (
-            {**NOW, "amp": "none"},
-            r"amp 'none' then, 'bf16' now \(--device, or a GPU with or without native bf16\)",
-            True,
-        ),
-        (
-            {**NOW, "performance": {**OPTIONS, "tf32": False}},
-            r"other speed options \(performance.tf32 False then, True now\)",
-            True,
-        ),
-        (
-            {**NOW, "data": "xyz", "data_root": "/demo/DIS5K"},
-            r"other images or GT masks .*data\.root '/demo/DIS5K' then, '/d/DIS5K' now",
-            True,
-        ),
-    ],
-    ids=["unrecorded", "older", "hce-added", "weights", "image-size", "device", "amp", "tf32",
-         "data"],
-)  # fmt: skip
-def test_a_change_that_changes_the_scores_is_named(recorded, words, predict) -> None:
-    reason, must_predict = scoring.rescore_reason(recorded, NOW)
-    assert reason is not None and re.search(words, reason), reason
-    assert must_predict is predict
-
-
-def test_speed_options_are_recorded_as_they_act_on_the_device() -> None:
-    perf = PerformanceConfig(tf32=False, compile_mode="max-autotune", fused_optimizer=False)
-    # On CUDA TF32 and cuDNN's timing change the arithmetic; a compile mode without compile
-    # changes nothing, and training-only options are no prediction's.
-    assert scoring.prediction_options(perf, "cuda") == {**OPTIONS, "tf32": False}
-    assert scoring.prediction_options(perf, "cpu") == {
-        **OPTIONS,
-        "tf32": None,
-        "cudnn_benchmark": None,
-    }
-    compiled = PerformanceConfig(compile=True, compile_scope="regional")
-    assert scoring.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
-
-
-def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
-    """A split of ``root``: images im/<stem>.jpg and masks gt/<stem>.png of ``sizes`` bytes."""
-    for folder in ("im", "gt"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for stem, size in sizes.items():
-        (root / "im" / f"{stem}.jpg").write_bytes(b"i" * 10)
-        (root / "gt" / f"{stem}.png").write_bytes(b"g" * size)
-    return SimpleNamespace(
-        names=list(sizes),
-        image_paths=[root / "im" / f"{s}.jpg" for s in sizes],
-        mask_paths=[root / "gt" / f"{s}.png" for s in sizes],
-        skeleton_paths=None,
-    )
-
-
-def test_data_digest_follows_the_files_not_the_folder(tmp_path) -> None:
-    a = _dataset(tmp_path / "A" / "DIS-TE1", {"x": 5, "y": 7})
-    digest = scoring.data_digest(tmp_path / "A", {"DIS-TE1": a})
-    # The same files under another root (moved or copied): the same data.
-    b = _dataset(tmp_path / "B" / "DIS-TE1", {"x": 5, "y": 7})
-    assert scoring.data_digest(tmp_path / "B", {"DIS-TE1": b}) == digest
-    # A mask of another size, another image list, or the files read as another part: not.
-    c = _dataset(tmp_path / "C" / "DIS-TE1", {"x": 5, "y": 8})
-    assert scoring.data_digest(tmp_path / "C", {"DIS-TE1": c}) != digest
-    d = _dataset(tmp_path / "D" / "DIS-TE1", {"x": 5})
-    assert scoring.data_digest(tmp_path / "D", {"DIS-TE1": d}) != digest
-    assert scoring.data_digest(tmp_path / "A", {"DIS-TE2": a}) != digest
 
 
 @pytest.fixture
@@ -328,35 +208,6 @@ def test_evaluating_an_unfinished_training_is_refused_before_anything_is_written
     with pytest.raises(FileNotFoundError, match=r"^k5: no finished training in '.*train'; run"):
         _evaluate(variant, variant["root"])
     assert variant["passes"] == [] and not (run_dir / "run.json").exists()
-
-
-def test_a_speed_option_the_scores_do_not_record_is_a_change() -> None:
-    # Scores from before an option was compared do not say how it was set: scored again.
-    then = {key: value for key, value in OPTIONS.items() if key != "channels_last"}
-    reason, predict = scoring.rescore_reason({**NOW, "performance": then}, NOW)
-    assert reason is not None and "performance.channels_last None then, False now" in reason
-    assert predict is True
-
-
-def test_the_device_is_recorded_by_type(tmp_path, monkeypatch) -> None:
-    # cuda:1 computes as cuda:0 does: scores of either serve the other (GPUs of one kind, here
-    # with native bf16: amp auto is bf16 there).
-    monkeypatch.setattr(torch.version, "hip", None)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
-    perf = PerformanceConfig()
-    settings = scoring.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
-    assert (settings["device"], settings["amp"]) == ("cuda", "bf16")
-
-
-@pytest.mark.parametrize("key", ["weights_sha256", "image_size", "device", "amp", "performance"])
-def test_a_setting_the_scores_lack_is_named_once_as_lacking(key: str) -> None:
-    # Not also as a change from None: the record says nothing of how it was set.
-    recorded = {k: v for k, v in NOW.items() if k != key}
-    reason, predict = scoring.rescore_reason(recorded, NOW)
-    assert reason == (
-        f"its scores do not record the {key} they were predicted with (scored by an older pmgsam)"
-    )
-    assert predict is True
 
 
 def test_prediction_refuses_best_weights_replaced_after_they_were_hashed(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from ablate_cases import write_grid
 
 import pmgsam.ablate as ablate
 import pmgsam.ablate_scoring as scoring
@@ -37,12 +38,7 @@ SCORES = {"maxFm": 0.9, "wFmeasure": 0.8, "MAE": 0.05, "Smeasure": 0.85, "meanEm
 
 @pytest.fixture
 def grid(tmp_path: Path) -> Path:
-    folder = tmp_path / "grid"
-    folder.mkdir()
-    (folder / "grid.yaml").write_text(GRID)
-    for name, text in CONFIGS.items():
-        (folder / f"{name}.yaml").write_text(text)
-    return folder
+    return write_grid(tmp_path / "grid", GRID, CONFIGS)
 
 
 def _finished(out: Path, name: str) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ablate_cases import write_grid
 from test_ablate_grid import CONFIGS, GRID
 from test_analysis import DEMO, _coco_with_cases, _fake_run
 
@@ -55,11 +56,7 @@ def test_overlap_keeps_the_users_files(tmp_path) -> None:
 
 
 def test_ablation_table_keeps_the_users_files(tmp_path) -> None:
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    (grid / "grid.yaml").write_text(GRID)
-    for name, text in CONFIGS.items():
-        (grid / f"{name}.yaml").write_text(text)
+    grid = write_grid(tmp_path / "grid", GRID, CONFIGS)
     out = tmp_path / "results"
     argv = ["--grid", str(grid), "--output-dir", str(out)]
     _refused_then_replaced(ablate.main, argv, out, "ablation.md")

@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from resume_cases import count_reads
 from segment_anything import SamAutomaticMaskGenerator
 from segment_anything.modeling import ImageEncoderViT
 
@@ -69,15 +70,7 @@ def generated(monkeypatch) -> List[int]:
 @pytest.fixture
 def reads(monkeypatch) -> Counter:
     """Image stems counted each time an image's pixels are read (GT masks not counted)."""
-    counts: Counter = Counter()
-    real = data_module.load_image
-
-    def counted(path, *args, **kwargs):
-        counts[Path(path).stem] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(data_module, "load_image", counted)
-    return counts
+    return count_reads(monkeypatch, data_module, ["load_image"])
 
 
 def run(argv: List[str], out: Path, *extra: str) -> Dict[str, Any]:

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from cos_cases import evaluate, tiny_config
 from PIL import Image
 
-from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
-from pmgsam.utils.config import to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,13 +34,8 @@ def test_nc4k_benchmark_writes_the_coco_gt_that_scoring_mode_reproduces(
     data = {"dataset": "nc4k", "root": str(nc4k_root), "train_split": "train",
             "val_split": None, "test_splits": ["test"], "num_workers": 0,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
-    model = to_dict(model_config("pmgsam_tiny", image_size=64))
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"model": model, "data": data, "train": {"device": "cpu"}}))
     run = tmp_path / "run"
-    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-            "--output-dir", run]  # fmt: skip
-    assert _evaluate(argv) == 0
+    assert evaluate(tiny_config(tmp_path, data), weights, run) == 0
 
     gt = json.loads((run / "metrics" / "test.gt.json").read_text())
     # One COCO image per test image, one annotation per colour (instance) of its RGB

@@ -4,7 +4,6 @@ predicts beside) maps of other weights."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
 import json
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-import torch
 import yaml
+from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
 from pmgsam.data import datasets as data_module
 from pmgsam.data.io import DataError
@@ -52,15 +51,9 @@ def config(checkpoints, dis5k_root, tmp_path) -> Path:
 @pytest.fixture
 def reads(monkeypatch) -> Counter:
     """``<split>/<stem>`` counted each time an image's pixels are read (GT masks not counted)."""
-    counts: Counter = Counter()
-    real = data_module.load_image
-
-    def counted(path, *args, **kwargs):
-        counts[f"{Path(path).parts[-3]}/{Path(path).stem}"] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(data_module, "load_image", counted)
-    return counts
+    return count_reads(
+        monkeypatch, data_module, ["load_image"], lambda p: f"{p.parts[-3]}/{p.stem}"
+    )
 
 
 def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
@@ -97,15 +90,6 @@ def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, 
             evaluate(config, weights, run, *extra)
     assert len(written) == maps - 1 and not (run / "run.json").exists()
     return written
-
-
-def tree(root: Path) -> Dict[str, str]:
-    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def maps(run: Path) -> Dict[str, str]:
@@ -178,17 +162,14 @@ def test_a_checkpoint_without_frozen_digests_is_refused_once_loaded(
     # branches stand in, so other frozen weights under the same checkpoint are refused.
     _, model = checkpoints["one"]
     old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    load_as(monkeypatch, model)
     run = tmp_path / "run"
     stopped_run(monkeypatch, config, old, run, 4)
     assert set(read_manifest(run / "pred" / "DIS-VD")["producer"]["frozen_sha256"]) == {
         "hiera",
         "u2net",
     }
-    other = copy.deepcopy(model)
-    with torch.no_grad():
-        next(other.u2net.parameters()).add_(1.0)
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    load_as(monkeypatch, with_other_frozen_weights(model))
     before = tree(run)
     reads.clear()
     with pytest.raises(OutputError, match="frozen branches' SHA-256"):

@@ -10,26 +10,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from training_cases import trained_run_folder
 
 import evaluate
 from pmgsam.data.layouts import list_split
 from pmgsam.data.splits import SPLIT_DIR_NAME, read_only_splits
-from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import write_config
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.utils.config import from_dict, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _trained_run(tmp_path: Path, data) -> Path:
     """A run folder as train.py leaves it (config.yaml, best weights), its split files saved."""
-    run = tmp_path / "run"
-    (run / "checkpoints" / "best").mkdir(parents=True)
-    (run / "checkpoints" / "best" / "model.safetensors").write_bytes(b"weights")
-    config = to_dict(ExperimentConfig())
-    config["data"] = to_dict(data)
-    write_config(run, from_dict(ExperimentConfig, config))
+    run = trained_run_folder(tmp_path, data)
     list_split(data, "train:train")  # as training does: draws and saves its splits
     return run
 

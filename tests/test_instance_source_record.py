@@ -10,13 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+from cos_cases import evaluate, tiny_config
 
-import evaluate
 from pmgsam.data import build_dataset
-from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
-from pmgsam.utils.config import to_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,14 +43,9 @@ def test_a_benchmark_without_the_coco_file_records_the_png_fallback(
         "num_workers": 0,
         "split_dir": str(tmp_path / "splits"),
     }
-    model = to_dict(model_config("pmgsam_tiny", image_size=64))
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"model": model, "data": data, "train": {"device": "cpu"}}))
     run = tmp_path / "run"
-    argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-            "--output-dir", run]  # fmt: skip
     with caplog.at_level(logging.INFO, logger="pmgsam"):
-        assert evaluate.main([str(a) for a in argv]) == 0
+        assert evaluate(tiny_config(tmp_path, data), weights, run) == 0
     labels = json.loads((run / "run.json").read_text())["cos"]["COD10K"]["instance_labels"]
     assert labels["kind"] == "png" and labels["path"] == str(root / "Test" / "GT_Instance")
     assert labels["fallback"].startswith("no CAM_Instance_Test.json at ")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Callable, Dict, Tuple
 
 import cv2
 import numpy as np
@@ -70,6 +71,22 @@ def _started_run(tmp_path, dis5k_root, data_config) -> ExperimentConfig:
     with pytest.raises(KeyboardInterrupt):  # a run whose `last` holds epoch 0
         Trainer(cfg).fit()
     return cfg
+
+
+def _as_an_older_pmgsam_saved(
+    cfg: ExperimentConfig, key: str, fingerprint: Callable[..., str]
+) -> Tuple[Path, Dict[str, Any]]:
+    """Rewrite the started run's last state as an older pmgsam saved it: no fingerprint of the
+    data's sampled contents, but ``key`` holding ``fingerprint`` of data.root and the train and
+    val splits. Returns the state file and the state written there."""
+    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
+    splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
+    del state["data_sample_fingerprint"]
+    state[key] = fingerprint(cfg.data.root, *splits)
+    torch.save(state, state_file)
+    return state_file, state
 
 
 def test_resume_of_a_run_another_process_trains_is_refused(
@@ -162,13 +179,8 @@ def test_a_state_with_the_sizes_only_fingerprint_is_still_checked(
     tmp_path, dis5k_root, data_config, first_step_stops
 ):
     cfg = _started_run(tmp_path, dis5k_root, data_config)
-    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
-    state = torch.load(state_file, weights_only=True)
-    size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
-    splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
-    del state["data_sample_fingerprint"]  # as written before the sampled contents
-    state["data_files_fingerprint"] = sizes_fingerprint(cfg.data.root, *splits)
-    torch.save(state, state_file)
+    # As written before the sampled contents: the paths and sizes.
+    state_file, state = _as_an_older_pmgsam_saved(cfg, "data_files_fingerprint", sizes_fingerprint)
     with pytest.raises(KeyboardInterrupt):  # past set-up: the run's paths and sizes
         Trainer(cfg, resume=cfg.output_dir).fit()
     log = (Path(cfg.output_dir) / "train.log").read_text()
@@ -183,13 +195,8 @@ def test_a_state_with_the_paths_only_fingerprint_is_still_checked(
     tmp_path, dis5k_root, data_config, first_step_stops
 ):
     cfg = _started_run(tmp_path, dis5k_root, data_config)
-    state_file = Path(cfg.output_dir) / "checkpoints" / "last" / "state.pt"
-    state = torch.load(state_file, weights_only=True)
-    size, (train, val) = cfg.model.image_size, train_val_split_names(cfg.data)
-    splits = [build_dataset(cfg.data, name, size, train=name == train) for name in (train, val)]
-    del state["data_sample_fingerprint"]  # as written before the sizes were recorded
-    state["data_fingerprint"] = paths_fingerprint(cfg.data.root, *splits)
-    torch.save(state, state_file)
+    # As written before the sizes were recorded: the paths alone.
+    state_file, state = _as_an_older_pmgsam_saved(cfg, "data_fingerprint", paths_fingerprint)
     moved = shutil.copytree(dis5k_root, tmp_path / "scratch" / "DIS5K")
     with pytest.raises(KeyboardInterrupt):  # past set-up: the run's image paths at the new root
         Trainer(replace(cfg, data=replace(cfg.data, root=str(moved))), resume=cfg.output_dir).fit()

@@ -4,19 +4,15 @@ another model or setting (or of a manifest that cannot say which made them)."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from pathlib import Path
-from typing import Dict
 
 import cv2
 import numpy as np
 import pytest
-import torch
+from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
 from pmgsam.engine import inference, inference_inputs, predictor
 from pmgsam.engine.inference import main as inference_main
@@ -24,27 +20,12 @@ from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.outputs import (
     MANIFEST,
-    OutputError,
-    file_identity,
-    finished_maps,
-    prepare_output_dir,
     read_manifest,
-    settle_output_dir,
 )
 
-S = 64
 STEMS = ["a", "b", "c", "d", "e"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tree(root: Path) -> Dict[str, str]:
-    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -61,18 +42,9 @@ def images(tmp_path) -> Path:
 @pytest.fixture
 def reads(monkeypatch) -> Counter:
     """Image file names counted each time inference opens one (header or pixels)."""
-    counts: Counter = Counter()
-
-    def counted(function):
-        def wrapper(path, *args, **kwargs):
-            counts[Path(path).stem] += 1
-            return function(path, *args, **kwargs)
-
-        return wrapper
-
-    for name in ("load_image", "read_size", "exif_orientation"):
-        monkeypatch.setattr(inference_inputs, name, counted(getattr(inference_inputs, name)))
-    return counts
+    return count_reads(
+        monkeypatch, inference_inputs, ["load_image", "read_size", "exif_orientation"]
+    )
 
 
 def infer(weights: Path, images: Path, out: Path, *extra) -> int:
@@ -235,17 +207,15 @@ def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
     # branches stand in, so a resumed run still compares them.
     _, model = checkpoints["one"]
     old = save_model(model, tmp_path / "old.safetensors", frozen_sha256={})
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
+    load_as(monkeypatch, model)
     out = tmp_path / "pred"
     assert infer(old, images, out) == 0
     frozen = read_manifest(out)["producer"]["frozen_sha256"]
     assert set(frozen) == {"hiera", "u2net"}
     reads.clear()
     assert infer(old, images, out, "--skip-existing") == 0 and not reads
-    other = copy.deepcopy(model)  # same checkpoint, other frozen weights: refused
-    with torch.no_grad():
-        next(other.u2net.parameters()).add_(1.0)
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(other))
+    # The same checkpoint, other frozen weights: refused.
+    load_as(monkeypatch, with_other_frozen_weights(model))
     assert infer(old, images, out, "--skip-existing") == 2
 
 
@@ -286,71 +256,6 @@ def test_a_stopped_run_on_other_images_leaves_the_folder_refused(
     stopped_run(monkeypatch, weights["one"], other, out, 3)
     assert read_manifest(out)["mixed"]
     assert infer(weights["one"], other, out, "--skip-existing") == 2
-
-
-# --- the manifest's rules, directly (tiny files, no model) ---
-PRODUCER_A = {"weights": "/w/a.safetensors", "weights_sha256": "a" * 64,
-              "frozen_sha256": {"u2net": "f" * 64}, "image_size": S, "amp": "none",
-              "maps": "final"}  # fmt: skip
-PRODUCER_B = {**PRODUCER_A, "weights": "/w/b.safetensors", "weights_sha256": "b" * 64}
-
-
-def run_into(out: Path, names, producer, warns: bool = False) -> None:
-    """What a run does to ``out``: the manifest first, then the maps, then settling."""
-    if warns:
-        with pytest.warns(UserWarning, match="of an earlier run"):
-            prepare_output_dir(out, names, tool="inference", producer=producer)
-    else:
-        prepare_output_dir(out, names, tool="inference", producer=producer)
-    for name in names:
-        (out / name).write_bytes(f"{producer['weights_sha256'][0]} {name}".encode())
-    settle_output_dir(out, names)
-
-
-def test_a_folder_stays_mixed_while_any_map_of_another_producer_is_left(tmp_path) -> None:
-    out = tmp_path / "pred"
-    run_into(out, ["a.png", "b.png"], PRODUCER_A)
-    assert read_manifest(out)["mixed"] is False
-    run_into(out, ["a.png"], PRODUCER_B, warns=True)  # finished, but b.png is still A's
-    assert read_manifest(out)["mixed"] is True
-    run_into(out, ["a.png"], PRODUCER_B, warns=True)  # B again: b.png is still A's
-    assert read_manifest(out)["mixed"] is True
-    with pytest.raises(OutputError) as err:
-        finished_maps(out, PRODUCER_B, "--output-dir")
-    assert str(err.value).startswith(f"--output-dir '{out}' may also hold maps of another model")
-    run_into(out, ["a.png", "b.png"], PRODUCER_B)  # every map replaced
-    assert read_manifest(out)["mixed"] is False
-    assert finished_maps(out, PRODUCER_B) == {"a.png", "b.png"}
-    record = read_manifest(out)
-    del record["mixed"]  # a manifest that does not say: nothing vouches for the maps
-    (out / MANIFEST).write_text(json.dumps(record))
-    with pytest.raises(OutputError, match="may also hold maps of another model"):
-        finished_maps(out, PRODUCER_B)
-
-
-def test_maps_without_a_producer_record_are_refused_naming_the_option(tmp_path) -> None:
-    out = tmp_path / "pred"
-    run_into(out, ["a.png", "b.png"], PRODUCER_A)
-    prepare_output_dir(out, ["a.png", "b.png"], tool="predict_split", producer=None)
-    with pytest.raises(OutputError) as err:
-        finished_maps(out, PRODUCER_A, "--output-dir")
-    assert str(err.value).startswith(
-        f"--output-dir '{out}' holds 2 map(s) written by predict_split without a record of the "
-        "model that made them"
-    )
-
-
-def test_file_identity_is_the_resolved_path_size_and_modification_time(tmp_path) -> None:
-    # Another image of that name (another path), or the image edited since (its size or its
-    # modification time, e.g. copied back with cp -p), is another source.
-    image = tmp_path / "x.png"
-    image.write_bytes(b"1234")
-    os.utime(image, ns=(5_000_000_000, 7_000_000_123))
-    link = tmp_path / "link.png"
-    link.symlink_to(image)
-    assert file_identity(link) == [str(image.resolve()), 4, 7_000_000_123]
-    gone = tmp_path / "gone.png"
-    assert file_identity(gone) == [str(gone.resolve()), None, None]
 
 
 def test_an_unreadable_image_stops_the_run_or_is_skipped_with_keep_going(

@@ -11,30 +11,17 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from training_cases import trained_run_folder
 
 from pmgsam.data import build_dataset
 from pmgsam.data.layouts import list_split
-from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import write_config
 from pmgsam.evaluation.benchmark import check_not_trained_on
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.utils.config import from_dict, to_dict
-
-
-def _run(tmp_path, data):
-    """A run folder as train.py leaves it: config.yaml and checkpoints/best/model.safetensors."""
-    run = tmp_path / "run"
-    (run / "checkpoints" / "best").mkdir(parents=True)
-    (run / "checkpoints" / "best" / "model.safetensors").write_bytes(b"weights")
-    config = to_dict(ExperimentConfig())
-    config["data"] = to_dict(data)
-    write_config(run, from_dict(ExperimentConfig, config))
-    return run
 
 
 def test_a_test_split_drawn_with_another_seed_is_refused(nc4k_root, data_config, tmp_path):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     train_names = set(list_split(trained, "train:train").names)
     now = replace(trained, split_seed=1)
     test = build_dataset(now, "test", 32, train=False)
@@ -46,7 +33,7 @@ def test_a_test_split_drawn_with_another_seed_is_refused(nc4k_root, data_config,
 
 def test_the_runs_own_split_and_its_training_split_by_name_pass(nc4k_root, data_config, tmp_path):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     same = build_dataset(trained, "test", 32, train=False)
     check_not_trained_on(str(run), trained, {"test": same})
     # Asking for the training split by name (to see the fit) is the user's choice.
@@ -62,13 +49,14 @@ def test_a_checkpoint_outside_a_run_or_of_another_dataset_is_not_checked(
     loose.write_bytes(b"weights")
     test = build_dataset(replace(trained, split_seed=1), "test", 32, train=False)
     check_not_trained_on(str(loose), replace(trained, split_seed=1), {"test": test})
-    run = _run(tmp_path, data_config("cod10k", cod10k_root))  # fine-tuned on another dataset
+    # Fine-tuned on another dataset.
+    run = trained_run_folder(tmp_path, data_config("cod10k", cod10k_root))
     check_not_trained_on(str(run), replace(trained, split_seed=1), {"test": test})
 
 
 def test_a_single_training_image_in_the_split_is_refused(nc4k_root, data_config, tmp_path):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     one = sorted(list_split(trained, "train:train").names)[0]
     split = SimpleNamespace(names=[one, "an-image-never-trained-on"])
     with pytest.raises(EvaluationInputError, match=f"1 of the 2 images of test .*{one}"):
@@ -79,7 +67,7 @@ def test_data_moved_since_training_is_still_checked(nc4k_root, data_config, tmp_
     # The run's config.yaml names where the data was; it now lives at nc4k_root. Listing the
     # old place finds nothing, which must not pass for "no training images here".
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, replace(trained, root=str(tmp_path / "moved" / "NC4K")))
+    run = trained_run_folder(tmp_path, replace(trained, root=str(tmp_path / "moved" / "NC4K")))
     now = replace(trained, split_seed=1)
     test = build_dataset(now, "test", 32, train=False)
     leaked = set(test.names) & set(list_split(trained, "train:train").names)
@@ -92,7 +80,7 @@ def test_the_part_carved_for_validation_was_not_trained_on(cod10k_root, data_con
     # val_split null: the run trained on Train:train and validated on Train:val. Scoring the
     # validated part is scoring held-out images; naming either training split is allowed.
     trained = data_config("cod10k", cod10k_root, val_fraction=0.4)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     for split in ("Train:val", "Train:train", "Train"):
         check_not_trained_on(str(run), trained, {split: build_dataset(trained, split, 32, False)})
     with pytest.raises(EvaluationInputError, match="name a training split .Train:train / Train."):
@@ -106,7 +94,7 @@ def test_a_run_whose_config_this_version_cannot_read_is_not_checked(
     # Nothing to compare with: its splits cannot be known, so scoring goes ahead as for a
     # checkpoint outside a run (the leaking draw of the first test is not refused).
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     with open(run / "config.yaml", "a") as f:
         f.write("field_of_another_version: 1\n")
     now = replace(trained, split_seed=1)
@@ -124,7 +112,7 @@ def test_a_run_whose_training_split_is_not_found_says_it_is_not_checked(
     nc4k_root, data_config, tmp_path, caplog
 ):
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     elsewhere = replace(trained, root=str(tmp_path / "empty" / "NC4K"))
     test = build_dataset(replace(trained, split_seed=1), "test", 32, train=False)
     with caplog.at_level("WARNING", logger="pmgsam"):
@@ -148,7 +136,7 @@ def test_benchmark_mode_refuses_before_loading_the_model(nc4k_root, data_config,
     from pathlib import Path
 
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
-    run = _run(tmp_path, trained)
+    run = trained_run_folder(tmp_path, trained)
     script = Path(__file__).resolve().parents[1] / "evaluate.py"
     spec = importlib.util.spec_from_file_location("evaluate_cli", script)
     cli = importlib.util.module_from_spec(spec)

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import pytest
 
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import write_config
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import from_dict, to_dict
@@ -41,3 +42,15 @@ def crash_at_step(
     with pytest.raises(RuntimeError, match="simulated crash"):
         Trainer(cfg).fit()
     monkeypatch.setattr(Trainer, "_train_step", original)
+
+
+def trained_run_folder(tmp_path: Path, data: Any) -> Path:
+    """``tmp_path / "run"`` as train.py leaves it for the data section ``data``: config.yaml
+    and checkpoints/best/model.safetensors (stand-in bytes; nothing is trained)."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (run / "checkpoints" / "best" / "model.safetensors").write_bytes(b"weights")
+    config = to_dict(ExperimentConfig())
+    config["data"] = to_dict(data)
+    write_config(run, from_dict(ExperimentConfig, config))
+    return run

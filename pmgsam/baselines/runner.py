@@ -1,4 +1,5 @@
-"""Run a baseline over a dataset split: maps, COCO instances, scores and the efficiency block.
+"""Run a baseline over a dataset split: maps, COCO instances, scores and the image to time
+(the efficiency block: :mod:`pmgsam.baselines.efficiency`).
 
 * Box prompts: DIS prompts ONE tight box around the whole GT mask (an empty GT has no box: its map
   is all zero and it is counted). COD10K/NC4K prompt one box per GT instance (from the COCO
@@ -27,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from pmgsam.baselines.base import Baseline, Prediction, gt_box, instance_boxes, reduce_masks
+from pmgsam.baselines.efficiency import measure_efficiency, model_side, prediction_flops
 from pmgsam.baselines.resume import (
     RECORDS,
     append_record,
@@ -42,8 +44,6 @@ from pmgsam.baselines.row_scores import (
     subset_mark,
 )
 from pmgsam.data.io import DataError
-from pmgsam.efficiency import count_parameters, measure_speed
-from pmgsam.efficiency.flops import count_call_flops
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.engine.unreadable import FailedInputs
 from pmgsam.utils.outputs import (
@@ -57,7 +57,8 @@ from pmgsam.utils.rle import encode_rle
 INSTANCE_THRESHOLD = 0.5  # a box-prompted probability map becomes an instance above this
 COUNTS = ("empty_gt", "empty_gt_instances", "no_masks", "masks")
 
-# The scores live in pmgsam.baselines.row_scores; importable from here as before.
+# The scores live in pmgsam.baselines.row_scores and the timing in pmgsam.baselines.efficiency;
+# importable from here as before.
 __all__ = ["coco_instances", "measure_efficiency", "model_side", "prediction_flops"]
 __all__ += ["run_baseline", "score_dis_maps", "score_instances", "subset_mark"]
 
@@ -316,72 +317,3 @@ def _one_map(baseline: Baseline, pred: Prediction, reduce: str, gt: np.ndarray) 
     if baseline.prompt == "box":
         return np.maximum.reduce(pred.masks)
     return reduce_masks(pred.masks, reduce, gt.shape, gt).astype(np.float32)
-
-
-class _WholePrediction(torch.nn.Module):
-    """What ``measure_speed`` times: the baseline's whole ``predict`` on one image (its
-    preprocessing, every forward pass and all post-processing), the image held on the host as
-    the packages take it."""
-
-    def __init__(self, baseline: Baseline, image: np.ndarray, boxes: Optional[np.ndarray]):
-        super().__init__()
-        self.baseline, self.image, self.boxes = baseline, image, boxes
-
-    def forward(self, token: torch.Tensor) -> Prediction:
-        return self.baseline.predict(self.image, self.boxes)
-
-
-def prediction_flops(
-    baseline: Baseline, image: np.ndarray, boxes: Optional[np.ndarray]
-) -> Dict[str, float]:
-    """FLOPs of one whole ``predict`` of ``image``: ``total`` and the ``image_encoder`` part.
-
-    Counted by ``torch.utils.flop_counter.FlopCounterMode`` like PMG-SAM's (matrix products and
-    convolutions, a multiply-add = 2 FLOPs), over everything the prediction runs: the image
-    encoder once and the mask decoder for every prompt batch (an automatic mode's 32x32 grid
-    included), so the number compares with PMG-SAM's one pass per image.
-    """
-    encoder = getattr(baseline.model, "image_encoder", None)
-    return count_call_flops(lambda: baseline.predict(image, boxes), encoder)
-
-
-def model_side(model: torch.nn.Module) -> Optional[int]:
-    """The input side a SAM (``image_encoder.img_size``) or SAM2.1 (``image_size``) model
-    resizes every image to; None for a model that records neither."""
-    side = getattr(model, "image_size", None)
-    return side or getattr(getattr(model, "image_encoder", None), "img_size", None)
-
-
-def measure_efficiency(
-    baseline: Baseline,
-    image: np.ndarray,
-    boxes: Optional[np.ndarray],
-    iters: int,
-    warmup: int,
-) -> Dict[str, Any]:
-    """A ``pmgsam.efficiency``-style report (params, FLOPs, speed, the torch thread count it
-    was timed on) of the baseline on one image, with the same timing harness (``measure_speed``,
-    fp32, CUDA-synchronised)."""
-    device = next(baseline.model.parameters()).device
-    token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
-    # On a CPU one automatic-mode prediction takes tens of seconds: say why the run pauses.
-    logger.info(
-        "timing the whole prediction of one image on %s: %d passes after %d warm-up, plus one "
-        "counting FLOPs (--speed-iters 0 skips it)", device, iters, warmup,
-    )  # fmt: skip
-    flops = prediction_flops(baseline, image, boxes)
-    speed = measure_speed(_WholePrediction(baseline, image, boxes), token, "fp32", iters, warmup)
-    return {
-        "params": count_parameters(baseline.model),
-        "flops_per_image": flops,
-        "speed": speed,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "dtype": "fp32",
-        "threads": torch.get_num_threads(),  # as pmgsam.efficiency's reports record it
-        "batch": 1,
-        "image_size": model_side(baseline.model),
-        "timed_image_size": list(image.shape[:2]),
-        "timed_prompts": None if boxes is None else len(boxes),
-        "iters": iters,
-        "warmup": warmup,
-    }

@@ -32,7 +32,7 @@ from pmgsam.utils.messages import one_line
 # the CLI wrapper must not import torch to print a config error.
 _USER_ERRORS = {
     "pmgsam.utils.config": "ConfigError",
-    "pmgsam.utils.outputs": "OutputError",
+    "pmgsam.utils.output_paths": "OutputError",
     "pmgsam.data.io": "DataError",
     "pmgsam.modeling.checkpoint_files": "CheckpointError",
     "pmgsam.evaluation.scoring": "EvaluationInputError",
