@@ -1,4 +1,4 @@
-"""Listing dataset folders and reading images, masks and instance maps.
+"""Reading images, masks and instance maps (listing their folders: :mod:`pmgsam.data.listing`).
 
 Every reader raises :class:`DataError` naming the file when it cannot be decoded, so a corrupt
 file in a 3000-image dataset is found by name instead of surfacing as a PIL traceback inside a
@@ -49,30 +49,29 @@ predicted probability maps: training, inference and evaluation all read masks th
 from __future__ import annotations
 
 import functools
-import re
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Tuple, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.utils.cli import one_line_warning
-from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker, preview
+from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
+
+# Re-exported: callers and user code import these from here.
+from .errors import DataError, DataNotFoundError
+from .listing import (  # noqa: F401
+    IMAGE_EXTENSIONS,
+    MASK_EXTENSIONS,
+    list_files,
+    natural_key,
+    other_files,
+)
 
 PathLike = Union[str, Path]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
-class DataError(ValueError):
-    """A dataset file or folder is missing, unreadable or inconsistent (the message names it)."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """A dataset file or folder does not exist."""
 
 
 class MaskValueWarning(UserWarning):
@@ -141,64 +140,6 @@ def _warn_mask(message: str, path: PathLike) -> None:
                 "the same way without a warning]"
             )
     warnings.warn(message, MaskValueWarning, stacklevel=3)
-
-
-def natural_key(name: str) -> List[Union[int, str]]:
-    """Sort key that orders ``2`` before ``10`` (NC4K and many folders use numeric stems)."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
-
-def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[str, Path]:
-    """Map stem -> path for the files in ``folder`` with one of ``extensions``.
-
-    Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped, and so are
-    subfolders, with a warning naming them. Broken symbolic links are listed: reading one
-    raises :class:`DataNotFoundError` naming it. Two files whose stems are equal, or equal but for
-    case, are an error: pairing by stem would be ambiguous, and maps named by stem would
-    overwrite each other on case-insensitive file systems (macOS, Windows).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        if folder.exists():
-            raise DataError(f"{what} folder '{folder}' is not a folder")
-        raise DataNotFoundError(f"{what} folder '{folder}' does not exist")
-    found: Dict[str, Path] = {}
-    by_folded: Dict[str, str] = {}
-    subfolders = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        if path.is_dir():
-            subfolders.append(path.name)
-            continue
-        # A broken symbolic link is kept, so that reading it names it instead of the file
-        # going missing without a word.
-        if path.suffix.lower() not in extensions or not (path.is_file() or path.is_symlink()):
-            continue
-        other = by_folded.get(path.stem.casefold())
-        if other is not None:
-            same = "" if other == path.stem else " (equal but for case)"
-            raise DataError(
-                f"{what} folder '{folder}' has two files with stem '{path.stem}'{same}: "
-                f"'{found[other].name}' and '{path.name}'; rename one"
-            )
-        found[path.stem] = path
-        by_folded[path.stem.casefold()] = path.stem
-    if subfolders:
-        warnings.warn(
-            f"{what} folder '{folder}' has {len(subfolders)} subfolder(s) "
-            f"({preview(subfolders, 5)}): only the files directly in it are read",
-            stacklevel=2,
-        )
-    return found
-
-
-def other_files(folder: PathLike, extensions: Sequence[str]) -> List[str]:
-    """Names of the files in ``folder`` that :func:`list_files` leaves out for their extension
-    (hidden files and subfolders aside), in natural order."""
-    found = [p.name for p in Path(folder).iterdir() if p.suffix.lower() not in extensions]
-    found = [n for n in found if not n.startswith(".") and not (Path(folder) / n).is_dir()]
-    return sorted(found, key=natural_key)
 
 
 def _missing(path: Path, what: str) -> DataNotFoundError:
