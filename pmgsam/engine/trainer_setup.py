@@ -92,7 +92,8 @@ class TrainerSetup:
 
     def _build_optimisation(self) -> None:
         config = self.config
-        self.loss_fn = SegmentationLoss(config.loss)
+        # The trainer checks each batch's mask on the host (a check on the GPU would wait for it).
+        self.loss_fn = SegmentationLoss(config.loss, check_device_targets=False)
         self.optimizer = build_optimizer(
             self.model, config.optim, fused=adamw_fused(self.perf, self.device)
         )
