@@ -55,7 +55,8 @@ class Trainer(TrainerSetup):
     Arguments:
       config (ExperimentConfig): the experiment; ``config.output_dir`` is the run folder.
       resume (str or Path, optional): a run folder (or checkpoint folder) whose ``last`` state
-        is continued; the config must equal the saved one up to
+        is continued (its ``best``, when older than ``last``, is refused: it would rewind the
+        run); the config must equal the saved one up to
         :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`, and the dataset and frozen-branch
         paths of :data:`~pmgsam.engine.resume_checks.MOVABLE` where they hold the run's files.
     """

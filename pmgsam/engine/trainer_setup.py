@@ -19,7 +19,12 @@ from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import adamw_fused
-from pmgsam.engine.resume_checks import check_frozen_files, check_resume_config, check_world_size
+from pmgsam.engine.resume_checks import (
+    check_frozen_files,
+    check_not_a_rewind,
+    check_resume_config,
+    check_world_size,
+)
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import (
     EarlyStopping,
@@ -76,6 +81,8 @@ class TrainerSetup:
             check_resume_config(resumed["config"], config, resumed["path"])
             check_frozen_files(config, resumed["path"])
             check_world_size(resumed, self.dist.world_size)
+            if continuing:
+                check_not_a_rewind(resumed, self.out)
         # Rank 0 alone: it creates the folder and its lock right after, which another rank
         # checking then would take for a foreign folder. If it refuses, it exits before the
         # barrier in _build_data and torchrun stops the other ranks.
