@@ -13,6 +13,7 @@ from typing import Any, Iterator, List
 import pytest
 import torch
 
+from pmgsam.engine import losses as losses_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
@@ -65,7 +66,7 @@ def test_training_steps_read_nothing_back_outside_logging_steps_and_flag_nan(
     tiny_trainer, monkeypatch
 ):
     trainer = tiny_trainer(log_every=3)
-    inside, reads = [False], []
+    inside, reads, checking, checked = [False], [], [False], []
     # AdamW (capturable=False) keeps its step counters on the host even when training on CUDA,
     # so its reads of them never wait for the GPU; every other read would.
     state = trainer.optimizer.state
@@ -73,15 +74,31 @@ def test_training_steps_read_nothing_back_outside_logging_steps_and_flag_nan(
         original = getattr(torch.Tensor, name)
 
         def counting(self, *args, _original=original, _name=name, **kwargs):
-            if inside[0] and not any(self is st.get("step") for st in state.values()):
+            step_counter = any(self is st.get("step") for st in state.values())
+            if inside[0] and not step_counter and not checking[0]:
                 reads.append((trainer.global_step, _name))
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
+    # The batch's mask is range-checked on the host before its copy (on CUDA too, where the
+    # loss then checks nothing): its reads are the CPU's. The CUDA test below proves it there.
+    real_check = losses_mod.check_target_range
+
+    def host_check(target, what="the loss target"):
+        checking[0] = True
+        checked.append(trainer.global_step)
+        try:
+            real_check(target, what)
+        finally:
+            checking[0] = False
+
+    monkeypatch.setattr(trainer_mod, "check_target_range", host_check)
+    monkeypatch.setattr(losses_mod, "check_target_range", host_check)
     _steps_only(trainer, inside)
     trainer.train_one_epoch(0)
     steps = trainer.global_step
     assert steps >= 3
+    assert set(checked) == set(range(steps))  # every step checked its batch
     # The loss is read (and finiteness checked) at logging steps, and only there.
     assert {s for s, _ in reads} == {s for s in range(1, steps + 1) if s % 3 == 0}, reads
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pmgsam.engine.losses import check_target_range
+
 # segment-anything (which imports torchvision and torch._dynamo, ~1.5 s) only where it runs:
 # the command's --help and its parser need none of it.
 if TYPE_CHECKING:
@@ -99,17 +101,20 @@ def prepare(
     side: int,
     owner: Optional[np.ndarray] = None,
 ) -> Sample:
-    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask or (T, H, W) target masks, (P, 2)
+    """An (H, W, 3) uint8 RGB image, its (H, W) {0, 1} mask or (T, H, W) target masks (other
+    values are refused: :func:`~pmgsam.engine.losses.check_target_range`), (P, 2)
     x, y points in the original frame and each point's target index ``owner`` (default 0) -> a
     :class:`Sample` in the input frame of a SAM of input side ``side``, as
     ``SamPredictor.set_image`` and ``predict`` transform them; every target is resized as the
     binary GT is."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
+    masks = mask[None] if mask.ndim == 2 else mask
+    # Thresholded at 0.5 below, a 0/255 mask would pass, dilated: any fraction of it above 0.5.
+    check_target_range(torch.as_tensor(masks), "the fine-tuning target mask")
     transform = ResizeLongestSide(side)
     resized = transform.apply_image(image)
     h, w = resized.shape[:2]
-    masks = mask[None] if mask.ndim == 2 else mask
     targets = torch.empty((len(masks), h, w), dtype=torch.bool)
     for i, one in enumerate(masks):  # one float copy at a time
         gt = torch.as_tensor(one, dtype=torch.float32)[None, None]

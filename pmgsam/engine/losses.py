@@ -7,6 +7,7 @@ supervises the Pre-Mask.
 
 from __future__ import annotations
 
+import math
 from typing import Dict, Mapping, Tuple
 
 import torch
@@ -32,6 +33,12 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _soft_overlap(logits: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-image ``Σpg`` and ``Σp + Σg`` of sigmoid probabilities ``p`` and target ``g``."""
+    p, g = torch.sigmoid(_flat(logits)), _flat(target)
+    return (p * g).sum(1), p.sum(1) + g.sum(1)
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
     """Per-image ``1 - (2·Σpg + s) / (Σp + Σg + s)`` on sigmoid probabilities, shape (B,).
 
@@ -41,23 +48,42 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -
       smooth (float): added to numerator and denominator (an empty mask and an empty
         prediction then give 0, not NaN).
     """
-    p, g = torch.sigmoid(_flat(logits)), _flat(target)
-    inter = (p * g).sum(1)
-    return 1.0 - (2.0 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth)
+    inter, total = _soft_overlap(logits, target)
+    return 1.0 - (2.0 * inter + smooth) / (total + smooth)
 
 
 def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Per-image soft IoU loss ``1 - (Σpg + s) / (Σp + Σg - Σpg + s)``, shape (B,).
+    """Per-image soft IoU loss ``1 - (Σpg + s) / (Σp + Σg - Σpg + s)``, shape (B,); the
+    arguments are :func:`dice_loss`'s."""
+    inter, total = _soft_overlap(logits, target)
+    return 1.0 - (inter + smooth) / (total - inter + smooth)
 
-    Arguments:
-      logits (torch.Tensor): (B, ...) mask logits, e.g. (B, 1, S, S).
-      target (torch.Tensor): {0, 1} ground truth of the same shape.
-      smooth (float): added to numerator and denominator (an empty mask and an empty
-        prediction then give 0, not NaN).
+
+def check_target_range(target: torch.Tensor, what: str = "the loss target") -> None:
+    """Refuse a target with values outside [0, 1] (a 0/255 mask, an ignore label of -1, NaN):
+    BCE, Dice and IoU accept it without complaint and train on nonsense.
+
+    Reads the values back, so a target on an accelerator waits for it: the trainer checks each
+    batch on the host, before the copy.
     """
-    p, g = torch.sigmoid(_flat(logits)), _flat(target)
-    inter = (p * g).sum(1)
-    return 1.0 - (inter + smooth) / (p.sum(1) + g.sum(1) - inter + smooth)
+    if target.numel() == 0 or target.dtype == torch.bool:
+        return
+    low, high = (float(v) for v in torch.aminmax(target.detach().float()))
+    if low >= 0.0 and high <= 1.0:  # NaN fails too
+        return
+    if math.isnan(low) or math.isnan(high):
+        cause = "it holds NaN"
+    elif high > 1.0:
+        cause = (
+            "a 0/255 mask (8-bit PNG values converted to float without dividing by 255) gives "
+            "this: divide it by 255 or threshold it (mask > 127)"
+        )
+    else:
+        cause = "negative values (an 'ignore' label?) mean nothing to BCE, Dice or IoU"
+    raise ValueError(
+        f"{what} has max {high:.4g} and min {low:.4g}, but the losses expect a {{0, 1}} mask "
+        f"(or soft targets in [0, 1]); {cause}"
+    )
 
 
 class SegmentationLoss(nn.Module):
@@ -68,16 +94,30 @@ class SegmentationLoss(nn.Module):
     ``aux_bce``, ``aux_dice``, ``aux_iou``, ``aux`` (weighted sum) for the Pre-Mask when the
     auxiliary loss is on. Computed in float32 whatever the autocast dtype.
 
+    The target must lie in [0, 1] (:func:`check_target_range`): one on the CPU is checked at
+    every call; one on an accelerator at the first call only, as reading it back waits for the
+    device.
+
     Arguments:
       config (LossConfig): the term weights and smoothing.
+      check_device_targets (bool): check the first target given on an accelerator; False
+        where the caller checks its batches on the host (the trainer) or makes them itself.
     """
 
-    def __init__(self, config: LossConfig) -> None:
+    def __init__(self, config: LossConfig, check_device_targets: bool = True) -> None:
         super().__init__()
         # A library caller's config has not been through the training config's validation:
         # a negative weight would otherwise be minimised the wrong way without a word.
         config.validate_training()
         self.config = config
+        self.check_device_targets = check_device_targets
+
+    def _check_target(self, target: torch.Tensor) -> None:
+        if target.device.type == "cpu":
+            check_target_range(target)
+        elif self.check_device_targets:
+            check_target_range(target)
+            self.check_device_targets = False
 
     def _terms(
         self, logits: torch.Tensor, target: torch.Tensor
@@ -119,9 +159,11 @@ class SegmentationLoss(nn.Module):
           outputs (dict of torch.Tensor): the model's ``{"pre_mask", "mask"}`` logits, each
             (B, 1, S, S); ``pre_mask`` is read only when the auxiliary loss is on (a missing
             output it needs is refused, naming the setting).
-          target (torch.Tensor): the {0, 1} ground truth, (B, 1, S, S).
+          target (torch.Tensor): the {0, 1} (or soft [0, 1]) ground truth, (B, 1, S, S); other
+            values are refused as the class says.
         """
         self._check_outputs(outputs)
+        self._check_target(target)
         with torch.autocast(device_type=target.device.type, enabled=False):
             total, terms = self._terms(outputs["mask"], target)
             components = {k: v.detach() for k, v in terms.items()}

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
+from pmgsam.engine.state import checkpoint_dir, load_training_state
+from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import ConfigError, diff, to_dict
 
 logger = logging.getLogger(__name__)
@@ -167,4 +169,28 @@ def check_world_size(resumed: Dict[str, Any], world_size: int) -> None:
         f"on {saved}, and another count changes the global batch and the data each process "
         f"draws; resume with {resume_command(Path(resumed['path']).parents[2], saved)}, or start "
         "a new run from its weights (train.init_from=RUN)"
+    )
+
+
+def check_not_a_rewind(resumed: Dict[str, Any], run_dir: Path) -> None:
+    """Refuse continuing ``run_dir`` from one of its checkpoints older than its ``last`` (its
+    ``best``, given as ``--resume RUN/checkpoints/best``): the run would go back to that epoch,
+    drop the later epochs' ``metrics.jsonl`` lines and TensorBoard events at once and overwrite
+    ``last``, where a resume continues where the run stopped."""
+    given = Path(resumed["path"]).resolve()
+    if given.parent == checkpoint_dir(run_dir, "last").resolve():
+        return  # the usual resume: no second read of the state
+    try:
+        last = load_training_state(run_dir)
+    except CheckpointError:
+        return  # no `last` to lose (a run folder from elsewhere is checked as a new one)
+    if int(last["epoch"]) <= int(resumed["epoch"]):
+        return
+    epoch, newer = int(resumed["epoch"]), int(last["epoch"])
+    raise ConfigError(
+        f"cannot resume from '{resumed['path']}': it holds epoch {epoch}, but the run's last "
+        f"checkpoint '{last['path']}' holds epoch {newer}, so the run would go back to epoch "
+        f"{epoch}, dropping epochs {epoch + 1}-{newer} from metrics.jsonl and overwriting "
+        f"`last`. Continue the run with {resume_command(run_dir, int(last.get('world_size') or 1))}"
+        f", or train on from these weights in a new run (train.init_from={given.parent})"
     )

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.epoch_stats import EpochLosses, NonFiniteWatch
+from pmgsam.engine.losses import check_target_range
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -54,7 +55,8 @@ class Trainer(TrainerSetup):
     Arguments:
       config (ExperimentConfig): the experiment; ``config.output_dir`` is the run folder.
       resume (str or Path, optional): a run folder (or checkpoint folder) whose ``last`` state
-        is continued; the config must equal the saved one up to
+        is continued (its ``best``, when older than ``last``, is refused: it would rewind the
+        run); the config must equal the saved one up to
         :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`, and the dataset and frozen-branch
         paths of :data:`~pmgsam.engine.resume_checks.MOVABLE` where they hold the run's files.
     """
@@ -170,6 +172,8 @@ class Trainer(TrainerSetup):
     def _train_step(self, batch: Dict[str, Any], epoch: int, iteration: int) -> Dict[str, Any]:
         """One optimiser step; returns the loss components (tensors) and the batch size."""
         images = batch["image"].to(self.device, non_blocking=True)
+        # On the host, before the copy: on the device the check would wait for the GPU.
+        check_target_range(batch["mask"], "the training batch's 'mask'")
         masks = batch["mask"].to(self.device, non_blocking=True)
         images = to_memory_format(images, self.perf)
         self.lr = self.schedule.step(epoch, iteration)

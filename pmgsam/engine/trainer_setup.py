@@ -19,7 +19,12 @@ from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import adamw_fused
-from pmgsam.engine.resume_checks import check_frozen_files, check_resume_config, check_world_size
+from pmgsam.engine.resume_checks import (
+    check_frozen_files,
+    check_not_a_rewind,
+    check_resume_config,
+    check_world_size,
+)
 from pmgsam.engine.run_lock import RunLock
 from pmgsam.engine.schedulers import (
     EarlyStopping,
@@ -76,6 +81,8 @@ class TrainerSetup:
             check_resume_config(resumed["config"], config, resumed["path"])
             check_frozen_files(config, resumed["path"])
             check_world_size(resumed, self.dist.world_size)
+            if continuing:
+                check_not_a_rewind(resumed, self.out)
         # Rank 0 alone: it creates the folder and its lock right after, which another rank
         # checking then would take for a foreign folder. If it refuses, it exits before the
         # barrier in _build_data and torchrun stops the other ranks.
@@ -92,7 +99,8 @@ class TrainerSetup:
 
     def _build_optimisation(self) -> None:
         config = self.config
-        self.loss_fn = SegmentationLoss(config.loss)
+        # The trainer checks each batch's mask on the host (a check on the GPU would wait for it).
+        self.loss_fn = SegmentationLoss(config.loss, check_device_targets=False)
         self.optimizer = build_optimizer(
             self.model, config.optim, fused=adamw_fused(self.perf, self.device)
         )

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from pmgsam.data import resized_hw
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import PerformanceConfig
-from pmgsam.engine.losses import SegmentationLoss
+from pmgsam.engine.losses import SegmentationLoss, check_target_range
 from pmgsam.engine.performance import to_memory_format
 from pmgsam.evaluation.dis_metrics import F_BETA2
 from pmgsam.utils.loaders import loader_batches
@@ -84,6 +84,7 @@ def run_validation(
     with loader_batches(loader) as batches:
         for batch in batches:
             images = to_memory_format(batch["image"].to(device, non_blocking=True), perf)
+            check_target_range(batch["mask"], "the validation batch's 'mask'")  # on the host
             masks = batch["mask"].to(device, non_blocking=True)
             with D.autocast(device, amp_dtype):
                 outputs = model(images)

@@ -16,6 +16,7 @@ from typing import Dict, List, Mapping, Sequence
 import numpy as np
 
 from pmgsam.baselines.settings import finetune_limit
+from pmgsam.evaluation.cos_label_sources import label_source_notes
 from pmgsam.evaluation.run_json import (
     PathLike,
 )
@@ -217,9 +218,11 @@ def cos_protocol(scores: object) -> str:
 def cos_table(runs: Sequence[Mapping]) -> Table:
     """AP, AP50 and AP75 of every run's ``cos`` scores, one column group per dataset scored.
 
-    Notes name each COS protocol with its rows, scores made on part of a split and the
-    overlapping-instance subsets; no best is marked in a group whose rows saw different image
-    counts or were scored with different protocols (the latter get a Protocol column).
+    Notes name each COS protocol with its rows, scores made on part of a split, the
+    overlapping-instance subsets and, where rows differ in it, the source of their GT instances
+    (:mod:`~pmgsam.evaluation.cos_label_sources`); no best is marked in a group whose rows saw
+    different image counts, were scored with different protocols (the latter get a Protocol
+    column) or against different kinds of instance labels.
     """
     scored = {d for r in runs for d in (r.get("cos") or {})}
     # Datasets no run was scored on are left out (all shown when none has a value).
@@ -258,7 +261,9 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
     for (_, vals), protos in zip(rows, row_protocols):  # each row's protocol, where they differ
         vals.update({(d, PROTOCOL_COLUMN.key): protos.get(d) for d in mixed})
     groups = [(d, COS_COLUMNS + ((PROTOCOL_COLUMN,) if d in mixed else ())) for d in datasets]
-    unranked = [d for d in datasets if d in unequal or d in mixed]
+    label_notes, mixed_labels = label_source_notes(runs, datasets)
+    notes += label_notes
+    unranked = [d for d in datasets if d in unequal or d in mixed or d in mixed_labels]
     boxed = gt_box_rows(runs)
     notes += gt_box_notes(boxed)
     notes += finetune_subset_notes(runs)
