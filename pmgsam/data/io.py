@@ -11,8 +11,8 @@ predicted probability maps: training, inference and evaluation all read masks th
 * masks and maps become 8-bit single-channel 0-255:
 
   - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535; float maps
-    whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
-    probability map overshoots 1 a little), larger floats are taken as 0-255 already;
+    whose largest finite value is at most 1.5 are probabilities, scaled by 255 and clipped (a
+    resampled probability map overshoots 1 a little), larger floats are taken as 0-255 already;
     values beyond the scale are clipped to its top, with a :class:`MaskValueWarning` naming
     the file and its maximum when that is beyond what resampling overshoots (a float above
     1.5 × 255, an integer above 65535; cv2, which the official DIS tools read maps with, reads
@@ -37,6 +37,9 @@ predicted probability maps: training, inference and evaluation all read masks th
     black), with a :class:`MaskValueWarning` naming the file: it probably holds logits, which
     need a sigmoid before saving. Resampling a map of values >= 0 undershoots far less
     (:data:`FLOAT_LOGIT_DEPTH`), and 0-255 floats are never negative, so neither warns;
+  - a float map or image holding NaN or infinities reads NaN and -inf as 0 and +inf as 255
+    (the scale comes from its finite values), with a :class:`MaskValueWarning` naming the
+    file and how many pixels of each: whatever wrote it failed there;
   - from DataLoader workers (new processes every epoch) these warnings name each file once
     per run, and only the first :data:`NAMED_MASK_FILES` files, the last of them saying that
     later ones are read the same way (:class:`pmgsam.utils.messages.FilesNamedOnce`);
@@ -49,6 +52,7 @@ predicted probability maps: training, inference and evaluation all read masks th
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from pathlib import Path
 from typing import Callable, Tuple, Union
@@ -57,6 +61,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.utils.cli import one_line_warning
+from pmgsam.utils.finite import describe_non_finite, has_non_finite
 from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
 
 # Re-exported: callers and user code import these from here.
@@ -77,8 +82,8 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
     0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
-    exceeds 255, a float map of logits, a multi-page TIFF read as its first page); the message
-    names the file."""
+    exceeds 255, a float map of logits or holding NaN / inf, a multi-page TIFF read as its first
+    page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -215,8 +220,31 @@ FLOAT_PROBABILITY_MAX = 1.5
 FLOAT_LOGIT_DEPTH = 0.5
 
 
+def _finite_range(arr: np.ndarray) -> Tuple[float, float]:
+    """(min(0, lowest), max(0, highest)) of a float array's finite values."""
+    low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
+    if math.isfinite(low) and math.isfinite(high):  # no NaN or inf: one pass each, as before
+        return low, high
+    finite = np.isfinite(arr)
+    return (float(np.min(arr, where=finite, initial=0.0)),
+            float(np.max(arr, where=finite, initial=0.0)))  # fmt: skip
+
+
+def _warn_non_finite(arr: np.ndarray, path: PathLike, what: str) -> None:
+    """Warn when a float map holds NaN or infinities, which no scale reads: to_uint8 reads
+    NaN and -inf as 0 and +inf as 255, so a method that failed on some pixels (or all) would
+    otherwise score as a faint or empty map without a word."""
+    if has_non_finite(arr):
+        _warn_mask(
+            f"{what} file '{path}' holds {describe_non_finite(arr, 'pixels')}: NaN and -inf "
+            "read as 0, +inf as 255; whatever wrote it failed there",
+            path,
+        )
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
-    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255) or 16-bit data."""
+    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255; NaN and -inf 0, +inf
+    255) or 16-bit data."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -225,8 +253,11 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
         # Probabilities, unless the maximum says 0-255. Bicubic or Lanczos resampling of a
         # probability map overshoots 1 a little: read as 0-255, 1.0001 would make the whole
         # map 0 or 1 out of 255. A 0-255 map whose brightest pixel is under 1.5 is empty anyway.
-        scale = 255.0 if float(np.nanmax(arr, initial=0.0)) <= FLOAT_PROBABILITY_MAX else 1.0
-        return np.clip(np.nan_to_num(arr) * scale + 0.5, 0, 255).astype(np.uint8)
+        # The scale comes from the finite values: one +inf pixel must not turn a probability
+        # map into a 0-255 one (which reads nearly black).
+        scale = 255.0 if _finite_range(arr)[1] <= FLOAT_PROBABILITY_MAX else 1.0
+        arr = np.nan_to_num(arr, nan=0.0, posinf=255.0 / scale, neginf=0.0)
+        return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
     arr = np.clip(arr.astype(np.int64), 0, 65535)
     return ((arr * 255 + 32767) // 65535).astype(np.uint8)
@@ -235,7 +266,7 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
 def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> None:
     """Warn when a float map goes clearly below 0 (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips
     those values to 0, so most of the map reads as black."""
-    low, high = float(np.nanmin(arr, initial=0.0)), float(np.nanmax(arr, initial=0.0))
+    low, high = _finite_range(arr)
     if low < -FLOAT_LOGIT_DEPTH * max(1.0, high):
         scale = "probabilities" if high <= FLOAT_PROBABILITY_MAX else "0-255 values"
         _warn_mask(
@@ -249,13 +280,16 @@ def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
     """Warn when to_uint8 clips values above its scale (a float above 255, an integer above
     65535): no reader says what such a map means, and its bright part becomes one value. A
     float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot."""
-    high = float(np.nanmax(arr, initial=0.0))
-    top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if arr.dtype.kind == "f" else (65535, 65535)
+    floats = arr.dtype.kind == "f"
+    high = _finite_range(arr)[1] if floats else float(np.max(arr, initial=0))
+    top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if floats else (65535, 65535)
     if arr.dtype != np.uint8 and high > bound:
         scale = "0-255 values" if top == 255 else "16-bit values (scaled by 255/65535)"
+        # +inf is counted by _warn_non_finite, not here.
+        clipped = np.mean((arr > top) & (arr < np.inf)) if floats else np.mean(arr > top)
         _warn_mask(
             f"{what} file '{path}' holds values up to {high:.6g}: read as {scale} with every "
-            f"value above {top} clipped to {top} ({np.mean(arr > top):.1%} of its pixels); "
+            f"value above {top} clipped to {top} ({clipped:.1%} of its pixels); "
             "save it as 8 or 16 bits, or as floats in 0-1 or 0-255",
             path,
         )
@@ -265,6 +299,7 @@ def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
     if img.mode == "F":
+        _warn_non_finite(np.asarray(img), path, "image")
         _warn_negative_floats(
             np.asarray(img), path, "image", "save images as 0-1 or 0-255 (not normalised)"
         )
@@ -308,6 +343,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
+        _warn_non_finite(raw, path, what)
         _warn_negative_floats(
             raw, path, what, "logits? apply a sigmoid and save probabilities (0-1) or 0-255"
         )

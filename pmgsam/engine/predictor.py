@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
 
@@ -111,6 +112,11 @@ def map_producer(
         "amp": amp,
         "maps": "final",
     }
+
+
+class NaNPredictionWarning(UserWarning):
+    """A probability map held NaN, which :func:`write_probability_png` saves as 0; the message
+    names the map and how many pixels."""
 
 
 class Predictor:
@@ -335,8 +341,20 @@ def write_probability_png(prob: torch.Tensor, path: Path) -> None:
     The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
     quantising happen there, and only the 8-bit result crosses to the host. Written whole under
     a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
+    NaN probabilities are saved as 0 with a :class:`NaNPredictionWarning` naming the map.
     """
     arr = probability_levels(prob).cpu().numpy()
+    # A NaN probability saves as 0: a model that failed would otherwise score as empty. The
+    # levels' transfer has already waited for the device; the count adds one small reduction.
+    nan = int(torch.isnan(prob).sum())
+    if nan:
+        warnings.warn(
+            f"prediction '{path}': the model gave NaN at {nan} of its {prob.numel()} pixels, "
+            "saved as 0 (background); it failed there (an overflow under mixed precision, or "
+            "weights holding NaN)",
+            NaNPredictionWarning,
+            stacklevel=2,
+        )
     ok, png = cv2.imencode(".png", arr)
     if not ok:
         raise OSError(f"could not encode prediction '{path}' as PNG")
