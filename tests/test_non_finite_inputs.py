@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -15,7 +16,8 @@ from PIL import Image
 
 from pmgsam.data.io import MaskValueWarning, load_image, load_mask, to_uint8
 from pmgsam.data.transforms import EvalTransform, resize_and_pad
-from pmgsam.engine.predictor import NaNPredictionWarning, write_probability_png
+from pmgsam.engine.inference import ImageFolder
+from pmgsam.engine.predictor import NaNPredictionWarning, Predictor, write_probability_png
 from pmgsam.evaluation.coco_gt import checked_coco_dict
 from pmgsam.evaluation.instances import split_instances
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
@@ -123,6 +125,32 @@ def test_nan_probabilities_are_saved_as_0_with_a_warning_naming_the_map(tmp_path
     with pytest.warns(NaNPredictionWarning, match=r"x\.png'.*NaN at 2 of its 4 pixels"):
         write_probability_png(prob, out)
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).tolist() == [[0, 204], [51, 0]]
+
+
+class _NaNModel(torch.nn.Module):
+    """A model whose weights went NaN: every logit is NaN (Predictor needs only this much)."""
+
+    config = SimpleNamespace(image_size=32)
+
+    def forward(self, images: torch.Tensor, check_range: bool = True) -> dict:
+        return {"mask": torch.full((len(images), 1, 32, 32), NAN)}
+
+
+def test_a_run_of_nan_predictions_is_one_warning_listing_the_maps(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a", "b", "c"):
+        cv2.imwrite(str(images / f"{name}.png"), np.full((20, 30, 3), 90, np.uint8))
+    predictor = Predictor(_NaNModel(), "cpu", amp="none")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor.predict_dataset(
+            ImageFolder(images, 32), tmp_path / "out", num_workers=0, progress=False
+        )
+    nan = [str(w.message) for w in caught if w.category is NaNPredictionWarning]
+    assert len(nan) == 1 and nan[0].startswith("3 map(s) held NaN probabilities, saved as 0")
+    assert all(f"{n}.png' (NaN at 600 of its 600 pixels)" in nan[0] for n in "abc")
+    assert cv2.imread(str(tmp_path / "out" / "b.png"), cv2.IMREAD_UNCHANGED).max() == 0
 
 
 # --- COS: float maps split into instances, and the GT file's numbers ---
