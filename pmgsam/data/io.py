@@ -55,13 +55,13 @@ import functools
 import math
 import warnings
 from pathlib import Path
-from typing import Callable, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.utils.cli import one_line_warning
-from pmgsam.utils.finite import describe_non_finite, has_non_finite
+from pmgsam.utils.finite import describe_non_finite
 from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
 
 # Re-exported: callers and user code import these from here.
@@ -223,28 +223,33 @@ FLOAT_LOGIT_DEPTH = 0.5
 def _finite_range(arr: np.ndarray) -> Tuple[float, float]:
     """(min(0, lowest), max(0, highest)) of a float array's finite values."""
     low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
-    if math.isfinite(low) and math.isfinite(high):  # no NaN or inf: one pass each, as before
+    if math.isfinite(low) and math.isfinite(high):  # no NaN (it spreads to both) and no inf
         return low, high
     finite = np.isfinite(arr)
-    return (float(np.min(arr, where=finite, initial=0.0)),
-            float(np.max(arr, where=finite, initial=0.0)))  # fmt: skip
+    low = float(np.min(arr, where=finite, initial=0.0))
+    return low, float(np.max(arr, where=finite, initial=0.0))
 
 
-def _warn_non_finite(arr: np.ndarray, path: PathLike, what: str) -> None:
-    """Warn when a float map holds NaN or infinities, which no scale reads: to_uint8 reads
-    NaN and -inf as 0 and +inf as 255, so a method that failed on some pixels (or all) would
-    otherwise score as a faint or empty map without a word."""
-    if has_non_finite(arr):
+def _check_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> float:
+    """A float map's warnings (NaN or inf, logits, beyond 0-255); returns its largest finite
+    value (at least 0), to_uint8's ``high``. Without the first, a method that failed on some
+    pixels (or all) would score as a faint or empty map without a word."""
+    low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
+    if not (math.isfinite(low) and math.isfinite(high)):
         _warn_mask(
             f"{what} file '{path}' holds {describe_non_finite(arr, 'pixels')}: NaN and -inf "
             "read as 0, +inf as 255; whatever wrote it failed there",
             path,
         )
+        low, high = _finite_range(arr)
+    _warn_negative_floats(low, high, path, what, hint)
+    _warn_beyond_scale(arr, path, what, high)
+    return high
 
 
-def to_uint8(arr: np.ndarray) -> np.ndarray:
+def to_uint8(arr: np.ndarray, high: Optional[float] = None) -> np.ndarray:
     """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255; NaN and -inf 0, +inf
-    255) or 16-bit data."""
+    255) or 16-bit data. ``high``: a float array's largest finite value, if known."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -255,7 +260,8 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
         # map 0 or 1 out of 255. A 0-255 map whose brightest pixel is under 1.5 is empty anyway.
         # The scale comes from the finite values: one +inf pixel must not turn a probability
         # map into a 0-255 one (which reads nearly black).
-        scale = 255.0 if _finite_range(arr)[1] <= FLOAT_PROBABILITY_MAX else 1.0
+        high = _finite_range(arr)[1] if high is None else high
+        scale = 255.0 if high <= FLOAT_PROBABILITY_MAX else 1.0
         arr = np.nan_to_num(arr, nan=0.0, posinf=255.0 / scale, neginf=0.0)
         return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
@@ -263,10 +269,10 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     return ((arr * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> None:
-    """Warn when a float map goes clearly below 0 (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips
-    those values to 0, so most of the map reads as black."""
-    low, high = _finite_range(arr)
+def _warn_negative_floats(low: float, high: float, path: PathLike, what: str, hint: str) -> None:
+    """Warn when a float map (finite values from ``low`` to ``high``) goes clearly below 0
+    (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips those values to 0, so most of the map reads as
+    black."""
     if low < -FLOAT_LOGIT_DEPTH * max(1.0, high):
         scale = "probabilities" if high <= FLOAT_PROBABILITY_MAX else "0-255 values"
         _warn_mask(
@@ -276,16 +282,20 @@ def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str)
         )
 
 
-def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
+def _warn_beyond_scale(
+    arr: np.ndarray, path: PathLike, what: str, high: Optional[float] = None
+) -> None:
     """Warn when to_uint8 clips values above its scale (a float above 255, an integer above
     65535): no reader says what such a map means, and its bright part becomes one value. A
-    float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot."""
+    float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot.
+    ``high``: the largest (finite) value, if known."""
     floats = arr.dtype.kind == "f"
-    high = _finite_range(arr)[1] if floats else float(np.max(arr, initial=0))
+    if high is None:
+        high = _finite_range(arr)[1] if floats else float(np.max(arr, initial=0))
     top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if floats else (65535, 65535)
     if arr.dtype != np.uint8 and high > bound:
         scale = "0-255 values" if top == 255 else "16-bit values (scaled by 255/65535)"
-        # +inf is counted by _warn_non_finite, not here.
+        # +inf has its own warning (_check_floats).
         clipped = np.mean((arr > top) & (arr < np.inf)) if floats else np.mean(arr > top)
         _warn_mask(
             f"{what} file '{path}' holds values up to {high:.6g}: read as {scale} with every "
@@ -298,14 +308,14 @@ def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
-    if img.mode == "F":
-        _warn_non_finite(np.asarray(img), path, "image")
-        _warn_negative_floats(
-            np.asarray(img), path, "image", "save images as 0-1 or 0-255 (not normalised)"
-        )
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
-        _warn_beyond_scale(np.asarray(img), path, "image")
-        gray = to_uint8(np.asarray(img))  # 16-bit integers, or float32 in mode "F"
+        raw = np.asarray(img)  # 16-bit integers, or float32 in mode "F"
+        high = None
+        if img.mode == "F":
+            high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
+        else:
+            _warn_beyond_scale(raw, path, "image")
+        gray = to_uint8(raw, high)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
         img = img.convert("RGB")
@@ -343,10 +353,10 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
-        _warn_non_finite(raw, path, what)
-        _warn_negative_floats(
+        high = _check_floats(
             raw, path, what, "logits? apply a sigmoid and save probabilities (0-1) or 0-255"
         )
+        return np.ascontiguousarray(to_uint8(raw, high))
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
         if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):
