@@ -32,6 +32,10 @@ TEMPLATES: Dict[str, str] = {
     "--device=cuda": "{}={} but CUDA is not available here",
     "train.device=cuda but CUDA is not available": "{}={} but CUDA is not available here",
     "... holds 0/1 labels; read as 0/255": "' holds 0/{} labels; read as 0/255",
+    # the counts come from pmgsam.utils.finite.describe_non_finite
+    "... holds NaN in N of its M pixels: NaN and -inf read as 0, +inf as 255": (
+        "' holds {}: NaN and -inf read as 0, +inf as 255"
+    ),
 }
 
 

@@ -11,8 +11,8 @@ predicted probability maps: training, inference and evaluation all read masks th
 * masks and maps become 8-bit single-channel 0-255:
 
   - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535; float maps
-    whose maximum is at most 1.5 are probabilities, scaled by 255 and clipped (a resampled
-    probability map overshoots 1 a little), larger floats are taken as 0-255 already;
+    whose largest finite value is at most 1.5 are probabilities, scaled by 255 and clipped (a
+    resampled probability map overshoots 1 a little), larger floats are taken as 0-255 already;
     values beyond the scale are clipped to its top, with a :class:`MaskValueWarning` naming
     the file and its maximum when that is beyond what resampling overshoots (a float above
     1.5 × 255, an integer above 65535; cv2, which the official DIS tools read maps with, reads
@@ -37,6 +37,9 @@ predicted probability maps: training, inference and evaluation all read masks th
     black), with a :class:`MaskValueWarning` naming the file: it probably holds logits, which
     need a sigmoid before saving. Resampling a map of values >= 0 undershoots far less
     (:data:`FLOAT_LOGIT_DEPTH`), and 0-255 floats are never negative, so neither warns;
+  - a float map or image holding NaN or infinities reads NaN and -inf as 0 and +inf as 255
+    (the scale comes from its finite values), with a :class:`MaskValueWarning` naming the
+    file and how many pixels of each: whatever wrote it failed there;
   - from DataLoader workers (new processes every epoch) these warnings name each file once
     per run, and only the first :data:`NAMED_MASK_FILES` files, the last of them saying that
     later ones are read the same way (:class:`pmgsam.utils.messages.FilesNamedOnce`);
@@ -49,14 +52,16 @@ predicted probability maps: training, inference and evaluation all read masks th
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from pathlib import Path
-from typing import Callable, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.utils.cli import one_line_warning
+from pmgsam.utils.finite import describe_non_finite
 from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
 
 # Re-exported: callers and user code import these from here.
@@ -77,8 +82,8 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
     0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
-    exceeds 255, a float map of logits, a multi-page TIFF read as its first page); the message
-    names the file."""
+    exceeds 255, a float map of logits or holding NaN / inf, a multi-page TIFF read as its first
+    page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -215,8 +220,36 @@ FLOAT_PROBABILITY_MAX = 1.5
 FLOAT_LOGIT_DEPTH = 0.5
 
 
-def to_uint8(arr: np.ndarray) -> np.ndarray:
-    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255) or 16-bit data."""
+def _finite_range(arr: np.ndarray) -> Tuple[float, float]:
+    """(min(0, lowest), max(0, highest)) of a float array's finite values."""
+    low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
+    if math.isfinite(low) and math.isfinite(high):  # no NaN (it spreads to both) and no inf
+        return low, high
+    finite = np.isfinite(arr)
+    low = float(np.min(arr, where=finite, initial=0.0))
+    return low, float(np.max(arr, where=finite, initial=0.0))
+
+
+def _check_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> float:
+    """A float map's warnings (NaN or inf, logits, beyond 0-255); returns its largest finite
+    value (at least 0), to_uint8's ``high``. Without the first, a method that failed on some
+    pixels (or all) would score as a faint or empty map without a word."""
+    low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        _warn_mask(
+            f"{what} file '{path}' holds {describe_non_finite(arr, 'pixels')}: NaN and -inf "
+            "read as 0, +inf as 255; whatever wrote it failed there",
+            path,
+        )
+        low, high = _finite_range(arr)
+    _warn_negative_floats(low, high, path, what, hint)
+    _warn_beyond_scale(arr, path, what, high)
+    return high
+
+
+def to_uint8(arr: np.ndarray, high: Optional[float] = None) -> np.ndarray:
+    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255; NaN and -inf 0, +inf
+    255) or 16-bit data. ``high``: a float array's largest finite value, if known."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -225,17 +258,21 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
         # Probabilities, unless the maximum says 0-255. Bicubic or Lanczos resampling of a
         # probability map overshoots 1 a little: read as 0-255, 1.0001 would make the whole
         # map 0 or 1 out of 255. A 0-255 map whose brightest pixel is under 1.5 is empty anyway.
-        scale = 255.0 if float(np.nanmax(arr, initial=0.0)) <= FLOAT_PROBABILITY_MAX else 1.0
-        return np.clip(np.nan_to_num(arr) * scale + 0.5, 0, 255).astype(np.uint8)
+        # The scale comes from the finite values: one +inf pixel must not turn a probability
+        # map into a 0-255 one (which reads nearly black).
+        high = _finite_range(arr)[1] if high is None else high
+        scale = 255.0 if high <= FLOAT_PROBABILITY_MAX else 1.0
+        arr = np.nan_to_num(arr, nan=0.0, posinf=255.0 / scale, neginf=0.0)
+        return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
     arr = np.clip(arr.astype(np.int64), 0, 65535)
     return ((arr * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> None:
-    """Warn when a float map goes clearly below 0 (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips
-    those values to 0, so most of the map reads as black."""
-    low, high = float(np.nanmin(arr, initial=0.0)), float(np.nanmax(arr, initial=0.0))
+def _warn_negative_floats(low: float, high: float, path: PathLike, what: str, hint: str) -> None:
+    """Warn when a float map (finite values from ``low`` to ``high``) goes clearly below 0
+    (:data:`FLOAT_LOGIT_DEPTH`): to_uint8 clips those values to 0, so most of the map reads as
+    black."""
     if low < -FLOAT_LOGIT_DEPTH * max(1.0, high):
         scale = "probabilities" if high <= FLOAT_PROBABILITY_MAX else "0-255 values"
         _warn_mask(
@@ -245,17 +282,24 @@ def _warn_negative_floats(arr: np.ndarray, path: PathLike, what: str, hint: str)
         )
 
 
-def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
+def _warn_beyond_scale(
+    arr: np.ndarray, path: PathLike, what: str, high: Optional[float] = None
+) -> None:
     """Warn when to_uint8 clips values above its scale (a float above 255, an integer above
     65535): no reader says what such a map means, and its bright part becomes one value. A
-    float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot."""
-    high = float(np.nanmax(arr, initial=0.0))
-    top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if arr.dtype.kind == "f" else (65535, 65535)
+    float up to FLOAT_PROBABILITY_MAX times 255 is a resampled 0-255 map's overshoot.
+    ``high``: the largest (finite) value, if known."""
+    floats = arr.dtype.kind == "f"
+    if high is None:
+        high = _finite_range(arr)[1] if floats else float(np.max(arr, initial=0))
+    top, bound = (255, FLOAT_PROBABILITY_MAX * 255) if floats else (65535, 65535)
     if arr.dtype != np.uint8 and high > bound:
         scale = "0-255 values" if top == 255 else "16-bit values (scaled by 255/65535)"
+        # +inf has its own warning (_check_floats).
+        clipped = np.mean((arr > top) & (arr < np.inf)) if floats else np.mean(arr > top)
         _warn_mask(
             f"{what} file '{path}' holds values up to {high:.6g}: read as {scale} with every "
-            f"value above {top} clipped to {top} ({np.mean(arr > top):.1%} of its pixels); "
+            f"value above {top} clipped to {top} ({clipped:.1%} of its pixels); "
             "save it as 8 or 16 bits, or as floats in 0-1 or 0-255",
             path,
         )
@@ -264,13 +308,14 @@ def _warn_beyond_scale(arr: np.ndarray, path: PathLike, what: str) -> None:
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
-    if img.mode == "F":
-        _warn_negative_floats(
-            np.asarray(img), path, "image", "save images as 0-1 or 0-255 (not normalised)"
-        )
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
-        _warn_beyond_scale(np.asarray(img), path, "image")
-        gray = to_uint8(np.asarray(img))  # 16-bit integers, or float32 in mode "F"
+        raw = np.asarray(img)  # 16-bit integers, or float32 in mode "F"
+        high = None
+        if img.mode == "F":
+            high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
+        else:
+            _warn_beyond_scale(raw, path, "image")
+        gray = to_uint8(raw, high)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
         img = img.convert("RGB")
@@ -308,9 +353,10 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
-        _warn_negative_floats(
+        high = _check_floats(
             raw, path, what, "logits? apply a sigmoid and save probabilities (0-1) or 0-255"
         )
+        return np.ascontiguousarray(to_uint8(raw, high))
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
         if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):

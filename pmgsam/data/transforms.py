@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pmgsam.utils.finite import describe_non_finite, has_non_finite
+
 from .config import AugmentConfig
 
 SizeLike = Union[torch.Tensor, np.ndarray, Sequence[int]]
@@ -66,8 +68,8 @@ def as_rgb_array(image: np.ndarray) -> Tuple[np.ndarray, float]:
     Takes what :func:`~pmgsam.data.io.load_image` makes of a file: gray (H, W) or (H, W, 1) is
     repeated to RGB and the alpha of (H, W, 4) is dropped. uint8 (0-255) and uint16 (0-65535)
     keep their type; floats must lie in [0, 1] and become float32. Other shapes, types (bool,
-    signed integers) and float values outside [0, 1] (0-255 floats, logits) raise, since each
-    would reach the model as a silently wrong image.
+    signed integers) and float values outside [0, 1] (0-255 floats, logits, NaN or inf: the
+    message counts them) raise, since each would reach the model as a silently wrong image.
 
     Arguments:
         image: the image array, (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA.
@@ -92,7 +94,11 @@ def as_rgb_array(image: np.ndarray) -> Tuple[np.ndarray, float]:
             f"image must be uint8 (0-255), uint16 (0-65535) or float (0-1); got {image.dtype}"
         )
     low, high = float(np.min(image)), float(np.max(image))
-    if not (0.0 <= low and high <= 1.0):  # NaN fails too
+    if not (np.isfinite(low) and np.isfinite(high)):  # NaN spreads to both
+        raise ValueError(
+            f"a float image must hold values in [0, 1]; it holds {describe_non_finite(image)}"
+        )
+    if not (0.0 <= low and high <= 1.0):
         hint = " (divide 0-255 images by 255)" if high > 1.5 else ""
         raise ValueError(f"a float image must hold values in [0, 1], got [{low:.4g}, {high:.4g}]"
                          f"{hint}")  # fmt: skip
@@ -103,7 +109,7 @@ def resize_and_pad(
     image: np.ndarray, mask: np.ndarray | None, image_size: int
 ) -> Tuple[torch.Tensor, torch.Tensor | None]:
     """Image (as :func:`as_rgb_array` takes it) and optional (H,W) {0,1} mask -> (3,S,S) in
-    [0,1], (1,S,S) in {0,1}."""
+    [0,1], (1,S,S) in {0,1}. A float mask holding NaN or inf raises."""
     image, full_scale = as_rgb_array(image)
     height, width = image.shape[:2]
     h, w = resized_hw(height, width, image_size)
@@ -116,6 +122,9 @@ def resize_and_pad(
         return img, None
     if mask.shape[:2] != (height, width):
         raise ValueError(f"mask shape {mask.shape[:2]} != image shape {(height, width)}")
+    # NaN would read as background and an inf would spread over its resize neighbours.
+    if has_non_finite(mask):
+        raise ValueError(f"a mask must hold finite values; it holds {describe_non_finite(mask)}")
     out = torch.zeros(1, image_size, image_size, dtype=torch.float32)
     small = _resize(mask.astype(np.float32), h, w)
     out[0, :h, :w] = torch.from_numpy((small > 0.5).astype(np.float32))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
 import numpy as np
@@ -57,6 +58,7 @@ from pmgsam.utils.cpus import (
 )
 from pmgsam.utils.io import atomic_path
 from pmgsam.utils.loaders import loader_batches
+from pmgsam.utils.messages import preview
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")
@@ -111,6 +113,11 @@ def map_producer(
         "amp": amp,
         "maps": "final",
     }
+
+
+class NaNPredictionWarning(UserWarning):
+    """A probability map held NaN, which :func:`write_probability_png` saves as 0; the message
+    names the map and how many pixels."""
 
 
 class Predictor:
@@ -168,7 +175,8 @@ class Predictor:
           images (torch.Tensor): padded RGB images (B, 3, S, S) in [0, 1], S being the model's
             ``image_size`` (as :class:`~pmgsam.data.transforms.EvalTransform` makes them); on
             any device (moved here). The range is not checked (that would wait on the device
-            once per batch): 0-255 tensors give wrong maps without an error.
+            once per batch): 0-255 tensors give wrong maps without an error, NaN ones NaN
+            probabilities (which the written maps name in a :class:`NaNPredictionWarning`).
             :meth:`predict_image` checks its input.
         """
         return torch.sigmoid(self._forward(images)["mask"].float())
@@ -248,12 +256,14 @@ class Predictor:
             worker_init_fn=worker_warnings_init(),
             collate_fn=collate_readable,
         )
+        nan_maps: List[str] = []  # one warning for the run: a broken model gives NaN everywhere
         # The bar as a context: a failure closes it first, so the error gets a line of its own;
         # after the thread count, whose info line would otherwise cut through the bar.
         with (
             prediction_threads(self.device, workers, threads, threads_option),
             tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar,
             loader_batches(loader) as batches,
+            _warn_nan_maps(nan_maps),
         ):
             for loaded in batches:
                 for name, reason in loaded["unreadable"]:
@@ -262,21 +272,41 @@ class Predictor:
                     unreadable(name, reason)
                 batch = loaded["batch"]
                 if batch is not None:
-                    self._write_batch(batch, out_dir, premask_dir)
+                    self._write_batch(batch, out_dir, premask_dir, nan_maps)
                 bar.update(len(loaded["unreadable"]) + (len(batch["name"]) if batch else 0))
         return out_dir
 
     def _write_batch(
-        self, batch: Dict[str, Any], out_dir: Path, premask_dir: Union[str, Path, None]
+        self,
+        batch: Dict[str, Any],
+        out_dir: Path,
+        premask_dir: Union[str, Path, None],
+        nan_maps: List[str],
     ) -> None:
         if premask_dir is None:
             probs = self.predict_batch(batch["image"])
         else:
             probs, pre = self.predict_batch_with_premask(batch["image"])
-            _write_premasks(pre, batch, Path(premask_dir), self.image_size)
+            _write_premasks(pre, batch, Path(premask_dir), self.image_size, nan_maps)
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
             full = unpad_and_resize(prob[0], size, self.image_size)
-            write_probability_png(full, out_dir / f"{name}.png")
+            write_probability_png(full, out_dir / f"{name}.png", nan_maps)
+
+
+@contextlib.contextmanager
+def _warn_nan_maps(nan_maps: List[str]) -> Iterator[None]:
+    """One NaNPredictionWarning listing the maps ``nan_maps`` gathers meanwhile (also when the
+    run stops early: the maps written stay)."""
+    try:
+        yield
+    finally:
+        if nan_maps:
+            warnings.warn(
+                f"{len(nan_maps)} map(s) held NaN probabilities, saved as 0 (background): "
+                f"{preview(nan_maps, 5)}; {NAN_CAUSE}",
+                NaNPredictionWarning,
+                stacklevel=4,
+            )
 
 
 @contextlib.contextmanager
@@ -307,10 +337,12 @@ def prediction_threads(
         yield torch.get_num_threads()
 
 
-def _write_premasks(probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int) -> None:
+def _write_premasks(
+    probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int, nan_maps: List[str]
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
-        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")
+        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png", nan_maps)
 
 
 def probability_levels(prob: torch.Tensor) -> torch.Tensor:
@@ -329,14 +361,33 @@ def binary_mask(prob: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(binarize(levels).astype(bool))
 
 
-def write_probability_png(prob: torch.Tensor, path: Path) -> None:
+NAN_CAUSE = "the model failed there (an overflow under mixed precision, or weights holding NaN)"
+
+
+def write_probability_png(
+    prob: torch.Tensor, path: Path, nan_maps: Optional[List[str]] = None
+) -> None:
     """Save a [0, 1] probability map as an 8-bit grayscale PNG.
 
     The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
     quantising happen there, and only the 8-bit result crosses to the host. Written whole under
     a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
+    NaN probabilities are saved as 0 with a :class:`NaNPredictionWarning` naming the map, or,
+    given ``nan_maps``, noted there for the caller's one warning.
     """
     arr = probability_levels(prob).cpu().numpy()
+    # A NaN probability saves as 0: a model that failed would otherwise score as empty. The
+    # levels' transfer has already waited for the device; the count adds one small reduction.
+    nan = int(torch.isnan(prob).sum())
+    if nan and nan_maps is not None:
+        nan_maps.append(f"'{path}' (NaN at {nan} of its {prob.numel()} pixels)")
+    elif nan:
+        warnings.warn(
+            f"prediction '{path}': the model gave NaN at {nan} of its {prob.numel()} pixels, "
+            f"saved as 0 (background); {NAN_CAUSE}",
+            NaNPredictionWarning,
+            stacklevel=2,
+        )
     ok, png = cv2.imencode(".png", arr)
     if not ok:
         raise OSError(f"could not encode prediction '{path}' as PNG")

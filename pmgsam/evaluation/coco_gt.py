@@ -56,10 +56,13 @@ def _checked_images(
         need = f"{where}: images[{k}] needs {', '.join(IMAGE_FIELDS)} (integer id, height, width)"
         if not isinstance(im, Mapping) or any(f not in im for f in IMAGE_FIELDS):
             raise EvaluationInputError(need)
-        try:
-            iid, h, w = (whole_number(im[f]) for f in ("id", "height", "width"))
-        except ValueError as err:
-            raise EvaluationInputError(f"{need}: {err}") from err
+        numbers = []
+        for field in ("id", "height", "width"):
+            try:
+                numbers.append(whole_number(im[field]))
+            except ValueError as err:
+                raise EvaluationInputError(f"{need}: {field} {err}") from err
+        iid, h, w = numbers
         name = im["file_name"]
         stem = Path(name).stem if isinstance(name, str) else ""
         if not stem:
@@ -96,11 +99,13 @@ def _checked_annotations(
             raise EvaluationInputError(
                 f"{where}: annotations[{k}] needs 'image_id' and 'segmentation'"
             )
+        field = "image_id"
         try:
             image_id = whole_number(ann["image_id"])
+            field = "id"
             ann_id = whole_number(ann["id"]) if "id" in ann else None
         except ValueError as err:
-            raise EvaluationInputError(f"{where}: annotations[{k}]: {err}") from err
+            raise EvaluationInputError(f"{where}: annotations[{k}]: {field} {err}") from err
         if image_id not in sizes:
             raise EvaluationInputError(
                 f"{where}: annotations[{k}] refers to image_id {ann['image_id']!r}, which "

@@ -36,6 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 from pmgsam.data.io import load_mask
 from pmgsam.data.orientation import turned_by_90
+from pmgsam.utils.finite import describe_non_finite, has_non_finite
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
@@ -77,6 +78,10 @@ def to_probability(pred: np.ndarray) -> np.ndarray:
     """uint8 0-255 maps -> [0, 1]; float (and boolean) maps are taken as probabilities already."""
     if pred.dtype == np.uint8:
         return pred.astype(np.float64) / 255.0
+    if has_non_finite(pred):
+        # NaN would drop out of every instance and an inf make an instance's score inf.
+        found = describe_non_finite(pred, "pixels")
+        raise ValueError(f"a float probability map must be finite; it holds {found}")
     return pred.astype(np.float64)
 
 
