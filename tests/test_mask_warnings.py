@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
-from pmgsam.data import io
+from pmgsam.data import io, mask_warnings
 
 
 class Masks(Dataset):
@@ -62,8 +62,8 @@ def _label_masks(folder: Path, count: int) -> List[Path]:
 
 
 def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "NAMED_MASK_FILES", 3)
-    io._NAMED.clear()  # a fresh run (earlier tests of this process may have named files)
+    monkeypatch.setattr(mask_warnings, "NAMED_MASK_FILES", 3)
+    mask_warnings._NAMED.clear()  # a fresh run (earlier tests of this process may have named files)
     paths = _label_masks(tmp_path, 5)
     log = tmp_path / "warnings.log"
     loader = DataLoader(
@@ -79,7 +79,7 @@ def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path
     # Outside workers every read still warns (evaluation collects and summarises them).
     with pytest.warns(io.MaskValueWarning, match="m0.png"):
         io.load_mask(paths[0])
-    io._NAMED.clear()
+    mask_warnings._NAMED.clear()
 
 
 def test_spawned_workers_share_the_named_files(tmp_path):
@@ -87,8 +87,8 @@ def test_spawned_workers_share_the_named_files(tmp_path):
     # the package afresh: without the shared state each one would name every file again.
     # One epoch of two workers (each spawn imports torch, seconds): they share the state
     # through this process's, which the next epoch's workers would receive the same way.
-    io._NAMED.clear()
-    paths = _label_masks(tmp_path, io.NAMED_MASK_FILES + 2)
+    mask_warnings._NAMED.clear()
+    paths = _label_masks(tmp_path, mask_warnings.NAMED_MASK_FILES + 2)
     log = tmp_path / "warnings.log"
     loader = DataLoader(
         Masks(paths),
@@ -100,12 +100,12 @@ def test_spawned_workers_share_the_named_files(tmp_path):
     assert sorted(int(b) for b in loader) == [255] * len(paths)
     lines = log.read_text().splitlines()
     named = [ln.split("'")[1] for ln in lines]
-    assert len(lines) == io.NAMED_MASK_FILES == len(set(named)), lines
+    assert len(lines) == mask_warnings.NAMED_MASK_FILES == len(set(named)), lines
     assert sum("any later ones are read the same way" in ln for ln in lines) == 1
     # The workers recorded every file read in this process's state: all named already.
-    assert all(io._NAMED.first(str(p)) is None for p in paths)
-    assert io._NAMED.first("unread.png") == len(paths)
-    io._NAMED.clear()
+    assert all(mask_warnings._NAMED.first(str(p)) is None for p in paths)
+    assert mask_warnings._NAMED.first("unread.png") == len(paths)
+    mask_warnings._NAMED.clear()
 
 
 def test_named_files_pickled_outside_a_process_start_arrive_empty_and_unshared():

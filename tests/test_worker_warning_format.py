@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from pmgsam.data import io
+from pmgsam.data import io, mask_warnings
 from pmgsam.utils.cli import exit_status
 
 
@@ -25,7 +25,7 @@ def test_a_spawned_worker_of_a_command_prints_a_warning_as_one_line(
 ) -> None:
     # Before, the worker printed Python's format: "<...>/io.py:<line>: MaskValueWarning: ..."
     # and then the source line ("    warnings.warn(message, MaskValueWarning, ...)").
-    io._NAMED.clear()  # a fresh run: earlier tests of this process may have named the file
+    mask_warnings._NAMED.clear()  # a fresh run: earlier tests may have named the file
     mask = _label_mask(tmp_path / "labels.png")
 
     def main(argv: list) -> int:
@@ -43,7 +43,7 @@ def test_a_spawned_worker_of_a_command_prints_a_warning_as_one_line(
 
     assert exit_status(main, []) == 0
     lines = capfd.readouterr().err.splitlines()
-    io._NAMED.clear()
+    mask_warnings._NAMED.clear()
     assert len(lines) == 1, lines
     assert lines[0].startswith("WARNING: ") and lines[0].endswith(" [MaskValueWarning]")
     assert str(mask) in lines[0] and "0/1 labels" in lines[0]

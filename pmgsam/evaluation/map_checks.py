@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pmgsam.data.io import COLOUR_SPREAD
+from pmgsam.data.mask_warnings import COLOUR_SPREAD
 
 from .map_pairs import EvaluationInputError
 

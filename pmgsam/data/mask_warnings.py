@@ -1,0 +1,86 @@
+"""The warnings the mask and map readers give (:class:`MaskValueWarning`), and how DataLoader
+workers give them: each file named once per run, at most :data:`NAMED_MASK_FILES` files, in the
+command's one-line format.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+
+from pmgsam.utils.cli import one_line_warning
+from pmgsam.utils.messages import FilesNamedOnce, in_dataloader_worker
+
+PathLike = Union[str, Path]
+
+
+class MaskValueWarning(UserWarning):
+    """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
+    0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
+    exceeds 255, a float map of logits or holding NaN / inf, a multi-page TIFF read as its first
+    page); the message names the file."""
+
+
+NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
+
+
+_NAMED = FilesNamedOnce()  # made at import, before any DataLoader worker is forked
+
+
+def worker_warnings_init() -> Callable[[int], None]:
+    """A DataLoader ``worker_init_fn``: its workers warn as this process does.
+
+    * They share this run's named files: forked workers share them anyway; workers started by
+      ``spawn`` or ``forkserver`` receive the state with this function and adopt it, so they
+      too name each file once per run.
+    * Made while a command runs (:func:`pmgsam.utils.cli.run_cli`), its workers print warnings
+      in the command's one-line format: forked workers inherit it, spawned ones would start
+      with Python's (file, line number and source line). Made outside one, they keep Python's.
+    """
+    one_line = warnings.formatwarning is one_line_warning
+    return functools.partial(_init_worker_warnings, _NAMED, one_line)
+
+
+def _init_worker_warnings(named: FilesNamedOnce, one_line: bool, worker_id: int) -> None:
+    global _NAMED
+    if named.inherited:
+        _NAMED = named
+    if one_line:
+        warnings.formatwarning = one_line_warning
+
+
+# Mean spread between a pixel's largest and smallest channel (0-255) above which a file is a
+# colour picture. A grey map saved as RGB has 0 (JPEG chroma rounding adds a level or two);
+# photos and colour-mapped (jet) maps have tens.
+COLOUR_SPREAD = 8.0
+
+
+def _warn_colour_prediction(colour: np.ndarray, path: PathLike, what: str) -> None:
+    """Warn when a prediction (a grey map) is a colour picture: its brightest channel, which
+    scoring reads, is not its probability (a colour-mapped map, a photo)."""
+    spread = float((colour.max(axis=2).astype(np.int16) - colour.min(axis=2)).mean())
+    if spread > COLOUR_SPREAD:
+        _warn_mask(
+            f"{what} file '{path}' is a colour image (its red, green and blue differ by "
+            f"{spread:.0f} of 255 on average): read as its brightest channel, which is not a "
+            "probability if it is colour-mapped (e.g. jet) or a photo; save maps as grey",
+            path,
+        )
+
+
+def _warn_mask(message: str, path: PathLike) -> None:
+    """A MaskValueWarning about ``path`` for load_mask's caller; once per run in workers."""
+    if in_dataloader_worker():
+        before = _NAMED.first(str(path))
+        if before is None or before >= NAMED_MASK_FILES:
+            return
+        if before == NAMED_MASK_FILES - 1:
+            message += (
+                f" [file {before + 1} of this run with such values: any later ones are read "
+                "the same way without a warning]"
+            )
+    warnings.warn(message, MaskValueWarning, stacklevel=3)
