@@ -233,11 +233,12 @@ def cpu_threads(report: Mapping[str, object]) -> Optional[int]:
 def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     """Where and how a report's speed was measured, e.g. ``cpu, 2 threads, fp32, S=1024,
     batch 1``: rows timed otherwise are not comparable. S is the model's input side; a
-    baseline's whole prediction also names the image it was timed on (``image HxW``, as read).
+    baseline's whole prediction also names the image it was timed on, width x height as every
+    other size pmgsam prints (``image 112x69 (WxH)``; the report records it as read, (H, W)).
     The torch thread count is named for CPU timings only (:func:`cpu_threads`)."""
     size, image = report.get("image_size"), report.get("timed_image_size")
-    if isinstance(image, (list, tuple)):
-        image = "x".join(str(v) for v in image)
+    if isinstance(image, (list, tuple)) and len(image) == 2:
+        image = f"{image[1]}x{image[0]} (WxH)"
     threads = cpu_threads(report)
     parts = [report.get("device")]
     parts.append(threads is not None and f"{threads} thread{'' if threads == 1 else 's'}")
