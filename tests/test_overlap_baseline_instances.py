@@ -86,3 +86,12 @@ def test_maps_of_a_baseline_run_are_refused(tmp_path, baseline_run) -> None:
     args += ["--pred-dir", str(run / "pred" / "Test"), "--out", str(tmp_path / "ov")]
     assert exit_status(main, args) == 2
     assert not (tmp_path / "ov").exists()
+
+
+def test_another_name_for_a_baseline_run_is_refused(tmp_path, baseline_run) -> None:
+    # No TOY2 entry: scoring the maps would add a maps-based full set to the baseline's row.
+    gt, run = baseline_run
+    args = ["overlap", "--gt-json", str(gt), "--name", "TOY2", "--split", "Test"]
+    args += ["--run", str(run), "--out", str(tmp_path / "ov")]
+    assert exit_status(main, args) == 2
+    assert "TOY2" not in json.loads((run / "run.json").read_text())["cos"]

@@ -274,7 +274,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     recorded = read_run_file(Path(args.run) / "run.json").get("cos") if args.run else None
     recorded = recorded if isinstance(recorded, Mapping) else {}
     # A SAM baseline's AP came from its instances, not its maps: its subset is scored so too.
-    instances = recorded_instances(args.run, args.name, recorded.get(args.name), args.pred_dir)
+    instances = recorded_instances(args.run, args.name, recorded, args.pred_dir)
     pred_dir = None if instances else _prediction_folder(args)
     if pred_dir is not None:
         settings = scoring_settings(args, recorded.get(args.name))

@@ -22,11 +22,25 @@ RESULTS_SUFFIX = ".results.json"
 
 
 def recorded_instances(
-    run: Optional[str], name: str, recorded: object, pred_dir: object
+    run: Optional[str], name: str, cos: Mapping[str, Any], pred_dir: object
 ) -> Optional[Path]:
-    """``RUN/metrics/<results_file>`` when --run's full-set entry ``recorded`` of ``name`` was
-    scored from instances (it names a ``results_file``); None for a run scored from maps."""
+    """``RUN/metrics/<results_file>`` when --run's full-set entry of ``name`` (in its run.json
+    ``cos``) was scored from instances (it names a ``results_file``); None for a run scored
+    from maps. A run scored from instances that has no entry of ``name`` is refused: its maps
+    would be scored into it as another full set."""
+    recorded = cos.get(name)
     if not run or not isinstance(recorded, Mapping) or not recorded.get("results_file"):
+        from_instances = [
+            key
+            for key, entry in cos.items()
+            if isinstance(entry, Mapping) and entry.get("results_file") and "share" not in entry
+        ]
+        if run and from_instances:
+            raise ConfigError(
+                f"--run '{run}' scored {', '.join(from_instances)} from its instances, not from "
+                f"maps, and has no {name} AP: give --name {from_instances[0]} to score its "
+                "subset from those instances"
+            )
         return None
     source = recorded.get("source", "its instances")
     if pred_dir:
