@@ -260,7 +260,14 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
         p = Path(p)
         f = p / "run.json" if p.is_dir() else p
         if not f.is_file():
-            raise DataNotFoundError(f"no run.json in '{p}'")
+            hint = ""
+            if p.is_dir() and (p / "checkpoints").is_dir() and (p / "config.yaml").is_file():
+                # The folder train.py wrote: it has weights, not scores.
+                hint = (
+                    ": it is a training run; score its checkpoint first (evaluate.py --config "
+                    f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+                )
+            raise DataNotFoundError(f"no run.json in '{p}'{hint}")
         data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
         if bad:
