@@ -341,9 +341,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for p in written:
         print(f"wrote {p}")
     if untrained:
+        others = " (the others were scored)" if len(untrained) < len(chosen) else ""
         raise NotTrainedError(
             f"not scored, no finished training under '{out}': {', '.join(untrained)}; "
-            "run with --train to train them (the others were scored)"
+            f"run with --train to train them{others}"
         )
     return 0
 

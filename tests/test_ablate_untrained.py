@@ -95,3 +95,10 @@ def test_untrained_variants_do_not_stop_the_trained_ones(grid, tmp_path, monkeyp
         _finished(out, name)
     assert exit_status(ablate.main, args) == 0
     assert "Not scored yet" not in (out / "ablation.md").read_text()
+
+
+def test_no_variant_trained_claims_no_others_scored(grid, tmp_path, capsys) -> None:
+    args = ["--grid", grid, "--output-dir", tmp_path / "out", "--evaluate", "--device", "cpu"]
+    assert exit_status(ablate.main, args + ["--only", "zeta"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith("zeta; run with --train to train them")  # no others to speak of
