@@ -181,9 +181,14 @@ def _dotted(data: Dict[str, Any], key: str) -> Any:
 
 
 def write_outputs(
-    spec: GridSpec, paths: Dict[str, Path], out: Path, overrides: Sequence[str]
+    spec: GridSpec,
+    paths: Dict[str, Path],
+    out: Path,
+    overrides: Sequence[str],
+    left_out: Sequence[str] = (),
 ) -> List[Path]:
-    """The ablation table and the line plots from the run.json files present under ``out``."""
+    """The ablation table and the line plots from the run.json files present under ``out``;
+    ``left_out``: configs this call's ``--only`` did not name (said so where unscored)."""
     from pmgsam.analysis.plots import line_panels
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name
@@ -201,7 +206,7 @@ def write_outputs(
     table = dis_table(runs, [name])
     table.title = spec.table.title
     missing = [
-        f"{r.label} ({_why_unscored(out / r.config)})"
+        f"{r.label} ({_why_unscored(out / r.config, r.config in left_out)})"
         for r in spec.table.rows
         if not scores[r.config]
     ]
@@ -222,7 +227,8 @@ def write_outputs(
                 else:
                     logger.warning(
                         "%s: no point for %s in series '%s' (%s)",
-                        plot.name, config, s.label, _why_unscored(out / config),
+                        plot.name, config, s.label,
+                        _why_unscored(out / config, config in left_out),
                     )  # fmt: skip
             if pts:
                 series[s.label] = pts
@@ -235,11 +241,15 @@ def write_outputs(
     return written
 
 
-def _why_unscored(run_dir: Path) -> str:
-    """Why a variant has no scores in ``run_dir``: untrained, or trained but not scored."""
+def _why_unscored(run_dir: Path, left_out: bool = False) -> str:
+    """Why a variant has no scores in ``run_dir``: untrained, or trained but not scored;
+    ``left_out``: not named by this call's ``--only``, so its --train / --evaluate skipped it
+    (the bare hint would tell a user who gave them to give them again)."""
     if (run_dir / "train" / DONE_FILE).is_file():
-        return "trained, not scored: run with --evaluate"
-    return "no finished training: run with --train"
+        why = "trained, not scored: run with --evaluate"
+    else:
+        why = "no finished training: run with --train"
+    return f"{why}; left out by --only" if left_out else why
 
 
 def output_files(spec: GridSpec) -> List[str]:
@@ -325,14 +335,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             except NotTrainedError:
                 # The trained variants are scored all the same; these are named at the end.
                 untrained.append(name)
-    written = write_outputs(spec, paths, out, args.overrides)
+    left_out = [n for n in paths if n not in chosen]
+    written = write_outputs(spec, paths, out, args.overrides, left_out)
     print((out / "ablation.md").read_text())
     for p in written:
         print(f"wrote {p}")
     if untrained:
+        others = " (the others were scored)" if len(untrained) < len(chosen) else ""
         raise NotTrainedError(
             f"not scored, no finished training under '{out}': {', '.join(untrained)}; "
-            "run with --train to train them (the others were scored)"
+            f"run with --train to train them{others}"
         )
     return 0
 

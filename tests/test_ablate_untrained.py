@@ -80,7 +80,9 @@ def test_untrained_variants_do_not_stop_the_trained_ones(grid, tmp_path, monkeyp
     note = next(line for line in (out / "ablation.md").read_text().splitlines() if "Not" in line)
     assert "(z) Zeta (no finished training: run with --train)" in note
     assert "(b) Beta (no finished training: run with --train)" in note
-    assert "(g) Gamma (trained, not scored: run with --evaluate)" in note
+    # gamma was left out by --only: "run with --evaluate" alone would tell a user who gave it
+    # to give it again.
+    assert "(g) Gamma (trained, not scored: run with --evaluate; left out by --only)" in note
     assert "(a) Alpha" not in note
     assert note in printed.out  # the table printed before the error
 
@@ -89,3 +91,10 @@ def test_untrained_variants_do_not_stop_the_trained_ones(grid, tmp_path, monkeyp
         _finished(out, name)
     assert exit_status(ablate.main, args) == 0
     assert "Not scored yet" not in (out / "ablation.md").read_text()
+
+
+def test_no_variant_trained_claims_no_others_scored(grid, tmp_path, capsys) -> None:
+    args = ["--grid", grid, "--output-dir", tmp_path / "out", "--evaluate", "--device", "cpu"]
+    assert exit_status(ablate.main, args + ["--only", "zeta"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith("zeta; run with --train to train them")  # no others to speak of

@@ -125,7 +125,7 @@ def test_a_cuda_timing_replaces_every_figure_of_an_earlier_cpu_timing(
         "fps": 20.0,
         "peak_memory_MB": 300.0,
         "threads": None,
-        "timed_on": "NVIDIA H200, fp32, S=1024, image 24x32, batch 1",
+        "timed_on": "NVIDIA H200, fp32, S=1024, image 32x24 (WxH), batch 1",  # [H, W] = [24, 32]
     }
 
 

@@ -149,6 +149,21 @@ def test_worst_by_hce_of_parts_scored_apart_reads_each_parts_file(tmp_path) -> N
         figures.worst_images(images, run, "DIS-TE1+DIS-TE2", "hce", 2)
 
 
+def test_worst_by_hce_of_one_part_reads_the_run_scored_as_dis_te(tmp_path) -> None:
+    # README's order: evaluate.py --splits DIS-TE writes only DIS-TE1-4.per_image.csv, then
+    # figures --split DIS-TE1 --by hce. Its DIS-TE1 rows hold the part's HCE; the same stem in
+    # DIS-TE2 must not be taken for the DIS-TE1 image.
+    images = _images(["DIS-TE1", "DIS-TE1"], ["a", "b"])
+    rows = ["DIS-TE1/a,30", "DIS-TE1/b,10", "DIS-TE2/a,99", "DIS-TE3/c,1", "DIS-TE4/d,2"]
+    run = _hce_run(tmp_path, "DIS-TE1-4.per_image.csv", rows)
+    assert figures.worst_images(images, run, "DIS-TE1", "hce", 2) == [(0, 30.0), (1, 10.0)]
+    # So is a part of an A+B file.
+    (run / "metrics" / "DIS-TE1-4.per_image.csv").rename(
+        run / "metrics" / "DIS-TE2+DIS-TE1.per_image.csv"
+    )
+    assert figures.worst_images(images, run, "DIS-TE1", "hce", 1) == [(0, 30.0)]
+
+
 @pytest.mark.parametrize(
     "text, words",
     [

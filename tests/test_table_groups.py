@@ -143,7 +143,7 @@ def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
             {"method": "sam", "efficiency": efficiency_from_report(sam)}]  # fmt: skip
     table = efficiency_table(runs)
     assert set(table.unranked_columns) == {"flops_G", "fps", "peak_memory_MB"}
-    both = "ours: cpu, fp32, S=96, batch 1; sam: cpu, fp32, image 256x256, batch 1"
+    both = "ours: cpu, fp32, S=96, batch 1; sam: cpu, fp32, image 256x256 (WxH), batch 1"
     assert both in table.notes[0] and "No best marked for FLOPs, FPS and memory" in table.notes[0]
     # The faster row is not bold; the smaller model still is (a count needs no conditions).
     runs[1]["efficiency"]["params_total_M"] = 90.0
@@ -153,7 +153,7 @@ def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
     assert cells["ours"][keys.index("fps")] == ("8.00", False)
     # A SAM row timed at its 64-px input on a 69x112 image says both, not "S=69x112".
     sam64 = efficiency_from_report(dict(sam, image_size=64, timed_image_size=[69, 112]))
-    assert sam64["timed_on"] == "cpu, fp32, S=64, image 69x112, batch 1"
+    assert sam64["timed_on"] == "cpu, fp32, S=64, image 112x69 (WxH), batch 1"
     same = efficiency_table([runs[0], {"method": "twin", "efficiency": runs[0]["efficiency"]}])
     assert same.unranked_columns == () and same.notes == ["Timed on cpu, fp32, S=96, batch 1."]
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from pmgsam.data.io import load_mask
-from pmgsam.evaluation.combined import combined_name, split_parts
+from pmgsam.evaluation.combined import ALL_TE_NAME, combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -186,14 +186,45 @@ def _rows(
     return rows
 
 
+def _combined_file_holding(metrics: Path, part: str) -> Optional[Path]:
+    """A per-image file of a combined split (``DIS-TE1-4``, ``A+B``) in ``metrics`` that
+    holds ``part``'s images, or None."""
+    suffix = ".per_image.csv"
+    for path in sorted(metrics.glob(f"*{suffix}")):
+        stem = path.name[: -len(suffix)]
+        if stem == ALL_TE_NAME:
+            parts: Tuple[str, ...] = split_parts("DIS-TE")
+        elif "+" in stem:
+            try:
+                parts = split_parts(stem)
+            except EvaluationInputError:
+                continue
+        else:
+            continue
+        if part in parts:
+            return path
+    return None
+
+
 def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
-    """{(part, stem): HCE} from the run's per-image metrics of the split (or of each part)."""
-    combined = run / "metrics" / f"{combined_name(split)}.per_image.csv"
+    """{(part, stem): HCE} from the run's per-image metrics of the split (or of each part).
+
+    A part without a file of its own is read from a combined split's file that holds it: a
+    run scored as ``--splits DIS-TE`` has only ``DIS-TE1-4.per_image.csv``, and an image's
+    HCE is the same whichever set it was scored in."""
+    metrics = run / "metrics"
+    combined = metrics / f"{combined_name(split)}.per_image.csv"
     parts = split_parts(split)
     if combined.is_file():  # names are '<part>/<stem>' when the split is combined
         sources = [(parts[0], combined)]
     else:
-        sources = [(part, run / "metrics" / f"{part}.per_image.csv") for part in parts]
+        sources = []
+        for part in parts:
+            own = metrics / f"{part}.per_image.csv"
+            if not own.is_file():
+                own = _combined_file_holding(metrics, part) or own
+            if own not in [path for _, path in sources]:
+                sources.append((part, own))
     hce: Dict[Tuple[str, str], float] = {}
     for part, csv_path in sources:
         if not csv_path.is_file():

@@ -36,6 +36,7 @@ from pmgsam.utils.outputs import (
 )
 
 from .output_files import check_output_files, record_output_files
+from .overlap_instances import recorded_instances, score_subset_instances
 
 RULES = ("touch", "box", "either")
 
@@ -270,9 +271,11 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     from .inputs import run_method
 
     out = Path(args.out)
-    pred_dir = _prediction_folder(args)
     recorded = read_run_file(Path(args.run) / "run.json").get("cos") if args.run else None
     recorded = recorded if isinstance(recorded, Mapping) else {}
+    # A SAM baseline's AP came from its instances, not its maps: its subset is scored so too.
+    instances = recorded_instances(args.run, args.name, recorded, args.pred_dir)
+    pred_dir = None if instances else _prediction_folder(args)
     if pred_dir is not None:
         settings = scoring_settings(args, recorded.get(args.name))
         if args.name in recorded:
@@ -286,7 +289,8 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     for name in OUTPUT_FILES:  # re-running on its own output must not replace its input GT
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
     check_output_files(out, OUTPUT_FILES, "--out", args.overwrite)
-    data = _ground_truth(args, out, scoring=pred_dir is not None)
+    scoring = pred_dir is not None or instances is not None
+    data = _ground_truth(args, out, scoring=scoring)
     # A COCO file names its images, not their folders: those are told by what they hold.
     names = [str(im.get("file_name", "")) for im in data["images"]]
     refuse_output_in_data_folder(out, names, IMAGE_EXTENSIONS, "--out", WHAT)
@@ -303,11 +307,21 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         "num_overlap_images": len(ids),
         "share": len(ids) / total if total else float("nan"),
     }
-    if pred_dir is not None:
+    if scoring:
         # Scored before any file is written: a wrong folder (or a broken run.json) must not
         # leave subset files behind.
         method = run_method(Path(args.run)) if args.run else args.name
-        summary["cos"] = _score_full_set_and_subset(args, pred_dir, data, subset, settings, summary)
+        if instances is not None:
+            full = dict(recorded[args.name])
+            summary["cos"] = {args.name: full}
+            if ids:
+                sub = score_subset_instances(instances, subset, full)
+                sub.update(share=summary["share"], rule=args.rule)
+                summary["cos"][f"{args.name} overlap"] = sub
+        else:
+            summary["cos"] = _score_full_set_and_subset(
+                args, pred_dir, data, subset, settings, summary
+            )
     record_output_files(out, OUTPUT_FILES, "python -m pmgsam.analysis overlap")
     (out / "overlap_images.txt").write_text(
         "".join(im["file_name"] + "\n" for im in subset["images"])
@@ -317,7 +331,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         f"{args.name}: {len(ids)} of {total} images ({100 * summary['share']:.1f}%) have "
         f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
     )
-    if pred_dir is not None:
+    if scoring:
         _record_and_print_scores(args, method, summary["cos"], recorded)
     (out / "overlap_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

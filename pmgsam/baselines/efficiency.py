@@ -57,10 +57,11 @@ def measure_efficiency(
     boxes: Optional[np.ndarray],
     iters: int,
     warmup: int,
+    progress: bool = True,
 ) -> Dict[str, Any]:
     """A ``pmgsam.efficiency``-style report (params, FLOPs, speed, the torch thread count it
     was timed on) of the baseline on one image, with the same timing harness (``measure_speed``,
-    fp32, CUDA-synchronised)."""
+    fp32, CUDA-synchronised); ``progress``: a progress bar over the passes."""
     device = next(baseline.model.parameters()).device
     token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
     # On a CPU one automatic-mode prediction takes tens of seconds: say why the run pauses.
@@ -69,7 +70,9 @@ def measure_efficiency(
         "counting FLOPs (--speed-iters 0 skips it)", device, iters, warmup,
     )  # fmt: skip
     flops = prediction_flops(baseline, image, boxes)
-    speed = measure_speed(_WholePrediction(baseline, image, boxes), token, "fp32", iters, warmup)
+    bar = f"timing {baseline.label} {baseline.mode}" if progress else None
+    whole = _WholePrediction(baseline, image, boxes)
+    speed = measure_speed(whole, token, "fp32", iters, warmup, progress=bar)
     return {
         "params": count_parameters(baseline.model),
         "flops_per_image": flops,

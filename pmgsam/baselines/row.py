@@ -179,7 +179,9 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     # The input side, the checkpoint (a fine-tuned model's too) and the model as meta says.
     timed_model = (producer["image_size"], producer["weights_sha256"], baseline.meta())
     if timing_input is not None and args.speed_iters > 0:
-        report = measure_efficiency(baseline, *timing_input, args.speed_iters, args.speed_warmup)
+        report = measure_efficiency(
+            baseline, *timing_input, args.speed_iters, args.speed_warmup, not args.quiet
+        )
         timed_with = timing_settings(report, *timed_model)
         meta.update(efficiency_report=report, timed_with=timed_with, **EFFICIENCY_NOTES)
     else:  # an earlier timing stays only when it was measured as this run would have been

@@ -27,14 +27,29 @@ def _reset_peak_memory(device: torch.device) -> None:
 
 
 def _time_calls(
-    step: Callable[[], Any], device: torch.device, batch: int, iters: int, warmup: int
+    step: Callable[[], Any],
+    device: torch.device,
+    batch: int,
+    iters: int,
+    warmup: int,
+    progress: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Synchronised latency of ``step`` (one batch) and images/s after ``warmup`` calls.
 
     ``first_call_ms`` is the first call on its own (with ``torch.compile`` it holds the
     compilation, the cold start a user waits for); it is one of the warm-up calls, or the
     first timed one when ``warmup`` is 0. Peak memory counts the timed calls only.
+    ``progress``: the label of a tqdm bar over the calls (None: no bar), advanced between
+    calls, outside the timed spans; a CPU timing of a SAM automatic mode takes minutes.
     """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=max(warmup, 1) + iters - (warmup == 0),
+        desc=progress,
+        unit="pass",
+        disable=progress is None,
+    )
     synchronize(device)
     if warmup == 0:
         _reset_peak_memory(device)
@@ -42,8 +57,10 @@ def _time_calls(
     step()
     synchronize(device)
     first = time.perf_counter() - start
+    bar.update()
     for _ in range(warmup - 1):
         step()
+        bar.update()
     synchronize(device)
     if warmup > 0:
         _reset_peak_memory(device)
@@ -53,6 +70,8 @@ def _time_calls(
         step()
         synchronize(device)
         times.append(time.perf_counter() - start)
+        bar.update()
+    bar.close()
     # The mean of the middle two for an even count (the default 10 calls), as statistics says.
     median = statistics.median(times)
     result: Dict[str, Any] = {
@@ -72,16 +91,22 @@ def _time_calls(
 
 
 def measure_speed(
-    model: Callable, images: torch.Tensor, dtype: str, iters: int, warmup: int
+    model: Callable,
+    images: torch.Tensor,
+    dtype: str,
+    iters: int,
+    warmup: int,
+    progress: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Inference latency per batch and images/s (``inference_mode``, optional bf16)."""
+    """Inference latency per batch and images/s (``inference_mode``, optional bf16);
+    ``progress``: a progress bar's label (:func:`_time_calls`)."""
     device = images.device
 
     def step() -> None:
         with torch.inference_mode(), autocast(device, amp_dtype(dtype)):
             model(images)
 
-    return _time_calls(step, device, images.shape[0], iters, warmup)
+    return _time_calls(step, device, images.shape[0], iters, warmup, progress)
 
 
 def measure_training(

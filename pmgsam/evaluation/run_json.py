@@ -233,11 +233,12 @@ def cpu_threads(report: Mapping[str, object]) -> Optional[int]:
 def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     """Where and how a report's speed was measured, e.g. ``cpu, 2 threads, fp32, S=1024,
     batch 1``: rows timed otherwise are not comparable. S is the model's input side; a
-    baseline's whole prediction also names the image it was timed on (``image HxW``, as read).
+    baseline's whole prediction also names the image it was timed on, width x height as every
+    other size pmgsam prints (``image 112x69 (WxH)``; the report records it as read, (H, W)).
     The torch thread count is named for CPU timings only (:func:`cpu_threads`)."""
     size, image = report.get("image_size"), report.get("timed_image_size")
-    if isinstance(image, (list, tuple)):
-        image = "x".join(str(v) for v in image)
+    if isinstance(image, (list, tuple)) and len(image) == 2:
+        image = f"{image[1]}x{image[0]} (WxH)"
     threads = cpu_threads(report)
     parts = [report.get("device")]
     parts.append(threads is not None and f"{threads} thread{'' if threads == 1 else 's'}")
@@ -259,7 +260,14 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
         p = Path(p)
         f = p / "run.json" if p.is_dir() else p
         if not f.is_file():
-            raise DataNotFoundError(f"no run.json in '{p}'")
+            hint = ""
+            if p.is_dir() and (p / "checkpoints").is_dir() and (p / "config.yaml").is_file():
+                # The folder train.py wrote: it has weights, not scores.
+                hint = (
+                    ": it is a training run; score its checkpoint first (evaluate.py --config "
+                    f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+                )
+            raise DataNotFoundError(f"no run.json in '{p}'{hint}")
         data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
         if bad:

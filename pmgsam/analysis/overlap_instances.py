@@ -1,0 +1,101 @@
+"""The overlap subset's AP of a run whose COS AP was scored from its instances, not its maps.
+
+A SAM baseline on COD10K / NC4K (``evaluate.py --baseline``) scores every generated mask (or
+every GT box's mask) as a COCO instance with its predicted IoU as the score, and keeps them in
+``RUN/metrics/<split>.results.json`` (run.json's entry names the file, ``results_file``, and
+how they were made, ``source``). Its ``pred/<split>`` maps are the union of those masks: their
+connected components, scored as PMG-SAM's maps are, are other instances with other scores, so
+an AP from them would sit beside the run's full-set AP without being comparable to it. The
+subset is therefore scored from the same instances, those of the subset's images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.config import ConfigError
+
+RESULTS_SUFFIX = ".results.json"
+
+
+def recorded_instances(
+    run: Optional[str], name: str, cos: Mapping[str, Any], pred_dir: object
+) -> Optional[Path]:
+    """``RUN/metrics/<results_file>`` when --run's full-set entry of ``name`` (in its run.json
+    ``cos``) was scored from instances (it names a ``results_file``); None for a run scored
+    from maps. A run scored from instances that has no entry of ``name`` is refused: its maps
+    would be scored into it as another full set."""
+    recorded = cos.get(name)
+    if not run or not isinstance(recorded, Mapping) or not recorded.get("results_file"):
+        from_instances = [
+            key
+            for key, entry in cos.items()
+            if isinstance(entry, Mapping) and entry.get("results_file") and "share" not in entry
+        ]
+        if run and from_instances:
+            raise ConfigError(
+                f"--run '{run}' scored {', '.join(from_instances)} from its instances, not from "
+                f"maps, and has no {name} AP: give --name {from_instances[0]} to score its "
+                "subset from those instances"
+            )
+        return None
+    source = recorded.get("source", "its instances")
+    if pred_dir:
+        raise ConfigError(
+            f"--run '{run}' scored {name} from its instances ({source}), not from maps: its "
+            "overlap subset is scored from the same instances; leave --pred-dir out"
+        )
+    path = Path(run) / "metrics" / str(recorded["results_file"])
+    if not path.is_file():
+        raise EvaluationInputError(
+            f"--run '{run}' scored {name} from the instances in '{path}' ({source}), which is "
+            "missing: score the run again with evaluate.py"
+        )
+    return path
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise EvaluationInputError(f"cannot read {what} '{path}': {err}") from err
+
+
+def score_subset_instances(
+    results_path: Path, subset: Mapping[str, Any], recorded: Mapping[str, Any]
+) -> Dict[str, Any]:
+    """COCO mask AP of the recorded instances of the subset's images against the subset's GT.
+
+    The instances' image ids are those of the GT the run scored them against (its
+    ``<split>.gt.json`` beside them); they are matched to the subset's images by file name, so
+    a GT file that numbers the images otherwise still pairs each instance with its image."""
+    from pmgsam.evaluation.coco_gt import load_coco
+    from pmgsam.evaluation.instances import coco_map
+
+    results = _read_json(results_path, "the run's instances")
+    gt_path = results_path.with_name(results_path.name[: -len(RESULTS_SUFFIX)] + ".gt.json")
+    if not gt_path.is_file():
+        raise EvaluationInputError(
+            f"'{gt_path}', the GT the instances of '{results_path}' were scored against, is "
+            "missing: score the run again with evaluate.py"
+        )
+    run_names = {im["id"]: im["file_name"] for im in _read_json(gt_path, "the run's GT")["images"]}
+    subset_ids = {im["file_name"]: im["id"] for im in subset["images"]}
+    kept = []
+    for result in results:
+        image = subset_ids.get(run_names.get(result.get("image_id")))
+        if image is not None:
+            kept.append(dict(result, image_id=image))
+    scores = coco_map(load_coco(dict(subset)), kept)
+    scores.update(
+        protocol=recorded.get("protocol", "all"),
+        resize_pred=False,
+        source=recorded.get("source"),
+        num_images=len(subset["images"]),
+        num_gt_instances=sum(1 for a in subset["annotations"] if not a.get("iscrowd", 0)),
+        num_results=len(kept),
+    )
+    return scores
