@@ -10,10 +10,11 @@ import inspect
 import logging
 import os
 import time
-from contextlib import nullcontext
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Dict, Optional, Tuple
+from typing import ContextManager, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -147,6 +148,29 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, init_method="env://")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, True), device
+
+
+@contextmanager
+def said_once(is_main: bool) -> Iterator[None]:
+    """Meanwhile, on a process other than rank 0, the package's log records below ERROR and
+    Python warnings are dropped.
+
+    For what every rank does alike (a run's set-up: the same config, files and model): each
+    of its warnings (no pretrained checkpoint, AMP falling back to float32 on a CPU, a moved
+    dataset) was printed once per process, rank 0's in the run's log and the others' on the
+    console. Errors still show on every rank."""
+    if is_main:
+        yield
+        return
+    package = logging.getLogger(__name__.split(".")[0])
+    level = package.level
+    package.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        package.setLevel(level)
 
 
 def cleanup_distributed(info: DistInfo) -> None:

@@ -71,7 +71,9 @@ class Trainer(TrainerSetup):
         self._log = None
         self._lock = RunLock(self.out)
         try:
-            self._setup(resume)
+            # Every rank sets up alike: rank 0 alone says so (its warnings reach train.log).
+            with D.said_once(self.is_main):
+                self._setup(resume)
         except BaseException as err:
             if self._detach_log is not None:  # the run's train.log is attached: say why there
                 logger.error(f"set-up failed ({type(err).__name__}: {one_line(err)})")
