@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -171,6 +173,38 @@ def said_once(is_main: bool) -> Iterator[None]:
             yield
     finally:
         package.setLevel(level)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is (see :func:`sigterm_interrupts`)."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread (once; a repeat is
+    ignored while the first is handled), so that the run stops as on Ctrl-C: the checkpoint
+    being written is dropped whole and rank 0 logs how to continue.
+
+    torchrun stops the other processes with SIGTERM when one fails (and Slurm a preempted
+    job): Python's default then ended the process at once, mid-save too, leaving a temporary
+    checkpoint folder and no word in the run's log. A DataLoader worker that inherits the
+    handler ends quietly (torch's worker loop ignores a KeyboardInterrupt). Outside the main
+    thread, where Python cannot set handlers, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not raised:
+            raised.append(signum)
+            raise Terminated(f"SIGTERM (signal {signum})")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cleanup_distributed(info: DistInfo) -> None:

@@ -136,6 +136,12 @@ class Trainer(TrainerSetup):
     def fit(self) -> Dict[str, Any]:
         """Train until ``schedule.epochs`` or early stopping; returns a summary dict
         (``best_val_loss`` and ``best_epoch`` are None when no validation loss was finite)."""
+        # SIGTERM (torchrun stopping the other processes when one fails, a preempted job)
+        # stops the run as Ctrl-C does: the checkpoint being written dropped, rank 0 saying so.
+        with D.sigterm_interrupts():
+            return self._fit()
+
+    def _fit(self) -> Dict[str, Any]:
         cfg = self.config
         stopped_early = self.early_stop.should_stop  # a resumed run that had stopped early
         try:
