@@ -221,6 +221,7 @@ class Trainer(TrainerSetup):
                 # Reading a loss value waits for the GPU, so it happens at logging steps only.
                 if self.global_step % self.config.train.log_every == 0:
                     self._nonfinite.check(epoch)
+                    out = self._global_batch_means(out)
                     speed = losses.images_per_s()
                     bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
                     if self._log is not None:
@@ -229,6 +230,17 @@ class Trainer(TrainerSetup):
         bar.close()
         self._nonfinite.check(epoch)
         return losses.means()
+
+    def _global_batch_means(self, parts: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """A step's loss components over all ranks' batches, as one process given the global
+        batch would log them (each rank's batch holds as many images): rank 0's own half-batch
+        made the logged and TensorBoard step losses of a DDP run noisier than, and unlike, those
+        of the same run on one process. Every rank calls it, at the same logging steps."""
+        if not self.dist.distributed:
+            return parts
+        keys = sorted(parts)
+        totals = D.all_reduce_sum(torch.stack([parts[k].detach().float() for k in keys]))
+        return dict(zip(keys, (totals / self.dist.world_size).unbind()))
 
     def validate(self, epoch: int) -> Dict[str, float]:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""
