@@ -12,7 +12,7 @@ from typing import List
 
 import pytest
 
-from pmgsam.utils.cli import EXIT_USER_ERROR, run_cli
+from pmgsam.utils.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,3 +54,16 @@ def test_only_train_py_starts_under_torchrun(command: List[str], status: int) ->
     )
     assert done.returncode == status, done.stderr
     assert ("runs in one process" in done.stderr) == (status != 0)
+
+
+def test_an_interruption_is_said_by_rank_zero_alone(monkeypatch, capsys) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, said in (("0", "prog: interrupted\n"), ("1", "")):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as exit_:
+            run_cli(interrupted, "prog", several_processes=True)
+        assert exit_.value.code == EXIT_INTERRUPTED
+        assert capsys.readouterr().err == said

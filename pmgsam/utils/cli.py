@@ -17,7 +17,8 @@ show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 
 Only ``train.py`` shares its work among the processes ``torchrun`` starts; every other command,
 started with ``WORLD_SIZE`` above 1, exits with status 2 before doing anything: each process
-would repeat all of its work and write the same files.
+would repeat all of its work and write the same files. Under ``torchrun``, where Ctrl-C reaches
+every process, the ``<prog>: interrupted`` line is rank 0's alone.
 """
 
 from __future__ import annotations
@@ -147,8 +148,10 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
     WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`).
     Unless ``several_processes``, a job of several processes (``torchrun``) is refused."""
     processes = torchrun_processes()
+    # Lines every process of a job would print alike: rank 0's alone.
+    main_rank = os.environ.get("RANK", "0").strip() in ("", "0")
     if processes > 1 and not several_processes:
-        if os.environ.get("RANK", "0").strip() in ("", "0"):  # one line for the job
+        if main_rank:
             print(
                 f"{prog}: error: this command runs in one process, but torchrun (or another "
                 f"launcher) started {processes} (WORLD_SIZE={processes}): each would repeat "
@@ -166,7 +169,8 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
     try:
         result = main()
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        if main_rank:  # Ctrl-C reaches every process of a torchrun job
+            print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as err:
         if not isinstance(err, user_error_types()):
