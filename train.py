@@ -69,4 +69,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "train.py")
+    run_cli(main, "train.py", several_processes=True)

@@ -245,6 +245,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _step_losses(run: Path) -> list:
+    """The loss of each step line of ``run``'s train.log."""
+    lines = (run / "train.log").read_text().splitlines()
+    return [float(line.split("| loss ")[1].split()[0]) for line in lines if "| loss " in line]
+
+
 def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out: str) -> None:
     import os
 
@@ -297,6 +303,11 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
         Trainer(cfg, resume=cfg.output_dir)
     record = json.loads((Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()[0])
     assert record["val_images"] == 2
+    # Each step's logged loss is the global batch's, as the single process logs it (rank 0's
+    # own half-batch differs by ~0.1; the printed values have 4 decimals).
+    ddp_steps, single_steps = (_step_losses(Path(c.output_dir)) for c in (cfg, single.config))
+    assert len(ddp_steps) == 2
+    assert ddp_steps == pytest.approx(single_steps, abs=2e-4)
 
     # Updates (~1e-3) agree to float32 rounding of the weights (~1e-8); a sum instead of a mean
     # over ranks, or a rank training on its own unsynchronised gradient, is off by ~100 %.

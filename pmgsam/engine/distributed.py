@@ -9,11 +9,14 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import signal
+import threading
 import time
-from contextlib import nullcontext
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Dict, Optional, Tuple
+from typing import ContextManager, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -147,6 +150,61 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, init_method="env://")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, True), device
+
+
+@contextmanager
+def said_once(is_main: bool) -> Iterator[None]:
+    """Meanwhile, on a process other than rank 0, the package's log records below ERROR and
+    Python warnings are dropped.
+
+    For what every rank does alike (a run's set-up: the same config, files and model): each
+    of its warnings (no pretrained checkpoint, AMP falling back to float32 on a CPU, a moved
+    dataset) was printed once per process, rank 0's in the run's log and the others' on the
+    console. Errors still show on every rank."""
+    if is_main:
+        yield
+        return
+    package = logging.getLogger(__name__.split(".")[0])
+    level = package.level
+    package.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        package.setLevel(level)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is (see :func:`sigterm_interrupts`)."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread (once; a repeat is
+    ignored while the first is handled), so that the run stops as on Ctrl-C: the checkpoint
+    being written is dropped whole and rank 0 logs how to continue.
+
+    torchrun stops the other processes with SIGTERM when one fails (and Slurm a preempted
+    job): Python's default then ended the process at once, mid-save too, leaving a temporary
+    checkpoint folder and no word in the run's log. A DataLoader worker that inherits the
+    handler ends quietly (torch's worker loop ignores a KeyboardInterrupt). Outside the main
+    thread, where Python cannot set handlers, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not raised:
+            raised.append(signum)
+            raise Terminated(f"SIGTERM (signal {signum})")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cleanup_distributed(info: DistInfo) -> None:

@@ -71,7 +71,9 @@ class Trainer(TrainerSetup):
         self._log = None
         self._lock = RunLock(self.out)
         try:
-            self._setup(resume)
+            # Every rank sets up alike: rank 0 alone says so (its warnings reach train.log).
+            with D.said_once(self.is_main):
+                self._setup(resume)
         except BaseException as err:
             if self._detach_log is not None:  # the run's train.log is attached: say why there
                 logger.error(f"set-up failed ({type(err).__name__}: {one_line(err)})")
@@ -134,6 +136,12 @@ class Trainer(TrainerSetup):
     def fit(self) -> Dict[str, Any]:
         """Train until ``schedule.epochs`` or early stopping; returns a summary dict
         (``best_val_loss`` and ``best_epoch`` are None when no validation loss was finite)."""
+        # SIGTERM (torchrun stopping the other processes when one fails, a preempted job)
+        # stops the run as Ctrl-C does: the checkpoint being written dropped, rank 0 saying so.
+        with D.sigterm_interrupts():
+            return self._fit()
+
+    def _fit(self) -> Dict[str, Any]:
         cfg = self.config
         stopped_early = self.early_stop.should_stop  # a resumed run that had stopped early
         try:
@@ -213,6 +221,7 @@ class Trainer(TrainerSetup):
                 # Reading a loss value waits for the GPU, so it happens at logging steps only.
                 if self.global_step % self.config.train.log_every == 0:
                     self._nonfinite.check(epoch)
+                    out = self._global_batch_means(out)
                     speed = losses.images_per_s()
                     bar.set_postfix(loss=f"{out['loss'].item():.4f}", img_s=f"{speed:.1f}")
                     if self._log is not None:
@@ -221,6 +230,17 @@ class Trainer(TrainerSetup):
         bar.close()
         self._nonfinite.check(epoch)
         return losses.means()
+
+    def _global_batch_means(self, parts: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """A step's loss components over all ranks' batches, as one process given the global
+        batch would log them (each rank's batch holds as many images): rank 0's own half-batch
+        made the logged and TensorBoard step losses of a DDP run noisier than, and unlike, those
+        of the same run on one process. Every rank calls it, at the same logging steps."""
+        if not self.dist.distributed:
+            return parts
+        keys = sorted(parts)
+        totals = D.all_reduce_sum(torch.stack([parts[k].detach().float() for k in keys]))
+        return dict(zip(keys, (totals / self.dist.world_size).unbind()))
 
     def validate(self, epoch: int) -> Dict[str, float]:
         """Loss, MAE, IoU and Fβ on the validation split (means over all images, all ranks)."""

@@ -14,6 +14,11 @@ Python's format: only :func:`run_cli` installs it, and puts the original back wh
 returns. A command's DataLoader workers print the same, also when started by ``spawn`` (their
 ``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
 show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
+
+Only ``train.py`` shares its work among the processes ``torchrun`` starts; every other command,
+started with ``WORLD_SIZE`` above 1, exits with status 2 before doing anything: each process
+would repeat all of its work and write the same files. Under ``torchrun``, where Ctrl-C reaches
+every process, the ``<prog>: interrupted`` line is rank 0's alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
 import warnings
@@ -128,11 +134,32 @@ def one_line_warning(
     return f"WARNING: {text}{tag}\n"
 
 
-def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
+def torchrun_processes() -> int:
+    """The processes of the job this one belongs to: ``WORLD_SIZE``, which ``torchrun`` sets
+    (1 when unset or not a number)."""
+    text = os.environ.get("WORLD_SIZE", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
+def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False) -> NoReturn:
     """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error.
 
     The package's INFO records go to stderr in :data:`LOG_FORMAT`; other libraries' only from
-    WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`)."""
+    WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`).
+    Unless ``several_processes``, a job of several processes (``torchrun``) is refused."""
+    processes = torchrun_processes()
+    # Lines every process of a job would print alike: rank 0's alone.
+    main_rank = os.environ.get("RANK", "0").strip() in ("", "0")
+    if processes > 1 and not several_processes:
+        if main_rank:
+            print(
+                f"{prog}: error: this command runs in one process, but torchrun (or another "
+                f"launcher) started {processes} (WORLD_SIZE={processes}): each would repeat "
+                "all of its work and write the same files; run it with python (train.py is "
+                "the command that shares its work among processes)",
+                file=sys.stderr,
+            )
+        sys.exit(EXIT_USER_ERROR)
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT)
     logging.getLogger("pmgsam").setLevel(logging.INFO)
     # formatwarning, not showwarning: warnings recorded by catch_warnings(record=True) (pytest,
@@ -142,7 +169,8 @@ def run_cli(main: Callable[[], Any], prog: str) -> NoReturn:
     try:
         result = main()
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        if main_rank:  # Ctrl-C reaches every process of a torchrun job
+            print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as err:
         if not isinstance(err, user_error_types()):
