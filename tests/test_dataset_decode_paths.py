@@ -1,7 +1,8 @@
 """The dataset's reading paths agree with each other: the reduced JPEG decode reads masks and
 bad pairs as the full decode does, falls back to it where it cannot help, and follows the data
 config; check_files warns about every EXIF orientation that viewers apply, and accepts splits
-where only some masks are empty; COD10K's CAM filter applies to the masks as well."""
+where only some masks are empty; COD10K's CAM filter applies to the masks as well; samples
+carry the names given, and carved splits keep natural order."""
 
 from __future__ import annotations
 
@@ -119,3 +120,17 @@ def test_cam_only_leaves_out_the_masks_of_noncam_images_too(tmp_path: Path, data
     ds = build_dataset(data_config("cod10k", tmp_path, cam_only=True), "Train", 32, False)
     assert ds.names == ["COD10K-CAM-1"]
     assert [p.name for p in ds.mask_paths] == ["COD10K-CAM-1.png"]
+
+
+def test_samples_carry_the_names_given(tmp_path: Path) -> None:
+    a = _pair(tmp_path, "a", (16, 16), np.zeros((16, 16), np.uint8))
+    ds = SegmentationDataset([a[0]], [a[1]], 16, names=["renamed"])
+    assert ds[0]["name"] == "renamed"
+
+
+def test_carved_splits_keep_natural_order(nc4k_root: Path, data_config) -> None:
+    # NC4K stems are 1..10: text order would put "10" before "2".
+    cfg = data_config("nc4k", nc4k_root)
+    for split in ("train", "test", "train:train", "train:val"):
+        names = build_dataset(cfg, split, 16, False).names
+        assert names == sorted(names, key=int) and len(names) > 1, (split, names)

@@ -31,6 +31,9 @@ def test_each_map_of_a_batch_goes_back_to_its_own_size() -> None:
     assert torch.equal(first, x[0, :, :4, :8]) and torch.equal(second, x[1, :, :8, :2])
     first, second = unpad_and_resize(x, [(8, 2), (4, 8)], 8)
     assert torch.equal(first, x[0, :, :8, :2]) and torch.equal(second, x[1, :, :4, :8])
+    # True is a whole number to Python (1): as a height it is a mistake, not one row.
+    with pytest.raises(ValueError, match=r"two whole numbers\), got \(True, 8\)$"):
+        unpad_and_resize(x[0], (True, 8), 8)
 
 
 def test_the_full_scale_of_each_integer_type_is_one() -> None:
