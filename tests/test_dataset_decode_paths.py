@@ -2,7 +2,8 @@
 bad pairs as the full decode does, falls back to it where it cannot help, and follows the data
 config; check_files warns about every EXIF orientation that viewers apply, and accepts splits
 where only some masks are empty; COD10K's CAM filter applies to the masks as well; samples
-carry the names given, and carved splits keep natural order."""
+carry the names given, and carved splits keep natural order; an image too large for PIL is
+listed by check_files with the rest."""
 
 from __future__ import annotations
 
@@ -134,3 +135,15 @@ def test_carved_splits_keep_natural_order(nc4k_root: Path, data_config) -> None:
     for split in ("train", "test", "train:train", "train:val"):
         names = build_dataset(cfg, split, 16, False).names
         assert names == sorted(names, key=int) and len(names) > 1, (split, names)
+
+
+def test_an_image_too_large_for_pil_is_listed_not_raised(tmp_path: Path, monkeypatch) -> None:
+    # PIL refuses to open more than 2 x MAX_IMAGE_PIXELS; its error names no file. Reading the
+    # EXIF orientation must not let it escape check_files, which lists every bad file at once.
+    big = _pair(tmp_path, "big", (30, 40), np.zeros((30, 40), np.uint8))
+    small = _pair(tmp_path, "small", (10, 10), np.full((10, 10), 255, np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1200 > 2 x 500; 100 is fine
+    assert exif_orientation(big[0]) == 1
+    ds = SegmentationDataset([big[0], small[0]], [big[1], small[1]], 16, description="d")
+    with pytest.raises(DataError, match=r"1 problem\(s\) in 2 .*big\.jpg': more pixels than PIL"):
+        check_files([ds], workers=1)
