@@ -31,7 +31,14 @@ def exif_orientation(path: PathLike) -> int:
         with Image.open(path) as img:
             value = img.getexif().get(0x0112, 1)
         return int(value) if int(value) in range(1, 9) else 1
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError):
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,  # reading the pixels names the file and says why
+        OSError,
+        SyntaxError,
+        ValueError,
+        TypeError,
+    ):
         return 1
 
 
