@@ -1,0 +1,49 @@
+"""Table 5's rows: the priors first, then the Pre-Mask, then the final mask (the paper's order,
+prior -> Pre-Mask -> result), whatever order the sources are given in, each with its own
+scores."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pmgsam.analysis.premask import FINAL, PREMASK, analyse
+
+
+def _write(folder: Path, image: np.ndarray) -> list:
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "a.png"), image)
+    return [folder / "a.png"]
+
+
+def test_table5_lists_priors_then_the_premask_then_the_final_mask(tmp_path) -> None:
+    # GT: the left 4 of 8 columns. Final map covers all 4 (IoU 1), the prior 3 (IoU 0.75),
+    # the Pre-Mask 2 (IoU 0.5).
+    gt = np.zeros((4, 8), np.uint8)
+    gt[:, :4] = 255
+    prior, pre = np.zeros_like(gt), np.zeros_like(gt)
+    prior[:, :3] = 255
+    pre[:, :2] = 255
+    gts = _write(tmp_path / "gt", gt)
+    # Given final first and the prior between the model's maps.
+    sources = {
+        FINAL: _write(tmp_path / "final", gt),
+        "CLIPSeg": _write(tmp_path / "prior", prior),
+        PREMASK: _write(tmp_path / "pre", pre),
+    }
+    summary = analyse(["a"], gts, sources, tmp_path / "out", figure_size=(1, 1), progress=False)
+    assert list(summary["means"]) == ["CLIPSeg", PREMASK, FINAL]
+    with (tmp_path / "out" / "table5.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:2] == ["method", "IoU↑"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [
+        ("CLIPSeg", "0.750"),
+        (PREMASK, "0.500"),
+        (FINAL, "1.000"),
+    ]
+    md = (tmp_path / "out" / "table5.md").read_text(encoding="utf-8")
+    methods = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ")]
+    assert methods == ["Method", "CLIPSeg", PREMASK, FINAL]
