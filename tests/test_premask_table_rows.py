@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from pmgsam.analysis.premask import FINAL, PREMASK, analyse
 
@@ -47,3 +48,14 @@ def test_table5_lists_priors_then_the_premask_then_the_final_mask(tmp_path) -> N
     md = (tmp_path / "out" / "table5.md").read_text(encoding="utf-8")
     methods = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ")]
     assert methods == ["Method", "CLIPSeg", PREMASK, FINAL]
+
+
+def test_a_name_list_other_than_the_gts_is_refused_not_cut_short(tmp_path) -> None:
+    # Rows pair names and scores by position: one name short would drop the last image's row
+    # from per_image.csv while the means still count it.
+    gt = np.zeros((4, 8), np.uint8)
+    gts = _write(tmp_path / "gt", gt) * 2
+    maps = _write(tmp_path / "m", gt) * 2
+    with pytest.raises(ValueError, match="^1 image names for 2 GT masks$"):
+        analyse(["a"], gts, {PREMASK: maps, FINAL: maps}, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -131,6 +131,8 @@ def analyse(
     for needed in (PREMASK, FINAL):
         if needed not in sources:
             raise ValueError(f"sources need a '{needed}' entry, got {list(sources)}")
+    if len(names) != len(gt_paths):  # the per-image rows pair them by position
+        raise ValueError(f"{len(names)} image names for {len(gt_paths)} GT masks")
     uneven = {src: len(maps) for src, maps in sources.items() if len(maps) != len(gt_paths)}
     if uneven:  # the scores are split back by position: one map per GT mask
         raise ValueError(f"{len(gt_paths)} GT masks, but map counts {uneven}")
