@@ -1,6 +1,6 @@
-"""Table 5's rows: the priors first, then the Pre-Mask, then the final mask (the paper's order,
-prior -> Pre-Mask -> result), whatever order the sources are given in, each with its own
-scores."""
+"""Which row a Pre-Mask analysis score lands in: Table 5 lists the priors, then the Pre-Mask,
+then the final mask (the paper's order, prior -> Pre-Mask -> result), whatever order the sources
+are given in, each with its own scores; per_image.csv's rows pair names and maps by position."""
 
 from __future__ import annotations
 
