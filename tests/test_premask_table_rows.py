@@ -59,3 +59,17 @@ def test_a_name_list_other_than_the_gts_is_refused_not_cut_short(tmp_path) -> No
     with pytest.raises(ValueError, match="^1 image names for 2 GT masks$"):
         analyse(["a"], gts, {PREMASK: maps, FINAL: maps}, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_prior_without_a_name_or_folder_is_refused(tmp_path, monkeypatch) -> None:
+    from pmgsam.analysis.premask import parse_prior
+    from pmgsam.utils.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)  # "clip=" must not read the current folder as the prior's
+    for text in ("clip=", "=maps", " =maps"):
+        with pytest.raises(ConfigError, match=rf"^--prior-dir '{text}': expected NAME=DIR or DIR"):
+            parse_prior(text)
+    # A folder whose path holds '=' is still a folder, named after itself.
+    (tmp_path / "run=3" / "maps").mkdir(parents=True)
+    assert parse_prior(str(tmp_path / "run=3" / "maps")) == ("maps", tmp_path / "run=3" / "maps")
+    assert parse_prior(f"c={tmp_path / 'run=3'}") == ("c", tmp_path / "run=3")
