@@ -104,6 +104,8 @@ def test_speed_options_are_recorded_as_they_act_on_the_device() -> None:
         "tf32": None,
         "cudnn_benchmark": None,
     }
+    # TF32 and cuDNN are CUDA's alone: on Apple's GPU (mps) too they change nothing.
+    assert scoring.prediction_options(perf, "mps") == scoring.prediction_options(perf, "cpu")
     compiled = PerformanceConfig(compile=True, compile_scope="regional")
     assert scoring.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
 

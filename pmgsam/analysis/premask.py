@@ -131,6 +131,8 @@ def analyse(
     for needed in (PREMASK, FINAL):
         if needed not in sources:
             raise ValueError(f"sources need a '{needed}' entry, got {list(sources)}")
+    if len(names) != len(gt_paths):  # the per-image rows pair them by position
+        raise ValueError(f"{len(names)} image names for {len(gt_paths)} GT masks")
     uneven = {src: len(maps) for src, maps in sources.items() if len(maps) != len(gt_paths)}
     if uneven:  # the scores are split back by position: one map per GT mask
         raise ValueError(f"{len(gt_paths)} GT masks, but map counts {uneven}")
@@ -209,10 +211,16 @@ def _write_table5(out_dir: Path, table: Table) -> None:
 
 
 def parse_prior(text: str) -> Tuple[str, Path]:
-    """``NAME=DIR`` or ``DIR`` (named after the folder) -> (name, folder)."""
+    """``NAME=DIR`` or ``DIR`` (named after the folder; a folder whose path holds '=' too)
+    -> (name, folder)."""
     name, sep, folder = text.partition("=")
-    if not sep:
+    if not sep or (Path(text).is_dir() and not Path(folder).is_dir()):
         name, folder = Path(text).name, text
+    if not name.strip() or not folder:
+        # An empty folder would be the current one; an empty name a Table 5 row without one.
+        from pmgsam.utils.config import ConfigError
+
+        raise ConfigError(f"--prior-dir '{text}': expected NAME=DIR or DIR, with both non-empty")
     if not Path(folder).is_dir():
         raise DataNotFoundError(f"--prior-dir: '{folder}' is not a folder")
     return name, Path(folder)

@@ -83,6 +83,12 @@ class Table:
         return out
 
 
+def _md_cell(s: str) -> str:
+    # A bare "|" in a method name (a run folder's name) would end its cell and shift every
+    # value of the row one column to the right.
+    return s.replace("|", r"\|")
+
+
 def to_markdown(table: Table) -> str:
     """GitHub Markdown; multi-group tables are split into one table per group."""
     cells = table.cell_texts()
@@ -95,8 +101,10 @@ def to_markdown(table: Table) -> str:
         # Numbers align right; a text column (a row's COS protocol) left.
         out.append("|---|" + "|".join("---" if c.fmt is str else "---:" for c in cols) + "|")
         for (method, _), row in zip(table.rows, cells):
-            texts = [f"**{t}**" if best else t for t, best in row[start : start + len(cols)]]
-            out.append(f"| {method} | " + " | ".join(texts) + " |")
+            texts = [
+                f"**{t}**" if best else _md_cell(t) for t, best in row[start : start + len(cols)]
+            ]
+            out.append(f"| {_md_cell(method)} | " + " | ".join(texts) + " |")
         out.append("")
         start += len(cols)
     out += [f"_{n}_" for n in table.notes]
