@@ -161,3 +161,22 @@ def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path,
     assert all(len(list((out / "pred" / p).glob("*.png"))) == 2 for p in PARTS[:2])
     side = (out / "metrics" / "DIS-TE2+DIS-TE1.per_image.csv").read_text().splitlines()
     assert sorted(line.split("/")[0] for line in side[1:]) == ["DIS-TE1"] * 2 + ["DIS-TE2"] * 2
+
+
+def test_dataset_pairs_refuses_lists_of_different_lengths(tmp_path):
+    # zip() would pair the first two images and drop the third without a word.
+    from types import SimpleNamespace
+
+    from pmgsam.evaluation.combined import dataset_pairs
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.png").write_bytes(b"")
+    dataset = SimpleNamespace(
+        names=["a", "b", "c"],
+        mask_paths=[tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"],
+        skeleton_paths=[tmp_path / "a.png", tmp_path / "b.png"],
+    )
+    with pytest.raises(ValueError, match="3 names, 3 GT masks and 2 skeletons"):
+        dataset_pairs(dataset, tmp_path)
+    dataset.skeleton_paths.append(tmp_path / "c.png")
+    assert [p[0] for p in dataset_pairs(dataset, tmp_path)] == ["a", "b", "c"]

@@ -55,6 +55,12 @@ def dataset_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[Di
     names = list(dataset.names)
     masks = list(dataset.mask_paths)
     skes = getattr(dataset, "skeleton_paths", None) or [None] * len(names)
+    if not len(names) == len(masks) == len(skes):
+        # zip would silently score only the shortest list's images.
+        raise ValueError(
+            f"dataset lists {len(names)} names, {len(masks)} GT masks and {len(skes)} "
+            "skeletons: each image needs one of each"
+        )
     pred_dir = Path(pred_dir)
     pairs = [(prefix + n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(names, masks, skes)]
     missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
