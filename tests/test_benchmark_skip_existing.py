@@ -78,11 +78,11 @@ def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, 
     """A benchmark run that stops (an OS error) writing its map number ``maps``; the written."""
     real, written = predictor.write_probability_png, []
 
-    def failing(prob, path):
+    def failing(prob, path, *rest):
         if len(written) == maps - 1:
             raise OSError(f"could not write prediction '{path}': simulated kill")
         written.append(f"{path.parent.name}/{path.stem}")
-        real(prob, path)
+        real(prob, path, *rest)
 
     with monkeypatch.context() as patch:
         patch.setattr(predictor, "write_probability_png", failing)

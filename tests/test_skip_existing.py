@@ -56,12 +56,12 @@ def stopped_run(monkeypatch, weights: Path, images: Path, out: Path, maps: int, 
     """A run that stops (an OS error) when it is about to write its final map number ``maps``."""
     real, written = predictor.write_probability_png, []
 
-    def failing(prob, path):
+    def failing(prob, path, *rest):
         if path.parent.name != "premask":
             if len(written) == maps - 1:
                 raise OSError(f"could not write prediction '{path}': simulated kill")
             written.append(path.name)
-        real(prob, path)
+        real(prob, path, *rest)
 
     with monkeypatch.context() as patch:
         patch.setattr(predictor, "write_probability_png", failing)
