@@ -196,7 +196,11 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     assert cos["protocol"] == "all" and cos["num_results"] == len(records)
     assert cos["subset"] == f"first 1 of {len(dataset)} images (--limit)"
     assert run["meta"]["auto_settings"]["points_per_side"] == 2
-    assert run["method"] == "SAM ViT-B auto"
+    # The generator settings other than segment-anything's defaults name the row.
+    assert (
+        run["method"] == "SAM ViT-B auto [points-per-side 2, pred-iou-thresh 0, "
+        "stability-score-thresh 0]"
+    )
     # No COS score reads --reduce: run.json once recorded "reduce": "union" here all the same.
     assert not {"reduce", "reduce_is_oracle", "reduce_note"} & set(run["meta"])
     assert run["meta"]["instances"].startswith("every generated mask is scored as a COCO")
