@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from segment_anything import SamAutomaticMaskGenerator
+
 from pmgsam.baselines.row import _prompt_meta, row_name
-from pmgsam.baselines.settings import ORACLE_NOTE
+from pmgsam.baselines.settings import ORACLE_NOTE, EsamSettings
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import dis_table
 
@@ -40,3 +42,23 @@ def test_an_oracle_rows_meta_keeps_it_out_of_the_ranking() -> None:
     ]  # fmt: skip
     md = to_markdown(dis_table(runs))
     assert "| PMG-SAM | – | – | **0.100** |" in md and "**0.010**" not in md
+
+
+def test_non_default_generator_and_esam_settings_name_their_row() -> None:
+    # Two sam-auto runs with other generator settings used to get one name, and
+    # pmgsam.report refused them together. The defaults are segment-anything's own
+    # (points_per_side 32, pred_iou_thresh 0.88); points_per_batch only batches prompts.
+    generator = SamAutomaticMaskGenerator.__new__(SamAutomaticMaskGenerator)
+    auto = SimpleNamespace(label="SAM ViT-B", mode="auto", prompt="auto", generator=generator)
+    auto.settings = {"points_per_side": 16, "pred_iou_thresh": 0.88, "points_per_batch": 8}
+    assert row_name(auto, "union", cos=False) == "SAM ViT-B auto [points-per-side 16] (union)"
+    auto.settings = {"points_per_side": 32, "stability_score_thresh": 0.9}
+    assert row_name(auto, "union", cos=True) == "SAM ViT-B auto [stability-score-thresh 0.9]"
+    auto.settings = {"points_per_side": 32, "points_per_batch": 8}  # the defaults' results
+    assert row_name(auto, "union", cos=False) == "SAM ViT-B auto (union)"
+    m2m = SimpleNamespace(label="SAM2.1 tiny", mode="auto", prompt="auto", generator=generator)
+    m2m.settings = {"use_m2m": True}
+    assert row_name(m2m, "largest", cos=False) == "SAM2.1 tiny auto [use-m2m] (largest)"
+    esam = SimpleNamespace(label="SAM ViT-B", mode="esam", prompt="auto")
+    esam.settings = EsamSettings(object_nms=0.6, slic_segments=100)  # 100: the default
+    assert row_name(esam, "union", cos=False) == "E-SAM-style SAM ViT-B [object-nms 0.6] (union)"

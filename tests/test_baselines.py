@@ -196,7 +196,11 @@ def test_sam_auto_cos_writes_scored_coco_instances(
     assert cos["protocol"] == "all" and cos["num_results"] == len(records)
     assert cos["subset"] == f"first 1 of {len(dataset)} images (--limit)"
     assert run["meta"]["auto_settings"]["points_per_side"] == 2
-    assert run["method"] == "SAM ViT-B auto"
+    # The generator settings other than segment-anything's defaults name the row.
+    assert (
+        run["method"] == "SAM ViT-B auto [points-per-side 2, pred-iou-thresh 0, "
+        "stability-score-thresh 0]"
+    )
     # No COS score reads --reduce: run.json once recorded "reduce": "union" here all the same.
     assert not {"reduce", "reduce_is_oracle", "reduce_note"} & set(run["meta"])
     assert run["meta"]["instances"].startswith("every generated mask is scored as a COCO")
@@ -291,7 +295,9 @@ def test_baseline_runs_merge_into_the_report_next_to_pmgsam(
     )
     assert "Prompted with GT boxes, not ranked" in dis_md
     assert f"| SAM ViT-B GT box | {' | '.join(cells)} | {d['HCE']:.0f} |" in dis_md
-    assert "| SAM ViT-B GT box per instance | – | – | – | – | – | – |" in dis_md
+    # The COS-only run has no DIS row (it was a row of dashes); a note names it.
+    assert "| SAM ViT-B GT box per instance |" not in dis_md
+    assert "so not in this table: SAM ViT-B GT box per instance." in dis_md
     cos_md = (tables / "cos.md").read_text()
     c = json.loads((nc4k_box_run[1] / "metrics" / "test.json").read_text())
     row = " | ".join(f"{100 * c[k]:.1f}" for k in ("AP", "AP50", "AP75"))

@@ -150,7 +150,8 @@ def test_sam2_auto_cos_instances_are_the_generator_masks(
     assert records
     results = json.loads((tmp_path / "run" / "metrics" / "Test.results.json").read_text())
     assert [r["score"] for r in results] == pytest.approx([r["predicted_iou"] for r in records])
-    assert run["method"] == "SAM2.1 tiny auto"
+    settings = "points-per-side 3, pred-iou-thresh 0, stability-score-thresh 0, use-m2m"
+    assert run["method"] == f"SAM2.1 tiny auto [{settings}]"  # other than sam2's defaults
     assert run["meta"]["auto_settings"] == {
         "points_per_side": 3, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
         "use_m2m": True,
@@ -181,7 +182,12 @@ def test_esam_mode_on_sam2_dis_map_is_the_largest_entity(
         argv += [f"--esam-{name}", str(value)]
     run = _run(tmp_path, argv)
     masks = [m > 0 for m in entities[0].masks]
-    assert masks and run["method"] == "E-SAM-style SAM2.1 tiny (largest)"
+    settings = (
+        "points-per-side 4, pred-iou-thresh 0, stability-score-thresh 0, "
+        "gallery-points-per-side 6, gallery-iou-thresh 0, repair-iou-thresh 0, "
+        "max-repair-prompts 4"
+    )  # the --esam-* values other than the defaults
+    assert masks and run["method"] == f"E-SAM-style SAM2.1 tiny [{settings}] (largest)"
     import cv2
 
     dataset = build_dataset(data_cfg, "DIS-TE1", 1024, train=False)

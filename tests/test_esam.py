@@ -172,7 +172,12 @@ def test_esam_mode_on_sam_writes_disjoint_instances(
     assert evaluate.main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     results = json.loads((out / "metrics" / "Test.results.json").read_text())
-    assert results and run["method"] == "E-SAM-style SAM ViT-B"
+    settings = (
+        "points-per-side 4, pred-iou-thresh 0, stability-score-thresh 0, "
+        "gallery-points-per-side 0, gallery-iou-thresh 0, repair-iou-thresh 0, "
+        "max-repair-prompts 4"
+    )  # the --esam-* values other than the defaults
+    assert results and run["method"] == f"E-SAM-style SAM ViT-B [{settings}]"
     masks = [
         mask_utils.decode(dict(r["segmentation"], counts=r["segmentation"]["counts"].encode()))
         for r in results

@@ -215,7 +215,10 @@ def test_written_state_dict_loads_strictly_and_runs_sam_auto(finetuned: Any) -> 
     assert meta["checkpoint"] == str(out) and meta["split DIS-TE1"]["num_images"] == 1
     # The row says it is fine-tuned (the untuned model's row is "SAM ViT-B auto (union)"), and
     # on the first 2 images of each split only (command()'s --limit 2): not the real baseline.
-    assert written["method"] == "SAM ViT-B fine-tuned on a subset (--limit 2) auto (union)"
+    assert written["method"] == (
+        "SAM ViT-B fine-tuned on a subset (--limit 2) auto [points-per-side 2, pred-iou-thresh 0, "
+        "stability-score-thresh 0] (union)"
+    )
     assert meta["finetune"]["data"]["limit"] == 2
     assert meta["finetune"]["source_sha256"] == sha(source)
     assert meta["finetune"]["best_epoch"] == record["best_epoch"]

@@ -70,6 +70,13 @@ def test_embedding_cache_encodes_each_image_once_and_changes_no_loss(
     finetuned: Any, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
     encoded, folder = EncodedImages(monkeypatch), finetuned[3] / "embeddings"
+    bars, tqdm = [], finetune_sam.tqdm
+
+    def recorded_bar(*args: Any, **kwargs: Any) -> Any:
+        bars.append((args[1], kwargs.get("unit")))
+        return tqdm(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_sam, "tqdm", recorded_bar)
     runs = {}
     for name, extra in [("none", ()), ("memory", ()), ("disk", ("--cache-dir", folder))]:
         encoded.count = 0
@@ -80,6 +87,9 @@ def test_embedding_cache_encodes_each_image_once_and_changes_no_loss(
     assert "embedding cache (memory): 4 images x 16 KiB = 64 KiB in CPU memory" in caplog.text
     reference = runs["none"][1]["epochs"]
     assert reference[-1]["steps"] == 1 and len(reference) == 3
+    # Counts read as English at 1, and the encoding bar counts batches, not "it".
+    assert ", 1 step)" in caplog.text and " 1 steps" not in caplog.text
+    assert ("embedding DIS-TR", "batch") in bars and all(unit == "batch" for _, unit in bars)
     for name in ("memory", "disk"):
         decoder, record, _ = runs[name]
         for key, value in runs["none"][0].items():

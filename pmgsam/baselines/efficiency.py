@@ -12,6 +12,7 @@ import torch
 from pmgsam.baselines.base import Baseline, Prediction
 from pmgsam.efficiency import count_parameters, measure_speed
 from pmgsam.efficiency.flops import count_call_flops
+from pmgsam.utils.messages import counted
 
 # The timing is a step of the baseline run: its log lines keep the runner's name.
 logger = logging.getLogger("pmgsam.baselines.runner")
@@ -66,8 +67,9 @@ def measure_efficiency(
     token = torch.zeros(1, device=device)  # batch of one; sets the device to synchronise
     # On a CPU one automatic-mode prediction takes tens of seconds: say why the run pauses.
     logger.info(
-        "timing the whole prediction of one image on %s: %d passes after %d warm-up, plus one "
-        "counting FLOPs (--speed-iters 0 skips it)", device, iters, warmup,
+        "timing the whole prediction of one image on %s: %s after %s, plus one counting FLOPs "
+        "(--speed-iters 0 skips it)", device, counted(iters, "pass", "passes"),
+        counted(warmup, "warm-up pass", "warm-up passes"),
     )  # fmt: skip
     flops = prediction_flops(baseline, image, boxes)
     bar = f"timing {baseline.label} {baseline.mode}" if progress else None

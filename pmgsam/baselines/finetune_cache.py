@@ -37,6 +37,7 @@ from pmgsam.baselines.finetune_recipe import FinetuneConfig, Sample, encode
 from pmgsam.engine.distributed import native_bf16
 from pmgsam.utils.config import ConfigError
 from pmgsam.utils.io import atomic_path, is_temporary
+from pmgsam.utils.messages import counted
 from pmgsam.utils.outputs import OutputError
 
 if TYPE_CHECKING:
@@ -84,8 +85,8 @@ def check_plan(mode: str, images: int, side: int, folder: Optional[str], pinned:
     size = images * embedding_bytes(side)
     where = f"CPU memory{' (pinned)' if pinned else ''}" if mode == "memory" else f"'{folder}'"
     logger.info(
-        "embedding cache (%s): %d images x %s = %s in %s, each image encoded once",
-        mode, images, human_size(embedding_bytes(side)), human_size(size), where,
+        "embedding cache (%s): %s x %s = %s in %s, each image encoded once",
+        mode, counted(images, "image"), human_size(embedding_bytes(side)), human_size(size), where,
     )  # fmt: skip
     if mode == "memory":
         free = available_memory()

@@ -4,6 +4,8 @@ options, and the config they override."""
 from __future__ import annotations
 
 import argparse
+import warnings
+from pathlib import Path
 from typing import List, Tuple
 
 from pmgsam.baselines.finetune_data import SIDECAR_SUFFIX
@@ -32,8 +34,13 @@ OPTION_KEYS = (
 
 
 def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:
-    """The config with the command-line options as overrides (and those overrides)."""
+    """The config with the command-line options as overrides (and those overrides).
+
+    The recipe applies no augmentation (each image's embedding is computed once), so
+    ``data.augment.enabled`` is set false, and the record's ``config_values`` say what was
+    done; a config file or override that sets ``data.augment`` is warned about."""
     from pmgsam.utils.config import load_config
+    from pmgsam.utils.config_files import read_config_file
 
     overrides = list(args.overrides)
     for option in OPTION_KEYS:
@@ -41,7 +48,18 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
             overrides.append(f"finetune.{option}={getattr(args, option)}")
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
-    return load_config(SamFinetuneConfig, args.config, overrides), overrides
+    cfg = load_config(SamFinetuneConfig, args.config, overrides)
+    in_file = (read_config_file(Path(args.config)).get("data") or {}).get("augment")
+    named = [o for o in overrides if o.split("=", 1)[0].strip().startswith("data.augment")]
+    if in_file is not None or named:
+        where = ", ".join([*([f"'{args.config}'"] if in_file is not None else []), *named])
+        warnings.warn(
+            f"data.augment ({where}) is not used: SAM fine-tuning applies no augmentation "
+            "(each image's embedding is computed once); its record says enabled: false",
+            stacklevel=2,
+        )
+    cfg.data.augment.enabled = False
+    return cfg, overrides
 
 
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:

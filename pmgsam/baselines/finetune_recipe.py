@@ -197,7 +197,8 @@ class SamFinetuneConfig:
 
     Arguments:
         data: the dataset section, as in the PMG-SAM configs (dataset, root, train/val
-            splits); its ``augment`` section is not used.
+            splits); its ``augment`` section is not used (``load_settings`` of
+            :mod:`~pmgsam.baselines.finetune_options` sets ``enabled`` false).
         finetune: the fine-tuning settings (:class:`FinetuneConfig`).
     """
 

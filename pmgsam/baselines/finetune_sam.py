@@ -70,6 +70,7 @@ from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.loaders import loader_batches
+from pmgsam.utils.messages import counted
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
 logger = logging.getLogger("pmgsam.baselines.finetune_sam")  # also when run as __main__
@@ -178,10 +179,11 @@ def setup(args: argparse.Namespace) -> Run:
     trainable = freeze_encoders(sam)
     optimizer = torch.optim.AdamW(trainable, lr=ft.lr, weight_decay=ft.weight_decay)
     logger.info(
-        "fine-tuning the mask decoder of %s (%d trainable parameters) on %s %s (%d images), "
+        "fine-tuning the mask decoder of %s (%d trainable parameters) on %s %s (%s), "
         "validating on %s (%d), epochs: %d, device %s, encoder %s, %s targets",
         sam_family.label(args.model_type), sum(p.numel() for p in trainable), cfg.data.dataset,
-        splits[0], counts[splits[0]], splits[1], counts[splits[1]], ft.epochs, device,
+        splits[0], counted(counts[splits[0]], "image"), splits[1], counts[splits[1]], ft.epochs,
+        device,
         ft.encoder_dtype, targets,
     )  # fmt: skip
     return Run(args, cfg, overrides, splits, datasets, counts, side, device, sam, trainable,
@@ -201,10 +203,11 @@ def make_embedder(run: Run) -> Embedder:
             loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list,
                                 worker_init_fn=worker_warnings_init())  # fmt: skip
             with loader_batches(loader) as batches:
-                bar = tqdm(batches, f"embedding {split}", len(loader), disable=run.args.quiet)
+                bar = tqdm(batches, f"embedding {split}", len(loader), unit="batch",
+                           disable=run.args.quiet)  # fmt: skip
                 embedder.fill(bar)
-        logger.info("embedding cache (%s): %d images encoded in %.1f s", ft.embedding_cache,
-                    embedder.encoded, time.perf_counter() - tic)  # fmt: skip
+        logger.info("embedding cache (%s): %s encoded in %.1f s", ft.embedding_cache,
+                    counted(embedder.encoded, "image"), time.perf_counter() - tic)  # fmt: skip
     return embedder
 
 
@@ -244,9 +247,9 @@ def train(run: Run, embed: Embedder) -> Dict[str, Any]:
         if better:
             best_loss, best_epoch, best_state = val_loss, epoch, run.decoder_state()
         logger.info(
-            "epoch %d/%d: train loss %.4f, val loss %.4f%s (%.1f s, %d steps)",
+            "epoch %d/%d: train loss %.4f, val loss %.4f%s (%.1f s, %s)",
             epoch, ft.epochs, losses["loss"], val_loss, " (best)" if better else "", seconds,
-            steps,
+            counted(steps, "step"),
         )  # fmt: skip
     if best_epoch == 0:
         logger.warning(

@@ -6,7 +6,8 @@ model, its ``meta``, its efficiency block and its run.json. Each split is predic
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+import inspect
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
@@ -51,13 +52,46 @@ def map_settings(args: argparse.Namespace) -> Dict[str, Any]:
     return settings
 
 
+def changed_settings(baseline: Any) -> Dict[str, Any]:
+    """The settings of an automatic or E-SAM baseline that differ from their defaults (the
+    package generator's own; :class:`EsamSettings`), by option name without ``--``
+    (``esam-`` dropped): what its masks depend on besides the model. ``points_per_batch``
+    only batches the prompts, so it is left out."""
+    if baseline.mode == "esam":
+        given = asdict(getattr(baseline, "settings", None) or EsamSettings())
+        defaults = asdict(EsamSettings())
+    else:
+        given = dict(getattr(baseline, "settings", None) or {})
+        generator = getattr(baseline, "generator", None)
+        params = inspect.signature(type(generator)).parameters if generator is not None else {}
+        defaults = {k: p.default for k, p in params.items()}
+    missing = object()
+    return {
+        key.replace("_", "-"): value
+        for key, value in given.items()
+        if key != "points_per_batch" and defaults.get(key, missing) != value
+    }
+
+
+def _setting_text(key: str, value: Any) -> str:
+    """``points-per-side 16``, ``pred-iou-thresh 0.9`` (no float noise), ``use-m2m`` (a flag)."""
+    if value is True:
+        return key
+    return f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+
+
 def row_name(baseline: Any, reduce: str, cos: bool) -> str:
-    """Table row: model, mode, and what the row's numbers depend on (prompt / reduction)."""
+    """Table row: model, mode, and what the row's numbers depend on (prompt, generator or
+    E-SAM settings other than the defaults, in brackets, and reduction): two runs with other
+    settings are two rows, not one name that ``pmgsam.report`` refuses to merge."""
     if baseline.mode == "box":
         return f"{baseline.label} GT box" + (" per instance" if cos else "")
     prefix = "E-SAM-style " if baseline.mode == "esam" else ""
-    suffix = "" if cos else f" ({'ORACLE upper bound' if reduce == 'oracle' else reduce})"
-    return f"{prefix}{baseline.label} {'auto' if baseline.mode == 'auto' else ''}".rstrip() + suffix
+    name = f"{prefix}{baseline.label} {'auto' if baseline.mode == 'auto' else ''}".rstrip()
+    changed = [_setting_text(key, value) for key, value in changed_settings(baseline).items()]
+    if changed:
+        name += f" [{', '.join(changed)}]"
+    return name + ("" if cos else f" ({'ORACLE upper bound' if reduce == 'oracle' else reduce})")
 
 
 #: How a baseline row's speed and FLOPs were measured (recorded in its run.json).

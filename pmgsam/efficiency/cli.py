@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         help="with --run-dir: rename the run's table row (default: keep its run.json method)",
     )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (by default each timing shows one on stderr, outside the timed "
+        "calls)",
+    )
     return parser
 
 
@@ -205,6 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         sam_points_per_side=args.sam_points_per_side,
         label=label,
         threads=args.threads,
+        progress=not args.quiet,
     )
     print(format_report(report))
     if args.json:

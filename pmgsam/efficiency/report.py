@@ -111,14 +111,17 @@ def _amg_record(
     iters: int,
     warmup: int,
     points_per_side: int,
+    progress: bool = True,
 ) -> Dict[str, Any]:
-    """The record of ``compare``'s automatic mask generator timed on the same ``images``."""
+    """The record of ``compare``'s automatic mask generator timed on the same ``images``
+    (``progress``: a bar over its passes, on stderr)."""
     amg = measure_amg(
         compare,
         images,
         iters=max(1, iters // 2),
         warmup=min(warmup, 1),
         points_per_side=points_per_side,
+        progress=f"timing {compare} automatic mask generator" if progress else None,
     )
     points = "" if points_per_side == 32 else f" but {points_per_side}² points"
     note = f"{AMG_PACKAGES[compare.partition('_')[0]]} defaults{points}, random weights"
@@ -176,6 +179,7 @@ def efficiency_report(
     sam_points_per_side: int = 32,
     label: Optional[str] = None,
     threads: Optional[int] = None,
+    progress: bool = True,
 ) -> Dict[str, Any]:
     """Parameters, FLOPs and timings of one model; ``report["records"]`` lists the timings.
 
@@ -186,6 +190,8 @@ def efficiency_report(
     side, the packages' default 32). ``threads`` sets torch's intra-op thread count for the
     measurement (None: torch's own, which ``OMP_NUM_THREADS`` sets); the count is restored
     afterwards, and the report and its records say which one was used (``threads``).
+    ``progress``: a tqdm bar on stderr over each timing's calls (advanced between calls,
+    outside the timed spans), as the baselines' timing shows one.
     """
     perf = perf or PerformanceConfig()
     with torch_threads(threads):
@@ -205,11 +211,12 @@ def efficiency_report(
             "flops_per_image": count_flops(model, images[:1], dtype),
         }
         net = maybe_compile(model, perf)
-        if train:
-            speed = measure_training(model, net, images, dtype, iters, warmup, perf)
-        else:
-            speed = measure_speed(net, images, dtype, iters, warmup)
         report["mode"] = "train" if train else "inference"
+        bar = f"timing {report['model']} {report['mode']}" if progress else None
+        if train:
+            speed = measure_training(model, net, images, dtype, iters, warmup, perf, bar)
+        else:
+            speed = measure_speed(net, images, dtype, iters, warmup, progress=bar)
         report["speed"] = speed
         # Forward FLOPs per image in every record, so a record compares with the generator's.
         flops = report["flops_per_image"]["total"]
@@ -221,7 +228,7 @@ def efficiency_report(
             if dev.type == "cuda":  # nor its cached blocks in the generator's reserved peak
                 torch.cuda.empty_cache()
             report["records"].append(
-                _amg_record(report, compare, images, iters, warmup, sam_points_per_side)
+                _amg_record(report, compare, images, iters, warmup, sam_points_per_side, progress)
             )
         return report
 

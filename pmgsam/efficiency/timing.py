@@ -117,8 +117,10 @@ def measure_training(
     iters: int,
     warmup: int,
     perf: PerformanceConfig,
+    progress: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Full training steps as the trainer runs them: forward, loss, backward, clip, AdamW."""
+    """Full training steps as the trainer runs them: forward, loss, backward, clip, AdamW;
+    ``progress``: a progress bar's label (:func:`_time_calls`)."""
     device = images.device
     torch.manual_seed(0)
     masks = (torch.rand(images.shape[0], 1, *images.shape[-2:], device=device) > 0.5).float()
@@ -136,11 +138,16 @@ def measure_training(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
 
-    return _time_calls(step, device, images.shape[0], iters, warmup)
+    return _time_calls(step, device, images.shape[0], iters, warmup, progress)
 
 
 def measure_amg(
-    name: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
+    name: str,
+    images: torch.Tensor,
+    iters: int,
+    warmup: int,
+    points_per_side: int = 32,
+    progress: Optional[str] = None,
 ) -> Dict[str, Any]:
     """An automatic mask generator over the same images: ``sam_vit_b`` (segment-anything's
     ``SamAutomaticMaskGenerator``), ..., or ``sam2_tiny`` (sam2's ``SAM2AutomaticMaskGenerator``).
@@ -153,7 +160,8 @@ def measure_amg(
     ``flops_per_image`` counts one whole ``generate`` of the first image (``total``, and the
     ``image_encoder`` part), as the baselines' runs count theirs. ``image_size``: the input
     side the generator resizes every image to (1024 for the released models; None when the
-    model records none).
+    model records none). ``progress``: a progress bar's label (:func:`_time_calls`; a pass
+    is one ``generate`` of every image, seconds to minutes each on a CPU).
     """
     from pmgsam.baselines.base import family
     from pmgsam.baselines.runner import model_side
@@ -174,7 +182,7 @@ def measure_amg(
     from pmgsam.efficiency.flops import count_call_flops
 
     flops = count_call_flops(lambda: generator.generate(arrays[0]), model.image_encoder)
-    timed = _time_calls(step, device, len(arrays), iters, warmup)
+    timed = _time_calls(step, device, len(arrays), iters, warmup, progress)
     return {**timed, "flops_per_image": flops, "image_size": model_side(model)}
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
 from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
-from pmgsam.utils.messages import preview
+from pmgsam.utils.messages import counted, preview
 
 from .map_pairs import (
     EvaluationInputError,
@@ -355,4 +355,4 @@ def dis_line(summary: Dict[str, Any]) -> str:
     """One line of the six DIS metrics of a summary, ``-`` for those not scored."""
     keys = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
     cells = [f"{k}={summary[k]:.4f}" if summary.get(k) is not None else f"{k}=-" for k in keys]
-    return f"[{summary['num_images']} images] " + "  ".join(cells)
+    return f"[{counted(summary['num_images'], 'image')}] " + "  ".join(cells)

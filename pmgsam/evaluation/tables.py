@@ -1,17 +1,18 @@
 """The paper's benchmark tables (DIS5K, COS instances, efficiency), built from run files.
 
 A run is a parsed ``run.json`` (layout and IO in :mod:`pmgsam.evaluation.run_json`); each table
-has one row per run. "Overall (TE1-4)" is taken from a ``DIS-TE1-4`` entry when present, else
-pooled from DIS-TE1..4 (all four needed): per-image means weighted by ``num_images``, and maxF
-from the pooled F curve (so it equals one evaluation over all 2000 images), which needs
-``curves``. Rendering lives in :mod:`pmgsam.evaluation.table_rendering`; its names and the
-run.json ones are importable from here too, where the scripts have always imported them.
+has one row per run (:func:`build_tables`: per run with a value in it). "Overall (TE1-4)" is
+taken from a ``DIS-TE1-4`` entry when present, else pooled from DIS-TE1..4 (all four needed):
+per-image means weighted by ``num_images``, and maxF from the pooled F curve (so it equals one
+evaluation over all 2000 images), which needs ``curves``. Rendering lives in
+:mod:`pmgsam.evaluation.table_rendering`; its names and the run.json ones are importable from
+here too, where the scripts have always imported them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -368,16 +369,32 @@ def efficiency_table(runs: Sequence[Mapping]) -> Table:
     return Table("Efficiency", [("", EFF_COLUMNS)], rows, notes, unranked_columns=unranked)
 
 
+def _scored_rows(make: Callable[..., Table], runs: Sequence[Mapping], where: str, *args) -> Table:
+    """``make(runs, *args)`` of only the runs with a value in it, and a note naming the others
+    (each table makes one row per run, in order); unchanged when no row has a value."""
+    table = make(runs, *args)
+    scored = [any(v is not None for v in vals.values()) for _, vals in table.rows]
+    if all(scored) or not any(scored):
+        return table
+    table = make([run for run, keep in zip(runs, scored) if keep], *args)
+    left_out = ", ".join(str(run["method"]) for run, keep in zip(runs, scored) if not keep)
+    table.notes.append(f"Not scored {where}, so not in this table: {left_out}.")
+    return table
+
+
 def build_tables(
     runs: Sequence[Mapping], dis_subsets: Sequence[str] | None = None
 ) -> Dict[str, Table]:
     """The tables that have at least one value: ``dis``, ``cos``, ``efficiency``.
 
-    ``dis_subsets`` chooses the DIS groups (see :func:`dis_table`).
+    ``dis_subsets`` chooses the DIS groups (see :func:`dis_table`). A run with no value in the
+    DIS or the COS table (one scored on the other task only, E-SAM's COD10K run say) has no row
+    there, where its dashes would pass for a method that failed: a note names it. (The
+    ablation table keeps its unscored rows: its rows are the paper's, each note says why.)
     """
     tables = {
-        "dis": dis_table(runs, dis_subsets),
-        "cos": cos_table(runs),
+        "dis": _scored_rows(dis_table, runs, "on these DIS sets", dis_subsets),
+        "cos": _scored_rows(cos_table, runs, "on COS"),
         "efficiency": efficiency_table(runs),
     }
     return {

@@ -23,6 +23,12 @@ def preview(items: Sequence[str], limit: int = 10) -> str:
     return shown
 
 
+def counted(n: int, noun: str, plural: Optional[str] = None) -> str:
+    """``n`` and ``noun``, in the plural (``plural``, else ``noun`` + s) unless ``n`` is 1:
+    ``counted(1, "pass", "passes")`` is "1 pass", ``counted(0, "step")`` "0 steps"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def one_line(err: BaseException) -> str:
     """The cause of ``err`` as one line, also when a DataLoader worker raised it.
 

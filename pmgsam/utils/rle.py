@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pmgsam.utils.messages import counted
+
 # How far outside the image a polygon vertex may lie, in image sizes: a vertex of a 640-pixel
 # wide image may have x in [-640, 1280]. Slight overshoot is common; beyond that the file is
 # broken, and the rasteriser's memory grows with the outline's length.
@@ -108,7 +110,7 @@ def _check_polygon(poly: Any, k: int, height: int, width: int) -> List[float]:
         raise SegmentationError(f"polygon {k} is a {type(poly).__name__}, not a list of numbers")
     if len(poly) % 2:
         raise SegmentationError(
-            f"polygon {k} has {len(poly)} coordinates: x, y pairs need an even number"
+            f"polygon {k} has {counted(len(poly), 'coordinate')}: x, y pairs need an even number"
         )
     if not all(isinstance(v, Real) and not isinstance(v, bool) for v in poly):
         raise SegmentationError(f"polygon {k} holds a value that is not a number")
