@@ -248,3 +248,12 @@ def test_every_buffer_is_broadcast_from_rank_zero(monkeypatch):
     calls.clear()
     D.broadcast_buffers(model)  # one process: nothing to send
     assert calls == []
+
+
+def test_only_an_indexed_cuda_device_is_made_current(monkeypatch) -> None:
+    # "cuda" is the current device already; a CPU or another kind has none to set.
+    calls: List[torch.device] = []
+    monkeypatch.setattr(torch.cuda, "set_device", calls.append)
+    for name in ("cpu", "cpu:0", "cuda", "meta", "cuda:1"):
+        D.make_current(torch.device(name))
+    assert calls == [torch.device("cuda:1")]

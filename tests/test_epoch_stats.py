@@ -75,3 +75,10 @@ def test_an_infinite_loss_is_flagged_like_a_nan() -> None:
     watch.record(torch.tensor(float("-inf")), 3)
     with pytest.raises(FloatingPointError, match=r"global step 2 \(epoch 1\)"):
         watch.check(0)
+
+
+def test_a_non_finite_loss_at_the_first_step_is_flagged() -> None:
+    watch = NonFiniteWatch(CPU)
+    watch.record(torch.tensor(float("nan")), 0)
+    with pytest.raises(FloatingPointError, match=r"global step 0 \(epoch 1\)"):
+        watch.check(0)

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from pmgsam.engine.config import OptimConfig, ScheduleConfig
-from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule, build_optimizer
+from pmgsam.engine.schedulers import (
+    EarlyStopping,
+    WarmupSchedule,
+    build_optimizer,
+    load_optimizer_state,
+)
 from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -226,3 +231,21 @@ def test_a_model_without_trainable_parameters_or_an_empty_epoch_is_refused() -> 
     optimizer = build_optimizer(torch.nn.Linear(2, 2), OptimConfig())
     with pytest.raises(ValueError, match="iters_per_epoch must be positive, got 0"):
         WarmupSchedule(optimizer, 1e-3, ScheduleConfig(), 0)
+
+
+@pytest.mark.parametrize("saved_fused, resumed_fused", [(None, True), (True, None)])
+def test_a_resumed_optimiser_keeps_its_own_kernel_and_the_saved_state(
+    saved_fused, resumed_fused
+) -> None:
+    # Saved with one AdamW kernel (foreach off, fused or not), resumed where the other is
+    # built: the groups keep the resuming optimiser's kernel, the rest comes from the file.
+    weight = torch.nn.Parameter(torch.ones(3))
+    saved = torch.optim.AdamW([weight], lr=0.1, foreach=False, fused=saved_fused)
+    weight.grad = torch.full((3,), 0.5)
+    saved.step()
+    saved.param_groups[0]["lr"] = 0.025  # where the schedule had taken it
+    resumed = torch.optim.AdamW([weight], lr=0.1, fused=resumed_fused)
+    load_optimizer_state(resumed, saved.state_dict())
+    (group,) = resumed.param_groups
+    assert (group["fused"], group["foreach"]) == (resumed_fused, None)
+    assert group["lr"] == 0.025 and float(resumed.state[weight]["step"]) == 1

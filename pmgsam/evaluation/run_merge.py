@@ -5,7 +5,8 @@ columns from the COD10K- and NC4K-fine-tuned ones: three ``evaluate.py`` runs, o
 :func:`merge_same_method` joins such runs. What a run gives, by section (:func:`given_columns`):
 
 * ``dis``: each split entry, and ``DIS-TE1-4`` (Overall) when its DIS-TE1..4 pool into it; a
-  combined ``A+B`` group asked for with ``--splits`` likewise. An entry is one run's whole (its
+  combined ``A+B`` group the DIS table shows (one asked for with ``--splits``, else one any
+  run has) likewise. An entry is one run's whole (its
   metrics, image count and curves belong together), so two runs giving one split overlap even
   when their metrics differ;
 * ``cos``: each dataset column (``COD10K``, ``NC4K``, ``COD10K Train``...);
@@ -101,7 +102,10 @@ def merge_same_method(
     labels: Sequence[str], runs: Sequence[Mapping[str, Any]], subsets: Sequence[str] = ()
 ) -> List[Dict[str, Any]]:
     """``runs`` (named ``labels`` in messages and notes) with those of one method name merged
-    into one, at the first one's place; refuses overlapping ones (module docstring)."""
+    into one, at the first one's place; refuses overlapping ones (module docstring).
+    ``subsets``: the DIS groups asked for (``--splits``), empty for the DIS table's own."""
+    if not subsets:  # without --splits the DIS table shows every A+B group a run has
+        subsets = sorted({n for r in runs for n in (r.get("dis") or {}) if "+" in n})
     groups: Dict[str, List[int]] = {}
     for i, run in enumerate(runs):
         groups.setdefault(str(run["method"]), []).append(i)
