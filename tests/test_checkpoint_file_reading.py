@@ -30,7 +30,9 @@ def test_a_file_without_the_entry_asked_for_lists_its_top_level_keys(tmp_path: P
     with pytest.raises(CheckpointError) as err:
         read_torch_checkpoint(path, key="model_state")
     assert str(err.value) == (
-        f"checkpoint '{path}' has no 'model_state' entry; top-level keys: ['config', 'epoch']"
+        f"checkpoint '{path}' has no 'model_state' entry (nor 'state_dict' / 'model') and no "
+        "tensors at its top level, so it holds no state dict to load; top-level keys: "
+        "['config', 'epoch']"
     )
 
 
