@@ -11,13 +11,17 @@ from typing import Any, Callable
 
 import pytest
 import torch
+from test_torchrun_failures import GLOO_LOST
 from training_cases import two_epoch_config
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine import trainer as trainer_mod
+from pmgsam.engine import trainer_setup
 from pmgsam.engine.state import LOG_FILE
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.trainer_setup import TrainerSetup
+from pmgsam.utils.cli import OtherProcessFailed
+from pmgsam.utils.config import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -65,3 +69,40 @@ def test_a_set_up_warning_is_reported_by_rank_zero_alone(
         Trainer(cfg).close()
     assert AMP_FALLBACK in (Path(cfg.output_dir) / LOG_FILE).read_text()
     assert BUILD_WARNING in [str(w.message) for w in said]
+
+
+def _gloo_lost_step(self: Trainer, batch: Any, epoch: int, iteration: int) -> Any:
+    raise RuntimeError(GLOO_LOST)
+
+
+@pytest.mark.filterwarnings(f"ignore:{BUILD_WARNING}")
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_rank_that_lost_the_failing_one_points_at_its_error(
+    as_rank, tmp_path: Path, dis5k_root: Path, data_config, monkeypatch, rank: int
+) -> None:
+    cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
+    as_rank(0)
+    Trainer(cfg).close()  # rank 0 makes the run folder and its train.log
+    log = Path(cfg.output_dir) / LOG_FILE
+    D.append_rank_error(log, 1, ValueError("a corrupt image"))  # as the failing rank does
+    monkeypatch.setattr(Trainer, "_train_step", _gloo_lost_step)
+    as_rank(rank)
+    with pytest.raises(OtherProcessFailed, match="its error is printed above and logged in"):
+        Trainer(cfg, resume=cfg.output_dir).fit()
+    text = log.read_text()
+    assert "Connection closed" not in text  # gloo's lost connection is no cause
+    assert text.count("rank 1: training failed") == 1  # the failing rank's line alone
+    assert ("interrupted during epoch 1 (OtherProcessFailed" in text) == (rank == 0)
+
+
+def test_a_resume_refusal_is_marked_as_every_rank_s(
+    as_rank, tmp_path: Path, dis5k_root: Path, data_config, monkeypatch
+) -> None:
+    def refused(path: Any) -> Any:
+        raise ConfigError(f"cannot resume from '{path}' on 2 process(es)")
+
+    monkeypatch.setattr(trainer_setup, "load_training_state", refused)
+    as_rank(1)
+    with pytest.raises(ConfigError) as refusal:
+        Trainer(two_epoch_config(tmp_path, dis5k_root, data_config), resume=tmp_path / "run")
+    assert refusal.value.same_on_every_process

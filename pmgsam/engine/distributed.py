@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from pmgsam.utils.cli import DEVICE_NAMES, is_device_name
+from pmgsam.utils.cli import DEVICE_NAMES, OtherProcessFailed, is_device_name, lost_other_process
 from pmgsam.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -280,3 +280,20 @@ def append_rank_error(log_file: Path, rank: int, err: BaseException) -> None:
             f.write(line)
     except OSError:
         pass
+
+
+def other_process_failure(
+    err: BaseException, world_size: int, log_file: Optional[Path] = None
+) -> Optional[OtherProcessFailed]:
+    """What to raise instead of ``err`` when it is gloo's lost connection to another of the
+    ``world_size`` processes of this job (None otherwise, and for one process): a one-line
+    :class:`OtherProcessFailed` that sends the reader to the failing process's own error,
+    which it printed (and, in training, added to ``log_file``: :func:`append_rank_error`);
+    gloo's message and traceback named neither."""
+    if world_size <= 1 or isinstance(err, OtherProcessFailed) or not lost_other_process(err):
+        return None
+    where = "printed above" + (f" and logged in '{log_file}'" if log_file else "")
+    return OtherProcessFailed(
+        "another process of this torchrun job failed (this one lost its connection to it); "
+        f"its error is {where}"
+    )
