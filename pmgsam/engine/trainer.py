@@ -67,6 +67,9 @@ class Trainer(TrainerSetup):
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
         self.out = Path(config.output_dir)
+        # Before the set-up's barrier, which no rank passes before rank 0 reaches it: the
+        # lines another rank's failure adds to train.log come later.
+        self._log_start = D.log_size(self.out / LOG_FILE)
         self._detach_log = None
         self._log = None
         self._lock = RunLock(self.out)
@@ -163,8 +166,11 @@ class Trainer(TrainerSetup):
                 self._end_epoch(epoch, train_stats, val_stats)
                 stopped_early = D.broadcast_flag(self.early_stop.should_stop, self.device)
         except BaseException as err:
-            # gloo's lost connection is not the cause: the failing rank's own error is.
-            lost = D.other_process_failure(err, self.dist.world_size, self.out / LOG_FILE)
+            # Neither gloo's lost connection nor torchrun's SIGTERM is the cause: the failing
+            # rank's own error is.
+            lost = D.other_process_failure(
+                err, self.dist.world_size, self.out / LOG_FILE, self._log_start
+            )
             if self.is_main:
                 how = resume_command(self.out, self.dist.world_size)
                 logger.error(interruption_message(lost or err, self._saved_epoch, self.out, how))
