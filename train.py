@@ -38,10 +38,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     from pmgsam.engine.state import CONFIG_FILE, experiment_config
     from pmgsam.engine.trainer import Trainer
     from pmgsam.engine.training_log import summary_line
+    from pmgsam.utils.cli import same_on_every_process
     from pmgsam.utils.config import ConfigError
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
+    # Every rank reads the same command line and files: a refusal is said once per node.
+    with same_on_every_process():
+        config = experiment_config(args.config, args.overrides, args.output_dir, args.resume)
     if args.config and not args.resume:
         written = Path(config.output_dir, CONFIG_FILE).resolve()
         if written == Path(args.config).resolve():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -16,13 +17,13 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Dict, Iterator, Optional, Tuple
+from typing import ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from pmgsam.utils.cli import DEVICE_NAMES, is_device_name
+from pmgsam.utils.cli import DEVICE_NAMES, OtherProcessFailed, is_device_name, lost_other_process
 from pmgsam.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -280,3 +281,57 @@ def append_rank_error(log_file: Path, rank: int, err: BaseException) -> None:
             f.write(line)
     except OSError:
         pass
+
+
+_RANK_FAILED = re.compile(r" ERROR rank (\d+): training failed ")
+
+
+def log_size(log_file: Path) -> int:
+    """How many bytes ``log_file`` holds now (0 if it cannot be read): where
+    :func:`other_process_failure` starts looking for the other ranks' failures."""
+    try:
+        return os.path.getsize(log_file)
+    except OSError:
+        return 0
+
+
+def _ranks_failed(log_file: Optional[Path], offset: Optional[int]) -> List[int]:
+    """The ranks whose failure :func:`append_rank_error` added to ``log_file`` after byte
+    ``offset``."""
+    if log_file is None or offset is None:
+        return []
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return sorted({int(m.group(1)) for m in _RANK_FAILED.finditer(text)})
+
+
+def other_process_failure(
+    err: BaseException,
+    world_size: int,
+    log_file: Optional[Path] = None,
+    log_offset: Optional[int] = None,
+) -> Optional[OtherProcessFailed]:
+    """What to raise instead of ``err`` when another of the ``world_size`` processes of this
+    job failed (None otherwise, and for one process): a one-line :class:`OtherProcessFailed`
+    that sends the reader to the failing process's own error, which it printed (and, in
+    training, added to ``log_file`` after byte ``log_offset``: :func:`append_rank_error`).
+
+    ``err`` is gloo's lost connection to that process, whose message and traceback named
+    neither it nor its error; or :class:`Terminated` once a rank's failure is in the log,
+    torchrun's SIGTERM to the others, which alone said "interrupted"."""
+    if world_size <= 1 or isinstance(err, OtherProcessFailed):
+        return None
+    failed = _ranks_failed(log_file, log_offset)
+    if lost_other_process(err):
+        how = "this one lost its connection to it"
+    elif isinstance(err, Terminated) and failed:
+        how = "torchrun then stopped this one"
+    else:
+        return None
+    who = "another process" if not failed else f"rank {', '.join(map(str, failed))}"
+    where = "printed above" + (f" and logged in '{log_file}'" if log_file else "")
+    return OtherProcessFailed(f"{who} of this torchrun job failed ({how}); its error is {where}")

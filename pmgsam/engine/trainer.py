@@ -67,6 +67,9 @@ class Trainer(TrainerSetup):
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
         self.out = Path(config.output_dir)
+        # Before the set-up's barrier, which no rank passes before rank 0 reaches it: the
+        # lines another rank's failure adds to train.log come later.
+        self._log_start = D.log_size(self.out / LOG_FILE)
         self._detach_log = None
         self._log = None
         self._lock = RunLock(self.out)
@@ -75,9 +78,14 @@ class Trainer(TrainerSetup):
             with D.said_once(self.is_main):
                 self._setup(resume)
         except BaseException as err:
+            # Ranks add no set-up error to train.log: the failing one's is on the console.
+            lost = D.other_process_failure(err, self.dist.world_size)
             if self._detach_log is not None:  # the run's train.log is attached: say why there
-                logger.error(f"set-up failed ({type(err).__name__}: {one_line(err)})")
+                said = lost or err
+                logger.error(f"set-up failed ({type(said).__name__}: {one_line(said)})")
             self.close()
+            if lost is not None:
+                raise lost from err
             raise
 
     def _setup(self, resume: Optional[Union[str, Path]]) -> None:
@@ -158,12 +166,19 @@ class Trainer(TrainerSetup):
                 self._end_epoch(epoch, train_stats, val_stats)
                 stopped_early = D.broadcast_flag(self.early_stop.should_stop, self.device)
         except BaseException as err:
+            # Neither gloo's lost connection nor torchrun's SIGTERM is the cause: the failing
+            # rank's own error is.
+            lost = D.other_process_failure(
+                err, self.dist.world_size, self.out / LOG_FILE, self._log_start
+            )
             if self.is_main:
                 how = resume_command(self.out, self.dist.world_size)
-                logger.error(interruption_message(err, self._saved_epoch, self.out, how))
-            elif not isinstance(err, KeyboardInterrupt):  # rank 0 may see only the lost peer
+                logger.error(interruption_message(lost or err, self._saved_epoch, self.out, how))
+            elif not isinstance(err, KeyboardInterrupt) and lost is None:
                 D.append_rank_error(self.out / LOG_FILE, self.dist.rank, err)
             self.close()
+            if lost is not None:
+                raise lost from err
             raise
         summary = fit_summary(self.out, self.epoch, self.global_step, self.early_stop)
         if stopped_early and self.is_main:

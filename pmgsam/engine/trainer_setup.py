@@ -45,6 +45,7 @@ from pmgsam.engine.state import (
 from pmgsam.engine.train_data import build_training_data
 from pmgsam.engine.training_log import TrainingLog, attach_run_log, truncate_metrics
 from pmgsam.modeling.checkpoint import CHECKPOINTS
+from pmgsam.utils.cli import same_on_every_process
 from pmgsam.utils.config import to_dict
 
 # Records under the trainer's name, as before the split: train.log and tests read them so.
@@ -76,13 +77,15 @@ class TrainerSetup:
         continuing = resume is not None and run_dir_of(resume).resolve() == self.out.resolve()
         if continuing and self.is_main and (self.out / CHECKPOINTS).is_dir():
             self._lock.acquire()  # a running process may be rewriting the state read here
-        resumed = load_training_state(resume) if resume is not None else None
-        if resumed is not None:
-            check_resume_config(resumed["config"], config, resumed["path"])
-            check_frozen_files(config, resumed["path"])
-            check_world_size(resumed, self.dist.world_size)
-            if continuing:
-                check_not_a_rewind(resumed, self.out)
+        # Each rank reads the same state and files and refuses alike: said once per node.
+        with same_on_every_process():
+            resumed = load_training_state(resume) if resume is not None else None
+            if resumed is not None:
+                check_resume_config(resumed["config"], config, resumed["path"])
+                check_frozen_files(config, resumed["path"])
+                check_world_size(resumed, self.dist.world_size)
+                if continuing:
+                    check_not_a_rewind(resumed, self.out)
         # Rank 0 alone: it creates the folder and its lock right after, which another rank
         # checking then would take for a foreign folder. If it refuses, it exits before the
         # barrier in _build_data and torchrun stops the other ranks.

@@ -193,6 +193,8 @@ NOT_A_BRANCH = {
     "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
     "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
     "folder, with pmgsam.load_pretrained (or --checkpoint)",
+    "vit": "PMG-SAM takes no plain ViT weights (model.hiera_checkpoint takes a Hiera's: "
+    "hiera-transformer's, or timm's hiera_* models)",
 }
 
 
@@ -200,10 +202,10 @@ def identify_checkpoint(obj: Any) -> Optional[CheckpointKind]:
     """The kind of checkpoint ``obj`` (what ``torch.load`` / ``safetensors`` gave) is, from its
     keys; None if unrecognised.
 
-    Knows hiera-transformer's Hiera (``{"model_state": ...}``, MAE or classifier), the official
-    U²-Net / U²-Net† layout, segment-anything's SAM, SAM2 (``{"model": ...}``, or its image
-    encoder's Hiera trunk alone), and PMG-SAM's own weights (``model.safetensors``) and
-    training state (``state.pt``).
+    Knows hiera-transformer's Hiera (``{"model_state": ...}``, MAE or classifier) and timm's,
+    the official U²-Net / U²-Net† layout, segment-anything's SAM, SAM2 (``{"model": ...}``, or
+    its image encoder's Hiera trunk alone), PMG-SAM's own weights (``model.safetensors``) and
+    training state (``state.pt``), and a plain ViT (timm's ViT or DeiT), which no branch takes.
     """
     if not isinstance(obj, Mapping):
         return None
@@ -225,10 +227,35 @@ def identify_checkpoint(obj: Any) -> Optional[CheckpointKind]:
         name = {"u2net": "U²-Net", "u2netp": "U²-Net† (u2netp)"}.get(variant or "", "U²-Net")
         return CheckpointKind("u2net", f"{name} checkpoint")
     if "patch_embed.proj.weight" in keys and "blocks" in roots:
-        if "pos_embed_window" in keys:
-            return CheckpointKind("sam2", "SAM2 image encoder's Hiera trunk (sam2)")
-        form = "MAE" if "encoder_norm" in roots or "decoder_embed" in roots else "classifier"
-        return CheckpointKind("hiera", f"Hiera checkpoint (hiera-transformer, {form})")
+        return _patch_transformer_kind(keys, roots)
+    return None
+
+
+# A Hiera block that starts a stage projects to the stage's width (``blocks.<i>.proj``); a ViT's
+# blocks keep one width and hold no such key (their ``attn.proj`` is the attention's output).
+_STAGE_PROJECTION = re.compile(r"blocks\.\d+\.proj\.weight")
+# Tokens only a ViT has (timm's ViT and DeiT, DINO, EVA: a class, distillation or register token).
+_VIT_TOKENS = {"cls_token", "dist_token", "reg_token"}
+
+
+def _patch_transformer_kind(keys: set, roots: set) -> Optional[CheckpointKind]:
+    """A state dict with a patch embedding and ``blocks``: a Hiera (hiera-transformer's, timm's,
+    SAM2's trunk) or a plain ViT (timm's ViT or DeiT), told apart by the keys only a Hiera has."""
+    if "pos_embed_window" in keys:
+        return CheckpointKind("sam2", "SAM2 image encoder's Hiera trunk (sam2)")
+    mae = bool(roots & {"encoder_norm", "decoder_embed", "multi_scale_fusion_heads"})
+    hiera_head = "head.projection.weight" in keys  # hiera-transformer's classifier head
+    stages = any(_STAGE_PROJECTION.fullmatch(k) for k in keys)
+    if not roots & _VIT_TOKENS and (mae or hiera_head or stages):
+        if mae or hiera_head:
+            form = "MAE" if mae else "classifier"
+            return CheckpointKind("hiera", f"Hiera checkpoint (hiera-transformer, {form})")
+        source = " (timm)" if "head.fc.weight" in keys else ""
+        return CheckpointKind("hiera", f"Hiera checkpoint{source}")
+    if roots & _VIT_TOKENS or "blocks.0.attn.qkv.weight" in keys:
+        return CheckpointKind(
+            "vit", "ViT checkpoint (a plain vision transformer, such as timm's ViT or DeiT)"
+        )
     return None
 
 

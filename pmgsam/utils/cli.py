@@ -18,7 +18,14 @@ show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 Only ``train.py`` shares its work among the processes ``torchrun`` starts; every other command,
 started with ``WORLD_SIZE`` above 1, exits with status 2 before doing anything: each process
 would repeat all of its work and write the same files. Under ``torchrun``, where Ctrl-C reaches
-every process, the ``<prog>: interrupted`` line is rank 0's alone.
+every process, the ``<prog>: interrupted`` line is rank 0's alone. When one process fails, the
+others lose their connection to it (gloo's "Connection closed by peer", with a long traceback):
+rank 0 says so in one line pointing at the failing process's own error, the others say nothing
+(:func:`lost_other_process`). An error raised inside :func:`same_on_every_process` (a set-up
+check of the command line and the run's files, such as resuming on another number of
+processes) is printed by each node's local rank 0 alone: the other ranks on that node, which
+read the same files, wait for torchrun to stop them (:data:`QUIET_RANK_WAIT_S`), and print it
+themselves only if it does not.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ import math
 import os
 import re
 import sys
+import time
 import warnings
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from pmgsam.utils.messages import one_line
 
@@ -45,6 +54,13 @@ _USER_ERRORS = {
 }
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# A process that stopped because another one of its job failed: as Python's uncaught error.
+EXIT_OTHER_PROCESS = 1
+# How long a rank that leaves a shared set-up error to its node's local rank 0 waits for torchrun
+# to stop it (torchrun checks its processes every 0.1 s by default) before printing it itself.
+QUIET_RANK_WAIT_S = 30.0
+# What gloo raises in the processes still running when one of a job's processes has ended.
+_LOST_PEER = re.compile(r"Connection (closed|reset) by peer|Broken pipe")
 # One format for every command's log lines, and for a run's train.log (dated: runs last days).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -104,6 +120,44 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 class MissingDependencyError(ImportError):
     """An optional package (or local model) a command needs is absent; the message says how to
     install it."""
+
+
+class OtherProcessFailed(RuntimeError):
+    """This process stopped because another process of its ``torchrun`` job failed; that
+    process's error (printed by it, and in a training run's train.log) is the cause."""
+
+
+def lost_other_process(err: BaseException) -> bool:
+    """Whether ``err`` says that another process of the job is gone: an
+    :class:`OtherProcessFailed`, or gloo's lost connection to a peer (a ``RuntimeError``)."""
+    if isinstance(err, OtherProcessFailed):
+        return True
+    return isinstance(err, RuntimeError) and _LOST_PEER.search(str(err)) is not None
+
+
+@contextmanager
+def same_on_every_process() -> Iterator[None]:
+    """Meanwhile, an error is marked as one that every process on a node raises alike (its
+    checks read only the command line and the node's files), which :func:`run_cli` prints
+    once per node."""
+    try:
+        yield
+    except Exception as err:
+        err.same_on_every_process = True  # type: ignore[attr-defined]
+        raise
+
+
+def _local_rank() -> str:
+    return os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")).strip() or "0"
+
+
+def _leave_to_local_rank_zero() -> None:
+    """Wait (up to :data:`QUIET_RANK_WAIT_S`) for torchrun to stop this process once the
+    node's local rank 0 has printed the error they share and exited."""
+    try:
+        time.sleep(QUIET_RANK_WAIT_S)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def user_error_types() -> Tuple[type, ...]:
@@ -173,13 +227,29 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
             print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as err:
+        if processes > 1 and lost_other_process(err):
+            if main_rank:  # the failing process printed its own error; one line says where
+                print(f"{prog}: error: {_other_process_line(err)}", file=sys.stderr)
+            sys.exit(EXIT_OTHER_PROCESS)
         if not isinstance(err, user_error_types()):
             raise
+        if processes > 1 and getattr(err, "same_on_every_process", False):
+            if _local_rank() != "0":
+                _leave_to_local_rank_zero()
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     finally:
         warnings.formatwarning = python_format
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _other_process_line(err: BaseException) -> str:
+    if isinstance(err, OtherProcessFailed):
+        return one_line(err)
+    return (
+        "another process of this torchrun job failed (this one lost its connection to it); "
+        "its error is printed above"
+    )
 
 
 def exit_status(
