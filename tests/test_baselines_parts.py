@@ -151,6 +151,31 @@ def test_sam2_build_names_the_known_model_types() -> None:
         sam2.build("huge")
 
 
+def test_sam2_model_types_build_the_configs_sam2_releases_them_with() -> None:
+    pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
+    from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES
+
+    from pmgsam.baselines import sam2
+
+    # sam2's own table of released SAM2.1 checkpoints and the config each is built with: a
+    # swapped entry would build e.g. Hiera-T for "small", refused only at loading a real file.
+    for model_type, config in sam2.CONFIGS.items():
+        model_id = "facebook/sam2.1-hiera-" + model_type.replace("_", "-")
+        assert config == HF_MODEL_ID_TO_FILENAMES[model_id][0], model_type
+
+
+def test_side_hint_only_for_a_position_embedding_of_another_grid() -> None:
+    key = "image_encoder.pos_embed"
+    own = {key: torch.zeros(1, 64, 64, 768)}  # ViT-B at the released 1024-px input
+    hint = sam.side_hint(own, {key: torch.zeros(1, 4, 4, 768)})
+    assert hint.endswith("saved for a 64-pixel input, not 1024: pass --model-image-size 64")
+    # ViT-L at 1024 (another width, the same grid): its side is right, a side hint would be
+    # wrong (model_type_hint names the cause instead).
+    assert sam.side_hint(own, {key: torch.zeros(1, 64, 64, 1024)}) == ""
+    assert sam.side_hint(own, {key: torch.zeros(1, 4, 8, 768)}) == ""  # not square
+    assert sam.side_hint(own, {key: torch.zeros(1, 64, 64, 768)}) == ""  # the model's own
+
+
 def test_model_type_hint_names_only_a_known_encoder() -> None:
     key = "image_encoder.patch_embed.proj.weight"
     own = {key: torch.zeros(768, 3, 16, 16)}  # ViT-B's patch embedding

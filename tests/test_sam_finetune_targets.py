@@ -225,6 +225,8 @@ def test_a_split_without_instances_or_a_bad_coco_file_is_named(tmp_path: Path) -
             InstanceMasks(_split(InstanceSource("json", path)))
     # A crowd region without a segmentation is skipped before it is looked at.
     anns = [{"id": 7, "image_id": 1, "iscrowd": 1}, {"id": 8, "image_id": 1, "segmentation": seg}]
+    # A degenerate (zero-area) polygon covers no pixel: no target, not an empty one.
+    anns.append({"id": 9, "image_id": 1, "segmentation": [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]})
     path.write_text(json.dumps({"images": images, "annotations": anns}))
     assert InstanceMasks(_split(InstanceSource("json", path)))(0, (4, 4)).shape == (1, 4, 4)
 
