@@ -68,3 +68,11 @@ def test_a_file_with_no_settings_warns_that_all_are_defaults(tmp_path: Path, tex
     with pytest.warns(UserWarning, match=r"run\.yaml' holds no settings"):
         cfg = load_config(ExperimentConfig, path)
     assert cfg == ExperimentConfig()
+
+
+def test_unknown_keys_that_yaml_reads_as_numbers_are_named_beside_text_ones(tmp_path) -> None:
+    # Sorting 2 with 'lr_mul' raised a TypeError naming no file or key.
+    path = tmp_path / "run.yaml"
+    path.write_text("optim:\n  lr: 1.0e-4\n  2: 3\n  lr_mul: 2\n")
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) 'optim\.2', 'optim\.lr_mul'"):
+        load_config(ExperimentConfig, path)
