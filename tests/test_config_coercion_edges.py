@@ -19,6 +19,7 @@ from pmgsam.utils.config import ConfigError, apply_overrides, from_dict, load_co
 class Fields:
     names: List[str] = field(default_factory=lambda: ["a"])
     size: Tuple[int, int] = (1, 2)
+    sizes: Tuple[int, ...] = ()
     level: Literal[1, 2] = 1
 
 
@@ -34,6 +35,12 @@ def test_a_fixed_length_tuple_refuses_too_many_items() -> None:
     # zip() would silently drop the third value.
     with pytest.raises(ConfigError, match=r"'size' needs 2 items, got 3"):
         from_dict(Fields, {"size": [3, 4, 5]})
+
+
+def test_a_tuple_of_any_length_is_built_as_a_tuple() -> None:
+    # A list would compare unequal to the same values in a config built in code.
+    got = from_dict(Fields, {"sizes": [3, 4, 5]})
+    assert got.sizes == (3, 4, 5) and got == Fields(sizes=(3, 4, 5))
 
 
 def test_a_literal_of_numbers_takes_the_number_typed() -> None:

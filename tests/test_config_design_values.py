@@ -130,6 +130,15 @@ def test_a_run_saved_before_reduced_decode_resumes_decoding_at_full_size() -> No
     assert kept["data"]["reduced_decode"] is True
 
 
+def test_a_model_saved_before_the_later_fields_builds_as_it_was_trained() -> None:
+    # modeling/config.py: such models had a GELU BAIM MLP and SRBs without an output GroupNorm
+    # ("checkpoints saved before this field existed read as false").
+    model = with_legacy_fields({"model": {}})["model"]
+    assert (model["decoder_activation"], model["srb_output_norm"]) == ("gelu", False)
+    kept = with_legacy_fields({"model": {"srb_output_norm": True, "decoder_activation": "relu"}})
+    assert (kept["model"]["decoder_activation"], kept["model"]["srb_output_norm"]) == ("relu", True)
+
+
 # RESUMABLE_CHANGES' docstring: where things go and how often the loop reports; the speed
 # options; and (MOVABLE, checked by fingerprint instead) where the data and frozen weights are.
 MAY_CHANGE_ON_RESUME = {
