@@ -43,6 +43,37 @@ def test_defaults_are_the_dis5k_experiment_of_the_paper() -> None:
     assert (d.val_fraction, d.cam_only) == (0.2, True)  # 80/20 carve; COD10K CAM images only
 
 
+@pytest.mark.parametrize("name", [None, "pmgsam_dis5k.yaml", "pmgsam_nc4k_ft.yaml"])
+def test_the_model_is_design_sections_1_and_2(name: str) -> None:
+    # DESIGN 1-2: Hiera-B+ and official U2NET, S = 1024, FPN d = 256 with top-down features on
+    # the stride-16/32 levels only (2, 3), p = 16, BAIM dim 256 / 8 heads / downsample 2 / MLP
+    # 2048 with SAM's ReLU, residual scale 0.2; K, M, N, fusion and high-res source are pinned
+    # by test_ablation_switches.py.
+    m = load_config(ExperimentConfig, CONFIGS / name if name else None).model
+    assert (m.hiera, m.u2net, m.image_size, m.fpn_dim, m.fpn_top_down_levels) == (
+        "base_plus",
+        "u2net",
+        1024,
+        256,
+        [2, 3],
+    )
+    assert (m.patch_size, m.decoder_heads, m.attention_downsample, m.decoder_mlp_dim) == (
+        16,
+        8,
+        2,
+        2048,
+    )
+    assert (m.decoder_activation, m.residual_scale) == ("relu", 0.2)
+
+
+def test_the_values_chosen_where_the_paper_lost_them() -> None:
+    # data/config.py: rotation limit 15 degrees; pmgsam_nc4k_ft.yaml's header: NC4K's pool
+    # split 80/20 into train/test, then train 80/20 into train/val.
+    assert ExperimentConfig().data.augment.rotate_limit == 15.0
+    nc4k = load_config(ExperimentConfig, CONFIGS / "pmgsam_nc4k_ft.yaml").data
+    assert (nc4k.test_fraction, nc4k.val_fraction, nc4k.train_split) == (0.2, 0.2, "train")
+
+
 @pytest.mark.parametrize(
     "name, test_splits",
     [
@@ -97,6 +128,15 @@ def test_a_run_saved_before_reduced_decode_resumes_decoding_at_full_size() -> No
     assert with_legacy_fields({"data": {}})["data"]["reduced_decode"] is False
     kept = with_legacy_fields({"data": {"reduced_decode": True}})
     assert kept["data"]["reduced_decode"] is True
+
+
+def test_a_model_saved_before_the_later_fields_builds_as_it_was_trained() -> None:
+    # modeling/config.py: such models had a GELU BAIM MLP and SRBs without an output GroupNorm
+    # ("checkpoints saved before this field existed read as false").
+    model = with_legacy_fields({"model": {}})["model"]
+    assert (model["decoder_activation"], model["srb_output_norm"]) == ("gelu", False)
+    kept = with_legacy_fields({"model": {"srb_output_norm": True, "decoder_activation": "relu"}})
+    assert (kept["model"]["decoder_activation"], kept["model"]["srb_output_norm"]) == ("relu", True)
 
 
 # RESUMABLE_CHANGES' docstring: where things go and how often the loop reports; the speed

@@ -118,7 +118,8 @@ class DataConfig:
             split (and trains on ``<train_split>:train``), ``val_fraction`` held out. A split
             sharing images with ``train_split`` is refused (:func:`splits_overlap`).
         test_splits: the splits `evaluate.py` benchmark mode scores when `--splits` is not given.
-        val_fraction: fraction of the training split held out for validation (paper: 80/20).
+        val_fraction: fraction of the training split held out for validation (the paper's
+            value was lost in extraction; 0.2, an 80/20 carve, is chosen).
         test_fraction: fraction of the whole pool held out as ``test`` for NC4K / ``folder``
             (the paper's value was lost in extraction; 0.2 is chosen).
         split_seed: seed of every carved split.

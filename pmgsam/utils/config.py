@@ -204,7 +204,8 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         raise ConfigError(f"config section '{prefix or '<root>'}' must be a mapping")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    # key=str: YAML reads `2:` or `yes:` as a number or boolean, which sorts with no text key.
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         where = f" in section '{prefix}'" if prefix else ""
         names = ", ".join(f"'{join_key(prefix, k)}'" for k in unknown)

@@ -4,6 +4,7 @@ against its dataclass."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Sequence
 
@@ -64,20 +65,29 @@ class ConfigLoader(yaml.SafeLoader):
 
 def read_yaml_mapping(path: Path) -> Dict[str, Any]:
     """The top-level mapping of one YAML file (``base:`` untouched); ConfigError naming the
-    file when it is missing, not YAML, or not a mapping."""
+    file when it is missing, not YAML, or not a mapping (``false``, ``[]``); a file with no
+    settings at all (empty, or only comments) gives ``{}`` with a warning."""
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.load(f, Loader=ConfigLoader) or {}
+            data = yaml.load(f, Loader=ConfigLoader)
         except UnicodeDecodeError as err:
             raise ConfigError(f"config file '{path}' is not UTF-8 text ({err.reason})") from None
         except _DuplicateKey as err:
             raise ConfigError(f"config file '{path}': {err}; YAML keeps only the last") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
+    if data is None:  # no document, or only comments: `or {}` would also let `false` or `[]` in
+        warnings.warn(
+            f"config file '{path}' holds no settings: every one keeps its default", stacklevel=2
+        )
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must contain a mapping at the top level")
+        raise ConfigError(
+            f"config file '{path}' must contain a mapping at the top level, "
+            f"got a {type(data).__name__}: {str(data)[:60]!r}"
+        )
     return data
 
 
