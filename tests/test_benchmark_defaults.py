@@ -125,3 +125,18 @@ def test_benchmark_and_baseline_rows_name_cos_splits_alike() -> None:
 
     assert [cos_column("cod10k", s) for s in ("Test", "Train")] == ["COD10K", "COD10K Train"]
     assert [cos_column("nc4k", s) for s in ("test", "TEST")] == ["NC4K", "NC4K"]
+
+
+def test_an_empty_test_splits_list_is_refused_not_scored_as_nothing(tmp_path) -> None:
+    from argparse import Namespace
+
+    from pmgsam.evaluation.benchmark import dataset_and_splits
+
+    config = _config(tmp_path, {"root": str(tmp_path), "test_splits": []})
+    for dataset in (None, "dis5k"):  # the config's dataset, and named with --dataset
+        args = Namespace(config=str(config), dataset=dataset, splits=None)
+        with pytest.raises(ConfigError, match=r"'data.test_splits' of .* is empty: give --splits"):
+            dataset_and_splits(args, [])
+    args = Namespace(config=str(config), dataset=None, splits=["DIS-TE1"])
+    dataset_and_splits(args, [])  # --splits given: the empty list is not read
+    assert args.splits == ["DIS-TE1"]

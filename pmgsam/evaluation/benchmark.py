@@ -152,8 +152,7 @@ def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
             pass  # named below, against the config's own dataset
         else:
             if args.splits is None:
-                args.splits = list(data.test_splits)
-                print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
+                args.splits = _config_test_splits(args.config, data)
             return
     data, _ = _data_config(args.config, overrides)
     if args.dataset is None:
@@ -167,8 +166,19 @@ def dataset_and_splits(args: argparse.Namespace, overrides: List[str]) -> None:
                 f"{data.dataset} ({err}): give a {args.dataset} config"
             ) from None
     if args.splits is None:  # --dataset is the config's here: another one returned or raised
-        args.splits = list(data.test_splits)
-        print(f"splits from the config's data.test_splits: {','.join(args.splits)}")
+        args.splits = _config_test_splits(args.config, data)
+
+
+def _config_test_splits(config: Any, data: Any) -> List[str]:
+    """The config's ``data.test_splits``, said on the console; an empty list would score
+    nothing and write an empty table."""
+    if not data.test_splits:
+        raise ConfigError(
+            f"config key 'data.test_splits' of '{config}' is empty: give --splits, or list the "
+            "splits to score there"
+        )
+    print(f"splits from the config's data.test_splits: {','.join(data.test_splits)}")
+    return list(data.test_splits)
 
 
 def _score_dis_split(
