@@ -148,7 +148,10 @@ def _write_state(run: Path, folder: str, payload) -> None:
 @pytest.mark.parametrize(
     "folder, payload",
     [("last", {"epoch": 1, "global_step": 4}), ("last", b"not a torch file"),
-     (".last.old", {"epoch": 3, "global_step": 12})],
+     (".last.old", {"epoch": 3, "global_step": 12}),
+     # A run whose `last` was deleted to save space keeps its trained weights in `best`,
+     # which a new run's first improving epoch would replace.
+     ("best", {"epoch": 3, "global_step": 12}), (".best.old", {"epoch": 3, "global_step": 12})],
 )  # fmt: skip
 def test_a_new_run_never_starts_over_a_trained_or_unreadable_state(tmp_path, folder, payload):
     # Only the state saved before a run's first step may be started over; a state that
