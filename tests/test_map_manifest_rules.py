@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,32 @@ def test_file_identity_is_the_resolved_path_size_and_modification_time(tmp_path)
     assert file_identity(link) == [str(image.resolve()), 4, 7_000_000_123]
     gone = tmp_path / "gone.png"
     assert file_identity(gone) == [str(gone.resolve()), None, None]
+
+
+def test_maps_the_user_deleted_are_not_reported_as_kept(tmp_path) -> None:
+    # The manifest still lists b.png after the user deleted it: no map of the earlier run is
+    # left beside the new ones, so a run of a.png warns of none, and then holds B's maps only.
+    out = tmp_path / "pred"
+    run_into(out, ["a.png", "b.png"], PRODUCER_A)
+    (out / "b.png").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_into(out, ["a.png"], PRODUCER_B)
+    assert finished_maps(out, PRODUCER_B) == {"a.png"}
+
+
+def test_a_run_over_some_images_keeps_the_sources_of_the_others(tmp_path) -> None:
+    # A resumed run over a subset must not forget which image the other maps are of, or the
+    # next run over all images predicts them again.
+    out, images = tmp_path / "pred", {}
+    for stem in ("a", "b"):
+        (tmp_path / f"{stem}.jpg").write_bytes(stem.encode())
+        images[f"{stem}.png"] = file_identity(tmp_path / f"{stem}.jpg")
+    prepare_output_dir(out, ["a.png", "b.png"], producer=PRODUCER_A, sources=images)
+    for name in images:
+        (out / name).write_bytes(b"map")
+    settle_output_dir(out, images)
+    with pytest.warns(UserWarning, match="keeps 1 map"):  # b.png, not predicted again
+        prepare_output_dir(out, ["a.png"], producer=PRODUCER_A, sources={"a.png": images["a.png"]})
+    settle_output_dir(out, ["a.png"])
+    assert finished_maps(out, PRODUCER_A, sources=images) == {"a.png", "b.png"}

@@ -17,6 +17,7 @@ from pmgsam.data.io import IMAGE_EXTENSIONS
 from pmgsam.utils.outputs import (
     MANIFEST,
     OutputError,
+    check_output_file,
     dataset_folders,
     prepare_output_dir,
     refuse_output_in_data_folder,
@@ -200,3 +201,15 @@ def test_a_manifest_that_does_not_say_mixed_cannot_vouch_for_its_maps(tmp_path: 
     with pytest.warns(UserWarning, match="keeps 1 map"):
         prepare_output_dir(out, ["y.png"], producer=producer)
     assert json.loads((out / MANIFEST).read_text())["mixed"] is True
+
+
+def test_an_output_file_path_that_cannot_be_written_is_refused_before_any_work(tmp_path) -> None:
+    # Otherwise a long run ends in an OS error about a hidden temporary file.
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "notes").write_text("user data")
+    with pytest.raises(OutputError, match=r"--output '.*runs' is a folder; give the path of a"):
+        check_output_file(tmp_path / "runs", "--output")
+    with pytest.raises(OutputError, match=r"'.*notes' is a file, not a folder"):
+        check_output_file(tmp_path / "notes" / "sub" / "data.json", "--output")
+    check_output_file(tmp_path / "new" / "data.json", "--output")
+    assert (tmp_path / "notes").read_text() == "user data"

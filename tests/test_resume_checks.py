@@ -148,7 +148,10 @@ def _write_state(run: Path, folder: str, payload) -> None:
 @pytest.mark.parametrize(
     "folder, payload",
     [("last", {"epoch": 1, "global_step": 4}), ("last", b"not a torch file"),
-     (".last.old", {"epoch": 3, "global_step": 12})],
+     (".last.old", {"epoch": 3, "global_step": 12}),
+     # A run whose `last` was deleted to save space keeps its trained weights in `best`,
+     # which a new run's first improving epoch would replace.
+     ("best", {"epoch": 3, "global_step": 12}), (".best.old", {"epoch": 3, "global_step": 12})],
 )  # fmt: skip
 def test_a_new_run_never_starts_over_a_trained_or_unreadable_state(tmp_path, folder, payload):
     # Only the state saved before a run's first step may be started over; a state that
@@ -178,3 +181,27 @@ def test_weights_digest_is_the_sha256_of_the_whole_file(tmp_path):
     best.mkdir(parents=True)
     (best / "model.safetensors").write_bytes(data)
     assert weights_digest(tmp_path / "run") == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("entry", ["config.yaml", "checkpoints", "metrics.jsonl"])
+def test_a_folder_of_run_entry_names_without_a_train_log_is_not_a_run(tmp_path, entry):
+    # A hand-written config.yaml, or a folder of downloaded checkpoints: named like a run's
+    # entries, but no run wrote them (every run writes train.log first), and a new run would
+    # replace them.
+    run = tmp_path / "run"
+    run.mkdir()
+    if "." in entry:
+        (run / entry).write_text("user data")
+    else:
+        (run / entry).mkdir()
+    with pytest.raises(FileExistsError, match=f"holds no PMG-SAM run \\({entry}\\)"):
+        check_new_run_folder(run)
+
+
+def test_an_attempt_killed_while_writing_may_start_again(tmp_path):
+    # Its hidden temporaries are the run's own (the trainer clears them), not a user's files.
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("train.log", "config.yaml", ".metrics.jsonl.k3j2.tmp", ".config.yaml.a8f1.tmp"):
+        (run / name).write_text("x")
+    check_new_run_folder(run)

@@ -218,12 +218,19 @@ def check_new_run_folder(run_dir: PathLike) -> None:
     start from anyway; it is started afresh, with any config.
     """
     run_dir = Path(run_dir)
-    last = checkpoint_dir(run_dir, "last")
-    for folder in (last, _old_dir(last)):
+    last, best = checkpoint_dir(run_dir, "last"), checkpoint_dir(run_dir, "best")
+    for folder in (last, _old_dir(last), best, _old_dir(best)):
         if (folder / STATE_FILE).is_file() and not _trained_nothing(folder / STATE_FILE):
+            # A `best` without a trained `last` (deleted to save space) has no run to continue,
+            # but the new run's first improving epoch would replace it.
+            how = (
+                f"continue it with --resume {run_dir}, or"
+                if folder.name in (last.name, _old_dir(last).name)
+                else f"its trained weights are in '{folder}', which a new run would replace:"
+            )
             raise FileExistsError(
-                f"run folder '{run_dir}' already holds a training run: continue it with "
-                f"--resume {run_dir}, or choose another output_dir / --output-dir"
+                f"run folder '{run_dir}' already holds a training run: {how} choose another "
+                "output_dir / --output-dir"
             )
     if not run_dir.exists():
         return
