@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
-from pmgsam.evaluation.combined import is_combined, score_combined_split, split_parts
+from pmgsam.evaluation.combined import (
+    is_combined,
+    score_combined_split,
+    split_pairs,
+    split_parts,
+)
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.scoring import (
@@ -185,8 +190,7 @@ def _score_dis_split(
     args: argparse.Namespace, ds: Any, pred_dir: Path, out_json: Path, split: str
 ) -> Dict[str, Any]:
     """The DIS metrics of ``split``'s maps in ``pred_dir``, written to ``out_json``."""
-    skes = ds.skeleton_paths or [None] * len(ds.names)
-    pairs = [(n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(ds.names, ds.mask_paths, skes)]
+    pairs = split_pairs(ds, pred_dir)
     missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
     if missing:
         raise EvaluationInputError(f"predict_split wrote no map for: {missing[:20]}")

@@ -45,8 +45,9 @@ def combined_name(spec: str) -> str:
     return ALL_TE_NAME if set(parts) == set(TE_PARTS) else "+".join(parts)
 
 
-def dataset_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[DisPair]:
-    """(name, prediction, GT, skeleton) of every image of a split dataset.
+def split_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[DisPair]:
+    """(name, prediction, GT, skeleton) of every image of a split dataset, whether or not its
+    prediction exists.
 
     ``dataset`` needs ``names``, ``mask_paths`` and ``skeleton_paths`` (as
     :class:`pmgsam.data.SegmentationDataset`); ``prefix`` is put before each name so that
@@ -62,7 +63,12 @@ def dataset_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[Di
             "skeletons: each image needs one of each"
         )
     pred_dir = Path(pred_dir)
-    pairs = [(prefix + n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(names, masks, skes)]
+    return [(prefix + n, pred_dir / f"{n}.png", g, k) for n, g, k in zip(names, masks, skes)]
+
+
+def dataset_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[DisPair]:
+    """:func:`split_pairs`, refused when an image has no prediction in ``pred_dir``."""
+    pairs = split_pairs(dataset, pred_dir, prefix)
     missing = [str(p) for _, p, _, _ in pairs if not p.exists()]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
