@@ -23,14 +23,15 @@ def test_the_temporary_lies_beside_the_file_it_replaces(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["x.png"]
 
 
-def test_only_hidden_tmp_files_are_temporaries(tmp_path: Path) -> None:
-    names = {".model.safetensors.k3j2.tmp": True, "notes.tmp": False, ".gitignore": False,
-             "x.png": False, ".x.png": False}  # fmt: skip
+def test_only_hidden_marked_tmp_files_are_temporaries(tmp_path: Path) -> None:
+    names = {".model.safetensors.pmgsam-0123456789ab.tmp": True, "notes.tmp": False,
+             ".model.safetensors.k3j2.tmp": False, ".gitignore": False, "x.png": False,
+             ".x.png": False}  # fmt: skip
     assert {n: is_temporary(n) for n in names} == names
     for name in names:
         (tmp_path / name).write_text("user data")
     removed = remove_stale_temporaries(tmp_path)
-    assert [p.name for p in removed] == [".model.safetensors.k3j2.tmp"]
+    assert [p.name for p in removed] == [".model.safetensors.pmgsam-0123456789ab.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         n for n, t in names.items() if not t
     )

@@ -89,8 +89,8 @@ def inject(monkeypatch: pytest.MonkeyPatch, fail_at: int, calls: List[str]) -> N
 
 def plant_leftovers(run: Path) -> None:
     """What a SIGKILL leaves that an exception unwinding does not: hidden temporaries."""
-    (run / ".metrics.jsonl.abc123.tmp").write_bytes(b"")
-    stale = run / "checkpoints" / ".last.xyz789.tmp"
+    (run / ".metrics.jsonl.pmgsam-abc123abc123.tmp").write_bytes(b"")
+    stale = run / "checkpoints" / ".last.pmgsam-0789abcdef01.tmp"
     stale.mkdir(parents=True, exist_ok=True)
     (stale / STATE_FILE).write_bytes(b"")
 

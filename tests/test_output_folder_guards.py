@@ -176,12 +176,16 @@ def test_an_image_kept_in_two_formats_counts_once(tmp_path: Path) -> None:
 
 
 def test_only_the_temporaries_of_listed_maps_are_the_tools(tmp_path: Path) -> None:
-    # A killed run leaves `.x.png.<random>.tmp`; a hidden .tmp file the manifest does not vouch
-    # for (`.notes.txt.<random>.tmp`) is the user's: refused as foreign, and kept with overwrite.
+    # A killed run leaves `.x.png.pmgsam-<hex>.tmp`; a temporary the manifest does not vouch
+    # for (`.notes.txt.pmgsam-<hex>.tmp`) is the user's: refused as foreign, and kept with
+    # overwrite.
     out = tmp_path / "out"
     out.mkdir()
     (out / MANIFEST).write_text(json.dumps({"format": "pmgsam-outputs", "files": ["x.png"]}))
-    ours, theirs = out / ".x.png.k3j2.tmp", out / ".notes.txt.a8f1.tmp"
+    ours, theirs = (
+        out / ".x.png.pmgsam-0123456789ab.tmp",
+        out / ".notes.txt.pmgsam-a8f1a8f1a8f1.tmp",
+    )
     ours.write_bytes(b"half a map")
     theirs.write_bytes(b"user data")
     with pytest.raises(OutputError, match=r"1 file\(s\) this tool did not write \(\.notes"):

@@ -202,6 +202,7 @@ def test_an_attempt_killed_while_writing_may_start_again(tmp_path):
     # Its hidden temporaries are the run's own (the trainer clears them), not a user's files.
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("train.log", "config.yaml", ".metrics.jsonl.k3j2.tmp", ".config.yaml.a8f1.tmp"):
+    temporaries = (".metrics.jsonl.pmgsam-0123456789ab.tmp", ".config.yaml.pmgsam-a8f1a8f1a8f1.tmp")
+    for name in ("train.log", "config.yaml", *temporaries):
         (run / name).write_text("x")
     check_new_run_folder(run)

@@ -139,7 +139,7 @@ def test_disk_cache_is_tied_to_the_model_and_never_replaces_a_file(tmp_path: Pat
     foreign = tmp_path / "foreign"
     mine = DiskCache(foreign, model).folder
     (mine / "cache.json").unlink()
-    (mine / ".cache.json.x1.tmp").write_text("{")  # a killed run's: no obstacle
+    (mine / ".cache.json.pmgsam-0123456789ab.tmp").write_text("{")  # a killed run's: no obstacle
     assert DiskCache(foreign, model).folder == mine
     (mine / "cache.json").unlink()
     (mine / "notes.txt").write_text("mine")

@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
+from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 
 from .config import DataConfig
@@ -147,10 +147,10 @@ def load_or_create(
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename so a concurrent reader (another DataLoader/run) never sees half a file.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, path)
+        # Write-then-rename so a concurrent reader (another DataLoader/run) never sees half a
+        # file; the temporary's name is unique, so it never replaces a file of the user's.
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(payload, indent=1))
     except OSError as err:
         raise DataError(
             f"cannot save split file '{path}' ({err}); set data.split_dir to a writable folder"

@@ -392,7 +392,10 @@ def write_probability_png(
     if not ok:
         raise OSError(f"could not encode prediction '{path}' as PNG")
     try:
-        with atomic_path(path) as tmp:
+        # No folder fsync per map (about 10 ms each on ext4, against 1 ms for the write: 20 s
+        # on a 2000-image split; nor is a map's data synced): the rename guards against kills;
+        # after a power cut, re-running without --skip-existing predicts every map again.
+        with atomic_path(path, sync=False) as tmp:
             tmp.write_bytes(png.tobytes())
     except OSError as err:
         raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err

@@ -15,7 +15,7 @@ being in step; it holds only tensors and primitive containers and is read with
 ``torch.load(weights_only=True)``.
 
 A checkpoint folder is one unit: both files are written into a hidden temporary folder
-(``checkpoints/.last.*.tmp``), which then replaces ``last`` by two renames (``last`` ->
+(``checkpoints/.last.pmgsam-*.tmp``), which then replaces ``last`` by two renames (``last`` ->
 ``.last.old``, temporary -> ``last``). A crash between them leaves ``.last.old``, the previous
 complete checkpoint, which :func:`recover_checkpoint` (run by the trainer before it reads or
 writes) puts back; a crash anywhere else leaves either the old or the new folder whole. The
@@ -30,7 +30,6 @@ import logging
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -59,11 +58,14 @@ from pmgsam.utils.config import (
 )
 from pmgsam.utils.config_files import read_config_file
 from pmgsam.utils.io import (
+    TMP_MARKER,
     TMP_SUFFIX,
     apply_umask,
     atomic_path,
     is_temporary,
+    make_temporary,
     remove_stale_temporaries,
+    sync_folder,
 )
 from pmgsam.utils.messages import preview
 
@@ -158,19 +160,19 @@ def save_checkpoint(
     payload["format"] = STATE_FORMAT
     payload["version"] = STATE_VERSION
     payload["model"] = {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()}
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=TMP_SUFFIX, dir=directory.parent)
-    )
+    tmp = make_temporary(directory, directory=True)
     try:
         apply_umask(tmp, directory=True)
         torch.save(payload, tmp / STATE_FILE)
         save_model(model, tmp / MODEL_FILE, frozen_sha256)
         for name in (STATE_FILE, MODEL_FILE):
             _fsync(tmp / name)
+        sync_folder(tmp)  # the two names inside, before the folder is swapped in
         old = _old_dir(directory)
         if directory.exists():
             os.rename(directory, old)
         os.rename(tmp, directory)
+        sync_folder(directory.parent)  # the swap itself
         if old.exists():
             shutil.rmtree(old)
     finally:
@@ -188,8 +190,8 @@ def remove_run_temporaries(run_dir: PathLike) -> List[Path]:
         for which in ("last", "best"):
             recover_checkpoint(checkpoint_dir(run_dir, which))
             removed += remove_stale_temporaries(checkpoint_dir(run_dir, which))
-        for tmp in ckpts.glob(f".*{TMP_SUFFIX}"):
-            if tmp.is_dir():
+        for tmp in ckpts.glob(f".*{TMP_MARKER}*{TMP_SUFFIX}"):
+            if tmp.is_dir() and is_temporary(tmp.name):
                 shutil.rmtree(tmp)
                 removed.append(tmp)
         removed += remove_stale_temporaries(ckpts)
@@ -210,12 +212,12 @@ def _trained_nothing(path: Path) -> bool:
 def check_new_run_folder(run_dir: PathLike) -> None:
     """Refuse to start a run in ``run_dir`` unless it is new, empty or an unfinished attempt.
 
-    A new run writes ``config.yaml`` and rewrites ``metrics.jsonl`` there and deletes hidden
-    ``.*.tmp`` files, so a folder holding anything else (a dataset, another tool's output, a
-    hand-written config.yaml) would lose files. An attempt that stopped before finishing its
-    first epoch (e.g. on a wrong dataset path, or a bad file met in epoch 1) left run entries,
-    its train.log and at most the checkpoint saved before its first step, which resuming would
-    start from anyway; it is started afresh, with any config.
+    A new run writes ``config.yaml`` and rewrites ``metrics.jsonl`` there and deletes its own
+    hidden temporaries (``.<name>.pmgsam-<token>.tmp``), so a folder holding anything else (a
+    dataset, another tool's output, a hand-written config.yaml) would lose files. An attempt
+    that stopped before finishing its first epoch (e.g. on a wrong dataset path, or a bad file
+    met in epoch 1) left run entries, its train.log and at most the checkpoint saved before its
+    first step, which resuming would start from anyway; it is started afresh, with any config.
     """
     run_dir = Path(run_dir)
     last, best = checkpoint_dir(run_dir, "last"), checkpoint_dir(run_dir, "best")

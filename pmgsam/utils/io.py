@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 TMP_SUFFIX = ".tmp"
+# Our temporaries are `.<name>.pmgsam-<12 hex digits>.tmp`: the fixed marker and the exact token
+# shape keep a user's hidden file of a similar name (`.x.png.bak.tmp`, `.notes.tmp`) from ever
+# being taken for our leftover and deleted. Leftovers in the format of earlier versions
+# (`.<name>.<mkstemp's 8 characters>.tmp`) are no longer recognised and are left alone: they
+# cannot be told apart from a user's file, so deleting them would risk the user's data.
+TMP_MARKER = ".pmgsam-"
+TOKEN_HEX = 12
+_TEMPORARY = re.compile(
+    rf"\.(?P<target>.+){re.escape(TMP_MARKER)}[0-9a-f]{{{TOKEN_HEX}}}{re.escape(TMP_SUFFIX)}"
+)
 
 
 def current_umask() -> int:
@@ -22,48 +34,94 @@ def current_umask() -> int:
 def apply_umask(path: str | Path, directory: bool = False) -> None:
     """Give ``path`` the mode a plain ``open``/``mkdir`` would have given it.
 
-    ``mkstemp``/``mkdtemp`` create private 0600/0700 entries; the files we rename into place
-    must instead follow the user's umask like any other file they create.
+    Temporaries are created private (0600/0700, as ``mkstemp``/``mkdtemp`` do); the files we
+    rename into place must instead follow the user's umask like any other file they create.
     """
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+def make_temporary(path: str | Path, directory: bool = False) -> Path:
+    """Create (privately, never replacing anything) and return a new hidden temporary file, or
+    folder, next to ``path``, named so that :func:`temporary_target` recognises it."""
+    path = Path(path)
+    for _ in range(100):
+        tmp = path.with_name(
+            f".{path.name}{TMP_MARKER}{secrets.token_hex(TOKEN_HEX // 2)}{TMP_SUFFIX}"
+        )
+        try:
+            if directory:
+                os.mkdir(tmp, 0o700)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name next to '{path}'")
+
+
+def sync_folder(folder: str | Path) -> None:
+    """Flush ``folder``'s entries to disk, so that a rename done there survives a power loss.
+
+    POSIX only: where a folder cannot be opened (Windows) or its file system does not sync
+    folders, this does nothing; a real I/O error is raised."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
 
     A crash mid-write leaves the previous file intact (rename is atomic on POSIX when both
     names are on the same file system, hence the temporary file in the same folder). A killed
-    process can leave the hidden ``.<name>.*.tmp`` file behind; :func:`remove_stale_temporaries`
-    clears them.
+    process can leave the hidden temporary (:func:`make_temporary`) behind;
+    :func:`remove_stale_temporaries` clears them. With ``sync`` the folder is synced after the
+    rename (:func:`sync_folder`: one fsync per file), so the new name survives a power loss;
+    writers of many files in a loop may pass False (see the map writer's reason).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = make_temporary(path)
     try:
         yield tmp_path
         # After the write: some writers (safetensors) replace the file instead of reusing it.
         apply_umask(tmp_path)
         os.replace(tmp_path, path)
+        if sync:
+            sync_folder(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
+def temporary_target(name: str) -> Optional[str]:
+    """The name of the file a temporary of :func:`make_temporary` named ``name`` was to
+    replace; None when ``name`` is not one (a user's file, or an earlier version's leftover)."""
+    match = _TEMPORARY.fullmatch(name)
+    return match.group("target") if match else None
+
+
 def is_temporary(name: str) -> bool:
-    """Whether a file name is one of :func:`atomic_path`'s hidden ``.<name>.*.tmp`` files."""
-    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+    """Whether a file name is one of :func:`make_temporary`'s (see :func:`temporary_target`)."""
+    return temporary_target(name) is not None
 
 
 def remove_stale_temporaries(folder: str | Path) -> list:
-    """Delete the hidden ``.*.tmp`` files :func:`atomic_path` left in ``folder``; returns them."""
+    """Delete the temporary files :func:`atomic_path` left in ``folder``; returns them."""
     removed = []
     folder = Path(folder)
     if folder.is_dir():
-        for path in folder.glob(f".*{TMP_SUFFIX}"):
-            if path.is_file():
+        for path in folder.glob(f".*{TMP_MARKER}*{TMP_SUFFIX}"):
+            if is_temporary(path.name) and path.is_file():
                 path.unlink()
                 removed.append(path)
     return removed

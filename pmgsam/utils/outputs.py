@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
-from pmgsam.utils.io import TMP_SUFFIX, atomic_path
+from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, atomic_path, temporary_target
 from pmgsam.utils.messages import preview
 
 # The path checks are re-exported: callers import them from here.
@@ -73,13 +73,15 @@ def written_names(out_dir: PathLike) -> Set[str]:
 
 
 def stale_map_temporaries(out_dir: PathLike) -> List[Path]:
-    """The hidden ``.<map>.<random>.tmp`` files of this tool's maps (see :func:`written_names`)
-    that a run killed while writing left in ``out_dir`` (maps are renamed into place whole)."""
+    """The temporaries (:func:`pmgsam.utils.io.make_temporary`) of this tool's maps (see
+    :func:`written_names`) that a run killed while writing left in ``out_dir`` (maps are renamed
+    into place whole). A user's hidden file of a similar name is never one of them."""
     out, ours = Path(out_dir), written_names(out_dir)
     if not ours:
         return []
     ours.add(MANIFEST)
-    return [p for p in out.glob(f".*{TMP_SUFFIX}") if p.name[1:].rsplit(".", 2)[0] in ours]
+    found = out.glob(f".*{TMP_MARKER}*{TMP_SUFFIX}")
+    return [p for p in found if temporary_target(p.name) in ours and p.is_file()]
 
 
 def check_output_dir(
