@@ -27,7 +27,7 @@ def test_both_files_are_synced_before_the_folder_is_renamed_into_place(
         events.append(("rename", Path(dst).name))
         real_rename(src, dst)
 
-    monkeypatch.setattr(state_mod, "_fsync", lambda path: events.append(("fsync", path.name)))
+    monkeypatch.setattr(state_mod, "sync_file", lambda path: events.append(("fsync", path.name)))
     monkeypatch.setattr(os, "rename", rename)
     save_checkpoint(last, tiny_model, {"epoch": 2})
     assert events.index(("rename", "last")) > max(

@@ -56,21 +56,28 @@ def test_a_users_similar_file_in_a_map_folder_is_foreign_and_kept(tmp_path: Path
     assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST, *SIMILAR])
 
 
-def test_atomic_write_syncs_the_folder_after_the_rename(tmp_path, monkeypatch) -> None:
-    # After a power loss an unsynced rename may be undone: the folder must be synced once the
-    # new name is in place (before it, the sync would not cover the rename).
+def test_atomic_write_syncs_the_file_then_the_folder_after_the_rename(
+    tmp_path, monkeypatch
+) -> None:
+    # After a power loss an unsynced rename may be undone, and a renamed file whose data was
+    # never flushed can read empty: the new file's contents must be synced before the rename
+    # (while the old file still holds the name) and the folder once the new name is in place.
     target = tmp_path / "config.yaml"
+    target.write_text("old")
     synced = []
 
     def fsync(fd: int) -> None:
         st = os.fstat(fd)
-        synced.append(((st.st_dev, st.st_ino), target.is_file() and target.read_text()))
+        synced.append(((st.st_dev, st.st_ino), target.read_text()))
 
     monkeypatch.setattr(os, "fsync", fsync)
     with atomic_path(target) as tmp:
         tmp.write_text("new")
-    folder = tmp_path.stat()
-    assert synced == [((folder.st_dev, folder.st_ino), "new")]
+    folder, new_file = tmp_path.stat(), target.stat()
+    assert synced == [
+        ((new_file.st_dev, new_file.st_ino), "old"),
+        ((folder.st_dev, folder.st_ino), "new"),
+    ]
 
 
 class Weights(torch.nn.Linear):

@@ -65,6 +65,7 @@ from pmgsam.utils.io import (
     is_temporary,
     make_temporary,
     remove_stale_temporaries,
+    sync_file,
     sync_folder,
 )
 from pmgsam.utils.messages import preview
@@ -116,15 +117,6 @@ def set_rng_state(state: Dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync(path: Path) -> None:
-    # A rename is only as durable as the data it points at (power loss, not just a kill).
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _old_dir(directory: Path) -> Path:
     return directory.with_name(f".{directory.name}{OLD_SUFFIX}")
 
@@ -166,7 +158,7 @@ def save_checkpoint(
         torch.save(payload, tmp / STATE_FILE)
         save_model(model, tmp / MODEL_FILE, frozen_sha256)
         for name in (STATE_FILE, MODEL_FILE):
-            _fsync(tmp / name)
+            sync_file(tmp / name)
         sync_folder(tmp)  # the two names inside, before the folder is swapped in
         old = _old_dir(directory)
         if directory.exists():

@@ -59,6 +59,25 @@ def make_temporary(path: str | Path, directory: bool = False) -> Path:
     raise FileExistsError(f"no free temporary name next to '{path}'")
 
 
+def sync_file(path: str | Path) -> None:
+    """Flush ``path``'s contents to disk: a rename is only as durable as the data it points at
+    (after a power loss, not just a kill, an unsynced file renamed into place can read empty)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _fsync_where_supported(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_where_supported(fd: int) -> None:
+    # Some file systems cannot sync (EINVAL/ENOTSUP): nothing more can be done there.
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+
+
 def sync_folder(folder: str | Path) -> None:
     """Flush ``folder``'s entries to disk, so that a rename done there survives a power loss.
 
@@ -69,10 +88,7 @@ def sync_folder(folder: str | Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
-            raise
+        _fsync_where_supported(fd)
     finally:
         os.close(fd)
 
@@ -84,9 +100,10 @@ def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
     A crash mid-write leaves the previous file intact (rename is atomic on POSIX when both
     names are on the same file system, hence the temporary file in the same folder). A killed
     process can leave the hidden temporary (:func:`make_temporary`) behind;
-    :func:`remove_stale_temporaries` clears them. With ``sync`` the folder is synced after the
-    rename (:func:`sync_folder`: one fsync per file), so the new name survives a power loss;
-    writers of many files in a loop may pass False (see the map writer's reason).
+    :func:`remove_stale_temporaries` clears them. With ``sync`` the file is synced before the
+    rename and its folder after it (:func:`sync_file`, :func:`sync_folder`: two fsyncs per
+    file), so the new name and its contents survive a power loss; writers of many files in a
+    loop may pass False (see the map writer's reason).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +112,8 @@ def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
         yield tmp_path
         # After the write: some writers (safetensors) replace the file instead of reusing it.
         apply_umask(tmp_path)
+        if sync:
+            sync_file(tmp_path)
         os.replace(tmp_path, path)
         if sync:
             sync_folder(path.parent)
