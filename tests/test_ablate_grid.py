@@ -209,14 +209,14 @@ def test_rows_trained_with_other_settings_are_refused(grid, tmp_path, monkeypatc
     trained: List[str] = []
     monkeypatch.setattr(ablate, "train_variant", lambda path, *a: trained.append(path.stem))
     out = tmp_path / "out"
-    base = ["train.device=cpu", "schedule.epochs=4"]
+    base = ["train.device=cpu", "schedule.epochs=4", "schedule.warmup_epochs=0"]
     # Each switches its own keys (fusion, drfm_blocks); loader workers never change results.
     _finished(grid, out, "zeta", base)
     _finished(grid, out, "k1", base + ["data.num_workers=0"])
     args = ["--grid", str(grid), "--output-dir", str(out)]
     assert ablate.main(args) == 0
     # One run of 1 epoch beside runs of 4: its row and plot point would not be comparable.
-    _finished(grid, out, "alpha", ["train.device=cpu", "schedule.epochs=1"])
+    _finished(grid, out, "alpha", ["train.device=cpu", *base[2:], "schedule.epochs=1"])
     expected = (
         r"not all trained with the same settings: alpha \(schedule\.epochs: 1\), "
         r"where zeta, k1 have schedule\.epochs: 4\."

@@ -1,11 +1,13 @@
 """fp16 training's loss scale is part of the saved training state: a resumed run continues
 with the GradScaler state it stopped with (through ``torch.load(weights_only=True)``), and a
-run resumed where its fp16 falls back to float32 (a CPU) resumes without one. AdamW's kernel
-(fused or not) is the resuming process's, whatever the saved state's groups say. The CPU scaler
+run resumed where its fp16 falls back to float32 (a CPU) resumes without one. Only fp16 scales
+its loss: bf16 has float32's exponent range and needs no scaling. AdamW's kernel (fused or not)
+is the resuming process's, whatever the saved state's groups say. The CPU scaler
 (``torch.amp.GradScaler("cpu")``) stands in for CUDA's: the trainer builds it for its device."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict
 
@@ -32,6 +34,25 @@ def fp16_config(tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any
         "output_dir": str(tmp_path / "run"),
     }
     return from_dict(ExperimentConfig, values)
+
+
+@pytest.mark.parametrize(
+    "amp, dtype, scales",
+    [("none", None, False), ("bf16", torch.bfloat16, False), ("fp16", torch.float16, True)],
+)
+def test_only_fp16_training_scales_its_loss(
+    fp16_config, monkeypatch, amp: str, dtype: torch.dtype, scales: bool
+) -> None:
+    # On the CPU a bf16 scaler changes no number a test can see (no step overflows at the
+    # default scale), so the choice is pinned here: CUDA's autocast dtype stands in by patching.
+    monkeypatch.setattr(D, "resolve_amp", lambda amp, device: dtype)
+    config = replace(fp16_config, train=replace(fp16_config.train, amp=amp))
+    trainer = Trainer(config)
+    try:
+        assert trainer.amp_dtype is dtype
+        assert trainer.scaler.is_enabled() is scales
+    finally:
+        trainer.close()
 
 
 def test_fp16_loss_scale_survives_a_resume(fp16_config, monkeypatch) -> None:

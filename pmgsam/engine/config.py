@@ -139,7 +139,7 @@ class ScheduleConfig:
 
     Arguments:
       epochs (int): maximum number of epochs.
-      warmup_epochs (int): linear warm-up length (0 = none).
+      warmup_epochs (int): linear warm-up length (0 = none); below ``epochs``.
       kind (str): ``step`` or ``plateau``.
       step_every (int): epochs between two step decays.
       step_gamma (float): step-decay factor (the paper's value was lost; 0.5 is chosen).
@@ -174,6 +174,14 @@ class ScheduleConfig:
             )
         check_positive("schedule.epochs", self.epochs)
         check_positive("schedule.warmup_epochs", self.warmup_epochs, allow_zero=True)
+        # The rate reaches optim.lr only at the warm-up's last step: a warm-up as long as the
+        # run never trains at the rate asked for, nor decays, nor lets the plateau act.
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"config key 'schedule.warmup_epochs' ({self.warmup_epochs}) must be below "
+                f"'schedule.epochs' ({self.epochs}): the run would end inside its linear "
+                "warm-up; lower schedule.warmup_epochs (0 = no warm-up) or raise schedule.epochs"
+            )
         check_positive("schedule.step_every", self.step_every)
         for name in ("step_gamma", "plateau_factor"):
             value = getattr(self, name)

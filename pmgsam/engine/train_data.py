@@ -5,25 +5,32 @@ the other ranks then read it) and alone runs ``data.check_files``. Every rank ge
 :class:`DistributedSampler` over the training split and a disjoint shard of the validation split,
 loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
 share of them when ``torchrun`` starts several ranks on the node).
+
+:func:`warn_shared_training_images` says at the start of a run when a test split (or the
+validation split) holds training images, which benchmark mode would refuse to score only later.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Tuple
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from pmgsam.data import build_dataset, train_val_split_names
+from pmgsam.data import DataConfig, build_dataset, train_val_split_names
 from pmgsam.data.datasets import SegmentationDataset, check_files
 from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import path_under
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +91,54 @@ def build_training_data(
     val_batch = tc.val_batch_size or tc.batch_size
     val_loader = DataLoader(shard, batch_size=val_batch, shuffle=False, **worker_options)
     return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
+
+
+def shared_training_images(
+    cfg: DataConfig, train_set: SegmentationDataset, val_set: SegmentationDataset
+) -> List[Tuple[str, str, int]]:
+    """(config key, split, count) for the validation split and each of ``cfg.test_splits``
+    that holds images of ``train_set`` (``val_set``: the validation split).
+
+    Images are the same when their names (file stems) are, as for benchmark mode's refusal to
+    score a split holding a run's training images
+    (:func:`pmgsam.evaluation.benchmark.check_not_trained_on`): only split listings are read,
+    no image. A test split carved from another is read from its split file, or drawn in memory
+    as benchmark mode would, not saved; one that cannot be listed (not in this copy of the
+    data) is skipped.
+    """
+    from pmgsam.data.layouts import list_split
+    from pmgsam.data.splits import read_only_splits
+
+    trained = set(train_set.names)
+    val_name = train_val_split_names(cfg)[1]
+    shared = [("data.val_split", val_name, len(trained.intersection(val_set.names)))]
+    for i, split in enumerate(cfg.test_splits):
+        try:
+            with read_only_splits():
+                names = list_split(cfg, split).names
+        except (OSError, ValueError) as err:  # DataError is a ValueError
+            logger.info("test split %r not checked for training images: %s", split, err)
+            continue
+        shared.append((f"data.test_splits[{i}]", split, len(trained.intersection(names))))
+    return [entry for entry in shared if entry[2]]
+
+
+def warn_shared_training_images(
+    cfg: DataConfig, train_set: SegmentationDataset, val_set: SegmentationDataset
+) -> None:
+    """One warning naming every split of :func:`shared_training_images`, if any: legal (a
+    sanity check may score training images on purpose), but a score there is no test score."""
+    shared = shared_training_images(cfg, train_set, val_set)
+    if not shared:
+        return
+    train_name = train_val_split_names(cfg)[0]
+    listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in shared)
+    logger.warning(
+        f"the training split {train_name!r} ({len(train_set.names)} images) shares images "
+        f"(same file names) with other splits of the config: {listed}; a score there "
+        "measures images the model trained on (benchmark mode refuses to score such a split "
+        "unless it is the training split itself)"
+    )
 
 
 #: Bytes read from each end of a data file for :func:`data_fingerprint` (all of a file of at
