@@ -115,3 +115,15 @@ def test_cli_refuses_foreign_files_in_premask_out(loads, tmp_path, capsys):
     assert (pre / "a.png").read_bytes() == b"user map"
     assert exit_status(inference.main, [*argv, "--overwrite"]) == 0
     assert cv2.imread(str(pre / "a.png"), cv2.IMREAD_UNCHANGED).shape == (20, 30)
+
+
+@pytest.mark.parametrize("inside", ["", "pre"])
+def test_predict_split_refuses_a_premask_dir_in_the_output_folder(
+    loads, experiment, tmp_path, inside
+) -> None:
+    # The Pre-Mask map of an image has its final map's name: in one folder it replaces it.
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=r"premask_dir '.*' (is|overlaps) the output folder"):
+        predict_split(experiment, "w", "DIS-TE1", out, device="cpu", progress=False,
+                      premask_dir=out / inside)  # fmt: skip
+    assert not out.exists()  # refused before anything is written
