@@ -140,3 +140,22 @@ def test_an_empty_test_splits_list_is_refused_not_scored_as_nothing(tmp_path) ->
     args = Namespace(config=str(config), dataset=None, splits=["DIS-TE1"])
     dataset_and_splits(args, [])  # --splits given: the empty list is not read
     assert args.splits == ["DIS-TE1"]
+
+
+def test_a_part_of_two_sets_is_predicted_once(weights, dis5k_root, tmp_path, monkeypatch):
+    # DIS-TE1 alone and inside DIS-TE1+DIS-TE3: one folder of its maps, predicted once.
+    from pmgsam.engine import inference
+
+    real, predicted = inference.predict_split, []
+
+    def counting(config, checkpoint, split, *args, **kwargs):
+        predicted.append(split)
+        return real(config, checkpoint, split, *args, **kwargs)
+
+    monkeypatch.setattr(inference, "predict_split", counting)
+    config = _config(tmp_path, {"root": str(dis5k_root)})
+    splits = ["--splits", "DIS-TE1,DIS-TE3+DIS-TE1"]
+    assert _evaluate(_args(config, weights, tmp_path / "run") + splits) == 0
+    assert sorted(predicted) == ["DIS-TE1", "DIS-TE3"]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert sorted(run["dis"]) == ["DIS-TE1", "DIS-TE1+DIS-TE3"]

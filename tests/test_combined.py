@@ -100,6 +100,12 @@ def test_split_specs() -> None:
     assert split_parts("DIS-TE1+DIS-TE3") == ("DIS-TE1", "DIS-TE3")
     assert combined_name("DIS-TE4+DIS-TE1+DIS-TE3+DIS-TE2") == "DIS-TE1-4"
     assert combined_name("DIS-TE1+DIS-TE3") == "DIS-TE1+DIS-TE3"
+    # One set, one name: as typed, DIS-TE3+DIS-TE1 became a second table column and file.
+    assert combined_name("DIS-TE3+DIS-TE1") == "DIS-TE1+DIS-TE3"
+    assert combined_name(" DIS-VD + DIS-TE2 ") == "DIS-TE2+DIS-VD"
+    # A stored name maps to itself, so entries read back keep their name.
+    assert combined_name("DIS-TE1-4") == "DIS-TE1-4"
+    assert combined_name("DIS-TE2+DIS-VD") == "DIS-TE2+DIS-VD"
     with pytest.raises(EvaluationInputError, match="names a part twice"):
         split_parts("DIS-TE1+DIS-TE1")
     with pytest.raises(EvaluationInputError, match="empty part"):
@@ -154,12 +160,16 @@ def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path,
     assert evaluate.main(args) == 0
     assert "predict" not in capsys.readouterr().err  # --quiet: no progress bar of the parts
     run = json.loads((out / "run.json").read_text())
-    assert list(run["dis"]) == ["DIS-TE2+DIS-TE1"]
+    # Stored under the set's one name (parts sorted), not as typed: DIS-TE1+DIS-TE2 names it
+    # in the tables and files whichever order --splits gave.
+    assert list(run["dis"]) == ["DIS-TE1+DIS-TE2"]
     # The fixture's test subsets hold 2 images each, predicted into their own folders.
-    assert run["dis"]["DIS-TE2+DIS-TE1"]["num_images"] == 4
-    assert run["dis"]["DIS-TE2+DIS-TE1"]["parts"] == {"DIS-TE2": 2, "DIS-TE1": 2}
+    assert run["dis"]["DIS-TE1+DIS-TE2"]["num_images"] == 4
+    assert run["dis"]["DIS-TE1+DIS-TE2"]["split"] == "DIS-TE1+DIS-TE2"
+    assert run["dis"]["DIS-TE1+DIS-TE2"]["parts"] == {"DIS-TE1": 2, "DIS-TE2": 2}
     assert all(len(list((out / "pred" / p).glob("*.png"))) == 2 for p in PARTS[:2])
-    side = (out / "metrics" / "DIS-TE2+DIS-TE1.per_image.csv").read_text().splitlines()
+    assert not (out / "metrics" / "DIS-TE2+DIS-TE1.json").exists()
+    side = (out / "metrics" / "DIS-TE1+DIS-TE2.per_image.csv").read_text().splitlines()
     assert sorted(line.split("/")[0] for line in side[1:]) == ["DIS-TE1"] * 2 + ["DIS-TE2"] * 2
 
 

@@ -115,3 +115,28 @@ def test_cli_refuses_foreign_files_in_premask_out(loads, tmp_path, capsys):
     assert (pre / "a.png").read_bytes() == b"user map"
     assert exit_status(inference.main, [*argv, "--overwrite"]) == 0
     assert cv2.imread(str(pre / "a.png"), cv2.IMREAD_UNCHANGED).shape == (20, 30)
+
+
+@pytest.mark.parametrize("inside", ["", "pre"])
+def test_predict_split_refuses_a_premask_dir_in_the_output_folder(
+    loads, experiment, tmp_path, inside
+) -> None:
+    # The Pre-Mask map of an image has its final map's name: in one folder it replaces it.
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=r"premask_dir '.*' (is|overlaps) the output folder"):
+        predict_split(experiment, "w", "DIS-TE1", out, device="cpu", progress=False,
+                      premask_dir=out / inside)  # fmt: skip
+    assert not out.exists()  # refused before anything is written
+
+
+def test_cli_refuses_the_folder_of_a_single_input_image(loads, tmp_path, capsys):
+    # --input one image: its folder is an input too. With --overwrite, a map named after a
+    # PNG image would replace the image itself.
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((20, 30, 3), 7, np.uint8))
+    before = (images / "a.png").read_bytes()
+    argv = ["--checkpoint", "w", "--input", images / "a.png", "--out", images, "--overwrite"]
+    assert exit_status(inference.main, [*argv, "--num-workers", "0"]) == 2
+    assert str(images) in capsys.readouterr().err
+    assert (images / "a.png").read_bytes() == before

@@ -35,7 +35,7 @@ from .io import (
     list_files,
     natural_key,
 )
-from .splits import load_or_create, parse_split, split_dir, split_file
+from .splits import load_or_create, parse_split, split_dir, split_file, split_file_source
 
 
 @dataclass
@@ -201,6 +201,18 @@ def _carved(
     cfg: DataConfig, listing: SplitListing, source: str, parts: tuple, fraction: float, part: str
 ) -> SplitListing:
     path = split_file(split_dir(cfg), cfg.dataset, source, parts[1], fraction, cfg.split_seed)
+    # Before the file is read or written: another split's carving would pass for this one's.
+    twins = [
+        s
+        for s in available_splits(cfg)
+        if s != source and split_file_source(s) == split_file_source(source)
+    ]
+    if twins:
+        raise DataError(
+            f"splits {source!r} and {twins[0]!r} of the {cfg.dataset} dataset at '{cfg.root}' "
+            f"would share the split file '{path}' (characters other than letters, digits, "
+            "'-', '_' and '.' become '_' in its name): rename one of their folders"
+        )
     split = load_or_create(
         path, listing.names, parts, fraction, cfg.split_seed, cfg.dataset, source
     )

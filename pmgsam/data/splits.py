@@ -107,9 +107,16 @@ def carve(stems: Sequence[str], fraction: float, seed: int) -> Tuple[List[str], 
 def split_file(
     folder: Path, dataset: str, source: str, held_name: str, fraction: float, seed: int
 ) -> Path:
-    """Path of the split file for one carving (source may contain characters unsafe in paths)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
+    """Path of the split file for one carving (source may contain characters unsafe in paths:
+    :func:`split_file_source`)."""
+    safe = split_file_source(source)
     return folder / f"{dataset}__{safe}__{held_name}{fraction:g}__seed{seed}.json"
+
+
+def split_file_source(source: str) -> str:
+    """``source`` as split file names carry it: each character unsafe in paths becomes '_'
+    (so ``a b`` and ``a_b`` share one: :func:`pmgsam.data.layouts.list_split` refuses that)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
 
 
 def load_or_create(

@@ -5,7 +5,9 @@ joined by ``+`` (``DIS-TE1+DIS-TE3``). A combined spec is scored by pairing ever
 with its own prediction folder and evaluating all pairs in one pass, so that max F comes from
 the mean F curve over all images, exactly as if the parts had been one folder. Its results are
 stored under :func:`combined_name` (``DIS-TE1-4`` for the four DIS test subsets, which is the
-"Overall (TE1-4)" column of the DIS table).
+"Overall (TE1-4)" column of the DIS table; else the parts in sorted order, ``DIS-TE1+DIS-TE3``
+whether given as ``DIS-TE3+DIS-TE1`` or not, so one set has one name in run.json, the tables
+and the metrics files).
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ def is_combined(spec: str) -> bool:
 
 
 def combined_name(spec: str) -> str:
-    """Name of a spec's results: ``DIS-TE1-4`` for the four DIS test subsets, else ``A+B``."""
+    """Name of a spec's results: ``DIS-TE1-4`` for the four DIS test subsets, else its parts
+    sorted and joined by ``+`` (``DIS-TE3+DIS-TE1`` -> ``DIS-TE1+DIS-TE3``): every spelling of
+    one set names one run.json entry and one metrics file. A name is its own name, so an
+    entry read back under an older order (pmgsam named it as typed) maps to this one."""
     parts = split_parts(spec)
-    return ALL_TE_NAME if set(parts) == set(TE_PARTS) else "+".join(parts)
+    return ALL_TE_NAME if set(parts) == set(TE_PARTS) else "+".join(sorted(parts))
 
 
 def split_pairs(dataset: Any, pred_dir: PathLike, prefix: str = "") -> List[DisPair]:
@@ -112,9 +117,10 @@ def score_combined_split(
     error names ``resize_option`` (None: the calling tool has no such option).
     """
     name = combined_name(spec)
+    # In the name's order, so that every spelling of the set writes the same files.
     part_pairs = {
         part: dataset_pairs(dataset_for(part), predict(part), prefix=f"{part}/")
-        for part in split_parts(spec)
+        for part in sorted(split_parts(spec))
     }
     summary, per_image = score_parts(
         part_pairs, workers, resize_pred, with_hce, progress, resize_option

@@ -26,6 +26,7 @@ import numpy as np
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
 from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
+from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import counted, preview
 
 from .map_pairs import (
@@ -327,7 +328,11 @@ def write_dis_results(
     per_image: Sequence[ImageMetrics],
     extra: Dict[str, object] | None = None,
 ) -> Tuple[Path, Path]:
-    """Write the summary JSON and the per-image CSV next to it; return both paths."""
+    """Write the summary JSON and the per-image CSV next to it; return both paths.
+
+    Each is written whole under a temporary name, then renamed, the CSV first: a run killed
+    or failing meanwhile leaves the earlier JSON whole, never a truncated one, nor a new JSON
+    beside the per-image values of an earlier scoring."""
     out = Path(out_json)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(summary)
@@ -340,14 +345,15 @@ def write_dis_results(
         }
     if extra:
         payload.update(extra)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
     side = per_image_path(out)
     rows = [r.row() for r in per_image]
     fields = list(rows[0].keys()) if rows else ["name"]
-    with side.open("w", newline="") as fh:
+    with atomic_path(side) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
     return out, side
 
 
