@@ -148,7 +148,7 @@ def run_baseline(
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = dict.fromkeys(COUNTS, 0)
-    timing_input, timing_index = None, None
+    timing_input, timing_index, timing_id = None, None, None
     nan_maps: List[str] = []  # one warning for the run, as inference gives, not one per map
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
     try:
@@ -179,7 +179,8 @@ def run_baseline(
                 if record["prompted"] and timing_index is None:
                     timing_input = (image, boxes)
             if record["prompted"] and timing_index is None:
-                timing_index = i
+                # its id, not its place: an unreadable image before it has no id in image_ids
+                timing_index, timing_id = i, image_id
             for key in COUNTS:
                 counts[key] += record["counts"][key]
             results.extend({**entry, "image_id": image_id} for entry in record["instances"])
@@ -190,10 +191,9 @@ def run_baseline(
     settle_output_dir(pred_dir, [*done, RECORDS])
     if timing and timing_input is None and timing_index is not None:  # a kept image: read again
         image, gt = dataset.load(timing_index)
-        image_id = image_ids[timing_index] if image_ids else None
         timing_input = (
             image,
-            _box_prompts(baseline, gt, gt_images, image_id, dict.fromkeys(COUNTS, 0)),
+            _box_prompts(baseline, gt, gt_images, timing_id, dict.fromkeys(COUNTS, 0)),
         )
     if counts["no_masks"]:
         _warn_no_masks(counts["no_masks"], n, split, baseline.label)
