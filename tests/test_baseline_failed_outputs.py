@@ -104,3 +104,14 @@ def test_cos_box_prompts_skip_crowd_regions(tmp_path: Path) -> None:
     assert [c[1].tolist() for c in baseline.calls] == [[[1, 1, 4, 3], [0, 8, 2, 10]]]
     assert summary["empty_gt"] == 1 and summary["masks"] == 2
     assert summary["cos"]["num_gt_instances"] == 2
+
+
+def test_a_limited_cos_run_scores_and_counts_the_gt_of_its_images_only(tmp_path: Path) -> None:
+    a1, c1, c2 = rect(1, 3, 1, 4), rect(2, 4, 2, 5), rect(7, 9, 7, 9)
+    anns = [coco_annotation(1, 3, a1), coco_annotation(2, 7, c1), coco_annotation(3, 7, c2)]
+    data = Stand(tmp_path / "data", {"a": a1, "c": c1 | c2}, coco_of({"a": 3, "c": 7}, anns))
+    summary = run_baseline(BoxStandIn(), data, tmp_path / "run", "T", cos=True, limit=1,
+                           progress=False)  # fmt: skip
+    assert summary["cos"]["num_gt_instances"] == 1  # a's, not c's two
+    written = json.loads((tmp_path / "run" / "metrics" / "T.gt.json").read_text())
+    assert [a["id"] for a in written["annotations"]] == [1]
