@@ -104,5 +104,9 @@ def test_automatic_maps_of_other_settings_have_another_producer() -> None:
     assert map_settings(parser.parse_args([*auto, "0.8"])) != map_settings(
         parser.parse_args([*auto, "0.9"])
     )
+    m2m = ["--baseline", "sam2-auto"]  # SAM2's mask-to-mask refinement changes every mask
+    assert map_settings(parser.parse_args(m2m)) != map_settings(
+        parser.parse_args([*m2m, "--use-m2m"])
+    )
     # A box prompt makes one map whatever --reduce says: its maps are kept across it.
     assert settings("sam-box", "union") == settings("sam-box", "largest")

@@ -103,11 +103,11 @@ def test_resumed_auto_run_gives_the_straight_runs_maps_instances_and_scores(
     # Stopped while writing its second map: the first image's map and record are there.
     real, written = runner.write_probability_png, []
 
-    def failing(prob, path):
+    def failing(prob, path, nan_maps=None):
         if written:
             raise OSError("simulated kill")
         written.append(path.name)
-        real(prob, path)
+        real(prob, path, nan_maps)
 
     with monkeypatch.context() as patch:
         patch.setattr(runner, "write_probability_png", failing)

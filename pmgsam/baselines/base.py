@@ -171,10 +171,14 @@ def instance_boxes(coco: Any, image_id: int) -> Tuple[np.ndarray, int]:
     """(N, 4) tight XYXY boxes of the GT instance masks of one image, and how many were empty.
 
     ``coco`` is a ``pycocotools.coco.COCO``. Boxes come from the decoded instance masks (not the
-    ``bbox`` field) so they follow the same convention as :func:`gt_box` for DIS.
+    ``bbox`` field) so they follow the same convention as :func:`gt_box` for DIS. Crowd regions
+    (``iscrowd`` 1) get no box: they are no instance to find (COCOeval ignores a mask matching
+    one), and their mask would only add to the image's map.
     """
     boxes, empty = [], 0
     for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id])):
+        if ann.get("iscrowd", 0):  # COCOeval's test: a missing key is not a crowd
+            continue
         box = gt_box(coco.annToMask(ann))
         if box is None:
             empty += 1

@@ -3,15 +3,28 @@
 Written to ``<out>/metrics/<split>.json`` (COS: with the COCO results in ``<split>.results.json``
 and the GT of the predicted images in ``<split>.gt.json``); ``--limit`` runs are marked as part
 of the split (:func:`subset_mark`).
+
+An instance whose score (the model's predicted IoU) is NaN or infinite is kept and ranked last,
+with one :class:`NonFiniteScoreWarning` naming the images and instances: the COS protocol submits
+every predicted instance, and COCOeval ranks them by score, which a NaN leaves unordered (and
+strict JSON cannot hold). Its score becomes one below the lowest finite score of the split, in
+the results file too; the scores record how many (``non_finite_scores``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.baselines.base import Baseline
+from pmgsam.utils.messages import preview
+
+
+class NonFiniteScoreWarning(UserWarning):
+    """COCO instances whose score was NaN or infinite were ranked last; the message names them."""
 
 
 def score_predicted_instances(
@@ -35,8 +48,39 @@ def score_predicted_instances(
         if baseline.prompt == "box"
         else f"{baseline.mode} masks as instances, score = predicted IoU"
     )
-    cos = score_instances(out_dir, split, gt_subset, results, source, subset_mark(summary))
+    files = {im["id"]: im["file_name"] for im in gt_subset["images"]}
+    results, extra = rank_non_finite_last(results, files, split)
+    extra.update(subset_mark(summary))
+    cos = score_instances(out_dir, split, gt_subset, results, source, extra)
     return {"gt_json": str(gt_json), "cos": cos}
+
+
+def rank_non_finite_last(
+    results: List[Dict[str, Any]], files: Dict[int, str], split: str
+) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """``results`` with each NaN or infinite score set one below the lowest finite one (ranked
+    last; -1 when none is finite), warning once naming each (``files``: image id -> file name),
+    and ``{"non_finite_scores": how many}`` for the scores file when there were any."""
+    bad = [i for i, r in enumerate(results) if not math.isfinite(r["score"])]
+    if not bad:
+        return results, {}
+    finite = [r["score"] for r in results if math.isfinite(r["score"])]
+    last = min(finite, default=0.0) - 1.0
+    seen: Dict[int, int] = {}
+    where = []
+    for r in results:
+        k = seen[r["image_id"]] = seen.get(r["image_id"], -1) + 1
+        if not math.isfinite(r["score"]):
+            where.append(f"{files.get(r['image_id'], r['image_id'])!s} instance {k} ({r['score']})")
+    warnings.warn(
+        f"{len(bad)} COCO instance(s) of {split} had a NaN or infinite score (predicted IoU), "
+        f"ranked last with score {last:g}: {preview(where, 5)}; the model failed there (an "
+        "overflow under mixed precision, or weights holding NaN)",
+        NonFiniteScoreWarning,
+        stacklevel=3,
+    )
+    out = [r if math.isfinite(r["score"]) else dict(r, score=last) for r in results]
+    return out, {"non_finite_scores": len(bad)}
 
 
 def score_instances(

@@ -3,8 +3,9 @@
 
 * Box prompts: DIS prompts ONE tight box around the whole GT mask (an empty GT has no box: its map
   is all zero and it is counted). COD10K/NC4K prompt one box per GT instance (from the COCO
-  instance masks); each predicted mask (> 0.5) is a COCO instance scored by the model's predicted
-  IoU, and the PNG map is their pixel-wise maximum.
+  instance masks; crowd regions get none); each predicted mask (> 0.5) is a COCO instance
+  scored by the model's predicted IoU, and the PNG map is their pixel-wise maximum. A map
+  holding NaN is saved as 0 there, and the run ends with one warning listing those maps.
 * Automatic modes (SAM/SAM2 generator, E-SAM): every mask is a COCO instance (COS) and
   ``--reduce`` turns them into one DIS map (union, largest, or the GT-reading oracle).
 
@@ -20,6 +21,7 @@ predicted (:mod:`pmgsam.engine.unreadable`).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -45,7 +47,9 @@ from pmgsam.baselines.row_scores import (
 )
 from pmgsam.data.io import DataError
 from pmgsam.engine.inference import write_probability_png
+from pmgsam.engine.predictor import NAN_CAUSE, NaNPredictionWarning
 from pmgsam.engine.unreadable import FailedInputs
+from pmgsam.utils.messages import preview
 from pmgsam.utils.outputs import (
     dataset_folders,
     finished_maps,
@@ -144,7 +148,8 @@ def run_baseline(
     results: List[Dict[str, Any]] = []
     image_ids: List[int] = []
     counts = dict.fromkeys(COUNTS, 0)
-    timing_input, timing_index = None, None
+    timing_input, timing_index, timing_id = None, None, None
+    nan_maps: List[str] = []  # one warning for the run, as inference gives, not one per map
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
     try:
         for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
@@ -166,27 +171,29 @@ def run_baseline(
                 image_counts = dict.fromkeys(COUNTS, 0)
                 boxes = _box_prompts(baseline, gt, gt_images, image_id, image_counts)
                 prompted, instances = _predict_image(
-                    baseline, image, gt, boxes, image_id, reduce, pred_dir / name, image_counts
-                )
+                    baseline, image, gt, boxes, image_id, reduce, pred_dir / name, image_counts,
+                    nan_maps,
+                )  # fmt: skip
                 record = image_record(name, sources[name], image_counts, prompted, instances)
                 append_record(pred_dir, record)
                 if record["prompted"] and timing_index is None:
                     timing_input = (image, boxes)
             if record["prompted"] and timing_index is None:
-                timing_index = i
+                # its id, not its place: an unreadable image before it has no id in image_ids
+                timing_index, timing_id = i, image_id
             for key in COUNTS:
                 counts[key] += record["counts"][key]
             results.extend({**entry, "image_id": image_id} for entry in record["instances"])
     finally:
         failures.record([pred_dir])
+        _warn_nan_maps(nan_maps, baseline.label)
     done = [name for name in sources if name[: -len(".png")] not in failures.failed]
     settle_output_dir(pred_dir, [*done, RECORDS])
     if timing and timing_input is None and timing_index is not None:  # a kept image: read again
         image, gt = dataset.load(timing_index)
-        image_id = image_ids[timing_index] if image_ids else None
         timing_input = (
             image,
-            _box_prompts(baseline, gt, gt_images, image_id, dict.fromkeys(COUNTS, 0)),
+            _box_prompts(baseline, gt, gt_images, timing_id, dict.fromkeys(COUNTS, 0)),
         )
     if counts["no_masks"]:
         _warn_no_masks(counts["no_masks"], n, split, baseline.label)
@@ -216,9 +223,11 @@ def _predict_image(
     reduce: str,
     out_png: Path,
     counts: Dict[str, int],
+    nan_maps: List[str],
 ) -> Tuple[bool, List[Dict[str, Any]]]:
     """Predict one image, write its map to ``out_png`` and add to its ``counts``: (whether the
-    model was prompted, its COCO instances when it has an ``image_id``)."""
+    model was prompted, its COCO instances when it has an ``image_id``); a map holding NaN is
+    noted in ``nan_maps``."""
     if boxes is not None and len(boxes) == 0:
         counts["empty_gt"] += 1
         write_probability_png(torch.zeros(gt.shape), out_png)
@@ -230,8 +239,21 @@ def _predict_image(
     counts["masks"] += len(pred.masks)
     counts["no_masks"] += int(not pred.masks)
     instances = coco_instances(image_id, pred) if image_id is not None else []
-    write_probability_png(torch.from_numpy(_one_map(baseline, pred, reduce, gt)), out_png)
+    one_map = torch.from_numpy(_one_map(baseline, pred, reduce, gt))
+    write_probability_png(one_map, out_png, nan_maps)
     return True, instances
+
+
+def _warn_nan_maps(nan_maps: List[str], label: str) -> None:
+    """One :class:`~pmgsam.engine.predictor.NaNPredictionWarning` listing the maps that held
+    NaN (also when the run stopped early: those maps stay written)."""
+    if nan_maps:
+        warnings.warn(
+            f"{len(nan_maps)} map(s) of {label} held NaN probabilities, saved as 0 "
+            f"(background): {preview(nan_maps, 5)}; {NAN_CAUSE}",
+            NaNPredictionWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_no_masks(no_masks: int, n: int, split: str, label: str) -> None:
