@@ -161,6 +161,12 @@ def test_an_older_cache_is_read_only_for_the_same_parts_and_never_over_the_canon
     (priors / "DIS-TE3+DIS-TE1" / key).mkdir(parents=True)
     older = priors / "DIS-TE3+DIS-TE1" / key
     assert clipseg.clipseg_cache(priors, "DIS-TE1+DIS-TE3", model, "a dog") == older
+    # ... for this model and prompt only: one holding another prompt's maps is not this
+    # prompt's cache, whose new folder goes under the canonical name.
+    other = clipseg.clipseg_folder(tmp_path, model, "a cat").name
+    assert clipseg.clipseg_cache(priors, "DIS-TE3+DIS-TE1", model, "a cat") == (
+        priors / "DIS-TE1+DIS-TE3" / other
+    )
     # ... unless the canonical one exists: its maps are the ones kept up to date.
     (priors / "DIS-TE" / key).mkdir(parents=True)
     (priors / "DIS-TE1-4" / key).mkdir(parents=True)

@@ -76,11 +76,13 @@ def test_integral_float_ids_are_read_as_pycocotools_reads_them(tmp_path) -> None
     assert [a["image_id"] for a in anns] == [3]
 
 
-def test_a_boolean_image_id_is_refused(tmp_path) -> None:
-    # json reads `true` as True, which Python also takes for the int 1.
-    images = [{"id": True, "file_name": "a.jpg", "height": 20, "width": 20}]
-    path = _write(tmp_path, images, [_polygon_ann(1, True)])
-    with pytest.raises(DataError, match="has id True"):
+@pytest.mark.parametrize("image_id", [True, 3.5], ids=["boolean", "fraction"])
+def test_a_boolean_or_fractional_image_id_is_refused(tmp_path, image_id) -> None:
+    # json reads `true` as True, which Python also takes for the int 1; 3.5 is no id that
+    # results can name (as an int it would become image 3, which scoring the file never sees).
+    images = [{"id": image_id, "file_name": "a.jpg", "height": 20, "width": 20}]
+    path = _write(tmp_path, images, [_polygon_ann(1, image_id)])
+    with pytest.raises(DataError, match=f"image 'a' has id {image_id}$"):
         annotations_from_json(path, ["a"], _images("a"), "t")
 
 
@@ -106,6 +108,8 @@ def test_a_file_giving_another_image_size_is_refused(tmp_path) -> None:
          r"^COCO instance file '.*gt.json': 'annotations' is a JSON object, not a list$"),
         ({"images": [*_images("a"), {"id": 2}]},
          r"^COCO instance file '.*gt.json': images\[1\] has no 'file_name' naming a file$"),
+        ({"images": [*_images("a"), {"id": 2, "file_name": ""}]},
+         r"^COCO instance file '.*gt.json': images\[1\] has no 'file_name' naming a file$"),
         ({"images": [{"file_name": "a.jpg", "id": [1]}]},
          r"^COCO instance file '.*gt.json': images\[0\] \('a.jpg'\) has no 'id' \(a number\)$"),
         ({"images": _images("a"), "annotations": [{"id": 4, "segmentation": []}]},
@@ -116,7 +120,8 @@ def test_a_file_giving_another_image_size_is_refused(tmp_path) -> None:
          r"^'.*gt.json' annotation 4 of a.jpg has no 'segmentation'$"),
     ],
     ids=["not-json", "a-list", "no-images", "images-not-list", "annotations-not-list",
-         "no-file-name", "list-id", "no-image-id", "other-images", "no-segmentation"],
+         "no-file-name", "empty-file-name", "list-id", "no-image-id", "other-images",
+         "no-segmentation"],
 )  # fmt: skip
 def test_an_unusable_coco_file_is_named(tmp_path, content, words) -> None:
     path = tmp_path / "gt.json"

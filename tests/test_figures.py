@@ -164,6 +164,17 @@ def test_worst_by_hce_of_one_part_reads_the_run_scored_as_dis_te(tmp_path) -> No
     assert figures.worst_images(images, run, "DIS-TE1", "hce", 1) == [(0, 30.0)]
 
 
+def test_worst_by_hce_reads_the_combined_file_that_holds_the_part(tmp_path) -> None:
+    # A run scored on two sets (DIS-TE2+DIS-TE3 and DIS-TE3+DIS-TE4): the figures of DIS-TE4
+    # read the second, not the first file found (whose rows are other parts' images).
+    images = _images(["DIS-TE4", "DIS-TE4"], ["a", "b"])
+    run = _hce_run(tmp_path, "DIS-TE2+DIS-TE3.per_image.csv", ["DIS-TE2/a,80", "DIS-TE3/b,90"])
+    (run / "metrics" / "DIS-TE3+DIS-TE4.per_image.csv").write_text(
+        "name,HCE\nDIS-TE3/b,90\nDIS-TE4/a,5\nDIS-TE4/b,15\n"
+    )
+    assert figures.worst_images(images, run, "DIS-TE4", "hce", 2) == [(1, 15.0), (0, 5.0)]
+
+
 @pytest.mark.parametrize(
     "text, words",
     [

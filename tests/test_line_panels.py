@@ -1,5 +1,6 @@
 """The Fig. 9 line panels (:func:`pmgsam.analysis.plots.line_panels`): which panels, lines and
-legend a sweep gives, read back from the figure before it is saved."""
+legend a sweep gives; and the Fig. 10 scatter's title. Read back from the figure before it is
+saved."""
 
 from __future__ import annotations
 
@@ -46,3 +47,12 @@ def test_one_series_has_no_legend_and_no_values_at_all_is_refused(tmp_path: Path
     with pytest.raises(ValueError, match=rf"^{tmp_path / 'g.png'}: no values to plot$"):
         plots.line_panels(empty, (("MAE", "MAE"),), "K", "t", tmp_path / "g.png")
     assert len(kept) == 1
+
+
+def test_the_scatter_title_says_undefined_for_a_nan_pearson_r(tmp_path: Path, monkeypatch):
+    # Every final IoU the same: r is NaN, which the summary calls undefined; so does the title.
+    kept = _drawn(monkeypatch)
+    plots.quality_scatter([0.2, 0.9], [1.0, 1.0], tmp_path / "s.png", 0.5, 0.8, float("nan"))
+    plots.quality_scatter([0.2, 0.9], [0.1, 1.0], tmp_path / "t.png", 0.5, 0.8, 1.0)
+    titles = [fig.axes[0].get_title() for fig in kept]
+    assert titles == ["Pearson r = undefined (n = 2)", "Pearson r = 1.000 (n = 2)"]

@@ -116,3 +116,14 @@ def test_another_seed_or_size_is_never_served_from_an_earlier_tree(tmp_path: Pat
     for other in ({"seed": 2, "size": SIZE}, {"seed": 1, "size": (48, 64)}):
         with pytest.raises(DataError, match="already exists with other parameters"):
             generate("nc4k", tmp_path, num=2, **other)
+
+
+def test_every_camouflaged_image_holds_an_object_at_the_smallest_size(tmp_path: Path) -> None:
+    # At 24x24 every blob of image 8 of this seed fell under the 30-pixel floor: its GT and
+    # instance map were empty, a "camouflaged" image without an object (manifest: 0).
+    root = generate("nc4k", tmp_path, num=8, seed=2, size=(24, 24))
+    for stem, n in load_manifest(root)["splits"]["all"].items():
+        gt = cv2.imread(str(root / "GT" / f"{stem}.png"), 0)
+        rgb = np.array(Image.open(root / "Instance" / f"{stem}.png").convert("RGB"))
+        assert n >= 1 and gt.max() == 255, stem
+        assert len(np.unique(rgb[rgb.any(-1)], axis=0)) == n, stem

@@ -110,10 +110,14 @@ def _instances(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         k += 1
         label[blob > 0] = k
     # An occluded instance may vanish or shrink to a sliver: relabel the survivors 1..n.
+    areas = [int((label == v).sum()) for v in range(1, k + 1)]
+    # Blobs of a small image (--size 24x24) may all be under the floor: the largest is kept,
+    # a camouflaged image always holds an object.
+    floor = min(30, max(areas))
     out = np.zeros_like(label)
     n = 0
-    for v in range(1, k + 1):
-        if (label == v).sum() >= 30:
+    for v, area in enumerate(areas, 1):
+        if area >= floor:
             n += 1
             out[label == v] = n
     return out
