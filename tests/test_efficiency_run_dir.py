@@ -144,3 +144,14 @@ def test_config_of_no_registered_model_is_labelled_by_its_file(tmp_path):
     model = load_config(ExperimentConfig, variant).model
     assert cli.config_label(model, str(variant)) == "deeper_decoder"
     assert cli.config_label(load_config(ExperimentConfig, DEMO).model, str(DEMO)) == "pmgsam_tiny"
+
+
+def test_a_training_timing_is_refused_for_a_run_row(tmp_path, capsys, monkeypatch):
+    # Its images/s would become the row's FPS, which the efficiency table gives for inference.
+    run = evaluated_run(tmp_path / "run", tiny(64))
+    before = (run / "run.json").read_text()
+    monkeypatch.setattr(report_mod, "efficiency_report", lambda *a, **k: pytest.fail("timed"))
+    assert exit_status(cli.main, [*TINY_64, "--train", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "--train times training steps: keep those with --json" in err, err
+    assert (run / "run.json").read_text() == before

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-dir",
         help="add the figures to the run.json of this evaluated run (evaluate.py --output-dir) "
-        "for python -m pmgsam.report; it must record the same model",
+        "for python -m pmgsam.report; it must record the same model (inference only: not with "
+        "--train)",
     )
     parser.add_argument(
         "--method",
@@ -151,6 +152,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.method and not args.run_dir:
         parser.error("--method renames a run's row: it needs --run-dir")
+    if args.train and args.run_dir:  # its images/s would become the row's (inference) FPS
+        parser.error(
+            "--run-dir adds inference figures to a run's row (its FPS column); --train times "
+            "training steps: keep those with --json"
+        )
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device
