@@ -155,3 +155,13 @@ def test_a_training_timing_is_refused_for_a_run_row(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "--train times training steps: keep those with --json" in err, err
     assert (run / "run.json").read_text() == before
+
+
+def test_a_training_timing_is_not_compared_with_a_generator(capsys, monkeypatch):
+    # The printed speed-up would set training steps against the generator's inference.
+    monkeypatch.setattr(report_mod, "build_model", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(ValueError, match="cannot go with train"):
+        report_mod.efficiency_report("pmgsam_tiny", train=True, compare="sam_vit_b")
+    monkeypatch.setattr(report_mod, "efficiency_report", lambda *a, **k: pytest.fail("timed"))
+    assert exit_status(cli.main, [*TINY_64, "--train", "--compare", "sam_vit_b"]) == 2
+    assert "--train times training steps: time the comparison" in capsys.readouterr().err
