@@ -93,3 +93,20 @@ def test_generator_images_per_s_counts_every_image_of_the_batch(monkeypatch) -> 
     # 1 warm-up pass + 2 timed over 3 images; each an HxWx3 uint8 image in 0..255.
     assert len(seen) == 9
     assert seen[1].shape == (4, 4, 3) and seen[1].dtype == np.uint8 and seen[1].max() == 255
+
+
+def test_printed_speed_up_and_flops_ratio_are_ours_over_the_generators(monkeypatch) -> None:
+    # PMG-SAM 10 images/s at 40 GFLOPs, the generator 0.5 images/s at 400 GFLOPs (same S):
+    # 10 / 0.5 = 20x faster, 400 / 40 = 10x fewer FLOPs.
+    _amg_calls(monkeypatch, [])
+    report = {**_report(), "params": {"total": 2e6, "trainable": 1e6, "frozen": 1e6}}
+    report["flops_per_image"] = {"total": 40e9, "frozen": 30e9, "trainable": 10e9,
+                                 "trainable_over_frozen": 1 / 3, "components": {}}  # fmt: skip
+    speed = {"latency_ms_median": 200.0, "images_per_s": 10.0, "first_call_ms": 300.0,
+             "peak_memory_mb": None, "peak_reserved_mb": None}  # fmt: skip
+    ours = report_mod.make_record(report, "inference", speed, flops_per_image=40e9)
+    images = torch.zeros(2, 3, 64, 64)
+    amg = report_mod._amg_record(report, "sam_vit_b", images, 2, 1, 32, progress=False)
+    text = report_mod.format_report({**report, "records": [ours, amg]})
+    assert "speed-up vs sam_vit_b automatic mask generator: 20.0x\n" in text
+    assert text.endswith("FLOPs per image: 40.0 G vs 400.0 G (10.0x fewer)")
