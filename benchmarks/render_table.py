@@ -24,7 +24,8 @@ COLUMNS = (
     ("commit", "commit"),
 )  # fmt: skip
 # Keys that older records lack: the first (compiling) call, the FLOPs, the torch thread count,
-# and the options column, which is made from the boolean speed options a record names.
+# and the options column, which is made from the boolean speed options a record names and a
+# generator's prompt grid when it is not the packages' 32 per side.
 OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
 OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
 
@@ -33,8 +34,13 @@ def load_records(folder: Path) -> List[Dict[str, Any]]:
     """Every record of every ``*.json`` file (an object or a list of objects), by file name."""
     records = []
     for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not JSON ({e})") from None
         for rec in data if isinstance(data, list) else [data]:
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}: a record is {type(rec).__name__}, not an object")
             missing = [k for k, _ in COLUMNS if k not in rec and k not in OPTIONAL]
             if missing:
                 raise ValueError(f"{path}: record without key(s) {missing}")
@@ -54,8 +60,13 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def _options(rec: Dict[str, Any]) -> str:
-    return ", ".join(name for key, name in OPTION_FLAGS if rec.get(key)) or None
+def _options(rec: Dict[str, Any]) -> Optional[str]:
+    names = [name for key, name in OPTION_FLAGS if rec.get(key)]
+    # A generator timed on a smaller grid (a rehearsal) is far faster than its default one.
+    points = rec.get("points_per_side")
+    if points is not None and points != 32:
+        names.append(f"{points}² points")
+    return ", ".join(names) or None
 
 
 def _threads(rec: Dict[str, Any]) -> Optional[int]:
@@ -76,9 +87,9 @@ def render(records: List[Dict[str, Any]]) -> str:
 
 def update_document(doc: Path, table: str) -> None:
     text = doc.read_text()
-    if START not in text or END not in text:
+    before, start, rest = text.partition(START)
+    if not start or END not in rest:
         raise ValueError(f"{doc}: no {START} … {END} block to fill")
-    before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
     doc.write_text(f"{before}{START}\n{table}\n{END}{after}")
 

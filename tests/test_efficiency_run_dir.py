@@ -144,3 +144,24 @@ def test_config_of_no_registered_model_is_labelled_by_its_file(tmp_path):
     model = load_config(ExperimentConfig, variant).model
     assert cli.config_label(model, str(variant)) == "deeper_decoder"
     assert cli.config_label(load_config(ExperimentConfig, DEMO).model, str(DEMO)) == "pmgsam_tiny"
+
+
+def test_a_training_timing_is_refused_for_a_run_row(tmp_path, capsys, monkeypatch):
+    # Its images/s would become the row's FPS, which the efficiency table gives for inference.
+    run = evaluated_run(tmp_path / "run", tiny(64))
+    before = (run / "run.json").read_text()
+    monkeypatch.setattr(report_mod, "efficiency_report", lambda *a, **k: pytest.fail("timed"))
+    assert exit_status(cli.main, [*TINY_64, "--train", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "--train times training steps: keep those with --json" in err, err
+    assert (run / "run.json").read_text() == before
+
+
+def test_a_training_timing_is_not_compared_with_a_generator(capsys, monkeypatch):
+    # The printed speed-up would set training steps against the generator's inference.
+    monkeypatch.setattr(report_mod, "build_model", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(ValueError, match="cannot go with train"):
+        report_mod.efficiency_report("pmgsam_tiny", train=True, compare="sam_vit_b")
+    monkeypatch.setattr(report_mod, "efficiency_report", lambda *a, **k: pytest.fail("timed"))
+    assert exit_status(cli.main, [*TINY_64, "--train", "--compare", "sam_vit_b"]) == 2
+    assert "--train times training steps: time the comparison" in capsys.readouterr().err

@@ -104,3 +104,15 @@ def test_load_runs_refuses_runs_without_usable_results(tmp_path: Path, data, mes
     (tmp_path / "run.json").write_text(json.dumps(data))
     with pytest.raises(EvaluationInputError, match=message):
         load_runs([tmp_path])
+
+
+def test_dropped_keys_of_an_earlier_timing_go_and_the_others_stay(tmp_path: Path) -> None:
+    # A baseline run counting parameters only (--speed-iters 0) drops the figures of an earlier
+    # timing, which no longer describe the row, and keeps the DIS scores beside them.
+    earlier = {"params_total_M": 90.0, "fps": 3.0, "peak_memory_MB": 900.0}
+    write_run_json(tmp_path, "M", dis={"DIS-VD": {"MAE": 0.1}}, efficiency=earlier)
+    drop = {"efficiency": ["fps", "peak_memory_MB"], "cos": ["NC4K"]}  # no cos section: no-op
+    path = write_run_json(tmp_path, None, efficiency={"params_total_M": 91.0}, drop=drop)
+    data = json.loads(path.read_text())
+    assert data["efficiency"] == {"params_total_M": 91.0}
+    assert data["dis"] == {"DIS-VD": {"MAE": 0.1}} and "cos" not in data

@@ -12,11 +12,12 @@ inference; ``--compile`` compiles the whole model (``--compile regional``: each 
 on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,
 ``sam2_tiny|small|base_plus|large``) also times that model's automatic mask generator (the
 package's default settings, randomly initialised weights) on the same images in the same
-process. ``--json`` writes a list of records (see :data:`RECORD_KEYS`), the
-format of ``benchmarks/results/*.json``; a record's ``compile`` is ``false``, ``"model"`` or
-``"regional"``, ``first_call_ms`` holds the first (compiling, warm-up) call, and
-``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a whole
-``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's part).
+process (inference only: not with ``--train``). ``--json`` writes a list of records (see
+:data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; a record's ``compile`` is
+``false``, ``"model"`` or ``"regional"``, ``first_call_ms`` holds the first (compiling,
+warm-up) call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward
+pass; a whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image
+encoder's part).
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=AMG_MODELS,
         help="also time this SAM / SAM2.1 automatic mask generator on the same images "
         "(one image at a time; max(1, ITERS // 2) timed passes over the batch after "
-        "min(WARMUP, 1) untimed: a pass takes seconds)",
+        "min(WARMUP, 1) untimed: a pass takes seconds); inference only: not with --train",
     )
     parser.add_argument(
         "--sam-points-per-side",
@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-dir",
         help="add the figures to the run.json of this evaluated run (evaluate.py --output-dir) "
-        "for python -m pmgsam.report; it must record the same model",
+        "for python -m pmgsam.report; it must record the same model (inference only: not with "
+        "--train)",
     )
     parser.add_argument(
         "--method",
@@ -151,6 +152,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.method and not args.run_dir:
         parser.error("--method renames a run's row: it needs --run-dir")
+    if args.train and args.compare:  # the speed-up would set training steps against inference
+        parser.error(
+            "--compare times a generator's inference against PMG-SAM's; --train times training "
+            "steps: time the comparison without --train"
+        )
+    if args.train and args.run_dir:  # its images/s would become the row's (inference) FPS
+        parser.error(
+            "--run-dir adds inference figures to a run's row (its FPS column); --train times "
+            "training steps: keep those with --json"
+        )
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device

@@ -187,12 +187,15 @@ def efficiency_report(
     is a registered name, else ``"config"``). ``train`` times training steps instead of
     inference; ``compare`` (one of :data:`~pmgsam.baselines.settings.AMG_MODELS`) adds that
     model's automatic mask generator on the same images (``sam_points_per_side`` prompts per
-    side, the packages' default 32). ``threads`` sets torch's intra-op thread count for the
-    measurement (None: torch's own, which ``OMP_NUM_THREADS`` sets); the count is restored
-    afterwards, and the report and its records say which one was used (``threads``).
+    side, the packages' default 32), for inference only (with ``train``: ValueError).
+    ``threads`` sets torch's intra-op thread count for the measurement (None: torch's own,
+    which ``OMP_NUM_THREADS`` sets); the count is restored afterwards, and the report and its
+    records say which one was used (``threads``).
     ``progress``: a tqdm bar on stderr over each timing's calls (advanced between calls,
     outside the timed spans), as the baselines' timing shows one.
     """
+    if train and compare:  # its speed-up would set training steps against inference
+        raise ValueError("compare times a generator's inference: it cannot go with train")
     perf = perf or PerformanceConfig()
     with torch_threads(threads):
         overrides = {"image_size": size} if size else {}

@@ -45,7 +45,7 @@ def _time_calls(
     from tqdm import tqdm
 
     bar = tqdm(
-        total=max(warmup, 1) + iters - (warmup == 0),
+        total=warmup + iters,  # without warm-up the first call is a timed one
         desc=progress,
         unit="pass",
         disable=progress is None,

@@ -1,0 +1,53 @@
+"""benchmarks/render_table.py: bad record files and documents are named, and a generator timed
+on a smaller prompt grid than the packages' 32 per side is marked in the options column."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "render_table.py"
+_SPEC = importlib.util.spec_from_file_location("render_table", _PATH)
+render_table = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(render_table)
+
+REC = {"device": "cpu", "mode": "sam_amg", "model": "sam_vit_b", "dtype": "fp32", "batch": 1,
+       "image_size": 256, "compile": False, "images_per_s": 0.5, "latency_ms": 2000.0,
+       "peak_memory_mb": None, "torch": "2.x", "commit": "0123456789abcdef"}  # fmt: skip
+
+
+def test_a_generator_on_a_smaller_grid_is_marked_and_the_default_grid_is_not(tmp_path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps([{**REC, "points_per_side": 8}]))
+    (tmp_path / "b.json").write_text(json.dumps([{**REC, "points_per_side": 32}]))
+    (tmp_path / "c.json").write_text(
+        json.dumps([{**REC, "channels_last": True, "points_per_side": 4}])
+    )
+    rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
+    assert "| False | 8² points | 0.5 |" in rows[0]
+    assert "| False | – | 0.5 |" in rows[1]
+    assert "| False | channels-last, 4² points | 0.5 |" in rows[2]
+
+
+def test_a_file_that_is_no_json_is_named(tmp_path) -> None:
+    (tmp_path / "ok.json").write_text(json.dumps(REC))
+    (tmp_path / "cut.json").write_text('[{"device": "cpu",')  # a copy cut short
+    with pytest.raises(ValueError, match=r"cut\.json: not JSON"):
+        render_table.load_records(tmp_path)
+
+
+def test_a_record_that_is_no_object_is_named(tmp_path) -> None:
+    (tmp_path / "nested.json").write_text(json.dumps([[REC]]))
+    with pytest.raises(ValueError, match=r"nested\.json: a record is list, not an object"):
+        render_table.load_records(tmp_path)
+
+
+def test_an_end_marker_only_before_the_start_one_is_refused_and_the_doc_kept(tmp_path) -> None:
+    doc = tmp_path / "B.md"
+    text = f"{render_table.END}\nintro\n{render_table.START}\nold table\n"
+    doc.write_text(text)
+    with pytest.raises(ValueError, match=r"B\.md: no .* block to fill"):
+        render_table.update_document(doc, "| new |")
+    assert doc.read_text() == text
