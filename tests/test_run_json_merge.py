@@ -116,3 +116,24 @@ def test_dropped_keys_of_an_earlier_timing_go_and_the_others_stay(tmp_path: Path
     data = json.loads(path.read_text())
     assert data["efficiency"] == {"params_total_M": 91.0}
     assert data["dis"] == {"DIS-VD": {"MAE": 0.1}} and "cos" not in data
+
+
+def test_a_combined_set_stored_under_an_older_order_reads_as_its_current_name(tmp_path) -> None:
+    # Earlier versions stored `--splits DIS-TE3+DIS-TE1` as typed; the set is now named by its
+    # sorted parts, so the old entry must read back under that name (one table column), and a
+    # later score of the same set, stored under the current name, wins over the old one.
+    old = tmp_path / "old"
+    write_run_json(old, "M", dis={"DIS-TE3+DIS-TE1": {"MAE": 0.2}, "DIS-VD": {"MAE": 0.1}})
+    both = tmp_path / "both"
+    write_run_json(both, "M", dis={"DIS-TE3+DIS-TE1": {"MAE": 0.2}})
+    write_run_json(both, "M", dis={"DIS-TE1+DIS-TE3": {"MAE": 0.3}})
+    four = tmp_path / "four"
+    write_run_json(four, "M", dis={"DIS-TE4+DIS-TE2+DIS-TE1+DIS-TE3": {"MAE": 0.4}})
+    # A folder dataset's own split may hold a '+': not a combined DIS5K set, left alone.
+    folder = tmp_path / "folder"
+    write_run_json(folder, "M", dis={"b+a": {"MAE": 0.5}})
+    runs = load_runs([old, both, four, folder])
+    assert runs[0]["dis"] == {"DIS-TE1+DIS-TE3": {"MAE": 0.2}, "DIS-VD": {"MAE": 0.1}}
+    assert runs[1]["dis"] == {"DIS-TE1+DIS-TE3": {"MAE": 0.3}}
+    assert runs[2]["dis"] == {"DIS-TE1-4": {"MAE": 0.4}}
+    assert runs[3]["dis"] == {"b+a": {"MAE": 0.5}}

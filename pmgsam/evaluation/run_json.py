@@ -253,7 +253,8 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
 
     Raises naming the file: :class:`DataNotFoundError` when it is missing,
     :class:`EvaluationInputError` when it is not JSON, not an object, or holds no results (no
-    non-empty ``dis``, ``cos`` or ``efficiency`` section).
+    non-empty ``dis``, ``cos`` or ``efficiency`` section). A combined DIS5K set that an earlier
+    version stored under its parts' typed order is read under its current name.
     """
     runs = []
     for p in paths:
@@ -277,5 +278,31 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
                 f"run file '{f}' holds no results (no 'dis', 'cos' or 'efficiency' entries)"
             )
         data.setdefault("method", p.name if p.is_dir() else p.parent.name)
+        if isinstance(data.get("dis"), dict):
+            data["dis"] = _current_combined_names(data["dis"])
         runs.append(data)
     return runs
+
+
+# The splits whose combined sets earlier versions stored under the order they were typed in.
+_DIS5K_TEST_SPLITS = frozenset({"DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"})
+
+
+def _current_combined_names(dis: Dict[str, Any]) -> Dict[str, Any]:
+    """``dis`` with a combined DIS5K set stored under an older order's name
+    (``DIS-TE3+DIS-TE1``, as typed) renamed to the name it is stored under now
+    (:func:`~pmgsam.evaluation.combined.combined_name`), so that one set is one table column;
+    where both names are present the current one, written later, is kept. Other names with a
+    ``+`` (a folder split may hold one) are left as they are."""
+    from pmgsam.evaluation.combined import combined_name  # combined imports this module's users
+
+    renamed: Dict[str, Any] = {}
+    for key, entry in dis.items():
+        parts = key.split("+")
+        current = key
+        if len(parts) > 1 and set(parts) <= _DIS5K_TEST_SPLITS and len(set(parts)) == len(parts):
+            current = combined_name(key)
+        if current != key and current in dis:
+            continue
+        renamed[current] = entry
+    return renamed
