@@ -2,7 +2,7 @@
 
 The script's ``commands`` mode prints each step (phase, name, time limit, command); the
 commands are checked here without running them, with the parsers the steps will use. The full
-rehearsal (every step run on the CPU with the tiny model) is documented in BENCHMARKS.md.
+rehearsal (every step run on the CPU with the tiny model) is documented in benchmarks/REHEARSALS.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README.md and BENCHMARKS.md stay in step with the command-line parsers.
+"""README.md, BENCHMARKS.md and benchmarks/REHEARSALS.md stay in step with the command-line parsers.
 
 Every ``--option`` of a pmgsam command quoted in them (``python train.py``, ``evaluate.py``,
 ``python -m pmgsam....``, ``python scripts/x.py``, ``python benchmarks/x.py``, in a code block
@@ -21,7 +21,7 @@ from unittest import mock
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "BENCHMARKS.md")
+DOCS = ("README.md", "BENCHMARKS.md", "benchmarks/REHEARSALS.md")
 
 # Options of other tools that the README quotes (the tool named for each).
 OTHER_TOOLS = {"--nproc_per_node": "torchrun", "--no-build-isolation": "pip", "--check": "ruff"}
