@@ -4,7 +4,9 @@ Official definition (Qin et al., ECCV 2022), reproduced number for number:
 
 * prediction and GT are binarised at ``> 128`` on their raw 0-255 values (no min-max
   normalisation, unlike PySODMetrics' ``HumanCorrectionEffortMeasure``, which rescales the
-  prediction to [0, 1] first and so counts other pixels as foreground on soft or dim maps);
+  prediction to [0, 1] first and so counts other pixels as foreground on soft or dim maps; a
+  prediction level of exactly 128 is background here, while COS instances, :mod:`.instances`,
+  take it: their threshold is the probability 0.5 and 128/255 > 0.5);
 * the GT skeleton is ``skimage.morphology.skeletonize(gt > 128)`` or a precomputed ``ske/`` mask
   (``> 128``);
 * FP/FN are relaxed by ``relax`` (5) erosions/dilations with a 3x3 cross, their boundaries are
