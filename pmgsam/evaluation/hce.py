@@ -213,8 +213,9 @@ def hce_counts(
     Arguments:
         pred: prediction, uint8 0-255 (H, W); foreground is ``> 128``.
         gt: ground truth, uint8 0-255 (H, W); foreground is ``> 128``.
-        gt_skeleton: boolean GT skeleton (e.g. ``ske/`` file ``> 128``); computed with the
-            skimage-identical Zhang-Suen thinning of ``gt > 128`` when omitted.
+        gt_skeleton: boolean GT skeleton of the GT's 2D shape (e.g. ``ske/`` file ``> 128``;
+            another dtype or shape is refused); computed with the skimage-identical
+            Zhang-Suen thinning of ``gt > 128`` when omitted.
         relax: erosion/dilation steps that forgive thin FP/FN bands along the TP border.
         epsilon: Douglas-Peucker tolerance in pixels.
     """
@@ -234,7 +235,19 @@ def hce_counts(
     rs_b = pred > 128
     if gt_skeleton is None:
         gt_skeleton = skeletonize_zhang(gt_b)
-    ske = gt_skeleton.astype(bool)
+    elif gt_skeleton.dtype != bool:
+        # The official tool reads a ske/ file as "> 128"; a 0/1 or grey array cast to bool
+        # would count every nonzero pixel as skeleton.
+        raise TypeError(
+            "gt_skeleton must be a boolean mask (a ske/ file read as > 128), "
+            f"got {gt_skeleton.dtype}"
+        )
+    elif gt_skeleton.shape != gt_b.shape:
+        # A (1, W) or (H, 1) array would broadcast over the whole GT without an error.
+        raise ValueError(
+            f"gt_skeleton shape {gt_skeleton.shape} differs from GT shape {gt_b.shape}"
+        )
+    ske = gt_skeleton
     tp = gt_b & rs_b
     fp = rs_b & ~gt_b
     fn = gt_b & ~rs_b
