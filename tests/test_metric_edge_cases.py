@@ -12,7 +12,7 @@ from PIL import Image
 from pmgsam.evaluation.coco_gt import checked_coco_dict
 from pmgsam.evaluation.dis_metrics import s_measure_and_mae
 from pmgsam.evaluation.instances import split_instances
-from pmgsam.evaluation.map_checks import refuse_colour_images
+from pmgsam.evaluation.map_checks import colour_spread, refuse_colour_images
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 
@@ -101,3 +101,14 @@ def test_a_faintly_coloured_map_folder_is_refused_above_the_spread_limit(tmp_pat
             refuse_colour_images([tmp_path / "a.png"], tmp_path)
     else:
         refuse_colour_images([tmp_path / "a.png"], tmp_path)
+
+
+def test_colour_check_looks_past_a_grey_first_map_and_leaves_broken_files_to_scoring(tmp_path):
+    grey = np.full((16, 16), 100, np.uint8)
+    Image.fromarray(grey).save(tmp_path / "a.png")
+    Image.fromarray(np.stack([grey, grey // 2, grey // 4], axis=-1)).save(tmp_path / "b.png")
+    with pytest.raises(EvaluationInputError, match="of b.png differ"):
+        refuse_colour_images([tmp_path / "a.png", tmp_path / "b.png"], tmp_path)
+    cut = tmp_path / "c.png"
+    cut.write_bytes((tmp_path / "b.png").read_bytes()[:60])  # a truncated file: scoring names it
+    assert colour_spread(cut) is None
