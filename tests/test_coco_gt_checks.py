@@ -316,3 +316,14 @@ def test_a_gt_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         load_coco(tmp_path / "gt.json")
     coco = load_coco(_good())
     assert load_coco(coco) is coco  # a ready COCO is used as it is
+
+
+def test_a_loaded_coco_without_instances_is_refused_where_a_score_is_asked_for():
+    # A COCO object skips the dict checks; AP -1 is still no score, so require_instances holds.
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = _crowd_only_gt()
+        gt.createIndex()
+    with pytest.raises(EvaluationInputError, match="COCO GT: no \\(non-crowd\\) annotations"):
+        load_coco(gt, require_instances=True)
+    assert load_coco(gt) is gt

@@ -10,7 +10,14 @@ import py_sod_metrics as psm
 import pytest
 from mask_cases import blob_scene, make_pair, pysod_scores
 
-from pmgsam.evaluation.dis_metrics import aggregate, image_metrics, normalisation_lut
+from pmgsam.evaluation.dis_metrics import (
+    ImageMetrics,
+    aggregate,
+    image_metrics,
+    normalisation_lut,
+    s_measure_and_mae,
+)
+from pmgsam.evaluation.hce import HCEResult
 from pmgsam.evaluation.smeasure import s_measure
 
 
@@ -149,5 +156,32 @@ def test_image_metrics_refuse_non_uint8_or_unequal_maps_and_aggregate_needs_imag
         image_metrics(np.zeros((4, 5), np.float32), gt)
     with pytest.raises(ValueError, match=r"pred \(5, 4\) and gt \(4, 5\) must be equal 2D"):
         image_metrics(np.zeros((5, 4), np.uint8), gt)
+    # Equal shapes, but RGB: no DIS metric reads three channels (an unclear unpacking error).
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"pred \(4, 5, 3\) and gt \(4, 5, 3\) must be equal 2D"):
+        image_metrics(rgb, rgb)
     with pytest.raises(ValueError, match="no images to aggregate"):
         aggregate([])
+
+
+def test_s_measure_and_mae_read_a_grey_gt_as_pysodmetrics_does():
+    # GT levels 128 (background, "> 128") and 129 (foreground) next to 0/255, and a prediction
+    # not spanning 0..255: both the GT rule and the min-max stretch matter.
+    p, gt = make_pair(60, 70, 11)
+    pred = (37 + p.astype(np.float64) * (164 / 255)).astype(np.uint8)
+    gt = gt.copy()
+    gt[5:20, 5:30] = 128
+    gt[40:55, 30:60] = 129
+    ref = pysod_scores([(pred, gt)])
+    sm, mae = s_measure_and_mae(pred, gt)
+    assert abs(sm - ref["Smeasure"]) <= 1e-12 and abs(mae - ref["MAE"]) <= 1e-12
+
+
+def test_per_image_row_names_each_official_hce_term():
+    # Distinct values per term: a swapped pair of columns in the side file would show.
+    hce = HCEResult(fp_points=1, fp_indep=2, fn_points=30, fn_indep=400)
+    curve = np.linspace(0, 1, 256)
+    row = ImageMetrics("a", curve, curve[::-1], mae=0.1, sm=0.2, wfm=0.3, hce=hce).row()
+    assert (row["HCE_fp_points"], row["HCE_fp_indep"]) == (1, 2)
+    assert (row["HCE_fn_points"], row["HCE_fn_indep"]) == (30, 400)
+    assert row["HCE"] == 433

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Tuple, Union
 
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -197,13 +197,18 @@ def checked_coco_dict(
         raise EvaluationInputError(f"{where}: 'annotations' must be a list")
     clean_images, sizes, names = _checked_images(images, where)
     fixed = _checked_annotations(anns, sizes, names, where)
-    if require_instances and not any(not a["iscrowd"] for a in fixed):
-        # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
+    if require_instances:
+        _refuse_no_instances(fixed, where)
+    return dict(data, images=clean_images, annotations=fixed)
+
+
+def _refuse_no_instances(anns: Iterable[Mapping[str, object]], where: str) -> None:
+    # COCOeval reports AP = -1 when there is no GT instance: a number that is no score.
+    if not any(not a.get("iscrowd") for a in anns):
         raise EvaluationInputError(
             f"{where}: no (non-crowd) annotations, so there is no instance to score (COCO "
             "AP would read -1)"
         )
-    return dict(data, images=clean_images, annotations=fixed)
 
 
 def load_coco(
@@ -213,8 +218,11 @@ def load_coco(
 
     Files and dicts are checked first (:func:`checked_coco_dict`): a bad GT file is one
     :class:`EvaluationInputError` naming the file, never a pycocotools traceback.
+    A ``COCO`` is used as it is, but ``require_instances`` holds for it too.
     """
     if isinstance(gt, COCO):
+        if require_instances:  # a loaded COCO is taken as it is, but this rule holds for it too
+            _refuse_no_instances(gt.anns.values(), "COCO GT")
         return gt
     if isinstance(gt, Mapping):
         data = checked_coco_dict(gt, "COCO GT", require_instances)

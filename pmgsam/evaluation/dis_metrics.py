@@ -209,7 +209,7 @@ def image_metrics(
     Arguments:
         pred: prediction probability map, uint8 0-255.
         gt: ground-truth mask, uint8 0-255 (foreground ``> 128``).
-        gt_skeleton: optional boolean GT skeleton for HCE (``ske/`` folder).
+        gt_skeleton: optional boolean GT skeleton for HCE (``ske/`` folder), of the GT's shape.
         name: image stem, carried into the per-image results.
         with_hce: compute HCE (the slowest metric).
     """

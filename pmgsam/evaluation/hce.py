@@ -4,7 +4,9 @@ Official definition (Qin et al., ECCV 2022), reproduced number for number:
 
 * prediction and GT are binarised at ``> 128`` on their raw 0-255 values (no min-max
   normalisation, unlike PySODMetrics' ``HumanCorrectionEffortMeasure``, which rescales the
-  prediction to [0, 1] first and so counts other pixels as foreground on soft or dim maps);
+  prediction to [0, 1] first and so counts other pixels as foreground on soft or dim maps; a
+  prediction level of exactly 128 is background here, while COS instances, :mod:`.instances`,
+  take it: their threshold is the probability 0.5 and 128/255 > 0.5);
 * the GT skeleton is ``skimage.morphology.skeletonize(gt > 128)`` or a precomputed ``ske/`` mask
   (``> 128``);
 * FP/FN are relaxed by ``relax`` (5) erosions/dilations with a 3x3 cross, their boundaries are
@@ -211,8 +213,9 @@ def hce_counts(
     Arguments:
         pred: prediction, uint8 0-255 (H, W); foreground is ``> 128``.
         gt: ground truth, uint8 0-255 (H, W); foreground is ``> 128``.
-        gt_skeleton: boolean GT skeleton (e.g. ``ske/`` file ``> 128``); computed with the
-            skimage-identical Zhang-Suen thinning of ``gt > 128`` when omitted.
+        gt_skeleton: boolean GT skeleton of the GT's 2D shape (e.g. ``ske/`` file ``> 128``;
+            another dtype or shape is refused); computed with the skimage-identical
+            Zhang-Suen thinning of ``gt > 128`` when omitted.
         relax: erosion/dilation steps that forgive thin FP/FN bands along the TP border.
         epsilon: Douglas-Peucker tolerance in pixels.
     """
@@ -232,7 +235,19 @@ def hce_counts(
     rs_b = pred > 128
     if gt_skeleton is None:
         gt_skeleton = skeletonize_zhang(gt_b)
-    ske = gt_skeleton.astype(bool)
+    elif gt_skeleton.dtype != bool:
+        # The official tool reads a ske/ file as "> 128"; a 0/1 or grey array cast to bool
+        # would count every nonzero pixel as skeleton.
+        raise TypeError(
+            "gt_skeleton must be a boolean mask (a ske/ file read as > 128), "
+            f"got {gt_skeleton.dtype}"
+        )
+    elif gt_skeleton.shape != gt_b.shape:
+        # A (1, W) or (H, 1) array would broadcast over the whole GT without an error.
+        raise ValueError(
+            f"gt_skeleton shape {gt_skeleton.shape} differs from GT shape {gt_b.shape}"
+        )
+    ske = gt_skeleton
     tp = gt_b & rs_b
     fp = rs_b & ~gt_b
     fn = gt_b & ~rs_b

@@ -8,6 +8,14 @@ format (RLE of the Fortran-order uint8 mask, ``counts`` as str, no ``bbox``) and
 pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``; every instance counts,
 whatever its ``category_id`` and the file's ``categories`` list): AP, AP50, AP75.
 
+The threshold is a probability: a saved 8-bit map's level L reads as L/255
+(:func:`to_probability`), so 0.5 takes levels 128 and up. Level 128 holds the model's
+probabilities [0.5, 0.504], so ``> 0.5`` on the saved map equals ``> 0.5`` on the model's output
+but for exactly 0.5. HCE (:mod:`.hce`) binarises at ``> 128`` instead, as the official DIS tool
+does: a pixel at exactly 128 is COS foreground and HCE background. DESIGN.md fixes no COS
+threshold; ``> 128`` here would drop the probabilities in (0.5, 0.504] from every instance and
+change the AP of runs already scored (their threshold is recorded and checked on rescoring).
+
 Protocols:
 
 * ``all`` (default): every predicted instance is submitted, the standard COCO protocol.
