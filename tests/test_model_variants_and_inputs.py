@@ -65,3 +65,18 @@ def test_trainable_state_dict_problems_are_named_from_the_files_side(one_thread)
     # Refused before anything is copied in.
     for key, value in model.trainable_state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_weight_file_locations_are_not_architecture_and_zero_residual_is_allowed() -> None:
+    from pmgsam.modeling.checkpoint import architecture_diff
+
+    # A model trained from a SAM / Hiera / U²-Net file loads wherever those files now are (or
+    # without them): their paths say where weights came from, not what the model is.
+    trained = model_config(
+        "pmgsam_tiny", sam_checkpoint="a/sam.pth", hiera_checkpoint="a/h.pth",
+        u2net_checkpoint="a/u2netp.pth",
+    )  # fmt: skip
+    assert architecture_diff(trained, model_config("pmgsam_tiny")) == []
+    assert architecture_diff(trained, model_config("pmgsam_tiny", decoder_depth=2)) != []
+    # residual_scale 0 (no scaled residual) is a legal ablation; only negative values are not.
+    model_config("pmgsam_tiny", residual_scale=0.0).validate()
