@@ -80,3 +80,15 @@ def test_weight_file_locations_are_not_architecture_and_zero_residual_is_allowed
     assert architecture_diff(trained, model_config("pmgsam_tiny", decoder_depth=2)) != []
     # residual_scale 0 (no scaled residual) is a legal ablation; only negative values are not.
     model_config("pmgsam_tiny", residual_scale=0.0).validate()
+
+
+def test_gelu_mlp_is_exact_gelu_as_models_saved_before_the_field_were_trained() -> None:
+    from pmgsam.modeling.transformer import MLPBlock
+
+    # LEGACY_FIELDS reads old checkpoints as GELU: nn.GELU's exact erf form, which the tanh
+    # approximation misses by ~1e-3 (too little for the SAM equivalence tolerance to see).
+    torch.manual_seed(0)
+    mlp = MLPBlock(4, 8, "gelu").double()
+    x = 3 * torch.randn(5, 4, dtype=torch.float64)
+    want = mlp.lin2(torch.erf(mlp.lin1(x) / 2**0.5).add(1).mul(mlp.lin1(x)).mul(0.5))
+    torch.testing.assert_close(mlp(x), want, rtol=1e-12, atol=1e-12)
