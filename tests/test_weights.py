@@ -197,6 +197,10 @@ def test_sam_init_reports_shape_mismatches(sam_vit_b_file):
         m.startswith("transformer.layers.0.self_attn.q_proj.weight")
         for m in report["shape_mismatch"]
     )
+    # Each decoder tensor is counted once: loaded, refused for its shape, or absent from SAM.
+    refused = [m.split(" ")[0] for m in report["shape_mismatch"]]
+    groups = [report["loaded"], refused, report["not_in_sam"]]
+    assert sorted(k for g in groups for k in g) == sorted(model.decoder.state_dict())
 
 
 def test_non_sam_file_is_refused(tmp_path):

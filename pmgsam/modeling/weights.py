@@ -33,19 +33,26 @@ def check_state_dict(
     source: str,
     hint: str = "",
 ) -> None:
-    """Raise :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, then
-    ``hint`` (what to do about them), if any."""
+    """Raise :class:`CheckpointError` listing missing, unexpected, non-tensor and mis-shaped
+    keys, then ``hint`` (what to do about them), if any."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
+    common = sorted(set(expected) & set(given))
+    # A list or number under a weight's key would otherwise stop here with an AttributeError
+    # that names neither the file nor the key.
+    not_tensors = [
+        f"{k} ({type(given[k]).__name__})" for k in common if not torch.is_tensor(given[k])
+    ]
     shapes = [
         f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in sorted(set(expected) & set(given))
-        if tuple(given[k].shape) != tuple(expected[k].shape)
+        for k in common
+        if torch.is_tensor(given[k]) and tuple(given[k].shape) != tuple(expected[k].shape)
     ]
     problems = []
     for title, items in (
         ("missing keys", missing),
         ("unexpected keys", unexpected),
+        ("values that are not tensors", not_tensors),
         ("shape mismatches", shapes),
     ):
         if items:
