@@ -231,6 +231,8 @@ def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mo
     unused = []
     for action in parser._actions:
         value = getattr(args, action.dest, None)
+        if action.dest == "protocol" and not args.protocol_given:
+            continue  # set by --matched-only, which is named itself
         if action.dest not in allowed and value != action.default and value not in (None, []):
             unused.append(action.option_strings[0] if action.option_strings else action.dest)
     if unused:

@@ -1,5 +1,5 @@
-"""evaluate.py's --matched-only is --protocol matched (its help says so), and contradicts
---protocol all."""
+"""evaluate.py's --matched-only is --protocol matched (its help says so), contradicts
+--protocol all, and is refused by its own name where it is not used."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def test_matched_only_with_protocol_all_is_refused_in_either_order(order, monkey
     assert err.splitlines()[-1].endswith(
         "error: --matched-only contradicts --protocol all: give one of them"
     )
+
+
+@pytest.mark.parametrize(
+    "argv, mode",
+    [
+        (["--pred-dir", "p", "--gt-dir", "g", "--out", "o"], "DIS scoring"),
+        (["--baseline", "sam-box", "--model-type", "vit_b"], "baseline mode (--baseline)"),
+    ],
+)
+def test_matched_only_where_unused_is_the_one_option_named(argv, mode, monkeypatch, capsys):
+    # --matched-only sets the protocol for COS scoring; where it is refused, the message named
+    # a --protocol the user never gave beside it.
+    import evaluate
+
+    monkeypatch.setattr(evaluate, "score_dis", lambda args: pytest.fail("scored anyway"))
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main([*argv, "--matched-only"])
+    assert exit_.value.code == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.endswith(f"error: --matched-only is not used by {mode} and would be ignored")

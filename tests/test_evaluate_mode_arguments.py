@@ -1,20 +1,26 @@
-"""evaluate.py's scoring modes name every argument they need that is missing, and refuse config
-overrides without the --config they would change, before anything is read or written."""
+"""evaluate.py's scoring and benchmark modes name every argument they need that is missing, and
+refuse config overrides without the --config they would change, before anything is read or
+written."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List
 
 import pytest
 
+DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+
 
 def usage_error(argv: List[str], monkeypatch, capsys) -> str:
     """The last stderr line of ``evaluate.main(argv)``, which must be a usage error (exit 2)
-    reached before either scoring mode runs."""
+    reached before any mode runs."""
     import evaluate
+    from pmgsam.evaluation import benchmark
 
     for mode in ("score_dis", "score_cos"):
         monkeypatch.setattr(evaluate, mode, lambda args: pytest.fail("scored anyway"))
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda args: pytest.fail("ran anyway"))
     with pytest.raises(SystemExit) as exit_:
         evaluate.main(argv)
     assert exit_.value.code == 2
@@ -27,6 +33,7 @@ def usage_error(argv: List[str], monkeypatch, capsys) -> str:
         (["--gt-dir", "g"], "--pred-dir and --out are"),
         (["--pred-dir", "", "--gt-dir", "g", "--out", "o"], "--pred-dir is"),  # empty: not given
         (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json is"),
+        (["--config", DEMO, "--splits", "DIS-TE1"], "--checkpoint is"),  # benchmark mode
     ],
 )
 def test_a_scoring_mode_names_each_missing_argument(argv, missing, monkeypatch, capsys) -> None:

@@ -118,3 +118,23 @@ def test_keep_going_with_no_readable_image_left_records_it_as_failed(
     # Before: 'none of the 1 images ... can be read', and the earlier ok1.png map stayed.
     assert code == 2 and "1 input file(s) of --input" in line and ": ok1.png (first: " in line
     assert _maps_and_manifest(out) == (["ok0.png"], ["ok0.png"], ["ok1"])
+
+
+def test_a_users_file_stays_after_the_run_recorded_its_name(tmp_path, caplog):
+    # --overwrite into a folder holding the user's a.png: the run records a.png among the maps
+    # it will write before it finds a.jpg unreadable. What vouches for a map is the manifest
+    # as it was before the run, so the user's file is kept, with a warning.
+    from pmgsam.utils.outputs import prepare_output_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"a user's file")
+    failures = FailedInputs(True, "--input 'in'", [out, None])
+    prepare_output_dir(out, ["a.png", "b.png"], overwrite=True)
+    failures("a", "a.jpg: truncated")
+    with caplog.at_level(logging.WARNING, logger="pmgsam.engine.unreadable"):
+        failures.record([out, None])
+    assert f"kept '{out / 'a.png'}'" in caplog.records[-1].getMessage()
+    assert (out / "a.png").read_bytes() == b"a user's file"
+    record = json.loads((out / MANIFEST).read_text())
+    assert record["files"] == ["b.png"] and record["failed"] == {"a": "a.jpg: truncated"}
