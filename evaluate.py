@@ -285,13 +285,13 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     COCO results beside it)."""
     from pmgsam.analysis.output_files import check_output_paths, record_output_paths
     from pmgsam.evaluation.instances import evaluate_cos_folder
+    from pmgsam.utils.io import atomic_path
 
     out = Path(args.out)
     results_file = out.with_name(out.stem + ".results.json")
     for path in (out, results_file):
         refuse_output_in_inputs(path, [args.pred_dir, args.gt_json], "--out", "the scores")
     check_output_paths([out, results_file], "--out", args.overwrite)  # the user's own stay
-    record_output_paths([out, results_file], "evaluate.py")
     scores = evaluate_cos_folder(
         args.pred_dir,
         args.gt_json,
@@ -301,10 +301,13 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
         resize_pred=args.resize_pred,
         results_out=results_file,
         progress=not args.quiet,
+        # Claimed only once the maps have been read and checked: a scoring refused before
+        # must not leave the names recorded as ours (a file put there later would be replaced).
+        before_writing=lambda: record_output_paths([out, results_file], "evaluate.py"),
     )
     scores["results_file"] = results_file.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(scores, indent=2) + "\n")
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(scores, indent=2) + "\n")
     print(
         f"AP={scores['AP']:.4f} AP50={scores['AP50']:.4f} AP75={scores['AP75']:.4f} "
         f"(protocol: {scores['protocol_description']})"

@@ -104,3 +104,21 @@ def test_efficiency_json_keeps_a_file_of_yours_unless_overwrite(tmp_path: Path, 
     assert json.loads(yours.read_text())[0]["model"] == "pmgsam_tiny"
     efficiency_cli.main(argv)  # now pmgsam's own file: replaced without the flag
     assert len(timed) == 2
+
+
+def test_a_cos_scoring_refused_claims_no_output_name(tmp_path: Path) -> None:
+    # The names were recorded before the maps were read: after a refused scoring the manifest
+    # claimed --out and its results file, so a file of the user's put there later was replaced
+    # without --overwrite.
+    args = _cos_case(tmp_path)
+    cv2.imwrite(str(tmp_path / "pred" / "a.png"), np.zeros((S, S + 2), np.uint8))  # wrong size
+    out = tmp_path / "res" / "scores.json"
+    with pytest.raises(ValueError, match="a.png"):
+        _evaluate([*args, "--out", out])
+    out.parent.mkdir(exist_ok=True)
+    yours = out.parent / "scores.results.json"
+    yours.write_text("my notes\n")
+    cv2.imwrite(str(tmp_path / "pred" / "a.png"), np.zeros((S, S), np.uint8))
+    with pytest.raises(OutputError, match="pmgsam did not write them"):
+        _evaluate([*args, "--out", out])
+    assert yours.read_text() == "my notes\n"

@@ -33,7 +33,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -45,6 +45,7 @@ from scipy.optimize import linear_sum_assignment
 from pmgsam.data.io import load_mask
 from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.finite import describe_non_finite, has_non_finite
+from pmgsam.utils.io import atomic_path
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
@@ -222,6 +223,7 @@ def evaluate_cos_folder(
     results_out: PathLike | None = None,
     progress: bool = True,
     warn_unscored: bool = True,
+    before_writing: Optional[Callable[[], None]] = None,
 ) -> Dict[str, object]:
     """Instance AP of the probability maps in ``pred_dir`` against a COCO instance GT file.
 
@@ -232,9 +234,13 @@ def evaluate_cos_folder(
         min_area: smallest connected component kept as an instance, in pixels.
         protocol: ``all`` (standard COCO) or ``matched`` (paper: Hungarian-matched only).
         resize_pred: resize maps to the GT image size instead of raising on a mismatch.
-        results_out: optional path for the COCO results JSON.
+        results_out: optional path for the COCO results JSON (written whole, under a
+            temporary name first).
         progress: show a tqdm progress bar.
         warn_unscored: warn about maps the GT does not list (they are never scored).
+        before_writing: called once every map has been read and checked, right before
+            ``results_out`` is written (a command records its output names there: a scoring
+            that fails earlier must not claim the file).
     The scores record the settings they were scored with (``protocol``, ``threshold``,
     ``min_area``, ``resize_pred``): ``python -m pmgsam.analysis overlap --run`` scores a
     subset as the run's full set was.
@@ -273,9 +279,11 @@ def evaluate_cos_folder(
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     reissue_warnings(notes)
     refuse_size_mismatches(turned, bad_size)
+    if before_writing is not None:
+        before_writing()
     if results_out is not None:
-        Path(results_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(results_out).write_text(json.dumps(results))
+        with atomic_path(results_out) as tmp:
+            tmp.write_text(json.dumps(results))
     scores = coco_map(coco_gt, results)
     scores.update(
         protocol=protocol,
