@@ -120,3 +120,29 @@ def test_the_validation_preview_is_logged_at_its_epoch(tmp_path) -> None:
     [event] = acc.Images(tag)
     assert "preview" in tag and event.step == 2
     assert (event.width, event.height) == (10, 6)
+
+
+def test_train_log_is_utf8_under_an_ascii_locale(tmp_path) -> None:
+    # Under LC_ALL=C without UTF-8 mode, files open as ASCII: a line naming maxFβ was dropped
+    # from train.log with a "--- Logging error ---" report.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import logging, sys\n"
+        "from pmgsam.engine.training_log import attach_run_log\n"
+        "detach = attach_run_log(sys.argv[1])\n"
+        "logging.getLogger('pmgsam').info('best maxF\\u03b2 0.5 (U\\u00b2-Net)')\n"
+        "detach()\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Logging error" not in done.stderr
+    assert "best maxF\u03b2 0.5 (U\u00b2-Net)" in (tmp_path / "train.log").read_text("utf-8")

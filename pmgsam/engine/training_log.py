@@ -78,7 +78,9 @@ def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
     pkg = logging.getLogger(PACKAGE_LOGGER)
     fmt = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     handlers: List[logging.Handler] = [
-        logging.FileHandler(Path(run_dir) / LOG_FILE),
+        # UTF-8 whatever the locale: lines name maxFβ and U²-Net, which an ASCII or Latin-1
+        # locale cannot write (logging would drop each such line with an error).
+        logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8"),
         logging.StreamHandler(sys.stdout),
     ]
     for handler in handlers:
