@@ -24,8 +24,9 @@ COLUMNS = (
     ("commit", "commit"),
 )  # fmt: skip
 # Keys that older records lack: the first (compiling) call, the FLOPs, the torch thread count,
-# and the options column, which is made from the boolean speed options a record names and a
-# generator's prompt grid when it is not the packages' 32 per side.
+# and the options column, which is made from the boolean speed options a record names, a
+# compile mode other than torch's default, and a generator's prompt grid when it is not the
+# packages' 32 per side.
 OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
 OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
 
@@ -62,6 +63,10 @@ def _cell(key: str, value: Any) -> str:
 
 def _options(rec: Dict[str, Any]) -> Optional[str]:
     names = [name for key, name in OPTION_FLAGS if rec.get(key)]
+    # The compile column holds the scope; a mode other than the default times other kernels.
+    mode = rec.get("compile_mode")
+    if rec.get("compile") and mode and mode != "default":
+        names.append(f"compile mode {mode}")
     # A generator timed on a smaller grid (a rehearsal) is far faster than its default one.
     points = rec.get("points_per_side")
     if points is not None and points != 32:

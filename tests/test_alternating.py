@@ -126,3 +126,24 @@ def test_the_defaults_are_those_the_benchmarks_usage_lines_show(script):
     args = module.build_parser().parse_args([])
     assert {k: str(getattr(args, k)) for k in shown} == shown
     assert (args.dtype, args.device, args.threads) == ("fp32", "cpu", None)  # 'fp32|bf16' first
+
+
+def test_forms_with_no_outputs_are_refused_naming_them():
+    with pytest.raises(ValueError, match="no outputs to compare: fused and eager each returned"):
+        largest_difference([], [], "fused", "eager")
+    with pytest.raises(ValueError, match="no outputs to compare: a and b"):
+        time_alternating({"a": lambda: [], "b": lambda: ()}, _args(1))
+
+
+def test_prepare_gives_the_device_asked_for():
+    args = ab_parser("t", ["x"], "x", 8).parse_args(["--device", "meta"])
+    assert prepare(args) == torch.device("meta")
+
+
+def test_the_options_take_batch_size_and_refuse_other_dtypes_and_no_rounds(capsys):
+    parser = ab_parser("t", ["x"], "x", 8)
+    assert parser.parse_args(["--batch-size", "4"]).batch == 4  # as every other command
+    for argv in (["--dtype", "fp16"], ["--iters", "0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert argv[0] in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """benchmarks/render_table.py: bad record files and documents are named, and a generator timed
-on a smaller prompt grid than the packages' 32 per side is marked in the options column."""
+on a smaller prompt grid than the packages' 32 per side, or a model compiled in another mode
+than torch's default, is marked in the options column."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ def test_a_generator_on_a_smaller_grid_is_marked_and_the_default_grid_is_not(tmp
     assert "| False | 8² points | 0.5 |" in rows[0]
     assert "| False | – | 0.5 |" in rows[1]
     assert "| False | channels-last, 4² points | 0.5 |" in rows[2]
+
+
+def test_a_compile_mode_other_than_the_default_is_marked(tmp_path) -> None:
+    modes = [("model", "max-autotune"), ("regional", "default"), (False, None)]
+    for i, (scope, mode) in enumerate(modes):
+        rec = {**REC, "compile": scope, "compile_mode": mode}
+        (tmp_path / f"{i}.json").write_text(json.dumps([rec]))
+    rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
+    assert "| model | compile mode max-autotune | 0.5 |" in rows[0]
+    assert "| regional | – | 0.5 |" in rows[1]
+    assert "| False | – | 0.5 |" in rows[2]
 
 
 def test_a_file_that_is_no_json_is_named(tmp_path) -> None:

@@ -84,13 +84,19 @@ def largest_difference(
 
     Python's ``max`` over floats keeps a NaN only in the first place (``nan > x`` is False), so
     a NaN in a later stage map would have reported the others' small difference. Outputs of
-    different number or shape (broadcasting would still give a number) raise ValueError.
+    different number or shape (broadcasting would still give a number) raise ValueError, and so
+    do two empty outputs (nothing to compare).
     """
     shapes = [tuple(t.shape) for t in first], [tuple(t.shape) for t in second]
     if shapes[0] != shapes[1]:
         raise ValueError(
             f"the forms' outputs differ in shape: {first_name} gives {shapes[0]}, "
             f"{second_name} {shapes[1]}"
+        )
+    if not shapes[0]:  # torch.stack would fail with its own message, naming neither form
+        raise ValueError(
+            f"the forms gave no outputs to compare: {first_name} and {second_name} each "
+            "returned an empty sequence (return the tensors each form computes)"
         )
     diffs = [(a.float() - b.float()).abs().max() for a, b in zip(first, second)]
     return torch.stack(diffs).max().item()

@@ -74,8 +74,8 @@ def make_record(
     """One ``benchmarks/results`` record: :data:`RECORD_KEYS` plus ``extra`` notes.
 
     Arguments:
-      report (dict): the efficiency report (device, model, dtype, batch, image size, compile,
-        torch, commit, threads, channels-last and cuDNN-benchmark settings).
+      report (dict): the efficiency report (device, model, dtype, batch, image size, compile
+        scope and mode, torch, commit, threads, channels-last and cuDNN-benchmark settings).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).
@@ -89,6 +89,7 @@ def make_record(
         "batch": report["batch"],
         "image_size": report["image_size"],
         "compile": report["compile"],
+        "compile_mode": report.get("compile_mode"),
         "images_per_s": speed["images_per_s"],
         "latency_ms": speed["latency_ms_median"],
         "first_call_ms": speed["first_call_ms"],
@@ -139,6 +140,7 @@ def _amg_record(
         model=compare,
         dtype="fp32",
         compile=False,
+        compile_mode=None,
         channels_last=False,
         # S is the generator's own input side, as a baseline's timing records it; the image
         # it was given is timed_image_size.
@@ -159,6 +161,7 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "compile": perf.compile_scope if perf.compile else False,
+        "compile_mode": perf.compile_mode if perf.compile else None,
         "channels_last": perf.channels_last,
         "cudnn_benchmark": perf.cudnn_benchmark,
         "commit": git_commit(),

@@ -235,7 +235,10 @@ def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     batch 1``: rows timed otherwise are not comparable. S is the model's input side; a
     baseline's whole prediction also names the image it was timed on, width x height as every
     other size pmgsam prints (``image 112x69 (WxH)``; the report records it as read, (H, W)).
-    The torch thread count is named for CPU timings only (:func:`cpu_threads`)."""
+    The torch thread count is named for CPU timings only (:func:`cpu_threads`). The speed
+    options a timing used are named last, and only when used (eager, contiguous, no cuDNN
+    benchmark: nothing added): ``compiled (regional, max-autotune)`` (the mode when not
+    ``default``), ``channels-last``, and on a GPU ``cudnn-benchmark``."""
     size, image = report.get("image_size"), report.get("timed_image_size")
     if isinstance(image, (list, tuple)) and len(image) == 2:
         image = f"{image[1]}x{image[0]} (WxH)"
@@ -245,7 +248,24 @@ def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     parts += [report.get("dtype"), size and f"S={size}"]
     parts.append(image and f"image {image}")
     parts.append(report.get("batch") and f"batch {report.get('batch')}")
+    parts += _speed_options(report)
     return ", ".join(str(p) for p in parts if p) or None
+
+
+def _speed_options(report: Mapping[str, object]) -> List[str]:
+    """The speed options a timing used, for :func:`timing_conditions`: they change how fast
+    the same model runs, so a row timed with them is not like for like with one without."""
+    options = []
+    scope, mode = report.get("compile"), report.get("compile_mode")
+    if scope:
+        how = [str(scope)] if isinstance(scope, str) else []
+        how += [str(mode)] if mode and mode != "default" else []
+        options.append("compiled" + (f" ({', '.join(how)})" if how else ""))
+    if report.get("channels_last"):
+        options.append("channels-last")
+    if report.get("cudnn_benchmark") and report.get("device") != "cpu":  # a no-op on a CPU
+        options.append("cudnn-benchmark")
+    return options
 
 
 def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
