@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+import pmgsam.baselines.runner  # noqa: F401 (see below)
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency import timing
+
+# Imported above, before any test patches flops.count_call_flops: measure_amg imports the
+# runner, whose efficiency module binds that function by name, so a first import under the
+# patch kept the fake for every later test of the process (baseline rows then counted no FLOPs).
 
 
 def _report() -> Dict[str, Any]:
