@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -38,11 +39,12 @@ RECOMPILE_LIMIT = (
 
 
 @pytest.fixture
-def dynamo(monkeypatch):
-    """Fresh dynamo caches and limits, restored afterwards (they are process-wide)."""
+def dynamo():
+    """Fresh dynamo caches and limits, restored afterwards (they are process-wide; dynamo's own
+    patch, not monkeypatch, whose undo deletes a dynamo setting on torch 2.14)."""
     torch._dynamo.reset()
-    monkeypatch.setattr(torch._dynamo.config, RECOMPILE_LIMIT, 8)
-    yield torch._dynamo.config
+    with torch._dynamo.config.patch(**{RECOMPILE_LIMIT: 8}):
+        yield torch._dynamo.config
     torch._dynamo.reset()
 
 
@@ -81,9 +83,8 @@ def test_regional_compile_compiles_every_block_in_place_without_eager_fallback(d
     # Past the limit dynamo would run the remaining blocks eagerly; make that an error. torch
     # 2.4 has no such switch and needs none: its nn.Module.compile keeps each block's graphs
     # apart (ten graphs at a limit of 8 there).
-    if hasattr(dynamo, "fail_on_recompile_limit_hit"):
-        monkeypatch.setattr(dynamo, "fail_on_recompile_limit_hit", True)
-    with torch.no_grad():
+    fail = hasattr(dynamo, "fail_on_recompile_limit_hit")
+    with dynamo.patch(fail_on_recompile_limit_hit=True) if fail else nullcontext(), torch.no_grad():
         got = net(xs)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 10
     assert getattr(dynamo, RECOMPILE_LIMIT) >= 10

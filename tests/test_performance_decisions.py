@@ -63,13 +63,14 @@ class _Blocks(nn.Module):
 
 
 @pytest.fixture
-def dynamo(monkeypatch):
-    torch._dynamo.reset()
-    monkeypatch.setattr(torch._dynamo.config, RECOMPILE_LIMIT, 8)
+def dynamo():
     if not hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
         pytest.skip("this torch runs blocks past the graph limit eagerly, with no error switch")
-    monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
-    yield
+    torch._dynamo.reset()
+    # dynamo's own patch, not monkeypatch: undoing a monkeypatch of its config deletes the
+    # setting (torch 2.14), and the next test to set it failed.
+    with torch._dynamo.config.patch(**{RECOMPILE_LIMIT: 8, "fail_on_recompile_limit_hit": True}):
+        yield
     torch._dynamo.reset()
 
 

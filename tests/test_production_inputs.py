@@ -131,11 +131,13 @@ def test_rerun_clears_temporaries_of_its_own_maps_only(tmp_path) -> None:
     # file of the user's (it refused the folder without --overwrite) and removes it.
     out = prepare_output_dir(tmp_path / "out", ["a.png", "b.png"], tool="inference")
     write_probability_png(torch.zeros(4, 5), out / "a.png")
-    (out / ".b.png.k3x_9qz1.tmp").write_bytes(b"\x89PNG half")
+    (out / ".b.png.pmgsam-0123456789ab.tmp").write_bytes(b"\x89PNG half")
     check_output_dir(out, ["a.png", "b.png"])
     prepare_output_dir(out, ["a.png", "b.png"], tool="inference")
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.png"]
-    (out / ".notes.md.k3x_9qz1.tmp").write_text("mine")  # not a temporary of a map of ours
+    (out / ".notes.md.pmgsam-0123456789ab.tmp").write_text(
+        "mine"
+    )  # not a temporary of a map of ours
     with pytest.raises(OutputError, match=r"1 file\(s\) this tool did not write"):
         check_output_dir(out, ["a.png", "b.png"])
 
