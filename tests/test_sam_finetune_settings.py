@@ -11,7 +11,12 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-from pmgsam.baselines.finetune_recipe import FinetuneConfig, SamFinetuneConfig, prompt_losses
+from pmgsam.baselines.finetune_recipe import (
+    FinetuneConfig,
+    SamFinetuneConfig,
+    mask_iou,
+    prompt_losses,
+)
 from pmgsam.utils.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,3 +53,10 @@ def test_the_default_loss_is_twenty_focal_plus_one_dice_plus_the_iou_mse() -> No
     assert losses["loss"].item() == pytest.approx(mask_loss + iou_mse, rel=1e-5)
     # The weights the other way round (1 focal : 20 dice) give another loss.
     assert (focal + 20 * dice).min().item() != pytest.approx(mask_loss, rel=1e-2)
+
+
+def test_a_logit_of_exactly_zero_is_background_in_the_iou_target() -> None:
+    # SamPredictor and the generator keep `masks > mask_threshold` (0.0): a zero logit is out.
+    logits = torch.tensor([[[[0.0, 1.0, -1.0]]]])
+    gt = torch.tensor([[0.0, 1.0, 0.0]])
+    assert mask_iou(logits, gt).tolist() == [[1.0]]  # with `>= 0`: 1/2
