@@ -17,7 +17,7 @@ from pmgsam.baselines.finetune_recipe import (
     mask_iou,
     prompt_losses,
 )
-from pmgsam.utils.config import load_config
+from pmgsam.utils.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs" / "sam_finetune").glob("*.yaml"))
@@ -60,3 +60,12 @@ def test_a_logit_of_exactly_zero_is_background_in_the_iou_target() -> None:
     logits = torch.tensor([[[[0.0, 1.0, -1.0]]]])
     gt = torch.tensor([[0.0, 1.0, 0.0]])
     assert mask_iou(logits, gt).tolist() == [[1.0]]  # with `>= 0`: 1/2
+
+
+@pytest.mark.parametrize("key", ["epochs", "batch_size", "points", "lr"])
+def test_a_count_or_lr_of_zero_is_refused_naming_its_key(key: str) -> None:
+    # epochs 0 would write the starting decoder as "fine-tuned"; lr 0 would train nothing.
+    with pytest.raises(ConfigError, match=f"finetune.{key}"):
+        FinetuneConfig(**{key: 0}).validate()
+    with pytest.raises(ConfigError, match="finetune.lr"):
+        FinetuneConfig(lr=2.0).validate()  # above 1: a typo for a learning rate
