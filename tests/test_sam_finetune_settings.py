@@ -6,11 +6,14 @@ sum, checked against torchvision's focal loss and a dice loss computed by hand."
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from sam_finetune_cases import SIDE, ArrayDataset, pairs
 from torchvision.ops import sigmoid_focal_loss
 
+from pmgsam.baselines import finetune_sam
 from pmgsam.baselines.finetune_recipe import (
     FinetuneConfig,
     SamFinetuneConfig,
@@ -69,3 +72,22 @@ def test_a_count_or_lr_of_zero_is_refused_naming_its_key(key: str) -> None:
         FinetuneConfig(**{key: 0}).validate()
     with pytest.raises(ConfigError, match="finetune.lr"):
         FinetuneConfig(lr=2.0).validate()  # above 1: a typo for a learning rate
+
+
+def test_validation_points_are_fixed_and_none_of_an_epochs_training_points() -> None:
+    # Training on the validation points of an image (train and val splits may share images
+    # under a carved split's seed) would make the validation loss a training loss.
+    cfg = SamFinetuneConfig()
+    cfg.finetune.seed, cfg.finetune.embedding_cache = 7, "none"
+    data = ArrayDataset(pairs(2))
+    run = SimpleNamespace(cfg=cfg, splits=("tr", "va"), counts={"tr": 2, "va": 2}, side=SIDE,
+                          datasets={"tr": data, "va": data}, instances={})  # fmt: skip
+    run.items = lambda *args: finetune_sam.Run.items(run, *args)
+
+    def points(items) -> list:
+        return [items[i][1].points.tolist() for i in range(len(items))]
+
+    val = points(finetune_sam.Run.val_items(run))
+    assert val == points(finetune_sam.Run.val_items(run))
+    for epoch in (1, 2, 3):  # the seeds finetune_sam.train draws each epoch's points from
+        assert points(run.items("tr", range(2), (7, 0, epoch))) != val
