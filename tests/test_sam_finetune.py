@@ -278,7 +278,7 @@ def test_command_line_settings_reach_the_optimiser(finetuned: Any, tmp_path: Pat
     assert (group["lr"], group["weight_decay"]) == (1e-3, 0.05)  # --lr, key=value
     assert {id(p) for p in group["params"]} == {id(p) for p in run.sam.mask_decoder.parameters()}
     assert (run.cfg.finetune.points, run.cfg.finetune.batch_size) == (3, 2)
-    assert run.cfg.data.root == str(moved) and "data.root=" + str(moved) in run.overrides
+    assert run.cfg.data.root == str(moved) and f'data.root="{moved}"' in run.overrides
 
 
 def test_without_a_better_epoch_the_starting_decoder_is_kept(finetuned: Any, caplog) -> None:

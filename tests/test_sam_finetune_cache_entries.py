@@ -62,3 +62,12 @@ def test_each_missing_image_is_encoded_once_and_empty_items_skipped(monkeypatch)
     assert calls == [1, 1] and embedder.encoded == 2  # a's duplicate in its batch: once
     out = embedder([b, a, a])  # all cached: nothing encoded
     assert calls == [1, 1] and out[:, 0, 0, 0].tolist() == [2.0, 1.0, 1.0]
+
+
+def test_a_disk_entry_names_its_image(tmp_path: Path, monkeypatch) -> None:
+    # The name is what tells a user which image a file of the cache holds.
+    monkeypatch.setattr(finetune_cache, "encode", lambda sam, images, dtype: torch.zeros(1, *SHAPE))
+    cache = DiskCache(tmp_path, MODEL)
+    embedder = Embedder(SimpleNamespace(device=torch.device("cpu")), cache=cache)
+    embedder.fill([[("im7.jpg", SimpleNamespace(key="k", image=torch.tensor(0)))]])
+    assert torch.load(cache.path("k"), weights_only=True)["image"] == "im7.jpg"

@@ -103,3 +103,25 @@ def test_the_record_counts_each_split_and_keeps_the_best_epoch_not_the_last(
     assert [e["val_loss"] for e in record["epochs"]] == [0.9, 0.4, 0.6]
     assert (record["model_image_size"], record["source_sha256"]) == (64, "0" * 64)
     assert record["output_sha256"] == hashlib.sha256(b"weights").hexdigest() != "0" * 64
+
+
+def test_the_record_names_the_source_by_its_real_path_and_rounds_the_timings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint given by a relative path through a link: the record finds it again from
+    # anywhere (the resolved path), and keeps the path as typed.
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "src.pth").write_bytes(b"source")
+    (tmp_path / "link").symlink_to(tmp_path / "weights", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    run = _run(tmp_path, "object")
+    run.args.checkpoint, run.args.limit = "link/src.pth", 7
+    output = tmp_path / "out.pth"
+    output.write_bytes(b"weights")
+    result = {"epochs": [], "best_epoch": 0, "best_val_loss": 1.0,
+              "skipped": {SPLITS[0]: [], SPLITS[1]: []}}  # fmt: skip
+    record = make_record(run, result, output, {"cache_seconds": 1.23456, "seconds": 9.87654})
+    assert record["source_checkpoint"] == "link/src.pth"
+    assert record["source_checkpoint_resolved"] == str((tmp_path / "weights" / "src.pth").resolve())
+    assert (record["cache_seconds"], record["seconds"]) == (1.235, 9.877)
+    assert record["data"]["limit"] == 7  # evaluate.py names a subset fine-tuning by it

@@ -4,6 +4,7 @@ options, and the config they override."""
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 from pathlib import Path
 from typing import List, Tuple
@@ -31,6 +32,14 @@ OPTION_KEYS = (
     "encoder_dtype",
     "targets",
 )
+# Options whose value is a path: given to the config as quoted text, not read as YAML (which
+# reads `cache #1` as `cache`, `null` as no folder and `a: b` as a mapping).
+PATH_OPTIONS = ("cache_dir",)
+
+
+def _override(key: str, value: object, path: bool = False) -> str:
+    """``key=value``; a path quoted (JSON's string syntax is YAML's double-quoted scalar)."""
+    return f"{key}={json.dumps(str(value), ensure_ascii=False) if path else value}"
 
 
 def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:
@@ -45,9 +54,10 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
     overrides = list(args.overrides)
     for option in OPTION_KEYS:
         if getattr(args, option) is not None:
-            overrides.append(f"finetune.{option}={getattr(args, option)}")
+            value = getattr(args, option)
+            overrides.append(_override(f"finetune.{option}", value, option in PATH_OPTIONS))
     if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
+        overrides.append(_override("data.root", args.data_root, path=True))
     cfg = load_config(SamFinetuneConfig, args.config, overrides)
     in_file = (read_config_file(Path(args.config)).get("data") or {}).get("augment")
     named = [o for o in overrides if o.split("=", 1)[0].strip().startswith("data.augment")]
