@@ -94,9 +94,17 @@ def test_a_later_override_of_one_key_wins() -> None:
 def test_data_root_option_wins_over_a_data_root_override() -> None:
     # with_data_root's docstring: the overrides *followed by* data.root=<--data-root>.
     overrides = with_data_root(["data.root=/from/override"], "/from/option")
-    assert overrides == ["data.root=/from/override", "data.root=/from/option"]
+    assert overrides == ["data.root=/from/override", 'data.root="/from/option"']
     assert load_config(ExperimentConfig, None, overrides).data.root == "/from/option"
     assert with_data_root(["a=1"], None) == ["a=1"]
+
+
+@pytest.mark.parametrize("root", ["data #2", "null", "a: b", "[x]", "2024", 'say "hi"\\', "dåta"])
+def test_data_root_option_is_the_folder_typed(root: str) -> None:
+    # Read as YAML, --data-root "data #2" was the folder 'data' (a comment), 'null' and 'a: b'
+    # were refused as no folder / not a string, and 2024 became a number.
+    overrides = with_data_root([], root)
+    assert load_config(ExperimentConfig, None, overrides).data.root == root
 
 
 def test_diff_names_a_key_only_one_side_has() -> None:

@@ -4,7 +4,6 @@ options, and the config they override."""
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 from typing import List, Tuple
@@ -20,6 +19,7 @@ from pmgsam.utils.cli import (
     positive_float,
     positive_int,
 )
+from pmgsam.utils.config import quoted_override, with_data_root
 
 # The options that override a key of the config's finetune section (finetune.<key>).
 OPTION_KEYS = (
@@ -38,8 +38,8 @@ PATH_OPTIONS = ("cache_dir",)
 
 
 def _override(key: str, value: object, path: bool = False) -> str:
-    """``key=value``; a path quoted (JSON's string syntax is YAML's double-quoted scalar)."""
-    return f"{key}={json.dumps(str(value), ensure_ascii=False) if path else value}"
+    """``key=value``; a path quoted (:func:`~pmgsam.utils.config.quoted_override`)."""
+    return quoted_override(key, value) if path else f"{key}={value}"
 
 
 def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:
@@ -56,8 +56,7 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
         if getattr(args, option) is not None:
             value = getattr(args, option)
             overrides.append(_override(f"finetune.{option}", value, option in PATH_OPTIONS))
-    if args.data_root:
-        overrides.append(_override("data.root", args.data_root, path=True))
+    overrides = with_data_root(overrides, args.data_root)
     cfg = load_config(SamFinetuneConfig, args.config, overrides)
     in_file = (read_config_file(Path(args.config)).get("data") or {}).get("augment")
     named = [o for o in overrides if o.split("=", 1)[0].strip().startswith("data.augment")]

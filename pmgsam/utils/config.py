@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import datetime
+import json
 import math
 import os
 import re
@@ -294,9 +295,17 @@ def apply_overrides(
     return data
 
 
+def quoted_override(key: str, text: object) -> str:
+    """``key="text"``: an override whose value is read as the text given (a path), not as YAML
+    (which reads ``data #2`` as ``data``, ``null`` as no value and ``a: b`` as a mapping). JSON's
+    string syntax is YAML's double-quoted scalar."""
+    return f"{key}={json.dumps(str(text), ensure_ascii=False)}"
+
+
 def with_data_root(overrides: Sequence[str], data_root: Optional[str]) -> List[str]:
-    """``overrides`` followed by ``data.root=<data_root>`` when a ``--data-root`` is given."""
-    return [*overrides, f"data.root={data_root}"] if data_root else list(overrides)
+    """``overrides`` followed by ``data.root="<data_root>"`` (:func:`quoted_override`) when a
+    ``--data-root`` is given."""
+    return [*overrides, quoted_override("data.root", data_root)] if data_root else list(overrides)
 
 
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
