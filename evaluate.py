@@ -307,7 +307,7 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     )
     scores["results_file"] = results_file.name
     with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(scores, indent=2) + "\n")
+        tmp.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     print(
         f"AP={scores['AP']:.4f} AP50={scores['AP50']:.4f} AP75={scores['AP75']:.4f} "
         f"(protocol: {scores['protocol_description']})"

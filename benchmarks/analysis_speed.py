@@ -89,7 +89,7 @@ def main() -> None:
             lambda: figures.worst_images(images, run, "DIS-TE", "iou", 8, **kwargs), args.repeat
         )
         print(f"figures --by iou, {len(images.names)} maps: {seconds:.3f} s")
-        data = json.loads((cod / "Test" / "CAM_Instance_Test.json").read_text())
+        data = json.loads((cod / "Test" / "CAM_Instance_Test.json").read_text(encoding="utf-8"))
         coco = load_coco(data)
         kwargs = _quiet(overlap.overlapping_image_ids)
         for rule in overlap.RULES:

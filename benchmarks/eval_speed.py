@@ -175,7 +175,7 @@ def main() -> None:
             t_ours.append(_timed(ours_cmd)[0])
             print(f"pmgsam evaluate.py --workers {args.workers}: {t_ours[-1]:.2f} s")
 
-        ours = json.loads(out.read_text())
+        ours = json.loads(out.read_text(encoding="utf-8"))
         ref = json.loads(ref_out)
         diffs = {
             k: abs(ours[k] - ref[k]) for k in ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm")
@@ -195,7 +195,7 @@ def main() -> None:
         }
         print(json.dumps(result, indent=2))
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -36,7 +36,7 @@ def load_records(folder: Path) -> List[Dict[str, Any]]:
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not JSON ({e})") from None
         for rec in data if isinstance(data, list) else [data]:
@@ -91,12 +91,12 @@ def render(records: List[Dict[str, Any]]) -> str:
 
 
 def update_document(doc: Path, table: str) -> None:
-    text = doc.read_text()
+    text = doc.read_text(encoding="utf-8")
     before, start, rest = text.partition(START)
     if not start or END not in rest:
         raise ValueError(f"{doc}: no {START} … {END} block to fill")
     after = rest.split(END, 1)[1]
-    doc.write_text(f"{before}{START}\n{table}\n{END}{after}")
+    doc.write_text(f"{before}{START}\n{table}\n{END}{after}", encoding="utf-8")
 
 
 def main(argv=None) -> None:

@@ -169,7 +169,7 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     else:
         cfg = experiment_config(path, overrides, output_dir=train_dir)
         summary = Trainer(cfg).fit()
-    done.write_text(json.dumps(summary, indent=2) + "\n")
+    done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def _dotted(data: Dict[str, Any], key: str) -> Any:
@@ -337,7 +337,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 untrained.append(name)
     left_out = [n for n in paths if n not in chosen]
     written = write_outputs(spec, paths, out, args.overrides, left_out)
-    print((out / "ablation.md").read_text())
+    print((out / "ablation.md").read_text(encoding="utf-8"))
     for p in written:
         print(f"wrote {p}")
     if untrained:

@@ -60,7 +60,7 @@ def _saved_config(train_dir: Path) -> Dict[str, Any] | None:
     saved = train_dir / CONFIG_FILE
     if not saved.is_file():
         return None
-    return with_legacy_fields(yaml.safe_load(saved.read_text()))
+    return with_legacy_fields(yaml.safe_load(saved.read_text(encoding="utf-8")))
 
 
 def check_finished_config(path: Path, train_dir: Path, overrides: Sequence[str]) -> None:

@@ -247,7 +247,7 @@ def _read_scores(out_json: Path) -> Dict[str, Any]:
     from pmgsam.evaluation.scoring import EvaluationInputError
 
     try:
-        scores = json.loads(out_json.read_text())
+        scores = json.loads(out_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise EvaluationInputError(
             f"cannot read the scores '{out_json}' ({err}); delete it to score again"
@@ -265,7 +265,7 @@ def _record_settings(
 ) -> Dict[str, Any]:
     """Add ``scored_with`` to the scores just written (and return them with it)."""
     summary = {**summary, SCORED_WITH: settings}
-    out_json.write_text(json.dumps(summary, indent=2) + "\n")
+    out_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 

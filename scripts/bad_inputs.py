@@ -64,7 +64,9 @@ def build_corpus(root: Path) -> List[Case]:
             raise SystemExit(f"--dir '{root}' is not empty and holds no corpus; choose another")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / CORPUS_MARK).write_text("built by scripts/bad_inputs.py; rebuilt on each run\n")
+    (root / CORPUS_MARK).write_text(
+        "built by scripts/bad_inputs.py; rebuilt on each run\n", encoding="utf-8"
+    )
     rng = np.random.default_rng(0)
     images = root / "images"
     images.mkdir()
@@ -77,7 +79,7 @@ def build_corpus(root: Path) -> List[Case]:
     mixed = root / "mixed_images"
     shutil.copytree(images, mixed)
     (mixed / "zero.png").write_bytes(b"")
-    (mixed / "text.jpg").write_text("not an image")
+    (mixed / "text.jpg").write_text("not an image", encoding="utf-8")
     cut = root / "truncated_images"
     cut.mkdir()
     png = cv2.imencode(".png", rng.integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
@@ -93,8 +95,8 @@ def build_corpus(root: Path) -> List[Case]:
     for name in ("hiera_checkpoint", "u2net_checkpoint"):
         model.config = replace(trained, **{name: "/a/w.pth"})
         on_file[name] = save_model(model, root / f"on_{name}.safetensors")
-    (root / "text.safetensors").write_text("hello")
-    (root / "text.pth").write_text("hello world")
+    (root / "text.safetensors").write_text("hello", encoding="utf-8")
+    (root / "text.pth").write_text("hello world", encoding="utf-8")
     torch.save({"model": torch.zeros(2), "args": argparse.Namespace(lr=1)}, root / "pickle.pth")
     data = generate("dis5k", root / "data", num=2, seed=0, size=(48, 40))
     bad_data = root / "bad_data" / "DIS5K"
@@ -104,24 +106,24 @@ def build_corpus(root: Path) -> List[Case]:
         cv2.imwrite(str(mask), np.zeros_like(cv2.imread(str(mask), 0)))
     foreign = root / "not_generated" / "DIS5K"
     foreign.mkdir(parents=True)
-    (foreign / "mine.txt").write_text("user data")
+    (foreign / "mine.txt").write_text("user data", encoding="utf-8")
     (root / "run_empty").mkdir()
-    (root / "run_empty" / "run.json").write_text("{}")
+    (root / "run_empty" / "run.json").write_text("{}", encoding="utf-8")
     (root / "run_bad").mkdir()
-    (root / "run_bad" / "run.json").write_text("{not json")
+    (root / "run_bad" / "run.json").write_text("{not json", encoding="utf-8")
     (root / "bad_grid").mkdir()
-    (root / "bad_grid" / "grid.yaml").write_text("rows: [unclosed\n")
-    (root / "list.json").write_text("[1, 2]")
+    (root / "bad_grid" / "grid.yaml").write_text("rows: [unclosed\n", encoding="utf-8")
+    (root / "list.json").write_text("[1, 2]", encoding="utf-8")
     (root / "run_no_maps").mkdir()
     mine = root / "my_experiment"  # a user's folder with their own config, not a run
     mine.mkdir()
-    (mine / "config.yaml").write_text("# my notes\nmodel: {hiera: large}\n")
+    (mine / "config.yaml").write_text("# my notes\nmodel: {hiera: large}\n", encoding="utf-8")
     coco = {"images": [{"id": 1, "file_name": "img0.png", "height": 40, "width": 50},
                        {"id": 1, "file_name": "img1.png", "height": 40, "width": 50}],
             "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
                              "segmentation": [[1, 1, 20, 1, 20, 20]]}],
             "categories": [{"id": 1, "name": "object"}]}  # fmt: skip
-    (root / "coco_twice.json").write_text(json.dumps(coco))
+    (root / "coco_twice.json").write_text(json.dumps(coco), encoding="utf-8")
     turned = root / "turned_maps"  # img0's map has the GT's width and height swapped
     turned.mkdir()
     cv2.imwrite(str(turned / "img0.png"), np.zeros((50, 40), np.uint8))
@@ -146,7 +148,9 @@ def build_corpus(root: Path) -> List[Case]:
     for mask in (data / "DIS-TE1" / "gt").iterdir():
         shutil.copy(mask, scored / mask.name)
     meta = {"checkpoint": str(ckpt), "weights_sha256": "0" * 64}
-    (root / "run_scored" / "run.json").write_text(json.dumps({"method": "m", "meta": meta}))
+    (root / "run_scored" / "run.json").write_text(
+        json.dumps({"method": "m", "meta": meta}), encoding="utf-8"
+    )
 
     cased = root / "cased_images"  # a.png and A.jpg: one map file on macOS / Windows
     cased.mkdir()
@@ -160,7 +164,7 @@ def build_corpus(root: Path) -> List[Case]:
     ckpt_a = save_model(on_a, root / "on_hiera_a.safetensors")
     base = REPO / "configs" / "demo.yaml"
     twice = f"base: {base}\noptim:\n  lr: 0.5\noptim:\n  weight_decay: 0.1\n"  # lr is lost
-    (root / "twice.yaml").write_text(twice)
+    (root / "twice.yaml").write_text(twice, encoding="utf-8")
     generated = generate("dis5k", root / "gen", num=2, seed=0, size=(48, 40))
     (generated / "DIS-TR" / "im" / "my_photo.jpg").write_bytes(b"the user's own")
     infer = ["-m", "pmgsam.engine.inference", "--checkpoint", str(ckpt)]

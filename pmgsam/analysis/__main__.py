@@ -174,7 +174,7 @@ def _no_maps_message(run: Path, split: str) -> str:
 
 def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
     """Table 5, Pearson r and the error-correction count, and the files written."""
-    print((out / "table5.md").read_text())
+    print((out / "table5.md").read_text(encoding="utf-8"))
     q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
     print(
         f"Pearson r(Pre-Mask IoU, final IoU) = {'undefined' if r is None else f'{r:.4f}'}; "

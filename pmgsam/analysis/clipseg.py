@@ -137,7 +137,7 @@ def clipseg_maps(
     processor, model = _load(model_dir)
     model.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RECORD).write_text(json.dumps(identity, indent=2) + "\n")
+    (out_dir / RECORD).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
     for path, target in tqdm(todo, desc="CLIPSeg prior", unit="img", disable=not progress):
         image = load_image(path)
         inputs = processor(text=[prompt], images=[image], return_tensors="pt", padding=True)
@@ -156,7 +156,7 @@ def _check_record(out_dir: Path, identity: dict) -> None:
     if not out_dir.is_dir() or not any(out_dir.glob("*.png")):
         return
     try:
-        held = json.loads((out_dir / RECORD).read_text())
+        held = json.loads((out_dir / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         held = None
     if held != identity:

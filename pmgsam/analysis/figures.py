@@ -231,7 +231,7 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
             raise EvaluationInputError(
                 f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
             )
-        with csv_path.open() as fh:
+        with csv_path.open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if not row.get("HCE"):
                     raise EvaluationInputError(f"{csv_path} has no HCE values")
@@ -358,7 +358,7 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
                 labels,
             )
         )
-        with (out / f"failures_{safe}_{args.by}.txt").open("w") as fh:
+        with (out / f"failures_{safe}_{args.by}.txt").open("w", encoding="utf-8") as fh:
             fh.writelines(f"{images.names[i]}\t{v}\n" for i, v in worst)
     for p in written:
         print(f"wrote {p}")

@@ -324,16 +324,18 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
             )
     record_output_files(out, OUTPUT_FILES, "python -m pmgsam.analysis overlap")
     (out / "overlap_images.txt").write_text(
-        "".join(im["file_name"] + "\n" for im in subset["images"])
+        "".join(im["file_name"] + "\n" for im in subset["images"]), encoding="utf-8"
     )
-    (out / "overlap_gt.json").write_text(json.dumps(subset))
+    (out / "overlap_gt.json").write_text(json.dumps(subset), encoding="utf-8")
     print(
         f"{args.name}: {len(ids)} of {total} images ({100 * summary['share']:.1f}%) have "
         f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"
     )
     if scoring:
         _record_and_print_scores(args, method, summary["cos"], recorded)
-    (out / "overlap_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "overlap_summary.json").write_text(
+        json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+    )
     return summary
 
 
@@ -375,6 +377,6 @@ def _record_and_print_scores(
         if args.name in recorded:  # the run's own full-set AP (evaluate.py's) stays
             del cos[args.name]
         path = write_run_json(args.run, method, cos=cos)
-        run = json.loads(path.read_text())
+        run = json.loads(path.read_text(encoding="utf-8"))
         print(f"wrote {path}")
     print(to_markdown(cos_table([run])))

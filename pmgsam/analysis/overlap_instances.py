@@ -59,7 +59,7 @@ def recorded_instances(
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise EvaluationInputError(f"cannot read {what} '{path}': {err}") from err
 

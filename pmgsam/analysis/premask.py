@@ -170,7 +170,7 @@ def analyse(
         "final_threshold": final_threshold,
         "quadrants": quadrant_counts(pre, final, pre_threshold, final_threshold),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     table = quality_table(means, f"Prior and final mask quality ({split or 'split'})")
     _write_table5(out_dir, table)
     quality_scatter(
@@ -189,7 +189,7 @@ def _write_per_image_csv(
     path: Path, names: Sequence[str], per_source: Mapping[str, Sequence[Mapping[str, float]]]
 ) -> None:
     """One row per image: its name, then IoU, S-measure and MAE of every source in turn."""
-    with path.open("w", newline="") as fh:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["name"] + [f"{src} {k}" for src in per_source for k in KEYS])
         for i, name in enumerate(names):

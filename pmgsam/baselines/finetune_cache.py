@@ -68,7 +68,7 @@ def human_size(size: float) -> str:
 def available_memory() -> Optional[int]:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes; None where it cannot be read."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
@@ -186,7 +186,7 @@ class DiskCache:
         expected = {"format": CACHE_FORMAT, **self.model}
         if header.is_file():
             try:
-                found = json.loads(header.read_text())
+                found = json.loads(header.read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
                 raise CacheError(f"embedding cache '{header}' is unreadable: {err}") from None
             if found != expected:
@@ -201,7 +201,7 @@ class DiskCache:
             )
         else:
             with atomic_path(header) as tmp:
-                tmp.write_text(json.dumps(expected, indent=2) + "\n")
+                tmp.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pt"

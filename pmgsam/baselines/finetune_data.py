@@ -41,7 +41,7 @@ def finetune_record(
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         logger.warning("ignoring '%s': not a readable fine-tuning record (%s)", path, err)
         return None

@@ -300,7 +300,7 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
     record = make_record(run, result, output, seconds)
     sidecar = sidecar_path(output)
     with atomic_path(sidecar) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     logger.info("best epoch %d (val loss %.4f); wrote %s and %s", record["best_epoch"],
                 record["best_val_loss"], output, sidecar)  # fmt: skip
     return record

@@ -98,7 +98,7 @@ def read_records(
     wanted, found = set(names), {}
     if not path.is_file():
         return found
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -112,12 +112,12 @@ def read_records(
 def write_records(pred_dir: PathLike, records: Dict[str, Dict[str, Any]]) -> None:
     """Replace :data:`RECORDS` in ``pred_dir`` by ``records`` (those of the kept maps), whole."""
     with atomic_path(Path(pred_dir) / RECORDS) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records.values()))
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records.values()), encoding="utf-8")
 
 
 def append_record(pred_dir: PathLike, record: Dict[str, Any]) -> None:
     """Add one image's record (written after its map: a map without one is predicted again)."""
-    with open(Path(pred_dir) / RECORDS, "a") as f:
+    with open(Path(pred_dir) / RECORDS, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
 

@@ -228,7 +228,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta, drop=drop
     )
     print(f"wrote {path}")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _producer(args: argparse.Namespace, owner: str) -> Tuple[Dict[str, Any], HashedWeights]:

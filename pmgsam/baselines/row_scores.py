@@ -42,7 +42,7 @@ def score_predicted_instances(
     gt_subset = gt_images.subset(image_ids)
     gt_json = out_dir / "metrics" / f"{split}.gt.json"
     gt_json.parent.mkdir(parents=True, exist_ok=True)
-    gt_json.write_text(json.dumps(gt_subset))
+    gt_json.write_text(json.dumps(gt_subset), encoding="utf-8")
     source = (
         "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
         if baseline.prompt == "box"
@@ -97,7 +97,7 @@ def score_instances(
     from pmgsam.evaluation.instances import coco_map
 
     metrics = out_dir / "metrics"
-    (metrics / f"{split}.results.json").write_text(json.dumps(results))
+    (metrics / f"{split}.results.json").write_text(json.dumps(results), encoding="utf-8")
     scores = coco_map(load_coco(gt), results)
     scores.update(
         protocol="all",
@@ -111,7 +111,7 @@ def score_instances(
         results_file=f"{split}.results.json",
         **(extra or {}),
     )
-    (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n")
+    (metrics / f"{split}.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     return scores
 
 
@@ -131,7 +131,7 @@ def score_dis_maps(
         pairs, workers=workers, progress=False, resize_option=None
     )
     write_dis_results(out, metrics, per_image, {"split": split, **subset_mark(summary)})
-    return json.loads(out.read_text())
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def subset_mark(summary: Dict[str, Any]) -> Dict[str, str]:

@@ -134,7 +134,7 @@ def read_coco_json(path: Path, what: str) -> object:
     (or ``cannot read <what>``) and saying which (not valid JSON at line N, ...); its content
     is not checked."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise DataError(f"{what} does not exist") from err
     except (OSError, UnicodeDecodeError) as err:

@@ -157,7 +157,7 @@ def load_or_create(
         # Write-then-rename so a concurrent reader (another DataLoader/run) never sees half a
         # file; the temporary's name is unique, so it never replaces a file of the user's.
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1))
+            tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     except OSError as err:
         raise DataError(
             f"cannot save split file '{path}' ({err}); set data.split_dir to a writable folder"
@@ -167,7 +167,7 @@ def load_or_create(
 
 def _read_split(path: Path, available: set, parts: Tuple[str, str]) -> Dict[str, List[str]]:
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(path.read_text(encoding="utf-8"))
         lists = payload["parts"]
         out = {p: [str(s) for s in lists[p]] for p in parts}
     except (OSError, ValueError, KeyError, TypeError) as err:

@@ -166,7 +166,7 @@ def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[
         manifest[split][stem] = int(label.max())
         bar(1)
     for split, coco in cocos.items():
-        (out / split / f"CAM_Instance_{split}.json").write_text(json.dumps(coco))
+        (out / split / f"CAM_Instance_{split}.json").write_text(json.dumps(coco), encoding="utf-8")
     return manifest
 
 
@@ -249,7 +249,7 @@ def generate(
     root.mkdir(parents=True, exist_ok=True)
     # Written first, so that an interrupted run leaves a tree whose files are known.
     manifest = {"params": params, "complete": False, "splits": {}, "files": files}
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     total = sum(f.endswith(".jpg") for f in files)  # one JPEG an image
     pbar = None
     if progress:
@@ -264,7 +264,7 @@ def generate(
         if pbar is not None:
             pbar.close()
     manifest.update(complete=True, splits=splits)
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return root
 
 
@@ -296,7 +296,7 @@ def _own_files(old: Dict) -> Optional[Set[str]]:
 
 def load_manifest(root: str | Path) -> Dict:
     """The manifest of a generated tree: ``{"params": ..., "splits": {split: {stem: n_inst}}}``."""
-    return json.loads((Path(root) / MANIFEST).read_text())
+    return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
 
 
 def build_parser() -> argparse.ArgumentParser:

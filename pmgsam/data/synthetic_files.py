@@ -28,7 +28,7 @@ def read_manifest(path: Path) -> Optional[Dict]:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise DataError(f"cannot read the generator's manifest '{path}': {err}") from None
     return data if isinstance(data, dict) else {}  # a manifest naming no files

@@ -288,6 +288,6 @@ def format_report(r: Dict[str, Any]) -> str:
 
 def write_records(path: Union[str, Path], records: List[Dict[str, Any]]) -> None:
     """Write timing records as a JSON list (atomically; the parent folder is created)."""
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(records, f, indent=2)
         f.write("\n")

@@ -292,7 +292,7 @@ def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
     """Write the resolved config to ``<run_dir>/config.yaml`` (atomically)."""
     path = Path(run_dir) / CONFIG_FILE
     with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -34,7 +34,7 @@ def append_metrics(run_dir: PathLike, record: Dict[str, Any]) -> None:
     plain = {
         k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
     }
-    with open(Path(run_dir) / METRICS_FILE, "a") as f:
+    with open(Path(run_dir) / METRICS_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps(plain, allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -56,7 +56,7 @@ def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     latest: Dict[int, str] = {}
     for ln in lines:
         number = _epoch_of(ln)
@@ -66,7 +66,7 @@ def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
     if keep == lines:
         return
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{ln}\n" for ln in keep))
+        tmp.write_text("".join(f"{ln}\n" for ln in keep), encoding="utf-8")
 
 
 def attach_run_log(run_dir: PathLike) -> Callable[[], None]:

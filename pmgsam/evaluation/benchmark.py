@@ -199,7 +199,7 @@ def _score_dis_split(
     )
     write_dis_results(out_json, summary, per_image, extra={"split": split})
     print(dis_line(summary))
-    return json.loads(out_json.read_text())
+    return json.loads(out_json.read_text(encoding="utf-8"))
 
 
 def _score_cos_split(
@@ -210,7 +210,7 @@ def _score_cos_split(
     folder's instance PNGs have no COCO file, and other methods' maps are scored against this
     one with ``--task cos --gt-json``."""
     out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.with_name(f"{out_json.stem}.gt.json").write_text(json.dumps(gt))
+    out_json.with_name(f"{out_json.stem}.gt.json").write_text(json.dumps(gt), encoding="utf-8")
     scores = evaluate_cos_folder(
         pred_dir,
         gt,
@@ -222,7 +222,7 @@ def _score_cos_split(
         progress=not args.quiet,
     )
     out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(scores, indent=2) + "\n")
+    out_json.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     return scores
 
 
@@ -364,7 +364,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         "overrides": overrides,
     }
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
-    run = json.loads(path.read_text())
+    run = json.loads(path.read_text(encoding="utf-8"))
     for table in build_tables([run]).values():
         print(to_markdown(table))
     print(f"wrote {path}")

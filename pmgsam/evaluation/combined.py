@@ -128,4 +128,4 @@ def score_combined_split(
     out, _ = write_dis_results(
         Path(metrics_dir) / f"{name}.json", summary, per_image, {"split": name}
     )
-    return name, json.loads(out.read_text())
+    return name, json.loads(out.read_text(encoding="utf-8"))

@@ -283,7 +283,7 @@ def evaluate_cos_folder(
         before_writing()
     if results_out is not None:
         with atomic_path(results_out) as tmp:
-            tmp.write_text(json.dumps(results))
+            tmp.write_text(json.dumps(results), encoding="utf-8")
     scores = coco_map(coco_gt, results)
     scores.update(
         protocol=protocol,

@@ -47,7 +47,7 @@ def read_run_file(path: Path) -> Dict[str, object]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise EvaluationInputError(f"cannot read run file '{path}': {err}") from err
     if not isinstance(data, dict):
@@ -188,7 +188,7 @@ def write_run_json(
     if efficiency:
         data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -348,12 +348,12 @@ def write_dis_results(
     side = per_image_path(out)
     rows = [r.row() for r in per_image]
     fields = list(rows[0].keys()) if rows else ["name"]
-    with atomic_path(side) as tmp, tmp.open("w", newline="") as fh:
+    with atomic_path(side) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return out, side
 
 

@@ -52,7 +52,7 @@ def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
@@ -64,7 +64,7 @@ def write_manifest(out_dir: PathLike, record: Dict[str, Any]) -> None:
     """Replace the manifest of ``out_dir`` with ``record``, atomically (a reader sees the old one
     or the new one, never half of it)."""
     with atomic_path(Path(out_dir) / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(record, indent=0) + "\n")
+        tmp.write_text(json.dumps(record, indent=0) + "\n", encoding="utf-8")
 
 
 def written_names(out_dir: PathLike) -> Set[str]:
