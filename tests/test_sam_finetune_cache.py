@@ -185,7 +185,7 @@ def test_the_plan_warns_of_a_disk_cache_beyond_the_free_space(tmp_path, monkeypa
 
 @pytest.mark.parametrize("meminfo", ["MemTotal: 8 kB\n", "MemAvailable: lots\n", OSError()])
 def test_memory_that_cannot_be_read_is_unknown_not_an_error(monkeypatch, meminfo) -> None:
-    def read_text() -> str:
+    def read_text(encoding: str = "") -> str:
         if isinstance(meminfo, Exception):
             raise meminfo
         return meminfo
@@ -241,6 +241,8 @@ def test_available_memory_reads_meminfos_kib_as_bytes(monkeypatch) -> None:
     # /proc/meminfo counts in KiB ("kB"): 8388608 kB available is 8 GiB, which holds a
     # 1000-image cache (3.9 GiB); read as bytes (8 MiB) it refused every memory cache.
     text = "MemTotal:       16777216 kB\nMemFree: 1024 kB\nMemAvailable:    8388608 kB\n"
-    monkeypatch.setattr(finetune_cache, "Path", lambda _: SimpleNamespace(read_text=lambda: text))
+    monkeypatch.setattr(
+        finetune_cache, "Path", lambda _: SimpleNamespace(read_text=lambda encoding="": text)
+    )
     assert finetune_cache.available_memory() == 8 << 30
     finetune_cache.check_plan("memory", 1000, 1024, None, pinned=False)
