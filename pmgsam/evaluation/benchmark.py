@@ -291,17 +291,28 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
 def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any]) -> None:
     """Refuse to score a split holding images the checkpoint was trained on (a carved test
     split drawn with another ``data.split_seed`` / ``test_fraction`` / ``split_dir`` than at
-    training), unless it is a training split itself, asked for by name."""
+    training, or a split of its own folders holding files named as training images), unless it
+    is a training split itself, asked for by name."""
+    from pmgsam.data.layouts import is_carved
+
     trained_splits, names = _training_names(checkpoint, data_cfg)
     for split, ds in datasets.items():
         seen = sorted(set(ds.names) & names)
         if seen and split not in trained_splits:
             more = " ..." if len(seen) > 5 else ""
+            # Only a carved split can be fixed by carving as at training; a split of its own
+            # folders holds files named as training images (copied there, or renamed).
+            cause = (
+                "a split carved with other settings than at training does this: evaluate with "
+                "the run's data.split_seed, test_fraction, val_fraction and split_dir (its "
+                "config.yaml)"
+                if is_carved(data_cfg, split)
+                else f"images are compared by file name: move the files named so out of {split} "
+                "(or out of the training split, and train again)"
+            )
             raise EvaluationInputError(
                 f"{len(seen)} of the {len(ds.names)} images of {split} were training images of "
-                f"the checkpoint's run ({', '.join(seen[:5])}{more}); a split carved with other "
-                "settings than at training does this: evaluate with the run's data.split_seed, "
-                "test_fraction, val_fraction and split_dir (its config.yaml), or name a "
+                f"the checkpoint's run ({', '.join(seen[:5])}{more}); {cause}, or name a "
                 f"training split ({' / '.join(trained_splits)}) to score it on purpose"
             )
 
