@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import (
+    combined_name,
     is_combined,
     score_combined_split,
     split_pairs,
@@ -90,9 +91,19 @@ def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int)
     anything is predicted: a typo in the last one must not cost the predictions of the others."""
     from pmgsam.data import build_dataset
 
-    datasets = {}
+    datasets: Dict[str, Any] = {}
+    stored: Dict[str, str] = {}
     for spec in args.splits:
-        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
+        combined = args.dataset == "dis5k" and is_combined(spec)
+        # Two spellings of one set would be predicted and scored twice into the same files.
+        name = combined_name(spec) if combined else spec
+        if name in stored:
+            raise EvaluationInputError(
+                f"the splits to score name one set of images twice, '{stored[name]}' and "
+                f"'{spec}' (scored as {name}): give it once"
+            )
+        stored[name] = spec
+        parts = split_parts(spec) if combined else [spec]
         for part in parts:
             datasets[part] = build_dataset(data_cfg, part, image_size, train=False)
     return datasets
