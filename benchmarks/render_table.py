@@ -63,6 +63,8 @@ def _cell(key: str, value: Any) -> str:
 
 def _options(rec: Dict[str, Any]) -> Optional[str]:
     names = [name for key, name in OPTION_FLAGS if rec.get(key)]
+    if rec.get("hiera_attention") == "package":  # the default window-batched form is unnamed
+        names.append("Hiera package attention")
     # The compile column holds the scope; a mode other than the default times other kernels.
     mode = rec.get("compile_mode")
     if rec.get("compile") and mode and mode != "default":

@@ -111,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pmgsam.evaluation.combined import combined_name
 
         subsets = [combined_name(s) for s in args.splits]
+        for i, name in enumerate(subsets):  # one group shown twice, under two spellings
+            if name in subsets[:i]:
+                first = args.splits[subsets.index(name)]
+                raise EvaluationInputError(
+                    f"--splits: '{first}' and '{args.splits[i]}' are one set ({name}): give it once"
+                )
     _refuse_same_run_twice(args.runs)
     runs = merge_same_method([str(r) for r in args.runs], load_runs(args.runs), subsets or ())
     if subsets:

@@ -219,6 +219,31 @@ def _carved(
     return listing.subset(split[part])
 
 
+def _own_folder(cfg: DataConfig, base: str) -> bool:
+    # A folder dataset's own sub-folder wins over the derived train/test of its pool.
+    return (
+        cfg.dataset == "folder"
+        and base != "all"
+        and (Path(cfg.root) / base / cfg.image_dir).is_dir()
+    )
+
+
+def _pooled(cfg: DataConfig, base: str) -> bool:
+    return (
+        cfg.dataset in ("nc4k", "folder")
+        and base in ("train", "test")
+        and not _own_folder(cfg, base)
+    )
+
+
+def is_carved(cfg: DataConfig, split: str) -> bool:
+    """Whether ``split`` is drawn from a pool by ``data.split_seed`` and a fraction (NC4K's or
+    a folder dataset's ``train`` / ``test``, any ``X:train`` / ``X:val``), not a folder of its
+    own."""
+    base, part = parse_split(split)
+    return part is not None or _pooled(cfg, base)
+
+
 def list_split(cfg: DataConfig, split: str) -> SplitListing:
     """The files of ``split`` of ``cfg.dataset`` (names in :mod:`pmgsam.data.config`).
 
@@ -233,11 +258,8 @@ def list_split(cfg: DataConfig, split: str) -> SplitListing:
         )
     root = Path(cfg.root)
     _check_root(root, cfg.dataset)
-    # A folder dataset's own sub-folder wins over the derived train/test of its pool.
-    own_folder = (
-        cfg.dataset == "folder" and base != "all" and (root / base / cfg.image_dir).is_dir()
-    )
-    pooled = cfg.dataset in ("nc4k", "folder") and base in ("train", "test") and not own_folder
+    own_folder = _own_folder(cfg, base)
+    pooled = _pooled(cfg, base)
     if cfg.dataset == "dis5k":
         listing = _dis5k(root, base)
     elif cfg.dataset == "cod10k":

@@ -26,14 +26,17 @@ def natural_key(name: str) -> List[Union[int, str]]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[str, Path]:
+def list_files(
+    folder: PathLike, extensions: Sequence[str], what: str, expected: Sequence[str] = ()
+) -> Dict[str, Path]:
     """Map stem -> path for the files in ``folder`` with one of ``extensions``.
 
     Hidden files (``.DS_Store``, macOS ``._x.jpg`` resource forks) are skipped, and so are
     subfolders, with a warning naming them. Broken symbolic links are listed: reading one
     raises :class:`DataNotFoundError` naming it. Two files whose stems are equal, or equal but for
     case, are an error: pairing by stem would be ambiguous, and maps named by stem would
-    overwrite each other on case-insensitive file systems (macOS, Windows).
+    overwrite each other on case-insensitive file systems (macOS, Windows). Subfolders named in
+    ``expected`` (the caller's own output folder there) are skipped without a warning.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -47,7 +50,8 @@ def list_files(folder: PathLike, extensions: Sequence[str], what: str) -> Dict[s
         if path.name.startswith("."):
             continue
         if path.is_dir():
-            subfolders.append(path.name)
+            if path.name not in expected:
+                subfolders.append(path.name)
             continue
         # A broken symbolic link is kept, so that reading it names it instead of the file
         # going missing without a word.

@@ -15,8 +15,9 @@ Camouflaged images hold 1-3 blob instances whose texture and colour follow the b
 sizes vary around ``--size`` (same area, aspect ratio jittered). Everything is deterministic for a
 seed (>= 0); ``num`` is in [2, :data:`MAX_NUM`], each side of ``size`` in [24, :data:`MAX_SIDE`].
 ``synthetic_manifest.json`` in the dataset folder records the parameters, the files written and
-the number of instances of every image; a second call with the same parameters reuses the tree,
-``--overwrite`` removes only the files it names (see
+the number of instances of every image; a second call with the same parameters reuses the tree
+(refused when its image or mask folders hold files the generator did not write, which would
+join the dataset), ``--overwrite`` removes only the files it names (see
 :func:`pmgsam.data.synthetic_files.remove_own_files`). The images and masks are drawn by
 :mod:`pmgsam.data.synthetic_drawing`; this module writes them.
 """
@@ -37,7 +38,7 @@ from pmgsam.utils.rle import encode_rle
 
 from .io import DataError
 from .synthetic_drawing import camo_image, dis_mask, image_hw, render
-from .synthetic_files import MANIFEST, read_manifest, remove_own_files
+from .synthetic_files import MANIFEST, read_manifest, refuse_mixed_in, remove_own_files
 
 LAYOUTS = {"dis5k": "DIS5K", "cod10k": "COD10K-v3", "nc4k": "NC4K"}
 _DIS_CATEGORIES = ["Accessories", "Furniture", "Electrical", "Frame", "Tool", "Kitchen"]
@@ -240,6 +241,7 @@ def generate(
         old = read_manifest(manifest_path)
         same = old is not None and old.get("params") == params
         if same and old.get("complete", True):  # an earlier generator wrote no "complete"
+            refuse_mixed_in(root, _own_files(old), files)
             return root
         if old is None or not (overwrite or same):  # an interrupted run of these is redone
             why = f"with other parameters; pass {overwrite_option}" if old else "and was not "

@@ -44,6 +44,35 @@ def tree_entries(root: Path) -> Set[str]:
     return found
 
 
+def in_data_folders(names: List[str], generated: Set[str]) -> List[str]:
+    """The files of ``names`` (relative) that lie in a folder holding ``generated`` files (a
+    dataset's image or mask folder), where a loader would take them for part of the data."""
+    data_dirs = {PurePosixPath(f).parent for f in generated} - {PurePosixPath(".")}
+    return [f for f in names if data_dirs.intersection(PurePosixPath(f).parents)]
+
+
+def refuse_mixed_in(root: Path, own: Optional[Set[str]], files: List[str]) -> None:
+    """Refuse to reuse the generated tree ``root`` (``own``: the files it recorded, relative;
+    ``files``: those these parameters write) when its image or mask folders hold files the
+    generator did not write: loaders would read them as part of the dataset asked for. Hidden
+    files (a Finder's ``.DS_Store``) are skipped by every loader, so they may stay."""
+    if own is None:  # an old manifest that cannot tell: the tree is reused as before
+        return
+    foreign = [
+        f
+        for f in sorted(tree_entries(root) - own)
+        if not any(part.startswith(".") for part in PurePosixPath(f).parts)
+    ]
+    mixed = in_data_folders(foreign, own | set(files))
+    if mixed:
+        raise DataError(
+            f"'{root}' holds the dataset generated with these parameters, and {len(mixed)} "
+            f"file(s) the generator did not write in its folders: {preview(mixed, 5)}; they "
+            f"would be read as part of the generated dataset. Move them out of '{root}' or "
+            "choose another output folder"
+        )
+
+
 def remove_own_files(
     root: Path, own: Optional[Set[str]], new_files: List[str], option: str
 ) -> None:
@@ -62,8 +91,7 @@ def remove_own_files(
         )
     present = tree_entries(root)
     foreign = sorted(present - own)
-    data_dirs = {PurePosixPath(f).parent for f in own | set(new_files)} - {PurePosixPath(".")}
-    mixed = [f for f in foreign if data_dirs.intersection(PurePosixPath(f).parents)]
+    mixed = in_data_folders(foreign, own | set(new_files))
     if mixed:
         in_way = set(mixed).intersection(new_files)
         named = sorted(in_way) + [f for f in mixed if f not in in_way]

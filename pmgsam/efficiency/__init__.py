@@ -2,7 +2,8 @@
 
     python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
         [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--threads N]
-        [--json out.json] [--train] [--compile [model|regional]] [--channels-last]
+        [--json out.json] [--train] [--compile [model|regional]] [--compile-mode MODE]
+        [--channels-last] [--cudnn-benchmark] [--hiera-attention window|package]
         [--compare sam_vit_b] [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
 
 ``--threads N`` measures on N torch intra-op threads (default: torch's own count, which
@@ -12,9 +13,12 @@ inference; ``--compile`` compiles the whole model (``--compile regional``: each 
 on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,
 ``sam2_tiny|small|base_plus|large``) also times that model's automatic mask generator (the
 package's default settings, randomly initialised weights) on the same images in the same
-process (inference only: not with ``--train``). ``--json`` writes a list of records (see
+process (inference only: not with ``--train``). ``--run-dir`` adds the inference figures to
+an evaluated run's row (not with ``--train`` either). ``--json`` writes a list of records (see
 :data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; a record's ``compile`` is
-``false``, ``"model"`` or ``"regional"``, ``first_call_ms`` holds the first (compiling,
+``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last``,
+``cudnn_benchmark`` and, only with ``--hiera-attention package``, ``hiera_attention`` the
+other speed options, ``first_call_ms`` holds the first (compiling,
 warm-up) call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward
 pass; a whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image
 encoder's part).

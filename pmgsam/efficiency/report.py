@@ -75,7 +75,8 @@ def make_record(
 
     Arguments:
       report (dict): the efficiency report (device, model, dtype, batch, image size, compile
-        scope and mode, torch, commit, threads, channels-last and cuDNN-benchmark settings).
+        scope and mode, torch, commit, threads, channels-last and cuDNN-benchmark settings,
+        ``hiera_attention`` when not the default window-batched form).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).
@@ -101,6 +102,8 @@ def make_record(
         "channels_last": report["channels_last"],
         "cudnn_benchmark": report["cudnn_benchmark"],
     }
+    if mode != "sam_amg" and "hiera_attention" in report:  # PMG-SAM's Hiera, not the AMG's
+        record["hiera_attention"] = report["hiera_attention"]
     record.update(extra)
     return record
 
@@ -165,6 +168,9 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         "channels_last": perf.channels_last,
         "cudnn_benchmark": perf.cudnn_benchmark,
         "commit": git_commit(),
+        # hiera-transformer's own 5-D attention runs at another speed than the default
+        # window-batched form: recorded (only when used) so such a row is not ranked as like.
+        **({} if perf.hiera_window_attention else {"hiera_attention": "package"}),
     }
 
 

@@ -265,7 +265,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     input_dir = Path(args.input)
     # Checked before the model is built, so a refused folder costs nothing; created after it
     # loaded, so a checkpoint error leaves no empty folder behind.
-    listed = input_images(input_dir)  # listed once: its warnings are said once
+    # Listed once: its warnings are said once.
+    listed = input_images(input_dir, (args.out, args.premask_out))
     sources = map_sources(listed)
     names = list(sources)  # <stem>.png of every listed image
     # A single image's folder counts as input too: maps written there could replace its images.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from torch.utils.data import Dataset
 from torch.utils.data._utils.collate import default_collate
@@ -29,9 +29,12 @@ from pmgsam.utils.messages import preview
 logger = logging.getLogger("pmgsam.engine.inference")
 
 
-def input_images(source: Union[str, Path]) -> Dict[str, Path]:
+def input_images(
+    source: Union[str, Path], outputs: Sequence[Union[str, Path, None]] = ()
+) -> Dict[str, Path]:
     """``{stem: path}`` of the images to predict: every image of a folder (files of other types
-    are named in a warning), or one image file."""
+    are named in a warning, and subfolders but those of ``outputs``, the command's own map
+    folders, which the README suggests: ``--out my_images/preds``), or one image file."""
     source = Path(source)
     if not source.exists():
         raise DataNotFoundError(f"--input '{source}' does not exist")
@@ -41,13 +44,21 @@ def input_images(source: Union[str, Path]) -> Dict[str, Path]:
             kinds = ", ".join(IMAGE_EXTENSIONS)
             logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
                            "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
-        return list_files(source, IMAGE_EXTENSIONS, "image")
+        own = [Path(o).name for o in outputs if o and _is_child(Path(o), source)]
+        return list_files(source, IMAGE_EXTENSIONS, "image", expected=own)
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(
             f"--input '{source}' is neither a folder nor an image file "
             f"({', '.join(IMAGE_EXTENSIONS)})"
         )
     return {source.stem: source}
+
+
+def _is_child(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().parent == folder.resolve()
+    except OSError:
+        return False
 
 
 class ImageFolder(Dataset):

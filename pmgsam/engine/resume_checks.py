@@ -144,8 +144,9 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
         raise ConfigError(
             f"cannot resume from '{source}': the config differs from the one the run was "
             f"started with (saved vs now): {'; '.join(differences)}. Resume without --config "
-            f"and overrides to reuse the saved config, or start a new run "
-            f"(only {list(RESUMABLE_CHANGES)} may change on resume, and "
+            "and overrides to reuse the saved config, or start a new run from its weights "
+            "with train.init_from=RUN (to train for more epochs, say: the lr schedule spans the "
+            f"epochs a run was given; only {list(RESUMABLE_CHANGES)} may change on resume, and "
             f"{[k for keys, _ in MOVABLE.values() for k in keys]} where the files there are "
             "the run's)"
         )

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.combined import (
+    combined_name,
     is_combined,
     score_combined_split,
     split_pairs,
@@ -90,9 +91,19 @@ def _split_datasets(args: argparse.Namespace, data_cfg: object, image_size: int)
     anything is predicted: a typo in the last one must not cost the predictions of the others."""
     from pmgsam.data import build_dataset
 
-    datasets = {}
+    datasets: Dict[str, Any] = {}
+    stored: Dict[str, str] = {}
     for spec in args.splits:
-        parts = split_parts(spec) if args.dataset == "dis5k" and is_combined(spec) else [spec]
+        combined = args.dataset == "dis5k" and is_combined(spec)
+        # Two spellings of one set would be predicted and scored twice into the same files.
+        name = combined_name(spec) if combined else spec
+        if name in stored:
+            raise EvaluationInputError(
+                f"the splits to score name one set of images twice, '{stored[name]}' and "
+                f"'{spec}' (scored as {name}): give it once"
+            )
+        stored[name] = spec
+        parts = split_parts(spec) if combined else [spec]
         for part in parts:
             datasets[part] = build_dataset(data_cfg, part, image_size, train=False)
     return datasets
@@ -291,17 +302,28 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
 def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any]) -> None:
     """Refuse to score a split holding images the checkpoint was trained on (a carved test
     split drawn with another ``data.split_seed`` / ``test_fraction`` / ``split_dir`` than at
-    training), unless it is a training split itself, asked for by name."""
+    training, or a split of its own folders holding files named as training images), unless it
+    is a training split itself, asked for by name."""
+    from pmgsam.data.layouts import is_carved
+
     trained_splits, names = _training_names(checkpoint, data_cfg)
     for split, ds in datasets.items():
         seen = sorted(set(ds.names) & names)
         if seen and split not in trained_splits:
             more = " ..." if len(seen) > 5 else ""
+            # Only a carved split can be fixed by carving as at training; a split of its own
+            # folders holds files named as training images (copied there, or renamed).
+            cause = (
+                "a split carved with other settings than at training does this: evaluate with "
+                "the run's data.split_seed, test_fraction, val_fraction and split_dir (its "
+                "config.yaml)"
+                if is_carved(data_cfg, split)
+                else f"images are compared by file name: move the files named so out of {split} "
+                "(or out of the training split, and train again)"
+            )
             raise EvaluationInputError(
                 f"{len(seen)} of the {len(ds.names)} images of {split} were training images of "
-                f"the checkpoint's run ({', '.join(seen[:5])}{more}); a split carved with other "
-                "settings than at training does this: evaluate with the run's data.split_seed, "
-                "test_fraction, val_fraction and split_dir (its config.yaml), or name a "
+                f"the checkpoint's run ({', '.join(seen[:5])}{more}); {cause}, or name a "
                 f"training split ({' / '.join(trained_splits)}) to score it on purpose"
             )
 

@@ -238,7 +238,8 @@ def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     The torch thread count is named for CPU timings only (:func:`cpu_threads`). The speed
     options a timing used are named last, and only when used (eager, contiguous, no cuDNN
     benchmark: nothing added): ``compiled (regional, max-autotune)`` (the mode when not
-    ``default``), ``channels-last``, and on a GPU ``cudnn-benchmark``."""
+    ``default``), ``channels-last``, ``Hiera package attention`` (hiera-transformer's 5-D
+    forward instead of the window-batched one), and on a GPU ``cudnn-benchmark``."""
     size, image = report.get("image_size"), report.get("timed_image_size")
     if isinstance(image, (list, tuple)) and len(image) == 2:
         image = f"{image[1]}x{image[0]} (WxH)"
@@ -263,6 +264,8 @@ def _speed_options(report: Mapping[str, object]) -> List[str]:
         options.append("compiled" + (f" ({', '.join(how)})" if how else ""))
     if report.get("channels_last"):
         options.append("channels-last")
+    if report.get("hiera_attention") == "package":
+        options.append("Hiera package attention")
     if report.get("cudnn_benchmark") and report.get("device") != "cpu":  # a no-op on a CPU
         options.append("cudnn-benchmark")
     return options

@@ -246,7 +246,7 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
 
 
 #: Efficiency columns that depend on how a row was measured (input size, device, a CPU's thread
-#: count, dtype, compile and channels-last): no best among rows measured under different
+#: count, dtype and the speed options of ``timed_on``): no best among rows measured under different
 #: conditions. Parameter counts are always ranked.
 PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
 

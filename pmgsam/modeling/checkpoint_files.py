@@ -116,6 +116,18 @@ def _is_safetensors(path: str | Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size
 
 
+def _starts_as_torch_save(path: str | Path) -> bool:
+    """Whether ``path`` starts as ``torch.save`` writes: a zip (``PK``), or a legacy pickle
+    (protocol 2+, byte 0x80). Any other start fails in the unpickler with an "unsupported
+    operand" that says nothing of pickled objects."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return True  # let the load's own error stand
+    return head == b"PK" or head[:1] == b"\x80"
+
+
 def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
     """``torch.load(weights_only=True)`` on CPU, or safetensors' reader for a safetensors file;
     failures become one :class:`CheckpointError`.
@@ -138,6 +150,12 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if not _starts_as_torch_save(path):  # a text or HTML page read as pickle opcodes
+            raise CheckpointError(
+                f"cannot read {what} '{path}': not a PyTorch checkpoint, or a damaged one (it "
+                "starts neither as a torch.save zip nor as a pickle; a download that saved an "
+                "error page?)"
+            ) from None
         found = re.search(r"Unsupported (global: GLOBAL [\w.]+|operand \d+)", str(err))
         detail = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
