@@ -336,7 +336,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
-                threads=args.threads, threads_option="--threads",
+                threads=args.threads, threads_option="--threads", progress=not args.quiet,
             )  # fmt: skip
     finally:
         failures.record(folders)

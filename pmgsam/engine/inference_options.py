@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
     parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "overrides",
         nargs="*",
