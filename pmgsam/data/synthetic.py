@@ -348,6 +348,8 @@ def main(argv: List[str] | None = None) -> None:
     if not 2 <= args.num <= MAX_NUM:
         parser.error(f"--num must be at least 2 (each split needs images), at most {MAX_NUM}, "
                      f"got {args.num}")  # fmt: skip
+    # A complete tree of these parameters is kept as it is: say so rather than "wrote".
+    before = read_manifest(Path(args.out) / LAYOUTS[args.layout] / MANIFEST)
     root = generate(
         args.layout,
         args.out,
@@ -359,7 +361,11 @@ def main(argv: List[str] | None = None) -> None:
         overwrite_option="--overwrite",
     )
     manifest = load_manifest(root)
-    print(f"wrote {args.layout} to {root} ({_summary(manifest)})")
+    if manifest == before:
+        print(f"kept {args.layout} in {root}, generated before with these parameters "
+              f"({_summary(manifest)})")  # fmt: skip
+    else:
+        print(f"wrote {args.layout} to {root} ({_summary(manifest)})")
 
 
 def _summary(manifest: Dict) -> str:
