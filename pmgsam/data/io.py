@@ -307,7 +307,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             _warn_mask(
                 f"{what} file '{path}' holds only the values 0 and 1 (of 255): thresholds "
                 "(HCE's > 128, COS instances' > 0.5, IoU) find it empty, the min-max normalised "
-                "DIS metrics read it as 0/255; save a 0/1 label map as 0/255",
+                "DIS metrics read it as 0/255; if it is a 0/1 label map, save it as 0/255 (a "
+                "faint probability map, every pixel below 1.5/255, is read the same way)",
                 path,
             )
         if raw.dtype != np.uint8 and 0 < top <= 255:
