@@ -7,29 +7,16 @@ build and FLOP count took seconds), and the real timing loop draws the bar over 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 import pytest
-import torch
+from stand_in_models import ReportStandIn
 
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency.cli import main
 
 ARGV = ["--model", "pmgsam_tiny", "--size", "32", "--iters", "2", "--warmup", "1"]
 ARGV += ["--device", "cpu", "--compare", "sam_vit_b"]
-
-
-class _StandIn(torch.nn.Module):
-    """What the report needs of a model: ``config.image_size`` and a forward pass."""
-
-    def __init__(self, image_size: int) -> None:
-        super().__init__()
-        self.config = SimpleNamespace(image_size=image_size)
-        self.conv = torch.nn.Conv2d(3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 def _fake_amg(labels: List[Optional[str]]):
@@ -47,7 +34,9 @@ def labels(monkeypatch: pytest.MonkeyPatch) -> List[Optional[str]]:
     """The progress labels the (faked) generator timing was given; PMG-SAM is a stand-in."""
     seen: List[Optional[str]] = []
     monkeypatch.setattr(report_mod, "measure_amg", _fake_amg(seen))
-    monkeypatch.setattr(report_mod, "build_model", lambda name, image_size: _StandIn(image_size))
+    monkeypatch.setattr(
+        report_mod, "build_model", lambda name, image_size: ReportStandIn(image_size)
+    )
     return seen
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
 import torch
+from stand_in_models import ReportStandIn
 
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency.cli import main
@@ -22,18 +22,6 @@ from pmgsam.evaluation.run_json import write_run_json
 
 SPEED = {"latency_ms_median": 50.0, "images_per_s": 20.0, "first_call_ms": 60.0,
          "peak_memory_mb": 700.0, "peak_reserved_mb": 800.0}  # fmt: skip
-
-
-class _StandIn(torch.nn.Module):
-    """What the report needs of a model: ``config.image_size`` and a forward pass."""
-
-    def __init__(self, image_size: int) -> None:
-        super().__init__()
-        self.config = SimpleNamespace(image_size=image_size)
-        self.conv = torch.nn.Conv2d(3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypatch) -> None:
@@ -69,7 +57,7 @@ def test_a_record_copies_the_timing_fields_of_its_report() -> None:
 def test_without_size_the_report_records_the_models_own_side(monkeypatch) -> None:
     built: List[Dict[str, Any]] = []
     monkeypatch.setattr(
-        report_mod, "build_model", lambda name, **kw: built.append(kw) or _StandIn(48)
+        report_mod, "build_model", lambda name, **kw: built.append(kw) or ReportStandIn(48)
     )
     monkeypatch.setattr(report_mod, "measure_speed", lambda *a, **k: dict(SPEED))
     report = report_mod.efficiency_report("pmgsam_tiny", iters=1, warmup=0, progress=False)
@@ -129,7 +117,9 @@ def test_overwrite_without_json_is_refused_before_timing(handed, capsys) -> None
 def test_a_compiled_channels_last_timing_says_so_in_its_record_and_run_row(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(report_mod, "build_model", lambda name, **kw: _StandIn(kw["image_size"]))
+    monkeypatch.setattr(
+        report_mod, "build_model", lambda name, **kw: ReportStandIn(kw["image_size"])
+    )
     monkeypatch.setattr(report_mod, "maybe_compile", lambda net, perf: net)  # compiling: elsewhere
     monkeypatch.setattr(report_mod, "measure_speed", lambda *a, **k: dict(SPEED))
     run = tmp_path / "run"

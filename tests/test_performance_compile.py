@@ -14,7 +14,7 @@ from contextlib import nullcontext
 
 import pytest
 import torch
-from torch import nn
+from stand_in_models import SrbBlocks
 
 from pmgsam.engine.config import ExperimentConfig, OptimConfig, PerformanceConfig
 from pmgsam.engine.performance import (
@@ -25,7 +25,6 @@ from pmgsam.engine.performance import (
     prepare_model,
 )
 from pmgsam.engine.schedulers import build_optimizer
-from pmgsam.modeling.fusion import StabilizedResidualBlock
 from pmgsam.utils.config import ConfigError, from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,17 +47,6 @@ def dynamo():
     torch._dynamo.reset()
 
 
-class _Blocks(nn.Module):
-    """Ten SRBs of one class and ten widths: ten graphs on one code object (limit 8)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(StabilizedResidualBlock(c, 2, 2, 0.2) for c in range(1, 11))
-
-    def forward(self, xs):
-        return [block(x, x) for block, x in zip(self.blocks, xs)]
-
-
 def test_regional_compile_compiles_every_block_in_place_without_eager_fallback(dynamo, monkeypatch):
     compile_calls = []
     real_compile = torch.compile
@@ -69,7 +57,7 @@ def test_regional_compile_compiles_every_block_in_place_without_eager_fallback(d
 
     monkeypatch.setattr(torch, "compile", eager_backend)
     torch.manual_seed(1)
-    model = _Blocks().eval()
+    model = SrbBlocks(10).eval()  # ten graphs on one code object (limit 8)
     xs = [torch.randn(1, c, 6, 5) for c in range(1, 11)]
     with torch.no_grad():
         expected = model(xs)

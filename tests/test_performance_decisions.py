@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stand_in_models import SrbBlocks
 from torch import nn
 
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import configure_backends, maybe_compile, to_memory_format
-from pmgsam.modeling.fusion import StabilizedResidualBlock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,17 +51,6 @@ def test_regional_compile_of_a_model_without_blocks_names_it():
         maybe_compile(nn.Linear(2, 2), perf)
 
 
-class _Blocks(nn.Module):
-    """Five SRBs of one class and five widths: five input shapes on one code object."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(StabilizedResidualBlock(c, 2, 2, 0.2) for c in range(1, 6))
-
-    def forward(self, xs):
-        return [block(x, x) for block, x in zip(self.blocks, xs)]
-
-
 @pytest.fixture
 def dynamo():
     if not hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
@@ -83,7 +72,7 @@ def test_regional_compile_keeps_training_and_validation_graphs_of_every_block(dy
     monkeypatch.setattr(
         torch, "compile", lambda fn, *, mode=None, dynamic=None: real_compile(fn, backend="eager")
     )
-    model = _Blocks()
+    model = SrbBlocks(5)
     net = maybe_compile(model, PerformanceConfig(compile=True, compile_scope="regional"))
     xs = [torch.randn(1, c, 4, 4) for c in range(1, 6)]
     torch._dynamo.utils.counters.clear()

@@ -1,0 +1,36 @@
+"""Small stand-in models shared by the speed tests (no PMG-SAM build)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from pmgsam.modeling.fusion import StabilizedResidualBlock
+
+
+class ReportStandIn(nn.Module):
+    """What the efficiency report needs of a model: ``config.image_size`` and a forward pass."""
+
+    def __init__(self, image_size: int) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(image_size=image_size)
+        self.conv = nn.Conv2d(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class SrbBlocks(nn.Module):
+    """``count`` SRBs of one class and ``count`` widths (1..count channels): as many input
+    shapes, hence dynamo graphs, on one code object."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            StabilizedResidualBlock(c, 2, 2, 0.2) for c in range(1, count + 1)
+        )
+
+    def forward(self, xs):
+        return [block(x, x) for block, x in zip(self.blocks, xs)]
