@@ -36,6 +36,11 @@ def test_a_test_split_carved_from_the_training_split_is_found(dis5k_root, data_c
     assert not Path(cfg.split_dir).exists() or not any(Path(cfg.split_dir).iterdir())
 
 
+def test_a_test_split_listed_twice_is_named_once(dis5k_root, data_config) -> None:
+    cfg = data_config("dis5k", dis5k_root, test_splits=["DIS-TR:val", "DIS-TE1", "DIS-TR:val"])
+    assert _shared(cfg) == [("data.test_splits[0]", "DIS-TR:val", 2)]
+
+
 def test_the_training_split_named_as_a_test_split_shares_all_its_images(
     dis5k_root, data_config
 ) -> None:

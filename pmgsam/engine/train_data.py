@@ -113,6 +113,8 @@ def shared_training_images(
     val_name = train_val_split_names(cfg)[1]
     shared = [("data.val_split", val_name, len(trained.intersection(val_set.names)))]
     for i, split in enumerate(cfg.test_splits):
+        if split in cfg.test_splits[:i]:  # listed twice: said once, under its first key
+            continue
         try:
             with read_only_splits():
                 names = list_split(cfg, split).names
