@@ -41,6 +41,17 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture
+def backend_flags() -> Iterator[None]:
+    """Put torch's matmul precision and cuDNN switches back after a test that sets them (they
+    are process-wide)."""
+    cudnn = torch.backends.cudnn
+    before = torch.get_float32_matmul_precision(), cudnn.benchmark, cudnn.allow_tf32
+    yield
+    torch.set_float32_matmul_precision(before[0])
+    cudnn.benchmark, cudnn.allow_tf32 = before[1:]
+
+
+@pytest.fixture
 def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """The process may run on CPUs 0 and 3 only (as under ``taskset -c 0,3``), outside
     ``torchrun``; the worker-cap lines logged so far are forgotten, so a test sees its own."""

@@ -1,4 +1,5 @@
-"""Small stand-in models shared by the speed tests (no PMG-SAM build)."""
+"""Small stand-in models shared by the speed tests (no PMG-SAM build), and the name of the
+dynamo setting that limits their graphs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import torch
 from torch import nn
 
 from pmgsam.modeling.fusion import StabilizedResidualBlock
+
+# torch 2.4 calls dynamo's per-code-object graph limit cache_size_limit; later releases keep it
+# as an alias of recompile_limit.
+RECOMPILE_LIMIT = (
+    "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+)
 
 
 class ReportStandIn(nn.Module):

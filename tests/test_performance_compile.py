@@ -14,7 +14,7 @@ from contextlib import nullcontext
 
 import pytest
 import torch
-from stand_in_models import SrbBlocks
+from stand_in_models import RECOMPILE_LIMIT, SrbBlocks
 
 from pmgsam.engine.config import ExperimentConfig, OptimConfig, PerformanceConfig
 from pmgsam.engine.performance import (
@@ -28,13 +28,6 @@ from pmgsam.engine.schedulers import build_optimizer
 from pmgsam.utils.config import ConfigError, from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-# torch 2.4 calls dynamo's per-code-object graph limit cache_size_limit (later releases keep it
-# as an alias of recompile_limit) and has no switch that makes hitting it an error.
-RECOMPILE_LIMIT = (
-    "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
-)
 
 
 @pytest.fixture
@@ -161,15 +154,6 @@ def test_compiled_model_gives_the_same_outputs(tiny_model, dynamo, exact_float32
         compiled = net(x)
     for key in ("pre_mask", "mask"):
         torch.testing.assert_close(compiled[key], plain[key], atol=1e-3, rtol=1e-3)
-
-
-@pytest.fixture
-def backend_flags():
-    cudnn = torch.backends.cudnn
-    before = torch.get_float32_matmul_precision(), cudnn.benchmark, cudnn.allow_tf32
-    yield
-    torch.set_float32_matmul_precision(before[0])
-    cudnn.benchmark, cudnn.allow_tf32 = before[1:]
 
 
 def test_backend_switches_leave_every_precision_flag_readable(backend_flags):

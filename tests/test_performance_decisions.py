@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from stand_in_models import SrbBlocks
+from stand_in_models import RECOMPILE_LIMIT, SrbBlocks
 from torch import nn
 
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import configure_backends, maybe_compile, to_memory_format
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-RECOMPILE_LIMIT = (
-    "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
-)
-
-
-@pytest.fixture
-def backend_flags():
-    cudnn = torch.backends.cudnn
-    before = torch.get_float32_matmul_precision(), cudnn.benchmark, cudnn.allow_tf32
-    yield
-    torch.set_float32_matmul_precision(before[0])
-    cudnn.benchmark, cudnn.allow_tf32 = before[1:]
 
 
 @pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
