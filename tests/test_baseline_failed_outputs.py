@@ -17,7 +17,7 @@ from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
 from pmgsam.baselines.row_scores import NonFiniteScoreWarning
 from pmgsam.baselines.runner import run_baseline
-from pmgsam.engine.predictor import NaNPredictionWarning
+from pmgsam.engine.prediction_maps import NaNPredictionWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pmgsam.data.io import binarize, load_mask
-from pmgsam.engine.predictor import binary_mask, probability_levels, write_probability_png
+from pmgsam.engine.prediction_maps import binary_mask, probability_levels, write_probability_png
 
 # Probabilities around the boundary, with p × 255 and its level (rounded half to even) by hand:
 # 127.245 -> 127, 127.5 -> 128, 127.526 -> 128, 128.01 -> 128, 128.4996 -> 128,
@@ -44,3 +44,12 @@ def test_out_of_range_probabilities_are_clamped_as_saved() -> None:
     assert probability_levels(prob).tolist() == [[0, 255, 129]]
     assert binary_mask(prob).tolist() == [[False, True, True]]
     assert binary_mask(prob).device.type == "cpu"
+
+
+def test_the_map_writer_stays_importable_from_the_predictor_module() -> None:
+    # README and the baselines import these from pmgsam.engine.predictor, where they lived.
+    from pmgsam.engine import prediction_maps, predictor
+
+    for name in ("binary_mask", "probability_levels", "write_probability_png", "NAN_CAUSE"):
+        assert getattr(predictor, name) is getattr(prediction_maps, name)
+    assert predictor.NaNPredictionWarning is prediction_maps.NaNPredictionWarning

@@ -5,11 +5,13 @@ written, the user's bytes kept."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import pytest
 from test_figure_pixels import _runs, _split
 
 from pmgsam.analysis import figures
+from pmgsam.analysis.inputs import SplitImages
 from pmgsam.utils.outputs import OutputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -56,3 +58,37 @@ def test_an_out_folder_among_the_maps_or_images_read_is_refused(
     with pytest.raises(OutputError, match=rf"--out '{out}' .* your input files"):
         figures.figures_report(args, [])
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_combined_set_and_a_split_named_like_it_write_different_files(
+    tmp_path, monkeypatch
+) -> None:
+    # Joined by '_', the set A+B and a split called A_B would share qualitative_A_B.png, the
+    # second figure silently replacing the first (a re-run replaces its own files).
+    one = _split(tmp_path)
+    runs = _runs(tmp_path)
+    for run in runs:
+        for part in ("A", "B", "A_B"):
+            (run / "pred" / part).mkdir()
+            for png in (run / "pred" / "S").iterdir():
+                (run / "pred" / part / png.name).write_bytes(png.read_bytes())
+    combined = SplitImages(
+        names=[f"{p}/{s}" for p in "AB" for s in one.stems],
+        parts=[p for p in "AB" for _ in one.stems],
+        stems=one.stems * 2,
+        image_paths=one.image_paths * 2,
+        mask_paths=one.mask_paths * 2,
+    )
+    sets = {"A+B": combined, "A_B": replace(one, parts=["A_B"] * len(one.stems))}
+    monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: sets[split])
+    out = tmp_path / "figs"
+    written = []
+    for split in ("A+B", "A_B"):
+        args = argparse.Namespace(
+            config="unused.yaml", split=split, runs=[str(r) for r in runs], out=str(out),
+            images=None, num=1, worst=0, by="iou", width=2.0, dpi=30, overwrite=False,
+            quiet=True, resize_pred=False,
+        )  # fmt: skip
+        written += figures.figures_report(args, [])
+    assert [p.name for p in written] == ["qualitative_A+B.png", "qualitative_A_B.png"]
+    assert all(p.is_file() for p in written)

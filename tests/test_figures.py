@@ -246,7 +246,7 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
     data = [f"data.root={dis5k_root}", f"data.split_dir={tmp_path / 'splits'}"]
     written = figures.figures_report(args, data)
     figs = tmp_path / "figs"
-    safe = "DIS-TE1_DIS-TE2"
+    safe = "DIS-TE1+DIS-TE2"
     assert written == [figs / f"qualitative_{safe}.png", figs / f"failures_{safe}_hce.png"]
     # No premask/ maps: the columns are Image, GT and one per run, by method name.
     assert drawn[0]["headers"] == ["Image", "GT", "Ours", "Other"]

@@ -17,7 +17,8 @@ from PIL import Image
 from pmgsam.data.io import MaskValueWarning, load_image, load_mask, to_uint8
 from pmgsam.data.transforms import EvalTransform, resize_and_pad
 from pmgsam.engine.inference import ImageFolder
-from pmgsam.engine.predictor import NaNPredictionWarning, Predictor, write_probability_png
+from pmgsam.engine.prediction_maps import NaNPredictionWarning, write_probability_png
+from pmgsam.engine.predictor import Predictor
 from pmgsam.evaluation.coco_gt import checked_coco_dict
 from pmgsam.evaluation.instances import split_instances
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder

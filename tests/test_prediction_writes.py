@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pmgsam.engine.predictor import write_probability_png
+from pmgsam.engine.prediction_maps import write_probability_png
 
 
 def _fail_half_way(monkeypatch) -> None:

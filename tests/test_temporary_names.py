@@ -16,7 +16,7 @@ import torch
 import pmgsam.engine.state as state_mod
 import pmgsam.utils.io as io_mod
 from pmgsam.data.splits import load_or_create
-from pmgsam.engine.predictor import write_probability_png
+from pmgsam.engine.prediction_maps import write_probability_png
 from pmgsam.engine.state import remove_run_temporaries, save_checkpoint
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.io import atomic_path, remove_stale_temporaries

@@ -328,8 +328,10 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     out = Path(args.out)
     read = {p for f in folders for p in f.values()} | set(images.folders())
     refuse_output_in_inputs(out, sorted(read), "--out", "the figures")
-    # Named as evaluate.py and pmgsam.ablate name the set (DIS-TE: DIS-TE1-4).
-    safe = combined_name(args.split).replace("+", "_")
+    # Named as evaluate.py and pmgsam.ablate name the set (DIS-TE: DIS-TE1-4). The '+' stays
+    # (legal in file names on POSIX and Windows): as '_' the set A+B and a split A_B would
+    # share one file, the later figure replacing the earlier.
+    safe = combined_name(args.split)
     names = [f"qualitative_{safe}.png"]
     if args.worst > 0:
         names += [f"failures_{safe}_{args.by}.png", f"failures_{safe}_{args.by}.txt"]

@@ -46,14 +46,16 @@ SPLIT_DIR_NAME = "pmgsam_splits"
 _warned_unlisted: set = set()
 CARVE_PARTS = ("train", "val")
 _told_unsaved: set = set()
-_READ_ONLY = contextvars.ContextVar("pmgsam_read_only_splits", default=False)
+# Inside read_only_splits: why a split drawn in memory is not saved, as its info line says.
+_READ_ONLY = contextvars.ContextVar("pmgsam_read_only_splits", default="")
 
 
 @contextmanager
-def read_only_splits() -> Iterator[None]:
+def read_only_splits(why: str = "only training saves split files") -> Iterator[None]:
     """Within it, a split without a saved file is drawn in memory and not saved (evaluation
-    only reads split files: training saves them, and the draw is the same seeded one)."""
-    token = _READ_ONLY.set(True)
+    only reads split files: training saves them, and the draw is the same seeded one); an info
+    line says so once per file, giving ``why`` as the reason."""
+    token = _READ_ONLY.set(why)
     try:
         yield
     finally:
@@ -137,12 +139,13 @@ def load_or_create(
     if path.is_file():
         return _read_split(path, available, parts)
     kept, held = carve(stems, fraction, seed)
-    if _READ_ONLY.get():
+    why = _READ_ONLY.get()
+    if why:
         if str(path) not in _told_unsaved:  # once, however often the command lists the split
             _told_unsaved.add(str(path))
             logger.info(
                 "split file '%s' does not exist: %s/%s drawn with seed %d in memory, not "
-                "saved (only training saves split files)", path, *parts, seed
+                "saved (%s)", path, *parts, seed, why
             )  # fmt: skip
         return {parts[0]: kept, parts[1]: held}
     payload = {

@@ -1,32 +1,26 @@
 """What ``python -m pmgsam.engine.inference`` runs: the :class:`Predictor` that turns images
-(:mod:`pmgsam.engine.inference_inputs`) into probability maps, the map writer, and the record of
-what produced the maps.
+(:mod:`pmgsam.engine.inference_inputs`) into probability maps, and the record of what produced
+the maps.
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
-foreground probability × 255 rounded), which is what the DIS/COS evaluation reads. The names
-stay importable from :mod:`pmgsam.engine.inference`.
+foreground probability × 255 rounded, :mod:`pmgsam.engine.prediction_maps`), which is what the
+DIS/COS evaluation reads. The names stay importable from :mod:`pmgsam.engine.inference`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
-from pmgsam.data.io import (
-    DataError,
-    binarize,
-    worker_warnings_init,
-)
+from pmgsam.data.io import DataError, worker_warnings_init
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
@@ -43,6 +37,16 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
+
+# The map writer stays importable from here, as before it moved.
+from pmgsam.engine.prediction_maps import (  # noqa: F401
+    NAN_CAUSE,
+    NaNPredictionWarning,
+    binary_mask,
+    probability_levels,
+    warn_nan_maps,
+    write_probability_png,
+)
 from pmgsam.modeling.checkpoint import (
     read_frozen_digests,
     read_model_config,
@@ -56,9 +60,7 @@ from pmgsam.utils.cpus import (
     threads_beside,
     torch_threads,
 )
-from pmgsam.utils.io import atomic_path
 from pmgsam.utils.loaders import loader_batches
-from pmgsam.utils.messages import preview
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")
@@ -113,11 +115,6 @@ def map_producer(
         "amp": amp,
         "maps": "final",
     }
-
-
-class NaNPredictionWarning(UserWarning):
-    """A probability map held NaN, which :func:`write_probability_png` saves as 0; the message
-    names the map and how many pixels."""
 
 
 class Predictor:
@@ -176,7 +173,8 @@ class Predictor:
             ``image_size`` (as :class:`~pmgsam.data.transforms.EvalTransform` makes them); on
             any device (moved here). The range is not checked (that would wait on the device
             once per batch): 0-255 tensors give wrong maps without an error, NaN ones NaN
-            probabilities (which the written maps name in a :class:`NaNPredictionWarning`).
+            probabilities (which the written maps name in a
+            :class:`~pmgsam.engine.prediction_maps.NaNPredictionWarning`).
             :meth:`predict_image` checks its input.
         """
         return torch.sigmoid(self._forward(images)["mask"].float())
@@ -192,7 +190,8 @@ class Predictor:
         """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
 
         The maps :meth:`predict_dataset` writes are these × 255, rounded
-        (:func:`probability_levels`); :func:`binary_mask` gives the binary mask that scoring
+        (:func:`~pmgsam.engine.prediction_maps.probability_levels`);
+        :func:`~pmgsam.engine.prediction_maps.binary_mask` gives the binary mask that scoring
         reads off such a map (level > 128, as HCE and the DIS tools binarise it), which is
         ``prob > 128.5 / 255`` (about 0.50392), not ``prob > 0.5``.
 
@@ -263,7 +262,7 @@ class Predictor:
             prediction_threads(self.device, workers, threads, threads_option),
             tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar,
             loader_batches(loader) as batches,
-            _warn_nan_maps(nan_maps),
+            warn_nan_maps(nan_maps),
         ):
             for loaded in batches:
                 for name, reason in loaded["unreadable"]:
@@ -291,22 +290,6 @@ class Predictor:
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
             full = unpad_and_resize(prob[0], size, self.image_size)
             write_probability_png(full, out_dir / f"{name}.png", nan_maps)
-
-
-@contextlib.contextmanager
-def _warn_nan_maps(nan_maps: List[str]) -> Iterator[None]:
-    """One NaNPredictionWarning listing the maps ``nan_maps`` gathers meanwhile (also when the
-    run stops early: the maps written stay)."""
-    try:
-        yield
-    finally:
-        if nan_maps:
-            warnings.warn(
-                f"{len(nan_maps)} map(s) held NaN probabilities, saved as 0 (background): "
-                f"{preview(nan_maps, 5)}; {NAN_CAUSE}",
-                NaNPredictionWarning,
-                stacklevel=4,
-            )
 
 
 @contextlib.contextmanager
@@ -343,59 +326,3 @@ def _write_premasks(
     out.mkdir(parents=True, exist_ok=True)
     for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
         write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png", nan_maps)
-
-
-def probability_levels(prob: torch.Tensor) -> torch.Tensor:
-    """The 0-255 levels (uint8, same device) that a [0, 1] probability map is saved as:
-    ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped."""
-    return torch.round(prob.float().clamp(0, 1) * 255.0).to(torch.uint8)
-
-
-def binary_mask(prob: torch.Tensor) -> torch.Tensor:
-    """The foreground (bool, on the CPU) of a probability map as scoring reads it from the
-    map :func:`write_probability_png` saves: level > 128 (:func:`pmgsam.data.io.binarize`,
-    HCE's and the official DIS tools' rule). That is ``prob > 128.5 / 255``: for a probability
-    in (0.5, 0.50392] the saved map holds 128, which is background there, so ``prob > 0.5``
-    would call foreground what the scores count as background."""
-    levels = probability_levels(prob).cpu().numpy()
-    return torch.from_numpy(binarize(levels).astype(bool))
-
-
-NAN_CAUSE = "the model failed there (an overflow under mixed precision, or weights holding NaN)"
-
-
-def write_probability_png(
-    prob: torch.Tensor, path: Path, nan_maps: Optional[List[str]] = None
-) -> None:
-    """Save a [0, 1] probability map as an 8-bit grayscale PNG.
-
-    The map may live on the GPU: un-padding, resizing to the original size (2K-4K for DIS) and
-    quantising happen there, and only the 8-bit result crosses to the host. Written whole under
-    a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
-    NaN probabilities are saved as 0 with a :class:`NaNPredictionWarning` naming the map, or,
-    given ``nan_maps``, noted there for the caller's one warning.
-    """
-    arr = probability_levels(prob).cpu().numpy()
-    # A NaN probability saves as 0: a model that failed would otherwise score as empty. The
-    # levels' transfer has already waited for the device; the count adds one small reduction.
-    nan = int(torch.isnan(prob).sum())
-    if nan and nan_maps is not None:
-        nan_maps.append(f"'{path}' (NaN at {nan} of its {prob.numel()} pixels)")
-    elif nan:
-        warnings.warn(
-            f"prediction '{path}': the model gave NaN at {nan} of its {prob.numel()} pixels, "
-            f"saved as 0 (background); {NAN_CAUSE}",
-            NaNPredictionWarning,
-            stacklevel=2,
-        )
-    ok, png = cv2.imencode(".png", arr)
-    if not ok:
-        raise OSError(f"could not encode prediction '{path}' as PNG")
-    try:
-        # No folder fsync per map (about 10 ms each on ext4, against 1 ms for the write: 20 s
-        # on a 2000-image split; nor is a map's data synced): the rename guards against kills;
-        # after a power cut, re-running without --skip-existing predicts every map again.
-        with atomic_path(path, sync=False) as tmp:
-            tmp.write_bytes(png.tobytes())
-    except OSError as err:
-        raise OSError(f"could not write prediction '{path}': {err.strerror or err}") from err

@@ -6,8 +6,9 @@ the other ranks then read it) and alone runs ``data.check_files``. Every rank ge
 loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
 share of them when ``torchrun`` starts several ranks on the node).
 
-:func:`warn_shared_training_images` says at the start of a run when a test split (or the
-validation split) holds training images, which benchmark mode would refuse to score only later.
+:func:`warn_shared_images` says at the start of a run when a test split (or the validation
+split) holds training images, which benchmark mode would refuse to score only later, or when
+another test split holds validation images (the best checkpoint is chosen on those).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -93,54 +94,96 @@ def build_training_data(
     return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
 
 
-def shared_training_images(
-    cfg: DataConfig, train_set: SegmentationDataset, val_set: SegmentationDataset
-) -> List[Tuple[str, str, int]]:
-    """(config key, split, count) for the validation split and each of ``cfg.test_splits``
-    that holds images of ``train_set`` (``val_set``: the validation split).
-
-    Images are the same when their names (file stems) are, as for benchmark mode's refusal to
-    score a split holding a run's training images
-    (:func:`pmgsam.evaluation.benchmark.check_not_trained_on`): only split listings are read,
-    no image. A test split carved from another is read from its split file, or drawn in memory
-    as benchmark mode would, not saved; one that cannot be listed (not in this copy of the
-    data) is skipped.
-    """
+def listed_test_splits(cfg: DataConfig) -> List[Tuple[str, str, List[str]]]:
+    """(config key, split, image names) of each of ``cfg.test_splits``, once each (under its
+    first key), from the split listings alone (no image read). A split carved from another is
+    read from its split file, or drawn in memory as benchmark mode would, not saved; one that
+    cannot be listed (not in this copy of the data) is skipped with an info line."""
     from pmgsam.data.layouts import list_split
     from pmgsam.data.splits import read_only_splits
 
-    trained = set(train_set.names)
-    val_name = train_val_split_names(cfg)[1]
-    shared = [("data.val_split", val_name, len(trained.intersection(val_set.names)))]
+    listed = []
     for i, split in enumerate(cfg.test_splits):
         if split in cfg.test_splits[:i]:  # listed twice: said once, under its first key
             continue
+        # Training saves the split files of the splits it trains and validates on only.
+        why = f"test split {split!r} is only listed here, to check it for shared images"
         try:
-            with read_only_splits():
+            with read_only_splits(why):
                 names = list_split(cfg, split).names
         except (OSError, ValueError) as err:  # DataError is a ValueError
-            logger.info("test split %r not checked for training images: %s", split, err)
+            logger.info("test split %r not checked for shared images: %s", split, err)
             continue
-        shared.append((f"data.test_splits[{i}]", split, len(trained.intersection(names))))
+        listed.append((f"data.test_splits[{i}]", split, list(names)))
+    return listed
+
+
+def shared_training_images(
+    cfg: DataConfig,
+    train_set: SegmentationDataset,
+    val_set: SegmentationDataset,
+    tests: Optional[List[Tuple[str, str, List[str]]]] = None,
+) -> List[Tuple[str, str, int]]:
+    """(config key, split, count) for the validation split and each of ``cfg.test_splits``
+    that holds images of ``train_set`` (``val_set``: the validation split; ``tests``: the test
+    splits as :func:`listed_test_splits` gives them, listed here when None).
+
+    Images are the same when their names (file stems) are, as for benchmark mode's refusal to
+    score a split holding a run's training images
+    (:func:`pmgsam.evaluation.benchmark.check_not_trained_on`).
+    """
+    trained = set(train_set.names)
+    val_name = train_val_split_names(cfg)[1]
+    shared = [("data.val_split", val_name, len(trained.intersection(val_set.names)))]
+    tests = listed_test_splits(cfg) if tests is None else tests
+    shared += [(key, split, len(trained.intersection(names))) for key, split, names in tests]
     return [entry for entry in shared if entry[2]]
 
 
-def warn_shared_training_images(
+def shared_validation_images(
+    cfg: DataConfig,
+    val_set: SegmentationDataset,
+    tests: Optional[List[Tuple[str, str, List[str]]]] = None,
+) -> List[Tuple[str, str, int]]:
+    """(config key, split, count) for each of ``cfg.test_splits`` other than the validation
+    split that holds images of ``val_set`` (by name, as :func:`shared_training_images`). The
+    validation split itself as a test split (DIS-VD in DIS5K's protocol) is not counted."""
+    val_name = train_val_split_names(cfg)[1]
+    validated = set(val_set.names)
+    tests = listed_test_splits(cfg) if tests is None else tests
+    shared = [(key, split, len(validated.intersection(names))) for key, split, names in tests]
+    return [entry for entry in shared if entry[2] and entry[1] != val_name]
+
+
+def warn_shared_images(
     cfg: DataConfig, train_set: SegmentationDataset, val_set: SegmentationDataset
 ) -> None:
-    """One warning naming every split of :func:`shared_training_images`, if any: legal (a
-    sanity check may score training images on purpose), but a score there is no test score."""
-    shared = shared_training_images(cfg, train_set, val_set)
-    if not shared:
-        return
-    train_name = train_val_split_names(cfg)[0]
-    listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in shared)
-    logger.warning(
-        f"the training split {train_name!r} ({len(train_set.names)} images) shares images "
-        f"(same file names) with other splits of the config: {listed}; a score there "
-        "measures images the model trained on (benchmark mode refuses to score such a split "
-        "unless it is the training split itself)"
-    )
+    """One warning naming every split of :func:`shared_training_images` and of
+    :func:`shared_validation_images`, if any: legal (a sanity check may score training images
+    on purpose), but a score there is no independent test score."""
+    tests = listed_test_splits(cfg)
+    trained = shared_training_images(cfg, train_set, val_set, tests)
+    validated = shared_validation_images(cfg, val_set, tests)
+    train_name, val_name = train_val_split_names(cfg)
+    said = []
+    if trained:
+        listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in trained)
+        said.append(
+            f"the training split {train_name!r} ({len(train_set.names)} images) shares images "
+            f"(same file names) with other splits of the config: {listed}; a score there "
+            "measures images the model trained on (benchmark mode refuses to score such a "
+            "split unless it is the training split itself)"
+        )
+    if validated:
+        listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in validated)
+        said.append(
+            f"the validation split {val_name!r} ({len(val_set.names)} images) shares images "
+            f"(same file names) with test splits of the config: {listed}; the best "
+            "checkpoint is chosen by the validation loss, so a score of it there counts "
+            "images it was chosen on"
+        )
+    if said:
+        logger.warning("%s", ". Also, ".join(said) if len(said) > 1 else said[0])
 
 
 #: Bytes read from each end of a data file for :func:`data_fingerprint` (all of a file of at

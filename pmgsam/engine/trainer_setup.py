@@ -42,7 +42,7 @@ from pmgsam.engine.state import (
     save_checkpoint,
     write_config,
 )
-from pmgsam.engine.train_data import build_training_data, warn_shared_training_images
+from pmgsam.engine.train_data import build_training_data, warn_shared_images
 from pmgsam.engine.training_log import TrainingLog, attach_run_log, truncate_metrics
 from pmgsam.modeling.checkpoint import CHECKPOINTS
 from pmgsam.utils.cli import same_on_every_process
@@ -149,7 +149,7 @@ class TrainerSetup:
         self.train_set, self.val_set, self.sampler = data.train_set, data.val_set, data.sampler
         self.train_loader, self.val_loader = data.train_loader, data.val_loader
         if self.is_main:  # every rank lists the same splits: said once
-            warn_shared_training_images(self.config.data, self.train_set, self.val_set)
+            warn_shared_images(self.config.data, self.train_set, self.val_set)
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:

@@ -16,11 +16,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
+from .dis5k_splits import ALL_TE_NAME, TE_PARTS
 from .scoring import DisPair, EvaluationInputError, PathLike, evaluate_dis_pairs, write_dis_results
-from .tables import TE_PARTS
 
 ALIASES: Dict[str, Tuple[str, ...]] = {"DIS-TE": TE_PARTS}
-ALL_TE_NAME = "DIS-TE1-4"
 
 
 def split_parts(spec: str) -> Tuple[str, ...]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pmgsam.data.io import DataNotFoundError
+from pmgsam.evaluation.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.io import atomic_path
 
@@ -308,7 +309,7 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
 
 
 # The splits whose combined sets earlier versions stored under the order they were typed in.
-_DIS5K_TEST_SPLITS = frozenset({"DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"})
+_DIS5K_TEST_SPLITS = frozenset(DIS5K_TEST_SPLITS)
 
 
 def _current_combined_names(dis: Dict[str, Any]) -> Dict[str, Any]:

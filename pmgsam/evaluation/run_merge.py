@@ -25,12 +25,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Sequence
 
 from pmgsam.baselines.settings import finetune_limit
+from pmgsam.evaluation.dis5k_splits import ALL_TE_NAME, TE_PARTS
 from pmgsam.evaluation.run_json import RESULT_SECTIONS
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 #: Key of a merged run: one ``{"run", "model", section: [entry names]}`` per source run.
 MERGED_FROM = "merged_from"
-_TE_PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 _SECTION_WORDS = {"dis": "DIS split", "cos": "COS column", "efficiency": "efficiency figure"}
 
 
@@ -43,7 +43,7 @@ def given_columns(run: Mapping[str, Any], subsets: Sequence[str] = ()) -> Dict[s
     groups asked for, whose ``A+B`` ones a run gives by pooling its parts."""
     out = {s: list(run.get(s) or {}) for s in RESULT_SECTIONS}
     dis = run.get("dis") or {}
-    pooled = [("DIS-TE1-4", _TE_PARTS)] + [(s, s.split("+")) for s in subsets if "+" in s]
+    pooled = [(ALL_TE_NAME, TE_PARTS)] + [(s, s.split("+")) for s in subsets if "+" in s]
     out["dis"] += [name for name, parts in pooled if name not in dis and _pools(dis, parts)]
     return out
 

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Mapping, Sequence
 import numpy as np
 
 from pmgsam.evaluation.cos_label_sources import label_source_notes
+from pmgsam.evaluation.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS, TE_PARTS
 from pmgsam.evaluation.run_json import (
     PathLike,
 )
@@ -36,9 +37,8 @@ from pmgsam.evaluation.table_rendering import (
     write_table,
 )
 
-DIS_SUBSETS = ("DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4", "DIS-TE1-4")
-TE_PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
-SUBSET_TITLES = {"DIS-TE1-4": "Overall (TE1-4)"}
+DIS_SUBSETS = (*DIS5K_TEST_SPLITS, ALL_TE_NAME)
+SUBSET_TITLES = {ALL_TE_NAME: "Overall (TE1-4)"}
 COS_DATASETS = ("COD10K", "NC4K")
 # Config dataset name -> its column in run.json / the COS table.
 COS_NAMES = {"cod10k": "COD10K", "nc4k": "NC4K"}
@@ -127,8 +127,8 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
     for run in runs:
         dis = dict(run.get("dis") or {})
         # A row merged from several runs (run_merge) pools only the parts one run gave.
-        for name in dict.fromkeys(("DIS-TE1-4", *subsets)):
-            parts = TE_PARTS if name == "DIS-TE1-4" else name.split("+")
+        for name in dict.fromkeys((ALL_TE_NAME, *subsets)):
+            parts = TE_PARTS if name == ALL_TE_NAME else name.split("+")
             if name in dis or len(parts) < 2:
                 continue
             pooled = pool_te(dis, parts)
@@ -159,11 +159,11 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         "DIS tool (raw > 128, relax 5, epsilon 2)."
     )
     titles = [t for t, _ in groups]
-    if SUBSET_TITLES["DIS-TE1-4"] in titles:
+    if SUBSET_TITLES[ALL_TE_NAME] in titles:
         note += " Overall (TE1-4) pools all TE1-4 images."
     note += "".join(f" {t} pools the images of its parts." for t in titles if "+" in t)
     # A pooled group is a subset too when any of its parts is.
-    parts = {p for s in scored for p in (TE_PARTS if s == "DIS-TE1-4" else s.split("+"))}
+    parts = {p for s in scored for p in (TE_PARTS if s == ALL_TE_NAME else s.split("+"))}
     notes = [note, *subset_notes(runs, "dis", [*scored, *parts])]
     notes += merged_row_notes(runs, "dis", [*scored, *parts])
     shown = [f"{method}/{group}" for method, group in unpooled if group in titles]
