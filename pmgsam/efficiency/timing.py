@@ -42,6 +42,12 @@ def _time_calls(
     ``progress``: the label of a tqdm bar over the calls (None: no bar), advanced between
     calls, outside the timed spans; a CPU timing of a SAM automatic mode takes minutes.
     """
+    # Checked before any call: no timed call leaves no median (statistics' own error names
+    # neither option), and a negative warm-up would silently skip the peak-memory reset.
+    if iters < 1:
+        raise ValueError(f"iters (the timed calls) must be at least 1, got {iters}")
+    if warmup < 0:
+        raise ValueError(f"warmup (the untimed calls) must be at least 0, got {warmup}")
     from tqdm import tqdm
 
     bar = tqdm(
