@@ -1,12 +1,14 @@
 """Efficiency report: parameters, FLOPs per image, latency/throughput and peak memory.
 
     python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
-        [--device cuda|cpu] [--dtype bf16|fp32] [--iters 10] [--warmup 3] [--threads N]
-        [--json out.json] [--train] [--compile [model|regional]] [--compile-mode MODE]
-        [--channels-last] [--cudnn-benchmark] [--hiera-attention window|package]
-        [--compare sam_vit_b] [--config experiment.yaml] [--run-dir results/<run> [--method NAME]]
+        [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32] [--iters 10] [--warmup 3]
+        [--threads N] [--json out.json [--overwrite]] [--train] [--compile [model|regional]]
+        [--compile-mode MODE] [--channels-last] [--cudnn-benchmark]
+        [--hiera-attention window|package] [--compare sam_vit_b [--sam-points-per-side 32]]
+        [--config experiment.yaml] [--run-dir results/<run> [--method NAME]] [--quiet]
 
-``--threads N`` measures on N torch intra-op threads (default: torch's own count, which
+``--device auto`` (the default) takes CUDA where there is one. ``--threads N`` measures on N
+torch intra-op threads (default: torch's own count, which
 ``OMP_NUM_THREADS`` sets); records, report and run.json name the count (``threads``).
 ``--train`` times full training steps (forward, loss, backward, AdamW step) instead of
 inference; ``--compile`` compiles the whole model (``--compile regional``: each repeated block

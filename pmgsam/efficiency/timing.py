@@ -42,6 +42,11 @@ def _time_calls(
     ``progress``: the label of a tqdm bar over the calls (None: no bar), advanced between
     calls, outside the timed spans; a CPU timing of a SAM automatic mode takes minutes.
     """
+    # Checked before any call: no timed call leaves no median, and statistics' own error
+    # names no option. (A negative warm-up is not refused here: the baselines' --speed-warmup
+    # reaches this after every split is scored, where raising would lose the run.json.)
+    if iters < 1:
+        raise ValueError(f"iters (the timed calls) must be at least 1, got {iters}")
     from tqdm import tqdm
 
     bar = tqdm(
