@@ -21,7 +21,8 @@ from pycocotools.coco import COCO
 
 from pmgsam.data.coco_annotations import _warn_thin_instances
 from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
-from pmgsam.data.io import MaskValueWarning
+from pmgsam.data.io import DataError, MaskValueWarning
+from pmgsam.evaluation.instances import evaluate_cos_folder
 
 H, W = 30, 40  # non-square: a swapped height and width shows
 
@@ -184,3 +185,47 @@ def test_images_are_matched_by_their_whole_stem(tmp_path):
     assert [im["id"] for im in built["images"]] == [5, 6]
     assert [a["image_id"] for a in built["annotations"]] == [5, 6, 6]
 
+
+def test_the_files_own_area_ranks_instances_on_both_scoring_paths(tmp_path):
+    # pycocotools ranks a GT instance small / medium / large by the file's 'area' (a polygon
+    # tool's, not the pixel count). This 10x15 rectangle is stored with area 40 * 40 = 1600,
+    # "medium" (32^2 <= area < 96^2): counted from the mask (150, "small") the built GT would
+    # put the perfect prediction's AP in the small stat and -1 in the medium one.
+    coco = {
+        "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                         "area": 1600, "segmentation": [[5, 5, 20, 5, 20, 15, 5, 15]]}],
+        "categories": [{"id": 1}],
+    }  # fmt: skip
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(coco))
+    images = _write_images(tmp_path, ["c"], [(H, W)])
+    built = coco_ground_truth(images, ["c"], InstanceSource("json", path), "t")
+    assert built["annotations"][0]["area"] == 1600.0
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    cv2.imwrite(str(pred / "c.png"), (_reference_mask(coco, path) * 255).astype(np.uint8))
+    on_file = evaluate_cos_folder(pred, str(path), progress=False)["stats"]
+    on_built = evaluate_cos_folder(pred, built, progress=False)["stats"]
+    assert on_built == pytest.approx(on_file, abs=1e-12)
+    assert on_file[3:6] == pytest.approx([-1.0, 1.0, -1.0], abs=1e-12)  # small, medium, large
+
+
+@pytest.mark.parametrize("area", [-1, "1600", None, 1e11])
+def test_an_area_pycocotools_would_ignore_the_instance_for_is_refused(tmp_path, area):
+    coco = {
+        "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
+        "annotations": [{"id": 9, "image_id": 1, "category_id": 1, "area": area,
+                         "segmentation": [[5, 5, 20, 5, 20, 15, 5, 15]]}],
+    }  # fmt: skip
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(coco))
+    images = _write_images(tmp_path, ["c"], [(H, W)])
+    with pytest.raises(DataError, match=rf"'.*gt\.json' annotation 9 of c\.jpg: area {area!r} "):
+        coco_ground_truth(images, ["c"], InstanceSource("json", path), "t")
+
+
+def _reference_mask(coco: dict, path) -> np.ndarray:
+    """pycocotools' mask of the file's first annotation."""
+    reference = COCO(str(path))
+    return reference.annToMask(reference.loadAnns(coco["annotations"][0]["id"])[0])
