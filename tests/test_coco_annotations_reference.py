@@ -211,7 +211,7 @@ def test_the_files_own_area_ranks_instances_on_both_scoring_paths(tmp_path):
     assert on_file[3:6] == pytest.approx([-1.0, 1.0, -1.0], abs=1e-12)  # small, medium, large
 
 
-@pytest.mark.parametrize("area", [-1, "1600", None, 1e11])
+@pytest.mark.parametrize("area", [-1, "1600", None, True, 1e11])
 def test_an_area_pycocotools_would_ignore_the_instance_for_is_refused(tmp_path, area):
     coco = {
         "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
