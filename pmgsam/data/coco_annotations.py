@@ -29,6 +29,9 @@ from .io import (
 
 # COD10K's images without a camouflaged object: its instance files list none of them.
 NO_INSTANCES_MARK = "-NonCAM-"
+# COCOeval's 'all' area range: a GT instance whose ``area`` lies outside it is ignored (neither
+# found nor missed), so AP, AP50 and AP75 would leave it out.
+AREA_RANGE_ALL = (0.0, 1e5**2)
 
 
 class UnlistedImageWarning(UserWarning):
@@ -41,16 +44,21 @@ def instance_masks(label_map: np.ndarray) -> List[np.ndarray]:
 
 
 def coco_annotation(
-    rle: Dict[str, Any], ann_id: int, image_id: int, iscrowd: int = 0
+    rle: Dict[str, Any],
+    ann_id: int,
+    image_id: int,
+    iscrowd: int = 0,
+    area: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Class-agnostic COCO annotation (category 1) for an RLE with str counts."""
+    """Class-agnostic COCO annotation (category 1) for an RLE with str counts; ``area`` is
+    its pixel count unless given."""
     as_bytes = dict(rle, counts=rle["counts"].encode("ascii"))
     return {
         "id": ann_id,
         "image_id": image_id,
         "category_id": 1,
         "segmentation": rle,
-        "area": float(mask_utils.area(as_bytes)),
+        "area": float(mask_utils.area(as_bytes)) if area is None else area,
         "bbox": [float(v) for v in mask_utils.toBbox(as_bytes)],
         "iscrowd": iscrowd,
     }
@@ -195,7 +203,8 @@ def annotations_from_json(
     NonCAM ones are named in an :class:`UnlistedImageWarning`. Polygons and RLE become compressed
     RLE, every instance category 1, and ``iscrowd`` is kept (a crowd region is ignored, not
     missed); so is an instance that covers no pixel (a degenerate polygon), which pycocotools
-    counts as a GT instance scoring the file itself.
+    counts as a GT instance scoring the file itself, and a given ``area``
+    (:func:`checked_area`), by which it ranks instances small, medium or large.
     """
     listed, anns = read_coco_instances(path)
     by_stem = {Path(im["file_name"]).stem: im for im in listed}
@@ -235,9 +244,13 @@ def annotations_from_json(
                 raise DataError(f"{where} has no 'segmentation'")
             rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"], where)
             crowd = crowd_flag(ann.get("iscrowd"), where)
+            # pycocotools puts an instance in the small / medium / large range by the file's
+            # own area (a polygon's is not its pixel count), scoring the file itself too.
+            area = checked_area(ann["area"], where) if "area" in ann else None
             # A degenerate polygon rasterises to nothing: kept, a GT instance that can only be
             # missed, as pycocotools counts it scoring the file itself (--gt-json): one AP.
-            annotations.append(coco_annotation(rle, len(annotations) + 1, img["id"], crowd))
+            ann_id = len(annotations) + 1
+            annotations.append(coco_annotation(rle, ann_id, img["id"], crowd, area))
     return images, annotations
 
 
@@ -276,6 +289,21 @@ def crowd_flag(value: object, where: str) -> int:
     if isinstance(value, (bool, int, float)) and value in (0, 1):
         return int(value)
     raise DataError(f"{where}: iscrowd {value!r} is not 0 or 1")
+
+
+def checked_area(area: object, where: str) -> float:
+    """An annotation's given ``area``: a number within COCOeval's 'all' range
+    (:data:`AREA_RANGE_ALL`), else a :class:`DataError` naming ``where`` (pycocotools would
+    leave the instance out of AP there, or fail comparing a string)."""
+    low, high = AREA_RANGE_ALL
+    number = isinstance(area, (int, float)) and not isinstance(area, bool)
+    if not number or not low <= area <= high:  # NaN fails the comparison too
+        raise DataError(
+            f"{where}: area {area!r} is not a number from {low:g} to {high:g}, so pycocotools "
+            "would leave this instance out of AP; give its mask's pixel count, or drop the "
+            "field to have it counted from the mask"
+        )
+    return float(area)
 
 
 def whole_number(value: object) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 from pmgsam.utils.messages import preview
 
@@ -21,9 +21,14 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
-def natural_key(name: str) -> List[Union[int, str]]:
-    """Sort key that orders ``2`` before ``10`` (NC4K and many folders use numeric stems)."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+def natural_key(name: str) -> Tuple[List[Union[int, str]], str]:
+    """Sort key that orders ``2`` before ``10`` (NC4K and many folders use numeric stems), case
+    aside. Names it cannot tell apart (``img1``, ``img01``, ``IMG1``) are ordered by their own
+    text: left to the order they came in, a set's (which string hashing changes from one
+    process to the next), the seeded train/val carve would differ between runs."""
+    # Odd places hold the runs of \d+, which int() reads; str.isdigit() is also true of "²".
+    parts = re.split(r"(\d+)", name)
+    return [int(t) if i % 2 else t.lower() for i, t in enumerate(parts)], name
 
 
 def list_files(
