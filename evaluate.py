@@ -1,6 +1,7 @@
 """Evaluate PMG-SAM predictions: DIS metrics, COS instance AP, or a full benchmark run.
 
-Score existing DIS predictions (six metrics, per-image values in ``<out>.per_image.csv``)::
+Score existing DIS predictions (six metrics; per-image values beside --out, in
+``metrics.per_image.csv`` for ``--out metrics.json``)::
 
     python evaluate.py --pred-dir P --gt-dir G [--ske-dir K] [--workers N] [--resize-pred] \\
         [--overwrite] --out metrics.json
@@ -10,8 +11,8 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
     python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
         [--threshold 0.5] [--min-area 0] [--overwrite] --out ap.json
 
-Both scoring modes refuse to replace ``--out`` or its side file (``<out>.per_image.csv``,
-COS ``<out>.results.json``) when pmgsam did not write it (it lists its own in the folder's
+Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
+COS ``ap.results.json``) when pmgsam did not write it (it lists its own in the folder's
 hidden ``.pmgsam-outputs.json``), unless ``--overwrite``; a re-run into the same ``--out``
 replaces its own files.
 
@@ -200,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="allow pred/<split> folders holding other files; scoring modes: replace --out and "
-        "its side file (<out>.per_image.csv, COS <out>.results.json) when pmgsam did not "
+        "its side file (metrics.per_image.csv for --out metrics.json, COS ap.results.json for "
+        "ap.json) when pmgsam did not "
         "write them (its own are replaced without it)",
     )
     b.add_argument(
