@@ -350,6 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _refuse_unused(parser, args, f"benchmark mode on {kind}")
         with read_only_splits():  # evaluation never writes into the dataset folder
             run_benchmark(args)
+    elif args.checkpoint and not args.pred_dir:
+        # A checkpoint carries its model config, so --config is easily taken for optional;
+        # "--checkpoint is not used by DIS scoring" would not say what is missing.
+        parser.error(
+            "--checkpoint is scored in benchmark mode, which also needs --config (the experiment "
+            "config naming the dataset, its folder and splits: e.g. the run's config.yaml); "
+            "maps already written are scored with --pred-dir instead"
+        )
     elif args.overrides:
         given = " ".join(args.overrides)
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")

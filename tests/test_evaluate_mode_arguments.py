@@ -47,3 +47,12 @@ def test_overrides_without_a_config_are_refused(monkeypatch, capsys) -> None:
     assert line.endswith(
         "error: unexpected arguments: data.root=x (key=value overrides need --config)"
     )
+
+
+def test_a_checkpoint_without_config_asks_for_the_config(monkeypatch, capsys) -> None:
+    # It used to be refused as an option DIS scoring ignores, naming no --config.
+    line = usage_error(["--checkpoint", "runs/x", "--splits", "DIS-VD"], monkeypatch, capsys)
+    assert "--checkpoint is scored in benchmark mode, which also needs --config" in line
+    # Beside --pred-dir it is the scoring mode's stray option, as before.
+    line = usage_error(["--pred-dir", "p", "--checkpoint", "c"], monkeypatch, capsys)
+    assert line.endswith("error: --checkpoint is not used by DIS scoring and would be ignored")
