@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tool does, named in a warning)",
     )
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
-    p.add_argument("--out", help="output JSON (scoring modes)")
+    p.add_argument("--out", help="output JSON file, not a folder (scoring modes)")
     p.add_argument(
         "--workers",
         type=positive_int,
@@ -249,6 +249,16 @@ def _require(
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         parser.error(f"{' and '.join(missing)} {verb} required in this mode")
+
+
+def _refuse_folder_out(out: str, example: str) -> None:
+    """--out ending in a separator names a folder (``--out scores/``, as inference's --out is
+    one); Path() drops the separator, and the scores went to a file called ``scores``."""
+    if out.endswith(("/", os.sep)):
+        raise EvaluationInputError(
+            f"--out '{out}' names a folder; give the path of the file to write, e.g. "
+            f"'{out}{example}'"
+        )
 
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
@@ -364,10 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.task == "cos":
         _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])
+        _refuse_folder_out(args.out, "ap.json")
         score_cos(args)
     else:
         _refuse_unused(parser, args, "DIS scoring")
         _require(parser, args, ["pred_dir", "gt_dir", "out"])
+        _refuse_folder_out(args.out, "metrics.json")
         score_dis(args)
     return 0
 
