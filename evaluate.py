@@ -202,8 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow pred/<split> folders holding other files; scoring modes: replace --out and "
         "its side file (metrics.per_image.csv for --out metrics.json, COS ap.results.json for "
-        "ap.json) when pmgsam did not "
-        "write them (its own are replaced without it)",
+        "ap.json) when pmgsam did not write them (its own are replaced without it)",
     )
     b.add_argument(
         "--skip-existing",
