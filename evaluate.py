@@ -1,6 +1,7 @@
 """Evaluate PMG-SAM predictions: DIS metrics, COS instance AP, or a full benchmark run.
 
-Score existing DIS predictions (six metrics, per-image values in ``<out>.per_image.csv``)::
+Score existing DIS predictions (six metrics; per-image values beside --out, in
+``metrics.per_image.csv`` for ``--out metrics.json``)::
 
     python evaluate.py --pred-dir P --gt-dir G [--ske-dir K] [--workers N] [--resize-pred] \\
         [--overwrite] --out metrics.json
@@ -10,8 +11,8 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
     python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
         [--threshold 0.5] [--min-area 0] [--overwrite] --out ap.json
 
-Both scoring modes refuse to replace ``--out`` or its side file (``<out>.per_image.csv``,
-COS ``<out>.results.json``) when pmgsam did not write it (it lists its own in the folder's
+Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
+COS ``ap.results.json``) when pmgsam did not write it (it lists its own in the folder's
 hidden ``.pmgsam-outputs.json``), unless ``--overwrite``; a re-run into the same ``--out``
 replaces its own files.
 
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tool does, named in a warning)",
     )
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
-    p.add_argument("--out", help="output JSON (scoring modes)")
+    p.add_argument("--out", help="output JSON file, not a folder (scoring modes)")
     p.add_argument(
         "--workers",
         type=positive_int,
@@ -200,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="allow pred/<split> folders holding other files; scoring modes: replace --out and "
-        "its side file (<out>.per_image.csv, COS <out>.results.json) when pmgsam did not "
-        "write them (its own are replaced without it)",
+        "its side file (metrics.per_image.csv for --out metrics.json, COS ap.results.json for "
+        "ap.json) when pmgsam did not write them (its own are replaced without it)",
     )
     b.add_argument(
         "--skip-existing",
@@ -247,6 +248,16 @@ def _require(
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         parser.error(f"{' and '.join(missing)} {verb} required in this mode")
+
+
+def _refuse_folder_out(out: str, example: str) -> None:
+    """--out ending in a separator names a folder (``--out scores/``, as inference's --out is
+    one); Path() drops the separator, and the scores went to a file called ``scores``."""
+    if out.endswith(("/", os.sep)):
+        raise EvaluationInputError(
+            f"--out '{out}' names a folder; give the path of the file to write, e.g. "
+            f"'{out}{example}'"
+        )
 
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
@@ -348,16 +359,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _refuse_unused(parser, args, f"benchmark mode on {kind}")
         with read_only_splits():  # evaluation never writes into the dataset folder
             run_benchmark(args)
+    elif args.checkpoint and not args.pred_dir:
+        # A checkpoint carries its model config, so --config is easily taken for optional;
+        # "--checkpoint is not used by DIS scoring" would not say what is missing.
+        parser.error(
+            "--checkpoint is scored in benchmark mode, which also needs --config (the experiment "
+            "config naming the dataset, its folder and splits: e.g. the run's config.yaml); "
+            "maps already written are scored with --pred-dir instead"
+        )
     elif args.overrides:
         given = " ".join(args.overrides)
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")
     elif args.task == "cos":
         _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])
+        _refuse_folder_out(args.out, "ap.json")
         score_cos(args)
     else:
         _refuse_unused(parser, args, "DIS scoring")
         _require(parser, args, ["pred_dir", "gt_dir", "out"])
+        _refuse_folder_out(args.out, "metrics.json")
         score_dis(args)
     return 0
 

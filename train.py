@@ -24,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", help="experiment YAML (optional with --resume)")
     parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
-    parser.add_argument("--resume", help="run folder to continue from its last checkpoint")
+    parser.add_argument(
+        "--resume",
+        help="run folder to continue from its last checkpoint (or a checkpoint folder of it, "
+        "RUN/checkpoints/best, refused when last is later)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     return parser
 

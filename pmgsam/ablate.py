@@ -276,18 +276,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only", type=name_list, help="comma-separated config names (default: the whole grid)"
     )
-    p.add_argument("--splits", help="test split spec (default: grid.yaml's, e.g. DIS-TE)")
     p.add_argument(
-        "--device", default="auto", type=device_name, help=f"evaluation device: {DEVICE_NAMES}"
+        "--splits",
+        help="the one test set every variant is scored on: a split, or parts joined by '+' "
+        "(default: grid.yaml's, e.g. DIS-TE = DIS-TE1..4 as one set)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=1, help="evaluation batch size")
+    p.add_argument(
+        "--device",
+        default="auto",
+        type=device_name,
+        help=f"evaluation device (with --evaluate): {DEVICE_NAMES}",
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=1, help="evaluation batch size (with --evaluate)"
+    )
     p.add_argument(
         "--workers",
         type=positive_int,
         default=1,
-        help="scoring processes; at most the CPUs this process may use",
+        help="scoring processes (with --evaluate); at most the CPUs this process may use",
     )
-    p.add_argument("--no-hce", action="store_true", help="skip HCE")
+    p.add_argument("--no-hce", action="store_true", help="skip HCE (with --evaluate)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--overwrite",
@@ -298,9 +307,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Options that only set how --evaluate predicts and scores: (option, attribute).
+SCORING_OPTIONS = (
+    ("--device", "device"),
+    ("--batch-size", "batch_size"),
+    ("--workers", "workers"),
+    ("--no-hce", "no_hce"),
+)
+
+
+def _refuse_scoring_options_without_evaluate(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Without --evaluate these would be ignored without a word: ``--train --device cuda``
+    trains on the config's train.device, whatever --device says."""
+    if args.evaluate:
+        return
+    given = [o for o, a in SCORING_OPTIONS if getattr(args, a) != parser.get_default(a)]
+    if not given:
+        return
+    message = (
+        f"{', '.join(given)} only apply to --evaluate (how the variants are predicted and "
+        "scored), which is not given: add --evaluate or leave them out"
+    )
+    if "--device" in given:
+        message += "; training runs on the configs' train.device (train.device=... sets it)"
+    parser.error(message)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Train and/or score the chosen configs of the grid, then write the table and plots."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _refuse_scoring_options_without_evaluate(parser, args)
     out = Path(args.output_dir)
     refuse_output_in_inputs(out, [args.grid], "--output-dir", "the runs and tables")
     spec, paths = load_grid(Path(args.grid))

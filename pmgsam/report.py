@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--splits",
         type=name_list,
-        help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, TE1-4, then any "
-        "other scored set); "
+        help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, DIS-TE1-4 "
+        "(the Overall (TE1-4) column), then any other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",
     )
     parser.add_argument(
