@@ -88,6 +88,8 @@ def test_a_share_rounds_down_and_an_equal_request_is_not_capped(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", " 2 ")  # as a shell may pass it
     assert cpu_share() == 1  # 3 CPUs between 2 ranks: 2 each would run 4 on 3
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", " ")  # blank, as unset
+    assert cpu_share() == 3
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     with caplog.at_level("INFO"):
         assert loader_workers(3) == 3
