@@ -49,6 +49,7 @@ def _v1(root: Path, quota: str, period: str) -> None:
         ("12800000 100000\n", 64),  # a quota above the affinity mask does not add CPUs
         ("max 100000\n", 64),  # no limit
         ("garbled\n", 64),
+        ("150000.0 100000\n", 64),  # not the kernel's integers: no limit read
     ],
 )
 def test_cgroup_v2_quota_caps_the_cpus(cgroup: Path, text: str, cpus_counted: int) -> None:
