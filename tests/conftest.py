@@ -53,13 +53,15 @@ def backend_flags() -> Iterator[None]:
 
 @pytest.fixture
 def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process may run on CPUs 0 and 3 only (as under ``taskset -c 0,3``), outside
-    ``torchrun``; the worker-cap lines logged so far are forgotten, so a test sees its own."""
+    """The process may run on CPUs 0 and 3 only (as under ``taskset -c 0,3``), with no
+    cgroup CPU quota (the machine running the tests may have one), outside ``torchrun``;
+    the worker-cap lines logged so far are forgotten, so a test sees its own."""
     import os
 
     from pmgsam.utils import cpus
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    monkeypatch.setattr(cpus, "cpu_quota", lambda: None)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setattr(cpus, "_said", set())

@@ -86,6 +86,7 @@ def test_torchrun_ranks_on_one_node_share_its_cpus(
 ) -> None:
     # torchrun's 4 ranks on a 16-CPU node inherit one affinity mask: 16 // 4 = 4 CPUs each.
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(cpus, "cpu_quota", lambda: None)
     monkeypatch.setattr(cpus, "_said", set())
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     with caplog.at_level("INFO"):

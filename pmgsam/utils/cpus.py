@@ -4,9 +4,11 @@ the torch thread count (CPU prediction) that fit them."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 from contextlib import contextmanager
-from typing import Iterator, Optional, Set
+from pathlib import Path
+from typing import Iterator, Optional, Set, Tuple
 
 from pmgsam.utils.config import ConfigError
 
@@ -17,12 +19,54 @@ logger = logging.getLogger(__name__)
 _said: Set[str] = set()
 
 
+# A container's CPU limit (``docker run --cpus``, a Kubernetes CPU limit) is a quota of CPU time
+# per period, in cgroup v2's cpu.max ("<quota> <period>", quota "max" for none) or cgroup v1's
+# two files (quota -1 for none). It leaves the affinity mask whole: a 2-CPU container on a
+# 64-core host sees 64 CPUs there.
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU_DIR = Path("/sys/fs/cgroup/cpu")
+
+
+def _quota_and_period() -> Optional[Tuple[str, str]]:
+    """The (quota, period) texts of this process's cgroup CPU limit, None where no file is."""
+    try:
+        quota, period = CGROUP_V2_CPU_MAX.read_text().split()
+        return quota, period
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = (CGROUP_V1_CPU_DIR / "cpu.cfs_quota_us").read_text().strip()
+        return quota, (CGROUP_V1_CPU_DIR / "cpu.cfs_period_us").read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_quota() -> Optional[int]:
+    """The CPUs' worth of time this process's cgroup may use per period (quota / period,
+    rounded up: a limit of 1.5 CPUs keeps 2 busy part of the time), None without a limit or
+    where none can be read (not Linux, an unreadable or unexpected file)."""
+    found = _quota_and_period()
+    if found is None or found[0] == "max":
+        return None
+    try:
+        quota, period = int(found[0]), int(found[1])
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:  # v1's -1: no limit
+        return None
+    return max(1, math.ceil(quota / period))
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on: its affinity mask where the OS has one (Linux:
-    ``taskset``, cgroup cpusets, a Slurm allocation), else ``os.cpu_count()``."""
+    ``taskset``, cgroup cpusets, a Slurm allocation), else ``os.cpu_count()``; fewer where its
+    cgroup's CPU quota (:func:`cpu_quota`) is smaller."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+        cpus = max(1, len(os.sched_getaffinity(0)))
+    else:
+        cpus = max(1, os.cpu_count() or 1)
+    quota = cpu_quota()
+    return cpus if quota is None else min(cpus, quota)
 
 
 def local_processes() -> int:

@@ -42,11 +42,14 @@ class SegmentationError(ValueError):
 
 
 def encode_rle(mask: np.ndarray) -> Dict[str, Any]:
-    """COCO RLE of a binary (H, W) mask with ``counts`` as str (JSON-serialisable).
+    """COCO RLE of a binary (H, W) mask, any non-zero value foreground, with ``counts`` as str
+    (JSON-serialisable).
 
-    pycocotools wants Fortran-ordered uint8; its ``counts`` are bytes, which JSON cannot hold.
+    pycocotools wants Fortran-ordered uint8 and starts a run wherever the value changes (a
+    label map's 1 next to 2 would end the foreground); its ``counts`` are bytes, which JSON
+    cannot hold.
     """
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle = mask_utils.encode(np.asfortranarray(mask != 0, dtype=np.uint8))
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
 
