@@ -11,7 +11,8 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
     python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
         [--threshold 0.5] [--min-area 0] [--overwrite] --out ap.json
 
-Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
+``--out`` is a JSON file: a folder (``--out scores/``) or another suffix (``--out m.csv``) is
+refused. Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
 COS ``ap.results.json``) when pmgsam did not write it (it lists its own in the folder's
 hidden ``.pmgsam-outputs.json``), unless ``--overwrite``; a re-run into the same ``--out``
 replaces its own files.
@@ -78,6 +79,7 @@ from pmgsam.utils.cli import (
     positive_int,
     probability,
     run_cli,
+    table_name,
 )
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -137,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "tool does, named in a warning)",
     )
     p.add_argument("--gt-json", help="COS: COCO instance annotation file")
-    p.add_argument("--out", help="output JSON file, not a folder (scoring modes)")
+    p.add_argument(
+        "--out", help="output JSON file (.json or no suffix), not a folder (scoring modes)"
+    )
     p.add_argument(
         "--workers",
         type=positive_int,
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--method",
+        type=table_name,
         help="row name in the tables (default: the run folder's name; with --baseline the "
         "row's description, e.g. 'SAM ViT-B GT box')",
     )
@@ -250,13 +255,20 @@ def _require(
         parser.error(f"{' and '.join(missing)} {verb} required in this mode")
 
 
-def _refuse_folder_out(out: str, example: str) -> None:
+def _check_out(out: str, example: str) -> None:
     """--out ending in a separator names a folder (``--out scores/``, as inference's --out is
-    one); Path() drops the separator, and the scores went to a file called ``scores``."""
+    one); Path() drops the separator, and the scores went to a file called ``scores``. A suffix
+    other than .json (``--out m.csv``) would name JSON as another format."""
     if out.endswith(("/", os.sep)):
         raise EvaluationInputError(
             f"--out '{out}' names a folder; give the path of the file to write, e.g. "
             f"'{out}{example}'"
+        )
+    suffix = Path(out).suffix
+    if suffix and suffix.lower() != ".json":
+        raise EvaluationInputError(
+            f"--out '{out}': the scores are written as JSON, not {suffix}; give a .json file, "
+            f"e.g. '{Path(out).with_suffix('.json')}'"
         )
 
 
@@ -373,12 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.task == "cos":
         _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])
-        _refuse_folder_out(args.out, "ap.json")
+        _check_out(args.out, "ap.json")
         score_cos(args)
     else:
         _refuse_unused(parser, args, "DIS scoring")
         _require(parser, args, ["pred_dir", "gt_dir", "out"])
-        _refuse_folder_out(args.out, "metrics.json")
+        _check_out(args.out, "metrics.json")
         score_dis(args)
     return 0
 

@@ -93,7 +93,7 @@ def test_the_options_reach_the_report(handed) -> None:
     assert (defaults["sam_points_per_side"], defaults["progress"]) == (32, True)
     argv = ["--hiera-attention", "package", "--compile", "regional", "--compile-mode",
             "max-autotune", "--channels-last", "--cudnn-benchmark", "--sam-points-per-side",
-            "4", "--quiet", "--threads", "3"]  # fmt: skip
+            "4", "--compare", "sam_vit_b", "--quiet", "--threads", "3"]  # fmt: skip
     with pytest.raises(Reached):
         main([*ARGV, *argv])
     perf, given = handed[1]["perf"], handed[1]

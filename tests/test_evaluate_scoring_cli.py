@@ -17,7 +17,8 @@ def test_dis_scores_are_not_written_into_the_skeleton_folder(pairs, tmp_path, ca
     ske = tmp_path / "ske"
     ske.mkdir()
     cv2.imwrite(str(ske / "a.png"), np.zeros((30, 40), np.uint8))
-    argv = ["--pred-dir", pred, "--gt-dir", gt, "--ske-dir", ske, "--out", ske / "a.png"]
+    # (--out ske/a.png, over a skeleton, is refused sooner: its suffix is not .json.)
+    argv = ["--pred-dir", pred, "--gt-dir", gt, "--ske-dir", ske, "--out", ske / "m.json"]
     err = refused(evaluate_main, [*argv, "--overwrite"], capsys, pred, gt, ske, expect="--out")
     assert f"the input folder '{ske}'" in err
 

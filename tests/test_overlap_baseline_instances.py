@@ -95,3 +95,14 @@ def test_another_name_for_a_baseline_run_is_refused(tmp_path, baseline_run) -> N
     args += ["--run", str(run), "--out", str(tmp_path / "ov")]
     assert exit_status(main, args) == 2
     assert "TOY2" not in json.loads((run / "run.json").read_text())["cos"]
+
+
+def test_scoring_options_for_a_baseline_run_are_refused(tmp_path, baseline_run, capsys) -> None:
+    # Its instances are scored as they were made: a --threshold would change nothing.
+    gt, run = baseline_run
+    args = ["overlap", "--gt-json", str(gt), "--name", "TOY", "--split", "Test", "--run", str(run)]
+    args += ["--threshold", "0.3", "--out", str(tmp_path / "ov")]
+    assert exit_status(main, args) == 2
+    assert "--threshold would be ignored: --run" in capsys.readouterr().err
+    assert not (tmp_path / "ov").exists()
+    assert "TOY overlap" not in json.loads((run / "run.json").read_text())["cos"]

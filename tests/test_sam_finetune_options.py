@@ -13,7 +13,7 @@ import yaml
 
 from pmgsam.baselines.finetune_data import check_outputs
 from pmgsam.baselines.finetune_options import build_parser, load_settings
-from pmgsam.utils.config import apply_overrides
+from pmgsam.utils.config import ConfigError, apply_overrides
 from pmgsam.utils.outputs import OutputError
 
 
@@ -61,3 +61,26 @@ def test_an_output_hard_linked_to_the_checkpoint_is_refused(tmp_path: Path) -> N
     with pytest.raises(OutputError, match=r"would replace the input --checkpoint '.*sam\.pth'"):
         check_outputs(output, source, overwrite=True)
     check_outputs(tmp_path / "out" / "other.pth", source, overwrite=False)  # a new name is fine
+
+
+@pytest.mark.parametrize(
+    "cache", [[], ["--embedding-cache", "memory"], ["--embedding-cache", "none"]]
+)
+def test_cache_dir_without_a_disk_cache_is_refused(tmp_path: Path, cache) -> None:
+    # The config's default cache is in memory: the folder would never be written or read.
+    argv = ["--model-type", "vit_b", "--checkpoint", "x.pth", "--config", str(_config(tmp_path))]
+    argv += ["--output", "o.pth", "--cache-dir", "cache", *cache]
+    with pytest.raises(
+        ConfigError, match=r"--cache-dir 'cache' would be ignored: .* is (memory|none)"
+    ):
+        load_settings(build_parser("finetune", "").parse_args(argv))
+
+
+def test_cache_dir_with_a_disk_cache_set_in_the_config_is_taken(tmp_path: Path) -> None:
+    config = tmp_path / "ft.yaml"
+    finetune = {"embedding_cache": "disk", "cache_dir": "a"}
+    config.write_text(yaml.safe_dump({"data": {"dataset": "dis5k"}, "finetune": finetune}))
+    argv = ["--model-type", "vit_b", "--checkpoint", "x.pth", "--config", str(config)]
+    argv += ["--output", "o.pth", "--cache-dir", "b"]
+    cfg, _ = load_settings(build_parser("finetune", "").parse_args(argv))
+    assert (cfg.finetune.embedding_cache, cfg.finetune.cache_dir) == ("disk", "b")

@@ -25,6 +25,7 @@ from pmgsam.utils.cli import (
     positive_float,
     positive_int,
     probability,
+    table_name,
 )
 from pmgsam.utils.config import with_data_root
 from pmgsam.utils.outputs import refuse_output_in_inputs
@@ -223,7 +224,9 @@ def _add_premask_parser(sub: Any) -> None:
         "--prior-dir", action="append", help="[NAME=]DIR: folder of prior maps, a Table 5 row"
     )
     p.add_argument("--clipseg", help="local CLIPSeg model folder (needs transformers)")
-    p.add_argument("--prompt", default="the main object", help="CLIPSeg text prompt")
+    p.add_argument(
+        "--prompt", default="the main object", help="CLIPSeg text prompt (needs --clipseg)"
+    )
     p.add_argument(
         "--pre-threshold", type=probability, default=0.5, help="poor Pre-Mask: IoU below"
     )
@@ -259,7 +262,9 @@ def _add_overlap_parser(sub: Any) -> None:
     p.add_argument(
         "--touch-distance", type=non_negative_int, default=1, help="pixels counted as touching"
     )
-    p.add_argument("--name", required=True, help="dataset name in the COS table, e.g. COD10K")
+    p.add_argument(
+        "--name", required=True, type=table_name, help="dataset name in the COS table, e.g. COD10K"
+    )
     p.add_argument("--out", required=True, help="folder for the image list and subset GT")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
@@ -310,7 +315,12 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument(
         "--worst", type=non_negative_int, default=0, help="failure sheet of the K worst images"
     )
-    p.add_argument("--by", choices=["hce", "iou"], default="iou", help="worst by (first run)")
+    p.add_argument(
+        "--by",
+        choices=["hce", "iou"],
+        default="iou",
+        help="rank the --worst images by (first run; needs --worst)",
+    )
     p.add_argument(
         "--num", type=positive_int, default=4, help="grid images when --images is not given"
     )
@@ -345,9 +355,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Per subcommand, the options that act only with another: (dest, what it needs, whether the
+# call has it). Unset or at its default, an option passes (a script may spell out a default).
+_SCORED = "--pred-dir or --run (maps to score)"  # or the run's instances
+_NEEDS = {
+    "premask": [("prompt", "--clipseg", lambda a: a.clipseg)],
+    "figures": [("by", "--worst K (K > 0)", lambda a: a.worst > 0)],
+    "overlap": [
+        (dest, _SCORED, lambda a: a.pred_dir or a.run)
+        for dest in ("protocol", "threshold", "min_area", "resize_pred")
+    ],
+}
+
+
+def refuse_ignored(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (naming the subcommand) for the options given that the call would ignore
+    without a word: ``premask --prompt`` without ``--clipseg``, ``figures --by`` without
+    ``--worst``, ``overlap --threshold`` (and the other scoring options) with nothing to score."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    subparser = sub.choices[args.command]
+    ignored = [
+        ("--" + dest.replace("_", "-"), needs)
+        for dest, needs, needed in _NEEDS.get(args.command, [])
+        if getattr(args, dest) not in (None, subparser.get_default(dest)) and not needed(args)
+    ]
+    if ignored:
+        named = ", ".join(option for option, _ in ignored)
+        needs = " and ".join(sorted({n for _, n in ignored}))
+        verb = "it needs" if len(ignored) == 1 else "they need"
+        subparser.error(f"{named} would be ignored: {verb} {needs}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the subcommand of ``argv``; its errors are reported by :func:`run_cli`."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    refuse_ignored(parser, args)
     args.func(args)
     return 0
 

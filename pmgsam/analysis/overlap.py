@@ -275,6 +275,12 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     recorded = recorded if isinstance(recorded, Mapping) else {}
     # A SAM baseline's AP came from its instances, not its maps: its subset is scored so too.
     instances = recorded_instances(args.run, args.name, recorded, args.pred_dir)
+    given = [f"--{k.replace('_', '-')}" for k in SCORING_DEFAULTS if getattr(args, k) is not None]
+    if instances and given:  # instances are scored as they were made: no map is thresholded
+        raise ConfigError(
+            f"{', '.join(given)} would be ignored: --run '{args.run}' scored {args.name} from "
+            "its instances, and its subset is scored from the same instances; leave them out"
+        )
     pred_dir = None if instances else _prediction_folder(args)
     if pred_dir is not None:
         settings = scoring_settings(args, recorded.get(args.name))

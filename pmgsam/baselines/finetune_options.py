@@ -19,7 +19,7 @@ from pmgsam.utils.cli import (
     positive_float,
     positive_int,
 )
-from pmgsam.utils.config import quoted_override, with_data_root
+from pmgsam.utils.config import ConfigError, quoted_override, with_data_root
 
 # The options that override a key of the config's finetune section (finetune.<key>).
 OPTION_KEYS = (
@@ -58,6 +58,14 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
             overrides.append(_override(f"finetune.{option}", value, option in PATH_OPTIONS))
     overrides = with_data_root(overrides, args.data_root)
     cfg = load_config(SamFinetuneConfig, args.config, overrides)
+    mode = cfg.finetune.embedding_cache
+    if args.cache_dir is not None and mode != "disk":  # the folder would never be written
+        source = "--embedding-cache" if args.embedding_cache else f"'{args.config}' (or override)"
+        raise ConfigError(
+            f"--cache-dir '{args.cache_dir}' would be ignored: it is the folder of the disk "
+            f"cache, and the embedding cache is {mode} (finetune.embedding_cache from "
+            f"{source}); add --embedding-cache disk, or leave --cache-dir out"
+        )
     in_file = (read_config_file(Path(args.config)).get("data") or {}).get("augment")
     named = [o for o in overrides if o.split("=", 1)[0].strip().startswith("data.augment")]
     if in_file is not None or named:
@@ -121,7 +129,11 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "and image; nothing there is deleted), or none (encoded every epoch); the losses are "
         "the same",
     )
-    p.add_argument("--cache-dir", help="folder of the disk cache; overrides finetune.cache_dir")
+    p.add_argument(
+        "--cache-dir",
+        help="folder of the disk cache; overrides finetune.cache_dir (refused unless the cache "
+        "is disk: --embedding-cache disk or the config's finetune.embedding_cache)",
+    )
     p.add_argument(
         "--encoder-dtype",
         choices=list(ENCODER_DTYPES),

@@ -1,6 +1,7 @@
 """Generated datasets in the official DIS5K / COD10K-v3 / NC4K layouts (for tests and the demo).
 
 ``python -m pmgsam.data.synthetic --layout dis5k --out DIR --num 20 --seed 0 --size 320x240``
+(``--quiet``, or its older name ``--no-progress``, hides the progress bar)
 
 * ``dis5k`` -> ``DIR/DIS5K/{DIS-TR,DIS-VD,DIS-TE1..4}/{im,gt}``: ``num`` training images and
   ``max(2, num // 4)`` in each other split. Salient objects made of several parts with holes and
@@ -337,7 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier generated tree (its files)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    parser.add_argument(
+        "--quiet",
+        "--no-progress",  # its first name, kept for the scripts that use it
+        dest="quiet",
+        action="store_true",
+        help="no progress bar, as every other command's --quiet",
+    )
     return parser
 
 
@@ -357,7 +364,7 @@ def main(argv: List[str] | None = None) -> None:
         args.seed,
         args.size,
         args.overwrite,
-        not args.no_progress,
+        not args.quiet,
         overwrite_option="--overwrite",
     )
     manifest = load_manifest(root)

@@ -1,11 +1,16 @@
 """Efficiency report: parameters, FLOPs per image, latency/throughput and peak memory.
 
-    python -m pmgsam.efficiency --model pmgsam_hiera_b+ [--size 1024] [--batch 1]
-        [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32] [--iters 10] [--warmup 3]
-        [--threads N] [--json out.json [--overwrite]] [--train] [--compile [model|regional]]
-        [--compile-mode MODE] [--channels-last] [--cudnn-benchmark]
-        [--hiera-attention window|package] [--compare sam_vit_b [--sam-points-per-side 32]]
-        [--config experiment.yaml] [--run-dir results/<run> [--method NAME]] [--quiet]
+    python -m pmgsam.efficiency [--model pmgsam_hiera_b+ | --config experiment.yaml]
+        [--size 1024] [--batch 1] [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32]
+        [--iters 10] [--warmup 3] [--threads N] [--json out.json [--overwrite]] [--train]
+        [--compile [model|regional] [--compile-mode MODE]] [--channels-last]
+        [--cudnn-benchmark] [--hiera-attention window|package]
+        [--compare sam_vit_b [--sam-points-per-side 32]]
+        [--run-dir results/<run> [--method NAME]] [--quiet]
+
+``--model`` and ``--config`` are refused together (each names the model to measure), as are
+``--compile-mode`` without ``--compile``, ``--sam-points-per-side`` without ``--compare``, and a
+``--json`` that names a folder (``effdir/``, or an existing folder).
 
 ``--device auto`` (the default) takes CUDA where there is one. ``--threads N`` measures on N
 torch intra-op threads (default: torch's own count, which

@@ -6,6 +6,7 @@ at once (as ``train.py``'s and ``evaluate.py``'s do)."""
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -21,7 +22,10 @@ from pmgsam.utils.cli import (
     device_name,
     non_negative_int,
     positive_int,
+    table_name,
 )
+
+DEFAULT_MODEL = "pmgsam_hiera_b+"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model",
-        default="pmgsam_hiera_b+",
         choices=list_models(),
-        help="registered model to measure",
+        help=f"registered model to measure (default: {DEFAULT_MODEL}; not with --config)",
     )
-    parser.add_argument("--config", help="measure the model of this experiment YAML instead")
+    parser.add_argument(
+        "--config", help="measure the model of this experiment YAML (not with --model)"
+    )
     parser.add_argument(
         "--size", type=positive_int, default=None, help="input side S (default: model's)"
     )
@@ -73,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile-mode",
         default="default",
         choices=COMPILE_MODES,
-        help="torch.compile mode, with --compile",
+        help="torch.compile mode (needs --compile)",
     )
     parser.add_argument(
         "--channels-last", action="store_true", help="channels-last memory format (model and input)"
@@ -100,13 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--sam-points-per-side",
         type=positive_int,
         default=32,
-        help="prompt grid of the compared AMG (default 32 as in SAM; fewer only to rehearse)",
+        help="prompt grid of the --compare generator (needs --compare; default 32 as in SAM; "
+        "fewer only to rehearse)",
     )
     parser.add_argument(
         "--json",
         default=None,
-        help="also write the timing records (a JSON list) here; a file there that pmgsam did "
-        "not write is refused before timing, unless --overwrite (its own is replaced)",
+        help="also write the timing records (a JSON list) to this file (not a folder); a file "
+        "there that pmgsam did not write is refused before timing, unless --overwrite (its own "
+        "is replaced)",
     )
     parser.add_argument(
         "--overwrite",
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--method",
+        type=table_name,
         help="with --run-dir: rename the run's table row (default: keep its run.json method)",
     )
     parser.add_argument(
@@ -146,12 +154,40 @@ def config_label(config: ModelConfig, path: str) -> str:
     return Path(path).stem
 
 
+def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors for options this call would ignore without a word, and for a --json that
+    names a folder."""
+    if args.model and args.config:  # the config's model was measured, --model's dropped
+        parser.error(
+            f"--model {args.model} and --config {args.config} both name the model to measure: "
+            "give one of them (--config measures the experiment config's model)"
+        )
+    if args.compile_mode != parser.get_default("compile_mode") and args.compile is None:
+        parser.error(
+            f"--compile-mode {args.compile_mode} sets how --compile compiles, which is not "
+            "given: add --compile (or --compile regional) or leave it out"
+        )
+    if args.sam_points_per_side != parser.get_default("sam_points_per_side") and not args.compare:
+        parser.error(
+            f"--sam-points-per-side {args.sam_points_per_side} sets the prompt grid of the "
+            "--compare generator, which is not given: add --compare (e.g. sam_vit_b) or leave "
+            "it out"
+        )
+    # Path() drops a trailing separator: 'effdir/' would become a file named 'effdir'.
+    if args.json and args.json.endswith(("/", os.sep)):
+        parser.error(
+            f"--json '{args.json}' names a folder; give the path of the file to write, e.g. "
+            f"'{args.json}efficiency.json'"
+        )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Measure, print the report, and write it to --json and/or --run-dir's run.json."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.method and not args.run_dir:
         parser.error("--method renames a run's row: it needs --run-dir")
+    _refuse_ignored_options(parser, args)
     if args.train and args.compare:  # the speed-up would set training steps against inference
         parser.error(
             "--compare times a generator's inference against PMG-SAM's; --train times training "
@@ -186,8 +222,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         from pmgsam.analysis.output_files import check_output_paths
 
         check_output_paths([args.json], "--json", args.overwrite)
-    model: Union[str, ModelConfig] = args.model
-    label = args.model
+    model: Union[str, ModelConfig] = args.model or DEFAULT_MODEL
+    label = args.model or DEFAULT_MODEL
     if args.config:
         from pmgsam.engine.config import ExperimentConfig
         from pmgsam.utils.config import load_config

@@ -19,11 +19,12 @@ the CPUs (:func:`~pmgsam.engine.predictor.prediction_threads`); on CUDA torch's 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
 
-``--out`` must not be the input folder (nor, for one image, the folder holding it), and must not
-hold files this tool did not write unless ``--overwrite`` is given (see
-:mod:`pmgsam.utils.outputs`). A new subfolder of the input folder is fine (``--input my_images
---out my_images/preds``): only the files directly in the input folder are read, never its
-subfolders, so the maps are not taken for images by a rerun.
+``--out`` is a folder, also for one image (a name ending in an image extension, ``--out
+mask.png``, is refused unless that folder exists). It must not be the input folder (nor, for
+one image, the folder holding it), and must not hold files this tool did not write unless
+``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). A new subfolder of the input
+folder is fine (``--input my_images --out my_images/preds``): only the files directly in the
+input folder are read, never its subfolders, so the maps are not taken for images by a rerun.
 
 Input files that cannot be read: those whose header cannot be read (zero-byte, not an image,
 broken link, over PIL's pixel limit) are all named before anything is predicted, and the command
@@ -56,7 +57,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pmgsam.data.io import DataError
-from pmgsam.engine.inference_options import build_parser
+from pmgsam.engine.inference_options import build_parser, parse_arguments
 from pmgsam.engine.unreadable import FailedInputs
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
@@ -71,7 +72,7 @@ if __name__ == "__main__":
     # Run as a command: --help and usage errors answer before the torch imports below
     # (seconds). Those stay at module level, where tests patch them (load_pretrained,
     # Predictor); main() parses again, as it must when called directly.
-    build_parser().parse_args()
+    parse_arguments(build_parser())
 
 from torch.utils.data import Subset  # noqa: E402
 
@@ -260,7 +261,7 @@ def predict_split(
 def main(argv: Optional[List[str]] = None) -> int:
     """Predict the maps of ``--input`` into ``--out`` (and ``--premask-out``); 0 on success."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     device = resolve_device(args.device, option="--device")
     input_dir = Path(args.input)
     # Checked before the model is built, so a refused folder costs nothing; created after it

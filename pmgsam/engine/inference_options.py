@@ -7,7 +7,10 @@ errors answer at once.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Optional, Sequence
 
+from pmgsam.data.listing import IMAGE_EXTENSIONS
 from pmgsam.engine.unreadable import KEEP_GOING_HELP
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
@@ -30,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         required=True,
-        help="output folder for <stem>.png maps; not the input folder itself, but a subfolder "
-        "of it may be (input subfolders are never read)",
+        help="output folder for <stem>.png maps (a name ending in an image extension, such as "
+        "mask.png, is refused unless that folder exists); not the input folder itself, but a "
+        "subfolder of it may be (input subfolders are never read)",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=4, help="images per forward pass"
@@ -72,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or settings, or of a pmgsam that did not record them, is refused",
     )
     parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
-    parser.add_argument("--premask-out", help="also write the Pre-Mask maps to this folder")
+    parser.add_argument(
+        "--premask-out", help="also write the Pre-Mask maps to this folder (as --out, a folder)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "overrides",
@@ -81,3 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
         "takes it; the model. prefix may be left out)",
     )
     return parser
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
+    """``argv`` parsed, with a usage error for an --out (or --premask-out) named like an image
+    file (``--out inf/mask.png``), which is not an existing folder: the maps would go into a new
+    folder of that name, not into that file."""
+    args = parser.parse_args(argv)
+    for option, folder in (("--out", args.out), ("--premask-out", args.premask_out)):
+        path = Path(folder) if folder else None
+        if path and path.suffix.lower() in IMAGE_EXTENSIONS and not path.is_dir():
+            parser.error(
+                f"{option} '{folder}' looks like an image file, but {option} is a folder: each "
+                f"image's map is written into it as <stem>.png; give a folder, e.g. "
+                f"'{path.with_suffix('')}'"
+            )
+    return args

@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from pmgsam.data.coco_annotations import (
+    checked_area,
     crowd_flag,
     read_coco_json,
     segmentation_to_rle,
@@ -27,9 +28,6 @@ from pmgsam.utils.rle import MAX_PIXELS
 from .scoring import EvaluationInputError
 
 IMAGE_FIELDS = ("id", "file_name", "height", "width")
-# COCOeval's 'all' area range: a GT instance whose ``area`` lies outside it is ignored (neither
-# found nor missed), so AP, AP50 and AP75 would leave it out.
-AREA_RANGE_ALL = (0.0, 1e5**2)
 
 
 def rle_for_pycocotools(rle: Dict[str, object]) -> Dict[str, object]:
@@ -133,15 +131,14 @@ def _checked_annotations(
             rle = segmentation_to_rle(ann["segmentation"], h, w, named)
         except DataError as err:
             raise EvaluationInputError(str(err)) from err
+        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id, category_id=category_id)
         try:
-            crowd = crowd_flag(ann.get("iscrowd"), named)
+            out["iscrowd"] = crowd_flag(ann.get("iscrowd"), named)
+            if "area" in out:
+                out["area"] = checked_area(out["area"], named)
         except DataError as err:
             raise EvaluationInputError(str(err)) from err
-        out = dict(ann, segmentation=rle, image_id=image_id, id=ann_id, category_id=category_id)
-        out["iscrowd"] = crowd
-        if "area" in out:
-            out["area"] = _checked_area(out["area"], named)
-        else:
+        if "area" not in out:
             out["area"] = float(mask_utils.area(rle_for_pycocotools(rle)))
         fixed.append(out)
     # Annotations without an id get ones no other annotation holds.
@@ -150,20 +147,6 @@ def _checked_annotations(
         if out["id"] is None:
             out["id"] = next(spare)
     return fixed
-
-
-def _checked_area(area: object, named: str) -> float:
-    """An annotation's given ``area``: a number within COCOeval's 'all' range, else one error
-    (pycocotools would ignore the instance there, or fail comparing a string)."""
-    low, high = AREA_RANGE_ALL
-    number = isinstance(area, (int, float)) and not isinstance(area, bool)
-    if not number or not low <= area <= high:  # NaN fails the comparison too
-        raise EvaluationInputError(
-            f"{named}: area {area!r} is not a number from {low:g} to {high:g}, so pycocotools "
-            "would leave this instance out of AP; give its mask's pixel count, or drop the "
-            "field to have it counted from the mask"
-        )
-    return float(area)
 
 
 def checked_coco_dict(
@@ -178,8 +161,9 @@ def checked_coco_dict(
     (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
     raise naming the annotation and its image), and a missing ``area`` / ``iscrowd`` gets the
     mask area / 0. A given ``iscrowd`` must be 0 or 1 (``true`` / ``false``) and a given
-    ``area`` a number in COCOeval's 'all' range (:data:`AREA_RANGE_ALL`): pycocotools would
-    otherwise leave the instance out of AP without a word ("0" reads as a crowd region).
+    ``area`` a number in COCOeval's 'all' range
+    (:data:`~pmgsam.data.coco_annotations.AREA_RANGE_ALL`): pycocotools would otherwise leave
+    the instance out of AP without a word ("0" reads as a crowd region).
     ``require_instances`` refuses a GT without a non-crowd annotation (scoring
     it gives AP -1).
     """

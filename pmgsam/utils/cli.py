@@ -344,3 +344,13 @@ def name_list(text: str) -> List[str]:
     if twice:
         raise argparse.ArgumentTypeError(f"{', '.join(twice)} given more than once in {text!r}")
     return names
+
+
+def table_name(text: str) -> str:
+    """argparse type: the name of a table row or column (``--method``, ``--name``), refused
+    when empty or blank: the table would show a row or column without a name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is blank: the table would show no name; give a name, e.g. 'PMG-SAM'"
+        )
+    return text

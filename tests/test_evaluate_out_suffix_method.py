@@ -1,0 +1,68 @@
+"""evaluate.py refuses a scoring --out whose suffix says another format than the JSON written
+there (``--out m.csv`` held JSON), and a blank --method, which named a table row with nothing;
+both before anything is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pmgsam.utils.cli import exit_status
+
+DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """The --out each scoring mode was started with (nothing is scored)."""
+    import evaluate
+
+    outs = []
+    for mode in ("score_dis", "score_cos"):
+        monkeypatch.setattr(evaluate, mode, lambda args: outs.append(args.out))
+    return outs
+
+
+def _scoring(task: str, out: str) -> list:
+    truth = ["--gt-dir", "g"] if task == "dis" else ["--task", "cos", "--gt-json", "g.json"]
+    return [*truth, "--pred-dir", "p", "--out", out]
+
+
+@pytest.mark.parametrize("task", ["dis", "cos"])
+@pytest.mark.parametrize("out", ["m.csv", "scores/ap.txt", "m.json.bak"])
+def test_an_out_of_another_format_is_refused(scored, capsys, task, out) -> None:
+    import evaluate
+
+    assert exit_status(evaluate.main, _scoring(task, out), "evaluate.py") == 2
+    suffix = Path(out).suffix
+    assert f"--out '{out}': the scores are written as JSON, not {suffix}" in capsys.readouterr().err
+    assert scored == []
+
+
+@pytest.mark.parametrize("task", ["dis", "cos"])
+def test_a_json_out_or_one_without_suffix_is_scored(scored, task) -> None:
+    import evaluate
+
+    for out in ("m.json", "M.JSON", "scores"):
+        assert exit_status(evaluate.main, _scoring(task, out), "evaluate.py") == 0
+    assert scored == ["m.json", "M.JSON", "scores"]
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["--config", DEMO, "--checkpoint", "c"],
+        ["--baseline", "sam-box", "--model-type", "vit_b", "--checkpoint", "c"],
+    ],  # fmt: skip
+)
+def test_a_blank_method_is_refused(monkeypatch, capsys, blank, mode) -> None:
+    import evaluate
+    from pmgsam.evaluation import benchmark
+
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda args: pytest.fail("ran anyway"))
+    monkeypatch.setattr(evaluate.baselines_cli, "run", lambda args: pytest.fail("ran anyway"))
+    assert exit_status(evaluate.main, [*mode, "--method", blank], "evaluate.py") == 2
+    err = capsys.readouterr().err
+    assert "argument --method" in err and "blank" in err
