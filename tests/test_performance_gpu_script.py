@@ -17,7 +17,7 @@ from typing import Dict, List
 
 import pytest
 
-from pmgsam.efficiency.cli import build_parser
+from pmgsam.efficiency.cli import build_parser, check_arguments
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.config import load_config
 
@@ -76,6 +76,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
         program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]
         if program == ["-m", "pmgsam.efficiency"]:
             args = efficiency.parse_args(cmd[3:])  # exits on a bad argument
+            check_arguments(efficiency, args)  # and on a combination the command refuses
             assert args.device == ("cpu" if rehearse else "cuda")
             if name.endswith(("_regional", "_model")):
                 assert args.compile == name.rsplit("_", 1)[1] and args.channels_last

@@ -181,10 +181,9 @@ def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Name
         )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Measure, print the report, and write it to --json and/or --run-dir's run.json."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors for option combinations, before anything is loaded or timed (the GPU
+    benchmark script's commands are held against this too)."""
     if args.method and not args.run_dir:
         parser.error("--method renames a run's row: it needs --run-dir")
     _refuse_ignored_options(parser, args)
@@ -198,6 +197,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             "--run-dir adds inference figures to a run's row (its FPS column); --train times "
             "training steps: keep those with --json"
         )
+    if args.overwrite and not args.json:
+        parser.error("--overwrite lets --json replace a file: it needs --json")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Measure, print the report, and write it to --json and/or --run-dir's run.json."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device
@@ -216,8 +224,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             "measure with --dtype fp32 there",
             stacklevel=2,
         )
-    if args.overwrite and not args.json:
-        parser.error("--overwrite lets --json replace a file: it needs --json")
     if args.json:  # before minutes of timing, not after; a file of the user's own stays
         from pmgsam.analysis.output_files import check_output_paths
 
