@@ -24,7 +24,10 @@ maps (and each image's masks and counts) that the same checkpoint (SHA-256, hash
 model input side and map-changing settings (:func:`pmgsam.baselines.row.map_settings`) made from
 the same files, and a folder of another producer's maps is refused before the model loads, naming
 both (:mod:`pmgsam.baselines.resume`). ``--keep-going`` skips images that cannot be read
-(:mod:`pmgsam.engine.unreadable`): their splits are not scored and run.json is not written.
+(:mod:`pmgsam.engine.unreadable`): their splits are not scored and run.json is not written. A
+rerun into a row's ``--output-dir`` with other map settings or checkpoint bytes must score again
+every split its run.json holds, or it is refused before the model loads: run.json merges, and the
+row would mix the two (:mod:`pmgsam.baselines.row_merge`).
 
 This module holds the options and their checks (cheap to import: no torch); the run is
 :mod:`pmgsam.baselines.row` (config, producer, resume check, model, meta, efficiency, run.json)
