@@ -73,3 +73,12 @@ def test_zero_where_it_means_none_is_taken_and_every_setting_keeps_its_type() ->
     for f in fields(EsamSettings):
         assert isinstance(f.default, float) or f.name in ESAM_RANGES, f.name
         assert type(getattr(args, f"esam_{f.name}")) is type(f.default), f.name
+
+
+def test_refusals_point_at_what_to_give_instead(capsys) -> None:
+    # A side below the step: the example is the smallest side that runs, not 0.
+    line = refused(["--baseline", "esam", *BENCH, "--model-image-size", "8"], "--model-", capsys)
+    assert "(e.g. 16), got 8" in line
+    # E-SAM takes generator settings under its own names.
+    line = refused(["--baseline", "esam", *BENCH, "--points-per-side", "8"], "--points-", capsys)
+    assert line.endswith("only apply to sam-auto / sam2-auto (esam takes --esam-* settings)")

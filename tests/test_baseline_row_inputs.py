@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any, List
 
+import numpy as np
 import pytest
 import torch
-from test_baseline_runner import BoxStandIn, Stand, rect
+from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
 from pmgsam.baselines import runner
+from pmgsam.baselines.efficiency import measure_efficiency
 from pmgsam.baselines.resume import baseline_producer
 from pmgsam.baselines.row_splits import predict_and_score_splits
 from pmgsam.baselines.row_timing import stale_timing, timing_settings
@@ -61,3 +64,23 @@ def test_an_untimed_rerun_over_another_checkpoint_drops_the_timing(tmp_path: Pat
     now = timing_settings(report, 1024, "6" * 64, {"mode": "box"})
     assert stale_timing(tmp_path, lambda: now)["efficiency"]
     assert stale_timing(tmp_path, lambda: then) == {}
+
+
+def test_the_warm_up_passes_are_not_timed() -> None:
+    """A slow start (the FLOP count and the --speed-warmup passes: caches, allocation) must not
+    count in the row's speed: the stand-in takes 30 ms a pass until the warm-up is over."""
+    baseline = BoxStandIn()
+    calls = []
+    predict = baseline.predict
+
+    def slow_start(image, boxes=None):
+        calls.append(len(calls))
+        if len(calls) <= 1 + 3:  # the FLOP count, then 3 warm-up passes
+            time.sleep(0.03)
+        return predict(image, boxes)
+
+    baseline.predict = slow_start
+    boxes = np.array([[0, 0, 3, 3]], np.float32)
+    report = measure_efficiency(baseline, np.zeros((H, W, 3), np.uint8), boxes, 2, 3, False)
+    assert len(calls) == 1 + 3 + 2 and (report["iters"], report["warmup"]) == (2, 3)
+    assert report["speed"]["latency_ms_mean"] < 20
