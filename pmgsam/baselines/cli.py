@@ -24,7 +24,10 @@ maps (and each image's masks and counts) that the same checkpoint (SHA-256, hash
 model input side and map-changing settings (:func:`pmgsam.baselines.row.map_settings`) made from
 the same files, and a folder of another producer's maps is refused before the model loads, naming
 both (:mod:`pmgsam.baselines.resume`). ``--keep-going`` skips images that cannot be read
-(:mod:`pmgsam.engine.unreadable`): their splits are not scored and run.json is not written.
+(:mod:`pmgsam.engine.unreadable`): their splits are not scored and run.json is not written. A
+rerun into a row's ``--output-dir`` with other map settings or checkpoint bytes must score again
+every split its run.json holds, or it is refused before the model loads: run.json merges, and the
+row would mix the two (:mod:`pmgsam.baselines.row_merge`).
 
 This module holds the options and their checks (cheap to import: no torch); the run is
 :mod:`pmgsam.baselines.row` (config, producer, resume check, model, meta, efficiency, run.json)
@@ -38,7 +41,7 @@ from dataclasses import asdict, fields
 from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.baselines.settings import MODEL_TYPES, REDUCTIONS, EsamSettings, family_of
-from pmgsam.utils.cli import positive_int
+from pmgsam.utils.cli import non_negative_int, positive_float, positive_int, probability
 
 BASELINES = ("sam-auto", "sam-box", "sam2-auto", "sam2-box", "esam")
 DEFAULT_MODEL = {"sam": "vit_b", "sam2": "tiny"}
@@ -47,16 +50,28 @@ DEFAULT_MODEL = {"sam": "vit_b", "sam2": "tiny"}
 # Hiera downsamples 32x and its FPN adds 2x-upsampled maps, which mismatch otherwise (48 and 80
 # fail inside sam2, 32, 64 and 96 run).
 SIDE_MULTIPLE = {"sam": 16, "sam2": 32}
-# Generator settings shared by SamAutomaticMaskGenerator and SAM2AutomaticMaskGenerator;
-# unset ones keep each package's own default (they differ, e.g. pred_iou_thresh 0.88 vs 0.8).
+# Generator settings shared by SamAutomaticMaskGenerator and SAM2AutomaticMaskGenerator, with
+# the values each can take (an empty grid or a threshold no IoU reaches gives empty maps, not an
+# error); unset ones keep each package's own default (they differ, e.g. pred_iou_thresh 0.88 vs
+# 0.8).
 GENERATOR_OPTIONS = {
-    "points_per_side": int,
-    "points_per_batch": int,
-    "pred_iou_thresh": float,
-    "stability_score_thresh": float,
-    "box_nms_thresh": float,
-    "crop_n_layers": int,
-    "min_mask_region_area": int,
+    "points_per_side": positive_int,
+    "points_per_batch": positive_int,
+    "pred_iou_thresh": probability,
+    "stability_score_thresh": probability,
+    "box_nms_thresh": probability,
+    "crop_n_layers": non_negative_int,
+    "min_mask_region_area": non_negative_int,
+}
+# The values the E-SAM settings that are not fractions of the image or IoUs can take (those are
+# probabilities, in [0, 1]); 0 only where it means "none" (EsamSettings' docstring).
+ESAM_RANGES = {
+    "points_per_side": positive_int,
+    "gallery_points_per_side": non_negative_int,
+    "slic_segments": positive_int,
+    "slic_compactness": positive_float,
+    "slic_max_side": positive_int,
+    "max_repair_prompts": non_negative_int,
 }
 
 
@@ -87,13 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=positive_int, help="only the first N images of each split")
     g.add_argument(
         "--speed-iters",
-        type=int,
+        type=non_negative_int,
         default=10,
         help="timed passes, on torch's own thread count as python -m pmgsam.efficiency times "
         "PMG-SAM (OMP_NUM_THREADS sets it), not train.num_threads (0: no timing, no FLOPs; "
         "an earlier timing in run.json stays only if measured with this run's settings)",
     )
-    g.add_argument("--speed-warmup", type=int, default=3, help="untimed passes before timing")
+    g.add_argument(
+        "--speed-warmup", type=non_negative_int, default=3, help="untimed passes before timing"
+    )
     for name, kind in GENERATOR_OPTIONS.items():
         g.add_argument(
             "--" + name.replace("_", "-"), type=kind, help="auto modes (default: package's)"
@@ -104,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(EsamSettings):
         g.add_argument(
             "--esam-" + f.name.replace("_", "-"),
-            type=type(f.default),
+            type=ESAM_RANGES.get(f.name, probability),
             default=f.default,
             help="esam (default: %(default)s; see pmgsam/baselines/settings.py)",
         )

@@ -12,11 +12,17 @@ gets one line in :data:`RECORDS` (a hidden JSON-lines file beside the maps, list
 manifest): its counts, whether it was prompted, and its COCO instances. A resumed run keeps an
 image only when both its map and its line are there, so its results, counts and scores are a
 straight run's.
+
+The file is strict JSON (jq and other languages read it): an instance score that is NaN or
+infinite (the model's predicted IoU, :mod:`pmgsam.baselines.row_scores` ranks it last) is kept
+as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` and read back as that float, as is
+the bare ``NaN`` token older files hold.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -100,10 +106,10 @@ def read_records(
         return found
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = _read_scores(json.loads(line))
+        except (ValueError, TypeError, AttributeError):  # torn, or not a record's shape
             continue
-        name = record.get("name") if isinstance(record, dict) else None
+        name = record.get("name")
         if name in wanted and record.get("source") == sources.get(name):
             found[name] = record
     return found
@@ -112,13 +118,41 @@ def read_records(
 def write_records(pred_dir: PathLike, records: Dict[str, Dict[str, Any]]) -> None:
     """Replace :data:`RECORDS` in ``pred_dir`` by ``records`` (those of the kept maps), whole."""
     with atomic_path(Path(pred_dir) / RECORDS) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records.values()), encoding="utf-8")
+        tmp.write_text("".join(_line(r) for r in records.values()), encoding="utf-8")
 
 
 def append_record(pred_dir: PathLike, record: Dict[str, Any]) -> None:
     """Add one image's record (written after its map: a map without one is predicted again)."""
     with open(Path(pred_dir) / RECORDS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(_line(record))
+
+
+def _line(record: Dict[str, Any]) -> str:
+    """``record`` as one line of strict JSON: a non-finite instance score as its string."""
+    instances = [
+        dict(i, score=_non_finite_text(i["score"]))
+        if isinstance(i.get("score"), float) and not math.isfinite(i["score"])
+        else i
+        for i in record.get("instances", [])
+    ]
+    return json.dumps(dict(record, instances=instances), allow_nan=False) + "\n"
+
+
+def _non_finite_text(score: float) -> str:
+    """The spelling Python's ``float`` reads back (and Python's json wrote bare)."""
+    if math.isnan(score):
+        return "NaN"
+    return "Infinity" if score > 0 else "-Infinity"
+
+
+def _read_scores(record: Dict[str, Any]) -> Dict[str, Any]:
+    """``record`` (a parsed line) with each instance score a float again (:func:`_line`'s
+    strings; an older file's bare ``NaN`` is one already); ValueError for another string."""
+    instances = record.get("instances", [])
+    for instance in instances:
+        if isinstance(instance.get("score"), str):
+            instance["score"] = float(instance["score"])
+    return record
 
 
 def image_record(

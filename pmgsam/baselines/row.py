@@ -136,6 +136,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
 
     from pmgsam.baselines.finetune_data import finetune_record
     from pmgsam.baselines.finetune_recipe import freeze_encoders
+    from pmgsam.baselines.row_merge import MADE_WITH, made_with, refuse_other_settings
     from pmgsam.baselines.row_splits import predict_and_score_splits
     from pmgsam.baselines.row_timing import stale_timing, timing_settings, untimed_settings
     from pmgsam.baselines.runner import measure_efficiency
@@ -151,7 +152,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.split_folders import refuse_case_clashes
-    from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.evaluation.tables import COS_NAMES, cos_column
     from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
 
@@ -180,6 +181,9 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         else {}
     )
     producer, weights = _producer(args, owner)
+    # run.json merges: scores of other splits made with other settings must not stay in the row.
+    columns = [cos_column(args.dataset, split) if cos else split for split in datasets]
+    refuse_other_settings(out_dir, made_with(producer), columns)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)
     device = resolve_device(args.device, option="--device")
@@ -190,6 +194,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     meta: Dict[str, Any] = {
         "baseline": args.baseline,
         **checkpoint_meta(args.checkpoint),
+        MADE_WITH: made_with(producer),
         "config": str(args.config),
         "overrides": overrides,
         **baseline.meta(),
