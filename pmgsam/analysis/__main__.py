@@ -183,7 +183,10 @@ def _add_figures_parser(sub: Any) -> None:
         help="rank the --worst images by (first run; needs --worst)",
     )
     p.add_argument(
-        "--num", type=positive_int, default=4, help="grid images when --images is not given"
+        "--num",
+        type=positive_int,
+        default=4,
+        help="grid images spread over the split (refused with --images, which names them)",
     )
     p.add_argument(
         "--width", type=positive_float, default=3.5, help="figure width in inches (column)"
@@ -216,12 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Per subcommand, the options that act only with another: (dest, what it needs, whether the
-# call has it). Unset or at its default, an option passes (a script may spell out a default).
+# Per subcommand, the options that act only with another (or without it): (dest, what it
+# needs, whether the call has it). Unset or at its default, an option passes (a script may
+# spell out a default).
 _SCORED = "--pred-dir or --run (maps to score)"  # or the run's instances
 _NEEDS = {
     "premask": [("prompt", "--clipseg", lambda a: a.clipseg)],
-    "figures": [("by", "--worst K (K > 0)", lambda a: a.worst > 0)],
+    "figures": [
+        ("by", "--worst K (K > 0)", lambda a: a.worst > 0),
+        ("num", "--images left out (--images names the grid's images)", lambda a: a.images is None),
+    ],
     "overlap": [
         (dest, _SCORED, lambda a: a.pred_dir or a.run)
         for dest in ("protocol", "threshold", "min_area", "resize_pred")
@@ -232,7 +239,8 @@ _NEEDS = {
 def refuse_ignored(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A usage error (naming the subcommand) for the options given that the call would ignore
     without a word: ``premask --prompt`` without ``--clipseg``, ``figures --by`` without
-    ``--worst``, ``overlap --threshold`` (and the other scoring options) with nothing to score."""
+    ``--worst`` or ``--num`` with ``--images``, ``overlap --threshold`` (and the other scoring
+    options) with nothing to score."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     subparser = sub.choices[args.command]
     ignored = [
