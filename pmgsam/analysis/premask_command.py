@@ -58,6 +58,8 @@ def premask_report(args: argparse.Namespace) -> None:
     )
     if args.predict or not complete:
         _predict_final_and_premask(args, run, meta, overrides, preds, pres)
+    else:
+        print(_read_not_predicted(args, run))
     if args.clipseg:
         from .clipseg import clipseg_cache, clipseg_maps
 
@@ -126,6 +128,26 @@ def _predict_final_and_premask(
             progress=not args.quiet,
             reuse=loaded,
         )
+
+
+def _read_not_predicted(args: argparse.Namespace, run: Path) -> str:
+    """The line saying the run's maps were read, not predicted, naming the prediction options
+    given (away from their defaults) that therefore had no effect; --device still sets where
+    CLIPSeg runs."""
+    unused = [
+        option
+        for option, given in (
+            ("--checkpoint", args.checkpoint is not None),
+            ("--device", args.device != "auto" and not args.clipseg),
+            ("--batch-size", args.batch_size != 1),
+        )
+        if given
+    ]
+    effect = f", so {', '.join(unused)} had no effect" if unused else ""
+    return (
+        f"read the final and Pre-Mask maps of {args.split} in '{run}' (all there): none "
+        f"predicted{effect}; --predict predicts them again"
+    )
 
 
 def _no_maps_message(run: Path, split: str) -> str:
