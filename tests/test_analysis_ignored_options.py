@@ -1,6 +1,7 @@
 """``python -m pmgsam.analysis`` refuses an option its call would ignore without a word: a
-CLIPSeg prompt without CLIPSeg, a failure-sheet ranking without a failure sheet, overlap's
-scoring options with nothing to score. Each used to run to the end as if it were not given."""
+CLIPSeg prompt without CLIPSeg, a failure-sheet ranking without a failure sheet, a grid size
+(``--num``) beside the grid's named ``--images``, overlap's scoring options with nothing to
+score. Each used to run to the end as if it were not given."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ def test_figures_by_without_worst_is_refused(capsys) -> None:
     assert "--by would be ignored" in err
 
 
+def test_figures_num_with_images_is_refused(capsys) -> None:
+    # --images names the grid's images; --num (how many to spread over the split) went unread.
+    err = _refused([*FIGURES, "--images", "a,b", "--num", "5"], capsys)
+    assert "figures: error: --num would be ignored: it needs --images left out" in err
+    err = _refused([*FIGURES, "--images", "a", "--num", "5", "--by", "hce"], capsys)
+    assert "--by, --num would be ignored: they need --images left out" in err
+
+
 @pytest.mark.parametrize(
     "option",
     [
@@ -58,6 +67,8 @@ def test_several_ignored_options_are_named_together(capsys) -> None:
         [*PREMASK, "--prompt", "the main object"],  # the default, spelt out by a script
         [*FIGURES, "--by", "hce", "--worst", "3"],
         [*FIGURES, "--by", "iou"],
+        [*FIGURES, "--num", "5"],
+        [*FIGURES, "--images", "a,b", "--num", "4"],  # the default, spelt out by a script
         [*OVERLAP, "--threshold", "0.3", "--pred-dir", "p"],
         [*OVERLAP, "--threshold", "0.3", "--run", "r", "--split", "Test"],
     ],

@@ -84,3 +84,26 @@ def test_cache_dir_with_a_disk_cache_set_in_the_config_is_taken(tmp_path: Path) 
     argv += ["--output", "o.pth", "--cache-dir", "b"]
     cfg, _ = load_settings(build_parser("finetune", "").parse_args(argv))
     assert (cfg.finetune.embedding_cache, cfg.finetune.cache_dir) == ("disk", "b")
+
+
+@pytest.mark.parametrize("mode", ["memory", "none"])
+def test_a_config_cache_dir_without_a_disk_cache_is_refused_naming_the_field(tmp_path, mode):
+    # As --cache-dir is: the folder would never be written or read.
+    config = tmp_path / "ft.yaml"
+    finetune = {"embedding_cache": mode, "cache_dir": "cache"}
+    config.write_text(yaml.safe_dump({"data": {"dataset": "dis5k"}, "finetune": finetune}))
+    argv = ["--model-type", "vit_b", "--checkpoint", "x.pth", "--config", str(config)]
+    args = build_parser("finetune", "").parse_args([*argv, "--output", "o.pth"])
+    with pytest.raises(
+        ConfigError,
+        match=rf"^finetune.cache_dir 'cache' would be ignored: .* finetune.embedding_cache is "
+        rf"{mode}; .*\(.*ft\.yaml\)$",
+    ):
+        load_settings(args)
+    # An --embedding-cache disk makes it the disk cache's folder; a null one is no folder.
+    cfg, _ = load_settings(build_parser("finetune", "").parse_args(
+        [*argv, "--output", "o.pth", "--embedding-cache", "disk"]
+    ))  # fmt: skip
+    assert (cfg.finetune.embedding_cache, cfg.finetune.cache_dir) == ("disk", "cache")
+    args.overrides = ["finetune.cache_dir=null"]
+    assert load_settings(args)[0].finetune.cache_dir is None

@@ -11,12 +11,9 @@ Each subcommand's ``--help`` lists its options.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
     HelpFormatter,
@@ -28,7 +25,6 @@ from pmgsam.utils.cli import (
     table_name,
 )
 from pmgsam.utils.config import with_data_root
-from pmgsam.utils.outputs import refuse_output_in_inputs
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -44,145 +40,10 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def premask(args: argparse.Namespace) -> None:
-    """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
-    from pmgsam.evaluation.combined import combined_name
+    """``premask``: see :func:`pmgsam.analysis.premask_command.premask_report`."""
+    from .premask_command import premask_report
 
-    from .inputs import part_folders, pmgsam_run_meta, split_images
-    from .output_files import check_output_files, record_output_files
-    from .premask import (
-        ANALYSIS_FILES,
-        FINAL,
-        PREMASK,
-        analyse,
-        check_prior_names,
-        parse_prior,
-        prior_maps,
-        refuse_shared_names,
-    )
-
-    run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
-    # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
-    meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
-    images = split_images(args.config, args.split, overrides)
-    preds = part_folders(run, "pred", args.split)
-    pres = part_folders(run, "premask", args.split)
-    # The set's name as evaluate.py and pmgsam.ablate store it (DIS-TE: DIS-TE1-4).
-    name = combined_name(args.split)
-    out = Path(args.out or run / "analysis" / f"premask_{name}")
-    # The run's map roots too: the analysis files would sit beside the per-split map folders.
-    read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
-    priors = [parse_prior(text) for text in args.prior_dir or []]
-    names = [name for name, _ in priors] + ([f"CLIPSeg ('{args.prompt}')"] if args.clipseg else [])
-    check_prior_names(names)
-    read += [folder for _, folder in priors]
-    refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
-    check_output_files(out, ANALYSIS_FILES, "--out", args.overwrite)
-    # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
-    sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
-    if args.clipseg:  # its cache is one folder of maps by name, as a prior's
-        refuse_shared_names(images.stems, "--clipseg")
-    complete = all(
-        (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
-        for p, s in zip(images.parts, images.stems)
-    )
-    if args.predict or not complete:
-        _predict_final_and_premask(args, run, meta, overrides, preds, pres)
-    if args.clipseg:
-        from .clipseg import clipseg_cache, clipseg_maps
-
-        # One folder per split (whatever its spelling), model and prompt: maps of another
-        # prompt are never reused as these, and those of the same images always are.
-        folder = clipseg_cache(run / "priors" / "clipseg", args.split, args.clipseg, args.prompt)
-        clipseg_maps(
-            Path(args.clipseg),
-            args.prompt,
-            images.image_paths,
-            images.stems,
-            folder,
-            args.device,
-            progress=not args.quiet,
-        )
-        sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
-    sources[PREMASK] = images.maps(pres, "Pre-Mask")
-    sources[FINAL] = images.maps(preds, "final")
-    record_output_files(out, ANALYSIS_FILES, "python -m pmgsam.analysis premask")
-    summary = analyse(
-        images.names,
-        images.mask_paths,
-        sources,
-        out,
-        args.pre_threshold,
-        args.final_threshold,
-        name,
-        progress=not args.quiet,
-    )
-    _print_premask_summary(args, out, summary)
-
-
-def _predict_final_and_premask(
-    args: argparse.Namespace,
-    run: Path,
-    meta: Dict[str, object],
-    overrides: List[str],
-    preds: Dict[str, Path],
-    pres: Dict[str, Path],
-) -> None:
-    """Predict the final and Pre-Mask maps of every part of ``args.split`` into ``preds`` and
-    ``pres`` with --checkpoint, else the checkpoint the run was scored with."""
-    from pmgsam.evaluation.combined import split_parts
-
-    from .inputs import check_predicts_scored_model
-
-    checkpoint = args.checkpoint or meta.get("checkpoint")
-    if not checkpoint:
-        raise DataNotFoundError(_no_maps_message(run, args.split))
-    checkpoint = str(checkpoint)
-    if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
-        check_predicts_scored_model(run, meta, checkpoint)
-    from pmgsam.engine.inference import predict_split
-
-    loaded: dict = {}  # one model load for every part
-    for part in split_parts(args.split):
-        predict_split(
-            args.config,
-            checkpoint,
-            part,
-            preds[part],
-            args.device,
-            args.batch_size,
-            overrides,
-            premask_dir=pres[part],
-            progress=not args.quiet,
-            reuse=loaded,
-        )
-
-
-def _no_maps_message(run: Path, split: str) -> str:
-    """Why ``run`` gave no maps to analyse, and what to give instead."""
-    scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
-    if not run.exists():
-        return (
-            f"--run '{run}' does not exist: give {scored}, or --checkpoint to predict the "
-            "maps into a new folder"
-        )
-    if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
-        return (
-            f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
-            f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
-        )
-    return f"'{run}' lacks final or Pre-Mask maps of {split}; give --checkpoint to predict them"
-
-
-def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
-    """Table 5, Pearson r and the error-correction count, and the files written."""
-    print((out / "table5.md").read_text(encoding="utf-8"))
-    q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
-    print(
-        f"Pearson r(Pre-Mask IoU, final IoU) = {'undefined' if r is None else f'{r:.4f}'}; "
-        f"error corrected (Pre-Mask IoU < {args.pre_threshold}, final IoU > "
-        f"{args.final_threshold}): {q['corrected']}/{n}; quadrants {json.dumps(q)}"
-    )
-    print(f"wrote {out}/per_image.csv, summary.json, table5.md/.csv/.tex, fig10_scatter.png")
+    premask_report(args)
 
 
 def overlap(args: argparse.Namespace) -> None:
@@ -322,7 +183,10 @@ def _add_figures_parser(sub: Any) -> None:
         help="rank the --worst images by (first run; needs --worst)",
     )
     p.add_argument(
-        "--num", type=positive_int, default=4, help="grid images when --images is not given"
+        "--num",
+        type=positive_int,
+        default=4,
+        help="grid images spread over the split (refused with --images, which names them)",
     )
     p.add_argument(
         "--width", type=positive_float, default=3.5, help="figure width in inches (column)"
@@ -355,12 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Per subcommand, the options that act only with another: (dest, what it needs, whether the
-# call has it). Unset or at its default, an option passes (a script may spell out a default).
+# Per subcommand, the options that act only with another (or without it): (dest, what it
+# needs, whether the call has it). Unset or at its default, an option passes (a script may
+# spell out a default).
 _SCORED = "--pred-dir or --run (maps to score)"  # or the run's instances
 _NEEDS = {
     "premask": [("prompt", "--clipseg", lambda a: a.clipseg)],
-    "figures": [("by", "--worst K (K > 0)", lambda a: a.worst > 0)],
+    "figures": [
+        ("by", "--worst K (K > 0)", lambda a: a.worst > 0),
+        ("num", "--images left out (--images names the grid's images)", lambda a: a.images is None),
+    ],
     "overlap": [
         (dest, _SCORED, lambda a: a.pred_dir or a.run)
         for dest in ("protocol", "threshold", "min_area", "resize_pred")
@@ -371,7 +239,8 @@ _NEEDS = {
 def refuse_ignored(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A usage error (naming the subcommand) for the options given that the call would ignore
     without a word: ``premask --prompt`` without ``--clipseg``, ``figures --by`` without
-    ``--worst``, ``overlap --threshold`` (and the other scoring options) with nothing to score."""
+    ``--worst`` or ``--num`` with ``--images``, ``overlap --threshold`` (and the other scoring
+    options) with nothing to score."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     subparser = sub.choices[args.command]
     ignored = [

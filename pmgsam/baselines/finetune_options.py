@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import List, Tuple
 
 from pmgsam.baselines.finetune_data import SIDECAR_SUFFIX
-from pmgsam.baselines.finetune_recipe import CACHE_MODES, ENCODER_DTYPES, SamFinetuneConfig
+from pmgsam.baselines.finetune_recipe import (
+    CACHE_MODES,
+    ENCODER_DTYPES,
+    FinetuneConfig,
+    SamFinetuneConfig,
+)
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.baselines.settings import MODEL_TYPES
 from pmgsam.utils.cli import (
@@ -42,6 +47,24 @@ def _override(key: str, value: object, path: bool = False) -> str:
     return quoted_override(key, value) if path else f"{key}={value}"
 
 
+def _cache_mode(config: str, overrides: List[str]) -> object:
+    """``finetune.embedding_cache`` as the config file and ``overrides`` set it, unchecked
+    (None where they cannot be read: loading the config says why)."""
+    from pmgsam.utils.config import apply_overrides
+    from pmgsam.utils.config_files import read_config_file
+
+    try:
+        with warnings.catch_warnings():  # the config's own load gives its warnings
+            warnings.simplefilter("ignore")
+            data = apply_overrides(read_config_file(Path(config)), overrides, source=config)
+    except ConfigError:
+        return None
+    section = data.get("finetune")
+    return (section if isinstance(section, dict) else {}).get(
+        "embedding_cache", FinetuneConfig.embedding_cache
+    )
+
+
 def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str]]:
     """The config with the command-line options as overrides (and those overrides).
 
@@ -57,15 +80,17 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
             value = getattr(args, option)
             overrides.append(_override(f"finetune.{option}", value, option in PATH_OPTIONS))
     overrides = with_data_root(overrides, args.data_root)
-    cfg = load_config(SamFinetuneConfig, args.config, overrides)
-    mode = cfg.finetune.embedding_cache
-    if args.cache_dir is not None and mode != "disk":  # the folder would never be written
+    # Before the config's own check, which would refuse the folder as finetune.cache_dir where
+    # the option given is the one to name.
+    mode = _cache_mode(args.config, overrides)
+    if args.cache_dir is not None and mode in CACHE_MODES and mode != "disk":
         source = "--embedding-cache" if args.embedding_cache else f"'{args.config}' (or override)"
         raise ConfigError(
             f"--cache-dir '{args.cache_dir}' would be ignored: it is the folder of the disk "
             f"cache, and the embedding cache is {mode} (finetune.embedding_cache from "
             f"{source}); add --embedding-cache disk, or leave --cache-dir out"
         )
+    cfg = load_config(SamFinetuneConfig, args.config, overrides)
     in_file = (read_config_file(Path(args.config)).get("data") or {}).get("augment")
     named = [o for o in overrides if o.split("=", 1)[0].strip().startswith("data.augment")]
     if in_file is not None or named:

@@ -143,7 +143,8 @@ class FinetuneConfig:
             reused by later runs with the same checkpoint, model type, input side, encoder
             dtype and image) or ``none`` (the encoder runs on every image every epoch). The
             losses are the same either way.
-        cache_dir: the folder of the ``disk`` cache (required with it).
+        cache_dir: the folder of the ``disk`` cache (required with it, refused with the
+            others: it would be ignored).
         encoder_dtype: ``fp32`` (SAM's own numbers) or ``bf16`` (autocast of the frozen image
             encoder; faster on GPUs with bf16, a different embedding). The decoder trains in
             float32 either way.
@@ -188,6 +189,13 @@ class FinetuneConfig:
             raise ConfigError(
                 "finetune.embedding_cache=disk needs a folder: set finetune.cache_dir "
                 "(or --cache-dir)"
+            )
+        if self.embedding_cache != "disk" and self.cache_dir is not None:
+            # The folder would never be written or read: a run meant to fill it must not pass.
+            raise ConfigError(
+                f"finetune.cache_dir '{self.cache_dir}' would be ignored: it is the folder of "
+                f"the disk cache, and finetune.embedding_cache is {self.embedding_cache}; set "
+                "finetune.embedding_cache: disk, or leave finetune.cache_dir out (null)"
             )
 
 

@@ -1,0 +1,178 @@
+"""The ``premask`` subcommand of ``python -m pmgsam.analysis``: it finds the run's final and
+Pre-Mask maps (predicting those missing), any priors, and writes the analysis of
+:mod:`pmgsam.analysis.premask` (Table 5, Fig. 10)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+from pmgsam.data.io import DataNotFoundError
+from pmgsam.utils.config import with_data_root
+from pmgsam.utils.outputs import refuse_output_in_inputs
+
+
+def premask_report(args: argparse.Namespace) -> None:
+    """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
+    from pmgsam.evaluation.combined import combined_name
+
+    from .inputs import part_folders, pmgsam_run_meta, split_images
+    from .output_files import check_output_files, record_output_files
+    from .premask import (
+        ANALYSIS_FILES,
+        FINAL,
+        PREMASK,
+        analyse,
+        check_prior_names,
+        parse_prior,
+        prior_maps,
+        refuse_shared_names,
+    )
+
+    run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
+    # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
+    meta = pmgsam_run_meta(run, "--run", "it has no Pre-Mask; premask analyses PMG-SAM runs only")
+    images = split_images(args.config, args.split, overrides)
+    preds = part_folders(run, "pred", args.split)
+    pres = part_folders(run, "premask", args.split)
+    # The set's name as evaluate.py and pmgsam.ablate store it (DIS-TE: DIS-TE1-4).
+    name = combined_name(args.split)
+    out = Path(args.out or run / "analysis" / f"premask_{name}")
+    # The run's map roots too: the analysis files would sit beside the per-split map folders.
+    read = [run / "pred", run / "premask", *preds.values(), *pres.values(), *images.folders()]
+    priors = [parse_prior(text) for text in args.prior_dir or []]
+    names = [name for name, _ in priors] + ([f"CLIPSeg ('{args.prompt}')"] if args.clipseg else [])
+    check_prior_names(names)
+    read += [folder for _, folder in priors]
+    refuse_output_in_inputs(out, read, "--out", "the analysis files")  # before any prediction
+    check_output_files(out, ANALYSIS_FILES, "--out", args.overwrite)
+    # Ready priors are checked before any prediction too: a wrong folder must not cost a pass.
+    sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
+    if args.clipseg:  # its cache is one folder of maps by name, as a prior's
+        refuse_shared_names(images.stems, "--clipseg")
+    complete = all(
+        (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
+        for p, s in zip(images.parts, images.stems)
+    )
+    if args.predict or not complete:
+        _predict_final_and_premask(args, run, meta, overrides, preds, pres)
+    else:
+        print(_read_not_predicted(args, run))
+    if args.clipseg:
+        from .clipseg import clipseg_cache, clipseg_maps
+
+        # One folder per split (whatever its spelling), model and prompt: maps of another
+        # prompt are never reused as these, and those of the same images always are.
+        folder = clipseg_cache(run / "priors" / "clipseg", args.split, args.clipseg, args.prompt)
+        clipseg_maps(
+            Path(args.clipseg),
+            args.prompt,
+            images.image_paths,
+            images.stems,
+            folder,
+            args.device,
+            progress=not args.quiet,
+        )
+        sources[f"CLIPSeg ('{args.prompt}')"] = prior_maps(folder, images.stems, "CLIPSeg")
+    sources[PREMASK] = images.maps(pres, "Pre-Mask")
+    sources[FINAL] = images.maps(preds, "final")
+    record_output_files(out, ANALYSIS_FILES, "python -m pmgsam.analysis premask")
+    summary = analyse(
+        images.names,
+        images.mask_paths,
+        sources,
+        out,
+        args.pre_threshold,
+        args.final_threshold,
+        name,
+        progress=not args.quiet,
+    )
+    _print_premask_summary(args, out, summary)
+
+
+def _predict_final_and_premask(
+    args: argparse.Namespace,
+    run: Path,
+    meta: Dict[str, object],
+    overrides: List[str],
+    preds: Dict[str, Path],
+    pres: Dict[str, Path],
+) -> None:
+    """Predict the final and Pre-Mask maps of every part of ``args.split`` into ``preds`` and
+    ``pres`` with --checkpoint, else the checkpoint the run was scored with."""
+    from pmgsam.evaluation.combined import split_parts
+
+    from .inputs import check_predicts_scored_model
+
+    checkpoint = args.checkpoint or meta.get("checkpoint")
+    if not checkpoint:
+        raise DataNotFoundError(_no_maps_message(run, args.split))
+    checkpoint = str(checkpoint)
+    if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
+        check_predicts_scored_model(run, meta, checkpoint)
+    from pmgsam.engine.inference import predict_split
+
+    loaded: dict = {}  # one model load for every part
+    for part in split_parts(args.split):
+        predict_split(
+            args.config,
+            checkpoint,
+            part,
+            preds[part],
+            args.device,
+            args.batch_size,
+            overrides,
+            premask_dir=pres[part],
+            progress=not args.quiet,
+            reuse=loaded,
+        )
+
+
+def _read_not_predicted(args: argparse.Namespace, run: Path) -> str:
+    """The line saying the run's maps were read, not predicted, naming the prediction options
+    given (away from their defaults) that therefore had no effect; --device still sets where
+    CLIPSeg runs."""
+    unused = [
+        option
+        for option, given in (
+            ("--checkpoint", args.checkpoint is not None),
+            ("--device", args.device != "auto" and not args.clipseg),
+            ("--batch-size", args.batch_size != 1),
+        )
+        if given
+    ]
+    effect = f", so {', '.join(unused)} had no effect" if unused else ""
+    return (
+        f"read the final and Pre-Mask maps of {args.split} in '{run}' (all there): none "
+        f"predicted{effect}; --predict predicts them again"
+    )
+
+
+def _no_maps_message(run: Path, split: str) -> str:
+    """Why ``run`` gave no maps to analyse, and what to give instead."""
+    scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
+    if not run.exists():
+        return (
+            f"--run '{run}' does not exist: give {scored}, or --checkpoint to predict the "
+            "maps into a new folder"
+        )
+    if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
+        return (
+            f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
+            f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
+        )
+    return f"'{run}' lacks final or Pre-Mask maps of {split}; give --checkpoint to predict them"
+
+
+def _print_premask_summary(args: argparse.Namespace, out: Path, summary: Dict[str, Any]) -> None:
+    """Table 5, Pearson r and the error-correction count, and the files written."""
+    print((out / "table5.md").read_text(encoding="utf-8"))
+    q, n, r = summary["quadrants"], summary["num_images"], summary["pearson_premask_final_iou"]
+    print(
+        f"Pearson r(Pre-Mask IoU, final IoU) = {'undefined' if r is None else f'{r:.4f}'}; "
+        f"error corrected (Pre-Mask IoU < {args.pre_threshold}, final IoU > "
+        f"{args.final_threshold}): {q['corrected']}/{n}; quadrants {json.dumps(q)}"
+    )
+    print(f"wrote {out}/per_image.csv, summary.json, table5.md/.csv/.tex, fig10_scatter.png")
