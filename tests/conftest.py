@@ -14,6 +14,7 @@ tests never write into the shared trees.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Tuple
 
@@ -25,6 +26,15 @@ from pmgsam.data.synthetic import generate
 from pmgsam.utils.config import from_dict
 
 SYNTHETIC_SIZE = (96, 72)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n N``) each worker runs on one intra-op thread: N workers with
+    torch's default of one thread per core would oversubscribe the cores N-fold, and OpenMP
+    teams spin badly when they share cores (see :func:`one_thread`). Tests that need another
+    count set it and put it back themselves."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -59,7 +59,8 @@ def _closure(names: Iterable[str]) -> Set[str]:
 
 
 def _declared_requirements() -> List[str]:
-    """setup.cfg's install_requires and the dev extra (pysodmetrics, pytest), without ruff."""
+    """setup.cfg's install_requires and the dev extra (pysodmetrics, pytest), without the tools
+    the GPU machine's serial test run does not use (ruff, pytest-xdist)."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     lines = cfg["options"]["install_requires"].splitlines()
@@ -67,7 +68,7 @@ def _declared_requirements() -> List[str]:
     reqs = [
         Requirement(x.strip()).name for x in lines if x.strip() and not x.strip().startswith("#")
     ]
-    return [r for r in reqs if _norm(r) != "ruff"]
+    return [r for r in reqs if _norm(r) not in ("ruff", "pytest-xdist")]
 
 
 def _wheel_names(script: str) -> Set[str]:

@@ -30,13 +30,13 @@ CGROUP_V1_CPU_DIR = Path("/sys/fs/cgroup/cpu")
 def _quota_and_period() -> Optional[Tuple[str, str]]:
     """The (quota, period) texts of this process's cgroup CPU limit, None where no file is."""
     try:
-        quota, period = CGROUP_V2_CPU_MAX.read_text().split()
+        quota, period = CGROUP_V2_CPU_MAX.read_text(encoding="utf-8").split()
         return quota, period
     except (OSError, ValueError):
         pass
     try:
-        quota = (CGROUP_V1_CPU_DIR / "cpu.cfs_quota_us").read_text().strip()
-        return quota, (CGROUP_V1_CPU_DIR / "cpu.cfs_period_us").read_text().strip()
+        quota = (CGROUP_V1_CPU_DIR / "cpu.cfs_quota_us").read_text(encoding="utf-8").strip()
+        return quota, (CGROUP_V1_CPU_DIR / "cpu.cfs_period_us").read_text(encoding="utf-8").strip()
     except OSError:
         return None
 
