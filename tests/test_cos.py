@@ -205,7 +205,8 @@ def test_resize_pred_upsamples_to_the_gt_size(tmp_path: Path):
     small[5:15, 5:20] = 255
     small[20:35, 25:45] = 230
     pdir, gt_json = _write(tmp_path, _coco_gt({"r.png": masks}), {"r": small})
-    with pytest.raises(EvaluationInputError):
+    # Named as W x H (the overlap test's maps are square and cannot tell a swap apart).
+    with pytest.raises(EvaluationInputError, match="r.png 50x40 vs GT 100x80"):
         evaluate_cos_folder(pdir, gt_json, progress=False)
     out = tmp_path / "res.json"
     res = evaluate_cos_folder(pdir, gt_json, resize_pred=True, results_out=out, progress=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -143,4 +144,6 @@ def test_evaluate_py_scores_with_the_old_runs_config(
     argv = ["--config", run / "config.yaml", "--checkpoint", small_model_file[0],
             "--device", "cpu", "--quiet", "--output-dir", out]  # fmt: skip
     assert cli.main([str(a) for a in argv]) == 0
-    assert (out / "run.json").is_file() and (out / "metrics" / "test.json").is_file()
+    assert (out / "run.json").is_file()
+    # The run's own held-out half (test_fraction 0.5 of 4 images), not the default fifth.
+    assert json.loads((out / "metrics" / "test.json").read_text())["num_images"] == 2
