@@ -1,11 +1,12 @@
-"""Plain helpers of the CLI error tests (test_cli_errors_inference.py,
-test_cli_errors_train_evaluate.py): run a command's ``main`` as ``python -m`` runs it, and find
-its one error line."""
+"""Plain helpers of the CLI tests: run a command's ``main`` as ``python -m`` runs it, and find
+its one error line (test_cli_errors_inference.py, test_cli_errors_train_evaluate.py); every
+command's parser, for the --help tests (test_help_defaults.py, test_help_text_shown.py)."""
 
 from __future__ import annotations
 
+import argparse
 import re
-from typing import Callable, List
+from typing import Callable, Iterator, List
 
 from pmgsam.utils.cli import exit_status
 
@@ -26,3 +27,22 @@ def one_error_line(err: str) -> str:
     # On a line of its own: not glued to a progress bar that the failure left open.
     assert re.match(r"[\w. -]+: error: ", errors[0]), err
     return errors[0]
+
+
+def command_parsers() -> Iterator[argparse.ArgumentParser]:
+    """Every command's parser (from its ``build_parser``), each subcommand's after its own."""
+    import evaluate
+    import train
+    from pmgsam import ablate, report
+    from pmgsam.analysis import __main__ as analysis
+    from pmgsam.baselines import finetune_sam
+    from pmgsam.data import synthetic
+    from pmgsam.efficiency import cli as efficiency
+    from pmgsam.engine import inference
+
+    modules = (train, evaluate, inference, report, efficiency, synthetic, ablate, analysis)
+    for parser in [m.build_parser() for m in modules] + [finetune_sam.build_parser()]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from action.choices.values()

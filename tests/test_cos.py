@@ -26,6 +26,12 @@ def _rect(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     return m
 
 
+def _pycocotools_rle(mask: np.ndarray) -> dict:
+    """pycocotools' own RLE of a boolean mask, counts as str: a reference for the results."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(rle, counts=rle["counts"].decode())
+
+
 def _coco_gt(images: dict) -> dict:
     """COCO GT dict from {file_name: [bool masks]}."""
     out = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "object"}]}
@@ -104,7 +110,7 @@ def test_false_positive_matches_pycocotools_and_protocols(tmp_path: Path, cocoev
     out = tmp_path / "res.json"
     res = evaluate_cos_folder(pdir, gt_json, results_out=out, progress=False)
     direct = [
-        {"image_id": 1, "category_id": 1, "segmentation": encode_rle(m), "score": v / 255}
+        {"image_id": 1, "category_id": 1, "segmentation": _pycocotools_rle(m), "score": v / 255}
         for m, v in ((tp1, 230), (fp, 204), (tp2, 153))
     ]
     # pycocotools fed the three instances directly (not through this package's coco_map).
@@ -162,15 +168,28 @@ def test_ap_equals_pycocotools_cocoeval_called_directly(tmp_path: Path, cocoeval
     a0, a1, a2 = _rect(5, 25, 5, 25), _rect(40, 70, 10, 40), _rect(10, 30, 60, 90)
     b0, b1 = _rect(10, 50, 10, 50), _rect(55, 75, 60, 95)
     gt = _coco_gt({"a.png": [a0, a1, a2], "b.png": [b0, b1]})
-    maps = {
-        "a": _map((_rect(5, 25, 5, 23), 240), (_rect(40, 62, 10, 40), 180), (a2, 120)),
-        "b": _map((_rect(10, 50, 10, 32), 220), (_rect(2, 8, 80, 98), 200)),
+    drawn = {  # image id: (instance, level) pairs, each instance a separate component
+        1: [(_rect(5, 25, 5, 23), 240), (_rect(40, 62, 10, 40), 180), (a2, 120)],
+        2: [(_rect(10, 50, 10, 32), 220), (_rect(2, 8, 80, 98), 200)],
     }
-    pdir, gt_json = _write(tmp_path, gt, maps)
+    pdir, gt_json = _write(tmp_path, gt, {"a": _map(*drawn[1]), "b": _map(*drawn[2])})
     out = tmp_path / "res.json"
     res = evaluate_cos_folder(pdir, gt_json, results_out=out, progress=False)
 
     assert res["stats"] == pytest.approx(cocoeval_stats(COCO(str(gt_json)), out), abs=1e-12)
+    # pycocotools fed the instances as drawn (its own RLE, score = level / 255), not the
+    # results file this package wrote: the splitting and scoring are checked too. Level 120
+    # (a2) is under the 0.5 threshold: no instance, the missed GT.
+    direct = []
+    for image_id, parts in drawn.items():
+        for mask, level in parts:
+            if level / 255 <= 0.5:
+                continue
+            seg = {"image_id": image_id, "category_id": 1, "segmentation": _pycocotools_rle(mask)}
+            direct.append(dict(seg, score=level / 255))
+    (tmp_path / "direct.json").write_text(json.dumps(direct))
+    expected = cocoeval_stats(COCO(str(gt_json)), tmp_path / "direct.json")
+    assert res["stats"] == pytest.approx(expected, abs=1e-12)
     assert 0.0 < res["AP"] < res["AP50"] < 1.0  # a case that exercises partial credit
 
 

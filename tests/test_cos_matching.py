@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from pmgsam.evaluation.instances import (
     Instance,
@@ -93,6 +94,8 @@ def test_matched_protocol_submits_the_matched_prediction_not_the_gt_index():
     out = image_results(3, insts, [encode_rle(_rect(5, 15, 5, 16))], 1, protocol="matched")
     assert len(out) == 1 and out[0]["score"] == 0.8
     assert out[0]["segmentation"] == encode_rle(tp)
+    rle = dict(out[0]["segmentation"], counts=out[0]["segmentation"]["counts"].encode())
+    assert np.array_equal(mask_utils.decode(rle).astype(bool), tp)  # pycocotools reads it back
 
 
 def test_matched_protocol_submits_nothing_for_an_image_without_gt_instances():

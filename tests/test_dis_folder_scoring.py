@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 from mask_cases import make_pair, pysod_scores
+from skimage.morphology import skeletonize
+from test_hce import ref_relax_hce
 
 from pmgsam.evaluation import scoring
-from pmgsam.evaluation.dis_metrics import image_metrics
-from pmgsam.evaluation.hce import hce_counts
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 from pmgsam.utils.cli import exit_status
 
@@ -75,7 +75,7 @@ def test_folder_scoring_parallel_matches_in_process(tmp_path: Path):
     assert [r.name for r in per1] == ["img0", "img1", "img2"]
     ref = pysod_scores(pairs)
     assert all(abs(s1[k] - ref[k]) <= 1e-9 for k in ref)
-    hces = [hce_counts(p, g).total for p, g in pairs]
+    hces = [sum(ref_relax_hce(g, p, skeletonize(g > 128))) for p, g in pairs]  # official tool
     assert s1["HCE"] == pytest.approx(np.mean(hces), abs=1e-12)
 
 
@@ -136,8 +136,9 @@ def test_size_mismatch_error_and_resize(tmp_path: Path, capsys):
         evaluate_dis_folder(pdir, gdir, progress=False)
     summary, per = evaluate_dis_folder(pdir, gdir, resize_pred=True, progress=False)
     resized = cv2.resize(small, (130, 100), interpolation=cv2.INTER_LINEAR)
-    expect = image_metrics(resized, g0, name="img0")
-    assert per[0].wfm == expect.wfm and per[0].hce.total == expect.hce.total
+    ref = pysod_scores([(resized, g0)])
+    assert per[0].wfm == pytest.approx(ref["wFmeasure"], abs=1e-9)
+    assert per[0].hce.total == sum(ref_relax_hce(g0, resized, skeletonize(g0 > 128)))
 
 
 # --- benchmark mode orchestration (prediction and dataset stubbed) ---

@@ -123,6 +123,12 @@ def test_aggregate_hce_is_none_unless_every_image_has_it():
     without = image_metrics(p, g, name="b", with_hce=False)
     assert aggregate([with_h, with_h])["HCE"] == float(with_h.hce.total)
     assert aggregate([with_h, without])["HCE"] is None
+    # By hand: totals 1 + 2 + 3 + 4 = 10 and 0 + 1 + 0 + 2 = 3, so the dataset HCE is 6.5
+    # (a sum gives 13; the mean of one term, e.g. fp_points, 0.5).
+    curve = np.linspace(0, 1, 256)
+    terms = [HCEResult(1, 2, 3, 4), HCEResult(0, 1, 0, 2)]
+    hand = [ImageMetrics("c", curve, curve, 0.1, 0.5, 0.5, hce=h) for h in terms]
+    assert aggregate(hand)["HCE"] == 6.5
 
 
 def test_per_image_row_equals_pysodmetrics_on_that_image_alone():

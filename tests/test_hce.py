@@ -171,6 +171,7 @@ def test_hce_differs_from_pysodmetrics_on_dim_soft_maps():
     dim = (gt // 255 * 115).astype(np.uint8)
     ours = hce_counts(dim, gt).total
     assert ours == hce_counts(np.zeros_like(gt), gt).total > 0
+    assert ours == sum(ref_relax_hce(gt, dim, skeletonize(gt > 128)))  # the official tool's
     ref = psm.HumanCorrectionEffortMeasure()
     ref.step(dim, gt)
     assert ref.get_results()["hce"] == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from cli_cases import command_parsers
 
 from pmgsam.utils.cli import HelpFormatter
 
@@ -94,27 +95,9 @@ def test_option_help_is_plain_text_too():
     assert "folder for metrics.json (see report)" in text
 
 
-def _all_parsers():
-    import evaluate
-    import train
-    from pmgsam import ablate, report
-    from pmgsam.analysis import __main__ as analysis
-    from pmgsam.baselines import finetune_sam
-    from pmgsam.data import synthetic
-    from pmgsam.efficiency import cli as efficiency
-    from pmgsam.engine import inference
-
-    modules = (train, evaluate, inference, report, efficiency, synthetic, ablate, analysis)
-    for parser in [m.build_parser() for m in modules] + [finetune_sam.build_parser()]:
-        yield parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                yield from action.choices.values()
-
-
 def test_no_command_help_shows_restructuredtext_markup():
     # The module docstrings are the commands' usage; their markup is for Sphinx, not terminals.
-    for parser in _all_parsers():
+    for parser in command_parsers():
         text = parser.format_help()
         for markup in ("``", ":mod:`", ":func:`", ":class:`", ":data:`", ":meth:`"):
             assert markup not in text, f"{parser.prog}: {markup!r} in --help"

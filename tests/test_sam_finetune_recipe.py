@@ -17,6 +17,7 @@ import pytest
 import torch
 from sam_finetune_cases import SIDE, ArrayDataset
 from segment_anything import SamPredictor
+from torchvision.ops import sigmoid_focal_loss
 
 from pmgsam.baselines import finetune_sam, sam
 from pmgsam.baselines.finetune_cache import Embedder, MemoryCache
@@ -25,9 +26,7 @@ from pmgsam.baselines.finetune_recipe import (
     SamFinetuneConfig,
     batch_losses,
     decode,
-    dice_loss,
     encode,
-    focal_loss,
     freeze_encoders,
     image_key,
     input_frame,
@@ -112,7 +111,11 @@ def test_loss_weights_and_an_empty_prediction_of_an_empty_gt() -> None:
     torch.manual_seed(2)
     logits, gt = torch.randn(2, 3, 5, 6) * 3, (torch.rand(5, 6) > 0.5).float()
     cfg = FinetuneConfig(focal_weight=2.0, dice_weight=3.0, iou_weight=0.0)
-    per_mask = 2 * focal_loss(logits, gt) + 3 * dice_loss(logits, gt)
+    # The terms by torchvision and by the Dice formula, not by the functions under test.
+    focal = sigmoid_focal_loss(logits, gt.expand_as(logits), reduction="none").mean(dim=(-2, -1))
+    p = torch.sigmoid(logits)
+    dice = 1 - (2 * (p * gt).sum(dim=(-2, -1)) + 1) / (p.sum(dim=(-2, -1)) + gt.sum() + 1)
+    per_mask = 2 * focal + 3 * dice
     expected = per_mask.min(dim=1).values.mean().item()
     assert prompt_losses(logits, torch.zeros(2, 3), gt, cfg)["loss"].item() == pytest.approx(
         expected

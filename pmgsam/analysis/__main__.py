@@ -77,6 +77,8 @@ def _add_premask_parser(sub: Any) -> None:
         "premask",
         formatter_class=HelpFormatter,
         help="Pre-Mask quality and error correction (Table 5, Fig. 10)",
+        description="Pre-Mask vs final mask quality, priors and error correction of a run "
+        "(Table 5, Fig. 10).",
     )
     p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
     p.add_argument("--checkpoint", help="weights to predict missing maps (default: run.json's)")
@@ -107,7 +109,10 @@ def _add_premask_parser(sub: Any) -> None:
 
 def _add_overlap_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "overlap", formatter_class=HelpFormatter, help="overlapping-instance subsets and their AP"
+        "overlap",
+        formatter_class=HelpFormatter,
+        help="overlapping-instance subsets and their AP",
+        description="Overlapping-instance subsets of a COCO instance file and AP on them.",
     )
     p.add_argument("--gt-json", help="COCO instance file (default: the split's instances)")
     p.add_argument("--config", help="experiment config (with --split, instead of --gt-json)")
@@ -165,7 +170,10 @@ def _add_overlap_parser(sub: Any) -> None:
 
 def _add_figures_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "figures", formatter_class=HelpFormatter, help="qualitative grids and failure sheet"
+        "figures",
+        formatter_class=HelpFormatter,
+        help="qualitative grids and failure sheet",
+        description="Qualitative grids and a failure sheet of several runs.",
     )
     p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
     p.add_argument(
