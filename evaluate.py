@@ -65,7 +65,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
 from pmgsam.engine.unreadable import KEEP_GOING_SKIPS, KEEP_GOING_STOPS
@@ -255,10 +255,12 @@ def _require(
         parser.error(f"{' and '.join(missing)} {verb} required in this mode")
 
 
-def _check_out(out: str, example: str) -> None:
+def _check_out(out: str, example: str, inputs: Sequence[Optional[str]]) -> None:
     """--out ending in a separator names a folder (``--out scores/``, as inference's --out is
     one); Path() drops the separator, and the scores went to a file called ``scores``. A suffix
-    other than .json (``--out m.csv``) would name JSON as another format."""
+    other than .json (``--out m.csv``) would name JSON as another format. An --out among the
+    ``inputs`` (a GT mask's name) is said as such first: its suffix is not the mistake."""
+    refuse_output_in_inputs(out, inputs, "--out", "the scores")
     if out.endswith(("/", os.sep)):
         raise EvaluationInputError(
             f"--out '{out}' names a folder; give the path of the file to write, e.g. "
@@ -385,12 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.task == "cos":
         _refuse_unused(parser, args, "COS scoring (--task cos)")
         _require(parser, args, ["pred_dir", "gt_json", "out"])
-        _check_out(args.out, "ap.json")
+        _check_out(args.out, "ap.json", [args.pred_dir, args.gt_json])
         score_cos(args)
     else:
         _refuse_unused(parser, args, "DIS scoring")
         _require(parser, args, ["pred_dir", "gt_dir", "out"])
-        _check_out(args.out, "metrics.json")
+        _check_out(args.out, "metrics.json", [args.pred_dir, args.gt_dir, args.ske_dir])
         score_dis(args)
     return 0
 

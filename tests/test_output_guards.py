@@ -78,8 +78,8 @@ def test_scoring_refuses_out_among_its_inputs(pairs, capsys, target) -> None:
     out = {"gt_file": gt / "a.png", "in_gt": gt / "m.json", "in_pred": pred / "m.json"}[target]
     argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", out]
     err = refused(evaluate_main, argv, capsys, pred, gt, expect="--out")
-    # A GT mask's name is refused for its suffix before its folder is looked at.
-    assert ("written as JSON, not .png" if target == "gt_file" else "input folder") in err
+    # A GT mask's name is refused as an input first: its .png suffix is not the mistake.
+    assert "input folder" in err and "written as JSON" not in err
     assert sorted(p.name for p in gt.iterdir()) == ["a.png", "b.png"]
 
 
