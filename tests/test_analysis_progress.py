@@ -46,9 +46,13 @@ def test_map_images_raises_the_first_error_without_running_the_rest() -> None:
     def work(i: int) -> int:
         with lock:
             started.append(i)
-        time.sleep(0.01)
         if i == 1:
+            time.sleep(0.01)
             raise ValueError("map 1 is broken")
+        # Items 2 and 3 are the two threads' next ones, taken as item 1 fails: they stay under
+        # way long enough for a caller on a loaded machine to cancel the rest (with 10 ms each,
+        # a caller 10 ms late let item 4 or 5 start in 1 run of 8 under load).
+        time.sleep(0.5 if i in (2, 3) else 0.01 if i == 0 else 0)
         return i
 
     with pytest.raises(ValueError, match="map 1 is broken"):

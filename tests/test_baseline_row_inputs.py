@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any, List
 
@@ -15,6 +14,7 @@ import pytest
 import torch
 from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
+import pmgsam.efficiency.timing as timing
 from pmgsam.baselines import runner
 from pmgsam.baselines.efficiency import measure_efficiency
 from pmgsam.baselines.resume import baseline_producer
@@ -66,21 +66,25 @@ def test_an_untimed_rerun_over_another_checkpoint_drops_the_timing(tmp_path: Pat
     assert stale_timing(tmp_path, lambda: then) == {}
 
 
-def test_the_warm_up_passes_are_not_timed() -> None:
+def test_the_warm_up_passes_are_not_timed(monkeypatch) -> None:
     """A slow start (the FLOP count and the --speed-warmup passes: caches, allocation) must not
-    count in the row's speed: the stand-in takes 30 ms a pass until the warm-up is over."""
+    count in the row's speed: on a fake clock the stand-in takes 30 ms a pass until the warm-up
+    is over, then 1 ms (a real clock left the timed passes at the mercy of a loaded machine)."""
     baseline = BoxStandIn()
     calls = []
     predict = baseline.predict
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
 
     def slow_start(image, boxes=None):
         calls.append(len(calls))
-        if len(calls) <= 1 + 3:  # the FLOP count, then 3 warm-up passes
-            time.sleep(0.03)
+        now[0] += 0.03 if len(calls) <= 1 + 3 else 0.001  # the FLOP count, then 3 warm-ups
         return predict(image, boxes)
 
     baseline.predict = slow_start
     boxes = np.array([[0, 0, 3, 3]], np.float32)
     report = measure_efficiency(baseline, np.zeros((H, W, 3), np.uint8), boxes, 2, 3, False)
     assert len(calls) == 1 + 3 + 2 and (report["iters"], report["warmup"]) == (2, 3)
-    assert report["speed"]["latency_ms_mean"] < 20
+    # Timing the last warm-up pass too would give (30 + 1) / 2 = 15.5 ms.
+    assert report["speed"]["latency_ms_mean"] == pytest.approx(1.0)
+    assert report["speed"]["first_call_ms"] == pytest.approx(30.0)  # the first warm-up pass
