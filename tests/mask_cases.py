@@ -3,13 +3,15 @@ the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and 
 ``pysod_scores``, what PySODMetrics makes of such pairs; ``coco_annotation``, a COCO
 instance annotation of a binary mask (RLE, area and bbox by pycocotools); and ``exif_photo`` /
 ``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size; and
-``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself.
+``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself; and
+``folder_split``, a split of the folder layout whose images and masks are named ``names``.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -124,3 +126,13 @@ class BoxPredictor:
         x0, y0, x1, y1 = np.asarray(box, int)
         logits[0, y0 : y1 + 1, x0 : x1 + 1] = 10.0
         return logits, np.array([0.9]), None
+
+
+def folder_split(root: Path, split: str, names: Sequence[str]) -> None:
+    """``root/split/{images,masks}/<name>.png`` for each of ``names`` (8×8, all zero): a split
+    of the folder layout, for checks that read only which names a split lists."""
+    for sub in ("images", "masks"):
+        (root / split / sub).mkdir(parents=True)
+    for name in names:
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / split / "images" / f"{name}.png")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / split / "masks" / f"{name}.png")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-import numpy as np
 import pytest
-from PIL import Image
+from mask_cases import folder_split
 
 from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine.config import ExperimentConfig
@@ -57,19 +56,11 @@ def test_the_images_trained_on_count_not_the_split_they_are_carved_from(
     assert _shared(cfg) == []
 
 
-def _folder_split(root: Path, split: str, names: List[str]) -> None:
-    for sub in ("images", "masks"):
-        (root / split / sub).mkdir(parents=True)
-    for name in names:
-        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / split / "images" / f"{name}.png")
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / split / "masks" / f"{name}.png")
-
-
 def test_a_validation_folder_holding_a_training_name_is_found(tmp_path, data_config) -> None:
     # Sub-folders a and b are splits of their own names, which the config's name check lets
     # pass; "test" (drawn from a pool the folder lacks) cannot be listed and is skipped.
-    _folder_split(tmp_path / "data", "a", ["x", "y", "z"])
-    _folder_split(tmp_path / "data", "b", ["y", "w"])
+    folder_split(tmp_path / "data", "a", ["x", "y", "z"])
+    folder_split(tmp_path / "data", "b", ["y", "w"])
     cfg = data_config("folder", tmp_path / "data", train_split="a", val_split="b")
     assert cfg.test_splits == ["test"]
     assert _shared(cfg) == [("data.val_split", "b", 1)]

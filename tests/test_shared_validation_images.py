@@ -10,19 +10,10 @@ import logging
 from pathlib import Path
 from typing import List
 
-import numpy as np
-from PIL import Image
+from mask_cases import folder_split
 
 from pmgsam.data import build_dataset, train_val_split_names
 from pmgsam.engine.train_data import shared_validation_images, warn_shared_images
-
-
-def _folder_split(root: Path, split: str, names: List[str]) -> None:
-    for sub in ("images", "masks"):
-        (root / split / sub).mkdir(parents=True)
-    for name in names:
-        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / split / "images" / f"{name}.png")
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / split / "masks" / f"{name}.png")
 
 
 def _warn(cfg, caplog) -> List[str]:
@@ -37,9 +28,9 @@ def _warn(cfg, caplog) -> List[str]:
 
 def test_a_test_split_holding_validation_images_is_named(tmp_path, data_config, caplog) -> None:
     # b validates; c (a test split) holds one of b's two images and none of a's.
-    _folder_split(tmp_path / "data", "a", ["x", "y"])
-    _folder_split(tmp_path / "data", "b", ["v", "w"])
-    _folder_split(tmp_path / "data", "c", ["w", "z"])
+    folder_split(tmp_path / "data", "a", ["x", "y"])
+    folder_split(tmp_path / "data", "b", ["v", "w"])
+    folder_split(tmp_path / "data", "c", ["w", "z"])
     cfg = data_config(
         "folder", tmp_path / "data", train_split="a", val_split="b", test_splits=["b", "c"]
     )
@@ -59,8 +50,8 @@ def test_a_carved_validation_split_whose_images_a_test_folder_copies(
     # c copies all of a, so it holds the 4 training images and the validation one: one warning
     # says both.
     names = ["p", "q", "r", "s", "t"]
-    _folder_split(tmp_path / "data", "a", names)
-    _folder_split(tmp_path / "data", "c", names)
+    folder_split(tmp_path / "data", "a", names)
+    folder_split(tmp_path / "data", "c", names)
     cfg = data_config("folder", tmp_path / "data", train_split="a", test_splits=["c"])
     (said,) = _warn(cfg, caplog)
     assert "the training split 'a:train' (4 images)" in said
