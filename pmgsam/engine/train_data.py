@@ -155,6 +155,11 @@ def shared_validation_images(
     return [entry for entry in shared if entry[2] and entry[1] != val_name]
 
 
+def _counts(shared: List[Tuple[str, str, int]]) -> str:
+    """``key 'split': n; ...`` of (config key, split, count) entries, as the warning lists them."""
+    return "; ".join(f"{key} {split!r}: {n}" for key, split, n in shared)
+
+
 def warn_shared_images(
     cfg: DataConfig, train_set: SegmentationDataset, val_set: SegmentationDataset
 ) -> None:
@@ -167,18 +172,16 @@ def warn_shared_images(
     train_name, val_name = train_val_split_names(cfg)
     said = []
     if trained:
-        listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in trained)
         said.append(
             f"the training split {train_name!r} ({len(train_set.names)} images) shares images "
-            f"(same file names) with other splits of the config: {listed}; a score there "
+            f"(same file names) with other splits of the config: {_counts(trained)}; a score there "
             "measures images the model trained on (benchmark mode refuses to score such a "
             "split unless it is the training split itself)"
         )
     if validated:
-        listed = "; ".join(f"{key} {split!r}: {n}" for key, split, n in validated)
         said.append(
             f"the validation split {val_name!r} ({len(val_set.names)} images) shares images "
-            f"(same file names) with test splits of the config: {listed}; the best "
+            f"(same file names) with test splits of the config: {_counts(validated)}; the best "
             "checkpoint is chosen by the validation loss, so a score of it there counts "
             "images it was chosen on"
         )
