@@ -6,7 +6,6 @@ tests/test_train_ranks.py)."""
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,15 +113,11 @@ def test_a_quiet_rank_left_running_says_it_itself(monkeypatch, capsys) -> None:
     assert capsys.readouterr().err == "train.py: error: train.device=cuda:1 ...\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _lost_peer_worker(rank: int, port: int, out: str) -> None:
+def _lost_peer_worker(rank: int, store: str, out: str) -> None:
     # A timeout: a gloo that waited on the gone process instead would fail the test, not hang it.
-    address = f"tcp://127.0.0.1:{port}"
+    # A file rendezvous, not a port picked free and closed: under pytest-xdist another process
+    # could take that port before the ranks bind it (gloo's own connections are the same).
+    address = f"file://{store}"
     timeout = timedelta(seconds=30)
     dist.init_process_group("gloo", init_method=address, rank=rank, world_size=2, timeout=timeout)
     if rank == 1:
@@ -138,7 +133,11 @@ def _lost_peer_worker(rank: int, port: int, out: str) -> None:
 def test_gloo_s_own_lost_connection_is_recognised(tmp_path: Path) -> None:
     out = tmp_path / "rank0.txt"
     mp.start_processes(
-        _lost_peer_worker, args=(_free_port(), str(out)), nprocs=2, join=True, start_method="fork"
+        _lost_peer_worker,
+        args=(str(tmp_path / "rendezvous"), str(out)),
+        nprocs=2,
+        join=True,
+        start_method="fork",
     )
     verdict = out.read_text()
     assert verdict.startswith("True "), verdict

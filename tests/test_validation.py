@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
 from pathlib import Path
 from typing import Dict, List
 
@@ -133,15 +131,17 @@ def test_monitor_metrics_score_only_the_valid_region_of_a_padded_image() -> None
     assert float(m["mae"]) == pytest.approx(2.25 / 8, abs=1e-6)
 
 
-def _validate_as_rank(rank: int, port: int, out: str) -> None:
+def _validate_as_rank(rank: int, out: str) -> None:
     """Rank ``rank`` of 2 (gloo) validates its shard; its stats go to ``out``/rank<r>.json.
 
     Rank 0 holds 2 images of 4x4, rank 1 one: image A (GT top half, found: row 0 only),
     image B (GT full, found) on rank 0; image C (GT empty, predicted full) on rank 1.
     """
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    # A file rendezvous, not a port picked free and closed: under pytest-xdist another
+    # process could take that port before the ranks bind it.
+    store = f"file://{Path(out) / 'rendezvous'}"
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=2)
     try:
         gt = torch.zeros(2 - rank, 1, 4, 4)
         logits = torch.full_like(gt, -20.0)
@@ -171,10 +171,7 @@ def test_validation_over_two_ranks_means_over_images_not_ranks(tmp_path) -> None
     #   A: IoU 4/8, F = 1.3 * 0.5 / (0.3 + 0.5) = 0.8125, MAE 4/16, loss (GT fraction) 8/16;
     #   B: IoU = F = 1, MAE 0, loss 1;  C: IoU = F = 0 (nothing true), MAE 1, loss 0.
     # Means over the 3 images; a mean of the ranks' means would give IoU (0.75 + 0) / 2.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    mp.start_processes(_validate_as_rank, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
+    mp.start_processes(_validate_as_rank, args=(str(tmp_path),), nprocs=2, start_method="fork")
     stats = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert stats[0] == stats[1]  # every rank returns the whole split's means
     assert stats[0]["images"] == 3.0
