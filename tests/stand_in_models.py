@@ -17,6 +17,18 @@ RECOMPILE_LIMIT = (
 )
 
 
+class ConvBranch(nn.Module):
+    """A bias-free 3×3 convolution to ``channels`` maps, entered through ``features`` as
+    PMG-SAM enters U²-Net: a frozen branch whose FLOPs a test counts by hand."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1, bias=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
 class ReportStandIn(nn.Module):
     """What the efficiency report needs of a model: ``config.image_size`` and a forward pass."""
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from stand_in_models import ConvBranch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -188,21 +189,12 @@ def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch):
     assert [r["mode"] for r in report["records"]] == ["inference", "sam_amg"]
 
 
-class _BiasFreeBranch(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
 class _TwoCalls(torch.nn.Module):
     """The frozen branch (named like U²-Net) is entered twice per forward."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.u2net = _BiasFreeBranch().requires_grad_(False)
+        self.u2net = ConvBranch(8).requires_grad_(False)
         self.head = torch.nn.Conv2d(8, 4, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stand_in_models import ConvBranch
 
 from pmgsam.efficiency import count_flops
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-class _U2NetLike(torch.nn.Module):
-    """Entered through ``features``, as PMG-SAM enters U²-Net."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
 class _TwoBranches(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.hiera = torch.nn.Conv2d(3, 2, 1, bias=False).requires_grad_(False)
-        self.u2net = _U2NetLike().requires_grad_(False)
+        self.u2net = ConvBranch(4).requires_grad_(False)
         self.neck = torch.nn.Conv2d(6, 1, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
