@@ -83,6 +83,10 @@ from pmgsam.utils.cli import (
 )
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
+#: The command as the README has users type it (``python evaluate.py``) and as its error lines
+#: name it, whatever started it (sys.argv[0]).
+PROG = "evaluate.py"
+
 # A `folder` dataset (your own image/mask pairs) is scored with the DIS metrics, per split.
 BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # The options each mode reads (besides --quiet). Any other option given is refused: it would be
@@ -123,7 +127,7 @@ class _ProtocolGiven(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
     p.add_argument(
         "--pred-dir",
@@ -398,4 +402,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main, "evaluate.py")
+    run_cli(main, PROG)

@@ -15,13 +15,17 @@ import os
 from pathlib import Path
 from typing import List, Optional
 
+#: The command as the README has users type it and as its error lines name it (``python
+#: train.py``, ``torchrun ... train.py``), whatever started it (sys.argv[0]).
+PROG = "train.py"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """train.py's options (tests check the README's commands against them)."""
     # The module doc is the usage: how to start, resume and override, shown by --help.
     from pmgsam.utils.cli import HelpFormatter
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", help="experiment YAML (optional with --resume)")
     parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
     parser.add_argument(
@@ -76,4 +80,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 if __name__ == "__main__":
     from pmgsam.utils.cli import run_cli
 
-    run_cli(main, "train.py", several_processes=True)
+    run_cli(main, PROG, several_processes=True)

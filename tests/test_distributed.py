@@ -6,7 +6,6 @@ A real two-process run is tests/test_train.py's DDP test."""
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any, List
 
 import pytest
@@ -207,7 +206,7 @@ def test_a_train_log_that_cannot_be_written_never_hides_the_ranks_own_error(tmp_
     assert not (tmp_path / "gone").exists() and not any((tmp_path / "train.log").iterdir())
 
 
-def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(monkeypatch) -> None:
+def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(tmp_path) -> None:
     import inspect
     import warnings
 
@@ -216,12 +215,9 @@ def test_ddp_is_told_to_sync_buffers_without_a_deprecation_warning(monkeypatch) 
     kwargs = D.buffer_sync_kwargs(True)
     assert list(kwargs.values()) == [True]
     assert next(iter(kwargs)) in inspect.signature(DistributedDataParallel.__init__).parameters
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    with socket.socket() as sock:  # a free port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("MASTER_PORT", str(port))
-    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+    # A file rendezvous: a TCP port picked free could be taken before the store bound it.
+    store = f"file://{tmp_path / 'rendezvous'}"
+    torch.distributed.init_process_group("gloo", init_method=store, rank=0, world_size=1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", FutureWarning)

@@ -1,7 +1,8 @@
 """``premask`` over a run whose final and Pre-Mask maps are all there reads them, predicting
-nothing: it says so, naming the prediction options given (--checkpoint, --device,
---batch-size) that therefore had no effect; they used to pass without a word (CPU, hand-made
-run; helpers from test_analysis)."""
+nothing: it says so, naming the prediction options given (--device, --batch-size) that
+therefore had no effect (a --checkpoint must have made the maps:
+test_premask_checkpoint_record); they used to pass without a word (CPU, hand-made run; helpers
+from test_analysis)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pmgsam.engine import inference
     "options, named",
     [
         (["--device", "cpu", "--batch-size", "4"], "so --device, --batch-size had no effect"),
-        (["--checkpoint", "w.safetensors"], "so --checkpoint had no effect"),
+        (["--batch-size", "2"], "so --batch-size had no effect"),
     ],
 )
 def test_read_maps_say_the_prediction_options_had_no_effect(

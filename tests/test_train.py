@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import socket
+import shutil
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 import yaml
+from free_port_ranks import start_ranks_on_a_free_port
 from training_cases import crash_at_step
 
 from pmgsam.engine import trainer as trainer_mod
@@ -239,12 +239,6 @@ def test_cli_reports_bad_keys(capsys: pytest.CaptureFixture) -> None:
 
 
 # --------------------------------------------------------------------------- DDP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _step_losses(run: Path) -> list:
     """The loss of each step line of ``run``'s train.log."""
     lines = (run / "train.log").read_text().splitlines()
@@ -287,9 +281,14 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
     cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
     # Forked, not spawned: the ranks inherit this process's modules (importing hiera pulls in
     # timm, torchvision and torch._dynamo, seconds in each new process; the single run above
-    # has imported them) and the small_hiera patch.
-    args = (2, _free_port(), to_dict(cfg), str(tmp_path))
-    mp.start_processes(_ddp_worker, args=args, nprocs=2, join=True, start_method="fork")
+    # has imported them) and the small_hiera patch. They meet through env://, as torchrun's
+    # do: a port taken before rank 0 bound it starts them again, on another, in a new folder.
+    start_ranks_on_a_free_port(
+        _ddp_worker,
+        2,
+        (to_dict(cfg), str(tmp_path)),
+        before_retry=lambda: shutil.rmtree(cfg.output_dir, ignore_errors=True),
+    )
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for key in w0:

@@ -81,7 +81,10 @@ def _add_premask_parser(sub: Any) -> None:
         "(Table 5, Fig. 10).",
     )
     p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
-    p.add_argument("--checkpoint", help="weights to predict missing maps (default: run.json's)")
+    p.add_argument(
+        "--checkpoint",
+        help="weights to predict missing maps (default: run.json's); maps there must be theirs",
+    )
     p.add_argument("--predict", action="store_true", help="predict even if the maps exist")
     p.add_argument(
         "--prior-dir", action="append", help="[NAME=]DIR: folder of prior maps, a Table 5 row"

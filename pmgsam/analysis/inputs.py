@@ -138,3 +138,39 @@ def pmgsam_run_meta(run: Path, option: str, why: str) -> Dict[str, object]:
 def part_folders(run: Path, kind: str, split: str) -> Dict[str, Path]:
     """``{part: RUN/<kind>/<part>}`` for every part of ``split`` (kind: pred or premask)."""
     return {part: run / kind / part for part in split_parts(split)}
+
+
+def check_maps_made_by(checkpoint: str, maps: Dict[Path, Sequence[str]]) -> None:
+    """Refuse to analyse ready maps as ``checkpoint``'s unless the manifest of every folder of
+    ``maps`` (``{folder: the stems read from it}``, all there) records that those weights made
+    them all (the producer's ``weights_sha256``, which predict_split records). Maps of another
+    checkpoint would be analysed as the given one's; maps with no record (an older pmgsam, or
+    not written by pmgsam) cannot show which model made them, so they are refused too."""
+    from pmgsam.modeling.checkpoint import weights_digest
+    from pmgsam.utils.outputs import describe_producer, read_manifest
+
+    given = weights_digest(checkpoint)
+    problems = []
+    for folder, stems in maps.items():
+        record = read_manifest(folder)
+        producer = record.get("producer")
+        listed = set(record.get("files") or [])
+        if not isinstance(producer, dict) or any(f"{s}.png" not in listed for s in stems):
+            problems.append(
+                f"'{folder}' holds maps without a record of the model that made them (written "
+                "by a pmgsam older than that record, or not by pmgsam)"
+            )
+        elif producer.get("weights_sha256") != given:
+            problems.append(f"'{folder}' holds maps made by {describe_producer(producer)}")
+        elif record.get("mixed", True):
+            problems.append(
+                f"'{folder}' may also hold maps of another model (a prediction into it stopped "
+                "before it finished)"
+            )
+    if problems:
+        raise EvaluationInputError(
+            f"--checkpoint '{checkpoint}' (SHA-256 {given[:12]}) is not shown to have made the "
+            f"maps the analysis would read: {'; '.join(problems)}; nothing was predicted: give "
+            "another --run to predict its maps there, or delete those maps to predict them "
+            "here (without --checkpoint the maps there are analysed as they are)"
+        )

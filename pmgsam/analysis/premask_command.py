@@ -18,7 +18,7 @@ def premask_report(args: argparse.Namespace) -> None:
     """``premask``: score the Pre-Mask, the final mask and any priors, predicting missing maps."""
     from pmgsam.evaluation.combined import combined_name
 
-    from .inputs import part_folders, pmgsam_run_meta, split_images
+    from .inputs import check_maps_made_by, part_folders, pmgsam_run_meta, split_images
     from .output_files import check_output_files, record_output_files
     from .premask import (
         ANALYSIS_FILES,
@@ -59,6 +59,8 @@ def premask_report(args: argparse.Namespace) -> None:
     if args.predict or not complete:
         _predict_final_and_premask(args, run, meta, overrides, preds, pres)
     else:
+        if args.checkpoint:  # the maps there may be another checkpoint's
+            check_maps_made_by(args.checkpoint, _stems_by_folder(images, preds, pres))
         print(_read_not_predicted(args, run))
     if args.clipseg:
         from .clipseg import clipseg_cache, clipseg_maps
@@ -130,22 +132,33 @@ def _predict_final_and_premask(
         )
 
 
+def _stems_by_folder(
+    images: Any, preds: Dict[str, Path], pres: Dict[str, Path]
+) -> Dict[Path, List[str]]:
+    """``{map folder: the stems read from it}`` for the final and Pre-Mask folders."""
+    stems: Dict[Path, List[str]] = {}
+    for part, stem in zip(images.parts, images.stems):
+        for folder in (preds[part], pres[part]):
+            stems.setdefault(folder, []).append(stem)
+    return stems
+
+
 def _read_not_predicted(args: argparse.Namespace, run: Path) -> str:
-    """The line saying the run's maps were read, not predicted, naming the prediction options
-    given (away from their defaults) that therefore had no effect; --device still sets where
-    CLIPSeg runs."""
+    """The line saying the run's maps were read, not predicted (by --checkpoint's weights, as
+    their records show, when it is given), naming the prediction options given (away from
+    their defaults) that therefore had no effect; --device still sets where CLIPSeg runs."""
     unused = [
         option
         for option, given in (
-            ("--checkpoint", args.checkpoint is not None),
             ("--device", args.device != "auto" and not args.clipseg),
             ("--batch-size", args.batch_size != 1),
         )
         if given
     ]
     effect = f", so {', '.join(unused)} had no effect" if unused else ""
+    made = ", made by --checkpoint's weights" if args.checkpoint else ""
     return (
-        f"read the final and Pre-Mask maps of {args.split} in '{run}' (all there): none "
+        f"read the final and Pre-Mask maps of {args.split} in '{run}' (all there{made}): none "
         f"predicted{effect}; --predict predicts them again"
     )
 

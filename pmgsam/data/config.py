@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..utils.config import ConfigError, check_positive, check_seed
+from .dis5k_splits import DIS5K_TEST_SPLITS, DIS5K_TRAIN, DIS5K_VAL
 
 DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # Values of fields added later, as runs saved before them were trained (full-size decoding).
@@ -24,7 +25,7 @@ LEGACY_FIELDS = {"reduced_decode": False}
 
 #: Official (folder) splits; ``None`` means the split names come from the folder tree.
 BASE_SPLITS = {
-    "dis5k": ["DIS-TR", "DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"],
+    "dis5k": [DIS5K_TRAIN, *DIS5K_TEST_SPLITS],
     "cod10k": ["Train", "Test"],
     "nc4k": ["all", "train", "test"],
     "folder": None,
@@ -149,11 +150,9 @@ class DataConfig:
 
     dataset: str = "dis5k"
     root: str = "data/DIS5K"
-    train_split: str = "DIS-TR"
-    val_split: Optional[str] = "DIS-VD"  # noqa: UP045 (from_dict needs typing.Optional)
-    test_splits: List[str] = field(
-        default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
-    )
+    train_split: str = DIS5K_TRAIN
+    val_split: Optional[str] = DIS5K_VAL  # noqa: UP045 (from_dict needs typing.Optional)
+    test_splits: List[str] = field(default_factory=lambda: list(DIS5K_TEST_SPLITS))
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     split_seed: int = 0

@@ -37,6 +37,7 @@ from PIL import Image
 from pmgsam.utils.cli import HelpFormatter, non_negative_int
 from pmgsam.utils.rle import encode_rle
 
+from .dis5k_splits import DIS5K_TEST_SPLITS, DIS5K_TRAIN
 from .io import DataError
 from .synthetic_drawing import camo_image, dis_mask, image_hw, render
 from .synthetic_files import MANIFEST, read_manifest, refuse_mixed_in, remove_own_files
@@ -84,8 +85,7 @@ def _items(layout: str, num: int, seed: int, size: Tuple[int, int]) -> Iterator[
             yield "all", str(i + 1), "nc4k", np.random.default_rng([seed, 0, i]), None
         return
     if layout == "dis5k":
-        counts = {"DIS-TR": num, "DIS-VD": max(2, num // 4)}
-        counts.update({f"DIS-TE{i}": max(2, num // 4) for i in range(1, 5)})
+        counts = {DIS5K_TRAIN: num, **{split: max(2, num // 4) for split in DIS5K_TEST_SPLITS}}
         for s_idx, (split, n) in enumerate(counts.items()):
             for i in range(n):
                 rng = np.random.default_rng([seed, s_idx, i])

@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
-from .dis5k_splits import ALL_TE_NAME, TE_PARTS
+from pmgsam.data.dis5k_splits import ALL_TE_NAME, TE_PARTS
+
 from .scoring import DisPair, EvaluationInputError, PathLike, evaluate_dis_pairs, write_dis_results
 
 ALIASES: Dict[str, Tuple[str, ...]] = {"DIS-TE": TE_PARTS}

@@ -34,8 +34,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.data.io import DataNotFoundError
-from pmgsam.evaluation.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.io import atomic_path
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Sequence
 
 from pmgsam.baselines.settings import finetune_limit
-from pmgsam.evaluation.dis5k_splits import ALL_TE_NAME, TE_PARTS
+from pmgsam.data.dis5k_splits import ALL_TE_NAME, TE_PARTS
 from pmgsam.evaluation.run_json import RESULT_SECTIONS
 from pmgsam.evaluation.scoring import EvaluationInputError
 

@@ -16,8 +16,8 @@ from typing import Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 
+from pmgsam.data.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS, TE_PARTS
 from pmgsam.evaluation.cos_label_sources import label_source_notes
-from pmgsam.evaluation.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS, TE_PARTS
 from pmgsam.evaluation.run_json import (
     PathLike,
 )

@@ -7,8 +7,8 @@ import logging
 import math
 import os
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, Optional, Set, Tuple
+from pathlib import Path, PurePosixPath
+from typing import Iterator, List, Optional, Set, Tuple
 
 from pmgsam.utils.config import ConfigError
 
@@ -22,30 +22,69 @@ _said: Set[str] = set()
 # A container's CPU limit (``docker run --cpus``, a Kubernetes CPU limit) is a quota of CPU time
 # per period, in cgroup v2's cpu.max ("<quota> <period>", quota "max" for none) or cgroup v1's
 # two files (quota -1 for none). It leaves the affinity mask whole: a 2-CPU container on a
-# 64-core host sees 64 CPUs there.
-CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+# 64-core host sees 64 CPUs there. A quota set on a parent cgroup (a systemd slice, a Kubernetes
+# pod around its containers) holds for every cgroup below it, so the limit in effect is the
+# smallest along the path from the process's cgroup (/proc/self/cgroup) up to the mount.
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+CGROUP_V2_DIR = Path("/sys/fs/cgroup")
 CGROUP_V1_CPU_DIR = Path("/sys/fs/cgroup/cpu")
 
 
-def _quota_and_period() -> Optional[Tuple[str, str]]:
-    """The (quota, period) texts of this process's cgroup CPU limit, None where no file is."""
+def _own_cgroups() -> Tuple[Optional[str], Optional[str]]:
+    """(v2 path, v1 cpu controller path) of this process's cgroups as /proc/self/cgroup names
+    them ("0::<path>", "<id>:<controllers with cpu>:<path>"); None for one it does not name,
+    both where it cannot be read."""
     try:
-        quota, period = CGROUP_V2_CPU_MAX.read_text(encoding="utf-8").split()
+        text = PROC_SELF_CGROUP.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None, None
+    v2 = v1 = None
+    for line in text.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        hierarchy, controllers, path = fields
+        if hierarchy == "0" and not controllers:
+            v2 = path
+        elif "cpu" in controllers.split(","):
+            v1 = path
+    return v2, v1
+
+
+def _path_to(mount: Path, path: Optional[str]) -> List[Path]:
+    """``mount`` and each folder below it down to ``mount/path``: the cgroup and its ancestors
+    as mounted. ``mount`` alone where ``path`` is unknown, not absolute or climbs (``..``); a
+    folder that does not exist (a path outside a container's mount) is simply not read."""
+    folders = [mount]
+    if not path or not path.startswith("/"):
+        return folders
+    parts = PurePosixPath(path).parts[1:]
+    if ".." in parts:
+        return folders
+    for part in parts:
+        folders.append(folders[-1] / part)
+    return folders
+
+
+def _v2_limit(folder: Path) -> Optional[Tuple[str, str]]:
+    try:
+        quota, period = (folder / "cpu.max").read_text(encoding="utf-8").split()
         return quota, period
     except (OSError, ValueError):
-        pass
-    try:
-        quota = (CGROUP_V1_CPU_DIR / "cpu.cfs_quota_us").read_text(encoding="utf-8").strip()
-        return quota, (CGROUP_V1_CPU_DIR / "cpu.cfs_period_us").read_text(encoding="utf-8").strip()
-    except OSError:
         return None
 
 
-def cpu_quota() -> Optional[int]:
-    """The CPUs' worth of time this process's cgroup may use per period (quota / period,
-    rounded up: a limit of 1.5 CPUs keeps 2 busy part of the time), None without a limit or
-    where none can be read (not Linux, an unreadable or unexpected file)."""
-    found = _quota_and_period()
+def _v1_limit(folder: Path) -> Optional[Tuple[str, str]]:
+    try:
+        quota = (folder / "cpu.cfs_quota_us").read_text(encoding="utf-8").strip()
+        return quota, (folder / "cpu.cfs_period_us").read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return None
+
+
+def _cpus_of(found: Optional[Tuple[str, str]]) -> Optional[int]:
+    """quota / period of one cgroup's (quota, period) texts, rounded up (a limit of 1.5 CPUs
+    keeps 2 busy part of the time); None for no limit or an unexpected text."""
     if found is None or found[0] == "max":
         return None
     try:
@@ -55,6 +94,18 @@ def cpu_quota() -> Optional[int]:
     if quota <= 0 or period <= 0:  # v1's -1: no limit
         return None
     return max(1, math.ceil(quota / period))
+
+
+def cpu_quota() -> Optional[int]:
+    """The CPUs' worth of time this process may use per period: the smallest cgroup CPU quota
+    (quota / period, rounded up) of its cgroup and the ancestors mounted above it, v2 and v1;
+    None without a limit or where none can be read (not Linux, unreadable or unexpected
+    files)."""
+    v2, v1 = _own_cgroups()
+    limits = [_cpus_of(_v2_limit(folder)) for folder in _path_to(CGROUP_V2_DIR, v2)]
+    limits += [_cpus_of(_v1_limit(folder)) for folder in _path_to(CGROUP_V1_CPU_DIR, v1)]
+    found = [limit for limit in limits if limit is not None]
+    return min(found) if found else None
 
 
 def available_cpus() -> int:
