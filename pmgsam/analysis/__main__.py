@@ -83,7 +83,8 @@ def _add_premask_parser(sub: Any) -> None:
     p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
     p.add_argument(
         "--checkpoint",
-        help="weights to predict missing maps (default: run.json's); maps there must be theirs",
+        help="weights to predict missing maps (default: run.json's; a scored run takes only "
+        "those); maps there must be theirs",
     )
     p.add_argument("--predict", action="store_true", help="predict even if the maps exist")
     p.add_argument(

@@ -95,29 +95,98 @@ def run_method(run: Path) -> str:
     return str(_run_file(run).get("method") or run.name)
 
 
-def check_predicts_scored_model(run: Path, meta: Dict[str, object], checkpoint: str) -> None:
-    """Refuse to predict into ``run``'s map folders (which hold scored maps) with weights other
-    than those the run was scored with (``meta.weights_sha256``, written by evaluate.py): its
-    maps would no longer be the ones its metrics and run.json describe."""
+def check_predicts_scored_model(
+    run: Path,
+    meta: Dict[str, object],
+    checkpoint: str,
+    *,
+    given: bool = False,
+    has_maps: bool = True,
+) -> None:
+    """Refuse to predict into ``run`` with weights other than those its run.json records
+    (``meta.weights_sha256``, written by evaluate.py), whether or not its maps are there now:
+    they would no longer be the ones its metrics and run.json describe. ``given``:
+    ``checkpoint`` is --checkpoint (else run.json's own). ``has_maps``: the split's final map
+    folders hold maps, which a run.json without that digest (or scores without a run.json)
+    cannot vouch for. A folder with neither run.json nor metrics/ (one premask predicted into)
+    names its maps' model in their manifests only, which predicting again rewrites: any
+    weights may predict there."""
     from pmgsam.modeling.checkpoint import weights_digest
 
+    unchanged = f"nothing in '{run}' was changed"
     rescore = (
         f"score it again first (python evaluate.py --config CFG --checkpoint {checkpoint} "
-        f"--output-dir {run}), or analyse another run folder; nothing in '{run}' was changed"
+        f"--output-dir {run}), or analyse another run folder; {unchanged}"
     )
     recorded = meta.get("weights_sha256")
+    if given and meta.get("checkpoint"):
+        digest = weights_digest(checkpoint)
+        _check_given_is_runs(run, meta, checkpoint, digest, unchanged)
+    elif recorded is not None:
+        digest = weights_digest(checkpoint)
+        if digest != recorded:
+            raise EvaluationInputError(
+                f"'{checkpoint}' now holds other weights than those --run '{run}' was scored "
+                f"with (trained further since, or another checkpoint): the maps predicted there "
+                f"would be another model's than its run.json and metrics describe; {rescore}"
+            )
+    if recorded is not None or not has_maps:
+        return
+    scores = _scores_of(run)
+    if scores:
+        record = (
+            "its run.json (one of an older evaluate.py, or not evaluate.py's) does not record"
+            if (run / "run.json").is_file()
+            else "it has no run.json to record"
+        )
+        raise EvaluationInputError(
+            f"--run '{run}' holds scored maps (see its {' and '.join(scores)}) but {record} which "
+            f"weights they came from, so predicting there with '{checkpoint}' could replace "
+            f"them with another model's: {rescore}"
+        )
+
+
+def _scores_of(run: Path) -> List[str]:
+    """What shows that ``run``'s maps were scored: its run.json, files in its metrics/."""
+    metrics = run / "metrics"
+    return [
+        where
+        for where, found in (
+            ("run.json", (run / "run.json").is_file()),
+            ("metrics/", metrics.is_dir() and any(metrics.iterdir())),
+        )
+        if found
+    ]
+
+
+def _check_given_is_runs(
+    run: Path, meta: Dict[str, object], checkpoint: str, digest: str, unchanged: str
+) -> None:
+    """Refuse --checkpoint (of SHA-256 ``digest``) unless it holds the weights ``run``'s
+    run.json records: their SHA-256, or for a run.json of an older evaluate.py (the path
+    only) those the file it names holds now, which leaving --checkpoint out predicts with."""
+    from pmgsam.modeling.checkpoint import weights_digest
+    from pmgsam.modeling.weights import CheckpointError
+
+    recorded = meta.get("weights_sha256")
+    named = f"'{meta['checkpoint']}'"
     if recorded is None:
-        raise EvaluationInputError(
-            f"--run '{run}' holds scored maps but its run.json does not record which weights "
-            f"they came from (written by an older pmgsam), so predicting there with "
-            f"'{checkpoint}' could replace them with another model's: {rescore}"
-        )
-    if weights_digest(checkpoint) != recorded:
-        raise EvaluationInputError(
-            f"'{checkpoint}' now holds other weights than those --run '{run}' was scored with "
-            f"(trained further since, or another checkpoint): predicting there would replace "
-            f"the scored maps with another model's; {rescore}"
-        )
+        try:
+            recorded = weights_digest(str(meta.get("checkpoint_resolved", meta["checkpoint"])))
+        except (OSError, CheckpointError) as err:
+            named += f" without its SHA-256, and that file cannot be read now ({err})"
+        else:
+            named += " without its SHA-256 (compared as that file is now)"
+    if digest == recorded:
+        return
+    sha = f", SHA-256 {str(recorded)[:12]}" if recorded else ""
+    raise EvaluationInputError(
+        f"--checkpoint '{checkpoint}' (SHA-256 {digest[:12]}) is not the weights --run '{run}' "
+        f"was scored with (its run.json records {named}{sha}): predicting maps there would "
+        f"leave its run.json and metrics describing another model than its maps; give another "
+        f"--run to predict the maps of '{checkpoint}' there, or leave out --checkpoint to "
+        f"predict with run.json's; {unchanged}"
+    )
 
 
 def pmgsam_run_meta(run: Path, option: str, why: str) -> Dict[str, object]:

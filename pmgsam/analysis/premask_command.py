@@ -110,10 +110,12 @@ def _predict_final_and_premask(
 
     checkpoint = args.checkpoint or meta.get("checkpoint")
     if not checkpoint:
-        raise DataNotFoundError(_no_maps_message(run, args.split))
+        raise DataNotFoundError(_no_maps_message(run, args.split, args.predict))
     checkpoint = str(checkpoint)
-    if any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir()):
-        check_predicts_scored_model(run, meta, checkpoint)
+    has_maps = any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir())
+    check_predicts_scored_model(
+        run, meta, checkpoint, given=bool(args.checkpoint), has_maps=has_maps
+    )
     from pmgsam.engine.inference import predict_split
 
     loaded: dict = {}  # one model load for every part
@@ -163,8 +165,9 @@ def _read_not_predicted(args: argparse.Namespace, run: Path) -> str:
     )
 
 
-def _no_maps_message(run: Path, split: str) -> str:
-    """Why ``run`` gave no maps to analyse, and what to give instead."""
+def _no_maps_message(run: Path, split: str, predict: bool) -> str:
+    """Why ``run`` gave no maps to analyse (or, with --predict, no weights to predict them
+    with), and what to give instead."""
     scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
     if not run.exists():
         return (
@@ -175,6 +178,11 @@ def _no_maps_message(run: Path, split: str) -> str:
         return (
             f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
             f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
+        )
+    if predict:  # its maps may all be there: what is missing is the weights
+        return (
+            f"--predict: '{run}' has no run.json naming the weights that made its maps; give "
+            "--checkpoint to predict them with"
         )
     return f"'{run}' lacks final or Pre-Mask maps of {split}; give --checkpoint to predict them"
 
