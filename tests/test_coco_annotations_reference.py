@@ -229,3 +229,18 @@ def _reference_mask(coco: dict, path) -> np.ndarray:
     """pycocotools' mask of the file's first annotation."""
     reference = COCO(str(path))
     return reference.annToMask(reference.loadAnns(coco["annotations"][0]["id"])[0])
+
+
+def test_a_given_area_of_zero_is_kept_not_counted_from_the_mask(tmp_path):
+    # 0 is in COCOeval's 'all' range and is what pycocotools reads from the file: the built GT
+    # keeps it (a test of "no area given" by truthiness would put the 150-pixel count there).
+    coco = {
+        "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 0,
+                         "segmentation": [[5, 5, 20, 5, 20, 15, 5, 15]]}],
+    }  # fmt: skip
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(coco))
+    images = _write_images(tmp_path, ["c"], [(H, W)])
+    built = coco_ground_truth(images, ["c"], InstanceSource("json", path), "t")
+    assert built["annotations"][0]["area"] == 0.0

@@ -72,3 +72,12 @@ def test_json_ending_in_a_separator_is_refused_as_a_folder(tmp_path: Path, capsy
 def test_a_blank_method_is_refused(blank, tmp_path: Path, capsys) -> None:
     err = _refused([*TINY, "--run-dir", tmp_path, "--method", blank], capsys)
     assert "argument --method" in err and "blank" in err
+
+
+@pytest.mark.parametrize("option", ["--json", "--run-dir", "--config"])
+def test_an_empty_path_is_refused_not_ignored(capsys, option) -> None:
+    # `--json "$OUT"` with OUT unset: the report was timed and nothing written, without a word
+    # (an empty --config measured the default model instead).
+    argv = ["--device", "cpu", "--size", "32", "--iters", "1", option, ""]
+    err = _refused(argv, capsys)
+    assert f"{option} is empty" in err

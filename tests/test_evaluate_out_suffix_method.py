@@ -66,3 +66,24 @@ def test_a_blank_method_is_refused(monkeypatch, capsys, blank, mode) -> None:
     assert exit_status(evaluate.main, [*mode, "--method", blank], "evaluate.py") == 2
     err = capsys.readouterr().err
     assert "argument --method" in err and "blank" in err
+
+
+@pytest.mark.parametrize("task", ["dis", "cos"])
+def test_the_refusal_of_another_format_suggests_the_json_name(scored, capsys, task) -> None:
+    import evaluate
+
+    assert exit_status(evaluate.main, _scoring(task, "runs/m.csv"), "evaluate.py") == 2
+    assert "give a .json file, e.g. 'runs/m.json'" in capsys.readouterr().err
+
+
+def test_an_out_named_as_a_skeleton_is_refused_as_an_input_first(scored, tmp_path, capsys) -> None:
+    # --ske-dir is read too: a skeleton's name there is the mistake, not its .png suffix.
+    import evaluate
+
+    ske = tmp_path / "ske"
+    ske.mkdir()
+    argv = [*_scoring("dis", str(ske / "a.png")), "--ske-dir", str(ske)]
+    assert exit_status(evaluate.main, argv, "evaluate.py") == 2
+    err = capsys.readouterr().err
+    assert f"lies inside the input folder '{ske}'" in err and "written as JSON" not in err
+    assert scored == []

@@ -83,6 +83,11 @@ def test_a_label_map_given_as_a_mask_is_its_foreground() -> None:
     rle = encode_rle(labels)
     got = mask_utils.decode(dict(rle, counts=rle["counts"].encode("ascii")))
     np.testing.assert_array_equal(got, labels != 0)
+    # Any non-zero value, a negative label or a fraction too (uint8 casts would wrap or drop them).
+    signed = np.array([[-1, 0, 0.25], [0, -0.5, 0]])
+    rle = encode_rle(signed)
+    got = mask_utils.decode(dict(rle, counts=rle["counts"].encode("ascii")))
+    np.testing.assert_array_equal(got, [[1, 0, 1], [0, 1, 0]])
 
 
 @pytest.mark.parametrize("seed", range(4))

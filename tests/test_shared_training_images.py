@@ -38,6 +38,9 @@ def test_a_test_split_carved_from_the_training_split_is_found(dis5k_root, data_c
 def test_a_test_split_listed_twice_is_named_once(dis5k_root, data_config) -> None:
     cfg = data_config("dis5k", dis5k_root, test_splits=["DIS-TR:val", "DIS-TE1", "DIS-TR:val"])
     assert _shared(cfg) == [("data.test_splits[0]", "DIS-TR:val", 2)]
+    # A split after a repeated one keeps its own place in the config's list.
+    cfg = data_config("dis5k", dis5k_root, test_splits=["DIS-TE1", "DIS-TE1", "DIS-TR:val"])
+    assert _shared(cfg) == [("data.test_splits[2]", "DIS-TR:val", 2)]
 
 
 def test_the_training_split_named_as_a_test_split_shares_all_its_images(

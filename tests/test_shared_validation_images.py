@@ -76,3 +76,16 @@ def test_a_carved_test_split_without_a_file_is_said_to_be_only_listed(
     assert "only training saves" not in drawn[0]
     split_dir = Path(cfg.split_dir)
     assert not split_dir.exists() or not any(split_dir.iterdir())  # drawn, not saved
+
+
+def test_every_split_sharing_training_images_is_listed(tmp_path, data_config, caplog) -> None:
+    # a trains on x, y; b (validation) holds x, c (a test split) holds y: one clause, both named.
+    folder_split(tmp_path / "data", "a", ["x", "y"])
+    folder_split(tmp_path / "data", "b", ["x", "v"])
+    folder_split(tmp_path / "data", "c", ["y", "z"])
+    cfg = data_config(
+        "folder", tmp_path / "data", train_split="a", val_split="b", test_splits=["c"]
+    )
+    (said,) = _warn(cfg, caplog)
+    assert "other splits of the config: data.val_split 'b': 1; data.test_splits[0] 'c': 1;" in said
+    assert "the validation split" not in said  # c holds none of b's names

@@ -99,7 +99,8 @@ def read_records(
     pred_dir: PathLike, names: Iterable[str], sources: Dict[str, Any]
 ) -> Dict[str, Dict[str, Any]]:
     """``{map name: record}`` of :data:`RECORDS` in ``pred_dir`` for the maps ``names``, made
-    from the files ``sources`` gives; a line a killed run left unfinished is passed over."""
+    from the files ``sources`` gives; a line a killed run left unfinished, or one not of a
+    record's shape, is passed over (its image is predicted again)."""
     path = Path(pred_dir) / RECORDS
     wanted, found = set(names), {}
     if not path.is_file():
@@ -107,10 +108,11 @@ def read_records(
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = _read_scores(json.loads(line))
+            name = record.get("name")
+            kept = name in wanted and record.get("source") == sources.get(name)
         except (ValueError, TypeError, AttributeError):  # torn, or not a record's shape
-            continue
-        name = record.get("name")
-        if name in wanted and record.get("source") == sources.get(name):
+            continue  # (a name that is not text, a list say, is unhashable: TypeError)
+        if kept:
             found[name] = record
     return found
 

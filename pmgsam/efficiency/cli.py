@@ -157,6 +157,11 @@ def config_label(config: ModelConfig, path: str) -> str:
 def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for options this call would ignore without a word, and for a --json that
     names a folder."""
+    # An empty path (`--json "$OUT"` with OUT unset) read as not given: minutes of timing and
+    # no file written, no row filled, or the default model measured instead of a config's.
+    for option in ("--json", "--run-dir", "--config"):
+        if getattr(args, option[2:].replace("-", "_")) == "":
+            parser.error(f"{option} is empty: give a path, or leave {option} out")
     if args.model and args.config:  # the config's model was measured, --model's dropped
         parser.error(
             f"--model {args.model} and --config {args.config} both name the model to measure: "
