@@ -46,6 +46,14 @@ def test_out_of_range_probabilities_are_clamped_as_saved() -> None:
     assert binary_mask(prob).device.type == "cpu"
 
 
+def test_nan_and_infinite_probabilities_have_defined_levels() -> None:
+    # NaN is saved as background (the NaN-map warning says so), not left to a cast C++
+    # leaves undefined; ±inf clamp like any out-of-range value; bf16 input takes the same path.
+    prob = torch.tensor([[float("nan"), float("inf"), float("-inf"), 0.5]])
+    assert probability_levels(prob).tolist() == [[0, 255, 0, 128]]
+    assert probability_levels(prob.bfloat16()).tolist() == [[0, 255, 0, 128]]
+
+
 def test_the_map_writer_stays_importable_from_the_predictor_module() -> None:
     # README and the baselines import these from pmgsam.engine.predictor, where they lived.
     from pmgsam.engine import prediction_maps, predictor

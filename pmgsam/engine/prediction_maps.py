@@ -26,8 +26,10 @@ class NaNPredictionWarning(UserWarning):
 
 def probability_levels(prob: torch.Tensor) -> torch.Tensor:
     """The 0-255 levels (uint8, same device) that a [0, 1] probability map is saved as:
-    ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped."""
-    return torch.round(prob.float().clamp(0, 1) * 255.0).to(torch.uint8)
+    ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped, NaN
+    as 0 (a NaN cast to uint8 is undefined in C++: 0 on x86 CPUs, not promised elsewhere)."""
+    prob = torch.nan_to_num(prob.float(), nan=0.0)
+    return torch.round(prob.clamp(0, 1) * 255.0).to(torch.uint8)
 
 
 def binary_mask(prob: torch.Tensor) -> torch.Tensor:
