@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from pmgsam.evaluation.scoring import EmptyGTWarning, evaluate_dis_folder
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
@@ -58,3 +60,39 @@ def test_cod10k_benchmark_refuses_noncam_images_in_the_cos_protocol(
     with pytest.raises(ConfigError, match=r"data.cam_only is false .* data.cam_only=true"):
         _evaluate(args)
     assert not (run / "pred").exists()  # refused before anything was predicted
+
+
+def _write(path: Path, arr: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def test_dis_scoring_names_empty_gt_masks(tmp_path):
+    # COD10K-v3/Test/GT_Object as downloaded: NonCAM masks are all black. PySODMetrics gives
+    # maxFβ = wFβ = 0 on an empty GT even for a perfect (black) map.
+    gt = np.zeros((24, 32), np.uint8)
+    gt[6:18, 8:24] = 255
+    for name, mask in (("COD10K-CAM-1-Aquatic-1-BatFish-1", gt),
+                       ("COD10K-NonCAM-1-Aquatic-6-Fish-2", np.zeros_like(gt))):  # fmt: skip
+        _write(tmp_path / "gt" / f"{name}.png", mask)
+        _write(tmp_path / "pred" / f"{name}.png", mask)
+    with pytest.warns(EmptyGTWarning) as caught:
+        summary, per_image = evaluate_dis_folder(
+            tmp_path / "pred", tmp_path / "gt", with_hce=False, progress=False
+        )
+    (message,) = [str(w.message) for w in caught if w.category is EmptyGTWarning]
+    assert message.startswith("1 of 2 GT mask(s) have no foreground")
+    assert "COD10K-NonCAM-1-Aquatic-6-Fish-2.png" in message
+    assert "BatFish" not in message
+    assert summary["maxFm"] == pytest.approx(0.5)  # the empty GT's 0 averaged in
+
+
+def test_dis_scoring_of_non_empty_gts_says_nothing_of_them(tmp_path):
+    gt = np.zeros((24, 32), np.uint8)
+    gt[6:18, 8:24] = 255
+    _write(tmp_path / "gt" / "a#b#1.png", gt)
+    _write(tmp_path / "pred" / "a#b#1.png", gt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyGTWarning)
+        evaluate_dis_folder(tmp_path / "pred", tmp_path / "gt", with_hce=False, progress=False)
