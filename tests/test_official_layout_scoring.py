@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pmgsam.evaluation.scoring import EmptyGTWarning, evaluate_dis_folder
+from pmgsam.evaluation.scoring import EmptyGTWarning, EvaluationInputError, evaluate_dis_folder
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
@@ -96,3 +96,26 @@ def test_dis_scoring_of_non_empty_gts_says_nothing_of_them(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", EmptyGTWarning)
         evaluate_dis_folder(tmp_path / "pred", tmp_path / "gt", with_hce=False, progress=False)
+
+
+def test_the_image_folder_given_as_the_gt_folder_is_refused(tmp_path):
+    # `--gt-dir DIS5K/DIS-TE1/im` for `.../gt`: each photo was read by its brightest channel
+    # and scored as a mask.
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    _write(tmp_path / "im" / "1#Accessories#1#Bag#2339506821_83cf9f1d22_o.jpg", photo)
+    _write(tmp_path / "pred" / "1#Accessories#1#Bag#2339506821_83cf9f1d22_o.png", photo[..., 0])
+    with pytest.raises(EvaluationInputError, match=r"GT folder '.*im' holds colour photos"):
+        evaluate_dis_folder(tmp_path / "pred", tmp_path / "im", with_hce=False, progress=False)
+
+
+def test_a_gt_mask_saved_in_one_colour_is_still_scored(tmp_path):
+    # A red object on black, antialiased: few colours, read by its brightest channel.
+    red = np.zeros((48, 64, 3), np.uint8)
+    red[10:38, 12:50, 0] = 255
+    red[9, 12:50, 0] = 128
+    _write(tmp_path / "gt" / "a.png", red)
+    _write(tmp_path / "pred" / "a.png", red[..., 0])
+    summary, _ = evaluate_dis_folder(tmp_path / "pred", tmp_path / "gt", with_hce=False,
+                                     progress=False)  # fmt: skip
+    assert summary["MAE"] < 0.01

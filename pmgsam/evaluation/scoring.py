@@ -317,12 +317,13 @@ def evaluate_dis_folder(
     A ``pred_dir`` of colour pictures (the dataset's image folder) is refused
     (:func:`~pmgsam.evaluation.map_checks.refuse_colour_images`).
     """
-    from .map_checks import refuse_colour_images
+    from .map_checks import refuse_colour_images, refuse_photo_gt
 
     # The workers start (and import OpenCV / SciPy) while this process lists the folders.
     pool = _start_pool(workers)
     with _pool_closed(pool):
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
+        refuse_photo_gt(list_images(gt_dir, "GT mask").values(), gt_dir)  # DIS-TE1/im given
         triples = pair_folders(pred_dir, gt_dir)
         skeletons: List[Path | None] = [None] * len(triples)
         if ske_dir is not None:
