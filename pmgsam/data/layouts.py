@@ -200,7 +200,10 @@ def available_splits(cfg: DataConfig) -> List[str]:
 def _carved(
     cfg: DataConfig, listing: SplitListing, source: str, parts: tuple, fraction: float, part: str
 ) -> SplitListing:
-    path = split_file(split_dir(cfg), cfg.dataset, source, parts[1], fraction, cfg.split_seed)
+    # COD10K with its NonCAM images is another pool than its CAM images alone: sharing one
+    # file, each would take the other's split for a stale one of its own.
+    dataset = cfg.dataset + ("-with-noncam" if cfg.dataset == "cod10k" and not cfg.cam_only else "")
+    path = split_file(split_dir(cfg), dataset, source, parts[1], fraction, cfg.split_seed)
     # Before the file is read or written: another split's carving would pass for this one's.
     twins = [
         s
@@ -213,9 +216,7 @@ def _carved(
             f"would share the split file '{path}' (characters other than letters, digits, "
             "'-', '_' and '.' become '_' in its name): rename one of their folders"
         )
-    split = load_or_create(
-        path, listing.names, parts, fraction, cfg.split_seed, cfg.dataset, source
-    )
+    split = load_or_create(path, listing.names, parts, fraction, cfg.split_seed, dataset, source)
     return listing.subset(split[part])
 
 
