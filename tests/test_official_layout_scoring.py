@@ -119,3 +119,12 @@ def test_a_gt_mask_saved_in_one_colour_is_still_scored(tmp_path):
     summary, _ = evaluate_dis_folder(tmp_path / "pred", tmp_path / "gt", with_hce=False,
                                      progress=False)  # fmt: skip
     assert summary["MAE"] < 0.01
+
+
+def test_an_instance_folder_given_as_the_coco_file_says_what_to_give(nc4k_root):
+    from pmgsam.evaluation.coco_gt import load_coco
+
+    # `--gt-json NC4K/Instance`: was "cannot read ...: [Errno 21] Is a directory".
+    with pytest.raises(EvaluationInputError, match=r"is a folder: give a COCO JSON file") as err:
+        load_coco(nc4k_root / "Instance")
+    assert "metrics/<split>.gt.json" in str(err.value)
