@@ -128,3 +128,15 @@ def test_an_instance_folder_given_as_the_coco_file_says_what_to_give(nc4k_root):
     with pytest.raises(EvaluationInputError, match=r"is a folder: give a COCO JSON file") as err:
         load_coco(nc4k_root / "Instance")
     assert "metrics/<split>.gt.json" in str(err.value)
+
+
+def test_cod10k_edge_folder_given_as_the_gt_folder_is_named(tmp_path):
+    edge = np.zeros((24, 32), np.uint8)
+    edge[6, 8:24] = 255
+    _write(tmp_path / "Test" / "GT_Edge" / "COD10K-CAM-1-Aquatic-1-BatFish-1.png", edge)
+    _write(tmp_path / "pred" / "COD10K-CAM-1-Aquatic-1-BatFish-1.png", edge)
+    with pytest.warns(
+        UserWarning, match=r"GT_Edge' holds COD10K's object edges, not its object masks \(GT_Object"
+    ):
+        evaluate_dis_folder(tmp_path / "pred", tmp_path / "Test" / "GT_Edge", with_hce=False,
+                            progress=False)  # fmt: skip

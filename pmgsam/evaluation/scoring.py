@@ -324,6 +324,12 @@ def evaluate_dis_folder(
     with _pool_closed(pool):
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
         refuse_photo_gt(list_images(gt_dir, "GT mask").values(), gt_dir)  # DIS-TE1/im given
+        if Path(gt_dir).name.casefold() == "gt_edge":
+            warnings.warn(
+                f"the GT folder '{gt_dir}' holds COD10K's object edges, not its object masks "
+                f"(GT_Object, beside it): scoring against the edges",
+                stacklevel=2,
+            )
         triples = pair_folders(pred_dir, gt_dir)
         skeletons: List[Path | None] = [None] * len(triples)
         if ske_dir is not None:
