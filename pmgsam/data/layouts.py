@@ -69,11 +69,29 @@ class SplitListing:
         )
 
 
+def _root_elsewhere(root: Path, image_dir: Path) -> Path | None:
+    """The folder beside or inside ``root`` (its parent, or one of its subfolders) that holds
+    ``image_dir``'s path below ``root``: a download unpacked one level deeper (``DIS5K/DIS5K``)
+    or ``data.root`` set to the folder above the dataset."""
+    relative = image_dir.relative_to(root)
+    try:
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:  # unreadable: the error about the missing folder stands alone
+        subfolders = []
+    return next((c for c in [*subfolders, root.parent] if (c / relative).is_dir()), None)
+
+
 def _pair(
-    image_dir: Path, mask_dir: Path, hint: str, keep: Callable[[str], bool] | None = None
+    image_dir: Path,
+    mask_dir: Path,
+    hint: str,
+    keep: Callable[[str], bool] | None = None,
+    root: Path | None = None,
 ) -> SplitListing:
     if not image_dir.is_dir():
-        raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint})")
+        found = _root_elsewhere(root, image_dir) if root is not None else None
+        there = f"; '{found}' holds it: set data.root to that folder" if found else ""
+        raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint}){there}")
     images = list_files(image_dir, IMAGE_EXTENSIONS, "image")
     masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
     if keep is not None:
@@ -121,7 +139,7 @@ def _check_root(root: Path, dataset: str) -> None:
 
 def _dis5k(root: Path, split: str) -> SplitListing:
     hint = f"data.root should be the DIS5K folder holding {BASE_SPLITS['dis5k']}"
-    listing = _pair(root / split / "im", root / split / "gt", hint)
+    listing = _pair(root / split / "im", root / split / "gt", hint, root=root)
     ske = root / split / "ske"
     if ske.is_dir():
         listing.skeletons = skeleton_files(ske, listing.names)
@@ -135,7 +153,7 @@ def _cod10k(root: Path, split: str, cam_only: bool) -> SplitListing:
     hint = "data.root should be the COD10K-v3 folder holding Train/ and Test/"
     keep = (lambda s: "-CAM-" in s) if cam_only else None
     try:
-        listing = _pair(root / split / "Image", root / split / "GT_Object", hint, keep)
+        listing = _pair(root / split / "Image", root / split / "GT_Object", hint, keep, root)
     except DataError as err:
         if cam_only or "no mask" not in str(err):
             raise
@@ -156,7 +174,8 @@ def _cod10k(root: Path, split: str, cam_only: bool) -> SplitListing:
 
 
 def _nc4k(root: Path) -> SplitListing:
-    listing = _pair(root / "Imgs", root / "GT", "data.root should be the NC4K folder")
+    hint = "data.root should be the NC4K folder holding Imgs/, GT/ and Instance/"
+    listing = _pair(root / "Imgs", root / "GT", hint, root=root)
     inst = root / "Instance"
     listing.instances = (
         InstanceSource("png", inst)
@@ -200,7 +219,10 @@ def available_splits(cfg: DataConfig) -> List[str]:
 def _carved(
     cfg: DataConfig, listing: SplitListing, source: str, parts: tuple, fraction: float, part: str
 ) -> SplitListing:
-    path = split_file(split_dir(cfg), cfg.dataset, source, parts[1], fraction, cfg.split_seed)
+    # COD10K with its NonCAM images is another pool than its CAM images alone: sharing one
+    # file, each would take the other's split for a stale one of its own.
+    dataset = cfg.dataset + ("-with-noncam" if cfg.dataset == "cod10k" and not cfg.cam_only else "")
+    path = split_file(split_dir(cfg), dataset, source, parts[1], fraction, cfg.split_seed)
     # Before the file is read or written: another split's carving would pass for this one's.
     twins = [
         s
@@ -213,9 +235,7 @@ def _carved(
             f"would share the split file '{path}' (characters other than letters, digits, "
             "'-', '_' and '.' become '_' in its name): rename one of their folders"
         )
-    split = load_or_create(
-        path, listing.names, parts, fraction, cfg.split_seed, cfg.dataset, source
-    )
+    split = load_or_create(path, listing.names, parts, fraction, cfg.split_seed, dataset, source)
     return listing.subset(split[part])
 
 

@@ -45,7 +45,10 @@ def input_images(
             logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
                            "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
         own = [Path(o).name for o in outputs if o and _is_child(Path(o), source)]
-        return list_files(source, IMAGE_EXTENSIONS, "image", expected=own)
+        found = list_files(source, IMAGE_EXTENSIONS, "image", expected=own)
+        if not found:  # said before the model loads (seconds with the paper's weights)
+            raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{source}'")
+        return found
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(
             f"--input '{source}' is neither a folder nor an image file "

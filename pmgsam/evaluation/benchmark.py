@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
+from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
     is_combined,
@@ -339,6 +340,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     overrides.append(f"data.dataset={args.dataset}")
     check_same_model(run_dir, args.checkpoint, option="--output-dir")
     data_cfg, image_size = _data_config(args.config, overrides)
+    refuse_noncam_scoring(args.dataset, data_cfg, args.config)
     datasets = _split_datasets(args, data_cfg, image_size)
     refuse_case_clashes(run_dir, datasets, args.dataset)  # COD10K's Test beside NC4K's test
     check_not_trained_on(args.checkpoint, data_cfg, datasets)

@@ -212,6 +212,13 @@ def load_coco(
         data = checked_coco_dict(gt, "COCO GT", require_instances)
     else:
         where = f"COCO GT file '{gt}'"
+        if Path(gt).is_dir():  # NC4K's Instance/ or COD10K's GT_Instance/, given for the file
+            raise EvaluationInputError(
+                f"{where} is a folder: give a COCO JSON file (COD10K-v3: "
+                "<split>/CAM_Instance_<Split>.json). Instance-map PNGs (NC4K's Instance/) have "
+                "none: benchmark mode writes the COCO ground truth it builds from them to "
+                "<output-dir>/metrics/<split>.gt.json"
+            )
         try:
             raw = read_coco_json(Path(gt), where)
         except DataError as err:  # the evaluation's own error type, as checked_coco_dict's

@@ -4,7 +4,9 @@ A saliency / camouflage map is one channel (grey levels, however it is saved: an
 an RGB file whose three channels are equal). Scoring reads an RGB file as the maximum of its
 channels, so an image folder given as the prediction folder (``--pred-dir Imgs/``) would be
 scored as if it held maps: AP 0, DIS scores of garbage, and no word about it. A few files are
-enough to tell: a map folder is refused only when a file reads as colour.
+enough to tell: a map folder is refused only when a file reads as colour. The GT folder of DIS
+scoring (``--gt-dir DIS-TE1/im`` for ``DIS-TE1/gt``) is refused likewise when a file is a colour
+photo; a GT mask saved in one colour (few colours in all) still reads as a mask.
 """
 
 from __future__ import annotations
@@ -27,18 +29,26 @@ FILES_CHECKED = 3
 GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
-def colour_spread(path: Path) -> Optional[float]:
-    """The mean channel spread of ``path`` (0 for a grey file, read from its header only);
-    ``None`` when PIL cannot open it (scoring then names the file itself)."""
+def _rgb(path: Path) -> Optional[np.ndarray]:
+    """``path`` as int16 RGB (a JPEG at a reduced size); an empty array for a grey file (known
+    from its header); ``None`` when PIL cannot open it (scoring then names the file itself)."""
     try:
         with Image.open(path) as img:
             if img.mode in GREY_MODES:
-                return 0.0
+                return np.zeros((0, 0, 3), np.int16)
             img.draft("RGB", (512, 512))  # JPEG: decode at a reduced size, enough to tell
-            rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
+            return np.asarray(img.convert("RGB"), dtype=np.int16)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         return None
-    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def colour_spread(path: Path) -> Optional[float]:
+    """The mean channel spread of ``path`` (0 for a grey file, read from its header only);
+    ``None`` when PIL cannot open it (scoring then names the file itself)."""
+    rgb = _rgb(path)
+    if rgb is None:
+        return None
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0
 
 
 def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
@@ -53,4 +63,32 @@ def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
                 "255 on average), while a map is grey. Give the folder of predicted maps "
                 "(evaluate.py benchmark mode writes them to <output-dir>/pred/<split>), not "
                 "the dataset's image folder"
+            )
+
+
+# A colour mask (a red object on black, antialiased) holds a few hundred colours at most; a
+# photo holds tens of thousands, about one per pixel or more.
+PHOTO_COLOURS = 4096
+
+
+def refuse_photo_gt(masks: Iterable[Path], folder: PathLike) -> None:
+    """:class:`~pmgsam.evaluation.map_pairs.EvaluationInputError` naming ``folder`` when one of
+    the first :data:`FILES_CHECKED` GT files (by name) is a colour photo (many colours, unequal
+    channels): the dataset's image folder given as the GT folder (``DIS-TE1/im`` for
+    ``DIS-TE1/gt``), which scoring would read by each pixel's brightest channel. A GT mask saved
+    in one colour still reads as a mask."""
+    for path in sorted(masks, key=lambda p: p.name)[:FILES_CHECKED]:
+        rgb = _rgb(path)
+        if rgb is None or not rgb.size:
+            continue
+        spread = float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+        packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        colours = len(np.unique(packed))
+        # A small photo has fewer pixels than PHOTO_COLOURS, but still about one colour each.
+        if spread > COLOUR_SPREAD and colours > min(PHOTO_COLOURS, packed.size // 8):
+            raise EvaluationInputError(
+                f"the GT folder '{folder}' holds colour photos, not masks: {path.name} has "
+                f"{colours} colours and unequal red, green and blue channels. "
+                "Give the folder of GT masks (DIS5K: <split>/gt, COD10K-v3: <split>/GT_Object, "
+                "NC4K: GT), not the dataset's image folder"
             )

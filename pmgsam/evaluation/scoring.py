@@ -63,6 +63,11 @@ ScoreJob = Tuple[str, str, str, Union[str, None], bool, Union[str, None], bool]
 Caught = List[Tuple[type, str]]
 
 
+class EmptyGTWarning(UserWarning):
+    """GT masks without foreground in a DIS scoring: maxFβ and wFβ are 0 on each whatever is
+    predicted (PySODMetrics' convention), so they pull the split's F scores down."""
+
+
 def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
     """Metrics of one pair, and the warnings its files raised (re-issued by the parent)."""
     from .dis_metrics import image_metrics
@@ -75,6 +80,9 @@ def _score_one(job: ScoreJob) -> Tuple[ImageMetrics, Caught]:
         ske = None
         if with_hce and ske_path is not None and os.path.exists(ske_path):
             ske = load_mask(ske_path, "GT skeleton")
+        if not (gt > 128).any():
+            # Named with the others, in one line, by the parent.
+            warnings.warn(str(gt_path), EmptyGTWarning, stacklevel=1)
     pred = map_at_gt_size(pred, gt, pred_path, gt_path, resize_pred, resize_option)
     if ske is not None:
         if ske.shape != gt.shape:
@@ -178,11 +186,24 @@ def _score_pairs(
             results[i] = result
             caught.extend(notes)
             bar.update()
-    reissue_warnings(caught)
+    _warn_of_empty_gts([m for c, m in caught if c is EmptyGTWarning], len(jobs))
+    reissue_warnings([(c, m) for c, m in caught if c is not EmptyGTWarning])
     from .dis_metrics import aggregate
 
     final = [r for r in results if r is not None]
     return aggregate(final), final
+
+
+def _warn_of_empty_gts(empty: Sequence[str], total: int) -> None:
+    if empty:
+        warnings.warn(
+            f"{len(empty)} of {total} GT mask(s) have no foreground (no pixel above 128), "
+            "where maxFβ and wFβ are 0 whatever is predicted, so they lower the F scores of "
+            f"the set: {preview(sorted(empty), 5)}. COD10K's NonCAM masks are empty: its "
+            "protocol scores the CAM images only",
+            EmptyGTWarning,
+            stacklevel=3,
+        )
 
 
 def _completed(pool: ProcessPoolExecutor, indexed: Sequence) -> Iterator:
@@ -296,12 +317,19 @@ def evaluate_dis_folder(
     A ``pred_dir`` of colour pictures (the dataset's image folder) is refused
     (:func:`~pmgsam.evaluation.map_checks.refuse_colour_images`).
     """
-    from .map_checks import refuse_colour_images
+    from .map_checks import refuse_colour_images, refuse_photo_gt
 
     # The workers start (and import OpenCV / SciPy) while this process lists the folders.
     pool = _start_pool(workers)
     with _pool_closed(pool):
         refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
+        refuse_photo_gt(list_images(gt_dir, "GT mask").values(), gt_dir)  # DIS-TE1/im given
+        if Path(gt_dir).name.casefold() == "gt_edge":
+            warnings.warn(
+                f"the GT folder '{gt_dir}' holds COD10K's object edges, not its object masks "
+                f"(GT_Object, beside it): scoring against the edges",
+                stacklevel=2,
+            )
         triples = pair_folders(pred_dir, gt_dir)
         skeletons: List[Path | None] = [None] * len(triples)
         if ske_dir is not None:
