@@ -251,10 +251,13 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     from pmgsam.data import build_dataset
     from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
+    from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
     from pmgsam.utils.config import load_config, with_data_root
 
     overrides = with_data_root(args.overrides, args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
+    # NonCAM images would count in the subset's share and as false positives in its AP.
+    refuse_noncam_scoring(cfg.data.dataset, cfg.data, args.config)
     with read_only_splits():  # an analysis reads the dataset folder, never writes into it
         dataset = build_dataset(cfg.data, args.split, cfg.model.image_size, train=False)
     inputs = [*dataset_folders(dataset), dataset.instances.path]

@@ -145,6 +145,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import make_current, resolve_device
+    from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
     from pmgsam.evaluation.run_json import (
         check_same_model,
         checkpoint_meta,
@@ -161,6 +162,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     owner = family_of(args.model_type)
     overrides = with_data_root([*args.overrides, f"data.dataset={args.dataset}"], args.data_root)
     cfg = load_config(ExperimentConfig, args.config, overrides)
+    refuse_noncam_scoring(args.dataset, cfg.data, args.config)  # before anything is predicted
     out_dir = Path(args.output_dir or Path("results") / f"{args.baseline}-{args.model_type}")
     check_same_model(out_dir, args.checkpoint, args.baseline, option="--output-dir")
     # Every split is built before the model loads and anything is predicted: a typo in the

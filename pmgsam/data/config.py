@@ -132,7 +132,8 @@ class DataConfig:
             may use, under ``torchrun`` each rank its share of the node's
             (:func:`pmgsam.utils.cpus.loader_workers`).
         cam_only: COD10K only: keep the camouflaged ``COD10K-CAM-*`` images (3040 train / 2026
-            test, as in the paper) and skip the NonCAM ones, which have no GT.
+            test, as in the paper) and skip the NonCAM ones, which hold no object (an empty
+            ``GT_Object`` mask, or none); COS scoring refuses ``false``.
         image_dir: ``folder`` only: image sub-folder of ``root`` (or of ``root/<split>``).
         mask_dir: ``folder`` only: mask sub-folder, masks paired with images by file stem.
         instance_dir: ``folder`` only: optional instance-map sub-folder for ``coco_gt()``.

@@ -6,8 +6,8 @@ that file afterwards, so that training and later evaluation runs see exactly the
 if the file listing order or numpy's RNG changed in between. The file name carries the source,
 fraction and seed (``nc4k__all__test0.2__seed0.json``), so changing any of them draws a new split
 instead of silently reusing a stale one (COD10K with ``data.cam_only: false``, whose pool holds
-the NonCAM images too, is ``cod10k-with-noncam__...``). A reused file is validated: every stem it lists must
-still exist in the source pool, and its two parts must be disjoint.
+the NonCAM images too, is ``cod10k-with-noncam__...``). A reused file is validated: every stem it
+lists must still exist in the source pool, and its two parts must be disjoint.
 
 Only commands that train save split files (:func:`read_only_splits` is off there). Evaluation
 (``evaluate.py``'s benchmark and baseline modes, ablation scoring, the analyses) runs inside
