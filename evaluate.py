@@ -72,14 +72,15 @@ from pmgsam.engine.unreadable import KEEP_GOING_SKIPS, KEEP_GOING_STOPS
 from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    CommandParser,
     HelpFormatter,
+    NonEmpty,
     device_name,
     name_list,
     non_negative_int,
     positive_int,
     probability,
     run_cli,
-    table_name,
 )
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -127,24 +128,34 @@ class _ProtocolGiven(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """Every mode's options in one parser; :func:`main` refuses those the chosen mode ignores."""
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    p = CommandParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
     p.add_argument(
         "--pred-dir",
+        type=NonEmpty("a folder of predicted maps"),
         help="folder of predicted maps (grey PNG, stems = GT stems; a folder of colour images "
         "is refused)",
     )
-    p.add_argument("--gt-dir", help="DIS: folder of GT masks")
+    p.add_argument(
+        "--gt-dir", type=NonEmpty("a folder of GT masks"), help="DIS: folder of GT masks"
+    )
     p.add_argument(
         "--ske-dir",
+        type=NonEmpty("a folder of GT skeletons"),
         help="DIS: optional folder of GT skeletons for HCE, read as benchmark mode reads a "
         "DIS5K split's ske/ folder (<stem> with a mask extension, any case: .png .bmp .tif "
         ".tiff .jpg .jpeg; a GT without one uses a skeleton computed from it, as the official "
         "tool does, named in a warning)",
     )
-    p.add_argument("--gt-json", help="COS: COCO instance annotation file")
     p.add_argument(
-        "--out", help="output JSON file (.json or no suffix), not a folder (scoring modes)"
+        "--gt-json",
+        type=NonEmpty("a COCO instance annotation file"),
+        help="COS: COCO instance annotation file",
+    )
+    p.add_argument(
+        "--out",
+        type=NonEmpty("a JSON file to write"),
+        help="output JSON file (.json or no suffix), not a folder (scoring modes)",
     )
     p.add_argument(
         "--workers",
@@ -174,9 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     b = p.add_argument_group("benchmark mode")
-    b.add_argument("--config", help="experiment config YAML")
+    b.add_argument(
+        "--config", type=NonEmpty("an experiment config file"), help="experiment config YAML"
+    )
     b.add_argument(
         "--checkpoint",
+        type=NonEmpty("a checkpoint file or training run folder"),
         help="benchmark mode: PMG-SAM weights file or training run folder; with --baseline: "
         "the SAM / SAM2.1 checkpoint (.pth / .pt) of --model-type",
     )
@@ -185,20 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--splits",
-        type=name_list,
+        type=NonEmpty("comma-separated splits", name_list),
         help="comma-separated splits, e.g. DIS-VD,DIS-TE1; on DIS5K, DIS-TE or "
         "DIS-TE1+DIS-TE2+... scores those subsets as one set (default: the config's "
         "data.test_splits)",
     )
-    b.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    b.add_argument(
+        "--data-root",
+        type=NonEmpty("a dataset folder"),
+        help="dataset folder (overrides data.root)",
+    )
     b.add_argument(
         "--output-dir",
+        type=NonEmpty("a run folder"),
         help="run folder (default results/<config stem>; with --baseline "
         "results/<baseline>-<model type>)",
     )
     b.add_argument(
         "--method",
-        type=table_name,
+        type=NonEmpty("a row name, e.g. 'PMG-SAM'"),
         help="row name in the tables (default: the run folder's name; with --baseline the "
         "row's description, e.g. 'SAM ViT-B GT box')",
     )

@@ -23,13 +23,18 @@ PROG = "train.py"
 def build_parser() -> argparse.ArgumentParser:
     """train.py's options (tests check the README's commands against them)."""
     # The module doc is the usage: how to start, resume and override, shown by --help.
-    from pmgsam.utils.cli import HelpFormatter
+    from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty
 
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--config", help="experiment YAML (optional with --resume)")
-    parser.add_argument("--output-dir", help="run folder (default: output_dir of the config)")
+    parser = CommandParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    config = NonEmpty("an experiment config file")
+    run_folder = NonEmpty("a run folder")
+    parser.add_argument("--config", type=config, help="experiment YAML (optional with --resume)")
+    parser.add_argument(
+        "--output-dir", type=run_folder, help="run folder (default: output_dir of the config)"
+    )
     parser.add_argument(
         "--resume",
+        type=run_folder,
         help="run folder to continue from its last checkpoint (or a checkpoint folder of it, "
         "RUN/checkpoints/best, refused when last is later)",
     )

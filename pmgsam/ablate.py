@@ -50,7 +50,15 @@ from pmgsam.ablate_checks import (
 )
 from pmgsam.ablate_scoring import NotTrainedError, evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
-from pmgsam.utils.cli import DEVICE_NAMES, HelpFormatter, device_name, name_list, positive_int
+from pmgsam.utils.cli import (
+    DEVICE_NAMES,
+    CommandParser,
+    HelpFormatter,
+    NonEmpty,
+    device_name,
+    name_list,
+    positive_int,
+)
 from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
 from pmgsam.utils.config_files import read_yaml_mapping
 from pmgsam.utils.outputs import refuse_output_in_inputs
@@ -259,13 +267,23 @@ def output_files(spec: GridSpec) -> List[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The options of ``python -m pmgsam.ablate`` (usage in the module docstring)."""
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m pmgsam.ablate",
         description=__doc__,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--grid", required=True, help="folder of ablation configs + grid.yaml")
-    p.add_argument("--output-dir", required=True, help="folder of the runs, table and plots")
+    p.add_argument(
+        "--grid",
+        required=True,
+        type=NonEmpty("an ablation grid folder"),
+        help="folder of ablation configs + grid.yaml",
+    )
+    p.add_argument(
+        "--output-dir",
+        required=True,
+        type=NonEmpty("an output folder"),
+        help="folder of the runs, table and plots",
+    )
     p.add_argument("--train", action="store_true", help="train configs not trained yet")
     p.add_argument(
         "--evaluate",
@@ -274,10 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
         "choice, image size, device type, precision, speed options (performance.*) or data",
     )
     p.add_argument(
-        "--only", type=name_list, help="comma-separated config names (default: the whole grid)"
+        "--only",
+        type=NonEmpty("comma-separated config names", name_list),
+        help="comma-separated config names (default: the whole grid)",
     )
     p.add_argument(
         "--splits",
+        type=NonEmpty("a test set, e.g. DIS-TE"),
         help="the one test set every variant is scored on: a split, or parts joined by '+' "
         "(default: grid.yaml's, e.g. DIS-TE = DIS-TE1..4 as one set)",
     )

@@ -25,7 +25,7 @@ from pmgsam.evaluation.run_merge import merge_same_method
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
-from pmgsam.utils.cli import HelpFormatter, name_list
+from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty, name_list
 from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
@@ -78,14 +78,24 @@ def _warn_of_earlier_tables(out: Path, names: Sequence[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's options (tests check the README's commands against them)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pmgsam.report", description=__doc__, formatter_class=HelpFormatter
     )
-    parser.add_argument("runs", nargs="+", help="run directories (or run.json files)")
-    parser.add_argument("--out", required=True, help="output directory for the tables")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=NonEmpty("a run folder (or its run.json)"),
+        help="run directories (or run.json files)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=NonEmpty("an output folder"),
+        help="output directory for the tables",
+    )
     parser.add_argument(
         "--splits",
-        type=name_list,
+        type=NonEmpty("comma-separated DIS groups", name_list),
         help="DIS groups to show, comma-separated (default: DIS-VD, DIS-TE1..4, DIS-TE1-4 "
         "(the Overall (TE1-4) column), then any other scored set); "
         "DIS-TE or DIS-TE1+DIS-TE2+... is a combined set",

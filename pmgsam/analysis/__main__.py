@@ -16,26 +16,30 @@ from typing import Any, Optional, Sequence
 
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    CommandParser,
     HelpFormatter,
+    NonEmpty,
     device_name,
     non_negative_int,
     positive_float,
     positive_int,
     probability,
-    table_name,
 )
 from pmgsam.utils.config import with_data_root
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """The options that say which dataset split to read: the experiment config and overrides."""
-    p.add_argument("--config", required=True, help="experiment config (dataset and its root)")
+    p.add_argument(
+        "--config", required=True, type=CONFIG, help="experiment config (dataset and its root)"
+    )
     p.add_argument(
         "--split",
         required=True,
+        type=NonEmpty("a split, e.g. DIS-TE1"),
         help="split, e.g. DIS-TE1, or DIS-TE (DIS-TE1-4 as one set, so named in the outputs)",
     )
-    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument("--data-root", type=DATA_ROOT, help="dataset folder (overrides data.root)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
 
 
@@ -61,6 +65,10 @@ def figures(args: argparse.Namespace) -> None:
 
 
 PROG = "python -m pmgsam.analysis"
+CONFIG = NonEmpty("an experiment config file")
+DATA_ROOT = NonEmpty("a dataset folder")
+OUT = NonEmpty("an output folder")
+RUN = NonEmpty("a run folder")
 OVERWRITE_HELP = "replace files of the output names in --out that pmgsam did not write"
 QUIET_HELP = "no progress bars"  # as evaluate.py's and pmgsam.ablate's --quiet
 
@@ -80,26 +88,41 @@ def _add_premask_parser(sub: Any) -> None:
         description="Pre-Mask vs final mask quality, priors and error correction of a run "
         "(Table 5, Fig. 10).",
     )
-    p.add_argument("--run", required=True, help="run folder (pred/ and premask/ maps go here)")
+    p.add_argument(
+        "--run", required=True, type=RUN, help="run folder (pred/ and premask/ maps go here)"
+    )
     p.add_argument(
         "--checkpoint",
+        type=NonEmpty("a weights file or training run folder"),
         help="weights to predict missing maps (default: run.json's; a scored run takes only "
         "those); maps there must be theirs",
     )
     p.add_argument("--predict", action="store_true", help="predict even if the maps exist")
     p.add_argument(
-        "--prior-dir", action="append", help="[NAME=]DIR: folder of prior maps, a Table 5 row"
+        "--prior-dir",
+        action="append",
+        type=NonEmpty("a folder of prior maps ([NAME=]DIR)"),
+        help="[NAME=]DIR: folder of prior maps, a Table 5 row",
     )
-    p.add_argument("--clipseg", help="local CLIPSeg model folder (needs transformers)")
     p.add_argument(
-        "--prompt", default="the main object", help="CLIPSeg text prompt (needs --clipseg)"
+        "--clipseg",
+        type=NonEmpty("a CLIPSeg model folder"),
+        help="local CLIPSeg model folder (needs transformers)",
+    )
+    p.add_argument(
+        "--prompt",
+        default="the main object",
+        type=NonEmpty("a text prompt, e.g. 'the main object'"),
+        help="CLIPSeg text prompt (needs --clipseg)",
     )
     p.add_argument(
         "--pre-threshold", type=probability, default=0.5, help="poor Pre-Mask: IoU below"
     )
     p.add_argument("--final-threshold", type=probability, default=0.8, help="good final: IoU above")
     p.add_argument(
-        "--out", help="output folder (default RUN/analysis/premask_<split>, DIS-TE: DIS-TE1-4)"
+        "--out",
+        type=OUT,
+        help="output folder (default RUN/analysis/premask_<split>, DIS-TE: DIS-TE1-4)",
     )
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
@@ -118,10 +141,20 @@ def _add_overlap_parser(sub: Any) -> None:
         help="overlapping-instance subsets and their AP",
         description="Overlapping-instance subsets of a COCO instance file and AP on them.",
     )
-    p.add_argument("--gt-json", help="COCO instance file (default: the split's instances)")
-    p.add_argument("--config", help="experiment config (with --split, instead of --gt-json)")
-    p.add_argument("--split", help="split of the config's dataset, e.g. Test")
-    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument(
+        "--gt-json",
+        type=NonEmpty("a COCO instance file"),
+        help="COCO instance file (default: the split's instances)",
+    )
+    p.add_argument(
+        "--config", type=CONFIG, help="experiment config (with --split, instead of --gt-json)"
+    )
+    p.add_argument(
+        "--split",
+        type=NonEmpty("a split, e.g. Test"),
+        help="split of the config's dataset, e.g. Test",
+    )
+    p.add_argument("--data-root", type=DATA_ROOT, help="dataset folder (overrides data.root)")
     p.add_argument(
         "--rule",
         choices=["touch", "box", "either"],
@@ -133,13 +166,21 @@ def _add_overlap_parser(sub: Any) -> None:
         "--touch-distance", type=non_negative_int, default=1, help="pixels counted as touching"
     )
     p.add_argument(
-        "--name", required=True, type=table_name, help="dataset name in the COS table, e.g. COD10K"
+        "--name",
+        required=True,
+        type=NonEmpty("a dataset name, e.g. COD10K"),
+        help="dataset name in the COS table, e.g. COD10K",
     )
-    p.add_argument("--out", required=True, help="folder for the image list and subset GT")
+    p.add_argument("--out", required=True, type=OUT, help="folder for the image list and subset GT")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    p.add_argument("--pred-dir", help="probability maps: also score AP on full set and subset")
+    p.add_argument(
+        "--pred-dir",
+        type=NonEmpty("a folder of probability maps"),
+        help="probability maps: also score AP on full set and subset",
+    )
     p.add_argument(
         "--run",
+        type=RUN,
         help="run folder whose run.json receives both AP entries (maps: --pred-dir, else "
         "RUN/pred/<split>)",
     )
@@ -179,9 +220,12 @@ def _add_figures_parser(sub: Any) -> None:
         help="qualitative grids and failure sheet",
         description="Qualitative grids and a failure sheet of several runs.",
     )
-    p.add_argument("--runs", nargs="+", required=True, help="run folders, one column each")
+    p.add_argument(
+        "--runs", nargs="+", required=True, type=RUN, help="run folders, one column each"
+    )
     p.add_argument(
         "--images",
+        type=NonEmpty("comma-separated image names"),
         help="comma-separated image names for the grid (stems; <part>/<stem> in DIS-TE, "
         "where a stem may be in two parts)",
     )
@@ -210,7 +254,7 @@ def _add_figures_parser(sub: Any) -> None:
         help="resize maps to their GT's size (as evaluate.py's --resize-pred); without it a "
         "map of another size is refused, and one turned by 90° always",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, type=OUT, help="output folder")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_config_options(p)
@@ -219,7 +263,7 @@ def _add_figures_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``premask``, ``overlap`` and ``figures`` subcommands, each calling its ``func``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=PROG,
         description=__doc__,
         formatter_class=HelpFormatter,

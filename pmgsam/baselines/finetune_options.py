@@ -19,7 +19,9 @@ from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.baselines.settings import MODEL_TYPES
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    CommandParser,
     HelpFormatter,
+    NonEmpty,
     device_name,
     positive_float,
     positive_int,
@@ -107,22 +109,25 @@ def load_settings(args: argparse.Namespace) -> Tuple[SamFinetuneConfig, List[str
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options of ``python -m pmgsam.baselines.finetune_sam`` (``description``: its --help
     text, the command module's docstring)."""
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p = CommandParser(prog=prog, description=description, formatter_class=HelpFormatter)
     p.add_argument("--model-type", required=True, choices=MODEL_TYPES["sam"], help="SAM ViT-B/L/H")
     p.add_argument(
         "--checkpoint",
         required=True,
+        type=NonEmpty("a segment-anything checkpoint file"),
         help="segment-anything state dict of --model-type to start from (e.g. "
         "sam_vit_h_4b8939.pth); loaded strictly, never written",
     )
     p.add_argument(
         "--config",
         required=True,
+        type=NonEmpty("a fine-tuning config file"),
         help="fine-tuning config YAML: data + finetune sections (configs/sam_finetune/*.yaml)",
     )
     p.add_argument(
         "--output",
         required=True,
+        type=NonEmpty("a weights file to write"),
         help="fine-tuned state dict to write (full segment-anything keys); "
         f"<stem>{SIDECAR_SUFFIX} is written beside it",
     )
@@ -156,6 +161,7 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cache-dir",
+        type=NonEmpty("a cache folder"),
         help="folder of the disk cache; overrides finetune.cache_dir (refused unless the cache "
         "is disk: --embedding-cache disk or the config's finetune.embedding_cache)",
     )
@@ -174,7 +180,11 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "COCO AP scores automatic mode; needs instance labels) or auto (the default: instance "
         "when the splits have instance labels, as COD10K and NC4K, else object, as DIS5K)",
     )
-    p.add_argument("--data-root", help="dataset folder (overrides data.root)")
+    p.add_argument(
+        "--data-root",
+        type=NonEmpty("a dataset folder"),
+        help="dataset folder (overrides data.root)",
+    )
     p.add_argument(
         "--model-image-size",
         type=positive_int,

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pmgsam.utils.cli import HelpFormatter, non_negative_int
+from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty, non_negative_int
 from pmgsam.utils.rle import encode_rle
 
 from .dis5k_splits import DIS5K_TEST_SPLITS, DIS5K_TRAIN
@@ -304,7 +304,7 @@ def load_manifest(root: str | Path) -> Dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """The generator's options (tests check the README's commands against them)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pmgsam.data.synthetic",
         description=__doc__.split("\n")[0],
         formatter_class=HelpFormatter,
@@ -316,7 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the official folder layout to write",
     )
     parser.add_argument(
-        "--out", required=True, help="output folder (the dataset folder goes in it)"
+        "--out",
+        required=True,
+        type=NonEmpty("an output folder"),
+        help="output folder (the dataset folder goes in it)",
     )
     parser.add_argument(
         "--num",

@@ -18,11 +18,12 @@ from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    CommandParser,
     HelpFormatter,
+    NonEmpty,
     device_name,
     non_negative_int,
     positive_int,
-    table_name,
 )
 
 DEFAULT_MODEL = "pmgsam_hiera_b+"
@@ -30,7 +31,7 @@ DEFAULT_MODEL = "pmgsam_hiera_b+"
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's arguments (``benchmarks/gpu_speed.sh``'s test parses its commands)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pmgsam.efficiency",
         description=package.__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,
@@ -41,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"registered model to measure (default: {DEFAULT_MODEL}; not with --config)",
     )
     parser.add_argument(
-        "--config", help="measure the model of this experiment YAML (not with --model)"
+        "--config",
+        type=NonEmpty("an experiment config file"),
+        help="measure the model of this experiment YAML (not with --model)",
     )
     parser.add_argument(
         "--size", type=positive_int, default=None, help="input side S (default: model's)"
@@ -110,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--json",
-        default=None,
+        type=NonEmpty("a JSON file to write"),
         help="also write the timing records (a JSON list) to this file (not a folder); a file "
         "there that pmgsam did not write is refused before timing, unless --overwrite (its own "
         "is replaced)",
@@ -122,13 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run-dir",
+        type=NonEmpty("an evaluated run folder"),
         help="add the figures to the run.json of this evaluated run (evaluate.py --output-dir) "
         "for python -m pmgsam.report; it must record the same model (inference only: not with "
         "--train)",
     )
     parser.add_argument(
         "--method",
-        type=table_name,
+        type=NonEmpty("a row name, e.g. 'PMG-SAM'"),
         help="with --run-dir: rename the run's table row (default: keep its run.json method)",
     )
     parser.add_argument(
@@ -157,11 +161,6 @@ def config_label(config: ModelConfig, path: str) -> str:
 def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for options this call would ignore without a word, and for a --json that
     names a folder."""
-    # An empty path (`--json "$OUT"` with OUT unset) read as not given: minutes of timing and
-    # no file written, no row filled, or the default model measured instead of a config's.
-    for option in ("--json", "--run-dir", "--config"):
-        if getattr(args, option[2:].replace("-", "_")) == "":
-            parser.error(f"{option} is empty: give a path, or leave {option} out")
     if args.model and args.config:  # the config's model was measured, --model's dropped
         parser.error(
             f"--model {args.model} and --config {args.config} both name the model to measure: "

@@ -14,7 +14,9 @@ from pmgsam.data.listing import IMAGE_EXTENSIONS
 from pmgsam.engine.unreadable import KEEP_GOING_HELP
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
+    CommandParser,
     HelpFormatter,
+    NonEmpty,
     device_name,
     non_negative_int,
     positive_int,
@@ -23,16 +25,27 @@ from pmgsam.utils.cli import (
 
 def build_parser() -> argparse.ArgumentParser:
     """Inference's options (tests check the README's commands against them)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m pmgsam.engine.inference",
         description="Predict probability maps for a folder of images, or one image",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, help="weights file or training run dir")
-    parser.add_argument("--input", required=True, help="folder of images, or one image file")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=NonEmpty("a weights file or training run folder"),
+        help="weights file or training run dir",
+    )
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=NonEmpty("a folder of images or an image file"),
+        help="folder of images, or one image file",
+    )
     parser.add_argument(
         "--out",
         required=True,
+        type=NonEmpty("an output folder"),
         help="output folder for <stem>.png maps (a name ending in an image extension, such as "
         "mask.png, is refused unless that folder exists); not the input folder itself, but a "
         "subfolder of it may be (input subfolders are never read)",
@@ -77,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep-going", action="store_true", help=KEEP_GOING_HELP)
     parser.add_argument(
-        "--premask-out", help="also write the Pre-Mask maps to this folder (as --out, a folder)"
+        "--premask-out",
+        type=NonEmpty("an output folder"),
+        help="also write the Pre-Mask maps to this folder (as --out, a folder)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(

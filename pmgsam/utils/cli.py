@@ -15,6 +15,10 @@ returns. A command's DataLoader workers print the same, also when started by ``s
 ``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
 show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 
+Every command's parser is a :class:`CommandParser`: an option naming a path, split, method or
+model (its type a :class:`NonEmpty`) given an empty or blank value, as a shell gives an unset
+variable, is a usage error naming the option, not read as not given or as the current folder.
+
 Only ``train.py`` shares its work among the processes ``torchrun`` starts; every other command,
 started with ``WORLD_SIZE`` above 1, exits with status 2 before doing anything: each process
 would repeat all of its work and write the same files. Under ``torchrun``, where Ctrl-C reaches
@@ -346,11 +350,46 @@ def name_list(text: str) -> List[str]:
     return names
 
 
-def table_name(text: str) -> str:
-    """argparse type: the name of a table row or column (``--method``, ``--name``), refused
-    when empty or blank: the table would show a row or column without a name."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is blank: the table would show no name; give a name, e.g. 'PMG-SAM'"
-        )
-    return text
+class NonEmpty:
+    """argparse type of an option that names something (a path, split, method or model): the
+    text as given, or ``convert``'s value of it. :class:`CommandParser` refuses it empty or
+    blank, naming the option: a shell passes '' for an unset variable (``--out "$OUT"``), which
+    a command would read as not given, or as '.', the current folder (and a table would show a
+    row or column without a name).
+
+    Arguments:
+      what: what to give instead, with its article (``"a run folder"``).
+      convert: the option's own type (e.g. :func:`name_list`), applied to a text not blank.
+    """
+
+    def __init__(self, what: str, convert: Optional[Callable[[str], Any]] = None) -> None:
+        self.what = what
+        self.convert = convert
+        # argparse names a type by it in "invalid <type> value" errors.
+        self.__name__ = getattr(convert, "__name__", "text")
+
+    def __call__(self, text: str) -> Any:
+        return self.convert(text) if self.convert else text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command's parser (subcommands' too): a usage error (status 2) for an empty or blank
+    value of a :class:`NonEmpty` option, ``<option> is empty: give <what>, or leave <option>
+    out`` (a required option or argument has no "leave out")."""
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # Each value reaches the action's type here, with the action that names it.
+        what = getattr(action.type, "what", None)
+        if what is not None and not arg_string.strip():
+            self.error(_empty_value_message(action, arg_string, what))
+        return super()._get_value(action, arg_string)
+
+
+def _empty_value_message(action: argparse.Action, text: str, what: str) -> str:
+    name = action.option_strings[0] if action.option_strings else action.metavar or action.dest
+    state = "is empty" if not text else f"is blank ({text!r})"
+    if action.nargs in ("+", "*"):
+        return f"a value of {name} {state}: give {what} for each"
+    if action.required or not action.option_strings:
+        return f"{name} {state}: give {what}"
+    return f"{name} {state}: give {what}, or leave {name} out"
