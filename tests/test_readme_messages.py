@@ -30,6 +30,8 @@ TEMPLATES: Dict[str, str] = {
     "is the input file": "{} the input {} '",
     "is not a safe checkpoint": "is not a safe {}: it holds pickled Python objects",
     "--device=cuda": "{}={} but CUDA is not available here",
+    # the blank value is shown as its repr
+    "is blank (' ')": "is blank ({})",
     "train.device=cuda but CUDA is not available": "{}={} but CUDA is not available here",
     "... holds 0/1 labels; read as 0/255": "' holds 0/{} labels; read as 0/255",
     # the counts come from pmgsam.utils.finite.describe_non_finite
