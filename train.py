@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folder to continue from its last checkpoint (or a checkpoint folder of it, "
         "RUN/checkpoints/best, refused when last is later)",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     return parser
 
@@ -67,7 +68,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "copy it elsewhere or choose another --output-dir"
             )
     # Set up first: a refused run folder must not be announced as where outputs go.
-    trainer = Trainer(config, resume=args.resume)
+    trainer = Trainer(config, resume=args.resume, progress=not args.quiet)
     if main_rank:
         print(f"pmgsam train: outputs go to {os.path.abspath(config.output_dir)}", flush=True)
         if trainer.finished:

@@ -59,11 +59,19 @@ class Trainer(TrainerSetup):
         run); the config must equal the saved one up to
         :data:`~pmgsam.engine.config.RESUMABLE_CHANGES`, and the dataset and frozen-branch
         paths of :data:`~pmgsam.engine.resume_checks.MOVABLE` where they hold the run's files.
+      progress (bool): show the epoch's progress bar (on a terminal, on the main process);
+        ``train.py --quiet`` turns it off. The logged lines are the same either way.
     """
 
-    def __init__(self, config: ExperimentConfig, resume: Optional[Union[str, Path]] = None) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        resume: Optional[Union[str, Path]] = None,
+        progress: bool = True,
+    ) -> None:
         config.validate_training()
         self.config = config
+        self.progress = progress
         self.dist, self.device = D.init_distributed(config.train.device)
         self.is_main = self.dist.is_main
         self.out = Path(config.output_dir)
@@ -223,7 +231,8 @@ class Trainer(TrainerSetup):
         bar = tqdm(
             total=len(self.train_loader),
             desc=f"epoch {epoch + 1}/{self.config.schedule.epochs}",
-            disable=None if self.is_main else True,
+            # None: shown on a terminal only (not in a batch job's log file).
+            disable=None if self.is_main and self.progress else True,
             leave=False,
             dynamic_ncols=True,
         )
