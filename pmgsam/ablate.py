@@ -12,7 +12,11 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
 * ``--evaluate`` predicts the grid's test splits with the best weights into
   ``<output-dir>/NAME/pred/<split>/`` and scores them as one set (``DIS-TE`` = DIS-TE1..4
   combined, as the paper's ablations) into ``<output-dir>/NAME/metrics/`` and
-  ``<output-dir>/NAME/run.json``; scores are kept when they were computed from the same best
+  ``<output-dir>/NAME/run.json``, which records the best weights (``meta.checkpoint`` and
+  ``weights_sha256``, as evaluate.py records its checkpoint), as the map folders' manifests
+  do, so the analyses and evaluate.py take the variant's folder for a run of those weights
+  (predicted by :func:`~pmgsam.engine.inference.predict_split`, as evaluate.py's maps);
+  scores are kept when they were computed from the same best
   weights (by SHA-256) with this call's HCE option, image size, device type, precision, speed
   options (TF32, ...) and data, else scored again with a line saying why
   (:mod:`pmgsam.ablate_scoring`).

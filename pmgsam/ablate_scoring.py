@@ -11,6 +11,8 @@ skeletons scored (their paths under ``data.root`` and their sizes, so a dataset 
 is the same data, another dataset is not). ``--evaluate`` keeps them only when they record the
 settings of this call; otherwise it scores again, saying why (:func:`rescore_reason`); scores
 written by an older pmgsam, which recorded less, are scored again, saying what they lack.
+Either way the variant's run.json records the best weights (path and SHA-256) as evaluate.py
+records its checkpoint: a run.json of an older pmgsam.ablate gains them on the next call.
 Scores with HCE also serve a ``--no-hce`` call; adding HCE to scores made without it rescores
 the kept maps, predicting nothing. The number of scoring processes, the batch size and the
 loader workers change no score and are not compared.
@@ -120,7 +122,10 @@ def rescore_reason(
     """(why scores recorded as ``recorded`` do not stand for a call with the settings ``now``,
     or None when they do; whether the maps must be predicted again, not only scored)."""
     if not isinstance(recorded, Mapping):
-        why = "its scores do not record the settings they were computed with (older pmgsam)"
+        why = (
+            "its scores do not record the settings they were computed with (scored by an "
+            "older pmgsam, or by evaluate.py into the variant's folder)"
+        )
         return why, True
     reasons, predict = [], False
     lacking = [key for key in PREDICTION_KEYS if key not in recorded]
@@ -189,7 +194,7 @@ def evaluate_variant(
     from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
-    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
@@ -230,7 +235,15 @@ def evaluate_variant(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
         )
         summary = _record_settings(out_json, summary, settings)
-    meta = {"config": str(path), "overrides": list(overrides), "ablates": switched_keys(path)}
+    meta = {
+        "config": str(path),
+        # As evaluate.py records its checkpoint: the analyses predict into this folder only
+        # with these weights, and evaluate.py adds scores to it only of this checkpoint.
+        **checkpoint_meta(hashed.path),
+        "weights_sha256": hashed.sha256,
+        "overrides": list(overrides),
+        "ablates": switched_keys(path),
+    }
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
 
 
@@ -289,7 +302,7 @@ def _predict_and_score(
         return run_dir / "pred" / part
 
     if predict:
-        predict_part = _predictor(path, run_dir, overrides, opts, datasets, hashed)
+        predict_part = _predictor(path, run_dir, overrides, opts, hashed)
     else:
         predict_part = kept_maps
     _, summary = score_combined_split(
@@ -310,35 +323,34 @@ def _predictor(
     run_dir: Path,
     overrides: Sequence[str],
     opts: argparse.Namespace,
-    datasets: Mapping[str, Any],
     hashed: Optional[Any] = None,
 ) -> Any:
     """``predict(part) -> folder``: one model (of the best weights) for all parts, refused if
-    the weights file changed since ``hashed`` was taken (the scores record that hash)."""
-    from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.inference import Predictor
-    from pmgsam.modeling.build import load_pretrained
-    from pmgsam.modeling.checkpoint import checkpoint_model_fields, load_hashed, resolve_weights
+    the weights file changed since ``hashed`` was taken (the scores record that hash).
 
-    cfg = load_config(ExperimentConfig, path, overrides)
-    weights = run_dir / "train"
-    in_file = load_config(ExperimentConfig, path).model
-    fields = checkpoint_model_fields(weights, in_file, overrides, str(path))
-    model, _ = load_hashed(
-        lambda: load_pretrained(weights, **fields), resolve_weights(weights), hashed
-    )
-    predictor = Predictor(model, opts.device, performance=cfg.performance)
+    Predicted as evaluate.py predicts (:func:`~pmgsam.engine.inference.predict_split`), so
+    each ``pred/<part>`` folder's manifest records the weights (SHA-256) that made its maps:
+    evaluate.py and the analyses then take them for the maps of those weights. The folders
+    are the grid's own (``<output-dir>/NAME/pred``), written over as before: a variant
+    scored by an older pmgsam.ablate has maps there without a manifest."""
+    from pmgsam.engine.inference import predict_split
+
+    loaded: Dict[str, Any] = {}  # one model load for every part
 
     def predict(part: str) -> Path:
-        return predictor.predict_dataset(
-            datasets[part],
+        return predict_split(
+            path,
+            run_dir / "train",
+            part,
             run_dir / "pred" / part,
+            str(opts.device),  # resolved already: a torch.device
             opts.batch_size,
-            cfg.data.num_workers,
+            overrides,
+            overwrite=True,
             progress=not opts.quiet,
-            workers_option="data.num_workers",
-            threads=cfg.train.num_threads,
-            threads_option="train.num_threads",
+            reuse=loaded,
+            option="--output-dir",
+            weights=hashed,
         )
 
     return predict

@@ -216,7 +216,6 @@ def test_prediction_refuses_best_weights_replaced_after_they_were_hashed(
     """The scores record the SHA-256 taken before the model loads: a training run replacing
     its best weights in between must stop the pass, not score other weights under that hash."""
     import pmgsam.engine.inference as inference
-    import pmgsam.modeling.build as build
     import pmgsam.modeling.checkpoint as checkpoint
     from pmgsam.modeling.weights import CheckpointError
 
@@ -230,10 +229,12 @@ def test_prediction_refuses_best_weights_replaced_after_they_were_hashed(
         weights.write_bytes(b"weights of a later epoch")  # as train.py's best/ update does
         return object()
 
-    monkeypatch.setattr(build, "load_pretrained", load)
-    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *args: {})
+    monkeypatch.setattr(inference, "load_pretrained", load)
+    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *args: {})
     monkeypatch.setattr(inference, "Predictor", lambda *a, **k: pytest.fail("predicted"))
     config = tmp_path / "k5.yaml"
     config.write_text("model:\n  drfm_blocks: 5\n")
+    opts = SimpleNamespace(device="cpu", batch_size=1, quiet=True)
+    predict = scoring._predictor(config, tmp_path / "k5", [], opts, hashed)
     with pytest.raises(CheckpointError, match=f"'{weights}' changed between hashing and loading"):
-        scoring._predictor(config, tmp_path / "k5", [], SimpleNamespace(), {}, hashed)
+        predict("DIS-TE1")

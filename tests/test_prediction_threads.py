@@ -130,23 +130,19 @@ def test_ablation_scoring_honours_train_num_threads(
     import argparse
 
     from pmgsam import ablate_scoring
-    from pmgsam.data import build_dataset
-    from pmgsam.modeling import checkpoint
+    from pmgsam.engine import inference
 
-    monkeypatch.setattr(checkpoint, "checkpoint_model_fields", lambda *a, **k: {})
+    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a, **k: {})
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 1,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
     cfg = {"model": to_dict(small_model_file[1].config), "data": data, "output_dir": str(tmp_path)}
     cfg["train"] = {"device": "cpu", "num_threads": num_threads}
     config = tmp_path / "variant.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    exp = from_dict(ExperimentConfig, cfg)
-    image_size = small_model_file[1].config.image_size
-    datasets = {"DIS-TE1": build_dataset(exp.data, "DIS-TE1", image_size, train=False)}
     opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True)
     (tmp_path / "run" / "train").mkdir(parents=True)  # the best weights, hashed at the load
     shutil.copy(small_model_file[0], tmp_path / "run" / "train" / "model.safetensors")
-    predict = ablate_scoring._predictor(config, tmp_path / "run", [], opts, datasets)
+    predict = ablate_scoring._predictor(config, tmp_path / "run", [], opts)
     predict("DIS-TE1")
     assert forward_threads and set(forward_threads) == {expected}
     assert torch.get_num_threads() == torch_default

@@ -60,7 +60,7 @@ def test_same_checkpoint_run_as_another_baseline_is_another_row(tmp_path: Path) 
 
 
 def test_a_run_without_a_recorded_checkpoint_accepts_any(tmp_path: Path) -> None:
-    # ablate.py records its config, not a checkpoint: nothing to compare against.
+    # An older pmgsam.ablate recorded its config, not a checkpoint: nothing to compare against.
     write_run_json(tmp_path, "ablation", dis={"DIS-VD": {"MAE": 0.1}}, meta={"config": "a.yaml"})
     check_same_model(tmp_path, tmp_path / "any.safetensors")
     check_same_model(tmp_path / "no-run-yet", tmp_path / "any.safetensors")

@@ -1,8 +1,9 @@
 """What the analyses read: a split's images and GT, and the map folders of a run folder.
 
-Run folder layout (as ``evaluate.py`` and ``python -m pmgsam.analysis premask`` write it)::
+Run folder layout (as ``evaluate.py``, ``python -m pmgsam.analysis premask`` and, per
+variant, ``python -m pmgsam.ablate --evaluate`` write it)::
 
-    RUN/run.json                  method name, meta.checkpoint
+    RUN/run.json                  method name, meta.checkpoint and meta.weights_sha256
     RUN/pred/<split>/<stem>.png   final probability maps
     RUN/premask/<split>/<stem>.png  Pre-Mask probability maps (inference option)
     RUN/metrics/<split>.per_image.csv  per-image DIS metrics
@@ -114,11 +115,16 @@ def check_predicts_scored_model(
     from pmgsam.modeling.checkpoint import weights_digest
 
     unchanged = f"nothing in '{run}' was changed"
-    rescore = (
-        f"score it again first (python evaluate.py --config CFG --checkpoint {checkpoint} "
-        f"--output-dir {run}), or analyse another run folder; {unchanged}"
-    )
+    rescore = f"{score_again(run, meta, checkpoint)}, or analyse another run folder; {unchanged}"
     recorded = meta.get("weights_sha256")
+    if recorded is None and is_ablation_variant(meta):
+        # Its run.json and metrics describe the variant's weights, maps or none: another
+        # model's maps must not join them, and its own are not named in that run.json.
+        raise EvaluationInputError(
+            f"--run '{run}' is a variant scored by a pmgsam.ablate older than its run.json's "
+            f"record of its weights, so predicting there with '{checkpoint}' could put "
+            f"another model's maps beside its scores: {rescore}"
+        )
     if given and meta.get("checkpoint"):
         digest = weights_digest(checkpoint)
         _check_given_is_runs(run, meta, checkpoint, digest, unchanged)
@@ -144,6 +150,27 @@ def check_predicts_scored_model(
             f"weights they came from, so predicting there with '{checkpoint}' could replace "
             f"them with another model's: {rescore}"
         )
+
+
+def is_ablation_variant(meta: Dict[str, object]) -> bool:
+    """``meta`` is that of a variant folder of ``pmgsam.ablate`` (it names what it ablates)."""
+    return "ablates" in meta
+
+
+def score_again(run: Path, meta: Dict[str, object], checkpoint: object) -> str:
+    """What to run so that ``run``'s run.json records the weights its scores are of:
+    evaluate.py for its runs; for an ablation variant, ``pmgsam.ablate --evaluate`` again,
+    which records them (scoring again only scores that no longer stand)."""
+    if is_ablation_variant(meta):
+        return (
+            f"run python -m pmgsam.ablate --grid GRID --output-dir {run.parent} --evaluate "
+            f"again (with the overrides it was trained with), which records its weights in "
+            f"'{run / 'run.json'}'"
+        )
+    return (
+        f"score it again first (python evaluate.py --config CFG --checkpoint {checkpoint} "
+        f"--output-dir {run})"
+    )
 
 
 def _scores_of(run: Path) -> List[str]:

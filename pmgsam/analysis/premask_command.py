@@ -110,14 +110,22 @@ def _predict_final_and_premask(
 
     checkpoint = args.checkpoint or meta.get("checkpoint")
     if not checkpoint:
-        raise DataNotFoundError(_no_maps_message(run, args.split, args.predict))
+        raise DataNotFoundError(_no_maps_message(run, args.split, args.predict, meta))
     checkpoint = str(checkpoint)
     has_maps = any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir())
     check_predicts_scored_model(
         run, meta, checkpoint, given=bool(args.checkpoint), has_maps=has_maps
     )
     from pmgsam.engine.inference import predict_split
+    from pmgsam.utils.outputs import MANIFEST
 
+    from .inputs import is_ablation_variant
+
+    # A variant's maps from a pmgsam.ablate that predicted without manifests are its own
+    # weights' (checked above): replaced as that command replaces them, not taken for a user's.
+    older_ablate = is_ablation_variant(meta) and any(
+        folder.is_dir() and not (folder / MANIFEST).is_file() for folder in preds.values()
+    )
     loaded: dict = {}  # one model load for every part
     for part in split_parts(args.split):
         predict_split(
@@ -128,6 +136,7 @@ def _predict_final_and_premask(
             args.device,
             args.batch_size,
             overrides,
+            overwrite=older_ablate,
             premask_dir=pres[part],
             progress=not args.quiet,
             reuse=loaded,
@@ -165,9 +174,23 @@ def _read_not_predicted(args: argparse.Namespace, run: Path) -> str:
     )
 
 
-def _no_maps_message(run: Path, split: str, predict: bool) -> str:
-    """Why ``run`` gave no maps to analyse (or, with --predict, no weights to predict them
-    with), and what to give instead."""
+def _no_maps_message(run: Path, split: str, predict: bool, meta: Dict[str, object]) -> str:
+    """Why ``run`` (its run.json's ``meta``) gave no maps to analyse (or, with --predict, no
+    weights to predict them with), and what to give instead."""
+    from .inputs import is_ablation_variant, score_again
+
+    if is_ablation_variant(meta):  # --checkpoint would be refused: it was scored
+        older = "written by a pmgsam.ablate older than its record of the variant's weights"
+        if predict:
+            where = f"--predict: the run.json of --run '{run}', {older},"
+        else:
+            where = (
+                f"--run '{run}' lacks final or Pre-Mask maps of {split}, and its run.json, {older},"
+            )
+        return (
+            f"{where} does not name the weights to predict with: {score_again(run, meta, '')}; "
+            "then premask predicts with those"
+        )
     scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
     if not run.exists():
         return (

@@ -75,15 +75,17 @@ def check_same_model(
 
     Called before anything is predicted. Paths are compared resolved: the recorded
     ``checkpoint_resolved`` (:func:`checkpoint_meta`), or for runs written before it existed
-    the recorded path resolved against the current working directory.
+    the recorded path resolved against the current working directory; a training run or
+    checkpoint folder stands for the weights file it holds (pmgsam.ablate records its
+    variants' best weights file, which ``--checkpoint <variant>/train`` names too).
     """
     path = Path(run_dir) / "run.json"
     meta = read_run_file(path).get("meta")
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
     recorded = meta.get("checkpoint_resolved", meta["checkpoint"])
-    old = (Path(str(recorded)).resolve(), meta.get("baseline"))
-    if old != (Path(checkpoint).resolve(), baseline):
+    old = (_weights_file(recorded), meta.get("baseline"))
+    if old != (_weights_file(checkpoint), baseline):
         was = f"checkpoint '{meta['checkpoint']}'" + (
             f" with --baseline {old[1]}" if old[1] else ""
         )
@@ -91,6 +93,19 @@ def check_same_model(
             f"{option} '{run_dir}' holds the results of {was}: scores of '{checkpoint}' would be "
             f"merged into the same table row; choose another {option} (or delete '{path}')"
         )
+
+
+def _weights_file(checkpoint: PathLike) -> Path:
+    """The weights file a checkpoint path names, resolved (a PMG-SAM run or checkpoint folder:
+    the file in it that would be loaded); the path itself resolved when it names none (a
+    baseline's file, a path that no longer exists)."""
+    from pmgsam.modeling.checkpoint import resolve_weights
+    from pmgsam.modeling.weights import CheckpointError
+
+    try:
+        return resolve_weights(checkpoint).resolve()
+    except (CheckpointError, OSError):
+        return Path(checkpoint).resolve()
 
 
 def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-dir") -> None:
@@ -292,6 +307,12 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
                     ": it is a training run; score its checkpoint first (evaluate.py --config "
                     f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
                 )
+                if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
+                    hint = (
+                        f": it is the training run of '{p.parent}', holding its scores: give that"
+                    )
+            elif p.is_dir():
+                hint = _runs_inside_hint(p)
             raise DataNotFoundError(f"no run.json in '{p}'{hint}")
         data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
@@ -306,6 +327,23 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
             data["dis"] = _current_combined_names(data["dis"])
         runs.append(data)
     return runs
+
+
+def _runs_inside_hint(folder: Path) -> str:
+    """For a folder without run.json that holds run folders (``pmgsam.ablate``'s
+    ``--output-dir``: one per variant): name them, as what to give instead."""
+    from pmgsam.utils.messages import preview
+
+    inside = sorted(c.name for c in folder.iterdir() if (c / "run.json").is_file())
+    if not inside:
+        return ""
+    table = (
+        " (or read its ablation table, ablation.md)" if (folder / "ablation.md").is_file() else ""
+    )
+    return (
+        f": it holds {len(inside)} run folder(s) ({preview(inside, 5)}): give those, e.g. "
+        f"'{folder / inside[0]}'{table}"
+    )
 
 
 # The splits whose combined sets earlier versions stored under the order they were typed in.
