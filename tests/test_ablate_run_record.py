@@ -15,6 +15,7 @@ from typing import Dict, List
 
 import pytest
 from ablate_cases import write_grid
+from test_ablate import TINY
 
 from pmgsam import ablate
 from pmgsam.analysis.__main__ import main as analysis
@@ -34,17 +35,7 @@ table:
 """
 # A demo-sized model (test_ablate.py's) trained for one epoch on the CPU.
 OVERRIDES = [
-    "model.image_size=64",
-    "model.hiera=tiny",
-    "model.hiera_checkpoint=null",
-    "model.u2net=u2netp",
-    "model.u2net_checkpoint=null",
-    "model.fpn_dim=32",
-    "model.fusion_channels=[4,4,8,8,8,8]",
-    "model.fusion_growth=[4,4,4,4,4,4]",
-    "model.refiner_dim=4",
-    "model.decoder_heads=2",
-    "model.decoder_mlp_dim=32",
+    *TINY,
     "data.num_workers=0",
     "schedule.epochs=1",
     "schedule.warmup_epochs=0",

@@ -4,7 +4,6 @@ folder given as the GT folder refused."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import warnings
 from pathlib import Path
@@ -14,21 +13,17 @@ import pytest
 import yaml
 from PIL import Image
 
+import evaluate
 from pmgsam.evaluation.scoring import EmptyGTWarning, EvaluationInputError, evaluate_dis_folder
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
+    return evaluate.main([str(a) for a in args])
 
 
 def _with_noncam_masks(cod10k_root: Path, tmp_path: Path) -> Path:

@@ -3,7 +3,6 @@ command; without it the bar is left to tqdm's terminal check (shown on a termina
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable, List
 
@@ -11,19 +10,12 @@ import pytest
 import yaml
 from tqdm import tqdm
 
+import train
 from pmgsam.engine import trainer as trainer_module
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
-
-
-def _train_cli() -> Any:
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
 
 
 @pytest.mark.parametrize("quiet, disable", [(True, True), (False, None)])
@@ -51,5 +43,5 @@ def test_quiet_turns_the_epoch_bar_off(
         "train": {"batch_size": 4, "device": "cpu", "preview_every": 0},
     }))  # fmt: skip
     argv = ["--config", str(config), "--output-dir", str(tmp_path / "run")]
-    assert _train_cli().main([*argv, "--quiet"] if quiet else argv) == 0
+    assert train.main([*argv, "--quiet"] if quiet else argv) == 0
     assert seen == [disable]
