@@ -335,12 +335,20 @@ def run_case(case: Case, timeout: float = 300) -> tuple:
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = print) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from pmgsam.utils.cli import CommandParser, NonEmpty
+
+    # Empty values are refused: '' would be read as '.' (--dir) or as every tool (--only).
+    parser = CommandParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--dir", default=DEFAULT_DIR, help=f"corpus folder, rebuilt (default: {DEFAULT_DIR})"
+        "--dir",
+        default=DEFAULT_DIR,
+        type=NonEmpty("a corpus folder"),
+        help=f"corpus folder, rebuilt (default: {DEFAULT_DIR})",
     )
     parser.add_argument(
-        "--only", help=f"comma-separated tools, e.g. inference,train (of: {', '.join(TOOLS)})"
+        "--only",
+        type=NonEmpty("comma-separated tools"),
+        help=f"comma-separated tools, e.g. inference,train (of: {', '.join(TOOLS)})",
     )
     args = parser.parse_args(argv)
     only = args.only.split(",") if args.only else list(TOOLS)

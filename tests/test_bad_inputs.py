@@ -59,3 +59,21 @@ def test_only_refuses_a_tool_no_case_runs_before_building_anything(tmp_path: Pat
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert ": error: --only: no such tool 'inferense', 'trian' (of: ablate, analysis, " in error
     assert not corpus.exists()
+
+
+@pytest.mark.parametrize("option", ["--dir", "--only"])
+def test_empty_dir_or_only_is_refused_before_building_anything(
+    tmp_path: Path, monkeypatch, capsys, option
+) -> None:
+    # '' used to be read as '.' (--dir: the corpus rebuilt in the current folder) or as every
+    # tool (--only), as a shell passes an unset variable.
+    script = load_script()
+    monkeypatch.setattr(script, "build_corpus", lambda root: pytest.fail(f"built in '{root}'"))
+    monkeypatch.chdir(tmp_path)
+    argv = {"--dir": str(tmp_path / "corpus"), "--only": "synthetic", option: ""}
+    with pytest.raises(SystemExit) as exit_info:
+        script.main([arg for pair in argv.items() for arg in pair])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f": error: {option} is empty: give " in error and f"leave {option} out" in error
+    assert list(tmp_path.iterdir()) == []

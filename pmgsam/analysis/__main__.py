@@ -226,8 +226,8 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument(
         "--images",
         type=NonEmpty("comma-separated image names"),
-        help="comma-separated image names for the grid (stems; <part>/<stem> in DIS-TE, "
-        "where a stem may be in two parts)",
+        help="comma-separated image names for the grid (stems, or the image or GT file names; "
+        "<part>/<stem> in DIS-TE, where a stem may be in two parts)",
     )
     p.add_argument(
         "--worst", type=non_negative_int, default=0, help="failure sheet of the K worst images"

@@ -232,9 +232,21 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
                 f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
             )
         with csv_path.open(encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
+            reader = csv.DictReader(fh)
+            if "HCE" not in (reader.fieldnames or []):
+                # Scoring writes the HCE columns exactly when it computes HCE.
+                raise EvaluationInputError(
+                    f"--by hce: {csv_path} has no HCE column: '{run}' was scored without HCE "
+                    "(--no-hce); score it again without --no-hce (evaluate.py as it was "
+                    "scored, with --skip-existing to keep its maps; pmgsam.ablate --evaluate "
+                    "for an ablation variant), or use --by iou"
+                )
+            for row in reader:
                 if not row.get("HCE"):
-                    raise EvaluationInputError(f"{csv_path} has no HCE values")
+                    raise EvaluationInputError(
+                        f"{csv_path} has no HCE values for some images (e.g. "
+                        f"{row.get('name')!r}): score the split again, or use --by iou"
+                    )
                 try:
                     value = float(row["HCE"])
                 except ValueError:
@@ -291,32 +303,54 @@ def worst_images(
 
 
 def pick_images(images: SplitImages, names: Optional[str], num: int) -> List[int]:
-    """Indices of ``--images`` (names or stems), or ``num`` images spread over the split."""
+    """Indices of ``--images`` (names, stems, or file names: see :func:`_named`), or ``num``
+    images spread over the split."""
     if names is not None:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         if not wanted:
             raise EvaluationInputError(f"--images: no image name in {names!r}")
-        lookup = {n: i for i, n in enumerate(images.names)}
-        lookup.update({s: i for i, s in enumerate(images.stems)})
-        unknown = [n for n in wanted if n not in lookup]
+        found = {n: _named(images, n) for n in wanted}
+        unknown = [n for n in wanted if not found[n]]
         if unknown:
-            raise EvaluationInputError(f"--images: not in the split: {unknown}")
-        # A stem in several parts of a combined split (DIS-TE1/x and DIS-TE2/x) names no one
-        # image: its <part>/<stem> name does.
-        shared = {
-            n: [name for name, stem in zip(images.names, images.stems) if stem == n]
-            for n in wanted
-            if n not in images.names
-        }
-        ambiguous = {n: found for n, found in shared.items() if len(found) > 1}
+            hints = [_stem_hint(images, n) for n in unknown]
+            hints = [h for h in hints if h]
+            raise EvaluationInputError(
+                f"--images: not in the split: {unknown}"
+                + (f" ({'; '.join(hints)})" if hints else "")
+            )
+        # A stem or file name in several parts of a combined split names no one image.
+        ambiguous = {n: [images.names[i] for i in hit] for n, hit in found.items() if len(hit) > 1}
         if ambiguous:
             raise EvaluationInputError(
                 "--images: in several parts of the split, name one as <part>/<stem>: "
-                + "; ".join(f"{n!r} is {' and '.join(found)}" for n, found in ambiguous.items())
+                + "; ".join(f"{n!r} is {' and '.join(hits)}" for n, hits in ambiguous.items())
             )
-        return [lookup[n] for n in wanted]
+        return [found[n][0] for n in wanted]
     n = len(images.names)
     return sorted(set(np.linspace(0, n - 1, min(num, n)).round().astype(int).tolist()))
+
+
+def _named(images: SplitImages, name: str) -> List[int]:
+    """Indices of the images ``name`` names: its name (``<part>/<stem>``), else its stem, else
+    its image's or GT mask's file name (``<part>/`` optional), which names that file as surely
+    as its stem (a name copied from a folder listing); another extension is not taken."""
+    for keys in (images.names, images.stems):
+        hits = [i for i, key in enumerate(keys) if key == name]
+        if hits:
+            return hits
+    part, _, file_name = name.rpartition("/")
+    return [
+        i
+        for i, paths in enumerate(zip(images.image_paths, images.mask_paths))
+        if (not part or images.parts[i] == part) and file_name in {p.name for p in paths}
+    ]
+
+
+def _stem_hint(images: SplitImages, name: str) -> str:
+    """What to give for an unknown ``name`` that names an image once its extension (not that
+    of its files: 'x.tif' for x.jpg) is dropped; else ''."""
+    stem = str(Path(name).with_suffix("")) if Path(name).suffix else ""
+    return f"give {stem!r}, the stem, for {name!r}" if stem and _named(images, stem) else ""
 
 
 def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[Path]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from pmgsam.evaluation.combined import split_parts
-from pmgsam.evaluation.run_json import read_run_file
+from pmgsam.evaluation.run_json import read_run_file, recorded_checkpoint
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.messages import preview
 
@@ -199,7 +199,7 @@ def _check_given_is_runs(
     named = f"'{meta['checkpoint']}'"
     if recorded is None:
         try:
-            recorded = weights_digest(str(meta.get("checkpoint_resolved", meta["checkpoint"])))
+            recorded = weights_digest(recorded_checkpoint(meta) or str(meta["checkpoint"]))
         except (OSError, CheckpointError) as err:
             named += f" without its SHA-256, and that file cannot be read now ({err})"
         else:

@@ -105,13 +105,16 @@ def _predict_final_and_premask(
     """Predict the final and Pre-Mask maps of every part of ``args.split`` into ``preds`` and
     ``pres`` with --checkpoint, else the checkpoint the run was scored with."""
     from pmgsam.evaluation.combined import split_parts
+    from pmgsam.evaluation.run_json import recorded_checkpoint
 
     from .inputs import check_predicts_scored_model
 
-    checkpoint = args.checkpoint or meta.get("checkpoint")
+    checkpoint = args.checkpoint or recorded_checkpoint(meta)
     if not checkpoint:
         raise DataNotFoundError(_no_maps_message(run, args.split, args.predict, meta))
     checkpoint = str(checkpoint)
+    if not args.checkpoint and not Path(checkpoint).exists():
+        raise DataNotFoundError(_recorded_weights_gone(run, meta, checkpoint))
     has_maps = any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir())
     check_predicts_scored_model(
         run, meta, checkpoint, given=bool(args.checkpoint), has_maps=has_maps
@@ -141,6 +144,30 @@ def _predict_final_and_premask(
             progress=not args.quiet,
             reuse=loaded,
         )
+
+
+def _recorded_weights_gone(run: Path, meta: Dict[str, object], tried: str) -> str:
+    """Why the weights ``run``'s run.json records (looked for at ``tried``) cannot predict its
+    maps, and what to do."""
+    from .inputs import score_again
+
+    given = f"its run.json's checkpoint '{meta.get('checkpoint')}'"
+    if meta.get("checkpoint_resolved"):
+        where = f"{given} is not at '{tried}', where it was when the run was scored"
+    else:  # as given, maybe relative to the folder evaluate.py ran in: looked for from here
+        where = (
+            f"{given} is not at '{Path(tried).absolute()}' (that run.json, of an older "
+            "evaluate.py, does not record where it was when the run was scored, so it was "
+            "looked for from the current folder)"
+        )
+    if meta.get("weights_sha256"):
+        fix = "give --checkpoint naming those weights (checked against its recorded SHA-256)"
+    else:
+        fix = score_again(run, meta, "CKPT")
+    return (
+        f"cannot predict the maps of --run '{run}' with the weights it was scored with: "
+        f"{where}; restore that file, or {fix}"
+    )
 
 
 def _stems_by_folder(

@@ -64,6 +64,15 @@ def checkpoint_meta(checkpoint: PathLike) -> Dict[str, str]:
     return {"checkpoint": str(checkpoint), "checkpoint_resolved": str(Path(checkpoint).resolve())}
 
 
+def recorded_checkpoint(meta: Mapping[str, Any]) -> str | None:
+    """The weights path a run's ``meta`` records, as a later command must open it: its
+    ``checkpoint_resolved`` where recorded (``checkpoint`` is as given, maybe relative to the
+    folder the run was scored from, so read from another folder it would name no file, or
+    another one), else ``checkpoint`` (a run.json older than that record); None for neither."""
+    recorded = meta.get("checkpoint_resolved") or meta.get("checkpoint")
+    return str(recorded) if recorded else None
+
+
 def check_same_model(
     run_dir: PathLike,
     checkpoint: PathLike,
@@ -83,8 +92,7 @@ def check_same_model(
     meta = read_run_file(path).get("meta")
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
-    recorded = meta.get("checkpoint_resolved", meta["checkpoint"])
-    old = (_weights_file(recorded), meta.get("baseline"))
+    old = (_weights_file(recorded_checkpoint(meta) or meta["checkpoint"]), meta.get("baseline"))
     if old != (_weights_file(checkpoint), baseline):
         was = f"checkpoint '{meta['checkpoint']}'" + (
             f" with --baseline {old[1]}" if old[1] else ""
@@ -155,7 +163,7 @@ def _recorded_model(meta: Mapping[str, Any], where: str) -> Tuple[str, Any] | No
         if "checkpoint" in meta:
             from pmgsam.modeling.checkpoint import read_model_config, resolve_weights
 
-            recorded = str(meta.get("checkpoint_resolved", meta["checkpoint"]))
+            recorded = recorded_checkpoint(meta) or str(meta["checkpoint"])
             config = read_model_config(resolve_weights(recorded))
             return f"checkpoint '{meta['checkpoint']}'", config
         if "config" in meta:  # pmgsam.ablate's runs: the model is the config file's
