@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pmgsam.analysis import figures
+from pmgsam.analysis import figure_grid, figures
 from pmgsam.analysis.inputs import SplitImages
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,7 +66,7 @@ def _expected_row(stem: str) -> List[Tuple[int, ...]]:
 def _cell_centres(path: Path, rows: int, cols: int, dpi: int, label_in: float) -> List[list]:
     """RGB at the centre of every cell of a grid PNG (median of a 5x5 patch)."""
     rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    top, left = figures.HEADER_IN * dpi, label_in * dpi
+    top, left = figure_grid.HEADER_IN * dpi, label_in * dpi
     cell_w, cell_h = (rgb.shape[1] - left) / cols, (rgb.shape[0] - top) / rows
     out = []
     for r in range(rows):
@@ -90,7 +90,7 @@ def test_every_panel_of_the_grid_and_the_sheet_shows_its_own_picture(tmp_path, m
     images = _split(tmp_path)
     runs = _runs(tmp_path)
     titles: Dict[str, List[str]] = {}
-    save_png = figures.save_png
+    save_png = figure_grid.save_png
 
     def keep_titles(fig, path, dpi):
         titles[Path(path).name] = [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -98,7 +98,7 @@ def test_every_panel_of_the_grid_and_the_sheet_shows_its_own_picture(tmp_path, m
         titles[Path(path).name + ":rows"] = labels
         return save_png(fig, path, dpi)
 
-    monkeypatch.setattr(figures, "save_png", keep_titles)
+    monkeypatch.setattr(figure_grid, "save_png", keep_titles)
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
     dpi = 50
     args = argparse.Namespace(
@@ -114,6 +114,6 @@ def test_every_panel_of_the_grid_and_the_sheet_shows_its_own_picture(tmp_path, m
     # By IoU of the first run's maps (gray 130-170, all foreground at threshold 128, so its
     # IoU is the GT's share of the image): b (a GT frame, IoU 24/48) first, then a and c (IoU 1)
     # in split order; each row labelled with its own IoU.
-    _assert_cells(_cell_centres(sheet, 3, 5, dpi, figures.ROW_LABEL_IN), ["b", "a", "c"])
+    _assert_cells(_cell_centres(sheet, 3, 5, dpi, figure_grid.ROW_LABEL_IN), ["b", "a", "c"])
     assert titles[sheet.name] == headers
     assert titles[sheet.name + ":rows"] == ["IoU 0.50", "IoU 1.00", "IoU 1.00"]

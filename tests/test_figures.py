@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pmgsam.analysis import figures
+from pmgsam.analysis import figure_grid, figures
 from pmgsam.analysis.inputs import SplitImages
 from pmgsam.analysis.plots import png_size
 from pmgsam.data.io import MaskValueWarning
@@ -23,13 +23,13 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 
 def test_letterbox_keeps_the_aspect_and_centres_on_white() -> None:
     img = np.zeros((2, 4, 3), np.uint8)  # 2 rows, 4 columns: twice as wide as high
-    out = figures.letterbox(img, 8, 8)
+    out = figure_grid.letterbox(img, 8, 8)
     # Scaled by 2 to 8 x 4 (W x H), centred: rows 2..5 hold the image, the rest is white.
     assert out.shape == (8, 8, 3) and out.dtype == np.uint8
     assert (out[2:6] == 0).all()
     assert (out[:2] == 255).all() and (out[6:] == 255).all()
     # Grayscale 2 x 6 (W x H) into 6 x 3: scaled by 1/2 to 1 x 3, in column (6 - 1) // 2 = 2.
-    tall = figures.letterbox(np.zeros((6, 2), np.uint8), 6, 3)
+    tall = figure_grid.letterbox(np.zeros((6, 2), np.uint8), 6, 3)
     assert tall.shape == (3, 6)
     expected = np.full((3, 6), 255, np.uint8)
     expected[:, 2] = 0
@@ -38,7 +38,7 @@ def test_letterbox_keeps_the_aspect_and_centres_on_white() -> None:
 
 def _grid(tmp_path: Path, shapes: List[tuple], **kwargs: Any) -> tuple:
     rows = [[np.zeros(s, np.uint8)] * 3 for s in shapes]
-    path = figures.draw_grid(rows, ["A", "B", "C"], tmp_path / "g.png", 3.0, 100, **kwargs)
+    path = figure_grid.draw_grid(rows, ["A", "B", "C"], tmp_path / "g.png", 3.0, 100, **kwargs)
     return png_size(path)
 
 
@@ -264,13 +264,13 @@ def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None
     import matplotlib.pyplot as plt
 
     kept: list = []
-    monkeypatch.setattr(figures, "save_png", lambda fig, path, dpi: kept.append(fig) or path)
+    monkeypatch.setattr(figure_grid, "save_png", lambda fig, path, dpi: kept.append(fig) or path)
     # Five columns one paper column wide: about 0.64 in each. The last header used to run
     # past the figure's right edge ("PMG-SAM (DRFM" was cut off).
     headers = ["Image", "GT", "Pre-Mask", "SAM ViT-H fine-tuned auto (union)"]
     headers += ["PMG-SAM (DRFM + Hiera high-res)"]
     cells = [np.zeros((40, 60), np.uint8)] * len(headers)
-    figures.draw_grid([cells, cells], headers, tmp_path / "grid.png", 3.5, 100)
+    figure_grid.draw_grid([cells, cells], headers, tmp_path / "grid.png", 3.5, 100)
     fig = kept[0]
     try:
         renderer = fig.canvas.get_renderer()
@@ -285,6 +285,6 @@ def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None
 
 def test_a_header_word_wider_than_its_column_is_cut_where_the_line_is_full() -> None:
     # Five W fit, six do not: "a" cannot share a line with the long word, which is cut in 8.
-    width = figures.text_width_pt("WWWWW", 7) + 0.01
-    assert figures.text_width_pt("WWWWWW", 7) > width
-    assert figures.wrap_to_width("a " + "W" * 40, width, 7) == "\n".join(["a"] + ["WWWWW"] * 8)
+    width = figure_grid.text_width_pt("WWWWW", 7) + 0.01
+    assert figure_grid.text_width_pt("WWWWWW", 7) > width
+    assert figure_grid.wrap_to_width("a " + "W" * 40, width, 7) == "\n".join(["a"] + ["WWWWW"] * 8)
