@@ -375,7 +375,12 @@ class NonEmpty:
 class CommandParser(argparse.ArgumentParser):
     """Every command's parser (subcommands' too): a usage error (status 2) for an empty or blank
     value of a :class:`NonEmpty` option, ``<option> is empty: give <what>, or leave <option>
-    out`` (a required option or argument has no "leave out")."""
+    out`` (a required option or argument has no "leave out").
+
+    Arguments:
+      *args, **kwargs: those of :class:`argparse.ArgumentParser` (``prog``, ``description``,
+        ``formatter_class``, ...), unchanged.
+    """
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
         # Each value reaches the action's type here, with the action that names it.
