@@ -20,8 +20,9 @@ PathLike = Union[str, Path]
 
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
-    0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
-    exceeds 255, a float map of logits or holding NaN / inf, a multi-page TIFF read as its first
+    0/v label mask read as 0/255, a GT mask of several values none above 128 read as empty, a
+    prediction holding only 0 and 1, a 16-bit map that never exceeds 255 (an image, 4095), a
+    float map of logits or holding NaN / inf, a multi-page TIFF read as its first
     page); the message names the file."""
 
 
