@@ -17,6 +17,7 @@ from mask_cases import corner_mask, exif_photo
 
 from pmgsam.data.errors import DataError
 from pmgsam.data.io import MaskValueWarning, load_image, load_mask
+from pmgsam.data.layouts import list_split
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.distributed import DistInfo
 from pmgsam.engine.train_data import build_training_data
@@ -111,3 +112,37 @@ def test_a_run_stopped_by_a_bad_file_says_a_fixed_file_needs_a_new_run(tmp_path)
     # Other causes (a NaN loss, Ctrl-C) leave the data as it was: a resume is the way on.
     other = interruption_message(ValueError("non-finite loss"), 3, tmp_path, how)
     assert "init_from" not in other and other.endswith(how)
+
+
+def _folder_dataset(root: Path, stems: list) -> None:
+    for stem in stems:
+        exif_photo(root / "images" / f"{stem}.jpg", 20, 16, 1)
+        corner_mask(root / "masks" / f"{stem}.png", 20, 16)
+
+
+def test_a_partner_in_a_format_not_read_is_named_where_the_pair_is_missing(tmp_path, data_config):
+    _folder_dataset(tmp_path, ["a"])
+    (tmp_path / "images" / "IMG_1.heic").write_bytes(b"a phone photo")
+    corner_mask(tmp_path / "masks" / "IMG_1.png", 20, 16)
+    cfg = data_config("folder", tmp_path, train_split="all")
+    with pytest.warns(UserWarning, match=r"not read: IMG_1\.heic"):
+        with pytest.raises(DataError, match=r"no image .*IMG_1\.png; IMG_1\.heic is there, but"):
+            list_split(cfg, "all")
+    (tmp_path / "masks" / "IMG_1.png").unlink()
+    (tmp_path / "images" / "IMG_1.heic").unlink()
+    corner_mask(tmp_path / "masks" / "b.webp", 20, 16)
+    exif_photo(tmp_path / "images" / "b.jpg", 20, 16, 1)
+    with pytest.raises(DataError, match=r"no mask .*b\.jpg; b\.webp is there, but masks are"):
+        list_split(cfg, "all")
+
+
+def test_images_in_formats_not_read_are_named_not_dropped_unseen(tmp_path, data_config):
+    _folder_dataset(tmp_path, ["a", "b"])
+    (tmp_path / "images" / "IMG_2.heic").write_bytes(b"a phone photo, no mask either")
+    cfg = data_config("folder", tmp_path, train_split="all")
+    with pytest.warns(UserWarning, match=r"'.*images' holds 1 file\(s\) .*: IMG_2\.heic"):
+        assert list_split(cfg, "all").names == ["a", "b"]
+    (tmp_path / "images" / "IMG_2.heic").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list_split(cfg, "all").names == ["a", "b"]
