@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from mask_cases import corner_mask, exif_photo
+from PIL import Image
 
 from pmgsam.data.errors import DataError
 from pmgsam.data.io import MaskValueWarning, load_image, load_mask
@@ -146,3 +147,30 @@ def test_images_in_formats_not_read_are_named_not_dropped_unseen(tmp_path, data_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert list_split(cfg, "all").names == ["a", "b"]
+
+
+def _rgba(path: Path, rgb: np.ndarray, alpha: np.ndarray) -> Path:
+    Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA").save(path)
+    return path
+
+
+@pytest.mark.parametrize("background", [0, 255])
+def test_a_cut_out_saved_as_a_mask_is_named(tmp_path, background):
+    # A photo's object kept (opaque) and the rest transparent: the object is the alpha, while
+    # the colour (dark fur on transparent black, or on transparent white) reads as nothing or
+    # as the background.
+    alpha = _disc(255)
+    rgb = np.random.default_rng(0).integers(0, 120, (*alpha.shape, 3))
+    rgb[alpha == 0] = background
+    mask, warned = _reading(_rgba(tmp_path / "cutout.png", rgb, alpha))
+    np.testing.assert_array_equal(mask, rgb.max(axis=2))  # read as before: by its colour
+    assert len(warned) == 1 and "cutout.png' has transparency" in warned[0]
+
+
+def test_coloured_labels_on_transparency_are_not_named(tmp_path):
+    shape = _disc(255)
+    red = np.zeros((*shape.shape, 3), np.uint8)
+    red[shape > 0] = (255, 0, 0)
+    for name, alpha in (("labels.png", shape), ("overlay.png", (shape > 0) * 100)):
+        mask, warned = _reading(_rgba(tmp_path / name, red, alpha))
+        assert warned == [] and np.array_equal(mask > 128, shape > 0)

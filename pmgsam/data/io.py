@@ -24,7 +24,9 @@ predicted probability maps: training, inference and evaluation all read masks th
     colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
     is no probability); an RGBA/LA file of one colour (grey or not) that is not
     fully opaque uses its alpha channel (masks exported as transparency), while a fully
-    opaque one shows its colour (opaque black is an empty mask, not 255);
+    opaque one shows its colour (opaque black is an empty mask, not 255); a file of several
+    colours is read by its colour, with a :class:`MaskValueWarning` naming it when its alpha
+    shows another shape (IoU below 0.5: a cut-out, whose object is its alpha);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
     ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
     :class:`MaskValueWarning` naming the file, instead of reading as empty; an 8-bit GT mask
@@ -76,6 +78,7 @@ from .listing import (  # noqa: F401
 from .mask_warnings import (  # noqa: F401
     NAMED_MASK_FILES,
     MaskValueWarning,
+    _warn_alpha_disagrees,
     _warn_colour_prediction,
     _warn_mask,
     worker_warnings_init,
@@ -286,6 +289,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     (with a warning); it is for GT masks, not for predictions, where low values are valid.
     """
     img = _open(path, what)
+    cut_out = False  # the dim values of a cut-out's photo are no label mask's
     if img.mode == "1":
         return np.asarray(img.convert("L"))
     if img.mode in ("P", "PA"):
@@ -306,6 +310,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = alpha
         else:
             raw = colour.max(axis=2)
+            if alpha is not None:
+                cut_out = _warn_alpha_disagrees(raw, alpha, path, what)
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
@@ -322,7 +328,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 path,
             )
             return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
-        if labels_01 and raw.dtype == np.uint8 and 0 < top <= 128:
+        if labels_01 and raw.dtype == np.uint8 and 0 < top <= 128 and not cut_out:
             # Not two-level, so not read as labels: a 0/1 mask saved as JPEG (0-3 after its
             # loss) or class ids (0/1/2). Foreground is > 128, so it reads empty.
             _warn_mask(
