@@ -101,6 +101,7 @@ def test_training_names_a_square_photo_that_carries_an_exif_orientation(
         build_training_data(config, DistInfo(rank=0, world_size=1), torch.device("cpu"))
     warned = [r.getMessage() for r in caplog.records if "EXIF orientation" in r.getMessage()]
     assert len(warned) == 1 and "phone.jpg (6)" in warned[0] and "upright" not in warned[0]
+    assert ": pmgsam reads pixels as stored" in warned[0]  # the package's name, not "Pmgsam"
 
 
 def test_a_run_stopped_by_a_bad_file_says_a_fixed_file_needs_a_new_run(tmp_path):
