@@ -160,11 +160,13 @@ def setup(args: argparse.Namespace) -> Run:
     targets = resolve_targets(ft.targets, datasets, cfg.data.root)
     instances = {s: InstanceMasks(d) for s, d in datasets.items()} if targets == "instance" else {}
     workers = loader_workers(cfg.data.num_workers)
-    if cfg.data.check_files:  # every pair (and its instances) decoded once, before the model
-        from pmgsam.data.datasets import check_files
+    from pmgsam.data.datasets import check_files, warn_oriented_images
 
+    if cfg.data.check_files:  # every pair (and its instances) decoded once, before the model
         readers = [instances.get(s) for s in datasets]
         check_files(list(datasets.values()), max(1, workers), readers)
+    else:  # a square photo's mask drawn on its displayed view has the right size
+        warn_oriented_images(list(datasets.values()))
     device = resolve_device(args.device, option="--device")
     make_current(device)  # the pinned cache and batches are then cuda:N's, not cuda:0's
     check_encoder_dtype(ft.encoder_dtype, device)

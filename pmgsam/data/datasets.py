@@ -144,6 +144,25 @@ class SegmentationDataset(Dataset):
         )
 
 
+def _warn_oriented(oriented: Sequence[str]) -> None:
+    if oriented:
+        logger.warning(
+            "%d image(s) carry an EXIF orientation that viewers apply: %s. A mask drawn on the "
+            "displayed view does not fit the stored pixels: %s",
+            len(oriented),
+            preview(oriented, 10),
+            EXIF_ADVICE,
+        )
+
+
+def warn_oriented_images(datasets: Sequence[SegmentationDataset]) -> None:
+    """Name in one warning the images of ``datasets`` that carry an EXIF orientation (read
+    from each header), as :func:`check_files` does while decoding them. A square photo's mask
+    drawn on its displayed view has the right size, so nothing else would show it is turned."""
+    found = ((p, exif_orientation(p)) for ds in datasets for p in ds.image_paths)
+    _warn_oriented([f"{p.name} ({orientation})" for p, orientation in found if orientation != 1])
+
+
 def check_files(
     datasets: Sequence[SegmentationDataset],
     workers: int = 4,
@@ -183,19 +202,13 @@ def check_files(
     # Decoding releases the GIL, so threads read files in parallel without pickling datasets.
     with ThreadPoolExecutor(max(1, workers)) as pool:
         results = list(pool.map(check, items))
-    oriented = [
-        f"{ds.image_paths[i].name} ({orientation})"
-        for (ds, i, _), (_, _, orientation) in zip(items, results)
-        if orientation != 1
-    ]
-    if oriented:
-        logger.warning(
-            "%d image(s) carry an EXIF orientation that viewers apply: %s. %s; a mask drawn on "
-            "the displayed view does not fit the stored pixels",
-            len(oriented),
-            preview(oriented, 10),
-            EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
-        )
+    _warn_oriented(
+        [
+            f"{ds.image_paths[i].name} ({orientation})"
+            for (ds, i, _), (_, _, orientation) in zip(items, results)
+            if orientation != 1
+        ]
+    )
 
     problems = [problem for problem, _, _ in results if problem]
     start = 0

@@ -7,7 +7,9 @@ DataLoader worker. Files are only ever read, never rewritten.
 Conversion rules (any PIL mode, 8 or 16 bit). :func:`load_mask` is THE reader of GT masks and of
 predicted probability maps: training, inference and evaluation all read masks through it.
 
-* images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), alpha is dropped;
+* images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), with a
+  :class:`MaskValueWarning` naming a 16-bit image that never exceeds 4095 (8-bit values or
+  12-bit data: it reads nearly black); alpha is dropped;
 * masks and maps become 8-bit single-channel 0-255:
 
   - gray: as stored; 16-bit (and 32-bit integer) values are scaled by 255/65535; float maps
@@ -22,10 +24,14 @@ predicted probability maps: training, inference and evaluation all read masks th
     colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
     is no probability); an RGBA/LA file of one colour (grey or not) that is not
     fully opaque uses its alpha channel (masks exported as transparency), while a fully
-    opaque one shows its colour (opaque black is an empty mask, not 255);
+    opaque one shows its colour (opaque black is an empty mask, not 255); a file of several
+    colours is read by its colour, with a :class:`MaskValueWarning` naming it when its alpha
+    shows another shape (IoU below 0.5: a cut-out, whose object is its alpha);
   - GT masks stored as labels (an integer mask whose non-zero pixels all hold one value
     ``v <= 128``: 0/1 masks, a VOC palette's dark red 128) read ``v`` as 255, with a
-    :class:`MaskValueWarning` naming the file, instead of reading as empty;
+    :class:`MaskValueWarning` naming the file, instead of reading as empty; an 8-bit GT mask
+    with several non-zero values, none above 128 (a 0/1 mask saved as JPEG, class ids 0/1/2),
+    reads as empty, with a :class:`MaskValueWarning` naming the file;
   - a prediction (``labels_01=False``) holding only 0 and 1 keeps its values, with a
     :class:`MaskValueWarning` naming the file: thresholds find it empty while the min-max
     normalised DIS metrics read it as 0/255, so it is probably a 0/1 label mask;
@@ -72,6 +78,7 @@ from .listing import (  # noqa: F401
 from .mask_warnings import (  # noqa: F401
     NAMED_MASK_FILES,
     MaskValueWarning,
+    _warn_alpha_disagrees,
     _warn_colour_prediction,
     _warn_mask,
     worker_warnings_init,
@@ -240,6 +247,22 @@ def _warn_beyond_scale(
         )
 
 
+#: A 16-bit image whose brightest pixel is at most this (12-bit data, or 8-bit values saved
+#: as 16 bits) reads at most 16/255 after the 255/65535 scaling: the model sees a black image.
+DIM_16_BIT_TOP = 4095
+
+
+def _warn_dim_16_bit_image(raw: np.ndarray, path: PathLike) -> None:
+    top = int(raw.max(initial=0))
+    if 0 < top <= DIM_16_BIT_TOP:
+        _warn_mask(
+            f"image file '{path}' is 16-bit but never exceeds {top} (of 65535), so it reads "
+            f"at most {round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, "
+            "save it as 8-bit, and scale 10- or 12-bit data to 0-65535",
+            path,
+        )
+
+
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
@@ -250,6 +273,7 @@ def load_image(path: PathLike) -> np.ndarray:
             high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
         else:
             _warn_beyond_scale(raw, path, "image")
+            _warn_dim_16_bit_image(raw, path)
         gray = to_uint8(raw, high)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
@@ -265,6 +289,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     (with a warning); it is for GT masks, not for predictions, where low values are valid.
     """
     img = _open(path, what)
+    cut_out = False  # the dim values of a cut-out's photo are no label mask's
     if img.mode == "1":
         return np.asarray(img.convert("L"))
     if img.mode in ("P", "PA"):
@@ -285,6 +310,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = alpha
         else:
             raw = colour.max(axis=2)
+            if alpha is not None:
+                cut_out = _warn_alpha_disagrees(raw, alpha, path, what)
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
@@ -301,6 +328,15 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 path,
             )
             return np.ascontiguousarray((raw > 0).astype(np.uint8) * 255)
+        if labels_01 and raw.dtype == np.uint8 and 0 < top <= 128 and not cut_out:
+            # Not two-level, so not read as labels: a 0/1 mask saved as JPEG (0-3 after its
+            # loss) or class ids (0/1/2). Foreground is > 128, so it reads empty.
+            _warn_mask(
+                f"{what} file '{path}' holds several values from 0 to {top} and none above "
+                "128, so it reads as an empty mask (foreground is > 128); if it is a label "
+                "mask (0/1 saved as JPEG, or class ids), save it as a 0/255 PNG",
+                path,
+            )
         if not labels_01 and raw.dtype == np.uint8 and top == 1 and int(raw.min()) == 0:
             # Thresholds on raw values see nothing in it, while the DIS metrics' min-max
             # normalisation sees a 0/255 map: one file, two readings, and no error either way.

@@ -13,12 +13,15 @@ Layouts read (``root`` is the dataset folder itself):
   ``instance_dir`` when set.
 
 Images and masks are paired by file stem; an image without a mask, or a mask without an image,
-is an error listing the offending files. Carved splits (NC4K / ``folder`` ``train``/``test``,
-any ``X:train``/``X:val``) are drawn by :mod:`pmgsam.data.splits`.
+is an error listing the offending files (and any partner found in a format that is not read).
+Files of other formats in an image folder (a phone's ``.heic``) are named in a warning. Carved
+splits (NC4K / ``folder`` ``train``/``test``, any ``X:train``/``X:val``) are drawn by
+:mod:`pmgsam.data.splits`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence
@@ -34,6 +37,7 @@ from .io import (
     DataNotFoundError,
     list_files,
     natural_key,
+    other_files,
 )
 from .splits import load_or_create, parse_split, split_dir, split_file, split_file_source
 
@@ -81,6 +85,23 @@ def _root_elsewhere(root: Path, image_dir: Path) -> Path | None:
     return next((c for c in [*subfolders, root.parent] if (c / relative).is_dir()), None)
 
 
+def _unread_formats(
+    folder: Path, stems: Sequence[str], extensions: Sequence[str], what: str
+) -> str:
+    """``"; <hint>"`` naming the files of ``folder`` with one of ``stems`` whose format is not
+    read (a phone's ``.heic`` photo, a ``.webp`` mask): the missing partner is there, in another
+    format."""
+    wanted = set(stems)
+    found = [n for n in other_files(folder, extensions) if Path(n).stem in wanted]
+    if not found:
+        return ""
+    one = len(found) == 1
+    return (
+        f"; {preview(found, limit=5)} {'is' if one else 'are'} there, but {what} are read "
+        f"from {' '.join(extensions)} files only: convert {'it' if one else 'them'}"
+    )
+
+
 def _pair(
     image_dir: Path,
     mask_dir: Path,
@@ -94,6 +115,14 @@ def _pair(
         raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint}){there}")
     images = list_files(image_dir, IMAGE_EXTENSIONS, "image")
     masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
+    unread = other_files(image_dir, IMAGE_EXTENSIONS)
+    if unread:  # a phone's .heic photos would otherwise drop out of the dataset unseen
+        warnings.warn(
+            f"image folder '{image_dir}' holds {len(unread)} file(s) in formats that are not "
+            f"read: {preview(unread, 5)}; images are read from {' '.join(IMAGE_EXTENSIONS)} "
+            "files only: convert any that belong to the dataset",
+            stacklevel=3,
+        )
     if keep is not None:
         images = {k: v for k, v in images.items() if keep(k)}
         masks = {k: v for k, v in masks.items() if keep(k)}
@@ -107,12 +136,14 @@ def _pair(
         raise DataError(
             f"{len(no_mask)} image(s) in '{image_dir}' have no mask in '{mask_dir}': "
             + preview([images[s].name for s in no_mask], limit=5)
+            + _unread_formats(mask_dir, no_mask, MASK_EXTENSIONS, "masks")
         )
     no_image = sorted(set(masks) - set(images), key=natural_key)
     if no_image:
         raise DataError(
             f"{len(no_image)} mask(s) in '{mask_dir}' have no image in '{image_dir}': "
             + preview([masks[s].name for s in no_image], limit=5)
+            + _unread_formats(image_dir, no_image, IMAGE_EXTENSIONS, "images")
         )
     names = sorted(images, key=natural_key)
     return SplitListing(

@@ -20,9 +20,10 @@ PathLike = Union[str, Path]
 
 class MaskValueWarning(UserWarning):
     """A mask (or image) was read under a rule that may not be what its author meant (a 0/1 or
-    0/v label mask read as 0/255, a prediction holding only 0 and 1, a 16-bit map that never
-    exceeds 255, a float map of logits or holding NaN / inf, a multi-page TIFF read as its first
-    page); the message names the file."""
+    0/v label mask read as 0/255, a GT mask of several values none above 128 read as empty, a
+    prediction holding only 0 and 1, a 16-bit map that never exceeds 255 (an image, 4095), a
+    float map of logits or holding NaN / inf, a cut-out whose alpha is not its colour's shape, a
+    multi-page TIFF read as its first page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -70,6 +71,36 @@ def _warn_colour_prediction(colour: np.ndarray, path: PathLike, what: str) -> No
             "probability if it is colour-mapped (e.g. jet) or a photo; save maps as grey",
             path,
         )
+
+
+# Overlap (IoU) of the foregrounds read from a file's colour and from its alpha below which the
+# two readings are different shapes: antialiased edges keep it near 1, a cut-out (a photo's
+# object kept, the rest transparent) or a mask on a transparent canvas far below.
+ALPHA_AGREEMENT = 0.5
+
+
+def _warn_alpha_disagrees(
+    colour_read: np.ndarray, alpha: np.ndarray, path: PathLike, what: str
+) -> bool:
+    """Warn when a file with transparency shows another shape in its alpha than in its
+    colour, which is what is read (a cut-out's object is its alpha, its colour a photo);
+    returns whether it warned."""
+    if alpha.min() == 255:
+        return False
+    # Half the alpha's top: a 40%-opaque overlay (alpha 0/100) marks its shape as well.
+    by_colour, by_alpha = colour_read > 128, alpha > int(alpha.max()) // 2
+    union = int(np.count_nonzero(by_colour | by_alpha))
+    iou = np.count_nonzero(by_colour & by_alpha) / union if union else 1.0
+    if iou >= ALPHA_AGREEMENT:
+        return False
+    _warn_mask(
+        f"{what} file '{path}' has transparency whose shape is not its colour's (IoU "
+        f"{iou:.2f}): read by its brightest channel ({by_colour.mean():.0%} foreground), where "
+        f"its alpha would give {by_alpha.mean():.0%}; if it is a cut-out (the object kept, "
+        "the rest transparent), save its alpha channel as the mask",
+        path,
+    )
+    return True
 
 
 def _warn_mask(message: str, path: PathLike) -> None:

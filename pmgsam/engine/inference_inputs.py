@@ -106,10 +106,10 @@ class ImageFolder(Dataset):
         if oriented:
             logger.warning(
                 "%d image(s) carry an EXIF orientation that viewers apply (%s): their maps "
-                "follow the pixels as stored, not the view a photo viewer shows. %s",
+                "follow the pixels as stored, not the view a photo viewer shows: %s",
                 len(oriented),
                 preview(oriented, 10),
-                EXIF_ADVICE[0].upper() + EXIF_ADVICE[1:],
+                EXIF_ADVICE,
             )
 
     def describe_unreadable(self) -> str:

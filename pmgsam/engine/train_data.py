@@ -1,7 +1,9 @@
 """The data of a training run: its training and validation datasets, sampler and loaders.
 
 Under ``torchrun`` rank 0 builds the datasets first (a carved split is drawn once and saved,
-the other ranks then read it) and alone runs ``data.check_files``. Every rank gets a
+the other ranks then read it) and alone runs ``data.check_files`` (or, without it, names the
+images carrying an EXIF orientation, which a mask drawn on their displayed view would not fit:
+a square photo's gives no other sign). Every rank gets a
 :class:`DistributedSampler` over the training split and a disjoint shard of the validation split,
 loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
 share of them when ``torchrun`` starts several ranks on the node).
@@ -24,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from pmgsam.data import DataConfig, build_dataset, train_val_split_names
-from pmgsam.data.datasets import SegmentationDataset, check_files
+from pmgsam.data.datasets import SegmentationDataset, check_files, warn_oriented_images
 from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
@@ -72,6 +74,8 @@ def build_training_data(
             val_set = build_dataset(cfg, val_name, size, train=False)
             if cfg.check_files and dist.is_main:
                 check_files([train_set, val_set], max(1, workers))
+            elif dist.is_main:
+                warn_oriented_images([train_set, val_set])
         D.barrier()
     world, rank = dist.world_size, dist.rank
     sampler = DistributedSampler(

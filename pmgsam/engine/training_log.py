@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 
+from pmgsam.data.errors import DataError
 from pmgsam.engine.schedulers import EarlyStopping
 from pmgsam.engine.state import LOG_FILE, METRICS_FILE, PACKAGE_LOGGER, TB_DIR, PathLike
 from pmgsam.modeling.checkpoint import checkpoint_dir
@@ -249,7 +250,19 @@ def interruption_message(err: BaseException, held: int, run_dir: Path, how: str)
     cause = one_line(err)
     cause = type(err).__name__ + (f": {cause}" if cause != type(err).__name__ else "")
     last = checkpoint_dir(run_dir, "last")
-    return (
+    line = (
         f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds epoch {held}, "
         f"continue{fix} with: {how}"
     )
+    if isinstance(err, DataError):
+        # The usual fix of a bad image or mask changes it, and a resume refuses changed data.
+        again = (
+            "start the run again with the command that started it"
+            if held == 0
+            else f"train on from these weights in a new run (train.init_from={run_dir})"
+        )
+        line += (
+            f"; a resume refuses images or masks changed since the run started, so after "
+            f"replacing or editing a file, {again}"
+        )
+    return line
