@@ -28,7 +28,7 @@ class _Trainer:
 
     epoch, finished, made = 3, False, []
 
-    def __init__(self, config, resume=None) -> None:
+    def __init__(self, config, resume=None, progress=True) -> None:
         self.config = config
         _Trainer.made.append(resume)
 
