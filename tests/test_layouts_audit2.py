@@ -48,3 +48,12 @@ def test_cam_only_false_leaves_another_datasets_split_file_alone(nc4k_root, data
     assert {part: list_split(flag, part).names for part in ("train", "test")} == names
     assert sorted(p.name for p in split_dir.iterdir()) == files
     assert all(name.startswith("nc4k__") for name in files), files
+
+
+def test_a_root_of_dot_inside_the_dataset_names_the_dataset_folder(
+    dis5k_root, data_config, monkeypatch
+):
+    # Run from DIS5K/DIS-TE1 with data.root=".": its parent, as written, is "." again.
+    monkeypatch.chdir(dis5k_root / "DIS-TE1")
+    with pytest.raises(DataNotFoundError, match=rf"'{dis5k_root.resolve()}' holds it"):
+        list_split(data_config("dis5k", Path(".")), "DIS-TE1")
