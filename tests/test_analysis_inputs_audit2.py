@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pmgsam.analysis.inputs import check_maps_made_by, check_predicts_scored_model
+from pmgsam.analysis.inputs import check_maps_made_by, check_predicts_scored_model, score_again
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.outputs import MANIFEST_FORMAT, write_manifest
 
@@ -21,15 +21,25 @@ def _weights(path: Path, content: bytes) -> Path:
     return path
 
 
-def test_an_older_variant_without_maps_is_refused_other_weights(tmp_path) -> None:
+@pytest.mark.parametrize("ablates", [["model.drfm_blocks"], []])  # [] : the grid's full model
+def test_an_older_variant_without_maps_is_refused_other_weights(tmp_path, ablates) -> None:
     # Its run.json and metrics describe the variant's weights, which it does not record: with
     # its maps deleted, --checkpoint must still not put another model's maps beside them.
     run = tmp_path / "ablation" / "k1"
     (run / "metrics").mkdir(parents=True)
     other = _weights(tmp_path / "other.safetensors", b"other")
-    meta = {"config": "k1.yaml", "ablates": ["model.drfm_blocks"]}
+    meta = {"config": "k1.yaml", "ablates": ablates}
     with pytest.raises(EvaluationInputError, match=r"a variant scored by a pmgsam.ablate older"):
         check_predicts_scored_model(run, meta, str(other), given=True, has_maps=False)
+
+
+def test_what_to_run_again_names_the_grid_folder_or_the_checkpoint(tmp_path) -> None:
+    run = tmp_path / "ablation" / "k1"
+    variant = score_again(run, {"ablates": []}, "ignored")
+    assert f"--output-dir {run.parent} --evaluate again" in variant
+    assert f"records its weights in '{run / 'run.json'}'" in variant
+    scored = score_again(run, {}, "runs/x/model.safetensors")
+    assert f"--checkpoint runs/x/model.safetensors --output-dir {run})" in scored
 
 
 def test_an_empty_metrics_folder_is_no_score(tmp_path) -> None:
@@ -54,11 +64,11 @@ def test_an_older_run_json_is_compared_through_its_resolved_checkpoint(
     monkeypatch.chdir(tmp_path / "..")
     check_predicts_scored_model(tmp_path / "run", meta, str(weights), given=True)
     other = _weights(tmp_path / "other.safetensors", b"other")
-    sha = hashlib.sha256(b"weights").hexdigest()[:12]
-    with pytest.raises(
-        EvaluationInputError, match=rf"compared as that file is now\), SHA-256 {sha}"
-    ):
+    sha, given = (hashlib.sha256(b).hexdigest()[:12] for b in (b"weights", b"other"))
+    with pytest.raises(EvaluationInputError) as err:
         check_predicts_scored_model(tmp_path / "run", meta, str(other), given=True)
+    assert f"other.safetensors' (SHA-256 {given}) is not the weights" in str(err.value)
+    assert f"compared as that file is now), SHA-256 {sha}" in str(err.value)
 
 
 def test_a_recorded_checkpoint_folder_without_weights_is_named(tmp_path) -> None:
