@@ -82,7 +82,10 @@ def _root_elsewhere(root: Path, image_dir: Path) -> Path | None:
         subfolders = sorted(p for p in root.iterdir() if p.is_dir())
     except OSError:  # unreadable: the error about the missing folder stands alone
         subfolders = []
-    return next((c for c in [*subfolders, root.parent] if (c / relative).is_dir()), None)
+    # Path(".").parent is "." again: data.root "." (run from inside the dataset) needs the
+    # folder above it resolved.
+    parent = root.parent if root.name not in ("", "..") else root.resolve().parent
+    return next((c for c in [*subfolders, parent] if (c / relative).is_dir()), None)
 
 
 def _unread_formats(

@@ -82,7 +82,9 @@ def refuse_photo_gt(masks: Iterable[Path], folder: PathLike) -> None:
         if rgb is None or not rgb.size:
             continue
         spread = float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
-        packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        # In int32: int16 green << 8 wraps, and its sign bits would hide red.
+        r, g, b = (rgb[..., c].astype(np.int32) for c in range(3))
+        packed = (r << 16) | (g << 8) | b
         colours = len(np.unique(packed))
         # A small photo has fewer pixels than PHOTO_COLOURS, but still about one colour each.
         if spread > COLOUR_SPREAD and colours > min(PHOTO_COLOURS, packed.size // 8):

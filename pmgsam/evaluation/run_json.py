@@ -316,9 +316,9 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
                     f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
                 )
                 if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
-                    hint = (
-                        f": it is the training run of '{p.parent}', holding its scores: give that"
-                    )
+                    # Path(".").parent is ".", the training run itself: name the folder above.
+                    parent = p.parent if p.name not in ("", "..") else p.resolve().parent
+                    hint = f": it is the training run of '{parent}', holding its scores: give that"
             elif p.is_dir():
                 hint = _runs_inside_hint(p)
             raise DataNotFoundError(f"no run.json in '{p}'{hint}")
