@@ -227,7 +227,9 @@ def evaluate_variant(
         else:
             logger.info("%s: scoring again: %s", path.stem, reason)
     if not predict and not _maps_complete(run_dir, datasets):
-        predict = True  # the maps scored then are gone: predicted again
+        # A rescore (HCE added) of maps that are gone predicts them again; scores that stand
+        # are kept without their maps, which only the analyses read.
+        predict = True
     if kept is not None and reason is None:
         summary = kept
     else:
