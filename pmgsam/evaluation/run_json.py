@@ -342,7 +342,10 @@ def _runs_inside_hint(folder: Path) -> str:
     ``--output-dir``: one per variant): name them, as what to give instead."""
     from pmgsam.utils.messages import preview
 
-    inside = sorted(c.name for c in folder.iterdir() if (c / "run.json").is_file())
+    try:
+        inside = sorted(c.name for c in folder.iterdir() if (c / "run.json").is_file())
+    except OSError:  # unreadable: the "no run.json" error stands alone
+        return ""
     if not inside:
         return ""
     table = (
