@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             baselines_cli.run(args)
     elif args.config:
         refuse_unused(parser, args, "benchmark mode (--config)")
-        require(parser, args, ["checkpoint"])
+        require(parser, args, "benchmark mode (--config)")
         from pmgsam.evaluation.benchmark import data_overrides, dataset_and_splits, run_benchmark
 
         dataset_and_splits(args, data_overrides(args))
@@ -216,12 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")
     elif args.task == "cos":
         refuse_unused(parser, args, "COS scoring (--task cos)")
-        require(parser, args, ["pred_dir", "gt_json", "out"])
+        require(parser, args, "COS scoring (--task cos)")
         _check_out(args.out, "ap.json", [args.pred_dir, args.gt_json])
         score_cos(args)
     else:
         refuse_unused(parser, args, "DIS scoring")
-        require(parser, args, ["pred_dir", "gt_dir", "out"])
+        require(parser, args, "DIS scoring")
         _check_out(args.out, "metrics.json", [args.pred_dir, args.gt_dir, args.ske_dir])
         score_dis(args)
     return 0

@@ -86,6 +86,8 @@ def test_an_empty_name_is_refused_naming_the_option(case, value, state, capsys) 
         assert f"a value of {name} {state}: give " in line
     elif action.required or not action.option_strings:
         assert line.endswith(f"{name} {state}: give {action.type.what}"), line
+    elif action.type.needed_in:  # some modes need it (test_evaluate_needed_options.py)
+        assert line.endswith(f"it), or leave {name} out in other modes"), line
     else:
         assert line.endswith(f"{name} {state}: give {action.type.what}, or leave {name} out")
 

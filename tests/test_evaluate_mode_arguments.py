@@ -32,14 +32,14 @@ def usage_error(argv: List[str], monkeypatch, capsys) -> str:
 @pytest.mark.parametrize(
     "argv, missing",
     [
-        (["--gt-dir", "g"], "--pred-dir and --out are"),
-        (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json is"),
-        (["--config", DEMO, "--splits", "DIS-TE1"], "--checkpoint is"),  # benchmark mode
+        (["--gt-dir", "g"], "--pred-dir and --out are required in DIS scoring"),
+        (["--task", "cos", "--pred-dir", "p", "--out", "o"], "--gt-json is required in COS "),
+        (["--config", DEMO, "--splits", "DIS-TE1"], "--checkpoint is required in benchmark mode"),
     ],
 )
 def test_a_scoring_mode_names_each_missing_argument(argv, missing, monkeypatch, capsys) -> None:
     line = usage_error(argv, monkeypatch, capsys)
-    assert line.endswith(f"error: {missing} required in this mode")
+    assert f"error: {missing}" in line
 
 
 def test_overrides_without_a_config_are_refused(monkeypatch, capsys) -> None:

@@ -8,7 +8,7 @@ Conversion rules (any PIL mode, 8 or 16 bit). :func:`load_mask` is THE reader of
 predicted probability maps: training, inference and evaluation all read masks through it.
 
 * images become 8-bit RGB; 16-bit data is scaled by 255/65535 (not clipped), with a
-  :class:`MaskValueWarning` naming a 16-bit image that never exceeds 4095 (8-bit values or
+  :class:`MaskValueWarning` naming a 16- or 32-bit image that never exceeds 4095 (8-bit values or
   12-bit data: it reads nearly black); alpha is dropped;
 * masks and maps become 8-bit single-channel 0-255:
 
@@ -22,7 +22,9 @@ predicted probability maps: training, inference and evaluation all read masks th
   - colour or palette: the brightest channel, so coloured labels on black (red on black, a VOC
     palette) count as foreground (a prediction that is a colour picture, such as a
     colour-mapped map, gets a :class:`MaskValueWarning` naming the file: its brightest channel
-    is no probability); an RGBA/LA file of one colour (grey or not) that is not
+    is no probability; a palette GT mask whose foreground only outlines larger regions of
+    dark labels, a VOC class mask whose objects are dark red 128... and whose boundary is 224,
+    gets one naming the file); an RGBA/LA file of one colour (grey or not) that is not
     fully opaque uses its alpha channel (masks exported as transparency), while a fully
     opaque one shows its colour (opaque black is an empty mask, not 255); a file of several
     colours is read by its colour, with a :class:`MaskValueWarning` naming it when its alpha
@@ -35,9 +37,9 @@ predicted probability maps: training, inference and evaluation all read masks th
   - a prediction (``labels_01=False``) holding only 0 and 1 keeps its values, with a
     :class:`MaskValueWarning` naming the file: thresholds find it empty while the min-max
     normalised DIS metrics read it as 0/255, so it is probably a 0/1 label mask;
-  - a 16-bit map that never exceeds 255 is scaled like any 16-bit map (it reads as nearly
-    black) with a :class:`MaskValueWarning` naming the file: it probably holds 0-255 values
-    and should be saved as 8-bit;
+  - a 16-bit (or 32-bit integer) map that never exceeds 255 is scaled like any 16-bit map (it
+    reads as nearly black) with a :class:`MaskValueWarning` naming the file and its depth: it
+    probably holds 0-255 values and should be saved as 8-bit;
   - a float map (or float image, :func:`load_image`) whose minimum is below ``-0.5`` and
     below minus half its maximum is read as above, negative values clipped to 0 (nearly
     black), with a :class:`MaskValueWarning` naming the file: it probably holds logits, which
@@ -80,6 +82,7 @@ from .mask_warnings import (  # noqa: F401
     MaskValueWarning,
     _warn_alpha_disagrees,
     _warn_colour_prediction,
+    _warn_dark_labels_in_boundary,
     _warn_mask,
     worker_warnings_init,
 )
@@ -252,11 +255,17 @@ def _warn_beyond_scale(
 DIM_16_BIT_TOP = 4095
 
 
-def _warn_dim_16_bit_image(raw: np.ndarray, path: PathLike) -> None:
+def _bit_depth(img: Image.Image, raw: np.ndarray) -> int:
+    """An integer file's bits per value, as its warnings name it: PIL reads 32-bit TIFFs as
+    int32, and older Pillows 16-bit PNGs too, while PNG holds at most 16 bits."""
+    return 16 if img.format == "PNG" else 8 * raw.dtype.itemsize
+
+
+def _warn_dim_16_bit_image(raw: np.ndarray, path: PathLike, bits: int) -> None:
     top = int(raw.max(initial=0))
     if 0 < top <= DIM_16_BIT_TOP:
         _warn_mask(
-            f"image file '{path}' is 16-bit but never exceeds {top} (of 65535), so it reads "
+            f"image file '{path}' is {bits}-bit but never exceeds {top} (of 65535), so it reads "
             f"at most {round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, "
             "save it as 8-bit, and scale 10- or 12-bit data to 0-65535",
             path,
@@ -273,7 +282,7 @@ def load_image(path: PathLike) -> np.ndarray:
             high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
         else:
             _warn_beyond_scale(raw, path, "image")
-            _warn_dim_16_bit_image(raw, path)
+            _warn_dim_16_bit_image(raw, path, _bit_depth(img, raw))
         gray = to_uint8(raw, high)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
@@ -292,7 +301,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     cut_out = False  # the dim values of a cut-out's photo are no label mask's
     if img.mode == "1":
         return np.asarray(img.convert("L"))
-    if img.mode in ("P", "PA"):
+    palette = img.mode in ("P", "PA")
+    if palette:
         img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
     if img.mode in ("L", "F") + _SIXTEEN_BIT_MODES:
         raw = np.asarray(img)
@@ -337,6 +347,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
                 "mask (0/1 saved as JPEG, or class ids), save it as a 0/255 PNG",
                 path,
             )
+        if labels_01 and palette and top > 128:
+            _warn_dark_labels_in_boundary(raw, path, what)
         if not labels_01 and raw.dtype == np.uint8 and top == 1 and int(raw.min()) == 0:
             # Thresholds on raw values see nothing in it, while the DIS metrics' min-max
             # normalisation sees a 0/255 map: one file, two readings, and no error either way.
@@ -349,7 +361,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             )
         if raw.dtype != np.uint8 and 0 < top <= 255:
             _warn_mask(
-                f"{what} file '{path}' is 16-bit but never exceeds {top}, so it is scaled to "
+                f"{what} file '{path}' is {_bit_depth(img, raw)}-bit but never exceeds {top}, so "
+                f"it is scaled to "
                 f"at most {round(top * 255 / 65535)}/255; if it holds 0-255 values, save it "
                 "as 8-bit",
                 path,

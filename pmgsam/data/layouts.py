@@ -14,7 +14,9 @@ Layouts read (``root`` is the dataset folder itself):
 
 Images and masks are paired by file stem; an image without a mask, or a mask without an image,
 is an error listing the offending files (and any partner found in a format that is not read).
-Files of other formats in an image folder (a phone's ``.heic``) are named in a warning. Carved
+Files of other formats in an image folder (a phone's ``.heic``) are named in a warning, once
+per folder in a process. A split that is not there is an error naming the layout looked for
+and, for a ``folder`` dataset, the folders ``root`` holds. Carved
 splits (NC4K / ``folder`` ``train``/``test``, any ``X:train``/``X:val``) are drawn by
 :mod:`pmgsam.data.splits`.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Sequence
+from typing import Callable, List, Sequence, Set, Tuple
 
 from pmgsam.utils.messages import preview
 
@@ -105,6 +107,9 @@ def _unread_formats(
     )
 
 
+_UNREAD_NAMED: Set[Tuple[str, Tuple[str, ...]]] = set()  # (folder, its unread files) warned of
+
+
 def _pair(
     image_dir: Path,
     mask_dir: Path,
@@ -119,7 +124,11 @@ def _pair(
     images = list_files(image_dir, IMAGE_EXTENSIONS, "image")
     masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
     unread = other_files(image_dir, IMAGE_EXTENSIONS)
-    if unread:  # a phone's .heic photos would otherwise drop out of the dataset unseen
+    seen = (str(image_dir.resolve()), tuple(unread))
+    # A phone's .heic photos would otherwise drop out of the dataset unseen. Said once: the
+    # train, val and test splits carved from one folder each list it.
+    if unread and seen not in _UNREAD_NAMED:
+        _UNREAD_NAMED.add(seen)
         warnings.warn(
             f"image folder '{image_dir}' holds {len(unread)} file(s) in formats that are not "
             f"read: {preview(unread, 5)}; images are read from {' '.join(IMAGE_EXTENSIONS)} "
@@ -244,6 +253,40 @@ def _folder(cfg: DataConfig, split: str) -> SplitListing:
     return listing
 
 
+def _folder_layout(cfg: DataConfig, base: str) -> str:
+    """``"; <what>"``: where a folder dataset's splits are looked for, and what ``data.root``
+    holds instead (an ``all/`` folder is not split ``all``: that is the root's own folders)."""
+    root, images, masks = Path(cfg.root), cfg.image_dir, cfg.mask_dir
+    expected = (
+        f"; a folder dataset's split 'all' is '{root / images}' + '{root / masks}' (carved "
+        f"into 'train' / 'test'), and split '<name>' is '{root}/<name>/{images}' + "
+        f"'{root}/<name>/{masks}' (data.image_dir {images!r}, data.mask_dir {masks!r})"
+    )
+    if not root.is_dir():
+        return f"{expected}; '{root}' does not exist (data.root)"
+    try:
+        folders = sorted((p.name for p in root.iterdir() if p.is_dir()), key=natural_key)
+    except OSError as err:
+        return f"{expected}; '{root}' cannot be listed ({err})"
+    held = f"the folders: {preview(folders, 10)}" if folders else "no folder"
+    found = f"'{root}' holds {held}"
+    if base != "all" and folders and base not in folders:
+        found += f", none named {base!r}"
+    elif base != "all" and base in folders:
+        found += f"; '{root / base}' has no {images!r} folder" + _folders_in(root / base)
+    if (root / "all" / images).is_dir():
+        found += f"; its 'all/' folder is no split: set data.root to '{root / 'all'}'"
+    return f"{expected}; {found}"
+
+
+def _folders_in(folder: Path) -> str:
+    try:
+        names = sorted((p.name for p in folder.iterdir() if p.is_dir()), key=natural_key)
+    except OSError:
+        return ""
+    return f" (its folders: {preview(names, 10)})" if names else " (nor any folder)"
+
+
 def available_splits(cfg: DataConfig) -> List[str]:
     """Split names of the configured dataset (each also usable as ``X:train`` / ``X:val``)."""
     base = BASE_SPLITS[cfg.dataset]
@@ -309,6 +352,7 @@ def list_split(cfg: DataConfig, split: str) -> SplitListing:
         raise DataError(
             f"unknown split {split!r} for dataset {cfg.dataset!r} (root '{cfg.root}'); valid: "
             f"{valid}, each also as '<split>:train' / '<split>:val'"
+            + (_folder_layout(cfg, base) if cfg.dataset == "folder" else "")
         )
     root = Path(cfg.root)
     _check_root(root, cfg.dataset)

@@ -23,7 +23,8 @@ class MaskValueWarning(UserWarning):
     0/v label mask read as 0/255, a GT mask of several values none above 128 read as empty, a
     prediction holding only 0 and 1, a 16-bit map that never exceeds 255 (an image, 4095), a
     float map of logits or holding NaN / inf, a cut-out whose alpha is not its colour's shape, a
-    multi-page TIFF read as its first page); the message names the file."""
+    palette mask whose foreground only outlines dark labels, a multi-page TIFF read as its first
+    page); the message names the file."""
 
 
 NAMED_MASK_FILES = 5  # files a run names in MaskValueWarnings from DataLoader workers
@@ -101,6 +102,51 @@ def _warn_alpha_disagrees(
         path,
     )
     return True
+
+
+# Share of the dark labels' edge pixels that must touch the foreground (> 128) for it to be a
+# boundary around them: VOC draws its boundary around every object, so nearly all do; a
+# trimap's band or a quantised blur touches the foreground on its inner side only.
+BOUNDARY_AROUND = 0.8
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    """3x3 erosion; the image border extends the mask (an object cut by it has no edge there)."""
+    padded = np.pad(mask, 1, mode="edge")
+    h, w = mask.shape
+    out = mask.copy()
+    for dy in range(3):
+        for dx in range(3):
+            out &= padded[dy : dy + h, dx : dx + w]
+    return out
+
+
+def _warn_dark_labels_in_boundary(raw: np.ndarray, path: PathLike, what: str) -> None:
+    """Warn when a palette GT mask's foreground (> 128) is only a boundary drawn around larger
+    regions of dark labels (1-128, read as background): a VOC-style class mask, whose object
+    colours (dark red 128...) are dark and whose boundary colour (224) is bright, reads as its
+    boundary alone."""
+    fg = raw > 128
+    dark = (raw > 0) & ~fg
+    n_fg = int(np.count_nonzero(fg))
+    if not n_fg or not dark.any():
+        return
+    core = _erode(dark)
+    # No larger region of them: antialiased edges (thin lines' too), small dark labels.
+    if np.count_nonzero(core) <= n_fg:
+        return
+    edge = dark & ~core
+    touching = np.count_nonzero(edge & ~_erode(~fg)) / max(int(np.count_nonzero(edge)), 1)
+    if touching < BOUNDARY_AROUND:
+        return
+    _warn_mask(
+        f"{what} file '{path}' is a palette mask whose foreground (> 128, {fg.mean():.1%} of "
+        f"its pixels) only outlines dark labels (values {int(raw[dark].min())}-"
+        f"{int(raw[dark].max())}, {dark.mean():.1%} of its pixels, read as background): if it is a "
+        "VOC-style class mask (dark object colours, a bright boundary), save its objects as "
+        "255 and the rest as 0",
+        path,
+    )
 
 
 def _warn_mask(message: str, path: PathLike) -> None:

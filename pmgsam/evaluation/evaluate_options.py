@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Sequence
 
 from pmgsam.baselines import cli as baselines_cli
 from pmgsam.engine.unreadable import KEEP_GOING_SKIPS, KEEP_GOING_STOPS
@@ -42,6 +41,20 @@ MODE_OPTIONS = {
     "baseline mode (--baseline)": _RUN + baselines_cli.option_names(),
 }
 
+# The options each mode cannot run without (:func:`require`; baseline mode's are checked by
+# pmgsam.baselines.cli.check_arguments). An empty value of one names these modes.
+MODE_NEEDS = {
+    "DIS scoring": ("pred_dir", "gt_dir", "out"),
+    "COS scoring (--task cos)": ("pred_dir", "gt_json", "out"),
+    "benchmark mode (--config)": ("config", "checkpoint"),
+    "baseline mode (--baseline)": ("config", "checkpoint"),
+}
+
+
+def _needs(what: str, dest: str) -> NonEmpty:
+    """The NonEmpty type of option ``dest``, knowing the modes that need it (MODE_NEEDS)."""
+    return NonEmpty(what, needed_in=[mode for mode, need in MODE_NEEDS.items() if dest in need])
+
 
 class _ProtocolGiven(argparse.Action):
     """Stores ``--protocol`` and notes that it was given: its default is ``all``, so only this
@@ -63,12 +76,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=["dis", "cos"], help="scoring mode: dis (default) or cos")
     p.add_argument(
         "--pred-dir",
-        type=NonEmpty("a folder of predicted maps"),
+        type=_needs("a folder of predicted maps", "pred_dir"),
         help="folder of predicted maps (grey PNG, stems = GT stems; a folder of colour images "
         "is refused)",
     )
     p.add_argument(
-        "--gt-dir", type=NonEmpty("a folder of GT masks"), help="DIS: folder of GT masks"
+        "--gt-dir", type=_needs("a folder of GT masks", "gt_dir"), help="DIS: folder of GT masks"
     )
     p.add_argument(
         "--ske-dir",
@@ -80,12 +93,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--gt-json",
-        type=NonEmpty("a COCO instance annotation file"),
+        type=_needs("a COCO instance annotation file", "gt_json"),
         help="COS: COCO instance annotation file",
     )
     p.add_argument(
         "--out",
-        type=NonEmpty("a JSON file to write"),
+        type=_needs("a JSON file to write", "out"),
         help="output JSON file (.json or no suffix), not a folder (scoring modes)",
     )
     p.add_argument(
@@ -117,11 +130,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     b = p.add_argument_group("benchmark mode")
     b.add_argument(
-        "--config", type=NonEmpty("an experiment config file"), help="experiment config YAML"
+        "--config",
+        type=_needs("an experiment config file", "config"),
+        help="experiment config YAML",
     )
     b.add_argument(
         "--checkpoint",
-        type=NonEmpty("a checkpoint file or training run folder"),
+        type=_needs("a checkpoint file or training run folder", "checkpoint"),
         help="benchmark mode: PMG-SAM weights file or training run folder; with --baseline: "
         "the SAM / SAM2.1 checkpoint (.pth / .pt) of --model-type",
     )
@@ -199,10 +214,11 @@ def refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mod
         parser.error(f"{', '.join(unused)} {verb} not used by {mode} and would be ignored")
 
 
-def require(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]
-) -> None:
-    missing = ["--" + n.replace("_", "-") for n in names if getattr(args, n) in (None, "")]
+def require(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> None:
+    """Exit with a usage error naming every option ``mode`` needs (MODE_NEEDS) not given."""
+    missing = [
+        "--" + n.replace("_", "-") for n in MODE_NEEDS[mode] if getattr(args, n) in (None, "")
+    ]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
-        parser.error(f"{' and '.join(missing)} {verb} required in this mode")
+        parser.error(f"{' and '.join(missing)} {verb} required in {mode}")

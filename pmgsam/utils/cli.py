@@ -360,11 +360,19 @@ class NonEmpty:
     Arguments:
       what: what to give instead, with its article (``"a run folder"``).
       convert: the option's own type (e.g. :func:`name_list`), applied to a text not blank.
+      needed_in: the modes of a command that need the option (``"DIS scoring"``); the refusal
+        names them and says to leave the option out in the other modes only.
     """
 
-    def __init__(self, what: str, convert: Optional[Callable[[str], Any]] = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        convert: Optional[Callable[[str], Any]] = None,
+        needed_in: Sequence[str] = (),
+    ) -> None:
         self.what = what
         self.convert = convert
+        self.needed_in = tuple(needed_in)
         # argparse names a type by it in "invalid <type> value" errors.
         self.__name__ = getattr(convert, "__name__", "text")
 
@@ -375,7 +383,8 @@ class NonEmpty:
 class CommandParser(argparse.ArgumentParser):
     """Every command's parser (subcommands' too): a usage error (status 2) for an empty or blank
     value of a :class:`NonEmpty` option, ``<option> is empty: give <what>, or leave <option>
-    out`` (a required option or argument has no "leave out").
+    out`` (a required option or argument has no "leave out"; one that some modes need names
+    them: ``give <what> (<mode> and <mode> need it), or leave <option> out in other modes``).
 
     Arguments:
       *args, **kwargs: those of :class:`argparse.ArgumentParser` (``prog``, ``description``,
@@ -386,15 +395,24 @@ class CommandParser(argparse.ArgumentParser):
         # Each value reaches the action's type here, with the action that names it.
         what = getattr(action.type, "what", None)
         if what is not None and not arg_string.strip():
-            self.error(_empty_value_message(action, arg_string, what))
+            needed_in = getattr(action.type, "needed_in", ())
+            self.error(_empty_value_message(action, arg_string, what, needed_in))
         return super()._get_value(action, arg_string)
 
 
-def _empty_value_message(action: argparse.Action, text: str, what: str) -> str:
+def _empty_value_message(
+    action: argparse.Action, text: str, what: str, needed_in: Sequence[str] = ()
+) -> str:
     name = action.option_strings[0] if action.option_strings else action.metavar or action.dest
     state = "is empty" if not text else f"is blank ({text!r})"
     if action.nargs in ("+", "*"):
         return f"a value of {name} {state}: give {what} for each"
     if action.required or not action.option_strings:
         return f"{name} {state}: give {what}"
+    if needed_in:  # "leave it out" is true of the other modes only
+        need = "needs" if len(needed_in) == 1 else "need"
+        return (
+            f"{name} {state}: give {what} ({' and '.join(needed_in)} {need} it), or leave "
+            f"{name} out in other modes"
+        )
     return f"{name} {state}: give {what}, or leave {name} out"
