@@ -6,13 +6,12 @@ name (CPU; hand-made runs with prediction stubbed; helpers from test_analysis)."
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+from premask_cases import fake_predict_split
 from test_analysis import DEMO, _fake_run
 
 from pmgsam.analysis.__main__ import main
-from pmgsam.engine import inference
 from pmgsam.modeling.checkpoint import weights_digest
 from pmgsam.utils.cli import exit_status
 
@@ -22,15 +21,7 @@ SPLIT = "DIS-TE1"
 @pytest.fixture
 def predicted(monkeypatch, dis5k_root) -> list:
     """The checkpoints predict_split was called with; it writes the GT masks as both maps."""
-    calls = []
-
-    def predict_split(config, checkpoint, part, out_dir, *args, premask_dir, **kwargs):
-        calls.append(str(checkpoint))
-        for folder in (out_dir, premask_dir):
-            shutil.copytree(dis5k_root / part / "gt", folder, dirs_exist_ok=True)
-
-    monkeypatch.setattr(inference, "predict_split", predict_split)
-    return calls
+    return fake_predict_split(monkeypatch, dis5k_root)
 
 
 def _run_scored_from(tmp_path, dis5k_root, monkeypatch, *, resolved=True, digest=True):

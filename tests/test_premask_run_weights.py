@@ -12,10 +12,10 @@ import shutil
 
 import pytest
 import torch
+from premask_cases import fake_predict_split
 from test_analysis import DEMO, _fake_run
 
 from pmgsam.analysis.__main__ import main
-from pmgsam.engine import inference
 from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.outputs import read_manifest
@@ -32,15 +32,7 @@ def _premask(tmp_path, dis5k_root, run, *options):
 @pytest.fixture
 def predicted(monkeypatch, dis5k_root) -> list:
     """The checkpoints predict_split was called with; it writes the GT masks as both maps."""
-    calls = []
-
-    def predict_split(config, checkpoint, part, out_dir, *args, premask_dir, **kwargs):
-        calls.append(str(checkpoint))
-        for folder in (out_dir, premask_dir):
-            shutil.copytree(dis5k_root / part / "gt", folder, dirs_exist_ok=True)
-
-    monkeypatch.setattr(inference, "predict_split", predict_split)
-    return calls
+    return fake_predict_split(monkeypatch, dis5k_root)
 
 
 def _scored_run(tmp_path, dis5k_root, weights, record_digest=True):
