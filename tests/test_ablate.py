@@ -33,6 +33,16 @@ TINY = [
     "model.decoder_heads=2",
     "model.decoder_mlp_dim=32",
 ]
+# One epoch on the CPU, loading in-process, no previews: a variant trained in seconds.
+ONE_CPU_EPOCH = [
+    "data.num_workers=0",
+    "schedule.epochs=1",
+    "schedule.warmup_epochs=0",
+    "train.device=cpu",
+    "train.amp=none",
+    "train.num_threads=1",
+    "train.preview_every=0",
+]
 # Which top-level module each switch may change; loss weights change no module.
 COMPONENT = {
     "model.fusion": "fusion",
@@ -111,13 +121,7 @@ def test_ablate_trains_two_configs_and_writes_table_and_plot(
     overrides = TINY + [
         f"data.root={dis5k_root}",
         f"data.split_dir={tmp_path / 'splits'}",
-        "data.num_workers=0",
-        "schedule.epochs=1",
-        "schedule.warmup_epochs=0",
-        "train.device=cpu",
-        "train.amp=none",
-        "train.num_threads=1",
-        "train.preview_every=0",
+        *ONE_CPU_EPOCH,
     ]
     args = ["--grid", str(GRID), "--output-dir", str(out), "--only", "highres_none,baim_n1"]
     args += ["--device", "cpu", "--quiet", "--no-hce", "--train", "--evaluate"]

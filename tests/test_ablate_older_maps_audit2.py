@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_ablate_run_record import PARTS, scored  # noqa: F401 (the module's trained variant)
+from test_ablate_run_record import PARTS, as_older_variant, scored  # noqa: F401 (scored: the trained variant)
 
 from pmgsam import ablate
-from pmgsam.utils.outputs import MANIFEST, read_manifest
+from pmgsam.utils.outputs import read_manifest
 
 
 def test_older_maps_are_predicted_again_when_the_scores_do_not_stand(
@@ -23,12 +23,7 @@ def test_older_maps_are_predicted_again_when_the_scores_do_not_stand(
     trained = request.getfixturevalue("scored")
     out = Path(shutil.copytree(trained["out"], tmp_path / "out"))
     run = out / "k1"
-    record = json.loads((run / "run.json").read_text())
-    for key in ("checkpoint", "checkpoint_resolved", "weights_sha256"):
-        del record["meta"][key]
-    (run / "run.json").write_text(json.dumps(record))
-    for part in PARTS:
-        (run / "pred" / part / MANIFEST).unlink()
+    as_older_variant(run)
     shutil.rmtree(run / "metrics")  # scores gone: the maps are predicted and scored again
     maps = {p: p.stat().st_mtime_ns for p in run.glob("pred/*/*.png")}
     args = ["--grid", trained["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 from ablate_cases import write_grid
-from test_ablate import TINY
+from test_ablate import ONE_CPU_EPOCH, TINY
 
 from pmgsam import ablate
 from pmgsam.analysis.__main__ import main as analysis
@@ -34,16 +34,7 @@ table:
     - {config: full, label: "Full"}
 """
 # A demo-sized model (test_ablate.py's) trained for one epoch on the CPU.
-OVERRIDES = [
-    *TINY,
-    "data.num_workers=0",
-    "schedule.epochs=1",
-    "schedule.warmup_epochs=0",
-    "train.device=cpu",
-    "train.amp=none",
-    "train.num_threads=1",
-    "train.preview_every=0",
-]
+OVERRIDES = [*TINY, *ONE_CPU_EPOCH]
 PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 BEST = Path("checkpoints", "best", "model.safetensors")
 
@@ -128,18 +119,23 @@ def test_premask_predicts_a_variant_with_its_own_weights_only(
     assert _stamps(run) == maps
 
 
-def test_an_older_variant_is_refused_saying_to_run_ablate_again(
-    scored, tmp_path, small_hiera
-) -> None:
-    out = _copy(scored, tmp_path)
-    run = out / "k1"
-    # As an older pmgsam.ablate left it: no weights in run.json, no manifests by its maps.
+def as_older_variant(run: Path) -> None:
+    """Make ``run`` a variant as an older pmgsam.ablate left it: no weights in its run.json,
+    no manifests by its maps."""
     record = json.loads((run / "run.json").read_text())
     for key in ("checkpoint", "checkpoint_resolved", "weights_sha256"):
         del record["meta"][key]
     (run / "run.json").write_text(json.dumps(record))
     for part in PARTS:
         (run / "pred" / part / MANIFEST).unlink()
+
+
+def test_an_older_variant_is_refused_saying_to_run_ablate_again(
+    scored, tmp_path, small_hiera
+) -> None:
+    out = _copy(scored, tmp_path)
+    run = out / "k1"
+    as_older_variant(run)
     again = r"run python -m pmgsam\.ablate --grid GRID --output-dir .* --evaluate again"
     with pytest.raises(DataNotFoundError, match=f"older than its record.*{again}"):
         _premask(scored, run)
