@@ -348,3 +348,19 @@ def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
         return from_dict(DataConfig, values)
 
     return make
+
+
+@pytest.fixture
+def deny_listing(monkeypatch) -> Callable[[Path], None]:
+    """``deny_listing(folder)``: listing ``folder`` raises PermissionError from then on, as a
+    folder of mode 711 on a shared machine does (other folders list as usual)."""
+    listing = Path.iterdir
+    denied: set = set()
+
+    def iterdir(self):
+        if self in denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    return denied.add

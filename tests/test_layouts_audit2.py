@@ -20,18 +20,11 @@ def test_a_root_one_level_inside_the_dataset_names_the_dataset_folder(dis5k_root
 
 
 def test_a_root_that_cannot_be_listed_keeps_the_missing_folder_error(
-    tmp_path, data_config, monkeypatch
+    tmp_path, data_config, deny_listing
 ):
     root = tmp_path / "NC4K"
     root.mkdir()
-    listing = Path.iterdir
-
-    def iterdir(self):
-        if self == root:
-            raise PermissionError(13, "Permission denied", str(self))
-        return listing(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    deny_listing(root)
     with pytest.raises(DataNotFoundError, match=r"image folder '.*Imgs' does not exist") as err:
         list_split(data_config("nc4k", root), "test")
     assert "holds it" not in str(err.value)

@@ -101,18 +101,11 @@ def test_data_folder_is_told_by_most_of_its_images_not_one_stray_file(tmp_path: 
         refuse_output_in_data_folder(imgs / "sub" / "out", names, [".jpg"], "--out")
 
 
-def test_an_unlistable_ancestor_is_passed_over(tmp_path: Path, monkeypatch) -> None:
+def test_an_unlistable_ancestor_is_passed_over(tmp_path: Path, deny_listing) -> None:
     # On a shared machine an ancestor may deny listing (mode 711); the guard must not crash.
     locked = tmp_path / "scratch"
     (locked / "me").mkdir(parents=True)
-    listing = Path.iterdir
-
-    def iterdir(self):
-        if self == locked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return listing(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    deny_listing(locked)
     refuse_output_in_data_folder(locked / "me" / "out", ["a.jpg"], [".jpg"], "--out")
     # Passed over, not the end of the search: a data folder further up is still found.
     (tmp_path / "a.jpg").write_bytes(b"jpeg")

@@ -73,16 +73,9 @@ def test_a_folder_of_run_folders_names_a_path_to_give(tmp_path, table) -> None:
     assert ("ablation table, ablation.md" in message) is table
 
 
-def test_an_unreadable_folder_given_as_a_run_gets_the_no_run_json_error(tmp_path, monkeypatch):
+def test_an_unreadable_folder_given_as_a_run_gets_the_no_run_json_error(tmp_path, deny_listing):
     folder = tmp_path / "locked"
     folder.mkdir()
-    real = Path.iterdir
-
-    def refuse(self):
-        if self == folder:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "iterdir", refuse)
+    deny_listing(folder)
     with pytest.raises(DataNotFoundError, match="no run.json in"):
         load_runs([folder])
