@@ -110,7 +110,11 @@ def test_a_run_stopped_by_a_bad_file_says_a_fixed_file_needs_a_new_run(tmp_path)
     first = interruption_message(bad, 0, tmp_path, how)
     assert "start the run again with the command that started it" in first
     later = interruption_message(bad, 3, tmp_path, how)
-    assert f"train.init_from={tmp_path}" in later and "start the run again" not in later
+    # The weights the line names ('last', the epoch held), not the run's best, which a run
+    # folder given to init_from would load.
+    last = tmp_path / "checkpoints" / "last"
+    assert f"'{last}' holds epoch 3" in later
+    assert f"train.init_from={last})" in later and "start the run again" not in later
     # Other causes (a NaN loss, Ctrl-C) leave the data as it was: a resume is the way on.
     other = interruption_message(ValueError("non-finite loss"), 3, tmp_path, how)
     assert "init_from" not in other and other.endswith(how)

@@ -259,7 +259,7 @@ def interruption_message(err: BaseException, held: int, run_dir: Path, how: str)
         again = (
             "start the run again with the command that started it"
             if held == 0
-            else f"train on from these weights in a new run (train.init_from={run_dir})"
+            else f"train on from these weights in a new run (train.init_from={last})"
         )
         line += (
             f"; a resume refuses images or masks changed since the run started, so after "
