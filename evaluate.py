@@ -11,6 +11,12 @@ Score existing COS probability maps against COCO instance labels (AP, AP50, AP75
     python evaluate.py --task cos --pred-dir P --gt-json G.json [--protocol all|matched] \\
         [--threshold 0.5] [--min-area 0] [--overwrite] --out ap.json
 
+NC4K's instance labels are PNGs (``Instance/``): write the COCO file that benchmark mode builds
+from them (the same images, ids and instances, so the same AP) once, then score against it::
+
+    python -m pmgsam.evaluation.export_cos_gt --config configs/pmgsam_nc4k_ft.yaml --split test \\
+        [--data-root data/NC4K] --out nc4k_test.gt.json
+
 ``--out`` is a JSON file: a folder (``--out scores/``) or another suffix (``--out m.csv``) is
 refused. Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
 COS ``ap.results.json``) when pmgsam did not write it (it lists its own in the folder's

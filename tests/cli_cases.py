@@ -39,9 +39,11 @@ def command_parsers() -> Iterator[argparse.ArgumentParser]:
     from pmgsam.data import synthetic
     from pmgsam.efficiency import cli as efficiency
     from pmgsam.engine import inference
+    from pmgsam.evaluation import export_cos_gt
 
     modules = (train, evaluate, inference, report, efficiency, synthetic, ablate, analysis)
-    for parser in [m.build_parser() for m in modules] + [finetune_sam.build_parser()]:
+    others = [finetune_sam.build_parser(), export_cos_gt.build_parser()]
+    for parser in [m.build_parser() for m in modules] + others:
         yield parser
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):

@@ -11,7 +11,7 @@ import re
 from cli_cases import command_parsers
 
 # Each command's parser, each analysis subcommand's too: a new command is added here.
-COMMANDS = 12
+COMMANDS = 13
 
 
 def _first_sentence(description: str) -> str:

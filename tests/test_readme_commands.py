@@ -46,6 +46,7 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
     from pmgsam.data import synthetic
     from pmgsam.efficiency import cli as efficiency
     from pmgsam.engine import inference
+    from pmgsam.evaluation import export_cos_gt
 
     return {
         "train.py": train.build_parser,
@@ -57,6 +58,7 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
         "pmgsam.ablate": ablate.build_parser,
         "pmgsam.analysis": analysis.build_parser,
         "pmgsam.baselines.finetune_sam": finetune_sam.build_parser,
+        "pmgsam.evaluation.export_cos_gt": export_cos_gt.build_parser,
         **{
             f"{folder}/{path.name}": _script_parser_builder(path)
             for folder in SCRIPTS

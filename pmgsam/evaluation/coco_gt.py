@@ -216,8 +216,9 @@ def load_coco(
             raise EvaluationInputError(
                 f"{where} is a folder: give a COCO JSON file (COD10K-v3: "
                 "<split>/CAM_Instance_<Split>.json). Instance-map PNGs (NC4K's Instance/) have "
-                "none: benchmark mode writes the COCO ground truth it builds from them to "
-                "<output-dir>/metrics/<split>.gt.json"
+                "none: write the one benchmark mode builds from them with 'python -m "
+                "pmgsam.evaluation.export_cos_gt --config CFG --split test --out gt.json' (a "
+                "benchmark run writes it to <output-dir>/metrics/<split>.gt.json)"
             )
         try:
             raw = read_coco_json(Path(gt), where)

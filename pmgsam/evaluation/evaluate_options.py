@@ -94,7 +94,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gt-json",
         type=_needs("a COCO instance annotation file", "gt_json"),
-        help="COS: COCO instance annotation file",
+        help="COS: COCO instance annotation file (for instance-map PNGs, such as NC4K's "
+        "Instance/, write the one benchmark mode builds with python -m "
+        "pmgsam.evaluation.export_cos_gt --config CFG --split SPLIT --out FILE)",
     )
     p.add_argument(
         "--out",
