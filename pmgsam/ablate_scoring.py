@@ -335,28 +335,24 @@ def _predictor(
     evaluate.py and the analyses then take them for the maps of those weights. The folders
     are the grid's own (``<output-dir>/NAME/pred``), written over as before: a variant
     scored by an older pmgsam.ablate has maps there without a manifest."""
-    from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.inference import predict_split
 
     loaded: Dict[str, Any] = {}  # one model load for every part
 
     def predict(part: str) -> Path:
-        # predict_split builds the part's dataset again: read-only, as the scored ones are
-        # (a split without its file is drawn in memory, never saved by scoring).
-        with read_only_splits():
-            return predict_split(
-                path,
-                run_dir / "train",
-                part,
-                run_dir / "pred" / part,
-                str(opts.device),  # resolved already: a torch.device
-                opts.batch_size,
-                overrides,
-                overwrite=True,
-                progress=not opts.quiet,
-                reuse=loaded,
-                option="--output-dir",
-                weights=hashed,
-            )
+        return predict_split(
+            path,
+            run_dir / "train",
+            part,
+            run_dir / "pred" / part,
+            str(opts.device),  # resolved already: a torch.device
+            opts.batch_size,
+            overrides,
+            overwrite=True,
+            progress=not opts.quiet,
+            reuse=loaded,
+            option="--output-dir",
+            weights=hashed,
+        )
 
     return predict
