@@ -1,4 +1,4 @@
-"""Crash-safe file writing, and file digests."""
+"""Crash-safe file writing, file digests, and paths as messages and digests name them."""
 
 from __future__ import annotations
 
