@@ -114,6 +114,25 @@ def test_the_cap_without_loader_workers_says_the_images_are_read_in_process(
     ]
 
 
+def variant_predictor(small_model_file, tmp_path: Path, monkeypatch, data: dict, train: dict):
+    """pmgsam.ablate's ``predict(part)`` of a variant at ``tmp_path/run`` (the small model's
+    weights as its best) whose config has these ``data`` and ``train`` sections."""
+    import argparse
+
+    from pmgsam import ablate_scoring
+    from pmgsam.engine import inference
+
+    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a, **k: {})
+    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "output_dir": str(tmp_path)}
+    cfg["train"] = train
+    config = tmp_path / "variant.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True)
+    (tmp_path / "run" / "train").mkdir(parents=True)  # the best weights, hashed at the load
+    shutil.copy(small_model_file[0], tmp_path / "run" / "train" / "model.safetensors")
+    return ablate_scoring._predictor(config, tmp_path / "run", [], opts)
+
+
 @pytest.mark.parametrize("num_threads, expected", [(None, 1), (3, 3)])
 def test_ablation_scoring_honours_train_num_threads(
     two_cpus: None,
@@ -127,22 +146,9 @@ def test_ablation_scoring_honours_train_num_threads(
     expected,
 ) -> None:
     # pmgsam.ablate --evaluate predicted on the cap's count whatever train.num_threads said.
-    import argparse
-
-    from pmgsam import ablate_scoring
-    from pmgsam.engine import inference
-
-    monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a, **k: {})
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 1,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
-    cfg = {"model": to_dict(small_model_file[1].config), "data": data, "output_dir": str(tmp_path)}
-    cfg["train"] = {"device": "cpu", "num_threads": num_threads}
-    config = tmp_path / "variant.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    opts = argparse.Namespace(device="cpu", batch_size=2, quiet=True)
-    (tmp_path / "run" / "train").mkdir(parents=True)  # the best weights, hashed at the load
-    shutil.copy(small_model_file[0], tmp_path / "run" / "train" / "model.safetensors")
-    predict = ablate_scoring._predictor(config, tmp_path / "run", [], opts)
-    predict("DIS-TE1")
+    train = {"device": "cpu", "num_threads": num_threads}
+    variant_predictor(small_model_file, tmp_path, monkeypatch, data, train)("DIS-TE1")
     assert forward_threads and set(forward_threads) == {expected}
     assert torch.get_num_threads() == torch_default

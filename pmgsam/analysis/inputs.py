@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 from pmgsam.evaluation.combined import split_parts
 from pmgsam.evaluation.run_json import read_run_file, recorded_checkpoint
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.messages import preview
+
+if TYPE_CHECKING:  # torch is imported only by the commands that load weights
+    from pmgsam.modeling.checkpoint import HashedWeights
 
 
 @dataclass
@@ -103,7 +106,7 @@ def check_predicts_scored_model(
     *,
     given: bool = False,
     has_maps: bool = True,
-) -> None:
+) -> Optional[HashedWeights]:
     """Refuse to predict into ``run`` with weights other than those its run.json records
     (``meta.weights_sha256``, written by evaluate.py), whether or not its maps are there now:
     they would no longer be the ones its metrics and run.json describe. ``given``:
@@ -111,8 +114,10 @@ def check_predicts_scored_model(
     folders hold maps, which a run.json without that digest (or scores without a run.json)
     cannot vouch for. A folder with neither run.json nor metrics/ (one premask predicted into)
     names its maps' model in their manifests only, which predicting again rewrites: any
-    weights may predict there."""
-    from pmgsam.modeling.checkpoint import weights_digest
+    weights may predict there. Returns the hash of ``checkpoint`` taken for the check, if one
+    was: predicting with it (``predict_split(weights=)``) reads the file once and refuses a
+    file replaced since it was checked; None where nothing needed it."""
+    from pmgsam.modeling.checkpoint import hash_weights
 
     unchanged = f"nothing in '{run}' was changed"
     rescore = f"{score_again(run, meta, checkpoint)}, or analyse another run folder; {unchanged}"
@@ -125,19 +130,20 @@ def check_predicts_scored_model(
             f"record of its weights, so predicting there with '{checkpoint}' could put "
             f"another model's maps beside its scores: {rescore}"
         )
+    hashed = None
     if given and meta.get("checkpoint"):
-        digest = weights_digest(checkpoint)
-        _check_given_is_runs(run, meta, checkpoint, digest, unchanged)
+        hashed = hash_weights(checkpoint)
+        _check_given_is_runs(run, meta, checkpoint, hashed.sha256, unchanged)
     elif recorded is not None:
-        digest = weights_digest(checkpoint)
-        if digest != recorded:
+        hashed = hash_weights(checkpoint)
+        if hashed.sha256 != recorded:
             raise EvaluationInputError(
                 f"'{checkpoint}' now holds other weights than those --run '{run}' was scored "
                 f"with (trained further since, or another checkpoint): the maps predicted there "
                 f"would be another model's than its run.json and metrics describe; {rescore}"
             )
     if recorded is not None or not has_maps:
-        return
+        return hashed
     scores = _scores_of(run)
     if scores:
         record = (
@@ -150,6 +156,7 @@ def check_predicts_scored_model(
             f"weights they came from, so predicting there with '{checkpoint}' could replace "
             f"them with another model's: {rescore}"
         )
+    return hashed
 
 
 def is_ablation_variant(meta: Dict[str, object]) -> bool:

@@ -116,7 +116,7 @@ def _predict_final_and_premask(
     if not args.checkpoint and not Path(checkpoint).exists():
         raise DataNotFoundError(_recorded_weights_gone(run, meta, checkpoint))
     has_maps = any(any(folder.glob("*.png")) for folder in preds.values() if folder.is_dir())
-    check_predicts_scored_model(
+    hashed = check_predicts_scored_model(
         run, meta, checkpoint, given=bool(args.checkpoint), has_maps=has_maps
     )
     from pmgsam.engine.inference import predict_split
@@ -143,6 +143,7 @@ def _predict_final_and_premask(
             premask_dir=pres[part],
             progress=not args.quiet,
             reuse=loaded,
+            weights=hashed,  # the file checked is hashed once, and must be the one loaded
         )
 
 

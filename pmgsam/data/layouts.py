@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence, Set, Tuple
 
+from pmgsam.utils.io import folder_above
 from pmgsam.utils.messages import preview
 
 from .config import BASE_SPLITS, DataConfig
@@ -84,9 +85,8 @@ def _root_elsewhere(root: Path, image_dir: Path) -> Path | None:
         subfolders = sorted(p for p in root.iterdir() if p.is_dir())
     except OSError:  # unreadable: the error about the missing folder stands alone
         subfolders = []
-    # Path(".").parent is "." again: data.root "." (run from inside the dataset) needs the
-    # folder above it resolved.
-    parent = root.parent if root.name not in ("", "..") else root.resolve().parent
+    # data.root '.' (run from inside the dataset): the folder above it, not '.' again.
+    parent = folder_above(root)
     return next((c for c in [*subfolders, parent] if (c / relative).is_dir()), None)
 
 

@@ -124,7 +124,9 @@ def predict_split(
     keep_going: bool = False,
     left_out: Optional[Dict[str, str]] = None,
 ) -> Path:
-    """Predict one split of the dataset described by an experiment config.
+    """Predict one split of the dataset described by an experiment config. A carved split
+    without its saved file is drawn in memory, not saved: only training saves split files
+    (:func:`~pmgsam.data.splits.read_only_splits`).
 
     Arguments:
       config: experiment YAML path (or an already loaded ``ExperimentConfig``).
@@ -170,6 +172,7 @@ def predict_split(
     each map's image file, so a later call with ``skip_existing`` can keep the maps.
     """
     from pmgsam.data import build_dataset
+    from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.utils.config import load_config
 
@@ -207,7 +210,9 @@ def predict_split(
     model = predictor.model if predictor else (None if skip_existing else load()[0])
     stored = model.config if model is not None else read_model_config(resolve_weights(checkpoint))
     size = stored.image_size
-    dataset = build_dataset(cfg.data, split, size, train=False)
+    # Predicting never saves a split file (its callers score or analyse; training saves them).
+    with read_only_splits():
+        dataset = build_dataset(cfg.data, split, size, train=False)
     folders = dataset_folders(dataset)
     sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
     outputs = [(out_dir, option, "final")]

@@ -42,13 +42,16 @@ def _rgb(path: Path) -> Optional[np.ndarray]:
         return None
 
 
+def _spread(rgb: np.ndarray) -> float:
+    """The mean difference between a pixel's brightest and darkest channel (0 when empty)."""
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0
+
+
 def colour_spread(path: Path) -> Optional[float]:
     """The mean channel spread of ``path`` (0 for a grey file, read from its header only);
     ``None`` when PIL cannot open it (scoring then names the file itself)."""
     rgb = _rgb(path)
-    if rgb is None:
-        return None
-    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0
+    return None if rgb is None else _spread(rgb)
 
 
 def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
@@ -79,15 +82,15 @@ def refuse_photo_gt(masks: Iterable[Path], folder: PathLike) -> None:
     in one colour still reads as a mask."""
     for path in sorted(masks, key=lambda p: p.name)[:FILES_CHECKED]:
         rgb = _rgb(path)
-        if rgb is None or not rgb.size:
+        # Grey (or unreadable) files are masks as far as this check goes: no colours counted.
+        if rgb is None or _spread(rgb) <= COLOUR_SPREAD:
             continue
-        spread = float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
         # In int32: int16 green << 8 wraps, and its sign bits would hide red.
         r, g, b = (rgb[..., c].astype(np.int32) for c in range(3))
         packed = (r << 16) | (g << 8) | b
         colours = len(np.unique(packed))
         # A small photo has fewer pixels than PHOTO_COLOURS, but still about one colour each.
-        if spread > COLOUR_SPREAD and colours > min(PHOTO_COLOURS, packed.size // 8):
+        if colours > min(PHOTO_COLOURS, packed.size // 8):
             raise EvaluationInputError(
                 f"the GT folder '{folder}' holds colour photos, not masks: {path.name} has "
                 f"{colours} colours and unequal red, green and blue channels. "

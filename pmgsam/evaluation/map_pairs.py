@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -44,13 +44,19 @@ def image_size(path: Path, what: str = "image") -> Tuple[int, int]:
 
 
 def pair_folders(
-    pred_dir: PathLike, gt_dir: PathLike, allow_extra_preds: bool = False
+    pred_dir: PathLike,
+    gt_dir: PathLike,
+    allow_extra_preds: bool = False,
+    listed: Optional[Tuple[Dict[str, Path], Dict[str, Path]]] = None,
 ) -> List[Tuple[str, Path, Path]]:
     """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files.
 
     Files of ``gt_dir`` in other formats than :data:`~pmgsam.data.io.MASK_EXTENSIONS` (a mask
-    saved as ``.webp``, notes) are named in a warning: they are left out of the score."""
-    preds, gts = list_images(pred_dir, "prediction"), list_images(gt_dir, "GT mask")
+    saved as ``.webp``, notes) are named in a warning: they are left out of the score.
+    ``listed``: the folders' :func:`list_images` when the caller has them (else listed here)."""
+    if listed is None:
+        listed = list_images(pred_dir, "prediction"), list_images(gt_dir, "GT mask")
+    preds, gts = listed
     if not gts:
         raise EvaluationInputError(f"no GT images in {gt_dir}")
     unread = other_files(gt_dir, MASK_EXTENSIONS)

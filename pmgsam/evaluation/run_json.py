@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import atomic_path, folder_above
 
 PathLike = Union[str, os.PathLike]
 RESULT_SECTIONS = ("dis", "cos", "efficiency")
@@ -316,8 +316,7 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
                     f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
                 )
                 if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
-                    # Path(".").parent is ".", the training run itself: name the folder above.
-                    parent = p.parent if p.name not in ("", "..") else p.resolve().parent
+                    parent = folder_above(p)  # '.' given: the variant folder, not '.' again
                     hint = f": it is the training run of '{parent}', holding its scores: give that"
             elif p.is_dir():
                 hint = _runs_inside_hint(p)

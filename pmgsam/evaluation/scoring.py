@@ -322,15 +322,17 @@ def evaluate_dis_folder(
     # The workers start (and import OpenCV / SciPy) while this process lists the folders.
     pool = _start_pool(workers)
     with _pool_closed(pool):
-        refuse_colour_images(list_images(pred_dir).values(), pred_dir)  # an image folder
-        refuse_photo_gt(list_images(gt_dir, "GT mask").values(), gt_dir)  # DIS-TE1/im given
+        preds = list_images(pred_dir, "prediction")
+        refuse_colour_images(preds.values(), pred_dir)  # an image folder
+        gts = list_images(gt_dir, "GT mask")
+        refuse_photo_gt(gts.values(), gt_dir)  # DIS-TE1/im given
         if Path(gt_dir).name.casefold() == "gt_edge":
             warnings.warn(
                 f"the GT folder '{gt_dir}' holds COD10K's object edges, not its object masks "
                 f"(GT_Object, beside it): scoring against the edges",
                 stacklevel=2,
             )
-        triples = pair_folders(pred_dir, gt_dir)
+        triples = pair_folders(pred_dir, gt_dir, listed=(preds, gts))
         skeletons: List[Path | None] = [None] * len(triples)
         if ske_dir is not None:
             try:  # the rule of a DIS5K split's ske/ folder (benchmark mode)

@@ -1,4 +1,4 @@
-"""Crash-safe file writing, and file digests."""
+"""Crash-safe file writing, file digests, and paths as messages and digests name them."""
 
 from __future__ import annotations
 
@@ -161,3 +161,11 @@ def path_under(path: str | Path, base: Path) -> str:
     digests the same."""
     path = Path(path).resolve()
     return (path.relative_to(base) if base in path.parents else path).as_posix()
+
+
+def folder_above(path: str | Path) -> Path:
+    """The folder holding ``path``, named as given where that names it: ``Path('.').parent``
+    is '.' again and ``a/..``'s is ``a``, below it, so those are resolved first (a command run
+    from inside a run or dataset folder, given '.')."""
+    path = Path(path)
+    return path.parent if path.name not in ("", "..") else path.resolve().parent
