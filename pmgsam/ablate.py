@@ -56,7 +56,7 @@ from pmgsam.ablate_options import add_arguments, refuse_scoring_options_without_
 from pmgsam.ablate_scoring import NotTrainedError, evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import CommandParser, HelpFormatter
-from pmgsam.utils.config import ConfigError, from_dict, load_config, to_dict
+from pmgsam.utils.config import ConfigError, from_dict, load_config, non_blank_field, to_dict
 from pmgsam.utils.config_files import read_yaml_mapping
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -79,7 +79,7 @@ PLOT_METRICS = (
 class TableRow:
     """Arguments: config (str): config file stem. label (str): row name in the table."""
 
-    config: str
+    config: str = non_blank_field("a config file stem")
     label: str
 
 
@@ -96,7 +96,7 @@ class Series:
     """Arguments: label (str): legend entry. configs (list of str): config stems, one per x."""
 
     label: str
-    configs: List[str] = field(default_factory=list)
+    configs: List[str] = non_blank_field("a config file stem", default_factory=list)
 
 
 @dataclass
@@ -111,9 +111,9 @@ class PlotSpec:
       series (list of Series): the lines.
     """
 
-    name: str
+    name: str = non_blank_field("a PNG file stem")
     title: str
-    key: str
+    key: str = non_blank_field("a dotted config key")
     xlabel: str
     series: List[Series] = field(default_factory=list)
 
@@ -128,7 +128,7 @@ class GridSpec:
       plots (list of PlotSpec): the line plots.
     """
 
-    splits: str = "DIS-TE"
+    splits: str = non_blank_field("a split name", default="DIS-TE")
     table: TableSpec = field(default_factory=TableSpec)
     plots: List[PlotSpec] = field(default_factory=list)
 

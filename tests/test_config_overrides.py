@@ -28,7 +28,7 @@ def load(*overrides: str) -> ExperimentConfig:
         ("train.batch_size=null", "'train.batch_size' must be an integer, got None"),
         ("output_dir=null", "'output_dir' must be a string, got None"),
         ("optim=5", "'optim' must be a mapping"),
-        ("output_dir=", "'output_dir' must name the run folder"),
+        ("output_dir=", "'output_dir' is empty: give the run folder"),
         # Each of these would pass the loop a value it cannot run with.
         ("loss.bce_weight=0", "at least one weight must be > 0"),
         ("optim.betas=[0.9, 1.0]", "optim.betas"),

@@ -64,7 +64,7 @@ from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
 from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine.epoch_stats import EpochLosses
-from pmgsam.utils.config import ConfigError, check_positive, check_seed
+from pmgsam.utils.config import ConfigError, check_positive, check_seed, non_blank_field
 from pmgsam.utils.loaders import loader_batches
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class FinetuneConfig:
     dice_weight: float = 1.0
     iou_weight: float = 1.0
     embedding_cache: str = "memory"
-    cache_dir: Optional[str] = None
+    cache_dir: Optional[str] = non_blank_field("a folder", default=None)
     encoder_dtype: str = "fp32"
     targets: str = "auto"
 

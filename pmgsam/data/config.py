@@ -16,12 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..utils.config import ConfigError, check_positive, check_seed
+from ..utils.config import ConfigError, check_positive, check_seed, non_blank_field
 from .dis5k_splits import DIS5K_TEST_SPLITS, DIS5K_TRAIN, DIS5K_VAL
 
 DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
 # Values of fields added later, as runs saved before them were trained (full-size decoding).
 LEGACY_FIELDS = {"reduced_decode": False}
+# Fields that a run saved before empty paths were refused may hold as '', which then meant
+# not set (None); a saved config reads them so (see pmgsam.utils.config.non_blank_field).
+EMPTY_MEANT_NONE = ("split_dir", "instance_dir")
 
 #: Official (folder) splits; ``None`` means the split names come from the folder tree.
 BASE_SPLITS = {
@@ -150,19 +153,27 @@ class DataConfig:
     """
 
     dataset: str = "dis5k"
-    root: str = "data/DIS5K"
-    train_split: str = DIS5K_TRAIN
-    val_split: Optional[str] = DIS5K_VAL  # noqa: UP045 (from_dict needs typing.Optional)
-    test_splits: List[str] = field(default_factory=lambda: list(DIS5K_TEST_SPLITS))
+    root: str = non_blank_field("the dataset folder", default="data/DIS5K")
+    train_split: str = non_blank_field("a split name", default=DIS5K_TRAIN)
+    val_split: Optional[str] = non_blank_field(  # noqa: UP045 (from_dict needs typing.Optional)
+        "a split name", default=DIS5K_VAL
+    )
+    test_splits: List[str] = non_blank_field(
+        "a split name", default_factory=lambda: list(DIS5K_TEST_SPLITS)
+    )
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     split_seed: int = 0
-    split_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
+    split_dir: Optional[str] = non_blank_field(  # noqa: UP045 (from_dict needs typing.Optional)
+        "a folder", default=None
+    )
     num_workers: int = 4
     cam_only: bool = True
-    image_dir: str = "images"
-    mask_dir: str = "masks"
-    instance_dir: Optional[str] = None  # noqa: UP045 (from_dict needs typing.Optional)
+    image_dir: str = non_blank_field("a sub-folder name", default="images")
+    mask_dir: str = non_blank_field("a sub-folder name", default="masks")
+    instance_dir: Optional[str] = non_blank_field(  # noqa: UP045 (from_dict needs typing.Optional)
+        "a sub-folder name", default=None
+    )
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     check_files: bool = False
     reduced_decode: bool = True

@@ -10,6 +10,9 @@ checked by :meth:`ExperimentConfig.validate_training`, which ``train.py`` (new, 
 resumed runs) and the :class:`~pmgsam.engine.trainer.Trainer` call: prediction, evaluation and
 benchmarking read a saved run's config for its model and data, and a run saved before a
 training check was added or tightened (``optim.lr`` at most 1, say) must stay usable there.
+An empty or blank path (``output_dir`` too) is refused wherever the config loads
+(:func:`pmgsam.utils.config.non_blank_field`): no run was ever saved with an empty
+``output_dir``, and the paths a run may hold empty read as None (``state.with_legacy_fields``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import List, Optional
 
 from pmgsam.data.config import DataConfig
 from pmgsam.modeling.config import ModelConfig
-from pmgsam.utils.config import ConfigError, check_positive, check_seed
+from pmgsam.utils.config import ConfigError, check_positive, check_seed, non_blank_field
 
 SCHEDULE_KINDS = ("step", "plateau")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -244,7 +247,9 @@ class TrainConfig:
     log_every: int = 50
     preview_every: int = 1
     preview_images: int = 4
-    init_from: Optional[str] = None
+    init_from: Optional[str] = non_blank_field(
+        "PMG-SAM weights (a .safetensors file, a checkpoint folder or a run folder)", default=None
+    )
     val_every: int = 1
 
     def validate(self) -> None:
@@ -358,7 +363,7 @@ class ExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
-    output_dir: str = "runs/pmgsam"
+    output_dir: str = non_blank_field("the run folder", default="runs/pmgsam")
 
     def validate(self) -> None:
         """The checks any use of the config needs (its model and data, how fast it runs);

@@ -250,13 +250,27 @@ LEGACY_FIELDS_BY_SECTION: Dict[str, Dict[str, Any]] = {
 }
 
 
+# Path fields refused empty since runs were saved with '' in them, which then meant not set.
+EMPTY_MEANT_NONE_BY_SECTION: Dict[str, Sequence[str]] = {
+    "model": model_config.EMPTY_MEANT_NONE,
+    "data": data_config.EMPTY_MEANT_NONE,
+    "train": ("init_from",),
+}
+
+
 def with_legacy_fields(saved: Dict[str, Any]) -> Dict[str, Any]:
     """``saved`` (a config dict) with every missing :data:`LEGACY_FIELDS_BY_SECTION` entry
-    filled in."""
+    filled in, and an empty :data:`EMPTY_MEANT_NONE_BY_SECTION` field read as None (as it was
+    read when the run was saved)."""
     out = dict(saved)
     for section, values in LEGACY_FIELDS_BY_SECTION.items():
         if isinstance(out.get(section), dict):
             out[section] = {**values, **out[section]}
+    for section, names in EMPTY_MEANT_NONE_BY_SECTION.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {
+                k: None if k in names and v == "" else v for k, v in out[section].items()
+            }
     return out
 
 

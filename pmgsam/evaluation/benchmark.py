@@ -50,7 +50,7 @@ from pmgsam.evaluation.scoring import (
 from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
-from pmgsam.utils.config import ConfigError, load_config, with_data_root
+from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
 
 logger = logging.getLogger(__name__)
 
@@ -268,15 +268,17 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
     from pmgsam.data import train_val_split_names
     from pmgsam.data.layouts import list_split
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.state import CONFIG_FILE
+    from pmgsam.engine.state import CONFIG_FILE, with_legacy_fields
     from pmgsam.modeling.checkpoint import resolve_weights
+    from pmgsam.utils.config_files import read_config_file
 
     weights = resolve_weights(checkpoint).resolve()
     run = weights.parents[2] if len(weights.parents) > 2 else weights.parent
     if weights.parent.parent.name != "checkpoints" or not (run / CONFIG_FILE).is_file():
         return (), set()
     try:
-        trained = load_config(ExperimentConfig, run / CONFIG_FILE).data
+        saved = with_legacy_fields(read_config_file(run / CONFIG_FILE))
+        trained = from_dict(ExperimentConfig, saved).data
     except ConfigError as err:  # a run of an older version: nothing to compare with
         logger.warning(
             "not checked whether the test images were training images of the checkpoint's "

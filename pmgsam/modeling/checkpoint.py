@@ -20,7 +20,12 @@ from pmgsam.modeling.checkpoint_files import (
     safe_torch_load,
     where_it_goes,
 )
-from pmgsam.modeling.config import LEGACY_FIELDS, WEIGHT_SOURCE_FIELDS, ModelConfig
+from pmgsam.modeling.config import (
+    EMPTY_MEANT_NONE,
+    LEGACY_FIELDS,
+    WEIGHT_SOURCE_FIELDS,
+    ModelConfig,
+)
 from pmgsam.utils.config import ConfigError, apply_overrides, diff, from_dict, to_dict
 from pmgsam.utils.io import atomic_path, file_sha256
 
@@ -219,6 +224,8 @@ def read_model_config(path: str | Path) -> ModelConfig:
         )
     stored = json.loads(metadata["config"])
     stored = {**LEGACY_FIELDS, **stored}  # checkpoints written before those fields existed
+    # Written before an empty path was refused: '' was then read as no file.
+    stored = {k: None if k in EMPTY_MEANT_NONE and v == "" else v for k, v in stored.items()}
     try:
         return from_dict(ModelConfig, stored)
     except ConfigError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from pmgsam.utils.config import ConfigError, check_positive
+from pmgsam.utils.config import ConfigError, check_positive, non_blank_field
 
 HIERA_VARIANTS = ("tiny", "small", "base", "base_plus", "large")
 U2NET_VARIANTS = ("u2net", "u2netp")
@@ -21,6 +21,9 @@ MAX_IMAGE_SIZE = 8192
 # Fields that say where pretrained weights come from rather than what the model is; two
 # configs that differ only here describe the same architecture.
 WEIGHT_SOURCE_FIELDS = ("hiera_checkpoint", "u2net_checkpoint", "sam_checkpoint")
+# Fields that a model saved before empty paths were refused may hold as '', which then meant
+# no file (None); a saved config reads them so (see pmgsam.utils.config.non_blank_field).
+EMPTY_MEANT_NONE = WEIGHT_SOURCE_FIELDS
 
 
 @dataclass
@@ -62,10 +65,10 @@ class ModelConfig:
 
     image_size: int = 1024
     hiera: str = "base_plus"
-    hiera_checkpoint: Optional[str] = None
+    hiera_checkpoint: Optional[str] = non_blank_field("a Hiera checkpoint file", default=None)
     u2net: str = "u2net"
-    u2net_checkpoint: Optional[str] = None
-    sam_checkpoint: Optional[str] = None
+    u2net_checkpoint: Optional[str] = non_blank_field("a U²-Net checkpoint file", default=None)
+    sam_checkpoint: Optional[str] = non_blank_field("a SAM checkpoint file", default=None)
     fpn_dim: int = 256
     fpn_top_down_levels: List[int] = field(default_factory=lambda: [2, 3])
     fusion: str = "drfm"

@@ -7,6 +7,10 @@ twice in one mapping of a file. An override's value is read as YAML, but a text 
 ``Optional[str]``) gets the text typed where YAML reads a boolean, number or date
 (``train.init_from=no``, ``data.split_dir=2024``); ``null``/``~`` still mean None. A text value
 starting with ``~/`` is expanded to the home folder (path fields are typed ``str``).
+
+A field made with :func:`non_blank_field` (a path, or the name of a split or a config) refuses
+an empty or blank value, naming the key: ``key=`` sets an empty value, which such a field read
+as not given, or as '.', the current folder. Where the field takes None it is given as ``null``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,18 @@ def check_positive(
         raise ConfigError(f"config key '{key}' must be {kind}{bound}, got {value}")
     if at_most is not None and value > at_most:
         raise ConfigError(f"config key '{key}' must be at most {at_most:g}, got {value}")
+
+
+# Field metadata: what a path or name field takes (see non_blank_field).
+NON_BLANK = "pmgsam.non_blank"
+
+
+def non_blank_field(what: str, **kwargs: Any) -> Any:
+    """A dataclass field whose text (each item, for a list) names a file, a folder, a split or
+    a config: :func:`from_dict` refuses it empty or blank with a :class:`ConfigError` naming the
+    key and saying to give ``what`` (or ``null``, where the field takes None). ``kwargs`` go to
+    :func:`dataclasses.field` (``default``, ``default_factory``)."""
+    return dataclasses.field(metadata={NON_BLANK: what}, **kwargs)
 
 
 def check_seed(key: str, value: int) -> None:
@@ -190,6 +206,19 @@ def _coerce_str(value: Any, key: str) -> str:
     raise ConfigError(f"config key '{key}' must be a string, got {value!r}{hint}")
 
 
+def _refuse_blank(value: Any, tp: Any, key: str, what: str) -> None:
+    """ConfigError naming ``key`` when ``value`` (or an item of it) is empty or blank text."""
+    items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+    for index, text in items:
+        if not isinstance(text, str) or text.strip():
+            continue
+        at = key if index is None else f"{key}[{index}]"
+        state = "empty" if not text else f"blank ({text!r})"
+        takes_none = typing.get_origin(tp) in _UNION_ORIGINS and type(None) in typing.get_args(tp)
+        alternative = ", or null" if takes_none else ""
+        raise ConfigError(f"config key '{at}' is {state}: give {what}{alternative}")
+
+
 def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
     if data is None:
@@ -223,6 +252,10 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         names = ", ".join(f"'{join_key(prefix, k)}'" for k in missing)
         raise ConfigError(f"missing config key(s) {names}")
     kwargs = {k: _coerce(v, hints[k], join_key(prefix, k)) for k, v in data.items()}
+    for name, value in kwargs.items():
+        what = fields[name].metadata.get(NON_BLANK)
+        if what is not None:
+            _refuse_blank(value, hints[name], join_key(prefix, name), what)
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
