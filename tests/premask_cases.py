@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import List
+from typing import Any, Callable, Dict, List
 
 from pmgsam.engine import inference
 
 
-def fake_predict_split(monkeypatch, dis5k_root: Path) -> List[str]:
-    """Replace predict_split by one that records the checkpoint it was called with and writes
-    the split's GT masks as both the final and the Pre-Mask maps; returns the record."""
-    calls: List[str] = []
+def fake_predict_split(
+    monkeypatch,
+    dis5k_root: Path,
+    record: Callable[[Any, Dict[str, Any]], Any] = lambda checkpoint, kwargs: str(checkpoint),
+) -> List[Any]:
+    """Replace predict_split by one that writes the split's GT masks as both the final and the
+    Pre-Mask maps and notes ``record(checkpoint, keyword arguments)`` of each call (by default
+    the checkpoint it was called with); returns the notes."""
+    calls: List[Any] = []
 
     def predict_split(config, checkpoint, part, out_dir, *args, premask_dir, **kwargs):
-        calls.append(str(checkpoint))
+        calls.append(record(checkpoint, kwargs))
         for folder in (out_dir, premask_dir):
             shutil.copytree(dis5k_root / part / "gt", folder, dirs_exist_ok=True)
 

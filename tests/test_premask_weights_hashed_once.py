@@ -3,12 +3,10 @@ by: the file is read for its SHA-256 once, and the model must be loaded from tha
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from premask_cases import fake_predict_split
 from test_premask_run_weights import SPLIT, _premask, _scored_run
 
-from pmgsam.engine import inference
 from pmgsam.modeling.checkpoint import weights_digest
 
 
@@ -19,14 +17,7 @@ def test_the_checked_hash_is_the_one_predicted_with(
     weights = tmp_path / "best.safetensors"
     weights.write_bytes(b"the scored weights")
     run = _scored_run(tmp_path, dis5k_root, weights)
-    handed = []
-
-    def predict_split(config, checkpoint, part, out_dir, *args, premask_dir, **kwargs):
-        handed.append(kwargs.get("weights"))
-        for folder in (out_dir, premask_dir):
-            shutil.copytree(dis5k_root / part / "gt", folder, dirs_exist_ok=True)
-
-    monkeypatch.setattr(inference, "predict_split", predict_split)
+    handed = fake_predict_split(monkeypatch, dis5k_root, lambda _, kwargs: kwargs.get("weights"))
     options = ["--checkpoint", str(weights)] if given else []
     assert _premask(tmp_path, dis5k_root, run, *options) == 0
     # Without it predict_split hashed the file again, and a file replaced after the check
