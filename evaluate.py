@@ -69,12 +69,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
 from pmgsam.evaluation.evaluate_options import add_arguments, refuse_unused, require
+from pmgsam.evaluation.json_out import check_json_out
 from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
 from pmgsam.utils.cli import CommandParser, HelpFormatter, run_cli
 from pmgsam.utils.outputs import refuse_output_in_inputs
@@ -92,22 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_out(out: str, example: str, inputs: Sequence[Optional[str]]) -> None:
-    """--out ending in a separator names a folder (``--out scores/``, as inference's --out is
-    one); Path() drops the separator, and the scores went to a file called ``scores``. A suffix
-    other than .json (``--out m.csv``) would name JSON as another format. An --out among the
-    ``inputs`` (a GT mask's name) is said as such first: its suffix is not the mistake."""
+    """--out is a JSON file (:func:`~pmgsam.evaluation.json_out.check_json_out`). An --out among
+    the ``inputs`` (a GT mask's name) is said as such first: its suffix is not the mistake."""
     refuse_output_in_inputs(out, inputs, "--out", "the scores")
-    if out.endswith(("/", os.sep)):
-        raise EvaluationInputError(
-            f"--out '{out}' names a folder; give the path of the file to write, e.g. "
-            f"'{out}{example}'"
-        )
-    suffix = Path(out).suffix
-    if suffix and suffix.lower() != ".json":
-        raise EvaluationInputError(
-            f"--out '{out}': the scores are written as JSON, not {suffix}; give a .json file, "
-            f"e.g. '{Path(out).with_suffix('.json')}'"
-        )
+    check_json_out(out, example, "the file", "the scores are written as JSON")
 
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:

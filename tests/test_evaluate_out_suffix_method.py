@@ -87,3 +87,19 @@ def test_an_out_named_as_a_skeleton_is_refused_as_an_input_first(scored, tmp_pat
     err = capsys.readouterr().err
     assert f"lies inside the input folder '{ske}'" in err and "written as JSON" not in err
     assert scored == []
+
+
+@pytest.mark.parametrize("task", ["dis", "cos"])
+def test_an_existing_folder_given_without_a_separator_is_refused(
+    scored, tmp_path, capsys, task
+) -> None:
+    # Without a trailing '/' it was taken for a file: the write failed late ("Is a directory").
+    import evaluate
+
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    assert exit_status(evaluate.main, _scoring(task, str(folder)), "evaluate.py") == 2
+    example = "metrics.json" if task == "dis" else "ap.json"
+    err = capsys.readouterr().err
+    assert f"--out '{folder}' names a folder" in err and f"'{folder / example}'" in err, err
+    assert scored == []

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -71,26 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_out(out: str) -> None:
-    from pmgsam.evaluation.scoring import EvaluationInputError
-
-    if out.endswith(("/", os.sep)) or Path(out).is_dir():
-        raise EvaluationInputError(
-            f"--out '{out}' names a folder; give the path of the COCO file to write, e.g. "
-            f"'{Path(out) / 'gt.json'}'"
-        )
-    suffix = Path(out).suffix
-    if suffix and suffix.lower() != ".json":
-        raise EvaluationInputError(
-            f"--out '{out}': the ground truth is written as COCO JSON, not {suffix}; give a "
-            f".json file, e.g. '{Path(out).with_suffix('.json')}'"
-        )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the split's COCO ground truth as benchmark mode does and write it to --out."""
     args = build_parser().parse_args(argv)
-    _check_out(args.out)
+    from pmgsam.evaluation.json_out import check_json_out
+
+    check_json_out(args.out, "gt.json", "the COCO file", "the ground truth is written as COCO JSON")
     from pmgsam.analysis.output_files import check_output_paths, record_output_paths
     from pmgsam.data import build_dataset
     from pmgsam.data.splits import read_only_splits
