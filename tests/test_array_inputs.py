@@ -91,6 +91,19 @@ def test_model_refuses_float64_images_by_name(seed0_tiny):
         seed0_tiny()(torch.zeros(1, 3, S, S, dtype=torch.float64))
 
 
+def test_bf16_model_names_float32_images_unless_autocast(seed0_tiny):
+    model = seed0_tiny().to(torch.bfloat16)
+    images = torch.rand(1, 3, S, S)
+    # Without the check the first convolution fails naming only "Input type" and "bias type".
+    with pytest.raises(ValueError, match=r"images are torch.float32 .* weights are torch.bfloat16"):
+        model(images)
+    with torch.no_grad():
+        same = model(images.bfloat16())["mask"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cast = model(images)["mask"]  # autocast casts the input: no refusal
+    assert same.dtype == cast.dtype == torch.bfloat16 and same.shape == (1, 1, S, S)
+
+
 def test_hce_refuses_maps_its_threshold_would_read_as_empty():
     gt = np.zeros((40, 40), np.uint8)
     gt[10:30, 10:30] = 255

@@ -11,7 +11,11 @@ from pmgsam.modeling.pmgsam import PMGSAM
 
 S = 8
 # The check the forward pass runs first (PMGSAM.encode), without building the branches.
-fake = SimpleNamespace(config=SimpleNamespace(image_size=S), check_input_range=True)
+fake = SimpleNamespace(
+    config=SimpleNamespace(image_size=S),
+    check_input_range=True,
+    parameters=lambda: iter([torch.zeros(1)]),
+)
 
 
 def check(images: torch.Tensor) -> None:

@@ -103,10 +103,18 @@ class PMGSAM(nn.Module):
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
             )
-        if images.dtype == torch.float64:
-            # Would otherwise stop in the first convolution as a dtype clash naming no input.
-            raise ValueError("images must be float32 (the model's weights), got float64: "
-                             "pass images.float()")  # fmt: skip
+        weights = next(self.parameters()).dtype
+        # Either would otherwise stop in the first convolution as a dtype clash naming no input
+        # (autocast never casts float64; without autocast, any mismatch clashes).
+        if (
+            images.dtype != weights
+            and not torch.compiler.is_compiling()
+            and (images.dtype == torch.float64 or not torch.is_autocast_enabled(images.device.type))
+        ):
+            raise ValueError(
+                f"images are {images.dtype} but the model's weights are {weights}: pass "
+                f"images.to({weights}) or run the model under torch.autocast"
+            )
         checked = check_range and self.check_input_range
         if not checked or torch.compiler.is_compiling() or images.numel() == 0:
             return  # a data-dependent branch would break the compiled graph
@@ -126,8 +134,8 @@ class PMGSAM(nn.Module):
         """Raw features of the frozen branches.
 
         Arguments:
-          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], floating point but not
-            float64, S being ``config.image_size``.
+          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], of the weights' dtype (or
+            float32 under ``torch.autocast``), S being ``config.image_size``.
           check_range (bool): check that the values are in [0, 1]; False skips the check
             for this call (see :meth:`forward`).
 
@@ -143,8 +151,8 @@ class PMGSAM(nn.Module):
         """Logits of ``images``: ``{"pre_mask", "mask"}``, both (B, 1, S, S).
 
         Arguments:
-          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], floating point but not
-            float64, S being ``config.image_size`` (resized and padded by the data pipeline).
+          images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], of the weights' dtype (or
+            float32 under ``torch.autocast``), S being ``config.image_size`` (resized and padded by the data pipeline).
           check_range (bool): check that the values are in [0, 1] (a small tolerance allows
             resampling overshoot) when ``check_input_range`` is on; False skips the check (one
             host synchronisation) for this call only, for callers whose tensors are in range
