@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from pmgsam.data.io import binarize, load_mask
@@ -44,6 +45,15 @@ def test_out_of_range_probabilities_are_clamped_as_saved() -> None:
     assert probability_levels(prob).tolist() == [[0, 255, 129]]
     assert binary_mask(prob).tolist() == [[False, True, True]]
     assert binary_mask(prob).device.type == "cpu"
+
+
+def test_saved_levels_are_refused_and_numpy_probabilities_taken() -> None:
+    levels = np.array([[0, 100, 128, 200]], np.uint8)  # a saved map read back
+    # Clamped as probabilities, every level above 0 would be foreground: [F, T, T, T].
+    for wrong in (levels, torch.from_numpy(levels), torch.from_numpy(levels > 128)):
+        with pytest.raises(TypeError, match="binarize"):
+            binary_mask(wrong)
+    assert binary_mask(np.array(PROBS, np.float32)).tolist() == FOREGROUND
 
 
 def test_nan_and_infinite_probabilities_have_defined_levels() -> None:

@@ -37,7 +37,18 @@ def binary_mask(prob: torch.Tensor) -> torch.Tensor:
     map :func:`write_probability_png` saves: level > 128 (:func:`pmgsam.data.io.binarize`,
     HCE's and the official DIS tools' rule). That is ``prob > 128.5 / 255``: for a probability
     in (0.5, 0.50392] the saved map holds 128, which is background there, so ``prob > 0.5``
-    would call foreground what the scores count as background."""
+    would call foreground what the scores count as background.
+
+    Arguments:
+      prob (torch.Tensor or numpy.ndarray): probabilities, floating point. Integer and bool
+        maps are refused: a saved 0-255 map read back would clamp every level above 0 to
+        foreground (:func:`pmgsam.data.io.binarize` takes those)."""
+    prob = torch.as_tensor(prob)
+    if not prob.is_floating_point():
+        raise TypeError(
+            f"binary_mask takes floating-point probabilities in [0, 1], got {prob.dtype}; "
+            "for a map of 0-255 levels (a saved PNG) use pmgsam.data.io.binarize"
+        )
     levels = probability_levels(prob).cpu().numpy()
     return torch.from_numpy(binarize(levels).astype(bool))
 
