@@ -140,7 +140,12 @@ def _refuse_missing_maps(
 class UnreadableLabelsError(DataError):
     """Images whose header or instance maps cannot be read, so no instance GT: the message
     names them and says to fix or remove them; a command with another way out (evaluate.py's
-    ``--keep-going``) adds it with :meth:`advised`."""
+    ``--keep-going``) adds it with :meth:`advised`.
+
+    Arguments:
+        message: what cannot be read, ending with the advice to fix or remove the files.
+        advice: what the raising command offers besides, appended to ``message``.
+    """
 
     def __init__(self, message: str, advice: str = "") -> None:
         super().__init__(f"{message} {advice}" if advice else message)
