@@ -17,7 +17,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from pmgsam.utils.messages import preview
 
 from .coco_annotations import annotations_from_json, annotations_from_pngs
-from .io import DataError, read_size
+from .io import MASK_EXTENSIONS, DataError, DataNotFoundError, list_files, read_size
+
+# What evaluate.py (benchmark and baseline modes, the commands that build the GT through
+# coco_gt_with_unreadable) offers besides fixing the files.
+KEEP_GOING_ADVICE = (
+    "or pass evaluate.py's --keep-going to leave their images out, unpredicted, and their "
+    "split unscored"
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +77,17 @@ def coco_ground_truth(
     images are left out of the GT instead and recorded there as ``{name: reason}`` (the reason
     names the file), so the caller can keep the split from being scored without them (the
     other images keep the ids they have in the whole GT). A COCO JSON file that cannot be read
-    is one error naming it either way: it holds the labels of the whole split.
+    is one error naming it either way: it holds the labels of the whole split. Images without
+    an instance map (a wrong folder, not a damaged file) are counted and named in a
+    :class:`~pmgsam.data.io.DataNotFoundError` first, with or without ``unreadable``.
     """
     if instances.kind == "none":
         raise DataError(
             f"{description or 'this dataset'} has no instance labels: {instances.reason}"
         )
+    if instances.kind == "png":
+        assert instances.path is not None
+        _refuse_missing_maps(instances.path, image_paths, names, description or "this split")
     images: List[Dict[str, Any]] = []
     kept: List[str] = []
     bad_images: Dict[str, Tuple[str, str]] = {}  # name: (image file, why its header is bad)
@@ -111,20 +123,52 @@ def coco_ground_truth(
     }
 
 
+def _refuse_missing_maps(
+    folder: Path, image_paths: Sequence[Path], names: Sequence[str], what: str
+) -> None:
+    """Count and name the images of ``names`` with no instance map in ``folder``, before any
+    file is decoded: one by one, a wrong folder would take as many runs as images."""
+    found = list_files(folder, MASK_EXTENSIONS, "instance map")
+    missing = [f"'{path.name}'" for path, name in zip(image_paths, names) if name not in found]
+    if missing:
+        raise DataNotFoundError(
+            f"{len(missing)} of the {len(names)} image(s) of {what} have no instance map in "
+            f"'{folder}': {preview(missing, 10)} (maps are matched to images by file stem)"
+        )
+
+
+class UnreadableLabelsError(DataError):
+    """Images whose header or instance maps cannot be read, so no instance GT: the message
+    names them and says to fix or remove them; a command with another way out (evaluate.py's
+    ``--keep-going``) adds it with :meth:`advised`.
+
+    Arguments:
+        message: what cannot be read, ending with the advice to fix or remove the files.
+        advice: what the raising command offers besides, appended to ``message``.
+    """
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(f"{message} {advice}" if advice else message)
+        self.message = message
+
+    def advised(self, advice: str) -> UnreadableLabelsError:
+        """This error with ``advice`` (what the raising command offers) after its message."""
+        return UnreadableLabelsError(self.message, advice)
+
+
 def _unreadable_labels_error(
     bad_images: Dict[str, Tuple[str, str]], bad_maps: Dict[str, Tuple[str, str]], what: str
-) -> DataError:
+) -> UnreadableLabelsError:
     """The error naming every image whose header and every instance map that cannot be read
     (``{name: (file, reason)}``): nothing is predicted until they are fixed."""
     kinds = ((bad_images, "image file"), (bad_maps, "instance map"))
     counts = [f"{len(bad)} {kind}(s)" for bad, kind in kinds if bad]
     listed = [*bad_images.values(), *bad_maps.values()]
     files, first = [file for file, _ in listed], listed[0][1]
-    return DataError(
+    return UnreadableLabelsError(
         f"{' and '.join(counts)} of {what} cannot be read, so its instance ground truth (which "
         f"needs every image's size and instance map) cannot be built: {preview(files, 10)} "
-        f"(first: {first}); fix or remove them (evaluate.py's --keep-going leaves their images "
-        "out, unpredicted, and their split unscored)"
+        f"(first: {first}); fix or remove them"
     )
 
 
@@ -133,9 +177,13 @@ def coco_gt_with_unreadable(
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """(``dataset.coco_gt()``, ``{name: reason}`` of the images left out of it). With
     ``keep_going`` an image whose header or instance map cannot be read is left out and named
-    in the second; otherwise :func:`coco_ground_truth`'s :class:`~pmgsam.data.io.DataError`
-    naming every such file is raised."""
+    in the second; otherwise :func:`coco_ground_truth`'s :class:`UnreadableLabelsError`
+    naming every such file is raised, advising ``--keep-going``: this is how evaluate.py's
+    benchmark and baseline modes, which have that option, build the GT."""
     if not keep_going:
-        return dataset.coco_gt(), {}
+        try:
+            return dataset.coco_gt(), {}
+        except UnreadableLabelsError as err:
+            raise err.advised(KEEP_GOING_ADVICE) from None
     unreadable: Dict[str, str] = {}
     return dataset.coco_gt(unreadable), unreadable

@@ -12,7 +12,8 @@ benchmarking read a saved run's config for its model and data, and a run saved b
 training check was added or tightened (``optim.lr`` at most 1, say) must stay usable there.
 An empty or blank path (``output_dir`` too) is refused wherever the config loads
 (:func:`pmgsam.utils.config.non_blank_field`): no run was ever saved with an empty
-``output_dir``, and the paths a run may hold empty read as None (``state.with_legacy_fields``).
+``output_dir``, and the paths a run may hold empty read as None
+(:mod:`pmgsam.engine.saved_config`, also for a run's config.yaml given as ``--config``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import List, Optional
 
 from pmgsam.data.config import DataConfig
+from pmgsam.engine.saved_config import read_experiment_file
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.config import ConfigError, check_positive, check_seed, non_blank_field
 
@@ -364,6 +366,8 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     output_dir: str = non_blank_field("the run folder", default="runs/pmgsam")
+    # How load_config reads its files: a run's saved config.yaml as the run meant it.
+    read_file = staticmethod(read_experiment_file)
 
     def validate(self) -> None:
         """The checks any use of the config needs (its model and data, how fast it runs);

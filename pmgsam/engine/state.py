@@ -37,10 +37,12 @@ import numpy as np
 import torch
 import yaml
 
-from pmgsam.data import config as data_config
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.run_lock import LOCK_FILE
-from pmgsam.modeling import config as model_config
+from pmgsam.engine.saved_config import (  # noqa: F401 (re-exported: callers import them here)
+    CONFIG_FILE,
+    with_legacy_fields,
+)
 from pmgsam.modeling.checkpoint import (  # noqa: F401 (run layout re-exported)
     CHECKPOINTS,
     MODEL_FILE,
@@ -72,7 +74,6 @@ from pmgsam.utils.messages import preview
 
 PathLike = Union[str, Path]
 STATE_FILE = "state.pt"
-CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 TB_DIR = "tb"
@@ -239,39 +240,6 @@ def check_new_run_folder(run_dir: PathLike) -> None:
             f"writes {', '.join(RUN_ENTRIES)} there and would replace or delete files; "
             "choose a new or empty output_dir / --output-dir"
         )
-
-
-# Fields added after runs were already saved, with the value those runs were trained with. A
-# run saved before a field existed resumes with that value rather than today's default, so it
-# continues exactly. Each config module names its own.
-LEGACY_FIELDS_BY_SECTION: Dict[str, Dict[str, Any]] = {
-    "model": model_config.LEGACY_FIELDS,
-    "data": data_config.LEGACY_FIELDS,
-}
-
-
-# Path fields refused empty since runs were saved with '' in them, which then meant not set.
-EMPTY_MEANT_NONE_BY_SECTION: Dict[str, Sequence[str]] = {
-    "model": model_config.EMPTY_MEANT_NONE,
-    "data": data_config.EMPTY_MEANT_NONE,
-    "train": ("init_from",),
-}
-
-
-def with_legacy_fields(saved: Dict[str, Any]) -> Dict[str, Any]:
-    """``saved`` (a config dict) with every missing :data:`LEGACY_FIELDS_BY_SECTION` entry
-    filled in, and an empty :data:`EMPTY_MEANT_NONE_BY_SECTION` field read as None (as it was
-    read when the run was saved)."""
-    out = dict(saved)
-    for section, values in LEGACY_FIELDS_BY_SECTION.items():
-        if isinstance(out.get(section), dict):
-            out[section] = {**values, **out[section]}
-    for section, names in EMPTY_MEANT_NONE_BY_SECTION.items():
-        if isinstance(out.get(section), dict):
-            out[section] = {
-                k: None if k in names and v == "" else v for k, v in out[section].items()
-            }
-    return out
 
 
 def load_training_state(directory: PathLike) -> Dict[str, Any]:

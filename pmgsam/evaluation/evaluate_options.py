@@ -5,7 +5,6 @@ lacks."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from pmgsam.baselines import cli as baselines_cli
 from pmgsam.engine.unreadable import KEEP_GOING_SKIPS, KEEP_GOING_STOPS
@@ -18,6 +17,7 @@ from pmgsam.utils.cli import (
     positive_int,
     probability,
 )
+from pmgsam.utils.cpus import cpu_share
 
 # A `folder` dataset (your own image/mask pairs) is scored with the DIS metrics, per split.
 BENCHMARK_DATASETS = ("dis5k", "cod10k", "nc4k", "folder")
@@ -106,8 +106,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=positive_int,
-        default=max(1, os.cpu_count() or 1),
-        help="DIS scoring processes; at most the CPUs this process may use",
+        # Not os.cpu_count(): a container's CPU quota or a taskset mask leaves fewer, and a
+        # default above them was capped with a line naming a --workers nobody gave.
+        default=cpu_share(),
+        help="DIS scoring processes (default: the CPUs this process may use, as its CPU "
+        f"affinity and cgroup CPU quota allow: {cpu_share()} here); more are capped at that",
     )
     p.add_argument("--resize-pred", action="store_true", help="resize predictions to the GT size")
     p.add_argument("--no-hce", action="store_true", help="DIS: skip HCE")

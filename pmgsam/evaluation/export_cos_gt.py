@@ -18,9 +18,10 @@ so the AP of a folder of maps scored against this file equals benchmark mode's o
 COD10K split (its ``CAM_Instance_<Split>.json`` ids kept, else its ``GT_Instance`` PNGs) or a
 ``folder`` dataset with ``data.instance_dir``.
 
-Every image's header and instance map is read first: unreadable ones are all named, as is an
-image without an instance map (a wrong folder), and nothing is written. ``--out`` is a JSON
-file; one there that pmgsam did not write is kept unless ``--overwrite``.
+Every image's header and instance map is read first: unreadable ones are all named, as are
+the images without an instance map (a wrong folder: counted, the first ten named), and nothing
+is written. ``--out`` is a JSON file; one there that pmgsam did not write is kept unless
+``--overwrite``.
 """
 
 from __future__ import annotations

@@ -344,13 +344,13 @@ def with_data_root(overrides: Sequence[str], data_root: Optional[str]) -> List[s
 def load_config(cls: Type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
     """Load dataclass ``cls`` from a YAML file (or defaults when ``path`` is None) + overrides.
 
-    The file may name a ``base:`` file it changes (see
-    :func:`pmgsam.utils.config_files.read_config_file`).
+    The file may name a ``base:`` file it changes (:func:`~pmgsam.utils.config_files.
+    read_config_file`, or ``cls.read_file`` where ``cls`` has one: a run's saved config).
     """
     in_file: Dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        in_file = read_config_file(path)
+        in_file = getattr(cls, "read_file", read_config_file)(path)
     data = apply_overrides(in_file, overrides, source=path)
     try:
         return from_dict(cls, data)
