@@ -42,6 +42,7 @@ from .io import (
     natural_key,
     other_files,
 )
+from .listing import folder_entries, scan_files
 from .splits import load_or_create, parse_split, split_dir, split_file, split_file_source
 
 
@@ -121,9 +122,8 @@ def _pair(
         found = _root_elsewhere(root, image_dir) if root is not None else None
         there = f"; '{found}' holds it: set data.root to that folder" if found else ""
         raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint}){there}")
-    images = list_files(image_dir, IMAGE_EXTENSIONS, "image")
+    images, unread = scan_files(image_dir, IMAGE_EXTENSIONS, "image", stacklevel=3)
     masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
-    unread = other_files(image_dir, IMAGE_EXTENSIONS)
     seen = (str(image_dir.resolve()), tuple(unread))
     # A phone's .heic photos would otherwise drop out of the dataset unseen. Said once: the
     # train, val and test splits carved from one folder each list it.
@@ -232,7 +232,8 @@ def _folder_splits(cfg: DataConfig) -> List[str]:
     root = Path(cfg.root)
     names = ["all"] if (root / cfg.image_dir).is_dir() else []
     if root.is_dir():
-        subs = [p.name for p in root.iterdir() if (p / cfg.image_dir).is_dir()]
+        folders = [name for name, kind in folder_entries(root) if kind in ("dir", "link")]
+        subs = [name for name in folders if (root / name / cfg.image_dir).is_dir()]
         names += sorted(s for s in subs if s not in ("all", cfg.image_dir))
     if "all" in names:
         names += [s for s in ("train", "test") if s not in names]
@@ -294,18 +295,22 @@ def available_splits(cfg: DataConfig) -> List[str]:
 
 
 def _carved(
-    cfg: DataConfig, listing: SplitListing, source: str, parts: tuple, fraction: float, part: str
+    cfg: DataConfig,
+    listing: SplitListing,
+    source: str,
+    parts: tuple,
+    fraction: float,
+    part: str,
+    splits: Sequence[str],
 ) -> SplitListing:
+    """``part`` of ``listing`` carved from split ``source``; ``splits``: the dataset's
+    (:func:`available_splits`)."""
     # COD10K with its NonCAM images is another pool than its CAM images alone: sharing one
     # file, each would take the other's split for a stale one of its own.
     dataset = cfg.dataset + ("-with-noncam" if cfg.dataset == "cod10k" and not cfg.cam_only else "")
     path = split_file(split_dir(cfg), dataset, source, parts[1], fraction, cfg.split_seed)
     # Before the file is read or written: another split's carving would pass for this one's.
-    twins = [
-        s
-        for s in available_splits(cfg)
-        if s != source and split_file_source(s) == split_file_source(source)
-    ]
+    twins = [s for s in splits if s != source and split_file_source(s) == split_file_source(source)]
     if twins:
         raise DataError(
             f"splits {source!r} and {twins[0]!r} of the {cfg.dataset} dataset at '{cfg.root}' "
@@ -367,7 +372,7 @@ def list_split(cfg: DataConfig, split: str) -> SplitListing:
     else:
         listing = _folder(cfg, base if own_folder else "all")
     if pooled:
-        listing = _carved(cfg, listing, "all", ("train", "test"), cfg.test_fraction, base)
+        listing = _carved(cfg, listing, "all", ("train", "test"), cfg.test_fraction, base, valid)
     if part is not None:
-        listing = _carved(cfg, listing, base, ("train", "val"), cfg.val_fraction, part)
+        listing = _carved(cfg, listing, base, ("train", "val"), cfg.val_fraction, part, valid)
     return listing

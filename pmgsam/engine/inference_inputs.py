@@ -17,11 +17,10 @@ from pmgsam.data.io import (
     IMAGE_EXTENSIONS,
     DataError,
     DataNotFoundError,
-    list_files,
     natural_key,
-    other_files,
     read_size,
 )
+from pmgsam.data.listing import scan_files
 from pmgsam.data.orientation import EXIF_ADVICE, exif_orientation
 from pmgsam.utils.messages import preview
 
@@ -39,13 +38,12 @@ def input_images(
     if not source.exists():
         raise DataNotFoundError(f"--input '{source}' does not exist")
     if source.is_dir():
-        others = other_files(source, IMAGE_EXTENSIONS)
+        own = [Path(o).name for o in outputs if o and _is_child(Path(o), source)]
+        found, others = scan_files(source, IMAGE_EXTENSIONS, "image", own, stacklevel=3)
         if others:
             kinds = ", ".join(IMAGE_EXTENSIONS)
             logger.warning("%d file(s) in '%s' are not of a type pmgsam reads (%s) and get no "
                            "map: %s", len(others), source, kinds, preview(others, 10))  # fmt: skip
-        own = [Path(o).name for o in outputs if o and _is_child(Path(o), source)]
-        found = list_files(source, IMAGE_EXTENSIONS, "image", expected=own)
         if not found:  # said before the model loads (seconds with the paper's weights)
             raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{source}'")
         return found
