@@ -36,6 +36,7 @@ from .map_pairs import (
     map_at_gt_size,
     pair_folders,
 )
+from .worker_deaths import dead_worker_message, exit_codes
 
 # dis_metrics (OpenCV, SciPy) is imported only where images are scored (see _start_pool).
 if TYPE_CHECKING:
@@ -209,14 +210,16 @@ def _warn_of_empty_gts(empty: Sequence[str], total: int) -> None:
 def _completed(pool: ProcessPoolExecutor, indexed: Sequence) -> Iterator:
     """The jobs' results in the order they finish; a dead worker is named, not waited for."""
     futures = [pool.submit(_score_indexed, item) for item in indexed]
+    # The workers are started by the submits; their exit codes say why one died.
+    workers = dict(pool._processes or {})
     try:
         for future in as_completed(futures):
             yield future.result()
     except BrokenProcessPool as err:
-        raise RuntimeError(
-            "a DIS-metrics worker process died (killed for memory, or crashed) before it "
-            "returned; score with fewer --workers (or 1) to give each more memory"
-        ) from err
+        workers.update(pool._processes or {})
+        method = pool._mp_context.get_start_method()
+        codes = exit_codes(workers.values())
+        raise RuntimeError(dead_worker_message(codes, method)) from err
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:

@@ -1,0 +1,95 @@
+"""Why a DIS-scoring worker process died, read from the workers' exit codes.
+
+``ProcessPoolExecutor`` only says that a worker "terminated abruptly". Guessing memory for every
+death sent users after the wrong fix: a script without an ``if __name__ == "__main__":`` guard
+that scores with more than one worker once torch is imported (so the workers are spawned) has
+each worker re-run the script, which fails there, and more memory does not help.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from multiprocessing.connection import wait
+from typing import Iterable, List, Sequence, Union
+
+__all__ = ["dead_worker_message", "exit_codes"]
+
+PREFIX = "a DIS-metrics worker process died before it returned"
+
+
+def exit_codes(processes: Iterable, timeout: float = 5.0) -> List[Union[int, None]]:
+    """The exit codes of ``processes`` (multiprocessing.Process), None for one still running
+    after ``timeout`` seconds. The executor ends the survivors of a death itself (SIGTERM)."""
+    processes = list(processes)
+    deadline = time.monotonic() + timeout
+    running = [p.sentinel for p in processes]
+    while running and time.monotonic() < deadline:
+        ended = wait(running, timeout=max(deadline - time.monotonic(), 0))
+        running = [s for s in running if s not in ended]
+    codes = []
+    for process in processes:
+        code = process.exitcode
+        # The executor's thread may have reaped the process and not yet stored its code.
+        for _ in range(50):
+            if code is not None or process.sentinel in running:
+                break
+            time.sleep(0.01)
+            code = process.exitcode
+        codes.append(code)
+    return codes
+
+
+def _main_script() -> Union[str, None]:
+    """The file a spawned worker re-runs before it starts (None under ``python -c`` or a REPL)."""
+    return getattr(sys.modules.get("__main__"), "__file__", None)
+
+
+def _cause(code: int, start_method: str, main_script: Union[str, None]) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return (
+                "killed by SIGKILL, usually the kernel's out-of-memory killer (`dmesg` says "
+                "so): score with fewer --workers (or 1) to give each more memory"
+            )
+        return f"killed by {name} (a crash in native code: OpenCV, SciPy or NumPy)"
+    if code == 0:
+        return (
+            "it exited before scoring: its start-up failed (the 'Exception in initializer' "
+            "traceback above)"
+        )
+    cause = f"it exited with status {code}: an error outside the scoring (its traceback is above)"
+    if start_method != "fork" and main_script:
+        cause += (
+            f". Under the '{start_method}' start method (DIS scoring's once torch is imported, "
+            f"or off Linux) each worker first re-runs {main_script}: top-level code there must be "
+            'under `if __name__ == "__main__":` (Python\'s multiprocessing rule), or score '
+            "with one worker (--workers 1)"
+        )
+    return cause
+
+
+def dead_worker_message(
+    codes: Sequence[Union[int, None]],
+    start_method: str,
+    main_script: Union[str, None] = None,
+) -> str:
+    """The error for a broken pool whose workers ended with ``codes``. ``main_script``: the
+    file spawned workers re-run, found when not given."""
+    if main_script is None:
+        main_script = _main_script()
+    known = [c for c in codes if c is not None]
+    # SIGTERM is how the executor ends the workers that were still alive.
+    telling = [c for c in known if c != -signal.SIGTERM] or known
+    if not telling:
+        return (
+            f"{PREFIX} (killed for memory, or crashed); score with fewer --workers (or 1) to "
+            "give each more memory"
+        )
+    causes = [_cause(c, start_method, main_script) for c in dict.fromkeys(telling)]
+    return f"{PREFIX}: " + "; ".join(causes)
