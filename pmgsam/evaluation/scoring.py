@@ -211,13 +211,15 @@ def _completed(pool: ProcessPoolExecutor, indexed: Sequence) -> Iterator:
     """The jobs' results in the order they finish; a dead worker is named, not waited for."""
     futures = [pool.submit(_score_indexed, item) for item in indexed]
     # The workers are started by the submits; their exit codes say why one died.
-    workers = dict(pool._processes or {})
+    workers = dict(getattr(pool, "_processes", None) or {})
     try:
         for future in as_completed(futures):
             yield future.result()
     except BrokenProcessPool as err:
-        workers.update(pool._processes or {})
-        method = pool._mp_context.get_start_method()
+        # Private attributes: a Python without them keeps the general message.
+        workers.update(getattr(pool, "_processes", None) or {})
+        context = getattr(pool, "_mp_context", None)
+        method = context.get_start_method() if context is not None else "spawn"
         codes = exit_codes(workers.values())
         raise RuntimeError(dead_worker_message(codes, method)) from err
 
