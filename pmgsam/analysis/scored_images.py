@@ -80,5 +80,6 @@ def check_split_is_scored_images(run: Path, images: SplitImages, split: str) -> 
             + "; ".join(problems)
             + ". Its Pre-Mask analysis would not be of the images its scores are of, and maps "
             "predicted there would sit among the scored ones; give the config (and data.root) "
-            "the run was scored with, or another --run"
+            "the run was scored with, score the run again on these images (evaluate.py), or "
+            "give another --run"
         )
