@@ -276,5 +276,10 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     for p in written:
         print(f"wrote {p}")
     if args.worst > 0:
-        print(f"wrote {out / f'failures_{safe}_{args.by}.txt'} (the sheet's images and scores)")
+        # The values are the first run's only: the sheet's other columns are not ranked.
+        metric = "IoU" if args.by == "iou" else "HCE"
+        print(
+            f"wrote {out / f'failures_{safe}_{args.by}.txt'} (the sheet's images and their "
+            f"{metric} in '{runs[0]}', the first of --runs, which chose them)"
+        )
     return written
