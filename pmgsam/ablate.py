@@ -33,7 +33,9 @@ that a config of the grid switches is refused, since it would erase that ablatio
 work, a variant trained already must have been trained with the overrides given now (when
 training or scoring), and the finished variants under ``--output-dir`` (with those about to be
 trained) must agree in every setting no config switches (:mod:`pmgsam.ablate_checks`): a row
-trained for other epochs or at another image size is refused, naming it and the setting.
+trained for other epochs or at another image size is refused, naming it and the setting. So
+is a variant about to be trained on other training or validation images than the finished
+ones (their done files record what they learned from: pmgsam.ablate_data).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from pmgsam.ablate_checks import (
     check_overrides,
     switched_keys,  # noqa: F401 (part of this module's interface: ablate.switched_keys)
 )
+from pmgsam.ablate_data import DATA_KEY
 from pmgsam.ablate_options import add_arguments, refuse_scoring_options_without_evaluate
 from pmgsam.ablate_scoring import NotTrainedError, evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
@@ -157,7 +160,8 @@ def load_grid(folder: Path) -> Tuple[GridSpec, Dict[str, Path]]:
 
 
 def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
-    """Train (or resume, or skip when finished) one config into ``run_dir/train``."""
+    """Train (or resume, or skip when finished) one config into ``run_dir/train``; its done
+    file records the fingerprint of the data it trained on (:mod:`pmgsam.ablate_data`)."""
     from pmgsam.engine.state import STATE_FILE, checkpoint_dir, experiment_config
     from pmgsam.engine.trainer import Trainer
 
@@ -170,10 +174,16 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     if (checkpoint_dir(train_dir, "last") / STATE_FILE).is_file():
         logger.info("%s: resuming %s", path.stem, train_dir)
         cfg = experiment_config(path, overrides, resume=train_dir)
-        summary = Trainer(cfg, resume=train_dir).fit()
+        trainer = Trainer(cfg, resume=train_dir)
     else:
         cfg = experiment_config(path, overrides, output_dir=train_dir)
-        summary = Trainer(cfg).fit()
+        trainer = Trainer(cfg)
+    summary = trainer.fit()
+    # The fingerprint the trainer computed and its state holds (Trainer keeps it private):
+    # the data this variant learned from, checked against its resumed state when resumed.
+    data_print = getattr(trainer, "_fingerprint", None)
+    if isinstance(data_print, str):
+        summary = {**summary, DATA_KEY: data_print}
     done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 

@@ -119,7 +119,13 @@ def check_grid_runs(
 ) -> None:
     """Before any work: the chosen variants trained already match the overrides given now
     (only when training or scoring, which use them), and every finished variant under
-    ``out``, with the ones ``train`` will train now, agrees in what no config switches."""
+    ``out``, with the ones ``train`` will train now, agrees in what no config switches and in
+    its training data (:mod:`pmgsam.ablate_data`)."""
+    from pmgsam.ablate_data import (
+        check_same_training_data,
+        recorded_fingerprint,
+        training_data_fingerprint,
+    )
     from pmgsam.engine.state import experiment_config
 
     planned: Dict[str, Dict[str, Any]] = {}
@@ -130,6 +136,20 @@ def check_grid_runs(
         elif train:
             planned[name] = to_dict(experiment_config(paths[name], overrides, output_dir=train_dir))
     check_comparable_runs(paths, out, planned)
+    finished = {n: out / n / "train" / DONE_FILE for n in paths}
+    finished = {n: f for n, f in finished.items() if f.is_file()}
+    prints: Dict[str, str] = {}
+    # The data is read only when a finished variant records what it learned from: else there
+    # is nothing to compare the new ones with (they record theirs as they finish).
+    if any(recorded_fingerprint(f) for f in finished.values()):
+        by_data: Dict[str, str] = {}  # the variants share a data section unless one sets it
+        for name, cfg in planned.items():
+            key = json.dumps(cfg.get("data"), sort_keys=True, default=str)
+            if key not in by_data:
+                train_dir = out / name / "train"
+                by_data[key] = training_data_fingerprint(paths[name], overrides, train_dir)
+            prints[name] = by_data[key]
+    check_same_training_data(out, finished, prints)
 
 
 def check_comparable_runs(

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from pmgsam.data.io import load_mask
-from pmgsam.evaluation.combined import ALL_TE_NAME, combined_name, split_parts
+from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -29,6 +29,7 @@ from .inputs import SplitImages, part_folders, run_method, split_images
 from .output_files import check_output_files, record_output_files
 from .per_image import map_images
 from .premask import binary_iou
+from .scored_images import combined_file_holding
 
 
 def _map_sources(runs: Sequence[Path], split: str) -> Tuple[List[str], List[Dict[str, Path]]]:
@@ -82,26 +83,6 @@ def _rows(
     return rows
 
 
-def _combined_file_holding(metrics: Path, part: str) -> Optional[Path]:
-    """A per-image file of a combined split (``DIS-TE1-4``, ``A+B``) in ``metrics`` that
-    holds ``part``'s images, or None."""
-    suffix = ".per_image.csv"
-    for path in sorted(metrics.glob(f"*{suffix}")):
-        stem = path.name[: -len(suffix)]
-        if stem == ALL_TE_NAME:
-            parts: Tuple[str, ...] = split_parts("DIS-TE")
-        elif "+" in stem:
-            try:
-                parts = split_parts(stem)
-            except EvaluationInputError:
-                continue
-        else:
-            continue
-        if part in parts:
-            return path
-    return None
-
-
 def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
     """{(part, stem): HCE} from the run's per-image metrics of the split (or of each part).
 
@@ -118,7 +99,7 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
         for part in parts:
             own = metrics / f"{part}.per_image.csv"
             if not own.is_file():
-                own = _combined_file_holding(metrics, part) or own
+                own = combined_file_holding(metrics, part) or own
             if own not in [path for _, path in sources]:
                 sources.append((part, own))
     hce: Dict[Tuple[str, str], float] = {}
@@ -295,5 +276,10 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     for p in written:
         print(f"wrote {p}")
     if args.worst > 0:
-        print(f"wrote {out / f'failures_{safe}_{args.by}.txt'} (the sheet's images and scores)")
+        # The values are the first run's only: the sheet's other columns are not ranked.
+        metric = "IoU" if args.by == "iou" else "HCE"
+        print(
+            f"wrote {out / f'failures_{safe}_{args.by}.txt'} (the sheet's images and their "
+            f"{metric} in '{runs[0]}', the first of --runs, which chose them)"
+        )
     return written

@@ -30,6 +30,7 @@ def premask_report(args: argparse.Namespace) -> None:
         prior_maps,
         refuse_shared_names,
     )
+    from .scored_images import check_split_is_scored_images
 
     run, overrides = Path(args.run), with_data_root(args.overrides, args.data_root)
     # Even with --checkpoint: PMG-SAM maps must not be predicted into a baseline's run.
@@ -52,6 +53,8 @@ def premask_report(args: argparse.Namespace) -> None:
     sources = {name: prior_maps(folder, images.stems, name) for name, folder in priors}
     if args.clipseg:  # its cache is one folder of maps by name, as a prior's
         refuse_shared_names(images.stems, "--clipseg")
+    # Before any map is read or predicted: maps of other images must not join a scored run's.
+    check_split_is_scored_images(run, images, args.split)
     complete = all(
         (preds[p] / f"{s}.png").is_file() and (pres[p] / f"{s}.png").is_file()
         for p, s in zip(images.parts, images.stems)
