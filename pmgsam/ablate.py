@@ -179,11 +179,9 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
         cfg = experiment_config(path, overrides, output_dir=train_dir)
         trainer = Trainer(cfg)
     summary = trainer.fit()
-    # The fingerprint the trainer computed and its state holds (Trainer keeps it private):
-    # the data this variant learned from, checked against its resumed state when resumed.
-    data_print = getattr(trainer, "_fingerprint", None)
-    if isinstance(data_print, str):
-        summary = {**summary, DATA_KEY: data_print}
+    # The data this variant learned from, as its training state holds it (a resumed run's
+    # data was checked against that state).
+    summary = {**summary, DATA_KEY: trainer.data_sample_fingerprint}
     done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 

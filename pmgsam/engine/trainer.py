@@ -112,11 +112,11 @@ class Trainer(TrainerSetup):
             logger.info("initial weights from %s", weights)
         self._build_data()
         splits = (self.train_set, self.val_set)
-        self._fingerprint = data_fingerprint(config.data.root, *splits)
+        self.data_sample_fingerprint = data_fingerprint(config.data.root, *splits)
         if resumed is not None:
             found = inputs_found(
                 resumed,
-                self._fingerprint,
+                self.data_sample_fingerprint,
                 model,
                 self._branch_digests,
                 lambda: paths_fingerprint(config.data.root, *splits),

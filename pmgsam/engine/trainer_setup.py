@@ -67,7 +67,7 @@ class TrainerSetup:
     _detach_log: Optional[Callable[[], None]]
     _log: Optional[TrainingLog]
     _branch_digests: Dict[str, str]
-    _fingerprint: str
+    data_sample_fingerprint: str  # of the training and validation files (train_data)
     _buffers_train: bool
 
     def _open_run(self, resume: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:
@@ -163,7 +163,7 @@ class TrainerSetup:
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
             "config": to_dict(self.config),
-            "data_sample_fingerprint": self._fingerprint,
+            "data_sample_fingerprint": self.data_sample_fingerprint,
             "frozen_sha256": self._branch_digests,
             "world_size": self.dist.world_size,
         }
