@@ -137,6 +137,8 @@ def test_interrupted_training_is_resumed(grid, tmp_path, monkeypatch) -> None:
         return "cfg"
 
     class FakeTrainer:
+        data_sample_fingerprint = "data-A"
+
         def __init__(self, cfg, resume=None):
             calls.append(("trainer", resume))
 
@@ -151,7 +153,8 @@ def test_interrupted_training_is_resumed(grid, tmp_path, monkeypatch) -> None:
     (last / state.STATE_FILE).write_bytes(b"")
     ablate.train_variant(grid / "k5.yaml", train_dir.parent, [])
     assert calls == [("config", {"resume": train_dir}), ("trainer", train_dir)]
-    assert json.loads((train_dir / ablate.DONE_FILE).read_text()) == {"epochs_completed": 1}
+    done = json.loads((train_dir / ablate.DONE_FILE).read_text())
+    assert done == {"epochs_completed": 1, "data_sample_fingerprint": "data-A"}
     ablate.train_variant(grid / "k5.yaml", train_dir.parent, [])  # finished: skipped
     assert len(calls) == 2
 
