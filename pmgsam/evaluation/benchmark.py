@@ -41,6 +41,7 @@ from pmgsam.evaluation.combined import (
 )
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
+from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
 from pmgsam.evaluation.scoring import (
     EvaluationInputError,
     dis_line,
@@ -354,6 +355,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     # file once the model is loaded if it is no longer the version hashed here.
     weights = hash_weights(args.checkpoint)
     digest = weights.sha256
+    check_same_weights(run_dir, digest, scored_entries(args.dataset, args.splits))
     if getattr(args, "skip_existing", False):  # every split's folder, before any is predicted
         from pmgsam.engine.inference import refuse_unresumable
 
