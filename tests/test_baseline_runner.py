@@ -288,3 +288,34 @@ def test_skip_existing_without_the_producer_is_a_programming_error(tmp_path: Pat
     with pytest.raises(ValueError, match="skip_existing needs the producer of the maps"):
         run_baseline(BoxStandIn(), dataset, tmp_path / "out", "S", skip_existing=True)
     assert not (tmp_path / "out").exists()
+
+
+class ReadOnlyStand(Stand):
+    """Images as PIL gives them: read-only arrays."""
+
+    def load(self, i: int):
+        image, gt = super().load(i)
+        image.flags.writeable = False
+        return image, gt
+
+
+def test_predicted_and_timed_images_are_writable(tmp_path: Path) -> None:
+    # SAM2's to_tensor warns of a read-only array ("not writable ... undefined behavior"): the
+    # timed image kept the read-only array the prediction had copied, so every sam2 run warned.
+    data = ReadOnlyStand(tmp_path / "data", {"a": rect(2, 5, 3, 9), "b": rect(1, 4, 1, 4)})
+    seen = []
+
+    class Recording(BoxStandIn):
+        def predict(self, image, boxes=None):
+            seen.append(image.flags.writeable)
+            return super().predict(image, boxes)
+
+    producer = {"weights": "w", "weights_sha256": "0" * 64, "frozen_sha256": None,
+                "image_size": 64, "amp": "none", "maps": "final", "settings": {}}  # fmt: skip
+    run = tmp_path / "run"
+    summary = run_baseline(Recording(), data, run, "S", progress=False, producer=producer)
+    assert seen == [True, True] and summary["timing_input"][0].flags.writeable
+    # Every map kept by --skip-existing: the timed image is read again, writable too.
+    again = run_baseline(Recording(), data, run, "S", progress=False, producer=producer,
+                         skip_existing=True)  # fmt: skip
+    assert len(seen) == 2 and again["timing_input"][0].flags.writeable

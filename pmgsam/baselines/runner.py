@@ -164,7 +164,7 @@ def run_baseline(
             record = kept.get(name)
             if record is None:
                 try:
-                    image, gt = dataset.load(i)
+                    image, gt = _load(dataset, i)
                 except DataError as err:
                     failures(dataset.names[i], str(err))
                     continue
@@ -190,7 +190,7 @@ def run_baseline(
     done = [name for name in sources if name[: -len(".png")] not in failures.failed]
     settle_output_dir(pred_dir, [*done, RECORDS])
     if timing and timing_input is None and timing_index is not None:  # a kept image: read again
-        image, gt = dataset.load(timing_index)
+        image, gt = _load(dataset, timing_index)
         timing_input = (
             image,
             _box_prompts(baseline, gt, gt_images, timing_id, dict.fromkeys(COUNTS, 0)),
@@ -214,6 +214,13 @@ def run_baseline(
     return summary
 
 
+def _load(dataset: Any, i: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``dataset.load(i)`` with a writable image: PIL's arrays are read-only, which SAM2's
+    ``to_tensor`` warns of, at prediction and when the image is timed."""
+    image, gt = dataset.load(i)
+    return (image if image.flags.writeable else image.copy()), gt
+
+
 def _predict_image(
     baseline: Baseline,
     image: np.ndarray,
@@ -233,8 +240,6 @@ def _predict_image(
         write_probability_png(torch.zeros(gt.shape), out_png)
         return False, []
     counts["empty_gt"] += int(boxes is None and not gt.any())  # scored all the same
-    if not image.flags.writeable:  # PIL's arrays are read-only; SAM2's to_tensor warns of it
-        image = image.copy()
     pred = baseline.predict(image, boxes)
     counts["masks"] += len(pred.masks)
     counts["no_masks"] += int(not pred.masks)
