@@ -18,3 +18,15 @@ def test_report_of_a_training_run_folder_says_to_score_it(tmp_path) -> None:
         load_runs([run])
     with pytest.raises(DataNotFoundError, match=r"^no run.json in '[^']*'$"):
         load_runs([tmp_path])  # any other folder: as before
+
+
+def test_a_folder_inside_a_scored_run_names_the_run(tmp_path) -> None:
+    # README's results/pmgsam/metrics or results/pmgsam/pred/DIS-VD given to report.
+    run = tmp_path / "results" / "pmgsam"
+    (run / "pred" / "DIS-VD").mkdir(parents=True)
+    (run / "metrics").mkdir()
+    (run / "run.json").write_text('{"method": "m", "dis": {"DIS-VD": {"MAE": 0.1}}}')
+    for inside in (run / "metrics", run / "pred" / "DIS-VD"):
+        with pytest.raises(DataNotFoundError, match=f"lies inside the run folder '{run}': give"):
+            load_runs([inside])
+    assert load_runs([run])[0]["dis"]["DIS-VD"]["MAE"] == 0.1

@@ -319,7 +319,7 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
                     parent = folder_above(p)  # '.' given: the variant folder, not '.' again
                     hint = f": it is the training run of '{parent}', holding its scores: give that"
             elif p.is_dir():
-                hint = _runs_inside_hint(p)
+                hint = _runs_inside_hint(p) or _run_above_hint(p)
             raise DataNotFoundError(f"no run.json in '{p}'{hint}")
         data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
@@ -334,6 +334,14 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
             data["dis"] = _current_combined_names(data["dis"])
         runs.append(data)
     return runs
+
+
+def _run_above_hint(folder: Path) -> str:
+    """For a folder inside a run folder (its ``metrics/``, ``pred/<split>``): name the run."""
+    for above in list(folder.resolve().parents)[:2]:
+        if (above / "run.json").is_file():
+            return f": it lies inside the run folder '{above}': give that"
+    return ""
 
 
 def _runs_inside_hint(folder: Path) -> str:
