@@ -288,3 +288,14 @@ def test_a_header_word_wider_than_its_column_is_cut_where_the_line_is_full() -> 
     width = figure_grid.text_width_pt("WWWWW", 7) + 0.01
     assert figure_grid.text_width_pt("WWWWWW", 7) > width
     assert figure_grid.wrap_to_width("a " + "W" * 40, width, 7) == "\n".join(["a"] + ["WWWWW"] * 8)
+
+
+def test_a_long_method_name_breaks_after_its_hyphens_first() -> None:
+    # "points-per-side" on a line as wide as "points-per-si": cut where the line was full, it
+    # read "points-per-si" / "de"; after its hyphens it reads "points-per-" / "side".
+    width = figure_grid.text_width_pt("points-per-si", 7) + 0.01
+    assert figure_grid.text_width_pt("points-per-sid", 7) > width
+    assert figure_grid.wrap_to_width("points-per-side", width, 7) == "points-per-\nside"
+    # A part too wide alone is still cut where the line is full.
+    narrow = figure_grid.text_width_pt("WWWWW", 7) + 0.01
+    assert figure_grid.wrap_to_width("a-" + "W" * 8, narrow, 7) == "a-\nWWWWW\nWWW"

@@ -4,6 +4,7 @@ pixel size (:mod:`pmgsam.analysis.plots`)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -41,8 +42,9 @@ def text_width_pt(text: str, size: float) -> float:
 
 
 def wrap_to_width(text: str, width_pt: float, size: float) -> str:
-    """``text`` broken into lines at most ``width_pt`` wide at ``size`` pt: at spaces, and
-    inside a word that is wider than a line on its own."""
+    """``text`` broken into lines at most ``width_pt`` wide at ``size`` pt: at spaces; a word
+    wider than a line on its own after its hyphens, underscores, slashes and dots (method
+    names: ``points-per-side``), and only a part still too wide where the line is full."""
     lines: List[str] = []
     line = ""
     for word in text.split():
@@ -53,11 +55,15 @@ def wrap_to_width(text: str, width_pt: float, size: float) -> str:
         if line:
             lines.append(line)
         line = ""
-        for char in word:  # a word too wide alone is cut where the line is full
-            if line and text_width_pt(line + char, size) > width_pt:
+        for part in re.findall(r"[^-_/.]*[-_/.]?", word):
+            if line and text_width_pt(line + part, size) > width_pt:
                 lines.append(line)
                 line = ""
-            line += char
+            for char in part:  # a part too wide alone is cut where the line is full
+                if line and text_width_pt(line + char, size) > width_pt:
+                    lines.append(line)
+                    line = ""
+                line += char
     return "\n".join(lines + [line] if line else lines)
 
 
