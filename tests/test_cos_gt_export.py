@@ -27,7 +27,7 @@ from pmgsam.evaluation.instances import UnscoredPredictionWarning, evaluate_cos_
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, load_config
-from pmgsam.utils.outputs import OutputError
+from pmgsam.utils.outputs import OutputError, settle_output_dir
 from pmgsam.utils.rle import compressed_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +98,11 @@ def test_benchmark_maps_score_alike_against_the_export(
         benchmark = json.loads((run / "metrics" / f"{split}.json").read_text())
         assert _ap(scores) == _ap(benchmark) and scores["stats"] == benchmark["stats"]
         # The untrained model's maps score 0, as any GT would have them: benchmark mode keeps
-        # maps put in their place with --skip-existing and scores those.
+        # maps put in their place with --skip-existing and scores those, once the manifest
+        # records them as written (a map replaced by hand is otherwise predicted again).
         _designed_maps(gt, run / "pred" / split)
+        names = [f"{Path(im['file_name']).stem}.png" for im in gt["images"]]
+        settle_output_dir(run / "pred" / split, names)
     assert evaluate(config, weights, run, "--splits", ",".join(splits), "--skip-existing") == 0
     for split in splits:
         benchmark = json.loads((run / "metrics" / f"{split}.json").read_text())

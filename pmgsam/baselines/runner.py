@@ -116,7 +116,8 @@ def run_baseline(
         producer: what makes the maps (:func:`pmgsam.baselines.resume.baseline_producer`),
             recorded in the folder's manifest; needed by ``skip_existing``.
         skip_existing: keep the maps (and records) that ``producer`` made from the same files
-            and predict only the other images; a folder of another producer's maps is refused.
+            (unchanged since written: one warning names those changed) and predict only the
+            other images; a folder of another producer's maps is refused.
         keep_going: an image that cannot be read gets no map and the others are predicted;
             the summary then lists them under ``failed`` and COS instances are not scored.
             Otherwise the first one raises :class:`~pmgsam.data.io.DataError` naming it.
@@ -136,12 +137,12 @@ def run_baseline(
     if skip_existing:
         if producer is None:
             raise ValueError("skip_existing needs the producer of the maps")
-        done = finished_maps(pred_dir, producer, "--output-dir", sources)
+        done = finished_maps(pred_dir, producer, "--output-dir", sources, warn=True)
         kept = read_records(pred_dir, done, sources)
     failures = FailedInputs(keep_going, f"split {split}", [pred_dir])  # before names are recorded
     prepare_output_dir(
         pred_dir, [*sources, RECORDS], dataset_folders(dataset), overwrite, "--output-dir",
-        "baselines", producer, sources,
+        "baselines", producer, sources, kept=list(kept),
     )  # fmt: skip
     write_records(pred_dir, kept)  # the records of other maps go: those are predicted again
     gt_images = _CocoImages(dataset, split, keep_going, gt, gt_unreadable) if cos else None

@@ -40,12 +40,13 @@ analysis, ``python -m pmgsam.analysis premask``).
 ``--skip-existing`` resumes a stopped run: the manifest records what made the maps (weights and
 settings, :func:`~pmgsam.engine.predictor.map_producer`) and the image file each map is of; maps
 of the same producer and image file are kept and their images not opened, a map of another image
-of that name is predicted again, and a folder of another producer's maps is refused
-(:func:`~pmgsam.utils.outputs.finished_maps`). :func:`predict_split` (benchmark mode) records
-the same and resumes the same way with ``skip_existing``. The weights file is hashed before
-the model loads from it, and a file replaced or rewritten in between is refused, naming it, so
-the recorded SHA-256 is of the weights that made the maps
-(:func:`~pmgsam.modeling.checkpoint.load_hashed`).
+of that name (or one changed since it was written: the manifest records each map's size and
+modification time once the run has written it) is predicted again, and a folder of another
+producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+:func:`predict_split` (benchmark mode) records the same and resumes the same way with
+``skip_existing``. The weights file is hashed before the model loads from it, and a file
+replaced or rewritten in between is refused, naming it, so the recorded SHA-256 is of the
+weights that made the maps (:func:`~pmgsam.modeling.checkpoint.load_hashed`).
 The dataset, predictor and writer live in :mod:`pmgsam.engine.predictor`, the options (parsed
 before torch is imported: ``--help`` answers at once) in :mod:`pmgsam.engine.inference_options`.
 """
@@ -145,9 +146,10 @@ def predict_split(
         config, checkpoint, overrides and device use it, so several splits cost one load.
       skip_existing: resume a stopped run, as inference's ``--skip-existing``: keep the maps
         in ``out_dir`` (and ``premask_dir``: both must be there) that the same producer
-        (:func:`~pmgsam.engine.predictor.map_producer`) made from the same image file, and
-        predict only the other images (the kept ones are not opened); a folder of another
-        producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+        (:func:`~pmgsam.engine.predictor.map_producer`) made from the same image file and
+        that are unchanged since written, and predict only the other images (the kept ones
+        are not opened); a folder of another producer's maps is refused
+        (:func:`~pmgsam.utils.outputs.finished_maps`).
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
       weights: the weights file's hash when the caller has it (benchmark mode hashes it once
         for all its splits: :func:`~pmgsam.modeling.checkpoint.hash_weights`); taken here
@@ -226,7 +228,10 @@ def predict_split(
     )
     left = left_out or {}
     failures = FailedInputs(keep_going, f"split {split}", (folder for folder, _, _ in outputs))
-    prepare_outputs(outputs, list(sources), folders, overwrite, "predict_split", producer, sources)
+    kept = [f"{stem}.png" for stem in skip]
+    prepare_outputs(
+        outputs, list(sources), folders, overwrite, "predict_split", producer, sources, False, kept
+    )
     todo = [i for i, stem in enumerate(dataset.names) if stem not in skip and stem not in left]
     if skip_existing:
         logger.info("%s: %d image(s) skipped: their maps are in %s from the same weights and "
@@ -334,7 +339,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     written = [f"{n}.png" for n in (dataset.names if dataset else [])]
     kept = [f"{n}.png" for n in skip]
     prepare_outputs(
-        outputs, written + kept, read, args.overwrite, "inference", producer, sources, True
+        outputs, written + kept, read, args.overwrite, "inference", producer, sources, True, kept
     )
     try:
         if dataset is not None and dataset.names:

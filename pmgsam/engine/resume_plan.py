@@ -54,18 +54,20 @@ def load_and_plan(
     if reused_producer is not None:
         model, _ = load(weights)
         producer = dict(reused_producer)
-        return model, producer, finished(outputs, producer, sources) if skip_existing else set()
+        kept = finished(outputs, producer, sources, warn=True) if skip_existing else set()
+        return model, producer, kept
     producer = None
     skip: Set[str] = set()
     if skip_existing:
         weights = weights or hash_weights(checkpoint)
         producer = map_producer(checkpoint, amp, weights.sha256)
-        skip = finished(outputs, producer, sources) if producer["frozen_sha256"] else set()
+        if producer["frozen_sha256"]:
+            skip = finished(outputs, producer, sources, warn=True)
     model, weights = load(weights)
     producer = producer or recorded_producer(str(checkpoint), amp, weights.sha256)
     if producer is not None and not producer["frozen_sha256"]:  # an older checkpoint
         producer["frozen_sha256"] = branch_digests(model)
-        skip = finished(outputs, producer, sources) if skip_existing else set()
+        skip = finished(outputs, producer, sources, warn=True) if skip_existing else set()
     check_loaded(weights)  # after the producer's header was read from the file too
     return model, producer, skip
 
@@ -79,15 +81,16 @@ def prepare_outputs(
     producer: Optional[Dict[str, Any]],
     sources: Dict[str, Any],
     flat_inputs: bool = False,
+    kept: Sequence[str] = (),
 ) -> None:
     """:func:`~pmgsam.utils.outputs.prepare_output_dir` for every ``(folder, option, kind of
     map)`` of ``outputs``, recording ``names`` with their producer and image files
-    (``flat_inputs`` as there)."""
+    (``flat_inputs``, and ``kept``: the names of maps a resumed run keeps, as there)."""
     for folder, option, kind in outputs:
         made_by = {**producer, "maps": kind} if producer else None
         named = {name: sources[name] for name in names}
         prepare_output_dir(
-            folder, names, inputs, overwrite, option, tool, made_by, named, flat_inputs
+            folder, names, inputs, overwrite, option, tool, made_by, named, flat_inputs, kept
         )
 
 
@@ -131,12 +134,15 @@ def refuse_unresumable(
             finished([(folder, option, "final")], producer, sources)
 
 
-def finished(outputs: list, producer: Dict[str, Any], sources: Dict[str, Any]) -> set:
+def finished(
+    outputs: list, producer: Dict[str, Any], sources: Dict[str, Any], warn: bool = False
+) -> set:
     """Stems of the maps named by ``sources`` (:func:`map_sources`) that every output folder
-    already holds from ``producer`` and from the same image file
-    (:func:`pmgsam.utils.outputs.finished_maps`, which refuses a folder of another's maps)."""
+    already holds from ``producer`` and from the same image file, unchanged since written
+    (:func:`pmgsam.utils.outputs.finished_maps`, which refuses a folder of another's maps;
+    with ``warn``, it names the maps changed since)."""
     stems = {name[: -len(".png")] for name in sources}
     for folder, option, kind in outputs:
-        kept = finished_maps(folder, {**producer, "maps": kind}, option, sources)
+        kept = finished_maps(folder, {**producer, "maps": kind}, option, sources, warn)
         stems &= {name[: -len(".png")] for name in kept if name.endswith(".png")}
     return stems

@@ -17,7 +17,9 @@ recorded *before* the maps are written, so a run that crashes half-way can be re
 same folder without ``--overwrite``. The manifest also records what produced the maps (the
 inference command's weights, settings and kind of map) and which input image each map is of:
 :func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
-refuses a folder holding another producer's.
+refuses a folder holding another producer's. Once a run has written its maps,
+:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`):
+a map replaced since (by hand, by another program) is then not kept as the producer's.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ from pmgsam.utils.output_paths import (  # noqa: F401
 
 MANIFEST = ".pmgsam-outputs.json"
 MANIFEST_FORMAT = "pmgsam-outputs"
+#: The manifest's ``{file name: [size, st_mtime_ns]}`` of the files a finished run wrote
+#: (:func:`settle_output_dir`; none in manifests of older pmgsam versions).
+IDENTITIES = "map_identities"
 
 
 def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
@@ -129,6 +134,7 @@ def prepare_output_dir(
     producer: Optional[Dict[str, Any]] = None,
     sources: Optional[Dict[str, Any]] = None,
     flat_inputs: bool = False,
+    kept: Iterable[str] = (),
 ) -> Path:
     """Check that ``out_dir`` may receive the files ``names``; create it and record them.
 
@@ -148,6 +154,10 @@ def prepare_output_dir(
         marks the folder ``mixed``, and :func:`finished_maps` keeps a map only for its image.
       flat_inputs: the command reads only the files directly in ``inputs``' folders, so
         ``out_dir`` may lie inside one (:func:`refuse_output_in_inputs`' ``flat``).
+      kept: the names of ``names`` that a resumed run keeps (:func:`finished_maps`) rather
+        than writes: their recorded identities stay. The others' go, unless the file there
+        is no longer the one recorded: that one stays unkept by a resumed run until a run
+        that replaced it records the new map.
     Raises :class:`OutputError` naming the folder and the reason; warns naming the maps of an
     earlier run there that ``names`` does not replace. Returns ``out_dir``.
     """
@@ -185,9 +195,56 @@ def prepare_output_dir(
             or other_image
         ),
         "sources": {**recorded_sources, **(sources or {})},
+        IDENTITIES: _kept_identities(out, before, set(names) - set(kept)),
     }
     write_manifest(out, record)
     return out
+
+
+def _recorded_identities(record: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of ``record``'s :data:`IDENTITIES` (empty if none, or not of its shape)."""
+    identities = record.get(IDENTITIES)
+    return dict(identities) if isinstance(identities, dict) else {}
+
+
+def _kept_identities(out: Path, record: Dict[str, Any], rewritten: Set[str]) -> Dict[str, Any]:
+    """``record``'s identities less those of ``rewritten`` (maps about to be written again:
+    a run stopped before recording them leaves them unrecorded, so kept as older maps are)
+    whose file is still the one recorded or is gone. A map replaced since keeps its record,
+    so that it is not kept either if the run stops before writing it again."""
+    identities = _recorded_identities(record)
+    for name in rewritten & set(identities):
+        if map_identity(out / name) in (identities[name], None):
+            del identities[name]
+    return identities
+
+
+def map_identity(path: PathLike) -> Optional[List[int]]:
+    """What tells a written map apart from a file put there since: ``[size, st_mtime_ns]``
+    (from the file's metadata: it is not read); ``None`` when there is no such file."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> List[str]:
+    """The files of ``names`` (default: every file the manifest lists) in ``out_dir`` that are
+    not the ones the tool wrote: their size or modification time is not what
+    :func:`settle_output_dir` recorded (replaced by hand or by another program, or copied
+    without keeping times). Files without a record (from a pmgsam before it recorded them, or
+    from a run that stopped first) and missing ones are not named. Sorted."""
+    out = Path(out_dir)
+    record = read_manifest(out)
+    return _changed(out, record, written_names(out) if names is None else set(names))
+
+
+def _changed(out: Path, record: Dict[str, Any], names: Iterable[str]) -> List[str]:
+    identities = _recorded_identities(record)
+    return sorted(
+        n for n in names if n in identities and map_identity(out / n) not in (identities[n], None)
+    )
 
 
 PRODUCER_FIELDS = {
@@ -241,15 +298,19 @@ def finished_maps(
     producer: Dict[str, Any],
     option: str = "--out",
     sources: Optional[Dict[str, Any]] = None,
+    warn: bool = False,
 ) -> Set[str]:
     """The maps in ``out_dir`` that a resumed run may keep: those its manifest lists that exist
     (written whole: maps are renamed into place), when the manifest says ``producer`` made them
     all, and (given ``sources``, as :func:`prepare_output_dir` takes them) from the same input
     image: a map of another image of that name, or of the image before it was edited, is
-    predicted again. Raises :class:`OutputError` when it says another producer did, says none
-    (manifests from before producers were recorded, other commands), or the folder is
-    ``mixed``: keeping such maps would mix models, and recomputing them silently would hide
-    that. A file of the user's is never a finished map (the manifest does not list it)."""
+    predicted again. So is a map that is no longer the file the tool wrote
+    (:func:`changed_maps`); with ``warn`` (for the call that decides what a run keeps, not for
+    a check before it) one warning says how many and names the first few. Raises
+    :class:`OutputError` when it says another producer did, says none (manifests from before
+    producers were recorded, other commands), or the folder is ``mixed``: keeping such maps
+    would mix models, and recomputing them silently would hide that. A file of the user's is
+    never a finished map (the manifest does not list it)."""
     out = Path(out_dir)
     present = {n for n in written_names(out) if (out / n).is_file()}
     if not present:
@@ -276,19 +337,39 @@ def finished_maps(
             "replacing them stopped before it finished, or they are of images it did not "
             f"predict), so --skip-existing cannot tell them apart: {again}"
         )
-    if sources is None:
-        return present
-    recorded_sources = record.get("sources") or {}
-    return {n for n in present if n in sources and recorded_sources.get(n) == sources[n]}
+    if sources is not None:
+        recorded_sources = record.get("sources") or {}
+        present = {n for n in present if n in sources and recorded_sources.get(n) == sources[n]}
+    changed = _changed(out, record, present)
+    if changed and warn:
+        warnings.warn(
+            f"{option} '{out}': {len(changed)} map(s) changed since pmgsam wrote them "
+            f"({preview(changed, 5)}): their size or modification time is not the one recorded "
+            "(replaced by hand or by another program, copied without keeping times, or "
+            "written again by a run that stopped before recording them), so they are "
+            "predicted again rather than kept as this model's",
+            stacklevel=2,
+        )
+    return present - set(changed)
 
 
 def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
-    """After a run wrote every map of ``names`` into ``out_dir``: if no other map its manifest
-    lists is left there, all are this run's producer's, and the ``mixed`` mark goes."""
+    """After a run wrote (or kept) every map of ``names`` into ``out_dir``: record each one's
+    identity (:func:`map_identity`; one manifest write for the run, not one per map), and if
+    no other map the manifest lists is left there, all are this run's producer's, and the
+    ``mixed`` mark goes."""
     out = Path(out_dir)
     record = read_manifest(out)
-    if not record.get("mixed"):
-        return
-    if any((out / n).is_file() for n in written_names(out) - set(names)):
-        return  # maps of an earlier run this run did not replace: the folder stays mixed
-    write_manifest(out, {**record, "mixed": False})
+    if not record:
+        return  # no manifest (or an unreadable one): nothing vouches for the folder
+    ours = written_names(out)
+    identities = _recorded_identities(record)
+    for name in set(names) & ours:
+        identity = map_identity(out / name)
+        if identity is not None:
+            identities[name] = identity
+    settled = {**record, IDENTITIES: identities}
+    # Maps of an earlier run this run did not replace keep the folder mixed.
+    if record.get("mixed") and not any((out / n).is_file() for n in ours - set(names)):
+        settled["mixed"] = False
+    write_manifest(out, settled)
