@@ -96,3 +96,19 @@ def test_a_manifest_that_does_not_say_unmixed_is_not_taken_as_one_models(tmp_pat
     unsaid = _maps(tmp_path / "unsaid", sha)
     with pytest.raises(EvaluationInputError, match=r"unsaid' may also hold maps of another"):
         check_maps_made_by(str(weights), {unsaid: ["a"]})
+
+
+def test_a_map_replaced_since_pmgsam_wrote_it_is_not_vouched_for(tmp_path) -> None:
+    import os
+
+    from pmgsam.utils.outputs import settle_output_dir
+
+    weights = _weights(tmp_path / "w.safetensors", b"w")
+    sha = hashlib.sha256(b"w").hexdigest()
+    folder = _maps(tmp_path / "pred", sha, mixed=False)
+    settle_output_dir(folder, ["a.png"])  # the run that wrote a.png records it
+    check_maps_made_by(str(weights), {folder: ["a"]})
+    (folder / "a.png").write_bytes(b"x")  # replaced by hand: another size and time
+    os.utime(folder / "a.png", ns=(1, 1))
+    with pytest.raises(EvaluationInputError, match=r"1 map\(s\) changed since pmgsam wrote them"):
+        check_maps_made_by(str(weights), {folder: ["a"]})

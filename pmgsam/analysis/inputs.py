@@ -250,7 +250,7 @@ def check_maps_made_by(checkpoint: str, maps: Dict[Path, Sequence[str]]) -> None
     checkpoint would be analysed as the given one's; maps with no record (an older pmgsam, or
     not written by pmgsam) cannot show which model made them, so they are refused too."""
     from pmgsam.modeling.checkpoint import weights_digest
-    from pmgsam.utils.outputs import describe_producer, read_manifest
+    from pmgsam.utils.outputs import changed_maps, describe_producer, read_manifest
 
     given = weights_digest(checkpoint)
     problems = []
@@ -270,6 +270,13 @@ def check_maps_made_by(checkpoint: str, maps: Dict[Path, Sequence[str]]) -> None
                 f"'{folder}' may also hold maps of another model (a prediction into it stopped "
                 "before it finished)"
             )
+        else:
+            changed = changed_maps(folder, [f"{s}.png" for s in stems])
+            if changed:
+                problems.append(
+                    f"'{folder}' holds {len(changed)} map(s) changed since pmgsam wrote them "
+                    f"({preview(changed, 5)}: replaced by hand or by another program)"
+                )
     if problems:
         raise EvaluationInputError(
             f"--checkpoint '{checkpoint}' (SHA-256 {given[:12]}) is not shown to have made the "
