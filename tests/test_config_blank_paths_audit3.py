@@ -36,3 +36,12 @@ def test_an_old_variant_with_empty_paths_is_trained_with_the_same_config(tmp_pat
     del values["output_dir"]
     variant.write_text(yaml.safe_dump(values), encoding="utf-8")
     check_finished_config(variant, run, [])
+
+
+def test_an_old_run_resumes_with_its_config_named_another_way(tmp_path, monkeypatch) -> None:
+    # `--resume run --config /abs/run/config.yaml`: the run's own file, read as saved.
+    run = _old_run(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    for config, resume in ((run / "config.yaml", "run"), ("run/config.yaml", run)):
+        config = experiment_config(config, resume=resume)
+        assert config.data.split_dir is None and config.train.init_from is None
