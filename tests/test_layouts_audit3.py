@@ -65,3 +65,19 @@ def test_another_dataset_s_unknown_split_gets_no_folder_layout(tmp_path, data_co
     message = _refusal(data_config("dis5k", tmp_path), "DIS-XX")
     assert "unknown split 'DIS-XX'" in message
     assert "folder dataset" not in message and "holds" not in message
+
+
+def test_the_folders_found_are_named_in_natural_order(tmp_path, data_config) -> None:
+    for name in ("fold10", "fold2"):
+        (tmp_path / name).mkdir()
+    message = _refusal(data_config("folder", tmp_path), "train")
+    assert "holds the folders: fold2, fold10, none named 'train'" in message
+
+
+def test_a_split_folder_that_cannot_be_listed_is_named_without_its_folders(
+    tmp_path, data_config, deny_listing
+) -> None:
+    (tmp_path / "train" / "img").mkdir(parents=True)
+    deny_listing(tmp_path / "train")
+    message = _refusal(data_config("folder", tmp_path), "train")
+    assert message.endswith(f"'{tmp_path / 'train'}' has no 'images' folder")
