@@ -130,3 +130,19 @@ def test_a_voc_boundary_with_a_gap_still_names_the_class_mask(tmp_path) -> None:
     path = _grey_palette_png(tmp_path / "m.png", grey)
     found = [m for m in _warnings(io.load_mask, path) if "palette mask" in m]
     assert len(found) == 1 and "dark labels (values 100-100" in found[0]
+
+
+def test_a_label_mask_on_transparency_is_no_cut_out(tmp_path) -> None:
+    # A palette mask of VOC's dark red (128) whose background index is transparent reads as
+    # 0/255 by the label rule, the shape of its alpha: no "cut-out" read as empty to name.
+    indices = np.zeros((16, 16), np.uint8)
+    indices[4:12, 4:12] = 1
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)
+    path = tmp_path / "label.png"
+    img.save(path, transparency=0)
+    found = _warnings(io.load_mask, path)
+    assert len(found) == 1 and "holds 0/128 labels; read as 0/255" in found[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert (io.load_mask(path) > 128).sum() == 64
