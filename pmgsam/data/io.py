@@ -290,6 +290,14 @@ def load_image(path: PathLike) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
+def _is_label_mask(raw: np.ndarray, labels_01: bool) -> bool:
+    """Whether ``raw`` is a 0/v label mask (v <= 128) that ``labels_01`` reads as 0/255."""
+    if not labels_01 or not np.issubdtype(raw.dtype, np.integer):
+        return False
+    top = int(raw.max(initial=0))
+    return 0 < top <= 128 and bool(np.all((raw == 0) | (raw == top)))
+
+
 def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.ndarray:
     """Read a mask or probability map as an (H, W) uint8 array on the 0-255 scale.
 
@@ -320,8 +328,9 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
             raw = alpha
         else:
             raw = colour.max(axis=2)
-            if alpha is not None:
-                cut_out = _warn_alpha_disagrees(raw, alpha, path, what)
+            if alpha is not None:  # compared with the shape read: a label's 0/v reads 0/255
+                shown = (raw > 0) * 255 if _is_label_mask(raw, labels_01) else raw
+                cut_out = _warn_alpha_disagrees(shown, alpha, path, what)
             if not labels_01 and colour.shape[2] > 1:
                 _warn_colour_prediction(colour, path, what)
     if raw.dtype.kind == "f":
@@ -331,7 +340,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
         return np.ascontiguousarray(to_uint8(raw, high))
     if np.issubdtype(raw.dtype, np.integer):
         top = int(raw.max(initial=0))
-        if labels_01 and 0 < top <= 128 and np.all((raw == 0) | (raw == top)):
+        if _is_label_mask(raw, labels_01):
             _warn_mask(
                 f"{what} file '{path}' holds 0/{top} labels; read as 0/255 (save masks as "
                 "0/255 to silence this)",

@@ -316,7 +316,9 @@ def experiment_config(
         output_dir = run_dir
     if output_dir is not None:
         overrides.append(f"output_dir={output_dir}")
-    if run_dir is not None and Path(config_path) == Path(run_dir) / CONFIG_FILE:
+    # The run's own file however it is named (absolute, via '..'): its '' paths and missing
+    # legacy fields read as when it was saved.
+    if run_dir is not None and Path(config_path).resolve() == (run_dir / CONFIG_FILE).resolve():
         data = with_legacy_fields(read_config_file(Path(config_path)))
         data = apply_overrides(data, overrides, config_path)
         try:
