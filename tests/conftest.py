@@ -354,7 +354,7 @@ def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
 def deny_listing(monkeypatch) -> Callable[[Path], None]:
     """``deny_listing(folder)``: listing ``folder`` raises PermissionError from then on, as a
     folder of mode 711 on a shared machine does (other folders list as usual)."""
-    listing = Path.iterdir
+    listing, scanning = Path.iterdir, os.scandir
     denied: set = set()
 
     def iterdir(self):
@@ -362,5 +362,11 @@ def deny_listing(monkeypatch) -> Callable[[Path], None]:
             raise PermissionError(13, "Permission denied", str(self))
         return listing(self)
 
+    def scandir(path="."):
+        if Path(path) in denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scanning(path)
+
     monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
     return denied.add

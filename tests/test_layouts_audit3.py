@@ -81,3 +81,13 @@ def test_a_split_folder_that_cannot_be_listed_is_named_without_its_folders(
     deny_listing(tmp_path / "train")
     message = _refusal(data_config("folder", tmp_path), "train")
     assert message.endswith(f"'{tmp_path / 'train'}' has no 'images' folder")
+
+
+def test_a_root_that_cannot_be_listed_is_named_not_a_bare_permission_error(
+    tmp_path, data_config, deny_listing
+) -> None:
+    # Before, listing data.root for split folders raised PermissionError naming no key.
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    deny_listing(tmp_path)
+    message = _refusal(data_config("folder", tmp_path), "train")
+    assert f"'{tmp_path}' cannot be listed" in message and "Permission denied" in message

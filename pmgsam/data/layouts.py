@@ -232,7 +232,11 @@ def _folder_splits(cfg: DataConfig) -> List[str]:
     root = Path(cfg.root)
     names = ["all"] if (root / cfg.image_dir).is_dir() else []
     if root.is_dir():
-        folders = [name for name, kind in folder_entries(root) if kind in ("dir", "link")]
+        try:
+            entries = folder_entries(root)
+        except OSError:  # no split found: the error names the folder and why (_folder_layout)
+            entries = []
+        folders = [name for name, kind in entries if kind in ("dir", "link")]
         subs = [name for name in folders if (root / name / cfg.image_dir).is_dir()]
         names += sorted(s for s in subs if s not in ("all", cfg.image_dir))
     if "all" in names:
