@@ -88,3 +88,17 @@ def test_entries_are_named_as_benchmark_mode_writes_them() -> None:
     assert scored_entries("nc4k", ["test"]) == {"NC4K"}
     assert scored_entries("cod10k", ["Test", "val"]) == {"COD10K", "COD10K val"}
     assert scored_entries("folder", ["test"]) == {"test"}
+
+
+def test_the_overlap_analysis_entry_is_not_called_a_split_to_score_again(tmp_path) -> None:
+    # README's COD10K recipe: evaluate.py, then `analysis overlap --run` adds the subset AP.
+    # After a new best, --splits cannot score 'COD10K overlap': the advice must not say it can.
+    a, b = "a" * 64, "b" * 64
+    cos = {"COD10K": {}, "COD10K overlap": {"rule": "either", "share": 0.3}}
+    run = _run_json(tmp_path / "r", a, {}, cos)
+    with pytest.raises(EvaluationInputError) as err:
+        check_same_weights(run, b, {"COD10K"})
+    text = str(err.value)
+    assert "--splits" not in text and "overlap analysis" in text and "delete" in text
+    with pytest.raises(EvaluationInputError, match=r"Score those splits too .*\(--splits\)"):
+        check_same_weights(run, b, set())  # 'COD10K' itself is a split's
