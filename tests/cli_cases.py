@@ -1,14 +1,19 @@
 """Plain helpers of the CLI tests: run a command's ``main`` as ``python -m`` runs it, and find
 its one error line (test_cli_errors_inference.py, test_cli_errors_train_evaluate.py); every
-command's parser, for the --help tests (test_help_defaults.py, test_help_text_shown.py)."""
+command's parser, for the --help tests (test_help_defaults.py, test_help_text_shown.py);
+:func:`evaluate_main`, ``evaluate.py``'s main on any arguments."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
-from typing import Callable, Iterator, List
+from pathlib import Path
+from typing import Callable, Iterator, List, Sequence
 
 from pmgsam.utils.cli import exit_status
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(main: Callable, argv: List, capsys) -> tuple:
@@ -48,3 +53,12 @@ def command_parsers() -> Iterator[argparse.ArgumentParser]:
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 yield from action.choices.values()
+
+
+def evaluate_main(argv: Sequence[object]) -> int:
+    """``evaluate.py``'s ``main`` on ``argv`` (each item made a string), from a fresh copy of
+    the script."""
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.main([str(a) for a in argv])

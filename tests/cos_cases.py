@@ -1,22 +1,23 @@
 """Plain helpers of the COS benchmark-mode tests (pytest's default import mode puts tests/ on
 the path): :func:`small_nc4k`, a generated NC4K with three tiny test images and a config for it,
 and :func:`evaluate`, ``evaluate.py``'s main run on it; :func:`tiny_config`, the config of the
-tiny model at S=64 on a given data section."""
+tiny model at S=64 on a given data section; :func:`nc4k_config` and :func:`export_gt`, the COS
+ground-truth export of such a config."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.data import build_dataset, generate
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.evaluation import export_cos_gt
 from pmgsam.modeling.build import model_config as registered_config
 from pmgsam.utils.config import load_config, to_dict
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_nc4k(tmp_path: Path, model_config: Any) -> Tuple[Path, List[Path]]:
@@ -46,9 +47,22 @@ def tiny_config(tmp_path: Path, data: Dict[str, Any]) -> Path:
 
 def evaluate(config: Path, weights: Path, run: Path, *extra: Any) -> int:
     """Benchmark mode of ``weights`` on ``config``'s test split into ``run`` (CPU, quiet)."""
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
             "--output-dir", run, *extra]  # fmt: skip
-    return cli.main([str(a) for a in argv])
+    return evaluate_main(argv)
+
+
+def nc4k_config(tmp_path: Path, root: object) -> Path:
+    """:func:`tiny_config` on the NC4K at ``root`` (its train split carved, split files under
+    ``tmp_path / "splits"``)."""
+    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
+    data.update(test_splits=["test"], num_workers=0, split_dir=str(tmp_path / "splits"))
+    return tiny_config(tmp_path, data)
+
+
+def export_gt(config: Path, split: str, out: Path, *extra: object) -> dict:
+    """The COCO ground truth ``export_cos_gt`` writes to ``out`` for ``split`` of ``config``
+    (the command must succeed)."""
+    argv = ["--config", config, "--split", split, "--out", out, *extra]
+    assert export_cos_gt.main([str(a) for a in argv]) == 0
+    return json.loads(out.read_text())

@@ -46,7 +46,9 @@ def setup(tmp_path, dis5k_root, monkeypatch):
             Path(cfg.output_dir).mkdir(parents=True)  # the run folder a real one makes
             # What the real one computes over its training and validation sets, as its
             # state records it.
-            self.data_sample_fingerprint = training_data_fingerprint(DEMO, overrides, cfg.output_dir)
+            self.data_sample_fingerprint = training_data_fingerprint(
+                DEMO, overrides, cfg.output_dir
+            )
 
         def fit(self):
             return {"best_epoch": 1}

@@ -4,27 +4,18 @@ scoring another method's maps with ``--task cos --gt-json`` needs one."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_cases import evaluate_main
 from cos_cases import evaluate, tiny_config
 from PIL import Image
 
 from pmgsam.modeling.checkpoint import save_model
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
 
 
 def test_nc4k_benchmark_writes_the_coco_gt_that_scoring_mode_reproduces(
@@ -52,6 +43,6 @@ def test_nc4k_benchmark_writes_the_coco_gt_that_scoring_mode_reproduces(
     benchmark = json.loads((run / "metrics" / "test.json").read_text())
     out = tmp_path / "ap.json"
     gt_json = run / "metrics" / "test.gt.json"
-    assert _evaluate(["--task", "cos", "--pred-dir", run / "pred" / "test", "--gt-json",
-                      gt_json, "--out", out, "--quiet"]) == 0  # fmt: skip
+    assert evaluate_main(["--task", "cos", "--pred-dir", run / "pred" / "test", "--gt-json",
+                          gt_json, "--out", out, "--quiet"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["stats"] == benchmark["stats"]

@@ -8,7 +8,6 @@ carved split) gives other AP on the same maps, which the designed maps below sho
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import warnings
@@ -17,12 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cos_cases import evaluate, tiny_config
+from cli_cases import evaluate_main
+from cos_cases import evaluate, export_gt, nc4k_config, tiny_config
 
 from pmgsam.data import build_dataset
 from pmgsam.data.io import DataError
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.evaluation import export_cos_gt
 from pmgsam.evaluation.instances import UnscoredPredictionWarning, evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
@@ -34,29 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 AP_KEYS = ("AP", "AP50", "AP75")
 
 
-def _evaluate_cli(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
-
-
 def _score(pred: Path, gt_json: Path, out: Path) -> dict:
     argv = ["--task", "cos", "--pred-dir", pred, "--gt-json", gt_json, "--out", out, "--quiet"]
-    assert _evaluate_cli(argv) == 0
+    assert evaluate_main(argv) == 0
     return json.loads(out.read_text())
-
-
-def _export(config: Path, split: str, out: Path, *extra: object) -> dict:
-    argv = ["--config", config, "--split", split, "--out", out, *extra]
-    assert export_cos_gt.main([str(a) for a in argv]) == 0
-    return json.loads(out.read_text())
-
-
-def _nc4k_config(tmp_path: Path, root: Path) -> Path:
-    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
-    data.update(test_splits=["test"], num_workers=0, split_dir=str(tmp_path / "splits"))
-    return tiny_config(tmp_path, data)
 
 
 def _designed_maps(gt: dict, folder: Path) -> None:
@@ -86,12 +66,12 @@ def _ap(scores: dict) -> dict:
 def test_benchmark_maps_score_alike_against_the_export(
     seed0_tiny, nc4k_root: Path, tmp_path: Path
 ) -> None:
-    config = _nc4k_config(tmp_path, nc4k_root)
+    config = nc4k_config(tmp_path, nc4k_root)
     weights = save_model(seed0_tiny(), tmp_path / "m.safetensors")
     run, splits = tmp_path / "run", ("test", "all")
     assert evaluate(config, weights, run, "--splits", ",".join(splits)) == 0
     for split in splits:
-        gt = _export(config, split, tmp_path / f"{split}.gt.json")
+        gt = export_gt(config, split, tmp_path / f"{split}.gt.json")
         # The very file benchmark mode wrote beside its scores, without predicting anything.
         assert gt == json.loads((run / "metrics" / f"{split}.gt.json").read_text())
         scores = _score(run / "pred" / split, tmp_path / f"{split}.gt.json", tmp_path / "ap.json")
@@ -112,10 +92,10 @@ def test_benchmark_maps_score_alike_against_the_export(
 
 
 def test_the_export_numbers_the_split_in_order(nc4k_root: Path, tmp_path: Path) -> None:
-    config = _nc4k_config(tmp_path, nc4k_root)
+    config = nc4k_config(tmp_path, nc4k_root)
     data = load_config(ExperimentConfig, config).data
-    whole = _export(config, "all", tmp_path / "all.gt.json")
-    test = _export(config, "test", tmp_path / "test.gt.json")
+    whole = export_gt(config, "all", tmp_path / "all.gt.json")
+    test = export_gt(config, "test", tmp_path / "test.gt.json")
     names = build_dataset(data, "test", 64, train=False).names
     assert [Path(im["file_name"]).stem for im in test["images"]] == names
     # Natural order, as the split lists them (file-name order would put 10 before 2).
@@ -155,14 +135,14 @@ def nc4k_copy(nc4k_root: Path, tmp_path: Path) -> Path:
 def test_a_missing_instance_folder_or_map_is_named_and_nothing_written(
     nc4k_copy: Path, tmp_path: Path
 ) -> None:
-    config = _nc4k_config(tmp_path, nc4k_copy)
+    config = nc4k_config(tmp_path, nc4k_copy)
     out = tmp_path / "gt.json"
     (nc4k_copy / "Instance" / "3.png").unlink()
     with pytest.raises(DataError, match=r"instance map.*'3\.jpg'"):
-        _export(config, "all", out)
+        export_gt(config, "all", out)
     shutil.rmtree(nc4k_copy / "Instance")
     with pytest.raises(DataError, match=r"instance folder '.*Instance' does not exist"):
-        _export(config, "all", out)
+        export_gt(config, "all", out)
     assert not out.exists()
 
 
@@ -170,24 +150,24 @@ def test_a_dataset_without_instance_labels_is_refused(dis5k_root: Path, tmp_path
     data = {"dataset": "dis5k", "root": str(dis5k_root), "num_workers": 0}
     config = tiny_config(tmp_path, data)
     with pytest.raises(ConfigError, match=r"dis5k config: dis5k has no instance labels"):
-        _export(config, "DIS-TE1", tmp_path / "gt.json")
+        export_gt(config, "DIS-TE1", tmp_path / "gt.json")
 
 
 def test_out_rules(nc4k_root: Path, tmp_path: Path) -> None:
-    config = _nc4k_config(tmp_path, nc4k_root)
+    config = nc4k_config(tmp_path, nc4k_root)
     mine = tmp_path / "gt.json"
     mine.write_text("my notes")
     with pytest.raises(OutputError, match="pmgsam did not write"):
-        _export(config, "test", mine)
+        export_gt(config, "test", mine)
     assert mine.read_text() == "my notes"
-    _export(config, "test", mine, "--overwrite")
-    _export(config, "test", mine)  # its own file is replaced without --overwrite
+    export_gt(config, "test", mine, "--overwrite")
+    export_gt(config, "test", mine)  # its own file is replaced without --overwrite
     with pytest.raises(EvaluationInputError, match="names a folder"):
-        _export(config, "test", tmp_path)
+        export_gt(config, "test", tmp_path)
     with pytest.raises(EvaluationInputError, match="not .csv"):
-        _export(config, "test", tmp_path / "gt.csv")
+        export_gt(config, "test", tmp_path / "gt.csv")
     with pytest.raises(OutputError, match="lies inside the input folder"):
-        _export(config, "test", nc4k_root / "gt.json")
+        export_gt(config, "test", nc4k_root / "gt.json")
 
 
 def test_gt_json_given_the_instance_folder_points_to_the_export(
@@ -200,5 +180,5 @@ def test_gt_json_given_the_instance_folder_points_to_the_export(
         with pytest.raises(
             EvaluationInputError, match=r"python -m pmgsam\.evaluation\.export_cos_gt"
         ):
-            _evaluate_cli(["--task", "cos", "--pred-dir", tmp_path / "maps", "--gt-json",
+            evaluate_main(["--task", "cos", "--pred-dir", tmp_path / "maps", "--gt-json",
                            nc4k_root / "Instance", "--out", tmp_path / "ap.json"])  # fmt: skip

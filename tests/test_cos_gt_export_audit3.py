@@ -4,40 +4,26 @@ dataset with data.instance_dir is a COS dataset, and COD10K with its NonCAM imag
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from cos_cases import tiny_config
+from cos_cases import export_gt, nc4k_config, tiny_config
 
-from pmgsam.evaluation import export_cos_gt
 from pmgsam.utils.config import ConfigError
-
-
-def _export(config: Path, split: str, out: Path, *extra: object) -> dict:
-    argv = ["--config", config, "--split", split, "--out", out, *extra]
-    assert export_cos_gt.main([str(a) for a in argv]) == 0
-    return json.loads(out.read_text())
-
-
-def _nc4k(tmp_path: Path, root: object) -> Path:
-    data = {"dataset": "nc4k", "root": str(root), "train_split": "train", "val_split": None}
-    data.update(test_splits=["test"], num_workers=0, split_dir=str(tmp_path / "splits"))
-    return tiny_config(tmp_path, data)
 
 
 def test_a_carved_split_is_exported_without_saving_its_split_file(
     nc4k_root: Path, tmp_path: Path
 ) -> None:
-    gt = _export(_nc4k(tmp_path, nc4k_root), "test", tmp_path / "gt.json")
+    gt = export_gt(nc4k_config(tmp_path, nc4k_root), "test", tmp_path / "gt.json")
     assert 0 < len(gt["images"]) < 10  # carved from the pool of 10
     assert not (tmp_path / "splits").exists()
 
 
 def test_data_root_names_the_dataset_read(nc4k_root: Path, tmp_path: Path) -> None:
-    config = _nc4k(tmp_path, tmp_path / "not_here")
-    gt = _export(config, "all", tmp_path / "gt.json", "--data-root", nc4k_root)
+    config = nc4k_config(tmp_path, tmp_path / "not_here")
+    gt = export_gt(config, "all", tmp_path / "gt.json", "--data-root", nc4k_root)
     assert len(gt["images"]) == 10
 
 
@@ -47,12 +33,12 @@ def test_a_folder_dataset_with_instance_maps_is_exported(nc4k_root: Path, tmp_pa
         shutil.copytree(nc4k_root / source, root / target)
     data = {"dataset": "folder", "root": str(root), "instance_dir": "instances"}
     data.update(train_split="all", val_split=None, test_splits=["all"], num_workers=0)
-    mine = _export(tiny_config(tmp_path, data), "all", tmp_path / "mine.json")
-    nc4k = _export(_nc4k(tmp_path, nc4k_root), "all", tmp_path / "nc4k.json")
+    mine = export_gt(tiny_config(tmp_path, data), "all", tmp_path / "mine.json")
+    nc4k = export_gt(nc4k_config(tmp_path, nc4k_root), "all", tmp_path / "nc4k.json")
     assert mine["annotations"] == nc4k["annotations"] and mine["images"] == nc4k["images"]
     data.pop("instance_dir")
     with pytest.raises(ConfigError, match="folder has no instance labels"):
-        _export(tiny_config(tmp_path, data), "all", tmp_path / "none.json")
+        export_gt(tiny_config(tmp_path, data), "all", tmp_path / "none.json")
 
 
 def test_cod10k_with_its_noncam_images_is_refused(cod10k_root: Path, tmp_path: Path) -> None:
@@ -60,5 +46,5 @@ def test_cod10k_with_its_noncam_images_is_refused(cod10k_root: Path, tmp_path: P
     data.update(train_split="Train", val_split=None, test_splits=["Test"])
     out = tmp_path / "gt.json"
     with pytest.raises(ConfigError, match="data.cam_only is false"):
-        _export(tiny_config(tmp_path, data), "Test", out)
+        export_gt(tiny_config(tmp_path, data), "Test", out)
     assert not out.exists()

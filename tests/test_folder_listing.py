@@ -118,3 +118,21 @@ def test_a_folder_of_only_unreadable_images_is_named_with_each_file(tmp_path) ->
     _image(tmp_path / "c.png")
     folder = ImageFolder(tmp_path, 64)  # one readable image: the others listed, not fatal
     assert folder.names == ["c"] and [n for n, _ in folder.unreadable] == ["a.jpg", "b.png"]
+
+
+def _lists(folder) -> int:
+    """A caller of list_files: the line its subfolder warning should point at."""
+    import inspect
+
+    line = inspect.currentframe().f_lineno + 1
+    list_files(folder, IMAGE_EXTENSIONS, "image")
+    return line
+
+
+def test_the_subfolder_warning_points_at_the_caller_of_list_files(tmp_path) -> None:
+    # As warnings.warn(stacklevel=2) does: the line that called list_files, not the one that
+    # called that caller (where it pointed once list_files went through scan_files).
+    _image(tmp_path / "day2" / "inner.png")
+    with pytest.warns(UserWarning, match="subfolder") as caught:
+        line = _lists(tmp_path)
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)

@@ -5,13 +5,13 @@ version's row."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
@@ -19,16 +19,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import from_dict, to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
 
 
 def _config(model, data_root: Path, tmp_path: Path) -> Path:
@@ -52,7 +43,7 @@ def test_replaced_weights_at_one_path_are_refused_unless_every_score_is_replaced
     run = tmp_path / "run"
     base = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
             "--dataset", "dis5k", "--output-dir", run, "--workers", "1", "--no-hce"]  # fmt: skip
-    assert _evaluate(base + ["--splits", "DIS-VD"]) == 0
+    assert evaluate_main(base + ["--splits", "DIS-VD"]) == 0
     first = hashlib.sha256(weights.read_bytes()).hexdigest()
     with torch.no_grad():
         next(model.trainable_parameters()).add_(0.5)  # training went on: a new best, same path
@@ -60,10 +51,10 @@ def test_replaced_weights_at_one_path_are_refused_unless_every_score_is_replaced
     record = (run / "run.json").read_bytes()
     # Before: exit 0, DIS-TE1 of the new weights beside DIS-VD of the old in one row.
     with pytest.raises(EvaluationInputError, match=r"holds scores \('DIS-VD'\) of the weights"):
-        _evaluate(base + ["--splits", "DIS-TE1"])
+        evaluate_main(base + ["--splits", "DIS-TE1"])
     assert (run / "run.json").read_bytes() == record and not (run / "pred" / "DIS-TE1").exists()
     # Scoring every recorded split again leaves no score of the old weights: allowed.
-    assert _evaluate(base + ["--splits", "DIS-VD,DIS-TE1"]) == 0
+    assert evaluate_main(base + ["--splits", "DIS-VD,DIS-TE1"]) == 0
     saved = json.loads((run / "run.json").read_text())
     assert saved["meta"]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert saved["meta"]["weights_sha256"] != first and set(saved["dis"]) == {"DIS-VD", "DIS-TE1"}
@@ -97,3 +88,17 @@ def test_entries_are_named_as_benchmark_mode_writes_them() -> None:
     assert scored_entries("nc4k", ["test"]) == {"NC4K"}
     assert scored_entries("cod10k", ["Test", "val"]) == {"COD10K", "COD10K val"}
     assert scored_entries("folder", ["test"]) == {"test"}
+
+
+def test_the_overlap_analysis_entry_is_not_called_a_split_to_score_again(tmp_path) -> None:
+    # README's COD10K recipe: evaluate.py, then `analysis overlap --run` adds the subset AP.
+    # After a new best, --splits cannot score 'COD10K overlap': the advice must not say it can.
+    a, b = "a" * 64, "b" * 64
+    cos = {"COD10K": {}, "COD10K overlap": {"rule": "either", "share": 0.3}}
+    run = _run_json(tmp_path / "r", a, {}, cos)
+    with pytest.raises(EvaluationInputError) as err:
+        check_same_weights(run, b, {"COD10K"})
+    text = str(err.value)
+    assert "--splits" not in text and "overlap analysis" in text and "delete" in text
+    with pytest.raises(EvaluationInputError, match=r"Score those splits too .*\(--splits\)"):
+        check_same_weights(run, b, set())  # 'COD10K' itself is a split's

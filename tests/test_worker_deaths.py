@@ -91,3 +91,24 @@ def test_a_forked_worker_that_exits_is_not_blamed_on_the_main_guard() -> None:
 def test_unknown_exit_codes_keep_the_general_advice() -> None:
     text = dead_worker_message([None, None], "spawn", main_script="/x/run.py")
     assert "killed for memory, or crashed" in text and "fewer --workers" in text
+
+
+def _terminated(item):
+    os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler or earlyoom ends a process
+
+
+def test_a_worker_ended_from_outside_is_not_called_a_crash(tmp_path, monkeypatch) -> None:
+    # The executor ends the other worker with SIGTERM too: every code is SIGTERM, and that
+    # signal came from another process, not from a failure in native code.
+    monkeypatch.setattr(scoring, "cpu_share", lambda: 2)
+    monkeypatch.setattr(scoring, "_score_indexed", _terminated)
+    with pytest.raises(RuntimeError, match="worker process died") as err:
+        scoring.evaluate_dis_pairs(_pairs(tmp_path), workers=2, with_hce=False, progress=False)
+    assert "SIGTERM" in str(err.value) and "another process" in str(err.value)
+    assert "crash" not in str(err.value)
+
+
+def test_the_executors_sigterm_beside_an_unknown_code_is_not_the_cause() -> None:
+    # The worker that died first has no code yet; the other one's SIGTERM is the executor's.
+    text = dead_worker_message([None, -signal.SIGTERM], "fork")
+    assert "SIGTERM" not in text and "killed for memory, or crashed" in text

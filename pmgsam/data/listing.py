@@ -98,7 +98,7 @@ def list_files(
     overwrite each other on case-insensitive file systems (macOS, Windows). Subfolders named in
     ``expected`` (the caller's own output folder there) are skipped without a warning.
     """
-    return scan_files(folder, extensions, what, expected, stacklevel=3)[0]
+    return scan_files(folder, extensions, what, expected, stacklevel=2)[0]
 
 
 def scan_files(
@@ -109,7 +109,8 @@ def scan_files(
     stacklevel: int = 2,
 ) -> Tuple[Dict[str, Path], List[str]]:
     """(:func:`list_files`, :func:`other_files`) of ``folder`` from one listing of it; the
-    subfolder warning names the code ``stacklevel`` frames up."""
+    subfolder warning points where ``warnings.warn(..., stacklevel)`` called by the caller
+    would (2: the caller's caller)."""
     folder = Path(folder)
     if not folder.is_dir():
         if folder.exists():

@@ -58,12 +58,27 @@ def check_same_weights(
         for name in data[section]
         if name not in replaced
     ]
-    if kept:
-        raise EvaluationInputError(
-            f"{option} '{run_dir}' holds scores ({preview([repr(k) for k in kept], 5)}) of "
-            f"the weights with SHA-256 {recorded[:12]}…, but '{meta.get('checkpoint')}' now "
-            f"holds other weights ({sha256[:12]}…: a run still training replaced them?): "
-            "adding these scores would make one table row of two models. Score those splits "
-            f"too in this call (--splits), choose another {option}, or delete '{path}' to "
-            "start this folder anew"
-        )
+    if not kept:
+        return
+    cos = data.get("cos") if isinstance(data.get("cos"), dict) else {}
+    # The overlap analysis's subset AP records its rule: no split, so --splits cannot score it.
+    subsets = [n for n in kept if isinstance(cos.get(n), dict) and "rule" in cos[n]]
+    ways = ["score those splits too in this call (--splits)"] if len(subsets) < len(kept) else []
+    ways += [f"choose another {option}", f"delete '{path}' to start this folder anew"]
+    also = (
+        f" ({preview([repr(k) for k in subsets], 5)}: the overlap analysis's subset AP, no "
+        "split: run that analysis again after scoring)"
+        if subsets
+        else ""
+    )
+    raise EvaluationInputError(
+        f"{option} '{run_dir}' holds scores ({preview([repr(k) for k in kept], 5)}) of "
+        f"the weights with SHA-256 {recorded[:12]}…, but '{meta.get('checkpoint')}' now "
+        f"holds other weights ({sha256[:12]}…: a run still training replaced them?): "
+        "adding these scores would make one table row of two models. "
+        f"{_sentence(', '.join(ways[:-1]))}, or {ways[-1]}{also}"
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -46,6 +46,15 @@ def _main_script() -> Union[str, None]:
     return getattr(sys.modules.get("__main__"), "__file__", None)
 
 
+# The signals a process raises on itself when native code fails (a bad access, an abort); the
+# others (SIGTERM, SIGINT, SIGXCPU, ...) come from outside it.
+_CRASHES = {
+    getattr(signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGSYS", "SIGTRAP")
+    if hasattr(signal, name)
+}
+
+
 def _cause(code: int, start_method: str, main_script: Union[str, None]) -> str:
     if code < 0:
         try:
@@ -57,7 +66,12 @@ def _cause(code: int, start_method: str, main_script: Union[str, None]) -> str:
                 "killed by SIGKILL, usually the kernel's out-of-memory killer (`dmesg` says "
                 "so): score with fewer --workers (or 1) to give each more memory"
             )
-        return f"killed by {name} (a crash in native code: OpenCV, SciPy or NumPy)"
+        if -code in _CRASHES:
+            return f"killed by {name} (a crash in native code: OpenCV, SciPy or NumPy)"
+        return (
+            f"killed by {name}, sent by another process or a limit (a job scheduler's time or "
+            "memory limit, a memory watchdog such as earlyoom, `ulimit`, or `kill`)"
+        )
     if code == 0:
         return (
             "it exited before scoring: its start-up failed (the 'Exception in initializer' "
@@ -84,8 +98,12 @@ def dead_worker_message(
     if main_script is None:
         main_script = _main_script()
     known = [c for c in codes if c is not None]
-    # SIGTERM is how the executor ends the workers that were still alive.
-    telling = [c for c in known if c != -signal.SIGTERM] or known
+    # SIGTERM is how the executor ends the workers that were still alive. Only when every
+    # worker's code is known and each is SIGTERM did one come from elsewhere; with a code
+    # missing, the worker that died first is the unknown one.
+    telling = [c for c in known if c != -signal.SIGTERM]
+    if not telling and known and len(known) == len(codes):
+        telling = known
     if not telling:
         return (
             f"{PREFIX} (killed for memory, or crashed); score with fewer --workers (or 1) to "

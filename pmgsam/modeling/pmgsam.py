@@ -152,7 +152,8 @@ class PMGSAM(nn.Module):
 
         Arguments:
           images (torch.Tensor): RGB images (B, 3, S, S) in [0, 1], of the weights' dtype (or
-            float32 under ``torch.autocast``), S being ``config.image_size`` (resized and padded by the data pipeline).
+            float32 under ``torch.autocast``), S being ``config.image_size`` (resized and
+            padded by the data pipeline).
           check_range (bool): check that the values are in [0, 1] (a small tolerance allows
             resampling overshoot) when ``check_input_range`` is on; False skips the check (one
             host synchronisation) for this call only, for callers whose tensors are in range
