@@ -28,8 +28,9 @@ def probability_levels(prob: torch.Tensor) -> torch.Tensor:
     """The 0-255 levels (uint8, same device) that a [0, 1] probability map is saved as:
     ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped, NaN
     as 0 (a NaN cast to uint8 is undefined in C++: 0 on x86 CPUs, not promised elsewhere)."""
-    prob = torch.nan_to_num(prob.float(), nan=0.0)
-    return torch.round(prob.clamp(0, 1) * 255.0).to(torch.uint8)
+    # In place on one float32 copy: a 24 MP map took four (380 MB) one after another.
+    levels = torch.nan_to_num(prob.float(), nan=0.0)
+    return levels.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
 
 def binary_mask(prob: torch.Tensor) -> torch.Tensor:
@@ -69,8 +70,9 @@ def write_probability_png(
     """
     arr = probability_levels(prob).cpu().numpy()
     # A NaN probability saves as 0: a model that failed would otherwise score as empty. The
-    # levels' transfer has already waited for the device; the count adds one small reduction.
-    nan = int(torch.isnan(prob).sum())
+    # levels' transfer has already waited for the device. A sum is NaN when a term is: only
+    # then are the NaN counted (a full-size mask otherwise, 0.15 s on a 24 MP map).
+    nan = int(torch.isnan(prob).sum()) if torch.isnan(prob.sum()) else 0
     if nan and nan_maps is not None:
         nan_maps.append(f"'{path}' (NaN at {nan} of its {prob.numel()} pixels)")
     elif nan:
