@@ -41,7 +41,7 @@ from pmgsam.engine.training_log import (
     interruption_message,
 )
 from pmgsam.engine.validation import run_validation
-from pmgsam.modeling.build import build_model
+from pmgsam.modeling.build import build_model, warn_other_frozen_weights
 from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
@@ -110,6 +110,7 @@ class Trainer(TrainerSetup):
             weights = resolve_weights(config.train.init_from)
             load_model_weights(self.model, weights)
             logger.info("initial weights from %s", weights)
+            warn_other_frozen_weights(weights, config.model, self._branch_digests.__getitem__)
         self._build_data()
         splits = (self.train_set, self.val_set)
         self.data_sample_fingerprint = data_fingerprint(config.data.root, *splits)

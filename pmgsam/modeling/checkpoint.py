@@ -54,6 +54,14 @@ def resolve_weights(path: str | Path) -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(f"'{c}'" for c in candidates)
+    last = checkpoint_dir(path, "last")
+    if (last / MODEL_FILE).is_file():
+        # A run folder all the same: one whose validation loss was never finite, or that was
+        # stopped before its first validation, has only its latest weights.
+        raise CheckpointError(
+            f"the training run '{path}' has no best weights (looked for {looked}): no finite "
+            f"validation loss was recorded yet; its latest weights are '{last}': give that"
+        )
     raise CheckpointError(
         f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
         "give a .safetensors file, a checkpoint folder or a training run folder"
