@@ -1,6 +1,6 @@
 """Starting a fine-tune (``train.init_from``) from another run's weights: which file a run
-folder means, and what the run is told when its frozen branches are not those the weights were
-trained on."""
+folder means, what the run is told when its frozen branches are not those the weights were
+trained on, and what a refused architecture or input size says to keep."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ from typing import Any, Callable, Dict, Tuple
 import pytest
 import torch
 
+import pmgsam
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.modeling.build import model_config
-from pmgsam.modeling.checkpoint import MODEL_FILE, checkpoint_dir, resolve_weights
+from pmgsam.modeling.checkpoint import (
+    MODEL_FILE,
+    checkpoint_dir,
+    load_model_weights,
+    resolve_weights,
+)
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import from_dict, to_dict
 
@@ -92,3 +98,21 @@ def test_a_run_folder_without_best_weights_points_at_its_last(small_model_file, 
         resolve_weights(tmp_path / "run")
     assert f"latest weights are '{last}'" in str(err.value)
     assert resolve_weights(last) == last / MODEL_FILE
+
+
+def test_another_input_size_is_refused_saying_what_to_keep(small_model_file) -> None:
+    # No trainable weight's shape depends on S, so only the config can tell: a wrong refusal
+    # (or none) would go unnoticed by the key and shape check.
+    with pytest.raises(CheckpointError, match=r"image_size: 64 != 128") as err:
+        pmgsam.load_pretrained(small_model_file[0], image_size=128)
+    text = str(err.value)
+    assert "leave those fields as it has them (model.image_size=64)" in text
+    assert "resized to its S=64" in text
+
+
+def test_another_architecture_is_refused_naming_each_field_to_keep(small_model_file) -> None:
+    model = pmgsam.build_model("pmgsam_tiny", image_size=64, decoder_depth=2, fusion="residual")
+    with pytest.raises(CheckpointError, match=r"decoder_depth: 1 != 2; fusion: 'drfm'") as err:
+        load_model_weights(model, small_model_file[0])
+    assert "(model.decoder_depth=1, model.fusion=drfm)" in str(err.value)
+    assert "resized" not in str(err.value)
