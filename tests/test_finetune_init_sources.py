@@ -116,3 +116,16 @@ def test_another_architecture_is_refused_naming_each_field_to_keep(small_model_f
         load_model_weights(model, small_model_file[0])
     assert "(model.decoder_depth=1, model.fusion=drfm)" in str(err.value)
     assert "resized" not in str(err.value)
+
+
+def test_a_training_state_given_as_init_from_names_its_weights(make_config, tmp_path):
+    # A run's state.pt beside its weights: the file a user sees first in a checkpoint folder.
+    from pmgsam.engine.state import STATE_FORMAT
+
+    state = tmp_path / "state.pt"
+    torch.save({"format": STATE_FORMAT, "epoch": 1}, state)
+    config = make_config()
+    config.train.init_from = str(state)
+    with pytest.raises(CheckpointError, match="PMG-SAM training state") as err:
+        Trainer(config, progress=False)
+    assert "train.init_from" in str(err.value) and "--resume" in str(err.value)
