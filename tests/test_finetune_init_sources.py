@@ -4,6 +4,7 @@ trained on, and what a refused architecture or input size says to keep."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
@@ -79,7 +80,7 @@ def test_other_frozen_weights_than_the_init_was_trained_on_are_named(
     assert "model.u2net_checkpoint=null" in line
 
 
-def test_the_frozen_weights_it_was_trained_on_warn_nothing(
+def test_the_frozen_weights_it_was_trained_on_warn_nothing_and_the_weights_are_hashed(
     make_config, small_model_file, u2net_files
 ) -> None:
     # The same weights from a file: the digests agree, whatever the config's path says.
@@ -87,6 +88,10 @@ def test_the_frozen_weights_it_was_trained_on_warn_nothing(
     config.train.init_from = str(small_model_file[0])
     Trainer(config, progress=False).close()
     assert _init_warnings(config) == []
+    # Which weights it started from, verifiably: a run folder's best changes as that run goes on.
+    sha256 = hashlib.sha256(Path(small_model_file[0]).read_bytes()).hexdigest()
+    log = (Path(config.output_dir) / "train.log").read_text(encoding="utf-8")
+    assert f"initial weights from {small_model_file[0]} (SHA-256 {sha256})" in log
 
 
 def test_a_run_folder_without_best_weights_points_at_its_last(small_model_file, tmp_path) -> None:

@@ -30,7 +30,7 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.engine.resume_checks import check_moved_inputs, inputs_found, resume_command
 from pmgsam.engine.run_lock import RunLock
-from pmgsam.engine.state import LOG_FILE, resolve_weights, seed_everything, write_config
+from pmgsam.engine.state import LOG_FILE, seed_everything, write_config
 from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
 from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.engine.training_log import (
@@ -42,7 +42,12 @@ from pmgsam.engine.training_log import (
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model, warn_other_frozen_weights
-from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
+from pmgsam.modeling.checkpoint import (
+    branch_digests,
+    check_loaded,
+    hash_weights,
+    load_model_weights,
+)
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
@@ -107,10 +112,14 @@ class Trainer(TrainerSetup):
         # kept one across processes: synced in DDP's forward and before validation.
         self._buffers_train = D.buffers_change_in_training(self.model)
         if config.train.init_from and resumed is None:
-            weights = resolve_weights(config.train.init_from)
-            load_model_weights(self.model, weights)
-            logger.info("initial weights from %s", weights)
-            warn_other_frozen_weights(weights, config.model, self._branch_digests.__getitem__)
+            # Hashed: a run folder's best (the file a folder means) changes as that run goes
+            # on, so the log says which weights it held when this run started from it.
+            weights = hash_weights(config.train.init_from)
+            load_model_weights(self.model, weights.path)
+            check_loaded(weights)
+            logger.info("initial weights from %s (SHA-256 %s)", weights.path, weights.sha256)
+            digest_of = self._branch_digests.__getitem__
+            warn_other_frozen_weights(weights.path, config.model, digest_of)
         self._build_data()
         splits = (self.train_set, self.val_set)
         self.data_sample_fingerprint = data_fingerprint(config.data.root, *splits)
