@@ -134,3 +134,14 @@ def test_a_training_state_given_as_init_from_names_its_weights(make_config, tmp_
     with pytest.raises(CheckpointError, match="PMG-SAM training state") as err:
         Trainer(config, progress=False)
     assert "train.init_from" in str(err.value) and "--resume" in str(err.value)
+
+
+def test_a_runs_checkpoints_folder_names_the_folders_it_holds(small_model_file, tmp_path) -> None:
+    checkpoints = tmp_path / "run" / "checkpoints"
+    for which in ("best", "last"):
+        (checkpoints / which).mkdir(parents=True)
+        shutil.copy(small_model_file[0], checkpoints / which / MODEL_FILE)
+    with pytest.raises(CheckpointError, match="holds checkpoint folders, not weights") as err:
+        resolve_weights(checkpoints)
+    assert f"'{checkpoints / 'best'}' or '{checkpoints / 'last'}'" in str(err.value)
+    assert f"run folder '{tmp_path / 'run'}'" in str(err.value)

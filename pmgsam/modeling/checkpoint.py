@@ -62,6 +62,12 @@ def resolve_weights(path: str | Path) -> Path:
             f"the training run '{path}' has no best weights (looked for {looked}): no finite "
             f"validation loss was recorded yet; its latest weights are '{last}': give that"
         )
+    held = [f"'{path / w}'" for w in ("best", "last") if (path / w / MODEL_FILE).is_file()]
+    if path.name == CHECKPOINTS and held:  # a run's checkpoints/, one level above its weights
+        raise CheckpointError(
+            f"'{path}' holds checkpoint folders, not weights: give one of them ("
+            f"{' or '.join(held)}) or the run folder '{path.parent}' (its best)"
+        )
     raise CheckpointError(
         f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
         "give a .safetensors file, a checkpoint folder or a training run folder"
