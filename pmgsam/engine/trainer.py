@@ -11,6 +11,7 @@ validation from :mod:`pmgsam.engine.validation`, and what a run reports from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -48,6 +49,7 @@ from pmgsam.modeling.checkpoint import (
     hash_weights,
     load_model_weights,
 )
+from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
@@ -105,7 +107,8 @@ class Trainer(TrainerSetup):
         config = self.config
         resumed = self._open_run(resume)
         self._configure_runtime()
-        model = build_model(config.model)
+        loaded = "train.init_from's weights" if config.train.init_from else None
+        model = self._build_model("the run's saved weights" if resumed is not None else loaded)
         self._branch_digests = branch_digests(model)  # frozen: hashed once, saved each time
         self.model = prepare_model(model.to(self.device), self.perf)
         # BatchNorm statistics that training updates (the residual fusion ablation's) are
@@ -142,6 +145,23 @@ class Trainer(TrainerSetup):
         self.net = maybe_compile(self._wrap_distributed(), self.perf)
         if self.is_main:
             self._start_log(resumed is None)
+
+    def _build_model(self, loaded: Optional[str]) -> PMGSAM:
+        """The run's model. ``loaded``: what every trainable weight is loaded from next (a
+        resumed run's state, ``train.init_from``), if anything: then a SAM file that would
+        initialise the decoder is not read, nor needed where it is gone or moved (a resume
+        may not change its path)."""
+        config = self.config.model
+        if not (loaded and config.sam_checkpoint):
+            return build_model(config)
+        logger.info(
+            "model.sam_checkpoint '%s' not read: %s replace the decoder it would initialise",
+            config.sam_checkpoint,
+            loaded,
+        )
+        model = build_model(dataclasses.replace(config, sam_checkpoint=None))
+        model.config = config  # what the run's checkpoints record, as when it started
+        return model
 
     def _configure_runtime(self) -> None:
         config = self.config
