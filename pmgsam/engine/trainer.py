@@ -11,6 +11,7 @@ validation from :mod:`pmgsam.engine.validation`, and what a run reports from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -30,7 +31,7 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.engine.resume_checks import check_moved_inputs, inputs_found, resume_command
 from pmgsam.engine.run_lock import RunLock
-from pmgsam.engine.state import LOG_FILE, resolve_weights, seed_everything, write_config
+from pmgsam.engine.state import LOG_FILE, seed_everything, write_config
 from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
 from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.engine.training_log import (
@@ -41,8 +42,14 @@ from pmgsam.engine.training_log import (
     interruption_message,
 )
 from pmgsam.engine.validation import run_validation
-from pmgsam.modeling.build import build_model
-from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
+from pmgsam.modeling.build import build_model, warn_other_frozen_weights
+from pmgsam.modeling.checkpoint import (
+    branch_digests,
+    check_loaded,
+    hash_weights,
+    load_model_weights,
+)
+from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.utils.loaders import loader_batches
 from pmgsam.utils.messages import one_line
 
@@ -100,16 +107,22 @@ class Trainer(TrainerSetup):
         config = self.config
         resumed = self._open_run(resume)
         self._configure_runtime()
-        model = build_model(config.model)
+        loaded = "train.init_from's weights" if config.train.init_from else None
+        model = self._build_model("the run's saved weights" if resumed is not None else loaded)
         self._branch_digests = branch_digests(model)  # frozen: hashed once, saved each time
         self.model = prepare_model(model.to(self.device), self.perf)
         # BatchNorm statistics that training updates (the residual fusion ablation's) are
         # kept one across processes: synced in DDP's forward and before validation.
         self._buffers_train = D.buffers_change_in_training(self.model)
         if config.train.init_from and resumed is None:
-            weights = resolve_weights(config.train.init_from)
-            load_model_weights(self.model, weights)
-            logger.info("initial weights from %s", weights)
+            # Hashed: a run folder's best (the file a folder means) changes as that run goes
+            # on, so the log says which weights it held when this run started from it.
+            weights = hash_weights(config.train.init_from)
+            load_model_weights(self.model, weights.path)
+            check_loaded(weights)
+            logger.info("initial weights from %s (SHA-256 %s)", weights.path, weights.sha256)
+            digest_of = self._branch_digests.__getitem__
+            warn_other_frozen_weights(weights.path, config.model, digest_of)
         self._build_data()
         splits = (self.train_set, self.val_set)
         self.data_sample_fingerprint = data_fingerprint(config.data.root, *splits)
@@ -132,6 +145,23 @@ class Trainer(TrainerSetup):
         self.net = maybe_compile(self._wrap_distributed(), self.perf)
         if self.is_main:
             self._start_log(resumed is None)
+
+    def _build_model(self, loaded: Optional[str]) -> PMGSAM:
+        """The run's model. ``loaded``: what every trainable weight is loaded from next (a
+        resumed run's state, ``train.init_from``), if anything: then a SAM file that would
+        initialise the decoder is not read, nor needed where it is gone or moved (a resume
+        may not change its path)."""
+        config = self.config.model
+        if not (loaded and config.sam_checkpoint):
+            return build_model(config)
+        logger.info(
+            "model.sam_checkpoint '%s' not read: %s replace the decoder it would initialise",
+            config.sam_checkpoint,
+            loaded,
+        )
+        model = build_model(dataclasses.replace(config, sam_checkpoint=None))
+        model.config = config  # what the run's checkpoints record, as when it started
+        return model
 
     def _configure_runtime(self) -> None:
         config = self.config

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Callable, List, Mapping, Union
 
 from pmgsam.modeling.checkpoint import (
     load_model_weights,
@@ -191,13 +191,9 @@ def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
     A fixed-seed random branch (a demo or test model) that this build does not reproduce (a
     torch or hiera-transformer release that initialises otherwise) gets a warning, not an
     error: no file can restore it, and the checkpoint still loads as it would have before."""
-    recorded = read_frozen_digests(path)
-    for field, branch in FROZEN_CHECKPOINT_FIELDS.items():
-        name = field.split("_")[0]  # hiera_checkpoint -> hiera
+    for field in other_frozen_weights(path, lambda name: model.frozen_digest((name,))):
+        branch = FROZEN_CHECKPOINT_FIELDS[field]
         source = getattr(model.config, field)
-        # Skipped for a checkpoint written before the digests were recorded.
-        if name not in recorded or model.frozen_digest((name,)) == recorded[name]:
-            continue
         if not source:
             logger.warning(
                 "checkpoint '%s' was trained on a fixed-seed random %s branch that this "
@@ -210,4 +206,48 @@ def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
         raise CheckpointError(
             f"the {branch} weights in '{source}' are not those checkpoint '{path}' was "
             f"trained on (their SHA-256 differs): give {field} the file it was trained on"
+        )
+
+
+def other_frozen_weights(path: Path, digest_of: Callable[[str], str]) -> List[str]:
+    """The frozen-branch fields (``hiera_checkpoint``, ...) whose weights differ from those the
+    checkpoint ``path`` records. ``digest_of(branch)``: the SHA-256 of the model's branch
+    (``hiera``, ``u2net``), asked only where the checkpoint records one (one written before
+    the digests were recorded is checked for nothing)."""
+    recorded = read_frozen_digests(path)
+    changed = []
+    for field in FROZEN_CHECKPOINT_FIELDS:
+        name = field.split("_")[0]  # hiera_checkpoint -> hiera
+        if name in recorded and digest_of(name) != recorded[name]:
+            changed.append(field)
+    return changed
+
+
+def warn_other_frozen_weights(
+    path: Path, config: ModelConfig, digest_of: Callable[[str], str]
+) -> None:
+    """Warn, for ``train.init_from``, about each frozen branch whose weights differ from those
+    the checkpoint ``path`` was trained on. Training may mean it (a new Hiera file, a demo
+    model's weights as a start), so it goes on, but its trainable parts start from features
+    they never saw: not the fine-tune of that checkpoint that the config seems to describe."""
+    stored = read_model_config(path)
+
+    def described(source: Any) -> str:
+        return f"the weights in '{source}'" if source else "a fixed-seed random branch"
+
+    for field in other_frozen_weights(path, digest_of):
+        branch, trained_on = FROZEN_CHECKPOINT_FIELDS[field], getattr(stored, field)
+        fix = (
+            f"model.{field}=null" if not trained_on else f"model.{field} the file it was trained on"
+        )
+        logger.warning(
+            "train.init_from '%s' was trained on %s as its %s branch; this run's, %s, differs "
+            "(SHA-256), so its trained parts start from features they were not trained on. To "
+            "fine-tune it, give %s (unless another %s branch is meant)",
+            path,
+            described(trained_on),
+            branch,
+            described(getattr(config, field)),
+            fix,
+            branch,
         )

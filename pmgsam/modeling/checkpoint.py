@@ -54,6 +54,20 @@ def resolve_weights(path: str | Path) -> Path:
         if candidate.is_file():
             return candidate
     looked = ", ".join(f"'{c}'" for c in candidates)
+    last = checkpoint_dir(path, "last")
+    if (last / MODEL_FILE).is_file():
+        # A run folder all the same: one whose validation loss was never finite, or that was
+        # stopped before its first validation, has only its latest weights.
+        raise CheckpointError(
+            f"the training run '{path}' has no best weights (looked for {looked}): no finite "
+            f"validation loss was recorded yet; its latest weights are '{last}': give that"
+        )
+    held = [f"'{path / w}'" for w in ("best", "last") if (path / w / MODEL_FILE).is_file()]
+    if path.name == CHECKPOINTS and held:  # a run's checkpoints/, one level above its weights
+        raise CheckpointError(
+            f"'{path}' holds checkpoint folders, not weights: give one of them ("
+            f"{' or '.join(held)}) or the run folder '{path.parent}' (its best)"
+        )
     raise CheckpointError(
         f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
         "give a .safetensors file, a checkpoint folder or a training run folder"
@@ -271,11 +285,27 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
     state, config = read_model_file(path)
     differences = architecture_diff(config, model.config)
     if differences:
+        fields = [d.split(":")[0] for d in differences]
+        stored = ", ".join(f"model.{f}={_override_text(getattr(config, f))}" for f in fields)
+        # S is among them though no trainable weight's shape depends on it: a Hiera built at
+        # another S has another position embedding (and a random one other weights throughout),
+        # and the frozen digests the checkpoint records would not hold.
+        size = (
+            f"; images of any size are resized to its S={config.image_size} for prediction"
+            if "image_size" in fields
+            else ""
+        )
         raise CheckpointError(
             f"checkpoint '{path}' was built with another model config; differences "
-            f"(checkpoint vs model): {'; '.join(differences)}"
+            f"(checkpoint vs model): {'; '.join(differences)}. Its weights load only into the "
+            f"model they were trained in: leave those fields as it has them ({stored}){size}"
         )
     model.load_trainable_state_dict(state, source=str(path))
+
+
+def _override_text(value: Any) -> str:
+    """``value`` as a ``key=value`` override gives it (text bare, lists and flags as YAML)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def checkpoint_model_fields(

@@ -210,7 +210,8 @@ NOT_A_BRANCH = {
     "sam2": "PMG-SAM takes no SAM2 weights (SAM2 is only a baseline, pmgsam.baselines)",
     "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
     "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
-    "folder, with pmgsam.load_pretrained (or --checkpoint)",
+    "folder, with pmgsam.load_pretrained (or --checkpoint / train.init_from; train.py --resume "
+    "takes the run folder to continue the run itself)",
     "vit": "PMG-SAM takes no plain ViT weights (model.hiera_checkpoint takes a Hiera's: "
     "hiera-transformer's, or timm's hiera_* models)",
 }
