@@ -176,3 +176,18 @@ def test_a_gray_alpha_instance_map_takes_its_labels_from_the_gray_channel(tmp_pa
     Image.fromarray(la, "LA").save(tmp_path / "inst.png")
     label = load_instance_map(tmp_path / "inst.png")
     assert label.dtype == np.int64 and label.tolist() == [[0, 1, 2]]
+
+
+def test_an_instance_folder_s_subfolder_is_said_once(tmp_path):
+    # The missing-map check and the annotations each listed the folder, from two lines: the
+    # subfolder warning came twice.
+    label = np.zeros((4, 6), np.uint8)
+    label[1:3, 1:4] = 1
+    (tmp_path / "inst" / "old").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "inst" / "a.png"), label)
+    paths = _coco_images(tmp_path / "img", ["a"])
+    with pytest.warns(UserWarning) as caught:
+        gt = coco_ground_truth(paths, ["a"], InstanceSource("png", tmp_path / "inst"), "t")
+    said = [str(w.message) for w in caught if "subfolder" in str(w.message)]
+    assert len(said) == 1 and "old" in said[0]
+    assert [a["area"] for a in gt["annotations"]] == [6.0]

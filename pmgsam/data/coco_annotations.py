@@ -78,8 +78,10 @@ def annotations_from_pngs(
     names: Sequence[str],
     images: List[Dict[str, Any]],
     unreadable: Optional[Dict[str, Tuple[str, str]]] = None,
+    found: Optional[Dict[str, Path]] = None,
 ) -> List[Dict[str, Any]]:
-    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value).
+    """COCO annotations from instance maps ``<folder>/<name>.png`` (one per distinct value);
+    ``found``: the folder's maps by stem, where the caller has listed it already.
 
     An instance map that cannot be decoded (truncated, not an image) or whose size is not its
     image's raises a :class:`DataError` naming it; with ``unreadable`` given it is recorded
@@ -87,7 +89,8 @@ def annotations_from_pngs(
     leaves that image out), so every such file can be named at once. A missing one always
     raises (a wrong folder, not a damaged file).
     """
-    found = list_files(folder, MASK_EXTENSIONS, "instance map")
+    if found is None:
+        found = list_files(folder, MASK_EXTENSIONS, "instance map")
     annotations: List[Dict[str, Any]] = []
     for name, img in zip(names, images):
         if name not in found:

@@ -85,9 +85,10 @@ def coco_ground_truth(
         raise DataError(
             f"{description or 'this dataset'} has no instance labels: {instances.reason}"
         )
+    maps: Dict[str, Path] = {}
     if instances.kind == "png":
         assert instances.path is not None
-        _refuse_missing_maps(instances.path, image_paths, names, description or "this split")
+        maps = _refuse_missing_maps(instances.path, image_paths, names, description or "this split")
     images: List[Dict[str, Any]] = []
     kept: List[str] = []
     bad_images: Dict[str, Tuple[str, str]] = {}  # name: (image file, why its header is bad)
@@ -103,7 +104,7 @@ def coco_ground_truth(
     bad_maps: Dict[str, Tuple[str, str]] = {}  # name: (instance map, why it cannot be used)
     annotations: List[Dict[str, Any]] = []
     if instances.kind == "png":
-        annotations = annotations_from_pngs(instances.path, kept, images, bad_maps)
+        annotations = annotations_from_pngs(instances.path, kept, images, bad_maps, maps)
     what = description or "this split"
     if bad_images or bad_maps:
         if unreadable is None:
@@ -125,9 +126,10 @@ def coco_ground_truth(
 
 def _refuse_missing_maps(
     folder: Path, image_paths: Sequence[Path], names: Sequence[str], what: str
-) -> None:
+) -> Dict[str, Path]:
     """Count and name the images of ``names`` with no instance map in ``folder``, before any
-    file is decoded: one by one, a wrong folder would take as many runs as images."""
+    file is decoded: one by one, a wrong folder would take as many runs as images. Returns the
+    folder's maps by stem (listed once: its warnings said once)."""
     found = list_files(folder, MASK_EXTENSIONS, "instance map")
     missing = [f"'{path.name}'" for path, name in zip(image_paths, names) if name not in found]
     if missing:
@@ -135,6 +137,7 @@ def _refuse_missing_maps(
             f"{len(missing)} of the {len(names)} image(s) of {what} have no instance map in "
             f"'{folder}': {preview(missing, 10)} (maps are matched to images by file stem)"
         )
+    return found
 
 
 class UnreadableLabelsError(DataError):
