@@ -17,6 +17,10 @@ from them (the same images, ids and instances, so the same AP) once, then score 
     python -m pmgsam.evaluation.export_cos_gt --config configs/pmgsam_nc4k_ft.yaml --split test \\
         [--data-root data/NC4K] --out nc4k_test.gt.json
 
+Either scoring mode adds its scores to ``DIR/run.json`` (the row ``python -m pmgsam.report``
+tables) with ``--run DIR --split NAME [--method ROW]``: NAME is the DIS split (``DIS-TE1``) or
+the COS table column (``COD10K``, ``NC4K``); one DIR per method, never a model's run folder.
+
 ``--out`` is a JSON file: a folder (``--out scores/``) or another suffix (``--out m.csv``) is
 refused. Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,
 COS ``ap.results.json``) when pmgsam did not write it (it lists its own in the folder's
@@ -112,6 +116,7 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     outputs = [Path(args.out), per_image_path(args.out)]
     inputs = [args.pred_dir, args.gt_dir, args.ske_dir]
     refuse_output_in_inputs(args.out, inputs, "--out", "the scores")
+    _check_run(args, inputs)
     check_output_paths(outputs, "--out", args.overwrite)  # the user's own files stay
     summary, per_image = evaluate_dis_folder(
         args.pred_dir,
@@ -126,7 +131,29 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     out, side = write_dis_results(args.out, summary, per_image)
     print(dis_line(summary))
     print(f"wrote {out} and {side}")
+    if args.run:  # as benchmark mode's entry: the file written, curves included
+        _add_row(args, "dis", json.loads(out.read_text(encoding="utf-8")))
     return summary
+
+
+def _check_run(args: argparse.Namespace, inputs: Sequence[Optional[str]]) -> None:
+    """--run is refused before scoring when it lies among the inputs or is a model's run."""
+    if args.run:
+        from pmgsam.evaluation.folder_row import refuse_model_run
+
+        refuse_output_in_inputs(args.run, inputs, "--run", "run.json")
+        refuse_model_run(args.run)
+
+
+def _add_row(args: argparse.Namespace, section: str, scores: Dict[str, object]) -> None:
+    from pmgsam.evaluation.folder_row import add_to_run
+
+    path = add_to_run(args, section, scores)
+    row = json.loads(path.read_text(encoding="utf-8"))["method"]
+    print(
+        f"added {section} '{args.split}' to {path} (row '{row}'); table it with "
+        f"python -m pmgsam.report {args.run} [other runs] --out TABLES"
+    )
 
 
 def score_cos(args: argparse.Namespace) -> Dict[str, object]:
@@ -140,6 +167,7 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
     results_file = out.with_name(out.stem + ".results.json")
     for path in (out, results_file):
         refuse_output_in_inputs(path, [args.pred_dir, args.gt_json], "--out", "the scores")
+    _check_run(args, [args.pred_dir, args.gt_json])
     check_output_paths([out, results_file], "--out", args.overwrite)  # the user's own stay
     scores = evaluate_cos_folder(
         args.pred_dir,
@@ -162,6 +190,8 @@ def score_cos(args: argparse.Namespace) -> Dict[str, object]:
         f"(protocol: {scores['protocol_description']})"
     )
     print(f"wrote {out} and {results_file}")
+    if args.run:
+        _add_row(args, "cos", scores)
     return scores
 
 
@@ -208,6 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.overrides:
         given = " ".join(args.overrides)
         parser.error(f"unexpected arguments: {given} (key=value overrides need --config)")
+    elif (args.split or args.method) and not args.run:
+        given = "--split" if args.split else "--method"
+        parser.error(f"{given} names a table row's entry: it needs --run DIR (the row's folder)")
+    elif args.run and not args.split:
+        parser.error("--run needs --split: the split (DIS) or table column (COS) of the scores")
     elif args.task == "cos":
         refuse_unused(parser, args, "COS scoring (--task cos)")
         require(parser, args, "COS scoring (--task cos)")

@@ -39,6 +39,33 @@ def _refuse_same_run_twice(paths: Sequence[str]) -> None:
             raise EvaluationInputError(f"'{paths[j]}' and '{paths[i]}' are the same run")
 
 
+def _refuse_score_files(paths: Sequence[str]) -> None:
+    """A scores file of ``evaluate.py --pred-dir`` (``metrics.json``, ``ap.json``) given as a
+    run would be refused as holding no results: say how such scores become a row."""
+    import json
+
+    for given in paths:
+        path = Path(given)
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # load_runs names the file
+        if isinstance(data, dict) and ("maxFm" in data or "AP" in data):
+            run = path.resolve().parent.parent
+            if (run / "run.json").is_file():  # a run's metrics/<split>.json
+                raise EvaluationInputError(
+                    f"'{given}' is one split's scores of the run '{run}': give that folder"
+                )
+            task = "" if "maxFm" in data else " --task cos"
+            raise EvaluationInputError(
+                f"'{given}' is the scores file of a folder of maps, not a run's run.json: "
+                f"score the maps again with evaluate.py{task} ... --run DIR --split NAME "
+                "[--method ROW] (one DIR per method; each split into the same DIR), then give DIR"
+            )
+
+
 def _refuse_unscored_splits(
     paths: Sequence[str], runs: Sequence[Dict[str, object]], subsets: Sequence[str]
 ) -> None:
@@ -128,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--splits: '{first}' and '{args.splits[i]}' are one set ({name}): give it once"
                 )
     _refuse_same_run_twice(args.runs)
+    _refuse_score_files(args.runs)
     runs = merge_same_method([str(r) for r in args.runs], load_runs(args.runs), subsets or ())
     if subsets:
         _refuse_unscored_splits(args.runs, runs, subsets)

@@ -27,12 +27,16 @@ _COS_SCORING = ("protocol", "matched_only", "threshold", "min_area")
 _RUN = ("config", "checkpoint", "dataset", "splits", "data_root", "output_dir", "method")
 _RUN += ("device", "overwrite", "overrides", "workers", "skip_existing", "keep_going")
 _BENCH = _RUN + ("batch_size", "resize_pred")
+# A folder's scores added to a run folder's run.json as a table row (pmgsam.evaluation.folder_row).
+_ROW = ("run", "split", "method")
 MODE_OPTIONS = {
     "DIS scoring": ("task", "pred_dir", "gt_dir", "ske_dir", "out", "workers", "resize_pred")
-    + ("no_hce", "overwrite"),
+    + ("no_hce", "overwrite")
+    + _ROW,
     "COS scoring (--task cos)": ("task", "pred_dir", "gt_json", "out", "resize_pred")
     + ("overwrite",)
-    + _COS_SCORING,
+    + _COS_SCORING
+    + _ROW,
     "benchmark mode (--config)": _BENCH + ("no_hce",) + _COS_SCORING,
     # Once the dataset is known: DIS metrics (DIS5K, folder) or instance AP (COD10K, NC4K).
     "benchmark mode on DIS data": _BENCH + ("no_hce",),
@@ -133,6 +137,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-area", type=non_negative_int, default=0, help="COS: smallest instance (pixels)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--run",
+        type=NonEmpty("a run folder for the method's row"),
+        help="scoring modes: also add the scores to DIR/run.json as --split's entry, the row "
+        "python -m pmgsam.report tables (a folder of its own per method, not a model's run)",
+    )
+    p.add_argument(
+        "--split",
+        type=NonEmpty("a split or table column name, e.g. DIS-TE1 or COD10K"),
+        help="with --run: the entry the scores go under: DIS, the split (DIS-VD, DIS-TE1...); "
+        "COS, the table column (COD10K, NC4K)",
+    )
     b = p.add_argument_group("benchmark mode")
     b.add_argument(
         "--config",
@@ -169,8 +185,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--method",
         type=NonEmpty("a row name, e.g. 'PMG-SAM'"),
-        help="row name in the tables (default: the run folder's name; with --baseline the "
-        "row's description, e.g. 'SAM ViT-B GT box')",
+        help="row name in the tables (default: the run folder's name, in scoring modes with "
+        "--run the name the run already has; with --baseline the row's description, e.g. "
+        "'SAM ViT-B GT box')",
     )
     b.add_argument("--device", default="auto", type=device_name, help=f"{DEVICE_NAMES}")
     b.add_argument(

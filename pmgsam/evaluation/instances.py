@@ -2,7 +2,10 @@
 
 A predicted probability map is thresholded (``prob > threshold``, 0.5 by default) and split into
 instances by 8-connected component analysis (components smaller than ``min_area`` pixels are
-dropped); an instance's score is the mean probability inside it. Predicted and GT instances are
+dropped); an instance's score is the mean probability inside it, and an image's instances are
+submitted largest first (the order COCOeval keeps between a binary map's tied scores). Maps of
+a few low levels and no pixel above the threshold (instance label maps, 1, 2, 3 per instance)
+are named in a :class:`LabelMapWarning`. Predicted and GT instances are
 paired one-to-one by the Hungarian algorithm on mask IoU. Results are written in the COCO results
 format (RLE of the Fortran-order uint8 mask, ``counts`` as str, no ``bbox``) and scored with
 pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``; every instance counts,
@@ -55,6 +58,7 @@ from .map_pairs import (
     LIST_LIMIT,
     EvaluationInputError,
     list_images,
+    pairing_hint,
     refuse_size_mismatches,
 )
 from .scoring import reissue_warnings
@@ -68,6 +72,41 @@ PROTOCOLS = {
 
 class UnscoredPredictionWarning(UserWarning):
     """Prediction maps whose image the COCO GT does not list were left out of the score."""
+
+
+class LabelMapWarning(UserWarning):
+    """Maps holding a few low levels and no pixel above the threshold: instance label maps
+    (1, 2, 3 per instance), which read as probabilities 1/255, 2/255... give no instance."""
+
+
+# Levels up to which a map of few distinct values, none above the threshold, is taken for an
+# instance label map (one value per instance) rather than a faint probability map.
+LABEL_LEVELS = 64
+
+
+def looks_like_labels(level_map: np.ndarray, threshold: float) -> bool:
+    """Whether an 8-bit map (0-255) holds between 2 and :data:`LABEL_LEVELS` distinct nonzero
+    levels, all of them small (:data:`LABEL_LEVELS` at most) and none above ``threshold``. A
+    0/1 map is left to the reader's own warning."""
+    if level_map.dtype != np.uint8:
+        return False
+    top = int(level_map.max(initial=0))
+    if not 2 <= top <= LABEL_LEVELS or top / 255.0 > threshold:
+        return False
+    return len(np.unique(level_map)) - 1 <= LABEL_LEVELS // 4
+
+
+def _warn_of_label_maps(names: Sequence[str], total: int, threshold: float) -> None:
+    if names:
+        warnings.warn(
+            f"{len(names)} of {total} map(s) hold only a few low levels (at most "
+            f"{LABEL_LEVELS} of 255) and no pixel above the threshold ({threshold:g}), so they "
+            f"give no instance: {preview(list(names), LIST_LIMIT)}. COS scoring reads a map "
+            "as probabilities (level L as L/255); if they are instance label maps (1, 2, 3... "
+            "per instance), save each as a probability or 0/255 map instead",
+            LabelMapWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -188,10 +227,11 @@ def image_results(
 
 
 def _paired_maps(
-    coco_gt: COCO, pred_dir: PathLike, warn_unscored: bool
+    coco_gt: COCO, pred_dir: PathLike, warn_unscored: bool, gt_where: PathLike = "the COCO GT"
 ) -> Tuple[List[Dict[str, object]], Dict[str, Path]]:
     """The GT's images in id order and the maps of ``pred_dir`` by stem; every image needs
-    one, and maps the GT does not list are named in a warning."""
+    one, and maps the GT does not list are named in a warning. ``gt_where``: the GT file, as
+    the error's hint names it."""
     preds = list_images(pred_dir)
     refuse_colour_images(preds.values(), pred_dir)  # the image folder, given as the maps
     images = [coco_gt.imgs[i] for i in sorted(coco_gt.getImgIds())]
@@ -203,10 +243,18 @@ def _paired_maps(
     extra = f"{len(unscored)} prediction(s) in {pred_dir} have no image in the COCO GT: "
     extra += preview(unscored, LIST_LIMIT)
     if missing:
+        hint = pairing_hint(
+            [s for s in stems if s not in preds],
+            [s for s in sorted(preds) if s not in stems],
+            preds,
+            pred_dir,
+            gt_where,
+        )
         raise EvaluationInputError(
             f"{len(missing)} GT image(s) have no prediction in {pred_dir}: "
             + preview(missing, LIST_LIMIT)
             + (f"; {extra}" if unscored else "")
+            + hint
         )
     if unscored and warn_unscored:
         warnings.warn(f"{extra} (not scored)", UnscoredPredictionWarning, stacklevel=3)
@@ -250,19 +298,23 @@ def evaluate_cos_folder(
     from tqdm import tqdm
 
     coco_gt = load_coco(gt_json, require_instances=True)
-    images, preds = _paired_maps(coco_gt, pred_dir, warn_unscored)
+    where = gt_json if isinstance(gt_json, (str, os.PathLike)) else "the COCO GT"
+    images, preds = _paired_maps(coco_gt, pred_dir, warn_unscored, where)
     cat_ids = sorted(coco_gt.getCatIds()) or [1]
     results: List[Dict[str, object]] = []
     bad_size: List[str] = []
     turned: List[str] = []
     n_inst = n_gt = 0
     notes: List[Tuple[type, str]] = []  # the maps' warnings, one line per kind (as DIS scoring)
+    label_maps: List[str] = []
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             prob = load_mask(path, "prediction", labels_01=False)
         notes.extend((w.category, str(w.message)) for w in caught)
+        if looks_like_labels(prob, threshold):
+            label_maps.append(path.name)
         h, w = int(im["height"]), int(im["width"])
         if prob.shape != (h, w):
             turn = turned_by_90(prob.shape, (h, w))
@@ -278,6 +330,7 @@ def evaluate_cos_folder(
         n_gt += len(gt_rles)
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     reissue_warnings(notes)
+    _warn_of_label_maps(label_maps, len(images), threshold)
     refuse_size_mismatches(turned, bad_size)
     if before_writing is not None:
         before_writing()

@@ -81,8 +81,78 @@ def pair_folders(
             + preview([preds[s].name for s in extra], LIST_LIMIT)
         )
     if problems:
-        raise EvaluationInputError("; ".join(problems))
+        hint = pairing_hint(missing, extra, preds, pred_dir, gt_dir) if missing else ""
+        raise EvaluationInputError("; ".join(problems) + hint)
     return [(s, preds[s], gts[s]) for s in sorted(gts)]
+
+
+def _added_to_stems(missing: Sequence[str], extra: Sequence[str]) -> Optional[Tuple[str, str]]:
+    """The (prefix, suffix) that turns every GT stem in ``missing`` into a prediction stem of
+    ``extra`` (``a`` -> ``a_pred``), when one pair does for all of them."""
+    extra_set = set(extra)
+    first = missing[0]
+    for candidate in extra:
+        if first not in candidate or candidate == first:
+            continue
+        pre, suf = candidate.split(first, 1)
+        if all(f"{pre}{g}{suf}" in extra_set for g in missing):
+            return pre, suf
+    return None
+
+
+def pairing_hint(
+    missing: Sequence[str],
+    extra: Sequence[str],
+    preds: Dict[str, Path],
+    pred_dir: PathLike,
+    gt_dir: PathLike,
+) -> str:
+    """What the unpaired names suggest went wrong: maps named ``<stem>_pred``, a folder of
+    another split's maps, per-split subfolders, maps in a format that is not read."""
+    added = _added_to_stems(missing, extra) if extra else None
+    if added is not None:
+        pre, suf = added
+        ends = [f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else ""]
+        return (
+            f". Every prediction is named as its GT with {' and '.join(e for e in ends if e)} "
+            f"its name (e.g. '{preds[pre + missing[0] + suf].name}' for '{missing[0]}'): maps "
+            "pair with their GT by the file name without its extension (which may differ), so "
+            "rename them to the GT's names"
+        )
+    hints = []
+    folder = Path(pred_dir)
+    subfolders = sorted(
+        c.name for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")
+    )
+    if subfolders:
+        gt = Path(gt_dir).resolve()
+        # DIS5K's <split>/gt, COD10K's <split>/GT_Object: the split is the GT folder's or its
+        # parent's name.
+        split = next(
+            (
+                c
+                for c in subfolders
+                if c.casefold() in {gt.name.casefold(), gt.parent.name.casefold()}
+            ),
+            None,
+        )
+        which = f", e.g. '{folder / split}'" if split else ""
+        hints.append(
+            f"The prediction folder holds subfolder(s) ({preview(subfolders, 5)}), which are "
+            f"not read: give the one holding this GT's maps{which}"
+        )
+    unread = other_files(pred_dir, MASK_EXTENSIONS)
+    if unread:
+        hints.append(
+            f"The prediction folder holds {len(unread)} file(s) in formats that are not read "
+            f"({preview(unread, 5)}): save maps as {', '.join(MASK_EXTENSIONS)}"
+        )
+    if not hints and extra and len(extra) == len(preds):  # not one map paired
+        hints.append(
+            f"No prediction's name is a GT's: are the maps in {pred_dir} of another split or "
+            f"dataset than the GT in {gt_dir}?"
+        )
+    return (". " + "; ".join(hints)) if hints else ""
 
 
 # A map whose width and height are its GT's swapped is the other one's content turned by 90°:
