@@ -129,3 +129,20 @@ def test_report_given_a_scores_file_says_how_to_make_a_row(tmp_path, capsys):
     argv = [str(tmp_path / "metrics.json"), "--out", str(tmp_path / "tables")]
     code, err = cli(report.main, argv, capsys)
     assert code == 2 and "--run DIR --split NAME" in one_error_line(err)
+
+
+def test_a_folder_scored_row_takes_no_model_s_scores_or_figures(tmp_path: Path) -> None:
+    # Benchmark or baseline mode (check_same_model) and the efficiency report
+    # (check_measured_model) found no checkpoint in such a run.json and merged into the row.
+    from pmgsam.evaluation.run_json import check_measured_model, check_same_model
+    from pmgsam.evaluation.scoring import EvaluationInputError
+    from pmgsam.modeling.config import ModelConfig
+
+    row = tmp_path / "results" / "isnet"
+    write_run_json(row, "IS-Net", dis={"DIS-TE1": {"MAE": 0.1}},
+                   meta={"scored_maps": {"dis/DIS-TE1": {"pred_dir": "p", "gt": "g"}}})  # fmt: skip
+    with pytest.raises(EvaluationInputError, match="maps scored as folders"):
+        check_same_model(row, tmp_path / "model.safetensors")
+    with pytest.raises(EvaluationInputError, match="maps scored as folders"):
+        check_measured_model(row, ModelConfig())
+    check_same_model(tmp_path / "results" / "new", tmp_path / "model.safetensors")  # no run.json

@@ -90,6 +90,12 @@ def check_same_model(
     """
     path = Path(run_dir) / "run.json"
     meta = read_run_file(path).get("meta")
+    if isinstance(meta, dict) and meta.get("scored_maps") and "checkpoint" not in meta:
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' holds the row of maps scored as folders (evaluate.py --run: "
+            f"another method's): scores of '{checkpoint}' would join that row; choose another "
+            f"{option}"
+        )
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
     old = (_weights_file(recorded_checkpoint(meta) or meta["checkpoint"]), meta.get("baseline"))
@@ -139,6 +145,11 @@ def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-di
         raise EvaluationInputError(
             f"{option} '{run_dir}' is a run of the {meta['baseline']} baseline, which has no "
             "PMG-SAM model: its efficiency comes from evaluate.py --baseline (--speed-iters)"
+        )
+    if meta.get("scored_maps") and "checkpoint" not in meta:
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' holds the row of maps scored as folders (evaluate.py --run: "
+            "another method's), not of a PMG-SAM model: its figures would describe that method"
         )
     recorded = _recorded_model(meta, f"{option} '{run_dir}'")
     if recorded is None:
