@@ -1,7 +1,8 @@
 """Plain helpers of the CLI tests: run a command's ``main`` as ``python -m`` runs it, and find
 its one error line (test_cli_errors_inference.py, test_cli_errors_train_evaluate.py); every
 command's parser, for the --help tests (test_help_defaults.py, test_help_text_shown.py);
-:func:`evaluate_main`, ``evaluate.py``'s main on any arguments."""
+:func:`script_module`, a fresh copy of a script such as ``train.py``; :func:`evaluate_main` and
+:func:`train_main`, those scripts' main on any arguments."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Iterator, List, Sequence
 
 from pmgsam.utils.cli import exit_status
@@ -55,10 +57,22 @@ def command_parsers() -> Iterator[argparse.ArgumentParser]:
                 yield from action.choices.values()
 
 
+def script_module(name: str) -> ModuleType:
+    """A fresh copy of the repository's ``{name}.py`` script (train.py and evaluate.py are
+    scripts, not part of the package), loaded as the module ``{name}_cli``."""
+    spec = importlib.util.spec_from_file_location(f"{name}_cli", ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def evaluate_main(argv: Sequence[object]) -> int:
     """``evaluate.py``'s ``main`` on ``argv`` (each item made a string), from a fresh copy of
     the script."""
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in argv])
+    return script_module("evaluate").main([str(a) for a in argv])
+
+
+def train_main(argv: Sequence[object]) -> int:
+    """``train.py``'s ``main`` on ``argv`` (each item made a string), from a fresh copy of the
+    script."""
+    return script_module("train").main([str(a) for a in argv])

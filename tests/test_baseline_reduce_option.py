@@ -4,15 +4,11 @@ the reduction in run.json (an ``oracle`` one as reading the GT) and writing maps
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.utils.cli import exit_status
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -34,12 +30,9 @@ def test_a_reduce_no_score_reads_is_refused(tmp_path, capsys, dataset, baseline,
     data = {"dataset": dataset, "root": str(tmp_path), "train_split": train, "val_split": None}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"data": dict(data, test_splits=[test])}))
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     argv = ["--baseline", baseline, "--checkpoint", tmp_path / "sam.pth", "--config", config,
             "--reduce", reduce, "--output-dir", tmp_path / "run"]  # fmt: skip
-    assert exit_status(cli.main, argv) == 2
+    assert exit_status(evaluate_main, argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"error: {error}" in last, last
     assert not (tmp_path / "run").exists()

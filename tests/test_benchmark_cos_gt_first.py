@@ -4,16 +4,14 @@ splits before it) were all predicted."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.data import DataError, generate
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("mode", [[], ["--baseline", "sam-box", "--speed-iters", "0"]])
@@ -29,12 +27,9 @@ def test_a_split_without_instance_labels_is_refused_before_predicting(
     # Never opened: the labels are checked before the model loads.
     weights = tmp_path / "model.pth"
     weights.write_bytes(b"not read")
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     run = tmp_path / "run"
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
             "--output-dir", run, *mode]  # fmt: skip
     with pytest.raises(DataError, match=r"^nc4k test has no instance labels: instance folder"):
-        cli.main([str(a) for a in argv])
+        evaluate_main(argv)
     assert not run.exists()

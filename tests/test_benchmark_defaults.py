@@ -3,18 +3,16 @@ config for another dataset is named as the cause, and a joined split (A+B) gets 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
-
-ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,13 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def weights(tmp_path_factory, seed0_tiny) -> Path:
     model = seed0_tiny()
     return save_model(model, tmp_path_factory.mktemp("bench_defaults") / "model.safetensors")
-
-
-def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
 
 
 def _config(tmp_path: Path, data: dict) -> Path:
@@ -48,7 +39,7 @@ def _args(config: Path, weights: Path, run: Path) -> list:
 def test_dataset_and_splits_default_to_the_config(weights, dis5k_root, tmp_path, capsys):
     data = {"root": str(dis5k_root), "test_splits": ["DIS-TE2", "DIS-TE1"]}
     run = tmp_path / "run"
-    assert _evaluate(_args(_config(tmp_path, data), weights, run)) == 0
+    assert evaluate_main(_args(_config(tmp_path, data), weights, run)) == 0
     assert "splits from the config's data.test_splits: DIS-TE2,DIS-TE1" in capsys.readouterr().out
     assert sorted(p.name for p in (run / "metrics").glob("*.json")) == [
         "DIS-TE1.json",
@@ -76,14 +67,14 @@ def test_a_config_for_another_dataset_is_named(weights, dis5k_root, tmp_path):
     config = _config(tmp_path, {"root": str(dis5k_root)})
     args = _args(config, weights, tmp_path / "run") + ["--dataset", "cod10k", "--splits", "Test"]
     with pytest.raises(ConfigError, match=r"--dataset cod10k, but config .* is for dis5k"):
-        _evaluate(args)
+        evaluate_main(args)
     assert not (tmp_path / "run").exists()
 
 
 def test_a_joined_split_is_printed_as_its_own_group(weights, dis5k_root, tmp_path, capsys):
     config = _config(tmp_path, {"root": str(dis5k_root)})
     args = _args(config, weights, tmp_path / "run") + ["--splits", "DIS-TE1+DIS-TE3"]
-    assert _evaluate(args) == 0
+    assert evaluate_main(args) == 0
     out = capsys.readouterr().out
     assert "### DIS-TE1+DIS-TE3" in out  # the set just scored has its own table group
     assert "DIS-TE1+DIS-TE3 pools the images of its parts." in out
@@ -99,7 +90,7 @@ def test_overrides_written_for_the_dataset_option_are_read_for_it(
     args = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet"]
     args += ["--workers", "1", "--output-dir", run, "--dataset", "cod10k", "--splits", "Test"]
     args += [f"data.root={cod10k_root}", "data.train_split=Train", "data.val_split=null"]
-    assert _evaluate([*args, "data.test_splits=[Test]"]) == 0
+    assert evaluate_main([*args, "data.test_splits=[Test]"]) == 0
     assert (run / "metrics" / "Test.json").is_file()
     assert "not a dis5k split" not in capsys.readouterr().err
 
@@ -113,7 +104,7 @@ def test_a_cos_split_other_than_test_gets_its_own_row(weights, cod10k_root, tmp_
     run = tmp_path / "run"
     args = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet"]
     args += ["--workers", "1", "--output-dir", run, "--splits", "Test,Train"]
-    assert _evaluate(args) == 0
+    assert evaluate_main(args) == 0
     record = json.loads((run / "run.json").read_text())
     assert sorted(record["cos"]) == ["COD10K", "COD10K Train"]
 
@@ -155,7 +146,7 @@ def test_a_part_of_two_sets_is_predicted_once(weights, dis5k_root, tmp_path, mon
     monkeypatch.setattr(inference, "predict_split", counting)
     config = _config(tmp_path, {"root": str(dis5k_root)})
     splits = ["--splits", "DIS-TE1,DIS-TE3+DIS-TE1"]
-    assert _evaluate(_args(config, weights, tmp_path / "run") + splits) == 0
+    assert evaluate_main(_args(config, weights, tmp_path / "run") + splits) == 0
     assert sorted(predicted) == ["DIS-TE1", "DIS-TE3"]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert sorted(run["dis"]) == ["DIS-TE1", "DIS-TE1+DIS-TE3"]

@@ -5,7 +5,6 @@ predicts beside) maps of other weights."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 import yaml
+from cli_cases import evaluate_main
 from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
 from pmgsam.data import datasets as data_module
@@ -27,7 +27,6 @@ from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 S = 64
 SPLITS = "DIS-VD,DIS-TE"  # DIS-TE: DIS-TE1..4 predicted part by part, scored as one set
 PARTS = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
@@ -57,21 +56,15 @@ def reads(monkeypatch) -> Counter:
 
 
 def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--dataset", "dis5k",
             "--splits", SPLITS, "--output-dir", run, "--workers", 1, "--quiet", *extra]  # fmt: skip
-    return cli.main([str(a) for a in argv])
+    return evaluate_main(argv)
 
 
 def score(pred: Path, gt: Path, out: Path) -> int:
     """``evaluate.py --pred-dir pred --gt-dir gt --out out`` (DIS scoring mode)."""
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main(["--pred-dir", str(pred), "--gt-dir", str(gt), "--out", str(out),
-                     "--workers", "1", "--quiet"])  # fmt: skip
+    return evaluate_main(["--pred-dir", str(pred), "--gt-dir", str(gt), "--out", str(out),
+                          "--workers", "1", "--quiet"])  # fmt: skip
 
 
 def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:

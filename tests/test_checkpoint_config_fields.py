@@ -5,19 +5,17 @@ checkpoint was trained on such a file, and ``model.*`` overrides checked, never 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-from pathlib import Path
 
 import pytest
 import yaml
+from cli_cases import evaluate_main
 
 import pmgsam
 from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 S = 64
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,13 +83,6 @@ def test_an_explicit_frozen_file_override_wins_over_the_configs_file(tiny):
     }
 
 
-def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in args])
-
-
 def test_benchmark_mode_with_a_paper_config_and_a_random_branch_checkpoint(
     tiny, dis5k_root, tmp_path
 ):
@@ -106,7 +97,7 @@ def test_benchmark_mode_with_a_paper_config_and_a_random_branch_checkpoint(
     run = tmp_path / "run"
     args = ["--config", config, "--checkpoint", tiny["random"], "--device", "cpu", "--quiet",
             "--dataset", "dis5k", "--splits", "DIS-TE1", "--workers", "1", "--no-hce"]  # fmt: skip
-    assert _evaluate(args + ["--output-dir", run]) == 0
+    assert evaluate_main(args + ["--output-dir", run]) == 0
     assert len(list((run / "pred" / "DIS-TE1").glob("*.png"))) == 2
     with pytest.raises(CheckpointError, match="image_size"):
-        _evaluate(args + ["--output-dir", tmp_path / "other", f"model.image_size={2 * S}"])
+        evaluate_main(args + ["--output-dir", tmp_path / "other", f"model.image_size={2 * S}"])

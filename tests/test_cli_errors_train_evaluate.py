@@ -4,13 +4,12 @@ train.py, evaluate.py's modes, the synthetic-data generator, and the commands' l
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import torch
-from cli_cases import cli, one_error_line
+from cli_cases import cli, one_error_line, train_main
 
 from pmgsam.data import synthetic
 from pmgsam.utils.cli import exit_status
@@ -21,30 +20,20 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def train_cli():
-    """train.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    return train
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_train_device_cuda_without_cuda(tmp_path, capsys):
-    train = train_cli()
     argv = ["--config", str(REPO / "configs/demo.yaml"), "--output-dir", str(tmp_path / "r")]
-    assert exit_status(train.main, [*argv, "train.device=cuda"]) == 2
+    assert exit_status(train_main, [*argv, "train.device=cuda"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "train.device=cuda" in line and "CUDA is not available" in line
 
 
 def test_train_takes_overrides_on_both_sides_of_an_option(tmp_path, capsys):
-    train = train_cli()
     # A bad key after --output-dir is read as an override (and refused by name), not reported
     # by argparse as "unrecognized arguments".
     argv = ["--config", str(REPO / "configs/demo.yaml"), "data.num_workers=0"]
     argv += ["--output-dir", str(tmp_path / "r"), "optim.lrr=1"]
-    assert exit_status(train.main, argv) == 2
+    assert exit_status(train_main, argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "optim.lrr" in line and "unrecognized" not in line
 
@@ -61,13 +50,12 @@ def test_train_takes_overrides_on_both_sides_of_an_option(tmp_path, capsys):
     ],
 )
 def test_train_bad_config_is_one_line(tmp_path, capsys, args, expected):
-    train = train_cli()
     (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfem\x00")
     (tmp_path / "model5.yaml").write_text("model: 5\n")
     args = [str(tmp_path / a) if a.endswith(".yaml") else a for a in args]
     config = [] if "--config" in args else ["--config", str(REPO / "configs/demo.yaml")]
     argv = [*config, "--output-dir", str(tmp_path / "r"), *args]
-    code, err = cli(train.main, argv, capsys)
+    code, err = cli(train_main, argv, capsys)
     assert code == 2 and expected in one_error_line(err)
 
 
@@ -77,7 +65,7 @@ def test_train_refuses_to_write_over_its_own_config_file(tmp_path, capsys):
     config = run / "config.yaml"
     text = f"base: {REPO / 'configs/demo.yaml'}\n# my notes\n"
     config.write_text(text)
-    assert exit_status(train_cli().main, ["--config", config, "--output-dir", run]) == 2
+    assert exit_status(train_main, ["--config", config, "--output-dir", run]) == 2
     assert "would be replaced" in one_error_line(capsys.readouterr().err)
     assert config.read_text() == text and sorted(run.iterdir()) == [config]
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from cli_cases import evaluate_main
 
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -135,8 +136,6 @@ def test_dataset_pairs_keep_skeletons_and_refuse_missing_predictions(tmp_path: P
 
 
 def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path, capsys) -> None:
-    import importlib.util
-
     import torch
 
     import pmgsam
@@ -146,18 +145,13 @@ def test_evaluate_cli_scores_dis_te_as_one_set(tmp_path: Path, dis5k_root: Path,
     weights = save_model(
         pmgsam.build_model("pmgsam_tiny", image_size=64), tmp_path / "w.safetensors"
     )
-    spec = importlib.util.spec_from_file_location(
-        "evaluate_cli", Path(__file__).resolve().parents[1] / "evaluate.py"
-    )
-    evaluate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(evaluate)
     config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     out = tmp_path / "run"
     args = ["--config", str(config), "--checkpoint", str(weights), "--dataset", "dis5k"]
     args += ["--splits", "DIS-TE2+DIS-TE1", "--output-dir", str(out), "--device", "cpu"]
     args += ["--quiet", "--workers", "1", "--no-hce", f"data.root={dis5k_root}"]
     args += [f"data.split_dir={tmp_path / 'splits'}", "data.num_workers=0"]
-    assert evaluate.main(args) == 0
+    assert evaluate_main(args) == 0
     assert "predict" not in capsys.readouterr().err  # --quiet: no progress bar of the parts
     run = json.loads((out / "run.json").read_text())
     # Stored under the set's one name (parts sorted), not as typed: DIS-TE1+DIS-TE2 names it

@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from cli_cases import evaluate_main
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from pmgsam.evaluation.instances import encode_rle, evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
 
-ROOT = Path(__file__).resolve().parents[1]
 H, W = 80, 100
 
 
@@ -137,12 +136,9 @@ def test_missing_prediction_is_listed(tmp_path: Path):
 def test_cli_cos_mode(tmp_path: Path):
     m = _rect(10, 30, 10, 30)
     pdir, gt_json = _write(tmp_path, _coco_gt({"c.jpg": [m]}), {"c": _map((m, 255))})
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     out = tmp_path / "ap.json"
     args = ["--task", "cos", "--pred-dir", str(pdir), "--gt-json", str(gt_json), "--out", str(out)]
-    assert cli.main(args + ["--matched-only", "--quiet"]) == 0
+    assert evaluate_main(args + ["--matched-only", "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert data["AP"] == pytest.approx(1.0, abs=1e-12) and data["protocol"] == "matched"
     assert (tmp_path / data["results_file"]).exists()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_cases import evaluate_main
 from mask_cases import make_pair, pysod_scores
 from skimage.morphology import skeletonize
 from test_hce import ref_relax_hce
@@ -20,17 +20,8 @@ from pmgsam.evaluation import scoring
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 from pmgsam.utils.cli import exit_status
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --- folder scoring and CLI ---
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _write_folder(tmp_path: Path, n: int = 3) -> tuple:
     pdir, gdir = tmp_path / "pred", tmp_path / "gt"
     pdir.mkdir()
@@ -82,9 +73,8 @@ def test_folder_scoring_parallel_matches_in_process(tmp_path: Path):
 def test_cli_writes_metrics_and_per_image(tmp_path: Path):
     pdir, gdir, _ = _write_folder(tmp_path)
     out = tmp_path / "res" / "metrics.json"
-    cli = _load_cli()
     assert (
-        cli.main(
+        evaluate_main(
             [
                 "--pred-dir",
                 str(pdir),
@@ -111,9 +101,9 @@ def test_cli_missing_and_extra_predictions_are_listed(tmp_path: Path, capsys):
     pdir, gdir, _ = _write_folder(tmp_path)
     (pdir / "img1.png").unlink()
     cv2.imwrite(str(pdir / "stray.png"), np.zeros((5, 5), np.uint8))
-    cli = _load_cli()
     rc = exit_status(
-        cli.main, ["--pred-dir", pdir, "--gt-dir", gdir, "--out", tmp_path / "m.json", "--quiet"]
+        evaluate_main,
+        ["--pred-dir", pdir, "--gt-dir", gdir, "--out", tmp_path / "m.json", "--quiet"],
     )
     err = capsys.readouterr().err
     assert rc == 2
@@ -127,9 +117,8 @@ def test_size_mismatch_error_and_resize(tmp_path: Path, capsys):
     p0, g0 = pairs[0]
     small = cv2.resize(p0, (65, 50), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(pdir / "img0.png"), small)
-    cli = _load_cli()
     args = ["--pred-dir", str(pdir), "--gt-dir", str(gdir), "--out", str(tmp_path / "m.json")]
-    assert exit_status(cli.main, args + ["--quiet"]) == 2
+    assert exit_status(evaluate_main, args + ["--quiet"]) == 2
     err = capsys.readouterr().err
     assert "img0.png 65x50 vs GT img0.png 130x100" in err and "--resize-pred" in err
     with pytest.raises(EvaluationInputError):
@@ -170,7 +159,6 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     monkeypatch.setattr(pmgsam.data, "build_dataset", lambda *a, **k: ds, raising=False)
     import pmgsam.evaluation.benchmark as benchmark
 
-    cli = _load_cli()
     data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"])
     monkeypatch.setattr(benchmark, "_data_config", lambda *a: (data, 64))
     run_dir = tmp_path / "results" / "r1"
@@ -196,7 +184,7 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
         "--quiet",
         "model.image_size=64",
     ]
-    assert cli.main(args) == 0
+    assert evaluate_main(args) == 0
     assert [c[0] for c in calls] == ["DIS-VD", "DIS-TE1"]
     assert calls[0][1:3] == ("cpu", 2) and "model.image_size=64" in calls[0][3]
     run = json.loads((run_dir / "run.json").read_text())

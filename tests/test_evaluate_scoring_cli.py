@@ -9,7 +9,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from test_output_guards import evaluate_main, pairs, refused  # noqa: F401 (fixture)
+from cli_cases import evaluate_main
+from test_output_guards import pairs, refused  # noqa: F401 (fixture)
 
 
 def test_dis_scores_are_not_written_into_the_skeleton_folder(pairs, tmp_path, capsys):  # noqa: F811

@@ -9,7 +9,6 @@ files (the scores JSON over a GT mask, the subset GT over the input GT, ...).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import shutil
@@ -19,6 +18,7 @@ from typing import Dict
 import cv2
 import numpy as np
 import pytest
+from cli_cases import evaluate_main, train_main
 
 from pmgsam import report
 from pmgsam.ablate import main as ablate_main
@@ -38,13 +38,6 @@ def digest(*roots: Path) -> Dict[str, str]:
         for p in sorted(root.rglob("*") if root.is_dir() else [root])
         if p.is_file()
     }
-
-
-def evaluate_main(argv):
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
 
 
 @pytest.fixture
@@ -163,13 +156,6 @@ def test_output_files_that_cannot_be_written_are_named_before_any_work(
     refused(efficiency_main, argv, capsys, gt, expect=f"--json '{target}'")
 
 
-def train_main(argv):
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return exit_status(cli.main, [str(a) for a in argv])
-
-
 def demo_run(out: Path, data_root: Path, *extra: str) -> list:
     return ["--config", ROOT / "configs/demo.yaml", "--output-dir", out, "train.device=cpu",
             f"data.root={data_root}", *extra]  # fmt: skip
@@ -189,7 +175,7 @@ def test_train_refuses_a_non_empty_folder_that_holds_no_run(tmp_path, capsys, fi
     for name, text in files.items():
         (out / name).write_text(text)
     before = digest(out)
-    assert train_main(demo_run(out, tmp_path / "absent")) == 2
+    assert exit_status(train_main, demo_run(out, tmp_path / "absent")) == 2
     printed = capsys.readouterr()
     err = printed.err
     assert "holds no PMG-SAM run" in err and str(out) in err
@@ -203,11 +189,11 @@ def test_train_restarts_an_attempt_that_failed_before_its_first_checkpoint(
     # A wrong dataset path fails after the run folder got its config.yaml and train.log; the
     # corrected command must start there, and the folder must not count as foreign.
     out = tmp_path / "run"
-    assert train_main(demo_run(out, tmp_path / "absent")) == 2
+    assert exit_status(train_main, demo_run(out, tmp_path / "absent")) == 2
     assert "absent" in capsys.readouterr().err
     # (and the lock file of the one training process a run folder may have at a time)
     assert sorted(p.name for p in out.iterdir()) == [".pmgsam-run.lock", "config.yaml", "train.log"]
-    assert train_main(demo_run(out, tmp_path / "still_absent")) == 2
+    assert exit_status(train_main, demo_run(out, tmp_path / "still_absent")) == 2
     err = capsys.readouterr().err
     assert "still_absent" in err and "holds no PMG-SAM run" not in err
     assert "still_absent" in (out / "config.yaml").read_text()  # the new attempt's config
@@ -218,7 +204,7 @@ def test_train_refuses_a_run_caught_between_its_checkpoint_renames(tmp_path, cap
     old = tmp_path / "run" / "checkpoints" / ".last.old"
     old.mkdir(parents=True)
     (old / "state.pt").write_bytes(b"state")
-    assert train_main(demo_run(tmp_path / "run", tmp_path / "absent")) == 2
+    assert exit_status(train_main, demo_run(tmp_path / "run", tmp_path / "absent")) == 2
     assert "--resume" in capsys.readouterr().err
     assert (old / "state.pt").read_bytes() == b"state"
 

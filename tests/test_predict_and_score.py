@@ -5,7 +5,6 @@ DIS scoring and COS AP, each checked against a reference computed outside the pa
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import warnings
@@ -18,6 +17,7 @@ import py_sod_metrics as psm
 import pytest
 import torch
 import yaml
+from cli_cases import evaluate_main
 
 import pmgsam
 from pmgsam.data import build_dataset, unpad_and_resize
@@ -27,7 +27,6 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import from_dict, to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 S = 64
 
 
@@ -72,16 +71,9 @@ def _benchmark(tiny: Dict[str, Any], dataset: str, root: Path, split: str, tmp_p
     run = tmp_path / "run"
     base = ["--config", str(config), "--checkpoint", str(tiny["path"]), "--device", "cpu"]
     args = base + ["--dataset", dataset, "--splits", split, "--output-dir", str(run)]
-    assert _evaluate(args + ["--workers", "1", "--quiet"]) == 0
+    assert evaluate_main(args + ["--workers", "1", "--quiet"]) == 0
     cfg = from_dict(ExperimentConfig, yaml.safe_load(config.read_text()))
     return run, build_dataset(cfg.data, split, S, train=False)
-
-
-def _evaluate(args: list) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main(args)
 
 
 def test_dis_predict_split_and_scores(tiny, dis5k_root, tmp_path, capsys) -> None:
@@ -152,11 +144,11 @@ def test_benchmark_refuses_a_run_folder_of_another_checkpoint(tiny, dis5k_root, 
     args = ["--config", config, "--checkpoint", other, "--dataset", "dis5k", "--splits",
             "DIS-TE1", "--output-dir", run, "--device", "cpu", "--quiet"]  # fmt: skip
     with pytest.raises(EvaluationInputError, match="holds the results of checkpoint"):
-        _evaluate([str(a) for a in args])
+        evaluate_main([str(a) for a in args])
     assert (run / "run.json").read_bytes() == record and not (run / "pred" / "DIS-TE1").exists()
     (run / "run.json").write_text("[1]")
     with pytest.raises(EvaluationInputError, match=r"run\.json' holds a JSON list"):
-        _evaluate([str(a) for a in args])
+        evaluate_main([str(a) for a in args])
 
 
 def test_benchmark_loads_the_model_once_for_all_splits(
@@ -176,7 +168,7 @@ def test_benchmark_loads_the_model_once_for_all_splits(
     args = ["--config", _config(tiny, "dis5k", dis5k_root, tmp_path), "--checkpoint", tiny["path"],
             "--device", "cpu", "--dataset", "dis5k", "--splits", "DIS-VD,DIS-TE1",
             "--output-dir", run, "--quiet"]  # fmt: skip
-    assert _evaluate([str(a) for a in args]) == 0
+    assert evaluate_main([str(a) for a in args]) == 0
     assert loads == [str(tiny["path"])]
     assert set(json.loads((run / "run.json").read_text())["dis"]) == {"DIS-VD", "DIS-TE1"}
 

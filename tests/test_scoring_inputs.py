@@ -3,7 +3,6 @@ S-measure against PySODMetrics, and one clear error (naming the file) for each b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 import py_sod_metrics as psm
 import pytest
+from cli_cases import evaluate_main
 from PIL import Image
 
 from pmgsam.data.datasets import SegmentationDataset
@@ -26,13 +26,6 @@ from pmgsam.utils.cli import exit_status
 from pmgsam.utils.rle import encode_rle
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _scene(h: int = 60, w: int = 80, seed: int = 0) -> tuple:
@@ -219,11 +212,10 @@ def test_dis_scoring_bad_png_one_line_naming_the_file(tmp_path: Path, capsys, ki
     pdir, gdir = _scene_folders(tmp_path, ["im0", "im1"])
     folder = pdir if side == "pred" else gdir
     _bad_png(kind, folder / "im1.png", _scene()[0])
-    cli = _cli("evaluate_cli", ROOT / "evaluate.py")
     args = ["--pred-dir", str(pdir), "--gt-dir", str(gdir), "--out", str(tmp_path / "m.json")]
     # A truncated file passes the header check and fails in a worker process.
     workers = "2" if kind == "truncated" else "1"
-    assert exit_status(cli.main, args + ["--quiet", "--workers", workers]) == 2
+    assert exit_status(evaluate_main, args + ["--quiet", "--workers", workers]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("prog: error: ") and len(err.splitlines()) == 1
     assert str(folder / "im1.png") in err
@@ -284,17 +276,16 @@ def test_cos_bad_gt_json_one_line_naming_the_file(tmp_path: Path, capsys, kind):
         gt_json.write_text('{"images": [')
     elif kind != "missing":
         gt_json.write_text(json.dumps(_bad_coco(good, kind)))
-    cli = _cli("evaluate_cli", ROOT / "evaluate.py")
     out = tmp_path / "ap.json"
     args = ["--task", "cos", "--pred-dir", str(pdir), "--gt-json", str(gt_json), "--out", str(out)]
-    assert exit_status(cli.main, args + ["--quiet"]) == 2
+    assert exit_status(evaluate_main, args + ["--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("prog: error: ") and len(err.splitlines()) == 1, err
     assert str(gt_json) in err
     assert not out.exists()
     # The good file scores (the error above came from the edit, not from the setup).
     gt_json.write_text(json.dumps(good))
-    assert cli.main(args + ["--quiet"]) == 0
+    assert evaluate_main(args + ["--quiet"]) == 0
     assert json.loads(out.read_text())["AP"] == pytest.approx(1.0)
 
 

@@ -5,22 +5,12 @@ pmgsam.efficiency``): they used to name whatever sys.argv[0] was (a launcher, py
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
+from cli_cases import script_module
 
 from pmgsam.utils.cli import exit_status
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_cli", REPO / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -32,7 +22,7 @@ def _script(name: str):
 )
 def test_usage_and_errors_name_the_script(monkeypatch, capsys, script, bad, error) -> None:
     monkeypatch.setattr(sys, "argv", ["/opt/launchers/start_job.py"])
-    module = _script(script)
+    module = script_module(script)
     assert module.build_parser().format_usage().startswith(f"usage: {script}.py [-h]")
     assert exit_status(module.main, bad) == 2
     lines = capsys.readouterr().err.strip().splitlines()

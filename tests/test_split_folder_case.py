@@ -5,18 +5,16 @@ in for the case-insensitive filesystem here."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_cases import evaluate_main
 
 from pmgsam.data import build_dataset
 from pmgsam.engine.resume_plan import map_sources
 from pmgsam.utils.outputs import OutputError, prepare_output_dir
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _maps_of(folder: Path, dataset: Any) -> None:
@@ -41,14 +39,11 @@ def test_nc4k_into_the_folder_of_cod10k_maps_is_refused_on_a_case_insensitive_fi
     config.write_text(yaml.safe_dump({"data": data, "train": {"device": "cpu"}}))
     weights = tmp_path / "model.pth"
     weights.write_bytes(b"not read")  # refused before the model loads
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
             "--output-dir", run, *mode]  # fmt: skip
     # Before, NC4K's maps joined COD10K's and metrics/test.json replaced metrics/Test.json.
     with pytest.raises(OutputError, match=r"nc4k's split 'test' would be predicted into pred/test"):
-        cli.main([str(a) for a in argv])
+        evaluate_main(argv)
     assert sorted(p.name for p in (run / "pred").iterdir()) == ["Test", "test"]
     assert len(list((run / "pred" / "Test").glob("*.png"))) == len(cod10k_test)
     assert not (run / "metrics").exists()

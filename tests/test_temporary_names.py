@@ -5,13 +5,13 @@ real ones, and a file renamed into place is followed by a sync of its folder (PO
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
 import torch
+from cli_cases import train_main
 
 import pmgsam.engine.state as state_mod
 import pmgsam.utils.io as io_mod
@@ -139,13 +139,6 @@ def test_an_io_error_syncing_the_folder_is_reported(tmp_path, monkeypatch) -> No
         io_mod.sync_folder(tmp_path)
 
 
-def train_main(argv) -> int:
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return exit_status(cli.main, [str(a) for a in argv])
-
-
 def demo_attempt(out: Path, data_root: Path) -> list:
     return ["--config", ROOT / "configs/demo.yaml", "--output-dir", out, "train.device=cpu",
             f"data.root={data_root}"]  # fmt: skip
@@ -166,7 +159,7 @@ def test_opening_a_run_removes_our_temporaries_only(tmp_path: Path) -> None:
         folder.mkdir()
         (folder / "state.pt").write_bytes(b"state")
     (ckpts / ".best.old.tmp").write_text("user data")
-    assert train_main(demo_attempt(out, tmp_path / "absent")) == 2
+    assert exit_status(train_main, demo_attempt(out, tmp_path / "absent")) == 2
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == []
     assert sorted(p.name for p in ckpts.iterdir()) == [
         ".best.old.tmp",
@@ -181,7 +174,7 @@ def test_a_new_run_refuses_a_folder_holding_a_users_similar_file(tmp_path, capsy
     out.mkdir()
     for name in ("train.log", ".config.yaml.k3j2.tmp"):
         (out / name).write_text("user data")
-    assert train_main(demo_attempt(out, tmp_path / "absent")) == 2
+    assert exit_status(train_main, demo_attempt(out, tmp_path / "absent")) == 2
     assert "holds no PMG-SAM run (.config.yaml.k3j2.tmp)" in capsys.readouterr().err
     assert (out / ".config.yaml.k3j2.tmp").read_text() == "user data"
 

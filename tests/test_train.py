@@ -6,7 +6,6 @@ augmentation seeds: tests/test_train_seeding.py)."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import shutil
 import warnings
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict
 import pytest
 import torch
 import yaml
+from cli_cases import train_main
 from free_port_ranks import start_ranks_on_a_free_port
 from training_cases import crash_at_step
 
@@ -227,14 +227,11 @@ def test_interrupt_in_first_epoch_leaves_loadable_last(make_config, monkeypatch)
 
 
 def test_cli_reports_bad_keys(capsys: pytest.CaptureFixture) -> None:
-    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    assert exit_status(cli.main, ["--config", REPO / "configs/demo.yaml", "optim.lrr=1"]) == 2
+    assert exit_status(train_main, ["--config", REPO / "configs/demo.yaml", "optim.lrr=1"]) == 2
     assert "optim.lrr" in capsys.readouterr().err
-    assert exit_status(cli.main, ["--config", REPO / "configs/demo.yaml", "train.amp=fp8"]) == 2
+    assert exit_status(train_main, ["--config", REPO / "configs/demo.yaml", "train.amp=fp8"]) == 2
     assert "train.amp" in capsys.readouterr().err
-    assert exit_status(cli.main, []) == 2
+    assert exit_status(train_main, []) == 2
     assert "--config" in capsys.readouterr().err
 
 

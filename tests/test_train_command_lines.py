@@ -4,23 +4,16 @@ where the outputs go, a finished run that has nothing left to train, the summary
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cli_cases import train_main
 
 from pmgsam.engine import state, trainer
 from pmgsam.utils.cli import exit_status
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _train_cli():
-    spec = importlib.util.spec_from_file_location("train_cli", REPO / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Trainer:
@@ -57,7 +50,7 @@ def stand_ins(monkeypatch, tmp_path):
 
 def test_a_run_says_where_its_outputs_go_and_its_best_epoch(stand_ins, capsys):
     argv = ["--config", str(REPO / "configs/demo.yaml"), "--output-dir", str(stand_ins)]
-    assert exit_status(_train_cli().main, argv) == 0
+    assert exit_status(train_main, argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"pmgsam train: outputs go to {stand_ins}",
@@ -68,7 +61,7 @@ def test_a_run_says_where_its_outputs_go_and_its_best_epoch(stand_ins, capsys):
 
 def test_a_finished_run_says_there_is_nothing_to_train(stand_ins, capsys, monkeypatch):
     monkeypatch.setattr(_Trainer, "finished", True)
-    assert exit_status(_train_cli().main, ["--resume", str(stand_ins)]) == 0
+    assert exit_status(train_main, ["--resume", str(stand_ins)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1] == (
         "pmgsam train: the run ended after epoch 3 (schedule.epochs or early stopping); "
@@ -80,12 +73,12 @@ def test_only_global_rank_zero_prints(stand_ins, capsys, monkeypatch):
     # The first process of a second node: local rank 0, global rank 1.
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "0")
-    assert _train_cli().main(["--resume", str(stand_ins)]) == 0
+    assert train_main(["--resume", str(stand_ins)]) == 0
     assert capsys.readouterr().out == ""
 
 
 def test_a_resume_may_name_the_runs_own_config_file(stand_ins, capsys):
     # Only a new run would write over --config; a resume reads it (and its legacy fields).
     argv = ["--resume", str(stand_ins), "--config", str(stand_ins / state.CONFIG_FILE)]
-    assert exit_status(_train_cli().main, argv) == 0, capsys.readouterr().err
+    assert exit_status(train_main, argv) == 0, capsys.readouterr().err
     assert _Trainer.made == [str(stand_ins)]

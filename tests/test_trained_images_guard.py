@@ -11,6 +11,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from cli_cases import evaluate_main
 from training_cases import trained_run_folder
 
 from pmgsam.data import build_dataset
@@ -132,18 +133,11 @@ def test_scoring_names_the_maps_prediction_left_out(tmp_path):
 def test_benchmark_mode_refuses_before_loading_the_model(nc4k_root, data_config, tmp_path):
     # evaluate.py benchmark mode runs the check itself; the run's weights here are no model,
     # so only the refusal (not a failed load) may stop it, and nothing is predicted.
-    import importlib.util
-    from pathlib import Path
-
     trained = data_config("nc4k", nc4k_root, split_seed=0, test_fraction=0.5)
     run = trained_run_folder(tmp_path, trained)
-    script = Path(__file__).resolve().parents[1] / "evaluate.py"
-    spec = importlib.util.spec_from_file_location("evaluate_cli", script)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     out = tmp_path / "scores"
     args = ["--config", run / "config.yaml", "--checkpoint", run, "--device", "cpu", "--quiet"]
     args += ["--output-dir", out, "--splits", "test", "data.split_seed=1"]
     with pytest.raises(EvaluationInputError, match="were training images of the checkpoint's"):
-        cli.main([str(a) for a in args])
+        evaluate_main(args)
     assert not (out / "pred").exists()

@@ -7,7 +7,6 @@ existed, or was tightened, must stay usable there."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from dataclasses import replace
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_cases import cli, one_error_line
+from cli_cases import cli, evaluate_main, one_error_line, train_main
 
 from pmgsam.data import build_dataset, generate
 from pmgsam.data.layouts import list_split
@@ -97,14 +96,11 @@ def test_train_py_refuses_what_loading_the_run_takes(
     )
     loaded = to_dict(load_config(ExperimentConfig, run / "config.yaml"))  # as evaluation reads it
     assert {key: at(loaded, key) for key in saved} == saved
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
     for argv in (
         ["--resume", run],
         ["--config", run / "config.yaml", "--output-dir", tmp_path / "new"],
     ):
-        code, err = cli(train.main, [str(a) for a in argv], capsys)
+        code, err = cli(train_main, [str(a) for a in argv], capsys)
         line = one_error_line(err)
         assert code == 2 and re.search(refusal, line) and str(run / "config.yaml") in line, line
     assert not (tmp_path / "new").exists()
@@ -137,13 +133,10 @@ def test_evaluate_py_scores_with_the_old_runs_config(
     run = old_run(tmp_path, data, to_dict(small_model_file[1].config), ALL_SINCE_REFUSED)
     model = small_model_file[1]
     monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(model))
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     out = tmp_path / "results"
     argv = ["--config", run / "config.yaml", "--checkpoint", small_model_file[0],
             "--device", "cpu", "--quiet", "--output-dir", out]  # fmt: skip
-    assert cli.main([str(a) for a in argv]) == 0
+    assert evaluate_main(argv) == 0
     assert (out / "run.json").is_file()
     # The run's own held-out half (test_fraction 0.5 of 4 images), not the default fifth.
     assert json.loads((out / "metrics" / "test.json").read_text())["num_images"] == 2

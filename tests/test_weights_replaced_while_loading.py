@@ -10,7 +10,6 @@ file renamed over it, as a training run's checkpoint writes do) right when it lo
 from __future__ import annotations
 
 import copy
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cli_cases import evaluate_main
 from mask_cases import BoxPredictor
 from PIL import Image
 
@@ -29,7 +29,6 @@ from pmgsam.modeling.checkpoint import check_loaded, hash_weights
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 CHANGED = "changed between hashing and loading"
 
 pytestmark = [
@@ -92,13 +91,6 @@ def test_inference_refuses_weights_replaced_while_loading(
     assert not list(out.glob("*.png"))
 
 
-def evaluate(argv: List[Any]) -> int:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli.main([str(a) for a in argv])
-
-
 @pytest.fixture
 def config(small_model_file, dis5k_root: Path, tmp_path: Path) -> Path:
     data = {"dataset": "dis5k", "root": str(dis5k_root), "train_split": "DIS-TR",
@@ -116,8 +108,8 @@ def test_benchmark_refuses_weights_replaced_after_hashing(
     calls = replacing_loader(monkeypatch, small_model_file[1], weights, "before")
     run = tmp_path / "run"
     with pytest.raises(CheckpointError, match=CHANGED) as err:
-        evaluate(["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
-                  "--output-dir", run, "--workers", 1])  # fmt: skip
+        evaluate_main(["--config", config, "--checkpoint", weights, "--device", "cpu",
+                       "--quiet", "--output-dir", run, "--workers", 1])  # fmt: skip
     assert calls and f"'{weights}'" in str(err.value)
     assert not list(run.rglob("*.png")) and not (run / "run.json").exists()
 
@@ -136,9 +128,9 @@ def test_baseline_refuses_a_checkpoint_replaced_after_hashing(
     monkeypatch.setattr(sam_family, "predictor", lambda model: BoxPredictor())
     run = tmp_path / "run"
     with pytest.raises(CheckpointError, match=CHANGED) as err:
-        evaluate(["--baseline", "sam-box", "--model-type", "vit_b", "--checkpoint", checkpoint,
-                  "--config", config, "--device", "cpu", "--quiet", "--output-dir", run,
-                  "--speed-iters", 0])  # fmt: skip
+        evaluate_main(["--baseline", "sam-box", "--model-type", "vit_b", "--checkpoint",
+                       checkpoint, "--config", config, "--device", "cpu", "--quiet",
+                       "--output-dir", run, "--speed-iters", 0])  # fmt: skip
     assert f"'{checkpoint}'" in str(err.value)
     assert not list(run.rglob("*.png")) and not (run / "run.json").exists()
 
@@ -263,7 +255,7 @@ def test_benchmark_goes_on_when_the_file_is_replaced_after_the_model_loaded(
     run = tmp_path / "run"
     argv = ["--config", config, "--checkpoint", weights, "--device", "cpu", "--quiet",
             "--output-dir", run, "--workers", 1, "--splits", "DIS-TE1,DIS-TE2"]  # fmt: skip
-    assert evaluate(argv) == 0
+    assert evaluate_main(argv) == 0
     assert len(calls) == 1
     for split in ("DIS-TE1", "DIS-TE2"):
         assert read_manifest(run / "pred" / split)["producer"]["weights_sha256"] == first

@@ -5,7 +5,6 @@ does (test_loader_workers.py), with one info line per run naming the option the 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from cli_cases import evaluate_main
 from mask_cases import make_pair
 
 from pmgsam import ablate_scoring
@@ -23,8 +23,6 @@ from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.evaluation import combined, scoring
 from pmgsam.utils.config import from_dict, load_config, to_dict
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _capped_lines(caplog: pytest.LogCaptureFixture) -> List[str]:
@@ -155,13 +153,10 @@ def _write_pairs(folder: Path, n: int) -> List[scoring.DisPair]:
 def test_evaluate_cli_scores_with_at_most_the_available_cpus(
     two_cpus: None, tmp_path: Path, pools: List[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     _write_pairs(tmp_path, 3)
     argv = ["--pred-dir", str(tmp_path / "pred"), "--gt-dir", str(tmp_path / "gt"), "--no-hce"]
     with caplog.at_level("INFO"):
-        assert cli.main([*argv, "--out", str(tmp_path / "s.json"), "--workers", "4"]) == 0
+        assert evaluate_main([*argv, "--out", str(tmp_path / "s.json"), "--workers", "4"]) == 0
     assert pools == [2]
     assert _capped_lines(caplog) == [
         "--workers=4 but this process may use 2 CPU(s): DIS scoring with 2 worker(s)"
