@@ -139,6 +139,8 @@ def test_evaluate_refuses_options_its_mode_would_ignore(argv, refused, capsys):
         ("demo.yaml", ["--protocol", "matched"], "--protocol is not used by benchmark mode on DIS"),
         ("pmgsam_cod10k_ft.yaml", ["--no-hce"], "--no-hce is not used by benchmark mode on COS"),
         ("pmgsam_cod10k_ft.yaml", ["--task", "dis"], "--task is not used by benchmark mode"),
+        # --split was --splits abbreviated before scoring modes' --split existed.
+        ("demo.yaml", ["--split", "DIS-VD"], "ignored; benchmark mode's splits are --splits"),
     ],
 )
 def test_benchmark_mode_refuses_the_other_protocols_options(config, option, refused, capsys):

@@ -233,7 +233,9 @@ def refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mod
             unused.append(action.option_strings[0] if action.option_strings else action.dest)
     if unused:
         verb = "is" if len(unused) == 1 else "are"
-        parser.error(f"{', '.join(unused)} {verb} not used by {mode} and would be ignored")
+        # --split (a scoring row's entry) was, before it existed, --splits abbreviated.
+        hint = "; benchmark mode's splits are --splits" if "--split" in unused else ""
+        parser.error(f"{', '.join(unused)} {verb} not used by {mode} and would be ignored{hint}")
 
 
 def require(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> None:
