@@ -64,9 +64,15 @@ def resolve_weights(path: str | Path) -> Path:
         )
     held = [f"'{path / w}'" for w in ("best", "last") if (path / w / MODEL_FILE).is_file()]
     if path.name == CHECKPOINTS and held:  # a run's checkpoints/, one level above its weights
+        # The run folder means its best: offered only where there is one (else it is refused).
+        run = (
+            f" or the run folder '{path.parent}' (its best)"
+            if (path / "best" / MODEL_FILE).is_file()
+            else f" (the run folder '{path.parent}' has no best weights yet)"
+        )
         raise CheckpointError(
             f"'{path}' holds checkpoint folders, not weights: give one of them ("
-            f"{' or '.join(held)}) or the run folder '{path.parent}' (its best)"
+            f"{' or '.join(held)}){run}"
         )
     raise CheckpointError(
         f"no PMG-SAM weights in the folder '{path}' (looked for {looked}); "
