@@ -72,6 +72,8 @@ def test_the_values_to_keep_given_as_overrides_load_the_weights(small_model_file
     overrides = re.findall(r"(model\.\w+=.*?)(?=, model\.|$)", kept)
     assert len(overrides) == 3, kept
     assert f"model.bidirectional={str(stored['bidirectional']).lower()}" in overrides
+    # One shell word each: "model.fusion_channels=[8, 16]" would split in two unquoted.
+    assert all(" " not in o for o in overrides), overrides
     data = apply_overrides({"model": to_dict(model.config)}, overrides)
     config = from_dict(ModelConfig, data["model"])
     assert to_dict(config) == stored

@@ -310,8 +310,9 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def _override_text(value: Any) -> str:
-    """``value`` as a ``key=value`` override gives it (text bare, lists and flags as YAML)."""
-    return value if isinstance(value, str) else json.dumps(value)
+    """``value`` as a ``key=value`` override gives it (text bare, lists and flags as YAML;
+    no spaces, so that each pastes into a shell as one argument)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def checkpoint_model_fields(
