@@ -67,13 +67,19 @@ def _killed(item):
     os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer ends a worker
 
 
-def test_a_worker_killed_by_sigkill_is_told_to_use_fewer_workers(tmp_path, monkeypatch) -> None:
+def _death_message(tmp_path, monkeypatch, score) -> str:
+    """The error of two-worker DIS scoring whose workers run ``score`` (a module-level
+    function: spawned workers, when torch is imported, unpickle it from this module)."""
     monkeypatch.setattr(scoring, "cpu_share", lambda: 2)
-    # Spawned workers (when torch is imported) unpickle _killed from this module.
-    monkeypatch.setattr(scoring, "_score_indexed", _killed)
+    monkeypatch.setattr(scoring, "_score_indexed", score)
     with pytest.raises(RuntimeError, match="worker process died") as err:
         scoring.evaluate_dis_pairs(_pairs(tmp_path), workers=2, with_hce=False, progress=False)
-    assert "SIGKILL" in str(err.value) and "fewer --workers" in str(err.value)
+    return str(err.value)
+
+
+def test_a_worker_killed_by_sigkill_is_told_to_use_fewer_workers(tmp_path, monkeypatch) -> None:
+    text = _death_message(tmp_path, monkeypatch, _killed)
+    assert "SIGKILL" in text and "fewer --workers" in text
 
 
 def test_the_workers_the_executor_ended_are_not_the_cause() -> None:
@@ -100,12 +106,8 @@ def _terminated(item):
 def test_a_worker_ended_from_outside_is_not_called_a_crash(tmp_path, monkeypatch) -> None:
     # The executor ends the other worker with SIGTERM too: every code is SIGTERM, and that
     # signal came from another process, not from a failure in native code.
-    monkeypatch.setattr(scoring, "cpu_share", lambda: 2)
-    monkeypatch.setattr(scoring, "_score_indexed", _terminated)
-    with pytest.raises(RuntimeError, match="worker process died") as err:
-        scoring.evaluate_dis_pairs(_pairs(tmp_path), workers=2, with_hce=False, progress=False)
-    assert "SIGTERM" in str(err.value) and "another process" in str(err.value)
-    assert "crash" not in str(err.value)
+    text = _death_message(tmp_path, monkeypatch, _terminated)
+    assert "SIGTERM" in text and "another process" in text and "crash" not in text
 
 
 def test_the_executors_sigterm_beside_an_unknown_code_is_not_the_cause() -> None:
