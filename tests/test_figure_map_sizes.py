@@ -80,5 +80,5 @@ def test_grid_cells_are_refused_or_resized_as_the_ranking(tmp_path) -> None:
     folders = [{"P": tmp_path / "run" / "pred" / "P"}]
     with pytest.raises(EvaluationInputError, match=r"pred/P/right.png: size \(8, 8\) differs"):
         figures._rows(images, [1], folders)
-    (row,) = figures._rows(images, [1], folders, resize_pred=True)
+    (row,) = figures._rows(images, [1], folders, resize_pred=True, fit=np.asarray)
     assert np.array_equal(row[2], MAPS["right"])  # at the GT's size, beside the GT

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from pmgsam.analysis import figures
+from pmgsam.analysis.figure_grid import fit_cell
 from pmgsam.analysis.inputs import SplitImages
 
 STEMS = ("a", "b", "c")
@@ -60,8 +61,10 @@ def test_failure_sheet_rows_carry_their_own_iou_worst_first(tmp_path, monkeypatc
     figures.figures_report(args, [])
     sheet = drawn[1]
     assert sheet["labels"] == ["IoU 0.00", "IoU 0.50", "IoU 1.00"]
-    # Each row's map cell is its own image's map: b, then a, then c.
-    assert [float(row[2].mean()) for row in sheet["rows"]] == [0.0, 127.5, 255.0]
+    # Each row's map cell is its own image's map, letterboxed to the cells: b, then a, then c.
+    for row, stem in zip(sheet["rows"], "bac"):
+        cell = (row[0].shape[1], row[0].shape[0])
+        np.testing.assert_array_equal(row[2], fit_cell(maps[stem], cell), err_msg=stem)
     text = (tmp_path / "f" / "failures_S_iou.txt").read_text()
     assert text == "b\t0.0\na\t0.5\nc\t1.0\n"
 

@@ -17,7 +17,7 @@ import pytest
 from pmgsam.analysis import figure_grid, figures
 from pmgsam.analysis.inputs import SplitImages
 from pmgsam.analysis.plots import png_size
-from pmgsam.data.io import MaskValueWarning
+from pmgsam.data.io import MaskValueWarning, read_size
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 
@@ -37,7 +37,7 @@ def test_letterbox_keeps_the_aspect_and_centres_on_white() -> None:
 
 
 def _grid(tmp_path: Path, shapes: List[tuple], **kwargs: Any) -> tuple:
-    rows = [[np.zeros(s, np.uint8)] * 3 for s in shapes]
+    rows = figure_grid.fit_rows([[np.zeros(s, np.uint8)] * 3 for s in shapes])
     path = figure_grid.draw_grid(rows, ["A", "B", "C"], tmp_path / "g.png", 3.0, 100, **kwargs)
     return png_size(path)
 
@@ -101,7 +101,7 @@ def test_grid_cells_show_label_masks_as_white(tmp_path) -> None:
         ["a"], ["P"], ["a"], [tmp_path / "im" / "a.png"], [tmp_path / "gt" / "a.png"]
     )
     with pytest.warns(MaskValueWarning, match="0/1 labels; read as 0/255"):
-        [cells] = figures._rows(images, [0], [{"P": tmp_path / "pred"}])
+        [cells] = figures._rows(images, [0], [{"P": tmp_path / "pred"}], fit=np.asarray)
     assert cells[0].shape == (4, 6, 3)
     np.testing.assert_array_equal(cells[1], labels * 255)
     np.testing.assert_array_equal(cells[2], labels)
@@ -253,9 +253,15 @@ def test_failure_sheet_of_a_combined_split(tmp_path, dis5k_root, monkeypatch) ->
     assert len(drawn[0]["rows"]) == 2 and drawn[0]["labels"] is None
     # --worst 1: a sheet of the single worst image.
     assert len(drawn[1]["rows"]) == 1 and drawn[1]["labels"] == ["HCE 9"]
-    # Each run's column shows its own maps (Ours are white, Other black).
-    for row in drawn[0]["rows"] + drawn[1]["rows"]:
-        assert row[2].min() == 255 and row[3].max() == 0
+    # Each run's column shows its own maps (Ours are white, Other black), letterboxed to the
+    # cells: the grid shows images 0 and 3 (2 spread over 4), the sheet image 2.
+    for row, name in zip(drawn[0]["rows"] + drawn[1]["rows"], [names[0], names[3], names[2]]):
+        part, stem = name.split("/")
+        gt_size = read_size(dis5k_root / part / "gt" / f"{stem}.png")
+        cell = (row[0].shape[1], row[0].shape[0])
+        for column, value in ((2, 255), (3, 0)):
+            drawn_map = figure_grid.fit_cell(np.full(gt_size, value, np.uint8), cell)
+            np.testing.assert_array_equal(row[column], drawn_map)
     sheet = (figs / f"failures_{safe}_hce.txt").read_text().splitlines()
     assert sheet == [f"{names[2]}\t9.0"]
 
@@ -270,7 +276,9 @@ def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None
     headers = ["Image", "GT", "Pre-Mask", "SAM ViT-H fine-tuned auto (union)"]
     headers += ["PMG-SAM (DRFM + Hiera high-res)"]
     cells = [np.zeros((40, 60), np.uint8)] * len(headers)
-    figure_grid.draw_grid([cells, cells], headers, tmp_path / "grid.png", 3.5, 100)
+    figure_grid.draw_grid(
+        figure_grid.fit_rows([cells, cells]), headers, tmp_path / "grid.png", 3.5, 100
+    )
     fig = kept[0]
     try:
         renderer = fig.canvas.get_renderer()

@@ -1,12 +1,17 @@
 """The grid of a qualitative figure: cells letterboxed to one aspect ratio, column headers
 wrapped to the cell width in the font they are drawn in, optional row labels, saved at an exact
-pixel size (:mod:`pmgsam.analysis.plots`)."""
+pixel size (:mod:`pmgsam.analysis.plots`).
+
+The cell size follows the median aspect of the rows' images (:func:`cell_size`); each cell is
+letterboxed to it (:func:`fit_cell`) before :func:`draw_grid` draws it, so that a caller can
+shrink a cell as soon as it is read instead of holding every full-size image until the grid is
+drawn (:func:`fit_rows` fits cells already read)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -31,6 +36,34 @@ def letterbox(img: np.ndarray, width: int, height: int) -> np.ndarray:
     y, x = (height - nh) // 2, (width - nw) // 2
     canvas[y : y + nh, x : x + nw] = small
     return canvas
+
+
+def cell_size(image_sizes: Sequence[Tuple[int, int]]) -> Tuple[int, int]:
+    """(width, height) in pixels of every cell of a grid whose rows show images of these
+    (H, W) sizes: their median aspect, the longer side ``CELL_PX``."""
+    aspect = float(np.median([h / w for h, w in image_sizes]))
+    return (CELL_PX, round(CELL_PX * aspect)) if aspect <= 1 else (round(CELL_PX / aspect), CELL_PX)
+
+
+def fit_cell(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``img`` letterboxed to a cell of ``size`` (width, height) as :func:`draw_grid` draws it."""
+    cw, ch = size
+    # A white margin inside each cell separates neighbours without changing the size.
+    return cv2.copyMakeBorder(
+        letterbox(img, cw - 2 * GAP_PX, ch - 2 * GAP_PX),
+        GAP_PX,
+        GAP_PX,
+        GAP_PX,
+        GAP_PX,
+        cv2.BORDER_CONSTANT,
+        value=(255, 255, 255),
+    )
+
+
+def fit_rows(rows: Sequence[Sequence[np.ndarray]]) -> List[List[np.ndarray]]:
+    """Full-size cells fitted to the cell size of their rows' first cells (the images)."""
+    size = cell_size([r[0].shape[:2] for r in rows])
+    return [[fit_cell(img, size) for img in r] for r in rows]
 
 
 def text_width_pt(text: str, size: float) -> float:
@@ -75,12 +108,12 @@ def draw_grid(
     dpi: int,
     row_labels: Optional[Sequence[str]] = None,
 ) -> Path:
-    """Draw cells (RGB or grayscale uint8) in a rows x columns grid and save a PNG."""
-    aspects = [img.shape[0] / img.shape[1] for img in (r[0] for r in rows)]
-    aspect = float(np.median(aspects))
-    cw, ch = (
-        (CELL_PX, round(CELL_PX * aspect)) if aspect <= 1 else (round(CELL_PX / aspect), CELL_PX)
-    )
+    """Draw cells of one size (:func:`fit_cell`'s; RGB or grayscale uint8) in a rows x columns
+    grid and save a PNG."""
+    shapes = sorted({img.shape[:2] for r in rows for img in r})
+    if len(shapes) != 1:
+        raise ValueError(f"grid cells of several sizes {shapes}: fit them with fit_cell first")
+    ch, cw = shapes[0]
     ncols = len(headers)
     label_in = ROW_LABEL_IN if row_labels else 0.0
     cell_in = (width_in - label_in) / ncols
@@ -100,17 +133,7 @@ def draw_grid(
     for r, cells in enumerate(rows):
         for c, img in enumerate(cells):
             ax = axes[r, c]
-            # A white margin inside each cell separates neighbours without changing the size.
-            box = cv2.copyMakeBorder(
-                letterbox(img, cw - 2 * GAP_PX, ch - 2 * GAP_PX),
-                GAP_PX,
-                GAP_PX,
-                GAP_PX,
-                GAP_PX,
-                cv2.BORDER_CONSTANT,
-                value=(255, 255, 255),
-            )
-            ax.imshow(box, cmap=None if box.ndim == 3 else "gray", vmin=0, vmax=255, aspect="auto")
+            ax.imshow(img, cmap=None if img.ndim == 3 else "gray", vmin=0, vmax=255, aspect="auto")
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pmgsam.data.io import load_mask
+from pmgsam.data.io import load_mask, read_size
 from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
-from .figure_grid import draw_grid
+from .figure_grid import cell_size, draw_grid, fit_cell
 from .inputs import SplitImages, part_folders, run_method, split_images
 from .output_files import check_output_files, record_output_files
 from .per_image import map_images
@@ -49,11 +50,23 @@ def _rows(
     idx: Sequence[int],
     folders: Sequence[Dict[str, Path]],
     resize_pred: bool = False,
+    fit: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+    cache: Optional[Dict[Tuple[int, Tuple[int, int]], List[np.ndarray]]] = None,
 ) -> List[List[np.ndarray]]:
     """Image, GT and one map per folder of each image at ``idx``; every map at its GT's size
-    as scoring takes it (:func:`~pmgsam.evaluation.scoring.map_at_gt_size`)."""
-    from pmgsam.data import load_image
+    as scoring takes it (:func:`~pmgsam.evaluation.scoring.map_at_gt_size`).
 
+    Each cell goes through ``fit`` as soon as it is read, so that one image's cells at a time
+    are held at full size (a 24 MP row of image, GT and two maps is 144 MB). By default
+    ``fit`` letterboxes it to the grid's cell (:func:`~.figure_grid.fit_cell`), whose size
+    comes from the images' headers (:func:`~.figure_grid.cell_size`); then ``cache`` (a dict
+    shared between calls) keeps the rows fitted to a size, for an image in two figures."""
+    size = None
+    if fit is None:
+        size = cell_size([read_size(images.image_paths[i]) for i in idx])
+        fit = partial(fit_cell, size=size)
+    else:
+        cache = None  # fitted by another rule: not the rows the cache holds
     rows = []
     # Only the shown images' maps: a run scored with --limit still draws the images it has.
     hint = (
@@ -73,14 +86,35 @@ def _rows(
         )
     maps = [images.maps(f, "prediction", idx, hint) for f in folders]
     for k, i in enumerate(idx):
-        gt_path = images.mask_paths[i]
-        gt = load_mask(gt_path, "GT mask")
-        cells = [load_image(images.image_paths[i]), gt]
-        for m in maps:
-            pred = load_mask(m[k], "prediction", labels_01=False)
-            cells.append(map_at_gt_size(pred, gt, m[k], gt_path, resize_pred))
+        if cache is not None and (i, size) in cache:
+            rows.append(cache[(i, size)])
+            continue
+        cells = _row(images, i, [m[k] for m in maps], resize_pred, fit)
+        if cache is not None:
+            cache[(i, size)] = cells
         rows.append(cells)
     return rows
+
+
+def _row(
+    images: SplitImages,
+    i: int,
+    maps: Sequence[Path],
+    resize_pred: bool,
+    fit: Callable[[np.ndarray], np.ndarray],
+) -> List[np.ndarray]:
+    """The fitted cells of image ``i`` and its ``maps`` (its full-size arrays die on return)."""
+    from pmgsam.data import load_image
+
+    cells = [fit(load_image(images.image_paths[i]))]
+    gt_path = images.mask_paths[i]
+    gt = load_mask(gt_path, "GT mask")
+    cells.append(fit(gt))
+    for path in maps:
+        pred = load_mask(path, "prediction", labels_01=False)
+        cells.append(fit(map_at_gt_size(pred, gt, path, gt_path, resize_pred)))
+        del pred  # not held while the next map is read
+    return cells
 
 
 def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
@@ -251,12 +285,13 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     resize = args.resize_pred
     # Every map is read (and its size checked) before a file is written: a wrong map must not
     # leave a grid without its failure sheet behind.
-    grid = _rows(images, idx, folders, resize)
+    fitted: dict = {}  # an image in both figures is read once (when their cells match)
+    grid = _rows(images, idx, folders, resize, cache=fitted)
     if args.worst > 0:
         worst = worst_images(
             images, runs[0], args.split, args.by, args.worst, not args.quiet, resize
         )
-        sheet = _rows(images, [i for i, _ in worst], folders, resize)
+        sheet = _rows(images, [i for i, _ in worst], folders, resize, cache=fitted)
     record_output_files(out, names, "python -m pmgsam.analysis figures")
     written = [draw_grid(grid, headers, out / f"qualitative_{safe}.png", args.width, args.dpi)]
     if args.worst > 0:
