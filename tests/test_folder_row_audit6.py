@@ -186,3 +186,19 @@ def test_cos_scoring_refuses_a_model_s_run_before_scoring(tmp_path, capsys):
     assert code == 2 and "is the run of a model (baseline 'sam'" in one_error_line(err)
     assert (model / "run.json").read_text(encoding="utf-8") == before
     assert not (tmp_path / "ap.json").exists()
+
+
+def test_out_as_the_row_s_run_json_is_refused_and_the_row_keeps_its_splits(tmp_path, capsys):
+    # The scores replaced run.json (DIS-TE1's entry lost, their keys left at its top level)
+    # before DIS-TE2 was added to what remained.
+    pred, gt = _folders(tmp_path)
+    run = tmp_path / "isnet"
+    argv = _argv(pred, gt, tmp_path / "m.json", "--run", run, "--split", "DIS-TE1")
+    assert evaluate_main(argv) == 0
+    before = (run / "run.json").read_text(encoding="utf-8")
+    argv = _argv(pred, gt, run / "run.json", "--run", run, "--split", "DIS-TE2", "--overwrite")
+    code, err = cli(evaluate_main, argv, capsys)
+    line = one_error_line(err)
+    assert code == 2 and "is --run's run.json" in line
+    assert f"e.g. {run / 'metrics' / 'DIS-TE2'}.json" in line
+    assert (run / "run.json").read_text(encoding="utf-8") == before
