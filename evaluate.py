@@ -142,6 +142,14 @@ def _check_run(args: argparse.Namespace, inputs: Sequence[Optional[str]]) -> Non
         from pmgsam.evaluation.folder_row import refuse_model_run
 
         refuse_output_in_inputs(args.run, inputs, "--run", "run.json")
+        row_file = Path(args.run) / "run.json"
+        if Path(args.out).resolve() == row_file.resolve():
+            # The scores would replace the row (its other splits lost) and then be merged
+            # into it as its own entry.
+            raise EvaluationInputError(
+                f"--out '{args.out}' is --run's run.json, the row the scores are added to: "
+                f"write the scores elsewhere (e.g. {Path(args.run) / 'metrics' / args.split}.json)"
+            )
         refuse_model_run(args.run)
 
 

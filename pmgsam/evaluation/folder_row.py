@@ -24,12 +24,28 @@ MODEL_META = ("checkpoint", "checkpoint_resolved", "baseline", "weights_sha256")
 
 
 def refuse_model_run(run_dir: str) -> None:
-    """Refuse a ``--run`` folder whose run.json is a model's run (it holds that model's scores,
-    which another method's would replace or join as one row), before anything is scored."""
-    run_file = Path(run_dir) / "run.json"
-    data = read_run_file(run_file)
+    """Refuse a ``--run`` folder whose run.json is a model's run (it holds that model's scores
+    or efficiency figures, which another method's would replace or join as one row), and a
+    ``--run`` that is a file (a run.json given for its folder), before anything is scored."""
+    run = Path(run_dir)
+    if run.exists() and not run.is_dir():
+        # Its run.json would be looked for inside it: a model's row given as its run.json
+        # passed unseen, and the row was written only after scoring, as a traceback.
+        if run.name == "run.json":
+            refuse_model_run(str(run.parent))
+        where = f" (e.g. '{run.parent}')" if run.name == "run.json" else ""
+        raise EvaluationInputError(
+            f"--run '{run_dir}' is a file: --run names the row's folder, where run.json is "
+            f"written{where}"
+        )
+    data = read_run_file(run / "run.json")
     meta = data.get("meta") if isinstance(data.get("meta"), Mapping) else {}
     found = [k for k in MODEL_META if meta.get(k)]
+    if not found and data.get("efficiency"):
+        # pmgsam.efficiency --run-dir records a model's figures with no meta: another
+        # method's scores would share a row with them.
+        found = ["efficiency"]
+        meta = {"efficiency": "python -m pmgsam.efficiency"}
     if found:
         made_by = f"{found[0]} '{meta[found[0]]}'"
         raise EvaluationInputError(
