@@ -136,3 +136,33 @@ def folder_split(root: Path, split: str, names: Sequence[str]) -> None:
     for name in names:
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / split / "images" / f"{name}.png")
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / split / "masks" / f"{name}.png")
+
+
+def box_masks(
+    folder: Path,
+    names: Sequence[str],
+    shape: tuple = (40, 50),
+    box: tuple = (5, 25, 10, 30),
+    value: int = 255,
+) -> Path:
+    """``folder`` holding a grey map per name: ``value`` inside ``box`` (rows, then columns,
+    as slice bounds), 0 elsewhere."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        m = np.zeros(shape, np.uint8)
+        m[box[0] : box[1], box[2] : box[3]] = value
+        Image.fromarray(m).save(folder / name)
+    return folder
+
+
+def dis_refusal(pred: Path, gt: Path) -> str:
+    """The error DIS scoring of ``pred`` against ``gt`` refuses with (warnings silenced)."""
+    from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            evaluate_dis_folder(pred, gt, workers=1, progress=False)
+        except EvaluationInputError as err:
+            return str(err)
+    raise AssertionError(f"scoring '{pred}' against '{gt}' was not refused")

@@ -10,34 +10,20 @@ same of its maps.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.map_pairs import pair_folders
-from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
-from tests.mask_cases import coco_annotation
+from pmgsam.evaluation.scoring import EvaluationInputError
+from tests.mask_cases import box_masks, coco_annotation
+from tests.mask_cases import dis_refusal as _refusal
 
 
 def _masks(folder: Path, names) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        m = np.zeros((20, 24), np.uint8)
-        m[4:12, 5:15] = 255
-        Image.fromarray(m).save(folder / name)
-    return folder
-
-
-def _refusal(pred: Path, gt: Path) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(EvaluationInputError) as err:
-            evaluate_dis_folder(pred, gt, workers=1, progress=False)
-    return str(err.value)
+    return box_masks(folder, names, shape=(20, 24), box=(4, 12, 5, 15))
 
 
 def test_a_prefix_added_to_every_name_is_named(tmp_path):

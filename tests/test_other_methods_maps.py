@@ -20,7 +20,8 @@ from PIL import Image
 
 from pmgsam.evaluation.instances import LabelMapWarning, evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
-from tests.mask_cases import coco_annotation
+from tests.mask_cases import box_masks, coco_annotation
+from tests.mask_cases import dis_refusal as _refusal
 
 STEMS = ("a", "b")
 
@@ -36,20 +37,7 @@ def _gt_folder(root: Path, name: str = "gt") -> Path:
 
 
 def _maps(folder: Path, names, value: int = 200) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        m = np.zeros((40, 50), np.uint8)
-        m[5:25, 10:30] = value
-        Image.fromarray(m).save(folder / name)
-    return folder
-
-
-def _refusal(pred: Path, gt: Path) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(EvaluationInputError) as err:
-            evaluate_dis_folder(pred, gt, workers=1, progress=False)
-    return str(err.value)
+    return box_masks(folder, names, value=value)
 
 
 def test_maps_named_stem_pred_are_refused_saying_so(tmp_path):
