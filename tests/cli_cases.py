@@ -76,3 +76,15 @@ def train_main(argv: Sequence[object]) -> int:
     """``train.py``'s ``main`` on ``argv`` (each item made a string), from a fresh copy of the
     script."""
     return script_module("train").main([str(a) for a in argv])
+
+
+def figures_args(runs: Sequence[object], out: object, **given: object) -> argparse.Namespace:
+    """The namespace ``python -m pmgsam.analysis figures`` parses for ``runs`` into ``out``:
+    split ``S`` of a config the tests replace (``split_images`` patched), one image, a
+    one-image sheet, small and quiet; ``given`` changes any field."""
+    args = dict(
+        config="unused.yaml", split="S", runs=[str(r) for r in runs], out=str(out),
+        images=None, num=1, worst=1, by="iou", width=2.0, dpi=30, overwrite=False,
+        quiet=True, resize_pred=False,
+    )  # fmt: skip
+    return argparse.Namespace(**{**args, **given})

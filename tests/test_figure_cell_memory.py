@@ -8,7 +8,6 @@ white margin inside each cell)."""
 
 from __future__ import annotations
 
-import argparse
 import tracemalloc
 from pathlib import Path
 from typing import List, Tuple
@@ -19,6 +18,7 @@ from PIL import Image
 
 from pmgsam.analysis import figures
 from pmgsam.analysis.inputs import SplitImages
+from tests.cli_cases import figures_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MAP = 40  # every map's value: a cell is MAP where its image lies, white elsewhere
@@ -88,11 +88,7 @@ def test_an_image_in_the_grid_and_the_sheet_is_read_once(tmp_path, monkeypatch) 
     drawn: list = []
     monkeypatch.setattr(figures, "draw_grid", lambda rows, headers, path, *a: drawn.append(rows))
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(tmp_path / "run")], out=str(tmp_path / "f"),
-        images=None, num=3, worst=2, by="iou", width=3.5, dpi=50, overwrite=False, quiet=True,
-        resize_pred=False,
-    )  # fmt: skip
+    args = figures_args([tmp_path / "run"], tmp_path / "f", num=3, worst=2, width=3.5, dpi=50)
     figures.figures_report(args, [])
     assert sorted(read) == images.image_paths  # each once, though the sheet shows two again
     lines = (tmp_path / "f" / "failures_S_iou.txt").read_text().splitlines()

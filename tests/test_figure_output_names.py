@@ -4,7 +4,6 @@ written, the user's bytes kept."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 
 import pytest
@@ -13,6 +12,7 @@ from test_figure_pixels import _runs, _split
 from pmgsam.analysis import figures
 from pmgsam.analysis.inputs import SplitImages
 from pmgsam.utils.outputs import OutputError
+from tests.cli_cases import figures_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,11 +29,7 @@ def test_each_file_the_figures_would_write_is_refused_over_the_users(
     out = tmp_path / "figs"
     out.mkdir()
     (out / name).write_bytes(MINE)
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(r) for r in runs], out=str(out),
-        images=None, num=1, worst=1, by="iou", width=2.0, dpi=30, overwrite=False,
-        quiet=True, resize_pred=False,
-    )  # fmt: skip
+    args = figures_args(runs, out)
     with pytest.raises(OutputError, match=rf"already holds 1 file\(s\) .*\({name}\)"):
         figures.figures_report(args, [])
     assert (out / name).read_bytes() == MINE
@@ -50,11 +46,7 @@ def test_an_out_folder_among_the_maps_or_images_read_is_refused(
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
     out = tmp_path / inside
     before = sorted(p.name for p in out.iterdir())
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(r) for r in runs], out=str(out),
-        images=None, num=1, worst=0, by="iou", width=2.0, dpi=30, overwrite=True,
-        quiet=True, resize_pred=False,
-    )  # fmt: skip
+    args = figures_args(runs, out, worst=0, overwrite=True)
     with pytest.raises(OutputError, match=rf"--out '{out}' .* your input files"):
         figures.figures_report(args, [])
     assert sorted(p.name for p in out.iterdir()) == before
@@ -84,11 +76,7 @@ def test_a_combined_set_and_a_split_named_like_it_write_different_files(
     out = tmp_path / "figs"
     written = []
     for split in ("A+B", "A_B"):
-        args = argparse.Namespace(
-            config="unused.yaml", split=split, runs=[str(r) for r in runs], out=str(out),
-            images=None, num=1, worst=0, by="iou", width=2.0, dpi=30, overwrite=False,
-            quiet=True, resize_pred=False,
-        )  # fmt: skip
+        args = figures_args(runs, out, split=split, worst=0)
         written += figures.figures_report(args, [])
     assert [p.name for p in written] == ["qualitative_A+B.png", "qualitative_A_B.png"]
     assert all(p.is_file() for p in written)

@@ -5,7 +5,6 @@ headed by its own name."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -15,6 +14,7 @@ from PIL import Image
 
 from pmgsam.analysis import figure_grid, figures
 from pmgsam.analysis.inputs import SplitImages
+from tests.cli_cases import figures_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -101,11 +101,7 @@ def test_every_panel_of_the_grid_and_the_sheet_shows_its_own_picture(tmp_path, m
     monkeypatch.setattr(figure_grid, "save_png", keep_titles)
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
     dpi = 50
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(r) for r in runs], out=str(tmp_path / "f"),
-        images="c,a", num=3, worst=3, by="iou", width=4.0, dpi=dpi, overwrite=False,
-        quiet=True, resize_pred=False,
-    )  # fmt: skip
+    args = figures_args(runs, tmp_path / "f", images="c,a", num=3, worst=3, width=4.0, dpi=dpi)
     grid, sheet = figures.figures_report(args, [])
     headers = ["Image", "GT", "Pre-Mask", "Ours", "Other"]
     # --images c,a: c's row above a's, in the order named.

@@ -4,7 +4,6 @@ grid's Pre-Mask column shows the first run's Pre-Mask, each run headed by its me
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -14,6 +13,7 @@ from PIL import Image
 from pmgsam.analysis import figures
 from pmgsam.analysis.figure_grid import fit_cell
 from pmgsam.analysis.inputs import SplitImages
+from tests.cli_cases import figures_args
 
 STEMS = ("a", "b", "c")
 
@@ -53,11 +53,7 @@ def test_failure_sheet_rows_carry_their_own_iou_worst_first(tmp_path, monkeypatc
 
     monkeypatch.setattr(figures, "draw_grid", draw_grid)
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(tmp_path / "Ours")], out=str(tmp_path / "f"),
-        images=None, num=3, worst=3, by="iou", width=3.5, dpi=50, overwrite=False, quiet=True,
-        resize_pred=False,
-    )  # fmt: skip
+    args = figures_args([tmp_path / "Ours"], tmp_path / "f", num=3, worst=3, width=3.5, dpi=50)
     figures.figures_report(args, [])
     sheet = drawn[1]
     assert sheet["labels"] == ["IoU 0.00", "IoU 0.50", "IoU 1.00"]

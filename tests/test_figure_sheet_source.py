@@ -4,12 +4,11 @@ with the baseline first is not read as PMG-SAM's failures."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 from test_figure_pixels import _runs, _split
 
 from pmgsam.analysis import figures
+from tests.cli_cases import figures_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,11 +20,7 @@ def test_the_list_file_line_names_the_run_and_metric_that_chose_the_images(
     ours, other = _runs(tmp_path)
     monkeypatch.setattr(figures, "split_images", lambda config, split, overrides: images)
     out = tmp_path / "figs"
-    args = argparse.Namespace(
-        config="unused.yaml", split="S", runs=[str(other), str(ours)], out=str(out),
-        images=None, num=1, worst=1, by="iou", width=2.0, dpi=30, overwrite=False,
-        quiet=True, resize_pred=False,
-    )  # fmt: skip
+    args = figures_args([other, ours], out)
     figures.figures_report(args, [])
     printed = capsys.readouterr().out
     assert f"wrote {out / 'failures_S_iou.txt'} (the sheet's images and their IoU in " in printed
