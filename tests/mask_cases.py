@@ -1,7 +1,8 @@
 """Plain helpers that several test files import (pytest's default import mode puts tests/ on
 the path): ``iou`` of two boolean masks; the DIS metric cases ``make_pair`` and ``blob_scene``;
 ``pysod_scores``, what PySODMetrics makes of such pairs; ``coco_annotation``, a COCO
-instance annotation of a binary mask (RLE, area and bbox by pycocotools); and ``exif_photo`` /
+instance annotation of a binary mask (RLE, area and bbox by pycocotools); ``coco_dict``, a COCO
+ground-truth dict of same-sized images and given annotations; and ``exif_photo`` /
 ``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size; and
 ``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself; and
 ``folder_split``, a split of the folder layout whose images and masks are named ``names``.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -92,6 +93,26 @@ def coco_annotation(ann_id: int, image_id: int, mask: np.ndarray, **extra) -> di
         "bbox": [float(v) for v in mask_utils.toBbox(rle)],
         "segmentation": dict(rle, counts=rle["counts"].decode()),
         **extra,
+    }
+
+
+def coco_dict(
+    size: Tuple[int, int],
+    annotations: Sequence[dict] = (),
+    images: Union[Sequence[str], Mapping[str, int]] = ("a.jpg",),
+    categories: Sequence[dict] = ({"id": 1, "name": "object"},),
+) -> dict:
+    """A COCO ground-truth dict: an image of ``size`` (height, width) per file name of
+    ``images`` (ids 1, 2, ... in order, or as a {file name: id} mapping gives them), the
+    ``annotations`` as given, and ``categories`` (by default class 1, "object")."""
+    ids = images if isinstance(images, Mapping) else {n: i for i, n in enumerate(images, 1)}
+    height, width = size
+    return {
+        "images": [
+            {"id": i, "file_name": n, "height": height, "width": width} for n, i in ids.items()
+        ],
+        "annotations": list(annotations),
+        "categories": [dict(c) for c in categories],
     }
 
 

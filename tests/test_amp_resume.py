@@ -9,30 +9,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import pytest
 import torch
+from training_cases import tiny_dis5k_values
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine import trainer_setup
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture
 def fp16_config(tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]):
-    values: Dict[str, Any] = {
-        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-        "schedule": {"epochs": 2, "warmup_epochs": 0},
-        "train": {"batch_size": 4, "device": "cpu", "amp": "fp16", "preview_every": 0},
-        "output_dir": str(tmp_path / "run"),
-    }
+    values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
+    values["schedule"] = {"epochs": 2, "warmup_epochs": 0}
+    values["train"].update(amp="fp16", preview_every=0)
     return from_dict(ExperimentConfig, values)
 
 

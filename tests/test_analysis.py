@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mask_cases import coco_annotation, coco_dict
 from pycocotools import mask as mask_utils
 from scipy import stats
 
@@ -190,23 +191,11 @@ def test_predictor_writes_premask_maps(tmp_path) -> None:
 
 
 def _coco_with_cases() -> dict:
-    def rle(mask: np.ndarray) -> dict:
-        r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        return {"size": r["size"], "counts": r["counts"].decode()}
-
     h = w = 20
     anns = []
 
     def add(img: int, mask: np.ndarray) -> None:
-        ys, xs = np.nonzero(mask)
-        box = [
-            int(xs.min()),
-            int(ys.min()),
-            int(xs.max() - xs.min() + 1),
-            int(ys.max() - ys.min() + 1),
-        ]
-        anns.append({"id": len(anns) + 1, "image_id": img, "category_id": 1, "iscrowd": 0,
-                     "segmentation": rle(mask), "area": int(mask.sum()), "bbox": box})  # fmt: skip
+        anns.append(coco_annotation(len(anns) + 1, img, mask))
 
     def m(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         out = np.zeros((h, w), bool)
@@ -221,8 +210,7 @@ def _coco_with_cases() -> dict:
     add(3, m(0, 4, 0, 4))  # 3: separate objects
     add(3, m(12, 16, 12, 16))
     add(4, m(5, 10, 5, 10))  # 4: a single object
-    images = [{"id": i, "file_name": f"im{i}.jpg", "height": h, "width": w} for i in (1, 2, 3, 4)]
-    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+    return coco_dict((h, w), anns, [f"im{i}.jpg" for i in (1, 2, 3, 4)])
 
 
 def test_overlap_subset_on_a_hand_made_coco_file(tmp_path) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from PIL import Image
 from test_analysis import DEMO, _fake_run
 
@@ -90,11 +90,8 @@ def _two_squares_coco(tmp_path: Path) -> Path:
     a = np.zeros((20, 20), np.uint8)
     b = np.zeros((20, 20), np.uint8)
     a[0:5, 0:5], b[0:5, 5:10] = 1, 1  # sharing an edge
-    data = {
-        "images": [{"id": i, "file_name": f"im{i}.jpg", "height": 20, "width": 20} for i in (1, 2)],
-        "annotations": [coco_annotation(1, 1, a), coco_annotation(2, 1, b)],
-        "categories": [{"id": 1}],
-    }
+    data = coco_dict((20, 20), [coco_annotation(1, 1, a), coco_annotation(2, 1, b)],
+                     ["im1.jpg", "im2.jpg"])  # fmt: skip
     path = tmp_path / "gt" / "gt.json"
     path.parent.mkdir()
     path.write_text(json.dumps(data))
@@ -171,8 +168,7 @@ def test_far_apart_instances_are_not_decoded_for_touching(monkeypatch) -> None:
         coco_annotation(1, 1, _square(400, 10, 10, 20, 20)),
         coco_annotation(2, 1, _square(400, 10, 60, 20, 20)),
     ]
-    images = [{"id": 1, "file_name": "a.jpg", "height": 400, "width": 400}]
-    coco = load_coco({"images": images, "annotations": anns, "categories": [{"id": 1}]})
+    coco = load_coco(coco_dict((400, 400), anns))
     decoded: List[int] = []
     decode = mask_utils.decode
     monkeypatch.setattr(mask_utils, "decode", lambda rle: decoded.append(1) or decode(rle))

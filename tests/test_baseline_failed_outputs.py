@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from pycocotools.coco import COCO
 from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
@@ -20,11 +20,7 @@ from pmgsam.baselines.runner import run_baseline
 from pmgsam.engine.prediction_maps import NaNPredictionWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-
-def coco_of(images: dict, anns: list) -> dict:
-    ims = [{"id": i, "file_name": f"{n}.jpg", "height": H, "width": W} for n, i in images.items()]
-    return {"images": ims, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}
+IMAGE_IDS = {"a.jpg": 3, "c.jpg": 7}  # ids that are not split positions
 
 
 def test_nan_maps_are_named_in_one_warning_for_the_run(tmp_path: Path) -> None:
@@ -48,7 +44,7 @@ def test_non_finite_scores_rank_last_named_and_written_as_strict_json(
 ) -> None:
     small, a2, c1 = rect(0, 1, 0, 1), rect(6, 9, 8, 12), rect(2, 4, 2, 5)
     anns = [coco_annotation(1, 3, small), coco_annotation(2, 3, a2), coco_annotation(3, 7, c1)]
-    coco = coco_of({"a": 3, "c": 7}, anns)
+    coco = coco_dict((H, W), anns, IMAGE_IDS)
     data = Stand(tmp_path / "data", {"a": small | a2, "c": c1}, coco)
     # Image a: box 0's mask is the whole image (a false positive: IoU 4/192 with its instance)
     # with an infinite score, box 1's the instance itself at 0.8; image c: its instance, NaN.
@@ -97,7 +93,7 @@ def test_cos_box_prompts_skip_crowd_regions(tmp_path: Path) -> None:
         plain,
         coco_annotation(3, 7, c1, iscrowd=1),
     ]
-    data = Stand(tmp_path / "data", {"a": a1 | crowd, "c": c1}, coco_of({"a": 3, "c": 7}, anns))
+    data = Stand(tmp_path / "data", {"a": a1 | crowd, "c": c1}, coco_dict((H, W), anns, IMAGE_IDS))
     baseline = BoxStandIn(levels=(0.9, 0.9), scores=(0.9, 0.9), outside=(0.0, 0.0))
     summary = run_baseline(baseline, data, tmp_path / "run", "T", cos=True, progress=False)
     # a: its two plain instances only; c: only a crowd region, so not prompted (an empty map)
@@ -109,7 +105,7 @@ def test_cos_box_prompts_skip_crowd_regions(tmp_path: Path) -> None:
 def test_a_limited_cos_run_scores_and_counts_the_gt_of_its_images_only(tmp_path: Path) -> None:
     a1, c1, c2 = rect(1, 3, 1, 4), rect(2, 4, 2, 5), rect(7, 9, 7, 9)
     anns = [coco_annotation(1, 3, a1), coco_annotation(2, 7, c1), coco_annotation(3, 7, c2)]
-    data = Stand(tmp_path / "data", {"a": a1, "c": c1 | c2}, coco_of({"a": 3, "c": 7}, anns))
+    data = Stand(tmp_path / "data", {"a": a1, "c": c1 | c2}, coco_dict((H, W), anns, IMAGE_IDS))
     summary = run_baseline(BoxStandIn(), data, tmp_path / "run", "T", cos=True, limit=1,
                            progress=False)  # fmt: skip
     assert summary["cos"]["num_gt_instances"] == 1  # a's, not c's two

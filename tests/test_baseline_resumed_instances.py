@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from test_baseline_runner import AutoStandIn, H, Stand, W, rect
 
 from pmgsam.baselines.runner import run_baseline
@@ -19,9 +19,7 @@ PRODUCER = {"weights": "w", "weights_sha256": "0" * 64, "frozen_sha256": None, "
 
 
 def _coco(image_id: int) -> dict:
-    images = [{"id": image_id, "file_name": "a.jpg", "height": H, "width": W}]
-    annotations = [coco_annotation(1, image_id, rect(1, 3, 1, 4))]
-    return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "x"}]}
+    return coco_dict((H, W), [coco_annotation(1, image_id, rect(1, 3, 1, 4))], {"a.jpg": image_id})
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

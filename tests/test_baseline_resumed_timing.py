@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from test_baseline_resumed_instances import PRODUCER
 from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
@@ -18,10 +18,8 @@ from pmgsam.baselines.runner import run_baseline
 def test_a_kept_image_is_timed_with_its_own_boxes_after_an_unreadable_one(tmp_path: Path) -> None:
     gts = {"a": rect(0, 2, 0, 2), "b": rect(1, 3, 1, 4), "c": rect(6, 9, 8, 12)}
     # a's header cannot be read: the GT holds b and c only
-    images = [{"id": i, "file_name": f"{n}.jpg", "height": H, "width": W} for i, n in [(5, "b"),
-              (6, "c")]]  # fmt: skip
     anns = [coco_annotation(1, 5, gts["b"]), coco_annotation(2, 6, gts["c"])]
-    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}
+    gt = coco_dict((H, W), anns, {"b.jpg": 5, "c.jpg": 6})
     data = Stand(tmp_path / "data", gts, gt)
     kwargs = dict(cos=True, progress=False, producer=PRODUCER, keep_going=True, gt=gt,
                   gt_unreadable={"a": "cannot read its header"})  # fmt: skip

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
@@ -144,8 +144,6 @@ def test_auto_mode_uses_the_chosen_reduction_and_counts_images_without_masks(
 
 def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats) -> None:
     a1, a2, c1 = rect(1, 3, 1, 4), rect(6, 9, 8, 12), rect(2, 4, 2, 5)
-    images = [{"id": 7, "file_name": "c.jpg", "height": H, "width": W},
-              {"id": 3, "file_name": "a.jpg", "height": H, "width": W}]  # fmt: skip
     empty = np.zeros((H, W), np.uint8)
     anns = [
         coco_annotation(1, 3, a1),
@@ -153,7 +151,7 @@ def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats)
         coco_annotation(3, 7, c1),
         coco_annotation(4, 7, empty),
     ]
-    coco = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}
+    coco = coco_dict((H, W), anns, {"c.jpg": 7, "a.jpg": 3})
     data = Stand(tmp_path / "data", {"a": a1 | a2, "c": c1}, coco)
     # Box 0 of each image is exactly 0.5 (not above the threshold: no instance); box 1 is 0.9
     # inside and exactly 0.5 outside (its instance is the box only).
@@ -181,12 +179,7 @@ def test_cos_instances_ids_threshold_and_max_map(tmp_path: Path, cocoeval_stats)
 
 
 def test_cos_image_missing_from_the_ground_truth_is_refused(tmp_path: Path) -> None:
-    images = [{"id": 1, "file_name": "a.jpg", "height": H, "width": W}]
-    coco = {
-        "images": images,
-        "annotations": [coco_annotation(1, 1, rect(1, 3, 1, 4))],
-        "categories": [],
-    }
+    coco = coco_dict((H, W), [coco_annotation(1, 1, rect(1, 3, 1, 4))])
     data = Stand(tmp_path / "data", {"a": rect(1, 3, 1, 4), "b": rect(1, 3, 1, 4)}, coco)
     with pytest.raises(ValueError, match="image 'b' is not in the COCO ground truth of T"):
         run_baseline(BoxStandIn(), data, tmp_path / "run", "T", cos=True, progress=False)

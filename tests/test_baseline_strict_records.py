@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from test_baseline_resumed_instances import PRODUCER
 from test_baseline_runner import BoxStandIn, H, Stand, W, rect
 
@@ -33,13 +33,8 @@ def strict_lines(path: Path) -> list:
 def test_non_finite_scores_are_strict_json_and_a_resumed_run_scores_them_alike(
     tmp_path: Path,
 ) -> None:
-    coco = {
-        "images": [{"id": i, "file_name": f"{n}.jpg", "height": H, "width": W}
-                   for n, i in (("a", 3), ("c", 7))],
-        "annotations": [coco_annotation(1, 3, rect(6, 9, 8, 12)),
-                        coco_annotation(2, 7, rect(2, 4, 2, 5))],
-        "categories": [{"id": 1, "name": "x"}],
-    }  # fmt: skip
+    anns = [coco_annotation(1, 3, rect(6, 9, 8, 12)), coco_annotation(2, 7, rect(2, 4, 2, 5))]
+    coco = coco_dict((H, W), anns, {"a.jpg": 3, "c.jpg": 7})
     data = Stand(tmp_path / "data", {"a": rect(6, 9, 8, 12), "c": rect(2, 4, 2, 5)}, coco)
     baseline = BoxStandIn(levels=(0.9,), scores=(math.inf,))
     scores = iter([(math.inf,), (math.nan,)])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mask_cases import coco_dict
 
 from pmgsam.baselines import sam
 from pmgsam.baselines.base import BoxBaseline, family, gt_box, instance_boxes, reduce_masks
@@ -38,19 +39,13 @@ def test_instance_boxes_from_hand_made_coco_instances() -> None:
     b = np.zeros((8, 10), np.uint8)
     b[4:8, 0:2] = 1  # rows 4..7, columns 0..1
     empty = np.zeros((8, 10), np.uint8)
-    anns = [(1, a), (1, empty), (1, b), (2, a)]
-    images = [{"id": i, "file_name": f"{i}.jpg", "height": 8, "width": 10} for i in (1, 2, 3)]
-    coco = load_coco(
-        {
-            "images": images,
-            "categories": [{"id": 1, "name": "object"}],
-            "annotations": [
-                {"id": k + 1, "image_id": im, "category_id": 1, "segmentation": encode_rle(m),
-                 "area": float(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0}
-                for k, (im, m) in enumerate(anns)
-            ],
-        }
-    )  # fmt: skip
+    # Boxes come from the masks: the stored bbox fields (all wrong) do not decide.
+    anns = [
+        {"id": k + 1, "image_id": im, "category_id": 1, "segmentation": encode_rle(m),
+         "area": float(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0}
+        for k, (im, m) in enumerate([(1, a), (1, empty), (1, b), (2, a)])
+    ]  # fmt: skip
+    coco = load_coco(coco_dict((8, 10), anns, ["1.jpg", "2.jpg", "3.jpg"]))
     boxes, n_empty = instance_boxes(coco, 1)
     np.testing.assert_array_equal(boxes, [[2, 1, 5, 2], [0, 4, 1, 7]])
     assert n_empty == 1

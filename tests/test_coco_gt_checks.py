@@ -12,7 +12,7 @@ from typing import Any, Dict
 import cv2
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -31,11 +31,8 @@ H, W = 20, 30
 def _good() -> Dict[str, Any]:
     m = np.zeros((H, W), bool)
     m[5:15, 5:20] = True
-    return {
-        "images": [{"id": 1, "file_name": "c.jpg", "height": H, "width": W}],
-        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": encode_rle(m)}],
-        "categories": [{"id": 1, "name": "object"}],
-    }
+    ann = {"id": 7, "image_id": 1, "category_id": 1, "segmentation": encode_rle(m)}
+    return coco_dict((H, W), [ann], ["c.jpg"])
 
 
 BAD = {  # case: (segmentation or image field edit, words the error must hold)
@@ -196,11 +193,7 @@ def test_annotations_without_id_get_ids_no_other_annotation_holds(tmp_path: Path
 def _crowd_only_gt() -> dict:
     mask = np.zeros((16, 16), bool)
     mask[4:10, 4:10] = True
-    return {
-        "images": [{"id": 1, "file_name": "a.png", "height": 16, "width": 16}],
-        "categories": [{"id": 1, "name": "object"}],
-        "annotations": [coco_annotation(1, 1, mask, iscrowd=1)],
-    }
+    return coco_dict((16, 16), [coco_annotation(1, 1, mask, iscrowd=1)], ["a.png"])
 
 
 def test_gt_with_only_crowd_regions_is_refused_as_pycocotools_would_score_minus_one():

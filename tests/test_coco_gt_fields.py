@@ -13,6 +13,7 @@ from typing import Any, Dict
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -45,13 +46,8 @@ def _setup(tmp_path: Path, **second: Any) -> Path:
         {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": _rle(missed)},
     ]
     anns[1].update(second)
-    coco = {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": H, "width": W}],
-        "annotations": anns,
-        "categories": [{"id": 1, "name": "object"}],
-    }
     gt_json = tmp_path / "gt.json"
-    gt_json.write_text(json.dumps(coco))
+    gt_json.write_text(json.dumps(coco_dict((H, W), anns)))
     (tmp_path / "pred").mkdir()
     cv2.imwrite(str(tmp_path / "pred" / "a.png"), found.astype(np.uint8) * 255)
     return gt_json

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from cli_cases import evaluate_main
+from mask_cases import coco_annotation, coco_dict
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from pmgsam.evaluation.instances import encode_rle, evaluate_cos_folder
+from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 H, W = 80, 100
@@ -33,25 +34,10 @@ def _pycocotools_rle(mask: np.ndarray) -> dict:
 
 def _coco_gt(images: dict) -> dict:
     """COCO GT dict from {file_name: [bool masks]}."""
-    out = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "object"}]}
-    for img_id, (fname, masks) in enumerate(images.items(), start=1):
-        out["images"].append({"id": img_id, "file_name": fname, "height": H, "width": W})
-        for m in masks:
-            rle = encode_rle(m)
-            out["annotations"].append(
-                {
-                    "id": len(out["annotations"]) + 1,
-                    "image_id": img_id,
-                    "category_id": 1,
-                    "segmentation": rle,
-                    "area": float(m.sum()),
-                    "bbox": mask_utils.toBbox(
-                        mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-                    ).tolist(),
-                    "iscrowd": 0,
-                }
-            )
-    return out
+    anns = []
+    for img_id, masks in enumerate(images.values(), start=1):
+        anns += [coco_annotation(len(anns) + k, img_id, m) for k, m in enumerate(masks, 1)]
+    return coco_dict((H, W), anns, list(images))
 
 
 def _write(tmp_path: Path, gt: dict, maps: dict) -> tuple:

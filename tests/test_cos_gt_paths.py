@@ -14,6 +14,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 from pycocotools import mask as mask_utils
 
 from pmgsam.data.instance_labels import InstanceSource, coco_ground_truth
@@ -57,14 +58,7 @@ def _setup(tmp_path, crowd: bool):
                 "category_id": 1,
             }
         )
-    coco = {
-        "images": [
-            {"id": 7, "file_name": "a.jpg", "height": H, "width": W},
-            {"id": 3, "file_name": "b.jpg", "height": H, "width": W},
-        ],
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "object"}],
-    }
+    coco = coco_dict((H, W), annotations, {"a.jpg": 7, "b.jpg": 3})
     gt_json = tmp_path / "gt.json"
     gt_json.write_text(json.dumps(coco))
     cv2.imwrite(str(tmp_path / "pred" / "a.png"), elsewhere.astype(np.uint8) * 255)

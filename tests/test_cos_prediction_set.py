@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 
 import evaluate
 from pmgsam.evaluation.instances import UnscoredPredictionWarning, evaluate_cos_folder
@@ -25,11 +25,9 @@ def _case(tmp_path: Path, gt_stems, map_stems) -> tuple:
     named ``map_stems``."""
     m = np.zeros((S, S), np.uint8)
     m[4:8, 4:8] = 1
-    images = [{"id": i, "file_name": f"{s}.jpg", "height": S, "width": S}
-              for i, s in enumerate(gt_stems, 1)]  # fmt: skip
     anns = [coco_annotation(i, i, m) for i in range(1, len(gt_stems) + 1)]
     gt = tmp_path / "gt.json"
-    gt.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1}]}))
+    gt.write_text(json.dumps(coco_dict((S, S), anns, [f"{s}.jpg" for s in gt_stems])))
     pred = tmp_path / "pred"
     pred.mkdir()
     for stem in map_stems:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 from pycocotools import mask as mask_utils
 
 from pmgsam.utils.rle import encode_rle
@@ -22,10 +23,9 @@ def _gt() -> dict:
     """One image of H x W with one square instance (rows 2-5, columns 3-8)."""
     mask = np.zeros((H, W), bool)
     mask[2:6, 3:9] = True
-    image = {"id": 1, "file_name": "a.jpg", "height": H, "width": W}
     ann = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(mask.sum()),
            "bbox": [3, 2, 6, 4], "segmentation": encode_rle(mask)}  # fmt: skip
-    return {"images": [image], "annotations": [ann], "categories": [{"id": 1}]}
+    return coco_dict((H, W), [ann])
 
 
 def test_benchmark_mode_records_resize_pred_in_its_cos_scores(tmp_path: Path) -> None:

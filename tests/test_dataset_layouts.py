@@ -11,6 +11,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 
 from pmgsam.data import DataError, available_splits, build_dataset
 
@@ -55,21 +56,15 @@ def test_dis5k_skeletons_follow_the_names_and_survive_carving(tmp_path, data_con
     assert len(val) == 1 and val.names[0] in ("x", "y")
 
 
-def _coco(file_name: str) -> dict:
-    return {
-        "images": [{"id": 1, "file_name": file_name, "height": 6, "width": 8}],
-        "annotations": [],
-        "categories": [{"id": 1, "name": "x"}],
-    }
-
-
 def test_cod10k_json_in_the_split_folder_wins_over_the_root_one(tmp_path, data_config) -> None:
     root = tmp_path / "COD10K-v3"
     stem = "COD10K-CAM-1-Aquatic-1-BatFish-1"
     _pairs(root / "Test" / "Image", root / "Test" / "GT_Object", [stem])
     (root / "annotations").mkdir()
     for where in (root / "annotations", root, root / "Test"):
-        (where / "CAM_Instance_Test.json").write_text(json.dumps(_coco(f"{stem}.jpg")))
+        (where / "CAM_Instance_Test.json").write_text(
+            json.dumps(coco_dict((6, 8), images=[f"{stem}.jpg"]))
+        )
         ds = build_dataset(data_config("cod10k", root), "Test", S, train=False)
         # Each newly written file is the one looked up before the previous ones.
         assert (ds.instances.kind, ds.instances.path) == ("json", where / "CAM_Instance_Test.json")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from mask_cases import coco_dict
 
 DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
 
@@ -72,15 +73,9 @@ def test_an_out_ending_in_a_separator_is_refused_as_a_folder(tmp_path: Path, tas
     mask = np.zeros((8, 8), np.uint8)
     mask[2:6, 2:6] = 255
     Image.fromarray(mask).save(folder / "a.png")
-    coco = {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": 8, "width": 8}],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 16.0,
-             "bbox": [2, 2, 4, 4], "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]]}
-        ],
-        "categories": [{"id": 1, "name": "object"}],
-    }  # fmt: skip
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 16.0,
+           "bbox": [2, 2, 4, 4], "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco_dict((8, 8), [ann])))
     truth_path = folder if task == "dis" else tmp_path / "gt.json"
     out = f"{tmp_path / 'scores'}/"  # as inference's --out pred/ is typed
     argv = ["--task", task, "--pred-dir", str(folder), truth, str(truth_path), "--out", out]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from mask_cases import corner_mask, exif_photo
+from mask_cases import coco_dict, corner_mask, exif_photo
 from PIL import Image
 
 from pmgsam.data import build_dataset
@@ -65,11 +65,7 @@ def test_scoring_refuses_turned_maps_even_with_resize_pred(tmp_path):
 
     ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
            "iscrowd": 0, "segmentation": [[0, 0, 10, 0, 10, 10, 0, 10]]}  # fmt: skip
-    coco = {
-        "images": [{"id": 1, "file_name": "x.jpg", "height": 20, "width": 30}],
-        "annotations": [ann],
-        "categories": [{"id": 1, "name": "object"}],
-    }
+    coco = coco_dict((20, 30), [ann], ["x.jpg"])
     other.unlink()
     with pytest.raises(EvaluationInputError, match=r"1 prediction\(s\) are their GT's size turned"):
         evaluate_cos_folder(tmp_path / "pred", coco, resize_pred=True, progress=False)

@@ -11,11 +11,11 @@ from typing import Any, Callable, Dict, Tuple
 
 import pytest
 import torch
+from training_cases import tiny_dis5k_values
 
 import pmgsam
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import (
     MODEL_FILE,
     checkpoint_dir,
@@ -23,7 +23,7 @@ from pmgsam.modeling.checkpoint import (
     resolve_weights,
 )
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -33,13 +33,8 @@ def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
     def make(**model: Any) -> ExperimentConfig:
-        values: Dict[str, Any] = {
-            "model": to_dict(model_config("pmgsam_tiny", image_size=64, **model)),
-            "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-            "schedule": {"epochs": 1, "warmup_epochs": 0},
-            "train": {"batch_size": 4, "device": "cpu"},
-            "output_dir": str(tmp_path / "run"),
-        }
+        values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config, model)
+        values["schedule"] = {"epochs": 1, "warmup_epochs": 0}
         return from_dict(ExperimentConfig, values)
 
     return make

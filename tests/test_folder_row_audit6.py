@@ -161,22 +161,13 @@ def test_a_run_among_the_inputs_is_refused_before_scoring(tmp_path, capsys):
 
 
 def test_cos_scoring_refuses_a_model_s_run_before_scoring(tmp_path, capsys):
-    from tests.mask_cases import coco_annotation
+    from tests.mask_cases import coco_annotation, coco_dict
 
     pred, _ = _folders(tmp_path)
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
     gt_json = tmp_path / "gt.json"
-    gt_json.write_text(
-        json.dumps(
-            {
-                "images": [{"id": 1, "file_name": "a.jpg", "height": 20, "width": 20}],
-                "annotations": [coco_annotation(1, 1, mask)],
-                "categories": [{"id": 1, "name": "object"}],
-            }
-        ),
-        encoding="utf-8",
-    )
+    gt_json.write_text(json.dumps(coco_dict((20, 20), [coco_annotation(1, 1, mask)])), "utf-8")
     model = tmp_path / "pmgsam"
     write_run_json(model, "PMG-SAM", cos={"COD10K": {"AP": 0.5}}, meta={"baseline": "sam"})
     before = (model / "run.json").read_text(encoding="utf-8")

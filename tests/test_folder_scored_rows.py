@@ -18,7 +18,7 @@ from PIL import Image
 from pmgsam import report
 from pmgsam.evaluation.run_json import write_run_json
 from tests.cli_cases import cli, evaluate_main, one_error_line
-from tests.mask_cases import coco_annotation, make_pair, pysod_scores
+from tests.mask_cases import coco_annotation, coco_dict, make_pair, pysod_scores
 
 
 def _dis_split(root: Path, split: str, seed: int) -> tuple:
@@ -69,15 +69,7 @@ def test_cos_scores_go_under_the_table_column(tmp_path):
     mask = np.zeros((30, 40), bool)
     mask[5:20, 5:25] = True
     gt_file = tmp_path / "gt.json"
-    gt_file.write_text(
-        json.dumps(
-            {
-                "images": [{"id": 1, "file_name": "a.jpg", "height": 30, "width": 40}],
-                "annotations": [coco_annotation(1, 1, mask)],
-                "categories": [{"id": 1, "name": "object"}],
-            }
-        )
-    )
+    gt_file.write_text(json.dumps(coco_dict((30, 40), [coco_annotation(1, 1, mask)])))
     pred = np.zeros((30, 40), bool)
     pred[7:20, 5:25] = True  # IoU 13/15: a hit at 0.5-0.85, a miss above
     (tmp_path / "maps").mkdir()

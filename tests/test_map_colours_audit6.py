@@ -21,7 +21,7 @@ from PIL import Image
 from pmgsam.evaluation.instances import LabelMapWarning, evaluate_cos_folder, looks_like_labels
 from pmgsam.evaluation.map_checks import refuse_colour_images, refuse_photo_gt
 from pmgsam.evaluation.scoring import EvaluationInputError
-from tests.mask_cases import coco_annotation
+from tests.mask_cases import coco_annotation, coco_dict
 
 
 def _save(path: Path, arr: np.ndarray) -> Path:
@@ -84,15 +84,8 @@ def _cos_gt(tmp_path: Path, stems) -> Path:
     mask = np.zeros((20, 20), bool)
     mask[2:8, 2:8] = True
     path = tmp_path / "gt.json"
-    images = [
-        {"id": i + 1, "file_name": f"{s}.jpg", "height": 20, "width": 20}
-        for i, s in enumerate(stems)
-    ]
     anns = [coco_annotation(i + 1, i + 1, mask) for i in range(len(stems))]
-    path.write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "o"}]}),
-        encoding="utf-8",
-    )
+    path.write_text(json.dumps(coco_dict((20, 20), anns, [f"{s}.jpg" for s in stems])), "utf-8")
     return path
 
 

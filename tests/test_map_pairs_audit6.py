@@ -18,7 +18,7 @@ import pytest
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.map_pairs import pair_folders
 from pmgsam.evaluation.scoring import EvaluationInputError
-from tests.mask_cases import box_masks, coco_annotation
+from tests.mask_cases import box_masks, coco_annotation, coco_dict
 from tests.mask_cases import dis_refusal as _refusal
 
 
@@ -86,20 +86,8 @@ def test_cos_scoring_says_why_no_map_paired(tmp_path):
     mask = np.zeros((20, 24), bool)
     mask[4:12, 5:15] = True
     gt_json = tmp_path / "gt.json"
-    images = [
-        {"id": i, "file_name": f"{stem}.jpg", "height": 20, "width": 24}
-        for i, stem in ((1, "a"), (2, "b"))
-    ]
-    gt_json.write_text(
-        json.dumps(
-            {
-                "images": images,
-                "annotations": [coco_annotation(1, 1, mask), coco_annotation(2, 2, mask)],
-                "categories": [{"id": 1, "name": "object"}],
-            }
-        ),
-        encoding="utf-8",
-    )
+    anns = [coco_annotation(1, 1, mask), coco_annotation(2, 2, mask)]
+    gt_json.write_text(json.dumps(coco_dict((20, 24), anns, ["a.jpg", "b.jpg"])), "utf-8")
     pred = _masks(tmp_path / "pred", ["a_pred.png", "b_pred.png"])
     with pytest.raises(EvaluationInputError) as err:
         evaluate_cos_folder(pred, gt_json, progress=False)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mask_cases import coco_dict
 from PIL import Image
 
 from pmgsam.data.io import MaskValueWarning, load_image, load_mask, to_uint8
@@ -171,12 +172,8 @@ def test_split_instances_refuses_a_float_map_with_non_finite_values(value, kind)
      ("images", "id", NAN)],
 )  # fmt: skip
 def test_a_non_finite_coco_number_is_named_with_its_field(where, field, value) -> None:
-    data = {
-        "images": [{"id": 1, "height": 8, "width": 8, "file_name": "a.png"}],
-        "categories": [{"id": 1}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
-                         "segmentation": [[1, 1, 5, 1, 5, 5]]}],
-    }  # fmt: skip
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 5, 1, 5, 5]]}
+    data = coco_dict((8, 8), [ann], ["a.png"])
     data[where][0][field] = value
     with pytest.raises(EvaluationInputError, match=rf"{where}\[0\].*: {field} {value} is not an"):
         checked_coco_dict(data, "GT")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from pmgsam.evaluation.instances import LabelMapWarning, evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
-from tests.mask_cases import box_masks, coco_annotation
+from tests.mask_cases import box_masks, coco_annotation, coco_dict
 from tests.mask_cases import dis_refusal as _refusal
 
 STEMS = ("a", "b")
@@ -78,15 +78,7 @@ def _coco(tmp_path: Path, labels: np.ndarray) -> Path:
     """A COCO file of one 40x50 image 'a' whose instances are ``labels``' nonzero values."""
     anns = [coco_annotation(k, 1, labels == k) for k in range(1, int(labels.max()) + 1)]
     path = tmp_path / "gt.json"
-    path.write_text(
-        json.dumps(
-            {
-                "images": [{"id": 1, "file_name": "a.jpg", "height": 40, "width": 50}],
-                "annotations": anns,
-                "categories": [{"id": 1, "name": "object"}],
-            }
-        )
-    )
+    path.write_text(json.dumps(coco_dict((40, 50), anns)))
     return path
 
 

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_cases import evaluate_main, train_main
+from mask_cases import coco_dict
 
 from pmgsam import report
 from pmgsam.ablate import main as ablate_main
@@ -100,12 +101,8 @@ def test_overlap_rerun_on_its_own_output_keeps_the_input_gt(tmp_path, capsys) ->
     folder.mkdir()
     gt_json = folder / "overlap_gt.json"
     square = [[2.0, 2.0, 8.0, 2.0, 8.0, 8.0, 2.0, 8.0]]
-    coco = {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 10}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": square}],
-        "categories": [{"id": 1, "name": "object"}],
-    }
-    gt_json.write_text(json.dumps(coco))
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": square}
+    gt_json.write_text(json.dumps(coco_dict((10, 10), [ann])))
     argv = ["overlap", "--gt-json", gt_json, "--name", "x", "--out", folder]
     refused(analysis_main, argv, capsys, gt_json, expect="overlap_gt.json")
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 
 from pmgsam.analysis.__main__ import main as analysis_main
 from pmgsam.analysis.overlap import (
@@ -47,8 +47,7 @@ def coco_of(*images) -> dict:
         for m in masks:
             mask, extra = m if isinstance(m, tuple) else (m, {})
             anns.append(coco_annotation(len(anns) + 1, img_id, mask, **extra))
-    imgs = [{"id": i, "file_name": f"im{i}.jpg", "height": S, "width": S} for i in (1, 2, 3)]
-    return {"images": imgs[: len(images)], "annotations": anns, "categories": [{"id": 1}]}
+    return coco_dict((S, S), anns, [f"im{i}.jpg" for i in range(1, len(images) + 1)])
 
 
 def test_masks_meeting_only_at_a_corner_touch_8_connected() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 
 from pmgsam.analysis.__main__ import main
 from pmgsam.utils.cli import exit_status
@@ -34,14 +35,13 @@ MASKS = {
 
 
 def _coco(ids: dict) -> dict:
-    images, anns = [], []
+    anns = []
     for name, masks in MASKS.items():
-        images.append({"id": ids[name], "file_name": name, "height": H, "width": W})
         for mask in masks:
             anns.append({"id": len(anns) + 1, "image_id": ids[name], "category_id": 1,
                          "iscrowd": 0, "area": int(mask.sum()),
                          "segmentation": encode_rle(mask)})  # fmt: skip
-    return {"images": images, "annotations": anns, "categories": [{"id": 1}]}
+    return coco_dict((H, W), anns, {name: ids[name] for name in MASKS})
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 
 from pmgsam.analysis.overlap_instances import recorded_instances, score_subset_instances
 from pmgsam.evaluation.scoring import EvaluationInputError
@@ -48,12 +49,9 @@ def run(tmp_path):
 
 def test_a_crowd_region_of_the_subset_is_no_gt_instance(run):
     # The subset holds a.jpg (id 1 here): one object, found exactly, and a crowd region.
-    subset = {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": H, "width": W}],
-        "annotations": [_ann(1, 1, _rle(slice(0, 4), slice(0, 4))),
-                        _ann(2, 1, _rle(slice(5, 8), slice(0, 8)), crowd=1)],
-        "categories": [{"id": 1}],
-    }  # fmt: skip
+    anns = [_ann(1, 1, _rle(slice(0, 4), slice(0, 4))),
+            _ann(2, 1, _rle(slice(5, 8), slice(0, 8)), crowd=1)]  # fmt: skip
+    subset = coco_dict((H, W), anns)
     recorded = {"protocol": "all", "source": "sam-auto"}
     scores = score_subset_instances(run / "metrics" / "Test.results.json", subset, recorded)
     assert scores["AP"] == pytest.approx(1.0)

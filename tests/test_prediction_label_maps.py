@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mask_cases import coco_dict
 
 from pmgsam.data.io import MaskValueWarning, load_mask
 from pmgsam.evaluation.instances import evaluate_cos_folder
@@ -73,17 +74,11 @@ def test_cos_scoring_names_the_label_maps_in_one_warning(tmp_path: Path) -> None
     from pmgsam.utils.rle import encode_rle
 
     pred, _ = _folders(tmp_path)
-    gt = {
-        "images": [
-            {"id": i, "file_name": f"{s}.jpg", "height": H, "width": W}
-            for i, s in enumerate("ab", 1)
-        ],
-        "annotations": [
-            {"id": i, "image_id": i, "category_id": 1, "segmentation": encode_rle(_labels() > 0)}
-            for i in (1, 2)
-        ],
-        "categories": [{"id": 1, "name": "object"}],
-    }
+    anns = [
+        {"id": i, "image_id": i, "category_id": 1, "segmentation": encode_rle(_labels() > 0)}
+        for i in (1, 2)
+    ]
+    gt = coco_dict((H, W), anns, ["a.jpg", "b.jpg"])
     gt_json = tmp_path / "gt.json"
     gt_json.write_text(json.dumps(gt))
     with pytest.warns(MaskValueWarning) as record:

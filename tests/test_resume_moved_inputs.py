@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from training_cases import tiny_dis5k_values
 
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
@@ -43,13 +44,8 @@ def _started_run(tmp_path, tiny_model, weights: Path, dis5k_root, data_config):
         "hiera_checkpoint": str(weights / "hiera.pth"),
         "u2net_checkpoint": str(weights / "u2netp.pth"),
     }
-    values = {
-        "model": model,
-        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-        "schedule": {"epochs": 2, "warmup_epochs": 0},
-        "train": {"batch_size": 4, "device": "cpu"},
-        "output_dir": str(tmp_path / "run"),
-    }
+    values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
+    values.update(model=model, schedule={"epochs": 2, "warmup_epochs": 0})
     cfg = from_dict(ExperimentConfig, values)
     with pytest.raises(KeyboardInterrupt):  # a run whose `last` holds epoch 0
         Trainer(cfg).fit()

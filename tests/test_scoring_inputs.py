@@ -15,6 +15,7 @@ import numpy as np
 import py_sod_metrics as psm
 import pytest
 from cli_cases import evaluate_main
+from mask_cases import coco_dict
 from PIL import Image
 
 from pmgsam.data.datasets import SegmentationDataset
@@ -237,13 +238,8 @@ def _cos_case(tmp_path: Path) -> tuple:
     m = np.zeros((20, 30), np.uint8)
     m[5:15, 5:20] = 255
     cv2.imwrite(str(pdir / "c.png"), m)
-    good = {
-        "images": [{"id": 1, "file_name": "c.jpg", "height": 20, "width": 30}],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": encode_rle(m > 0)}
-        ],
-        "categories": [{"id": 1, "name": "object"}],
-    }
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": encode_rle(m > 0)}
+    good = coco_dict((20, 30), [ann], ["c.jpg"])
     return pdir, good
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from mask_cases import coco_annotation
+from mask_cases import coco_annotation, coco_dict
 
 import evaluate
 from pmgsam.efficiency import cli as efficiency_cli
@@ -37,10 +37,8 @@ def _dis_case(tmp_path: Path) -> list:
 def _cos_case(tmp_path: Path) -> list:
     m = np.zeros((S, S), np.uint8)
     m[4:8, 4:8] = 1
-    images = [{"id": 1, "file_name": "a.jpg", "height": S, "width": S}]
     gt = tmp_path / "gt.json"
-    gt.write_text(json.dumps({"images": images, "annotations": [coco_annotation(1, 1, m)],
-                              "categories": [{"id": 1}]}))  # fmt: skip
+    gt.write_text(json.dumps(coco_dict((S, S), [coco_annotation(1, 1, m)])))
     (tmp_path / "pred").mkdir()
     cv2.imwrite(str(tmp_path / "pred" / "a.png"), m * 255)
     return ["--task", "cos", "--pred-dir", tmp_path / "pred", "--gt-json", gt, "--quiet"]

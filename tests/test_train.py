@@ -18,13 +18,12 @@ import torch
 import yaml
 from cli_cases import train_main
 from free_port_ranks import start_ranks_on_a_free_port
-from training_cases import crash_at_step
+from training_cases import crash_at_step, tiny_dis5k_values
 
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES, PMGSAM
 from pmgsam.utils.cli import exit_status
@@ -44,15 +43,10 @@ def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
     def make(name: str = "run", **sections: Dict[str, Any]) -> ExperimentConfig:
-        data = to_dict(data_config("dis5k", dis5k_root, num_workers=0))
-        values: Dict[str, Any] = {
-            "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-            "data": data,
-            "optim": {"lr": 1e-3},
-            "schedule": {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5},
-            "train": {"batch_size": 4, "device": "cpu", "log_every": 1, "preview_images": 2},
-            "output_dir": str(tmp_path / name),
-        }
+        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config)
+        values["optim"] = {"lr": 1e-3}
+        values["schedule"] = {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
+        values["train"].update(log_every=1, preview_images=2)
         for key, value in sections.items():
             values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
         return from_dict(ExperimentConfig, values)

@@ -14,14 +14,13 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
-from training_cases import crash_at_step
+from training_cases import crash_at_step, tiny_dis5k_values
 
 from pmgsam.engine import epoch_stats
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -31,13 +30,9 @@ def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
     def make(**sections: Dict[str, Any]) -> ExperimentConfig:
-        values: Dict[str, Any] = {
-            "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-            "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-            "optim": {"lr": 1e-3},
-            "train": {"batch_size": 4, "device": "cpu", "log_every": 1, "preview_every": 0},
-            "output_dir": str(tmp_path / "run"),
-        }
+        values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
+        values["optim"] = {"lr": 1e-3}
+        values["train"].update(log_every=1, preview_every=0)
         for key, value in sections.items():
             values[key] = {**values.get(key, {}), **value}
         return from_dict(ExperimentConfig, values)

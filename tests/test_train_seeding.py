@@ -13,12 +13,12 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
+from training_cases import tiny_dis5k_values
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling.build import model_config
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -31,14 +31,9 @@ def make_config(
         # Every sample cropped, rotated and colour-jittered by continuous random amounts: two
         # independent draws of one picture are then never bit-identical.
         always = {"crop_prob": 1.0, "rotate_prob": 1.0, "color_jitter_prob": 1.0}
-        data = data_config("dis5k", dis5k_root, num_workers=0, augment=always)
-        values: Dict[str, Any] = {
-            "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-            "data": to_dict(data),
-            "schedule": {"epochs": epochs, "warmup_epochs": 0},
-            "train": {"batch_size": 4, "device": "cpu", "log_every": 100, "seed": 5},
-            "output_dir": str(tmp_path / name),
-        }
+        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config, augment=always)
+        values["schedule"] = {"epochs": epochs, "warmup_epochs": 0}
+        values["train"].update(log_every=100, seed=5)
         return from_dict(ExperimentConfig, values)
 
     return make

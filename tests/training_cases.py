@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Dict, Optional
 
 import pytest
 
@@ -14,16 +14,30 @@ from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import from_dict, to_dict
 
 
+def tiny_dis5k_values(
+    out: Path,
+    dis5k_root: Path,
+    data_config: Callable,
+    model: Optional[Dict[str, Any]] = None,
+    **data: Any,
+) -> Dict[str, Any]:
+    """A config's values: the tiny model at S=64 (``model`` overriding its fields) on the
+    generated DIS5K (no loader workers; ``data`` overriding other fields), batch 4 on the CPU,
+    into ``out``; a test adds its own schedule and train options (``data_config``: conftest's
+    fixture)."""
+    return {
+        "model": to_dict(model_config("pmgsam_tiny", image_size=64, **(model or {}))),
+        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0, **data)),
+        "train": {"batch_size": 4, "device": "cpu"},
+        "output_dir": str(out),
+    }
+
+
 def two_epoch_config(tmp_path: Path, dis5k_root: Path, data_config: Callable) -> ExperimentConfig:
     """The tiny model at S=64 for two epochs (no warm-up, batch 4, CPU) on the generated DIS5K,
     into ``tmp_path / "run"`` (``data_config``: conftest's fixture)."""
-    values = {
-        "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
-        "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
-        "schedule": {"epochs": 2, "warmup_epochs": 0},
-        "train": {"batch_size": 4, "device": "cpu"},
-        "output_dir": str(tmp_path / "run"),
-    }
+    values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
+    values["schedule"] = {"epochs": 2, "warmup_epochs": 0}
     return from_dict(ExperimentConfig, values)
 
 
