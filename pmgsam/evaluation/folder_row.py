@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, Mapping
 
 from pmgsam.evaluation.map_pairs import EvaluationInputError
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
@@ -60,19 +60,12 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
     ``args.method``, else the row's name so far, else the folder's), recording the maps and the
     GT scored; returns the run.json path."""
     gt = args.gt_dir if section == "dis" else args.gt_json
-    entry = dict(scores)
-    existing = read_run_file(Path(args.run) / "run.json").get("meta")
-    sources: Dict[str, Any] = {}
-    if isinstance(existing, Mapping) and isinstance(existing.get("scored_maps"), Mapping):
-        sources = dict(existing["scored_maps"])
-    sources[f"{section}/{args.split}"] = {
-        "pred_dir": str(Path(args.pred_dir).resolve()),
-        "gt": str(Path(gt).resolve()),
-    }
-    Path(args.run).mkdir(parents=True, exist_ok=True)
+    source = {"pred_dir": str(Path(args.pred_dir).resolve()), "gt": str(Path(gt).resolve())}
+    # Merged into the recorded scored_maps under write_run_json's lock: read here, the record
+    # of another split scored into the row at the same time would be lost.
     return write_run_json(
         args.run,
         args.method,
-        **{section: {args.split: entry}},
-        meta={"scored_maps": sources},
+        **{section: {args.split: dict(scores)}},
+        meta_entries={"scored_maps": {f"{section}/{args.split}": source}},
     )
