@@ -133,7 +133,13 @@ def _dis_argv(pred: Path, gt: Path, tmp_path: Path, run: Path, split: str) -> li
 
 
 @pytest.mark.parametrize(
-    "split, column", [("dis-te1", "DIS-TE1"), ("DIS_TE2", "DIS-TE2"), ("dis-te1-4", "DIS-TE1-4")]
+    "split, column",
+    [
+        ("dis-te1", "DIS-TE1"),
+        ("DIS_TE2", "DIS-TE2"),
+        ("dis-te1-4", "DIS-TE1-4"),
+        ("DIS-TE", "DIS-TE1-4"),
+    ],
 )
 def test_another_spelling_of_a_dis_column_is_refused(tmp_path, capsys, split, column):
     pred, gt = _dis_split(tmp_path)

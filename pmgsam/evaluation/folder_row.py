@@ -122,10 +122,13 @@ def check_split(section: str, split: str) -> None:
     combined = len(parts) > 1 and len(set(parts)) == len(parts)
     if split in known or (section == "dis" and combined and set(parts) <= set(DIS5K_TEST_SPLITS)):
         return
-    # Other spellings of a column: case, separators, a COS test split named ("NC4K test").
+    # Other spellings of a column: case, separators, a COS test split named ("NC4K test"),
+    # benchmark mode's --splits name of DIS-TE1..4 as one set (stored as DIS-TE1-4).
     spelled = {_squeezed(name): name for name in known}
     if section == "cos":
         spelled.update({_squeezed(f"{name} test"): name for name in _COS_COLUMNS.values()})
+    else:
+        spelled[_squeezed("DIS-TE")] = ALL_TE_NAME
     if _squeezed(split) in spelled:
         raise EvaluationInputError(
             f"--split '{split}' is not a column of the {section.upper()} table: the "
