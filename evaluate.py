@@ -139,8 +139,9 @@ def score_dis(args: argparse.Namespace) -> Dict[str, object]:
 def _check_run(args: argparse.Namespace, inputs: Sequence[Optional[str]]) -> None:
     """--run is refused before scoring when it lies among the inputs or is a model's run."""
     if args.run:
-        from pmgsam.evaluation.folder_row import refuse_model_run
+        from pmgsam.evaluation.folder_row import check_split, refuse_model_run
 
+        check_split(args.task or "dis", args.split)
         refuse_output_in_inputs(args.run, inputs, "--run", "run.json")
         row_file = Path(args.run) / "run.json"
         if Path(args.out).resolve() == row_file.resolve():

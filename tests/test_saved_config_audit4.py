@@ -15,6 +15,7 @@ from pmgsam.utils.config import to_dict
 
 def test_another_yaml_in_a_run_folder_is_read_as_written(tmp_path: Path) -> None:
     (tmp_path / CHECKPOINTS).mkdir()
+    (tmp_path / "train.log").touch()  # every run's, created before its config.yaml
     saved = to_dict(ExperimentConfig())
     del saved["data"]["reduced_decode"]  # a field added since runs were saved
     saved["data"]["split_dir"] = ""
@@ -31,6 +32,7 @@ def test_another_yaml_in_a_run_folder_is_read_as_written(tmp_path: Path) -> None
 def test_a_run_keeps_the_values_it_saved_for_fields_added_since(tmp_path: Path) -> None:
     # A run saved after the fields were added records them: its values, not the legacy ones.
     (tmp_path / CHECKPOINTS).mkdir()
+    (tmp_path / "train.log").touch()  # every run's, created before its config.yaml
     saved = to_dict(ExperimentConfig())
     saved["data"]["reduced_decode"] = True
     saved["model"]["srb_output_norm"] = True

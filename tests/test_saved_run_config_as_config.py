@@ -34,6 +34,7 @@ def _as_an_older_pmgsam_saved_it(folder: Path, **data: object) -> Path:
 def _run(tmp_path: Path, **data: object) -> Path:
     config = _as_an_older_pmgsam_saved_it(tmp_path / "old_run", **data)
     (config.parent / CHECKPOINTS / "best").mkdir(parents=True)
+    (config.parent / "train.log").touch()  # every run's, created before its config.yaml
     return config
 
 

@@ -67,6 +67,7 @@ def old_run(tmp_path: Path, data: dict, model: dict, saved: dict | None = None) 
             node = node.setdefault(part, {})
         node[name] = value
     config["train"]["device"] = "cpu"
+    (run / "train.log").touch()  # created before config.yaml by every train.py
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     return run
 

@@ -10,12 +10,49 @@ table then names which rows used which, and marks no best there.
 
 from __future__ import annotations
 
-from pathlib import PurePath
-from typing import Dict, List, Mapping, Sequence, Tuple
+import json
+from pathlib import Path, PurePath
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: The source of a score written before pmgsam recorded it, or by another tool.
 NOT_RECORDED = "not recorded"
 KIND_TEXT = {"json": "COCO file", "png": "instance-map PNGs in", "none": "no instance labels"}
+#: How a COCO file pmgsam built from a split's instance labels names itself
+#: (``info.description``, then the dataset and split): benchmark mode's ``<split>.gt.json``
+#: and ``export_cos_gt``'s file (:func:`~pmgsam.data.instance_labels.coco_ground_truth`).
+PMGSAM_GT = "pmgsam ground truth: "
+#: Datasets whose instance labels exist only as instance-map PNGs.
+PNG_ONLY_DATASETS = ("nc4k", "folder")
+
+
+def coco_file_labels(gt_json: str | Path) -> Tuple[Dict[str, str], Optional[str]]:
+    """(``instance_labels`` record, warning or None) of a COS score made against the COCO file
+    ``gt_json`` (``evaluate.py --task cos --run``).
+
+    A file pmgsam did not build holds instances of its own: ``json``, that file (COD10K's
+    ``CAM_Instance_<Split>.json``, as benchmark mode records it). One it built names its
+    split's dataset: NC4K's and a folder dataset's labels are instance-map PNGs, so ``png``
+    (``coco_file`` names the file): the instances and image ids a benchmark run reads from
+    those PNGs, the same AP. A COD10K split's may be its JSON's or its ``GT_Instance`` PNGs',
+    which the file does not say: recorded without a kind, with the warning."""
+    path = str(Path(gt_json).resolve())
+    try:
+        info = json.loads(Path(gt_json).read_text(encoding="utf-8")).get("info")
+    except (OSError, ValueError, AttributeError):  # scored already: not expected
+        info = None
+    described = info.get("description") if isinstance(info, Mapping) else None
+    if not isinstance(described, str) or not described.startswith(PMGSAM_GT):
+        return {"kind": "json", "path": path}, None
+    dataset = described[len(PMGSAM_GT) :].split(" ")[0]
+    if dataset in PNG_ONLY_DATASETS:
+        return {"kind": "png", "path": "", "coco_file": path}, None
+    return {"path": "", "coco_file": path}, (
+        f"--gt-json '{gt_json}' is pmgsam's COCO file of '{described[len(PMGSAM_GT) :]}', "
+        "which does not say whether its instances are the split's JSON file's or its "
+        "instance-map PNGs' (they give other AP): the row records no instance-label source; "
+        "score against the split's COCO file itself (COD10K's CAM_Instance_<Split>.json) to "
+        "record it"
+    )
 
 
 def label_kind(scores: object) -> str:
@@ -33,7 +70,10 @@ def _describe(kind: str, entries: Sequence[Mapping]) -> str:
         return "source not recorded"
     records = [e["instance_labels"] for e in entries]
     names = sorted({PurePath(str(r["path"])).name for r in records if r.get("path")})
-    text = " ".join([KIND_TEXT.get(kind, kind), *(f"'{n}'" for n in names)])
+    # A folder-scored row's PNG instances, read from pmgsam's COCO file of them.
+    files = sorted({PurePath(str(r["coco_file"])).name for r in records if r.get("coco_file")})
+    quoted = [f"'{n}'" for n in names] + [f"'{n}' (COCO file of them)" for n in files]
+    text = " ".join([KIND_TEXT.get(kind, kind), *quoted])
     return text + (" (fallback)" if any(r.get("fallback") for r in records) else "")
 
 

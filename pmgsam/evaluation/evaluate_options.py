@@ -147,7 +147,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--split",
         type=NonEmpty("a split or table column name, e.g. DIS-TE1 or COD10K"),
         help="with --run: the entry the scores go under: DIS, the split (DIS-VD, DIS-TE1...); "
-        "COS, the table column (COD10K, NC4K)",
+        "COS, the table column (COD10K, NC4K); matched exactly (another name warns: a column "
+        "of its own)",
     )
     b = p.add_argument_group("benchmark mode")
     b.add_argument(

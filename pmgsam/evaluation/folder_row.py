@@ -6,21 +6,36 @@
 a COS scoring under ``cos[NAME]`` (the COS table's column: ``COD10K``, ``NC4K``). Scoring each
 split into the same DIR builds the method's row; ``python -m pmgsam.report`` then tables it
 beside benchmark and baseline runs. ``meta.scored_maps`` records, per entry, the maps and GT
-it was scored from.
+it was scored from; a COS entry also records its ``instance_labels`` as benchmark mode does
+(:func:`~pmgsam.evaluation.cos_label_sources.coco_file_labels`). NAME is checked against the
+tables' columns (:func:`check_split`): a column of its own (a folder dataset's split) is
+allowed with a warning, another spelling of a known one is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import warnings
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, List, Mapping, Optional, Tuple
 
+from pmgsam.data.config import BASE_SPLITS
+from pmgsam.data.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS
 from pmgsam.evaluation.map_pairs import EvaluationInputError
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
+from pmgsam.utils.outputs import read_manifest
 
 #: run.json ``meta`` keys of a run that predicted its maps with a model (benchmark, baseline,
 #: ablation): folder scores must not be merged into such a run.
 MODEL_META = ("checkpoint", "checkpoint_resolved", "baseline", "weights_sha256")
+#: The manifest ``tool`` of maps a model predicted into a run folder's ``pred/<split>/``:
+#: benchmark mode's (and pmgsam.ablate's) and baseline mode's. A folder row's DIR holds none:
+#: scoring writes only its --out files (a manifest of tool evaluate.py).
+MODEL_MAP_TOOLS = {"predict_split": "benchmark mode", "baselines": "baseline mode"}
+# The tables' COS columns (tables.COS_NAMES, cos_column: a test split is the dataset's name,
+# another split "<name> <split>"); tables imports run_json, which this module's users import.
+_COS_COLUMNS = {"cod10k": "COD10K", "nc4k": "NC4K"}
 
 
 def refuse_model_run(run_dir: str) -> None:
@@ -53,6 +68,88 @@ def refuse_model_run(run_dir: str) -> None:
             f"'{data.get('method')}'): scores of a folder of maps go into a run folder of "
             "their own (e.g. results/<method>), one per method"
         )
+    maps = _model_maps(run)
+    if maps is not None:
+        # A benchmark or baseline run still predicting, or stopped, before its run.json:
+        # the row would take its name, and the run's scores would later join this row.
+        folder, mode = maps
+        yet = "" if data else " with no run.json yet"
+        raise EvaluationInputError(
+            f"--run '{run_dir}' is the run folder of a model{yet}: "
+            f"'{folder}' holds the maps it predicted (evaluate.py's {mode}): scores of a "
+            "folder of maps go into a run folder of their own (e.g. results/<method>), one "
+            "per method"
+        )
+
+
+def _model_maps(run: Path) -> Optional[Tuple[Path, str]]:
+    """(folder, the mode that wrote it) of the first ``run/pred/<split>`` holding maps a
+    model predicted there, if any."""
+    try:
+        folders = sorted(p for p in (run / "pred").iterdir() if p.is_dir())
+    except OSError:  # no pred/ (or unreadable): nothing predicted there
+        return None
+    for folder in folders:
+        tool = read_manifest(folder).get("tool")
+        if tool in MODEL_MAP_TOOLS:
+            return folder, MODEL_MAP_TOOLS[tool]
+    return None
+
+
+def known_columns(section: str) -> List[str]:
+    """The entry names the tables line up across runs, for ``section`` (``dis`` or ``cos``):
+    DIS5K's test splits and DIS-TE1-4; COD10K's and NC4K's test columns, then their other
+    splits' (e.g. ``NC4K all``)."""
+    if section == "dis":
+        return [*DIS5K_TEST_SPLITS, ALL_TE_NAME]
+    tests = list(_COS_COLUMNS.values())
+    others = [
+        f"{name} {split}"
+        for dataset, name in _COS_COLUMNS.items()
+        for split in BASE_SPLITS[dataset]
+        if split.lower() != "test"
+    ]
+    return tests + others
+
+
+def check_split(section: str, split: str) -> None:
+    """Refuse ``split`` (``--split``) spelled otherwise than a table column it names (case,
+    ``_`` for ``-``: it would be a column of its own beside the real one); warn where it names
+    no column of the tables (a folder dataset's split, allowed: it lines up with a benchmark
+    run's entry of the same name). A DIS ``A+B`` set of DIS5K splits is a column."""
+    known = known_columns(section)
+    parts = split.split("+")
+    combined = len(parts) > 1 and len(set(parts)) == len(parts)
+    if split in known or (section == "dis" and combined and set(parts) <= set(DIS5K_TEST_SPLITS)):
+        return
+    # Other spellings of a column: case, separators, a COS test split named ("NC4K test"),
+    # benchmark mode's --splits name of DIS-TE1..4 as one set (stored as DIS-TE1-4).
+    spelled = {_squeezed(name): name for name in known}
+    if section == "cos":
+        spelled.update({_squeezed(f"{name} test"): name for name in _COS_COLUMNS.values()})
+    else:
+        spelled[_squeezed("DIS-TE")] = ALL_TE_NAME
+    if _squeezed(split) in spelled:
+        raise EvaluationInputError(
+            f"--split '{split}' is not a column of the {section.upper()} table: the "
+            f"column is '{spelled[_squeezed(split)]}' (names are matched exactly)"
+        )
+    other = "cos" if section == "dis" else "dis"
+    table = {"dis": "DIS", "cos": "COS"}
+    hint = ""
+    if any(_squeezed(n) == _squeezed(split) for n in known_columns(other)):
+        task = "--task cos --gt-json" if other == "cos" else "DIS scoring (--gt-dir)"
+        hint = f" ('{split}' is a {table[other]} column: scored with {task})"
+    warnings.warn(
+        f"--split '{split}' names no column of the {table[section]} table{hint}: it becomes a "
+        f"column of its own, which lines up only with runs scored under the same name (the "
+        f"table's columns: {', '.join(known)})",
+        stacklevel=2,
+    )
+
+
+def _squeezed(name: str) -> str:
+    return re.sub(r"[^0-9a-z+]", "", name.lower())
 
 
 def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]) -> Path:
@@ -60,19 +157,19 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
     ``args.method``, else the row's name so far, else the folder's), recording the maps and the
     GT scored; returns the run.json path."""
     gt = args.gt_dir if section == "dis" else args.gt_json
-    entry = dict(scores)
-    existing = read_run_file(Path(args.run) / "run.json").get("meta")
-    sources: Dict[str, Any] = {}
-    if isinstance(existing, Mapping) and isinstance(existing.get("scored_maps"), Mapping):
-        sources = dict(existing["scored_maps"])
-    sources[f"{section}/{args.split}"] = {
-        "pred_dir": str(Path(args.pred_dir).resolve()),
-        "gt": str(Path(gt).resolve()),
-    }
-    Path(args.run).mkdir(parents=True, exist_ok=True)
+    source = {"pred_dir": str(Path(args.pred_dir).resolve()), "gt": str(Path(gt).resolve())}
+    scores = dict(scores)
+    if section == "cos":  # as benchmark mode records it, for the COS table's notes
+        from pmgsam.evaluation.cos_label_sources import coco_file_labels
+
+        scores["instance_labels"], unknown = coco_file_labels(gt)
+        if unknown:
+            warnings.warn(unknown, stacklevel=2)
+    # Merged into the recorded scored_maps under write_run_json's lock: read here, the record
+    # of another split scored into the row at the same time would be lost.
     return write_run_json(
         args.run,
         args.method,
-        **{section: {args.split: entry}},
-        meta={"scored_maps": sources},
+        **{section: {args.split: scores}},
+        meta_entries={"scored_maps": {f"{section}/{args.split}": source}},
     )

@@ -36,8 +36,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.data.io import DataNotFoundError
+from pmgsam.evaluation.run_hints import missing_run_hint
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.utils.io import atomic_path, folder_above
+from pmgsam.utils.folder_lock import locked_folder
+from pmgsam.utils.io import atomic_path
 
 PathLike = Union[str, os.PathLike]
 RESULT_SECTIONS = ("dis", "cos", "efficiency")
@@ -200,30 +202,44 @@ def write_run_json(
     efficiency: Mapping[str, float] | None = None,
     meta: Mapping[str, object] | None = None,
     drop: Mapping[str, Sequence[str]] | None = None,
+    meta_entries: Mapping[str, Mapping] | None = None,
 ) -> Path:
     """Create or update ``<run_dir>/run.json``; sections given here replace same-named entries.
 
     ``method`` None keeps the row name a run already has (a new file gets the folder name):
     a command that only adds a section must not rename the row that another one named.
     ``drop``: ``{section: [keys]}`` removed from the file before the merge (an earlier timing
-    that no longer describes the row).
+    that no longer describes the row). ``meta_entries``: ``{meta key: {entry: value}}`` merged
+    into the object that meta key holds (a record per entry, e.g. ``scored_maps``) instead of
+    replacing it. The folder is locked from the read to the rename
+    (:func:`~pmgsam.utils.folder_lock.locked_folder`), so that commands writing one run at
+    once (two splits scored in parallel) each keep the other's entries.
     """
     path = Path(run_dir) / "run.json"
-    data = read_run_file(path)
-    for name, keys in (drop or {}).items():
-        if isinstance(data.get(name), dict):
-            data[name] = {k: v for k, v in data[name].items() if k not in keys}
-    if method is not None or not data.get("method"):
-        data["method"] = method or Path(run_dir).resolve().name
-    for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
-        if section:
-            merged = dict(data.get(name) or {})
-            merged.update({k: dict(v) if isinstance(v, Mapping) else v for k, v in section.items()})
-            data[name] = merged
-    if efficiency:
-        data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked_folder(path.parent):
+        data = read_run_file(path)
+        for name, keys in (drop or {}).items():
+            if isinstance(data.get(name), dict):
+                data[name] = {k: v for k, v in data[name].items() if k not in keys}
+        if method is not None or not data.get("method"):
+            data["method"] = method or Path(run_dir).resolve().name
+        meta = dict(meta or {})
+        recorded = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        for key, entries in (meta_entries or {}).items():
+            old = recorded.get(key)
+            meta[key] = {**(old if isinstance(old, dict) else {}), **entries}
+        for name, section in (("dis", dis), ("cos", cos), ("meta", meta)):
+            if section:
+                merged = dict(data.get(name) or {})
+                merged.update(
+                    {k: dict(v) if isinstance(v, Mapping) else v for k, v in section.items()}
+                )
+                data[name] = merged
+        if efficiency:
+            data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -319,18 +335,7 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
         p = Path(p)
         f = p / "run.json" if p.is_dir() else p
         if not f.is_file():
-            hint = ""
-            if p.is_dir() and (p / "checkpoints").is_dir() and (p / "config.yaml").is_file():
-                # The folder train.py wrote: it has weights, not scores.
-                hint = (
-                    ": it is a training run; score its checkpoint first (evaluate.py --config "
-                    f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
-                )
-                if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
-                    parent = folder_above(p)  # '.' given: the variant folder, not '.' again
-                    hint = f": it is the training run of '{parent}', holding its scores: give that"
-            elif p.is_dir():
-                hint = _runs_inside_hint(p) or _run_above_hint(p)
+            hint = missing_run_hint(p)
             raise DataNotFoundError(f"no run.json in '{p}'{hint}")
         data = read_run_file(f)
         bad = [k for k in RESULT_SECTIONS if k in data and not isinstance(data[k], dict)]
@@ -345,34 +350,6 @@ def load_runs(paths: Sequence[PathLike]) -> List[Dict[str, object]]:
             data["dis"] = _current_combined_names(data["dis"])
         runs.append(data)
     return runs
-
-
-def _run_above_hint(folder: Path) -> str:
-    """For a folder inside a run folder (its ``metrics/``, ``pred/<split>``): name the run."""
-    for above in list(folder.resolve().parents)[:2]:
-        if (above / "run.json").is_file():
-            return f": it lies inside the run folder '{above}': give that"
-    return ""
-
-
-def _runs_inside_hint(folder: Path) -> str:
-    """For a folder without run.json that holds run folders (``pmgsam.ablate``'s
-    ``--output-dir``: one per variant): name them, as what to give instead."""
-    from pmgsam.utils.messages import preview
-
-    try:
-        inside = sorted(c.name for c in folder.iterdir() if (c / "run.json").is_file())
-    except OSError:  # unreadable: the "no run.json" error stands alone
-        return ""
-    if not inside:
-        return ""
-    table = (
-        " (or read its ablation table, ablation.md)" if (folder / "ablation.md").is_file() else ""
-    )
-    return (
-        f": it holds {len(inside)} run folder(s) ({preview(inside, 5)}): give those, e.g. "
-        f"'{folder / inside[0]}'{table}"
-    )
 
 
 # The splits whose combined sets earlier versions stored under the order they were typed in.

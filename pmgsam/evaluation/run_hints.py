@@ -1,0 +1,54 @@
+"""What to give instead, when a folder given as a run holds no run.json
+(:func:`~pmgsam.evaluation.run_json.load_runs` names it in its error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pmgsam.utils.io import folder_above
+
+
+def missing_run_hint(p: Path) -> str:
+    """``": <hint>"`` for a path given as a run that holds no run.json ("" for none): a
+    training run (its scores are elsewhere, or not yet made), a folder of run folders, or a
+    folder inside a run folder."""
+    if p.is_dir() and (p / "checkpoints").is_dir() and (p / "config.yaml").is_file():
+        # The folder train.py wrote: it has weights, not scores.
+        if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
+            parent = folder_above(p)  # '.' given: the variant folder, not '.' again
+            return f": it is the training run of '{parent}', holding its scores: give that"
+        return (
+            ": it is a training run; score its checkpoint first (evaluate.py --config "
+            f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+        )
+    if p.is_dir():
+        return _runs_inside_hint(p) or _run_above_hint(p)
+    return ""
+
+
+def _run_above_hint(folder: Path) -> str:
+    """For a folder inside a run folder (its ``metrics/``, ``pred/<split>``): name the run."""
+    for above in list(folder.resolve().parents)[:2]:
+        if (above / "run.json").is_file():
+            return f": it lies inside the run folder '{above}': give that"
+    return ""
+
+
+def _runs_inside_hint(folder: Path) -> str:
+    """For a folder without run.json that holds run folders (``pmgsam.ablate``'s
+    ``--output-dir``: one per variant): name them, as what to give instead."""
+    from pmgsam.utils.messages import preview
+
+    try:
+        inside = sorted(c.name for c in folder.iterdir() if (c / "run.json").is_file())
+    except OSError:  # unreadable: the "no run.json" error stands alone
+        return ""
+    if not inside:
+        return ""
+    table = (
+        " (or read its ablation table, ablation.md)" if (folder / "ablation.md").is_file() else ""
+    )
+    return (
+        f": it holds {len(inside)} run folder(s) ({preview(inside, 5)}): give those, e.g. "
+        f"'{folder / inside[0]}'{table}"
+    )
