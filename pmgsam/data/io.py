@@ -359,7 +359,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
 
 def binarize(mask: np.ndarray) -> np.ndarray:
     """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 128``, as in the DIS metrics."""
-    return (mask > 128).astype(np.uint8)
+    return (mask > 128).view(np.uint8)  # bool is one byte of 0 or 1: no second copy
 
 
 def load_instance_map(path: PathLike) -> np.ndarray:
