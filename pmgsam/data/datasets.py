@@ -118,10 +118,11 @@ class SegmentationDataset(Dataset):
         factor = reduced_decode_factor(max(height, width), self.image_size, transform.cfg)
         if factor == 1 or not reduced_decode_applies(fmt, mode):
             return self.load(index)
-        mask = load_mask(self.mask_paths[index])
+        # The 0-255 mask is not kept beside its {0, 1} copy while the image is decoded.
+        mask = binarize(load_mask(self.mask_paths[index]))
         self._check_pair(index, mask.shape, (height, width))
         image = load_image_reduced(self.image_paths[index], factor)
-        return image, shrink_mask(binarize(mask), image.shape[:2], factor)
+        return image, shrink_mask(mask, image.shape[:2], factor)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         image, mask = self.load_for_training(index) if self.train else self.load(index)

@@ -70,6 +70,7 @@ from pmgsam.utils.finite import describe_non_finite
 
 # Re-exported: callers and user code import these from here.
 from .errors import DataError, DataNotFoundError
+from .levels import FLOAT_PROBABILITY_MAX, _finite_range, to_uint8  # noqa: F401
 from .listing import (  # noqa: F401
     IMAGE_EXTENSIONS,
     MASK_EXTENSIONS,
@@ -86,6 +87,7 @@ from .mask_warnings import (  # noqa: F401
     _warn_mask,
     worker_warnings_init,
 )
+from .pil_arrays import pil_pixels
 
 PathLike = Union[str, Path]
 
@@ -157,22 +159,11 @@ def read_size(path: PathLike, what: str = "image") -> Tuple[int, int]:
     return h, w
 
 
-FLOAT_PROBABILITY_MAX = 1.5
 # A float map is taken for logits when its minimum is below -FLOAT_LOGIT_DEPTH * max(1, its
 # maximum). Bicubic and Lanczos undershoot a mask of values in [0, m] by at most ~0.18 m at its
 # edges, lines and dots (only 2-D pixel noise resampled with Lanczos reaches ~0.7 m), while
 # logits run about as far below 0 as above it (a model's background is -5 to -20).
 FLOAT_LOGIT_DEPTH = 0.5
-
-
-def _finite_range(arr: np.ndarray) -> Tuple[float, float]:
-    """(min(0, lowest), max(0, highest)) of a float array's finite values."""
-    low, high = float(np.min(arr, initial=0.0)), float(np.max(arr, initial=0.0))
-    if math.isfinite(low) and math.isfinite(high):  # no NaN (it spreads to both) and no inf
-        return low, high
-    finite = np.isfinite(arr)
-    low = float(np.min(arr, where=finite, initial=0.0))
-    return low, float(np.max(arr, where=finite, initial=0.0))
 
 
 def _check_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> float:
@@ -190,28 +181,6 @@ def _check_floats(arr: np.ndarray, path: PathLike, what: str, hint: str) -> floa
     _warn_negative_floats(low, high, path, what, hint)
     _warn_beyond_scale(arr, path, what, high)
     return high
-
-
-def to_uint8(arr: np.ndarray, high: Optional[float] = None) -> np.ndarray:
-    """0-255 uint8 from bool, float (probabilities up to 1.5, else 0-255; NaN and -inf 0, +inf
-    255) or 16-bit data. ``high``: a float array's largest finite value, if known."""
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == bool:
-        return arr.astype(np.uint8) * 255
-    if np.issubdtype(arr.dtype, np.floating):
-        # Probabilities, unless the maximum says 0-255. Bicubic or Lanczos resampling of a
-        # probability map overshoots 1 a little: read as 0-255, 1.0001 would make the whole
-        # map 0 or 1 out of 255. A 0-255 map whose brightest pixel is under 1.5 is empty anyway.
-        # The scale comes from the finite values: one +inf pixel must not turn a probability
-        # map into a 0-255 one (which reads nearly black).
-        high = _finite_range(arr)[1] if high is None else high
-        scale = 255.0 if high <= FLOAT_PROBABILITY_MAX else 1.0
-        arr = np.nan_to_num(arr, nan=0.0, posinf=255.0 / scale, neginf=0.0)
-        return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
-    # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255.
-    arr = np.clip(arr.astype(np.int64), 0, 65535)
-    return ((arr * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _warn_negative_floats(low: float, high: float, path: PathLike, what: str, hint: str) -> None:
@@ -275,19 +244,21 @@ def _warn_dim_16_bit_image(raw: np.ndarray, path: PathLike, bits: int) -> None:
 def load_image(path: PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) uint8 RGB array (no EXIF rotation, alpha dropped)."""
     img = _open(path, "image")
-    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
-        raw = np.asarray(img)  # 16-bit integers, or float32 in mode "F"
-        high = None
-        if img.mode == "F":
-            high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
-        else:
-            _warn_beyond_scale(raw, path, "image")
-            _warn_dim_16_bit_image(raw, path, _bit_depth(img, raw))
-        gray = to_uint8(raw, high)
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    if img.mode not in _SIXTEEN_BIT_MODES and img.mode != "F":
+        rgb = pil_pixels(img, "RGB")
+        img.close()
+        return rgb
+    raw = pil_pixels(img)  # 16-bit integers, or float32 in mode "F"
+    img.close()  # PIL's buffer is not needed beside raw and its 8-bit copies
+    high = None
+    if img.mode == "F":
+        high = _check_floats(raw, path, "image", "save images as 0-1 or 0-255 (not normalised)")
+    else:
+        _warn_beyond_scale(raw, path, "image")
+        _warn_dim_16_bit_image(raw, path, _bit_depth(img, raw))
+    gray = to_uint8(raw, high)
+    del raw
+    return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
 
 
 def _is_label_mask(raw: np.ndarray, labels_01: bool) -> bool:
@@ -308,17 +279,23 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     img = _open(path, what)
     cut_out = False  # the dim values of a cut-out's photo are no label mask's
     if img.mode == "1":
-        return np.asarray(img.convert("L"))
+        bits = pil_pixels(img, "L")
+        img.close()
+        return bits
     palette = img.mode in ("P", "PA")
+    mode = img.mode
     if palette:
-        img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
-    if img.mode in ("L", "F") + _SIXTEEN_BIT_MODES:
-        raw = np.asarray(img)
+        mode = "RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB"
+    elif mode not in ("L", "F", "RGB", "RGBA", "LA") + _SIXTEEN_BIT_MODES:
+        mode = "RGB"
+    # Converted band by band; PIL's buffer is freed before the full-size checks below.
+    pixels = pil_pixels(img, mode)
+    img.close()
+    if pixels.ndim == 2:
+        raw = pixels
     else:
-        if img.mode not in ("RGB", "RGBA", "LA"):
-            img = img.convert("RGB")
-        arr = np.asarray(img)
-        alpha = arr[:, :, -1] if img.mode in ("RGBA", "LA") else None
+        arr = pixels
+        alpha = arr[:, :, -1] if mode in ("RGBA", "LA") else None
         colour = arr if alpha is None else arr[:, :, :-1]
         # One colour everywhere (red as well as grey) with some transparency: the shape is in
         # alpha. Checked only for files with alpha, where it can matter.
@@ -382,7 +359,7 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
 
 def binarize(mask: np.ndarray) -> np.ndarray:
     """{0, 1} uint8 mask from an 8-bit mask: foreground is ``> 128``, as in the DIS metrics."""
-    return (mask > 128).astype(np.uint8)
+    return (mask > 128).view(np.uint8)  # bool is one byte of 0 or 1: no second copy
 
 
 def load_instance_map(path: PathLike) -> np.ndarray:
