@@ -9,6 +9,7 @@ only: no scripts, no configs, and a test suite missing its conftest and helpers.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,8 @@ SOURCES = (
     "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "BENCHMARKS.md", "train.py",
     "evaluate.py", "weights/README.md", "pmgsam", "configs", "scripts", "benchmarks", "tests",
 )  # fmt: skip
+VERSION_LINE = re.compile(r'^__version__ = "[^"]+"$', re.M)
+MARKED_VERSION = "7.7.7.post7"
 JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".pmgsam-outputs.json")
 
 
@@ -49,6 +52,11 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         elif source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    # A version of its own, so the wheel's can only come from the package's __version__.
+    init = copy / "pmgsam" / "__init__.py"
+    text = init.read_text(encoding="utf-8")
+    assert VERSION_LINE.search(text), "pmgsam/__init__.py sets no __version__"
+    init.write_text(VERSION_LINE.sub(f'__version__ = "{MARKED_VERSION}"', text), encoding="utf-8")
     return copy
 
 
@@ -81,10 +89,12 @@ def test_source_archive_holds_the_scripts_configs_and_whole_test_suite(
     assert not [name for name in held if "__pycache__" in name or name.endswith(".pyc")]
 
 
-def test_wheel_installs_every_module_of_the_package_and_nothing_beside_it(
+def test_wheel_holds_every_module_and_nothing_beside_it_under_the_package_version(
     project_copy: Path, tmp_path: Path
 ) -> None:
     wheel = _build(project_copy, "wheel", tmp_path)
+    # setup.cfg's version used to be a second copy of it, free to drift from pmgsam.__version__.
+    assert wheel.name.startswith(f"pmgsam-{MARKED_VERSION}-"), wheel.name
     with zipfile.ZipFile(wheel) as zipped:
         held = set(zipped.namelist())
     modules = [name for name in _files("pmgsam") if name.endswith(".py")]
