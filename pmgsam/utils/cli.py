@@ -15,6 +15,11 @@ returns. A command's DataLoader workers print the same, also when started by ``s
 ``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
 show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 
+Standard output never stops a command: where its encoding is not UTF-8 (Windows, when output
+is redirected to a file or a pipe: the ANSI code page, cp1252, which lacks the β, φ and ↑ of the
+tables; a POSIX locale without UTF-8) a character it cannot encode is written as Python writes
+it on stderr, ``\\u03b2`` (:func:`printable_stdout`), rather than raising after the work is done.
+
 Every command's parser is a :class:`CommandParser`: an option naming a path, split, method or
 model (its type a :class:`NonEmpty`) given an empty or blank value, as a shell gives an unset
 variable, is a usage error naming the option, not read as not given or as the current folder.
@@ -210,12 +215,24 @@ def torchrun_processes() -> int:
     return int(text) if text.isdigit() and int(text) > 0 else 1
 
 
+def printable_stdout() -> None:
+    """Let ``sys.stdout`` write the characters its encoding lacks as escapes (``\\u03b2``), as
+    Python's stderr does, where that encoding is not UTF-8 and it would raise instead."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("_", "-")
+    if encoding.startswith("utf") or getattr(sys.stdout, "errors", None) != "strict":
+        return
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
 def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False) -> NoReturn:
     """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error.
 
     The package's INFO records go to stderr in :data:`LOG_FORMAT`; other libraries' only from
     WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`).
     Unless ``several_processes``, a job of several processes (``torchrun``) is refused."""
+    printable_stdout()
     processes = torchrun_processes()
     # Lines every process of a job would print alike: rank 0's alone.
     main_rank = os.environ.get("RANK", "0").strip() in ("", "0")
