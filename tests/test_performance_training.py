@@ -13,6 +13,7 @@ from typing import Any, Iterator, List
 import pytest
 import torch
 
+import pmgsam
 from pmgsam.engine import losses as losses_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
@@ -206,6 +207,8 @@ def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
     assert (record["batch"], record["image_size"], record["compile"]) == (2, 64, False)
     assert record["torch"] == torch.__version__
     assert record["commit"] == "unknown" or len(record["commit"]) == 40
+    # What traces a record made by an installed release, which has no checkout to name.
+    assert record["pmgsam"] == pmgsam.__version__
     assert record["peak_memory_mb"] is None  # no CUDA allocator on CPU
     # Two images per step: throughput and latency describe the same timing.
     assert record["images_per_s"] > 0

@@ -22,7 +22,8 @@ on its own, a shorter first call); ``--compare sam_vit_b`` (or ``sam_vit_l|h``,
 package's default settings, randomly initialised weights) on the same images in the same
 process (inference only: not with ``--train``). ``--run-dir`` adds the inference figures to
 an evaluated run's row (not with ``--train`` either). ``--json`` writes a list of records (see
-:data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; a record's ``compile`` is
+:data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; ``pmgsam`` names the
+package version (what traces a record where ``commit`` is ``unknown``); a record's ``compile`` is
 ``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last``,
 ``cudnn_benchmark`` and, only with ``--hiera-attention package``, ``hiera_attention`` the
 other speed options, ``first_call_ms`` holds the first (compiling,

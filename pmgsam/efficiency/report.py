@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
+from pmgsam import __version__
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
 from pmgsam.engine.config import PerformanceConfig
@@ -98,6 +99,7 @@ def make_record(
         "peak_reserved_mb": speed["peak_reserved_mb"],
         "torch": report["torch"],
         "commit": report["commit"],
+        "pmgsam": report.get("pmgsam"),
         "threads": report["threads"],
         "channels_last": report["channels_last"],
         "cudnn_benchmark": report["cudnn_benchmark"],
@@ -168,6 +170,8 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         "channels_last": perf.channels_last,
         "cudnn_benchmark": perf.cudnn_benchmark,
         "commit": git_commit(),
+        # An installed release has no checkout to name: its version still traces the record.
+        "pmgsam": __version__,
         # hiera-transformer's own 5-D attention runs at another speed than the default
         # window-batched form: recorded (only when used) so such a row is not ranked as like.
         **({} if perf.hiera_window_attention else {"hiera_attention": "package"}),
