@@ -114,3 +114,10 @@ def test_the_executors_sigterm_beside_an_unknown_code_is_not_the_cause() -> None
     # The worker that died first has no code yet; the other one's SIGTERM is the executor's.
     text = dead_worker_message([None, -signal.SIGTERM], "fork")
     assert "SIGTERM" not in text and "killed for memory, or crashed" in text
+
+
+def test_a_negative_code_is_explained_where_signal_has_no_sigkill(monkeypatch) -> None:
+    # Windows' signal module has no SIGKILL: the comparison with it must not raise there.
+    monkeypatch.delattr(signal, "SIGKILL")
+    text = dead_worker_message([-signal.SIGSEGV], "spawn")
+    assert "SIGSEGV" in text and "crash in native code" in text

@@ -61,7 +61,7 @@ def _cause(code: int, start_method: str, main_script: Union[str, None]) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        if -code == signal.SIGKILL:
+        if -code == getattr(signal, "SIGKILL", None):  # Windows has none
             return (
                 "killed by SIGKILL, usually the kernel's out-of-memory killer (`dmesg` says "
                 "so): score with fewer --workers (or 1) to give each more memory"
