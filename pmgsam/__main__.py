@@ -1,0 +1,43 @@
+"""``python -m pmgsam``: the package's commands, one line each (each has its own ``--help``).
+
+The commands live in their modules (``python -m pmgsam.report``, ...); this only lists them, so
+that a user with an installed package can find them without the README.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+from pmgsam import __version__
+
+#: (module run with ``python -m``, what it does), in the order of the pipeline.
+COMMANDS = (
+    ("pmgsam.data.synthetic", "generate a small dataset in the DIS5K / COD10K / NC4K layouts"),
+    ("pmgsam.engine.inference", "predict a split, a folder of images or one image into PNGs"),
+    ("pmgsam.efficiency", "parameters, FLOPs, speed and memory (inference or --train)"),
+    ("pmgsam.evaluation.export_cos_gt", "write one COS split's COCO instance ground truth"),
+    ("pmgsam.baselines.finetune_sam", "fine-tune SAM's mask decoder for automatic mode"),
+    ("pmgsam.ablate", "train and score an ablation grid, then its table and plots"),
+    ("pmgsam.analysis", "Pre-Mask quality, overlapping instances and figures of runs"),
+    ("pmgsam.report", "merge scored runs into the paper's tables"),
+)
+
+SCRIPTS = (
+    "train.py and evaluate.py (training, benchmark and baseline scoring, scoring a folder of "
+    "maps) are scripts of the source folder or its source archive, not installed modules: "
+    "run them by their path (README, 'Installing with pip, outside the source folder')."
+)
+
+
+def main() -> int:
+    width = max(len(module) for module, _ in COMMANDS)
+    lines = [f"pmgsam {__version__}: run each with python -m MODULE --help", ""]
+    lines += [f"  {module:<{width}}  {what}" for module, what in COMMANDS]
+    lines += ["", textwrap.fill(SCRIPTS, 96)]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
