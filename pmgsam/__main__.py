@@ -6,8 +6,10 @@ that a user with an installed package can find them without the README.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import textwrap
+from typing import List, Optional
 
 from pmgsam import __version__
 
@@ -30,7 +32,14 @@ SCRIPTS = (
 )
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="python -m pmgsam", description="List the package's commands (no options)."
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    build_parser().parse_args(argv)
     width = max(len(module) for module, _ in COMMANDS)
     lines = [f"pmgsam {__version__}: run each with python -m MODULE --help", ""]
     lines += [f"  {module:<{width}}  {what}" for module, what in COMMANDS]

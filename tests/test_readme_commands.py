@@ -40,6 +40,7 @@ INLINE = re.compile(r"`([^`\n]+(?:\n[^`\n]+)*)`")
 def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
     import evaluate
     import train
+    from pmgsam import __main__ as package
     from pmgsam import ablate, report
     from pmgsam.analysis import __main__ as analysis
     from pmgsam.baselines import finetune_sam
@@ -51,6 +52,7 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
     return {
         "train.py": train.build_parser,
         "evaluate.py": evaluate.build_parser,
+        "pmgsam": package.build_parser,
         "pmgsam.engine.inference": inference.build_parser,
         "pmgsam.report": report.build_parser,
         "pmgsam.efficiency": efficiency.build_parser,
