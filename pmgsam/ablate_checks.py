@@ -18,6 +18,7 @@ locations (:data:`~pmgsam.engine.resume_checks.MOVABLE`, which a run may find mo
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -52,15 +53,29 @@ def check_overrides(paths: Dict[str, Path], overrides: Sequence[str]) -> None:
 
 
 def _saved_config(train_dir: Path) -> Dict[str, Any] | None:
-    """The config a variant was trained with (its run folder's config.yaml), or None."""
-    import yaml
-
+    """The config a variant was trained with (its run folder's config.yaml), or None; a
+    ConfigError naming the file when it is not YAML, not a mapping, or empty."""
     from pmgsam.engine.state import CONFIG_FILE, with_legacy_fields
 
     saved = train_dir / CONFIG_FILE
     if not saved.is_file():
         return None
-    return with_legacy_fields(yaml.safe_load(saved.read_text(encoding="utf-8")))
+    with warnings.catch_warnings():  # an empty one: refused below, not taken for defaults
+        warnings.simplefilter("ignore")
+        data = read_yaml_mapping(saved)
+    if not data:
+        raise ConfigError(
+            f"'{saved}', the config the variant in '{train_dir}' was trained with, holds no "
+            "settings (every run saves its whole config): with it the variant cannot be checked "
+            "against its config; put the run's config.yaml back, or move the variant's folder "
+            "away to train it again"
+        )
+    # Always read as the run saved it, not through read_experiment_file (which does so only
+    # beside train.log): this folder is the variant's training folder that ablate itself
+    # trains, resumes and scores, and resuming it reads the saved config so (the training
+    # state's, in load_state); compared otherwise, an older run (missing legacy fields, ''
+    # paths) would differ from the config it resumes with.
+    return with_legacy_fields(data)
 
 
 def check_finished_config(path: Path, train_dir: Path, overrides: Sequence[str]) -> None:

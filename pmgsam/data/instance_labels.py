@@ -6,6 +6,8 @@ the image (scoring the file directly then gives the same AP); instance-map PNGs 
 images from 1 in split order, and images a COCO file omits take ids above its own.
 Labels come from a COCO JSON file (COD10K's ``CAM_Instance_<Split>.json``) or from a folder of
 instance-map PNGs (NC4K, COD10K ``GT_Instance``, a ``folder`` dataset's ``instance_dir``).
+The COCO ground truth names its split (``info.description``) and its source
+(``info.instance_labels``, :meth:`InstanceSource.record`).
 """
 
 from __future__ import annotations
@@ -115,8 +117,12 @@ def coco_ground_truth(
     # After the check above: unreadable images are named before any complaint about the file.
     if instances.kind == "json":
         images, annotations = annotations_from_json(instances.path, kept, images, what)
+    # The source in the file: a row scored against it later (evaluate.py --gt-json --run) can
+    # record it, and a COD10K split's JSON and GT_Instance PNGs give other AP. COCO readers
+    # (pycocotools) ignore info's keys.
+    info = {"description": f"pmgsam ground truth: {description}"}
     return {
-        "info": {"description": f"pmgsam ground truth: {description}"},
+        "info": {**info, "instance_labels": instances.record()},
         "licenses": [],
         "images": images,
         "annotations": annotations,

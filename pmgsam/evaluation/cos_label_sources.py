@@ -30,11 +30,14 @@ def coco_file_labels(gt_json: str | Path) -> Tuple[Dict[str, str], Optional[str]
     ``gt_json`` (``evaluate.py --task cos --run``).
 
     A file pmgsam did not build holds instances of its own: ``json``, that file (COD10K's
-    ``CAM_Instance_<Split>.json``, as benchmark mode records it). One it built names its
-    split's dataset: NC4K's and a folder dataset's labels are instance-map PNGs, so ``png``
-    (``coco_file`` names the file): the instances and image ids a benchmark run reads from
-    those PNGs, the same AP. A COD10K split's may be its JSON's or its ``GT_Instance`` PNGs',
-    which the file does not say: recorded without a kind, with the warning."""
+    ``CAM_Instance_<Split>.json``, as benchmark mode records it). One it built records its
+    source (``info.instance_labels``): its kind (and why a fallback was used), with
+    ``coco_file`` naming the file the row read them from (``path`` empty): the instances and
+    image ids a benchmark run reads from that source, the same AP. A file written before
+    pmgsam recorded the source names its split's dataset: NC4K's and a folder dataset's labels
+    are instance-map PNGs, so ``png``; a COD10K split's may be its JSON's or its
+    ``GT_Instance`` PNGs', which such a file does not say: recorded without a kind, with the
+    warning."""
     path = str(Path(gt_json).resolve())
     try:
         info = json.loads(Path(gt_json).read_text(encoding="utf-8")).get("info")
@@ -43,6 +46,11 @@ def coco_file_labels(gt_json: str | Path) -> Tuple[Dict[str, str], Optional[str]
     described = info.get("description") if isinstance(info, Mapping) else None
     if not isinstance(described, str) or not described.startswith(PMGSAM_GT):
         return {"kind": "json", "path": path}, None
+    source = info.get("instance_labels") if isinstance(info, Mapping) else None
+    if isinstance(source, Mapping) and source.get("kind") in ("json", "png"):
+        record = {"kind": str(source["kind"]), "path": "", "coco_file": path}
+        fallback = source.get("fallback")
+        return ({**record, "fallback": fallback} if isinstance(fallback, str) else record), None
     dataset = described[len(PMGSAM_GT) :].split(" ")[0]
     if dataset in PNG_ONLY_DATASETS:
         return {"kind": "png", "path": "", "coco_file": path}, None

@@ -16,7 +16,9 @@ and ``all`` is every image. Image ids follow the split's order, as benchmark mod
 so the AP of a folder of maps scored against this file equals benchmark mode's on those maps
 (binary maps tie every score, and COCOeval breaks ties by image id). Any COS dataset works: a
 COD10K split (its ``CAM_Instance_<Split>.json`` ids kept, else its ``GT_Instance`` PNGs) or a
-``folder`` dataset with ``data.instance_dir``.
+``folder`` dataset with ``data.instance_dir``. The file's ``info`` names the split and the
+labels it was built from (``instance_labels``: a COD10K split's JSON and PNGs give other AP),
+which a row scored against it (``evaluate.py --task cos --run``) records.
 
 Every image's header and instance map is read first: unreadable ones are all named, as are
 the images without an instance map (a wrong folder: counted, the first ten named), and nothing
