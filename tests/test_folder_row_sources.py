@@ -113,7 +113,7 @@ def test_the_table_note_names_the_coco_file_of_the_pngs():
     ]
     notes, unranked = label_source_notes(runs, ["NC4K"])
     assert unranked == ["NC4K"]
-    assert "instance-map PNGs in 'nc4k_test.gt.json' (COCO file of them): A" in notes[0]
+    assert "instance-map PNGs in 'nc4k_test.gt.json' (pmgsam's COCO export): A" in notes[0]
 
 
 def _dis_split(tmp_path: Path) -> tuple:

@@ -277,9 +277,8 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
     run = weights.parents[2] if len(weights.parents) > 2 else weights.parent
     if weights.parent.parent.name != "checkpoints" or not (run / CONFIG_FILE).is_file():
         return (), set()
-    # As the run saved it, train.log or not (unlike read_experiment_file): the weights lie in
-    # its checkpoints/, and of the data section that reading changes only '' paths (as written,
-    # refused: an old run would go unchecked) and reduced_decode (not which images).
+    # With legacy fields, train.log or not: the weights lie in its checkpoints/, and of the data
+    # section they change only '' paths (refused as written) and reduced_decode (not which images).
     try:
         saved = with_legacy_fields(read_config_file(run / CONFIG_FILE))
         trained = from_dict(ExperimentConfig, saved).data

@@ -78,9 +78,9 @@ def _describe(kind: str, entries: Sequence[Mapping]) -> str:
         return "source not recorded"
     records = [e["instance_labels"] for e in entries]
     names = sorted({PurePath(str(r["path"])).name for r in records if r.get("path")})
-    # A folder-scored row's PNG instances, read from pmgsam's COCO file of them.
+    # A folder-scored row's instances, read from pmgsam's COCO export of its source.
     files = sorted({PurePath(str(r["coco_file"])).name for r in records if r.get("coco_file")})
-    quoted = [f"'{n}'" for n in names] + [f"'{n}' (COCO file of them)" for n in files]
+    quoted = [f"'{n}'" for n in names] + [f"'{n}' (pmgsam's COCO export)" for n in files]
     text = " ".join([KIND_TEXT.get(kind, kind), *quoted])
     return text + (" (fallback)" if any(r.get("fallback") for r in records) else "")
 
