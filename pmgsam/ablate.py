@@ -61,6 +61,7 @@ from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import CommandParser, HelpFormatter
 from pmgsam.utils.config import ConfigError, from_dict, load_config, non_blank_field, to_dict
 from pmgsam.utils.config_files import read_yaml_mapping
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 # By name: run as `python -m pmgsam.ablate`, __name__ is "__main__", outside the package logger.
@@ -182,7 +183,7 @@ def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     # The data this variant learned from, as its training state holds it (a resumed run's
     # data was checked against that state).
     summary = {**summary, DATA_KEY: trainer.data_sample_fingerprint}
-    done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(done, json.dumps(summary, indent=2) + "\n")
 
 
 def _dotted(data: Dict[str, Any], key: str) -> Any:

@@ -29,7 +29,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.utils.config import load_config
-from pmgsam.utils.io import path_under
+from pmgsam.utils.io import path_under, write_text_atomic
 
 logger = logging.getLogger("pmgsam.ablate")
 SCORED_WITH = "scored_with"
@@ -280,7 +280,7 @@ def _record_settings(
 ) -> Dict[str, Any]:
     """Add ``scored_with`` to the scores just written (and return them with it)."""
     summary = {**summary, SCORED_WITH: settings}
-    out_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_json, json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from pmgsam.utils.cli import MissingDependencyError
+from pmgsam.utils.io import write_text_atomic
 
 
 class ClipSegUnavailable(MissingDependencyError):
@@ -137,7 +138,7 @@ def clipseg_maps(
     processor, model = _load(model_dir)
     model.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RECORD).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / RECORD, json.dumps(identity, indent=2) + "\n")
     for path, target in tqdm(todo, desc="CLIPSeg prior", unit="img", disable=not progress):
         image = load_image(path)
         inputs = processor(text=[prompt], images=[image], return_tensors="pt", padding=True)

@@ -28,6 +28,7 @@ import numpy as np
 
 from pmgsam.data.io import IMAGE_EXTENSIONS, DataNotFoundError
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.outputs import (
     OutputError,
     dataset_folders,
@@ -335,7 +336,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     (out / "overlap_images.txt").write_text(
         "".join(im["file_name"] + "\n" for im in subset["images"]), encoding="utf-8"
     )
-    (out / "overlap_gt.json").write_text(json.dumps(subset), encoding="utf-8")
+    write_text_atomic(out / "overlap_gt.json", json.dumps(subset))
     print(
         f"{args.name}: {len(ids)} of {total} images ({100 * summary['share']:.1f}%) have "
         f"overlapping instances (rule '{args.rule}'); list in {out / 'overlap_images.txt'}"

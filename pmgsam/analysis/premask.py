@@ -28,6 +28,7 @@ from pmgsam.data.io import DataNotFoundError, load_mask
 from pmgsam.evaluation.dis_metrics import s_measure_and_mae
 from pmgsam.evaluation.scoring import map_at_gt_size
 from pmgsam.evaluation.table_rendering import Column, Table, to_csv, to_latex, to_markdown
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def analyse(
         "final_threshold": final_threshold,
         "quadrants": quadrant_counts(pre, final, pre_threshold, final_threshold),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     table = quality_table(means, f"Prior and final mask quality ({split or 'split'})")
     _write_table5(out_dir, table)
     quality_scatter(

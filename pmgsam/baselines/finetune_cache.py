@@ -36,7 +36,7 @@ import torch
 from pmgsam.baselines.finetune_recipe import FinetuneConfig, Sample, encode
 from pmgsam.engine.distributed import native_bf16
 from pmgsam.utils.config import ConfigError
-from pmgsam.utils.io import atomic_path, is_temporary
+from pmgsam.utils.io import atomic_path, is_temporary, write_text_atomic
 from pmgsam.utils.messages import counted
 from pmgsam.utils.outputs import OutputError
 
@@ -200,8 +200,7 @@ class DiskCache:
                 "finetune.cache_dir at another folder (nothing there is replaced)"
             )
         else:
-            with atomic_path(header) as tmp:
-                tmp.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(header, json.dumps(expected, indent=2) + "\n")
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pt"

@@ -290,7 +290,7 @@ def write_weights(run: Run) -> Path:
 
 def finetune(args: argparse.Namespace) -> Dict[str, Any]:
     """Fine-tune, write ``args.output`` and its sidecar; returns the sidecar's record."""
-    from pmgsam.utils.io import atomic_path
+    from pmgsam.utils.io import write_text_atomic
 
     run = setup(args)
     tic = time.perf_counter()
@@ -301,8 +301,7 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
     seconds = {"cache_seconds": cached - tic, "seconds": time.perf_counter() - tic}
     record = make_record(run, result, output, seconds)
     sidecar = sidecar_path(output)
-    with atomic_path(sidecar) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
     logger.info("best epoch %d (val loss %.4f); wrote %s and %s", record["best_epoch"],
                 record["best_val_loss"], output, sidecar)  # fmt: skip
     return record

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from pmgsam.data.io import MASK_EXTENSIONS
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.outputs import file_identity
 
 RECORDS = ".pmgsam-baseline-records.jsonl"
@@ -119,8 +119,7 @@ def read_records(
 
 def write_records(pred_dir: PathLike, records: Dict[str, Dict[str, Any]]) -> None:
     """Replace :data:`RECORDS` in ``pred_dir`` by ``records`` (those of the kept maps), whole."""
-    with atomic_path(Path(pred_dir) / RECORDS) as tmp:
-        tmp.write_text("".join(_line(r) for r in records.values()), encoding="utf-8")
+    write_text_atomic(Path(pred_dir) / RECORDS, "".join(_line(r) for r in records.values()))
 
 
 def append_record(pred_dir: PathLike, record: Dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.baselines.base import Baseline
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
 
 
@@ -42,7 +42,7 @@ def score_predicted_instances(
     # With --limit, AP is over the predicted images only: the GT keeps just those.
     gt_subset = gt_images.subset(image_ids)
     gt_json = out_dir / "metrics" / f"{split}.gt.json"
-    _write_json(gt_json, json.dumps(gt_subset))
+    write_text_atomic(gt_json, json.dumps(gt_subset))
     source = (
         "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
         if baseline.prompt == "box"
@@ -97,7 +97,7 @@ def score_instances(
     from pmgsam.evaluation.instances import coco_map
 
     metrics = out_dir / "metrics"
-    _write_json(metrics / f"{split}.results.json", json.dumps(results))
+    write_text_atomic(metrics / f"{split}.results.json", json.dumps(results))
     scores = coco_map(load_coco(gt), results)
     scores.update(
         protocol="all",
@@ -111,15 +111,8 @@ def score_instances(
         results_file=f"{split}.results.json",
         **(extra or {}),
     )
-    _write_json(metrics / f"{split}.json", json.dumps(scores, indent=2) + "\n")
+    write_text_atomic(metrics / f"{split}.json", json.dumps(scores, indent=2) + "\n")
     return scores
-
-
-def _write_json(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a run stopped mid-write (killed, disk full) leaves
-    a rerun's earlier file whole, not a truncated JSON that no table can read."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def score_dis_maps(

@@ -33,7 +33,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
 
 from .config import DataConfig
@@ -160,8 +160,7 @@ def load_or_create(
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename so a concurrent reader (another DataLoader/run) never sees half a
         # file; the temporary's name is unique, so it never replaces a file of the user's.
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        write_text_atomic(path, json.dumps(payload, indent=1))
     except OSError as err:
         raise DataError(
             f"cannot save split file '{path}' ({err}); set data.split_dir to a writable folder"

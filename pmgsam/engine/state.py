@@ -63,12 +63,12 @@ from pmgsam.utils.io import (
     TMP_MARKER,
     TMP_SUFFIX,
     apply_umask,
-    atomic_path,
     is_temporary,
     make_temporary,
     remove_stale_temporaries,
     sync_file,
     sync_folder,
+    write_text_atomic,
 )
 from pmgsam.utils.messages import preview
 
@@ -273,8 +273,7 @@ def load_training_state(directory: PathLike) -> Dict[str, Any]:
 def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
     """Write the resolved config to ``<run_dir>/config.yaml`` (atomically)."""
     path = Path(run_dir) / CONFIG_FILE
-    with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
     return path
 
 

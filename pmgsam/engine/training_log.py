@@ -22,7 +22,7 @@ from pmgsam.engine.schedulers import EarlyStopping
 from pmgsam.engine.state import LOG_FILE, METRICS_FILE, PACKAGE_LOGGER, TB_DIR, PathLike
 from pmgsam.modeling.checkpoint import checkpoint_dir
 from pmgsam.utils.cli import LOG_DATE_FORMAT, LOG_FORMAT
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def truncate_metrics(run_dir: PathLike, epoch: int) -> None:
     keep = [latest[n] for n in sorted(latest)]
     if keep == lines:
         return
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{ln}\n" for ln in keep), encoding="utf-8")
+    write_text_atomic(path, "".join(f"{ln}\n" for ln in keep))
 
 
 def attach_run_log(run_dir: PathLike) -> Callable[[], None]:

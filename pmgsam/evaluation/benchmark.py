@@ -52,6 +52,7 @@ from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
+from pmgsam.utils.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +223,7 @@ def _score_cos_split(
     with ``gt`` beside it as ``<split>.gt.json`` (as baseline mode writes it): NC4K's and a
     folder's instance PNGs have no COCO file, and other methods' maps are scored against this
     one with ``--task cos --gt-json``."""
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.with_name(f"{out_json.stem}.gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    write_text_atomic(out_json.with_name(f"{out_json.stem}.gt.json"), json.dumps(gt))
     scores = evaluate_cos_folder(
         pred_dir,
         gt,
@@ -234,8 +234,7 @@ def _score_cos_split(
         results_out=out_json.with_name(f"{out_json.stem}.results.json"),
         progress=not args.quiet,
     )
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_json, json.dumps(scores, indent=2) + "\n")
     return scores
 
 

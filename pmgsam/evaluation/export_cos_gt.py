@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
     from pmgsam.evaluation.tables import COS_NAMES
     from pmgsam.utils.config import ConfigError, load_config, with_data_root
-    from pmgsam.utils.io import atomic_path
+    from pmgsam.utils.io import write_text_atomic
     from pmgsam.utils.outputs import refuse_output_in_inputs
 
     cfg = load_config(ExperimentConfig, args.config, with_data_root(args.overrides, args.data_root))
@@ -104,8 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset = build_dataset(data, args.split, cfg.model.image_size, train=False)
         gt = dataset.coco_gt()
     record_output_paths([args.out], PROG)
-    with atomic_path(Path(args.out)) as tmp:
-        tmp.write_text(json.dumps(gt), encoding="utf-8")
+    write_text_atomic(Path(args.out), json.dumps(gt))
     print(
         f"wrote {args.out}: {len(gt['images'])} image(s), {len(gt['annotations'])} instance(s) "
         f"({data.dataset} {args.split}); score maps against it with evaluate.py --task cos "

@@ -48,7 +48,7 @@ from scipy.optimize import linear_sum_assignment
 from pmgsam.data.io import load_mask
 from pmgsam.data.orientation import turned_by_90
 from pmgsam.utils.finite import describe_non_finite, has_non_finite
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import encode_rle
 
@@ -335,8 +335,7 @@ def evaluate_cos_folder(
     if before_writing is not None:
         before_writing()
     if results_out is not None:
-        with atomic_path(results_out) as tmp:
-            tmp.write_text(json.dumps(results), encoding="utf-8")
+        write_text_atomic(results_out, json.dumps(results))
     scores = coco_map(coco_gt, results)
     scores.update(
         protocol=protocol,

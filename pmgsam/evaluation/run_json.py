@@ -39,7 +39,7 @@ from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.run_hints import missing_run_hint
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.folder_lock import locked_folder
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import write_text_atomic
 
 PathLike = Union[str, os.PathLike]
 RESULT_SECTIONS = ("dis", "cos", "efficiency")
@@ -238,8 +238,7 @@ def write_run_json(
                 data[name] = merged
         if efficiency:
             data["efficiency"] = {**(data.get("efficiency") or {}), **dict(efficiency)}
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
 
 

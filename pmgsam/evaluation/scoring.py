@@ -26,7 +26,7 @@ import numpy as np
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
 from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
-from pmgsam.utils.io import atomic_path
+from pmgsam.utils.io import atomic_path, write_text_atomic
 from pmgsam.utils.messages import counted, preview
 
 from .map_pairs import (
@@ -387,8 +387,7 @@ def write_dis_results(
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out, json.dumps(payload, indent=2) + "\n")
     return out, side
 
 

@@ -122,6 +122,15 @@ def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`: a command stopped
+    mid-write (killed, disk full) leaves the earlier file whole, not a truncated one that no
+    later command can read."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def temporary_target(name: str) -> Optional[str]:
     """The name of the file a temporary of :func:`make_temporary` named ``name`` was to
     replace; None when ``name`` is not one (a user's file, or an earlier version's leftover)."""

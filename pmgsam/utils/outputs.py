@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
-from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, atomic_path, temporary_target
+from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, temporary_target, write_text_atomic
 from pmgsam.utils.messages import preview
 
 # The path checks are re-exported: callers import them from here.
@@ -68,8 +68,7 @@ def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
 def write_manifest(out_dir: PathLike, record: Dict[str, Any]) -> None:
     """Replace the manifest of ``out_dir`` with ``record``, atomically (a reader sees the old one
     or the new one, never half of it)."""
-    with atomic_path(Path(out_dir) / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(record, indent=0) + "\n", encoding="utf-8")
+    write_text_atomic(Path(out_dir) / MANIFEST, json.dumps(record, indent=0) + "\n")
 
 
 def written_names(out_dir: PathLike) -> Set[str]:
