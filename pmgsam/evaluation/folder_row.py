@@ -2,7 +2,8 @@
 
 ``evaluate.py --pred-dir ... --run DIR --split NAME [--method ROW]`` adds the scores it wrote to
 ``--out`` into ``DIR/run.json``: a DIS scoring under ``dis[NAME]`` (a DIS5K split's name, e.g.
-``DIS-TE1``, so that it lines up with benchmark runs' columns and pools into Overall (TE1-4)),
+``DIS-TE1``, so that it lines up with benchmark runs' columns and pools into Overall (TE1-4);
+a set of them in any order under its column, as benchmark mode stores it: :func:`entry_name`),
 a COS scoring under ``cos[NAME]`` (the COS table's column: ``COD10K``, ``NC4K``). Scoring each
 split into the same DIR builds the method's row; ``python -m pmgsam.report`` then tables it
 beside benchmark and baseline runs. ``meta.scored_maps`` records, per entry, the maps and GT
@@ -118,9 +119,7 @@ def check_split(section: str, split: str) -> None:
     no column of the tables (a folder dataset's split, allowed: it lines up with a benchmark
     run's entry of the same name). A DIS ``A+B`` set of DIS5K splits is a column."""
     known = known_columns(section)
-    parts = split.split("+")
-    combined = len(parts) > 1 and len(set(parts)) == len(parts)
-    if split in known or (section == "dis" and combined and set(parts) <= set(DIS5K_TEST_SPLITS)):
+    if split in known or (section == "dis" and _is_combined_column(split)):
         return
     # Other spellings of a column: case, separators, a COS test split named ("NC4K test"),
     # benchmark mode's --splits name of DIS-TE1..4 as one set (stored as DIS-TE1-4).
@@ -148,15 +147,48 @@ def check_split(section: str, split: str) -> None:
     )
 
 
+def _is_combined_column(split: str) -> bool:
+    """Whether ``split`` is a set of DIS5K splits (``A+B``, any order: :func:`add_to_run`
+    stores it under its column, :func:`entry_name`); a part spelled otherwise than its split
+    (``dis-te1+DIS-TE2``) is refused, naming the column."""
+    by_squeezed = {_squeezed(name): name for name in DIS5K_TEST_SPLITS}
+    typed = split.split("+")
+    parts = [by_squeezed.get(_squeezed(part)) for part in typed]
+    if len(parts) < 2 or None in parts or len(set(parts)) < len(parts):
+        return False  # no set of DIS5K splits: the checks for other names apply
+    if parts != typed:
+        raise EvaluationInputError(
+            f"--split '{split}' is not a column of the DIS table: the column is "
+            f"'{entry_name('dis', '+'.join(parts))}' (names are matched exactly)"
+        )
+    return True
+
+
+def entry_name(section: str, split: str) -> str:
+    """The run.json entry ``--split`` is stored under: a DIS set of DIS5K splits under its
+    column, as benchmark mode stores it (parts sorted, the four test subsets ``DIS-TE1-4``).
+    Stored as typed (``DIS-TE3+DIS-TE1``), it was read back under that column, where an entry
+    already there (the same set scored before in another order) hid the new scores."""
+    parts = split.split("+")
+    distinct = len(parts) > 1 and len(set(parts)) == len(parts)
+    if section != "dis" or not distinct or not set(parts) <= set(DIS5K_TEST_SPLITS):
+        return split
+    from pmgsam.evaluation.combined import combined_name  # combined imports run_json's users
+
+    return combined_name(split)
+
+
 def _squeezed(name: str) -> str:
     return re.sub(r"[^0-9a-z+]", "", name.lower())
 
 
 def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]) -> Path:
-    """Write ``scores`` into ``args.run``'s run.json as ``section[args.split]`` (the row named
+    """Write ``scores`` into ``args.run``'s run.json as ``section[args.split]`` (a DIS set of
+    splits under its column, :func:`entry_name`; the row named
     ``args.method``, else the row's name so far, else the folder's), recording the maps and the
     GT scored; returns the run.json path."""
     gt = args.gt_dir if section == "dis" else args.gt_json
+    entry = entry_name(section, args.split)
     source = {"pred_dir": str(Path(args.pred_dir).resolve()), "gt": str(Path(gt).resolve())}
     scores = dict(scores)
     if section == "cos":  # as benchmark mode records it, for the COS table's notes
@@ -170,6 +202,6 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
     return write_run_json(
         args.run,
         args.method,
-        **{section: {args.split: scores}},
-        meta_entries={"scored_maps": {f"{section}/{args.split}": source}},
+        **{section: {entry: scores}},
+        meta_entries={"scored_maps": {f"{section}/{entry}": source}},
     )
