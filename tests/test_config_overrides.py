@@ -74,7 +74,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.betas) == (1e-4, 0.01, [0.9, 0.999])
     assert (cfg.schedule.kind, cfg.schedule.step_gamma) == ("step", 0.5)
     assert (cfg.train.batch_size, cfg.train.amp) == (4, "none")
-    assert cfg.performance.persistent_workers is False  # resumed runs draw the same augmentations
+    # Resumed runs draw the same augmentations with it (tests/test_train.py), at no start-up cost.
+    assert cfg.performance.persistent_workers is True
 
 
 def test_validate_training_checks_every_section_of_a_config_built_in_code() -> None:

@@ -1,7 +1,7 @@
 """Trainer runs on CPU (tiny model with a small Hiera at S=64, 8+2 images): training steps,
 early stopping, checkpoints, resume, the command line and DDP (schedules:
-tests/test_schedulers.py, validation: tests/test_validation.py, per-epoch and per-rank
-augmentation seeds: tests/test_train_seeding.py)."""
+tests/test_schedulers.py, validation: tests/test_validation.py, per-epoch augmentation:
+tests/test_train_seeding.py and tests/test_augmentation_draws.py)."""
 
 from __future__ import annotations
 
@@ -191,13 +191,31 @@ def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch)
     assert a[1]["val_loss"] == b[1]["val_loss"]
 
 
-def test_resume_with_loader_workers_equals_straight_run(make_config, monkeypatch) -> None:
-    # Augmentations are drawn in worker processes, seeded from the main process's RNG at each
-    # epoch's iterator: a resumed run must reproduce them exactly too.
+def test_resume_with_persistent_loader_workers_equals_straight_run(
+    make_config, monkeypatch
+) -> None:
+    # Augmentations are drawn in worker processes, which persistent workers (the default)
+    # keep, with their RNG, from one epoch to the next; the resumed run starts new ones. Each
+    # sample's draw depends on (seed, epoch, index) alone, so the runs still agree exactly
+    # (without persistent workers the batches equal those of no workers:
+    # test_augmentation_draws.py).
     data = {"num_workers": 2}
-    straight = Trainer(make_config("straight_w", data=data))
+    perf = {"persistent_workers": True}
+    straight = Trainer(make_config("straight_w", data=data, performance=perf))
+    workers = []
+    original_close = Trainer.close
+
+    def close(self: Trainer) -> None:
+        for loader in (self.train_loader, self.val_loader):
+            workers.extend(loader._iterator._workers if loader._iterator is not None else [])
+        original_close(self)
+
+    monkeypatch.setattr(Trainer, "close", close)
     straight.fit()
-    cfg = make_config("interrupted_w", data=data)
+    monkeypatch.setattr(Trainer, "close", original_close)
+    # Persistent workers stop when the run ends, not when the trainer object is freed.
+    assert len(workers) == 4 and not any(w.is_alive() for w in workers)
+    cfg = make_config("interrupted_w", data=data, performance=perf)
     crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
     resumed = Trainer(cfg, resume=Path(cfg.output_dir))
     assert resumed.epoch == 1
@@ -255,13 +273,14 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_dict: Dict[str, Any], out:
 
 
 def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, tmp_path) -> None:
-    # Without augmentation both runs see the same images per step: DistributedSampler gives
-    # rank r the shuffled indices r::2, i.e. the single process's batch of 4 split in two, and
-    # the DDP gradient average equals the batch-of-4 mean; only summation order differs.
+    # Both runs see the same images per step: DistributedSampler gives rank r the shuffled
+    # indices r::2, i.e. the single process's batch of 4 split in two, each augmented as
+    # (seed, epoch, index) says whichever process loads it, and the DDP gradient average
+    # equals the batch-of-4 mean; only summation order differs.
     # AdamW's eps is raised to 1 so that its update is ~lr·gradient: with the usual 1e-8,
     # parameters whose gradient is zero in exact arithmetic (attention key biases, conv biases
     # before a norm) turn rounding noise into ±lr steps that no tolerance could tell apart.
-    common = {"data": {"augment": {"enabled": False}}, "optim": {"lr": 0.05, "eps": 1.0}}
+    common = {"optim": {"lr": 0.05, "eps": 1.0}}
     schedule = {"epochs": 1, "warmup_epochs": 0}
     single = Trainer(make_config("single", schedule=schedule, train={"batch_size": 4}, **common))
     before = _trainable(single.model)

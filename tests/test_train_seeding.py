@@ -1,6 +1,6 @@
-"""The trainer's per-epoch reseed: each epoch draws new augmentations and a new sample order
-(the sampler's set_epoch), each DDP rank its own augmentations, and the same (seed, epoch, rank)
-draws the same batches again (resume: tests/test_train.py).
+"""The trainer's epochs: each draws new augmentations and a new sample order (the sampler's
+set_epoch and its DrawKeys; a key's draw, loader workers and the ranks' repeats:
+tests/test_augmentation_draws.py; resume: tests/test_train.py).
 
 The batches are recorded in place of the optimiser step and validation is skipped: the draws
 happen in the loader, before the model sees them, so the model's output plays no part here.
@@ -15,7 +15,6 @@ import pytest
 import torch
 from training_cases import tiny_dis5k_values
 
-from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import from_dict
@@ -40,9 +39,9 @@ def make_config(
 
 
 def _drawn_batches(
-    cfg: ExperimentConfig, monkeypatch: pytest.MonkeyPatch, rank: int = 0
+    cfg: ExperimentConfig, monkeypatch: pytest.MonkeyPatch
 ) -> List[List[torch.Tensor]]:
-    """Every epoch's augmented training images (per batch) that ``fit()`` draws on ``rank``.
+    """Every epoch's augmented training images (per batch) that ``fit()`` draws.
 
     All training samples are one image/mask pair, so a batch position differs between two
     draws only by its augmentation, whatever order the sampler shuffles the indices into.
@@ -61,15 +60,8 @@ def _drawn_batches(
     data = trainer.train_set
     data.image_paths = [data.image_paths[0]] * len(data)
     data.mask_paths = [data.mask_paths[0]] * len(data)
-    # One process that seeds as rank `rank` of a job would; its sampler still holds every
-    # index, so two ranks here load the same samples and may differ by augmentation alone.
-    trainer.dist = D.DistInfo(rank=rank, world_size=1)
     trainer.fit()
     return epochs
-
-
-def _same(a: List[torch.Tensor], b: List[torch.Tensor]) -> bool:
-    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_each_epoch_draws_new_augmentations(make_config, monkeypatch) -> None:
@@ -81,14 +73,3 @@ def test_each_epoch_draws_new_augmentations(make_config, monkeypatch) -> None:
         assert all(differs), differs
     # Augmentation is on: the one picture is drawn differently within an epoch too.
     assert not torch.equal(first[0][0], first[0][1])
-
-
-def test_each_rank_draws_its_own_augmentations_reproducibly(make_config, monkeypatch) -> None:
-    (rank0,) = _drawn_batches(make_config("rank0", epochs=1), monkeypatch, rank=0)
-    (rank1,) = _drawn_batches(make_config("rank1", epochs=1), monkeypatch, rank=1)
-    (again,) = _drawn_batches(make_config("rank1_again", epochs=1), monkeypatch, rank=1)
-    assert _same(rank1, again)  # same seed, epoch and rank: the same draws
-    # Without the rank in the seed, every rank would augment its samples alike.
-    for a, b in zip(rank0, rank1):
-        differs = [not torch.equal(x, y) for x, y in zip(a, b)]
-        assert all(differs), differs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 from torch.utils.data import Dataset
 
@@ -33,6 +33,28 @@ from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, sh
 logger = logging.getLogger(__name__)
 #: Reads image ``index``'s instance masks given its (H, W); raises DataError naming a bad file.
 InstanceReader = Callable[[int, Tuple[int, int]], Any]
+
+
+class DrawKey(NamedTuple):
+    """A training sample's index with what alone chooses its random augmentation.
+
+    Training's sampler (:class:`~pmgsam.engine.train_data.DrawKeySampler`) yields these in the
+    main process, so the epoch reaches DataLoader workers with the index (persistent workers
+    never see an attribute set on the dataset after they started).
+
+    Arguments:
+        seed: the run's ``train.seed``.
+        epoch: the epoch (0-based).
+        index: the sample's index in the dataset.
+        repeat: 0, or how many times this epoch's sampler already gave ``index`` to some rank
+            (``DistributedSampler`` repeats samples to even out the ranks): a repeat draws
+            another augmentation.
+    """
+
+    seed: int
+    epoch: int
+    index: int
+    repeat: int = 0
 
 
 class SegmentationDataset(Dataset):
@@ -124,9 +146,17 @@ class SegmentationDataset(Dataset):
         image = load_image_reduced(self.image_paths[index], factor)
         return image, shrink_mask(mask, image.shape[:2], factor)
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        image, mask = self.load_for_training(index) if self.train else self.load(index)
-        sample: Dict[str, Any] = dict(self.transform(image, mask))
+    def __getitem__(self, index: Union[int, DrawKey]) -> Dict[str, Any]:
+        """Sample ``index``. A training dataset given a :class:`DrawKey` augments it as the
+        key says; given an int, with draws from ``torch``'s RNG. Evaluation has no draws."""
+        key = DrawKey(*index) if isinstance(index, tuple) else None
+        if key is not None:
+            index = key.index
+        if not self.train:
+            sample: Dict[str, Any] = dict(self.transform(*self.load(index)))
+        else:
+            image, mask = self.load_for_training(index)
+            sample = dict(self.transform(image, mask, draw=key))
         sample["name"] = self.names[index]
         return sample
 

@@ -18,7 +18,7 @@ vote, a tie being background, and keeps image and mask aligned to sub-pixel accu
 from __future__ import annotations
 
 import numbers
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Sequence, Tuple, Union
 
 import albumentations as A
 import cv2
@@ -256,10 +256,13 @@ def shrink_mask(mask: np.ndarray, shape: Tuple[int, int], factor: int) -> np.nda
 class TrainTransform:
     """Random crop, resize (long side to S), flip/rotate/jitter at S, zero-pad (albumentations).
 
-    Each call reseeds the albumentations pipeline from ``torch``'s RNG: albumentations 2.0.x keeps
-    its own generator, which DataLoader workers would otherwise all inherit identically (the same
-    augmentation at the same batch position every epoch). Seeding from torch makes augmentation
-    follow ``torch.manual_seed`` in the main process and DataLoader's per-worker seeds in workers.
+    A call given ``draw`` (training's :class:`~pmgsam.data.datasets.DrawKey`: the run's seed,
+    the epoch, the sample's index, its repeat) seeds the albumentations pipelines from it alone,
+    so a sample's augmentation is the same whichever DataLoader worker (how many, persistent or
+    not, before or after a resume) computes it. Without ``draw`` the seeds come from ``torch``'s
+    RNG (``torch.manual_seed`` in the calling process). Every step gets a seed of its own:
+    albumentations 2.0.x gives a pipeline's steps all the pipeline's seed, and their coin flips
+    then coincide (at the default probabilities, flip, rotation and jitter all or none).
     ``orig_size`` is the size of the crop before resizing (equal to the original size unless a
     crop happened), so that :func:`unpad_and_resize` still locates the valid region; for an
     image decoded at reduced size (``data.reduced_decode``) it is the crop in decoded pixels.
@@ -275,11 +278,21 @@ class TrainTransform:
         self.cfg = cfg if cfg is not None else AugmentConfig()
         self.pipelines = build_augmentation(self.cfg) if self.cfg.enabled else None
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray) -> Dict[str, torch.Tensor]:
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray, draw: Sequence[int] | None = None
+    ) -> Dict[str, torch.Tensor]:
+        """The augmented sample of ``image`` and ``mask``; ``draw``: non-negative integers that
+        alone choose the augmentation (the same ``draw``, the same result)."""
         if self.pipelines is None:
             return EvalTransform(self.image_size)(image, mask)
         crop, at_size = self.pipelines
-        crop.set_random_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+        if draw is None:
+            entropy = [int(v) for v in torch.randint(0, 2**31 - 1, (2,))]
+        else:
+            entropy = [int(v) for v in draw]
+        steps = len(crop.transforms) + len(at_size.transforms)
+        seeds = iter(np.random.SeedSequence(entropy).generate_state(steps + 2).tolist())
+        _seed_each_step(crop, seeds)
         out = crop(image=image, mask=mask)
         image, mask = out["image"], out["mask"]
         crop_hw = image.shape[:2]
@@ -287,12 +300,20 @@ class TrainTransform:
         image = _resize(np.ascontiguousarray(image), h, w)
         # Kept soft (area-resized like the image) until the eval transform binarises it at 0.5.
         mask = _resize(mask.astype(np.float32), h, w)
-        at_size.set_random_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+        _seed_each_step(at_size, seeds)
         out = at_size(image=image, mask=mask)
         # (h, w) already has its long side at S, so the eval transform only pads.
         sample = EvalTransform(self.image_size)(out["image"], out["mask"])
         sample["orig_size"] = torch.tensor(crop_hw, dtype=torch.int64)
         return sample
+
+
+def _seed_each_step(pipeline: A.Compose, seeds: Iterator[int]) -> None:
+    """Seed ``pipeline`` and then each of its steps with the next of ``seeds``: Compose's own
+    ``set_random_seed`` hands every step the same seed, which makes their draws coincide."""
+    pipeline.set_random_seed(next(seeds))
+    for step in pipeline.transforms:
+        step.set_random_seed(next(seeds))
 
 
 def _size_pair(orig_size: SizeLike) -> Tuple[int, int]:

@@ -3,8 +3,9 @@
 Under ``torchrun`` rank 0 builds the datasets first (a carved split is drawn once and saved,
 the other ranks then read it) and alone runs ``data.check_files`` (or, without it, names the
 images carrying an EXIF orientation, which a mask drawn on their displayed view would not fit:
-a square photo's gives no other sign). Every rank gets a
-:class:`DistributedSampler` over the training split and a disjoint shard of the validation split,
+a square photo's gives no other sign). Every rank gets a :class:`DrawKeySampler` (torch's
+``DistributedSampler`` yielding the keys that choose each sample's augmentation) over the
+training split and a disjoint shard of the validation split,
 loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
 share of them when ``torchrun`` starts several ranks on the node).
 
@@ -20,13 +21,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from pmgsam.data import DataConfig, build_dataset, train_val_split_names
-from pmgsam.data.datasets import SegmentationDataset, check_files, warn_oriented_images
+from pmgsam.data.datasets import DrawKey, SegmentationDataset, check_files, warn_oriented_images
 from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
@@ -36,6 +37,23 @@ from pmgsam.utils.io import path_under
 logger = logging.getLogger(__name__)
 
 
+class DrawKeySampler(DistributedSampler):
+    """torch's :class:`DistributedSampler` (same order, same shards) yielding each index as a
+    :class:`~pmgsam.data.datasets.DrawKey` ``(seed, epoch, index, repeat)``, which alone
+    chooses the sample's augmentation: the same whatever the number of loader workers, which
+    worker loads it, whether workers persist across epochs, or a resume in between. A sample
+    that the padding of the ranks repeats gets ``repeat`` 1 (or more) and another augmentation.
+    """
+
+    def __iter__(self) -> Iterator[DrawKey]:  # type: ignore[override]
+        # DistributedSampler's indices are this rank's slice [rank::num_replicas] of the
+        # epoch's order padded (by repeating it from the start) to total_size.
+        positions = range(self.rank, self.total_size, self.num_replicas)
+        count = len(self.dataset)  # type: ignore[arg-type]
+        for position, index in zip(positions, super().__iter__()):
+            yield DrawKey(self.seed, self.epoch, index, position // count)
+
+
 @dataclass
 class TrainingData:
     """What :func:`build_training_data` returns.
@@ -43,14 +61,15 @@ class TrainingData:
     Arguments:
         train_set: the training split (augmented).
         val_set: the whole validation split.
-        sampler: this rank's shuffling sampler over ``train_set`` (``set_epoch`` each epoch).
+        sampler: this rank's shuffling sampler over ``train_set`` (``set_epoch`` each epoch),
+            which yields :class:`~pmgsam.data.datasets.DrawKey` s.
         train_loader: batches of ``train_set`` drawn by ``sampler``.
         val_loader: batches of this rank's shard of ``val_set``, in order.
     """
 
     train_set: SegmentationDataset
     val_set: SegmentationDataset
-    sampler: DistributedSampler
+    sampler: DrawKeySampler
     train_loader: DataLoader
     val_loader: DataLoader
 
@@ -62,7 +81,10 @@ def build_training_data(
 
     Training draws through torch's ``DistributedSampler``: when the training set does not
     divide by the number of processes, it repeats up to ``world_size - 1`` images per epoch so
-    that every rank takes as many steps. Validation shards are disjoint, each image scored once.
+    that every rank takes as many steps (a repeat draws its own augmentation). Validation
+    shards are disjoint, each image scored once. Augmentation follows (``train.seed``, epoch,
+    sample index) alone (:class:`DrawKeySampler`), so ``performance.persistent_workers`` keeps
+    a resumed run exact; it applies where ``data.num_workers`` > 0.
     """
     cfg, size = config.data, config.model.image_size
     workers = loader_workers(cfg.num_workers, log=dist.is_main)
@@ -78,7 +100,7 @@ def build_training_data(
                 warn_oriented_images([train_set, val_set])
         D.barrier()
     world, rank = dist.world_size, dist.rank
-    sampler = DistributedSampler(
+    sampler = DrawKeySampler(
         train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.train.seed
     )
     tc = config.train

@@ -47,9 +47,13 @@ from pmgsam.engine.training_log import TrainingLog, attach_run_log, truncate_met
 from pmgsam.modeling.checkpoint import CHECKPOINTS
 from pmgsam.utils.cli import same_on_every_process
 from pmgsam.utils.config import to_dict
+from pmgsam.utils.loaders import stop_workers
 
 # Records under the trainer's name, as before the split: train.log and tests read them so.
 logger = logging.getLogger("pmgsam.engine.trainer")
+#: How the saved run drew its augmentations (states without it drew them from the random
+#: state of the process loading each sample).
+AUGMENTATION_DRAWS = "seed-epoch-index"
 
 
 class TrainerSetup:
@@ -162,6 +166,7 @@ class TrainerSetup:
             "early_stop": self.early_stop.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),  # not restored (fit() seeds each epoch); older pmgsam does
+            "augmentation_draws": AUGMENTATION_DRAWS,
             "config": to_dict(self.config),
             "data_sample_fingerprint": self.data_sample_fingerprint,
             "frozen_sha256": self._branch_digests,
@@ -177,6 +182,15 @@ class TrainerSetup:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = self._saved_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
+        if self.is_main and self.epoch > 0 and "augmentation_draws" not in state:
+            logger.warning(
+                "%s was saved by an older pmgsam, which drew each sample's augmentation from "
+                "the random state of the process loading it; from epoch %d on this run draws "
+                "them from (train.seed, epoch, sample index), so it goes on as a run started "
+                "now would, not as the older one would have",
+                state["path"],
+                self.epoch + 1,
+            )
         if self.is_main:
             truncate_metrics(self.out, self.epoch)
             logger.info(
@@ -190,7 +204,13 @@ class TrainerSetup:
             self._saved_epoch = self.epoch
 
     def close(self) -> None:
-        """Flush TensorBoard, detach the log handlers and leave the process group."""
+        """Flush TensorBoard, detach the log handlers, stop the loaders' persistent workers
+        and leave the process group."""
+        # Not left idle until the trainer is freed (pmgsam.ablate trains variants in turn).
+        for loader in (getattr(self, "train_loader", None), getattr(self, "val_loader", None)):
+            iterator = getattr(loader, "_iterator", None)
+            if iterator is not None:
+                stop_workers(loader, iterator)
         if self._log is not None:
             self._log.close()
             self._log = None
