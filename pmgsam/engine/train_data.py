@@ -43,6 +43,9 @@ class DrawKeySampler(DistributedSampler):
     chooses the sample's augmentation: the same whatever the number of loader workers, which
     worker loads it, whether workers persist across epochs, or a resume in between. A sample
     that the padding of the ranks repeats gets ``repeat`` 1 (or more) and another augmentation.
+
+    Arguments: those of :class:`DistributedSampler` (``dataset``, ``num_replicas``, ``rank``,
+        ``shuffle``, ``seed``, ``drop_last``); ``seed`` is also each key's.
     """
 
     def __iter__(self) -> Iterator[DrawKey]:  # type: ignore[override]
