@@ -15,6 +15,7 @@ import pytest
 import torch
 from stand_in_models import ReportStandIn
 
+import pmgsam
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency.cli import main
 from pmgsam.engine.config import PerformanceConfig
@@ -36,7 +37,7 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
         "device": "Fake GPU", "dtype": "bf16", "torch": torch.__version__,
         "threads": torch.get_num_threads(), "compile": "regional",
         "compile_mode": "max-autotune", "channels_last": True, "cudnn_benchmark": True,
-        "commit": "c0ffee",
+        "commit": "c0ffee", "pmgsam": pmgsam.__version__,
     }  # fmt: skip
     eager = report_mod._environment(torch.device("cpu"), "fp32", PerformanceConfig())
     assert (eager["device"], eager["compile"], eager["compile_mode"]) == ("cpu", False, None)
@@ -45,7 +46,7 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
 def test_a_record_copies_the_timing_fields_of_its_report() -> None:
     report = {"device": "Fake GPU", "model": "m", "dtype": "bf16", "batch": 4, "image_size": 96,
               "compile": "model", "compile_mode": "reduce-overhead", "torch": "9.9.9",
-              "commit": "c0ffee", "threads": 7, "channels_last": True,
+              "commit": "c0ffee", "pmgsam": "7.7", "threads": 7, "channels_last": True,
               "cudnn_benchmark": True}  # fmt: skip
     record = report_mod.make_record(report, "inference", SPEED, note="n")
     assert record == {
