@@ -155,12 +155,14 @@ def _check_run(args: argparse.Namespace, inputs: Sequence[Optional[str]]) -> Non
 
 
 def _add_row(args: argparse.Namespace, section: str, scores: Dict[str, object]) -> None:
-    from pmgsam.evaluation.folder_row import add_to_run
+    from pmgsam.evaluation.folder_row import add_to_run, entry_name
 
     path = add_to_run(args, section, scores)
     row = json.loads(path.read_text(encoding="utf-8"))["method"]
+    # The entry as run.json holds it: a set of splits typed in another order is stored sorted.
+    column = entry_name(section, args.split)
     print(
-        f"added {section} '{args.split}' to {path} (row '{row}'); table it with "
+        f"added {section} '{column}' to {path} (row '{row}'); table it with "
         f"python -m pmgsam.report {args.run} [other runs] --out TABLES"
     )
 

@@ -20,9 +20,10 @@ from pmgsam.data.datasets import DrawKey
 from pmgsam.data.transforms import EvalTransform, TrainTransform
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.state import STATE_FILE
 from pmgsam.engine.train_data import DrawKeySampler, build_training_data
 from pmgsam.engine.trainer import Trainer
-from pmgsam.engine.trainer_setup import TrainerSetup
+from pmgsam.modeling.checkpoint import checkpoint_dir
 from pmgsam.utils.config import from_dict
 
 # Every sample cropped, rotated and jittered by continuous random amounts: two independent
@@ -138,20 +139,19 @@ def test_each_augmentation_step_draws_on_its_own() -> None:
 
 @pytest.mark.usefixtures("one_thread", "small_hiera")
 def test_resuming_a_state_of_the_older_draws_warns(make_config, monkeypatch) -> None:
-    saved = TrainerSetup.state_dict
-
-    def older_state(self: TrainerSetup) -> dict:
-        state = saved(self)
-        del state["augmentation_draws"]  # as pmgsam saved it before DrawKey
-        return state
-
-    for name, state_dict in (("older", older_state), ("now", saved)):
-        cfg = make_config(name)
-        monkeypatch.setattr(TrainerSetup, "state_dict", state_dict)
-        crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)
-        monkeypatch.setattr(TrainerSetup, "state_dict", saved)
+    # One run trained, resumed as saved (no warning), then resumed again from its state
+    # rewritten as pmgsam saved it before DrawKey: three Trainers, one of them training.
+    cfg = make_config("run")
+    crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)
+    log_file = Path(cfg.output_dir) / "train.log"
+    state_file = checkpoint_dir(cfg.output_dir, "last") / STATE_FILE
+    for name in ("now", "older"):
+        if name == "older":
+            state = torch.load(state_file, weights_only=False)
+            del state["augmentation_draws"]
+            torch.save(state, state_file)
         Trainer(cfg, resume=cfg.output_dir).close()
         # The run's log handler holds the package's records (train.log, not pytest's caplog).
-        log = (Path(cfg.output_dir) / "train.log").read_text()
+        log = log_file.read_text()
         said = "saved by an older pmgsam" in log and "from epoch 2 on" in log
         assert said is (name == "older"), log

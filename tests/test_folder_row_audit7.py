@@ -3,7 +3,8 @@
 A set of DIS5K splits is stored under the column the tables read it as (parts sorted, the four
 test subsets DIS-TE1-4, as benchmark mode stores it: pmgsam.evaluation.combined), so that the
 same set scored again in another order replaces its entry instead of hiding behind the first
-one; a part spelled otherwise than its split is refused naming the column.
+one (and the console names that column); a part spelled otherwise than its split is refused
+naming the column, a split named twice as benchmark mode refuses it.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ def _score(tmp_path: Path, split: str, wrong: bool) -> int:
     )
 
 
-def test_a_set_scored_again_in_another_order_replaces_its_entry(tmp_path):
+def test_a_set_scored_again_in_another_order_replaces_its_entry(tmp_path, capsys):
     # Stored as typed, the second scoring sat beside the first under another key, and the
     # tables (load_runs) kept the first: the new maps' scores never showed.
     assert _score(tmp_path, "DIS-TE1+DIS-TE3", wrong=True) == 0
     assert _score(tmp_path, "DIS-TE3+DIS-TE1", wrong=False) == 0
+    # The console names the entry run.json holds, not the order typed (which it has no key of).
+    assert "added dis 'DIS-TE1+DIS-TE3' to " in capsys.readouterr().out.splitlines()[-1]
     data = json.loads((tmp_path / "row" / "run.json").read_text(encoding="utf-8"))
     assert list(data["dis"]) == ["DIS-TE1+DIS-TE3"]
     assert list(data["meta"]["scored_maps"]) == ["dis/DIS-TE1+DIS-TE3"]
@@ -83,12 +86,18 @@ def test_another_spelling_of_a_set_is_refused_naming_its_column(tmp_path, capsys
     assert not (tmp_path / "row").exists() and not (tmp_path / "m.json").exists()
 
 
-def test_a_set_naming_a_split_twice_is_a_column_of_its_own(tmp_path):
-    # No set of splits (benchmark mode refuses it): stored as typed, with the warning.
-    with pytest.warns(UserWarning, match="names no column of the DIS table"):
-        assert _score(tmp_path, "DIS-TE1+DIS-TE1", wrong=False) == 0
-    data = json.loads((tmp_path / "row" / "run.json").read_text(encoding="utf-8"))
-    assert list(data["dis"]) == ["DIS-TE1+DIS-TE1"]
+@pytest.mark.parametrize("split", ["DIS-TE1+DIS-TE1", "DIS-TE2+DIS-TE1+dis_te2"])
+def test_a_set_naming_a_split_twice_is_refused_as_in_benchmark_mode(tmp_path, capsys, split):
+    # It was taken, with a warning, as a column of its own that no benchmark run has (benchmark
+    # mode refuses such a set): refused now with benchmark mode's words, before scoring.
+    pred, gt = _folders(tmp_path, "maps", wrong=False)
+    argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", tmp_path / "m.json", "--quiet"]
+    argv += ["--no-hce", "--run", tmp_path / "row", "--split", split]
+    code, err = cli(evaluate_main, argv, capsys)
+    line = one_error_line(err)
+    twice = split.split("+")[-1].upper().replace("_", "-")
+    assert code == 2 and f"--split '{split}' names a part twice ({twice})" in line
+    assert not (tmp_path / "row").exists() and not (tmp_path / "m.json").exists()
 
 
 def test_a_cos_entry_against_pmgsam_s_cod10k_file_warns_and_records_no_kind(tmp_path, monkeypatch):

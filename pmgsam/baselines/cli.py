@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, fields
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pmgsam.baselines.settings import MODEL_TYPES, REDUCTIONS, EsamSettings, family_of
 from pmgsam.utils.cli import non_negative_int, positive_float, positive_int, probability
@@ -151,13 +151,14 @@ def option_names() -> Tuple[str, ...]:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """One-line usage errors for baseline mode."""
-    missing: List[str] = [
-        "--" + n.replace("_", "-")
-        for n in ("config", "checkpoint", "dataset", "splits")  # evaluate.py fills the last two
-        if getattr(args, n) in (None, "")
-    ]
+    missing = _missing(args, ("config", "checkpoint"))
     if missing:
-        parser.error(f"{' '.join(missing)} required with --baseline")
+        # Only these: --dataset and --splits, filled from the config, were named with them.
+        hint = " (--dataset and --splits default to its data.dataset and data.test_splits)"
+        parser.error(f"{missing} required with --baseline{hint if '--config' in missing else ''}")
+    missing = _missing(args, ("dataset", "splits"))  # evaluate.py fills them from --config
+    if missing:
+        parser.error(f"{missing} required with --baseline (not filled from --config)")
     from pmgsam.evaluation.combined import ALIASES
 
     combined = [s for s in args.splits if "+" in s or s in ALIASES]
@@ -192,6 +193,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             f"--model-image-size must be a multiple of {step} for {owner.upper()} models "
             f"(e.g. {max(step, side // step * step)}), got {side}"
         )
+
+
+def _missing(args: argparse.Namespace, names: Sequence[str]) -> str:
+    """The options of ``names`` not given, as ``--a and --b`` (empty when all are)."""
+    return " and ".join("--" + n for n in names if getattr(args, n) in (None, ""))
 
 
 def _check_reduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -31,9 +31,19 @@ def split_parts(spec: str) -> Tuple[str, ...]:
     parts = tuple(p.strip() for p in spec.split("+"))
     if not all(parts):
         raise EvaluationInputError(f"split {spec!r} has an empty part (expected A+B+...)")
-    if len(set(parts)) != len(parts):
-        raise EvaluationInputError(f"split {spec!r} names a part twice")
+    refuse_repeated_parts(spec, parts)
     return parts
+
+
+def refuse_repeated_parts(spec: str, parts: Sequence[str], option: str = "split") -> None:
+    """Refuse a set naming one split twice (``parts``: its splits as named): its images would
+    be paired, and weigh in the mean curves, twice. ``option`` names what gave ``spec``
+    (``--split``: evaluate.py's folder rows, :mod:`pmgsam.evaluation.folder_row`)."""
+    twice = sorted({part for part in parts if list(parts).count(part) > 1})
+    if twice:
+        raise EvaluationInputError(
+            f"{option} '{spec}' names a part twice ({', '.join(twice)}): give each split once"
+        )
 
 
 def is_combined(spec: str) -> bool:

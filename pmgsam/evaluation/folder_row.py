@@ -3,7 +3,8 @@
 ``evaluate.py --pred-dir ... --run DIR --split NAME [--method ROW]`` adds the scores it wrote to
 ``--out`` into ``DIR/run.json``: a DIS scoring under ``dis[NAME]`` (a DIS5K split's name, e.g.
 ``DIS-TE1``, so that it lines up with benchmark runs' columns and pools into Overall (TE1-4);
-a set of them in any order under its column, as benchmark mode stores it: :func:`entry_name`),
+a set of them in any order under its column, as benchmark mode stores it: :func:`entry_name`;
+one naming a split twice is refused, as there),
 a COS scoring under ``cos[NAME]`` (the COS table's column: ``COD10K``, ``NC4K``). Scoring each
 split into the same DIR builds the method's row; ``python -m pmgsam.report`` then tables it
 beside benchmark and baseline runs. ``meta.scored_maps`` records, per entry, the maps and GT
@@ -150,12 +151,17 @@ def check_split(section: str, split: str) -> None:
 def _is_combined_column(split: str) -> bool:
     """Whether ``split`` is a set of DIS5K splits (``A+B``, any order: :func:`add_to_run`
     stores it under its column, :func:`entry_name`); a part spelled otherwise than its split
-    (``dis-te1+DIS-TE2``) is refused, naming the column."""
+    (``dis-te1+DIS-TE2``) is refused, naming the column, and a split named twice
+    (``DIS-TE1+DIS-TE1``) as benchmark mode refuses it."""
     by_squeezed = {_squeezed(name): name for name in DIS5K_TEST_SPLITS}
     typed = split.split("+")
     parts = [by_squeezed.get(_squeezed(part)) for part in typed]
-    if len(parts) < 2 or None in parts or len(set(parts)) < len(parts):
+    if len(parts) < 2 or None in parts:
         return False  # no set of DIS5K splits: the checks for other names apply
+    from pmgsam.evaluation.combined import refuse_repeated_parts
+
+    # As benchmark mode refuses it: taken as a column of its own, it lined up with no run.
+    refuse_repeated_parts(split, parts, "--split")
     if parts != typed:
         raise EvaluationInputError(
             f"--split '{split}' is not a column of the DIS table: the column is "
