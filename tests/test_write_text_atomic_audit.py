@@ -181,3 +181,22 @@ def test_a_clipseg_record_rewritten_for_new_images_stays_readable(tmp_path, monk
     monkeypatch.setattr(clipseg, "_load", _prompted_clipseg)
     clipseg.clipseg_maps(model, "everything", images, ["a", "b"], out, progress=False)
     assert (out / "b.png").is_file()
+
+
+def test_tables_written_again_keep_the_earlier_files_when_a_write_fails(
+    tmp_path, monkeypatch
+) -> None:
+    from pmgsam.evaluation.table_rendering import Column, Table, write_table
+
+    col = Column("AP", "AP", "AP", True, "{:.1f}".format)
+    table = Table("T", [("", (col,))], [("m", {("", "AP"): 50.0})], [])
+    written = write_table(table, tmp_path, "cos")
+    assert [p.name for p in written] == ["cos.md", "cos.csv", "cos.tex"]
+    before = {p.name: p.read_text() for p in written}
+    assert "50.0" in before["cos.md"]
+    _fail_writes_to(monkeypatch, "cos.csv")
+    again = Table("T", [("", (col,))], [("m", {("", "AP"): 61.0})], [])
+    with pytest.raises(OSError, match="No space"):
+        write_table(again, tmp_path, "cos")
+    assert (tmp_path / "cos.csv").read_text() == before["cos.csv"]
+    _only_file(tmp_path, "cos.csv")

@@ -333,8 +333,8 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
                 args, pred_dir, data, subset, settings, summary
             )
     record_output_files(out, OUTPUT_FILES, "python -m pmgsam.analysis overlap")
-    (out / "overlap_images.txt").write_text(
-        "".join(im["file_name"] + "\n" for im in subset["images"]), encoding="utf-8"
+    write_text_atomic(
+        out / "overlap_images.txt", "".join(im["file_name"] + "\n" for im in subset["images"])
     )
     write_text_atomic(out / "overlap_gt.json", json.dumps(subset))
     print(
@@ -343,9 +343,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
     )
     if scoring:
         _record_and_print_scores(args, method, summary["cos"], recorded)
-    (out / "overlap_summary.json").write_text(
-        json.dumps(summary, indent=2) + "\n", encoding="utf-8"
-    )
+    write_text_atomic(out / "overlap_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -208,7 +208,7 @@ def _warn_empty_gt(empty: Sequence[str]) -> None:
 
 def _write_table5(out_dir: Path, table: Table) -> None:
     for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
-        (out_dir / f"table5.{ext}").write_text(render(table), encoding="utf-8")
+        write_text_atomic(out_dir / f"table5.{ext}", render(table))
 
 
 def parse_prior(text: str) -> Tuple[str, Path]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence, Union
 
+from pmgsam.utils.io import write_text_atomic
+
 
 @dataclass(frozen=True)
 class Column:
@@ -179,7 +181,5 @@ def write_table(table: Table, out_dir: Union[str, Path], name: str) -> List[Path
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
-        path = out / f"{name}.{ext}"
-        path.write_text(render(table), encoding="utf-8")
-        written.append(path)
+        written.append(write_text_atomic(out / f"{name}.{ext}", render(table)))
     return written
