@@ -70,7 +70,7 @@ from pmgsam.utils.finite import describe_non_finite
 
 # Re-exported: callers and user code import these from here.
 from .errors import DataError, DataNotFoundError
-from .levels import FLOAT_PROBABILITY_MAX, _finite_range, to_uint8  # noqa: F401
+from .levels import FLOAT_PROBABILITY_MAX, _finite_range, to_uint8
 from .listing import (  # noqa: F401
     IMAGE_EXTENSIONS,
     MASK_EXTENSIONS,
