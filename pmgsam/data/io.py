@@ -294,9 +294,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     if pixels.ndim == 2:
         raw = pixels
     else:
-        arr = pixels
-        alpha = arr[:, :, -1] if mode in ("RGBA", "LA") else None
-        colour = arr if alpha is None else arr[:, :, :-1]
+        alpha = pixels[:, :, -1] if mode in ("RGBA", "LA") else None
+        colour = pixels if alpha is None else pixels[:, :, :-1]
         # One colour everywhere (red as well as grey) with some transparency: the shape is in
         # alpha. Checked only for files with alpha, where it can matter.
         if alpha is not None and alpha.min() < 255 and np.all(colour == colour[:1, :1]):
