@@ -19,7 +19,9 @@ from them (the same images, ids and instances, so the same AP) once, then score 
 
 Either scoring mode adds its scores to ``DIR/run.json`` (the row ``python -m pmgsam.report``
 tables) with ``--run DIR --split NAME [--method ROW]``: NAME is the DIS split (``DIS-TE1``) or
-the COS table column (``COD10K``, ``NC4K``); one DIR per method, never a model's run folder.
+the COS table column (``COD10K``, ``NC4K``), matched exactly (another spelling of a column is
+refused; a set of DIS5K splits goes under its column, ``DIS-TE1+DIS-TE3``); one DIR per method,
+never a model's run folder.
 
 ``--out`` is a JSON file: a folder (``--out scores/``) or another suffix (``--out m.csv``) is
 refused. Both scoring modes refuse to replace ``--out`` or its side file (``metrics.per_image.csv``,

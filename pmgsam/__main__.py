@@ -12,6 +12,7 @@ import textwrap
 from typing import List, Optional
 
 from pmgsam import __version__
+from pmgsam.utils.cli import CommandParser, HelpFormatter
 
 #: (module run with ``python -m``, what it does), in the order of the pipeline.
 COMMANDS = (
@@ -33,8 +34,12 @@ SCRIPTS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog="python -m pmgsam", description="List the package's commands (no options)."
+    """The parser of ``python -m pmgsam``, a :class:`~pmgsam.utils.cli.CommandParser` as every
+    command's: ``--help`` alone, any other argument a usage error."""
+    return CommandParser(
+        prog="python -m pmgsam",
+        description="List the package's commands (no options).",
+        formatter_class=HelpFormatter,
     )
 
 

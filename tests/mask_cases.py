@@ -5,7 +5,8 @@ instance annotation of a binary mask (RLE, area and bbox by pycocotools); ``coco
 ground-truth dict of same-sized images and given annotations; and ``exif_photo`` /
 ``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size; and
 ``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself; and
-``folder_split``, a split of the folder layout whose images and masks are named ``names``.
+``folder_split``, a split of the folder layout whose images and masks are named ``names``;
+``square_pair``, folders of one map and its GT (a square, and a false one on request).
 """
 
 from __future__ import annotations
@@ -174,6 +175,20 @@ def box_masks(
         m[box[0] : box[1], box[2] : box[3]] = value
         Image.fromarray(m).save(folder / name)
     return folder
+
+
+def square_pair(root: Path, name: str = "pred", wrong: bool = False) -> Tuple[Path, Path]:
+    """(maps, GT) folders ``root/<name>`` and ``root/gt``, one 20×20 pair ``a.png``: the GT a
+    5×5 square, the map the same square, plus a false 4×4 one when ``wrong``."""
+    gt, pred = root / "gt", root / name
+    for folder in (gt, pred):
+        folder.mkdir(parents=True, exist_ok=True)
+        m = np.zeros((20, 20), np.uint8)
+        m[5:10, 5:10] = 255
+        if wrong and folder == pred:
+            m[12:16, 12:16] = 255
+        Image.fromarray(m).save(folder / "a.png")
+    return pred, gt
 
 
 def dis_refusal(pred: Path, gt: Path) -> str:

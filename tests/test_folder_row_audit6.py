@@ -13,23 +13,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from pmgsam.evaluation.run_json import write_run_json
 from tests.cli_cases import cli, evaluate_main, one_error_line
-
-
-def _folders(root: Path, wrong: bool = False) -> tuple:
-    """One 20x20 GT and map pair: the map is the GT square, with a false one when ``wrong``."""
-    gt, pred = root / "gt", root / ("wrong" if wrong else "pred")
-    for folder in (gt, pred):
-        folder.mkdir(parents=True, exist_ok=True)
-        m = np.zeros((20, 20), np.uint8)
-        m[5:10, 5:10] = 255
-        if wrong and folder == pred:
-            m[12:16, 12:16] = 255
-        Image.fromarray(m).save(folder / "a.png")
-    return pred, gt
+from tests.mask_cases import square_pair
 
 
 def _argv(pred: Path, gt: Path, out: Path, *extra: object) -> list:
@@ -44,7 +31,7 @@ def _record(run: Path) -> dict:
 def test_a_model_s_run_json_given_as_run_is_refused_before_scoring(tmp_path, capsys):
     # Looked for as '<run.json>/run.json', the model's row passed the check; the scores were
     # written and the row then failed with a FileExistsError traceback.
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     model = tmp_path / "pmgsam"
     write_run_json(model, "PMG-SAM", dis={"DIS-TE1": {"maxFm": 0.5}}, meta={"checkpoint": "w.pt"})
     before = (model / "run.json").read_text(encoding="utf-8")
@@ -56,7 +43,7 @@ def test_a_model_s_run_json_given_as_run_is_refused_before_scoring(tmp_path, cap
 
 
 def test_a_file_given_as_run_is_refused_naming_the_folder(tmp_path, capsys):
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     row = tmp_path / "isnet"
     row.mkdir()
     (row / "run.json").write_text("{}", encoding="utf-8")  # a row not yet written to
@@ -76,7 +63,7 @@ def test_a_file_given_as_run_is_refused_naming_the_folder(tmp_path, capsys):
 def test_a_model_s_efficiency_row_takes_no_folder_scores(tmp_path, capsys):
     # pmgsam.efficiency --run-dir writes its figures with no meta: the folder's scores were
     # merged into that row, beside the model's FPS.
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     row = tmp_path / "pmgsam"
     write_run_json(row, "PMG-SAM", efficiency={"fps": 3.0})
     before = (row / "run.json").read_text(encoding="utf-8")
@@ -106,8 +93,8 @@ def test_each_model_meta_key_is_refused(tmp_path):
 
 
 def test_scoring_a_split_again_replaces_its_entry_and_keeps_the_others(tmp_path, capsys):
-    perfect, gt = _folders(tmp_path)
-    faint, _ = _folders(tmp_path, wrong=True)
+    perfect, gt = square_pair(tmp_path)
+    faint, _ = square_pair(tmp_path, "wrong", wrong=True)
     run = tmp_path / "isnet"
     out = tmp_path / "m.json"
     for split, pred in (("DIS-TE1", perfect), ("DIS-TE2", perfect), ("DIS-TE1", faint)):
@@ -125,7 +112,7 @@ def test_scoring_a_split_again_replaces_its_entry_and_keeps_the_others(tmp_path,
 
 
 def test_relative_paths_are_recorded_as_the_folders_they_named(tmp_path, monkeypatch):
-    pred, gt = _folders(tmp_path / "data")
+    pred, gt = square_pair(tmp_path / "data")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -141,7 +128,7 @@ def test_relative_paths_are_recorded_as_the_folders_they_named(tmp_path, monkeyp
 
 
 def test_method_renames_the_row_and_its_absence_keeps_the_name(tmp_path):
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     run = tmp_path / "isnet"
     out = tmp_path / "m.json"
     argv = _argv(pred, gt, out, "--run", run, "--split", "DIS-TE1", "--method", "IS-Net")
@@ -152,7 +139,7 @@ def test_method_renames_the_row_and_its_absence_keeps_the_name(tmp_path):
 
 
 def test_a_run_among_the_inputs_is_refused_before_scoring(tmp_path, capsys):
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     for run in (pred, gt / "row"):
         argv = _argv(pred, gt, tmp_path / "m.json", "--run", run, "--split", "DIS-TE1")
         code, err = cli(evaluate_main, argv, capsys)
@@ -163,7 +150,7 @@ def test_a_run_among_the_inputs_is_refused_before_scoring(tmp_path, capsys):
 def test_cos_scoring_refuses_a_model_s_run_before_scoring(tmp_path, capsys):
     from tests.mask_cases import coco_annotation, coco_dict
 
-    pred, _ = _folders(tmp_path)
+    pred, _ = square_pair(tmp_path)
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
     gt_json = tmp_path / "gt.json"
@@ -182,7 +169,7 @@ def test_cos_scoring_refuses_a_model_s_run_before_scoring(tmp_path, capsys):
 def test_out_as_the_row_s_run_json_is_refused_and_the_row_keeps_its_splits(tmp_path, capsys):
     # The scores replaced run.json (DIS-TE1's entry lost, their keys left at its top level)
     # before DIS-TE2 was added to what remained.
-    pred, gt = _folders(tmp_path)
+    pred, gt = square_pair(tmp_path)
     run = tmp_path / "isnet"
     argv = _argv(pred, gt, tmp_path / "m.json", "--run", run, "--split", "DIS-TE1")
     assert evaluate_main(argv) == 0

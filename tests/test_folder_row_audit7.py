@@ -13,32 +13,18 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pmgsam.evaluation.folder_row import add_to_run, check_split, known_columns, refuse_model_run
 from pmgsam.evaluation.map_pairs import EvaluationInputError
 from pmgsam.evaluation.run_json import load_runs
 from pmgsam.utils.outputs import MANIFEST_FORMAT, write_manifest
 from tests.cli_cases import cli, evaluate_main, one_error_line
-
-
-def _folders(root: Path, name: str, wrong: bool) -> tuple:
-    """One 20x20 GT and map pair: the map is the GT square, plus a false one when ``wrong``."""
-    gt, pred = root / "gt", root / name
-    for folder in (gt, pred):
-        folder.mkdir(parents=True, exist_ok=True)
-        m = np.zeros((20, 20), np.uint8)
-        m[5:10, 5:10] = 255
-        if wrong and folder == pred:
-            m[12:16, 12:16] = 255
-        Image.fromarray(m).save(folder / "a.png")
-    return pred, gt
+from tests.mask_cases import square_pair
 
 
 def _score(tmp_path: Path, split: str, wrong: bool) -> int:
-    pred, gt = _folders(tmp_path, "wrong" if wrong else "right", wrong)
+    pred, gt = square_pair(tmp_path, "wrong" if wrong else "right", wrong)
     argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", tmp_path / "m.json", "--quiet"]
     return evaluate_main(
         [*argv, "--no-hce", "--workers", 1, "--run", tmp_path / "row", "--split", split]
@@ -78,7 +64,7 @@ def test_the_four_test_subsets_typed_as_a_set_are_the_overall_column(tmp_path):
     ],
 )
 def test_another_spelling_of_a_set_is_refused_naming_its_column(tmp_path, capsys, split, column):
-    pred, gt = _folders(tmp_path, "maps", wrong=False)
+    pred, gt = square_pair(tmp_path, "maps")
     argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", tmp_path / "m.json", "--quiet"]
     argv += ["--no-hce", "--run", tmp_path / "row", "--split", split]
     code, err = cli(evaluate_main, argv, capsys)
@@ -90,7 +76,7 @@ def test_another_spelling_of_a_set_is_refused_naming_its_column(tmp_path, capsys
 def test_a_set_naming_a_split_twice_is_refused_as_in_benchmark_mode(tmp_path, capsys, split):
     # It was taken, with a warning, as a column of its own that no benchmark run has (benchmark
     # mode refuses such a set): refused now with benchmark mode's words, before scoring.
-    pred, gt = _folders(tmp_path, "maps", wrong=False)
+    pred, gt = square_pair(tmp_path, "maps")
     argv = ["--pred-dir", pred, "--gt-dir", gt, "--out", tmp_path / "m.json", "--quiet"]
     argv += ["--no-hce", "--run", tmp_path / "row", "--split", split]
     code, err = cli(evaluate_main, argv, capsys)

@@ -153,7 +153,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """One-line usage errors for baseline mode."""
     missing = _missing(args, ("config", "checkpoint"))
     if missing:
-        # Only these: --dataset and --splits, filled from the config, were named with them.
+        # Not --dataset and --splits: evaluate.py fills them from --config, so they are
+        # missing here only because --config is.
         hint = " (--dataset and --splits default to its data.dataset and data.test_splits)"
         parser.error(f"{missing} required with --baseline{hint if '--config' in missing else ''}")
     missing = _missing(args, ("dataset", "splits"))  # evaluate.py fills them from --config

@@ -70,7 +70,7 @@ from pmgsam.utils.finite import describe_non_finite
 
 # Re-exported: callers and user code import these from here.
 from .errors import DataError, DataNotFoundError
-from .levels import FLOAT_PROBABILITY_MAX, _finite_range, to_uint8  # noqa: F401
+from .levels import FLOAT_PROBABILITY_MAX, _finite_range, to_uint8
 from .listing import (  # noqa: F401
     IMAGE_EXTENSIONS,
     MASK_EXTENSIONS,
@@ -294,9 +294,8 @@ def load_mask(path: PathLike, what: str = "mask", labels_01: bool = True) -> np.
     if pixels.ndim == 2:
         raw = pixels
     else:
-        arr = pixels
-        alpha = arr[:, :, -1] if mode in ("RGBA", "LA") else None
-        colour = arr if alpha is None else arr[:, :, :-1]
+        alpha = pixels[:, :, -1] if mode in ("RGBA", "LA") else None
+        colour = pixels if alpha is None else pixels[:, :, :-1]
         # One colour everywhere (red as well as grey) with some transparency: the shape is in
         # alpha. Checked only for files with alpha, where it can matter.
         if alpha is not None and alpha.min() < 255 and np.all(colour == colour[:1, :1]):

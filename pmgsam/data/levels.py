@@ -40,8 +40,8 @@ def to_uint8(arr: np.ndarray, high: Optional[float] = None) -> np.ndarray:
         arr = np.nan_to_num(arr, nan=0.0, posinf=255.0 / scale, neginf=0.0)
         return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     # 16-bit (or 32-bit holding 16-bit) data: rescale the full range instead of clipping at 255,
-    # through a table of (v * 255 + 32767) // 65535: the int64 formula held 3 copies 8 times the
-    # size of the result (+460 MiB for a 24 MP 16-bit mask).
+    # through a table of (v * 255 + 32767) // 65535: the formula in int64 would hold 3 copies 8
+    # times the size of the result (+460 MiB for a 24 MP 16-bit mask).
     if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
         return _SIXTEEN_BIT_LEVELS[arr]
     if arr.dtype.kind in "iu" and np.can_cast(np.uint16, arr.dtype):

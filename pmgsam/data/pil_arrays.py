@@ -14,7 +14,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-#: Bytes of PIL storage per band (PIL keeps up to 4 bytes a pixel for 8-bit modes).
+#: Bytes of PIL storage per band: its crop and the crop converted, each up to 4 bytes a pixel
+#: (PIL keeps 8-bit RGB in 4).
 BAND_BYTES = 4 << 20
 
 

@@ -76,8 +76,9 @@ def make_record(
 
     Arguments:
       report (dict): the efficiency report (device, model, dtype, batch, image size, compile
-        scope and mode, torch, commit, threads, channels-last and cuDNN-benchmark settings,
-        ``hiera_attention`` when not the default window-batched form).
+        scope and mode, torch, commit, pmgsam version, threads, channels-last and
+        cuDNN-benchmark settings, ``hiera_attention`` when not the default window-batched
+        form).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).

@@ -29,7 +29,7 @@ LEVEL_BAND_PIXELS = 1 << 20
 
 
 def _levels(prob: torch.Tensor) -> torch.Tensor:
-    # In place on one float32 copy: a 24 MP map took four (380 MB) one after another.
+    # In place on one float32 copy, not one per step (four: 380 MB for a 24 MP map).
     levels = torch.nan_to_num(prob.float(), nan=0.0)
     return levels.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
@@ -40,8 +40,8 @@ def probability_levels(prob: torch.Tensor) -> torch.Tensor:
     as 0 (a NaN cast to uint8 is undefined in C++: 0 on x86 CPUs, not promised elsewhere)."""
     if prob.dim() < 2 or prob.numel() <= LEVEL_BAND_PIXELS:
         return _levels(prob)
-    # Band by band: a float32 copy of the whole map was 92 MB beside a 24 MP map, the
-    # inference command's peak (BENCHMARKS.md, "Evaluation speed"). Each value is its own.
+    # Band by band: a float32 copy of a whole 24 MP map (92 MB) would set the inference
+    # command's peak (BENCHMARKS.md, "Evaluation speed"). Each value's level is its own.
     out = torch.empty(prob.shape, dtype=torch.uint8, device=prob.device)
     rows = max(1, LEVEL_BAND_PIXELS * prob.shape[-2] // prob.numel())
     for top in range(0, prob.shape[-2], rows):

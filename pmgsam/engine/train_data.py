@@ -5,9 +5,9 @@ the other ranks then read it) and alone runs ``data.check_files`` (or, without i
 images carrying an EXIF orientation, which a mask drawn on their displayed view would not fit:
 a square photo's gives no other sign). Every rank gets a :class:`DrawKeySampler` (torch's
 ``DistributedSampler`` yielding the keys that choose each sample's augmentation) over the
-training split and a disjoint shard of the validation split,
-loaded by ``data.num_workers`` workers at most as many as the CPUs the process may use (its
-share of them when ``torchrun`` starts several ranks on the node).
+training split and a disjoint shard of the validation split, loaded by ``data.num_workers``
+workers at most as many as the CPUs the process may use (its share of them when ``torchrun``
+starts several ranks on the node).
 
 :func:`warn_shared_images` says at the start of a run when a test split (or the validation
 split) holds training images, which benchmark mode would refuse to score only later, or when

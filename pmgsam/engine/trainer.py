@@ -194,9 +194,10 @@ class Trainer(TrainerSetup):
             while self.epoch < cfg.schedule.epochs and not stopped_early:
                 epoch = self.epoch
                 # Augmentation and sample order follow (train.seed, epoch, index) through the
-                # sampler; the rest of the epoch's randomness (the model's, the loader's worker
-                # seeds) is seeded per epoch and rank, so a run resumed at an epoch boundary (the
-                # only kind) repeats an uninterrupted one on every rank.
+                # sampler, whatever the loader workers' own seeds (persistent workers keep
+                # theirs); the rest of the epoch's randomness (the model's) is seeded per epoch
+                # and rank, so a run resumed at an epoch boundary (the only kind) repeats an
+                # uninterrupted one on every rank.
                 seed_everything(cfg.train.seed + 1009 * epoch + 7919 * self.dist.rank)
                 train_stats = self.train_one_epoch(epoch)
                 val_stats: Dict[str, float] = {}

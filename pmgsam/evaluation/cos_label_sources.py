@@ -46,7 +46,7 @@ def coco_file_labels(gt_json: str | Path) -> Tuple[Dict[str, str], Optional[str]
     described = info.get("description") if isinstance(info, Mapping) else None
     if not isinstance(described, str) or not described.startswith(PMGSAM_GT):
         return {"kind": "json", "path": path}, None
-    source = info.get("instance_labels") if isinstance(info, Mapping) else None
+    source = info.get("instance_labels")  # a mapping: it holds the description
     if isinstance(source, Mapping) and source.get("kind") in ("json", "png"):
         record = {"kind": str(source["kind"]), "path": "", "coco_file": path}
         fallback = source.get("fallback")

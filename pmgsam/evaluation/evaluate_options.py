@@ -147,8 +147,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--split",
         type=NonEmpty("a split or table column name, e.g. DIS-TE1 or COD10K"),
         help="with --run: the entry the scores go under: DIS, the split (DIS-VD, DIS-TE1...); "
-        "COS, the table column (COD10K, NC4K); matched exactly (another name warns: a column "
-        "of its own)",
+        "COS, the table column (COD10K, NC4K). Matched exactly: another spelling of a column "
+        "is refused, a name of no column warns (a column of its own); a DIS set A+B of DIS5K "
+        "splits goes under its column (DIS-TE3+DIS-TE1 as DIS-TE1+DIS-TE3)",
     )
     b = p.add_argument_group("benchmark mode")
     b.add_argument(

@@ -173,8 +173,8 @@ def _is_combined_column(split: str) -> bool:
 def entry_name(section: str, split: str) -> str:
     """The run.json entry ``--split`` is stored under: a DIS set of DIS5K splits under its
     column, as benchmark mode stores it (parts sorted, the four test subsets ``DIS-TE1-4``).
-    Stored as typed (``DIS-TE3+DIS-TE1``), it was read back under that column, where an entry
-    already there (the same set scored before in another order) hid the new scores."""
+    Stored as typed (``DIS-TE3+DIS-TE1``), it would be read back under that column, where an
+    entry already there (the same set scored before in another order) would hide the new scores."""
     parts = split.split("+")
     distinct = len(parts) > 1 and len(set(parts)) == len(parts)
     if section != "dis" or not distinct or not set(parts) <= set(DIS5K_TEST_SPLITS):

@@ -10,7 +10,7 @@ rename replaces it, so a waiting writer would be left holding the lock of an unl
 while the next one locks the new one), and a lock file beside it would stay in the user's
 results folder for good: it cannot be removed safely while another process may be waiting on
 it. The lock is advisory and only as good as the file system's: where there is none, the
-update runs unlocked, as it did before the lock (see :func:`locked_folder`).
+update runs unlocked rather than failing (see :func:`locked_folder`).
 """
 
 from __future__ import annotations
