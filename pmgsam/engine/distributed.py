@@ -188,9 +188,10 @@ def sigterm_interrupts() -> Iterator[None]:
 
     torchrun stops the other processes with SIGTERM when one fails (and Slurm a preempted
     job): Python's default then ended the process at once, mid-save too, leaving a temporary
-    checkpoint folder and no word in the run's log. A DataLoader worker that inherits the
-    handler ends quietly (torch's worker loop ignores a KeyboardInterrupt). Outside the main
-    thread, where Python cannot set handlers, nothing changes."""
+    checkpoint folder and no word in the run's log. torch replaces the handler in DataLoader
+    workers; the training loaders' give them one that ends them quietly
+    (:func:`pmgsam.utils.loaders.sigterm_stops_quietly`). Outside the main thread, where
+    Python cannot set handlers, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -33,6 +33,7 @@ from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import path_under
+from pmgsam.utils.loaders import sigterm_stops_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def build_training_data(
         "num_workers": workers,
         "pin_memory": device.type == "cuda",
         "persistent_workers": config.performance.persistent_workers and workers > 0,
-        "worker_init_fn": worker_warnings_init(),
+        # SIGTERM sent to the whole job must end the run as an interruption, not a crash.
+        "worker_init_fn": sigterm_stops_quietly(worker_warnings_init()),
     }
     train_loader = DataLoader(
         train_set, batch_size=tc.batch_size, sampler=sampler, **worker_options

@@ -8,12 +8,16 @@ iterator's queues are already closed by their own finalizers: its shutdown messa
 the workers, and it waits torch's worker-join timeout (5 s per worker) before killing them. Until
 that collection the workers stay alive (in a notebook, which keeps the last traceback, until the
 next error). :func:`loader_batches` stops them while the queues still work.
+
+:func:`sigterm_stops_quietly` makes a worker take SIGTERM as it takes Ctrl-C's SIGINT.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, TypeVar
+import functools
+import signal
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from torch.utils.data import DataLoader
 
@@ -50,3 +54,33 @@ def stop_workers(loader: DataLoader, iterator: Iterator) -> None:
         shutdown()
     if getattr(loader, "_iterator", None) is iterator:
         loader._iterator = None  # persistent workers: the next iter() must not reuse dead ones
+
+
+def sigterm_stops_quietly(
+    init_fn: Optional[Callable[[int], None]] = None,
+) -> Callable[[int], None]:
+    """A DataLoader ``worker_init_fn`` (running ``init_fn`` after) whose workers end on SIGTERM
+    as on SIGINT: they leave their loop and exit with status 0, and the main process shuts
+    them down as it does after Ctrl-C.
+
+    SIGTERM often reaches every process of a job at once (Slurm's preemption and ``scancel``,
+    ``kill -TERM -PGID``, systemd stopping a unit). torch's workers exit quietly on a SIGTERM
+    from their parent alone; one sent by another process killed them, and torch's SIGCHLD
+    handler then raised ``DataLoader worker ... is killed by signal: Terminated`` in the main
+    process while it was stopping on its own SIGTERM: the run ended as a crash (a traceback,
+    exit status 1, train.log asking to fix a cause) instead of as an interruption. Workers
+    still end once the main process is gone (torch's workers watch their parent).
+    """
+    # A partial of a module-level function: spawned workers receive it pickled.
+    return functools.partial(_init_worker, init_fn)
+
+
+def _init_worker(init_fn: Optional[Callable[[int], None]], worker_id: int) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    if init_fn is not None:
+        init_fn(worker_id)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # torch's worker loop ends quietly on a KeyboardInterrupt (the main process gets its own).
+    raise KeyboardInterrupt
