@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import signal
 
+import pytest
 import torch
 
 from pmgsam.engine.schedulers import EarlyStopping
@@ -146,3 +149,33 @@ def test_train_log_is_utf8_under_an_ascii_locale(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Logging error" not in done.stderr
     assert "best maxF\u03b2 0.5 (U\u00b2-Net)" in (tmp_path / "train.log").read_text("utf-8")
+
+
+class _KilledWorkerDataset(torch.utils.data.Dataset):
+    """Its worker dies by SIGKILL, as the kernel's out-of-memory killer ends one."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return index
+
+
+def test_a_worker_killed_by_sigkill_is_named_with_its_likely_cause(tmp_path) -> None:
+    # torch's own error for the death, not a hand-written copy of its wording.
+    loader = torch.utils.data.DataLoader(
+        _KilledWorkerDataset(), num_workers=1, multiprocessing_context="fork"
+    )
+    with pytest.raises(RuntimeError) as caught:
+        next(iter(loader))
+    line = interruption_message(caught.value, 1, tmp_path, "train.py --resume RUN")
+    assert "out-of-memory killer" in line and "fewer data.num_workers" in line
+    # torch's other wording, from its SIGCHLD handler, when the signal reaches it first.
+    sigchld = RuntimeError("DataLoader worker (pid 7) is killed by signal: Killed. ")
+    assert "out-of-memory killer" in interruption_message(sigchld, 1, tmp_path, "x")
+    # Another RuntimeError, or a worker that crashed in native code, gets no such hint.
+    segfault = RuntimeError("DataLoader worker (pid 7) is killed by signal: Segmentation fault. ")
+    assert "out-of-memory" not in interruption_message(segfault, 1, tmp_path, "x")
+    other = interruption_message(RuntimeError("CUDA error"), 1, tmp_path, "train.py --resume RUN")
+    assert "num_workers" not in other

@@ -240,6 +240,12 @@ class TrainingLog:
         self._writer.close()
 
 
+# torch's messages for a DataLoader worker that died without an error of its own: by SIGKILL
+# (its SIGCHLD handler: "... is killed by signal: Killed."), or found dead while waiting for a
+# batch ("... exited unexpectedly"); the usual killer is the kernel's out-of-memory killer.
+_KILLED_WORKER = ("is killed by signal: Killed", "exited unexpectedly")
+
+
 def interruption_message(err: BaseException, held: int, run_dir: Path, how: str) -> str:
     """The log line of a run stopped by ``err`` while its ``last`` checkpoint holds epoch
     ``held``; ``how`` is the command that continues it."""
@@ -253,6 +259,15 @@ def interruption_message(err: BaseException, held: int, run_dir: Path, how: str)
         f"training interrupted during epoch {held + 1} ({cause}); '{last}' holds epoch {held}, "
         f"continue{fix} with: {how}"
     )
+    text = str(err)
+    if isinstance(err, RuntimeError) and "DataLoader worker" in text:
+        if any(words in text for words in _KILLED_WORKER):
+            line += (
+                "; a loader worker that dies without an error of its own was most often killed "
+                "by the kernel's out-of-memory killer (`dmesg` says so): continue with fewer "
+                "data.num_workers (with performance.persistent_workers the training and "
+                "validation loaders' workers live together)"
+            )
     if isinstance(err, DataError):
         # The usual fix of a bad image or mask changes it, and a resume refuses changed data.
         again = (
