@@ -26,6 +26,7 @@ from pmgsam.data.config import BASE_SPLITS
 from pmgsam.data.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS
 from pmgsam.evaluation.map_pairs import EvaluationInputError
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
+from pmgsam.evaluation.tables import COS_NAMES, cos_column
 from pmgsam.utils.outputs import read_manifest
 
 #: run.json ``meta`` keys of a run that predicted its maps with a model (benchmark, baseline,
@@ -35,9 +36,6 @@ MODEL_META = ("checkpoint", "checkpoint_resolved", "baseline", "weights_sha256")
 #: benchmark mode's (and pmgsam.ablate's) and baseline mode's. A folder row's DIR holds none:
 #: scoring writes only its --out files (a manifest of tool evaluate.py).
 MODEL_MAP_TOOLS = {"predict_split": "benchmark mode", "baselines": "baseline mode"}
-# The tables' COS columns (tables.COS_NAMES, cos_column: a test split is the dataset's name,
-# another split "<name> <split>"); tables imports run_json, which this module's users import.
-_COS_COLUMNS = {"cod10k": "COD10K", "nc4k": "NC4K"}
 
 
 def refuse_model_run(run_dir: str) -> None:
@@ -104,10 +102,10 @@ def known_columns(section: str) -> List[str]:
     splits' (e.g. ``NC4K all``)."""
     if section == "dis":
         return [*DIS5K_TEST_SPLITS, ALL_TE_NAME]
-    tests = list(_COS_COLUMNS.values())
+    tests = list(COS_NAMES.values())
     others = [
-        f"{name} {split}"
-        for dataset, name in _COS_COLUMNS.items()
+        cos_column(dataset, split)
+        for dataset in COS_NAMES
         for split in BASE_SPLITS[dataset]
         if split.lower() != "test"
     ]
@@ -126,7 +124,7 @@ def check_split(section: str, split: str) -> None:
     # benchmark mode's --splits name of DIS-TE1..4 as one set (stored as DIS-TE1-4).
     spelled = {_squeezed(name): name for name in known}
     if section == "cos":
-        spelled.update({_squeezed(f"{name} test"): name for name in _COS_COLUMNS.values()})
+        spelled.update({_squeezed(f"{name} test"): name for name in COS_NAMES.values()})
     else:
         spelled[_squeezed("DIS-TE")] = ALL_TE_NAME
     if _squeezed(split) in spelled:
