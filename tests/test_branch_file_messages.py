@@ -27,7 +27,7 @@ def test_a_missing_relative_branch_file_names_its_field_and_the_current_folder(
 
 def test_an_absolute_path_is_not_said_to_be_read_from_the_current_folder(tmp_path: Path) -> None:
     missing = tmp_path / "u2netp.pth"
-    with pytest.raises(CheckpointError, match=re.escape(f"'{missing}' does not exist; put")):
+    with pytest.raises(CheckpointError, match=re.escape(f"'{missing}' does not exist; it should")):
         build_model("pmgsam_tiny", u2net_checkpoint=str(missing))
 
 

@@ -14,6 +14,7 @@ def test_report_of_a_training_run_folder_says_to_score_it(tmp_path) -> None:
     run = tmp_path / "runs" / "dis5k"
     (run / "checkpoints" / "best").mkdir(parents=True)
     (run / "config.yaml").write_text("model: {}\n")
+    (run / "train.log").write_text("")
     with pytest.raises(DataNotFoundError, match=r"it is a training run; score its checkpoint"):
         load_runs([run])
     with pytest.raises(DataNotFoundError, match=r"^no run.json in '[^']*'$"):

@@ -1,6 +1,6 @@
 """Mutation audit: pmgsam.evaluation.run_hints.missing_run_hint picks the hint that names
 what to give: run folders inside before a run folder above, and a training run only where
-train.py's config.yaml is beside checkpoints/."""
+train.py's config.yaml and train.log are beside checkpoints/."""
 
 from __future__ import annotations
 
@@ -28,4 +28,5 @@ def test_a_folder_of_checkpoints_without_config_yaml_is_no_training_run(tmp_path
     (tmp_path / "weights" / "checkpoints").mkdir(parents=True)
     assert missing_run_hint(tmp_path / "weights") == ""
     (tmp_path / "weights" / "config.yaml").write_text("model: {}\n", encoding="utf-8")
+    (tmp_path / "weights" / "train.log").write_text("", encoding="utf-8")
     assert "it is a training run" in missing_run_hint(tmp_path / "weights")

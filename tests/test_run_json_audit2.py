@@ -21,6 +21,7 @@ def _training_run(folder: Path, content: bytes = b"weights") -> Path:
     (folder / BEST).parent.mkdir(parents=True)
     (folder / BEST).write_bytes(content)
     (folder / "config.yaml").write_text("{}\n")
+    (folder / "train.log").write_text("")
     return folder
 
 

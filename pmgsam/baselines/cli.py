@@ -109,7 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "an earlier timing in run.json stays only if measured with this run's settings)",
     )
     g.add_argument(
-        "--speed-warmup", type=non_negative_int, default=3, help="untimed passes before timing"
+        "--speed-warmup",
+        type=non_negative_int,
+        default=3,
+        help="untimed passes before timing (with --speed-iters 0 none are run: only 0 is taken)",
     )
     for name, kind in GENERATOR_OPTIONS.items():
         g.add_argument(
@@ -187,6 +190,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if args.use_m2m and args.baseline != "sam2-auto":
         parser.error("--use-m2m is a SAM2 generator option: use it with --baseline sam2-auto")
     _check_reduce(parser, args)
+    _check_warmup(parser, args)
     owner = family_of(args.model_type or DEFAULT_MODEL[family_name or "sam"])
     side, step = args.model_image_size, SIDE_MULTIPLE[owner]
     if side is not None and side % step:
@@ -215,6 +219,17 @@ def _check_reduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(
             f"--reduce {args.reduce} only applies on DIS data: on {args.dataset} every generated "
             "mask is scored as an instance"
+        )
+
+
+def _check_warmup(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Warm-up passes asked for where nothing is timed are refused: --speed-iters 0 runs no
+    pass at all (the warm-up only prepares the timed ones), so the warm-up would be ignored.
+    0, or the default (not told apart from an unset option), asks for nothing extra."""
+    if args.speed_iters == 0 and args.speed_warmup not in (0, parser.get_default("speed_warmup")):
+        parser.error(
+            f"--speed-warmup {args.speed_warmup} with --speed-iters 0: no pass is timed, so no "
+            "warm-up runs; drop --speed-warmup or time with --speed-iters N"
         )
 
 

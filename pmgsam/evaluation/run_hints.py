@@ -5,21 +5,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pmgsam.engine.saved_config import CONFIG_FILE, RUN_CHECKPOINTS, RUN_LOG, is_run_config
 from pmgsam.utils.io import folder_above
 
 
 def missing_run_hint(p: Path) -> str:
     """``": <hint>"`` for a path given as a run that holds no run.json ("" for none): a
     training run (its scores are elsewhere, or not yet made), a folder of run folders, or a
-    folder inside a run folder."""
-    if p.is_dir() and (p / "checkpoints").is_dir() and (p / "config.yaml").is_file():
+    folder inside a run folder. A training run is told as everywhere else
+    (:func:`~pmgsam.engine.saved_config.is_run_config`: its train.log beside config.yaml and
+    checkpoints/); a folder of checkpoints with a hand-made config.yaml is not one."""
+    score = f"(evaluate.py --config CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+    if p.is_dir() and is_run_config(p / CONFIG_FILE):
         # The folder train.py wrote: it has weights, not scores.
         if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train
             parent = folder_above(p)  # '.' given: the variant folder, not '.' again
             return f": it is the training run of '{parent}', holding its scores: give that"
+        return f": it is a training run; score its checkpoint first {score}"
+    if p.is_dir() and (p / RUN_CHECKPOINTS).is_dir() and (p / CONFIG_FILE).is_file():
         return (
-            ": it is a training run; score its checkpoint first (evaluate.py --config "
-            f"CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+            f": it holds {RUN_CHECKPOINTS}/ and {CONFIG_FILE} (without the {RUN_LOG} of a "
+            f"training run), not scores; score its weights first {score}"
         )
     if p.is_dir():
         return _runs_inside_hint(p) or _run_above_hint(p)

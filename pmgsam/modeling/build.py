@@ -52,6 +52,27 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
     return from_dict(ModelConfig, base, prefix="model")
 
 
+# Where each branch file comes from, said in the messages themselves: weights/README.md, with
+# the full table, is in the source release only, not in what pip installs.
+def branch_file_source(config: ModelConfig, field: str) -> str:
+    """What the file of ``field`` (``hiera_checkpoint``, ``u2net_checkpoint``,
+    ``sam_checkpoint``) must be for ``config``, and where to get it."""
+    if field == "hiera_checkpoint":
+        return (
+            f"hiera-transformer's MAE ImageNet-1K Hiera-{config.hiera} file, "
+            f"https://dl.fbaipublicfiles.com/hiera/mae_hiera_{config.hiera}_224.pth"
+        )
+    if field == "u2net_checkpoint":
+        return (
+            f"the official {config.u2net}.pth of github.com/xuebinqin/U-2-Net (its README "
+            f"links saved_models/{config.u2net}/{config.u2net}.pth)"
+        )
+    return (
+        "a segment-anything checkpoint, e.g. "
+        "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+    )
+
+
 def _refuse_missing_branch_files(config: ModelConfig, trained_on: Path | None = None) -> None:
     """Name the config field of a pretrained file that is not there: the paper configs give
     ``weights/...`` paths, read from the current folder, which a new user may not have filled
@@ -74,9 +95,10 @@ def _refuse_missing_branch_files(config: ModelConfig, trained_on: Path | None = 
             else "a fixed-seed random branch (tests and demos only)"
         )
         raise CheckpointError(
-            f"model.{field}: checkpoint file '{path}' does not exist{where}; put the file "
-            "there (weights/README.md says where each comes from), give its path with "
-            f"model.{field}=PATH, or model.{field}=null for {without}"
+            f"model.{field}: checkpoint file '{path}' does not exist{where}; it should be "
+            f"{branch_file_source(config, field)}. Put it there, give its path with "
+            f"model.{field}=PATH, or model.{field}=null for {without} (weights/README.md of "
+            "the source release lists every file)"
         )
 
 
@@ -104,16 +126,15 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
     if config.u2net_checkpoint:
         load_u2net_checkpoint(model.u2net, config.u2net_checkpoint)
         logger.info("U²-Net weights from %s", config.u2net_checkpoint)
-    random_branches = [
-        name
-        for name, path in (("Hiera", config.hiera_checkpoint), ("U²-Net", config.u2net_checkpoint))
-        if not path
-    ]
+    random_branches = [field for field in FROZEN_CHECKPOINT_FIELDS if not getattr(config, field)]
     if random_branches:
         logger.warning(
             "%s branch(es) have no pretrained checkpoint and keep a fixed-seed random init: "
-            "fine for tests and the demo, meaningless for real results (see weights/README.md)",
-            " and ".join(random_branches),
+            "fine for tests and the demo, meaningless for real results. Give %s",
+            " and ".join(FROZEN_CHECKPOINT_FIELDS[field] for field in random_branches),
+            "; ".join(
+                f"model.{field}: {branch_file_source(config, field)}" for field in random_branches
+            ),
         )
     if config.sam_checkpoint:
         report = load_sam_into_decoder(model.decoder, config.sam_checkpoint)
