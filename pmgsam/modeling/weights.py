@@ -75,7 +75,8 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int]) -> tor
         raise CheckpointError(
             f"pos_embed of shape {tuple(pos_embed.shape)} is not hiera-transformer's (1, tokens, "
             "C): a SAM2 image encoder's Hiera? The Hiera branch takes hiera-transformer's "
-            "MAE / ImageNet checkpoints (weights/README.md)"
+            "MAE / ImageNet checkpoints (e.g. "
+            "https://dl.fbaipublicfiles.com/hiera/mae_hiera_base_plus_224.pth)"
         )
     n, c = pos_embed.shape[1], pos_embed.shape[2]
     side = int(round(n**0.5))
