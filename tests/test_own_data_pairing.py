@@ -100,3 +100,15 @@ def test_gt_masks_named_with_a_suffix_are_named_when_scoring(tmp_path) -> None:
 )
 def test_added_to_stems(short, long, added) -> None:
     assert added_to_stems(short, long) == added
+
+
+def test_instance_maps_for_part_of_a_split_say_what_to_do(tmp_path, data_config) -> None:
+    _files(tmp_path / "test" / "images", ["a.jpg", "b.jpg"], colour=True)
+    _files(tmp_path / "test" / "masks", ["a.png", "b.png"], colour=False)
+    _files(tmp_path / "test" / "instances", ["a.png"], colour=False)
+    test = build_dataset(
+        data_config("folder", tmp_path, instance_dir="instances"), "test", S, False
+    )
+    with pytest.raises(DataError, match=r"1 of the 2 image\(s\).*'b\.jpg'") as err:
+        test.coco_gt()
+    assert "all-zero map" in str(err.value) and "split folder of their own" in str(err.value)
