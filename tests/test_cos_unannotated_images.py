@@ -1,6 +1,7 @@
 """A COCO GT of one's own that lists images whose instances were never drawn (instance masks
 made for some images only): each object predicted there is a false positive, so the AP drops
-with no sign of why unless the images are named."""
+with no sign of why unless the images are named. And the way to put a folder dataset's COS AP
+in its model's table row, which the refusal of the model's run folder as ``--run`` names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from mask_cases import box_masks, coco_annotation, coco_dict
 
 from pmgsam.evaluation.instances import NoInstanceImageWarning, evaluate_cos_folder
@@ -43,3 +45,16 @@ def test_an_image_listed_without_instances_is_named(tmp_path) -> None:
 def test_every_image_annotated_warns_nothing(tmp_path) -> None:
     ap, named = _scored(tmp_path, annotated=("a.jpg", "b.jpg"))
     assert named == [] and abs(ap - 1.0) < 1e-6
+
+
+def test_a_model_run_refused_as_run_says_how_to_join_its_row(tmp_path) -> None:
+    # A folder dataset's COS AP is scored from the benchmark run's own maps: the run folder
+    # itself is refused, and the way to the same table row is named.
+    from pmgsam.evaluation.folder_row import refuse_model_run
+    from pmgsam.evaluation.run_json import write_run_json
+    from pmgsam.evaluation.scoring import EvaluationInputError
+
+    model = tmp_path / "mine"
+    write_run_json(model, "mine", dis={"test": {"maxFm": 0.5}}, meta={"checkpoint": "runs/mine"})
+    with pytest.raises(EvaluationInputError, match=r"with --method 'mine'"):
+        refuse_model_run(str(model))
