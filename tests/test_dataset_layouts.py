@@ -80,10 +80,12 @@ def test_folder_instance_maps_are_read_from_the_split_folder(tmp_path, data_conf
     assert (pool.instances.kind, pool.instances.path) == ("png", tmp_path / "inst")
     extra = build_dataset(cfg, "extra", S, train=False)
     assert (extra.instances.kind, extra.instances.path) == ("png", tmp_path / "extra" / "inst")
-    # A configured instance folder that is not there is an error naming it and the key.
+    # A configured instance folder that is not there is an error naming it and the key when
+    # the labels are read (a training split without them still trains).
     cfg = data_config("folder", tmp_path, instance_dir="labels")
+    missing = build_dataset(cfg, "all", S, train=False)
     with pytest.raises(DataError, match=r"labels.*does not exist.*data\.instance_dir"):
-        build_dataset(cfg, "all", S, train=False)
+        missing.coco_gt()
     # Not configured: no labels, and coco_gt says why.
     plain = build_dataset(data_config("folder", tmp_path), "all", S, train=False)
     assert plain.instances.kind == "none" and "instance_dir" in plain.instances.reason

@@ -139,7 +139,9 @@ class DataConfig:
             ``GT_Object`` mask, or none); COS scoring refuses ``false``.
         image_dir: ``folder`` only: image sub-folder of ``root`` (or of ``root/<split>``).
         mask_dir: ``folder`` only: mask sub-folder, masks paired with images by file stem.
-        instance_dir: ``folder`` only: optional instance-map sub-folder for ``coco_gt()``.
+        instance_dir: ``folder`` only: optional instance-map sub-folder (of ``root``, or of
+            ``root/<split>``) for ``coco_gt()``; a split without it has no instance labels,
+            which only COS scoring refuses (naming the folder): training needs none.
         augment: training augmentation.
         check_files: before training, decode every image and mask of the training and
             validation splits once (threads) and stop with one error listing every unreadable

@@ -141,7 +141,9 @@ def _refuse_missing_maps(
     if missing:
         raise DataNotFoundError(
             f"{len(missing)} of the {len(names)} image(s) of {what} have no instance map in "
-            f"'{folder}': {preview(missing, 10)} (maps are matched to images by file stem)"
+            f"'{folder}': {preview(missing, 10)} (maps are matched to images by file stem; "
+            "an image without an object needs an all-zero map, and instance labels drawn for "
+            "part of a split belong in a split folder of their own)"
         )
     return found
 

@@ -10,10 +10,11 @@ Layouts read (``root`` is the dataset folder itself):
 * NC4K: ``<root>/Imgs`` + ``<root>/GT``; instances from ``<root>/Instance`` PNGs.
 * folder: ``<root>/<image_dir>`` + ``<root>/<mask_dir>`` (split ``all``) and/or
   ``<root>/<name>/<image_dir>`` + ``<root>/<name>/<mask_dir>`` (split ``<name>``); instances from
-  ``instance_dir`` when set.
+  ``instance_dir`` when set (a split without that folder has none: only COS refuses it).
 
-Images and masks are paired by file stem; an image without a mask, or a mask without an image,
-is an error listing the offending files (and any partner found in a format that is not read).
+Images and masks are paired by file stem; images without a mask and masks without an image are
+one error listing both (with any partner found in a format that is not read, and the rename
+when one side's names are the other's with something added: ``a_mask.png`` for ``a.jpg``).
 Files of other formats in an image folder (a phone's ``.heic``) are named in a warning, once
 per folder in a process. A split that is not there is an error naming the layout looked for
 and, for a ``folder`` dataset, the folders ``root`` holds. Carved
@@ -44,6 +45,7 @@ from .io import (
 )
 from .listing import folder_entries, scan_files
 from .splits import load_or_create, parse_split, split_dir, split_file, split_file_source
+from .stem_affixes import renaming_hint
 
 
 @dataclass
@@ -144,19 +146,29 @@ def _pair(
             + (" that pass the filter" if keep is not None else "")
         )
     no_mask = sorted(set(images) - set(masks), key=natural_key)
+    no_image = sorted(set(masks) - set(images), key=natural_key)
+    # Both sides in one error: a layout problem would otherwise take a run per side.
+    problems = []
     if no_mask:
-        raise DataError(
+        problems.append(
             f"{len(no_mask)} image(s) in '{image_dir}' have no mask in '{mask_dir}': "
             + preview([images[s].name for s in no_mask], limit=5)
             + _unread_formats(mask_dir, no_mask, MASK_EXTENSIONS, "masks")
         )
-    no_image = sorted(set(masks) - set(images), key=natural_key)
     if no_image:
-        raise DataError(
+        problems.append(
             f"{len(no_image)} mask(s) in '{mask_dir}' have no image in '{image_dir}': "
             + preview([masks[s].name for s in no_image], limit=5)
             + _unread_formats(image_dir, no_image, IMAGE_EXTENSIONS, "images")
         )
+    if problems:
+        unpaired = {
+            "images": {s: images[s].name for s in no_mask},
+            "masks": {s: masks[s].name for s in no_image},
+        }
+        hint = renaming_hint(unpaired, ("images", "masks"))
+        problems += [hint] if hint else []
+        raise DataError("; ".join(problems))
     names = sorted(images, key=natural_key)
     return SplitListing(
         names, [images[n] for n in names], [masks[n] for n in names], InstanceSource("none")
@@ -250,9 +262,15 @@ def _folder(cfg: DataConfig, split: str) -> SplitListing:
     listing = _pair(base / cfg.image_dir, base / cfg.mask_dir, hint)
     if cfg.instance_dir:
         inst = base / cfg.instance_dir
-        if not inst.is_dir():
-            raise DataNotFoundError(f"instance folder '{inst}' does not exist (data.instance_dir)")
-        listing.instances = InstanceSource("png", inst)
+        # Only COS scoring reads instance labels: a training split without them (instance
+        # masks drawn for the test images alone) still trains; coco_gt gives this reason.
+        listing.instances = (
+            InstanceSource("png", inst)
+            if inst.is_dir()
+            else InstanceSource(
+                "none", reason=f"instance folder '{inst}' does not exist (data.instance_dir)"
+            )
+        )
     else:
         listing.instances = InstanceSource("none", reason="data.instance_dir is not set")
     return listing

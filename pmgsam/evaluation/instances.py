@@ -74,6 +74,12 @@ class UnscoredPredictionWarning(UserWarning):
     """Prediction maps whose image the COCO GT does not list were left out of the score."""
 
 
+class NoInstanceImageWarning(UserWarning):
+    """Images the COCO GT lists without a (non-crowd) instance: every instance predicted on
+    them is a false positive. Legal (an image without an object), but in a camouflaged or
+    salient set usually an image whose instances were never annotated."""
+
+
 class LabelMapWarning(UserWarning):
     """Maps holding a few low levels and no pixel above the threshold: instance label maps
     (1, 2, 3 per instance), which read as probabilities 1/255, 2/255... give no instance."""
@@ -307,6 +313,7 @@ def evaluate_cos_folder(
     n_inst = n_gt = 0
     notes: List[Tuple[type, str]] = []  # the maps' warnings, one line per kind (as DIS scoring)
     label_maps: List[str] = []
+    no_instance: List[str] = []  # listed images without a GT instance
     for im in tqdm(images, desc=f"COS instances ({protocol})", unit="img", disable=not progress):
         path = preds[Path(im["file_name"]).stem]
         with warnings.catch_warnings(record=True) as caught:
@@ -328,9 +335,23 @@ def evaluate_cos_folder(
         gt_rles = instance_rles(coco_gt, im["id"])
         # Crowd regions are no instances: COCOeval ignores them, and so does this count.
         n_gt += len(gt_rles)
+        if not gt_rles:
+            no_instance.append(str(im["file_name"]))
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     reissue_warnings(notes)
     _warn_of_label_maps(label_maps, len(images), threshold)
+    if no_instance:
+        # Instance masks drawn for some images only, all listed: the others' objects would
+        # lower the AP as false positives without a word.
+        warnings.warn(
+            f"{len(no_instance)} of the {len(images)} image(s) listed in {where} have no "
+            f"(non-crowd) instance: {preview(no_instance, LIST_LIMIT)}; every instance "
+            "predicted on them counts as a false positive. If their instances were not "
+            "annotated, leave them out of the file's 'images' (an image it does not list is "
+            "not scored)",
+            NoInstanceImageWarning,
+            stacklevel=2,
+        )
     refuse_size_mismatches(turned, bad_size)
     if before_writing is not None:
         before_writing()

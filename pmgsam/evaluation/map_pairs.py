@@ -17,6 +17,7 @@ import numpy as np
 
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, other_files, read_size
 from pmgsam.data.orientation import turned_by_90
+from pmgsam.data.stem_affixes import added_to_stems
 from pmgsam.utils.messages import preview
 
 PathLike = Union[str, os.PathLike]
@@ -86,20 +87,6 @@ def pair_folders(
     return [(s, preds[s], gts[s]) for s in sorted(gts)]
 
 
-def _added_to_stems(missing: Sequence[str], extra: Sequence[str]) -> Optional[Tuple[str, str]]:
-    """The (prefix, suffix) that turns every GT stem in ``missing`` into a prediction stem of
-    ``extra`` (``a`` -> ``a_pred``), when one pair does for all of them."""
-    extra_set = set(extra)
-    first = missing[0]
-    for candidate in extra:
-        if first not in candidate or candidate == first:
-            continue
-        pre, suf = candidate.split(first, 1)
-        if all(f"{pre}{g}{suf}" in extra_set for g in missing):
-            return pre, suf
-    return None
-
-
 def pairing_hint(
     missing: Sequence[str],
     extra: Sequence[str],
@@ -109,7 +96,7 @@ def pairing_hint(
 ) -> str:
     """What the unpaired names suggest went wrong: maps named ``<stem>_pred``, a folder of
     another split's maps, per-split subfolders, maps in a format that is not read."""
-    added = _added_to_stems(missing, extra) if extra else None
+    added = added_to_stems(missing, extra) if extra else None
     if added is not None:
         pre, suf = added
         ends = [f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else ""]
@@ -118,6 +105,17 @@ def pairing_hint(
             f"its name (e.g. '{preds[pre + missing[0] + suf].name}' for '{missing[0]}'): maps "
             "pair with their GT by the file name without its extension (which may differ), so "
             "rename them to the GT's names"
+        )
+    # The other way round: GT masks of one's own named <stem>_mask, maps named <stem>.
+    added = added_to_stems(extra, missing) if extra else None
+    if added is not None:
+        pre, suf = added
+        ends = [f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else ""]
+        return (
+            f". Every GT is named as a prediction with {' and '.join(e for e in ends if e)} "
+            f"its name (e.g. GT '{pre + extra[0] + suf}' for '{preds[extra[0]].name}'): maps "
+            "pair with their GT by the file name without its extension (which may differ), so "
+            "rename the maps (or the GT masks) to match"
         )
     hints = []
     folder = Path(pred_dir)
