@@ -58,9 +58,11 @@ def resolve_targets(requested: str, datasets: Dict[str, Any], root: str) -> str:
         )
     if requested == "auto":
         if missing:
+            # The reason names a configured instance folder that is missing, which the user
+            # may not expect to change what the decoder learns.
             logger.info(
                 "finetune.targets=auto: object targets (no instance labels for split(s) %s)",
-                ", ".join(repr(s) for s in missing),
+                ", ".join(f"{s!r}: {src.reason or 'none found'}" for s, src in missing.items()),
             )
             return "object"
         return "instance"
