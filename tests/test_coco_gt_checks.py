@@ -164,7 +164,13 @@ def test_good_gt_scores(tmp_path: Path, pred_dir: Path) -> None:
     out = tmp_path / "ap.json"
     argv = ["--task", "cos", "--pred-dir", pred_dir, "--gt-json", gt, "--out", out, "--quiet"]
     assert exit_status(evaluate.main, argv) == 0
-    assert json.loads(out.read_text())["AP"] > 0
+    # The map's one instance is exact for one of the two GT instances (the RLE one and the
+    # polygon one, both the same rectangle): recall 1/2 at precision 1, which COCO's 101-point
+    # AP reads as 51/101 at every IoU threshold (a GT instance lost on the way gives 1.0).
+    scores = json.loads(out.read_text())
+    assert scores["num_gt_instances"] == 2
+    for key in ("AP", "AP50", "AP75"):
+        assert scores[key] == pytest.approx(51 / 101, abs=1e-12), key
 
 
 def test_annotations_without_id_get_ids_no_other_annotation_holds(tmp_path: Path) -> None:

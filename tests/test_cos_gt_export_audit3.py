@@ -10,15 +10,25 @@ from pathlib import Path
 import pytest
 from cos_cases import export_gt, nc4k_config, tiny_config
 
-from pmgsam.utils.config import ConfigError
+from pmgsam.data.layouts import list_split
+from pmgsam.engine.config import ExperimentConfig
+from pmgsam.utils.config import ConfigError, load_config
 
 
 def test_a_carved_split_is_exported_without_saving_its_split_file(
     nc4k_root: Path, tmp_path: Path
 ) -> None:
-    gt = export_gt(nc4k_config(tmp_path, nc4k_root), "test", tmp_path / "gt.json")
-    assert 0 < len(gt["images"]) < 10  # carved from the pool of 10
+    config = nc4k_config(tmp_path, nc4k_root)
+    gt = export_gt(config, "test", tmp_path / "gt.json")
     assert not (tmp_path / "splits").exists()
+    # The images training holds out: its draw of the same seed, saved this time. A draw in
+    # memory that differs from it (other parts) would export training images as the test set.
+    data = load_config(ExperimentConfig, config).data
+    list_split(data, "train:train")
+    assert (tmp_path / "splits").is_dir()
+    saved = list_split(data, "test").names
+    exported = [Path(im["file_name"]).stem for im in gt["images"]]
+    assert 0 < len(exported) < 10 and sorted(exported) == sorted(saved)
 
 
 def test_data_root_names_the_dataset_read(nc4k_root: Path, tmp_path: Path) -> None:

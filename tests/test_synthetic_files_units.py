@@ -24,6 +24,13 @@ def test_a_users_file_where_only_the_new_tree_writes_is_refused_and_nothing_remo
         remove_own_files(tmp_path, own, ["Test/Image/b.jpg"], "--overwrite")
     assert (tmp_path / "Train" / "Image" / "a.jpg").read_text() == "generated"
     assert (tmp_path / "Test" / "Image" / "b.jpg").read_text() == "the user's photo"
+    # The file that would be written over comes first, before the user's other photos there,
+    # which the message's list of five would otherwise push it out of.
+    for k in range(5):
+        (tmp_path / "Test" / "Image" / f"a{k}.jpg").write_text("another photo")
+    first = r"6 file\(s\) .* folders: Test/Image/b\.jpg, Test/Image/a0\.jpg, .* and 1 more"
+    with pytest.raises(DataError, match=first):
+        remove_own_files(tmp_path, own, ["Test/Image/b.jpg"], "--overwrite")
 
 
 def test_a_manifest_that_is_not_a_json_object_names_no_files(tmp_path):
