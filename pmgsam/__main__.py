@@ -17,7 +17,9 @@ from pmgsam.utils.cli import CommandParser, HelpFormatter
 #: (module run with ``python -m``, what it does), in the order of the pipeline.
 COMMANDS = (
     ("pmgsam.data.synthetic", "generate a small dataset in the DIS5K / COD10K / NC4K layouts"),
+    ("pmgsam.train", "train or fine-tune PMG-SAM, or --resume a run (torchrun: DDP)"),
     ("pmgsam.engine.inference", "predict a split, a folder of images or one image into PNGs"),
+    ("pmgsam.evaluate", "score maps; predict and score a checkpoint or SAM baseline"),
     ("pmgsam.efficiency", "parameters, FLOPs, speed and memory (inference or --train)"),
     ("pmgsam.evaluation.export_cos_gt", "write one COS split's COCO instance ground truth"),
     ("pmgsam.baselines.finetune_sam", "fine-tune SAM's mask decoder for automatic mode"),
@@ -26,10 +28,11 @@ COMMANDS = (
     ("pmgsam.report", "merge scored runs into the paper's tables"),
 )
 
-SCRIPTS = (
-    "train.py and evaluate.py (training, benchmark and baseline scoring, scoring a folder of "
-    "maps) are scripts of the source folder or its source archive, not installed modules: "
-    "run them by their path (README, 'Installing with pip, outside the source folder')."
+#: Said after the list: the source folder's scripts and files the installed package lacks.
+SOURCE_FOLDER = (
+    "In the source folder, python train.py and python evaluate.py are pmgsam.train and "
+    "pmgsam.evaluate. The experiment configs (configs/) come with the source folder and its "
+    "source archive only (README, 'Installing with pip, outside the source folder')."
 )
 
 
@@ -48,7 +51,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     width = max(len(module) for module, _ in COMMANDS)
     lines = [f"pmgsam {__version__}: run each with python -m MODULE --help", ""]
     lines += [f"  {module:<{width}}  {what}" for module, what in COMMANDS]
-    lines += ["", textwrap.fill(SCRIPTS, 96)]
+    lines += ["", textwrap.fill(SOURCE_FOLDER, 96)]
     print("\n".join(lines))
     return 0
 

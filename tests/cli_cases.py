@@ -58,8 +58,8 @@ def command_parsers() -> Iterator[argparse.ArgumentParser]:
 
 
 def script_module(name: str) -> ModuleType:
-    """A fresh copy of the repository's ``{name}.py`` script (train.py and evaluate.py are
-    scripts, not part of the package), loaded as the module ``{name}_cli``."""
+    """A fresh copy of the repository's ``{name}.py`` script (train.py and evaluate.py run
+    ``pmgsam.{name}`` under their own names), loaded as the module ``{name}_cli``."""
     spec = importlib.util.spec_from_file_location(f"{name}_cli", ROOT / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -164,9 +164,11 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     run_dir = tmp_path / "results" / "r1"
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"weights")  # only its digest is read: prediction is replaced
+    config = tmp_path / "c.yaml"  # never read (_data_config is replaced), but it must exist
+    config.write_text("{}\n", encoding="utf-8")
     args = [
         "--config",
-        "c.yaml",
+        str(config),
         "--checkpoint",
         str(weights),
         "--dataset",

@@ -13,7 +13,7 @@ def test_matched_only_scores_with_the_matched_protocol(flag, monkeypatch) -> Non
     import evaluate
 
     seen = []
-    monkeypatch.setattr(evaluate, "score_cos", lambda args: seen.append(args.protocol))
+    monkeypatch.setattr("pmgsam.evaluate.score_cos", lambda args: seen.append(args.protocol))
     evaluate.main(["--task", "cos", "--pred-dir", "p", "--gt-json", "g", "--out", "o", *flag])
     assert seen == ["matched"]
 
@@ -24,7 +24,7 @@ def test_matched_only_with_protocol_all_is_refused_in_either_order(order, monkey
     # --matched-only beside it won in either order and "all" was silently not what was scored.
     import evaluate
 
-    monkeypatch.setattr(evaluate, "score_cos", lambda args: pytest.fail("scored anyway"))
+    monkeypatch.setattr("pmgsam.evaluate.score_cos", lambda args: pytest.fail("scored anyway"))
     flags = [["--matched-only"], ["--protocol", "all"]]
     argv = ["--task", "cos", "--pred-dir", "p", "--gt-json", "g", "--out", "o"]
     with pytest.raises(SystemExit) as exit_:
@@ -48,7 +48,7 @@ def test_matched_only_where_unused_is_the_one_option_named(argv, mode, monkeypat
     # a --protocol the user never gave beside it.
     import evaluate
 
-    monkeypatch.setattr(evaluate, "score_dis", lambda args: pytest.fail("scored anyway"))
+    monkeypatch.setattr("pmgsam.evaluate.score_dis", lambda args: pytest.fail("scored anyway"))
     with pytest.raises(SystemExit) as exit_:
         evaluate.main([*argv, "--matched-only"])
     assert exit_.value.code == 2

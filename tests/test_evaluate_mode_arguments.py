@@ -21,7 +21,7 @@ def usage_error(argv: List[str], monkeypatch, capsys) -> str:
     from pmgsam.evaluation import benchmark
 
     for mode in ("score_dis", "score_cos"):
-        monkeypatch.setattr(evaluate, mode, lambda args: pytest.fail("scored anyway"))
+        monkeypatch.setattr(f"pmgsam.evaluate.{mode}", lambda args: pytest.fail("scored anyway"))
     monkeypatch.setattr(benchmark, "run_benchmark", lambda args: pytest.fail("ran anyway"))
     with pytest.raises(SystemExit) as exit_:
         evaluate.main(argv)

@@ -16,11 +16,10 @@ DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
 @pytest.fixture
 def scored(monkeypatch):
     """The --out each scoring mode was started with (nothing is scored)."""
-    import evaluate
 
     outs = []
     for mode in ("score_dis", "score_cos"):
-        monkeypatch.setattr(evaluate, mode, lambda args: outs.append(args.out))
+        monkeypatch.setattr(f"pmgsam.evaluate.{mode}", lambda args: outs.append(args.out))
     return outs
 
 
@@ -62,7 +61,7 @@ def test_a_blank_method_is_refused(monkeypatch, capsys, blank, mode) -> None:
     from pmgsam.evaluation import benchmark
 
     monkeypatch.setattr(benchmark, "run_benchmark", lambda args: pytest.fail("ran anyway"))
-    monkeypatch.setattr(evaluate.baselines_cli, "run", lambda args: pytest.fail("ran anyway"))
+    monkeypatch.setattr("pmgsam.baselines.cli.run", lambda args: pytest.fail("ran anyway"))
     assert exit_status(evaluate.main, [*mode, "--method", blank], "evaluate.py") == 2
     err = capsys.readouterr().err
     assert f"--method is {'blank' if blank else 'empty'}" in err

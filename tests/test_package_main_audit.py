@@ -27,7 +27,10 @@ def test_the_listing_names_the_version_and_aligns_every_command(capsys, monkeypa
     starts = {line.index(what) for line, (_, what) in zip(listed, COMMANDS)}
     width = max(len(module) for module, _ in COMMANDS)
     assert starts == {2 + width + 2}  # one column, two spaces after the longest module
-    assert "train.py and evaluate.py" in " ".join(lines[len(listed) + 2 :])
+    assert {"pmgsam.train", "pmgsam.evaluate"} <= {module for module, _ in COMMANDS}
+    # Said once the list ends: the scripts of the same name, and the configs it does not hold.
+    tail = " ".join(lines[len(listed) + 2 :])
+    assert "python train.py and python evaluate.py" in tail and "configs/" in tail
 
 
 @pytest.mark.parametrize("argv, status", [(["--help"], 0), (["train"], 2), (["-x"], 2)])

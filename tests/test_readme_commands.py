@@ -42,6 +42,8 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
     import train
     from pmgsam import __main__ as package
     from pmgsam import ablate, report
+    from pmgsam import evaluate as evaluate_module
+    from pmgsam import train as train_module
     from pmgsam.analysis import __main__ as analysis
     from pmgsam.baselines import finetune_sam
     from pmgsam.data import synthetic
@@ -53,6 +55,8 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
         "train.py": train.build_parser,
         "evaluate.py": evaluate.build_parser,
         "pmgsam": package.build_parser,
+        "pmgsam.train": train_module.build_parser,
+        "pmgsam.evaluate": evaluate_module.build_parser,
         "pmgsam.engine.inference": inference.build_parser,
         "pmgsam.report": report.build_parser,
         "pmgsam.efficiency": efficiency.build_parser,

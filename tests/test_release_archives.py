@@ -1,14 +1,19 @@
 """What a release carries: the source archive (sdist) and the wheel, built from a copy of the
-project as ``pip install PATH`` / ``python -m build`` build them.
+project as ``pip install PATH`` / ``python -m build`` build them, and what the installed wheel
+runs outside the source folder.
 
-The wheel installs the ``pmgsam`` package alone; what a user runs beside it (``train.py``,
-``evaluate.py``, ``configs/``, the demo and setup scripts) reaches them only through the source
-archive, which setuptools filled, without MANIFEST.in, with the package and ``tests/test*.py``
-only: no scripts, no configs, and a test suite missing its conftest and helpers.
+The wheel installs the ``pmgsam`` package alone, training and evaluation included (``python -m
+pmgsam.train``, ``python -m pmgsam.evaluate``); what a user runs beside it (the source folder's
+``train.py`` and ``evaluate.py``, ``configs/``, the demo and setup scripts) reaches them only
+through the source archive, which setuptools filled, without MANIFEST.in, with the package and
+``tests/test*.py`` only: no scripts, no configs, and a test suite missing its conftest and
+helpers.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -89,10 +94,14 @@ def test_source_archive_holds_the_scripts_configs_and_whole_test_suite(
     assert not [name for name in held if "__pycache__" in name or name.endswith(".pyc")]
 
 
+@pytest.fixture(scope="module")
+def wheel(project_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(project_copy, "wheel", tmp_path_factory.mktemp("wheel"))
+
+
 def test_wheel_holds_every_module_and_nothing_beside_it_under_the_package_version(
-    project_copy: Path, tmp_path: Path
+    wheel: Path,
 ) -> None:
-    wheel = _build(project_copy, "wheel", tmp_path)
     # setup.cfg's version used to be a second copy of it, free to drift from pmgsam.__version__.
     assert wheel.name.startswith(f"pmgsam-{MARKED_VERSION}-"), wheel.name
     with zipfile.ZipFile(wheel) as zipped:
@@ -104,3 +113,55 @@ def test_wheel_holds_every_module_and_nothing_beside_it_under_the_package_versio
     # tests/, configs/ or train.py in the wheel would land in site-packages as top-level names.
     tops = {name.split("/")[0] for name in held}
     assert tops == {"pmgsam", wheel.name.split("-py3")[0] + ".dist-info"}, tops
+
+
+def _installed(site: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``python *argv`` in ``cwd`` importing pmgsam from ``site`` alone: the worktree and the
+    development install (an editable finder, after ``site`` on the path) out of reach."""
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1"}
+    return subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_installed_wheel_trains_and_evaluates_outside_the_source_folder(
+    project_copy: Path, wheel: Path, tmp_path: Path
+) -> None:
+    site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile"]
+    done = subprocess.run(
+        [*pip, "--quiet", "--target", str(site), str(wheel)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The installed copy (its version the copy's own), listing the two commands.
+    listing = _installed(site, elsewhere, "-m", "pmgsam").stdout
+    assert listing.startswith(f"pmgsam {MARKED_VERSION}: "), listing
+    assert re.search(r"^  pmgsam\.train  .*^  pmgsam\.evaluate  ", listing, re.M | re.S), listing
+    for name in ("train", "evaluate"):
+        shown = _installed(site, elsewhere, "-m", f"pmgsam.{name}", "--help")
+        assert shown.returncode == 0, shown.stderr[-3000:]
+        assert shown.stdout.startswith(f"usage: python -m pmgsam.{name} [-h]"), shown.stdout
+    # The README's config path, typed here: refused saying where the configs are.
+    refused = _installed(site, elsewhere, "-m", "pmgsam.train", "--config", "configs/demo.yaml")
+    assert refused.returncode == 2 and "there is no configs/ folder" in refused.stderr
+    # A real scoring run: two maps against themselves.
+    generate = ["-m", "pmgsam.data.synthetic", "--layout", "dis5k", "--out", "data"]
+    made = _installed(site, elsewhere, *generate, "--num", "2", "--size", "32x24", "--quiet")
+    assert made.returncode == 0, made.stderr[-3000:]
+    # One epoch of the demo's model, its config taken from the source archive as a user does.
+    config = project_copy / "configs" / "demo.yaml"
+    tiny = ["model.image_size=64", "schedule.epochs=1", "schedule.warmup_epochs=0"]
+    quick = ["train.batch_size=2", "train.preview_every=0", "data.root=data/DIS5K"]
+    command = ["-m", "pmgsam.train", "--config", str(config), "--output-dir", "run", "--quiet"]
+    trained = _installed(site, elsewhere, *command, *tiny, *quick)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "1 epoch, best validation loss" in trained.stdout, trained.stdout
+    assert (elsewhere / "run" / "checkpoints" / "best").is_dir()
+    gt = "data/DIS5K/DIS-TE1/gt"
+    scoring = ["--pred-dir", gt, "--gt-dir", gt, "--workers", "1", "--quiet", "--out", "m.json"]
+    scored = _installed(site, elsewhere, "-m", "pmgsam.evaluate", *scoring)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    scores = json.loads((elsewhere / "m.json").read_text(encoding="utf-8"))
+    assert scores["MAE"] == 0.0 and scores["maxFm"] == 1.0, scores

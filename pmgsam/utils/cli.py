@@ -24,9 +24,10 @@ Every command's parser is a :class:`CommandParser`: an option naming a path, spl
 model (its type a :class:`NonEmpty`) given an empty or blank value, as a shell gives an unset
 variable, is a usage error naming the option, not read as not given or as the current folder.
 
-Only ``train.py`` shares its work among the processes ``torchrun`` starts; every other command,
-started with ``WORLD_SIZE`` above 1, exits with status 2 before doing anything: each process
-would repeat all of its work and write the same files. Under ``torchrun``, where Ctrl-C reaches
+Only training (``python -m pmgsam.train``, the source folder's ``train.py``) shares its work
+among the processes ``torchrun`` starts; every other command, started with ``WORLD_SIZE`` above
+1, exits with status 2 before doing anything: each process would repeat all of its work and
+write the same files. Under ``torchrun``, where Ctrl-C reaches
 every process, the ``<prog>: interrupted`` line is rank 0's alone. When one process fails, the
 others lose their connection to it (gloo's "Connection closed by peer", with a long traceback):
 rank 0 says so in one line pointing at the failing process's own error, the others say nothing
@@ -47,6 +48,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Optional, Sequence, Tuple
 
 from pmgsam.utils.cli_types import (  # noqa: F401 (the commands import them from here)
@@ -241,8 +243,9 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
             print(
                 f"{prog}: error: this command runs in one process, but torchrun (or another "
                 f"launcher) started {processes} (WORLD_SIZE={processes}): each would repeat "
-                "all of its work and write the same files; run it with python (train.py is "
-                "the command that shares its work among processes)",
+                "all of its work and write the same files; run it with python (training, "
+                "python -m pmgsam.train or train.py, is the command that shares its work among "
+                "processes)",
                 file=sys.stderr,
             )
         sys.exit(EXIT_USER_ERROR)
@@ -282,6 +285,29 @@ def _other_process_line(err: BaseException) -> str:
         "another process of this torchrun job failed (this one lost its connection to it); "
         "its error is printed above"
     )
+
+
+def refuse_missing_config(path: Optional[str], option: str = "--config") -> None:
+    """Refuse a config option naming no file before any work, as the config loader would. A
+    path into ``configs/`` where no such folder is (a README command typed outside the source
+    folder, with the package installed) also says where the example configs are: they are not
+    installed."""
+    if path is None or Path(path).is_file():
+        return
+    from pmgsam import __version__
+    from pmgsam.utils.config import ConfigError
+
+    if Path(path).is_dir():
+        raise ConfigError(f"{option} '{path}' is a folder, not a config file")
+    hint = ""
+    if Path(path).parts[:1] == ("configs",) and not Path("configs").is_dir():
+        hint = (
+            f" (here, {Path.cwd()}, there is no configs/ folder: the example configs come "
+            "with pmgsam's source folder and its source archive, not with the installed "
+            f"package; give the path of one there, e.g. ~/src/pmgsam-{__version__}/configs/"
+            "demo.yaml, or of a config of your own)"
+        )
+    raise ConfigError(f"config file '{path}' does not exist{hint}")
 
 
 def exit_status(
