@@ -66,10 +66,11 @@ from pmgsam.baselines.finetune_targets import (
     resolve_targets,
 )
 from pmgsam.data.io import worker_warnings_init
+from pmgsam.engine.distributed import sigterm_interrupts
 from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
-from pmgsam.utils.loaders import loader_batches
+from pmgsam.utils.loaders import loader_batches, sigterm_stops_quietly
 from pmgsam.utils.messages import counted
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
@@ -202,8 +203,9 @@ def make_embedder(run: Run) -> Embedder:
         tic = time.perf_counter()
         for split in run.splits:
             items = run.items(split, range(run.counts[split]), (ft.seed, 1))
+            init = sigterm_stops_quietly(worker_warnings_init())
             loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list,
-                                worker_init_fn=worker_warnings_init())  # fmt: skip
+                                worker_init_fn=init)  # fmt: skip
             with loader_batches(loader) as batches:
                 bar = tqdm(batches, f"embedding {split}", len(loader), unit="batch",
                            disable=run.args.quiet)  # fmt: skip
@@ -321,7 +323,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"--model-image-size must be a multiple of 16 for SAM models (e.g. "
             f"{max(16, side // 16 * 16)}), got {side}"
         )
-    finetune(args)
+    # SIGTERM (Slurm's preemption, `kill -TERM -PGID`) stops the run as Ctrl-C does: reported
+    # as interrupted (exit status 130), not a silent death; the loader workers end quietly.
+    with sigterm_interrupts():
+        finetune(args)
     return 0
 
 

@@ -60,7 +60,7 @@ from pmgsam.utils.cpus import (
     threads_beside,
     torch_threads,
 )
-from pmgsam.utils.loaders import loader_batches
+from pmgsam.utils.loaders import loader_batches, sigterm_stops_quietly
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")
@@ -252,7 +252,9 @@ class Predictor:
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=worker_warnings_init(),
+            # A SIGTERM sent to the whole job (Slurm, `kill -TERM -PGID`) must stop the run as
+            # an interruption, not as torch's "DataLoader worker ... killed by signal" crash.
+            worker_init_fn=sigterm_stops_quietly(worker_warnings_init()),
             collate_fn=collate_readable,
         )
         nan_maps: List[str] = []  # one warning for the run: a broken model gives NaN everywhere
