@@ -10,8 +10,6 @@ import inspect
 import logging
 import os
 import re
-import signal
-import threading
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -25,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pmgsam.utils.cli import DEVICE_NAMES, OtherProcessFailed, is_device_name, lost_other_process
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.signals import Terminated, sigterm_interrupts  # noqa: F401 (used from here)
 
 logger = logging.getLogger(__name__)
 
@@ -174,39 +173,6 @@ def said_once(is_main: bool) -> Iterator[None]:
             yield
     finally:
         package.setLevel(level)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is (see :func:`sigterm_interrupts`)."""
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread (once; a repeat is
-    ignored while the first is handled), so that the run stops as on Ctrl-C: the checkpoint
-    being written is dropped whole and rank 0 logs how to continue.
-
-    torchrun stops the other processes with SIGTERM when one fails (and Slurm a preempted
-    job): Python's default then ended the process at once, mid-save too, leaving a temporary
-    checkpoint folder and no word in the run's log. torch replaces the handler in DataLoader
-    workers; the training loaders' give them one that ends them quietly
-    (:func:`pmgsam.utils.loaders.sigterm_stops_quietly`). Outside the main thread, where
-    Python cannot set handlers, nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    raised = []
-
-    def interrupt(signum: int, frame: object) -> None:
-        if not raised:
-            raised.append(signum)
-            raise Terminated(f"SIGTERM (signal {signum})")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def cleanup_distributed(info: DistInfo) -> None:

@@ -28,6 +28,7 @@ from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
 from pmgsam.utils.io import atomic_path, write_text_atomic
 from pmgsam.utils.messages import counted, preview
+from pmgsam.utils.signals import default_sigterm
 
 from .map_pairs import (
     EvaluationInputError,
@@ -112,6 +113,8 @@ def reissue_warnings(caught: Caught) -> None:
 
 def _init_worker() -> None:
     import cv2
+
+    default_sigterm()  # a forked worker ends quietly when the pool is stopped
 
     from . import dis_metrics
 

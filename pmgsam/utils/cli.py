@@ -64,6 +64,7 @@ from pmgsam.utils.cli_types import (  # noqa: F401 (the commands import them fro
     probability,
 )
 from pmgsam.utils.messages import one_line
+from pmgsam.utils.signals import sigterm_interrupts
 
 # Looked up in sys.modules only: an error can only come from a module that was imported, and
 # the CLI wrapper must not import torch to print a config error.
@@ -256,7 +257,8 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
     python_format = warnings.formatwarning
     warnings.formatwarning = one_line_warning
     try:
-        result = main()
+        with sigterm_interrupts():  # Slurm's preemption stops a command as Ctrl-C does
+            result = main()
     except KeyboardInterrupt:
         if main_rank:  # Ctrl-C reaches every process of a torchrun job
             print(f"{prog}: interrupted", file=sys.stderr)
