@@ -66,7 +66,6 @@ from pmgsam.baselines.finetune_targets import (
     resolve_targets,
 )
 from pmgsam.data.io import worker_warnings_init
-from pmgsam.engine.distributed import sigterm_interrupts
 from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
@@ -323,10 +322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"--model-image-size must be a multiple of 16 for SAM models (e.g. "
             f"{max(16, side // 16 * 16)}), got {side}"
         )
-    # SIGTERM (Slurm's preemption, `kill -TERM -PGID`) stops the run as Ctrl-C does: reported
-    # as interrupted (exit status 130), not a silent death; the loader workers end quietly.
-    with sigterm_interrupts():
-        finetune(args)
+    finetune(args)
     return 0
 
 

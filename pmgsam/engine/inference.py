@@ -77,7 +77,7 @@ if __name__ == "__main__":
 
 from torch.utils.data import Subset  # noqa: E402
 
-from pmgsam.engine.distributed import resolve_device, sigterm_interrupts  # noqa: E402
+from pmgsam.engine.distributed import resolve_device  # noqa: E402
 from pmgsam.engine.inference_inputs import ImageFolder, input_images  # noqa: E402
 from pmgsam.engine.predictor import (  # noqa: E402
     Predictor,
@@ -269,17 +269,7 @@ def predict_split(
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Predict the maps of ``--input`` into ``--out`` (and ``--premask-out``); 0 on success.
-
-    SIGTERM stops it as Ctrl-C does (a :class:`~pmgsam.engine.distributed.Terminated`, which
-    the command reports as ``interrupted``, exit status 130): Python's default ended it at
-    once, without a word, and a SIGTERM sent to the whole job (Slurm, ``kill -TERM -PGID``)
-    also reaches the image-loading workers, which now end quietly."""
-    with sigterm_interrupts():
-        return _predict_folder(argv)
-
-
-def _predict_folder(argv: Optional[List[str]]) -> int:
+    """Predict the maps of ``--input`` into ``--out`` (and ``--premask-out``); 0 on success."""
     parser = build_parser()
     args = parse_arguments(parser, argv)
     device = resolve_device(args.device, option="--device")

@@ -335,15 +335,7 @@ def check_not_trained_on(checkpoint: str, data_cfg: Any, datasets: Dict[str, Any
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     """Predict every split of ``args`` with the checkpoint, score it, update run.json and
-    print the tables; returns the run.json record. SIGTERM stops it as Ctrl-C does (Slurm's,
-    ``kill -TERM -PGID``: an interruption, not a death without a word or a dead worker's error)."""
-    from pmgsam.engine.distributed import sigterm_interrupts
-
-    with sigterm_interrupts():
-        return _predict_and_score(args)
-
-
-def _predict_and_score(args: argparse.Namespace) -> Dict[str, object]:
+    print the tables; returns the run.json record."""
     from pmgsam.modeling.checkpoint import hash_weights
 
     run_dir = Path(args.output_dir or Path("results") / Path(args.config).stem)
