@@ -9,6 +9,7 @@ run's, which the training state's fingerprints prove.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -153,9 +154,12 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 
 def resume_command(run_dir: Path, world_size: int) -> str:
-    """The command that continues ``run_dir`` on as many processes as it ran on."""
+    """The command that continues ``run_dir`` on as many processes as it ran on, started as
+    this one was: ``-m pmgsam.train`` (an installed package has no train.py) or ``train.py``."""
     launch = "python" if world_size == 1 else f"torchrun --nproc_per_node {world_size}"
-    return f"{launch} train.py --resume {run_dir}"
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    command = "-m pmgsam.train" if getattr(spec, "name", None) == "pmgsam.train" else "train.py"
+    return f"{launch} {command} --resume {run_dir}"
 
 
 def check_world_size(resumed: Dict[str, Any], world_size: int) -> None:
