@@ -153,6 +153,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.split_folders import refuse_case_clashes
+    from pmgsam.evaluation.table_gt import benchmark_records
     from pmgsam.evaluation.tables import COS_NAMES, cos_column
     from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
@@ -213,6 +214,9 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     dis_scores, cos_scores, timing_input = predict_and_score_splits(
         args, baseline, datasets, out_dir, meta, producer, cos_gt, device, cfg.train.num_threads
     )
+    # The whole split's GT, also with --limit (its scores are marked as part of the split).
+    gts = {split: gt for split, (gt, _) in cos_gt.items()}
+    benchmark_records(args.dataset, datasets, datasets, gts, dis_scores, cos_scores)
     # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
     # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}

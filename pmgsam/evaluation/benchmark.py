@@ -49,6 +49,7 @@ from pmgsam.evaluation.scoring import (
     write_dis_results,
 )
 from pmgsam.evaluation.split_folders import refuse_case_clashes
+from pmgsam.evaluation.table_gt import benchmark_records
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
@@ -386,6 +387,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             cos[name]["instance_labels"] = datasets[split].instances.record()
     if run["failed"]:
         raise split_failures_error(run["failed"])
+    benchmark_records(args.dataset, args.splits, datasets, cos_gt, dis, cos)  # what GT each is
     meta = {
         "config": str(args.config),
         **checkpoint_meta(args.checkpoint),

@@ -8,7 +8,9 @@ one naming a split twice is refused, as there),
 a COS scoring under ``cos[NAME]`` (the COS table's column: ``COD10K``, ``NC4K``). Scoring each
 split into the same DIR builds the method's row; ``python -m pmgsam.report`` then tables it
 beside benchmark and baseline runs. ``meta.scored_maps`` records, per entry, the maps and GT
-it was scored from; a COS entry also records its ``instance_labels`` as benchmark mode does
+it was scored from, and the entry its ``ground_truth`` fingerprint as benchmark mode records it
+(:mod:`~pmgsam.evaluation.table_gt`: a column never holds two GTs' scores); a COS entry also
+records its ``instance_labels`` as benchmark mode does
 (:func:`~pmgsam.evaluation.cos_label_sources.coco_file_labels`). NAME is checked against the
 tables' columns (:func:`check_split`): a column of its own (a folder dataset's split) is
 allowed with a warning, another spelling of a known one is refused.
@@ -26,6 +28,7 @@ from pmgsam.data.config import BASE_SPLITS
 from pmgsam.data.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS
 from pmgsam.evaluation.map_pairs import EvaluationInputError
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
+from pmgsam.evaluation.table_gt import GT_KEY, coco_record, mask_record
 from pmgsam.evaluation.tables import COS_NAMES, cos_column
 from pmgsam.utils.outputs import read_manifest
 
@@ -188,6 +191,26 @@ def _squeezed(name: str) -> str:
     return re.sub(r"[^0-9a-z+]", "", name.lower())
 
 
+def _ground_truth(section: str, gt: str) -> Optional[Mapping[str, Any]]:
+    """What the scores were made against (:mod:`~pmgsam.evaluation.table_gt`): every GT mask
+    of ``--gt-dir`` (DIS scoring pairs each with a map), or the ``--gt-json`` file; None, with
+    a warning, when it cannot be read again (the scores are still added)."""
+    from pmgsam.data.io import DataError
+    from pmgsam.evaluation.map_pairs import list_images
+
+    try:
+        if section == "cos":
+            return coco_record(gt, str(Path(gt).resolve()))
+        return mask_record(list(list_images(gt, "GT mask").values()))
+    except (DataError, OSError) as err:
+        warnings.warn(
+            f"the ground truth '{gt}' could not be read again to record it ({err}): the "
+            "tables cannot check that this row's column holds one dataset's scores",
+            stacklevel=3,
+        )
+        return None
+
+
 def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]) -> Path:
     """Write ``scores`` into ``args.run``'s run.json as ``section[args.split]`` (a DIS set of
     splits under its column, :func:`entry_name`; the row named
@@ -203,6 +226,9 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
         scores["instance_labels"], unknown = coco_file_labels(gt)
         if unknown:
             warnings.warn(unknown, stacklevel=2)
+    record = _ground_truth(section, gt)
+    if record is not None:
+        scores[GT_KEY] = record
     # Merged into the recorded scored_maps under write_run_json's lock: read here, the record
     # of another split scored into the row at the same time would be lost.
     return write_run_json(

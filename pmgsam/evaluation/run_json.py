@@ -23,7 +23,9 @@ masks, at their image's size: protocol ``all``, ``resize_pred`` false; ``instanc
 the GT instances were read, :meth:`~pmgsam.data.instance_labels.InstanceSource.record`, with a
 ``fallback`` reason for COD10K's ``GT_Instance`` PNGs read without its COCO file); the
 efficiency figures what :func:`efficiency_from_report` makes of a timing (``threads``: the torch
-thread count of a CPU timing; ``timed_on``: :func:`timing_conditions`).
+thread count of a CPU timing; ``timed_on``: :func:`timing_conditions`). Each DIS and COS entry
+also records the ground truth it was scored against, ``ground_truth`` (fingerprint, image count,
+source: :mod:`pmgsam.evaluation.table_gt`); an entry without it is an older pmgsam's.
 :mod:`pmgsam.evaluation.tables` turns runs into the paper's tables.
 """
 

@@ -4,7 +4,8 @@ A run is a parsed ``run.json`` (layout and IO in :mod:`pmgsam.evaluation.run_jso
 has one row per run (:func:`build_tables`: per run with a value in it). "Overall (TE1-4)" is
 taken from a ``DIS-TE1-4`` entry when present, else pooled from DIS-TE1..4 (all four needed):
 per-image means weighted by ``num_images``, and maxF from the pooled F curve (so it equals one
-evaluation over all 2000 images), which needs ``curves``. Rendering lives in
+evaluation over all 2000 images), which needs ``curves``. A column whose rows record different
+ground truth is refused (:mod:`pmgsam.evaluation.table_gt`). Rendering lives in
 :mod:`pmgsam.evaluation.table_rendering`; its names and the run.json ones are importable from
 here too, where the scripts have always imported them.
 """
@@ -22,6 +23,12 @@ from pmgsam.evaluation.run_json import (
     PathLike,
 )
 from pmgsam.evaluation.run_merge import merged_row_notes, same_source
+from pmgsam.evaluation.table_gt import (
+    GT_KEY,
+    pooled_record,
+    refuse_mixed_ground_truth,
+    unrecorded_notes,
+)
 from pmgsam.evaluation.table_notes import (
     finetune_subset_notes,
     gt_box_notes,
@@ -108,6 +115,9 @@ def pool_te(dis: Mapping[str, Mapping], names: Sequence[str] = TE_PARTS) -> Dict
     curves = [(p.get("curves") or {}).get("fm") for p in parts]
     if all(c is not None for c in curves):
         out["maxFm"] = float((n[:, None] * np.array(curves)).sum(0).max() / n.sum())
+    gt = pooled_record(parts)  # checked as the set's own entry would be
+    if gt is not None:
+        out[GT_KEY] = gt
     return out
 
 
@@ -154,6 +164,8 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         )
     ]
     groups = [(SUBSET_TITLES.get(s, s), DIS_COLUMNS) for s in scored or subsets]
+    methods = [str(m) for m, _ in rows]
+    refuse_mixed_ground_truth("dis", methods, resolved, [t for t, _ in groups])
     note = (
         "F, wF, MAE, S, E as PySODMetrics (F/E curves averaged over images); HCE as the official "
         "DIS tool (raw > 128, relax 5, epsilon 2)."
@@ -171,6 +183,7 @@ def dis_table(runs: Sequence[Mapping], subsets: Sequence[str] | None = None) -> 
         notes.append(f"Not pooled, its parts come from different runs: {', '.join(shown)}.")
     unranked = unequal_image_counts(resolved, titles)
     notes += no_best_notes(unranked, IMAGE_COUNTS_DIFFER)
+    notes += unrecorded_notes(methods, resolved, titles)
     oracles = [str(r["method"]) for r in runs if (r.get("meta") or {}).get("reduce_is_oracle")]
     if oracles:
         notes.append(
@@ -213,6 +226,8 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
         for d in datasets:
             if d in cos:
                 protocols.setdefault(row_protocols[-1][d], []).append(f"{run['method']}/{d}")
+    scores = [run.get("cos") or {} for run in runs]
+    refuse_mixed_ground_truth("cos", [str(m) for m, _ in rows], scores, datasets)
     notes = ["AP in %, COCO mask AP (pycocotools, class-agnostic)."]
     for proto, where in sorted(protocols.items()):
         desc = PROTOCOL_NOTES.get(proto, proto)
@@ -229,8 +244,9 @@ def cos_table(runs: Sequence[Mapping]) -> Table:
                 f"{d}: the images whose GT instances overlap (rule '{entry.get('rule')}'), "
                 f"{100 * float(entry['share']):.1f} % of the set."
             )
-    unequal = unequal_image_counts([r.get("cos") or {} for r in runs], datasets)
+    unequal = unequal_image_counts(scores, datasets)
     notes += no_best_notes(unequal, IMAGE_COUNTS_DIFFER)
+    notes += unrecorded_notes([str(m) for m, _ in rows], scores, datasets)
     mixed = mixed_protocols([m for m, _ in rows], row_protocols, datasets)
     notes += no_best_notes(mixed, "scored with different COS protocols")
     for (_, vals), protos in zip(rows, row_protocols):  # each row's protocol, where they differ
