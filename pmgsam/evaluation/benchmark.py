@@ -388,12 +388,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if run["failed"]:
         raise split_failures_error(run["failed"])
     benchmark_records(args.dataset, args.splits, datasets, cos_gt, dis, cos)  # what GT each is
-    meta = {
-        "config": str(args.config),
-        **checkpoint_meta(args.checkpoint),
-        "weights_sha256": digest,
-        "overrides": overrides,
-    }
+    meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint)}
+    meta.update(weights_sha256=digest, overrides=overrides)
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)
     run = json.loads(path.read_text(encoding="utf-8"))
     for table in build_tables([run]).values():
