@@ -62,3 +62,11 @@ def test_only_the_image_without_any_annotation_is_named(tmp_path) -> None:
     # c's box is a false positive: a found (score ties broken by image id: a (2) before
     # c (3)), so precision 1 at recall 1: AP 1. The warning, not the AP, tells of c.
     assert abs(ap - 1.0) < 1e-6
+
+
+def test_the_count_is_of_the_images_listed_not_of_the_instances_kept(tmp_path) -> None:
+    # Under the matched protocol only a's box is kept (b's lies on a crowd region, c has no
+    # GT to match): still 1 of the 3 listed images is named.
+    anns = [coco_annotation(1, 2, _box()), coco_annotation(2, 1, _box(), iscrowd=1)]
+    _, named = _scored(tmp_path, anns, protocol="matched")
+    assert len(named) == 1 and named[0].startswith("1 of the 3 image(s) listed in "), named
