@@ -12,12 +12,15 @@ from typing import Dict, Optional, Sequence, Tuple
 
 def added_to_stems(short: Sequence[str], long: Sequence[str]) -> Optional[Tuple[str, str]]:
     """The (prefix, suffix) that turns every stem in ``short`` into a stem of ``long``
-    (``a`` -> ``a_mask``), when one pair does for all of them; ``None`` otherwise."""
+    (``a`` -> ``a_mask``), when one pair does for all of them (the shortest such addition);
+    ``None`` otherwise."""
     if not short or not long:
         return None
     long_set = set(long)
     first = short[0]
-    for candidate in long:
+    # Shortest first: the least added is the rule ('1' -> '1_mask', not '11_mask' read as
+    # '1' with '1_mask' after it, nor '01_mask' with '0' before it).
+    for candidate in sorted(long, key=len):
         if first not in candidate or candidate == first:
             continue
         # Every split point: 'x' in 'ax_x' is both after 'a' and at the end.

@@ -75,9 +75,10 @@ class UnscoredPredictionWarning(UserWarning):
 
 
 class NoInstanceImageWarning(UserWarning):
-    """Images the COCO GT lists without a (non-crowd) instance: every instance predicted on
-    them is a false positive. Legal (an image without an object), but in a camouflaged or
-    salient set usually an image whose instances were never annotated."""
+    """Images the COCO GT lists without an annotation (neither an instance nor a crowd
+    region): every instance predicted on them is a false positive. Legal (an image without an
+    object), but in a camouflaged or salient set usually an image whose instances were never
+    annotated."""
 
 
 class LabelMapWarning(UserWarning):
@@ -335,7 +336,9 @@ def evaluate_cos_folder(
         gt_rles = instance_rles(coco_gt, im["id"])
         # Crowd regions are no instances: COCOeval ignores them, and so does this count.
         n_gt += len(gt_rles)
-        if not gt_rles:
+        # A crowd region is an annotation: COCOeval ignores the instances predicted on it,
+        # so an image holding one alone was annotated and its predictions there are no FPs.
+        if not coco_gt.getAnnIds(imgIds=[im["id"]]):
             no_instance.append(str(im["file_name"]))
         results.extend(image_results(im["id"], insts, gt_rles, cat_ids[0], protocol))
     reissue_warnings(notes)
@@ -345,7 +348,7 @@ def evaluate_cos_folder(
         # lower the AP as false positives without a word.
         warnings.warn(
             f"{len(no_instance)} of the {len(images)} image(s) listed in {where} have no "
-            f"(non-crowd) instance: {preview(no_instance, LIST_LIMIT)}; every instance "
+            f"annotation: {preview(no_instance, LIST_LIMIT)}; every instance "
             "predicted on them counts as a false positive. If their instances were not "
             "annotated, leave them out of the file's 'images' (an image it does not list is "
             "not scored)",
