@@ -15,7 +15,11 @@ Either way the variant's run.json records the best weights (path and SHA-256) as
 records its checkpoint: a run.json of an older pmgsam.ablate gains them on the next call.
 Scores with HCE also serve a ``--no-hce`` call; adding HCE to scores made without it rescores
 the kept maps, predicting nothing. The number of scoring processes, the batch size and the
-loader workers change no score and are not compared.
+loader workers change no score and are not compared. The run.json entry also records the
+ground truth it was scored against (``ground_truth``, :mod:`pmgsam.evaluation.table_gt`, as
+benchmark mode records a set of splits), kept scores too: a variant folder given to
+``python -m pmgsam.report`` shares the ``DIS-TE1-4`` (Overall) column with benchmark runs, and
+the grid's own table holds every variant in one column.
 """
 
 from __future__ import annotations
@@ -195,6 +199,7 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
+    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
@@ -246,7 +251,9 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
-    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
+    hce = summary.get("HCE") is not None
+    entry = {**summary, GT_KEY: dataset_record(*datasets.values(), skeletons=hce)}
+    write_run_json(run_dir, label, dis={name: entry}, meta=meta)
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:
