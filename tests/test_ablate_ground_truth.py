@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 from pathlib import Path
 
+import cv2
 import pytest
 from test_ablate_run_record import PARTS, _copy, scored  # noqa: F401 (the module's fixture)
 
@@ -66,3 +69,38 @@ def test_a_variant_records_its_ground_truth_and_report_checks_it(
                        + scored["overrides"]) == 0  # fmt: skip
     assert (run / "metrics" / "DIS-TE1-4.json").stat().st_mtime_ns == kept
     assert _entry(run)["ground_truth"]["fingerprint"] == expected
+
+
+def test_kept_scores_of_a_mask_redrawn_in_place_are_scored_again(
+    scored,  # noqa: F811
+    tmp_path,
+    dis5k_root,
+    caplog,
+    small_hiera,
+) -> None:
+    # The data digest compares names and sizes: a mask redrawn at the same file size (an
+    # uncompressed PNG of the same shape) passes it, and the kept scores were of the old mask.
+    out = _copy(scored, tmp_path)
+    root = Path(shutil.copytree(dis5k_root, tmp_path / "DIS5K"))
+    mask = next((root / "DIS-TE2" / "gt").iterdir())
+    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    for path, values in ((mask, pixels), (tmp_path / "redrawn.png", 255 - pixels)):
+        cv2.imwrite(str(path), values, [cv2.IMWRITE_PNG_COMPRESSION, 0])
+    assert (tmp_path / "redrawn.png").stat().st_size == mask.stat().st_size
+    overrides = [*scored["overrides"], f"data.root={root}"]
+    args = ["--grid", scored["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]
+    argv = [str(a) for a in args] + ["--quiet", "--no-hce", "--evaluate"] + overrides
+    assert ablate.main(argv) == 0  # re-saved uncompressed: other sizes, predicted and scored
+    scores = out / "k1" / "metrics" / "DIS-TE1-4.json"
+    stamp = scores.stat().st_mtime_ns
+    assert ablate.main(argv) == 0  # unchanged since: kept
+    assert scores.stat().st_mtime_ns == stamp
+    shutil.copyfile(tmp_path / "redrawn.png", mask)  # same name and size, other pixels
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pmgsam.ablate"):
+        assert ablate.main(argv) == 0
+    assert "its GT masks changed since it was scored" in caplog.text
+    assert scores.stat().st_mtime_ns != stamp
+    expected = _masks_fingerprint(root)
+    assert json.loads(scores.read_text())["ground_truth"]["fingerprint"] == expected
+    assert _entry(out / "k1")["ground_truth"]["fingerprint"] == expected
