@@ -15,7 +15,13 @@ Either way the variant's run.json records the best weights (path and SHA-256) as
 records its checkpoint: a run.json of an older pmgsam.ablate gains them on the next call.
 Scores with HCE also serve a ``--no-hce`` call; adding HCE to scores made without it rescores
 the kept maps, predicting nothing. The number of scoring processes, the batch size and the
-loader workers change no score and are not compared.
+loader workers change no score and are not compared. The run.json entry also records the
+ground truth it was scored against (``ground_truth``, :mod:`pmgsam.evaluation.table_gt`, as
+benchmark mode records a set of splits; the scores file keeps it), kept scores too: a variant
+folder given to ``python -m pmgsam.report`` shares the ``DIS-TE1-4`` (Overall) column with
+benchmark runs, and the grid's own table holds every variant in one column. Scores whose
+recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn under the same
+names and sizes, are scored again from the kept maps.
 """
 
 from __future__ import annotations
@@ -195,6 +201,7 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
+    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record, recorded
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
@@ -217,11 +224,13 @@ def evaluate_variant(
         cfg.performance,
     )  # fmt: skip
     name, out_json = combined_name(splits), run_dir / "metrics" / f"{combined_name(splits)}.json"
+    gt = dataset_record(*datasets.values(), skeletons=True)  # what is scored against now
     kept: Optional[Dict[str, Any]] = None
     reason, predict = None, True
     if out_json.is_file():
         kept = _read_scores(out_json)
         reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
+        reason = reason or _other_ground_truth(kept, gt)
         if reason is None:
             logger.info("%s: already scored (%s), skipped", path.stem, out_json)
         else:
@@ -236,7 +245,7 @@ def evaluate_variant(
         summary = _predict_and_score(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
         )
-        summary = _record_settings(out_json, summary, settings)
+        summary = _record_settings(out_json, {**summary, GT_KEY: _entry_gt(gt, summary)}, settings)
     meta = {
         "config": str(path),
         # As evaluate.py records its checkpoint: the analyses predict into this folder only
@@ -246,7 +255,32 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
-    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
+    # Kept scores of an older pmgsam, which recorded no GT: of the data found now (same names
+    # and sizes, rescore_reason checked).
+    entry = {**summary, GT_KEY: recorded(summary) or _entry_gt(gt, summary)}
+    write_run_json(run_dir, label, dis={name: entry}, meta=meta)
+
+
+def _entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, Any]:
+    """The GT record ``gt`` of scores ``summary``: its skeletons only with HCE."""
+    hce = summary.get("HCE") is not None
+    return {k: v for k, v in gt.items() if hce or k != "skeletons"}
+
+
+def _other_ground_truth(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[str]:
+    """Why scores ``kept`` were made against other GT than ``gt`` (their recorded masks or,
+    with HCE, skeletons differ: redrawn under the same names and sizes, which the data digest
+    passes); None when they were or (older scores) record none."""
+    from pmgsam.evaluation.table_gt import recorded
+
+    then = recorded(kept)
+    if then is None:
+        return None
+    if then["fingerprint"] != gt["fingerprint"]:
+        return "its GT masks changed since it was scored (same names and sizes, other content)"
+    if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
+        return "its GT skeletons (HCE) changed since it was scored"
+    return None
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:

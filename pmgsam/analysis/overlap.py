@@ -12,7 +12,7 @@ the full set go into the run's COS table (column ``<name> overlap``). With ``--r
 are scored with the protocol, threshold, minimum area and ``--resize-pred`` the run's full-set AP
 was scored with (:func:`scoring_settings`), so that the two sit comparably side by side. Maps of
 another size than their image are refused unless ``--resize-pred``, as ``evaluate.py`` refuses
-them.
+them. Both AP entries record the ground truth they were scored against (:mod:`.overlap_records`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pmgsam.utils.outputs import (
 
 from .output_files import check_output_files, record_output_files
 from .overlap_instances import recorded_instances, score_subset_instances
+from .overlap_records import record_ground_truth
 
 RULES = ("touch", "box", "either")
 
@@ -229,9 +230,9 @@ def refuse_dataset_folder(out: Path, folders: Sequence[Path]) -> None:
             )
 
 
-def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[str, Any]:
+def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Tuple[Dict[str, Any], str]:
     """The COCO GT of --gt-json, or of the config's split (refusing first an ``out`` among the
-    folders the split is read from)."""
+    folders the split is read from), and where it was read."""
     if args.gt_json:
         path = Path(args.gt_json)
         if not path.is_file():
@@ -246,7 +247,7 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
         # file's own JSON is returned, so the subset written keeps the user's encoding.
         checked_coco_dict(data, where, require_instances=scoring)
         refuse_dataset_folder(out, [path.parent])
-        return cast(Dict[str, Any], data)
+        return cast(Dict[str, Any], data), str(path.resolve())
     if not (args.config and args.split):
         raise ConfigError("overlap needs --gt-json, or --config and --split")
     from pmgsam.data import build_dataset
@@ -264,7 +265,8 @@ def _ground_truth(args: argparse.Namespace, out: Path, scoring: bool) -> Dict[st
     inputs = [*dataset_folders(dataset), dataset.instances.path]
     refuse_output_in_inputs(out, inputs, "--out", WHAT)  # before instance maps are read
     refuse_dataset_folder(out, [Path(p).parent for p in dataset_folders(dataset)])
-    return dataset.coco_gt()
+    # Named as benchmark mode names it in the record of its COS entry.
+    return dataset.coco_gt(), str(dataset.instances.record().get("path") or args.split)
 
 
 def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
@@ -300,7 +302,7 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
         refuse_output_in_inputs(out / name, [args.gt_json], "--out", f"'{name}'")
     check_output_files(out, OUTPUT_FILES, "--out", args.overwrite)
     scoring = pred_dir is not None or instances is not None
-    data = _ground_truth(args, out, scoring=scoring)
+    data, source = _ground_truth(args, out, scoring=scoring)
     # A COCO file names its images, not their folders: those are told by what they hold.
     names = [str(im.get("file_name", "")) for im in data["images"]]
     refuse_output_in_data_folder(out, names, IMAGE_EXTENSIONS, "--out", WHAT)
@@ -332,6 +334,9 @@ def overlap_report(args: argparse.Namespace) -> Dict[str, Any]:
             summary["cos"] = _score_full_set_and_subset(
                 args, pred_dir, data, subset, settings, summary
             )
+        record_ground_truth(
+            summary["cos"], args.name, data, subset, source, recorded.get(args.name)
+        )
     record_output_files(out, OUTPUT_FILES, "python -m pmgsam.analysis overlap")
     write_text_atomic(
         out / "overlap_images.txt", "".join(im["file_name"] + "\n" for im in subset["images"])

@@ -33,6 +33,7 @@ from pmgsam.utils.io import folder_above
 from pmgsam.utils.messages import preview
 
 from .config import BASE_SPLITS, DataConfig
+from .instance_folders import instance_folder
 from .instance_labels import InstanceSource
 from .io import (
     IMAGE_EXTENSIONS,
@@ -231,12 +232,7 @@ def _cod10k(root: Path, split: str, cam_only: bool) -> SplitListing:
 def _nc4k(root: Path) -> SplitListing:
     hint = "data.root should be the NC4K folder holding Imgs/, GT/ and Instance/"
     listing = _pair(root / "Imgs", root / "GT", hint, root=root)
-    inst = root / "Instance"
-    listing.instances = (
-        InstanceSource("png", inst)
-        if inst.is_dir()
-        else InstanceSource("none", reason=f"instance folder '{inst}' does not exist")
-    )
+    listing.instances = instance_folder(root / "Instance")
     return listing
 
 
@@ -261,16 +257,9 @@ def _folder(cfg: DataConfig, split: str) -> SplitListing:
     hint = f"data.root / data.image_dir / data.mask_dir of the folder dataset (split {split!r})"
     listing = _pair(base / cfg.image_dir, base / cfg.mask_dir, hint)
     if cfg.instance_dir:
-        inst = base / cfg.instance_dir
-        # Only COS scoring reads instance labels: a training split without them (instance
-        # masks drawn for the test images alone) still trains; coco_gt gives this reason.
-        listing.instances = (
-            InstanceSource("png", inst)
-            if inst.is_dir()
-            else InstanceSource(
-                "none", reason=f"instance folder '{inst}' does not exist (data.instance_dir)"
-            )
-        )
+        # A training split without them (instance masks drawn for the test images alone)
+        # still trains: only COS scoring reads them.
+        listing.instances = instance_folder(base / cfg.instance_dir, "data.instance_dir")
     else:
         listing.instances = InstanceSource("none", reason="data.instance_dir is not set")
     return listing

@@ -15,7 +15,12 @@ under :data:`GT_KEY` what identifies its ground truth (:func:`mask_record`, :fun
   independent of order, and the fingerprint of a set of splits (``DIS-TE1-4``, ``A+B``) is the
   sum of its parts', so a pooled group is checked as a stored one (:func:`pooled_record`);
 * ``images``: how many images;
-* ``source``: where it was read (a folder or file, for the messages only).
+* ``source``: where it was read (a folder or file, for the messages only);
+* ``skeletons`` (DIS with HCE scored against GT skeleton files, DIS5K's ``ske/``): the sum of
+  one SHA-256 per skeleton file (its mask's stem and its bytes). HCE is the one column they
+  change, and the masks' ``fingerprint`` is kept apart from it: a record without skeletons (an
+  older pmgsam's, HCE from skeletons computed from the masks, no HCE) stays comparable, and two
+  rows are refused only when both record skeletons and they differ.
 
 Names plus counts alone would pass two datasets of numbered files, or a cleaned copy of a split
 whose masks were redrawn under the same names; the masks are read whole anyway by the scoring.
@@ -62,18 +67,31 @@ def _common_folder(paths: Sequence[Path]) -> str:
         return str(Path(paths[0]).resolve().parent)
 
 
-def mask_record(mask_paths: Sequence[Path]) -> Dict[str, Any]:
+def mask_record(
+    mask_paths: Sequence[Path], skeleton_paths: Optional[Sequence[Optional[Path]]] = None
+) -> Dict[str, Any]:
     """The :data:`GT_KEY` record of DIS scores made against the GT masks ``mask_paths``
-    (keyed by file stem, as maps pair with them)."""
+    (keyed by file stem, as maps pair with them) and, for HCE, the skeleton files
+    ``skeleton_paths`` (one per mask, None where HCE computes it from the mask)."""
     total = sum(_file_digest(Path(p).stem, Path(p)) for p in mask_paths)
     source = _common_folder(mask_paths) if mask_paths else ""
-    return {"fingerprint": _hex(total), "images": len(mask_paths), "source": source}
+    record = {"fingerprint": _hex(total), "images": len(mask_paths), "source": source}
+    skeletons = [(Path(m).stem, Path(s)) for m, s in zip(mask_paths, skeleton_paths or ()) if s]
+    if skeletons:
+        record["skeletons"] = _hex(sum(_file_digest(stem, s) for stem, s in skeletons))
+    return record
 
 
-def dataset_record(*datasets: Any) -> Dict[str, Any]:
+def dataset_record(*datasets: Any, skeletons: bool = False) -> Dict[str, Any]:
     """:func:`mask_record` of the GT masks of ``datasets`` (a split, or the parts of a set of
-    splits scored as one)."""
-    return mask_record([Path(p) for ds in datasets for p in ds.mask_paths])
+    splits scored as one), with their skeleton files when ``skeletons`` (HCE was scored)."""
+    masks = [Path(p) for ds in datasets for p in ds.mask_paths]
+    skes = [
+        s
+        for ds in datasets
+        for s in getattr(ds, "skeleton_paths", None) or [None] * len(ds.mask_paths)
+    ]
+    return mask_record(masks, skes if skeletons else None)
 
 
 def coco_record(gt: Any, source: str) -> Dict[str, Any]:
@@ -123,7 +141,8 @@ def benchmark_records(
         name = combined_name(split) if combined else split
         if name in dis:
             parts = split_parts(split) if combined else [split]
-            dis[name][GT_KEY] = dataset_record(*(datasets[p] for p in parts))
+            hce = dis[name].get("HCE") is not None
+            dis[name][GT_KEY] = dataset_record(*(datasets[p] for p in parts), skeletons=hce)
 
 
 def recorded(entry: object) -> Optional[Mapping[str, Any]]:
@@ -146,7 +165,14 @@ def pooled_record(parts: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]
     except ValueError:  # a fingerprint written by hand: nothing to check the group with
         return None
     sources = " + ".join(str(r.get("source")) for r in records)  # type: ignore[union-attr]
-    return {"fingerprint": _hex(total), "images": images, "source": sources}
+    pooled = {"fingerprint": _hex(total), "images": images, "source": sources}
+    skeletons = [r.get("skeletons") for r in records]  # type: ignore[union-attr]
+    if all(isinstance(s, str) for s in skeletons):
+        try:
+            pooled["skeletons"] = _hex(sum(int(str(s), 16) for s in skeletons))
+        except ValueError:
+            pass
+    return pooled
 
 
 def _describe(record: Mapping[str, Any]) -> str:
@@ -187,6 +213,30 @@ def refuse_mixed_ground_truth(
                     "<its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: --task cos "
                     "--gt-json)"
                 )
+        _refuse_other_skeletons(group, methods, entries)
+
+
+def _refuse_other_skeletons(
+    group: str, methods: Sequence[str], entries: Sequence[Mapping[str, object]]
+) -> None:
+    """Refuse a group whose rows (of one set of masks) recorded different skeleton files:
+    their HCE was measured against other skeletons."""
+    first: Optional[Tuple[str, Mapping[str, Any]]] = None
+    for method, row in zip(methods, entries):
+        record = recorded(row.get(group))
+        if record is None or not isinstance(record.get("skeletons"), str):
+            continue
+        if first is None:
+            first = (method, record)
+        elif record["skeletons"] != first[1]["skeletons"]:
+            raise EvaluationInputError(
+                f"DIS column '{group}': rows '{first[0]}' and '{method}' were scored against "
+                "the same GT masks but different GT skeletons, which HCE is measured against "
+                f"({first[0]}: {_describe(first[1])}; {method}: {_describe(record)}), so their "
+                "HCE cannot share one column. Score both with the same skeletons (the split's "
+                "ske/ folder, evaluate.py --ske-dir), or report them in calls of their own "
+                "(another --out)"
+            )
 
 
 def unrecorded_notes(
