@@ -191,17 +191,23 @@ def _squeezed(name: str) -> str:
     return re.sub(r"[^0-9a-z+]", "", name.lower())
 
 
-def _ground_truth(section: str, gt: str) -> Optional[Mapping[str, Any]]:
+def _ground_truth(
+    section: str, gt: str, ske_dir: Optional[str] = None
+) -> Optional[Mapping[str, Any]]:
     """What the scores were made against (:mod:`~pmgsam.evaluation.table_gt`): every GT mask
-    of ``--gt-dir`` (DIS scoring pairs each with a map), or the ``--gt-json`` file; None, with
-    a warning, when it cannot be read again (the scores are still added)."""
+    of ``--gt-dir`` (DIS scoring pairs each with a map) and, for HCE, its skeleton in
+    ``--ske-dir``, or the ``--gt-json`` file; None, with a warning, when it cannot be read again
+    (the scores are still added)."""
     from pmgsam.data.io import DataError
+    from pmgsam.data.layouts import skeleton_files
     from pmgsam.evaluation.map_pairs import list_images
 
     try:
         if section == "cos":
             return coco_record(gt, str(Path(gt).resolve()))
-        return mask_record(list(list_images(gt, "GT mask").values()))
+        masks = list_images(gt, "GT mask")
+        skeletons = skeleton_files(Path(ske_dir), list(masks)) if ske_dir else None
+        return mask_record(list(masks.values()), skeletons)
     except (DataError, OSError) as err:
         warnings.warn(
             f"the ground truth '{gt}' could not be read again to record it ({err}): the "
@@ -226,7 +232,8 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
         scores["instance_labels"], unknown = coco_file_labels(gt)
         if unknown:
             warnings.warn(unknown, stacklevel=2)
-    record = _ground_truth(section, gt)
+    hce = section == "dis" and scores.get("HCE") is not None
+    record = _ground_truth(section, gt, getattr(args, "ske_dir", None) if hce else None)
     if record is not None:
         scores[GT_KEY] = record
     # Merged into the recorded scored_maps under write_run_json's lock: read here, the record

@@ -25,7 +25,8 @@ the GT instances were read, :meth:`~pmgsam.data.instance_labels.InstanceSource.r
 efficiency figures what :func:`efficiency_from_report` makes of a timing (``threads``: the torch
 thread count of a CPU timing; ``timed_on``: :func:`timing_conditions`). Each DIS and COS entry
 also records the ground truth it was scored against, ``ground_truth`` (fingerprint, image count,
-source: :mod:`pmgsam.evaluation.table_gt`); an entry without it is an older pmgsam's.
+source and, for HCE against skeleton files, ``skeletons``: :mod:`pmgsam.evaluation.table_gt`);
+an entry without it is an older pmgsam's.
 :mod:`pmgsam.evaluation.tables` turns runs into the paper's tables.
 """
 
