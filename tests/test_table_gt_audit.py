@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from pmgsam.data.io import DataError
 from pmgsam.evaluation.table_gt import (
     GT_KEY,
     benchmark_records,
@@ -19,7 +20,7 @@ from pmgsam.evaluation.table_gt import (
     mask_record,
     pooled_record,
 )
-from pmgsam.evaluation.tables import dis_table
+from pmgsam.evaluation.tables import cos_table, dis_table
 from pmgsam.report import main as report_main
 from tests.mask_cases import coco_annotation, coco_dict
 
@@ -176,3 +177,30 @@ def test_records_edited_by_hand_table_as_unrecorded_and_a_bad_count_keeps_the_ch
     out = tmp_path / "t"
     assert report_main([str(tmp_path / "A"), str(tmp_path / "B"), "--out", str(out)]) == 0
     assert "the ground truth of B is not recorded" in (out / "dis.md").read_text(encoding="utf-8")
+
+
+def test_a_cos_row_without_a_record_is_noted_beside_recorded_ones():
+    record = {"fingerprint": "ab" * 32, "images": 1, "source": "/d/Test.json"}
+    rows = [
+        {"method": "A", "cos": {"COD10K": {"AP": 0.5, "protocol": "all", GT_KEY: record}}},
+        {"method": "B", "cos": {"COD10K": {"AP": 0.4, "protocol": "all"}}},
+    ]
+    assert any(n.startswith("COD10K: the ground truth of B is not") for n in cos_table(rows).notes)
+
+
+@pytest.mark.parametrize("error", [PermissionError("denied"), DataError("unreadable mask")])
+def test_scores_are_added_when_the_ground_truth_cannot_be_read_again(tmp_path, monkeypatch, error):
+    import pmgsam.evaluation.folder_row as folder_row
+
+    def unreadable(paths):
+        raise error
+
+    monkeypatch.setattr(folder_row, "mask_record", unreadable)
+    gt = tmp_path / "gt"
+    _masks(gt, {"a.png": b"a"})
+    args = SimpleNamespace(run=tmp_path / "run", method="M", split="test", pred_dir=tmp_path,
+                           gt_dir=gt, gt_json=None)  # fmt: skip
+    with pytest.warns(UserWarning, match=f"the ground truth '{gt}' could not be read again"):
+        path = folder_row.add_to_run(args, "dis", {"maxFm": 0.5, "num_images": 1})
+    entry = json.loads(path.read_text(encoding="utf-8"))["dis"]["test"]
+    assert entry["maxFm"] == 0.5 and GT_KEY not in entry
