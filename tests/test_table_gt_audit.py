@@ -204,3 +204,19 @@ def test_scores_are_added_when_the_ground_truth_cannot_be_read_again(tmp_path, m
         path = folder_row.add_to_run(args, "dis", {"maxFm": 0.5, "num_images": 1})
     entry = json.loads(path.read_text(encoding="utf-8"))["dis"]["test"]
     assert entry["maxFm"] == 0.5 and GT_KEY not in entry
+
+
+# pycocotools' polygon encoding under NumPy 2, as in test_rle_hand_masks.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_coco_record_reads_masks_alone_a_polygon_as_its_rle():
+    from pycocotools import mask as mask_utils
+
+    polygon = [[3.0, 2.0, 7.0, 2.0, 7.0, 5.0, 3.0, 5.0]]
+    rle = mask_utils.merge(mask_utils.frPyObjects(polygon, 8, 10))
+    as_rle = coco_dict((8, 10), [coco_annotation(1, 1, mask_utils.decode(rle))])
+    as_polygon = coco_dict((8, 10), [dict(as_rle["annotations"][0], segmentation=polygon)])
+    base = coco_record(as_rle, "s")["fingerprint"]
+    assert coco_record(as_polygon, "s")["fingerprint"] == base
+    # Another tool's export: its area and box rounded otherwise, the same masks.
+    rounded = coco_dict((8, 10), [dict(as_rle["annotations"][0], area=12.4, bbox=[3, 2, 4, 3])])
+    assert coco_record(rounded, "s")["fingerprint"] == base
