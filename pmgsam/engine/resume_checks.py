@@ -155,10 +155,12 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 def resume_command(run_dir: Path, world_size: int) -> str:
     """The command that continues ``run_dir`` on as many processes as it ran on, started as
-    this one was: ``-m pmgsam.train`` (an installed package has no train.py) or ``train.py``."""
+    this one was: ``-m pmgsam.train`` for a pmgsam module run with ``-m`` (``pmgsam.train``,
+    ``pmgsam.ablate``'s variants: an installed package has no train.py), else ``train.py``."""
     launch = "python" if world_size == 1 else f"torchrun --nproc_per_node {world_size}"
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    command = "-m pmgsam.train" if getattr(spec, "name", None) == "pmgsam.train" else "train.py"
+    started = str(getattr(spec, "name", None) or "")
+    command = "-m pmgsam.train" if started.split(".")[0] == "pmgsam" else "train.py"
     return f"{launch} {command} --resume {run_dir}"
 
 

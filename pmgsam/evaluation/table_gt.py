@@ -153,6 +153,13 @@ def recorded(entry: object) -> Optional[Mapping[str, Any]]:
     return None
 
 
+def _image_count(record: Mapping[str, Any]) -> Optional[int]:
+    try:
+        return int(record.get("images") or 0)
+    except (TypeError, ValueError):
+        return None
+
+
 def pooled_record(parts: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
     """The record of a group pooled from ``parts`` (entries): the sum of their fingerprints,
     as a set of those splits scored as one records; None unless every part has one."""
@@ -161,9 +168,11 @@ def pooled_record(parts: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]
         return None
     try:
         total = sum(int(str(r["fingerprint"]), 16) for r in records)  # type: ignore[index]
-        images = sum(int(r.get("images") or 0) for r in records)  # type: ignore[union-attr]
     except ValueError:  # a fingerprint written by hand: nothing to check the group with
         return None
+    # The count is for the messages only: one edited by hand must not drop the check.
+    counts = [_image_count(r) for r in records]  # type: ignore[arg-type]
+    images = None if None in counts else sum(counts)  # type: ignore[arg-type]
     sources = " + ".join(str(r.get("source")) for r in records)  # type: ignore[union-attr]
     pooled = {"fingerprint": _hex(total), "images": images, "source": sources}
     skeletons = [r.get("skeletons") for r in records]  # type: ignore[union-attr]
