@@ -192,7 +192,7 @@ def test_a_cos_row_without_a_record_is_noted_beside_recorded_ones():
 def test_scores_are_added_when_the_ground_truth_cannot_be_read_again(tmp_path, monkeypatch, error):
     import pmgsam.evaluation.folder_row as folder_row
 
-    def unreadable(paths):
+    def unreadable(paths, skeletons=None):
         raise error
 
     monkeypatch.setattr(folder_row, "mask_record", unreadable)
