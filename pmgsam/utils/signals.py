@@ -23,8 +23,9 @@ class Terminated(KeyboardInterrupt):
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread (once; a repeat is
-    ignored while the first is handled), so that the run stops as on Ctrl-C: the checkpoint
-    being written is dropped whole and rank 0 logs how to continue.
+    ignored while the first is handled), so that the command stops as on Ctrl-C: each file
+    being written is dropped whole (training's checkpoint too, its rank 0 logging how to
+    continue).
 
     Nested uses keep the outermost handler, so that a repeat stays ignored until the command
     has ended. torch replaces the handler in DataLoader workers; the loaders give them one that
