@@ -1,11 +1,12 @@
 """SIGTERM stops a command as Ctrl-C does.
 
-torchrun stops the other processes of a job with SIGTERM when one fails, and Slurm a preempted
-job (``scancel``, ``kill -TERM -PGID``): Python's default ends the process at once, mid-save
-too, without a word. Every command runs inside :func:`sigterm_interrupts`
-(:func:`pmgsam.utils.cli.run_cli`), so the signal raises :class:`Terminated`, a
-``KeyboardInterrupt``: files being written are dropped whole, and the command says
-``interrupted`` and exits with status 130. Kept free of torch: every command imports it.
+torchrun stops the other processes of a job with SIGTERM when one fails, Slurm a preempted or
+cancelled job (``scancel``), and ``kill -TERM -PGID`` a whole process group: Python's default
+ends the process at once, mid-save too, without a word. Every command runs inside
+:func:`sigterm_interrupts` (:func:`pmgsam.utils.cli.run_cli`), so the signal raises
+:class:`Terminated`, a ``KeyboardInterrupt``: files being written are dropped whole, and the
+command says ``interrupted`` and exits with status 130. Kept free of torch: every command
+imports it.
 """
 
 from __future__ import annotations
