@@ -3,13 +3,15 @@
 A predicted probability map is thresholded (``prob > threshold``, 0.5 by default) and split into
 instances by 8-connected component analysis (components smaller than ``min_area`` pixels are
 dropped); an instance's score is the mean probability inside it, and an image's instances are
-submitted largest first (the order COCOeval keeps between a binary map's tied scores). Maps of
-a few low levels and no pixel above the threshold (instance label maps, 1, 2, 3 per instance)
-are named in a :class:`LabelMapWarning`. Predicted and GT instances are
-paired one-to-one by the Hungarian algorithm on mask IoU. Results are written in the COCO results
-format (RLE of the Fortran-order uint8 mask, ``counts`` as str, no ``bbox``) and scored with
-pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``; every instance counts,
-whatever its ``category_id`` and the file's ``categories`` list): AP, AP50, AP75.
+submitted largest first (the order COCOeval keeps between a binary map's tied scores). Maps of a
+few low levels and no pixel above the threshold (instance label maps, 1, 2, 3 per instance) are
+named in a :class:`LabelMapWarning`, images the COCO GT lists without any annotation (every
+instance predicted there a false positive) in a :class:`NoInstanceImageWarning`. Predicted and
+GT instances are paired one-to-one by the Hungarian algorithm on mask IoU. Results are written
+in the COCO results format (RLE of the Fortran-order uint8 mask, ``counts`` as str, no ``bbox``)
+and scored with pycocotools' ``COCOeval(iouType='segm')``, class-agnostic (``useCats = 0``;
+every instance counts, whatever its ``category_id`` and the file's ``categories`` list): AP,
+AP50, AP75.
 
 The threshold is a probability: a saved 8-bit map's level L reads as L/255
 (:func:`to_probability`), so 0.5 takes levels 128 and up. Level 128 holds the model's

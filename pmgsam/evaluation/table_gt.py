@@ -4,8 +4,9 @@ scores of two different sets of images.
 A table column is a run.json entry name: a split's (``DIS-TE1``, ``test``) or a COS column's
 (``COD10K``). Two folder datasets each with a split ``test``, or a cleaned copy of DIS-TE1
 beside the official one, give entries of one name scored against other masks. So every writer
-of a DIS or COS entry (benchmark and baseline modes, ``evaluate.py --pred-dir ... --run``) records
-under :data:`GT_KEY` what identifies its ground truth (:func:`mask_record`, :func:`coco_record`):
+of a DIS or COS entry (benchmark and baseline modes, ``evaluate.py --pred-dir ... --run``,
+``pmgsam.ablate``'s variants, the overlap analysis) records under :data:`GT_KEY` what identifies
+its ground truth (:func:`mask_record`, :func:`coco_record`):
 
 * ``fingerprint``: a content fingerprint that survives copying the data elsewhere (no path or
   time in it). DIS: every GT mask file's stem and bytes; COS: every image's file stem and size

@@ -27,10 +27,14 @@ variable, is a usage error naming the option, not read as not given or as the cu
 Only training (``python -m pmgsam.train``, the source folder's ``train.py``) shares its work
 among the processes ``torchrun`` starts; every other command, started with ``WORLD_SIZE`` above
 1, exits with status 2 before doing anything: each process would repeat all of its work and
-write the same files. Under ``torchrun``, where Ctrl-C reaches
-every process, the ``<prog>: interrupted`` line is rank 0's alone. When one process fails, the
-others lose their connection to it (gloo's "Connection closed by peer", with a long traceback):
-rank 0 says so in one line pointing at the failing process's own error, the others say nothing
+write the same files.
+
+Ctrl-C and SIGTERM (Slurm's preemption, ``scancel``, ``kill -TERM -PGID``; what torchrun sends
+the other processes when one fails) stop every command alike: ``<prog>: interrupted`` and exit
+status 130 (:mod:`pmgsam.utils.signals`). Under ``torchrun``, where Ctrl-C reaches every
+process, that line is rank 0's alone. When one process fails, the others lose their connection
+to it (gloo's "Connection closed by peer", with a long traceback): rank 0 says so in one line
+pointing at the failing process's own error, the others say nothing
 (:func:`lost_other_process`). An error raised inside :func:`same_on_every_process` (a set-up
 check of the command line and the run's files, such as resuming on another number of
 processes) is printed by each node's local rank 0 alone: the other ranks on that node, which
@@ -233,8 +237,10 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
     """Run ``main()`` and exit: its int result (0 for anything else), or 2 on a user error.
 
     The package's INFO records go to stderr in :data:`LOG_FORMAT`; other libraries' only from
-    WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`).
-    Unless ``several_processes``, a job of several processes (``torchrun``) is refused."""
+    WARNING up. Python warnings print as one line meanwhile (:func:`one_line_warning`). Ctrl-C
+    and SIGTERM (:func:`~pmgsam.utils.signals.sigterm_interrupts`) print ``<prog>:
+    interrupted`` and exit with :data:`EXIT_INTERRUPTED`. Unless ``several_processes``, a job
+    of several processes (``torchrun``) is refused."""
     printable_stdout()
     processes = torchrun_processes()
     # Lines every process of a job would print alike: rank 0's alone.

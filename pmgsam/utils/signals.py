@@ -1,11 +1,12 @@
 """SIGTERM stops a command as Ctrl-C does.
 
-torchrun stops the other processes of a job with SIGTERM when one fails, and Slurm a preempted
-job (``scancel``, ``kill -TERM -PGID``): Python's default ends the process at once, mid-save
-too, without a word. Every command runs inside :func:`sigterm_interrupts`
-(:func:`pmgsam.utils.cli.run_cli`), so the signal raises :class:`Terminated`, a
-``KeyboardInterrupt``: files being written are dropped whole, and the command says
-``interrupted`` and exits with status 130. Kept free of torch: every command imports it.
+torchrun stops the other processes of a job with SIGTERM when one fails, Slurm a preempted or
+cancelled job (``scancel``), and ``kill -TERM -PGID`` a whole process group: Python's default
+ends the process at once, mid-save too, without a word. Every command runs inside
+:func:`sigterm_interrupts` (:func:`pmgsam.utils.cli.run_cli`), so the signal raises
+:class:`Terminated`, a ``KeyboardInterrupt``: files being written are dropped whole, and the
+command says ``interrupted`` and exits with status 130. Kept free of torch: every command
+imports it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ class Terminated(KeyboardInterrupt):
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread (once; a repeat is
-    ignored while the first is handled), so that the run stops as on Ctrl-C: the checkpoint
-    being written is dropped whole and rank 0 logs how to continue.
+    ignored while the first is handled), so that the command stops as on Ctrl-C: each file
+    being written is dropped whole (training's checkpoint too, its rank 0 logging how to
+    continue).
 
     Nested uses keep the outermost handler, so that a repeat stays ignored until the command
     has ended. torch replaces the handler in DataLoader workers; the loaders give them one that
