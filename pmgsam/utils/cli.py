@@ -296,26 +296,17 @@ def _other_process_line(err: BaseException) -> str:
 
 
 def refuse_missing_config(path: Optional[str], option: str = "--config") -> None:
-    """Refuse a config option naming no file before any work, as the config loader would. A
-    path into ``configs/`` where no such folder is (a README command typed outside the source
-    folder, with the package installed) also says where the example configs are: they are not
-    installed."""
+    """Refuse a config option naming no file before any work, as the config loader would
+    (:func:`~pmgsam.utils.config_files.missing_config_message`: a path into a ``configs/``
+    folder that is not here says the example configs are not installed)."""
     if path is None or Path(path).is_file():
         return
-    from pmgsam import __version__
     from pmgsam.utils.config import ConfigError
+    from pmgsam.utils.config_files import missing_config_message
 
     if Path(path).is_dir():
         raise ConfigError(f"{option} '{path}' is a folder, not a config file")
-    hint = ""
-    if Path(path).parts[:1] == ("configs",) and not Path("configs").is_dir():
-        hint = (
-            f" (here, {Path.cwd()}, there is no configs/ folder: the example configs come "
-            "with pmgsam's source folder and its source archive, not with the installed "
-            f"package; give the path of one there, e.g. ~/src/pmgsam-{__version__}/configs/"
-            "demo.yaml, or of a config of your own)"
-        )
-    raise ConfigError(f"config file '{path}' does not exist{hint}")
+    raise ConfigError(missing_config_message(path))
 
 
 def exit_status(

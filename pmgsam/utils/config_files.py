@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Mapping, Sequence
+from typing import Any, Dict, Mapping, Sequence, Union
 
 import yaml
 
@@ -63,12 +63,33 @@ class ConfigLoader(yaml.SafeLoader):
             self._check_keys(value_node, key, seen)
 
 
+def missing_config_message(given: Union[str, Path]) -> str:
+    """Why the config file ``given`` (no file; named as given) cannot be read. A path into
+    ``configs/`` where no such folder is (a README command typed outside the source folder,
+    with the package installed) also says where the example configs are: they are not
+    installed."""
+    path = Path(given)
+    if path.is_dir():
+        return f"config file '{given}' is a folder, not a config file"
+    hint = ""
+    if path.parts[:1] == ("configs",) and not Path("configs").is_dir():
+        from pmgsam import __version__
+
+        hint = (
+            f" (here, {Path.cwd()}, there is no configs/ folder: the example configs come "
+            "with pmgsam's source folder and its source archive, not with the installed "
+            f"package; give the path of one there, e.g. ~/src/pmgsam-{__version__}/configs/"
+            "demo.yaml, or of a config of your own)"
+        )
+    return f"config file '{given}' does not exist{hint}"
+
+
 def read_yaml_mapping(path: Path) -> Dict[str, Any]:
     """The top-level mapping of one YAML file (``base:`` untouched); ConfigError naming the
     file when it is missing, not YAML, or not a mapping (``false``, ``[]``); a file with no
     settings at all (empty, or only comments) gives ``{}`` with a warning."""
     if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
+        raise ConfigError(missing_config_message(path))
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.load(f, Loader=ConfigLoader)
