@@ -33,6 +33,12 @@ def added_to_stems(short: Sequence[str], long: Sequence[str]) -> Optional[Tuple[
     return None
 
 
+def added_words(pre: str, suf: str) -> str:
+    """The (prefix, suffix) of :func:`added_to_stems` in words: ``'_mask' after``."""
+    ends = (f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else "")
+    return " and ".join(e for e in ends if e)
+
+
 def renaming_hint(unpaired: Dict[str, Dict[str, str]], what: Tuple[str, str]) -> Optional[str]:
     """A sentence saying how to rename when the unpaired stems of one side are the other
     side's with a fixed prefix and/or suffix added; ``None`` when no such rule fits.
@@ -47,12 +53,9 @@ def renaming_hint(unpaired: Dict[str, Dict[str, str]], what: Tuple[str, str]) ->
         pre, suf = added
         first = sorted(unpaired[short])[0]
         example = f"'{unpaired[long][pre + first + suf]}' for '{unpaired[short][first]}'"
-        rule = " and ".join(
-            e for e in (f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else "") if e
-        )
         return (
             f"{a} and {b} pair by the file name without its extension (which may differ), "
-            f"and the {long} are named with {rule} it (e.g. {example}): rename the {long} "
-            "to drop it"
+            f"and the {long} are named with {added_words(pre, suf)} it (e.g. {example}): "
+            f"rename the {long} to drop it"
         )
     return None

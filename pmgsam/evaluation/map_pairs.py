@@ -17,7 +17,7 @@ import numpy as np
 
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, list_files, other_files, read_size
 from pmgsam.data.orientation import turned_by_90
-from pmgsam.data.stem_affixes import added_to_stems
+from pmgsam.data.stem_affixes import added_to_stems, added_words
 from pmgsam.utils.messages import preview
 
 PathLike = Union[str, os.PathLike]
@@ -99,9 +99,8 @@ def pairing_hint(
     added = added_to_stems(missing, extra) if extra else None
     if added is not None:
         pre, suf = added
-        ends = [f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else ""]
         return (
-            f". Every prediction is named as its GT with {' and '.join(e for e in ends if e)} "
+            f". Every prediction is named as its GT with {added_words(pre, suf)} "
             f"its name (e.g. '{preds[pre + missing[0] + suf].name}' for '{missing[0]}'): maps "
             "pair with their GT by the file name without its extension (which may differ), so "
             "rename them to the GT's names"
@@ -110,9 +109,8 @@ def pairing_hint(
     added = added_to_stems(extra, missing) if extra else None
     if added is not None:
         pre, suf = added
-        ends = [f"'{pre}' before" if pre else "", f"'{suf}' after" if suf else ""]
         return (
-            f". Every GT is named as a prediction with {' and '.join(e for e in ends if e)} "
+            f". Every GT is named as a prediction with {added_words(pre, suf)} "
             f"its name (e.g. GT '{pre + extra[0] + suf}' for '{preds[extra[0]].name}'): maps "
             "pair with their GT by the file name without its extension (which may differ), so "
             "rename the maps (or the GT masks) to match"
