@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
-from pmgsam.data.io import DataError, worker_warnings_init
+from pmgsam.data.io import DIM_16_BIT_TOP, DataError, worker_warnings_init
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
@@ -160,13 +162,17 @@ class Predictor:
         self.image_size = model.config.image_size
 
     def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        # A model converted with .half() or .to(torch.bfloat16) takes images of its own dtype:
+        # the float32 ones of EvalTransform would be refused by it, naming a fix (autocast,
+        # images.to) that a Predictor's caller cannot apply.
+        dtype = next(self.model.parameters()).dtype
         with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
-            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
-            return self.net(images, check_range=False)
+            images = images.to(self.device, dtype, non_blocking=True)
+            return self.net(to_memory_format(images, self.perf), check_range=False)
 
-    @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S), float32 on the model's device.
+        """Foreground probabilities (B, 1, S, S), float32 on the model's device (an ordinary
+        tensor: it may be edited in place, as ``probs[probs < 0.1] = 0``).
 
         Arguments:
           images (torch.Tensor): padded RGB images (B, 3, S, S) in [0, 1], S being the model's
@@ -175,17 +181,22 @@ class Predictor:
             once per batch): 0-255 tensors give wrong maps without an error, NaN ones NaN
             probabilities (which the written maps name in a
             :class:`~pmgsam.engine.prediction_maps.NaNPredictionWarning`).
-            :meth:`predict_image` checks its input.
+            :meth:`predict_image` checks its input. A model converted to float16 or
+            bfloat16 gets them in its dtype.
         """
-        return torch.sigmoid(self._forward(images)["mask"].float())
+        with torch.inference_mode():
+            probs = torch.sigmoid(self._forward(images)["mask"].float())
+        # Cloned outside inference mode: an inference tensor refuses in-place edits and autograd
+        # with a torch error that does not say where the tensor came from.
+        return probs.clone()
 
-    @torch.inference_mode()
     def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
-        out = self._forward(images)
-        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+        with torch.inference_mode():
+            out = self._forward(images)
+            final, pre = torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+        return final.clone(), pre.clone()
 
-    @torch.inference_mode()
     def predict_image(self, image: np.ndarray) -> torch.Tensor:
         """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
 
@@ -196,10 +207,14 @@ class Predictor:
         ``prob > 128.5 / 255`` (about 0.50392), not ``prob > 0.5``.
 
         Arguments:
-          image (np.ndarray): (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha dropped),
-            uint8, uint16 or float in [0, 1] (:func:`~pmgsam.data.transforms.as_rgb_array`).
+          image (np.ndarray): one image, (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha
+            dropped), uint8, uint16 or float in [0, 1]
+            (:func:`~pmgsam.data.transforms.as_rgb_array`). A PIL image, a tensor, a
+            channels-first (3, H, W) array or a batch is refused, the message saying how to
+            convert it; a uint16 image that never exceeds 4095 gets a warning (it is nearly
+            black at 16-bit scale, as such an image file is).
         """
-        sample = EvalTransform(self.image_size)(image)
+        sample = EvalTransform(self.image_size)(image_argument(image))
         prob = self.predict_batch(sample["image"][None])[0, 0]
         return unpad_and_resize(prob, sample["orig_size"], self.image_size).cpu()
 
@@ -292,6 +307,48 @@ class Predictor:
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
             full = unpad_and_resize(prob[0], size, self.image_size)
             write_probability_png(full, out_dir / f"{name}.png", nan_maps)
+
+
+def image_argument(image: Any) -> np.ndarray:
+    """``image`` if it is an array :meth:`Predictor.predict_image` takes; a refusal saying how
+    to convert the other forms a notebook has at hand (PIL image, tensor, channels-first or
+    batched array), which :func:`~pmgsam.data.transforms.as_rgb_array` would only call wrong."""
+    if isinstance(image, Image.Image):
+        raise TypeError(
+            "image must be a numpy array, got a PIL image: pass "
+            "np.asarray(image.convert('RGB')) (the pixels as stored, as pmgsam reads files; "
+            "PIL.ImageOps.exif_transpose(image) first to apply a photo's EXIF rotation)"
+        )
+    if isinstance(image, torch.Tensor):
+        how = ".permute(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
+        raise TypeError(
+            f"image must be a numpy array (H, W, 3), got a torch tensor of shape "
+            f"{tuple(image.shape)}: pass image{how}.cpu().numpy() (predict_batch takes "
+            "padded (B, 3, S, S) tensors)"
+        )
+    if not isinstance(image, np.ndarray):
+        return image  # as_rgb_array names its type
+    shape = image.shape
+    if image.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"image has shape {shape}, channels first: predict_image takes (H, W, 3) "
+            "(channels last); pass image.transpose(1, 2, 0)"
+        )
+    if image.ndim == 4:
+        raise ValueError(
+            f"image has shape {shape}, a batch: predict_image takes one (H, W, 3) image; call "
+            "it on each (for image in images), or predict_dataset for a folder"
+        )
+    if image.dtype == np.uint16 and 0 < int(image.max(initial=0)) <= DIM_16_BIT_TOP:
+        top = int(image.max())
+        warnings.warn(
+            f"image is uint16 but never exceeds {top} (of 65535), so it reads at most "
+            f"{round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, pass "
+            "image.astype(np.uint8), and scale 10- or 12-bit data to 0-65535",
+            UserWarning,
+            stacklevel=3,
+        )
+    return image
 
 
 @contextlib.contextmanager
