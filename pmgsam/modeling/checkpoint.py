@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
@@ -168,12 +168,24 @@ def save_model(
     Arguments:
       model (PMGSAM): the model to save.
       path (str or Path): the checkpoint file to write, ending in ``.safetensors`` (replaced
-        when it exists).
+        when it exists; its folder is created when missing).
       frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
         (:func:`branch_digests`, computed when not given). They go along, so loading the
         checkpoint with other frozen weights is refused.
     """
     path = Path(path)
+    if not (hasattr(model, "trainable_state_dict") and hasattr(model, "config")):
+        inner = getattr(model, "module", None)  # DistributedDataParallel, DataParallel
+        hint = " (pass its .module, the PMG-SAM inside)" if hasattr(inner, "config") else ""
+        raise TypeError(
+            f"save_model saves a PMG-SAM model (pmgsam.build_model / load_pretrained), got "
+            f"{type(model).__name__}{hint}"
+        )
+    if path.is_dir():
+        raise CheckpointError(
+            f"'{path}' is a folder: give save_model a file to write in it, e.g. "
+            f"'{path / MODEL_FILE}' (load_pretrained takes that folder then)"
+        )
     if path.suffix.lower() != ".safetensors":
         raise CheckpointError(
             f"save_model writes safetensors, not a torch.save pickle, so '{path}' would be "
@@ -226,19 +238,23 @@ def read_model_config(path: str | Path) -> ModelConfig:
     except (SafetensorError, OSError) as err:
         found = _foreign_kind(path)
         if found is not None:
-            raise CheckpointError(f"'{path}' is a {found}") from err
+            raise CheckpointError(f"'{path}' is {found}") from err
         hint = ""
-        if path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
+        if _starts_as_safetensors(path):
             hint = (
-                f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder (a "
-                "SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
-                "model.hiera_checkpoint / model.u2net_checkpoint)"
+                "; it starts as a safetensors file does, so it is damaged or cut short (an "
+                "interrupted copy or download?): copy it again"
+            )
+        elif path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
+            hint = (
+                f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder"
+                f"{_FOREIGN_FIELDS}"
             )
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
         found = _foreign_kind(path)
         raise CheckpointError(
-            f"'{path}' is a {found}"
+            f"'{path}' is {found}"
             if found
             else f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)"
         )
@@ -252,17 +268,50 @@ def read_model_config(path: str | Path) -> ModelConfig:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
 
 
-def _foreign_kind(path: Path) -> Optional[str]:
-    """``<what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
-    branch (or a training state) given where PMG-SAM weights were expected; None otherwise.
-    Read only on that error path."""
+_FOREIGN_FIELDS = (
+    "; a SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
+    "model.hiera_checkpoint / model.u2net_checkpoint"
+)
+
+
+def _starts_as_safetensors(path: Path) -> bool:
+    """An 8-byte header length, then the header's JSON: what safetensors files start with."""
     try:
-        found = identify_checkpoint(safe_torch_load(path))
+        with open(path, "rb") as f:
+            return f.read(10)[8:] in (b'{"', b"{}")
+    except OSError:
+        return False
+
+
+def _foreign_kind(path: Path) -> Optional[str]:
+    """``a <what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
+    branch (or a training state) given where PMG-SAM weights were expected, or what else a
+    readable file of tensors is; None otherwise. Read only on that error path."""
+    try:
+        obj = safe_torch_load(path)
     except CheckpointError:
         return None
-    if found is None or found.slot == "pmgsam":  # then its header is what is wrong
-        return None
-    return f"{found.label}, not PMG-SAM weights: {where_it_goes(found)}"
+    found = identify_checkpoint(obj)
+    if found is not None and found.slot == "pmgsam":
+        # A trainable state dict saved with safetensors' save_file or torch.save: the weights
+        # are there but not the config that says which model they fit.
+        return (
+            "not a PMG-SAM checkpoint: it holds PMG-SAM weights without the metadata (format, "
+            "model config) that pmgsam's save_model stores beside them: save the model with "
+            "pmgsam.modeling.checkpoint.save_model, or load these into a model built as they "
+            "were trained with model.load_trainable_state_dict(state, source=PATH), state "
+            "being its tensors"
+        )
+    if found is not None:
+        return f"a {found.label}, not PMG-SAM weights: {where_it_goes(found)}"
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = ", ".join(repr(k) for k in list(obj)[:3])
+        return (
+            f"not a PMG-SAM checkpoint but a state dict of {len(obj)} tensors (keys such as "
+            f"{keys}) of no model pmgsam knows (PMG-SAM weights are the .safetensors files "
+            f"that save_model and training write){_FOREIGN_FIELDS}"
+        )
+    return None
 
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
