@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import pmgsam
 from pmgsam.engine import inference
 from pmgsam.engine.predictor import Predictor, probability_levels
 from pmgsam.utils.cli import exit_status
@@ -115,3 +116,26 @@ def test_model_calls_with_no_tensor_or_an_empty_batch_say_so(small_tiny_model):
         small_tiny_model(images[:0])
     with pytest.raises(ValueError, match="empty batch"):
         small_tiny_model.encode(images[:0])
+
+
+def test_predictions_run_in_eval_mode_after_the_model_trains_again(small_hiera):
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S, fusion="residual")
+    predictor = Predictor(model, "cpu", amp="none")
+    image = _image()
+    before = predictor.predict_image(image)
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    assert stats  # the residual fusion's BatchNorm: batch statistics in train mode
+    model.train()  # a notebook that fine-tunes between predictions
+    assert torch.equal(predictor.predict_image(image), before)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+    assert model.training and not model.hiera.training  # its mode as the caller left it
+
+
+def test_predictor_and_amp_mistakes_are_named(small_tiny_model):
+    with pytest.raises(TypeError, match="Predictor runs a PMG-SAM model .* got Linear$"):
+        Predictor(torch.nn.Linear(2, 2), "cpu")
+    with pytest.raises(TypeError, match=r"got DataParallel \(pass its \.module"):
+        Predictor(torch.nn.DataParallel(small_tiny_model), "cpu")
+    with pytest.raises(ValueError, match="amp must be 'auto', 'bf16' or 'none' .*'fp16'"):
+        Predictor(copy.deepcopy(small_tiny_model), "cpu", amp="fp16")

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
-from pmgsam.data.io import DIM_16_BIT_TOP, DataError, worker_warnings_init
+from pmgsam.data.io import DataError, worker_warnings_init
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
@@ -31,6 +29,7 @@ from pmgsam.engine.inference_inputs import (  # noqa: F401
     ImageFolder,
     SkipUnreadable,
     collate_readable,
+    image_argument,
     input_images,
 )
 from pmgsam.engine.performance import (
@@ -76,7 +75,7 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" and not emulated else "none"
     if amp not in ("bf16", "none"):
-        raise ValueError(f"amp must be 'bf16' or 'none', got {amp!r}")
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'none' (no fp16 mode), got {amp!r}")
     if amp == "bf16" and emulated:
         warn_once(
             f"amp bf16 on {torch.cuda.get_device_name(device)} ({device}): this GPU only "
@@ -127,9 +126,11 @@ class Predictor:
         ``device``, put in eval mode, its convolutions given the memory format
         ``performance.channels_last`` asks for (channels-last, or back to contiguous NCHW) and
         its Hiera attention the form ``performance.hiera_window_attention`` asks for (with
-        ``compile_scope="regional"``, its blocks are compiled in place too). The model stays
-        usable: :func:`~pmgsam.modeling.checkpoint.save_model` and ``torch.save`` store the
-        same weights, and it trains after ``model.train()``; only a raw
+        ``compile_scope="regional"``, its blocks are compiled in place too). Each prediction
+        runs in eval mode, also after a ``model.train()``, whose mode it leaves as it was. It
+        may be converted to float16 or bfloat16. The model stays usable:
+        :func:`~pmgsam.modeling.checkpoint.save_model` and ``torch.save`` store the same
+        weights, and it trains after ``model.train()``; only a raw
         ``safetensors.torch.save_file(model.state_dict())`` refuses channels-last tensors
         (``model.to(memory_format=torch.contiguous_format)`` first).
       device (str or torch.device): where to run; ``auto`` picks CUDA when available. A CUDA
@@ -148,6 +149,13 @@ class Predictor:
         amp: str = "auto",
         performance: Optional[PerformanceConfig] = None,
     ) -> None:
+        if not hasattr(model, "config"):
+            inner = getattr(model, "module", None)  # DistributedDataParallel, DataParallel
+            hint = " (pass its .module, the PMG-SAM inside)" if hasattr(inner, "config") else ""
+            raise TypeError(
+                "Predictor runs a PMG-SAM model (pmgsam.build_model / load_pretrained), got "
+                f"{type(model).__name__}{hint}"
+            )
         if not isinstance(device, torch.device):
             # Commands resolve their --device first: a string here comes from library code.
             device = resolve_device(device or "auto", option="Predictor(device)")
@@ -166,9 +174,19 @@ class Predictor:
         # the float32 ones of EvalTransform would be refused by it, naming a fix (autocast,
         # images.to) that a Predictor's caller cannot apply.
         dtype = next(self.model.parameters()).dtype
-        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
-            images = images.to(self.device, dtype, non_blocking=True)
-            return self.net(to_memory_format(images, self.perf), check_range=False)
+        # The caller may have trained the model since (model.train()): predict in eval mode all
+        # the same (a `fusion: residual` model's BatchNorm would otherwise normalise by the
+        # batch and move its running statistics), then give the model its mode back.
+        training = self.model.training
+        if training:
+            self.model.eval()
+        try:
+            with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
+                images = images.to(self.device, dtype, non_blocking=True)
+                return self.net(to_memory_format(images, self.perf), check_range=False)
+        finally:
+            if training:
+                self.model.train()
 
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """Foreground probabilities (B, 1, S, S), float32 on the model's device (an ordinary
@@ -307,48 +325,6 @@ class Predictor:
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
             full = unpad_and_resize(prob[0], size, self.image_size)
             write_probability_png(full, out_dir / f"{name}.png", nan_maps)
-
-
-def image_argument(image: Any) -> np.ndarray:
-    """``image`` if it is an array :meth:`Predictor.predict_image` takes; a refusal saying how
-    to convert the other forms a notebook has at hand (PIL image, tensor, channels-first or
-    batched array), which :func:`~pmgsam.data.transforms.as_rgb_array` would only call wrong."""
-    if isinstance(image, Image.Image):
-        raise TypeError(
-            "image must be a numpy array, got a PIL image: pass "
-            "np.asarray(image.convert('RGB')) (the pixels as stored, as pmgsam reads files; "
-            "PIL.ImageOps.exif_transpose(image) first to apply a photo's EXIF rotation)"
-        )
-    if isinstance(image, torch.Tensor):
-        how = ".permute(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
-        raise TypeError(
-            f"image must be a numpy array (H, W, 3), got a torch tensor of shape "
-            f"{tuple(image.shape)}: pass image{how}.cpu().numpy() (predict_batch takes "
-            "padded (B, 3, S, S) tensors)"
-        )
-    if not isinstance(image, np.ndarray):
-        return image  # as_rgb_array names its type
-    shape = image.shape
-    if image.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        raise ValueError(
-            f"image has shape {shape}, channels first: predict_image takes (H, W, 3) "
-            "(channels last); pass image.transpose(1, 2, 0)"
-        )
-    if image.ndim == 4:
-        raise ValueError(
-            f"image has shape {shape}, a batch: predict_image takes one (H, W, 3) image; call "
-            "it on each (for image in images), or predict_dataset for a folder"
-        )
-    if image.dtype == np.uint16 and 0 < int(image.max(initial=0)) <= DIM_16_BIT_TOP:
-        top = int(image.max())
-        warnings.warn(
-            f"image is uint16 but never exceeds {top} (of 65535), so it reads at most "
-            f"{round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, pass "
-            "image.astype(np.uint8), and scale 10- or 12-bit data to 0-65535",
-            UserWarning,
-            stacklevel=3,
-        )
-    return image
 
 
 @contextlib.contextmanager
