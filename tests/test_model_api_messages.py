@@ -5,6 +5,7 @@ without their config, a copy cut short)."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -71,3 +72,14 @@ def test_load_pretrained_says_what_a_foreign_file_is(small_tiny_model, tmp_path)
         (tmp_path / "cut.safetensors").write_bytes(whole[:cut])
         with pytest.raises(CheckpointError, match="damaged or cut short"):
             pmgsam.load_pretrained(tmp_path / "cut.safetensors")
+
+
+def test_save_model_refuses_a_converted_model_whose_reload_would_not_match(
+    small_tiny_model, tmp_path
+):
+    # Its frozen-branch digests would be of bfloat16 weights: load_pretrained, which rebuilds
+    # them in float32, would then warn (random branches) or refuse (files) a good checkpoint.
+    low = copy.deepcopy(small_tiny_model).to(torch.bfloat16)
+    with pytest.raises(CheckpointError, match=r"stores float32 models.*torch\.bfloat16"):
+        save_model(low, tmp_path / "low.safetensors")
+    assert not (tmp_path / "low.safetensors").exists()

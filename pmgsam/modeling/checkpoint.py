@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from pmgsam.modeling.checkpoint_files import (
+    FOREIGN_FIELDS,
     CheckpointError,
-    identify_checkpoint,
-    safe_torch_load,
-    where_it_goes,
+    foreign_file_kind,
+    starts_as_safetensors,
 )
 from pmgsam.modeling.config import (
     EMPTY_MEANT_NONE,
@@ -166,7 +166,9 @@ def save_model(
     before this check still load.
 
     Arguments:
-      model (PMGSAM): the model to save.
+      model (PMGSAM): the model to save, in float32 (a model converted to bfloat16 or
+        float16 is refused: the frozen-branch digests would be of converted weights, which the
+        float32 branches load_pretrained rebuilds never match).
       path (str or Path): the checkpoint file to write, ending in ``.safetensors`` (replaced
         when it exists; its folder is created when missing).
       frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
@@ -180,6 +182,16 @@ def save_model(
         raise TypeError(
             f"save_model saves a PMG-SAM model (pmgsam.build_model / load_pretrained), got "
             f"{type(model).__name__}{hint}"
+        )
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes != {torch.float32}:
+        # load_pretrained rebuilds the frozen branches in float32 from their files and checks
+        # them against the digests stored here: those of converted weights never match.
+        raise CheckpointError(
+            f"save_model stores float32 models, and this one's weights are "
+            f"{', '.join(sorted(str(d) for d in dtypes))}: save it before converting it (or "
+            "convert a copy: copy.deepcopy(model).to(torch.bfloat16)); reloaded, its frozen "
+            "branches would not match their files"
         )
     if path.is_dir():
         raise CheckpointError(
@@ -236,11 +248,11 @@ def read_model_config(path: str | Path) -> ModelConfig:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError) as err:
-        found = _foreign_kind(path)
+        found = foreign_file_kind(path)
         if found is not None:
             raise CheckpointError(f"'{path}' is {found}") from err
         hint = ""
-        if _starts_as_safetensors(path):
+        if starts_as_safetensors(path):
             hint = (
                 "; it starts as a safetensors file does, so it is damaged or cut short (an "
                 "interrupted copy or download?): copy it again"
@@ -248,11 +260,11 @@ def read_model_config(path: str | Path) -> ModelConfig:
         elif path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
             hint = (
                 f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder"
-                f"{_FOREIGN_FIELDS}"
+                f"{FOREIGN_FIELDS}"
             )
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
-        found = _foreign_kind(path)
+        found = foreign_file_kind(path)
         raise CheckpointError(
             f"'{path}' is {found}"
             if found
@@ -266,52 +278,6 @@ def read_model_config(path: str | Path) -> ModelConfig:
         return from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
-
-
-_FOREIGN_FIELDS = (
-    "; a SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
-    "model.hiera_checkpoint / model.u2net_checkpoint"
-)
-
-
-def _starts_as_safetensors(path: Path) -> bool:
-    """An 8-byte header length, then the header's JSON: what safetensors files start with."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(10)[8:] in (b'{"', b"{}")
-    except OSError:
-        return False
-
-
-def _foreign_kind(path: Path) -> Optional[str]:
-    """``a <what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
-    branch (or a training state) given where PMG-SAM weights were expected, or what else a
-    readable file of tensors is; None otherwise. Read only on that error path."""
-    try:
-        obj = safe_torch_load(path)
-    except CheckpointError:
-        return None
-    found = identify_checkpoint(obj)
-    if found is not None and found.slot == "pmgsam":
-        # A trainable state dict saved with safetensors' save_file or torch.save: the weights
-        # are there but not the config that says which model they fit.
-        return (
-            "not a PMG-SAM checkpoint: it holds PMG-SAM weights without the metadata (format, "
-            "model config) that pmgsam's save_model stores beside them: save the model with "
-            "pmgsam.modeling.checkpoint.save_model, or load these into a model built as they "
-            "were trained with model.load_trainable_state_dict(state, source=PATH), state "
-            "being its tensors"
-        )
-    if found is not None:
-        return f"a {found.label}, not PMG-SAM weights: {where_it_goes(found)}"
-    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        keys = ", ".join(repr(k) for k in list(obj)[:3])
-        return (
-            f"not a PMG-SAM checkpoint but a state dict of {len(obj)} tensors (keys such as "
-            f"{keys}) of no model pmgsam knows (PMG-SAM weights are the .safetensors files "
-            f"that save_model and training write){_FOREIGN_FIELDS}"
-        )
-    return None
 
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:
