@@ -173,7 +173,8 @@ class Predictor:
         # A model converted with .half() or .to(torch.bfloat16) takes images of its own dtype:
         # the float32 ones of EvalTransform would be refused by it, naming a fix (autocast,
         # images.to) that a Predictor's caller cannot apply.
-        dtype = next(self.model.parameters()).dtype
+        weight = next(self.model.parameters(), None)  # None: a stand-in model without any
+        dtype = images.dtype if weight is None else weight.dtype
         # The caller may have trained the model since (model.train()): predict in eval mode all
         # the same (a `fusion: residual` model's BatchNorm would otherwise normalise by the
         # batch and move its running statistics), then give the model its mode back.
