@@ -83,3 +83,13 @@ def test_save_model_refuses_a_converted_model_whose_reload_would_not_match(
     with pytest.raises(CheckpointError, match=r"stores float32 models.*torch\.bfloat16"):
         save_model(low, tmp_path / "low.safetensors")
     assert not (tmp_path / "low.safetensors").exists()
+
+
+def test_the_package_offers_the_whole_notebook_api_beside_load_pretrained():
+    from pmgsam.engine import predictor
+    from pmgsam.modeling import checkpoint
+
+    assert pmgsam.save_model is checkpoint.save_model
+    assert pmgsam.Predictor is predictor.Predictor
+    assert pmgsam.binary_mask is predictor.binary_mask
+    assert {"save_model", "Predictor", "binary_mask"} <= set(pmgsam.__all__) & set(dir(pmgsam))
