@@ -1,19 +1,25 @@
 """The images inference reads: a folder (or one file) listed and checked header by header
 (:class:`ImageFolder`), and the wrapper that lets a DataLoader worker hand an unreadable file
-back by name instead of ending the run (:class:`SkipUnreadable`, :func:`collate_readable`).
+back by name instead of ending the run (:class:`SkipUnreadable`, :func:`collate_readable`), and
+the check of an in-memory image given to ``Predictor.predict_image`` (:func:`image_argument`).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torch.utils.data._utils.collate import default_collate
 
 from pmgsam.data import EvalTransform, load_image
 from pmgsam.data.io import (
+    DIM_16_BIT_TOP,
     IMAGE_EXTENSIONS,
     DataError,
     DataNotFoundError,
@@ -155,3 +161,45 @@ def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
     good = [s for s in samples if "unreadable" not in s]
     bad = [(s["name"], s["unreadable"]) for s in samples if "unreadable" in s]
     return {"batch": default_collate(good) if good else None, "unreadable": bad}
+
+
+def image_argument(image: Any) -> np.ndarray:
+    """``image`` if it is an array :meth:`Predictor.predict_image` takes; a refusal saying how
+    to convert the other forms a notebook has at hand (PIL image, tensor, channels-first or
+    batched array), which :func:`~pmgsam.data.transforms.as_rgb_array` would only call wrong."""
+    if isinstance(image, Image.Image):
+        raise TypeError(
+            "image must be a numpy array, got a PIL image: pass "
+            "np.asarray(image.convert('RGB')) (the pixels as stored, as pmgsam reads files; "
+            "PIL.ImageOps.exif_transpose(image) first to apply a photo's EXIF rotation)"
+        )
+    if isinstance(image, torch.Tensor):
+        how = ".permute(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
+        raise TypeError(
+            f"image must be a numpy array (H, W, 3), got a torch tensor of shape "
+            f"{tuple(image.shape)}: pass image{how}.cpu().numpy() (predict_batch takes "
+            "padded (B, 3, S, S) tensors)"
+        )
+    if not isinstance(image, np.ndarray):
+        return image  # as_rgb_array names its type
+    shape = image.shape
+    if image.ndim == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"image has shape {shape}, channels first: predict_image takes (H, W, 3) "
+            "(channels last); pass image.transpose(1, 2, 0)"
+        )
+    if image.ndim == 4:
+        raise ValueError(
+            f"image has shape {shape}, a batch: predict_image takes one (H, W, 3) image; call "
+            "it on each (for image in images), or predict_dataset for a folder"
+        )
+    if image.dtype == np.uint16 and 0 < int(image.max(initial=0)) <= DIM_16_BIT_TOP:
+        top = int(image.max())
+        warnings.warn(
+            f"image is uint16 but never exceeds {top} (of 65535), so it reads at most "
+            f"{round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, pass "
+            "image.astype(np.uint8), and scale 10- or 12-bit data to 0-65535",
+            UserWarning,
+            stacklevel=3,
+        )
+    return image

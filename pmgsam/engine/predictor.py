@@ -29,6 +29,7 @@ from pmgsam.engine.inference_inputs import (  # noqa: F401
     ImageFolder,
     SkipUnreadable,
     collate_readable,
+    image_argument,
     input_images,
 )
 from pmgsam.engine.performance import (
@@ -74,7 +75,7 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" and not emulated else "none"
     if amp not in ("bf16", "none"):
-        raise ValueError(f"amp must be 'bf16' or 'none', got {amp!r}")
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'none' (no fp16 mode), got {amp!r}")
     if amp == "bf16" and emulated:
         warn_once(
             f"amp bf16 on {torch.cuda.get_device_name(device)} ({device}): this GPU only "
@@ -125,9 +126,11 @@ class Predictor:
         ``device``, put in eval mode, its convolutions given the memory format
         ``performance.channels_last`` asks for (channels-last, or back to contiguous NCHW) and
         its Hiera attention the form ``performance.hiera_window_attention`` asks for (with
-        ``compile_scope="regional"``, its blocks are compiled in place too). The model stays
-        usable: :func:`~pmgsam.modeling.checkpoint.save_model` and ``torch.save`` store the
-        same weights, and it trains after ``model.train()``; only a raw
+        ``compile_scope="regional"``, its blocks are compiled in place too). Each prediction
+        runs in eval mode, also after a ``model.train()``, whose mode it leaves as it was. It
+        may be converted to float16 or bfloat16. The model stays usable:
+        :func:`~pmgsam.modeling.checkpoint.save_model` and ``torch.save`` store the same
+        weights, and it trains after ``model.train()``; only a raw
         ``safetensors.torch.save_file(model.state_dict())`` refuses channels-last tensors
         (``model.to(memory_format=torch.contiguous_format)`` first).
       device (str or torch.device): where to run; ``auto`` picks CUDA when available. A CUDA
@@ -146,6 +149,13 @@ class Predictor:
         amp: str = "auto",
         performance: Optional[PerformanceConfig] = None,
     ) -> None:
+        if not hasattr(model, "config"):
+            inner = getattr(model, "module", None)  # DistributedDataParallel, DataParallel
+            hint = " (pass its .module, the PMG-SAM inside)" if hasattr(inner, "config") else ""
+            raise TypeError(
+                "Predictor runs a PMG-SAM model (pmgsam.build_model / load_pretrained), got "
+                f"{type(model).__name__}{hint}"
+            )
         if not isinstance(device, torch.device):
             # Commands resolve their --device first: a string here comes from library code.
             device = resolve_device(device or "auto", option="Predictor(device)")
@@ -160,13 +170,28 @@ class Predictor:
         self.image_size = model.config.image_size
 
     def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
-        with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
-            images = to_memory_format(images.to(self.device, non_blocking=True), self.perf)
-            return self.net(images, check_range=False)
+        # A model converted with .half() or .to(torch.bfloat16) takes images of its own dtype:
+        # the float32 ones of EvalTransform would be refused by it, naming a fix (autocast,
+        # images.to) that a Predictor's caller cannot apply.
+        weight = next(self.model.parameters(), None)  # None: a stand-in model without any
+        dtype = images.dtype if weight is None else weight.dtype
+        # The caller may have trained the model since (model.train()): predict in eval mode all
+        # the same (a `fusion: residual` model's BatchNorm would otherwise normalise by the
+        # batch and move its running statistics), then give the model its mode back.
+        training = self.model.training
+        if training:
+            self.model.eval()
+        try:
+            with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
+                images = images.to(self.device, dtype, non_blocking=True)
+                return self.net(to_memory_format(images, self.perf), check_range=False)
+        finally:
+            if training:
+                self.model.train()
 
-    @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities (B, 1, S, S), float32 on the model's device.
+        """Foreground probabilities (B, 1, S, S), float32 on the model's device (an ordinary
+        tensor: it may be edited in place, as ``probs[probs < 0.1] = 0``).
 
         Arguments:
           images (torch.Tensor): padded RGB images (B, 3, S, S) in [0, 1], S being the model's
@@ -175,17 +200,22 @@ class Predictor:
             once per batch): 0-255 tensors give wrong maps without an error, NaN ones NaN
             probabilities (which the written maps name in a
             :class:`~pmgsam.engine.prediction_maps.NaNPredictionWarning`).
-            :meth:`predict_image` checks its input.
+            :meth:`predict_image` checks its input. A model converted to float16 or
+            bfloat16 gets them in its dtype.
         """
-        return torch.sigmoid(self._forward(images)["mask"].float())
+        with torch.inference_mode():
+            probs = torch.sigmoid(self._forward(images)["mask"].float())
+        # Cloned outside inference mode: an inference tensor refuses in-place edits and autograd
+        # with a torch error that does not say where the tensor came from.
+        return probs.clone()
 
-    @torch.inference_mode()
     def predict_batch_with_premask(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(final, Pre-Mask) probabilities, both (B, 1, S, S), from one forward pass."""
-        out = self._forward(images)
-        return torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+        with torch.inference_mode():
+            out = self._forward(images)
+            final, pre = torch.sigmoid(out["mask"].float()), torch.sigmoid(out["pre_mask"].float())
+        return final.clone(), pre.clone()
 
-    @torch.inference_mode()
     def predict_image(self, image: np.ndarray) -> torch.Tensor:
         """Foreground probabilities (H, W), float32 on the CPU, of one in-memory image.
 
@@ -196,10 +226,14 @@ class Predictor:
         ``prob > 128.5 / 255`` (about 0.50392), not ``prob > 0.5``.
 
         Arguments:
-          image (np.ndarray): (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha dropped),
-            uint8, uint16 or float in [0, 1] (:func:`~pmgsam.data.transforms.as_rgb_array`).
+          image (np.ndarray): one image, (H, W, 3) RGB, (H, W) gray or (H, W, 4) RGBA (alpha
+            dropped), uint8, uint16 or float in [0, 1]
+            (:func:`~pmgsam.data.transforms.as_rgb_array`). A PIL image, a tensor, a
+            channels-first (3, H, W) array or a batch is refused, the message saying how to
+            convert it; a uint16 image that never exceeds 4095 gets a warning (it is nearly
+            black at 16-bit scale, as such an image file is).
         """
-        sample = EvalTransform(self.image_size)(image)
+        sample = EvalTransform(self.image_size)(image_argument(image))
         prob = self.predict_batch(sample["image"][None])[0, 0]
         return unpad_and_resize(prob, sample["orig_size"], self.image_size).cpu()
 

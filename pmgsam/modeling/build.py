@@ -5,6 +5,7 @@ config or a checkpoint."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Union
@@ -36,20 +37,60 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
     """
     if isinstance(name_or_config, str):
         if name_or_config not in MODEL_REGISTRY:
-            raise ValueError(f"unknown model {name_or_config!r}; available: {list_models()}")
+            raise ValueError(
+                f"unknown model {name_or_config!r}{_weights_hint(name_or_config)}; "
+                f"{_closest(name_or_config, list_models())}available: {list_models()}"
+            )
         base = to_dict(MODEL_REGISTRY[name_or_config]())
     elif isinstance(name_or_config, ModelConfig):
         base = to_dict(name_or_config)
     elif isinstance(name_or_config, dict):
         base = dict(name_or_config)
     else:
-        raise TypeError(f"expected a model name, ModelConfig or dict, got {type(name_or_config)}")
+        raise TypeError(
+            f"expected a model name, ModelConfig or dict, got {type(name_or_config)}"
+            f"{_weights_hint(name_or_config)}"
+        )
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ConfigError(f"unknown model config key(s) {unknown}; known: {sorted(known)}")
+        hints = "".join(
+            f"{key!r}: {_NOT_FIELDS[key]}; " if key in _NOT_FIELDS else _closest(key, known, key)
+            for key in unknown
+        )
+        raise ConfigError(f"unknown model config key(s) {unknown}; {hints}known: {sorted(known)}")
     base.update(overrides)
     return from_dict(ModelConfig, base, prefix="model")
+
+
+# Keywords other model builders take (timm, from_pretrained) that are no ModelConfig field.
+_MOVE_AFTER = "the model is built on the CPU in float32: move or convert it after, e.g. "
+_NOT_FIELDS = {
+    "device": f"{_MOVE_AFTER}model.to('cuda') (Predictor(model, device=...) moves it too)",
+    "dtype": f"{_MOVE_AFTER}model.to(torch.bfloat16)",
+    "pretrained": "the files named by hiera_checkpoint / u2net_checkpoint are loaded, and "
+    "pmgsam.load_pretrained(PATH) loads a PMG-SAM checkpoint",
+    "checkpoint": "pmgsam.load_pretrained(PATH) loads a PMG-SAM checkpoint",
+}
+
+
+def _closest(given: str, choices: Any, label: str = "") -> str:
+    """``[label: ]did you mean 'x'?; `` for the choice closest to a mistyped ``given``, or
+    empty."""
+    # Case and '-' for '_' first: get_close_matches alone misses 'pmgsam-tiny' at its cutoff.
+    folded = {c.lower().replace("-", "_"): c for c in choices}
+    match = difflib.get_close_matches(given.lower().replace("-", "_"), list(folded), n=1)
+    prefix = f"{label!r}: " if label else ""
+    return f"{prefix}did you mean {folded[match[0]]!r}?; " if match else ""
+
+
+def _weights_hint(given: Any) -> str:
+    """Where a weights file was given for a model name: load_pretrained reads those."""
+    if isinstance(given, (str, Path)) and (
+        Path(given).suffix.lower() in (".safetensors", ".pth", ".pt") or Path(given).exists()
+    ):
+        return " (a PMG-SAM checkpoint file or run folder loads with pmgsam.load_pretrained)"
+    return ""
 
 
 # Where each branch file comes from, said in the messages themselves: weights/README.md, with

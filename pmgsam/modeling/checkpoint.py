@@ -15,10 +15,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from pmgsam.modeling.checkpoint_files import (
+    FOREIGN_FIELDS,
     CheckpointError,
-    identify_checkpoint,
-    safe_torch_load,
-    where_it_goes,
+    foreign_file_kind,
+    starts_as_safetensors,
 )
 from pmgsam.modeling.config import (
     EMPTY_MEANT_NONE,
@@ -166,14 +166,38 @@ def save_model(
     before this check still load.
 
     Arguments:
-      model (PMGSAM): the model to save.
+      model (PMGSAM): the model to save, in float32 (a model converted to bfloat16 or
+        float16 is refused: the frozen-branch digests would be of converted weights, which the
+        float32 branches load_pretrained rebuilds never match).
       path (str or Path): the checkpoint file to write, ending in ``.safetensors`` (replaced
-        when it exists).
+        when it exists; its folder is created when missing).
       frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
         (:func:`branch_digests`, computed when not given). They go along, so loading the
         checkpoint with other frozen weights is refused.
     """
     path = Path(path)
+    if not (hasattr(model, "trainable_state_dict") and hasattr(model, "config")):
+        inner = getattr(model, "module", None)  # DistributedDataParallel, DataParallel
+        hint = " (pass its .module, the PMG-SAM inside)" if hasattr(inner, "config") else ""
+        raise TypeError(
+            f"save_model saves a PMG-SAM model (pmgsam.build_model / load_pretrained), got "
+            f"{type(model).__name__}{hint}"
+        )
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes != {torch.float32}:
+        # load_pretrained rebuilds the frozen branches in float32 from their files and checks
+        # them against the digests stored here: those of converted weights never match.
+        raise CheckpointError(
+            f"save_model stores float32 models, and this one's weights are "
+            f"{', '.join(sorted(str(d) for d in dtypes))}: save it before converting it (or "
+            "convert a copy: copy.deepcopy(model).to(torch.bfloat16)); reloaded, its frozen "
+            "branches would not match their files"
+        )
+    if path.is_dir():
+        raise CheckpointError(
+            f"'{path}' is a folder: give save_model a file to write in it, e.g. "
+            f"'{path / MODEL_FILE}' (load_pretrained takes that folder then)"
+        )
     if path.suffix.lower() != ".safetensors":
         raise CheckpointError(
             f"save_model writes safetensors, not a torch.save pickle, so '{path}' would be "
@@ -224,21 +248,25 @@ def read_model_config(path: str | Path) -> ModelConfig:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError) as err:
-        found = _foreign_kind(path)
+        found = foreign_file_kind(path)
         if found is not None:
-            raise CheckpointError(f"'{path}' is a {found}") from err
+            raise CheckpointError(f"'{path}' is {found}") from err
         hint = ""
-        if path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
+        if starts_as_safetensors(path):
             hint = (
-                f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder (a "
-                "SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
-                "model.hiera_checkpoint / model.u2net_checkpoint)"
+                "; it starts as a safetensors file does, so it is damaged or cut short (an "
+                "interrupted copy or download?): copy it again"
+            )
+        elif path.suffix in (".pt", ".pth"):  # e.g. a run's state.pt, or a foreign checkpoint
+            hint = (
+                f"; PMG-SAM weights are the {MODEL_FILE} beside it, or give the run folder"
+                f"{FOREIGN_FIELDS}"
             )
         raise CheckpointError(f"cannot read '{path}' as safetensors: {err}{hint}") from err
     if metadata.get("format") != FORMAT or "config" not in metadata:
-        found = _foreign_kind(path)
+        found = foreign_file_kind(path)
         raise CheckpointError(
-            f"'{path}' is a {found}"
+            f"'{path}' is {found}"
             if found
             else f"'{path}' is not a PMG-SAM checkpoint (no pmgsam config metadata)"
         )
@@ -250,19 +278,6 @@ def read_model_config(path: str | Path) -> ModelConfig:
         return from_dict(ModelConfig, stored)
     except ConfigError as err:
         raise CheckpointError(f"'{path}' carries an invalid model config: {err}") from err
-
-
-def _foreign_kind(path: Path) -> Optional[str]:
-    """``<what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
-    branch (or a training state) given where PMG-SAM weights were expected; None otherwise.
-    Read only on that error path."""
-    try:
-        found = identify_checkpoint(safe_torch_load(path))
-    except CheckpointError:
-        return None
-    if found is None or found.slot == "pmgsam":  # then its header is what is wrong
-        return None
-    return f"{found.label}, not PMG-SAM weights: {where_it_goes(found)}"
 
 
 def read_model_file(path: str | Path) -> Tuple[Dict[str, torch.Tensor], ModelConfig]:

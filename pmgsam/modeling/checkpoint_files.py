@@ -296,3 +296,49 @@ def where_it_goes(found: CheckpointKind) -> str:
     if found.slot in CHECKPOINT_SLOTS:
         return f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
     return NOT_A_BRANCH[found.slot]
+
+
+FOREIGN_FIELDS = (
+    "; a SAM checkpoint goes to model.sam_checkpoint, Hiera / U²-Net ones to "
+    "model.hiera_checkpoint / model.u2net_checkpoint"
+)
+
+
+def starts_as_safetensors(path: Path) -> bool:
+    """An 8-byte header length, then the header's JSON: what safetensors files start with."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(10)[8:] in (b'{"', b"{}")
+    except OSError:
+        return False
+
+
+def foreign_file_kind(path: Path) -> Optional[str]:
+    """``a <what the file is>, not PMG-SAM weights: <where it goes>`` for a checkpoint of a
+    branch (or a training state) given where PMG-SAM weights were expected, or what else a
+    readable file of tensors is; None otherwise. Read only on that error path."""
+    try:
+        obj = safe_torch_load(path)
+    except CheckpointError:
+        return None
+    found = identify_checkpoint(obj)
+    if found is not None and found.slot == "pmgsam":
+        # A trainable state dict saved with safetensors' save_file or torch.save: the weights
+        # are there but not the config that says which model they fit.
+        return (
+            "not a PMG-SAM checkpoint: it holds PMG-SAM weights without the metadata (format, "
+            "model config) that pmgsam's save_model stores beside them: save the model with "
+            "pmgsam.modeling.checkpoint.save_model, or load these into a model built as they "
+            "were trained with model.load_trainable_state_dict(state, source=PATH), state "
+            "being its tensors"
+        )
+    if found is not None:
+        return f"a {found.label}, not PMG-SAM weights: {where_it_goes(found)}"
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = ", ".join(repr(k) for k in list(obj)[:3])
+        return (
+            f"not a PMG-SAM checkpoint but a state dict of {len(obj)} tensors (keys such as "
+            f"{keys}) of no model pmgsam knows (PMG-SAM weights are the .safetensors files "
+            f"that save_model and training write){FOREIGN_FIELDS}"
+        )
+    return None

@@ -94,11 +94,19 @@ class PMGSAM(nn.Module):
 
     def _check_images(self, images: torch.Tensor, check_range: bool = True) -> None:
         s = self.config.image_size
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(
+                f"images must be a torch.Tensor (B, 3, {s}, {s}) in [0, 1], got "
+                f"{type(images).__name__} (torch.from_numpy for an array; Predictor."
+                "predict_image takes an (H, W, 3) image array of any size)"
+            )
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (s, s):
             raise ValueError(
                 f"PMG-SAM expects RGB images of shape (B, 3, {s}, {s}) in [0, 1] "
                 f"(model.image_size={s}); got {tuple(images.shape)}"
             )
+        if len(images) == 0:  # Hiera would stop in a reshape that names no input
+            raise ValueError(f"images is an empty batch, shape {tuple(images.shape)}: give B >= 1")
         if not images.is_floating_point():
             raise ValueError(
                 f"images must be a floating-point tensor in [0, 1], got {images.dtype}"
@@ -116,7 +124,7 @@ class PMGSAM(nn.Module):
                 f"images.to({weights}) or run the model under torch.autocast"
             )
         checked = check_range and self.check_input_range
-        if not checked or torch.compiler.is_compiling() or images.numel() == 0:
+        if not checked or torch.compiler.is_compiling():
             return  # a data-dependent branch would break the compiled graph
         # One reduction and one host sync: 0-255 images would otherwise give silently wrong
         # masks (the normalisation assumes [0, 1]).
