@@ -62,10 +62,9 @@ from pmgsam.baselines.finetune_losses import (
 )
 from pmgsam.baselines.finetune_targets import TARGET_KINDS
 from pmgsam.data.config import DataConfig
-from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine.epoch_stats import EpochLosses
 from pmgsam.utils.config import ConfigError, check_positive, check_seed, non_blank_field
-from pmgsam.utils.loaders import loader_batches, sigterm_stops_quietly
+from pmgsam.utils.loaders import command_worker_init, loader_batches
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -265,7 +264,7 @@ def run_epoch(
     # Pinned batches copy to the GPU without blocking the host (Sample.to).
     loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=workers, collate_fn=list,
                         pin_memory=device.type == "cuda",
-                        worker_init_fn=sigterm_stops_quietly(worker_warnings_init()))  # fmt: skip
+                        worker_init_fn=command_worker_init())  # fmt: skip
     # Summed on the device (reading a loss waits for the GPU), in float64: the means equal
     # a host-side sum of every step's loss read back.
     sums = EpochLosses(device, world_size=1, dtype=torch.float64)

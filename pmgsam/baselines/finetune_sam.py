@@ -65,11 +65,10 @@ from pmgsam.baselines.finetune_targets import (
     log_skipped,
     resolve_targets,
 )
-from pmgsam.data.io import worker_warnings_init
 from pmgsam.modeling.checkpoint import load_hashed
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.cpus import loader_workers
-from pmgsam.utils.loaders import loader_batches, sigterm_stops_quietly
+from pmgsam.utils.loaders import command_worker_init, loader_batches
 from pmgsam.utils.messages import counted
 
 __all__ = ["PromptedImages", "check_outputs", "finetune", "main", "run_epoch", "sidecar_path"]
@@ -202,9 +201,8 @@ def make_embedder(run: Run) -> Embedder:
         tic = time.perf_counter()
         for split in run.splits:
             items = run.items(split, range(run.counts[split]), (ft.seed, 1))
-            init = sigterm_stops_quietly(worker_warnings_init())
             loader = DataLoader(items, ft.batch_size, num_workers=run.workers, collate_fn=list,
-                                worker_init_fn=init)  # fmt: skip
+                                worker_init_fn=command_worker_init())  # fmt: skip
             with loader_batches(loader) as batches:
                 bar = tqdm(batches, f"embedding {split}", len(loader), unit="batch",
                            disable=run.args.quiet)  # fmt: skip

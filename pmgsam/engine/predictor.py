@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
-from pmgsam.data.io import DataError, worker_warnings_init
+from pmgsam.data.io import DataError
 from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
@@ -61,7 +61,7 @@ from pmgsam.utils.cpus import (
     threads_beside,
     torch_threads,
 )
-from pmgsam.utils.loaders import loader_batches, sigterm_stops_quietly
+from pmgsam.utils.loaders import command_worker_init, loader_batches
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")
@@ -288,7 +288,7 @@ class Predictor:
             pin_memory=self.device.type == "cuda",
             # A SIGTERM sent to the whole job (Slurm, `kill -TERM -PGID`) must stop the run as
             # an interruption, not as torch's "DataLoader worker ... killed by signal" crash.
-            worker_init_fn=sigterm_stops_quietly(worker_warnings_init()),
+            worker_init_fn=command_worker_init(),
             collate_fn=collate_readable,
         )
         nan_maps: List[str] = []  # one warning for the run: a broken model gives NaN everywhere

@@ -28,12 +28,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from pmgsam.data import DataConfig, build_dataset, train_val_split_names
 from pmgsam.data.datasets import DrawKey, SegmentationDataset, check_files, warn_oriented_images
-from pmgsam.data.io import worker_warnings_init
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.cpus import loader_workers
 from pmgsam.utils.io import path_under
-from pmgsam.utils.loaders import sigterm_stops_quietly
+from pmgsam.utils.loaders import command_worker_init
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def build_training_data(
         "pin_memory": device.type == "cuda",
         "persistent_workers": config.performance.persistent_workers and workers > 0,
         # SIGTERM sent to the whole job must end the run as an interruption, not a crash.
-        "worker_init_fn": sigterm_stops_quietly(worker_warnings_init()),
+        "worker_init_fn": command_worker_init(),
     }
     train_loader = DataLoader(
         train_set, batch_size=tc.batch_size, sampler=sampler, **worker_options

@@ -75,6 +75,16 @@ def sigterm_stops_quietly(
     return functools.partial(_init_worker, init_fn)
 
 
+def command_worker_init() -> Callable[[int], None]:
+    """The ``worker_init_fn`` of the loaders a command runs (training, prediction, the SAM
+    fine-tune): its workers warn as the command does
+    (:func:`~pmgsam.data.mask_warnings.worker_warnings_init`) and end quietly on a SIGTERM sent
+    to the whole job (:func:`sigterm_stops_quietly`)."""
+    from pmgsam.data.mask_warnings import worker_warnings_init
+
+    return sigterm_stops_quietly(worker_warnings_init())
+
+
 def _init_worker(init_fn: Optional[Callable[[int], None]], worker_id: int) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     if init_fn is not None:
