@@ -21,7 +21,9 @@ benchmark mode records a set of splits; the scores file keeps it), kept scores t
 folder given to ``python -m pmgsam.report`` shares the ``DIS-TE1-4`` (Overall) column with
 benchmark runs, and the grid's own table holds every variant in one column. Scores whose
 recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn under the same
-names and sizes, are scored again from the kept maps.
+names and sizes, are scored again from the kept maps, and so are scores that record no GT (an
+older pmgsam's): their run.json entry would otherwise name the GT found now, which the data
+digest (names and sizes) does not tell from the masks they were scored against.
 """
 
 from __future__ import annotations
@@ -201,7 +203,7 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
-    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record, recorded
+    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
@@ -255,10 +257,8 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
-    # Kept scores of an older pmgsam, which recorded no GT: of the data found now (same names
-    # and sizes, rescore_reason checked).
-    entry = {**summary, GT_KEY: recorded(summary) or _entry_gt(gt, summary)}
-    write_run_json(run_dir, label, dis={name: entry}, meta=meta)
+    # Kept scores record their GT (_other_ground_truth scores again those that do not).
+    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
 
 
 def _entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, Any]:
@@ -270,12 +270,16 @@ def _entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, An
 def _other_ground_truth(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[str]:
     """Why scores ``kept`` were made against other GT than ``gt`` (their recorded masks or,
     with HCE, skeletons differ: redrawn under the same names and sizes, which the data digest
-    passes); None when they were or (older scores) record none."""
+    passes), or that they record none (an older pmgsam's: scored again from the kept maps, so
+    the record names the GT they were scored against); None when they were."""
     from pmgsam.evaluation.table_gt import recorded
 
     then = recorded(kept)
     if then is None:
-        return None
+        return (
+            "its scores do not record the ground truth they were scored against (scored by an "
+            "older pmgsam; its kept maps are scored, not predicted, unless some are gone)"
+        )
     if then["fingerprint"] != gt["fingerprint"]:
         return "its GT masks changed since it was scored (same names and sizes, other content)"
     if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
