@@ -23,7 +23,8 @@ benchmark runs, and the grid's own table holds every variant in one column. Scor
 recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn under the same
 names and sizes, are scored again from the kept maps, and so are scores that record no GT (an
 older pmgsam's): their run.json entry would otherwise name the GT found now, which the data
-digest (names and sizes) does not tell from the masks they were scored against.
+digest (names and sizes) does not tell from the masks they were scored against (a ``--no-hce``
+call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
+from pmgsam.ablate_gt import entry_gt, other_ground_truth
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
 
@@ -232,7 +234,7 @@ def evaluate_variant(
     if out_json.is_file():
         kept = _read_scores(out_json)
         reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
-        reason = reason or _other_ground_truth(kept, gt)
+        reason = reason or other_ground_truth(path.stem, kept, gt, opts.no_hce)
         if reason is None:
             logger.info("%s: already scored (%s), skipped", path.stem, out_json)
         else:
@@ -247,7 +249,7 @@ def evaluate_variant(
         summary = _predict_and_score(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
         )
-        summary = _record_settings(out_json, {**summary, GT_KEY: _entry_gt(gt, summary)}, settings)
+        summary = _record_settings(out_json, {**summary, GT_KEY: entry_gt(gt, summary)}, settings)
     meta = {
         "config": str(path),
         # As evaluate.py records its checkpoint: the analyses predict into this folder only
@@ -257,34 +259,8 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
-    # Kept scores record their GT (_other_ground_truth scores again those that do not).
+    # Kept scores record their GT, or (other_ground_truth) none, as an older pmgsam's.
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
-
-
-def _entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, Any]:
-    """The GT record ``gt`` of scores ``summary``: its skeletons only with HCE."""
-    hce = summary.get("HCE") is not None
-    return {k: v for k, v in gt.items() if hce or k != "skeletons"}
-
-
-def _other_ground_truth(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[str]:
-    """Why scores ``kept`` were made against other GT than ``gt`` (their recorded masks or,
-    with HCE, skeletons differ: redrawn under the same names and sizes, which the data digest
-    passes), or that they record none (an older pmgsam's: scored again from the kept maps, so
-    the record names the GT they were scored against); None when they were."""
-    from pmgsam.evaluation.table_gt import recorded
-
-    then = recorded(kept)
-    if then is None:
-        return (
-            "its scores do not record the ground truth they were scored against (scored by an "
-            "older pmgsam; its kept maps are scored, not predicted, unless some are gone)"
-        )
-    if then["fingerprint"] != gt["fingerprint"]:
-        return "its GT masks changed since it was scored (same names and sizes, other content)"
-    if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
-        return "its GT skeletons (HCE) changed since it was scored"
-    return None
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:

@@ -151,3 +151,28 @@ def test_older_kept_scores_without_a_gt_record_are_scored_again_from_kept_maps(
     assert now["ground_truth"]["fingerprint"] == expected
     entry = json.loads((run / "run.json").read_text())["dis"]["DIS-TE1-4"]
     assert (entry["ground_truth"]["fingerprint"], entry["MAE"]) == (expected, now["MAE"])
+
+
+def test_older_kept_scores_with_hce_are_kept_unrecorded_by_a_no_hce_call(
+    scored,  # noqa: F811
+    tmp_path,
+    caplog,
+) -> None:
+    # Scoring them again with --no-hce would replace scores holding HCE by scores without it.
+    out = _copy(scored, tmp_path)
+    run = out / "k1"
+    scores_file = run / "metrics" / "DIS-TE1-4.json"
+    older = json.loads(scores_file.read_text())
+    del older["ground_truth"]
+    older["HCE"], older["scored_with"]["hce"] = 12.5, True  # as an older call with HCE wrote
+    scores_file.write_text(json.dumps(older, indent=2) + "\n")
+    stamp = scores_file.stat().st_mtime_ns
+    args = ["--grid", scored["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pmgsam.ablate"):
+        assert ablate.main([str(a) for a in args] + ["--quiet", "--no-hce", "--evaluate"]
+                           + scored["overrides"]) == 0  # fmt: skip
+    assert "kept without that record" in caplog.text
+    assert scores_file.stat().st_mtime_ns == stamp
+    entry = _entry(run)
+    assert entry["HCE"] == 12.5 and "ground_truth" not in entry
