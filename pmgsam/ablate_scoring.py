@@ -21,7 +21,10 @@ benchmark mode records a set of splits; the scores file keeps it), kept scores t
 folder given to ``python -m pmgsam.report`` shares the ``DIS-TE1-4`` (Overall) column with
 benchmark runs, and the grid's own table holds every variant in one column. Scores whose
 recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn under the same
-names and sizes, are scored again from the kept maps.
+names and sizes, are scored again from the kept maps, and so are scores that record no GT (an
+older pmgsam's): their run.json entry would otherwise name the GT found now, which the data
+digest (names and sizes) does not tell from the masks they were scored against (a ``--no-hce``
+call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
+from pmgsam.ablate_gt import entry_gt, other_ground_truth
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
 
@@ -201,7 +205,7 @@ def evaluate_variant(
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
     from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
-    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record, recorded
+    from pmgsam.evaluation.table_gt import GT_KEY, dataset_record
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
 
     done = run_dir / "train" / DONE_FILE
@@ -230,7 +234,7 @@ def evaluate_variant(
     if out_json.is_file():
         kept = _read_scores(out_json)
         reason, predict = rescore_reason(kept.get(SCORED_WITH), settings)
-        reason = reason or _other_ground_truth(kept, gt)
+        reason = reason or other_ground_truth(path.stem, kept, gt, opts.no_hce)
         if reason is None:
             logger.info("%s: already scored (%s), skipped", path.stem, out_json)
         else:
@@ -245,7 +249,7 @@ def evaluate_variant(
         summary = _predict_and_score(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
         )
-        summary = _record_settings(out_json, {**summary, GT_KEY: _entry_gt(gt, summary)}, settings)
+        summary = _record_settings(out_json, {**summary, GT_KEY: entry_gt(gt, summary)}, settings)
     meta = {
         "config": str(path),
         # As evaluate.py records its checkpoint: the analyses predict into this folder only
@@ -255,32 +259,8 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
-    # Kept scores of an older pmgsam, which recorded no GT: of the data found now (same names
-    # and sizes, rescore_reason checked).
-    entry = {**summary, GT_KEY: recorded(summary) or _entry_gt(gt, summary)}
-    write_run_json(run_dir, label, dis={name: entry}, meta=meta)
-
-
-def _entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, Any]:
-    """The GT record ``gt`` of scores ``summary``: its skeletons only with HCE."""
-    hce = summary.get("HCE") is not None
-    return {k: v for k, v in gt.items() if hce or k != "skeletons"}
-
-
-def _other_ground_truth(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[str]:
-    """Why scores ``kept`` were made against other GT than ``gt`` (their recorded masks or,
-    with HCE, skeletons differ: redrawn under the same names and sizes, which the data digest
-    passes); None when they were or (older scores) record none."""
-    from pmgsam.evaluation.table_gt import recorded
-
-    then = recorded(kept)
-    if then is None:
-        return None
-    if then["fingerprint"] != gt["fingerprint"]:
-        return "its GT masks changed since it was scored (same names and sizes, other content)"
-    if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
-        return "its GT skeletons (HCE) changed since it was scored"
-    return None
+    # Kept scores record their GT, or (other_ground_truth) none, as an older pmgsam's.
+    write_run_json(run_dir, label, dis={name: summary}, meta=meta)
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:

@@ -91,7 +91,9 @@ def check_same_model(
     ``checkpoint_resolved`` (:func:`checkpoint_meta`), or for runs written before it existed
     the recorded path resolved against the current working directory; a training run or
     checkpoint folder stands for the weights file it holds (pmgsam.ablate records its
-    variants' best weights file, which ``--checkpoint <variant>/train`` names too).
+    variants' best weights file, which ``--checkpoint <variant>/train`` names too). When the
+    recorded file is gone, a file holding the weights whose SHA-256 run.json records is the
+    same model (the folders moved since).
     """
     path = Path(run_dir) / "run.json"
     meta = read_run_file(path).get("meta")
@@ -104,14 +106,34 @@ def check_same_model(
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
     old = (_weights_file(recorded_checkpoint(meta) or meta["checkpoint"]), meta.get("baseline"))
-    if old != (_weights_file(checkpoint), baseline):
-        was = f"checkpoint '{meta['checkpoint']}'" + (
-            f" with --baseline {old[1]}" if old[1] else ""
-        )
-        raise EvaluationInputError(
-            f"{option} '{run_dir}' holds the results of {was}: scores of '{checkpoint}' would be "
-            f"merged into the same table row; choose another {option} (or delete '{path}')"
-        )
+    new = _weights_file(checkpoint)
+    if old == (new, baseline) or (old[1] == baseline and _moved(meta, old[0], new)):
+        return
+    was = f"checkpoint '{meta['checkpoint']}'" + (f" with --baseline {old[1]}" if old[1] else "")
+    # The names alone may be equal ('runs/A' then and now, in a copy of the project).
+    where = f" ('{old[0]}', not '{new}')" if old[0] != new else ""
+    raise EvaluationInputError(
+        f"{option} '{run_dir}' holds the results of {was}{where}: scores of '{checkpoint}' "
+        f"would be merged into the same table row; choose another {option} (or delete '{path}')"
+    )
+
+
+def _moved(meta: Mapping[str, Any], then: Path, weights: Path) -> bool:
+    """The weights file ``then`` that ``meta`` records is gone and ``weights`` holds the weights
+    whose SHA-256 it records: the same model, moved (with the project folder, or the run's)
+    since, whose scores belong in the row. While ``then`` is there, another path is another
+    checkpoint, even of the same bytes."""
+    from pmgsam.utils.io import file_sha256
+
+    if then.exists():
+        return False
+    made_with = meta.get("maps_made_with")  # a baseline's
+    sha = meta.get("weights_sha256") or (
+        made_with.get("weights_sha256") if isinstance(made_with, Mapping) else None
+    )
+    if not isinstance(sha, str) or not weights.is_file():
+        return False
+    return file_sha256(weights) == sha
 
 
 def _weights_file(checkpoint: PathLike) -> Path:

@@ -253,7 +253,9 @@ def unrecorded_notes(
     methods: Sequence[str], entries: Sequence[Mapping[str, object]], groups: Sequence[str]
 ) -> List[str]:
     """One note per shown group where some rows record their ground truth and others (written
-    by an older pmgsam) do not: those are not checked to be of the same images."""
+    by an older pmgsam) do not: those are not checked to be of the same images. Then one note
+    more says how such a row gains the record: someone who upgraded pmgsam in the middle of a
+    project has no other way to learn that scoring again (predicting nothing) makes the check."""
     notes = []
     for group in groups:
         scored = [(m, row.get(group)) for m, row in zip(methods, entries) if row.get(group)]
@@ -263,4 +265,11 @@ def unrecorded_notes(
                 f"{group}: the ground truth of {', '.join(unknown)} is not recorded (scored by "
                 "an older pmgsam), so it is not checked to be the same images as the others'."
             )
+    if notes:
+        notes.append(
+            "Scoring such a row again with this pmgsam records its ground truth: benchmark or "
+            "baseline mode's command again with --skip-existing (maps of the same weights and "
+            "settings are kept), a --pred-dir row's command again, pmgsam.ablate --evaluate "
+            "for an ablation variant."
+        )
     return notes

@@ -1,0 +1,54 @@
+"""The ground truth a variant's kept scores were made against, for
+:mod:`pmgsam.ablate_scoring`: whether they may be kept beside the GT found now.
+
+The data digest of ``scored_with`` compares file names and sizes, so a GT mask (or skeleton)
+redrawn under its name at the same size passes it; the scores file's ``ground_truth`` record
+(:mod:`pmgsam.evaluation.table_gt`) tells such a mask apart, and the variant's run.json entry
+must name the GT its scores were made against. Scores of a pmgsam older than that record are
+scored again from their kept maps (nothing predicted) to record it, except in a ``--no-hce``
+call on scores with HCE: scoring again there would drop their HCE column, so they are kept,
+without a record (tabled as an older pmgsam's, noted where other rows record theirs), and a
+call without ``--no-hce`` records it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Mapping, Optional
+
+logger = logging.getLogger("pmgsam.ablate")
+
+
+def entry_gt(gt: Mapping[str, Any], summary: Mapping[str, Any]) -> Dict[str, Any]:
+    """The GT record ``gt`` of scores ``summary``: its skeletons only with HCE."""
+    hce = summary.get("HCE") is not None
+    return {k: v for k, v in gt.items() if hce or k != "skeletons"}
+
+
+def other_ground_truth(
+    variant: str, kept: Mapping[str, Any], gt: Mapping[str, Any], no_hce: bool
+) -> Optional[str]:
+    """Why scores ``kept`` of ``variant`` are scored again against ``gt`` (module doc): their
+    recorded masks or, with HCE, skeletons differ, or they record none; None to keep them."""
+    from pmgsam.evaluation.table_gt import recorded
+
+    then = recorded(kept)
+    if then is None:
+        if no_hce and kept.get("HCE") is not None:
+            logger.info(
+                "%s: its scores do not record the ground truth they were scored against "
+                "(scored by an older pmgsam): kept without that record, since scoring them "
+                "again with --no-hce would drop their HCE; a call without --no-hce scores its "
+                "kept maps again to record it",
+                variant,
+            )
+            return None
+        return (
+            "its scores do not record the ground truth they were scored against (scored by an "
+            "older pmgsam; its kept maps are scored, not predicted, unless some are gone)"
+        )
+    if then["fingerprint"] != gt["fingerprint"]:
+        return "its GT masks changed since it was scored (same names and sizes, other content)"
+    if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
+        return "its GT skeletons (HCE) changed since it was scored"
+    return None
