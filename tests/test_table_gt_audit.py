@@ -148,8 +148,8 @@ def test_the_unrecorded_note_names_only_rows_with_scores_in_that_column():
     ]
     notes = [n for n in dis_table(rows).notes if "not recorded" in n]
     assert notes == [
-        "test: the ground truth of B is not recorded (scored by an older pmgsam), so it is not "
-        "checked to be the same images as the others'."
+        "test: the ground truth of B is not recorded (scored by an older pmgsam, or its GT was "
+        "unreadable when recorded), so it is not checked to be the same images as the others'."
     ]
 
 

@@ -263,7 +263,8 @@ def unrecorded_notes(
         if unknown and len(unknown) < len(scored):
             notes.append(
                 f"{group}: the ground truth of {', '.join(unknown)} is not recorded (scored by "
-                "an older pmgsam), so it is not checked to be the same images as the others'."
+                "an older pmgsam, or its GT was unreadable when recorded), so it is not checked "
+                "to be the same images as the others'."
             )
     if notes:
         notes.append(
