@@ -9,6 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Union
 
+import torch
+
 from pmgsam.modeling.checkpoint import (
     load_model_weights,
     read_frozen_digests,
@@ -145,8 +147,15 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
         dict of :class:`ModelConfig` fields (as :func:`model_config` takes it).
       **overrides: :class:`ModelConfig` fields, e.g. ``build_model("pmgsam_tiny",
         image_size=128)``.
+
+    Under ``with torch.device("meta")`` it builds the model without weights' values (to count
+    parameters) and reads no file.
     """
     config = model_config(name_or_config, **overrides)
+    if torch.empty(0).device.type == "meta":
+        # Under `with torch.device("meta")` (counting parameters without allocating them) the
+        # weights hold no values: the files are neither needed nor read.
+        return PMGSAM(config)
     _refuse_missing_branch_files(config)
     model = PMGSAM(config)
     if config.hiera_checkpoint:
