@@ -43,6 +43,8 @@ def test_the_boundary_is_the_saved_maps_level_128(tmp_path: Path) -> None:
 def test_out_of_range_probabilities_are_clamped_as_saved() -> None:
     prob = torch.tensor([[-0.2, 1.3, float(np.float32(128.6 / 255))]])
     assert probability_levels(prob).tolist() == [[0, 255, 129]]
+    # binary_mask refuses those (tests/test_binary_mask_misuse.py), not a rounding overshoot.
+    prob = torch.tensor([[-1e-4, 1.0001, float(np.float32(128.6 / 255))]])
     assert binary_mask(prob).tolist() == [[False, True, True]]
     assert binary_mask(prob).device.type == "cpu"
 

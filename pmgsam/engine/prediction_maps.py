@@ -57,20 +57,57 @@ def binary_mask(prob: torch.Tensor) -> torch.Tensor:
     would call foreground what the scores count as background.
 
     Arguments:
-      prob (torch.Tensor or numpy.ndarray): probabilities, floating point. Integer and bool
-        maps are refused: a saved 0-255 map read back would clamp every level above 0 to
-        foreground (:func:`pmgsam.data.io.binarize` takes those)."""
+      prob (torch.Tensor or numpy.ndarray): probabilities, floating point, in [0, 1]. Integer
+        and bool maps are refused (TypeError), and so are values outside [0, 1] beyond
+        rounding (ValueError: a 0-255 map, ``prob × 255``, or logits): clamped, every value
+        above 0.504 would be foreground. A saved 0-255 map goes to
+        :func:`pmgsam.data.io.binarize`. NaN is background, as in the saved map, with a
+        :class:`NaNPredictionWarning`."""
     prob = torch.as_tensor(prob)
     if not prob.is_floating_point():
         raise TypeError(
             f"binary_mask takes floating-point probabilities in [0, 1], got {prob.dtype}; "
             "for a map of 0-255 levels (a saved PNG) use pmgsam.data.io.binarize"
         )
+    _check_probabilities(prob)
     levels = probability_levels(prob).cpu().numpy()
     return torch.from_numpy(binarize(levels).astype(bool))
 
 
 NAN_CAUSE = "the model failed there (an overflow under mixed precision, or weights holding NaN)"
+
+
+#: How far outside [0, 1] :func:`binary_mask` lets values lie: rounding of an interpolated or
+#: float16 map, far below a 0-255 map's or logits' range.
+PROBABILITY_SLACK = 1e-3
+
+
+def _check_probabilities(prob: torch.Tensor) -> None:
+    if prob.numel() == 0:
+        return
+    low, high = torch.aminmax(prob)  # one pass; NaN if the map holds any
+    nan = 0
+    if torch.isnan(low) or torch.isnan(high):
+        finite = prob[~torch.isnan(prob)]
+        nan = prob.numel() - finite.numel()
+        if not finite.numel():
+            low = high = torch.tensor(0.0)
+        else:
+            low, high = torch.aminmax(finite)
+    low, high = float(low), float(high)
+    if low < -PROBABILITY_SLACK or high > 1 + PROBABILITY_SLACK:
+        raise ValueError(
+            f"binary_mask takes probabilities in [0, 1], got values in [{low:g}, {high:g}]: "
+            "divide a 0-255 map by 255 (or give its uint8 levels to pmgsam.data.io.binarize), "
+            "apply torch.sigmoid to logits, clamp(0, 1) a resampled map that overshoots"
+        )
+    if nan:
+        warnings.warn(
+            f"binary_mask: NaN at {nan} of the map's {prob.numel()} pixels, taken as "
+            f"background (as the saved map holds them); {NAN_CAUSE}",
+            NaNPredictionWarning,
+            stacklevel=3,
+        )
 
 
 def write_probability_png(

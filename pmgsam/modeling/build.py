@@ -5,10 +5,11 @@ config or a checkpoint."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Union
+
+import torch
 
 from pmgsam.modeling.checkpoint import (
     load_model_weights,
@@ -21,6 +22,7 @@ from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.modeling.weights import CheckpointError, load_sam_into_decoder, load_u2net_checkpoint
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
+from pmgsam.utils.config_files import did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
         if name_or_config not in MODEL_REGISTRY:
             raise ValueError(
                 f"unknown model {name_or_config!r}{_weights_hint(name_or_config)}; "
-                f"{_closest(name_or_config, list_models())}available: {list_models()}"
+                f"{did_you_mean(name_or_config, list_models())}available: {list_models()}"
             )
         base = to_dict(MODEL_REGISTRY[name_or_config]())
     elif isinstance(name_or_config, ModelConfig):
@@ -55,7 +57,9 @@ def model_config(name_or_config: Union[str, ModelConfig, dict], **overrides: Any
     unknown = sorted(set(overrides) - known)
     if unknown:
         hints = "".join(
-            f"{key!r}: {_NOT_FIELDS[key]}; " if key in _NOT_FIELDS else _closest(key, known, key)
+            f"{key!r}: {_NOT_FIELDS[key]}; "
+            if key in _NOT_FIELDS
+            else did_you_mean(key, known, key)
             for key in unknown
         )
         raise ConfigError(f"unknown model config key(s) {unknown}; {hints}known: {sorted(known)}")
@@ -72,16 +76,6 @@ _NOT_FIELDS = {
     "pmgsam.load_pretrained(PATH) loads a PMG-SAM checkpoint",
     "checkpoint": "pmgsam.load_pretrained(PATH) loads a PMG-SAM checkpoint",
 }
-
-
-def _closest(given: str, choices: Any, label: str = "") -> str:
-    """``[label: ]did you mean 'x'?; `` for the choice closest to a mistyped ``given``, or
-    empty."""
-    # Case and '-' for '_' first: get_close_matches alone misses 'pmgsam-tiny' at its cutoff.
-    folded = {c.lower().replace("-", "_"): c for c in choices}
-    match = difflib.get_close_matches(given.lower().replace("-", "_"), list(folded), n=1)
-    prefix = f"{label!r}: " if label else ""
-    return f"{prefix}did you mean {folded[match[0]]!r}?; " if match else ""
 
 
 def _weights_hint(given: Any) -> str:
@@ -153,8 +147,15 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
         dict of :class:`ModelConfig` fields (as :func:`model_config` takes it).
       **overrides: :class:`ModelConfig` fields, e.g. ``build_model("pmgsam_tiny",
         image_size=128)``.
+
+    Under ``with torch.device("meta")`` it builds the model without weights' values (to count
+    parameters) and reads no file.
     """
     config = model_config(name_or_config, **overrides)
+    if torch.empty(0).device.type == "meta":
+        # Under `with torch.device("meta")` (counting parameters without allocating them) the
+        # weights hold no values: the files are neither needed nor read.
+        return PMGSAM(config)
     _refuse_missing_branch_files(config)
     model = PMGSAM(config)
     if config.hiera_checkpoint:

@@ -168,7 +168,8 @@ def save_model(
     Arguments:
       model (PMGSAM): the model to save, in float32 (a model converted to bfloat16 or
         float16 is refused: the frozen-branch digests would be of converted weights, which the
-        float32 branches load_pretrained rebuilds never match).
+        float32 branches load_pretrained rebuilds never match); so is one converted and
+        back (``model.half().float()``), whose frozen branches stay rounded.
       path (str or Path): the checkpoint file to write, ending in ``.safetensors`` (replaced
         when it exists; its folder is created when missing).
       frozen_sha256 (dict, optional): ``{branch: SHA-256}`` of each frozen branch's weights
@@ -206,6 +207,7 @@ def save_model(
         )
     state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
     if frozen_sha256 is None:
+        _refuse_rounded_branches(model)
         frozen_sha256 = branch_digests(model)
     metadata = {
         "format": FORMAT,
@@ -216,6 +218,29 @@ def save_model(
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return path
+
+
+def _refuse_rounded_branches(model: torch.nn.Module) -> None:
+    """Refuse a model whose frozen branches went through float16 or bfloat16 and back
+    (``model.half().float()``): their weights are no longer those of their files (or seed),
+    which load_pretrained rebuilds, so the digests recorded would match no reload. Weights that
+    all happen to fit a 16-bit format are taken for that: float32 initialisations and
+    checkpoints do not."""
+    from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
+
+    for branch in FROZEN_BRANCHES:
+        weights = [p.detach() for p in getattr(model, branch).parameters()]
+        for dtype in (torch.float16, torch.bfloat16):
+            if weights and all(torch.equal(w, w.to(dtype).to(w.dtype)) for w in weights):
+                raise CheckpointError(
+                    f"the frozen {branch} branch holds weights rounded to {dtype} (the model "
+                    f"went through model.to({dtype}) and back?), not those of its file or "
+                    "seed, which load_pretrained rebuilds: reloaded, the model would differ "
+                    "from the one saved. Save it before converting it (or convert a copy). "
+                    "To save this one, put its trainable weights in a new build: fresh = "
+                    "pmgsam.build_model(model.config); fresh.load_trainable_state_dict("
+                    "model.trainable_state_dict(), 'model'); save_model(fresh, path)"
+                )
 
 
 def branch_digests(model: torch.nn.Module) -> Dict[str, str]:

@@ -55,13 +55,14 @@ class HieraBranch(nn.Module):
                 f"Hiera needs an input size that is a multiple of 32, got {image_size}"
             )
         embed_dim, heads, stages = HIERA_SPECS[variant]
-        self.trunk = Hiera(
-            input_size=(image_size, image_size),
-            embed_dim=embed_dim,
-            num_heads=heads,
-            stages=stages,
-            num_classes=1,
-        )
+        with _LinspaceOnCpu():
+            self.trunk = Hiera(
+                input_size=(image_size, image_size),
+                embed_dim=embed_dim,
+                num_heads=heads,
+                stages=stages,
+                num_classes=1,
+            )
         del self.trunk.norm, self.trunk.head
         self.channels = tuple(embed_dim * 2**i for i in range(4))
         self.image_size = image_size
@@ -98,6 +99,18 @@ class HieraBranch(nn.Module):
         """Load a hiera-transformer checkpoint; returns the ignored keys by reason."""
         variants = {name: (dim, sum(stages)) for name, (dim, _, stages) in HIERA_SPECS.items()}
         return load_hiera_checkpoint(self.trunk, path, variants)
+
+
+class _LinspaceOnCpu(torch.overrides.TorchFunctionMode):
+    """hiera-transformer reads its drop-path rates with ``torch.linspace(...).item()``, which
+    fails under ``with torch.device("meta")`` (a build that counts parameters without
+    allocating them): the rates are made on the CPU, the weights still where torch puts them."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func is torch.linspace:
+            kwargs["device"] = "cpu"
+        return func(*args, **kwargs)
 
 
 class FpnNeck(nn.Module):

@@ -2,11 +2,12 @@
 
 Every config in the package is a (nested) dataclass. YAML files and command-line overrides are
 validated against it: unknown keys and values of the wrong type raise :class:`ConfigError`
-naming the dotted key, so a typo never silently falls back to a default; so does a key given
-twice in one mapping of a file. An override's value is read as YAML, but a text field (``str``,
-``Optional[str]``) gets the text typed where YAML reads a boolean, number or date
-(``train.init_from=no``, ``data.split_dir=2024``); ``null``/``~`` still mean None. A text value
-starting with ``~/`` is expanded to the home folder (path fields are typed ``str``).
+naming the dotted key (an unknown one with the close known key, if any), so a typo never
+silently falls back to a default; so does a key given twice in one mapping of a file. An
+override's value is read as YAML, but a text field (``str``, ``Optional[str]``) gets the text
+typed where YAML reads a boolean, number or date (``train.init_from=no``,
+``data.split_dir=2024``); ``null``/``~`` still mean None. A text value starting with ``~/`` is
+expanded to the home folder (path fields are typed ``str``).
 
 A field made with :func:`non_blank_field` (a path, or the name of a split or a config) refuses
 an empty or blank value, naming the key: ``key=`` sets an empty value, which such a field read
@@ -29,7 +30,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar
 
 import yaml
 
-from pmgsam.utils.config_files import ConfigError, ConfigLoader, join_key, read_config_file
+from pmgsam.utils.config_files import (
+    ConfigError,
+    ConfigLoader,
+    did_you_mean,
+    join_key,
+    read_config_file,
+)
 
 T = TypeVar("T")
 
@@ -239,7 +246,8 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     if unknown:
         where = f" in section '{prefix}'" if prefix else ""
         names = ", ".join(f"'{join_key(prefix, k)}'" for k in unknown)
-        raise ConfigError(f"unknown config key(s) {names}{where}; known: {sorted(fields)}")
+        hints = "".join(did_you_mean(k, fields, join_key(prefix, k), prefix) for k in unknown)
+        raise ConfigError(f"unknown config key(s) {names}{where}; {hints}known: {sorted(fields)}")
     # A field without a default would otherwise fail in cls() as a TypeError naming no file.
     missing = [
         name
@@ -369,10 +377,14 @@ def _blame(
         except ConfigError:
             pass
         else:
-            head = msg.split("; known:")[0]  # the list of known keys names every section
+            # The known keys and the close names suggested are not what the overrides set.
+            head = _SUGGESTION.sub("", msg.split("; known:")[0])
             named = [o for o in overrides if _names_key(head, o.split("=", 1)[0].strip())]
             return f" (override {', '.join(repr(o) for o in named or overrides)})"
     return f" ({path})" if path is not None else ""
+
+
+_SUGGESTION = re.compile(r"did you mean '[^']*'\?")
 
 
 def _names_key(message: str, key: str) -> bool:

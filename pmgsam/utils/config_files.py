@@ -4,6 +4,7 @@ against its dataclass."""
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Sequence, Union
@@ -18,6 +19,19 @@ class ConfigError(ValueError):
 def join_key(prefix: str, key: str) -> str:
     """The dotted config key ``prefix.key`` (``key`` alone at the top level)."""
     return f"{prefix}.{key}" if prefix else str(key)
+
+
+def did_you_mean(given: Any, choices: Any, label: str = "", section: str = "") -> str:
+    """``[label: ]did you mean 'x'?; `` for the choice closest to a mistyped ``given``, or
+    empty (also for a ``given`` that is no text: YAML reads ``2:`` as a number). A choice is
+    named as the dotted key ``section.x`` where ``section`` is given."""
+    if not isinstance(given, str):
+        return ""
+    # Case and '-' for '_' first: get_close_matches alone misses 'pmgsam-tiny' at its cutoff.
+    folded = {str(c).lower().replace("-", "_"): c for c in choices}
+    match = difflib.get_close_matches(given.lower().replace("-", "_"), list(folded), n=1)
+    prefix = f"{label!r}: " if label else ""
+    return f"{prefix}did you mean '{join_key(section, folded[match[0]])}'?; " if match else ""
 
 
 BASE_KEY = "base"
