@@ -30,6 +30,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar
 
 import yaml
 
+# The validators config dataclasses call, imported from here by most of them.
+from pmgsam.utils.config_checks import SEED_MAX, check_positive, check_seed  # noqa: F401
 from pmgsam.utils.config_files import (
     ConfigError,
     ConfigLoader,
@@ -39,30 +41,6 @@ from pmgsam.utils.config_files import (
 )
 
 T = TypeVar("T")
-
-
-# torch.manual_seed takes at most 2**64 - 1; the trainer adds per-epoch and per-rank offsets to
-# the seed, so a bound of 2**63 - 1 keeps every derived seed in range.
-SEED_MAX = 2**63 - 1
-
-
-def check_positive(
-    key: str, value: float, allow_zero: bool = False, at_most: Optional[float] = None
-) -> None:
-    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a finite number > 0
-    (``>= 0`` with ``allow_zero``) and, given ``at_most``, no larger than it.
-
-    Validators call this before any arithmetic with the value (a zero divisor, a NaN that
-    compares false with every bound, an infinite learning rate).
-    """
-    # math.isfinite would overflow on a huge int; only floats can be NaN or infinite.
-    finite = not isinstance(value, float) or math.isfinite(value)
-    if not finite or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        kind = "a finite number " if isinstance(value, float) else ""
-        raise ConfigError(f"config key '{key}' must be {kind}{bound}, got {value}")
-    if at_most is not None and value > at_most:
-        raise ConfigError(f"config key '{key}' must be at most {at_most:g}, got {value}")
 
 
 # Field metadata: what a path or name field takes (see non_blank_field).
@@ -75,12 +53,6 @@ def non_blank_field(what: str, **kwargs: Any) -> Any:
     key and saying to give ``what`` (or ``null``, where the field takes None). ``kwargs`` go to
     :func:`dataclasses.field` (``default``, ``default_factory``)."""
     return dataclasses.field(metadata={NON_BLANK: what}, **kwargs)
-
-
-def check_seed(key: str, value: int) -> None:
-    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a seed in 0..SEED_MAX."""
-    if not 0 <= value <= SEED_MAX:
-        raise ConfigError(f"config key '{key}' must be a seed in 0..2**63-1, got {value}")
 
 
 # What YAML reads an unquoted scalar as besides text; an override's raw text is kept for these.
