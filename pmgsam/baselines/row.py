@@ -146,6 +146,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import make_current, resolve_device
     from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
+    from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
     from pmgsam.evaluation.run_json import (
         check_same_model,
         checkpoint_meta,
@@ -153,7 +154,6 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.split_folders import refuse_case_clashes
-    from pmgsam.evaluation.table_gt import benchmark_records
     from pmgsam.evaluation.tables import COS_NAMES, cos_column
     from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
@@ -183,6 +183,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         if cos
         else {}
     )
+    gts = {split: gt for split, (gt, _) in cos_gt.items()}  # the whole split's, also with --limit
+    check_same_data(out_dir, args.dataset, list(datasets), cfg.data.root, datasets, gts)
     producer, weights = _producer(args, owner)
     # run.json merges: scores of other splits made with other settings must not stay in the row.
     columns = [cos_column(args.dataset, split) if cos else split for split in datasets]
@@ -215,8 +217,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         args, baseline, datasets, out_dir, meta, producer, cos_gt, device, cfg.train.num_threads
     )
     # The whole split's GT, also with --limit (its scores are marked as part of the split).
-    gts = {split: gt for split, (gt, _) in cos_gt.items()}
-    benchmark_records(args.dataset, datasets, datasets, gts, dis_scores, cos_scores)
+    root = cfg.data.root
+    record_ground_truth(args.dataset, datasets, datasets, gts, dis_scores, cos_scores, root)
     # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
     # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}

@@ -40,6 +40,7 @@ from pmgsam.evaluation.combined import (
     split_parts,
 )
 from pmgsam.evaluation.instances import evaluate_cos_folder
+from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
 from pmgsam.evaluation.scoring import (
@@ -49,7 +50,6 @@ from pmgsam.evaluation.scoring import (
     write_dis_results,
 )
 from pmgsam.evaluation.split_folders import refuse_case_clashes
-from pmgsam.evaluation.table_gt import benchmark_records
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
@@ -352,6 +352,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     # The instance labels too: a split without them (or with a bad COCO file) must not cost
     # the predictions of every split first.
     cos_gt, gt_failed = _cos_ground_truths(args, datasets)
+    check_same_data(run_dir, args.dataset, args.splits, data_cfg.root, datasets, cos_gt)
     # Once, before predicting: the manifests of every split and run.json record this SHA-256.
     # A run still training may replace its best weights meanwhile: predict_split refuses the
     # file once the model is loaded if it is no longer the version hashed here.
@@ -387,7 +388,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             cos[name]["instance_labels"] = datasets[split].instances.record()
     if run["failed"]:
         raise split_failures_error(run["failed"])
-    benchmark_records(args.dataset, args.splits, datasets, cos_gt, dis, cos)  # what GT each is
+    record_ground_truth(args.dataset, args.splits, datasets, cos_gt, dis, cos, data_cfg.root)
     meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint)}
     meta.update(weights_sha256=digest, overrides=overrides)
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)

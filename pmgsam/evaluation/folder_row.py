@@ -27,6 +27,7 @@ from typing import Any, List, Mapping, Optional, Tuple
 from pmgsam.data.config import BASE_SPLITS
 from pmgsam.data.dis5k_splits import ALL_TE_NAME, DIS5K_TEST_SPLITS
 from pmgsam.evaluation.map_pairs import EvaluationInputError
+from pmgsam.evaluation.run_data import check_same_gt_root
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
 from pmgsam.evaluation.table_gt import GT_KEY, coco_record, mask_record
 from pmgsam.evaluation.tables import COS_NAMES, cos_column
@@ -224,6 +225,8 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
     GT scored; returns the run.json path."""
     gt = args.gt_dir if section == "dis" else args.gt_json
     entry = entry_name(section, args.split)
+    # DIS5K splits of two copies of the data would pool into one Overall (TE1-4).
+    check_same_gt_root(args.run, section, entry, gt, getattr(args, "out", None))
     source = {"pred_dir": str(Path(args.pred_dir).resolve()), "gt": str(Path(gt).resolve())}
     scores = dict(scores)
     if section == "cos":  # as benchmark mode records it, for the COS table's notes

@@ -1,0 +1,212 @@
+"""One table row, one copy of each dataset: the scores a run.json row holds of DIS5K, COD10K or
+NC4K were all read from one data root.
+
+run.json merges: a benchmark or baseline command over some splits replaces their entries and
+keeps the others (:func:`~pmgsam.evaluation.run_json.write_run_json`). Scoring DIS-TE2..4 with
+``data.root=/data/DIS5K`` and then DIS-TE1 with ``--data-root`` a cleaned copy into the same
+``--output-dir`` made one row of two datasets, and its Overall (TE1-4) pooled them: the table
+checks a column's ground truth across rows (:mod:`~pmgsam.evaluation.table_gt`), not that a
+row's columns are of one dataset. So every entry such a command writes records under
+:data:`DATA_KEY` the dataset and the data root it was read from (:func:`record_ground_truth`),
+and a command adding entries to a row is refused before anything is predicted when entries it
+keeps were read from another root of the same dataset (:func:`check_same_data`), naming both.
+
+The data (or the project) may have moved since: a root that no longer exists, or one that is the
+same folder by another path (a symbolic link, a mount), is the same data; so is one where a split
+scored in both has the same ground truth fingerprint (a copy). A ``folder`` dataset is not
+compared: its root *is* the dataset, each of its splits a column of its own, never pooled. An
+entry without the record (an older pmgsam's) is not compared.
+
+Folder-scored rows (``evaluate.py --pred-dir ... --run DIR --split NAME``) have no data root:
+their ``meta.scored_maps`` records each entry's ``--gt-dir``, and for DIS5K's test splits (the
+ones Overall pools) the folder holding the split's folder is taken as its root
+(:func:`check_same_gt_root`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
+from pmgsam.evaluation.map_pairs import EvaluationInputError
+from pmgsam.evaluation.run_json import read_run_file
+from pmgsam.evaluation.table_gt import benchmark_records, recorded
+
+#: The key of a benchmark or baseline run.json entry recording where its data was read.
+DATA_KEY = "data_root"
+SECTIONS = ("dis", "cos")
+
+
+def data_record(dataset: str, root: Any) -> Dict[str, str]:
+    """The :data:`DATA_KEY` record of entries of ``dataset`` read from ``root``: the dataset,
+    the root as given and resolved (what later commands compare)."""
+    return {"dataset": dataset, "root": str(root), "resolved": str(Path(root).resolve())}
+
+
+def record_ground_truth(
+    dataset: str,
+    splits: Iterable[str],
+    datasets: Mapping[str, Any],
+    cos_gt: Mapping[str, Any],
+    dis: Mapping[str, Dict[str, Any]],
+    cos: Mapping[str, Dict[str, Any]],
+    root: Any,
+) -> None:
+    """:func:`~pmgsam.evaluation.table_gt.benchmark_records` (what GT each entry was scored
+    against), and the :data:`DATA_KEY` record of ``root`` in every entry scored."""
+    benchmark_records(dataset, splits, datasets, cos_gt, dis, cos)
+    for entries in (dis, cos):
+        for entry in entries.values():
+            entry[DATA_KEY] = data_record(dataset, root)
+
+
+def _same_place(then: str, now: str) -> bool:
+    """Whether the root recorded ``then`` is the data of ``now``'s root as far as paths tell:
+    the same path, gone since (moved), or the same folder by another path."""
+    if then == now or not Path(then).exists():
+        return True
+    try:
+        return os.path.samefile(then, now)
+    except OSError:
+        return False
+
+
+def _fingerprints_now(
+    dataset: str,
+    splits: Iterable[str],
+    datasets: Mapping[str, Any],
+    cos_gt: Mapping[str, Any],
+    names: Iterable[str],
+) -> Dict[str, Optional[str]]:
+    """The GT masks' (COS: COCO GT's) fingerprint, by entry name, of the entries ``names`` this
+    command scores, read from its data: what they would record once scored."""
+    from pmgsam.evaluation.run_weights import scored_entries
+
+    wanted = set(names)
+    chosen = [s for s in splits if scored_entries(dataset, [s]) & wanted]
+    dis: Dict[str, Dict[str, Any]] = {n: {} for n in wanted}  # no HCE: masks only
+    cos: Dict[str, Dict[str, Any]] = {n: {} for n in wanted}
+    benchmark_records(dataset, chosen, datasets, cos_gt, dis, cos)
+    out = {}
+    for name in wanted:
+        record = recorded(dis[name]) or recorded(cos[name])
+        out[name] = str(record["fingerprint"]) if record else None
+    return out
+
+
+def check_same_data(
+    run_dir: Any,
+    dataset: str,
+    splits: Iterable[str],
+    root: Any,
+    datasets: Mapping[str, Any],
+    cos_gt: Mapping[str, Any],
+    option: str = "--output-dir",
+) -> None:
+    """Refuse to add the scores of ``splits`` of ``dataset`` read from ``root`` to
+    ``run_dir``'s run.json when entries of it this command keeps were read from another root
+    of that dataset (:data:`DATA_KEY`), which still exists and is another folder, unless an
+    entry this command scores again has the same ground truth fingerprint now as recorded
+    from that root (a copy of the same data). ``datasets``: the built datasets by split (and
+    part), ``cos_gt``: a COS split's COCO GT."""
+    from pmgsam.evaluation.run_weights import scored_entries
+
+    if dataset == "folder":
+        return
+    run = read_run_file(Path(run_dir) / "run.json")
+    now = str(Path(root).resolve())
+    scored = scored_entries(dataset, list(splits))
+    kept: Dict[str, List[str]] = {}  # other root -> entries kept from it
+    redone: Dict[str, Dict[str, Any]] = {}  # entries scored again, by their recorded root
+    for section in SECTIONS:
+        entries = run.get(section) if isinstance(run.get(section), dict) else {}
+        for name, entry in entries.items():
+            place = entry.get(DATA_KEY) if isinstance(entry, Mapping) else None
+            if not isinstance(place, Mapping) or place.get("dataset") != dataset:
+                continue  # an older pmgsam's entry, another dataset's
+            then = str(place.get("resolved") or place.get("root") or "")
+            if not then or _same_place(then, now):
+                continue
+            if name in scored:
+                redone.setdefault(then, {})[name] = entry
+            else:
+                kept.setdefault(then, []).append(name)
+    if not kept:
+        return
+    fingerprints = None
+    for then, names in kept.items():
+        if then in redone:
+            fingerprints = fingerprints or _fingerprints_now(
+                dataset, splits, datasets, cos_gt, [n for r in redone.values() for n in r]
+            )
+            if any(
+                (recorded(entry) or {}).get("fingerprint") == fingerprints.get(name)
+                for name, entry in redone[then].items()
+                if recorded(entry)
+            ):
+                continue  # the same ground truth under both roots: a copy of the data
+        raise EvaluationInputError(
+            f"{option} '{run_dir}' holds {dataset} scores ({', '.join(sorted(names))}) read from "
+            f"data root '{then}', and this command reads {dataset} from '{now}': one table row "
+            "would hold two copies of the dataset (Overall (TE1-4) pooling both). Score those "
+            f"splits too in this call, from one data root (--splits, --data-root), choose "
+            f"another {option}, or delete '{Path(run_dir) / 'run.json'}' to start the row anew"
+        )
+
+
+def gt_root(split: str, gt: Any) -> Optional[str]:
+    """The data root of a DIS5K test split's ``--gt-dir`` ``gt``: the folder holding the folder
+    named for the split (``/data/DIS5K`` of ``/data/DIS5K/DIS-TE1/gt``); None for another
+    split, or a path with no folder of its name."""
+    if split not in DIS5K_TEST_SPLITS:
+        return None
+    path = Path(gt).resolve()
+    for folder in (path, *path.parents):
+        if folder.name == split:
+            return str(folder.parent)
+    return None
+
+
+def check_same_gt_root(run_dir: Any, section: str, entry: str, gt: Any, out: Any = None) -> None:
+    """Refuse to add a folder-scored DIS5K test split ``entry`` whose ``--gt-dir`` ``gt`` lies
+    under another data root (:func:`gt_root`) than the other DIS5K test splits of the row
+    (``meta.scored_maps``), which still exists and is another folder; the same rules as
+    :func:`check_same_data`, where a split scored again with the same ground truth fingerprint
+    is a copy. ``out``: the file the scores were written to, which keeps them."""
+    now = gt_root(entry, gt) if section == "dis" else None
+    if now is None:
+        return
+    run = read_run_file(Path(run_dir) / "run.json")
+    meta = run.get("meta") if isinstance(run.get("meta"), dict) else {}
+    sources = meta.get("scored_maps") if isinstance(meta.get("scored_maps"), dict) else {}
+    dis = run.get("dis") if isinstance(run.get("dis"), dict) else {}
+    others: Dict[str, List[str]] = {}
+    for name in dis:
+        source = sources.get(f"dis/{name}")
+        then = gt_root(name, source.get("gt")) if isinstance(source, Mapping) else None
+        if name != entry and then is not None and not _same_place(then, now):
+            others.setdefault(then, []).append(name)
+    for then, names in others.items():
+        old = sources.get(f"dis/{entry}")
+        again = gt_root(entry, old.get("gt")) if isinstance(old, Mapping) else None
+        if again == then and recorded(dis.get(entry)):
+            from pmgsam.data.io import DataError
+            from pmgsam.evaluation.map_pairs import list_images
+            from pmgsam.evaluation.table_gt import mask_record
+
+            try:
+                masks = list(list_images(gt, "GT mask").values())
+                fingerprint = mask_record(masks)["fingerprint"]
+            except (DataError, OSError):  # scoring read them: named there if it recurs
+                fingerprint = None
+            if fingerprint == recorded(dis[entry])["fingerprint"]:  # type: ignore[index]
+                continue
+        raise EvaluationInputError(
+            f"--run '{run_dir}' holds DIS5K scores ({', '.join(sorted(names))}) against GT under "
+            f"'{then}', and --gt-dir '{gt}' lies under '{now}': one table row would hold two "
+            "copies of DIS5K (Overall (TE1-4) pooling both). Score those splits again against "
+            "GT of one DIS5K folder, or choose another --run"
+            + (f" (the scores are kept in '{out}')" if out else "")
+        )
