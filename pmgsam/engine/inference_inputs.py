@@ -193,8 +193,10 @@ def image_argument(image: Any) -> np.ndarray:
             f"image has shape {shape}, a batch: predict_image takes one (H, W, 3) image; call "
             "it on each (for image in images), or predict_dataset for a folder"
         )
-    if image.dtype == np.uint16 and 0 < int(image.max(initial=0)) <= DIM_16_BIT_TOP:
-        top = int(image.max())
+    # The alpha of (H, W, 4) is dropped: an opaque 65535 there must not hide dim colours.
+    seen = image[:, :, :3] if image.ndim == 3 and shape[2] == 4 else image
+    top = int(seen.max(initial=0)) if image.dtype == np.uint16 else 0
+    if 0 < top <= DIM_16_BIT_TOP:
         warnings.warn(
             f"image is uint16 but never exceeds {top} (of 65535), so it reads at most "
             f"{round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, pass "

@@ -1,0 +1,101 @@
+"""Predictor and image_argument cases the notebook tests leave open: the caller's train/eval
+modes survive a prediction (per module, and when the forward raises), and the dim-uint16
+warning's edges (12-bit full scale, all zeros, an opaque alpha channel) and where it points."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import pmgsam
+from pmgsam.engine.predictor import Predictor
+
+S = 64
+
+
+def _image(dtype=np.uint8, top: int = 256) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, top, (23, 31, 3), dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def predictor(small_tiny_model) -> Predictor:
+    return Predictor(copy.deepcopy(small_tiny_model), device="cpu", amp="none")
+
+
+def test_a_prediction_keeps_each_module_mode_the_caller_set(small_hiera):
+    torch.manual_seed(0)
+    model = pmgsam.build_model("pmgsam_tiny", image_size=S, fusion="residual")
+    predictor = Predictor(model, "cpu", amp="none")
+    # Fine-tuning with frozen BatchNorm statistics: the model trains, its BatchNorms do not.
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    for norm in norms:
+        norm.eval()
+    modes = {name: m.training for name, m in model.named_modules()}
+    predictor.predict_image(_image())
+    assert {name: m.training for name, m in model.named_modules()} == modes
+
+    def fail(*_):
+        raise RuntimeError("forward failed")
+
+    # A forward that raises (out of memory, a bad hook) leaves the modes as they were too.
+    hook = model.decoder.register_forward_pre_hook(fail)
+    with pytest.raises(RuntimeError, match="forward failed"):
+        predictor.predict_image(_image())
+    hook.remove()
+    assert {name: m.training for name, m in model.named_modules()} == modes
+
+
+def test_a_model_in_eval_mode_stays_in_eval_mode(predictor):
+    predictor.predict_image(_image())
+    predictor.predict_batch_with_premask(torch.rand(1, 3, S, S))
+    assert not any(m.training for m in predictor.model.modules())
+
+
+def _warned(predictor: Predictor, image: np.ndarray) -> list:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor.predict_image(image)
+    return [w for w in caught if "uint16" in str(w.message)]
+
+
+def test_the_dim_uint16_warning_edges_and_where_it_points(predictor):
+    # 12-bit data (0-4095) reads at most 16/255 when scaled as 16-bit: warned.
+    image = _image(np.uint16, 4096)
+    image[0, 0, 0] = 4095
+    (caught,) = _warned(predictor, image)
+    assert "never exceeds 4095 (of 65535)" in str(caught.message)
+    assert "at most 16/255" in str(caught.message)
+    assert caught.filename == __file__  # the caller's line, not pmgsam's
+    # 8-bit values in uint16: 255 reads as 0.99/255, said as 1/255 (not floored to 0).
+    (caught,) = _warned(predictor, _image().astype(np.uint16) | 255)
+    assert "never exceeds 255 (of 65535), so it reads at most 1/255" in str(caught.message)
+    # One step above 12 bits is no longer called dim; an all-black image has nothing to scale.
+    image[0, 0, 0] = 4096
+    assert _warned(predictor, image) == []
+    assert _warned(predictor, np.zeros((23, 31, 3), np.uint16)) == []
+
+
+def test_an_opaque_alpha_channel_does_not_hide_dim_uint16_colours(predictor):
+    # The model never sees the alpha channel: its 65535 must not count as the image's top.
+    rgba = np.concatenate([_image(np.uint16), np.full((23, 31, 1), 65535, np.uint16)], axis=2)
+    (caught,) = _warned(predictor, rgba)
+    assert "never exceeds 255 (of 65535)" in str(caught.message)
+
+
+def test_images_shaped_like_channels_first_but_channels_last_are_taken(predictor):
+    # (3, W, 3): three rows of RGB, not a channels-first image (its last axis is channels).
+    image = _image()[:3]
+    assert predictor.predict_image(image).shape == (3, 31)
+
+
+def test_a_one_channel_tensor_gets_the_permute_that_makes_it_an_image(predictor):
+    gray = torch.rand(1, 23, 31)
+    with pytest.raises(TypeError, match=r"pass image\.permute\(1, 2, 0\)\.cpu\(\)\.numpy\(\)"):
+        predictor.predict_image(gray)
+    assert predictor.predict_image(gray.permute(1, 2, 0).cpu().numpy()).shape == (23, 31)
