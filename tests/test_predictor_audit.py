@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-import pmgsam
 from pmgsam.engine.predictor import Predictor
 
 S = 64
@@ -26,29 +25,29 @@ def predictor(small_tiny_model) -> Predictor:
     return Predictor(copy.deepcopy(small_tiny_model), device="cpu", amp="none")
 
 
-def test_a_prediction_keeps_each_module_mode_the_caller_set(small_hiera):
-    torch.manual_seed(0)
-    model = pmgsam.build_model("pmgsam_tiny", image_size=S, fusion="residual")
-    predictor = Predictor(model, "cpu", amp="none")
-    # Fine-tuning with frozen BatchNorm statistics: the model trains, its BatchNorms do not.
+def test_a_prediction_keeps_each_module_mode_the_caller_set(predictor):
+    model = predictor.model
+    # Fine-tuning with a part held in eval mode (frozen BatchNorm statistics, a frozen head):
+    # model.train() after the prediction would wake it.
     model.train()
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert norms
-    for norm in norms:
-        norm.eval()
+    model.decoder.eval()
     modes = {name: m.training for name, m in model.named_modules()}
-    predictor.predict_image(_image())
-    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert any(modes.values()) and not modes["decoder"]
 
     def fail(*_):
         raise RuntimeError("forward failed")
 
-    # A forward that raises (out of memory, a bad hook) leaves the modes as they were too.
-    hook = model.decoder.register_forward_pre_hook(fail)
-    with pytest.raises(RuntimeError, match="forward failed"):
+    try:
         predictor.predict_image(_image())
-    hook.remove()
-    assert {name: m.training for name, m in model.named_modules()} == modes
+        assert {name: m.training for name, m in model.named_modules()} == modes
+        # A forward that raises (out of memory, a bad hook) leaves the modes as they were too.
+        hook = model.neck.register_forward_pre_hook(fail)
+        with pytest.raises(RuntimeError, match="forward failed"):
+            predictor.predict_batch(torch.rand(1, 3, S, S))
+        hook.remove()
+        assert {name: m.training for name, m in model.named_modules()} == modes
+    finally:
+        model.eval()
 
 
 def test_a_model_in_eval_mode_stays_in_eval_mode(predictor):
