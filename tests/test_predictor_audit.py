@@ -98,3 +98,23 @@ def test_a_one_channel_tensor_gets_the_permute_that_makes_it_an_image(predictor)
     with pytest.raises(TypeError, match=r"pass image\.permute\(1, 2, 0\)\.cpu\(\)\.numpy\(\)"):
         predictor.predict_image(gray)
     assert predictor.predict_image(gray.permute(1, 2, 0).cpu().numpy()).shape == (23, 31)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda a: a.permute(2, 0, 1)[None],
+         r"pass image\[0\]\.permute\(1, 2, 0\)\.cpu\(\)\.numpy\(\) \("),
+        (lambda a: a[None], r"pass image\[0\]\.cpu\(\)\.numpy\(\) \("),
+        (lambda a: a.permute(2, 0, 1)[None].repeat(2, 1, 1, 1),
+         r"pass image\[i\]\.permute\(1, 2, 0\)\.cpu\(\)\.numpy\(\) for each image i"),
+    ],
+)  # fmt: skip
+def test_a_batched_tensor_gets_the_conversion_of_one_image(predictor, make, match):
+    # The (1, 3, H, W) a notebook holds: image.cpu().numpy() alone is refused again, as a batch.
+    image = _image()
+    given = make(torch.from_numpy(image))
+    with pytest.raises(TypeError, match=match):
+        predictor.predict_image(given)
+    one = given[0].permute(1, 2, 0) if given.shape[1] == 3 else given[0]
+    assert torch.equal(predictor.predict_image(one.cpu().numpy()), predictor.predict_image(image))

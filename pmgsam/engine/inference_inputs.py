@@ -174,11 +174,17 @@ def image_argument(image: Any) -> np.ndarray:
             "PIL.ImageOps.exif_transpose(image) first to apply a photo's EXIF rotation)"
         )
     if isinstance(image, torch.Tensor):
-        how = ".permute(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
+        # A batch (B, C, H, W), the commonest tensor form, takes one image out first: a plain
+        # .cpu().numpy() of it would only be refused again, as a batch.
+        shape, pick, each = tuple(image.shape), "", ""
+        if len(shape) == 4:
+            pick, each = ("[0]", "") if shape[0] == 1 else ("[i]", " for each image i")
+            shape = shape[1:]
+        how = ".permute(1, 2, 0)" if len(shape) == 3 and shape[0] in (1, 3, 4) else ""
         raise TypeError(
             f"image must be a numpy array (H, W, 3), got a torch tensor of shape "
-            f"{tuple(image.shape)}: pass image{how}.cpu().numpy() (predict_batch takes "
-            "padded (B, 3, S, S) tensors)"
+            f"{tuple(image.shape)}: pass image{pick}{how}.cpu().numpy(){each} (predict_batch "
+            "takes padded (B, 3, S, S) tensors)"
         )
     if not isinstance(image, np.ndarray):
         return image  # as_rgb_array names its type
