@@ -174,11 +174,17 @@ def image_argument(image: Any) -> np.ndarray:
             "PIL.ImageOps.exif_transpose(image) first to apply a photo's EXIF rotation)"
         )
     if isinstance(image, torch.Tensor):
-        how = ".permute(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
+        # A batch (B, C, H, W), the commonest tensor form, takes one image out first: a plain
+        # .cpu().numpy() of it would only be refused again, as a batch.
+        shape, pick, each = tuple(image.shape), "", ""
+        if len(shape) == 4:
+            pick, each = ("[0]", "") if shape[0] == 1 else ("[i]", " for each image i")
+            shape = shape[1:]
+        how = ".permute(1, 2, 0)" if len(shape) == 3 and shape[0] in (1, 3, 4) else ""
         raise TypeError(
             f"image must be a numpy array (H, W, 3), got a torch tensor of shape "
-            f"{tuple(image.shape)}: pass image{how}.cpu().numpy() (predict_batch takes "
-            "padded (B, 3, S, S) tensors)"
+            f"{tuple(image.shape)}: pass image{pick}{how}.cpu().numpy(){each} (predict_batch "
+            "takes padded (B, 3, S, S) tensors)"
         )
     if not isinstance(image, np.ndarray):
         return image  # as_rgb_array names its type
@@ -193,8 +199,10 @@ def image_argument(image: Any) -> np.ndarray:
             f"image has shape {shape}, a batch: predict_image takes one (H, W, 3) image; call "
             "it on each (for image in images), or predict_dataset for a folder"
         )
-    if image.dtype == np.uint16 and 0 < int(image.max(initial=0)) <= DIM_16_BIT_TOP:
-        top = int(image.max())
+    # The alpha of (H, W, 4) is dropped: an opaque 65535 there must not hide dim colours.
+    seen = image[:, :, :3] if image.ndim == 3 and shape[2] == 4 else image
+    top = int(seen.max(initial=0)) if image.dtype == np.uint16 else 0
+    if 0 < top <= DIM_16_BIT_TOP:
         warnings.warn(
             f"image is uint16 but never exceeds {top} (of 65535), so it reads at most "
             f"{round(top * 255 / 65535)}/255, nearly black; if it holds 0-255 values, pass "

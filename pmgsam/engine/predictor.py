@@ -177,17 +177,18 @@ class Predictor:
         dtype = images.dtype if weight is None else weight.dtype
         # The caller may have trained the model since (model.train()): predict in eval mode all
         # the same (a `fusion: residual` model's BatchNorm would otherwise normalise by the
-        # batch and move its running statistics), then give the model its mode back.
-        training = self.model.training
-        if training:
+        # batch and move its running statistics), then give each module its own mode back:
+        # model.train() would also wake the ones a fine-tune holds in eval (frozen BatchNorms).
+        modes = [(m, m.training) for m in self.model.modules()] if self.model.training else []
+        if modes:
             self.model.eval()
         try:
             with autocast(self.device, torch.bfloat16 if self.amp == "bf16" else None):
                 images = images.to(self.device, dtype, non_blocking=True)
                 return self.net(to_memory_format(images, self.perf), check_range=False)
         finally:
-            if training:
-                self.model.train()
+            for module, mode in modes:
+                module.training = mode
 
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """Foreground probabilities (B, 1, S, S), float32 on the model's device (an ordinary
@@ -230,7 +231,7 @@ class Predictor:
             dropped), uint8, uint16 or float in [0, 1]
             (:func:`~pmgsam.data.transforms.as_rgb_array`). A PIL image, a tensor, a
             channels-first (3, H, W) array or a batch is refused, the message saying how to
-            convert it; a uint16 image that never exceeds 4095 gets a warning (it is nearly
+            convert it; a uint16 image whose colours never exceed 4095 gets a warning (it is nearly
             black at 16-bit scale, as such an image file is).
         """
         sample = EvalTransform(self.image_size)(image_argument(image))
