@@ -159,7 +159,7 @@ def test_benchmark_mode_predicts_scores_and_writes_run(tmp_path: Path, monkeypat
     monkeypatch.setattr(pmgsam.data, "build_dataset", lambda *a, **k: ds, raising=False)
     import pmgsam.evaluation.benchmark as benchmark
 
-    data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"])
+    data = types.SimpleNamespace(dataset="dis5k", test_splits=["DIS-VD"], root=str(tmp_path))
     monkeypatch.setattr(benchmark, "_data_config", lambda *a: (data, 64))
     run_dir = tmp_path / "results" / "r1"
     weights = tmp_path / "w.safetensors"
