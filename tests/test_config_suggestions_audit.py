@@ -36,3 +36,11 @@ def test_an_override_that_makes_another_key_invalid_is_blamed() -> None:
     message = _message("data.dataset=cod10k")
     assert "'data.train_split'" in message
     assert message.endswith("(override 'data.dataset=cod10k')")
+
+
+def test_a_mistyped_section_in_a_dotted_override_blames_that_override_only() -> None:
+    # The message names the section 'optimm', not the key 'optimm.lr' set inside it: every
+    # override was blamed, the valid optim.lr=1e-4 among them.
+    message = _message("optim.lr=1e-4", "optimm.lr=1e-4")
+    assert "'optimm': did you mean 'optim'?" in message
+    assert message.endswith("(override 'optimm.lr=1e-4')")
