@@ -71,7 +71,8 @@ def binary_mask(prob: torch.Tensor) -> torch.Tensor:
         )
     _check_probabilities(prob)
     levels = probability_levels(prob).cpu().numpy()
-    return torch.from_numpy(binarize(levels).astype(bool))
+    # binarize gives a NumPy scalar, not an array, for a single (0-d) probability.
+    return torch.as_tensor(binarize(levels), dtype=torch.bool)
 
 
 NAN_CAUSE = "the model failed there (an overflow under mixed precision, or weights holding NaN)"

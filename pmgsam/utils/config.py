@@ -351,7 +351,10 @@ def _blame(
         else:
             # The known keys and the close names suggested are not what the overrides set.
             head = _SUGGESTION.sub("", msg.split("; known:")[0])
-            named = [o for o in overrides if _names_key(head, o.split("=", 1)[0].strip())]
+            keys = [o.split("=", 1)[0].strip() for o in overrides]
+            named = [o for o, k in zip(overrides, keys) if _names_key(head, k)]
+            # An unknown section ('optimm') is named without the key set inside it.
+            named = named or [o for o, k in zip(overrides, keys) if _names_section(head, k)]
             return f" (override {', '.join(repr(o) for o in named or overrides)})"
     return f" ({path})" if path is not None else ""
 
@@ -365,6 +368,13 @@ def _names_key(message: str, key: str) -> bool:
     merely contains it (``model.fusion`` in ``'model.fusion_channels'``, ``lr`` in
     ``'optim.lr'``)."""
     return re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", message) is not None
+
+
+def _names_section(message: str, key: str) -> bool:
+    """Whether ``message`` names a section that the dotted ``key`` lies in (``optimm`` for
+    ``optimm.lr``)."""
+    parts = key.split(".")
+    return any(_names_key(message, ".".join(parts[:n])) for n in range(1, len(parts)))
 
 
 def diff(a: Any, b: Any, prefix: str = "") -> List[str]:
