@@ -74,6 +74,23 @@ def test_a_variant_records_its_ground_truth_and_report_checks_it(
     assert _entry(run)["ground_truth"]["fingerprint"] == expected
 
 
+def _uncompressed_copy(grid, tmp_path: Path, dis5k_root: Path):
+    """The scored grid and the DIS5K data copied, one DIS-TE2 mask re-saved as an uncompressed
+    PNG and its inverse, of the same file size, beside it as ``redrawn.png``: (grid folder, data
+    root, that mask, ablate's argv evaluating variant k1 on the copy)."""
+    out = _copy(grid, tmp_path)
+    root = Path(shutil.copytree(dis5k_root, tmp_path / "DIS5K"))
+    mask = next((root / "DIS-TE2" / "gt").iterdir())
+    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    for path, values in ((mask, pixels), (tmp_path / "redrawn.png", 255 - pixels)):
+        cv2.imwrite(str(path), values, [cv2.IMWRITE_PNG_COMPRESSION, 0])
+    assert (tmp_path / "redrawn.png").stat().st_size == mask.stat().st_size
+    overrides = [*grid["overrides"], f"data.root={root}"]
+    args = ["--grid", grid["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]
+    argv = [str(a) for a in args] + ["--quiet", "--no-hce", "--evaluate"] + overrides
+    return out, root, mask, argv
+
+
 def test_kept_scores_of_a_mask_redrawn_in_place_are_scored_again(
     scored,  # noqa: F811
     tmp_path,
@@ -83,16 +100,7 @@ def test_kept_scores_of_a_mask_redrawn_in_place_are_scored_again(
 ) -> None:
     # The data digest compares names and sizes: a mask redrawn at the same file size (an
     # uncompressed PNG of the same shape) passes it, and the kept scores were of the old mask.
-    out = _copy(scored, tmp_path)
-    root = Path(shutil.copytree(dis5k_root, tmp_path / "DIS5K"))
-    mask = next((root / "DIS-TE2" / "gt").iterdir())
-    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-    for path, values in ((mask, pixels), (tmp_path / "redrawn.png", 255 - pixels)):
-        cv2.imwrite(str(path), values, [cv2.IMWRITE_PNG_COMPRESSION, 0])
-    assert (tmp_path / "redrawn.png").stat().st_size == mask.stat().st_size
-    overrides = [*scored["overrides"], f"data.root={root}"]
-    args = ["--grid", scored["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]
-    argv = [str(a) for a in args] + ["--quiet", "--no-hce", "--evaluate"] + overrides
+    out, root, mask, argv = _uncompressed_copy(scored, tmp_path, dis5k_root)
     assert ablate.main(argv) == 0  # re-saved uncompressed: other sizes, predicted and scored
     scores = out / "k1" / "metrics" / "DIS-TE1-4.json"
     stamp = scores.stat().st_mtime_ns
@@ -116,15 +124,7 @@ def test_older_kept_scores_without_a_gt_record_are_scored_again_from_kept_maps(
     caplog,
     small_hiera,
 ) -> None:
-    out = _copy(scored, tmp_path)
-    root = Path(shutil.copytree(dis5k_root, tmp_path / "DIS5K"))
-    mask = next((root / "DIS-TE2" / "gt").iterdir())
-    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-    for path, values in ((mask, pixels), (tmp_path / "redrawn.png", 255 - pixels)):
-        cv2.imwrite(str(path), values, [cv2.IMWRITE_PNG_COMPRESSION, 0])
-    overrides = [*scored["overrides"], f"data.root={root}"]
-    args = ["--grid", scored["grid"], "--output-dir", out, "--only", "k1", "--device", "cpu"]
-    argv = [str(a) for a in args] + ["--quiet", "--no-hce", "--evaluate"] + overrides
+    out, root, mask, argv = _uncompressed_copy(scored, tmp_path, dis5k_root)
     assert ablate.main(argv) == 0  # re-saved uncompressed (other sizes): scored with them
     run = out / "k1"
     scores_file = run / "metrics" / "DIS-TE1-4.json"
