@@ -97,12 +97,7 @@ def _job_sigterm_at_the_second_batch(init: Optional[Callable[[int], None]]) -> N
 def job_sigterm_ending(init: Optional[Callable[[int], None]]) -> Optional[int]:
     """How a process iterating a one-worker DataLoader with ``worker_init_fn=init`` ends when
     a SIGTERM reaches it and its worker: the child's exit code."""
-    child = mp.get_context("fork").Process(target=_job_sigterm_at_the_second_batch, args=(init,))
-    child.start()
-    child.join(timeout=60)
-    if child.exitcode is None:
-        child.kill()
-    return child.exitcode
+    return _forked_exit_code(_job_sigterm_at_the_second_batch, init)
 
 
 def _sigterm_itself_during(call: Callable[[], Any]) -> None:
@@ -119,7 +114,13 @@ def ending_of(call: Callable[[], Any]) -> Optional[int]:
     """The exit code of a forked child running ``call()`` (which sends itself a SIGTERM):
     :data:`INTERRUPTED` for a KeyboardInterrupt, the int ``call()`` returns (a command's exit
     status), -15 when the signal killed it."""
-    child = mp.get_context("fork").Process(target=_sigterm_itself_during, args=(call,))
+    return _forked_exit_code(_sigterm_itself_during, call)
+
+
+def _forked_exit_code(target: Callable[[Any], None], arg: Any) -> Optional[int]:
+    """The exit code of a forked child running ``target(arg)``; None if it hangs past 60 s
+    (then killed)."""
+    child = mp.get_context("fork").Process(target=target, args=(arg,))
     child.start()
     child.join(timeout=60)
     if child.exitcode is None:
