@@ -2,9 +2,10 @@
 
 Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<split>.json``
 (DIS metrics for DIS5K and folder datasets, instance AP for COD10K / NC4K; a combined DIS5K
-split such as ``DIS-TE`` is scored as one set), and the record to ``<output-dir>/run.json``.
-Every split's dataset (and a COS split's COCO ground truth) is built before anything is
-predicted, and the model is loaded once.
+split such as ``DIS-TE`` is scored as one set; a folder dataset with ``data.instance_dir`` also
+gets instance AP, in ``<split>.cos.json``: :mod:`pmgsam.evaluation.benchmark_cos`), and the
+record to ``<output-dir>/run.json``. Every split's dataset (and a COS split's COCO ground
+truth) is built before anything is predicted, and the model is loaded once.
 
 With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
 weights and settings made from the same image files (their images are not opened) and predicts
@@ -15,8 +16,9 @@ before the model has loaded from it, the run is refused naming it (the SHA-256 w
 other weights than those that made the maps).
 
 An image (or GT mask) that cannot be read stops the run with an error naming it; on COD10K /
-NC4K, images whose header or instance-map PNG cannot be read are all named before anything is
-predicted (the COCO GT needs their size and instances). With ``--keep-going`` such an image
+NC4K (and a folder dataset's splits with instance labels), images whose header or instance-map
+PNG cannot be read are all named before anything is predicted (the COCO GT needs their size and
+instances). With ``--keep-going`` such an image
 gets no map (and no place in the COCO GT) and the other images are predicted, the splits
 holding such files are not scored, and the run ends with an error listing them all, without
 run.json (:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
@@ -31,6 +33,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
+from pmgsam.evaluation.benchmark_cos import (
+    cos_entry,
+    cos_ground_truths,
+    cos_scores_file,
+    record_folder_cos_gt,
+)
+from pmgsam.evaluation.benchmark_cos import score_cos_split as _score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -39,7 +48,6 @@ from pmgsam.evaluation.combined import (
     split_pairs,
     split_parts,
 )
-from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
@@ -51,9 +59,8 @@ from pmgsam.evaluation.scoring import (
 )
 from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
-from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
+from pmgsam.evaluation.tables import COS_NAMES, build_tables
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
-from pmgsam.utils.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -217,49 +224,6 @@ def _score_dis_split(
     return json.loads(out_json.read_text(encoding="utf-8"))
 
 
-def _score_cos_split(
-    args: argparse.Namespace, gt: Dict[str, Any], pred_dir: Path, out_json: Path
-) -> Dict[str, Any]:
-    """The instance AP of the maps in ``pred_dir`` against the COCO GT ``gt``, in ``out_json``,
-    with ``gt`` beside it as ``<split>.gt.json`` (as baseline mode writes it): NC4K's and a
-    folder's instance PNGs have no COCO file, and other methods' maps are scored against this
-    one with ``--task cos --gt-json``."""
-    write_text_atomic(out_json.with_name(f"{out_json.stem}.gt.json"), json.dumps(gt))
-    scores = evaluate_cos_folder(
-        pred_dir,
-        gt,
-        threshold=args.threshold,
-        min_area=args.min_area,
-        protocol=args.protocol,
-        resize_pred=args.resize_pred,
-        results_out=out_json.with_name(f"{out_json.stem}.results.json"),
-        progress=not args.quiet,
-    )
-    write_text_atomic(out_json, json.dumps(scores, indent=2) + "\n")
-    return scores
-
-
-def _cos_ground_truths(
-    args: argparse.Namespace, datasets: Dict[str, Any]
-) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Dict[str, str]]]:
-    """(COCO GT by split, ``{split: {name: reason}}`` of the images left out of it) of a COS
-    dataset's splits; nothing for DIS data. An image whose header or instance map cannot be
-    read stops the run, naming every such file, or with ``--keep-going`` is left out of its
-    split's GT: that image is then not predicted and the split not scored (its AP would
-    silently be over fewer images)."""
-    if args.dataset not in COS_NAMES:
-        return {}, {}
-    from pmgsam.data.instance_labels import coco_gt_with_unreadable
-
-    keep_going = getattr(args, "keep_going", False)
-    cos_gt, left_out = {}, {}
-    for split in args.splits:
-        cos_gt[split], unreadable = coco_gt_with_unreadable(datasets[split], keep_going)
-        if unreadable:
-            left_out[split] = unreadable
-    return cos_gt, left_out
-
-
 def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], set]:
     """(names of the splits the run trained on, the images it trained on) for the run
     ``checkpoint`` comes from, read from its config.yaml with this evaluation's data root; empty
@@ -351,7 +315,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     check_not_trained_on(args.checkpoint, data_cfg, datasets)
     # The instance labels too: a split without them (or with a bad COCO file) must not cost
     # the predictions of every split first.
-    cos_gt, gt_failed = _cos_ground_truths(args, datasets)
+    cos_gt, gt_failed = cos_ground_truths(args, data_cfg, datasets)
     check_same_data(run_dir, args.dataset, args.splits, data_cfg.root, datasets, cos_gt)
     # Once, before predicting: the manifests of every split and run.json record this SHA-256.
     # A run still training may replace its best weights meanwhile: predict_split refuses the
@@ -381,14 +345,16 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         out_json = run_dir / "metrics" / f"{split}.json"
         if args.dataset not in COS_NAMES:  # DIS5K or a folder dataset: the DIS metrics
             dis[split] = _score_dis_split(args, datasets[split], pred_dir, out_json, split)
-        else:
-            name = cos_column(args.dataset, split)
-            cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_json)
+        if split in cos_gt:  # COD10K, NC4K, a folder dataset's split with instance labels
+            name = cos_entry(args.dataset, split)
+            out_cos = cos_scores_file(run_dir, args.dataset, split)
+            cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_cos)
             # COD10K's COCO file and its GT_Instance PNGs give other AP: say which was read.
             cos[name]["instance_labels"] = datasets[split].instances.record()
     if run["failed"]:
         raise split_failures_error(run["failed"])
     record_ground_truth(args.dataset, args.splits, datasets, cos_gt, dis, cos, data_cfg.root)
+    record_folder_cos_gt(args.dataset, datasets, cos_gt, cos)
     meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint)}
     meta.update(weights_sha256=digest, overrides=overrides)
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)

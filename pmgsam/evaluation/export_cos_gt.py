@@ -2,8 +2,9 @@
 
 NC4K's instance labels are PNGs (``Instance/``) and ``evaluate.py --task cos`` scores against a
 COCO file: this writes, once, the file that benchmark mode builds from them and writes beside
-its scores (``<output-dir>/metrics/<split>.gt.json``), without predicting anything, so that
-other methods' maps are scored against the same images and instances::
+its scores (``<output-dir>/metrics/<split>.gt.json``; a folder dataset's ``<split>.cos.gt.json``),
+without predicting anything, so that other methods' maps are scored against the same images and
+instances::
 
     python -m pmgsam.evaluation.export_cos_gt --config configs/pmgsam_nc4k_ft.yaml \\
         --split test [--data-root data/NC4K] [key=value ...] --out nc4k_test.gt.json
