@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import os
 from collections import OrderedDict
 
@@ -88,3 +89,22 @@ def test_file_changed_moments_ago_is_read_every_time(tmp_path, opens):
     file_sha256(weights)
     assert file_sha256(weights) == hashlib.sha256(b"a" * 4096).hexdigest()
     assert len(opens) == 2
+
+
+def test_benchmark_reads_a_moved_checkpoint_once(tmp_path, opens, monkeypatch):
+    # run_benchmark's order: check_same_model matches the moved file to run.json's SHA-256,
+    # then hash_weights takes the SHA-256 to record.
+    from pmgsam.evaluation.run_json import check_same_model
+    from pmgsam.modeling.checkpoint import hash_weights
+
+    monkeypatch.setattr(io_module, "_SETTLED_NS", 0)
+    weights = tmp_path / "moved" / "model.safetensors"
+    weights.parent.mkdir()
+    _write(weights, b"the weights" * 100, 1_600_000_000 * 10**9)
+    sha = hashlib.sha256(b"the weights" * 100).hexdigest()
+    meta = {"checkpoint": "runs/A/model.safetensors", "weights_sha256": sha}
+    meta["checkpoint_resolved"] = str(tmp_path / "gone" / "model.safetensors")
+    (tmp_path / "run.json").write_text(json.dumps({"method": "bench", "meta": meta}))
+    check_same_model(tmp_path, weights)  # the same model, moved: not refused
+    assert hash_weights(weights).sha256 == sha
+    assert opens == [str(weights)]
