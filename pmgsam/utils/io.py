@@ -8,8 +8,11 @@ import hashlib
 import os
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 TMP_SUFFIX = ".tmp"
 # Our temporaries are `.<name>.pmgsam-<12 hex digits>.tmp`: the fixed marker and the exact token
@@ -155,13 +158,46 @@ def remove_stale_temporaries(folder: str | Path) -> list:
     return removed
 
 
+# The SHA-256 of files this process hashed, by (device, inode, size, mtime, ctime): a moved
+# checkpoint is hashed to tell it is the model a run.json records, then again for the record
+# (1.5 GB: over a second each time).
+_DIGESTS: OrderedDict[Tuple[int, ...], str] = OrderedDict()
+_DIGESTS_KEPT = 32
+_DIGESTS_LOCK = threading.Lock()
+# A file changed within this long before it was hashed is not remembered: a write in the same
+# tick of the file system's clock (coarse: jiffies, 2 s on FAT) would leave its size and times
+# as they were, so they could not tell the new bytes from the hashed ones ("racy git").
+_SETTLED_NS = 5 * 10**9
+
+
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB blocks."""
+    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB blocks.
+
+    Remembered for the process: a file hashed before is read again only if its size,
+    modification or status-change time differ (any write, ``touch``, or a copy that keeps the
+    old modification time changes one), or it is another file by now (new inode)."""
+    identity = _identity(os.stat(path))
+    with _DIGESTS_LOCK:
+        if identity in _DIGESTS:
+            _DIGESTS.move_to_end(identity)
+            return _DIGESTS[identity]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+        after = _identity(os.fstat(f.fileno()))
+    sha = digest.hexdigest()
+    # Not if it changed while read (or was replaced before it was opened).
+    if after == identity and time.time_ns() - max(identity[3:]) >= _SETTLED_NS:
+        with _DIGESTS_LOCK:
+            _DIGESTS[identity] = sha
+            while len(_DIGESTS) > _DIGESTS_KEPT:
+                _DIGESTS.popitem(last=False)
+    return sha
+
+
+def _identity(st: os.stat_result) -> Tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def path_under(path: str | Path, base: Path) -> str:
