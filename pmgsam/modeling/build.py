@@ -17,6 +17,7 @@ from pmgsam.modeling.checkpoint import (
     read_model_config,
     resolve_weights,
 )
+from pmgsam.modeling.checkpoint_rounding import rounded_to
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
@@ -257,6 +258,23 @@ def _check_frozen_weights(path: Path, model: PMGSAM) -> None:
     for field in other_frozen_weights(path, lambda name: model.frozen_digest((name,))):
         branch = FROZEN_CHECKPOINT_FIELDS[field]
         source = getattr(model.config, field)
+        name = field.split("_")[0]
+        rounding = rounded_to(model, name, read_frozen_digests(path)[name])
+        if rounding is not None:  # the right weights, recorded rounded by an older save_model
+            logger.warning(
+                "checkpoint '%s' records its %s branch (%s) rounded to %s: it was saved from "
+                "a model converted to %s and back (model.half().float()) by a pmgsam before "
+                "save_model refused that. Loaded unrounded, as its %s rebuilds it, so its maps "
+                "differ slightly from those of the model saved; save_model(load_pretrained("
+                "path), new_path) writes a copy that loads without this warning",
+                path,
+                branch,
+                f"the weights in '{source}'" if source else "fixed-seed random",
+                rounding,
+                rounding,
+                "file" if source else "seed",
+            )
+            continue
         if not source:
             logger.warning(
                 "checkpoint '%s' was trained on a fixed-seed random %s branch that this "
