@@ -166,6 +166,7 @@ def check_same_data(
     datasets: Mapping[str, Any],
     cos_gt: Mapping[str, Any],
     option: str = "--output-dir",
+    way_out: Optional[str] = None,
 ) -> None:
     """Refuse to add the scores of ``splits`` of ``dataset`` read from ``root`` to
     ``run_dir``'s run.json when entries of it this command keeps were read from another root
@@ -173,7 +174,8 @@ def check_same_data(
     again has the same ground truth fingerprint now as recorded from that root (a copy of the
     same data) or, the root gone, the GT under ``root`` of one DIS5K split kept has
     (:func:`_gone_root_differs`; none there: nothing compared). ``datasets``: the built
-    datasets by split (and part), ``cos_gt``: a COS split's COCO GT."""
+    datasets by split (and part), ``cos_gt``: a COS split's COCO GT. ``way_out``: what the
+    message advises instead of benchmark mode's options."""
     from pmgsam.evaluation.run_weights import scored_entries
 
     if dataset == "folder":
@@ -195,6 +197,10 @@ def check_same_data(
             (redone if name in scored else kept).setdefault(then, {})[name] = entry
     if not kept:
         return
+    default = (
+        "Score those splits too in this call, from one data root (--splits, --data-root), "
+        f"choose another {option}, or delete '{Path(run_dir) / 'run.json'}' to start the row anew"
+    )
     fingerprints = None
     for then, names in kept.items():
         again = {n: e for n, e in redone.get(then, {}).items() if recorded(e)}
@@ -216,17 +222,13 @@ def check_same_data(
                 f"from data root '{then}', which is gone, and the {differs} ground truth under "
                 f"'{now}', which this command reads {dataset} from, is not the one they were "
                 "scored against: one table row would hold two versions of the dataset (Overall "
-                "(TE1-4) pooling both). Score those splits too in this call, from one data root "
-                f"(--splits, --data-root), choose another {option}, or delete "
-                f"'{Path(run_dir) / 'run.json'}' to start the row anew"
+                f"(TE1-4) pooling both). {way_out or default}"
             )
         raise EvaluationInputError(
             f"{option} '{run_dir}' holds {dataset} scores ({', '.join(sorted(names))}) read from "
             f"data root '{then}'{' (gone since)' if gone else ''}, and this command reads "
             f"{dataset} from '{now}': one table row would hold two copies of the dataset "
-            "(Overall (TE1-4) pooling both). Score those splits too in this call, from one data "
-            f"root (--splits, --data-root), choose another {option}, or delete "
-            f"'{Path(run_dir) / 'run.json'}' to start the row anew"
+            f"(Overall (TE1-4) pooling both). {way_out or default}"
         )
 
 
