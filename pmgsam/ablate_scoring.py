@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
-from pmgsam.ablate_gt import entry_gt, other_ground_truth
+from pmgsam.ablate_gt import entry_gt, kept_record, other_ground_truth
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
 
@@ -249,7 +249,9 @@ def evaluate_variant(
         # are kept without their maps, which only the analyses read.
         predict = True
     if kept is not None and reason is None:
-        summary = kept
+        record = kept_record(kept, gt)
+        summary = {k: v for k, v in kept.items() if k != GT_KEY}
+        summary.update({GT_KEY: record} if record is not None else {})
     else:
         summary = _predict_and_score(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
