@@ -9,6 +9,13 @@ scored again from their kept maps (nothing predicted) to record it, except in a 
 call on scores with HCE: scoring again there would drop their HCE column, so they are kept,
 without a record (tabled as an older pmgsam's, noted where other rows record theirs), and a
 call without ``--no-hce`` records it.
+
+HCE scores whose record names no skeletons (a pmgsam older than the skeletons record, or, before
+:data:`~pmgsam.evaluation.table_gt.COMPUTED_SKELETONS`, skeletons computed from the masks) are
+kept when no skeleton file is found now: the data digest, which passed, names each skeleton
+file, so there were none then either, and their run.json entry records the computed skeletons
+(:func:`kept_record`). Found now, files may have been redrawn since: scored again, except in a
+``--no-hce`` call, which keeps them without a skeletons record, as above.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ def other_ground_truth(
 ) -> Optional[str]:
     """Why scores ``kept`` of ``variant`` are scored again against ``gt`` (module doc): their
     recorded masks or, with HCE, skeletons differ, or they record none; None to keep them."""
-    from pmgsam.evaluation.table_gt import recorded
+    from pmgsam.evaluation.table_gt import COMPUTED_SKELETONS, recorded
 
     then = recorded(kept)
     if then is None:
@@ -49,6 +56,32 @@ def other_ground_truth(
         )
     if then["fingerprint"] != gt["fingerprint"]:
         return "its GT masks changed since it was scored (same names and sizes, other content)"
-    if kept.get("HCE") is not None and then.get("skeletons") != gt.get("skeletons"):
+    if kept.get("HCE") is None:
+        return None
+    if "skeletons" not in then:
+        if gt.get("skeletons") == COMPUTED_SKELETONS or no_hce:
+            return None  # kept_record: the computed ones recorded, or (--no-hce) none
+        return (
+            "its scores do not record the GT skeletons their HCE was scored against (scored "
+            "by an older pmgsam; its kept maps are scored, not predicted, unless some are gone)"
+        )
+    if then.get("skeletons") != gt.get("skeletons"):
         return "its GT skeletons (HCE) changed since it was scored"
     return None
+
+
+def kept_record(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The GT record the run.json entry of scores ``kept`` (kept: :func:`other_ground_truth`
+    found no reason to score them again) gets: theirs, None when they have none, gaining the
+    computed skeletons where their HCE records none and no skeleton file is found now (module
+    doc); ``gt``: the record of the GT found now."""
+    from pmgsam.evaluation.table_gt import COMPUTED_SKELETONS, recorded
+
+    then = recorded(kept)
+    if then is None:
+        return None
+    record = dict(then)
+    computed = gt.get("skeletons") == COMPUTED_SKELETONS
+    if kept.get("HCE") is not None and "skeletons" not in record and computed:
+        record["skeletons"] = COMPUTED_SKELETONS
+    return record

@@ -24,7 +24,10 @@ recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn
 names and sizes, are scored again from the kept maps, and so are scores that record no GT (an
 older pmgsam's): their run.json entry would otherwise name the GT found now, which the data
 digest (names and sizes) does not tell from the masks they were scored against (a ``--no-hce``
-call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`).
+call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`). A DIS5K variant's
+entry also records its ``data_root`` (:mod:`pmgsam.evaluation.run_data`), and a call with other
+``--splits`` is refused before predicting when the variant's row holds entries read from another
+DIS5K root, which its Overall (TE1-4) would pool with these.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
-from pmgsam.ablate_gt import entry_gt, other_ground_truth
+from pmgsam.ablate_gt import entry_gt, kept_record, other_ground_truth
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
 
@@ -204,6 +207,7 @@ def evaluate_variant(
     from pmgsam.data.splits import read_only_splits
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name, split_parts
+    from pmgsam.evaluation.run_data import DATA_KEY, data_record
     from pmgsam.evaluation.run_json import checkpoint_meta, write_run_json
     from pmgsam.evaluation.table_gt import GT_KEY, dataset_record
     from pmgsam.modeling.checkpoint import hash_weights, read_model_config, resolve_weights
@@ -220,6 +224,7 @@ def evaluate_variant(
         datasets = {
             p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)
         }
+    _check_same_data(path.stem, run_dir, cfg.data, splits, datasets)
     # Hashed here once per variant and call (a checkpoint may be large), whether kept or not;
     # a model loaded from it is checked to be of this version (load_hashed).
     hashed = hash_weights(weights)
@@ -244,7 +249,9 @@ def evaluate_variant(
         # are kept without their maps, which only the analyses read.
         predict = True
     if kept is not None and reason is None:
-        summary = kept
+        record = kept_record(kept, gt)
+        summary = {k: v for k, v in kept.items() if k != GT_KEY}
+        summary.update({GT_KEY: record} if record is not None else {})
     else:
         summary = _predict_and_score(
             path, run_dir, splits, overrides, opts, datasets, predict, hashed
@@ -259,8 +266,31 @@ def evaluate_variant(
         "overrides": list(overrides),
         "ablates": switched_keys(path),
     }
+    if cfg.data.dataset == "dis5k":  # kept scores too: they stood for the data found now
+        summary = {**summary, DATA_KEY: data_record(cfg.data.dataset, cfg.data.root)}
     # Kept scores record their GT, or (other_ground_truth) none, as an older pmgsam's.
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
+
+
+def _check_same_data(
+    variant: str, run_dir: Path, data: Any, splits: str, datasets: Mapping[str, Any]
+) -> None:
+    """Refuse, before predicting, to add ``splits`` read from ``data.root`` to a variant's row
+    holding DIS5K entries read from another root (an earlier call with other ``--splits``):
+    as benchmark mode refuses it, its Overall (TE1-4) would pool two copies of DIS5K. Other
+    datasets' rows pool nothing, and their DIS entries are named by split, not by the COS
+    columns benchmark mode compares: not recorded nor compared."""
+    from pmgsam.evaluation.run_data import check_same_data
+
+    if data.dataset != "dis5k":
+        return
+    way_out = (
+        f"Score those splits again with data.root='{data.root}' (pmgsam.ablate --evaluate "
+        f"--splits), or delete '{run_dir / 'run.json'}' (its scores stay in "
+        f"'{run_dir / 'metrics'}') to start the variant's row anew"
+    )
+    where = f"variant {variant}'s folder"
+    check_same_data(run_dir, "dis5k", [splits], data.root, datasets, {}, where, way_out)
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:

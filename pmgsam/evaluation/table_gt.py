@@ -17,11 +17,14 @@ its ground truth (:func:`mask_record`, :func:`coco_record`):
   sum of its parts', so a pooled group is checked as a stored one (:func:`pooled_record`);
 * ``images``: how many images;
 * ``source``: where it was read (a folder or file, for the messages only);
-* ``skeletons`` (DIS with HCE scored against GT skeleton files, DIS5K's ``ske/``): the sum of
-  one SHA-256 per skeleton file (its mask's stem and its bytes). HCE is the one column they
+* ``skeletons`` (DIS with HCE): the skeletons HCE was measured against, the sum of one SHA-256
+  per GT skeleton file (DIS5K's ``ske/``; its mask's stem and its bytes), where a skeleton
+  computed from its mask (no file) adds nothing: HCE scored wholly from computed skeletons
+  records :data:`COMPUTED_SKELETONS` (zero), which is the masks' own. HCE is the one column they
   change, and the masks' ``fingerprint`` is kept apart from it: a record without skeletons (an
-  older pmgsam's, HCE from skeletons computed from the masks, no HCE) stays comparable, and two
-  rows are refused only when both record skeletons and they differ.
+  older pmgsam's, no HCE, a ``--pred-dir`` row scored without ``--ske-dir``) stays comparable,
+  and two rows are refused only when both record skeletons and they differ (official ``ske/``
+  files beside skeletons computed from the masks among them).
 
 Names plus counts alone would pass two datasets of numbered files, or a cleaned copy of a split
 whose masks were redrawn under the same names; the masks are read whole anyway by the scoring.
@@ -46,6 +49,8 @@ from pmgsam.evaluation.map_pairs import EvaluationInputError
 #: The key of a DIS or COS run.json entry recording its ground truth.
 GT_KEY = "ground_truth"
 _MODULUS = 2**256
+#: The ``skeletons`` record of HCE scored against skeletons all computed from the GT masks.
+COMPUTED_SKELETONS = f"{0:064x}"
 _CHUNK = 1 << 20
 
 
@@ -73,12 +78,13 @@ def mask_record(
 ) -> Dict[str, Any]:
     """The :data:`GT_KEY` record of DIS scores made against the GT masks ``mask_paths``
     (keyed by file stem, as maps pair with them) and, for HCE, the skeleton files
-    ``skeleton_paths`` (one per mask, None where HCE computes it from the mask)."""
+    ``skeleton_paths`` (one per mask, None where HCE computes it from the mask; the argument
+    None: no HCE, or skeletons of unknown source, recorded as none)."""
     total = sum(_file_digest(Path(p).stem, Path(p)) for p in mask_paths)
     source = _common_folder(mask_paths) if mask_paths else ""
     record = {"fingerprint": _hex(total), "images": len(mask_paths), "source": source}
-    skeletons = [(Path(m).stem, Path(s)) for m, s in zip(mask_paths, skeleton_paths or ()) if s]
-    if skeletons:
+    if skeleton_paths is not None:
+        skeletons = [(Path(m).stem, Path(s)) for m, s in zip(mask_paths, skeleton_paths) if s]
         record["skeletons"] = _hex(sum(_file_digest(stem, s) for stem, s in skeletons))
     return record
 
@@ -189,6 +195,12 @@ def _describe(record: Mapping[str, Any]) -> str:
     return f"{record.get('images')} images from '{record.get('source')}'"
 
 
+def _describe_skeletons(record: Mapping[str, Any]) -> str:
+    if record.get("skeletons") == COMPUTED_SKELETONS:
+        return f"{_describe(record)}, skeletons computed from the masks"
+    return f"{_describe(record)}, GT skeleton files"
+
+
 def refuse_mixed_ground_truth(
     section: str,
     methods: Sequence[str],
@@ -242,10 +254,10 @@ def _refuse_other_skeletons(
             raise EvaluationInputError(
                 f"DIS column '{group}': rows '{first[0]}' and '{method}' were scored against "
                 "the same GT masks but different GT skeletons, which HCE is measured against "
-                f"({first[0]}: {_describe(first[1])}; {method}: {_describe(record)}), so their "
-                "HCE cannot share one column. Score both with the same skeletons (the split's "
-                "ske/ folder, evaluate.py --ske-dir), or report them in calls of their own "
-                "(another --out)"
+                f"({first[0]}: {_describe_skeletons(first[1])}; {method}: "
+                f"{_describe_skeletons(record)}), so their HCE cannot share one column. Score "
+                "both with the same skeletons (the split's ske/ folder, evaluate.py --ske-dir), "
+                "or report them in calls of their own (another --out)"
             )
 
 
