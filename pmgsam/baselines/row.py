@@ -151,7 +151,6 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import make_current, resolve_device
-    from pmgsam.evaluation.benchmark_cos import record_folder_cos_gt
     from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
     from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
     from pmgsam.evaluation.run_json import (
@@ -224,7 +223,6 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     # The whole split's GT, also with --limit (its scores are marked as part of the split).
     root = cfg.data.root
     record_ground_truth(args.dataset, datasets, datasets, gts, dis_scores, cos_scores, root)
-    record_folder_cos_gt(args.dataset, datasets, gts, cos_scores)
     # Timed on torch's own thread count (OMP_NUM_THREADS), not the prediction's: python -m
     # pmgsam.efficiency times PMG-SAM so, and the efficiency table compares the two rows' speeds.
     report: Dict[str, Any] = {"params": count_parameters(baseline.model)}
