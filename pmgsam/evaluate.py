@@ -37,7 +37,9 @@ replaces its own files.
 Benchmark a checkpoint: predict each split into ``<output-dir>/pred/<split>/``, score it into
 ``<output-dir>/metrics/<split>.json`` (``DIS-TE``, i.e. DIS-TE1..4 as one set, into
 ``DIS-TE1-4.json``; COS: also ``<split>.results.json`` and the COCO ground truth,
-``<split>.gt.json``), update ``<output-dir>/run.json`` and print the tables::
+``<split>.gt.json``; a folder dataset with ``data.instance_dir``: its instance AP too, beside
+the DIS metrics, in ``<split>.cos.json`` with ``<split>.cos.results.json`` and
+``<split>.cos.gt.json``), update ``<output-dir>/run.json`` and print the tables::
 
     python -m pmgsam.evaluate --config CFG --checkpoint CKPT [--dataset dis5k] \\
         [--splits DIS-VD,DIS-TE1,DIS-TE2,DIS-TE3,DIS-TE4] [--data-root R] \\
@@ -52,11 +54,12 @@ filesystem blind to case is the folder of another dataset's maps (COD10K's ``Tes
 ``test`` in one ``--output-dir``: :mod:`pmgsam.evaluation.split_folders`). ``--skip-existing``
 resumes a stopped run: maps already in ``pred/<split>`` from the same weights and settings and the
 same image files are kept (their images not opened), the others predicted, and every image scored.
-An image that cannot be read stops the run, naming it; on COD10K / NC4K, images whose header
-or instance-map PNG cannot be read are all named before anything is predicted (the COCO ground
-truth needs their size and instances). With ``--keep-going`` such an image is skipped (no map,
-no place in the COCO ground truth), the others are predicted, the splits holding such files are
-not scored, and the run ends with an error listing them all (exit status 2). A corrupt COCO
+An image that cannot be read stops the run, naming it; on COD10K / NC4K (and a folder dataset's
+splits with instance labels), images whose header or instance-map PNG cannot be read are all
+named before anything is predicted (the COCO ground truth needs their size and instances). With
+``--keep-going`` such an image is skipped (no map, no place in the COCO ground truth), the
+others are predicted, the splits holding such files are not scored, and the run ends with an
+error listing them all (exit status 2). A corrupt COCO
 instance file stops the run, naming it, with or without ``--keep-going``.
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
@@ -67,7 +70,10 @@ Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselin
 
 Baseline mode resumes and skips unreadable files the same way: ``--skip-existing`` keeps the maps
 (and each image's masks) that the same checkpoint and map-changing settings made from the same
-files.
+files. On a folder dataset with ``data.instance_dir`` its automatic rows (``sam-auto``,
+``sam2-auto``, ``esam``) score every generated mask as a COCO instance too, into the same
+``<split>.cos.*`` files as benchmark mode; box rows prompt one box around the whole GT mask
+there, so they get the DIS metrics only (with a warning).
 
 Both modes predict on the config's ``train.num_threads`` torch threads (``train.num_threads=N``
 on the command line); unset, on the CPU, as many as the CPUs this process may use less the image

@@ -37,11 +37,15 @@ def _build(args: argparse.Namespace, family_name: str, device: Any):
     return AutoBaseline(family_name, args.model_type, model, settings)
 
 
-def map_settings(args: argparse.Namespace) -> Dict[str, Any]:
+def map_settings(args: argparse.Namespace, instances: bool = False) -> Dict[str, Any]:
     """What a baseline's maps depend on besides the checkpoint and the input side (recorded in
     the prediction folders' manifests): the baseline and model type, the generator or E-SAM
-    settings given, and ``--reduce`` (box prompts make one map whatever it is)."""
+    settings given, and ``--reduce`` (box prompts make one map whatever it is). ``instances``:
+    a folder dataset's masks are also kept as COCO instances (with its ``data.instance_dir``),
+    so maps predicted without them are not resumed as if they had none."""
     settings: Dict[str, Any] = {"baseline": args.baseline, "model_type": args.model_type}
+    if instances:
+        settings["instances"] = True
     if args.baseline.endswith("-auto"):
         given = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k) is not None}
         settings["generator"] = {**given, **({"use_m2m": True} if args.use_m2m else {})}
@@ -114,6 +118,9 @@ FINETUNE_META_KEYS = ("source_checkpoint", "source_sha256", "output_sha256", "be
                       "best_val_loss", "data", "recipe")  # fmt: skip
 
 
+INSTANCES_NOTE = "every generated mask is scored as a COCO instance (no GT used)"
+
+
 def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
     """What a row records of its prompts: the box rule, or what its automatic masks became (COS:
     instances, so no ``reduce``, which no COS score reads; DIS: one map by ``reduce``)."""
@@ -122,7 +129,7 @@ def _prompt_meta(baseline: Any, reduce: str, cos: bool) -> Dict[str, Any]:
             return {"box_prompt": "one tight XYXY box per GT instance (COCO instance masks)"}
         return {"box_prompt": "one tight XYXY box around the whole GT mask"}
     if cos:
-        return {"instances": "every generated mask is scored as a COCO instance (no GT used)"}
+        return {"instances": INSTANCES_NOTE}
     return {
         "reduce": reduce,
         "reduce_is_oracle": reduce == "oracle",
@@ -141,7 +148,6 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.baselines.row_timing import stale_timing, timing_settings, untimed_settings
     from pmgsam.baselines.runner import measure_efficiency
     from pmgsam.data import build_dataset
-    from pmgsam.data.instance_labels import coco_gt_with_unreadable
     from pmgsam.efficiency import count_parameters
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.engine.distributed import make_current, resolve_device
@@ -177,15 +183,11 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     # Their instance labels too, before the model loads: a split without them must not cost
     # the predictions of the others. An image whose header cannot be read stops the run here,
     # naming it, or with --keep-going is left out of the GT (its split is then not scored).
-    keep_going = getattr(args, "keep_going", False)
-    cos_gt = (
-        {split: coco_gt_with_unreadable(ds, keep_going) for split, ds in datasets.items()}
-        if cos
-        else {}
-    )
-    gts = {split: gt for split, (gt, _) in cos_gt.items()}  # the whole split's, also with --limit
+    gts, left_out = _instance_ground_truths(args, cfg.data, datasets)  # whole splits
+    cos_gt = {split: (gt, left_out.get(split, {})) for split, gt in gts.items()}
     check_same_data(out_dir, args.dataset, list(datasets), cfg.data.root, datasets, gts)
-    producer, weights = _producer(args, owner)
+    folder_instances = bool(gts) and not cos
+    producer, weights = _producer(args, owner, folder_instances)
     # run.json merges: scores of other splits made with other settings must not stay in the row.
     columns = [cos_column(args.dataset, split) if cos else split for split in datasets]
     refuse_other_settings(out_dir, made_with(producer), columns)
@@ -213,6 +215,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         freeze_encoders(baseline.model)
         meta["finetune"] = {k: tuned.get(k) for k in FINETUNE_META_KEYS}
     meta.update(_prompt_meta(baseline, args.reduce, cos))
+    if folder_instances:  # its DIS maps by --reduce, and its masks as COCO instances
+        meta["instances"] = INSTANCES_NOTE
     dis_scores, cos_scores, timing_input = predict_and_score_splits(
         args, baseline, datasets, out_dir, meta, producer, cos_gt, device, cfg.train.num_threads
     )
@@ -244,12 +248,40 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _producer(args: argparse.Namespace, owner: str) -> Tuple[Dict[str, Any], HashedWeights]:
+def _instance_ground_truths(
+    args: argparse.Namespace, data_cfg: Any, datasets: Dict[str, Any]
+) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Dict[str, str]]]:
+    """(COCO GT by split, images left out of it by split) of the splits this row scores by
+    instance AP, as benchmark mode's
+    :func:`~pmgsam.evaluation.benchmark_cos.cos_ground_truths`: every COD10K / NC4K split, and
+    with ``data.instance_dir`` a folder dataset's splits that have it, except in box modes,
+    whose folder-dataset map comes from one box around the whole GT mask (not one per
+    instance), so such a row has the DIS metrics only, with a warning."""
+    import warnings
+
+    from pmgsam.evaluation.benchmark_cos import cos_ground_truths
+    from pmgsam.evaluation.tables import COS_NAMES
+
+    if args.dataset not in COS_NAMES and args.baseline.endswith("-box"):
+        if args.dataset == "folder" and getattr(data_cfg, "instance_dir", None):
+            warnings.warn(
+                f"data.instance_dir is '{data_cfg.instance_dir}', but {args.baseline} prompts "
+                "one box around each image's whole GT mask on a folder dataset, so its row is "
+                "scored with the DIS metrics only, without instance AP",
+                stacklevel=3,
+            )
+        return {}, {}
+    return cos_ground_truths(args, data_cfg, datasets)
+
+
+def _producer(
+    args: argparse.Namespace, owner: str, instances: bool = False
+) -> Tuple[Dict[str, Any], HashedWeights]:
     """(:func:`~pmgsam.baselines.resume.baseline_producer` of this row, the checkpoint's hash),
     before the model loads: the input side is --model-image-size or the family's released one,
     and the checkpoint is hashed once for every split (a SAM-H checkpoint is 2.5 GB); once the
     model is loaded, :func:`~pmgsam.modeling.checkpoint.check_loaded` proves the hash is of
-    the file it was loaded from."""
+    the file it was loaded from. ``instances``: :func:`map_settings`'s."""
     from pmgsam.baselines.base import family
     from pmgsam.baselines.resume import baseline_producer
     from pmgsam.modeling.checkpoint import hash_weights
@@ -262,7 +294,7 @@ def _producer(args: argparse.Namespace, owner: str) -> Tuple[Dict[str, Any], Has
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint file '{path}' {what}")
     weights = hash_weights(path)
-    return baseline_producer(path, weights.sha256, side, map_settings(args)), weights
+    return baseline_producer(path, weights.sha256, side, map_settings(args, instances)), weights
 
 
 def _refuse_unresumable(

@@ -1,7 +1,9 @@
 """Scores of a baseline row's split: DIS metrics of its maps, COCO mask AP of its instances.
 
 Written atomically to ``<out>/metrics/<split>.json`` (COS: with the COCO results in
-``<split>.results.json`` and the GT of the predicted images in ``<split>.gt.json``);
+``<split>.results.json`` and the GT of the predicted images in ``<split>.gt.json``; a folder
+dataset's instance AP, beside its DIS metrics, in ``<split>.cos.json``, ``.cos.results.json``
+and ``.cos.gt.json``);
 ``--limit`` runs are marked as part of the split (:func:`subset_mark`).
 
 An instance whose score (the model's predicted IoU) is NaN or infinite is kept and ranked last,
@@ -35,13 +37,17 @@ def score_predicted_instances(
     results: List[Dict[str, Any]],
     out_dir: Path,
     summary: Dict[str, Any],
+    stem: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Write the GT of the predicted images to ``<split>.gt.json`` and score ``results``
-    against it: ``{"gt_json": its path, "cos": the scores}`` for ``summary``."""
+    """Write the GT of the predicted images to ``<stem>.gt.json`` and score ``results``
+    against it: ``{"gt_json": its path, "cos": the scores}`` for ``summary``. ``stem``: the
+    scores' file name in ``metrics/`` without ``.json``, the split's by default (a folder
+    dataset's ``<split>.cos``: its ``<split>.json`` holds the DIS metrics)."""
     split = summary["split"]
+    stem = stem or split
     # With --limit, AP is over the predicted images only: the GT keeps just those.
     gt_subset = gt_images.subset(image_ids)
-    gt_json = out_dir / "metrics" / f"{split}.gt.json"
+    gt_json = out_dir / "metrics" / f"{stem}.gt.json"
     write_text_atomic(gt_json, json.dumps(gt_subset))
     source = (
         "one GT-instance box per instance, mask > 0.5, score = predicted IoU"
@@ -51,7 +57,7 @@ def score_predicted_instances(
     files = {im["id"]: im["file_name"] for im in gt_subset["images"]}
     results, extra = rank_non_finite_last(results, files, split)
     extra.update(subset_mark(summary))
-    cos = score_instances(out_dir, split, gt_subset, results, source, extra)
+    cos = score_instances(out_dir, stem, gt_subset, results, source, extra)
     return {"gt_json": str(gt_json), "cos": cos}
 
 
@@ -92,7 +98,8 @@ def score_instances(
     extra: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
-    ``extra`` entries, also in the written scores)."""
+    ``extra`` entries, also in the written scores). ``split``: the scores' file name in
+    ``metrics/`` without ``.json``."""
     from pmgsam.evaluation.coco_gt import load_coco
     from pmgsam.evaluation.instances import coco_map
 

@@ -6,11 +6,13 @@
   instance masks; crowd regions get none); each predicted mask (> 0.5) is a COCO instance
   scored by the model's predicted IoU, and the PNG map is their pixel-wise maximum. A map
   holding NaN is saved as 0 there, and the run ends with one warning listing those maps.
-* Automatic modes (SAM/SAM2 generator, E-SAM): every mask is a COCO instance (COS) and
-  ``--reduce`` turns them into one DIS map (union, largest, or the GT-reading oracle).
+* Automatic modes (SAM/SAM2 generator, E-SAM): every mask is a COCO instance (COS, and a folder
+  dataset's splits with instance labels) and ``--reduce`` turns them into one DIS map (union,
+  largest, or the GT-reading oracle).
 
 Maps go to ``<out>/pred/<split>/<name>.png`` (8-bit, original size); COS instances to
-``<out>/metrics/<split>.results.json`` with the GT of the predicted images in ``<split>.gt.json``.
+``<out>/metrics/<split>.results.json`` with the GT of the predicted images in ``<split>.gt.json``
+(a folder dataset's: ``<split>.cos.results.json`` and ``<split>.cos.gt.json``).
 
 With ``skip_existing`` a stopped run resumes: an image whose map and record the same producer
 made from the same files is not read again (:mod:`pmgsam.baselines.resume`). An image that cannot
@@ -99,6 +101,7 @@ def run_baseline(
     timing: bool = True,
     gt: Optional[Dict[str, Any]] = None,
     gt_unreadable: Optional[Dict[str, str]] = None,
+    cos_stem: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Predict ``dataset`` with ``baseline`` into ``<out_dir>/pred/<split>/<name>.png``.
 
@@ -108,7 +111,8 @@ def run_baseline(
         out_dir: run folder.
         split: split name, used for the output paths.
         reduce: automatic modes: how the masks become one DIS map (see ``reduce_masks``).
-        cos: COS dataset: per-instance boxes, COCO instances written and scored.
+        cos: COCO instances written and scored (a COS dataset, or a folder dataset's split
+            with instance labels); box prompts: one per GT instance.
         limit: predict only the first ``limit`` images.
         progress: show a tqdm bar.
         overwrite: allow a prediction folder holding files this tool did not write (never one
@@ -126,6 +130,8 @@ def run_baseline(
         gt: COS: the dataset's COCO ground truth when already built (else it is built here).
         gt_unreadable: with ``gt``: ``{name: reason}`` of the images left out of it because
             their header cannot be read (``keep_going``); each is a failed image of the split.
+        cos_stem: COS: the scores' file name in ``metrics/`` without ``.json`` (the split's
+            by default; a folder dataset's ``<split>.cos``, beside its DIS metrics).
     Returns a summary: paths, counts, the first prompted image (for timing) and COS scores.
     """
     out_dir = Path(out_dir)
@@ -210,7 +216,9 @@ def run_baseline(
         return {**summary, "failed": failures.failed}  # not scored: images have no map
     if gt_images is not None:
         summary.update(
-            score_predicted_instances(baseline, gt_images, image_ids, results, out_dir, summary)
+            score_predicted_instances(
+                baseline, gt_images, image_ids, results, out_dir, summary, cos_stem
+            )
         )
     return summary
 

@@ -37,7 +37,6 @@ from pmgsam.evaluation.benchmark_cos import (
     cos_entry,
     cos_ground_truths,
     cos_scores_file,
-    record_folder_cos_gt,
 )
 from pmgsam.evaluation.benchmark_cos import score_cos_split as _score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
@@ -354,7 +353,6 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if run["failed"]:
         raise split_failures_error(run["failed"])
     record_ground_truth(args.dataset, args.splits, datasets, cos_gt, dis, cos, data_cfg.root)
-    record_folder_cos_gt(args.dataset, datasets, cos_gt, cos)
     meta = {"config": str(args.config), **checkpoint_meta(args.checkpoint)}
     meta.update(weights_sha256=digest, overrides=overrides)
     path = write_run_json(run_dir, args.method or run_dir.name, dis=dis, cos=cos, meta=meta)

@@ -9,7 +9,8 @@ split's own name in run.json's ``cos`` section, the COS table column that
 without that folder (instance labels drawn for other splits) is scored by the DIS metrics
 alone, with a warning naming it. Either way the COCO ground truth is built from the labels
 before anything is predicted, written beside the scores (``<stem>.gt.json``), and recorded
-in the entry as a fingerprint (:data:`~pmgsam.evaluation.table_gt.GT_KEY`), so the AP and the
+in the entry as a fingerprint (:data:`~pmgsam.evaluation.table_gt.GT_KEY`, by
+:func:`~pmgsam.evaluation.table_gt.benchmark_records`), so the AP and the
 record equal those of exporting it (:mod:`~pmgsam.evaluation.export_cos_gt`) and scoring the
 same maps with ``--task cos --gt-json``.
 """
@@ -24,7 +25,6 @@ from typing import Any, Dict, Iterable, Mapping, Tuple
 
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.evaluation.table_gt import GT_KEY, coco_record
 from pmgsam.evaluation.tables import COS_NAMES, cos_column
 from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
@@ -123,21 +123,3 @@ def score_cos_split(
     )
     write_text_atomic(out_json, json.dumps(scores, indent=2) + "\n")
     return scores
-
-
-def record_folder_cos_gt(
-    dataset: str,
-    datasets: Mapping[str, Any],
-    cos_gt: Mapping[str, Any],
-    cos: Mapping[str, Dict[str, Any]],
-) -> None:
-    """Record in a folder dataset's COS entries the ground truth they were scored against, as
-    :func:`~pmgsam.evaluation.table_gt.benchmark_records` records COD10K's and NC4K's (it
-    takes a folder dataset's entries for DIS ones): one column never holds two GTs' AP."""
-    if dataset in COS_NAMES:
-        return
-    for split, gt in cos_gt.items():
-        name = cos_entry(dataset, split)
-        if name in cos:
-            source = datasets[split].instances.record().get("path") or split
-            cos[name][GT_KEY] = coco_record(gt, source)

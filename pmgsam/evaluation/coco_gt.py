@@ -218,7 +218,8 @@ def load_coco(
                 "<split>/CAM_Instance_<Split>.json). Instance-map PNGs (NC4K's Instance/) have "
                 "none: write the one benchmark mode builds from them with 'python -m "
                 "pmgsam.evaluation.export_cos_gt --config CFG --split test --out gt.json' (a "
-                "benchmark run writes it to <output-dir>/metrics/<split>.gt.json)"
+                "benchmark run writes it to <output-dir>/metrics/<split>.gt.json, or for a "
+                "folder dataset's split to <split>.cos.gt.json)"
             )
         try:
             raw = read_coco_json(Path(gt), where)

@@ -70,9 +70,12 @@ def refuse_model_run(run_dir: str) -> None:
         raise EvaluationInputError(
             f"--run '{run_dir}' is the run of a model ({made_by}, row "
             f"'{data.get('method')}'): scores of a folder of maps go into a run folder of "
-            "their own (e.g. results/<method>), one per method; scores of this model's own "
-            f"maps (COS AP of a folder dataset) join its row with --method "
-            f"'{data.get('method')}' (pmgsam.report makes runs of one name one row)"
+            "their own (e.g. results/<method>), one per method. A folder dataset's COS AP is "
+            "scored into this row by evaluate.py itself when data.instance_dir is set "
+            "(benchmark mode, which keeps its maps with --skip-existing, and baseline mode's "
+            "automatic rows): run it again there; scores of this model's maps made otherwise "
+            f"join its row with --method '{data.get('method')}' (pmgsam.report makes runs of "
+            "one name one row)"
         )
     maps = _model_maps(run)
     if maps is not None:

@@ -133,16 +133,19 @@ def benchmark_records(
 ) -> None:
     """Add the :data:`GT_KEY` record to each entry benchmark mode scored (``dis`` and ``cos``
     by entry name; a split that was not scored has none): a DIS5K set of splits records its
-    parts' masks together, a COS split the COCO GT it was scored against."""
+    parts' masks together, a COS split the COCO GT it was scored against (``cos_gt`` by split),
+    as does a folder dataset's split scored by instance AP too (its ``cos`` entry, of the
+    split's name, beside its DIS one): one column never holds two GTs' AP."""
     from pmgsam.evaluation.combined import combined_name, is_combined, split_parts
     from pmgsam.evaluation.tables import COS_NAMES, cos_column
 
     for split in splits:
+        name = cos_column(dataset, split) if dataset in COS_NAMES else split
+        # COD10K / NC4K: every split scored has its GT; a folder dataset's, with its labels
+        if name in cos and (dataset in COS_NAMES or split in cos_gt):
+            source = datasets[split].instances.record().get("path") or split
+            cos[name][GT_KEY] = coco_record(cos_gt[split], source)
         if dataset in COS_NAMES:
-            name = cos_column(dataset, split)
-            if name in cos:
-                source = datasets[split].instances.record().get("path") or split
-                cos[name][GT_KEY] = coco_record(cos_gt[split], source)
             continue
         combined = dataset == "dis5k" and is_combined(split)
         name = combined_name(split) if combined else split
