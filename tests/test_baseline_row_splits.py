@@ -22,7 +22,7 @@ def test_only_the_test_split_fills_the_datasets_column_and_the_first_split_is_ti
 ) -> None:
     asked: List[str] = []
 
-    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any):
+    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any, **_: Any):
         asked.append(split)
         ap = {"train": 0.25, "test": 0.5}[split]
         return {"split": split, "num_images": 1, "timing_input": (f"image of {split}", None),
@@ -61,7 +61,7 @@ def test_a_timing_image_is_asked_for_until_one_is_had_and_only_when_timing(
 ) -> None:
     asked: List[bool] = []
 
-    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any):
+    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any, **_: Any):
         asked.append(rest[8])  # timing: read a kept image again to time it
         return {"split": split, "num_images": 1, "timing_input": (f"image of {split}", None)}
 
@@ -82,7 +82,7 @@ def test_a_split_with_unreadable_images_is_not_scored_and_named_once_all_ran(
 
     asked: List[str] = []
 
-    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any):
+    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any, **_: Any):
         asked.append(split)
         summary = {"split": split, "num_images": 2, "timing_input": None}
         return {**summary, "failed": {"b": "truncated JPEG"}} if split == "TE1" else summary
@@ -108,7 +108,7 @@ def test_cpu_prediction_keeps_no_cpu_for_loader_workers(
 
     seen: List[int] = []
 
-    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any):
+    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any, **_: Any):
         seen.append(torch.get_num_threads())
         return {"split": split, "num_images": 1, "timing_input": None}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
@@ -24,21 +25,25 @@ def test_each_split_is_predicted_with_the_limit_progress_and_its_own_cos_gt(
 ) -> None:
     calls: Dict[str, List[Any]] = {}
 
-    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any):
+    def run_baseline(baseline: Any, dataset: Any, out_dir: Path, split: str, *rest: Any, **_: Any):
         calls[split] = list(rest)
-        return {"split": split, "num_images": 1, "timing_input": None}
+        scored = {"cos": {"AP": 0.5, "AP50": 0.5, "AP75": 0.5}} if rest[-2] is not None else {}
+        return {"split": split, "num_images": 1, "timing_input": None, **scored}
 
     monkeypatch.setattr(runner, "run_baseline", run_baseline)
     monkeypatch.setattr(runner, "score_dis_maps", lambda *a: {"maxFm": 0, "MAE": 0,
                                                               "Smeasure": 0, "HCE": 0})  # fmt: skip
-    args = argparse.Namespace(dataset="dis5k", reduce="union", limit=3, quiet=True,
+    # A folder dataset whose TE2 alone has instance labels.
+    args = argparse.Namespace(dataset="folder", reduce="union", limit=3, quiet=True,
                               overwrite=False, speed_iters=0, workers=1)  # fmt: skip
     gt = {"TE2": ("coco of TE2", {"x.jpg": "truncated"})}
-    datasets = {"TE1": None, "TE2": None}
+    labels = SimpleNamespace(instances=SimpleNamespace(record=lambda: {"kind": "png"}))
+    datasets = {"TE1": labels, "TE2": labels}
     predict_and_score_splits(args, None, datasets, tmp_path, {}, {}, gt, torch.device("cpu"), 1)
     # rest: reduce, cos, limit, progress, overwrite, producer, skip, keep going, time, gt, left
     assert [calls["TE1"][i] for i in (2, 3)] == [3, False]  # --limit 3, --quiet
     assert calls["TE1"][-2:] == [None, None]  # a split without COS ground truth
+    assert [calls["TE1"][1], calls["TE2"][1]] == [False, True]  # instances kept of TE2 only
     assert calls["TE2"][-2:] == ["coco of TE2", {"x.jpg": "truncated"}]
     args.quiet = False
     predict_and_score_splits(args, None, datasets, tmp_path, {}, {}, gt, torch.device("cpu"), 1)

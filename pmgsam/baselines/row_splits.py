@@ -47,7 +47,7 @@ def predict_and_score_splits(
     failed: Dict[str, Dict[str, str]] = {}
     timing_input = None
     for split, dataset in datasets.items():
-        instances = split in cos_gt
+        instances = cos_only or split in cos_gt  # COS: run_baseline builds a GT not given
         stem = cos_scores_file(out_dir, args.dataset, split).stem
         # The images are read in this process: no loader worker needs a CPU of its own.
         with prediction_threads(device, 0, threads, "train.num_threads"):
