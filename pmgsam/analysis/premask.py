@@ -282,7 +282,7 @@ def _missing_prior_hint(folder: Path, missing: set) -> str:
     subfolders = sorted(c.name for c in entries if c.is_dir())
     if subfolders:
         hints.append(
-            f"it holds subfolder(s) ({preview(subfolders, 5)}), which are not read: a prior's "
+            f"It holds subfolder(s) ({preview(subfolders, 5)}), which are not read: a prior's "
             "maps lie in the folder given, so give the split's own folder (a run's "
             "pred/<split>), or for a combined split gather its parts' maps into one folder"
         )
