@@ -37,7 +37,7 @@ from pmgsam.utils.outputs import (
 )
 
 from .output_files import check_output_files, record_output_files
-from .overlap_instances import recorded_instances, score_subset_instances
+from .overlap_instances import maps_of_run, recorded_instances, score_subset_instances
 from .overlap_records import record_ground_truth
 
 RULES = ("touch", "box", "either")
@@ -151,7 +151,7 @@ def _prediction_folder(args: argparse.Namespace) -> Optional[Path]:
     --run with --split; None when nothing is to be scored."""
     if args.pred_dir:
         folder = Path(args.pred_dir)
-        if args.run and Path(args.run).resolve() / "pred" not in folder.resolve().parents:
+        if args.run and not maps_of_run(Path(args.run), folder, args.name):
             # The AP goes into the run's run.json as that run's: other maps would pass for it.
             raise ConfigError(
                 f"--pred-dir '{folder}' is not a map folder of --run '{args.run}' (RUN/pred/...): "

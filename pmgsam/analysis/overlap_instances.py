@@ -29,11 +29,11 @@ def recorded_instances(
     from maps. A run scored from instances that has no entry of ``name`` is refused: its maps
     would be scored into it as another full set."""
     recorded = cos.get(name)
-    if not run or not isinstance(recorded, Mapping) or not recorded.get("results_file"):
+    if not run or not scored_from_instances(recorded):
         from_instances = [
             key
             for key, entry in cos.items()
-            if isinstance(entry, Mapping) and entry.get("results_file") and "share" not in entry
+            if scored_from_instances(entry) and "share" not in entry
         ]
         if run and from_instances:
             raise ConfigError(
@@ -55,6 +55,31 @@ def recorded_instances(
             "missing: score the run again with evaluate.py"
         )
     return path
+
+
+def scored_from_instances(entry: Any) -> bool:
+    """Whether a run.json COS entry was scored from recorded instances (a baseline's), not
+    from maps. Both name a ``results_file`` (evaluate.py's ``--task cos --run`` keeps the
+    instances it cut from the maps beside its scores), but only maps were thresholded into
+    instances, so only their entries record the ``threshold``."""
+    return (
+        isinstance(entry, Mapping) and bool(entry.get("results_file")) and "threshold" not in entry
+    )
+
+
+def maps_of_run(run: Path, folder: Path, name: Optional[str]) -> bool:
+    """Whether ``folder`` holds --run's maps: one under RUN/pred (benchmark mode's), or the
+    folder whose maps evaluate.py's ``--pred-dir ... --run`` scored into the run as the AP of
+    ``name`` (another method's maps, which lie elsewhere: run.json's meta.scored_maps)."""
+    from pmgsam.evaluation.run_json import read_run_file
+
+    if run.resolve() / "pred" in folder.resolve().parents:
+        return True
+    meta = read_run_file(run / "run.json").get("meta")
+    scored = meta.get("scored_maps") if isinstance(meta, Mapping) else None
+    entry = scored.get(f"cos/{name}") if isinstance(scored, Mapping) else None
+    recorded = entry.get("pred_dir") if isinstance(entry, Mapping) else None
+    return bool(recorded) and Path(str(recorded)).resolve() == folder.resolve()
 
 
 def _read_json(path: Path, what: str) -> Any:

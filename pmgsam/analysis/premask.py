@@ -267,5 +267,31 @@ def prior_maps(folder: Path, stems: Sequence[str], name: str) -> List[Path]:
 
         raise EvaluationInputError(
             f"prior '{name}' ({folder}) lacks {len(missing)} map(s): {preview(missing, 10)}"
+            + _missing_prior_hint(folder, {Path(m).stem for m in missing})
         )
     return paths
+
+
+def _missing_prior_hint(folder: Path, missing: set) -> str:
+    """Why a prior folder lacks maps, where it can tell: a run's ``pred/`` (one subfolder per
+    split, as evaluate.py writes maps) given for the folder of maps, or maps saved in another
+    format than the ``<stem>.png`` a prior is read from. Without it the error lists every image
+    as missing although its maps are right there."""
+    entries = [c for c in folder.iterdir() if not c.name.startswith(".")]
+    hints = []
+    subfolders = sorted(c.name for c in entries if c.is_dir())
+    if subfolders:
+        hints.append(
+            f"It holds subfolder(s) ({preview(subfolders, 5)}), which are not read: a prior's "
+            "maps lie in the folder given, so give the split's own folder (a run's "
+            "pred/<split>), or for a combined split gather its parts' maps into one folder"
+        )
+    other = sorted(
+        c.name for c in entries if c.is_file() and c.stem in missing and c.suffix.lower() != ".png"
+    )
+    if other:
+        hints.append(
+            f"{len(other)} of them are there in another format ({preview(other, 5)}): "
+            "prior maps are read as <stem>.png only; save them as PNG"
+        )
+    return "".join(f". {h}" for h in hints)
