@@ -120,6 +120,8 @@ def build_training_data(
     # Disjoint shards (no padding duplicates), so the all-reduced sums are exact.
     shard = Subset(val_set, list(range(rank, len(val_set), world)))
     val_batch = tc.val_batch_size or tc.batch_size
+    # Persistent like training's: a validation loader that did not persist would start its
+    # workers while the training ones idle, so the peak would not fall (BENCHMARKS.md).
     val_loader = DataLoader(shard, batch_size=val_batch, shuffle=False, **worker_options)
     return TrainingData(train_set, val_set, sampler, train_loader, val_loader)
 
