@@ -1,7 +1,9 @@
 """A COCO GT of one's own that lists images whose instances were never drawn (instance masks
 made for some images only): each object predicted there is a false positive, so the AP drops
-with no sign of why unless the images are named. And the way to put a folder dataset's COS AP
-in its model's table row, which the refusal of the model's run folder as ``--run`` names."""
+with no sign of why unless the images are named. And what the refusal of a model's run folder
+as ``--run`` says: a folder dataset's COS AP enters the model's row by benchmark mode itself
+(``data.instance_dir`` set, :mod:`~pmgsam.evaluation.benchmark_cos`), and scores of its maps
+made otherwise join the row with ``--method``."""
 
 from __future__ import annotations
 
@@ -48,13 +50,14 @@ def test_every_image_annotated_warns_nothing(tmp_path) -> None:
 
 
 def test_a_model_run_refused_as_run_says_how_to_join_its_row(tmp_path) -> None:
-    # A folder dataset's COS AP is scored from the benchmark run's own maps: the run folder
-    # itself is refused, and the way to the same table row is named.
+    # Folder scores never go into a model's run folder; the message names benchmark mode,
+    # which scores a folder dataset's AP into that row, and --method for other scores.
     from pmgsam.evaluation.folder_row import refuse_model_run
     from pmgsam.evaluation.run_json import write_run_json
     from pmgsam.evaluation.scoring import EvaluationInputError
 
     model = tmp_path / "mine"
     write_run_json(model, "mine", dis={"test": {"maxFm": 0.5}}, meta={"checkpoint": "runs/mine"})
-    with pytest.raises(EvaluationInputError, match=r"with --method 'mine'"):
+    with pytest.raises(EvaluationInputError, match=r"with --method 'mine'") as err:
         refuse_model_run(str(model))
+    assert "by evaluate.py itself when data.instance_dir is set" in str(err.value)

@@ -1,5 +1,6 @@
-"""binarize and shrink_mask without full-size temporaries: the same arrays as the formulas they
-replaced (copied below), less traced memory at the peak, and the same training samples."""
+"""binarize and shrink_mask without full-size temporaries (shrink_mask works in bands of whole
+blocks): the same arrays as the formulas they replaced (copied below), less traced memory at the
+peak, and the same training samples."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PIL import Image
 import pmgsam.data.datasets as datasets
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.io import binarize
-from pmgsam.data.transforms import reduced_decode_factor, shrink_mask
+from pmgsam.data.transforms import _SHRINK_BAND_PIXELS, reduced_decode_factor, shrink_mask
 
 
 def _old_binarize(mask):
@@ -69,14 +70,19 @@ def test_shrink_mask_equals_the_old_formula(factor):
         assert binary.max() == 1  # the input is left as it was
 
 
-def test_shrink_mask_holds_no_extra_full_size_copy():
-    mask = (np.random.default_rng(1).random((480, 640)) < 0.4).astype(np.uint8)
-    shape = (240, 320)
-    _, peak = _traced_peak(shrink_mask, mask, shape, 2)
-    # Its {0, 64} levels and their padded copy (one byte a pixel each), then the small result
-    # (uint8 and float32) alone; the old formula also held a bool and a float copy.
-    bound = 2.3 * mask.size
+@pytest.mark.parametrize("size", [(2000, 3000), (1999, 2999)])
+def test_shrink_mask_holds_no_extra_full_size_copy(size):
+    # 6 MP: several bands. Beside the float32 result (one byte a mask pixel at factor 2) it
+    # holds one band at a time: its {0, 64} levels, their edge-replicated copy (a partial
+    # block: the odd size) and the band's resized rows, each at most a band's bytes. One
+    # full-size uint8 copy (levels of the whole mask) would add 6 MB; the old formula held
+    # the levels, their padded copy and a float copy of the result.
+    mask = (np.random.default_rng(1).random(size) < 0.4).astype(np.uint8)
+    shape = (-(-size[0] // 2), -(-size[1] // 2))
+    result, peak = _traced_peak(shrink_mask, mask, shape, 2)
+    bound = result.nbytes + 3 * _SHRINK_BAND_PIXELS
     assert peak < bound, peak
+    assert result.nbytes + mask.size > bound  # one full-size copy would fail it
     assert _traced_peak(_old_shrink_mask, mask, shape, 2)[1] > bound  # the test can fail
 
 

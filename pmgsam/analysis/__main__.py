@@ -224,6 +224,13 @@ def _add_figures_parser(sub: Any) -> None:
         "--runs", nargs="+", required=True, type=RUN, help="run folders, one column each"
     )
     p.add_argument(
+        "--labels",
+        nargs="+",
+        type=NonEmpty("a column header, e.g. 'SAM ViT-B'"),
+        help="column headers of --runs, one per run in their order (default: each run's "
+        "method name, which for a baseline lists its settings)",
+    )
+    p.add_argument(
         "--images",
         type=NonEmpty("comma-separated image names"),
         help="comma-separated image names for the grid (stems, or the image or GT file names; "

@@ -100,6 +100,18 @@ def wrap_to_width(text: str, width_pt: float, size: float) -> str:
     return "\n".join(lines + [line] if line else lines)
 
 
+def wrapped_headers(headers: Sequence[str], width_in: float, row_labels: bool = False) -> List[str]:
+    """``headers`` wrapped to the cell width of a grid of ``width_in`` inches (less the row
+    labels' margin), measured in the font they are drawn in."""
+    cell_in = (width_in - (ROW_LABEL_IN if row_labels else 0.0)) / len(headers)
+    return [wrap_to_width(h, cell_in * 72 - HEADER_MARGIN_PT, HEADER_PT) for h in headers]
+
+
+def header_lines(headers: Sequence[str], width_in: float, row_labels: bool = False) -> List[int]:
+    """How many lines each of ``headers`` takes in :func:`draw_grid`'s grid."""
+    return [h.count("\n") + 1 for h in wrapped_headers(headers, width_in, row_labels)]
+
+
 def draw_grid(
     rows: Sequence[List[np.ndarray]],
     headers: Sequence[str],
@@ -117,8 +129,7 @@ def draw_grid(
     ncols = len(headers)
     label_in = ROW_LABEL_IN if row_labels else 0.0
     cell_in = (width_in - label_in) / ncols
-    # Method names wrap to the cell width, measured in the font they are drawn in.
-    headers = [wrap_to_width(h, cell_in * 72 - HEADER_MARGIN_PT, HEADER_PT) for h in headers]
+    headers = wrapped_headers(headers, width_in, bool(row_labels))
     header_in = HEADER_IN * max(h.count("\n") + 1 for h in headers)
     height_in = header_in + len(rows) * cell_in * ch / cw
     fig, axes = new_figure((width_in, height_in), layout=None, nrows=len(rows), ncols=ncols)

@@ -1,13 +1,14 @@
 """Qualitative grids and failure sheets for a paper (``python -m pmgsam.analysis figures``).
 
-A grid has one row per image and the columns Image | GT | Pre-Mask | one per run (headed by
-the run's method name). The Pre-Mask column shows the first run's ``premask/`` maps and is
-left out when it has none. The failure sheet shows the K worst images of the first run, by
-IoU (lowest first, computed here) or HCE (highest first, from the run's per-image metrics), with
-the value next to each row. Figures are ``--width`` inches wide (3.5 = one paper column) and
-every cell keeps the images' median aspect ratio (each image letterboxed in white). Maps are
-read as ``evaluate.py`` scores them: one of another size than its GT is refused (naming it)
-unless ``--resize-pred`` resizes it, and one turned by 90° is refused always.
+A grid has one row per image and the columns Image | GT | Pre-Mask | one per run (headed by the
+run's ``--labels`` entry, else by its method name, which for a baseline with settings of its own
+can wrap to many lines in one column). The Pre-Mask column shows the first run's ``premask/``
+maps and is left out when it has none. The failure sheet shows the K worst images of the first
+run, by IoU (lowest first, computed here) or HCE (highest first, from the run's per-image
+metrics), with the value next to each row. Figures are ``--width`` inches wide (3.5 = one paper
+column) and every cell keeps the images' median aspect ratio (each image letterboxed in white).
+Maps are read as ``evaluate.py`` scores them: one of another size than its GT is refused (naming
+it) unless ``--resize-pred`` resizes it, and one turned by 90° is refused always.
 """
 
 from __future__ import annotations
@@ -25,22 +26,52 @@ from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
-from .figure_grid import cell_size, draw_grid, fit_cell
+from .figure_grid import cell_size, draw_grid, fit_cell, header_lines
 from .inputs import SplitImages, part_folders, run_method, split_images
 from .output_files import check_output_files, record_output_files
 from .per_image import map_images
 from .premask import binary_iou
 from .scored_images import combined_file_holding
 
+LONG_HEADER_LINES = 3  # a header wrapped to more lines gets a note naming --labels
 
-def _map_sources(runs: Sequence[Path], split: str) -> Tuple[List[str], List[Dict[str, Path]]]:
+
+FIXED_HEADERS = ("Image", "GT", "Pre-Mask")
+
+
+def _check_labels(labels: Sequence[str], runs: Sequence[Path]) -> None:
+    """Refuse ``--labels`` that do not name each of ``runs`` once, or that would head two
+    columns alike (each other, or a fixed column: 'Image', 'GT', 'Pre-Mask')."""
+    if len(labels) != len(runs):
+        raise EvaluationInputError(
+            f"--labels: {len(labels)} label(s) for {len(runs)} run(s) of --runs; give one "
+            "label per run, in the order of --runs"
+        )
+    blank = [i + 1 for i, label in enumerate(labels) if not label.strip()]
+    if blank:
+        raise EvaluationInputError(f"--labels: label {blank[0]} is empty")
+    twice = sorted({x for x in labels if labels.count(x) > 1 or x in FIXED_HEADERS})
+    if twice:
+        raise EvaluationInputError(
+            f"--labels: {', '.join(repr(x) for x in twice)} would head two columns alike; "
+            "give every run its own label (not 'Image', 'GT' or 'Pre-Mask')"
+        )
+
+
+def _map_sources(
+    runs: Sequence[Path], split: str, labels: Optional[Sequence[str]] = None
+) -> Tuple[List[str], List[Dict[str, Path]]]:
+    """The map columns' headers and folders: the first run's Pre-Mask (where it has one), then
+    each run headed by its ``labels`` entry, else by its method name."""
+    if labels is not None:
+        _check_labels(labels, runs)
     headers, folders = [], []
     pre = part_folders(runs[0], "premask", split)
     if all(d.is_dir() for d in pre.values()):
         headers.append("Pre-Mask")
         folders.append(pre)
-    for run in runs:
-        headers.append(run_method(run))
+    for k, run in enumerate(runs):
+        headers.append(labels[k] if labels is not None else run_method(run))
         folders.append(part_folders(run, "pred", split))
     return headers, folders
 
@@ -268,7 +299,8 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
     """Write the qualitative grid (and the failure sheet with ``--worst K``)."""
     images = split_images(args.config, args.split, overrides)
     runs = [Path(r) for r in args.runs]
-    headers, folders = _map_sources(runs, args.split)
+    run_labels = getattr(args, "labels", None)  # a Namespace built without the option has none
+    headers, folders = _map_sources(runs, args.split, run_labels)
     headers = ["Image", "GT"] + headers
     out = Path(args.out)
     read = {p for f in folders for p in f.values()} | set(images.folders())
@@ -310,6 +342,14 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
             fh.writelines(f"{images.names[i]}\t{v}\n" for i, v in worst)
     for p in written:
         print(f"wrote {p}")
+    lines = header_lines(headers, args.width, row_labels=args.worst > 0)  # the sheet's: narrower
+    long = [h for h, n in zip(headers, lines) if n > LONG_HEADER_LINES]
+    if long and run_labels is None:
+        print(
+            f"note: column header(s) {', '.join(repr(h) for h in long)} wrap to more than "
+            f"{LONG_HEADER_LINES} lines at --width {args.width:g}; --labels names the runs' "
+            "columns (one label per run, in the order of --runs)"
+        )
     if args.worst > 0:
         # The values are the first run's only: the sheet's other columns are not ranked.
         metric = "IoU" if args.by == "iou" else "HCE"

@@ -311,8 +311,10 @@ class PerformanceConfig:
         between epochs rather than starting them again for each epoch's training and each
         validation: 0.2–0.25 s an epoch with ``fork`` (Linux), 8–14 s with ``spawn`` (macOS,
         Windows) for 2 workers per loader on a 2-core CPU (BENCHMARKS.md). The cost: the
-        training and validation loaders' workers stay alive together, idle in turn (~200 MB
-        each when forked, ~370 MB spawned).
+        training and validation loaders' workers stay alive together, idle in turn; forked,
+        they share pages, so in BENCHMARKS.md's tiny run 4 live workers held ~115–140 MiB
+        each (proportional set size, ~565 MiB together) against ~230 MiB each for 2 (~465
+        MiB); a spawned worker holds ~370 MB of its own.
     """
 
     hiera_window_attention: bool = True

@@ -196,12 +196,14 @@ def _squeezed(name: str) -> str:
 
 
 def _ground_truth(
-    section: str, gt: str, ske_dir: Optional[str] = None
+    section: str, gt: str, ske_dir: Optional[str] = None, hce: bool = False
 ) -> Optional[Mapping[str, Any]]:
     """What the scores were made against (:mod:`~pmgsam.evaluation.table_gt`): every GT mask
-    of ``--gt-dir`` (DIS scoring pairs each with a map) and, for HCE, its skeleton in
-    ``--ske-dir``, or the ``--gt-json`` file; None, with a warning, when it cannot be read again
-    (the scores are still added)."""
+    of ``--gt-dir`` (DIS scoring pairs each with a map) and, with ``hce``, its skeleton in
+    ``--ske-dir`` (without one, HCE computed every skeleton from its mask, recorded as
+    :data:`~pmgsam.evaluation.table_gt.COMPUTED_SKELETONS`, so that the row is checked against
+    an official-``ske/`` row of its column), or the ``--gt-json`` file; None, with a warning,
+    when it cannot be read again (the scores are still added)."""
     from pmgsam.data.io import DataError
     from pmgsam.data.layouts import skeleton_files
     from pmgsam.evaluation.map_pairs import list_images
@@ -210,7 +212,11 @@ def _ground_truth(
         if section == "cos":
             return coco_record(gt, str(Path(gt).resolve()))
         masks = list_images(gt, "GT mask")
-        skeletons = skeleton_files(Path(ske_dir), list(masks)) if ske_dir else None
+        skeletons = None  # --no-hce: no HCE, so no skeletons to check
+        if hce:
+            skeletons = (
+                skeleton_files(Path(ske_dir), list(masks)) if ske_dir else [None] * len(masks)
+            )
         return mask_record(list(masks.values()), skeletons)
     except (DataError, OSError) as err:
         warnings.warn(
@@ -239,7 +245,7 @@ def add_to_run(args: argparse.Namespace, section: str, scores: Mapping[str, Any]
         if unknown:
             warnings.warn(unknown, stacklevel=2)
     hce = section == "dis" and scores.get("HCE") is not None
-    record = _ground_truth(section, gt, getattr(args, "ske_dir", None) if hce else None)
+    record = _ground_truth(section, gt, getattr(args, "ske_dir", None), hce)
     if record is not None:
         scores[GT_KEY] = record
     # Merged into the recorded scored_maps under write_run_json's lock: read here, the record

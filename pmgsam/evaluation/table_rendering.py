@@ -62,7 +62,11 @@ class Table:
     unranked_columns: Sequence[str] = ()
 
     def cell_texts(self) -> List[List[tuple]]:
-        """Per row, per column: (text, is_best)."""
+        """Per row, per column: (text, is_best).
+
+        Best is decided on the shown texts among the ranked rows' values of a column, as
+        papers bold them: every tied best value is best (even when all the rows tie), and a
+        lone value is not (bold would claim a comparison that was never made)."""
         out: List[List[tuple]] = [[] for _ in self.rows]
         for gname, cols in self.groups:
             for col in cols:
