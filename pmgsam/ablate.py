@@ -200,9 +200,11 @@ def write_outputs(
     out: Path,
     overrides: Sequence[str],
     left_out: Sequence[str] = (),
+    given: Sequence[str] = (),
 ) -> List[Path]:
     """The ablation table and the line plots from the run.json files present under ``out``;
-    ``left_out``: configs this call's ``--only`` did not name (said so where unscored)."""
+    ``left_out``: configs this call's ``--only`` did not name, ``given``: the steps this call
+    ran (``--train``, ``--evaluate``); both shape the reason given where a variant is unscored."""
     from pmgsam.analysis.plots import line_panels
     from pmgsam.engine.config import ExperimentConfig
     from pmgsam.evaluation.combined import combined_name
@@ -220,7 +222,7 @@ def write_outputs(
     table = dis_table(runs, [name])
     table.title = spec.table.title
     missing = [
-        f"{r.label} ({_why_unscored(out / r.config, r.config in left_out)})"
+        f"{r.label} ({_why_unscored(out / r.config, r.config in left_out, given)})"
         for r in spec.table.rows
         if not scores[r.config]
     ]
@@ -242,7 +244,7 @@ def write_outputs(
                     logger.warning(
                         "%s: no point for %s in series '%s' (%s)",
                         plot.name, config, s.label,
-                        _why_unscored(out / config, config in left_out),
+                        _why_unscored(out / config, config in left_out, given),
                     )  # fmt: skip
             if pts:
                 series[s.label] = pts
@@ -255,14 +257,17 @@ def write_outputs(
     return written
 
 
-def _why_unscored(run_dir: Path, left_out: bool = False) -> str:
+def _why_unscored(run_dir: Path, left_out: bool = False, given: Sequence[str] = ()) -> str:
     """Why a variant has no scores in ``run_dir``: untrained, or trained but not scored;
-    ``left_out``: not named by this call's ``--only``, so its --train / --evaluate skipped it
-    (the bare hint would tell a user who gave them to give them again)."""
+    ``left_out``: not named by this call's ``--only``, so its --train / --evaluate skipped it;
+    ``given``: the steps this call ran, whose "run with" hint would only tell the user to
+    give again what they gave."""
     if (run_dir / "train" / DONE_FILE).is_file():
-        why = "trained, not scored: run with --evaluate"
+        why, step = "trained, not scored", "--evaluate"
     else:
-        why = "no finished training: run with --train"
+        why, step = "no finished training", "--train"
+    if step not in given:
+        why += f": run with {step}"
     return f"{why}; left out by --only" if left_out else why
 
 
@@ -322,7 +327,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 # The trained variants are scored all the same; these are named at the end.
                 untrained.append(name)
     left_out = [n for n in paths if n not in chosen]
-    written = write_outputs(spec, paths, out, args.overrides, left_out)
+    given = [step for step in ("--train", "--evaluate") if getattr(args, step[2:])]
+    written = write_outputs(spec, paths, out, args.overrides, left_out, given)
     print((out / "ablation.md").read_text(encoding="utf-8"))
     for p in written:
         print(f"wrote {p}")

@@ -80,9 +80,9 @@ def test_untrained_variants_do_not_stop_the_trained_ones(grid, tmp_path, monkeyp
     note = next(line for line in (out / "ablation.md").read_text().splitlines() if "Not" in line)
     assert "(z) Zeta (no finished training: run with --train)" in note
     assert "(b) Beta (no finished training: run with --train)" in note
-    # gamma was left out by --only: "run with --evaluate" alone would tell a user who gave it
-    # to give it again.
-    assert "(g) Gamma (trained, not scored: run with --evaluate; left out by --only)" in note
+    # gamma was left out by --only: "run with --evaluate" would tell a user who gave it to
+    # give it again.
+    assert "(g) Gamma (trained, not scored; left out by --only)" in note
     assert "(a) Alpha" not in note
     assert note in printed.out  # the table printed before the error
 

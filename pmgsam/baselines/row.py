@@ -1,7 +1,8 @@
 """One baseline row of ``evaluate.py --baseline`` (:func:`run_row`): its config and splits, the
 producer of its maps (checkpoint hash, input side, :func:`map_settings`) and the resume check, the
-model, its ``meta``, its efficiency block and its run.json. Each split is predicted and scored by
-:mod:`pmgsam.baselines.row_splits`; the options are :mod:`pmgsam.baselines.cli`'s."""
+model, its ``meta``, its efficiency block, its run.json and its printed tables. Each split is
+predicted and scored by :mod:`pmgsam.baselines.row_splits`; the options are
+:mod:`pmgsam.baselines.cli`'s."""
 
 from __future__ import annotations
 
@@ -160,7 +161,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
         write_run_json,
     )
     from pmgsam.evaluation.split_folders import refuse_case_clashes
-    from pmgsam.evaluation.tables import COS_NAMES, cos_column
+    from pmgsam.evaluation.table_rendering import to_markdown
+    from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
     from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
 
@@ -244,8 +246,12 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     path = write_run_json(
         out_dir, method, dis=dis_scores, cos=cos_scores, efficiency=efficiency, meta=meta, drop=drop
     )
+    run = json.loads(path.read_text(encoding="utf-8"))
+    # The row's tables as benchmark mode prints its own (--quiet hides progress bars only).
+    for table in build_tables([run]).values():
+        print(to_markdown(table))
     print(f"wrote {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return run
 
 
 def _instance_ground_truths(

@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_label(config: ModelConfig, path: str) -> str:
     """The record's ``model`` for a model read from an experiment config: the registered name
-    whose architecture it has (the input size is a record field of its own), else the config
-    file's stem, so that its rows compare with those measured by name."""
+    whose architecture it has (the input size is a record field of its own), so that its rows
+    compare with those measured by name, else :func:`config_file_name`."""
     from pmgsam.modeling.build import model_config
     from pmgsam.modeling.checkpoint import architecture_diff
 
@@ -155,7 +155,47 @@ def config_label(config: ModelConfig, path: str) -> str:
         same_size = model_config(MODEL_REGISTRY[name](), image_size=config.image_size)
         if not architecture_diff(same_size, config):
             return name
-    return Path(path).stem
+    return config_file_name(path)
+
+
+def config_file_name(path: str) -> str:
+    """The name of an experiment config file's model: the file's stem, but for the
+    ``config.yaml`` a training run saved (every run's is named so) the run folder's name, and
+    for a finished ``pmgsam.ablate`` variant's ``NAME/train/config.yaml`` the variant's NAME."""
+    from pmgsam.ablate_checks import DONE_FILE
+    from pmgsam.engine.saved_config import is_run_config
+
+    if not is_run_config(path):
+        return Path(path).stem
+    run = Path(path).resolve().parent
+    return run.parent.name if (run / DONE_FILE).is_file() else run.name
+
+
+def check_run_dir(run_dir: str, measured: ModelConfig, config: Optional[str]) -> None:
+    """:func:`~pmgsam.evaluation.run_json.check_measured_model`; when an ablation variant's
+    folder is refused, the error says to measure the config it was trained with, which holds
+    the ``key=value`` overrides that this command does not take."""
+    from pmgsam.engine.saved_config import is_run_config
+    from pmgsam.evaluation.map_pairs import EvaluationInputError
+    from pmgsam.evaluation.run_json import check_measured_model, read_run_file
+
+    try:
+        check_measured_model(run_dir, measured)
+    except EvaluationInputError as err:
+        saved = Path(run_dir) / "train" / "config.yaml"  # pmgsam.ablate's variant layout
+        if not is_run_config(saved) or (config and Path(config).resolve() == saved.resolve()):
+            raise
+        meta = read_run_file(Path(run_dir) / "run.json").get("meta")
+        given = f"--config {config}" if config else "--model"
+        hint = (
+            f"the variant was trained with key=value overrides, which {given} lacks "
+            "(python -m pmgsam.efficiency takes none)"
+            if isinstance(meta, dict) and meta.get("overrides")
+            else "the variant's model is the one it was trained with"
+        )
+        raise EvaluationInputError(
+            f"{err}; {hint}: give its own saved config, --config {saved}"
+        ) from None
 
 
 def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -243,9 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.config:
         label = config_label(measured, args.config)
     if args.run_dir:
-        from pmgsam.evaluation.run_json import check_measured_model
-
-        check_measured_model(args.run_dir, measured)  # before minutes of timing, not after
+        check_run_dir(args.run_dir, measured, args.config)  # before minutes of timing, not after
     perf = PerformanceConfig(
         hiera_window_attention=args.hiera_attention == "window",
         channels_last=args.channels_last,

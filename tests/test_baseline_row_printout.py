@@ -1,0 +1,59 @@
+"""Baseline mode (``evaluate.py --baseline``) ends with the row's tables, as benchmark mode
+ends with its own, then the line naming its run.json: ``--quiet`` hides the progress bars only
+(as its ``--help`` and the README say, and as in benchmark mode). SAM itself is skipped: a
+linear layer as the model, a map of 0.9 per box."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import evaluate
+from pmgsam.baselines import base
+from pmgsam.baselines import sam as sam_family
+from pmgsam.utils.config import to_dict
+
+
+@pytest.fixture
+def fake_sam(monkeypatch: pytest.MonkeyPatch) -> None:
+    def predict(self: Any, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> Any:
+        maps = [np.full(image.shape[:2], 0.9, np.float32) for _ in boxes]
+        return base.Prediction(maps, [0.9] * len(maps))
+
+    monkeypatch.setattr(sam_family, "load", lambda *args: torch.nn.Linear(1, 1))
+    monkeypatch.setattr(sam_family, "predictor", lambda model: None)
+    monkeypatch.setattr(base.BoxBaseline, "predict", predict)
+
+
+def test_a_quiet_baseline_row_prints_its_tables_and_where_it_wrote(
+    fake_sam: None, data_config, dis5k_root: Path, tmp_path: Path, capsys
+) -> None:
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights")  # hashed for the manifests, never read (load is faked)
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"data": to_dict(data_config("dis5k", dis5k_root))}))
+    out = tmp_path / "row"
+    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
+    argv += ["--splits", "DIS-VD,DIS-TE1", "--limit", "1", "--output-dir", str(out), "--quiet"]
+    argv += ["--device", "cpu", "--speed-iters", "0", "--workers", "1"]
+    assert evaluate.main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"wrote {out / 'run.json'}"  # one line says where, and it comes last
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "SAM ViT-B GT box"
+    # One DIS table per split, each with the row, above that line (the parameter count alone
+    # makes the efficiency table).
+    for heading in ("## DIS5K", "### DIS-VD", "### DIS-TE1", "## Efficiency"):
+        assert heading in lines[:-1], heading
+    rows = [line for line in lines if line.startswith("| SAM ViT-B GT box |")]
+    assert len(rows) == 3, lines
+    mae = f"{run['dis']['DIS-TE1']['MAE']:.3f}"
+    assert f" {mae} " in rows[1]
+    # --limit: the notes say the scores are not of the whole split.
+    assert any("NOT the whole split" in line for line in lines)
