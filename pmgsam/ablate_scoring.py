@@ -41,6 +41,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.ablate_gt import entry_gt, kept_record, other_ground_truth
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
 
@@ -137,7 +138,7 @@ def rescore_reason(
     if not isinstance(recorded, Mapping):
         why = (
             "its scores do not record the settings they were computed with (scored by an "
-            "older pmgsam, or by evaluate.py into the variant's folder)"
+            f"older pmgsam, or by {command_name('evaluate')} into the variant's folder)"
         )
         return why, True
     reasons, predict = [], False

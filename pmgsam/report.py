@@ -26,6 +26,7 @@ from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
 from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty, name_list
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
@@ -61,7 +62,8 @@ def _refuse_score_files(paths: Sequence[str]) -> None:
             task = "" if "maxFm" in data else " --task cos"
             raise EvaluationInputError(
                 f"'{given}' is the scores file of a folder of maps, not a run's run.json: "
-                f"score the maps again with evaluate.py{task} ... --run DIR --split NAME "
+                f"score the maps again with {command_name('evaluate')}{task} ... --run DIR --split "
+                "NAME "
                 "[--method ROW] (one DIR per method; each split into the same DIR), then give DIR"
             )
 

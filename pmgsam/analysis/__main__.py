@@ -25,6 +25,7 @@ from pmgsam.utils.cli import (
     positive_int,
     probability,
 )
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import with_data_root
 
 
@@ -204,7 +205,8 @@ def _add_overlap_parser(sub: Any) -> None:
         "--resize-pred",
         action="store_true",
         default=None,  # not given: as --run's full-set AP was scored (its run.json), else off
-        help="resize maps to their image's size (as evaluate.py's --resize-pred); not given, "
+        help=f"resize maps to their image's size (as {command_name('evaluate')} --resize-pred "
+        "does); not given, "
         "maps are taken as --run's full-set AP was scored, else ones of another size are "
         "refused; maps turned by 90° are refused always",
     )
@@ -258,7 +260,8 @@ def _add_figures_parser(sub: Any) -> None:
     p.add_argument(
         "--resize-pred",
         action="store_true",
-        help="resize maps to their GT's size (as evaluate.py's --resize-pred); without it a "
+        help=f"resize maps to their GT's size (as {command_name('evaluate')} --resize-pred does); "
+        "without it a "
         "map of another size is refused, and one turned by 90° always",
     )
     p.add_argument("--out", required=True, type=OUT, help="output folder")

@@ -24,6 +24,7 @@ import numpy as np
 from pmgsam.data.io import load_mask, read_size
 from pmgsam.evaluation.combined import combined_name, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError, check_sizes, map_at_gt_size
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
 from .figure_grid import cell_size, draw_grid, fit_cell, header_lines
@@ -112,8 +113,8 @@ def _rows(
     if absent:
         raise EvaluationInputError(
             f"no map folder {', '.join(repr(a) for a in absent)}: the run was not predicted "
-            "there; score it on that split with evaluate.py, leave it out of --runs, or name "
-            "images of the splits it has with --images"
+            f"there; score it on that split with {command_name('evaluate')}, leave it out of "
+            "--runs, or name images of the splits it has with --images"
         )
     maps = [images.maps(f, "prediction", idx, hint) for f in folders]
     for k, i in enumerate(idx):
@@ -179,7 +180,8 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
                 # Scoring writes the HCE columns exactly when it computes HCE.
                 raise EvaluationInputError(
                     f"--by hce: {csv_path} has no HCE column: '{run}' was scored without HCE "
-                    "(--no-hce); score it again without --no-hce (evaluate.py as it was "
+                    f"(--no-hce); score it again without --no-hce ({command_name('evaluate')} as "
+                    "it was "
                     "scored, with --skip-existing to keep its maps; pmgsam.ablate --evaluate "
                     "for an ablation variant), or use --by iou"
                 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 from pmgsam.evaluation.combined import split_parts
 from pmgsam.evaluation.run_json import read_run_file, recorded_checkpoint
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.messages import preview
 
 if TYPE_CHECKING:  # torch is imported only by the commands that load weights
@@ -147,7 +148,8 @@ def check_predicts_scored_model(
     scores = _scores_of(run)
     if scores:
         record = (
-            "its run.json (one of an older evaluate.py, or not evaluate.py's) does not record"
+            f"its run.json (one of an older {command_name('evaluate')}, or not "
+            f"{command_name('evaluate')}'s) does not record"
             if (run / "run.json").is_file()
             else "it has no run.json to record"
         )
@@ -175,7 +177,7 @@ def score_again(run: Path, meta: Dict[str, object], checkpoint: object) -> str:
             f"'{run / 'run.json'}'"
         )
     return (
-        f"score it again first (python evaluate.py --config CFG --checkpoint {checkpoint} "
+        f"score it again first ({command_name('evaluate')} --config CFG --checkpoint {checkpoint} "
         f"--output-dir {run})"
     )
 

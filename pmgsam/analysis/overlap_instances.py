@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError
 
 RESULTS_SUFFIX = ".results.json"
@@ -52,7 +53,7 @@ def recorded_instances(
     if not path.is_file():
         raise EvaluationInputError(
             f"--run '{run}' scored {name} from the instances in '{path}' ({source}), which is "
-            "missing: score the run again with evaluate.py"
+            f"missing: score the run again with {command_name('evaluate')}"
         )
     return path
 
@@ -105,7 +106,7 @@ def score_subset_instances(
     if not gt_path.is_file():
         raise EvaluationInputError(
             f"'{gt_path}', the GT the instances of '{results_path}' were scored against, is "
-            "missing: score the run again with evaluate.py"
+            f"missing: score the run again with {command_name('evaluate')}"
         )
     run_names = {im["id"]: im["file_name"] for im in _read_json(gt_path, "the run's GT")["images"]}
     subset_ids = {im["file_name"]: im["id"] for im in subset["images"]}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from pmgsam.data.io import DataNotFoundError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import with_data_root
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -161,8 +162,8 @@ def _recorded_weights_gone(run: Path, meta: Dict[str, object], tried: str) -> st
     else:  # as given, maybe relative to the folder evaluate.py ran in: looked for from here
         where = (
             f"{given} is not at '{Path(tried).absolute()}' (that run.json, of an older "
-            "evaluate.py, does not record where it was when the run was scored, so it was "
-            "looked for from the current folder)"
+            f"{command_name('evaluate')}, does not record where it was when the run was scored, so "
+            "it was looked for from the current folder)"
         )
     if meta.get("weights_sha256"):
         fix = "give --checkpoint naming those weights (checked against its recorded SHA-256)"
@@ -222,7 +223,10 @@ def _no_maps_message(run: Path, split: str, predict: bool, meta: Dict[str, objec
             f"{where} does not name the weights to predict with: {score_again(run, meta, '')}; "
             "then premask predicts with those"
         )
-    scored = "the folder evaluate.py --output-dir wrote (with pred/<split>/ and run.json)"
+    scored = (
+        f"the folder {command_name('evaluate')} --output-dir wrote (with pred/<split>/ and "
+        "run.json)"
+    )
     if not run.exists():
         return (
             f"--run '{run}' does not exist: give {scored}, or --checkpoint to predict the "
@@ -230,7 +234,8 @@ def _no_maps_message(run: Path, split: str, predict: bool, meta: Dict[str, objec
         )
     if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
         return (
-            f"--run '{run}' is a training run folder (train.py's checkpoints/), not a scored "
+            f"--run '{run}' is a training run folder ({command_name('train')}'s checkpoints/), not "
+            "a scored "
             f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
         )
     if predict:  # its maps may all be there: what is missing is the weights

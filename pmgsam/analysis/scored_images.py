@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from pmgsam.evaluation.combined import ALL_TE_NAME, split_parts
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.messages import preview
 
 from .inputs import SplitImages
@@ -80,6 +81,7 @@ def check_split_is_scored_images(run: Path, images: SplitImages, split: str) -> 
             + "; ".join(problems)
             + ". Its Pre-Mask analysis would not be of the images its scores are of, and maps "
             "predicted there would sit among the scored ones; give the config (and data.root) "
-            "the run was scored with, score the run again on these images (evaluate.py), or "
+            "the run was scored with, score the run again on these images "
+            f"({command_name('evaluate')}), or "
             "give another --run"
         )

@@ -26,6 +26,7 @@ from pmgsam.utils.cli import (
     positive_float,
     positive_int,
 )
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError, quoted_override, with_data_root
 
 # The options that override a key of the config's finetune section (finetune.<key>).
@@ -193,7 +194,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--limit",
         type=positive_int,
-        help="only the first N images of each split (a quick look: evaluate.py names the row of "
+        help=f"only the first N images of each split (a quick look: {command_name('evaluate')} "
+        "names the row of "
         "these weights 'fine-tuned on a subset (--limit N)')",
     )
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)

@@ -16,17 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.messages import preview
 
 from .coco_annotations import annotations_from_json, annotations_from_pngs
 from .io import MASK_EXTENSIONS, DataError, DataNotFoundError, list_files, read_size
 
-# What evaluate.py (benchmark and baseline modes, the commands that build the GT through
-# coco_gt_with_unreadable) offers besides fixing the files.
-KEEP_GOING_ADVICE = (
-    "or pass evaluate.py's --keep-going to leave their images out, unpredicted, and their "
-    "split unscored"
-)
+
+def keep_going_advice() -> str:
+    """What evaluation (its benchmark and baseline modes, the commands that build the GT
+    through :func:`coco_gt_with_unreadable`) offers besides fixing the files, naming it as the
+    user types it."""
+    return (
+        f"or pass {command_name('evaluate')}'s --keep-going to leave their images out, "
+        "unpredicted, and their split unscored"
+    )
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,6 @@ def coco_gt_with_unreadable(
         try:
             return dataset.coco_gt(), {}
         except UnreadableLabelsError as err:
-            raise err.advised(KEEP_GOING_ADVICE) from None
+            raise err.advised(keep_going_advice()) from None
     unreadable: Dict[str, str] = {}
     return dataset.coco_gt(unreadable), unreadable

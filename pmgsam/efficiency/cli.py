@@ -25,6 +25,7 @@ from pmgsam.utils.cli import (
     non_negative_int,
     positive_int,
 )
+from pmgsam.utils.command_names import command_name
 
 DEFAULT_MODEL = "pmgsam_hiera_b+"
 
@@ -126,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-dir",
         type=NonEmpty("an evaluated run folder"),
-        help="add the figures to the run.json of this evaluated run (evaluate.py --output-dir) "
+        help=f"add the figures to the run.json of this evaluated run ({command_name('evaluate')} "
+        "--output-dir) "
         "for python -m pmgsam.report; it must record the same model (inference only: not with "
         "--train)",
     )

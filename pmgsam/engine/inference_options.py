@@ -21,6 +21,7 @@ from pmgsam.utils.cli import (
     non_negative_int,
     positive_int,
 )
+from pmgsam.utils.command_names import command_name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "overrides",
         nargs="*",
-        help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as train.py "
+        help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as "
+        f"{command_name('train')} "
         "takes it; the model. prefix may be left out)",
     )
     return parser

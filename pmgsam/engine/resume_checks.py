@@ -9,13 +9,13 @@ run's, which the training state's fingerprints prove.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.modeling.weights import CheckpointError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError, diff, to_dict
 
 logger = logging.getLogger(__name__)
@@ -154,13 +154,12 @@ def check_resume_config(saved: Dict[str, Any], config: ExperimentConfig, source:
 
 
 def resume_command(run_dir: Path, world_size: int) -> str:
-    """The command that continues ``run_dir`` on as many processes as it ran on, started as
-    this one was: ``-m pmgsam.train`` for a pmgsam module run with ``-m`` (``pmgsam.train``,
-    ``pmgsam.ablate``'s variants: an installed package has no train.py), else ``train.py``."""
+    """The command that continues ``run_dir`` on as many processes as it ran on, named as
+    :func:`~pmgsam.utils.command_names.command_name` names training: ``-m pmgsam.train`` for
+    a pmgsam module run with ``-m`` (``pmgsam.train``, ``pmgsam.ablate``'s variants) or where
+    no train.py sits beside the package (an installed one), else ``train.py``."""
     launch = "python" if world_size == 1 else f"torchrun --nproc_per_node {world_size}"
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    started = str(getattr(spec, "name", None) or "")
-    command = "-m pmgsam.train" if started.split(".")[0] == "pmgsam" else "train.py"
+    command = command_name("train").replace("python ", "", 1)  # after torchrun: -m ...
     return f"{launch} {command} --resume {run_dir}"
 
 

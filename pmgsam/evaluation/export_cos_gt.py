@@ -36,6 +36,7 @@ from typing import Sequence
 
 from pmgsam.utils.cli import CommandParser, HelpFormatter
 from pmgsam.utils.cli_types import NonEmpty
+from pmgsam.utils.command_names import command_name
 
 PROG = "python -m pmgsam.evaluation.export_cos_gt"
 
@@ -108,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text_atomic(Path(args.out), json.dumps(gt))
     print(
         f"wrote {args.out}: {len(gt['images'])} image(s), {len(gt['annotations'])} instance(s) "
-        f"({data.dataset} {args.split}); score maps against it with evaluate.py --task cos "
-        f"--gt-json {args.out}"
+        f"({data.dataset} {args.split}); score maps against it with {command_name('evaluate')} "
+        f"--task cos --gt-json {args.out}"
     )
     return 0
 

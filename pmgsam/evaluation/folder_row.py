@@ -31,6 +31,7 @@ from pmgsam.evaluation.run_data import check_same_gt_root
 from pmgsam.evaluation.run_json import read_run_file, write_run_json
 from pmgsam.evaluation.table_gt import GT_KEY, coco_record, mask_record
 from pmgsam.evaluation.tables import COS_NAMES, cos_column
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.outputs import read_manifest
 
 #: run.json ``meta`` keys of a run that predicted its maps with a model (benchmark, baseline,
@@ -71,8 +72,8 @@ def refuse_model_run(run_dir: str) -> None:
             f"--run '{run_dir}' is the run of a model ({made_by}, row "
             f"'{data.get('method')}'): scores of a folder of maps go into a run folder of "
             "their own (e.g. results/<method>), one per method. A folder dataset's COS AP is "
-            "scored into this row by evaluate.py itself when data.instance_dir is set "
-            "(benchmark mode, which keeps its maps with --skip-existing, and baseline mode's "
+            f"scored into this row by {command_name('evaluate')} itself when data.instance_dir is "
+            "set (benchmark mode, which keeps its maps with --skip-existing, and baseline mode's "
             "automatic rows): run it again there; scores of this model's maps made otherwise "
             f"join its row with --method '{data.get('method')}' (pmgsam.report makes runs of "
             "one name one row)"
@@ -85,8 +86,8 @@ def refuse_model_run(run_dir: str) -> None:
         yet = "" if data else " with no run.json yet"
         raise EvaluationInputError(
             f"--run '{run_dir}' is the run folder of a model{yet}: "
-            f"'{folder}' holds the maps it predicted (evaluate.py's {mode}): scores of a "
-            "folder of maps go into a run folder of their own (e.g. results/<method>), one "
+            f"'{folder}' holds the maps it predicted ({command_name('evaluate')}'s {mode}): scores "
+            "of a folder of maps go into a run folder of their own (e.g. results/<method>), one "
             "per method"
         )
 

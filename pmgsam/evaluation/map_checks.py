@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.data.mask_warnings import COLOUR_SPREAD
+from pmgsam.utils.command_names import command_name
 
 from .map_pairs import EvaluationInputError
 
@@ -101,7 +102,8 @@ def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
             f"the prediction folder '{folder}' holds colour images, not probability maps: "
             f"the red, green and blue channels of {path.name} differ (by {spread:.0f} of "
             "255 on average), while a map is grey. Give the folder of predicted maps "
-            "(evaluate.py benchmark mode writes them to <output-dir>/pred/<split>), not "
+            f"({command_name('evaluate')} benchmark mode writes them to "
+            "<output-dir>/pred/<split>), not "
             "the dataset's image folder"
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pmgsam.engine.saved_config import CONFIG_FILE, RUN_CHECKPOINTS, RUN_LOG, is_run_config
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.io import folder_above
 
 
@@ -15,7 +16,10 @@ def missing_run_hint(p: Path) -> str:
     folder inside a run folder. A training run is told as everywhere else
     (:func:`~pmgsam.engine.saved_config.is_run_config`: its train.log beside config.yaml and
     checkpoints/); a folder of checkpoints with a hand-made config.yaml is not one."""
-    score = f"(evaluate.py --config CFG --checkpoint {p} --output-dir RESULTS) and give RESULTS"
+    score = (
+        f"({command_name('evaluate')} --config CFG --checkpoint {p} --output-dir RESULTS) and "
+        "give RESULTS"
+    )
     if p.is_dir() and is_run_config(p / CONFIG_FILE):
         # The folder train.py wrote: it has weights, not scores.
         if (p.resolve().parent / "run.json").is_file():  # pmgsam.ablate's NAME/train

@@ -41,6 +41,7 @@ from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.evaluation.run_hints import missing_run_hint
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.folder_lock import locked_folder
 from pmgsam.utils.io import write_text_atomic
 
@@ -99,7 +100,8 @@ def check_same_model(
     meta = read_run_file(path).get("meta")
     if isinstance(meta, dict) and meta.get("scored_maps") and "checkpoint" not in meta:
         raise EvaluationInputError(
-            f"{option} '{run_dir}' holds the row of maps scored as folders (evaluate.py --run: "
+            f"{option} '{run_dir}' holds the row of maps scored as folders "
+            f"({command_name('evaluate')} --run: "
             f"another method's): scores of '{checkpoint}' would join that row; choose another "
             f"{option}"
         )
@@ -163,7 +165,8 @@ def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-di
     if not path.is_file():
         where = "does not exist" if not Path(run_dir).exists() else "holds no run.json"
         raise EvaluationInputError(
-            f"{option} '{run_dir}' {where}: give a run folder written by evaluate.py "
+            f"{option} '{run_dir}' {where}: give a run folder written by "
+            f"{command_name('evaluate')} "
             "--output-dir (the figures join its table row), or keep them with --json"
         )
     meta = read_run_file(path).get("meta")
@@ -171,11 +174,13 @@ def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-di
     if meta.get("baseline"):
         raise EvaluationInputError(
             f"{option} '{run_dir}' is a run of the {meta['baseline']} baseline, which has no "
-            "PMG-SAM model: its efficiency comes from evaluate.py --baseline (--speed-iters)"
+            f"PMG-SAM model: its efficiency comes from {command_name('evaluate')} --baseline "
+            "(--speed-iters)"
         )
     if meta.get("scored_maps") and "checkpoint" not in meta:
         raise EvaluationInputError(
-            f"{option} '{run_dir}' holds the row of maps scored as folders (evaluate.py --run: "
+            f"{option} '{run_dir}' holds the row of maps scored as folders "
+            f"({command_name('evaluate')} --run: "
             "another method's), not of a PMG-SAM model: its figures would describe that method"
         )
     recorded = _recorded_model(meta, f"{option} '{run_dir}'")

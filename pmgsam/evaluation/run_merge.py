@@ -28,6 +28,7 @@ from pmgsam.baselines.settings import finetune_limit
 from pmgsam.data.dis5k_splits import ALL_TE_NAME, TE_PARTS
 from pmgsam.evaluation.run_json import RESULT_SECTIONS
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 
 #: Key of a merged run: one ``{"run", "model", section: [entry names]}`` per source run.
 MERGED_FROM = "merged_from"
@@ -80,8 +81,8 @@ def _refuse_overlap(labels: Sequence[str], cols: Sequence[Dict[str, List[str]]],
                 raise EvaluationInputError(
                     f"runs '{labels[j]}' and '{labels[i]}' both have the method name {name!r} "
                     f"and both give {', '.join(shared)}: one row cannot show both; rename one "
-                    '(its run.json "method", or evaluate.py --method when re-scoring it), or '
-                    "leave one out"
+                    f'(its run.json "method", or {command_name("evaluate")} --method when '
+                    "re-scoring it), or leave one out"
                 )
 
 

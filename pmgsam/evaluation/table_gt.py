@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.evaluation.map_pairs import EvaluationInputError
+from pmgsam.utils.command_names import command_name
 
 #: The key of a DIS or COS run.json entry recording its ground truth.
 GT_KEY = "ground_truth"
@@ -234,7 +235,8 @@ def refuse_mixed_ground_truth(
                     f"{_describe(first[1])}; {method}: {_describe(record)}){changed}, so "
                     "their scores cannot share one column. Report each dataset in a call of "
                     "its own (another --out), or score one row's maps again under a column "
-                    "name of its own: evaluate.py --pred-dir <run>/pred/<split> --gt-dir "
+                    f"name of its own: {command_name('evaluate')} --pred-dir <run>/pred/<split> "
+                    "--gt-dir "
                     "<its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: --task cos "
                     "--gt-json)"
                 )
@@ -259,7 +261,8 @@ def _refuse_other_skeletons(
                 "the same GT masks but different GT skeletons, which HCE is measured against "
                 f"({first[0]}: {_describe_skeletons(first[1])}; {method}: "
                 f"{_describe_skeletons(record)}), so their HCE cannot share one column. Score "
-                "both with the same skeletons (the split's ske/ folder, evaluate.py --ske-dir), "
+                "both with the same skeletons (the split's ske/ folder, "
+                f"{command_name('evaluate')} --ske-dir), "
                 "or report them in calls of their own (another --out)"
             )
 

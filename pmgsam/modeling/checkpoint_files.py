@@ -16,6 +16,8 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 import torch
 
+from pmgsam.utils.command_names import command_name
+
 logger = logging.getLogger(__name__)
 
 
@@ -205,12 +207,12 @@ CHECKPOINT_SLOTS = {
     "u2net": ("model.u2net_checkpoint", "a U²-Net checkpoint"),
     "sam": ("model.sam_checkpoint", "a SAM checkpoint (segment-anything)"),
 }
-# Where a file no branch takes belongs instead.
+# Where a file no branch takes belongs instead ({train}: training as where_it_goes names it).
 NOT_A_BRANCH = {
     "sam2": "PMG-SAM takes no SAM2 weights (SAM2 is only a baseline, pmgsam.baselines)",
     "pmgsam": "load it with pmgsam.load_pretrained (or --checkpoint / train.init_from)",
     "pmgsam_state": "its weights are the model.safetensors beside it: load that, or the run "
-    "folder, with pmgsam.load_pretrained (or --checkpoint / train.init_from; train.py --resume "
+    "folder, with pmgsam.load_pretrained (or --checkpoint / train.init_from; {train} --resume "
     "takes the run folder to continue the run itself)",
     "vit": "PMG-SAM takes no plain ViT weights (model.hiera_checkpoint takes a Hiera's: "
     "hiera-transformer's, or timm's hiera_* models)",
@@ -295,7 +297,7 @@ def where_it_goes(found: CheckpointKind) -> str:
     or what to do with a file no branch takes."""
     if found.slot in CHECKPOINT_SLOTS:
         return f"give it as {CHECKPOINT_SLOTS[found.slot][0]}"
-    return NOT_A_BRANCH[found.slot]
+    return NOT_A_BRANCH[found.slot].format(train=command_name("train"))
 
 
 FOREIGN_FIELDS = (

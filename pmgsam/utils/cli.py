@@ -67,6 +67,7 @@ from pmgsam.utils.cli_types import (  # noqa: F401 (the commands import them fro
     positive_int,
     probability,
 )
+from pmgsam.utils.command_names import command_name
 from pmgsam.utils.messages import one_line
 from pmgsam.utils.signals import sigterm_interrupts
 
@@ -251,8 +252,8 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
                 f"{prog}: error: this command runs in one process, but torchrun (or another "
                 f"launcher) started {processes} (WORLD_SIZE={processes}): each would repeat "
                 "all of its work and write the same files; run it with python (training, "
-                "python -m pmgsam.train or train.py, is the command that shares its work among "
-                "processes)",
+                f"{command_name('train', source_folder=prog.endswith('.py'))}, is the command "
+                "that shares its work among processes)",
                 file=sys.stderr,
             )
         sys.exit(EXIT_USER_ERROR)
