@@ -57,3 +57,27 @@ def test_a_quiet_baseline_row_prints_its_tables_and_where_it_wrote(
     assert f" {mae} " in rows[1]
     # --limit: the notes say the scores are not of the whole split.
     assert any("NOT the whole split" in line for line in lines)
+
+
+def test_each_split_prints_as_benchmark_mode_and_logs_its_maps_folder(
+    fake_sam: None, data_config, dis5k_root: Path, tmp_path: Path, capsys, caplog
+) -> None:
+    import logging
+
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights")
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"data": to_dict(data_config("dis5k", dis5k_root))}))
+    out = tmp_path / "row"
+    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
+    argv += ["--splits", "DIS-TE1", "--limit", "2", "--output-dir", str(out), "--quiet"]
+    argv += ["--device", "cpu", "--speed-iters", "0", "--workers", "1"]
+    with caplog.at_level(logging.INFO, logger="pmgsam.baselines.runner"):
+        assert evaluate.main(argv) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert f"predicting 2 images of split DIS-TE1 → {out / 'pred' / 'DIS-TE1'}" in said
+    scores = json.loads((out / "metrics" / "DIS-TE1.json").read_text())
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("DIS-TE1: "))
+    # Four decimals and the image count, as benchmark mode's line (not 0.12139824082499243).
+    assert line.startswith("DIS-TE1: [2 images] ")
+    assert f"MAE={scores['MAE']:.4f}" in line.split() and f"HCE={scores['HCE']:.4f}" in line

@@ -39,6 +39,7 @@ def predict_and_score_splits(
     from pmgsam.engine.predictor import prediction_threads
     from pmgsam.engine.unreadable import split_failures_error
     from pmgsam.evaluation.benchmark_cos import cos_entry, cos_scores_file
+    from pmgsam.evaluation.scoring import dis_line
     from pmgsam.evaluation.tables import COS_NAMES
 
     cos_only = args.dataset in COS_NAMES
@@ -74,8 +75,9 @@ def predict_and_score_splits(
             )
         if not cos_only:
             dis_scores[split] = score_dis_maps(dataset, summary, out_dir, args.workers)
-            cells = ("maxFm", "MAE", "Smeasure", "HCE")
-            print(f"{split}: " + " ".join(f"{k}={dis_scores[split][k]}" for k in cells))
+            # As benchmark mode prints a split's scores (4 decimals, the image count).
+            line = dis_line({"num_images": summary["num_images"], **dis_scores[split]})
+            print(f"{split}: {line}")
     if failed:
         raise split_failures_error(failed)
     return dis_scores, cos_scores, timing_input

@@ -158,6 +158,9 @@ def run_baseline(
     timing_input, timing_index, timing_id = None, None, None
     nan_maps: List[str] = []  # one warning for the run, as inference gives, not one per map
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
+    # As benchmark mode logs it: with --quiet (no bar), the one line naming the maps' folder.
+    if n > len(kept):
+        logger.info("predicting %d images of split %s → %s", n - len(kept), split, pred_dir)
     try:
         for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
             name = f"{dataset.names[i]}.png"
