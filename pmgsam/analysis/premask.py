@@ -286,12 +286,13 @@ def _missing_prior_hint(folder: Path, missing: set) -> str:
             "maps lie in the folder given, so give the split's own folder (a run's "
             "pred/<split>), or for a combined split gather its parts' maps into one folder"
         )
+    # Exactly ".png": a.PNG is not read as a.png where names are case-sensitive.
     other = sorted(
-        c.name for c in entries if c.is_file() and c.stem in missing and c.suffix.lower() != ".png"
+        c.name for c in entries if c.is_file() and c.stem in missing and c.suffix != ".png"
     )
     if other:
         hints.append(
             f"{len(other)} of them are there in another format ({preview(other, 5)}): "
-            "prior maps are read as <stem>.png only; save them as PNG"
+            "prior maps are read as <stem>.png only (lower-case); save them as such"
         )
     return "".join(f". {h}" for h in hints)

@@ -28,7 +28,19 @@ def made_with(producer: Mapping[str, Any]) -> Dict[str, Any]:
     (:func:`~pmgsam.baselines.resume.baseline_producer`): the checkpoint's SHA-256, the model
     input side and the map-changing settings (baseline, model type, generator or E-SAM
     settings, ``--reduce``)."""
-    return {key: producer.get(key) for key in ("weights_sha256", "image_size", "settings")}
+    made = {key: producer.get(key) for key in ("weights_sha256", "image_size", "settings")}
+    return _without_instances(made)
+
+
+def _without_instances(made: Mapping[str, Any]) -> Dict[str, Any]:
+    """``made`` without its settings' ``instances`` flag (a folder dataset's masks also kept as
+    COCO instances): it tells resumed maps apart, but changes no map nor DIS score, and it is
+    set per call by whether a split scored has instance labels, so a row scored a split at a
+    time (one split with labels, one without) would otherwise refuse its own scores."""
+    settings = made.get("settings")
+    if not isinstance(settings, Mapping) or "instances" not in settings:
+        return dict(made)
+    return {**made, "settings": {k: v for k, v in settings.items() if k != "instances"}}
 
 
 def _changes(then: Mapping[str, Any], now: Mapping[str, Any]) -> List[str]:
@@ -56,7 +68,8 @@ def refuse_other_settings(
     then = meta.get(MADE_WITH) if isinstance(meta, Mapping) else None
     if not isinstance(then, Mapping):
         return
-    changed = _changes(then, now)
+    # Rows written while made_with still recorded the flag compare without it too.
+    changed = _changes(_without_instances(then), _without_instances(now))
     replaced = set(columns)
     kept = sorted(
         {
