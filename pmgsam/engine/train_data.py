@@ -246,7 +246,8 @@ def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
             for path in files:
                 with open(path, "rb") as f:
                     size = os.fstat(f.fileno()).st_size
-                    digest.update(f"{path_under(path, base)} {size}\n".encode())
+                    # os.fsencode: a name that is not UTF-8 (held as surrogates) as its bytes.
+                    digest.update(os.fsencode(f"{path_under(path, base)} {size}\n"))
                     if size <= 2 * SAMPLE_BYTES:
                         digest.update(f.read())
                     else:
