@@ -1,6 +1,6 @@
 """A file name that is not UTF-8 ('café.png' in Latin-1 from an old archive, which Python holds
 as 'caf\\udce9.png') is scored and trained on like any other: it raised UnicodeEncodeError with
-a traceback when evaluate.py wrote its per-image CSV and when training fingerprinted its data."""
+a traceback when evaluate.py wrote its per-image CSV and where a data fingerprint hashed it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from pmgsam.ablate_scoring import data_digest
 from pmgsam.analysis.figures import _per_image_hce
 from pmgsam.analysis.premask import _write_per_image_csv
 from pmgsam.analysis.scored_images import _scored_stems
-from pmgsam.engine.train_data import data_fingerprint
+from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
 from pmgsam.evaluation.scoring import write_dis_results
+from pmgsam.evaluation.table_gt import mask_record
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9.png")  # 'caf\udce9.png' on a UTF-8 file system
 
@@ -57,13 +59,25 @@ def _made(folder: Path, name: str) -> Path:
     return path
 
 
-def test_data_fingerprint_of_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+FINGERPRINTS = {
+    "training data": lambda root, data: data_fingerprint(root, data),
+    "training data (sizes, older states)": lambda root, data: sizes_fingerprint(root, data),
+    "training data (paths, older states)": lambda root, data: paths_fingerprint(root, data),
+    "ablation scoring data": lambda root, data: data_digest(root, {"part": data}),
+    "benchmark GT record": lambda root, data: mask_record(data.image_paths),
+}
+
+
+@pytest.mark.parametrize("name", FINGERPRINTS)
+def test_fingerprints_of_a_name_that_is_not_utf8(tmp_path: Path, name: str) -> None:
+    # Each raised UnicodeEncodeError (train.py at set-up, evaluate.py benchmark mode after
+    # scoring, pmgsam.ablate): a name differing in that byte alone must still differ.
     image = _made(tmp_path, LATIN1_NAME)
     mask = _made(tmp_path, "mask.png")
     other = _made(tmp_path, os.fsdecode(b"caf\xe8.png"))  # same size and bytes, other name
 
-    def fingerprint(image_path: Path) -> str:
-        data = SimpleNamespace(image_paths=[image_path], mask_paths=[mask])
-        return data_fingerprint(str(tmp_path), data)
+    def fingerprint(image_path: Path):
+        data = SimpleNamespace(image_paths=[image_path], mask_paths=[mask], names=["x"])
+        return FINGERPRINTS[name](str(tmp_path), data)
 
     assert fingerprint(image) != fingerprint(other)
