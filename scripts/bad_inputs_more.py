@@ -1,6 +1,7 @@
 """More cases of the bad-input corpus (scripts/bad_inputs.py builds and runs them with its own):
 symbolic link loops, a config that is not a mapping or holds a value of the wrong type, a COCO
-annotation of an image that is not listed, a decompression bomb, a split the dataset lacks."""
+annotation of an image that is not listed, a decompression bomb, a split the dataset lacks,
+masks named as their images but for case."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def more_cases(root: Path, case: Callable[..., Any], infer: List[str], data: Pat
                              "segmentation": [[1, 1, 20, 1, 20, 20]]}],
             "categories": [{"id": 1, "name": "object"}]}  # fmt: skip
     (root / "coco_orphan.json").write_text(json.dumps(coco), encoding="utf-8")
+    cased = root / "case_data"  # masks exported as IMG_0.PNG beside img_0.png
+    for sub, name in (("images", "img_0.png"), ("masks", "IMG_0.PNG")):
+        (cased / sub).mkdir(parents=True)
+        (cased / sub / name).write_bytes((root / "gt" / "img0.png").read_bytes())
     train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run2"),
              f"data.root={data}", "data.num_workers=0"]  # fmt: skip
     return [
@@ -69,4 +74,8 @@ def more_cases(root: Path, case: Callable[..., Any], infer: List[str], data: Pat
              "configs/demo.yaml", "--checkpoint", str(root / "tiny.safetensors"), "--splits",
              "DIS-TE9", f"data.root={data}"], "--splits naming no split of the dataset",
              expect="unknown split 'DIS-TE9'"),
+        case("train-masks-named-but-for-case", "train", [*train, "data.dataset=folder",
+             f"data.root={cased}", "data.train_split=all", "data.val_split=null",
+             f"data.split_dir={root / 'case_splits'}"], "img_0.png and its mask IMG_0.PNG",
+             [cased], "named alike but for case"),
     ]  # fmt: skip
