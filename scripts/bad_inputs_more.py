@@ -1,7 +1,7 @@
 """More cases of the bad-input corpus (scripts/bad_inputs.py builds and runs them with its own):
 symbolic link loops, a config that is not a mapping or holds a value of the wrong type, a COCO
 annotation of an image that is not listed, a decompression bomb, a split the dataset lacks,
-masks named as their images but for case."""
+masks named as their images but for case, an empty weights file."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def more_cases(root: Path, case: Callable[..., Any], infer: List[str], data: Pat
     for sub, name in (("images", "img_0.png"), ("masks", "IMG_0.PNG")):
         (cased / sub).mkdir(parents=True)
         (cased / sub / name).write_bytes((root / "gt" / "img0.png").read_bytes())
+    (root / "empty.safetensors").write_bytes(b"")  # a save cut off by a full disk
     train = ["train.py", "--config", "configs/demo.yaml", "--output-dir", str(root / "run2"),
              f"data.root={data}", "data.num_workers=0"]  # fmt: skip
     return [
@@ -78,4 +79,7 @@ def more_cases(root: Path, case: Callable[..., Any], infer: List[str], data: Pat
              f"data.root={cased}", "data.train_split=all", "data.val_split=null",
              f"data.split_dir={root / 'case_splits'}"], "img_0.png and its mask IMG_0.PNG",
              [cased], "named alike but for case"),
+        case("empty-checkpoint", "inference", ["-m", "pmgsam.engine.inference",
+             "--checkpoint", str(root / "empty.safetensors"), "--input", str(images), "--out",
+             str(root / "p22")], "a weights file of 0 bytes", expect="the file is empty"),
     ]  # fmt: skip
