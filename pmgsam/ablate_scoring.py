@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -68,7 +69,9 @@ def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
                 if path is None:
                     digest.update(b"-\n")
                     continue
-                digest.update(f"{path_under(path, base)} {Path(path).stat().st_size}\n".encode())
+                # os.fsencode: a name that is not UTF-8 (held as surrogates) as its bytes.
+                line = f"{path_under(path, base)} {Path(path).stat().st_size}\n"
+                digest.update(os.fsencode(line))
     return digest.hexdigest()
 
 

@@ -5,7 +5,8 @@
 Every case must exit non-zero with one ``error:`` line on stderr and no traceback, and the
 data-loss cases must leave every input byte unchanged. Prints one row per case (PASS/FAIL, exit
 status, the error line) and exits 1 if any case fails. Runs on CPU in a few minutes (each case
-is a fresh ``python`` process); the corpus folder is rebuilt on every run.
+is a fresh ``python`` process); the corpus folder is rebuilt on every run. The cases past
+this file's size are in ``bad_inputs_more.py`` beside it.
 """
 
 from __future__ import annotations
@@ -308,7 +309,19 @@ def build_corpus(root: Path) -> List[Case]:
             Case("train-device-cuda", "train", [*train, *demo_data, "train.device=cuda"],
                  "train.device=cuda without CUDA", expect="train.device=cuda"),
         ]  # fmt: skip
-    return cases
+    return cases + _more_cases_module().more_cases(root, Case, infer, data)
+
+
+def _more_cases_module():
+    """scripts/bad_inputs_more.py, which holds the cases past this file's size."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bad_inputs_more", Path(__file__).with_name("bad_inputs_more.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_case(case: Case, timeout: float = 300) -> tuple:

@@ -29,7 +29,9 @@ def test_corpus_cases_pass_end_to_end(tmp_path: Path, small_hiera) -> None:
                      "baselines", "ablate", "analysis"}  # fmt: skip
     assert set(script.TOOLS) == tools  # what --only accepts
     # A real `python -m` process each: exit 2, one error line, no traceback, inputs unchanged.
-    for name in ("out-is-input", "synthetic-num-0", "ablate-bad-grid", "overlap-not-coco"):
+    # out-symlink-loop: a case of scripts/bad_inputs_more.py, which the script imports.
+    for name in ("out-is-input", "synthetic-num-0", "ablate-bad-grid", "overlap-not-coco",
+                 "out-symlink-loop"):  # fmt: skip
         passed, code, line = script.run_case(cases[name])
         assert passed and code == 2, line
         if name == "overlap-not-coco":  # an analysis error names its subcommand, as argparse's

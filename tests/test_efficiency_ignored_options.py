@@ -81,3 +81,14 @@ def test_an_empty_path_is_refused_not_ignored(capsys, option) -> None:
     argv = ["--device", "cpu", "--size", "32", "--iters", "1", option, ""]
     err = _refused(argv, capsys)
     assert f"{option} is empty" in err
+
+
+@pytest.mark.parametrize("config", [None, "configs/demo.yaml"])
+def test_size_not_a_multiple_of_32_is_named_as_the_option_given(capsys, config) -> None:
+    # The error named model.image_size, a config key this command line never gave.
+    model = ["--config", str(ROOT / config)] if config else ["--model", "pmgsam_tiny"]
+    err = _refused([*model, "--device", "cpu", "--size", "1023"], capsys)
+    assert err.strip().endswith(
+        "error: --size 1023: model.image_size must be a positive multiple of 32 (Hiera's total "
+        "stride), got 1023"
+    )

@@ -174,7 +174,8 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
             raise EvaluationInputError(
                 f"--by hce needs {csv_path} (score the split with HCE, or use --by iou)"
             )
-        with csv_path.open(encoding="utf-8") as fh:
+        # errors: a file name that is not UTF-8 is stored as its bytes (as scoring writes it).
+        with csv_path.open(encoding="utf-8", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             if "HCE" not in (reader.fieldnames or []):
                 # Scoring writes the HCE columns exactly when it computes HCE.

@@ -190,7 +190,8 @@ def _write_per_image_csv(
     path: Path, names: Sequence[str], per_source: Mapping[str, Sequence[Mapping[str, float]]]
 ) -> None:
     """One row per image: its name, then IoU, S-measure and MAE of every source in turn."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    # A name that is not UTF-8 is written as its bytes (as the scoring's per-image file).
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["name"] + [f"{src} {k}" for src in per_source for k in KEYS])
         for i, name in enumerate(names):

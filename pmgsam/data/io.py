@@ -59,6 +59,7 @@ predicted probability maps: training, inference and evaluation all read masks th
 
 from __future__ import annotations
 
+import errno
 import math
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -95,10 +96,23 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def _missing(path: Path, what: str) -> DataNotFoundError:
+    if path.is_symlink() and _loops(path):
+        return DataNotFoundError(
+            f"{what} file '{path}' is a symbolic link loop (to '{path.readlink()}', which leads "
+            "back to it): point it at the real file, or remove it"
+        )
     if path.is_symlink():
         target = path.readlink()
         return DataNotFoundError(f"{what} file '{path}' is a broken symbolic link (to '{target}')")
     return DataNotFoundError(f"{what} file '{path}' does not exist")
+
+
+def _loops(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError as err:
+        return err.errno == errno.ELOOP
+    return False
 
 
 def _unreadable(path: Path, what: str, err: Exception) -> DataError:

@@ -58,4 +58,15 @@ def renaming_hint(unpaired: Dict[str, Dict[str, str]], what: Tuple[str, str]) ->
             f"and the {long} are named with {added_words(pre, suf)} it (e.g. {example}): "
             f"rename the {long} to drop it"
         )
+    # Masks exported as 'IMG_0001.PNG' beside 'img_0001.jpg': equal to a case-blind file
+    # system (macOS, Windows), where the data may have been prepared, but not on Linux.
+    folded = {stem.casefold(): stem for stem in unpaired[b]}
+    alike = [(s, folded[s.casefold()]) for s in sorted(unpaired[a]) if s.casefold() in folded]
+    if alike:
+        first, other = alike[0]
+        return (
+            f"{len(alike)} of the {a} and {b} are named alike but for case (e.g. "
+            f"'{unpaired[a][first]}' and '{unpaired[b][other]}'): file names pair "
+            "case-sensitively; rename one side to match the other"
+        )
     return None

@@ -256,6 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device
     from pmgsam.modeling.build import model_config
+    from pmgsam.utils.config import ConfigError
 
     device = resolve_device(args.device, option="--device")
     make_current(device)  # cuda:N: its memory statistics and pinned buffers are that GPU's
@@ -281,7 +282,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         from pmgsam.utils.config import load_config
 
         model = load_config(ExperimentConfig, args.config).model
-    measured = model_config(model, **({"image_size": args.size} if args.size else {}))
+    try:
+        measured = model_config(model, **({"image_size": args.size} if args.size else {}))
+    except ConfigError as err:
+        if args.size and "model.image_size" in str(err):  # the user gave --size, not that key
+            raise ConfigError(f"--size {args.size}: {err}") from None
+        raise
     if args.config:
         label = config_label(measured, args.config)
     if args.run_dir:

@@ -246,7 +246,8 @@ def data_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
             for path in files:
                 with open(path, "rb") as f:
                     size = os.fstat(f.fileno()).st_size
-                    digest.update(f"{path_under(path, base)} {size}\n".encode())
+                    # os.fsencode: a name that is not UTF-8 (held as surrogates) as its bytes.
+                    digest.update(os.fsencode(f"{path_under(path, base)} {size}\n"))
                     if size <= 2 * SAMPLE_BYTES:
                         digest.update(f.read())
                     else:
@@ -266,7 +267,8 @@ def sizes_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
     for dataset in datasets:
         for files in zip(dataset.image_paths, dataset.mask_paths):
             for path in files:
-                digest.update(f"{path_under(path, base)} {Path(path).stat().st_size}\n".encode())
+                line = f"{path_under(path, base)} {Path(path).stat().st_size}\n"
+                digest.update(os.fsencode(line))
         digest.update(b"|")
     return digest.hexdigest()
 
@@ -279,6 +281,6 @@ def paths_fingerprint(root: str, *datasets: SegmentationDataset) -> str:
     base = Path(root).resolve()
     for dataset in datasets:
         for path in dataset.image_paths:
-            digest.update(f"{path_under(path, base)}\n".encode())
+            digest.update(os.fsencode(f"{path_under(path, base)}\n"))
         digest.update(b"|")
     return digest.hexdigest()

@@ -386,7 +386,9 @@ def write_dis_results(
     side = per_image_path(out)
     rows = [r.row() for r in per_image]
     fields = list(rows[0].keys()) if rows else ["name"]
-    with atomic_path(side) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+    # A file name that is not UTF-8 (held as surrogates) is written as its bytes.
+    text = {"encoding": "utf-8", "errors": "surrogateescape"}
+    with atomic_path(side) as tmp, tmp.open("w", newline="", **text) as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)

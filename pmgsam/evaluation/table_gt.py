@@ -56,7 +56,8 @@ _CHUNK = 1 << 20
 
 
 def _file_digest(stem: str, path: Path) -> int:
-    digest = hashlib.sha256(stem.encode("utf-8") + b"\0")
+    # os.fsencode: UTF-8, and a name that is not UTF-8 (held as surrogates) as its bytes.
+    digest = hashlib.sha256(os.fsencode(stem) + b"\0")
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)

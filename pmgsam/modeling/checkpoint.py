@@ -18,6 +18,7 @@ from pmgsam.modeling.checkpoint_files import (
     FOREIGN_FIELDS,
     CheckpointError,
     foreign_file_kind,
+    refuse_empty,
     starts_as_safetensors,
 )
 from pmgsam.modeling.config import (
@@ -269,6 +270,7 @@ def read_model_config(path: str | Path) -> ModelConfig:
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint file '{path}' does not exist")
+    refuse_empty(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

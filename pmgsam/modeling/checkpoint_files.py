@@ -130,6 +130,16 @@ def _starts_as_torch_save(path: str | Path) -> bool:
     return head == b"PK" or head[:1] == b"\x80"
 
 
+def refuse_empty(path: str | Path, what: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` for a file of 0 bytes: the readers' own errors ("header
+    too small", EOFError) do not say that the file holds nothing."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise CheckpointError(
+            f"cannot read {what} '{path}': the file is empty (0 bytes: a save or copy that was "
+            "interrupted, or a full disk?)"
+        )
+
+
 def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
     """``torch.load(weights_only=True)`` on CPU, or safetensors' reader for a safetensors file;
     failures become one :class:`CheckpointError`.
@@ -140,6 +150,7 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
     pickle that holds more than tensors suggests re-running with ``weights_only=False``, which
     lets the file run code: we never relay that advice.
     """
+    refuse_empty(path, what)
     if _is_safetensors(path):
         from safetensors.torch import load_file
 

@@ -3,7 +3,9 @@
 Every command-line entry point runs its ``main`` through :func:`run_cli`. The project's own
 error types (a bad config, data file, checkpoint, evaluation input or output folder, a missing
 optional package) and the operating system's (missing file, no permission, disk full) are user
-errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2. Anything else,
+errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2, as does a
+symbolic link loop met by ``Path.resolve()`` (a ``RuntimeError`` before Python 3.13, an
+``OSError`` since: :func:`symlink_loop_error`). Anything else,
 a plain ``ValueError`` or ``ImportError`` included, is a bug and keeps its traceback: code that
 detects a bad input raises one of the types above, and a ``main`` never catches them itself.
 
@@ -45,6 +47,8 @@ themselves only if it does not.
 from __future__ import annotations
 
 import argparse
+import ast
+import errno
 import logging
 import os
 import re
@@ -200,6 +204,40 @@ def user_error_types() -> Tuple[type, ...]:
     return tuple(types)
 
 
+_SYMLINK_LOOP = re.compile(r"Symlink loop from (.+)")
+
+
+def symlink_loop_error(err: BaseException) -> Optional[OSError]:
+    """``err`` as a user error when it is Python < 3.13's ``RuntimeError`` from
+    ``Path.resolve()`` on a symbolic link loop (3.13 raises an ``OSError``): a looping link in
+    an image folder or given as an input or output path is bad input, not a bug."""
+    match = _SYMLINK_LOOP.fullmatch(str(err)) if type(err) is RuntimeError else None
+    if match is None:
+        return None
+    try:
+        path = ast.literal_eval(match.group(1))  # pathlib writes the path as repr() does
+    except (ValueError, SyntaxError):
+        path = match.group(1)
+    path = _first_looping_link(Path(path))
+    return OSError(
+        f"'{path}' is a symbolic link loop (it leads back to itself, perhaps through other "
+        "links): point it at a real file or folder, or remove it",
+    )
+
+
+def _first_looping_link(path: Path) -> Path:
+    """The first folder of ``path``, or ``path``, that is a looping link: pathlib names the path
+    it was resolving (``run/config.yaml`` for a looping ``run``)."""
+    for part in [*reversed(path.parents), path]:
+        if part.is_symlink():
+            try:
+                part.stat()
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    return part
+    return path
+
+
 def one_line_warning(
     message: Warning | str,
     category: type,
@@ -275,6 +313,7 @@ def run_cli(main: Callable[[], Any], prog: str, several_processes: bool = False)
             if main_rank:  # the failing process printed its own error; one line says where
                 print(f"{prog}: error: {_other_process_line(err)}", file=sys.stderr)
             sys.exit(EXIT_OTHER_PROCESS)
+        err = symlink_loop_error(err) or err
         if not isinstance(err, user_error_types()):
             raise
         if processes > 1 and getattr(err, "same_on_every_process", False):

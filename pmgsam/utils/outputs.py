@@ -25,6 +25,7 @@ a map replaced since (by hand, by another program) is then not kept as the produ
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -284,12 +285,14 @@ def describe_producer(producer: Dict[str, Any]) -> str:
 def file_identity(path: PathLike) -> List[Any]:
     """What tells an input image apart for :func:`finished_maps`: its resolved path, size and
     modification time (``None`` for the last two when it cannot be read)."""
-    path = Path(path)
+    # realpath, not Path.resolve(): before Python 3.13 that raises on a symbolic link loop,
+    # which is one more unreadable image (reported with the others) here.
+    resolved = os.path.realpath(path)
     try:
-        stat = path.stat()
+        stat = Path(path).stat()
     except OSError:
-        return [str(path.resolve()), None, None]
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+        return [resolved, None, None]
+    return [resolved, stat.st_size, stat.st_mtime_ns]
 
 
 def finished_maps(
