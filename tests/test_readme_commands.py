@@ -69,6 +69,7 @@ def _parser_builders() -> Dict[str, Callable[[], argparse.ArgumentParser]]:
             f"{folder}/{path.name}": _script_parser_builder(path)
             for folder in SCRIPTS
             for path in sorted((ROOT / folder).glob("*.py"))
+            if "def main(" in path.read_text(encoding="utf-8")  # not a module scripts import
         },
     }
 
