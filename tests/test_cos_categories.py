@@ -17,6 +17,7 @@ import pytest
 
 from pmgsam.evaluation.coco_gt import load_coco
 from pmgsam.evaluation.instances import coco_map, evaluate_cos_folder
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.rle import encode_rle
 
 H, W = 40, 50
@@ -73,3 +74,21 @@ def test_results_of_a_category_the_gt_does_not_list_are_matched() -> None:
     found = {"image_id": 3, "category_id": 1, "segmentation": encode_rle(FOUND), "score": 0.9}
     scores = coco_map(load_coco(gt), [found])
     assert scores["AP"] == pytest.approx(HALF_FOUND, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "category, message",
+    [
+        ({"id": "1", "name": "fish"}, r"categories\[1\]: id '1' is not an integer"),
+        ({"name": "fish"}, r"categories\[1\] needs an integer 'id'"),
+        ("fish", r"categories\[1\] needs an integer 'id'"),
+    ],
+)
+def test_a_category_without_an_integer_id_is_named(
+    tmp_path: Path, category: object, message: str
+) -> None:
+    # pycocotools indexes categories by id: a KeyError inside it, or a TypeError sorting ids.
+    gt_json = tmp_path / "gt.json"
+    gt_json.write_text(json.dumps(_gt([{"id": 1, "name": "crab"}, category], 1)))
+    with pytest.raises(EvaluationInputError, match=rf"gt\.json': {message}"):
+        evaluate_cos_folder(tmp_path, gt_json, progress=False)

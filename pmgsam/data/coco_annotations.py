@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pmgsam.utils.io import read_user_text
 from pmgsam.utils.messages import preview
 from pmgsam.utils.rle import SegmentationError, encode_rle, rle_from_segmentation
 
@@ -143,9 +144,9 @@ def read_coco_json(path: Path, what: str) -> object:
     here, GT files in :mod:`pmgsam.evaluation.coco_gt` and the overlap analysis). A file that
     is missing, unreadable, empty or not JSON is a :class:`DataError` beginning with ``what``
     (or ``cannot read <what>``) and saying which (not valid JSON at line N, ...); its content
-    is not checked."""
+    is not checked. A byte-order mark before the JSON (Windows Notepad's) is dropped."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_user_text(path)
     except FileNotFoundError as err:
         raise DataError(f"{what} does not exist") from err
     except (OSError, UnicodeDecodeError) as err:

@@ -149,13 +149,32 @@ def _checked_annotations(
     return fixed
 
 
+def _checked_categories(cats: List[object], where: str) -> List[Dict[str, object]]:
+    """The categories with integer ids. The AP ignores them, but pycocotools indexes each by
+    its id (an entry without one: a KeyError deep inside it) and the scoring sorts the ids
+    listed with those used (a string among them: a TypeError)."""
+    clean = []
+    for k, cat in enumerate(cats):
+        if not isinstance(cat, Mapping) or "id" not in cat:
+            raise EvaluationInputError(
+                f"{where}: categories[{k}] needs an integer 'id' (any will do: the AP is "
+                "class-agnostic)"
+            )
+        try:
+            clean.append(dict(cat, id=whole_number(cat["id"])))
+        except ValueError as err:
+            raise EvaluationInputError(f"{where}: categories[{k}]: id {err}") from err
+    return clean
+
+
 def checked_coco_dict(
     data: object, where: str, require_instances: bool = False
 ) -> Dict[str, object]:
     """A copy of a COCO instance GT dict that pycocotools can evaluate, or one clear error.
 
     Requires a non-empty ``images`` list (integer id, height, width, file_name; positive
-    sizes; ids and file-name stems unique), a ``categories`` list and well-formed
+    sizes; ids and file-name stems unique), a ``categories`` list (objects with an integer
+    ``id``) and well-formed
     ``annotations`` (unique integer ids, missing ones assigned; an integer ``category_id``, of any
     category: the AP is class-agnostic); every ``segmentation`` is checked
     (:func:`pmgsam.utils.rle.rle_from_segmentation`) and becomes a compressed RLE (bad values
@@ -183,7 +202,9 @@ def checked_coco_dict(
     fixed = _checked_annotations(anns, sizes, names, where)
     if require_instances:
         _refuse_no_instances(fixed, where)
-    return dict(data, images=clean_images, annotations=fixed)
+    return dict(
+        data, images=clean_images, annotations=fixed, categories=_checked_categories(cats, where)
+    )
 
 
 def _refuse_no_instances(anns: Iterable[Mapping[str, object]], where: str) -> None:

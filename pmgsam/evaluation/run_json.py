@@ -43,7 +43,7 @@ from pmgsam.evaluation.run_hints import missing_run_hint
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.folder_lock import locked_folder
-from pmgsam.utils.io import write_text_atomic
+from pmgsam.utils.io import read_user_text, write_text_atomic
 
 PathLike = Union[str, os.PathLike]
 RESULT_SECTIONS = ("dis", "cos", "efficiency")
@@ -54,7 +54,7 @@ def read_run_file(path: Path) -> Dict[str, object]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_user_text(path))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise EvaluationInputError(f"cannot read run file '{path}': {err}") from err
     if not isinstance(data, dict):

@@ -1,4 +1,5 @@
-"""Crash-safe file writing, file digests, and paths as messages and digests name them."""
+"""Crash-safe file writing, reading the text files users edit, file digests, and paths as
+messages and digests name them."""
 
 from __future__ import annotations
 
@@ -132,6 +133,14 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def read_user_text(path: str | Path) -> str:
+    """The text of a UTF-8 file that a user may have written or edited (a run.json, a COCO
+    file), a leading byte-order mark dropped: Windows Notepad saves UTF-8 with one, which
+    ``json`` refuses ("Unexpected UTF-8 BOM") although the content is valid. pmgsam never
+    writes one, so a file it rewrites after reading loses nothing but the mark."""
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 def temporary_target(name: str) -> Optional[str]:
