@@ -182,3 +182,24 @@ def test_best_holds_the_lowest_validation_loss_and_patience_stops_the_run(
     for key, value in best["model"].items():
         assert torch.equal(value, weights[1][key]), key
     assert any(not torch.equal(weights[1][k], weights[3][k]) for k in weights[1])
+
+
+def test_the_plateau_ignores_the_validation_after_the_last_warm_up_epoch(
+    make_config, monkeypatch
+) -> None:
+    # The fine-tuning configs' plateau after a warm-up. Warm-up 1 epoch, patience 0, threshold
+    # 0.99: epoch 1's validation is the warm-up's and does not count, so epoch 2's 0.9 is the
+    # first best and nothing is reduced. Counting epoch 1's 0.5 would reduce after epoch 2.
+    losses = iter([0.5, 0.9])
+
+    def validate(self: Trainer, epoch: int) -> Dict[str, float]:
+        return {"loss": next(losses), "mae": 0.1, "iou": 0.5, "f": 0.5, "images": 2}
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+    schedule = {"epochs": 2, "warmup_epochs": 1, "kind": "plateau", "plateau_patience": 0,
+                "plateau_threshold": 0.99, "early_stop_patience": None}  # fmt: skip
+    cfg = make_config(schedule=schedule, train={"batch_size": 8})
+    trainer = Trainer(cfg, progress=False)
+    trainer.fit()
+    assert trainer.schedule.plateau_best == 0.9 and trainer.schedule.plateau_scale == 1.0
+    assert "base lr now" not in (Path(cfg.output_dir) / "train.log").read_text()

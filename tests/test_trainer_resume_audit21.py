@@ -1,6 +1,7 @@
 """A resumed Trainer continues as the uninterrupted run does, through the plateau schedule's and
 the early stop's state: the same epoch records (lr, global step, best flag, failure count),
-weights, optimiser state and best checkpoint (mutation audit: the trainer's loading of each
+TensorBoard scalars, weights, optimiser state and best checkpoint, and the interruption names
+the epoch its checkpoint holds (mutation audit: the trainer's loading of each
 saved piece, which tests/test_resumed_trainer_state.py checks on the classes alone)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_cases import crash_at_step, tiny_dis5k_values
 
 from pmgsam.engine.config import ExperimentConfig
@@ -44,10 +46,17 @@ def make_config(
         values["schedule"] = {"epochs": 3, "warmup_epochs": 0, "kind": "plateau",
                               "plateau_patience": 0, "plateau_threshold": 0.0,
                               "plateau_factor": 0.5, "early_stop_patience": 3}  # fmt: skip
-        values["train"].update(batch_size=8, preview_every=0)  # one step an epoch
+        values["train"].update(batch_size=8, preview_every=0, log_every=1)  # one step an epoch
         return from_dict(ExperimentConfig, values)
 
     return make
+
+
+def _scalars(run: Path) -> Dict[str, List[Any]]:
+    """TensorBoard's view of the run (it applies a resumed writer's purge step)."""
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def _records(run: Path) -> List[Dict[str, Any]]:
@@ -71,11 +80,18 @@ def test_a_run_resumed_in_its_second_epoch_ends_as_the_uninterrupted_one(
     cfg = make_config("resumed")
     crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)
     run = Path(cfg.output_dir)
+    log = (run / "train.log").read_text()
+    # Crashed in epoch 2 with epoch 1 saved: a resume keeps it (a fresh start would refuse).
+    assert f"training interrupted during epoch 2 (RuntimeError: simulated crash); '{run}" in log
+    assert "' holds epoch 1, continue once" in log and "start it again" not in log
     resumed = Trainer(cfg, resume=run, progress=False)
     assert (resumed.epoch, resumed.global_step) == (1, 1)
     summary = resumed.fit()
 
     assert _records(run) == expected
+    # TensorBoard shows each step and epoch once, as logged by the uninterrupted run.
+    assert _scalars(run) == _scalars(straight_run)
+    assert [step for step, _ in _scalars(run)["train/loss"]] == [1, 2, 3]
     for key in ("epochs_completed", "global_step", "best_val_loss", "best_epoch"):
         assert summary[key] == straight_summary[key], key
     a, b = straight.state_dict(), resumed.state_dict()
