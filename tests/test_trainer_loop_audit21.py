@@ -150,16 +150,22 @@ def test_a_last_partial_batch_steps_and_weighs_by_its_images(make_config, monkey
 def test_best_holds_the_lowest_validation_loss_and_patience_stops_the_run(
     make_config, monkeypatch
 ) -> None:
-    # Validation losses 0.5, 0.3, 0.4, 0.35, 0.1: epoch 2 is best; with patience 2, epochs 3
-    # and 4 fail to improve and the run stops before epoch 5 (whose 0.1 it never sees).
-    losses = iter([0.5, 0.3, 0.4, 0.35, 0.1])
+    # Validation losses 0.5, 0.3, 0.4, 0.28, 0.1 with early_stop_min_delta 0.05: epoch 2 is best
+    # (epoch 4's 0.28 is not 0.05 below 0.3); with patience 2, epochs 3 and 4 fail to improve
+    # and the run stops before epoch 5 (whose 0.1 it never sees).
+    losses = iter([0.5, 0.3, 0.4, 0.28, 0.1])
 
     def validate(self: Trainer, epoch: int) -> Dict[str, float]:
         return {"loss": next(losses), "mae": 0.1, "iou": 0.5, "f": 0.5, "images": 2}
 
     monkeypatch.setattr(Trainer, "validate", validate)
     cfg = make_config(
-        schedule={"epochs": 5, "warmup_epochs": 0, "early_stop_patience": 2},
+        schedule={
+            "epochs": 5,
+            "warmup_epochs": 0,
+            "early_stop_patience": 2,
+            "early_stop_min_delta": 0.05,
+        },  # fmt: skip
         train={"batch_size": 8},  # one step an epoch
     )
     trainer = Trainer(cfg, progress=False)
