@@ -237,9 +237,8 @@ def refuse_mixed_ground_truth(
                     "their scores cannot share one column. Report each dataset in a call of "
                     "its own (another --out), or score one row's maps again under a column "
                     f"name of its own: {command_name('evaluate')} --pred-dir <run>/pred/<split> "
-                    "--gt-dir "
-                    "<its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: --task cos "
-                    "--gt-json)"
+                    "--gt-dir <its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: "
+                    "--task cos --gt-json)"
                 )
         _refuse_other_skeletons(group, methods, entries)
 
@@ -263,8 +262,8 @@ def _refuse_other_skeletons(
                 f"({first[0]}: {_describe_skeletons(first[1])}; {method}: "
                 f"{_describe_skeletons(record)}), so their HCE cannot share one column. Score "
                 "both with the same skeletons (the split's ske/ folder, "
-                f"{command_name('evaluate')} --ske-dir), "
-                "or report them in calls of their own (another --out)"
+                f"{command_name('evaluate')} --ske-dir), or report them in calls of their own "
+                "(another --out)"
             )
 
 
