@@ -138,11 +138,12 @@ def benchmark_records(
     parts' masks together, a COS split the COCO GT it was scored against (``cos_gt`` by split),
     as does a folder dataset's split scored by instance AP too (its ``cos`` entry, of the
     split's name, beside its DIS one): one column never holds two GTs' AP."""
+    from pmgsam.evaluation.benchmark_cos import cos_entry
     from pmgsam.evaluation.combined import combined_name, is_combined, split_parts
-    from pmgsam.evaluation.tables import COS_NAMES, cos_column
+    from pmgsam.evaluation.tables import COS_NAMES
 
     for split in splits:
-        name = cos_column(dataset, split) if dataset in COS_NAMES else split
+        name = cos_entry(dataset, split)
         # COD10K / NC4K: every split scored has its GT; a folder dataset's, with its labels
         if name in cos and (dataset in COS_NAMES or split in cos_gt):
             source = datasets[split].instances.record().get("path") or split
