@@ -37,8 +37,8 @@ from pmgsam.evaluation.benchmark_cos import (
     cos_entry,
     cos_ground_truths,
     cos_scores_file,
+    score_cos_split,
 )
-from pmgsam.evaluation.benchmark_cos import score_cos_split as _score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -347,7 +347,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         if split in cos_gt:  # COD10K, NC4K, a folder dataset's split with instance labels
             name = cos_entry(args.dataset, split)
             out_cos = cos_scores_file(run_dir, args.dataset, split)
-            cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_cos)
+            cos[name] = score_cos_split(args, cos_gt[split], pred_dir, out_cos)
             # COD10K's COCO file and its GT_Instance PNGs give other AP: say which was read.
             cos[name]["instance_labels"] = datasets[split].instances.record()
     if run["failed"]:
