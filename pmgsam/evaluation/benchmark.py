@@ -18,10 +18,10 @@ other weights than those that made the maps).
 An image (or GT mask) that cannot be read stops the run with an error naming it; on COD10K /
 NC4K (and a folder dataset's splits with instance labels), images whose header or instance-map
 PNG cannot be read are all named before anything is predicted (the COCO GT needs their size and
-instances). With ``--keep-going`` such an image
-gets no map (and no place in the COCO GT) and the other images are predicted, the splits
-holding such files are not scored, and the run ends with an error listing them all, without
-run.json (:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
+instances). With ``--keep-going`` such an image gets no map (and no place in the COCO GT) and
+the other images are predicted, the splits holding such files are not scored, and the run ends
+with an error listing them all, without run.json (:mod:`pmgsam.engine.unreadable`): fix them
+and resume with ``--skip-existing``.
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ its ground truth (:func:`mask_record`, :func:`coco_record`):
   computed from its mask (no file) adds nothing: HCE scored wholly from computed skeletons
   records :data:`COMPUTED_SKELETONS` (zero), which is the masks' own. HCE is the one column they
   change, and the masks' ``fingerprint`` is kept apart from it: a record without skeletons (an
-  older pmgsam's, one scored with ``--no-hce``) stays comparable,
-  and two rows are refused only when both record skeletons and they differ (official ``ske/``
-  files beside skeletons computed from the masks among them).
+  older pmgsam's, one scored with ``--no-hce``) stays comparable, and two rows are refused
+  only when both record skeletons and they differ (official ``ske/`` files beside skeletons
+  computed from the masks among them).
 
 Names plus counts alone would pass two datasets of numbered files, or a cleaned copy of a split
 whose masks were redrawn under the same names; the masks are read whole anyway by the scoring.

@@ -5,9 +5,9 @@ error types (a bad config, data file, checkpoint, evaluation input or output fol
 optional package) and the operating system's (missing file, no permission, disk full) are user
 errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2, as does a
 symbolic link loop met by ``Path.resolve()`` (a ``RuntimeError`` before Python 3.13, an
-``OSError`` since: :func:`symlink_loop_error`). Anything else,
-a plain ``ValueError`` or ``ImportError`` included, is a bug and keeps its traceback: code that
-detects a bad input raises one of the types above, and a ``main`` never catches them itself.
+``OSError`` since: :func:`symlink_loop_error`). Anything else, a plain ``ValueError`` or
+``ImportError`` included, is a bug and keeps its traceback: code that detects a bad input
+raises one of the types above, and a ``main`` never catches them itself.
 
 While a command runs, Python warnings print as one line, ``WARNING: <message>`` (followed by
 ``[<category>]`` unless it is a plain ``UserWarning``), without the file, line number and source
