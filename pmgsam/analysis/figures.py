@@ -35,8 +35,6 @@ from .premask import binary_iou
 from .scored_images import combined_file_holding
 
 LONG_HEADER_LINES = 3  # a header wrapped to more lines gets a note naming --labels
-
-
 FIXED_HEADERS = ("Image", "GT", "Pre-Mask")
 
 
