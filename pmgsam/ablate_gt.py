@@ -16,11 +16,14 @@ kept when no skeleton file is found now: the data digest, which passed, names ea
 file, so there were none then either, and their run.json entry records the computed skeletons
 (:func:`kept_record`). Found now, files may have been redrawn since: scored again, except in a
 ``--no-hce`` call, which keeps them without a skeletons record, as above.
+
+A DIS5K variant's row holds the entries of one data root: :func:`check_same_data_root`.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 logger = logging.getLogger("pmgsam.ablate")
@@ -85,3 +88,24 @@ def kept_record(kept: Mapping[str, Any], gt: Mapping[str, Any]) -> Optional[Dict
     if kept.get("HCE") is not None and "skeletons" not in record and computed:
         record["skeletons"] = COMPUTED_SKELETONS
     return record
+
+
+def check_same_data_root(
+    variant: str, run_dir: Path, data: Any, splits: str, datasets: Mapping[str, Any]
+) -> None:
+    """Refuse, before predicting, to add ``splits`` read from ``data.root`` to a variant's row
+    holding DIS5K entries read from another root (an earlier call with other ``--splits``):
+    as benchmark mode refuses it, its Overall (TE1-4) would pool two copies of DIS5K. Other
+    datasets' rows pool nothing, and their DIS entries are named by split, not by the COS
+    columns benchmark mode compares: not recorded nor compared."""
+    from pmgsam.evaluation.run_data import check_same_data
+
+    if data.dataset != "dis5k":
+        return
+    way_out = (
+        f"Score those splits again with data.root='{data.root}' (pmgsam.ablate --evaluate "
+        f"--splits), or delete '{run_dir / 'run.json'}' (its scores stay in "
+        f"'{run_dir / 'metrics'}') to start the variant's row anew"
+    )
+    where = f"variant {variant}'s folder"
+    check_same_data(run_dir, "dis5k", [splits], data.root, datasets, {}, where, way_out)

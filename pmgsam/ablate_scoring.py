@@ -27,7 +27,8 @@ digest (names and sizes) does not tell from the masks they were scored against (
 call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`). A DIS5K variant's
 entry also records its ``data_root`` (:mod:`pmgsam.evaluation.run_data`), and a call with other
 ``--splits`` is refused before predicting when the variant's row holds entries read from another
-DIS5K root, which its Overall (TE1-4) would pool with these.
+DIS5K root, which its Overall (TE1-4) would pool with these
+(:func:`~pmgsam.ablate_gt.check_same_data_root`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
-from pmgsam.ablate_gt import entry_gt, kept_record, other_ground_truth
+from pmgsam.ablate_gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
@@ -228,7 +229,7 @@ def evaluate_variant(
         datasets = {
             p: build_dataset(cfg.data, p, image_size, train=False) for p in split_parts(splits)
         }
-    _check_same_data(path.stem, run_dir, cfg.data, splits, datasets)
+    check_same_data_root(path.stem, run_dir, cfg.data, splits, datasets)
     # Hashed here once per variant and call (a checkpoint may be large), whether kept or not;
     # a model loaded from it is checked to be of this version (load_hashed).
     hashed = hash_weights(weights)
@@ -274,27 +275,6 @@ def evaluate_variant(
         summary = {**summary, DATA_KEY: data_record(cfg.data.dataset, cfg.data.root)}
     # Kept scores record their GT, or (other_ground_truth) none, as an older pmgsam's.
     write_run_json(run_dir, label, dis={name: summary}, meta=meta)
-
-
-def _check_same_data(
-    variant: str, run_dir: Path, data: Any, splits: str, datasets: Mapping[str, Any]
-) -> None:
-    """Refuse, before predicting, to add ``splits`` read from ``data.root`` to a variant's row
-    holding DIS5K entries read from another root (an earlier call with other ``--splits``):
-    as benchmark mode refuses it, its Overall (TE1-4) would pool two copies of DIS5K. Other
-    datasets' rows pool nothing, and their DIS entries are named by split, not by the COS
-    columns benchmark mode compares: not recorded nor compared."""
-    from pmgsam.evaluation.run_data import check_same_data
-
-    if data.dataset != "dis5k":
-        return
-    way_out = (
-        f"Score those splits again with data.root='{data.root}' (pmgsam.ablate --evaluate "
-        f"--splits), or delete '{run_dir / 'run.json'}' (its scores stay in "
-        f"'{run_dir / 'metrics'}') to start the variant's row anew"
-    )
-    where = f"variant {variant}'s folder"
-    check_same_data(run_dir, "dis5k", [splits], data.root, datasets, {}, where, way_out)
 
 
 def _maps_complete(run_dir: Path, datasets: Mapping[str, Any]) -> bool:

@@ -59,8 +59,8 @@ splits with instance labels), images whose header or instance-map PNG cannot be 
 named before anything is predicted (the COCO ground truth needs their size and instances). With
 ``--keep-going`` such an image is skipped (no map, no place in the COCO ground truth), the
 others are predicted, the splits holding such files are not scored, and the run ends with an
-error listing them all (exit status 2). A corrupt COCO
-instance file stops the run, naming it, with or without ``--keep-going``.
+error listing them all (exit status 2). A corrupt COCO instance file stops the run, naming it,
+with or without ``--keep-going``.
 
 Predict and score a baseline row (SAM / SAM2.1 / E-SAM-style; see pmgsam/baselines/cli.py)::
 

@@ -63,8 +63,8 @@ def _refuse_score_files(paths: Sequence[str]) -> None:
             raise EvaluationInputError(
                 f"'{given}' is the scores file of a folder of maps, not a run's run.json: "
                 f"score the maps again with {command_name('evaluate')}{task} ... --run DIR --split "
-                "NAME "
-                "[--method ROW] (one DIR per method; each split into the same DIR), then give DIR"
+                "NAME [--method ROW] (one DIR per method; each split into the same DIR), then "
+                "give DIR"
             )
 
 

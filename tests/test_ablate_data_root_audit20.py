@@ -1,4 +1,4 @@
-"""ablate_scoring._check_same_data without training a variant: a hand-made row read from one
+"""ablate_gt.check_same_data_root without training a variant: a hand-made row read from one
 DIS5K root refuses splits read from another, with ablate's own way out (pmgsam.ablate has no
 --data-root option to advise)."""
 
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pmgsam.ablate_scoring import _check_same_data
+from pmgsam.ablate_gt import check_same_data_root
 from pmgsam.evaluation.run_data import DATA_KEY, data_record
 from pmgsam.evaluation.scoring import EvaluationInputError
 
@@ -29,12 +29,12 @@ def test_splits_of_another_root_get_ablates_way_out(tmp_path: Path) -> None:
     _row(run_dir, "dis5k", first)
     data = SimpleNamespace(dataset="dis5k", root=str(second))
     with pytest.raises(EvaluationInputError) as err:
-        _check_same_data("k1", run_dir, data, "DIS-TE2", {})
+        check_same_data_root("k1", run_dir, data, "DIS-TE2", {})
     message = str(err.value)
     assert str(first.resolve()) in message and str(second.resolve()) in message
     assert str(run_dir / "run.json") in message
     assert "--data-root" not in message  # benchmark mode's option, not ablate's
     # The same root joins the row.
-    _check_same_data(
+    check_same_data_root(
         "k1", run_dir, SimpleNamespace(dataset="dis5k", root=str(first)), "DIS-TE2", {}
     )

@@ -29,7 +29,7 @@ def _gt() -> dict:
 
 
 def test_benchmark_mode_records_resize_pred_in_its_cos_scores(tmp_path: Path) -> None:
-    from pmgsam.evaluation.benchmark import _score_cos_split
+    from pmgsam.evaluation.benchmark_cos import score_cos_split
 
     # The map at twice the GT's size, each pixel a 2 x 2 block: --resize-pred gives it back.
     mask = np.zeros((H, W), np.uint8)
@@ -38,7 +38,7 @@ def test_benchmark_mode_records_resize_pred_in_its_cos_scores(tmp_path: Path) ->
     cv2.imwrite(str(tmp_path / "pred" / "a.png"), np.kron(mask, np.ones((2, 2), np.uint8)))
     args = SimpleNamespace(threshold=0.5, min_area=0, protocol="all", resize_pred=True, quiet=True)
     out = tmp_path / "metrics" / "Test.json"
-    scores = _score_cos_split(args, _gt(), tmp_path / "pred", out)
+    scores = score_cos_split(args, _gt(), tmp_path / "pred", out)
     assert scores["resize_pred"] is True and scores["AP"] == pytest.approx(1.0, abs=1e-12)
     assert json.loads(out.read_text())["resize_pred"] is True  # and in metrics/<split>.json
 

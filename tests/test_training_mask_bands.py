@@ -4,13 +4,12 @@ samples, less traced memory."""
 
 from __future__ import annotations
 
-import tracemalloc
-
-import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_training_mask_copies import _old_shrink_mask as _whole_mask_shrink
+from test_training_mask_copies import _traced_peak
 
 import pmgsam.data.datasets as datasets
 import pmgsam.data.transforms as transforms
@@ -19,16 +18,6 @@ from pmgsam.data.datasets import DrawKey, SegmentationDataset
 from pmgsam.data.transforms import TrainTransform, reduced_decode_factor, shrink_mask
 
 EVERY_STEP = AugmentConfig(crop_prob=1.0, hflip_prob=1.0, rotate_prob=1.0, color_jitter_prob=1.0)
-
-
-def _whole_mask_shrink(mask, shape, factor):
-    """shrink_mask before the bands: whole-mask levels, always edge-padded (checks left out)."""
-    h, w = shape
-    pad_bottom, pad_right = h * factor - mask.shape[0], w * factor - mask.shape[1]
-    levels = (mask != 0).astype(np.uint8) * 64
-    levels = cv2.copyMakeBorder(levels, 0, pad_bottom, 0, pad_right, cv2.BORDER_REPLICATE)
-    small = cv2.resize(levels, (w, h), interpolation=cv2.INTER_AREA)
-    return small.astype(np.float32) / 64.0
 
 
 def _odd_edged_mask(height, width, seed):
@@ -61,15 +50,6 @@ def test_bands_give_the_whole_mask_values(factor, band_pixels, monkeypatch):
     assert shrink_mask(np.array([[1, 0]], np.uint8), (1, 1), 2).tolist() == [[0.5]]
 
 
-def _traced_peak(func, *args):
-    tracemalloc.start()
-    try:
-        func(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("height, width", [(480, 640), (479, 639)])
 def test_shrink_mask_holds_no_full_size_levels(height, width, monkeypatch):
     # The whole-mask levels and their edge-padded copy held two bytes a mask pixel (48 MB at
@@ -77,10 +57,10 @@ def test_shrink_mask_holds_no_full_size_levels(height, width, monkeypatch):
     monkeypatch.setattr(transforms, "_SHRINK_BAND_PIXELS", 1 << 14)
     mask = _odd_edged_mask(height, width, 5)
     shape = (-(-height // 2), -(-width // 2))
-    peak = _traced_peak(shrink_mask, mask, shape, 2)
+    peak = _traced_peak(shrink_mask, mask, shape, 2)[1]
     result = 4 * shape[0] * shape[1]  # float32, a quarter of the pixels: mask.size bytes
     assert peak < result + 0.2 * mask.size, peak
-    assert _traced_peak(_whole_mask_shrink, mask, shape, 2) > 2 * mask.size  # can fail
+    assert _traced_peak(_whole_mask_shrink, mask, shape, 2)[1] > 2 * mask.size  # can fail
 
 
 class _RecordingPipeline:

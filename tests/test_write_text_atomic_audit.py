@@ -105,19 +105,19 @@ def test_benchmark_cos_files_keep_their_earlier_versions(tmp_path, monkeypatch, 
     import cv2
     from test_cos_resize_recorded import H, W, _gt
 
-    from pmgsam.evaluation.benchmark import _score_cos_split
+    from pmgsam.evaluation.benchmark_cos import score_cos_split
 
     (tmp_path / "pred").mkdir()
     cv2.imwrite(str(tmp_path / "pred" / "a.png"), np.zeros((H, W), np.uint8))
     args = SimpleNamespace(threshold=0.5, min_area=0, protocol="all", resize_pred=False, quiet=True)
     out = tmp_path / "metrics" / "Test.json"  # metrics/ made by the write
-    _score_cos_split(args, _gt(), tmp_path / "pred", out)
+    score_cos_split(args, _gt(), tmp_path / "pred", out)
     assert json.loads((tmp_path / "metrics" / "Test.gt.json").read_text()) == _gt()
     assert "AP" in json.loads(out.read_text())
     (tmp_path / "metrics" / failing).write_text(OLD)
     _fail_writes_to(monkeypatch, failing)
     with pytest.raises(OSError):
-        _score_cos_split(args, _gt(), tmp_path / "pred", out)
+        score_cos_split(args, _gt(), tmp_path / "pred", out)
     assert (tmp_path / "metrics" / failing).read_text() == OLD
 
 

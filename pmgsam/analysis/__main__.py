@@ -206,9 +206,8 @@ def _add_overlap_parser(sub: Any) -> None:
         action="store_true",
         default=None,  # not given: as --run's full-set AP was scored (its run.json), else off
         help=f"resize maps to their image's size (as {command_name('evaluate')} --resize-pred "
-        "does); not given, "
-        "maps are taken as --run's full-set AP was scored, else ones of another size are "
-        "refused; maps turned by 90° are refused always",
+        "does); not given, maps are taken as --run's full-set AP was scored, else ones of "
+        "another size are refused; maps turned by 90° are refused always",
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value")
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
@@ -261,8 +260,7 @@ def _add_figures_parser(sub: Any) -> None:
         "--resize-pred",
         action="store_true",
         help=f"resize maps to their GT's size (as {command_name('evaluate')} --resize-pred does); "
-        "without it a "
-        "map of another size is refused, and one turned by 90° always",
+        "without it a map of another size is refused, and one turned by 90° always",
     )
     p.add_argument("--out", required=True, type=OUT, help="output folder")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)

@@ -35,8 +35,6 @@ from .premask import binary_iou
 from .scored_images import combined_file_holding
 
 LONG_HEADER_LINES = 3  # a header wrapped to more lines gets a note naming --labels
-
-
 FIXED_HEADERS = ("Image", "GT", "Pre-Mask")
 
 
@@ -182,9 +180,8 @@ def _per_image_hce(run: Path, split: str) -> Dict[Tuple[str, str], float]:
                 raise EvaluationInputError(
                     f"--by hce: {csv_path} has no HCE column: '{run}' was scored without HCE "
                     f"(--no-hce); score it again without --no-hce ({command_name('evaluate')} as "
-                    "it was "
-                    "scored, with --skip-existing to keep its maps; pmgsam.ablate --evaluate "
-                    "for an ablation variant), or use --by iou"
+                    "it was scored, with --skip-existing to keep its maps; pmgsam.ablate "
+                    "--evaluate for an ablation variant), or use --by iou"
                 )
             for row in reader:
                 if not row.get("HCE"):

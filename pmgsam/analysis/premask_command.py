@@ -235,8 +235,8 @@ def _no_maps_message(run: Path, split: str, predict: bool, meta: Dict[str, objec
     if (run / "checkpoints").is_dir() and not (run / "run.json").is_file():
         return (
             f"--run '{run}' is a training run folder ({command_name('train')}'s checkpoints/), not "
-            "a scored "
-            f"one: give {scored}, or --checkpoint {run} with another --run to predict the maps"
+            f"a scored one: give {scored}, or --checkpoint {run} with another --run to predict "
+            "the maps"
         )
     if predict:  # its maps may all be there: what is missing is the weights
         return (

@@ -83,6 +83,5 @@ def check_split_is_scored_images(run: Path, images: SplitImages, split: str) -> 
             + ". Its Pre-Mask analysis would not be of the images its scores are of, and maps "
             "predicted there would sit among the scored ones; give the config (and data.root) "
             "the run was scored with, score the run again on these images "
-            f"({command_name('evaluate')}), or "
-            "give another --run"
+            f"({command_name('evaluate')}), or give another --run"
         )

@@ -195,8 +195,7 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--limit",
         type=positive_int,
         help=f"only the first N images of each split (a quick look: {command_name('evaluate')} "
-        "names the row of "
-        "these weights 'fine-tuned on a subset (--limit N)')",
+        "names the row of these weights 'fine-tuned on a subset (--limit N)')",
     )
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument(

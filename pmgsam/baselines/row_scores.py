@@ -91,20 +91,20 @@ def rank_non_finite_last(
 
 def score_instances(
     out_dir: Path,
-    split: str,
+    stem: str,
     gt: Dict[str, Any],
     results: List[Dict[str, Any]],
     source: str,
     extra: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Write the COCO results JSON and return their COCO mask AP against ``gt`` (with
-    ``extra`` entries, also in the written scores). ``split``: the scores' file name in
+    ``extra`` entries, also in the written scores). ``stem``: the scores' file name in
     ``metrics/`` without ``.json``."""
     from pmgsam.evaluation.coco_gt import load_coco
     from pmgsam.evaluation.instances import coco_map
 
     metrics = out_dir / "metrics"
-    write_text_atomic(metrics / f"{split}.results.json", json.dumps(results))
+    write_text_atomic(metrics / f"{stem}.results.json", json.dumps(results))
     scores = coco_map(load_coco(gt), results)
     scores.update(
         protocol="all",
@@ -115,10 +115,10 @@ def score_instances(
         # COCOeval scores crowd regions as "ignore", not as instances to find
         num_gt_instances=sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0)),
         num_results=len(results),
-        results_file=f"{split}.results.json",
+        results_file=f"{stem}.results.json",
         **(extra or {}),
     )
-    write_text_atomic(metrics / f"{split}.json", json.dumps(scores, indent=2) + "\n")
+    write_text_atomic(metrics / f"{stem}.json", json.dumps(scores, indent=2) + "\n")
     return scores
 
 

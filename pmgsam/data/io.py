@@ -59,7 +59,6 @@ predicted probability maps: training, inference and evaluation all read masks th
 
 from __future__ import annotations
 
-import errno
 import math
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -68,6 +67,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pmgsam.utils.finite import describe_non_finite
+from pmgsam.utils.io import is_link_loop
 
 # Re-exported: callers and user code import these from here.
 from .errors import DataError, DataNotFoundError
@@ -96,7 +96,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def _missing(path: Path, what: str) -> DataNotFoundError:
-    if path.is_symlink() and _loops(path):
+    if is_link_loop(path):
         return DataNotFoundError(
             f"{what} file '{path}' is a symbolic link loop (to '{path.readlink()}', which leads "
             "back to it): point it at the real file, or remove it"
@@ -105,14 +105,6 @@ def _missing(path: Path, what: str) -> DataNotFoundError:
         target = path.readlink()
         return DataNotFoundError(f"{what} file '{path}' is a broken symbolic link (to '{target}')")
     return DataNotFoundError(f"{what} file '{path}' does not exist")
-
-
-def _loops(path: Path) -> bool:
-    try:
-        path.stat()
-    except OSError as err:
-        return err.errno == errno.ELOOP
-    return False
 
 
 def _unreadable(path: Path, what: str, err: Exception) -> DataError:

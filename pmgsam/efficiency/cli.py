@@ -128,9 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir",
         type=NonEmpty("an evaluated run folder"),
         help=f"add the figures to the run.json of this evaluated run ({command_name('evaluate')} "
-        "--output-dir) "
-        "for python -m pmgsam.report; it must record the same model (inference only: not with "
-        "--train)",
+        "--output-dir) for python -m pmgsam.report; it must record the same model (inference "
+        "only: not with --train)",
     )
     parser.add_argument(
         "--method",

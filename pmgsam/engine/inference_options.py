@@ -100,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides",
         nargs="*",
         help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as "
-        f"{command_name('train')} "
-        "takes it; the model. prefix may be left out)",
+        f"{command_name('train')} takes it; the model. prefix may be left out)",
     )
     return parser
 

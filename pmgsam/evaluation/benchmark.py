@@ -18,10 +18,10 @@ other weights than those that made the maps).
 An image (or GT mask) that cannot be read stops the run with an error naming it; on COD10K /
 NC4K (and a folder dataset's splits with instance labels), images whose header or instance-map
 PNG cannot be read are all named before anything is predicted (the COCO GT needs their size and
-instances). With ``--keep-going`` such an image
-gets no map (and no place in the COCO GT) and the other images are predicted, the splits
-holding such files are not scored, and the run ends with an error listing them all, without
-run.json (:mod:`pmgsam.engine.unreadable`): fix them and resume with ``--skip-existing``.
+instances). With ``--keep-going`` such an image gets no map (and no place in the COCO GT) and
+the other images are predicted, the splits holding such files are not scored, and the run ends
+with an error listing them all, without run.json (:mod:`pmgsam.engine.unreadable`): fix them
+and resume with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from pmgsam.evaluation.benchmark_cos import (
     cos_entry,
     cos_ground_truths,
     cos_scores_file,
+    score_cos_split,
 )
-from pmgsam.evaluation.benchmark_cos import score_cos_split as _score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -347,7 +347,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         if split in cos_gt:  # COD10K, NC4K, a folder dataset's split with instance labels
             name = cos_entry(args.dataset, split)
             out_cos = cos_scores_file(run_dir, args.dataset, split)
-            cos[name] = _score_cos_split(args, cos_gt[split], pred_dir, out_cos)
+            cos[name] = score_cos_split(args, cos_gt[split], pred_dir, out_cos)
             # COD10K's COCO file and its GT_Instance PNGs give other AP: say which was read.
             cos[name]["instance_labels"] = datasets[split].instances.record()
     if run["failed"]:

@@ -21,7 +21,7 @@ import argparse
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
@@ -46,7 +46,7 @@ def cos_scores_file(run_dir: Path, dataset: str, split: str) -> Path:
     return Path(run_dir) / "metrics" / f"{split}{suffix}.json"
 
 
-def _cos_splits(args: argparse.Namespace, data_cfg: Any, datasets: Mapping[str, Any]) -> list:
+def _cos_splits(args: argparse.Namespace, data_cfg: Any, datasets: Mapping[str, Any]) -> List[str]:
     """The splits scored by instance AP: every split of COD10K / NC4K; a folder dataset's
     splits that have its ``data.instance_dir`` folder, when that is set (the others warned
     of: instance AP of them is left out); none otherwise."""

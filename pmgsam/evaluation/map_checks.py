@@ -103,8 +103,7 @@ def refuse_colour_images(maps: Iterable[Path], folder: PathLike) -> None:
             f"the red, green and blue channels of {path.name} differ (by {spread:.0f} of "
             "255 on average), while a map is grey. Give the folder of predicted maps "
             f"({command_name('evaluate')} benchmark mode writes them to "
-            "<output-dir>/pred/<split>), not "
-            "the dataset's image folder"
+            "<output-dir>/pred/<split>), not the dataset's image folder"
         )
 
 

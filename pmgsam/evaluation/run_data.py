@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from pmgsam.data.dis5k_splits import DIS5K_TEST_SPLITS
 from pmgsam.evaluation.map_pairs import EvaluationInputError
@@ -98,7 +98,9 @@ def _masks_fingerprint(folders: Iterable[Path]) -> Optional[str]:
 
 
 def _gone_root_differs(
-    now: Any, kept: Mapping[str, Mapping[str, Any]], folders_of: Any
+    now: Any,
+    kept: Mapping[str, Mapping[str, Any]],
+    folders_of: Callable[[Path, str], Optional[List[Path]]],
 ) -> Optional[str]:
     """The name of an entry of ``kept`` (by name, read from a root that is gone) whose GT
     masks under ``now`` (``folders_of(now, name)``: its mask folders, None when it has none
@@ -248,9 +250,11 @@ def gt_root(split: str, gt: Any) -> Optional[str]:
 def check_same_gt_root(run_dir: Any, section: str, entry: str, gt: Any, out: Any = None) -> None:
     """Refuse to add a folder-scored DIS5K test split ``entry`` whose ``--gt-dir`` ``gt`` lies
     under another data root (:func:`gt_root`) than the other DIS5K test splits of the row
-    (``meta.scored_maps``), another folder; the same rules as
-    :func:`check_same_data`, where a split scored again with the same ground truth fingerprint
-    is a copy. ``out``: the file the scores were written to, which keeps them."""
+    (``meta.scored_maps``), by the rules of :func:`check_same_data`: the same folder by another
+    path is the same data, and so is a root where ``entry``, scored again, has the ground truth
+    fingerprint it recorded (a copy), or, the other root gone, where one split the row holds
+    does (:func:`_gone_root_differs`). ``out``: the file the scores were written to, which
+    keeps them."""
     now = gt_root(entry, gt) if section == "dis" else None
     if now is None:
         return

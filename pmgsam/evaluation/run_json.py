@@ -101,9 +101,8 @@ def check_same_model(
     if isinstance(meta, dict) and meta.get("scored_maps") and "checkpoint" not in meta:
         raise EvaluationInputError(
             f"{option} '{run_dir}' holds the row of maps scored as folders "
-            f"({command_name('evaluate')} --run: "
-            f"another method's): scores of '{checkpoint}' would join that row; choose another "
-            f"{option}"
+            f"({command_name('evaluate')} --run: another method's): scores of '{checkpoint}' "
+            f"would join that row; choose another {option}"
         )
     if not isinstance(meta, dict) or "checkpoint" not in meta:
         return
@@ -166,8 +165,8 @@ def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-di
         where = "does not exist" if not Path(run_dir).exists() else "holds no run.json"
         raise EvaluationInputError(
             f"{option} '{run_dir}' {where}: give a run folder written by "
-            f"{command_name('evaluate')} "
-            "--output-dir (the figures join its table row), or keep them with --json"
+            f"{command_name('evaluate')} --output-dir (the figures join its table row), or "
+            "keep them with --json"
         )
     meta = read_run_file(path).get("meta")
     meta = meta if isinstance(meta, dict) else {}
@@ -180,8 +179,8 @@ def check_measured_model(run_dir: PathLike, config: Any, option: str = "--run-di
     if meta.get("scored_maps") and "checkpoint" not in meta:
         raise EvaluationInputError(
             f"{option} '{run_dir}' holds the row of maps scored as folders "
-            f"({command_name('evaluate')} --run: "
-            "another method's), not of a PMG-SAM model: its figures would describe that method"
+            f"({command_name('evaluate')} --run: another method's), not of a PMG-SAM model: "
+            "its figures would describe that method"
         )
     recorded = _recorded_model(meta, f"{option} '{run_dir}'")
     if recorded is None:

@@ -22,9 +22,9 @@ its ground truth (:func:`mask_record`, :func:`coco_record`):
   computed from its mask (no file) adds nothing: HCE scored wholly from computed skeletons
   records :data:`COMPUTED_SKELETONS` (zero), which is the masks' own. HCE is the one column they
   change, and the masks' ``fingerprint`` is kept apart from it: a record without skeletons (an
-  older pmgsam's, one scored with ``--no-hce``) stays comparable,
-  and two rows are refused only when both record skeletons and they differ (official ``ske/``
-  files beside skeletons computed from the masks among them).
+  older pmgsam's, one scored with ``--no-hce``) stays comparable, and two rows are refused
+  only when both record skeletons and they differ (official ``ske/`` files beside skeletons
+  computed from the masks among them).
 
 Names plus counts alone would pass two datasets of numbered files, or a cleaned copy of a split
 whose masks were redrawn under the same names; the masks are read whole anyway by the scoring.
@@ -138,11 +138,12 @@ def benchmark_records(
     parts' masks together, a COS split the COCO GT it was scored against (``cos_gt`` by split),
     as does a folder dataset's split scored by instance AP too (its ``cos`` entry, of the
     split's name, beside its DIS one): one column never holds two GTs' AP."""
+    from pmgsam.evaluation.benchmark_cos import cos_entry
     from pmgsam.evaluation.combined import combined_name, is_combined, split_parts
-    from pmgsam.evaluation.tables import COS_NAMES, cos_column
+    from pmgsam.evaluation.tables import COS_NAMES
 
     for split in splits:
-        name = cos_column(dataset, split) if dataset in COS_NAMES else split
+        name = cos_entry(dataset, split)
         # COD10K / NC4K: every split scored has its GT; a folder dataset's, with its labels
         if name in cos and (dataset in COS_NAMES or split in cos_gt):
             source = datasets[split].instances.record().get("path") or split
@@ -237,9 +238,8 @@ def refuse_mixed_ground_truth(
                     "their scores cannot share one column. Report each dataset in a call of "
                     "its own (another --out), or score one row's maps again under a column "
                     f"name of its own: {command_name('evaluate')} --pred-dir <run>/pred/<split> "
-                    "--gt-dir "
-                    "<its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: --task cos "
-                    "--gt-json)"
+                    "--gt-dir <its GT> --run NEW_DIR --split NEW_NAME --method <row> (COS: "
+                    "--task cos --gt-json)"
                 )
         _refuse_other_skeletons(group, methods, entries)
 
@@ -263,8 +263,8 @@ def _refuse_other_skeletons(
                 f"({first[0]}: {_describe_skeletons(first[1])}; {method}: "
                 f"{_describe_skeletons(record)}), so their HCE cannot share one column. Score "
                 "both with the same skeletons (the split's ske/ folder, "
-                f"{command_name('evaluate')} --ske-dir), "
-                "or report them in calls of their own (another --out)"
+                f"{command_name('evaluate')} --ske-dir), or report them in calls of their own "
+                "(another --out)"
             )
 
 

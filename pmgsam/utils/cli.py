@@ -5,9 +5,9 @@ error types (a bad config, data file, checkpoint, evaluation input or output fol
 optional package) and the operating system's (missing file, no permission, disk full) are user
 errors: they print ``<prog>: error: <message>`` on stderr and exit with status 2, as does a
 symbolic link loop met by ``Path.resolve()`` (a ``RuntimeError`` before Python 3.13, an
-``OSError`` since: :func:`symlink_loop_error`). Anything else,
-a plain ``ValueError`` or ``ImportError`` included, is a bug and keeps its traceback: code that
-detects a bad input raises one of the types above, and a ``main`` never catches them itself.
+``OSError`` since: :func:`symlink_loop_error`). Anything else, a plain ``ValueError`` or
+``ImportError`` included, is a bug and keeps its traceback: code that detects a bad input
+raises one of the types above, and a ``main`` never catches them itself.
 
 While a command runs, Python warnings print as one line, ``WARNING: <message>`` (followed by
 ``[<category>]`` unless it is a plain ``UserWarning``), without the file, line number and source
@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import errno
 import logging
 import os
 import re
@@ -72,6 +71,7 @@ from pmgsam.utils.cli_types import (  # noqa: F401 (the commands import them fro
     probability,
 )
 from pmgsam.utils.command_names import command_name
+from pmgsam.utils.io import is_link_loop
 from pmgsam.utils.messages import one_line
 from pmgsam.utils.signals import sigterm_interrupts
 
@@ -229,12 +229,8 @@ def _first_looping_link(path: Path) -> Path:
     """The first folder of ``path``, or ``path``, that is a looping link: pathlib names the path
     it was resolving (``run/config.yaml`` for a looping ``run``)."""
     for part in [*reversed(path.parents), path]:
-        if part.is_symlink():
-            try:
-                part.stat()
-            except OSError as err:
-                if err.errno == errno.ELOOP:
-                    return part
+        if is_link_loop(part):
+            return part
     return path
 
 

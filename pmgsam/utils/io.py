@@ -209,6 +209,19 @@ def _identity(st: os.stat_result) -> Tuple[int, ...]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+def is_link_loop(path: str | Path) -> bool:
+    """Whether ``path`` is a symbolic link that leads back to itself (directly or through other
+    links): reading it fails with ELOOP, not as a missing or broken link."""
+    path = Path(path)
+    if not path.is_symlink():
+        return False
+    try:
+        path.stat()
+    except OSError as err:
+        return err.errno == errno.ELOOP
+    return False
+
+
 def path_under(path: str | Path, base: Path) -> str:
     """``path`` resolved, as a POSIX path relative to the resolved folder ``base`` when inside
     it (absolute otherwise): what data digests hash, so a dataset folder moved elsewhere whole
