@@ -31,18 +31,22 @@ def fake_sam(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base.BoxBaseline, "predict", predict)
 
 
-def test_a_quiet_baseline_row_prints_its_tables_and_where_it_wrote(
-    fake_sam: None, data_config, dis5k_root: Path, tmp_path: Path, capsys
-) -> None:
+def _argv(data_config, dis5k_root: Path, tmp_path: Path, splits: str, limit: int) -> list:
+    """A quiet sam-box row of ``splits`` (the first ``limit`` images each) into tmp_path/row."""
     checkpoint = tmp_path / "sam.pth"
     checkpoint.write_bytes(b"weights")  # hashed for the manifests, never read (load is faked)
     config = tmp_path / "exp.yaml"
     config.write_text(yaml.safe_dump({"data": to_dict(data_config("dis5k", dis5k_root))}))
-    out = tmp_path / "row"
     argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
-    argv += ["--splits", "DIS-VD,DIS-TE1", "--limit", "1", "--output-dir", str(out), "--quiet"]
-    argv += ["--device", "cpu", "--speed-iters", "0", "--workers", "1"]
-    assert evaluate.main(argv) == 0
+    argv += ["--splits", splits, "--limit", str(limit), "--output-dir", str(tmp_path / "row")]
+    return argv + ["--quiet", "--device", "cpu", "--speed-iters", "0", "--workers", "1"]
+
+
+def test_a_quiet_baseline_row_prints_its_tables_and_where_it_wrote(
+    fake_sam: None, data_config, dis5k_root: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "row"
+    assert evaluate.main(_argv(data_config, dis5k_root, tmp_path, "DIS-VD,DIS-TE1", 1)) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"wrote {out / 'run.json'}"  # one line says where, and it comes last
     run = json.loads((out / "run.json").read_text())
@@ -64,16 +68,9 @@ def test_each_split_prints_as_benchmark_mode_and_logs_its_maps_folder(
 ) -> None:
     import logging
 
-    checkpoint = tmp_path / "sam.pth"
-    checkpoint.write_bytes(b"weights")
-    config = tmp_path / "exp.yaml"
-    config.write_text(yaml.safe_dump({"data": to_dict(data_config("dis5k", dis5k_root))}))
     out = tmp_path / "row"
-    argv = ["--baseline", "sam-box", "--checkpoint", str(checkpoint), "--config", str(config)]
-    argv += ["--splits", "DIS-TE1", "--limit", "2", "--output-dir", str(out), "--quiet"]
-    argv += ["--device", "cpu", "--speed-iters", "0", "--workers", "1"]
     with caplog.at_level(logging.INFO, logger="pmgsam.baselines.runner"):
-        assert evaluate.main(argv) == 0
+        assert evaluate.main(_argv(data_config, dis5k_root, tmp_path, "DIS-TE1", 2)) == 0
     said = [r.getMessage() for r in caplog.records]
     assert f"predicting 2 images of split DIS-TE1 → {out / 'pred' / 'DIS-TE1'}" in said
     scores = json.loads((out / "metrics" / "DIS-TE1.json").read_text())
