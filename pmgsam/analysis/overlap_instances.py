@@ -18,6 +18,7 @@ from typing import Any, Dict, Mapping, Optional
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.io import read_user_text
 
 RESULTS_SUFFIX = ".results.json"
 
@@ -85,7 +86,7 @@ def maps_of_run(run: Path, folder: Path, name: Optional[str]) -> bool:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_user_text(path))
     except (OSError, ValueError) as err:
         raise EvaluationInputError(f"cannot read {what} '{path}': {err}") from err
 
