@@ -27,6 +27,7 @@ from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, write_tables
 from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty, name_list
 from pmgsam.utils.command_names import command_name
+from pmgsam.utils.io import read_user_text
 from pmgsam.utils.outputs import OutputError, refuse_output_in_inputs, written_names
 
 
@@ -50,7 +51,7 @@ def _refuse_score_files(paths: Sequence[str]) -> None:
         if not path.is_file():
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_user_text(path))
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # load_runs names the file
         if isinstance(data, dict) and ("maxFm" in data or "AP" in data):

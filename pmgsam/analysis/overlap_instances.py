@@ -12,12 +12,15 @@ subset is therefore scored from the same instances, those of the subset's images
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
+from pmgsam.data.coco_annotations import whole_number
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError
+from pmgsam.utils.io import read_user_text
 
 RESULTS_SUFFIX = ".results.json"
 
@@ -85,9 +88,50 @@ def maps_of_run(run: Path, folder: Path, name: Optional[str]) -> bool:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_user_text(path))
     except (OSError, ValueError) as err:
         raise EvaluationInputError(f"cannot read {what} '{path}': {err}") from err
+
+
+def checked_results(
+    results: Any, path: Path, run_names: Mapping[Any, str], gt_path: Path
+) -> List[Dict[str, Any]]:
+    """The COCO results list of ``path`` with integer ``image_id`` and ``category_id`` and a
+    finite number ``score``; one error names the file and the entry that lacks one. Checked
+    here, not left to pycocotools: a hand-edited entry otherwise stops inside the scoring (a
+    KeyError, a TypeError), and one whose image id is a string or missing, or not an image of
+    the run's GT ``gt_path`` (``run_names``: its ids), would leave the subset's AP without a
+    word."""
+    if not isinstance(results, list):
+        raise EvaluationInputError(
+            f"'{path}' is not a COCO results list (a JSON list of instances)"
+        )
+    checked = []
+    for k, result in enumerate(results):
+        where = f"'{path}': results[{k}]"
+        if not isinstance(result, Mapping):
+            raise EvaluationInputError(f"{where} is not an instance (a JSON object)")
+        fixed = dict(result)
+        for key in ("image_id", "category_id", "score", "segmentation"):
+            if key not in result:
+                raise EvaluationInputError(f"{where} has no '{key}'")
+        for key in ("image_id", "category_id"):
+            try:
+                fixed[key] = whole_number(result[key])
+            except ValueError as err:
+                raise EvaluationInputError(f"{where}: {key} {err}") from None
+        score = result["score"]
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise EvaluationInputError(f"{where}: score {score!r} is not a number")
+        if not math.isfinite(score):
+            raise EvaluationInputError(f"{where}: score {score!r} is not a finite number")
+        if fixed["image_id"] not in run_names:
+            raise EvaluationInputError(
+                f"{where} refers to image_id {result['image_id']!r}, which the GT it was scored "
+                f"against, '{gt_path}', does not list"
+            )
+        checked.append(fixed)
+    return checked
 
 
 def score_subset_instances(
@@ -111,8 +155,8 @@ def score_subset_instances(
     run_names = {im["id"]: im["file_name"] for im in _read_json(gt_path, "the run's GT")["images"]}
     subset_ids = {im["file_name"]: im["id"] for im in subset["images"]}
     kept = []
-    for result in results:
-        image = subset_ids.get(run_names.get(result.get("image_id")))
+    for result in checked_results(results, results_path, run_names, gt_path):
+        image = subset_ids.get(run_names[result["image_id"]])
         if image is not None:
             kept.append(dict(result, image_id=image))
     scores = coco_map(load_coco(dict(subset)), kept)

@@ -33,7 +33,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from pmgsam.utils.io import write_text_atomic
+from pmgsam.utils.io import read_user_text, write_text_atomic
 from pmgsam.utils.messages import preview
 
 from .config import DataConfig
@@ -170,7 +170,7 @@ def load_or_create(
 
 def _read_split(path: Path, available: set, parts: Tuple[str, str]) -> Dict[str, List[str]]:
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(read_user_text(path))
         lists = payload["parts"]
         out = {p: [str(s) for s in lists[p]] for p in parts}
     except (OSError, ValueError, KeyError, TypeError) as err:

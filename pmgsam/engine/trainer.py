@@ -336,8 +336,12 @@ class Trainer(TrainerSetup):
         # The line first: a crash before `last` is saved repeats the epoch, and the resumed
         # run drops this line (truncate_metrics), so each finished epoch keeps exactly one.
         append_metrics(self.out, record)
+        # TensorBoard's epoch scalars too (written to disk): once `last` holds the epoch, the
+        # resumed run starts at the next one and would never log them. A crash before `last`
+        # is saved logs them again at the same step, which TensorBoard's default loader takes
+        # in place of the first (its legacy Python loader shows both).
+        if self._log is not None:
+            self._log.epoch_end(self.epoch, train, val, lr, improved)
         if improved:
             self._save("best")
         self._save("last")
-        if self._log is not None:
-            self._log.epoch_end(self.epoch, train, val, lr, improved)
