@@ -14,6 +14,8 @@ import json
 from pathlib import Path, PurePath
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pmgsam.utils.io import read_user_text
+
 #: The source of a score written before pmgsam recorded it, or by another tool.
 NOT_RECORDED = "not recorded"
 KIND_TEXT = {"json": "COCO file", "png": "instance-map PNGs in", "none": "no instance labels"}
@@ -40,7 +42,7 @@ def coco_file_labels(gt_json: str | Path) -> Tuple[Dict[str, str], Optional[str]
     warning."""
     path = str(Path(gt_json).resolve())
     try:
-        info = json.loads(Path(gt_json).read_text(encoding="utf-8")).get("info")
+        info = json.loads(read_user_text(gt_json)).get("info")  # Notepad's BOM too
     except (OSError, ValueError, AttributeError):  # scored already: not expected
         info = None
     described = info.get("description") if isinstance(info, Mapping) else None
