@@ -338,7 +338,9 @@ def figures_report(args: argparse.Namespace, overrides: Sequence[str]) -> List[P
                 labels,
             )
         )
-        with (out / f"failures_{safe}_{args.by}.txt").open("w", encoding="utf-8") as fh:
+        # errors: a name that is not UTF-8 is written as its bytes (as the per-image CSV).
+        failures = out / f"failures_{safe}_{args.by}.txt"
+        with failures.open("w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.writelines(f"{images.names[i]}\t{v}\n" for i, v in worst)
     for p in written:
         print(f"wrote {p}")
