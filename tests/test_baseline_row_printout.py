@@ -78,3 +78,23 @@ def test_each_split_prints_as_benchmark_mode_and_logs_its_maps_folder(
     # Four decimals and the image count, as benchmark mode's line (not 0.12139824082499243).
     assert line.startswith("DIS-TE1: [2 images] ")
     assert f"MAE={scores['MAE']:.4f}" in line.split() and f"HCE={scores['HCE']:.4f}" in line
+
+
+def test_with_skip_existing_the_log_line_counts_only_the_maps_still_to_predict(
+    fake_sam: None, data_config, dis5k_root: Path, tmp_path: Path, caplog
+) -> None:
+    import logging
+
+    argv = _argv(data_config, dis5k_root, tmp_path, "DIS-TE1", 2) + ["--skip-existing"]
+    pred = tmp_path / "row" / "pred" / "DIS-TE1"
+
+    def predicting() -> list:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="pmgsam.baselines.runner"):
+            assert evaluate.main(argv) == 0
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("predict")]
+
+    assert predicting() == [f"predicting 2 images of split DIS-TE1 → {pred}"]
+    assert predicting() == []  # every map kept
+    sorted(pred.glob("*.png"))[0].unlink()
+    assert predicting() == [f"predicting 1 image of split DIS-TE1 → {pred}"]

@@ -51,7 +51,7 @@ from pmgsam.data.io import DataError
 from pmgsam.engine.inference import write_probability_png
 from pmgsam.engine.predictor import NAN_CAUSE, NaNPredictionWarning
 from pmgsam.engine.unreadable import FailedInputs
-from pmgsam.utils.messages import preview
+from pmgsam.utils.messages import counted, preview
 from pmgsam.utils.outputs import (
     dataset_folders,
     finished_maps,
@@ -160,7 +160,9 @@ def run_baseline(
     desc = f"{baseline.label} {baseline.mode} → {pred_dir}"
     # As benchmark mode logs it: with --quiet (no bar), the one line naming the maps' folder.
     if n > len(kept):
-        logger.info("predicting %d images of split %s → %s", n - len(kept), split, pred_dir)
+        logger.info(
+            "predicting %s of split %s → %s", counted(n - len(kept), "image"), split, pred_dir
+        )
     try:
         for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
             name = f"{dataset.names[i]}.png"
