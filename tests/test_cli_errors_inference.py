@@ -182,7 +182,8 @@ def test_non_checkpoint_file_is_named_not_numbered(tmp_path, content):
     with pytest.raises(CheckpointError) as err:
         read_torch_checkpoint(path)
     text = str(err.value)
-    assert text.startswith(f"cannot read checkpoint '{path}': not a PyTorch checkpoint")
+    said = "the file is empty (0 bytes" if not content else "not a PyTorch checkpoint"
+    assert text.startswith(f"cannot read checkpoint '{path}': {said}")
     assert not text.endswith(": 101")
 
 

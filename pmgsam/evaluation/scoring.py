@@ -387,8 +387,10 @@ def write_dis_results(
     rows = [r.row() for r in per_image]
     fields = list(rows[0].keys()) if rows else ["name"]
     # A file name that is not UTF-8 (held as surrogates) is written as its bytes.
-    text = {"encoding": "utf-8", "errors": "surrogateescape"}
-    with atomic_path(side) as tmp, tmp.open("w", newline="", **text) as fh:
+    with (
+        atomic_path(side) as tmp,
+        tmp.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh,
+    ):
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
