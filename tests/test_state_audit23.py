@@ -1,14 +1,18 @@
-"""Training state (pmgsam.engine.state), pinned where a plausible wrong version passed the
-other tests: which saved state a new run may start over, what a save holds and leaves beside
-``last``, and the output folder a resumed run may be given."""
+"""Training state (pmgsam.engine.state and the trainer's state_dict), pinned where a plausible
+wrong version passed the other tests: which saved state a new run may start over, what a save
+holds and leaves beside ``last``, what a trainer's state records for the resume checks, and the
+output folder a resumed run may be given."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
 import torch
+from training_cases import two_epoch_config
 
+from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import (
     MODEL_FILE,
@@ -19,6 +23,7 @@ from pmgsam.engine.state import (
     save_checkpoint,
     write_config,
 )
+from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import ConfigError, from_dict
 
 
@@ -58,3 +63,22 @@ def test_a_resumed_run_writes_only_into_its_own_folder(tmp_path, tiny_model) -> 
     # The same folder spelled another way is the run's.
     spelled = tmp_path / "elsewhere" / ".." / "run"
     assert experiment_config(None, output_dir=spelled, resume=run).output_dir == str(run)
+
+
+def test_a_trainers_state_records_what_a_resume_checks(
+    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+) -> None:
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    trainer = Trainer(two_epoch_config(tmp_path, dis5k_root, data_config))
+    try:
+        state = trainer.state_dict()
+    finally:
+        trainer.close()
+    # One process here: a resume on another count must be refused (check_world_size), which
+    # a state without the count cannot be.
+    assert state["world_size"] == 1
+    assert (state["epoch"], state["global_step"]) == (0, 0)
+    for entry in ("optimizer", "schedule", "early_stop", "scaler", "rng", "config"):
+        assert entry in state, entry
+    assert len(state["data_sample_fingerprint"]) == 64  # a SHA-256 of the data files
+    assert set(state["frozen_sha256"]) == {"hiera", "u2net"}
