@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from pmgsam.engine.config import RESUMABLE_CHANGES, ExperimentConfig
-from pmgsam.engine.state import checkpoint_dir, load_training_state
+from pmgsam.engine.state import CHECKPOINTS, checkpoint_dir, load_training_state
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import ConfigError, diff, to_dict
@@ -170,11 +170,15 @@ def check_world_size(resumed: Dict[str, Any], world_size: int) -> None:
     saved = resumed.get("world_size")
     if saved is None or saved == world_size:
         return
+    # The folder the resume continues (state.run_dir_of): a checkpoint folder kept outside a
+    # run's checkpoints/ resumes into itself.
+    folder = Path(resumed["path"]).parent
+    run = folder.parent.parent if folder.parent.name == CHECKPOINTS else folder
     raise ConfigError(
         f"cannot resume from '{resumed['path']}' on {world_size} process(es): the run trained "
         f"on {saved}, and another count changes the global batch and the data each process "
-        f"draws; resume with {resume_command(Path(resumed['path']).parents[2], saved)}, or start "
-        "a new run from its weights (train.init_from=RUN)"
+        f"draws; resume with {resume_command(run, saved)}, or start a new run from its weights "
+        "(train.init_from=RUN)"
     )
 
 

@@ -1,0 +1,53 @@
+"""Performance options (pmgsam.engine.performance), pinned where a plausible wrong version
+passed the other tests: the documented defaults, and regional compilation's graph limit, which
+is only ever raised."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from pmgsam.engine import performance
+from pmgsam.engine.config import PerformanceConfig
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    # README / PerformanceConfig: compile, channels_last and cudnn_benchmark stay off until
+    # measured on a GPU; TF32 and the fused AdamW are on (CUDA only); Hiera's batched windows on.
+    assert dataclasses.asdict(PerformanceConfig()) == {
+        "hiera_window_attention": True,
+        "channels_last": False,
+        "compile": False,
+        "compile_scope": "model",
+        "compile_mode": "default",
+        "tf32": True,
+        "cudnn_benchmark": False,
+        "fused_optimizer": True,
+        "persistent_workers": True,
+    }
+
+
+@pytest.fixture
+def limit(monkeypatch):
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+
+    def set_to(value: int) -> None:
+        monkeypatch.setattr(config, name, value)
+
+    return set_to, lambda: getattr(config, name)
+
+
+def test_regional_compile_raises_the_graph_limit_but_never_lowers_it(limit) -> None:
+    set_to, read = limit
+    # Three regions of one class and one of another: the most of one class is 3.
+    regions = [nn.Linear(1, 1), nn.Linear(1, 1), nn.Linear(1, 1), nn.ReLU()]
+    set_to(2)
+    performance._allow_graphs_per_class(regions)
+    assert read() == 3 * performance.GRAPHS_PER_REGION
+    set_to(1000)  # raised by the user (or an earlier run) for a model of its own
+    performance._allow_graphs_per_class(regions)
+    assert read() == 1000
