@@ -242,11 +242,24 @@ def check_new_run_folder(run_dir: PathLike) -> None:
         )
 
 
+def _cut_checkpoint(directory: Path) -> bool:
+    """Whether ``directory`` is a run's checkpoint folder whose save was interrupted between
+    its two renames: only its ``.<name>.old`` holds the state (the trainer restores it)."""
+    return (
+        directory.parent.name == CHECKPOINTS
+        and not directory.exists()
+        and (_old_dir(directory) / STATE_FILE).is_file()
+    )
+
+
 def load_training_state(directory: PathLike) -> Dict[str, Any]:
-    """Read ``<directory>/state.pt`` (a checkpoint folder or a run folder's ``last``)."""
+    """Read ``<directory>/state.pt`` (a checkpoint folder or a run folder's ``last``); of a
+    checkpoint folder whose save was cut between its two renames, its ``.<name>.old``'s."""
     directory = Path(directory)
     path = directory / STATE_FILE
-    if not path.is_file():
+    if _cut_checkpoint(directory):
+        path = _old_dir(directory) / STATE_FILE
+    elif not path.is_file():
         path = checkpoint_dir(directory, "last") / STATE_FILE
     if not path.is_file() and (_old_dir(path.parent) / STATE_FILE).is_file():
         # A save was interrupted between its two renames; the trainer restores the folder.
@@ -280,7 +293,7 @@ def write_config(run_dir: PathLike, config: ExperimentConfig) -> Path:
 def run_dir_of(path: PathLike) -> Path:
     """The run folder of a run folder or of one of its checkpoint folders."""
     path = Path(path)
-    if (path / STATE_FILE).is_file() and path.parent.name == CHECKPOINTS:
+    if ((path / STATE_FILE).is_file() and path.parent.name == CHECKPOINTS) or _cut_checkpoint(path):
         return path.parent.parent
     return path
 

@@ -232,13 +232,20 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
     from pmgsam.data import train_val_split_names
     from pmgsam.data.layouts import list_split
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.state import CONFIG_FILE, with_legacy_fields
+    from pmgsam.engine.state import CHECKPOINTS, CONFIG_FILE, STATE_FILE, with_legacy_fields
     from pmgsam.modeling.checkpoint import resolve_weights
     from pmgsam.utils.config_files import read_config_file
 
-    weights = resolve_weights(checkpoint).resolve()
-    run = weights.parents[2] if len(weights.parents) > 2 else weights.parent
-    if weights.parent.parent.name != "checkpoints" or not (run / CONFIG_FILE).is_file():
+    folder = resolve_weights(checkpoint).resolve().parent
+    # As state.run_dir_of: a checkpoint folder kept outside a run's checkpoints/ is its own run
+    # (resumed into itself). Weights without a state beside them belong to no run there.
+    if folder.parent.name == CHECKPOINTS:
+        run = folder.parent.parent
+    elif (folder / STATE_FILE).is_file():
+        run = folder
+    else:
+        return (), set()
+    if not (run / CONFIG_FILE).is_file():
         return (), set()
     # With legacy fields, train.log or not: the weights lie in its checkpoints/, and of the data
     # section they change only '' paths (refused as written) and reduced_decode (not which images).
