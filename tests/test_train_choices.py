@@ -14,13 +14,12 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
-from training_cases import crash_at_step, tiny_dis5k_values
+from training_cases import config_maker, crash_at_step
 
 from pmgsam.engine import epoch_stats
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
-from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -29,15 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
-    def make(**sections: Dict[str, Any]) -> ExperimentConfig:
-        values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
-        values["optim"] = {"lr": 1e-3}
-        values["train"].update(log_every=1, preview_every=0)
-        for key, value in sections.items():
-            values[key] = {**values.get(key, {}), **value}
-        return from_dict(ExperimentConfig, values)
-
-    return make
+    return config_maker(tmp_path / "run", dis5k_root, data_config, log_every=1)
 
 
 def _val(loss: float, mae: float) -> Dict[str, float]:

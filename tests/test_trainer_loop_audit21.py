@@ -12,12 +12,11 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
-from training_cases import tiny_dis5k_values
+from training_cases import config_maker
 
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
-from pmgsam.utils.config import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
@@ -26,15 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
-    def make(**sections: Dict[str, Any]) -> ExperimentConfig:
-        values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
-        values["optim"] = {"lr": 1e-3}
-        values["train"].update(preview_every=0)
-        for key, value in sections.items():
-            values[key] = {**values.get(key, {}), **value}
-        return from_dict(ExperimentConfig, values)
-
-    return make
+    return config_maker(tmp_path / "run", dis5k_root, data_config)
 
 
 def _records(run: Path) -> List[Dict[str, Any]]:

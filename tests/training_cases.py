@@ -33,6 +33,24 @@ def tiny_dis5k_values(
     }
 
 
+def config_maker(
+    out: Path, dis5k_root: Path, data_config: Callable, **train: Any
+) -> Callable[..., ExperimentConfig]:
+    """``make(**sections)``: the tiny DIS5K config of :func:`tiny_dis5k_values` into ``out``,
+    lr 1e-3, no previews, ``train`` options added, then each section's fields given merged
+    into that section."""
+
+    def make(**sections: Dict[str, Any]) -> ExperimentConfig:
+        values = tiny_dis5k_values(out, dis5k_root, data_config)
+        values["optim"] = {"lr": 1e-3}
+        values["train"].update(preview_every=0, **train)
+        for key, value in sections.items():
+            values[key] = {**values.get(key, {}), **value}
+        return from_dict(ExperimentConfig, values)
+
+    return make
+
+
 def two_epoch_config(tmp_path: Path, dis5k_root: Path, data_config: Callable) -> ExperimentConfig:
     """The tiny model at S=64 for two epochs (no warm-up, batch 4, CPU) on the generated DIS5K,
     into ``tmp_path / "run"`` (``data_config``: conftest's fixture)."""
