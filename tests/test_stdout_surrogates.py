@@ -1,4 +1,4 @@
-"""A path that is not UTF-8 (a Latin-1 ``café``) printed on a strict UTF-8 stdout.
+"""A path that is not UTF-8 (a Latin-1 ``café``) printed on a strict UTF-8 stdout, or train.log.
 
 Python decodes such a name's bytes to surrogates (``b'caf\\xe9'`` to ``'caf\\udce9'``), which no
 UTF-8 stream encodes; a UTF-8 locale's stdout, or ``PYTHONIOENCODING=utf-8``, is strict, so a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -53,3 +54,18 @@ def test_a_command_given_a_latin1_out_folder_ends_well(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"wrote " + os.fsencode(tmp_path) + b"/tables_caf\\udce9/dis.md" in done.stdout
     assert (Path(os.fsdecode(out)) / "dis.md").is_file()
+
+
+def test_train_log_keeps_a_line_naming_a_latin1_image(tmp_path: Path) -> None:
+    # The line that stops a run names the image that could not be read: logging dropped it
+    # from train.log (a "--- Logging error ---" on stderr) when the name was not UTF-8.
+    from pmgsam.engine.training_log import attach_run_log
+
+    detach = attach_run_log(tmp_path)
+    try:
+        logging.getLogger("pmgsam.engine.trainer").error(
+            f"cannot read {os.fsdecode(b'caf' + bytes([0xE9]))}.jpg"
+        )
+    finally:
+        detach()
+    assert "cannot read caf\\udce9.jpg" in (tmp_path / "train.log").read_text(encoding="utf-8")

@@ -80,8 +80,9 @@ def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
     fmt = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     handlers: List[logging.Handler] = [
         # UTF-8 whatever the locale: lines name maxFβ and U²-Net, which an ASCII or Latin-1
-        # locale cannot write (logging would drop each such line with an error).
-        logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8"),
+        # locale cannot write (logging would drop each such line with an error). Escapes for
+        # the surrogates of a path that is not UTF-8 (a Latin-1 image name), which UTF-8 lacks.
+        logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8", errors="backslashreplace"),
         logging.StreamHandler(sys.stdout),
     ]
     for handler in handlers:
