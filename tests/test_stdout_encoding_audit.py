@@ -1,7 +1,8 @@
-"""Mutation audit of utils.cli.printable_stdout: only a strict, non-UTF-8 stdout is switched to
-escapes; a stream whose error handler the user chose (PYTHONIOENCODING=cp1252:replace) keeps
-it, a UTF-8 one named in capitals or as ``utf_8`` is left strict, and a stream that cannot be
-reconfigured (or none, under pythonw) is left alone rather than raising.
+"""Mutation audit of utils.cli.printable_stdout: a strict stdout is switched to escapes, a UTF-8
+one too (it cannot encode the surrogates of a path that is not UTF-8:
+test_stdout_surrogates.py); a stream whose error handler the user chose
+(PYTHONIOENCODING=cp1252:replace) keeps it, and a stream that cannot be reconfigured (or none,
+under pythonw) is left alone rather than raising.
 
 Expectations: Python's own stream attributes (``errors``) after the call.
 """
@@ -21,12 +22,12 @@ from pmgsam.utils.cli import printable_stdout
     [
         ("cp1252", "strict", "backslashreplace"),
         ("cp1252", "replace", "replace"),  # the user's choice
-        ("UTF-8", "strict", "strict"),
-        ("utf_8", "strict", "strict"),
+        ("UTF-8", "strict", "backslashreplace"),
+        ("utf-8", "surrogateescape", "surrogateescape"),  # Python's own, in UTF-8 mode
         ("ascii", "strict", "backslashreplace"),
     ],
 )
-def test_only_a_strict_stdout_without_utf8_is_switched(monkeypatch, encoding, errors, want):
+def test_only_a_strict_stdout_is_switched(monkeypatch, encoding, errors, want):
     stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors=errors)
     monkeypatch.setattr(sys, "stdout", stream)
     printable_stdout()

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -79,8 +80,9 @@ def attach_run_log(run_dir: PathLike) -> Callable[[], None]:
     fmt = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     handlers: List[logging.Handler] = [
         # UTF-8 whatever the locale: lines name maxFβ and U²-Net, which an ASCII or Latin-1
-        # locale cannot write (logging would drop each such line with an error).
-        logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8"),
+        # locale cannot write (logging would drop each such line with an error). Escapes for
+        # the surrogates of a path that is not UTF-8 (a Latin-1 image name), which UTF-8 lacks.
+        logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8", errors="backslashreplace"),
         logging.StreamHandler(sys.stdout),
     ]
     for handler in handlers:
@@ -164,6 +166,62 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     )
 
 
+# A clock behind an earlier attempt's event file by up to this is waited out; a larger lag is
+# warned about instead (a resume should not hang for it).
+_MAX_CLOCK_WAIT_S = 5.0
+
+
+def _event_files(tb: Path) -> List[str]:
+    """The event files in ``tb`` in the order TensorBoard reads them (sorted names)."""
+    return sorted(p.name for p in tb.glob("*tfevents*")) if tb.is_dir() else []
+
+
+def _stamp(name: str) -> Optional[int]:
+    """The creation second in an event file's name (``events.out.tfevents.<s>.<host>...``)."""
+    try:
+        return int(name.split(".")[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def _writer_read_last(tb: Path, purge: int, writer_type: Callable[..., Any]) -> Any:
+    """A TensorBoard writer whose event file TensorBoard reads after those already in ``tb``.
+
+    TensorBoard reads a folder's event files in name order, and applies a resumed writer's
+    purge step only to the events it has read before. The names start with the second the
+    file was made; within one second they go on with host, process id and a per-process count,
+    compared as text (count 10 sorts before 9). A file made in the same second as an earlier
+    attempt's, or by a clock behind it, can thus be read first, and TensorBoard would show the
+    earlier attempt's steps in place of this run's. Such a file (holding only the writer's
+    opening events) is removed and made again once the clock has passed the earlier one.
+    """
+    earlier = _event_files(tb)
+    for _ in range(2):
+        writer = writer_type(log_dir=str(tb), purge_step=purge)
+        if not earlier:
+            return writer
+        made = [name for name in _event_files(tb) if name not in earlier]
+        if not made or made[-1] > earlier[-1]:
+            return writer
+        stamp = _stamp(earlier[-1])
+        wait = math.inf if stamp is None else stamp + 1 - time.time()
+        if not 0 < wait <= _MAX_CLOCK_WAIT_S:
+            break
+        writer.close()
+        for name in made:
+            (tb / name).unlink()
+        time.sleep(wait)
+    ahead = "" if stamp is None else f", {stamp - time.time():.0f} s ahead of this clock"
+    logger.warning(
+        f"TensorBoard event file '{tb / earlier[-1]}' sorts after this run's '{made[-1]}'"
+        f"{ahead}: TensorBoard reads a folder's event files in name order (which starts with "
+        f"the second each was made), so it will show the earlier attempt's steps from "
+        f"{purge} on instead of this run's; set the clock right, or move the earlier event "
+        f"files out of '{tb}' (into a folder of their own, which TensorBoard shows as a run)"
+    )
+    return writer
+
+
 class TrainingLog:
     """TensorBoard writer (``<run>/tb``) and log lines of a training run.
 
@@ -182,7 +240,7 @@ class TrainingLog:
         # A run resumed from the checkpoint saved before its first step (global_step 0) hides
         # every step of the crashed attempt; a fresh run has none to hide.
         purge = global_step + 1
-        self._writer = SummaryWriter(log_dir=str(Path(out) / TB_DIR), purge_step=purge)
+        self._writer = _writer_read_last(Path(out) / TB_DIR, purge, SummaryWriter)
         self.epochs = epochs
 
     def step(

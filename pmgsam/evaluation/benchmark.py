@@ -29,8 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
 from pmgsam.evaluation.benchmark_cos import (
@@ -223,6 +224,21 @@ def _score_dis_split(
     return json.loads(out_json.read_text(encoding="utf-8"))
 
 
+def _run_with_config(folder: Path) -> Optional[Path]:
+    """The run of weights in ``folder`` if it has a config.yaml: as ``state.run_dir_of``, a
+    checkpoint folder kept outside a run's ``checkpoints/`` is its own run (resumed into
+    itself); weights without a state beside them belong to no run there."""
+    from pmgsam.engine.state import CHECKPOINTS, CONFIG_FILE, STATE_FILE
+
+    if folder.parent.name == CHECKPOINTS:
+        run = folder.parent.parent
+    elif (folder / STATE_FILE).is_file():
+        run = folder
+    else:
+        return None
+    return run if (run / CONFIG_FILE).is_file() else None
+
+
 def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], set]:
     """(names of the splits the run trained on, the images it trained on) for the run
     ``checkpoint`` comes from, read from its config.yaml with this evaluation's data root; empty
@@ -232,20 +248,18 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
     from pmgsam.data import train_val_split_names
     from pmgsam.data.layouts import list_split
     from pmgsam.engine.config import ExperimentConfig
-    from pmgsam.engine.state import CHECKPOINTS, CONFIG_FILE, STATE_FILE, with_legacy_fields
+    from pmgsam.engine.state import CONFIG_FILE, with_legacy_fields
     from pmgsam.modeling.checkpoint import resolve_weights
     from pmgsam.utils.config_files import read_config_file
 
-    folder = resolve_weights(checkpoint).resolve().parent
-    # As state.run_dir_of: a checkpoint folder kept outside a run's checkpoints/ is its own run
-    # (resumed into itself). Weights without a state beside them belong to no run there.
-    if folder.parent.name == CHECKPOINTS:
-        run = folder.parent.parent
-    elif (folder / STATE_FILE).is_file():
-        run = folder
-    else:
-        return (), set()
-    if not (run / CONFIG_FILE).is_file():
+    weights = resolve_weights(checkpoint)
+    run = _run_with_config(weights.resolve().parent)
+    if run is None:
+        # Weights linked from elsewhere (a DVC or git-annex cache, a checkpoints/best made a
+        # link to a copy) have their run where the link lies, as state.run_dir_of reads it.
+        folder = Path(os.path.abspath(weights)).parent
+        run = _run_with_config(folder)
+    if run is None:
         return (), set()
     # With legacy fields, train.log or not: the weights lie in its checkpoints/, and of the data
     # section they change only '' paths (refused as written) and reduced_decode (not which images).

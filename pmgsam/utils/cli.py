@@ -17,10 +17,11 @@ returns. A command's DataLoader workers print the same, also when started by ``s
 ``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
 show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 
-Standard output never stops a command: where its encoding is not UTF-8 (Windows, when output
-is redirected to a file or a pipe: the ANSI code page, cp1252, which lacks the β, φ and ↑ of the
-tables; a POSIX locale without UTF-8) a character it cannot encode is written as Python writes
-it on stderr, ``\\u03b2`` (:func:`printable_stdout`), rather than raising after the work is done.
+Standard output never stops a command: a character it cannot encode is written as Python writes
+it on stderr, ``\\u03b2`` (:func:`printable_stdout`), rather than raising after the work is done:
+a character its encoding lacks where that is not UTF-8 (Windows, when output is redirected to a
+file or a pipe: the ANSI code page, cp1252, which lacks the β, φ and ↑ of the tables; a POSIX
+locale without UTF-8), and under UTF-8 the bytes of a path that is not UTF-8 (``\\udce9``).
 
 Every command's parser is a :class:`CommandParser`: an option naming a path, split, method or
 model (its type a :class:`NonEmpty`) given an empty or blank value, as a shell gives an unset
@@ -258,10 +259,14 @@ def torchrun_processes() -> int:
 
 
 def printable_stdout() -> None:
-    """Let ``sys.stdout`` write the characters its encoding lacks as escapes (``\\u03b2``), as
-    Python's stderr does, where that encoding is not UTF-8 and it would raise instead."""
-    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("_", "-")
-    if encoding.startswith("utf") or getattr(sys.stdout, "errors", None) != "strict":
+    """Let a strict ``sys.stdout`` write what it cannot encode as escapes (``\\u03b2``), as
+    Python's stderr does, instead of raising.
+
+    Not only where the encoding lacks a character: a UTF-8 stdout cannot encode the surrogates
+    that stand for the bytes of a path or argument that is not UTF-8 (``b'caf\\xe9'`` decodes
+    to ``'caf\\udce9'``), and a UTF-8 locale, or ``PYTHONIOENCODING=utf-8``, leaves it strict.
+    """
+    if getattr(sys.stdout, "errors", None) != "strict":
         return
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
