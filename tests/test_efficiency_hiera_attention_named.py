@@ -13,7 +13,7 @@ from typing import Any, Dict
 import torch
 
 import pmgsam.efficiency.report as report_mod
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.evaluation.run_json import (
     efficiency_from_report,
     load_runs,

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Union
 
 import pmgsam.efficiency as package
 from pmgsam.baselines.settings import AMG_MODELS
-from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
+from pmgsam.engine.performance_config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.utils.cli import (
