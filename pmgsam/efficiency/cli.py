@@ -322,7 +322,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         record_output_paths([args.json], "python -m pmgsam.efficiency")
         write_records(args.json, report["records"])
     if args.run_dir:
-        from pmgsam.evaluation.run_json import efficiency_from_report, write_run_json
+        from pmgsam.evaluation.run_efficiency import efficiency_from_report
+        from pmgsam.evaluation.run_json import write_run_json
 
         path = write_run_json(args.run_dir, args.method, efficiency=efficiency_from_report(report))
         print(f"efficiency added to {path}")

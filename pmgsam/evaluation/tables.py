@@ -270,7 +270,7 @@ PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
     """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; FLOPs, speed
     and memory get no best when the rows were timed under different conditions
-    (``timed_on``: :func:`~pmgsam.evaluation.run_json.timing_conditions`, a CPU's thread count
+    (``timed_on``: :func:`~pmgsam.evaluation.run_efficiency.timing_conditions`, a CPU's thread count
     included), the parameter counts always do. A run with none of these figures (one
     that was scored but never measured) has no row: a note names it."""
     rows, timed, unmeasured = [], {}, []
