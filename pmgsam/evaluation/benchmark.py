@@ -33,12 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
-from pmgsam.evaluation.benchmark_cos import (
-    cos_entry,
-    cos_ground_truths,
-    cos_scores_file,
-    score_cos_split,
-)
+from pmgsam.evaluation.benchmark_cos import cos_ground_truths, cos_scores_file, score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -54,7 +49,7 @@ from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_pairs
 from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
-from pmgsam.evaluation.tables import COS_NAMES, build_tables
+from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_entry
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
 
 logger = logging.getLogger(__name__)

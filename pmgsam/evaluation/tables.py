@@ -57,6 +57,12 @@ def cos_column(dataset: str, split: str) -> str:
     return COS_NAMES[dataset] + ("" if split.lower() == "test" else f" {split}")
 
 
+def cos_entry(dataset: str, split: str) -> str:
+    """The run.json ``cos`` entry (the COS table column) of ``split``: COD10K's and NC4K's
+    column (:func:`cos_column`), a folder dataset's split name."""
+    return cos_column(dataset, split) if dataset in COS_NAMES else split
+
+
 PROTOCOL_NOTES = {
     "all": "all predicted instances (standard COCO)",
     "matched": "Hungarian-matched predictions only (paper protocol)",
