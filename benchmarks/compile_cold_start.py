@@ -24,9 +24,9 @@ from typing import Dict, List
 import torch
 
 from pmgsam.efficiency.timing import amp_dtype
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, synchronize
 from pmgsam.engine.performance import maybe_compile, prepare_model
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.build import build_model, list_models
 
 VARIANTS = ("none", "model", "regional")

@@ -91,9 +91,10 @@ from pathlib import Path
 from typing import Dict, NoReturn, Optional, Sequence
 
 from pmgsam.baselines import cli as baselines_cli
+from pmgsam.evaluation.dis_results import dis_line
 from pmgsam.evaluation.evaluate_options import add_arguments, refuse_unused, require
 from pmgsam.evaluation.json_out import check_json_out
-from pmgsam.evaluation.scoring import EvaluationInputError, dis_line
+from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.utils.cli import CommandParser, HelpFormatter, refuse_missing_config, run_cli
 from pmgsam.utils.outputs import refuse_output_in_inputs
 
@@ -119,14 +120,15 @@ def _check_out(out: str, example: str, inputs: Sequence[Optional[str]]) -> None:
 
 def score_dis(args: argparse.Namespace) -> Dict[str, object]:
     """DIS scoring mode: the six metrics of --pred-dir against --gt-dir, written to --out."""
-    from pmgsam.evaluation.scoring import evaluate_dis_folder, write_dis_results
+    from pmgsam.evaluation.dis_results import write_dis_results
+    from pmgsam.evaluation.scoring import evaluate_dis_folder
 
     if args.ske_dir and not Path(args.ske_dir).is_dir():
         # Without this, HCE would silently be scored without skeletons.
         state = "is not a folder" if Path(args.ske_dir).exists() else "does not exist"
         raise EvaluationInputError(f"--ske-dir '{args.ske_dir}' {state}")
     from pmgsam.analysis.output_files import check_output_paths, record_output_paths
-    from pmgsam.evaluation.scoring import per_image_path
+    from pmgsam.evaluation.dis_results import per_image_path
 
     outputs = [Path(args.out), per_image_path(args.out)]
     inputs = [args.pred_dir, args.gt_dir, args.ske_dir]

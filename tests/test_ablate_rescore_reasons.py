@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import pmgsam.ablate_scoring as scoring
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 OPTIONS = {
     "hiera_window_attention": True,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pmgsam.analysis.overlap_instances import maps_of_run
-from pmgsam.evaluation.benchmark_cos import _refuse_file_clashes, cos_entry, cos_scores_file
+from pmgsam.evaluation.benchmark_cos import _refuse_file_clashes, cos_scores_file
 from pmgsam.evaluation.scoring import EvaluationInputError
+from pmgsam.evaluation.tables import cos_entry
 
 
 @pytest.mark.parametrize("other", ["a.cos", "a.cos.gt", "a.cos.results"])

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.losses import bce_loss
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.common import IMAGENET_MEAN, IMAGENET_STD, PixelNormalizer
 from pmgsam.modeling.mask_decoder import GuidedMaskDecoder

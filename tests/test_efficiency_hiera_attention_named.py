@@ -13,13 +13,9 @@ from typing import Any, Dict
 import torch
 
 import pmgsam.efficiency.report as report_mod
-from pmgsam.engine.config import PerformanceConfig
-from pmgsam.evaluation.run_json import (
-    efficiency_from_report,
-    load_runs,
-    timing_conditions,
-    write_run_json,
-)
+from pmgsam.engine.performance_config import PerformanceConfig
+from pmgsam.evaluation.run_efficiency import efficiency_from_report, timing_conditions
+from pmgsam.evaluation.run_json import load_runs, write_run_json
 from pmgsam.evaluation.tables import PER_IMAGE_COSTS, efficiency_table
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "render_table.py"

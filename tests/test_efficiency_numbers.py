@@ -14,7 +14,7 @@ import torch
 import pmgsam.efficiency.flops as flops
 import pmgsam.efficiency.timing as timing
 from pmgsam.efficiency.report import _environment, format_report, make_record
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 SPEED = {
     "latency_ms_median": 200.0,

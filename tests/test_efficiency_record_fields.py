@@ -18,7 +18,7 @@ from stand_in_models import ReportStandIn
 import pmgsam
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency.cli import main
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.evaluation.run_json import write_run_json
 
 SPEED = {"latency_ms_median": 50.0, "images_per_s": 20.0, "first_call_ms": 60.0,

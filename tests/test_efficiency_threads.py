@@ -13,7 +13,8 @@ import torch
 
 from pmgsam.efficiency import cli
 from pmgsam.efficiency import report as report_mod
-from pmgsam.evaluation.run_json import efficiency_from_report, load_runs, write_run_json
+from pmgsam.evaluation.run_efficiency import efficiency_from_report
+from pmgsam.evaluation.run_json import load_runs, write_run_json
 from pmgsam.evaluation.tables import PER_IMAGE_COSTS, efficiency_table
 from pmgsam.modeling.build import build_model
 

@@ -9,12 +9,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from pmgsam.evaluation.run_json import (
-    efficiency_from_report,
-    load_runs,
-    timing_conditions,
-    write_run_json,
-)
+from pmgsam.evaluation.run_efficiency import efficiency_from_report, timing_conditions
+from pmgsam.evaluation.run_json import load_runs, write_run_json
 from pmgsam.evaluation.tables import PER_IMAGE_COSTS, efficiency_table
 
 EAGER = {"device": "NVIDIA H200", "dtype": "bf16", "threads": 8, "image_size": 1024, "batch": 8,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pmgsam.efficiency.timing as timing
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 
 def _clocked(monkeypatch: pytest.MonkeyPatch, durations: List[float], log: List[str]):

@@ -13,7 +13,8 @@ import pytest
 
 from pmgsam.analysis import figures
 from pmgsam.analysis.inputs import SplitImages
-from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_pairs, write_dis_results
+from pmgsam.evaluation.dis_results import write_dis_results
+from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_pairs
 
 
 def _images(parts: List[str], stems: List[str]) -> SplitImages:

@@ -15,7 +15,7 @@ import torch
 
 from pmgsam import ablate_scoring
 from pmgsam.engine import predictor as predictor_mod
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.predictor import Predictor, resolve_amp
 
 # cuda:0 a T4 (7.5), cuda:1 an A100 (8.0); the current device is cuda:0.

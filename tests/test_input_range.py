@@ -50,8 +50,8 @@ def test_refuses_values_just_outside_or_nan(bad: float) -> None:
 
 
 def test_engine_preparation_turns_the_check_off_and_only_there() -> None:
-    from pmgsam.engine.config import PerformanceConfig
     from pmgsam.engine.performance import prepare_model
+    from pmgsam.engine.performance_config import PerformanceConfig
     from pmgsam.modeling.build import build_model
 
     model = build_model("pmgsam_tiny", image_size=64).eval()

@@ -14,8 +14,9 @@ from training_cases import two_epoch_config
 
 from pmgsam.baselines.finetune_losses import prepare
 from pmgsam.engine import trainer as trainer_mod
-from pmgsam.engine.config import LossConfig, PerformanceConfig
+from pmgsam.engine.config import LossConfig
 from pmgsam.engine.losses import SegmentationLoss
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.validation import run_validation
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pmgsam.baselines.runner import measure_efficiency
-from pmgsam.evaluation.scoring import dis_line
+from pmgsam.evaluation.dis_results import dis_line
 from pmgsam.utils.messages import counted
 from pmgsam.utils.rle import SegmentationError, rle_from_segmentation
 

@@ -15,7 +15,7 @@ from pmgsam.analysis.figures import _per_image_hce
 from pmgsam.analysis.premask import _write_per_image_csv
 from pmgsam.analysis.scored_images import _scored_stems
 from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
-from pmgsam.evaluation.scoring import write_dis_results
+from pmgsam.evaluation.dis_results import write_dis_results
 from pmgsam.evaluation.table_gt import mask_record
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9.png")  # 'caf\udce9.png' on a UTF-8 file system

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from pmgsam.engine import performance
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 
 def test_defaults_are_the_documented_ones() -> None:

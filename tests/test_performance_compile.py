@@ -16,7 +16,7 @@ import pytest
 import torch
 from stand_in_models import RECOMPILE_LIMIT, SrbBlocks
 
-from pmgsam.engine.config import ExperimentConfig, OptimConfig, PerformanceConfig
+from pmgsam.engine.config import ExperimentConfig, OptimConfig
 from pmgsam.engine.performance import (
     adamw_fused,
     compile_regions,
@@ -24,6 +24,7 @@ from pmgsam.engine.performance import (
     maybe_compile,
     prepare_model,
 )
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.schedulers import build_optimizer
 from pmgsam.utils.config import ConfigError, from_dict
 

@@ -9,8 +9,8 @@ import torch
 from stand_in_models import RECOMPILE_LIMIT, SrbBlocks
 from torch import nn
 
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import configure_backends, maybe_compile, to_memory_format
+from pmgsam.engine.performance_config import PerformanceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

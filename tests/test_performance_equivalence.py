@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import prepare_model, to_memory_format
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling import hiera_attention
 from pmgsam.modeling.common import group_norm_gelu
 from pmgsam.modeling.fusion import DenseResidualFusion, StabilizedResidualBlock

@@ -9,8 +9,8 @@ import copy
 
 import torch
 
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import prepare_model, to_memory_format
+from pmgsam.engine.performance_config import PerformanceConfig
 
 
 def _attention_kinds(model: torch.nn.Module) -> set:

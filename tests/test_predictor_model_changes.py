@@ -8,7 +8,7 @@ import copy
 import torch
 from safetensors import safe_open
 
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.predictor import Predictor
 from pmgsam.modeling.checkpoint import load_model_weights, save_model
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 from pmgsam.evaluation.combined import combined_name
 from pmgsam.evaluation.map_pairs import pair_folders
-from pmgsam.evaluation.run_json import efficiency_from_report, write_run_json
+from pmgsam.evaluation.run_efficiency import efficiency_from_report
+from pmgsam.evaluation.run_json import write_run_json
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import build_tables, dis_table

@@ -12,13 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pmgsam.evaluation.run_json import (
-    check_same_model,
-    checkpoint_meta,
-    efficiency_from_report,
-    load_runs,
-    write_run_json,
-)
+from pmgsam.evaluation.run_efficiency import efficiency_from_report
+from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, load_runs, write_run_json
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 

@@ -16,11 +16,11 @@ import pytest
 from mask_cases import make_pair
 
 from pmgsam.evaluation.dis_metrics import image_metrics
+from pmgsam.evaluation.dis_results import write_dis_results
 from pmgsam.evaluation.scoring import (
     EvaluationInputError,
     evaluate_dis_folder,
     evaluate_dis_pairs,
-    write_dis_results,
 )
 
 

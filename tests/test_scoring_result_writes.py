@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pmgsam.evaluation.scoring import write_dis_results
+from pmgsam.evaluation.dis_results import write_dis_results
 
 
 def _row(name: str) -> SimpleNamespace:

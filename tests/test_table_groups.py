@@ -131,7 +131,7 @@ def test_a_pooled_joined_group_of_a_limited_baseline_marks_no_best():
 
 def test_efficiency_rows_timed_under_different_conditions_mark_no_best():
     # PMG-SAM timed at S=96 on a CPU beside SAM at 256: the faster row is not the better model.
-    from pmgsam.evaluation.run_json import efficiency_from_report
+    from pmgsam.evaluation.run_efficiency import efficiency_from_report
     from pmgsam.evaluation.tables import EFF_COLUMNS, efficiency_table
 
     speed = {"images_per_s": 8.0}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pmgsam.evaluation import table_rendering
-from pmgsam.evaluation.run_json import efficiency_from_report, load_runs, write_run_json
+from pmgsam.evaluation.run_efficiency import efficiency_from_report
+from pmgsam.evaluation.run_json import load_runs, write_run_json
 from pmgsam.evaluation.table_rendering import to_csv, to_markdown
 from pmgsam.evaluation.tables import build_tables, pool_te
 from pmgsam.report import main as report_main

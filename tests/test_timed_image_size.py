@@ -5,7 +5,7 @@ image read as 97 wide."""
 
 from __future__ import annotations
 
-from pmgsam.evaluation.run_json import timing_conditions
+from pmgsam.evaluation.run_efficiency import timing_conditions
 
 
 def test_timed_image_is_named_width_by_height() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import pmgsam.efficiency.timing as timing
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 
 class FakeClock:

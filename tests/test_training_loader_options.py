@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pmgsam.engine.config import ExperimentConfig, PerformanceConfig, TrainConfig
+from pmgsam.engine.config import ExperimentConfig, TrainConfig
 from pmgsam.engine.distributed import DistInfo
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.train_data import build_training_data
 
 

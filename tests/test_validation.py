@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.overrides import TorchFunctionMode
 
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.validation import monitor_metrics, run_validation
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,7 +10,7 @@ from typing import Dict, List
 import pytest
 import torch
 
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.validation import monitor_metrics, run_validation
 
 pytestmark = pytest.mark.usefixtures("one_thread")

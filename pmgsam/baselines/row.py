@@ -154,12 +154,8 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.engine.distributed import make_current, resolve_device
     from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
     from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
-    from pmgsam.evaluation.run_json import (
-        check_same_model,
-        checkpoint_meta,
-        efficiency_from_report,
-        write_run_json,
-    )
+    from pmgsam.evaluation.run_efficiency import efficiency_from_report
+    from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
     from pmgsam.evaluation.split_folders import refuse_case_clashes
     from pmgsam.evaluation.table_rendering import to_markdown
     from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column

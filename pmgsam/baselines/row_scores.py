@@ -126,7 +126,8 @@ def score_dis_maps(
     dataset: Any, summary: Dict[str, Any], out_dir: Path, workers: int = 1
 ) -> Dict[str, Any]:
     """DIS metrics of the predicted maps (the first ``num_images`` of the split)."""
-    from pmgsam.evaluation.scoring import evaluate_dis_pairs, write_dis_results
+    from pmgsam.evaluation.dis_results import write_dis_results
+    from pmgsam.evaluation.scoring import evaluate_dis_pairs
 
     split, pred_dir = summary["split"], Path(summary["pred_dir"])
     out = out_dir / "metrics" / f"{split}.json"

@@ -38,9 +38,9 @@ def predict_and_score_splits(
     from pmgsam.baselines.runner import run_baseline, score_dis_maps
     from pmgsam.engine.predictor import prediction_threads
     from pmgsam.engine.unreadable import split_failures_error
-    from pmgsam.evaluation.benchmark_cos import cos_entry, cos_scores_file
-    from pmgsam.evaluation.scoring import dis_line
-    from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.evaluation.benchmark_cos import cos_scores_file
+    from pmgsam.evaluation.dis_results import dis_line
+    from pmgsam.evaluation.tables import COS_NAMES, cos_entry
 
     cos_only = args.dataset in COS_NAMES
     dis_scores: Dict[str, Any] = {}

@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 
-from pmgsam.evaluation.run_json import cpu_threads, read_run_file
+from pmgsam.evaluation.run_efficiency import cpu_threads
+from pmgsam.evaluation.run_json import read_run_file
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Union
 
 import pmgsam.efficiency as package
 from pmgsam.baselines.settings import AMG_MODELS
-from pmgsam.engine.config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
+from pmgsam.engine.performance_config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.utils.cli import (
@@ -322,7 +322,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         record_output_paths([args.json], "python -m pmgsam.efficiency")
         write_records(args.json, report["records"])
     if args.run_dir:
-        from pmgsam.evaluation.run_json import efficiency_from_report, write_run_json
+        from pmgsam.evaluation.run_efficiency import efficiency_from_report
+        from pmgsam.evaluation.run_json import write_run_json
 
         path = write_run_json(args.run_dir, args.method, efficiency=efficiency_from_report(report))
         print(f"efficiency added to {path}")

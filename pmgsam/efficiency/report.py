@@ -14,13 +14,13 @@ import torch
 from pmgsam import __version__
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
     prepare_model,
     to_memory_format,
 )
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.utils.cpus import torch_threads

@@ -8,10 +8,11 @@ from typing import Any, Callable, Dict, Optional
 
 import torch
 
-from pmgsam.engine.config import LossConfig, OptimConfig, PerformanceConfig
+from pmgsam.engine.config import LossConfig, OptimConfig
 from pmgsam.engine.distributed import autocast, synchronize
 from pmgsam.engine.losses import SegmentationLoss
 from pmgsam.engine.performance import adamw_fused
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.schedulers import build_optimizer
 
 

@@ -1,4 +1,4 @@
-"""Apply the speed options of :class:`~pmgsam.engine.config.PerformanceConfig`.
+"""Apply the speed options of :class:`~pmgsam.engine.performance_config.PerformanceConfig`.
 
 The trainer, the predictor and the efficiency report share these helpers so that an option
 means the same thing everywhere.
@@ -13,7 +13,7 @@ from typing import Callable, List, Optional
 import torch
 from torch import nn
 
-from pmgsam.engine.config import PerformanceConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 
 logger = logging.getLogger(__name__)
 

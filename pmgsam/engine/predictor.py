@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.data.io import DataError
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
 # ImageFolder and input_images stay importable from here, as before they moved.
@@ -38,6 +37,7 @@ from pmgsam.engine.performance import (
     prepare_model,
     to_memory_format,
 )
+from pmgsam.engine.performance_config import PerformanceConfig
 
 # The map writer stays importable from here, as before it moved.
 from pmgsam.engine.prediction_maps import (  # noqa: F401

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader
 
 from pmgsam.data import resized_hw
 from pmgsam.engine import distributed as D
-from pmgsam.engine.config import PerformanceConfig
 from pmgsam.engine.losses import SegmentationLoss, check_target_range
 from pmgsam.engine.performance import to_memory_format
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.evaluation.dis_metrics import F_BETA2
 from pmgsam.utils.loaders import loader_batches
 

@@ -34,12 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from pmgsam.engine.unreadable import UnreadableInputs, split_failures_error
-from pmgsam.evaluation.benchmark_cos import (
-    cos_entry,
-    cos_ground_truths,
-    cos_scores_file,
-    score_cos_split,
-)
+from pmgsam.evaluation.benchmark_cos import cos_ground_truths, cos_scores_file, score_cos_split
 from pmgsam.evaluation.cod10k_scope import refuse_noncam_scoring
 from pmgsam.evaluation.combined import (
     combined_name,
@@ -48,18 +43,14 @@ from pmgsam.evaluation.combined import (
     split_pairs,
     split_parts,
 )
+from pmgsam.evaluation.dis_results import dis_line, write_dis_results
 from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
-from pmgsam.evaluation.scoring import (
-    EvaluationInputError,
-    dis_line,
-    evaluate_dis_pairs,
-    write_dis_results,
-)
+from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_pairs
 from pmgsam.evaluation.split_folders import refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
-from pmgsam.evaluation.tables import COS_NAMES, build_tables
+from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_entry
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
 
 logger = logging.getLogger(__name__)

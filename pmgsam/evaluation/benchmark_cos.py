@@ -25,18 +25,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 from pmgsam.evaluation.instances import evaluate_cos_folder
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.evaluation.tables import COS_NAMES, cos_column
+from pmgsam.evaluation.tables import COS_NAMES
 from pmgsam.utils.io import write_text_atomic
 from pmgsam.utils.messages import preview
 
 #: What a folder split's COS files add to its name in ``metrics/`` (beside its DIS files).
 FOLDER_COS_SUFFIX = ".cos"
-
-
-def cos_entry(dataset: str, split: str) -> str:
-    """The run.json ``cos`` entry (the COS table column) of ``split``: COD10K's and NC4K's
-    column (:func:`~pmgsam.evaluation.tables.cos_column`), a folder dataset's split name."""
-    return cos_column(dataset, split) if dataset in COS_NAMES else split
 
 
 def cos_scores_file(run_dir: Path, dataset: str, split: str) -> Path:

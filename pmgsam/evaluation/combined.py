@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from pmgsam.data.dis5k_splits import ALL_TE_NAME, TE_PARTS
 
-from .scoring import DisPair, EvaluationInputError, PathLike, evaluate_dis_pairs, write_dis_results
+from .dis_results import write_dis_results
+from .scoring import DisPair, EvaluationInputError, PathLike, evaluate_dis_pairs
 
 ALIASES: Dict[str, Tuple[str, ...]] = {"DIS-TE": TE_PARTS}
 

@@ -4,13 +4,12 @@ Files are paired by stem. Every GT needs a prediction and every prediction a GT;
 match unless ``resize_pred`` is set (bilinear resize to the GT size, as the DIS / SOD evaluation
 tools do). Images are scored in worker processes and aggregated as PySODMetrics does. The
 pairing and the size checks live in :mod:`pmgsam.evaluation.map_pairs`; the names other modules
-import from here (``EvaluationInputError``, ``check_sizes``, ...) still are.
+import from here (``EvaluationInputError``, ``check_sizes``, ...) still are. The scores are
+written and printed by :mod:`pmgsam.evaluation.dis_results`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -19,15 +18,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Tuple, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple, Union
 
 from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
 from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
-from pmgsam.utils.io import atomic_path, write_text_atomic
-from pmgsam.utils.messages import counted, preview
+from pmgsam.utils.messages import preview
 from pmgsam.utils.signals import default_sigterm
 
 from .map_pairs import (
@@ -48,14 +44,11 @@ __all__ = [
     "EvaluationInputError",
     "PathLike",
     "check_sizes",
-    "dis_line",
     "evaluate_dis_folder",
     "evaluate_dis_pairs",
     "list_images",
     "map_at_gt_size",
     "pair_folders",
-    "per_image_path",
-    "write_dis_results",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -352,54 +345,3 @@ def evaluate_dis_folder(
         if ske_dir is not None and with_hce:
             warn_missing_skeletons(no_skeleton, len(pairs), str(ske_dir))
         return _score_pairs(pairs, pool, resize_pred, with_hce, progress)
-
-
-def per_image_path(out_json: PathLike) -> Path:
-    """Side file of per-image values: ``metrics.json`` -> ``metrics.per_image.csv``."""
-    out = Path(out_json)
-    return out.with_name(out.stem + ".per_image.csv")
-
-
-def write_dis_results(
-    out_json: PathLike,
-    summary: Dict[str, object],
-    per_image: Sequence[ImageMetrics],
-    extra: Dict[str, object] | None = None,
-) -> Tuple[Path, Path]:
-    """Write the summary JSON and the per-image CSV next to it; return both paths.
-
-    Each is written whole under a temporary name, then renamed, the CSV first: a run killed
-    or failing meanwhile leaves the earlier JSON whole, never a truncated one, nor a new JSON
-    beside the per-image values of an earlier scoring."""
-    out = Path(out_json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(summary)
-    payload["per_image_file"] = per_image_path(out).name
-    if per_image:
-        # Mean F/E curves let tables pool subsets (e.g. TE1-4) exactly as one evaluation would.
-        payload["curves"] = {
-            "fm": np.mean([r.fm_curve for r in per_image], axis=0).tolist(),
-            "em": np.mean([r.em_curve for r in per_image], axis=0).tolist(),
-        }
-    if extra:
-        payload.update(extra)
-    side = per_image_path(out)
-    rows = [r.row() for r in per_image]
-    fields = list(rows[0].keys()) if rows else ["name"]
-    # A file name that is not UTF-8 (held as surrogates) is written as its bytes.
-    with (
-        atomic_path(side) as tmp,
-        tmp.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh,
-    ):
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    write_text_atomic(out, json.dumps(payload, indent=2) + "\n")
-    return out, side
-
-
-def dis_line(summary: Dict[str, Any]) -> str:
-    """One line of the six DIS metrics of a summary, ``-`` for those not scored."""
-    keys = ("maxFm", "wFmeasure", "MAE", "Smeasure", "meanEm", "HCE")
-    cells = [f"{k}={summary[k]:.4f}" if summary.get(k) is not None else f"{k}=-" for k in keys]
-    return f"[{counted(summary['num_images'], 'image')}] " + "  ".join(cells)

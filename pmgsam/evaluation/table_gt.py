@@ -138,9 +138,8 @@ def benchmark_records(
     parts' masks together, a COS split the COCO GT it was scored against (``cos_gt`` by split),
     as does a folder dataset's split scored by instance AP too (its ``cos`` entry, of the
     split's name, beside its DIS one): one column never holds two GTs' AP."""
-    from pmgsam.evaluation.benchmark_cos import cos_entry
     from pmgsam.evaluation.combined import combined_name, is_combined, split_parts
-    from pmgsam.evaluation.tables import COS_NAMES
+    from pmgsam.evaluation.tables import COS_NAMES, cos_entry
 
     for split in splits:
         name = cos_entry(dataset, split)

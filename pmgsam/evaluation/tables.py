@@ -57,6 +57,12 @@ def cos_column(dataset: str, split: str) -> str:
     return COS_NAMES[dataset] + ("" if split.lower() == "test" else f" {split}")
 
 
+def cos_entry(dataset: str, split: str) -> str:
+    """The run.json ``cos`` entry (the COS table column) of ``split``: COD10K's and NC4K's
+    column (:func:`cos_column`), a folder dataset's split name."""
+    return cos_column(dataset, split) if dataset in COS_NAMES else split
+
+
 PROTOCOL_NOTES = {
     "all": "all predicted instances (standard COCO)",
     "matched": "Hungarian-matched predictions only (paper protocol)",
@@ -270,7 +276,7 @@ PER_IMAGE_COSTS = ("flops_G", "fps", "peak_memory_MB")
 def efficiency_table(runs: Sequence[Mapping]) -> Table:
     """Parameters, FLOPs, speed and memory of every run's ``efficiency`` entry; FLOPs, speed
     and memory get no best when the rows were timed under different conditions
-    (``timed_on``: :func:`~pmgsam.evaluation.run_json.timing_conditions`, a CPU's thread count
+    (``timed_on``: :func:`~pmgsam.evaluation.run_efficiency.timing_conditions`, a CPU's thread count
     included), the parameter counts always do. A run with none of these figures (one
     that was scored but never measured) has no row: a note names it."""
     rows, timed, unmeasured = [], {}, []

@@ -1,0 +1,75 @@
+"""The ``performance`` section of the experiment config: speed options.
+
+They change how fast the same numbers are computed, not the model or the data, so a run may
+resume with other ones (:data:`~pmgsam.engine.config.RESUMABLE_CHANGES`);
+:mod:`pmgsam.engine.performance` applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pmgsam.utils.config import ConfigError
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_SCOPES = ("model", "regional")
+
+
+@dataclass
+class PerformanceConfig:
+    """How fast the same numbers are computed (see BENCHMARKS.md for what each option buys).
+
+    None of these changes the model or the data, and results agree with the options off up to
+    floating-point rounding (TF32 rounds matmul inputs to 10 mantissa bits on CUDA);
+    ``persistent_workers`` changes nothing computed (each sample's augmentation follows
+    ``train.seed``, the epoch and its index alone), so a run resumed with it on is exact.
+
+    Arguments:
+      hiera_window_attention (bool): run Hiera's mask-unit attention with the windows folded
+        into the batch (4-D inputs that PyTorch's fused attention kernels accept).
+      channels_last (bool): keep the model's convolutions and inputs in channels-last memory
+        format (faster cuDNN convolutions with bf16 on recent GPUs; no gain on CPU).
+      compile (bool): ``torch.compile`` the model (first call takes minutes at S=1024).
+      compile_scope (str): what ``compile`` compiles: ``model`` (the whole model as one graph)
+        or ``regional`` (each repeated block on its own: Hiera blocks, U²-Net RSUs, fusion
+        SRBs, the FPN neck, the FeatRefiner and the decoder; blocks of the same shape share
+        one compiled graph, so the first call compiles far less; the glue between blocks
+        stays eager).
+      compile_mode (str): ``torch.compile`` mode.
+      tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
+      cudnn_benchmark (bool): let cuDNN time its convolution algorithms on the first call of
+        each input shape and keep the fastest (every shape is fixed at S; CUDA only). Off until
+        measured: the timing also picks algorithms with larger workspaces, which raises peak
+        memory.
+      fused_optimizer (bool): AdamW's fused CUDA kernel (no effect on CPU).
+      persistent_workers (bool): keep the DataLoader workers (``data.num_workers`` > 0) alive
+        between epochs rather than starting them again for each epoch's training and each
+        validation: 0.2–0.25 s an epoch with ``fork`` (Linux), 8–14 s with ``spawn`` (macOS,
+        Windows) for 2 workers per loader on a 2-core CPU (BENCHMARKS.md). The cost: the
+        training and validation loaders' workers stay alive together, idle in turn; forked,
+        they share pages, so in BENCHMARKS.md's tiny run 4 live workers held ~115–140 MiB
+        each (proportional set size, ~565 MiB together) against ~230 MiB each for 2 (~465
+        MiB); a spawned worker holds ~370 MB of its own.
+    """
+
+    hiera_window_attention: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    compile_scope: str = "model"
+    compile_mode: str = "default"
+    tf32: bool = True
+    cudnn_benchmark: bool = False
+    fused_optimizer: bool = True
+    persistent_workers: bool = True
+
+    def validate(self) -> None:
+        if self.compile_scope not in COMPILE_SCOPES:
+            raise ConfigError(
+                f"config key 'performance.compile_scope' must be one of {list(COMPILE_SCOPES)}, "
+                f"got {self.compile_scope!r}"
+            )
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"config key 'performance.compile_mode' must be one of {list(COMPILE_MODES)}, "
+                f"got {self.compile_mode!r}"
+            )
