@@ -31,14 +31,18 @@ def test_defaults_are_the_documented_ones() -> None:
 
 
 @pytest.fixture
-def limit(monkeypatch):
+def limit():
+    # Not monkeypatch: its undo leaves dynamo's config module without the setting (torch 2.14
+    # hides an alias deleted that way), and a later compile test in the same process fails.
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    before = getattr(config, name)
 
     def set_to(value: int) -> None:
-        monkeypatch.setattr(config, name, value)
+        setattr(config, name, value)
 
-    return set_to, lambda: getattr(config, name)
+    yield set_to, lambda: getattr(config, name)
+    setattr(config, name, before)
 
 
 def test_regional_compile_raises_the_graph_limit_but_never_lowers_it(limit) -> None:

@@ -45,7 +45,7 @@ def _scored_stems(run: Path, part: str) -> Tuple[Optional[Path], Set[str]]:
     path = own if own.is_file() else combined_file_holding(metrics, part)
     if path is None:
         return None, set()
-    # errors: a file name that is not UTF-8 is stored as its bytes (scoring.write_dis_results).
+    # errors: a file name that is not UTF-8 is stored as its bytes (dis_results.write_dis_results).
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
         names = [row.get("name") or "" for row in csv.DictReader(fh)]
     if path == own:
