@@ -155,11 +155,3 @@ def quality_scatter(
     r_text = f"{pearson_r:.3f}" if np.isfinite(pearson_r) else "undefined"
     ax.set_title(f"Pearson r = {r_text} (n = {len(x)})")
     return save_png(fig, path, dpi)
-
-
-def png_size(path: PathLike) -> Tuple[int, int]:
-    """(width, height) in pixels, read from the PNG header."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
