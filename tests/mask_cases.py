@@ -6,7 +6,8 @@ ground-truth dict of same-sized images and given annotations; and ``exif_photo``
 ``corner_mask``, a JPEG with an EXIF orientation tag and a mask file of a given size; and
 ``BoxPredictor``, a stand-in SAM predictor answering each box with the box itself; and
 ``folder_split``, a split of the folder layout whose images and masks are named ``names``;
-``square_pair``, folders of one map and its GT (a square, and a false one on request).
+``square_pair``, folders of one map and its GT (a square, and a false one on request);
+``png_size``, the pixel size a saved figure has.
 """
 
 from __future__ import annotations
@@ -202,3 +203,9 @@ def dis_refusal(pred: Path, gt: Path) -> str:
         except EvaluationInputError as err:
             return str(err)
     raise AssertionError(f"scoring '{pred}' against '{gt}' was not refused")
+
+
+def png_size(path: Union[str, Path]) -> Tuple[int, int]:
+    """(width, height) in pixels, read from the image's header."""
+    with Image.open(path) as im:
+        return im.size

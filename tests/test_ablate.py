@@ -8,9 +8,9 @@ from typing import Dict, List, Tuple
 
 import pytest
 import torch
+from mask_cases import png_size
 
 from pmgsam.ablate import GRID_FILE, load_grid, main, switched_keys
-from pmgsam.analysis.plots import png_size
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.modeling.build import build_model
 from pmgsam.utils.cli import exit_status

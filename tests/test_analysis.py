@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mask_cases import coco_annotation, coco_dict
+from mask_cases import coco_annotation, coco_dict, png_size
 from pycocotools import mask as mask_utils
 from scipy import stats
 
 import pmgsam
 from pmgsam.analysis.__main__ import main
 from pmgsam.analysis.overlap import overlapping_image_ids, subset_coco
-from pmgsam.analysis.plots import png_size, quality_scatter
+from pmgsam.analysis.plots import quality_scatter
 from pmgsam.analysis.premask import FINAL, PREMASK, analyse, binary_iou, pearson, quadrant_counts
 from pmgsam.data import unpad_and_resize
 from pmgsam.engine.inference import ImageFolder, Predictor

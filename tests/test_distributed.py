@@ -29,8 +29,8 @@ def gpus(monkeypatch):
 
 def test_main_process_is_global_rank_zero() -> None:
     # Second node of a 2 x 2 job: local rank 0 but global rank 2 must not write the run.
-    assert not D.DistInfo(rank=2, world_size=4, local_rank=0).is_main
-    assert D.DistInfo(rank=0, world_size=4, local_rank=0).is_main
+    assert not D.DistInfo(rank=2, world_size=4).is_main
+    assert D.DistInfo(rank=0, world_size=4).is_main
     assert not D.DistInfo().distributed and D.DistInfo(world_size=2).distributed
 
 
@@ -107,7 +107,7 @@ def test_torchrun_environment_joins_a_group_it_then_owns(
     group = FakeGroup(monkeypatch, initialised=False, world=4)
     group.rank = 3
     info, dev = D.init_distributed(device)
-    assert info == D.DistInfo(rank=3, world_size=4, local_rank=1, owns_group=True)
+    assert info == D.DistInfo(rank=3, world_size=4, owns_group=True)
     expected = torch.device("cuda:1") if device == "cuda" else torch.device("cpu")
     assert dev == expected
     init = [c for c in group.calls if c[0] == "init_process_group"]
@@ -124,7 +124,7 @@ def test_a_group_made_by_the_caller_is_used_and_left_alone(monkeypatch) -> None:
     monkeypatch.setenv("LOCAL_RANK", "1")
     group = FakeGroup(monkeypatch, initialised=True)
     info, _ = D.init_distributed("cpu")
-    assert info == D.DistInfo(rank=1, world_size=2, local_rank=1, owns_group=False)
+    assert info == D.DistInfo(rank=1, world_size=2, owns_group=False)
     D.cleanup_distributed(info)
     assert group.calls == []  # neither created nor destroyed here
 

@@ -43,7 +43,7 @@ def test_generator_flops_count_one_generate_of_the_first_image(monkeypatch) -> N
     monkeypatch.setattr(flops, "count_call_flops", count_call_flops)
     images = torch.zeros(3, 3, 2, 2)
     images[0] = 1.0  # the first image is told apart from the other two by its value
-    r = timing.measure_sam_amg("vit_b", images, iters=1, warmup=0, points_per_side=2)
+    r = timing.measure_amg("sam_vit_b", images, iters=1, warmup=0, points_per_side=2)
     assert len(counted) == 1 and len(counted[0]) == 1
     assert (counted[0][0] == 255).all()
     assert r["flops_per_image"] == {"total": 5.0}

@@ -33,7 +33,7 @@ PUBLIC = {
     "report": ["RECORD_KEYS", "efficiency_report", "format_report", "git_commit", "make_record",
                "write_records"],
     "flops": ["count_flops", "count_parameters"],
-    "timing": ["measure_amg", "measure_sam_amg", "measure_speed", "measure_training"],
+    "timing": ["measure_amg", "measure_speed", "measure_training"],
     "cli": ["main"],
 }  # fmt: skip
 

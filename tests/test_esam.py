@@ -21,7 +21,6 @@ from pmgsam.baselines.esam import (
     separate_overlaps,
     similarity_matrix,
     split_levels,
-    uncovered_prompts,
 )
 from pmgsam.utils.config import to_dict
 
@@ -99,14 +98,26 @@ def test_over_split_object_merged_and_distinct_ones_kept() -> None:
     assert len(kept) == 2
 
 
-def test_uncovered_region_gets_a_prompt_at_its_centroid() -> None:
+def test_uncovered_region_gets_a_prompt_at_its_centroid(monkeypatch) -> None:
+    import skimage.segmentation
+
     covered = rect(0, 40, 0, 30)  # left half covered by entities
     # Superpixels: the left half, a 20x20 block in the middle of the right half, and the ring
     # around that block (the rest of the right half).
     block = rect(10, 30, 35, 55)
     ring = rect(0, 40, 30, 60) & ~block
-    regions = [rect(0, 40, 0, 30), block, ring]
-    points = uncovered_prompts(covered, regions, uncovered_fraction=0.5, max_prompts=10)
+    labels = {"now": block.astype(np.int64) + 2 * ring}  # 0: the left half, 1 the block
+    monkeypatch.setattr(skimage.segmentation, "slic", lambda image, **kwargs: labels["now"])
+    image = np.zeros((H, W, 3), np.uint8)
+
+    def prompts(fraction: float, most: int) -> np.ndarray:
+        # SLIC at the image's own size: superpixel prompts are not rescaled.
+        settings = EsamSettings(
+            slic_max_side=W, uncovered_fraction=fraction, max_repair_prompts=most
+        )
+        return repair_prompts(image, covered, [], settings)
+
+    points = prompts(0.5, 10)
     assert len(points) == 2  # the covered superpixel gives no prompt
     # Largest uncovered region first: the ring, whose centroid (44.5, 19.5) lies in the hole;
     # the prompt moves to a nearest ring pixel, e.g. (34, 19): 10.5 px off in x, 0.5 in y.
@@ -114,10 +125,12 @@ def test_uncovered_region_gets_a_prompt_at_its_centroid() -> None:
     assert ring[int(y), int(x)] and x == int(x) and y == int(y)
     assert np.hypot(x - 44.5, y - 19.5) == pytest.approx(np.hypot(10.5, 0.5))
     np.testing.assert_allclose(points[1], [44.5, 19.5])  # the block's own centroid (x, y)
-    half = rect(0, 40, 25, 35)  # 50 % outside `covered`: counts at 0.5, not at 0.6
-    assert len(uncovered_prompts(covered, [half], 0.5, 10)) == 1
-    assert len(uncovered_prompts(covered, [half], 0.6, 10)) == 0
-    assert len(uncovered_prompts(covered, regions, 0.5, 1)) == 1
+    assert len(prompts(0.5, 1)) == 1
+    # Two superpixels each 50 % outside `covered` (columns 25..34 and the rest): they count at
+    # 0.5, not at 0.6.
+    labels["now"] = rect(0, 40, 25, 35).astype(np.int64)
+    assert len(prompts(0.5, 10)) == 2
+    assert len(prompts(0.6, 10)) == 0
 
 
 def test_repair_prompts_from_downscaled_superpixels_land_in_the_uncovered_region() -> None:

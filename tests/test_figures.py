@@ -13,10 +13,10 @@ from typing import Any, Dict, List
 import cv2
 import numpy as np
 import pytest
+from mask_cases import png_size
 
 from pmgsam.analysis import figure_grid, figures
 from pmgsam.analysis.inputs import SplitImages
-from pmgsam.analysis.plots import png_size
 from pmgsam.data.io import MaskValueWarning, read_size
 from pmgsam.evaluation.scoring import EvaluationInputError
 
@@ -36,8 +36,14 @@ def test_letterbox_keeps_the_aspect_and_centres_on_white() -> None:
     np.testing.assert_array_equal(tall, expected)
 
 
+def _fit_rows(rows: List[List[np.ndarray]]) -> List[List[np.ndarray]]:
+    """Cells fitted to the cell size of their rows' first cells, as figures' rows are."""
+    size = figure_grid.cell_size([r[0].shape[:2] for r in rows])
+    return [[figure_grid.fit_cell(img, size) for img in r] for r in rows]
+
+
 def _grid(tmp_path: Path, shapes: List[tuple], **kwargs: Any) -> tuple:
-    rows = figure_grid.fit_rows([[np.zeros(s, np.uint8)] * 3 for s in shapes])
+    rows = _fit_rows([[np.zeros(s, np.uint8)] * 3 for s in shapes])
     path = figure_grid.draw_grid(rows, ["A", "B", "C"], tmp_path / "g.png", 3.0, 100, **kwargs)
     return png_size(path)
 
@@ -276,9 +282,7 @@ def test_method_headers_stay_inside_their_columns(tmp_path, monkeypatch) -> None
     headers = ["Image", "GT", "Pre-Mask", "SAM ViT-H fine-tuned auto (union)"]
     headers += ["PMG-SAM (DRFM + Hiera high-res)"]
     cells = [np.zeros((40, 60), np.uint8)] * len(headers)
-    figure_grid.draw_grid(
-        figure_grid.fit_rows([cells, cells]), headers, tmp_path / "grid.png", 3.5, 100
-    )
+    figure_grid.draw_grid(_fit_rows([cells, cells]), headers, tmp_path / "grid.png", 3.5, 100)
     fig = kept[0]
     try:
         renderer = fig.canvas.get_renderer()

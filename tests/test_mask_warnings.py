@@ -12,6 +12,13 @@ import pytest
 from torch.utils.data import DataLoader, Dataset
 
 from pmgsam.data import io, mask_warnings
+from pmgsam.utils.messages import FilesNamedOnce
+
+
+@pytest.fixture
+def fresh_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new run's record of named files (earlier tests of this process may have named some)."""
+    monkeypatch.setattr(mask_warnings, "_NAMED", FilesNamedOnce())
 
 
 class Masks(Dataset):
@@ -61,9 +68,10 @@ def _label_masks(folder: Path, count: int) -> List[Path]:
     return paths
 
 
-def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path, monkeypatch):
+def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(
+    tmp_path, monkeypatch, fresh_run
+):
     monkeypatch.setattr(mask_warnings, "NAMED_MASK_FILES", 3)
-    mask_warnings._NAMED.clear()  # a fresh run (earlier tests of this process may have named files)
     paths = _label_masks(tmp_path, 5)
     log = tmp_path / "warnings.log"
     loader = DataLoader(
@@ -79,15 +87,13 @@ def test_workers_name_each_label_mask_once_per_run_and_stop_after_a_few(tmp_path
     # Outside workers every read still warns (evaluation collects and summarises them).
     with pytest.warns(io.MaskValueWarning, match="m0.png"):
         io.load_mask(paths[0])
-    mask_warnings._NAMED.clear()
 
 
-def test_spawned_workers_share_the_named_files(tmp_path):
+def test_spawned_workers_share_the_named_files(tmp_path, fresh_run):
     # Workers started by "spawn" (macOS, Windows; Linux's forkserver from Python 3.14) import
     # the package afresh: without the shared state each one would name every file again.
     # One epoch of two workers (each spawn imports torch, seconds): they share the state
     # through this process's, which the next epoch's workers would receive the same way.
-    mask_warnings._NAMED.clear()
     paths = _label_masks(tmp_path, mask_warnings.NAMED_MASK_FILES + 2)
     log = tmp_path / "warnings.log"
     loader = DataLoader(
@@ -105,14 +111,11 @@ def test_spawned_workers_share_the_named_files(tmp_path):
     # The workers recorded every file read in this process's state: all named already.
     assert all(mask_warnings._NAMED.first(str(p)) is None for p in paths)
     assert mask_warnings._NAMED.first("unread.png") == len(paths)
-    mask_warnings._NAMED.clear()
 
 
 def test_named_files_pickled_outside_a_process_start_arrive_empty_and_unshared():
     import copy
     import pickle
-
-    from pmgsam.utils.messages import FilesNamedOnce
 
     named = FilesNamedOnce()
     assert named.first("a.png") == 0

@@ -12,7 +12,7 @@ from PIL import Image
 from pmgsam.evaluation.coco_gt import checked_coco_dict
 from pmgsam.evaluation.dis_metrics import s_measure_and_mae
 from pmgsam.evaluation.instances import split_instances
-from pmgsam.evaluation.map_checks import colour_spread, refuse_colour_images
+from pmgsam.evaluation.map_checks import refuse_colour_images
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 
@@ -111,4 +111,4 @@ def test_colour_check_looks_past_a_grey_first_map_and_leaves_broken_files_to_sco
         refuse_colour_images([tmp_path / "a.png", tmp_path / "b.png"], tmp_path)
     cut = tmp_path / "c.png"
     cut.write_bytes((tmp_path / "b.png").read_bytes()[:60])  # a truncated file: scoring names it
-    assert colour_spread(cut) is None
+    refuse_colour_images([cut], tmp_path)

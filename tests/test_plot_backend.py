@@ -12,9 +12,9 @@ def test_figures_are_drawn_whatever_mplbackend_says(tmp_path: Path) -> None:
     # A fresh interpreter: matplotlib reads MPLBACKEND when first imported, and one naming no
     # backend (a typo, another machine's setting) made that import fail with a traceback.
     code = (
-        "from pmgsam.analysis.plots import quality_scatter, png_size;"
+        "from PIL import Image; from pmgsam.analysis.plots import quality_scatter;"
         f"p = quality_scatter([0.1, 0.9], [0.9, 0.95], {str(tmp_path / 'f.png')!r}, 0.5, 0.8, 1.0,"
-        " size=(1, 1), dpi=50); print(png_size(p));"
+        " size=(1, 1), dpi=50); print(Image.open(p).size);"
         "import os; print(os.environ['MPLBACKEND'])"
     )
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}

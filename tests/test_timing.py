@@ -204,7 +204,7 @@ def test_generator_gets_uint8_images_and_its_point_grid(monkeypatch) -> None:
     monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: {"total": 7})
     images = torch.full((2, 3, 2, 5), 0.2)
     images[1] = 1.0
-    r = timing.measure_sam_amg("vit_b", images, iters=2, warmup=1, points_per_side=4)
+    r = timing.measure_amg("sam_vit_b", images, iters=2, warmup=1, points_per_side=4)
     assert (seen["family"], seen["type"]) == ("sam", "vit_b")
     assert seen["options"] == {"points_per_side": 4}
     # One warm-up and two timed calls, each over both images.

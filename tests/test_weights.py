@@ -7,7 +7,12 @@ import torch
 
 import pmgsam
 from pmgsam.modeling.image_encoder import HieraBranch
-from pmgsam.modeling.weights import CheckpointError, interpolate_pos_embed, load_hiera_checkpoint
+from pmgsam.modeling.weights import (
+    CheckpointError,
+    interpolate_pos_embed,
+    load_hiera_checkpoint,
+    load_sam_into_decoder,
+)
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +160,10 @@ def test_sam_checkpoint_initialises_decoder(sam_vit_b_file):
     model = pmgsam.build_model(
         "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
     )
-    report = model.sam_init_report
+    dec = {k: v.clone() for k, v in model.decoder.state_dict().items()}  # as build_model left it
+    # The report build_model logs: loading the same file again takes the same tensors.
+    report = load_sam_into_decoder(model.decoder, path)
     assert report["shape_mismatch"] == [] and report["unused"] == []
-    dec = model.decoder.state_dict()
     # Every BAIM tensor, the upscaling layers, the hypernetwork and the PE come from SAM.
     for key in dec:
         if key.startswith(("transformer.", "output_upscaling.", "output_hypernetwork_mlp.")):
@@ -188,7 +194,8 @@ def test_sam_init_reports_shape_mismatches(sam_vit_b_file):
         decoder_depth=1,
         sam_checkpoint=str(path),
     )
-    report = model.sam_init_report
+    # The report build_model logs: loading the same file again takes the same tensors.
+    report = load_sam_into_decoder(model.decoder, path)
     # SAM's second BAIM block has no place in a one-block decoder: named, not dropped silently.
     assert report["unused"] and all(k.startswith("transformer.layers.1.") for k in report["unused"])
     # fpn_dim 64 ≠ SAM's 256: only the MLP bias (2048 wide in both) fits; every refusal is named.

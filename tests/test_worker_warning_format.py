@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from pmgsam.data import io, mask_warnings
 from pmgsam.utils.cli import exit_status
+from pmgsam.utils.messages import FilesNamedOnce
 
 
 def _label_mask(path: Path) -> Path:
@@ -21,11 +22,12 @@ def _label_mask(path: Path) -> Path:
 
 
 def test_a_spawned_worker_of_a_command_prints_a_warning_as_one_line(
-    tmp_path: Path, capfd: pytest.CaptureFixture
+    tmp_path: Path, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before, the worker printed Python's format: "<...>/io.py:<line>: MaskValueWarning: ..."
     # and then the source line ("    warnings.warn(message, MaskValueWarning, ...)").
-    mask_warnings._NAMED.clear()  # a fresh run: earlier tests may have named the file
+    # A fresh run: earlier tests may have named the file (or one of the same CRC).
+    monkeypatch.setattr(mask_warnings, "_NAMED", FilesNamedOnce())
     mask = _label_mask(tmp_path / "labels.png")
 
     def main(argv: list) -> int:
@@ -43,7 +45,6 @@ def test_a_spawned_worker_of_a_command_prints_a_warning_as_one_line(
 
     assert exit_status(main, []) == 0
     lines = capfd.readouterr().err.splitlines()
-    mask_warnings._NAMED.clear()
     assert len(lines) == 1, lines
     assert lines[0].startswith("WARNING: ") and lines[0].endswith(" [MaskValueWarning]")
     assert str(mask) in lines[0] and "0/1 labels" in lines[0]

@@ -5,7 +5,7 @@ pixel size (:mod:`pmgsam.analysis.plots`).
 The cell size follows the median aspect of the rows' images (:func:`cell_size`); each cell is
 letterboxed to it (:func:`fit_cell`) before :func:`draw_grid` draws it, so that a caller can
 shrink a cell as soon as it is read instead of holding every full-size image until the grid is
-drawn (:func:`fit_rows` fits cells already read)."""
+drawn."""
 
 from __future__ import annotations
 
@@ -58,12 +58,6 @@ def fit_cell(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
         cv2.BORDER_CONSTANT,
         value=(255, 255, 255),
     )
-
-
-def fit_rows(rows: Sequence[Sequence[np.ndarray]]) -> List[List[np.ndarray]]:
-    """Full-size cells fitted to the cell size of their rows' first cells (the images)."""
-    size = cell_size([r[0].shape[:2] for r in rows])
-    return [[fit_cell(img, size) for img in r] for r in rows]
 
 
 def text_width_pt(text: str, size: float) -> float:

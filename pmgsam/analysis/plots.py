@@ -116,8 +116,6 @@ def quality_scatter(
     x_threshold: float,
     y_threshold: float,
     pearson_r: float,
-    xlabel: str = "Pre-Mask IoU",
-    ylabel: str = "Final mask IoU",
     size: Tuple[float, float] = (ONE_COLUMN_IN, 3.2),
     dpi: int = DEFAULT_DPI,
 ) -> Path:
@@ -149,17 +147,9 @@ def quality_scatter(
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel("Pre-Mask IoU")
+    ax.set_ylabel("Final mask IoU")
     # Undefined (NaN) when either IoU series is constant, as the summary says it.
     r_text = f"{pearson_r:.3f}" if np.isfinite(pearson_r) else "undefined"
     ax.set_title(f"Pearson r = {r_text} (n = {len(x)})")
     return save_png(fig, path, dpi)
-
-
-def png_size(path: PathLike) -> Tuple[int, int]:
-    """(width, height) in pixels, read from the PNG header."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size

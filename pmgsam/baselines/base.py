@@ -13,8 +13,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, cast
 
 import numpy as np
 import torch
@@ -40,11 +39,11 @@ class Family(Protocol):
     def generator(self, model: torch.nn.Module, settings: Mapping[str, Any]) -> Any: ...
 
 
-def family(name: str) -> ModuleType:
+def family(name: str) -> Family:
     """The family module ``name`` (``sam`` or ``sam2``); its import errors say how to install it."""
     if name not in FAMILY_MODULES:
         raise ValueError(f"unknown baseline family {name!r}; choose from {sorted(FAMILY_MODULES)}")
-    return importlib.import_module(FAMILY_MODULES[name])
+    return cast(Family, importlib.import_module(FAMILY_MODULES[name]))
 
 
 @dataclass

@@ -11,7 +11,7 @@ threshold is an :class:`EsamSettings` field. Three stages, each a pure function 
    gallery supports best, so objects become disjoint, and :func:`merge_similar` joins entities
    that a single gallery mask explains together (pairwise similarity matrix);
 3. under-segmentation repair: SLIC superpixels mostly outside every entity and part masks
-   mostly outside every entity give point prompts (:func:`uncovered_prompts`); the model's
+   mostly outside every entity give point prompts (:func:`repair_prompts`); the model's
    confident masks for them fill the gaps (:func:`add_repair_masks`).
 
 Output: disjoint entity masks scored by the model's predicted IoU.
@@ -169,22 +169,12 @@ def _uncovered(
     return found
 
 
-def uncovered_prompts(
-    covered: np.ndarray,
-    regions: Sequence[np.ndarray],
-    uncovered_fraction: float,
-    max_prompts: int,
-) -> np.ndarray:
-    """(N, 2) XY point prompts: the centroid of the uncovered part of every region (superpixel
-    or part mask) at least ``uncovered_fraction`` outside ``covered``, largest first."""
-    found = sorted(_uncovered(covered, regions, uncovered_fraction), key=lambda t: -t[0])
-    return np.array([p for _, p in found[:max_prompts]], dtype=np.float32).reshape(-1, 2)
-
-
 def repair_prompts(
     image: np.ndarray, covered: np.ndarray, parts: Masks, settings: EsamSettings
 ) -> np.ndarray:
-    """:func:`uncovered_prompts` of the SLIC superpixels and the part masks together.
+    """(N, 2) XY point prompts, largest region first: the centroid of the uncovered part of
+    every SLIC superpixel and part mask at least ``settings.uncovered_fraction`` outside
+    ``covered``, at most ``settings.max_repair_prompts``.
 
     Superpixels are found and tested on a copy of the image of side <= ``slic_max_side`` (the
     coverage map is resized to it) and their prompts mapped back to image coordinates, so no

@@ -56,9 +56,7 @@ def _changes(then: Mapping[str, Any], now: Mapping[str, Any]) -> List[str]:
     return changed
 
 
-def refuse_other_settings(
-    run_dir: Path, now: Mapping[str, Any], columns: Iterable[str], option: str = "--output-dir"
-) -> None:
+def refuse_other_settings(run_dir: Path, now: Mapping[str, Any], columns: Iterable[str]) -> None:
     """Raise :class:`~pmgsam.evaluation.map_pairs.EvaluationInputError` when ``run_dir``'s
     run.json holds scores that this run, made with ``now`` (:func:`made_with`) and scoring the
     ``columns`` (DIS splits, COS table columns), would not replace, made with other settings."""
@@ -82,8 +80,8 @@ def refuse_other_settings(
     )
     if changed and kept:
         raise EvaluationInputError(
-            f"{option} '{run_dir}' holds scores of {', '.join(kept)} made with other settings "
+            f"--output-dir '{run_dir}' holds scores of {', '.join(kept)} made with other settings "
             f"({'; '.join(changed)}): this run would not replace them, and its row in '{path}' "
             f"would mix both; score {'that split' if len(kept) == 1 else 'those splits'} too "
-            f"(--splits), or choose another {option}"
+            "(--splits), or choose another --output-dir"
         )

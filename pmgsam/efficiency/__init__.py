@@ -52,7 +52,6 @@ _WHERE = {
     "main": "cli",
     "make_record": "report",
     "measure_amg": "timing",
-    "measure_sam_amg": "timing",
     "measure_speed": "timing",
     "measure_training": "timing",
     "write_records": "report",

@@ -190,10 +190,3 @@ def measure_amg(
     flops = count_call_flops(lambda: generator.generate(arrays[0]), model.image_encoder)
     timed = _time_calls(step, device, len(arrays), iters, warmup, progress)
     return {**timed, "flops_per_image": flops, "image_size": model_side(model)}
-
-
-def measure_sam_amg(
-    model_type: str, images: torch.Tensor, iters: int, warmup: int, points_per_side: int = 32
-) -> Dict[str, Any]:
-    """:func:`measure_amg` of SAM ``model_type`` (``vit_b``, ``vit_l`` or ``vit_h``)."""
-    return measure_amg(f"sam_{model_type}", images, iters, warmup, points_per_side)

@@ -35,13 +35,11 @@ class DistInfo:
     Arguments:
       rank (int): global rank (0 for a single process).
       world_size (int): number of processes.
-      local_rank (int): rank on this node (selects the GPU).
       owns_group (bool): this module created the process group and must destroy it.
     """
 
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     owns_group: bool = False
 
     @property
@@ -143,13 +141,13 @@ def init_distributed(device_name: str) -> Tuple[DistInfo, torch.device]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, False), device
+        return DistInfo(dist.get_rank(), dist.get_world_size(), False), device
     make_current(device)
     if world_size <= 1:
         return DistInfo(), device
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, init_method="env://")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, True), device
+    return DistInfo(dist.get_rank(), dist.get_world_size(), True), device
 
 
 @contextmanager

@@ -142,20 +142,17 @@ def to_probability(pred: np.ndarray) -> np.ndarray:
     return pred.astype(np.float64)
 
 
-def split_instances(
-    prob: np.ndarray, threshold: float = 0.5, min_area: int = 0, connectivity: int = 8
-) -> List[Instance]:
-    """Connected components of ``prob > threshold`` as scored instances (largest first).
+def split_instances(prob: np.ndarray, threshold: float = 0.5, min_area: int = 0) -> List[Instance]:
+    """8-connected components of ``prob > threshold`` as scored instances (largest first).
 
     Arguments:
         prob: probability map (H, W), uint8 0-255 or float in [0, 1].
         threshold: foreground where the probability is strictly above it.
         min_area: components with fewer pixels are dropped (speckle suppression).
-        connectivity: 8 (default) or 4.
     """
     p = to_probability(prob)
     binary = (p > threshold).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=connectivity)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     out = []
     for k in range(1, n):
         if stats[k, cv2.CC_STAT_AREA] < max(min_area, 1):

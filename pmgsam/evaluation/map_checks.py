@@ -50,13 +50,6 @@ def _spread(rgb: np.ndarray) -> float:
     return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0
 
 
-def colour_spread(path: Path) -> Optional[float]:
-    """The mean channel spread of ``path`` (0 for a grey file, read from its header only);
-    ``None`` when PIL cannot open it (scoring then names the file itself)."""
-    rgb = _rgb(path)
-    return None if rgb is None else _spread(rgb)
-
-
 # A pixel whose channels differ by more than this is coloured whatever the encoding (a grey map
 # saved as JPEG differs by a level or two); an instance-coloured map on a black background
 # (a red, a green and a blue instance) has such pixels on a small share of its area only, below

@@ -47,7 +47,6 @@ def image_size(path: Path, what: str = "image") -> Tuple[int, int]:
 def pair_folders(
     pred_dir: PathLike,
     gt_dir: PathLike,
-    allow_extra_preds: bool = False,
     listed: Optional[Tuple[Dict[str, Path], Dict[str, Path]]] = None,
 ) -> List[Tuple[str, Path, Path]]:
     """(stem, prediction, GT) triples, raising :class:`EvaluationInputError` on missing files.
@@ -69,7 +68,7 @@ def pair_folders(
             stacklevel=2,
         )
     missing = sorted(s for s in gts if s not in preds)
-    extra = [] if allow_extra_preds else sorted(s for s in preds if s not in gts)
+    extra = sorted(s for s in preds if s not in gts)
     problems = []
     if missing:
         problems.append(

@@ -37,9 +37,7 @@ def scored_entries(dataset: str, splits: Iterable[str]) -> Set[str]:
     return entries
 
 
-def check_same_weights(
-    run_dir: Path, sha256: str, entries: Iterable[str], option: str = "--output-dir"
-) -> None:
+def check_same_weights(run_dir: Path, sha256: str, entries: Iterable[str]) -> None:
     """Refuse to score weights of digest ``sha256`` into ``run_dir`` when its run.json records
     other weights (``meta.weights_sha256``) and holds scores that the ``entries`` about to be
     written leave in place. A run.json without a digest (older, or written by hand) is not
@@ -64,7 +62,7 @@ def check_same_weights(
     # The overlap analysis's subset AP records its rule: no split, so --splits cannot score it.
     subsets = [n for n in kept if isinstance(cos.get(n), dict) and "rule" in cos[n]]
     ways = ["score those splits too in this call (--splits)"] if len(subsets) < len(kept) else []
-    ways += [f"choose another {option}", f"delete '{path}' to start this folder anew"]
+    ways += ["choose another --output-dir", f"delete '{path}' to start this folder anew"]
     also = (
         f" ({preview([repr(k) for k in subsets], 5)}: the overlap analysis's subset AP, no "
         "split: run that analysis again after scoring)"
@@ -72,7 +70,7 @@ def check_same_weights(
         else ""
     )
     raise EvaluationInputError(
-        f"{option} '{run_dir}' holds scores ({preview([repr(k) for k in kept], 5)}) of "
+        f"--output-dir '{run_dir}' holds scores ({preview([repr(k) for k in kept], 5)}) of "
         f"the weights with SHA-256 {recorded[:12]}…, but '{meta.get('checkpoint')}' now "
         f"holds other weights ({sha256[:12]}…: a run still training replaced them?): "
         "adding these scores would make one table row of two models. "

@@ -48,9 +48,7 @@ def _recorded_images(folder: Path) -> List[str]:
     return images
 
 
-def refuse_case_clashes(
-    run_dir: Path, datasets: Mapping[str, Any], dataset_name: str, option: str = "--output-dir"
-) -> None:
+def refuse_case_clashes(run_dir: Path, datasets: Mapping[str, Any], dataset_name: str) -> None:
     """:class:`~pmgsam.utils.outputs.OutputError` when ``<run_dir>/pred/<split>`` of one of
     ``datasets`` (``{split: dataset}``, the splits about to be predicted) is, on this
     filesystem, the same folder as one whose name differs only by case and whose maps are of
@@ -65,12 +63,12 @@ def refuse_case_clashes(
         foreign = [image for image in _recorded_images(twin) if image not in ours]
         if foreign:
             raise OutputError(
-                f"{option} '{run_dir}': {dataset_name}'s split '{split}' would be predicted "
+                f"--output-dir '{run_dir}': {dataset_name}'s split '{split}' would be predicted "
                 f"into pred/{split}, which on this filesystem (it does not tell upper from "
                 f"lower case) is the folder pred/{twin.name} holding maps of another "
                 f"dataset's images (e.g. '{foreign[0]}'); its maps would mix with them and "
                 f"metrics/{split}.json would replace metrics/{twin.name}.json. Give each "
-                f"dataset its own {option}"
+                "dataset its own --output-dir"
             )
 
 

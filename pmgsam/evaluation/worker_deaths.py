@@ -17,13 +17,16 @@ from typing import Iterable, List, Sequence, Union
 __all__ = ["dead_worker_message", "exit_codes"]
 
 PREFIX = "a DIS-metrics worker process died before it returned"
+# How long the workers of a broken pool get to end before their codes are read.
+EXIT_WAIT_S = 5.0
 
 
-def exit_codes(processes: Iterable, timeout: float = 5.0) -> List[Union[int, None]]:
+def exit_codes(processes: Iterable) -> List[Union[int, None]]:
     """The exit codes of ``processes`` (multiprocessing.Process), None for one still running
-    after ``timeout`` seconds. The executor ends the survivors of a death itself (SIGTERM)."""
+    after :data:`EXIT_WAIT_S` seconds. The executor ends the survivors of a death itself
+    (SIGTERM)."""
     processes = list(processes)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + EXIT_WAIT_S
     running = [p.sentinel for p in processes]
     while running and time.monotonic() < deadline:
         ended = wait(running, timeout=max(deadline - time.monotonic(), 0))

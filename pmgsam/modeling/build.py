@@ -181,7 +181,6 @@ def build_model(name_or_config: Union[str, ModelConfig, dict], **overrides: Any)
         )
     if config.sam_checkpoint:
         report = load_sam_into_decoder(model.decoder, config.sam_checkpoint)
-        model.sam_init_report = report
         # Tensors left at their random init where SAM's have other shapes: worth a warning.
         level = logging.WARNING if report["shape_mismatch"] else logging.INFO
         logger.log(

@@ -114,13 +114,17 @@ class PositionEmbeddingRandom(nn.Module):
         return torch.cat([torch.sin(coords), torch.cos(coords)], dim=-1).permute(2, 0, 1)
 
 
-def _groups(channels: int, max_groups: int) -> int:
-    return max(g for g in range(1, max_groups + 1) if channels % g == 0)
+# The most groups a GroupNorm here gets: the largest count up to it that divides the width.
+MAX_GROUPS = 8
 
 
-def group_norm(channels: int, max_groups: int = 8) -> nn.GroupNorm:
-    """GroupNorm with the largest group count ≤ ``max_groups`` that divides ``channels``."""
-    return nn.GroupNorm(_groups(channels, max_groups), channels)
+def _groups(channels: int) -> int:
+    return max(g for g in range(1, MAX_GROUPS + 1) if channels % g == 0)
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with the largest group count ≤ :data:`MAX_GROUPS` that divides ``channels``."""
+    return nn.GroupNorm(_groups(channels), channels)
 
 
 class GroupNormGELU(nn.GroupNorm):
@@ -140,6 +144,6 @@ class GroupNormGELU(nn.GroupNorm):
         return F.gelu(super().forward(x)).to(x.dtype)
 
 
-def group_norm_gelu(channels: int, max_groups: int = 8) -> GroupNormGELU:
+def group_norm_gelu(channels: int) -> GroupNormGELU:
     """:class:`GroupNormGELU` with the group count of :func:`group_norm`."""
-    return GroupNormGELU(_groups(channels, max_groups), channels)
+    return GroupNormGELU(_groups(channels), channels)

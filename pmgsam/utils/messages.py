@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import re
 import sys
@@ -106,8 +105,3 @@ class FilesNamedOnce:
             count = int.from_bytes(bytes(self._shared[:4]), "little")
             self._shared[:4] = (count + 1).to_bytes(4, "little")
         return count
-
-    def clear(self) -> None:
-        """Forget every file (a new run in the same process, e.g. a test)."""
-        with self._lock or nullcontext():
-            ctypes.memset(self._shared, 0, len(self._shared))
