@@ -158,7 +158,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
     from pmgsam.evaluation.split_folders import refuse_case_clashes
     from pmgsam.evaluation.table_rendering import to_markdown
-    from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_column
+    from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_entry
     from pmgsam.modeling.checkpoint import check_loaded
     from pmgsam.utils.config import load_config, with_data_root
 
@@ -187,7 +187,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     folder_instances = bool(gts) and not cos
     producer, weights = _producer(args, owner, folder_instances)
     # run.json merges: scores of other splits made with other settings must not stay in the row.
-    columns = [cos_column(args.dataset, split) if cos else split for split in datasets]
+    columns = [cos_entry(args.dataset, split) for split in datasets]
     refuse_other_settings(out_dir, made_with(producer), columns)
     if getattr(args, "skip_existing", False):  # before the model loads
         _refuse_unresumable(args, datasets, out_dir, producer)

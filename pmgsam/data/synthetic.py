@@ -48,14 +48,23 @@ _COD_CLASSES = [("Aquatic", "Fish"), ("Terrestrial", "Lizard"), ("Flying", "Moth
 _INSTANCE_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
 
 
-def _write_jpg(path: Path, rgb: np.ndarray) -> None:
+def _write_encoded(path: Path, arr: np.ndarray, params: List[int]) -> None:
+    # cv2.imwrite crashes (segfault) on a str path that is not UTF-8 (surrogate escapes, as
+    # Linux names may be); Python writes any path, so encode in memory and write the bytes.
+    ok, data = cv2.imencode(path.suffix, arr, params)
+    if not ok:
+        raise OSError(f"could not encode '{path}' as {path.suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    path.write_bytes(data.tobytes())
+
+
+def _write_jpg(path: Path, rgb: np.ndarray) -> None:
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    _write_encoded(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
 def _write_png(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+    _write_encoded(path, arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), [])
 
 
 def _palette_png(path: Path, label: np.ndarray) -> None:

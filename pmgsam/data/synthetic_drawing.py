@@ -24,7 +24,7 @@ def image_hw(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[int, int]
     return h, w
 
 
-def _hsv_colour(rng: np.random.Generator, hue: float, sat: float, val: float) -> np.ndarray:
+def _hsv_colour(hue: float, sat: float, val: float) -> np.ndarray:
     hsv = np.uint8([[[int(hue) % 180, int(np.clip(sat, 0, 255)), int(np.clip(val, 0, 255))]]])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
@@ -57,8 +57,9 @@ def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float) -> np.n
     return np.round(pts).astype(np.int32)
 
 
-def _curve(rng: np.random.Generator, h: int, w: int, n_ctrl: int = 4) -> np.ndarray:
-    """Smooth polyline through random control points (for wires)."""
+def _curve(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Smooth polyline through four random control points (for wires)."""
+    n_ctrl = 4
     ctrl = np.stack([rng.uniform(0, w, n_ctrl), rng.uniform(0, h, n_ctrl)], axis=1)
     s = np.linspace(0, n_ctrl - 1, 60)
     xs = np.interp(s, np.arange(n_ctrl), ctrl[:, 0])
@@ -127,7 +128,7 @@ def render(rng: np.random.Generator, h: int, w: int, fg: np.ndarray, camo: bool)
     """RGB uint8 image: a textured background, and where ``fg`` is 1 a textured object in a
     contrasting colour or, with ``camo``, in the background's palette with soft edges."""
     hue, sat, val = rng.uniform(0, 180), rng.uniform(60, 200), rng.uniform(90, 200)
-    c0, c1 = _hsv_colour(rng, hue, sat, val - 60), _hsv_colour(rng, hue + 15, sat, val + 40)
+    c0, c1 = _hsv_colour(hue, sat, val - 60), _hsv_colour(hue + 15, sat, val + 40)
     bg = _texture(rng, h, w, c0, c1)
     if camo:
         # Same palette with a slight shift: the object is visible only through its texture seams.
@@ -137,7 +138,7 @@ def render(rng: np.random.Generator, h: int, w: int, fg: np.ndarray, camo: bool)
     else:
         ohue = hue + rng.uniform(50, 130)
         oval = 255 - val if rng.random() < 0.5 else val
-        d0, d1 = _hsv_colour(rng, ohue, 180, oval - 50), _hsv_colour(rng, ohue + 10, 220, oval + 50)
+        d0, d1 = _hsv_colour(ohue, 180, oval - 50), _hsv_colour(ohue + 10, 220, oval + 50)
         obj = _texture(rng, h, w, d0, d1)
         alpha = fg.astype(np.float32)[:, :, None]
     img = bg * (1 - alpha) + obj * alpha
