@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pmgsam.data.synthetic import _write_jpg, _write_png
+from pmgsam.data.synthetic_files import write_jpg, write_png
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,9 +25,9 @@ def test_written_files_are_the_bytes_cv2_imwrite_writes(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "ref.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
     cv2.imwrite(str(tmp_path / "ref_rgb.png"), bgr)
     cv2.imwrite(str(tmp_path / "ref_gray.png"), gray)
-    _write_jpg(tmp_path / "sub" / "ours.jpg", rgb)
-    _write_png(tmp_path / "sub" / "ours_rgb.png", rgb)
-    _write_png(tmp_path / "sub" / "ours_gray.png", gray)
+    write_jpg(tmp_path / "sub" / "ours.jpg", rgb)
+    write_png(tmp_path / "sub" / "ours_rgb.png", rgb)
+    write_png(tmp_path / "sub" / "ours_gray.png", gray)
     for ref, ours in [("ref.jpg", "ours.jpg"), ("ref_rgb.png", "ours_rgb.png")]:
         assert (tmp_path / "sub" / ours).read_bytes() == (tmp_path / ref).read_bytes(), ours
     assert (tmp_path / "sub/ours_gray.png").read_bytes() == (tmp_path / "ref_gray.png").read_bytes()

@@ -32,7 +32,6 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from pmgsam.utils.cli import CommandParser, HelpFormatter, NonEmpty, non_negative_int
 from pmgsam.utils.rle import encode_rle
@@ -40,39 +39,20 @@ from pmgsam.utils.rle import encode_rle
 from .dis5k_splits import DIS5K_TEST_SPLITS, DIS5K_TRAIN
 from .io import DataError
 from .synthetic_drawing import camo_image, dis_mask, image_hw, render
-from .synthetic_files import MANIFEST, read_manifest, refuse_mixed_in, remove_own_files
+from .synthetic_files import (
+    INSTANCE_COLOURS,
+    MANIFEST,
+    palette_png,
+    read_manifest,
+    refuse_mixed_in,
+    remove_own_files,
+    write_jpg,
+    write_png,
+)
 
 LAYOUTS = {"dis5k": "DIS5K", "cod10k": "COD10K-v3", "nc4k": "NC4K"}
 _DIS_CATEGORIES = ["Accessories", "Furniture", "Electrical", "Frame", "Tool", "Kitchen"]
 _COD_CLASSES = [("Aquatic", "Fish"), ("Terrestrial", "Lizard"), ("Flying", "Moth")]
-_INSTANCE_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
-
-
-def _write_encoded(path: Path, arr: np.ndarray, params: List[int]) -> None:
-    # cv2.imwrite crashes (segfault) on a str path that is not UTF-8 (surrogate escapes, as
-    # Linux names may be); Python writes any path, so encode in memory and write the bytes.
-    ok, data = cv2.imencode(path.suffix, arr, params)
-    if not ok:
-        raise OSError(f"could not encode '{path}' as {path.suffix}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.tobytes())
-
-
-def _write_jpg(path: Path, rgb: np.ndarray) -> None:
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    _write_encoded(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-
-
-def _write_png(path: Path, arr: np.ndarray) -> None:
-    _write_encoded(path, arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), [])
-
-
-def _palette_png(path: Path, label: np.ndarray) -> None:
-    img = Image.fromarray(label.astype(np.uint8), mode="P")
-    palette = [0, 0, 0] + [c for col in _INSTANCE_COLOURS for c in col]
-    img.putpalette(palette + [0] * (768 - len(palette)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
 
 
 # The folders (and extensions) of one image's files, by kind of image.
@@ -138,8 +118,8 @@ def _dis5k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[s
     for split, stem, kind, rng, (h, w) in _items("dis5k", num, seed, size):
         im, gt = (out / f for f in _item_files(split, stem, kind))
         mask = dis_mask(rng, h, w)
-        _write_jpg(im, render(rng, h, w, mask, camo=False))
-        _write_png(gt, mask * 255)
+        write_jpg(im, render(rng, h, w, mask, camo=False))
+        write_png(gt, mask * 255)
         manifest.setdefault(split, {})[stem] = None
         bar(1)
     return manifest
@@ -153,16 +133,16 @@ def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[
         paths = [out / f for f in _item_files(split, stem, kind)]
         if kind == "NonCAM":
             h, w = image_hw(rng, size)
-            _write_jpg(paths[0], render(rng, h, w, np.zeros((h, w)), False))
+            write_jpg(paths[0], render(rng, h, w, np.zeros((h, w)), False))
             bar(1)
             continue
         label, union, img = camo_image(rng, size)
         h, w = label.shape
-        _write_jpg(paths[0], img)
-        _write_png(paths[1], union * 255)
+        write_jpg(paths[0], img)
+        write_png(paths[1], union * 255)
         edge = cv2.morphologyEx(union, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-        _write_png(paths[2], edge * 255)
-        _palette_png(paths[3], label)
+        write_png(paths[2], edge * 255)
+        palette_png(paths[3], label)
         coco = cocos[split]
         # Ids unrelated to sample order, as in the official file.
         image_id = 5000 + counter
@@ -183,13 +163,13 @@ def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[
 
 def _nc4k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[str, Dict]:
     manifest: Dict[str, Dict] = {"all": {}}
-    colours = np.array([(0, 0, 0)] + _INSTANCE_COLOURS, np.uint8)
+    colours = np.array([(0, 0, 0)] + INSTANCE_COLOURS, np.uint8)
     for split, stem, kind, rng, _ in _items("nc4k", num, seed, size):
         im, gt, inst = (out / f for f in _item_files(split, stem, kind))
         label, union, img = camo_image(rng, size)
-        _write_jpg(im, img)
-        _write_png(gt, union * 255)
-        _write_png(inst, colours[label])
+        write_jpg(im, img)
+        write_png(gt, union * 255)
+        write_png(inst, colours[label])
         manifest["all"][stem] = int(label.max())
         bar(1)
     return manifest

@@ -3,7 +3,8 @@
 ``synthetic_manifest.json`` in a generated dataset folder lists the files the generator wrote;
 ``--overwrite`` removes only those (:func:`remove_own_files`), so that a user's file in the
 folder is never deleted. Which files an older manifest names is worked out by the generator
-(its ``_own_files``), which knows the layouts; this module only reads and removes.
+(its ``_own_files``), which knows the layouts; this module reads, removes, and writes the
+image files themselves (:func:`write_jpg`, :func:`write_png`, :func:`palette_png`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, Set
 
+import cv2
+import numpy as np
+from PIL import Image
+
 from pmgsam.utils.messages import preview
 
 from .io import DataError
@@ -21,6 +26,8 @@ from .io import DataError
 MANIFEST = "synthetic_manifest.json"
 # The generator's logger: its warnings read as the generator's, whichever module emits them.
 log = logging.getLogger("pmgsam.data.synthetic")
+# The colours of instance labels 1.. in the generated instance PNGs (palette and RGB alike).
+INSTANCE_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
 
 
 def read_manifest(path: Path) -> Optional[Dict]:
@@ -106,3 +113,30 @@ def remove_own_files(
     if foreign:
         log.warning("left in place in '%s' %d file(s) the generator did not write: %s",
                     root, len(foreign), preview(foreign, 5))  # fmt: skip
+
+
+def _write_encoded(path: Path, arr: np.ndarray, params: List[int]) -> None:
+    # cv2.imwrite crashes (segfault) on a str path that is not UTF-8 (surrogate escapes, as
+    # Linux names may be); Python writes any path, so encode in memory and write the bytes.
+    ok, data = cv2.imencode(path.suffix, arr, params)
+    if not ok:
+        raise OSError(f"could not encode '{path}' as {path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.tobytes())
+
+
+def write_jpg(path: Path, rgb: np.ndarray) -> None:
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    _write_encoded(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def write_png(path: Path, arr: np.ndarray) -> None:
+    _write_encoded(path, arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), [])
+
+
+def palette_png(path: Path, label: np.ndarray) -> None:
+    img = Image.fromarray(label.astype(np.uint8), mode="P")
+    palette = [0, 0, 0] + [c for col in INSTANCE_COLOURS for c in col]
+    img.putpalette(palette + [0] * (768 - len(palette)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
