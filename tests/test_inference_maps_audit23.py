@@ -190,3 +190,22 @@ def test_the_image_folder_itself_never_receives_maps(images, tmp_path, spelling)
     with pytest.raises(OutputError, match="input folder"):
         main(_argv(images, out, "--overwrite"))
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "around"])
+def test_premask_maps_never_share_the_final_maps_folder(images, tmp_path, where):
+    # Maps of one name in both would replace each other: refused before the model loads.
+    out, pre = {
+        "same": (tmp_path / "maps", tmp_path / "maps"),
+        "inside": (tmp_path / "maps", tmp_path / "maps" / "pre"),
+        "around": (tmp_path / "maps" / "final", tmp_path / "maps"),
+    }[where]
+    with pytest.raises(OutputError, match=r"--premask-out '.*' (is|overlaps) --out"):
+        main(_argv(images, out, "--premask-out", str(pre)))
+    assert not (tmp_path / "maps").exists()
+
+
+def test_premask_maps_never_go_into_the_image_folder(images, tmp_path):
+    with pytest.raises(OutputError, match=r"--premask-out '.*' is the input folder"):
+        main(_argv(images, tmp_path / "out", "--premask-out", str(images), "--overwrite"))
+    assert not (tmp_path / "out").exists()
