@@ -3,7 +3,9 @@ built here by hand: a stand-in model whose logits are a known function of the pi
 and the image's colour, so the map of every image is sigmoid(logits) cropped to the valid
 region, resized with a plain ``F.interpolate`` (half-pixel centres) and × 255 rounded. The map
 has the stored image's size, its stem and a .png extension, the same bytes at any batch size,
-and the Pre-Mask map is the model's other output, not a copy of the final one."""
+and the Pre-Mask map is the model's other output, not a copy of the final one. The
+command refuses, before the model loads, a stem shared by two images and any map folder that
+is the image folder or overlaps the other map folder."""
 
 from __future__ import annotations
 
