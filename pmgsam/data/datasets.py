@@ -96,6 +96,10 @@ class SegmentationDataset(Dataset):
     ) -> None:
         if len(image_paths) != len(mask_paths):
             raise DataError(f"{len(image_paths)} images but {len(mask_paths)} masks")
+        # Names name the prediction files: a list of another length would misname them.
+        for what, values in (("names", names), ("skeleton paths", skeleton_paths)):
+            if values is not None and len(values) != len(image_paths):
+                raise DataError(f"{len(values)} {what} for {len(image_paths)} images")
         self.image_paths = [Path(p) for p in image_paths]
         self.mask_paths = [Path(p) for p in mask_paths]
         self.names = list(names) if names is not None else [p.stem for p in self.image_paths]
