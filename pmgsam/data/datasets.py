@@ -69,10 +69,10 @@ class SegmentationDataset(Dataset):
         image_size: S.
         train: apply the random augmentation of ``augment`` before resize + pad.
         augment: augmentation settings for ``train=True`` (defaults when ``None``).
-        names: sample names (default: the image file stems).
+        names: sample names, one per image (default: the image file stems).
         instances: instance-label source used by :meth:`coco_gt`.
-        skeleton_paths: optional precomputed GT skeletons (DIS5K ``ske/``), ``None`` entries
-            where missing.
+        skeleton_paths: optional precomputed GT skeletons (DIS5K ``ske/``), one per image,
+            ``None`` entries where missing.
         description: label used in messages, e.g. ``"dis5k DIS-TE1"``.
         reduced_decode: with ``train`` and augmentation enabled, decode JPEGs at 1/2, 1/4 or
             1/8 size when S and the crop allow (:func:`reduced_decode_factor`); ``orig_size``
@@ -96,6 +96,10 @@ class SegmentationDataset(Dataset):
     ) -> None:
         if len(image_paths) != len(mask_paths):
             raise DataError(f"{len(image_paths)} images but {len(mask_paths)} masks")
+        # Names name the prediction files: a list of another length would misname them.
+        for what, values in (("names", names), ("skeleton paths", skeleton_paths)):
+            if values is not None and len(values) != len(image_paths):
+                raise DataError(f"{len(values)} {what} for {len(image_paths)} images")
         self.image_paths = [Path(p) for p in image_paths]
         self.mask_paths = [Path(p) for p in mask_paths]
         self.names = list(names) if names is not None else [p.stem for p in self.image_paths]

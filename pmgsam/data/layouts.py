@@ -12,7 +12,8 @@ Layouts read (``root`` is the dataset folder itself):
   ``<root>/<name>/<image_dir>`` + ``<root>/<name>/<mask_dir>`` (split ``<name>``); instances from
   ``instance_dir`` when set (a split without that folder has none: only COS refuses it).
 
-Images and masks are paired by file stem; images without a mask and masks without an image are
+Images and masks are paired by file stem, from two folders (one folder for both is an error:
+each file would be its own mask); images without a mask and masks without an image are
 one error listing both (with any partner found in a format that is not read, and the rename
 when one side's names are the other's with something added: ``a_mask.png`` for ``a.jpg``).
 Files of other formats in an image folder (a phone's ``.heic``) are named in a warning, once
@@ -125,6 +126,12 @@ def _pair(
         found = _root_elsewhere(root, image_dir) if root is not None else None
         there = f"; '{found}' holds it: set data.root to that folder" if found else ""
         raise DataNotFoundError(f"image folder '{image_dir}' does not exist ({hint}){there}")
+    # Paired by stem, each file of one folder would be its own mask (a.jpg with a.jpg).
+    if mask_dir.is_dir() and image_dir.samefile(mask_dir):
+        raise DataError(
+            f"'{image_dir}' is both the image and the mask folder ({hint}): each image would "
+            "be its own mask; keep the masks in a folder of their own"
+        )
     images, unread = scan_files(image_dir, IMAGE_EXTENSIONS, "image", stacklevel=3)
     masks = list_files(mask_dir, MASK_EXTENSIONS, "mask (GT)")
     seen = (str(image_dir.resolve()), tuple(unread))
