@@ -7,10 +7,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from pmgsam.data.io import MaskValueWarning, load_image
+from pmgsam.data.io import MaskValueWarning, load_image, read_header
+from pmgsam.data.reduced_decode import load_image_reduced, reduced_decode_applies
 
 
 def test_an_mpo_photo_reads_its_first_frame_without_a_warning(tmp_path: Path) -> None:
@@ -30,3 +32,26 @@ def test_an_mpo_photo_reads_its_first_frame_without_a_warning(tmp_path: Path) ->
     # JPEG loss aside, the red half and the black half of the first frame, not the gray view.
     assert np.abs(image[:, :10].astype(int) - (200, 40, 40)).max() < 20
     assert image[:, 14:].max() < 20
+
+
+def test_an_mpo_photo_takes_the_reduced_decode_of_its_first_frame(tmp_path: Path) -> None:
+    # Training decodes camera JPEGs at 1/2..1/8 size; an MPO is one too (its photo comes first),
+    # so it should not fall back to the full-size decode. The second view is flat gray, the
+    # photo has a red half: a reduced decode of the wrong frame would be far from the photo's.
+    rng = np.random.default_rng(0)
+    first = cv2.GaussianBlur(rng.integers(0, 255, (128, 192, 3), dtype=np.uint8), (0, 0), 3)
+    first[:, :96] = (200, 40, 40)
+    path = tmp_path / "DSC0002.JPG"
+    Image.fromarray(first).save(
+        path,
+        format="MPO",
+        save_all=True,
+        append_images=[Image.fromarray(np.full((128, 192, 3), 90, np.uint8))],
+        quality=95,
+    )
+    assert reduced_decode_applies(*read_header(path)[2:])
+    reduced = load_image_reduced(path, 4)
+    assert reduced.shape == (32, 48, 3)
+    ref = cv2.resize(load_image(path), (48, 32), interpolation=cv2.INTER_AREA)
+    diff = np.abs(reduced.astype(np.float32) - ref.astype(np.float32))
+    assert diff.mean() < 2.0, diff.mean()

@@ -28,9 +28,10 @@ def reduced_decode_applies(fmt: str, mode: str) -> bool:
 
     Only 8-bit RGB and gray JPEGs: libjpeg's scaled decode and PIL agree on them (gray is
     replicated into three channels by both); CMYK/YCCK JPEGs are converted differently by OpenCV
-    and PIL, and other formats have no DCT to scale.
+    and PIL, and other formats have no DCT to scale. A camera's MPO is a JPEG whose first frame
+    (the photo, which both read) comes first in the file, followed by previews or a second view.
     """
-    return fmt == "JPEG" and mode in ("RGB", "L")
+    return fmt in ("JPEG", "MPO") and mode in ("RGB", "L")
 
 
 def load_image_reduced(path: PathLike, factor: int) -> np.ndarray:
