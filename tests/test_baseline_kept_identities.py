@@ -1,7 +1,8 @@
 """A resumed baseline run that stops again leaves the identities of the maps it kept in the
 folder's manifest (a run records identities only once it finishes): a kept map replaced
-afterwards is then still told apart from the map written, and predicted again rather than
-kept as the model's."""
+afterwards is then still told apart from the map written, and (with ``overwrite``: without it
+the folder is refused, tests/test_edited_maps.py) predicted again rather than kept as the
+model's."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def test_a_map_kept_by_a_stopped_resume_and_replaced_is_predicted_again(tmp_path
     cv2.imwrite(str(pred / "a.png"), np.full((3, 3), 7, np.uint8))
     data.bad, data.reads = set(), []
     with pytest.warns(UserWarning, match=r"1 map\(s\) changed since pmgsam wrote them"):
-        run_baseline(BoxStandIn(), data, tmp_path / "run", "S", skip_existing=True, **kwargs)
+        run_baseline(BoxStandIn(), data, tmp_path / "run", "S", skip_existing=True,
+                     overwrite=True, **kwargs)  # fmt: skip
     assert data.reads == ["a", "b", "c"]
     np.testing.assert_array_equal(png(pred / "a.png"), written)
     data.reads = []

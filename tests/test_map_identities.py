@@ -1,8 +1,9 @@
 """``--skip-existing`` keeps a map only while it is the file pmgsam wrote: the manifest records
 each map's size and modification time once the run has written it, and a map replaced since (a
-figure's "fixed" map, another method's map copied in under its name) is predicted again with one
-warning naming it; untouched maps are kept, and a manifest of an older pmgsam (no identities)
-resumes as before. Inference (a tiny model) and a baseline (stand-ins, no SAM weights)."""
+figure's "fixed" map, another method's map copied in under its name) is, with ``--overwrite``
+(without it the folder is refused: tests/test_edited_maps.py), predicted again with one warning
+naming it; untouched maps are kept, and a manifest of an older pmgsam (no identities) resumes as
+before. Inference (a tiny model) and a baseline (stand-ins, no SAM weights)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def test_inference_predicts_a_hand_replaced_map_again_and_keeps_the_others(
     assert infer(weights["one"], images, out, "--skip-existing") == []  # untouched: all kept
     assert not reads
     replace_by_hand(out / "b.png")
-    said = infer(weights["one"], images, out, "--skip-existing")
+    said = infer(weights["one"], images, out, "--skip-existing", "--overwrite")
     assert set(reads) == {"b"}  # a and c are kept unopened
     assert len(said) == 1 and "1 map(s)" in said[0] and "(b.png)" in said[0]
     assert said[0].startswith(f"--out '{out}'")
@@ -134,7 +135,7 @@ def test_a_baseline_predicts_a_hand_replaced_map_again(tmp_path) -> None:
     baseline = BoxStandIn()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        resumed = run(baseline, skip_existing=True)
+        resumed = run(baseline, skip_existing=True, overwrite=True)
     said = changed_warnings(caught)
     assert len(said) == 1 and "1 map(s)" in said[0] and "(c.png)" in said[0]
     assert said[0].startswith(f"--output-dir '{pred}'")
@@ -161,9 +162,10 @@ def test_a_stopped_run_leaves_a_replaced_map_flagged_and_its_own_maps_unflagged(
     replace_by_hand(out / "b.png")
     with pytest.warns(UserWarning, match=r"1 map\(s\) changed since pmgsam wrote them \(b\.png\)"):
         assert finished_maps(out, PRODUCER, warn=True) == {"a.png", "c.png"}
-    prepare_output_dir(out, names, producer=PRODUCER, kept=["a.png", "c.png"])
+    # --overwrite: the replaced b is refused otherwise (tests/test_edited_maps.py).
+    prepare_output_dir(out, names, producer=PRODUCER, kept=["a.png", "c.png"], overwrite=True)
     assert finished_maps(out, PRODUCER) == {"a.png", "c.png"}  # stopped before b was written
-    prepare_output_dir(out, names, producer=PRODUCER, kept=["a.png"])
+    prepare_output_dir(out, names, producer=PRODUCER, kept=["a.png"], overwrite=True)
     (out / "c.png").write_bytes(b"map c.png, written again")  # stopped before settling
     # c is this tool's map, unrecorded (kept as an older pmgsam's); b is still not the one
     # written; a's record stays.

@@ -53,6 +53,7 @@ from pmgsam.engine.predictor import NAN_CAUSE, NaNPredictionWarning
 from pmgsam.engine.unreadable import FailedInputs
 from pmgsam.utils.messages import counted, preview
 from pmgsam.utils.outputs import (
+    check_output_dir,
     dataset_folders,
     finished_maps,
     prepare_output_dir,
@@ -120,8 +121,9 @@ def run_baseline(
         producer: what makes the maps (:func:`pmgsam.baselines.resume.baseline_producer`),
             recorded in the folder's manifest; needed by ``skip_existing``.
         skip_existing: keep the maps (and records) that ``producer`` made from the same files
-            (unchanged since written: one warning names those changed) and predict only the
-            other images; a folder of another producer's maps is refused.
+            and predict only the other images; a folder of another producer's maps is refused,
+            and so is one holding maps changed since written unless ``overwrite`` (then they
+            are predicted again, one warning naming them).
         keep_going: an image that cannot be read gets no map and the others are predicted;
             the summary then lists them under ``failed`` and COS instances are not scored.
             Otherwise the first one raises :class:`~pmgsam.data.io.DataError` naming it.
@@ -143,6 +145,9 @@ def run_baseline(
     if skip_existing:
         if producer is None:
             raise ValueError("skip_existing needs the producer of the maps")
+        # Refused (a file of the user's, a map edited since) before it is planned as redone.
+        check_output_dir(pred_dir, [*sources, RECORDS], dataset_folders(dataset), overwrite,
+                         "--output-dir")  # fmt: skip
         done = finished_maps(pred_dir, producer, "--output-dir", sources, warn=True)
         kept = read_records(pred_dir, done, sources)
     failures = FailedInputs(keep_going, f"split {split}", [pred_dir])  # before names are recorded

@@ -21,8 +21,9 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 
 ``--out`` is a folder, also for one image (a name ending in an image extension, ``--out
 mask.png``, is refused unless that folder exists). It must not be the input folder (nor, for
-one image, the folder holding it), and must not hold files this tool did not write unless
-``--overwrite`` is given (see :mod:`pmgsam.utils.outputs`). A new subfolder of the input
+one image, the folder holding it), and must not hold files this tool did not write, nor maps
+it wrote that were edited since, unless ``--overwrite`` is given (see
+:mod:`pmgsam.utils.outputs`). A new subfolder of the input
 folder is fine (``--input my_images --out my_images/preds``): only the files directly in the
 input folder are read, never its subfolders, so the maps are not taken for images by a rerun.
 
@@ -40,9 +41,11 @@ analysis, ``python -m pmgsam.analysis premask``).
 ``--skip-existing`` resumes a stopped run: the manifest records what made the maps (weights and
 settings, :func:`~pmgsam.engine.predictor.map_producer`) and the image file each map is of; maps
 of the same producer and image file are kept and their images not opened, a map of another image
-of that name (or one changed since it was written: the manifest records each map's size and
-modification time once the run has written it) is predicted again, and a folder of another
-producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`).
+of that name is predicted again, and a folder of another producer's maps is refused
+(:func:`~pmgsam.utils.outputs.finished_maps`). A map changed since it was written (the manifest
+records each map's size and modification time once the run has written it: a hand-edited map)
+is refused as a file of the user's, with or without ``--skip-existing``; with ``--overwrite``
+it is predicted again.
 :func:`predict_split` (benchmark mode) records the same and resumes the same way with
 ``skip_existing``. The weights file is hashed before the model loads from it, and a file
 replaced or rewritten in between is refused, naming it, so the recorded SHA-256 is of the
@@ -137,8 +140,9 @@ def predict_split(
       device: ``auto``, ``cpu`` or ``cuda[:i]``.
       batch_size: images per forward pass.
       overrides: ``key=value`` overrides of the experiment config.
-      overwrite: allow an ``out_dir`` that holds files this tool did not write (never one of
-        the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
+      overwrite: allow an ``out_dir`` that holds files this tool did not write, or maps it
+        wrote that were changed since (never one of the dataset's folders; see
+        :func:`pmgsam.utils.outputs.prepare_output_dir`).
       premask_dir: also write the Pre-Mask probability maps into this folder.
       progress: show a progress bar.
       reuse: a dict the caller keeps across calls: the first call stores its loaded (and,
@@ -146,10 +150,11 @@ def predict_split(
         config, checkpoint, overrides and device use it, so several splits cost one load.
       skip_existing: resume a stopped run, as inference's ``--skip-existing``: keep the maps
         in ``out_dir`` (and ``premask_dir``: both must be there) that the same producer
-        (:func:`~pmgsam.engine.predictor.map_producer`) made from the same image file and
-        that are unchanged since written, and predict only the other images (the kept ones
-        are not opened); a folder of another producer's maps is refused
-        (:func:`~pmgsam.utils.outputs.finished_maps`).
+        (:func:`~pmgsam.engine.predictor.map_producer`) made from the same image file, and
+        predict only the other images (the kept ones are not opened); a folder of another
+        producer's maps is refused (:func:`~pmgsam.utils.outputs.finished_maps`), as is one
+        holding maps changed since written unless ``overwrite`` (they are then predicted
+        again).
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
       weights: the weights file's hash when the caller has it (benchmark mode hashes it once
         for all its splits: :func:`~pmgsam.modeling.checkpoint.hash_weights`); taken here

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="allow an --out folder holding files this tool did not write (same-name ones are "
-        "replaced; with --skip-existing too: a file of yours is never taken for a map)",
+        help="allow an --out folder holding files this tool did not write, or maps it wrote "
+        "that were edited since (same-name ones are replaced; with --skip-existing too: a "
+        "file of yours is never taken for a map)",
     )
     parser.add_argument(
         "--skip-existing",

@@ -9,7 +9,10 @@ writing. It refuses
   not lift this. A command that reads only the files directly in its input folders (``flat``
   inputs: inference's ``--input``) may write into a subfolder of one, which it never reads
   (this and the other checks of paths alone are :mod:`pmgsam.utils.output_paths`');
-* an output folder that already holds files this tool did not write, unless ``overwrite``.
+* an output folder that already holds files this tool did not write, unless ``overwrite``;
+* likewise a map the tool wrote there that was edited since (below): a hand-corrected map is
+  the user's work, replaced only with ``overwrite`` (``--skip-existing`` would predict it again,
+  so it is refused too). A map the user deleted is no loss: it is written again.
 
 The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidden, so that
 folder listings skip it) that lists every map name the tool wrote there. The names are
@@ -19,7 +22,8 @@ inference command's weights, settings and kind of map) and which input image eac
 :func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
 refuses a folder holding another producer's. Once a run has written its maps,
 :func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`):
-a map replaced since (by hand, by another program) is then not kept as the producer's.
+a map replaced since (:func:`changed_maps`) is refused as above, and with ``overwrite``
+predicted again, never kept; maps without a record (older pmgsam versions) are the tool's.
 """
 
 from __future__ import annotations
@@ -99,7 +103,8 @@ def check_output_dir(
 ) -> None:
     """Check that ``out_dir`` may receive the files ``names``, creating nothing: for a command to
     call before its slow set-up (a model to load), then :func:`prepare_output_dir` once it is
-    about to write. Arguments as there; raises :class:`OutputError` naming the folder and why."""
+    about to write. Arguments as there; raises :class:`OutputError` naming the folder and why
+    (files this tool did not write, maps changed since it wrote them)."""
     out = Path(out_dir)
     refuse_output_in_inputs(out, inputs, option, "the maps", flat_inputs)
     if out.exists() and not out.is_dir():
@@ -110,18 +115,38 @@ def check_output_dir(
         return
     ours = written_names(out) | {p.name for p in stale_map_temporaries(out)}
     foreign = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and p.name not in ours)
+    # A map edited in place since the tool wrote it (a hand-corrected figure or GT) is the
+    # user's work now: a rerun (--skip-existing included) must not replace it unasked. Hidden
+    # files are the tool's bookkeeping (a baseline's records, rewritten by each run), no map.
+    edited = [n for n in changed_maps(out) if not n.startswith(".")]
     if foreign:
-        clash = sorted(set(foreign) & set(names))
-        risk = (
-            f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
-            if clash
-            else "none would be replaced, but the folder would mix them with the maps"
-        )
         raise OutputError(
             f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
-            f"write ({preview(foreign, 5)}); {risk}. Choose a new or empty folder, or pass "
-            "--overwrite to write there anyway"
+            f"write ({preview(foreign, 5)}); {_risk(foreign, names)}. Choose a new or empty "
+            "folder, or pass --overwrite to write there anyway"
+            + (f" (it also holds {_edited_text(edited, names)})" if edited else "")
         )
+    if edited:
+        raise OutputError(
+            f"{option} '{out}' holds {_edited_text(edited, names)}. Move them out of the "
+            "folder (or choose another one) to keep them, or pass --overwrite to replace them"
+        )
+
+
+def _risk(files: List[str], names: Iterable[str]) -> str:
+    clash = sorted(set(files) & set(names))
+    if clash:
+        return f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
+    return "none would be replaced, but the folder would mix them with the maps"
+
+
+def _edited_text(edited: List[str], names: Iterable[str]) -> str:
+    return (
+        f"{len(edited)} map(s) changed since pmgsam wrote them ({preview(edited, 5)}): their "
+        "size or modification time is not the one recorded (edited by hand, replaced by "
+        "another program, copied without keeping times, or written again by a run that "
+        f"stopped before recording them); {_risk(edited, names)}"
+    )
 
 
 def prepare_output_dir(
@@ -142,7 +167,8 @@ def prepare_output_dir(
       out_dir: the folder the maps go to.
       names: the file names that will be written there (e.g. ``x.png``).
       inputs: folders the command reads (images, GT); ``None`` entries are ignored.
-      overwrite: allow a folder holding files this tool did not write.
+      overwrite: allow a folder holding files this tool did not write, or maps changed since
+        it wrote them (:func:`changed_maps`): both may then be replaced.
       option: the command-line option that named ``out_dir``, for the messages.
       tool: which command writes (recorded in the manifest).
       producer: what makes the maps (:func:`pmgsam.engine.predictor.map_producer`); ``None``
@@ -307,8 +333,9 @@ def finished_maps(
     all, and (given ``sources``, as :func:`prepare_output_dir` takes them) from the same input
     image: a map of another image of that name, or of the image before it was edited, is
     predicted again. So is a map that is no longer the file the tool wrote
-    (:func:`changed_maps`); with ``warn`` (for the call that decides what a run keeps, not for
-    a check before it) one warning says how many and names the first few. Raises
+    (:func:`changed_maps`; :func:`check_output_dir` refuses such a folder first unless
+    ``overwrite``); with ``warn`` (for the call that decides what a run keeps, not for a check
+    before it) one warning says how many and names the first few. Raises
     :class:`OutputError` when it says another producer did, says none (manifests from before
     producers were recorded, other commands), or the folder is ``mixed``: keeping such maps
     would mix models, and recomputing them silently would hide that. A file of the user's is
