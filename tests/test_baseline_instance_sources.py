@@ -21,7 +21,8 @@ from pmgsam.baselines.runner import run_baseline
 from pmgsam.data import build_dataset, generate
 from pmgsam.data.config import DataConfig
 from pmgsam.utils.config import from_dict
-from pmgsam.utils.outputs import file_identity, read_manifest, write_manifest
+from pmgsam.utils.map_producers import file_identity
+from pmgsam.utils.outputs import read_manifest, write_manifest
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -182,7 +182,7 @@ def test_maps_made_at_another_input_side_or_checkpoint_are_not_this_runs(tmp_pat
     """The producer names the model input side and the checkpoint's SHA-256: maps made at
     --model-image-size 512 are not a 1024-px run's, nor those of another checkpoint."""
     from pmgsam.baselines.resume import baseline_producer
-    from pmgsam.utils.outputs import producer_changes
+    from pmgsam.utils.map_producers import producer_changes
 
     weights = tmp_path / "sam.pth"
     settings = {"baseline": "sam-auto"}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pmgsam.utils.map_producers import file_identity
 from pmgsam.utils.outputs import (
     MANIFEST,
     OutputError,
-    file_identity,
     finished_maps,
     prepare_output_dir,
     read_manifest,

@@ -10,12 +10,11 @@ from typing import Optional
 
 import pytest
 
+from pmgsam.utils.map_producers import PRODUCER_FIELDS, producer_changes
 from pmgsam.utils.outputs import (
-    PRODUCER_FIELDS,
     OutputError,
     finished_maps,
     prepare_output_dir,
-    producer_changes,
     read_manifest,
     settle_output_dir,
 )

@@ -11,7 +11,7 @@ import pytest
 from pmgsam.data.errors import DataError
 from pmgsam.data.io import load_image, load_mask
 from pmgsam.utils.cli import exit_status
-from pmgsam.utils.outputs import file_identity
+from pmgsam.utils.map_producers import file_identity
 
 
 def looping_pair(folder: Path) -> Path:

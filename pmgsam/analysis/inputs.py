@@ -252,7 +252,8 @@ def check_maps_made_by(checkpoint: str, maps: Dict[Path, Sequence[str]]) -> None
     checkpoint would be analysed as the given one's; maps with no record (an older pmgsam, or
     not written by pmgsam) cannot show which model made them, so they are refused too."""
     from pmgsam.modeling.checkpoint import weights_digest
-    from pmgsam.utils.outputs import changed_maps, describe_producer, read_manifest
+    from pmgsam.utils.map_producers import describe_producer
+    from pmgsam.utils.outputs import changed_maps, read_manifest
 
     given = weights_digest(checkpoint)
     problems = []

@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 from pmgsam.data.io import MASK_EXTENSIONS
 from pmgsam.utils.io import write_text_atomic
-from pmgsam.utils.outputs import file_identity
+from pmgsam.utils.map_producers import file_identity
 
 RECORDS = ".pmgsam-baseline-records.jsonl"
 #: What a baseline runs at: fp32 on every device (what its maps' manifest records as ``amp``).
@@ -57,7 +57,7 @@ def baseline_producer(
 
 def baseline_sources(dataset: Any, count: int, reads_gt: bool) -> Dict[str, Any]:
     """``{<name>.png: identity}`` of the first ``count`` images of ``dataset``: the image file's
-    (:func:`~pmgsam.utils.outputs.file_identity`), with the GT mask's and the instance labels'
+    (:func:`~pmgsam.utils.map_producers.file_identity`), with the GT mask's and the instance labels'
     when the map is made from the GT too (``reads_gt``: box prompts, the oracle reduction).
 
     Instance labels in a COCO file: that file's identity. In a folder of instance maps: the

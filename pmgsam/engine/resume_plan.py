@@ -14,7 +14,8 @@ from pmgsam.engine.distributed import resolve_device
 from pmgsam.engine.predictor import map_producer, resolve_amp
 from pmgsam.modeling.checkpoint import HashedWeights, branch_digests, check_loaded, hash_weights
 from pmgsam.modeling.weights import CheckpointError
-from pmgsam.utils.outputs import file_identity, finished_maps, prepare_output_dir
+from pmgsam.utils.map_producers import file_identity
+from pmgsam.utils.outputs import finished_maps, prepare_output_dir
 
 # The inference command's messages, under its name (it runs as __main__).
 logger = logging.getLogger("pmgsam.engine.inference")

@@ -29,13 +29,13 @@ predicted again, never kept; maps without a record (older pmgsam versions) are t
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, temporary_target, write_text_atomic
+from pmgsam.utils.map_producers import describe_producer, producer_changes
 from pmgsam.utils.messages import preview
 
 # The path checks are re-exported: callers import them from here.
@@ -271,54 +271,6 @@ def _changed(out: Path, record: Dict[str, Any], names: Iterable[str]) -> List[st
     return sorted(
         n for n in names if n in identities and map_identity(out / n) not in (identities[n], None)
     )
-
-
-PRODUCER_FIELDS = {
-    "weights_sha256": "weights SHA-256",
-    "frozen_sha256": "frozen branches' SHA-256",
-    "image_size": "image size",
-    "amp": "amp",
-    "maps": "kind of map",
-    "settings": "baseline settings",  # a baseline's (pmgsam.baselines.resume); None for PMG-SAM
-}
-
-
-def producer_changes(
-    recorded: Optional[Dict[str, Any]], producer: Optional[Dict[str, Any]]
-) -> List[str]:
-    """What differs between two producers (:data:`PRODUCER_FIELDS`); everything when either is
-    unknown (``None``)."""
-    if recorded is None or producer is None:
-        return list(PRODUCER_FIELDS.values())
-    return [text for key, text in PRODUCER_FIELDS.items() if recorded.get(key) != producer.get(key)]
-
-
-def describe_producer(producer: Dict[str, Any]) -> str:
-    """One line naming a producer: weights file, its SHA-256 (12 digits) and settings."""
-    frozen = producer.get("frozen_sha256")
-    branches = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted((frozen or {}).items()))
-    # A baseline has no frozen branches (None) but settings of its own.
-    model = "" if frozen is None else f", frozen {branches or 'none'}"
-    extra = producer.get("settings")
-    settings = "; " + json.dumps(extra, sort_keys=True) if extra else ""
-    return (
-        f"'{producer.get('weights')}' (SHA-256 {str(producer.get('weights_sha256'))[:12]}"
-        f"{model}; image size {producer.get('image_size')}, amp {producer.get('amp')}, "
-        f"{producer.get('maps')} maps{settings})"
-    )
-
-
-def file_identity(path: PathLike) -> List[Any]:
-    """What tells an input image apart for :func:`finished_maps`: its resolved path, size and
-    modification time (``None`` for the last two when it cannot be read)."""
-    # realpath, not Path.resolve(): before Python 3.13 that raises on a symbolic link loop,
-    # which is one more unreadable image (reported with the others) here.
-    resolved = os.path.realpath(path)
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return [resolved, None, None]
-    return [resolved, stat.st_size, stat.st_mtime_ns]
 
 
 def finished_maps(
