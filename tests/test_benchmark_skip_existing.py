@@ -34,26 +34,6 @@ PARTS = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, small_tiny_model) -> Dict[str, Tuple[Path, Any]]:
-    """conftest's ``checkpoints`` with the small Hiera (:func:`small_tiny_model`): what is kept,
-    skipped or predicted again does not depend on the frozen branch's size, and each run here
-    copies, runs and digests the weights (Hiera-T's 27 M took most of this file's time)."""
-    import copy
-
-    import torch
-
-    model = copy.deepcopy(small_tiny_model).eval()
-    other = copy.deepcopy(model)
-    with torch.no_grad():
-        next(p for p in other.parameters() if p.requires_grad).add_(0.5)
-    root = tmp_path_factory.mktemp("weights")
-    return {
-        "one": (save_model(model, root / "one.safetensors"), model),
-        "other": (save_model(other, root / "other.safetensors"), other),
-    }
-
-
 @pytest.fixture
 def config(checkpoints, dis5k_root, tmp_path) -> Path:
     data = {"dataset": "dis5k", "root": str(dis5k_root), "train_split": "DIS-TR",
