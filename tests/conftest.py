@@ -148,15 +148,18 @@ def vit_b() -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def checkpoints(
-    tmp_path_factory: pytest.TempPathFactory, seed0_tiny: Callable[[], torch.nn.Module]
+    tmp_path_factory: pytest.TempPathFactory, small_tiny_model: torch.nn.Module
 ) -> Dict[str, Tuple[Path, Any]]:
     """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
-    by 0.5), with the model each loads as: ``{name: (path, model)}``."""
+    by 0.5), with the model each loads as: ``{name: (path, model)}``. The frozen Hiera is
+    :data:`SMALL_HIERA` (what the tests of these files check does not depend on its size, and
+    they copy, run and digest the weights many times; Hiera-T's 27 M took most of their time),
+    so load them through :func:`weights`."""
     import copy
 
     from pmgsam.modeling.checkpoint import save_model
 
-    model = seed0_tiny().eval()
+    model = copy.deepcopy(small_tiny_model).eval()
     other = copy.deepcopy(model)
     with torch.no_grad():
         next(p for p in other.parameters() if p.requires_grad).add_(0.5)

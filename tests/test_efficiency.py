@@ -112,15 +112,28 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
 
     monkeypatch.setattr(SAM2AutomaticMaskGenerator, "generate", generate)
     # measure_amg encodes the image twice at 1024² (its FLOP count, then the one timed call),
-    # seconds each on a CPU: the timed call gets the first one's features.
+    # about ten seconds each on a CPU. Nothing here reads the features' values, only the
+    # encoder's FLOPs, which the counter takes from shapes: the encoder runs once, moved in
+    # place to the meta device (the generator's own module, so that hooks and counters on it
+    # and its parts still see the pass), and the generator decodes seeded random features of
+    # its output's shapes.
     from sam2.modeling.backbones.image_encoder import ImageEncoder
 
     encode, asked, encoded = ImageEncoder.forward, [], []  # encoded: (input, features)
 
+    def on_meta(self, sample):
+        shapes = encode(self.to("meta"), sample.to("meta"))
+        rng = torch.Generator().manual_seed(0)
+        features = lambda t: torch.rand(t.shape, generator=rng, dtype=t.dtype)  # noqa: E731
+        return {
+            k: [features(t) for t in v] if isinstance(v, list) else features(v)
+            for k, v in shapes.items()
+        }
+
     def encode_once(self, sample):
         asked.append(tuple(sample.shape))
         if not encoded or not torch.equal(sample, encoded[-1][0]):
-            encoded.append((sample.clone(), encode(self, sample)))
+            encoded.append((sample.clone(), on_meta(self, sample)))
         # forward_image replaces entries of the feature lists: copies of the lists, not tensors
         return {k: list(v) if isinstance(v, list) else v for k, v in encoded[-1][1].items()}
 
