@@ -61,7 +61,7 @@ def premask_report(args: argparse.Namespace) -> None:
         for p, s in zip(images.parts, images.stems)
     )
     if args.predict or not complete:
-        _predict_final_and_premask(args, run, meta, overrides, preds, pres)
+        _predict_final_and_premask(args, run, meta, overrides, images, preds, pres)
     else:
         if args.checkpoint:  # the maps there may be another checkpoint's
             check_maps_made_by(args.checkpoint, _stems_by_folder(images, preds, pres))
@@ -103,11 +103,15 @@ def _predict_final_and_premask(
     run: Path,
     meta: Dict[str, object],
     overrides: List[str],
+    images: Any,
     preds: Dict[str, Path],
     pres: Dict[str, Path],
 ) -> None:
-    """Predict the final and Pre-Mask maps of every part of ``args.split`` into ``preds`` and
-    ``pres`` with --checkpoint, else the checkpoint the run was scored with."""
+    """Predict the final and Pre-Mask maps of every part of ``args.split`` (``images``:
+    :func:`~pmgsam.analysis.inputs.split_images`) into ``preds`` and ``pres`` with
+    --checkpoint, else the checkpoint the run was scored with. --overwrite lets them replace
+    files there that pmgsam did not write, or maps edited since it wrote them, as inference's
+    does; every part's folders are checked before the model loads."""
     from pmgsam.evaluation.combined import split_parts
     from pmgsam.evaluation.run_json import recorded_checkpoint
 
@@ -133,6 +137,8 @@ def _predict_final_and_premask(
     older_ablate = is_ablation_variant(meta) and any(
         folder.is_dir() and not (folder / MANIFEST).is_file() for folder in preds.values()
     )
+    overwrite = args.overwrite or older_ablate
+    _check_map_folders(images, preds, pres, overwrite)
     loaded: dict = {}  # one model load for every part
     for part in split_parts(args.split):
         predict_split(
@@ -143,12 +149,33 @@ def _predict_final_and_premask(
             args.device,
             args.batch_size,
             overrides,
-            overwrite=older_ablate,
+            overwrite=overwrite,
             premask_dir=pres[part],
+            option=FINAL_FOLDER,
             progress=not args.quiet,
             reuse=loaded,
             weights=hashed,  # the file checked is hashed once, and must be the one loaded
         )
+
+
+FINAL_FOLDER, PREMASK_FOLDER = "--run's final map folder", "--run's Pre-Mask map folder"
+
+
+def _check_map_folders(
+    images: Any, preds: Dict[str, Path], pres: Dict[str, Path], overwrite: bool
+) -> None:
+    """Every part's final and Pre-Mask map folders, as predict_split checks them once it gets
+    there (:func:`~pmgsam.utils.outputs.check_output_dir`, which creates nothing), before the
+    model loads: a file of the user's, or a map edited since, in the last part's folders must
+    not cost the predictions of the others."""
+    from pmgsam.utils.outputs import check_output_dir
+
+    names: Dict[str, List[str]] = {}
+    for part, stem in zip(images.parts, images.stems):
+        names.setdefault(part, []).append(f"{stem}.png")
+    for part, maps in names.items():
+        for folder, option in ((preds[part], FINAL_FOLDER), (pres[part], PREMASK_FOLDER)):
+            check_output_dir(folder, maps, images.folders(), overwrite, option)
 
 
 def _recorded_weights_gone(run: Path, meta: Dict[str, object], tried: str) -> str:

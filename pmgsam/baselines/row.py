@@ -184,6 +184,7 @@ def run_row(args: argparse.Namespace) -> Dict[str, Any]:
     gts, left_out = _instance_ground_truths(args, cfg.data, datasets)  # whole splits
     cos_gt = {split: (gt, left_out.get(split, {})) for split, gt in gts.items()}
     check_same_data(out_dir, args.dataset, list(datasets), cfg.data.root, datasets, gts)
+    _check_split_folders(args, datasets, out_dir)  # before the weights are hashed
     folder_instances = bool(gts) and not cos
     producer, weights = _producer(args, owner, folder_instances)
     # run.json merges: scores of other splits made with other settings must not stay in the row.
@@ -297,6 +298,21 @@ def _producer(
         raise CheckpointError(f"checkpoint file '{path}' {what}")
     weights = hash_weights(path)
     return baseline_producer(path, weights.sha256, side, map_settings(args, instances)), weights
+
+
+def _check_split_folders(args: argparse.Namespace, datasets: Dict[str, Any], out_dir: Path) -> None:
+    """Every split's ``pred/<split>`` as :func:`~pmgsam.baselines.runner.run_baseline` checks it
+    (:func:`~pmgsam.utils.outputs.check_output_dir`, which creates nothing), before the model
+    loads: a file of the user's, or a map edited since, in the last split's folder must not cost
+    the predictions of the others. A folder an earlier run left half-filled is the tool's own."""
+    from pmgsam.baselines.resume import RECORDS
+    from pmgsam.utils.outputs import check_output_dir, dataset_folders
+
+    for split, dataset in datasets.items():
+        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        names = [*(f"{name}.png" for name in dataset.names[:n]), RECORDS]
+        inputs = dataset_folders(dataset)
+        check_output_dir(out_dir / "pred" / split, names, inputs, args.overwrite, "--output-dir")
 
 
 def _refuse_unresumable(

@@ -155,6 +155,20 @@ def _predict(
     return str(folder)
 
 
+def _check_split_folders(run_dir: Path, datasets: Dict[str, Any], overwrite: bool) -> None:
+    """Every split's ``pred/<split>``, as :func:`~pmgsam.engine.inference.predict_split` checks
+    it (:func:`~pmgsam.utils.outputs.check_output_dir`, which creates nothing), before the
+    weights are hashed and the model loads: a file of the user's, or a map edited since, in the
+    last split's folder must not cost the predictions of the others. A folder an earlier run of
+    this tool left half-filled is its own, so ``--skip-existing`` resumes pass."""
+    from pmgsam.utils.outputs import check_output_dir, dataset_folders
+
+    for part, dataset in datasets.items():
+        names = [f"{stem}.png" for stem in dataset.names]
+        folder = run_dir / "pred" / part
+        check_output_dir(folder, names, dataset_folders(dataset), overwrite, "--output-dir")
+
+
 def data_overrides(args: argparse.Namespace) -> List[str]:
     """The config overrides, with ``--data-root`` as ``data.root``."""
     return with_data_root(args.overrides, args.data_root)
@@ -328,6 +342,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     # the predictions of every split first.
     cos_gt, gt_failed = cos_ground_truths(args, data_cfg, datasets)
     check_same_data(run_dir, args.dataset, args.splits, data_cfg.root, datasets, cos_gt)
+    _check_split_folders(run_dir, datasets, args.overwrite)
     # Once, before predicting: the manifests of every split and run.json record this SHA-256.
     # A run still training may replace its best weights meanwhile: predict_split refuses the
     # file once the model is loaded if it is no longer the version hashed here.
