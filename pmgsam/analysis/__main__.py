@@ -125,7 +125,12 @@ def _add_premask_parser(sub: Any) -> None:
         type=OUT,
         help="output folder (default RUN/analysis/premask_<split>, DIS-TE: DIS-TE1-4)",
     )
-    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"{OVERWRITE_HELP}, and in the run's map folders (pred/, premask/) files it did "
+        "not write or maps edited since",
+    )
     p.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     p.add_argument(
         "--batch-size", type=positive_int, default=1, help="images per forward pass (missing maps)"
