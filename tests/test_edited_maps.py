@@ -12,16 +12,12 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import cv2
-import numpy as np
 import pytest
+from map_cases import infer, replace_by_hand, write_images
 from test_baseline_runner import BoxStandIn, Stand, rect
-from test_map_identities import replace_by_hand
 
 from pmgsam.baselines.runner import run_baseline
-from pmgsam.engine.inference import main as inference_main
 from pmgsam.engine.inference import predict_split
-from pmgsam.utils.cli import exit_status
 from pmgsam.utils.outputs import (
     IDENTITIES,
     MANIFEST,
@@ -40,26 +36,11 @@ pytestmark = [
 
 @pytest.fixture
 def images(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(2)
-    for i, stem in enumerate("abc"):
-        shape = (20 + 4 * i, 36 - 2 * i, 3)
-        cv2.imwrite(str(folder / f"{stem}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
-    return folder
+    return write_images(tmp_path / "images", 2, (20, 36), (4, -2))
 
 
 def digest(folder: Path) -> Dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
-
-
-def infer(weights: Path, images: Path, out: Path, *extra) -> Tuple[int, List[str]]:
-    """Exit status of inference and the messages of its warnings."""
-    argv = ["--checkpoint", weights, "--input", images, "--out", out, "--num-workers", 0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        code = exit_status(inference_main, [*argv, "--batch-size", 3, "--quiet", *extra])
-    return code, [str(w.message) for w in caught]
 
 
 @pytest.fixture

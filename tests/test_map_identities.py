@@ -8,21 +8,19 @@ before. Inference (a tiny model) and a baseline (stand-ins, no SAM weights)."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import List
 
-import cv2
-import numpy as np
 import pytest
+from map_cases import PRODUCER_A as PRODUCER
+from map_cases import infer as run_inference
+from map_cases import replace_by_hand, write_images
 from resume_cases import count_reads
 from test_baseline_runner import BoxStandIn, Stand, rect
 
 from pmgsam.baselines.runner import run_baseline
 from pmgsam.engine import inference_inputs
-from pmgsam.engine.inference import main as inference_main
-from pmgsam.utils.cli import exit_status
 from pmgsam.utils.outputs import (
     IDENTITIES,
     MANIFEST,
@@ -39,40 +37,20 @@ pytestmark = [
 ]
 
 
-def replace_by_hand(path: Path) -> bytes:
-    """Rewrite ``path`` in place with other bytes of the same length, two seconds newer (a
-    size check alone would miss it; the explicit time, a file system's coarse clock)."""
-    before = path.stat()
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
-    assert path.stat().st_size == before.st_size
-    return bytes(data)
-
-
 def changed_warnings(caught: List[warnings.WarningMessage]) -> List[str]:
     return [str(w.message) for w in caught if CHANGED in str(w.message)]
 
 
 @pytest.fixture
 def images(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i, stem in enumerate("abc"):
-        shape = (24 + 5 * i, 40 - 3 * i, 3)
-        cv2.imwrite(str(folder / f"{stem}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
-    return folder
+    return write_images(tmp_path / "images", 1, (24, 40), (5, -3))
 
 
 def infer(weights: Path, images: Path, out: Path, *extra) -> List[str]:
     """Run inference (exit 0 asserted); the warnings about changed maps it gave."""
-    argv = ["--checkpoint", weights, "--input", images, "--out", out, "--num-workers", 0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert exit_status(inference_main, [*argv, "--batch-size", 3, "--quiet", *extra]) == 0
-    return changed_warnings(caught)
+    code, said = run_inference(weights, images, out, *extra)
+    assert code == 0
+    return [message for message in said if CHANGED in message]
 
 
 def test_inference_predicts_a_hand_replaced_map_again_and_keeps_the_others(
@@ -142,11 +120,6 @@ def test_a_baseline_predicts_a_hand_replaced_map_again(tmp_path) -> None:
     assert len(baseline.calls) == 1  # c only: a and b are kept
     assert resumed == straight
     assert {p.name: p.read_bytes() for p in pred.glob("*.png")} == maps
-
-
-PRODUCER = {"weights": "/w/a.safetensors", "weights_sha256": "a" * 64,
-            "frozen_sha256": {"u2net": "f" * 64}, "image_size": 64, "amp": "none",
-            "maps": "final"}  # fmt: skip
 
 
 def test_a_stopped_run_leaves_a_replaced_map_flagged_and_its_own_maps_unflagged(

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from pathlib import Path
 
 import pytest
+from map_cases import PRODUCER_A, run_into
 
 from pmgsam.utils.map_producers import file_identity
 from pmgsam.utils.outputs import (
@@ -22,22 +22,7 @@ from pmgsam.utils.outputs import (
     settle_output_dir,
 )
 
-PRODUCER_A = {"weights": "/w/a.safetensors", "weights_sha256": "a" * 64,
-              "frozen_sha256": {"u2net": "f" * 64}, "image_size": 64, "amp": "none",
-              "maps": "final"}  # fmt: skip
 PRODUCER_B = {**PRODUCER_A, "weights": "/w/b.safetensors", "weights_sha256": "b" * 64}
-
-
-def run_into(out: Path, names, producer, warns: bool = False) -> None:
-    """What a run does to ``out``: the manifest first, then the maps, then settling."""
-    if warns:
-        with pytest.warns(UserWarning, match="of an earlier run"):
-            prepare_output_dir(out, names, tool="inference", producer=producer)
-    else:
-        prepare_output_dir(out, names, tool="inference", producer=producer)
-    for name in names:
-        (out / name).write_bytes(f"{producer['weights_sha256'][0]} {name}".encode())
-    settle_output_dir(out, names)
 
 
 def test_a_folder_stays_mixed_while_any_map_of_another_producer_is_left(tmp_path) -> None:

@@ -5,31 +5,15 @@ never keeps the unknown run's maps as its own; and a map the user deleted is pre
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
 import pytest
+from map_cases import PRODUCER_A, run_into
 
 from pmgsam.utils.map_producers import PRODUCER_FIELDS, producer_changes
 from pmgsam.utils.outputs import (
     OutputError,
     finished_maps,
-    prepare_output_dir,
     read_manifest,
-    settle_output_dir,
 )
-
-PRODUCER_A = {"weights": "/w/a.safetensors", "weights_sha256": "a" * 64,
-              "frozen_sha256": {"u2net": "f" * 64}, "image_size": 64, "amp": "none",
-              "maps": "final"}  # fmt: skip
-
-
-def run_into(out: Path, names, producer: Optional[dict], content: str) -> None:
-    """What a run does to ``out``: the manifest first, then the maps, then settling."""
-    prepare_output_dir(out, names, tool="inference", producer=producer)
-    for name in names:
-        (out / name).write_text(f"{content} {name}")
-    settle_output_dir(out, names)
 
 
 def test_an_unknown_producer_differs_in_everything():
