@@ -166,8 +166,9 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     )
 
 
-# A clock behind an earlier attempt's event file by up to this is waited out; a larger lag is
-# warned about instead (a resume should not hang for it).
+# The longest wait for the clock to pass an earlier attempt's event-file second (the wait runs
+# to the next second, so a clock up to 4 s behind is waited out); a larger lag is warned about
+# instead (a resume should not hang for it).
 _MAX_CLOCK_WAIT_S = 5.0
 
 
