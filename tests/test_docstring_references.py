@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -67,6 +68,7 @@ def module_file(name: str) -> Optional[Path]:
     return None
 
 
+@functools.cache
 def bound_names(path: Path) -> Tuple[Set[str], Dict[str, Set[str]]]:
     """The names a file binds at module level (also under ``if``/``try``, and imports anywhere),
     and the members (methods, class attributes, ``self.x``) of each class it defines."""
@@ -157,9 +159,8 @@ def attribute_path(obj: Any, parts: List[str]) -> Tuple[bool, Any]:
 def qualified_problem(target: str) -> Optional[str]:
     """What is wrong with a reference to ``pmgsam.…``, or None."""
     parts = target.split(".")
-    depth = next((i for i in range(len(parts), 0, -1) if module_file(".".join(parts[:i]))), 0)
-    if depth == 0:
-        return "no such module"
+    # The longest prefix with a file (pmgsam itself at least) is the module; the rest its names.
+    depth = max(i for i in range(1, len(parts) + 1) if module_file(".".join(parts[:i])))
     owner, rest = ".".join(parts[:depth]), parts[depth:]
     module = imported(owner)
     if module is None:  # only read: its source must bind the name (and the class the member)
@@ -170,9 +171,8 @@ def qualified_problem(target: str) -> Optional[str]:
     if not attribute_path(module, rest)[0]:
         return f"{owner} has no {'.'.join(rest)}"
     first = getattr(module, rest[0]) if rest else None
-    if (inspect.isfunction(first) or inspect.isclass(first)) and module_file(
-        owner
-    ).stem != "__init__":
+    exported = module_file(owner).name == "__init__.py"  # a package's names are its interface
+    if (inspect.isfunction(first) or inspect.isclass(first)) and not exported:
         if first.__module__.startswith("pmgsam") and first.__module__ != owner:
             return f"only imported there: defined in {first.__module__}"
     return None
@@ -241,6 +241,12 @@ def test_the_check_tells_stale_references_from_good_ones() -> None:
     assert qualified_problem("pmgsam.engine.config.OptimConfig.no_such_field") is not None
     assert unqualified_problem("list_models", PACKAGE_DIR / "__init__.py") is None  # lazy
     assert unqualified_problem("Predictor.predict_image", checkpoint) is not None
+    # A __main__ module is read, not imported: its source decides.
+    command = PACKAGE_DIR / "analysis" / "__main__.py"
+    assert qualified_problem("pmgsam.analysis.__main__.main") is None
+    assert qualified_problem("pmgsam.analysis.__main__.no_such") is not None
+    assert unqualified_problem("premask", command) is None
+    assert unqualified_problem("no_such", command) is not None
 
 
 def test_references_are_read_across_lines_titles_and_comments() -> None:
