@@ -37,7 +37,7 @@ SOURCE_FOLDER = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m pmgsam``, a :class:`~pmgsam.utils.cli.CommandParser` as every
+    """The parser of ``python -m pmgsam``, a :class:`~pmgsam.utils.cli_types.CommandParser` as every
     command's: ``--help`` alone, any other argument a usage error."""
     return CommandParser(
         prog="python -m pmgsam",

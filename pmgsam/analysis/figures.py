@@ -84,7 +84,7 @@ def _rows(
     cache: Optional[Dict[Tuple[int, Tuple[int, int]], List[np.ndarray]]] = None,
 ) -> List[List[np.ndarray]]:
     """Image, GT and one map per folder of each image at ``idx``; every map at its GT's size
-    as scoring takes it (:func:`~pmgsam.evaluation.scoring.map_at_gt_size`).
+    as scoring takes it (:func:`~pmgsam.evaluation.map_pairs.map_at_gt_size`).
 
     Each cell goes through ``fit`` as soon as it is read, so that one image's cells at a time
     are held at full size (a 24 MP row of image, GT and two maps is 144 MB). By default
@@ -225,7 +225,7 @@ def worst_images(
     ``progress``: a progress bar over the maps read for IoU (HCE is read from one file).
     For IoU, maps of another size than their GT are refused, all named in one error, unless
     ``resize_pred`` (then resized bilinearly), and maps turned by 90° always, as
-    ``evaluate.py`` scores them (:func:`~pmgsam.evaluation.scoring.check_sizes`)."""
+    ``evaluate.py`` scores them (:func:`~pmgsam.evaluation.map_pairs.check_sizes`)."""
     if by == "iou":
         preds = images.maps(part_folders(run, "pred", split), "prediction")
         # From the file headers, before any map is decoded: every wrong map in one error.

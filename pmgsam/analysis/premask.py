@@ -245,7 +245,7 @@ def check_prior_names(names: Sequence[str]) -> None:
 def refuse_shared_names(stems: Sequence[str], what: str) -> None:
     """Priors of a combined split lie in one folder by image name: images of the same name in
     two of its parts would read (or CLIPSeg would skip as done) each other's maps. Raise
-    :class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming them."""
+    :class:`~pmgsam.evaluation.map_pairs.EvaluationInputError` naming them."""
     shared = [stem for stem, count in Counter(stems).items() if count > 1]
     if shared:
         from pmgsam.evaluation.scoring import EvaluationInputError

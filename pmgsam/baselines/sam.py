@@ -123,8 +123,8 @@ def load(
 ) -> Sam:
     """A SAM from a plain state-dict file, strictly, in eval mode.
 
-    Raises :class:`~pmgsam.modeling.weights.CheckpointError` naming the file and its missing,
-    unexpected or mis-shaped keys.
+    Raises :class:`~pmgsam.modeling.checkpoint_files.CheckpointError` naming the file and its
+    missing, unexpected or mis-shaped keys.
     """
     sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
     state = read_torch_checkpoint(checkpoint)

@@ -56,7 +56,8 @@ def load(
     image_size: Optional[int] = None,
 ) -> torch.nn.Module:
     """A SAM2.1 model from a checkpoint (``{"model": state}`` as released, or a bare state dict),
-    strictly, in eval mode; :class:`~pmgsam.modeling.weights.CheckpointError` names bad keys."""
+    strictly, in eval mode; :class:`~pmgsam.modeling.checkpoint_files.CheckpointError` names
+    bad keys."""
     from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 
     model = build(model_type, image_size)

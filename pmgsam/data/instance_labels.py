@@ -79,13 +79,13 @@ def coco_ground_truth(
     Every image's size is read from its header, and every instance-map PNG is decoded. Images
     whose header cannot be read (zero-byte, not an image) and instance maps that cannot be
     decoded (truncated, not an image) or are not their image's size are all named in one
-    :class:`~pmgsam.data.io.DataError`; with ``unreadable`` given (``--keep-going``) those
+    :class:`~pmgsam.data.errors.DataError`; with ``unreadable`` given (``--keep-going``) those
     images are left out of the GT instead and recorded there as ``{name: reason}`` (the reason
     names the file), so the caller can keep the split from being scored without them (the
     other images keep the ids they have in the whole GT). A COCO JSON file that cannot be read
     is one error naming it either way: it holds the labels of the whole split. Images without
     an instance map (a wrong folder, not a damaged file) are counted and named in a
-    :class:`~pmgsam.data.io.DataNotFoundError` first, with or without ``unreadable``.
+    :class:`~pmgsam.data.errors.DataNotFoundError` first, with or without ``unreadable``.
     """
     if instances.kind == "none":
         raise DataError(

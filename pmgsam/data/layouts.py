@@ -189,7 +189,7 @@ def skeleton_files(folder: Path, names: Sequence[str]) -> List[Path | None]:
 
     A name's skeleton is the file of that stem with a mask extension, in any case
     (:data:`~pmgsam.data.io.MASK_EXTENSIONS`: ``a.png``, ``a.bmp``, ``a.JPG``...); two of one
-    stem are an error naming both (:func:`~pmgsam.data.io.list_files`).
+    stem are an error naming both (:func:`~pmgsam.data.listing.list_files`).
     """
     found = list_files(folder, MASK_EXTENSIONS, "GT skeleton")
     return [found.get(n) for n in names]

@@ -24,7 +24,7 @@ _REDUCED_FLAGS = {
 
 
 def reduced_decode_applies(fmt: str, mode: str) -> bool:
-    """Whether :func:`load_image_reduced` reads a file like :func:`load_image` does.
+    """Whether :func:`load_image_reduced` reads a file like :func:`~pmgsam.data.io.load_image` does.
 
     Only 8-bit RGB and gray JPEGs: libjpeg's scaled decode and PIL agree on them (gray is
     replicated into three channels by both); CMYK/YCCK JPEGs are converted differently by OpenCV
@@ -38,7 +38,7 @@ def load_image_reduced(path: PathLike, factor: int) -> np.ndarray:
     """Read a JPEG at 1/``factor`` size (2, 4 or 8) as (ceil(H/f), ceil(W/f), 3) uint8 RGB.
 
     libjpeg computes the reduced image from the DCT coefficients, so the full-size image is
-    never built. Like :func:`load_image`, EXIF orientation is ignored. Check
+    never built. Like :func:`~pmgsam.data.io.load_image`, EXIF orientation is ignored. Check
     :func:`reduced_decode_applies` on the header first.
     """
     path = Path(path)

@@ -132,7 +132,7 @@ class ImageFolder(Dataset):
 
 class SkipUnreadable(Dataset):
     """``dataset``'s samples, or ``{"name": ..., "unreadable": reason}`` for one whose files
-    cannot be read (a :class:`~pmgsam.data.io.DataError`), so that a DataLoader worker hands the
+    cannot be read (a :class:`~pmgsam.data.errors.DataError`), so that a DataLoader worker hands the
     failure back by name instead of ending the run; :func:`collate_readable` sorts them out.
 
     Arguments:
@@ -164,9 +164,10 @@ def collate_readable(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def image_argument(image: Any) -> np.ndarray:
-    """``image`` if it is an array :meth:`Predictor.predict_image` takes; a refusal saying how
-    to convert the other forms a notebook has at hand (PIL image, tensor, channels-first or
-    batched array), which :func:`~pmgsam.data.transforms.as_rgb_array` would only call wrong."""
+    """``image`` if it is an array :meth:`~pmgsam.engine.predictor.Predictor.predict_image`
+    takes; a refusal saying how to convert the other forms a notebook has at hand (PIL image,
+    tensor, channels-first or batched array), which
+    :func:`~pmgsam.data.transforms.as_rgb_array` would only call wrong."""
     if isinstance(image, Image.Image):
         raise TypeError(
             "image must be a numpy array, got a PIL image: pass "

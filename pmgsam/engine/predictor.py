@@ -266,7 +266,7 @@ class Predictor:
           premask_dir (str or Path, optional): also write the Pre-Mask probabilities there
             (same names).
           unreadable (callable, optional): a sample whose files cannot be read
-            (:class:`~pmgsam.data.io.DataError`) gets no map, and ``unreadable(name, reason)``
+            (:class:`~pmgsam.data.errors.DataError`) gets no map, and ``unreadable(name, reason)``
             is called (it may raise to stop the run, or record it and return to go on:
             :class:`~pmgsam.engine.unreadable.FailedInputs`); without it the error is raised,
             naming the file.

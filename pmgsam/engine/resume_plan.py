@@ -125,8 +125,8 @@ def refuse_unresumable(
     :func:`~pmgsam.utils.outputs.finished_maps`' error when a split's folder (``{folder:
     dataset}``) holds maps of another producer, so that the last split's refusal costs no
     predictions of the others. A checkpoint that records no frozen-branch SHA-256 needs the
-    loaded model: :func:`predict_split` checks its folders then. ``weights_sha256``: the
-    weights' SHA-256 when the caller has it (else the file is hashed)."""
+    loaded model: :func:`~pmgsam.engine.inference.predict_split` checks its folders then.
+    ``weights_sha256``: the weights' SHA-256 when the caller has it (else the file is hashed)."""
     amp = resolve_amp("auto", resolve_device(device or "auto", option="--device"))
     producer = map_producer(checkpoint, amp, weights_sha256)
     if producer["frozen_sha256"]:

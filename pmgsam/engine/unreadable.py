@@ -60,7 +60,7 @@ class UnreadableInputs(DataError):
 
 class FailedInputs:
     """What a run does with an input that cannot be read: ``failures(name, reason)`` raises
-    :class:`~pmgsam.data.io.DataError` naming it (``keep_going`` off), or logs an error and
+    :class:`~pmgsam.data.errors.DataError` naming it (``keep_going`` off), or logs an error and
     records it in ``failed`` (on).
 
     Arguments:

@@ -1,6 +1,6 @@
 """COCO instance ground truth: read a GT file or dict, check it field by field, index it.
 
-A bad GT file is one :class:`~pmgsam.evaluation.scoring.EvaluationInputError` naming the file
+A bad GT file is one :class:`~pmgsam.evaluation.map_pairs.EvaluationInputError` naming the file
 and the field (an image listed twice, a missing size, a segmentation that does not fit its
 image...), never a pycocotools traceback from deep inside the evaluation.
 """

@@ -49,7 +49,7 @@ def _recorded_images(folder: Path) -> List[str]:
 
 
 def refuse_case_clashes(run_dir: Path, datasets: Mapping[str, Any], dataset_name: str) -> None:
-    """:class:`~pmgsam.utils.outputs.OutputError` when ``<run_dir>/pred/<split>`` of one of
+    """:class:`~pmgsam.utils.output_paths.OutputError` when ``<run_dir>/pred/<split>`` of one of
     ``datasets`` (``{split: dataset}``, the splits about to be predicted) is, on this
     filesystem, the same folder as one whose name differs only by case and whose maps are of
     another dataset's images (its manifest says which): the run would mix their maps and

@@ -363,7 +363,8 @@ def checkpoint_model_fields(
     overrides: Sequence[str],
     config_name: str = "the config",
 ) -> Dict[str, Any]:
-    """The model fields :func:`load_pretrained` gets when a checkpoint is run with a config.
+    """The model fields :func:`~pmgsam.modeling.build.load_pretrained` gets when a checkpoint
+    is run with a config.
 
     The checkpoint defines the model. ``model.*`` overrides are passed on, so one that changes
     the architecture is an error; the config's frozen-branch files replace the checkpoint's

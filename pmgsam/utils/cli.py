@@ -14,8 +14,8 @@ While a command runs, Python warnings print as one line, ``WARNING: <message>`` 
 line that Python adds for programmers (:func:`one_line_warning`). Library use and tests keep
 Python's format: only :func:`run_cli` installs it, and puts the original back when ``main``
 returns. A command's DataLoader workers print the same, also when started by ``spawn`` (their
-``worker_init_fn``, :func:`pmgsam.data.io.worker_warnings_init`, installs it). Which warnings
-show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
+``worker_init_fn``, :func:`pmgsam.data.mask_warnings.worker_warnings_init`, installs it). Which
+warnings show is unchanged (``-W`` and ``PYTHONWARNINGS`` still apply).
 
 Standard output never stops a command: a character it cannot encode is written as Python writes
 it on stderr, ``\\u03b2`` (:func:`printable_stdout`), rather than raising after the work is done:

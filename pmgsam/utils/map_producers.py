@@ -50,8 +50,9 @@ def describe_producer(producer: Dict[str, Any]) -> str:
 
 
 def file_identity(path: PathLike) -> List[Any]:
-    """What tells an input image apart for :func:`finished_maps`: its resolved path, size and
-    modification time (``None`` for the last two when it cannot be read)."""
+    """What tells an input image apart for :func:`~pmgsam.utils.outputs.finished_maps`: its
+    resolved path, size and modification time (``None`` for the last two when it cannot be
+    read)."""
     # realpath, not Path.resolve(): before Python 3.13 that raises on a symbolic link loop,
     # which is one more unreadable image (reported with the others) here.
     resolved = os.path.realpath(path)

@@ -62,7 +62,7 @@ class FilesNamedOnce:
     count of the files named. Forked workers inherit it; workers started by ``spawn`` or
     ``forkserver`` (macOS, Windows, Linux from Python 3.14) receive it when an object holding
     it is sent to them at their start, e.g. the ``worker_init_fn`` of
-    :func:`pmgsam.data.io.worker_warnings_init`. Pickled at any other time, it arrives
+    :func:`pmgsam.data.mask_warnings.worker_warnings_init`. Pickled at any other time, it arrives
     empty and unshared (shared memory can only be handed to a process being started).
     """
 
