@@ -29,13 +29,6 @@ PACKAGE_DIR = Path(pmgsam.__file__).parent
 # Domain-qualified roles (:py:func:, :c:func:) are left out: pmgsam writes none, and
 # pmgsam/utils/cli.py quotes them as examples in a comment.
 ROLE = re.compile(r"(?<![\w:]):(func|class|meth|mod|data|attr|exc|obj|const):`([^`]+)`")
-# (file relative to pmgsam/, target) still naming a re-export, in files other helpers were editing
-# when this test was written; delete an entry once its reference names the defining module.
-KNOWN_REEXPORTS = {
-    ("baselines/runner.py", "pmgsam.data.io.DataError"),
-    ("baselines/runner.py", "pmgsam.engine.predictor.NaNPredictionWarning"),
-    ("engine/inference.py", "pmgsam.data.io.DataError"),
-}
 
 
 def target_of(text: str) -> str:
@@ -204,12 +197,6 @@ def stale_references() -> List[str]:
         for line, role, target in references(path.read_text(encoding="utf-8")):
             if target.split(".")[0] == "pmgsam":
                 problem = qualified_problem(target)
-                if (
-                    problem
-                    and problem.startswith("only imported")
-                    and ((relative, target) in KNOWN_REEXPORTS)
-                ):
-                    problem = None
             else:
                 problem = unqualified_problem(target, path)
             if problem:

@@ -126,7 +126,7 @@ def run_baseline(
             are predicted again, one warning naming them).
         keep_going: an image that cannot be read gets no map and the others are predicted;
             the summary then lists them under ``failed`` and COS instances are not scored.
-            Otherwise the first one raises :class:`~pmgsam.data.io.DataError` naming it.
+            Otherwise the first one raises :class:`~pmgsam.data.errors.DataError` naming it.
         timing: return the first prompted image for timing even when it was kept (it is
             read again); otherwise only when this call predicted it.
         gt: COS: the dataset's COCO ground truth when already built (else it is built here).
@@ -269,7 +269,7 @@ def _predict_image(
 
 
 def _warn_nan_maps(nan_maps: List[str], label: str) -> None:
-    """One :class:`~pmgsam.engine.predictor.NaNPredictionWarning` listing the maps that held
+    """One :class:`~pmgsam.engine.prediction_maps.NaNPredictionWarning` listing the maps that held
     NaN (also when the run stopped early: those maps stay written)."""
     if nan_maps:
         warnings.warn(

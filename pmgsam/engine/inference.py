@@ -169,7 +169,7 @@ def predict_split(
       keep_going: an image (or GT mask) that cannot be read gets no map and the others are
         predicted; :class:`~pmgsam.engine.unreadable.UnreadableInputs` listing them is raised
         at the end (recorded in the manifests). Otherwise the first one stops the call with a
-        :class:`~pmgsam.data.io.DataError` naming it (the maps written so far are kept).
+        :class:`~pmgsam.data.errors.DataError` naming it (the maps written so far are kept).
       left_out: ``{name: reason}`` of images that the caller left out of the split's COCO
         ground truth (benchmark mode with ``keep_going``: an unreadable header or instance
         map): each is a failed image of the split as an unreadable one is (not predicted, no
