@@ -37,11 +37,15 @@ def test_characters_the_encoding_lacks_print_as_escapes(monkeypatch) -> None:
     assert raw.getvalue() == b"| maxF\\u03b2\\u2191 | MAE\\u2193 | Zo\xeb |\n"
 
 
-def test_a_utf8_stdout_is_left_as_it_is(monkeypatch) -> None:
-    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    monkeypatch.setattr(sys, "stdout", stream)
+def test_a_utf8_stdout_prints_the_characters_themselves(monkeypatch) -> None:
+    # UTF-8 has β and ↑: they are written as such, not escaped (the stream only gains escapes
+    # for what it cannot encode, the surrogates of a name that is not UTF-8:
+    # tests/test_stdout_surrogates.py).
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
     assert _exit_code(lambda: print("maxFβ↑")) == 0
-    assert stream.errors == "strict"
+    sys.stdout.flush()
+    assert raw.getvalue() == "maxFβ↑\n".encode("utf-8")
 
 
 def test_report_prints_its_tables_to_a_cp1252_pipe(tmp_path: Path) -> None:
