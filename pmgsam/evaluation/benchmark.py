@@ -5,7 +5,9 @@ Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<spl
 split such as ``DIS-TE`` is scored as one set; a folder dataset with ``data.instance_dir`` also
 gets instance AP, in ``<split>.cos.json``: :mod:`pmgsam.evaluation.benchmark_cos`), and the
 record to ``<output-dir>/run.json``. Every split's dataset (and a COS split's COCO ground
-truth) is built before anything is predicted, and the model is loaded once.
+truth) is built, and its ``pred/<split>`` checked for files of the user's and maps edited since
+(:func:`~pmgsam.utils.outputs.check_output_dir`), before anything is predicted, and the model
+is loaded once.
 
 With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
 weights and settings made from the same image files (their images are not opened) and predicts
