@@ -1,8 +1,8 @@
 """One baseline row of ``evaluate.py --baseline`` (:func:`run_row`): its config and splits, the
-producer of its maps (checkpoint hash, input side, :func:`map_settings`) and the resume check, the
-model, its ``meta``, its efficiency block, its run.json and its printed tables. Each split is
-predicted and scored by :mod:`pmgsam.baselines.row_splits`; the options are
-:mod:`pmgsam.baselines.cli`'s."""
+checks of their map folders, the producer of its maps (checkpoint hash, input side,
+:func:`map_settings`) and the resume check, the model, its ``meta``, its efficiency block, its
+run.json and its printed tables. Each split is predicted and scored by
+:mod:`pmgsam.baselines.row_splits`; the options are :mod:`pmgsam.baselines.cli`'s."""
 
 from __future__ import annotations
 
