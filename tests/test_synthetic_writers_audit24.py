@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pmgsam.data import synthetic_files
-from pmgsam.data.synthetic_files import palette_png, write_png
+from pmgsam.data.synthetic_files import write_palette_png, write_png
 
 COLOURS = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
 
@@ -22,7 +22,7 @@ COLOURS = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200
 def test_a_palette_png_keeps_its_labels_and_shows_the_background_black(tmp_path) -> None:
     label = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
     path = tmp_path / "deep" / "inst.png"
-    palette_png(path, label)
+    write_palette_png(path, label)
     with Image.open(path) as im:
         assert im.mode == "P"
         np.testing.assert_array_equal(np.asarray(im), label)  # the labels are the indices

@@ -7,12 +7,18 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from pmgsam.data.io import DataNotFoundError
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import with_data_root
 from pmgsam.utils.outputs import refuse_output_in_inputs
+
+if TYPE_CHECKING:
+    from .inputs import SplitImages
+
+# How messages name the map folders of --run that this command predicts into.
+FINAL_FOLDER, PREMASK_FOLDER = "--run's final map folder", "--run's Pre-Mask map folder"
 
 
 def premask_report(args: argparse.Namespace) -> None:
@@ -103,15 +109,15 @@ def _predict_final_and_premask(
     run: Path,
     meta: Dict[str, object],
     overrides: List[str],
-    images: Any,
+    images: SplitImages,
     preds: Dict[str, Path],
     pres: Dict[str, Path],
 ) -> None:
-    """Predict the final and Pre-Mask maps of every part of ``args.split`` (``images``:
-    :func:`~pmgsam.analysis.inputs.split_images`) into ``preds`` and ``pres`` with
-    --checkpoint, else the checkpoint the run was scored with. --overwrite lets them replace
-    files there that pmgsam did not write, or maps edited since it wrote them, as inference's
-    does; every part's folders are checked before the model loads."""
+    """Predict the final and Pre-Mask maps of every part of ``args.split`` (``images``) into
+    ``preds`` and ``pres`` with --checkpoint, else the checkpoint the run was scored with.
+    --overwrite lets them replace files there that pmgsam did not write, or maps edited since
+    it wrote them, as inference's does; every part's folders are checked before the model
+    loads."""
     from pmgsam.evaluation.combined import split_parts
     from pmgsam.evaluation.run_json import recorded_checkpoint
 
@@ -158,11 +164,8 @@ def _predict_final_and_premask(
         )
 
 
-FINAL_FOLDER, PREMASK_FOLDER = "--run's final map folder", "--run's Pre-Mask map folder"
-
-
 def _check_map_folders(
-    images: Any, preds: Dict[str, Path], pres: Dict[str, Path], overwrite: bool
+    images: SplitImages, preds: Dict[str, Path], pres: Dict[str, Path], overwrite: bool
 ) -> None:
     """Every part's final and Pre-Mask map folders, as predict_split checks them once it gets
     there (:func:`~pmgsam.utils.outputs.check_output_dir`, which creates nothing), before the
@@ -203,7 +206,7 @@ def _recorded_weights_gone(run: Path, meta: Dict[str, object], tried: str) -> st
 
 
 def _stems_by_folder(
-    images: Any, preds: Dict[str, Path], pres: Dict[str, Path]
+    images: SplitImages, preds: Dict[str, Path], pres: Dict[str, Path]
 ) -> Dict[Path, List[str]]:
     """``{map folder: the stems read from it}`` for the final and Pre-Mask folders."""
     stems: Dict[Path, List[str]] = {}

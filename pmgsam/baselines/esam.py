@@ -191,8 +191,8 @@ def repair_prompts(
         compactness=settings.slic_compactness, start_label=0,
     )  # fmt: skip
     # Bilinear, centred on each SLIC pixel: covered when the image pixels around its centre
-    # mostly are. (cv2.INTER_NEAREST would read each block's top-left pixel, half a block off;
-    # it was once passed positionally, where cv2.resize takes it as `dst` and ignores it.)
+    # mostly are. (cv2.INTER_NEAREST would read each block's top-left pixel, half a block off.
+    # By keyword: passed positionally, cv2.resize takes it as `dst` and ignores it.)
     small = cv2.resize(covered.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_LINEAR)
     small_covered = small > 0
     regions = [labels == v for v in np.unique(labels)]

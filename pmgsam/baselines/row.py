@@ -1,8 +1,8 @@
 """One baseline row of ``evaluate.py --baseline`` (:func:`run_row`): its config and splits, the
-producer of its maps (checkpoint hash, input side, :func:`map_settings`) and the resume check, the
-model, its ``meta``, its efficiency block, its run.json and its printed tables. Each split is
-predicted and scored by :mod:`pmgsam.baselines.row_splits`; the options are
-:mod:`pmgsam.baselines.cli`'s."""
+checks of their map folders, the producer of its maps (checkpoint hash, input side,
+:func:`map_settings`) and the resume check, the model, its ``meta``, its efficiency block, its
+run.json and its printed tables. Each split is predicted and scored by
+:mod:`pmgsam.baselines.row_splits`; the options are :mod:`pmgsam.baselines.cli`'s."""
 
 from __future__ import annotations
 
@@ -306,10 +306,11 @@ def _check_split_folders(args: argparse.Namespace, datasets: Dict[str, Any], out
     loads: a file of the user's, or a map edited since, in the last split's folder must not cost
     the predictions of the others. A folder an earlier run left half-filled is the tool's own."""
     from pmgsam.baselines.resume import RECORDS
+    from pmgsam.baselines.runner import predicted_count
     from pmgsam.utils.outputs import check_output_dir, dataset_folders
 
     for split, dataset in datasets.items():
-        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        n = predicted_count(dataset, args.limit)
         names = [*(f"{name}.png" for name in dataset.names[:n]), RECORDS]
         inputs = dataset_folders(dataset)
         check_output_dir(out_dir / "pred" / split, names, inputs, args.overwrite, "--output-dir")
@@ -321,10 +322,11 @@ def _refuse_unresumable(
     """With --skip-existing, before the model loads and anything is predicted: refuse a
     split's folder holding maps of another producer (or of an unknown one), naming both."""
     from pmgsam.baselines.resume import baseline_sources
+    from pmgsam.baselines.runner import predicted_count
     from pmgsam.utils.outputs import finished_maps
 
     reads_gt = args.baseline.endswith("-box") or args.reduce == "oracle"
     for split, dataset in datasets.items():
-        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        n = predicted_count(dataset, args.limit)
         sources = baseline_sources(dataset, n, reads_gt)
         finished_maps(out_dir / "pred" / split, producer, "--output-dir", sources)

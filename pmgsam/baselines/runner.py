@@ -86,6 +86,12 @@ def coco_instances(image_id: int, pred: Prediction) -> List[Dict[str, Any]]:
     ]
 
 
+def predicted_count(dataset: Any, limit: Optional[int]) -> int:
+    """How many images of ``dataset`` :func:`run_baseline` predicts: the first ``limit``, or
+    all; a check made before it runs must look at the same images' maps."""
+    return len(dataset) if limit is None else min(limit, len(dataset))
+
+
 def run_baseline(
     baseline: Baseline,
     dataset: Any,
@@ -116,8 +122,9 @@ def run_baseline(
             with instance labels); box prompts: one per GT instance.
         limit: predict only the first ``limit`` images.
         progress: show a tqdm bar.
-        overwrite: allow a prediction folder holding files this tool did not write (never one
-            of the dataset's folders; see :func:`pmgsam.utils.outputs.prepare_output_dir`).
+        overwrite: allow a prediction folder holding files this tool did not write, or maps it
+            wrote that were changed since (never one of the dataset's folders; see
+            :func:`pmgsam.utils.outputs.prepare_output_dir`).
         producer: what makes the maps (:func:`pmgsam.baselines.resume.baseline_producer`),
             recorded in the folder's manifest; needed by ``skip_existing``.
         skip_existing: keep the maps (and records) that ``producer`` made from the same files
@@ -138,7 +145,7 @@ def run_baseline(
     """
     out_dir = Path(out_dir)
     pred_dir = out_dir / "pred" / split
-    n = len(dataset) if limit is None else min(limit, len(dataset))
+    n = predicted_count(dataset, limit)
     reads_gt = getattr(baseline, "prompt", None) == "box" or reduce == "oracle"
     sources = baseline_sources(dataset, n, reads_gt)
     kept: Dict[str, Dict[str, Any]] = {}

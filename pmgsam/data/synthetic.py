@@ -20,7 +20,8 @@ the number of instances of every image; a second call with the same parameters r
 (refused when its image or mask folders hold files the generator did not write, which would
 join the dataset), ``--overwrite`` removes only the files it names (see
 :func:`pmgsam.data.synthetic_files.remove_own_files`). The images and masks are drawn by
-:mod:`pmgsam.data.synthetic_drawing`; this module writes them.
+:mod:`pmgsam.data.synthetic_drawing` and encoded by :mod:`pmgsam.data.synthetic_files`; this
+module lays them out.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from .synthetic_drawing import camo_image, dis_mask, image_hw, render
 from .synthetic_files import (
     INSTANCE_COLOURS,
     MANIFEST,
-    palette_png,
     read_manifest,
     refuse_mixed_in,
     remove_own_files,
     write_jpg,
+    write_palette_png,
     write_png,
 )
 
@@ -142,7 +143,7 @@ def _cod10k(out: Path, num: int, seed: int, size: Tuple[int, int], bar) -> Dict[
         write_png(paths[1], union * 255)
         edge = cv2.morphologyEx(union, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
         write_png(paths[2], edge * 255)
-        palette_png(paths[3], label)
+        write_palette_png(paths[3], label)
         coco = cocos[split]
         # Ids unrelated to sample order, as in the official file.
         image_id = 5000 + counter

@@ -1,10 +1,12 @@
-"""The generator's bookkeeping of its own files (:mod:`pmgsam.data.synthetic`).
+"""The files of the generator (:mod:`pmgsam.data.synthetic`): writing them, and the manifest
+that tells them apart from a user's.
 
 ``synthetic_manifest.json`` in a generated dataset folder lists the files the generator wrote;
 ``--overwrite`` removes only those (:func:`remove_own_files`), so that a user's file in the
 folder is never deleted. Which files an older manifest names is worked out by the generator
-(its ``_own_files``), which knows the layouts; this module reads, removes, and writes the
-image files themselves (:func:`write_jpg`, :func:`write_png`, :func:`palette_png`).
+(its ``_own_files``), which knows the layouts; this module reads the manifest and removes the
+files it names, and encodes the images and masks the generator draws (:func:`write_jpg`,
+:func:`write_png`, :func:`write_palette_png`).
 """
 
 from __future__ import annotations
@@ -126,15 +128,19 @@ def _write_encoded(path: Path, arr: np.ndarray, params: List[int]) -> None:
 
 
 def write_jpg(path: Path, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 RGB image as a JPEG of quality 95."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     _write_encoded(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
 def write_png(path: Path, arr: np.ndarray) -> None:
+    """Write a gray (H, W) or RGB (H, W, 3) uint8 array as a PNG."""
     _write_encoded(path, arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), [])
 
 
-def palette_png(path: Path, label: np.ndarray) -> None:
+def write_palette_png(path: Path, label: np.ndarray) -> None:
+    """Write an instance label map as a palette PNG: label 0 black, labels 1 to 5 in
+    :data:`INSTANCE_COLOURS`."""
     img = Image.fromarray(label.astype(np.uint8), mode="P")
     palette = [0, 0, 0] + [c for col in INSTANCE_COLOURS for c in col]
     img.putpalette(palette + [0] * (768 - len(palette)))

@@ -23,9 +23,9 @@ foreground probability × 255 rounded), which is what the DIS/COS evaluation rea
 mask.png``, is refused unless that folder exists). It must not be the input folder (nor, for
 one image, the folder holding it), and must not hold files this tool did not write, nor maps
 it wrote that were edited since, unless ``--overwrite`` is given (see
-:mod:`pmgsam.utils.outputs`). A new subfolder of the input
-folder is fine (``--input my_images --out my_images/preds``): only the files directly in the
-input folder are read, never its subfolders, so the maps are not taken for images by a rerun.
+:mod:`pmgsam.utils.outputs`). A new subfolder of the input folder is fine (``--input my_images
+--out my_images/preds``): only the files directly in the input folder are read, never its
+subfolders, so the maps are not taken for images by a rerun.
 
 Input files that cannot be read: those whose header cannot be read (zero-byte, not an image,
 broken link, over PIL's pixel limit) are all named before anything is predicted, and the command

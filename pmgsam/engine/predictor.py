@@ -23,7 +23,7 @@ from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.data.io import DataError
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
-# ImageFolder and input_images stay importable from here, as before they moved.
+# Re-exported: callers import ImageFolder and input_images from here.
 from pmgsam.engine.inference_inputs import (  # noqa: F401
     ImageFolder,
     SkipUnreadable,
@@ -39,7 +39,7 @@ from pmgsam.engine.performance import (
 )
 from pmgsam.engine.performance_config import PerformanceConfig
 
-# The map writer stays importable from here, as before it moved.
+# Re-exported: callers import the map writer and its NaN warning from here.
 from pmgsam.engine.prediction_maps import (  # noqa: F401
     NAN_CAUSE,
     NaNPredictionWarning,

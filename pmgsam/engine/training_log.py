@@ -177,7 +177,7 @@ def _event_files(tb: Path) -> List[str]:
     return sorted(p.name for p in tb.glob("*tfevents*")) if tb.is_dir() else []
 
 
-def _stamp(name: str) -> Optional[int]:
+def _creation_second(name: str) -> Optional[int]:
     """The creation second in an event file's name (``events.out.tfevents.<s>.<host>...``)."""
     try:
         return int(name.split(".")[3])
@@ -204,15 +204,15 @@ def _writer_read_last(tb: Path, purge: int, writer_type: Callable[..., Any]) -> 
         made = [name for name in _event_files(tb) if name not in earlier]
         if not made or made[-1] > earlier[-1]:
             return writer
-        stamp = _stamp(earlier[-1])
-        wait = math.inf if stamp is None else stamp + 1 - time.time()
+        second = _creation_second(earlier[-1])
+        wait = math.inf if second is None else second + 1 - time.time()
         if not 0 < wait <= _MAX_CLOCK_WAIT_S:
             break
         writer.close()
         for name in made:
             (tb / name).unlink()
         time.sleep(wait)
-    ahead = "" if stamp is None else f", {stamp - time.time():.0f} s ahead of this clock"
+    ahead = "" if second is None else f", {second - time.time():.0f} s ahead of this clock"
     logger.warning(
         f"TensorBoard event file '{tb / earlier[-1]}' sorts after this run's '{made[-1]}'"
         f"{ahead}: TensorBoard reads a folder's event files in name order (which starts with "

@@ -5,7 +5,9 @@ Maps go to ``<output-dir>/pred/<split>/``, scores to ``<output-dir>/metrics/<spl
 split such as ``DIS-TE`` is scored as one set; a folder dataset with ``data.instance_dir`` also
 gets instance AP, in ``<split>.cos.json``: :mod:`pmgsam.evaluation.benchmark_cos`), and the
 record to ``<output-dir>/run.json``. Every split's dataset (and a COS split's COCO ground
-truth) is built before anything is predicted, and the model is loaded once.
+truth) is built, and its ``pred/<split>`` checked for files of the user's and maps edited since
+(:func:`~pmgsam.utils.outputs.check_output_dir`), before anything is predicted, and the model
+is loaded once.
 
 With ``--skip-existing`` a stopped run resumes: each ``pred/<split>`` keeps the maps that the same
 weights and settings made from the same image files (their images are not opened) and predicts
@@ -229,10 +231,11 @@ def _score_dis_split(
     return json.loads(out_json.read_text(encoding="utf-8"))
 
 
-def _run_with_config(folder: Path) -> Optional[Path]:
-    """The run of weights in ``folder`` if it has a config.yaml: as ``state.run_dir_of``, a
-    checkpoint folder kept outside a run's ``checkpoints/`` is its own run (resumed into
-    itself); weights without a state beside them belong to no run there."""
+def _run_folder_of(folder: Path) -> Optional[Path]:
+    """The run folder of the weights in ``folder``, if it has a config.yaml: as
+    :func:`~pmgsam.engine.state.run_dir_of` reads it, a checkpoint folder kept outside a run's
+    ``checkpoints/`` is its own run (resumed into itself); weights without a state beside them
+    belong to no run there."""
     from pmgsam.engine.state import CHECKPOINTS, CONFIG_FILE, STATE_FILE
 
     if folder.parent.name == CHECKPOINTS:
@@ -258,12 +261,12 @@ def _training_names(checkpoint: str, data_cfg: Any) -> Tuple[Tuple[str, ...], se
     from pmgsam.utils.config_files import read_config_file
 
     weights = resolve_weights(checkpoint)
-    run = _run_with_config(weights.resolve().parent)
+    run = _run_folder_of(weights.resolve().parent)
     if run is None:
         # Weights linked from elsewhere (a DVC or git-annex cache, a checkpoints/best made a
         # link to a copy) have their run where the link lies, as state.run_dir_of reads it.
         folder = Path(os.path.abspath(weights)).parent
-        run = _run_with_config(folder)
+        run = _run_folder_of(folder)
     if run is None:
         return (), set()
     # With legacy fields, train.log or not: the weights lie in its checkpoints/, and of the data

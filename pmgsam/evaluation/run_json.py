@@ -22,9 +22,8 @@ and efficiency results can be added by separate commands. The DIS summaries are 
 masks, at their image's size: protocol ``all``, ``resize_pred`` false; ``instance_labels``: where
 the GT instances were read, :meth:`~pmgsam.data.instance_labels.InstanceSource.record`, with a
 ``fallback`` reason for COD10K's ``GT_Instance`` PNGs read without its COCO file); the
-efficiency figures what
-:func:`~pmgsam.evaluation.run_efficiency.efficiency_from_report` makes of a timing
-(``threads``: the torch thread count of a CPU timing; ``timed_on``:
+efficiency figures what :func:`~pmgsam.evaluation.run_efficiency.efficiency_from_report` makes
+of a timing (``threads``: the torch thread count of a CPU timing; ``timed_on``:
 :func:`~pmgsam.evaluation.run_efficiency.timing_conditions`). Each DIS and COS entry also
 records the ground truth it was scored against, ``ground_truth`` (fingerprint, image count,
 source and, for HCE against skeleton files, ``skeletons``: :mod:`pmgsam.evaluation.table_gt`);

@@ -3,9 +3,9 @@
 Files are paired by stem. Every GT needs a prediction and every prediction a GT; sizes must
 match unless ``resize_pred`` is set (bilinear resize to the GT size, as the DIS / SOD evaluation
 tools do). Images are scored in worker processes and aggregated as PySODMetrics does. The
-pairing and the size checks live in :mod:`pmgsam.evaluation.map_pairs`; the names other modules
-import from here (``EvaluationInputError``, ``check_sizes``, ...) still are. The scores are
-written and printed by :mod:`pmgsam.evaluation.dis_results`.
+pairing and the size checks live in :mod:`pmgsam.evaluation.map_pairs`, whose names other
+modules import from here (``EvaluationInputError``, ``check_sizes``, ...: see ``__all__``). The
+scores are written and printed by :mod:`pmgsam.evaluation.dis_results`.
 """
 
 from __future__ import annotations

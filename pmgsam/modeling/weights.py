@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# CheckpointError and the readers stay importable from here, where they were first.
+# Re-exported: callers import CheckpointError and the readers from here.
 from pmgsam.modeling.checkpoint_files import (  # noqa: F401
     CHECKPOINT_SLOTS,
     NOT_A_BRANCH,

@@ -122,8 +122,8 @@ def check_output_dir(
     if foreign:
         raise OutputError(
             f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
-            f"write ({preview(foreign, 5)}); {_risk(foreign, names)}. Choose a new or empty "
-            "folder, or pass --overwrite to write there anyway"
+            f"write ({preview(foreign, 5)}); {_replaced_text(foreign, names)}. Choose a new or "
+            "empty folder, or pass --overwrite to write there anyway"
             + (f" (it also holds {_edited_text(edited, names)})" if edited else "")
         )
     if edited:
@@ -133,7 +133,8 @@ def check_output_dir(
         )
 
 
-def _risk(files: List[str], names: Iterable[str]) -> str:
+def _replaced_text(files: List[str], names: Iterable[str]) -> str:
+    """What writing ``names`` into the folder would do to the user's ``files`` there."""
     clash = sorted(set(files) & set(names))
     if clash:
         return f"{len(clash)} of them would be replaced ({preview(clash, 5)})"
@@ -141,11 +142,12 @@ def _risk(files: List[str], names: Iterable[str]) -> str:
 
 
 def _edited_text(edited: List[str], names: Iterable[str]) -> str:
+    """The refusal's account of maps ``edited`` since the tool wrote them, and its cause."""
     return (
         f"{len(edited)} map(s) changed since pmgsam wrote them ({preview(edited, 5)}): their "
         "size or modification time is not the one recorded (edited by hand, replaced by "
         "another program, copied without keeping times, or written again by a run that "
-        f"stopped before recording them); {_risk(edited, names)}"
+        f"stopped before recording them); {_replaced_text(edited, names)}"
     )
 
 
