@@ -198,7 +198,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--overwrite",
         action="store_true",
-        help="allow pred/<split> folders holding other files; scoring modes: replace --out and "
+        help="allow pred/<split> folders holding other files or maps edited since pmgsam wrote "
+        "them; scoring modes: replace --out and "
         "its side file (metrics.per_image.csv for --out metrics.json, COS ap.results.json for "
         "ap.json) when pmgsam did not write them (its own are replaced without it)",
     )
