@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 import torch
 from segment_anything import SamAutomaticMaskGenerator, SamPredictor
@@ -78,6 +79,48 @@ def build(model_type: str, image_size: int = RELEASED_IMAGE_SIZE) -> Sam:
     ).eval()
 
 
+@contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Modules built inside get every parameter on the meta device, so their random
+    initialisation costs nothing (seconds for ViT-H); buffers, and tensors ``__init__`` computes
+    (SAM's ``pixel_mean``/``pixel_std``), stay real as in a normal build. Fill the parameters with
+    :func:`assign_state`. Not thread-safe: it patches ``torch.nn.Module.register_parameter``
+    while it lasts (a meta *device* context instead stops SAM2's Hiera, which calls ``.item()``
+    in its ``__init__``, and would leave any buffer a factory call makes there without values)."""
+    register = torch.nn.Module.register_parameter
+
+    def register_on_meta(module, name, param):
+        if param is not None:
+            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register(module, name, param)
+
+    torch.nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        torch.nn.Module.register_parameter = register
+
+
+def assign_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """``load_state_dict(strict=True)`` into a model built under :func:`parameters_on_meta`, taking
+    the checkpoint's tensors as the parameters (no copy) with what a copying load gives: the
+    model's dtype (a float16 file loads as float32), contiguous memory, one storage per tensor,
+    the model's ``requires_grad``. Run :func:`~pmgsam.modeling.weights.check_state_dict` first."""
+    expected = model.state_dict()
+    taken: set = set()
+    own: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        value = value.to(expected[key].dtype).contiguous()
+        if value.untyped_storage().data_ptr() in taken:  # tied in the file: untie as a copy does
+            value = value.clone()
+        taken.add(value.untyped_storage().data_ptr())
+        own[key] = value
+    model.load_state_dict(own, strict=True, assign=True)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:  # a tensor of the model that neither the checkpoint nor __init__ gave values
+        raise RuntimeError(f"{type(model).__name__} tensors left without values: {left}")
+
+
 def side_hint(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str:
     """``--model-image-size`` with the side a checkpoint was saved at, where its position
     embedding differs from the model's in the grid only (else ""): the mismatches alone list
@@ -126,12 +169,13 @@ def load(
     Raises :class:`~pmgsam.modeling.checkpoint_files.CheckpointError` naming the file and its
     missing, unexpected or mis-shaped keys.
     """
-    sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
+    with parameters_on_meta():  # every parameter comes from the checkpoint
+        sam = build(model_type, image_size or RELEASED_IMAGE_SIZE)
     state = read_torch_checkpoint(checkpoint)
     expected = sam.state_dict()
     hint = side_hint(expected, state) or model_type_hint(expected, state)
     check_state_dict(expected, state, str(checkpoint), hint)
-    sam.load_state_dict(state, strict=True)
+    assign_state(sam, state)
     return sam.to(device).eval()
 
 

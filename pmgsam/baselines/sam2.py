@@ -41,12 +41,15 @@ def label(model_type: str) -> str:
     return f"SAM2.1 {model_type}"
 
 
-def build(model_type: str, image_size: Optional[int] = None) -> torch.nn.Module:
-    """``build_sam2`` of a SAM2.1 config on the CPU, random weights (``image_size``: see sam.py)."""
+def build(
+    model_type: str, image_size: Optional[int] = None, device: str = "cpu"
+) -> torch.nn.Module:
+    """``build_sam2`` of a SAM2.1 config on ``device``, random weights (``image_size``: see
+    sam.py); ``load`` builds on "meta" (every buffer SAM2 has is in its state dict)."""
     if model_type not in CONFIGS:
         raise ValueError(f"SAM2.1 model type must be one of {tuple(CONFIGS)}, got {model_type!r}")
     extra = [f"++model.image_size={image_size}"] if image_size else []
-    return build_sam2(CONFIGS[model_type], None, device="cpu", hydra_overrides_extra=extra)
+    return build_sam2(CONFIGS[model_type], None, device=device, hydra_overrides_extra=extra)
 
 
 def load(
@@ -58,12 +61,14 @@ def load(
     """A SAM2.1 model from a checkpoint (``{"model": state}`` as released, or a bare state dict),
     strictly, in eval mode; :class:`~pmgsam.modeling.checkpoint_files.CheckpointError` names
     bad keys."""
+    from pmgsam.baselines.sam import assign_state, parameters_on_meta
     from pmgsam.modeling.weights import check_state_dict, read_torch_checkpoint
 
-    model = build(model_type, image_size)
+    with parameters_on_meta():  # every parameter comes from the checkpoint
+        model = build(model_type, image_size, device="meta")
     state = read_torch_checkpoint(checkpoint, key="model")
     check_state_dict(model.state_dict(), state, str(checkpoint))
-    model.load_state_dict(state, strict=True)
+    assign_state(model, state)
     return model.to(device).eval()
 
 
