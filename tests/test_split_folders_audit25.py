@@ -137,3 +137,18 @@ def test_a_baseline_row_refuses_an_output_folder_in_the_last_splits_data_before_
     with pytest.raises(OutputError, match=r"--output-dir .*DIS-TE2.*gt"):
         evaluate.main(row_argv(dis5k_config(root, tmp_path), out, checkpoint, "--overwrite"))
     assert not out.exists()
+
+
+def test_premask_names_the_map_a_users_file_is_in_the_way_of(
+    tmp_path: Path, dis5k_root: Path, data_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_split_folders_checked_first import premask_argv
+
+    from pmgsam.analysis.__main__ import main as analysis_main
+
+    monkeypatch.setattr(inference, "load_hashed", reached)
+    run, name = tmp_path / "run", second_map(dis5k_root, data_config)
+    (foreign_file(run / "premask" / "DIS-TE2") / name).write_bytes(b"the user's")
+    argv = premask_argv(run, tmp_path, dis5k_root, "DIS-TE1+DIS-TE2")
+    with pytest.raises(OutputError, match=rf"; 1 of them would be replaced \({name}\)"):
+        analysis_main(argv)
