@@ -123,10 +123,24 @@ def test_predict_split_refuses_a_premask_dir_in_the_output_folder(
 ) -> None:
     # The Pre-Mask map of an image has its final map's name: in one folder it replaces it.
     out = tmp_path / "out"
-    with pytest.raises(OutputError, match=r"premask_dir '.*' (is|overlaps) the output folder"):
+    with pytest.raises(OutputError, match=r"Pre-Mask folder '.*' (is|overlaps) output folder"):
         predict_split(experiment, "w", "DIS-TE1", out, device="cpu", progress=False,
                       premask_dir=out / inside)  # fmt: skip
     assert not out.exists()  # refused before anything is written
+
+
+def test_predict_split_names_the_premask_folder_as_its_caller_does(
+    loads, experiment, tmp_path
+) -> None:
+    # premask's folders are fixed by --run: its messages must say so, not name a parameter.
+    pre = tmp_path / "pre"
+    pre.mkdir()
+    (pre / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"^--run's Pre-Mask map folder '.*' already holds 1"):
+        predict_split(experiment, "w", "DIS-TE1", tmp_path / "out", device="cpu",
+                      progress=False, premask_dir=pre,
+                      premask_option="--run's Pre-Mask map folder")  # fmt: skip
+    assert (pre / "notes.txt").read_text() == "mine"
 
 
 def test_cli_refuses_the_folder_of_a_single_input_image(loads, tmp_path, capsys):

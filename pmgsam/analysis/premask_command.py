@@ -158,6 +158,7 @@ def _predict_final_and_premask(
             overwrite=overwrite,
             premask_dir=pres[part],
             option=FINAL_FOLDER,
+            premask_option=PREMASK_FOLDER,
             progress=not args.quiet,
             reuse=loaded,
             weights=hashed,  # the file checked is hashed once, and must be the one loaded

@@ -124,6 +124,7 @@ def predict_split(
     reuse: Optional[Dict[str, Any]] = None,
     skip_existing: bool = False,
     option: str = "output folder",
+    premask_option: str = "Pre-Mask folder",
     weights: Optional[HashedWeights] = None,
     keep_going: bool = False,
     left_out: Optional[Dict[str, str]] = None,
@@ -156,6 +157,7 @@ def predict_split(
         holding maps changed since written unless ``overwrite`` (they are then predicted
         again).
       option: the option naming ``out_dir`` in messages (benchmark mode: ``--output-dir``).
+      premask_option: what names ``premask_dir`` in messages.
       weights: the weights file's hash when the caller has it (benchmark mode hashes it once
         for all its splits: :func:`~pmgsam.modeling.checkpoint.hash_weights`); taken here
         otherwise, before the model loads. Either way the file must still be the version
@@ -224,8 +226,8 @@ def predict_split(
     sources = map_sources(dict(zip(dataset.names, dataset.image_paths)))
     outputs = [(out_dir, option, "final")]
     if premask_dir is not None:
-        refuse_shared_output(out_dir, "the output folder", premask_dir, "premask_dir")
-        outputs.append((premask_dir, "premask_dir", "pre_mask"))
+        refuse_shared_output(out_dir, option, premask_dir, premask_option)
+        outputs.append((premask_dir, premask_option, "pre_mask"))
     for folder, name, _ in outputs:
         check_output_dir(folder, sources, folders, overwrite, name)
     model, producer, skip = load_and_plan(
