@@ -148,13 +148,19 @@ def _replaced_text(files: List[str], names: Iterable[str]) -> str:
     return "none would be replaced, but the folder would mix them with the maps"
 
 
+# A map whose time alone moved is not changed unless an older pmgsam recorded it (no digest).
+_CHANGE_CAUSES = (
+    "edited by hand, replaced by another program, written again by a run that stopped before "
+    "recording them, or, where an older pmgsam recorded them, copied without keeping times"
+)
+
+
 def _edited_text(edited: List[str], names: Iterable[str]) -> str:
     """The refusal's account of maps ``edited`` since the tool wrote them, and its cause."""
     return (
         f"{len(edited)} map(s) changed since pmgsam wrote them ({preview(edited, 5)}): their "
-        "size or modification time is not the one recorded (edited by hand, replaced by "
-        "another program, copied without keeping times, or written again by a run that "
-        f"stopped before recording them); {_replaced_text(edited, names)}"
+        f"size or bytes are not the ones recorded ({_CHANGE_CAUSES}); "
+        f"{_replaced_text(edited, names)}"
     )
 
 
@@ -295,10 +301,9 @@ def map_identity(path: PathLike) -> Optional[List[int]]:
 
 def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> List[str]:
     """The files of ``names`` (default: every file the manifest lists) in ``out_dir`` that are
-    not the ones the tool wrote: their size or modification time is not what
-    :func:`settle_output_dir` recorded (replaced by hand or by another program, or copied
-    without keeping times). Files without a record (from a pmgsam before it recorded them, or
-    from a run that stopped first) and missing ones are not named. Sorted."""
+    not the ones the tool wrote (:func:`_replaced`). Files without a record (from a pmgsam
+    before it recorded them, or from a run that stopped first) and missing ones are not named.
+    Sorted."""
     out = Path(out_dir)
     record = read_manifest(out)
     return _changed(out, record, written_names(out) if names is None else set(names))
@@ -364,10 +369,8 @@ def finished_maps(
     if changed and warn:
         warnings.warn(
             f"{option} '{out}': {len(changed)} map(s) changed since pmgsam wrote them "
-            f"({preview(changed, 5)}): their size or modification time is not the one recorded "
-            "(replaced by hand or by another program, copied without keeping times, or "
-            "written again by a run that stopped before recording them), so they are "
-            "predicted again rather than kept as this model's",
+            f"({preview(changed, 5)}): their size or bytes are not the ones recorded "
+            f"({_CHANGE_CAUSES}), so they are predicted again rather than kept as this model's",
             stacklevel=2,
         )
     return present - set(changed)
