@@ -21,8 +21,8 @@ same folder without ``--overwrite``. The manifest also records what produced the
 inference command's weights, settings and kind of map) and which input image each map is of:
 :func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
 refuses a folder holding another producer's. Once a run has written its maps,
-:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`):
-and its SHA-256 (:data:`DIGESTS`): a map replaced since (:func:`changed_maps`: another size,
+:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`)
+and SHA-256 (:data:`DIGESTS`): a map replaced since (:func:`changed_maps`: another size,
 or another time and other bytes) is refused as above, and with ``overwrite`` predicted again,
 never kept; maps without a record (older pmgsam versions) are the tool's.
 """
@@ -379,9 +379,8 @@ def finished_maps(
 def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
     """After a run wrote (or kept) every map of ``names`` into ``out_dir``: record each one's
     identity (:func:`map_identity`) and SHA-256 (:func:`map_digest`; one manifest write for
-    the run, not one per map), and if
-    no other map the manifest lists is left there, all are this run's producer's, and the
-    ``mixed`` mark goes."""
+    the run, not one per map), and if no other map the manifest lists is left there, all are
+    this run's producer's, and the ``mixed`` mark goes."""
     out = Path(out_dir)
     record = read_manifest(out)
     if not record:
