@@ -21,18 +21,20 @@ same folder without ``--overwrite``. The manifest also records what produced the
 inference command's weights, settings and kind of map) and which input image each map is of:
 :func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
 refuses a folder holding another producer's. Once a run has written its maps,
-:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`):
-a map replaced since (:func:`changed_maps`) is refused as above, and with ``overwrite``
-predicted again, never kept; maps without a record (older pmgsam versions) are the tool's.
+:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`)
+and SHA-256 (:data:`DIGESTS`): a map replaced since (:func:`changed_maps`: another size,
+or another time and other bytes) is refused as above, and with ``overwrite`` predicted again,
+never kept; maps without a record (older pmgsam versions) are the tool's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, temporary_target, write_text_atomic
 from pmgsam.utils.map_producers import describe_producer, producer_changes
@@ -54,6 +56,11 @@ MANIFEST_FORMAT = "pmgsam-outputs"
 #: The manifest's ``{file name: [size, st_mtime_ns]}`` of the files a finished run wrote
 #: (:func:`settle_output_dir`; none in manifests of older pmgsam versions).
 IDENTITIES = "map_identities"
+#: The manifest's ``{file name: SHA-256}`` of the same files, recorded with :data:`IDENTITIES`:
+#: a map whose time alone moved (``touch``, a backup tool, ``cp -r``) but whose bytes are the
+#: ones written is still the tool's (none in manifests of older pmgsam versions, whose maps
+#: are then told apart by size and time alone).
+DIGESTS = "map_digests"
 
 
 def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
@@ -141,13 +148,19 @@ def _replaced_text(files: List[str], names: Iterable[str]) -> str:
     return "none would be replaced, but the folder would mix them with the maps"
 
 
+# A map whose time alone moved is not changed unless an older pmgsam recorded it (no digest).
+_CHANGE_CAUSES = (
+    "edited by hand, replaced by another program, written again by a run that stopped before "
+    "recording them, or, where an older pmgsam recorded them, copied without keeping times"
+)
+
+
 def _edited_text(edited: List[str], names: Iterable[str]) -> str:
     """The refusal's account of maps ``edited`` since the tool wrote them, and its cause."""
     return (
         f"{len(edited)} map(s) changed since pmgsam wrote them ({preview(edited, 5)}): their "
-        "size or modification time is not the one recorded (edited by hand, replaced by "
-        "another program, copied without keeping times, or written again by a run that "
-        f"stopped before recording them); {_replaced_text(edited, names)}"
+        f"size or bytes are not the ones recorded ({_CHANGE_CAUSES}); "
+        f"{_replaced_text(edited, names)}"
     )
 
 
@@ -223,28 +236,57 @@ def prepare_output_dir(
             or other_image
         ),
         "sources": {**recorded_sources, **(sources or {})},
-        IDENTITIES: _kept_identities(out, before, set(names) - set(kept)),
     }
+    record[IDENTITIES], record[DIGESTS] = _kept_identities(out, before, set(names) - set(kept))
     write_manifest(out, record)
     return out
 
 
-def _recorded_identities(record: Dict[str, Any]) -> Dict[str, Any]:
-    """A copy of ``record``'s :data:`IDENTITIES` (empty if none, or not of its shape)."""
-    identities = record.get(IDENTITIES)
+def _recorded_identities(record: Dict[str, Any], field: str = IDENTITIES) -> Dict[str, Any]:
+    """A copy of ``record``'s :data:`IDENTITIES` (or ``field``: :data:`DIGESTS`); empty if
+    none, or not of its shape."""
+    identities = record.get(field)
     return dict(identities) if isinstance(identities, dict) else {}
 
 
-def _kept_identities(out: Path, record: Dict[str, Any], rewritten: Set[str]) -> Dict[str, Any]:
-    """``record``'s identities less those of ``rewritten`` (maps about to be written again:
-    a run stopped before recording them leaves them unrecorded, so kept as older maps are)
-    whose file is still the one recorded or is gone. A map replaced since keeps its record,
-    so that it is not kept either if the run stops before writing it again."""
+def _kept_identities(
+    out: Path, record: Dict[str, Any], rewritten: Set[str]
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``record``'s identities and digests less those of ``rewritten`` (maps about to be
+    written again: a run stopped before recording them leaves them unrecorded, so kept as older
+    maps are) whose file is still the one recorded or is gone. A map replaced since keeps its
+    record, so that it is not kept either if the run stops before writing it again."""
     identities = _recorded_identities(record)
+    digests = _recorded_identities(record, DIGESTS)
     for name in rewritten & set(identities):
-        if map_identity(out / name) in (identities[name], None):
+        if not _replaced(out / name, identities[name], digests.get(name)):
             del identities[name]
-    return identities
+            digests.pop(name, None)
+    return identities, digests
+
+
+def map_digest(path: PathLike) -> Optional[str]:
+    """The SHA-256 of the file at ``path`` (hex); ``None`` when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _replaced(path: Path, identity: Any, digest: Any) -> bool:
+    """Whether ``path`` is there but no longer the map recorded as ``identity`` (size and time)
+    and ``digest``: a map of the same size and bytes is the same map even if its time moved
+    (``touch``, a copy that does not keep times); it is read only then. Without a recorded
+    digest (older pmgsam) the time must match too."""
+    found = map_identity(path)
+    if found is None or found == identity:
+        return False
+    same_size = isinstance(identity, list) and len(identity) == 2 and found[0] == identity[0]
+    return not (same_size and isinstance(digest, str) and map_digest(path) == digest)
 
 
 def map_identity(path: PathLike) -> Optional[List[int]]:
@@ -259,10 +301,9 @@ def map_identity(path: PathLike) -> Optional[List[int]]:
 
 def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> List[str]:
     """The files of ``names`` (default: every file the manifest lists) in ``out_dir`` that are
-    not the ones the tool wrote: their size or modification time is not what
-    :func:`settle_output_dir` recorded (replaced by hand or by another program, or copied
-    without keeping times). Files without a record (from a pmgsam before it recorded them, or
-    from a run that stopped first) and missing ones are not named. Sorted."""
+    not the ones the tool wrote (:func:`_replaced`). Files without a record (from a pmgsam
+    before it recorded them, or from a run that stopped first) and missing ones are not named.
+    Sorted."""
     out = Path(out_dir)
     record = read_manifest(out)
     return _changed(out, record, written_names(out) if names is None else set(names))
@@ -270,8 +311,9 @@ def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> Li
 
 def _changed(out: Path, record: Dict[str, Any], names: Iterable[str]) -> List[str]:
     identities = _recorded_identities(record)
+    digests = _recorded_identities(record, DIGESTS)
     return sorted(
-        n for n in names if n in identities and map_identity(out / n) not in (identities[n], None)
+        n for n in names if n in identities and _replaced(out / n, identities[n], digests.get(n))
     )
 
 
@@ -327,10 +369,8 @@ def finished_maps(
     if changed and warn:
         warnings.warn(
             f"{option} '{out}': {len(changed)} map(s) changed since pmgsam wrote them "
-            f"({preview(changed, 5)}): their size or modification time is not the one recorded "
-            "(replaced by hand or by another program, copied without keeping times, or "
-            "written again by a run that stopped before recording them), so they are "
-            "predicted again rather than kept as this model's",
+            f"({preview(changed, 5)}): their size or bytes are not the ones recorded "
+            f"({_CHANGE_CAUSES}), so they are predicted again rather than kept as this model's",
             stacklevel=2,
         )
     return present - set(changed)
@@ -338,20 +378,25 @@ def finished_maps(
 
 def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
     """After a run wrote (or kept) every map of ``names`` into ``out_dir``: record each one's
-    identity (:func:`map_identity`; one manifest write for the run, not one per map), and if
-    no other map the manifest lists is left there, all are this run's producer's, and the
-    ``mixed`` mark goes."""
+    identity (:func:`map_identity`) and SHA-256 (:func:`map_digest`; one manifest write for
+    the run, not one per map), and if no other map the manifest lists is left there, all are
+    this run's producer's, and the ``mixed`` mark goes."""
     out = Path(out_dir)
     record = read_manifest(out)
     if not record:
         return  # no manifest (or an unreadable one): nothing vouches for the folder
     ours = written_names(out)
     identities = _recorded_identities(record)
+    digests = _recorded_identities(record, DIGESTS)
     for name in set(names) & ours:
-        identity = map_identity(out / name)
+        identity, digest = map_identity(out / name), map_digest(out / name)
         if identity is not None:
             identities[name] = identity
-    settled = {**record, IDENTITIES: identities}
+            if digest is None:
+                digests.pop(name, None)
+            else:
+                digests[name] = digest
+    settled = {**record, IDENTITIES: identities, DIGESTS: digests}
     # Maps of an earlier run this run did not replace keep the folder mixed.
     if record.get("mixed") and not any((out / n).is_file() for n in ours - set(names)):
         settled["mixed"] = False
