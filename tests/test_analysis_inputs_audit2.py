@@ -115,15 +115,19 @@ def test_a_map_replaced_since_pmgsam_wrote_it_is_not_vouched_for(tmp_path) -> No
 
 
 def test_a_map_copied_without_its_time_is_named_as_such(tmp_path) -> None:
-    # `cp -r` or `scp -r` of a run folder: the same bytes, another modification time. The
-    # refusal must say so, not only that the map was replaced by hand.
+    # `cp -r` or `scp -r` of a run folder an older pmgsam recorded (no SHA-256 of its maps, so
+    # the bytes cannot vouch for them): the same bytes, another modification time. The refusal
+    # must say so, not only that the map was replaced by hand.
     import os
 
-    from pmgsam.utils.outputs import settle_output_dir
+    from pmgsam.utils.outputs import DIGESTS, read_manifest, settle_output_dir, write_manifest
 
     weights = _weights(tmp_path / "w.safetensors", b"w")
     folder = _maps(tmp_path / "pred", hashlib.sha256(b"w").hexdigest(), mixed=False)
     settle_output_dir(folder, ["a.png"])
+    record = read_manifest(folder)
+    del record[DIGESTS]
+    write_manifest(folder, record)
     os.utime(folder / "a.png", ns=(1, 1))
     with pytest.raises(EvaluationInputError, match=r"copied without keeping modification times"):
         check_maps_made_by(str(weights), {folder: ["a"]})

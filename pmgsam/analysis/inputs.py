@@ -278,8 +278,8 @@ def check_maps_made_by(checkpoint: str, maps: Dict[Path, Sequence[str]]) -> None
             if changed:
                 problems.append(
                     f"'{folder}' holds {len(changed)} map(s) changed since pmgsam wrote them "
-                    f"({preview(changed, 5)}: replaced by hand or by another program, or "
-                    "copied without keeping modification times)"
+                    f"({preview(changed, 5)}: replaced by hand or by another program, or, where an "
+                    "older pmgsam recorded them, copied without keeping modification times)"
                 )
     if problems:
         raise EvaluationInputError(

@@ -1,12 +1,16 @@
-"""What made a folder's maps, and of which input image (:mod:`pmgsam.utils.outputs` records both).
+"""What made a folder's maps, of which input image, and which files they are
+(:mod:`pmgsam.utils.outputs` records all three).
 
 A prediction folder's manifest names the maps' *producer* (weights and their SHA-256, the frozen
 branches', image size, amp, kind of map, a baseline's settings) and, per map, the identity of
 the image it is of (:func:`file_identity`); a resumed run keeps a map only when both still match.
+Once written, each map's size and time (:func:`map_identity`) and bytes (:func:`map_digest`) tell
+it apart from a file put in its place since.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -61,3 +65,25 @@ def file_identity(path: PathLike) -> List[Any]:
     except OSError:
         return [resolved, None, None]
     return [resolved, stat.st_size, stat.st_mtime_ns]
+
+
+def map_identity(path: PathLike) -> Optional[List[int]]:
+    """What tells a written map apart from a file put there since: ``[size, st_mtime_ns]``
+    (from the file's metadata: it is not read); ``None`` when there is no such file."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def map_digest(path: PathLike) -> Optional[str]:
+    """The SHA-256 of the file at ``path`` (hex); ``None`` when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()

@@ -29,7 +29,6 @@ never kept; maps without a record (older pmgsam versions) are the tool's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -37,7 +36,12 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, temporary_target, write_text_atomic
-from pmgsam.utils.map_producers import describe_producer, producer_changes
+from pmgsam.utils.map_producers import (
+    describe_producer,
+    map_digest,
+    map_identity,
+    producer_changes,
+)
 from pmgsam.utils.messages import preview
 
 # The path checks are re-exported: callers import them from here.
@@ -265,18 +269,6 @@ def _kept_identities(
     return identities, digests
 
 
-def map_digest(path: PathLike) -> Optional[str]:
-    """The SHA-256 of the file at ``path`` (hex); ``None`` when it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def _replaced(path: Path, identity: Any, digest: Any) -> bool:
     """Whether ``path`` is there but no longer the map recorded as ``identity`` (size and time)
     and ``digest``: a map of the same size and bytes is the same map even if its time moved
@@ -287,16 +279,6 @@ def _replaced(path: Path, identity: Any, digest: Any) -> bool:
         return False
     same_size = isinstance(identity, list) and len(identity) == 2 and found[0] == identity[0]
     return not (same_size and isinstance(digest, str) and map_digest(path) == digest)
-
-
-def map_identity(path: PathLike) -> Optional[List[int]]:
-    """What tells a written map apart from a file put there since: ``[size, st_mtime_ns]``
-    (from the file's metadata: it is not read); ``None`` when there is no such file."""
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
 
 
 def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> List[str]:
