@@ -45,7 +45,7 @@ def test_a_utf8_stdout_prints_the_characters_themselves(monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
     assert _exit_code(lambda: print("maxFβ↑")) == 0
     sys.stdout.flush()
-    assert raw.getvalue() == "maxFβ↑\n".encode("utf-8")
+    assert raw.getvalue() == "maxFβ↑\n".encode()
 
 
 def test_report_prints_its_tables_to_a_cp1252_pipe(tmp_path: Path) -> None:
