@@ -37,6 +37,13 @@ def run_into(
     settle_output_dir(out, names)
 
 
+def touch_later(path: Path) -> None:
+    """What ``touch`` does: the same bytes, a modification time two seconds later (a file
+    system's clock may be coarse)."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
 def replace_by_hand(path: Path) -> bytes:
     """Rewrite ``path`` in place with other bytes of the same length, two seconds newer (a
     size check alone would miss it; the explicit time, a file system's coarse clock)."""
@@ -44,7 +51,7 @@ def replace_by_hand(path: Path) -> bytes:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    touch_later(path)
     assert path.stat().st_size == before.st_size
     return bytes(data)
 

@@ -5,11 +5,10 @@ neither refuses a resume nor is named as a map."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
-from map_cases import replace_by_hand
+from map_cases import replace_by_hand, touch_later
 from test_baseline_resumed_instances import PRODUCER
 from test_baseline_runner import BoxStandIn, Stand, rect
 
@@ -27,9 +26,7 @@ def test_a_baseline_resume_keeps_its_maps_when_only_its_records_file_changed(tmp
     kwargs = dict(progress=False, producer=PRODUCER, timing=False)
     run_baseline(BoxStandIn(), data, run, "S", **kwargs)
     assert RECORDS in read_manifest(pred)[IDENTITIES]  # recorded, so a change is seen
-    records = pred / RECORDS
-    stat = records.stat()
-    os.utime(records, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    touch_later(pred / RECORDS)
     check_output_dir(pred, ["a.png", "b.png", RECORDS], option="--output-dir")  # no refusal
     model = BoxStandIn()
     with warnings.catch_warnings():

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from map_cases import PRODUCER_A, replace_by_hand, run_into
+from map_cases import PRODUCER_A, replace_by_hand, run_into, touch_later
 
 from pmgsam.baselines.resume import RECORDS
 from pmgsam.utils import outputs
@@ -30,12 +30,6 @@ from pmgsam.utils.outputs import (
 NAMES = ["a.png", "b.png"]
 
 
-def _later(path: Path) -> None:
-    """``touch``: the same bytes, a time two seconds later (coarse clocks)."""
-    stat = path.stat()
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
-
-
 def _unhashable(monkeypatch, name: str) -> None:
     """``name`` cannot be read when hashed (a permission or I/O error; root reads any mode)."""
     real = outputs.map_digest
@@ -49,7 +43,7 @@ def test_a_rerun_records_its_own_digest_so_its_touched_map_stays_the_tools(tmp_p
     run_into(out, NAMES, PRODUCER_A, content="1")
     run_into(out, NAMES, PRODUCER_A, content="2")  # same sizes, other bytes
     assert read_manifest(out)[DIGESTS]["b.png"] == hashlib.sha256(b"2 b.png").hexdigest()
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == []  # a stale digest (run 1's) would refuse run 2's own map
     check_output_dir(out, NAMES)
     assert finished_maps(out, PRODUCER_A, warn=True) == set(NAMES)
@@ -69,7 +63,7 @@ def test_the_earlier_maps_bytes_put_back_are_no_longer_the_tools(tmp_path) -> No
     old = (out / "b.png").read_bytes()
     run_into(out, NAMES, PRODUCER_A, content="2")
     (out / "b.png").write_bytes(old)
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == ["b.png"]
 
 
@@ -83,7 +77,7 @@ def test_a_map_unreadable_when_settled_drops_the_earlier_digest(tmp_path, monkey
     assert "b.png" not in read_manifest(out)[DIGESTS]
     # Run 1's bytes put back (same size, newer): run 1's digest must not vouch for them.
     (out / "b.png").write_bytes(old)
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == ["b.png"]
 
 
@@ -92,7 +86,7 @@ def test_a_touched_map_unreadable_when_checked_is_not_taken_for_the_tools(
 ) -> None:
     out = tmp_path / "pred"
     run_into(out, NAMES, PRODUCER_A)
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     _unhashable(monkeypatch, "b.png")
     assert changed_maps(out) == ["b.png"]  # its bytes cannot show it is the map written
     record = read_manifest(out)
@@ -127,7 +121,7 @@ def test_a_rerun_of_fewer_maps_keeps_the_digests_of_those_it_does_not_write(tmp_
     out = tmp_path / "pred"
     run_into(out, NAMES, PRODUCER_A)
     run_into(out, ["a.png"], PRODUCER_A, warns=True)  # b.png stays, as an earlier run's
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == []  # b.png's bytes are still the ones recorded
 
 
@@ -144,7 +138,7 @@ def test_an_overwrite_run_replaces_the_digest_of_a_hand_edited_map(tmp_path) -> 
     run_into(out, NAMES, PRODUCER_A, content="1")
     replace_by_hand(out / "b.png")
     _overwrite_run(out, "2")
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == []  # run 1's digest kept would refuse run 2's own map
 
 
@@ -159,7 +153,7 @@ def test_an_overwrite_run_unable_to_hash_a_map_keeps_no_earlier_digest(
         _unhashable(patch, "b.png")
         _overwrite_run(out, "2")
     (out / "b.png").write_bytes(old)  # run 1's map put back, newer: not run 2's
-    _later(out / "b.png")
+    touch_later(out / "b.png")
     assert changed_maps(out) == ["b.png"]
 
 

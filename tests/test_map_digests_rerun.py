@@ -6,12 +6,11 @@ size and time."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from map_cases import PRODUCER_A, replace_by_hand, run_into
+from map_cases import PRODUCER_A, replace_by_hand, run_into, touch_later
 
 from pmgsam.utils.outputs import (
     DIGESTS,
@@ -26,13 +25,6 @@ from pmgsam.utils.outputs import (
 NAMES = ["a.png", "b.png"]
 
 
-def _later(path: Path) -> None:
-    """What ``touch`` does: the same bytes, a modification time two seconds later (a file
-    system's clock may be coarse)."""
-    stat = path.stat()
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
-
-
 @pytest.fixture
 def settled(tmp_path) -> Path:
     out = tmp_path / "pred"
@@ -41,7 +33,7 @@ def settled(tmp_path) -> Path:
 
 
 def test_a_touched_map_is_still_the_tools(settled) -> None:
-    _later(settled / "b.png")
+    touch_later(settled / "b.png")
     assert changed_maps(settled) == []
     check_output_dir(settled, NAMES)  # a plain rerun: not refused
     assert finished_maps(settled, PRODUCER_A, warn=True) == set(NAMES)  # --skip-existing
@@ -68,5 +60,5 @@ def test_a_touched_map_of_an_older_manifest_is_still_refused(settled) -> None:
     record = read_manifest(settled)
     del record[DIGESTS]  # as a pmgsam before digests wrote it: nothing shows the bytes
     write_manifest(settled, record)
-    _later(settled / "b.png")
+    touch_later(settled / "b.png")
     assert changed_maps(settled) == ["b.png"]
