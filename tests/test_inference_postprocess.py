@@ -143,6 +143,17 @@ def test_predict_split_names_the_premask_folder_as_its_caller_does(
     assert (pre / "notes.txt").read_text() == "mine"
 
 
+def test_predict_split_names_a_shared_premask_folder_as_its_caller_does(
+    loads, experiment, tmp_path
+) -> None:
+    name = "--run's Pre-Mask map folder"
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=rf"^{name} '.*' is --output-dir '.*': both receive"):
+        predict_split(experiment, "w", "DIS-TE1", out, device="cpu", progress=False,
+                      premask_dir=out, option="--output-dir", premask_option=name)  # fmt: skip
+    assert not out.exists()
+
+
 def test_cli_refuses_the_folder_of_a_single_input_image(loads, tmp_path, capsys):
     # --input one image: its folder is an input too. With --overwrite, a map named after a
     # PNG image would replace the image itself.
