@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import BinaryIO, Iterator, Optional, Tuple
 
 TMP_SUFFIX = ".tmp"
 # Our temporaries are `.<name>.pmgsam-<12 hex digits>.tmp`: the fixed marker and the exact token
@@ -190,12 +190,9 @@ def file_sha256(path: str | Path) -> str:
         if identity in _DIGESTS:
             _DIGESTS.move_to_end(identity)
             return _DIGESTS[identity]
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        sha = stream_sha256(f)
         after = _identity(os.fstat(f.fileno()))
-    sha = digest.hexdigest()
     # Not if it changed while read (or was replaced before it was opened).
     if after == identity and time.time_ns() - max(identity[3:]) >= _SETTLED_NS:
         with _DIGESTS_LOCK:
@@ -203,6 +200,14 @@ def file_sha256(path: str | Path) -> str:
             while len(_DIGESTS) > _DIGESTS_KEPT:
                 _DIGESTS.popitem(last=False)
     return sha
+
+
+def stream_sha256(stream: BinaryIO) -> str:
+    """SHA-256 (hex) of what is left to read in the binary ``stream``, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def _identity(st: os.stat_result) -> Tuple[int, ...]:

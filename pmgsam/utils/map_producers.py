@@ -10,12 +10,12 @@ it apart from a file put in its place since.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from pmgsam.utils.io import stream_sha256
 from pmgsam.utils.output_paths import PathLike
 
 PRODUCER_FIELDS = {
@@ -78,12 +78,11 @@ def map_identity(path: PathLike) -> Optional[List[int]]:
 
 
 def map_digest(path: PathLike) -> Optional[str]:
-    """The SHA-256 of the file at ``path`` (hex); ``None`` when it cannot be read."""
-    digest = hashlib.sha256()
+    """The SHA-256 of the file at ``path`` (hex); ``None`` when it cannot be read. Not
+    :func:`~pmgsam.utils.io.file_sha256`: its few remembered digests are for checkpoints, and a
+    folder of maps would push them out."""
     try:
         with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            return stream_sha256(handle)
     except OSError:
         return None
-    return digest.hexdigest()
