@@ -176,9 +176,10 @@ def test_sam_finetune_with_a_pinned_bf16_embedding_cache(
     # CUDA's bilinear-upsample backward accumulates atomically (not bit-reproducible), and
     # AdamW turns a near-zero gradient's noise into a step of up to lr: all weights must agree
     # within 2 lr per step (4 steps), nearly all within 1e-5. A cache handing back other
-    # embeddings moves most weights by about lr.
+    # embeddings moves most weights by about lr. The validation losses follow within 0.05 %
+    # (an H200 measured 1.1e-4 of 1.58, 0.007 %, on 2026-11-30).
     losses = {c: [e["val_loss"] for e in results[c]["epochs"]] for c in results}
-    assert losses["memory"] == pytest.approx(losses["none"], abs=1e-4)
+    assert losses["memory"] == pytest.approx(losses["none"], rel=5e-4)
     assert results["memory"]["best_epoch"] == results["none"]["best_epoch"]
     for key, value in decoders["none"].items():
         assert value.device.type == "cuda"
