@@ -4,20 +4,21 @@ refused (naming it and ``--overwrite``, every part's folder checked before the m
 and left as it is, and ``--overwrite`` predicts it again; an untouched, thinned or older
 (manifest-less) folder, and a map whose time alone moved, need no flag. Kept maps holding an
 edited one are not scored as the model's. One variant of test_ablate_run_record's grid,
-trained once."""
+trained once. Last, the refusal (pmgsam.utils.outputs) names a map that cannot be read as
+unreadable, not as other bytes."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import pytest
-from map_cases import replace_by_hand, touch_later
+from map_cases import PRODUCER_A, replace_by_hand, run_into, touch_later
 from test_ablate_run_record import PARTS, scored  # noqa: F401 (the trained variant)
 
 from pmgsam import ablate
-from pmgsam.utils.outputs import MANIFEST, OutputError
+from pmgsam.utils.outputs import MANIFEST, OutputError, check_output_dir
 
 SCORES = Path("metrics", "DIS-TE1-4.json")
 
@@ -118,3 +119,18 @@ def test_scores_that_stand_refuse_no_edited_map(trained, tmp_path) -> None:
     edited_bytes = replace_by_hand(_first_map(run, "DIS-TE1"))
     assert _evaluate(trained, run, "--no-hce") == 0
     assert _first_map(run, "DIS-TE1").read_bytes() == edited_bytes
+
+
+def test_a_map_that_cannot_be_read_is_named_unreadable(tmp_path) -> None:
+    out = tmp_path / "maps"
+    names: List[str] = ["a.png", "b.png"]
+    run_into(out, names, PRODUCER_A)
+    (out / "b.png").unlink()
+    (out / "b.png").mkdir()  # a folder where the map was: it cannot be opened to compare
+    replace_by_hand(out / "a.png")
+    with pytest.raises(OutputError) as refused:
+        check_output_dir(out, names)
+    message = str(refused.value)
+    assert "1 map(s) changed since pmgsam wrote them (a.png)" in message
+    assert "1 map(s) pmgsam wrote that cannot be read now to check them (b.png: " in message
+    assert "b.png" not in message.split("cannot be read")[0]
