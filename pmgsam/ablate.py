@@ -27,7 +27,10 @@ and a note under the table names it and why (not trained, or not scored), and a 
 missing is named in a warning. ``--evaluate`` scores every trained variant chosen, then fails
 (exit status 2) naming all those it could not score for want of a finished training. A file
 of one of those names there that pmgsam did not write is refused before any work, unless
-``--overwrite``.
+``--overwrite``; so is, before a variant's model loads to predict its maps, a map in its
+``pred/<split>/`` that pmgsam wrote and the user edited since, or a file there that pmgsam did
+not write (:mod:`pmgsam.ablate_maps`: a variant scored by an older pmgsam.ablate, without
+a record of its maps, is written over).
 ``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
 that a config of the grid switches is refused, since it would erase that ablation. Before any
 work, a variant trained already must have been trained with the overrides given now (when

@@ -60,7 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace table or plot files in --output-dir that pmgsam did not write",
+        help="replace table or plot files in --output-dir that pmgsam did not write, and (with "
+        "--evaluate) maps in NAME/pred/<split> edited since pmgsam wrote them or files there "
+        "it did not write",
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every config")
 

@@ -43,6 +43,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.ablate_gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
+from pmgsam.ablate_maps import check_map_folders, edited_maps, overwrite_given, written_over
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
@@ -253,6 +254,15 @@ def evaluate_variant(
         # A rescore (HCE added) of maps that are gone predicts them again; scores that stand
         # are kept without their maps, which only the analyses read.
         predict = True
+    scoring = kept is None or reason is not None
+    if scoring and not predict and edited_maps(run_dir, datasets):
+        # A hand-corrected map is no map of the model's to score: predicted again (refused
+        # below unless --overwrite), as --skip-existing keeps no such map (finished_maps).
+        logger.info("%s: predicting again: maps were changed since pmgsam wrote them", path.stem)
+        predict = True
+    if scoring and predict:
+        # Every part's folder before the model loads, as evaluate.py's benchmark mode does.
+        check_map_folders(run_dir, datasets, overwrite_given(opts))
     if kept is not None and reason is None:
         record = kept_record(kept, gt)
         summary = {k: v for k, v in kept.items() if k != GT_KEY}
@@ -360,9 +370,11 @@ def _predictor(
 
     Predicted as evaluate.py predicts (:func:`~pmgsam.engine.inference.predict_split`), so
     each ``pred/<part>`` folder's manifest records the weights (SHA-256) that made its maps:
-    evaluate.py and the analyses then take them for the maps of those weights. The folders
-    are the grid's own (``<output-dir>/NAME/pred``), written over as before: a variant
-    scored by an older pmgsam.ablate has maps there without a manifest."""
+    evaluate.py and the analyses then take them for the maps of those weights. A folder
+    with a manifest is guarded as evaluate.py guards its own: a map changed since pmgsam
+    wrote it (or a file it did not write) is refused unless ``--overwrite``; one without
+    (a variant scored by an older pmgsam.ablate) is the grid's own, written over
+    (:func:`~pmgsam.ablate_maps.written_over`)."""
     from pmgsam.engine.inference import predict_split
 
     loaded: Dict[str, Any] = {}  # one model load for every part
@@ -376,7 +388,7 @@ def _predictor(
             str(opts.device),  # resolved already: a torch.device
             opts.batch_size,
             overrides,
-            overwrite=True,
+            overwrite=written_over(run_dir / "pred" / part, overwrite_given(opts)),
             progress=not opts.quiet,
             reuse=loaded,
             option="--output-dir",

@@ -135,11 +135,11 @@ def check_output_dir(
             f"{option} '{out}' already holds {len(foreign)} file(s) this tool did not "
             f"write ({preview(foreign, 5)}); {_replaced_text(foreign, names)}. Choose a new or "
             "empty folder, or pass --overwrite to write there anyway"
-            + (f" (it also holds {_edited_text(edited, names)})" if edited else "")
+            + (f" (it also holds {_edited_text(out, edited, names)})" if edited else "")
         )
     if edited:
         raise OutputError(
-            f"{option} '{out}' holds {_edited_text(edited, names)}. Move them out of the "
+            f"{option} '{out}' holds {_edited_text(out, edited, names)}. Move them out of the "
             "folder (or choose another one) to keep them, or pass --overwrite to replace them"
         )
 
@@ -159,13 +159,34 @@ _CHANGE_CAUSES = (
 )
 
 
-def _edited_text(edited: List[str], names: Iterable[str]) -> str:
-    """The refusal's account of maps ``edited`` since the tool wrote them, and its cause."""
-    return (
-        f"{len(edited)} map(s) changed since pmgsam wrote them ({preview(edited, 5)}): their "
-        f"size or bytes are not the ones recorded ({_CHANGE_CAUSES}); "
-        f"{_replaced_text(edited, names)}"
-    )
+def _edited_text(out: Path, edited: List[str], names: Iterable[str]) -> str:
+    """The refusal's account of maps ``edited`` since the tool wrote them in ``out``, and its
+    cause: one that cannot be opened now (a folder in its place, no read permission) is named
+    as such, not as other bytes."""
+    why = {n: _open_error(out / n) for n in edited}
+    changed = [n for n in edited if not why[n]]
+    unreadable = [f"{n}: {why[n]}" for n in edited if why[n]]
+    parts = []
+    if changed:
+        parts.append(
+            f"{len(changed)} map(s) changed since pmgsam wrote them ({preview(changed, 5)}): "
+            f"their size or bytes are not the ones recorded ({_CHANGE_CAUSES})"
+        )
+    if unreadable:
+        parts.append(
+            f"{len(unreadable)} map(s) pmgsam wrote that cannot be read now to check them "
+            f"({preview(unreadable, 5)})"
+        )
+    return f"{' and '.join(parts)}; {_replaced_text(edited, names)}"
+
+
+def _open_error(path: Path) -> Optional[str]:
+    """Why ``path`` cannot be opened for reading, or None when it can."""
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as err:
+        return err.strerror or type(err).__name__
 
 
 def prepare_output_dir(
