@@ -2,6 +2,7 @@
 # Speed measurements of issue 7 on one GPU, in phases that each fit one device call (600 s).
 #
 #   bash benchmarks/gpu_speed.sh TAG PHASE     # PHASE: core | data | tests | regional | model
+#                                              #        | profile
 #   bash benchmarks/gpu_speed.sh TAG list      # the phases and their steps
 #   bash benchmarks/gpu_speed.sh TAG commands  # phase, step, limit and command, tab-separated
 #
@@ -12,6 +13,8 @@
 # slow step loses only itself. Each step writes its record as soon as it ends, to $OUT (the
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
 # TAG_PHASE_log.txt grows line by line; a phase leaves at most 6 files (the tool returns 8).
+# The profile phase writes no record: its steps print per-component tables
+# (benchmarks/component_times.py) into its log alone, in about 3 minutes.
 #
 # Rehearsal on a CPU, every step of every phase with the tiny model at S=64, one timed
 # iteration, small generated data, and torch.compile through dynamo's eager backend (it traces
@@ -23,7 +26,7 @@
 # DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, TRAIN_EXTRA (more train.py
 # overrides), HIERA_VARIANT, HIERA_SIZE (also the U²-Net step's), U2NET_VARIANT, SAM_POINTS.
 set -uo pipefail
-usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|tests|regional|model|all|list|commands"
+usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|tests|regional|model|profile|all|list|commands"
 tag=${1:?$usage}
 phase=${2:?$usage}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +49,10 @@ export PYTHONUNBUFFERED=1
 eff=($py -m pmgsam.efficiency --model "${MODEL:-pmgsam_hiera_b+}" --device "$device"
   --dtype "$dtype" --iters "${ITERS:-20}" --warmup "${WARMUP:-5}")
 [[ -n ${SIZE:-} ]] && eff+=(--size "$SIZE")
+# Per-component times of the eager forward and training step (benchmarks/component_times.py).
+comp=($py benchmarks/component_times.py --model "${MODEL:-pmgsam_hiera_b+}" --device "$device"
+  --dtype "$dtype" --iters "${ITERS:-20}" --warmup "${WARMUP:-5}")
+[[ -n ${SIZE:-} ]] && comp+=(--size "$SIZE")
 
 steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
 steps_data="synth train_py infer_b8_cl train_b4_cl u2net_bn_fold"
@@ -53,6 +60,8 @@ steps_data="synth train_py infer_b8_cl train_b4_cl u2net_bn_fold"
 steps_tests="infer_b8_cudnn train_b4_cudnn cuda_tests"
 steps_regional="infer_b8_regional train_b4_regional infer_b1_regional"
 steps_model="infer_b8_model infer_b1_model"
+# Where the eager time goes (issue 7: ~125 ms of 260 per batch of 8 was outside both branches).
+steps_profile="components_b8 components_b8_cl components_train_b4"
 
 # step NAME: the limit (s) and the command of one step.
 define() {
@@ -95,6 +104,9 @@ define() {
       --json "$j") ;;
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model
       --json "$j") ;;
+    components_b8) limit=60 cmd=("${comp[@]}" --batch 8) ;;
+    components_b8_cl) limit=60 cmd=("${comp[@]}" --batch 8 --channels-last) ;;
+    components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last) ;;
     *) echo "unknown step $name" >&2; return 2 ;;
   esac
 }
@@ -142,7 +154,7 @@ run_phase() {
   fi
 }
 
-phases="core data tests regional model"
+phases="core data tests regional model profile"
 case $phase in
   list)
     for p in $phases; do var=steps_$p; echo "$p: ${!var}"; done ;;

@@ -56,8 +56,9 @@ def test_every_phase_fits_one_device_call_and_returns_its_files():
         limits[phase] += int(limit)
         files[phase] += sum(arg.startswith("/out/") for arg in cmd)
         files[phase] += 2 * (name == "train_py")  # its metrics.jsonl and train.log
-    # A session's 15 device minutes hold core, data and tests; compilation comes after.
-    assert list(limits) == ["core", "data", "tests", "regional", "model"]
+    # A session's 15 device minutes hold core, data and tests; compilation comes after, and
+    # the per-component profile.
+    assert list(limits) == ["core", "data", "tests", "regional", "model", "profile"]
     assert all(total <= PHASE_LIMIT_S for total in limits.values()), dict(limits)
     assert all(n <= FILES_BACK for n in files.values()), dict(files)
     # The targets' records come first: inference b1/b8, training b4, the SAM comparison.
@@ -71,6 +72,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
     efficiency = build_parser()
     hiera_attention = _load_benchmark("hiera_attention").build_parser()
     bn_fold = _load_benchmark("u2net_bn_fold").build_parser()
+    components = _load_benchmark("component_times").build_parser()
     seen = set()
     for _, name, _, *cmd in steps:
         program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]
@@ -86,6 +88,12 @@ def test_every_command_parses_as_its_program_will(rehearse):
             hiera_attention.parse_args(cmd[2:])
         elif program == ["benchmarks/u2net_bn_fold.py"]:
             bn_fold.parse_args(cmd[2:])
+        elif program == ["benchmarks/component_times.py"]:
+            args = components.parse_args(cmd[2:])
+            assert args.device == ("cpu" if rehearse else "cuda")
+            assert args.model == ("pmgsam_tiny" if rehearse else "pmgsam_hiera_b+")
+            assert (args.batch, args.train) == ((4, True) if "train" in name else (8, False))
+            assert args.channels_last == name.endswith(("_cl", "_train_b4"))
         elif program == ["train.py"]:
             assert cmd[2:4] == ["--config", "configs/pmgsam_dis5k.yaml"]
             overrides = [a for a in cmd[6:] if "=" in a]
@@ -102,6 +110,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
         "pmgsam.efficiency",
         "benchmarks/hiera_attention.py",
         "benchmarks/u2net_bn_fold.py",
+        "benchmarks/component_times.py",
         "train.py",
         "pmgsam.data.synthetic",
         "pytest",

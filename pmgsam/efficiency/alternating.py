@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -18,12 +18,16 @@ from pmgsam.utils.cli import positive_int
 
 
 def ab_parser(
-    description: str, variants: Sequence[str], default: str, size: int
+    description: str,
+    variants: Sequence[str],
+    default: str,
+    size: Optional[int],
+    option: str = "--variant",
 ) -> argparse.ArgumentParser:
-    """The options every A/B benchmark takes: which model variant, input size, batch, rounds,
-    threads, device and dtype."""
+    """The options every benchmark of benchmarks/ takes: which model variant (``option``),
+    input size (``size`` None: the model's own), batch, rounds, threads, device and dtype."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--variant", default=default, choices=sorted(variants))
+    parser.add_argument(option, default=default, choices=sorted(variants))
     parser.add_argument("--size", type=positive_int, default=size)
     parser.add_argument(
         "--batch", "--batch-size", type=positive_int, default=1, help="images per call"

@@ -1,0 +1,93 @@
+"""benchmarks/component_times.py: every component is timed, and each time lands in its own row.
+
+A component slowed by a known sleep must show that sleep in its row (and in the sums holding
+it) and nowhere else: attributing time by call order, to a neighbour, or from the wrong
+timestamp would move it elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+import torch
+
+from pmgsam.modeling.fusion import FusionStack
+from pmgsam.modeling.u2net import U2NET_CLASSES
+
+ROOT = Path(__file__).resolve().parents[1]
+# Medians of three calls: one call slowed by the other jobs on a shared machine drops out.
+ARGS = ["--model", "pmgsam_tiny", "--size", "64", "--batch", "1", "--iters", "3", "--warmup", "0"]
+ARGS += ["--threads", "1"]
+# The names of the efficiency report's FLOPs "by component" line, in the forward's order.
+COMPONENTS = ["hiera", "u2net", "neck", "fusion", "refiner", "decoder"]
+SLEEP_MS = 200.0
+NOISE_MS = 60.0  # each pmgsam_tiny component takes < 40 ms at S=64 on one thread
+
+
+@pytest.fixture(scope="module")
+def component_times():
+    spec = importlib.util.spec_from_file_location(
+        "component_times", ROOT / "benchmarks/component_times.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _slowed(original: Callable, seconds: float) -> Callable:
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    return slow
+
+
+def _rises(base: Dict[str, float], slow: Dict[str, float]) -> Dict[str, float]:
+    return {k: slow[k] - base[k] for k in base}
+
+
+def test_inference_rows_list_every_component_and_a_slowed_one_alone_rises(
+    component_times, monkeypatch, capsys
+):
+    base = component_times.main(ARGS)
+    printed = capsys.readouterr().out
+    assert base["components"] == COMPONENTS
+    for name in COMPONENTS + ["sum of components", "whole forward"]:
+        assert f"\n  {name} " in printed, name
+        assert base["medians"][name] > 0, name
+    monkeypatch.setattr(FusionStack, "forward", _slowed(FusionStack.forward, SLEEP_MS / 1000))
+    rise = _rises(base["medians"], component_times.main(ARGS)["medians"])
+    for name in ("fusion", "sum of components", "whole forward"):
+        assert SLEEP_MS - 5 <= rise[name] <= SLEEP_MS + NOISE_MS, (name, rise)
+    for name in set(COMPONENTS) - {"fusion"} | {"glue (forward - components)"}:
+        assert abs(rise[name]) < NOISE_MS, (name, rise)
+
+
+def test_train_step_splits_frozen_trainable_backward_and_optimizer(component_times, monkeypatch):
+    base = component_times.main(ARGS + ["--train"])["medians"]
+    assert all(ms > 0 for ms in base.values()), base
+    # Three different sleeps, so that swapping two rows would show.
+    u2netp = U2NET_CLASSES["u2netp"]
+    monkeypatch.setattr(u2netp, "features", _slowed(u2netp.features, SLEEP_MS / 1000))
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", _slowed(clip, SLEEP_MS / 2000))
+    # Wrapped again by the optimizer's step hooks when it is built: the sleep is inside them.
+    adamw = torch.optim.AdamW
+    monkeypatch.setattr(adamw, "step", _slowed(adamw.step, 1.5 * SLEEP_MS / 1000))
+    rise = _rises(base, component_times.main(ARGS + ["--train"])["medians"])
+    expected = {
+        "u2net": SLEEP_MS,
+        "frozen branches' forward": SLEEP_MS,
+        "whole forward": SLEEP_MS,
+        "loss + backward + clip": SLEEP_MS / 2,
+        "AdamW step": 1.5 * SLEEP_MS,
+        "whole step": 3 * SLEEP_MS,
+    }
+    for name, ms in expected.items():
+        assert ms - 5 <= rise[name] <= ms + NOISE_MS, (name, rise)
+    for name in ("hiera", "trainable parts' forward", "decoder"):
+        assert abs(rise[name]) < NOISE_MS, (name, rise)
