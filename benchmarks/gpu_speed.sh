@@ -55,10 +55,12 @@ comp=($py benchmarks/component_times.py --model "${MODEL:-pmgsam_hiera_b+}" --de
 [[ -n ${SIZE:-} ]] && comp+=(--size "$SIZE")
 
 steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
-steps_data="synth train_py infer_b8_cl train_b4_cl u2net_bn_fold"
-# cuDNN's algorithm timing first: two short records that choose a default; the tests after.
-steps_tests="infer_b8_cudnn train_b4_cudnn cuda_tests"
-steps_regional="infer_b8_regional train_b4_regional infer_b1_regional"
+# train_b4_cl_cudnn: the speed options the GPU training configs set (channels-last, cuDNN's
+# algorithm timing), which the H200 measured one at a time (2026-11-30), together.
+steps_data="synth train_py train_b4_cl_cudnn infer_b8_cl u2net_bn_fold"
+steps_tests="cuda_tests"
+# infer_b8_regional was measured on the H200 (2026-11-30); training's first call was not.
+steps_regional="train_b4_regional infer_b1_regional infer_b8_regional"
 steps_model="infer_b8_model infer_b1_model"
 # Where the eager time goes (issue 7: ~125 ms of 260 per batch of 8 was outside both branches).
 steps_profile="components_b8 components_b8_cl components_train_b4"
@@ -84,12 +86,11 @@ define() {
       schedule.epochs=3 schedule.warmup_epochs=0 train.log_every=8 train.preview_every=0
       model.hiera_checkpoint=null model.u2net_checkpoint=null ${TRAIN_EXTRA:-}) ;;
     infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
-    train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
+    train_b4_cl_cudnn) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last
+      --cudnn-benchmark --json "$j") ;;
     u2net_bn_fold) limit=40 cmd=($py benchmarks/u2net_bn_fold.py --device "$device"
       --dtype "$dtype" --variant "${U2NET_VARIANT:-u2net}" --size "${HIERA_SIZE:-1024}"
       --batch 8 --iters "${ITERS:-10}" --channels-last) ;;
-    infer_b8_cudnn) limit=70 cmd=("${eff[@]}" --batch 8 --cudnn-benchmark --json "$j") ;;
-    train_b4_cudnn) limit=70 cmd=("${eff[@]}" --batch 4 --train --cudnn-benchmark --json "$j") ;;
     infer_b8_regional) limit=200 cmd=("${eff[@]}" --batch 8 --channels-last --compile regional
       --json "$j") ;;
     train_b4_regional) limit=230 cmd=("${eff[@]}" --batch 4 --train --channels-last

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill .whl/ (git-ignored) with every package the GPU machine lacks, for its Python 3.12: the
 # shared list (../shared/gpu/wheels.sh), then what this project needs beyond it. Run once,
-# before the GPU calls of BENCHMARKS.md ("GPU: the calls a session with an H100 must make"):
+# before the GPU calls of BENCHMARKS.md ("GPU: the calls a session lent a GPU must make"):
 #   bash benchmarks/gpu_wheels.sh
 #
 # The GPU machine has torch, torchvision, timm, scipy, opencv, scikit-image, tensorboard,

@@ -154,7 +154,7 @@ def test_script_names_a_missing_shared_list(tmp_path):
 
 def test_benchmarks_gpu_calls_fill_the_wheels_with_this_script():
     text = (ROOT / "BENCHMARKS.md").read_text()
-    section = text.split("### GPU: the calls a session with an H100 must make")[1]
+    section = text.split("### GPU: the calls a session lent a GPU must make")[1]
     section = section.split("\n## ")[0]
     # The shared list alone leaves PySODMetrics unimportable on the GPU machine.
     assert "Once, here: `bash benchmarks/gpu_wheels.sh`" in section
