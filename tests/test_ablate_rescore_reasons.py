@@ -25,7 +25,7 @@ OPTIONS = {
     "compile_scope": None,
     "compile_mode": None,
     "tf32": True,
-    "cudnn_benchmark": False,
+    "cudnn_benchmark": True,  # the default since the H200 measured it
 }
 NOW = {
     "weights_sha256": "5" * 64,

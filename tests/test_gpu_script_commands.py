@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 def _commands() -> Dict[str, List[str]]:
     out = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu_speed.sh"), "h100", "commands"],
+        ["bash", str(ROOT / "benchmarks" / "gpu_speed.sh"), "h200", "commands"],
         capture_output=True,
         text=True,
         check=True,

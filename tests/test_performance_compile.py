@@ -163,7 +163,7 @@ def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
     configure_backends(PerformanceConfig(cudnn_benchmark=True), torch.device("cpu"))
     assert torch.get_float32_matmul_precision() == "highest"  # CPU: nothing changes
     assert torch.backends.cudnn.benchmark is False
-    configure_backends(PerformanceConfig(tf32=False), torch.device("cuda"))
+    configure_backends(PerformanceConfig(tf32=False, cudnn_benchmark=False), torch.device("cuda"))
     assert torch.get_float32_matmul_precision() == "highest"
     assert torch.backends.cudnn.benchmark is False
     # The flags are process-wide and need no GPU to be set.
@@ -177,7 +177,7 @@ def test_backend_switches_leave_every_precision_flag_readable(backend_flags):
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     assert torch.backends.cudnn.allow_tf32  # convolutions: torch's default
     # A later configuration with the option off turns it off again (one process, two runs).
-    configure_backends(PerformanceConfig(), torch.device("cuda"))
+    configure_backends(PerformanceConfig(cudnn_benchmark=False), torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is False
     configure_backends(PerformanceConfig(tf32=False), torch.device("cuda"))
     assert torch.get_float32_matmul_precision() == "highest"
