@@ -21,11 +21,12 @@ from pmgsam.engine.performance_config import PerformanceConfig
 OPTIONS = {
     "hiera_window_attention": True,
     "channels_last": False,
+    "fold_frozen_batchnorm": True,
     "compile": False,
     "compile_scope": None,
     "compile_mode": None,
     "tf32": True,
-    "cudnn_benchmark": False,
+    "cudnn_benchmark": True,
 }
 NOW = {
     "weights_sha256": "5" * 64,
