@@ -82,6 +82,7 @@ def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
 PREDICTION_OPTIONS = (
     "hiera_window_attention",
     "channels_last",
+    "fold_frozen_batchnorm",
     "compile",
     "compile_scope",
     "compile_mode",

@@ -21,6 +21,7 @@ from pmgsam.engine.performance_config import PerformanceConfig
 OPTIONS = {
     "hiera_window_attention": True,
     "channels_last": False,
+    "fold_frozen_batchnorm": True,
     "compile": False,
     "compile_scope": None,
     "compile_mode": None,

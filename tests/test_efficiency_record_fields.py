@@ -91,10 +91,12 @@ def test_the_options_reach_the_report(handed) -> None:
         main(ARGV)
     perf, defaults = handed[0]["perf"], handed[0]
     assert perf.hiera_window_attention and not perf.compile and not perf.channels_last
+    assert perf.fold_frozen_batchnorm
     assert (defaults["sam_points_per_side"], defaults["progress"]) == (32, True)
     argv = ["--hiera-attention", "package", "--compile", "regional", "--compile-mode",
-            "max-autotune", "--channels-last", "--cudnn-benchmark", "--sam-points-per-side",
-            "4", "--compare", "sam_vit_b", "--quiet", "--threads", "3"]  # fmt: skip
+            "max-autotune", "--channels-last", "--cudnn-benchmark", "--no-bn-fold",
+            "--sam-points-per-side", "4", "--compare", "sam_vit_b", "--quiet",
+            "--threads", "3"]  # fmt: skip
     with pytest.raises(Reached):
         main([*ARGV, *argv])
     perf, given = handed[1]["perf"], handed[1]
@@ -104,7 +106,7 @@ def test_the_options_reach_the_report(handed) -> None:
         "regional",
         "max-autotune",
     )
-    assert perf.channels_last and perf.cudnn_benchmark
+    assert perf.channels_last and perf.cudnn_benchmark and not perf.fold_frozen_batchnorm
     assert (given["sam_points_per_side"], given["progress"], given["threads"]) == (4, False, 3)
 
 

@@ -17,10 +17,12 @@ from pmgsam.engine.performance_config import PerformanceConfig
 def test_defaults_are_the_documented_ones() -> None:
     # README / PerformanceConfig: compile and channels_last are off (channels_last also
     # applies on a CPU; the GPU training configs turn it on); cuDNN's algorithm timing, TF32
-    # and the fused AdamW are on (CUDA only, as measured on an H200); Hiera's batched windows on.
+    # and the fused AdamW are on (CUDA only, as measured on an H200); Hiera's batched windows on;
+    # the frozen U²-Net's BatchNorms folded (1.16x faster branch on an H200).
     assert dataclasses.asdict(PerformanceConfig()) == {
         "hiera_window_attention": True,
         "channels_last": False,
+        "fold_frozen_batchnorm": True,
         "compile": False,
         "compile_scope": "model",
         "compile_mode": "default",

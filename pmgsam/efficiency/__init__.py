@@ -4,7 +4,7 @@
         [--size 1024] [--batch 1] [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32]
         [--iters 10] [--warmup 3] [--threads N] [--json out.json [--overwrite]] [--train]
         [--compile [model|regional] [--compile-mode MODE]] [--channels-last]
-        [--cudnn-benchmark] [--hiera-attention window|package]
+        [--cudnn-benchmark] [--no-bn-fold] [--hiera-attention window|package]
         [--compare sam_vit_b [--sam-points-per-side 32]]
         [--run-dir results/<run> [--method NAME]] [--quiet]
 
@@ -24,12 +24,13 @@ process (inference only: not with ``--train``). ``--run-dir`` adds the inference
 an evaluated run's row (not with ``--train`` either). ``--json`` writes a list of records (see
 :data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; ``pmgsam`` names the
 package version (what traces a record where ``commit`` is ``unknown``); a record's ``compile`` is
-``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last``,
-``cudnn_benchmark`` and, only with ``--hiera-attention package``, ``hiera_attention`` the
-other speed options, ``first_call_ms`` holds the first (compiling,
-warm-up) call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward
-pass; a whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image
-encoder's part).
+``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last`` and
+``cudnn_benchmark`` the other speed options (with ``--hiera-attention package`` also
+``hiera_attention``, with ``--no-bn-fold``, the frozen U²-Net's BatchNorms unfolded, also
+``fold_frozen_batchnorm: false``), ``first_call_ms`` holds the first (compiling, warm-up)
+call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a
+whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's
+part).
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`

@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="let cuDNN time its convolution algorithms during the warm-up (CUDA only)",
     )
     parser.add_argument(
+        "--no-bn-fold",
+        action="store_true",
+        help="run the frozen U²-Net's BatchNorms as built instead of folded into their "
+        "convolutions (performance.fold_frozen_batchnorm: false)",
+    )
+    parser.add_argument(
         "--hiera-attention",
         default="window",
         choices=["window", "package"],
@@ -294,6 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     perf = PerformanceConfig(
         hiera_window_attention=args.hiera_attention == "window",
         channels_last=args.channels_last,
+        fold_frozen_batchnorm=not args.no_bn_fold,
         cudnn_benchmark=args.cudnn_benchmark,
         compile=args.compile is not None,
         compile_scope=args.compile or "model",

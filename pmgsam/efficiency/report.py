@@ -78,7 +78,7 @@ def make_record(
       report (dict): the efficiency report (device, model, dtype, batch, image size, compile
         scope and mode, torch, commit, pmgsam version, threads, channels-last and
         cuDNN-benchmark settings, ``hiera_attention`` when not the default window-batched
-        form).
+        form, ``fold_frozen_batchnorm`` when off).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).
@@ -105,8 +105,10 @@ def make_record(
         "channels_last": report["channels_last"],
         "cudnn_benchmark": report["cudnn_benchmark"],
     }
-    if mode != "sam_amg" and "hiera_attention" in report:  # PMG-SAM's Hiera, not the AMG's
-        record["hiera_attention"] = report["hiera_attention"]
+    if mode != "sam_amg":  # PMG-SAM's Hiera and U²-Net, not the AMG's
+        for key in ("hiera_attention", "fold_frozen_batchnorm"):
+            if key in report:
+                record[key] = report[key]
     record.update(extra)
     return record
 
@@ -176,6 +178,8 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         # hiera-transformer's own 5-D attention runs at another speed than the default
         # window-batched form: recorded (only when used) so such a row is not ranked as like.
         **({} if perf.hiera_window_attention else {"hiera_attention": "package"}),
+        # Likewise the U²-Net's BatchNorms run as built, unfolded.
+        **({} if perf.fold_frozen_batchnorm else {"fold_frozen_batchnorm": False}),
     }
 
 
