@@ -25,10 +25,15 @@ COLUMNS = (
 )  # fmt: skip
 # Keys that older records lack: the first (compiling) call, the FLOPs, the torch thread count,
 # and the options column, which is made from the boolean speed options a record names, a
-# compile mode other than torch's default, the U²-Net's BatchNorms left unfolded, and a
-# generator's prompt grid when it is not the packages' 32 per side.
+# compile mode other than torch's default, the U²-Net's BatchNorms folded (records made before
+# that option lack the key and ran unfolded), and a generator's prompt grid when it is not the
+# packages' 32 per side.
 OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
-OPTION_FLAGS = (("channels_last", "channels-last"), ("cudnn_benchmark", "cudnn-benchmark"))
+OPTION_FLAGS = (
+    ("channels_last", "channels-last"),
+    ("cudnn_benchmark", "cudnn-benchmark"),
+    ("fold_frozen_batchnorm", "bn-fold"),
+)
 
 
 def load_records(folder: Path) -> List[Dict[str, Any]]:
@@ -65,10 +70,6 @@ def _options(rec: Dict[str, Any]) -> Optional[str]:
     names = [name for key, name in OPTION_FLAGS if rec.get(key)]
     if rec.get("hiera_attention") == "package":  # the default window-batched form is unnamed
         names.append("Hiera package attention")
-    # Recorded only when off, so the rows of the default (folded) and the records made before
-    # the option existed (unfolded: 1.16x slower U²-Net on an H200) read alike.
-    if rec.get("fold_frozen_batchnorm") is False:
-        names.append("no-bn-fold")
     # The compile column holds the scope; a mode other than the default times other kernels.
     mode = rec.get("compile_mode")
     if rec.get("compile") and mode and mode != "default":

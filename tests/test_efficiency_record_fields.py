@@ -37,7 +37,7 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
         "device": "Fake GPU", "dtype": "bf16", "torch": torch.__version__,
         "threads": torch.get_num_threads(), "compile": "regional",
         "compile_mode": "max-autotune", "channels_last": True, "cudnn_benchmark": True,
-        "commit": "c0ffee", "pmgsam": pmgsam.__version__,
+        "fold_frozen_batchnorm": True, "commit": "c0ffee", "pmgsam": pmgsam.__version__,
     }  # fmt: skip
     eager = report_mod._environment(torch.device("cpu"), "fp32", PerformanceConfig())
     assert (eager["device"], eager["compile"], eager["compile_mode"]) == ("cpu", False, None)

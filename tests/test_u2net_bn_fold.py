@@ -246,13 +246,14 @@ def render_table_module():
     return module
 
 
-def test_a_timing_without_the_fold_says_so_in_its_record_and_row(monkeypatch, tmp_path) -> None:
+def test_a_timing_says_whether_it_folded_in_its_record_and_row(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(report_mod, "git_commit", lambda: "c0ffee")
     cpu = torch.device("cpu")
     unfolded = report_mod._environment(cpu, "fp32", PerformanceConfig(fold_frozen_batchnorm=False))
     assert unfolded["fold_frozen_batchnorm"] is False
-    # The default is not recorded, so records from before the option compare as they did.
-    assert "fold_frozen_batchnorm" not in report_mod._environment(cpu, "fp32", PerformanceConfig())
+    # Recorded when on too: a record from before the option (no key) ran unfolded, and must
+    # not read as today's folded default.
+    assert report_mod._environment(cpu, "fp32", PerformanceConfig())["fold_frozen_batchnorm"]
     report = {**unfolded, "model": "m", "batch": 1, "image_size": 64}
     assert report_mod.make_record(report, "inference", SPEED)["fold_frozen_batchnorm"] is False
     # A compared SAM generator has no U²-Net: its record does not claim the setting.
@@ -261,9 +262,20 @@ def test_a_timing_without_the_fold_says_so_in_its_record_and_row(monkeypatch, tm
            "batch": 1, "image_size": 64, "compile": False, "images_per_s": 4.0,
            "latency_ms": 250.0, "peak_memory_mb": None, "torch": "2.x",
            "commit": "0123456789abcdef"}  # fmt: skip
-    (tmp_path / "a.json").write_text(json.dumps([{**rec, "fold_frozen_batchnorm": False}]))
-    (tmp_path / "b.json").write_text(json.dumps([rec]))
+    (tmp_path / "a.json").write_text(json.dumps([{**rec, "fold_frozen_batchnorm": True}]))
+    (tmp_path / "b.json").write_text(json.dumps([{**rec, "fold_frozen_batchnorm": False}]))
+    (tmp_path / "c.json").write_text(json.dumps([rec]))  # made before the option: unfolded
     render_table = render_table_module()
     rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
-    assert "| False | no-bn-fold | 4 | 250.0 |" in rows[0]
+    assert "| False | bn-fold | 4 | 250.0 |" in rows[0]
     assert "| False | – | 4 | 250.0 |" in rows[1]
+    assert "| False | – | 4 | 250.0 |" in rows[2]
+
+
+def test_a_run_row_timed_unfolded_names_it() -> None:
+    from pmgsam.evaluation.run_efficiency import _speed_options
+
+    # Like Hiera's package attention: the non-default form is named, the default is not.
+    assert _speed_options({"fold_frozen_batchnorm": False}) == ["U²-Net BatchNorm unfolded"]
+    assert _speed_options({"fold_frozen_batchnorm": True}) == []
+    assert _speed_options({}) == []

@@ -26,8 +26,9 @@ an evaluated run's row (not with ``--train`` either). ``--json`` writes a list o
 package version (what traces a record where ``commit`` is ``unknown``); a record's ``compile`` is
 ``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last`` and
 ``cudnn_benchmark`` the other speed options (with ``--hiera-attention package`` also
-``hiera_attention``, with ``--no-bn-fold``, the frozen U²-Net's BatchNorms unfolded, also
-``fold_frozen_batchnorm: false``), ``first_call_ms`` holds the first (compiling, warm-up)
+``hiera_attention``), ``fold_frozen_batchnorm`` whether the frozen U²-Net's BatchNorms ran
+folded (false with ``--no-bn-fold``; records made before the option lack it and ran
+unfolded), ``first_call_ms`` holds the first (compiling, warm-up)
 call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a
 whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's
 part).

@@ -78,7 +78,7 @@ def make_record(
       report (dict): the efficiency report (device, model, dtype, batch, image size, compile
         scope and mode, torch, commit, pmgsam version, threads, channels-last and
         cuDNN-benchmark settings, ``hiera_attention`` when not the default window-batched
-        form, ``fold_frozen_batchnorm`` when off).
+        form, ``fold_frozen_batchnorm``).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).
@@ -178,8 +178,9 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         # hiera-transformer's own 5-D attention runs at another speed than the default
         # window-batched form: recorded (only when used) so such a row is not ranked as like.
         **({} if perf.hiera_window_attention else {"hiera_attention": "package"}),
-        # Likewise the U²-Net's BatchNorms run as built, unfolded.
-        **({} if perf.fold_frozen_batchnorm else {"fold_frozen_batchnorm": False}),
+        # Always recorded: records made before the option lack it and ran the U²-Net unfolded,
+        # so a missing key must read as unfolded, not as today's folded default.
+        "fold_frozen_batchnorm": perf.fold_frozen_batchnorm,
     }
 
 

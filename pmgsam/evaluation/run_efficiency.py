@@ -84,4 +84,6 @@ def _speed_options(report: Mapping[str, object]) -> List[str]:
         options.append("Hiera package attention")
     if report.get("cudnn_benchmark") and report.get("device") != "cpu":  # a no-op on a CPU
         options.append("cudnn-benchmark")
+    if report.get("fold_frozen_batchnorm") is False:  # the default folded form is unnamed
+        options.append("U²-Net BatchNorm unfolded")
     return options
