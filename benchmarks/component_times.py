@@ -6,12 +6,15 @@
 
 The model is built and timed as ``python -m pmgsam.efficiency`` does it (same build, memory
 format, ``measure_speed`` / ``measure_training`` steps, so the same autocast, inference mode,
-loss and AdamW); each top-level component's call (the names of the report's FLOPs "by
-component" line) is bracketed by timestamps: CUDA events on a GPU (no synchronisation inside
-the forward), ``time.perf_counter`` on a CPU. Printed per row: the median over the timed calls
-in ms per batch and per image, its share of the whole forward (or step), the forward GFLOPs per
-image and the rate they run at; the sum of the components against the whole, the remainder
-being the glue between them (normalisation, concatenations, the top-level forward itself).
+loss and AdamW), with the package's other speed defaults (:class:`PerformanceConfig`: cuDNN's
+algorithm timing on a GPU, the U²-Net's BatchNorms folded), as the efficiency report's
+``--cudnn-benchmark`` would run it; each top-level component's call (the names of the report's
+FLOPs "by component" line) is bracketed by timestamps: CUDA events on a GPU (no synchronisation
+inside the forward), ``time.perf_counter`` on a CPU. Printed per row: the median over the timed
+calls in ms per batch and per image, its share of the whole forward (or step), the forward
+GFLOPs per image and the rate they run at; the sum of the components against the whole, the
+remainder being the glue between them (normalisation, concatenations, the top-level forward
+itself).
 With ``--train`` the step splits into the frozen branches' forward, the trainable parts'
 forward, loss + backward + gradient clipping, and the AdamW step.
 """

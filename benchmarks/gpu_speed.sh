@@ -14,7 +14,7 @@
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
 # TAG_PHASE_log.txt grows line by line; a phase leaves at most 6 files (the tool returns 8).
 # The profile phase writes no record: its steps print per-component tables
-# (benchmarks/component_times.py) into its log alone, in about 3 minutes.
+# (benchmarks/component_times.py) into its log alone (limits 190 s; ~1-2 min on an H200).
 #
 # Rehearsal on a CPU, every step of every phase with the tiny model at S=64, one timed
 # iteration, small generated data, and torch.compile through dynamo's eager backend (it traces
@@ -59,7 +59,7 @@ steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
 # algorithm timing), which the H200 measured one at a time (2026-11-30), together.
 steps_data="synth train_py train_b4_cl_cudnn infer_b8_cl u2net_bn_fold"
 steps_tests="cuda_tests"
-# infer_b8_regional was measured on the H200 (2026-11-30); training's first call was not.
+# Training's compile, never measured yet, first: infer_b8_regional has an H200 record.
 steps_regional="train_b4_regional infer_b1_regional infer_b8_regional"
 steps_model="infer_b8_model infer_b1_model"
 # Where the eager time goes (issue 7: ~125 ms of 260 per batch of 8 was outside both branches).

@@ -30,7 +30,7 @@ def written_over(folder: Path, overwrite: bool) -> bool:
     return overwrite or not read_manifest(folder)
 
 
-def edited_maps(run_dir: Path, parts: Mapping[str, Any]) -> bool:
+def holds_edited_maps(run_dir: Path, parts: Mapping[str, Any]) -> bool:
     """Whether a folder ``run_dir/pred/<part>`` of ``parts`` holds a map changed since pmgsam
     wrote it (:func:`~pmgsam.utils.outputs.changed_maps`)."""
     return any(changed_maps(run_dir / "pred" / part) for part in parts)

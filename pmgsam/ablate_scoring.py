@@ -43,7 +43,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pmgsam.ablate_checks import DONE_FILE, switched_keys
 from pmgsam.ablate_gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
-from pmgsam.ablate_maps import check_map_folders, edited_maps, overwrite_given, written_over
+from pmgsam.ablate_maps import check_map_folders, holds_edited_maps, overwrite_given, written_over
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
@@ -256,7 +256,7 @@ def evaluate_variant(
         # are kept without their maps, which only the analyses read.
         predict = True
     scoring = kept is None or reason is not None
-    if scoring and not predict and edited_maps(run_dir, datasets):
+    if scoring and not predict and holds_edited_maps(run_dir, datasets):
         # A hand-corrected map is no map of the model's to score: predicted again (refused
         # below unless --overwrite), as --skip-existing keeps no such map (finished_maps).
         logger.info("%s: predicting again: maps were changed since pmgsam wrote them", path.stem)

@@ -15,27 +15,26 @@ writing. It refuses
   so it is refused too). A map the user deleted is no loss: it is written again.
 
 The tool's own files are told apart by a small manifest (:data:`MANIFEST`, hidden, so that
-folder listings skip it) that lists every map name the tool wrote there. The names are
-recorded *before* the maps are written, so a run that crashes half-way can be repeated into the
-same folder without ``--overwrite``. The manifest also records what produced the maps (the
-inference command's weights, settings and kind of map) and which input image each map is of:
-:func:`finished_maps` lets a resumed run keep the maps of the same producer and image, and
-refuses a folder holding another producer's. Once a run has written its maps,
-:func:`settle_output_dir` records each one's size and modification time (:data:`IDENTITIES`)
-and SHA-256 (:data:`DIGESTS`): a map replaced since (:func:`changed_maps`: another size,
-or another time and other bytes) is refused as above, and with ``overwrite`` predicted again,
-never kept; maps without a record (older pmgsam versions) are the tool's.
+folder listings skip it; :mod:`pmgsam.utils.output_manifest` reads and writes it) that lists
+every map name the tool wrote there. The names are recorded *before* the maps are written, so a
+run that crashes half-way can be repeated into the same folder without ``--overwrite``. The
+manifest also records what produced the maps (the inference command's weights, settings and
+kind of map) and which input image each map is of: :func:`finished_maps` lets a resumed run
+keep the maps of the same producer and image, and refuses a folder holding another producer's.
+Once a run has written its maps, :func:`settle_output_dir` records each one's size and
+modification time (:data:`IDENTITIES`) and SHA-256 (:data:`DIGESTS`): a map replaced since
+(:func:`changed_maps`: another size, or another time and other bytes) is refused as above, and
+with ``overwrite`` predicted again, never kept; maps without a record (older pmgsam versions)
+are the tool's.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from pmgsam.utils.io import TMP_MARKER, TMP_SUFFIX, temporary_target, write_text_atomic
 from pmgsam.utils.map_producers import (
     describe_producer,
     map_digest,
@@ -43,6 +42,19 @@ from pmgsam.utils.map_producers import (
     producer_changes,
 )
 from pmgsam.utils.messages import preview
+
+# The manifest's names are re-exported: callers import them from here.
+from pmgsam.utils.output_manifest import (  # noqa: F401
+    DIGESTS,
+    IDENTITIES,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    read_manifest,
+    recorded_identities,
+    stale_map_temporaries,
+    write_manifest,
+    written_names,
+)
 
 # The path checks are re-exported: callers import them from here.
 from pmgsam.utils.output_paths import (  # noqa: F401
@@ -54,54 +66,6 @@ from pmgsam.utils.output_paths import (  # noqa: F401
     refuse_output_in_inputs,
     refuse_shared_output,
 )
-
-MANIFEST = ".pmgsam-outputs.json"
-MANIFEST_FORMAT = "pmgsam-outputs"
-#: The manifest's ``{file name: [size, st_mtime_ns]}`` of the files a finished run wrote
-#: (:func:`settle_output_dir`; none in manifests of older pmgsam versions).
-IDENTITIES = "map_identities"
-#: The manifest's ``{file name: SHA-256}`` of the same files, recorded with :data:`IDENTITIES`:
-#: a map whose time alone moved (``touch``, a backup tool, ``cp -r``) but whose bytes are the
-#: ones written is still the tool's (none in manifests of older pmgsam versions, whose maps
-#: are then told apart by size and time alone).
-DIGESTS = "map_digests"
-
-
-def read_manifest(out_dir: PathLike) -> Dict[str, Any]:
-    """The manifest of ``out_dir``; empty if none, or unreadable (it then vouches for nothing)."""
-    path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        return {}
-    return data
-
-
-def write_manifest(out_dir: PathLike, record: Dict[str, Any]) -> None:
-    """Replace the manifest of ``out_dir`` with ``record``, atomically (a reader sees the old one
-    or the new one, never half of it)."""
-    write_text_atomic(Path(out_dir) / MANIFEST, json.dumps(record, indent=0) + "\n")
-
-
-def written_names(out_dir: PathLike) -> Set[str]:
-    """File names that the manifest of ``out_dir`` says this tool wrote (empty if none)."""
-    return {str(n) for n in read_manifest(out_dir).get("files", [])}
-
-
-def stale_map_temporaries(out_dir: PathLike) -> List[Path]:
-    """The temporaries (:func:`pmgsam.utils.io.make_temporary`) of this tool's maps (see
-    :func:`written_names`) that a run killed while writing left in ``out_dir`` (maps are renamed
-    into place whole). A user's hidden file of a similar name is never one of them."""
-    out, ours = Path(out_dir), written_names(out_dir)
-    if not ours:
-        return []
-    ours.add(MANIFEST)
-    found = out.glob(f".*{TMP_MARKER}*{TMP_SUFFIX}")
-    return [p for p in found if temporary_target(p.name) in ours and p.is_file()]
 
 
 def check_output_dir(
@@ -267,13 +231,6 @@ def prepare_output_dir(
     return out
 
 
-def _recorded_identities(record: Dict[str, Any], field: str = IDENTITIES) -> Dict[str, Any]:
-    """A copy of ``record``'s :data:`IDENTITIES` (or ``field``: :data:`DIGESTS`); empty if
-    none, or not of its shape."""
-    identities = record.get(field)
-    return dict(identities) if isinstance(identities, dict) else {}
-
-
 def _kept_identities(
     out: Path, record: Dict[str, Any], rewritten: Set[str]
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -281,8 +238,8 @@ def _kept_identities(
     written again: a run stopped before recording them leaves them unrecorded, so kept as older
     maps are) whose file is still the one recorded or is gone. A map replaced since keeps its
     record, so that it is not kept either if the run stops before writing it again."""
-    identities = _recorded_identities(record)
-    digests = _recorded_identities(record, DIGESTS)
+    identities = recorded_identities(record)
+    digests = recorded_identities(record, DIGESTS)
     for name in rewritten & set(identities):
         if not _replaced(out / name, identities[name], digests.get(name)):
             del identities[name]
@@ -313,8 +270,8 @@ def changed_maps(out_dir: PathLike, names: Optional[Iterable[str]] = None) -> Li
 
 
 def _changed(out: Path, record: Dict[str, Any], names: Iterable[str]) -> List[str]:
-    identities = _recorded_identities(record)
-    digests = _recorded_identities(record, DIGESTS)
+    identities = recorded_identities(record)
+    digests = recorded_identities(record, DIGESTS)
     return sorted(
         n for n in names if n in identities and _replaced(out / n, identities[n], digests.get(n))
     )
@@ -389,8 +346,8 @@ def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
     if not record:
         return  # no manifest (or an unreadable one): nothing vouches for the folder
     ours = written_names(out)
-    identities = _recorded_identities(record)
-    digests = _recorded_identities(record, DIGESTS)
+    identities = recorded_identities(record)
+    digests = recorded_identities(record, DIGESTS)
     for name in set(names) & ours:
         identity, digest = map_identity(out / name), map_digest(out / name)
         if identity is not None:
