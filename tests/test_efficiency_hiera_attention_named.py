@@ -55,8 +55,8 @@ def test_timed_on_names_it_and_the_rows_are_not_ranked(monkeypatch, tmp_path) ->
     package = report(environment(monkeypatch, window=False))
     threads = torch.get_num_threads()
     base = f"cpu, {threads} thread{'' if threads == 1 else 's'}, fp32, S=64, batch 1"
-    assert timing_conditions(window) == base
-    assert timing_conditions(package) == f"{base}, Hiera package attention"
+    assert timing_conditions(window) == f"{base}, bn-fold"
+    assert timing_conditions(package) == f"{base}, Hiera package attention, bn-fold"
     for name, rep in (("a", window), ("b", package)):
         write_run_json(tmp_path / name, name, efficiency=efficiency_from_report(rep))
     table = efficiency_table(load_runs([tmp_path / "a", tmp_path / "b"]))

@@ -135,5 +135,6 @@ def test_a_compiled_channels_last_timing_says_so_in_its_record_and_run_row(
     assert record["channels_last"] is True
     timed_on = json.loads((run / "run.json").read_text())["efficiency"]["timed_on"]
     assert timed_on == (
-        "cpu, 1 thread, fp32, S=32, batch 1, compiled (regional, max-autotune), channels-last"
+        "cpu, 1 thread, fp32, S=32, batch 1, compiled (regional, max-autotune), channels-last, "
+        "bn-fold"
     )

@@ -110,8 +110,8 @@ def test_threads_option_times_on_that_count_and_records_it(
     assert "threads=2" in capsys.readouterr().out
     runs = load_runs(folders)
     assert [r["efficiency"]["timed_on"] for r in runs] == [
-        "cpu, 3 threads, fp32, S=32, batch 1",
-        "cpu, 2 threads, fp32, S=32, batch 1",
+        "cpu, 3 threads, fp32, S=32, batch 1, bn-fold",
+        "cpu, 2 threads, fp32, S=32, batch 1, bn-fold",
     ]
     assert efficiency_table(runs).unranked_columns == PER_IMAGE_COSTS
 

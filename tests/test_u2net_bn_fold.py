@@ -272,10 +272,11 @@ def test_a_timing_says_whether_it_folded_in_its_record_and_row(monkeypatch, tmp_
     assert "| False | – | 4 | 250.0 |" in rows[2]
 
 
-def test_a_run_row_timed_unfolded_names_it() -> None:
+def test_a_run_row_timed_folded_names_it() -> None:
     from pmgsam.evaluation.run_efficiency import _speed_options
 
-    # Like Hiera's package attention: the non-default form is named, the default is not.
-    assert _speed_options({"fold_frozen_batchnorm": False}) == ["U²-Net BatchNorm unfolded"]
-    assert _speed_options({"fold_frozen_batchnorm": True}) == []
+    # Like channels-last and cuDNN's timing: named when on. A report made before the option
+    # (no key) ran unfolded and must not read as like with a folded one.
+    assert _speed_options({"fold_frozen_batchnorm": True}) == ["bn-fold"]
+    assert _speed_options({"fold_frozen_batchnorm": False}) == []
     assert _speed_options({}) == []

@@ -84,6 +84,8 @@ def _speed_options(report: Mapping[str, object]) -> List[str]:
         options.append("Hiera package attention")
     if report.get("cudnn_benchmark") and report.get("device") != "cpu":  # a no-op on a CPU
         options.append("cudnn-benchmark")
-    if report.get("fold_frozen_batchnorm") is False:  # the default folded form is unnamed
-        options.append("U²-Net BatchNorm unfolded")
+    # Named when on, like the others: a report made before the option lacks the key and ran
+    # the U²-Net unfolded, so it must not rank as like with today's folded default.
+    if report.get("fold_frozen_batchnorm"):
+        options.append("bn-fold")
     return options
