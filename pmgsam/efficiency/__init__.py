@@ -4,8 +4,8 @@
         [--size 1024] [--batch 1] [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32]
         [--iters 10] [--warmup 3] [--threads N] [--json out.json [--overwrite]] [--train]
         [--compile [model|regional] | --no-compile] [--compile-mode MODE]
-        [--[no-]channels-last] [--[no-]cudnn-benchmark] [--[no-]bn-fold]
-        [--hiera-attention window|package]
+        [--channels-last | --no-channels-last] [--cudnn-benchmark | --no-cudnn-benchmark]
+        [--bn-fold | --no-bn-fold] [--hiera-attention window|package]
         [--compare sam_vit_b [--sam-points-per-side 32]]
         [--run-dir results/<run> [--method NAME]] [--quiet]
 
