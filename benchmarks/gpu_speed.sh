@@ -55,9 +55,11 @@ comp=($py benchmarks/component_times.py --model "${MODEL:-pmgsam_hiera_b+}" --de
 [[ -n ${SIZE:-} ]] && comp+=(--size "$SIZE")
 
 steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
-# train_b4_cl_cudnn: the speed options the GPU training configs set (channels-last, cuDNN's
-# algorithm timing), which the H200 measured one at a time (2026-11-30), together.
-steps_data="synth train_py train_b4_cl_cudnn infer_b8_cl u2net_bn_fold"
+# The efficiency steps time the package's speed defaults (cuDNN's algorithm timing on, the
+# U²-Net's BatchNorms folded, channels-last off) plus what their names add. train_b4_cl: the
+# speed options the GPU training configs set (channels-last, with cuDNN's algorithm timing),
+# which the H200 measured one at a time (2026-11-30), together.
+steps_data="synth train_py train_b4_cl infer_b8_cl u2net_bn_fold"
 steps_tests="cuda_tests"
 # Training's compile, never measured yet, first: infer_b8_regional has an H200 record.
 steps_regional="train_b4_regional infer_b1_regional infer_b8_regional"
@@ -86,8 +88,7 @@ define() {
       schedule.epochs=3 schedule.warmup_epochs=0 train.log_every=8 train.preview_every=0
       model.hiera_checkpoint=null model.u2net_checkpoint=null ${TRAIN_EXTRA:-}) ;;
     infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
-    train_b4_cl_cudnn) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last
-      --cudnn-benchmark --json "$j") ;;
+    train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
     u2net_bn_fold) limit=40 cmd=($py benchmarks/u2net_bn_fold.py --device "$device"
       --dtype "$dtype" --variant "${U2NET_VARIANT:-u2net}" --size "${HIERA_SIZE:-1024}"
       --batch 8 --iters "${ITERS:-10}" --channels-last) ;;

@@ -17,8 +17,9 @@ from typing import Dict, List
 
 import pytest
 
-from pmgsam.efficiency.cli import build_parser, check_arguments
+from pmgsam.efficiency.cli import build_parser, check_arguments, speed_options
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.utils.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,10 +80,17 @@ def test_every_command_parses_as_its_program_will(rehearse):
         if program == ["-m", "pmgsam.efficiency"]:
             args = efficiency.parse_args(cmd[3:])  # exits on a bad argument
             check_arguments(efficiency, args)  # and on a combination the command refuses
-            assert args.device == ("cpu" if rehearse else "cuda")
-            if name.endswith(("_regional", "_model")):
-                assert args.compile == name.rsplit("_", 1)[1] and args.channels_last
-            assert args.cudnn_benchmark == name.endswith("_cudnn")
+            assert args.device == ("cpu" if rehearse else "cuda") and not args.config
+            # The options timed are the package defaults plus what the step's name says:
+            # channels-last (_cl, and with compile), a compile scope, cuDNN off (_no_cudnn).
+            scope = name.rsplit("_", 1)[1] if name.endswith(("_regional", "_model")) else None
+            named = PerformanceConfig(
+                channels_last=name.endswith("_cl") or scope is not None,
+                compile=scope is not None,
+                compile_scope=scope or "model",
+                cudnn_benchmark=not name.endswith("_no_cudnn"),
+            )
+            assert speed_options(args) == named, name
             assert args.json == f"/out/h100_{name}.json"
         elif program == ["benchmarks/hiera_attention.py"]:
             hiera_attention.parse_args(cmd[2:])

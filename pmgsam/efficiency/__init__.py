@@ -3,14 +3,22 @@
     python -m pmgsam.efficiency [--model pmgsam_hiera_b+ | --config experiment.yaml]
         [--size 1024] [--batch 1] [--device auto|cpu|cuda|cuda:N] [--dtype bf16|fp32]
         [--iters 10] [--warmup 3] [--threads N] [--json out.json [--overwrite]] [--train]
-        [--compile [model|regional] [--compile-mode MODE]] [--channels-last]
-        [--cudnn-benchmark] [--no-bn-fold] [--hiera-attention window|package]
+        [--compile [model|regional] | --no-compile] [--compile-mode MODE]
+        [--channels-last | --no-channels-last] [--cudnn-benchmark | --no-cudnn-benchmark]
+        [--bn-fold | --no-bn-fold] [--hiera-attention window|package]
         [--compare sam_vit_b [--sam-points-per-side 32]]
         [--run-dir results/<run> [--method NAME]] [--quiet]
 
+The speed options timed are what a run would use: the ``--config``'s ``performance`` section,
+else the package defaults (``PerformanceConfig()``: cuDNN's algorithm timing on, the U²-Net's
+BatchNorms folded, channels-last and compile off), with each flag given overriding its field
+(``--no-channels-last``, ``--no-compile`` and so on turn one off; ``tf32`` and
+``fused_optimizer``, which no flag sets, stay the base's).
+
 ``--model`` and ``--config`` are refused together (each names the model to measure), as are
-``--compile-mode`` without ``--compile``, ``--sam-points-per-side`` without ``--compare``, and a
-``--json`` that names a folder (``effdir/``, or an existing folder).
+``--compile-mode`` where compile stays off (neither ``--compile`` nor the config's
+``performance.compile``; a mode equal to the base's passes), ``--sam-points-per-side`` without
+``--compare``, and a ``--json`` that names a folder (``effdir/``, or an existing folder).
 
 ``--device auto`` (the default) takes CUDA where there is one. ``--threads N`` measures on N
 torch intra-op threads (default: torch's own count, which
@@ -25,13 +33,12 @@ an evaluated run's row (not with ``--train`` either). ``--json`` writes a list o
 :data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; ``pmgsam`` names the
 package version (what traces a record where ``commit`` is ``unknown``); a record's ``compile`` is
 ``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last`` and
-``cudnn_benchmark`` the other speed options (with ``--hiera-attention package`` also
-``hiera_attention``), ``fold_frozen_batchnorm`` whether the frozen U²-Net's BatchNorms ran
-folded (false with ``--no-bn-fold``; records made before the option lack it and ran
-unfolded), ``first_call_ms`` holds the first (compiling, warm-up)
-call, and ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a
-whole ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's
-part).
+``cudnn_benchmark`` the other speed options (with hiera-transformer's 5-D attention, e.g.
+``--hiera-attention package``, also ``hiera_attention``), ``fold_frozen_batchnorm`` whether the
+frozen U²-Net's BatchNorms ran folded (records made before the option lack it and ran
+unfolded), ``first_call_ms`` holds the first (compiling, warm-up) call, and
+``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a whole
+``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's part).
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -70,40 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "not ranked against each other",
     )
     parser.add_argument("--train", action="store_true", help="time training steps (AdamW)")
-    parser.add_argument(
-        "--compile",
-        nargs="?",
-        const="model",
-        choices=COMPILE_SCOPES,
-        help="torch.compile the whole model (no value, or 'model') or each repeated block "
-        "('regional': a shorter first call)",
-    )
-    parser.add_argument(
-        "--compile-mode",
-        default="default",
-        choices=COMPILE_MODES,
-        help="torch.compile mode (needs --compile)",
-    )
-    parser.add_argument(
-        "--channels-last", action="store_true", help="channels-last memory format (model and input)"
-    )
-    parser.add_argument(
-        "--cudnn-benchmark",
-        action="store_true",
-        help="let cuDNN time its convolution algorithms during the warm-up (CUDA only)",
-    )
-    parser.add_argument(
-        "--no-bn-fold",
-        action="store_true",
-        help="run the frozen U²-Net's BatchNorms as built instead of folded into their "
-        "convolutions (performance.fold_frozen_batchnorm: false)",
-    )
-    parser.add_argument(
-        "--hiera-attention",
-        default="window",
-        choices=["window", "package"],
-        help="window-batched 4-D attention (default) or hiera-transformer's 5-D forward",
-    )
+    _add_speed_options(parser)
     parser.add_argument(
         "--compare",
         choices=AMG_MODELS,
@@ -149,6 +117,60 @@ def build_parser() -> argparse.ArgumentParser:
         "calls)",
     )
     return parser
+
+
+def _add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """The ``performance`` fields as flags, each None unless given (:func:`speed_options`)."""
+    base = "--config's performance section, else the package default"
+    default = PerformanceConfig()
+    on = {True: "on", False: "off"}
+    compiled = parser.add_mutually_exclusive_group()
+    compiled.add_argument(
+        "--compile",
+        nargs="?",
+        const="model",
+        choices=COMPILE_SCOPES,
+        help="torch.compile the whole model (no value, or 'model') or each repeated block "
+        f"('regional': a shorter first call); default: {base} ({on[default.compile]})",
+    )
+    compiled.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_const",
+        const=False,
+        help="time the model uncompiled even where --config's performance.compile is true",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        help=f"torch.compile mode (needs compile on); default: {base} ('{default.compile_mode}')",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels-last memory format (model and input); default: "
+        f"{base} ({on[default.channels_last]})",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action=argparse.BooleanOptionalAction,
+        help="let cuDNN time its convolution algorithms during the warm-up (CUDA only); "
+        f"default: {base} ({on[default.cudnn_benchmark]})",
+    )
+    parser.add_argument(
+        "--bn-fold",
+        action=argparse.BooleanOptionalAction,
+        help="run the frozen U²-Net's BatchNorms folded into their convolutions "
+        f"(performance.fold_frozen_batchnorm); default: {base} "
+        f"({on[default.fold_frozen_batchnorm]})",
+    )
+    parser.add_argument(
+        "--hiera-attention",
+        choices=["window", "package"],
+        help="window-batched 4-D attention or hiera-transformer's 5-D forward "
+        f"(performance.hiera_window_attention); default: {base} "
+        f"({'window' if default.hiera_window_attention else 'package'})",
+    )
 
 
 def config_label(config: ModelConfig, path: str) -> str:
@@ -205,6 +227,56 @@ def check_run_dir(run_dir: str, measured: ModelConfig, config: Optional[str]) ->
         ) from None
 
 
+def speed_options(
+    args: argparse.Namespace, base: Optional[PerformanceConfig] = None
+) -> PerformanceConfig:
+    """The speed options to time: ``base`` (the --config's ``performance`` section; None: the
+    package defaults, ``PerformanceConfig()``) with each flag given in place of its field, so
+    that the report times what a run of that config (or with the defaults) would do. Fields no
+    flag sets (``tf32``, ``fused_optimizer``) stay the base's."""
+    perf = replace(base or PerformanceConfig())
+    if args.hiera_attention is not None:
+        perf.hiera_window_attention = args.hiera_attention == "window"
+    if args.channels_last is not None:
+        perf.channels_last = args.channels_last
+    if args.cudnn_benchmark is not None:
+        perf.cudnn_benchmark = args.cudnn_benchmark
+    if args.bn_fold is not None:
+        perf.fold_frozen_batchnorm = args.bn_fold
+    if args.compile is False:  # --no-compile
+        perf.compile = False
+    elif args.compile is not None:
+        perf.compile, perf.compile_scope = True, args.compile
+    if args.compile_mode is not None:
+        perf.compile_mode = args.compile_mode
+    return perf
+
+
+def refuse_uncompiled_mode(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    base: Optional[PerformanceConfig] = None,
+    config: Optional[str] = None,
+) -> None:
+    """Usage error for a --compile-mode that the timing would ignore: compile stays off (from
+    ``base``, the ``config`` file's section, or --no-compile) and the mode is not the base's
+    own anyway."""
+    base = base or PerformanceConfig()
+    mode = args.compile_mode
+    if mode is None or mode == base.compile_mode or speed_options(args, base).compile:
+        return
+    if args.compile is False:
+        parser.error(
+            f"--compile-mode {mode} sets how the model is compiled, and --no-compile times it "
+            "uncompiled: leave one of them out"
+        )
+    unset = f" (nor does --config {config} set performance.compile: true)" if config else ""
+    parser.error(
+        f"--compile-mode {mode} sets how --compile compiles, which is not given{unset}: add "
+        "--compile (or --compile regional) or leave it out"
+    )
+
+
 def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for options this call would ignore without a word, and for a --json that
     names a folder."""
@@ -213,11 +285,8 @@ def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Name
             f"--model {args.model} and --config {args.config} both name the model to measure: "
             "give one of them (--config measures the experiment config's model)"
         )
-    if args.compile_mode != parser.get_default("compile_mode") and args.compile is None:
-        parser.error(
-            f"--compile-mode {args.compile_mode} sets how --compile compiles, which is not "
-            "given: add --compile (or --compile regional) or leave it out"
-        )
+    if not args.config:  # else the base is the config's, read in main
+        refuse_uncompiled_mode(parser, args)
     if args.sam_points_per_side != parser.get_default("sam_points_per_side") and not args.compare:
         parser.error(
             f"--sam-points-per-side {args.sam_points_per_side} sets the prompt grid of the "
@@ -257,6 +326,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)
+    experiment = None
+    if args.config:  # its model and speed options are measured; read before torch is imported
+        from pmgsam.engine.config import ExperimentConfig
+        from pmgsam.utils.config import load_config
+
+        experiment = load_config(ExperimentConfig, args.config)
+        refuse_uncompiled_mode(parser, args, experiment.performance, args.config)
+    perf = speed_options(args, experiment.performance if experiment else None)
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device
@@ -280,13 +357,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         from pmgsam.analysis.output_files import check_output_paths
 
         check_output_paths([args.json], "--json", args.overwrite)
-    model: Union[str, ModelConfig] = args.model or DEFAULT_MODEL
+    model: Union[str, ModelConfig] = experiment.model if experiment else args.model or DEFAULT_MODEL
     label = args.model or DEFAULT_MODEL
-    if args.config:
-        from pmgsam.engine.config import ExperimentConfig
-        from pmgsam.utils.config import load_config
-
-        model = load_config(ExperimentConfig, args.config).model
     try:
         measured = model_config(model, **({"image_size": args.size} if args.size else {}))
     except ConfigError as err:
@@ -297,15 +369,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         label = config_label(measured, args.config)
     if args.run_dir:
         check_run_dir(args.run_dir, measured, args.config)  # before minutes of timing, not after
-    perf = PerformanceConfig(
-        hiera_window_attention=args.hiera_attention == "window",
-        channels_last=args.channels_last,
-        fold_frozen_batchnorm=not args.no_bn_fold,
-        cudnn_benchmark=args.cudnn_benchmark,
-        compile=args.compile is not None,
-        compile_scope=args.compile or "model",
-        compile_mode=args.compile_mode,
-    )
     report = efficiency_report(
         model,
         args.size,
