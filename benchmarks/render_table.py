@@ -68,6 +68,8 @@ def _cell(key: str, value: Any) -> str:
 
 def _options(rec: Dict[str, Any]) -> Optional[str]:
     names = [name for key, name in OPTION_FLAGS if rec.get(key)]
+    if rec.get("device") == "cpu" and "cudnn-benchmark" in names:  # a no-op on a CPU
+        names.remove("cudnn-benchmark")
     if rec.get("hiera_attention") == "package":  # the default window-batched form is unnamed
         names.append("Hiera package attention")
     # The compile column holds the scope; a mode other than the default times other kernels.

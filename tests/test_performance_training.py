@@ -242,8 +242,9 @@ def test_benchmark_table_is_rendered_from_the_records(tmp_path):
     )
     assert "| sam_amg |" in rows[1]
     # A record with its first (compiling) call and speed options fills those columns; older
-    # ones show "–".
+    # ones show "–". (A GPU's: cuDNN's timing is named on a GPU record only.)
     opts = {"channels_last": True, "cudnn_benchmark": True, "first_call_ms": 95000.0}
+    opts["device"] = "NVIDIA H200"
     opts["flops_per_image"] = 2.6e12  # shown in GFLOPs
     (results / "c.json").write_text(json.dumps({**rec, "compile": "regional", **opts}))
     module.main(["--results", str(results), "--doc", str(doc)])

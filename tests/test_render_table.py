@@ -63,3 +63,14 @@ def test_an_end_marker_only_before_the_start_one_is_refused_and_the_doc_kept(tmp
     with pytest.raises(ValueError, match=r"B\.md: no .* block to fill"):
         render_table.update_document(doc, "| new |")
     assert doc.read_text() == text
+
+
+def test_cudnn_benchmark_is_named_on_a_gpu_record_only(tmp_path) -> None:
+    # The efficiency report records the package default (on) for a CPU timing too, where cuDNN
+    # does nothing: naming it there would mark every CPU row with an option it did not use.
+    for i, device in enumerate(("cpu", "NVIDIA H200")):
+        rec = {**REC, "device": device, "cudnn_benchmark": True}
+        (tmp_path / f"{i}.json").write_text(json.dumps([rec]))
+    rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
+    assert "| False | – | 0.5 |" in rows[0]
+    assert "| False | cudnn-benchmark | 0.5 |" in rows[1]
