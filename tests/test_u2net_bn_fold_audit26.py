@@ -161,3 +161,36 @@ def test_a_channels_last_model_is_folded_in_channels_last(small_tiny_model) -> N
     assert all(u.folded_weight.is_contiguous(memory_format=torch.channels_last) for u in units)
     prepare_model(model, PerformanceConfig(channels_last=False))
     assert all(u.folded_weight.is_contiguous() for u in units)
+
+
+def test_a_conv_without_bias_and_a_batchnorm_without_affine_fold_right() -> None:
+    # FoldableConvBatchNorm's sources may be None (U²-Net's never are): the fold then takes
+    # a zero conv bias and a unit BatchNorm scale and zero shift.
+    unit = frozen_unit()
+    conv = nn.Conv2d(3, 8, 3, padding=2, dilation=2, bias=False).requires_grad_(False)
+    bn = nn.BatchNorm2d(8, affine=False).eval()
+    with torch.no_grad():
+        conv.weight.copy_(unit.conv_s1.weight)
+        bn.running_mean.copy_(unit.bn_s1.running_mean)
+        bn.running_var.copy_(unit.bn_s1.running_var)
+    unit.conv_s1, unit.bn_s1 = conv, bn
+    x = torch.randn(1, 3, 8, 8)
+    y = nn.functional.conv2d(x.double(), conv.weight.double(), padding=2, dilation=2)
+    mean = bn.running_mean.double().reshape(1, -1, 1, 1)
+    std = torch.sqrt(bn.running_var.double() + bn.eps).reshape(1, -1, 1, 1)
+    expected = torch.relu((y - mean) / std)
+    unit.set_batchnorm_folding(True)
+    assert unit.folded_weight is not None and unit.folded_bias is not None
+    assert close(unit(x), expected)
+
+
+def test_a_bias_given_to_a_folded_conv_is_used() -> None:
+    # A source that was None when folded and is a tensor now (or the reverse) is a change.
+    unit = frozen_unit()
+    bias = unit.conv_s1.bias
+    unit.conv_s1.bias = None
+    unit.set_batchnorm_folding(True)
+    x = torch.randn(1, 3, 8, 8)
+    unit(x)
+    unit.conv_s1.bias = bias
+    assert close(unit(x), by_hand(unit, x))
