@@ -253,3 +253,43 @@ def test_only_an_indexed_cuda_device_is_made_current(monkeypatch) -> None:
     for name in ("cpu", "cpu:0", "cuda", "meta", "cuda:1"):
         D.make_current(torch.device(name))
     assert calls == [torch.device("cuda:1")]
+
+
+def test_derived_buffers_are_neither_broadcast_nor_synced_by_ddp(monkeypatch, tmp_path) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+
+    from pmgsam.modeling.u2net import REBNCONV, set_batchnorm_folding
+
+    unit = REBNCONV(2, 2).eval().requires_grad_(False)
+    model = torch.nn.Sequential(unit, torch.nn.Conv2d(2, 2, 1))  # a trainable part for DDP
+    set_batchnorm_folding(model, True)  # the folded weight and bias: non-persistent buffers
+    assert D.derived_buffer_names(model) == ["0.folded_weight", "0.folded_bias"]
+    calls = []
+    monkeypatch.setattr(D.dist, "is_available", lambda: True)
+    monkeypatch.setattr(D.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(D.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(D.dist, "broadcast", lambda t, src: calls.append(t))
+    D.broadcast_buffers(model)
+    bn = unit.bn_s1
+    assert [id(t) for t in calls] == [
+        id(bn.running_mean),
+        id(bn.running_var),
+        id(bn.num_batches_tracked),
+    ]
+    monkeypatch.undo()
+    # DDP's per-forward sync (on where a BatchNorm trains) leaves them out too.
+    from pmgsam.engine.trainer_setup import TrainerSetup
+
+    holder = TrainerSetup.__new__(TrainerSetup)
+    holder.model, holder.device, holder._buffers_train = model, torch.device("cpu"), True
+    holder.dist = type("Dist", (), {"distributed": True})()
+    store = f"file://{tmp_path / 'rendezvous'}"
+    torch.distributed.init_process_group("gloo", init_method=store, rank=0, world_size=1)
+    try:
+        wrapped = holder._wrap_distributed()
+        assert isinstance(wrapped, DistributedDataParallel)
+        synced = {id(b) for b in wrapped.modules_buffers}
+        assert id(unit.folded_weight) not in synced and id(unit.folded_bias) not in synced
+        assert id(bn.running_mean) in synced
+    finally:
+        torch.distributed.destroy_process_group()

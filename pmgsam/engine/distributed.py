@@ -218,11 +218,26 @@ def buffers_change_in_training(model: torch.nn.Module) -> bool:
     )
 
 
+def derived_buffer_names(model: torch.nn.Module) -> List[str]:
+    """The qualified names of ``model``'s non-persistent buffers: values derived from its
+    state (the frozen U²-Net's folded BatchNorm weights, ~176 MB in float32), equal on every
+    rank and recomputed where their sources change, so syncing them moves data for nothing."""
+    return [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in model.named_modules()
+        for name, buffer in module.named_buffers(recurse=False)
+        if buffer is not None and name in module._non_persistent_buffers_set
+    ]
+
+
 def broadcast_buffers(model: torch.nn.Module) -> None:
-    """Copy rank 0's buffers (e.g. BatchNorm running statistics) to every process."""
+    """Copy rank 0's buffers (e.g. BatchNorm running statistics) to every process; derived
+    ones (:func:`derived_buffer_names`) follow their sources by themselves."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        for buffer in model.buffers():
-            dist.broadcast(buffer, src=0)
+        derived = set(derived_buffer_names(model))
+        for name, buffer in model.named_buffers():
+            if name not in derived:
+                dist.broadcast(buffer, src=0)
 
 
 def buffer_sync_kwargs(sync: bool) -> Dict[str, bool]:

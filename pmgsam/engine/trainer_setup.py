@@ -131,6 +131,11 @@ class TrainerSetup:
         # trainable parts only; every trainable parameter is used in each forward.
         ids = [self.device.index] if self.device.type == "cuda" else None
         sync = D.buffer_sync_kwargs(self._buffers_train)
+        # Where buffers are synced at each forward (a trainable BatchNorm), not the derived
+        # ones (the U²-Net's folded weights): their sources are synced, and they follow.
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            self.model, D.derived_buffer_names(self.model)
+        )
         return DistributedDataParallel(self.model, device_ids=ids, **sync)
 
     def _start_log(self, fresh: bool) -> None:

@@ -55,7 +55,8 @@ def timing_conditions(report: Mapping[str, object]) -> Optional[str]:
     options a timing used are named last, and only when used (eager, contiguous, no cuDNN
     benchmark: nothing added): ``compiled (regional, max-autotune)`` (the mode when not
     ``default``), ``channels-last``, ``Hiera package attention`` (hiera-transformer's 5-D
-    forward instead of the window-batched one), and on a GPU ``cudnn-benchmark``."""
+    forward instead of the window-batched one), on a GPU ``cudnn-benchmark``, and ``bn-fold``
+    (the frozen U²-Net's BatchNorms folded; a report made before that option ran unfolded)."""
     size, image = report.get("image_size"), report.get("timed_image_size")
     if isinstance(image, (list, tuple)) and len(image) == 2:
         image = f"{image[1]}x{image[0]} (WxH)"
