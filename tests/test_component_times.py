@@ -26,6 +26,10 @@ ARGS += ["--threads", "1"]
 COMPONENTS = ["hiera", "u2net", "neck", "fusion", "refiner", "decoder"]
 SLEEP_MS = 200.0
 NOISE_MS = 60.0  # each pmgsam_tiny component takes < 40 ms at S=64 on one thread
+# A slowed row rises by its sleep at least; a row that adds several (a sum, a whole step) also
+# by the others' noise, either way (a full suite on the shared 2 cores: down to -12 ms).
+SUM_SLACK_MS = NOISE_MS / 2
+AGGREGATES = {"sum of components", "whole forward", "frozen branches' forward", "whole step"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,8 @@ def test_inference_rows_list_every_component_and_a_slowed_one_alone_rises(
     monkeypatch.setattr(FusionStack, "forward", _slowed(FusionStack.forward, SLEEP_MS / 1000))
     rise = _rises(base["medians"], component_times.main(ARGS)["medians"])
     for name in ("fusion", "sum of components", "whole forward"):
-        assert SLEEP_MS - 5 <= rise[name] <= SLEEP_MS + NOISE_MS, (name, rise)
+        low = SLEEP_MS - (SUM_SLACK_MS if name in AGGREGATES else 5)
+        assert low <= rise[name] <= SLEEP_MS + NOISE_MS, (name, rise)
     for name in set(COMPONENTS) - {"fusion"} | {"glue (forward - components)"}:
         assert abs(rise[name]) < NOISE_MS, (name, rise)
 
@@ -88,6 +93,7 @@ def test_train_step_splits_frozen_trainable_backward_and_optimizer(component_tim
         "whole step": 3 * SLEEP_MS,
     }
     for name, ms in expected.items():
-        assert ms - 5 <= rise[name] <= ms + NOISE_MS, (name, rise)
+        low = ms - (SUM_SLACK_MS if name in AGGREGATES else 5)
+        assert low <= rise[name] <= ms + NOISE_MS, (name, rise)
     for name in ("hiera", "trainable parts' forward", "decoder"):
         assert abs(rise[name]) < NOISE_MS, (name, rise)
