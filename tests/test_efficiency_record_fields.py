@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 
 import pytest
 import torch
+from efficiency_cases import Reached, stop_at_report
 from stand_in_models import ReportStandIn
 
 import pmgsam
@@ -66,21 +67,10 @@ def test_without_size_the_report_records_the_models_own_side(monkeypatch) -> Non
     assert report["image_size"] == 48 and report["records"][0]["image_size"] == 48
 
 
-class Reached(Exception):
-    """Raised where the report would be measured: its arguments are in ``args``."""
-
-
 @pytest.fixture
 def handed(monkeypatch) -> List[Dict[str, Any]]:
     """The keyword arguments the command line hands to ``efficiency_report`` (not run)."""
-    calls: List[Dict[str, Any]] = []
-
-    def stop(*args: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-        raise Reached
-
-    monkeypatch.setattr(report_mod, "efficiency_report", stop)
-    return calls
+    return stop_at_report(monkeypatch)
 
 
 ARGV = ["--model", "pmgsam_tiny", "--size", "32", "--device", "cpu"]

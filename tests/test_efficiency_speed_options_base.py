@@ -14,8 +14,8 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from efficiency_cases import Reached, stop_at_report
 
-import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency.cli import build_parser, main, speed_options
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.utils.cli import exit_status
@@ -27,21 +27,10 @@ MODEL = {"image_size": 64, "hiera": "tiny", "hiera_checkpoint": None, "u2net": "
          "u2net_checkpoint": None, "sam_checkpoint": None}  # fmt: skip
 
 
-class Reached(Exception):
-    """Raised where the report would be measured."""
-
-
 @pytest.fixture
 def handed(monkeypatch) -> List[Dict[str, Any]]:
     """The keyword arguments the command line hands to ``efficiency_report`` (not run)."""
-    calls: List[Dict[str, Any]] = []
-
-    def stop(*args: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-        raise Reached
-
-    monkeypatch.setattr(report_mod, "efficiency_report", stop)
-    return calls
+    return stop_at_report(monkeypatch)
 
 
 def _timed(argv: List[str], handed: List[Dict[str, Any]]) -> PerformanceConfig:
