@@ -73,3 +73,14 @@ def infer(weights: Path, images: Path, out: Path, *extra) -> Tuple[int, List[str
         warnings.simplefilter("always")
         code = exit_status(inference_main, [*argv, "--batch-size", 3, "--quiet", *extra])
     return code, [str(w.message) for w in caught]
+
+
+def same_map(got: bytes, want: bytes) -> bool:
+    """Whether two 8-bit map PNGs hold the same prediction: equal shapes, every pixel within
+    one level. The model's float output depends on the batch it was predicted in (the CPU's
+    convolution kernels differ by ~1e-7 between batch sizes), which can move a pixel lying on a
+    rounding boundary by one level; another image's map or a blank one differs by far more."""
+    a, b = (cv2.imdecode(np.frombuffer(x, np.uint8), cv2.IMREAD_UNCHANGED) for x in (got, want))
+    if a is None or b is None or a.shape != b.shape:
+        return False
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) <= 1
