@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Mapping
 
-from pmgsam.utils.outputs import changed_maps, check_output_dir, dataset_folders, read_manifest
+from pmgsam.evaluation.split_folders import check_split_folders
+from pmgsam.utils.outputs import changed_maps, read_manifest
 
 
 def overwrite_given(opts: argparse.Namespace) -> bool:
@@ -42,8 +43,7 @@ def check_map_folders(run_dir: Path, datasets: Mapping[str, Any], overwrite: boo
     ``overwrite`` or it has no manifest (:func:`written_over`): raises
     :class:`~pmgsam.utils.output_paths.OutputError` naming the folder, the maps and
     ``--overwrite``."""
-    for part, dataset in datasets.items():
-        folder = run_dir / "pred" / part
-        if not written_over(folder, overwrite):
-            names = [f"{stem}.png" for stem in dataset.names]
-            check_output_dir(folder, names, dataset_folders(dataset), False, "--output-dir")
+    guarded = {
+        p: d for p, d in datasets.items() if not written_over(run_dir / "pred" / p, overwrite)
+    }
+    check_split_folders(run_dir, guarded, overwrite=False)

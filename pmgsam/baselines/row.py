@@ -307,13 +307,13 @@ def _check_split_folders(args: argparse.Namespace, datasets: Dict[str, Any], out
     the predictions of the others. A folder an earlier run left half-filled is the tool's own."""
     from pmgsam.baselines.resume import RECORDS
     from pmgsam.baselines.runner import predicted_count
-    from pmgsam.utils.outputs import check_output_dir, dataset_folders
+    from pmgsam.evaluation.split_folders import check_split_folders
 
-    for split, dataset in datasets.items():
+    def names(dataset: Any) -> List[str]:  # the maps --limit predicts, and the records file
         n = predicted_count(dataset, args.limit)
-        names = [*(f"{name}.png" for name in dataset.names[:n]), RECORDS]
-        inputs = dataset_folders(dataset)
-        check_output_dir(out_dir / "pred" / split, names, inputs, args.overwrite, "--output-dir")
+        return [*(f"{name}.png" for name in dataset.names[:n]), RECORDS]
+
+    check_split_folders(out_dir, datasets, args.overwrite, names)
 
 
 def _refuse_unresumable(

@@ -50,7 +50,7 @@ from pmgsam.evaluation.run_data import check_same_data, record_ground_truth
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.run_weights import check_same_weights, scored_entries
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_pairs
-from pmgsam.evaluation.split_folders import refuse_case_clashes
+from pmgsam.evaluation.split_folders import check_split_folders, refuse_case_clashes
 from pmgsam.evaluation.table_rendering import to_markdown
 from pmgsam.evaluation.tables import COS_NAMES, build_tables, cos_entry
 from pmgsam.utils.config import ConfigError, from_dict, load_config, with_data_root
@@ -155,20 +155,6 @@ def _predict(
         run["failed"][split] = err.failed
     run["predicted"][split] = str(folder)
     return str(folder)
-
-
-def _check_split_folders(run_dir: Path, datasets: Dict[str, Any], overwrite: bool) -> None:
-    """Every split's ``pred/<split>``, as :func:`~pmgsam.engine.inference.predict_split` checks
-    it (:func:`~pmgsam.utils.outputs.check_output_dir`, which creates nothing), before the
-    weights are hashed and the model loads: a file of the user's, or a map edited since, in the
-    last split's folder must not cost the predictions of the others. A folder an earlier run of
-    this tool left half-filled is its own, so ``--skip-existing`` resumes pass."""
-    from pmgsam.utils.outputs import check_output_dir, dataset_folders
-
-    for part, dataset in datasets.items():
-        names = [f"{stem}.png" for stem in dataset.names]
-        folder = run_dir / "pred" / part
-        check_output_dir(folder, names, dataset_folders(dataset), overwrite, "--output-dir")
 
 
 def data_overrides(args: argparse.Namespace) -> List[str]:
@@ -345,7 +331,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     # the predictions of every split first.
     cos_gt, gt_failed = cos_ground_truths(args, data_cfg, datasets)
     check_same_data(run_dir, args.dataset, args.splits, data_cfg.root, datasets, cos_gt)
-    _check_split_folders(run_dir, datasets, args.overwrite)
+    # Every split's pred/<split>, as predict_split checks it, before the weights are hashed:
+    # a folder an earlier run of this tool left half-filled is its own (--skip-existing).
+    check_split_folders(run_dir, datasets, args.overwrite)
     # Once, before predicting: the manifests of every split and run.json record this SHA-256.
     # A run still training may replace its best weights meanwhile: predict_split refuses the
     # file once the model is loaded if it is no longer the version hashed here.

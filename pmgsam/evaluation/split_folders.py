@@ -1,6 +1,9 @@
-"""Split folders whose names differ only by case, on filesystems that do not tell case apart.
+"""The ``pred/<split>`` folders of a multi-split command (benchmark mode, baseline rows, ablate
+scoring), checked before its model loads: each as its prediction will check it
+(:func:`check_split_folders`), and folders whose names differ only by case, on filesystems that
+do not tell case apart (:func:`refuse_case_clashes`).
 
-Benchmark and baseline modes write ``<output-dir>/pred/<split>/`` and
+Case clashes: benchmark and baseline modes write ``<output-dir>/pred/<split>/`` and
 ``<output-dir>/metrics/<split>.json``. COD10K's test split is ``Test`` and NC4K's ``test``: with
 one ``--output-dir`` for both (one table row with both columns) these are two folders on Linux,
 but one on macOS and Windows, where NC4K's maps would join COD10K's and its ``metrics/test.json``
@@ -12,9 +15,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, Optional
 
-from pmgsam.utils.outputs import OutputError, read_manifest
+from pmgsam.utils.outputs import OutputError, check_output_dir, dataset_folders, read_manifest
+
+
+def map_names(dataset: Any) -> List[str]:
+    """The map file of every image of ``dataset`` (``<stem>.png``)."""
+    return [f"{stem}.png" for stem in dataset.names]
+
+
+def check_split_folders(
+    run_dir: Path,
+    datasets: Mapping[str, Any],
+    overwrite: bool,
+    names: Callable[[Any], List[str]] = map_names,
+) -> None:
+    """Every split's ``run_dir/pred/<split>`` as a prediction into it will check it
+    (:func:`~pmgsam.utils.outputs.check_output_dir` of the files ``names(dataset)``, which
+    creates nothing), for a command to call before its model loads: a file of the user's, or a
+    map edited since, in the last split's folder must not cost the predictions of the others."""
+    for split, dataset in datasets.items():
+        folder = run_dir / "pred" / split
+        check_output_dir(
+            folder, names(dataset), dataset_folders(dataset), overwrite, "--output-dir"
+        )
 
 
 def case_twin(path: Path) -> Optional[Path]:
