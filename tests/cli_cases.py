@@ -1,7 +1,8 @@
 """Plain helpers of the CLI tests: run a command's ``main`` as ``python -m`` runs it, and find
 its one error line (test_cli_errors_inference.py, test_cli_errors_train_evaluate.py); every
 command's parser, for the --help tests (test_help_defaults.py, test_help_text_shown.py);
-:func:`script_module`, a fresh copy of a script such as ``train.py``; :func:`evaluate_main` and
+:func:`script_module`, a fresh copy of a script such as ``train.py`` (:func:`benchmark_module`, of
+one of benchmarks/); :func:`evaluate_main` and
 :func:`train_main`, those scripts' main on any arguments."""
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ def script_module(name: str) -> ModuleType:
     """A fresh copy of the repository's ``{name}.py`` script (train.py and evaluate.py run
     ``pmgsam.{name}`` under their own names), loaded as the module ``{name}_cli``."""
     spec = importlib.util.spec_from_file_location(f"{name}_cli", ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """A fresh copy of the script ``benchmarks/{name}.py``, loaded as ``{name}_benchmark``."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

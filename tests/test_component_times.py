@@ -7,13 +7,13 @@ timestamp would move it elsewhere.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict
 
 import pytest
 import torch
+from cli_cases import benchmark_module
 
 from pmgsam.modeling.fusion import FusionStack
 from pmgsam.modeling.u2net import U2NET_CLASSES
@@ -34,12 +34,7 @@ AGGREGATES = {"sum of components", "whole forward", "frozen branches' forward", 
 
 @pytest.fixture(scope="module")
 def component_times():
-    spec = importlib.util.spec_from_file_location(
-        "component_times", ROOT / "benchmarks/component_times.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("component_times")
 
 
 def _slowed(original: Callable, seconds: float) -> Callable:

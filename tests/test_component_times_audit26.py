@@ -4,12 +4,12 @@ the warm-up calls left out of the medians."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from cli_cases import benchmark_module
 
 from pmgsam.modeling.fusion import FusionStack
 
@@ -19,12 +19,7 @@ SLEEP_MS = 300.0
 
 @pytest.fixture(scope="module")
 def component_times():
-    spec = importlib.util.spec_from_file_location(
-        "component_times_audit26", ROOT / "benchmarks/component_times.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("component_times")
 
 
 def test_the_table_gives_per_image_time_share_and_flop_rate(component_times) -> None:

@@ -7,7 +7,6 @@ rehearsal (every step run on the CPU with the tiny model) is documented in bench
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from cli_cases import benchmark_module
 
 from pmgsam.efficiency.cli import build_parser, check_arguments, speed_options
 from pmgsam.engine.config import ExperimentConfig
@@ -42,13 +42,6 @@ def _steps(**env: str) -> List[List[str]]:
     return [line.split("\t") for line in out.splitlines()]
 
 
-def _load_benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_every_phase_fits_one_device_call_and_returns_its_files():
     steps = _steps()
     limits: Dict[str, int] = defaultdict(int)
@@ -71,9 +64,9 @@ def test_every_command_parses_as_its_program_will(rehearse):
     env = {"REHEARSE": "1"} if rehearse else {}
     steps = _steps(**env)
     efficiency = build_parser()
-    hiera_attention = _load_benchmark("hiera_attention").build_parser()
-    bn_fold = _load_benchmark("u2net_bn_fold").build_parser()
-    components = _load_benchmark("component_times").build_parser()
+    hiera_attention = benchmark_module("hiera_attention").build_parser()
+    bn_fold = benchmark_module("u2net_bn_fold").build_parser()
+    components = benchmark_module("component_times").build_parser()
     seen = set()
     for _, name, _, *cmd in steps:
         program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]

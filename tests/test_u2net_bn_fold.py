@@ -5,13 +5,12 @@ alone, never runs in train mode or for trainable weights, and never uses a stale
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from cli_cases import benchmark_module
 from torch import nn
 
 import pmgsam.efficiency.report as report_mod
@@ -239,14 +238,6 @@ SPEED = {"latency_ms_median": 50.0, "images_per_s": 20.0, "first_call_ms": 60.0,
          "peak_memory_mb": 700.0, "peak_reserved_mb": 800.0}  # fmt: skip
 
 
-def render_table_module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "render_table.py"
-    spec = importlib.util.spec_from_file_location("render_table_bn_fold", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_timing_says_whether_it_folded_in_its_record_and_row(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(report_mod, "git_commit", lambda: "c0ffee")
     cpu = torch.device("cpu")
@@ -266,7 +257,7 @@ def test_a_timing_says_whether_it_folded_in_its_record_and_row(monkeypatch, tmp_
     (tmp_path / "a.json").write_text(json.dumps([{**rec, "fold_frozen_batchnorm": True}]))
     (tmp_path / "b.json").write_text(json.dumps([{**rec, "fold_frozen_batchnorm": False}]))
     (tmp_path / "c.json").write_text(json.dumps([rec]))  # made before the option: unfolded
-    render_table = render_table_module()
+    render_table = benchmark_module("render_table")
     rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
     assert "| False | bn-fold | 4 | 250.0 |" in rows[0]
     assert "| False | – | 4 | 250.0 |" in rows[1]
