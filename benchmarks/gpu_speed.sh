@@ -13,8 +13,8 @@
 # slow step loses only itself. Each step writes its record as soon as it ends, to $OUT (the
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
 # TAG_PHASE_log.txt grows line by line; a phase leaves at most 6 files (the tool returns 8).
-# The profile phase writes no record: its steps print per-component tables
-# (benchmarks/component_times.py) into its log alone (limits 190 s; ~1-2 min on an H200).
+# The profile phase prints per-component tables (benchmarks/component_times.py) into its log and
+# writes the two CUDA-graph records (limits 330 s; ~2-3 min on an H200).
 #
 # Rehearsal on a CPU, every step of every phase with the tiny model at S=64, one timed
 # iteration, small generated data, and torch.compile through dynamo's eager backend (it traces
@@ -64,8 +64,11 @@ steps_tests="cuda_tests"
 # Training's compile, never measured yet, first: infer_b8_regional has an H200 record.
 steps_regional="train_b4_regional infer_b1_regional infer_b8_regional"
 steps_model="infer_b8_model infer_b1_model"
-# Where the eager time goes (issue 7: ~125 ms of 260 per batch of 8 was outside both branches).
-steps_profile="components_b8 components_b8_cl components_train_b4"
+# Where the eager time goes (issue 7: ~125 ms of 260 per batch of 8 was outside both branches),
+# and how much of it is the host's: _graphs replays predictions as CUDA graphs
+# (performance.cuda_graphs, never measured yet), against core's infer_b1 / infer_b8 (an eager
+# batch 1 launches ~1,700 operators one by one from Python).
+steps_profile="infer_b1_graphs components_b8 components_b8_cl components_train_b4 infer_b8_graphs"
 
 # step NAME: the limit (s) and the command of one step.
 define() {
@@ -73,6 +76,8 @@ define() {
   case $name in
     infer_b1) limit=90 cmd=("${eff[@]}" --batch 1 --json "$j") ;;
     infer_b8) limit=100 cmd=("${eff[@]}" --batch 8 --json "$j") ;;
+    infer_b1_graphs) limit=60 cmd=("${eff[@]}" --batch 1 --cuda-graphs --json "$j") ;;
+    infer_b8_graphs) limit=80 cmd=("${eff[@]}" --batch 8 --cuda-graphs --json "$j") ;;
     train_b4) limit=110 cmd=("${eff[@]}" --batch 4 --train --json "$j") ;;
     vs_sam) limit=150 cmd=("${eff[@]}" --batch 1 --iters "${ITERS:-10}" --compare sam_vit_b
       --sam-points-per-side "${SAM_POINTS:-32}" --json "$j") ;;
@@ -100,7 +105,7 @@ define() {
       --json "$j") ;;
     cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
       tests/test_performance_equivalence.py tests/test_performance_training.py
-      tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py
+      tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py tests/test_cuda_graphs.py
       tests/test_loss_targets.py) ;;
     infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
       --json "$j") ;;

@@ -31,7 +31,8 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: asked.append(d) or "Fake GPU")
     monkeypatch.setattr(report_mod, "git_commit", lambda: "c0ffee")
     perf = PerformanceConfig(channels_last=True, cudnn_benchmark=True, compile=True,
-                             compile_scope="regional", compile_mode="max-autotune")  # fmt: skip
+                             compile_scope="regional", compile_mode="max-autotune", tf32=False,
+                             fused_optimizer=False, cuda_graphs=True)  # fmt: skip
     env = report_mod._environment(torch.device("cuda", 1), "bf16", perf)
     assert asked == [torch.device("cuda", 1)]  # the GPU timed on, not "cuda:1" nor cuda:0's
     assert env == {
@@ -39,6 +40,7 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
         "threads": torch.get_num_threads(), "compile": "regional",
         "compile_mode": "max-autotune", "channels_last": True, "cudnn_benchmark": True,
         "fold_frozen_batchnorm": True, "commit": "c0ffee", "pmgsam": pmgsam.__version__,
+        "tf32": False, "fused_optimizer": False, "cuda_graphs": True,
     }  # fmt: skip
     eager = report_mod._environment(torch.device("cpu"), "fp32", PerformanceConfig())
     assert (eager["device"], eager["compile"], eager["compile_mode"]) == ("cpu", False, None)
@@ -54,6 +56,25 @@ def test_a_record_copies_the_timing_fields_of_its_report() -> None:
         **report, "mode": "inference", "images_per_s": 20.0, "latency_ms": 50.0,
         "first_call_ms": 60.0, "peak_memory_mb": 700.0, "peak_reserved_mb": 800.0, "note": "n",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mode, kept",
+    [("inference", {"cuda_graphs"}), ("train", {"fused_optimizer"}), ("sam_amg", set())],
+)
+def test_a_record_names_tf32_and_the_options_of_its_own_mode_only(mode, kept) -> None:
+    # A config may turn TF32 or the fused AdamW off: the record must say what it timed with.
+    # CUDA graphs replay inference alone, the fused AdamW steps training alone.
+    report = {"device": "Fake GPU", "model": "m", "dtype": "bf16", "batch": 4, "image_size": 96,
+              "compile": False, "torch": "9.9.9", "commit": "c0ffee", "threads": 7,
+              "channels_last": False, "cudnn_benchmark": True, "tf32": False,
+              "fused_optimizer": False, "cuda_graphs": True}  # fmt: skip
+    record = report_mod.make_record(report, mode, SPEED)
+    assert record["tf32"] is False  # process-wide: the generator's matmuls too
+    named = {"cuda_graphs", "fused_optimizer"} & set(record)
+    assert named == kept
+    for key in kept:
+        assert record[key] == report[key]
 
 
 def test_without_size_the_report_records_the_models_own_side(monkeypatch) -> None:

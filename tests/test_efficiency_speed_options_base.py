@@ -81,6 +81,8 @@ OVERRIDES = [
     ({"cudnn_benchmark": False}, ["--cudnn-benchmark"], {"cudnn_benchmark": True}),
     ({"fold_frozen_batchnorm": True}, ["--no-bn-fold"], {"fold_frozen_batchnorm": False}),
     ({"fold_frozen_batchnorm": False}, ["--bn-fold"], {"fold_frozen_batchnorm": True}),
+    ({"cuda_graphs": True}, ["--no-cuda-graphs"], {"cuda_graphs": False}),
+    ({"cuda_graphs": False}, ["--cuda-graphs"], {"cuda_graphs": True}),
     ({"hiera_window_attention": True}, ["--hiera-attention", "package"],
      {"hiera_window_attention": False}),
     ({"hiera_window_attention": False}, ["--hiera-attention", "window"],
@@ -155,3 +157,20 @@ def test_a_mode_with_no_compile_is_refused(tmp_path: Path, handed, capsys) -> No
 def test_compile_and_no_compile_together_are_refused(capsys) -> None:
     err = _refused(["--model", "pmgsam_tiny", "--compile", "--no-compile"], capsys)
     assert "--no-compile" in err and "not allowed with" in err
+
+
+def test_cuda_graphs_with_training_steps_are_refused(handed, capsys) -> None:
+    err = _refused(["--model", "pmgsam_tiny", "--train", "--cuda-graphs"], capsys)
+    assert "--cuda-graphs" in err and "--train" in err
+    assert handed == []
+
+
+def test_cuda_graphs_from_a_config_with_a_graph_capturing_compile_mode_are_refused(
+    tmp_path: Path, handed, capsys
+) -> None:
+    # The section alone is valid YAML for a run that never predicts on CUDA, but the report
+    # would capture graphs twice: refused before anything is built, naming a way out.
+    config = _config(tmp_path, {"compile": True, "compile_mode": "max-autotune"})
+    err = _refused([*config, "--cuda-graphs"], capsys)
+    assert "max-autotune" in err and "--no-cuda-graphs" in err
+    assert handed == []

@@ -75,13 +75,15 @@ def test_every_command_parses_as_its_program_will(rehearse):
             check_arguments(efficiency, args)  # and on a combination the command refuses
             assert args.device == ("cpu" if rehearse else "cuda") and not args.config
             # The options timed are the package defaults plus what the step's name says:
-            # channels-last (_cl, and with compile), a compile scope, cuDNN off (_no_cudnn).
+            # channels-last (_cl, and with compile), a compile scope, cuDNN off (_no_cudnn), CUDA
+            # graphs (_graphs).
             scope = name.rsplit("_", 1)[1] if name.endswith(("_regional", "_model")) else None
             named = PerformanceConfig(
                 channels_last=name.endswith("_cl") or scope is not None,
                 compile=scope is not None,
                 compile_scope=scope or "model",
                 cudnn_benchmark=not name.endswith("_no_cudnn"),
+                cuda_graphs=name.endswith("_graphs"),
             )
             assert speed_options(args) == named, name
             assert args.json == f"/out/h100_{name}.json"

@@ -5,19 +5,22 @@
         [--iters 10] [--warmup 3] [--threads N] [--json out.json [--overwrite]] [--train]
         [--compile [model|regional] | --no-compile] [--compile-mode MODE]
         [--channels-last | --no-channels-last] [--cudnn-benchmark | --no-cudnn-benchmark]
-        [--bn-fold | --no-bn-fold] [--hiera-attention window|package]
+        [--bn-fold | --no-bn-fold] [--cuda-graphs | --no-cuda-graphs]
+        [--hiera-attention window|package]
         [--compare sam_vit_b [--sam-points-per-side 32]]
         [--run-dir results/<run> [--method NAME]] [--quiet]
 
 The speed options timed are what a run would use: the ``--config``'s ``performance`` section,
 else the package defaults (``PerformanceConfig()``: cuDNN's algorithm timing on, the U²-Net's
-BatchNorms folded, channels-last and compile off), with each flag given overriding its field
-(``--no-channels-last``, ``--no-compile`` and so on turn one off; ``tf32`` and
-``fused_optimizer``, which no flag sets, stay the base's).
+BatchNorms folded, channels-last, compile and CUDA graphs off), with each flag given
+overriding its field (``--no-channels-last``, ``--no-compile`` and so on turn one off;
+``tf32`` and ``fused_optimizer``, which no flag sets, stay the base's).
 
 ``--model`` and ``--config`` are refused together (each names the model to measure), as are
 ``--compile-mode`` where compile stays off (neither ``--compile`` nor the config's
-``performance.compile``; a mode equal to the base's passes), ``--sam-points-per-side`` without
+``performance.compile``; a mode equal to the base's passes), CUDA graphs with ``--train`` (training
+steps run eagerly) or with a compile mode that captures graphs of its own (``reduce-overhead``,
+``max-autotune``), ``--sam-points-per-side`` without
 ``--compare``, and a ``--json`` that names a folder (``effdir/``, or an existing folder).
 
 ``--device auto`` (the default) takes CUDA where there is one. ``--threads N`` measures on N
@@ -33,7 +36,10 @@ an evaluated run's row (not with ``--train`` either). ``--json`` writes a list o
 :data:`RECORD_KEYS`), the format of ``benchmarks/results/*.json``; ``pmgsam`` names the
 package version (what traces a record where ``commit`` is ``unknown``); a record's ``compile`` is
 ``false``, ``"model"`` or ``"regional"`` (``compile_mode`` its mode), ``channels_last`` and
-``cudnn_benchmark`` the other speed options (with hiera-transformer's 5-D attention, e.g.
+``cudnn_benchmark`` the other speed options, ``tf32`` whether TF32 was allowed, ``cuda_graphs``
+(inference records) whether predictions were replayed as CUDA graphs (their ``peak_memory_mb``
+then leaves out the graph's pool, which ``peak_reserved_mb`` holds), ``fused_optimizer``
+(training records) whether AdamW ran fused (with hiera-transformer's 5-D attention, e.g.
 ``--hiera-attention package``, also ``hiera_attention``), ``fold_frozen_batchnorm`` whether the
 frozen U²-Net's BatchNorms ran folded (records made before the option lack it and ran
 unfolded), ``first_call_ms`` holds the first (compiling, warm-up) call, and

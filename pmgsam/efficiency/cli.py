@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import pmgsam.efficiency as package
 from pmgsam.baselines.settings import AMG_MODELS
-from pmgsam.engine.performance_config import COMPILE_MODES, COMPILE_SCOPES, PerformanceConfig
+from pmgsam.efficiency.speed_flags import add_speed_options, refuse_uncompiled_mode, speed_options
+from pmgsam.engine.performance_config import GRAPHING_COMPILE_MODES
 from pmgsam.modeling.config import ModelConfig
 from pmgsam.modeling.registry import MODEL_REGISTRY, list_models
 from pmgsam.utils.cli import (
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "not ranked against each other",
     )
     parser.add_argument("--train", action="store_true", help="time training steps (AdamW)")
-    _add_speed_options(parser)
+    add_speed_options(parser)
     parser.add_argument(
         "--compare",
         choices=AMG_MODELS,
@@ -117,60 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         "calls)",
     )
     return parser
-
-
-def _add_speed_options(parser: argparse.ArgumentParser) -> None:
-    """The ``performance`` fields as flags, each None unless given (:func:`speed_options`)."""
-    base = "--config's performance section, else the package default"
-    default = PerformanceConfig()
-    on = {True: "on", False: "off"}
-    compiled = parser.add_mutually_exclusive_group()
-    compiled.add_argument(
-        "--compile",
-        nargs="?",
-        const="model",
-        choices=COMPILE_SCOPES,
-        help="torch.compile the whole model (no value, or 'model') or each repeated block "
-        f"('regional': a shorter first call); default: {base} ({on[default.compile]})",
-    )
-    compiled.add_argument(
-        "--no-compile",
-        dest="compile",
-        action="store_const",
-        const=False,
-        help="time the model uncompiled even where --config's performance.compile is true",
-    )
-    parser.add_argument(
-        "--compile-mode",
-        choices=COMPILE_MODES,
-        help=f"torch.compile mode (needs compile on); default: {base} ('{default.compile_mode}')",
-    )
-    parser.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        help="channels-last memory format (model and input); default: "
-        f"{base} ({on[default.channels_last]})",
-    )
-    parser.add_argument(
-        "--cudnn-benchmark",
-        action=argparse.BooleanOptionalAction,
-        help="let cuDNN time its convolution algorithms during the warm-up (CUDA only); "
-        f"default: {base} ({on[default.cudnn_benchmark]})",
-    )
-    parser.add_argument(
-        "--bn-fold",
-        action=argparse.BooleanOptionalAction,
-        help="run the frozen U²-Net's BatchNorms folded into their convolutions "
-        f"(performance.fold_frozen_batchnorm); default: {base} "
-        f"({on[default.fold_frozen_batchnorm]})",
-    )
-    parser.add_argument(
-        "--hiera-attention",
-        choices=["window", "package"],
-        help="window-batched 4-D attention or hiera-transformer's 5-D forward "
-        f"(performance.hiera_window_attention); default: {base} "
-        f"({'window' if default.hiera_window_attention else 'package'})",
-    )
 
 
 def config_label(config: ModelConfig, path: str) -> str:
@@ -227,56 +173,6 @@ def check_run_dir(run_dir: str, measured: ModelConfig, config: Optional[str]) ->
         ) from None
 
 
-def speed_options(
-    args: argparse.Namespace, base: Optional[PerformanceConfig] = None
-) -> PerformanceConfig:
-    """The speed options to time: ``base`` (the --config's ``performance`` section; None: the
-    package defaults, ``PerformanceConfig()``) with each flag given in place of its field, so
-    that the report times what a run of that config (or with the defaults) would do. Fields no
-    flag sets (``tf32``, ``fused_optimizer``) stay the base's."""
-    perf = replace(base or PerformanceConfig())
-    if args.hiera_attention is not None:
-        perf.hiera_window_attention = args.hiera_attention == "window"
-    if args.channels_last is not None:
-        perf.channels_last = args.channels_last
-    if args.cudnn_benchmark is not None:
-        perf.cudnn_benchmark = args.cudnn_benchmark
-    if args.bn_fold is not None:
-        perf.fold_frozen_batchnorm = args.bn_fold
-    if args.compile is False:  # --no-compile
-        perf.compile = False
-    elif args.compile is not None:
-        perf.compile, perf.compile_scope = True, args.compile
-    if args.compile_mode is not None:
-        perf.compile_mode = args.compile_mode
-    return perf
-
-
-def refuse_uncompiled_mode(
-    parser: argparse.ArgumentParser,
-    args: argparse.Namespace,
-    base: Optional[PerformanceConfig] = None,
-    config: Optional[str] = None,
-) -> None:
-    """Usage error for a --compile-mode that the timing would ignore: compile stays off (from
-    ``base``, the ``config`` file's section, or --no-compile) and the mode is not the base's
-    own anyway."""
-    base = base or PerformanceConfig()
-    mode = args.compile_mode
-    if mode is None or mode == base.compile_mode or speed_options(args, base).compile:
-        return
-    if args.compile is False:
-        parser.error(
-            f"--compile-mode {mode} sets how the model is compiled, and --no-compile times it "
-            "uncompiled: leave one of them out"
-        )
-    unset = f" (nor does --config {config} set performance.compile: true)" if config else ""
-    parser.error(
-        f"--compile-mode {mode} sets how --compile compiles, which is not given{unset}: add "
-        "--compile (or --compile regional) or leave it out"
-    )
-
-
 def _refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for options this call would ignore without a word, and for a --json that
     names a folder."""
@@ -317,6 +213,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             "--run-dir adds inference figures to a run's row (its FPS column); --train times "
             "training steps: keep those with --json"
         )
+    if args.train and args.cuda_graphs:  # training steps run eagerly (autograd)
+        parser.error(
+            "--cuda-graphs replays inference forwards; --train times training steps, which "
+            "run without them: leave one of them out"
+        )
     if args.overwrite and not args.json:
         parser.error("--overwrite lets --json replace a file: it needs --json")
 
@@ -334,6 +235,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         experiment = load_config(ExperimentConfig, args.config)
         refuse_uncompiled_mode(parser, args, experiment.performance, args.config)
     perf = speed_options(args, experiment.performance if experiment else None)
+    if perf.cuda_graphs and perf.compile and perf.compile_mode in GRAPHING_COMPILE_MODES:
+        parser.error(
+            f"CUDA graphs (--cuda-graphs or the config's performance.cuda_graphs) and compile "
+            f"mode {perf.compile_mode} both capture graphs: give --no-cuda-graphs or another "
+            "--compile-mode"
+        )
 
     from pmgsam.efficiency.report import efficiency_report, format_report, write_records
     from pmgsam.engine.distributed import make_current, native_bf16, resolve_device

@@ -14,6 +14,7 @@ import torch
 from pmgsam import __version__
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
+from pmgsam.engine.cuda_graphs import GraphedInference, maybe_graph
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -78,7 +79,8 @@ def make_record(
       report (dict): the efficiency report (device, model, dtype, batch, image size, compile
         scope and mode, torch, commit, pmgsam version, threads, channels-last and
         cuDNN-benchmark settings, ``hiera_attention`` when not the default window-batched
-        form, ``fold_frozen_batchnorm``).
+        form, ``fold_frozen_batchnorm``, ``tf32``, and ``cuda_graphs`` for inference or
+        ``fused_optimizer`` for training).
       mode (str): what was timed (``inference``, ``train`` or ``sam_amg``).
       speed (dict): the timing (``images_per_s``, ``latency_ms_median``, ``first_call_ms``,
         ``peak_memory_mb``, ``peak_reserved_mb``).
@@ -105,10 +107,16 @@ def make_record(
         "channels_last": report["channels_last"],
         "cudnn_benchmark": report["cudnn_benchmark"],
     }
+    if "tf32" in report:  # process-wide: the generator's matmuls too
+        record["tf32"] = report["tf32"]
     if mode != "sam_amg":  # PMG-SAM's Hiera and U²-Net, not the AMG's
         for key in ("hiera_attention", "fold_frozen_batchnorm"):
             if key in report:
                 record[key] = report[key]
+    # Each applies to one mode only: CUDA graphs replay predictions, AdamW steps in training.
+    only = {"inference": "cuda_graphs", "train": "fused_optimizer"}.get(mode)
+    if only in report:
+        record[only] = report[only]
     record.update(extra)
     return record
 
@@ -181,6 +189,10 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         # Always recorded: records made before the option lack it and ran the U²-Net unfolded,
         # so a missing key must read as unfolded, not as today's folded default.
         "fold_frozen_batchnorm": perf.fold_frozen_batchnorm,
+        # Settings a --config may change: a record says what it timed with.
+        "tf32": perf.tf32,
+        "fused_optimizer": perf.fused_optimizer,
+        "cuda_graphs": perf.cuda_graphs,
     }
 
 
@@ -238,11 +250,18 @@ def efficiency_report(
         if train:
             speed = measure_training(model, net, images, dtype, iters, warmup, perf, bar)
         else:
+            net = maybe_graph(net, model, perf.cuda_graphs)
             speed = measure_speed(net, images, dtype, iters, warmup, progress=bar)
         report["speed"] = speed
         # Forward FLOPs per image in every record, so a record compares with the generator's.
         flops = report["flops_per_image"]["total"]
-        report["records"] = [make_record(report, report["mode"], speed, flops_per_image=flops)]
+        notes: Dict[str, Any] = {"flops_per_image": flops}
+        if isinstance(net, GraphedInference) and dev.type == "cuda":
+            notes["memory_note"] = (
+                "CUDA graphs: peak_memory_mb counts the replays' tensors; the graph's own "
+                "activation pool is in peak_reserved_mb"
+            )
+        report["records"] = [make_record(report, report["mode"], speed, **notes)]
         if compare:
             # Freed first: PMG-SAM's weights must not count in the generator's peak memory.
             del net, model

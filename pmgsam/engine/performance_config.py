@@ -13,6 +13,8 @@ from pmgsam.utils.config import ConfigError
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILE_SCOPES = ("model", "regional")
+# torch.compile modes whose compiled code replays CUDA graphs of its own.
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -45,6 +47,13 @@ class PerformanceConfig:
         one compiled graph, so the first call compiles far less; the glue between blocks
         stays eager).
       compile_mode (str): ``torch.compile`` mode.
+      cuda_graphs (bool): run prediction (the Predictor, the efficiency report's inference
+        timing) as CUDA graphs replayed per input shape
+        (:class:`~pmgsam.engine.cuda_graphs.GraphedInference`): the ~1,700 operators of an
+        eager ``pmgsam_hiera_b+`` forward are launched by one call instead of one by one from
+        Python. CUDA only; not for training; each kept shape holds one forward's activations.
+        Not with the compile modes that capture graphs themselves (``reduce-overhead``,
+        ``max-autotune``). Off until an H100/H200 measures it.
       tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
       cudnn_benchmark (bool): let cuDNN time its convolution algorithms on the first call of
         each input shape and keep the fastest (every shape is fixed at S; CUDA only). On: an
@@ -68,6 +77,7 @@ class PerformanceConfig:
     compile: bool = False
     compile_scope: str = "model"
     compile_mode: str = "default"
+    cuda_graphs: bool = False
     tf32: bool = True
     cudnn_benchmark: bool = True
     fused_optimizer: bool = True
@@ -83,4 +93,10 @@ class PerformanceConfig:
             raise ConfigError(
                 f"config key 'performance.compile_mode' must be one of {list(COMPILE_MODES)}, "
                 f"got {self.compile_mode!r}"
+            )
+        if self.cuda_graphs and self.compile and self.compile_mode in GRAPHING_COMPILE_MODES:
+            raise ConfigError(
+                "config keys 'performance.cuda_graphs' and 'performance.compile_mode' "
+                f"{self.compile_mode!r} both capture CUDA graphs: turn cuda_graphs off, or use "
+                "compile_mode 'default' or 'max-autotune-no-cudagraphs'"
             )

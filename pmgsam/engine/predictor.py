@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from pmgsam.data import EvalTransform, unpad_and_resize
 from pmgsam.data.io import DataError
+from pmgsam.engine.cuda_graphs import maybe_graph
 from pmgsam.engine.distributed import autocast, make_current, native_bf16, resolve_device
 
 # Re-exported: callers import ImageFolder and input_images from here.
@@ -139,7 +140,7 @@ class Predictor:
       amp (str): ``bf16`` autocast, ``none`` for full precision, or ``auto``: bf16 on a CUDA
         GPU with native bf16 (compute capability 8.0+), else none (:func:`resolve_amp`).
       performance (PerformanceConfig, optional): speed options (Hiera attention form,
-        channels-last, torch.compile, TF32); the defaults when omitted.
+        channels-last, torch.compile, CUDA graphs, TF32); the defaults when omitted.
     """
 
     def __init__(
@@ -162,10 +163,15 @@ class Predictor:
         self.device = device
         make_current(device)
         self.perf = performance or PerformanceConfig()
+        self.perf.validate()
         configure_backends(self.perf, device)
         # The caller's model keeps its input check for its own calls; _forward skips it.
         self.model = prepare_model(model.to(self.device).eval(), self.perf, skip_input_check=False)
-        self.net = maybe_compile(self.model, self.perf)
+        # Replays capture the weights' addresses: GraphedInference captures again when they
+        # change (a load, a training step, a move).
+        self.net = maybe_graph(
+            maybe_compile(self.model, self.perf), self.model, self.perf.cuda_graphs
+        )
         self.amp = resolve_amp(amp, self.device)
         self.image_size = model.config.image_size
 
