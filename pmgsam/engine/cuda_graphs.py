@@ -160,7 +160,13 @@ class GraphedInference:
             self.net(static, **kwargs)
         torch.cuda.current_stream(images.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with _autocast_without_cache("cuda"), torch.cuda.graph(graph):
+        # thread_local: a DataLoader's pin-memory thread allocating pinned host memory during
+        # the capture would otherwise invalidate it ("operation not permitted when stream is
+        # capturing").
+        with (
+            _autocast_without_cache("cuda"),
+            torch.cuda.graph(graph, capture_error_mode="thread_local"),
+        ):
             outputs = self.net(static, **kwargs)
         if not isinstance(outputs, dict):
             raise TypeError(
