@@ -9,7 +9,8 @@ format, ``measure_speed`` / ``measure_training`` steps, so the same autocast, in
 loss and AdamW), with the package's other speed defaults (:class:`PerformanceConfig`: cuDNN's
 algorithm timing on a GPU, the U²-Net's BatchNorms folded), as the efficiency report's
 ``--cudnn-benchmark`` would run it; each top-level component's call (the names of the report's
-FLOPs "by component" line) is bracketed by timestamps: CUDA events on a GPU (no synchronisation
+FLOPs "by component" line), and each fusion level's (rows under ``fusion``, by stride, out of
+the sums), is bracketed by timestamps: CUDA events on a GPU (no synchronisation
 inside the forward), ``time.perf_counter`` on a CPU. Printed per row: the median over the timed
 calls in ms per batch and per image, its share of the whole forward (or step), the forward
 GFLOPs per image and the rate they run at; the sum of the components against the whole, the
@@ -25,7 +26,7 @@ import argparse
 import statistics
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 
@@ -37,6 +38,7 @@ from pmgsam.engine.distributed import make_current
 from pmgsam.engine.performance import configure_backends, prepare_model, to_memory_format
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.build import build_model
+from pmgsam.modeling.fusion import LEVEL_STRIDES
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
 from pmgsam.modeling.registry import list_models
 from pmgsam.utils.cli import non_negative_int
@@ -52,6 +54,8 @@ COMPONENTS = (
     ("refiner", "forward"),
     ("decoder", "forward"),
 )
+#: Row-name prefix of the fusion's levels (``  fusion stride 1`` ... ``32``), indented under it.
+FUSION_LEVEL = "  fusion stride "
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,12 +92,21 @@ class Stamps:
         return sum(self.ms(a, b) for a, b in zip(starts, ends))
 
 
+def fusion_levels(model: torch.nn.Module) -> List[Tuple[str, torch.nn.Module]]:
+    """The fusion's per-level modules, named by stride: rows inside the ``fusion`` row (the
+    finest levels hold the full-resolution work), left out of the sums."""
+    levels = getattr(getattr(model, "fusion", None), "levels", None) or []
+    return [(f"{FUSION_LEVEL}{s}", level) for s, level in zip(LEVEL_STRIDES, levels)]
+
+
 @contextmanager
 def stamped_components(model: torch.nn.Module, stamps: Stamps) -> Iterator[List[str]]:
-    """Bracket every component's call with timestamps; yields the components' names."""
+    """Bracket every component's call, and each fusion level's, with timestamps; yields the
+    components' names, then the levels'."""
     wrapped = []
-    for name, method in COMPONENTS:
-        module = getattr(model, name, None)
+    targets = [(name, getattr(model, name, None), method) for name, method in COMPONENTS]
+    targets += [(name, level, "forward") for name, level in fusion_levels(model)]
+    for name, module, method in targets:
         if module is None:
             continue
         original = getattr(module, method)
@@ -148,13 +161,20 @@ def stamped_optimizer_steps(stamps: Stamps) -> Iterator[None]:
             handle.remove()
 
 
-def split_rounds(stamps: Stamps, names: List[str], train: bool) -> Dict[str, List[float]]:
-    """Milliseconds of every row in every round: components, their sums, the glue, the whole."""
+def split_rounds(stamps: Stamps, timed: List[str], train: bool) -> Dict[str, List[float]]:
+    """Milliseconds of every row in every round: components (each fusion level after the
+    fusion), their sums, the glue, the whole."""
+    names = [n for n in timed if not n.startswith(FUSION_LEVEL)]
+    levels = [n for n in timed if n.startswith(FUSION_LEVEL)]
     frozen = [n for n in names if n in FROZEN_BRANCHES]
     trainable = [n for n in names if n not in FROZEN_BRANCHES]
     rows: Dict[str, List[float]] = {}
     for rnd in stamps.rounds:
-        values = {n: stamps.span(rnd, n) for n in names}
+        values = {}
+        for n in names:
+            values[n] = stamps.span(rnd, n)
+            if n == "fusion":
+                values.update((level, stamps.span(rnd, level)) for level in levels)
         forward = stamps.span(rnd, "forward")
         if train:
             values["frozen branches' forward"] = sum(values[n] for n in frozen)
@@ -225,6 +245,7 @@ def main(argv=None) -> Dict[str, Any]:
         else:
             speed = measure_speed(net, images, args.dtype, args.iters, args.warmup)
     rows = split_rounds(stamps, names, args.train)
+    names = [n for n in names if not n.startswith(FUSION_LEVEL)]
     medians = {k: statistics.median(v[-args.iters :]) for k, v in rows.items()}
     gflops["whole forward"] = sum(gflops.values())  # "other" included: the forward's own
     gflops["sum of components"] = sum(gflops[n] for n in names)

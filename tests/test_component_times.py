@@ -15,7 +15,7 @@ import pytest
 import torch
 from cli_cases import benchmark_module
 
-from pmgsam.modeling.fusion import FusionStack
+from pmgsam.modeling.fusion import DenseResidualFusion, FusionStack
 from pmgsam.modeling.u2net import U2NET_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,4 +91,31 @@ def test_train_step_splits_frozen_trainable_backward_and_optimizer(component_tim
         low = ms - (SUM_SLACK_MS if name in AGGREGATES else 5)
         assert low <= rise[name] <= ms + NOISE_MS, (name, rise)
     for name in ("hiera", "trainable parts' forward", "decoder"):
+        assert abs(rise[name]) < NOISE_MS, (name, rise)
+
+
+LEVELS = [f"  fusion stride {s}" for s in (1, 2, 4, 8, 16, 32)]
+
+
+def test_each_fusion_level_has_its_row_inside_the_fusion_and_out_of_the_sums(
+    component_times, monkeypatch
+):
+    base = component_times.main(ARGS)["medians"]
+    names = list(base)
+    at = names.index("fusion")
+    assert names[at + 1 : at + 7] == LEVELS  # right under the fusion, finest first
+    original = DenseResidualFusion.forward
+
+    def slow_at_full_resolution(self, u2net, hiera):  # stride 1: S = 64 wide
+        if u2net.shape[-1] == 64:
+            time.sleep(SLEEP_MS / 1000)
+        return original(self, u2net, hiera)
+
+    monkeypatch.setattr(DenseResidualFusion, "forward", slow_at_full_resolution)
+    rise = _rises(base, component_times.main(ARGS)["medians"])
+    # Counted once in the sums: a level summed beside its fusion would double the sleep there.
+    for name in (LEVELS[0], "fusion", "sum of components", "whole forward"):
+        low = SLEEP_MS - (SUM_SLACK_MS if name in AGGREGATES else 5)
+        assert low <= rise[name] <= SLEEP_MS + NOISE_MS, (name, rise)
+    for name in LEVELS[1:] + ["glue (forward - components)"]:
         assert abs(rise[name]) < NOISE_MS, (name, rise)
