@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from pmgsam.evaluation.run_efficiency import cudnn_benchmark_applies
+
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 COLUMNS = (
     ("device", "device"), ("threads", "threads"), ("mode", "mode"), ("model", "model"),
@@ -67,9 +69,9 @@ def _cell(key: str, value: Any) -> str:
 
 
 def _options(rec: Dict[str, Any]) -> Optional[str]:
-    names = [name for key, name in OPTION_FLAGS if rec.get(key)]
-    if rec.get("device") == "cpu" and "cudnn-benchmark" in names:  # a no-op on a CPU
-        names.remove("cudnn-benchmark")
+    # cuDNN's benchmark is named only where it acted (a GPU timing), as in run.json's timed_on.
+    acted = {**rec, "cudnn_benchmark": cudnn_benchmark_applies(rec)}
+    names = [name for key, name in OPTION_FLAGS if acted.get(key)]
     if rec.get("hiera_attention") == "package":  # the default window-batched form is unnamed
         names.append("Hiera package attention")
     # The compile column holds the scope; a mode other than the default times other kernels.

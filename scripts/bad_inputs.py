@@ -57,7 +57,9 @@ def build_corpus(root: Path) -> List[Case]:
     import torch
 
     import pmgsam
+    from pmgsam.data.io import load_mask
     from pmgsam.data.synthetic import generate
+    from pmgsam.data.synthetic_files import write_png
     from pmgsam.modeling.checkpoint import save_model
 
     if root.exists() and any(root.iterdir()):
@@ -72,11 +74,11 @@ def build_corpus(root: Path) -> List[Case]:
     images = root / "images"
     images.mkdir()
     for i in range(2):
-        cv2.imwrite(str(images / f"img{i}.png"), rng.integers(0, 255, (40, 50, 3), np.uint8))
+        write_png(images / f"img{i}.png", rng.integers(0, 255, (40, 50, 3), np.uint8))
     gt = root / "gt"
     gt.mkdir()
     for i in range(2):
-        cv2.imwrite(str(gt / f"img{i}.png"), (rng.random((40, 50)) > 0.5).astype(np.uint8) * 255)
+        write_png(gt / f"img{i}.png", (rng.random((40, 50)) > 0.5).astype(np.uint8) * 255)
     mixed = root / "mixed_images"
     shutil.copytree(images, mixed)
     (mixed / "zero.png").write_bytes(b"")
@@ -104,7 +106,7 @@ def build_corpus(root: Path) -> List[Case]:
     shutil.copytree(data, bad_data)
     (next((bad_data / "DIS-TE1" / "im").iterdir())).write_bytes(b"")
     for mask in (bad_data / "DIS-TE2" / "gt").iterdir():  # a split whose masks are all empty
-        cv2.imwrite(str(mask), np.zeros_like(cv2.imread(str(mask), 0)))
+        write_png(mask, np.zeros_like(load_mask(mask)))
     foreign = root / "not_generated" / "DIS5K"
     foreign.mkdir(parents=True)
     (foreign / "mine.txt").write_text("user data", encoding="utf-8")
@@ -127,8 +129,8 @@ def build_corpus(root: Path) -> List[Case]:
     (root / "coco_twice.json").write_text(json.dumps(coco), encoding="utf-8")
     turned = root / "turned_maps"  # img0's map has the GT's width and height swapped
     turned.mkdir()
-    cv2.imwrite(str(turned / "img0.png"), np.zeros((50, 40), np.uint8))
-    cv2.imwrite(str(turned / "img1.png"), np.zeros((40, 50), np.uint8))
+    write_png(turned / "img0.png", np.zeros((50, 40), np.uint8))
+    write_png(turned / "img1.png", np.zeros((40, 50), np.uint8))
     exif = root / "exif_data"  # a phone photo shown turned, its mask drawn on that view
     for sub in ("images", "masks"):
         (exif / sub).mkdir(parents=True)
@@ -138,12 +140,10 @@ def build_corpus(root: Path) -> List[Case]:
     tag[0x0112] = 6
     Image.fromarray(rng.integers(0, 255, (40, 60, 3), np.uint8)).save(exif / "images/phone.jpg",
                                                                    exif=tag)  # fmt: skip
-    cv2.imwrite(str(exif / "masks" / "phone.png"), np.full((60, 40), 255, np.uint8))
+    write_png(exif / "masks" / "phone.png", np.full((60, 40), 255, np.uint8))
     for name in ("plain0", "plain1"):  # the training and validation parts carved need these
-        cv2.imwrite(
-            str(exif / "images" / f"{name}.png"), rng.integers(0, 255, (40, 60, 3), np.uint8)
-        )
-        cv2.imwrite(str(exif / "masks" / f"{name}.png"), np.full((40, 60), 255, np.uint8))
+        write_png(exif / "images" / f"{name}.png", rng.integers(0, 255, (40, 60, 3), np.uint8))
+        write_png(exif / "masks" / f"{name}.png", np.full((40, 60), 255, np.uint8))
     scored = root / "run_scored" / "pred" / "DIS-TE1"  # scored maps of weights changed since
     scored.mkdir(parents=True)
     for mask in (data / "DIS-TE1" / "gt").iterdir():

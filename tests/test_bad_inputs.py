@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +83,47 @@ def test_empty_dir_or_only_is_refused_before_building_anything(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f": error: {option} is empty: give " in error and f"leave {option} out" in error
     assert list(tmp_path.iterdir()) == []
+
+
+BUILD_IN = """
+import sys
+from pathlib import Path
+
+from conftest import SMALL_HIERA
+from pmgsam.modeling import image_encoder
+from test_bad_inputs import load_script
+
+image_encoder.HIERA_SPECS["tiny"] = SMALL_HIERA
+load_script().build_corpus(Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or sys.getfilesystemencoding().lower() != "utf-8",
+    reason="names that are not UTF-8 exist on POSIX file systems read as UTF-8",
+)
+def test_the_corpus_builds_in_a_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    # --dir is the user's: cv2.imwrite given such a path killed the process (segfault), so
+    # the build runs in a subprocess.
+    root = tmp_path / os.fsdecode(b"caf\xe9") / "corpus"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD_IN, str(root)], env=env, capture_output=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    # The images the script writes itself, each a PNG of the size it was given.
+    sizes = {"images/img0.png": (40, 50, 3), "gt/img1.png": (40, 50),
+             "turned_maps/img0.png": (50, 40), "exif_data/masks/phone.png": (60, 40),
+             "exif_data/images/plain1.png": (40, 60, 3)}  # fmt: skip
+    for rel, shape in sizes.items():
+        decoded = cv2.imdecode(np.fromfile(root / rel, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert decoded is not None and decoded.shape == shape, rel
+    # A split's masks read and written over as empty masks of the same size.
+    emptied = sorted((root / "bad_data" / "DIS5K" / "DIS-TE2" / "gt").iterdir())
+    assert emptied
+    for mask in emptied:
+        source = root / "data" / "DIS5K" / "DIS-TE2" / "gt" / mask.name
+        decoded, kept = (
+            cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_UNCHANGED) for p in (mask, source)
+        )
+        assert kept.any() and decoded.shape == kept.shape and not decoded.any(), mask

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_cases import benchmark_module
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "render_table.py"
 _SPEC = importlib.util.spec_from_file_location("render_table", _PATH)
@@ -74,3 +75,15 @@ def test_cudnn_benchmark_is_named_on_a_gpu_record_only(tmp_path) -> None:
     rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
     assert "| False | – | 0.5 |" in rows[0]
     assert "| False | cudnn-benchmark | 0.5 |" in rows[1]
+
+
+def test_the_table_names_cudnn_benchmark_by_the_packages_rule(tmp_path, monkeypatch) -> None:
+    # One rule for this column and run.json's timed_on (run_efficiency): the table follows
+    # the package's, whatever it says, rather than a copy of it.
+    import pmgsam.evaluation.run_efficiency as run_efficiency
+
+    monkeypatch.setattr(run_efficiency, "cudnn_benchmark_applies", lambda record: True)
+    fresh = benchmark_module("render_table")
+    (tmp_path / "cpu.json").write_text(json.dumps([{**REC, "cudnn_benchmark": False}]))
+    row = fresh.render(fresh.load_records(tmp_path)).splitlines()[2]
+    assert "| False | cudnn-benchmark | 0.5 |" in row

@@ -83,10 +83,19 @@ def _speed_options(report: Mapping[str, object]) -> List[str]:
         options.append("channels-last")
     if report.get("hiera_attention") == "package":
         options.append("Hiera package attention")
-    if report.get("cudnn_benchmark") and report.get("device") != "cpu":  # a no-op on a CPU
+    if cudnn_benchmark_applies(report):
         options.append("cudnn-benchmark")
     # Named when on, like the others: a report made before the option lacks the key and ran
     # the U²-Net unfolded, so it must not rank as like with today's folded default.
     if report.get("fold_frozen_batchnorm"):
         options.append("bn-fold")
     return options
+
+
+def cudnn_benchmark_applies(record: Mapping[str, object]) -> bool:
+    """Whether a timing's ``cudnn_benchmark`` setting acted: on, and timed on a GPU (whose name
+    is the record's ``device``; a CPU timing's is ``cpu``). The efficiency report records the
+    package default (on) for a CPU timing too, where cuDNN does nothing: named there, it would
+    set apart CPU rows that compare. The one rule for run.json's ``timed_on`` and the options
+    column of ``benchmarks/render_table.py``."""
+    return bool(record.get("cudnn_benchmark")) and record.get("device") != "cpu"

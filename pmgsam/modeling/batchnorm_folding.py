@@ -20,12 +20,22 @@ statistics, which leaves their version counters alone, shows in that of
 which bypasses the version counter (call ``set_batchnorm_folding(True)`` again after one);
 comparing values would catch it, but only if done on every call, a pass over the weights each
 time.
+
+Inference tensors (weights made or loaded inside ``torch.inference_mode()``) have no version
+counter; for them the record is identity, storage address and ``requires_grad`` alone. Outside
+inference mode such a tensor cannot be edited in place, so that record is complete there;
+inside inference mode it can, and two such edits are caught another way: ``load_state_dict``
+(which copies into the existing tensors) drops the record of every unit it loads, and so does
+a train-mode call (whose BatchNorm updates its running statistics). Not caught: any other
+in-place edit of an inference-tensor source made inside inference mode (``nn.init`` or
+``copy_`` under ``torch.inference_mode()``); call ``set_batchnorm_folding(True)`` again after
+one.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -82,19 +92,25 @@ class FoldableConvBatchNorm(nn.Module):
         # leaves their version counters alone; the batch count it bumps beside them does not.
         return (*self._fold_sources(), self.bn_s1.num_batches_tracked)
 
-    def _source_key(self) -> Optional[tuple]:
-        """What the fold was computed from, or None (never current) for an inference-mode
-        source, which has no version counter to read."""
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        # Runs for every load that reaches this unit's sources (they are its children), and
+        # before they are copied: the only sign of a load into inference tensors in inference
+        # mode, which moves no address and has no version counter to bump.
+        self._fold_key = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _source_key(self) -> tuple:
+        """What the fold was computed from: per source, a weak reference, storage address,
+        version counter (None for an inference tensor, which has none) and requires_grad."""
         entries = []
         for t in self._watched():
             if t is None:
                 entries.append(None)
-            elif t.is_inference():
-                return None
             else:
                 # A weak reference, not id(): a freed tensor's id and address may be reused by
                 # the next one loaded (assign=True in a loop over checkpoints).
-                entries.append((weakref.ref(t), t.data_ptr(), t._version, t.requires_grad))
+                version = None if t.is_inference() else t._version
+                entries.append((weakref.ref(t), t.data_ptr(), version, t.requires_grad))
         return (self.bn_s1.eps, tuple(entries))
 
     def _fold_is_current(self) -> bool:
@@ -109,9 +125,10 @@ class FoldableConvBatchNorm(nn.Module):
                     return False
                 continue
             ref, address, version, grad = entry
-            if ref() is not t or t.is_inference():
+            if ref() is not t:
                 return False
-            if (t.data_ptr(), t._version, t.requires_grad) != (address, version, grad):
+            now = None if version is None else t._version
+            if (t.data_ptr(), now, t.requires_grad) != (address, version, grad):
                 return False
         return True
 
@@ -136,7 +153,12 @@ class FoldableConvBatchNorm(nn.Module):
         self.folded_bias = bias.detach().to(conv_w.dtype if conv_b is None else conv_b.dtype)
 
     def _folded_path_usable(self) -> bool:
-        if not self.fold_batchnorm or self.bn_s1.training or torch.compiler.is_compiling():
+        if not self.fold_batchnorm or torch.compiler.is_compiling():
+            return False
+        if self.bn_s1.training:
+            # This call's BatchNorm may update running statistics that are inference tensors
+            # (no version counter to show it).
+            self._fold_key = None
             return False
         if not self._fold_is_current():
             self._refold()
