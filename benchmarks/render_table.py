@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from pmgsam.evaluation.run_efficiency import cudnn_benchmark_applies
+from pmgsam.evaluation.run_efficiency import speed_option_names
 
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 COLUMNS = (
@@ -31,11 +31,6 @@ COLUMNS = (
 # that option lack the key and ran unfolded), and a generator's prompt grid when it is not the
 # packages' 32 per side.
 OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
-OPTION_FLAGS = (
-    ("channels_last", "channels-last"),
-    ("cudnn_benchmark", "cudnn-benchmark"),
-    ("fold_frozen_batchnorm", "bn-fold"),
-)
 
 
 def load_records(folder: Path) -> List[Dict[str, Any]]:
@@ -69,11 +64,8 @@ def _cell(key: str, value: Any) -> str:
 
 
 def _options(rec: Dict[str, Any]) -> Optional[str]:
-    # cuDNN's benchmark is named only where it acted (a GPU timing), as in run.json's timed_on.
-    acted = {**rec, "cudnn_benchmark": cudnn_benchmark_applies(rec)}
-    names = [name for key, name in OPTION_FLAGS if acted.get(key)]
-    if rec.get("hiera_attention") == "package":  # the default window-batched form is unnamed
-        names.append("Hiera package attention")
+    # Named as run.json's timed_on names them, each only where it acted.
+    names = speed_option_names(rec)
     # The compile column holds the scope; a mode other than the default times other kernels.
     mode = rec.get("compile_mode")
     if rec.get("compile") and mode and mode != "default":

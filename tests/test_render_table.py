@@ -87,3 +87,28 @@ def test_the_table_names_cudnn_benchmark_by_the_packages_rule(tmp_path, monkeypa
     (tmp_path / "cpu.json").write_text(json.dumps([{**REC, "cudnn_benchmark": False}]))
     row = fresh.render(fresh.load_records(tmp_path)).splitlines()[2]
     assert "| False | cudnn-benchmark | 0.5 |" in row
+
+
+@pytest.mark.parametrize(
+    "device, options, named",
+    [
+        ("NVIDIA H200", {"cuda_graphs": True, "tf32": False}, "cuda-graphs, no-tf32"),
+        ("NVIDIA H200", {"cuda_graphs": False, "tf32": True}, "–"),
+        # Neither acts on a CPU, whose records carry the package defaults for them too.
+        ("cpu", {"cuda_graphs": True, "tf32": False}, "–"),
+        # Records made before the keys: eager launches, TF32 on (the default then too).
+        ("NVIDIA H200", {}, "–"),
+    ],
+)
+def test_cuda_graphs_and_tf32_off_are_named_where_they_acted(
+    tmp_path, device, options, named
+) -> None:
+    from pmgsam.evaluation.run_efficiency import timing_conditions
+
+    rec = {**REC, "mode": "inference", "model": "pmgsam_tiny", "device": device, **options}
+    (tmp_path / "r.json").write_text(json.dumps([rec]))
+    row = render_table.render(render_table.load_records(tmp_path)).splitlines()[2]
+    assert f"| False | {named} | 0.5 |" in row
+    # run.json's timed_on names them alike, so such rows are not ranked against plain ones.
+    conditions = timing_conditions(rec)
+    assert conditions.endswith(f", {named}") if named != "–" else "graphs" not in conditions

@@ -79,23 +79,38 @@ def _speed_options(report: Mapping[str, object]) -> List[str]:
         how = [str(scope)] if isinstance(scope, str) else []
         how += [str(mode)] if mode and mode != "default" else []
         options.append("compiled" + (f" ({', '.join(how)})" if how else ""))
-    if report.get("channels_last"):
-        options.append("channels-last")
-    if report.get("hiera_attention") == "package":
-        options.append("Hiera package attention")
-    if cudnn_benchmark_applies(report):
-        options.append("cudnn-benchmark")
-    # Named when on, like the others: a report made before the option lacks the key and ran
-    # the U²-Net unfolded, so it must not rank as like with today's folded default.
-    if report.get("fold_frozen_batchnorm"):
-        options.append("bn-fold")
-    return options
+    return options + speed_option_names(report)
+
+
+def speed_option_names(record: Mapping[str, object]) -> List[str]:
+    """The speed options other than compilation that a timing (an efficiency report or one of
+    its records) ran with, by name: the one list for run.json's ``timed_on`` and the options
+    column of ``benchmarks/render_table.py``.
+
+    Each is named when it acted: the GPU-only ones (cuDNN's algorithm timing, CUDA graphs, TF32
+    turned off) not for a CPU timing, which records the package defaults for them too. A
+    record made before an option lacks its key and ran without it (the U²-Net unfolded,
+    eager launches) or, for TF32, with it on (the default then and now)."""
+    on_gpu = record.get("device") != "cpu"
+    names = []
+    if record.get("channels_last"):
+        names.append("channels-last")
+    if record.get("hiera_attention") == "package":  # the default window-batched form: unnamed
+        names.append("Hiera package attention")
+    if cudnn_benchmark_applies(record):
+        names.append("cudnn-benchmark")
+    if record.get("fold_frozen_batchnorm"):
+        names.append("bn-fold")
+    if record.get("cuda_graphs") and on_gpu:
+        names.append("cuda-graphs")
+    if record.get("tf32") is False and on_gpu:
+        names.append("no-tf32")
+    return names
 
 
 def cudnn_benchmark_applies(record: Mapping[str, object]) -> bool:
     """Whether a timing's ``cudnn_benchmark`` setting acted: on, and timed on a GPU (whose name
     is the record's ``device``; a CPU timing's is ``cpu``). The efficiency report records the
     package default (on) for a CPU timing too, where cuDNN does nothing: named there, it would
-    set apart CPU rows that compare. The one rule for run.json's ``timed_on`` and the options
-    column of ``benchmarks/render_table.py``."""
+    set apart CPU rows that compare (:func:`speed_option_names`)."""
     return bool(record.get("cudnn_benchmark")) and record.get("device") != "cpu"
