@@ -60,7 +60,9 @@ steps_core="infer_b1 infer_b8 train_b4 vs_sam hiera_attention"
 # speed options the GPU training configs set (channels-last, with cuDNN's algorithm timing),
 # which the H200 measured one at a time (2026-11-30), together.
 steps_data="synth train_py train_b4_cl infer_b8_cl u2net_bn_fold"
-steps_tests="cuda_tests"
+# train_b4_cl_bf16_gn: the fusion's GroupNorms in bf16 (performance.bf16_group_norm, never
+# measured yet), against data's train_b4_cl.
+steps_tests="cuda_tests train_b4_cl_bf16_gn"
 # Training's compile, never measured yet, first: infer_b8_regional has an H200 record.
 steps_regional="train_b4_regional infer_b1_regional infer_b8_regional"
 steps_model="infer_b8_model infer_b1_model"
@@ -94,6 +96,8 @@ define() {
       model.hiera_checkpoint=null model.u2net_checkpoint=null ${TRAIN_EXTRA:-}) ;;
     infer_b8_cl) limit=80 cmd=("${eff[@]}" --batch 8 --channels-last --json "$j") ;;
     train_b4_cl) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last --json "$j") ;;
+    train_b4_cl_bf16_gn) limit=90 cmd=("${eff[@]}" --batch 4 --train --channels-last
+      --bf16-group-norm --json "$j") ;;
     u2net_bn_fold) limit=40 cmd=($py benchmarks/u2net_bn_fold.py --device "$device"
       --dtype "$dtype" --variant "${U2NET_VARIANT:-u2net}" --size "${HIERA_SIZE:-1024}"
       --batch 8 --iters "${ITERS:-10}" --channels-last) ;;
@@ -105,8 +109,8 @@ define() {
       --json "$j") ;;
     cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
       tests/test_performance_equivalence.py tests/test_performance_training.py
-      tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py tests/test_cuda_graphs.py
-      tests/test_loss_targets.py) ;;
+      tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py
+      tests/test_cuda_graphs.py tests/test_bf16_group_norm.py tests/test_loss_targets.py) ;;
     infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
       --json "$j") ;;
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model

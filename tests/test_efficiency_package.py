@@ -14,7 +14,7 @@ from pmgsam.efficiency.cli import build_parser
 def test_the_usage_synopsis_names_every_option_of_the_parser() -> None:
     synopsis = package.__doc__.split("\n\n")[1]
     assert synopsis.lstrip().startswith("python -m pmgsam.efficiency")
-    written = set(re.findall(r"--[a-z][a-z-]*", synopsis))
+    written = set(re.findall(r"--[a-z][a-z0-9-]*", synopsis))
     options = {
         option
         for action in build_parser()._actions

@@ -32,7 +32,8 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
     monkeypatch.setattr(report_mod, "git_commit", lambda: "c0ffee")
     perf = PerformanceConfig(channels_last=True, cudnn_benchmark=True, compile=True,
                              compile_scope="regional", compile_mode="max-autotune", tf32=False,
-                             fused_optimizer=False, cuda_graphs=True)  # fmt: skip
+                             fused_optimizer=False, cuda_graphs=True,
+                             bf16_group_norm=True)  # fmt: skip
     env = report_mod._environment(torch.device("cuda", 1), "bf16", perf)
     assert asked == [torch.device("cuda", 1)]  # the GPU timed on, not "cuda:1" nor cuda:0's
     assert env == {
@@ -40,7 +41,7 @@ def test_the_environment_names_the_gpu_timed_on_and_every_speed_option(monkeypat
         "threads": torch.get_num_threads(), "compile": "regional",
         "compile_mode": "max-autotune", "channels_last": True, "cudnn_benchmark": True,
         "fold_frozen_batchnorm": True, "commit": "c0ffee", "pmgsam": pmgsam.__version__,
-        "tf32": False, "fused_optimizer": False, "cuda_graphs": True,
+        "tf32": False, "fused_optimizer": False, "cuda_graphs": True, "bf16_group_norm": True,
     }  # fmt: skip
     eager = report_mod._environment(torch.device("cpu"), "fp32", PerformanceConfig())
     assert (eager["device"], eager["compile"], eager["compile_mode"]) == ("cpu", False, None)

@@ -29,6 +29,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "compile_mode": "default",
         "cuda_graphs": False,
         "tf32": True,
+        "bf16_group_norm": False,
         "cudnn_benchmark": True,
         "fused_optimizer": True,
         "persistent_workers": True,

@@ -76,14 +76,16 @@ def test_every_command_parses_as_its_program_will(rehearse):
             assert args.device == ("cpu" if rehearse else "cuda") and not args.config
             # The options timed are the package defaults plus what the step's name says:
             # channels-last (_cl, and with compile), a compile scope, cuDNN off (_no_cudnn), CUDA
-            # graphs (_graphs).
+            # graphs (_graphs), bf16 GroupNorms (_bf16_gn).
             scope = name.rsplit("_", 1)[1] if name.endswith(("_regional", "_model")) else None
+            words = name.split("_")
             named = PerformanceConfig(
-                channels_last=name.endswith("_cl") or scope is not None,
+                channels_last="cl" in words or scope is not None,
                 compile=scope is not None,
                 compile_scope=scope or "model",
                 cudnn_benchmark=not name.endswith("_no_cudnn"),
                 cuda_graphs=name.endswith("_graphs"),
+                bf16_group_norm=name.endswith("_bf16_gn"),
             )
             assert speed_options(args) == named, name
             assert args.json == f"/out/h100_{name}.json"

@@ -94,15 +94,16 @@ def test_the_table_names_cudnn_benchmark_by_the_packages_rule(tmp_path, monkeypa
     [
         ("NVIDIA H200", {"cuda_graphs": True, "tf32": False}, "cuda-graphs, no-tf32"),
         ("NVIDIA H200", {"cuda_graphs": False, "tf32": True}, "–"),
+        ("NVIDIA H200", {"bf16_group_norm": True, "dtype": "bf16"}, "bf16-group-norm"),
+        # In float32 there is no autocast to keep the GroupNorms from.
+        ("NVIDIA H200", {"bf16_group_norm": True}, "–"),
         # Neither acts on a CPU, whose records carry the package defaults for them too.
         ("cpu", {"cuda_graphs": True, "tf32": False}, "–"),
         # Records made before the keys: eager launches, TF32 on (the default then too).
         ("NVIDIA H200", {}, "–"),
     ],
 )
-def test_cuda_graphs_and_tf32_off_are_named_where_they_acted(
-    tmp_path, device, options, named
-) -> None:
+def test_gpu_only_options_are_named_where_they_acted(tmp_path, device, options, named) -> None:
     from pmgsam.evaluation.run_efficiency import timing_conditions
 
     rec = {**REC, "mode": "inference", "model": "pmgsam_tiny", "device": device, **options}
@@ -111,4 +112,7 @@ def test_cuda_graphs_and_tf32_off_are_named_where_they_acted(
     assert f"| False | {named} | 0.5 |" in row
     # run.json's timed_on names them alike, so such rows are not ranked against plain ones.
     conditions = timing_conditions(rec)
-    assert conditions.endswith(f", {named}") if named != "–" else "graphs" not in conditions
+    if named == "–":
+        assert not any(word in conditions for word in ("graphs", "tf32", "group-norm"))
+    else:
+        assert conditions.endswith(f", {named}")

@@ -6,15 +6,16 @@
         [--compile [model|regional] | --no-compile] [--compile-mode MODE]
         [--channels-last | --no-channels-last] [--cudnn-benchmark | --no-cudnn-benchmark]
         [--bn-fold | --no-bn-fold] [--cuda-graphs | --no-cuda-graphs]
+        [--bf16-group-norm | --no-bf16-group-norm]
         [--hiera-attention window|package]
         [--compare sam_vit_b [--sam-points-per-side 32]]
         [--run-dir results/<run> [--method NAME]] [--quiet]
 
 The speed options timed are what a run would use: the ``--config``'s ``performance`` section,
 else the package defaults (``PerformanceConfig()``: cuDNN's algorithm timing on, the U²-Net's
-BatchNorms folded, channels-last, compile and CUDA graphs off), with each flag given
-overriding its field (``--no-channels-last``, ``--no-compile`` and so on turn one off;
-``tf32`` and ``fused_optimizer``, which no flag sets, stay the base's).
+BatchNorms folded, channels-last, compile, CUDA graphs and bf16 GroupNorms off), with each
+flag given overriding its field (``--no-channels-last``, ``--no-compile`` and so on turn one
+off; ``tf32`` and ``fused_optimizer``, which no flag sets, stay the base's).
 
 ``--model`` and ``--config`` are refused together (each names the model to measure), as are
 ``--compile-mode`` where compile stays off (neither ``--compile`` nor the config's
@@ -39,7 +40,8 @@ package version (what traces a record where ``commit`` is ``unknown``); a record
 ``cudnn_benchmark`` the other speed options, ``tf32`` whether TF32 was allowed, ``cuda_graphs``
 (inference records) whether predictions were replayed as CUDA graphs (their ``peak_memory_mb``
 then leaves out the graph's pool, which ``peak_reserved_mb`` holds), ``fused_optimizer``
-(training records) whether AdamW ran fused (with hiera-transformer's 5-D attention, e.g.
+(training records) whether AdamW ran fused, ``bf16_group_norm`` whether the fusion's
+GroupNorms ran in bf16 (with hiera-transformer's 5-D attention, e.g.
 ``--hiera-attention package``, also ``hiera_attention``), ``fold_frozen_batchnorm`` whether the
 frozen U²-Net's BatchNorms ran folded (records made before the option lack it and ran
 unfolded), ``first_call_ms`` holds the first (compiling, warm-up) call, and

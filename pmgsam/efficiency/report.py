@@ -110,7 +110,7 @@ def make_record(
     if "tf32" in report:  # process-wide: the generator's matmuls too
         record["tf32"] = report["tf32"]
     if mode != "sam_amg":  # PMG-SAM's Hiera and U²-Net, not the AMG's
-        for key in ("hiera_attention", "fold_frozen_batchnorm"):
+        for key in ("hiera_attention", "fold_frozen_batchnorm", "bf16_group_norm"):
             if key in report:
                 record[key] = report[key]
     # Each applies to one mode only: CUDA graphs replay predictions, AdamW steps in training.
@@ -193,6 +193,7 @@ def _environment(dev: torch.device, dtype: str, perf: PerformanceConfig) -> Dict
         "tf32": perf.tf32,
         "fused_optimizer": perf.fused_optimizer,
         "cuda_graphs": perf.cuda_graphs,
+        "bf16_group_norm": perf.bf16_group_norm,
     }
 
 

@@ -59,6 +59,13 @@ def add_speed_options(parser: argparse.ArgumentParser) -> None:
         f"({on[default.fold_frozen_batchnorm]})",
     )
     parser.add_argument(
+        "--bf16-group-norm",
+        action=argparse.BooleanOptionalAction,
+        help="compute the fusion's GroupNorms (and their GELUs) in bf16 under autocast, not "
+        f"float32 (performance.bf16_group_norm); default: {base} "
+        f"({on[default.bf16_group_norm]})",
+    )
+    parser.add_argument(
         "--cuda-graphs",
         action=argparse.BooleanOptionalAction,
         help="replay the inference forward as a CUDA graph per input shape (CUDA only; "
@@ -91,6 +98,8 @@ def speed_options(
         perf.fold_frozen_batchnorm = args.bn_fold
     if args.cuda_graphs is not None:
         perf.cuda_graphs = args.cuda_graphs
+    if args.bf16_group_norm is not None:
+        perf.bf16_group_norm = args.bf16_group_norm
     if args.compile is False:  # --no-compile
         perf.compile = False
     elif args.compile is not None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pmgsam.engine.performance_config import PerformanceConfig
+from pmgsam.modeling.common import set_low_precision_group_norm
 from pmgsam.modeling.u2net import set_batchnorm_folding
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ def configure_backends(perf: PerformanceConfig, device: torch.device) -> None:
 def prepare_model(
     model: nn.Module, perf: PerformanceConfig, skip_input_check: bool = True
 ) -> nn.Module:
-    """Set the Hiera attention form, the frozen U²-Net's BatchNorm folding and the memory
-    format in place; returns ``model``.
+    """Set the Hiera attention form, the frozen U²-Net's BatchNorm folding, the GroupNorms'
+    precision and the memory format in place; returns ``model``.
 
     ``skip_input_check`` also turns off the per-call [0, 1] input check (a host sync) of a model
     the engine built itself: its inputs come from the project's transforms, in range by design.
@@ -56,6 +57,7 @@ def prepare_model(
         hiera.set_window_batched_attention(perf.hiera_window_attention)
     # Both ways: a model an earlier call (or its user) made channels-last goes back to NCHW.
     model.to(memory_format=torch.channels_last if perf.channels_last else torch.contiguous_format)
+    set_low_precision_group_norm(model, perf.bf16_group_norm)  # both ways, as the others
     u2net = getattr(model, "u2net", None)
     if isinstance(u2net, nn.Module):
         # After the memory format, so the fold is made in it; both ways, like the memory

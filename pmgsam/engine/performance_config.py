@@ -55,6 +55,12 @@ class PerformanceConfig:
         Not with the compile modes that capture graphs themselves (``reduce-overhead``,
         ``max-autotune``). Off until an H100/H200 measures it.
       tf32 (bool): allow TF32 matmuls and convolutions on CUDA (no effect on CPU).
+      bf16_group_norm (bool): under bf16 autocast, compute the fusion's and the FeatRefiner's
+        GroupNorms (and the GELUs after them) in bf16, statistics accumulated in float32
+        (:class:`~pmgsam.modeling.common.InputDtypeGroupNorm`). CUDA autocast computes
+        group_norm in float32: a full-resolution map is cast up, normalised and cast back, about
+        three times the memory traffic. No effect in float32, nor on a CPU (whose autocast
+        keeps group_norm in bf16 already). Off until a GPU measures it.
       cudnn_benchmark (bool): let cuDNN time its convolution algorithms on the first call of
         each input shape and keep the fastest (every shape is fixed at S; CUDA only). On: an
         H200 (bf16, S=1024) measured training steps 12 % faster (batch 4) and inference equal
@@ -79,6 +85,7 @@ class PerformanceConfig:
     compile_mode: str = "default"
     cuda_graphs: bool = False
     tf32: bool = True
+    bf16_group_norm: bool = False
     cudnn_benchmark: bool = True
     fused_optimizer: bool = True
     persistent_workers: bool = True

@@ -88,7 +88,8 @@ def speed_option_names(record: Mapping[str, object]) -> List[str]:
     column of ``benchmarks/render_table.py``.
 
     Each is named when it acted: the GPU-only ones (cuDNN's algorithm timing, CUDA graphs, TF32
-    turned off) not for a CPU timing, which records the package defaults for them too. A
+    turned off, GroupNorms in bf16, the last in a bf16 timing only) not for a CPU timing,
+    which records the package defaults for them too. A
     record made before an option lacks its key and ran without it (the U²-Net unfolded,
     eager launches) or, for TF32, with it on (the default then and now)."""
     on_gpu = record.get("device") != "cpu"
@@ -103,6 +104,8 @@ def speed_option_names(record: Mapping[str, object]) -> List[str]:
         names.append("bn-fold")
     if record.get("cuda_graphs") and on_gpu:
         names.append("cuda-graphs")
+    if record.get("bf16_group_norm") and on_gpu and record.get("dtype") == "bf16":
+        names.append("bf16-group-norm")
     if record.get("tf32") is False and on_gpu:
         names.append("no-tf32")
     return names

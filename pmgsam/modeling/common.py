@@ -122,18 +122,56 @@ def _groups(channels: int) -> int:
     return max(g for g in range(1, MAX_GROUPS + 1) if channels % g == 0)
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
+class InputDtypeGroupNorm(nn.GroupNorm):
+    """GroupNorm returned in the dtype of its input, optionally computed in it under autocast.
+
+    CUDA autocast runs ``group_norm`` in float32: it casts a bf16 input up, normalises and
+    returns float32, so a full-resolution map crosses memory as float32 three times more than
+    needed (the cast, the normalisation, the cast back that the dense concatenations after it
+    want). With ``low_precision`` on, a bf16 or fp16 input under autocast is normalised in its
+    own dtype (the kernels accumulate the statistics in float32), the affine parameters cast
+    to it; otherwise the module is ``nn.GroupNorm`` followed by a cast to the input dtype (a
+    no-op in float32, and on a CPU, whose autocast keeps bf16). Same parameters and state-dict
+    keys as ``nn.GroupNorm``.
+
+    Arguments:
+      num_groups (int): groups of the GroupNorm.
+      num_channels (int): channels of the input.
+    """
+
+    #: set per instance by :func:`set_low_precision_group_norm`
+    low_precision: bool = False
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised ``x``, in ``x``'s dtype where it is computed in it (see above)."""
+        device = x.device.type
+        if (
+            self.low_precision
+            and x.dtype in (torch.bfloat16, torch.float16)
+            and torch.is_autocast_enabled(device)
+        ):
+            with torch.autocast(device, enabled=False):
+                weight = None if self.weight is None else self.weight.to(x.dtype)
+                bias = None if self.bias is None else self.bias.to(x.dtype)
+                return F.group_norm(x, self.num_groups, weight, bias, self.eps)
+        return super().forward(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x).to(x.dtype)
+
+
+def group_norm(channels: int) -> InputDtypeGroupNorm:
     """GroupNorm with the largest group count ≤ :data:`MAX_GROUPS` that divides ``channels``."""
-    return nn.GroupNorm(_groups(channels), channels)
+    return InputDtypeGroupNorm(_groups(channels), channels)
 
 
-class GroupNormGELU(nn.GroupNorm):
+class GroupNormGELU(InputDtypeGroupNorm):
     """GroupNorm followed by GELU, returned in the dtype of the input.
 
-    CUDA autocast runs ``group_norm`` in float32 and returns float32; without the cast back,
-    the dense ``torch.cat`` that follows in an SRB (and the FeatRefiner's head) would promote
-    every concatenated bf16 feature to float32 at full resolution. In float32 the cast is a
-    no-op, and the parameters are those of the GroupNorm (same state-dict keys).
+    Without the cast back, the dense ``torch.cat`` that follows in an SRB (and the
+    FeatRefiner's head) would promote every concatenated bf16 feature to float32 at full
+    resolution (CUDA autocast's group_norm returns float32); with ``low_precision``, the GELU
+    too runs in bf16 (:class:`InputDtypeGroupNorm`).
 
     Arguments:
       num_groups (int): groups of the GroupNorm.
@@ -141,9 +179,18 @@ class GroupNormGELU(nn.GroupNorm):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(super().forward(x)).to(x.dtype)
+        return F.gelu(self.normalize(x)).to(x.dtype)
 
 
 def group_norm_gelu(channels: int) -> GroupNormGELU:
     """:class:`GroupNormGELU` with the group count of :func:`group_norm`."""
     return GroupNormGELU(_groups(channels), channels)
+
+
+def set_low_precision_group_norm(model: nn.Module, enabled: bool) -> int:
+    """Turn :class:`InputDtypeGroupNorm`'s ``low_precision`` on or off in every such module of
+    ``model``; returns how many there are."""
+    norms = [m for m in model.modules() if isinstance(m, InputDtypeGroupNorm)]
+    for norm in norms:
+        norm.low_precision = enabled
+    return len(norms)

@@ -76,10 +76,8 @@ class StabilizedResidualBlock(nn.Module):
         for step in self.steps:
             feats.append(step(torch.cat(feats, dim=1)))
         y = x + self.residual_scale * self.out(torch.cat(feats, dim=1))
-        if self.norm is None:
-            return y
-        # Cast back: CUDA autocast returns float32 from group_norm (see GroupNormGELU).
-        return self.norm(y).to(y.dtype)
+        # In y's dtype (InputDtypeGroupNorm): CUDA autocast's group_norm returns float32.
+        return y if self.norm is None else self.norm(y)
 
 
 class _PairedInputs(nn.Module):
