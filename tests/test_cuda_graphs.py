@@ -233,3 +233,15 @@ def test_a_folder_predicted_with_cuda_graphs_and_loader_workers_gives_the_same_m
         want = cv2.imread(str(a / f"img{i}.png"), cv2.IMREAD_UNCHANGED).astype(int)
         got = cv2.imread(str(b / f"img{i}.png"), cv2.IMREAD_UNCHANGED).astype(int)
         assert np.abs(got - want).max() <= 1
+
+
+def test_a_module_switched_to_train_mode_drops_the_graphs(model) -> None:
+    graphed = _CpuGraphed(model, model)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        graphed(x)
+        graphed(x)
+        model.decoder.train()  # a mode a graph captured in eval would not follow
+        graphed(x)
+        graphed(x)
+    assert graphed.captures == 2

@@ -55,9 +55,11 @@ class GraphedInference:
     Calls under autograd (``torch.is_grad_enabled()``), on CPU tensors, or inside
     ``torch.compile`` tracing run ``net`` directly. Any change to ``model``'s parameters or
     buffers (a weight load, an in-place edit through the parameter, a move) drops every
-    graph: each is captured again from the new weights. Not seen: ``param.data`` edits, and
-    in-place edits of inference tensors made inside ``torch.inference_mode`` (neither bumps a
-    version counter).
+    graph: each is captured again from the new weights; so does a module switched between
+    train and eval mode. Not seen: ``param.data`` edits, in-place edits of inference tensors
+    made inside ``torch.inference_mode`` (neither bumps a version counter), and settings held
+    in plain attributes (the speed options of
+    :func:`~pmgsam.engine.performance.prepare_model`): call :meth:`reset` after changing one.
 
     Memory: each graph keeps its own pool, about one eager forward's activations; at most
     ``max_graphs`` are kept (least recently used dropped first).
@@ -85,13 +87,15 @@ class GraphedInference:
     def _weights_state(self) -> Tuple:
         # The modules' own dicts: 3x faster than parameters() + buffers() (their de-duplication
         # dominates); ~1,500 tensors of pmgsam_hiera_b+ take ~2 ms on a slow 2-core CPU.
-        return tuple(
+        modules = list(self.model.modules())
+        tensors = tuple(
             _tensor_state(t)
-            for module in self.model.modules()
-            for tensors in (module._parameters, module._buffers)
-            for t in tensors.values()
+            for module in modules
+            for owned in (module._parameters, module._buffers)
+            for t in owned.values()
             if t is not None
         )
+        return tensors, tuple(module.training for module in modules)
 
     def _key(self, images: torch.Tensor, kwargs: Dict[str, Any]) -> Hashable:
         dev = images.device.type
