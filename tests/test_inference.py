@@ -16,6 +16,7 @@ from pmgsam.engine.inference import (
     main,
     write_probability_png,
 )
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.checkpoint import resolve_weights, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.outputs import OutputError
@@ -259,5 +260,57 @@ def test_cli_refuses_overrides_of_other_sections(weights, image_dir, tmp_path, c
     path, _ = weights
     argv = ["--checkpoint", path, "--input", image_dir, "--out", tmp_path / "o", "data.root=/x"]
     assert exit_status(main, argv) == 2
-    assert "data.root=/x: inference takes model.* overrides only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "data.root=/x: inference takes model.* overrides" in err
+    assert "performance.* ones (speed options) only" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_takes_speed_options_as_performance_overrides(
+    weights, image_dir, tmp_path, monkeypatch
+):
+    # Predicting thousands of images on a GPU wants the speed options a training config holds
+    # (CUDA graphs, channels-last, compile): each performance.<field>=value reaches the
+    # Predictor, the others keep the package defaults, and the maps differ by rounding only.
+    import pmgsam.engine.inference as inference
+
+    path, _ = weights
+    given = []
+    original = inference.Predictor.__init__
+
+    def spy(self, *args, performance=None, **kwargs):
+        given.append(performance)
+        original(self, *args, performance=performance, **kwargs)
+
+    monkeypatch.setattr(inference.Predictor, "__init__", spy)
+    argv = ["--checkpoint", str(path), "--num-workers", "0", "--input", str(image_dir)]
+    main([*argv, "--out", str(tmp_path / "plain")])
+    main([*argv, "--out", str(tmp_path / "fast"), "performance.channels_last=true",
+          "performance.bf16_group_norm=true"])  # fmt: skip
+    assert given == [
+        PerformanceConfig(),
+        PerformanceConfig(channels_last=True, bf16_group_norm=True),
+    ]
+    for plain in sorted((tmp_path / "plain").glob("*.png")):
+        a = cv2.imread(str(plain), cv2.IMREAD_UNCHANGED).astype(int)
+        b = cv2.imread(str(tmp_path / "fast" / plain.name), cv2.IMREAD_UNCHANGED).astype(int)
+        assert np.abs(a - b).max() <= 1, plain.name
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("performance.cuda_graph=true", "performance.cuda_graph"),  # a misspelt field
+        ("performance.channels_last=maybe", "performance.channels_last"),
+    ],
+)
+def test_cli_refuses_a_bad_speed_option_naming_it(
+    weights, image_dir, tmp_path, capsys, override, named
+):
+    from pmgsam.utils.cli import exit_status
+
+    path, _ = weights
+    argv = ["--checkpoint", path, "--input", image_dir, "--out", tmp_path / "o", override]
+    assert exit_status(main, argv) != 0
+    assert named in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pmgsam.data.io import DataError
-from pmgsam.engine.inference_options import build_parser, parse_arguments
+from pmgsam.engine.inference_options import build_parser, parse_arguments, split_overrides
 from pmgsam.engine.unreadable import FailedInputs
 from pmgsam.utils.cli import run_cli
 from pmgsam.utils.config import apply_overrides, from_dict, to_dict
@@ -297,14 +297,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         outputs.append((args.premask_out, "--premask-out", "pre_mask"))
     for folder, option, _ in outputs:
         check_output_dir(folder, names, read, args.overwrite, option, flat_inputs=True)
-    others = [o for o in args.overrides if "." in o.split("=")[0] and not o.startswith("model.")]
-    if others:
-        parser.error(
-            f"{', '.join(others)}: inference takes model.* overrides only (where the frozen "
-            "weights now are); the images come from --input, the rest from the checkpoint"
-        )
+    fields, perf = split_overrides(parser, args.overrides)
     amp = resolve_amp(args.amp, device)
-    fields = [o[len("model.") :] if o.startswith("model.") else o for o in args.overrides]
     model, producer, skip = load_and_plan(
         outputs, args.checkpoint, amp, sources, args.skip_existing,
         lambda hashed: load_hashed(
@@ -350,7 +344,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     try:
         if dataset is not None and dataset.names:
-            predictor = Predictor(model, device, amp)
+            predictor = Predictor(model, device, amp, performance=perf)
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from pmgsam.data.listing import IMAGE_EXTENSIONS
+from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.unreadable import KEEP_GOING_HELP
 from pmgsam.utils.cli import (
     DEVICE_NAMES,
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides",
         nargs="*",
         help="where the frozen weights now are, e.g. model.u2net_checkpoint=PATH (as "
-        f"{command_name('train')} takes it; the model. prefix may be left out)",
+        f"{command_name('train')} takes it; the model. prefix may be left out), and speed "
+        "options, e.g. performance.cuda_graphs=true or performance.channels_last=true (the "
+        "performance section of a training config; the maps differ by rounding only)",
     )
     return parser
 
@@ -122,3 +125,31 @@ def parse_arguments(
                 f"'{path.with_suffix('')}'"
             )
     return args
+
+
+def split_overrides(
+    parser: argparse.ArgumentParser, overrides: Sequence[str]
+) -> Tuple[List[str], PerformanceConfig]:
+    """The model fields (``model.`` dropped) and the speed options of ``overrides``: the
+    package defaults with each ``performance.<field>=value`` in place (unknown fields and
+    values of the wrong type refused naming the key). Any other section is a usage error."""
+    from pmgsam.utils.config import apply_overrides, from_dict
+
+    keys = [o.split("=", 1)[0] for o in overrides]
+    others = [o for o, k in zip(overrides, keys) if "." in k and k.split(".")[0] not in SECTIONS]
+    if others:
+        parser.error(
+            f"{', '.join(others)}: inference takes model.* overrides (where the frozen weights "
+            "now are) and performance.* ones (speed options) only; the images come from "
+            "--input, the rest from the checkpoint"
+        )
+    speed = [o[len("performance.") :] for o in overrides if o.startswith("performance.")]
+    fields = [o for o in overrides if not o.startswith("performance.")]
+    fields = [o[len("model.") :] if o.startswith("model.") else o for o in fields]
+    perf = from_dict(PerformanceConfig, apply_overrides({}, speed), prefix="performance")
+    perf.validate()
+    return fields, perf
+
+
+#: The config sections an inference override may name.
+SECTIONS = ("model", "performance")
