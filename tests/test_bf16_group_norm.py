@@ -169,3 +169,12 @@ def test_under_cuda_autocast_the_kernel_reads_bf16_only_with_the_option(small_ti
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             results[on] = model(x, check_range=False)["mask"].float()
     torch.testing.assert_close(results[True], results[False], rtol=0.05, atol=0.05)
+
+
+def test_it_compiles_into_one_graph_with_the_same_values() -> None:
+    # Regional compile puts whole SRBs in one graph: the autocast switch inside must not break it.
+    norm = _norm(GroupNormGELU)
+    compiled = torch.compile(norm, backend="eager", fullgraph=True)
+    x = torch.randn(2, 8, 6, 6).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(compiled(x), norm(x))
