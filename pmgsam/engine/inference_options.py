@@ -127,6 +127,10 @@ def parse_arguments(
     return args
 
 
+#: The config sections an inference override may name.
+SECTIONS = ("model", "performance")
+
+
 def split_overrides(
     parser: argparse.ArgumentParser, overrides: Sequence[str]
 ) -> Tuple[List[str], PerformanceConfig]:
@@ -149,7 +153,3 @@ def split_overrides(
     perf = from_dict(PerformanceConfig, apply_overrides({}, speed), prefix="performance")
     perf.validate()
     return fields, perf
-
-
-#: The config sections an inference override may name.
-SECTIONS = ("model", "performance")
