@@ -30,25 +30,9 @@ from typing import Any, Callable, Dict
 
 import cv2
 import numpy as np
+from png_files import read_gray, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    # Not cv2.imread/imwrite, which crash (segfault) on a str path that is not UTF-8 (--keep
-    # names the folder); nor pmgsam's, which an older checkout under PYTHONPATH (see above)
-    # may lack.
-    gray = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise OSError(f"could not read '{path}' as an image")
-    return gray
-
-
-def _write_png(path: Path, arr: np.ndarray) -> None:
-    ok, png = cv2.imencode(".png", arr)
-    if not ok:
-        raise OSError(f"could not encode '{path}' as PNG")
-    path.write_bytes(png.tobytes())
 
 
 def _best(call: Callable[[], Any], repeat: int) -> float:
@@ -74,9 +58,9 @@ def _predictions(dis: Path, run: Path, seed: int) -> None:
             out = run / kind / part
             out.mkdir(parents=True)
             for gt in sorted((dis / part / "gt").glob("*.png")):
-                mask = _read_gray(gt)
+                mask = read_gray(gt)
                 blur = cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 6))
-                _write_png(out / gt.name, blur)
+                write_png(out / gt.name, blur)
 
 
 def main() -> None:

@@ -31,25 +31,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from png_files import read_gray, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    # Not cv2.imread/imwrite, which crash (segfault) on a str path that is not UTF-8 (--keep
-    # names the folder); nor pmgsam's, which an older checkout under PYTHONPATH (see above)
-    # may lack.
-    gray = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise OSError(f"could not read '{path}' as an image")
-    return gray
-
-
-def _write_png(path: Path, arr: np.ndarray) -> None:
-    ok, png = cv2.imencode(".png", arr)
-    if not ok:
-        raise OSError(f"could not encode '{path}' as PNG")
-    path.write_bytes(png.tobytes())
 
 
 # (H, W) in MP: 0.3, 0.5, 0.8, 1.2, 0.3, 0.5, 2.1, 3.1, 0.3, 0.8, 5.0, 8.0 -- more small images
@@ -120,8 +104,8 @@ def baseline(pred_dir: Path, gt_dir: Path) -> dict:
             psm.HumanCorrectionEffortMeasure(),
         ]
     for gt_path in sorted(gt_dir.glob("*.png")):
-        gt = _read_gray(gt_path)
-        pred = _read_gray(pred_dir / gt_path.name)
+        gt = read_gray(gt_path)
+        pred = read_gray(pred_dir / gt_path.name)
         for m in ms:
             m.step(pred, gt)
     fm, wfm, mae, sm, em, hce = (m.get_results() for m in ms)
@@ -177,8 +161,8 @@ def main() -> None:
             h, w = sizes[i % len(sizes)]
             make = make_pair if args.scene == "dis" else make_simple_pair
             pred, gt = make(h, w, args.seed + i)
-            _write_png(pred_dir / f"{i:03d}.png", pred)
-            _write_png(gt_dir / f"{i:03d}.png", gt)
+            write_png(pred_dir / f"{i:03d}.png", pred)
+            write_png(gt_dir / f"{i:03d}.png", gt)
             pixels.append(h * w / 1e6)
         print(
             f"{args.num} pairs, {min(pixels):.1f}-{max(pixels):.1f} MP "

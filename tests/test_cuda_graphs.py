@@ -61,6 +61,17 @@ def _eager(model: torch.nn.Module, images: torch.Tensor) -> Dict[str, torch.Tens
         return model(images)
 
 
+def _captured_once(model: torch.nn.Module) -> tuple:
+    """A CPU-graphed ``model`` and the images of its one captured graph (eager call, capture)."""
+    graphed = _CpuGraphed(model, model)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        graphed(x)
+        graphed(x)
+    assert graphed.captures == 1
+    return graphed, x
+
+
 def test_first_call_of_a_shape_is_eager_the_second_captures_later_ones_replay(model) -> None:
     graphed = _CpuGraphed(model, model)
     torch.manual_seed(1)
@@ -92,12 +103,8 @@ def test_replayed_outputs_are_not_overwritten_by_the_next_replay(model) -> None:
 
 
 def test_a_weight_edited_in_place_drops_the_graphs_and_the_outputs_follow(model) -> None:
-    graphed = _CpuGraphed(model, model)
-    x = torch.rand(1, 3, 64, 64)
-    with torch.inference_mode():
-        graphed(x)
-        before = graphed(x)
-    assert graphed.captures == 1
+    graphed, x = _captured_once(model)
+    before = _eager(model, x)
     # A U²-Net conv: its BatchNorm fold must be redone too before anything is captured again.
     weight = model.u2net.stage1.rebnconvin.conv_s1.weight
     with torch.no_grad():
@@ -112,11 +119,7 @@ def test_a_weight_edited_in_place_drops_the_graphs_and_the_outputs_follow(model)
 
 
 def test_a_replaced_parameter_drops_the_graphs(model) -> None:
-    graphed = _CpuGraphed(model, model)
-    x = torch.rand(1, 3, 64, 64)
-    with torch.inference_mode():
-        graphed(x)
-        graphed(x)
+    graphed, x = _captured_once(model)
     head = model.refiner.head
     head.bias = torch.nn.Parameter(head.bias.detach() + 5.0)
     want = _eager(model, x)
@@ -236,11 +239,8 @@ def test_a_folder_predicted_with_cuda_graphs_and_loader_workers_gives_the_same_m
 
 
 def test_a_module_switched_to_train_mode_drops_the_graphs(model) -> None:
-    graphed = _CpuGraphed(model, model)
-    x = torch.rand(1, 3, 64, 64)
+    graphed, x = _captured_once(model)
     with torch.inference_mode():
-        graphed(x)
-        graphed(x)
         model.decoder.train()  # a mode a graph captured in eval would not follow
         graphed(x)
         graphed(x)
