@@ -23,6 +23,7 @@ import argparse
 import inspect
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +31,11 @@ from typing import Any, Callable, Dict
 
 import cv2
 import numpy as np
-from png_files import read_gray, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
+# png_files is a sibling: on the path when run as a script, not when a test loads this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from png_files import read_gray, write_png  # noqa: E402
 
 
 def _best(call: Callable[[], Any], repeat: int) -> float:

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from png_files import read_gray, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-
+# png_files is a sibling: on the path when run as a script, not when a test loads this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from png_files import read_gray, write_png  # noqa: E402
 
 # (H, W) in MP: 0.3, 0.5, 0.8, 1.2, 0.3, 0.5, 2.1, 3.1, 0.3, 0.8, 5.0, 8.0 -- more small images
 # than large ones, the harder case for a pool (start-up and imports weigh more).
