@@ -212,7 +212,7 @@ def run_baseline(
         failures.record([pred_dir])
         _warn_nan_maps(nan_maps, baseline.label)
     done = [name for name in sources if name[: -len(".png")] not in failures.failed]
-    settle_output_dir(pred_dir, [*done, RECORDS])
+    settle_output_dir(pred_dir, [*done, RECORDS], kept=list(kept))
     if timing and timing_input is None and timing_index is not None:  # a kept image: read again
         image, gt = _load(dataset, timing_index)
         timing_input = (

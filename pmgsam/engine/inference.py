@@ -269,7 +269,7 @@ def predict_split(
         failures.record(folder for folder, _, _ in outputs)
     done = [name for name in sources if name[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
-        settle_output_dir(folder, done)
+        settle_output_dir(folder, done, kept=kept)
     if failures.failed:
         raise failures.error()
     return Path(out_dir)
@@ -354,7 +354,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         failures.record(folders)
     written = [n for n in written if n[: -len(".png")] not in failures.failed]
     for folder, _, _ in outputs:
-        settle_output_dir(folder, written + kept)
+        settle_output_dir(folder, written + kept, kept=kept)
     pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
     also = f"; skipped {len(skip)} image(s) whose maps were there" if args.skip_existing else ""
     maps = "probability map" if len(written) == 1 else "probability maps"

@@ -336,11 +336,13 @@ def finished_maps(
     return present - set(changed)
 
 
-def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
+def settle_output_dir(out_dir: PathLike, names: Iterable[str], kept: Iterable[str] = ()) -> None:
     """After a run wrote (or kept) every map of ``names`` into ``out_dir``: record each one's
     identity (:func:`map_identity`) and SHA-256 (:func:`map_digest`; one manifest write for
     the run, not one per map), and if no other map the manifest lists is left there, all are
-    this run's producer's, and the ``mixed`` mark goes."""
+    this run's producer's, and the ``mixed`` mark goes. ``kept``: the names of ``names`` that
+    the run kept (:func:`finished_maps`) rather than wrote; one still of its recorded identity
+    keeps its recorded digest, unread."""
     out = Path(out_dir)
     record = read_manifest(out)
     if not record:
@@ -348,14 +350,23 @@ def settle_output_dir(out_dir: PathLike, names: Iterable[str]) -> None:
     ours = written_names(out)
     identities = recorded_identities(record)
     digests = recorded_identities(record, DIGESTS)
+    unwritten = set(kept)
     for name in set(names) & ours:
-        identity, digest = map_identity(out / name), map_digest(out / name)
-        if identity is not None:
-            identities[name] = identity
-            if digest is None:
-                digests.pop(name, None)
-            else:
-                digests[name] = digest
+        identity = map_identity(out / name)
+        if identity is None:
+            continue  # gone since: nothing to record
+        # The resumed run accepted this map as the tool's on that identity: hashing it again
+        # costs a read and could only vouch for an edit made within one clock tick since. A
+        # written map is always hashed: a same-size rewrite in one tick keeps the identity.
+        reused = name in unwritten and identity == identities.get(name)
+        if reused and isinstance(digests.get(name), str):
+            continue
+        digest = map_digest(out / name)
+        identities[name] = identity
+        if digest is None:
+            digests.pop(name, None)
+        else:
+            digests[name] = digest
     settled = {**record, IDENTITIES: identities, DIGESTS: digests}
     # Maps of an earlier run this run did not replace keep the folder mixed.
     if record.get("mixed") and not any((out / n).is_file() for n in ours - set(names)):
