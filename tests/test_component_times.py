@@ -24,12 +24,13 @@ ARGS = ["--model", "pmgsam_tiny", "--size", "64", "--batch", "1", "--iters", "5"
 ARGS += ["--threads", "1"]
 # The names of the efficiency report's FLOPs "by component" line, in the forward's order.
 COMPONENTS = ["hiera", "u2net", "neck", "fusion", "refiner", "decoder"]
-SLEEP_MS = 200.0
-NOISE_MS = 60.0  # each pmgsam_tiny component takes < 40 ms at S=64 on one thread
+SLEEP_MS = 500.0
+# Each pmgsam_tiny component takes < 40 ms at S=64 on one thread, but a CI run beside the other
+# test worker on the shared 2 cores moved Hiera's median by 52 ms and a sum of six by 59 ms.
+NOISE_MS = 150.0
 # A slowed row rises by its sleep, give or take the noise of the medians it is the difference
-# of: on the shared 2 cores (medians of three calls) a single component's row moved by up to
-# 14 ms, and a sum, which adds every component's noise, by up to 59 ms. A sleep counted in
-# another row, or twice, would move 200 ms.
+# of (a sum adds every component's noise). A sleep counted in another row, or twice, would
+# move 500 ms.
 SLACK_MS = NOISE_MS / 2
 AGGREGATES = {"sum of components", "whole forward", "frozen branches' forward", "whole step"}
 
