@@ -2,7 +2,7 @@
 
     python benchmarks/component_times.py [--model pmgsam_hiera_b+] [--size S] [--batch 1]
         [--iters 5] [--warmup 2] [--threads N] [--device cpu|cuda] [--dtype fp32|bf16]
-        [--channels-last] [--train]
+        [--channels-last] [--bf16-group-norm] [--train]
 
 The model is built and timed as ``python -m pmgsam.efficiency`` does it (same build, memory
 format, ``measure_speed`` / ``measure_training`` steps, so the same autocast, inference mode,
@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ab_parser(__doc__.split("\n\n")[0], list_models(), DEFAULT_MODEL, None, "--model")
     parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed calls first")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--bf16-group-norm",
+        action="store_true",
+        help="the fusion's GroupNorms in bf16 under autocast (performance.bf16_group_norm)",
+    )
     parser.add_argument("--train", action="store_true", help="time training steps (AdamW)")
     return parser
 
@@ -217,7 +222,7 @@ def main(argv=None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
     device = prepare(args)
     make_current(device)  # cuda:N: the events are recorded on the current device's stream
-    perf = PerformanceConfig(channels_last=args.channels_last)
+    perf = PerformanceConfig(channels_last=args.channels_last, bf16_group_norm=args.bf16_group_norm)
     configure_backends(perf, device)
     overrides = {"image_size": args.size} if args.size else {}
     model = prepare_model(build_model(args.model, **overrides).to(device).eval(), perf)
@@ -227,7 +232,8 @@ def main(argv=None) -> Dict[str, Any]:
     mode = "train" if args.train else "inference"
     print(
         f"{args.model} {mode} S={s} batch={args.batch} device={gpu} dtype={args.dtype} "
-        f"channels_last={args.channels_last} threads={torch.get_num_threads()} "
+        f"channels_last={args.channels_last} bf16_group_norm={args.bf16_group_norm} "
+        f"threads={torch.get_num_threads()} "
         f"torch={torch.__version__} commit={git_commit()} iters={args.iters} "
         f"warmup={args.warmup}"
     )

@@ -76,3 +76,21 @@ def test_warm_up_calls_are_left_out_of_the_medians(component_times, monkeypatch)
     medians = component_times.main(args + ["--iters", "1", "--warmup", "1"])["medians"]
     assert not slow["pending"]  # the warm-up call was the slow one
     assert medians["fusion"] < SLEEP_MS / 4, medians
+
+
+@pytest.mark.parametrize("flags, on", [([], False), (["--bf16-group-norm"], True)])
+def test_the_bf16_group_norm_flag_reaches_the_fusion(component_times, monkeypatch, flags, on):
+    from pmgsam.modeling.common import InputDtypeGroupNorm
+
+    seen = []
+    prepare = component_times.prepare_model
+
+    def spy(model, perf, *args, **kwargs):
+        out = prepare(model, perf, *args, **kwargs)
+        seen.extend(m.low_precision for m in out.modules() if isinstance(m, InputDtypeGroupNorm))
+        return out
+
+    monkeypatch.setattr(component_times, "prepare_model", spy)
+    args = ["--model", "pmgsam_tiny", "--size", "64", "--iters", "1", "--warmup", "0"]
+    component_times.main([*args, *flags])
+    assert seen and set(seen) == {on}
