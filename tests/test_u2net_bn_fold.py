@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from typing import Tuple
 
 import pytest
 import torch
@@ -38,6 +39,15 @@ def randomise_batchnorms(net: nn.Module, seed: int = 0, min_var: float = 0.01) -
 def frozen_unit(seed: int = 0) -> REBNCONV:
     torch.manual_seed(seed)
     return randomise_batchnorms(REBNCONV(3, 8, dirate=2), seed).eval().requires_grad_(False)
+
+
+def folded_once() -> Tuple[REBNCONV, torch.Tensor]:
+    """A frozen unit with folding on, and the input of its one call so far (the fold made)."""
+    unit = frozen_unit()
+    unit.set_batchnorm_folding(True)
+    x = torch.randn(1, 3, 8, 8)
+    unit(x)
+    return unit, x
 
 
 def by_hand(unit: REBNCONV, x: torch.Tensor, eps=None) -> torch.Tensor:
@@ -130,10 +140,7 @@ def other_weights(seed: int) -> dict:
 
 @pytest.mark.parametrize("assign", [False, True], ids=["copy", "assign"])
 def test_weights_loaded_after_folding_are_used(assign: bool) -> None:
-    unit = frozen_unit()
-    unit.set_batchnorm_folding(True)
-    x = torch.randn(1, 3, 8, 8)
-    unit(x)
+    unit, x = folded_once()
     unit.load_state_dict(other_weights(1), assign=assign)
     if assign:  # assign=True keeps the loaded tensors' requires_grad (False here)
         assert not unit.conv_s1.weight.requires_grad
@@ -143,10 +150,7 @@ def test_weights_loaded_after_folding_are_used(assign: bool) -> None:
 
 
 def test_an_in_place_edit_of_a_running_variance_is_followed() -> None:
-    unit = frozen_unit()
-    unit.set_batchnorm_folding(True)
-    x = torch.randn(1, 3, 8, 8)
-    unit(x)
+    unit, x = folded_once()
     with torch.no_grad():
         unit.bn_s1.running_var.mul_(4.0)
         nn.init.normal_(unit.conv_s1.weight)
@@ -154,19 +158,13 @@ def test_an_in_place_edit_of_a_running_variance_is_followed() -> None:
 
 
 def test_a_changed_eps_is_followed() -> None:
-    unit = frozen_unit()
-    unit.set_batchnorm_folding(True)
-    x = torch.randn(1, 3, 8, 8)
-    unit(x)
+    unit, x = folded_once()
     unit.bn_s1.eps = 0.05
     assert close(unit(x), by_hand(unit, x))
 
 
 def test_double_precision_after_folding_is_right() -> None:
-    unit = frozen_unit()
-    unit.set_batchnorm_folding(True)
-    x = torch.randn(1, 3, 8, 8)
-    unit(x)
+    unit, x = folded_once()
     unit.double()
     out = unit(x.double())
     assert out.dtype == torch.float64 and unit.folded_weight.dtype == torch.float64
