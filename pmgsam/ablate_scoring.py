@@ -78,7 +78,8 @@ def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
 
 
 #: The ``performance`` options a prediction runs with that change its arithmetic (up to
-#: rounding): the rest (fused optimiser, persistent workers) act in training only.
+#: rounding): the rest (fused optimiser, persistent workers) act in training only, and CUDA
+#: graphs replay the eager forward's own kernels.
 PREDICTION_OPTIONS = (
     "hiera_window_attention",
     "channels_last",
@@ -88,6 +89,7 @@ PREDICTION_OPTIONS = (
     "compile_mode",
     "tf32",
     "cudnn_benchmark",
+    "bf16_group_norm",
 )
 #: What :func:`rescore_reason` compares besides HCE, and what a record lacking one means.
 PREDICTION_KEYS = ("weights_sha256", "image_size", "device", "amp", "performance")
@@ -96,9 +98,11 @@ PREDICTION_KEYS = ("weights_sha256", "image_size", "device", "amp", "performance
 def prediction_options(performance: Any, device_type: str) -> Dict[str, Any]:
     """The :data:`PREDICTION_OPTIONS` of a ``PerformanceConfig`` as they act on
     ``device_type``: TF32 and cuDNN's algorithm timing only on CUDA (None elsewhere), the
-    compile scope and mode only when compiling (None otherwise), so that a setting that
-    changes nothing does not cause a rescore."""
+    compile scope and mode only when compiling (None otherwise), bf16 GroupNorms only when on
+    (None off: what scores recorded before the option ran), so that a setting that changes
+    nothing does not cause a rescore."""
     options = {key: getattr(performance, key) for key in PREDICTION_OPTIONS}
+    options["bf16_group_norm"] = options["bf16_group_norm"] or None
     if device_type != "cuda":
         options.update(tf32=None, cudnn_benchmark=None)
     if not options["compile"]:

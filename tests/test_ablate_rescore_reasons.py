@@ -27,6 +27,7 @@ OPTIONS = {
     "compile_mode": None,
     "tf32": True,
     "cudnn_benchmark": True,  # the default since the H200 measured it
+    "bf16_group_norm": None,  # off, as scores recorded before the option ran
 }
 NOW = {
     "weights_sha256": "5" * 64,
@@ -109,6 +110,18 @@ def test_speed_options_are_recorded_as_they_act_on_the_device() -> None:
     assert scoring.prediction_options(perf, "mps") == scoring.prediction_options(perf, "cpu")
     compiled = PerformanceConfig(compile=True, compile_scope="regional")
     assert scoring.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
+
+
+def test_bf16_group_norms_on_predict_again_and_scores_from_before_the_option_stand() -> None:
+    # GroupNorms computed in bf16 round differently: maps predicted with them off (also by a
+    # pmgsam before the option, whose record lacks the key) do not stand for a call with them on.
+    on = scoring.prediction_options(PerformanceConfig(bf16_group_norm=True), "cuda")
+    assert on["bf16_group_norm"] is True
+    before = {key: value for key, value in OPTIONS.items() if key != "bf16_group_norm"}
+    older = {**NOW, "performance": before}
+    why, predict = scoring.rescore_reason(older, {**NOW, "performance": on})
+    assert predict and "performance.bf16_group_norm None then, True now" in why
+    assert scoring.rescore_reason(older, NOW) == (None, False)
 
 
 def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
