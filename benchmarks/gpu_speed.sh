@@ -14,7 +14,7 @@
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log
 # TAG_PHASE_log.txt grows line by line; a phase leaves at most 6 files (the tool returns 8).
 # The profile phase prints per-component tables (benchmarks/component_times.py) into its log and
-# writes the two CUDA-graph records (limits 330 s; ~2-3 min on an H200).
+# writes the two CUDA-graph records (limits 450 s; ~3-4 min on an H200).
 #
 # Rehearsal on a CPU, every step of every phase with the tiny model at S=64, one timed
 # iteration, small generated data, and torch.compile through dynamo's eager backend (it traces
@@ -23,7 +23,8 @@
 #   REHEARSE=1 OUT=/tmp/rehearsal bash benchmarks/gpu_speed.sh rehearse all
 #
 # Settings (environment; the rehearsal changes the defaults): PYTHON, DEVICE, MODEL, SIZE,
-# DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, TRAIN_EXTRA (more train.py
+# DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, FOLDER_NUM, FOLDER_SIZE
+# (folder_b8's images), TRAIN_EXTRA (more train.py
 # overrides), HIERA_VARIANT, HIERA_SIZE (also the U²-Net step's), U2NET_VARIANT, SAM_POINTS.
 set -uo pipefail
 usage="usage: bash benchmarks/gpu_speed.sh TAG core|data|tests|regional|model|profile|all|list|commands"
@@ -35,6 +36,7 @@ if [[ ${REHEARSE:-0} == 1 ]]; then
   # fp32: CPU bf16 autocast is many times slower than fp32, and the flag is all it proves.
   : "${DEVICE:=cpu}" "${MODEL:=pmgsam_tiny}" "${SIZE:=64}" "${DTYPE:=fp32}" "${ITERS:=1}"
   : "${WARMUP:=0}" "${DATA_NUM:=8}" "${DATA_SIZE:=160x120}" "${WORKERS:=2}"
+  : "${FOLDER_NUM:=4}" "${FOLDER_SIZE:=400x300}"
   : "${HIERA_VARIANT:=tiny}" "${HIERA_SIZE:=64}" "${U2NET_VARIANT:=u2netp}" "${SAM_POINTS:=2}" "${PHASE_BUDGET:=900}"
   : "${TRAIN_EXTRA:=train.device=cpu train.num_threads=1 model.image_size=64}"
   export TORCH_COMPILE_OVERRIDE_BACKENDS=${TORCH_COMPILE_OVERRIDE_BACKENDS:->=0:eager}
@@ -70,7 +72,9 @@ steps_model="infer_b8_model infer_b1_model"
 # and how much of it is the host's: _graphs replays predictions as CUDA graphs
 # (performance.cuda_graphs, never measured yet), against core's infer_b1 / infer_b8 (an eager
 # batch 1 launches ~1,700 operators one by one from Python).
-steps_profile="infer_b1_graphs components_b8 components_b8_cl components_train_b4 infer_b8_graphs"
+# folder_b8: a folder of 4000x3000 JPEGs through Predictor.predict_dataset, the maps written in
+# between or on writer threads (MapWriter, on by default on a GPU, never measured there yet).
+steps_profile="infer_b1_graphs components_b8 components_b8_cl components_train_b4 infer_b8_graphs folder_b8"
 
 # step NAME: the limit (s) and the command of one step.
 define() {
@@ -118,6 +122,10 @@ define() {
     components_b8) limit=60 cmd=("${comp[@]}" --batch 8) ;;
     components_b8_cl) limit=60 cmd=("${comp[@]}" --batch 8 --channels-last) ;;
     components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last) ;;
+    folder_b8) limit=120 cmd=($py benchmarks/folder_inference.py --model "${MODEL:-pmgsam_hiera_b+}"
+      --device "$device" --dtype "$dtype" --num "${FOLDER_NUM:-24}"
+      --image-size "${FOLDER_SIZE:-4000x3000}" --batch 8 --workers "${WORKERS:-12}"
+      --writers 0,1,2,4 --rounds 2 ${SIZE:+--size "$SIZE"}) ;;
     *) echo "unknown step $name" >&2; return 2 ;;
   esac
 }

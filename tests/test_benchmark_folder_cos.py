@@ -20,8 +20,8 @@ from cos_cases import evaluate, export_gt
 from PIL import Image
 
 from pmgsam.data import DataError, build_dataset, generate
-from pmgsam.engine import predictor
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.map_writer import MapWriter
 from pmgsam.engine.unreadable import UnreadableInputs
 from pmgsam.evaluation.table_gt import GT_KEY
 from pmgsam.evaluation.tables import build_tables
@@ -58,19 +58,19 @@ def maps_from_instances(stubbed_prediction, monkeypatch) -> list:
     """Each map drawn from its image's instance map, not by the model: every instance but the
     last, each at a probability of its own, so AP is neither 0 nor 1 and scores are not all
     tied. Returns the list whose one item the test sets: the folder of the instance maps."""
-    real = predictor.write_probability_png
+    real = MapWriter.write
     drawn_from: list = []
 
-    def drawn(prob: torch.Tensor, path: Path, nan_maps: Any = None) -> None:
+    def drawn(writer: MapWriter, prob: torch.Tensor, path: Path) -> None:
         rgb = np.array(Image.open(drawn_from[0] / f"{path.stem}.png").convert("RGB"), np.int64)
         labels = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # one colour each
         ids = [v for v in np.unique(labels) if v]
         out = np.zeros(labels.shape, np.float32)
         for k, v in enumerate(ids[:-1] if len(ids) > 1 else ids):
             out[labels == v] = 0.55 + 0.4 * (k + 1) / len(ids)
-        real(torch.from_numpy(out), path, nan_maps)
+        real(writer, torch.from_numpy(out), path)
 
-    monkeypatch.setattr(predictor, "write_probability_png", drawn)
+    monkeypatch.setattr(MapWriter, "write", drawn)
     return drawn_from
 
 

@@ -19,8 +19,9 @@ from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
 from pmgsam.data import datasets as data_module
 from pmgsam.data.io import DataError
-from pmgsam.engine import inference, predictor
+from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig
+from pmgsam.engine.map_writer import MapWriter
 from pmgsam.engine.unreadable import UnreadableInputs
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.modeling import checkpoint as checkpoint_module
@@ -70,16 +71,16 @@ def score(pred: Path, gt: Path, out: Path) -> int:
 
 def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:
     """A benchmark run that stops (an OS error) writing its map number ``maps``; the written."""
-    real, written = predictor.write_probability_png, []
+    real, written = MapWriter.write, []
 
-    def failing(prob, path, *rest):
+    def failing(writer, prob, path):
         if len(written) == maps - 1:
             raise OSError(f"could not write prediction '{path}': simulated kill")
         written.append(f"{path.parent.name}/{path.stem}")
-        real(prob, path, *rest)
+        real(writer, prob, path)
 
     with monkeypatch.context() as patch:
-        patch.setattr(predictor, "write_probability_png", failing)
+        patch.setattr(MapWriter, "write", failing)
         with pytest.raises(OSError, match="simulated kill"):
             evaluate(config, weights, run, *extra)
     assert len(written) == maps - 1 and not (run / "run.json").exists()

@@ -67,6 +67,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
     hiera_attention = benchmark_module("hiera_attention").build_parser()
     bn_fold = benchmark_module("u2net_bn_fold").build_parser()
     components = benchmark_module("component_times").build_parser()
+    folder = benchmark_module("folder_inference").build_parser()
     seen = set()
     for _, name, _, *cmd in steps:
         program = cmd[1:3] if cmd[1] == "-m" else cmd[1:2]
@@ -99,6 +100,12 @@ def test_every_command_parses_as_its_program_will(rehearse):
             assert args.model == ("pmgsam_tiny" if rehearse else "pmgsam_hiera_b+")
             assert (args.batch, args.train) == ((4, True) if "train" in name else (8, False))
             assert args.channels_last == name.endswith(("_cl", "_train_b4"))
+        elif program == ["benchmarks/folder_inference.py"]:
+            args = folder.parse_args(cmd[2:])
+            assert args.device == ("cpu" if rehearse else "cuda")
+            assert args.model == ("pmgsam_tiny" if rehearse else "pmgsam_hiera_b+")
+            assert args.image_size == ((400, 300) if rehearse else (4000, 3000))
+            assert 0 in args.writers and args.batch == 8
         elif program == ["train.py"]:
             assert cmd[2:4] == ["--config", "configs/pmgsam_dis5k.yaml"]
             overrides = [a for a in cmd[6:] if "=" in a]
@@ -116,6 +123,7 @@ def test_every_command_parses_as_its_program_will(rehearse):
         "benchmarks/hiera_attention.py",
         "benchmarks/u2net_bn_fold.py",
         "benchmarks/component_times.py",
+        "benchmarks/folder_inference.py",
         "train.py",
         "pmgsam.data.synthetic",
         "pytest",

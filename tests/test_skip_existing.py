@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
-from pmgsam.engine import inference, inference_inputs, predictor
+from pmgsam.engine import inference, inference_inputs
 from pmgsam.engine.inference import main as inference_main
+from pmgsam.engine.map_writer import MapWriter
 from pmgsam.modeling.checkpoint import save_model, weights_digest
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.outputs import (
@@ -54,17 +55,17 @@ def infer(weights: Path, images: Path, out: Path, *extra) -> int:
 
 def stopped_run(monkeypatch, weights: Path, images: Path, out: Path, maps: int, *extra) -> None:
     """A run that stops (an OS error) when it is about to write its final map number ``maps``."""
-    real, written = predictor.write_probability_png, []
+    real, written = MapWriter.write, []
 
-    def failing(prob, path, *rest):
+    def failing(writer, prob, path):
         if path.parent.name != "premask":
             if len(written) == maps - 1:
                 raise OSError(f"could not write prediction '{path}': simulated kill")
             written.append(path.name)
-        real(prob, path, *rest)
+        real(writer, prob, path)
 
     with monkeypatch.context() as patch:
-        patch.setattr(predictor, "write_probability_png", failing)
+        patch.setattr(MapWriter, "write", failing)
         assert infer(weights, images, out, *extra) != 0
     assert len(written) == maps - 1
 

@@ -349,6 +349,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
                 threads=args.threads, threads_option="--threads", progress=not args.quiet,
+                write_threads=args.write_threads,
             )  # fmt: skip
     finally:
         failures.record(folders)

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         "use less the --num-workers processes, at least 1 and at most torch's own count; on "
         "CUDA torch's default)",
     )
+    parser.add_argument(
+        "--write-threads",
+        type=non_negative_int,
+        help="threads that encode and write the maps while the model predicts the next batch "
+        "(0: written in between; default: none on the CPU, on a GPU the CPUs --num-workers "
+        "leaves, 1 to 4)",
+    )
     parser.add_argument("--device", default="auto", type=device_name, help=DEVICE_NAMES)
     parser.add_argument(
         "--amp",

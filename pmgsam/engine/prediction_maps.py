@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import cv2
+import numpy as np
 import torch
 
 from pmgsam.data.io import binarize
@@ -120,8 +121,16 @@ def write_probability_png(
     quantising happen there, and only the 8-bit result crosses to the host. Written whole under
     a temporary name, then renamed: a killed run leaves no truncated map under the map's name.
     NaN probabilities are saved as 0 with a :class:`NaNPredictionWarning` naming the map, or,
-    given ``nan_maps``, noted there for the caller's one warning.
+    given ``nan_maps``, noted there for the caller's one warning. The two halves are
+    :func:`host_levels` and :func:`save_levels_png` (:class:`~pmgsam.engine.map_writer.MapWriter`
+    runs the second on its threads).
     """
+    save_levels_png(host_levels(prob, path, nan_maps), path)
+
+
+def host_levels(prob: torch.Tensor, path: Path, nan_maps: Optional[List[str]] = None) -> np.ndarray:
+    """The 0-255 levels of ``prob`` (:func:`probability_levels`) as a host array, NaN
+    accounted for as :func:`write_probability_png` says (``path`` names the map)."""
     arr = probability_levels(prob).cpu().numpy()
     # A NaN probability saves as 0: a model that failed would otherwise score as empty. The
     # levels' transfer has already waited for the device. A sum is NaN when a term is: only
@@ -134,9 +143,15 @@ def write_probability_png(
             f"prediction '{path}': the model gave NaN at {nan} of its {prob.numel()} pixels, "
             f"saved as 0 (background); {NAN_CAUSE}",
             NaNPredictionWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    ok, png = cv2.imencode(".png", arr)
+    return arr
+
+
+def save_levels_png(levels: np.ndarray, path: Path) -> None:
+    """Encode 0-255 ``levels`` (uint8, H × W) as a PNG and write it to ``path`` atomically
+    (:func:`~pmgsam.utils.io.atomic_path`); an error names the map."""
+    ok, png = cv2.imencode(".png", levels)
     if not ok:
         raise OSError(f"could not encode prediction '{path}' as PNG")
     try:

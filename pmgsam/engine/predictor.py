@@ -32,6 +32,7 @@ from pmgsam.engine.inference_inputs import (  # noqa: F401
     image_argument,
     input_images,
 )
+from pmgsam.engine.map_writer import MapWriter, write_threads_for
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -256,6 +257,7 @@ class Predictor:
         workers_option: str = "num_workers",
         threads: Optional[int] = None,
         threads_option: str = "threads",
+        write_threads: Optional[int] = None,
     ) -> Path:
         """Write ``<name>.png`` probability maps (0-255) at each sample's original size;
         returns ``out_dir``.
@@ -280,6 +282,10 @@ class Predictor:
           threads (int, optional): torch threads the model runs on meanwhile
             (:func:`prediction_threads`; None: capped beside the workers on the CPU).
           threads_option (str): how that function's info line names ``threads``.
+          write_threads (int, optional): threads that encode and write the maps while the
+            model predicts the next batch (:class:`~pmgsam.engine.map_writer.MapWriter`; 0:
+            written in between; None: :func:`~pmgsam.engine.map_writer.write_threads_for`,
+            none on the CPU, up to 4 on a GPU).
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,6 +312,7 @@ class Predictor:
             tqdm(total=len(dataset), desc=f"predict → {out_dir}", disable=not progress) as bar,
             loader_batches(loader) as batches,
             warn_nan_maps(nan_maps),
+            MapWriter(write_threads_for(self.device, workers, write_threads), nan_maps) as maps,
         ):
             for loaded in batches:
                 for name, reason in loaded["unreadable"]:
@@ -314,7 +321,7 @@ class Predictor:
                     unreadable(name, reason)
                 batch = loaded["batch"]
                 if batch is not None:
-                    self._write_batch(batch, out_dir, premask_dir, nan_maps)
+                    self._write_batch(batch, out_dir, premask_dir, maps)
                 bar.update(len(loaded["unreadable"]) + (len(batch["name"]) if batch else 0))
         return out_dir
 
@@ -323,16 +330,15 @@ class Predictor:
         batch: Dict[str, Any],
         out_dir: Path,
         premask_dir: Union[str, Path, None],
-        nan_maps: List[str],
+        maps: MapWriter,
     ) -> None:
         if premask_dir is None:
             probs = self.predict_batch(batch["image"])
         else:
             probs, pre = self.predict_batch_with_premask(batch["image"])
-            _write_premasks(pre, batch, Path(premask_dir), self.image_size, nan_maps)
+            _write_premasks(pre, batch, Path(premask_dir), self.image_size, maps)
         for prob, size, name in zip(probs, batch["orig_size"], batch["name"]):
-            full = unpad_and_resize(prob[0], size, self.image_size)
-            write_probability_png(full, out_dir / f"{name}.png", nan_maps)
+            maps.write(unpad_and_resize(prob[0], size, self.image_size), out_dir / f"{name}.png")
 
 
 @contextlib.contextmanager
@@ -364,8 +370,8 @@ def prediction_threads(
 
 
 def _write_premasks(
-    probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int, nan_maps: List[str]
+    probs: torch.Tensor, batch: Dict[str, Any], out: Path, size: int, maps: MapWriter
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for prob, orig, name in zip(probs, batch["orig_size"], batch["name"]):
-        write_probability_png(unpad_and_resize(prob[0], orig, size), out / f"{name}.png", nan_maps)
+        maps.write(unpad_and_resize(prob[0], orig, size), out / f"{name}.png")

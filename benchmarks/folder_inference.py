@@ -1,0 +1,191 @@
+"""Folder inference at DIS sizes: what writing the maps costs, and what writer threads save.
+
+    python benchmarks/folder_inference.py [--model pmgsam_tiny] [--size S] [--num 16]
+        [--image-size 4000x3000] [--batch 4] [--workers 2] [--rounds 2] [--writers 0,1,2,4]
+        [--device cpu|cuda] [--dtype fp32|bf16] [--channels-last]
+
+Generates ``--num`` DIS5K-like JPEGs (and their 0/255 masks) of ``--image-size`` in a temporary
+folder, then times, alternating in one process:
+
+1. the map writer alone (:class:`~pmgsam.engine.map_writer.MapWriter`) with each count of
+   ``--writers`` threads, on maps shaped like a trained model's (the masks blurred, σ = 2 px:
+   mostly exact 0 and 255 with soft edges) on ``--device``: the time of a map's two halves
+   (its 0-255 levels to the host, in the caller; PNG encode + write, on the threads), then
+   maps per second of the writer and of the threads' half alone;
+2. ``Predictor.predict_dataset`` on the folder with the maps written in between (0 threads)
+   and with the default count for the device (``write_threads_for``; 1 on the CPU, where
+   the default is 0), images per second,
+   after a warm-up batch. The model has random weights: its maps are nearly flat and cheaper
+   to encode than a trained model's (part 1 says by how much), so part 2 understates the gain.
+
+The maps of every setting are checked to be byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import torch
+
+from pmgsam.data.synthetic import generate
+from pmgsam.efficiency.alternating import prepare
+from pmgsam.engine.map_writer import MapWriter, write_threads_for
+from pmgsam.engine.performance_config import PerformanceConfig
+from pmgsam.engine.prediction_maps import host_levels, save_levels_png
+from pmgsam.engine.predictor import ImageFolder, Predictor
+from pmgsam.modeling.build import build_model
+from pmgsam.modeling.registry import list_models
+from pmgsam.utils.cli import non_negative_int, positive_int
+
+
+def image_size(text: str) -> tuple:
+    width, _, height = text.partition("x")
+    return positive_int(width), positive_int(height)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="pmgsam_tiny", choices=sorted(list_models()))
+    parser.add_argument("--size", type=positive_int, default=None, help="S (the model's own)")
+    parser.add_argument("--num", type=positive_int, default=16, help="images")
+    parser.add_argument("--image-size", type=image_size, default=(4000, 3000), help="WxH")
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--workers", type=non_negative_int, default=2)
+    parser.add_argument("--rounds", type=positive_int, default=2)
+    parser.add_argument(
+        "--writers",
+        default="0,1,2,4",
+        type=lambda text: [non_negative_int(t) for t in text.split(",")],
+        help="writer thread counts timed in part 1",
+    )
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--channels-last", action="store_true")
+    return parser
+
+
+def model_like_maps(gt_dir: Path) -> List[torch.Tensor]:
+    maps = []
+    for path in sorted(gt_dir.glob("*.png")):
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        maps.append(torch.from_numpy(cv2.GaussianBlur(mask, (0, 0), 2.0)))
+    return maps
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds
+
+
+def _encode_alone(levels: List[np.ndarray], threads: int, folder: Path) -> float:
+    start = time.perf_counter()
+    paths = [folder / f"{k}.png" for k in range(len(levels))]
+    if threads:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(save_levels_png, levels, paths))
+    else:
+        for arr, path in zip(levels, paths):
+            save_levels_png(arr, path)
+    return _rate(len(levels), time.perf_counter() - start)
+
+
+def time_writers(maps: List[torch.Tensor], counts: List[int], out: Path, rounds: int) -> None:
+    """Part 1: the two halves of a map's write, then maps/s of the writer and of its threads'
+    half alone (encode + write) per thread count."""
+    halves: Dict[str, List[float]] = {"levels to the host": [], "encode + write": []}
+    levels = []
+    for k, prob in enumerate(maps):
+        start = time.perf_counter()
+        levels.append(host_levels(prob, out / "halves" / f"{k}.png"))
+        middle = time.perf_counter()
+        save_levels_png(levels[-1], out / "halves" / f"{k}.png")
+        halves["levels to the host"].append(middle - start)
+        halves["encode + write"].append(time.perf_counter() - middle)
+    writer: Dict[int, List[float]] = {n: [] for n in counts}
+    alone: Dict[int, List[float]] = {n: [] for n in counts}
+    for r in range(rounds):
+        for n in counts:
+            folder = out / f"writer{n}_{r}"
+            start = time.perf_counter()
+            with MapWriter(n) as maps_writer:
+                for k, prob in enumerate(maps):
+                    maps_writer.write(prob, folder / f"{k}.png")
+            writer[n].append(_rate(len(maps), time.perf_counter() - start))
+            alone[n].append(_encode_alone(levels, n, out / f"alone{n}_{r}"))
+    same_bytes(out, ["halves"] + [f"{kind}{n}_{r}" for kind in ("writer", "alone")
+                                  for n in counts for r in range(rounds)])  # fmt: skip
+    mb = statistics.mean(p.stat().st_size for p in (out / "halves").iterdir()) / 1e6
+    print(f"part 1, the map writer alone: {len(maps)} model-like maps, {mb:.2f} MB each as PNG")
+    for name, values in halves.items():
+        print(f"  {name}: median {1000 * statistics.median(values):.1f} ms per map")
+    for n in counts:
+        print(
+            f"  {n} writer thread(s): MapWriter {statistics.median(writer[n]):6.1f} maps/s, "
+            f"encode + write alone {statistics.median(alone[n]):6.1f} maps/s"
+        )
+
+
+def same_bytes(out: Path, folders: List[str]) -> None:
+    first = {p.name: p.read_bytes() for p in (out / folders[0]).iterdir()}
+    for folder in folders[1:]:
+        other = {p.name: p.read_bytes() for p in (out / folder).iterdir()}
+        if other != first:
+            raise SystemExit(f"maps of {folder} differ from those of {folders[0]}")
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    device = prepare(args)
+    width, height = args.image_size
+    with tempfile.TemporaryDirectory() as tmp:
+        root = generate("dis5k", Path(tmp) / "data", num=max(2, args.num), seed=0,
+                        size=(width, height))  # fmt: skip
+        images, gts = root / "DIS-TR" / "im", root / "DIS-TR" / "gt"
+        print(f"{args.num} images of {width}x{height} on {device}")
+        maps = [m.to(device) for m in model_like_maps(gts)[: args.num]]
+        time_writers(maps, args.writers, Path(tmp), args.rounds)
+
+        model = build_model(args.model, **({"image_size": args.size} if args.size else {}))
+        amp = "bf16" if args.dtype == "bf16" else "none"
+        performance = PerformanceConfig(channels_last=args.channels_last)
+        predictor = Predictor(model.eval(), device, amp, performance=performance)
+        dataset = ImageFolder(images, model.config.image_size)
+        names = dataset.names[: args.num]
+        dataset.names, dataset.image_paths = names, dataset.image_paths[: args.num]
+        auto = write_threads_for(device, args.workers)
+        # On the CPU the default is 0; one thread there still shows what the overlap gives.
+        threads = max(1, auto)
+        label = "the default here" if auto else "the default on a GPU; 0 here"
+        settings = {"written in between (0 threads)": 0, f"{threads} thread(s) ({label})": threads}
+        warm = torch.utils.data.Subset(dataset, list(range(min(args.batch, len(names)))))
+        predictor.predict_dataset(warm, Path(tmp) / "warm", args.batch, 0, progress=False)
+        rates: Dict[str, List[float]] = {name: [] for name in settings}
+        for r in range(args.rounds):
+            for name, threads in settings.items():
+                start = time.perf_counter()
+                predictor.predict_dataset(
+                    dataset, Path(tmp) / f"pred{threads}_{r}", args.batch, args.workers,
+                    progress=False, write_threads=threads,
+                )  # fmt: skip
+                rates[name].append(len(names) / (time.perf_counter() - start))
+        folders = [f"pred{t}_{r}" for t in settings.values() for r in range(args.rounds)]
+        same_bytes(Path(tmp), folders)
+        print(
+            f"part 2, predict_dataset ({args.model}, S={model.config.image_size}, batch "
+            f"{args.batch}, {args.workers} workers, {args.dtype}):"
+        )
+        for name, values in rates.items():
+            runs = ", ".join(f"{v:.1f}" for v in values)
+            print(f"  {name}: median {statistics.median(values):7.1f} images/s (runs: {runs})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Writing probability maps beside the model: PNG encoding off the prediction's critical path.
+
+Encoding a DIS-sized map as a PNG takes 12-300 ms of one CPU core (2-24 MP, BENCHMARKS.md
+"Folder inference: map writing"), as long as or longer than a GPU takes to predict it. Written
+one after the other by the process that drives the GPU, the maps would set the pace of a
+folder's inference whatever the GPU's speed. :class:`MapWriter` quantises each map on its
+device and copies the 8-bit levels to the host in the calling thread, then encodes and writes
+them on a few threads (OpenCV's encoder and file writes release the GIL) while the caller
+predicts the next batch.
+"""
+
+from __future__ import annotations
+
+import collections
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Deque, List, Optional, Type
+
+import torch
+
+from pmgsam.engine.prediction_maps import host_levels, save_levels_png
+from pmgsam.utils.cpus import cpu_share
+
+#: The most writer threads :func:`write_threads_for` chooses: past four, a GPU's batch of maps
+#: is written before the next is predicted (BENCHMARKS.md), and more threads take the CPUs of
+#: the loader's workers.
+MAX_WRITE_THREADS = 4
+
+#: Maps waiting per writer thread before :meth:`MapWriter.write` waits: bounds the host memory
+#: the queue holds (a 24 MP map is 24 MB of levels).
+PENDING_PER_THREAD = 4
+
+
+def write_threads_for(device: torch.device, workers: int, requested: Optional[int] = None) -> int:
+    """Writer threads for a prediction on ``device`` beside ``workers`` loader processes.
+
+    ``requested`` (a user's choice, ≥ 0) is kept. Otherwise none on the CPU, where the model
+    itself takes the CPUs (the maps are written in between, as they always were), and on a GPU
+    the CPUs the workers leave (:func:`~pmgsam.utils.cpus.cpu_share`), at least 1 and at most
+    :data:`MAX_WRITE_THREADS`.
+    """
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"write threads must be 0 or more, got {requested}")
+        return requested
+    if device.type == "cpu":
+        return 0
+    return max(1, min(MAX_WRITE_THREADS, cpu_share() - max(0, workers)))
+
+
+class MapWriter:
+    """Writes probability maps as :func:`~pmgsam.engine.prediction_maps.write_probability_png`
+    does (the same bytes), on ``threads`` background threads; with 0, in the calling thread.
+
+    Use it as a context: leaving it waits for every map handed over. An error of a writer
+    thread (a full disk, a folder removed) is raised by the next :meth:`write` or on leaving,
+    naming the map. When the enclosed code raises (an unreadable image, an interruption), the
+    maps not yet started are dropped and the ones being written finish (each is written whole
+    or not at all), so the run stops within a map's time.
+
+    Arguments:
+      threads (int): writer threads; 0 writes in the calling thread.
+      nan_maps (list of str, optional): where maps that held NaN are noted, as
+        ``write_probability_png`` notes them (a warning per map without it).
+      max_pending (int, optional): maps handed over but not yet written before :meth:`write`
+        waits (default :data:`PENDING_PER_THREAD` per thread).
+    """
+
+    def __init__(
+        self,
+        threads: int,
+        nan_maps: Optional[List[str]] = None,
+        max_pending: Optional[int] = None,
+    ) -> None:
+        if threads < 0:
+            raise ValueError(f"threads must be 0 or more, got {threads}")
+        self.threads = threads
+        self.nan_maps = nan_maps
+        self.max_pending = max(1, max_pending or PENDING_PER_THREAD * max(1, threads))
+        self._pool: Optional[ThreadPoolExecutor] = (
+            ThreadPoolExecutor(threads, thread_name_prefix="pmgsam-map-writer") if threads else None
+        )
+        self._pending: Deque[Future] = collections.deque()
+
+    def write(self, prob: torch.Tensor, path: Path) -> None:
+        """Quantise ``prob`` (a [0, 1] map, on any device) here and write it to ``path``."""
+        # Here, not on a writer thread: the levels leave the device in the order the maps were
+        # predicted, and the device tensor can go as soon as this returns.
+        levels = host_levels(prob, path, self.nan_maps)
+        if self._pool is None:
+            save_levels_png(levels, path)
+            return
+        self._settle(self.max_pending - 1)
+        self._pending.append(self._pool.submit(save_levels_png, levels, path))
+
+    def _settle(self, keep: int) -> None:
+        # The oldest first: its error, if any, is raised before a later map's.
+        while self._pending and (len(self._pending) > keep or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Wait for every map handed over; raise the first writer error."""
+        try:
+            self._settle(0)
+        finally:
+            self._shutdown(cancel=True)
+
+    def _shutdown(self, cancel: bool) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool = None
+        self._pending.clear()
+
+    def __enter__(self) -> MapWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the enclosed error is the one to see; maps that were being written finish
+            self._shutdown(cancel=True)

@@ -1,0 +1,192 @@
+"""MapWriter: maps encoded and written on threads while the caller goes on, each map's own
+bytes under its own name, errors raised naming the map, and a bounded queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pmgsam.engine import map_writer
+from pmgsam.engine.map_writer import MapWriter, write_threads_for
+
+SLOW_S = 0.4
+
+
+def _levels_of(path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_each_map_holds_its_own_levels(tmp_path, threads) -> None:
+    # k/255 saves as level k (hand value): twelve maps of different levels and shapes, written
+    # by threads that finish out of order, must not swap contents or names.
+    with MapWriter(threads) as maps:
+        for k in range(12):
+            maps.write(torch.full((5 + k, 9), k * 20 / 255), tmp_path / f"m{k}.png")
+    for k in range(12):
+        levels = _levels_of(tmp_path / f"m{k}.png")
+        assert levels.shape == (5 + k, 9) and (levels == k * 20).all(), k
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"m{k}.png" for k in range(12))
+
+
+def _slow_saves(monkeypatch, seconds: float = SLOW_S) -> list:
+    saved = []
+    real = map_writer.save_levels_png
+
+    def slow(levels, path):
+        time.sleep(seconds)
+        real(levels, path)
+        saved.append(path.name)
+
+    monkeypatch.setattr(map_writer, "save_levels_png", slow)
+    return saved
+
+
+def test_writes_return_before_the_maps_are_encoded_and_leaving_waits(tmp_path, monkeypatch):
+    saved = _slow_saves(monkeypatch)
+    with MapWriter(2) as maps:
+        start = time.perf_counter()
+        for k in range(4):
+            maps.write(torch.zeros(4, 4), tmp_path / f"{k}.png")
+        handed_over = time.perf_counter() - start
+        assert handed_over < SLOW_S / 2  # inline, four saves would take 4 × 0.4 s
+    elapsed = time.perf_counter() - start
+    assert sorted(saved) == ["0.png", "1.png", "2.png", "3.png"]  # all written on leaving
+    assert 2 * SLOW_S <= elapsed < 4 * SLOW_S  # two threads, two maps each
+
+
+def test_without_threads_each_write_is_done_when_it_returns(tmp_path, monkeypatch):
+    saved = _slow_saves(monkeypatch, 0.05)
+    with MapWriter(0) as maps:
+        maps.write(torch.zeros(4, 4), tmp_path / "a.png")
+        assert saved == ["a.png"]
+
+
+def test_a_full_queue_makes_the_caller_wait(tmp_path, monkeypatch) -> None:
+    release = threading.Event()
+    real = map_writer.save_levels_png
+
+    def held(levels, path):
+        release.wait(10)
+        real(levels, path)
+
+    monkeypatch.setattr(map_writer, "save_levels_png", held)
+    returned = threading.Event()
+    with MapWriter(1, max_pending=2) as maps:
+        maps.write(torch.zeros(3, 3), tmp_path / "a.png")
+        maps.write(torch.zeros(3, 3), tmp_path / "b.png")
+        third = threading.Thread(
+            target=lambda: (maps.write(torch.zeros(3, 3), tmp_path / "c.png"), returned.set())
+        )
+        third.start()
+        assert not returned.wait(0.3)  # two maps pending: the third waits for one to be written
+        release.set()
+        assert returned.wait(10)
+        third.join()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "c.png"]
+
+
+def test_a_writer_error_is_raised_naming_the_map(tmp_path, monkeypatch) -> None:
+    real = map_writer.save_levels_png
+
+    def failing(levels, path):
+        if path.name == "b.png":
+            raise OSError(f"could not write prediction '{path}': No space left on device")
+        real(levels, path)
+
+    monkeypatch.setattr(map_writer, "save_levels_png", failing)
+    with pytest.raises(OSError, match=r"'.*b\.png': No space left"):
+        with MapWriter(2) as maps:
+            for name in "abc":
+                maps.write(torch.zeros(3, 3), tmp_path / f"{name}.png")
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_an_error_of_the_caller_drops_the_queued_maps_and_is_the_one_raised(tmp_path, monkeypatch):
+    saved = _slow_saves(monkeypatch)
+    start = time.perf_counter()
+    with pytest.raises(KeyError, match="stop"):
+        with MapWriter(1, max_pending=10) as maps:
+            for k in range(6):
+                maps.write(torch.zeros(3, 3), tmp_path / f"{k}.png")
+            raise KeyError("stop")
+    # The map being written finished; the five queued ones were dropped, not written for 2 s.
+    assert time.perf_counter() - start < 3 * SLOW_S
+    assert saved == ["0.png"] and [p.name for p in tmp_path.iterdir()] == ["0.png"]
+
+
+def test_nan_maps_are_noted_by_the_caller(tmp_path) -> None:
+    noted: list = []
+    prob = torch.zeros(4, 4)
+    prob[1, 2] = float("nan")
+    with MapWriter(2, noted) as maps:
+        maps.write(prob, tmp_path / "n.png")
+        assert noted == [f"'{tmp_path / 'n.png'}' (NaN at 1 of its 16 pixels)"]
+    assert (_levels_of(tmp_path / "n.png") == 0).all()
+
+
+def test_thread_counts(monkeypatch) -> None:
+    monkeypatch.setattr(map_writer, "cpu_share", lambda: 16)
+    cuda = torch.device("cuda")
+    assert write_threads_for(torch.device("cpu"), 2) == 0  # the model has the CPUs
+    assert write_threads_for(cuda, 12) == 4  # at most MAX_WRITE_THREADS
+    assert write_threads_for(cuda, 14) == 2  # what the workers leave
+    assert write_threads_for(cuda, 16) == 1  # at least one
+    assert write_threads_for(torch.device("cpu"), 2, requested=3) == 3
+    with pytest.raises(ValueError, match="0 or more"):
+        write_threads_for(cuda, 2, requested=-1)
+
+
+def test_a_folder_predicted_with_writer_threads_gives_the_same_map_bytes(tmp_path, tiny_model):
+    from pmgsam.engine.predictor import ImageFolder, Predictor
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, shape in enumerate([(40, 90, 3), (120, 50, 3), (64, 64, 3), (33, 31, 3), (70, 20, 3)]):
+        cv2.imwrite(str(folder / f"i{k}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
+    predictor = Predictor(tiny_model.eval(), "cpu")
+    dataset = ImageFolder(folder, 64)
+    inline = predictor.predict_dataset(
+        dataset, tmp_path / "inline", 2, 0, progress=False, write_threads=0
+    )
+    threaded = predictor.predict_dataset(
+        dataset, tmp_path / "threaded", 2, 0, progress=False, write_threads=2,
+        premask_dir=tmp_path / "pre",
+    )  # fmt: skip
+    names = sorted(p.name for p in inline.iterdir())
+    assert names == [f"i{k}.png" for k in range(5)]
+    assert sorted(p.name for p in threaded.iterdir()) == names
+    assert sorted(p.name for p in (tmp_path / "pre").iterdir()) == names
+    for name in names:
+        assert (inline / name).read_bytes() == (threaded / name).read_bytes(), name
+
+
+def test_the_inference_command_hands_its_write_threads_to_the_predictor(
+    tmp_path, tiny_model, monkeypatch
+):
+    import pmgsam.engine.inference as inference
+    from pmgsam.modeling.checkpoint import save_model
+
+    path = save_model(tiny_model, tmp_path / "w" / "model.safetensors")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((20, 30, 3), 90, np.uint8))
+    chosen = []
+    real = inference.Predictor.predict_dataset
+
+    def spy(self, *args, write_threads=None, **kwargs):
+        chosen.append(write_threads)
+        return real(self, *args, write_threads=write_threads, **kwargs)
+
+    monkeypatch.setattr(inference.Predictor, "predict_dataset", spy)
+    argv = ["--checkpoint", str(path), "--num-workers", "0", "--input", str(folder), "--quiet"]
+    inference.main([*argv, "--out", str(tmp_path / "o1"), "--write-threads", "3"])
+    inference.main([*argv, "--out", str(tmp_path / "o2")])
+    assert chosen == [3, None]
+    assert (tmp_path / "o1" / "a.png").read_bytes() == (tmp_path / "o2" / "a.png").read_bytes()
