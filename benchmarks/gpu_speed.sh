@@ -114,7 +114,8 @@ define() {
     cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
       tests/test_performance_equivalence.py tests/test_performance_training.py
       tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py
-      tests/test_cuda_graphs.py tests/test_bf16_group_norm.py tests/test_loss_targets.py) ;;
+      tests/test_cuda_graphs.py tests/test_bf16_group_norm.py tests/test_loss_targets.py
+      tests/test_map_writer.py) ;;
     infer_b8_model) limit=300 cmd=("${eff[@]}" --batch 8 --channels-last --compile model
       --json "$j") ;;
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model

@@ -190,3 +190,24 @@ def test_the_inference_command_hands_its_write_threads_to_the_predictor(
     inference.main([*argv, "--out", str(tmp_path / "o2")])
     assert chosen == [3, None]
     assert (tmp_path / "o1" / "a.png").read_bytes() == (tmp_path / "o2" / "a.png").read_bytes()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_maps_on_the_gpu_write_the_bytes_of_the_same_maps_on_the_cpu(tmp_path) -> None:
+    # The levels are computed where the map lives: on the GPU they must round as on the CPU,
+    # and the writer threads must get every map's own host copy.
+    gen = torch.Generator().manual_seed(0)
+    maps = [torch.rand(300 + k, 200, generator=gen) for k in range(6)]
+    maps[2][5, 5] = float("nan")
+    noted: list = []
+    with MapWriter(2, noted) as writer:
+        for k, prob in enumerate(maps):
+            writer.write(prob.cuda(), tmp_path / "gpu" / f"{k}.png")
+    with MapWriter(0, []) as writer:
+        for k, prob in enumerate(maps):
+            writer.write(prob, tmp_path / "cpu" / f"{k}.png")
+    for k in range(6):
+        assert (tmp_path / "gpu" / f"{k}.png").read_bytes() == (
+            tmp_path / "cpu" / f"{k}.png"
+        ).read_bytes(), k
+    assert noted == [f"'{tmp_path / 'gpu' / '2.png'}' (NaN at 1 of its 60400 pixels)"]
