@@ -1,7 +1,7 @@
 """Folder inference at DIS sizes: what writing the maps costs, and what writer threads save.
 
     python benchmarks/folder_inference.py [--model pmgsam_tiny] [--size S] [--num 16]
-        [--image-size 4000x3000] [--batch 4] [--workers 2] [--rounds 2] [--writers 0,1,2,4]
+        [--image-size 4000x3000] [--batch 4] [--workers N] [--rounds 2] [--writers 0,1,2,4]
         [--device cpu|cuda] [--dtype fp32|bf16] [--channels-last]
 
 Generates ``--num`` DIS5K-like JPEGs (and their 0/255 masks) of ``--image-size`` in a temporary
@@ -37,7 +37,7 @@ import torch
 
 from pmgsam.data.synthetic import generate
 from pmgsam.efficiency.alternating import prepare
-from pmgsam.engine.map_writer import MapWriter, write_threads_for
+from pmgsam.engine.map_writer import MapWriter, prediction_workers, write_threads_for
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.prediction_maps import host_levels, save_levels_png
 from pmgsam.engine.predictor import ImageFolder, Predictor
@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num", type=positive_int, default=16, help="images")
     parser.add_argument("--image-size", type=image_size, default=(4000, 3000), help="WxH")
     parser.add_argument("--batch", type=positive_int, default=4)
-    parser.add_argument("--workers", type=non_negative_int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="image-loading workers (default: inference's, prediction_workers)",
+    )
     parser.add_argument("--rounds", type=positive_int, default=2)
     parser.add_argument(
         "--writers",
@@ -160,7 +165,8 @@ def main(argv=None) -> None:
         dataset = ImageFolder(images, model.config.image_size)
         names = dataset.names[: args.num]
         dataset.names, dataset.image_paths = names, dataset.image_paths[: args.num]
-        auto = write_threads_for(device, args.workers)
+        workers = prediction_workers(device, args.workers)
+        auto = write_threads_for(device, workers)
         # On the CPU the default is 0; one thread there still shows what the overlap gives.
         threads = max(1, auto)
         label = "the default here" if auto else "the default on a GPU; 0 here"
@@ -172,7 +178,7 @@ def main(argv=None) -> None:
             for name, threads in settings.items():
                 start = time.perf_counter()
                 predictor.predict_dataset(
-                    dataset, Path(tmp) / f"pred{threads}_{r}", args.batch, args.workers,
+                    dataset, Path(tmp) / f"pred{threads}_{r}", args.batch, workers,
                     progress=False, write_threads=threads,
                 )  # fmt: skip
                 rates[name].append(len(names) / (time.perf_counter() - start))
@@ -180,7 +186,7 @@ def main(argv=None) -> None:
         same_bytes(Path(tmp), folders)
         print(
             f"part 2, predict_dataset ({args.model}, S={model.config.image_size}, batch "
-            f"{args.batch}, {args.workers} workers, {args.dtype}):"
+            f"{args.batch}, {workers} workers, {args.dtype}):"
         )
         for name, values in rates.items():
             runs = ", ".join(f"{v:.1f}" for v in values)

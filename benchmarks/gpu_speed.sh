@@ -72,8 +72,9 @@ steps_model="infer_b8_model infer_b1_model"
 # and how much of it is the host's: _graphs replays predictions as CUDA graphs
 # (performance.cuda_graphs, never measured yet), against core's infer_b1 / infer_b8 (an eager
 # batch 1 launches ~1,700 operators one by one from Python).
-# folder_b8: a folder of 4000x3000 JPEGs through Predictor.predict_dataset, the maps written in
-# between or on writer threads (MapWriter, on by default on a GPU, never measured there yet).
+# folder_b8: a folder of 4000x3000 JPEGs through Predictor.predict_dataset with inference's
+# default loader workers on a GPU, the maps written in between or on writer threads (MapWriter,
+# on by default on a GPU; neither measured there yet).
 steps_profile="infer_b1_graphs components_b8 components_b8_cl components_train_b4 infer_b8_graphs folder_b8"
 
 # step NAME: the limit (s) and the command of one step.
@@ -125,8 +126,8 @@ define() {
     components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last) ;;
     folder_b8) limit=120 cmd=($py benchmarks/folder_inference.py --model "${MODEL:-pmgsam_hiera_b+}"
       --device "$device" --dtype "$dtype" --num "${FOLDER_NUM:-24}"
-      --image-size "${FOLDER_SIZE:-4000x3000}" --batch 8 --workers "${WORKERS:-12}"
-      --writers 0,1,2,4 --rounds 2 ${SIZE:+--size "$SIZE"}) ;;
+      --image-size "${FOLDER_SIZE:-4000x3000}" --batch 8 --writers 0,1,2,4 --rounds 2
+      ${WORKERS:+--workers "$WORKERS"} ${SIZE:+--size "$SIZE"}) ;;
     *) echo "unknown step $name" >&2; return 2 ;;
   esac
 }

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pmgsam.engine import map_writer
-from pmgsam.engine.map_writer import MapWriter, write_threads_for
+from pmgsam.engine.map_writer import MapWriter, prediction_workers, write_threads_for
 
 SLOW_S = 0.4
 
@@ -130,6 +130,22 @@ def test_nan_maps_are_noted_by_the_caller(tmp_path) -> None:
     assert (_levels_of(tmp_path / "n.png") == 0).all()
 
 
+def test_loader_workers_of_a_prediction(monkeypatch) -> None:
+    monkeypatch.setattr(map_writer, "cpu_share", lambda: 16)
+    cuda = torch.device("cuda")
+    assert prediction_workers(torch.device("cpu")) == 2  # as before: the model has the CPUs
+    # A GPU: 16 CPUs less 1 for the process and 4 for the writer; its threads then get 4.
+    assert prediction_workers(cuda) == 11
+    assert write_threads_for(cuda, prediction_workers(cuda)) == 4
+    assert prediction_workers(cuda, requested=3) == 3 and prediction_workers(cuda, 0) == 0
+    monkeypatch.setattr(map_writer, "cpu_share", lambda: 8)
+    assert (prediction_workers(cuda), write_threads_for(cuda, 5)) == (5, 3)
+    monkeypatch.setattr(map_writer, "cpu_share", lambda: 2)
+    assert prediction_workers(cuda) == 2  # never fewer than the CPU default
+    monkeypatch.setattr(map_writer, "cpu_share", lambda: 128)
+    assert prediction_workers(cuda) == 16  # nor more than MAX_AUTO_WORKERS
+
+
 def test_thread_counts(monkeypatch) -> None:
     monkeypatch.setattr(map_writer, "cpu_share", lambda: 16)
     cuda = torch.device("cuda")
@@ -180,15 +196,17 @@ def test_the_inference_command_hands_its_write_threads_to_the_predictor(
     chosen = []
     real = inference.Predictor.predict_dataset
 
-    def spy(self, *args, write_threads=None, **kwargs):
-        chosen.append(write_threads)
-        return real(self, *args, write_threads=write_threads, **kwargs)
+    def spy(self, dataset, out, batch_size, num_workers, *args, write_threads=None, **kwargs):
+        chosen.append((num_workers, write_threads))
+        return real(self, dataset, out, batch_size, num_workers, *args,
+                    write_threads=write_threads, **kwargs)  # fmt: skip
 
     monkeypatch.setattr(inference.Predictor, "predict_dataset", spy)
-    argv = ["--checkpoint", str(path), "--num-workers", "0", "--input", str(folder), "--quiet"]
-    inference.main([*argv, "--out", str(tmp_path / "o1"), "--write-threads", "3"])
+    argv = ["--checkpoint", str(path), "--input", str(folder), "--quiet"]
+    inference.main([*argv, "--out", str(tmp_path / "o1"), "--write-threads", "3",
+                    "--num-workers", "0"])  # fmt: skip
     inference.main([*argv, "--out", str(tmp_path / "o2")])
-    assert chosen == [3, None]
+    assert chosen == [(0, 3), (None, None)]  # the defaults are the device's
     assert (tmp_path / "o1" / "a.png").read_bytes() == (tmp_path / "o2" / "a.png").read_bytes()
 
 

@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num-workers",
         type=non_negative_int,
-        default=2,
-        help="image-loading processes (0: in this process); at most the CPUs this process may use",
+        help="image-loading processes (0: in this process); at most the CPUs this process may "
+        "use (default: 2 on the CPU; on a GPU those CPUs less one and the map writer's quarter, "
+        "2 to 16)",
     )
     parser.add_argument(
         "--threads",

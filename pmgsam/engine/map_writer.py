@@ -1,9 +1,9 @@
 """Writing probability maps beside the model: PNG encoding off the prediction's critical path.
 
 Encoding a DIS-sized map as a PNG takes 12-300 ms of one CPU core (2-24 MP, BENCHMARKS.md
-"Folder inference: map writing"), as long as or longer than a GPU takes to predict it. Written
-one after the other by the process that drives the GPU, the maps would set the pace of a
-folder's inference whatever the GPU's speed. :class:`MapWriter` quantises each map on its
+"Folder inference: image loading and map writing"), as long as or longer than a GPU takes to
+predict it. Written one after the other by the process that drives the GPU, the maps would set
+the pace of a folder's inference whatever the GPU's speed. :class:`MapWriter` quantises each map on its
 device and copies the 8-bit levels to the host in the calling thread, then encodes and writes
 them on a few threads (OpenCV's encoder and file writes release the GIL) while the caller
 predicts the next batch.
@@ -30,6 +30,29 @@ MAX_WRITE_THREADS = 4
 #: Maps waiting per writer thread before :meth:`MapWriter.write` waits: bounds the host memory
 #: the queue holds (a 24 MP map is 24 MB of levels).
 PENDING_PER_THREAD = 4
+
+
+#: The most image-loading workers :func:`prediction_workers` chooses on a GPU.
+MAX_AUTO_WORKERS = 16
+
+
+def prediction_workers(device: torch.device, requested: Optional[int] = None) -> int:
+    """Image-loading workers for a folder prediction on ``device``.
+
+    ``requested`` (a user's choice) is kept. Otherwise 2 on the CPU, where the model takes the
+    CPUs. On a GPU, decoding and resizing a 12 MP JPEG takes ~180 ms of one core (BENCHMARKS.md,
+    "Folder inference: image loading and map writing"), so 2 workers would feed ~11 images/s
+    to a GPU that predicts 30-55: the CPUs this process may use (:func:`~pmgsam.utils.cpus.cpu_share`) less
+    one for itself and a quarter (1 to :data:`MAX_WRITE_THREADS`) for the map writer, at least
+    2 and at most :data:`MAX_AUTO_WORKERS`.
+    """
+    if requested is not None:
+        return requested
+    if device.type == "cpu":
+        return 2
+    share = cpu_share()
+    writers = max(1, min(MAX_WRITE_THREADS, share // 4))
+    return max(2, min(MAX_AUTO_WORKERS, share - 1 - writers))
 
 
 def write_threads_for(device: torch.device, workers: int, requested: Optional[int] = None) -> int:

@@ -32,7 +32,7 @@ from pmgsam.engine.inference_inputs import (  # noqa: F401
     image_argument,
     input_images,
 )
-from pmgsam.engine.map_writer import MapWriter, write_threads_for
+from pmgsam.engine.map_writer import MapWriter, prediction_workers, write_threads_for
 from pmgsam.engine.performance import (
     configure_backends,
     maybe_compile,
@@ -250,7 +250,7 @@ class Predictor:
         dataset: Dataset,
         out_dir: Union[str, Path],
         batch_size: int = 4,
-        num_workers: int = 2,
+        num_workers: Optional[int] = 2,
         progress: bool = True,
         premask_dir: Union[str, Path, None] = None,
         unreadable: Optional[Callable[[str, str], None]] = None,
@@ -268,8 +268,9 @@ class Predictor:
             that has them).
           out_dir (str or Path): folder of the maps (created when missing).
           batch_size (int): images per forward pass.
-          num_workers (int): loader processes, at most as many as the CPUs the process may use
-            (:func:`~pmgsam.utils.cpus.loader_workers`).
+          num_workers (int, optional): loader processes, at most as many as the CPUs the process
+            may use (:func:`~pmgsam.utils.cpus.loader_workers`); None: 2 on the CPU, on a GPU
+            most of the CPUs (:func:`~pmgsam.engine.map_writer.prediction_workers`).
           progress (bool): show a progress bar.
           premask_dir (str or Path, optional): also write the Pre-Mask probabilities there
             (same names).
@@ -293,7 +294,7 @@ class Predictor:
             dataset = SkipUnreadable(dataset.dataset, list(dataset.indices))
         else:
             dataset = SkipUnreadable(dataset)
-        workers = loader_workers(num_workers, workers_option)
+        workers = loader_workers(prediction_workers(self.device, num_workers), workers_option)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
