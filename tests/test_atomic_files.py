@@ -9,8 +9,17 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
-from pmgsam.utils.io import atomic_path, file_sha256, is_temporary, remove_stale_temporaries
+from pmgsam.utils import io as io_module
+from pmgsam.utils.io import (
+    atomic_path,
+    current_umask,
+    file_sha256,
+    is_temporary,
+    remove_stale_temporaries,
+)
 
 
 def test_the_temporary_lies_beside_the_file_it_replaces(tmp_path: Path) -> None:
@@ -56,3 +65,47 @@ def test_a_replaced_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o664  # 0o666 & ~0o002
+
+
+def _has_umask_line() -> bool:
+    try:
+        return "Umask:" in Path(io_module.PROCESS_STATUS).read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_umask_line(), reason="the kernel shows no Umask in /proc")
+def test_the_umask_is_read_without_setting_it(monkeypatch) -> None:
+    # Setting it is process-wide: the map writer's threads reading it by setting and restoring
+    # could interleave and leave the process (and a file made meanwhile) with the wrong one.
+    old = os.umask(0o027)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "umask", lambda mask: pytest.fail("os.umask was called"))
+            assert current_umask() == 0o027
+    finally:
+        os.umask(old)
+
+
+def test_without_proc_the_umask_is_read_and_set_back(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(io_module, "PROCESS_STATUS", str(tmp_path / "none"))
+    old = os.umask(0o007)
+    try:
+        assert current_umask() == 0o007 and current_umask() == 0o007
+    finally:
+        os.umask(old)
+
+
+def test_maps_written_by_threads_follow_the_umask_and_leave_it(tmp_path) -> None:
+    from pmgsam.engine.map_writer import MapWriter
+
+    old = os.umask(0o027)
+    try:
+        with MapWriter(4) as maps:
+            for k in range(40):
+                maps.write(torch.zeros(8, 8), tmp_path / f"{k}.png")
+        assert current_umask() == 0o027
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {0o640}

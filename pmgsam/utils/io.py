@@ -28,10 +28,30 @@ _TEMPORARY = re.compile(
 )
 
 
+_UMASK_LOCK = threading.Lock()
+#: Where Linux shows the process umask (read by :func:`current_umask`).
+PROCESS_STATUS = "/proc/self/status"
+
+
 def current_umask() -> int:
-    """The process umask (``os.umask`` can only be read by setting it, so set it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The process umask, read without changing it where Linux shows it (``Umask:`` in
+    ``/proc/self/status``, Linux 4.7+).
+
+    Elsewhere ``os.umask`` can only read it by setting it, then setting it back, under a lock.
+    Setting it is process-wide: beside other threads (the map writer's write maps
+    concurrently), two such reads could interleave and leave the process with the temporary
+    value, and a file another thread creates meanwhile would get it.
+    """
+    try:
+        with open(PROCESS_STATUS, encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
