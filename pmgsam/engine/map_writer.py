@@ -3,10 +3,10 @@
 Encoding a DIS-sized map as a PNG takes 12-300 ms of one CPU core (2-24 MP, BENCHMARKS.md
 "Folder inference: image loading and map writing"), as long as or longer than a GPU takes to
 predict it. Written one after the other by the process that drives the GPU, the maps would set
-the pace of a folder's inference whatever the GPU's speed. :class:`MapWriter` quantises each map on its
-device and copies the 8-bit levels to the host in the calling thread, then encodes and writes
-them on a few threads (OpenCV's encoder and file writes release the GIL) while the caller
-predicts the next batch.
+the pace of a folder's inference whatever the GPU's speed. :class:`MapWriter` quantises each
+map on its device and copies the 8-bit levels to the host in the calling thread, then encodes
+and writes them on a few threads (OpenCV's encoder and file writes release the GIL) while the
+caller predicts the next batch.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import torch
 from pmgsam.engine.prediction_maps import host_levels, save_levels_png
 from pmgsam.utils.cpus import cpu_share
 
-#: The most writer threads :func:`write_threads_for` chooses: past four, a GPU's batch of maps
-#: is written before the next is predicted (BENCHMARKS.md), and more threads take the CPUs of
-#: the loader's workers.
+#: The most writer threads :func:`write_threads_for` chooses: at 30-150 ms per 12 MP map, four
+#: write 25-130 maps/s, about what one GPU predicts; more would take the loader workers' CPUs.
 MAX_WRITE_THREADS = 4
 
 #: Maps waiting per writer thread before :meth:`MapWriter.write` waits: bounds the host memory
@@ -42,9 +41,10 @@ def prediction_workers(device: torch.device, requested: Optional[int] = None) ->
     ``requested`` (a user's choice) is kept. Otherwise 2 on the CPU, where the model takes the
     CPUs. On a GPU, decoding and resizing a 12 MP JPEG takes ~180 ms of one core (BENCHMARKS.md,
     "Folder inference: image loading and map writing"), so 2 workers would feed ~11 images/s
-    to a GPU that predicts 30-55: the CPUs this process may use (:func:`~pmgsam.utils.cpus.cpu_share`) less
-    one for itself and a quarter (1 to :data:`MAX_WRITE_THREADS`) for the map writer, at least
-    2 and at most :data:`MAX_AUTO_WORKERS`.
+    to a GPU that predicts 30-55: the CPUs this process may use
+    (:func:`~pmgsam.utils.cpus.cpu_share`) less one for itself and a quarter (1 to
+    :data:`MAX_WRITE_THREADS`) for the map writer, at least 2 and at most
+    :data:`MAX_AUTO_WORKERS`.
     """
     if requested is not None:
         return requested
