@@ -104,7 +104,7 @@ def reissue_warnings(caught: Caught) -> None:
             warnings.warn(f"{len(messages)} files: " + preview(messages, 5), category, stacklevel=3)
 
 
-def _init_worker() -> None:
+def _init_worker(forked: bool = False) -> None:
     import cv2
 
     default_sigterm()  # a forked worker ends quietly when the pool is stopped
@@ -114,7 +114,10 @@ def _init_worker() -> None:
     dis_metrics.load_scipy()  # a no-op in forked workers
 
     # Worker processes already give the parallelism; OpenCV's own threads would oversubscribe.
-    cv2.setNumThreads(1)
+    # A forked worker got one thread from _start_pool: setting it here would wait forever on
+    # the thread pool the parent had (its idle threads are not in the child).
+    if not forked:
+        cv2.setNumThreads(1)
 
 
 def _mp_context() -> mp.context.BaseContext:
@@ -142,14 +145,31 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecut
     if n <= 1:
         return None
     ctx = _mp_context()
-    if ctx.get_start_method() == "fork":
-        # Forked workers share what this process imported: importing OpenCV / SciPy once here
-        # costs half the CPU of importing them in two workers (measured ~1 s less on 2 busy
-        # cores). Spawned workers import them in _init_worker while this process lists files.
-        from . import dis_metrics
+    if ctx.get_start_method() != "fork":
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker)
+    # Forked workers share what this process imported: importing OpenCV / SciPy once here
+    # costs half the CPU of importing them in two workers (measured ~1 s less on 2 busy
+    # cores). Spawned workers import them in _init_worker while this process lists files.
+    import cv2
 
-        dis_metrics.load_scipy()
-    return ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker)
+    from . import dis_metrics
+
+    dis_metrics.load_scipy()
+    pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(True,))
+    # The workers' OpenCV runs on one thread. Set in a forked child, the count would wait
+    # forever if this process had used OpenCV's thread pool (a caller's own resize or blur):
+    # so it is set here, where the pool's threads exist, for the fork; the first submit forks
+    # every worker (Python >= 3.11; earlier ones fork as tasks come, with the caller's count).
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        pool.submit(int).result()
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    finally:
+        cv2.setNumThreads(threads)
+    return pool
 
 
 def _score_pairs(
