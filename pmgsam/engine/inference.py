@@ -1,9 +1,9 @@
 """Inference: predict a dataset split, a folder of images or one image into 8-bit probability PNGs.
 
     python -m pmgsam.engine.inference --checkpoint W.safetensors --input IMAGES_DIR|IMAGE --out DIR
-        [--batch-size 4] [--num-workers 2] [--threads N] [--device auto|cpu|cuda|cuda:N]
-        [--amp auto|bf16|none] [--overwrite] [--skip-existing] [--keep-going] [--premask-out DIR]
-        [model.hiera_checkpoint=... ...]
+        [--batch-size 4] [--num-workers N] [--threads N] [--write-threads N]
+        [--device auto|cpu|cuda|cuda:N] [--amp auto|bf16|none] [--overwrite] [--skip-existing]
+        [--keep-going] [--premask-out DIR] [model.hiera_checkpoint=... ...]
 
 ``--checkpoint`` is a weights file, a checkpoint folder or a training run folder (its best
 weights); ``--amp auto`` is bf16 on a CUDA GPU with native bf16 (compute capability 8.0+: A100,
@@ -15,6 +15,13 @@ as the CPUs this process may use less the ``--num-workers`` image-loading proces
 never more than torch's own default), so that threads and workers together do not oversubscribe
 the CPUs (:func:`~pmgsam.engine.predictor.prediction_threads`); on CUDA torch's default stays.
 :func:`predict_split` (benchmark mode) takes the count from the config's ``train.num_threads``.
+
+``--num-workers`` (image-loading processes) is 2 on the CPU; on a GPU it is, by default, the
+CPUs this process may use less one for itself and a quarter for the map writer, 2 to 16
+(:func:`~pmgsam.engine.map_writer.prediction_workers`): a 12 MP JPEG takes ~180 ms of one core
+to read and resize. ``--write-threads`` encode and write the maps while the model predicts the
+next batch (:class:`~pmgsam.engine.map_writer.MapWriter`): none on the CPU by default, 1 to 4
+on a GPU. Neither changes a map.
 
 Each prediction is written at the original image resolution as ``<stem>.png`` (0–255, the
 foreground probability × 255 rounded), which is what the DIS/COS evaluation reads.
