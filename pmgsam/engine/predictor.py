@@ -250,7 +250,7 @@ class Predictor:
         dataset: Dataset,
         out_dir: Union[str, Path],
         batch_size: int = 4,
-        num_workers: Optional[int] = 2,
+        num_workers: Optional[int] = None,
         progress: bool = True,
         premask_dir: Union[str, Path, None] = None,
         unreadable: Optional[Callable[[str, str], None]] = None,
@@ -269,8 +269,8 @@ class Predictor:
           out_dir (str or Path): folder of the maps (created when missing).
           batch_size (int): images per forward pass.
           num_workers (int, optional): loader processes, at most as many as the CPUs the process
-            may use (:func:`~pmgsam.utils.cpus.loader_workers`); None: 2 on the CPU, on a GPU
-            most of the CPUs (:func:`~pmgsam.engine.map_writer.prediction_workers`).
+            may use (:func:`~pmgsam.utils.cpus.loader_workers`); None (the default): 2 on the
+            CPU, on a GPU most of the CPUs (:func:`~pmgsam.engine.map_writer.prediction_workers`).
           progress (bool): show a progress bar.
           premask_dir (str or Path, optional): also write the Pre-Mask probabilities there
             (same names).
