@@ -4,8 +4,8 @@
         [--image-size 4000x3000] [--batch 4] [--workers N] [--rounds 2] [--writers 0,1,2,4]
         [--device cpu|cuda] [--dtype fp32|bf16] [--channels-last]
 
-Generates ``--num`` DIS5K-like JPEGs (and their 0/255 masks) of ``--image-size`` in a temporary
-folder, then times, alternating in one process:
+Writes ``--num`` JPEGs of random shapes and thin lines (and keeps their masks) of
+``--image-size`` in a temporary folder, then times, alternating in one process:
 
 1. the map writer alone (:class:`~pmgsam.engine.map_writer.MapWriter`) with each count of
    ``--writers`` threads, on maps shaped like a trained model's (the masks blurred, σ = 2 px:
@@ -35,7 +35,6 @@ import cv2
 import numpy as np
 import torch
 
-from pmgsam.data.synthetic import generate
 from pmgsam.efficiency.alternating import prepare
 from pmgsam.engine.map_writer import MapWriter, prediction_workers, write_threads_for
 from pmgsam.engine.performance_config import PerformanceConfig
@@ -78,11 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def model_like_maps(gt_dir: Path) -> List[torch.Tensor]:
+def write_folder(folder: Path, num: int, width: int, height: int) -> List[torch.Tensor]:
+    """``num`` JPEG photos of random shapes and thin lines on textured backgrounds in
+    ``folder``; returns their masks blurred (σ = 2 px) as maps a trained model might give
+    (mostly exact 0 and 255, soft edges). Drawn at full size: a few seconds for 24 at 12 MP
+    (the dataset generator, which also writes the test splits, takes minutes)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
     maps = []
-    for path in sorted(gt_dir.glob("*.png")):
-        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
-        maps.append(torch.from_numpy(cv2.GaussianBlur(mask, (0, 0), 2.0)))
+    for k in range(num):
+        mask = np.zeros((height, width), np.uint8)
+        for _ in range(4):
+            centre = (int(rng.integers(width)), int(rng.integers(height)))
+            axes = (
+                int(rng.integers(width // 12, width // 4)),
+                int(rng.integers(height // 12, height // 4)),
+            )
+            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+        for _ in range(30):
+            ends = rng.integers(0, [width, height, width, height])
+            cv2.line(mask, (int(ends[0]), int(ends[1])), (int(ends[2]), int(ends[3])), 255, 3)
+        small = rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8)
+        photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        photo[mask > 0] = (photo[mask > 0] // 2 + 100).astype(np.uint8)
+        cv2.imwrite(str(folder / f"img{k:03d}.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        maps.append(torch.from_numpy(cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 2.0)))
     return maps
 
 
@@ -151,11 +170,11 @@ def main(argv=None) -> None:
     device = prepare(args)
     width, height = args.image_size
     with tempfile.TemporaryDirectory() as tmp:
-        root = generate("dis5k", Path(tmp) / "data", num=max(2, args.num), seed=0,
-                        size=(width, height))  # fmt: skip
-        images, gts = root / "DIS-TR" / "im", root / "DIS-TR" / "gt"
-        print(f"{args.num} images of {width}x{height} on {device}")
-        maps = [m.to(device) for m in model_like_maps(gts)[: args.num]]
+        images = Path(tmp) / "images"
+        start = time.perf_counter()
+        maps = [m.to(device) for m in write_folder(images, args.num, width, height)]
+        took = time.perf_counter() - start
+        print(f"{args.num} images of {width}x{height} on {device} (written in {took:.1f} s)")
         time_writers(maps, args.writers, Path(tmp), args.rounds)
 
         model = build_model(args.model, **({"image_size": args.size} if args.size else {}))
@@ -163,8 +182,7 @@ def main(argv=None) -> None:
         performance = PerformanceConfig(channels_last=args.channels_last)
         predictor = Predictor(model.eval(), device, amp, performance=performance)
         dataset = ImageFolder(images, model.config.image_size)
-        names = dataset.names[: args.num]
-        dataset.names, dataset.image_paths = names, dataset.image_paths[: args.num]
+        names = dataset.names
         workers = prediction_workers(device, args.workers)
         auto = write_threads_for(device, workers)
         # On the CPU the default is 0; one thread there still shows what the overlap gives.
