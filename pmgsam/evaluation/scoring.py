@@ -158,12 +158,13 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecut
     pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(True,))
     # The workers' OpenCV runs on one thread. Set in a forked child, the count would wait
     # forever if this process had used OpenCV's thread pool (a caller's own resize or blur):
-    # so it is set here, where the pool's threads exist, for the fork; the first submit forks
-    # every worker (Python >= 3.11; earlier ones fork as tasks come, with the caller's count).
+    # so it is set here, where the pool's threads exist, for the fork. The first submit forks
+    # every worker before it returns (Python >= 3.11; earlier ones fork as tasks come, with
+    # the caller's count); a worker that fails to start is named by _completed.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        pool.submit(int).result()
+        pool.submit(int)
     except BaseException:
         _stop_pool(pool)
         raise
