@@ -73,3 +73,22 @@ def test_no_float_copy_of_the_whole_map(monkeypatch, tmp_path):
     monkeypatch.setattr(torch, "nan_to_num", real)
     saved = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(saved, _old_levels(prob).numpy())
+
+
+def test_a_map_on_another_device_is_quantised_whole(monkeypatch):
+    # The bands save host memory; on a GPU they would only multiply kernel launches. A meta
+    # tensor stands for a device map here (its shape goes through the same calls).
+    calls = []
+    real = prediction_maps._levels
+
+    def counted(prob):
+        calls.append(tuple(prob.shape))
+        return real(prob)
+
+    monkeypatch.setattr(prediction_maps, "_levels", counted)
+    shape = (3000, 4000)  # 12 MP: 12 bands of 1 MP on the CPU
+    probability_levels(torch.zeros(shape))
+    assert len(calls) == 12
+    calls.clear()
+    out = probability_levels(torch.empty(shape, device="meta"))
+    assert calls == [shape] and out.shape == shape and out.dtype == torch.uint8

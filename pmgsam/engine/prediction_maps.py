@@ -39,10 +39,12 @@ def probability_levels(prob: torch.Tensor) -> torch.Tensor:
     """The 0-255 levels (uint8, same device) that a [0, 1] probability map is saved as:
     ``prob × 255`` rounded half to even (as ``np.rint``), out-of-range values clamped, NaN
     as 0 (a NaN cast to uint8 is undefined in C++: 0 on x86 CPUs, not promised elsewhere)."""
-    if prob.dim() < 2 or prob.numel() <= LEVEL_BAND_PIXELS:
+    if prob.dim() < 2 or prob.numel() <= LEVEL_BAND_PIXELS or prob.device.type != "cpu":
         return _levels(prob)
-    # Band by band: a float32 copy of a whole 24 MP map (92 MB) would set the inference
-    # command's peak (BENCHMARKS.md, "Evaluation speed"). Each value's level is its own.
+    # On the CPU band by band: a float32 copy of a whole 24 MP map (92 MB) would set the
+    # inference command's peak (BENCHMARKS.md, "Evaluation speed"). Each value's level is its
+    # own. Not on a GPU, where that copy is nothing and 12-24 bands of five kernels each would
+    # cost the host more launches per map than the rest of its writing.
     out = torch.empty(prob.shape, dtype=torch.uint8, device=prob.device)
     rows = max(1, LEVEL_BAND_PIXELS * prob.shape[-2] // prob.numel())
     for top in range(0, prob.shape[-2], rows):
