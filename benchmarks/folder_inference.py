@@ -11,10 +11,13 @@ Writes ``--num`` JPEGs of random shapes and thin lines (and keeps their masks) o
    ``--writers`` threads, on maps shaped like a trained model's (the masks blurred, σ = 2 px:
    mostly exact 0 and 255 with soft edges) on ``--device``: the time of a map's two halves
    (its 0-255 levels to the host, in the caller; PNG encode + write, on the threads), then
-   maps per second of the writer and of the threads' half alone;
+   maps per second of the writer and of the threads' half alone; on CUDA also with each
+   map's copy to the host waited for by the caller (``overlap_copies=False``) rather than
+   by the writer threads;
 2. ``Predictor.predict_dataset`` on the folder with the maps written in between (0 threads)
    and with the default count for the device (``write_threads_for``; 1 on the CPU, where
-   the default is 0), images per second,
+   the default is 0), on CUDA also with the copies waited for by the caller, images per
+   second,
    after a warm-up batch. The model has random weights: its maps are nearly flat and cheaper
    to encode than a trained model's (part 1 says by how much), so part 2 understates the gain.
 
@@ -24,18 +27,21 @@ The maps of every setting are checked to be byte-identical.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
+from unittest import mock
 
 import cv2
 import numpy as np
 import torch
 
 from pmgsam.efficiency.alternating import prepare
+from pmgsam.engine import map_writer
 from pmgsam.engine.map_writer import MapWriter, prediction_workers, write_threads_for
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.prediction_maps import host_levels, save_levels_png
@@ -123,7 +129,8 @@ def _encode_alone(levels: List[np.ndarray], threads: int, folder: Path) -> float
 
 def time_writers(maps: List[torch.Tensor], counts: List[int], out: Path, rounds: int) -> None:
     """Part 1: the two halves of a map's write, then maps/s of the writer and of its threads'
-    half alone (encode + write) per thread count."""
+    half alone (encode + write) per thread count; for GPU maps also with the copies to the
+    host waited for by the caller."""
     halves: Dict[str, List[float]] = {"levels to the host": [], "encode + write": []}
     levels = []
     for k, prob in enumerate(maps):
@@ -133,28 +140,38 @@ def time_writers(maps: List[torch.Tensor], counts: List[int], out: Path, rounds:
         save_levels_png(levels[-1], out / "halves" / f"{k}.png")
         halves["levels to the host"].append(middle - start)
         halves["encode + write"].append(time.perf_counter() - middle)
-    writer: Dict[int, List[float]] = {n: [] for n in counts}
+    gpu = maps[0].device.type == "cuda"
+    settings = [(n, True) for n in counts] + [(n, False) for n in counts if n and gpu]
+    writer: Dict[tuple, List[float]] = {s: [] for s in settings}
     alone: Dict[int, List[float]] = {n: [] for n in counts}
     for r in range(rounds):
-        for n in counts:
-            folder = out / f"writer{n}_{r}"
+        for n, overlap in settings:
+            folder = out / f"writer{n}{'' if overlap else 'w'}_{r}"
             start = time.perf_counter()
-            with MapWriter(n) as maps_writer:
+            with MapWriter(n, overlap_copies=overlap) as maps_writer:
                 for k, prob in enumerate(maps):
                     maps_writer.write(prob, folder / f"{k}.png")
-            writer[n].append(_rate(len(maps), time.perf_counter() - start))
-            alone[n].append(_encode_alone(levels, n, out / f"alone{n}_{r}"))
-    same_bytes(out, ["halves"] + [f"{kind}{n}_{r}" for kind in ("writer", "alone")
-                                  for n in counts for r in range(rounds)])  # fmt: skip
+            writer[n, overlap].append(_rate(len(maps), time.perf_counter() - start))
+            if overlap:
+                alone[n].append(_encode_alone(levels, n, out / f"alone{n}_{r}"))
+    same_bytes(out, ["halves"] + [f"writer{n}{'' if o else 'w'}_{r}" for n, o in settings
+                                  for r in range(rounds)]
+               + [f"alone{n}_{r}" for n in counts for r in range(rounds)])  # fmt: skip
     mb = statistics.mean(p.stat().st_size for p in (out / "halves").iterdir()) / 1e6
     print(f"part 1, the map writer alone: {len(maps)} model-like maps, {mb:.2f} MB each as PNG")
     for name, values in halves.items():
         print(f"  {name}: median {1000 * statistics.median(values):.1f} ms per map")
     for n in counts:
         print(
-            f"  {n} writer thread(s): MapWriter {statistics.median(writer[n]):6.1f} maps/s, "
+            f"  {n} writer thread(s): MapWriter {statistics.median(writer[n, True]):6.1f} maps/s, "
             f"encode + write alone {statistics.median(alone[n]):6.1f} maps/s"
         )
+    for n, overlap in settings:
+        if not overlap:
+            print(
+                f"  {n} writer thread(s), each copy to the host waited for by the caller: "
+                f"MapWriter {statistics.median(writer[n, False]):6.1f} maps/s"
+            )
 
 
 def same_bytes(out: Path, folders: List[str]) -> None:
@@ -188,19 +205,33 @@ def main(argv=None) -> None:
         # On the CPU the default is 0; one thread there still shows what the overlap gives.
         threads = max(1, auto)
         label = "the default here" if auto else "the default on a GPU; 0 here"
-        settings = {"written in between (0 threads)": 0, f"{threads} thread(s) ({label})": threads}
+        settings = {
+            "written in between (0 threads)": (0, True),
+            f"{threads} thread(s) ({label})": (threads, True),
+        }
+        if device.type == "cuda":
+            waited = f"{threads} thread(s), each copy to the host waited for by the caller"
+            settings[waited] = (threads, False)
         warm = torch.utils.data.Subset(dataset, list(range(min(args.batch, len(names)))))
         predictor.predict_dataset(warm, Path(tmp) / "warm", args.batch, 0, progress=False)
         rates: Dict[str, List[float]] = {name: [] for name in settings}
         for r in range(args.rounds):
-            for name, threads in settings.items():
+            for k, (name, (threads, overlap)) in enumerate(settings.items()):
+                # predict_dataset has no option for waiting in the caller (the writer before
+                # it overlapped the copies): the writer's rule is replaced for the run.
+                rule = (
+                    contextlib.nullcontext()
+                    if overlap
+                    else mock.patch.object(map_writer, "_overlaps", lambda prob: False)
+                )
                 start = time.perf_counter()
-                predictor.predict_dataset(
-                    dataset, Path(tmp) / f"pred{threads}_{r}", args.batch, workers,
-                    progress=False, write_threads=threads,
-                )  # fmt: skip
+                with rule:
+                    predictor.predict_dataset(
+                        dataset, Path(tmp) / f"pred{k}_{r}", args.batch, workers,
+                        progress=False, write_threads=threads,
+                    )  # fmt: skip
                 rates[name].append(len(names) / (time.perf_counter() - start))
-        folders = [f"pred{t}_{r}" for t in settings.values() for r in range(args.rounds)]
+        folders = [f"pred{k}_{r}" for k in range(len(settings)) for r in range(args.rounds)]
         same_bytes(Path(tmp), folders)
         print(
             f"part 2, predict_dataset ({args.model}, S={model.config.image_size}, batch "

@@ -130,6 +130,61 @@ def test_nan_maps_are_noted_by_the_caller(tmp_path) -> None:
     assert (_levels_of(tmp_path / "n.png") == 0).all()
 
 
+def _overlapping(monkeypatch) -> list:
+    # The copy-overlapping path as a GPU map takes it, on the CPU: records which thread waited.
+    waited = []
+    real = map_writer.LevelsInFlight.wait
+
+    def wait(self):
+        waited.append(threading.current_thread().name)
+        return real(self)
+
+    monkeypatch.setattr(map_writer, "_overlaps", lambda prob: True)
+    monkeypatch.setattr(map_writer.LevelsInFlight, "wait", wait)
+    return waited
+
+
+def test_overlapped_copies_are_waited_for_by_the_writer_threads(tmp_path, monkeypatch) -> None:
+    waited = _overlapping(monkeypatch)
+    noted: list = []
+    probs = [torch.full((6, 4 + k), k * 30 / 255) for k in range(5)]
+    probs[1][0, 0] = probs[3][2, 1] = probs[3][5, 3] = float("nan")
+    with MapWriter(2, noted) as maps:
+        for k, prob in enumerate(probs):
+            maps.write(prob, tmp_path / f"{k}.png")
+    assert len(waited) == 5 and all(name.startswith("pmgsam-map-writer") for name in waited)
+    for k in range(5):  # k·30/255 saves as level k·30; a NaN as 0
+        expected = np.full((6, 4 + k), k * 30, np.uint8)
+        expected[torch.isnan(probs[k]).numpy()] = 0
+        assert (_levels_of(tmp_path / f"{k}.png") == expected).all(), k
+    # Noted when collected, in the order the maps were predicted, with the caller's wording.
+    assert noted == [
+        f"'{tmp_path / '1.png'}' (NaN at 1 of its 30 pixels)",
+        f"'{tmp_path / '3.png'}' (NaN at 2 of its 42 pixels)",
+    ]
+
+
+def test_overlapped_maps_written_before_an_error_keep_their_nan_notes(tmp_path, monkeypatch):
+    _overlapping(monkeypatch)
+    noted: list = []
+    prob = torch.zeros(3, 3)
+    prob[0, 0] = float("nan")
+    with pytest.raises(KeyError, match="stop"):
+        with MapWriter(1, noted, max_pending=10) as maps:
+            maps.write(prob, tmp_path / "a.png")
+            time.sleep(0.3)  # written by now, its note not yet collected
+            raise KeyError("stop")
+    assert (tmp_path / "a.png").exists()
+    assert noted == [f"'{tmp_path / 'a.png'}' (NaN at 1 of its 9 pixels)"]
+
+
+def test_without_overlap_the_caller_waits_for_each_copy(tmp_path, monkeypatch) -> None:
+    waited = _overlapping(monkeypatch)
+    with MapWriter(2, [], overlap_copies=False) as maps:
+        maps.write(torch.zeros(3, 3), tmp_path / "a.png")
+    assert waited == [] and (tmp_path / "a.png").exists()
+
+
 def test_loader_workers_of_a_prediction(monkeypatch) -> None:
     monkeypatch.setattr(map_writer, "cpu_share", lambda: 16)
     cuda = torch.device("cuda")
@@ -229,3 +284,24 @@ def test_maps_on_the_gpu_write_the_bytes_of_the_same_maps_on_the_cpu(tmp_path) -
             tmp_path / "cpu" / f"{k}.png"
         ).read_bytes(), k
     assert noted == [f"'{tmp_path / 'gpu' / '2.png'}' (NaN at 1 of its 60400 pixels)"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_writing_a_gpu_map_does_not_wait_for_the_gpu(tmp_path) -> None:
+    # The GPU is kept busy (10^9 cycles, ~0.5 s at 2 GHz): the caller's write must return
+    # before that, queueing the map's copy behind the work (no host synchronisation: the sync
+    # debug mode raises on one), and the map must still be written whole.
+    prob = torch.rand(1200, 900, device="cuda")
+    expected = (prob.cpu() * 255).round().to(torch.uint8).numpy()
+    with MapWriter(1, []) as writer:
+        torch.cuda.synchronize()
+        torch.cuda._sleep(10**9)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            writer.write(prob, tmp_path / "g.png")
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        still_busy = torch.cuda.Event()
+        still_busy.record()
+        assert not still_busy.query()  # a write that waited would find the GPU idle
+    assert (_levels_of(tmp_path / "g.png") == expected).all()

@@ -138,16 +138,24 @@ def host_levels(prob: torch.Tensor, path: Path, nan_maps: Optional[List[str]] = 
     # levels' transfer has already waited for the device. A sum is NaN when a term is: only
     # then are the NaN counted (a full-size mask otherwise, 0.15 s on a 24 MP map).
     nan = int(torch.isnan(prob).sum()) if torch.isnan(prob.sum()) else 0
+    note_nan_map(nan, prob.numel(), path, nan_maps, stacklevel=4)
+    return arr
+
+
+def note_nan_map(
+    nan: int, pixels: int, path: Path, nan_maps: Optional[List[str]], stacklevel: int = 3
+) -> None:
+    """Note that the map written to ``path`` held ``nan`` NaN of its ``pixels`` (nothing when
+    ``nan`` is 0): in ``nan_maps`` for the caller's one warning, else a warning of its own."""
     if nan and nan_maps is not None:
-        nan_maps.append(f"'{path}' (NaN at {nan} of its {prob.numel()} pixels)")
+        nan_maps.append(f"'{path}' (NaN at {nan} of its {pixels} pixels)")
     elif nan:
         warnings.warn(
-            f"prediction '{path}': the model gave NaN at {nan} of its {prob.numel()} pixels, "
+            f"prediction '{path}': the model gave NaN at {nan} of its {pixels} pixels, "
             f"saved as 0 (background); {NAN_CAUSE}",
             NaNPredictionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-    return arr
 
 
 def save_levels_png(levels: np.ndarray, path: Path) -> None:
