@@ -190,9 +190,9 @@ def test_non_checkpoint_file_is_named_not_numbered(tmp_path, content):
 def test_load_pretrained_accepts_run_folder_and_names_empty_one(saved, tmp_path):
     path, model = saved
     run = path.parents[2]
-    loaded = pmgsam.load_pretrained(run)
+    loaded = pmgsam.load_pretrained(run).trainable_state_dict()
     for key, value in model.trainable_state_dict().items():
-        assert torch.equal(loaded.trainable_state_dict()[key], value)
+        assert torch.equal(loaded[key], value)
     with pytest.raises(CheckpointError, match="no PMG-SAM weights in the folder") as err:
         pmgsam.load_pretrained(tmp_path)
     assert "does not exist" not in str(err.value)
