@@ -27,12 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 S = 64
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_hiera for any build): nothing here depends on
+# its size, and each load copied and ran Hiera-T's 27 M weights.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, seed0_tiny):
-    model = seed0_tiny().eval()  # at S
+def saved(tmp_path_factory, small_tiny_model):
+    model = small_tiny_model.eval()  # at S
     run = tmp_path_factory.mktemp("run")
     return save_model(model, run / "checkpoints" / "best" / "model.safetensors"), model
 
