@@ -39,11 +39,25 @@ PARTS = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 BEST = Path("checkpoints", "best", "model.safetensors")
 
 
+# The trained variant of :func:`scored` by data root, kept for the test process: the modules
+# that import the fixture (test_ablate_ground_truth.py, ...) would each train and score the same
+# k1 again otherwise.
+_SCORED: Dict[str, Dict[str, object]] = {}
+
+
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory, dis5k_root: Path) -> Dict[str, object]:
-    """The grid's k1 trained and scored (``--train --evaluate``) once: the grid, output
-    folder and overrides, and ``other``: a weights file of other bytes than k1's best (only
-    hashed, never loaded); tests copy the output folder before changing it."""
+    """The grid's k1 trained and scored (``--train --evaluate``) once per test process: the
+    grid, output folder and overrides, and ``other``: a weights file of other bytes than k1's
+    best (only hashed, never loaded); tests copy the output folder before changing it."""
+    if str(dis5k_root) not in _SCORED:
+        _SCORED[str(dis5k_root)] = _train_and_score(tmp_path_factory, dis5k_root)
+    return _SCORED[str(dis5k_root)]
+
+
+def _train_and_score(
+    tmp_path_factory: pytest.TempPathFactory, dis5k_root: Path
+) -> Dict[str, object]:
     from pmgsam.modeling import image_encoder
 
     base = tmp_path_factory.mktemp("ablate_record")

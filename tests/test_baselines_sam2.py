@@ -73,10 +73,10 @@ def _argv(baseline, ckpt, data_cfg, tmp_path, dataset, split) -> list:
 def test_sam2_checkpoint_from_build_sam2_loads_strictly(sam2_file, tmp_path: Path) -> None:
     path, model = sam2_file
     loaded = family("sam2").load("tiny", path, "cpu", SIDE)
-    reference = model.state_dict()
-    assert loaded.state_dict().keys() == reference.keys()
+    reference, got = model.state_dict(), loaded.state_dict()
+    assert got.keys() == reference.keys()
     for key, value in reference.items():
-        assert torch.equal(loaded.state_dict()[key], value), key
+        assert torch.equal(got[key], value), key
     state = dict(reference)
     state["sam_mask_decoder.extra_head.weight"] = torch.zeros(3)
     del state["no_obj_ptr"]

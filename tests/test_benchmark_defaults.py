@@ -11,16 +11,17 @@ import yaml
 from cli_cases import evaluate_main
 
 from pmgsam.modeling.build import model_config
-from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import ConfigError, to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_hiera for each benchmark's build of the
+# weights): which splits and rows a benchmark makes does not depend on its size, and each run
+# built Hiera-T's 27 M weights.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory, seed0_tiny) -> Path:
-    model = seed0_tiny()
-    return save_model(model, tmp_path_factory.mktemp("bench_defaults") / "model.safetensors")
+def weights(small_model_file) -> Path:
+    return small_model_file[0]
 
 
 def _config(tmp_path: Path, data: dict) -> Path:

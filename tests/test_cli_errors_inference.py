@@ -27,12 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 S = 64
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_hiera for any build): nothing here depends on
+# its size, and each load copied and ran Hiera-T's 27 M weights.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, seed0_tiny):
-    model = seed0_tiny().eval()  # at S
+def saved(tmp_path_factory, small_tiny_model):
+    model = small_tiny_model.eval()  # at S
     run = tmp_path_factory.mktemp("run")
     return save_model(model, run / "checkpoints" / "best" / "model.safetensors"), model
 
@@ -190,9 +192,9 @@ def test_non_checkpoint_file_is_named_not_numbered(tmp_path, content):
 def test_load_pretrained_accepts_run_folder_and_names_empty_one(saved, tmp_path):
     path, model = saved
     run = path.parents[2]
-    loaded = pmgsam.load_pretrained(run)
+    loaded = pmgsam.load_pretrained(run).trainable_state_dict()
     for key, value in model.trainable_state_dict().items():
-        assert torch.equal(loaded.trainable_state_dict()[key], value)
+        assert torch.equal(loaded[key], value)
     with pytest.raises(CheckpointError, match="no PMG-SAM weights in the folder") as err:
         pmgsam.load_pretrained(tmp_path)
     assert "does not exist" not in str(err.value)

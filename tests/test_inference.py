@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_HIERA
 
 import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize
@@ -17,24 +18,30 @@ from pmgsam.engine.inference import (
     write_probability_png,
 )
 from pmgsam.engine.performance_config import PerformanceConfig
+from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import resolve_weights, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.outputs import OutputError
 
 S = 64
+# The frozen Hiera is conftest's small one (small_hiera for each command's build): the maps are
+# compared with the model's own, whatever its size, and each command built Hiera-T's 27 M weights.
+pytestmark = pytest.mark.usefixtures("small_hiera")
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory, seed0_tiny):
-    model = seed0_tiny()  # at S
+def weights(tmp_path_factory, small_tiny_model):
+    model = small_tiny_model  # at S
     root = tmp_path_factory.mktemp("weights")
     torch.save({"model_state": model.hiera.trunk.state_dict()}, root / "hiera.pth")
     torch.save(model.u2net.state_dict(), root / "u2netp.pth")
-    model = pmgsam.build_model(
-        model.config,
-        hiera_checkpoint=str(root / "hiera.pth"),
-        u2net_checkpoint=str(root / "u2netp.pth"),
-    )
+    with pytest.MonkeyPatch.context() as mp:  # small_hiera, for this module-scoped build
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        model = pmgsam.build_model(
+            model.config,
+            hiera_checkpoint=str(root / "hiera.pth"),
+            u2net_checkpoint=str(root / "u2netp.pth"),
+        )
     path = save_model(model, root / "run" / "checkpoints" / "best" / "model.safetensors")
     return path, model.eval()
 

@@ -20,7 +20,9 @@ from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.validation import run_validation
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_tiny_model, small_hiera for any build): nothing
+# here depends on its size, and Hiera-T's 27 M weights were copied and digested per trainer.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 PERF = PerformanceConfig()
 
 
@@ -74,9 +76,9 @@ def test_a_target_on_the_gpu_is_checked_at_the_first_call_only() -> None:
 
 
 def test_the_trainer_refuses_a_0_255_training_batch_on_the_host(
-    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
 ) -> None:
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
     trainer = Trainer(two_epoch_config(tmp_path, dis5k_root, data_config))
     try:
         batch = next(iter(trainer.train_loader))

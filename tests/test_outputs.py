@@ -33,12 +33,14 @@ def tree_digest(root: Path) -> Dict[str, str]:
     }
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_hiera for any build): nothing here depends on
+# its size, and each load copied and ran Hiera-T's 27 M weights.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory, seed0_tiny):
-    model = seed0_tiny().eval()  # at S
+def saved(tmp_path_factory: pytest.TempPathFactory, small_tiny_model):
+    model = small_tiny_model.eval()  # at S
     return save_model(model, tmp_path_factory.mktemp("w") / "model.safetensors"), model
 
 

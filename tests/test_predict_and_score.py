@@ -24,23 +24,22 @@ from pmgsam.data import build_dataset, unpad_and_resize
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.evaluation.run_json import check_same_model, checkpoint_meta, write_run_json
 from pmgsam.evaluation.scoring import EvaluationInputError
-from pmgsam.modeling.checkpoint import save_model
 from pmgsam.utils.config import from_dict, to_dict
 
 S = 64
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_hiera for each run's build): predictions and
+# scores are compared with the model's own, whatever its size, and each run built Hiera-T.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, seed0_tiny) -> Dict[str, Any]:
+def tiny(small_model_file) -> Dict[str, Any]:
     # Without checkpoint files the frozen branches get a fixed-seed init, so the model that
-    # predict_split rebuilds from this file is this one.
-    model = seed0_tiny()  # at S
-    root = tmp_path_factory.mktemp("predict_score")
-    path = save_model(model, root / "model.safetensors")
-    return {"path": path, "model": model.eval(), "root": root}
+    # predict_split rebuilds from this file is this one (at S).
+    path, model = small_model_file
+    return {"path": path, "model": model.eval(), "root": path.parent}
 
 
 def _config(tiny: Dict[str, Any], dataset: str, data_root: Path, tmp_path: Path) -> Path:

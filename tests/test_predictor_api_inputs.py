@@ -128,7 +128,8 @@ def test_predictions_run_in_eval_mode_after_the_model_trains_again(small_hiera):
     assert stats  # the residual fusion's BatchNorm: batch statistics in train mode
     model.train()  # a notebook that fine-tunes between predictions
     assert torch.equal(predictor.predict_image(image), before)
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in stats.items())
     assert model.training and not model.hiera.training  # its mode as the caller left it
 
 

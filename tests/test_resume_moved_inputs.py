@@ -17,7 +17,10 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import ConfigError, from_dict, to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (the weight files, and each trainer's build of the
+# config): where the files are and whether they changed does not depend on its size, and
+# Hiera-T's 27 M weights were saved, built, loaded and digested per run.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture
@@ -29,18 +32,18 @@ def first_step_stops(monkeypatch):
 
 
 @pytest.fixture
-def weight_files(tmp_path, tiny_model):
+def weight_files(tmp_path, small_tiny_model):
     """The tiny model's frozen branches saved as the official files would be."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    torch.save({"model_state": tiny_model.hiera.trunk.state_dict()}, folder / "hiera.pth")
-    torch.save(tiny_model.u2net.state_dict(), folder / "u2netp.pth")
+    torch.save({"model_state": small_tiny_model.hiera.trunk.state_dict()}, folder / "hiera.pth")
+    torch.save(small_tiny_model.u2net.state_dict(), folder / "u2netp.pth")
     return folder
 
 
-def _started_run(tmp_path, tiny_model, weights: Path, dis5k_root, data_config):
+def _started_run(tmp_path, small_tiny_model, weights: Path, dis5k_root, data_config):
     model = {
-        **to_dict(tiny_model.config),
+        **to_dict(small_tiny_model.config),
         "hiera_checkpoint": str(weights / "hiera.pth"),
         "u2net_checkpoint": str(weights / "u2netp.pth"),
     }
@@ -62,9 +65,9 @@ def _with_weights(cfg: ExperimentConfig, folder: Path) -> ExperimentConfig:
 
 
 def test_moved_weight_files_resume_when_they_hold_the_runs_weights(
-    tmp_path, tiny_model, weight_files, dis5k_root, data_config, first_step_stops
+    tmp_path, small_tiny_model, weight_files, dis5k_root, data_config, first_step_stops
 ):
-    cfg = _started_run(tmp_path, tiny_model, weight_files, dis5k_root, data_config)
+    cfg = _started_run(tmp_path, small_tiny_model, weight_files, dis5k_root, data_config)
     run = Path(cfg.output_dir)
     moved = shutil.move(str(weight_files), str(tmp_path / "scratch"))
     with pytest.raises(ConfigError, match=r"hiera_checkpoint '.*' does not exist; if the file"):
@@ -88,9 +91,9 @@ def test_moved_weight_files_resume_when_they_hold_the_runs_weights(
 
 
 def test_weights_replaced_in_place_are_refused(
-    tmp_path, tiny_model, weight_files, dis5k_root, data_config, first_step_stops
+    tmp_path, small_tiny_model, weight_files, dis5k_root, data_config, first_step_stops
 ):
-    cfg = _started_run(tmp_path, tiny_model, weight_files, dis5k_root, data_config)
+    cfg = _started_run(tmp_path, small_tiny_model, weight_files, dis5k_root, data_config)
     state = torch.load(weight_files / "hiera.pth", weights_only=True)
     trunk = state["model_state"]
     first = next(k for k, v in trunk.items() if v.is_floating_point())
@@ -101,10 +104,10 @@ def test_weights_replaced_in_place_are_refused(
 
 
 def test_a_dataset_changed_in_place_is_refused(
-    tmp_path, tiny_model, weight_files, dis5k_root, data_config, first_step_stops
+    tmp_path, small_tiny_model, weight_files, dis5k_root, data_config, first_step_stops
 ):
     root = shutil.copytree(dis5k_root, tmp_path / "DIS5K")
-    cfg = _started_run(tmp_path, tiny_model, weight_files, root, data_config)
+    cfg = _started_run(tmp_path, small_tiny_model, weight_files, root, data_config)
     first = sorted((root / "DIS-TR" / "im").iterdir())[0]
     first.unlink()
     (root / "DIS-TR" / "gt" / f"{first.stem}.png").unlink()

@@ -16,18 +16,22 @@ from pmgsam.engine.state import load_training_state, save_checkpoint
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import ConfigError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_tiny_model, small_hiera for any build): nothing
+# here depends on its size, and Hiera-T's 27 M weights were copied and digested per trainer.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
-def _run(tmp_path, tiny_model, best: int, last: int):
+def _run(tmp_path, small_tiny_model, best: int, last: int):
     run = tmp_path / "run"
     for which, epoch in (("best", best), ("last", last)):
-        save_checkpoint(run / "checkpoints" / which, tiny_model, {"epoch": epoch, "world_size": 1})
+        save_checkpoint(
+            run / "checkpoints" / which, small_tiny_model, {"epoch": epoch, "world_size": 1}
+        )
     return run
 
 
-def test_resuming_from_a_best_older_than_last_is_refused_naming_both(tmp_path, tiny_model):
-    run = _run(tmp_path, tiny_model, best=2, last=5)
+def test_resuming_from_a_best_older_than_last_is_refused_naming_both(tmp_path, small_tiny_model):
+    run = _run(tmp_path, small_tiny_model, best=2, last=5)
     best = load_training_state(run / "checkpoints" / "best")
     with pytest.raises(ConfigError) as err:
         check_not_a_rewind(best, run)
@@ -37,14 +41,14 @@ def test_resuming_from_a_best_older_than_last_is_refused_naming_both(tmp_path, t
     assert f"python train.py --resume {run}" in text and "train.init_from=" in text
     # `last` itself, and a best as recent as last, continue the run.
     check_not_a_rewind(load_training_state(run), run)
-    same = _run(tmp_path / "same", tiny_model, best=5, last=5)
+    same = _run(tmp_path / "same", small_tiny_model, best=5, last=5)
     check_not_a_rewind(load_training_state(same / "checkpoints" / "best"), same)
 
 
 def test_the_trainer_refuses_the_rewind_before_touching_the_runs_metrics(
-    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
 ):
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
     cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
     first = Trainer(cfg)  # a real training state (its optimiser, fingerprints), epoch 0
     state = first.state_dict()

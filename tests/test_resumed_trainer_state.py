@@ -23,14 +23,18 @@ from pmgsam.engine.schedulers import EarlyStopping, WarmupSchedule
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import ConfigError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_tiny_model, small_hiera for any build): nothing
+# here depends on its size, and Hiera-T's 27 M weights were copied and digested per trainer.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
 @pytest.fixture
-def started_run(tmp_path, dis5k_root, data_config, tiny_model, monkeypatch) -> ExperimentConfig:
+def started_run(
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
+) -> ExperimentConfig:
     """A run of the tiny model stopped at its first step: its `last` holds epoch 0. Trainers
     of the test stop at their first step too."""
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
 
     def interrupt(self, *args):
         raise KeyboardInterrupt

@@ -22,7 +22,9 @@ from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.outputs import OutputError
 
 fcntl = pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX)")
-pytestmark = pytest.mark.usefixtures("one_thread")
+# The frozen Hiera is conftest's small one (small_tiny_model, small_hiera for any build): nothing
+# here depends on its size, and Hiera-T's 27 M weights were copied and digested per trainer.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 ME = f"{os.getpid()} on {socket.gethostname()}"
 
@@ -113,9 +115,9 @@ def test_a_set_up_that_fails_after_locking_releases_the_folder(
 
 
 def test_an_interrupted_fit_releases_the_folder(
-    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
 ):
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
 
     def boom(self, *args):
         raise RuntimeError("out of memory")

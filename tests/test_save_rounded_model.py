@@ -44,8 +44,9 @@ def test_the_recipe_the_refusal_gives_reloads_without_a_warning(
     with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
         reloaded = load_pretrained(path)
     assert not [r for r in caplog.records if "SHA-256" in r.getMessage()]
+    reloaded_weights = reloaded.trainable_state_dict()
     for name, weight in model.trainable_state_dict().items():
-        assert torch.equal(reloaded.trainable_state_dict()[name], weight), name
+        assert torch.equal(reloaded_weights[name], weight), name
     # The frozen branches are their seed's, not the rounded ones.
     hiera = dict(model.hiera.named_parameters())
     assert any(not torch.equal(p, hiera[n]) for n, p in reloaded.hiera.named_parameters())

@@ -1,4 +1,4 @@
-"""Trainer runs on CPU (tiny model with a small Hiera at S=64, 8+2 images): training steps,
+"""Trainer runs on CPU (tiny model with a small Hiera at S=32, 8+2 images): training steps,
 early stopping, checkpoints, resume, the command line and DDP (schedules:
 tests/test_schedulers.py, validation: tests/test_validation.py, per-epoch augmentation:
 tests/test_train_seeding.py and tests/test_augmentation_draws.py)."""
@@ -32,9 +32,9 @@ from pmgsam.utils.config import ConfigError, from_dict, to_dict
 REPO = Path(__file__).resolve().parents[1]
 
 
-# Every model here has a small frozen Hiera (conftest's SMALL_HIERA), built by the trainer: no
-# property of this file depends on the frozen branch's size, and Hiera-T's 27 M weights took
-# seconds per run to build or copy, digest and run.
+# Every model here has a small frozen Hiera (conftest's SMALL_HIERA), built by the trainer, at
+# S=32: no property of this file depends on the frozen branch's size or on the side, and
+# Hiera-T's 27 M weights took seconds per run to build or copy, digest and run.
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
@@ -43,7 +43,7 @@ def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
     def make(name: str = "run", **sections: Dict[str, Any]) -> ExperimentConfig:
-        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config)
+        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config, image_size=32)
         values["optim"] = {"lr": 1e-3}
         values["schedule"] = {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
         values["train"].update(log_every=1, preview_images=2)

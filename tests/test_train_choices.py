@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
-    return config_maker(tmp_path / "run", dis5k_root, data_config, log_every=1)
+    return config_maker(tmp_path / "run", dis5k_root, data_config, image_size=32, log_every=1)
 
 
 def _val(loss: float, mae: float) -> Dict[str, float]:

@@ -41,7 +41,7 @@ def make_config(
     monkeypatch.setattr(Trainer, "validate", _validate)
 
     def make(name: str) -> ExperimentConfig:
-        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config)
+        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config, image_size=32)
         values["optim"] = {"lr": 1e-3}
         values["schedule"] = {"epochs": 3, "warmup_epochs": 0, "kind": "plateau",
                               "plateau_patience": 0, "plateau_threshold": 0.0,

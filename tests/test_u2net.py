@@ -328,8 +328,9 @@ def test_checkpoint_round_trip(tmp_path, prefix):
     torch.save({prefix + k: v for k, v in source.state_dict().items()}, path)
     target = U2NETP()
     assert target is load_u2net_checkpoint(target, path)
+    loaded = target.state_dict()  # once: state_dict() walks the whole module tree
     for key, value in source.state_dict().items():
-        assert torch.equal(target.state_dict()[key], value), key
+        assert torch.equal(loaded[key], value), key
 
 
 def test_checkpoint_without_num_batches_tracked_loads(tmp_path):

@@ -19,14 +19,17 @@ def tiny_dis5k_values(
     dis5k_root: Path,
     data_config: Callable,
     model: Optional[Dict[str, Any]] = None,
+    image_size: int = 64,
     **data: Any,
 ) -> Dict[str, Any]:
-    """A config's values: the tiny model at S=64 (``model`` overriding its fields) on the
-    generated DIS5K (no loader workers; ``data`` overriding other fields), batch 4 on the CPU,
-    into ``out``; a test adds its own schedule and train options (``data_config``: conftest's
-    fixture)."""
+    """A config's values: the tiny model at S=``image_size`` (``model`` overriding its other
+    fields) on the generated DIS5K (no loader workers; ``data`` overriding other fields), batch 4
+    on the CPU, into ``out``; a test adds its own schedule and train options (``data_config``:
+    conftest's fixture). Tests whose model is built from the config (with conftest's small_hiera)
+    and whose property holds at any side take 32, the smallest side Hiera takes: a training
+    step there costs about a third of one at 64."""
     return {
-        "model": to_dict(model_config("pmgsam_tiny", image_size=64, **(model or {}))),
+        "model": to_dict(model_config("pmgsam_tiny", image_size=image_size, **(model or {}))),
         "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0, **data)),
         "train": {"batch_size": 4, "device": "cpu"},
         "output_dir": str(out),
@@ -34,14 +37,14 @@ def tiny_dis5k_values(
 
 
 def config_maker(
-    out: Path, dis5k_root: Path, data_config: Callable, **train: Any
+    out: Path, dis5k_root: Path, data_config: Callable, image_size: int = 64, **train: Any
 ) -> Callable[..., ExperimentConfig]:
-    """``make(**sections)``: the tiny DIS5K config of :func:`tiny_dis5k_values` into ``out``,
-    lr 1e-3, no previews, ``train`` options added, then each section's fields given merged
-    into that section."""
+    """``make(**sections)``: the tiny DIS5K config of :func:`tiny_dis5k_values` (at
+    ``image_size``) into ``out``, lr 1e-3, no previews, ``train`` options added, then each
+    section's fields given merged into that section."""
 
     def make(**sections: Dict[str, Any]) -> ExperimentConfig:
-        values = tiny_dis5k_values(out, dis5k_root, data_config)
+        values = tiny_dis5k_values(out, dis5k_root, data_config, image_size=image_size)
         values["optim"] = {"lr": 1e-3}
         values["train"].update(preview_every=0, **train)
         for key, value in sections.items():
@@ -51,10 +54,12 @@ def config_maker(
     return make
 
 
-def two_epoch_config(tmp_path: Path, dis5k_root: Path, data_config: Callable) -> ExperimentConfig:
-    """The tiny model at S=64 for two epochs (no warm-up, batch 4, CPU) on the generated DIS5K,
-    into ``tmp_path / "run"`` (``data_config``: conftest's fixture)."""
-    values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config)
+def two_epoch_config(
+    tmp_path: Path, dis5k_root: Path, data_config: Callable, image_size: int = 64
+) -> ExperimentConfig:
+    """The tiny model at S=``image_size`` for two epochs (no warm-up, batch 4, CPU) on the
+    generated DIS5K, into ``tmp_path / "run"`` (``data_config``: conftest's fixture)."""
+    values = tiny_dis5k_values(tmp_path / "run", dis5k_root, data_config, image_size=image_size)
     values["schedule"] = {"epochs": 2, "warmup_epochs": 0}
     return from_dict(ExperimentConfig, values)
 
