@@ -68,6 +68,11 @@ class Trainer(TrainerSetup):
         paths of :data:`~pmgsam.engine.resume_checks.MOVABLE` where they hold the run's files.
       progress (bool): show the epoch's progress bar (on a terminal, on the main process);
         ``train.py --quiet`` turns it off. The logged lines are the same either way.
+
+    Building one takes the run folder's lock and sends the package's log to its ``train.log``
+    and stdout; :meth:`fit` gives both back when it ends, however it ends. A trainer built but
+    not fitted keeps them until its ``close()`` (another one built meanwhile prints each line
+    twice).
     """
 
     def __init__(
