@@ -167,17 +167,15 @@ class MapWriter:
         # Here, not on a writer thread: the levels leave the device in the order the maps were
         # predicted, and the device tensor can go as soon as this returns (a copy still under
         # way reads it before any later work of the stream can reuse its memory).
-        if self._pool is not None and self.overlap_copies and _overlaps(prob):
-            self._settle(self.max_pending - 1)
-            task = self._pool.submit(_save_in_flight, LevelsInFlight(prob), path)
-            self._pending.append((task, path, prob.numel()))
-            return
-        levels = host_levels(prob, path, self.nan_maps)
         if self._pool is None:
-            save_levels_png(levels, path)
+            save_levels_png(host_levels(prob, path, self.nan_maps), path)
             return
         self._settle(self.max_pending - 1)
-        self._pending.append((self._pool.submit(save_levels_png, levels, path), path, 0))
+        if self.overlap_copies and _overlaps(prob):
+            task = self._pool.submit(_save_in_flight, LevelsInFlight(prob), path)
+        else:  # NaN noted here by host_levels: the task has none to report
+            task = self._pool.submit(save_levels_png, host_levels(prob, path, self.nan_maps), path)
+        self._pending.append((task, path, prob.numel()))
 
     def _settle(self, keep: int) -> None:
         # The oldest first: its error, if any, is raised before a later map's, and NaN maps
