@@ -19,7 +19,7 @@ config is which table row and plot point (layout in :class:`GridSpec`). For ever
   scores are kept when they were computed from the same best
   weights (by SHA-256) with this call's HCE option, image size, device type, precision, speed
   options (TF32, ...) and data, else scored again with a line saying why
-  (:mod:`pmgsam.ablate_scoring`).
+  (:mod:`pmgsam.ablation.scoring`).
 
 Then, whatever was asked, the table (``ablation.md/.csv/.tex``) and one PNG per plot are
 written to ``<output-dir>`` from the results present so far: a row not scored yet shows as "–"
@@ -29,16 +29,16 @@ missing is named in a warning. ``--evaluate`` scores every trained variant chose
 of one of those names there that pmgsam did not write is refused before any work, unless
 ``--overwrite``; so is, before a variant's model loads to predict its maps, a map in its
 ``pred/<split>/`` that pmgsam wrote and the user edited since, or a file there that pmgsam did
-not write (:mod:`pmgsam.ablate_maps`: a variant scored by an older pmgsam.ablate, without
+not write (:mod:`pmgsam.ablation.maps`: a variant scored by an older pmgsam.ablate, without
 a record of its maps, is written over).
 ``key=value`` overrides apply to every config (data.root, demo sizes, ...); overriding a key
 that a config of the grid switches is refused, since it would erase that ablation. Before any
 work, a variant trained already must have been trained with the overrides given now (when
 training or scoring), and the finished variants under ``--output-dir`` (with those about to be
-trained) must agree in every setting no config switches (:mod:`pmgsam.ablate_checks`): a row
+trained) must agree in every setting no config switches (:mod:`pmgsam.ablation.checks`): a row
 trained for other epochs or at another image size is refused, naming it and the setting. So
 is a variant about to be trained on other training or validation images than the finished
-ones (their done files record what they learned from: pmgsam.ablate_data).
+ones (their done files record what they learned from: pmgsam.ablation.data).
 """
 
 from __future__ import annotations
@@ -50,16 +50,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from pmgsam.ablate_checks import (
+from pmgsam.ablation.checks import (
     DONE_FILE,
     check_finished_config,
     check_grid_runs,
     check_overrides,
     switched_keys,  # noqa: F401 (part of this module's interface: ablate.switched_keys)
 )
-from pmgsam.ablate_data import DATA_KEY
-from pmgsam.ablate_options import add_arguments, refuse_scoring_options_without_evaluate
-from pmgsam.ablate_scoring import NotTrainedError, evaluate_variant
+from pmgsam.ablation.data import DATA_KEY
+from pmgsam.ablation.options import add_arguments, refuse_scoring_options_without_evaluate
+from pmgsam.ablation.scoring import NotTrainedError, evaluate_variant
 from pmgsam.analysis.output_files import check_output_files, record_output_files
 from pmgsam.utils.cli import CommandParser, HelpFormatter
 from pmgsam.utils.config import ConfigError, from_dict, load_config, non_blank_field, to_dict
@@ -165,7 +165,7 @@ def load_grid(folder: Path) -> Tuple[GridSpec, Dict[str, Path]]:
 
 def train_variant(path: Path, run_dir: Path, overrides: Sequence[str]) -> None:
     """Train (or resume, or skip when finished) one config into ``run_dir/train``; its done
-    file records the fingerprint of the data it trained on (:mod:`pmgsam.ablate_data`)."""
+    file records the fingerprint of the data it trained on (:mod:`pmgsam.ablation.data`)."""
     from pmgsam.engine.state import STATE_FILE, checkpoint_dir, experiment_config
     from pmgsam.engine.trainer import Trainer
 

@@ -1,4 +1,4 @@
-"""pmgsam.ablate_data's unit rules: which done files record a fingerprint (none: not compared),
+"""pmgsam.ablation.data's unit rules: which done files record a fingerprint (none: not compared),
 and which variants a disagreement names (those outside the largest agreeing group)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pmgsam.ablate_data import DATA_KEY, check_same_training_data, recorded_fingerprint
+from pmgsam.ablation.data import DATA_KEY, check_same_training_data, recorded_fingerprint
 from pmgsam.utils.config import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""ablate_gt.check_same_data_root without training a variant: a hand-made row read from one
+"""pmgsam.ablation.gt.check_same_data_root without training a variant: a hand-made row read from one
 DIS5K root refuses splits read from another, with ablate's own way out (pmgsam.ablate has no
 --data-root option to advise)."""
 
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pmgsam.ablate_gt import check_same_data_root
+from pmgsam.ablation.gt import check_same_data_root
 from pmgsam.evaluation.run_data import DATA_KEY, data_record
 from pmgsam.evaluation.scoring import EvaluationInputError
 

@@ -1,9 +1,9 @@
-"""Audit of :mod:`pmgsam.ablate_gt`: which kept scores of a variant are scored again against
+"""Audit of :mod:`pmgsam.ablation.gt`: which kept scores of a variant are scored again against
 the ground truth found now, and what GT record a variant's scores keep."""
 
 from __future__ import annotations
 
-from pmgsam.ablate_gt import entry_gt, other_ground_truth
+from pmgsam.ablation.gt import entry_gt, other_ground_truth
 
 GT = {"fingerprint": "a" * 64, "images": 4, "skeletons": "b" * 64}
 SCORES = {"MAE": 0.25, "num_images": 4}

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-import pmgsam.ablate_scoring as scoring
+import pmgsam.ablation.scoring as scoring
 
 PARTS = {"DIS-TE1": ["a"], "DIS-TE2": ["a", "b"]}  # one name in both parts
 

@@ -1,4 +1,4 @@
-"""Audit of pmgsam.ablate_maps (``ablate --evaluate`` guarding a variant's map folders) and of
+"""Audit of pmgsam.ablation.maps (``ablate --evaluate`` guarding a variant's map folders) and of
 the refusal's account of edited maps (pmgsam.utils.outputs): what the refusal says would be
 replaced, that a folder the dataset reads is refused before the model loads, that the check
 looks at every part, that options built without ``--overwrite`` mean without it, that scores
@@ -18,7 +18,7 @@ from map_cases import PRODUCER_A, replace_by_hand, run_into
 from test_ablate_run_record import scored  # noqa: F401 (the trained variant)
 
 from pmgsam import ablate
-from pmgsam.ablate_maps import check_map_folders, overwrite_given
+from pmgsam.ablation.maps import check_map_folders, overwrite_given
 from pmgsam.utils.outputs import OutputError, check_output_dir
 
 

@@ -1,7 +1,7 @@
 """A variant folder of an older pmgsam.ablate (maps without manifests, no weights in run.json)
 whose scores no longer stand: ``pmgsam.ablate --evaluate`` predicts its maps again over the
 older ones (its own folder: not refused as files pmgsam did not write) and records the weights
-that made them, as the module doc of pmgsam.ablate_scoring says; weights replaced after the
+that made them, as the module doc of pmgsam.ablation.scoring says; weights replaced after the
 variant hashed them are refused, not predicted under the SHA-256 its scores record."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Mutation audit of ``python -m pmgsam.ablate``'s options (:mod:`pmgsam.ablate_options`) and of
+"""Mutation audit of ``python -m pmgsam.ablate``'s options (:mod:`pmgsam.ablation.options`) and of
 the check of a one-file JSON ``--out`` (:mod:`pmgsam.evaluation.json_out`): what no other test
 pinned down. Every case is refused, or parsed, before any grid is read."""
 

@@ -1,5 +1,5 @@
 """Why ``pmgsam.ablate --evaluate`` scores a variant again (``rescore_reason`` of
-:mod:`pmgsam.ablate_scoring`, from the settings the scores record): each change that changes the
+:mod:`pmgsam.ablation.scoring`, from the settings the scores record): each change that changes the
 scores is named (the weights' SHA-256, HCE, image size, device type, precision, speed options,
 the data), a setting the scores lack is named as lacking, and the data's digest follows its
 files, not their folder. Pure functions of the records; the passes that act on them are
@@ -15,7 +15,7 @@ from typing import Dict
 import pytest
 import torch
 
-import pmgsam.ablate_scoring as scoring
+import pmgsam.ablation.scoring as scoring
 from pmgsam.engine.performance_config import PerformanceConfig
 
 OPTIONS = {

@@ -1,5 +1,5 @@
 """When ``pmgsam.ablate --evaluate`` keeps a variant's scores and when it scores again
-(:mod:`pmgsam.ablate_scoring`): on what changes the scores (the weights' SHA-256, HCE, image
+(:mod:`pmgsam.ablation.scoring`): on what changes the scores (the weights' SHA-256, HCE, image
 size, device type, precision, speed options, the data), not on worker counts or file times; and
 only scoring, without predicting, when HCE alone is added. Nothing is trained or predicted here
 (tests/test_ablate.py runs the whole CLI once; the reasons alone are
@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import pytest
 
-import pmgsam.ablate_scoring as scoring
-from pmgsam.ablate_checks import DONE_FILE
+import pmgsam.ablation.scoring as scoring
+from pmgsam.ablation.checks import DONE_FILE
 from pmgsam.evaluation.scoring import EvaluationInputError
 
 

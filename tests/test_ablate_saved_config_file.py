@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmgsam.ablate_checks import check_finished_config
+from pmgsam.ablation.checks import check_finished_config
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.utils.config import ConfigError, to_dict
 

@@ -14,7 +14,7 @@ import pytest
 from ablate_cases import write_grid
 
 import pmgsam.ablate as ablate
-from pmgsam.ablate_data import DATA_KEY, training_data_fingerprint
+from pmgsam.ablation.data import DATA_KEY, training_data_fingerprint
 from pmgsam.engine import trainer
 from pmgsam.utils.cli import exit_status
 

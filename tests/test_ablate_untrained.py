@@ -14,7 +14,7 @@ import pytest
 from ablate_cases import write_grid
 
 import pmgsam.ablate as ablate
-import pmgsam.ablate_scoring as scoring
+import pmgsam.ablation.scoring as scoring
 from pmgsam.utils.cli import exit_status
 
 GRID = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from pmgsam.ablate_checks import check_finished_config
+from pmgsam.ablation.checks import check_finished_config
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import experiment_config
 from pmgsam.utils.config import to_dict

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pmgsam.ablate_checks import DONE_FILE
+from pmgsam.ablation.checks import DONE_FILE
 from pmgsam.efficiency import cli
 from pmgsam.efficiency import report as report_mod
 from pmgsam.engine.config import ExperimentConfig

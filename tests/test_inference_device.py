@@ -13,7 +13,7 @@ from typing import Any, List
 import pytest
 import torch
 
-from pmgsam import ablate_scoring
+from pmgsam.ablation import scoring as ablate_scoring
 from pmgsam.engine import predictor as predictor_mod
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.predictor import Predictor, resolve_amp

@@ -119,7 +119,7 @@ def variant_predictor(small_model_file, tmp_path: Path, monkeypatch, data: dict,
     weights as its best) whose config has these ``data`` and ``train`` sections."""
     import argparse
 
-    from pmgsam import ablate_scoring
+    from pmgsam.ablation import scoring as ablate_scoring
     from pmgsam.engine import inference
 
     monkeypatch.setattr(inference, "checkpoint_model_fields", lambda *a, **k: {})

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pmgsam import ablate_scoring
+from pmgsam.ablation import scoring as ablate_scoring
 from pmgsam.baselines.row_scores import score_dis_maps
 from pmgsam.evaluation.scoring import EvaluationInputError, evaluate_dis_folder
 

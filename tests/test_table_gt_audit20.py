@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pmgsam.ablate_gt import kept_record, other_ground_truth
+from pmgsam.ablation.gt import kept_record, other_ground_truth
 from pmgsam.evaluation.scoring import EvaluationInputError
 from pmgsam.evaluation.table_gt import COMPUTED_SKELETONS, GT_KEY, refuse_mixed_ground_truth
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pmgsam.ablate_gt import kept_record, other_ground_truth
+from pmgsam.ablation.gt import kept_record, other_ground_truth
 from pmgsam.evaluation.table_gt import GT_KEY, benchmark_records
 from pmgsam.evaluation.tables import build_tables, dis_table
 

@@ -17,7 +17,7 @@ import yaml
 from cli_cases import evaluate_main
 from mask_cases import make_pair
 
-from pmgsam import ablate_scoring
+from pmgsam.ablation import scoring as ablate_scoring
 from pmgsam.data import build_dataset
 from pmgsam.engine import inference
 from pmgsam.engine.config import ExperimentConfig

@@ -56,7 +56,7 @@ def test_write_text_atomic_writes_utf8_into_a_new_folder_and_keeps_the_earlier_f
 
 
 def test_ablate_scores_keep_their_earlier_record(tmp_path, monkeypatch) -> None:
-    from pmgsam.ablate_scoring import SCORED_WITH, _record_settings
+    from pmgsam.ablation.scoring import SCORED_WITH, _record_settings
 
     out = tmp_path / "DIS-VD.json"
     summary = _record_settings(out, {"maxF": 0.5}, {"threshold": 0.5})
@@ -74,7 +74,7 @@ def test_an_ablation_variant_stopped_writing_its_done_record_is_not_finished(
     import pmgsam.engine.state as state
     import pmgsam.engine.trainer as trainer
     from pmgsam.ablate import train_variant
-    from pmgsam.ablate_checks import DONE_FILE
+    from pmgsam.ablation.checks import DONE_FILE
 
     class Trained:
         data_sample_fingerprint = "f" * 8

@@ -137,7 +137,7 @@ def config_file_name(path: str) -> str:
     """The name of an experiment config file's model: the file's stem, but for the
     ``config.yaml`` a training run saved (every run's is named so) the run folder's name, and
     for a finished ``pmgsam.ablate`` variant's ``NAME/train/config.yaml`` the variant's NAME."""
-    from pmgsam.ablate_checks import DONE_FILE
+    from pmgsam.ablation.checks import DONE_FILE
     from pmgsam.engine.saved_config import is_run_config
 
     if not is_run_config(path):

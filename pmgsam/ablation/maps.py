@@ -1,5 +1,5 @@
 """Guarding a variant's map folders (``<output-dir>/NAME/pred/<part>``) when
-``python -m pmgsam.ablate --evaluate`` predicts into them (used by :mod:`pmgsam.ablate_scoring`).
+``python -m pmgsam.ablate --evaluate`` predicts into them (used by :mod:`pmgsam.ablation.scoring`).
 
 A folder with a manifest (:mod:`pmgsam.utils.outputs`) is guarded as evaluate.py guards its
 own: a map changed since pmgsam wrote it (a hand-corrected map) or a file pmgsam did not write

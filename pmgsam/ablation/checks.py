@@ -135,8 +135,8 @@ def check_grid_runs(
     """Before any work: the chosen variants trained already match the overrides given now
     (only when training or scoring, which use them), and every finished variant under
     ``out``, with the ones ``train`` will train now, agrees in what no config switches and in
-    its training data (:mod:`pmgsam.ablate_data`)."""
-    from pmgsam.ablate_data import (
+    its training data (:mod:`pmgsam.ablation.data`)."""
+    from pmgsam.ablation.data import (
         check_same_training_data,
         recorded_fingerprint,
         training_data_fingerprint,

@@ -3,7 +3,7 @@
 The variants of one output folder must have learned from the same images: a variant trained
 before the dataset changed (images added, replaced or regenerated under the same folder, or
 another ``data.root`` given) beside one trained after it would compare training sets, not
-components, though their configs agree (:mod:`pmgsam.ablate_checks` lets the data folder move,
+components, though their configs agree (:mod:`pmgsam.ablation.checks` lets the data folder move,
 as a resumed run may). So a finished variant's done file records the fingerprint of its
 training and validation files (:func:`~pmgsam.engine.train_data.data_fingerprint`, what its
 training state holds), and the variants of one folder, with those about to be trained on the

@@ -24,11 +24,11 @@ recorded GT masks (or, with HCE, skeletons) are not the files found now, redrawn
 names and sizes, are scored again from the kept maps, and so are scores that record no GT (an
 older pmgsam's): their run.json entry would otherwise name the GT found now, which the data
 digest (names and sizes) does not tell from the masks they were scored against (a ``--no-hce``
-call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablate_gt`). A DIS5K variant's
+call keeps such scores with HCE, unrecorded: :mod:`pmgsam.ablation.gt`). A DIS5K variant's
 entry also records its ``data_root`` (:mod:`pmgsam.evaluation.run_data`), and a call with other
 ``--splits`` is refused before predicting when the variant's row holds entries read from another
 DIS5K root, which its Overall (TE1-4) would pool with these
-(:func:`~pmgsam.ablate_gt.check_same_data_root`).
+(:func:`~pmgsam.ablation.gt.check_same_data_root`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from pmgsam.ablate_checks import DONE_FILE, switched_keys
-from pmgsam.ablate_gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
-from pmgsam.ablate_maps import check_map_folders, holds_edited_maps, overwrite_given, written_over
+from pmgsam.ablation.checks import DONE_FILE, switched_keys
+from pmgsam.ablation.gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
+from pmgsam.ablation.maps import check_map_folders, holds_edited_maps, overwrite_given, written_over
 from pmgsam.utils.command_names import command_name
 from pmgsam.utils.config import load_config
 from pmgsam.utils.io import path_under, write_text_atomic
@@ -379,7 +379,7 @@ def _predictor(
     with a manifest is guarded as evaluate.py guards its own: a map changed since pmgsam
     wrote it (or a file it did not write) is refused unless ``--overwrite``; one without
     (a variant scored by an older pmgsam.ablate) is the grid's own, written over
-    (:func:`~pmgsam.ablate_maps.written_over`)."""
+    (:func:`~pmgsam.ablation.maps.written_over`)."""
     from pmgsam.engine.inference import predict_split
 
     loaded: Dict[str, Any] = {}  # one model load for every part

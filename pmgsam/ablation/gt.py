@@ -1,5 +1,5 @@
 """The ground truth a variant's kept scores were made against, for
-:mod:`pmgsam.ablate_scoring`: whether they may be kept beside the GT found now.
+:mod:`pmgsam.ablation.scoring`: whether they may be kept beside the GT found now.
 
 The data digest of ``scored_with`` compares file names and sizes, so a GT mask (or skeleton)
 redrawn under its name at the same size passes it; the scores file's ``ground_truth`` record
