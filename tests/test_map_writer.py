@@ -172,7 +172,11 @@ def test_overlapped_maps_written_before_an_error_keep_their_nan_notes(tmp_path, 
     with pytest.raises(KeyError, match="stop"):
         with MapWriter(1, noted, max_pending=10) as maps:
             maps.write(prob, tmp_path / "a.png")
-            time.sleep(0.3)  # written by now, its note not yet collected
+            # Written (renamed into place) before the error, its note not yet collected; a map
+            # still queued at the error would be dropped, so wait for it rather than sleep.
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "a.png").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             raise KeyError("stop")
     assert (tmp_path / "a.png").exists()
     assert noted == [f"'{tmp_path / 'a.png'}' (NaN at 1 of its 9 pixels)"]
