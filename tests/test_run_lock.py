@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import logging
 import os
 import socket
 import warnings
@@ -129,3 +130,18 @@ def test_an_interrupted_fit_releases_the_folder(
     with pytest.raises(RuntimeError, match="out of memory"):
         trainer.fit()
     assert _free(Path(cfg.output_dir))  # `trainer` still referenced: released by fit itself
+
+
+def test_a_trainer_used_as_a_context_releases_the_folder_and_its_log_unfitted(
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
+):
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
+    cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
+    package_log = logging.getLogger("pmgsam")
+    handlers = list(package_log.handlers)
+    with Trainer(cfg) as trainer:
+        assert not _free(Path(cfg.output_dir))
+        assert len(package_log.handlers) > len(handlers)  # train.log and stdout attached
+    assert trainer.epoch == 0  # never fitted, still referenced: released by leaving the block
+    assert _free(Path(cfg.output_dir))
+    assert package_log.handlers == handlers

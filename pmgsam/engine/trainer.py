@@ -72,8 +72,14 @@ class Trainer(TrainerSetup):
     Building one takes the run folder's lock and sends the package's log to its ``train.log``
     and stdout; :meth:`fit` gives both back when it ends, however it ends. A trainer built but
     not fitted keeps them until its ``close()`` (another one built meanwhile prints each line
-    twice).
+    twice); ``with Trainer(config) as trainer:`` closes it on leaving the block.
     """
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()  # idempotent: after fit() it has nothing left to give back
 
     def __init__(
         self,
