@@ -32,17 +32,18 @@ def test_an_absolute_path_is_not_said_to_be_read_from_the_current_folder(tmp_pat
 
 
 def test_a_checkpoints_moved_branch_file_asks_for_its_new_place_only(
-    seed0_tiny, tmp_path: Path
+    small_tiny_model, small_hiera, tmp_path: Path
 ) -> None:
     # A checkpoint trained on a U²-Net file refuses a random branch (=null) in its place: the
-    # message must not offer that way out.
+    # message must not offer that way out. (conftest's small Hiera: the U²-Net file is the
+    # subject.)
     import torch
 
     from pmgsam.modeling.build import load_pretrained
     from pmgsam.modeling.checkpoint import save_model
 
     u2net = tmp_path / "u2netp.pth"
-    torch.save(seed0_tiny().u2net.state_dict(), u2net)
+    torch.save(small_tiny_model.u2net.state_dict(), u2net)
     model = build_model("pmgsam_tiny", image_size=64, u2net_checkpoint=str(u2net))
     weights = save_model(model, tmp_path / "model.safetensors")
     moved = u2net.rename(tmp_path / "elsewhere.pth")

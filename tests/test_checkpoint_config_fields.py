@@ -4,14 +4,17 @@ checkpoint was trained on such a file, and ``model.*`` overrides checked, never 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 
 import pytest
 import yaml
 from cli_cases import evaluate_main
+from conftest import SMALL_HIERA
 
 import pmgsam
+from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import to_dict
@@ -21,9 +24,19 @@ S = 64
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def small_frozen_hiera():
+    """conftest's small Hiera as "tiny" for the whole module, :func:`tiny` included: which
+    fields a checkpoint is run with does not depend on the branch's size, and the loads and the
+    benchmark run rebuild it (Hiera-T's 27 M weights took most of their time)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        yield
+
+
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, seed0_tiny):
-    model = seed0_tiny()  # at S
+def tiny(tmp_path_factory, small_tiny_model):
+    model = copy.deepcopy(small_tiny_model)  # at S; its config is changed below
     root = tmp_path_factory.mktemp("ckpt_fields")
     random_branches = save_model(model, root / "random.safetensors")
     # The same weights, recorded as trained on a Hiera file that lives elsewhere now.

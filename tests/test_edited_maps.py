@@ -7,7 +7,9 @@ model), benchmark prediction (``predict_split``), a baseline (stand-ins) and the
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -17,6 +19,7 @@ from map_cases import infer, replace_by_hand, write_images
 from test_baseline_runner import BoxStandIn, Stand, rect
 
 from pmgsam.baselines.runner import run_baseline
+from pmgsam.engine import inference
 from pmgsam.engine.inference import predict_split
 from pmgsam.utils.outputs import (
     IDENTITIES,
@@ -34,20 +37,33 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def images(tmp_path) -> Path:
-    return write_images(tmp_path / "images", 2, (20, 36), (4, -2))
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """Three input images for the module; read-only."""
+    return write_images(tmp_path_factory.mktemp("edited") / "images", 2, (20, 36), (4, -2))
 
 
 def digest(folder: Path) -> Dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
 
 
+@pytest.fixture(scope="module")
+def finished(checkpoints, images, tmp_path_factory, one_thread_module) -> Path:
+    """One finished inference run of weights "one" over :func:`images`, made once for the
+    module (on one thread, as the tests' reruns); tests take copies (:func:`straight`)."""
+    models = {str(path): model for path, model in checkpoints.values()}
+    out = tmp_path_factory.mktemp("finished") / "pred"
+    with pytest.MonkeyPatch.context() as mp:  # as conftest's weights, for this module-wide run
+        mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+        assert infer(checkpoints["one"][0], images, out)[0] == 0
+    return out
+
+
 @pytest.fixture
-def straight(weights, images, tmp_path) -> Tuple[Path, Dict[str, bytes]]:
-    """A folder a finished inference run wrote, and its maps."""
-    out = tmp_path / "pred"
-    assert infer(weights["one"], images, out)[0] == 0
+def straight(finished, tmp_path) -> Tuple[Path, Dict[str, bytes]]:
+    """A folder a finished inference run wrote, and its maps: a copy of :func:`finished` with
+    its files' modification times (the manifest's identities), which the test may change."""
+    out = shutil.copytree(finished, tmp_path / "pred")
     return out, digest(out)
 
 

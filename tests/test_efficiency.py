@@ -16,6 +16,13 @@ from pmgsam.modeling.build import build_model
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(scope="module")
+def tiny() -> torch.nn.Module:
+    """pmgsam_tiny at 64 px, built once for the module's FLOP counts, which only read it
+    (counting leaves the model as it was; a build with Hiera-T takes about a second)."""
+    return build_model("pmgsam_tiny", image_size=64).eval()
+
+
 def math_attention():
     """Attention as plain matmuls, which torch's own FLOP counter counts."""
     return sdpa_kernel(SDPBackend.MATH)
@@ -66,8 +73,8 @@ def test_parameter_counts_by_hand():
     assert count_parameters(toy) == {"total": 268, "trainable": 44, "frozen": 224}
 
 
-def test_tiny_model_u2net_flops_equal_a_direct_count():
-    model = build_model("pmgsam_tiny", image_size=64).eval()
+def test_tiny_model_u2net_flops_equal_a_direct_count(tiny):
+    model = tiny
     images = torch.rand(1, 3, 64, 64)
     flops = count_flops(model, images)
     with torch.no_grad(), FlopCounterMode(display=False) as direct:
@@ -79,13 +86,13 @@ def test_tiny_model_u2net_flops_equal_a_direct_count():
     assert sum(flops["components"].values()) == flops["total"]
 
 
-def test_fused_attention_is_counted_on_the_cpu():
+def test_fused_attention_is_counted_on_the_cpu(tiny):
     # 4-D attention takes the CPU's fused kernel, which torch's own counter scores 0; by hand
     # it is two batched matmuls, Q·Kᵀ and A·V, of 2·h·S·S·d FLOPs each per image (h=3, S=10,
     # d=8).
     flops = count_flops(_Attention(), torch.rand(2, 3, 10, 8))
     assert flops["total"] == 2 * (2 * 3 * 10 * 10 * 8)
-    model = build_model("pmgsam_tiny", image_size=64).eval()
+    model = tiny
     images = torch.rand(1, 3, 64, 64)
     fused = count_flops(model, images)["components"]
     with math_attention():
@@ -98,7 +105,7 @@ class _Attention(torch.nn.Module):
         return torch.nn.functional.scaled_dot_product_attention(x, x.flip(2), x.flip(3))
 
 
-def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, monkeypatch):
+def test_compare_times_the_sam2_generator_on_the_same_images(tiny, tmp_path, capsys, monkeypatch):
     # The compared generator must be SAM2's own, fed each timed image at the grid asked for.
     pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
@@ -166,8 +173,7 @@ def test_compare_times_the_sam2_generator_on_the_same_images(tmp_path, capsys, m
         encoder(torch.rand(1, 3, 1024, 1024, device="meta"))
     assert amg["encoder_flops_per_image"] == direct.get_total_flops() > 0
     assert amg["flops_per_image"] > amg["encoder_flops_per_image"]
-    tiny = count_flops(build_model("pmgsam_tiny", image_size=64).eval(), torch.rand(1, 3, 64, 64))
-    assert ours["flops_per_image"] == tiny["total"]
+    assert ours["flops_per_image"] == count_flops(tiny, torch.rand(1, 3, 64, 64))["total"]
     fewer = amg["flops_per_image"] / ours["flops_per_image"]
     sizes = "at different input sizes: pmgsam_tiny S=64, sam2_tiny 1024 px"
     assert f"({fewer:.1f}x fewer, {sizes})" in printed

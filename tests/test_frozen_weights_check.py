@@ -13,13 +13,25 @@ import shutil
 
 import pytest
 import torch
+from conftest import SMALL_HIERA
 from safetensors.torch import load_file, save_file
 
 import pmgsam
+from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.modeling.weights import CheckpointError
 
 S = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_frozen_hiera():
+    """conftest's small Hiera as "tiny" for the whole module, the module-scoped ``trained``
+    included: the digests and refusals do not depend on the branch's size, and every load
+    rebuilds and digests it (Hiera-T's 27 M weights took most of the module's time)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        yield
 
 
 @pytest.fixture(scope="module")

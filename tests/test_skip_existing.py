@@ -4,8 +4,10 @@ another model or setting (or of a manifest that cannot say which made them)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -29,9 +31,10 @@ STEMS = ["a", "b", "c", "d", "e"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def images(tmp_path) -> Path:
-    folder = tmp_path / "images"
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """The module's five input images; read-only (a test that damages one copies them)."""
+    folder = tmp_path_factory.mktemp("skip") / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i, stem in enumerate(STEMS):
@@ -51,6 +54,25 @@ def reads(monkeypatch) -> Counter:
 def infer(weights: Path, images: Path, out: Path, *extra) -> int:
     argv = ["--checkpoint", weights, "--input", images, "--out", out, "--num-workers", 0]
     return exit_status(inference_main, [*argv, "--batch-size", 1, *extra])
+
+
+@pytest.fixture(scope="module")
+def finished(checkpoints, images, tmp_path_factory, one_thread_module) -> Path:
+    """A finished run of weights "one" over :func:`images`, made once for the module (on one
+    thread, as the tests' runs); read-only: a test that starts from it takes a copy
+    (:func:`copy_of`)."""
+    models = {str(path): model for path, model in checkpoints.values()}
+    out = tmp_path_factory.mktemp("finished") / "pred"
+    with pytest.MonkeyPatch.context() as mp:  # as conftest's weights, for this module-wide run
+        mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+        assert infer(checkpoints["one"][0], images, out) == 0
+    return out
+
+
+def copy_of(finished: Path, out: Path) -> Path:
+    """``out`` as :func:`finished` left it, its files' modification times (the manifest's
+    identities) included."""
+    return Path(shutil.copytree(finished, out))
 
 
 def stopped_run(monkeypatch, weights: Path, images: Path, out: Path, maps: int, *extra) -> None:
@@ -144,12 +166,11 @@ def test_maps_of_another_producer_are_refused_and_nothing_is_written(
 
 
 def test_a_stopped_run_of_other_weights_leaves_a_folder_that_cannot_be_resumed(
-    weights, images, tmp_path, monkeypatch, capsys
+    weights, images, finished, tmp_path, monkeypatch, capsys
 ) -> None:
     # Weights "other" stopped while replacing the maps of "one": a, b are its maps, c-e still
     # the old ones. Keeping them would mix two models.
-    out = tmp_path / "pred"
-    assert infer(weights["one"], images, out) == 0
+    out = copy_of(finished, tmp_path / "pred")
     stopped_run(monkeypatch, weights["other"], images, out, 3)
     assert read_manifest(out)["mixed"]
     before = tree(out)
@@ -162,10 +183,9 @@ def test_a_stopped_run_of_other_weights_leaves_a_folder_that_cannot_be_resumed(
 
 
 def test_a_manifest_without_a_producer_record_is_refused(
-    weights, images, tmp_path, capsys, reads
+    weights, images, finished, tmp_path, capsys, reads
 ) -> None:
-    out = tmp_path / "pred"
-    assert infer(weights["one"], images, out) == 0
+    out = copy_of(finished, tmp_path / "pred")
     old = read_manifest(out)
     for key in ("producer", "mixed"):  # as pmgsam wrote it before it recorded them
         del old[key]
@@ -183,10 +203,9 @@ def test_a_manifest_without_a_producer_record_is_refused(
 
 
 def test_a_user_file_named_like_a_map_is_never_kept_as_one(
-    weights, images, tmp_path, capsys, reads
+    weights, images, finished, tmp_path, capsys, reads
 ) -> None:
-    straight, out = tmp_path / "straight", tmp_path / "pred"
-    assert infer(weights["one"], images, straight) == 0
+    straight, out = finished, tmp_path / "pred"
     for stem in ("a", "b"):  # a first run on part of the images (one file at a time)
         assert infer(weights["one"], images / f"{stem}.png", out) == 0
     (out / "c.png").write_bytes(b"the user's own file")
@@ -221,7 +240,7 @@ def test_a_checkpoint_without_frozen_digests_records_the_loaded_branches(
 
 
 def test_maps_of_other_images_of_the_same_names_are_predicted_again(
-    weights, images, tmp_path, reads
+    weights, images, finished, tmp_path, reads
 ) -> None:
     # Same weights and settings, but another input folder with the same file names, then an
     # image edited in place: the maps there are of other pixels, so they are not kept.
@@ -231,7 +250,7 @@ def test_maps_of_other_images_of_the_same_names_are_predicted_again(
         flipped = cv2.imread(str(images / f"{stem}.png"))[::-1].copy()
         cv2.imwrite(str(other / f"{stem}.png"), flipped)
     assert infer(weights["one"], other, straight) == 0
-    assert infer(weights["one"], images, out) == 0
+    copy_of(finished, out)
     reads.clear()
     assert infer(weights["one"], other, out, "--skip-existing") == 0
     assert set(reads) == set(STEMS)  # every map was of the first folder's image
@@ -245,7 +264,7 @@ def test_maps_of_other_images_of_the_same_names_are_predicted_again(
 
 
 def test_a_stopped_run_on_other_images_leaves_the_folder_refused(
-    weights, images, tmp_path, monkeypatch
+    weights, images, finished, tmp_path, monkeypatch
 ) -> None:
     # A run of the same weights over another folder's images of the same names, stopped
     # half-way, leaves maps of two image sets that nothing tells apart.
@@ -253,17 +272,17 @@ def test_a_stopped_run_on_other_images_leaves_the_folder_refused(
     other.mkdir()
     for stem in STEMS:
         cv2.imwrite(str(other / f"{stem}.png"), cv2.imread(str(images / f"{stem}.png"))[::-1])
-    assert infer(weights["one"], images, out) == 0
+    copy_of(finished, out)
     stopped_run(monkeypatch, weights["one"], other, out, 3)
     assert read_manifest(out)["mixed"]
     assert infer(weights["one"], other, out, "--skip-existing") == 2
 
 
 def test_an_unreadable_image_stops_the_run_or_is_skipped_with_keep_going(
-    weights, images, tmp_path, capsys, reads
+    weights, images, finished, tmp_path, capsys, reads
 ) -> None:
-    straight, out = tmp_path / "straight", tmp_path / "pred"
-    assert infer(weights["one"], images, straight) == 0
+    straight, out = finished, tmp_path / "pred"  # the straight run's maps: of these pixels
+    images = Path(shutil.copytree(images, tmp_path / "images"))  # to be damaged
     assert infer(weights["one"], images, out) == 0
     original = (images / "c.png").read_bytes()
     (images / "c.png").write_bytes(original[: len(original) // 2])  # header fine, pixels cut

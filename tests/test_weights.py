@@ -141,7 +141,8 @@ def test_hiera_checkpoint_of_another_variant_is_refused(hiera_tiny_file):
     assert str(path) in message
 
 
-def test_hiera_checkpoint_without_model_state_is_explained(tmp_path):
+def test_hiera_checkpoint_without_model_state_is_explained(tmp_path, small_hiera):
+    # The file is refused before any tensor is compared: the branch's size does not matter.
     path = tmp_path / "weird.pth"
     torch.save({"optimizer": {"lr": 1.0}}, path)
     with pytest.raises(CheckpointError, match="no 'model_state' entry"):
@@ -155,7 +156,9 @@ def test_hiera_size_must_be_multiple_of_32():
         HieraBranch("tiny", 200)
 
 
-def test_sam_checkpoint_initialises_decoder(sam_vit_b_file):
+# The SAM-initialisation tests build their models with conftest's small frozen Hiera: only the
+# decoder is loaded from SAM, and its shapes do not depend on the Hiera's.
+def test_sam_checkpoint_initialises_decoder(sam_vit_b_file, small_hiera):
     path, sam_state = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
@@ -185,7 +188,7 @@ def test_sam_checkpoint_initialises_decoder(sam_vit_b_file):
     assert len(report["loaded"]) == n_transformer + 6 + 6 + 1 + 1
 
 
-def test_sam_init_reports_shape_mismatches(sam_vit_b_file):
+def test_sam_init_reports_shape_mismatches(sam_vit_b_file, small_hiera):
     path, _ = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_tiny",
@@ -210,14 +213,16 @@ def test_sam_init_reports_shape_mismatches(sam_vit_b_file):
     assert sorted(k for g in groups for k in g) == sorted(model.decoder.state_dict())
 
 
-def test_non_sam_file_is_refused(tmp_path):
+def test_non_sam_file_is_refused(tmp_path, small_hiera):
     path = tmp_path / "not_sam.pth"
     torch.save({"foo.weight": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not a segment-anything checkpoint"):
         pmgsam.build_model("pmgsam_tiny", image_size=64, sam_checkpoint=str(path))
 
 
-def test_sam_checkpoint_fitting_nothing_is_refused_and_a_partial_fit_warns(tmp_path, caplog):
+def test_sam_checkpoint_fitting_nothing_is_refused_and_a_partial_fit_warns(
+    tmp_path, caplog, small_hiera
+):
     # segment-anything's own decoder (width 256); the tiny variant's is 64 wide, so nothing fits.
     from segment_anything.modeling import MaskDecoder, TwoWayTransformer
 
