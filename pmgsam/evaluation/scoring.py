@@ -159,8 +159,9 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecut
     # The workers' OpenCV runs on one thread. Set in a forked child, the count would wait
     # forever if this process had used OpenCV's thread pool (a caller's own resize or blur):
     # so it is set here, where the pool's threads exist, for the fork. The first submit forks
-    # every worker before it returns (Python >= 3.11; earlier ones fork as tasks come, with
-    # the caller's count); a worker that fails to start is named by _completed.
+    # every worker before it returns (with fork, since Python 3.10.5: gh-90622; older ones
+    # fork as tasks come, with the caller's count: more OpenCV threads, no hang); a worker
+    # that fails to start is named by _completed.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
