@@ -115,3 +115,29 @@ def test_the_command_line_hands_its_counts_and_dtype_to_the_report(monkeypatch) 
     got = {k: handed[0][k] for k in ("size", "batch", "device", "dtype", "iters", "warmup")}
     assert got == {"size": 32, "batch": 3, "device": "cpu", "dtype": "bf16", "iters": 7,
                    "warmup": 2}  # fmt: skip
+
+
+def test_the_report_times_with_its_own_dtype_and_counts(monkeypatch) -> None:
+    # efficiency_report hands dtype, iters and warm-up on positionally: each in its place.
+    from stand_in_models import ReportStandIn
+
+    import pmgsam.efficiency.report as report_mod
+
+    seen: List[tuple] = []
+    speed = {"latency_ms_median": 1.0, "images_per_s": 1.0, "first_call_ms": 1.0,
+             "peak_memory_mb": None, "peak_reserved_mb": None}  # fmt: skip
+
+    def infer(net, images, dtype, iters, warmup, progress=None):
+        return seen.append(("inference", dtype, iters, warmup)) or dict(speed)
+
+    def train(model, net, images, dtype, iters, warmup, perf, progress=None):
+        return seen.append(("train", dtype, iters, warmup)) or dict(speed)
+
+    monkeypatch.setattr(report_mod, "build_model", lambda name, **kw: ReportStandIn(8))
+    monkeypatch.setattr(report_mod, "measure_speed", infer)
+    monkeypatch.setattr(report_mod, "measure_training", train)
+    for is_train in (False, True):
+        report_mod.efficiency_report(
+            "pmgsam_tiny", dtype="bf16", iters=7, warmup=2, train=is_train, progress=False
+        )
+    assert seen == [("inference", "bf16", 7, 2), ("train", "bf16", 7, 2)]
