@@ -144,19 +144,19 @@ def time_writers(maps: List[torch.Tensor], counts: List[int], out: Path, rounds:
     settings = [(n, True) for n in counts] + [(n, False) for n in counts if n and gpu]
     writer: Dict[tuple, List[float]] = {s: [] for s in settings}
     alone: Dict[int, List[float]] = {n: [] for n in counts}
+    folders = ["halves"]  # every setting's maps, compared byte for byte at the end
     for r in range(rounds):
         for n, overlap in settings:
-            folder = out / f"writer{n}{'' if overlap else 'w'}_{r}"
+            folders.append(f"writer{n}{'' if overlap else 'w'}_{r}")
             start = time.perf_counter()
             with MapWriter(n, overlap_copies=overlap) as maps_writer:
                 for k, prob in enumerate(maps):
-                    maps_writer.write(prob, folder / f"{k}.png")
+                    maps_writer.write(prob, out / folders[-1] / f"{k}.png")
             writer[n, overlap].append(_rate(len(maps), time.perf_counter() - start))
             if overlap:
-                alone[n].append(_encode_alone(levels, n, out / f"alone{n}_{r}"))
-    same_bytes(out, ["halves"] + [f"writer{n}{'' if o else 'w'}_{r}" for n, o in settings
-                                  for r in range(rounds)]
-               + [f"alone{n}_{r}" for n in counts for r in range(rounds)])  # fmt: skip
+                folders.append(f"alone{n}_{r}")
+                alone[n].append(_encode_alone(levels, n, out / folders[-1]))
+    same_bytes(out, folders)
     mb = statistics.mean(p.stat().st_size for p in (out / "halves").iterdir()) / 1e6
     print(f"part 1, the map writer alone: {len(maps)} model-like maps, {mb:.2f} MB each as PNG")
     for name, values in halves.items():
