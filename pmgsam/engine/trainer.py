@@ -75,12 +75,6 @@ class Trainer(TrainerSetup):
     twice); ``with Trainer(config) as trainer:`` closes it on leaving the block.
     """
 
-    def __enter__(self) -> Trainer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()  # idempotent: after fit() it has nothing left to give back
-
     def __init__(
         self,
         config: ExperimentConfig,
@@ -113,6 +107,12 @@ class Trainer(TrainerSetup):
             if lost is not None:
                 raise lost from err
             raise
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()  # idempotent: after fit() it has nothing left to give back
 
     def _setup(self, resume: Optional[Union[str, Path]]) -> None:
         config = self.config
