@@ -231,3 +231,64 @@ def test_the_real_class_runs_a_cuda_call_under_autograd_directly() -> None:
         outs = [graphed(images) for _ in range(3)]
     assert outs == [{"mask": "direct"}] * 3 and calls == [images] * 3
     assert graphed.captures == 0
+
+
+class _FailsOnce(_Tiny):
+    """Raises on its first forward, as a first batch that ran out of memory would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 1
+
+    def forward(self, images: torch.Tensor, scale: float = 1.0) -> Dict[str, torch.Tensor]:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise RuntimeError("out of memory")
+        return super().forward(images, scale)
+
+
+def test_a_first_call_that_raised_leaves_the_next_call_of_its_shape_eager() -> None:
+    # The eager first call is what lets a capture's warm-up meet a model already set up; a call
+    # that raised did not set it up, so the next one is the shape's first again.
+    model = _FailsOnce().eval()
+    model.failures_left = 0
+    graphed = _SnapshotGraphed(model, model)
+    x = _x()
+    with torch.inference_mode():
+        graphed(x[:1]), graphed(x[:1])  # another shape, met first: the weights are recorded
+        model.failures_left = 1
+        try:
+            graphed(x)
+        except RuntimeError:
+            pass
+        graphed(x)
+        assert graphed.captures == 1
+        out = graphed(x)
+    assert graphed.captures == 2
+    torch.testing.assert_close(out["mask"], _by_hand(x), rtol=0, atol=1e-6)
+
+
+def test_a_tensor_passed_by_keyword_runs_the_model_directly() -> None:
+    # A graph would replay the tensor it read at capture, not the caller's.
+    graphed, _ = _graphed()
+    x = _x()
+    scale = torch.tensor(2.0)
+    with torch.inference_mode():
+        outs = [graphed(x, scale=scale) for _ in range(3)]
+    assert graphed.captures == 0
+    for out in outs:
+        torch.testing.assert_close(out["mask"], _by_hand(2.0 * x), rtol=0, atol=1e-6)
+
+
+def test_a_list_passed_by_keyword_runs_the_model_directly() -> None:
+    # A list cannot key a graph (it is not hashable): it used to raise TypeError.
+    def net(images: torch.Tensor, factors: list) -> Dict[str, torch.Tensor]:
+        return {"mask": images * sum(factors)}
+
+    graphed = _SnapshotGraphed(net, _Tiny().eval())
+    x = _x()
+    with torch.inference_mode():
+        outs = [graphed(x, factors=[1.0, 2.0]) for _ in range(3)]
+    assert graphed.captures == 0
+    for out in outs:
+        torch.testing.assert_close(out["mask"], 3.0 * x, rtol=0, atol=0)

@@ -19,6 +19,8 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
+_PLAIN = (bool, int, float, str)  # keyword values a graph may be keyed by
+
 
 @dataclass
 class _Captured:
@@ -52,11 +54,12 @@ class GraphedInference:
     replay after copying their images into its input. The outputs are returned as fresh
     tensors (the graph's own are overwritten by its next replay).
 
-    Calls under autograd (``torch.is_grad_enabled()``), on CPU tensors, or inside
-    ``torch.compile`` tracing run ``net`` directly. Any change to ``model``'s parameters or
-    buffers (a weight load, an in-place edit through the parameter, a move) drops every
-    graph: each is captured again from the new weights; so does a module switched between
-    train and eval mode. Not seen: ``param.data`` edits, in-place edits of inference tensors
+    Calls under autograd (``torch.is_grad_enabled()``), on CPU tensors, inside
+    ``torch.compile`` tracing, or with a keyword argument other than ``None``, a bool, a
+    number or a string (a tensor, say) run ``net`` directly. Any change to ``model``'s
+    parameters or buffers (a weight load, an in-place edit through the parameter, a move)
+    drops every graph: each is captured again from the new weights; so does a module switched
+    between train and eval mode. Not seen: ``param.data`` edits, in-place edits of inference tensors
     made inside ``torch.inference_mode`` (neither bumps a version counter), and settings held
     in plain attributes (the speed options of
     :func:`~pmgsam.engine.performance.prepare_model`): call :meth:`reset` after changing one.
@@ -119,13 +122,19 @@ class GraphedInference:
             and not torch.cuda.is_current_stream_capturing()
         )
 
+    @staticmethod
+    def _plain_options(kwargs: Dict[str, Any]) -> bool:
+        # A graph bakes in the memory of every tensor it read, so a tensor (or a list holding
+        # one) passed by keyword would be replayed from the capture's copy, not the caller's.
+        return all(v is None or isinstance(v, _PLAIN) for v in kwargs.values())
+
     def reset(self) -> None:
         """Drop every graph (and its memory); the next calls capture again."""
         self._graphs.clear()
         self._seen.clear()
 
     def __call__(self, images: torch.Tensor, **kwargs: Any) -> Dict[str, torch.Tensor]:
-        if not self._graphable(images):
+        if not (self._graphable(images) and self._plain_options(kwargs)):
             return self.net(images, **kwargs)
         weights = self._weights_state()
         if weights != self._weights:
@@ -136,8 +145,10 @@ class GraphedInference:
         entry = self._graphs.get(key)
         if entry is None:
             if key not in self._seen:
-                self._seen.add(key)
                 out = self.net(images, **kwargs)
+                # Only once it succeeded: a first call that raised (out of memory, a bad
+                # input) must not make the next call of the shape a capture.
+                self._seen.add(key)
             else:
                 entry = self._capture(images, kwargs)
                 self._graphs[key] = entry
