@@ -1,5 +1,5 @@
 """Why ``pmgsam.ablate --evaluate`` scores a variant again (``rescore_reason`` of
-:mod:`pmgsam.ablation.scoring`, from the settings the scores record): each change that changes the
+:mod:`pmgsam.ablation.settings`, from the settings the scores record): each change that changes the
 scores is named (the weights' SHA-256, HCE, image size, device type, precision, speed options,
 the data), a setting the scores lack is named as lacking, and the data's digest follows its
 files, not their folder. Pure functions of the records; the passes that act on them are
@@ -15,7 +15,7 @@ from typing import Dict
 import pytest
 import torch
 
-import pmgsam.ablation.scoring as scoring
+import pmgsam.ablation.settings as ablation_settings
 from pmgsam.engine.performance_config import PerformanceConfig
 
 OPTIONS = {
@@ -44,11 +44,11 @@ OLDER = {"hce": True, "image_size": 64, "amp": "bf16", "data_root": "/d/DIS5K", 
 
 
 def test_settings_as_recorded_keep_the_scores() -> None:
-    assert scoring.rescore_reason(dict(NOW), NOW) == (None, False)
+    assert ablation_settings.rescore_reason(dict(NOW), NOW) == (None, False)
     # Scores with HCE also serve a call with --no-hce: nothing is lost by keeping them.
-    assert scoring.rescore_reason(dict(NOW), {**NOW, "hce": False})[0] is None
+    assert ablation_settings.rescore_reason(dict(NOW), {**NOW, "hce": False})[0] is None
     # The same files found under another data.root (the dataset moved): the same data.
-    assert scoring.rescore_reason({**NOW, "data_root": "/old/DIS5K"}, NOW)[0] is None
+    assert ablation_settings.rescore_reason({**NOW, "data_root": "/old/DIS5K"}, NOW)[0] is None
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_settings_as_recorded_keep_the_scores() -> None:
          "data"],
 )  # fmt: skip
 def test_a_change_that_changes_the_scores_is_named(recorded, words, predict) -> None:
-    reason, must_predict = scoring.rescore_reason(recorded, NOW)
+    reason, must_predict = ablation_settings.rescore_reason(recorded, NOW)
     assert reason is not None and re.search(words, reason), reason
     assert must_predict is predict
 
@@ -100,28 +100,30 @@ def test_speed_options_are_recorded_as_they_act_on_the_device() -> None:
     perf = PerformanceConfig(tf32=False, compile_mode="max-autotune", fused_optimizer=False)
     # On CUDA TF32 and cuDNN's timing change the arithmetic; a compile mode without compile
     # changes nothing, and training-only options are no prediction's.
-    assert scoring.prediction_options(perf, "cuda") == {**OPTIONS, "tf32": False}
-    assert scoring.prediction_options(perf, "cpu") == {
+    assert ablation_settings.prediction_options(perf, "cuda") == {**OPTIONS, "tf32": False}
+    assert ablation_settings.prediction_options(perf, "cpu") == {
         **OPTIONS,
         "tf32": None,
         "cudnn_benchmark": None,
     }
     # TF32 and cuDNN are CUDA's alone: on Apple's GPU (mps) too they change nothing.
-    assert scoring.prediction_options(perf, "mps") == scoring.prediction_options(perf, "cpu")
+    assert ablation_settings.prediction_options(
+        perf, "mps"
+    ) == ablation_settings.prediction_options(perf, "cpu")
     compiled = PerformanceConfig(compile=True, compile_scope="regional")
-    assert scoring.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
+    assert ablation_settings.prediction_options(compiled, "cpu")["compile_scope"] == "regional"
 
 
 def test_bf16_group_norms_on_predict_again_and_scores_from_before_the_option_stand() -> None:
     # GroupNorms computed in bf16 round differently: maps predicted with them off (also by a
     # pmgsam before the option, whose record lacks the key) do not stand for a call with them on.
-    on = scoring.prediction_options(PerformanceConfig(bf16_group_norm=True), "cuda")
+    on = ablation_settings.prediction_options(PerformanceConfig(bf16_group_norm=True), "cuda")
     assert on["bf16_group_norm"] is True
     before = {key: value for key, value in OPTIONS.items() if key != "bf16_group_norm"}
     older = {**NOW, "performance": before}
-    why, predict = scoring.rescore_reason(older, {**NOW, "performance": on})
+    why, predict = ablation_settings.rescore_reason(older, {**NOW, "performance": on})
     assert predict and "performance.bf16_group_norm None then, True now" in why
-    assert scoring.rescore_reason(older, NOW) == (None, False)
+    assert ablation_settings.rescore_reason(older, NOW) == (None, False)
 
 
 def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
@@ -141,22 +143,22 @@ def _dataset(root: Path, sizes: Dict[str, int]) -> SimpleNamespace:
 
 def test_data_digest_follows_the_files_not_the_folder(tmp_path) -> None:
     a = _dataset(tmp_path / "A" / "DIS-TE1", {"x": 5, "y": 7})
-    digest = scoring.data_digest(tmp_path / "A", {"DIS-TE1": a})
+    digest = ablation_settings.data_digest(tmp_path / "A", {"DIS-TE1": a})
     # The same files under another root (moved or copied): the same data.
     b = _dataset(tmp_path / "B" / "DIS-TE1", {"x": 5, "y": 7})
-    assert scoring.data_digest(tmp_path / "B", {"DIS-TE1": b}) == digest
+    assert ablation_settings.data_digest(tmp_path / "B", {"DIS-TE1": b}) == digest
     # A mask of another size, another image list, or the files read as another part: not.
     c = _dataset(tmp_path / "C" / "DIS-TE1", {"x": 5, "y": 8})
-    assert scoring.data_digest(tmp_path / "C", {"DIS-TE1": c}) != digest
+    assert ablation_settings.data_digest(tmp_path / "C", {"DIS-TE1": c}) != digest
     d = _dataset(tmp_path / "D" / "DIS-TE1", {"x": 5})
-    assert scoring.data_digest(tmp_path / "D", {"DIS-TE1": d}) != digest
-    assert scoring.data_digest(tmp_path / "A", {"DIS-TE2": a}) != digest
+    assert ablation_settings.data_digest(tmp_path / "D", {"DIS-TE1": d}) != digest
+    assert ablation_settings.data_digest(tmp_path / "A", {"DIS-TE2": a}) != digest
 
 
 def test_a_speed_option_the_scores_do_not_record_is_a_change() -> None:
     # Scores from before an option was compared do not say how it was set: scored again.
     then = {key: value for key, value in OPTIONS.items() if key != "channels_last"}
-    reason, predict = scoring.rescore_reason({**NOW, "performance": then}, NOW)
+    reason, predict = ablation_settings.rescore_reason({**NOW, "performance": then}, NOW)
     assert reason is not None and "performance.channels_last None then, False now" in reason
     assert predict is True
 
@@ -167,7 +169,7 @@ def test_the_device_is_recorded_by_type(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(torch.version, "hip", None)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     perf = PerformanceConfig()
-    settings = scoring.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
+    settings = ablation_settings.scoring_settings(64, "cuda:1", True, tmp_path, {}, "5" * 64, perf)
     assert (settings["device"], settings["amp"]) == ("cuda", "bf16")
 
 
@@ -175,7 +177,7 @@ def test_the_device_is_recorded_by_type(tmp_path, monkeypatch) -> None:
 def test_a_setting_the_scores_lack_is_named_once_as_lacking(key: str) -> None:
     # Not also as a change from None: the record says nothing of how it was set.
     recorded = {k: v for k, v in NOW.items() if k != key}
-    reason, predict = scoring.rescore_reason(recorded, NOW)
+    reason, predict = ablation_settings.rescore_reason(recorded, NOW)
     assert reason == (
         f"its scores do not record the {key} they were predicted with (scored by an older pmgsam)"
     )

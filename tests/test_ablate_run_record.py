@@ -183,7 +183,7 @@ def test_report_names_the_variant_folders_of_an_ablation_folder(scored, capsys) 
 
 
 def test_scores_without_settings_name_evaluate_py_as_a_cause() -> None:
-    from pmgsam.ablation.scoring import rescore_reason
+    from pmgsam.ablation.settings import rescore_reason
 
     why, predict = rescore_reason(None, {})
     assert "or by evaluate.py" in why and predict

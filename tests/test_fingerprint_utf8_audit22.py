@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
-from pmgsam.ablation.scoring import data_digest
+from pmgsam.ablation.settings import data_digest
 from pmgsam.engine.train_data import data_fingerprint, paths_fingerprint, sizes_fingerprint
 from pmgsam.evaluation.table_gt import mask_record
 

@@ -13,7 +13,7 @@ from typing import Any, List
 import pytest
 import torch
 
-from pmgsam.ablation import scoring as ablate_scoring
+from pmgsam.ablation import settings as ablate_settings
 from pmgsam.engine import predictor as predictor_mod
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.engine.predictor import Predictor, resolve_amp
@@ -89,7 +89,7 @@ def test_amp_auto_is_bf16_only_where_the_gpu_computes_it_natively(mixed_gpus, ca
     # What records the precision follows the Predictor: the ablation's scored_with settings.
     assert Predictor(NoWeights([]), t4).amp == "none"
     for device, amp in (("cuda:0", "none"), ("cuda:1", "bf16")):
-        settings = ablate_scoring.scoring_settings(
+        settings = ablate_settings.scoring_settings(
             32, device, True, ".", {}, "0" * 64, PerformanceConfig()
         )
         assert settings["amp"] == amp == Predictor(NoWeights([]), device).amp

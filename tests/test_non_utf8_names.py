@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pmgsam.ablation.scoring import data_digest
+from pmgsam.ablation.settings import data_digest
 from pmgsam.analysis.figures import _per_image_hce
 from pmgsam.analysis.premask import _write_per_image_csv
 from pmgsam.analysis.scored_images import _scored_stems

@@ -56,7 +56,8 @@ def test_write_text_atomic_writes_utf8_into_a_new_folder_and_keeps_the_earlier_f
 
 
 def test_ablate_scores_keep_their_earlier_record(tmp_path, monkeypatch) -> None:
-    from pmgsam.ablation.scoring import SCORED_WITH, _record_settings
+    from pmgsam.ablation.scoring import _record_settings
+    from pmgsam.ablation.settings import SCORED_WITH
 
     out = tmp_path / "DIS-VD.json"
     summary = _record_settings(out, {"maxF": 0.5}, {"threshold": 0.5})

@@ -1,16 +1,11 @@
-"""Scoring one variant of an ablation grid, and when its kept scores still stand (used by
-:mod:`pmgsam.ablate`).
+"""Scoring one variant of an ablation grid (used by :mod:`pmgsam.ablate`).
 
 A variant's scores (``<run>/metrics/<set>.json``) record in ``scored_with`` what decided them
-(:func:`scoring_settings`): the SHA-256 of the best weights (hashed once per variant and call),
-HCE scored or not, and how the maps were predicted: the evaluation image size S, the device
-type, the autocast precision (``bf16`` on CUDA, none on the CPU) and the speed options that
-change the arithmetic (:data:`PREDICTION_OPTIONS`: TF32 and cuDNN's algorithm choice on CUDA,
-Hiera's attention form, channels-last, ``torch.compile``); and the images, GT masks and
-skeletons scored (their paths under ``data.root`` and their sizes, so a dataset moved elsewhere
-is the same data, another dataset is not). ``--evaluate`` keeps them only when they record the
-settings of this call; otherwise it scores again, saying why (:func:`rescore_reason`); scores
-written by an older pmgsam, which recorded less, are scored again, saying what they lack.
+(:mod:`pmgsam.ablation.settings`: the best weights' SHA-256, hashed once per variant and call,
+HCE, how the maps were predicted, and the data). ``--evaluate`` keeps them only when they
+record the settings of this call; otherwise it scores again, saying why
+(:func:`~pmgsam.ablation.settings.rescore_reason`); scores written by an older pmgsam, which
+recorded less, are scored again, saying what they lack.
 Either way the variant's run.json records the best weights (path and SHA-256) as evaluate.py
 records its checkpoint: a run.json of an older pmgsam.ablate gains them on the next call.
 Scores with HCE also serve a ``--no-hce`` call; adding HCE to scores made without it rescores
@@ -34,174 +29,24 @@ DIS5K root, which its Overall (TE1-4) would pool with these
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from pmgsam.ablation.checks import DONE_FILE, switched_keys
 from pmgsam.ablation.gt import check_same_data_root, entry_gt, kept_record, other_ground_truth
 from pmgsam.ablation.maps import check_map_folders, holds_edited_maps, overwrite_given, written_over
-from pmgsam.utils.command_names import command_name
+from pmgsam.ablation.settings import SCORED_WITH, rescore_reason, scoring_settings
 from pmgsam.utils.config import load_config
-from pmgsam.utils.io import path_under, write_text_atomic
+from pmgsam.utils.io import write_text_atomic
 
 logger = logging.getLogger("pmgsam.ablate")
-SCORED_WITH = "scored_with"
 
 
 class NotTrainedError(FileNotFoundError):
     """A variant asked to be scored has no finished training (``pmgsam.ablate`` scores the
     others first, then names every such variant in one error)."""
-
-
-def data_digest(root: str | Path, datasets: Mapping[str, Any]) -> str:
-    """SHA-256 of every part's images, GT masks and skeletons: each file's path relative to
-    ``root`` (absolute when outside it) and its size in bytes. The same after the dataset
-    folder moved; different for other images, another image list or a changed mask."""
-    digest = hashlib.sha256()
-    base = Path(root).resolve()
-    for part, dataset in datasets.items():
-        digest.update(f"[{part}]\n".encode())
-        skeletons = getattr(dataset, "skeleton_paths", None) or [None] * len(dataset.names)
-        for files in zip(dataset.image_paths, dataset.mask_paths, skeletons):
-            for path in files:
-                if path is None:
-                    digest.update(b"-\n")
-                    continue
-                # os.fsencode: a name that is not UTF-8 (held as surrogates) as its bytes.
-                line = f"{path_under(path, base)} {Path(path).stat().st_size}\n"
-                digest.update(os.fsencode(line))
-    return digest.hexdigest()
-
-
-#: The ``performance`` options a prediction runs with that change its arithmetic (up to
-#: rounding): the rest (fused optimiser, persistent workers) act in training only, and CUDA
-#: graphs replay the eager forward's own kernels.
-PREDICTION_OPTIONS = (
-    "hiera_window_attention",
-    "channels_last",
-    "fold_frozen_batchnorm",
-    "compile",
-    "compile_scope",
-    "compile_mode",
-    "tf32",
-    "cudnn_benchmark",
-    "bf16_group_norm",
-)
-#: What :func:`rescore_reason` compares besides HCE, and what a record lacking one means.
-PREDICTION_KEYS = ("weights_sha256", "image_size", "device", "amp", "performance")
-
-
-def prediction_options(performance: Any, device_type: str) -> Dict[str, Any]:
-    """The :data:`PREDICTION_OPTIONS` of a ``PerformanceConfig`` as they act on
-    ``device_type``: TF32 and cuDNN's algorithm timing only on CUDA (None elsewhere), the
-    compile scope and mode only when compiling (None otherwise), bf16 GroupNorms only when on
-    (None off: what scores recorded before the option ran), so that a setting that changes
-    nothing does not cause a rescore."""
-    options = {key: getattr(performance, key) for key in PREDICTION_OPTIONS}
-    options["bf16_group_norm"] = options["bf16_group_norm"] or None
-    if device_type != "cuda":
-        options.update(tf32=None, cudnn_benchmark=None)
-    if not options["compile"]:
-        options.update(compile_scope=None, compile_mode=None)
-    return options
-
-
-def scoring_settings(
-    image_size: int,
-    device: Any,
-    with_hce: bool,
-    root: str | Path,
-    datasets: Mapping[str, Any],
-    weights_sha256: str,
-    performance: Any,
-) -> Dict[str, Any]:
-    """What a variant's scores depend on (recorded as ``scored_with``): its weights'
-    ``weights_sha256``, HCE, how its maps are predicted (image size, ``device``'s type,
-    precision, the ``performance`` options of :func:`prediction_options`) and the data."""
-    import torch
-
-    from pmgsam.engine.predictor import resolve_amp
-
-    device = torch.device(device)
-    return {
-        "weights_sha256": weights_sha256,
-        "hce": with_hce,
-        "image_size": image_size,
-        "device": device.type,
-        # The Predictor's amp 'auto': bf16 on a GPU with native bf16, else full precision.
-        "amp": resolve_amp("auto", device),
-        "performance": prediction_options(performance, device.type),
-        "data_root": str(Path(root).resolve()),
-        "data": data_digest(root, datasets),
-    }
-
-
-def rescore_reason(
-    recorded: Optional[Mapping[str, Any]], now: Mapping[str, Any]
-) -> Tuple[Optional[str], bool]:
-    """(why scores recorded as ``recorded`` do not stand for a call with the settings ``now``,
-    or None when they do; whether the maps must be predicted again, not only scored)."""
-    if not isinstance(recorded, Mapping):
-        why = (
-            "its scores do not record the settings they were computed with (scored by an "
-            f"older pmgsam, or by {command_name('evaluate')} into the variant's folder)"
-        )
-        return why, True
-    reasons, predict = [], False
-    lacking = [key for key in PREDICTION_KEYS if key not in recorded]
-    if lacking:
-        reasons.append(
-            f"its scores do not record the {', '.join(lacking)} they were predicted with "
-            "(scored by an older pmgsam)"
-        )
-        predict = True
-    if now["hce"] and not recorded.get("hce"):
-        reasons.append("its scores lack HCE (scored with --no-hce), which is asked for now")
-
-    def changed(key: str) -> bool:
-        # A key the scores lack is named once, above, not again as a change from None.
-        return key in recorded and recorded[key] != now[key]
-
-    if changed("weights_sha256"):
-        reasons.append(
-            "its best weights changed since it was scored (SHA-256 "
-            f"{str(recorded['weights_sha256'])[:12]} then, {now['weights_sha256'][:12]} now: "
-            "trained again)"
-        )
-        predict = True
-    if changed("image_size"):
-        reasons.append(f"image size S {recorded['image_size']} then, {now['image_size']} now")
-        predict = True
-    if changed("device"):
-        reasons.append(
-            f"maps predicted on {recorded['device']} then, {now['device']} now (--device)"
-        )
-        predict = True
-    if changed("amp"):
-        reasons.append(
-            f"maps predicted with amp {recorded['amp']!r} then, {now['amp']!r} now (--device, "
-            "or a GPU with or without native bf16)"
-        )
-        predict = True
-    then_options = recorded.get("performance")
-    if isinstance(then_options, Mapping):
-        changed = [
-            f"performance.{key} {then_options.get(key)!r} then, {value!r} now"
-            for key, value in now["performance"].items()
-            if then_options.get(key) != value
-        ]
-        if changed:
-            reasons.append(f"maps predicted with other speed options ({'; '.join(changed)})")
-            predict = True
-    if recorded.get("data") != now["data"]:
-        where = f"data.root '{recorded.get('data_root')}' then, '{now['data_root']}' now"
-        reasons.append(f"other images or GT masks than were scored ({where})")
-        predict = True
-    return ("; ".join(reasons) or None), predict
 
 
 def evaluate_variant(
