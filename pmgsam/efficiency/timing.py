@@ -44,10 +44,13 @@ def _time_calls(
     calls, outside the timed spans; a CPU timing of a SAM automatic mode takes minutes.
     """
     # Checked before any call: no timed call leaves no median, and statistics' own error
-    # names no option. (A negative warm-up is not refused here: the baselines' --speed-warmup
-    # reaches this after every split is scored, where raising would lose the run.json.)
+    # names no option; a negative warm-up would run one untimed call and count it in the
+    # peak memory. (The commands refuse both when parsing, before any work, so a baseline's
+    # timing after its scoring never raises here.)
     if iters < 1:
         raise ValueError(f"iters (the timed calls) must be at least 1, got {iters}")
+    if warmup < 0:
+        raise ValueError(f"warmup (the untimed calls) must be at least 0, got {warmup}")
     from tqdm import tqdm
 
     bar = tqdm(
