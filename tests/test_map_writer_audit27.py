@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable, List
 
@@ -77,13 +78,18 @@ def test_a_writer_error_is_raised_by_the_next_write_not_only_on_leaving(tmp_path
 def test_a_writer_error_on_leaving_drops_the_maps_not_yet_started(tmp_path, monkeypatch):
     go = threading.Event()
     saved: List[str] = []
+    queued: List[Future] = []  # c's and d's writes
     real = map_writer.save_levels_png
 
     def save(levels, path: Path) -> None:
         if path.name == "a.png":
             go.wait(10)
             raise _no_space(path)
-        time.sleep(0.5)  # far longer than the caller takes to cancel c and d
+        # Held until the caller has dropped c and d (or 10 s, when it never does): without
+        # the hold, a caller slower than this write would see the thread start c.
+        deadline = time.monotonic() + 10
+        while not all(task.cancelled() for task in queued) and time.monotonic() < deadline:
+            time.sleep(0.01)
         real(levels, path)
         saved.append(path.name)
 
@@ -92,6 +98,10 @@ def test_a_writer_error_on_leaving_drops_the_maps_not_yet_started(tmp_path, monk
         with MapWriter(1, max_pending=10) as maps:
             for name in "abcd":
                 maps.write(torch.zeros(3, 3), tmp_path / f"{name}.png")
+            queued.extend(
+                task for task, path, _ in maps._pending if path.name in ("c.png", "d.png")
+            )
+            assert len(queued) == 2
             go.set()
     # b may have started when a failed (then it finishes, whole); c and d had not.
     assert saved in ([], ["b.png"])
