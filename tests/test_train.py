@@ -17,13 +17,16 @@ import pytest
 import torch
 import yaml
 from cli_cases import train_main
+from conftest import SMALL_HIERA
 from free_port_ranks import start_ranks_on_a_free_port
 from training_cases import crash_at_step, tiny_dis5k_values
 
+from pmgsam.data.config import DataConfig
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
 from pmgsam.engine.trainer import Trainer
+from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES, PMGSAM
 from pmgsam.utils.cli import exit_status
@@ -38,20 +41,48 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
+def _config(
+    out: Path, dis5k_root: Path, data_config: Callable[..., Any], name: str = "run", **sections: Any
+) -> ExperimentConfig:
+    values = tiny_dis5k_values(out / name, dis5k_root, data_config, image_size=32)
+    values["optim"] = {"lr": 1e-3}
+    values["schedule"] = {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
+    values["train"].update(log_every=1, preview_images=2)
+    for key, value in sections.items():
+        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    return from_dict(ExperimentConfig, values)
+
+
 @pytest.fixture
 def make_config(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> Callable[..., ExperimentConfig]:
     def make(name: str = "run", **sections: Dict[str, Any]) -> ExperimentConfig:
-        values = tiny_dis5k_values(tmp_path / name, dis5k_root, data_config, image_size=32)
-        values["optim"] = {"lr": 1e-3}
-        values["schedule"] = {"epochs": 2, "warmup_epochs": 1, "step_every": 1, "step_gamma": 0.5}
-        values["train"].update(log_every=1, preview_images=2)
-        for key, value in sections.items():
-            values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
-        return from_dict(ExperimentConfig, values)
+        return _config(tmp_path, dis5k_root, data_config, name, **sections)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def straight(
+    tmp_path_factory: pytest.TempPathFactory, dis5k_root: Path, one_thread_module: None
+) -> Trainer:
+    """The uninterrupted run of make_config's defaults, which the resume tests must equal,
+    trained once for the module (read-only: tests copy its model). With or without loader
+    workers the runs are bit-identical (each augmentation is drawn from seed, epoch, index)."""
+    tmp = tmp_path_factory.mktemp("straight")
+
+    def data_config(dataset: str, root: Path, **overrides: Any) -> DataConfig:
+        # conftest's data_config, which is per test: split files under this module's folder.
+        splits = {"train_split": "DIS-TR", "val_split": "DIS-VD", "test_splits": ["DIS-TE1"]}
+        values = {"dataset": dataset, "root": str(root), **splits, "split_dir": str(tmp)}
+        return from_dict(DataConfig, {**values, **overrides})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        trainer = Trainer(_config(tmp, dis5k_root, data_config, "straight"))
+        trainer.fit()
+    return trainer
 
 
 def _trainable(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
@@ -156,10 +187,7 @@ def test_run_without_a_finite_validation_loss_claims_no_best(make_config, monkey
 
 
 # --------------------------------------------------------------------------- checkpoints
-def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch) -> None:
-    straight = Trainer(make_config("straight"))
-    straight.fit()
-
+def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch, straight) -> None:
     cfg = make_config("interrupted")
     crash_at_step(monkeypatch, cfg, epoch=1, iteration=0)  # the second epoch's first step
 
@@ -192,16 +220,19 @@ def test_resume_after_interruption_equals_straight_run(make_config, monkeypatch)
 
 
 def test_resume_with_persistent_loader_workers_equals_straight_run(
-    make_config, monkeypatch
+    make_config, monkeypatch, straight
 ) -> None:
     # Augmentations are drawn in worker processes, which persistent workers (the default)
     # keep, with their RNG, from one epoch to the next; the resumed run starts new ones. Each
-    # sample's draw depends on (seed, epoch, index) alone, so the runs still agree exactly
-    # (without persistent workers the batches equal those of no workers:
+    # sample's draw depends on (seed, epoch, index) alone, so the resumed run equals exactly
+    # the straight run, which loads in-process (so do runs without persistent workers:
     # test_augmentation_draws.py).
     data = {"num_workers": 2}
     perf = {"persistent_workers": True}
-    straight = Trainer(make_config("straight_w", data=data, performance=perf))
+    cfg = make_config("interrupted_w", data=data, performance=perf)
+    crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
+    resumed = Trainer(cfg, resume=Path(cfg.output_dir))
+    assert resumed.epoch == 1
     workers = []
     original_close = Trainer.close
 
@@ -211,15 +242,10 @@ def test_resume_with_persistent_loader_workers_equals_straight_run(
         original_close(self)
 
     monkeypatch.setattr(Trainer, "close", close)
-    straight.fit()
+    resumed.fit()
     monkeypatch.setattr(Trainer, "close", original_close)
     # Persistent workers stop when the run ends, not when the trainer object is freed.
     assert len(workers) == 4 and not any(w.is_alive() for w in workers)
-    cfg = make_config("interrupted_w", data=data, performance=perf)
-    crash_at_step(monkeypatch, cfg, epoch=1, iteration=1)  # after the second epoch's first step
-    resumed = Trainer(cfg, resume=Path(cfg.output_dir))
-    assert resumed.epoch == 1
-    resumed.fit()
     _assert_same_weights(_trainable(resumed.model), _trainable(straight.model))
 
 
