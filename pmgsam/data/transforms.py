@@ -18,9 +18,10 @@ vote, a tie being background, and keeps image and mask aligned to sub-pixel accu
 from __future__ import annotations
 
 import numbers
-from typing import Dict, Iterator, List, Sequence, Tuple, Union
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple, Union
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ import torch.nn.functional as F
 from pmgsam.utils.finite import describe_non_finite, has_non_finite
 
 from .config import AugmentConfig
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 SizeLike = Union[torch.Tensor, np.ndarray, Sequence[int]]
 
@@ -156,11 +160,22 @@ class EvalTransform:
         return out
 
 
+def albumentations() -> ModuleType:
+    """albumentations, imported on first use (prediction never needs it: ~1 s of a start),
+    without its import-time PyPI query (a 2 s timeout and a warning per process offline)
+    unless the environment sets NO_ALBUMENTATIONS_UPDATE; setup.cfg bounds its versions."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations as A
+
+    return A
+
+
 def build_augmentation(cfg: AugmentConfig) -> Tuple[A.Compose, A.Compose]:
     """albumentations pipelines: the crop (full size), then flip, rotate and colour jitter.
 
     The image and mask stay aligned in both; :class:`TrainTransform` resizes between them.
     """
+    A = albumentations()
     border = (1.0 - cfg.crop_min_scale) / 2.0
     # Cropping up to `border` from each side keeps at least `crop_min_scale` of each side and
     # lets the crop's aspect ratio vary, unlike a fixed-size RandomCrop.
