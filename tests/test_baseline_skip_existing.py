@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List
@@ -25,8 +26,9 @@ from pmgsam.baselines import runner
 from pmgsam.baselines import sam as sam_family
 from pmgsam.baselines.resume import RECORDS
 from pmgsam.data import datasets as data_module
+from pmgsam.data.config import DataConfig
 from pmgsam.modeling import checkpoint as checkpoint_module
-from pmgsam.utils.config import to_dict
+from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
 
 AUTO = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
@@ -44,18 +46,23 @@ def memoised_encoder(memoise):
     return memoise(ImageEncoderViT, "forward", lambda out: out.clone())
 
 
-@pytest.fixture
-def argv(sam_file, cod10k_root, data_config, tmp_path) -> List[str]:
-    """sam-auto on COD10K Test (3 camouflaged images, scored as COCO instances)."""
-    cfg = tmp_path / "exp.yaml"
-    cfg.write_text(yaml.safe_dump({"data": to_dict(data_config("cod10k", cod10k_root))}))
+@pytest.fixture(scope="module")
+def argv(sam_file, cod10k_root, tmp_path_factory) -> List[str]:
+    """sam-auto on COD10K Test (3 camouflaged images, scored as COCO instances). One experiment
+    file for the module: run.json records its path, and :func:`straight` is compared with the
+    tests' runs."""
+    folder = tmp_path_factory.mktemp("config")
+    data = {"dataset": "cod10k", "root": str(cod10k_root), "num_workers": 0,
+            "train_split": "Train", "val_split": None, "test_splits": ["Test"],
+            "split_dir": str(folder / "splits")}  # fmt: skip
+    cfg = folder / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"data": to_dict(from_dict(DataConfig, data))}))
     return ["--baseline", "sam-auto", "--checkpoint", str(sam_file[0]), "--config", str(cfg),
             "--dataset", "cod10k", "--splits", "Test", *FAST, *AUTO]  # fmt: skip
 
 
-@pytest.fixture
-def generated(monkeypatch) -> List[int]:
-    """The size of every image SamAutomaticMaskGenerator generates masks for."""
+def count_generated(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """The size of every image SamAutomaticMaskGenerator generates masks for from now on."""
     calls: List[int] = []
     real = SamAutomaticMaskGenerator.generate
 
@@ -65,6 +72,12 @@ def generated(monkeypatch) -> List[int]:
 
     monkeypatch.setattr(SamAutomaticMaskGenerator, "generate", generate)
     return calls
+
+
+@pytest.fixture
+def generated(monkeypatch) -> List[int]:
+    """The size of every image SamAutomaticMaskGenerator generates masks for."""
+    return count_generated(monkeypatch)
 
 
 @pytest.fixture
@@ -93,12 +106,24 @@ def comparable(record: Dict[str, Any]) -> Dict[str, Any]:
     return {"cos": record["cos"], "meta": meta, "timed": timed}
 
 
+@pytest.fixture(scope="module")
+def straight(argv, tmp_path_factory, memoised_encoder, one_thread_module) -> tuple:
+    """(run folder, generated): a straight run made once for the module for the tests to
+    compare theirs with (read-only; a test that starts from it copies it), and the sizes of
+    the images it generated masks for."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        calls = count_generated(mp)
+        run(argv, out)
+    return out, calls
+
+
 def test_resumed_auto_run_gives_the_straight_runs_maps_instances_and_scores(
-    argv, tmp_path, monkeypatch, generated, reads
+    argv, straight, tmp_path, monkeypatch, generated, reads
 ) -> None:
-    straight, out = tmp_path / "straight", tmp_path / "run"
-    expected = comparable(run(argv, straight))
-    predicted = len(generated) - 2  # the FLOP count and the timed pass generate too
+    (straight, straight_generated), out = straight, tmp_path / "run"
+    expected = comparable(json.loads((straight / "run.json").read_text()))
+    predicted = len(straight_generated) - 2  # the FLOP count and the timed pass generate too
     assert predicted == 3
     # Stopped while writing its second map: the first image's map and record are there.
     real, written = runner.write_probability_png, []
@@ -138,10 +163,9 @@ def test_resumed_auto_run_gives_the_straight_runs_maps_instances_and_scores(
 
 
 def test_maps_of_other_settings_are_refused_before_the_model_loads(
-    argv, tmp_path, monkeypatch, capsys
+    argv, straight, tmp_path, monkeypatch, capsys
 ) -> None:
-    out = tmp_path / "run"
-    run(argv, out)
+    out = Path(shutil.copytree(straight[0], tmp_path / "run"))  # a finished run of 2 points
     before = files(out / "pred" / "Test")
     loads = []
     monkeypatch.setattr(sam_family, "load", lambda *a, **k: loads.append(a))

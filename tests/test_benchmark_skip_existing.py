@@ -4,6 +4,7 @@ predicts beside) maps of other weights."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -36,8 +37,11 @@ PARTS = ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def config(checkpoints, dis5k_root, tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def config(checkpoints, dis5k_root, tmp_path_factory) -> Path:
+    """The module's experiment file (one path for the module: run.json records it, and the
+    module's straight run is compared with the tests' runs); read-only."""
+    tmp_path = tmp_path_factory.mktemp("config")
     data = {"dataset": "dis5k", "root": str(dis5k_root), "train_split": "DIS-TR",
             "val_split": "DIS-VD", "test_splits": ["DIS-TE1"], "num_workers": 0,
             "split_dir": str(tmp_path / "splits")}  # fmt: skip
@@ -49,12 +53,14 @@ def config(checkpoints, dis5k_root, tmp_path) -> Path:
     return path
 
 
+def split_stem(path: Path) -> str:
+    return f"{path.parts[-3]}/{path.stem}"
+
+
 @pytest.fixture
 def reads(monkeypatch) -> Counter:
     """``<split>/<stem>`` counted each time an image's pixels are read (GT masks not counted)."""
-    return count_reads(
-        monkeypatch, data_module, ["load_image"], lambda p: f"{p.parts[-3]}/{p.stem}"
-    )
+    return count_reads(monkeypatch, data_module, ["load_image"], split_stem)
 
 
 def evaluate(config: Path, weights: Path, run: Path, *extra) -> int:
@@ -67,6 +73,19 @@ def score(pred: Path, gt: Path, out: Path) -> int:
     """``evaluate.py --pred-dir pred --gt-dir gt --out out`` (DIS scoring mode)."""
     return evaluate_main(["--pred-dir", str(pred), "--gt-dir", str(gt), "--out", str(out),
                           "--workers", "1", "--quiet"])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def straight(checkpoints, config, tmp_path_factory, one_thread_module) -> Tuple[Path, Counter]:
+    """(run folder, images read): a straight run of weights "one", made once for the module (on
+    one thread, as the tests' runs) for the tests to compare theirs with; read-only."""
+    models = {str(path): model for path, model in checkpoints.values()}
+    run = tmp_path_factory.mktemp("straight") / "run"
+    with pytest.MonkeyPatch.context() as mp:  # as conftest's weights and reads, module-wide
+        mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+        reads = count_reads(mp, data_module, ["load_image"], split_stem)
+        assert evaluate(config, checkpoints["one"][0], run) == 0
+    return run, Counter(reads)
 
 
 def stopped_run(monkeypatch, config: Path, weights: Path, run: Path, maps: int, *extra) -> List:
@@ -101,12 +120,11 @@ def scores(run: Path) -> Dict[str, Any]:
 
 
 def test_resumed_benchmark_gives_the_straight_runs_maps_and_scores_reading_only_the_missing(
-    weights, config, tmp_path, monkeypatch, reads
+    weights, config, straight, tmp_path, monkeypatch, reads
 ) -> None:
-    straight, run = tmp_path / "straight", tmp_path / "run"
-    assert evaluate(config, weights["one"], straight) == 0
-    everything = set(reads)
-    assert len(everything) == 10 and set(reads.values()) == {1}
+    (straight, straight_reads), run = straight, tmp_path / "run"
+    everything = set(straight_reads)
+    assert len(everything) == 10 and set(straight_reads.values()) == {1}
     # Stopped at its 4th map: both DIS-VD maps and one of DIS-TE1 are there (DIS-VD scored).
     written = stopped_run(monkeypatch, config, weights["one"], run, 4)
     assert [w.split("/")[0] for w in written] == ["DIS-VD", "DIS-VD", "DIS-TE1"]
@@ -173,10 +191,9 @@ def test_a_checkpoint_without_frozen_digests_is_refused_once_loaded(
 
 
 def test_without_the_flag_every_image_is_predicted_again(
-    weights, config, tmp_path, monkeypatch, reads
+    weights, config, straight, tmp_path, monkeypatch, reads
 ) -> None:
-    straight, run = tmp_path / "straight", tmp_path / "run"
-    assert evaluate(config, weights["one"], straight) == 0
+    (straight, _), run = straight, tmp_path / "run"
     stopped_run(monkeypatch, config, weights["one"], run, 4)
     reads.clear()
     assert evaluate(config, weights["one"], run) == 0

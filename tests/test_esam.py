@@ -167,9 +167,12 @@ def test_repair_masks_fill_only_new_confident_regions() -> None:
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_esam_mode_on_sam_writes_disjoint_instances(
-    cod10k_root, data_config, tmp_path, sam_file
+    cod10k_root, data_config, tmp_path, sam_file, memoised_sam_encoder
 ) -> None:
     ckpt = sam_file[0]  # conftest's seeded random ViT-B at a 64-px input
+    # The image's embedding is computed once (memoised_sam_encoder): the mode sets the image
+    # twice per prediction, and the run predicts, counts FLOPs and times; nothing here reads
+    # the encoder's FLOPs, and the same weights and image give the same embedding.
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"data": to_dict(data_config("cod10k", cod10k_root))}))
     out = tmp_path / "run"

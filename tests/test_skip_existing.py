@@ -59,13 +59,16 @@ def infer(weights: Path, images: Path, out: Path, *extra) -> int:
 @pytest.fixture(scope="module")
 def finished(checkpoints, images, tmp_path_factory, one_thread_module) -> Path:
     """A finished run of weights "one" over :func:`images`, made once for the module (on one
-    thread, as the tests' runs); read-only: a test that starts from it takes a copy
-    (:func:`copy_of`)."""
+    thread, as the tests' runs), its Pre-Mask maps in the sibling folder ``premask`` (the
+    manifest of the final maps does not record them); read-only: a test that starts from it
+    takes a copy (:func:`copy_of`)."""
     models = {str(path): model for path, model in checkpoints.values()}
     out = tmp_path_factory.mktemp("finished") / "pred"
     with pytest.MonkeyPatch.context() as mp:  # as conftest's weights, for this module-wide run
         mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
-        assert infer(checkpoints["one"][0], images, out) == 0
+        assert (
+            infer(checkpoints["one"][0], images, out, "--premask-out", out.parent / "premask") == 0
+        )
     return out
 
 
@@ -93,11 +96,11 @@ def stopped_run(monkeypatch, weights: Path, images: Path, out: Path, maps: int, 
 
 
 def test_resumed_run_writes_the_straight_runs_maps_and_decodes_only_the_missing(
-    weights, images, tmp_path, monkeypatch, reads, capsys, caplog, recwarn
+    weights, images, finished, tmp_path, monkeypatch, reads, capsys, caplog, recwarn
 ) -> None:
-    straight, out = tmp_path / "straight", tmp_path / "pred"
+    straight, out = finished, tmp_path / "pred"  # the straight run, with its Pre-Mask maps
+    straight_premask = finished.parent / "premask"
     both = ["--premask-out"]
-    assert infer(weights["one"], images, straight, *both, tmp_path / "straight-premask") == 0
     # Per image the Pre-Mask map is written first: the stopped run leaves a, b in both folders
     # and c's Pre-Mask map only, so c is predicted again with d and e.
     stopped_run(monkeypatch, weights["one"], images, out, 3, *both, tmp_path / "premask")
@@ -116,10 +119,10 @@ def test_resumed_run_writes_the_straight_runs_maps_and_decodes_only_the_missing(
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert "wrote 3 probability maps" in last and "skipped 2 image(s)" in last
     assert tree(out) == {**tree(straight), MANIFEST: tree(out)[MANIFEST]}
-    assert tree(tmp_path / "premask").keys() == tree(tmp_path / "straight-premask").keys()
+    assert tree(tmp_path / "premask").keys() == tree(straight_premask).keys()
     for stem in STEMS:
         name = f"{stem}.png"
-        assert tree(tmp_path / "premask")[name] == tree(tmp_path / "straight-premask")[name]
+        assert tree(tmp_path / "premask")[name] == tree(straight_premask)[name]
     # Nothing left to do: nothing read, nothing written.
     reads.clear()
     assert infer(weights["one"], images, out, "--skip-existing", *both, tmp_path / "premask") == 0
@@ -132,10 +135,12 @@ def test_resumed_run_writes_the_straight_runs_maps_and_decodes_only_the_missing(
 
 @pytest.mark.parametrize("change", ["weights", "amp", "premask-as-out"])
 def test_maps_of_another_producer_are_refused_and_nothing_is_written(
-    weights, images, tmp_path, capsys, monkeypatch, change
+    weights, images, finished, tmp_path, capsys, monkeypatch, change
 ) -> None:
-    out, pre = tmp_path / "pred", tmp_path / "premask"
-    assert infer(weights["one"], images, out, "--premask-out", pre, "--amp", "none") == 0
+    # Both folders of a run of "one" without amp (--amp auto is none on the CPU).
+    out = copy_of(finished, tmp_path / "pred")
+    pre = copy_of(finished.parent / "premask", tmp_path / "premask")
+    assert read_manifest(out)["producer"]["amp"] == "none"
     (out / "e.png").unlink()  # as if stopped before e
     before = {"out": tree(out), "pre": tree(pre)}
     argv = {
