@@ -233,23 +233,48 @@ def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
 SMALL_HIERA = (32, 1, (1, 1, 1, 1))
 
 
+def _narrow_u2netp() -> type:
+    """U²-NetP's stages, heights and dilations at a quarter of its width (16 channels out, 4
+    inside): its convolutions at full resolution were 80 % of a 64-px forward."""
+    from pmgsam.modeling.u2net import _U2NetBase
+
+    class NarrowU2NetP(_U2NetBase):
+        feature_channels = (16,) * 6
+
+        def __init__(self, in_ch: int = 3, out_ch: int = 1) -> None:
+            encoder = [(7, in_ch, 4, 16, False)]
+            encoder += [(h, 16, 4, 16, False) for h in (6, 5, 4)]
+            encoder += [(4, 16, 4, 16, True)] * 2
+            decoder = [(4, 32, 4, 16, True)]
+            decoder += [(h, 32, 4, 16, False) for h in (4, 5, 6, 7)]
+            super().__init__(encoder, decoder, out_ch)
+
+    return NarrowU2NetP
+
+
+def use_small_branches(mp: pytest.MonkeyPatch) -> None:
+    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` and a quarter-width U²-NetP while ``mp``
+    holds (tests whose property does not depend on the frozen branches' size)."""
+    from pmgsam.modeling import image_encoder, u2net
+
+    mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+    mp.setitem(u2net.U2NET_CLASSES, "u2netp", _narrow_u2netp())
+
+
 @pytest.fixture
 def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
     """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec."""
-    from pmgsam.modeling import image_encoder
-
-    monkeypatch.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+    use_small_branches(monkeypatch)
     return SMALL_HIERA
 
 
 @pytest.fixture(scope="module")
 def small_tiny_model() -> torch.nn.Module:
     """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
-    from pmgsam.modeling import image_encoder
     from pmgsam.modeling.build import build_model
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         torch.manual_seed(0)
         return build_model("pmgsam_tiny", image_size=64)
 

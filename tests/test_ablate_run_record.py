@@ -15,6 +15,7 @@ from typing import Dict, List
 
 import pytest
 from ablate_cases import write_grid
+from conftest import use_small_branches
 from test_ablate import ONE_CPU_EPOCH, TINY
 
 from pmgsam import ablate
@@ -58,8 +59,6 @@ def scored(tmp_path_factory: pytest.TempPathFactory, dis5k_root: Path) -> Dict[s
 def _train_and_score(
     tmp_path_factory: pytest.TempPathFactory, dis5k_root: Path
 ) -> Dict[str, object]:
-    from pmgsam.modeling import image_encoder
-
     base = tmp_path_factory.mktemp("ablate_record")
     grid = write_grid(
         base / "grid",
@@ -68,7 +67,7 @@ def _train_and_score(
     )
     overrides = OVERRIDES + [f"data.root={dis5k_root}", f"data.split_dir={base / 'splits'}"]
     with pytest.MonkeyPatch.context() as mp:  # conftest's small_hiera, for the module
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", (32, 1, (1, 1, 1, 1)))
+        use_small_branches(mp)
         args = ["--grid", str(grid), "--output-dir", str(base / "out"), "--only", "k1"]
         args += ["--device", "cpu"]
         assert ablate.main(args + ["--quiet", "--no-hce", "--train", "--evaluate"] + overrides) == 0

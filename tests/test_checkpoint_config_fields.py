@@ -11,10 +11,9 @@ import logging
 import pytest
 import yaml
 from cli_cases import evaluate_main
-from conftest import SMALL_HIERA
+from conftest import use_small_branches
 
 import pmgsam
-from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import to_dict
@@ -30,7 +29,7 @@ def small_frozen_hiera():
     fields a checkpoint is run with does not depend on the branch's size, and the loads and the
     benchmark run rebuild it (Hiera-T's 27 M weights took most of their time)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         yield
 
 

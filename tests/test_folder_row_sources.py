@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 from cli_cases import cli, evaluate_main, one_error_line
-from conftest import SMALL_HIERA
+from conftest import use_small_branches
 from cos_cases import evaluate, export_gt, nc4k_config
 from mask_cases import make_pair
 from PIL import Image
 
 from pmgsam.evaluation.cos_label_sources import coco_file_labels, label_source_notes
 from pmgsam.evaluation.run_json import load_runs
-from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import save_model
 
 
@@ -34,7 +33,7 @@ def nc4k_benchmark(small_tiny_model, nc4k_root, tmp_path_factory) -> tuple:
     config = nc4k_config(tmp, nc4k_root)
     weights = save_model(small_tiny_model, tmp / "m.safetensors")
     with pytest.MonkeyPatch.context() as mp:  # small_hiera, for this module-scoped run
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         assert evaluate(config, weights, tmp / "bench") == 0
     export_gt(config, "test", tmp / "nc4k_test.gt.json")
     return tmp / "bench", tmp / "nc4k_test.gt.json"

@@ -13,11 +13,10 @@ import shutil
 
 import pytest
 import torch
-from conftest import SMALL_HIERA
+from conftest import use_small_branches
 from safetensors.torch import load_file, save_file
 
 import pmgsam
-from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import save_model
 from pmgsam.modeling.weights import CheckpointError
 
@@ -30,7 +29,7 @@ def small_frozen_hiera():
     included: the digests and refusals do not depend on the branch's size, and every load
     rebuilds and digests it (Hiera-T's 27 M weights took most of the module's time)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         yield
 
 

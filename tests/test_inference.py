@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_HIERA
+from conftest import use_small_branches
 
 import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize
@@ -18,7 +18,6 @@ from pmgsam.engine.inference import (
     write_probability_png,
 )
 from pmgsam.engine.performance_config import PerformanceConfig
-from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import resolve_weights, save_model
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.outputs import OutputError
@@ -36,7 +35,7 @@ def weights(tmp_path_factory, small_tiny_model):
     torch.save({"model_state": model.hiera.trunk.state_dict()}, root / "hiera.pth")
     torch.save(model.u2net.state_dict(), root / "u2netp.pth")
     with pytest.MonkeyPatch.context() as mp:  # small_hiera, for this module-scoped build
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         model = pmgsam.build_model(
             model.config,
             hiera_checkpoint=str(root / "hiera.pth"),
