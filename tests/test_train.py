@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from cli_cases import train_main
-from conftest import SMALL_HIERA
+from conftest import use_small_branches
 from free_port_ranks import start_ranks_on_a_free_port
 from training_cases import crash_at_step, tiny_dis5k_values
 
@@ -26,7 +26,6 @@ from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
 from pmgsam.engine.trainer import Trainer
-from pmgsam.modeling import image_encoder
 from pmgsam.modeling.checkpoint import branch_digests, load_model_weights
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES, PMGSAM
 from pmgsam.utils.cli import exit_status
@@ -35,9 +34,9 @@ from pmgsam.utils.config import ConfigError, from_dict, to_dict
 REPO = Path(__file__).resolve().parents[1]
 
 
-# Every model here has a small frozen Hiera (conftest's SMALL_HIERA), built by the trainer, at
-# S=32: no property of this file depends on the frozen branch's size or on the side, and
-# Hiera-T's 27 M weights took seconds per run to build or copy, digest and run.
+# Every model here has conftest's small frozen branches, built by the trainer, at S=32: no
+# property of this file depends on the frozen branches' size or on the side, and Hiera-T's
+# 27 M weights took seconds per run to build or copy, digest and run.
 pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
 
 
@@ -79,7 +78,7 @@ def straight(
         return from_dict(DataConfig, {**values, **overrides})
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
+        use_small_branches(mp)
         trainer = Trainer(_config(tmp, dis5k_root, data_config, "straight"))
         trainer.fit()
     return trainer
