@@ -30,20 +30,6 @@ def small_tiny(small_tiny_model):
     return small_tiny_model.eval()  # pmgsam_tiny at 64 px, seed 0, conftest's small Hiera
 
 
-def _normal_within_wide_bounds(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    """torch's trunc_normal_ where the bounds lie 6 std or more from the mean: then a plain
-    normal draw falls outside them with odds below 1e-8 per value, so it is the same
-    distribution in two passes over the tensor instead of five. Hiera's std 0.02 within +-2
-    (100 std) took most of a Hiera-B+ build; narrower bounds keep torch's own sampler."""
-    if min(mean - a, b - mean) < 6 * std:
-        return _TRUNC_NORMAL(tensor, mean, std, a, b, generator=generator)
-    with torch.no_grad():
-        return tensor.normal_(mean, std, generator=generator).clamp_(a, b)
-
-
-_TRUNC_NORMAL = torch.nn.init.trunc_normal_
-
-
 @pytest.fixture(scope="module")
 def variant() -> Callable[[str], torch.nn.Module]:
     """``variant(name)``: the registered model ``name`` at 64 px (seed 0, eval mode), built once
@@ -52,10 +38,8 @@ def variant() -> Callable[[str], torch.nn.Module]:
 
     def get(name: str) -> torch.nn.Module:
         if name not in built:
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(torch.nn.init, "trunc_normal_", _normal_within_wide_bounds)
-                torch.manual_seed(0)
-                built[name] = pmgsam.build_model(name, image_size=SMALL).eval()
+            torch.manual_seed(0)
+            built[name] = pmgsam.build_model(name, image_size=SMALL).eval()
         return built[name]
 
     return get
