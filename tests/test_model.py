@@ -5,6 +5,7 @@ arithmetic: tests/test_fusion_decoder_arithmetic.py)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Dict
 
 import pytest
 import torch
@@ -24,10 +25,30 @@ def tiny(seed0_tiny):
     return seed0_tiny().eval()  # pmgsam_tiny at 64 px, seed 0 (a copy of the session's build)
 
 
+@pytest.fixture(scope="module")
+def small_tiny(small_tiny_model):
+    return small_tiny_model.eval()  # pmgsam_tiny at 64 px, seed 0, conftest's small Hiera
+
+
+@pytest.fixture(scope="module")
+def variant() -> Callable[[str], torch.nn.Module]:
+    """``variant(name)``: the registered model ``name`` at 64 px (seed 0, eval mode), built once
+    per module: the sweep and the budget share the Hiera-B+ one (113 M weights). Read-only."""
+    built: Dict[str, torch.nn.Module] = {}
+
+    def get(name: str) -> torch.nn.Module:
+        if name not in built:
+            torch.manual_seed(0)
+            built[name] = pmgsam.build_model(name, image_size=SMALL).eval()
+        return built[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", pmgsam.list_models())
-def test_every_variant_builds_and_runs(name):
+def test_every_variant_builds_and_runs(name, variant):
+    model = variant(name)
     torch.manual_seed(0)
-    model = pmgsam.build_model(name, image_size=SMALL).eval()
     x = torch.rand(2, 3, SMALL, SMALL)
     with torch.no_grad():
         out = model(x)
@@ -41,9 +62,9 @@ def test_every_variant_builds_and_runs(name):
     torch.testing.assert_close(single["pre_mask"], out["pre_mask"][1:], atol=1e-4, rtol=1e-4)
 
 
-def test_paper_default_budget():
+def test_paper_default_budget(variant):
     """Trainable parameters of the paper default stay in the design's 15–30 M window."""
-    model = pmgsam.build_model("pmgsam_hiera_b+", image_size=SMALL)
+    model = variant("pmgsam_hiera_b+")
     params = count_parameters(model)
     hiera_pos = model.hiera.trunk.pos_embed.numel()
     assert 15e6 <= params["trainable"] <= 30e6
@@ -78,7 +99,8 @@ def test_encode_returns_raw_branch_features(tiny):
     assert not any(f.requires_grad for f in feats["hiera"] + feats["u2net"])
 
 
-def test_frozen_branches_stay_frozen_after_a_step():
+def test_frozen_branches_stay_frozen_after_a_step(small_hiera):
+    # small_hiera: every kind of Hiera tensor is there, in 1 M weights instead of 27 M.
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
     model.train()
@@ -127,7 +149,8 @@ def test_frozen_branches_stay_frozen_after_a_step():
         {"drfm_blocks": 2, "srb_iterations": 3, "decoder_depth": 2},
     ],
 )
-def test_ablation_switches(overrides):
+def test_ablation_switches(overrides, small_hiera):
+    # small_hiera: the switches change the fusion and the decoder; the Hiera's size is moot.
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, **overrides).eval()
     with torch.no_grad():
@@ -165,8 +188,11 @@ def test_bad_inputs_give_clear_errors(tiny):
         pmgsam.build_model("pmgsam_huge")
 
 
-def test_own_checkpoint_round_trip(tmp_path, tiny):
-    # Frozen branches come from their own files, as the official weights would.
+def test_own_checkpoint_round_trip(tmp_path, small_tiny, small_hiera):
+    # Frozen branches come from their own files, as the official weights would. small_hiera:
+    # the round trip does not depend on the branch's size (Hiera-T's 27 M weights took seconds
+    # to save and load three times).
+    tiny = small_tiny
     hiera_file, u2net_file = tmp_path / "hiera.pth", tmp_path / "u2netp.pth"
     torch.save({"model_state": tiny.hiera.trunk.state_dict()}, hiera_file)
     torch.save(tiny.u2net.state_dict(), u2net_file)
@@ -213,8 +239,8 @@ def test_frozen_init_is_reproducible_and_leaves_global_rng_alone(tmp_path, small
         )
 
 
-def test_checkpoint_with_other_config_is_refused(tmp_path, tiny):
-    path = save_model(tiny, tmp_path / "w.safetensors")
+def test_checkpoint_with_other_config_is_refused(tmp_path, small_tiny, small_hiera):
+    path = save_model(small_tiny, tmp_path / "w.safetensors")
     other = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, decoder_depth=2)
     with pytest.raises(CheckpointError, match=r"decoder_depth: 1 != 2"):
         load_model_weights(other, path)

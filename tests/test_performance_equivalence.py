@@ -20,31 +20,49 @@ from pmgsam.modeling.common import group_norm_gelu
 from pmgsam.modeling.fusion import DenseResidualFusion, StabilizedResidualBlock
 from pmgsam.modeling.image_encoder import HIERA_SPECS, HieraBranch
 
+# A Hiera with one of each kind of block Hiera-T has, 2.4 M weights instead of 28 M: mask-unit
+# attention with 1, 2 and 4 heads, with and without query pooling, and global attention with
+# 4 and 8 heads, with and without it (Hiera-T repeats the unpooled 4-head global block 6 times).
+EVERY_BLOCK_KIND = (32, 1, (1, 2, 2, 2))
+# (mask-unit attention, q_stride, heads) of Hiera-T's blocks, as hiera-transformer builds them.
+HIERA_T_BLOCK_KINDS = {
+    (True, 1, 1), (True, 4, 2), (True, 1, 2), (True, 4, 4),
+    (False, 1, 4), (False, 4, 8), (False, 1, 8),
+}  # fmt: skip
+
 
 def _package_hiera(size: int):
     """hiera-transformer's own model (its own attention forward) at input side ``size``."""
     import hiera
 
-    embed_dim, heads, stages = HIERA_SPECS["tiny"]
+    embed_dim, heads, stages = EVERY_BLOCK_KIND
     return hiera.Hiera(
         input_size=(size, size), embed_dim=embed_dim, num_heads=heads, stages=stages
     ).eval()
+
+
+@pytest.fixture(scope="module")
+def published_224(tmp_path_factory: pytest.TempPathFactory):
+    """The weights as published (224 px), saved once for the three cases."""
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("hiera") / "hiera_tiny_224.pth"
+    torch.save({"model_state": _package_hiera(224).state_dict()}, path)
+    return path
 
 
 @pytest.mark.parametrize(
     "size, kernel_batch",
     [(224, None), (256, None), (224, 5)],  # 5: the folded batch split as above CUDA's grid limit
 )
-def test_window_batched_hiera_equals_package_forward(size, kernel_batch, tmp_path, monkeypatch):
+def test_window_batched_hiera_equals_package_forward(
+    size, kernel_batch, published_224, monkeypatch
+):
+    monkeypatch.setitem(HIERA_SPECS, "tiny", EVERY_BLOCK_KIND)
     if kernel_batch:
         monkeypatch.setattr(hiera_attention, "MAX_KERNEL_BATCH", kernel_batch)
-    torch.manual_seed(3)
-    # Weights as published (224 px); at 256 the branch interpolates the position embedding.
-    source = _package_hiera(224)
-    path = tmp_path / "hiera_tiny_224.pth"
-    torch.save({"model_state": source.state_dict()}, path)
+    # At 256 the branch interpolates the published position embedding.
     branch = HieraBranch("tiny", size)
-    branch.load_checkpoint(path)
+    branch.load_checkpoint(published_224)
     reference = _package_hiera(size)
     reference.load_state_dict(branch.trunk.state_dict(), strict=False)
 
@@ -54,6 +72,7 @@ def test_window_batched_hiera_equals_package_forward(size, kernel_batch, tmp_pat
     # Both kinds of stage are exercised: several mask-unit windows, and global attention.
     assert any(a.use_mask_unit_attn and tokens // (a.q_stride * a.window_size) > 1 for a in attns)
     assert any(not a.use_mask_unit_attn for a in attns)
+    assert {(a.use_mask_unit_attn, a.q_stride, a.heads) for a in attns} == HIERA_T_BLOCK_KINDS
 
     shapes = []
     sdpa = F.scaled_dot_product_attention
@@ -62,6 +81,7 @@ def test_window_batched_hiera_equals_package_forward(size, kernel_batch, tmp_pat
         shapes.append(q.shape)
         return sdpa(q, k, v, *args, **kwargs)
 
+    torch.manual_seed(3)
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         _, expected = reference(x, return_intermediates=True)
