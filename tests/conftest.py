@@ -151,10 +151,10 @@ def checkpoints(
     tmp_path_factory: pytest.TempPathFactory, small_tiny_model: torch.nn.Module
 ) -> Dict[str, Tuple[Path, Any]]:
     """Two 64-px tiny PMG-SAM weights files, ``one`` and ``other`` (one trainable tensor moved
-    by 0.5), with the model each loads as: ``{name: (path, model)}``. The frozen Hiera is
-    :data:`SMALL_HIERA` (what the tests of these files check does not depend on its size, and
-    they copy, run and digest the weights many times; Hiera-T's 27 M took most of their time),
-    so load them through :func:`weights`."""
+    by 0.5), with the model each loads as: ``{name: (path, model)}``. The frozen branches are
+    the small ones (:func:`use_small_branches`: what the tests of these files check does not
+    depend on their size, and they copy, run and digest the weights many times; Hiera-T's 27 M
+    took most of their time), so load them through :func:`weights`."""
     import copy
 
     from pmgsam.modeling.checkpoint import save_model
@@ -262,15 +262,17 @@ def use_small_branches(mp: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def small_hiera(monkeypatch: pytest.MonkeyPatch) -> tuple:
-    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` during the test; returns the spec."""
+def small_branches(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """Build ``pmgsam_tiny`` with the small frozen branches (:func:`use_small_branches`)
+    during the test; returns the Hiera spec."""
     use_small_branches(monkeypatch)
     return SMALL_HIERA
 
 
 @pytest.fixture(scope="module")
 def small_tiny_model() -> torch.nn.Module:
-    """:func:`tiny_model` with the Hiera of :data:`SMALL_HIERA`; tests that train copy it."""
+    """:func:`tiny_model` with the small frozen branches (:func:`use_small_branches`); tests
+    that train copy it."""
     from pmgsam.modeling.build import build_model
 
     with pytest.MonkeyPatch.context() as mp:

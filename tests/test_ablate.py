@@ -114,9 +114,9 @@ def _read_csv(path: Path) -> List[Dict[str, str]]:
 
 
 def test_ablate_trains_two_configs_and_writes_table_and_plot(
-    tmp_path, dis5k_root, capsys, small_hiera
+    tmp_path, dis5k_root, capsys, small_branches
 ):
-    # small_hiera: the two variants' four builds (training, scoring) of Hiera-T took seconds.
+    # small_branches: the two variants' four builds (training, scoring) of Hiera-T took seconds.
     out = tmp_path / "abl"
     overrides = TINY + [
         f"data.root={dis5k_root}",

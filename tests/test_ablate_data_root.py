@@ -30,7 +30,7 @@ def test_a_variant_row_refuses_splits_of_another_data_root(
     scored,  # noqa: F811
     tmp_path,
     dis5k_root,
-    small_hiera,
+    small_branches,
 ) -> None:
     out = _copy(scored, tmp_path)
     run = out / "k1"

@@ -24,7 +24,7 @@ SCORES = Path("metrics", "DIS-TE1-4.json")
 
 
 @pytest.fixture
-def trained(request, small_hiera) -> Dict[str, object]:
+def trained(request, small_branches) -> Dict[str, object]:
     """test_ablate_run_record's ``scored``: k1 trained and scored with --no-hce, once."""
     return request.getfixturevalue("scored")
 

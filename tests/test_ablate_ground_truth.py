@@ -96,7 +96,7 @@ def test_kept_scores_of_a_mask_redrawn_in_place_are_scored_again(
     tmp_path,
     dis5k_root,
     caplog,
-    small_hiera,
+    small_branches,
 ) -> None:
     # The data digest compares names and sizes: a mask redrawn at the same file size (an
     # uncompressed PNG of the same shape) passes it, and the kept scores were of the old mask.
@@ -122,7 +122,7 @@ def test_older_kept_scores_without_a_gt_record_are_scored_again_from_kept_maps(
     tmp_path,
     dis5k_root,
     caplog,
-    small_hiera,
+    small_branches,
 ) -> None:
     out, root, mask, argv = _uncompressed_copy(scored, tmp_path, dis5k_root)
     assert ablate.main(argv) == 0  # re-saved uncompressed (other sizes): scored with them

@@ -81,7 +81,7 @@ def test_a_foreign_file_beside_an_edited_map_names_the_map_as_changed(tmp_path) 
 
 
 @pytest.fixture
-def trained(request, small_hiera) -> Dict[str, object]:
+def trained(request, small_branches) -> Dict[str, object]:
     """test_ablate_run_record's ``scored``: k1 trained and scored with --no-hce, once."""
     return request.getfixturevalue("scored")
 

@@ -18,7 +18,7 @@ from pmgsam.utils.outputs import read_manifest
 
 
 def test_older_maps_are_predicted_again_when_the_scores_do_not_stand(
-    request, tmp_path, small_hiera
+    request, tmp_path, small_branches
 ) -> None:
     trained = request.getfixturevalue("scored")
     out = Path(shutil.copytree(trained["out"], tmp_path / "out"))
@@ -37,7 +37,7 @@ def test_older_maps_are_predicted_again_when_the_scores_do_not_stand(
 
 
 def test_weights_replaced_after_hashing_are_refused_not_predicted(
-    request, tmp_path, small_hiera, monkeypatch
+    request, tmp_path, small_branches, monkeypatch
 ) -> None:
     # The scores record the SHA-256 taken first; maps from a file replaced since (a training
     # run writing its best weights) would be recorded under another SHA-256 than the scores.

@@ -66,7 +66,7 @@ def _train_and_score(
         {"k1": f"base: {BASE}\nmodel:\n  drfm_blocks: 1\n", "full": f"base: {BASE}\n"},
     )
     overrides = OVERRIDES + [f"data.root={dis5k_root}", f"data.split_dir={base / 'splits'}"]
-    with pytest.MonkeyPatch.context() as mp:  # conftest's small_hiera, for the module
+    with pytest.MonkeyPatch.context() as mp:  # conftest's small_branches, for the module
         use_small_branches(mp)
         args = ["--grid", str(grid), "--output-dir", str(base / "out"), "--only", "k1"]
         args += ["--device", "cpu"]
@@ -112,7 +112,7 @@ def test_a_variant_records_its_best_weights_as_evaluate_py_does(scored) -> None:
 
 
 def test_premask_predicts_a_variant_with_its_own_weights_only(
-    scored, tmp_path, small_hiera
+    scored, tmp_path, small_branches
 ) -> None:
     out = _copy(scored, tmp_path)
     run = out / "k1"
@@ -144,7 +144,7 @@ def as_older_variant(run: Path) -> None:
 
 
 def test_an_older_variant_is_refused_saying_to_run_ablate_again(
-    scored, tmp_path, small_hiera
+    scored, tmp_path, small_branches
 ) -> None:
     out = _copy(scored, tmp_path)
     run = out / "k1"

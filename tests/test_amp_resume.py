@@ -21,7 +21,7 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import from_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture

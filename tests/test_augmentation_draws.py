@@ -137,7 +137,7 @@ def test_each_augmentation_step_draws_on_its_own() -> None:
     assert all(seen.values()), seen
 
 
-@pytest.mark.usefixtures("one_thread", "small_hiera")
+@pytest.mark.usefixtures("one_thread", "small_branches")
 def test_resuming_a_state_of_the_older_draws_warns(make_config, monkeypatch) -> None:
     # One run trained, resumed as saved (no warning), then resumed again from its state
     # rewritten as pmgsam saved it before DrawKey: three Trainers, one of them training.

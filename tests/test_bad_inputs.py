@@ -23,8 +23,8 @@ def load_script():
     return module
 
 
-def test_corpus_cases_pass_end_to_end(tmp_path: Path, small_hiera) -> None:
-    # The corpus is built with a small Hiera (small_hiera): its two Hiera files were 107 MB each.
+def test_corpus_cases_pass_end_to_end(tmp_path: Path, small_branches) -> None:
+    # The corpus is built with a small Hiera (small_branches): its two Hiera files were 107 MB each.
     # The inference case run here is refused before any checkpoint is read.
     script = load_script()
     cases = {c.name: c for c in script.build_corpus(tmp_path / "corpus")}

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_nc4k_benchmark_writes_the_coco_gt_that_scoring_mode_reproduces(
-    small_tiny_model, small_hiera, nc4k_root: Path, tmp_path: Path
+    small_tiny_model, small_branches, nc4k_root: Path, tmp_path: Path
 ) -> None:
-    # Small frozen Hiera (small_hiera for the run's own build): the records and scores
+    # Small frozen Hiera (small_branches for the run's own build): the records and scores
     # checked here do not depend on its size, and Hiera-T took most of the run.
     weights = save_model(small_tiny_model, tmp_path / "model.safetensors")
     data = {"dataset": "nc4k", "root": str(nc4k_root), "train_split": "train",

@@ -13,10 +13,10 @@ from cli_cases import evaluate_main
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import ConfigError, to_dict
 
-# The frozen Hiera is conftest's small one (small_hiera for each benchmark's build of the
+# The frozen Hiera is conftest's small one (small_branches for each benchmark's build of the
 # weights): which splits and rows a benchmark makes does not depend on its size, and each run
 # built Hiera-T's 27 M weights.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def test_an_absolute_path_is_not_said_to_be_read_from_the_current_folder(tmp_pat
 
 
 def test_a_checkpoints_moved_branch_file_asks_for_its_new_place_only(
-    small_tiny_model, small_hiera, tmp_path: Path
+    small_tiny_model, small_branches, tmp_path: Path
 ) -> None:
     # A checkpoint trained on a U²-Net file refuses a random branch (=null) in its place: the
     # message must not offer that way out. (conftest's small Hiera: the U²-Net file is the

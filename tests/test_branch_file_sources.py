@@ -37,7 +37,7 @@ def test_a_missing_file_says_which_file_it_must_be_and_where_it_comes_from(
     assert "xuebinqin/U-2-Net" in str(err.value) or field != "u2net_checkpoint"
 
 
-def test_the_random_branch_warning_names_each_field_and_its_file(small_hiera, caplog) -> None:
+def test_the_random_branch_warning_names_each_field_and_its_file(small_branches, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
         build_model("pmgsam_tiny", image_size=64)
     (message,) = [r.getMessage() for r in caplog.records if "no pretrained" in r.getMessage()]

@@ -56,7 +56,7 @@ def test_a_folder_not_named_checkpoints_is_not_taken_for_one(small_model_file, t
     assert f"'{tmp_path}'" not in str(err.value)
 
 
-@pytest.mark.usefixtures("one_thread", "small_hiera")
+@pytest.mark.usefixtures("one_thread", "small_branches")
 def test_the_values_to_keep_given_as_overrides_load_the_weights(small_model_file):
     path, trained = small_model_file
     stored = to_dict(trained.config)

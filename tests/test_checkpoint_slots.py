@@ -172,7 +172,7 @@ def test_the_right_kind_is_not_refused(files, tmp_path) -> None:
         load_hiera_checkpoint(torch.nn.Linear(1, 1), files["hiera_mae"])
 
 
-def test_build_model_names_the_field_the_file_and_where_it_belongs(files, small_hiera) -> None:
+def test_build_model_names_the_field_the_file_and_where_it_belongs(files, small_branches) -> None:
     from pmgsam import build_model
 
     path = files["hiera_classifier"]

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def make_config(tmp_path, dis5k_root, data_config, small_hiera) -> Callable:
+def make_config(tmp_path, dis5k_root, data_config, small_branches) -> Callable:
     # A small frozen Hiera at S=32 (the smallest side Hiera takes): crash consistency depends on
     # neither, and the ~20 runs of this file build, digest and run the model.
 

@@ -64,10 +64,10 @@ def _ap(scores: dict) -> dict:
 
 @pytest.mark.usefixtures("one_thread")
 def test_benchmark_maps_score_alike_against_the_export(
-    small_tiny_model, small_hiera, nc4k_root: Path, tmp_path: Path
+    small_tiny_model, small_branches, nc4k_root: Path, tmp_path: Path
 ) -> None:
     config = nc4k_config(tmp_path, nc4k_root)
-    # Small frozen Hiera (small_hiera for the run's own build): the records and scores
+    # Small frozen Hiera (small_branches for the run's own build): the records and scores
     # checked here do not depend on its size, and Hiera-T took most of the run.
     weights = save_model(small_tiny_model, tmp_path / "m.safetensors")
     run, splits = tmp_path / "run", ("test", "all")

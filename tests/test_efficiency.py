@@ -109,11 +109,11 @@ class _Attention(torch.nn.Module):
 
 
 def test_compare_times_the_sam2_generator_on_the_same_images(
-    tiny, small_hiera, tmp_path, capsys, monkeypatch
+    tiny, small_branches, tmp_path, capsys, monkeypatch
 ):
     # The compared generator must be SAM2's own, fed each timed image at the grid asked for.
     # PMG-SAM's side is only the reference the speed-up is taken against: the report builds
-    # it with the small Hiera of the module's ``tiny`` (small_hiera).
+    # it with the small Hiera of the module's ``tiny`` (small_branches).
     pytest.importorskip("sam2", reason="the optional sam2 extra is not installed")
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
@@ -189,7 +189,7 @@ def test_compare_times_the_sam2_generator_on_the_same_images(
     assert (amg["image_size"], amg["timed_image_size"]) == (1024, [64, 64])
 
 
-def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch, small_hiera):
+def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch, small_branches):
     # The generator's peak memory (CUDA) must not include PMG-SAM's weights: the model is
     # gone when the generator is measured (whatever its Hiera: the small one builds fast).
     import weakref

@@ -25,7 +25,7 @@ from pmgsam.modeling.checkpoint import (
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import from_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from training_cases import crash_at_step, two_epoch_config
 from pmgsam.engine.state import checkpoint_dir
 from pmgsam.engine.trainer import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture

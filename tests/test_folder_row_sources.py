@@ -32,7 +32,7 @@ def nc4k_benchmark(small_tiny_model, nc4k_root, tmp_path_factory) -> tuple:
     tmp = tmp_path_factory.mktemp("nc4k_bench")
     config = nc4k_config(tmp, nc4k_root)
     weights = save_model(small_tiny_model, tmp / "m.safetensors")
-    with pytest.MonkeyPatch.context() as mp:  # small_hiera, for this module-scoped run
+    with pytest.MonkeyPatch.context() as mp:  # small_branches, for this module-scoped run
         use_small_branches(mp)
         assert evaluate(config, weights, tmp / "bench") == 0
     export_gt(config, "test", tmp / "nc4k_test.gt.json")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = 64
 
 
-def test_full_u2net_feeds_the_decoder_its_stride_4_and_8_levels(small_hiera):
+def test_full_u2net_feeds_the_decoder_its_stride_4_and_8_levels(small_branches):
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=SIZE, u2net="u2net", high_res="both")
     decoder = model.decoder

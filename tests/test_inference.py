@@ -23,9 +23,9 @@ from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.outputs import OutputError
 
 S = 64
-# The frozen Hiera is conftest's small one (small_hiera for each command's build): the maps are
+# The frozen Hiera is conftest's small one (small_branches for each command's build): the maps are
 # compared with the model's own, whatever its size, and each command built Hiera-T's 27 M weights.
-pytestmark = pytest.mark.usefixtures("small_hiera")
+pytestmark = pytest.mark.usefixtures("small_branches")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def weights(tmp_path_factory, small_tiny_model):
     root = tmp_path_factory.mktemp("weights")
     torch.save({"model_state": model.hiera.trunk.state_dict()}, root / "hiera.pth")
     torch.save(model.u2net.state_dict(), root / "u2netp.pth")
-    with pytest.MonkeyPatch.context() as mp:  # small_hiera, for this module-scoped build
+    with pytest.MonkeyPatch.context() as mp:  # small_branches, for this module-scoped build
         use_small_branches(mp)
         model = pmgsam.build_model(
             model.config,

@@ -29,11 +29,11 @@ def test_cod10k_with_its_coco_file_records_that_file(cod10k_root, data_config, c
 
 
 def test_a_benchmark_without_the_coco_file_records_the_png_fallback(
-    small_tiny_model, small_hiera, cod10k_root: Path, tmp_path: Path, caplog
+    small_tiny_model, small_branches, cod10k_root: Path, tmp_path: Path, caplog
 ) -> None:
     root = tmp_path / "COD10K-v3"
     shutil.copytree(cod10k_root, root, ignore=shutil.ignore_patterns("CAM_Instance_*.json"))
-    # Small frozen Hiera (small_hiera for the run's own build): the records and scores
+    # Small frozen Hiera (small_branches for the run's own build): the records and scores
     # checked here do not depend on its size, and Hiera-T took most of the run.
     weights = save_model(small_tiny_model, tmp_path / "model.safetensors")
     data = {

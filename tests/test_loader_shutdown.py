@@ -93,7 +93,7 @@ def test_fine_tuning_error_in_a_worker_stops_the_workers(monkeypatch) -> None:
     )
 
 
-@pytest.mark.usefixtures("one_thread", "small_hiera")
+@pytest.mark.usefixtures("one_thread", "small_branches")
 def test_training_error_in_a_persistent_worker_stops_it_for_good(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any], monkeypatch
 ) -> None:

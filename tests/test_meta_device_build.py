@@ -14,7 +14,7 @@ from pmgsam.modeling.build import build_model, model_config
 
 
 def test_a_meta_build_has_the_cpu_builds_parameters(
-    small_hiera: tuple, small_tiny_model: torch.nn.Module
+    small_branches: tuple, small_tiny_model: torch.nn.Module
 ) -> None:
     # Both with the small Hiera spec: the fixture's build ran on the CPU.
     with torch.device("meta"):
@@ -46,7 +46,7 @@ def test_the_1024_model_builds_without_its_files(
     assert tuple(model.hiera.trunk.pos_embed.shape) == (1, 256 * 256, 112)
 
 
-def test_a_cpu_build_is_unchanged_by_the_meta_one(small_hiera: tuple) -> None:
+def test_a_cpu_build_is_unchanged_by_the_meta_one(small_branches: tuple) -> None:
     # The linspace routed to the CPU must not leak: a later build allocates real weights.
     with torch.device("meta"):
         build_model("pmgsam_tiny", image_size=64)

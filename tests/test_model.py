@@ -99,8 +99,8 @@ def test_encode_returns_raw_branch_features(tiny):
     assert not any(f.requires_grad for f in feats["hiera"] + feats["u2net"])
 
 
-def test_frozen_branches_stay_frozen_after_a_step(small_hiera):
-    # small_hiera: every kind of Hiera tensor is there, in 1 M weights instead of 27 M.
+def test_frozen_branches_stay_frozen_after_a_step(small_branches):
+    # small_branches: every kind of Hiera tensor is there, in 1 M weights instead of 27 M.
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
     model.train()
@@ -149,8 +149,8 @@ def test_frozen_branches_stay_frozen_after_a_step(small_hiera):
         {"drfm_blocks": 2, "srb_iterations": 3, "decoder_depth": 2},
     ],
 )
-def test_ablation_switches(overrides, small_hiera):
-    # small_hiera: the switches change the fusion and the decoder; the Hiera's size is moot.
+def test_ablation_switches(overrides, small_branches):
+    # small_branches: the switches change the fusion and the decoder; the Hiera's size is moot.
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, **overrides).eval()
     with torch.no_grad():
@@ -188,8 +188,8 @@ def test_bad_inputs_give_clear_errors(tiny):
         pmgsam.build_model("pmgsam_huge")
 
 
-def test_own_checkpoint_round_trip(tmp_path, small_tiny, small_hiera):
-    # Frozen branches come from their own files, as the official weights would. small_hiera:
+def test_own_checkpoint_round_trip(tmp_path, small_tiny, small_branches):
+    # Frozen branches come from their own files, as the official weights would. small_branches:
     # the round trip does not depend on the branch's size (Hiera-T's 27 M weights took seconds
     # to save and load three times).
     tiny = small_tiny
@@ -209,9 +209,9 @@ def test_own_checkpoint_round_trip(tmp_path, small_tiny, small_hiera):
         torch.testing.assert_close(loaded(x)["mask"], tiny(x)["mask"], atol=0, rtol=0)
 
 
-def test_frozen_init_is_reproducible_and_leaves_global_rng_alone(tmp_path, small_hiera):
+def test_frozen_init_is_reproducible_and_leaves_global_rng_alone(tmp_path, small_branches):
     """Without pretrained files, a reload must still see the frozen weights it was trained with."""
-    # small_hiera: the fixed-seed init does not depend on the branch's size; three builds of
+    # small_branches: the fixed-seed init does not depend on the branch's size; three builds of
     # Hiera-T's 27 M weights took most of this test's time.
     torch.manual_seed(123)
     a = pmgsam.build_model("pmgsam_tiny", image_size=SMALL)
@@ -239,7 +239,7 @@ def test_frozen_init_is_reproducible_and_leaves_global_rng_alone(tmp_path, small
         )
 
 
-def test_checkpoint_with_other_config_is_refused(tmp_path, small_tiny, small_hiera):
+def test_checkpoint_with_other_config_is_refused(tmp_path, small_tiny, small_branches):
     path = save_model(small_tiny, tmp_path / "w.safetensors")
     other = pmgsam.build_model("pmgsam_tiny", image_size=SMALL, decoder_depth=2)
     with pytest.raises(CheckpointError, match=r"decoder_depth: 1 != 2"):
@@ -303,7 +303,7 @@ def test_a_plain_dict_config_is_checked_like_a_named_one() -> None:
         model_config(5)
 
 
-def test_forward_feeds_each_part_the_levels_design_names(small_hiera, one_thread):
+def test_forward_feeds_each_part_the_levels_design_names(small_branches, one_thread):
     # DESIGN.md §2: the fusion pairs the six U²-Net features with the four FPN maps (strides
     # 4-32), the decoder's BAIM runs over the stride-16 image embedding (FPN level 2), the
     # Pre-Mask is the refiner's output on the fused levels, and the high-resolution maps
@@ -341,7 +341,7 @@ def test_forward_feeds_each_part_the_levels_design_names(small_hiera, one_thread
     assert torch.equal(out["mask"], seen["decoder"][1])
 
 
-def test_non_default_config_fields_reach_the_modules(small_hiera):
+def test_non_default_config_fields_reach_the_modules(small_branches):
     # Each field below changes the arithmetic without changing any weight shape, so a field the
     # build dropped would load a checkpoint trained with it and compute something else (a GELU
     # decoder saved before decoder_activation existed would run with ReLU). The modules'

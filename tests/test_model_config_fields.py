@@ -66,7 +66,7 @@ def reference(small_tiny_model: torch.nn.Module) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(OTHER))
 def test_a_non_default_field_changes_the_model(
-    name: str, small_hiera, reference: Dict[str, Any]
+    name: str, small_branches, reference: Dict[str, Any]
 ) -> None:
     base = reference["model"]
     size = OTHER[name] if name == "image_size" else SMALL

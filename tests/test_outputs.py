@@ -33,9 +33,9 @@ def tree_digest(root: Path) -> Dict[str, str]:
     }
 
 
-# The frozen Hiera is conftest's small one (small_hiera for any build): nothing here depends on
+# The frozen Hiera is conftest's small one (small_branches for any build): nothing here depends on
 # its size, and each load copied and ran Hiera-T's 27 M weights.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture(scope="module")

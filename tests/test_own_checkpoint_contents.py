@@ -20,7 +20,7 @@ from pmgsam.modeling.weights import read_torch_checkpoint
 
 S = 32
 
-pytestmark = pytest.mark.usefixtures("small_hiera")
+pytestmark = pytest.mark.usefixtures("small_branches")
 
 
 def test_the_file_holds_every_trainable_parameter_and_no_frozen_branch(tmp_path) -> None:

@@ -29,9 +29,9 @@ from pmgsam.utils.config import from_dict, to_dict
 S = 64
 
 
-# The frozen Hiera is conftest's small one (small_hiera for each run's build): predictions and
+# The frozen Hiera is conftest's small one (small_branches for each run's build): predictions and
 # scores are compared with the model's own, whatever its size, and each run built Hiera-T.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_maps_may_be_edited_in_place_and_used_in_autograd(predictor):
 
 
 def test_arrays_give_the_maps_the_inference_command_saves_for_their_files(
-    predictor, small_hiera, small_model_file, tmp_path
+    predictor, small_branches, small_model_file, tmp_path
 ):
     # The README's promise: one call, a second call and the command's saved map all agree,
     # also for a non-contiguous (np.fliplr) or read-only array.
@@ -118,7 +118,7 @@ def test_model_calls_with_no_tensor_or_an_empty_batch_say_so(small_tiny_model):
         small_tiny_model.encode(images[:0])
 
 
-def test_predictions_run_in_eval_mode_after_the_model_trains_again(small_hiera):
+def test_predictions_run_in_eval_mode_after_the_model_trains_again(small_branches):
     torch.manual_seed(0)
     model = pmgsam.build_model("pmgsam_tiny", image_size=S, fusion="residual")
     predictor = Predictor(model, "cpu", amp="none")

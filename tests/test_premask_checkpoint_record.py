@@ -90,7 +90,7 @@ def test_maps_without_a_whole_record_are_refused_with_a_checkpoint(
 
 
 def test_maps_predict_split_wrote_are_read_with_their_checkpoint_only(
-    tmp_path, dis5k_root, capsys, small_hiera, small_model_file
+    tmp_path, dis5k_root, capsys, small_branches, small_model_file
 ) -> None:
     weights, _ = small_model_file
     run = tmp_path / "run"

@@ -210,7 +210,7 @@ def test_premask_names_a_missing_or_training_run_folder(tmp_path, dis5k_root) ->
 
 
 def test_premask_with_a_checkpoint_predicts_the_maps_predict_split_writes(
-    tmp_path, dis5k_root, small_hiera, small_model_file
+    tmp_path, dis5k_root, small_branches, small_model_file
 ) -> None:
     # A new --run folder and --checkpoint: the final and Pre-Mask maps of the split are
     # predicted there (one model load), then analysed; they are the maps predict_split writes.

@@ -118,7 +118,7 @@ def test_predict_without_weights_in_a_folder_without_run_json_says_so(
 
 
 def test_predict_fills_a_folder_premask_made_again_with_other_weights(
-    tmp_path, dis5k_root, capsys, small_hiera, small_tiny_model, small_model_file
+    tmp_path, dis5k_root, capsys, small_branches, small_tiny_model, small_model_file
 ) -> None:
     first, _ = small_model_file
     changed = copy.deepcopy(small_tiny_model)

@@ -23,14 +23,14 @@ def _random_branch_warnings(caplog: pytest.LogCaptureFixture) -> list:
     ]
 
 
-def test_without_files_both_branches_are_named(small_hiera, caplog) -> None:
+def test_without_files_both_branches_are_named(small_branches, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
         pmgsam.build_model("pmgsam_tiny", image_size=64)
     (message,) = _random_branch_warnings(caplog)
     assert message.startswith("Hiera and U²-Net branch(es) have no pretrained checkpoint")
 
 
-def test_a_branch_with_its_file_is_not_named(small_hiera, caplog, tmp_path) -> None:
+def test_a_branch_with_its_file_is_not_named(small_branches, caplog, tmp_path) -> None:
     path = tmp_path / "u2netp.pth"
     torch.save(build_u2net("u2netp").state_dict(), path)
     with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):

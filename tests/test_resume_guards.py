@@ -31,7 +31,7 @@ from pmgsam.utils.config import ConfigError
 from pmgsam.utils.outputs import OutputError
 
 pytest.importorskip("fcntl", reason="run folders are locked with fcntl.flock (POSIX only)")
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 # Another process holding the lock as a training process does, until its stdin closes.
 HOLDER = """
@@ -58,7 +58,7 @@ def test_a_second_lock_on_a_folder_is_refused_until_released(tmp_path):
 @pytest.fixture
 def first_step_stops(small_tiny_model, monkeypatch):
     """Trainers build the tiny model and stop at their first training step. Its frozen Hiera is
-    conftest's small one (small_hiera, for any other build): what a resume may find changed
+    conftest's small one (small_branches, for any other build): what a resume may find changed
     does not depend on it, and Hiera-T's 27 M weights were copied and digested per trainer."""
     monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
 

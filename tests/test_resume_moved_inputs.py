@@ -20,7 +20,7 @@ from pmgsam.utils.config import ConfigError, from_dict, to_dict
 # The frozen Hiera is conftest's small one (the weight files, and each trainer's build of the
 # config): where the files are and whether they changed does not depend on its size, and
 # Hiera-T's 27 M weights were saved, built, loaded and digested per run.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture

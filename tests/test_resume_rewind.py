@@ -16,9 +16,9 @@ from pmgsam.engine.state import load_training_state, save_checkpoint
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import ConfigError
 
-# The frozen Hiera is conftest's small one (small_tiny_model, small_hiera for any build): nothing
+# The frozen Hiera is conftest's small one (small_tiny_model, small_branches for any build): nothing
 # here depends on its size, and Hiera-T's 27 M weights were copied and digested per trainer.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 def _run(tmp_path, small_tiny_model, best: int, last: int):

@@ -22,7 +22,7 @@ def _saved_the_old_way(model: torch.nn.Module, path: Path, dtype: torch.dtype) -
 
 
 def test_random_branches_rounded_when_saved_are_named_so(
-    small_tiny_model, small_hiera, tmp_path, caplog
+    small_tiny_model, small_branches, tmp_path, caplog
 ) -> None:
     path = _saved_the_old_way(small_tiny_model, tmp_path / "m.safetensors", torch.bfloat16)
     with caplog.at_level(logging.WARNING, logger="pmgsam.modeling.build"):
@@ -34,7 +34,7 @@ def test_random_branches_rounded_when_saved_are_named_so(
 
 
 @pytest.fixture
-def on_u2net_file(small_tiny_model, small_hiera, tmp_path) -> tuple:
+def on_u2net_file(small_tiny_model, small_branches, tmp_path) -> tuple:
     """(checkpoint saved the old way from a model on a U²-Net file, that model)."""
     torch.save(small_tiny_model.u2net.state_dict(), tmp_path / "u2netp.pth")
     config = small_tiny_model.config

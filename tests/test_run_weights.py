@@ -36,7 +36,7 @@ def _config(model, data_root: Path, tmp_path: Path) -> Path:
 
 
 def test_replaced_weights_at_one_path_are_refused_unless_every_score_is_replaced(
-    small_tiny_model, small_hiera, dis5k_root, tmp_path
+    small_tiny_model, small_branches, dis5k_root, tmp_path
 ) -> None:
     # conftest's small frozen Hiera, which each benchmark run rebuilds and digests: what is
     # refused depends on the weights file's digest, not on the branch's size.

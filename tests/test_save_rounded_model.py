@@ -30,7 +30,7 @@ def test_a_model_converted_and_back_is_refused(
 
 
 def test_the_recipe_the_refusal_gives_reloads_without_a_warning(
-    small_hiera: tuple, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    small_branches: tuple, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import pmgsam
 

@@ -69,7 +69,7 @@ def test_a_validation_folder_holding_a_training_name_is_found(tmp_path, data_con
     assert _shared(cfg) == [("data.val_split", "b", 1)]
 
 
-@pytest.mark.usefixtures("one_thread", "small_hiera")
+@pytest.mark.usefixtures("one_thread", "small_branches")
 def test_a_run_starts_and_says_it_once_in_its_log(
     tmp_path: Path, dis5k_root: Path, data_config: Callable[..., Any]
 ) -> None:

@@ -189,11 +189,11 @@ def test_a_baseline_row_records_its_whole_split_s_ground_truth_with_limit(sam_fi
 
 
 def test_nc4k_benchmark_row_and_a_row_scored_against_its_coco_file_share_the_column(
-    small_tiny_model, small_hiera, nc4k_root: Path, tmp_path: Path
+    small_tiny_model, small_branches, nc4k_root: Path, tmp_path: Path
 ) -> None:
     from tests.cos_cases import evaluate, tiny_config
 
-    # Small frozen Hiera (small_hiera for the run's own build): the records and scores
+    # Small frozen Hiera (small_branches for the run's own build): the records and scores
     # checked here do not depend on its size, and Hiera-T took most of the run.
     weights = save_model(small_tiny_model, tmp_path / "model.safetensors")
     data = {"dataset": "nc4k", "root": str(nc4k_root), "train_split": "train",

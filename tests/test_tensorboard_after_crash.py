@@ -11,7 +11,7 @@ from test_trainer_resume_audit21 import VAL_LOSSES, _scalars, make_config  # noq
 
 from pmgsam.engine.trainer import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 def test_a_crash_just_after_last_is_saved_keeps_the_epoch_s_scalars(

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Every model here has conftest's small frozen branches, built by the trainer, at S=32: no
 # property of this file depends on the frozen branches' size or on the side, and Hiera-T's
 # 27 M weights took seconds per run to build or copy, digest and run.
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 def _config(
@@ -316,7 +316,7 @@ def test_ddp_two_processes_equal_one_process_at_same_global_batch(make_config, t
     cfg = make_config("ddp", schedule=schedule, train={"batch_size": 2}, **common)
     # Forked, not spawned: the ranks inherit this process's modules (importing hiera pulls in
     # timm, torchvision and torch._dynamo, seconds in each new process; the single run above
-    # has imported them) and the small_hiera patch. They meet through env://, as torchrun's
+    # has imported them) and the small_branches patch. They meet through env://, as torchrun's
     # do: a port taken before rank 0 bound it starts them again, on another, in a new folder.
     start_ranks_on_a_free_port(
         _ddp_worker,

@@ -15,7 +15,7 @@ from pmgsam.engine import trainer as trainer_module
 from pmgsam.modeling.build import model_config
 from pmgsam.utils.config import to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.mark.parametrize("quiet, disable", [(True, True), (False, None)])

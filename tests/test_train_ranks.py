@@ -23,7 +23,7 @@ from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.utils.cli import OtherProcessFailed
 from pmgsam.utils.config import ConfigError
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 AMP_FALLBACK = "train.amp=fp16 needs CUDA"
 BUILD_WARNING = "a warning of the model's build"

@@ -19,7 +19,7 @@ from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import LOG_FILE, checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 INTERRUPTED = 3  # the child's exit status when fit() raised a KeyboardInterrupt
 
@@ -46,7 +46,7 @@ def test_sigterm_while_saving_leaves_the_previous_checkpoint_and_says_so(
     tmp_path: Path, dis5k_root: Path, data_config
 ) -> None:
     cfg = two_epoch_config(tmp_path, dis5k_root, data_config)
-    # Forked: the child inherits this process's imports and the small_hiera patch (a trainer
+    # Forked: the child inherits this process's imports and the small_branches patch (a trainer
     # set up here would not do: its TensorBoard writer's thread is not forked).
     target = _sigterm_during_first_save_of_fit
     child = mp.get_context("fork").Process(target=target, args=(cfg,))

@@ -20,7 +20,7 @@ from pmgsam.engine.state import LOG_FILE
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import from_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 INTERRUPTED, CRASHED, WORKERS_LEFT = 3, 4, 5  # the child's exit statuses
 

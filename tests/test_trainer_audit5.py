@@ -20,7 +20,7 @@ from pmgsam.modeling.checkpoint import MODEL_FILE, checkpoint_dir
 from pmgsam.modeling.weights import CheckpointError
 from pmgsam.utils.config import from_dict, to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pmgsam.engine.state import checkpoint_dir, load_training_state
 from pmgsam.engine.trainer import Trainer
 from pmgsam.utils.config import from_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread", "small_hiera")
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 # Validation losses by epoch (0-based). Plateau, patience 0, threshold 0: epoch 2 fails to beat
 # 0.5, which halves epoch 3's lr (1e-3, 1e-3, 5e-4); epoch 3 improves. Early stop: best after

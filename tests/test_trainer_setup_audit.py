@@ -18,7 +18,7 @@ from pmgsam.engine.trainer_setup import TrainerSetup
 from pmgsam.utils.config import from_dict
 
 
-@pytest.mark.usefixtures("one_thread", "small_hiera")
+@pytest.mark.usefixtures("one_thread", "small_branches")
 def test_an_older_state_of_epoch_0_is_resumed_without_the_draws_warning(
     tmp_path: Path, dis5k_root: Path, data_config, monkeypatch
 ) -> None:

@@ -115,13 +115,13 @@ def test_hiera_branch_at_256_equals_hiera_built_for_256(hiera_tiny_file):
         torch.testing.assert_close(got, want.permute(0, 3, 1, 2), atol=1e-5, rtol=0)
 
 
-def test_hiera_mae_checkpoint_loads_with_decoder_keys_ignored(tmp_path, small_hiera):
+def test_hiera_mae_checkpoint_loads_with_decoder_keys_ignored(tmp_path, small_branches):
     from hiera import hiera_mae
 
     # hiera-transformer's MAE model as mae_hiera_tiny_224 builds it (its decoder included),
     # with conftest's small encoder: which keys are ignored does not depend on the encoder's
     # size, and Hiera-T's 28 M encoder weights took most of this test's time.
-    embed_dim, heads, stages = small_hiera
+    embed_dim, heads, stages = small_branches
     torch.manual_seed(2)
     mae = hiera_mae.MaskedAutoencoderHiera(
         embed_dim=embed_dim, num_heads=heads, stages=stages, q_pool=2
@@ -150,7 +150,7 @@ def test_hiera_checkpoint_of_another_variant_is_refused(hiera_tiny_file):
     assert str(path) in message
 
 
-def test_hiera_checkpoint_without_model_state_is_explained(tmp_path, small_hiera):
+def test_hiera_checkpoint_without_model_state_is_explained(tmp_path, small_branches):
     # The file is refused before any tensor is compared: the branch's size does not matter.
     path = tmp_path / "weird.pth"
     torch.save({"optimizer": {"lr": 1.0}}, path)
@@ -167,7 +167,7 @@ def test_hiera_size_must_be_multiple_of_32():
 
 # The SAM-initialisation tests build their models with conftest's small frozen Hiera: only the
 # decoder is loaded from SAM, and its shapes do not depend on the Hiera's.
-def test_sam_checkpoint_initialises_decoder(sam_vit_b_file, small_hiera):
+def test_sam_checkpoint_initialises_decoder(sam_vit_b_file, small_branches):
     path, sam_state = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_hiera_t", image_size=64, decoder_depth=2, sam_checkpoint=str(path)
@@ -197,7 +197,7 @@ def test_sam_checkpoint_initialises_decoder(sam_vit_b_file, small_hiera):
     assert len(report["loaded"]) == n_transformer + 6 + 6 + 1 + 1
 
 
-def test_sam_init_reports_shape_mismatches(sam_vit_b_file, small_hiera):
+def test_sam_init_reports_shape_mismatches(sam_vit_b_file, small_branches):
     path, _ = sam_vit_b_file
     model = pmgsam.build_model(
         "pmgsam_tiny",
@@ -222,7 +222,7 @@ def test_sam_init_reports_shape_mismatches(sam_vit_b_file, small_hiera):
     assert sorted(k for g in groups for k in g) == sorted(model.decoder.state_dict())
 
 
-def test_non_sam_file_is_refused(tmp_path, small_hiera):
+def test_non_sam_file_is_refused(tmp_path, small_branches):
     path = tmp_path / "not_sam.pth"
     torch.save({"foo.weight": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not a segment-anything checkpoint"):
@@ -230,7 +230,7 @@ def test_non_sam_file_is_refused(tmp_path, small_hiera):
 
 
 def test_sam_checkpoint_fitting_nothing_is_refused_and_a_partial_fit_warns(
-    tmp_path, caplog, small_hiera
+    tmp_path, caplog, small_branches
 ):
     # segment-anything's own decoder (width 256); the tiny variant's is 64 wide, so nothing fits.
     from segment_anything.modeling import MaskDecoder, TwoWayTransformer

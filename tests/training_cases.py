@@ -25,7 +25,7 @@ def tiny_dis5k_values(
     """A config's values: the tiny model at S=``image_size`` (``model`` overriding its other
     fields) on the generated DIS5K (no loader workers; ``data`` overriding other fields), batch 4
     on the CPU, into ``out``; a test adds its own schedule and train options (``data_config``:
-    conftest's fixture). Tests whose model is built from the config (with conftest's small_hiera)
+    conftest's fixture). Tests whose model is built from the config (with conftest's small_branches)
     and whose property holds at any side take 32, the smallest side Hiera takes: a training
     step there costs about a third of one at 64."""
     return {
