@@ -13,6 +13,7 @@ tests never write into the shared trees.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -233,6 +234,7 @@ def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
 SMALL_HIERA = (32, 1, (1, 1, 1, 1))
 
 
+@functools.cache  # one class: models of two tests are of the same type
 def _narrow_u2netp() -> type:
     """U²-NetP's stages, heights and dilations at a quarter of its width (16 channels out, 4
     inside): its convolutions at full resolution were 80 % of a 64-px forward."""
