@@ -24,7 +24,7 @@ from pmgsam.data.io import MASK_EXTENSIONS, DataError, load_mask
 from pmgsam.data.layouts import skeleton_files
 from pmgsam.utils.cpus import cpu_share, loader_workers
 from pmgsam.utils.messages import preview
-from pmgsam.utils.signals import default_sigterm
+from pmgsam.utils.signals import default_sigterm, sigterm_held
 
 from .map_pairs import (
     EvaluationInputError,
@@ -165,7 +165,8 @@ def _start_pool(workers: int, jobs_hint: int | None = None) -> ProcessPoolExecut
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        pool.submit(int)
+        with sigterm_held():  # a worker stopped before _init_worker ends quietly
+            pool.submit(int)
     except BaseException:
         _stop_pool(pool)
         raise

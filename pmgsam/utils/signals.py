@@ -54,7 +54,26 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 def default_sigterm() -> None:
-    """Give a forked worker process SIGTERM's default action back: it inherits the command's
+    """Give a forked worker process SIGTERM's default action back, and take it in again (a
+    worker forked inside :func:`sigterm_held` starts with it held): it inherits the command's
     :func:`sigterm_interrupts` handler, which would turn the executor's own ``terminate()`` of
     its workers (after an error or Ctrl-C) into a ``Terminated`` traceback per worker."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # POSIX; fork is Linux-only here anyway
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+@contextmanager
+def sigterm_held() -> Iterator[None]:
+    """Meanwhile, SIGTERM is held back from this thread (delivered when this ends), and a
+    process forked meanwhile starts with it held until it calls :func:`default_sigterm`: a
+    worker stopped while still starting then ends quietly, not through the inherited handler
+    with a traceback."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
