@@ -368,18 +368,24 @@ _DEFAULT_SPLITS = {
 }
 
 
-@pytest.fixture
-def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
-    """Factory ``data_config(dataset, root, **overrides) -> DataConfig`` (split files in tmp)."""
+def data_configs_in(split_dir: Path) -> Callable[..., DataConfig]:
+    """Factory ``make(dataset, root, **overrides) -> DataConfig`` saving split files in
+    ``split_dir`` (:func:`data_config`'s, for a fixture of wider scope)."""
 
     def make(dataset: str, root: Path, **overrides: Any) -> DataConfig:
         values = {"dataset": dataset, "root": str(root), "num_workers": 0}
         values.update(_DEFAULT_SPLITS[dataset])
-        values["split_dir"] = str(tmp_path / "splits")
+        values["split_dir"] = str(split_dir)
         values.update(overrides)
         return from_dict(DataConfig, values)
 
     return make
+
+
+@pytest.fixture
+def data_config(tmp_path: Path) -> Callable[..., DataConfig]:
+    """Factory ``data_config(dataset, root, **overrides) -> DataConfig`` (split files in tmp)."""
+    return data_configs_in(tmp_path / "splits")
 
 
 @pytest.fixture

@@ -17,11 +17,10 @@ import pytest
 import torch
 import yaml
 from cli_cases import train_main
-from conftest import use_small_branches
+from conftest import data_configs_in, use_small_branches
 from free_port_ranks import start_ranks_on_a_free_port
 from training_cases import crash_at_step, tiny_dis5k_values
 
-from pmgsam.data.config import DataConfig
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import checkpoint_dir, load_training_state, resolve_weights
@@ -70,13 +69,7 @@ def straight(
     trained once for the module (read-only: tests copy its model). With or without loader
     workers the runs are bit-identical (each augmentation is drawn from seed, epoch, index)."""
     tmp = tmp_path_factory.mktemp("straight")
-
-    def data_config(dataset: str, root: Path, **overrides: Any) -> DataConfig:
-        # conftest's data_config, which is per test: split files under this module's folder.
-        splits = {"train_split": "DIS-TR", "val_split": "DIS-VD", "test_splits": ["DIS-TE1"]}
-        values = {"dataset": dataset, "root": str(root), **splits, "split_dir": str(tmp)}
-        return from_dict(DataConfig, {**values, **overrides})
-
+    data_config = data_configs_in(tmp / "splits")  # conftest's data_config is per test
     with pytest.MonkeyPatch.context() as mp:
         use_small_branches(mp)
         trainer = Trainer(_config(tmp, dis5k_root, data_config, "straight"))
