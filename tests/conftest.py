@@ -175,13 +175,19 @@ def checkpoints(
 def weights(checkpoints: Dict[str, Tuple[Path, Any]], monkeypatch) -> Dict[str, Path]:
     """The paths of :func:`checkpoints`, which inference now loads as copies of their models
     (building the frozen branches takes seconds)."""
+    load_copies(monkeypatch, checkpoints)
+    return {name: path for name, (path, _) in checkpoints.items()}
+
+
+def load_copies(mp: pytest.MonkeyPatch, checkpoints: Dict[str, Tuple[Path, Any]]) -> None:
+    """While ``mp`` holds, inference loads each of :func:`checkpoints`' files as a copy of its
+    model (:func:`weights`', for a fixture of wider scope)."""
     import copy
 
     from pmgsam.engine import inference
 
     models = {str(path): model for path, model in checkpoints.values()}
-    monkeypatch.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
-    return {name: path for name, (path, _) in checkpoints.items()}
+    mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from conftest import data_configs_in
 from resume_cases import count_reads
 from segment_anything import SamAutomaticMaskGenerator
 from segment_anything.modeling import ImageEncoderViT
@@ -26,9 +27,8 @@ from pmgsam.baselines import runner
 from pmgsam.baselines import sam as sam_family
 from pmgsam.baselines.resume import RECORDS
 from pmgsam.data import datasets as data_module
-from pmgsam.data.config import DataConfig
 from pmgsam.modeling import checkpoint as checkpoint_module
-from pmgsam.utils.config import from_dict, to_dict
+from pmgsam.utils.config import to_dict
 from pmgsam.utils.outputs import MANIFEST, OutputError, read_manifest
 
 AUTO = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
@@ -52,11 +52,9 @@ def argv(sam_file, cod10k_root, tmp_path_factory) -> List[str]:
     file for the module: run.json records its path, and :func:`straight` is compared with the
     tests' runs."""
     folder = tmp_path_factory.mktemp("config")
-    data = {"dataset": "cod10k", "root": str(cod10k_root), "num_workers": 0,
-            "train_split": "Train", "val_split": None, "test_splits": ["Test"],
-            "split_dir": str(folder / "splits")}  # fmt: skip
+    data = data_configs_in(folder / "splits")("cod10k", cod10k_root)  # conftest's, module-wide
     cfg = folder / "exp.yaml"
-    cfg.write_text(yaml.safe_dump({"data": to_dict(from_dict(DataConfig, data))}))
+    cfg.write_text(yaml.safe_dump({"data": to_dict(data)}))
     return ["--baseline", "sam-auto", "--checkpoint", str(sam_file[0]), "--config", str(cfg),
             "--dataset", "cod10k", "--splits", "Test", *FAST, *AUTO]  # fmt: skip
 

@@ -4,7 +4,6 @@ predicts beside) maps of other weights."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
@@ -15,6 +14,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import yaml
 from cli_cases import evaluate_main
+from conftest import load_copies
 from map_cases import same_map
 from resume_cases import count_reads, load_as, tree, with_other_frozen_weights
 
@@ -79,10 +79,9 @@ def score(pred: Path, gt: Path, out: Path) -> int:
 def straight(checkpoints, config, tmp_path_factory, one_thread_module) -> Tuple[Path, Counter]:
     """(run folder, images read): a straight run of weights "one", made once for the module (on
     one thread, as the tests' runs) for the tests to compare theirs with; read-only."""
-    models = {str(path): model for path, model in checkpoints.values()}
     run = tmp_path_factory.mktemp("straight") / "run"
     with pytest.MonkeyPatch.context() as mp:  # as conftest's weights and reads, module-wide
-        mp.setattr(inference, "load_pretrained", lambda p, **kw: copy.deepcopy(models[str(p)]))
+        load_copies(mp, checkpoints)
         reads = count_reads(mp, data_module, ["load_image"], split_stem)
         assert evaluate(config, checkpoints["one"][0], run) == 0
     return run, Counter(reads)
