@@ -13,7 +13,6 @@ tests never write into the shared trees.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 
 import pytest
 import torch
+from small_branches import SMALL_HIERA, use_small_branches
 
 from pmgsam.data.config import DataConfig
 from pmgsam.data.synthetic import generate
@@ -232,41 +232,6 @@ def tiny_model(seed0_tiny: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     """One tiny PMG-SAM (seed 0) per test module; tests that train copy it, so they never
     share state."""
     return seed0_tiny()
-
-
-# Hiera spec of "tiny" in tests whose property does not depend on the frozen branch's size:
-# one block per stage and width 32 (1 M parameters, not Hiera-T's 27 M, which take seconds to
-# initialise, copy and digest).
-SMALL_HIERA = (32, 1, (1, 1, 1, 1))
-
-
-@functools.cache  # one class: models of two tests are of the same type
-def _narrow_u2netp() -> type:
-    """U²-NetP's stages, heights and dilations at a quarter of its width (16 channels out, 4
-    inside): its convolutions at full resolution were 80 % of a 64-px forward."""
-    from pmgsam.modeling.u2net import _U2NetBase
-
-    class NarrowU2NetP(_U2NetBase):
-        feature_channels = (16,) * 6
-
-        def __init__(self, in_ch: int = 3, out_ch: int = 1) -> None:
-            encoder = [(7, in_ch, 4, 16, False)]
-            encoder += [(h, 16, 4, 16, False) for h in (6, 5, 4)]
-            encoder += [(4, 16, 4, 16, True)] * 2
-            decoder = [(4, 32, 4, 16, True)]
-            decoder += [(h, 32, 4, 16, False) for h in (4, 5, 6, 7)]
-            super().__init__(encoder, decoder, out_ch)
-
-    return NarrowU2NetP
-
-
-def use_small_branches(mp: pytest.MonkeyPatch) -> None:
-    """Build ``pmgsam_tiny`` with :data:`SMALL_HIERA` and a quarter-width U²-NetP while ``mp``
-    holds (tests whose property does not depend on the frozen branches' size)."""
-    from pmgsam.modeling import image_encoder, u2net
-
-    mp.setitem(image_encoder.HIERA_SPECS, "tiny", SMALL_HIERA)
-    mp.setitem(u2net.U2NET_CLASSES, "u2netp", _narrow_u2netp())
 
 
 @pytest.fixture

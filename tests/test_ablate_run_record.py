@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 from ablate_cases import write_grid
-from conftest import use_small_branches
+from small_branches import use_small_branches
 from test_ablate import ONE_CPU_EPOCH, TINY
 
 from pmgsam import ablate

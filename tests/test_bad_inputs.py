@@ -89,7 +89,7 @@ BUILD_IN = """
 import sys
 from pathlib import Path
 
-from conftest import SMALL_HIERA
+from small_branches import SMALL_HIERA
 from pmgsam.modeling import image_encoder
 from test_bad_inputs import load_script
 

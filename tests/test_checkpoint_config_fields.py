@@ -11,7 +11,7 @@ import logging
 import pytest
 import yaml
 from cli_cases import evaluate_main
-from conftest import use_small_branches
+from small_branches import use_small_branches
 
 import pmgsam
 from pmgsam.modeling.checkpoint import checkpoint_model_fields, save_model

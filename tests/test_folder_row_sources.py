@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from cli_cases import cli, evaluate_main, one_error_line
-from conftest import use_small_branches
 from cos_cases import evaluate, export_gt, nc4k_config
 from mask_cases import make_pair
 from PIL import Image
+from small_branches import use_small_branches
 
 from pmgsam.evaluation.cos_label_sources import coco_file_labels, label_source_notes
 from pmgsam.evaluation.run_json import load_runs

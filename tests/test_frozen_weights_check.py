@@ -13,8 +13,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import use_small_branches
 from safetensors.torch import load_file, save_file
+from small_branches import use_small_branches
 
 import pmgsam
 from pmgsam.modeling.checkpoint import save_model

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import use_small_branches
+from small_branches import use_small_branches
 
 import pmgsam
 from pmgsam.data import EvalTransform, unpad_and_resize

@@ -17,8 +17,9 @@ import pytest
 import torch
 import yaml
 from cli_cases import train_main
-from conftest import data_configs_in, use_small_branches
+from conftest import data_configs_in
 from free_port_ranks import start_ranks_on_a_free_port
+from small_branches import use_small_branches
 from training_cases import crash_at_step, tiny_dis5k_values
 
 from pmgsam.engine import trainer as trainer_mod
