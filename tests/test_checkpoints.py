@@ -20,16 +20,25 @@ from typing import Any, Callable, Dict, List
 import pytest
 import torch
 
+import pmgsam.engine.state as state_mod
 import pmgsam.modeling.checkpoint as checkpoint_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import STATE_FILE, checkpoint_dir, load_training_state, save_checkpoint
+from pmgsam.engine.state import (
+    STATE_FILE,
+    checkpoint_dir,
+    load_training_state,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.training_log import append_metrics, summary_line, truncate_metrics
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.io import atomic_path
+
+MODEL = "model.safetensors"
 
 
 class SimulatedKill(BaseException):
@@ -188,6 +197,65 @@ def test_interrupted_swap_is_restored(tmp_path, tiny_model) -> None:
     save_checkpoint(ckpt, tiny_model, {"epoch": 4})
     assert load_training_state(tmp_path / "run")["epoch"] == 4
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last"]
+
+
+def _folder(path: Path, tag: str) -> Path:
+    """A stand-in checkpoint folder whose two files say which save wrote them."""
+    path.mkdir(parents=True)
+    (path / STATE_FILE).write_text(f"{tag} state")
+    (path / "model.safetensors").write_text(f"{tag} model")
+    return path
+
+
+def _contents(path: Path) -> Dict[str, str]:
+    return {p.name: p.read_text() for p in path.iterdir()}
+
+
+def test_recover_puts_back_the_old_folder_of_a_swap_cut_between_its_renames(tmp_path) -> None:
+    # Only `.last.old` is left (killed after `last` -> `.last.old`): it is the previous
+    # complete checkpoint, and comes back as `last`, files and all.
+    ckpts = tmp_path / "checkpoints"
+    _folder(ckpts / ".last.old", "epoch 3")
+    recover_checkpoint(ckpts / "last")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last"]
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 3 state", MODEL: "epoch 3 model"}
+
+
+def test_recover_keeps_the_new_folder_when_both_are_left(tmp_path) -> None:
+    # Both left (killed after the second rename, before the old folder's removal): the new
+    # `last` is in place and whole, so it wins and the old one goes.
+    ckpts = tmp_path / "checkpoints"
+    _folder(ckpts / ".last.old", "epoch 3")
+    _folder(ckpts / "last", "epoch 4")
+    recover_checkpoint(ckpts / "last")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last"]
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 4 state", MODEL: "epoch 4 model"}
+    recover_checkpoint(ckpts / "last")  # nothing to finish: nothing changes
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 4 state", MODEL: "epoch 4 model"}
+
+
+@pytest.mark.parametrize("fails", ["torch.save", "save_model"])
+def test_failed_save_leaves_the_previous_checkpoint_and_no_temporary(
+    tmp_path, tiny_model, monkeypatch, fails
+) -> None:
+    ckpt = tmp_path / "checkpoints" / "last"
+    save_checkpoint(ckpt, tiny_model, {"epoch": 3})
+    before = read_model_file(ckpt / MODEL)[0]
+
+    def disk_full(obj: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"half a fi")  # what a full disk leaves
+        raise OSError(28, "No space left on device")
+
+    owner, name = (torch, "save") if fails == "torch.save" else (state_mod, "save_model")
+    monkeypatch.setattr(owner, name, disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(ckpt, tiny_model, {"epoch": 4})
+    monkeypatch.undo()
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last"]
+    assert load_training_state(ckpt)["epoch"] == 3
+    after = read_model_file(ckpt / MODEL)[0]
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_files_follow_the_umask(tmp_path, tiny_model) -> None:
