@@ -116,27 +116,56 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
+def _digest_value(value: Any, run: str, update: Callable[[bytes], None]) -> None:
+    """Feed a loaded state's value to ``update`` (a digest's) with its type, every tensor by
+    dtype, shape and bytes, and the run's own path in any string replaced by a placeholder."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+        update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        update(f"dict {len(value)}".encode())
+        for key in sorted(value, key=repr):
+            _digest_value(key, run, update)
+            _digest_value(value[key], run, update)
+    elif isinstance(value, (list, tuple)):
+        update(f"{type(value).__name__} {len(value)}".encode())
+        for item in value:
+            _digest_value(item, run, update)
+    elif isinstance(value, str):
+        update(b"str " + repr(value.replace(run, "<run>")).encode())
+    else:  # numbers, None, bools: their repr tells their type too
+        update(f"{type(value).__name__} {value!r}".encode())
+
+
 def left_behind(run: Path) -> tuple:
     """What a resume of the killed ``run`` reads: every file but those only ever appended to
-    (train.log, TensorBoard's, named by time), each by its path and size (model files by their
-    bytes; a state.pt holds the run's path, which differs between runs), and how many lines
+    (train.log, TensorBoard's, named by time), each by a digest of its content with the run's
+    own path left out (a state.pt and config.yaml hold it, and it differs between runs; a
+    state.pt by its loaded values, model files by their tensors), and how many lines
     metrics.jsonl holds and whether its last one is whole."""
     files = []
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
         name = path.relative_to(run).as_posix()
         if name == "train.log" or name.startswith("tb/"):
             continue
+        digest = hashlib.sha256()
         if name == "metrics.jsonl":  # its lines hold timings
             text = path.read_text()
             files.append((name, text.count("\n"), text.endswith("\n")))
-        elif path.suffix == ".safetensors":  # its header's keys come in no fixed order
+            continue
+        if path.suffix == ".safetensors":  # its header's keys come in no fixed order
             tensors = read_model_file(path)[0]
-            digest = hashlib.sha256()
             for key in sorted(tensors):
                 digest.update(key.encode() + tensors[key].numpy().tobytes())
-            files.append((name, digest.hexdigest()))
+        elif path.name == STATE_FILE:  # pickled: the path's length is in the bytes too
+            # The test's own file: the full unpickler reads its ~500 tensors twice as fast
+            # as the weights-only one, which would add seconds over the kills.
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            _digest_value(state, str(run), digest.update)
         else:
-            files.append((name, path.stat().st_size))
+            digest.update(path.read_bytes().replace(str(run).encode(), b"<run>"))
+        files.append((name, digest.hexdigest()))
     return tuple(files)
 
 
@@ -182,6 +211,23 @@ def test_kill_at_every_write_point_then_resume(make_config, no_fsync) -> None:
         leftovers = [p for p in run.rglob("*") if p.name.endswith((".tmp", ".old"))]
         assert not leftovers, (fail_at, leftovers)
         assert (checkpoint_dir(run, "best") / STATE_FILE).is_file()
+
+
+def test_crash_states_are_grouped_by_content_not_by_run_path(tmp_path, tiny_model) -> None:
+    # Runs 'a' and 'b' (paths of one length, so each save's state.pt has the same size): the
+    # same state in both is one crash state, epoch 3 and epoch 4 are two.
+    def saved(run: str, epoch: int) -> tuple:
+        folder = tmp_path / str(epoch) / run
+        state = {"epoch": epoch, "config": {"output_dir": str(folder)}}
+        save_checkpoint(checkpoint_dir(folder, "last"), tiny_model, state)
+        return left_behind(folder)
+
+    a3, b3, b4 = saved("a", 3), saved("b", 3), saved("b", 4)
+    assert (tmp_path / "3/b/checkpoints/last" / STATE_FILE).stat().st_size == (
+        tmp_path / "4/b/checkpoints/last" / STATE_FILE
+    ).stat().st_size
+    assert a3 == b3
+    assert b3 != b4
 
 
 def _metrics(run: Path) -> List[Dict[str, Any]]:
