@@ -20,16 +20,25 @@ from typing import Any, Callable, Dict, List
 import pytest
 import torch
 
+import pmgsam.engine.state as state_mod
 import pmgsam.modeling.checkpoint as checkpoint_mod
 from pmgsam.engine import trainer as trainer_mod
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.state import STATE_FILE, checkpoint_dir, load_training_state, save_checkpoint
+from pmgsam.engine.state import (
+    STATE_FILE,
+    checkpoint_dir,
+    load_training_state,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from pmgsam.engine.trainer import Trainer
 from pmgsam.engine.training_log import append_metrics, summary_line, truncate_metrics
 from pmgsam.modeling.build import model_config
 from pmgsam.modeling.checkpoint import read_model_file
 from pmgsam.utils.config import from_dict, to_dict
 from pmgsam.utils.io import atomic_path
+
+MODEL = "model.safetensors"
 
 
 class SimulatedKill(BaseException):
@@ -107,27 +116,56 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
+def _digest_value(value: Any, run: str, update: Callable[[bytes], None]) -> None:
+    """Feed a loaded state's value to ``update`` (a digest's) with its type, every tensor by
+    dtype, shape and bytes, and the run's own path in any string replaced by a placeholder."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+        update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        update(f"dict {len(value)}".encode())
+        for key in sorted(value, key=repr):
+            _digest_value(key, run, update)
+            _digest_value(value[key], run, update)
+    elif isinstance(value, (list, tuple)):
+        update(f"{type(value).__name__} {len(value)}".encode())
+        for item in value:
+            _digest_value(item, run, update)
+    elif isinstance(value, str):
+        update(b"str " + repr(value.replace(run, "<run>")).encode())
+    else:  # numbers, None, bools: their repr tells their type too
+        update(f"{type(value).__name__} {value!r}".encode())
+
+
 def left_behind(run: Path) -> tuple:
     """What a resume of the killed ``run`` reads: every file but those only ever appended to
-    (train.log, TensorBoard's, named by time), each by its path and size (model files by their
-    bytes; a state.pt holds the run's path, which differs between runs), and how many lines
+    (train.log, TensorBoard's, named by time), each by a digest of its content with the run's
+    own path left out (a state.pt and config.yaml hold it, and it differs between runs; a
+    state.pt by its loaded values, model files by their tensors), and how many lines
     metrics.jsonl holds and whether its last one is whole."""
     files = []
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
         name = path.relative_to(run).as_posix()
         if name == "train.log" or name.startswith("tb/"):
             continue
+        digest = hashlib.sha256()
         if name == "metrics.jsonl":  # its lines hold timings
             text = path.read_text()
             files.append((name, text.count("\n"), text.endswith("\n")))
-        elif path.suffix == ".safetensors":  # its header's keys come in no fixed order
+            continue
+        if path.suffix == ".safetensors":  # its header's keys come in no fixed order
             tensors = read_model_file(path)[0]
-            digest = hashlib.sha256()
             for key in sorted(tensors):
                 digest.update(key.encode() + tensors[key].numpy().tobytes())
-            files.append((name, digest.hexdigest()))
+        elif path.name == STATE_FILE:  # pickled: the path's length is in the bytes too
+            # The test's own file: the full unpickler reads its ~500 tensors twice as fast
+            # as the weights-only one, which would add seconds over the kills.
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            _digest_value(state, str(run), digest.update)
         else:
-            files.append((name, path.stat().st_size))
+            digest.update(path.read_bytes().replace(str(run).encode(), b"<run>"))
+        files.append((name, digest.hexdigest()))
     return tuple(files)
 
 
@@ -175,6 +213,23 @@ def test_kill_at_every_write_point_then_resume(make_config, no_fsync) -> None:
         assert (checkpoint_dir(run, "best") / STATE_FILE).is_file()
 
 
+def test_crash_states_are_grouped_by_content_not_by_run_path(tmp_path, tiny_model) -> None:
+    # Runs 'a' and 'b' (paths of one length, so each save's state.pt has the same size): the
+    # same state in both is one crash state, epoch 3 and epoch 4 are two.
+    def saved(run: str, epoch: int) -> tuple:
+        folder = tmp_path / str(epoch) / run
+        state = {"epoch": epoch, "config": {"output_dir": str(folder)}}
+        save_checkpoint(checkpoint_dir(folder, "last"), tiny_model, state)
+        return left_behind(folder)
+
+    a3, b3, b4 = saved("a", 3), saved("b", 3), saved("b", 4)
+    assert (tmp_path / "3/b/checkpoints/last" / STATE_FILE).stat().st_size == (
+        tmp_path / "4/b/checkpoints/last" / STATE_FILE
+    ).stat().st_size
+    assert a3 == b3
+    assert b3 != b4
+
+
 def _metrics(run: Path) -> List[Dict[str, Any]]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -188,6 +243,65 @@ def test_interrupted_swap_is_restored(tmp_path, tiny_model) -> None:
     save_checkpoint(ckpt, tiny_model, {"epoch": 4})
     assert load_training_state(tmp_path / "run")["epoch"] == 4
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last"]
+
+
+def _folder(path: Path, tag: str) -> Path:
+    """A stand-in checkpoint folder whose two files say which save wrote them."""
+    path.mkdir(parents=True)
+    (path / STATE_FILE).write_text(f"{tag} state")
+    (path / "model.safetensors").write_text(f"{tag} model")
+    return path
+
+
+def _contents(path: Path) -> Dict[str, str]:
+    return {p.name: p.read_text() for p in path.iterdir()}
+
+
+def test_recover_puts_back_the_old_folder_of_a_swap_cut_between_its_renames(tmp_path) -> None:
+    # Only `.last.old` is left (killed after `last` -> `.last.old`): it is the previous
+    # complete checkpoint, and comes back as `last`, files and all.
+    ckpts = tmp_path / "checkpoints"
+    _folder(ckpts / ".last.old", "epoch 3")
+    recover_checkpoint(ckpts / "last")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last"]
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 3 state", MODEL: "epoch 3 model"}
+
+
+def test_recover_keeps_the_new_folder_when_both_are_left(tmp_path) -> None:
+    # Both left (killed after the second rename, before the old folder's removal): the new
+    # `last` is in place and whole, so it wins and the old one goes.
+    ckpts = tmp_path / "checkpoints"
+    _folder(ckpts / ".last.old", "epoch 3")
+    _folder(ckpts / "last", "epoch 4")
+    recover_checkpoint(ckpts / "last")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last"]
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 4 state", MODEL: "epoch 4 model"}
+    recover_checkpoint(ckpts / "last")  # nothing to finish: nothing changes
+    assert _contents(ckpts / "last") == {STATE_FILE: "epoch 4 state", MODEL: "epoch 4 model"}
+
+
+@pytest.mark.parametrize("fails", ["torch.save", "save_model"])
+def test_failed_save_leaves_the_previous_checkpoint_and_no_temporary(
+    tmp_path, tiny_model, monkeypatch, fails
+) -> None:
+    ckpt = tmp_path / "checkpoints" / "last"
+    save_checkpoint(ckpt, tiny_model, {"epoch": 3})
+    before = read_model_file(ckpt / MODEL)[0]
+
+    def disk_full(obj: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"half a fi")  # what a full disk leaves
+        raise OSError(28, "No space left on device")
+
+    owner, name = (torch, "save") if fails == "torch.save" else (state_mod, "save_model")
+    monkeypatch.setattr(owner, name, disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(ckpt, tiny_model, {"epoch": 4})
+    monkeypatch.undo()
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last"]
+    assert load_training_state(ckpt)["epoch"] == 3
+    after = read_model_file(ckpt / MODEL)[0]
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_files_follow_the_umask(tmp_path, tiny_model) -> None:

@@ -276,15 +276,20 @@ def test_repair_prompts_map_superpixel_centres_back_to_image_pixels(halves_slic)
 
 class _Stub:
     """A family whose generator returns fixed records and whose predictor fixed masks, or with
-    ``candidates=None`` a 3x3 square around each point prompt."""
+    ``candidates=None`` a 3x3 square around each point prompt. ``gallery_records``, if given,
+    are what the second generator made (the gallery's) returns."""
 
-    def __init__(self, records, candidates=None, ious=(0.95, 0.9, 0.9)):
+    def __init__(self, records, candidates=None, ious=(0.95, 0.9, 0.9), gallery_records=None):
         self.records, self.candidates, self.ious = records, candidates, list(ious)
+        self.gallery_records = gallery_records
         self.generator_settings = []
 
     def generator(self, model, settings):
         self.generator_settings.append(dict(settings))
-        return types.SimpleNamespace(generate=lambda image: self.records)
+        records = self.records
+        if self.gallery_records is not None and len(self.generator_settings) == 2:
+            records = self.gallery_records
+        return types.SimpleNamespace(generate=lambda image: records)
 
     def predictor(self, model):
         def predict(point_coords, point_labels, multimask_output):
@@ -356,3 +361,28 @@ def test_esam_repairs_from_parts_and_subparts_after_their_own_nms(monkeypatch, h
     expected = [rect(6, 9, 43, 46), rect(6, 9, 46, 49), rect(30, 33, 10, 13)]
     for got, want in zip(out.masks[1:], expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_esam_mode_gives_shared_pixels_by_gallery_support_then_score(monkeypatch, halves_slic):
+    from pmgsam.baselines import base
+    from pmgsam.baselines.esam import EsamBaseline
+
+    # Two objects sharing columns 20..29 (box IoU 0.2: both survive the object NMS); B scores
+    # higher. The one gallery mask G (rows 0..19 of A) contains the top half of the strip.
+    a, b = rect(0, 40, 0, 30), rect(0, 40, 20, 50)
+    g = rect(0, 20, 0, 30)
+    records = [
+        {"segmentation": a, "predicted_iou": 0.85},
+        {"segmentation": b, "predicted_iou": 0.95},
+    ]
+    stub = _Stub(records, gallery_records=[{"segmentation": g, "predicted_iou": 0.9}])
+    monkeypatch.setattr(base, "family", lambda name: stub)
+    out = EsamBaseline("sam", "vit_b", None).predict(np.zeros((H, W, 3), np.uint8))
+    # By the rule, by hand: on the top half, IoU(A, G) = 600/1200 = 0.5 beats IoU(B, G) =
+    # 200/1600, so A keeps it although B scores higher; no gallery mask holds the bottom half,
+    # which goes to the higher-scored B. (Similarity 0: no merge; the right superpixel is only
+    # 1/3 uncovered: no repair. The object NMS lists B, the higher-scored, first.)
+    assert out.scores == [0.95, 0.85]
+    np.testing.assert_array_equal(out.masks[0], rect(0, 40, 30, 50) | rect(20, 40, 20, 30))
+    np.testing.assert_array_equal(out.masks[1], rect(0, 40, 0, 20) | rect(0, 20, 20, 30))
+    assert not np.logical_and(out.masks[0], out.masks[1]).any()
