@@ -112,7 +112,7 @@ define() {
       --compile regional --json "$j") ;;
     infer_b1_regional) limit=100 cmd=("${eff[@]}" --batch 1 --channels-last --compile regional
       --json "$j") ;;
-    cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    cuda_tests) limit=390 cmd=($py -m pytest -q -p no:cacheprovider --durations=15 tests/test_cuda.py
       tests/test_performance_equivalence.py tests/test_performance_training.py
       tests/test_performance_compile.py tests/test_sam_finetune_host_reads.py
       tests/test_cuda_graphs.py tests/test_bf16_group_norm.py tests/test_loss_targets.py
