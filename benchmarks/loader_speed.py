@@ -29,9 +29,10 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from pmgsam.data import build_dataset
+from pmgsam.data.augmentation import TrainTransform, build_augmentation
 from pmgsam.data.config import AugmentConfig, DataConfig
 from pmgsam.data.synthetic import generate
-from pmgsam.data.transforms import EvalTransform, TrainTransform, build_augmentation
+from pmgsam.data.transforms import EvalTransform
 
 SIZES = ((2048, 1536), (3840, 2160))
 

@@ -15,9 +15,10 @@ import pytest
 import torch
 from training_cases import crash_at_step, tiny_dis5k_values
 
+from pmgsam.data.augmentation import TrainTransform
 from pmgsam.data.config import AugmentConfig
 from pmgsam.data.datasets import DrawKey
-from pmgsam.data.transforms import EvalTransform, TrainTransform
+from pmgsam.data.transforms import EvalTransform
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
 from pmgsam.engine.state import STATE_FILE

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from pmgsam.data.augmentation import TrainTransform
 from pmgsam.data.config import AugmentConfig
 from pmgsam.data.datasets import DrawKey, SegmentationDataset
-from pmgsam.data.transforms import TrainTransform
 from pmgsam.engine.train_data import DrawKeySampler
 
 ALWAYS = AugmentConfig(crop_prob=1.0, rotate_prob=1.0, color_jitter_prob=1.0)

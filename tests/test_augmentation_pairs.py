@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pmgsam.data import AugmentConfig, EvalTransform, TrainTransform, unpad_and_resize
-from pmgsam.data.transforms import smallest_crop_side
+from pmgsam.data.augmentation import smallest_crop_side
 
 S = 64
 NOTHING = {"crop_prob": 0.0, "hflip_prob": 0.0, "rotate_prob": 0.0, "color_jitter_prob": 0.0}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from pmgsam.data.augmentation import reduced_decode_factor
 from pmgsam.data.datasets import SegmentationDataset
-from pmgsam.data.transforms import reduced_decode_factor
 
 
 def test_faint_mask_levels_are_background_when_decoded_reduced(tmp_path):

@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 
 from pmgsam.data import build_dataset
+from pmgsam.data.augmentation import reduced_decode_factor, shrink_mask
 from pmgsam.data.config import AugmentConfig, DataConfig
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.io import load_image, read_header
 from pmgsam.data.reduced_decode import load_image_reduced, reduced_decode_applies
-from pmgsam.data.transforms import EvalTransform, reduced_decode_factor, shrink_mask
+from pmgsam.data.transforms import EvalTransform
 from pmgsam.utils.config import ConfigError, from_dict
 
 CROP = AugmentConfig()  # crop_prob 0.5, crop_min_scale 0.75: the crop may keep 3/4 of a side

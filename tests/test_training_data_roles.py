@@ -9,7 +9,8 @@ from collections import Counter
 import torch
 
 from pmgsam.data import build_dataset
-from pmgsam.data.transforms import EvalTransform, TrainTransform
+from pmgsam.data.augmentation import TrainTransform
+from pmgsam.data.transforms import EvalTransform
 from pmgsam.engine.config import ExperimentConfig, TrainConfig
 from pmgsam.engine.distributed import DistInfo
 from pmgsam.engine.train_data import build_training_data

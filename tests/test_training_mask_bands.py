@@ -11,11 +11,11 @@ from PIL import Image
 from test_training_mask_copies import _old_shrink_mask as _whole_mask_shrink
 from test_training_mask_copies import _traced_peak
 
+import pmgsam.data.augmentation as augmentation
 import pmgsam.data.datasets as datasets
-import pmgsam.data.transforms as transforms
+from pmgsam.data.augmentation import TrainTransform, reduced_decode_factor, shrink_mask
 from pmgsam.data.config import AugmentConfig
 from pmgsam.data.datasets import DrawKey, SegmentationDataset
-from pmgsam.data.transforms import TrainTransform, reduced_decode_factor, shrink_mask
 
 EVERY_STEP = AugmentConfig(crop_prob=1.0, hflip_prob=1.0, rotate_prob=1.0, color_jitter_prob=1.0)
 
@@ -34,7 +34,7 @@ def _odd_edged_mask(height, width, seed):
 @pytest.mark.parametrize("factor", [2, 4, 8])
 @pytest.mark.parametrize("band_pixels", [1, 97, 1 << 20])
 def test_bands_give_the_whole_mask_values(factor, band_pixels, monkeypatch):
-    monkeypatch.setattr(transforms, "_SHRINK_BAND_PIXELS", band_pixels)
+    monkeypatch.setattr(augmentation, "_SHRINK_BAND_PIXELS", band_pixels)
     for height, width in ((61, 45), (64, 48), (7, 9), (1, 17)):
         mask = _odd_edged_mask(height, width, height * width + factor)
         shape = (-(-height // factor), -(-width // factor))
@@ -54,7 +54,7 @@ def test_bands_give_the_whole_mask_values(factor, band_pixels, monkeypatch):
 def test_shrink_mask_holds_no_full_size_levels(height, width, monkeypatch):
     # The whole-mask levels and their edge-padded copy held two bytes a mask pixel (48 MB at
     # 24 MP), the copy made even when there was nothing to pad.
-    monkeypatch.setattr(transforms, "_SHRINK_BAND_PIXELS", 1 << 14)
+    monkeypatch.setattr(augmentation, "_SHRINK_BAND_PIXELS", 1 << 14)
     mask = _odd_edged_mask(height, width, 5)
     shape = (-(-height // 2), -(-width // 2))
     peak = _traced_peak(shrink_mask, mask, shape, 2)[1]
@@ -84,8 +84,9 @@ def test_reduced_mask_crop_is_resized_without_a_float_copy(monkeypatch, crop_pro
     fractions = shrink_mask(_odd_edged_mask(299, 399, 1), (150, 200), 2)
     before = fractions.copy()
     resized = []
-    resize = transforms._resize
-    monkeypatch.setattr(transforms, "_resize", lambda a, h, w: resized.append(a) or resize(a, h, w))
+    resize = augmentation._resize
+    record = lambda a, h, w: resized.append(a) or resize(a, h, w)  # noqa: E731
+    monkeypatch.setattr(augmentation, "_resize", record)
     transform = TrainTransform(64, AugmentConfig(**{**vars(EVERY_STEP), "crop_prob": crop_prob}))
     crop = _RecordingPipeline(transform.pipelines[0])
     transform.pipelines = (crop, transform.pipelines[1])
@@ -111,13 +112,13 @@ def test_seeded_training_samples_equal_the_whole_mask_ones(tmp_path, monkeypatch
     images, masks = zip(*pairs)
     ds = SegmentationDataset(list(images), list(masks), 48, train=True, augment=augment)
     assert all(reduced_decode_factor(s, 48, augment) == 4 for s in (403, 283))
-    monkeypatch.setattr(transforms, "_SHRINK_BAND_PIXELS", 333)  # several bands a mask
+    monkeypatch.setattr(augmentation, "_SHRINK_BAND_PIXELS", 333)  # several bands a mask
     keys = [DrawKey(7, epoch, index, 0) for epoch in range(4) for index in range(2)]
     new = [ds[key] for key in keys]
     monkeypatch.setattr(datasets, "shrink_mask", _whole_mask_shrink)
-    resize = transforms._resize
+    resize = augmentation._resize
     # The former transform's astype copy of the float32 mask before its resize.
-    monkeypatch.setattr(transforms, "_resize", lambda a, h, w: resize(a.copy(), h, w))
+    monkeypatch.setattr(augmentation, "_resize", lambda a, h, w: resize(a.copy(), h, w))
     old = [ds[key] for key in keys]
     for a, b in zip(new, old):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 import pmgsam.data.datasets as datasets
+from pmgsam.data.augmentation import _SHRINK_BAND_PIXELS, reduced_decode_factor, shrink_mask
 from pmgsam.data.datasets import SegmentationDataset
 from pmgsam.data.io import binarize
-from pmgsam.data.transforms import _SHRINK_BAND_PIXELS, reduced_decode_factor, shrink_mask
 
 
 def _old_binarize(mask):
@@ -23,7 +23,7 @@ def _old_binarize(mask):
 
 
 def _old_shrink_mask(mask, shape, factor):
-    """transforms.shrink_mask before the in-place levels (its checks left out)."""
+    """augmentation.shrink_mask before the in-place levels (its checks left out)."""
     h, w = shape
     pad_bottom, pad_right = h * factor - mask.shape[0], w * factor - mask.shape[1]
     levels = (mask != 0).astype(np.uint8) * 64

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from pmgsam.utils.messages import preview
 
+from .augmentation import TrainTransform, reduced_decode_factor, shrink_mask
 from .config import AugmentConfig, DataConfig
 from .instance_labels import InstanceSource, coco_ground_truth
 from .io import (
@@ -28,7 +29,7 @@ from .io import (
 from .layouts import list_split
 from .orientation import EXIF_ADVICE, exif_orientation, quarter_turn_hint
 from .reduced_decode import load_image_reduced, reduced_decode_applies
-from .transforms import EvalTransform, TrainTransform, reduced_decode_factor, shrink_mask
+from .transforms import EvalTransform
 
 logger = logging.getLogger(__name__)
 #: Reads image ``index``'s instance masks given its (H, W); raises DataError naming a bad file.
