@@ -33,10 +33,11 @@ import yaml
 # The validators config dataclasses call, imported from here by most of them.
 from pmgsam.utils.config_checks import SEED_MAX, check_positive, check_seed  # noqa: F401
 from pmgsam.utils.config_files import (
+    SAFE_DUMPER,
     ConfigError,
-    ConfigLoader,
     did_you_mean,
     join_key,
+    parse_yaml,
     read_config_file,
 )
 
@@ -269,7 +270,8 @@ def apply_overrides(
     :func:`from_dict` gives a text field instead (``init_from=no`` is the folder 'no').
     """
     texts = dict(getattr(data, "override_texts", {}))
-    data = _OverriddenDict(yaml.safe_load(yaml.safe_dump(dict(data or {}))) or {})
+    copied = yaml.dump(dict(data or {}), Dumper=SAFE_DUMPER)  # a deep copy of plain YAML values
+    data = _OverriddenDict(parse_yaml(copied) or {})
     data.override_texts = texts
     set_by_override: set = set()
     for item in overrides:
@@ -280,7 +282,7 @@ def apply_overrides(
         if not key:
             raise ConfigError(f"override '{item}' has an empty key")
         try:
-            value = yaml.load(raw, Loader=ConfigLoader) if raw.strip() else ""
+            value = parse_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {err}") from None
         node = data
