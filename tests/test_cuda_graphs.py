@@ -245,3 +245,30 @@ def test_a_module_switched_to_train_mode_drops_the_graphs(model) -> None:
         graphed(x)
         graphed(x)
     assert graphed.captures == 2
+
+
+@cuda
+def test_cuda_graphs_replay_regions_compiled_in_place(model) -> None:
+    # Inductor's kernels inside a captured graph: the combination the regional_graphs phase of
+    # benchmarks/gpu_speed.sh times. Only the fusion's SRBs and the FeatRefiner are compiled,
+    # enough to put generated kernels in the graph while keeping the compile short.
+    from pmgsam.engine.performance import compile_regions
+    from pmgsam.modeling.fusion import FeatRefiner, StabilizedResidualBlock
+
+    model = model.cuda()
+    torch.manual_seed(0)
+    batches = [torch.rand(2, 3, 64, 64, device="cuda") for _ in range(3)]
+    with torch.inference_mode():
+        want = [model(x, check_range=False) for x in batches]
+    compiled = [
+        r for r in compile_regions(model) if isinstance(r, (StabilizedResidualBlock, FeatRefiner))
+    ]
+    assert len(compiled) >= 2
+    for region in compiled:
+        region.compile(dynamic=False)
+    graphed = GraphedInference(model, model)
+    with torch.inference_mode():
+        got = [graphed(x, check_range=False) for x in batches]  # eager, capture, replay
+    assert graphed.captures == 1
+    for g, w in zip(got, want):  # the replay reads the third batch, not the captured second
+        torch.testing.assert_close(g["mask"], w["mask"], rtol=1e-3, atol=1e-3)

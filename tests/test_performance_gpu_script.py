@@ -52,7 +52,15 @@ def test_every_phase_fits_one_device_call_and_returns_its_files():
         files[phase] += 2 * (name == "train_py")  # its metrics.jsonl and train.log
     # A session's 15 device minutes hold core, data and tests; compilation comes after, and
     # the per-component profile.
-    assert list(limits) == ["core", "data", "tests", "regional", "model", "profile"]
+    assert list(limits) == [
+        "core",
+        "data",
+        "tests",
+        "regional_graphs",
+        "regional",
+        "model",
+        "profile",
+    ]
     assert all(total <= PHASE_LIMIT_S for total in limits.values()), dict(limits)
     assert all(n <= FILES_BACK for n in files.values()), dict(files)
     # The targets' records come first: inference b1/b8, training b4, the SAM comparison.
@@ -78,8 +86,8 @@ def test_every_command_parses_as_its_program_will(rehearse):
             # The options timed are the package defaults plus what the step's name says:
             # channels-last (_cl, and with compile), a compile scope, cuDNN off (_no_cudnn), CUDA
             # graphs (_graphs), bf16 GroupNorms (_bf16_gn).
-            scope = name.rsplit("_", 1)[1] if name.endswith(("_regional", "_model")) else None
             words = name.split("_")
+            scope = next((w for w in words if w in ("regional", "model")), None)
             named = PerformanceConfig(
                 channels_last="cl" in words or scope is not None,
                 compile=scope is not None,

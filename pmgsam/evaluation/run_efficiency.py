@@ -87,11 +87,11 @@ def speed_option_names(record: Mapping[str, object]) -> List[str]:
     its records) ran with, by name: the one list for run.json's ``timed_on`` and the options
     column of ``benchmarks/render_table.py``.
 
-    Each is named when it acted: the GPU-only ones (cuDNN's algorithm timing, CUDA graphs, TF32
-    turned off, GroupNorms in bf16, the last in a bf16 timing only) not for a CPU timing,
-    which records the package defaults for them too. A
-    record made before an option lacks its key and ran without it (the U²-Net unfolded,
-    eager launches) or, for TF32, with it on (the default then and now)."""
+    Each is named when it acted: the U²-Net's BatchNorm fold not in a compiled timing; the
+    GPU-only ones (cuDNN's algorithm timing, CUDA graphs, TF32 turned off, GroupNorms in bf16,
+    the last in a bf16 timing only) not for a CPU timing, which records the package defaults
+    for them too. A record made before an option lacks its key and ran without it (the U²-Net
+    unfolded, eager launches) or, for TF32, with it on (the default then and now)."""
     on_gpu = record.get("device") != "cpu"
     names = []
     if record.get("channels_last"):
@@ -100,7 +100,9 @@ def speed_option_names(record: Mapping[str, object]) -> List[str]:
         names.append("Hiera package attention")
     if cudnn_benchmark_applies(record):
         names.append("cudnn-benchmark")
-    if record.get("fold_frozen_batchnorm"):
+    # The fold is skipped inside torch.compile (which fuses the BatchNorm itself), and
+    # compilation, whole or regional, covers every U²-Net unit.
+    if record.get("fold_frozen_batchnorm") and not record.get("compile"):
         names.append("bn-fold")
     if record.get("cuda_graphs") and on_gpu:
         names.append("cuda-graphs")
