@@ -4,6 +4,8 @@ array's size."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -60,8 +62,16 @@ def test_arrays_the_model_would_misread_are_refused(array, error, match):
 
 
 @pytest.fixture(scope="module")
-def predictor(seed0_tiny):
-    return Predictor(seed0_tiny(), device="cpu", amp="none")
+def small_copy(small_tiny_model):
+    """``small_copy()``: a new copy of conftest's tiny model with the small frozen branches.
+    How arrays are read, sized and refused does not depend on the branches' size; Hiera-T's
+    copies and forwards (one in bf16) took most of this file's time."""
+    return lambda: copy.deepcopy(small_tiny_model)
+
+
+@pytest.fixture(scope="module")
+def predictor(small_copy):
+    return Predictor(small_copy(), device="cpu", amp="none")
 
 
 def test_predict_image_gives_the_map_a_folder_run_writes(tmp_path, predictor):
@@ -86,13 +96,13 @@ def test_predict_image_keeps_odd_sizes(predictor, shape):
     assert predictor.predict_image(np.zeros(shape, np.uint8)).shape == shape
 
 
-def test_model_refuses_float64_images_by_name(seed0_tiny):
+def test_model_refuses_float64_images_by_name(small_copy):
     with pytest.raises(ValueError, match="float64"):
-        seed0_tiny()(torch.zeros(1, 3, S, S, dtype=torch.float64))
+        small_copy()(torch.zeros(1, 3, S, S, dtype=torch.float64))
 
 
-def test_bf16_model_names_float32_images_unless_autocast(seed0_tiny):
-    model = seed0_tiny().to(torch.bfloat16)
+def test_bf16_model_names_float32_images_unless_autocast(small_copy):
+    model = small_copy().to(torch.bfloat16)
     images = torch.rand(1, 3, S, S)
     # Without the check the first convolution fails naming only "Input type" and "bias type".
     with pytest.raises(ValueError, match=r"images are torch.float32 .* weights are torch.bfloat16"):
@@ -113,7 +123,7 @@ def test_hce_refuses_maps_its_threshold_would_read_as_empty():
         hce_counts(gt, gt > 128)  # True > 128 is False: an empty GT
 
 
-def test_predictor_names_its_own_device_argument(seed0_tiny):
+def test_predictor_names_its_own_device_argument(small_copy):
     # Not train.device: a library caller set no config key.
     with pytest.raises(ValueError, match=r"^Predictor\(device\)=gpu is not a device"):
-        Predictor(seed0_tiny(), device="gpu")
+        Predictor(small_copy(), device="gpu")

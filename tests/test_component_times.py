@@ -30,6 +30,10 @@ DELAY_MS = 500.0
 # wrapped by a patch fires its hooks twice: two more timestamps inside the AdamW row).
 EXACT = 0.01
 
+# Rows are told apart by where the stamps sit, not by how long a branch takes: the small frozen
+# branches do (seven builds and timed runs of Hiera-T took most of the module's time).
+pytestmark = pytest.mark.usefixtures("small_branches")
+
 
 class StandInClock:
     """The script's ``time`` module for a test: ``perf_counter`` moves 1 µs per read (so every

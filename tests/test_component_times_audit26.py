@@ -52,7 +52,12 @@ def test_the_components_methods_are_restored_after_timing(component_times) -> No
     assert len(stamps.rounds[0]["u2net:start"]) == 1
 
 
-def test_warm_up_calls_are_left_out_of_the_medians(component_times, monkeypatch) -> None:
+# small_branches (conftest): which call is left out and whether the flag reaches the fusion
+# do not depend on the frozen branches' size; three builds and runs of Hiera-T took most of
+# these tests' time.
+def test_warm_up_calls_are_left_out_of_the_medians(
+    component_times, monkeypatch, small_branches
+) -> None:
     # The first timed call's fusion is slowed (as a first call's set-up would be): with one
     # warm-up and one timed call, a median over both would take half the delay in.
     slow = {"pending": False}
@@ -79,7 +84,9 @@ def test_warm_up_calls_are_left_out_of_the_medians(component_times, monkeypatch)
 
 
 @pytest.mark.parametrize("flags, on", [([], False), (["--bf16-group-norm"], True)])
-def test_the_bf16_group_norm_flag_reaches_the_fusion(component_times, monkeypatch, flags, on):
+def test_the_bf16_group_norm_flag_reaches_the_fusion(
+    component_times, monkeypatch, small_branches, flags, on
+):
     from pmgsam.modeling.common import InputDtypeGroupNorm
 
     seen = []

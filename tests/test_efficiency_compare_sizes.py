@@ -14,7 +14,9 @@ import torch
 import pmgsam.efficiency.report as report_mod
 from pmgsam.efficiency import main
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# small_branches (conftest): the sizes and ratios named do not depend on the frozen branches'
+# size; Hiera-T's builds and FLOP counts took most of this file's time.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 
 
 def _fake_amg(side: int, seen: List[tuple]):

@@ -21,7 +21,10 @@ from pmgsam.modeling.build import build_model, model_config
 from pmgsam.utils.cli import exit_status
 from pmgsam.utils.config import load_config, to_dict
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# small_branches (conftest): what a record and run.json say of the model (its name, size,
+# parameters and FLOPs as counted) does not depend on the frozen branches' size; Hiera-T's
+# builds and FLOP counts took most of this file's time.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 TINY_64 = ["--model", "pmgsam_tiny", "--size", "64", "--device", "cpu"]
 

@@ -22,9 +22,13 @@ from pmgsam.utils.outputs import OutputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+# The model here has conftest's small frozen branches (small_tiny_model): the precision, the
+# folders refused and the loads reused do not depend on the branches' size, and Hiera-T's
+# copy and forwards took most of this file's time.
+
 
 @pytest.fixture
-def loads(tiny_model, monkeypatch, tmp_path):
+def loads(small_tiny_model, monkeypatch, tmp_path):
     """Every ``load_pretrained`` call's keyword arguments; each returns the tiny model. The
     checkpoint "w" is a stand-in file in the working directory (hashed before each load)."""
     monkeypatch.chdir(tmp_path)
@@ -34,12 +38,12 @@ def loads(tiny_model, monkeypatch, tmp_path):
 
     def load(path, **kwargs):
         calls.append(kwargs)
-        return tiny_model
+        return small_tiny_model
 
     monkeypatch.setattr(inference, "load_pretrained", load)
     # The checkpoint "w" was trained on frozen-branch files, which the config may relocate.
     trained_on = dataclasses.replace(
-        tiny_model.config, hiera_checkpoint="old.pth", u2net_checkpoint="old.pth"
+        small_tiny_model.config, hiera_checkpoint="old.pth", u2net_checkpoint="old.pth"
     )
     monkeypatch.setattr(checkpoint, "resolve_weights", lambda path: path)
     monkeypatch.setattr(checkpoint, "read_model_config", lambda path: trained_on)
@@ -51,13 +55,13 @@ def experiment(dis5k_root, data_config):
     return from_dict(ExperimentConfig, {"data": to_dict(data_config("dis5k", dis5k_root))})
 
 
-def test_auto_amp_on_cpu_is_full_precision(tiny_model):
+def test_auto_amp_on_cpu_is_full_precision(small_tiny_model):
     # --amp auto means float32 on the CPU: bf16 autocast moves these probabilities by ~1e-3.
     torch.manual_seed(1)
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        expected = torch.sigmoid(tiny_model(images)["mask"])
-    predictor = Predictor(tiny_model, "cpu")
+        expected = torch.sigmoid(small_tiny_model(images)["mask"])
+    predictor = Predictor(small_tiny_model, "cpu")
     assert predictor.amp == "none"
     assert (predictor.predict_batch(images) - expected).abs().max() < 1e-5
 

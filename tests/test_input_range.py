@@ -49,7 +49,8 @@ def test_refuses_values_just_outside_or_nan(bad: float) -> None:
         check((torch.rand(1, 3, S, S) - 0.45) / 0.225)
 
 
-def test_engine_preparation_turns_the_check_off_and_only_there() -> None:
+# small_branches (conftest): the range check is the model's own, whatever its branches' size.
+def test_engine_preparation_turns_the_check_off_and_only_there(small_branches) -> None:
     from pmgsam.engine.performance import prepare_model
     from pmgsam.engine.performance_config import PerformanceConfig
     from pmgsam.modeling.build import build_model
@@ -65,7 +66,9 @@ def test_engine_preparation_turns_the_check_off_and_only_there() -> None:
         assert torch.isfinite(model(images)["mask"]).all()
 
 
-def test_predictor_skips_the_check_per_call_and_leaves_the_model_checking(monkeypatch) -> None:
+def test_predictor_skips_the_check_per_call_and_leaves_the_model_checking(
+    monkeypatch, small_branches
+) -> None:
     from pmgsam.engine.inference import Predictor
     from pmgsam.modeling.build import build_model
 

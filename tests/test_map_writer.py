@@ -217,7 +217,12 @@ def test_thread_counts(monkeypatch) -> None:
         write_threads_for(cuda, 2, requested=-1)
 
 
-def test_a_folder_predicted_with_writer_threads_gives_the_same_map_bytes(tmp_path, tiny_model):
+# The two tests below predict with conftest's small frozen branches: the maps' bytes and the
+# writer threads handed on do not depend on the branches' size (Hiera-T's builds, loads and
+# digests took most of their time).
+def test_a_folder_predicted_with_writer_threads_gives_the_same_map_bytes(
+    tmp_path, small_tiny_model
+):
     from pmgsam.engine.predictor import ImageFolder, Predictor
 
     rng = np.random.default_rng(0)
@@ -225,7 +230,7 @@ def test_a_folder_predicted_with_writer_threads_gives_the_same_map_bytes(tmp_pat
     folder.mkdir()
     for k, shape in enumerate([(40, 90, 3), (120, 50, 3), (64, 64, 3), (33, 31, 3), (70, 20, 3)]):
         cv2.imwrite(str(folder / f"i{k}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
-    predictor = Predictor(tiny_model.eval(), "cpu")
+    predictor = Predictor(small_tiny_model.eval(), "cpu")
     dataset = ImageFolder(folder, 64)
     inline = predictor.predict_dataset(
         dataset, tmp_path / "inline", 2, 0, progress=False, write_threads=0
@@ -243,12 +248,13 @@ def test_a_folder_predicted_with_writer_threads_gives_the_same_map_bytes(tmp_pat
 
 
 def test_the_inference_command_hands_its_write_threads_to_the_predictor(
-    tmp_path, tiny_model, monkeypatch
+    tmp_path, small_tiny_model, small_branches, monkeypatch
 ):
     import pmgsam.engine.inference as inference
     from pmgsam.modeling.checkpoint import save_model
 
-    path = save_model(tiny_model, tmp_path / "w" / "model.safetensors")
+    # small_branches: inference builds the file's model with the small branches it holds.
+    path = save_model(small_tiny_model, tmp_path / "w" / "model.safetensors")
     folder = tmp_path / "images"
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.full((20, 30, 3), 90, np.uint8))

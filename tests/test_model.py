@@ -277,8 +277,9 @@ def test_config_round_trip_and_overrides():
     assert dataclasses.replace(cfg, image_size=1024) == model_config("pmgsam_hiera_b+")
 
 
-def test_flop_split_adds_up(tiny):
-    flops = count_flops(tiny, torch.rand(1, 3, SMALL, SMALL))
+def test_flop_split_adds_up(small_tiny):
+    # The small branches: the split adds up whatever their size (Hiera-T's count took seconds).
+    flops = count_flops(small_tiny, torch.rand(1, 3, SMALL, SMALL))
     comps = flops["components"]
     assert set(comps) == {"hiera", "u2net", "neck", "fusion", "refiner", "decoder"}
     assert abs(sum(comps.values()) - flops["total"]) < 1e-6 * flops["total"]

@@ -105,7 +105,8 @@ def test_compile_scope_is_a_checked_config_key():
         from_dict(ExperimentConfig, {"performance": {"compile_scope": "layers"}})
 
 
-def test_efficiency_report_records_the_compile_scope(tmp_path, monkeypatch):
+def test_efficiency_report_records_the_compile_scope(tmp_path, monkeypatch, small_branches):
+    # small_branches (conftest): what the record says does not depend on the branches' size.
     import pmgsam.efficiency.report as report
     from pmgsam.efficiency import main
     from pmgsam.efficiency.cli import build_parser

@@ -26,9 +26,12 @@ from pmgsam.utils.config import from_dict, to_dict
 HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
 
 
+# The models here have conftest's small frozen branches (small_tiny_model, small_branches):
+# what is read back, which backend flags are set and what a record holds do not depend on the
+# branches' size, and Hiera-T's copies, digests and steps took most of this file's time.
 @pytest.fixture
-def tiny_trainer(tmp_path, dis5k_root, data_config, tiny_model, monkeypatch):
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+def tiny_trainer(tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
     made = []
 
     def make(log_every: int, device: str = "cpu", **perf: Any) -> Trainer:
@@ -147,7 +150,7 @@ def test_training_steps_and_validation_batches_do_not_synchronise_cuda(tiny_trai
 
 
 def test_deterministic_training_keeps_cudnn_benchmark_off(
-    tmp_path, dis5k_root, data_config, tiny_model, monkeypatch
+    tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatch
 ):
     # configure_backends sets the process-wide CUDA flags for a CUDA device only (they need no
     # GPU to be set): its CUDA branch runs here for a CPU trainer, so the order shows.
@@ -155,7 +158,7 @@ def test_deterministic_training_keeps_cudnn_benchmark_off(
     monkeypatch.setattr(
         trainer_mod, "configure_backends", lambda perf, _dev: real(perf, torch.device("cuda"))
     )
-    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(tiny_model))
+    monkeypatch.setattr(trainer_mod, "build_model", lambda cfg: copy.deepcopy(small_tiny_model))
     values = {
         "model": to_dict(model_config("pmgsam_tiny", image_size=64)),
         "data": to_dict(data_config("dis5k", dis5k_root, num_workers=0)),
@@ -189,7 +192,7 @@ def test_deterministic_training_keeps_cudnn_benchmark_off(
 
 
 # --------------------------------------------------------------------------- efficiency report
-def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys):
+def test_efficiency_train_mode_writes_sane_records(tmp_path, capsys, small_branches):
     from pmgsam.efficiency import RECORD_KEYS, main
 
     out = tmp_path / "results" / "train.json"
