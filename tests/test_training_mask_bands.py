@@ -84,9 +84,9 @@ def test_reduced_mask_crop_is_resized_without_a_float_copy(monkeypatch, crop_pro
     fractions = shrink_mask(_odd_edged_mask(299, 399, 1), (150, 200), 2)
     before = fractions.copy()
     resized = []
-    resize = augmentation._resize
+    resize = augmentation.resize_by_rule
     record = lambda a, h, w: resized.append(a) or resize(a, h, w)  # noqa: E731
-    monkeypatch.setattr(augmentation, "_resize", record)
+    monkeypatch.setattr(augmentation, "resize_by_rule", record)
     transform = TrainTransform(64, AugmentConfig(**{**vars(EVERY_STEP), "crop_prob": crop_prob}))
     crop = _RecordingPipeline(transform.pipelines[0])
     transform.pipelines = (crop, transform.pipelines[1])
@@ -116,9 +116,9 @@ def test_seeded_training_samples_equal_the_whole_mask_ones(tmp_path, monkeypatch
     keys = [DrawKey(7, epoch, index, 0) for epoch in range(4) for index in range(2)]
     new = [ds[key] for key in keys]
     monkeypatch.setattr(datasets, "shrink_mask", _whole_mask_shrink)
-    resize = augmentation._resize
+    resize = augmentation.resize_by_rule
     # The former transform's astype copy of the float32 mask before its resize.
-    monkeypatch.setattr(augmentation, "_resize", lambda a, h, w: resize(a.copy(), h, w))
+    monkeypatch.setattr(augmentation, "resize_by_rule", lambda a, h, w: resize(a.copy(), h, w))
     old = [ds[key] for key in keys]
     for a, b in zip(new, old):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])

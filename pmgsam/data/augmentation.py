@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .config import AugmentConfig
-from .transforms import EvalTransform, _resize, resized_hw
+from .transforms import EvalTransform, resize_by_rule, resized_hw
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -190,11 +190,11 @@ class TrainTransform:
         image, mask = out["image"], out["mask"]
         crop_hw = image.shape[:2]
         h, w = resized_hw(*crop_hw, self.image_size)
-        image = _resize(np.ascontiguousarray(image), h, w)
+        image = resize_by_rule(np.ascontiguousarray(image), h, w)
         # Kept soft (area-resized like the image) until the eval transform binarises it at 0.5.
         # A reduced decode's mask is float32 already: its crop is resized without a copy (no
         # step writes into the mask it is given).
-        mask = _resize(mask.astype(np.float32, copy=False), h, w)
+        mask = resize_by_rule(mask.astype(np.float32, copy=False), h, w)
         _seed_each_step(at_size, seeds)
         out = at_size(image=image, mask=mask)
         # (h, w) already has its long side at S, so the eval transform only pads.

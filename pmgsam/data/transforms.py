@@ -47,7 +47,9 @@ def resized_hw(height: int, width: int, image_size: int) -> Tuple[int, int]:
     return int(h), int(w)
 
 
-def _resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+def resize_by_rule(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``arr`` (H, W[, C]) resized to (h, w) by the module's interpolation rule: area when
+    shrinking, bilinear when enlarging; returned as is at that size already."""
     if arr.shape[0] == h and arr.shape[1] == w:
         return arr
     shrink = h * w < arr.shape[0] * arr.shape[1]
@@ -110,7 +112,7 @@ def resize_and_pad(
     height, width = image.shape[:2]
     h, w = resized_hw(height, width, image_size)
     img = torch.zeros(3, image_size, image_size, dtype=torch.float32)
-    resized = _resize(np.ascontiguousarray(image), h, w)
+    resized = resize_by_rule(np.ascontiguousarray(image), h, w)
     # astype copies: the input may be a read-only view (PIL's buffer) when no resize happened.
     scaled = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
     img[:, :h, :w] = scaled.div_(full_scale) if full_scale != 1.0 else scaled
@@ -122,7 +124,7 @@ def resize_and_pad(
     if has_non_finite(mask):
         raise ValueError(f"a mask must hold finite values; it holds {describe_non_finite(mask)}")
     out = torch.zeros(1, image_size, image_size, dtype=torch.float32)
-    small = _resize(mask.astype(np.float32), h, w)
+    small = resize_by_rule(mask.astype(np.float32), h, w)
     out[0, :h, :w] = torch.from_numpy((small > 0.5).astype(np.float32))
     return img, out
 
