@@ -6,9 +6,10 @@
 #   bash benchmarks/gpu_speed.sh TAG list      # the phases and their steps
 #   bash benchmarks/gpu_speed.sh TAG commands  # phase, step, limit and command, tab-separated
 #
-# Run the phases in that order, one device call each (BENCHMARKS.md has the exact calls): the
-# most important records come first. A session's device time (15 min, starts included) holds
-# core, data and most of tests; set PHASE_BUDGET to the seconds left for the last call. Every step has its own time limit, the limits of a phase
+# One device call runs one phase, or two chained (BENCHMARKS.md, "GPU: the calls a session lent
+# a GPU must make", has the exact calls and which phases the next lease runs: a session's 15
+# device minutes do not hold them all); set PHASE_BUDGET to the seconds left for the last one.
+# Every step has its own time limit, the limits of a phase
 # add up to less than PHASE_BUDGET (540 s) and a step never runs past what is left of it, so a
 # slow step loses only itself. Each step writes its record as soon as it ends, to $OUT (the
 # device tool's folder; benchmarks/results without it) as TAG_<step>.json, and the phase log

@@ -50,8 +50,7 @@ def test_every_phase_fits_one_device_call_and_returns_its_files():
         limits[phase] += int(limit)
         files[phase] += sum(arg.startswith("/out/") for arg in cmd)
         files[phase] += 2 * (name == "train_py")  # its metrics.jsonl and train.log
-    # A session's 15 device minutes hold core, data and tests; compilation comes after, and
-    # the per-component profile.
+    # Each phase fits one call; which ones a lease runs, in which calls, is BENCHMARKS.md's plan.
     assert list(limits) == [
         "core",
         "data",
