@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import time
 from pmgsam.evaluation import scoring
+from pmgsam.evaluation.worker_deaths import exit_codes
 from pmgsam.utils.signals import sigterm_interrupts
 
 real = scoring._init_worker
@@ -36,7 +37,11 @@ with sigterm_interrupts():
     scoring._stop_pool(pool)
     for worker in workers:
         worker.join(10)
-print("exit codes", sorted(worker.exitcode for worker in workers))
+# Not worker.exitcode: the executor's own thread may have reaped a worker and not yet stored
+# its code (None for a moment; a CI run once failed on it). exit_codes waits for that.
+codes = exit_codes(workers)
+assert None not in codes, f"a worker still running after the pool was stopped: {codes}"
+print("exit codes", sorted(codes))
 """
 
 
