@@ -40,6 +40,7 @@ from pmgsam.engine.training_log import (
     epoch_record,
     fit_summary,
     interruption_message,
+    loader_wait_warning,
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model, warn_other_frozen_weights
@@ -50,7 +51,8 @@ from pmgsam.modeling.checkpoint import (
     load_model_weights,
 )
 from pmgsam.modeling.pmgsam import PMGSAM
-from pmgsam.utils.loaders import loader_batches
+from pmgsam.utils.cpus import cpu_share
+from pmgsam.utils.loaders import TimedBatches, loader_batches
 from pmgsam.utils.messages import one_line
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class Trainer(TrainerSetup):
         self._log_start = D.log_size(self.out / LOG_FILE)
         self._detach_log = None
         self._log = None
+        self._warned_loader_wait = False  # said once per run (a slow loader stays slow)
         self._lock = RunLock(self.out)
         try:
             # Every rank sets up alike: rank 0 alone says so (its warnings reach train.log).
@@ -281,7 +284,8 @@ class Trainer(TrainerSetup):
             dynamic_ncols=True,
         )
         with loader_batches(self.train_loader) as batches:
-            for it, batch in enumerate(batches):
+            timed = TimedBatches(batches)
+            for it, batch in enumerate(timed):
                 out = self._train_step(batch, epoch, it)
                 n = out.pop("n")
                 losses.add(out, n)
@@ -297,7 +301,16 @@ class Trainer(TrainerSetup):
                         self._log.step(epoch, it, n_iter, self.global_step, out, self.lr, speed)
         bar.close()
         self._nonfinite.check(epoch)
-        return losses.means()
+        stats = losses.means()
+        stats["data_wait_s"] = timed.wait_s  # this process's
+        if self.is_main and not self._warned_loader_wait:
+            workers = self.train_loader.num_workers
+            decode = self.config.data.reduced_decode
+            warning = loader_wait_warning(epoch + 1, stats, workers, cpu_share(), decode)
+            if warning is not None:
+                logger.warning(warning)
+                self._warned_loader_wait = True
+        return stats
 
     def _global_batch_means(self, parts: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """A step's loss components over all ranks' batches, as one process given the global

@@ -123,6 +123,43 @@ def epoch_record(
     }
 
 
+# The share of an epoch spent waiting for the loader above which a run is told so.
+LOADER_WAIT_WARNING = 0.2
+
+
+def loader_wait_warning(
+    epoch: int,
+    train: Mapping[str, float],
+    workers: int,
+    cpus: int,
+    reduced_decode: bool,
+) -> Optional[str]:
+    """The warning for an epoch (``epoch`` from 1) whose loop waited for the data loader
+    :data:`LOADER_WAIT_WARNING` of its time or more (``train``: the epoch's ``data_wait_s``
+    and ``time_s``), with what to change; None otherwise. ``workers``: the loader's worker
+    processes; ``cpus``: how many this process may use (:func:`~pmgsam.utils.cpus.cpu_share`);
+    ``reduced_decode``: the run's ``data.reduced_decode``.
+    """
+    wait, total = train.get("data_wait_s"), train.get("time_s")
+    if wait is None or not total or wait < LOADER_WAIT_WARNING * total:
+        return None
+    if workers < cpus:
+        advice = f"raise data.num_workers (now {workers}; this process may use {cpus} CPUs)"
+    else:
+        remedy = "smaller source images or more CPUs"
+        if not reduced_decode:
+            remedy = "data.reduced_decode=true decodes large JPEGs at reduced size; " + remedy
+        advice = (
+            f"its {workers} worker(s) already use every CPU this process may use, so decoding "
+            f"and augmenting the images is the limit ({remedy})"
+        )
+    return (
+        f"epoch {epoch}: the training loop waited {wait:.1f}s of the epoch's {total:.1f}s "
+        f"({wait / total:.0%}) for the data loader, time in which the model did not train: "
+        f"{advice}. Said once per run; each epoch's wait is train_data_wait_s in metrics.jsonl"
+    )
+
+
 def fit_summary(
     run_dir: PathLike, epochs: int, global_step: int, early_stop: EarlyStopping
 ) -> Dict[str, Any]:
@@ -288,10 +325,13 @@ class TrainingLog:
                 f"val loss {val['loss']:.4f} MAE {val['mae']:.4f} IoU {val['iou']:.4f} "
                 f"F {val['f']:.4f}{' (best)' if best else ''}"
             )
+        waited = ""
+        if "data_wait_s" in train:
+            waited = f" ({train['data_wait_s']:.1f}s waiting for data)"
         logger.info(
             f"epoch {epoch}/{self.epochs} | train loss "
             f"{train['loss']:.4f} | {val_text} | lr {lr:.3g} | "
-            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s"
+            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s{waited}"
         )
 
     def close(self) -> None:

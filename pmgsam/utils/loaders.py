@@ -9,7 +9,8 @@ the workers, and it waits torch's worker-join timeout (5 s per worker) before ki
 that collection the workers stay alive (in a notebook, which keeps the last traceback, until the
 next error). :func:`loader_batches` stops them while the queues still work.
 
-:func:`sigterm_stops_quietly` makes a worker take SIGTERM as it takes Ctrl-C's SIGINT.
+:func:`sigterm_stops_quietly` makes a worker take SIGTERM as it takes Ctrl-C's SIGINT, and
+:class:`TimedBatches` measures how long a loop waits for its batches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-from typing import Any, Callable, Iterator, Optional, TypeVar
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from torch.utils.data import DataLoader
 
@@ -42,6 +44,39 @@ def loader_batches(loader: DataLoader[T]) -> Iterator[Iterator[T]]:
     except BaseException:
         stop_workers(loader, iterator)
         raise
+
+
+class TimedBatches(Iterator[T]):
+    """The batches of ``batches``, adding up how long the loop waited for each.
+
+    ``first_wait_s`` is the wait for the first batch, which holds the workers' start-up and
+    their first prefetch; ``wait_s`` sums the waits for all later ones. While the workers keep
+    up, each batch is ready when asked for and ``wait_s`` stays near zero; when they do not,
+    it is the time the loop stood still for data. On a GPU part of a wait may overlap work the
+    device still has queued, so it bounds the device's idle time from above.
+
+    Arguments:
+      batches (iterable): what the loop iterates (a DataLoader or its iterator).
+      clock (callable): seconds as a float (``time.perf_counter``; a test passes its own).
+    """
+
+    def __init__(self, batches: Iterable[T], clock: Callable[[], float] = time.perf_counter):
+        self._batches = iter(batches)
+        self._clock = clock
+        self.batches = 0
+        self.first_wait_s = 0.0
+        self.wait_s = 0.0
+
+    def __next__(self) -> T:
+        start = self._clock()
+        batch = next(self._batches)
+        waited = self._clock() - start
+        if self.batches == 0:
+            self.first_wait_s = waited
+        else:
+            self.wait_s += waited
+        self.batches += 1
+        return batch
 
 
 def stop_workers(loader: DataLoader, iterator: Iterator) -> None:
