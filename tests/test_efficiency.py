@@ -207,7 +207,7 @@ def test_compare_frees_pmgsam_before_timing_the_generator(monkeypatch, small_bra
         assert built and built[0]() is None, "PMG-SAM is still allocated"
         speed = {"latency_ms_median": 1.0, "images_per_s": 1.0, "first_call_ms": 1.0}
         speed.update(peak_memory_mb=None, peak_reserved_mb=None)
-        return {**speed, "flops_per_image": {"total": 1.0, "image_encoder": 0.5}}
+        return {**speed, "flops_per_image": {"total": 1.0, "image_encoder": 0.5}, "masks_kept": 0}
 
     monkeypatch.setattr(report_mod, "build_model", build)
     monkeypatch.setattr(report_mod, "measure_amg", amg)

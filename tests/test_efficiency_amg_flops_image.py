@@ -21,8 +21,9 @@ def test_generator_flops_count_one_generate_of_the_first_image(monkeypatch) -> N
         image_encoder = None
 
     class Generator:
-        def generate(self, array: np.ndarray) -> None:
+        def generate(self, array: np.ndarray) -> List[dict]:
             generated.append(array)
+            return []
 
     class Family:
         @staticmethod
@@ -53,8 +54,8 @@ def test_generator_flops_count_one_generate_of_the_first_image(monkeypatch) -> N
 def test_generator_timing_shows_its_progress_bar(monkeypatch, capsys) -> None:
     # A CPU pass of a generator takes minutes: the label asked for must reach the bar.
     class Generator:
-        def generate(self, array: np.ndarray) -> None:
-            pass
+        def generate(self, array: np.ndarray) -> List[dict]:
+            return []
 
     class Model(torch.nn.Module):
         image_encoder = None
@@ -64,7 +65,7 @@ def test_generator_timing_shows_its_progress_bar(monkeypatch, capsys) -> None:
         generator = staticmethod(lambda model, options: Generator())
 
     monkeypatch.setattr(base, "family", lambda name: Family)
-    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: {"total": 0.0})
+    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: call() or {"total": 0.0})
     timing.measure_amg("sam_vit_b", torch.zeros(1, 3, 2, 2), 2, 1, 2, progress="timing amg")
     err = capsys.readouterr().err
     assert "timing amg" in err and "3/3" in err  # one warm-up and two timed passes

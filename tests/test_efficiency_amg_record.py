@@ -30,7 +30,7 @@ def _amg_calls(monkeypatch: pytest.MonkeyPatch, calls: List[Dict[str, Any]]) -> 
         speed = {"latency_ms_median": 4000.0, "images_per_s": 0.5, "first_call_ms": 5000.0}
         speed.update(peak_memory_mb=None, peak_reserved_mb=None)
         flops = {"total": 4e11, "image_encoder": 3e11}
-        return {**speed, "flops_per_image": flops, "image_size": 64}
+        return {**speed, "flops_per_image": flops, "image_size": 64, "masks_kept": 3}
 
     monkeypatch.setattr(report_mod, "measure_amg", amg)
 
@@ -56,11 +56,19 @@ def test_generator_record_names_its_own_settings_and_a_smaller_grid(monkeypatch)
     assert (rec["dtype"], rec["compile"], rec["channels_last"]) == ("fp32", False, False)
     assert (rec["mode"], rec["model"], rec["points_per_side"]) == ("sam_amg", "sam_vit_b", 8)
     assert (rec["flops_per_image"], rec["encoder_flops_per_image"]) == (4e11, 3e11)
+    # The masks it kept say how little post-processing random weights leave to time.
+    kept = (
+        " (3 mask(s) kept for the first image; real weights keep more, each post-processed, so "
+        "this time is a lower bound)"
+    )
+    assert rec["masks_kept"] == 3
     assert rec["note"] == (
-        "segment-anything SamAutomaticMaskGenerator defaults but 8² points, random weights"
+        "segment-anything SamAutomaticMaskGenerator defaults but 8² points, random weights" + kept
     )
     default = report_mod._amg_record(_report(), "sam_vit_b", images, 2, 1, 32, progress=False)
-    assert default["note"] == "segment-anything SamAutomaticMaskGenerator defaults, random weights"
+    assert default["note"] == (
+        "segment-anything SamAutomaticMaskGenerator defaults, random weights" + kept
+    )
 
 
 def test_generator_images_per_s_counts_every_image_of_the_batch(monkeypatch) -> None:
@@ -73,9 +81,10 @@ def test_generator_images_per_s_counts_every_image_of_the_batch(monkeypatch) -> 
     options: List[Dict[str, Any]] = []
 
     class Generator:
-        def generate(self, array: np.ndarray) -> None:
+        def generate(self, array: np.ndarray) -> List[dict]:
             seen.append(array)
             now[0] += 1.0
+            return [{}] * len(seen)  # the first call (the FLOP count's) keeps 1 mask
 
     class Model(torch.nn.Module):
         def __init__(self) -> None:
@@ -87,7 +96,7 @@ def test_generator_images_per_s_counts_every_image_of_the_batch(monkeypatch) -> 
         generator = staticmethod(lambda model, opts: options.append(opts) or Generator())
 
     monkeypatch.setattr(base, "family", lambda name: Family)
-    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: {"total": 7})
+    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: call() or {"total": 7})
     monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
     images = torch.zeros(3, 3, 4, 4)
     images[1] = 1.0
@@ -95,9 +104,11 @@ def test_generator_images_per_s_counts_every_image_of_the_batch(monkeypatch) -> 
     assert r["images_per_s"] == pytest.approx(1.0)
     assert r["latency_ms_median"] == pytest.approx(3000.0)
     assert options == [{"points_per_side": 4}]
-    # 1 warm-up pass + 2 timed over 3 images; each an HxWx3 uint8 image in 0..255.
-    assert len(seen) == 9
-    assert seen[1].shape == (4, 4, 3) and seen[1].dtype == np.uint8 and seen[1].max() == 255
+    assert r["masks_kept"] == 1  # the first image's, not a later call's
+    # The FLOP count's generate, then 1 warm-up pass + 2 timed over 3 images; each an HxWx3
+    # uint8 image in 0..255.
+    assert len(seen) == 10
+    assert seen[2].shape == (4, 4, 3) and seen[2].dtype == np.uint8 and seen[2].max() == 255
 
 
 def test_printed_speed_up_and_flops_ratio_are_ours_over_the_generators(monkeypatch) -> None:

@@ -27,7 +27,7 @@ def _fake_amg(side: int, seen: List[tuple]):
         speed = {"latency_ms_median": 1000.0, "images_per_s": 1.0, "first_call_ms": 1000.0}
         speed.update(peak_memory_mb=None, peak_reserved_mb=None)
         flops = {"total": 4.0e11, "image_encoder": 3.0e11}
-        return {**speed, "flops_per_image": flops, "image_size": side}
+        return {**speed, "flops_per_image": flops, "image_size": side, "masks_kept": 0}
 
     return amg
 
@@ -80,15 +80,15 @@ def test_measure_amg_reports_the_generator_input_side(monkeypatch) -> None:
             self.image_encoder = Encoder()
 
     class Generator:
-        def generate(self, array: np.ndarray) -> None:
-            pass
+        def generate(self, array: np.ndarray) -> List[dict]:
+            return []
 
     class Family:
         build = staticmethod(lambda model_type: Model())
         generator = staticmethod(lambda model, options: Generator())
 
     monkeypatch.setattr(base, "family", lambda name: Family)
-    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: {"total": 7})
+    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: call() or {"total": 7})
     images = torch.zeros(1, 3, 4, 4)
     r = timing.measure_amg("sam_vit_b", images, iters=1, warmup=0, points_per_side=2)
     assert r["image_size"] == 1024

@@ -24,7 +24,8 @@ def _fake_amg(labels: List[Optional[str]]):
         labels.append(progress)
         speed = {"latency_ms_median": 1000.0, "images_per_s": 1.0, "first_call_ms": 1000.0}
         speed.update(peak_memory_mb=None, peak_reserved_mb=None)
-        return {**speed, "flops_per_image": {"total": 4e11, "image_encoder": 3e11}}
+        flops = {"total": 4e11, "image_encoder": 3e11}
+        return {**speed, "flops_per_image": flops, "masks_kept": 0}
 
     return amg
 

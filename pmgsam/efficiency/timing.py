@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
@@ -169,8 +169,10 @@ def measure_amg(
     ``flops_per_image`` counts one whole ``generate`` of the first image (``total``, and the
     ``image_encoder`` part), as the baselines' runs count theirs. ``image_size``: the input
     side the generator resizes every image to (1024 for the released models; None when the
-    model records none). ``progress``: a progress bar's label (:func:`_time_calls`; a pass
-    is one ``generate`` of every image, seconds to minutes each on a CPU).
+    model records none). ``masks_kept``: how many masks that ``generate`` of the first image
+    returned (with random weights few or none pass the filters; a real model keeps tens to
+    hundreds, each post-processed). ``progress``: a progress bar's label (:func:`_time_calls`;
+    a pass is one ``generate`` of every image, seconds to minutes each on a CPU).
     """
     from pmgsam.baselines.base import family
     from pmgsam.baselines.runner import model_side
@@ -190,6 +192,14 @@ def measure_amg(
     # Imported here: flops.py imports this module's amp_dtype.
     from pmgsam.efficiency.flops import count_call_flops
 
-    flops = count_call_flops(lambda: generator.generate(arrays[0]), model.image_encoder)
+    kept: List[int] = []
+    flops = count_call_flops(
+        lambda: kept.append(len(generator.generate(arrays[0]))), model.image_encoder
+    )
     timed = _time_calls(step, device, len(arrays), iters, warmup, progress)
-    return {**timed, "flops_per_image": flops, "image_size": model_side(model)}
+    return {
+        **timed,
+        "flops_per_image": flops,
+        "image_size": model_side(model),
+        "masks_kept": kept[0],
+    }
