@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "small_branches")
 # epochs 1 and 3, failures 0, 1, 0. A resume at epoch 2 that forgot either state would take
 # 0.6 for a new best (and keep epoch 3's lr at 1e-3).
 VAL_LOSSES = {0: 0.5, 1: 0.6, 2: 0.45}
-TIMING = ("train_time_s", "train_images_per_s")
+TIMING = ("train_time_s", "train_images_per_s", "train_data_wait_s", "val_time_s")
 
 
 def _validate(self: Trainer, epoch: int) -> Dict[str, float]:

@@ -77,6 +77,22 @@ def test_step_and_epoch_lines_count_from_one(tmp_path, lines) -> None:
     assert "| no validation |" in lines[3]
 
 
+def test_epoch_lines_give_the_loader_wait_and_the_validation_time_when_measured(
+    tmp_path, lines
+) -> None:
+    log = TrainingLog(tmp_path, 0, epochs=5)
+    log.epoch_end(1, {**TRAIN, "data_wait_s": 2.06}, {**VAL, "time_s": 12.34}, 3e-4, best=True)
+    log.epoch_end(2, {**TRAIN, "data_wait_s": 0.0}, {}, 3e-4, best=False)
+    log.close()
+    assert lines[0] == (
+        "epoch 1/5 | train loss 0.7500 | val loss 0.2500 MAE 0.1250 IoU 0.8750 F 0.5000 (best)"
+        " in 12.3s | lr 0.0003 | 12.3 img/s, 56.8s (2.1s waiting for data)"
+    )
+    assert lines[1].endswith(
+        "| no validation | lr 0.0003 | 12.3 img/s, 56.8s (0.0s waiting for data)"
+    )
+
+
 def test_tensorboard_scalars_and_their_steps(tmp_path) -> None:
     log = TrainingLog(tmp_path, 0, epochs=5)
     for step in (1, 2):
@@ -89,7 +105,7 @@ def test_tensorboard_scalars_and_their_steps(tmp_path) -> None:
             1e-3,
             1.0,
         )
-    log.epoch_end(1, TRAIN, VAL, 5e-4, best=True)
+    log.epoch_end(1, {**TRAIN, "data_wait_s": 0.5}, {**VAL, "time_s": 3.0}, 5e-4, best=True)
     # Read while the run goes on: a finished epoch is on disk for TensorBoard to show.
     s = _scalars(tmp_path / "tb")
     log.close()
@@ -101,8 +117,8 @@ def test_tensorboard_scalars_and_their_steps(tmp_path) -> None:
     assert s["val/loss"] == [(1, 0.25)] and s["val/iou"] == [(1, 0.875)]
     assert s["epoch/train_loss"] == [(1, 0.75)]
     assert s["epoch/lr"][0][0] == 1 and s["epoch/lr"][0][1] == pytest.approx(5e-4)
-    # The image count is not a curve.
-    assert "val/images" not in s
+    # Neither the image count nor the durations are curves.
+    assert not {"val/images", "val/time_s", "epoch/data_wait_s"} & set(s)
 
 
 def _log_steps(out: Path, start: int, steps: range, value: float) -> None:

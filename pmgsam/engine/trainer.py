@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -330,9 +331,12 @@ class Trainer(TrainerSetup):
         # Running statistics updated in training are rank 0's everywhere (those it saves).
         if self.dist.distributed and self._buffers_train:
             D.broadcast_buffers(self.model)
+        start = time.perf_counter()
         stats, grid = run_validation(
             self.model, self.val_loader, self.loss_fn, self.device, self.amp_dtype, self.perf, want
         )
+        # Read after the sums came back to the host, so the device's work is in it.
+        stats["time_s"] = time.perf_counter() - start
         if grid is not None and self._log is not None:
             self._log.preview(grid, epoch + 1)
         return stats

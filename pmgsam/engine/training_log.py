@@ -314,7 +314,7 @@ class TrainingLog:
     ) -> None:
         """A finished epoch (``epoch`` from 1): its scalars, flushed, and its summary line."""
         for key, value in val.items():
-            if key != "images":
+            if key not in ("images", "time_s"):
                 self._writer.add_scalar(f"val/{key}", value, epoch)
         self._writer.add_scalar("epoch/train_loss", train["loss"], epoch)
         self._writer.add_scalar("epoch/lr", lr, epoch)
@@ -325,6 +325,8 @@ class TrainingLog:
                 f"val loss {val['loss']:.4f} MAE {val['mae']:.4f} IoU {val['iou']:.4f} "
                 f"F {val['f']:.4f}{' (best)' if best else ''}"
             )
+            if "time_s" in val:
+                val_text += f" in {val['time_s']:.1f}s"
         waited = ""
         if "data_wait_s" in train:
             waited = f" ({train['data_wait_s']:.1f}s waiting for data)"

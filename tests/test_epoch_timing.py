@@ -1,6 +1,7 @@
-"""How long training waits for its data loader: measured per epoch (metrics.jsonl, the epoch
-line) and a warning, once per run, naming the setting to change when the wait is a large share
-of the epoch (the loader, not the model, then sets the pace)."""
+"""Where an epoch's time goes: how long training waits for its data loader (metrics.jsonl, the
+epoch line, and a warning, once per run, naming the setting to change when the wait is a large
+share of the epoch: the loader, not the model, then sets the pace) and how long validation
+takes."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ def test_a_slow_loader_is_measured_each_epoch_and_warned_of_once(
     # sleeps are waited for in the loop, the first batch's are kept apart.
     for record in records:
         assert 4 * SLEEP_S <= record["train_data_wait_s"] < 6 * SLEEP_S
+    # Validated after the last epoch only: its time holds the loading of the 2 images.
+    assert "val_time_s" not in records[0] and records[1]["val_time_s"] >= 2 * SLEEP_S
     warnings = _warnings(tmp_path / "run")
     assert len(warnings) == 1 and "WARNING" in warnings[0]
     assert "epoch 1: the training loop waited" in warnings[0]
