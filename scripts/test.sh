@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup_env.sh
+# Bytecode caches may be written (to the git-ignored __pycache__/ folders) even where the
+# environment says not to: otherwise every test process compiles the package again, and
+# pytest rewrites the ~600 test files anew in each of its worker processes.
+unset PYTHONDONTWRITEBYTECODE
 workers="${PMGSAM_TEST_WORKERS:-$(python -c 'from pmgsam.utils.cpus import available_cpus; print(min(available_cpus(), 4))')}"
 if ! [[ "$workers" =~ ^[0-9]+$ ]]; then
   echo "PMGSAM_TEST_WORKERS must be a whole number of processes, got '$workers'" >&2
