@@ -182,8 +182,9 @@ def test_generator_gets_uint8_images_and_its_point_grid(monkeypatch) -> None:
         image_encoder = None
 
     class Generator:
-        def generate(self, array: np.ndarray) -> None:
+        def generate(self, array: np.ndarray) -> list:
             seen["arrays"].append(array)
+            return []
 
     class Family:
         @staticmethod
@@ -201,15 +202,16 @@ def test_generator_gets_uint8_images_and_its_point_grid(monkeypatch) -> None:
         return Family
 
     monkeypatch.setattr(base, "family", family)
-    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: {"total": 7})
+    monkeypatch.setattr(flops, "count_call_flops", lambda call, encoder: call() or {"total": 7})
     images = torch.full((2, 3, 2, 5), 0.2)
     images[1] = 1.0
     r = timing.measure_amg("sam_vit_b", images, iters=2, warmup=1, points_per_side=4)
     assert (seen["family"], seen["type"]) == ("sam", "vit_b")
     assert seen["options"] == {"points_per_side": 4}
-    # One warm-up and two timed calls, each over both images.
-    assert len(seen["arrays"]) == 6
-    first, second = seen["arrays"][:2]
+    # The FLOP count's call on the first image, then one warm-up and two timed calls, each over
+    # both images.
+    assert len(seen["arrays"]) == 7
+    first, second = seen["arrays"][1:3]
     assert first.dtype == np.uint8 and first.shape == (2, 5, 3)  # H x W x RGB
     assert (first == 51).all() and (second == 255).all()  # 0.2 * 255 = 51
     assert r["flops_per_image"] == {"total": 7}
