@@ -2,7 +2,7 @@
 
     python benchmarks/component_times.py [--model pmgsam_hiera_b+] [--size S] [--batch 1]
         [--iters 5] [--warmup 2] [--threads N] [--device cpu|cuda] [--dtype fp32|bf16]
-        [--channels-last] [--bf16-group-norm] [--train]
+        [--channels-last] [--bf16-group-norm] [--train] [--kernels N]
 
 The model is built and timed as ``python -m pmgsam.efficiency`` does it (same build, memory
 format, ``measure_speed`` / ``measure_training`` steps, so the same autocast, inference mode,
@@ -18,6 +18,9 @@ remainder being the glue between them (normalisation, concatenations, the top-le
 itself).
 With ``--train`` the step splits into the frozen branches' forward, the trainable parts'
 forward, loss + backward + gradient clipping, and the AdamW step.
+With ``--kernels N`` the same call (or step) then runs :data:`KERNEL_CALLS` more times under
+``torch.profiler``, and the N largest kernels (operators on a CPU) and operators by input shape
+are listed (:mod:`pmgsam.efficiency.kernel_table`).
 """
 
 from __future__ import annotations
@@ -32,8 +35,14 @@ import torch
 
 from pmgsam.efficiency.alternating import ab_parser, prepare
 from pmgsam.efficiency.flops import count_flops
+from pmgsam.efficiency.kernel_table import kernel_tables, profile_calls
 from pmgsam.efficiency.report import git_commit
-from pmgsam.efficiency.timing import measure_speed, measure_training
+from pmgsam.efficiency.timing import (
+    inference_step,
+    measure_speed,
+    measure_training,
+    training_step,
+)
 from pmgsam.engine.distributed import make_current
 from pmgsam.engine.performance import configure_backends, prepare_model, to_memory_format
 from pmgsam.engine.performance_config import PerformanceConfig
@@ -54,6 +63,8 @@ COMPONENTS = (
     ("refiner", "forward"),
     ("decoder", "forward"),
 )
+#: Calls profiled for ``--kernels`` (after one unprofiled call).
+KERNEL_CALLS = 3
 #: Row-name prefix of the fusion's levels (``  fusion stride 1`` ... ``32``), indented under it.
 FUSION_LEVEL = "  fusion stride "
 
@@ -68,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the fusion's GroupNorms in bf16 under autocast (performance.bf16_group_norm)",
     )
     parser.add_argument("--train", action="store_true", help="time training steps (AdamW)")
+    parser.add_argument(
+        "--kernels",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="then profile the call and list its N largest kernels (operators on a CPU) and "
+        "operators by input shape (default 0: not profiled)",
+    )
     return parser
 
 
@@ -268,6 +287,13 @@ def main(argv=None) -> Dict[str, Any]:
         "timestamps included): "
         f"{synced:.2f} ms per batch, {speed['images_per_s']:.2f} images/s"
     )
+    if args.kernels:
+        if args.train:
+            step = training_step(model, model, images, args.dtype, perf)
+        else:
+            step = inference_step(model, images, args.dtype)
+        prof = profile_calls(step, device, KERNEL_CALLS)
+        print("\n".join(kernel_tables(prof, device, KERNEL_CALLS, args.kernels)))
     return {"medians": medians, "synchronised_ms": synced, "components": names}
 
 

@@ -131,9 +131,9 @@ define() {
       --json "$j") ;;
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model
       --json "$j") ;;
-    components_b8) limit=60 cmd=("${comp[@]}" --batch 8) ;;
+    components_b8) limit=60 cmd=("${comp[@]}" --batch 8 --kernels 25) ;;
     components_b8_cl) limit=60 cmd=("${comp[@]}" --batch 8 --channels-last) ;;
-    components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last) ;;
+    components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last --kernels 25) ;;
     folder_b8) limit=120 cmd=($py benchmarks/folder_inference.py --model "${MODEL:-pmgsam_hiera_b+}"
       --device "$device" --dtype "$dtype" --num "${FOLDER_NUM:-24}"
       --image-size "${FOLDER_SIZE:-4000x3000}" --batch 8 --writers 0,1,2,4 --rounds 2

@@ -109,13 +109,19 @@ def measure_speed(
 ) -> Dict[str, Any]:
     """Inference latency per batch and images/s (``inference_mode``, optional bf16);
     ``progress``: a progress bar's label (:func:`_time_calls`)."""
+    step = inference_step(model, images, dtype)
+    return _time_calls(step, images.device, images.shape[0], iters, warmup, progress)
+
+
+def inference_step(model: Callable, images: torch.Tensor, dtype: str) -> Callable[[], None]:
+    """One inference call of :func:`measure_speed` (what it times), for another tool to run."""
     device = images.device
 
     def step() -> None:
         with torch.inference_mode(), autocast(device, amp_dtype(dtype)):
             model(images)
 
-    return _time_calls(step, device, images.shape[0], iters, warmup, progress)
+    return step
 
 
 def measure_training(
@@ -130,6 +136,20 @@ def measure_training(
 ) -> Dict[str, Any]:
     """Full training steps as the trainer runs them: forward, loss, backward, clip, AdamW;
     ``progress``: a progress bar's label (:func:`_time_calls`)."""
+    step = training_step(model, net, images, dtype, perf)
+    return _time_calls(step, images.device, images.shape[0], iters, warmup, progress)
+
+
+def training_step(
+    model: torch.nn.Module,
+    net: Callable,
+    images: torch.Tensor,
+    dtype: str,
+    perf: PerformanceConfig,
+) -> Callable[[], None]:
+    """One training step of :func:`measure_training` (what it times: ``net`` is ``model``
+    or its compiled form), with its own random masks and AdamW, for another tool to run; puts
+    ``model`` in train mode."""
     device = images.device
     torch.manual_seed(0)
     masks = (torch.rand(images.shape[0], 1, *images.shape[-2:], device=device) > 0.5).float()
@@ -147,7 +167,7 @@ def measure_training(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
 
-    return _time_calls(step, device, images.shape[0], iters, warmup, progress)
+    return step
 
 
 def measure_amg(
