@@ -155,8 +155,8 @@ def loader_wait_warning(
         )
     return (
         f"epoch {epoch}: the training loop waited {wait:.1f}s of the epoch's {total:.1f}s "
-        f"({wait / total:.0%}) for the data loader, time in which the model did not train: "
-        f"{advice}. Said once per run; each epoch's wait is train_data_wait_s in metrics.jsonl"
+        f"({wait / total:.0%}) for the data loader, which set the pace: {advice}. Said once "
+        "per run; each epoch's wait is train_data_wait_s in metrics.jsonl"
     )
 
 
