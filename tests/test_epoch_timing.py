@@ -1,11 +1,12 @@
 """Where an epoch's time goes: how long training waits for its data loader (metrics.jsonl, the
 epoch line, and a warning, once per run, naming the setting to change when the wait is a large
-share of the epoch: the loader, not the model, then sets the pace) and how long validation
-takes."""
+share of the epoch: the loader, not the model, then sets the pace), how long validation takes,
+and how long the schedule's other epochs will take at the run's pace."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
@@ -14,8 +15,9 @@ import pytest
 from training_cases import config_maker
 
 from pmgsam.data.datasets import SegmentationDataset
+from pmgsam.engine.epoch_stats import LOADER_WAIT_WARNING, loader_wait_warning
 from pmgsam.engine.trainer import Trainer
-from pmgsam.engine.training_log import LOADER_WAIT_WARNING, loader_wait_warning
+from pmgsam.engine.training_log import duration_text
 from pmgsam.modeling.pmgsam import PMGSAM
 from pmgsam.utils.loaders import TimedBatches
 
@@ -134,3 +136,43 @@ def test_a_slow_model_is_not_taken_for_a_slow_loader(
     # The loop body's time would hold both steps' sleeps (10 × SLEEP_S).
     assert record["train_data_wait_s"] < 4 * SLEEP_S
     assert not _warnings(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0.4, "0s"),
+        (45.2, "45s"),
+        (89.4, "89s"),
+        (90, "2m"),
+        (754, "13m"),
+        (5369, "89m"),
+        (5400, "1h30m"),
+        (18420, "5h07m"),
+        (133200, "37h00m"),
+    ],  # fmt: skip
+)
+def test_durations_read_in_seconds_minutes_or_hours(seconds, text) -> None:
+    assert duration_text(seconds) == text
+
+
+def test_each_epoch_line_but_the_last_gives_the_epochs_left_at_the_run_s_pace(
+    tmp_path, dis5k_root, data_config, monkeypatch
+) -> None:
+    make = config_maker(tmp_path / "run", dis5k_root, data_config, image_size=32)
+    cfg = make(schedule={"epochs": 3, "warmup_epochs": 0}, train={"val_every": 99})
+    # An epoch takes at least the 8 sleeps of its 8 images: the estimate for the two epochs
+    # left after the first is twice the first epoch's whole time, so at least 16 sleeps (less
+    # half a second of rounding); spread over the schedule's 3 epochs it would be 2/3 of that.
+    _slow_samples(monkeypatch)
+    Trainer(cfg, progress=False).fit()
+    lines = [
+        line.split(" INFO ", 1)[1]
+        for line in (tmp_path / "run" / "train.log").read_text().splitlines()
+        if "training_log: epoch" in line and "iter" not in line
+    ]
+    assert len(lines) == 3
+    first = re.search(r"\| 2 epochs left, ~(\d+)s$", lines[0])
+    assert first is not None and int(first.group(1)) >= 16 * SLEEP_S - 0.5
+    assert re.search(r"\| 1 epoch left, ~\d+s$", lines[1])
+    assert "left" not in lines[2]

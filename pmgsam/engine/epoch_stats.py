@@ -1,14 +1,15 @@
-"""Device-side bookkeeping of a training epoch, read back only at logging steps.
+"""Device-side bookkeeping of a training epoch, read back only at logging steps, and what an
+epoch's figures call for.
 
 Reading a tensor's value waits for the GPU; the trainer's steps (and the SAM fine-tune's) only
 add to tensors here, so the host synchronises at logging steps and at the end of the epoch,
-never in between.
+never in between. :func:`loader_wait_warning` reads the time an epoch waited for its data.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -91,3 +92,40 @@ class EpochLosses:
         stats["images_per_s"] = images / max(elapsed, 1e-9)
         stats["time_s"] = elapsed
         return stats
+
+
+# The share of an epoch spent waiting for the loader above which a run is told so.
+LOADER_WAIT_WARNING = 0.2
+
+
+def loader_wait_warning(
+    epoch: int,
+    train: Mapping[str, float],
+    workers: int,
+    cpus: int,
+    reduced_decode: bool,
+) -> Optional[str]:
+    """The warning for an epoch (``epoch`` from 1) whose loop waited for the data loader
+    :data:`LOADER_WAIT_WARNING` of its time or more (``train``: the epoch's ``data_wait_s``
+    and ``time_s``), with what to change; None otherwise. ``workers``: the loader's worker
+    processes; ``cpus``: how many this process may use (:func:`~pmgsam.utils.cpus.cpu_share`);
+    ``reduced_decode``: the run's ``data.reduced_decode``.
+    """
+    wait, total = train.get("data_wait_s"), train.get("time_s")
+    if wait is None or not total or wait < LOADER_WAIT_WARNING * total:
+        return None
+    if workers < cpus:
+        advice = f"raise data.num_workers (now {workers}; this process may use {cpus} CPUs)"
+    else:
+        remedy = "smaller source images or more CPUs"
+        if not reduced_decode:
+            remedy = "data.reduced_decode=true decodes large JPEGs at reduced size; " + remedy
+        advice = (
+            f"its {workers} worker(s) already use every CPU this process may use, so decoding "
+            f"and augmenting the images is the limit ({remedy})"
+        )
+    return (
+        f"epoch {epoch}: the training loop waited {wait:.1f}s of the epoch's {total:.1f}s "
+        f"({wait / total:.0%}) for the data loader, which set the pace: {advice}. Said once "
+        "per run; each epoch's wait is train_data_wait_s in metrics.jsonl"
+    )

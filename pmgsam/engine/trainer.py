@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pmgsam.engine import distributed as D
 from pmgsam.engine.config import ExperimentConfig
-from pmgsam.engine.epoch_stats import EpochLosses, NonFiniteWatch
+from pmgsam.engine.epoch_stats import EpochLosses, NonFiniteWatch, loader_wait_warning
 from pmgsam.engine.losses import check_target_range
 from pmgsam.engine.performance import (
     configure_backends,
@@ -41,7 +41,6 @@ from pmgsam.engine.training_log import (
     epoch_record,
     fit_summary,
     interruption_message,
-    loader_wait_warning,
 )
 from pmgsam.engine.validation import run_validation
 from pmgsam.modeling.build import build_model, warn_other_frozen_weights
@@ -96,6 +95,7 @@ class Trainer(TrainerSetup):
         self._detach_log = None
         self._log = None
         self._warned_loader_wait = False  # said once per run (a slow loader stays slow)
+        self._fit_started: Optional[tuple] = None  # (perf_counter, epoch) when fit() began
         self._lock = RunLock(self.out)
         try:
             # Every rank sets up alike: rank 0 alone says so (its warnings reach train.log).
@@ -205,6 +205,7 @@ class Trainer(TrainerSetup):
     def _fit(self) -> Dict[str, Any]:
         cfg = self.config
         stopped_early = self.early_stop.should_stop  # a resumed run that had stopped early
+        self._fit_started = (time.perf_counter(), self.epoch)
         try:
             while self.epoch < cfg.schedule.epochs and not stopped_early:
                 epoch = self.epoch
@@ -344,6 +345,14 @@ class Trainer(TrainerSetup):
         every = self.config.train.preview_every
         return self.is_main and every > 0 and (epoch + 1) % every == 0
 
+    def _seconds_per_epoch(self) -> Optional[float]:
+        """Wall time per epoch since fit() began (training, validation and saving; None
+        outside fit)."""
+        if self._fit_started is None:
+            return None
+        start, first_epoch = self._fit_started
+        return (time.perf_counter() - start) / max(1, self.epoch - first_epoch)
+
     def _end_epoch(self, epoch: int, train: Dict[str, float], val: Dict[str, float]) -> None:
         improved = False
         # The epoch's last lr, read before a plateau reduction (which applies to the next epoch).
@@ -368,7 +377,7 @@ class Trainer(TrainerSetup):
         # is saved logs them again at the same step, which TensorBoard's default loader takes
         # in place of the first (its legacy Python loader shows both).
         if self._log is not None:
-            self._log.epoch_end(self.epoch, train, val, lr, improved)
+            self._log.epoch_end(self.epoch, train, val, lr, improved, self._seconds_per_epoch())
         if improved:
             self._save("best")
         self._save("last")

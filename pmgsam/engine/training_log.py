@@ -123,41 +123,14 @@ def epoch_record(
     }
 
 
-# The share of an epoch spent waiting for the loader above which a run is told so.
-LOADER_WAIT_WARNING = 0.2
-
-
-def loader_wait_warning(
-    epoch: int,
-    train: Mapping[str, float],
-    workers: int,
-    cpus: int,
-    reduced_decode: bool,
-) -> Optional[str]:
-    """The warning for an epoch (``epoch`` from 1) whose loop waited for the data loader
-    :data:`LOADER_WAIT_WARNING` of its time or more (``train``: the epoch's ``data_wait_s``
-    and ``time_s``), with what to change; None otherwise. ``workers``: the loader's worker
-    processes; ``cpus``: how many this process may use (:func:`~pmgsam.utils.cpus.cpu_share`);
-    ``reduced_decode``: the run's ``data.reduced_decode``.
-    """
-    wait, total = train.get("data_wait_s"), train.get("time_s")
-    if wait is None or not total or wait < LOADER_WAIT_WARNING * total:
-        return None
-    if workers < cpus:
-        advice = f"raise data.num_workers (now {workers}; this process may use {cpus} CPUs)"
-    else:
-        remedy = "smaller source images or more CPUs"
-        if not reduced_decode:
-            remedy = "data.reduced_decode=true decodes large JPEGs at reduced size; " + remedy
-        advice = (
-            f"its {workers} worker(s) already use every CPU this process may use, so decoding "
-            f"and augmenting the images is the limit ({remedy})"
-        )
-    return (
-        f"epoch {epoch}: the training loop waited {wait:.1f}s of the epoch's {total:.1f}s "
-        f"({wait / total:.0%}) for the data loader, which set the pace: {advice}. Said once "
-        "per run; each epoch's wait is train_data_wait_s in metrics.jsonl"
-    )
+def duration_text(seconds: float) -> str:
+    """``45s``, ``12m``, ``5h07m``: seconds under 90, minutes under 90, else hours and minutes."""
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def fit_summary(
@@ -311,8 +284,11 @@ class TrainingLog:
         val: Mapping[str, float],
         lr: float,
         best: bool,
+        seconds_per_epoch: Optional[float] = None,
     ) -> None:
-        """A finished epoch (``epoch`` from 1): its scalars, flushed, and its summary line."""
+        """A finished epoch (``epoch`` from 1): its scalars, flushed, and its summary line,
+        which ends with the time the schedule's other epochs would take at
+        ``seconds_per_epoch`` when given."""
         for key, value in val.items():
             if key not in ("images", "time_s"):
                 self._writer.add_scalar(f"val/{key}", value, epoch)
@@ -327,13 +303,17 @@ class TrainingLog:
             )
             if "time_s" in val:
                 val_text += f" in {val['time_s']:.1f}s"
-        waited = ""
+        tail = ""
         if "data_wait_s" in train:
-            waited = f" ({train['data_wait_s']:.1f}s waiting for data)"
+            tail = f" ({train['data_wait_s']:.1f}s waiting for data)"
+        left = self.epochs - epoch
+        if seconds_per_epoch is not None and left > 0:
+            plural = "" if left == 1 else "s"
+            tail += f" | {left} epoch{plural} left, ~{duration_text(left * seconds_per_epoch)}"
         logger.info(
             f"epoch {epoch}/{self.epochs} | train loss "
             f"{train['loss']:.4f} | {val_text} | lr {lr:.3g} | "
-            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s{waited}"
+            f"{train['images_per_s']:.1f} img/s, {train['time_s']:.1f}s{tail}"
         )
 
     def close(self) -> None:
