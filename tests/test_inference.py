@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -109,7 +111,13 @@ def test_cli_names_the_premask_folder(weights, image_dir, tmp_path, capsys):
     argv = ["--checkpoint", str(weights[0]), "--input", str(image_dir), "--out", str(out)]
     main([*argv, "--premask-out", str(pre), "--num-workers", "0"])
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line == f"wrote 4 probability maps to {out} and their Pre-Mask maps to {pre}"
+    head = f"wrote 4 probability maps to {out} and their Pre-Mask maps to {pre} in "
+    assert line.startswith(head)
+    # The prediction's time and its pace: 4 maps over the seconds shown (to their rounding).
+    seconds, rate = (
+        float(v) for v in re.fullmatch(r"(\S+)s \((\S+) images/s\)", line[len(head) :]).groups()
+    )
+    assert 4 / (seconds + 0.05) <= rate <= 4 / max(seconds - 0.05, 1e-9)
     assert len(list(pre.glob("*.png"))) == 4
 
 

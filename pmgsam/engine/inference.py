@@ -64,6 +64,7 @@ before torch is imported: ``--help`` answers at once) in :mod:`pmgsam.engine.inf
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -349,15 +350,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     prepare_outputs(
         outputs, written + kept, read, args.overwrite, "inference", producer, sources, True, kept
     )
+    took = None  # seconds of prediction, map writing included
     try:
         if dataset is not None and dataset.names:
             predictor = Predictor(model, device, amp, performance=perf)
+            start = time.perf_counter()
             predictor.predict_dataset(
                 dataset, args.out, args.batch_size, args.num_workers,
                 premask_dir=args.premask_out, unreadable=failures, workers_option="--num-workers",
                 threads=args.threads, threads_option="--threads", progress=not args.quiet,
                 write_threads=args.write_threads,
             )  # fmt: skip
+            took = time.perf_counter() - start
     finally:
         failures.record(folders)
     written = [n for n in written if n[: -len(".png")] not in failures.failed]
@@ -366,7 +370,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     pre = f" and their Pre-Mask maps to {args.premask_out}" if args.premask_out else ""
     also = f"; skipped {len(skip)} image(s) whose maps were there" if args.skip_existing else ""
     maps = "probability map" if len(written) == 1 else "probability maps"
-    print(f"wrote {len(written)} {maps} to {Path(args.out)}{pre}{also}")
+    pace = f" in {took:.1f}s ({len(written) / took:.1f} images/s)" if written and took else ""
+    print(f"wrote {len(written)} {maps} to {Path(args.out)}{pre}{pace}{also}")
     if failures.failed:
         raise failures.error([listed[stem].name for stem in sorted(failures.failed)])
     return 0
