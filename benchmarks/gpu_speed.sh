@@ -132,7 +132,7 @@ define() {
     infer_b1_model) limit=230 cmd=("${eff[@]}" --batch 1 --channels-last --compile model
       --json "$j") ;;
     components_b8) limit=60 cmd=("${comp[@]}" --batch 8 --kernels 25) ;;
-    components_b8_cl) limit=60 cmd=("${comp[@]}" --batch 8 --channels-last) ;;
+    components_b8_cl) limit=60 cmd=("${comp[@]}" --batch 8 --channels-last --kernels 15) ;;
     components_train_b4) limit=70 cmd=("${comp[@]}" --batch 4 --train --channels-last --kernels 25) ;;
     folder_b8) limit=120 cmd=($py benchmarks/folder_inference.py --model "${MODEL:-pmgsam_hiera_b+}"
       --device "$device" --dtype "$dtype" --num "${FOLDER_NUM:-24}"
