@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 import torch
@@ -51,6 +51,13 @@ def tiny_trainer(tmp_path, dis5k_root, data_config, small_tiny_model, monkeypatc
         trainer.close()
 
 
+def _stand_in(name: str, loader: Any, batches: Callable[[], Iterator[Any]]) -> Any:
+    """A loader that iterates ``batches()`` and otherwise reads as ``loader`` does (its length
+    and worker count, which the trainer's loader-wait check names)."""
+    attributes = {"__iter__": lambda s: batches(), "__len__": lambda s: len(loader)}
+    return type(name, (), {**attributes, "num_workers": loader.num_workers})()
+
+
 def _steps_only(trainer: Trainer, inside: List[bool]) -> None:
     """Flag ``inside`` while the loop body runs (not while the loader prepares a batch)."""
     loader = trainer.train_loader
@@ -61,9 +68,7 @@ def _steps_only(trainer: Trainer, inside: List[bool]) -> None:
             yield batch
             inside[0] = False
 
-    trainer.train_loader = type(
-        "Flagged", (), {"__iter__": lambda s: body_flagged(), "__len__": lambda s: len(loader)}
-    )()
+    trainer.train_loader = _stand_in("Flagged", loader, body_flagged)
 
 
 def test_training_steps_read_nothing_back_outside_logging_steps_and_flag_nan(
@@ -131,9 +136,7 @@ def _strict(loader: Any) -> Any:
             finally:
                 torch.cuda.set_sync_debug_mode("default")
 
-    return type(
-        "Strict", (), {"__iter__": lambda s: strict_steps(), "__len__": lambda s: len(loader)}
-    )()
+    return _stand_in("Strict", loader, strict_steps)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")

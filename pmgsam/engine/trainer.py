@@ -306,7 +306,7 @@ class Trainer(TrainerSetup):
         stats = losses.means()
         stats["data_wait_s"] = timed.wait_s  # this process's
         if self.is_main and not self._warned_loader_wait:
-            workers, decode = self.loader_workers, self.config.data.reduced_decode
+            workers, decode = self.train_loader.num_workers, self.config.data.reduced_decode
             warning = loader_wait_warning(epoch + 1, stats, workers, cpu_share(), decode)
             if warning is not None:
                 logger.warning(warning)

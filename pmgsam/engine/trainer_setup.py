@@ -157,7 +157,6 @@ class TrainerSetup:
         data = build_training_data(self.config, self.dist, self.device)
         self.train_set, self.val_set, self.sampler = data.train_set, data.val_set, data.sampler
         self.train_loader, self.val_loader = data.train_loader, data.val_loader
-        self.loader_workers = data.train_loader.num_workers  # after the CPUs' cap
         if self.is_main:  # every rank lists the same splits: said once
             warn_shared_images(self.config.data, self.train_set, self.val_set)
 
