@@ -24,7 +24,8 @@
 #   REHEARSE=1 OUT=/tmp/rehearsal bash benchmarks/gpu_speed.sh rehearse all
 #
 # Settings (environment; the rehearsal changes the defaults): PYTHON, DEVICE, MODEL, SIZE,
-# DTYPE, ITERS, WARMUP, PHASE_BUDGET, DATA_NUM, DATA_SIZE, WORKERS, FOLDER_NUM, FOLDER_SIZE
+# DTYPE, ITERS, WARMUP, PHASE_BUDGET, STEPS (some of the phase's steps, in the order given; all
+# of them without it), DATA_NUM, DATA_SIZE, WORKERS, FOLDER_NUM, FOLDER_SIZE
 # (folder_b8's images), TRAIN_EXTRA (more train.py
 # overrides), HIERA_VARIANT, HIERA_SIZE (also the U²-Net step's), U2NET_VARIANT, SAM_POINTS.
 set -uo pipefail
@@ -147,6 +148,12 @@ run_phase() {
   var=steps_$p
   names=${!var:-}
   [[ -n $names ]] || { echo "unknown phase '$p'; $usage" >&2; return 2; }
+  if [[ -n ${STEPS:-} ]]; then
+    for name in $STEPS; do
+      [[ " $names " == *" $name "* ]] || { echo "STEPS: '$name' is no step of phase $p ($names)" >&2; return 2; }
+    done
+    names=$STEPS
+  fi
   mkdir -p "$dest" "$work"
   log=$dest/${tag}_${p}_log.txt
   start=$(date +%s)

@@ -4,6 +4,7 @@ dynamo setting that limits their graphs."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Dict
 
 import torch
 from torch import nn
@@ -37,8 +38,8 @@ class ReportStandIn(nn.Module):
         self.config = SimpleNamespace(image_size=image_size)
         self.conv = nn.Conv2d(3, 1, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"mask": self.conv(x)}  # PMG-SAM's output holds the final logits under "mask"
 
 
 class SrbBlocks(nn.Module):

@@ -160,3 +160,28 @@ def test_a_phase_table_holds_only_the_records_of_its_output_folder(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert "h100_infer_b1.json" in done.stdout
     assert "stale" not in done.stdout, done.stdout
+
+
+def test_steps_runs_the_named_steps_of_a_phase_in_the_order_given(tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 0\n")  # each step, and the table, exits at once
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(tmp_path), "TMPDIR": str(tmp_path)}
+
+    def run(steps: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(SCRIPT), "h100", "regional"],
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHON": str(fake), "STEPS": steps},
+            cwd=ROOT,
+        )
+
+    done = run("infer_b8_regional train_b4_regional")
+    assert done.returncode == 0, done.stderr
+    ran = re.findall(r"^== (\w+) \(limit", done.stdout, flags=re.M)
+    assert ran == ["infer_b8_regional", "train_b4_regional"]
+    wrong = run("train_b4_regional infer_b1_graphs")  # a step of the profile phase
+    assert wrong.returncode == 2
+    assert "STEPS: 'infer_b1_graphs' is no step of phase regional" in wrong.stderr
+    assert "== train_b4_regional" not in wrong.stdout  # refused before any step ran

@@ -47,11 +47,14 @@ frozen U²-Net's BatchNorms ran folded (records made before the option lack it a
 unfolded), ``first_call_ms`` holds the first (compiling, warm-up) call, and
 ``flops_per_image`` the FLOPs of one prediction per image (PMG-SAM's forward pass; a whole
 ``generate`` for the generator, whose ``encoder_flops_per_image`` is its image encoder's part;
-``masks_kept`` how many masks the generator returned for the first image).
+``masks_kept`` how many masks the generator returned for the first image), and a record timed
+with compile or CUDA graphs ``vs_eager``: its path against the eager forward on an untimed
+batch (:mod:`~pmgsam.efficiency.agreement`).
 
 Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 :mod:`~pmgsam.efficiency.timing` (synchronised timings), :mod:`~pmgsam.efficiency.report`
-(records and the printed report), :mod:`~pmgsam.efficiency.cli` (the command line),
+(records and the printed report), :mod:`~pmgsam.efficiency.agreement` (a fast path against
+the eager forward), :mod:`~pmgsam.efficiency.cli` (the command line),
 :mod:`~pmgsam.efficiency.kernel_table` (the profiled kernels and operators of
 ``benchmarks/component_times.py --kernels``). Each name
 below is imported on first use (PEP 562), so that ``python -m pmgsam.efficiency --help`` does

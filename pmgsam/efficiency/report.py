@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 
 from pmgsam import __version__
+from pmgsam.efficiency.agreement import can_force_eager, describe, eager_agreement
 from pmgsam.efficiency.flops import count_flops, count_parameters
 from pmgsam.efficiency.timing import measure_amg, measure_speed, measure_training
 from pmgsam.engine.cuda_graphs import GraphedInference, maybe_graph
@@ -263,7 +264,12 @@ def efficiency_report(
         # Forward FLOPs per image in every record, so a record compares with the generator's.
         flops = report["flops_per_image"]["total"]
         notes: Dict[str, Any] = {"flops_per_image": flops}
-        if isinstance(net, GraphedInference) and dev.type == "cuda":
+        graphed = isinstance(net, GraphedInference)
+        if graphed or (perf.compile and can_force_eager()):
+            # After the timing, outside its peak: a fast path's record is worth its figures
+            # only if the path computes the model's outputs (agreement.py).
+            notes["vs_eager"] = eager_agreement(net, model, images, dtype, train, perf.compile)
+        if graphed and dev.type == "cuda":
             notes["memory_note"] = (
                 "CUDA graphs: peak_memory_mb counts the replays' tensors; the graph's own "
                 "activation pool is in peak_reserved_mb"
@@ -309,6 +315,8 @@ def format_report(r: Dict[str, Any]) -> str:
             + (f" | peak {peak:.0f} MB (CUDA, allocated)" if peak is not None else "")
             + (f" | {rec['note']}" if rec.get("note") else "")
         )
+        if rec.get("vs_eager"):
+            lines.append("  " + describe(rec["vs_eager"]))
     amg = [x for x in r.get("records", []) if x["mode"] == "sam_amg"]
     if amg and r.get("records"):
         first = r["records"][0]
