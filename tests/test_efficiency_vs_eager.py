@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from stand_in_models import ReportStandIn
 from torch import nn
 
 import pmgsam.efficiency.report as report_mod
@@ -133,13 +134,17 @@ def test_force_eager_names_the_torch_it_needs(monkeypatch) -> None:
             pass
 
 
+@pytest.fixture
+def stand_in(monkeypatch) -> None:
+    """The report builds a one-convolution model (the comparison reads only its mask)."""
+    monkeypatch.setattr(report_mod, "build_model", lambda name, **kw: ReportStandIn(16))
+
+
 def _report(perf: PerformanceConfig) -> dict:
-    return report_mod.efficiency_report(
-        "pmgsam_tiny", size=64, iters=1, warmup=0, perf=perf, progress=False
-    )
+    return report_mod.efficiency_report("pmgsam_tiny", iters=1, warmup=0, perf=perf, progress=False)
 
 
-def test_only_graphed_or_compiled_records_carry_the_comparison() -> None:
+def test_only_graphed_or_compiled_records_carry_the_comparison(stand_in) -> None:
     plain = _report(PerformanceConfig())["records"][0]
     assert "vs_eager" not in plain
     graphed = _report(PerformanceConfig(cuda_graphs=True))
@@ -151,18 +156,18 @@ def test_only_graphed_or_compiled_records_carry_the_comparison() -> None:
 
 
 @needs_stance
-def test_a_compiled_record_compares_with_compile_turned_off(dynamo, monkeypatch) -> None:
+def test_a_compiled_record_compares_with_compile_turned_off(dynamo, stand_in, monkeypatch) -> None:
     handed = []
 
-    def decoder_only(net, perf):  # the report's compile step, kept to one small region
-        net.decoder.compile(backend="eager", dynamic=False)
+    def eager_backend(net, perf):  # the report's compile step, without code generation
+        net.conv.compile(backend="eager", dynamic=False)
         return net
 
     def recording(*args, **kwargs):
         handed.append(args[-1] if len(args) == 6 else kwargs.get("compiled"))
         return eager_agreement(*args, **kwargs)
 
-    monkeypatch.setattr(report_mod, "maybe_compile", decoder_only)
+    monkeypatch.setattr(report_mod, "maybe_compile", eager_backend)
     monkeypatch.setattr(report_mod, "eager_agreement", recording)
     rec = _report(PerformanceConfig(compile=True, compile_scope="regional"))["records"][0]
     assert handed == [True]
