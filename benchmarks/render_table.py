@@ -29,14 +29,16 @@ COLUMNS = (
 # and the options column, which is made from the boolean speed options a record names, a
 # compile mode other than torch's default, the U²-Net's BatchNorms folded (records made before
 # that option lack the key and ran unfolded), and a generator's prompt grid when it is not the
-# packages' 32 per side.
+# packages' 32 per side; a compiled or graph-replayed timing adds its mean difference from the
+# eager forward, marked when the record calls its outputs wrong.
 OPTIONAL = {"first_call_ms", "flops_per_image", "threads", "options"}
 
 
 def load_records(folder: Path) -> List[Dict[str, Any]]:
-    """Every record of every ``*.json`` file (an object or a list of objects), by file name."""
+    """Every record of every ``*.json`` file (an object or a list of objects), by file name;
+    hidden files are skipped (the output manifest ``--json`` leaves beside its records)."""
     records = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -74,6 +76,11 @@ def _options(rec: Dict[str, Any]) -> Optional[str]:
     points = rec.get("points_per_side")
     if points is not None and points != 32:
         names.append(f"{points}² points")
+    # A compiled or graph-replayed timing's check against the eager forward (agreement.py).
+    check = rec.get("vs_eager")
+    if check:
+        verdict = "WRONG OUTPUTS, " if check.get("suspect") else ""
+        names.append(f"{verdict}vs eager {check['mean_abs_diff']:.1e}")
     return ", ".join(names) or None
 
 

@@ -1,6 +1,7 @@
 """benchmarks/render_table.py: bad record files and documents are named, and a generator timed
-on a smaller prompt grid than the packages' 32 per side, or a model compiled in another mode
-than torch's default, is marked in the options column."""
+on a smaller prompt grid than the packages' 32 per side, a model compiled in another mode
+than torch's default, or a fast path's check against the eager forward is marked in the options
+column."""
 
 from __future__ import annotations
 
@@ -42,6 +43,33 @@ def test_a_compile_mode_other_than_the_default_is_marked(tmp_path) -> None:
     assert "| model | compile mode max-autotune | 0.5 |" in rows[0]
     assert "| regional | – | 0.5 |" in rows[1]
     assert "| False | – | 0.5 |" in rows[2]
+
+
+def test_the_check_against_eager_is_shown_and_wrong_outputs_are_marked(tmp_path) -> None:
+    checks = [
+        {"mean_abs_diff": 6.3e-4, "max_abs_diff": 4.6e-3, "other_batch_mean_abs_diff": 2.6e-2,
+         "suspect": False},
+        {"mean_abs_diff": 2.6e-2, "max_abs_diff": 1.9e-1, "other_batch_mean_abs_diff": 2.6e-2,
+         "suspect": True},
+    ]  # fmt: skip
+    for i, check in enumerate(checks):
+        rec = {**REC, "mode": "inference", "compile": "regional", "vs_eager": check}
+        (tmp_path / f"{i}.json").write_text(json.dumps([rec]))
+    rows = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
+    assert "| regional | vs eager 6.3e-04 | 0.5 |" in rows[0]
+    assert "| regional | WRONG OUTPUTS, vs eager 2.6e-02 | 0.5 |" in rows[1]
+
+
+def test_the_manifest_that_json_leaves_beside_its_records_is_no_record(tmp_path) -> None:
+    from pmgsam.efficiency.report import write_records
+    from pmgsam.utils.outputs import MANIFEST
+
+    # As `python -m pmgsam.efficiency --json DIR/x.json` leaves them: the record and the
+    # folder's hidden manifest of the files it wrote.
+    write_records(tmp_path / "x.json", [REC])
+    (tmp_path / MANIFEST).write_text(json.dumps({"files": {"x.json": {}}}))
+    [row] = render_table.render(render_table.load_records(tmp_path)).splitlines()[2:]
+    assert row.endswith("| x.json |")
 
 
 def test_a_file_that_is_no_json_is_named(tmp_path) -> None:
