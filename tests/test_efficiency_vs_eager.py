@@ -78,7 +78,7 @@ def test_a_constant_offset_is_reported_as_it_is() -> None:
 @pytest.mark.parametrize(
     "mean, other, expected",
     [(0.0, 0.02, False), (0.0099, 0.02, False), (0.01, 0.02, True), (0.03, 0.02, True),
-     (math.nan, 0.02, True)],
+     (math.nan, 0.02, True), (0.0, 0.0, False), (1e-3, 0.0, True)],
 )  # fmt: skip
 def test_suspect_from_half_of_another_batchs_difference(mean, other, expected) -> None:
     assert SUSPECT_SHARE == 0.5
