@@ -8,7 +8,8 @@ supervises the Pre-Mask.
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Tuple
+from contextlib import nullcontext
+from typing import ContextManager, Dict, Mapping, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,15 @@ def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) ->
     arguments are :func:`dice_loss`'s."""
     inter, total = _soft_overlap(logits, target)
     return 1.0 - (inter + smooth) / (total - inter + smooth)
+
+
+def _autocast_off(device_type: str) -> ContextManager:
+    """Autocast turned off on ``device_type``; nothing to turn off on a device autocast does
+    not know (the meta device, on which :mod:`pmgsam.efficiency.traffic` counts a training
+    step's memory traffic)."""
+    if not torch.amp.is_autocast_available(device_type):
+        return nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
 
 
 def check_target_range(target: torch.Tensor, what: str = "the loss target") -> None:
@@ -164,7 +174,7 @@ class SegmentationLoss(nn.Module):
         """
         self._check_outputs(outputs)
         self._check_target(target)
-        with torch.autocast(device_type=target.device.type, enabled=False):
+        with _autocast_off(target.device.type):
             total, terms = self._terms(outputs["mask"], target)
             components = {k: v.detach() for k, v in terms.items()}
             if self.config.aux_premask_weight > 0:
