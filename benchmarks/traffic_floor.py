@@ -4,33 +4,41 @@ device).
 
     python benchmarks/traffic_floor.py [--model pmgsam_hiera_b+] [--size S] [--batch 8]
         [--train] [--dtype bf16|fp32] [--gpu h100|h200] [--bandwidth TB/s] [--peak TFLOP/s]
-        [--measured-ms MS]
+        [--measured-ms MS] [--top N] [--no-bn-fold]
 
 Per component and pass (forward, or backward with ``--train``): GB moved and GFLOPs per image,
 operator calls per batch (each a kernel launch in eager mode), and two floors in ms per image
 (:mod:`pmgsam.efficiency.traffic`): ``eager`` (every operator at its roofline) and ``anchors``
 (only the convolutions, matrix products and attention, which a compiled form cannot fuse
 away). The totals give the images/s each floor allows; ``--measured-ms`` (a measured time per
-image) prints how many times each floor it is. ``--gpu`` takes the bandwidth and dense bf16
-peak of an SXM part (H100 3.35 TB/s, H200 4.8 TB/s, both 989 TFLOP/s; TF32 half that for
-``--dtype fp32``); ``--bandwidth`` / ``--peak`` override them. The speed options are the
-package defaults (``PerformanceConfig()``: window-batched Hiera attention, the frozen U²-Net's
-BatchNorms folded); memory format changes no byte count.
+image) prints how many times each floor it is; ``--top N`` then lists the N operators (by
+component, pass and ATen name, calls summed) with the largest eager floor. ``--gpu`` takes
+the bandwidth and dense bf16 peak of an SXM part (H100 3.35 TB/s, H200 4.8 TB/s, both 989
+TFLOP/s; TF32 half that for ``--dtype fp32``); ``--bandwidth`` / ``--peak`` override them.
+The speed options are the package defaults (``PerformanceConfig()``: window-batched Hiera
+attention, the frozen U²-Net's BatchNorms folded; ``--no-bn-fold`` leaves them unfolded, as the
+H200 records of 2026-11-30 ran); memory format changes no byte count.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from pmgsam.efficiency.traffic import OPTIMIZER, count_traffic, optimizer_traffic, summarise
+from pmgsam.efficiency.traffic import (
+    OPTIMIZER,
+    OpTraffic,
+    count_traffic,
+    optimizer_traffic,
+    summarise,
+)
 from pmgsam.engine.performance import prepare_model
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.registry import list_models
-from pmgsam.utils.cli import positive_int
+from pmgsam.utils.cli import non_negative_int, positive_int
 
 #: (bandwidth TB/s, dense bf16 TFLOP/s) of the SXM parts.
 GPUS = {"h100": (3.35, 989.0), "h200": (4.8, 989.0)}
@@ -56,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peak", type=positive_float, help="TFLOP/s (overrides --gpu)")
     parser.add_argument(
         "--measured-ms", type=positive_float, help="a measured time per image to set beside"
+    )
+    parser.add_argument(
+        "--no-bn-fold", action="store_true", help="the U²-Net's BatchNorms as built (unfolded)"
+    )
+    parser.add_argument(
+        "--top", type=non_negative_int, default=0, metavar="N", help="list the N largest operators"
     )
     return parser
 
@@ -91,6 +105,27 @@ def format_rows(rows: Dict[Tuple[str, bool], Dict[str, float]], batch: int) -> L
     return lines
 
 
+def top_operators(ops: Sequence[OpTraffic], bandwidth: float, peak: float, batch: int, n: int):
+    """The ``n`` (component, pass, operator) groups with the largest eager floor, as lines."""
+    groups: Dict[Tuple[str, bool, str], List[OpTraffic]] = {}
+    for op in ops:
+        groups.setdefault((op.component, op.backward, op.op), []).append(op)
+    rows = []
+    for (component, backward, name), members in groups.items():
+        row = summarise(members, bandwidth, peak, per=batch)[(component, backward)]
+        rows.append((row["eager_ms"], component, backward, name, row))
+    rows.sort(key=lambda r: -r[0])
+    total = sum(r[0] for r in rows)
+    lines = [f"largest operators ({n}):"]
+    for ms, component, backward, name, row in rows[:n]:
+        where = f"{component} {'backward' if backward else 'forward'}"
+        lines.append(
+            f"  {where:<18}{name:<50}{row['gb']:>7.2f} GB/img{int(row['ops']):>6d} calls"
+            f"{ms:>8.2f} ms/img{100 * ms / total:>6.1f} %"
+        )
+    return lines
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     """Print the table; returns the rows and the two floors (ms per image)."""
     args = build_parser().parse_args(argv)
@@ -98,7 +133,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     overrides = {"image_size": args.size} if args.size else {}
     with torch.device("meta"):
         model = build_model(args.model, **overrides)
-    model = prepare_model(model.to(DTYPES[args.dtype]), PerformanceConfig())
+    perf = PerformanceConfig(fold_frozen_batchnorm=not args.no_bn_fold)
+    model = prepare_model(model.to(DTYPES[args.dtype]), perf)
     s = model.config.image_size
     images = torch.empty(args.batch, 3, s, s, device="meta", dtype=DTYPES[args.dtype])
     ops = count_traffic(model, images, args.train)
@@ -109,7 +145,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     print(
         f"{args.model} {mode} S={s} batch={args.batch} dtype={args.dtype} "
         f"bandwidth={bandwidth / 1e12:g} TB/s peak={peak / 1e12:g} TFLOP/s "
-        f"torch={torch.__version__}"
+        f"bn_fold={not args.no_bn_fold} torch={torch.__version__}"
     )
     print("\n".join(format_rows(rows, args.batch)))
     floors = {
@@ -121,6 +157,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         if args.measured_ms:
             line += f"; measured {args.measured_ms:g} ms is {args.measured_ms / floors[key]:.1f}×"
         print(line)
+    if args.top:
+        print("\n".join(top_operators(ops, bandwidth, peak, args.batch, args.top)))
     return {"rows": rows, **floors}
 
 

@@ -49,10 +49,11 @@ def test_views_move_nothing_a_repeated_argument_is_read_once_in_place_reads_and_
         y = x.view(8, 4).t().relu()
         y.relu_()
         x * x
-    assert [op.op for op in mode.ops] == ["relu", "relu_", "mul"]
+        x.t().reshape(-1)  # a copy (clone), then a view that is not marked as one
+    assert [op.op for op in mode.ops] == ["relu", "relu_", "mul", "clone"]
     # relu reads 128 and writes 128; relu_ reads and writes one tensor (charged once it would
-    # be 128); x * x reads x once.
-    assert [op.bytes for op in mode.ops] == [256, 256, 256]
+    # be 128); x * x reads x once; reshape copies once.
+    assert [op.bytes for op in mode.ops] == [256, 256, 256, 256]
     assert not any(op.anchor for op in mode.ops)
 
 
@@ -171,3 +172,23 @@ def test_the_script_prints_each_component_and_the_floors(capsys):
     ratio = f"measured 5 ms is {5 / out['eager_ms']:.1f}×"
     assert ratio in printed
     assert "bandwidth=1 TB/s peak=100 TFLOP/s" in printed
+
+
+def test_folded_batchnorms_leave_the_u2net_forward_without_its_batchnorm_passes():
+    from pmgsam.engine.performance import prepare_model
+    from pmgsam.engine.performance_config import PerformanceConfig
+
+    images = torch.empty(1, 3, 64, 64, device=META)
+    charged = {}
+    for fold in (False, True):
+        with torch.device("meta"):
+            model = build_model("pmgsam_tiny", image_size=64)
+        prepare_model(model, PerformanceConfig(fold_frozen_batchnorm=fold))
+        ops = [op for op in count_traffic(model, images, train=False) if op.component == "u2net"]
+        charged[fold] = ops
+    norms = [op for op in charged[False] if "batch_norm" in op.op]
+    assert len(norms) == len([op for op in charged[False] if op.op == "convolution"])
+    assert not [op for op in charged[True] if "batch_norm" in op.op]
+    # One pass fewer per unit: the folded branch moves the unfolded one's bytes less its norms'.
+    moved = {fold: sum(op.bytes for op in ops) for fold, ops in charged.items()}
+    assert moved[True] == moved[False] - sum(op.bytes for op in norms)

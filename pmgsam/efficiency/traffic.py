@@ -6,8 +6,9 @@ mode that sees every ATen operator of the call, forward and backward. Each opera
 the bytes of its tensor arguments, each read once, and of its results, each written once: what a
 kernel that touches every tensor exactly once moves. FLOPs come from
 ``torch.utils.flop_counter``'s formulas (one multiply-add = 2). Views (results that alias an
-argument without writing it) and allocations (``empty*``) move nothing and are not charged; an
-in-place operator reads and writes its tensor (both charged). Attention is charged as PyTorch's
+argument without writing it, ``_unsafe_view`` included) and allocations (``empty*``) move
+nothing and are not charged; an in-place operator reads and writes its tensor (both charged).
+Attention is charged as PyTorch's
 fused memory-efficient kernel (queries, keys, values, output and log-sum-exp), which is what
 CUDA runs for the 4-D calls of the window-batched Hiera and the decoder: on the meta device
 ``F.scaled_dot_product_attention`` would take the math path and charge score matrices a GPU
@@ -65,8 +66,11 @@ ANCHORS = frozenset(
         "_scaled_dot_product_efficient_attention_backward",
     }
 )
-#: Operators that only allocate.
-_ALLOCATIONS = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"})
+#: Operators that move no data: allocations, and ``_unsafe_view`` (a view whose schema does not
+#: say so: ``reshape`` of a non-contiguous tensor is a ``clone``, charged, then this).
+_UNCHARGED = frozenset(
+    {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "_unsafe_view"}
+)
 #: Component of operators outside every child module (the loss, the top-level forward's glue).
 OTHER = "other"
 #: Component of the optimiser's work (:func:`optimizer_traffic`).
@@ -79,8 +83,15 @@ OPTIMIZER_BYTES_PER_PARAMETER = (3 + 7) * 4
 
 @dataclass(frozen=True)
 class OpTraffic:
-    """One operator call: which top-level ``component`` ran it, in the ``backward`` pass or
-    not, the ATen ``op`` name, and the ``bytes`` and ``flops`` charged to it."""
+    """One operator call and what it is charged.
+
+    Arguments:
+      component (str): the top-level component that ran it (:data:`OTHER` outside them).
+      backward (bool): whether it ran in the backward pass.
+      op (str): the ATen operator's name (its overload packet).
+      bytes (int): its tensor arguments' bytes, each read once, plus its results'.
+      flops (int): its FLOPs by ``torch.utils.flop_counter``'s formula (0 where none).
+    """
 
     component: str
     backward: bool
@@ -165,7 +176,7 @@ class TrafficMode(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func._overloadpacket.__name__
-        if _is_view(func) or name in _ALLOCATIONS:
+        if _is_view(func) or name in _UNCHARGED:
             return out
         flops = 0
         formula = flop_registry.get(func._overloadpacket)
@@ -213,8 +224,8 @@ def fused_attention() -> Iterator[None]:
 def count_traffic(model: nn.Module, images: Tensor, train: bool) -> List[OpTraffic]:
     """The operators of one call of a PMG-SAM ``model`` (built on the meta device) on
     ``images``: its forward pass (eval mode, no autograd), or with ``train`` a training step's
-    forward, loss (the trainer's :class:`SegmentationLoss`) and backward. Gradient clipping and
-    AdamW's step are not among them (:func:`optimizer_traffic`)."""
+    forward, loss (the trainer's :class:`~pmgsam.engine.losses.SegmentationLoss`) and backward.
+    Gradient clipping and AdamW's step are not among them (:func:`optimizer_traffic`)."""
     from pmgsam.engine.config import LossConfig
     from pmgsam.engine.losses import SegmentationLoss
 
