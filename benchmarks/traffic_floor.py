@@ -14,7 +14,8 @@ away). The totals give the images/s each floor allows; ``--measured-ms`` (a meas
 image) prints how many times each floor it is; ``--top N`` then lists the N operators (by
 component, pass and ATen name, calls summed) with the largest eager floor. ``--gpu`` takes
 the bandwidth and dense bf16 peak of an SXM part (H100 3.35 TB/s, H200 4.8 TB/s, both 989
-TFLOP/s; TF32 half that for ``--dtype fp32``); ``--bandwidth`` / ``--peak`` override them.
+TFLOP/s; A100 40 GB, the paper's, 1.555 TB/s and 312 TFLOP/s; TF32 half the peak for
+``--dtype fp32``); ``--bandwidth`` / ``--peak`` override them.
 The speed options are the package defaults (``PerformanceConfig()``: window-batched Hiera
 attention, the frozen U²-Net's BatchNorms folded; ``--no-bn-fold`` leaves them unfolded, as the
 H200 records of 2026-11-30 ran); memory format changes no byte count.
@@ -40,8 +41,8 @@ from pmgsam.modeling.build import build_model
 from pmgsam.modeling.registry import list_models
 from pmgsam.utils.cli import non_negative_int, positive_int
 
-#: (bandwidth TB/s, dense bf16 TFLOP/s) of the SXM parts.
-GPUS = {"h100": (3.35, 989.0), "h200": (4.8, 989.0)}
+#: (bandwidth TB/s, dense bf16 TFLOP/s) of the SXM parts; the A100 40 GB trained the paper.
+GPUS = {"a100": (1.555, 312.0), "h100": (3.35, 989.0), "h200": (4.8, 989.0)}
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 
