@@ -39,18 +39,11 @@ from pmgsam.engine.performance import prepare_model
 from pmgsam.engine.performance_config import PerformanceConfig
 from pmgsam.modeling.build import build_model
 from pmgsam.modeling.registry import list_models
-from pmgsam.utils.cli import non_negative_int, positive_int
+from pmgsam.utils.cli import non_negative_int, positive_float, positive_int
 
 #: (bandwidth TB/s, dense bf16 TFLOP/s) of the SXM parts; the A100 40 GB trained the paper.
 GPUS = {"a100": (1.555, 312.0), "h100": (3.35, 989.0), "h200": (4.8, 989.0)}
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +78,8 @@ def device_limits(args: argparse.Namespace) -> Tuple[float, float]:
     return bandwidth * 1e12, peak * 1e12
 
 
-def format_rows(rows: Dict[Tuple[str, bool], Dict[str, float]], batch: int) -> List[str]:
+def format_rows(rows: Dict[Tuple[str, bool], Dict[str, float]]) -> List[str]:
+    """The table: a line per (component, pass), then the total."""
     head = f"{'component':<24}{'GB/img':>9}{'GFLOP/img':>11}{'ops/batch':>11}"
     lines = [head + f"{'eager ms/img':>14}{'anchors ms/img':>16}"]
     total = {"gb": 0.0, "gflop": 0.0, "ops": 0, "eager_ms": 0.0, "anchors_ms": 0.0}
@@ -148,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         f"bandwidth={bandwidth / 1e12:g} TB/s peak={peak / 1e12:g} TFLOP/s "
         f"bn_fold={not args.no_bn_fold} torch={torch.__version__}"
     )
-    print("\n".join(format_rows(rows, args.batch)))
+    print("\n".join(format_rows(rows)))
     floors = {
         "eager_ms": sum(r["eager_ms"] for r in rows.values()),
         "anchors_ms": sum(r["anchors_ms"] for r in rows.values()),
@@ -156,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     for key, label in (("eager_ms", "eager"), ("anchors_ms", "anchors")):
         line = f"  {label} floor: {floors[key]:.2f} ms per image, {1e3 / floors[key]:.1f} images/s"
         if args.measured_ms:
-            line += f"; measured {args.measured_ms:g} ms is {args.measured_ms / floors[key]:.1f}×"
+            line += f"; measured {args.measured_ms:g} ms is {args.measured_ms / floors[key]:.1f}x"
         print(line)
     if args.top:
         print("\n".join(top_operators(ops, bandwidth, peak, args.batch, args.top)))
