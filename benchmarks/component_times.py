@@ -28,7 +28,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
@@ -36,6 +37,7 @@ import torch
 from pmgsam.efficiency.alternating import ab_parser, prepare
 from pmgsam.efficiency.flops import count_flops
 from pmgsam.efficiency.kernel_table import kernel_tables, profile_calls
+from pmgsam.efficiency.method_wraps import wrapped_method
 from pmgsam.efficiency.report import git_commit
 from pmgsam.efficiency.timing import (
     inference_step,
@@ -127,27 +129,19 @@ def fusion_levels(model: torch.nn.Module) -> List[Tuple[str, torch.nn.Module]]:
 def stamped_components(model: torch.nn.Module, stamps: Stamps) -> Iterator[List[str]]:
     """Bracket every component's call, and each fusion level's, with timestamps; yields the
     components' names, then the levels'."""
-    wrapped = []
     targets = [(name, getattr(model, name, None), method) for name, method in COMPONENTS]
     targets += [(name, level, "forward") for name, level in fusion_levels(model)]
-    for name, module, method in targets:
-        if module is None:
-            continue
-        original = getattr(module, method)
 
-        def timed(*args: Any, _call: Callable = original, _name: str = name, **kw: Any) -> Any:
-            stamps.stamp(f"{_name}:start")
-            out = _call(*args, **kw)
-            stamps.stamp(f"{_name}:end")
-            return out
+    def timed(name: str, original: Callable, *args: Any, **kw: Any) -> Any:
+        stamps.stamp(f"{name}:start")
+        out = original(*args, **kw)
+        stamps.stamp(f"{name}:end")
+        return out
 
-        setattr(module, method, timed)  # an instance attribute, removed afterwards
-        wrapped.append((module, method, name))
-    try:
-        yield [name for _, _, name in wrapped]
-    finally:
-        for module, method, _ in wrapped:
-            delattr(module, method)
+    with ExitStack() as wrapped:
+        for name, module, method in targets:
+            wrapped.enter_context(wrapped_method(module, method, partial(timed, name)))
+        yield [name for name, module, _ in targets if module is not None]
 
 
 def stamped_forward(model: torch.nn.Module, stamps: Stamps) -> Callable:

@@ -57,7 +57,9 @@ Modules: :mod:`~pmgsam.efficiency.flops` (parameter and FLOP counts),
 the eager forward), :mod:`~pmgsam.efficiency.cli` (the command line),
 :mod:`~pmgsam.efficiency.kernel_table` (the profiled kernels and operators of
 ``benchmarks/component_times.py --kernels``), :mod:`~pmgsam.efficiency.traffic` (bytes and
-FLOPs per operator on the meta device: ``benchmarks/traffic_floor.py``). Each name
+FLOPs per operator on the meta device: ``benchmarks/traffic_floor.py``),
+:mod:`~pmgsam.efficiency.method_wraps` (a component's method wrapped while it is counted or
+timed). Each name
 below is imported on first use (PEP 562), so that ``python -m pmgsam.efficiency --help`` does
 not import torch.
 """

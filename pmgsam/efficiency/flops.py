@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from pmgsam.efficiency.method_wraps import wrapped_method
 from pmgsam.efficiency.timing import amp_dtype
 from pmgsam.engine.distributed import autocast
 from pmgsam.modeling.pmgsam import FROZEN_BRANCHES
@@ -74,22 +75,15 @@ def count_method_flops(
     method has no entry of its own; a nested counter around that method measures it (the
     outer counter still sees the same operations).
     """
-    if module is None:
-        yield
-        return
-    original = getattr(module, method)
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
+    def counted(original: Callable, *args: Any, **kwargs: Any) -> Any:
         with flop_counter() as inner:
             out = original(*args, **kwargs)
         counts[name] = counts.get(name, 0) + inner.get_total_flops()
         return out
 
-    setattr(module, method, counted)
-    try:
+    with wrapped_method(module, method, counted):
         yield
-    finally:
-        delattr(module, method)
 
 
 def count_call_flops(

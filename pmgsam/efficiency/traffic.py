@@ -42,9 +42,9 @@ fused step and gradient clipping are charged from the parameter count
 
 from __future__ import annotations
 
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +52,9 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry
+
+from pmgsam.efficiency.flops import count_parameters
+from pmgsam.efficiency.method_wraps import wrapped_method
 
 #: Operators (ATen overload packets) that compiled code calls as kernels of their own.
 ANCHORS = frozenset(
@@ -144,17 +147,14 @@ class TrafficMode(TorchDispatchMode):
         self.ops: List[OpTraffic] = []
         self._running: List[str] = []
 
-    @contextmanager
-    def charge_to(self, module: Optional[nn.Module], method: str, name: str) -> Iterator[None]:
+    def charge_to(
+        self, module: Optional[nn.Module], method: str, name: str
+    ) -> AbstractContextManager:
         """Charge the operators of every ``module.<method>`` call to ``name`` (and the backward
-        of the autograd nodes it makes). A method, not a forward hook: U²-Net's branch is
-        entered through ``features``, which no hook sees."""
-        if module is None:
-            yield
-            return
-        original = getattr(module, method)
+        of the autograd nodes it makes), inside the block returned
+        (:func:`~pmgsam.efficiency.method_wraps.wrapped_method`)."""
 
-        def charged(*args: Any, **kwargs: Any) -> Any:
+        def charged(original: Callable, *args: Any, **kwargs: Any) -> Any:
             # What made the inputs is not this component's: top-level glue, or a component
             # before it that already named its own.
             _tag_graph((args, kwargs), OTHER)
@@ -166,11 +166,7 @@ class TrafficMode(TorchDispatchMode):
             _tag_graph(out, name)
             return out
 
-        setattr(module, method, charged)
-        try:
-            yield
-        finally:
-            delattr(module, method)
+        return wrapped_method(module, method, charged)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Tuple = (), kwargs: Any = None):
         kwargs = kwargs or {}
@@ -254,10 +250,8 @@ def optimizer_traffic(model: nn.Module) -> OpTraffic:
     trainer runs them on CUDA (float32 master weights, as autocast training keeps them), charged
     :data:`OPTIMIZER_BYTES_PER_PARAMETER` each; counted as one operator call. (On the meta
     device clipping would loop over the tensors one at a time: no foreach kernels there.)"""
-    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return OpTraffic(
-        OPTIMIZER, False, "clip_grad_norm_+adamw", n * OPTIMIZER_BYTES_PER_PARAMETER, 0
-    )
+    moved = count_parameters(model)["trainable"] * OPTIMIZER_BYTES_PER_PARAMETER
+    return OpTraffic(OPTIMIZER, False, "clip_grad_norm_+adamw", moved, 0)
 
 
 def summarise(
